@@ -1,0 +1,102 @@
+# pdgate — one Makefile, no generator.
+#   make            build bin/pdgate
+#   make deps       install the Debian packages the build and tests need
+#   make run        deps, build, create var/demo once, serve it in the foreground
+#   make test       deps, build, run every test (SANITIZE=1 for ASan + UBSan)
+#   make fuzz       build and run each libFuzzer target briefly
+#   make bench      pdgate against nginx (tests/bench)
+#   make clean
+
+CC       ?= cc
+PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih
+DEB_PKGS := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
+            libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
+            openssl sqlite3 curl python3 python3-requests python3-cryptography \
+            clang libclang-rt-14-dev faketime
+WERROR   ?= -Werror
+WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+            -Wformat=2 -Wvla -Wnull-dereference $(WERROR)
+CFLAGS   ?= -O2 -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Igateway/src
+LDLIBS   += -pthread -lm
+
+BUILD    := build
+ifeq ($(SANITIZE),1)
+CFLAGS   += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=address,undefined
+BUILD    := build/san
+endif
+
+HAVE_PKGS := $(shell pkg-config --exists $(PKGS) 2>/dev/null && echo yes)
+ifeq ($(HAVE_PKGS),yes)
+CFLAGS   += $(shell pkg-config --cflags $(PKGS))
+LDLIBS   += $(shell pkg-config --libs $(PKGS))
+endif
+
+SRC      := $(wildcard gateway/src/*.c)
+LIBSRC   := $(filter-out gateway/src/main.c,$(SRC))
+LIBOBJ   := $(LIBSRC:gateway/src/%.c=$(BUILD)/obj/%.o)
+UNITSRC  := $(wildcard tests/unit/test_*.c)
+UNITBIN  := $(UNITSRC:tests/unit/%.c=$(BUILD)/unit/%)
+FUZZSRC  := $(wildcard tests/fuzz/fuzz_*.c)
+BIN      := bin/pdgate
+ifeq ($(SANITIZE),1)
+BIN      := bin/pdgate-san
+endif
+
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all deps run test unit fuzz bench clean format
+all: $(BIN)
+
+deps:
+	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v faketime >/dev/null \
+	    || ! command -v clang >/dev/null || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
+	  echo "installing Debian packages: $(DEB_PKGS)"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PKGS); \
+	fi
+
+# A fresh machine has no pkg-config data yet: re-enter make once the packages are in.
+$(BIN): $(LIBOBJ) $(BUILD)/obj/main.o
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/obj/%.o: gateway/src/%.c $(wildcard gateway/src/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/unit/%: tests/unit/%.c $(LIBOBJ) tests/unit/check.h
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBOBJ) $(LDLIBS)
+
+run: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@tests/demo $(BIN)
+
+test: deps
+	@$(MAKE) --no-print-directory $(BIN) unit-bins
+	@PDGATE=$(abspath $(BIN)) BUILD=$(BUILD) tests/run
+
+unit-bins: $(UNITBIN)
+
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Igateway/src -fsanitize=fuzzer,address,undefined \
+               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+fuzz: deps
+	@mkdir -p build/fuzz
+	@set -e; for f in $(FUZZSRC); do \
+	  n=$$(basename $$f .c); \
+	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(LIBSRC) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm; \
+	  mkdir -p build/fuzz/$$n.corpus; \
+	  echo "fuzz $$n"; \
+	  build/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/$$n.corpus tests/fuzz/corpus/$$n 2>&1 | tail -2; \
+	done
+
+bench: deps
+	@$(MAKE) --no-print-directory $(BIN)
+	tests/bench/run
+
+format:
+	clang-format -i gateway/src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c
+
+clean:
+	rm -rf build bin

@@ -1,0 +1,89 @@
+/* config — pdgate.conf parsed into one struct before anything starts. */
+#ifndef PDGATE_CONFIG_H
+#define PDGATE_CONFIG_H
+
+#include <stdbool.h>
+
+/* A listener address: "127.0.0.1:8443". */
+struct config_listen {
+	char *host; /* numeric IPv4/IPv6 address or "localhost" */
+	unsigned port;
+};
+
+/*
+ * Every path is absolute once loaded (relative ones are resolved against the folder of the
+ * configuration file). Optional paths are NULL when not set. Strings are owned by the struct.
+ */
+struct config {
+	char *file; /* the configuration file itself, absolute */
+	char *dir;  /* its folder */
+
+	struct {
+		char *name;       /* [gateway] name */
+		char *log;        /* [gateway] log: file for request logs, NULL = stderr */
+		char *state;      /* [gateway] state: suspensions, revoked tokens (default state.db) */
+		unsigned threads; /* [gateway] threads: worker threads per listener (0 = one per core) */
+	} gateway;
+
+	struct {
+		struct config_listen listen;
+		char *cert, *key;          /* server certificate and key (key mode 0600) */
+		char *client_ca;           /* the partner CA: the only trust anchor for partners */
+		char *crl;                 /* its CRL, PEM, required */
+		unsigned max_connections;  /* default 1024 */
+		unsigned idle_timeout_s;   /* default 30: an idle or dribbling connection is closed */
+		unsigned max_header_bytes; /* default 8192: request line and headers */
+	} partner;
+
+	struct {
+		struct config_listen listen;
+		char *cert, *key;
+		char *staff_ca;
+		char *staff_crl; /* optional */
+		bool require_client_cert;
+	} compliance;
+
+	struct {
+		char *url; /* "sqlite:/abs/path" after loading, or http(s)://… as written */
+		unsigned timeout_ms;
+		unsigned long max_record_bytes;
+		char *client_cert, *client_key, *ca; /* optional, for an https origin */
+	} origin;
+
+	struct {
+		char *purposes, *fields, *contracts;
+	} policy;
+
+	struct {
+		char *path;   /* ledger.db; need not exist yet, its folder must */
+		char *origin; /* checkpoint origin line and note key name */
+		char *key;    /* Ed25519 private key, PEM */
+		unsigned checkpoint_interval_ms;
+	} ledger;
+
+	struct {
+		char *issuer;
+		char *key; /* EC P-256 private key, PEM */
+		char *pub; /* public key, default: key with .key replaced by .pub */
+	} tokens;
+
+	struct {
+		char *pseudonym;
+	} keys;
+};
+
+/*
+ * Loads and checks the file. On success returns the config (caller frees with config_free) and
+ * sets *errors to NULL. On any error returns NULL and sets *errors to every problem found, one
+ * per line, each "FILE:LINE: message" (caller frees). Checks: syntax, unknown sections and
+ * keys, values, required keys, files that must exist, key files readable by group or others.
+ */
+struct config *config_load(const char *path, char **errors);
+
+void config_free(struct config *c);
+
+/* Checks that a key file exists and is not readable or writable by group or others.
+ * Returns 0, or -1 with a message in err. */
+int config_check_key_mode(const char *path, char *err, unsigned errlen);
+
+#endif

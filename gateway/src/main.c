@@ -1,0 +1,43 @@
+/* main — pdgate's one binary: dispatches subcommands, nothing else. */
+#include <stdio.h>
+#include <string.h>
+
+/* Each subcommand lives in its module; the entries below are its whole interface to main. */
+struct command {
+	const char *name;
+	int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name */
+	const char *summary;
+};
+
+static const struct command commands[] = {
+    /* COMMANDS: one line per subcommand, in the order of SPEC section 3 */
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f, "usage: pdgate COMMAND [ARGS...]\n\ncommands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+	fprintf(f, "\n'pdgate COMMAND --help' describes each.\n");
+}
+
+int
+main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	fprintf(stderr, "pdgate: unknown command '%s'\n", argv[1]);
+	usage(stderr);
+	return 2;
+}
