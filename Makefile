@@ -69,9 +69,18 @@ $(BUILD)/unit/%: tests/unit/%.c $(LIBOBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBOBJ) $(LDLIBS)
 
+DEMO := var/demo
 run: deps
 	@$(MAKE) --no-print-directory $(BIN)
-	@tests/demo $(BIN)
+	@[ -d $(DEMO) ] || $(BIN) init $(DEMO)
+	@echo
+	@echo "pdgate demo: $(DEMO) (partner API https://127.0.0.1:8443, compliance https://127.0.0.1:9443)"
+	@echo "Ask who you are, as the demo mailing house:"
+	@echo "  curl --cacert $(DEMO)/pki/server-ca.pem --cert $(DEMO)/pki/partners/sakura-mail.pem \\"
+	@echo "       --key $(DEMO)/pki/partners/sakura-mail.key https://127.0.0.1:8443/v1/whoami"
+	@echo "More requests: README.md and docs/api.md. Stop with Ctrl-C."
+	@echo
+	@exec $(BIN) serve -c $(DEMO)/pdgate.conf
 
 test: deps
 	@$(MAKE) --no-print-directory $(BIN) unit-bins

@@ -1,0 +1,439 @@
+/* origin — where member records come from: the embedded SQLite file or the member system over HTTP. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+#include <sqlite3.h>
+
+#include "origin.h"
+#include "ujson.h"
+
+/* A page body may hold many records; bound it independently of the per-record limit. */
+#define ORIGIN_MAX_PAGE_BYTES (64u << 20)
+
+/*
+ * One reusable handle: an SQLite connection with its prepared statements, or a curl easy handle
+ * that keeps its connection to the member system alive. Handles are never shared by two threads
+ * at once: a request takes one from the pool and gives it back.
+ */
+struct handle {
+	sqlite3 *db;
+	sqlite3_stmt *get;  /* SELECT record FROM members WHERE member_id = ? */
+	sqlite3_stmt *page; /* SELECT member_id, record … WHERE member_id > ? ORDER BY … LIMIT ? */
+	CURL *curl;
+	struct handle *next;
+};
+
+struct origin {
+	int http;           /* 0: sqlite, 1: http(s) */
+	char *path;         /* sqlite file */
+	char *base;         /* http base URL without trailing slash */
+	struct origin_params p;
+	char *client_cert, *client_key, *ca;
+	pthread_mutex_t lock; /* guards free */
+	struct handle *free;
+};
+
+/* Grows a buffer up to a cap; curl's write callback aborts the transfer past it. */
+struct sink {
+	char *buf;
+	size_t len, cap, limit;
+	int over;
+};
+
+static size_t
+sink_write(char *data, size_t size, size_t n, void *arg)
+{
+	struct sink *s = arg;
+	size_t add = size * n;
+
+	if (s->len + add > s->limit) {
+		s->over = 1;
+		return 0;
+	}
+	if (s->len + add + 1 > s->cap) {
+		size_t cap = s->cap ? s->cap : 4096;
+		while (cap < s->len + add + 1)
+			cap *= 2;
+		char *nb = realloc(s->buf, cap);
+		if (nb == NULL)
+			return 0;
+		s->buf = nb;
+		s->cap = cap;
+	}
+	memcpy(s->buf + s->len, data, add);
+	s->len += add;
+	s->buf[s->len] = '\0';
+	return add;
+}
+
+static void
+handle_free(struct handle *h)
+{
+	if (h == NULL)
+		return;
+	sqlite3_finalize(h->get);
+	sqlite3_finalize(h->page);
+	sqlite3_close(h->db);
+	if (h->curl != NULL)
+		curl_easy_cleanup(h->curl);
+	free(h);
+}
+
+static struct handle *
+handle_new(struct origin *o, char *err, size_t errlen)
+{
+	struct handle *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		goto oom;
+	if (!o->http) {
+		int rc = sqlite3_open_v2(o->path, &h->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
+					 NULL);
+		if (rc != SQLITE_OK) {
+			snprintf(err, errlen, "origin %s: %s", o->path,
+				 h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc));
+			goto fail;
+		}
+		sqlite3_busy_timeout(h->db, (int)o->p.timeout_ms);
+		if (sqlite3_prepare_v3(h->db, "SELECT record FROM members WHERE member_id = ?1", -1,
+				       SQLITE_PREPARE_PERSISTENT, &h->get, NULL) != SQLITE_OK ||
+		    sqlite3_prepare_v3(h->db,
+				       "SELECT member_id, record FROM members WHERE member_id > ?1 "
+				       "ORDER BY member_id LIMIT ?2",
+				       -1, SQLITE_PREPARE_PERSISTENT, &h->page, NULL) != SQLITE_OK) {
+			snprintf(err, errlen, "origin %s: %s", o->path, sqlite3_errmsg(h->db));
+			goto fail;
+		}
+		return h;
+	}
+	h->curl = curl_easy_init();
+	if (h->curl == NULL)
+		goto oom;
+	curl_easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)o->p.timeout_ms);
+	curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)o->p.timeout_ms);
+	curl_easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(h->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (o->ca != NULL) {
+		/* the member system's CA only, never the system store */
+		curl_easy_setopt(h->curl, CURLOPT_CAINFO, o->ca);
+		curl_easy_setopt(h->curl, CURLOPT_CAPATH, NULL);
+	}
+	if (o->client_cert != NULL) {
+		curl_easy_setopt(h->curl, CURLOPT_SSLCERT, o->client_cert);
+		curl_easy_setopt(h->curl, CURLOPT_SSLKEY, o->client_key);
+	}
+	return h;
+oom:
+	snprintf(err, errlen, "out of memory");
+fail:
+	handle_free(h);
+	return NULL;
+}
+
+static struct handle *
+take(struct origin *o)
+{
+	struct handle *h;
+	char err[256];
+
+	pthread_mutex_lock(&o->lock);
+	h = o->free;
+	if (h != NULL)
+		o->free = h->next;
+	pthread_mutex_unlock(&o->lock);
+	if (h == NULL)
+		h = handle_new(o, err, sizeof(err));
+	return h;
+}
+
+static void
+give(struct origin *o, struct handle *h)
+{
+	pthread_mutex_lock(&o->lock);
+	h->next = o->free;
+	o->free = h;
+	pthread_mutex_unlock(&o->lock);
+}
+
+struct origin *
+origin_new(const struct origin_params *p, char *err, size_t errlen)
+{
+	struct origin *o = calloc(1, sizeof(*o));
+	struct handle *h;
+
+	if (o == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&o->lock, NULL);
+	o->p = *p;
+	if (strncmp(p->url, "sqlite:", 7) == 0) {
+		o->path = strdup(p->url + 7);
+	} else if (strncmp(p->url, "http://", 7) == 0 || strncmp(p->url, "https://", 8) == 0) {
+		size_t n = strlen(p->url);
+		o->http = 1;
+		while (n > 0 && p->url[n - 1] == '/')
+			n--;
+		o->base = strndup(p->url, n);
+		o->ca = p->ca ? strdup(p->ca) : NULL;
+		o->client_cert = p->client_cert ? strdup(p->client_cert) : NULL;
+		o->client_key = p->client_key ? strdup(p->client_key) : NULL;
+	} else {
+		snprintf(err, errlen, "origin url must be sqlite:PATH, http:// or https://");
+		goto fail;
+	}
+	o->p.url = NULL;
+	o->p.ca = o->p.client_cert = o->p.client_key = NULL;
+	/* open one handle now so that a missing file or table fails at start, not on a request */
+	h = handle_new(o, err, errlen);
+	if (h == NULL)
+		goto fail;
+	give(o, h);
+	return o;
+fail:
+	origin_free(o);
+	return NULL;
+}
+
+void
+origin_free(struct origin *o)
+{
+	if (o == NULL)
+		return;
+	while (o->free != NULL) {
+		struct handle *h = o->free;
+		o->free = h->next;
+		handle_free(h);
+	}
+	pthread_mutex_destroy(&o->lock);
+	free(o->path);
+	free(o->base);
+	free(o->ca);
+	free(o->client_cert);
+	free(o->client_key);
+	free(o);
+}
+
+/* GET base+path into s; maps transport failures to the API's codes. */
+static enum apierr
+http_get(struct origin *o, struct handle *h, const char *path, struct sink *s)
+{
+	char url[2048];
+	long status = 0;
+	CURLcode rc;
+
+	if ((size_t)snprintf(url, sizeof(url), "%s%s", o->base, path) >= sizeof(url))
+		return APIERR_BAD_REQUEST;
+	curl_easy_setopt(h->curl, CURLOPT_URL, url);
+	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, s);
+	rc = curl_easy_perform(h->curl);
+	if (s->over)
+		return APIERR_ORIGIN_INVALID;
+	if (rc == CURLE_OPERATION_TIMEDOUT)
+		return APIERR_ORIGIN_TIMEOUT;
+	if (rc != CURLE_OK)
+		return APIERR_ORIGIN_ERROR;
+	curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status == 404)
+		return APIERR_MEMBER_NOT_FOUND;
+	if (status != 200)
+		return APIERR_ORIGIN_ERROR;
+	if (s->buf == NULL) /* an empty 200 is not a record */
+		return APIERR_ORIGIN_INVALID;
+	return APIERR_NONE;
+}
+
+static enum apierr
+sqlite_get(struct handle *h, const char *member_id, size_t limit, char **body, size_t *len)
+{
+	enum apierr e = APIERR_NONE;
+	int rc;
+
+	sqlite3_bind_text(h->get, 1, member_id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(h->get);
+	if (rc == SQLITE_ROW) {
+		const char *rec = (const char *)sqlite3_column_text(h->get, 0);
+		size_t n = (size_t)sqlite3_column_bytes(h->get, 0);
+		if (rec == NULL || n > limit) {
+			e = APIERR_ORIGIN_INVALID;
+		} else if ((*body = malloc(n + 1)) == NULL) {
+			e = APIERR_INTERNAL;
+		} else {
+			memcpy(*body, rec, n);
+			(*body)[n] = '\0';
+			*len = n;
+		}
+	} else if (rc == SQLITE_DONE) {
+		e = APIERR_MEMBER_NOT_FOUND;
+	} else {
+		e = APIERR_ORIGIN_ERROR;
+	}
+	sqlite3_reset(h->get);
+	sqlite3_clear_bindings(h->get);
+	return e;
+}
+
+enum apierr
+origin_get(struct origin *o, const char *member_id, char **body, size_t *len)
+{
+	struct handle *h = take(o);
+	enum apierr e;
+
+	*body = NULL;
+	*len = 0;
+	if (h == NULL)
+		return APIERR_ORIGIN_ERROR;
+	if (!o->http) {
+		e = sqlite_get(h, member_id, o->p.max_record_bytes, body, len);
+	} else {
+		struct sink s = {.limit = o->p.max_record_bytes};
+		char path[128];
+		snprintf(path, sizeof(path), "/members/%s", member_id);
+		e = http_get(o, h, path, &s);
+		if (e == APIERR_NONE) {
+			*body = s.buf;
+			*len = s.len;
+		} else {
+			free(s.buf);
+		}
+	}
+	give(o, h);
+	return e;
+}
+
+static enum apierr
+sqlite_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
+	    origin_each_fn each, void *ctx, char **next)
+{
+	enum apierr e = APIERR_NONE;
+	unsigned n = 0;
+	char last[128] = "";
+	int rc;
+
+	/* one row more than asked tells whether there is a next page */
+	sqlite3_bind_text(h->page, 1, after ? after : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(h->page, 2, (sqlite3_int64)limit + 1);
+	while ((rc = sqlite3_step(h->page)) == SQLITE_ROW) {
+		const char *id = (const char *)sqlite3_column_text(h->page, 0);
+		const char *rec = (const char *)sqlite3_column_text(h->page, 1);
+		size_t len = (size_t)sqlite3_column_bytes(h->page, 1);
+		if (n == limit) {
+			*next = strdup(last);
+			if (*next == NULL)
+				e = APIERR_INTERNAL;
+			break;
+		}
+		if (id == NULL || rec == NULL || strlen(id) >= sizeof(last) ||
+		    len > o->p.max_record_bytes) {
+			e = APIERR_ORIGIN_INVALID;
+			break;
+		}
+		snprintf(last, sizeof(last), "%s", id);
+		n++;
+		if (each(ctx, id, rec, len) != 0)
+			break;
+	}
+	if (e == APIERR_NONE && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		e = APIERR_ORIGIN_ERROR;
+	sqlite3_reset(h->page);
+	sqlite3_clear_bindings(h->page);
+	return e;
+}
+
+/*
+ * The member system's page: {"members":[record…],"next":ID-or-null}. Records come back in
+ * member_id order, strictly after `after`, at most `limit`; anything else is invalid. Each
+ * record is handed on as compact JSON text, to be validated like a single record.
+ */
+static enum apierr
+http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
+	  origin_each_fn each, void *ctx, char **next)
+{
+	struct sink s = {.limit = ORIGIN_MAX_PAGE_BYTES};
+	char path[256], why[160];
+	const char *prev = after;
+	json_t *page = NULL, *members, *nx, *m;
+	enum apierr e;
+	size_t i;
+
+	if (after != NULL)
+		snprintf(path, sizeof(path), "/members?limit=%u&after=%s", limit, after);
+	else
+		snprintf(path, sizeof(path), "/members?limit=%u", limit);
+	e = http_get(o, h, path, &s);
+	if (e == APIERR_MEMBER_NOT_FOUND)
+		e = APIERR_ORIGIN_ERROR; /* the list itself cannot be "not found" */
+	if (e != APIERR_NONE)
+		goto done;
+	e = APIERR_ORIGIN_INVALID;
+	page = ujson_parse(s.buf, s.len, ORIGIN_MAX_PAGE_BYTES, UJSON_MAX_DEPTH + 2, why,
+			   sizeof(why));
+	if (page == NULL || !json_is_object(page) || json_object_size(page) != 2)
+		goto done;
+	members = json_object_get(page, "members");
+	nx = json_object_get(page, "next");
+	if (!json_is_array(members) || json_array_size(members) > limit ||
+	    (nx == NULL || (!json_is_null(nx) && !json_is_string(nx))))
+		goto done;
+	json_array_foreach(members, i, m) {
+		const char *id = json_string_value(json_object_get(m, "member_id"));
+		if (!json_is_object(m) || id == NULL || (prev != NULL && strcmp(id, prev) <= 0))
+			goto done;
+		prev = id;
+	}
+	e = APIERR_NONE;
+	json_array_foreach(members, i, m) {
+		char *text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
+		int stop;
+		if (text == NULL) {
+			e = APIERR_INTERNAL;
+			goto done;
+		}
+		if (strlen(text) > o->p.max_record_bytes) {
+			free(text);
+			e = APIERR_ORIGIN_INVALID;
+			goto done;
+		}
+		stop = each(ctx, json_string_value(json_object_get(m, "member_id")), text,
+			    strlen(text));
+		free(text);
+		if (stop)
+			goto done;
+	}
+	if (json_is_string(nx) && (*next = strdup(json_string_value(nx))) == NULL)
+		e = APIERR_INTERNAL;
+done:
+	json_decref(page);
+	free(s.buf);
+	return e;
+}
+
+enum apierr
+origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn each, void *ctx,
+	    char **next)
+{
+	struct handle *h = take(o);
+	enum apierr e;
+
+	*next = NULL;
+	if (h == NULL)
+		return APIERR_ORIGIN_ERROR;
+	if (!o->http)
+		e = sqlite_page(o, h, after, limit, each, ctx, next);
+	else
+		e = http_page(o, h, after, limit, each, ctx, next);
+	give(o, h);
+	if (e != APIERR_NONE) {
+		free(*next);
+		*next = NULL;
+	}
+	return e;
+}

@@ -1,0 +1,44 @@
+/* origin — where member records come from: the embedded SQLite file or the member system over HTTP. */
+#ifndef PDGATE_ORIGIN_H
+#define PDGATE_ORIGIN_H
+
+#include <stddef.h>
+
+#include "apierr.h"
+
+struct origin;
+
+/* What an origin is asked to do; filled from [origin] of the configuration. */
+struct origin_params {
+	const char *url;            /* "sqlite:/abs/path", "http://…" or "https://…" */
+	unsigned timeout_ms;        /* whole-request bound for HTTP */
+	size_t max_record_bytes;    /* a single record; a page may hold limit times that */
+	const char *client_cert;    /* optional, https */
+	const char *client_key;     /* optional, https */
+	const char *ca;             /* optional, https: the only CA trusted for the member system */
+};
+
+/* Opens the origin (SQLite read-only; HTTP: a pool of reusable connections). NULL on error with
+ * a message in err. Safe to use from every thread at once. */
+struct origin *origin_new(const struct origin_params *p, char *err, size_t errlen);
+void origin_free(struct origin *o);
+
+/*
+ * One member's record, as the origin sent it (untrusted bytes: the caller validates them).
+ * On APIERR_NONE *body is a NUL-terminated buffer the caller frees. Errors: MEMBER_NOT_FOUND,
+ * ORIGIN_ERROR (transport, status), ORIGIN_TIMEOUT, ORIGIN_INVALID (over the size limit).
+ */
+enum apierr origin_get(struct origin *o, const char *member_id, char **body, size_t *len);
+
+/* Called once per member of a page, in member_id order; the bytes are borrowed. Nonzero stops. */
+typedef int (*origin_each_fn)(void *ctx, const char *member_id, const char *record, size_t len);
+
+/*
+ * Up to limit members with member_id greater than after (NULL: from the start), in order.
+ * *next receives the member_id to continue after, or NULL at the end (caller frees).
+ * Errors as origin_get; a page body that is not the expected JSON is ORIGIN_INVALID.
+ */
+enum apierr origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn each,
+			void *ctx, char **next);
+
+#endif
