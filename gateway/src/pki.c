@@ -1,0 +1,1049 @@
+/* pki — keys, certificates and CRLs of a pdgate installation, made with the OpenSSL 3 API. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include "pki.h"
+
+/* Certificates and keys are small; a CRL can grow with every revocation. */
+#define MAX_CERT_FILE (1L << 20)
+#define MAX_KEY_FILE (64L << 10)
+#define MAX_CRL_FILE (64L << 20)
+
+/*
+ * Certificates start five minutes in the past: a peer whose clock runs a little behind the
+ * issuing host must not see a freshly issued certificate as "not yet valid".
+ */
+#define BACKDATE_SECONDS 300
+
+__attribute__((format(printf, 3, 4))) static void
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Sets err to "what: <first OpenSSL error>" and empties OpenSSL's error queue. */
+static void
+ossl_err(char *err, size_t errlen, const char *what)
+{
+	unsigned long e = ERR_peek_error();
+	char buf[256];
+
+	if (e != 0) {
+		ERR_error_string_n(e, buf, sizeof(buf));
+		seterr(err, errlen, "%s: %s", what, buf);
+	} else {
+		seterr(err, errlen, "%s", what);
+	}
+	ERR_clear_error();
+}
+
+int
+pki_name_valid(const char *s)
+{
+	size_t n;
+
+	if (s == NULL)
+		return 0;
+	n = strlen(s);
+	if (n < 1 || n > 63)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
+		if (!ok)
+			return 0;
+	}
+	return 1;
+}
+
+/* ---- files ---- */
+
+static int
+write_all(int fd, const void *data, size_t len)
+{
+	const unsigned char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Creates path (never an existing file, never through a symlink) with mode and data, synced. */
+static int
+write_new(const char *path, mode_t mode, const void *data, size_t len, char *err, size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	int e;
+
+	if (fd < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		unlink(path);
+		seterr(err, errlen, "%s: %s", path, strerror(e));
+		return -1;
+	}
+	if (close(fd) < 0) {
+		e = errno;
+		unlink(path);
+		seterr(err, errlen, "%s: %s", path, strerror(e));
+		return -1;
+	}
+	return 0;
+}
+
+/* The folder of path, into out. */
+static int
+dir_of(const char *path, char *out, size_t n)
+{
+	char tmp[PATH_MAX];
+
+	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
+		return -1;
+	if (snprintf(out, n, "%s", dirname(tmp)) >= (int)n)
+		return -1;
+	return 0;
+}
+
+/*
+ * Replaces path with data so that a reader sees the old file or the new one, never a part:
+ * a temporary file in the same folder, synced, renamed over path, then the folder synced.
+ */
+static int
+write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *err,
+	     size_t errlen)
+{
+	char tmp[PATH_MAX], dir[PATH_MAX];
+	int fd, dfd, e;
+
+	if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp) ||
+	    dir_of(path, dir, sizeof(dir)) < 0) {
+		seterr(err, errlen, "%s: path too long", path);
+		return -1;
+	}
+	fd = mkstemp(tmp);
+	if (fd < 0) {
+		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
+		return -1;
+	}
+	/* mkstemp creates 0600; the files written here (CRLs) are public and read by the gateway. */
+	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		e = errno;
+		close(fd);
+		unlink(tmp);
+		seterr(err, errlen, "%s: %s", tmp, strerror(e));
+		return -1;
+	}
+	if (close(fd) < 0 || rename(tmp, path) < 0) {
+		e = errno;
+		unlink(tmp);
+		seterr(err, errlen, "%s: %s", path, strerror(e));
+		return -1;
+	}
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	return 0;
+}
+
+/*
+ * Reads a whole regular file of at most max bytes into a NUL-terminated buffer (caller frees
+ * with OPENSSL_clear_free(buf, *len + 1)). secret: refuse when group or others have access.
+ */
+static char *
+read_file(const char *path, long max, int secret, size_t *len, char *err, size_t errlen)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0) {
+		seterr(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		seterr(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (secret && (st.st_mode & 077) != 0) {
+		seterr(err, errlen, "%s: key file has mode %03o; it must be 0600 or stricter", path,
+		       (unsigned)(st.st_mode & 0777));
+		goto fail;
+	}
+	if (st.st_size > max) {
+		seterr(err, errlen, "%s: larger than %ld bytes", path, max);
+		goto fail;
+	}
+	buf = OPENSSL_malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		seterr(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			seterr(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	buf[got] = '\0';
+	close(fd);
+	*len = got;
+	return buf;
+fail:
+	if (buf != NULL)
+		OPENSSL_clear_free(buf, (size_t)st.st_size + 1);
+	close(fd);
+	return NULL;
+}
+
+/* The bytes accumulated in a memory BIO, written as a new file or atomically replaced. */
+static int
+bio_write_file(BIO *bio, const char *path, mode_t mode, int atomic, char *err, size_t errlen)
+{
+	char *data = NULL;
+	long n = BIO_get_mem_data(bio, &data);
+
+	if (n <= 0 || data == NULL) {
+		seterr(err, errlen, "%s: nothing to write", path);
+		return -1;
+	}
+	if (atomic)
+		return write_atomic(path, mode, data, (size_t)n, err, errlen);
+	return write_new(path, mode, data, (size_t)n, err, errlen);
+}
+
+/* ---- keys ---- */
+
+EVP_PKEY *
+pki_key_ec(void)
+{
+	return EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+}
+
+EVP_PKEY *
+pki_key_ed25519(void)
+{
+	return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+}
+
+int
+pki_key_write(const char *path, EVP_PKEY *key, char *err, size_t errlen)
+{
+	/* A secure-memory BIO is wiped when freed: the PEM of a private key is key material. */
+	BIO *bio = BIO_new(BIO_s_secmem());
+	int rc = -1;
+
+	if (bio == NULL || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1) {
+		ossl_err(err, errlen, "encoding private key");
+		goto done;
+	}
+	rc = bio_write_file(bio, path, 0600, 0, err, errlen);
+done:
+	BIO_free(bio);
+	return rc;
+}
+
+int
+pki_pub_write(const char *path, EVP_PKEY *key, char *err, size_t errlen)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	int rc = -1;
+
+	if (bio == NULL || PEM_write_bio_PUBKEY(bio, key) != 1) {
+		ossl_err(err, errlen, "encoding public key");
+		goto done;
+	}
+	rc = bio_write_file(bio, path, 0644, 0, err, errlen);
+done:
+	BIO_free(bio);
+	return rc;
+}
+
+/* Keys are never encrypted in an installation; an encrypted one is refused, never prompted. */
+static int
+no_passphrase(char *buf, int size, int rwflag, void *u)
+{
+	(void)buf;
+	(void)size;
+	(void)rwflag;
+	(void)u;
+	return -1;
+}
+
+EVP_PKEY *
+pki_key_read(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *data = read_file(path, MAX_KEY_FILE, 1, &len, err, errlen);
+	EVP_PKEY *key = NULL;
+	BIO *bio;
+
+	if (data == NULL)
+		return NULL;
+	bio = BIO_new_mem_buf(data, (int)len);
+	if (bio != NULL)
+		key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
+	if (key == NULL) {
+		char what[PATH_MAX + 32];
+		snprintf(what, sizeof(what), "%s: no PEM private key", path);
+		ossl_err(err, errlen, what);
+	}
+	BIO_free(bio);
+	OPENSSL_clear_free(data, len + 1);
+	return key;
+}
+
+/* ---- certificates ---- */
+
+X509 *
+pki_cert_read(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *data = read_file(path, MAX_CERT_FILE, 0, &len, err, errlen);
+	X509 *cert = NULL;
+	BIO *bio;
+
+	if (data == NULL)
+		return NULL;
+	if (strstr(data, "-----BEGIN") != NULL) {
+		bio = BIO_new_mem_buf(data, (int)len);
+		if (bio != NULL)
+			cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+		BIO_free(bio);
+	} else {
+		const unsigned char *p = (const unsigned char *)data;
+		cert = d2i_X509(NULL, &p, (long)len);
+		/* DER must be exactly one certificate, nothing trailing. */
+		if (cert != NULL && p != (const unsigned char *)data + len) {
+			X509_free(cert);
+			cert = NULL;
+		}
+	}
+	if (cert == NULL) {
+		char what[PATH_MAX + 32];
+		snprintf(what, sizeof(what), "%s: not a certificate", path);
+		ossl_err(err, errlen, what);
+	}
+	OPENSSL_free(data);
+	return cert;
+}
+
+int
+pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	int rc = -1;
+
+	if (bio == NULL || PEM_write_bio_X509(bio, cert) != 1) {
+		ossl_err(err, errlen, "encoding certificate");
+		goto done;
+	}
+	rc = bio_write_file(bio, path, 0644, 0, err, errlen);
+done:
+	BIO_free(bio);
+	return rc;
+}
+
+/* A positive, non-zero serial of 128 random bits (RFC 5280 allows up to 20 octets). */
+static int
+set_random_serial(X509 *x)
+{
+	unsigned char b[16];
+	BIGNUM *bn = NULL;
+	int rc = -1;
+
+	do {
+		if (RAND_bytes(b, sizeof(b)) != 1)
+			goto done;
+		BN_free(bn);
+		bn = BN_bin2bn(b, sizeof(b), NULL);
+		if (bn == NULL)
+			goto done;
+	} while (BN_is_zero(bn));
+	if (BN_to_ASN1_INTEGER(bn, X509_get_serialNumber(x)) == NULL)
+		goto done;
+	rc = 0;
+done:
+	BN_free(bn);
+	return rc;
+}
+
+struct ext {
+	int nid;
+	const char *value;
+};
+
+/* The profiles, kept in step with certs/profiles.cnf. The client URI SAN is added per name. */
+static const struct ext ext_ca[] = {
+    {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
+    {NID_key_usage, "critical,keyCertSign,cRLSign"},
+    {NID_subject_key_identifier, "hash"},
+    {NID_authority_key_identifier, "keyid:always"},
+    {NID_undef, NULL},
+};
+static const struct ext ext_server[] = {
+    {NID_basic_constraints, "critical,CA:FALSE"},
+    {NID_key_usage, "critical,digitalSignature"},
+    {NID_ext_key_usage, "serverAuth"},
+    {NID_subject_key_identifier, "hash"},
+    {NID_authority_key_identifier, "keyid:always"},
+    {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"},
+    {NID_undef, NULL},
+};
+static const struct ext ext_client[] = {
+    {NID_basic_constraints, "critical,CA:FALSE"},
+    {NID_key_usage, "critical,digitalSignature"},
+    {NID_ext_key_usage, "clientAuth"},
+    {NID_subject_key_identifier, "hash"},
+    {NID_authority_key_identifier, "keyid:always"},
+    {NID_undef, NULL},
+};
+
+static int
+add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
+{
+	X509_EXTENSION *ex = X509V3_EXT_conf_nid(NULL, ctx, nid, value);
+	int ok;
+
+	if (ex == NULL)
+		return -1;
+	ok = X509_add_ext(x, ex, -1);
+	X509_EXTENSION_free(ex);
+	return ok == 1 ? 0 : -1;
+}
+
+/* Builds and signs a certificate; ca == NULL makes it self-signed by key. */
+static X509 *
+cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
+	   EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+{
+	const struct ext *exts;
+	const char *urn = NULL;
+	X509 *x = X509_new();
+	X509_NAME *subject = X509_NAME_new();
+	X509V3_CTX ctx;
+	char san[128];
+
+	if (x == NULL || subject == NULL)
+		goto ossl_fail;
+	switch (profile) {
+	case PKI_PROFILE_CA:
+		exts = ext_ca;
+		break;
+	case PKI_PROFILE_SERVER:
+		exts = ext_server;
+		break;
+	case PKI_PROFILE_PARTNER:
+		exts = ext_client;
+		urn = "urn:pdgate:partner:";
+		break;
+	case PKI_PROFILE_STAFF:
+		exts = ext_client;
+		urn = "urn:pdgate:staff:";
+		break;
+	default:
+		seterr(err, errlen, "unknown certificate profile");
+		goto fail;
+	}
+	if (X509_set_version(x, X509_VERSION_3) != 1 || set_random_serial(x) < 0 ||
+	    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)name,
+				       -1, -1, 0) != 1 ||
+	    X509_set_subject_name(x, subject) != 1 ||
+	    X509_set_issuer_name(x, ca != NULL ? X509_get_subject_name(ca) : subject) != 1 ||
+	    X509_gmtime_adj(X509_getm_notBefore(x), -BACKDATE_SECONDS) == NULL ||
+	    X509_time_adj_ex(X509_getm_notAfter(x), (int)days, 0, NULL) == NULL ||
+	    X509_set_pubkey(x, key) != 1)
+		goto ossl_fail;
+
+	memset(&ctx, 0, sizeof(ctx));
+	X509V3_set_ctx(&ctx, ca != NULL ? ca : x, x, NULL, NULL, 0);
+	X509V3_set_ctx_nodb(&ctx);
+	for (const struct ext *e = exts; e->nid != NID_undef; e++)
+		if (add_ext(x, &ctx, e->nid, e->value) < 0)
+			goto ossl_fail;
+	if (urn != NULL) {
+		/* name passed pki_name_valid: no comma or colon can smuggle in another SAN. */
+		snprintf(san, sizeof(san), "URI:%s%s", urn, name);
+		if (add_ext(x, &ctx, NID_subject_alt_name, san) < 0)
+			goto ossl_fail;
+	}
+	if (X509_sign(x, ca_key, EVP_sha256()) <= 0)
+		goto ossl_fail;
+	X509_NAME_free(subject);
+	return x;
+ossl_fail:
+	ossl_err(err, errlen, "building certificate");
+fail:
+	X509_NAME_free(subject);
+	X509_free(x);
+	return NULL;
+}
+
+static int
+days_valid(unsigned days, char *err, size_t errlen)
+{
+	if (days < 1 || days > PKI_DAYS_MAX) {
+		seterr(err, errlen, "lifetime of %u days: must be 1..%u", days, PKI_DAYS_MAX);
+		return 0;
+	}
+	return 1;
+}
+
+X509 *
+pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen)
+{
+	if (cn == NULL || cn[0] == '\0' || strlen(cn) > 64) {
+		seterr(err, errlen, "CA name must be 1..64 characters");
+		return NULL;
+	}
+	if (!days_valid(days, err, errlen))
+		return NULL;
+	return cert_build(PKI_PROFILE_CA, cn, key, NULL, key, days, err, errlen);
+}
+
+X509 *
+pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
+	  EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+{
+	X509 *x;
+
+	if (profile == PKI_PROFILE_CA) {
+		seterr(err, errlen, "pki_issue makes leaf certificates only");
+		return NULL;
+	}
+	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
+					  : !pki_name_valid(name)) {
+		seterr(err, errlen, "'%s': a name must match ^[a-z0-9][a-z0-9-]{0,62}$",
+		       name != NULL ? name : "");
+		return NULL;
+	}
+	if (!days_valid(days, err, errlen))
+		return NULL;
+	if (X509_check_ca(ca) < 1) {
+		seterr(err, errlen, "the issuing certificate is not a CA");
+		return NULL;
+	}
+	if (X509_check_private_key(ca, ca_key) != 1) {
+		ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
+		return NULL;
+	}
+	x = cert_build(profile, name, key, ca, ca_key, days, err, errlen);
+	/* A leaf that outlives its CA would stop verifying before its own notAfter. */
+	if (x != NULL && ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
+		seterr(err, errlen, "a certificate for %u days would outlive its CA", days);
+		X509_free(x);
+		return NULL;
+	}
+	return x;
+}
+
+int
+pki_issued_by(X509 *cert, X509 *ca)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(ca);
+	int ok;
+
+	if (cert == NULL || ca == NULL || pub == NULL)
+		return 0;
+	if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca)) != 0)
+		return 0;
+	ok = X509_verify(cert, pub) == 1;
+	ERR_clear_error();
+	return ok;
+}
+
+/* "prefix" + "suffix" into out; -1 with err if it does not fit. */
+static int
+path_join(char *out, size_t n, const char *prefix, const char *suffix, char *err, size_t errlen)
+{
+	if (snprintf(out, n, "%s%s", prefix, suffix) >= (int)n) {
+		seterr(err, errlen, "%s%s: path too long", prefix, suffix);
+		return -1;
+	}
+	return 0;
+}
+
+int
+pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out,
+	    EVP_PKEY **key_out, char *err, size_t errlen)
+{
+	char kpath[PATH_MAX], cpath[PATH_MAX], lpath[PATH_MAX];
+	EVP_PKEY *key = NULL;
+	X509 *ca = NULL;
+	int made = 0; /* files created so far, in the order key, cert, CRL */
+
+	if (path_join(kpath, sizeof(kpath), prefix, ".key", err, errlen) < 0 ||
+	    path_join(cpath, sizeof(cpath), prefix, ".pem", err, errlen) < 0 ||
+	    path_join(lpath, sizeof(lpath), prefix, ".crl", err, errlen) < 0)
+		return -1;
+	key = pki_key_ec();
+	if (key == NULL) {
+		ossl_err(err, errlen, "generating the CA key");
+		goto fail;
+	}
+	ca = pki_ca_new(cn, key, PKI_DAYS_CA, err, errlen);
+	if (ca == NULL)
+		goto fail;
+	if (pki_key_write(kpath, key, err, errlen) < 0)
+		goto fail;
+	made++;
+	if (pki_cert_write(cpath, ca, err, errlen) < 0)
+		goto fail;
+	made++;
+	if (with_crl && pki_crl_create(lpath, ca, key, PKI_DAYS_CRL, err, errlen) < 0)
+		goto fail;
+	if (ca_out != NULL)
+		*ca_out = ca;
+	else
+		X509_free(ca);
+	if (key_out != NULL)
+		*key_out = key;
+	else
+		EVP_PKEY_free(key);
+	return 0;
+fail:
+	if (made >= 2)
+		unlink(cpath);
+	if (made >= 1)
+		unlink(kpath);
+	X509_free(ca);
+	EVP_PKEY_free(key);
+	return -1;
+}
+
+int
+pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
+	      EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
+	      size_t errlen)
+{
+	char kpath[PATH_MAX], cpath[PATH_MAX];
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	struct stat st;
+	int rc = -1;
+
+	if (path_join(kpath, sizeof(kpath), prefix, ".key", err, errlen) < 0 ||
+	    path_join(cpath, sizeof(cpath), prefix, ".pem", err, errlen) < 0)
+		return -1;
+	/* Checked before any work; the O_EXCL creates below are what actually guarantee it. */
+	if (lstat(cpath, &st) == 0 || lstat(kpath, &st) == 0) {
+		seterr(err, errlen, "%s.pem or %s.key already exists; not overwriting", prefix,
+		       prefix);
+		return -1;
+	}
+	key = pki_key_ec();
+	if (key == NULL) {
+		ossl_err(err, errlen, "generating a key");
+		goto done;
+	}
+	cert = pki_issue(profile, name, key, ca, ca_key, days, err, errlen);
+	if (cert == NULL)
+		goto done;
+	if (pki_key_write(kpath, key, err, errlen) < 0)
+		goto done;
+	if (pki_cert_write(cpath, cert, err, errlen) < 0) {
+		unlink(kpath);
+		goto done;
+	}
+	if (fingerprint != NULL && pki_fingerprint(cert, fingerprint) < 0) {
+		seterr(err, errlen, "computing the fingerprint");
+		unlink(cpath);
+		unlink(kpath);
+		goto done;
+	}
+	rc = 0;
+done:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* ---- CRLs ---- */
+
+X509_CRL *
+pki_crl_read(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	char *data = read_file(path, MAX_CRL_FILE, 0, &len, err, errlen);
+	X509_CRL *crl = NULL;
+	BIO *bio;
+
+	if (data == NULL)
+		return NULL;
+	bio = BIO_new_mem_buf(data, (int)len);
+	if (bio != NULL)
+		crl = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
+	if (crl == NULL) {
+		char what[PATH_MAX + 32];
+		snprintf(what, sizeof(what), "%s: not a PEM CRL", path);
+		ossl_err(err, errlen, what);
+	}
+	BIO_free(bio);
+	OPENSSL_free(data);
+	return crl;
+}
+
+/*
+ * A CRL signed by ca: the entries of old (may be NULL) plus revoke (may be NULL), CRL number
+ * `number`, lastUpdate now, nextUpdate now + days, and an AKI naming the CA key.
+ */
+static X509_CRL *
+crl_build(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, X509 *revoke, const BIGNUM *number,
+	  unsigned days, char *err, size_t errlen)
+{
+	X509_CRL *crl = X509_CRL_new();
+	ASN1_TIME *now = ASN1_TIME_new(), *next = ASN1_TIME_new();
+	ASN1_INTEGER *num = NULL;
+	X509_EXTENSION *aki = NULL;
+	X509_REVOKED *r = NULL;
+	X509V3_CTX ctx;
+
+	if (crl == NULL || now == NULL || next == NULL)
+		goto fail;
+	if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
+	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) != 1 ||
+	    X509_gmtime_adj(now, 0) == NULL || X509_time_adj_ex(next, (int)days, 0, NULL) == NULL ||
+	    X509_CRL_set1_lastUpdate(crl, now) != 1 || X509_CRL_set1_nextUpdate(crl, next) != 1)
+		goto fail;
+	if (old != NULL) {
+		STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(old);
+		for (int i = 0; i < sk_X509_REVOKED_num(revs); i++) {
+			r = X509_REVOKED_dup(sk_X509_REVOKED_value(revs, i));
+			if (r == NULL || X509_CRL_add0_revoked(crl, r) != 1)
+				goto fail;
+			r = NULL;
+		}
+	}
+	if (revoke != NULL) {
+		/*
+		 * No reasonCode entry extension: RFC 5280 5.3.1 says that "unspecified" is
+		 * expressed by leaving the extension out.
+		 */
+		r = X509_REVOKED_new();
+		if (r == NULL ||
+		    X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoke)) != 1 ||
+		    X509_REVOKED_set_revocationDate(r, now) != 1 || X509_CRL_add0_revoked(crl, r) != 1)
+			goto fail;
+		r = NULL;
+	}
+	num = BN_to_ASN1_INTEGER(number, NULL);
+	if (num == NULL || X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
+		goto fail;
+	memset(&ctx, 0, sizeof(ctx));
+	X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
+	X509V3_set_ctx_nodb(&ctx);
+	aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
+	if (aki == NULL || X509_CRL_add_ext(crl, aki, -1) != 1)
+		goto fail;
+	if (X509_CRL_sort(crl) != 1 || X509_CRL_sign(crl, ca_key, EVP_sha256()) <= 0)
+		goto fail;
+	X509_EXTENSION_free(aki);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(now);
+	ASN1_TIME_free(next);
+	return crl;
+fail:
+	ossl_err(err, errlen, "building CRL");
+	X509_REVOKED_free(r);
+	X509_EXTENSION_free(aki);
+	ASN1_INTEGER_free(num);
+	ASN1_TIME_free(now);
+	ASN1_TIME_free(next);
+	X509_CRL_free(crl);
+	return NULL;
+}
+
+static int
+crl_write(const char *path, X509_CRL *crl, int atomic, char *err, size_t errlen)
+{
+	BIO *bio = BIO_new(BIO_s_mem());
+	int rc = -1;
+
+	if (bio == NULL || PEM_write_bio_X509_CRL(bio, crl) != 1) {
+		ossl_err(err, errlen, "encoding CRL");
+		goto done;
+	}
+	rc = bio_write_file(bio, path, 0644, atomic, err, errlen);
+done:
+	BIO_free(bio);
+	return rc;
+}
+
+int
+pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
+	       size_t errlen)
+{
+	BIGNUM *one = BN_new();
+	X509_CRL *crl = NULL;
+	int rc = -1;
+
+	if (!days_valid(days, err, errlen))
+		goto done;
+	if (one == NULL || BN_set_word(one, 1) != 1) {
+		ossl_err(err, errlen, "CRL number");
+		goto done;
+	}
+	crl = crl_build(ca, ca_key, NULL, NULL, one, days, err, errlen);
+	if (crl == NULL)
+		goto done;
+	rc = crl_write(path, crl, 0, err, errlen);
+done:
+	X509_CRL_free(crl);
+	BN_free(one);
+	return rc;
+}
+
+/*
+ * Read-modify-write of the CRL at path under an exclusive lock on its folder: two revocations
+ * at once must not both start from the same old CRL and lose one entry. The folder is locked,
+ * not the file, because the file is replaced by rename.
+ */
+static enum pki_revoke
+crl_update(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *revoke, unsigned days,
+	   char **number, char *err, size_t errlen)
+{
+	enum pki_revoke rc = PKI_REVOKE_ERROR;
+	char dir[PATH_MAX];
+	X509_CRL *old = NULL, *crl = NULL;
+	ASN1_INTEGER *oldnum = NULL;
+	BIGNUM *num = NULL;
+	X509_REVOKED *found = NULL;
+	int lock = -1, crit = 0;
+
+	if (!days_valid(days, err, errlen))
+		return PKI_REVOKE_ERROR;
+	if (X509_check_private_key(ca, ca_key) != 1) {
+		ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
+		return PKI_REVOKE_ERROR;
+	}
+	if (dir_of(path, dir, sizeof(dir)) < 0) {
+		seterr(err, errlen, "%s: path too long", path);
+		return PKI_REVOKE_ERROR;
+	}
+	lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
+		seterr(err, errlen, "%s: cannot lock: %s", dir, strerror(errno));
+		goto done;
+	}
+	old = pki_crl_read(path, err, errlen);
+	if (old == NULL)
+		goto done;
+	/* Never extend a CRL we did not sign: its entries would be re-signed as ours. */
+	if (X509_NAME_cmp(X509_CRL_get_issuer(old), X509_get_subject_name(ca)) != 0 ||
+	    X509_CRL_verify(old, X509_get0_pubkey(ca)) != 1) {
+		ERR_clear_error();
+		seterr(err, errlen, "%s: the CRL is not signed by this CA; refusing to update it",
+		       path);
+		goto done;
+	}
+	if (revoke != NULL && X509_CRL_get0_by_serial(old, &found, X509_get_serialNumber(revoke)) > 0) {
+		rc = PKI_REVOKE_ALREADY;
+		goto done;
+	}
+	oldnum = X509_CRL_get_ext_d2i(old, NID_crl_number, &crit, NULL);
+	if (oldnum == NULL && crit != -1) {
+		seterr(err, errlen, "%s: unreadable CRL number", path);
+		goto done;
+	}
+	/* A CRL without a number (made by hand) restarts at 1. */
+	num = oldnum != NULL ? ASN1_INTEGER_to_BN(oldnum, NULL) : BN_new();
+	if (num == NULL || BN_add_word(num, 1) != 1) {
+		ossl_err(err, errlen, "CRL number");
+		goto done;
+	}
+	crl = crl_build(ca, ca_key, old, revoke, num, days, err, errlen);
+	if (crl == NULL || crl_write(path, crl, 1, err, errlen) < 0)
+		goto done;
+	if (number != NULL) {
+		char *dec = BN_bn2dec(num);
+		*number = dec != NULL ? strdup(dec) : NULL;
+		OPENSSL_free(dec);
+	}
+	rc = PKI_REVOKE_DONE;
+done:
+	if (lock >= 0)
+		close(lock); /* releases the lock */
+	BN_free(num);
+	ASN1_INTEGER_free(oldnum);
+	X509_CRL_free(crl);
+	X509_CRL_free(old);
+	return rc;
+}
+
+enum pki_revoke
+pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *cert, unsigned days,
+	       char **number, char *err, size_t errlen)
+{
+	assert(cert != NULL);
+	if (!pki_issued_by(cert, ca)) {
+		seterr(err, errlen, "the certificate was not issued by this CA");
+		return PKI_REVOKE_ERROR;
+	}
+	return crl_update(path, ca, ca_key, cert, days, number, err, errlen);
+}
+
+int
+pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char **number,
+		char *err, size_t errlen)
+{
+	return crl_update(path, ca, ca_key, NULL, days, number, err, errlen) == PKI_REVOKE_DONE
+		   ? 0
+		   : -1;
+}
+
+/* ---- fingerprints, verifier keys, secrets ---- */
+
+static void
+hex_encode(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 0x0f];
+	}
+	out[2 * n] = '\0';
+}
+
+int
+pki_fingerprint_hex(X509 *cert, char hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int n = 0;
+
+	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &n) != 1 || n != 32)
+		return -1;
+	hex_encode(md, n, hex);
+	return 0;
+}
+
+int
+pki_fingerprint(X509 *cert, char out[PKI_FINGERPRINT_LEN])
+{
+	memcpy(out, "sha256:", 7);
+	return pki_fingerprint_hex(cert, out + 7);
+}
+
+char *
+pki_vkey(const char *name, EVP_PKEY *key)
+{
+	unsigned char pub[1 + 32], md[32], b64[64];
+	size_t publen = 32, n;
+	EVP_MD_CTX *h = NULL;
+	char *out = NULL;
+	uint32_t id;
+
+	if (name == NULL || key == NULL || EVP_PKEY_get_id(key) != EVP_PKEY_ED25519)
+		return NULL;
+	n = strlen(name);
+	if (n == 0 || n > 255)
+		return NULL;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] <= 0x20 || name[i] >= 0x7f || name[i] == '+')
+			return NULL;
+	pub[0] = 0x01; /* C2SP signed-note: signature type of Ed25519 */
+	if (EVP_PKEY_get_raw_public_key(key, pub + 1, &publen) != 1 || publen != 32)
+		goto done;
+	h = EVP_MD_CTX_new();
+	if (h == NULL || EVP_DigestInit_ex(h, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(h, name, n) != 1 || EVP_DigestUpdate(h, "\n", 1) != 1 ||
+	    EVP_DigestUpdate(h, pub, sizeof(pub)) != 1 || EVP_DigestFinal_ex(h, md, NULL) != 1)
+		goto done;
+	id = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 | (uint32_t)md[2] << 8 | md[3];
+	if (EVP_EncodeBlock(b64, pub, sizeof(pub)) <= 0)
+		goto done;
+	if (asprintf(&out, "%s+%08x+%s", name, id, (const char *)b64) < 0)
+		out = NULL;
+done:
+	ERR_clear_error();
+	EVP_MD_CTX_free(h);
+	return out;
+}
+
+int
+pki_vkey_write(const char *path, const char *name, EVP_PKEY *key, char *err, size_t errlen)
+{
+	char *line = pki_vkey(name, key), *text = NULL;
+	int rc = -1;
+
+	if (line == NULL) {
+		seterr(err, errlen, "cannot make a verifier key for name '%s'", name);
+		return -1;
+	}
+	if (asprintf(&text, "%s\n", line) < 0) {
+		seterr(err, errlen, "out of memory");
+		goto done;
+	}
+	rc = write_new(path, 0644, text, strlen(text), err, errlen);
+done:
+	free(text);
+	free(line);
+	return rc;
+}
+
+int
+pki_secret_write(const char *path, char *err, size_t errlen)
+{
+	unsigned char secret[32];
+	char hex[65 + 1];
+	int rc = -1;
+
+	if (RAND_priv_bytes(secret, sizeof(secret)) != 1) {
+		ossl_err(err, errlen, "random bytes");
+		goto done;
+	}
+	hex_encode(secret, sizeof(secret), hex);
+	hex[64] = '\n';
+	hex[65] = '\0';
+	rc = write_new(path, 0600, hex, 65, err, errlen);
+done:
+	OPENSSL_cleanse(secret, sizeof(secret));
+	OPENSSL_cleanse(hex, sizeof(hex));
+	return rc;
+}

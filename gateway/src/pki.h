@@ -1,0 +1,131 @@
+/* pki — keys, certificates and CRLs of a pdgate installation, made with the OpenSSL 3 API. */
+#ifndef PDGATE_PKI_H
+#define PDGATE_PKI_H
+
+#include <stddef.h>
+
+#include <openssl/evp.h>
+#include <openssl/x509.h>
+
+/* Lifetimes in days; certs/README.md explains the choice. */
+#define PKI_DAYS_CA 3650     /* 10 years: CAs are replaced deliberately, not by expiry */
+#define PKI_DAYS_SERVER 730  /* 2 years */
+#define PKI_DAYS_CLIENT 397  /* the CA/Browser Forum ceiling, a habit worth keeping */
+#define PKI_DAYS_CRL 30      /* nextUpdate of a freshly signed CRL */
+#define PKI_DAYS_MAX 3650    /* upper bound accepted for --days */
+
+/* "sha256:" + 64 lowercase hex digits + NUL. */
+#define PKI_FINGERPRINT_LEN 72
+
+/* The certificate profiles. certs/profiles.cnf spells the same ones as OpenSSL sections. */
+enum pki_profile {
+	PKI_PROFILE_CA,      /* v3_ca: CA:true pathlen:0, keyCertSign + cRLSign */
+	PKI_PROFILE_SERVER,  /* v3_server: serverAuth, DNS:localhost, IP:127.0.0.1, IP:::1 */
+	PKI_PROFILE_PARTNER, /* v3_partner_client: clientAuth, URI:urn:pdgate:partner:NAME */
+	PKI_PROFILE_STAFF,   /* v3_staff_client: clientAuth, URI:urn:pdgate:staff:NAME */
+};
+
+/* 1 if s is a valid partner id or staff name (^[a-z0-9][a-z0-9-]{0,62}$), else 0. */
+int pki_name_valid(const char *s);
+
+/* A new EC P-256 key (CAs, certificates, the token key), or NULL. Caller frees (EVP_PKEY_free). */
+EVP_PKEY *pki_key_ec(void);
+/* A new Ed25519 key (the ledger key), or NULL. Caller frees. */
+EVP_PKEY *pki_key_ed25519(void);
+
+/*
+ * Writes the private key as unencrypted PKCS#8 PEM into a new file created with mode 0600
+ * (O_EXCL: an existing file is an error, never overwritten). Returns 0, or -1 with err set.
+ */
+int pki_key_write(const char *path, EVP_PKEY *key, char *err, size_t errlen);
+/* Writes the public half as SubjectPublicKeyInfo PEM into a new file (mode 0644). 0 or -1. */
+int pki_pub_write(const char *path, EVP_PKEY *key, char *err, size_t errlen);
+/* Reads a PEM private key; refuses a file that group or others may read or write. Caller frees. */
+EVP_PKEY *pki_key_read(const char *path, char *err, size_t errlen);
+
+/* Reads a certificate (PEM, or DER), at most 1 MiB. NULL with err on failure. Caller frees. */
+X509 *pki_cert_read(const char *path, char *err, size_t errlen);
+/* Writes the certificate as PEM into a new file (mode 0644, O_EXCL). 0 or -1. */
+int pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen);
+
+/* A self-signed CA certificate "CN=<cn>" for key, valid `days` days. Caller frees (X509_free). */
+X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen);
+
+/*
+ * Issues a leaf certificate of `profile` (not PKI_PROFILE_CA) for the public key of `key`,
+ * signed by ca/ca_key, with a random 128-bit serial. `name` is the CN (partner id, staff name,
+ * or the server's host name) and, for client profiles, the URN in the URI SAN; client names
+ * must pass pki_name_valid. Caller frees.
+ */
+X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
+		EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
+
+/* 1 if cert's issuer is ca's subject and its signature verifies with ca's key, else 0. */
+int pki_issued_by(X509 *cert, X509 *ca);
+
+/*
+ * Makes a CA in PREFIX.key and PREFIX.pem (and PREFIX.crl, an empty CRL, when with_crl).
+ * New files only. On success returns 0 and, when ca_out/key_out are not NULL, the certificate
+ * and key (caller frees). On failure -1 with err, and the files it created are removed.
+ */
+int pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out,
+		EVP_PKEY **key_out, char *err, size_t errlen);
+
+/*
+ * Makes a fresh key and a leaf certificate of `profile` in PREFIX.key (0600) and PREFIX.pem.
+ * Refuses when either file exists. Writes the certificate's fingerprint ("sha256:…") into
+ * fingerprint when not NULL. 0, or -1 with err and nothing left behind.
+ */
+int pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
+		  EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
+		  size_t errlen);
+
+/* Result of pki_crl_revoke. */
+enum pki_revoke {
+	PKI_REVOKE_ERROR = -1,
+	PKI_REVOKE_DONE = 0,    /* added to the CRL, CRL re-signed and rewritten */
+	PKI_REVOKE_ALREADY = 1, /* the serial was already listed; the file is untouched */
+};
+
+/* Writes a new empty CRL (CRL number 1, nextUpdate now + days) to path; new file only. 0 or -1. */
+int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
+		   size_t errlen);
+
+/*
+ * Adds cert's serial to the CRL at path (revocation date now, reason unspecified), keeping
+ * every earlier entry, bumps the CRL number, sets lastUpdate now and nextUpdate now + days,
+ * re-signs and replaces the file atomically. The current CRL must be signed by ca, and cert
+ * must have been issued by ca. Concurrent updates of CRLs in one folder are serialised.
+ * The new CRL number goes to *number when not NULL (decimal string, caller frees).
+ */
+enum pki_revoke pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *cert,
+			       unsigned days, char **number, char *err, size_t errlen);
+
+/* Re-signs the CRL at path with a fresh lastUpdate/nextUpdate and the next CRL number, every
+ * entry kept; same checks and atomic replacement as pki_crl_revoke. 0 or -1. */
+int pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char **number,
+		    char *err, size_t errlen);
+
+/* Reads a PEM CRL (at most 64 MiB). Caller frees (X509_CRL_free). */
+X509_CRL *pki_crl_read(const char *path, char *err, size_t errlen);
+
+/* Hex of SHA-256 of the DER certificate, lowercase, into hex (65 bytes). 0 or -1. */
+int pki_fingerprint_hex(X509 *cert, char hex[65]);
+/* The same as "sha256:<hex>". 0 or -1. */
+int pki_fingerprint(X509 *cert, char out[PKI_FINGERPRINT_LEN]);
+
+/*
+ * The C2SP signed-note verifier key of an Ed25519 key: "<name>+<8 hex key id>+<base64(0x01 ||
+ * public key)>", key id = first 4 bytes of SHA-256(name || "\n" || 0x01 || public key).
+ * name must be printable ASCII without spaces or '+'. Returns the line without a newline
+ * (caller frees), or NULL.
+ */
+char *pki_vkey(const char *name, EVP_PKEY *key);
+
+/* Writes pki_vkey() plus a newline into a new file (mode 0644). 0 or -1. */
+int pki_vkey_write(const char *path, const char *name, EVP_PKEY *key, char *err, size_t errlen);
+
+/* Writes 32 random bytes as 64 hex digits and a newline into a new file of mode 0600. 0 or -1. */
+int pki_secret_write(const char *path, char *err, size_t errlen);
+
+#endif
