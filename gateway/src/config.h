@@ -72,18 +72,30 @@ struct config {
 	} keys;
 };
 
+/* A configuration file larger than this is refused; a line is limited to what libinih's
+ * buffer holds (197 characters). */
+#define CONFIG_MAX_FILE_BYTES (1 << 20)
+
 /*
  * Loads and checks the file. On success returns the config (caller frees with config_free) and
  * sets *errors to NULL. On any error returns NULL and sets *errors to every problem found, one
- * per line, each "FILE:LINE: message" (caller frees). Checks: syntax, unknown sections and
- * keys, values, required keys, files that must exist, key files readable by group or others.
+ * per line, each "FILE:LINE: message\n" or, for a problem with no line of its own (the file is
+ * missing, a whole section is missing), "FILE: message\n" (caller frees). Checks: syntax,
+ * unknown or repeated sections and keys, values, required keys, files that must exist, key
+ * files readable or writable by group or others. Reading stops after 100 errors.
+ * Defaults: gateway.name "pdgate", gateway.state "state.db", gateway.threads 0, partner
+ * max_connections 1024 / idle_timeout_s 30 / max_header_bytes 8192, origin timeout_ms 2000 /
+ * max_record_bytes 1048576, ledger checkpoint_interval_ms 1000, compliance
+ * require_client_cert false, tokens.pub = tokens.key with ".key" replaced by ".pub".
  */
 struct config *config_load(const char *path, char **errors);
 
+/* Frees everything config_load allocated; config_free(NULL) does nothing. */
 void config_free(struct config *c);
 
-/* Checks that a key file exists and is not readable or writable by group or others.
- * Returns 0, or -1 with a message in err. */
+/* Checks that a key file is an existing readable regular file with no permission bits for
+ * group or others (0600 or stricter). Returns 0, or -1 with a message naming the file and its
+ * mode, suggesting chmod 600, in err (always NUL-terminated). For key loaders to re-check. */
 int config_check_key_mode(const char *path, char *err, unsigned errlen);
 
 #endif
