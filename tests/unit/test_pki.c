@@ -1,0 +1,572 @@
+/* test_pki — issues CAs, leaves and CRLs into a temporary folder and checks them with OpenSSL. */
+#include <ftw.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+#include "check.h"
+#include "pki.h"
+
+static char dir[64];
+
+static const char *
+at(const char *name)
+{
+	static char buf[4][512];
+	static int i;
+
+	i = (i + 1) % 4;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
+	return buf[i];
+}
+
+static int
+mode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (int)(st.st_mode & 0777) : -1;
+}
+
+/* X509_verify_cert of leaf against the one CA (and CRL), for purpose; returns the error code. */
+static int
+verify(X509 *leaf, X509 *ca, X509_CRL *crl, int purpose)
+{
+	X509_STORE *st = X509_STORE_new();
+	X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+	int rc;
+
+	X509_STORE_add_cert(st, ca);
+	if (crl != NULL) {
+		X509_STORE_add_crl(st, crl);
+		X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+	}
+	X509_STORE_CTX_init(ctx, st, leaf, NULL);
+	X509_STORE_CTX_set_purpose(ctx, purpose);
+	rc = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
+	if (rc == X509_V_OK && X509_STORE_CTX_get_error(ctx) != X509_V_OK)
+		rc = X509_STORE_CTX_get_error(ctx);
+	X509_STORE_CTX_free(ctx);
+	X509_STORE_free(st);
+	ERR_clear_error();
+	return rc;
+}
+
+/* The URI SAN of cert, or "" (static buffer). */
+static const char *
+uri_san(X509 *cert)
+{
+	static char buf[256];
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+
+	buf[0] = '\0';
+	for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		if (g->type == GEN_URI)
+			snprintf(buf, sizeof(buf), "%.*s", ASN1_STRING_length(g->d.uniformResourceIdentifier),
+				 (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier));
+	}
+	GENERAL_NAMES_free(names);
+	return buf;
+}
+
+static const char *
+common_name(X509 *cert)
+{
+	static char buf[256];
+
+	buf[0] = '\0';
+	X509_NAME_get_text_by_NID(X509_get_subject_name(cert), NID_commonName, buf, sizeof(buf));
+	return buf;
+}
+
+static long
+crl_number(X509_CRL *crl)
+{
+	ASN1_INTEGER *n = X509_CRL_get_ext_d2i(crl, NID_crl_number, NULL, NULL);
+	long v = n != NULL ? ASN1_INTEGER_get(n) : -1;
+
+	ASN1_INTEGER_free(n);
+	return v;
+}
+
+static int
+is_revoked(X509_CRL *crl, X509 *cert)
+{
+	X509_REVOKED *r = NULL;
+
+	return X509_CRL_get0_by_serial(crl, &r, X509_get_serialNumber(cert)) == 1;
+}
+
+static X509_CRL *
+crl_at(const char *name)
+{
+	char err[256];
+
+	return pki_crl_read(at(name), err, sizeof(err));
+}
+
+static void
+test_names(void)
+{
+	static const struct {
+		const char *s;
+		int ok;
+	} cases[] = {
+	    {"sakura-mail", 1},
+	    {"a", 1},
+	    {"0abc", 1},
+	    {"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz01234567890", 1}, /* 63 */
+	    {"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz012345678901", 0}, /* 64 */
+	    {"", 0},
+	    {"-abc", 0},
+	    {"Sakura", 0},
+	    {"a_b", 0},
+	    {"a.b", 0},
+	    {"a b", 0},
+	    {"a,URI:x", 0},
+	    {"a/b", 0},
+	    {"\xe3\x81\x82", 0},
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		CHECK(pki_name_valid(cases[i].s) == cases[i].ok, "name '%s'", cases[i].s);
+	CHECK(pki_name_valid(NULL) == 0, "NULL name");
+}
+
+static void
+test_leaf_profiles(X509 *pca, X509 *sca, X509 *vca, EVP_PKEY *pkey, EVP_PKEY *skey)
+{
+	char err[256], fp[PKI_FINGERPRINT_LEN], hex[65];
+	unsigned char der_md[32];
+	unsigned char *der = NULL;
+	int derlen;
+	X509 *partner = pki_cert_read(at("partner.pem"), err, sizeof(err));
+	X509 *staff = pki_cert_read(at("staff.pem"), err, sizeof(err));
+	X509 *server = pki_cert_read(at("server.pem"), err, sizeof(err));
+	X509 *other = pki_cert_read(at("partner2.pem"), err, sizeof(err));
+
+	CHECK(partner != NULL && staff != NULL && server != NULL && other != NULL, "read: %s", err);
+	if (partner == NULL || staff == NULL || server == NULL || other == NULL)
+		goto done;
+
+	/* Chains and purposes. */
+	CHECK(verify(partner, pca, NULL, X509_PURPOSE_SSL_CLIENT) == X509_V_OK, "partner chain");
+	CHECK(verify(staff, sca, NULL, X509_PURPOSE_SSL_CLIENT) == X509_V_OK, "staff chain");
+	CHECK(verify(server, vca, NULL, X509_PURPOSE_SSL_SERVER) == X509_V_OK, "server chain");
+	CHECK(verify(server, vca, NULL, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_INVALID_PURPOSE,
+	      "server certificate refused as a client");
+	CHECK(verify(partner, pca, NULL, X509_PURPOSE_SSL_SERVER) == X509_V_ERR_INVALID_PURPOSE,
+	      "partner certificate refused as a server");
+	CHECK(verify(staff, pca, NULL, X509_PURPOSE_SSL_CLIENT) != X509_V_OK,
+	      "staff certificate does not chain to the partner CA");
+	CHECK(verify(partner, sca, NULL, X509_PURPOSE_SSL_CLIENT) != X509_V_OK,
+	      "partner certificate does not chain to the staff CA");
+	CHECK(pki_issued_by(partner, pca) == 1 && pki_issued_by(partner, sca) == 0 &&
+		  pki_issued_by(staff, sca) == 1 && pki_issued_by(server, pca) == 0,
+	      "pki_issued_by");
+
+	/* Names. */
+	CHECK(strcmp(uri_san(partner), "urn:pdgate:partner:sakura-mail") == 0, "partner URI %s",
+	      uri_san(partner));
+	CHECK(strcmp(common_name(partner), "sakura-mail") == 0, "partner CN");
+	CHECK(strcmp(uri_san(staff), "urn:pdgate:staff:officer") == 0, "staff URI %s",
+	      uri_san(staff));
+	CHECK(strcmp(common_name(staff), "officer") == 0, "staff CN");
+	CHECK(X509_check_host(server, "localhost", 0, 0, NULL) == 1, "server DNS:localhost");
+	CHECK(X509_check_ip_asc(server, "127.0.0.1", 0) == 1, "server IP:127.0.0.1");
+	CHECK(X509_check_ip_asc(server, "::1", 0) == 1, "server IP:::1");
+	CHECK(X509_check_host(partner, "localhost", 0, 0, NULL) != 1, "partner has no DNS name");
+
+	/* Extended and plain key usage. */
+	CHECK(X509_get_extended_key_usage(partner) == XKU_SSL_CLIENT, "partner EKU clientAuth only");
+	CHECK(X509_get_extended_key_usage(staff) == XKU_SSL_CLIENT, "staff EKU clientAuth only");
+	CHECK(X509_get_extended_key_usage(server) == XKU_SSL_SERVER, "server EKU serverAuth only");
+	CHECK(X509_get_key_usage(partner) == KU_DIGITAL_SIGNATURE, "partner keyUsage");
+	CHECK(X509_get_key_usage(pca) == (KU_KEY_CERT_SIGN | KU_CRL_SIGN), "CA keyUsage");
+	CHECK(X509_check_ca(pca) == 1 && X509_get_pathlen(pca) == 0, "CA:true pathlen:0");
+	CHECK(X509_check_ca(partner) == 0, "leaf is not a CA");
+	CHECK(X509_get0_subject_key_id(pca) != NULL && X509_get0_authority_key_id(pca) != NULL &&
+		  ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(pca),
+					X509_get0_authority_key_id(pca)) == 0,
+	      "CA SKI == AKI");
+	CHECK(X509_get0_authority_key_id(partner) != NULL &&
+		  ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(pca),
+					X509_get0_authority_key_id(partner)) == 0,
+	      "partner AKI names the CA key");
+
+	/* Key type, serials, lifetimes. */
+	CHECK(EVP_PKEY_get_id(X509_get0_pubkey(partner)) == EVP_PKEY_EC &&
+		  EVP_PKEY_get_bits(X509_get0_pubkey(partner)) == 256,
+	      "partner key is EC P-256");
+	{
+		BIGNUM *a = ASN1_INTEGER_to_BN(X509_get0_serialNumber(partner), NULL);
+		BIGNUM *b = ASN1_INTEGER_to_BN(X509_get0_serialNumber(other), NULL);
+		CHECK(a != NULL && !BN_is_negative(a) && BN_num_bits(a) <= 128 &&
+			  BN_num_bits(a) > 64,
+		      "serial is a positive 128-bit random number");
+		CHECK(a != NULL && b != NULL && BN_cmp(a, b) != 0, "serials differ");
+		BN_free(a);
+		BN_free(b);
+	}
+	{
+		int pday = 0, psec = 0;
+		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(partner),
+			       X509_get0_notAfter(partner));
+		CHECK(pday == PKI_DAYS_CLIENT, "client lifetime %d days", pday);
+		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(server), X509_get0_notAfter(server));
+		CHECK(pday == PKI_DAYS_SERVER, "server lifetime %d days", pday);
+		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(pca), X509_get0_notAfter(pca));
+		CHECK(pday == PKI_DAYS_CA, "CA lifetime %d days", pday);
+		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(other), X509_get0_notAfter(other));
+		CHECK(pday == 7, "--days 7 lifetime %d days", pday);
+	}
+
+	/* Fingerprint = SHA-256 of the DER. */
+	derlen = i2d_X509(partner, &der);
+	CHECK(derlen > 0, "DER");
+	SHA256(der, (size_t)derlen, der_md);
+	OPENSSL_free(der);
+	CHECK(pki_fingerprint_hex(partner, hex) == 0 && strlen(hex) == 64, "fingerprint hex");
+	CHECK(pki_fingerprint(partner, fp) == 0 && strncmp(fp, "sha256:", 7) == 0 &&
+		  strcmp(fp + 7, hex) == 0,
+	      "fingerprint form %s", fp);
+	{
+		char want[65];
+		for (int i = 0; i < 32; i++)
+			snprintf(want + 2 * i, 3, "%02x", der_md[i]);
+		CHECK(strcmp(want, hex) == 0, "fingerprint %s != %s", hex, want);
+	}
+
+	/* Refusals. */
+	CHECK(pki_issue(PKI_PROFILE_PARTNER, "Bad_Name", pkey, pca, pkey, 30, err, sizeof(err)) ==
+		  NULL,
+	      "invalid partner id refused");
+	CHECK(pki_issue(PKI_PROFILE_PARTNER, "ok", pkey, pca, skey, 30, err, sizeof(err)) == NULL,
+	      "CA key that does not match the CA refused");
+	CHECK(pki_issue(PKI_PROFILE_PARTNER, "ok", pkey, partner, pkey, 30, err, sizeof(err)) ==
+		  NULL,
+	      "a leaf cannot issue");
+done:
+	X509_free(partner);
+	X509_free(staff);
+	X509_free(server);
+	X509_free(other);
+}
+
+static void
+test_crl(X509 *pca, EVP_PKEY *pcakey, X509 *sca, EVP_PKEY *scakey)
+{
+	char err[256];
+	char *num = NULL;
+	X509 *a = pki_cert_read(at("partner.pem"), err, sizeof(err));
+	X509 *b = pki_cert_read(at("partner2.pem"), err, sizeof(err));
+	X509 *c = pki_cert_read(at("partner3.pem"), err, sizeof(err));
+	X509 *staff = pki_cert_read(at("staff.pem"), err, sizeof(err));
+	X509_CRL *crl;
+	enum pki_revoke r;
+
+	CHECK(a != NULL && b != NULL && c != NULL && staff != NULL, "read");
+	if (a == NULL || b == NULL || c == NULL || staff == NULL)
+		goto done;
+
+	crl = crl_at("partner-ca.crl");
+	CHECK(crl != NULL, "fresh CRL readable");
+	if (crl != NULL) {
+		int d = 0, s = 0;
+		CHECK(crl_number(crl) == 1, "fresh CRL number %ld", crl_number(crl));
+		CHECK(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) <= 0, "fresh CRL empty");
+		CHECK(X509_CRL_verify(crl, X509_get0_pubkey(pca)) == 1, "CRL signed by the CA");
+		CHECK(X509_CRL_get_version(crl) == X509_CRL_VERSION_2, "CRL v2");
+		ASN1_TIME_diff(&d, &s, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+		CHECK(d == PKI_DAYS_CRL, "CRL nextUpdate %d days after lastUpdate", d);
+		{
+			AUTHORITY_KEYID *akid =
+			    X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
+			CHECK(akid != NULL && akid->keyid != NULL &&
+				  ASN1_OCTET_STRING_cmp(akid->keyid, X509_get0_subject_key_id(pca)) ==
+				      0,
+			      "CRL AKI");
+			AUTHORITY_KEYID_free(akid);
+		}
+		CHECK(verify(a, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_OK,
+		      "not revoked under an empty CRL");
+		X509_CRL_free(crl);
+	}
+
+	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, a, PKI_DAYS_CRL, &num, err,
+			   sizeof(err));
+	CHECK(r == PKI_REVOKE_DONE && num != NULL && strcmp(num, "2") == 0, "revoke a: %s", err);
+	free(num);
+	num = NULL;
+	CHECK(mode_of(at("partner-ca.crl")) == 0644, "CRL mode %o", mode_of(at("partner-ca.crl")));
+	crl = crl_at("partner-ca.crl");
+	CHECK(crl != NULL && verify(a, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_CERT_REVOKED,
+	      "revoked certificate fails X509_verify_cert with CRL_CHECK");
+	CHECK(crl != NULL && verify(b, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_OK,
+	      "another certificate still verifies");
+	X509_CRL_free(crl);
+
+	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, b, PKI_DAYS_CRL, &num, err,
+			   sizeof(err));
+	CHECK(r == PKI_REVOKE_DONE && num != NULL && strcmp(num, "3") == 0, "revoke b: %s", err);
+	free(num);
+	num = NULL;
+	crl = crl_at("partner-ca.crl");
+	CHECK(crl != NULL && crl_number(crl) == 3, "CRL number 3");
+	CHECK(crl != NULL && sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) == 2,
+	      "two entries kept");
+	CHECK(crl != NULL && is_revoked(crl, a) && is_revoked(crl, b) && !is_revoked(crl, c),
+	      "both revocations kept, the third certificate not listed");
+	CHECK(crl != NULL && verify(a, pca, crl, X509_PURPOSE_SSL_CLIENT) ==
+				 X509_V_ERR_CERT_REVOKED &&
+		  verify(b, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_CERT_REVOKED &&
+		  verify(c, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_OK,
+	      "verification follows the CRL");
+	X509_CRL_free(crl);
+
+	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, a, PKI_DAYS_CRL, NULL, err,
+			   sizeof(err));
+	CHECK(r == PKI_REVOKE_ALREADY, "revoking twice is reported");
+	crl = crl_at("partner-ca.crl");
+	CHECK(crl != NULL && crl_number(crl) == 3, "revoking twice leaves the CRL alone");
+	X509_CRL_free(crl);
+
+	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, staff, PKI_DAYS_CRL, NULL, err,
+			   sizeof(err));
+	CHECK(r == PKI_REVOKE_ERROR, "a staff certificate cannot go on the partner CRL");
+	r = pki_crl_revoke(at("staff-ca.crl"), pca, pcakey, c, PKI_DAYS_CRL, NULL, err,
+			   sizeof(err));
+	CHECK(r == PKI_REVOKE_ERROR && strstr(err, "not signed by this CA") != NULL,
+	      "a CRL of another CA is never extended: %s", err);
+	r = pki_crl_revoke(at("staff-ca.crl"), sca, scakey, staff, PKI_DAYS_CRL, NULL, err,
+			   sizeof(err));
+	CHECK(r == PKI_REVOKE_DONE, "staff revocation: %s", err);
+
+	CHECK(pki_crl_refresh(at("partner-ca.crl"), pca, pcakey, 2, &num, err, sizeof(err)) == 0 &&
+		  num != NULL && strcmp(num, "4") == 0,
+	      "refresh: %s", err);
+	free(num);
+	num = NULL;
+	crl = crl_at("partner-ca.crl");
+	if (crl != NULL) {
+		int d = 0, s = 0;
+		ASN1_TIME_diff(&d, &s, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+		CHECK(d == 2, "refreshed nextUpdate in 2 days (%d)", d);
+		CHECK(is_revoked(crl, a) && is_revoked(crl, b) &&
+			  sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) == 2,
+		      "refresh keeps entries");
+	}
+	CHECK(crl != NULL, "refreshed CRL");
+	X509_CRL_free(crl);
+	CHECK(pki_crl_refresh(at("partner-ca.crl"), pca, pcakey, 0, NULL, err, sizeof(err)) < 0,
+	      "0 days refused");
+	CHECK(pki_crl_refresh(at("missing.crl"), pca, pcakey, 30, NULL, err, sizeof(err)) < 0,
+	      "missing CRL refused");
+	{
+		/* A corrupt CRL is refused, never silently replaced by an empty one. */
+		FILE *f = fopen(at("bad.crl"), "w");
+		if (f != NULL) {
+			fputs("-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n", f);
+			fclose(f);
+		}
+		CHECK(pki_crl_revoke(at("bad.crl"), pca, pcakey, c, 30, NULL, err, sizeof(err)) ==
+			  PKI_REVOKE_ERROR,
+		      "corrupt CRL refused");
+	}
+done:
+	X509_free(a);
+	X509_free(b);
+	X509_free(c);
+	X509_free(staff);
+}
+
+static void
+test_keys(void)
+{
+	char err[256];
+	EVP_PKEY *ed = pki_key_ed25519(), *tok = pki_key_ec(), *back;
+	char *vkey;
+
+	CHECK(ed != NULL && tok != NULL, "key generation");
+	if (ed == NULL || tok == NULL)
+		goto done;
+	CHECK(pki_key_write(at("ledger.key"), ed, err, sizeof(err)) == 0, "%s", err);
+	CHECK(mode_of(at("ledger.key")) == 0600, "ledger.key mode %o", mode_of(at("ledger.key")));
+	CHECK(pki_key_write(at("ledger.key"), ed, err, sizeof(err)) < 0, "existing key not overwritten");
+	back = pki_key_read(at("ledger.key"), err, sizeof(err));
+	CHECK(back != NULL && EVP_PKEY_eq(back, ed) == 1, "ledger key reads back: %s", err);
+	EVP_PKEY_free(back);
+	{
+		FILE *f = fopen(at("ledger.key"), "r");
+		char line[64] = "";
+		if (f != NULL) {
+			if (fgets(line, sizeof(line), f) == NULL)
+				line[0] = '\0';
+			fclose(f);
+		}
+		CHECK(strcmp(line, "-----BEGIN PRIVATE KEY-----\n") == 0, "PKCS#8 PEM: %s", line);
+	}
+
+	vkey = pki_vkey("pdgate.local/demo", ed);
+	CHECK(vkey != NULL, "vkey");
+	if (vkey != NULL) {
+		unsigned char raw[32 + 1], md[32], dec[64];
+		size_t rawlen = 32;
+		char want_prefix[64];
+		uint32_t id;
+		/* The name has no '+', the base64 may: the key is after the second '+'. */
+		const char *p1 = strchr(vkey, '+');
+		const char *b64 = p1 != NULL ? strchr(p1 + 1, '+') : NULL;
+		int n;
+
+		raw[0] = 0x01;
+		EVP_PKEY_get_raw_public_key(ed, raw + 1, &rawlen);
+		{
+			unsigned char buf[64];
+			size_t nl = strlen("pdgate.local/demo");
+			memcpy(buf, "pdgate.local/demo", nl);
+			buf[nl] = '\n';
+			memcpy(buf + nl + 1, raw, 33);
+			SHA256(buf, nl + 1 + 33, md);
+		}
+		id = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 | (uint32_t)md[2] << 8 | md[3];
+		snprintf(want_prefix, sizeof(want_prefix), "pdgate.local/demo+%08x+", id);
+		CHECK(strncmp(vkey, want_prefix, strlen(want_prefix)) == 0, "vkey %s, want %s…",
+		      vkey, want_prefix);
+		n = b64 != NULL ? EVP_DecodeBlock(dec, (const unsigned char *)b64 + 1,
+						  (int)strlen(b64 + 1))
+				: -1;
+		/* 33 bytes are 44 base64 characters without padding. */
+		CHECK(n == 33 && memcmp(dec, raw, 33) == 0, "vkey carries 0x01 || public key");
+		free(vkey);
+	}
+	CHECK(pki_vkey("has space", ed) == NULL && pki_vkey("a+b", ed) == NULL &&
+		  pki_vkey("", ed) == NULL,
+	      "bad key names refused");
+	CHECK(pki_vkey("pdgate.local/demo", tok) == NULL, "vkey needs Ed25519");
+	CHECK(pki_vkey_write(at("ledger.vkey"), "pdgate.local/demo", ed, err, sizeof(err)) == 0,
+	      "%s", err);
+
+	CHECK(pki_key_write(at("token.key"), tok, err, sizeof(err)) == 0 &&
+		  pki_pub_write(at("token.pub"), tok, err, sizeof(err)) == 0,
+	      "token key: %s", err);
+	CHECK(mode_of(at("token.key")) == 0600, "token.key mode");
+
+	chmod(at("token.key"), 0640);
+	back = pki_key_read(at("token.key"), err, sizeof(err));
+	CHECK(back == NULL && strstr(err, "mode") != NULL, "group-readable key refused: %s", err);
+	EVP_PKEY_free(back);
+
+	CHECK(pki_secret_write(at("pseudonym.key"), err, sizeof(err)) == 0, "%s", err);
+	CHECK(mode_of(at("pseudonym.key")) == 0600, "pseudonym.key mode");
+	{
+		FILE *f = fopen(at("pseudonym.key"), "r");
+		char buf[128] = "";
+		size_t n = f != NULL ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		int hex = n == 65 && buf[64] == '\n';
+		for (size_t i = 0; hex && i < 64; i++)
+			hex = strchr("0123456789abcdef", buf[i]) != NULL;
+		if (f != NULL)
+			fclose(f);
+		CHECK(hex, "pseudonym.key is 64 hex digits and a newline");
+	}
+done:
+	EVP_PKEY_free(ed);
+	EVP_PKEY_free(tok);
+}
+
+static int
+rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+int
+main(void)
+{
+	char err[256], fp[PKI_FINGERPRINT_LEN];
+	X509 *pca = NULL, *sca = NULL, *vca = NULL;
+	EVP_PKEY *pkey = NULL, *skey = NULL, *vkey = NULL;
+
+	snprintf(dir, sizeof(dir), "/tmp/test_pki.XXXXXX");
+	if (mkdtemp(dir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_names();
+
+	CHECK(pki_make_ca(at("partner-ca"), "pdgate test partner CA", 1, &pca, &pkey, err,
+			  sizeof(err)) == 0,
+	      "partner CA: %s", err);
+	CHECK(pki_make_ca(at("staff-ca"), "pdgate test staff CA", 1, &sca, &skey, err,
+			  sizeof(err)) == 0,
+	      "staff CA: %s", err);
+	CHECK(pki_make_ca(at("server-ca"), "pdgate test server CA", 0, &vca, &vkey, err,
+			  sizeof(err)) == 0,
+	      "server CA: %s", err);
+	if (pca == NULL || sca == NULL || vca == NULL)
+		goto done;
+	CHECK(pki_make_ca(at("partner-ca"), "again", 1, NULL, NULL, err, sizeof(err)) < 0,
+	      "an existing CA is not overwritten");
+	CHECK(access(at("server-ca.crl"), F_OK) != 0, "no CRL when not asked for");
+	CHECK(mode_of(at("partner-ca.key")) == 0600 && mode_of(at("staff-ca.key")) == 0600 &&
+		  mode_of(at("server-ca.key")) == 0600,
+	      "CA keys mode 0600");
+
+	CHECK(pki_make_leaf(at("partner"), PKI_PROFILE_PARTNER, "sakura-mail", pca, pkey,
+			    PKI_DAYS_CLIENT, fp, err, sizeof(err)) == 0,
+	      "partner: %s", err);
+	CHECK(strncmp(fp, "sha256:", 7) == 0 && strlen(fp) == 71, "leaf fingerprint %s", fp);
+	CHECK(pki_make_leaf(at("partner2"), PKI_PROFILE_PARTNER, "tokei-lab", pca, pkey, 7, NULL,
+			    err, sizeof(err)) == 0,
+	      "partner2: %s", err);
+	CHECK(pki_make_leaf(at("partner3"), PKI_PROFILE_PARTNER, "midori-payroll", pca, pkey,
+			    PKI_DAYS_CLIENT, NULL, err, sizeof(err)) == 0,
+	      "partner3: %s", err);
+	CHECK(pki_make_leaf(at("staff"), PKI_PROFILE_STAFF, "officer", sca, skey, PKI_DAYS_CLIENT,
+			    NULL, err, sizeof(err)) == 0,
+	      "staff: %s", err);
+	CHECK(pki_make_leaf(at("server"), PKI_PROFILE_SERVER, "localhost", vca, vkey,
+			    PKI_DAYS_SERVER, NULL, err, sizeof(err)) == 0,
+	      "server: %s", err);
+	CHECK(mode_of(at("partner.key")) == 0600 && mode_of(at("staff.key")) == 0600 &&
+		  mode_of(at("server.key")) == 0600,
+	      "leaf keys mode 0600");
+	CHECK(pki_make_leaf(at("partner"), PKI_PROFILE_PARTNER, "sakura-mail", pca, pkey, 30, NULL,
+			    err, sizeof(err)) < 0 &&
+		  strstr(err, "exists") != NULL,
+	      "an existing leaf is not overwritten: %s", err);
+	CHECK(pki_make_leaf(at("toolong"), PKI_PROFILE_PARTNER, "x", pca, pkey, PKI_DAYS_CA + 1,
+			    NULL, err, sizeof(err)) < 0 &&
+		  access(at("toolong.key"), F_OK) != 0,
+	      "a leaf outliving its CA is refused and leaves nothing");
+	CHECK(pki_make_leaf(at("bad"), PKI_PROFILE_STAFF, "Officer", sca, skey, 30, NULL, err,
+			    sizeof(err)) < 0 &&
+		  access(at("bad.key"), F_OK) != 0,
+	      "an invalid staff name leaves nothing");
+
+	test_leaf_profiles(pca, sca, vca, pkey, skey);
+	test_crl(pca, pkey, sca, skey);
+	test_keys();
+done:
+	X509_free(pca);
+	X509_free(sca);
+	X509_free(vca);
+	EVP_PKEY_free(pkey);
+	EVP_PKEY_free(skey);
+	EVP_PKEY_free(vkey);
+	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	return check_done();
+}
