@@ -1,0 +1,610 @@
+/* catalog — the purposes of use and the member-record field catalog, checked at load. */
+#include <assert.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "catalog.h"
+#include "errlist.h"
+
+#define ID_MAX 64
+#define TEXT_MAX 1024
+#define PATH_MAX_LEN 128
+#define SEGMENT_MAX 32
+
+struct field_store {
+	struct catalog_field f;
+	char *path;   /* owned: f.path */
+	char *ja;     /* owned: f.ja */
+	char *segbuf; /* owned: the segment names, NUL-separated */
+};
+
+struct purpose_store {
+	struct catalog_purpose p;
+	char *id, *ja, *en; /* owned */
+};
+
+struct catalog {
+	struct purpose_store *purposes;
+	size_t npurposes;
+	struct field_store *fields;
+	size_t nfields;
+};
+
+static const char *const kind_names[] = {
+    [CATALOG_KIND_ORDINARY] = "ordinary",   [CATALOG_KIND_STATISTICAL] = "statistical",
+    [CATALOG_KIND_CONSENT] = "consent",     [CATALOG_KIND_EXCEPTION] = "exception",
+    [CATALOG_KIND_MY_NUMBER] = "my_number",
+};
+static const char *const class_names[] = {
+    [CATALOG_CLASS_IDENTIFIER] = "identifier", [CATALOG_CLASS_NAME] = "name",
+    [CATALOG_CLASS_CONTACT] = "contact",       [CATALOG_CLASS_DEMOGRAPHIC] = "demographic",
+    [CATALOG_CLASS_IMAGE] = "image",           [CATALOG_CLASS_MEMBERSHIP] = "membership",
+    [CATALOG_CLASS_MY_NUMBER] = "my_number",   [CATALOG_CLASS_INTERNAL] = "internal",
+};
+static const char *const type_names[] = {
+    [CATALOG_TYPE_STRING] = "string",
+    [CATALOG_TYPE_DATE] = "date",
+    [CATALOG_TYPE_BOOLEAN] = "boolean",
+    [CATALOG_TYPE_STRINGS] = "strings",
+};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+const char *
+catalog_kind_name(enum catalog_kind k)
+{
+	return (size_t)k < NELEM(kind_names) ? kind_names[k] : "?";
+}
+
+const char *
+catalog_class_name(enum catalog_class k)
+{
+	return (size_t)k < NELEM(class_names) ? class_names[k] : "?";
+}
+
+const char *
+catalog_type_name(enum catalog_type t)
+{
+	return (size_t)t < NELEM(type_names) ? type_names[t] : "?";
+}
+
+static int
+lookup_name(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
+}
+
+void
+catalog_free(struct catalog *c)
+{
+	if (c == NULL)
+		return;
+	for (size_t i = 0; i < c->npurposes; i++) {
+		free(c->purposes[i].id);
+		free(c->purposes[i].ja);
+		free(c->purposes[i].en);
+	}
+	for (size_t i = 0; i < c->nfields; i++) {
+		free(c->fields[i].path);
+		free(c->fields[i].ja);
+		free(c->fields[i].segbuf);
+	}
+	free(c->purposes);
+	free(c->fields);
+	free(c);
+}
+
+/* Reports every key of obj not in allowed (NULL-terminated). */
+static void
+unknown_keys(struct errlist *el, const char *file, const char *path, json_t *obj,
+	     const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+	json_object_foreach(obj, key, v)
+	{
+		size_t i;
+		for (i = 0; allowed[i] != NULL; i++)
+			if (strcmp(key, allowed[i]) == 0)
+				break;
+		if (allowed[i] == NULL) {
+			char p[ERRLIST_PATH_MAX];
+			errlist_path_key(p, sizeof(p), path, key);
+			errlist_add(el, file, p, "unknown key");
+		}
+	}
+}
+
+/* A required or optional string member with 1..max bytes; NULL (error added) otherwise. */
+static const char *
+get_text(struct errlist *el, const char *file, const char *path, json_t *obj, const char *key,
+	 size_t max, int required)
+{
+	char p[ERRLIST_PATH_MAX];
+	json_t *v = json_object_get(obj, key);
+	errlist_path_key(p, sizeof(p), path, key);
+	if (v == NULL) {
+		if (required)
+			errlist_add(el, file, p, "missing");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		errlist_add(el, file, p, "must be a string");
+		return NULL;
+	}
+	size_t n = json_string_length(v);
+	if (n == 0 || n > max) {
+		errlist_add(el, file, p, "must be 1 to %zu bytes", max);
+		return NULL;
+	}
+	if (strlen(json_string_value(v)) != n) {
+		errlist_add(el, file, p, "must not contain NUL");
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+static int
+is_id(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > ID_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return 0;
+	return 1;
+}
+
+static void
+check_version(struct errlist *el, const char *file, json_t *root)
+{
+	json_t *v = json_object_get(root, "version");
+	if (v == NULL)
+		errlist_add(el, file, "$.version", "missing");
+	else if (!json_is_integer(v) || json_integer_value(v) != 1)
+		errlist_add(el, file, "$.version", "must be 1");
+}
+
+static json_t *
+parse_root(struct errlist *el, const char *file, const char *buf, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (root == NULL) {
+		errlist_add(el, file, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
+			    jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		errlist_add(el, file, "$", "must be an object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+static void
+parse_purposes(struct catalog *c, struct errlist *el, const char *file, const char *buf,
+	       size_t len)
+{
+	static const char *const top_keys[] = {"version", "source", "purposes", NULL};
+	static const char *const keys[] = {"id", "kind", "ja", "en", NULL};
+	json_t *root = parse_root(el, file, buf, len);
+	if (root == NULL)
+		return;
+	unknown_keys(el, file, "$", root, top_keys);
+	check_version(el, file, root);
+	get_text(el, file, "$", root, "source", TEXT_MAX, 0);
+	json_t *arr = json_object_get(root, "purposes");
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		errlist_add(el, file, "$.purposes", "must be a non-empty array");
+		goto done;
+	}
+	c->purposes = calloc(json_array_size(arr), sizeof(*c->purposes));
+	if (c->purposes == NULL) {
+		errlist_add(el, file, NULL, "out of memory");
+		goto done;
+	}
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o)
+	{
+		char p[ERRLIST_PATH_MAX], pk[ERRLIST_PATH_MAX];
+		errlist_path_index(p, sizeof(p), "$.purposes", i);
+		if (!json_is_object(o)) {
+			errlist_add(el, file, p, "must be an object");
+			continue;
+		}
+		unknown_keys(el, file, p, o, keys);
+		const char *id = get_text(el, file, p, o, "id", ID_MAX, 1);
+		const char *kind = get_text(el, file, p, o, "kind", ID_MAX, 1);
+		const char *ja = get_text(el, file, p, o, "ja", TEXT_MAX, 1);
+		const char *en = get_text(el, file, p, o, "en", TEXT_MAX, 1);
+		int k = -1;
+		if (id != NULL && !is_id(id)) {
+			errlist_path_key(pk, sizeof(pk), p, "id");
+			errlist_add(el, file, pk, "must match ^[a-z][a-z0-9_]{0,63}$");
+			id = NULL;
+		}
+		if (id != NULL)
+			for (size_t j = 0; j < c->npurposes; j++)
+				if (strcmp(c->purposes[j].id, id) == 0) {
+					errlist_path_key(pk, sizeof(pk), p, "id");
+					errlist_add(el, file, pk, "duplicate purpose \"%s\"", id);
+					id = NULL;
+					break;
+				}
+		if (kind != NULL) {
+			k = lookup_name(kind_names, NELEM(kind_names), kind);
+			if (k < 0) {
+				errlist_path_key(pk, sizeof(pk), p, "kind");
+				errlist_add(el, file, pk,
+					    "must be ordinary, statistical, consent, exception or "
+					    "my_number");
+			}
+		}
+		if (id == NULL || k < 0 || ja == NULL || en == NULL)
+			continue;
+		struct purpose_store *ps = &c->purposes[c->npurposes];
+		ps->id = strdup(id);
+		ps->ja = strdup(ja);
+		ps->en = strdup(en);
+		c->npurposes++;
+		if (ps->id == NULL || ps->ja == NULL || ps->en == NULL) {
+			errlist_add(el, file, NULL, "out of memory");
+			continue;
+		}
+		ps->p = (struct catalog_purpose){.id = ps->id, .ja = ps->ja, .en = ps->en,
+						 .kind = (enum catalog_kind)k,
+						 .index = c->npurposes - 1};
+	}
+done:
+	json_decref(root);
+}
+
+/*
+ * Splits "courses[].code" into segments. Grammar: segment ("." segment)*, segment =
+ * [a-z][a-z0-9_]{0,31} with an optional "[]" on every segment but the last. Returns a message
+ * or NULL.
+ */
+static const char *
+split_path(const char *path, struct catalog_field *f, char **segbuf)
+{
+	size_t n = strlen(path);
+	if (n == 0 || n > PATH_MAX_LEN)
+		return "must be 1 to 128 characters";
+	char *b = strdup(path);
+	if (b == NULL)
+		return "out of memory";
+	f->nsegments = 0;
+	char *s = b;
+	for (;;) {
+		if (f->nsegments == CATALOG_MAX_SEGMENTS)
+			goto bad_depth;
+		char *dot = strchr(s, '.');
+		if (dot != NULL)
+			*dot = '\0';
+		size_t sl = strlen(s);
+		bool arr = false;
+		if (sl >= 2 && s[sl - 2] == '[' && s[sl - 1] == ']') {
+			arr = true;
+			s[sl - 2] = '\0';
+			sl -= 2;
+		}
+		if (sl == 0 || sl > SEGMENT_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
+			goto bad;
+		for (size_t i = 0; i < sl; i++)
+			if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') ||
+			      s[i] == '_'))
+				goto bad;
+		f->segments[f->nsegments].name = s;
+		f->segments[f->nsegments].array = arr;
+		f->nsegments++;
+		if (dot == NULL) {
+			if (arr)
+				goto bad_last;
+			break;
+		}
+		s = dot + 1;
+	}
+	*segbuf = b;
+	return NULL;
+bad:
+	free(b);
+	return "must be dot-separated names [a-z][a-z0-9_]{0,31}, \"[]\" after an array's name";
+bad_depth:
+	free(b);
+	return "has more than 8 segments";
+bad_last:
+	free(b);
+	return "must end in a value, not an array of objects ([] only inside a path)";
+}
+
+/* True if a and b share their first k segments (names and array marks). */
+static bool
+same_prefix(const struct catalog_field *a, const struct catalog_field *b, size_t k)
+{
+	if (a->nsegments < k || b->nsegments < k)
+		return false;
+	for (size_t i = 0; i < k; i++)
+		if (strcmp(a->segments[i].name, b->segments[i].name) != 0 ||
+		    a->segments[i].array != b->segments[i].array)
+			return false;
+	return true;
+}
+
+/* Structural checks across leaves: a path is either a leaf or an object, an object is either
+ * an array or not, and the leaves under one object are listed together (catalog_expand relies
+ * on that). */
+static void
+check_structure(struct catalog *c, struct errlist *el, const char *file)
+{
+	for (size_t i = 0; i < c->nfields; i++) {
+		const struct catalog_field *a = &c->fields[i].f;
+		char p[ERRLIST_PATH_MAX];
+		errlist_path_index(p, sizeof(p), "$.fields", a->index);
+		for (size_t j = 0; j < i; j++) {
+			const struct catalog_field *b = &c->fields[j].f;
+			size_t k = 0;
+			while (k < a->nsegments && k < b->nsegments &&
+			       strcmp(a->segments[k].name, b->segments[k].name) == 0) {
+				bool a_last = k + 1 == a->nsegments, b_last = k + 1 == b->nsegments;
+				if (a_last && b_last) {
+					errlist_add(el, file, p, "duplicate path \"%s\"", a->path);
+					break;
+				}
+				if (a_last || b_last) {
+					errlist_add(el, file, p,
+						    "\"%s\" and \"%s\": a path cannot be both a value "
+						    "and an object",
+						    a->path, b->path);
+					break;
+				}
+				if (a->segments[k].array != b->segments[k].array) {
+					errlist_add(el, file, p,
+						    "\"%s\" and \"%s\": \"%s\" cannot be both an array "
+						    "and an object",
+						    a->path, b->path, a->segments[k].name);
+					break;
+				}
+				k++;
+			}
+		}
+		if (i == 0)
+			continue;
+		const struct catalog_field *prev = &c->fields[i - 1].f;
+		for (size_t k = 1; k < a->nsegments; k++) {
+			if (same_prefix(a, prev, k))
+				continue;
+			for (size_t j = 0; j + 1 < i; j++)
+				if (same_prefix(a, &c->fields[j].f, k)) {
+					errlist_add(el, file, p,
+						    "\"%s\": the fields under \"%s\" must be listed "
+						    "together",
+						    a->path, a->segments[k - 1].name);
+					goto next;
+				}
+		}
+	next:;
+	}
+}
+
+static void
+parse_fields(struct catalog *c, struct errlist *el, const char *file, const char *buf,
+	     size_t len)
+{
+	static const char *const top_keys[] = {"version", "fields", NULL};
+	static const char *const keys[] = {"path", "class", "type", "ja", NULL};
+	size_t before = errlist_count(el);
+	json_t *root = parse_root(el, file, buf, len);
+	if (root == NULL)
+		return;
+	unknown_keys(el, file, "$", root, top_keys);
+	check_version(el, file, root);
+	json_t *arr = json_object_get(root, "fields");
+	if (!json_is_array(arr) || json_array_size(arr) == 0) {
+		errlist_add(el, file, "$.fields", "must be a non-empty array");
+		goto done;
+	}
+	c->fields = calloc(json_array_size(arr), sizeof(*c->fields));
+	if (c->fields == NULL) {
+		errlist_add(el, file, NULL, "out of memory");
+		goto done;
+	}
+	size_t i;
+	json_t *o;
+	json_array_foreach(arr, i, o)
+	{
+		char p[ERRLIST_PATH_MAX], pk[ERRLIST_PATH_MAX];
+		errlist_path_index(p, sizeof(p), "$.fields", i);
+		if (!json_is_object(o)) {
+			errlist_add(el, file, p, "must be an object");
+			continue;
+		}
+		unknown_keys(el, file, p, o, keys);
+		const char *path = get_text(el, file, p, o, "path", PATH_MAX_LEN, 1);
+		const char *cls = get_text(el, file, p, o, "class", ID_MAX, 1);
+		const char *type = get_text(el, file, p, o, "type", ID_MAX, 1);
+		const char *ja = get_text(el, file, p, o, "ja", TEXT_MAX, 1);
+		int k = -1, t = -1;
+		if (cls != NULL && (k = lookup_name(class_names, NELEM(class_names), cls)) < 0) {
+			errlist_path_key(pk, sizeof(pk), p, "class");
+			errlist_add(el, file, pk,
+				    "must be identifier, name, contact, demographic, image, "
+				    "membership, my_number or internal");
+		}
+		if (type != NULL && (t = lookup_name(type_names, NELEM(type_names), type)) < 0) {
+			errlist_path_key(pk, sizeof(pk), p, "type");
+			errlist_add(el, file, pk, "must be string, date, boolean or strings");
+		}
+		if (path == NULL || k < 0 || t < 0 || ja == NULL)
+			continue;
+		struct field_store *fs = &c->fields[c->nfields];
+		const char *msg = split_path(path, &fs->f, &fs->segbuf);
+		if (msg != NULL) {
+			errlist_path_key(pk, sizeof(pk), p, "path");
+			errlist_add(el, file, pk, "%s", msg);
+			continue;
+		}
+		fs->path = strdup(path);
+		fs->ja = strdup(ja);
+		c->nfields++;
+		if (fs->path == NULL || fs->ja == NULL) {
+			errlist_add(el, file, NULL, "out of memory");
+			continue;
+		}
+		fs->f.path = fs->path;
+		fs->f.ja = fs->ja;
+		fs->f.cls = (enum catalog_class)k;
+		fs->f.type = (enum catalog_type)t;
+		fs->f.index = i;
+	}
+	if (errlist_count(el) != before)
+		goto done;
+	check_structure(c, el, file);
+	const struct catalog_field *id = catalog_field(c, "member_id");
+	if (id == NULL || id->type != CATALOG_TYPE_STRING)
+		errlist_add(el, file, "$.fields",
+			    "must list \"member_id\" of type string: records are checked by it");
+done:
+	json_decref(root);
+}
+
+struct catalog *
+catalog_parse(const char *purposes_name, const char *purposes, size_t purposes_len,
+	      const char *fields_name, const char *fields, size_t fields_len, char **errors)
+{
+	struct errlist *el = errlist_new();
+	struct catalog *c = calloc(1, sizeof(*c));
+	*errors = NULL;
+	if (el == NULL || c == NULL) {
+		free(c);
+		errlist_free(el);
+		*errors = strdup("out of memory");
+		return NULL;
+	}
+	parse_purposes(c, el, purposes_name, purposes, purposes_len);
+	parse_fields(c, el, fields_name, fields, fields_len);
+	if (errlist_count(el) != 0) {
+		*errors = errlist_take(el);
+		if (*errors == NULL)
+			*errors = strdup("out of memory");
+		catalog_free(c);
+		c = NULL;
+	} else {
+		/* Indices must match positions once no entry was skipped. */
+		for (size_t i = 0; i < c->npurposes; i++)
+			assert(c->purposes[i].p.index == i);
+		for (size_t i = 0; i < c->nfields; i++)
+			assert(c->fields[i].f.index == i);
+	}
+	errlist_free(el);
+	return c;
+}
+
+struct catalog *
+catalog_load(const char *purposes_file, const char *fields_file, char **errors)
+{
+	struct errlist *el = errlist_new();
+	char *pb = NULL, *fb = NULL;
+	size_t pl = 0, fl = 0;
+	struct catalog *c = NULL;
+
+	*errors = NULL;
+	if (el == NULL) {
+		*errors = strdup("out of memory");
+		return NULL;
+	}
+	errlist_read_file(el, purposes_file, CATALOG_MAX_FILE_BYTES, &pb, &pl);
+	errlist_read_file(el, fields_file, CATALOG_MAX_FILE_BYTES, &fb, &fl);
+	if (errlist_count(el) != 0) {
+		*errors = errlist_take(el);
+		goto done;
+	}
+	c = catalog_parse(purposes_file, pb, pl, fields_file, fb, fl, errors);
+done:
+	free(pb);
+	free(fb);
+	errlist_free(el);
+	return c;
+}
+
+const struct catalog_purpose *
+catalog_purpose(const struct catalog *c, const char *id)
+{
+	for (size_t i = 0; i < c->npurposes; i++)
+		if (strcmp(c->purposes[i].p.id, id) == 0)
+			return &c->purposes[i].p;
+	return NULL;
+}
+
+size_t
+catalog_npurposes(const struct catalog *c)
+{
+	return c->npurposes;
+}
+
+const struct catalog_purpose *
+catalog_purpose_at(const struct catalog *c, size_t i)
+{
+	assert(i < c->npurposes);
+	return &c->purposes[i].p;
+}
+
+const struct catalog_field *
+catalog_field(const struct catalog *c, const char *path)
+{
+	for (size_t i = 0; i < c->nfields; i++)
+		if (strcmp(c->fields[i].f.path, path) == 0)
+			return &c->fields[i].f;
+	return NULL;
+}
+
+size_t
+catalog_nfields(const struct catalog *c)
+{
+	return c->nfields;
+}
+
+const struct catalog_field *
+catalog_field_at(const struct catalog *c, size_t i)
+{
+	assert(i < c->nfields);
+	return &c->fields[i].f;
+}
+
+size_t
+catalog_expand(const struct catalog *c, const char *path, size_t *first)
+{
+	size_t n = strlen(path), count = 0;
+	/* "courses[]" names the same leaves as "courses". */
+	int arr = n >= 2 && path[n - 2] == '[' && path[n - 1] == ']';
+	size_t base = arr ? n - 2 : n;
+
+	*first = 0;
+	if (base == 0)
+		return 0;
+	for (size_t i = 0; i < c->nfields; i++) {
+		const char *p = c->fields[i].f.path;
+		int match;
+		if (arr)
+			match = strncmp(p, path, n) == 0 && p[n] == '.';
+		else
+			match = strncmp(p, path, n) == 0 &&
+				(p[n] == '\0' || p[n] == '.' || p[n] == '[');
+		if (!match)
+			continue;
+		if (count == 0)
+			*first = i;
+		/* Contiguity is checked at load. */
+		assert(*first + count == i);
+		count++;
+	}
+	return count;
+}
