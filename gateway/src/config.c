@@ -59,7 +59,7 @@ struct key {
 #define O(f) offsetof(struct config, f)
 
 static const char *const sections[] = {"gateway", "partner", "compliance", "origin",
-				       "policy",  "ledger",  "tokens",     "keys"};
+                                       "policy",  "ledger",  "tokens",     "keys"};
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct key keys[] = {
@@ -98,8 +98,7 @@ static const struct key keys[] = {
     {"ledger", "path", K_PATH, O(ledger.path), F_REQUIRED | F_PARENT, 0, 0},
     {"ledger", "origin", K_STR, O(ledger.origin), F_REQUIRED, 0, 0},
     {"ledger", "key", K_PATH, O(ledger.key), F_REQUIRED | F_FILE | F_KEY, 0, 0},
-    {"ledger", "checkpoint_interval_ms", K_UINT, O(ledger.checkpoint_interval_ms), 0, 10,
-     3600000},
+    {"ledger", "checkpoint_interval_ms", K_UINT, O(ledger.checkpoint_interval_ms), 0, 10, 3600000},
 
     {"tokens", "issuer", K_STR, O(tokens.issuer), F_REQUIRED, 0, 0},
     {"tokens", "key", K_PATH, O(tokens.key), F_REQUIRED | F_FILE | F_KEY, 0, 0},
@@ -117,13 +116,16 @@ struct parse {
 	char *line; /* the current line, normalized, handed to inih */
 	size_t linecap;
 
-	int section;                     /* index into sections[], -1 before any, -2 if bad */
+	int section;                      /* index into sections[], -1 before any, -2 if bad */
 	unsigned section_line[NSECTIONS]; /* first line of each section header, 0 if absent */
 	unsigned key_line[NKEYS];         /* line that set each key, 0 if unset */
 
 	struct config *c;
-	char *errors;
-	size_t errlen, errcap;
+	struct error {
+		unsigned line; /* 0: the file as a whole */
+		unsigned seq;
+		char *msg;
+	} errs[MAX_ERRORS + 1];
 	unsigned nerrors;
 	int oom;
 };
@@ -131,44 +133,66 @@ struct parse {
 static void err(struct parse *p, unsigned line, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Records one error; they are sorted by line when reported. */
 static void
 err(struct parse *p, unsigned line, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
-	int n;
 
 	if (p->nerrors > MAX_ERRORS)
 		return;
-	if (p->nerrors++ == MAX_ERRORS) {
-		line = 0;
+	if (p->nerrors == MAX_ERRORS) {
+		line = UINT_MAX; /* last */
 		snprintf(msg, sizeof(msg), "too many errors, giving up");
 	} else {
 		va_start(ap, fmt);
 		vsnprintf(msg, sizeof(msg), fmt, ap);
 		va_end(ap);
 	}
-	for (;;) {
-		size_t room = p->errcap - p->errlen;
-		if (line)
-			n = snprintf(p->errors + p->errlen, room, "%s:%u: %s\n", p->name, line, msg);
-		else
-			n = snprintf(p->errors + p->errlen, room, "%s: %s\n", p->name, msg);
-		if (n < 0)
-			return;
-		if ((size_t)n < room) {
-			p->errlen += (size_t)n;
-			return;
-		}
-		size_t cap = p->errcap * 2 + (size_t)n + 1;
-		char *e = realloc(p->errors, cap);
-		if (!e) {
-			p->oom = 1;
-			return;
-		}
-		p->errors = e;
-		p->errcap = cap;
+	struct error *e = &p->errs[p->nerrors];
+	e->line = line;
+	e->seq = p->nerrors;
+	e->msg = strdup(msg);
+	if (!e->msg) {
+		p->oom = 1;
+		return;
 	}
+	p->nerrors++;
+}
+
+static int
+error_cmp(const void *a, const void *b)
+{
+	const struct error *x = a, *y = b;
+	if (x->line != y->line)
+		return x->line < y->line ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/* The errors as one text, by line (those without a line first). Caller frees. */
+static char *
+errors_text(struct parse *p)
+{
+	char *out = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&out, &len);
+
+	if (!f)
+		return NULL;
+	qsort(p->errs, p->nerrors, sizeof(p->errs[0]), error_cmp);
+	for (unsigned i = 0; i < p->nerrors; i++) {
+		const struct error *e = &p->errs[i];
+		if (e->line && e->line != UINT_MAX)
+			fprintf(f, "%s:%u: %s\n", p->name, e->line, e->msg);
+		else
+			fprintf(f, "%s: %s\n", p->name, e->msg);
+	}
+	if (fclose(f) != 0) {
+		free(out);
+		return NULL;
+	}
+	return out;
 }
 
 static int
@@ -255,7 +279,8 @@ check_line(struct parse *p, const char *s)
 	while (is_blank(*q))
 		q++;
 	if (*q != '=' || after == s) {
-		err(p, p->lineno, "expected 'name = value' (names are lowercase letters, digits, _)");
+		err(p, p->lineno,
+		    "expected 'name = value' (names are lowercase letters, digits, _)");
 		return -1;
 	}
 	if (p->section == -1) {
@@ -360,7 +385,8 @@ parse_listen(struct parse *p, const char *v, struct config_listen *l)
 		host[hlen] = '\0';
 		unsigned char a[16];
 		if (inet_pton(AF_INET6, host, a) != 1) {
-			err(p, p->lineno, "listen: '%s' is not an IPv6 address", host);
+			err(p, p->lineno, "%s.listen: '%s' is not an IPv6 address",
+			    sections[p->section], host);
 			return -1;
 		}
 	} else {
@@ -375,19 +401,21 @@ parse_listen(struct parse *p, const char *v, struct config_listen *l)
 		host[hlen] = '\0';
 		unsigned char a[4];
 		if (strchr(host, ':')) {
-			err(p, p->lineno, "listen: write an IPv6 address in brackets: [%s]:PORT",
-			    host);
+			err(p, p->lineno, "%s.listen: write an IPv6 address in brackets: [%s]:PORT",
+			    sections[p->section], host);
 			return -1;
 		}
 		if (strcmp(host, "localhost") != 0 && inet_pton(AF_INET, host, a) != 1) {
 			err(p, p->lineno,
-			    "listen: '%s' is not a numeric IP address (or localhost)", host);
+			    "%s.listen: '%s' is not a numeric IP address (or localhost)",
+			    sections[p->section], host);
 			return -1;
 		}
 	}
 	unsigned long port;
 	if (parse_number(portstr, &port) < 0 || port < 1 || port > 65535) {
-		err(p, p->lineno, "listen: port '%s' is not a number from 1 to 65535", portstr);
+		err(p, p->lineno, "%s.listen: port '%s' is not a number from 1 to 65535",
+		    sections[p->section], portstr);
 		return -1;
 	}
 	free(l->host);
@@ -397,7 +425,8 @@ parse_listen(struct parse *p, const char *v, struct config_listen *l)
 	l->port = (unsigned)port;
 	return 0;
 bad:
-	err(p, p->lineno, "listen: '%s' is not HOST:PORT (or [IPv6]:PORT)", v);
+	err(p, p->lineno, "%s.listen: '%s' is not HOST:PORT (or [IPv6]:PORT)", sections[p->section],
+	    v);
 	return -1;
 }
 
@@ -407,7 +436,8 @@ parse_url(struct parse *p, const char *v, char **out)
 	if (strncmp(v, "sqlite:", 7) == 0) {
 		const char *path = v + 7;
 		if (*path == '\0') {
-			err(p, p->lineno, "url: sqlite: needs a file, as in sqlite:members.db");
+			err(p, p->lineno,
+			    "origin.url: sqlite: needs a file, as in sqlite:members.db");
 			return -1;
 		}
 		char *abs = resolve(p->c->dir, path);
@@ -421,22 +451,23 @@ parse_url(struct parse *p, const char *v, char **out)
 		return 0;
 	}
 	if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0) {
-		err(p, p->lineno, "url: '%s' is not sqlite:PATH, http://... or https://...", v);
+		err(p, p->lineno, "origin.url: '%s' is not sqlite:PATH, http://... or https://...",
+		    v);
 		return -1;
 	}
 	for (const char *q = v; *q; q++)
 		if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) {
-			err(p, p->lineno, "url: blank or non-ASCII character in '%s'", v);
+			err(p, p->lineno, "origin.url: blank or non-ASCII character in '%s'", v);
 			return -1;
 		}
 	CURLU *u = curl_url();
 	char *host = NULL;
 	int ok = u && curl_url_set(u, CURLUPART_URL, v, 0) == CURLUE_OK &&
-		 curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host;
+	         curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK && host && *host;
 	curl_free(host);
 	curl_url_cleanup(u);
 	if (!ok) {
-		err(p, p->lineno, "url: '%s' is not a valid URL with a host", v);
+		err(p, p->lineno, "origin.url: '%s' is not a valid URL with a host", v);
 		return -1;
 	}
 	*out = strdup(v);
@@ -502,7 +533,8 @@ handler(void *user, const char *section, const char *name, const char *value)
 	case K_PATH:
 		for (const char *q = value; *q; q++)
 			if ((unsigned char)*q < 0x20 || *q == 0x7f) {
-				err(p, p->lineno, "%s.%s: control character in path", section, name);
+				err(p, p->lineno, "%s.%s: control character in path", section,
+				    name);
 				return 1;
 			}
 		free(*(char **)field); /* a default set before parsing */
@@ -516,12 +548,13 @@ handler(void *user, const char *section, const char *name, const char *value)
 	case K_UINT:
 	case K_ULONG:
 		if (parse_number(value, &n) < 0) {
-			err(p, p->lineno, "%s.%s: '%s' is not a whole number", section, name, value);
+			err(p, p->lineno, "%s.%s: '%s' is not a whole number", section, name,
+			    value);
 			break;
 		}
 		if (n < k->min || n > k->max) {
-			err(p, p->lineno, "%s.%s: %lu is out of range (%lu to %lu)", section, name, n,
-			    k->min, k->max);
+			err(p, p->lineno, "%s.%s: %lu is out of range (%lu to %lu)", section, name,
+			    n, k->min, k->max);
 			break;
 		}
 		if (k->kind == K_UINT)
@@ -530,11 +563,10 @@ handler(void *user, const char *section, const char *name, const char *value)
 			*(unsigned long *)field = n;
 		break;
 	case K_BOOL:
-		if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
-		    !strcmp(value, "1"))
+		if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") || !strcmp(value, "1"))
 			*(bool *)field = true;
 		else if (!strcasecmp(value, "false") || !strcasecmp(value, "no") ||
-			 !strcmp(value, "0"))
+		         !strcmp(value, "0"))
 			*(bool *)field = false;
 		else
 			err(p, p->lineno, "%s.%s: '%s' is not true/false/yes/no/1/0", section, name,
@@ -548,27 +580,27 @@ handler(void *user, const char *section, const char *name, const char *value)
 }
 
 int
-config_check_key_mode(const char *path, char *err, unsigned errlen)
+config_check_key_mode(const char *path, char *msg, unsigned msglen)
 {
 	struct stat st;
 
 	if (stat(path, &st) < 0) {
-		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+		snprintf(msg, msglen, "key file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "key file %s is not a regular file", path);
+		snprintf(msg, msglen, "key file %s is not a regular file", path);
 		return -1;
 	}
 	if (st.st_mode & 077) {
-		snprintf(err, errlen,
-			 "key file %s has mode %04o: it must not be readable or writable by group "
-			 "or others; chmod 600 %s",
-			 path, (unsigned)(st.st_mode & 07777), path);
+		snprintf(msg, msglen,
+		         "key file %s has mode %04o: it must not be readable or writable by group "
+		         "or others; chmod 600 %s",
+		         path, (unsigned)(st.st_mode & 07777), path);
 		return -1;
 	}
 	if (access(path, R_OK) < 0) {
-		snprintf(err, errlen, "key file %s: %s", path, strerror(errno));
+		snprintf(msg, msglen, "key file %s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -599,8 +631,8 @@ check_file(struct parse *p, unsigned line, const char *what, const char *path, u
 			*slash = '\0';
 		if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
 			err(p, line, "%s: folder %s does not exist", what, dir);
-		else if (stat(path, &st) == 0 && !S_ISREG(st.st_mode))
-			err(p, line, "%s: %s exists and is not a regular file", what, path);
+		else if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+			err(p, line, "%s: %s is a folder", what, path);
 		free(dir);
 		return;
 	}
@@ -630,16 +662,23 @@ finish(struct parse *p)
 {
 	struct config *c = p->c;
 
-	for (size_t i = 0; i < NKEYS; i++) {
-		if (!(keys[i].flags & F_REQUIRED) || p->key_line[i])
-			continue;
-		int s = section_index(keys[i].section);
-		if (p->section_line[s])
-			err(p, p->section_line[s], "[%s] lacks the required key '%s'",
-			    keys[i].section, keys[i].name);
-		else
-			err(p, 0, "missing section [%s] (it needs at least '%s')", keys[i].section,
-			    keys[i].name);
+	for (size_t s = 0; s < NSECTIONS; s++) {
+		char missing[256] = "";
+		size_t n = 0;
+		for (size_t i = 0; i < NKEYS; i++) {
+			if (strcmp(keys[i].section, sections[s]) != 0 ||
+			    !(keys[i].flags & F_REQUIRED) || p->key_line[i])
+				continue;
+			if (p->section_line[s])
+				err(p, p->section_line[s], "[%s] lacks the required key '%s'",
+				    sections[s], keys[i].name);
+			else
+				n += (size_t)snprintf(missing + n, sizeof(missing) - n, "%s%s",
+				                      n ? ", " : "", keys[i].name);
+			assert(n < sizeof(missing));
+		}
+		if (n)
+			err(p, 0, "missing section [%s] with the keys %s", sections[s], missing);
 	}
 	if (!c->gateway.name && !(c->gateway.name = strdup("pdgate")))
 		p->oom = 1;
@@ -809,16 +848,17 @@ config_load(const char *path, char **errors)
 		finish(&p);
 done:
 	free(buf);
-	if (p.oom)
-		goto oom;
-	if (p.nerrors == 0)
+	if (!p.oom && p.nerrors == 0)
 		return p.c;
 	config_free(p.c);
-	*errors = p.errors;
-	return NULL;
+	if (!p.oom)
+		*errors = errors_text(&p);
+	for (unsigned i = 0; i < p.nerrors; i++)
+		free(p.errs[i].msg);
+	if (!p.oom && *errors)
+		return NULL;
 oom:
-	config_free(p.c);
-	free(p.errors);
+	free(*errors);
 	if (asprintf(errors, "%s: out of memory\n", path) < 0)
 		*errors = NULL;
 	return NULL;

@@ -82,7 +82,8 @@ struct config {
  * per line, each "FILE:LINE: message\n" or, for a problem with no line of its own (the file is
  * missing, a whole section is missing), "FILE: message\n" (caller frees). Checks: syntax,
  * unknown or repeated sections and keys, values, required keys, files that must exist, key
- * files readable or writable by group or others. Reading stops after 100 errors.
+ * files readable or writable by group or others. Errors come sorted by line; reading stops
+ * after 100 errors.
  * Defaults: gateway.name "pdgate", gateway.state "state.db", gateway.threads 0, partner
  * max_connections 1024 / idle_timeout_s 30 / max_header_bytes 8192, origin timeout_ms 2000 /
  * max_record_bytes 1048576, ledger checkpoint_interval_ms 1000, compliance
@@ -95,7 +96,7 @@ void config_free(struct config *c);
 
 /* Checks that a key file is an existing readable regular file with no permission bits for
  * group or others (0600 or stricter). Returns 0, or -1 with a message naming the file and its
- * mode, suggesting chmod 600, in err (always NUL-terminated). For key loaders to re-check. */
-int config_check_key_mode(const char *path, char *err, unsigned errlen);
+ * mode, suggesting chmod 600, in msg (always NUL-terminated). For key loaders to re-check. */
+int config_check_key_mode(const char *path, char *msg, unsigned msglen);
 
 #endif

@@ -21,7 +21,7 @@ struct log {
 #define LINE_MAX_BYTES (TIME_LEN + 4 + 6 * (LOG_VALUE_MAX + 1) + LOG_ROUTE_MAX + 2 * 21 + 4)
 _Static_assert(LINE_MAX_BYTES < PIPE_BUF, "a request line must be written atomically");
 _Static_assert(TIME_LEN + 1 + LOG_VALUE_MAX + 1 + LOG_MSG_MAX + 1 < PIPE_BUF,
-	       "a message line must be written atomically");
+               "a message line must be written atomically");
 
 struct log *
 log_open(const char *path)
@@ -91,8 +91,8 @@ put_time(char *dst, const struct timespec *when)
 		memset(&tm, 0, sizeof(tm));
 	char buf[64];
 	int n = snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-			 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-			 tm.tm_sec, (long)(when->tv_nsec / 1000000) % 1000);
+	                 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	                 tm.tm_sec, (long)(when->tv_nsec / 1000000) % 1000);
 	/* years past 9999 would widen the field: keep the line's shape */
 	memcpy(dst, n == TIME_LEN ? buf : "0000-00-00T00:00:00.000Z", TIME_LEN);
 	return TIME_LEN;
@@ -181,7 +181,7 @@ log_request(struct log *l, const struct log_request_fields *f)
 	line[n++] = ' ';
 	n += put_value(line + n, f->path, f->path ? strcspn(f->path, "?") : 0, LOG_ROUTE_MAX);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, " %u %llu ", f->status,
-			      (unsigned long long)f->duration_us);
+	                      (unsigned long long)f->duration_us);
 	n += put_str(line + n, f->error, LOG_VALUE_MAX);
 	line[n++] = '\n';
 	assert(n <= sizeof(line));

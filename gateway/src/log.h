@@ -11,7 +11,7 @@
  *   2026-04-01T09:30:12.345Z req ID PARTNER PURPOSE METHOD ROUTE STATUS MICROSECONDS ERROR
  *   2026-04-01T09:30:12.345Z info MESSAGE
  *
- * A request line has exactly eleven fields separated by one space. A missing value is "-";
+ * A request line has exactly ten fields separated by one space. A missing value is "-";
  * ROUTE is the path without its query string; ERROR is the apierr code or "-". Values come
  * from the client, so bytes outside printable ASCII, '%' and blanks are written as %XX, and
  * each value is cut at LOG_VALUE_MAX bytes (ROUTE at LOG_ROUTE_MAX) ending in "...": a line
