@@ -1,0 +1,163 @@
+/* limits — per-contract request rate and daily record volume, shared by every worker thread. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "limits.h"
+
+#define JST_OFFSET_MS (9 * 3600 * 1000LL)
+#define DAY_MS (86400 * 1000LL)
+
+struct counter {
+	char *contract;
+	double tokens;     /* request tokens left in the bucket */
+	int64_t refill_ms; /* when tokens was last brought up to date; 0 = never */
+	int64_t day;       /* the JST day `records` counts */
+	uint64_t records;
+};
+
+/*
+ * One mutex over a small array: a deployment has tens of contracts, and the critical section is
+ * a handful of arithmetic operations, far below the cost of the TLS record around it.
+ */
+struct limits {
+	pthread_mutex_t lock;
+	struct counter *c;
+	size_t n, cap;
+};
+
+struct limits *
+limits_new(void)
+{
+	struct limits *l = calloc(1, sizeof(*l));
+
+	if (l != NULL)
+		pthread_mutex_init(&l->lock, NULL);
+	return l;
+}
+
+void
+limits_free(struct limits *l)
+{
+	if (l == NULL)
+		return;
+	for (size_t i = 0; i < l->n; i++)
+		free(l->c[i].contract);
+	free(l->c);
+	pthread_mutex_destroy(&l->lock);
+	free(l);
+}
+
+int64_t
+limits_day(int64_t now_ms)
+{
+	int64_t t = now_ms + JST_OFFSET_MS;
+	return t >= 0 ? t / DAY_MS : (t - DAY_MS + 1) / DAY_MS;
+}
+
+/* The counter of a contract, created on first use; NULL when memory runs out. Lock held. */
+static struct counter *
+find(struct limits *l, const char *contract)
+{
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->c[i].contract, contract) == 0)
+			return &l->c[i];
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? 2 * l->cap : 16;
+		struct counter *nc = realloc(l->c, cap * sizeof(*nc));
+		if (nc == NULL)
+			return NULL;
+		l->c = nc;
+		l->cap = cap;
+	}
+	struct counter *c = &l->c[l->n];
+	memset(c, 0, sizeof(*c));
+	if ((c->contract = strdup(contract)) == NULL)
+		return NULL;
+	l->n++;
+	return c;
+}
+
+static void
+roll_day(struct counter *c, int64_t now_ms)
+{
+	int64_t day = limits_day(now_ms);
+	if (day != c->day) {
+		c->day = day;
+		c->records = 0;
+	}
+}
+
+int
+limits_admit(struct limits *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
+	     uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s)
+{
+	struct counter *c;
+	int rc = -1;
+
+	*granted = 0;
+	*retry_after_s = 1;
+	pthread_mutex_lock(&l->lock);
+	if ((c = find(l, contract_id)) == NULL)
+		goto done; /* fail closed: no memory for the counter means no admission */
+	roll_day(c, now_ms);
+	if (rpm > 0) {
+		if (c->refill_ms == 0) {
+			c->tokens = rpm;
+		} else if (now_ms > c->refill_ms) {
+			c->tokens += (double)(now_ms - c->refill_ms) * rpm / 60000.0;
+			if (c->tokens > rpm)
+				c->tokens = rpm;
+		}
+		c->refill_ms = now_ms;
+		if (c->tokens < 1.0) {
+			double wait_ms = (1.0 - c->tokens) * 60000.0 / rpm;
+			*retry_after_s = (uint32_t)((wait_ms + 999.0) / 1000.0);
+			if (*retry_after_s == 0)
+				*retry_after_s = 1;
+			goto done;
+		}
+	}
+	if (per_day > 0) {
+		if (c->records >= per_day) {
+			int64_t next_day_ms = (c->day + 1) * DAY_MS - JST_OFFSET_MS;
+			*retry_after_s = (uint32_t)((next_day_ms - now_ms + 999) / 1000);
+			goto done;
+		}
+		*granted = per_day - c->records < want ? (uint32_t)(per_day - c->records) : want;
+	} else {
+		*granted = want;
+	}
+	if (rpm > 0)
+		c->tokens -= 1.0;
+	rc = 0;
+done:
+	pthread_mutex_unlock(&l->lock);
+	return rc;
+}
+
+void
+limits_count(struct limits *l, const char *contract_id, uint32_t records, int64_t now_ms)
+{
+	struct counter *c;
+
+	pthread_mutex_lock(&l->lock);
+	if ((c = find(l, contract_id)) != NULL) {
+		roll_day(c, now_ms);
+		c->records += records;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void
+limits_seed(struct limits *l, const char *contract_id, int64_t day, uint64_t records)
+{
+	struct counter *c;
+
+	pthread_mutex_lock(&l->lock);
+	if ((c = find(l, contract_id)) != NULL) {
+		c->day = day;
+		c->records = records;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
