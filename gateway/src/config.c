@@ -3,7 +3,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <linux/limits.h> /* not <limits.h>: -Igateway/src finds the limits module first */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -28,6 +28,7 @@
  */
 
 #define MAX_ERRORS 100
+#define LINE_LAST ((unsigned)-1) /* sorts the "too many errors" line last */
 #define VALUE_MAX 4096 /* longer than any line inih accepts; a guard for our own copies */
 
 enum kind {
@@ -143,7 +144,7 @@ err(struct parse *p, unsigned line, const char *fmt, ...)
 	if (p->nerrors > MAX_ERRORS)
 		return;
 	if (p->nerrors == MAX_ERRORS) {
-		line = UINT_MAX; /* last */
+		line = LINE_LAST;
 		snprintf(msg, sizeof(msg), "too many errors, giving up");
 	} else {
 		va_start(ap, fmt);
@@ -183,7 +184,7 @@ errors_text(struct parse *p)
 	qsort(p->errs, p->nerrors, sizeof(p->errs[0]), error_cmp);
 	for (unsigned i = 0; i < p->nerrors; i++) {
 		const struct error *e = &p->errs[i];
-		if (e->line && e->line != UINT_MAX)
+		if (e->line && e->line != LINE_LAST)
 			fprintf(f, "%s:%u: %s\n", p->name, e->line, e->msg);
 		else
 			fprintf(f, "%s: %s\n", p->name, e->msg);

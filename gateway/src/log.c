@@ -2,7 +2,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <linux/limits.h> /* not <limits.h>: -Igateway/src finds the limits module first */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

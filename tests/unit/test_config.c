@@ -1,7 +1,7 @@
 /* test_config — every refusal of config_load with its line, the defaults, absolute paths. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <linux/limits.h> /* not <limits.h>: -Igateway/src finds the limits module first */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* test_log — request and message lines: format, sanitizing, one whole line per call. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
+#include <linux/limits.h> /* not <limits.h>: -Igateway/src finds the limits module first */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
