@@ -17,7 +17,7 @@ WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wnull-dereference $(WERROR)
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -Igateway/src
+CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -iquote gateway/src
 LDLIBS   += -pthread -lm
 
 BUILD    := build
@@ -88,7 +88,7 @@ test: deps
 
 unit-bins: $(UNITBIN)
 
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -Igateway/src -fsanitize=fuzzer,address,undefined \
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -iquote gateway/src -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 fuzz: deps
 	@mkdir -p build/fuzz
