@@ -1,0 +1,93 @@
+/* note — C2SP signed notes and tlog checkpoints, signed and verified with Ed25519. */
+#ifndef PDGATE_NOTE_H
+#define PDGATE_NOTE_H
+#include <stddef.h>
+#include <stdint.h>
+
+/* A note is refused past this size or this many signature lines (C2SP asks for at least 16). */
+#define NOTE_MAX_SIZE (1024 * 1024)
+#define NOTE_MAX_SIGS 100
+/* Signature type byte of Ed25519 (c2sp.org/signed-note), part of the key id and the vkey. */
+#define NOTE_ED25519 0x01
+#define NOTE_ROOT_LEN 32
+
+enum note_err {
+	NOTE_OK = 0,
+	NOTE_EMALFORMED = -1,  /* not a well-formed note, checkpoint or text */
+	NOTE_EBADSIG = -2,     /* a signature by a known key does not verify */
+	NOTE_EUNVERIFIED = -3, /* no signature by any known key */
+	NOTE_EKEY = -4,        /* unusable key, key name or verifier key string */
+	NOTE_ENOMEM = -5,
+	NOTE_ECRYPTO = -6, /* OpenSSL failed */
+};
+
+/* A static string naming the error; never NULL. */
+const char *note_strerror(int err);
+
+/* Signs with an Ed25519 private key. Opaque; the key is wiped when freed. */
+struct note_signer;
+/* Checks signatures of one Ed25519 key. Opaque. */
+struct note_verifier;
+
+/* A signer named name (non-empty, no Unicode space, no '+', no control character) from an
+ * Ed25519 private key in PEM (pem[0..len), borrowed; an encrypted key is refused, never prompted
+ * for). NULL on any error. Caller frees with note_signer_free. */
+struct note_signer *note_signer_new(const char *name, const char *pem, size_t len);
+void note_signer_free(struct note_signer *s);
+
+/* The key id: the first 4 bytes, big-endian, of SHA-256(name || "\n" || 0x01 || public key). */
+uint32_t note_signer_id(const struct note_signer *s);
+
+/* The verifier key "<name>+<8 hex digits key id>+<base64(0x01 || public key)>", without a
+ * newline. NULL if out of memory; caller frees. */
+char *note_signer_vkey(const struct note_signer *s);
+
+/* Parses a verifier key string (vkey[0..len), no newline); the key id in it must be the one its
+ * name and key give. NULL if malformed or not Ed25519. Caller frees with note_verifier_free. */
+struct note_verifier *note_verifier_new(const char *vkey, size_t len);
+void note_verifier_free(struct note_verifier *v);
+
+/* The key's name (borrowed, NUL-terminated) and key id. */
+const char *note_verifier_name(const struct note_verifier *v);
+uint32_t note_verifier_id(const struct note_verifier *v);
+
+/* Signs text[0..len): non-empty, ending in "\n", valid UTF-8 without control characters other
+ * than newline. *out is the note "text\n— name base64(id || signature)\n", NUL-terminated,
+ * *out_len its length; caller frees. 0 or an error. Safe to call from several threads at once. */
+int note_sign(const struct note_signer *s, const char *text, size_t len, char **out,
+	      size_t *out_len);
+
+/*
+ * Verifies the note msg[0..len) against the known keys (borrowed). Signatures by keys not in
+ * known (by name and id together) are ignored; every signature by a known key must verify
+ * (else NOTE_EBADSIG) and at least one must be there (else NOTE_EUNVERIFIED). A note over
+ * NOTE_MAX_SIZE, not UTF-8, with a control character other than newline, without signature
+ * lines or with a badly formed one, or with more than NOTE_MAX_SIGS is NOTE_EMALFORMED.
+ * On NOTE_OK the signed text is msg[0..*text_len), ending in "\n".
+ */
+int note_verify(const char *msg, size_t len, struct note_verifier *const *known, size_t n_known,
+		size_t *text_len);
+
+/* A checkpoint's three lines (c2sp.org/tlog-checkpoint). */
+struct note_checkpoint {
+	const char *origin; /* borrowed from the parsed text, origin_len bytes, no NUL */
+	size_t origin_len;
+	uint64_t size;
+	uint8_t root[NOTE_ROOT_LEN];
+};
+
+/* The checkpoint text "<origin>\n<size>\n<base64 root>\n" (origin non-empty, UTF-8, no control
+ * character), NUL-terminated into *out (caller frees), *out_len its length. 0 or an error. */
+int note_checkpoint_format(const char *origin, uint64_t size, const uint8_t root[NOTE_ROOT_LEN],
+			   char **out, size_t *out_len);
+
+/* Parses checkpoint text[0..len): origin, size in decimal without leading zeros, base64 of a
+ * 32-byte root, then any non-empty extension lines, which are ignored. 0 or NOTE_EMALFORMED. */
+int note_checkpoint_parse(const char *text, size_t len, struct note_checkpoint *cp);
+
+/* note_verify, then note_checkpoint_parse of the signed text, and the origin must equal the name
+ * of a known key whose signature verified. cp->origin points into msg. 0 or an error. */
+int note_checkpoint_open(const char *msg, size_t len, struct note_verifier *const *known,
+			 size_t n_known, struct note_checkpoint *cp);
+
+#endif
