@@ -940,6 +940,8 @@ class Daemon:
         self.ready_timeout = ready_timeout
         self.proc = None
         self.rc = None
+        self._ctx = {}
+        self._ctx_lock = threading.Lock()
         listen = conf_get(self.conf.read_text(), "partner", "listen") or ""
         self.host, _, port = listen.rpartition(":")
         self.port = int(port)
@@ -1077,7 +1079,12 @@ class Daemon:
 
     def tls(self, cert=None, version=None, timeout=10, session=None, verify=True):
         """A TLS connection to the partner port (handshake done), presenting cert if given."""
-        ctx = tls_context(self.install.server_ca if verify else None, cert, version)
+        key = (cert.pair if isinstance(cert, Cert) else cert, version, verify)
+        with self._ctx_lock:
+            # One context per kind of client: a TLS session can only be resumed by its context.
+            ctx = self._ctx.get(key)
+            if ctx is None:
+                ctx = self._ctx[key] = tls_context(self.install.server_ca if verify else None, cert, version)
         raw = socket.create_connection(("127.0.0.1", self.port), timeout=timeout * SLOW)
         try:
             return ctx.wrap_socket(raw, server_hostname="127.0.0.1", session=session)

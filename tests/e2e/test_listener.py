@@ -17,6 +17,8 @@ import threading
 import time
 from pathlib import Path
 
+import requests
+
 import pdtest
 from pdtest import SLOW, case, check, check_error, check_no_store, check_status, eq
 
@@ -61,8 +63,12 @@ def whoami_ok(d, cert, partner, what="", **kw):
 
 
 def refused(d, cert, code="certificate_invalid", what=""):
-    """A request with cert (new connection) must get 401 with the code."""
-    r = d.get(WHOAMI, cert=cert)
+    """A request with cert (new connection) must get 401 with the code: an HTTP answer, not a
+    broken handshake, so that the partner learns why."""
+    try:
+        r = d.get(WHOAMI, cert=cert)
+    except requests.exceptions.RequestException as e:
+        raise pdtest.Failure(f"{what}: no HTTP answer ({type(e).__name__}: {e}), want 401 {code}") from None
     return check_error(r, 401, code, what)
 
 
@@ -586,7 +592,7 @@ def no_store_everywhere(env):
           d.get(WHOAMI, cert=issue(d, "nostore-expired", partner=GOOD,
                                    not_before=now() - datetime.timedelta(days=3),
                                    not_after=now() - datetime.timedelta(days=2)))]
-    session = __import__("requests").Session()
+    session = requests.Session()
     rs += [d.get(WHOAMI, cert=good, session=session) for _ in range(10)]
     ids = []
     for r in rs:
@@ -632,9 +638,9 @@ def wait_refused(d, cert, what):
     """After a reload: new connections with cert must be refused, within a few seconds."""
     def attempt():
         r = d.get(WHOAMI, cert=cert)
-        return r if r.status_code == 401 else None
+        return [r] if r.status_code == 401 else None  # a 401 Response is falsy
     try:
-        r = pdtest.wait_until(attempt, 3, interval=0.1, what=what)
+        r = pdtest.wait_until(attempt, 3, interval=0.1, what=what)[0]
     except pdtest.Failure:
         raise pdtest.Failure(f"{what}: still served after revocation and SIGHUP; log tail:\n"
                              f"{pdtest.tail(d.log(), 8)}") from None
@@ -669,7 +675,7 @@ def revoked_kept_alive(env):
         check_error(r, 401, "certificate_invalid", "revoked certificate on the kept-alive connection")
     # the same with requests.Session, as a client library keeps connections
     victim2 = issue(d, "revoked-session", partner="maison-partners")
-    s = __import__("requests").Session()
+    s = requests.Session()
     check_status(d.get(WHOAMI, cert=victim2, session=s), 200, "session before revocation")
     revoke_and_hup(d, victim2)
     check_error(d.get(WHOAMI, cert=victim2, session=s), 401, "certificate_invalid", "session after revocation")
