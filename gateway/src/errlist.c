@@ -188,7 +188,8 @@ errlist_path_key(char *out, size_t outlen, const char *parent, const char *key)
 	} else {
 		char q[1024];
 		errlist_quote(q, sizeof(q), key);
-		snprintf(buf, sizeof(buf), "%s[%s]", parent, q);
+		if (snprintf(buf, sizeof(buf), "%s[%s]", parent, q) >= (int)sizeof(buf))
+			buf[sizeof(buf) - 1] = '\0'; /* cut; put_cut marks it below */
 	}
 	put_cut(out, outlen, buf);
 }

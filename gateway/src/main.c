@@ -2,6 +2,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "contract.h"
+
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
 struct command {
 	const char *name;
@@ -11,6 +13,7 @@ struct command {
 
 static const struct command commands[] = {
     /* COMMANDS: one line per subcommand, in the order of SPEC section 3 */
+    {"contract", contract_main, "check contract files, list the loaded contracts"},
 };
 
 static void
