@@ -1035,6 +1035,8 @@ class Daemon:
         check(m is None, f"sanitizer report in the daemon log:\n{tail(self.log(), 30)}")
 
     def __enter__(self):
+        if self.running:  # started by hand before the with
+            return self
         try:
             return self.start()
         except BaseException:

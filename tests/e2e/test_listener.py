@@ -395,8 +395,14 @@ def server_cert_as_client(env):
     if pki.server_ca.key is not None:
         refused(d, pki.issue("server-ca-partner", ca=pki.server_ca, partner=GOOD),
                 what="server CA certificate naming a partner, clientAuth")
+    # The partner CA's own certificate: its key usage forbids signing a handshake, so TLS itself
+    # may refuse it; fail closed either way.
     ca_as_client = pdtest.Cert(pki.partner_ca.pem, d.install.dir / "pki" / "partner-ca.key")
-    refused(d, ca_as_client, what="the partner CA's own certificate")
+    try:
+        r = d.get(WHOAMI, cert=ca_as_client)
+    except requests.exceptions.SSLError:
+        return
+    check_error(r, 401, "certificate_invalid", "the partner CA's own certificate")
 
 
 @case("serverAuth-only extended key usage: 401")
