@@ -1,0 +1,1399 @@
+/* token — work orders and staff tokens: ES256 JWTs issued and verified behind a strict wall. */
+#include "token.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <jwt.h>
+#include <openssl/crypto.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/objects.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+
+#include "apierr.h"
+#include "config.h"
+#include "pki.h"
+#include "tlsauth.h"
+#include "tokenstore.h"
+#include "ujson.h"
+
+#define KEY_FILE_MAX 65536              /* a PEM key file larger than this is not a key */
+#define JSON_DEPTH_MAX 4                /* the deepest member we accept is cnf.x5t#S256: depth 2 */
+#define SAFE_INT_MAX 9007199254740992LL /* 2^53: beyond it JSON numbers lose integers */
+#define SIG_LEN 64                      /* ES256 raw R || S */
+#define KID_MAX 64
+
+struct token_verifier {
+	unsigned char *pem; /* the public key as PEM text, what jwt_decode wants */
+	size_t pem_len;
+	char *issuer;
+	enum token_kind kind;
+};
+
+static void
+say(char *why, size_t whylen, const char *msg)
+{
+	if (why && whylen)
+		snprintf(why, whylen, "%s", msg);
+}
+
+/* ---- base64url ---------------------------------------------------------------------------- */
+
+static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+static int
+b64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+/* Encodes without padding; out must hold 4 * ceil(n / 3) + 1 bytes. */
+static void
+b64url_encode(const unsigned char *in, size_t n, char *out)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < n; i += 3) {
+		unsigned v = (unsigned)in[i] << 16;
+		if (i + 1 < n)
+			v |= (unsigned)in[i + 1] << 8;
+		if (i + 2 < n)
+			v |= in[i + 2];
+		out[o++] = B64URL[(v >> 18) & 63];
+		out[o++] = B64URL[(v >> 12) & 63];
+		if (i + 1 < n)
+			out[o++] = B64URL[(v >> 6) & 63];
+		if (i + 2 < n)
+			out[o++] = B64URL[v & 63];
+	}
+	out[o] = '\0';
+}
+
+/*
+ * Strict decoding: the URL alphabet only, no padding, and the unused low bits of the last
+ * character zero, so that every byte string has exactly one accepted spelling. Returns the
+ * decoded length, or -1 (bad input or more than cap bytes).
+ */
+static long
+b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
+{
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	if (n % 4 == 1)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		int v = b64url_value((unsigned char)s[i]);
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return -1;
+			out[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	if (acc != 0) /* leftover bits must be zero */
+		return -1;
+	return (long)o;
+}
+
+/* ---- small validators --------------------------------------------------------------------- */
+
+/* ^[a-z0-9][a-z0-9-]{0,62}$: partner ids and staff names (SPEC 4). */
+static bool
+name_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > TOKEN_NAME_MAX || s[0] == '-')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+			return false;
+	return true;
+}
+
+/* ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$: contract ids, which also name files. */
+static bool
+contract_id_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > TOKEN_ID_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
+			return false;
+	}
+	return true;
+}
+
+/* ^[a-z][a-z0-9_]{0,63}$: purpose ids. */
+static bool
+purpose_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > TOKEN_ID_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
+			return false;
+	return true;
+}
+
+/* [A-Za-z0-9_-]{1,max} */
+static bool
+b64chars_ok(const char *s, size_t max)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (b64url_value((unsigned char)s[i]) < 0)
+			return false;
+	return true;
+}
+
+/* kid: [A-Za-z0-9._-]{1,64}, and no "..", so that no one can turn it into a path. */
+static bool
+kid_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > KID_MAX || strstr(s, ".."))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (s[i] != '.' && b64url_value((unsigned char)s[i]) < 0)
+			return false;
+	return true;
+}
+
+/* ---- JSON segments ------------------------------------------------------------------------ */
+
+/*
+ * Nesting depth of raw JSON text, counted outside strings, refused past max before jansson's
+ * recursive parser sees it.
+ */
+static bool
+depth_ok(const char *s, size_t n, int max)
+{
+	int depth = 0;
+	bool in_str = false, esc = false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		if (in_str) {
+			if (esc)
+				esc = false;
+			else if (c == '\\')
+				esc = true;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > max)
+				return false;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return true;
+}
+
+/* Decodes one segment and parses it as a JSON object. NULL with why on any failure. */
+static json_t *
+segment_object(const char *seg, size_t n, const char *name, char *why, size_t whylen)
+{
+	unsigned char *buf = NULL;
+	json_t *j = NULL;
+	json_error_t jerr;
+	long m;
+	char msg[96];
+
+	buf = malloc(n); /* decoded is always shorter than encoded */
+	if (!buf) {
+		snprintf(msg, sizeof msg, "%s: out of memory", name);
+		goto fail;
+	}
+	m = b64url_decode(seg, n, buf, n);
+	if (m <= 0) {
+		snprintf(msg, sizeof msg, "%s: not canonical base64url", name);
+		goto fail;
+	}
+	if (!depth_ok((const char *)buf, (size_t)m, JSON_DEPTH_MAX)) {
+		snprintf(msg, sizeof msg, "%s: JSON nested too deep", name);
+		goto fail;
+	}
+	/* JSON_REJECT_DUPLICATES: libjwt's parser keeps the last of two members of one name; ours
+	 * refuses them, so the two can never read different claims from one token. Jansson also
+	 * refuses invalid UTF-8, \u0000 and trailing bytes. */
+	j = json_loadb((const char *)buf, (size_t)m, JSON_REJECT_DUPLICATES, &jerr);
+	if (!j) {
+		snprintf(msg, sizeof msg, "%s: not valid JSON or duplicate member", name);
+		goto fail;
+	}
+	if (!json_is_object(j)) {
+		snprintf(msg, sizeof msg, "%s: not a JSON object", name);
+		goto fail;
+	}
+	free(buf);
+	return j;
+fail:
+	say(why, whylen, msg);
+	json_decref(j);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * The header members we accept. alg is pinned to ES256; typ, if present, is "JWT"; kid, if
+ * present, a short safe string we do not otherwise use (one signing key). Everything else —
+ * crit, jku, jwk, x5u, x5c, cty, enc, zip, b64 — asks the verifier to do something we will not,
+ * so it is refused.
+ */
+static bool
+header_ok(json_t *h, char *why, size_t whylen)
+{
+	const char *k;
+	json_t *val;
+	json_t *alg = json_object_get(h, "alg");
+
+	/* alg first: nothing else about a token with another algorithm is looked at. */
+	if (!alg) {
+		say(why, whylen, "header: alg missing");
+		return false;
+	}
+	if (!json_is_string(alg) || json_string_length(alg) != 5 ||
+	    strcmp(json_string_value(alg), "ES256") != 0) {
+		say(why, whylen, "header: alg is not ES256");
+		return false;
+	}
+	if (json_object_get(h, "crit")) {
+		say(why, whylen, "header: crit is not supported");
+		return false;
+	}
+	json_object_foreach(h, k, val)
+	{
+		if (strcmp(k, "alg") == 0)
+			continue;
+		if (strcmp(k, "typ") == 0) {
+			if (!json_is_string(val) || strcmp(json_string_value(val), "JWT") != 0 ||
+			    json_string_length(val) != 3) {
+				say(why, whylen, "header: typ is not JWT");
+				return false;
+			}
+		} else if (strcmp(k, "kid") == 0) {
+			if (!json_is_string(val) ||
+			    json_string_length(val) != strlen(json_string_value(val)) ||
+			    !kid_ok(json_string_value(val))) {
+				say(why, whylen, "header: kid is not a short safe string");
+				return false;
+			}
+		} else {
+			say(why, whylen, "header: member not allowed (only alg, typ, kid)");
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- claims ------------------------------------------------------------------------------- */
+
+/* A string claim with no embedded NUL copied into out (cap bytes); false if absent/wrong type. */
+static bool
+get_str(json_t *p, const char *key, char *out, size_t cap)
+{
+	json_t *v = json_object_get(p, key);
+	if (!json_is_string(v))
+		return false;
+	size_t n = json_string_length(v);
+	if (n >= cap || n != strlen(json_string_value(v)))
+		return false;
+	memcpy(out, json_string_value(v), n + 1);
+	return true;
+}
+
+/* A JSON integer in 0..2^53; reals (1e30, 1.0), strings and booleans are not. */
+static bool
+get_int(json_t *p, const char *key, int64_t *out)
+{
+	json_t *v = json_object_get(p, key);
+	if (!json_is_integer(v))
+		return false;
+	json_int_t i = json_integer_value(v);
+	if (i < 0 || i > SAFE_INT_MAX)
+		return false;
+	*out = (int64_t)i;
+	return true;
+}
+
+static bool
+one_of(const char *k, const char *const *set)
+{
+	for (; *set; set++)
+		if (strcmp(k, *set) == 0)
+			return true;
+	return false;
+}
+
+static const char *const COMMON_CLAIMS[] = {"iss", "aud", "sub", "iat", "exp", "nbf", "jti", NULL};
+static const char *const WORK_ORDER_CLAIMS[] = {"contract", "purpose", "max_records", "cnf", NULL};
+static const char *const STAFF_CLAIMS[] = {"role", NULL};
+
+/*
+ * Claims a verified payload must carry. Read from our own duplicate-free parse, never from
+ * libjwt's. Unknown claims are refused: pdgate is the only issuer, so a claim it never writes
+ * means the token is not one of its own, or a newer one this version does not understand.
+ */
+static enum token_status
+claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct token_claims *c,
+             char *why, size_t whylen)
+{
+	char aud[32];
+	const char *k;
+	json_t *val;
+	enum token_kind kind;
+
+	{
+		char iss[256];
+		if (!json_object_get(p, "iss")) {
+			say(why, whylen, "claims: iss missing");
+			return TOKEN_INVALID;
+		}
+		if (!get_str(p, "iss", iss, sizeof iss) || strcmp(iss, v->issuer) != 0) {
+			say(why, whylen, "claims: iss is not this gateway's issuer");
+			return TOKEN_INVALID;
+		}
+	}
+	if (!json_object_get(p, "aud")) {
+		say(why, whylen, "claims: aud missing");
+		return TOKEN_INVALID;
+	}
+	/* aud is a single string: pdgate never issues a token for two audiences. */
+	if (!get_str(p, "aud", aud, sizeof aud)) {
+		say(why, whylen, "claims: aud is not a pdgate audience string");
+		return TOKEN_INVALID;
+	}
+	if (strcmp(aud, TOKEN_AUD_PARTNER) == 0) {
+		kind = TOKEN_WORK_ORDER;
+	} else if (strcmp(aud, TOKEN_AUD_COMPLIANCE) == 0) {
+		kind = TOKEN_STAFF;
+	} else {
+		say(why, whylen, "claims: aud is not a pdgate audience");
+		return TOKEN_INVALID;
+	}
+
+	json_object_foreach(p, k, val)
+	{
+		(void)val;
+		if (!one_of(k, COMMON_CLAIMS) &&
+		    !one_of(k, kind == TOKEN_WORK_ORDER ? WORK_ORDER_CLAIMS : STAFF_CLAIMS)) {
+			say(why, whylen,
+			    kind == TOKEN_WORK_ORDER
+			        ? "claims: a claim a work order does not carry"
+			        : "claims: a claim a staff token does not carry");
+			return TOKEN_INVALID;
+		}
+	}
+
+	if (!json_object_get(p, "iat")) {
+		say(why, whylen, "claims: iat missing");
+		return TOKEN_INVALID;
+	}
+	if (!get_int(p, "iat", &c->iat)) {
+		say(why, whylen, "claims: iat is not an integer in range");
+		return TOKEN_INVALID;
+	}
+	if (!json_object_get(p, "exp")) {
+		say(why, whylen, "claims: exp missing");
+		return TOKEN_INVALID;
+	}
+	if (!get_int(p, "exp", &c->exp)) {
+		say(why, whylen, "claims: exp is not an integer in range");
+		return TOKEN_INVALID;
+	}
+	if (json_object_get(p, "nbf") && !get_int(p, "nbf", &c->nbf)) {
+		say(why, whylen, "claims: nbf is not an integer in range");
+		return TOKEN_INVALID;
+	}
+	if (!json_object_get(p, "jti")) {
+		say(why, whylen, "claims: jti missing");
+		return TOKEN_INVALID;
+	}
+	if (!get_str(p, "jti", c->jti, sizeof c->jti) || !b64chars_ok(c->jti, TOKEN_JTI_MAX)) {
+		say(why, whylen, "claims: jti is not 1..128 characters of [A-Za-z0-9_-]");
+		return TOKEN_INVALID;
+	}
+	if (!json_object_get(p, "sub")) {
+		say(why, whylen, "claims: sub missing");
+		return TOKEN_INVALID;
+	}
+	if (!get_str(p, "sub", c->sub, sizeof c->sub) || !name_ok(c->sub)) {
+		say(why, whylen, "claims: sub is not a partner id or staff name");
+		return TOKEN_INVALID;
+	}
+
+	/* Time. now and the claims are all in 0..2^53, so none of these can overflow. */
+	if (c->exp <= c->iat) {
+		say(why, whylen, "claims: exp is not after iat");
+		return TOKEN_INVALID;
+	}
+	if (c->exp - c->iat > TOKEN_MAX_LIFETIME) {
+		say(why, whylen, "claims: lifetime (exp - iat) over 31 days");
+		return TOKEN_INVALID;
+	}
+	if (now - c->exp > TOKEN_LEEWAY) {
+		say(why, whylen, "claims: expired (exp more than 60 s in the past)");
+		return TOKEN_INVALID;
+	}
+	if (c->iat - now > TOKEN_LEEWAY) {
+		say(why, whylen, "claims: iat more than 60 s in the future");
+		return TOKEN_INVALID;
+	}
+	if (json_object_get(p, "nbf")) {
+		if (c->nbf - now > TOKEN_LEEWAY) {
+			say(why, whylen,
+			    "claims: not yet valid (nbf more than 60 s in the future)");
+			return TOKEN_INVALID;
+		}
+		if (c->nbf >= c->exp) {
+			say(why, whylen, "claims: nbf is not before exp");
+			return TOKEN_INVALID;
+		}
+	}
+
+	c->kind = kind;
+	if (kind != v->kind)
+		return TOKEN_WRONG_AUDIENCE;
+
+	if (kind == TOKEN_STAFF) {
+		char role[16];
+		if (!json_object_get(p, "role")) {
+			say(why, whylen, "claims: role missing");
+			return TOKEN_INVALID;
+		}
+		if (get_str(p, "role", role, sizeof role) && strcmp(role, "auditor") == 0)
+			c->role = TOKEN_ROLE_AUDITOR;
+		else if (get_str(p, "role", role, sizeof role) && strcmp(role, "officer") == 0)
+			c->role = TOKEN_ROLE_OFFICER;
+		else {
+			say(why, whylen, "claims: role is not auditor or officer");
+			return TOKEN_INVALID;
+		}
+		return TOKEN_OK;
+	}
+
+	if (!json_object_get(p, "contract")) {
+		say(why, whylen, "claims: contract missing");
+		return TOKEN_INVALID;
+	}
+	if (!get_str(p, "contract", c->contract, sizeof c->contract) ||
+	    !contract_id_ok(c->contract)) {
+		say(why, whylen, "claims: contract is not a contract id");
+		return TOKEN_INVALID;
+	}
+	if (!json_object_get(p, "purpose")) {
+		say(why, whylen, "claims: purpose missing");
+		return TOKEN_INVALID;
+	}
+	if (!get_str(p, "purpose", c->purpose, sizeof c->purpose) || !purpose_ok(c->purpose)) {
+		say(why, whylen, "claims: purpose is not a purpose id");
+		return TOKEN_INVALID;
+	}
+	if (json_object_get(p, "max_records") &&
+	    (!get_int(p, "max_records", &c->max_records) || c->max_records == 0)) {
+		say(why, whylen, "claims: max_records is not a positive integer");
+		return TOKEN_INVALID;
+	}
+	val = json_object_get(p, "cnf");
+	if (val) {
+		char thumb[48];
+		if (!json_is_object(val) || json_object_size(val) != 1 ||
+		    !get_str(val, "x5t#S256", thumb, sizeof thumb) || strlen(thumb) != 43 ||
+		    b64url_decode(thumb, 43, c->cnf, sizeof c->cnf) != TOKEN_THUMB_LEN) {
+			say(why, whylen,
+			    "claims: cnf is not {\"x5t#S256\": base64url of 32 bytes}");
+			return TOKEN_INVALID;
+		}
+		c->has_cnf = true;
+	}
+	return TOKEN_OK;
+}
+
+/* ---- verification ------------------------------------------------------------------------- */
+
+/* Reads a whole regular file of at most max bytes, NUL-terminated; with secret, refuses one
+ * that group or others may read or write. Caller frees (and wipes, for a secret). */
+static unsigned char *
+read_whole_file(const char *path, bool secret, size_t max, size_t *len, char *err, size_t errlen)
+{
+	unsigned char *buf = NULL;
+	struct stat st;
+	size_t got = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto fail;
+	}
+	if (secret && (st.st_mode & 077)) {
+		snprintf(err, errlen, "%s: readable or writable by group or others (chmod 600)",
+		         path);
+		goto fail;
+	}
+	if (st.st_size <= 0 || (size_t)st.st_size > max) {
+		snprintf(err, errlen, "%s: empty or larger than %zu bytes", path, max);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(err, errlen, "%s: read failed", path);
+			goto fail;
+		}
+		got += (size_t)r;
+	}
+	buf[got] = '\0';
+	close(fd);
+	*len = got;
+	return buf;
+fail:
+	if (buf) {
+		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
+		free(buf);
+	}
+	close(fd);
+	return NULL;
+}
+
+/* 1 if pkey is an EC key on P-256. */
+static bool
+is_p256(EVP_PKEY *pkey)
+{
+	char group[32];
+	size_t glen = 0;
+	if (EVP_PKEY_get_base_id(pkey) != EVP_PKEY_EC)
+		return false;
+	if (!EVP_PKEY_get_group_name(pkey, group, sizeof group, &glen))
+		return false;
+	return OBJ_txt2nid(group) == NID_X9_62_prime256v1;
+}
+
+struct token_verifier *
+token_verifier_new(const char *pub_path, const char *issuer, enum token_kind kind, char *err,
+                   size_t errlen)
+{
+	struct token_verifier *v = NULL;
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+
+	if (!pub_path || !issuer || !*issuer) {
+		snprintf(err, errlen, "token verifier: public key and issuer are required");
+		return NULL;
+	}
+	v = calloc(1, sizeof *v);
+	if (!v)
+		goto oom;
+	v->kind = kind;
+	v->issuer = strdup(issuer);
+	if (!v->issuer)
+		goto oom;
+	v->pem = read_whole_file(pub_path, false, KEY_FILE_MAX, &v->pem_len, err, errlen);
+	if (!v->pem)
+		goto fail;
+	bio = BIO_new_mem_buf(v->pem, (int)v->pem_len);
+	if (bio)
+		pkey = PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL);
+	if (!pkey || !is_p256(pkey)) {
+		snprintf(err, errlen, "%s: not a PEM EC P-256 public key", pub_path);
+		goto fail;
+	}
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	return v;
+oom:
+	snprintf(err, errlen, "token verifier: out of memory");
+fail:
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	token_verifier_free(v);
+	return NULL;
+}
+
+void
+token_verifier_free(struct token_verifier *v)
+{
+	if (!v)
+		return;
+	free(v->pem);
+	free(v->issuer);
+	free(v);
+}
+
+enum token_status
+token_verify(const struct token_verifier *v, const char *compact, size_t len, int64_t now,
+             struct token_claims *out, char *why, size_t whylen)
+{
+	enum token_status st = TOKEN_INVALID;
+	const char *dot1, *dot2;
+	json_t *hdr = NULL, *pay = NULL;
+	char *copy = NULL;
+	jwt_t *jwt = NULL;
+	unsigned char sig[SIG_LEN + 1];
+	struct token_claims c;
+
+	assert(v && out);
+	memset(out, 0, sizeof *out);
+	memset(&c, 0, sizeof c);
+	say(why, whylen, "");
+
+	if (!compact || len == 0) {
+		say(why, whylen, "form: empty");
+		return TOKEN_INVALID;
+	}
+	if (len > TOKEN_MAX_BYTES) {
+		say(why, whylen, "form: longer than 8192 bytes");
+		return TOKEN_INVALID;
+	}
+	for (size_t i = 0; i < len; i++)
+		if (compact[i] != '.' && b64url_value((unsigned char)compact[i]) < 0) {
+			say(why, whylen, "form: a character outside base64url and '.'");
+			return TOKEN_INVALID;
+		}
+	dot1 = memchr(compact, '.', len);
+	dot2 = dot1 ? memchr(dot1 + 1, '.', len - (size_t)(dot1 + 1 - compact)) : NULL;
+	if (!dot1 || !dot2 || memchr(dot2 + 1, '.', len - (size_t)(dot2 + 1 - compact))) {
+		say(why, whylen, "form: not three segments");
+		return TOKEN_INVALID;
+	}
+	if (dot1 == compact || dot2 == dot1 + 1) {
+		say(why, whylen, "form: empty header or payload");
+		return TOKEN_INVALID;
+	}
+
+	hdr = segment_object(compact, (size_t)(dot1 - compact), "header", why, whylen);
+	if (!hdr)
+		goto done;
+	if (!header_ok(hdr, why, whylen))
+		goto done;
+	pay = segment_object(dot1 + 1, (size_t)(dot2 - dot1 - 1), "payload", why, whylen);
+	if (!pay)
+		goto done;
+
+	/* The signature: exactly 64 raw bytes (R || S), canonical base64url. libjwt would
+	 * otherwise decide how to read a short or long one. */
+	{
+		size_t slen = len - (size_t)(dot2 + 1 - compact);
+		if (b64url_decode(dot2 + 1, slen, sig, sizeof sig) != SIG_LEN) {
+			say(why, whylen, "signature: not 64 bytes of ES256 R||S");
+			goto done;
+		}
+	}
+
+	/* Only now libjwt: with our key (never NULL), and its idea of the algorithm checked
+	 * against ours, in case its header parse ever differs from ours. */
+	copy = malloc(len + 1);
+	if (!copy) {
+		say(why, whylen, "internal: out of memory");
+		goto done;
+	}
+	memcpy(copy, compact, len);
+	copy[len] = '\0';
+	assert(v->pem && v->pem_len > 0);
+	if (jwt_decode(&jwt, copy, v->pem, (int)v->pem_len) != 0 || !jwt) {
+		say(why, whylen, "signature: does not verify with the token key");
+		goto done;
+	}
+	if (jwt_get_alg(jwt) != JWT_ALG_ES256) {
+		say(why, whylen, "signature: library saw an algorithm other than ES256");
+		goto done;
+	}
+
+	st = claims_check(v, pay, now, &c, why, whylen);
+	if (st == TOKEN_OK || st == TOKEN_WRONG_AUDIENCE) {
+		if (st == TOKEN_WRONG_AUDIENCE)
+			say(why, whylen,
+			    v->kind == TOKEN_WORK_ORDER
+			        ? "claims: a staff token (aud pdgate-compliance) at the partner API"
+			        : "claims: a work order (aud pdgate-partner) at the compliance "
+			          "API");
+		*out = c;
+	}
+done:
+	if (jwt)
+		jwt_free(jwt);
+	free(copy);
+	json_decref(hdr);
+	json_decref(pay);
+	return st;
+}
+
+/* ---- binding ------------------------------------------------------------------------------ */
+
+enum token_bind
+token_check_binding(const struct token_claims *c, const struct token_context *ctx)
+{
+	assert(c && ctx);
+	if (c->kind != TOKEN_WORK_ORDER)
+		return TOKEN_BIND_KIND;
+	if (!ctx->partner || strcmp(c->sub, ctx->partner) != 0)
+		return TOKEN_BIND_SUB;
+	if (!ctx->contract_partner || strcmp(ctx->contract_partner, ctx->partner) != 0)
+		return TOKEN_BIND_CONTRACT;
+	if (!ctx->purpose_listed)
+		return TOKEN_BIND_PURPOSE;
+	if (c->has_cnf) {
+		/* A bound token is checked even when the contract makes binding optional. */
+		if (!ctx->thumbprint ||
+		    CRYPTO_memcmp(c->cnf, ctx->thumbprint, TOKEN_THUMB_LEN) != 0)
+			return TOKEN_BIND_CNF;
+	} else if (ctx->binding != TOKEN_BINDING_OPTIONAL) {
+		return TOKEN_BIND_CNF;
+	}
+	return TOKEN_BIND_OK;
+}
+
+const char *
+token_bind_strerror(enum token_bind b)
+{
+	switch (b) {
+	case TOKEN_BIND_OK:
+		return "bound";
+	case TOKEN_BIND_KIND:
+		return "binding: not a work order";
+	case TOKEN_BIND_SUB:
+		return "binding: sub is not the partner of the client certificate";
+	case TOKEN_BIND_CONTRACT:
+		return "binding: contract not on file for this partner";
+	case TOKEN_BIND_PURPOSE:
+		return "binding: purpose not listed in the contract";
+	case TOKEN_BIND_CNF:
+		return "binding: cnf.x5t#S256 missing or not this client certificate";
+	}
+	return "binding: unknown rule";
+}
+
+/* ---- issuing ------------------------------------------------------------------------------ */
+
+/* Reads the private key file, checks it is P-256, and hands its PEM bytes to a new jwt. */
+static jwt_t *
+signer_new(const char *key_path, char *err, size_t errlen)
+{
+	size_t len = 0;
+	unsigned char *pem = read_whole_file(key_path, true, KEY_FILE_MAX, &len, err, errlen);
+	EVP_PKEY *pkey = NULL;
+	BIO *bio = NULL;
+	jwt_t *jwt = NULL;
+
+	if (!pem)
+		return NULL;
+	bio = BIO_new_mem_buf(pem, (int)len);
+	if (bio)
+		pkey = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+	if (!pkey || !is_p256(pkey)) {
+		snprintf(err, errlen, "%s: not a PEM EC P-256 private key", key_path);
+		goto done;
+	}
+	/* libjwt keeps its own copy of the key and wipes it in jwt_free. */
+	if (jwt_new(&jwt) != 0 || jwt_set_alg(jwt, JWT_ALG_ES256, pem, (int)len) != 0) {
+		snprintf(err, errlen, "token: cannot set up ES256 signing");
+		if (jwt)
+			jwt_free(jwt);
+		jwt = NULL;
+	}
+done:
+	BIO_free(bio);
+	EVP_PKEY_free(pkey);
+	OPENSSL_cleanse(pem, len);
+	free(pem);
+	return jwt;
+}
+
+static int
+new_jti(char out[TOKEN_JTI_MAX + 1])
+{
+	unsigned char r[16];
+	if (RAND_bytes(r, sizeof r) != 1)
+		return -1;
+	b64url_encode(r, sizeof r, out); /* 22 characters */
+	return 0;
+}
+
+/* Adds the claims every token carries and signs. Returns the compact token or NULL. */
+static char *
+sign_common(jwt_t *jwt, const char *issuer, const char *aud, const char *sub, int64_t now,
+            int64_t ttl, char jti_out[TOKEN_JTI_MAX + 1], char *err, size_t errlen)
+{
+	char jti[TOKEN_JTI_MAX + 1];
+	char *tok;
+
+	if (new_jti(jti) != 0) {
+		snprintf(err, errlen, "token: no randomness for jti");
+		return NULL;
+	}
+	if (jwt_add_grant(jwt, "iss", issuer) || jwt_add_grant(jwt, "aud", aud) ||
+	    jwt_add_grant(jwt, "sub", sub) || jwt_add_grant_int(jwt, "iat", (long)now) ||
+	    jwt_add_grant_int(jwt, "exp", (long)(now + ttl)) || jwt_add_grant(jwt, "jti", jti)) {
+		snprintf(err, errlen, "token: cannot add claims");
+		return NULL;
+	}
+	tok = jwt_encode_str(jwt);
+	if (!tok) {
+		snprintf(err, errlen, "token: signing failed");
+		return NULL;
+	}
+	if (jti_out)
+		memcpy(jti_out, jti, sizeof jti);
+	return tok;
+}
+
+static bool
+issue_args_ok(const char *issuer, int64_t now, int64_t ttl, char *err, size_t errlen)
+{
+	if (!issuer || !*issuer) {
+		snprintf(err, errlen, "token: no issuer configured");
+		return false;
+	}
+	if (ttl <= 0 || ttl > TOKEN_MAX_LIFETIME) {
+		snprintf(err, errlen, "token: lifetime must be 1 s .. 31 days");
+		return false;
+	}
+	if (now <= 0 || now > SAFE_INT_MAX - TOKEN_MAX_LIFETIME) {
+		snprintf(err, errlen, "token: clock out of range");
+		return false;
+	}
+	return true;
+}
+
+char *
+token_issue_work_order(const char *key_path, const struct token_work_order *w, int64_t now,
+                       int64_t ttl, char jti_out[TOKEN_JTI_MAX + 1], char *err, size_t errlen)
+{
+	jwt_t *jwt = NULL;
+	char *tok = NULL;
+
+	assert(w);
+	if (!issue_args_ok(w->issuer, now, ttl, err, errlen))
+		return NULL;
+	if (!w->partner || !name_ok(w->partner) || !w->contract || !contract_id_ok(w->contract) ||
+	    !w->purpose || !purpose_ok(w->purpose) || w->max_records < 0 ||
+	    w->max_records > SAFE_INT_MAX) {
+		snprintf(err, errlen, "token: partner, contract, purpose or max_records malformed");
+		return NULL;
+	}
+	jwt = signer_new(key_path, err, errlen);
+	if (!jwt)
+		return NULL;
+	if (jwt_add_grant(jwt, "contract", w->contract) ||
+	    jwt_add_grant(jwt, "purpose", w->purpose) ||
+	    (w->max_records > 0 && jwt_add_grant_int(jwt, "max_records", (long)w->max_records))) {
+		snprintf(err, errlen, "token: cannot add claims");
+		goto done;
+	}
+	if (w->cnf) {
+		char b64[44], json[80];
+		b64url_encode(w->cnf, TOKEN_THUMB_LEN, b64);
+		snprintf(json, sizeof json, "{\"cnf\":{\"x5t#S256\":\"%s\"}}", b64);
+		if (jwt_add_grants_json(jwt, json) != 0) {
+			snprintf(err, errlen, "token: cannot add cnf");
+			goto done;
+		}
+	}
+	tok = sign_common(jwt, w->issuer, TOKEN_AUD_PARTNER, w->partner, now, ttl, jti_out, err,
+	                  errlen);
+done:
+	jwt_free(jwt);
+	return tok;
+}
+
+char *
+token_issue_staff(const char *key_path, const char *issuer, const char *staff, enum token_role role,
+                  int64_t now, int64_t ttl, char jti_out[TOKEN_JTI_MAX + 1], char *err,
+                  size_t errlen)
+{
+	jwt_t *jwt = NULL;
+	char *tok = NULL;
+
+	if (!issue_args_ok(issuer, now, ttl, err, errlen))
+		return NULL;
+	if (!staff || !name_ok(staff) ||
+	    (role != TOKEN_ROLE_AUDITOR && role != TOKEN_ROLE_OFFICER)) {
+		snprintf(err, errlen, "token: staff name or role malformed");
+		return NULL;
+	}
+	jwt = signer_new(key_path, err, errlen);
+	if (!jwt)
+		return NULL;
+	if (jwt_add_grant(jwt, "role", role == TOKEN_ROLE_OFFICER ? "officer" : "auditor")) {
+		snprintf(err, errlen, "token: cannot add claims");
+		goto done;
+	}
+	tok = sign_common(jwt, issuer, TOKEN_AUD_COMPLIANCE, staff, now, ttl, jti_out, err, errlen);
+done:
+	jwt_free(jwt);
+	return tok;
+}
+
+/* ---- pdgate token ------------------------------------------------------------------------- */
+
+#define CONTRACT_FILE_MAX (1 << 20)
+
+static void
+token_usage(FILE *f)
+{
+	fprintf(
+	    f,
+	    "usage: pdgate token issue -c FILE --contract ID --purpose P [--ttl 24h]\n"
+	    "                          [--cert PARTNER.pem] [--max-records N]\n"
+	    "       pdgate token issue -c FILE --staff NAME --role auditor|officer [--ttl 8h]\n"
+	    "       pdgate token revoke -c FILE JTI\n"
+	    "\n"
+	    "issue   signs a work order (aud pdgate-partner) for a contract and purpose, or a\n"
+	    "        staff token (aud pdgate-compliance), with [tokens] key, and prints it.\n"
+	    "        --ttl N[s|m|h|d], at most 31d (default 24h for work orders, 8h for staff).\n"
+	    "        --cert binds the work order to a partner certificate (cnf.x5t#S256,\n"
+	    "        RFC 8705); a contract with token_binding \"required\" (the default) needs "
+	    "it.\n"
+	    "revoke  refuses the token with this jti from the next request on.\n"
+	    "See docs/tokens.md.\n");
+}
+
+/* "72h" → seconds; -1 if malformed, zero, or over 31 days. */
+static int64_t
+parse_ttl(const char *s)
+{
+	char *end;
+	long long n;
+	int64_t unit;
+
+	if (!s || !(*s >= '0' && *s <= '9'))
+		return -1;
+	errno = 0;
+	n = strtoll(s, &end, 10);
+	if (errno || n <= 0 || n > TOKEN_MAX_LIFETIME)
+		return -1;
+	if (strcmp(end, "s") == 0 || *end == '\0')
+		unit = 1;
+	else if (strcmp(end, "m") == 0)
+		unit = 60;
+	else if (strcmp(end, "h") == 0)
+		unit = 3600;
+	else if (strcmp(end, "d") == 0)
+		unit = 86400;
+	else
+		return -1;
+	if (n > TOKEN_MAX_LIFETIME / unit)
+		return -1;
+	return (int64_t)n * unit;
+}
+
+/* The contract facts issuing needs, read from the contract file itself. */
+struct issue_contract {
+	char partner[TOKEN_NAME_MAX + 1];
+	bool binding_optional;
+};
+
+static int
+read_contract(const struct config *cfg, const char *id, const char *purpose,
+              struct issue_contract *out, char *err, size_t errlen)
+{
+	char *path = NULL;
+	size_t len = 0;
+	unsigned char *buf = NULL;
+	json_t *j = NULL, *v;
+	char why[128];
+	int rc = -1;
+
+	if (!contract_id_ok(id)) {
+		snprintf(err, errlen, "--contract: not a contract id");
+		return -1;
+	}
+	if (!purpose_ok(purpose)) {
+		snprintf(err, errlen, "--purpose: not a purpose id");
+		return -1;
+	}
+	if (asprintf(&path, "%s/%s.json", cfg->policy.contracts, id) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	buf = read_whole_file(path, false, CONTRACT_FILE_MAX, &len, err, errlen);
+	if (!buf)
+		goto done;
+	j = ujson_parse((const char *)buf, len, CONTRACT_FILE_MAX, UJSON_MAX_DEPTH, why,
+	                sizeof why);
+	if (!j || !json_is_object(j)) {
+		snprintf(err, errlen, "%s: %s", path, j ? "not a JSON object" : why);
+		goto done;
+	}
+	v = json_object_get(j, "id");
+	if (!json_is_string(v) || strcmp(json_string_value(v), id) != 0) {
+		snprintf(err, errlen, "%s: id is not %s", path, id);
+		goto done;
+	}
+	v = json_object_get(j, "partner");
+	if (!json_is_string(v) || !name_ok(json_string_value(v))) {
+		snprintf(err, errlen, "%s: partner is not a partner id", path);
+		goto done;
+	}
+	snprintf(out->partner, sizeof out->partner, "%s", json_string_value(v));
+	v = json_object_get(j, "purposes");
+	if (!json_is_object(v) || !json_object_get(v, purpose)) {
+		snprintf(err, errlen, "%s: contract %s does not list purpose %s", path, id,
+		         purpose);
+		goto done;
+	}
+	v = json_object_get(j, "token_binding");
+	if (v && !(json_is_string(v) && (strcmp(json_string_value(v), "required") == 0 ||
+	                                 strcmp(json_string_value(v), "optional") == 0))) {
+		snprintf(err, errlen, "%s: token_binding is not \"required\" or \"optional\"",
+		         path);
+		goto done;
+	}
+	out->binding_optional = v && strcmp(json_string_value(v), "optional") == 0;
+	rc = 0;
+done:
+	json_decref(j);
+	free(buf);
+	free(path);
+	return rc;
+}
+
+/*
+ * The thumbprint of a partner certificate, after checking that the partner CA issued it, that
+ * it is valid and not revoked now, and that it names the contract's partner: a work order bound
+ * to any other certificate could never be used.
+ */
+static int
+cert_thumbprint(const struct config *cfg, const char *cert_path, const char *partner,
+                unsigned char thumb[TOKEN_THUMB_LEN], char *err, size_t errlen)
+{
+	struct tlsauth *ta = NULL;
+	X509 *x = NULL;
+	unsigned char *der = NULL;
+	int derlen, rc = -1;
+	struct tlsauth_identity id;
+	struct tlsauth_der chain;
+	char msg[256];
+
+	x = pki_cert_read(cert_path, msg, sizeof msg);
+	if (!x) {
+		snprintf(err, errlen, "--cert: %s", msg);
+		goto done;
+	}
+	derlen = i2d_X509(x, &der);
+	if (derlen <= 0) {
+		snprintf(err, errlen, "--cert: cannot encode the certificate");
+		goto done;
+	}
+	ta = tlsauth_new(cfg->partner.client_ca, cfg->partner.crl, TLSAUTH_PARTNER_PREFIX,
+	                 "partner", msg, sizeof msg);
+	if (!ta) {
+		snprintf(err, errlen, "partner CA: %s", msg);
+		goto done;
+	}
+	chain.data = der;
+	chain.len = (size_t)derlen;
+	if (tlsauth_verify(ta, &chain, 1, &id, msg, sizeof msg) != APIERR_NONE) {
+		snprintf(err, errlen, "--cert %s: %s", cert_path, msg);
+		goto done;
+	}
+	if (strcmp(id.id, partner) != 0) {
+		snprintf(err, errlen, "--cert %s: names partner %s, the contract is %s's",
+		         cert_path, id.id, partner);
+		goto done;
+	}
+	memcpy(thumb, id.x5t, TOKEN_THUMB_LEN);
+	rc = 0;
+done:
+	tlsauth_free(ta);
+	OPENSSL_free(der);
+	X509_free(x);
+	return rc;
+}
+
+static int
+token_issue_main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"contract", required_argument, NULL, 'C'},
+	    {"purpose", required_argument, NULL, 'p'},
+	    {"ttl", required_argument, NULL, 't'},
+	    {"cert", required_argument, NULL, 'x'},
+	    {"max-records", required_argument, NULL, 'm'},
+	    {"staff", required_argument, NULL, 's'},
+	    {"role", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *conf = NULL, *contract = NULL, *purpose = NULL, *ttl_s = NULL;
+	const char *cert = NULL, *maxrec_s = NULL, *staff = NULL, *role_s = NULL;
+	struct config *cfg = NULL;
+	char *errors = NULL, *tok = NULL;
+	char err[512];
+	int o, rc = 1;
+	int64_t ttl, now = (int64_t)time(NULL);
+
+	optind = 1;
+	opterr = 0;
+	while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'c':
+			conf = optarg;
+			break;
+		case 'C':
+			contract = optarg;
+			break;
+		case 'p':
+			purpose = optarg;
+			break;
+		case 't':
+			ttl_s = optarg;
+			break;
+		case 'x':
+			cert = optarg;
+			break;
+		case 'm':
+			maxrec_s = optarg;
+			break;
+		case 's':
+			staff = optarg;
+			break;
+		case 'r':
+			role_s = optarg;
+			break;
+		case 'h':
+			token_usage(stdout);
+			return 0;
+		default:
+			fprintf(stderr, "pdgate token issue: unknown option or missing value\n");
+			token_usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc || !conf) {
+		fprintf(stderr, "pdgate token issue: %s\n",
+		        conf ? "unexpected argument" : "-c FILE is required");
+		token_usage(stderr);
+		return 2;
+	}
+	if (staff ? (contract || purpose || cert || maxrec_s || !role_s)
+	          : (!contract || !purpose || role_s)) {
+		fprintf(stderr, "pdgate token issue: give --contract and --purpose (work order) or "
+		                "--staff and --role (staff token)\n");
+		return 2;
+	}
+	ttl = parse_ttl(ttl_s ? ttl_s : staff ? "8h" : "24h");
+	if (ttl < 0) {
+		fprintf(stderr, "pdgate token issue: --ttl must be N followed by s, m, h or d, "
+		                "at most 31 days\n");
+		return 2;
+	}
+
+	cfg = config_load(conf, &errors);
+	if (!cfg) {
+		fprintf(stderr, "%s",
+		        errors ? errors : "pdgate token: cannot load configuration\n");
+		free(errors);
+		return 1;
+	}
+
+	if (staff) {
+		enum token_role role = strcmp(role_s, "auditor") == 0   ? TOKEN_ROLE_AUDITOR
+		                       : strcmp(role_s, "officer") == 0 ? TOKEN_ROLE_OFFICER
+		                                                        : TOKEN_ROLE_NONE;
+		if (role == TOKEN_ROLE_NONE) {
+			fprintf(stderr, "pdgate token issue: --role is auditor or officer\n");
+			rc = 2;
+			goto done;
+		}
+		if (!name_ok(staff)) {
+			fprintf(stderr, "pdgate token issue: --staff must match "
+			                "^[a-z0-9][a-z0-9-]{0,62}$\n");
+			rc = 2;
+			goto done;
+		}
+		tok = token_issue_staff(cfg->tokens.key, cfg->tokens.issuer, staff, role, now, ttl,
+		                        NULL, err, sizeof err);
+	} else {
+		struct issue_contract ct;
+		struct token_work_order w = {0};
+		unsigned char thumb[TOKEN_THUMB_LEN];
+
+		if (maxrec_s) {
+			char *end;
+			long long n;
+			errno = 0;
+			n = strtoll(maxrec_s, &end, 10);
+			if (errno || *end || !(*maxrec_s >= '0' && *maxrec_s <= '9') || n < 1 ||
+			    n > SAFE_INT_MAX) {
+				fprintf(stderr, "pdgate token issue: --max-records is a positive "
+				                "integer\n");
+				rc = 2;
+				goto done;
+			}
+			w.max_records = n;
+		}
+		memset(&ct, 0, sizeof ct);
+		if (read_contract(cfg, contract, purpose, &ct, err, sizeof err) != 0) {
+			fprintf(stderr, "pdgate token issue: %s\n", err);
+			goto done;
+		}
+		if (!cert && !ct.binding_optional) {
+			fprintf(stderr,
+			        "pdgate token issue: contract %s requires bound work orders "
+			        "(token_binding \"required\"): give --cert with %s's certificate\n",
+			        contract, ct.partner);
+			goto done;
+		}
+		if (cert && cert_thumbprint(cfg, cert, ct.partner, thumb, err, sizeof err) != 0) {
+			fprintf(stderr, "pdgate token issue: %s\n", err);
+			goto done;
+		}
+		w.issuer = cfg->tokens.issuer;
+		w.partner = ct.partner;
+		w.contract = contract;
+		w.purpose = purpose;
+		w.cnf = cert ? thumb : NULL;
+		tok = token_issue_work_order(cfg->tokens.key, &w, now, ttl, NULL, err, sizeof err);
+	}
+	if (!tok) {
+		fprintf(stderr, "pdgate token issue: %s\n", err);
+		goto done;
+	}
+	if (printf("%s\n", tok) < 0 || fflush(stdout) != 0) {
+		fprintf(stderr, "pdgate token issue: cannot write the token\n");
+		goto done;
+	}
+	rc = 0;
+done:
+	free(tok);
+	config_free(cfg);
+	return rc;
+}
+
+static int
+token_revoke_main(int argc, char **argv)
+{
+	const char *conf = NULL, *jti = NULL;
+	struct config *cfg = NULL;
+	struct tokenstore *ts = NULL;
+	char *errors = NULL;
+	char err[512];
+	int rc = 1;
+	bool only_args = false;
+
+	/* By hand rather than getopt: a jti may begin with '-'. */
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!only_args && (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)) {
+			if (++i == argc) {
+				fprintf(stderr, "pdgate token revoke: -c needs a file\n");
+				return 2;
+			}
+			conf = argv[i];
+		} else if (!only_args && strncmp(a, "--config=", 9) == 0) {
+			conf = a + 9;
+		} else if (!only_args && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
+			token_usage(stdout);
+			return 0;
+		} else if (!only_args && strcmp(a, "--") == 0) {
+			only_args = true;
+		} else if (!jti) {
+			jti = a;
+		} else {
+			fprintf(stderr, "pdgate token revoke: one JTI at a time\n");
+			return 2;
+		}
+	}
+	if (!conf || !jti) {
+		fprintf(stderr, "pdgate token revoke: -c FILE and a JTI are required\n");
+		token_usage(stderr);
+		return 2;
+	}
+	if (!b64chars_ok(jti, TOKEN_JTI_MAX)) {
+		fprintf(stderr,
+		        "pdgate token revoke: a jti is 1..128 characters of [A-Za-z0-9_-]\n");
+		return 2;
+	}
+	cfg = config_load(conf, &errors);
+	if (!cfg) {
+		fprintf(stderr, "%s",
+		        errors ? errors : "pdgate token: cannot load configuration\n");
+		free(errors);
+		return 1;
+	}
+	ts = tokenstore_open(cfg->gateway.state, err, sizeof err);
+	if (!ts) {
+		fprintf(stderr, "pdgate token revoke: %s\n", err);
+		goto done;
+	}
+	if (tokenstore_revoke(ts, jti, (int64_t)time(NULL)) != 0) {
+		fprintf(stderr, "pdgate token revoke: cannot write %s\n", cfg->gateway.state);
+		goto done;
+	}
+	printf("revoked %s\n", jti);
+	rc = 0;
+done:
+	tokenstore_close(ts);
+	config_free(cfg);
+	return rc;
+}
+
+int
+token_main(int argc, char **argv)
+{
+	if (argc < 2) {
+		token_usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		token_usage(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "issue") == 0)
+		return token_issue_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "revoke") == 0)
+		return token_revoke_main(argc - 1, argv + 1);
+	fprintf(stderr, "pdgate token: unknown subcommand '%s'\n", argv[1]);
+	token_usage(stderr);
+	return 2;
+}

@@ -1,0 +1,184 @@
+/* tokenstore — revoked token ids and work-order record counts, persisted in the state database. */
+#include "tokenstore.h"
+
+#include <assert.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#define BUSY_TIMEOUT_MS 5000
+
+struct conn {
+	pthread_mutex_t mu; /* a connection and its statements serve one thread at a time */
+	sqlite3 *db;
+	sqlite3_stmt *stmt; /* the one statement this connection runs */
+};
+
+struct tokenstore {
+	struct conn rd;       /* SELECT revoked */
+	struct conn wr;       /* INSERT revoked, upsert uses */
+	sqlite3_stmt *revoke; /* on wr, besides wr.stmt (take) */
+};
+
+static const char SCHEMA[] =
+    "CREATE TABLE IF NOT EXISTS revoked(jti TEXT PRIMARY KEY, revoked_at INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS uses(jti TEXT PRIMARY KEY, records INTEGER NOT NULL);";
+
+/*
+ * One statement, so atomic without an explicit transaction: the row is created or grown only
+ * when the total stays within ?3; sqlite3_changes() says whether it was.
+ */
+static const char TAKE_SQL[] =
+    "INSERT INTO uses(jti, records) SELECT ?1, ?2 WHERE ?2 <= ?3 "
+    "ON CONFLICT(jti) DO UPDATE SET records = records + excluded.records "
+    "WHERE uses.records + excluded.records <= ?3";
+static const char REVOKE_SQL[] = "INSERT OR IGNORE INTO revoked(jti, revoked_at) VALUES (?1, ?2)";
+static const char REVOKED_SQL[] = "SELECT 1 FROM revoked WHERE jti = ?1";
+
+static int
+conn_open(struct conn *c, const char *path, bool writer, char *err, size_t errlen)
+{
+	char *msg = NULL;
+
+	if (pthread_mutex_init(&c->mu, NULL) != 0) {
+		snprintf(err, errlen, "%s: cannot create a mutex", path);
+		return -1;
+	}
+	if (sqlite3_open_v2(path, &c->db,
+	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+	                    NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path,
+		         c->db ? sqlite3_errmsg(c->db) : "cannot open");
+		return -1;
+	}
+	/* The busy timeout first: switching to WAL and creating tables need locks another
+	 * process (the daemon, a revoke command) may hold for a moment. */
+	sqlite3_busy_timeout(c->db, BUSY_TIMEOUT_MS);
+	if (sqlite3_exec(c->db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;", NULL, NULL,
+	                 &msg) != SQLITE_OK ||
+	    (writer && sqlite3_exec(c->db, SCHEMA, NULL, NULL, &msg) != SQLITE_OK)) {
+		snprintf(err, errlen, "%s: %s", path, msg ? msg : sqlite3_errmsg(c->db));
+		sqlite3_free(msg);
+		return -1;
+	}
+	if (sqlite3_prepare_v2(c->db, writer ? TAKE_SQL : REVOKED_SQL, -1, &c->stmt, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(c->db));
+		return -1;
+	}
+	return 0;
+}
+
+static void
+conn_close(struct conn *c)
+{
+	sqlite3_finalize(c->stmt);
+	sqlite3_close(c->db);
+	pthread_mutex_destroy(&c->mu);
+}
+
+struct tokenstore *
+tokenstore_open(const char *path, char *err, size_t errlen)
+{
+	struct tokenstore *ts;
+
+	if (!path) {
+		snprintf(err, errlen, "token store: no state database configured");
+		return NULL;
+	}
+	ts = calloc(1, sizeof *ts);
+	if (!ts) {
+		snprintf(err, errlen, "token store: out of memory");
+		return NULL;
+	}
+	/* The writer first: it creates the tables the reader's statement names. */
+	if (conn_open(&ts->wr, path, true, err, errlen) != 0)
+		goto fail;
+	if (sqlite3_prepare_v2(ts->wr.db, REVOKE_SQL, -1, &ts->revoke, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(ts->wr.db));
+		goto fail;
+	}
+	if (conn_open(&ts->rd, path, false, err, errlen) != 0)
+		goto fail;
+	return ts;
+fail:
+	tokenstore_close(ts);
+	return NULL;
+}
+
+void
+tokenstore_close(struct tokenstore *ts)
+{
+	if (!ts)
+		return;
+	sqlite3_finalize(ts->revoke);
+	if (ts->rd.db)
+		conn_close(&ts->rd);
+	if (ts->wr.db)
+		conn_close(&ts->wr);
+	free(ts);
+}
+
+int
+tokenstore_is_revoked(struct tokenstore *ts, const char *jti)
+{
+	int rc, result = -1;
+
+	assert(ts && jti);
+	pthread_mutex_lock(&ts->rd.mu);
+	if (sqlite3_bind_text(ts->rd.stmt, 1, jti, -1, SQLITE_STATIC) != SQLITE_OK)
+		goto done;
+	rc = sqlite3_step(ts->rd.stmt);
+	if (rc == SQLITE_ROW)
+		result = 1;
+	else if (rc == SQLITE_DONE)
+		result = 0;
+done:
+	sqlite3_reset(ts->rd.stmt);
+	sqlite3_clear_bindings(ts->rd.stmt);
+	pthread_mutex_unlock(&ts->rd.mu);
+	return result;
+}
+
+int
+tokenstore_revoke(struct tokenstore *ts, const char *jti, int64_t now)
+{
+	int result = -1;
+
+	assert(ts && jti);
+	pthread_mutex_lock(&ts->wr.mu);
+	if (sqlite3_bind_text(ts->revoke, 1, jti, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int64(ts->revoke, 2, now) == SQLITE_OK &&
+	    sqlite3_step(ts->revoke) == SQLITE_DONE)
+		result = 0;
+	sqlite3_reset(ts->revoke);
+	sqlite3_clear_bindings(ts->revoke);
+	pthread_mutex_unlock(&ts->wr.mu);
+	return result;
+}
+
+int
+tokenstore_take(struct tokenstore *ts, const char *jti, int64_t n, int64_t max, bool *ok)
+{
+	int result = -1;
+
+	assert(ts && jti && ok);
+	*ok = false;
+	if (n < 1 || max < 1)
+		return -1;
+	pthread_mutex_lock(&ts->wr.mu);
+	if (sqlite3_bind_text(ts->wr.stmt, 1, jti, -1, SQLITE_STATIC) == SQLITE_OK &&
+	    sqlite3_bind_int64(ts->wr.stmt, 2, n) == SQLITE_OK &&
+	    sqlite3_bind_int64(ts->wr.stmt, 3, max) == SQLITE_OK &&
+	    sqlite3_step(ts->wr.stmt) == SQLITE_DONE) {
+		*ok = sqlite3_changes(ts->wr.db) == 1;
+		result = 0;
+	}
+	sqlite3_reset(ts->wr.stmt);
+	sqlite3_clear_bindings(ts->wr.stmt);
+	pthread_mutex_unlock(&ts->wr.mu);
+	return result;
+}

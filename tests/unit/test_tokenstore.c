@@ -1,0 +1,259 @@
+/* test_tokenstore — revocations and record counts: persistence, atomicity, concurrency, locks. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "check.h"
+#include "tokenstore.h"
+
+static char dir[] = "/tmp/test_tokenstore.XXXXXX";
+static char db[300];
+
+static long long
+query_int(const char *sql)
+{
+	sqlite3 *h = NULL;
+	sqlite3_stmt *st = NULL;
+	long long v = -1;
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+	    sqlite3_prepare_v2(h, sql, -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(h);
+	return v;
+}
+
+static void
+test_revoke(void)
+{
+	char err[256];
+	struct tokenstore *ts = tokenstore_open(db, err, sizeof err), *other;
+
+	CHECK(ts != NULL, "open: %s", err);
+	if (!ts)
+		return;
+	CHECK(tokenstore_is_revoked(ts, "jti-A") == 0, "fresh jti not revoked");
+	CHECK(tokenstore_revoke(ts, "jti-A", 1775000000) == 0, "revoke");
+	CHECK(tokenstore_is_revoked(ts, "jti-A") == 1, "revoked");
+	CHECK(tokenstore_revoke(ts, "jti-A", 1775009999) == 0, "revoke twice is fine");
+	CHECK(query_int("SELECT revoked_at FROM revoked WHERE jti='jti-A'") == 1775000000,
+	      "first revocation time kept");
+	CHECK(tokenstore_is_revoked(ts, "jti-a") == 0, "jti compared exactly (case)");
+	CHECK(tokenstore_is_revoked(ts, "jti-A ") == 0, "jti compared exactly (space)");
+
+	/* a second handle, as `pdgate token revoke` is to the daemon: effective at once */
+	other = tokenstore_open(db, err, sizeof err);
+	CHECK(other != NULL, "second open: %s", err);
+	if (other) {
+		CHECK(tokenstore_is_revoked(ts, "jti-B") == 0, "B not revoked yet");
+		CHECK(tokenstore_revoke(other, "jti-B", 1775000001) == 0, "revoke B elsewhere");
+		CHECK(tokenstore_is_revoked(ts, "jti-B") == 1, "B revoked, seen by the first");
+		tokenstore_close(other);
+	}
+	tokenstore_close(ts);
+
+	/* persisted */
+	ts = tokenstore_open(db, err, sizeof err);
+	CHECK(ts && tokenstore_is_revoked(ts, "jti-A") == 1 &&
+	          tokenstore_is_revoked(ts, "jti-B") == 1,
+	      "revocations survive a reopen");
+	tokenstore_close(ts);
+	{
+		/* WAL is persistent in the file: a fresh connection sees it */
+		sqlite3 *h = NULL;
+		sqlite3_stmt *st = NULL;
+		const unsigned char *mode = NULL;
+		if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK &&
+		    sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW)
+			mode = sqlite3_column_text(st, 0);
+		CHECK(mode && strcmp((const char *)mode, "wal") == 0, "journal mode %s",
+		      mode ? (const char *)mode : "?");
+		sqlite3_finalize(st);
+		sqlite3_close(h);
+	}
+}
+
+static void
+test_take(void)
+{
+	char err[256];
+	bool ok = true;
+	struct tokenstore *ts = tokenstore_open(db, err, sizeof err);
+	static const struct {
+		const char *name;
+		int64_t n, max;
+		int rc;
+		bool ok;
+		long long count; /* records after the call, -1 = no row */
+	} cases[] = {
+	    {"more than max at once", 11, 10, 0, false, -1},
+	    {"first 4 of 10", 4, 10, 0, true, 4},
+	    {"6 more: exactly max", 6, 10, 0, true, 10},
+	    {"1 more: over", 1, 10, 0, false, 10},
+	    {"a larger max (another token would not share the jti)", 1, 11, 0, true, 11},
+	    {"n zero", 0, 100, -1, false, 11},
+	    {"n negative", -5, 100, -1, false, 11},
+	    {"max zero", 1, 0, -1, false, 11},
+	};
+
+	CHECK(ts != NULL, "open: %s", err);
+	if (!ts)
+		return;
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int rc = tokenstore_take(ts, "wo-take", cases[i].n, cases[i].max, &ok);
+		CHECK(rc == cases[i].rc && ok == cases[i].ok, "%s: rc %d ok %d", cases[i].name, rc,
+		      ok);
+		CHECK(query_int("SELECT records FROM uses WHERE jti='wo-take'") == cases[i].count,
+		      "%s: count %lld", cases[i].name,
+		      query_int("SELECT records FROM uses WHERE jti='wo-take'"));
+	}
+	CHECK(tokenstore_take(ts, "wo-other", 3, 3, &ok) == 0 && ok, "another jti counts apart");
+	tokenstore_close(ts);
+
+	ts = tokenstore_open(db, err, sizeof err);
+	CHECK(ts && tokenstore_take(ts, "wo-other", 1, 3, &ok) == 0 && !ok,
+	      "counts survive a reopen");
+	tokenstore_close(ts);
+}
+
+struct worker {
+	struct tokenstore *ts;
+	int granted;
+	int errors;
+};
+
+static void *
+taker(void *arg)
+{
+	struct worker *w = arg;
+	for (int i = 0; i < 100; i++) {
+		bool ok;
+		if (tokenstore_take(w->ts, "wo-race", 1, 250, &ok) != 0)
+			w->errors++;
+		else if (ok)
+			w->granted++;
+		if (tokenstore_is_revoked(w->ts, "wo-race") != 0)
+			w->errors++;
+	}
+	return NULL;
+}
+
+/* Eight threads on one store, plus a second store (another process's view): never more than
+ * max granted in total. */
+static void
+test_concurrency(void)
+{
+	char err[256];
+	struct tokenstore *a = tokenstore_open(db, err, sizeof err);
+	struct tokenstore *b = tokenstore_open(db, err, sizeof err);
+	pthread_t th[8];
+	struct worker w[8];
+	int granted = 0, errors = 0;
+
+	CHECK(a && b, "open: %s", err);
+	if (!a || !b) {
+		tokenstore_close(a);
+		tokenstore_close(b);
+		return;
+	}
+	for (int i = 0; i < 8; i++) {
+		w[i] = (struct worker){i % 2 ? b : a, 0, 0};
+		pthread_create(&th[i], NULL, taker, &w[i]);
+	}
+	for (int i = 0; i < 8; i++) {
+		pthread_join(th[i], NULL);
+		granted += w[i].granted;
+		errors += w[i].errors;
+	}
+	CHECK(errors == 0, "no database errors under contention: %d", errors);
+	CHECK(granted == 250, "exactly max granted: %d", granted);
+	CHECK(query_int("SELECT records FROM uses WHERE jti='wo-race'") == 250, "count is max");
+	tokenstore_close(a);
+	tokenstore_close(b);
+}
+
+struct holder {
+	sqlite3 *h;
+};
+
+static void *
+release_later(void *arg)
+{
+	struct holder *hd = arg;
+	usleep(300 * 1000);
+	sqlite3_exec(hd->h, "COMMIT", NULL, NULL, NULL);
+	return NULL;
+}
+
+/* Another writer holding the lock for 300 ms: the busy timeout waits instead of failing. */
+static void
+test_busy(void)
+{
+	char err[256];
+	struct tokenstore *ts = tokenstore_open(db, err, sizeof err);
+	struct holder hd = {NULL};
+	pthread_t th;
+	bool ok = false;
+
+	CHECK(ts != NULL, "open: %s", err);
+	if (!ts)
+		return;
+	CHECK(sqlite3_open(db, &hd.h) == SQLITE_OK &&
+	          sqlite3_exec(hd.h, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK,
+	      "hold the write lock");
+	pthread_create(&th, NULL, release_later, &hd);
+	CHECK(tokenstore_take(ts, "wo-busy", 1, 5, &ok) == 0 && ok, "take waits for the lock");
+	CHECK(tokenstore_revoke(ts, "wo-busy", 1) == 0, "revoke after the lock");
+	pthread_join(th, NULL);
+	sqlite3_close(hd.h);
+	tokenstore_close(ts);
+}
+
+static void
+test_open_errors(void)
+{
+	char err[256] = "";
+	char bad[400];
+
+	snprintf(bad, sizeof bad, "%s/no/such/folder/state.db", dir);
+	CHECK(tokenstore_open(bad, err, sizeof err) == NULL && err[0], "missing folder: %s", err);
+	CHECK(tokenstore_open(NULL, err, sizeof err) == NULL, "no path");
+	snprintf(bad, sizeof bad, "%s/garbage.db", dir);
+	{
+		FILE *f = fopen(bad, "w");
+		fputs("this is not a database, it is long enough to have a header of sorts....\n",
+		      f);
+		fclose(f);
+	}
+	CHECK(tokenstore_open(bad, err, sizeof err) == NULL, "not a database: %s", err);
+	tokenstore_close(NULL);
+}
+
+int
+main(void)
+{
+	if (!mkdtemp(dir))
+		return 1;
+	snprintf(db, sizeof db, "%s/state.db", dir);
+	test_revoke();
+	test_take();
+	test_concurrency();
+	test_busy();
+	test_open_errors();
+	CHECK(query_int("SELECT count(*) FROM sqlite_master WHERE name IN ('revoked','uses')") == 2,
+	      "both tables");
+	{
+		char cmd[300];
+		snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", dir);
+	}
+	return check_done();
+}
