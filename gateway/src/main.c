@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "contract.h"
+#include "token.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
 struct command {
@@ -14,6 +15,7 @@ struct command {
 static const struct command commands[] = {
     /* COMMANDS: one line per subcommand, in the order of SPEC section 3 */
     {"contract", contract_main, "check contract files, list the loaded contracts"},
+    {"token", token_main, "issue work orders and staff tokens, revoke tokens"},
 };
 
 static void
