@@ -23,11 +23,12 @@
 #include <openssl/x509.h>
 
 #include "apierr.h"
+#include "catalog.h"
 #include "config.h"
+#include "contract.h"
 #include "pki.h"
 #include "tlsauth.h"
 #include "tokenstore.h"
-#include "ujson.h"
 
 #define KEY_FILE_MAX 65536              /* a PEM key file larger than this is not a key */
 #define JSON_DEPTH_MAX 4                /* the deepest member we accept is cnf.x5t#S256: depth 2 */
@@ -973,8 +974,6 @@ done:
 
 /* ---- pdgate token ------------------------------------------------------------------------- */
 
-#define CONTRACT_FILE_MAX (1 << 20)
-
 static void
 token_usage(FILE *f)
 {
@@ -1024,74 +1023,70 @@ parse_ttl(const char *s)
 	return (int64_t)n * unit;
 }
 
-/* The contract facts issuing needs, read from the contract file itself. */
+/* The contract facts issuing needs. */
 struct issue_contract {
 	char partner[TOKEN_NAME_MAX + 1];
 	bool binding_optional;
 };
 
+/*
+ * Loads the contract <contracts>/<id>.json with the contract module, checked against the
+ * catalogs exactly as `pdgate serve` will check it, and looks the purpose up in it. Problems go
+ * to stderr. 0 or -1.
+ */
 static int
 read_contract(const struct config *cfg, const char *id, const char *purpose,
-              struct issue_contract *out, char *err, size_t errlen)
+              struct issue_contract *out)
 {
-	char *path = NULL;
-	size_t len = 0;
-	unsigned char *buf = NULL;
-	json_t *j = NULL, *v;
-	char why[128];
+	struct catalog *cat = NULL;
+	struct contract *c = NULL;
+	char *path = NULL, *errors = NULL;
 	int rc = -1;
 
 	if (!contract_id_ok(id)) {
-		snprintf(err, errlen, "--contract: not a contract id");
+		fprintf(stderr, "pdgate token issue: --contract: not a contract id\n");
 		return -1;
 	}
 	if (!purpose_ok(purpose)) {
-		snprintf(err, errlen, "--purpose: not a purpose id");
+		fprintf(stderr, "pdgate token issue: --purpose: not a purpose id\n");
 		return -1;
 	}
+	cat = catalog_load(cfg->policy.purposes, cfg->policy.fields, &errors);
+	if (!cat)
+		goto done;
 	if (asprintf(&path, "%s/%s.json", cfg->policy.contracts, id) < 0) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	buf = read_whole_file(path, false, CONTRACT_FILE_MAX, &len, err, errlen);
-	if (!buf)
-		goto done;
-	j = ujson_parse((const char *)buf, len, CONTRACT_FILE_MAX, UJSON_MAX_DEPTH, why,
-	                sizeof why);
-	if (!j || !json_is_object(j)) {
-		snprintf(err, errlen, "%s: %s", path, j ? "not a JSON object" : why);
+		path = NULL;
+		fprintf(stderr, "pdgate token issue: out of memory\n");
 		goto done;
 	}
-	v = json_object_get(j, "id");
-	if (!json_is_string(v) || strcmp(json_string_value(v), id) != 0) {
-		snprintf(err, errlen, "%s: id is not %s", path, id);
+	c = contract_load(cat, path, &errors);
+	if (!c)
+		goto done;
+	if (strcmp(c->id, id) != 0) {
+		fprintf(stderr, "pdgate token issue: %s: its id is not %s\n", path, id);
 		goto done;
 	}
-	v = json_object_get(j, "partner");
-	if (!json_is_string(v) || !name_ok(json_string_value(v))) {
-		snprintf(err, errlen, "%s: partner is not a partner id", path);
+	if (c->status == CONTRACT_TERMINATED) {
+		fprintf(stderr, "pdgate token issue: contract %s is terminated\n", id);
 		goto done;
 	}
-	snprintf(out->partner, sizeof out->partner, "%s", json_string_value(v));
-	v = json_object_get(j, "purposes");
-	if (!json_is_object(v) || !json_object_get(v, purpose)) {
-		snprintf(err, errlen, "%s: contract %s does not list purpose %s", path, id,
-		         purpose);
+	if (!contract_purpose(c, purpose)) {
+		fprintf(stderr, "pdgate token issue: contract %s does not list purpose %s\n", id,
+		        purpose);
 		goto done;
 	}
-	v = json_object_get(j, "token_binding");
-	if (v && !(json_is_string(v) && (strcmp(json_string_value(v), "required") == 0 ||
-	                                 strcmp(json_string_value(v), "optional") == 0))) {
-		snprintf(err, errlen, "%s: token_binding is not \"required\" or \"optional\"",
-		         path);
-		goto done;
-	}
-	out->binding_optional = v && strcmp(json_string_value(v), "optional") == 0;
+	snprintf(out->partner, sizeof out->partner, "%s", c->partner);
+	out->binding_optional = !c->token_binding_required;
 	rc = 0;
 done:
-	json_decref(j);
-	free(buf);
+	if (errors) {
+		size_t n = strlen(errors);
+		fprintf(stderr, "%s%s", errors, n && errors[n - 1] == '\n' ? "" : "\n");
+	}
+	free(errors);
 	free(path);
+	contract_free(c);
+	catalog_free(cat);
 	return rc;
 }
 
@@ -1272,10 +1267,8 @@ token_issue_main(int argc, char **argv)
 			w.max_records = n;
 		}
 		memset(&ct, 0, sizeof ct);
-		if (read_contract(cfg, contract, purpose, &ct, err, sizeof err) != 0) {
-			fprintf(stderr, "pdgate token issue: %s\n", err);
+		if (read_contract(cfg, contract, purpose, &ct) != 0)
 			goto done;
-		}
 		if (!cert && !ct.binding_optional) {
 			fprintf(stderr,
 			        "pdgate token issue: contract %s requires bound work orders "
