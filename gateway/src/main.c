@@ -2,7 +2,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cert.h"
 #include "contract.h"
+#include "init.h"
 #include "token.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
@@ -14,7 +16,9 @@ struct command {
 
 static const struct command commands[] = {
     /* COMMANDS: one line per subcommand, in the order of SPEC section 3 */
+    {"init", init_main, "create a complete demo installation in a new folder"},
     {"contract", contract_main, "check contract files, list the loaded contracts"},
+    {"cert", cert_main, "issue or revoke client certificates, re-sign CRLs"},
     {"token", token_main, "issue work orders and staff tokens, revoke tokens"},
 };
 
