@@ -51,14 +51,13 @@ static const char usage_crl[] =
     "  --staff             the staff CA's CRL instead of the partner CA's\n"
     "  --days N            nextUpdate in days from now (default 30)\n";
 
-static const char usage_cert[] =
-    "usage: pdgate cert COMMAND ...\n"
-    "\n"
-    "  issue    issue a partner or staff client certificate\n"
-    "  revoke   revoke a certificate and republish its CA's CRL\n"
-    "  crl      re-sign a CRL with a fresh nextUpdate\n"
-    "\n"
-    "'pdgate cert COMMAND --help' describes each.\n";
+static const char usage_cert[] = "usage: pdgate cert COMMAND ...\n"
+                                 "\n"
+                                 "  issue    issue a partner or staff client certificate\n"
+                                 "  revoke   revoke a certificate and republish its CA's CRL\n"
+                                 "  crl      re-sign a CRL with a fresh nextUpdate\n"
+                                 "\n"
+                                 "'pdgate cert COMMAND --help' describes each.\n";
 
 /* Options of the cert subcommands; which are allowed depends on the subcommand. */
 struct opts {
@@ -136,36 +135,38 @@ parse(int argc, char **argv, unsigned allowed, int max_positional, const char *u
 			if (r < 0)
 				goto missing;
 			if (parse_days(v, &o->days) < 0) {
-				fprintf(stderr, "pdgate cert: --days '%s': a number of days, 1..%u\n",
-					v, PKI_DAYS_MAX);
+				fprintf(stderr,
+				        "pdgate cert: --days '%s': a number of days, 1..%u\n", v,
+				        PKI_DAYS_MAX);
 				return 2;
 			}
 			o->days_set = 1;
 		} else if ((allowed & OPT_PARTNER) &&
-			   (r = opt_value(argc, argv, &i, "--partner", NULL, &v)) != 0) {
+		           (r = opt_value(argc, argv, &i, "--partner", NULL, &v)) != 0) {
 			if (r < 0)
 				goto missing;
 			o->partner = v;
 		} else if ((allowed & OPT_STAFF_NAME) &&
-			   (r = opt_value(argc, argv, &i, "--staff", NULL, &v)) != 0) {
+		           (r = opt_value(argc, argv, &i, "--staff", NULL, &v)) != 0) {
 			if (r < 0)
 				goto missing;
 			o->staff_name = v;
 		} else if ((allowed & OPT_STAFF_FLAG) && strcmp(a, "--staff") == 0) {
 			o->staff = 1;
 		} else if ((allowed & OPT_OUT) &&
-			   (r = opt_value(argc, argv, &i, "--out", NULL, &v)) != 0) {
+		           (r = opt_value(argc, argv, &i, "--out", NULL, &v)) != 0) {
 			if (r < 0)
 				goto missing;
 			o->out = v;
 		} else if (a[0] == '-' && a[1] != '\0') {
-			fprintf(stderr, "pdgate cert %s: unknown option '%s'\n%s", argv[0], a, usage);
+			fprintf(stderr, "pdgate cert %s: unknown option '%s'\n%s", argv[0], a,
+			        usage);
 			return 2;
 		} else if (o->npositional < max_positional) {
 			o->positional[o->npositional++] = a;
 		} else {
 			fprintf(stderr, "pdgate cert %s: unexpected argument '%s'\n%s", argv[0], a,
-				usage);
+			        usage);
 			return 2;
 		}
 		continue;
@@ -188,7 +189,7 @@ load_config(const char *path)
 
 	if (c == NULL) {
 		fprintf(stderr, "pdgate cert: %s: the configuration does not load:\n%s\n", path,
-			errors != NULL ? errors : "out of memory");
+		        errors != NULL ? errors : "out of memory");
 		free(errors);
 	}
 	return c;
@@ -209,9 +210,10 @@ swap_ext(char *out, size_t n, const char *path, const char *ext)
 	size_t len = strlen(path);
 
 	if (len < 4 || strcmp(path + len - 4, ".pem") != 0) {
-		fprintf(stderr, "pdgate cert: %s: a CA certificate path must end in .pem (its key is "
-				"the same path with .key)\n",
-			path);
+		fprintf(stderr,
+		        "pdgate cert: %s: a CA certificate path must end in .pem (its key is "
+		        "the same path with .key)\n",
+		        path);
 		return -1;
 	}
 	if (snprintf(out, n, "%.*s%s", (int)(len - 4), path, ext) >= (int)n) {
@@ -294,16 +296,18 @@ cmd_issue(int argc, char **argv)
 	if (rc != 0)
 		return rc == 1 ? 0 : 2;
 	if ((o.partner == NULL) == (o.staff_name == NULL)) {
-		fprintf(stderr, "pdgate cert issue: give exactly one of --partner ID or --staff "
-				"NAME\n%s",
-			usage_issue);
+		fprintf(stderr,
+		        "pdgate cert issue: give exactly one of --partner ID or --staff "
+		        "NAME\n%s",
+		        usage_issue);
 		return 2;
 	}
 	staff = o.staff_name != NULL;
 	name = staff ? o.staff_name : o.partner;
 	if (!pki_name_valid(name)) {
-		fprintf(stderr, "pdgate cert issue: '%s': a %s must match ^[a-z0-9][a-z0-9-]{0,62}$\n",
-			name, staff ? "staff name" : "partner id");
+		fprintf(stderr,
+		        "pdgate cert issue: '%s': a %s must match ^[a-z0-9][a-z0-9-]{0,62}$\n",
+		        name, staff ? "staff name" : "partner id");
 		return 2;
 	}
 	rc = 1;
@@ -311,14 +315,15 @@ cmd_issue(int argc, char **argv)
 	if (c == NULL)
 		goto done;
 	if (o.out != NULL) {
-		if (o.out[0] == '\0' || snprintf(prefix, sizeof(prefix), "%s", o.out) >=
-					    (int)sizeof(prefix)) {
+		if (o.out[0] == '\0' ||
+		    snprintf(prefix, sizeof(prefix), "%s", o.out) >= (int)sizeof(prefix)) {
 			fprintf(stderr, "pdgate cert issue: --out: bad prefix\n");
 			goto done;
 		}
 	} else {
 		snprintf(folder, sizeof(folder), "%s/pki/%s", c->dir, staff ? "staff" : "partners");
-		if (snprintf(prefix, sizeof(prefix), "%s/%s", folder, name) >= (int)sizeof(prefix)) {
+		if (snprintf(prefix, sizeof(prefix), "%s/%s", folder, name) >=
+		    (int)sizeof(prefix)) {
 			fprintf(stderr, "pdgate cert issue: path too long\n");
 			goto done;
 		}
@@ -330,14 +335,14 @@ cmd_issue(int argc, char **argv)
 	if (ca_open(&ca, c, staff) < 0 || ca_load_key(&ca) < 0)
 		goto done;
 	if (pki_make_leaf(prefix, staff ? PKI_PROFILE_STAFF : PKI_PROFILE_PARTNER, name, ca.cert,
-			  ca.pkey, o.days_set ? o.days : PKI_DAYS_CLIENT, fp, err,
-			  sizeof(err)) < 0) {
+	                  ca.pkey, o.days_set ? o.days : PKI_DAYS_CLIENT, fp, err,
+	                  sizeof(err)) < 0) {
 		fprintf(stderr, "pdgate cert issue: %s\n", err);
 		goto done;
 	}
 	fprintf(stderr, "issued %s.pem and %s.key: %s %s, %u days, signed by the %s CA\n", prefix,
-		prefix, staff ? "staff" : "partner", name, o.days_set ? o.days : PKI_DAYS_CLIENT,
-		ca.label);
+	        prefix, staff ? "staff" : "partner", name, o.days_set ? o.days : PKI_DAYS_CLIENT,
+	        ca.label);
 	printf("%s\n", fp);
 	rc = 0;
 done:
@@ -374,7 +379,7 @@ cmd_revoke(int argc, char **argv)
 		return rc == 1 ? 0 : 2;
 	if (o.npositional != 1) {
 		fprintf(stderr, "pdgate cert revoke: name the certificate to revoke\n%s",
-			usage_revoke);
+		        usage_revoke);
 		return 2;
 	}
 	days = o.days_set ? o.days : PKI_DAYS_CRL;
@@ -395,23 +400,24 @@ cmd_revoke(int argc, char **argv)
 			ca = &cas[i];
 	if (ca == NULL) {
 		fprintf(stderr,
-			"pdgate cert revoke: %s was not issued by this installation's partner CA "
-			"(%s) or staff CA (%s); refusing\n",
-			o.positional[0], cas[0].pem, cas[1].pem);
+		        "pdgate cert revoke: %s was not issued by this installation's partner CA "
+		        "(%s) or staff CA (%s); refusing\n",
+		        o.positional[0], cas[0].pem, cas[1].pem);
 		goto done;
 	}
 	if (X509_check_ca(cert) != 0) {
-		fprintf(stderr, "pdgate cert revoke: %s is a CA certificate; a CA is retired by "
-				"replacing it, not by its own CRL\n",
-			o.positional[0]);
+		fprintf(stderr,
+		        "pdgate cert revoke: %s is a CA certificate; a CA is retired by "
+		        "replacing it, not by its own CRL\n",
+		        o.positional[0]);
 		goto done;
 	}
 	if (ca_load_key(ca) < 0)
 		goto done;
 	pki_fingerprint(cert, fp);
 	serial = serial_hex(cert);
-	switch (pki_crl_revoke(ca->crl, ca->cert, ca->pkey, cert, days, &number, err,
-			       sizeof(err))) {
+	switch (
+	    pki_crl_revoke(ca->crl, ca->cert, ca->pkey, cert, days, &number, err, sizeof(err))) {
 	case PKI_REVOKE_DONE:
 		date_in(days, next, sizeof(next));
 		printf("revoked %s (serial %s, %s) on the %s CA's CRL %s\n", o.positional[0],

@@ -101,7 +101,8 @@ parse_args(int argc, char **argv, struct init_opts *o)
 	o->seed = DEFAULT_SEED;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
-		static const char *const with_value[] = {"--members", "--seed", "--name", "--share"};
+		static const char *const with_value[] = {"--members", "--seed", "--name",
+		                                         "--share"};
 		size_t k;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -237,7 +238,7 @@ load_partners(const char *examples, size_t *count)
 	}
 	if (n == 0) {
 		fail_msg("%s holds no contract (*.json); the demo needs the example contracts",
-			 examples);
+		         examples);
 		goto done;
 	}
 	if (n > MAX_CONTRACTS) {
@@ -261,7 +262,7 @@ load_partners(const char *examples, size_t *count)
 			goto done;
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size > MAX_CONTRACT_FILE) {
 			fail_msg("%s: not a regular file of at most %ld bytes", path,
-				 MAX_CONTRACT_FILE);
+			         MAX_CONTRACT_FILE);
 			goto done;
 		}
 		root = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
@@ -271,9 +272,10 @@ load_partners(const char *examples, size_t *count)
 		}
 		partner = json_string_value(json_object_get(root, "partner"));
 		if (partner == NULL || !pki_name_valid(partner)) {
-			fail_msg("%s: $.partner: a partner id matching ^[a-z0-9][a-z0-9-]{0,62}$ is "
-				 "required",
-				 path);
+			fail_msg(
+			    "%s: $.partner: a partner id matching ^[a-z0-9][a-z0-9-]{0,62}$ is "
+			    "required",
+			    path);
 			json_decref(root);
 			goto done;
 		}
@@ -456,44 +458,44 @@ write_conf(const char *root, const char *name)
 	if (pjoin(path, root, "pdgate.conf") < 0)
 		return -1;
 	len = asprintf(&text,
-		       "; pdgate.conf of the '%s' installation, written by pdgate init on %s.\n"
-		       "; Paths are relative to the folder of this file.\n"
-		       "[gateway]\n"
-		       "name = %s\n"
-		       "state = state.db\n"
-		       "[partner]\n"
-		       "listen = 127.0.0.1:8443\n"
-		       "cert = pki/server.pem\n"
-		       "key = pki/server.key\n"
-		       "client_ca = pki/partner-ca.pem\n"
-		       "crl = pki/partner-ca.crl\n"
-		       "max_connections = 1024\n"
-		       "[compliance]\n"
-		       "listen = 127.0.0.1:9443\n"
-		       "cert = pki/server.pem\n"
-		       "key = pki/server.key\n"
-		       "staff_ca = pki/staff-ca.pem\n"
-		       "require_client_cert = false\n"
-		       "[origin]\n"
-		       "url = sqlite:members.db\n"
-		       "timeout_ms = 2000\n"
-		       "max_record_bytes = 1048576\n"
-		       "; client_cert, client_key, ca: for an https origin\n"
-		       "[policy]\n"
-		       "purposes = policies/purposes.json\n"
-		       "fields = policies/fields.json\n"
-		       "contracts = contracts\n"
-		       "[ledger]\n"
-		       "path = ledger.db\n"
-		       "origin = pdgate.local/%s\n"
-		       "key = keys/ledger.key\n"
-		       "checkpoint_interval_ms = 1000\n"
-		       "[tokens]\n"
-		       "issuer = pdgate.local/%s\n"
-		       "key = keys/token.key\n"
-		       "[keys]\n"
-		       "pseudonym = keys/pseudonym.key\n",
-		       name, stamp, name, name, name);
+	               "; pdgate.conf of the '%s' installation, written by pdgate init on %s.\n"
+	               "; Paths are relative to the folder of this file.\n"
+	               "[gateway]\n"
+	               "name = %s\n"
+	               "state = state.db\n"
+	               "[partner]\n"
+	               "listen = 127.0.0.1:8443\n"
+	               "cert = pki/server.pem\n"
+	               "key = pki/server.key\n"
+	               "client_ca = pki/partner-ca.pem\n"
+	               "crl = pki/partner-ca.crl\n"
+	               "max_connections = 1024\n"
+	               "[compliance]\n"
+	               "listen = 127.0.0.1:9443\n"
+	               "cert = pki/server.pem\n"
+	               "key = pki/server.key\n"
+	               "staff_ca = pki/staff-ca.pem\n"
+	               "require_client_cert = false\n"
+	               "[origin]\n"
+	               "url = sqlite:members.db\n"
+	               "timeout_ms = 2000\n"
+	               "max_record_bytes = 1048576\n"
+	               "; client_cert, client_key, ca: for an https origin\n"
+	               "[policy]\n"
+	               "purposes = policies/purposes.json\n"
+	               "fields = policies/fields.json\n"
+	               "contracts = contracts\n"
+	               "[ledger]\n"
+	               "path = ledger.db\n"
+	               "origin = pdgate.local/%s\n"
+	               "key = keys/ledger.key\n"
+	               "checkpoint_interval_ms = 1000\n"
+	               "[tokens]\n"
+	               "issuer = pdgate.local/%s\n"
+	               "key = keys/token.key\n"
+	               "[keys]\n"
+	               "pseudonym = keys/pseudonym.key\n",
+	               name, stamp, name, name, name);
 	if (len < 0) {
 		fail_msg("out of memory");
 		return -1;
@@ -549,19 +551,19 @@ build(const char *root, const char *share, const struct init_opts *o, char **par
 	    pki_make_ca(p, origin, 0, &vca, &vkey, err, sizeof(err)) < 0)
 		goto pki_fail;
 	if (pjoin(p, root, "pki/server") < 0 ||
-	    pki_make_leaf(p, PKI_PROFILE_SERVER, "localhost", vca, vkey, PKI_DAYS_SERVER, NULL,
-			  err, sizeof(err)) < 0)
+	    pki_make_leaf(p, PKI_PROFILE_SERVER, "localhost", vca, vkey, PKI_DAYS_SERVER, NULL, err,
+	                  sizeof(err)) < 0)
 		goto pki_fail;
 	for (size_t i = 0; i < npartners; i++) {
 		if (snprintf(q, sizeof(q), "pki/partners/%s", partners[i]) >= (int)sizeof(q) ||
 		    pjoin(p, root, q) < 0 ||
 		    pki_make_leaf(p, PKI_PROFILE_PARTNER, partners[i], pca, pkey, PKI_DAYS_CLIENT,
-				  m->fingerprints[i], err, sizeof(err)) < 0)
+		                  m->fingerprints[i], err, sizeof(err)) < 0)
 			goto pki_fail;
 	}
 	if (pjoin(p, root, "pki/staff/" STAFF_NAME) < 0 ||
-	    pki_make_leaf(p, PKI_PROFILE_STAFF, STAFF_NAME, sca, skey, PKI_DAYS_CLIENT,
-			  m->staff_fp, err, sizeof(err)) < 0)
+	    pki_make_leaf(p, PKI_PROFILE_STAFF, STAFF_NAME, sca, skey, PKI_DAYS_CLIENT, m->staff_fp,
+	                  err, sizeof(err)) < 0)
 		goto pki_fail;
 
 	/* Keys of the gateway itself. */
@@ -690,7 +692,7 @@ row(const char *left, const char *right)
 
 static void
 summary(const char *dir, const struct init_opts *o, char **partners, size_t npartners,
-	const struct made *m)
+        const struct made *m)
 {
 	char l[PATH_MAX], r[256];
 
@@ -763,12 +765,13 @@ init_main(int argc, char **argv)
 		return 1;
 	if (!is_dir(p)) {
 		fail_msg("%s: no policies/ folder in the share folder %s (set --share DIR or "
-			 "PDGATE_SHARE to the pdgate repository)",
-			 p, share);
+		         "PDGATE_SHARE to the pdgate repository)",
+		         p, share);
 		return 1;
 	}
 	{
-		static const char *const need[] = {"policies/purposes.json", "policies/fields.json"};
+		static const char *const need[] = {"policies/purposes.json",
+		                                   "policies/fields.json"};
 		for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 			if (pjoin(p, share, need[i]) < 0)
 				return 1;

@@ -143,8 +143,7 @@ dir_of(const char *path, char *out, size_t n)
  * a temporary file in the same folder, synced, renamed over path, then the folder synced.
  */
 static int
-write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *err,
-	     size_t errlen)
+write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *err, size_t errlen)
 {
 	char tmp[PATH_MAX], dir[PATH_MAX];
 	int fd, dfd, e;
@@ -159,7 +158,8 @@ write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *
 		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	/* mkstemp creates 0600; the files written here (CRLs) are public and read by the gateway. */
+	/* mkstemp creates 0600; the files written here (CRLs) are public and read by the gateway.
+	 */
 	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		e = errno;
 		close(fd);
@@ -460,8 +460,8 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 
 /* Builds and signs a certificate; ca == NULL makes it self-signed by key. */
 static X509 *
-cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
-	   EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
+           unsigned days, char *err, size_t errlen)
 {
 	const struct ext *exts;
 	const char *urn = NULL;
@@ -493,7 +493,7 @@ cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
 	}
 	if (X509_set_version(x, X509_VERSION_3) != 1 || set_random_serial(x) < 0 ||
 	    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)name,
-				       -1, -1, 0) != 1 ||
+	                               -1, -1, 0) != 1 ||
 	    X509_set_subject_name(x, subject) != 1 ||
 	    X509_set_issuer_name(x, ca != NULL ? X509_get_subject_name(ca) : subject) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -BACKDATE_SECONDS) == NULL ||
@@ -548,8 +548,8 @@ pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errle
 }
 
 X509 *
-pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
-	  EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
+          unsigned days, char *err, size_t errlen)
 {
 	X509 *x;
 
@@ -558,7 +558,7 @@ pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
 		return NULL;
 	}
 	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
-					  : !pki_name_valid(name)) {
+	                                  : !pki_name_valid(name)) {
 		seterr(err, errlen, "'%s': a name must match ^[a-z0-9][a-z0-9-]{0,62}$",
 		       name != NULL ? name : "");
 		return NULL;
@@ -610,8 +610,8 @@ path_join(char *out, size_t n, const char *prefix, const char *suffix, char *err
 }
 
 int
-pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out,
-	    EVP_PKEY **key_out, char *err, size_t errlen)
+pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out, EVP_PKEY **key_out,
+            char *err, size_t errlen)
 {
 	char kpath[PATH_MAX], cpath[PATH_MAX], lpath[PATH_MAX];
 	EVP_PKEY *key = NULL;
@@ -659,8 +659,8 @@ fail:
 
 int
 pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
-	      EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
-	      size_t errlen)
+              EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
+              size_t errlen)
 {
 	char kpath[PATH_MAX], cpath[PATH_MAX];
 	EVP_PKEY *key = NULL;
@@ -735,7 +735,7 @@ pki_crl_read(const char *path, char *err, size_t errlen)
  */
 static X509_CRL *
 crl_build(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, X509 *revoke, const BIGNUM *number,
-	  unsigned days, char *err, size_t errlen)
+          unsigned days, char *err, size_t errlen)
 {
 	X509_CRL *crl = X509_CRL_new();
 	ASN1_TIME *now = ASN1_TIME_new(), *next = ASN1_TIME_new();
@@ -768,7 +768,8 @@ crl_build(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, X509 *revoke, const BIGNUM 
 		r = X509_REVOKED_new();
 		if (r == NULL ||
 		    X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoke)) != 1 ||
-		    X509_REVOKED_set_revocationDate(r, now) != 1 || X509_CRL_add0_revoked(crl, r) != 1)
+		    X509_REVOKED_set_revocationDate(r, now) != 1 ||
+		    X509_CRL_add0_revoked(crl, r) != 1)
 			goto fail;
 		r = NULL;
 	}
@@ -817,7 +818,7 @@ done:
 
 int
 pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
-	       size_t errlen)
+               size_t errlen)
 {
 	BIGNUM *one = BN_new();
 	X509_CRL *crl = NULL;
@@ -845,8 +846,8 @@ done:
  * not the file, because the file is replaced by rename.
  */
 static enum pki_revoke
-crl_update(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *revoke, unsigned days,
-	   char **number, char *err, size_t errlen)
+crl_update(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *revoke, unsigned days, char **number,
+           char *err, size_t errlen)
 {
 	enum pki_revoke rc = PKI_REVOKE_ERROR;
 	char dir[PATH_MAX];
@@ -882,7 +883,8 @@ crl_update(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *revoke, unsigned 
 		       path);
 		goto done;
 	}
-	if (revoke != NULL && X509_CRL_get0_by_serial(old, &found, X509_get_serialNumber(revoke)) > 0) {
+	if (revoke != NULL &&
+	    X509_CRL_get0_by_serial(old, &found, X509_get_serialNumber(revoke)) > 0) {
 		rc = PKI_REVOKE_ALREADY;
 		goto done;
 	}
@@ -918,7 +920,7 @@ done:
 
 enum pki_revoke
 pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *cert, unsigned days,
-	       char **number, char *err, size_t errlen)
+               char **number, char *err, size_t errlen)
 {
 	assert(cert != NULL);
 	if (!pki_issued_by(cert, ca)) {
@@ -930,11 +932,11 @@ pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *cert, unsigne
 
 int
 pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char **number,
-		char *err, size_t errlen)
+                char *err, size_t errlen)
 {
 	return crl_update(path, ca, ca_key, NULL, days, number, err, errlen) == PKI_REVOKE_DONE
-		   ? 0
-		   : -1;
+	           ? 0
+	           : -1;
 }
 
 /* ---- fingerprints, verifier keys, secrets ---- */

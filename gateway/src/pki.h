@@ -8,11 +8,11 @@
 #include <openssl/x509.h>
 
 /* Lifetimes in days; certs/README.md explains the choice. */
-#define PKI_DAYS_CA 3650     /* 10 years: CAs are replaced deliberately, not by expiry */
-#define PKI_DAYS_SERVER 730  /* 2 years */
-#define PKI_DAYS_CLIENT 397  /* the CA/Browser Forum ceiling, a habit worth keeping */
-#define PKI_DAYS_CRL 30      /* nextUpdate of a freshly signed CRL */
-#define PKI_DAYS_MAX 3650    /* upper bound accepted for --days */
+#define PKI_DAYS_CA 3650    /* 10 years: CAs are replaced deliberately, not by expiry */
+#define PKI_DAYS_SERVER 730 /* 2 years */
+#define PKI_DAYS_CLIENT 397 /* the CA/Browser Forum ceiling, a habit worth keeping */
+#define PKI_DAYS_CRL 30     /* nextUpdate of a freshly signed CRL */
+#define PKI_DAYS_MAX 3650   /* upper bound accepted for --days */
 
 /* "sha256:" + 64 lowercase hex digits + NUL. */
 #define PKI_FINGERPRINT_LEN 72
@@ -58,7 +58,7 @@ X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t
  * must pass pki_name_valid. Caller frees.
  */
 X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
-		EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
+                EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
 
 /* 1 if cert's issuer is ca's subject and its signature verifies with ca's key, else 0. */
 int pki_issued_by(X509 *cert, X509 *ca);
@@ -68,8 +68,8 @@ int pki_issued_by(X509 *cert, X509 *ca);
  * New files only. On success returns 0 and, when ca_out/key_out are not NULL, the certificate
  * and key (caller frees). On failure -1 with err, and the files it created are removed.
  */
-int pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out,
-		EVP_PKEY **key_out, char *err, size_t errlen);
+int pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out, EVP_PKEY **key_out,
+                char *err, size_t errlen);
 
 /*
  * Makes a fresh key and a leaf certificate of `profile` in PREFIX.key (0600) and PREFIX.pem.
@@ -77,8 +77,8 @@ int pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out,
  * fingerprint when not NULL. 0, or -1 with err and nothing left behind.
  */
 int pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
-		  EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
-		  size_t errlen);
+                  EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
+                  size_t errlen);
 
 /* Result of pki_crl_revoke. */
 enum pki_revoke {
@@ -89,7 +89,7 @@ enum pki_revoke {
 
 /* Writes a new empty CRL (CRL number 1, nextUpdate now + days) to path; new file only. 0 or -1. */
 int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
-		   size_t errlen);
+                   size_t errlen);
 
 /*
  * Adds cert's serial to the CRL at path (revocation date now, reason unspecified), keeping
@@ -99,12 +99,12 @@ int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, 
  * The new CRL number goes to *number when not NULL (decimal string, caller frees).
  */
 enum pki_revoke pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *cert,
-			       unsigned days, char **number, char *err, size_t errlen);
+                               unsigned days, char **number, char *err, size_t errlen);
 
 /* Re-signs the CRL at path with a fresh lastUpdate/nextUpdate and the next CRL number, every
  * entry kept; same checks and atomic replacement as pki_crl_revoke. 0 or -1. */
 int pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char **number,
-		    char *err, size_t errlen);
+                    char *err, size_t errlen);
 
 /* Reads a PEM CRL (at most 64 MiB). Caller frees (X509_CRL_free). */
 X509_CRL *pki_crl_read(const char *path, char *err, size_t errlen);

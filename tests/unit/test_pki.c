@@ -71,8 +71,10 @@ uri_san(X509 *cert)
 	for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
 		GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
 		if (g->type == GEN_URI)
-			snprintf(buf, sizeof(buf), "%.*s", ASN1_STRING_length(g->d.uniformResourceIdentifier),
-				 (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier));
+			snprintf(
+			    buf, sizeof(buf), "%.*s",
+			    ASN1_STRING_length(g->d.uniformResourceIdentifier),
+			    (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier));
 	}
 	GENERAL_NAMES_free(names);
 	return buf;
@@ -124,7 +126,7 @@ test_names(void)
 	    {"sakura-mail", 1},
 	    {"a", 1},
 	    {"0abc", 1},
-	    {"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz01234567890", 1}, /* 63 */
+	    {"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz01234567890", 1},  /* 63 */
 	    {"abcdefghijklmnopqrstuvwxyzabcdefghijklmnopqrstuvwxyz012345678901", 0}, /* 64 */
 	    {"", 0},
 	    {"-abc", 0},
@@ -171,7 +173,7 @@ test_leaf_profiles(X509 *pca, X509 *sca, X509 *vca, EVP_PKEY *pkey, EVP_PKEY *sk
 	CHECK(verify(partner, sca, NULL, X509_PURPOSE_SSL_CLIENT) != X509_V_OK,
 	      "partner certificate does not chain to the staff CA");
 	CHECK(pki_issued_by(partner, pca) == 1 && pki_issued_by(partner, sca) == 0 &&
-		  pki_issued_by(staff, sca) == 1 && pki_issued_by(server, pca) == 0,
+	          pki_issued_by(staff, sca) == 1 && pki_issued_by(server, pca) == 0,
 	      "pki_issued_by");
 
 	/* Names. */
@@ -187,7 +189,8 @@ test_leaf_profiles(X509 *pca, X509 *sca, X509 *vca, EVP_PKEY *pkey, EVP_PKEY *sk
 	CHECK(X509_check_host(partner, "localhost", 0, 0, NULL) != 1, "partner has no DNS name");
 
 	/* Extended and plain key usage. */
-	CHECK(X509_get_extended_key_usage(partner) == XKU_SSL_CLIENT, "partner EKU clientAuth only");
+	CHECK(X509_get_extended_key_usage(partner) == XKU_SSL_CLIENT,
+	      "partner EKU clientAuth only");
 	CHECK(X509_get_extended_key_usage(staff) == XKU_SSL_CLIENT, "staff EKU clientAuth only");
 	CHECK(X509_get_extended_key_usage(server) == XKU_SSL_SERVER, "server EKU serverAuth only");
 	CHECK(X509_get_key_usage(partner) == KU_DIGITAL_SIGNATURE, "partner keyUsage");
@@ -195,23 +198,23 @@ test_leaf_profiles(X509 *pca, X509 *sca, X509 *vca, EVP_PKEY *pkey, EVP_PKEY *sk
 	CHECK(X509_check_ca(pca) == 1 && X509_get_pathlen(pca) == 0, "CA:true pathlen:0");
 	CHECK(X509_check_ca(partner) == 0, "leaf is not a CA");
 	CHECK(X509_get0_subject_key_id(pca) != NULL && X509_get0_authority_key_id(pca) != NULL &&
-		  ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(pca),
-					X509_get0_authority_key_id(pca)) == 0,
+	          ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(pca),
+	                                X509_get0_authority_key_id(pca)) == 0,
 	      "CA SKI == AKI");
 	CHECK(X509_get0_authority_key_id(partner) != NULL &&
-		  ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(pca),
-					X509_get0_authority_key_id(partner)) == 0,
+	          ASN1_OCTET_STRING_cmp(X509_get0_subject_key_id(pca),
+	                                X509_get0_authority_key_id(partner)) == 0,
 	      "partner AKI names the CA key");
 
 	/* Key type, serials, lifetimes. */
 	CHECK(EVP_PKEY_get_id(X509_get0_pubkey(partner)) == EVP_PKEY_EC &&
-		  EVP_PKEY_get_bits(X509_get0_pubkey(partner)) == 256,
+	          EVP_PKEY_get_bits(X509_get0_pubkey(partner)) == 256,
 	      "partner key is EC P-256");
 	{
 		BIGNUM *a = ASN1_INTEGER_to_BN(X509_get0_serialNumber(partner), NULL);
 		BIGNUM *b = ASN1_INTEGER_to_BN(X509_get0_serialNumber(other), NULL);
 		CHECK(a != NULL && !BN_is_negative(a) && BN_num_bits(a) <= 128 &&
-			  BN_num_bits(a) > 64,
+		          BN_num_bits(a) > 64,
 		      "serial is a positive 128-bit random number");
 		CHECK(a != NULL && b != NULL && BN_cmp(a, b) != 0, "serials differ");
 		BN_free(a);
@@ -220,9 +223,10 @@ test_leaf_profiles(X509 *pca, X509 *sca, X509 *vca, EVP_PKEY *pkey, EVP_PKEY *sk
 	{
 		int pday = 0, psec = 0;
 		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(partner),
-			       X509_get0_notAfter(partner));
+		               X509_get0_notAfter(partner));
 		CHECK(pday == PKI_DAYS_CLIENT, "client lifetime %d days", pday);
-		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(server), X509_get0_notAfter(server));
+		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(server),
+		               X509_get0_notAfter(server));
 		CHECK(pday == PKI_DAYS_SERVER, "server lifetime %d days", pday);
 		ASN1_TIME_diff(&pday, &psec, X509_get0_notBefore(pca), X509_get0_notAfter(pca));
 		CHECK(pday == PKI_DAYS_CA, "CA lifetime %d days", pday);
@@ -237,7 +241,7 @@ test_leaf_profiles(X509 *pca, X509 *sca, X509 *vca, EVP_PKEY *pkey, EVP_PKEY *sk
 	OPENSSL_free(der);
 	CHECK(pki_fingerprint_hex(partner, hex) == 0 && strlen(hex) == 64, "fingerprint hex");
 	CHECK(pki_fingerprint(partner, fp) == 0 && strncmp(fp, "sha256:", 7) == 0 &&
-		  strcmp(fp + 7, hex) == 0,
+	          strcmp(fp + 7, hex) == 0,
 	      "fingerprint form %s", fp);
 	{
 		char want[65];
@@ -248,12 +252,12 @@ test_leaf_profiles(X509 *pca, X509 *sca, X509 *vca, EVP_PKEY *pkey, EVP_PKEY *sk
 
 	/* Refusals. */
 	CHECK(pki_issue(PKI_PROFILE_PARTNER, "Bad_Name", pkey, pca, pkey, 30, err, sizeof(err)) ==
-		  NULL,
+	          NULL,
 	      "invalid partner id refused");
 	CHECK(pki_issue(PKI_PROFILE_PARTNER, "ok", pkey, pca, skey, 30, err, sizeof(err)) == NULL,
 	      "CA key that does not match the CA refused");
 	CHECK(pki_issue(PKI_PROFILE_PARTNER, "ok", pkey, partner, pkey, 30, err, sizeof(err)) ==
-		  NULL,
+	          NULL,
 	      "a leaf cannot issue");
 done:
 	X509_free(partner);
@@ -286,14 +290,15 @@ test_crl(X509 *pca, EVP_PKEY *pcakey, X509 *sca, EVP_PKEY *scakey)
 		CHECK(sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) <= 0, "fresh CRL empty");
 		CHECK(X509_CRL_verify(crl, X509_get0_pubkey(pca)) == 1, "CRL signed by the CA");
 		CHECK(X509_CRL_get_version(crl) == X509_CRL_VERSION_2, "CRL v2");
-		ASN1_TIME_diff(&d, &s, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+		ASN1_TIME_diff(&d, &s, X509_CRL_get0_lastUpdate(crl),
+		               X509_CRL_get0_nextUpdate(crl));
 		CHECK(d == PKI_DAYS_CRL, "CRL nextUpdate %d days after lastUpdate", d);
 		{
 			AUTHORITY_KEYID *akid =
 			    X509_CRL_get_ext_d2i(crl, NID_authority_key_identifier, NULL, NULL);
 			CHECK(akid != NULL && akid->keyid != NULL &&
-				  ASN1_OCTET_STRING_cmp(akid->keyid, X509_get0_subject_key_id(pca)) ==
-				      0,
+			          ASN1_OCTET_STRING_cmp(akid->keyid,
+			                                X509_get0_subject_key_id(pca)) == 0,
 			      "CRL AKI");
 			AUTHORITY_KEYID_free(akid);
 		}
@@ -303,20 +308,21 @@ test_crl(X509 *pca, EVP_PKEY *pcakey, X509 *sca, EVP_PKEY *scakey)
 	}
 
 	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, a, PKI_DAYS_CRL, &num, err,
-			   sizeof(err));
+	                   sizeof(err));
 	CHECK(r == PKI_REVOKE_DONE && num != NULL && strcmp(num, "2") == 0, "revoke a: %s", err);
 	free(num);
 	num = NULL;
 	CHECK(mode_of(at("partner-ca.crl")) == 0644, "CRL mode %o", mode_of(at("partner-ca.crl")));
 	crl = crl_at("partner-ca.crl");
-	CHECK(crl != NULL && verify(a, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_CERT_REVOKED,
+	CHECK(crl != NULL &&
+	          verify(a, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_CERT_REVOKED,
 	      "revoked certificate fails X509_verify_cert with CRL_CHECK");
 	CHECK(crl != NULL && verify(b, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_OK,
 	      "another certificate still verifies");
 	X509_CRL_free(crl);
 
 	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, b, PKI_DAYS_CRL, &num, err,
-			   sizeof(err));
+	                   sizeof(err));
 	CHECK(r == PKI_REVOKE_DONE && num != NULL && strcmp(num, "3") == 0, "revoke b: %s", err);
 	free(num);
 	num = NULL;
@@ -326,43 +332,44 @@ test_crl(X509 *pca, EVP_PKEY *pcakey, X509 *sca, EVP_PKEY *scakey)
 	      "two entries kept");
 	CHECK(crl != NULL && is_revoked(crl, a) && is_revoked(crl, b) && !is_revoked(crl, c),
 	      "both revocations kept, the third certificate not listed");
-	CHECK(crl != NULL && verify(a, pca, crl, X509_PURPOSE_SSL_CLIENT) ==
-				 X509_V_ERR_CERT_REVOKED &&
-		  verify(b, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_CERT_REVOKED &&
-		  verify(c, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_OK,
+	CHECK(crl != NULL &&
+	          verify(a, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_CERT_REVOKED &&
+	          verify(b, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_ERR_CERT_REVOKED &&
+	          verify(c, pca, crl, X509_PURPOSE_SSL_CLIENT) == X509_V_OK,
 	      "verification follows the CRL");
 	X509_CRL_free(crl);
 
 	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, a, PKI_DAYS_CRL, NULL, err,
-			   sizeof(err));
+	                   sizeof(err));
 	CHECK(r == PKI_REVOKE_ALREADY, "revoking twice is reported");
 	crl = crl_at("partner-ca.crl");
 	CHECK(crl != NULL && crl_number(crl) == 3, "revoking twice leaves the CRL alone");
 	X509_CRL_free(crl);
 
 	r = pki_crl_revoke(at("partner-ca.crl"), pca, pcakey, staff, PKI_DAYS_CRL, NULL, err,
-			   sizeof(err));
+	                   sizeof(err));
 	CHECK(r == PKI_REVOKE_ERROR, "a staff certificate cannot go on the partner CRL");
 	r = pki_crl_revoke(at("staff-ca.crl"), pca, pcakey, c, PKI_DAYS_CRL, NULL, err,
-			   sizeof(err));
+	                   sizeof(err));
 	CHECK(r == PKI_REVOKE_ERROR && strstr(err, "not signed by this CA") != NULL,
 	      "a CRL of another CA is never extended: %s", err);
 	r = pki_crl_revoke(at("staff-ca.crl"), sca, scakey, staff, PKI_DAYS_CRL, NULL, err,
-			   sizeof(err));
+	                   sizeof(err));
 	CHECK(r == PKI_REVOKE_DONE, "staff revocation: %s", err);
 
 	CHECK(pki_crl_refresh(at("partner-ca.crl"), pca, pcakey, 2, &num, err, sizeof(err)) == 0 &&
-		  num != NULL && strcmp(num, "4") == 0,
+	          num != NULL && strcmp(num, "4") == 0,
 	      "refresh: %s", err);
 	free(num);
 	num = NULL;
 	crl = crl_at("partner-ca.crl");
 	if (crl != NULL) {
 		int d = 0, s = 0;
-		ASN1_TIME_diff(&d, &s, X509_CRL_get0_lastUpdate(crl), X509_CRL_get0_nextUpdate(crl));
+		ASN1_TIME_diff(&d, &s, X509_CRL_get0_lastUpdate(crl),
+		               X509_CRL_get0_nextUpdate(crl));
 		CHECK(d == 2, "refreshed nextUpdate in 2 days (%d)", d);
 		CHECK(is_revoked(crl, a) && is_revoked(crl, b) &&
-			  sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) == 2,
+		          sk_X509_REVOKED_num(X509_CRL_get_REVOKED(crl)) == 2,
 		      "refresh keeps entries");
 	}
 	CHECK(crl != NULL, "refreshed CRL");
@@ -379,7 +386,7 @@ test_crl(X509 *pca, EVP_PKEY *pcakey, X509 *sca, EVP_PKEY *scakey)
 			fclose(f);
 		}
 		CHECK(pki_crl_revoke(at("bad.crl"), pca, pcakey, c, 30, NULL, err, sizeof(err)) ==
-			  PKI_REVOKE_ERROR,
+		          PKI_REVOKE_ERROR,
 		      "corrupt CRL refused");
 	}
 done:
@@ -401,7 +408,8 @@ test_keys(void)
 		goto done;
 	CHECK(pki_key_write(at("ledger.key"), ed, err, sizeof(err)) == 0, "%s", err);
 	CHECK(mode_of(at("ledger.key")) == 0600, "ledger.key mode %o", mode_of(at("ledger.key")));
-	CHECK(pki_key_write(at("ledger.key"), ed, err, sizeof(err)) < 0, "existing key not overwritten");
+	CHECK(pki_key_write(at("ledger.key"), ed, err, sizeof(err)) < 0,
+	      "existing key not overwritten");
 	back = pki_key_read(at("ledger.key"), err, sizeof(err));
 	CHECK(back != NULL && EVP_PKEY_eq(back, ed) == 1, "ledger key reads back: %s", err);
 	EVP_PKEY_free(back);
@@ -442,22 +450,22 @@ test_keys(void)
 		snprintf(want_prefix, sizeof(want_prefix), "pdgate.local/demo+%08x+", id);
 		CHECK(strncmp(vkey, want_prefix, strlen(want_prefix)) == 0, "vkey %s, want %s…",
 		      vkey, want_prefix);
-		n = b64 != NULL ? EVP_DecodeBlock(dec, (const unsigned char *)b64 + 1,
-						  (int)strlen(b64 + 1))
-				: -1;
+		n = b64 != NULL
+		        ? EVP_DecodeBlock(dec, (const unsigned char *)b64 + 1, (int)strlen(b64 + 1))
+		        : -1;
 		/* 33 bytes are 44 base64 characters without padding. */
 		CHECK(n == 33 && memcmp(dec, raw, 33) == 0, "vkey carries 0x01 || public key");
 		free(vkey);
 	}
 	CHECK(pki_vkey("has space", ed) == NULL && pki_vkey("a+b", ed) == NULL &&
-		  pki_vkey("", ed) == NULL,
+	          pki_vkey("", ed) == NULL,
 	      "bad key names refused");
 	CHECK(pki_vkey("pdgate.local/demo", tok) == NULL, "vkey needs Ed25519");
 	CHECK(pki_vkey_write(at("ledger.vkey"), "pdgate.local/demo", ed, err, sizeof(err)) == 0,
 	      "%s", err);
 
 	CHECK(pki_key_write(at("token.key"), tok, err, sizeof(err)) == 0 &&
-		  pki_pub_write(at("token.pub"), tok, err, sizeof(err)) == 0,
+	          pki_pub_write(at("token.pub"), tok, err, sizeof(err)) == 0,
 	      "token key: %s", err);
 	CHECK(mode_of(at("token.key")) == 0600, "token.key mode");
 
@@ -508,13 +516,13 @@ main(void)
 	test_names();
 
 	CHECK(pki_make_ca(at("partner-ca"), "pdgate test partner CA", 1, &pca, &pkey, err,
-			  sizeof(err)) == 0,
+	                  sizeof(err)) == 0,
 	      "partner CA: %s", err);
 	CHECK(pki_make_ca(at("staff-ca"), "pdgate test staff CA", 1, &sca, &skey, err,
-			  sizeof(err)) == 0,
+	                  sizeof(err)) == 0,
 	      "staff CA: %s", err);
 	CHECK(pki_make_ca(at("server-ca"), "pdgate test server CA", 0, &vca, &vkey, err,
-			  sizeof(err)) == 0,
+	                  sizeof(err)) == 0,
 	      "server CA: %s", err);
 	if (pca == NULL || sca == NULL || vca == NULL)
 		goto done;
@@ -522,39 +530,39 @@ main(void)
 	      "an existing CA is not overwritten");
 	CHECK(access(at("server-ca.crl"), F_OK) != 0, "no CRL when not asked for");
 	CHECK(mode_of(at("partner-ca.key")) == 0600 && mode_of(at("staff-ca.key")) == 0600 &&
-		  mode_of(at("server-ca.key")) == 0600,
+	          mode_of(at("server-ca.key")) == 0600,
 	      "CA keys mode 0600");
 
 	CHECK(pki_make_leaf(at("partner"), PKI_PROFILE_PARTNER, "sakura-mail", pca, pkey,
-			    PKI_DAYS_CLIENT, fp, err, sizeof(err)) == 0,
+	                    PKI_DAYS_CLIENT, fp, err, sizeof(err)) == 0,
 	      "partner: %s", err);
 	CHECK(strncmp(fp, "sha256:", 7) == 0 && strlen(fp) == 71, "leaf fingerprint %s", fp);
 	CHECK(pki_make_leaf(at("partner2"), PKI_PROFILE_PARTNER, "tokei-lab", pca, pkey, 7, NULL,
-			    err, sizeof(err)) == 0,
+	                    err, sizeof(err)) == 0,
 	      "partner2: %s", err);
 	CHECK(pki_make_leaf(at("partner3"), PKI_PROFILE_PARTNER, "midori-payroll", pca, pkey,
-			    PKI_DAYS_CLIENT, NULL, err, sizeof(err)) == 0,
+	                    PKI_DAYS_CLIENT, NULL, err, sizeof(err)) == 0,
 	      "partner3: %s", err);
 	CHECK(pki_make_leaf(at("staff"), PKI_PROFILE_STAFF, "officer", sca, skey, PKI_DAYS_CLIENT,
-			    NULL, err, sizeof(err)) == 0,
+	                    NULL, err, sizeof(err)) == 0,
 	      "staff: %s", err);
 	CHECK(pki_make_leaf(at("server"), PKI_PROFILE_SERVER, "localhost", vca, vkey,
-			    PKI_DAYS_SERVER, NULL, err, sizeof(err)) == 0,
+	                    PKI_DAYS_SERVER, NULL, err, sizeof(err)) == 0,
 	      "server: %s", err);
 	CHECK(mode_of(at("partner.key")) == 0600 && mode_of(at("staff.key")) == 0600 &&
-		  mode_of(at("server.key")) == 0600,
+	          mode_of(at("server.key")) == 0600,
 	      "leaf keys mode 0600");
 	CHECK(pki_make_leaf(at("partner"), PKI_PROFILE_PARTNER, "sakura-mail", pca, pkey, 30, NULL,
-			    err, sizeof(err)) < 0 &&
-		  strstr(err, "exists") != NULL,
+	                    err, sizeof(err)) < 0 &&
+	          strstr(err, "exists") != NULL,
 	      "an existing leaf is not overwritten: %s", err);
 	CHECK(pki_make_leaf(at("toolong"), PKI_PROFILE_PARTNER, "x", pca, pkey, PKI_DAYS_CA + 1,
-			    NULL, err, sizeof(err)) < 0 &&
-		  access(at("toolong.key"), F_OK) != 0,
+	                    NULL, err, sizeof(err)) < 0 &&
+	          access(at("toolong.key"), F_OK) != 0,
 	      "a leaf outliving its CA is refused and leaves nothing");
 	CHECK(pki_make_leaf(at("bad"), PKI_PROFILE_STAFF, "Officer", sca, skey, 30, NULL, err,
-			    sizeof(err)) < 0 &&
-		  access(at("bad.key"), F_OK) != 0,
+	                    sizeof(err)) < 0 &&
+	          access(at("bad.key"), F_OK) != 0,
 	      "an invalid staff name leaves nothing");
 
 	test_leaf_profiles(pca, sca, vca, pkey, skey);
