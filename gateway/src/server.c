@@ -1,0 +1,1156 @@
+/* server — an HTTPS listener: TLS, limits, who is calling, routing, JSON answers, request log. */
+#include <arpa/inet.h>
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <gnutls/gnutls.h>
+#include <microhttpd.h>
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include "server.h"
+
+/*
+ * TLS 1.2 and 1.3 only. Renegotiation cannot happen: libmicrohttpd treats a client's
+ * renegotiation attempt (GNUTLS_E_REHANDSHAKE) as a fatal TLS error and closes the connection;
+ * %SAFE_RENEGOTIATION refuses clients that do not even announce RFC 5746.
+ */
+#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SAFE_RENEGOTIATION"
+
+#define REQUEST_ID_BYTES 12
+#define PEM_MAX (1024 * 1024)
+#define DEADLINE_NONE 0
+#define DEADLINE_REAPED (-1)
+#define REAPER_PERIOD_MS 250
+
+struct conn;
+
+struct server_request {
+	struct conn *conn;
+	struct MHD_Connection *mhd;
+	const char *url;    /* decoded path, borrowed from MHD during the handler call */
+	const char *method; /* borrowed likewise */
+	struct timespec wall;
+	uint64_t start_us;
+	char id[2 * REQUEST_ID_BYTES + 1];
+	char log_method[16];
+	char log_path[LOG_ROUTE_MAX + 1]; /* the raw request target as received, for the log */
+	const struct server_route *route;
+	unsigned nparams;
+	char params[SERVER_MAX_PARAMS][SERVER_PARAM_MAX + 1];
+	const struct tlsauth_identity *identity;
+	char principal[TLSAUTH_ID_MAX + 1];
+	char purpose[64];
+	struct MHD_Response *response; /* made by server_reply_*, queued after the handler */
+	unsigned status;
+	enum apierr error; /* for the log */
+	size_t body_len;
+	bool body_over;
+	bool active;  /* between the request line and completion */
+	bool checked; /* the first handler call (headers complete) is done */
+};
+
+/* One TLS connection; lives from accept to close and holds the request in progress. */
+struct conn {
+	struct conn *prev, *next; /* in server->conns, under conns_lock */
+	struct server *server;
+	int fd;
+	/* CLOCK_MONOTONIC ms by which the current request's head must be complete; 0 none;
+	 * DEADLINE_REAPED once the reaper has shut the socket down. */
+	_Atomic int64_t deadline_ms;
+	unsigned requests; /* completed on this connection */
+
+	/* The certificate verdict, cached for the connection: the peer cannot change its
+	 * certificate without a new handshake, and renegotiation is refused. */
+	bool cert_checked;
+	uint64_t cert_generation;
+	enum apierr cert_verdict;
+	char cert_msg[200];
+	struct tlsauth_identity identity;
+
+	char *body;
+	size_t body_cap;
+	struct server_request req;
+};
+
+struct server {
+	struct server_config cfg;
+	struct MHD_Daemon *daemon;
+	char url[96];
+	size_t memory_limit;
+	int64_t idle_ms, header_ms; /* see reaper_main */
+
+	pthread_mutex_t conns_lock;
+	struct conn *conns;
+
+	pthread_t reaper;
+	bool reaper_started;
+	pthread_mutex_t reaper_lock;
+	pthread_cond_t reaper_cond;
+	bool stopping; /* under reaper_lock */
+
+	atomic_int inflight;
+	atomic_bool draining;
+};
+
+static int64_t
+now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint64_t
+now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+/* Moves the deadline (later or earlier) unless the reaper got there first; false then. */
+static bool
+deadline_set(struct conn *c, int64_t when)
+{
+	int64_t cur = atomic_load(&c->deadline_ms);
+
+	while (cur != DEADLINE_REAPED)
+		if (atomic_compare_exchange_weak(&c->deadline_ms, &cur, when))
+			return true;
+	return false;
+}
+
+/* Brings the deadline forward to when, if that is earlier (or there was none). */
+static void
+deadline_lower(struct conn *c, int64_t when)
+{
+	int64_t cur = atomic_load(&c->deadline_ms);
+
+	while (cur != DEADLINE_REAPED && (cur == DEADLINE_NONE || when < cur))
+		if (atomic_compare_exchange_weak(&c->deadline_ms, &cur, when))
+			return;
+}
+
+/* ---- The reaper: enforces what libmicrohttpd's idle timeout cannot. ---- */
+
+/*
+ * libmicrohttpd's connection timeout restarts on every byte, so a client that sends one header
+ * byte every two seconds would hold its connection forever. Each connection carries a deadline:
+ *   - from accept or the previous answer, the next request's head must be complete within
+ *     idle_timeout + header_timeout (a silent client is closed by the idle timeout; one that
+ *     trickles gets no more than header_timeout beyond it);
+ *   - from its request line, within header_timeout; from the end of the head, the body too;
+ *   - none while a handler works.
+ * This thread shuts down the socket of any connection past its deadline. shutdown() makes the
+ * worker that owns the connection read EOF and close it in its own thread. The socket is still ours
+ * to touch: a connection leaves the list (NOTIFY_CONNECTION CLOSED, under conns_lock) before
+ * libmicrohttpd closes its fd.
+ */
+static void *
+reaper_main(void *arg)
+{
+	struct server *s = arg;
+	struct timespec until;
+
+	pthread_mutex_lock(&s->reaper_lock);
+	while (!s->stopping) {
+		clock_gettime(CLOCK_MONOTONIC, &until);
+		until.tv_nsec += REAPER_PERIOD_MS * 1000000L;
+		if (until.tv_nsec >= 1000000000L) {
+			until.tv_sec++;
+			until.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->reaper_cond, &s->reaper_lock, &until);
+		if (s->stopping)
+			break;
+		pthread_mutex_unlock(&s->reaper_lock);
+
+		int64_t now = now_ms();
+		unsigned reaped = 0;
+		pthread_mutex_lock(&s->conns_lock);
+		for (struct conn *c = s->conns; c != NULL; c = c->next) {
+			int64_t d = atomic_load(&c->deadline_ms);
+			if (d > 0 && d <= now &&
+			    atomic_compare_exchange_strong(&c->deadline_ms, &d, DEADLINE_REAPED)) {
+				if (c->fd >= 0)
+					shutdown(c->fd, SHUT_RDWR);
+				reaped++;
+			}
+		}
+		pthread_mutex_unlock(&s->conns_lock);
+		if (reaped > 0)
+			log_msg(s->cfg.log, "warn",
+			        "%s listener: closed %u connection%s that did not complete a "
+			        "request in time",
+			        s->cfg.name, reaped, reaped == 1 ? "" : "s");
+		pthread_mutex_lock(&s->reaper_lock);
+	}
+	pthread_mutex_unlock(&s->reaper_lock);
+	return NULL;
+}
+
+/* ---- Connections ---- */
+
+static void
+on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+              enum MHD_ConnectionNotificationCode code)
+{
+	struct server *s = cls;
+	struct conn *c;
+
+	if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+		c = calloc(1, sizeof *c);
+		if (c == NULL)
+			return; /* the handler refuses a connection without context */
+		c->server = s;
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+		c->fd = ci != NULL ? ci->connect_fd : -1;
+		atomic_init(&c->deadline_ms, now_ms() + s->idle_ms + s->header_ms);
+		pthread_mutex_lock(&s->conns_lock);
+		c->next = s->conns;
+		if (s->conns != NULL)
+			s->conns->prev = c;
+		s->conns = c;
+		pthread_mutex_unlock(&s->conns_lock);
+		*socket_context = c;
+		return;
+	}
+	c = *socket_context;
+	if (c == NULL)
+		return;
+	pthread_mutex_lock(&s->conns_lock);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	pthread_mutex_unlock(&s->conns_lock);
+	free(c->body);
+	free(c);
+	*socket_context = NULL;
+}
+
+/* SPEC 9.1 step 1, cached per connection: verified again only when the trust store changed
+ * or the verdict's time ran out (a certificate expiring, the CRL reaching nextUpdate). */
+static enum apierr
+conn_certificate(struct conn *c, struct MHD_Connection *mc)
+{
+	struct tlsauth *trust = c->server->cfg.trust;
+	uint64_t gen = tlsauth_generation(trust);
+	time_t now = time(NULL);
+
+	if (c->cert_checked && c->cert_generation == gen &&
+	    (c->cert_verdict != APIERR_NONE || now < c->identity.recheck_at))
+		return c->cert_verdict;
+
+	struct tlsauth_der chain[TLSAUTH_MAX_CHAIN + 1];
+	unsigned n = 0;
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	gnutls_session_t session = ci != NULL ? (gnutls_session_t)ci->tls_session : NULL;
+	if (session != NULL && gnutls_certificate_type_get(session) == GNUTLS_CRT_X509) {
+		const gnutls_datum_t *peers = gnutls_certificate_get_peers(session, &n);
+		if (peers == NULL)
+			n = 0;
+		/* One more than allowed is enough for tlsauth to refuse the chain. */
+		if (n > TLSAUTH_MAX_CHAIN + 1)
+			n = TLSAUTH_MAX_CHAIN + 1;
+		for (unsigned i = 0; i < n; i++) {
+			chain[i].data = peers[i].data;
+			chain[i].len = peers[i].size;
+		}
+	}
+	c->cert_verdict =
+	    tlsauth_verify(trust, chain, n, &c->identity, c->cert_msg, sizeof c->cert_msg);
+	c->cert_generation = c->cert_verdict == APIERR_NONE ? c->identity.generation : gen;
+	c->cert_checked = true;
+	return c->cert_verdict;
+}
+
+/* ---- Requests ---- */
+
+static void
+new_request_id(char *out)
+{
+	unsigned char b[REQUEST_ID_BYTES];
+	static const char hex[] = "0123456789abcdef";
+
+	if (RAND_bytes(b, sizeof b) != 1) {
+		/* The DRBG failing is not a reason to refuse service; ids stay unique enough for
+		 * logs from the clock and a counter. */
+		static atomic_uint_fast64_t counter;
+		uint64_t v = atomic_fetch_add(&counter, 1) ^ now_us();
+		memcpy(b, &v, sizeof v);
+		memset(b + sizeof v, 0, sizeof b - sizeof v);
+	}
+	for (size_t i = 0; i < sizeof b; i++) {
+		out[2 * i] = hex[b[i] >> 4];
+		out[2 * i + 1] = hex[b[i] & 15];
+	}
+	out[2 * sizeof b] = '\0';
+}
+
+static struct conn *
+conn_of(struct MHD_Connection *mc)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/* The request line has arrived: a request starts. Returns its context for libmicrohttpd. */
+static void *
+on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
+{
+	struct server *s = cls;
+	struct conn *c = conn_of(mc);
+
+	if (c == NULL)
+		return NULL;
+	struct server_request *r = &c->req;
+	assert(!r->active);
+	r->conn = c;
+	r->mhd = mc;
+	r->url = NULL;
+	r->method = NULL;
+	clock_gettime(CLOCK_REALTIME, &r->wall);
+	r->start_us = now_us();
+	new_request_id(r->id);
+	r->log_method[0] = '\0';
+	size_t n = strcspn(uri, "?");
+	if (n > LOG_ROUTE_MAX)
+		n = LOG_ROUTE_MAX;
+	memcpy(r->log_path, uri, n);
+	r->log_path[n] = '\0';
+	r->route = NULL;
+	r->nparams = 0;
+	r->identity = NULL;
+	r->principal[0] = '\0';
+	r->purpose[0] = '\0';
+	r->response = NULL;
+	r->status = 0;
+	r->error = APIERR_NONE;
+	r->body_len = 0;
+	r->body_over = false;
+	r->checked = false;
+	r->active = true;
+	deadline_lower(c, now_ms() + s->header_ms);
+	atomic_fetch_add(&s->inflight, 1);
+	return r;
+}
+
+static void
+on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+	struct server *s = cls;
+	struct server_request *r = *con_cls;
+
+	(void)toe;
+	if (r == NULL || !r->active)
+		return;
+	*con_cls = NULL;
+	struct conn *c = r->conn;
+	if (r->response != NULL) {
+		MHD_destroy_response(r->response);
+		r->response = NULL;
+	}
+	unsigned status = r->status;
+	const char *error = r->error != APIERR_NONE ? apierr_code(r->error) : NULL;
+	if (status == 0) {
+		/* An answer libmicrohttpd made itself (431, 414, 400) or none at all. */
+		const union MHD_ConnectionInfo *ci =
+		    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_HTTP_STATUS);
+		if (ci != NULL)
+			status = ci->http_status;
+		else if (atomic_load(&c->deadline_ms) == DEADLINE_REAPED)
+			status = 408;
+		if (status == 431 || status == 414)
+			error = apierr_code(APIERR_REQUEST_TOO_LARGE);
+	}
+	struct log_request_fields f = {
+	    .time = &r->wall,
+	    .request_id = r->id,
+	    .partner = r->principal,
+	    .purpose = r->purpose,
+	    .method = r->log_method,
+	    .path = r->log_path,
+	    .status = status,
+	    .duration_us = now_us() - r->start_us,
+	    .error = error,
+	};
+	log_request(s->cfg.log, &f);
+	r->active = false;
+	c->requests++;
+	deadline_set(c, now_ms() + s->idle_ms + s->header_ms);
+	atomic_fetch_sub(&s->inflight, 1);
+}
+
+/* ---- Replies ---- */
+
+static int
+finish_reply(struct server_request *r, unsigned status, const char *content_type,
+             struct MHD_Response *resp)
+{
+	struct server *s = r->conn->server;
+
+	if (resp == NULL)
+		return -1;
+	if (MHD_add_response_header(resp, "X-Request-Id", r->id) != MHD_YES ||
+	    MHD_add_response_header(resp, "Cache-Control", "no-store") != MHD_YES ||
+	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+	    (content_type != NULL && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+	                                                     content_type) != MHD_YES) ||
+	    (atomic_load(&s->draining) &&
+	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
+		MHD_destroy_response(resp);
+		return -1;
+	}
+	r->response = resp;
+	r->status = status;
+	return 0;
+}
+
+int
+server_reply(struct server_request *r, unsigned status, const char *content_type, const void *body,
+             size_t len)
+{
+	if (r->response != NULL)
+		return -1;
+	return finish_reply(
+	    r, status, content_type,
+	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
+}
+
+int
+server_reply_take(struct server_request *r, unsigned status, const char *content_type, char *body,
+                  size_t len)
+{
+	struct MHD_Response *resp;
+
+	if (r->response != NULL) {
+		free(body);
+		return -1;
+	}
+	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+	if (resp == NULL) {
+		free(body);
+		return -1;
+	}
+	return finish_reply(r, status, content_type, resp);
+}
+
+int
+server_reply_json(struct server_request *r, unsigned status, json_t *doc)
+{
+	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
+
+	json_decref(doc);
+	if (text == NULL)
+		return -1;
+	return server_reply_take(r, status, "application/json", text, strlen(text));
+}
+
+int
+server_reply_error(struct server_request *r, enum apierr e, const char *message)
+{
+	json_t *doc;
+
+	if (r->response != NULL)
+		return -1;
+	if (message == NULL)
+		message = apierr_message(e);
+	doc = json_pack("{s:s,s:s,s:s}", "error", apierr_code(e), "message", message, "request_id",
+	                r->id);
+	if (doc == NULL) /* a message that is not UTF-8: the table's text instead */
+		doc = json_pack("{s:s,s:s,s:s}", "error", apierr_code(e), "message",
+		                apierr_message(e), "request_id", r->id);
+	r->error = e;
+	return server_reply_json(r, apierr_status(e), doc);
+}
+
+/* A header name or value we may send: visible ASCII (and, in values, spaces and tabs). */
+static bool
+sendable(const char *s, bool value)
+{
+	if (*s == '\0' && !value)
+		return false;
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == 0x7f || (ch < 0x20 && !(value && ch == '\t')) || (!value && ch == ' ') ||
+		    (!value && ch == ':'))
+			return false;
+	}
+	return true;
+}
+
+int
+server_reply_header(struct server_request *r, const char *name, const char *value)
+{
+	if (r->response == NULL || !sendable(name, false) || !sendable(value, true))
+		return -1;
+	return MHD_add_response_header(r->response, name, value) == MHD_YES ? 0 : -1;
+}
+
+/* ---- Request accessors ---- */
+
+const char *
+server_request_id(const struct server_request *r)
+{
+	return r->id;
+}
+
+const char *
+server_request_method(const struct server_request *r)
+{
+	return r->method;
+}
+
+const char *
+server_request_path(const struct server_request *r)
+{
+	return r->url;
+}
+
+const char *
+server_request_param(const struct server_request *r, unsigned i)
+{
+	return i < r->nparams ? r->params[i] : NULL;
+}
+
+const struct server_route *
+server_request_route(const struct server_request *r)
+{
+	return r->route;
+}
+
+const struct tlsauth_identity *
+server_request_identity(const struct server_request *r)
+{
+	return r->identity;
+}
+
+const char *
+server_request_body(const struct server_request *r, size_t *len)
+{
+	*len = r->body_len;
+	return r->body_len > 0 ? r->conn->body : NULL;
+}
+
+static void
+copy_field(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src != NULL ? src : "");
+}
+
+void
+server_request_set_principal(struct server_request *r, const char *who)
+{
+	copy_field(r->principal, sizeof r->principal, who);
+}
+
+void
+server_request_set_purpose(struct server_request *r, const char *purpose)
+{
+	copy_field(r->purpose, sizeof r->purpose, purpose);
+}
+
+/*
+ * Headers that carry a caller's identity in proxies (client certificate, verified subject,
+ * partner or staff name). pdgate learns who calls from TLS only and forwards nothing the
+ * client sent; these are hidden from handlers so that no code can come to trust them.
+ */
+static const char *const identity_headers[] = {
+    "x-client-",        "x-forwarded-client-cert",
+    "x-ssl-",           "ssl-client",
+    "x-partner",        "x-staff",
+    "x-remote-user",    "remote-user",
+    "x-user",           "x-authenticated",
+    "x-forwarded-user", "x-tls-",
+    "x-pdgate-",
+};
+
+static bool
+identity_header(const char *name)
+{
+	for (size_t i = 0; i < sizeof identity_headers / sizeof identity_headers[0]; i++)
+		if (strncasecmp(name, identity_headers[i], strlen(identity_headers[i])) == 0)
+			return true;
+	return false;
+}
+
+struct lookup {
+	const char *name;
+	unsigned count;
+	const char *value;
+	size_t len;
+};
+
+static enum MHD_Result
+lookup_iter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, const char *value,
+            size_t value_size)
+{
+	struct lookup *l = cls;
+
+	(void)kind;
+	(void)key_size;
+	if (key != NULL && strcasecmp(key, l->name) == 0) {
+		l->count++;
+		l->value = value != NULL ? value : "";
+		l->len = value != NULL ? value_size : 0;
+	}
+	return MHD_YES;
+}
+
+static int
+lookup(struct server_request *r, enum MHD_ValueKind kind, const char *name, size_t maxlen,
+       bool allow_empty, const char **value)
+{
+	struct lookup l = {name, 0, NULL, 0};
+
+	*value = NULL;
+	MHD_get_connection_values_n(r->mhd, kind, lookup_iter, &l);
+	if (l.count == 0)
+		return 0;
+	if (l.count > 1 || l.len > maxlen || (l.len == 0 && !allow_empty) ||
+	    strlen(l.value) != l.len)
+		return -1;
+	for (size_t i = 0; i < l.len; i++) {
+		unsigned char ch = (unsigned char)l.value[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return -1;
+	}
+	*value = l.value;
+	return 1;
+}
+
+int
+server_request_header(struct server_request *r, const char *name, size_t maxlen, const char **value)
+{
+	if (identity_header(name)) {
+		*value = NULL;
+		return 0;
+	}
+	return lookup(r, MHD_HEADER_KIND, name, maxlen, false, value);
+}
+
+int
+server_request_query(struct server_request *r, const char *name, size_t maxlen, const char **value)
+{
+	return lookup(r, MHD_GET_ARGUMENT_KIND, name, maxlen, true, value);
+}
+
+int
+server_request_query_uint(struct server_request *r, const char *name, unsigned long min,
+                          unsigned long max, unsigned long dflt, unsigned long *out)
+{
+	const char *v;
+	int got = server_request_query(r, name, 20, &v);
+	unsigned long n = 0;
+
+	if (got == 0) {
+		*out = dflt;
+		return 0;
+	}
+	if (got < 0 || *v == '\0')
+		return -1;
+	for (; *v != '\0'; v++) {
+		if (*v < '0' || *v > '9' || n > (max - (unsigned long)(*v - '0')) / 10)
+			return -1;
+		n = n * 10 + (unsigned long)(*v - '0');
+	}
+	if (n < min || n > max)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+struct only {
+	const char *const *allowed;
+	bool bad;
+};
+
+static enum MHD_Result
+only_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+	struct only *o = cls;
+	bool found = false;
+
+	(void)kind;
+	(void)value;
+	for (size_t i = 0; o->allowed[i] != NULL && !found; i++)
+		found = key != NULL && strcmp(key, o->allowed[i]) == 0;
+	if (!found) {
+		o->bad = true;
+		return MHD_NO;
+	}
+	return MHD_YES;
+}
+
+int
+server_request_query_only(struct server_request *r, const char *const *allowed)
+{
+	struct only o = {allowed, false};
+
+	MHD_get_connection_values(r->mhd, MHD_GET_ARGUMENT_KIND, only_iter, &o);
+	return o.bad ? -1 : 0;
+}
+
+/* ---- Routing ---- */
+
+/*
+ * Matches a path against a pattern. With params non-NULL stores the "{}" segments there; sets
+ * *too_long if one does not fit.
+ */
+static bool
+route_match(const char *pattern, const char *path, struct server_request *r, bool *too_long)
+{
+	unsigned n = 0;
+
+	while (*pattern == '/' && *path == '/') {
+		pattern++;
+		path++;
+		size_t plen = strcspn(pattern, "/"), ulen = strcspn(path, "/");
+		if (plen == 2 && memcmp(pattern, "{}", 2) == 0) {
+			if (ulen == 0 || n >= SERVER_MAX_PARAMS)
+				return false;
+			if (r != NULL) {
+				if (ulen > SERVER_PARAM_MAX) {
+					*too_long = true;
+				} else {
+					memcpy(r->params[n], path, ulen);
+					r->params[n][ulen] = '\0';
+				}
+			}
+			n++;
+		} else if (plen != ulen || memcmp(pattern, path, plen) != 0) {
+			return false;
+		}
+		pattern += plen;
+		path += ulen;
+	}
+	if (*pattern != '\0' || *path != '\0')
+		return false;
+	if (r != NULL)
+		r->nparams = n;
+	return true;
+}
+
+/* Finds the route; on failure replies 404, 405 (with Allow) or 400. */
+static const struct server_route *
+route_find(struct server *s, struct server_request *r, const char *path, const char *method)
+{
+	char allow[128] = "";
+	size_t alen = 0;
+	bool path_known = false, too_long = false;
+
+	for (size_t i = 0; i < s->cfg.nroutes; i++) {
+		const struct server_route *rt = &s->cfg.routes[i];
+		too_long = false;
+		if (strcmp(rt->method, method) == 0) {
+			if (route_match(rt->pattern, path, r, &too_long)) {
+				if (too_long) {
+					server_reply_error(r, APIERR_BAD_REQUEST,
+					                   "a path segment is too long");
+					return NULL;
+				}
+				return rt;
+			}
+		} else if (route_match(rt->pattern, path, NULL, NULL)) {
+			if (!strstr(allow, rt->method)) {
+				int w = snprintf(allow + alen, sizeof allow - alen, "%s%s",
+				                 alen ? ", " : "", rt->method);
+				if (w > 0 && (size_t)w < sizeof allow - alen)
+					alen += (size_t)w;
+			}
+			path_known = true;
+		}
+	}
+	if (path_known) {
+		server_reply_error(r, APIERR_METHOD_NOT_ALLOWED, NULL);
+		server_reply_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+	} else {
+		server_reply_error(r, APIERR_NOT_FOUND, NULL);
+	}
+	return NULL;
+}
+
+/* Everything decided from the head of the request: size, certificate, route, authorization.
+ * Leaves a reply in r when the request stops here. */
+static void
+request_head(struct server *s, struct conn *c, struct server_request *r)
+{
+	const union MHD_ConnectionInfo *hi =
+	    MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	char msg[200];
+
+	/* SPEC 9.1 step 1: who is calling. */
+	if (s->cfg.cert_mode != SERVER_CERT_NONE) {
+		enum apierr e = conn_certificate(c, r->mhd);
+		if (e == APIERR_NONE) {
+			r->identity = &c->identity;
+			server_request_set_principal(r, c->identity.id);
+		} else if (!(e == APIERR_CLIENT_CERTIFICATE_REQUIRED &&
+		             s->cfg.cert_mode == SERVER_CERT_OPTIONAL)) {
+			server_reply_error(r, e, c->cert_msg);
+			return;
+		}
+	}
+	/* Step 2: the request is well-formed. */
+	if (hi != NULL && hi->header_size > s->cfg.max_header_bytes) {
+		snprintf(msg, sizeof msg, "request line and headers over %u bytes",
+		         s->cfg.max_header_bytes);
+		server_reply_error(r, APIERR_REQUEST_TOO_LARGE, msg);
+		return;
+	}
+	r->route = route_find(s, r, r->url, r->method);
+	if (r->route == NULL)
+		return;
+	if (s->cfg.authorize != NULL) {
+		msg[0] = '\0';
+		enum apierr e = s->cfg.authorize(r, r->route, s->cfg.app, msg, sizeof msg);
+		if (e != APIERR_NONE)
+			server_reply_error(r, e, msg[0] ? msg : NULL);
+	}
+}
+
+static void
+body_append(struct server *s, struct conn *c, struct server_request *r, const char *data,
+            size_t len)
+{
+	if (r->body_over || len > s->cfg.max_body_bytes - r->body_len) {
+		r->body_over = true;
+		return;
+	}
+	if (r->body_len + len + 1 > c->body_cap) {
+		size_t cap = s->cfg.max_body_bytes + 1;
+		char *b = realloc(c->body, cap);
+		if (b == NULL) {
+			r->body_over = true;
+			return;
+		}
+		c->body = b;
+		c->body_cap = cap;
+	}
+	memcpy(c->body + r->body_len, data, len);
+	r->body_len += len;
+	c->body[r->body_len] = '\0';
+}
+
+static enum MHD_Result
+queue(struct server_request *r)
+{
+	enum MHD_Result ret;
+
+	if (r->response == NULL)
+		return MHD_NO;
+	ret = MHD_queue_response(r->mhd, r->status, r->response);
+	MHD_destroy_response(r->response);
+	r->response = NULL;
+	return ret;
+}
+
+static bool
+has_body(struct MHD_Connection *mc)
+{
+	const char *len =
+	    MHD_lookup_connection_value(mc, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+
+	return (len != NULL && strcmp(len, "0") != 0) ||
+	       MHD_lookup_connection_value(mc, MHD_HEADER_KIND,
+	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
+}
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
+           const char *version, const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct server *s = cls;
+	struct server_request *r = *con_cls;
+
+	(void)version;
+	if (r == NULL || r->conn == NULL)
+		return MHD_NO; /* no context: out of memory at accept */
+	struct conn *c = r->conn;
+	r->mhd = mc;
+	r->url = url;
+	r->method = method;
+	if (!r->checked) {
+		r->checked = true;
+		copy_field(r->log_method, sizeof r->log_method, method);
+		/* The head is complete; a body must follow within the same limit. */
+		if (!deadline_set(c, now_ms() + s->header_ms))
+			return MHD_NO;
+		request_head(s, c, r);
+		/*
+		 * A refusal goes out now if a body follows (libmicrohttpd then closes the
+		 * connection rather than read it); without a body it goes out on the next call,
+		 * which keeps the connection alive for the client's next request.
+		 */
+		if (r->response != NULL && has_body(mc))
+			return queue(r);
+		return MHD_YES;
+	}
+	if (*upload_size != 0) {
+		body_append(s, c, r, upload, *upload_size);
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	/* The request is complete: no deadline while the handler works. */
+	if (!deadline_set(c, DEADLINE_NONE))
+		return MHD_NO;
+	if (r->response != NULL)
+		return queue(r);
+	if (r->body_over) {
+		char msg[96];
+		snprintf(msg, sizeof msg, "request body over %zu bytes", s->cfg.max_body_bytes);
+		server_reply_error(r, APIERR_BAD_REQUEST, msg);
+	} else {
+		r->route->handler(r, s->cfg.app);
+	}
+	if (r->response == NULL)
+		server_reply_error(r, APIERR_INTERNAL, NULL);
+	return queue(r);
+}
+
+/* libmicrohttpd's own diagnostics (TLS handshake failures, protocol errors) into our log. */
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	struct server *s = cls;
+	char buf[512];
+	size_t n;
+
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	n = strlen(buf);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	log_msg(s->cfg.log, "info", "%s listener: %s", s->cfg.name, buf);
+}
+
+/* ---- Start and stop ---- */
+
+/* Reads a PEM file into a NUL-terminated buffer; caller wipes and frees. */
+static char *
+read_pem(const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL;
+	struct stat st;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (st.st_size <= 0 || st.st_size > PEM_MAX) {
+		snprintf(err, errlen, "%s: empty or too large", path);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (buf == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		goto fail;
+	}
+	size_t got = 0;
+	while (got < (size_t)st.st_size) {
+		ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
+		if (k <= 0) {
+			snprintf(err, errlen, "%s: read failed", path);
+			OPENSSL_cleanse(buf, (size_t)st.st_size);
+			goto fail;
+		}
+		got += (size_t)k;
+	}
+	buf[got] = '\0';
+	close(fd);
+	return buf;
+fail:
+	free(buf);
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+static void
+free_secret(char *buf)
+{
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, strlen(buf));
+		free(buf);
+	}
+}
+
+static void
+server_free(struct server *s)
+{
+	if (s->reaper_started) {
+		pthread_mutex_lock(&s->reaper_lock);
+		s->stopping = true;
+		pthread_cond_signal(&s->reaper_cond);
+		pthread_mutex_unlock(&s->reaper_lock);
+		pthread_join(s->reaper, NULL);
+	}
+	pthread_cond_destroy(&s->reaper_cond);
+	pthread_mutex_destroy(&s->reaper_lock);
+	pthread_mutex_destroy(&s->conns_lock);
+	free(s);
+}
+
+struct server *
+server_start(const struct server_config *cfg, char *err, size_t errlen)
+{
+	struct server *s = calloc(1, sizeof *s);
+	char *cert = NULL, *key = NULL, *ca = NULL;
+	struct addrinfo hints = {0}, *ai = NULL;
+	char port[8];
+	pthread_condattr_t ca_attr;
+
+	assert(cfg->cert_mode == SERVER_CERT_NONE || cfg->trust != NULL);
+	if (s == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->cfg = *cfg;
+	pthread_mutex_init(&s->conns_lock, NULL);
+	pthread_mutex_init(&s->reaper_lock, NULL);
+	pthread_condattr_init(&ca_attr);
+	pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
+	pthread_cond_init(&s->reaper_cond, &ca_attr);
+	pthread_condattr_destroy(&ca_attr);
+	atomic_init(&s->inflight, 0);
+	atomic_init(&s->draining, false);
+
+	unsigned threads = cfg->threads;
+	if (threads == 0) {
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+		threads = n > 0 ? (unsigned)n : 1;
+	}
+	/*
+	 * The connection's memory pool holds the request head, so it bounds the head; the head
+	 * limit proper is ours (a 431 with a JSON body). The pool leaves room above it for the
+	 * header records and the answer; heads far beyond it get libmicrohttpd's own 431/414.
+	 */
+	s->memory_limit = (size_t)cfg->max_header_bytes * 2 + 8192;
+	s->idle_ms = (int64_t)cfg->idle_timeout_s * 1000;
+	s->header_ms =
+	    (int64_t)(cfg->idle_timeout_s < SERVER_HEADER_TIMEOUT_S ? cfg->idle_timeout_s
+	                                                            : SERVER_HEADER_TIMEOUT_S) *
+	    1000;
+
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+	if (strcmp(cfg->listen->host, "localhost") != 0)
+		hints.ai_flags |= AI_NUMERICHOST;
+	snprintf(port, sizeof port, "%u", cfg->listen->port);
+	int gai = getaddrinfo(cfg->listen->host, port, &hints, &ai);
+	if (gai != 0 || ai == NULL) {
+		snprintf(err, errlen, "%s listener: bad address %s:%u: %s", cfg->name,
+		         cfg->listen->host, cfg->listen->port, gai_strerror(gai));
+		goto fail;
+	}
+	if ((cert = read_pem(cfg->cert, err, errlen)) == NULL ||
+	    (key = read_pem(cfg->key, err, errlen)) == NULL ||
+	    (cfg->client_ca != NULL && (ca = read_pem(cfg->client_ca, err, errlen)) == NULL))
+		goto fail;
+
+	struct MHD_OptionItem trust[] = {
+	    {ca != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, ca},
+	    {MHD_OPTION_END, 0, NULL},
+	};
+	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+	                 MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
+	s->daemon = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
+	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
+	    cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE,
+	    cfg->max_connections > 128 ? cfg->max_connections : 128,
+	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
+	    on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_ARRAY, trust,
+	    MHD_OPTION_END);
+	free_secret(key);
+	key = NULL;
+	if (s->daemon == NULL) {
+		snprintf(err, errlen,
+		         "%s listener: cannot start on %s:%u (address in use, or bad "
+		         "certificate or key)",
+		         cfg->name, cfg->listen->host, cfg->listen->port);
+		goto fail;
+	}
+
+	const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	char host[INET6_ADDRSTRLEN] = "?";
+	if (ai->ai_family == AF_INET6)
+		inet_ntop(AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, host,
+		          sizeof host);
+	else
+		inet_ntop(AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, host,
+		          sizeof host);
+	snprintf(s->url, sizeof s->url,
+	         ai->ai_family == AF_INET6 ? "https://[%s]:%u" : "https://%s:%u", host,
+	         di != NULL ? (unsigned)di->port : cfg->listen->port);
+
+	if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+		snprintf(err, errlen, "%s listener: cannot start a thread", cfg->name);
+		MHD_stop_daemon(s->daemon);
+		goto fail;
+	}
+	s->reaper_started = true;
+	free(cert);
+	free(ca);
+	freeaddrinfo(ai);
+	return s;
+fail:
+	free(cert);
+	free_secret(key);
+	free(ca);
+	if (ai != NULL)
+		freeaddrinfo(ai);
+	server_free(s);
+	return NULL;
+}
+
+const char *
+server_url(const struct server *s)
+{
+	return s->url;
+}
+
+void
+server_stop(struct server *s, unsigned drain_ms)
+{
+	if (s == NULL)
+		return;
+	atomic_store(&s->draining, true);
+	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+	if (fd != MHD_INVALID_SOCKET)
+		close(fd);
+	int64_t until = now_ms() + drain_ms;
+	while (atomic_load(&s->inflight) > 0 && now_ms() < until) {
+		struct timespec pause = {0, 10 * 1000000L};
+		nanosleep(&pause, NULL);
+	}
+	MHD_stop_daemon(s->daemon);
+	server_free(s);
+}
