@@ -1130,16 +1130,31 @@ contract_json(const struct contract *c, time_t now)
 }
 
 static int
+cmp_id(const void *a, const void *b)
+{
+	return strcmp((*(const struct contract *const *)a)->id,
+		      (*(const struct contract *const *)b)->id);
+}
+
+static int
 contract_list(const struct contract_set *set, bool as_json)
 {
 	time_t now = time(NULL);
 	size_t n = contract_set_count(set);
+	/* People read contract registers by number; the set keeps partner order for lookups. */
+	const struct contract **v = calloc(n + 1, sizeof(*v));
+	if (v == NULL)
+		return 1;
+	for (size_t i = 0; i < n; i++)
+		v[i] = contract_set_at(set, i);
+	qsort(v, n, sizeof(*v), cmp_id);
 	if (as_json) {
 		json_t *arr = json_array();
 		for (size_t i = 0; i < n; i++)
-			json_array_append_new(arr, contract_json(contract_set_at(set, i), now));
-		char *s = json_dumps(arr, JSON_INDENT(2) | JSON_ENSURE_ASCII);
+			json_array_append_new(arr, contract_json(v[i], now));
+		char *s = json_dumps(arr, JSON_INDENT(2));
 		json_decref(arr);
+		free(v);
 		if (s == NULL)
 			return 1;
 		printf("%s\n", s);
@@ -1149,7 +1164,7 @@ contract_list(const struct contract_set *set, bool as_json)
 	printf("%-13s %-18s %-12s %-10s %-14s %-25s %-25s %s\n", "ID", "PARTNER", "RELATIONSHIP",
 	       "STATUS", "NOW", "VALID_FROM", "VALID_UNTIL", "PURPOSES");
 	for (size_t i = 0; i < n; i++) {
-		const struct contract *c = contract_set_at(set, i);
+		const struct contract *c = v[i];
 		printf("%-13s %-18s %-12s %-10s %-14s %-25s %-25s ", c->id, c->partner,
 		       contract_relationship_name(c->relationship), contract_status_name(c->status),
 		       state_now(c, now), c->valid_from_text, c->valid_until_text);
@@ -1157,6 +1172,7 @@ contract_list(const struct contract_set *set, bool as_json)
 			printf("%s%s", k ? "," : "", c->purposes[k].id);
 		printf("\n");
 	}
+	free(v);
 	return 0;
 }
 
