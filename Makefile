@@ -73,6 +73,8 @@ DEMO := var/demo
 run: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@[ -d $(DEMO) ] || $(BIN) init $(DEMO)
+	@# a CRL past its nextUpdate refuses every partner: re-publish the demo's before serving
+	@$(BIN) cert crl -c $(DEMO)/pdgate.conf >/dev/null && $(BIN) cert crl -c $(DEMO)/pdgate.conf --staff >/dev/null
 	@echo
 	@echo "pdgate demo: $(DEMO) (partner API https://127.0.0.1:8443, compliance https://127.0.0.1:9443)"
 	@echo "Ask who you are, as the demo mailing house:"
