@@ -499,11 +499,13 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 			say(why, whylen, "claims: role missing");
 			return TOKEN_INVALID;
 		}
-		if (get_str(p, "role", role, sizeof role) && strcmp(role, "auditor") == 0)
+		if (!get_str(p, "role", role, sizeof role))
+			role[0] = '\0';
+		if (strcmp(role, "auditor") == 0) {
 			c->role = TOKEN_ROLE_AUDITOR;
-		else if (get_str(p, "role", role, sizeof role) && strcmp(role, "officer") == 0)
+		} else if (strcmp(role, "officer") == 0) {
 			c->role = TOKEN_ROLE_OFFICER;
-		else {
+		} else {
 			say(why, whylen, "claims: role is not auditor or officer");
 			return TOKEN_INVALID;
 		}
