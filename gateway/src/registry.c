@@ -1,0 +1,352 @@
+/* registry — the policies and contracts in force, and each partner's state (suspensions). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "registry.h"
+
+/* One load of catalogs and contracts, shared by the requests that hold it. */
+struct snap {
+	struct registry_view view; /* first: a view pointer is a snap pointer */
+	struct catalog *catalog;
+	struct contract_set *contracts;
+	unsigned refs; /* the registry's own reference plus one per request holding it */
+};
+
+struct suspension {
+	char *partner; /* "" for the gateway itself */
+	char *by, *reason;
+	int64_t since_ms;
+};
+
+struct registry {
+	char *purposes, *fields, *contracts; /* files, read again on reload */
+	pthread_mutex_t lock;                /* guards cur, refs, the suspensions */
+	struct snap *cur;
+	uint64_t generation;
+	sqlite3 *db;
+	struct suspension *sus; /* the suspended partners and the gateway, in memory */
+	size_t nsus;
+};
+
+static void
+snap_free(struct snap *s)
+{
+	if (s == NULL)
+		return;
+	contract_set_free(s->contracts);
+	catalog_free(s->catalog);
+	free(s);
+}
+
+/* Loads catalogs and contracts; NULL with *errors on any problem. */
+static struct snap *
+snap_load(struct registry *r, char **errors)
+{
+	struct snap *s = calloc(1, sizeof(*s));
+
+	*errors = NULL;
+	if (s == NULL) {
+		*errors = strdup("out of memory\n");
+		return NULL;
+	}
+	s->catalog = catalog_load(r->purposes, r->fields, errors);
+	if (s->catalog == NULL)
+		goto fail;
+	s->contracts = contract_set_load(s->catalog, r->contracts, errors);
+	if (s->contracts == NULL)
+		goto fail;
+	s->view.catalog = s->catalog;
+	s->view.contracts = s->contracts;
+	s->refs = 1;
+	return s;
+fail:
+	snap_free(s);
+	return NULL;
+}
+
+static void
+sus_clear(struct suspension *s)
+{
+	free(s->partner);
+	free(s->by);
+	free(s->reason);
+}
+
+static char *
+dup_or_null(const unsigned char *s)
+{
+	return s != NULL ? strdup((const char *)s) : NULL;
+}
+
+static int
+state_open(struct registry *r, const char *path, char **errors)
+{
+	sqlite3_stmt *st = NULL;
+	char msg[512];
+
+	if (sqlite3_open_v2(path, &r->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK)
+		goto fail;
+	/* the busy timeout first: every later statement may meet the token command's writes */
+	sqlite3_busy_timeout(r->db, 5000);
+	if (sqlite3_exec(r->db,
+			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+			 "CREATE TABLE IF NOT EXISTS suspensions("
+			 " partner TEXT PRIMARY KEY, by TEXT, reason TEXT, since_ms INTEGER)",
+			 NULL, NULL, NULL) != SQLITE_OK)
+		goto fail;
+	if (sqlite3_prepare_v2(r->db, "SELECT partner, by, reason, since_ms FROM suspensions", -1,
+			       &st, NULL) != SQLITE_OK)
+		goto fail;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		struct suspension *ns = realloc(r->sus, (r->nsus + 1) * sizeof(*ns));
+		if (ns == NULL)
+			goto fail;
+		r->sus = ns;
+		ns[r->nsus].partner = dup_or_null(sqlite3_column_text(st, 0));
+		ns[r->nsus].by = dup_or_null(sqlite3_column_text(st, 1));
+		ns[r->nsus].reason = dup_or_null(sqlite3_column_text(st, 2));
+		ns[r->nsus].since_ms = sqlite3_column_int64(st, 3);
+		r->nsus++;
+		if (ns[r->nsus - 1].partner == NULL)
+			goto fail;
+	}
+	sqlite3_finalize(st);
+	return 0;
+fail:
+	snprintf(msg, sizeof(msg), "%s: state database: %s\n", path,
+		 r->db ? sqlite3_errmsg(r->db) : "cannot open");
+	*errors = strdup(msg);
+	sqlite3_finalize(st);
+	return -1;
+}
+
+struct registry *
+registry_open(const char *purposes, const char *fields, const char *contracts,
+	      const char *state_path, char **errors)
+{
+	struct registry *r = calloc(1, sizeof(*r));
+
+	*errors = NULL;
+	if (r != NULL)
+		pthread_mutex_init(&r->lock, NULL);
+	if (r == NULL || (r->purposes = strdup(purposes)) == NULL ||
+	    (r->fields = strdup(fields)) == NULL || (r->contracts = strdup(contracts)) == NULL) {
+		*errors = strdup("out of memory\n");
+		goto fail;
+	}
+	if ((r->cur = snap_load(r, errors)) == NULL)
+		goto fail;
+	r->cur->view.generation = r->generation = 1;
+	if (state_open(r, state_path, errors) != 0)
+		goto fail;
+	return r;
+fail:
+	registry_free(r);
+	return NULL;
+}
+
+void
+registry_free(struct registry *r)
+{
+	if (r == NULL)
+		return;
+	if (r->cur != NULL) {
+		/* every request is done by now: the registry holds the last reference */
+		snap_free(r->cur);
+	}
+	for (size_t i = 0; i < r->nsus; i++)
+		sus_clear(&r->sus[i]);
+	free(r->sus);
+	sqlite3_close(r->db);
+	pthread_mutex_destroy(&r->lock);
+	free(r->purposes);
+	free(r->fields);
+	free(r->contracts);
+	free(r);
+}
+
+int
+registry_reload(struct registry *r, char **errors)
+{
+	struct snap *s = snap_load(r, errors), *old;
+
+	if (s == NULL)
+		return -1;
+	pthread_mutex_lock(&r->lock);
+	old = r->cur;
+	s->view.generation = ++r->generation;
+	r->cur = s;
+	if (--old->refs > 0)
+		old = NULL; /* the last request holding it frees it */
+	pthread_mutex_unlock(&r->lock);
+	snap_free(old);
+	return 0;
+}
+
+const struct registry_view *
+registry_acquire(struct registry *r)
+{
+	struct snap *s;
+
+	pthread_mutex_lock(&r->lock);
+	s = r->cur;
+	s->refs++;
+	pthread_mutex_unlock(&r->lock);
+	return &s->view;
+}
+
+void
+registry_release(struct registry *r, const struct registry_view *v)
+{
+	struct snap *s = (struct snap *)v;
+
+	if (v == NULL)
+		return;
+	pthread_mutex_lock(&r->lock);
+	if (--s->refs > 0)
+		s = NULL;
+	pthread_mutex_unlock(&r->lock);
+	snap_free(s);
+}
+
+/* Index of a suspension, or -1. Lock held. */
+static long
+sus_find(const struct registry *r, const char *partner)
+{
+	for (size_t i = 0; i < r->nsus; i++)
+		if (strcmp(r->sus[i].partner, partner) == 0)
+			return (long)i;
+	return -1;
+}
+
+bool
+registry_gateway_suspended(struct registry *r)
+{
+	return registry_partner_suspended(r, "");
+}
+
+bool
+registry_partner_suspended(struct registry *r, const char *partner)
+{
+	bool s;
+
+	pthread_mutex_lock(&r->lock);
+	s = sus_find(r, partner) >= 0;
+	pthread_mutex_unlock(&r->lock);
+	return s;
+}
+
+int
+registry_set_suspended(struct registry *r, const char *partner, bool suspended, const char *who,
+		       const char *reason, int64_t now_ms)
+{
+	const char *key = partner != NULL ? partner : "";
+	sqlite3_stmt *st = NULL;
+	struct suspension ns = {0};
+	int rc = -1;
+	long i;
+
+	/* one writer at a time: the database and memory change together or not at all */
+	pthread_mutex_lock(&r->lock);
+	i = sus_find(r, key);
+	if ((i >= 0) == suspended) {
+		rc = 0;
+		goto done;
+	}
+	if (suspended) {
+		ns.partner = strdup(key);
+		ns.by = who ? strdup(who) : NULL;
+		ns.reason = reason ? strdup(reason) : NULL;
+		ns.since_ms = now_ms;
+		struct suspension *grown = realloc(r->sus, (r->nsus + 1) * sizeof(*grown));
+		if (ns.partner == NULL || grown == NULL)
+			goto done;
+		r->sus = grown;
+		if (sqlite3_prepare_v2(r->db,
+				       "INSERT INTO suspensions(partner, by, reason, since_ms) "
+				       "VALUES (?1, ?2, ?3, ?4)",
+				       -1, &st, NULL) != SQLITE_OK)
+			goto done;
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, who, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 4, now_ms);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto done;
+		r->sus[r->nsus++] = ns;
+		memset(&ns, 0, sizeof(ns));
+	} else {
+		if (sqlite3_prepare_v2(r->db, "DELETE FROM suspensions WHERE partner = ?1", -1, &st,
+				       NULL) != SQLITE_OK)
+			goto done;
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto done;
+		sus_clear(&r->sus[i]);
+		r->sus[i] = r->sus[--r->nsus];
+	}
+	rc = 1;
+done:
+	pthread_mutex_unlock(&r->lock);
+	sqlite3_finalize(st);
+	sus_clear(&ns);
+	return rc;
+}
+
+static json_t *
+sus_json(const struct suspension *s)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "suspended", json_boolean(s != NULL));
+	json_object_set_new(o, "by", s && s->by ? json_string(s->by) : json_null());
+	json_object_set_new(o, "reason", s && s->reason ? json_string(s->reason) : json_null());
+	json_object_set_new(o, "since_ms", s ? json_integer(s->since_ms) : json_null());
+	return o;
+}
+
+json_t *
+registry_partners(struct registry *r, json_t **gateway)
+{
+	const struct registry_view *v = registry_acquire(r);
+	json_t *list = json_array(), *byname = json_object();
+	size_t n = contract_set_count(v->contracts);
+
+	pthread_mutex_lock(&r->lock);
+	for (size_t i = 0; i < n; i++) {
+		const struct contract *c = contract_set_at(v->contracts, i);
+		json_t *p = json_object_get(byname, c->partner);
+		if (p == NULL) {
+			long k = sus_find(r, c->partner);
+			p = sus_json(k >= 0 ? &r->sus[k] : NULL);
+			json_object_set_new(p, "partner", json_string(c->partner));
+			json_object_set_new(p, "partner_name",
+					    c->partner_name ? json_string(c->partner_name)
+							    : json_null());
+			json_object_set_new(p, "contracts", json_array());
+			json_object_set(byname, c->partner, p);
+			json_array_append_new(list, p);
+		}
+		json_array_append_new(json_object_get(p, "contracts"), json_string(c->id));
+	}
+	/* a suspension outlives the contracts that named the partner */
+	for (size_t i = 0; i < r->nsus; i++) {
+		if (r->sus[i].partner[0] == '\0' || json_object_get(byname, r->sus[i].partner))
+			continue;
+		json_t *p = sus_json(&r->sus[i]);
+		json_object_set_new(p, "partner", json_string(r->sus[i].partner));
+		json_object_set_new(p, "partner_name", json_null());
+		json_object_set_new(p, "contracts", json_array());
+		json_array_append_new(list, p);
+	}
+	long g = sus_find(r, "");
+	*gateway = sus_json(g >= 0 ? &r->sus[g] : NULL);
+	pthread_mutex_unlock(&r->lock);
+	json_decref(byname);
+	registry_release(r, v);
+	return list;
+}

@@ -1,0 +1,66 @@
+/* registry — the policies and contracts in force, and each partner's state (suspensions). */
+#ifndef PDGATE_REGISTRY_H
+#define PDGATE_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "catalog.h"
+#include "contract.h"
+
+struct registry;
+
+/*
+ * The catalogs and contracts of one load. A request takes a view with registry_acquire and
+ * works on it to the end, so a reload in the middle never mixes two sets; the view lives until
+ * the last request holding it lets go.
+ */
+struct registry_view {
+	const struct catalog *catalog;
+	const struct contract_set *contracts;
+	uint64_t generation; /* 1 for the first load, +1 per successful reload */
+};
+
+/*
+ * Loads the catalogs and the contracts folder, and opens the state database (suspensions,
+ * persisted: SQLite at state_path, created if needed). NULL with *errors (every problem, one
+ * per line; caller frees) on failure.
+ */
+struct registry *registry_open(const char *purposes, const char *fields, const char *contracts,
+			       const char *state_path, char **errors);
+void registry_free(struct registry *r);
+
+/*
+ * Loads the catalogs and contracts again, all or nothing: on any error the set in force stays
+ * and -1 is returned with *errors (caller frees). 0 on success.
+ */
+int registry_reload(struct registry *r, char **errors);
+
+/* The view in force; give it back with registry_release. Never NULL. */
+const struct registry_view *registry_acquire(struct registry *r);
+void registry_release(struct registry *r, const struct registry_view *v);
+
+/* Step 3 and 4 of the decision: read from memory, no I/O. */
+bool registry_gateway_suspended(struct registry *r);
+bool registry_partner_suspended(struct registry *r, const char *partner);
+
+/*
+ * Suspends or resumes a partner (partner non-NULL) or the whole gateway (partner NULL). The new
+ * state is on disk (synchronous=FULL) before the call returns and in force for the next request
+ * of every connection. who and reason are recorded with it. Returns 1 if the state changed,
+ * 0 if it already was so, -1 on a database error (nothing changed).
+ */
+int registry_set_suspended(struct registry *r, const char *partner, bool suspended,
+			   const char *who, const char *reason, int64_t now_ms);
+
+/*
+ * Every partner named by a contract or by a suspension, with its state, as a JSON array of
+ * {"partner","suspended","reason","by","since","contracts":[ids]} (new reference), and the
+ * gateway's state as {"suspended",…} in *gateway (new reference).
+ */
+json_t *registry_partners(struct registry *r, json_t **gateway);
+
+#endif
