@@ -1043,11 +1043,13 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		threads = n > 0 ? (unsigned)n : 1;
 	}
 	/*
-	 * The connection's memory pool holds the request head, so it bounds the head; the head
-	 * limit proper is ours (a 431 with a JSON body). The pool leaves room above it for the
-	 * header records and the answer; heads far beyond it get libmicrohttpd's own 431/414.
+	 * The connection's memory pool holds the request head, so it bounds it; the limit proper
+	 * is ours (431 with a JSON body, exact to the byte). The pool leaves 4 KiB above it for
+	 * header records and the answer's head. A head that fills the pool gets libmicrohttpd's
+	 * own 431/414, except in a band of a few hundred bytes at the pool's size where it has
+	 * no room left for any answer and just closes the connection.
 	 */
-	s->memory_limit = (size_t)cfg->max_header_bytes * 2 + 8192;
+	s->memory_limit = (size_t)cfg->max_header_bytes + 4096;
 	s->idle_ms = (int64_t)cfg->idle_timeout_s * 1000;
 	s->header_ms =
 	    (int64_t)(cfg->idle_timeout_s < SERVER_HEADER_TIMEOUT_S ? cfg->idle_timeout_s
