@@ -52,7 +52,7 @@ merkle_leaf_hash(const void *leaf, size_t len, uint8_t out[MERKLE_HASH_LEN])
 
 int
 merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[MERKLE_HASH_LEN],
-		 uint8_t out[MERKLE_HASH_LEN])
+                 uint8_t out[MERKLE_HASH_LEN])
 {
 	uint8_t buf[1 + 2 * MERKLE_HASH_LEN];
 	unsigned int outlen = 0;
@@ -87,7 +87,7 @@ split_point(uint64_t n)
 /* Node (level, index) from the store, or from its two children when the store keeps no nodes. */
 static int
 perfect_hash(const struct merkle_store *s, uint64_t level, uint64_t index,
-	     uint8_t out[MERKLE_HASH_LEN])
+             uint8_t out[MERKLE_HASH_LEN])
 {
 	uint8_t l[MERKLE_HASH_LEN], r[MERKLE_HASH_LEN];
 	int rc;
@@ -157,7 +157,7 @@ reverse(uint8_t proof[][MERKLE_HASH_LEN], size_t n)
 
 int
 merkle_inclusion_proof(const struct merkle_store *s, uint64_t index, uint64_t size,
-		       uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n)
+                       uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n)
 {
 	uint64_t lo = 0, hi = size;
 	size_t k = 0;
@@ -191,7 +191,7 @@ merkle_inclusion_proof(const struct merkle_store *s, uint64_t index, uint64_t si
 
 int
 merkle_consistency_proof(const struct merkle_store *s, uint64_t old, uint64_t new,
-			 uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n)
+                         uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n)
 {
 	uint64_t lo = 0, hi = new, m = old;
 	int whole = 1; /* the b of SUBPROOF: m is still the whole old tree */
@@ -238,8 +238,8 @@ merkle_consistency_proof(const struct merkle_store *s, uint64_t old, uint64_t ne
 
 int
 merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[MERKLE_HASH_LEN],
-			const uint8_t proof[][MERKLE_HASH_LEN], size_t n,
-			const uint8_t root[MERKLE_HASH_LEN])
+                        const uint8_t proof[][MERKLE_HASH_LEN], size_t n,
+                        const uint8_t root[MERKLE_HASH_LEN])
 {
 	uint8_t r[MERKLE_HASH_LEN];
 	uint64_t fn = index, sn;
@@ -275,8 +275,8 @@ merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[M
 
 int
 merkle_verify_consistency(uint64_t old, uint64_t new, const uint8_t old_root[MERKLE_HASH_LEN],
-			  const uint8_t new_root[MERKLE_HASH_LEN],
-			  const uint8_t proof[][MERKLE_HASH_LEN], size_t n)
+                          const uint8_t new_root[MERKLE_HASH_LEN],
+                          const uint8_t proof[][MERKLE_HASH_LEN], size_t n)
 {
 	uint8_t fr[MERKLE_HASH_LEN], sr[MERKLE_HASH_LEN];
 	uint64_t fn, sn;
@@ -289,7 +289,7 @@ merkle_verify_consistency(uint64_t old, uint64_t new, const uint8_t old_root[MER
 		if (n != 0)
 			return MERKLE_EPROOF;
 		return CRYPTO_memcmp(old_root, new_root, MERKLE_HASH_LEN) == 0 ? MERKLE_OK
-									 : MERKLE_EMISMATCH;
+		                                                               : MERKLE_EMISMATCH;
 	}
 	if (n == 0 || n > MERKLE_MAX_PROOF)
 		return MERKLE_EPROOF;
@@ -361,7 +361,7 @@ merkle_frontier_load(struct merkle_frontier *f, const struct merkle_store *s, ui
 
 int
 merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[MERKLE_HASH_LEN],
-		       struct merkle_node done[MERKLE_MAX_LEVELS], size_t *n)
+                       struct merkle_node done[MERKLE_MAX_LEVELS], size_t *n)
 {
 	uint8_t acc[MERKLE_HASH_LEN];
 	uint64_t level = 0, index = f->size;

@@ -29,7 +29,7 @@ const char *merkle_strerror(int err);
  * Return 0, or MERKLE_ECRYPTO. */
 int merkle_leaf_hash(const void *leaf, size_t len, uint8_t out[MERKLE_HASH_LEN]);
 int merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[MERKLE_HASH_LEN],
-		     uint8_t out[MERKLE_HASH_LEN]);
+                     uint8_t out[MERKLE_HASH_LEN]);
 
 /*
  * Where the hashes come from. Node (level L, index i) is the root of the perfect subtree over
@@ -53,25 +53,25 @@ int merkle_root(const struct merkle_store *s, uint64_t size, uint8_t out[MERKLE_
  * cap entries available (MERKLE_MAX_PROOF always suffice). 0 or an error; index >= size is
  * MERKLE_ERANGE. */
 int merkle_inclusion_proof(const struct merkle_store *s, uint64_t index, uint64_t size,
-			   uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n);
+                           uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n);
 
 /* Consistency proof from size old to size new (RFC 9162 2.1.4.1): 0 < old <= new; old == new
  * gives the empty proof. 0 or an error. */
 int merkle_consistency_proof(const struct merkle_store *s, uint64_t old, uint64_t new,
-			     uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n);
+                             uint8_t proof[][MERKLE_HASH_LEN], size_t cap, size_t *n);
 
 /* RFC 9162 2.1.3.2: 0 if proof[0..n) proves leaf_hash at index in the tree of size with the
  * root given, else MERKLE_ERANGE, MERKLE_EPROOF or MERKLE_EMISMATCH. */
 int merkle_verify_inclusion(uint64_t index, uint64_t size, const uint8_t leaf_hash[MERKLE_HASH_LEN],
-			    const uint8_t proof[][MERKLE_HASH_LEN], size_t n,
-			    const uint8_t root[MERKLE_HASH_LEN]);
+                            const uint8_t proof[][MERKLE_HASH_LEN], size_t n,
+                            const uint8_t root[MERKLE_HASH_LEN]);
 
 /* RFC 9162 2.1.4.2: 0 if proof[0..n) proves the tree of size new with new_root extends the tree
  * of size old with old_root. old == new needs an empty proof and equal roots; old 0 is refused
  * (MERKLE_ERANGE: every tree extends the empty one, so it proves nothing). */
 int merkle_verify_consistency(uint64_t old, uint64_t new, const uint8_t old_root[MERKLE_HASH_LEN],
-			      const uint8_t new_root[MERKLE_HASH_LEN],
-			      const uint8_t proof[][MERKLE_HASH_LEN], size_t n);
+                              const uint8_t new_root[MERKLE_HASH_LEN],
+                              const uint8_t proof[][MERKLE_HASH_LEN], size_t n);
 
 /*
  * The compact range [0, size) of an append-only log: the roots of the perfect subtrees along the
@@ -79,7 +79,7 @@ int merkle_verify_consistency(uint64_t old, uint64_t new, const uint8_t old_root
  * copy it before a batch and restore the copy if the batch fails to commit.
  */
 struct merkle_frontier {
-	uint64_t size;                                      /* leaves appended so far */
+	uint64_t size;                                    /* leaves appended so far */
 	uint8_t hash[MERKLE_MAX_LEVELS][MERKLE_HASH_LEN]; /* [L] valid iff bit L of size is set */
 };
 
@@ -100,7 +100,7 @@ int merkle_frontier_load(struct merkle_frontier *f, const struct merkle_store *s
  * in increasing level — go to done[0..*n) (at most MERKLE_MAX_LEVELS), for the log to store.
  * 0, MERKLE_EFULL or MERKLE_ECRYPTO (f unchanged on error). */
 int merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[MERKLE_HASH_LEN],
-			   struct merkle_node done[MERKLE_MAX_LEVELS], size_t *n);
+                           struct merkle_node done[MERKLE_MAX_LEVELS], size_t *n);
 
 /* Root of the tree of f->size leaves. 0 or MERKLE_ECRYPTO. */
 int merkle_frontier_root(const struct merkle_frontier *f, uint8_t out[MERKLE_HASH_LEN]);

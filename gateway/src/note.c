@@ -21,10 +21,10 @@
 #define NAME_MAX_LEN 1024
 
 struct note_signer {
-	char *name;            /* owned, NUL-terminated */
-	uint32_t id;           /* key id */
-	uint8_t pub[PUB_LEN];  /* raw Ed25519 public key */
-	EVP_PKEY *key;         /* owned private key; OpenSSL wipes it on free */
+	char *name;           /* owned, NUL-terminated */
+	uint32_t id;          /* key id */
+	uint8_t pub[PUB_LEN]; /* raw Ed25519 public key */
+	EVP_PKEY *key;        /* owned private key; OpenSSL wipes it on free */
 };
 
 struct note_verifier {
@@ -429,7 +429,7 @@ note_sign(const struct note_signer *s, const char *text, size_t len, char **out,
 	}
 	memcpy(note, text, len);
 	snprintf(note + len, total + 1 - len, "\n" SIG_PREFIX "%s %.*s\n", s->name, (int)b64len,
-		 b64);
+	         b64);
 	assert(strlen(note + len) == total - len);
 	*out = note;
 	*out_len = total;
@@ -457,7 +457,7 @@ ed25519_verify(EVP_PKEY *key, const char *text, size_t len, const uint8_t sig[SI
 /* note_verify, marking in verified[i] (when not NULL) each known key whose signature held. */
 static int
 verify_note(const char *msg, size_t len, struct note_verifier *const *known, size_t n_known,
-	    size_t *text_len, unsigned char *verified)
+            size_t *text_len, unsigned char *verified)
 {
 	const char *sigs = NULL, *end = msg + len;
 	size_t tlen, nsig = 0, good = 0;
@@ -530,7 +530,7 @@ verify_note(const char *msg, size_t len, struct note_verifier *const *known, siz
 
 int
 note_verify(const char *msg, size_t len, struct note_verifier *const *known, size_t n_known,
-	    size_t *text_len)
+            size_t *text_len)
 {
 	return verify_note(msg, len, known, n_known, text_len, NULL);
 }
@@ -539,7 +539,7 @@ note_verify(const char *msg, size_t len, struct note_verifier *const *known, siz
 
 int
 note_checkpoint_format(const char *origin, uint64_t size, const uint8_t root[NOTE_ROOT_LEN],
-		       char **out, size_t *out_len)
+                       char **out, size_t *out_len)
 {
 	char b64[4 * ((NOTE_ROOT_LEN + 2) / 3) + 1];
 	size_t olen = strlen(origin), cap;
@@ -607,7 +607,7 @@ fail:
 
 int
 note_checkpoint_open(const char *msg, size_t len, struct note_verifier *const *known,
-		     size_t n_known, struct note_checkpoint *cp)
+                     size_t n_known, struct note_checkpoint *cp)
 {
 	unsigned char *verified = NULL;
 	size_t tlen;

@@ -55,7 +55,7 @@ uint32_t note_verifier_id(const struct note_verifier *v);
  * than newline. *out is the note "text\n— name base64(id || signature)\n", NUL-terminated,
  * *out_len its length; caller frees. 0 or an error. Safe to call from several threads at once. */
 int note_sign(const struct note_signer *s, const char *text, size_t len, char **out,
-	      size_t *out_len);
+              size_t *out_len);
 
 /*
  * Verifies the note msg[0..len) against the known keys (borrowed). Signatures by keys not in
@@ -66,7 +66,7 @@ int note_sign(const struct note_signer *s, const char *text, size_t len, char **
  * On NOTE_OK the signed text is msg[0..*text_len), ending in "\n".
  */
 int note_verify(const char *msg, size_t len, struct note_verifier *const *known, size_t n_known,
-		size_t *text_len);
+                size_t *text_len);
 
 /* A checkpoint's three lines (c2sp.org/tlog-checkpoint). */
 struct note_checkpoint {
@@ -79,7 +79,7 @@ struct note_checkpoint {
 /* The checkpoint text "<origin>\n<size>\n<base64 root>\n" (origin non-empty, UTF-8, no control
  * character), NUL-terminated into *out (caller frees), *out_len its length. 0 or an error. */
 int note_checkpoint_format(const char *origin, uint64_t size, const uint8_t root[NOTE_ROOT_LEN],
-			   char **out, size_t *out_len);
+                           char **out, size_t *out_len);
 
 /* Parses checkpoint text[0..len): origin, size in decimal without leading zeros, base64 of a
  * 32-byte root, then any non-empty extension lines, which are ignored. 0 or NOTE_EMALFORMED. */
@@ -88,6 +88,6 @@ int note_checkpoint_parse(const char *text, size_t len, struct note_checkpoint *
 /* note_verify, then note_checkpoint_parse of the signed text, and the origin must equal the name
  * of a known key whose signature verified. cp->origin points into msg. 0 or an error. */
 int note_checkpoint_open(const char *msg, size_t len, struct note_verifier *const *known,
-			 size_t n_known, struct note_checkpoint *cp);
+                         size_t n_known, struct note_checkpoint *cp);
 
 #endif

@@ -17,8 +17,8 @@
 
 /* The test key of tests/unit/test_note.c (pdgate.local/test). */
 static const char pem[] = "-----BEGIN PRIVATE KEY-----\n"
-			  "MC4CAQAwBQYDK2VwBCIEILoXCSKY+jwDvl1RSN+mpJ8aZ6B9kNGJOL5IO+5guu4U\n"
-			  "-----END PRIVATE KEY-----\n";
+                          "MC4CAQAwBQYDK2VwBCIEILoXCSKY+jwDvl1RSN+mpJ8aZ6B9kNGJOL5IO+5guu4U\n"
+                          "-----END PRIVATE KEY-----\n";
 static const char go_vkey[] = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
 
 static struct note_signer *signer;

@@ -83,7 +83,7 @@ model_mth(const uint8_t (*leaf)[H], uint64_t lo, uint64_t hi, uint8_t out[H])
 /* PATH(m, D[lo:hi]) appended to path[*n]. */
 static void
 model_path(const uint8_t (*leaf)[H], uint64_t m, uint64_t lo, uint64_t hi, uint8_t (*path)[H],
-	   size_t *n)
+           size_t *n)
 {
 	uint64_t k;
 
@@ -102,7 +102,7 @@ model_path(const uint8_t (*leaf)[H], uint64_t m, uint64_t lo, uint64_t hi, uint8
 /* SUBPROOF(m, D[lo:hi], b). */
 static void
 model_subproof(const uint8_t (*leaf)[H], uint64_t m, uint64_t lo, uint64_t hi, int b,
-	       uint8_t (*path)[H], size_t *n)
+               uint8_t (*path)[H], size_t *n)
 {
 	uint64_t k;
 
@@ -171,7 +171,14 @@ counted_node(void *ctx, uint64_t level, uint64_t index, uint8_t out[H])
 /* ---- the RFC 6962 reference tree ---- */
 
 static const char *const ref_leaf_hex[] = {
-    "", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f",
+    "",
+    "00",
+    "10",
+    "2021",
+    "3031",
+    "40414243",
+    "5051525354555657",
+    "606162636465666768696a6b6c6d6e6f",
 };
 
 /* Roots of the reference tree of sizes 0..8. Sizes 0 and 8 are those of testdata/README.md; the
@@ -228,7 +235,7 @@ test_reference_roots(void)
 		}
 	}
 	CHECK(merkle_mem_root(ref_mem, got) == 0 && unhex(ref_root_hex[8], want, H) == 0 &&
-		  memcmp(got, want, H) == 0,
+	          memcmp(got, want, H) == 0,
 	      "merkle_mem_root of the reference tree");
 }
 
@@ -275,8 +282,8 @@ vuint(const char *path, const char *text, const char *key)
 		p++;
 	errno = 0;
 	v = strtoull(p, &end, 10);
-	CHECK(errno == 0 && end != p && *p != '-', "%s: member %s is not an unsigned integer",
-	      path, key);
+	CHECK(errno == 0 && end != p && *p != '-', "%s: member %s is not an unsigned integer", path,
+	      key);
 	return v;
 }
 
@@ -325,7 +332,7 @@ vector_inclusion(const char *path, const char *text, json_t *v, int want_err)
 	    vhash(json_object_get(v, "leafHash"), leaf) == 0 &&
 	    vproof(json_object_get(v, "proof"), proof, MERKLE_MAX_PROOF + 8, &n) == 0)
 		rc = merkle_verify_inclusion((uint64_t)idx, (uint64_t)size, leaf,
-					     (const uint8_t(*)[H])proof, n, root);
+		                             (const uint8_t(*)[H])proof, n, root);
 	CHECK((rc != 0) == want_err, "%s: want %s, got %s", path, want_err ? "error" : "ok",
 	      merkle_strerror(rc));
 	vst.inclusion++;
@@ -335,8 +342,8 @@ vector_inclusion(const char *path, const char *text, json_t *v, int want_err)
 		return;
 	struct merkle_store s = merkle_mem_store(ref_mem);
 	CHECK(merkle_inclusion_proof(&s, (uint64_t)idx, (uint64_t)size, gen, MERKLE_MAX_PROOF,
-				     &gn) == 0 &&
-		  gn == n && memcmp(gen, proof, n * H) == 0 && memcmp(ref_leaf[idx], leaf, H) == 0,
+	                             &gn) == 0 &&
+	          gn == n && memcmp(gen, proof, n * H) == 0 && memcmp(ref_leaf[idx], leaf, H) == 0,
 	      "%s: generated proof differs", path);
 	vst.happy++;
 }
@@ -350,21 +357,22 @@ vector_consistency(const char *path, const char *text, json_t *v, int want_err)
 	int rc = MERKLE_EPROOF, decoded;
 
 	decoded = vhash(json_object_get(v, "root1"), r1) == 0 &&
-		  vhash(json_object_get(v, "root2"), r2) == 0 &&
-		  vproof(json_object_get(v, "proof"), proof, MERKLE_MAX_PROOF + 8, &n) == 0;
+	          vhash(json_object_get(v, "root2"), r2) == 0 &&
+	          vproof(json_object_get(v, "proof"), proof, MERKLE_MAX_PROOF + 8, &n) == 0;
 	if (decoded)
 		rc = merkle_verify_consistency((uint64_t)s1, (uint64_t)s2, r1, r2,
-					       (const uint8_t(*)[H])proof, n);
+		                               (const uint8_t(*)[H])proof, n);
 	vst.consistency++;
 	if (!want_err && !decoded) {
 		/*
 		 * The one vector of this kind ("sizes are equal (one) and proof is empty") passes
-		 * two equal 12-byte strings as roots of equal sizes, which the Go verifier accepts by
-		 * comparing bytes. A root that is not a SHA-256 hash is refused here on principle.
+		 * two equal 12-byte strings as roots of equal sizes, which the Go verifier accepts
+		 * by comparing bytes. A root that is not a SHA-256 hash is refused here on
+		 * principle.
 		 */
 		json_t *p = json_object_get(v, "proof");
 		CHECK(s1 == s2 && s1 > 0 && (json_is_null(p) || json_array_size(p) == 0) &&
-			  json_equal(json_object_get(v, "root1"), json_object_get(v, "root2")),
+		          json_equal(json_object_get(v, "root1"), json_object_get(v, "root2")),
 		      "%s: a valid vector with malformed hashes that is not the equal-size case",
 		      path);
 		vst.stricter++;
@@ -376,8 +384,8 @@ vector_consistency(const char *path, const char *text, json_t *v, int want_err)
 		return;
 	struct merkle_store s = merkle_mem_store(ref_mem);
 	CHECK(merkle_consistency_proof(&s, (uint64_t)s1, (uint64_t)s2, gen, MERKLE_MAX_PROOF,
-				       &gn) == 0 &&
-		  gn == n && memcmp(gen, proof, n * H) == 0,
+	                               &gn) == 0 &&
+	          gn == n && memcmp(gen, proof, n * H) == 0,
 	      "%s: generated proof differs", path);
 	vst.happy++;
 }
@@ -461,7 +469,8 @@ test_small_trees(void)
 	mem = merkle_mem_store(m);
 	for (uint64_t size = 1; size <= SMALL; size++) {
 		model_mth((const uint8_t(*)[H])small_leaf, 0, size, root[size]);
-		CHECK(merkle_root(&mem, size, proof[0]) == 0 && memcmp(proof[0], root[size], H) == 0,
+		CHECK(merkle_root(&mem, size, proof[0]) == 0 &&
+		          memcmp(proof[0], root[size], H) == 0,
 		      "root %lu", (unsigned long)size);
 	}
 	for (uint64_t size = 1; size <= SMALL; size++)
@@ -470,15 +479,16 @@ test_small_trees(void)
 			model_path((const uint8_t(*)[H])small_leaf, i, 0, size, model, &mn);
 			for (int which = 0; which < 2; which++) {
 				const struct merkle_store *s = which ? &bare : &mem;
-				int rc = merkle_inclusion_proof(s, i, size, proof, MERKLE_MAX_PROOF, &n);
+				int rc =
+				    merkle_inclusion_proof(s, i, size, proof, MERKLE_MAX_PROOF, &n);
 
 				CHECK(rc == 0 && n == mn && memcmp(proof, model, n * H) == 0,
 				      "inclusion %lu/%lu differs from the model (store %d)",
 				      (unsigned long)i, (unsigned long)size, which);
 			}
 			CHECK(merkle_verify_inclusion(i, size, small_leaf[i],
-						      (const uint8_t(*)[H])proof, n,
-						      root[size]) == 0,
+			                              (const uint8_t(*)[H])proof, n,
+			                              root[size]) == 0,
 			      "inclusion %lu/%lu does not verify", (unsigned long)i,
 			      (unsigned long)size);
 			inc++;
@@ -487,77 +497,76 @@ test_small_trees(void)
 			for (size_t k = 0; k < n; k++) {
 				proof[k][k % H] ^= 0x40;
 				bad += merkle_verify_inclusion(i, size, small_leaf[i],
-							       (const uint8_t(*)[H])proof, n,
-							       root[size]) == 0;
+				                               (const uint8_t(*)[H])proof, n,
+				                               root[size]) == 0;
 				proof[k][k % H] ^= 0x40;
 			}
 			if (n > 0)
 				bad += merkle_verify_inclusion(i, size, small_leaf[i],
-							       (const uint8_t(*)[H])proof, n - 1,
-							       root[size]) == 0;
+				                               (const uint8_t(*)[H])proof, n - 1,
+				                               root[size]) == 0;
 			memcpy(proof[n], root[size], H);
 			bad += merkle_verify_inclusion(i, size, small_leaf[i],
-						       (const uint8_t(*)[H])proof, n + 1,
-						       root[size]) == 0;
+			                               (const uint8_t(*)[H])proof, n + 1,
+			                               root[size]) == 0;
 			if (size > 1)
-				bad += merkle_verify_inclusion((i ^ 1) < size ? i ^ 1 : i - 1, size,
-							       small_leaf[i],
-							       (const uint8_t(*)[H])proof, n,
-							       root[size]) == 0;
+				bad += merkle_verify_inclusion(
+				           (i ^ 1) < size ? i ^ 1 : i - 1, size, small_leaf[i],
+				           (const uint8_t(*)[H])proof, n, root[size]) == 0;
 			if (size < SMALL)
 				bad += merkle_verify_inclusion(i, size + 1, small_leaf[i],
-							       (const uint8_t(*)[H])proof, n,
-							       root[size + 1]) == 0;
-			bad += merkle_verify_inclusion(i, size, small_leaf[(i + 1) % SMALL],
-						       (const uint8_t(*)[H])proof, n,
-						       root[size]) == 0;
+				                               (const uint8_t(*)[H])proof, n,
+				                               root[size + 1]) == 0;
+			bad +=
+			    merkle_verify_inclusion(i, size, small_leaf[(i + 1) % SMALL],
+			                            (const uint8_t(*)[H])proof, n, root[size]) == 0;
 			bad += merkle_verify_inclusion(size, size, small_leaf[i],
-						       (const uint8_t(*)[H])proof, n,
-						       root[size]) != MERKLE_ERANGE;
+			                               (const uint8_t(*)[H])proof, n,
+			                               root[size]) != MERKLE_ERANGE;
 		}
-	for (uint64_t new = 1; new <= SMALL; new++)
+	for (uint64_t new = 1; new <= SMALL; new ++)
 		for (uint64_t old = 1; old <= new; old++) {
 			mn = 0;
 			model_subproof((const uint8_t(*)[H])small_leaf, old, 0, new, 1, model, &mn);
 			for (int which = 0; which < 2; which++) {
 				const struct merkle_store *s = which ? &bare : &mem;
-				int rc =
-				    merkle_consistency_proof(s, old, new, proof, MERKLE_MAX_PROOF, &n);
+				int rc = merkle_consistency_proof(s, old, new, proof,
+				                                  MERKLE_MAX_PROOF, &n);
 
 				CHECK(rc == 0 && n == mn && memcmp(proof, model, n * H) == 0,
 				      "consistency %lu->%lu differs from the model (store %d)",
 				      (unsigned long)old, (unsigned long)new, which);
 			}
 			CHECK(merkle_verify_consistency(old, new, root[old], root[new],
-							(const uint8_t(*)[H])proof, n) == 0,
+			                                (const uint8_t(*)[H])proof, n) == 0,
 			      "consistency %lu->%lu does not verify", (unsigned long)old,
 			      (unsigned long)new);
 			con++;
 			for (size_t k = 0; k < n; k++) {
 				proof[k][(k + 7) % H] ^= 0x01;
-				bad += merkle_verify_consistency(old, new, root[old], root[new],
-								 (const uint8_t(*)[H])proof,
-								 n) == 0;
+				bad +=
+				    merkle_verify_consistency(old, new, root[old], root[new],
+				                              (const uint8_t(*)[H])proof, n) == 0;
 				proof[k][(k + 7) % H] ^= 0x01;
 			}
 			if (n > 0)
 				bad += merkle_verify_consistency(old, new, root[old], root[new],
-								 (const uint8_t(*)[H])proof,
-								 n - 1) == 0;
+				                                 (const uint8_t(*)[H])proof,
+				                                 n - 1) == 0;
 			memcpy(proof[n], root[new], H);
 			bad += merkle_verify_consistency(old, new, root[old], root[new],
-							 (const uint8_t(*)[H])proof, n + 1) == 0;
+			                                 (const uint8_t(*)[H])proof, n + 1) == 0;
 			if (old > 1)
-				bad += merkle_verify_consistency(old - 1, new, root[old], root[new],
-								 (const uint8_t(*)[H])proof,
-								 n) == 0;
+				bad +=
+				    merkle_verify_consistency(old - 1, new, root[old], root[new],
+				                              (const uint8_t(*)[H])proof, n) == 0;
 			if (old < new) {
-				bad += merkle_verify_consistency(old, new, root[old], root[old],
-								 (const uint8_t(*)[H])proof,
-								 n) == 0;
-				bad += merkle_verify_consistency(old, new, root[new], root[new],
-								 (const uint8_t(*)[H])proof,
-								 n) == 0;
+				bad +=
+				    merkle_verify_consistency(old, new, root[old], root[old],
+				                              (const uint8_t(*)[H])proof, n) == 0;
+				bad +=
+				    merkle_verify_consistency(old, new, root[new], root[new],
+				                              (const uint8_t(*)[H])proof, n) == 0;
 			}
 		}
 	CHECK(bad == 0, "%d corrupted proofs verified", bad);
@@ -603,16 +612,16 @@ test_edges(void)
 	};
 
 	for (size_t i = 0; i < sizeof(gen) / sizeof(gen[0]); i++) {
-		int rc = gen[i].kind == 0
-			     ? merkle_inclusion_proof(&s, gen[i].a, gen[i].b, proof, gen[i].cap, &n)
-			     : merkle_consistency_proof(&s, gen[i].a, gen[i].b, proof, gen[i].cap,
-							&n);
+		int rc =
+		    gen[i].kind == 0
+		        ? merkle_inclusion_proof(&s, gen[i].a, gen[i].b, proof, gen[i].cap, &n)
+		        : merkle_consistency_proof(&s, gen[i].a, gen[i].b, proof, gen[i].cap, &n);
 
 		CHECK(rc == gen[i].want && n == gen[i].want_n, "edge %zu: got %s, n %zu", i,
 		      merkle_strerror(rc), n);
 	}
 	CHECK(merkle_root(&s, 0, empty) == 0 && unhex(ref_root_hex[0], root, H) == 0 &&
-		  memcmp(empty, root, H) == 0,
+	          memcmp(empty, root, H) == 0,
 	      "empty root");
 	CHECK(merkle_root(&s, 9, root) == MERKLE_ESTORE, "root beyond the store");
 
@@ -620,49 +629,49 @@ test_edges(void)
 	merkle_root(&s, 8, root);
 	memset(proof, 0, sizeof(proof));
 	CHECK(merkle_verify_inclusion(0, 0, ref_leaf[0], (const uint8_t(*)[H])proof, 0, empty) ==
-		  MERKLE_ERANGE,
+	          MERKLE_ERANGE,
 	      "inclusion in the empty tree");
 	CHECK(merkle_verify_inclusion(0, 1, ref_leaf[0], (const uint8_t(*)[H])proof, 0,
-				      ref_leaf[0]) == 0,
+	                              ref_leaf[0]) == 0,
 	      "single leaf is its own root");
 	CHECK(merkle_verify_inclusion(0, 1, ref_leaf[0], (const uint8_t(*)[H])proof, 1,
-				      ref_leaf[0]) == MERKLE_EPROOF,
+	                              ref_leaf[0]) == MERKLE_EPROOF,
 	      "single leaf with a proof element");
 	CHECK(merkle_verify_inclusion(0, 8, ref_leaf[0], (const uint8_t(*)[H])proof,
-				      MERKLE_MAX_PROOF + 1, root) == MERKLE_EPROOF,
+	                              MERKLE_MAX_PROOF + 1, root) == MERKLE_EPROOF,
 	      "overlong inclusion proof");
 	CHECK(merkle_verify_inclusion(0, 8, ref_leaf[0], (const uint8_t(*)[H])proof, 2, root) ==
-		  MERKLE_EPROOF,
+	          MERKLE_EPROOF,
 	      "short inclusion proof");
 	CHECK(merkle_verify_consistency(0, 0, empty, empty, (const uint8_t(*)[H])proof, 0) ==
-		  MERKLE_ERANGE,
+	          MERKLE_ERANGE,
 	      "consistency of empty trees");
 	CHECK(merkle_verify_consistency(0, 8, empty, root, (const uint8_t(*)[H])proof, 0) ==
-		  MERKLE_ERANGE,
+	          MERKLE_ERANGE,
 	      "consistency from the empty tree");
 	CHECK(merkle_verify_consistency(8, 8, root, root, (const uint8_t(*)[H])proof, 0) == 0,
 	      "same size, same root");
 	CHECK(merkle_verify_consistency(8, 8, root, empty, (const uint8_t(*)[H])proof, 0) ==
-		  MERKLE_EMISMATCH,
+	          MERKLE_EMISMATCH,
 	      "same size, other root");
 	CHECK(merkle_verify_consistency(8, 8, root, root, (const uint8_t(*)[H])proof, 1) ==
-		  MERKLE_EPROOF,
+	          MERKLE_EPROOF,
 	      "same size with a proof");
 	CHECK(merkle_verify_consistency(3, 8, root, root, (const uint8_t(*)[H])proof, 0) ==
-		  MERKLE_EPROOF,
+	          MERKLE_EPROOF,
 	      "empty consistency proof");
 	CHECK(merkle_verify_consistency(3, 8, root, root, (const uint8_t(*)[H])proof,
-					MERKLE_MAX_PROOF + 1) == MERKLE_EPROOF,
+	                                MERKLE_MAX_PROOF + 1) == MERKLE_EPROOF,
 	      "overlong consistency proof");
 	CHECK(merkle_verify_consistency(9, 8, root, root, (const uint8_t(*)[H])proof, 3) ==
-		  MERKLE_ERANGE,
+	          MERKLE_ERANGE,
 	      "old > new");
 
 	/* A store that fails part way fails the operation. */
 	struct leaves plain = {.leaf = (const uint8_t(*)[H])ref_leaf, .n = 8, .fail_at = 2};
 	struct merkle_store bare = {.leaf_hash = leaves_leaf, .ctx = &plain};
 	CHECK(merkle_inclusion_proof(&bare, 5, 8, proof, MERKLE_MAX_PROOF, &n) == MERKLE_ESTORE &&
-		  n == 0,
+	          n == 0,
 	      "store failure in a proof");
 	plain.lookups = 0;
 	CHECK(merkle_root(&bare, 8, root) == MERKLE_ESTORE, "store failure in a root");
@@ -673,11 +682,11 @@ test_edges(void)
 	merkle_frontier_init(&f);
 	f.size = UINT64_MAX;
 	CHECK(merkle_frontier_append(&f, ref_leaf[0], done, &n) == MERKLE_EFULL &&
-		  f.size == UINT64_MAX && n == 0,
+	          f.size == UINT64_MAX && n == 0,
 	      "full frontier");
 	CHECK(strcmp(merkle_strerror(MERKLE_EMISMATCH), "proof does not match the root hash") ==
-		      0 &&
-		  strcmp(merkle_strerror(12345), "unknown merkle error") == 0,
+	              0 &&
+	          strcmp(merkle_strerror(12345), "unknown merkle error") == 0,
 	      "strerror");
 	merkle_mem_free(NULL);
 }
@@ -700,7 +709,7 @@ test_frontier(void)
 
 	merkle_frontier_init(&f);
 	CHECK(merkle_frontier_root(&f, root) == 0 && unhex(ref_root_hex[0], model, H) == 0 &&
-		  memcmp(root, model, H) == 0,
+	          memcmp(root, model, H) == 0,
 	      "empty frontier root");
 	for (int i = 0; i < N; i++) {
 		char text[32];
@@ -714,9 +723,9 @@ test_frontier(void)
 		      n);
 		for (size_t k = 0; k < n; k++) {
 			model_mth((const uint8_t(*)[H])leaf, done[k].index << done[k].level,
-				  (done[k].index + 1) << done[k].level, model);
+			          (done[k].index + 1) << done[k].level, model);
 			bad_node += done[k].level != k || memcmp(model, done[k].hash, H) != 0 ||
-				    ((done[k].index + 1) << done[k].level) != (uint64_t)i + 1;
+			            ((done[k].index + 1) << done[k].level) != (uint64_t)i + 1;
 		}
 		nodes += n;
 		model_mth((const uint8_t(*)[H])leaf, 0, (uint64_t)i + 1, model);
@@ -726,7 +735,7 @@ test_frontier(void)
 		bad_root += memcmp(root, model, H) != 0;
 		s = merkle_mem_store(m);
 		bad_load += merkle_frontier_load(&loaded, &s, (uint64_t)i + 1) != 0 ||
-			    memcmp(&loaded, &f, sizeof(f)) != 0;
+		            memcmp(&loaded, &f, sizeof(f)) != 0;
 	}
 	CHECK(bad_root == 0, "%d frontier roots differ from the model", bad_root);
 	CHECK(bad_node == 0, "%d completed nodes differ from the model", bad_node);
@@ -735,8 +744,7 @@ test_frontier(void)
 	CHECK(nodes == 2 * N - (uint64_t)__builtin_popcount(N), "stored %lu nodes",
 	      (unsigned long)nodes);
 	s = merkle_mem_store(m);
-	CHECK(merkle_frontier_load(&loaded, &s, N + 1) == MERKLE_ESTORE &&
-		  loaded.size == 0,
+	CHECK(merkle_frontier_load(&loaded, &s, N + 1) == MERKLE_ESTORE && loaded.size == 0,
 	      "load beyond the store");
 	printf("frontier: 1..%d appends match the model, %lu complete nodes\n", N,
 	       (unsigned long)nodes);
@@ -794,12 +802,13 @@ test_million(void)
 		if (t > worst)
 			worst = t;
 		/* 20 levels; the right edge of 1,000,000 = 0b11110100001001000000 is shorter. */
-		CHECK(rc == 0 && n == (probe[p] < 999936 ? 20u : 12u), "proof of %lu: %s, %zu hashes",
-		      (unsigned long)probe[p], merkle_strerror(rc), n);
+		CHECK(rc == 0 && n == (probe[p] < 999936 ? 20u : 12u),
+		      "proof of %lu: %s, %zu hashes", (unsigned long)probe[p], merkle_strerror(rc),
+		      n);
 		CHECK(c.lookups <= 2 * 64, "proof of %lu took %lu lookups", (unsigned long)probe[p],
 		      (unsigned long)c.lookups);
 		CHECK(merkle_verify_inclusion(probe[p], N, leaf[probe[p]],
-					      (const uint8_t(*)[H])proof, n, root) == 0,
+		                              (const uint8_t(*)[H])proof, n, root) == 0,
 		      "proof of %lu does not verify", (unsigned long)probe[p]);
 	}
 	/* The right edge is where imperfect subtrees are built from stored nodes: model it. */
@@ -809,14 +818,14 @@ test_million(void)
 
 		model_path((const uint8_t(*)[H])leaf, N - 1, 0, N, want, &wn);
 		CHECK(merkle_inclusion_proof(&s, N - 1, N, proof, MERKLE_MAX_PROOF, &n) == 0 &&
-			  n == wn && memcmp(proof, want, n * H) == 0,
+		          n == wn && memcmp(proof, want, n * H) == 0,
 		      "last leaf's proof differs from the model");
 	}
 	model_mth((const uint8_t(*)[H])leaf, 0, 999983, old_root);
 	t0 = now();
 	CHECK(merkle_consistency_proof(&s, 999983, N, proof, MERKLE_MAX_PROOF, &n) == 0 &&
-		  merkle_verify_consistency(999983, N, old_root, root, (const uint8_t(*)[H])proof,
-					    n) == 0,
+	          merkle_verify_consistency(999983, N, old_root, root, (const uint8_t(*)[H])proof,
+	                                    n) == 0,
 	      "consistency 999983 -> 1000000");
 	t_cons = now() - t0;
 	printf("1,000,000 leaves: built in %.2f s; root %.1f us; inclusion proof %.1f us average, "

@@ -30,14 +30,17 @@
  *             base64.b64encode(kid + k.sign(text)) + b"\n").decode()))'
  */
 static const char py_pem[] = "-----BEGIN PRIVATE KEY-----\n"
-			     "MC4CAQAwBQYDK2VwBCIEILoXCSKY+jwDvl1RSN+mpJ8aZ6B9kNGJOL5IO+5guu4U\n"
-			     "-----END PRIVATE KEY-----\n";
-static const char py_vkey[] = "pdgate.local/test+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q";
-static const char py_text[] = "pdgate.local/test\n42\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n";
+                             "MC4CAQAwBQYDK2VwBCIEILoXCSKY+jwDvl1RSN+mpJ8aZ6B9kNGJOL5IO+5guu4U\n"
+                             "-----END PRIVATE KEY-----\n";
+static const char py_vkey[] =
+    "pdgate.local/test+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q";
+static const char py_text[] =
+    "pdgate.local/test\n42\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n";
 static const char py_note[] =
     "pdgate.local/test\n42\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n\n"
     "\xe2\x80\x94 pdgate.local/test "
-    "JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/kncijws=\n";
+    "JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
+    "kncijws=\n";
 
 /* The example of Go's golang.org/x/mod/sumdb/note documentation, the reference implementation
  * C2SP signed-note describes: its signer key is "PRIVATE+KEY+PeterNeumann+c74f20a3+" followed by
@@ -45,29 +48,31 @@ static const char py_note[] =
 static const char go_seed_b64[] = "AYEKFALVFGyNhPJEMzD1QIDr+Y7hfZx09iUvxdXHKDFz";
 static const char go_vkey[] = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW";
 static const char go_text[] = "If you think cryptography is the answer to your problem,\n"
-			      "then you don't know what your problem is.\n";
+                              "then you don't know what your problem is.\n";
 static const char go_note[] =
     "If you think cryptography is the answer to your problem,\n"
     "then you don't know what your problem is.\n"
     "\n"
     "\xe2\x80\x94 PeterNeumann "
-    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
+    "x08go/ZJkuBS9UG/"
+    "SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM=\n";
 
 /* The examples of c2sp.org/signed-note and c2sp.org/tlog-checkpoint (their keys unpublished). */
 static const char c2sp_note[] = "Ognuno sta solo sul cuor della terra\n"
-				"trafitto da un raggio di sole:\n"
-				"\n"
-				"ed \xc3\xa8 subito sera.\n"
-				"\n"
-				"\xe2\x80\x94 quasimodo.example/salvatore "
-				"NnugSzTjtVAewIS+Z/iJhUPeFDkO/5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
-static const char c2sp_checkpoint[] =
-    "example.com/behind-the-sofa\n"
-    "20852163\n"
-    "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
-    "\n"
-    "\xe2\x80\x94 example.com/behind-the-sofa "
-    "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n";
+                                "trafitto da un raggio di sole:\n"
+                                "\n"
+                                "ed \xc3\xa8 subito sera.\n"
+                                "\n"
+                                "\xe2\x80\x94 quasimodo.example/salvatore "
+                                "NnugSzTjtVAewIS+Z/iJhUPeFDkO/"
+                                "5QQ2i5ddnGITLlC+EhfLW9oJKONrMouFSQU0xMcXxj99ihAQwaqP3ZekRwNtIc=\n";
+static const char c2sp_checkpoint[] = "example.com/behind-the-sofa\n"
+                                      "20852163\n"
+                                      "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+                                      "\n"
+                                      "\xe2\x80\x94 example.com/behind-the-sofa "
+                                      "Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/"
+                                      "Zhcyv2q1gGzGku9nTo+zyWE+xeMcTOAYQ8=\n";
 
 #define EM "\xe2\x80\x94 "
 
@@ -86,7 +91,8 @@ ed25519_pem(const unsigned char *seed)
 		k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
 	else
 		k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-	if (k != NULL && b != NULL && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1 &&
+	if (k != NULL && b != NULL &&
+	    PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL) == 1 &&
 	    (n = BIO_get_mem_data(b, &data)) > 0)
 		out = strndup(data, (size_t)n);
 	EVP_PKEY_free(k);
@@ -165,16 +171,16 @@ test_python_vector(void)
 	CHECK(strcmp(note_verifier_name(v), "pdgate.local/test") == 0, "name");
 	/* Python -> C */
 	CHECK(note_verify(py_note, strlen(py_note), &v, 1, &tl) == NOTE_OK &&
-		  tl == strlen(py_text) && memcmp(py_note, py_text, tl) == 0,
+	          tl == strlen(py_text) && memcmp(py_note, py_text, tl) == 0,
 	      "Python's note does not verify");
 	/* C signs byte for byte as Python did. */
 	CHECK(note_sign(s, py_text, strlen(py_text), &note, &len) == NOTE_OK &&
-		  len == strlen(py_note) && strcmp(note, py_note) == 0,
+	          len == strlen(py_note) && strcmp(note, py_note) == 0,
 	      "C's note differs from Python's:\n%s", note ? note : "(null)");
 	CHECK(note_checkpoint_open(py_note, strlen(py_note), &v, 1, &cp) == NOTE_OK &&
-		  cp.size == 42 && cp.origin_len == 17 &&
-		  memcmp(cp.origin, "pdgate.local/test", 17) == 0 && cp.root[0] == 0x48 &&
-		  cp.root[31] == 0xb2,
+	          cp.size == 42 && cp.origin_len == 17 &&
+	          memcmp(cp.origin, "pdgate.local/test", 17) == 0 && cp.root[0] == 0x48 &&
+	          cp.root[31] == 0xb2,
 	      "Python checkpoint");
 	/* pdgate init writes the vkey with pki: both modules must agree on it. */
 	{
@@ -199,7 +205,8 @@ static void
 test_go_vector(void)
 {
 	unsigned char typed[64];
-	int n = EVP_DecodeBlock(typed, (const unsigned char *)go_seed_b64, (int)strlen(go_seed_b64));
+	int n =
+	    EVP_DecodeBlock(typed, (const unsigned char *)go_seed_b64, (int)strlen(go_seed_b64));
 	char *pem = NULL, *note = NULL, *vkey = NULL;
 	struct note_signer *s = NULL;
 	struct note_verifier *v = note_verifier_new(go_vkey, strlen(go_vkey));
@@ -216,7 +223,7 @@ test_go_vector(void)
 	CHECK(s != NULL && (vkey = note_signer_vkey(s)) != NULL && strcmp(vkey, go_vkey) == 0,
 	      "Go's vkey from its seed");
 	CHECK(s != NULL && note_sign(s, go_text, strlen(go_text), &note, &len) == NOTE_OK &&
-		  strcmp(note, go_note) == 0,
+	          strcmp(note, go_note) == 0,
 	      "C's note differs from Go's:\n%s", note ? note : "(null)");
 done:
 	free(pem);
@@ -242,11 +249,11 @@ test_c2sp_examples(void)
 	CHECK(verify_str(c2sp_note, NULL, 0) == NOTE_EUNVERIFIED, "C2SP note, no keys");
 	CHECK(verify_str(c2sp_checkpoint, NULL, 0) == NOTE_EUNVERIFIED, "C2SP checkpoint");
 	CHECK(blank != NULL &&
-		  note_checkpoint_parse(c2sp_checkpoint, (size_t)(blank + 1 - c2sp_checkpoint),
-					&cp) == NOTE_OK &&
-		  cp.size == 20852163 && cp.origin_len == 27 &&
-		  memcmp(cp.origin, "example.com/behind-the-sofa", 27) == 0 &&
-		  memcmp(cp.root, root0, 4) == 0,
+	          note_checkpoint_parse(c2sp_checkpoint, (size_t)(blank + 1 - c2sp_checkpoint),
+	                                &cp) == NOTE_OK &&
+	          cp.size == 20852163 && cp.origin_len == 27 &&
+	          memcmp(cp.origin, "example.com/behind-the-sofa", 27) == 0 &&
+	          memcmp(cp.root, root0, 4) == 0,
 	      "C2SP checkpoint text");
 	note_verifier_free(v);
 	note_signer_free(s);
@@ -257,7 +264,8 @@ test_c2sp_examples(void)
 static void
 test_round_trip(void)
 {
-	struct note_signer *a = signer_new("pdgate.local/demo"), *b = signer_new("witness.example/w1");
+	struct note_signer *a = signer_new("pdgate.local/demo"),
+	                   *b = signer_new("witness.example/w1");
 	struct note_signer *a2 = signer_new("pdgate.local/demo"); /* same name, other key */
 	struct note_verifier *va = verifier_of(a), *vb = verifier_of(b), *va2 = verifier_of(a2);
 	struct note_verifier *both[2] = {va, vb}, *wrong[2] = {vb, va2};
@@ -272,7 +280,7 @@ test_round_trip(void)
 	if (na == NULL || nb == NULL || other == NULL)
 		goto done;
 	CHECK(note_verify(na, strlen(na), &va, 1, &tl) == NOTE_OK && tl == strlen(text) &&
-		  memcmp(na, text, tl) == 0,
+	          memcmp(na, text, tl) == 0,
 	      "round trip");
 	CHECK(verify_str(na, wrong, 2) == NOTE_EUNVERIFIED, "wrong keys, including same name");
 	CHECK(verify_str(na, NULL, 0) == NOTE_EUNVERIFIED, "no keys");
@@ -298,7 +306,7 @@ test_round_trip(void)
 	CHECK(note_checkpoint_open(two, strlen(two), both, 2, &cp) == NOTE_OK && cp.size == 7,
 	      "checkpoint open");
 	CHECK(note_checkpoint_open(two, strlen(two), &vb, 1, &cp) == NOTE_EUNVERIFIED &&
-		  cp.origin == NULL,
+	          cp.origin == NULL,
 	      "checkpoint verified only by a key that is not its origin's");
 	CHECK(note_checkpoint_open(other, strlen(other), &vb, 1, &cp) == NOTE_EMALFORMED,
 	      "a note that is not a checkpoint");
@@ -331,8 +339,9 @@ test_malformed(void)
 		int want;
 	} cases[] = {
 	    {"as made", NULL, NULL, NOTE_OK},
-	    {"tampered body", "pdgate.local/test\n43\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n",
-	     NULL, NOTE_EBADSIG},
+	    {"tampered body",
+	     "pdgate.local/test\n43\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n", NULL,
+	     NOTE_EBADSIG},
 	    {"body with an extra line", NULL, "", NOTE_EBADSIG}, /* filled below */
 	    {"no signature lines", NULL, "", NOTE_EMALFORMED},
 	    {"no blank line", NULL, "-", NOTE_EMALFORMED},
@@ -358,24 +367,28 @@ test_malformed(void)
 	     NOTE_EMALFORMED},
 	    {"unknown key, 5-byte blob", NULL, EM "someone.else/key AAAAAAA=\n", NOTE_EUNVERIFIED},
 	    {"wrong key id", NULL,
-	     EM "pdgate.local/test "
-		"JKw1TiMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
-		"kncijws=\n",
+	     EM
+	     "pdgate.local/test "
+	     "JKw1TiMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
+	     "kncijws=\n",
 	     NOTE_EUNVERIFIED},
 	    {"other name, same id", NULL,
-	     EM "pdgate.local/tesT "
-		"JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
-		"kncijws=\n",
+	     EM
+	     "pdgate.local/tesT "
+	     "JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
+	     "kncijws=\n",
 	     NOTE_EUNVERIFIED},
 	    {"non-zero padding bits", NULL,
-	     EM "pdgate.local/test "
-		"JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
-		"kncijwt=\n",
+	     EM
+	     "pdgate.local/test "
+	     "JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
+	     "kncijwt=\n",
 	     NOTE_EMALFORMED},
 	    {"changed signature byte", NULL,
-	     EM "pdgate.local/test "
-		"JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
-		"kncijww=\n",
+	     EM
+	     "pdgate.local/test "
+	     "JKw1TSMgivDkGsTgKY8k5EPI24tpPmOuU4LbnizSLk1vlzAX2ELNRf+XoAWH8Gap2XvwuwuTZygadId+rXk/"
+	     "kncijww=\n",
 	     NOTE_EBADSIG},
 	    {"text with a tab", "pdgate.local/test\n42\t\nx\n", NULL, NOTE_EMALFORMED},
 	    {"text with CR", "pdgate.local/test\r\n42\n", NULL, NOTE_EMALFORMED},
@@ -403,13 +416,13 @@ test_malformed(void)
 			snprintf(buf, 4096, "%s\n%s", text, strstr(py_note, EM));
 		else if (strstr(cases[i].line, "SIG") != NULL)
 			snprintf(buf, 4096, "%s\n%.*sJKw1TSMg%s", text,
-				 (int)(strstr(cases[i].line, "SIG") - cases[i].line), cases[i].line,
-				 strstr(cases[i].line, "SIG") + 3);
+			         (int)(strstr(cases[i].line, "SIG") - cases[i].line), cases[i].line,
+			         strstr(cases[i].line, "SIG") + 3);
 		else
 			snprintf(buf, 4096, "%s\n%s", text, cases[i].line);
 		rc = note_verify(buf, strlen(buf), &v, 1, &tl);
-		CHECK(rc == cases[i].want, "%s: got %s, want %s", cases[i].what,
-		      note_strerror(rc), note_strerror(cases[i].want));
+		CHECK(rc == cases[i].want, "%s: got %s, want %s", cases[i].what, note_strerror(rc),
+		      note_strerror(cases[i].want));
 	}
 
 	/* A NUL inside the note is a control character too. */
@@ -440,7 +453,8 @@ test_malformed(void)
 
 	/* Size: a valid note just under 1 MiB verifies; one byte over does not. */
 	{
-		struct note_signer *s = note_signer_new("pdgate.local/test", py_pem, strlen(py_pem));
+		struct note_signer *s =
+		    note_signer_new("pdgate.local/test", py_pem, strlen(py_pem));
 		size_t siglen = strlen(strstr(py_note, EM)) + 1, tl, len;
 		size_t tlen = NOTE_MAX_SIZE - siglen;
 		char *note = NULL;
@@ -449,14 +463,14 @@ test_malformed(void)
 		buf[tlen - 1] = '\n';
 		buf[tlen] = '\0';
 		CHECK(s != NULL && note_sign(s, buf, tlen, &note, &len) == NOTE_OK &&
-			  len == NOTE_MAX_SIZE && note_verify(note, len, &v, 1, &tl) == NOTE_OK,
+		          len == NOTE_MAX_SIZE && note_verify(note, len, &v, 1, &tl) == NOTE_OK,
 		      "note of exactly 1 MiB");
 		free(note);
 		note = NULL;
 		buf[tlen - 1] = 'a';
 		buf[tlen] = '\n';
 		CHECK(s != NULL && note_sign(s, buf, tlen + 1, &note, &len) == NOTE_EMALFORMED &&
-			  note == NULL,
+		          note == NULL,
 		      "signing past 1 MiB");
 		/* the same over-long note, assembled by hand */
 		sprintf(buf + tlen + 1, "\n%s", strstr(py_note, EM));
@@ -486,8 +500,8 @@ test_sign_refusals(void)
 
 	for (size_t i = 0; s != NULL && i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(note_sign(s, bad[i].text, strlen(bad[i].text), &out, &len) ==
-				  NOTE_EMALFORMED &&
-			      out == NULL && len == 0,
+		              NOTE_EMALFORMED &&
+		          out == NULL && len == 0,
 		      "signing %s", bad[i].what);
 	CHECK(s != NULL && note_sign(s, "\n", 1, &out, &len) == NOTE_OK, "a text of one newline");
 	if (s != NULL)
@@ -505,22 +519,25 @@ test_keys(void)
 		int ok;
 	} vk[] = {
 	    {"valid", "pdgate.local/test+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 1},
-	    {"upper-case id", "pdgate.local/test+24AC354D+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q",
-	     1},
-	    {"wrong id", "pdgate.local/test+24ac354e+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 0},
-	    {"other name", "pdgate.local/tesu+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q",
+	    {"upper-case id",
+	     "pdgate.local/test+24AC354D+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 1},
+	    {"wrong id", "pdgate.local/test+24ac354e+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q",
 	     0},
-	    {"short id", "pdgate.local/test+24ac354+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 0},
-	    {"id not hex", "pdgate.local/test+24ac354g+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q",
+	    {"other name",
+	     "pdgate.local/tesu+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 0},
+	    {"short id", "pdgate.local/test+24ac354+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q",
 	     0},
-	    {"type 02", "pdgate.local/test+24ac354d+Anmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 0},
+	    {"id not hex",
+	     "pdgate.local/test+24ac354g+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 0},
+	    {"type 02", "pdgate.local/test+24ac354d+Anmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q",
+	     0},
 	    {"short key", "pdgate.local/test+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgW", 0},
-	    {"long key", "pdgate.local/test+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42QAA==",
-	     0},
+	    {"long key",
+	     "pdgate.local/test+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42QAA==", 0},
 	    {"trailing newline",
 	     "pdgate.local/test+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q\n", 0},
-	    {"name with space", "pdgate local+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q",
-	     0},
+	    {"name with space",
+	     "pdgate local+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 0},
 	    {"empty name", "+24ac354d+AXmof8nN527lyZPO6e7j8ipEZenaG9389jwSdvgWK42Q", 0},
 	    {"one part", "pdgate.local/test", 0},
 	    {"two parts", "pdgate.local/test+24ac354d", 0},
@@ -565,8 +582,8 @@ test_keys(void)
 	BIO_free(pb);
 	EVP_PKEY_free(k);
 
-	static const char *const bad_names[] = {"", "a b", "a+b", "a\tb", "a\nb", "a\xc2\xa0z",
-						"\xff"};
+	static const char *const bad_names[] = {"",     "a b",        "a+b", "a\tb",
+	                                        "a\nb", "a\xc2\xa0z", "\xff"};
 	for (size_t i = 0; pem != NULL && i < sizeof(bad_names) / sizeof(bad_names[0]); i++)
 		CHECK(note_signer_new(bad_names[i], pem, strlen(pem)) == NULL, "signer name %zu",
 		      i);
@@ -576,7 +593,7 @@ test_keys(void)
 	size_t len, tl;
 
 	CHECK(u != NULL && uv != NULL && note_sign(u, "x\n", 2, &note, &len) == NOTE_OK &&
-		  note_verify(note, len, &uv, 1, &tl) == NOTE_OK,
+	          note_verify(note, len, &uv, 1, &tl) == NOTE_OK,
 	      "non-ASCII key name");
 	CHECK(note_signer_new("pdgate.local/test", "garbage", 7) == NULL, "garbage PEM");
 	free(note);
@@ -598,18 +615,18 @@ test_checkpoints(void)
 		root[i] = (uint8_t)(i * 37 + 5);
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
 		CHECK(note_checkpoint_format("pdgate.local/demo", sizes[i], root, &text, &len) ==
-				  NOTE_OK &&
-			      len == strlen(text),
+		              NOTE_OK &&
+		          len == strlen(text),
 		      "format %zu", i);
 		CHECK(text != NULL && note_checkpoint_parse(text, len, &cp) == NOTE_OK &&
-			  cp.size == sizes[i] && cp.origin == text && cp.origin_len == 17 &&
-			  memcmp(cp.root, root, NOTE_ROOT_LEN) == 0,
+		          cp.size == sizes[i] && cp.origin == text && cp.origin_len == 17 &&
+		          memcmp(cp.root, root, NOTE_ROOT_LEN) == 0,
 		      "round trip %zu", i);
 		free(text);
 		text = NULL;
 	}
 	CHECK(note_checkpoint_format("o", 10, root, &text, &len) == NOTE_OK &&
-		  strcmp(text, "o\n10\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n") == 0,
+	          strcmp(text, "o\n10\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n") == 0,
 	      "format bytes: %s", text ? text : "(null)");
 	free(text);
 	text = NULL;
@@ -626,11 +643,12 @@ test_checkpoints(void)
 	    {"plain", "o\n10\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 1, 10},
 	    {"extensions", "o\n10\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\next 1\next 2\n", 1,
 	     10},
-	    {"origin with spaces", "my log\n0\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 1, 0},
-	    {"max size", "o\n18446744073709551615\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 1,
-	     UINT64_MAX},
-	    {"size overflow", "o\n18446744073709551616\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n",
-	     0, 0},
+	    {"origin with spaces", "my log\n0\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 1,
+	     0},
+	    {"max size", "o\n18446744073709551615\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n",
+	     1, UINT64_MAX},
+	    {"size overflow",
+	     "o\n18446744073709551616\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 0, 0},
 	    {"leading zero", "o\n010\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 0, 0},
 	    {"zero zero", "o\n00\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 0, 0},
 	    {"negative", "o\n-1\nBSpPdJm+4wgtUnecweYLMFV6n8TpDjNYfaLH7BE2W4A=\n", 0, 0},
@@ -780,8 +798,8 @@ test_python_live(void)
 
 		CHECK(pv != NULL, "Python's vkey: %s", buf);
 		CHECK(pv != NULL &&
-			  note_checkpoint_open(nl + 1, strlen(nl + 1), &pv, 1, &cp) == NOTE_OK &&
-			  cp.size == 5,
+		          note_checkpoint_open(nl + 1, strlen(nl + 1), &pv, 1, &cp) == NOTE_OK &&
+		          cp.size == 5,
 		      "C does not verify Python's checkpoint");
 		note_verifier_free(pv);
 	}
