@@ -99,7 +99,9 @@ fuzz: deps
 	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(LIBSRC) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm; \
 	  mkdir -p build/fuzz/$$n.corpus; \
 	  echo "fuzz $$n"; \
-	  build/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/$$n.corpus tests/fuzz/corpus/$$n 2>&1 | tail -2; \
+	  extra=; case $$n in fuzz_release|fuzz_origin) extra=../shared/testdata/jsontestsuite/test_parsing;; esac; \
+	  [ -d "$$extra" ] || extra=; \
+	  build/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/$$n.corpus tests/fuzz/corpus/$$n $$extra 2>&1 | tail -2; \
 	done
 
 bench: deps

@@ -1,0 +1,698 @@
+/* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on. */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+
+#include <openssl/evp.h>
+
+#include "partner.h"
+#include "policy.h"
+#include "release.h"
+
+#define PAGE_DEFAULT 100
+#define PAGE_MAX 1000
+#define MEMBER_ID_MAX 64
+#define HDR_ID_MAX 64               /* X-Purpose, X-Contract */
+#define HDR_JUSTIFICATION_MAX 2048  /* bytes: 512 code points of up to 4 bytes */
+#define HDR_AUTH_MAX (TOKEN_MAX_BYTES + 16)
+
+/*
+ * What a request has established so far. Steps fill it in order; whatever is set when the
+ * decision ends goes into its ledger entry, so a refusal records how far the request got.
+ */
+struct decision {
+	struct server_request *req;
+	struct partner_api *api;
+	const struct registry_view *view;   /* held from step 4 to the end */
+	const struct tlsauth_identity *id;  /* step 1 */
+	const char *purpose_hdr, *contract_hdr, *justification;
+	const struct contract *contract;    /* steps 5-6 */
+	const char *purpose;                /* step 7: declared or the work order's */
+	const struct contract_purpose *cp;  /* step 7 */
+	bool has_token;
+	struct token_claims claims;         /* step 5 */
+	time_t now;
+	int64_t now_ms;
+	char basis[POLICY_BASIS_MAX];
+};
+
+static bool
+member_id_ok(const char *s)
+{
+	size_t n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-')
+			return false;
+	return n >= 1 && n <= MEMBER_ID_MAX;
+}
+
+static void
+sha256_hex(const char *data, size_t len, char out[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+	static const char hex[] = "0123456789abcdef";
+
+	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	for (int i = 0; i < 32; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+}
+
+/* A ledger entry with everything the decision knows; the caller adds what is its own. */
+static void
+entry_init(const struct decision *d, struct ledger_entry *e, enum ledger_kind kind)
+{
+	memset(e, 0, sizeof(*e));
+	e->kind = kind;
+	e->request = server_request_id(d->req);
+	e->partner = d->id->id;
+	e->cert = d->id->fingerprint;
+	if (d->contract != NULL) {
+		e->contract = d->contract->id;
+		e->relationship = contract_relationship_name(d->contract->relationship);
+	}
+	/* a purpose enters the ledger only once the catalog knows it: headers are untrusted */
+	if (d->purpose != NULL && d->view != NULL && catalog_purpose(d->view->catalog, d->purpose))
+		e->purpose = d->purpose;
+	if (d->cp != NULL) {
+		e->basis = d->basis;
+		if (d->cp->purpose->kind == CATALOG_KIND_EXCEPTION)
+			e->justification = d->justification;
+	}
+	if (d->has_token)
+		e->token = d->claims.jti;
+}
+
+static void
+reply_index(struct server_request *req, uint64_t index)
+{
+	char buf[24];
+	snprintf(buf, sizeof(buf), "%llu", (unsigned long long)index);
+	server_reply_header(req, "X-Ledger-Index", buf);
+}
+
+/*
+ * Refuses the request from step 4 on: the deny entry is committed first, then the answer is
+ * made. A ledger that cannot record the refusal turns it into ledger_unavailable — which
+ * refuses too, so nothing is ever released unrecorded.
+ */
+static void
+deny(struct decision *d, enum apierr e, const char *msg, const char *subject,
+     uint32_t retry_after)
+{
+	struct ledger_entry le;
+	uint64_t index;
+
+	entry_init(d, &le, LEDGER_DENY);
+	le.reason = apierr_code(e);
+	le.subject = subject;
+	if (ledger_append(d->api->ledger, &le, 1, &index) != 0) {
+		server_reply_error(d->req, APIERR_LEDGER_UNAVAILABLE, NULL);
+		return;
+	}
+	server_reply_error(d->req, e, msg);
+	reply_index(d->req, index);
+	if (retry_after > 0) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%u", retry_after);
+		server_reply_header(d->req, "Retry-After", buf);
+	}
+}
+
+/* Step 2 for the headers every data request reads. 0, or -1 after answering 400. */
+static int
+read_headers(struct decision *d)
+{
+	struct server_request *req = d->req;
+
+	if (server_request_header(req, "X-Purpose", HDR_ID_MAX, &d->purpose_hdr) < 0 ||
+	    server_request_header(req, "X-Contract", HDR_ID_MAX, &d->contract_hdr) < 0 ||
+	    server_request_header(req, "X-Justification", HDR_JUSTIFICATION_MAX,
+				  &d->justification) < 0) {
+		server_reply_error(req, APIERR_BAD_REQUEST,
+				   "X-Purpose, X-Contract or X-Justification is repeated, empty, "
+				   "too long or holds control characters");
+		return -1;
+	}
+	return 0;
+}
+
+/* True if every contract the partner holds asks for a work order. */
+static bool
+all_need_tokens(const struct registry_view *v, const char *partner)
+{
+	const struct contract *const *pc;
+	size_t n = contract_set_partner(v->contracts, partner, &pc);
+
+	for (size_t i = 0; i < n; i++)
+		if (!pc[i]->token_required)
+			return false;
+	return n > 0;
+}
+
+/* Step 5, and the choice of the contract. 0, or -1 after answering. */
+static int
+step_token(struct decision *d)
+{
+	struct partner_api *api = d->api;
+	const char *auth = NULL;
+	char why[256];
+	enum apierr e;
+	int h = server_request_header(d->req, "Authorization", HDR_AUTH_MAX, &auth);
+
+	if (h < 0) {
+		deny(d, APIERR_TOKEN_INVALID, "the Authorization header is unusable", NULL, 0);
+		return -1;
+	}
+	if (h == 0) {
+		const struct contract *c;
+		d->purpose = d->purpose_hdr;
+		e = policy_choose_contract(d->view->contracts, d->id->id, d->contract_hdr,
+					   d->purpose, d->now, &c);
+		if ((e == APIERR_NONE && c->token_required) ||
+		    (e != APIERR_NONE && all_need_tokens(d->view, d->id->id))) {
+			d->contract = e == APIERR_NONE ? c : NULL;
+			deny(d, APIERR_TOKEN_REQUIRED,
+			     "this contract requires a work order: Authorization: Bearer <token>",
+			     NULL, 0);
+			return -1;
+		}
+		if (e != APIERR_NONE) {
+			deny(d, e, NULL, NULL, 0);
+			return -1;
+		}
+		d->contract = c;
+		return 0;
+	}
+	if (strncasecmp(auth, "Bearer ", 7) != 0 || auth[7] == '\0') {
+		deny(d, APIERR_TOKEN_INVALID, "the Authorization scheme must be Bearer", NULL, 0);
+		return -1;
+	}
+	auth += 7;
+	if (token_verify(api->tokens, auth, strlen(auth), (int64_t)d->now, &d->claims, why,
+			 sizeof(why)) != TOKEN_OK) {
+		deny(d, APIERR_TOKEN_INVALID, why, NULL, 0);
+		return -1;
+	}
+	d->has_token = true;
+	const struct contract *ct = contract_set_find(d->view->contracts, d->claims.contract);
+	struct token_context ctx = {
+	    .partner = d->id->id,
+	    .thumbprint = d->id->x5t,
+	    .contract_partner = ct != NULL ? ct->partner : NULL,
+	    .purpose_listed = ct != NULL && contract_purpose(ct, d->claims.purpose) != NULL,
+	    .binding = ct != NULL && !ct->token_binding_required ? TOKEN_BINDING_OPTIONAL
+								 : TOKEN_BINDING_REQUIRED,
+	};
+	enum token_bind b = token_check_binding(&d->claims, &ctx);
+	if (b != TOKEN_BIND_OK) {
+		deny(d, APIERR_TOKEN_INVALID, token_bind_strerror(b), NULL, 0);
+		return -1;
+	}
+	d->contract = ct;
+	if (tokenstore_is_revoked(api->tokenstore, d->claims.jti) != 0) {
+		deny(d, APIERR_TOKEN_INVALID, "the work order has been revoked", NULL, 0);
+		return -1;
+	}
+	if (d->purpose_hdr != NULL && strcmp(d->purpose_hdr, d->claims.purpose) != 0) {
+		deny(d, APIERR_PURPOSE_CONFLICT, NULL, NULL, 0);
+		return -1;
+	}
+	if (d->contract_hdr != NULL && strcmp(d->contract_hdr, d->claims.contract) != 0) {
+		deny(d, APIERR_BAD_REQUEST, "X-Contract disagrees with the work order's contract",
+		     NULL, 0);
+		return -1;
+	}
+	d->purpose = d->claims.purpose;
+	return 0;
+}
+
+/*
+ * Steps 3 to 8 for a data request: gateway, partner, token, contract, purpose, limits.
+ * want is how many records the request could release; *granted what the volume limit leaves.
+ * 0 to go on (d->view held: the caller releases it), or -1 after answering.
+ */
+static int
+decide(struct decision *d, uint32_t want, uint32_t *granted)
+{
+	struct partner_api *api = d->api;
+	const char *why = NULL;
+	uint32_t retry;
+	enum apierr e;
+
+	if (registry_gateway_suspended(api->registry)) { /* step 3: not recorded */
+		server_reply_error(d->req, APIERR_GATEWAY_SUSPENDED, NULL);
+		return -1;
+	}
+	d->view = registry_acquire(api->registry);
+	const struct contract *const *pc;
+	if (contract_set_partner(d->view->contracts, d->id->id, &pc) == 0) { /* step 4 */
+		deny(d, APIERR_PARTNER_UNKNOWN, NULL, NULL, 0);
+		return -1;
+	}
+	if (registry_partner_suspended(api->registry, d->id->id)) {
+		deny(d, APIERR_PARTNER_SUSPENDED, NULL, NULL, 0);
+		return -1;
+	}
+	if (step_token(d) != 0) /* step 5 */
+		return -1;
+	if (!contract_pins(d->contract, d->id->x5t)) {
+		deny(d, APIERR_CERTIFICATE_INVALID,
+		     "the contract pins other certificates than this one", NULL, 0);
+		return -1;
+	}
+	if ((e = policy_check_contract(d->contract, d->now)) != APIERR_NONE) { /* step 6 */
+		deny(d, e, NULL, NULL, 0);
+		return -1;
+	}
+	e = policy_check_purpose(d->view->catalog, d->contract, d->purpose, d->justification,
+				 &d->cp, &why); /* step 7 */
+	if (d->purpose != NULL)
+		server_request_set_purpose(d->req, d->purpose);
+	if (e != APIERR_NONE) {
+		deny(d, e, why, NULL, 0);
+		return -1;
+	}
+	policy_basis(d->contract, d->cp, d->basis, sizeof(d->basis));
+	if (ratelimit_admit(api->limits, d->contract->id, (uint32_t)d->contract->requests_per_minute,
+			    d->contract->records_per_day, want, d->now_ms, granted,
+			    &retry) != 0) { /* step 8 */
+		deny(d, APIERR_RATE_LIMITED, NULL, NULL, retry);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+begin(struct decision *d, struct server_request *req, void *app)
+{
+	struct timeval tv;
+
+	memset(d, 0, sizeof(*d));
+	d->req = req;
+	d->api = app;
+	d->id = server_request_identity(req);
+	gettimeofday(&tv, NULL);
+	d->now = tv.tv_sec;
+	d->now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (d->id == NULL) { /* the partner listener requires a certificate: a server bug */
+		server_reply_error(req, APIERR_INTERNAL, NULL);
+		return -1;
+	}
+	return 0;
+}
+
+/* One member, released: the body text, its digest and its ledger items. */
+struct released {
+	char *text;
+	size_t len;
+	char digest[65];
+	char subject[PSEUDO_SUBJECT_HEX + 1];
+	json_t *items;
+	const char **item_v; /* the items as C strings, borrowed from items */
+	size_t n_items;
+	enum apierr refused; /* APIERR_NONE if released; else a member rule's refusal */
+};
+
+static void
+released_clear(struct released *r)
+{
+	free(r->text);
+	free(r->item_v);
+	json_decref(r->items);
+	memset(r, 0, sizeof(*r));
+}
+
+/*
+ * Steps 9 (the record's check) and 10, and the building of 11, for one member's bytes.
+ * APIERR_NONE with r filled (r->refused set if a member rule withholds it), or an error that
+ * refuses the whole request.
+ */
+static enum apierr
+build_member(struct decision *d, const char *member_id, const char *bytes, size_t len,
+	     struct released *r, const char **why_out)
+{
+	static __thread char why[RELEASE_WHY_MAX];
+	json_t *record = NULL, *body = NULL;
+	enum apierr e;
+
+	*why_out = NULL;
+	e = release_origin(d->view->catalog, bytes, len, d->api->max_record_bytes, member_id,
+			   &record, why, sizeof(why));
+	if (e != APIERR_NONE) {
+		*why_out = why;
+		return e;
+	}
+	e = policy_check_member(d->contract, d->cp, record, why_out);
+	if (e != APIERR_NONE) {
+		r->refused = e;
+		json_decref(record);
+		return APIERR_NONE;
+	}
+	e = release_build(d->contract, d->cp, record, d->api->pseudo, d->now, &body, &r->items, why,
+			  sizeof(why));
+	json_decref(record);
+	if (e != APIERR_NONE) {
+		*why_out = why;
+		return e;
+	}
+	r->text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	json_decref(body);
+	r->n_items = json_array_size(r->items);
+	r->item_v = calloc(r->n_items ? r->n_items : 1, sizeof(*r->item_v));
+	if (r->text == NULL || r->item_v == NULL)
+		return APIERR_INTERNAL;
+	for (size_t i = 0; i < r->n_items; i++)
+		r->item_v[i] = json_string_value(json_array_get(r->items, i));
+	r->len = strlen(r->text);
+	sha256_hex(r->text, r->len, r->digest);
+	return APIERR_NONE;
+}
+
+/* max_records of a work order, across every use of its jti. 0, or -1 after answering. */
+static int
+take_records(struct decision *d, size_t n)
+{
+	bool ok = false;
+
+	if (!d->has_token || d->claims.max_records <= 0 || n == 0)
+		return 0;
+	if (tokenstore_take(d->api->tokenstore, d->claims.jti, (int64_t)n, d->claims.max_records,
+			    &ok) != 0) {
+		deny(d, APIERR_INTERNAL, "the work-order counter cannot be updated", NULL, 0);
+		return -1;
+	}
+	if (!ok) {
+		deny(d, APIERR_TOKEN_INVALID, "the work order's max_records is used up", NULL, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* GET /v1/members/{member_id} */
+static void
+member_one(struct server_request *req, void *app)
+{
+	struct decision d;
+	struct released r = {0};
+	const char *member_id = server_request_param(req, 0), *why;
+	char *bytes = NULL, subject[PSEUDO_SUBJECT_HEX + 1];
+	struct ledger_entry le;
+	uint32_t granted;
+	uint64_t index;
+	size_t len;
+	enum apierr e;
+
+	if (begin(&d, req, app) != 0)
+		return;
+	if (member_id == NULL || !member_id_ok(member_id) ||
+	    server_request_query_only(req, (const char *const[]){NULL}) != 0) {
+		server_reply_error(req, APIERR_BAD_REQUEST,
+				   "member_id must match ^[A-Za-z0-9_-]{1,64}$, with no query");
+		return;
+	}
+	if (read_headers(&d) != 0 || decide(&d, 1, &granted) != 0)
+		goto done;
+	if (pseudo_subject(d.api->pseudo, member_id, subject) != 0) {
+		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		goto done;
+	}
+	e = origin_get(d.api->origin, member_id, &bytes, &len); /* step 9 */
+	if (e != APIERR_NONE) {
+		deny(&d, e, NULL, subject, 0);
+		goto done;
+	}
+	e = build_member(&d, member_id, bytes, len, &r, &why);
+	if (e != APIERR_NONE || r.refused != APIERR_NONE) { /* step 10 */
+		deny(&d, e != APIERR_NONE ? e : r.refused, why, subject, 0);
+		goto done;
+	}
+	if (take_records(&d, 1) != 0)
+		goto done;
+	entry_init(&d, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
+	le.subject = subject;
+	le.items = r.item_v;
+	le.n_items = r.n_items;
+	le.digest = r.digest;
+	if (ledger_append(d.api->ledger, &le, 1, &index) != 0) {
+		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, NULL);
+		goto done;
+	}
+	ratelimit_count(d.api->limits, d.contract->id, 1, d.now_ms);
+	server_reply_take(req, 200, "application/json", r.text, r.len);
+	r.text = NULL;
+	reply_index(req, index);
+done:
+	released_clear(&r);
+	free(bytes);
+	registry_release(d.api->registry, d.view);
+}
+
+/* A page being built: one slot per member the origin sent. */
+struct page {
+	struct decision *d;
+	struct released *m;
+	size_t n, cap;
+	enum apierr error;
+	const char *why;
+};
+
+static int
+page_each(void *arg, const char *member_id, const char *record, size_t len)
+{
+	struct page *p = arg;
+	struct released *r;
+
+	if (p->n == p->cap) { /* origin_page never sends more than asked: cap is the limit */
+		p->error = APIERR_ORIGIN_INVALID;
+		return 1;
+	}
+	r = &p->m[p->n++];
+	if (!member_id_ok(member_id)) {
+		p->error = APIERR_ORIGIN_INVALID;
+		p->why = "the origin sent a malformed member_id";
+		return 1;
+	}
+	if (pseudo_subject(p->d->api->pseudo, member_id, r->subject) != 0) {
+		p->error = APIERR_INTERNAL;
+		return 1;
+	}
+	p->error = build_member(p->d, member_id, record, len, r, &p->why);
+	return p->error != APIERR_NONE;
+}
+
+/* Appends s to a growing buffer; -1 when memory runs out. */
+static int
+append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+{
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 4096;
+		while (c < *len + n + 1)
+			c *= 2;
+		char *nb = realloc(*buf, c);
+		if (nb == NULL)
+			return -1;
+		*buf = nb;
+		*cap = c;
+	}
+	memcpy(*buf + *len, s, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/*
+ * The page body, assembled from the very texts whose digests the ledger holds, so that each
+ * member's bytes in the answer hash to its entry's digest.
+ */
+static char *
+page_body(const struct page *p, const char *next, size_t withheld, size_t *len)
+{
+	char *buf = NULL, tail[160];
+	size_t cap = 0, k = 0;
+	json_t *nx = next ? json_string(next) : json_null();
+	char *nxs = json_dumps(nx, JSON_ENCODE_ANY);
+	int bad = nxs == NULL;
+
+	*len = 0;
+	bad |= append(&buf, len, &cap, "{\"members\":[", 12);
+	for (size_t i = 0; i < p->n && !bad; i++) {
+		if (p->m[i].refused != APIERR_NONE)
+			continue;
+		if (k++ > 0)
+			bad |= append(&buf, len, &cap, ",", 1);
+		bad |= append(&buf, len, &cap, p->m[i].text, p->m[i].len);
+	}
+	if (!bad) {
+		snprintf(tail, sizeof(tail), "],\"next\":%s,\"withheld\":%zu}", nxs, withheld);
+		bad |= append(&buf, len, &cap, tail, strlen(tail));
+	}
+	free(nxs);
+	json_decref(nx);
+	if (bad) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* GET /v1/members?limit=N&after=ID */
+static void
+member_page(struct server_request *req, void *app)
+{
+	static const char *const allowed[] = {"limit", "after", NULL};
+	struct decision d;
+	struct page p = {0};
+	struct ledger_entry *le = NULL;
+	unsigned long limit;
+	const char *after = NULL;
+	char *next = NULL, *body = NULL;
+	size_t released = 0, withheld = 0, n_entries, len;
+	uint32_t granted;
+	uint64_t index;
+	enum apierr e;
+
+	if (begin(&d, req, app) != 0)
+		return;
+	if (server_request_query_only(req, allowed) != 0 ||
+	    server_request_query_uint(req, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit) != 0 ||
+	    server_request_query(req, "after", MEMBER_ID_MAX, &after) < 0 ||
+	    (after != NULL && !member_id_ok(after))) {
+		server_reply_error(req, APIERR_BAD_REQUEST,
+				   "query: limit 1..1000, after a member_id, nothing else");
+		return;
+	}
+	if (read_headers(&d) != 0 || decide(&d, (uint32_t)limit, &granted) != 0)
+		goto done;
+	p.d = &d;
+	p.cap = granted;
+	p.m = calloc(granted, sizeof(*p.m));
+	if (p.m == NULL) {
+		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		goto done;
+	}
+	e = origin_page(d.api->origin, after, granted, page_each, &p, &next); /* steps 9, 10 */
+	if (e == APIERR_NONE)
+		e = p.error;
+	if (e != APIERR_NONE) {
+		deny(&d, e, p.error != APIERR_NONE ? p.why : NULL, NULL, 0);
+		goto done;
+	}
+	for (size_t i = 0; i < p.n; i++)
+		released += p.m[i].refused == APIERR_NONE;
+	withheld = p.n - released;
+	if (take_records(&d, released) != 0)
+		goto done;
+	/*
+	 * One entry per member: a release for each one sent, a deny (with the member rule that
+	 * withheld it) for each one left out. A page that reached no member records one release
+	 * entry without a subject, so that every answer has its entry.
+	 */
+	n_entries = p.n > 0 ? p.n : 1;
+	le = calloc(n_entries, sizeof(*le));
+	if (le == NULL) {
+		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		goto done;
+	}
+	entry_init(&d, &le[0], LEDGER_RELEASE);
+	for (size_t i = 0; i < p.n; i++) {
+		struct released *r = &p.m[i];
+		entry_init(&d, &le[i], r->refused == APIERR_NONE ? LEDGER_RELEASE : LEDGER_DENY);
+		le[i].subject = r->subject;
+		if (r->refused == APIERR_NONE) {
+			le[i].items = r->item_v;
+			le[i].n_items = r->n_items;
+			le[i].digest = r->digest;
+		} else {
+			le[i].reason = apierr_code(r->refused);
+		}
+	}
+	body = page_body(&p, next, withheld, &len);
+	if (body == NULL) {
+		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		goto done;
+	}
+	if (ledger_append(d.api->ledger, le, n_entries, &index) != 0) { /* step 11 */
+		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, NULL);
+		goto done;
+	}
+	ratelimit_count(d.api->limits, d.contract->id, (uint32_t)released, d.now_ms);
+	server_reply_take(req, 200, "application/json", body, len);
+	body = NULL;
+	reply_index(req, index);
+done:
+	for (size_t i = 0; i < p.n; i++)
+		released_clear(&p.m[i]);
+	free(p.m);
+	free(le);
+	free(body);
+	free(next);
+	registry_release(d.api->registry, d.view);
+}
+
+/* GET /v1/whoami: the certificate's partner and, per contract in force, what it may receive. */
+static void
+whoami(struct server_request *req, void *app)
+{
+	struct partner_api *api = app;
+	const struct tlsauth_identity *id = server_request_identity(req);
+	const struct registry_view *v;
+	const struct contract *const *pc;
+	json_t *doc, *list;
+	char fp[8 + sizeof id->fingerprint];
+	size_t n;
+
+	if (id == NULL) {
+		server_reply_error(req, APIERR_INTERNAL, NULL);
+		return;
+	}
+	if (server_request_query_only(req, (const char *const[]){NULL}) != 0) {
+		server_reply_error(req, APIERR_BAD_REQUEST, "whoami takes no query");
+		return;
+	}
+	snprintf(fp, sizeof fp, "sha256:%s", id->fingerprint);
+	v = registry_acquire(api->registry);
+	n = contract_set_partner(v->contracts, id->id, &pc);
+	list = json_array();
+	for (size_t i = 0; i < n; i++) {
+		const struct contract *c = pc[i];
+		json_t *purposes = json_object();
+		if (!contract_in_force(c, time(NULL)))
+			continue;
+		for (size_t k = 0; k < c->npurposes; k++) {
+			const struct contract_purpose *cp = &c->purposes[k];
+			json_t *fields = json_array();
+			for (size_t f = 0; f < cp->nwritten; f++)
+				json_array_append_new(fields, json_string(cp->written[f]));
+			json_object_set_new(
+			    purposes, cp->id,
+			    json_pack("{s:o,s:s,s:b}", "fields", fields, "kind",
+				      catalog_kind_name(cp->purpose->kind), "requires_consent",
+				      cp->requires_consent));
+		}
+		json_array_append_new(
+		    list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o}", "id", c->id, "relationship",
+				    contract_relationship_name(c->relationship), "status",
+				    contract_status_name(c->status), "valid_from", c->valid_from_text,
+				    "valid_until", c->valid_until_text, "token_required",
+				    c->token_required, "purposes", purposes));
+	}
+	doc = json_pack("{s:s,s:s,s:b,s:o}", "partner", id->id, "certificate", fp, "suspended",
+			registry_partner_suspended(api->registry, id->id), "contracts", list);
+	registry_release(api->registry, v);
+	server_reply_json(req, 200, doc);
+}
+
+const struct server_route partner_routes[] = {
+    {"GET", "/v1/whoami", whoami, NULL},
+    {"GET", "/v1/members/{}", member_one, NULL},
+    {"GET", "/v1/members", member_page, NULL},
+};
+const size_t partner_nroutes = sizeof(partner_routes) / sizeof(partner_routes[0]);

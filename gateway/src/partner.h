@@ -1,0 +1,32 @@
+/* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on. */
+#ifndef PDGATE_PARTNER_H
+#define PDGATE_PARTNER_H
+
+#include <stddef.h>
+
+#include "ledger.h"
+#include "origin.h"
+#include "pseudo.h"
+#include "ratelimit.h"
+#include "registry.h"
+#include "server.h"
+#include "token.h"
+#include "tokenstore.h"
+
+/* What the partner API works with: all borrowed, all outliving the listener. */
+struct partner_api {
+	struct registry *registry;     /* contracts in force, suspensions */
+	struct origin *origin;         /* member records */
+	struct ledger *ledger;         /* every decision from step 4 on */
+	struct ratelimit *limits;      /* step 8 */
+	const struct pseudo *pseudo;   /* pseudonyms and subject references */
+	struct token_verifier *tokens; /* work orders (aud pdgate-partner) */
+	struct tokenstore *tokenstore; /* revoked jtis, max_records counts */
+	size_t max_record_bytes;       /* [origin] max_record_bytes */
+};
+
+/* The partner listener's routes; the server's app pointer must be a struct partner_api. */
+extern const struct server_route partner_routes[];
+extern const size_t partner_nroutes;
+
+#endif
