@@ -622,9 +622,10 @@ class PKI:
         d = self.inst.dir / "pki" / "staff"
         return Cert(d / f"{name}.pem", d / f"{name}.key")
 
-    def issue(self, name, ca=None, **kw):
-        """A certificate from ca (default the partner CA) in test-certs/<name>.pem/.key."""
-        return (ca or self.partner_ca).issue(self.folder / name, **kw)
+    def issue(self, name, by=None, **kw):
+        """A certificate from the CA `by` (default the partner CA) in test-certs/<name>.pem/.key;
+        kw as for CA.issue."""
+        return (by or self.partner_ca).issue(self.folder / name, **kw)
 
     @property
     def other_ca(self):

@@ -183,6 +183,40 @@ def thousand_connections(env):
                 pass
 
 
+@case("max_connections is enforced, and the daemon serves again once connections close",
+      background=True)
+def connection_limit(env):
+    limit = 10
+    inst = env.install(conf={("partner", "max_connections"): limit})
+    d = env.daemon(inst)
+    good = inst.pki.partner(GOOD)
+    held = []
+    try:
+        for i in range(limit):
+            h = d.http(cert=good)
+            held.append(h)
+            check_status(h.request("GET", WHOAMI), 200, f"connection {i + 1} of {limit}")
+        for i in range(3):
+            try:
+                with d.http(cert=good, timeout=1) as h:
+                    r = h.request("GET", WHOAMI)
+            except (OSError, ConnectionError, ssl.SSLError):
+                continue  # refused, reset or left waiting: not served
+            raise pdtest.Failure(f"connection {limit + i + 1} was served ({r.status_code}) with "
+                                 f"max_connections = {limit} already open")
+    finally:
+        for h in held:
+            h.close()
+    check(d.running, "daemon died at its connection limit")
+
+    def served():
+        try:
+            return d.get(WHOAMI, cert=good, timeout=2).status_code == 200
+        except requests.exceptions.RequestException:
+            return False
+    pdtest.wait_until(served, 10, interval=0.2, what="a good partner served after the held connections closed")
+
+
 @case("a CRL past its nextUpdate refuses every certificate (at start, and when it lapses)",
       background=True)
 def stale_crl(env):
@@ -383,7 +417,7 @@ def staff_ca(env):
     d = env.main
     pki = d.install.pki
     refused(d, pki.staff(), what="demo staff certificate")
-    refused(d, pki.issue("staff-ca-partner", ca=pki.staff_ca, partner=GOOD),
+    refused(d, pki.issue("staff-ca-partner", by=pki.staff_ca, partner=GOOD),
             what="staff CA certificate naming a partner, clientAuth")
 
 
@@ -393,7 +427,7 @@ def server_cert_as_client(env):
     pki = d.install.pki
     refused(d, pki.server, what="server certificate")
     if pki.server_ca.key is not None:
-        refused(d, pki.issue("server-ca-partner", ca=pki.server_ca, partner=GOOD),
+        refused(d, pki.issue("server-ca-partner", by=pki.server_ca, partner=GOOD),
                 what="server CA certificate naming a partner, clientAuth")
     # The partner CA's own certificate: its key usage forbids signing a handshake, so TLS itself
     # may refuse it; fail closed either way.
@@ -434,6 +468,20 @@ def not_yet_valid(env):
     c = issue(d, "future", partner=GOOD, not_before=now() + datetime.timedelta(days=1),
               not_after=now() + datetime.timedelta(days=30))
     refused(d, c, what="not yet valid")
+
+
+@case("a certificate issued through an intermediate CA under the partner CA: 401")
+def intermediate_ca(env):
+    d = env.main
+    pki = d.install.pki
+    inter = pki.issue("intermediate-ca", cn="pdtest intermediate", uris=[], eku=None, ca=True)
+    ica = pdtest.CA(inter.x509, inter.private_key, pem=inter.pem)
+    leaf = ica.issue(pki.folder / "via-intermediate", partner=GOOD)
+    chain = pki.folder / "via-intermediate-chain.pem"
+    chain.write_bytes(leaf.pem.read_bytes() + inter.pem.read_bytes())
+    # the partner CA is pathlen:0: nothing it signs may sign a partner
+    refused(d, pdtest.Cert(chain, leaf.key), what="leaf + intermediate chain")
+    refused(d, leaf, what="leaf without its intermediate")
 
 
 @case("partner id comes from the URI SAN: CN says one partner, SAN another, the SAN wins")
@@ -557,6 +605,26 @@ def huge_header(env):
             check(400 <= answered.status_code < 500, f"1 MiB header answered {answered.status_code}")
     check(d.running, "daemon died on a 1 MiB header")
     whoami_ok(d, good, GOOD, "after a 1 MiB header")
+
+
+@case("malformed requests: 4xx, and the daemon still serves others")
+def malformed_requests(env):
+    d = env.main
+    good = d.install.pki.partner(GOOD)
+    for what, head in (("a header line without a colon", b"GET /v1/whoami HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n"),
+                       ("HTTP/1.1 without Host", b"GET /v1/whoami HTTP/1.1\r\n\r\n"),
+                       ("an unknown HTTP version", b"GET /v1/whoami HTTP/9.9\r\nHost: x\r\n\r\n")):
+        with d.http(cert=good) as c:
+            c.send(head)
+            try:
+                r = c.read_response()
+            except (OSError, ConnectionError, ValueError):
+                r = None  # closed without an answer: refused too
+            if r is not None:
+                check(400 <= r.status_code < 500 or r.status_code == 505,
+                      f"{what}: status {r.status_code}, want 4xx (or 505); body {r.content[:200]!r}")
+        check(d.running, f"daemon died on {what}")
+        whoami_ok(d, good, GOOD, f"after {what}")
 
 
 @case("headers a little under the limit are served")
