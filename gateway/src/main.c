@@ -6,6 +6,7 @@
 #include "contract.h"
 #include "gateway.h"
 #include "init.h"
+#include "ledger.h"
 #include "token.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
@@ -22,6 +23,7 @@ static const struct command commands[] = {
     {"contract", contract_main, "check contract files, list the loaded contracts"},
     {"cert", cert_main, "issue or revoke client certificates, re-sign CRLs"},
     {"token", token_main, "issue work orders and staff tokens, revoke tokens"},
+    {"ledger", ledger_main, "verify, export, prove the transfer ledger; check proofs"},
 };
 
 static void
