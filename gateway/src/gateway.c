@@ -15,44 +15,40 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <curl/curl.h>
+
 #include "config.h"
 #include "gateway.h"
+#include "ledger.h"
 #include "log.h"
+#include "note.h"
+#include "origin.h"
+#include "partner.h"
+#include "pseudo.h"
+#include "ratelimit.h"
+#include "registry.h"
 #include "server.h"
 #include "tlsauth.h"
+#include "token.h"
+#include "tokenstore.h"
 
 /* How long SIGTERM lets requests in flight finish before connections are closed. */
 #define DRAIN_MS 10000
 
-/* Everything a running gateway holds; handlers get it as their app pointer. */
+/* Everything a running gateway holds, in the order it is opened (and closed in reverse). */
 struct gateway {
 	struct config *cfg;
 	struct log *log;
 	struct tlsauth *partner_trust;
+	struct registry *registry;
+	struct origin *origin;
+	struct pseudo *pseudo;
+	struct token_verifier *work_orders;
+	struct tokenstore *tokenstore;
+	struct ratelimit *limits;
+	struct ledger *ledger;
+	struct partner_api partner_api;
 	struct server *partner;
-};
-
-/* ---- The partner API (SPEC 9) ---- */
-
-/* GET /v1/whoami: who the certificate names. The contracts part joins here with the registry. */
-static void
-whoami(struct server_request *req, void *app)
-{
-	const struct tlsauth_identity *id = server_request_identity(req);
-	char fp[8 + sizeof id->fingerprint];
-
-	(void)app;
-	/* The partner listener requires a certificate: no identity here is a server bug. */
-	if (id == NULL) {
-		server_reply_error(req, APIERR_INTERNAL, NULL);
-		return;
-	}
-	snprintf(fp, sizeof fp, "sha256:%s", id->fingerprint);
-	server_reply_json(req, 200, json_pack("{s:s,s:s}", "partner", id->id, "certificate", fp));
-}
-
-static const struct server_route partner_routes[] = {
-    {"GET", "/v1/whoami", whoami, NULL},
 };
 
 /* ---- Start-up checks ---- */
@@ -170,10 +166,23 @@ warn_if_stale(struct gateway *g)
 static void
 reload(struct gateway *g)
 {
-	char err[512], desc[256];
+	char err[512], desc[256], *errors = NULL;
 
 	if (log_reopen(g->log) != 0)
 		log_msg(g->log, "error", "reopening the log file failed: %s", strerror(errno));
+	if (registry_reload(g->registry, &errors) != 0) {
+		/* every error with its file and JSON path, then the verdict */
+		for (char *line = strtok(errors, "\n"); line != NULL; line = strtok(NULL, "\n"))
+			log_msg(g->log, "error", "%s", line);
+		log_msg(g->log, "error", "reload of policies and contracts failed; keeping the "
+		                         "previous set");
+		free(errors);
+	} else {
+		const struct registry_view *v = registry_acquire(g->registry);
+		log_msg(g->log, "info", "reload ok: %zu contracts (generation %llu)",
+		        contract_set_count(v->contracts), (unsigned long long)v->generation);
+		registry_release(g->registry, v);
+	}
 	if (tlsauth_reload(g->partner_trust, err, sizeof err) != 0) {
 		log_msg(g->log, "error", "reload failed: %s; keeping the previous CRL", err);
 		return;
@@ -182,6 +191,92 @@ reload(struct gateway *g)
 	log_msg(g->log, "info", "reload ok: %s (trust generation %llu)", desc,
 	        (unsigned long long)tlsauth_generation(g->partner_trust));
 	warn_if_stale(g);
+}
+
+/* The whole content of a small secret file, wiped by the caller. NULL with errno on failure. */
+static unsigned char *
+read_secret(const char *path, size_t *len)
+{
+	unsigned char *buf = malloc(4096);
+	FILE *f = fopen(path, "rb");
+
+	*len = 0;
+	if (buf == NULL || f == NULL) {
+		free(buf);
+		if (f != NULL)
+			fclose(f);
+		return NULL;
+	}
+	*len = fread(buf, 1, 4096, f);
+	fclose(f);
+	return buf;
+}
+
+/*
+ * Opens everything a request needs and checks what -n checks: trust files, the server key
+ * pair, catalogs and contracts, the token key, the pseudonym secret, the ledger key, the
+ * origin. Every problem is appended to *errors; nothing is started.
+ */
+static void
+open_all(struct gateway *g, char **errors)
+{
+	struct config *c = g->cfg;
+	char err[512], *list = NULL;
+	unsigned char *secret;
+	size_t len;
+
+	g->partner_trust = tlsauth_new(c->partner.client_ca, c->partner.crl,
+	                               TLSAUTH_PARTNER_PREFIX, "partner", err, sizeof err);
+	if (g->partner_trust == NULL)
+		add_error(errors, "[partner] client_ca/crl: %s", err);
+	check_server_pair("partner", c->partner.cert, c->partner.key, errors);
+	g->registry = registry_open(c->policy.purposes, c->policy.fields, c->policy.contracts,
+	                            c->gateway.state, &list);
+	if (g->registry == NULL) {
+		add_error(errors, "%s", list != NULL ? list : "policies: cannot load");
+		free(list);
+	}
+	g->work_orders = token_verifier_new(c->tokens.pub, c->tokens.issuer, TOKEN_WORK_ORDER,
+	                                    err, sizeof err);
+	if (g->work_orders == NULL)
+		add_error(errors, "%s: [tokens] pub: %s", c->tokens.pub, err);
+	if ((secret = read_secret(c->keys.pseudonym, &len)) == NULL ||
+	    (g->pseudo = pseudo_new(secret, len)) == NULL)
+		add_error(errors, "%s: [keys] pseudonym: unreadable or shorter than %d bytes",
+		          c->keys.pseudonym, PSEUDO_MIN_SECRET);
+	if (secret != NULL) {
+		OPENSSL_cleanse(secret, 4096);
+		free(secret);
+	}
+	if ((secret = read_secret(c->ledger.key, &len)) == NULL) {
+		add_error(errors, "%s: [ledger] key: unreadable", c->ledger.key);
+	} else {
+		struct note_signer *ns = note_signer_new(c->ledger.origin, (char *)secret, len);
+		if (ns == NULL)
+			add_error(errors, "%s: [ledger] key: not an Ed25519 private key (PEM) usable "
+			                  "with origin %s", c->ledger.key, c->ledger.origin);
+		note_signer_free(ns);
+		OPENSSL_cleanse(secret, 4096);
+		free(secret);
+	}
+	struct origin_params op = {
+	    .url = c->origin.url,
+	    .timeout_ms = c->origin.timeout_ms,
+	    .max_record_bytes = c->origin.max_record_bytes,
+	    .client_cert = c->origin.client_cert,
+	    .client_key = c->origin.client_key,
+	    .ca = c->origin.ca,
+	};
+	g->origin = origin_new(&op, err, sizeof err);
+	if (g->origin == NULL)
+		add_error(errors, "[origin] url: %s", err);
+}
+
+static void
+seed_limit(void *arg, const char *contract, uint64_t count)
+{
+	struct gateway *g = arg;
+	ratelimit_seed(g->limits, contract, ratelimit_day(time(NULL) * 1000LL), count);
 }
 
 int
@@ -224,11 +319,7 @@ serve_main(int argc, char **argv)
 		return 1;
 	}
 	/* Everything below is checked before anything starts, and every error is reported. */
-	g.partner_trust = tlsauth_new(g.cfg->partner.client_ca, g.cfg->partner.crl,
-	                              TLSAUTH_PARTNER_PREFIX, "partner", err, sizeof err);
-	if (g.partner_trust == NULL)
-		add_error(&errors, "[partner] client_ca/crl: %s", err);
-	check_server_pair("partner", g.cfg->partner.cert, g.cfg->partner.key, &errors);
+	open_all(&g, &errors);
 	if (errors != NULL) {
 		fprintf(stderr, "%s", errors);
 		goto done;
@@ -262,6 +353,41 @@ serve_main(int argc, char **argv)
 	log_msg(g.log, "info", "partner trust: %s", desc);
 	warn_if_stale(&g);
 
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	g.tokenstore = tokenstore_open(g.cfg->gateway.state, err, sizeof err);
+	g.limits = ratelimit_new();
+	if (g.tokenstore == NULL || g.limits == NULL) {
+		fprintf(stderr, "pdgate serve: %s: [gateway] state: %s\n", g.cfg->gateway.state,
+		        g.tokenstore == NULL ? err : "out of memory");
+		goto done;
+	}
+	struct ledger_params lp = {
+	    .path = g.cfg->ledger.path,
+	    .origin = g.cfg->ledger.origin,
+	    .key = g.cfg->ledger.key,
+	    .checkpoint_interval_ms = g.cfg->ledger.checkpoint_interval_ms,
+	    .log = g.log,
+	};
+	g.ledger = ledger_open(&lp, err, sizeof err);
+	if (g.ledger == NULL) {
+		fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path, err);
+		log_msg(g.log, "error", "ledger: %s", err);
+		goto done;
+	}
+	/* the day's volumes so far, so that a restart does not hand out a second day's worth */
+	if (ledger_day_releases(g.ledger, time(NULL) * 1000LL, seed_limit, &g) != 0)
+		log_msg(g.log, "warn", "cannot count today's releases: volume limits start at 0");
+	g.partner_api = (struct partner_api){
+	    .registry = g.registry,
+	    .origin = g.origin,
+	    .ledger = g.ledger,
+	    .limits = g.limits,
+	    .pseudo = g.pseudo,
+	    .tokens = g.work_orders,
+	    .tokenstore = g.tokenstore,
+	    .max_record_bytes = g.cfg->origin.max_record_bytes,
+	};
+
 	struct server_config pc = {
 	    .name = "partner",
 	    .listen = &g.cfg->partner.listen,
@@ -276,9 +402,9 @@ serve_main(int argc, char **argv)
 	    .max_header_bytes = g.cfg->partner.max_header_bytes,
 	    .max_body_bytes = 0,
 	    .routes = partner_routes,
-	    .nroutes = sizeof partner_routes / sizeof partner_routes[0],
+	    .nroutes = partner_nroutes,
 	    .authorize = NULL,
-	    .app = &g,
+	    .app = &g.partner_api,
 	    .log = g.log,
 	};
 	g.partner = server_start(&pc, err, sizeof err);
@@ -309,6 +435,15 @@ serve_main(int argc, char **argv)
 	rc = 0;
 done:
 	server_stop(g.partner, 0);
+	/* the ledger closes after the last answer: its final checkpoint covers every entry */
+	if (g.ledger != NULL && ledger_close(g.ledger) != 0)
+		rc = 1;
+	ratelimit_free(g.limits);
+	tokenstore_close(g.tokenstore);
+	origin_free(g.origin);
+	pseudo_free(g.pseudo);
+	token_verifier_free(g.work_orders);
+	registry_free(g.registry);
 	tlsauth_free(g.partner_trust);
 	log_free(g.log);
 	config_free(g.cfg);
