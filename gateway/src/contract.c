@@ -943,6 +943,9 @@ contract_set_partner(const struct contract_set *s, const char *partner,
 		     const struct contract *const **first)
 {
 	size_t lo = 0, hi = s->n;
+	*first = NULL;
+	if (s->n == 0)
+		return 0;
 	/* The set is sorted by partner: find the first of the run, then its end. */
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
