@@ -391,7 +391,9 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	    .partner = r->principal,
 	    .purpose = r->purpose,
 	    .method = r->log_method,
-	    .path = r->log_path,
+	    /* the route's pattern once matched: a member id in a path is personal data, and the
+	       ledger, not the log, says which member a decision was about */
+	    .path = r->route != NULL ? r->route->pattern : r->log_path,
 	    .status = status,
 	    .duration_us = now_us() - r->start_us,
 	    .error = error,
