@@ -794,6 +794,67 @@ def max_records_single(env):
     ok(env, env.token(max_records=2), "another token with max_records 2")
 
 
+@case("max_records 3 under 12 concurrent requests: exactly 3 records released")
+def max_records_concurrent(env):
+    t = env.token(max_records=3)
+    jti = jti_of(t)
+    results, lock = [], threading.Lock()
+
+    def one():
+        try:
+            r = send(env, t)
+        except Exception as e:  # noqa: BLE001 - reported below
+            r = e
+        with lock:
+            results.append(r)
+
+    threads = [threading.Thread(target=one) for _ in range(12)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    errors = [r for r in results if isinstance(r, Exception)]
+    check(not errors, f"{len(errors)} request(s) failed: {errors[:1]!r}")
+    eq(sorted(r.status_code for r in results), [200] * 3 + [401] * 9, "statuses of 12 concurrent requests")
+    for r in results:
+        if r.status_code == 200:
+            served(env, r, t, "a concurrent request served")
+        else:
+            refused(env, r, 401, "token_invalid", t, r"max_records", "a concurrent request refused", jti=jti)
+    released = [e for e in ledger(env.inst) if e.get("token") == jti and e.get("kind") == "release"]
+    eq(len(released), 3, "release entries under the work order")
+
+
+@case("a revocation and a max_records count survive a restart", background=True)
+def restart(env):
+    inst = env.install()
+    key = serialization.load_pem_private_key((inst.dir / inst.get("tokens", "key")).read_bytes(), None)
+    mine = inst.pki.partner(GOOD)
+    mid = next(m for m, r in member_records(inst).items() if not r.get("restrictions", {}).get("stop_use"))
+    path = f"/v1/members/{mid}"
+    now = int(time.time())
+
+    def tok(**kw):
+        c = {"iss": inst.get("tokens", "issuer"), "aud": "pdgate-partner", "sub": GOOD, "iat": now,
+             "exp": now + 600, "jti": secrets.token_urlsafe(16), "contract": CONTRACT, "purpose": PURPOSE,
+             "cnf": {"x5t#S256": thumbprint(mine)}, **kw}
+        return compact({"alg": "ES256", "typ": "JWT"}, c, key)
+
+    budget, doomed = tok(max_records=2), tok()
+    with pdtest.Daemon(inst) as d:
+        check_status(send(env, budget, d=d, path=path), 200, "first record of 2, first run")
+        check_status(send(env, doomed, d=d, path=path), 200, "the token to revoke, first run")
+        r = inst.pdgate("token", "revoke", "-c", inst.conf, jti_of(doomed))
+        eq(r.returncode, 0, f"pdgate token revoke (stderr {r.stderr.strip()[-300:]!r})")
+        d.term()
+    with pdtest.Daemon(inst) as d:
+        refused(env, send(env, doomed, d=d, path=path), 401, "token_invalid", doomed, r"revoked",
+                "revoked before the restart", jti=jti_of(doomed), d=d)
+        check_status(send(env, budget, d=d, path=path), 200, "second record of 2, after the restart")
+        refused(env, send(env, budget, d=d, path=path), 401, "token_invalid", budget, r"max_records",
+                "third record of 2, after the restart", jti=jti_of(budget), d=d)
+
+
 # ---------------------------------------------------------------------------------------------
 # Last: what the daemon wrote.
 
