@@ -663,9 +663,9 @@ whoami(struct server_request *req, void *app)
 	list = json_array();
 	for (size_t i = 0; i < n; i++) {
 		const struct contract *c = pc[i];
-		json_t *purposes = json_object();
 		if (!contract_in_force(c, time(NULL)))
 			continue;
+		json_t *purposes = json_object();
 		for (size_t k = 0; k < c->npurposes; k++) {
 			const struct contract_purpose *cp = &c->purposes[k];
 			json_t *fields = json_array();
