@@ -7,6 +7,7 @@
 #include "gateway.h"
 #include "init.h"
 #include "ledger.h"
+#include "report.h"
 #include "token.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
@@ -24,6 +25,7 @@ static const struct command commands[] = {
     {"cert", cert_main, "issue or revoke client certificates, re-sign CRLs"},
     {"token", token_main, "issue work orders and staff tokens, revoke tokens"},
     {"ledger", ledger_main, "verify, export, prove the transfer ledger; check proofs"},
+    {"report", report_main, "compliance reports: provisions, subject, breach, summary"},
 };
 
 static void
