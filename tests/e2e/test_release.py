@@ -248,6 +248,10 @@ def test_contracts():
                       limits={"requests_per_minute": 5}),
         make_contract("CT-2026-0122", "vol-co", {"legal_obligation": ["member_id"]},
                       limits={"records_per_day": 10}),
+        make_contract("CT-2026-0123", "burst-co", {"contact": ["member_id"]},
+                      limits={"requests_per_minute": 10}),
+        make_contract("CT-2026-0124", "flood-co", {"legal_obligation": ["member_id"]},
+                      limits={"records_per_day": 10}),
     ]
 
 
@@ -817,6 +821,69 @@ def volume_limit(env):
         ra = r.headers.get("Retry-After", "")
         check(ra.isdigit() and 1 <= int(ra) <= 86400, f"Retry-After {ra!r}")
         check_no_leak(r, [env.members["M0000020"]], path)
+
+
+def parallel(n, fn):
+    """Runs fn(i) for i in 0..n-1 in n threads started together; returns the results in order."""
+    out, barrier = [None] * n, threading.Barrier(n)
+
+    def run(i):
+        barrier.wait()
+        try:
+            out[i] = fn(i)
+        except Exception as e:  # noqa: BLE001 - reported by the case
+            out[i] = e
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for x in out:
+        if isinstance(x, Exception):
+            raise Failure(f"a parallel request failed: {type(x).__name__}: {x}")
+    return out
+
+
+@case("limits under concurrency: 20 requests at once against 10 per minute, 6 pages at once against 10 records a day")
+def limits_parallel(env):
+    d = env.main
+    burst = env.partner(d, "burst-co", demo=False)
+    rs = parallel(20, lambda i: d.get("/v1/members/M0000001", cert=burst.cert, headers={"X-Purpose": "contact"}))
+    eq(sorted(r.status_code for r in rs), [200] * 10 + [429] * 10, "statuses of 20 requests at 10 per minute")
+    for r in rs:
+        if r.status_code == 429:
+            refused(env, d, r, 429, "rate_limited", "burst")
+        else:
+            released(env, d, r, "burst")
+    flood = env.partner(d, "flood-co", demo=False)
+    h = {"X-Purpose": "legal_obligation", "X-Justification": JUST.encode()}
+    rs = parallel(6, lambda i: d.get(f"/v1/members?limit=4&after=M{i * 4:07d}", cert=flood.cert, headers=h))
+    for r in rs:
+        check_status(r, (200, 429), "flood page")
+    total = sum(len(r.json()["members"]) for r in rs if r.status_code == 200)
+    check(total <= 10, f"6 pages at once released {total} records under records_per_day 10: "
+                       f"{[(r.status_code, len(r.json().get('members', []))) for r in rs]}")
+
+
+@case("the day's volume survives a restart (seeded from the ledger)")
+def volume_restart(env):
+    inst = env.install(members=20)
+    write_contract(inst, make_contract("CT-2026-0131", "day-co", {"legal_obligation": ["member_id"]},
+                                       limits={"records_per_day": 10}))
+    h = {"X-Justification": JUST}
+    cert = inst.pki.issue("day-co", partner="day-co")
+    with pdtest.Daemon(inst) as d:
+        p = Partner(d, cert)
+        body = released(env, d, p.get("/v1/members?limit=8", purpose="legal_obligation", headers=h), "before")
+        eq(len(body["members"]), 8, "first page")
+        d.term()
+    d = env.daemon(inst)
+    p = Partner(d, cert)
+    body = released(env, d, p.get("/v1/members?limit=8&after=M0000008", purpose="legal_obligation",
+                                  headers=h), "after the restart")
+    eq(len(body["members"]), 2, "a page after the restart: the 2 records left today")
+    refused(env, d, p.get("/v1/members/M0000020", purpose="legal_obligation", headers=h), 429,
+            "rate_limited", "after the restart, nothing left")
 
 
 # ---------------------------------------------------------------------------------------------
