@@ -348,33 +348,19 @@ sqlite_page(struct origin *o, struct handle *h, const char *after, unsigned limi
 	return e;
 }
 
-/*
- * The member system's page: {"members":[record…],"next":ID-or-null}. Records come back in
- * member_id order, strictly after `after`, at most `limit`; anything else is invalid. Each
- * record is handed on as compact JSON text, to be validated like a single record.
- */
-static enum apierr
-http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
-	  origin_each_fn each, void *ctx, char **next)
+enum apierr
+origin_parse_page(const char *bytes, size_t len, const char *after, unsigned limit,
+		  size_t max_record_bytes, origin_each_fn each, void *ctx, char **next)
 {
-	struct sink s = {.limit = ORIGIN_MAX_PAGE_BYTES};
-	char path[256], why[160];
+	char why[160];
 	const char *prev = after;
 	json_t *page = NULL, *members, *nx, *m;
-	enum apierr e;
+	enum apierr e = APIERR_ORIGIN_INVALID;
 	size_t i;
 
-	if (after != NULL)
-		snprintf(path, sizeof(path), "/members?limit=%u&after=%s", limit, after);
-	else
-		snprintf(path, sizeof(path), "/members?limit=%u", limit);
-	e = http_get(o, h, path, &s);
-	if (e == APIERR_MEMBER_NOT_FOUND)
-		e = APIERR_ORIGIN_ERROR; /* the list itself cannot be "not found" */
-	if (e != APIERR_NONE)
-		goto done;
-	e = APIERR_ORIGIN_INVALID;
-	page = ujson_parse(s.buf, s.len, ORIGIN_MAX_PAGE_BYTES, UJSON_MAX_DEPTH + 2, why,
+	*next = NULL;
+	/* the records sit two levels down: the page object and its array */
+	page = ujson_parse(bytes, len, ORIGIN_MAX_PAGE_BYTES, UJSON_MAX_DEPTH + 2, why,
 			   sizeof(why));
 	if (page == NULL || !json_is_object(page) || json_object_size(page) != 2)
 		goto done;
@@ -383,6 +369,7 @@ http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
 	if (!json_is_array(members) || json_array_size(members) > limit ||
 	    (nx == NULL || (!json_is_null(nx) && !json_is_string(nx))))
 		goto done;
+	/* every record is checked for order before the first is handed on: all or nothing */
 	json_array_foreach(members, i, m) {
 		const char *id = json_string_value(json_object_get(m, "member_id"));
 		if (!json_is_object(m) || id == NULL || (prev != NULL && strcmp(id, prev) <= 0))
@@ -397,7 +384,7 @@ http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
 			e = APIERR_INTERNAL;
 			goto done;
 		}
-		if (strlen(text) > o->p.max_record_bytes) {
+		if (strlen(text) > max_record_bytes) {
 			free(text);
 			e = APIERR_ORIGIN_INVALID;
 			goto done;
@@ -412,6 +399,28 @@ http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
 		e = APIERR_INTERNAL;
 done:
 	json_decref(page);
+	return e;
+}
+
+/* GET {url}/members?limit=N&after=ID, then the page checked by origin_parse_page. */
+static enum apierr
+http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
+	  origin_each_fn each, void *ctx, char **next)
+{
+	struct sink s = {.limit = ORIGIN_MAX_PAGE_BYTES};
+	char path[256];
+	enum apierr e;
+
+	if (after != NULL)
+		snprintf(path, sizeof(path), "/members?limit=%u&after=%s", limit, after);
+	else
+		snprintf(path, sizeof(path), "/members?limit=%u", limit);
+	e = http_get(o, h, path, &s);
+	if (e == APIERR_MEMBER_NOT_FOUND)
+		e = APIERR_ORIGIN_ERROR; /* the list itself cannot be "not found" */
+	if (e == APIERR_NONE)
+		e = origin_parse_page(s.buf, s.len, after, limit, o->p.max_record_bytes, each, ctx,
+				      next);
 	free(s.buf);
 	return e;
 }

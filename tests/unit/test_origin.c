@@ -1,4 +1,5 @@
-/* Tests of origin (the embedded SQLite origin; HTTP is driven end to end) and ujson. */
+/* Tests of origin (the embedded SQLite origin, the HTTP page checks; HTTP itself is driven end
+ * to end) and ujson. */
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +78,138 @@ test_sqlite(void)
 	rmdir(dir);
 }
 
+struct pages {
+	int n;
+	int stop_after; /* 0: never stop */
+	char ids[4][16];
+};
+
+static int
+page_collect(void *ctx, const char *id, const char *rec, size_t len)
+{
+	struct pages *p = ctx;
+
+	if (p->n < 4)
+		snprintf(p->ids[p->n], sizeof(p->ids[0]), "%s", id);
+	p->n++;
+	/* every record handed on is compact JSON naming the same member */
+	CHECK(rec[len] == '\0' && strlen(rec) == len && rec[0] == '{', "record text");
+	return p->stop_after != 0 && p->n >= p->stop_after;
+}
+
+/* A page whose single record nests depth levels deep (the record itself being one). */
+static char *
+deep_page(int depth)
+{
+	size_t cap = 64 + 4 * (size_t)depth;
+	char *b = malloc(cap);
+	size_t n = 0;
+
+	n += (size_t)snprintf(b, cap, "{\"members\":[{\"member_id\":\"M1\",\"x\":");
+	for (int i = 1; i < depth; i++)
+		b[n++] = '[';
+	for (int i = 1; i < depth; i++)
+		b[n++] = ']';
+	n += (size_t)snprintf(b + n, cap - n, "}],\"next\":null}");
+	return b;
+}
+
+static void
+test_parse_page(void)
+{
+	static const struct {
+		const char *body;
+		const char *after;
+		unsigned limit;
+		enum apierr want;
+		int n;           /* records handed on */
+		const char *next;
+	} cases[] = {
+	    {"{\"members\":[{\"member_id\":\"M1\"},{\"member_id\":\"M2\"}],\"next\":\"M2\"}", NULL, 2,
+	     APIERR_NONE, 2, "M2"},
+	    {"{\"next\":null,\"members\":[{\"member_id\":\"M3\",\"a\":{\"b\":[1]}}]}", "M2", 5,
+	     APIERR_NONE, 1, NULL},
+	    {"{\"members\":[],\"next\":null}", NULL, 1, APIERR_NONE, 0, NULL},
+	    /* the shape */
+	    {"", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"[]", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[]}", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[],\"next\":null,\"x\":1}", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[],\"nxt\":null}", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[],\"next\":7}", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":{},\"next\":null}", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[],\"next\":null} ", NULL, 5, APIERR_NONE, 0, NULL},
+	    {"{\"members\":[],\"next\":null}x", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[],\"next\":null,\"next\":\"M9\"}", NULL, 5, APIERR_ORIGIN_INVALID, 0,
+	     NULL},
+	    /* the records: objects with a string member_id, in order, after `after`, <= limit */
+	    {"{\"members\":[{\"member_id\":\"M1\"},{\"member_id\":\"M2\"}],\"next\":null}", NULL, 1,
+	     APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[{\"member_id\":\"M2\"},{\"member_id\":\"M1\"}],\"next\":null}", NULL, 5,
+	     APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[{\"member_id\":\"M1\"},{\"member_id\":\"M1\"}],\"next\":null}", NULL, 5,
+	     APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[{\"member_id\":\"M2\"}],\"next\":null}", "M2", 5, APIERR_ORIGIN_INVALID,
+	     0, NULL},
+	    {"{\"members\":[{\"member_id\":\"M1\"}],\"next\":null}", "M2", 5, APIERR_ORIGIN_INVALID,
+	     0, NULL},
+	    {"{\"members\":[\"M1\"],\"next\":null}", NULL, 5, APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[{\"id\":\"M1\"}],\"next\":null}", NULL, 5, APIERR_ORIGIN_INVALID, 0,
+	     NULL},
+	    {"{\"members\":[{\"member_id\":1}],\"next\":null}", NULL, 5, APIERR_ORIGIN_INVALID, 0,
+	     NULL},
+	    {"{\"members\":[{\"member_id\":\"M1\",\"a\":1,\"a\":2}],\"next\":null}", NULL, 5,
+	     APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[{\"member_id\":\"M1\\u0000x\"}],\"next\":null}", NULL, 5,
+	     APIERR_ORIGIN_INVALID, 0, NULL},
+	    {"{\"members\":[{\"member_id\":\"M1\",\"n\":\"\xc3\x28\"}],\"next\":null}", NULL, 5,
+	     APIERR_ORIGIN_INVALID, 0, NULL},
+	    /* max_record_bytes (40): the second record is too long, after the first went */
+	    {"{\"members\":[{\"member_id\":\"M1\"},{\"member_id\":\"M2\",\"x\":"
+	     "\"0123456789012345678901234567890123456789\"}],\"next\":null}",
+	     NULL, 5, APIERR_ORIGIN_INVALID, 1, NULL},
+	};
+	struct pages p;
+	char *next;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&p, 0, sizeof(p));
+		next = (char *)"unset";
+		enum apierr e = origin_parse_page(cases[i].body, strlen(cases[i].body),
+						  cases[i].after, cases[i].limit, 40, page_collect,
+						  &p, &next);
+		CHECK(e == cases[i].want, "page %zu: %s", i, apierr_code(e));
+		CHECK(p.n == cases[i].n, "page %zu: %d records handed on", i, p.n);
+		if (cases[i].next != NULL)
+			CHECK(next != NULL && strcmp(next, cases[i].next) == 0, "page %zu: next", i);
+		else
+			CHECK(next == NULL, "page %zu: no next", i);
+		free(next);
+	}
+
+	/* the records come out in order, and each may stop the page */
+	memset(&p, 0, sizeof(p));
+	p.stop_after = 1;
+	const char *two = "{\"members\":[{\"member_id\":\"A\"},{\"member_id\":\"B\"}],\"next\":\"B\"}";
+	CHECK(origin_parse_page(two, strlen(two), NULL, 2, 100, page_collect, &p, &next) ==
+		      APIERR_NONE,
+	      "stopped page");
+	CHECK(p.n == 1 && strcmp(p.ids[0], "A") == 0 && next == NULL, "stopped after one");
+	free(next);
+
+	/* a record may nest as deep as a single record (64), not one level more */
+	for (int d = 63; d <= 66; d++) {
+		char *b = deep_page(d);
+		memset(&p, 0, sizeof(p));
+		enum apierr e = origin_parse_page(b, strlen(b), NULL, 1, 1024, page_collect, &p,
+						  &next);
+		CHECK((e == APIERR_NONE) == (d <= UJSON_MAX_DEPTH), "record of depth %d: %s", d,
+		      apierr_code(e));
+		free(next);
+		free(b);
+	}
+}
+
 static void
 test_ujson(void)
 {
@@ -121,6 +254,7 @@ int
 main(void)
 {
 	test_sqlite();
+	test_parse_page();
 	test_ujson();
 	return check_done();
 }
