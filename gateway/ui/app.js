@@ -742,6 +742,8 @@ function showGateway(gw) {
 	const p = clear($('gateway-state'));
 	if (!gw) return;
 	const suspended = gw.suspended === true || gw.state === 'suspended' || gw.status === 'suspended';
+	$('gw-suspend').hidden = suspended;
+	$('gw-resume').hidden = !suspended;
 	p.className = `gateway-state ${suspended ? 'bad' : 'good'}`;
 	p.dataset.state = suspended ? 'suspended' : 'active';
 	p.append(el('strong', { text: t(suspended ? 'gw_is_suspended' : 'gw_is_running') }));

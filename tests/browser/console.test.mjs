@@ -1,0 +1,874 @@
+// The compliance console in headless Chromium against a real pdgate installation.
+//
+// Makes an installation with `pdgate init` on free ports, starts `pdgate serve`, makes partner
+// traffic with the demo partner certificates and bound work orders, then drives Debian's Chromium
+// through playwright-core: sign-in, the checkpoint verified in the page (and not verified with a
+// wrong key, a tampered signature or a rolled-back checkpoint), search and paging, inclusion
+// proofs, the reports and their downloads, suspension and resumption of a partner and of the
+// gateway (checked with partner requests), roles, language, keyboard, and that the page talks to
+// nothing but the gateway. The console's verify.js is also run here in node against the daemon's
+// own proofs. Prints `ok - name` / `not ok - name: why` per case and `N passed, N failed` last;
+// exits 1 on any failure.
+//
+// Environment: PDGATE (the binary, default <repo>/bin/pdgate), CHROMIUM (default
+// /usr/bin/chromium), PDTEST_KEEP=1 keeps the temporary folder, PDTEST_ONLY=word,… runs only the
+// cases whose name contains one of the words (setup always runs).
+
+import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import https from 'node:https';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import tls from 'node:tls';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const REPO = path.resolve(HERE, '..', '..');
+const PDGATE = process.env.PDGATE || path.join(REPO, 'bin', 'pdgate');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const UI = path.join(REPO, 'gateway', 'ui');
+const SHOTS = path.join(REPO, 'var', 'browser');
+const SLOW = PDGATE.includes('san') ? 3 : 1;
+const ONLY = (process.env.PDTEST_ONLY || '').split(',').map((s) => s.trim()).filter(Boolean);
+
+const V = await import(pathToFileURL(path.join(UI, 'verify.js')).href);
+const { STRINGS } = await import(pathToFileURL(path.join(UI, 'i18n.js')).href);
+
+// ---------------------------------------------------------------------------------------------
+// Checks and the runner.
+
+class Failure extends Error {}
+
+function check(cond, msg) {
+	if (!cond) throw new Failure(msg);
+}
+
+function eq(got, want, what) {
+	const g = JSON.stringify(got);
+	const w = JSON.stringify(want);
+	if (g !== w) throw new Failure(`${what}: got ${g}, want ${w}`);
+}
+
+const cases = [];
+const test = (name, fn) => cases.push({ name, fn });
+let passed = 0;
+let failed = 0;
+
+async function runCases() {
+	for (const c of cases) {
+		if (ONLY.length && !ONLY.some((w) => c.name.includes(w))) continue;
+		try {
+			await c.fn();
+			passed++;
+			console.log(`ok - ${c.name}`);
+		} catch (e) {
+			failed++;
+			const lines = String(e instanceof Failure ? e.message : (e && e.stack) || e).split('\n');
+			console.log(`not ok - ${c.name}: ${lines[0]}`);
+			for (const l of lines.slice(1, 12)) console.log(`#   ${l}`);
+		}
+	}
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(pred, timeoutMs, what) {
+	const end = Date.now() + timeoutMs * SLOW;
+	let last;
+	for (;;) {
+		last = await pred();
+		if (last) return last;
+		if (Date.now() > end) throw new Failure(`timed out waiting for ${what} (last: ${JSON.stringify(last)})`);
+		await sleep(100);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// The installation and the daemon.
+
+function freePort() {
+	return new Promise((resolve, reject) => {
+		const s = net.createServer();
+		s.unref();
+		s.on('error', reject);
+		s.listen(0, '127.0.0.1', () => {
+			const { port } = s.address();
+			s.close(() => resolve(port));
+		});
+	});
+}
+
+// INI text with section.key set to value (the key must exist, as pdgate init writes it).
+function confSet(text, section, key, value) {
+	let cur = null;
+	let found = false;
+	const out = text.split('\n').map((line) => {
+		const m = line.match(/^\s*\[([^\]]+)\]\s*$/);
+		if (m) cur = m[1].trim();
+		else if (cur === section && new RegExp(`^\\s*${key}\\s*=`).test(line)) {
+			found = true;
+			return `${key} = ${value}`;
+		}
+		return line;
+	});
+	check(found, `pdgate.conf has no ${section}.${key}`);
+	return out.join('\n');
+}
+
+function pdgate(args, opts = {}) {
+	try {
+		return execFileSync(PDGATE, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120000 * SLOW, ...opts });
+	} catch (e) {
+		throw new Failure(`pdgate ${args.join(' ')} failed (exit ${e.status}): ${String(e.stderr || e.message).trim().slice(-600)}`);
+	}
+}
+
+const env = { tmp: null, dir: null, conf: null, port: 0, cport: 0, proc: null, log: null, vkey: null };
+
+async function setup() {
+	env.tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pdconsole-'));
+	env.dir = path.join(env.tmp, 'demo');
+	pdgate(['init', env.dir, '--members', '60']);
+	env.conf = path.join(env.dir, 'pdgate.conf');
+	env.port = await freePort();
+	env.cport = await freePort();
+	let text = fs.readFileSync(env.conf, 'utf8');
+	text = confSet(text, 'partner', 'listen', `127.0.0.1:${env.port}`);
+	text = confSet(text, 'compliance', 'listen', `127.0.0.1:${env.cport}`);
+	text = confSet(text, 'ledger', 'checkpoint_interval_ms', '200');
+	fs.writeFileSync(env.conf, text);
+	env.vkey = fs.readFileSync(path.join(env.dir, 'keys', 'ledger.vkey'), 'utf8').trim();
+	env.ca = fs.readFileSync(path.join(env.dir, 'pki', 'server-ca.pem'));
+	env.base = `https://127.0.0.1:${env.cport}`;
+	await startDaemon();
+	env.officer = pdgate(['token', 'issue', '-c', env.conf, '--staff', 'sato', '--role', 'officer', '--ttl', '1h']).trim();
+	env.auditor = pdgate(['token', 'issue', '-c', env.conf, '--staff', 'suzuki', '--role', 'auditor', '--ttl', '1h']).trim();
+}
+
+async function startDaemon() {
+	env.log = path.join(env.dir, 'daemon.log');
+	const fd = fs.openSync(env.log, 'a');
+	env.proc = spawn(PDGATE, ['serve', '-c', env.conf], { cwd: env.dir, stdio: ['ignore', fd, fd] });
+	fs.closeSync(fd);
+	env.exited = null;
+	env.proc.on('exit', (code, sig) => {
+		env.exited = { code, sig };
+	});
+	const ready = (port) => new Promise((resolve) => {
+		const s = tls.connect({ host: '127.0.0.1', port, ca: env.ca, servername: 'localhost' }, () => {
+			s.end();
+			resolve(true);
+		});
+		s.on('error', () => resolve(false));
+		s.setTimeout(2000, () => {
+			s.destroy();
+			resolve(false);
+		});
+	});
+	await waitFor(async () => {
+		if (env.exited) throw new Failure(`pdgate serve exited (${JSON.stringify(env.exited)}): ${logTail()}`);
+		return (await ready(env.port)) && (await ready(env.cport));
+	}, 20000, 'both listeners');
+}
+
+function logTail(n = 15) {
+	try {
+		return fs.readFileSync(env.log, 'utf8').trim().split('\n').slice(-n).join('\n');
+	} catch {
+		return '';
+	}
+}
+
+async function stopDaemon() {
+	if (!env.proc || env.exited) return env.exited;
+	env.proc.kill('SIGTERM');
+	await waitFor(() => env.exited, 15000, 'the daemon to stop on SIGTERM');
+	return env.exited;
+}
+
+// One HTTPS request. opts: port, cert (partner id: its demo certificate), token, headers, body.
+function request(method, urlPath, { port = env.cport, partner, token, headers = {}, body } = {}) {
+	return new Promise((resolve, reject) => {
+		const h = { ...headers };
+		if (token) h.Authorization = `Bearer ${token}`;
+		let data;
+		if (body !== undefined) {
+			data = Buffer.from(JSON.stringify(body));
+			h['Content-Type'] = 'application/json';
+			h['Content-Length'] = data.length;
+		}
+		const o = { host: '127.0.0.1', port, method, path: urlPath, headers: h, ca: env.ca, agent: false, servername: 'localhost' };
+		if (partner) {
+			o.cert = fs.readFileSync(path.join(env.dir, 'pki', 'partners', `${partner}.pem`));
+			o.key = fs.readFileSync(path.join(env.dir, 'pki', 'partners', `${partner}.key`));
+		}
+		const req = https.request(o, (res) => {
+			const chunks = [];
+			res.on('data', (c) => chunks.push(c));
+			res.on('end', () => {
+				const buf = Buffer.concat(chunks);
+				resolve({
+					status: res.statusCode, headers: res.headers, buf, text: buf.toString('utf8'),
+					json() {
+						return JSON.parse(buf.toString('utf8'));
+					},
+				});
+			});
+		});
+		req.on('error', reject);
+		req.setTimeout(15000 * SLOW, () => req.destroy(new Error('timeout')));
+		if (data) req.write(data);
+		req.end();
+	});
+}
+
+const staffGet = (p, token = env.auditor) => request('GET', p, { token });
+
+async function staffJson(p, token) {
+	const r = await staffGet(p, token);
+	check(r.status === 200, `GET ${p}: status ${r.status}, body ${r.text.slice(0, 200)}`);
+	return r.json();
+}
+
+const workOrders = {};
+
+function workOrder(partner, contract, purpose) {
+	const k = `${partner}/${purpose}`;
+	if (!workOrders[k]) {
+		workOrders[k] = pdgate(['token', 'issue', '-c', env.conf, '--contract', contract, '--purpose', purpose,
+			'--ttl', '1h', '--cert', path.join(env.dir, 'pki', 'partners', `${partner}.pem`)]).trim();
+	}
+	return workOrders[k];
+}
+
+// A partner's data request with its own certificate and a bound work order.
+function partnerGet(partner, contract, purpose, p) {
+	return request('GET', p, {
+		port: env.port, partner, token: workOrder(partner, contract, purpose), headers: { 'X-Purpose': purpose },
+	});
+}
+
+const member = (n) => `M${String(n).padStart(7, '0')}`;
+
+// The search API's page: entries and the next cursor, whatever the names.
+function pageOf(r) {
+	if (Array.isArray(r)) return { entries: r, next: null };
+	return { entries: r.entries || r.results || r.items || [], next: r.next ?? r.after ?? null };
+}
+
+async function checkpointNow() {
+	const r = await staffGet('/v1/ledger/checkpoint');
+	check(r.status === 200, `checkpoint: status ${r.status}`);
+	return r.text;
+}
+
+async function checkpointSize() {
+	const { text } = V.splitNote(await checkpointNow());
+	return V.parseCheckpoint(text).size;
+}
+
+// Waits until the signed checkpoint covers every entry written so far (the ledger's size).
+async function settled() {
+	let last = -1;
+	await waitFor(async () => {
+		const s = await checkpointSize();
+		const stable = s === last;
+		last = s;
+		return stable;
+	}, 10000, 'the checkpoint to settle');
+	return last;
+}
+
+// Partner traffic: single members and pages, for three partners.
+async function traffic() {
+	for (let i = 1; i <= 12; i++) {
+		const r = await partnerGet('shiken-proctor', 'CT-2026-0002', 'service_delivery', `/v1/members/${member(i)}`);
+		check([200, 403].includes(r.status), `shiken-proctor ${member(i)}: ${r.status} ${r.text.slice(0, 200)}`);
+	}
+	for (let i = 0; i < 2; i++) {
+		const r = await partnerGet('sakura-mail', 'CT-2026-0001', 'contact', `/v1/members?limit=20${i ? `&after=${member(20)}` : ''}`);
+		check(r.status === 200, `sakura-mail page: ${r.status} ${r.text.slice(0, 200)}`);
+	}
+	for (let i = 1; i <= 5; i++) {
+		const r = await partnerGet('maison-partners', 'CT-2026-0003', 'service_delivery', `/v1/members/${member(i)}`);
+		check([200, 403].includes(r.status), `maison-partners ${member(i)}: ${r.status}`);
+	}
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser.
+
+let pw;
+let browser;
+const consoleProblems = [];
+const foreignRequests = [];
+
+async function newPage() {
+	const ctx = await browser.newContext({
+		ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 900 }, locale: 'ja-JP',
+	});
+	const page = await ctx.newPage();
+	page.setDefaultTimeout(10000 * SLOW);
+	page.on('console', (m) => {
+		const text = m.text();
+		// A refused request shows as a console error by design (401/403 tests); CSP violations
+		// and script errors are what this watches for.
+		if (/Content.Security.Policy|Refused to|Uncaught|SyntaxError|TypeError/i.test(text)) consoleProblems.push(text);
+	});
+	page.on('pageerror', (e) => consoleProblems.push(`pageerror: ${e.message}`));
+	page.on('request', (r) => {
+		const u = r.url();
+		if (!u.startsWith(`${env.base}/`) && !u.startsWith('blob:') && !u.startsWith('data:')) foreignRequests.push(u);
+	});
+	return page;
+}
+
+async function signIn(page, token, vkey = env.vkey) {
+	await page.goto(`${env.base}/`);
+	await page.waitForSelector('#signin:not([hidden])');
+	await page.fill('#token', token);
+	// The form may offer the server's key: the officer's pinned line replaces it.
+	await page.fill('#vkey', vkey);
+	await page.click('#signin-form button[type=submit]');
+	await page.waitForSelector('#console:not([hidden])');
+	await page.waitForSelector('#verify-badge[data-state=good], #verify-badge[data-state=bad]');
+}
+
+const badge = (page) => page.getAttribute('#verify-badge', 'data-state');
+const text = (page, sel) => page.textContent(sel).then((s) => (s || '').trim());
+
+async function partnerRow(page, id) {
+	return page.locator(`#partners-rows tr[data-partner="${id}"]`);
+}
+
+async function confirmDialog(page, reason) {
+	await page.waitForSelector('#confirm[open]');
+	await page.fill('#confirm-reason', reason);
+	await page.click('#confirm-ok');
+	await page.waitForSelector('#confirm:not([open])');
+}
+
+async function shot(page, name) {
+	fs.mkdirSync(SHOTS, { recursive: true });
+	const p = path.join(SHOTS, `${name}.png`);
+	await page.screenshot({ path: p, fullPage: true });
+	return p;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cases.
+
+let officerPage;
+let firstCheckpoint;
+
+test('the page and its files are served under a strict Content-Security-Policy', async () => {
+	const r = await request('GET', '/');
+	eq(r.status, 200, 'GET / status');
+	check(/text\/html/.test(r.headers['content-type'] || ''), `GET / content type ${r.headers['content-type']}`);
+	const csp = r.headers['content-security-policy'] || '';
+	check(/default-src 'self'/.test(csp), `CSP of / is ${JSON.stringify(csp)}`);
+	check(!/unsafe-inline|unsafe-eval/.test(csp), `CSP allows unsafe: ${csp}`);
+	const html = fs.readFileSync(path.join(UI, 'index.html'), 'utf8');
+	eq(r.text, html, 'GET / body vs gateway/ui/index.html');
+	check(!/<script(?![^>]*\bsrc=)/i.test(html), 'index.html has an inline script');
+	check(!/\sstyle=/i.test(html), 'index.html has an inline style attribute');
+	for (const f of fs.readdirSync(UI)) {
+		const rr = await request('GET', `/ui/${f}`);
+		eq(rr.status, 200, `GET /ui/${f}`);
+		eq(rr.buf.equals(fs.readFileSync(path.join(UI, f))), true, `/ui/${f} byte for byte`);
+		const ct = rr.headers['content-type'] || '';
+		if (f.endsWith('.js')) check(/^(text|application)\/javascript/.test(ct), `/ui/${f} content type ${ct}: modules need a JavaScript MIME type`);
+		if (f.endsWith('.css')) check(/^text\/css/.test(ct), `/ui/${f} content type ${ct}`);
+	}
+	for (const bad of ['/ui/..%2Fpdgate.conf', '/ui/nope.js', '/ui/.%2E/keys/ledger.key']) {
+		const rr = await request('GET', bad);
+		check(rr.status >= 400 && rr.status < 500, `GET ${bad}: status ${rr.status}`);
+		check(!rr.text.includes('PRIVATE KEY') && !rr.text.includes('[ledger]'), `GET ${bad} leaked a file`);
+	}
+});
+
+test('every string the page uses exists in Japanese and English', async () => {
+	const ja = Object.keys(STRINGS.ja).sort();
+	const en = Object.keys(STRINGS.en).sort();
+	eq(ja.filter((k) => !en.includes(k)), [], 'keys only in Japanese');
+	eq(en.filter((k) => !ja.includes(k)), [], 'keys only in English');
+	const html = fs.readFileSync(path.join(UI, 'index.html'), 'utf8');
+	const used = new Set([...html.matchAll(/data-i18n="([^"]+)"/g)].map((m) => m[1]));
+	for (const m of html.matchAll(/data-i18n-attr="([^"]+)"/g)) for (const p of m[1].split(';')) used.add(p.split(':')[1]);
+	const app = fs.readFileSync(path.join(UI, 'app.js'), 'utf8');
+	for (const m of app.matchAll(/\bt\('([a-z0-9_]+)'/g)) used.add(m[1]);
+	eq([...used].filter((k) => !(k in STRINGS.ja)), [], 'keys used but missing');
+});
+
+test('setup: partner traffic recorded and checkpointed', async () => {
+	await traffic();
+	const size = await settled();
+	check(size >= 40, `ledger size ${size}, want at least 40 entries`);
+	firstCheckpoint = await checkpointNow();
+});
+
+test('verify.js in node: the daemon checkpoint and its RFC 9162 proofs, and tampering refused', async () => {
+	const vk = await V.parseVkey(env.vkey);
+	const note = firstCheckpoint;
+	const cp = await V.verifyCheckpoint(note, vk);
+	const leaves = (await staffGet(`/v1/ledger/entries?start=0&end=${cp.size}`)).buf;
+	const lines = leaves.toString('utf8').split('\n');
+	eq(lines.pop(), '', 'entries end in a newline');
+	eq(lines.length, cp.size, 'entries returned');
+	for (let i = 0; i < cp.size; i++) {
+		const pr = await staffJson(`/v1/ledger/proof/inclusion?index=${i}&size=${cp.size}`);
+		const lh = await V.leafHash(lines[i]);
+		eq(pr.leaf_hash, V.b64encode(lh), `leaf hash of ${i}`);
+		check(await V.verifyInclusion(i, cp.size, lh, pr.proof.map(V.b64decode), cp.root), `inclusion of ${i} in ${cp.size}`);
+		if (pr.proof.length) {
+			const bad = pr.proof.map(V.b64decode);
+			bad[0][0] ^= 1;
+			check(!(await V.verifyInclusion(i, cp.size, lh, bad, cp.root)), `a damaged inclusion proof of ${i} verified`);
+		}
+	}
+	// Roots of every prefix, from the leaves, to check consistency proofs between any two sizes.
+	const hashes = await Promise.all(lines.map((l) => V.leafHash(l)));
+	const mth = async (hs) => {
+		if (hs.length === 1) return hs[0];
+		let k = 1;
+		while (k * 2 < hs.length) k *= 2;
+		const l = await mth(hs.slice(0, k));
+		const r = await mth(hs.slice(k));
+		const b = new Uint8Array(65);
+		b[0] = 1;
+		b.set(l, 1);
+		b.set(r, 33);
+		return V.sha256(b);
+	};
+	check(V.equalBytes(await mth(hashes), cp.root), 'root of the entries equals the signed root');
+	for (const a of [1, 2, 3, 4, 7, 8, 13, 16, cp.size - 1, cp.size]) {
+		if (a < 1 || a > cp.size) continue;
+		const pr = await staffJson(`/v1/ledger/proof/consistency?old=${a}&new=${cp.size}`);
+		eq([pr.old, pr.new], [a, cp.size], 'consistency answer sizes');
+		const proof = pr.proof.map(V.b64decode);
+		const ra = await mth(hashes.slice(0, a));
+		check(await V.verifyConsistency(a, cp.size, ra, cp.root, proof), `consistency ${a} -> ${cp.size}`);
+		if (a < cp.size) {
+			const wrong = Uint8Array.from(ra);
+			wrong[5] ^= 0x80;
+			check(!(await V.verifyConsistency(a, cp.size, wrong, cp.root, proof)), `consistency ${a} with a wrong old root verified`);
+			check(!(await V.verifyConsistency(a, cp.size, ra, cp.root, proof.slice(0, -1))), `a shortened consistency proof ${a} verified`);
+		}
+	}
+	// The note: one changed byte of text or signature, another key, a bad key id.
+	const sigAt = note.lastIndexOf(' ') + 5;
+	const tampered = note.slice(0, sigAt) + (note[sigAt] === 'A' ? 'B' : 'A') + note.slice(sigAt + 1);
+	for (const [what, n, code] of [
+		['signature byte', tampered, 'bad_signature'],
+		['size', note.replace(`\n${cp.size}\n`, `\n${cp.size + 1}\n`), 'bad_signature'],
+		['no signature', note.slice(0, note.lastIndexOf('\n\n') + 2), 'malformed'],
+	]) {
+		let got = null;
+		try {
+			await V.verifyCheckpoint(n, vk);
+		} catch (e) {
+			got = e.code;
+		}
+		eq(got, code, `a checkpoint with a changed ${what}`);
+	}
+	const other = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+	const otherVkey = `${vk.name}+${V.hex(await V.keyId(vk.name, other))}+${V.b64encode(Uint8Array.of(1, ...other))}`;
+	let got = null;
+	try {
+		await V.verifyCheckpoint(note, await V.parseVkey(otherVkey));
+	} catch (e) {
+		got = e.code;
+	}
+	eq(got, 'unsigned', 'the checkpoint against another key');
+	got = null;
+	try {
+		await V.parseVkey(env.vkey.replace(/\+([0-9a-f]{8})\+/, (m, id) => `+${id.slice(0, 7)}${id[7] === '0' ? '1' : '0'}+`));
+	} catch (e) {
+		got = e.code;
+	}
+	eq(got, 'vkey_keyid', 'a verifier key with a wrong key id');
+});
+
+test('officer signs in: who, role, and the ledger verified in the page', async () => {
+	officerPage = await newPage();
+	const page = officerPage;
+	await signIn(page, env.officer);
+	eq(await badge(page), 'good', `badge (why: ${await text(page, '#verify-why')})`);
+	eq(await text(page, '#verify-badge'), STRINGS.ja.verified, 'badge text');
+	const size = await checkpointSize();
+	const shown = Number((await text(page, '#cp-size')).replace(/[^0-9]/g, ''));
+	check(shown >= size - 5 && shown <= size + 5, `size shown ${shown}, API ${size}`);
+	eq(await text(page, '#who-sub'), 'sato', 'who');
+	check((await text(page, '#who-role')).includes('officer'), 'role shown');
+	eq(await text(page, '#cp-origin'), env.vkey.split('+')[0], 'origin');
+	const store = await page.evaluate(() => ({
+		session: sessionStorage.getItem('pdgate.token'),
+		local: Object.keys(localStorage).map((k) => localStorage.getItem(k)),
+		vkey: localStorage.getItem('pdgate.vkey'),
+	}));
+	eq(store.session, env.officer, 'token in sessionStorage');
+	check(!store.local.some((v) => v && v.includes(env.officer.split('.')[2])), 'the token is in localStorage');
+	eq(store.vkey, env.vkey, 'pinned key in localStorage');
+	await shot(page, 'console-ledger');
+});
+
+test('search by partner, newest first, paged with after', async () => {
+	const page = officerPage;
+	await page.fill('#s-partner', 'sakura-mail');
+	await page.selectOption('#s-limit', '25');
+	await page.click('#search-go');
+	await page.waitForFunction(() => document.querySelectorAll('#ledger-rows tr').length === 25);
+	const rows = async () => page.$$eval('#ledger-rows tr', (trs) => trs.map((tr) => ({
+		index: Number(tr.dataset.index), partner: tr.children[3].textContent,
+	})));
+	const first = await rows();
+	check(first.every((r) => r.partner === 'sakura-mail'), `rows of other partners: ${JSON.stringify(first.filter((r) => r.partner !== 'sakura-mail'))}`);
+	const idx = first.map((r) => r.index);
+	eq(idx, [...idx].sort((a, b) => b - a), 'newest first');
+	const api = pageOf(await staffJson('/v1/ledger/search?partner=sakura-mail&limit=25'));
+	eq(idx, api.entries.map((e) => e.index), 'rows vs the API page');
+	check(!(await page.isDisabled('#page-next')), 'next page enabled');
+	await page.click('#page-next');
+	await page.waitForFunction((top) => {
+		const tr = document.querySelector('#ledger-rows tr');
+		return tr && Number(tr.dataset.index) < top;
+	}, idx[idx.length - 1] + 1);
+	const second = await rows();
+	check(second.length > 0 && second.every((r) => r.partner === 'sakura-mail'), 'second page rows');
+	check(Math.max(...second.map((r) => r.index)) < Math.min(...idx), 'second page is older than the first');
+	await page.click('#page-first');
+	await page.waitForFunction((top) => Number(document.querySelector('#ledger-rows tr').dataset.index) === top, idx[0]);
+	// Other filters: kind and purpose.
+	await page.fill('#s-partner', '');
+	await page.selectOption('#s-kind', 'admin');
+	await page.click('#search-go');
+	await page.waitForFunction(() => [...document.querySelectorAll('#ledger-rows tr')].every((tr) => tr.className === 'kind-admin') && document.querySelectorAll('#ledger-rows tr').length > 0);
+	await page.selectOption('#s-kind', '');
+	await page.fill('#s-member', member(3));
+	await page.click('#search-go');
+	await page.waitForFunction(() => !/…|\.\.\./.test(document.getElementById('search-info').textContent));
+	const sub = await page.$$eval('#ledger-rows tr td:nth-child(7) code', (cs) => [...new Set(cs.map((c) => c.title))]);
+	check(sub.length === 1, `a member search shows one subject reference, got ${JSON.stringify(sub)}`);
+	await page.fill('#s-member', '');
+});
+
+test('inclusion proof of a row checked in the page', async () => {
+	const page = officerPage;
+	await page.fill('#s-partner', 'shiken-proctor');
+	await page.click('#search-go');
+	await page.waitForFunction(() => {
+		const tr = document.querySelector('#ledger-rows tr');
+		return tr && tr.children[3].textContent === 'shiken-proctor';
+	});
+	const row = page.locator('#ledger-rows tr').first();
+	await row.locator('button.proof').click();
+	await page.waitForFunction(() => document.querySelector('#ledger-rows tr td:last-child span'));
+	const got = await row.locator('td').last().textContent();
+	check(got.startsWith('✓'), `inclusion: ${got}`);
+});
+
+test('subject report for a member id, with download', async () => {
+	const page = officerPage;
+	await page.click('#tab-reports');
+	const want = await staffJson(`/v1/reports/subject/${member(3)}`);
+	await page.fill('#rs-member', member(3));
+	await page.click('#r-subject button[type=submit]');
+	await page.waitForFunction(() => document.getElementById('report-raw').textContent.length > 0);
+	const raw = JSON.parse(await page.textContent('#report-raw'));
+	eq(raw, want, 'report shown vs the API');
+	const shown = await text(page, '#report-body');
+	check(shown.includes('shiken-proctor'), 'the report names the partner that received the member');
+	const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#r-subject button[data-download=json]')]);
+	check(/\.json$/.test(dl.suggestedFilename()), `file name ${dl.suggestedFilename()}`);
+	eq(JSON.parse(fs.readFileSync(await dl.path(), 'utf8')), want, 'downloaded subject report');
+	await shot(page, 'console-report');
+});
+
+test('provisions CSV and JSON downloads, breach and summary views', async () => {
+	const page = officerPage;
+	await page.fill('#rp-partner', 'sakura-mail');
+	const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#r-provisions button[data-download=csv]')]);
+	check(/sakura-mail.*\.csv$/.test(dl.suggestedFilename()), `file name ${dl.suggestedFilename()}`);
+	const csv = fs.readFileSync(await dl.path());
+	const want = (await staffGet('/v1/reports/provisions?partner=sakura-mail&format=csv')).buf;
+	check(csv.equals(want), 'downloaded CSV differs from the API answer');
+	check(csv[0] === 0xef && csv[1] === 0xbb && csv[2] === 0xbf, 'the CSV starts with a UTF-8 BOM');
+	const [dj] = await Promise.all([page.waitForEvent('download'), page.click('#r-provisions button[data-download=json]')]);
+	eq(JSON.parse(fs.readFileSync(await dj.path(), 'utf8')), await staffJson('/v1/reports/provisions?partner=sakura-mail&format=json'), 'downloaded provisions JSON');
+	await page.fill('#rb-partner', 'sakura-mail');
+	await page.click('#r-breach button[type=submit]');
+	await page.waitForFunction(() => document.getElementById('report-raw').textContent.includes('sakura-mail'));
+	const breach = JSON.parse(await page.textContent('#report-raw'));
+	eq(breach, await staffJson('/v1/reports/breach?partner=sakura-mail'), 'breach report vs API');
+	check(await page.isVisible('#report-body .headline'), 'breach headline shown');
+	await page.click('#r-summary button[type=submit]');
+	await page.waitForFunction(() => /rows|partner/.test(document.getElementById('report-raw').textContent) && document.getElementById('report-out-h').textContent.length > 0);
+});
+
+test('releases per partner per day drawn as SVG', async () => {
+	const page = officerPage;
+	await page.click('#tab-chart');
+	await page.waitForFunction(() => document.querySelectorAll('#chart svg rect').length > 0);
+	const legend = await page.$$eval('#chart-legend li', (lis) => lis.map((l) => l.textContent));
+	for (const p of ['sakura-mail', 'shiken-proctor']) check(legend.some((l) => l.startsWith(p)), `legend lacks ${p}: ${legend}`);
+	const total = legend.reduce((s, l) => s + Number((l.match(/\((\d+)\)$/) || [0, 0])[1]), 0);
+	let releases = 0;
+	let after = null;
+	for (;;) {
+		const pg = pageOf(await staffJson(`/v1/ledger/search?kind=release&limit=1000${after !== null ? `&after=${after}` : ''}`));
+		releases += pg.entries.length;
+		if (pg.next === null || pg.next === undefined || pg.entries.length === 0) break;
+		after = pg.next;
+	}
+	eq(total, releases, 'releases in the chart legend vs the ledger');
+	check(await page.getAttribute('#chart svg', 'role') === 'img' && (await page.getAttribute('#chart svg', 'aria-label')), 'the chart has an accessible name');
+	await shot(page, 'console-chart');
+});
+
+test('officer suspends a partner (dialog with reason): 403, admin entry; resumes: 200', async () => {
+	const page = officerPage;
+	await page.click('#tab-partners');
+	const row = await partnerRow(page, 'sakura-mail');
+	await row.waitFor();
+	eq(await row.getAttribute('data-state'), 'active', 'state before');
+	const path1 = `/v1/members/${member(25)}`;
+	eq((await partnerGet('sakura-mail', 'CT-2026-0001', 'contact', path1)).status, 200, 'partner request before');
+	await row.locator('button[data-action=suspend]').click();
+	await page.waitForSelector('#confirm[open]');
+	check((await text(page, '#confirm-h')).includes('sakura-mail'), 'the dialog names the partner');
+	await page.click('#confirm-ok'); // no reason: refused in the dialog
+	check(await page.isVisible('#confirm-error'), 'a missing reason is refused');
+	check(await page.$('#confirm[open]'), 'the dialog stays open without a reason');
+	await page.keyboard.press('Escape');
+	await page.waitForSelector('#confirm:not([open])');
+	eq((await partnerGet('sakura-mail', 'CT-2026-0001', 'contact', path1)).status, 200, 'after cancel, still served');
+	await row.locator('button[data-action=suspend]').click();
+	await shot(page, 'console-confirm');
+	await confirmDialog(page, '委託先からの漏えい報告（テスト）');
+	await page.waitForSelector('#partners-rows tr[data-partner="sakura-mail"][data-state=suspended]');
+	const r = await partnerGet('sakura-mail', 'CT-2026-0001', 'contact', path1);
+	eq(r.status, 403, 'partner request while suspended');
+	eq(r.json().error, 'partner_suspended', 'error code');
+	eq((await partnerGet('shiken-proctor', 'CT-2026-0002', 'service_delivery', `/v1/members/${member(2)}`)).status, 200, 'another partner is still served');
+	const adm = pageOf(await staffJson('/v1/ledger/search?kind=admin&limit=5')).entries;
+	const hit = adm.find((e) => JSON.stringify(e).includes('委託先からの漏えい報告（テスト）'));
+	check(hit, `no admin entry with the reason among ${JSON.stringify(adm).slice(0, 400)}`);
+	check(JSON.stringify(hit).includes('sato'), 'the admin entry names the officer');
+	await row.locator('button[data-action=resume]').click();
+	await confirmDialog(page, '調査完了');
+	await page.waitForSelector('#partners-rows tr[data-partner="sakura-mail"][data-state=active]');
+	eq((await partnerGet('sakura-mail', 'CT-2026-0001', 'contact', path1)).status, 200, 'partner request after resume');
+});
+
+test('officer suspends and resumes the whole gateway: 503 for partners, then served', async () => {
+	const page = officerPage;
+	check(await page.isVisible('#danger'), 'the danger zone is shown to an officer');
+	await page.click('#gw-suspend');
+	await confirmDialog(page, '緊急停止の訓練');
+	await page.waitForSelector('#gateway-state[data-state=suspended]');
+	const r = await partnerGet('shiken-proctor', 'CT-2026-0002', 'service_delivery', `/v1/members/${member(2)}`);
+	eq(r.status, 503, 'partner request while the gateway is suspended');
+	eq(r.json().error, 'gateway_suspended', 'error code');
+	await shot(page, 'console-gateway-suspended');
+	await page.click('#gw-resume');
+	await confirmDialog(page, '訓練終了');
+	await page.waitForSelector('#gateway-state[data-state=active]');
+	eq((await partnerGet('shiken-proctor', 'CT-2026-0002', 'service_delivery', `/v1/members/${member(2)}`)).status, 200, 'after resume');
+});
+
+test('a later checkpoint is proven consistent with the one seen before', async () => {
+	const page = officerPage;
+	await settled();
+	await page.click('#ledger-refresh');
+	await page.waitForSelector('#verify-badge[data-state=good]');
+	const cls = await page.getAttribute('#consistency', 'class');
+	const msg = await text(page, '#consistency');
+	eq(cls, 'good-text', `consistency (${msg})`);
+	check(msg.startsWith('✓'), `consistency message: ${msg}`);
+});
+
+test('a rolled-back checkpoint (older, validly signed) is NOT verified', async () => {
+	const page = officerPage;
+	await page.route('**/v1/ledger/checkpoint', (route) => route.fulfill({ status: 200, contentType: 'text/plain', body: firstCheckpoint }));
+	await page.click('#ledger-refresh');
+	await page.waitForSelector('#verify-badge[data-state=bad]');
+	check((await text(page, '#consistency')).includes('✗'), 'the rollback is named');
+	await page.unroute('**/v1/ledger/checkpoint');
+	await page.click('#ledger-refresh');
+	await page.waitForSelector('#verify-badge[data-state=good]');
+});
+
+test('a tampered checkpoint signature is NOT verified', async () => {
+	const page = await newPage();
+	const note = await checkpointNow();
+	const at = note.lastIndexOf(' ') + 10;
+	const bad = note.slice(0, at) + (note[at] === 'A' ? 'B' : 'A') + note.slice(at + 1);
+	await page.route('**/v1/ledger/checkpoint', (route) => route.fulfill({ status: 200, contentType: 'text/plain; charset=utf-8', body: bad }));
+	await signIn(page, env.auditor);
+	eq(await badge(page), 'bad', 'badge');
+	eq(await text(page, '#verify-badge'), STRINGS.ja.not_verified, 'badge text');
+	check((await text(page, '#verify-why')).startsWith(STRINGS.ja.why_bad_signature), `why: ${await text(page, '#verify-why')}`);
+	await shot(page, 'console-not-verified');
+	await page.context().close();
+});
+
+test('a wrong verifier key is NOT verified; pinning the right one verifies', async () => {
+	const page = await newPage();
+	const pub = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+	const name = env.vkey.split('+')[0];
+	const wrong = `${name}+${V.hex(await V.keyId(name, pub))}+${V.b64encode(Uint8Array.of(1, ...pub))}`;
+	await signIn(page, env.auditor, wrong);
+	eq(await badge(page), 'bad', 'badge with another key');
+	check((await text(page, '#verify-why')).startsWith(STRINGS.ja.why_unsigned), `why: ${await text(page, '#verify-why')}`);
+	await page.click('#vkey-edit');
+	await page.fill('#vkey2', env.vkey);
+	await page.click('#vkey-form button[type=submit]');
+	await page.waitForSelector('#verify-badge[data-state=good]');
+	// A key line whose key id does not match its key is refused at sign-in.
+	const page2 = await newPage();
+	await page2.goto(`${env.base}/`);
+	await page2.fill('#token', env.auditor);
+	await page2.fill('#vkey', wrong.replace(/\+([0-9a-f]{8})\+/, '+00000000+'));
+	await page2.click('#signin-form button[type=submit]');
+	await page2.waitForSelector('#signin-error:not([hidden])');
+	check(await page2.isHidden('#console'), 'signed in with a broken key line');
+	await page.context().close();
+	await page2.context().close();
+});
+
+test('an auditor sees no suspend or resume controls, and the API refuses them', async () => {
+	const page = await newPage();
+	await signIn(page, env.auditor);
+	check((await text(page, '#who-role')).includes('auditor'), 'role shown');
+	await page.click('#tab-partners');
+	await page.waitForSelector('#partners-rows tr[data-partner]');
+	eq(await page.$$eval('#partners-rows button', (b) => b.length), 0, 'buttons in the partners table');
+	check(await page.isHidden('#danger'), 'the gateway danger zone is hidden');
+	check(await page.isHidden('th.officer-only'), 'the actions column is hidden');
+	const r = await request('POST', '/v1/partners/sakura-mail/suspend', { token: env.auditor, body: { reason: 'x' } });
+	eq(r.status, 403, 'an auditor POST suspend');
+	await shot(page, 'console-auditor');
+	await page.context().close();
+});
+
+test('language toggle switches every label; Japanese is the default', async () => {
+	const page = await newPage();
+	await page.goto(`${env.base}/`);
+	await page.waitForSelector('#signin:not([hidden])');
+	eq(await page.getAttribute('html', 'lang'), 'ja', 'default language');
+	eq(await text(page, '#signin-h'), STRINGS.ja.signin_title, 'sign-in title in Japanese');
+	await page.click('#lang-toggle');
+	eq(await page.getAttribute('html', 'lang'), 'en', 'language after toggle');
+	eq(await text(page, '#signin-h'), STRINGS.en.signin_title, 'sign-in title in English');
+	await page.fill('#token', env.officer);
+	await page.fill('#vkey', env.vkey);
+	await page.click('#signin-form button[type=submit]');
+	await page.waitForSelector('#verify-badge[data-state=good]');
+	eq(await text(page, '#verify-badge'), STRINGS.en.verified, 'badge in English');
+	eq(await text(page, '#tab-ledger'), STRINGS.en.tab_ledger, 'tab in English');
+	const texts = await page.$$eval('[data-i18n]', (ns) => ns.map((n) => [n.dataset.i18n, n.textContent]));
+	for (const [k, v] of texts) if (k !== 'verified' && STRINGS.en[k] !== undefined) eq(v, STRINGS.en[k], `label ${k}`);
+	await shot(page, 'console-english');
+	await page.reload();
+	await page.waitForSelector('#verify-badge[data-state=good]');
+	eq(await page.getAttribute('html', 'lang'), 'en', 'the choice is remembered');
+	await page.click('#lang-toggle');
+	eq(await text(page, '#tab-ledger'), STRINGS.ja.tab_ledger, 'back to Japanese');
+	await page.context().close();
+});
+
+test('keyboard: tabs with arrow keys, dialog with Escape, focus visible', async () => {
+	const page = officerPage;
+	await page.focus('#tab-ledger');
+	await page.click('#tab-ledger');
+	await page.keyboard.press('ArrowRight');
+	eq(await page.evaluate(() => document.activeElement.id), 'tab-chart', 'focus after ArrowRight');
+	eq(await page.getAttribute('#tab-chart', 'aria-selected'), 'true', 'selected after ArrowRight');
+	check(await page.isVisible('#panel-chart') && (await page.isHidden('#panel-ledger')), 'panels follow the tab');
+	await page.keyboard.press('End');
+	eq(await page.evaluate(() => document.activeElement.id), 'tab-partners', 'End');
+	await page.keyboard.press('Home');
+	eq(await page.evaluate(() => document.activeElement.id), 'tab-ledger', 'Home');
+	// Every form control has a label.
+	const unlabelled = await page.$$eval('input:not([type=hidden]), select, textarea', (els) => els.filter((e) => !(e.labels && e.labels.length) && !e.getAttribute('aria-label')).map((e) => e.id));
+	eq(unlabelled, [], 'controls without a label');
+});
+
+test('sign out clears the token; a reload stays signed out', async () => {
+	const page = officerPage;
+	await page.click('#sign-out');
+	await page.waitForSelector('#signin:not([hidden])');
+	eq(await page.evaluate(() => sessionStorage.getItem('pdgate.token')), null, 'token after sign-out');
+	await page.reload();
+	await page.waitForSelector('#signin:not([hidden])');
+	check(await page.isHidden('#console'), 'console hidden after reload');
+	eq(await page.inputValue('#vkey'), env.vkey, 'the pinned key stays');
+	await page.context().close();
+});
+
+test('a refused token is not kept and does not sign in', async () => {
+	const page = await newPage();
+	await page.goto(`${env.base}/`);
+	await page.fill('#token', env.officer.slice(0, -4) + (env.officer.endsWith('AAAA') ? 'BBBB' : 'AAAA'));
+	await page.fill('#vkey', env.vkey);
+	await page.click('#signin-form button[type=submit]');
+	await page.waitForSelector('#signin-error:not([hidden])');
+	eq(await page.evaluate(() => sessionStorage.getItem('pdgate.token')), null, 'a refused token is not kept');
+	await page.context().close();
+});
+
+test('the page used nothing but the gateway, with no CSP violation or script error', async () => {
+	eq(foreignRequests, [], 'requests to elsewhere');
+	eq(consoleProblems, [], 'console problems');
+});
+
+test('the daemon stops cleanly', async () => {
+	const ex = await stopDaemon();
+	eq(ex, { code: 0, sig: null }, `exit of pdgate serve (log: ${logTail(5)})`);
+});
+
+// ---------------------------------------------------------------------------------------------
+
+async function main() {
+	let setupError = null;
+	try {
+		if (!fs.existsSync(PDGATE)) throw new Failure(`no pdgate binary at ${PDGATE}: run make`);
+		if (!fs.existsSync(CHROMIUM)) throw new Failure(`no Chromium at ${CHROMIUM}: apt-get install -y chromium`);
+		try {
+			pw = await import('playwright-core');
+		} catch {
+			throw new Failure('playwright-core is not installed: npm ci in tests/browser');
+		}
+		await setup();
+		browser = await pw.chromium.launch({
+			executablePath: CHROMIUM,
+			headless: true,
+			args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+				'--disable-component-update', '--disable-sync', '--no-first-run'],
+		});
+	} catch (e) {
+		setupError = e;
+	}
+	if (setupError) {
+		failed++;
+		console.log(`not ok - setup: ${String(setupError.message || setupError).split('\n').join('\n#   ')}`);
+	} else {
+		await runCases();
+	}
+	if (browser) await browser.close().catch(() => {});
+	if (env.proc && !env.exited) {
+		env.proc.kill('SIGTERM');
+		await waitFor(() => env.exited, 15000, 'the daemon to stop').catch(() => env.proc.kill('SIGKILL'));
+	}
+	if (env.tmp) {
+		if (failed === 0 && !process.env.PDTEST_KEEP) fs.rmSync(env.tmp, { recursive: true, force: true });
+		else console.log(`# files kept in ${env.tmp}${env.log ? ` (daemon log ${env.log})` : ''}`);
+	}
+	if (fs.existsSync(SHOTS)) console.log(`# screenshots in ${SHOTS}`);
+	console.log(`${passed} passed, ${failed} failed`);
+	process.exit(failed ? 1 : 0);
+}
+
+main();
