@@ -58,6 +58,7 @@ struct server_request {
 	struct MHD_Response *response; /* made by server_reply_*, queued after the handler */
 	unsigned status;
 	enum apierr error; /* for the log */
+	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
 	size_t body_len;
 	bool body_over;
 	bool active;  /* between the request line and completion */
@@ -344,6 +345,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->identity = NULL;
 	r->principal[0] = '\0';
 	r->purpose[0] = '\0';
+	r->detail[0] = '\0';
 	r->response = NULL;
 	r->status = 0;
 	r->error = APIERR_NONE;
@@ -397,6 +399,7 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	    .status = status,
 	    .duration_us = now_us() - r->start_us,
 	    .error = error,
+	    .detail = r->detail[0] != '\0' ? r->detail : NULL,
 	};
 	log_request(s->cfg.log, &f);
 	r->active = false;
@@ -485,6 +488,8 @@ server_reply_error(struct server_request *r, enum apierr e, const char *message)
 		doc = json_pack("{s:s,s:s,s:s}", "error", apierr_code(e), "message",
 		                apierr_message(e), "request_id", r->id);
 	r->error = e;
+	/* the message names the rule that refused (never member data or a token): log it too */
+	snprintf(r->detail, sizeof r->detail, "%s", message);
 	return server_reply_json(r, apierr_status(e), doc);
 }
 
@@ -598,6 +603,20 @@ identity_header(const char *name)
 	return false;
 }
 
+bool
+server_value_ok(const char *v, size_t len, size_t maxlen, bool allow_empty)
+{
+	if (len > maxlen || (len == 0 && !allow_empty) || v[len] != '\0')
+		return false;
+	/* NUL is a control character: "marketing\0statistics" never reaches a handler */
+	for (size_t i = 0; i < len; i++) {
+		unsigned char ch = (unsigned char)v[i];
+		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
+			return false;
+	}
+	return true;
+}
+
 struct lookup {
 	const char *name;
 	unsigned count;
@@ -631,14 +650,8 @@ lookup(struct server_request *r, enum MHD_ValueKind kind, const char *name, size
 	MHD_get_connection_values_n(r->mhd, kind, lookup_iter, &l);
 	if (l.count == 0)
 		return 0;
-	if (l.count > 1 || l.len > maxlen || (l.len == 0 && !allow_empty) ||
-	    strlen(l.value) != l.len)
+	if (l.count > 1 || !server_value_ok(l.value, l.len, maxlen, allow_empty))
 		return -1;
-	for (size_t i = 0; i < l.len; i++) {
-		unsigned char ch = (unsigned char)l.value[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return -1;
-	}
 	*value = l.value;
 	return 1;
 }
@@ -665,13 +678,22 @@ server_request_query_uint(struct server_request *r, const char *name, unsigned l
 {
 	const char *v;
 	int got = server_request_query(r, name, 20, &v);
-	unsigned long n = 0;
 
 	if (got == 0) {
 		*out = dflt;
 		return 0;
 	}
-	if (got < 0 || *v == '\0')
+	if (got < 0)
+		return -1;
+	return server_parse_uint(v, min, max, out);
+}
+
+int
+server_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *out)
+{
+	unsigned long n = 0;
+
+	if (*v == '\0')
 		return -1;
 	for (; *v != '\0'; v++) {
 		if (*v < '0' || *v > '9' || n > (max - (unsigned long)(*v - '0')) / 10)
@@ -717,14 +739,12 @@ server_request_query_only(struct server_request *r, const char *const *allowed)
 
 /* ---- Routing ---- */
 
-/*
- * Matches a path against a pattern. With params non-NULL stores the "{}" segments there; sets
- * *too_long if one does not fit.
- */
-static bool
-route_match(const char *pattern, const char *path, struct server_request *r, bool *too_long)
+int
+server_route_match(const char *pattern, const char *path, char (*params)[SERVER_PARAM_MAX + 1],
+                   unsigned *nparams)
 {
 	unsigned n = 0;
+	bool too_long = false;
 
 	while (*pattern == '/' && *path == '/') {
 		pattern++;
@@ -732,27 +752,25 @@ route_match(const char *pattern, const char *path, struct server_request *r, boo
 		size_t plen = strcspn(pattern, "/"), ulen = strcspn(path, "/");
 		if (plen == 2 && memcmp(pattern, "{}", 2) == 0) {
 			if (ulen == 0 || n >= SERVER_MAX_PARAMS)
-				return false;
-			if (r != NULL) {
-				if (ulen > SERVER_PARAM_MAX) {
-					*too_long = true;
-				} else {
-					memcpy(r->params[n], path, ulen);
-					r->params[n][ulen] = '\0';
-				}
+				return 0;
+			if (ulen > SERVER_PARAM_MAX) {
+				too_long = true;
+			} else if (params != NULL) {
+				memcpy(params[n], path, ulen);
+				params[n][ulen] = '\0';
 			}
 			n++;
 		} else if (plen != ulen || memcmp(pattern, path, plen) != 0) {
-			return false;
+			return 0;
 		}
 		pattern += plen;
 		path += ulen;
 	}
 	if (*pattern != '\0' || *path != '\0')
-		return false;
-	if (r != NULL)
-		r->nparams = n;
-	return true;
+		return 0;
+	if (nparams != NULL)
+		*nparams = n;
+	return too_long ? -1 : 1;
 }
 
 /* Finds the route; on failure replies 404, 405 (with Allow) or 400. */
@@ -761,21 +779,19 @@ route_find(struct server *s, struct server_request *r, const char *path, const c
 {
 	char allow[128] = "";
 	size_t alen = 0;
-	bool path_known = false, too_long = false;
+	bool path_known = false;
 
 	for (size_t i = 0; i < s->cfg.nroutes; i++) {
 		const struct server_route *rt = &s->cfg.routes[i];
-		too_long = false;
 		if (strcmp(rt->method, method) == 0) {
-			if (route_match(rt->pattern, path, r, &too_long)) {
-				if (too_long) {
-					server_reply_error(r, APIERR_BAD_REQUEST,
-					                   "a path segment is too long");
-					return NULL;
-				}
-				return rt;
+			int m = server_route_match(rt->pattern, path, r->params, &r->nparams);
+			if (m < 0) {
+				server_reply_error(r, APIERR_BAD_REQUEST, "a path segment is too long");
+				return NULL;
 			}
-		} else if (route_match(rt->pattern, path, NULL, NULL)) {
+			if (m > 0)
+				return rt;
+		} else if (server_route_match(rt->pattern, path, NULL, NULL) != 0) {
 			if (!strstr(allow, rt->method)) {
 				int w = snprintf(allow + alen, sizeof allow - alen, "%s%s",
 				                 alen ? ", " : "", rt->method);
@@ -809,6 +825,12 @@ request_head(struct server *s, struct conn *c, struct server_request *r)
 		if (e == APIERR_NONE) {
 			r->identity = &c->identity;
 			server_request_set_principal(r, c->identity.id);
+		} else if (s->cfg.cert_mode == SERVER_CERT_OPTIONAL &&
+		           e != APIERR_CLIENT_CERTIFICATE_REQUIRED) {
+			/* Where a certificate only backs a token up (the compliance API), one the
+			 * store refuses, a partner's say, is the wrong credential here: 403. */
+			server_reply_error(r, APIERR_FORBIDDEN, c->cert_msg);
+			return;
 		} else if (!(e == APIERR_CLIENT_CERTIFICATE_REQUIRED &&
 		             s->cfg.cert_mode == SERVER_CERT_OPTIONAL)) {
 			server_reply_error(r, e, c->cert_msg);

@@ -40,7 +40,8 @@ struct server_route {
 /* What the client certificate means on this listener. */
 enum server_cert_mode {
 	SERVER_CERT_NONE,     /* not asked for, not checked */
-	SERVER_CERT_OPTIONAL, /* checked when sent: a bad one is refused, none is fine */
+	SERVER_CERT_OPTIONAL, /* checked when sent: none is fine, one the store refuses gets
+	                         403 forbidden (the wrong kind of credential for this listener) */
 	SERVER_CERT_REQUIRED, /* every request needs a valid one (SPEC 9.1 step 1) */
 };
 
@@ -119,6 +120,25 @@ int server_request_query_uint(struct server_request *r, const char *name, unsign
                               unsigned long max, unsigned long dflt, unsigned long *out);
 /* 0 if every query parameter is one of allowed (NULL-terminated), else -1. */
 int server_request_query_only(struct server_request *r, const char *const *allowed);
+
+/* --- The rules above as pure functions; the server applies exactly these. --- */
+
+/*
+ * True if a header or query value is usable: v holds len bytes and a NUL at v[len]; len at
+ * most maxlen, non-zero unless allow_empty, no control character (NUL included) but tab.
+ */
+bool server_value_ok(const char *v, size_t len, size_t maxlen, bool allow_empty);
+/* Parses v as an unsigned decimal (digits only, no sign, space or exponent) in [min, max].
+ * Returns 0 with *out set, or -1. */
+int server_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *out);
+/*
+ * Matches a decoded path against a route pattern ("/v1/members/{}"): literal segments equal,
+ * each "{}" one non-empty segment, at most SERVER_MAX_PARAMS. Returns 1 on a match (the "{}"
+ * segments copied into params unless NULL, their count into *nparams unless NULL), 0 if the
+ * path does not match, -1 if it matches but a "{}" segment is over SERVER_PARAM_MAX bytes.
+ */
+int server_route_match(const char *pattern, const char *path,
+                       char (*params)[SERVER_PARAM_MAX + 1], unsigned *nparams);
 /* The request body (NULL with *len 0 if none). */
 const char *server_request_body(const struct server_request *r, size_t *len);
 
