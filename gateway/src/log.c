@@ -16,9 +16,9 @@ struct log {
 	char *path; /* NULL for stderr */
 };
 
-/* time, "req", six values, the route, status, microseconds, the spaces and the newline */
+/* time, "req", seven values, the route, status, microseconds, the spaces and the newline */
 #define TIME_LEN 24
-#define LINE_MAX_BYTES (TIME_LEN + 4 + 6 * (LOG_VALUE_MAX + 1) + LOG_ROUTE_MAX + 2 * 21 + 4)
+#define LINE_MAX_BYTES (TIME_LEN + 4 + 7 * (LOG_VALUE_MAX + 1) + LOG_ROUTE_MAX + 2 * 21 + 4)
 _Static_assert(LINE_MAX_BYTES < PIPE_BUF, "a request line must be written atomically");
 _Static_assert(TIME_LEN + 1 + LOG_VALUE_MAX + 1 + LOG_MSG_MAX + 1 < PIPE_BUF,
                "a message line must be written atomically");
@@ -183,6 +183,8 @@ log_request(struct log *l, const struct log_request_fields *f)
 	n += (size_t)snprintf(line + n, sizeof(line) - n, " %u %llu ", f->status,
 	                      (unsigned long long)f->duration_us);
 	n += put_str(line + n, f->error, LOG_VALUE_MAX);
+	line[n++] = ' ';
+	n += put_str(line + n, f->detail, LOG_VALUE_MAX);
 	line[n++] = '\n';
 	assert(n <= sizeof(line));
 	return write_line(l, line, n);

@@ -8,11 +8,12 @@
 /*
  * Format. Every line starts with the time in RFC 3339, UTC, milliseconds, then its kind:
  *
- *   2026-04-01T09:30:12.345Z req ID PARTNER PURPOSE METHOD ROUTE STATUS MICROSECONDS ERROR
+ *   2026-04-01T09:30:12.345Z req ID PARTNER PURPOSE METHOD ROUTE STATUS MICROSECONDS ERROR DETAIL
  *   2026-04-01T09:30:12.345Z info MESSAGE
  *
- * A request line has exactly ten fields separated by one space. A missing value is "-";
- * ROUTE is the path without its query string; ERROR is the apierr code or "-". Values come
+ * A request line has exactly eleven fields separated by one space. A missing value is "-";
+ * ROUTE is the path without its query string; ERROR is the apierr code or "-"; DETAIL is the
+ * refusal's message (which rule refused: "claims:%20expired…") or "-". Values come
  * from the client, so bytes outside printable ASCII, '%' and blanks are written as %XX, and
  * each value is cut at LOG_VALUE_MAX bytes (ROUTE at LOG_ROUTE_MAX) ending in "...": a line
  * cannot be split or forged, and it stays under PIPE_BUF. Daemon messages (LEVEL is info,
@@ -38,7 +39,8 @@ struct log_request_fields {
 	const char *path; /* the request path; anything from '?' on is dropped */
 	unsigned status;
 	uint64_t duration_us;
-	const char *error; /* apierr_code(), or NULL on success */
+	const char *error;  /* apierr_code(), or NULL on success */
+	const char *detail; /* why it was refused, or NULL */
 };
 
 /* Opens the log: path is appended to (created 0640 if absent); NULL means stderr.

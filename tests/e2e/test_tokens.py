@@ -26,6 +26,7 @@ import secrets
 import sqlite3
 import threading
 import time
+import urllib.parse
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
@@ -869,8 +870,12 @@ def log_clean(env):
     log = pdtest.wait_until(lambda: rid in d.log() and d.log(), 3, what="the refusal in the log")
     lines = [ln for ln in log.splitlines() if rid in ln]
     eq(len(lines), 1, "log lines of the refused request")
-    check(lines[0].split()[-1] == "token_invalid" and " 401 " in lines[0],
+    fields = lines[0].split()
+    check(len(fields) == 11 and fields[-2] == "token_invalid" and " 401 " in lines[0],
           f"log line of an expired token: {lines[0]!r}")
+    # the rule that refused is in the log too, as the client was told it
+    check(urllib.parse.unquote(fields[-1]) == r.json()["message"] and "expired" in fields[-1],
+          f"the log names the rule: {lines[0]!r}")
     with env.sent_lock:
         sent = list(env.sent)
     check(len(sent) > 100, f"only {len(sent)} tokens were sent")

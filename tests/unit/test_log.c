@@ -51,44 +51,47 @@ struct rcase {
 
 static const struct rcase rcases[] = {
     {"plain",
-     {&when, "r-0001", "sakura-mail", "marketing", "GET", "/v1/whoami", 200, 845, NULL},
-     " req r-0001 sakura-mail marketing GET /v1/whoami 200 845 -\n"},
+     {&when, "r-0001", "sakura-mail", "marketing", "GET", "/v1/whoami", 200, 845, NULL, NULL},
+     " req r-0001 sakura-mail marketing GET /v1/whoami 200 845 - -\n"},
     {"refusal with code",
      {&when, "r-0002", "tokei-lab", "marketing", "GET", "/v1/members/M1", 403, 12,
-      "purpose_not_permitted"},
-     " req r-0002 tokei-lab marketing GET /v1/members/M1 403 12 purpose_not_permitted\n"},
+      "purpose_not_permitted", NULL},
+     " req r-0002 tokei-lab marketing GET /v1/members/M1 403 12 purpose_not_permitted -\n"},
     {"no partner, no purpose",
-     {&when, "r-3", NULL, "", "GET", "/", 401, 0, "x"},
-     " req r-3 - - GET / 401 0 x\n"},
+     {&when, "r-3", NULL, "", "GET", "/", 401, 0, "x", NULL},
+     " req r-3 - - GET / 401 0 x -\n"},
     {"everything missing",
-     {&when, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL},
-     " req - - - - - 0 0 -\n"},
+     {&when, NULL, NULL, NULL, NULL, NULL, 0, 0, NULL, NULL},
+     " req - - - - - 0 0 - -\n"},
     {"query string dropped",
-     {&when, "r", "p", "q", "GET", "/v1/members?email=taro@example.jp", 200, 1, NULL},
-     " req r p q GET /v1/members 200 1 -\n"},
+     {&when, "r", "p", "q", "GET", "/v1/members?email=taro@example.jp", 200, 1, NULL, NULL},
+     " req r p q GET /v1/members 200 1 - -\n"},
     {"route is only a query",
-     {&when, "r", "p", "q", "GET", "?x=1", 404, 1, NULL},
-     " req r p q GET - 404 1 -\n"},
+     {&when, "r", "p", "q", "GET", "?x=1", 404, 1, NULL, NULL},
+     " req r p q GET - 404 1 - -\n"},
     {"blank and newline cannot add fields or lines",
      {&when, "r", "p", "marketing 200 1 -\n2026-01-01T00:00:00.000Z req forged", "GET", "/a b\r\n",
-      400, 1, NULL},
+      400, 1, NULL, NULL},
      " req r p marketing%20200%201%20-%0A2026-01-01T00:00:00.000Z%20req%20forged GET "
-     "/a%20b%0D%0A 400 1 -\n"},
+     "/a%20b%0D%0A 400 1 - -\n"},
     {"percent and high bytes encoded",
-     {&when, "r", "p", "q", "G\tET", "/%41/\xe4\xbc\x9a\x7f", 400, 1, NULL},
-     " req r p q G%09ET /%2541/%E4%BC%9A%7F 400 1 -\n"},
+     {&when, "r", "p", "q", "G\tET", "/%41/\xe4\xbc\x9a\x7f", 400, 1, NULL, NULL},
+     " req r p q G%09ET /%2541/%E4%BC%9A%7F 400 1 - -\n"},
     {"long value cut",
-     {&when, A64 A64 "x", "p", "q", "GET", "/", 200, 18446744073709551615ULL, NULL},
+     {&when, A64 A64 "x", "p", "q", "GET", "/", 200, 18446744073709551615ULL, NULL, NULL},
      " req " A64 "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa... p q GET / 200 "
-     "18446744073709551615 -\n"},
+     "18446744073709551615 - -\n"},
     {"value exactly at the limit kept whole",
-     {&when, A64 A64, "p", "q", "GET", "/", 200, 1, NULL},
-     " req " A64 A64 " p q GET / 200 1 -\n"},
+     {&when, A64 A64, "p", "q", "GET", "/", 200, 1, NULL, NULL},
+     " req " A64 A64 " p q GET / 200 1 - -\n"},
     {"encoded value cut on a whole escape",
-     {&when, "r", C16 C16 C16, "q", "GET", "/", 200, 1, NULL},
+     {&when, "r", C16 C16 C16, "q", "GET", "/", 200, 1, NULL, NULL},
      " req r "
      "%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01%01"
-     "%01%01%01%01%01%01%01%01%01%01%01... q GET / 200 1 -\n"},
+     "%01%01%01%01%01%01%01%01%01%01%01... q GET / 200 1 - -\n"},
+    {"refusal detail encoded",
+     {&when, "r", "p", "q", "GET", "/", 401, 1, "token_invalid", "claims: expired\n"},
+     " req r p q GET / 401 1 token_invalid claims:%20expired%0A\n"},
 };
 #define NRCASES (sizeof(rcases) / sizeof(rcases[0]))
 
@@ -114,11 +117,11 @@ test_request_lines(void)
 		          strncmp(line + 24, rcases[i].want, len - 24) == 0,
 		      "%s:\n got  '%.*s'\n want '%s'", rcases[i].name, (int)(len - 24), line + 24,
 		      rcases[i].want);
-		/* ten fields, one space apart, whatever the client sent */
+		/* eleven fields, one space apart, whatever the client sent */
 		unsigned spaces = 0;
 		for (size_t k = 0; k < len; k++)
 			spaces += line[k] == ' ';
-		CHECK(spaces == 9, "%s: %u spaces", rcases[i].name, spaces);
+		CHECK(spaces == 10, "%s: %u spaces", rcases[i].name, spaces);
 		line = nl + 1;
 	}
 	free(text);
@@ -131,7 +134,7 @@ test_limits(void)
 	/* every value at its longest still fits one atomic write */
 	static char huge[20000];
 	memset(huge, '\n', sizeof(huge) - 1);
-	struct log_request_fields f = {NULL, huge, huge, huge, huge, huge, 599, 1, huge};
+	struct log_request_fields f = {NULL, huge, huge, huge, huge, huge, 599, 1, huge, huge};
 	struct log *l = log_open(logpath);
 	CHECK(log_request(l, &f) == 0, "huge line not written");
 	CHECK(log_msg(l, "error", "%s", huge) == 0, "huge message not written");
@@ -198,7 +201,7 @@ writer(void *arg)
 	route[sizeof(route) - 1] = '\0';
 	for (int i = 0; i < PER_THREAD; i++) {
 		snprintf(id, sizeof(id), "t%p-%d", (void *)&id, i);
-		struct log_request_fields f = {NULL, id, "p", "q", "GET", route, 200, 1, NULL};
+		struct log_request_fields f = {NULL, id, "p", "q", "GET", route, 200, 1, NULL, NULL};
 		log_request(l, &f);
 	}
 	return NULL;
@@ -220,7 +223,7 @@ test_threads(void)
 	unsigned lines = 0, bad = 0;
 	char want[700] = " p q GET /";
 	memset(want + 10, 'r', 598);
-	strcpy(want + 608, " 200 1 -\n");
+	strcpy(want + 608, " 200 1 - -\n");
 	while (*line) {
 		char *nl = strchr(line, '\n');
 		if (!nl)
@@ -229,7 +232,7 @@ test_threads(void)
 		for (char *k = line; k < nl; k++)
 			spaces += *k == ' ';
 		size_t tail = strlen(want);
-		if (spaces != 9 || line[23] != 'Z' || (size_t)(nl + 1 - line) < tail ||
+		if (spaces != 10 || line[23] != 'Z' || (size_t)(nl + 1 - line) < tail ||
 		    strncmp(nl + 1 - tail, want, tail) != 0)
 			bad++;
 		lines++;
@@ -293,7 +296,7 @@ test_open_and_failures(void)
 	/* a full disk is reported, not hidden */
 	struct log *l = log_open("/dev/full");
 	CHECK(l != NULL, "open /dev/full");
-	struct log_request_fields f = {&when, "r", "p", "q", "GET", "/", 200, 1, NULL};
+	struct log_request_fields f = {&when, "r", "p", "q", "GET", "/", 200, 1, NULL, NULL};
 	CHECK(log_request(l, &f) == -1, "write to a full disk reported success");
 	CHECK(log_msg(l, "info", "x") == -1, "message to a full disk reported success");
 	CHECK(log_reopen(l) == 0, "reopen /dev/full");
@@ -313,7 +316,7 @@ test_open_and_failures(void)
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	char *text = slurp(logpath);
-	CHECK(strcmp(text, "2026-04-01T09:30:12.345Z req r p q GET / 200 1 -\n") == 0,
+	CHECK(strcmp(text, "2026-04-01T09:30:12.345Z req r p q GET / 200 1 - -\n") == 0,
 	      "stderr got '%s'", text);
 	free(text);
 	unlink(logpath);
