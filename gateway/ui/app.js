@@ -96,7 +96,7 @@ function errText(e) {
 // Dates. The association works in JST: dates shown and date inputs are JST days; the API gets
 // RFC 3339 instants (a "to" day is inclusive: up to the start of the next JST day).
 
-const fmtTime = () => new Intl.DateTimeFormat(getLang() === 'ja' ? 'ja-JP' : 'en-GB', {
+const fmtTime = () => new Intl.DateTimeFormat(getLang() === 'ja' ? 'ja-JP' : 'en-CA', {
 	timeZone: JST, year: 'numeric', month: '2-digit', day: '2-digit',
 	hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
 });
@@ -584,6 +584,8 @@ async function drawReleases(ev) {
 // ---------------------------------------------------------------------------------------------
 // Reports.
 
+const PROVISIONS_MAX = 100000; // the API's largest page of provision records
+
 const REPORTS = {
 	provisions: (f) => ({ path: '/v1/reports/provisions', params: { partner: f.partner, from: f.from, to: f.to } }),
 	subject: (f) => ({ path: `/v1/reports/subject/${encodeURIComponent(f.member)}`, params: {} }),
@@ -653,15 +655,17 @@ async function onReportDownload(ev) {
 	const fmt = btn.dataset.download;
 	const f = reportFields(form);
 	const { path, params } = REPORTS[kind](f);
+	// Provision records come in pages (X-Next-After): a download asks for the largest page the
+	// API gives and says so when even that was not all.
+	const extra = kind === 'provisions' ? { format: fmt, limit: PROVISIONS_MAX } : {};
 	try {
-		if (fmt === 'csv') {
-			const blob = await api.get(path, { ...params, format: 'csv' }, 'blob');
-			download(reportFileName(kind, f, 'csv'), new Blob([blob], { type: 'text/csv;charset=utf-8' }));
-		} else {
-			const data = await api.get(path, kind === 'provisions' ? { ...params, format: 'json' } : params);
-			download(reportFileName(kind, f, 'json'), `${JSON.stringify(data, null, 2)}\n`);
-		}
-		say(t('msg_downloaded'));
+		const res = await api.get(path, { ...params, ...extra }, 'response');
+		const blob = await res.blob();
+		const type = fmt === 'csv' ? 'text/csv;charset=utf-8' : 'application/json;charset=utf-8';
+		download(reportFileName(kind, f, fmt), new Blob([blob], { type }));
+		const more = res.headers.get('X-Next-After');
+		if (more) say(t('msg_download_cut', null, { after: more }), 'warn');
+		else say(t('msg_downloaded'));
 	} catch (e) {
 		say(errText(e), 'error');
 	}
@@ -714,8 +718,12 @@ async function loadPartners() {
 		const st = partnerState(p);
 		const name = p.name || p.partner_name || (list[0] && list[0].partner_name) || '';
 		const stateCell = el('td', {}, el('span', { class: `pill state-${st}`, text: t(`state_${st}`, st) }));
-		if (p.suspension && p.suspension.reason) stateCell.append(el('div', { class: 'muted small', text: `「${p.suspension.reason}」` }));
-		else if (p.reason) stateCell.append(el('div', { class: 'muted small', text: `「${p.reason}」` }));
+		if (st === 'suspended') {
+			const since = typeof p.since_ms === 'number' ? showTime(new Date(p.since_ms).toISOString()) : null;
+			const who = [p.by ? `@${p.by}` : null, since].filter(Boolean).join(' ');
+			if (p.reason) stateCell.append(el('div', { class: 'muted small', text: `「${p.reason}」` }));
+			if (who) stateCell.append(el('div', { class: 'muted small', text: who }));
+		}
 		const row = el('tr', { dataset: { partner: id, state: st } },
 			el('th', { scope: 'row' }, el('code', { text: id })),
 			el('td', { text: name }),
@@ -747,8 +755,9 @@ function showGateway(gw) {
 	p.className = `gateway-state ${suspended ? 'bad' : 'good'}`;
 	p.dataset.state = suspended ? 'suspended' : 'active';
 	p.append(el('strong', { text: t(suspended ? 'gw_is_suspended' : 'gw_is_running') }));
-	const reason = gw.reason || (gw.suspension && gw.suspension.reason);
-	if (suspended && reason) p.append(` 「${reason}」`);
+	if (suspended && gw.reason) p.append(` 「${gw.reason}」`);
+	if (suspended && gw.by) p.append(` @${gw.by}`);
+	if (suspended && typeof gw.since_ms === 'number') p.append(` ${showTime(new Date(gw.since_ms).toISOString())}`);
 }
 
 // The confirmation dialog: what will happen, a reason that goes into the ledger, then the call.
