@@ -1,0 +1,70 @@
+/* compliance — the compliance listener (SPEC 12): staff tokens, the ledger, reports, the kill
+ * switch, the console. */
+#ifndef PDGATE_COMPLIANCE_H
+#define PDGATE_COMPLIANCE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "ledger.h"
+#include "log.h"
+#include "origin.h"
+#include "pseudo.h"
+#include "registry.h"
+#include "tokenstore.h"
+
+/*
+ * Who may do what. Every API request carries a staff token (Authorization: Bearer, aud
+ * pdgate-compliance, not revoked); role auditor reads, role officer also suspends and resumes.
+ * A client certificate is optional unless [compliance] require_client_cert; when one is sent it
+ * must chain to the staff CA, pass the staff CRL, and name the token's sub. A partner
+ * certificate, or a work order, is the wrong credential here: 403 forbidden.
+ *
+ * The console's files ([compliance] ui, loaded into memory at start: regular files named
+ * [A-Za-z0-9._-]+, no sub-folders) are served without a token at GET / (index.html) and
+ * GET /ui/<file>, under a Content-Security-Policy that allows nothing but this origin.
+ */
+
+#define COMPLIANCE_UI_MAX_FILES 128
+#define COMPLIANCE_UI_MAX_FILE (4 * 1024 * 1024)
+#define COMPLIANCE_UI_MAX_TOTAL (32 * 1024 * 1024)
+#define COMPLIANCE_SEARCH_MAX 1000 /* entries per search page */
+#define COMPLIANCE_ENTRIES_MAX 10000
+#define COMPLIANCE_REASON_MAX 512 /* characters of a suspension's reason */
+
+/* What the listener works with: all borrowed, all outliving it. */
+struct compliance_params {
+	const struct config *cfg;
+	struct registry *registry;     /* contracts, partner and gateway state */
+	struct ledger *ledger;         /* readers, and admin entries */
+	const struct pseudo *pseudo;   /* member id -> subject reference */
+	struct tokenstore *tokenstore; /* revoked staff tokens */
+	struct origin *origin;         /* member ids of a breach's subjects; NULL: not resolved */
+	struct log *log;
+};
+
+struct compliance;
+
+/*
+ * Loads the staff trust store, the staff token verifier and the console's files, and starts
+ * the listener on [compliance] listen. Returns it, or NULL with a message in err.
+ */
+struct compliance *compliance_start(const struct compliance_params *p, char *err, size_t errlen);
+
+/* The listener's address, "https://127.0.0.1:9443". Borrowed. */
+const char *compliance_url(const struct compliance *c);
+
+/* Reads the staff CA and CRL again (SIGHUP), all or nothing. 0, or -1 with err. */
+int compliance_reload(struct compliance *c, char *err, size_t errlen);
+
+/* Stops the listener (requests in flight get up to drain_ms) and frees. NULL is a no-op. */
+void compliance_stop(struct compliance *c, unsigned drain_ms);
+
+/*
+ * What `pdgate serve -n` checks for this listener without starting it: the staff CA and CRL,
+ * the token key, the console's folder. NULL if all is well, else the problems, one per line
+ * without a final newline (caller frees).
+ */
+char *compliance_check(const struct config *cfg);
+
+#endif
