@@ -84,6 +84,7 @@ static const struct key keys[] = {
     {"compliance", "staff_ca", K_PATH, O(compliance.staff_ca), F_REQUIRED | F_FILE, 0, 0},
     {"compliance", "staff_crl", K_PATH, O(compliance.staff_crl), F_FILE, 0, 0},
     {"compliance", "require_client_cert", K_BOOL, O(compliance.require_client_cert), 0, 0, 0},
+    {"compliance", "ui", K_PATH, O(compliance.ui), F_DIR, 0, 0},
 
     {"origin", "url", K_URL, O(origin.url), F_REQUIRED, 0, 0},
     {"origin", "timeout_ms", K_UINT, O(origin.timeout_ms), 0, 1, 600000},
@@ -685,6 +686,30 @@ finish(struct parse *p)
 		p->oom = 1;
 	if (!c->gateway.state && !(c->gateway.state = resolve(c->dir, "state.db")))
 		p->oom = 1;
+	/* Defaults that exist only when their file does: an installation made by an older
+	 * pdgate init has neither a staff CRL nor a console, and still starts. */
+	if (!c->compliance.staff_crl && c->compliance.staff_ca) {
+		size_t n = strlen(c->compliance.staff_ca);
+		struct stat st;
+		char *crl = NULL;
+		if (n > 4 && strcmp(c->compliance.staff_ca + n - 4, ".pem") == 0 &&
+		    asprintf(&crl, "%.*s.crl", (int)(n - 4), c->compliance.staff_ca) < 0)
+			p->oom = 1;
+		else if (crl && stat(crl, &st) == 0 && S_ISREG(st.st_mode))
+			c->compliance.staff_crl = crl;
+		else
+			free(crl);
+	}
+	if (!c->compliance.ui) {
+		struct stat st;
+		char *ui = resolve(c->dir, "ui");
+		if (!ui)
+			p->oom = 1;
+		else if (stat(ui, &st) == 0 && S_ISDIR(st.st_mode))
+			c->compliance.ui = ui;
+		else
+			free(ui);
+	}
 	unsigned pub_line = line_of(p, "tokens", "pub");
 	if (!c->tokens.pub && c->tokens.key) {
 		size_t n = strlen(c->tokens.key);

@@ -39,8 +39,11 @@ struct config {
 		struct config_listen listen;
 		char *cert, *key;
 		char *staff_ca;
-		char *staff_crl; /* optional */
+		char *staff_crl; /* optional; default: staff_ca with .pem replaced by .crl if that
+		                    file exists, else NULL (no revocation check for staff) */
 		bool require_client_cert;
+		char *ui; /* the console's files; default: the folder "ui" beside the
+		             configuration if it exists, else NULL (no console) */
 	} compliance;
 
 	struct {
@@ -87,7 +90,8 @@ struct config {
  * Defaults: gateway.name "pdgate", gateway.state "state.db", gateway.threads 0, partner
  * max_connections 1024 / idle_timeout_s 30 / max_header_bytes 8192, origin timeout_ms 2000 /
  * max_record_bytes 1048576, ledger checkpoint_interval_ms 1000, compliance
- * require_client_cert false, tokens.pub = tokens.key with ".key" replaced by ".pub".
+ * require_client_cert false, tokens.pub = tokens.key with ".key" replaced by ".pub",
+ * compliance.staff_crl and compliance.ui as described in struct config.
  */
 struct config *config_load(const char *path, char **errors);
 

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/limits.h> /* not <limits.h>: -Igateway/src finds the limits module first */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,6 +67,16 @@ struct ccase {
 };
 
 static const struct ccase cases[] = {
+    {"compliance.ui names no folder",
+     {{'a', 14, "ui = nowhere"}},
+     NULL,
+     0,
+     {"pdgate.conf:15: compliance.ui: "}},
+    {"compliance.ui names a file",
+     {{'a', 14, "ui = members.db"}},
+     NULL,
+     0,
+     {"pdgate.conf:15: compliance.ui: ", "is not a folder"}},
     {"unknown key",
      {{'a', 2, "colour = blue"}},
      NULL,
@@ -446,7 +457,9 @@ test_good_defaults(void)
 	CHECK(c->partner.max_header_bytes == 8192, "max_header_bytes %u",
 	      c->partner.max_header_bytes);
 	expect_path("compliance.staff_ca", c->compliance.staff_ca, "pki/staff-ca.pem");
-	CHECK(c->compliance.staff_crl == NULL, "staff_crl set");
+	/* the CRL beside the staff CA is found; there is no ui folder */
+	expect_path("compliance.staff_crl", c->compliance.staff_crl, "pki/staff-ca.crl");
+	CHECK(c->compliance.ui == NULL, "ui %s", c->compliance.ui);
 	CHECK(c->compliance.require_client_cert == false, "require_client_cert");
 	char url[PATH_MAX * 2];
 	snprintf(url, sizeof(url), "sqlite:%s/members.db", dir);
@@ -557,6 +570,68 @@ test_good_everything(void)
 	CHECK(strcmp(c->tokens.issuer, "https://pdgate.local/demo") == 0, "issuer");
 	expect_path("tokens.pub", c->tokens.pub, "keys/other-token.pub");
 	config_free(c);
+}
+
+/* The compliance defaults that depend on files: the staff CRL beside the staff CA, the
+ * console's folder beside the configuration; explicit values win. */
+static void
+test_compliance_defaults(void)
+{
+	static const struct {
+		const char *name;
+		const char *crl_line; /* NULL: none in the file */
+		const char *ui_line;
+		bool crl_file, ui_dir; /* pki/staff-ca.crl and ui/ exist */
+		const char *want_crl, *want_ui; /* relative, NULL: unset */
+	} t[] = {
+	    {"both found", NULL, NULL, true, true, "pki/staff-ca.crl", "ui"},
+	    {"neither there", NULL, NULL, false, false, NULL, NULL},
+	    {"explicit wins", "staff_crl = pki/partner-ca.crl", "ui = policies", true, true,
+	     "pki/partner-ca.crl", "policies"},
+	    {"explicit without defaults", "staff_crl = pki/partner-ca.crl", "ui = contracts",
+	     false, false, "pki/partner-ca.crl", "contracts"},
+	};
+	char path[PATH_MAX * 2], uidir[PATH_MAX * 2];
+
+	snprintf(path, sizeof(path), "%s/pki/staff-ca.crl", dir);
+	snprintf(uidir, sizeof(uidir), "%s/ui", dir);
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		struct edit e[2] = {{'a', 14, t[i].crl_line}, {'a', 14, t[i].ui_line}};
+		struct edit use[2];
+		size_t n = 0;
+		for (size_t k = 0; k < 2; k++)
+			if (e[k].text)
+				use[n++] = e[k];
+		char *text = build(use, n), *errors = NULL;
+		write_text("pdgate.conf", text, 0644);
+		free(text);
+		if (t[i].crl_file)
+			write_text("pki/staff-ca.crl", "x\n", 0644);
+		else
+			unlink(path);
+		if (t[i].ui_dir)
+			mkdir(uidir, 0755);
+		else
+			rmdir(uidir);
+		struct config *c = config_load(conf, &errors);
+		CHECK(c != NULL, "%s: refused:\n%s", t[i].name, errors ? errors : "");
+		if (c) {
+			if (t[i].want_crl)
+				expect_path(t[i].name, c->compliance.staff_crl, t[i].want_crl);
+			else
+				CHECK(c->compliance.staff_crl == NULL, "%s: staff_crl %s", t[i].name,
+				      c->compliance.staff_crl);
+			if (t[i].want_ui)
+				expect_path(t[i].name, c->compliance.ui, t[i].want_ui);
+			else
+				CHECK(c->compliance.ui == NULL, "%s: ui %s", t[i].name,
+				      c->compliance.ui);
+		}
+		config_free(c);
+		free(errors);
+	}
+	write_text("pki/staff-ca.crl", "x\n", 0644);
+	rmdir(uidir);
 }
 
 /* Loaded by a relative name, the paths are still absolute. */
@@ -692,6 +767,7 @@ main(void)
 
 	test_good_defaults();
 	test_good_everything();
+	test_compliance_defaults();
 	test_relative_name();
 	test_cases();
 	test_file_level();
