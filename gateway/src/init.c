@@ -475,7 +475,9 @@ write_conf(const char *root, const char *name)
 	               "cert = pki/server.pem\n"
 	               "key = pki/server.key\n"
 	               "staff_ca = pki/staff-ca.pem\n"
+	               "staff_crl = pki/staff-ca.crl\n"
 	               "require_client_cert = false\n"
+	               "ui = ui\n"
 	               "[origin]\n"
 	               "url = sqlite:members.db\n"
 	               "timeout_ms = 2000\n"
@@ -519,7 +521,7 @@ done:
 struct made {
 	char (*fingerprints)[PKI_FINGERPRINT_LEN]; /* one per partner */
 	char staff_fp[PKI_FINGERPRINT_LEN];
-	unsigned policies, contracts;
+	unsigned policies, contracts, ui;
 };
 
 /* Makes the whole installation inside root (an empty folder). 0, or -1 with a message. */
@@ -595,6 +597,10 @@ build(const char *root, const char *share, const struct init_opts *o, char **par
 		goto done;
 	if (pjoin(p, share, "contracts/examples") < 0 || pjoin(q, root, "contracts") < 0 ||
 	    copy_tree(p, q, 1, 0, &m->contracts) < 0)
+		goto done;
+	/* The compliance console: served from the installation, so that it works offline. */
+	if (make_dir(root, "ui", 0755) < 0 || pjoin(p, share, "gateway/ui") < 0 ||
+	    pjoin(q, root, "ui") < 0 || (is_dir(p) && copy_tree(p, q, 0, 0, &m->ui) < 0))
 		goto done;
 
 	if (pjoin(p, root, "members.db") < 0)
@@ -717,6 +723,8 @@ summary(const char *dir, const struct init_opts *o, char **partners, size_t npar
 	row("policies/", r);
 	snprintf(r, sizeof(r), "%u contract(s)", m->contracts);
 	row("contracts/", r);
+	snprintf(r, sizeof(r), "%u file(s) of the compliance console", m->ui);
+	row("ui/", r);
 	snprintf(r, sizeof(r), "%lu synthetic member(s), seed %lu", o->members, o->seed);
 	row("members.db", r);
 	printf("\nnext:\n");
