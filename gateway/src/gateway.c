@@ -17,6 +17,7 @@
 
 #include <curl/curl.h>
 
+#include "compliance.h"
 #include "config.h"
 #include "gateway.h"
 #include "ledger.h"
@@ -49,6 +50,7 @@ struct gateway {
 	struct ledger *ledger;
 	struct partner_api partner_api;
 	struct server *partner;
+	struct compliance *compliance;
 };
 
 /* ---- Start-up checks ---- */
@@ -191,6 +193,9 @@ reload(struct gateway *g)
 	log_msg(g->log, "info", "reload ok: %s (trust generation %llu)", desc,
 	        (unsigned long long)tlsauth_generation(g->partner_trust));
 	warn_if_stale(g);
+	if (compliance_reload(g->compliance, err, sizeof err) != 0)
+		log_msg(g->log, "error", "reload of the staff CA/CRL failed: %s; keeping the "
+		                         "previous ones", err);
 }
 
 /* The whole content of a small secret file, wiped by the caller. NULL with errno on failure. */
@@ -230,6 +235,12 @@ open_all(struct gateway *g, char **errors)
 	if (g->partner_trust == NULL)
 		add_error(errors, "[partner] client_ca/crl: %s", err);
 	check_server_pair("partner", c->partner.cert, c->partner.key, errors);
+	check_server_pair("compliance", c->compliance.cert, c->compliance.key, errors);
+	char *staff = compliance_check(c);
+	if (staff != NULL) {
+		add_error(errors, "%s", staff);
+		free(staff);
+	}
 	g->registry = registry_open(c->policy.purposes, c->policy.fields, c->policy.contracts,
 	                            c->gateway.state, &list);
 	if (g->registry == NULL) {
@@ -417,6 +428,25 @@ serve_main(int argc, char **argv)
 	fflush(stdout);
 	log_msg(g.log, "info", "started: partner listener on %s", server_url(g.partner));
 
+	struct compliance_params cp = {
+	    .cfg = g.cfg,
+	    .registry = g.registry,
+	    .ledger = g.ledger,
+	    .pseudo = g.pseudo,
+	    .tokenstore = g.tokenstore,
+	    .origin = g.origin,
+	    .log = g.log,
+	};
+	g.compliance = compliance_start(&cp, err, sizeof err);
+	if (g.compliance == NULL) {
+		fprintf(stderr, "pdgate serve: %s\n", err);
+		log_msg(g.log, "error", "%s", err);
+		goto done;
+	}
+	printf("pdgate: compliance listener on %s\n", compliance_url(g.compliance));
+	fflush(stdout);
+	log_msg(g.log, "info", "started: compliance listener on %s", compliance_url(g.compliance));
+
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&sigs, &sig) != 0)
@@ -431,10 +461,13 @@ serve_main(int argc, char **argv)
 	}
 	server_stop(g.partner, DRAIN_MS);
 	g.partner = NULL;
+	compliance_stop(g.compliance, DRAIN_MS);
+	g.compliance = NULL;
 	log_msg(g.log, "info", "stopped");
 	rc = 0;
 done:
 	server_stop(g.partner, 0);
+	compliance_stop(g.compliance, 0);
 	/* the ledger closes after the last answer: its final checkpoint covers every entry */
 	if (g.ledger != NULL && ledger_close(g.ledger) != 0)
 		rc = 1;
