@@ -1,0 +1,1023 @@
+/* test_ledger — leaves byte for byte, group commit, reopen, checkpoints, proofs, failed writes. */
+#include "check.h"
+#include "ledger.h"
+#include "merkle.h"
+#include "note.h"
+
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <sqlite3.h>
+
+#define H MERKLE_HASH_LEN
+#define ORIGIN "pdgate.test/ledger"
+
+static char dir[256], keypath[300], vkeypath[300];
+
+/* ---- helpers ---- */
+
+static double
+now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void
+sleep_ms(unsigned ms)
+{
+	struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000};
+	nanosleep(&t, NULL);
+}
+
+static int
+rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+	(void)st, (void)flag, (void)f;
+	return remove(p);
+}
+
+static void
+path_in(char *out, size_t len, const char *name)
+{
+	snprintf(out, len, "%s/%s", dir, name);
+}
+
+/* An Ed25519 key in PEM, mode 0600, and its vkey line. */
+static int
+make_key(void)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	struct note_signer *s;
+	char *pem = NULL, *vkey;
+	long len;
+	BIO *b = BIO_new(BIO_s_mem());
+	FILE *f;
+
+	if (k == NULL || b == NULL || !PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))
+		return -1;
+	len = BIO_get_mem_data(b, &pem);
+	path_in(keypath, sizeof(keypath), "ledger.key");
+	path_in(vkeypath, sizeof(vkeypath), "ledger.vkey");
+	if ((f = fopen(keypath, "w")) == NULL || fwrite(pem, 1, (size_t)len, f) != (size_t)len)
+		return -1;
+	fclose(f);
+	chmod(keypath, 0600);
+	if ((s = note_signer_new(ORIGIN, pem, (size_t)len)) == NULL ||
+	    (vkey = note_signer_vkey(s)) == NULL)
+		return -1;
+	f = fopen(vkeypath, "w");
+	fprintf(f, "%s\n", vkey);
+	fclose(f);
+	free(vkey);
+	note_signer_free(s);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+	return 0;
+}
+
+static struct note_verifier *
+verifier(void)
+{
+	char line[512];
+	FILE *f = fopen(vkeypath, "r");
+
+	if (f == NULL || fgets(line, sizeof(line), f) == NULL)
+		return NULL;
+	fclose(f);
+	line[strcspn(line, "\n")] = '\0';
+	return note_verifier_new(line, strlen(line));
+}
+
+static struct ledger *
+open_at(const char *db, unsigned interval_ms)
+{
+	struct ledger_params p = {.path = db,
+				  .origin = ORIGIN,
+				  .key = keypath,
+				  .checkpoint_interval_ms = interval_ms};
+	char err[512];
+	struct ledger *l = ledger_open(&p, err, sizeof(err));
+
+	if (l == NULL)
+		fprintf(stderr, "ledger_open %s: %s\n", db, err);
+	return l;
+}
+
+static int
+verify_cli(const char *db)
+{
+	char *argv[] = {"ledger", "verify", "--db", (char *)db, "--vkey", vkeypath, NULL};
+	fflush(stdout);
+	return ledger_main(6, argv);
+}
+
+struct leaves {
+	char **v;
+	size_t n, cap;
+};
+
+static int
+collect(void *arg, uint64_t index, const char *leaf, size_t len)
+{
+	struct leaves *ls = arg;
+
+	if (index != ls->n)
+		return -1;
+	if (ls->n == ls->cap) {
+		ls->cap = ls->cap ? 2 * ls->cap : 64;
+		ls->v = realloc(ls->v, ls->cap * sizeof(*ls->v));
+	}
+	ls->v[ls->n++] = strndup(leaf, len);
+	return 0;
+}
+
+static void
+leaves_free(struct leaves *ls)
+{
+	for (size_t i = 0; i < ls->n; i++)
+		free(ls->v[i]);
+	free(ls->v);
+	memset(ls, 0, sizeof(*ls));
+}
+
+static int
+copy_one(void *arg, uint64_t index, const char *leaf, size_t len)
+{
+	(void)index;
+	*(char **)arg = strndup(leaf, len);
+	return 0;
+}
+
+/* Leaf i, or NULL. Caller frees. */
+static char *
+leaf_at(struct ledger *l, uint64_t i)
+{
+	char *s = NULL;
+
+	if (ledger_leaves(l, i, i + 1, copy_one, &s) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* ---- the leaf, byte for byte ---- */
+
+static const char *const items2[] = {"address.city", "birth_date:year"};
+static const char *const items0[] = {NULL};
+static const struct ledger_admin adm_suspend = {"partner_suspend", "officer", "漏えいの疑い",
+						"sakura-mail"};
+
+static const struct {
+	const char *name;
+	struct ledger_entry e;
+	const char *tail; /* the leaf after "time":"…" */
+} leaf_cases[] = {
+    {"release",
+     {.kind = LEDGER_RELEASE,
+      .request = "0123456789abcdef01234567",
+      .partner = "sakura-mail",
+      .contract = "CT-2026-0001",
+      .relationship = "entrustment",
+      .purpose = "marketing",
+      .subject = "ab12",
+      .items = items2,
+      .n_items = 2,
+      .basis = "entrustment",
+      .digest = "d1",
+      .cert = "c1",
+      .token = "jti-1"},
+     ",\"request\":\"0123456789abcdef01234567\",\"kind\":\"release\",\"partner\":\"sakura-mail\","
+     "\"contract\":\"CT-2026-0001\",\"relationship\":\"entrustment\",\"purpose\":\"marketing\","
+     "\"subject\":\"ab12\",\"items\":[\"address.city\",\"birth_date:year\"],\"basis\":"
+     "\"entrustment\",\"reason\":null,\"digest\":\"d1\",\"cert\":\"c1\",\"token\":\"jti-1\","
+     "\"justification\":null}"},
+    {"deny, nothing reached",
+     {.kind = LEDGER_DENY, .request = "r2", .partner = "x", .reason = "partner_unknown"},
+     ",\"request\":\"r2\",\"kind\":\"deny\",\"partner\":\"x\",\"contract\":null,"
+     "\"relationship\":null,\"purpose\":null,\"subject\":null,\"items\":null,\"basis\":null,"
+     "\"reason\":\"partner_unknown\",\"digest\":null,\"cert\":null,\"token\":null,"
+     "\"justification\":null}"},
+    {"empty items",
+     {.kind = LEDGER_RELEASE, .items = items0, .n_items = 0},
+     ",\"request\":null,\"kind\":\"release\",\"partner\":null,\"contract\":null,"
+     "\"relationship\":null,\"purpose\":null,\"subject\":null,\"items\":[],\"basis\":null,"
+     "\"reason\":null,\"digest\":null,\"cert\":null,\"token\":null,\"justification\":null}"},
+    {"escapes as jansson: quote, backslash, controls, DEL, slash, non-ASCII raw",
+     {.kind = LEDGER_DENY, .justification = "a\"b\\c\b\f\n\r\t\x01\x1f\x7f/é山\xe2\x80\xa8😀"},
+     ",\"request\":null,\"kind\":\"deny\",\"partner\":null,\"contract\":null,"
+     "\"relationship\":null,\"purpose\":null,\"subject\":null,\"items\":null,\"basis\":null,"
+     "\"reason\":null,\"digest\":null,\"cert\":null,\"token\":null,\"justification\":"
+     "\"a\\\"b\\\\c\\b\\f\\n\\r\\t\\u0001\\u001F\x7f/é山\xe2\x80\xa8😀\"}"},
+    {"admin",
+     {.kind = LEDGER_ADMIN, .request = "r3", .admin = &adm_suspend},
+     ",\"request\":\"r3\",\"kind\":\"admin\",\"partner\":null,\"contract\":null,"
+     "\"relationship\":null,\"purpose\":null,\"subject\":null,\"items\":null,\"basis\":null,"
+     "\"reason\":null,\"digest\":null,\"cert\":null,\"token\":null,\"justification\":null,"
+     "\"admin\":{\"action\":\"partner_suspend\",\"staff\":\"officer\",\"reason\":"
+     "\"漏えいの疑い\",\"target\":\"sakura-mail\"}}"},
+};
+
+static const char *const bad_items[] = {"ok", NULL};
+static const struct ledger_admin adm_noaction = {NULL, NULL, NULL, NULL};
+static const struct {
+	const char *name;
+	struct ledger_entry e;
+} bad_cases[] = {
+    {"invalid UTF-8", {.kind = LEDGER_DENY, .reason = "a\xff"}},
+    {"overlong UTF-8", {.kind = LEDGER_DENY, .partner = "\xc0\xaf"}},
+    {"surrogate", {.kind = LEDGER_DENY, .partner = "\xed\xa0\x80"}},
+    {"truncated sequence", {.kind = LEDGER_DENY, .partner = "\xe5\xb1"}},
+    {"admin kind without admin", {.kind = LEDGER_ADMIN}},
+    {"admin member on a release", {.kind = LEDGER_RELEASE, .admin = &adm_suspend}},
+    {"admin without action", {.kind = LEDGER_ADMIN, .admin = &adm_noaction}},
+    {"NULL item", {.kind = LEDGER_RELEASE, .items = bad_items, .n_items = 2}},
+    {"items count without items", {.kind = LEDGER_RELEASE, .n_items = 1}},
+    {"unknown kind", {.kind = (enum ledger_kind)7}},
+};
+
+/* Checks "{"v":1,"index":I,"time":"YYYY-MM-DDTHH:MM:SS.mmmZ"" and returns the rest. */
+static const char *
+leaf_rest(const char *leaf, uint64_t index, char time[25])
+{
+	char head[64];
+	int n = snprintf(head, sizeof(head), "{\"v\":1,\"index\":%" PRIu64 ",\"time\":\"", index);
+
+	if (strncmp(leaf, head, (size_t)n) != 0)
+		return NULL;
+	leaf += n;
+	for (int i = 0; i < 24; i++) {
+		char c = leaf[i], want = "dddd-dd-ddTdd:dd:dd.dddZ"[i];
+		if (want == 'd' ? (c < '0' || c > '9') : c != want)
+			return NULL;
+	}
+	if (leaf[24] != '"')
+		return NULL;
+	memcpy(time, leaf, 24);
+	time[24] = '\0';
+	return leaf + 25;
+}
+
+static void
+test_leaves(void)
+{
+	char db[300], prev[25] = "";
+	path_in(db, sizeof(db), "leaves.db");
+	struct ledger *l = open_at(db, 1000);
+	uint64_t idx, size0, size1;
+
+	CHECK(l != NULL, "open");
+	if (l == NULL)
+		return;
+	/* Entry 0 is gateway_start. */
+	char *s0 = leaf_at(l, 0);
+	CHECK(s0 && strstr(s0, "\"kind\":\"admin\"") &&
+		  strstr(s0, "\"admin\":{\"action\":\"gateway_start\",\"staff\":null,\"reason\":null,"
+			     "\"target\":null}}"),
+	      "gateway_start entry: %s", s0 ? s0 : "(none)");
+	free(s0);
+	for (size_t i = 0; i < sizeof(leaf_cases) / sizeof(leaf_cases[0]); i++) {
+		char time[25];
+		CHECK(ledger_append(l, &leaf_cases[i].e, 1, &idx) == 0, "%s: append",
+		      leaf_cases[i].name);
+		char *leaf = leaf_at(l, idx);
+		const char *rest = leaf ? leaf_rest(leaf, idx, time) : NULL;
+		CHECK(rest != NULL, "%s: head of %s", leaf_cases[i].name, leaf ? leaf : "(none)");
+		CHECK(rest && strcmp(rest, leaf_cases[i].tail) == 0, "%s:\n got  %s\n want %s",
+		      leaf_cases[i].name, rest ? rest : "", leaf_cases[i].tail);
+		CHECK(rest && strcmp(prev, time) <= 0, "%s: time %s after %s", leaf_cases[i].name,
+		      time, prev);
+		if (rest)
+			memcpy(prev, time, sizeof(prev));
+		/* Parsed back, it is the entry (jansson reads what it would write). */
+		json_error_t jerr;
+		json_t *j = leaf ? json_loads(leaf, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+		CHECK(j != NULL, "%s: leaf is JSON", leaf_cases[i].name);
+		if (j && leaf_cases[i].e.justification) {
+			json_t *s = json_string(leaf_cases[i].e.justification);
+			char *dump = json_dumps(s, JSON_ENCODE_ANY | JSON_COMPACT);
+			CHECK(dump && strstr(leaf, dump), "%s: jansson writes %s", leaf_cases[i].name,
+			      dump ? dump : "");
+			CHECK(strcmp(json_string_value(json_object_get(j, "justification")),
+				     leaf_cases[i].e.justification) == 0,
+			      "%s: round trip", leaf_cases[i].name);
+			free(dump);
+			json_decref(s);
+		}
+		/* The leaf hash is SHA-256(0x00 || leaf) of exactly these bytes. */
+		uint8_t lh[H], want[H], proof[MERKLE_MAX_PROOF][H];
+		size_t np;
+		CHECK(leaf && merkle_leaf_hash(leaf, strlen(leaf), want) == 0 &&
+			  ledger_inclusion(l, idx, idx + 1, lh, proof, &np) == 0 &&
+			  memcmp(lh, want, H) == 0,
+		      "%s: leaf hash", leaf_cases[i].name);
+		json_decref(j);
+		free(leaf);
+	}
+	/* A page: n entries, consecutive indexes. */
+	struct ledger_entry page[5];
+	for (int i = 0; i < 5; i++)
+		page[i] = leaf_cases[0].e;
+	CHECK(ledger_size(l, &size0) == 0, "size");
+	CHECK(ledger_append(l, page, 5, &idx) == 0 && idx == size0, "page at %" PRIu64, idx);
+	CHECK(ledger_size(l, &size1) == 0 && size1 == size0 + 5, "page size");
+	/* Malformed entries: -1, nothing stored, not even the good ones of the same call. */
+	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+		struct ledger_entry two[2] = {leaf_cases[0].e, bad_cases[i].e};
+		CHECK(ledger_append(l, &bad_cases[i].e, 1, &idx) == -1, "%s refused",
+		      bad_cases[i].name);
+		CHECK(ledger_append(l, two, 2, &idx) == -1, "%s refused in a page", bad_cases[i].name);
+	}
+	char big[LEDGER_MAX_LEAF];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	struct ledger_entry toolong = {.kind = LEDGER_DENY, .justification = big};
+	CHECK(ledger_append(l, &toolong, 1, &idx) == -1, "leaf over LEDGER_MAX_LEAF refused");
+	CHECK(ledger_append(l, page, 0, &idx) == -1, "n = 0 refused");
+	struct ledger_entry *many = calloc(LEDGER_MAX_BATCH + 1, sizeof(*many));
+	for (int i = 0; i <= LEDGER_MAX_BATCH; i++)
+		many[i].kind = LEDGER_DENY;
+	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH + 1, &idx) == -1, "n > max refused");
+	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH, &idx) == 0, "n = max accepted");
+	free(many);
+	CHECK(ledger_size(l, &size1) == 0 && size1 == size0 + 5 + LEDGER_MAX_BATCH,
+	      "nothing of the refused stored: %" PRIu64, size1);
+	CHECK(ledger_close(l) == 0, "close");
+	CHECK(verify_cli(db) == 0, "verify");
+}
+
+/* ---- group commit under concurrency ---- */
+
+struct worker {
+	struct ledger *l;
+	int n;           /* appends */
+	unsigned page;   /* entries per append */
+	uint64_t *first; /* n first indexes */
+	int failed;
+};
+
+static void *
+work(void *arg)
+{
+	struct worker *w = arg;
+	static const char *const it[] = {"name", "email"};
+	struct ledger_entry *e = calloc(w->page, sizeof(*e));
+	char(*subject)[65] = calloc(w->page, 65);
+	unsigned seed = (unsigned)(uintptr_t)w;
+
+	for (unsigned i = 0; i < w->page; i++)
+		e[i] = (struct ledger_entry){.kind = LEDGER_RELEASE,
+					     .request = "0123456789abcdef01234567",
+					     .partner = "sakura-mail",
+					     .contract = "CT-2026-0001",
+					     .relationship = "entrustment",
+					     .purpose = "contact",
+					     .subject = "5f2b9c0d1e3a4b6c7d8e9f00112233445566778899aabbccddeeff0011223344",
+					     .items = it,
+					     .n_items = 2,
+					     .basis = "entrustment",
+					     .digest = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+					     .cert = "3f1c0d1e3a4b6c7d8e9f00112233445566778899aabbccddeeff001122334455",
+					     .token = "wo-2026-0001"};
+	for (int i = 0; i < w->n; i++) {
+		/* Members differ: each subject lands somewhere else in its index. */
+		for (unsigned k = 0; k < w->page; k++) {
+			for (int d = 0; d < 64; d++)
+				subject[k][d] = "0123456789abcdef"[rand_r(&seed) % 16];
+			e[k].subject = subject[k];
+		}
+		if (ledger_append(w->l, e, w->page, &w->first[i]) != 0)
+			w->failed++;
+	}
+	free(subject);
+	free(e);
+	return NULL;
+}
+
+static int
+cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Runs threads x n appends of page entries; returns entries per second, checks indexes. */
+static double
+run_writers(struct ledger *l, int threads, int n, unsigned page, struct ledger_stats *delta)
+{
+	pthread_t t[64];
+	struct worker w[64];
+	struct ledger_stats a, b;
+	uint64_t *all = calloc((size_t)threads * (size_t)n, sizeof(*all)), size0, size1;
+	double t0;
+	int failed = 0;
+
+	ledger_size(l, &size0);
+	ledger_stats(l, &a);
+	t0 = now_s();
+	for (int i = 0; i < threads; i++) {
+		w[i] = (struct worker){l, n, page, all + (size_t)i * (size_t)n, 0};
+		pthread_create(&t[i], NULL, work, &w[i]);
+	}
+	for (int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		failed += w[i].failed;
+	}
+	double secs = now_s() - t0;
+	ledger_stats(l, &b);
+	ledger_size(l, &size1);
+	CHECK(failed == 0, "%d appends failed", failed);
+	/* Every append got its own run of page indexes; together they fill [size0, size1),
+	 * beside the checkpoints' (none) and nothing else. */
+	size_t total = (size_t)threads * (size_t)n;
+	qsort(all, total, sizeof(*all), cmp_u64);
+	int contiguous = 1;
+	for (size_t i = 0; i < total; i++)
+		if (all[i] != size0 + i * page)
+			contiguous = 0;
+	CHECK(contiguous && size1 == size0 + total * page, "indexes contiguous from %" PRIu64,
+	      size0);
+	delta->commits = b.commits - a.commits;
+	delta->entries = b.entries - a.entries;
+	free(all);
+	return (double)(total * page) / secs;
+}
+
+static void
+test_group_commit(void)
+{
+	char db[300];
+	struct ledger_stats d1, d16, d64;
+	path_in(db, sizeof(db), "group.db");
+	struct ledger *l = open_at(db, 1000);
+
+	CHECK(l != NULL, "open");
+	if (l == NULL)
+		return;
+	double r1 = run_writers(l, 1, 1000, 1, &d1);
+	double r16 = run_writers(l, 16, 400, 1, &d16);
+	double r64 = run_writers(l, 64, 200, 1, &d64);
+	CHECK(d1.commits == d1.entries, "one writer: one commit per entry (%" PRIu64 "/%" PRIu64 ")",
+	      d1.commits, d1.entries);
+	CHECK(d16.entries == 6400 && d16.commits * 4 < d16.entries,
+	      "16 writers: %" PRIu64 " entries in %" PRIu64 " commits", d16.entries, d16.commits);
+	CHECK(d64.entries == 12800 && d64.commits * 8 < d64.entries,
+	      "64 writers: %" PRIu64 " entries in %" PRIu64 " commits", d64.entries, d64.commits);
+	CHECK(r64 > 5 * r1, "64 writers %.0f/s vs one %.0f/s", r64, r1);
+	printf("group commit: 1 writer %.0f entries/s (%" PRIu64 " commits); 16 writers %.0f/s, "
+	       "%" PRIu64 " entries in %" PRIu64 " commits (%.1f per commit); 64 writers %.0f/s, "
+	       "%" PRIu64 " entries in %" PRIu64 " commits (%.1f per commit); 64 vs 1: %.1fx\n",
+	       r1, d1.commits, r16, d16.entries, d16.commits,
+	       (double)d16.entries / (double)d16.commits, r64, d64.entries, d64.commits,
+	       (double)d64.entries / (double)d64.commits, r64 / r1);
+	CHECK(ledger_close(l) == 0, "close");
+	CHECK(verify_cli(db) == 0, "verify after concurrent appends");
+}
+
+/* ---- checkpoints, proofs against a rebuild, reopen ---- */
+
+/* Every checkpoint in the file, verified, in size order. */
+static int
+checkpoints(const char *db, uint64_t *sizes, uint8_t (*roots)[H], int cap)
+{
+	struct note_verifier *v = verifier();
+	sqlite3 *s = NULL;
+	sqlite3_stmt *st = NULL;
+	int n = 0;
+
+	if (v == NULL || sqlite3_open_v2(db, &s, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s, "SELECT size, note FROM checkpoints ORDER BY size", -1, &st,
+			       NULL) != SQLITE_OK)
+		n = -1;
+	while (n >= 0 && n < cap && sqlite3_step(st) == SQLITE_ROW) {
+		struct note_checkpoint cp;
+		const char *note = (const char *)sqlite3_column_text(st, 1);
+		if (note_checkpoint_open(note, (size_t)sqlite3_column_bytes(st, 1), &v, 1, &cp) != 0 ||
+		    cp.size != (uint64_t)sqlite3_column_int64(st, 0) || cp.origin_len != strlen(ORIGIN) ||
+		    memcmp(cp.origin, ORIGIN, cp.origin_len) != 0) {
+			n = -1;
+			break;
+		}
+		sizes[n] = cp.size;
+		memcpy(roots[n], cp.root, H);
+		n++;
+	}
+	sqlite3_finalize(st);
+	sqlite3_close(s);
+	note_verifier_free(v);
+	return n;
+}
+
+/* Rebuilds the tree from the exported leaves and compares proofs of many sizes. */
+static void
+compare_with_rebuild(struct ledger *l, const char *what)
+{
+	struct leaves ls = {0};
+	uint64_t size;
+	struct merkle_mem *m = merkle_mem_new();
+
+	CHECK(ledger_size(l, &size) == 0 && ledger_leaves(l, 0, size, collect, &ls) == 0 &&
+		  ls.n == size,
+	      "%s: export", what);
+	for (size_t i = 0; i < ls.n; i++) {
+		uint8_t h[H];
+		merkle_leaf_hash(ls.v[i], strlen(ls.v[i]), h);
+		merkle_mem_append(m, h);
+	}
+	struct merkle_store ms = merkle_mem_store(m);
+	int bad_incl = 0, bad_cons = 0, checked = 0;
+	for (uint64_t sz = 1; sz <= size; sz = sz < 80 ? sz + 1 : sz * 3 / 2 + 1) {
+		for (uint64_t i = 0; i < sz; i = i < 40 ? i + 1 : i * 2 + 1) {
+			uint8_t p1[MERKLE_MAX_PROOF][H], p2[MERKLE_MAX_PROOF][H], lh[H];
+			size_t n1, n2;
+			if (ledger_inclusion(l, i, sz, lh, p1, &n1) != 0 ||
+			    merkle_inclusion_proof(&ms, i, sz, p2, MERKLE_MAX_PROOF, &n2) != 0 ||
+			    n1 != n2 || memcmp(p1, p2, n1 * H) != 0)
+				bad_incl++;
+			checked++;
+		}
+		for (uint64_t o = 1; o <= sz; o = o < 40 ? o + 1 : o * 2 + 1) {
+			uint8_t p1[MERKLE_MAX_PROOF][H], p2[MERKLE_MAX_PROOF][H];
+			size_t n1, n2;
+			if (ledger_consistency(l, o, sz, p1, &n1) != 0 ||
+			    merkle_consistency_proof(&ms, o, sz, p2, MERKLE_MAX_PROOF, &n2) != 0 ||
+			    n1 != n2 || memcmp(p1, p2, n1 * H) != 0)
+				bad_cons++;
+		}
+	}
+	CHECK(bad_incl == 0 && bad_cons == 0 && checked > 100,
+	      "%s: %d inclusion, %d consistency proofs differ from the rebuild", what, bad_incl,
+	      bad_cons);
+	/* Out of range. */
+	uint8_t p[MERKLE_MAX_PROOF][H], lh[H];
+	size_t np;
+	CHECK(ledger_inclusion(l, size, size, lh, p, &np) == LEDGER_ERANGE, "%s: index = size", what);
+	CHECK(ledger_inclusion(l, 0, size + 1, lh, p, &np) == LEDGER_ERANGE, "%s: size > ledger",
+	      what);
+	CHECK(ledger_consistency(l, 0, size, p, &np) == LEDGER_ERANGE, "%s: old 0", what);
+	CHECK(ledger_consistency(l, 2, 1, p, &np) == LEDGER_ERANGE, "%s: old > new", what);
+	CHECK(ledger_leaves(l, 0, size + 1, collect, &ls) == LEDGER_ERANGE, "%s: leaves past end",
+	      what);
+	/* Every checkpoint's root is the rebuild's root of its size, and checkpoints are
+	 * consistent with each other by the stored nodes. */
+	leaves_free(&ls);
+	merkle_mem_free(m);
+}
+
+static void
+test_checkpoints_and_reopen(void)
+{
+	char db[300];
+	uint64_t sizes[256], size, idx;
+	uint8_t roots[256][H];
+	struct ledger_stats st;
+	path_in(db, sizeof(db), "cp.db");
+	struct ledger *l = open_at(db, 50);
+	struct ledger_entry e = leaf_cases[0].e;
+
+	CHECK(l != NULL, "open");
+	if (l == NULL)
+		return;
+	for (int round = 0; round < 6; round++) {
+		for (int i = 0; i < 7 * round + 3; i++)
+			ledger_append(l, &e, 1, &idx);
+		sleep_ms(120);
+	}
+	ledger_stats(l, &st);
+	CHECK(st.checkpoints >= 5, "a checkpoint per interval with new entries: %" PRIu64,
+	      st.checkpoints);
+	sleep_ms(200);
+	ledger_stats(l, &st);
+	uint64_t idle = st.checkpoints;
+	sleep_ms(200);
+	ledger_stats(l, &st);
+	CHECK(st.checkpoints == idle, "no checkpoint without new entries");
+	compare_with_rebuild(l, "first run");
+	char *note = NULL;
+	size_t len;
+	uint64_t cps;
+	CHECK(ledger_checkpoint(l, 0, &note, &len, &cps) == 0 && len == strlen(note) &&
+		  strncmp(note, ORIGIN "\n", strlen(ORIGIN) + 1) == 0,
+	      "latest checkpoint note");
+	free(note);
+	CHECK(ledger_checkpoint(l, 999999, &note, &len, &cps) == LEDGER_ENOENT, "no such size");
+	CHECK(ledger_close(l) == 0, "close");
+
+	int n = checkpoints(db, sizes, roots, 256);
+	CHECK(n >= 6, "checkpoints verify with the vkey: %d", n);
+	l = open_at(db, 50);
+	CHECK(l != NULL, "reopen");
+	if (l == NULL)
+		return;
+	ledger_size(l, &size);
+	CHECK(n > 0 && sizes[n - 1] == size - 1, "close signed the last entry (%" PRIu64 " of %" PRIu64
+						 "); reopen added gateway_start",
+	      n > 0 ? sizes[n - 1] : 0, size);
+	char *stop = leaf_at(l, size - 2), *start = leaf_at(l, size - 1);
+	CHECK(stop && strstr(stop, "\"action\":\"gateway_stop\""), "gateway_stop");
+	CHECK(start && strstr(start, "\"action\":\"gateway_start\""), "gateway_start after reopen");
+	free(stop);
+	free(start);
+	for (int i = 0; i < 37; i++)
+		ledger_append(l, &e, 1, &idx);
+	compare_with_rebuild(l, "after reopen");
+	CHECK(ledger_close(l) == 0, "close again");
+	n = checkpoints(db, sizes, roots, 256);
+	/* Consecutive checkpoints are consistent: proofs from the stored nodes verify. */
+	struct ledger_params ro = {.path = db, .read_only = true};
+	char err[256];
+	struct ledger *r = ledger_open(&ro, err, sizeof(err));
+	CHECK(r != NULL, "read-only open: %s", err);
+	int bad = 0;
+	for (int i = 1; r && i < n; i++) {
+		uint8_t p[MERKLE_MAX_PROOF][H];
+		size_t np;
+		if (ledger_consistency(r, sizes[i - 1], sizes[i], p, &np) != 0 ||
+		    merkle_verify_consistency(sizes[i - 1], sizes[i], roots[i - 1], roots[i],
+					      (const uint8_t(*)[H])p, np) != 0)
+			bad++;
+	}
+	CHECK(n > 6 && bad == 0, "%d of %d consecutive checkpoints inconsistent", bad, n);
+	CHECK(ledger_append(r, &e, 1, &idx) == -1, "read-only refuses appends");
+	ledger_close(r);
+	CHECK(verify_cli(db) == 0, "verify");
+	ro.origin = "pdgate.test/other";
+	r = ledger_open(&ro, err, sizeof(err));
+	CHECK(r == NULL && strstr(err, "origin"), "another origin refused: %s", err);
+	struct ledger_params rw = {.path = db, .origin = "pdgate.test/other", .key = keypath};
+	r = ledger_open(&rw, err, sizeof(err));
+	CHECK(r == NULL && strstr(err, "origin"), "writer: another origin refused: %s", err);
+}
+
+/* A crash after commits and before the checkpoint: reopen rehashes and signs the tail; a
+ * damaged tail leaf is refused. */
+static void
+test_crash_tail(void)
+{
+	char db[300], err[256];
+	uint64_t idx, sizes[64];
+	uint8_t roots[64][H];
+	path_in(db, sizeof(db), "crash.db");
+	struct ledger *l = open_at(db, 1000);
+	struct ledger_entry e = leaf_cases[1].e;
+
+	CHECK(l != NULL, "open");
+	if (l == NULL)
+		return;
+	ledger_close(l);
+	/* Entries committed after the last checkpoint, as a kill -9 leaves them: written by a
+	 * second ledger whose close never runs is not possible in one process, so the tail is
+	 * made by removing the last checkpoint row. */
+	sqlite3 *s;
+	sqlite3_open(db, &s);
+	sqlite3_exec(s, "DELETE FROM checkpoints WHERE size = (SELECT max(size) FROM checkpoints)",
+		     NULL, NULL, NULL);
+	sqlite3_close(s);
+	int n0 = checkpoints(db, sizes, roots, 64);
+	CHECK(verify_cli(db) != 0, "verify: the tail after gateway_stop is unsigned");
+	l = open_at(db, 1000);
+	CHECK(l != NULL, "reopen signs the tail");
+	if (l)
+		ledger_append(l, &e, 1, &idx);
+	ledger_close(l);
+	int n1 = checkpoints(db, sizes, roots, 64);
+	CHECK(n1 == n0 + 2, "a checkpoint at open and one at close: %d -> %d", n0, n1);
+	CHECK(verify_cli(db) == 0, "verify after recovery");
+
+	/* Damage a leaf after the latest checkpoint: open refuses. */
+	sqlite3_open(db, &s);
+	sqlite3_exec(s,
+		     "DELETE FROM checkpoints WHERE size = (SELECT max(size) FROM checkpoints);"
+		     "UPDATE entries SET leaf = replace(leaf, 'deny', 'DENY') WHERE idx = "
+		     "(SELECT max(idx) - 1 FROM entries)",
+		     NULL, NULL, NULL);
+	sqlite3_close(s);
+	struct ledger_params p = {.path = db, .origin = ORIGIN, .key = keypath};
+	l = ledger_open(&p, err, sizeof(err));
+	CHECK(l == NULL && strstr(err, "damaged"), "damaged tail refused: %s", err);
+	ledger_close(l);
+}
+
+/* ---- search and the day's releases ---- */
+
+struct day {
+	char contract[32][32];
+	uint64_t count[32];
+	int n;
+};
+
+static void
+day_cb(void *arg, const char *contract, uint64_t count)
+{
+	struct day *d = arg;
+	if (d->n < 32) {
+		snprintf(d->contract[d->n], 32, "%s", contract);
+		d->count[d->n++] = count;
+	}
+}
+
+static uint64_t
+day_count(const struct day *d, const char *contract)
+{
+	for (int i = 0; i < d->n; i++)
+		if (strcmp(d->contract[i], contract) == 0)
+			return d->count[i];
+	return 0;
+}
+
+static void
+test_search(void)
+{
+	char db[300];
+	path_in(db, sizeof(db), "search.db");
+	struct ledger *l = open_at(db, 1000);
+	static const char *const partners[] = {"sakura-mail", "tokei-lab", "maison-partners"};
+	static const char *const purposes[] = {"marketing", "statistics", "benefits"};
+	static const char *const subjects[] = {"aa", "bb", "cc", "dd"};
+	uint64_t idx, first = 0;
+	struct ledger_hit *h;
+	size_t n;
+
+	CHECK(l != NULL, "open");
+	if (l == NULL)
+		return;
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t t0 = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	for (int i = 0; i < 120; i++) {
+		struct ledger_entry e = {.kind = i % 5 == 0 ? LEDGER_DENY : LEDGER_RELEASE,
+					 .partner = partners[i % 3],
+					 .contract = i % 3 == 0 ? "CT-1" : "CT-2",
+					 .purpose = purposes[i % 3],
+					 .subject = subjects[i % 4],
+					 .reason = i % 5 == 0 ? "consent_missing" : NULL};
+		ledger_append(l, &e, 1, &idx);
+		if (i == 0)
+			first = idx;
+		if (i == 59)
+			sleep_ms(30);
+	}
+	struct ledger_query q = {.partner = "sakura-mail", .kind = -1, .after = UINT64_MAX,
+				 .limit = 10};
+	CHECK(ledger_search(l, &q, &h, &n) == 0 && n == 10, "partner search: %zu", n);
+	int ok = 1;
+	for (size_t i = 0; i < n; i++)
+		if (!strstr(h[i].leaf, "\"partner\":\"sakura-mail\"") ||
+		    (i > 0 && h[i].index >= h[i - 1].index) || strlen(h[i].leaf) != h[i].len)
+			ok = 0;
+	CHECK(ok && n && h[0].index == first + 117, "newest first, only the partner's");
+	/* Page through with the cursor: 40 in all. */
+	size_t total = n;
+	while (n == 10) {
+		q.after = h[n - 1].index;
+		ledger_hits_free(h, n);
+		CHECK(ledger_search(l, &q, &h, &n) == 0, "next page");
+		total += n;
+	}
+	ledger_hits_free(h, n);
+	CHECK(total == 40, "40 entries of sakura-mail: %zu", total);
+	q = (struct ledger_query){.subject = "bb", .purpose = "statistics", .kind = LEDGER_RELEASE,
+				 .after = UINT64_MAX, .limit = 100};
+	CHECK(ledger_search(l, &q, &h, &n) == 0, "combined search");
+	/* i % 4 == 1 and i % 3 == 1 and i % 5 != 0: i = 1, 13, 37, 49, 61, 73, 97, 109 (not 25, 85) */
+	CHECK(n == 8, "subject+purpose+kind: %zu", n);
+	ledger_hits_free(h, n);
+	q = (struct ledger_query){.kind = LEDGER_DENY, .after = UINT64_MAX, .limit = 100};
+	CHECK(ledger_search(l, &q, &h, &n) == 0 && n == 24, "denials: %zu", n);
+	ledger_hits_free(h, n);
+	/* Time: the second half was written at least 30 ms after the first. */
+	char *mid = leaf_at(l, first + 60);
+	json_t *j = mid ? json_loads(mid, 0, NULL) : NULL;
+	const char *tm = json_string_value(json_object_get(j, "time"));
+	struct tm tmv = {0};
+	int msec = 0;
+	int64_t tmid = 0;
+	if (tm && sscanf(tm, "%d-%d-%dT%d:%d:%d.%dZ", &tmv.tm_year, &tmv.tm_mon, &tmv.tm_mday,
+			 &tmv.tm_hour, &tmv.tm_min, &tmv.tm_sec, &msec) == 7) {
+		tmv.tm_year -= 1900;
+		tmv.tm_mon -= 1;
+		tmid = (int64_t)timegm(&tmv) * 1000 + msec;
+	}
+	q = (struct ledger_query){.partner = "tokei-lab", .kind = -1, .from_ms = tmid,
+				  .after = UINT64_MAX, .limit = 100};
+	CHECK(ledger_search(l, &q, &h, &n) == 0 && n == 20, "from the middle: %zu", n);
+	ledger_hits_free(h, n);
+	q.from_ms = 0;
+	q.to_ms = tmid;
+	CHECK(ledger_search(l, &q, &h, &n) == 0 && n == 20 && h[0].index < first + 60,
+	      "until the middle: %zu", n);
+	ledger_hits_free(h, n);
+	q.from_ms = t0 - 1000;
+	q.to_ms = t0 - 10;
+	CHECK(ledger_search(l, &q, &h, &n) == 0 && n == 0, "before any: %zu", n);
+	ledger_hits_free(h, n);
+	q.limit = 0;
+	CHECK(ledger_search(l, &q, &h, &n) == LEDGER_EINVAL, "limit 0 refused");
+	json_decref(j);
+	free(mid);
+
+	struct day d = {0};
+	CHECK(ledger_day_releases(l, t0 + 1000, day_cb, &d) == 0, "day releases");
+	/* releases: i % 5 != 0; CT-1 when i % 3 == 0: 40 - 8 = 32; CT-2: 80 - 16 = 64 */
+	CHECK(day_count(&d, "CT-1") == 32 && day_count(&d, "CT-2") == 64,
+	      "CT-1 %" PRIu64 " CT-2 %" PRIu64, day_count(&d, "CT-1"), day_count(&d, "CT-2"));
+	memset(&d, 0, sizeof(d));
+	CHECK(ledger_day_releases(l, t0 + 2 * 86400000LL, day_cb, &d) == 0 && d.n == 0,
+	      "nothing the day after tomorrow");
+	ledger_close(l);
+}
+
+/* ---- a ledger that cannot be written ---- */
+
+static off_t
+fsize(const char *p)
+{
+	struct stat st;
+	return stat(p, &st) == 0 ? st.st_size : 0;
+}
+
+/* Appends pages of large entries until one fails or max pages; returns pages appended. */
+static int
+fill(struct ledger *l, int max, int *failed)
+{
+	static char pad[2048];
+	struct ledger_entry e[50];
+	uint64_t idx;
+
+	memset(pad, 'x', sizeof(pad) - 1);
+	for (int i = 0; i < 50; i++)
+		e[i] = (struct ledger_entry){.kind = LEDGER_DENY, .justification = pad};
+	for (int k = 0; k < max; k++)
+		if (ledger_append(l, e, 50, &idx) != 0) {
+			*failed = 1;
+			return k;
+		}
+	*failed = 0;
+	return max;
+}
+
+static void
+check_unwritable(struct ledger *l, const char *what)
+{
+	uint64_t before, after;
+	int failed;
+
+	ledger_size(l, &before);
+	fill(l, 200, &failed);
+	CHECK(failed, "%s: an append fails", what);
+	CHECK(ledger_size(l, &after) == 0, "%s: reads go on", what);
+	CHECK(after % 50 == before % 50, "%s: a failed page stores none of its entries (%" PRIu64
+					 " -> %" PRIu64 ")",
+	      what, before, after);
+}
+
+static void
+test_unwritable(void)
+{
+	char db[300], wal[310];
+	struct rlimit old, lim;
+	uint64_t idx, size_failed, size_after;
+	struct ledger_entry e = leaf_cases[1].e;
+	int failed;
+
+	/* 1. A file size limit (EFBIG), available to every user. */
+	path_in(db, sizeof(db), "fsize.db");
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	struct ledger *l = open_at(db, 100);
+	CHECK(l != NULL, "open");
+	if (l == NULL)
+		return;
+	fill(l, 4, &failed);
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	off_t biggest = fsize(db) > fsize(wal) ? fsize(db) : fsize(wal);
+	lim.rlim_cur = (rlim_t)biggest + 8192;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	check_unwritable(l, "file size limit");
+	ledger_size(l, &size_failed);
+	setrlimit(RLIMIT_FSIZE, &old);
+	CHECK(fill(l, 20, &failed) == 20 && !failed, "file size limit lifted: appends again");
+	CHECK(ledger_append(l, &e, 1, &idx) == 0 && idx == size_failed + 20 * 50,
+	      "indexes go on where the committed ones ended: %" PRIu64, idx);
+	struct ledger_stats st;
+	ledger_stats(l, &st);
+	CHECK(st.failed >= 1, "failed commits counted: %" PRIu64, st.failed);
+	CHECK(ledger_close(l) == 0, "close");
+	CHECK(verify_cli(db) == 0, "verify after the failures");
+
+	/* 2. A full file system (ENOSPC): a small tmpfs, when this process may mount one. */
+	char mnt[280];
+	path_in(mnt, sizeof(mnt), "full");
+	mkdir(mnt, 0700);
+	if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
+		printf("skip: no tmpfs (%s): the full file system case runs as root\n",
+		       strerror(errno));
+		return;
+	}
+	snprintf(db, sizeof(db), "%s/ledger.db", mnt);
+	l = open_at(db, 100);
+	CHECK(l != NULL, "open on tmpfs");
+	if (l != NULL) {
+		check_unwritable(l, "full file system");
+		CHECK(mount("tmpfs", mnt, "tmpfs", MS_REMOUNT, "size=64m") == 0, "grow tmpfs: %s",
+		      strerror(errno));
+		/* It recovers by itself: the next batch commits. */
+		ledger_size(l, &size_failed);
+		CHECK(fill(l, 10, &failed) == 10 && !failed, "room again: appends");
+		ledger_size(l, &size_after);
+		CHECK(size_after == size_failed + 500, "all of them stored");
+		CHECK(ledger_close(l) == 0, "close");
+		CHECK(verify_cli(db) == 0, "verify after ENOSPC");
+	}
+	umount2(mnt, MNT_DETACH);
+}
+
+/* ---- a million entries: verify time and proof time ---- */
+
+static void
+test_big(uint64_t n)
+{
+	char db[300];
+	path_in(db, sizeof(db), "big.db");
+	struct ledger *l = open_at(db, 1000);
+	uint64_t size;
+	struct ledger_stats st;
+
+	CHECK(l != NULL, "open");
+	if (l == NULL)
+		return;
+	/* Pages of 1000 from two threads, as a bulk export would write them. */
+	double t0 = now_s();
+	run_writers(l, 2, (int)(n / 2000), 1000, &st);
+	double fill_s = now_s() - t0;
+	CHECK(ledger_size(l, &size) == 0 && size >= n / 2000 * 2000, "size %" PRIu64, size);
+	ledger_close(l);
+	struct ledger_params ro = {.path = db, .read_only = true};
+	char err[256];
+	l = ledger_open(&ro, err, sizeof(err));
+	ledger_size(l, &size);
+	/* Proofs of random entries in the full tree. */
+	uint8_t lh[H], p[MERKLE_MAX_PROOF][H];
+	size_t np;
+	int bad = 0;
+	t0 = now_s();
+	for (int i = 0; i < 1000; i++)
+		if (ledger_inclusion(l, (uint64_t)rand() % size, size, lh, p, &np) != 0)
+			bad++;
+	double proof_us = (now_s() - t0) * 1e3;
+	CHECK(bad == 0 && proof_us < 1000, "inclusion proof at %" PRIu64 ": %.1f us", size,
+	      proof_us);
+	ledger_close(l);
+	t0 = now_s();
+	int v = verify_cli(db);
+	double verify_s = now_s() - t0;
+	CHECK(v == 0, "verify big");
+	printf("big ledger: %" PRIu64 " entries written in %.1f s; inclusion proof %.1f us; "
+	       "verify %.2f s\n",
+	       size, fill_s, proof_us, verify_s);
+#ifndef __SANITIZE_ADDRESS__
+	CHECK(verify_s < 10.0 * (double)size / 1e6, "verify %.2f s", verify_s);
+#endif
+}
+
+int
+main(void)
+{
+	const char *big = getenv("PDGATE_LEDGER_BIG");
+	snprintf(dir, sizeof(dir), "/tmp/test_ledger.XXXXXX");
+	if (mkdtemp(dir) == NULL || make_key() != 0) {
+		fprintf(stderr, "setup failed\n");
+		return 1;
+	}
+	srand(1);
+	test_leaves();
+	test_group_commit();
+	test_checkpoints_and_reopen();
+	test_crash_tail();
+	test_search();
+	test_unwritable();
+	test_big(big ? strtoull(big, NULL, 10) : 100000);
+	if (getenv("PDGATE_KEEP") == NULL)
+		nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	else
+		printf("kept %s\n", dir);
+	return check_done();
+}
