@@ -931,6 +931,22 @@ def reload(env):
     body = released(env, d, old.get("/v1/members/M0000001", purpose="contact"), "after the good reload")
     compare(body, expected_release(env.cat, ["member_id", "name.family"], rec, jst_today()), "changed contract")
     released(env, d, late.get("/v1/members/M0000001", purpose="contact"), "new contract")
+    # a work order does not outlive its contract's status
+    shiken = Partner(d, inst.pki.partner("shiken-proctor"))
+    tok = env.token(d, "CT-2026-0002", "service_delivery", "shiken-proctor")
+    released(env, d, shiken.get("/v1/members/M0000001", token=tok), "work order, contract active")
+    path = inst.path("contracts/CT-2026-0002.json")
+    for status in ("suspended", "terminated", "active"):
+        c = json.loads(path.read_text())
+        c["status"] = status
+        path.write_text(json.dumps(c, ensure_ascii=False))
+        check(re.search(r"reload ok", d.hup()), f"reload with CT-2026-0002 {status}")
+        r = shiken.get("/v1/members/M0000001", token=tok)
+        if status == "active":
+            released(env, d, r, "work order, contract active again")
+        else:
+            refused(env, d, r, 403, "contract_inactive", f"work order, contract {status}")
+            check_no_leak(r, [rec], f"contract {status}")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1033,9 +1049,14 @@ class Origin:
         if u.path == "/members":
             q = urllib.parse.parse_qs(u.query)
             limit = int(q["limit"][0])
-            rows = self.rows(q.get("after", [None])[0], limit)
+            after = q.get("after", [None])[0]
+            rows = self.rows(after, limit)
             nxt = rows[limit - 1][0] if len(rows) > limit else None
             recs = [r for _, r in rows[:limit]]
+            if mode == "page_extra":
+                recs = [r for _, r in rows[:limit + 1]]
+            if mode == "page_rewind" and after:
+                recs = [self.record(after).decode()] + recs[:-1]
             if mode == "page_dup" and recs:
                 recs[-1] = self.spoil(recs[-1].encode(), "dup_top").decode()
             if mode == "page_unordered" and len(recs) > 1:
@@ -1176,16 +1197,17 @@ for _m in BAD_ORIGIN:
     _bad_origin_case(*_m)
 
 
-@case("HTTP origin pages: a spoiled record, a deep nest, wrong order or a 500 refuses the whole page")
+@case("HTTP origin pages: a spoiled record, a deep nest, wrong order, one too many, a rewind or a 500 refuses the whole page")
 def http_bad_pages(env):
     d, origin, p, tok = _http_partner(env)
     members = load_members(d.install)
     first = [members[m] for m in list(members)[:5]]
     for mode, status, code in (("page_dup", 502, "origin_invalid"), ("page_deep", 502, "origin_invalid"),
-                               ("page_unordered", 502, "origin_invalid"), ("status_500", 502, "origin_error")):
+                               ("page_unordered", 502, "origin_invalid"), ("page_extra", 502, "origin_invalid"),
+                               ("page_rewind", 502, "origin_invalid"), ("status_500", 502, "origin_error")):
         origin.mode = mode
         try:
-            r = p.get("/v1/members?limit=5", token=tok)
+            r = p.get("/v1/members?limit=5" + ("&after=M0000001" if mode == "page_rewind" else ""), token=tok)
             refused(env, d, r, status, code, mode)
             check_no_leak(r, first, mode)
         finally:
