@@ -142,7 +142,8 @@ CONF_SHAPE = {
                 "max_connections": "1024"},
     "compliance": {"listen": "127.0.0.1:9443", "cert": "pki/server.pem",
                    "key": "pki/server.key", "staff_ca": "pki/staff-ca.pem",
-                   "require_client_cert": "false"},
+                   "staff_crl": "pki/staff-ca.crl", "require_client_cert": "false",
+                   "ui": "ui"},
     "origin": {"url": "sqlite:members.db", "timeout_ms": "2000",
                "max_record_bytes": "1048576"},
     "policy": {"purposes": "policies/purposes.json", "fields": "policies/fields.json",
@@ -187,6 +188,13 @@ def test_demo_install(tmp):
         if os.path.isfile(src) and not name.startswith("."):
             with open(src, "rb") as a, open(os.path.join(d, "policies", name), "rb") as b:
                 check(a.read() == b.read(), f"policies/{name} copied byte for byte")
+    ui_src = os.path.join(SHARE, "gateway", "ui")
+    check(os.path.isdir(os.path.join(d, "ui")), "ui/ exists (the compliance console)")
+    for name in (os.listdir(ui_src) if os.path.isdir(ui_src) else []):
+        src = os.path.join(ui_src, name)
+        if os.path.isfile(src) and not name.startswith("."):
+            with open(src, "rb") as a, open(os.path.join(d, "ui", name), "rb") as b:
+                check(a.read() == b.read(), f"ui/{name} copied byte for byte")
     check(mode(d) == 0o700, "DIR has mode 0700", oct(mode(d)))
     keys = [os.path.relpath(k, d) for k in glob.glob(os.path.join(d, "**", "*.key"), recursive=True)]
     check(len(keys) >= 10, "private keys found", str(keys))
