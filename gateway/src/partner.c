@@ -390,7 +390,8 @@ take_records(struct decision *d, size_t n)
 		return -1;
 	}
 	if (!ok) {
-		deny(d, APIERR_TOKEN_INVALID, "the work order's max_records is used up", NULL, 0);
+		deny(d, APIERR_TOKEN_INVALID,
+		     "the work order's max_records does not cover these records", NULL, 0);
 		return -1;
 	}
 	return 0;
