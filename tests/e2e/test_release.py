@@ -717,6 +717,22 @@ def token_required(env):
     refused(env, d, r, 400, "purpose_conflict", "X-Purpose against the token")
 
 
+@case("work orders: max_records counts released records across pages and single requests")
+def max_records(env):
+    d = env.main
+    p = env.partner(d, "shiken-proctor")
+    tok = env.token(d, "CT-2026-0002", "service_delivery", "shiken-proctor", "--max-records", "3")
+    r = p.get("/v1/members?limit=5", token=tok)
+    refused(env, d, r, 401, "token_invalid", "a page of 5 under max_records 3")
+    check_no_leak(r, [env.members["M0000001"]], "page over max_records")
+    body = released(env, d, p.get("/v1/members?limit=2", token=tok), "a page of 2")
+    eq(len(body["members"]), 2, "a page of 2 under max_records 3")
+    released(env, d, p.get("/v1/members/M0000009", token=tok), "the third record")
+    r = p.get("/v1/members/M0000010", token=tok)
+    refused(env, d, r, 401, "token_invalid", "a fourth record")
+    check_no_leak(r, [env.members["M0000010"]], "fourth record")
+
+
 # ---------------------------------------------------------------------------------------------
 # Member rules (SPEC 9.2) on the crafted members, written out by hand.
 
