@@ -61,6 +61,7 @@ struct server_request {
 	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
 	size_t body_len;
 	bool body_over;
+	bool nul_target; /* the raw request target holds "%00" */
 	bool active;  /* between the request line and completion */
 	bool checked; /* the first handler call (headers complete) is done */
 };
@@ -340,6 +341,9 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 		n = LOG_ROUTE_MAX;
 	memcpy(r->log_path, uri, n);
 	r->log_path[n] = '\0';
+	/* libmicrohttpd decodes the path into a C string: "/v1/members/M1%00x" would reach the
+	   router as "/v1/members/M1", the rest silently dropped */
+	r->nul_target = strstr(uri, "%00") != NULL;
 	r->route = NULL;
 	r->nparams = 0;
 	r->identity = NULL;
@@ -842,6 +846,10 @@ request_head(struct server *s, struct conn *c, struct server_request *r)
 		snprintf(msg, sizeof msg, "request line and headers over %u bytes",
 		         s->cfg.max_header_bytes);
 		server_reply_error(r, APIERR_REQUEST_TOO_LARGE, msg);
+		return;
+	}
+	if (r->nul_target) {
+		server_reply_error(r, APIERR_BAD_REQUEST, "the request target holds an encoded NUL");
 		return;
 	}
 	r->route = route_find(s, r, r->url, r->method);
