@@ -16,6 +16,7 @@ import datetime
 import hashlib
 import http.server
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -1300,7 +1301,8 @@ def ledger_entries(env):
     by_daemon = {}
     with env.answers_lock:
         answers = list(env.answers)
-    check(len(answers) > 100, f"only {len(answers)} answers noted")
+    if not os.environ.get("PDTEST_ONLY"):
+        check(len(answers) > 100, f"only {len(answers)} answers noted")
     for d, idx, kind, reason, digest in answers:
         by_daemon.setdefault(id(d), (d, []))[1].append((idx, kind, reason, digest))
     for d, items in by_daemon.values():
