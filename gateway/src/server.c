@@ -362,6 +362,45 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	return r;
 }
 
+/*
+ * A path no route matched, for the log: each segment that is not a literal segment of some
+ * route becomes "{}". A member id in a mistyped path (a trailing slash, another method) is
+ * personal data and stays out of the log, as it does for a matched route.
+ */
+static void
+log_shape(const struct server *s, const char *path, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	assert(outlen > 0);
+	while (*path != '\0') {
+		size_t seg = strcspn(path, "/");
+		bool literal = false;
+		for (size_t i = 0; i < s->cfg.nroutes && !literal && seg > 0; i++) {
+			const char *p = s->cfg.routes[i].pattern;
+			while (*p != '\0' && !literal) {
+				p += *p == '/';
+				size_t plen = strcspn(p, "/");
+				literal = plen == seg && memcmp(p, path, seg) == 0 &&
+				          !(plen == 2 && memcmp(p, "{}", 2) == 0);
+				p += plen;
+			}
+		}
+		const char *put = literal || seg == 0 ? path : "{}";
+		size_t plen = literal || seg == 0 ? seg : 2;
+		if (o + plen + 1 >= outlen)
+			break;
+		memcpy(out + o, put, plen);
+		o += plen;
+		path += seg;
+		if (*path == '/') {
+			out[o++] = '/';
+			path++;
+		}
+	}
+	out[o] = '\0';
+}
+
 static void
 on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -391,6 +430,9 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 		if (status == 431 || status == 414)
 			error = apierr_code(APIERR_REQUEST_TOO_LARGE);
 	}
+	char shape[LOG_ROUTE_MAX + 1];
+	if (r->route == NULL)
+		log_shape(s, r->log_path, shape, sizeof shape);
 	struct log_request_fields f = {
 	    .time = &r->wall,
 	    .request_id = r->id,
@@ -399,7 +441,7 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	    .method = r->log_method,
 	    /* the route's pattern once matched: a member id in a path is personal data, and the
 	       ledger, not the log, says which member a decision was about */
-	    .path = r->route != NULL ? r->route->pattern : r->log_path,
+	    .path = r->route != NULL ? r->route->pattern : shape,
 	    .status = status,
 	    .duration_us = now_us() - r->start_us,
 	    .error = error,
