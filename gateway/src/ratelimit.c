@@ -1,9 +1,9 @@
-/* limits — per-contract request rate and daily record volume, shared by every worker thread. */
+/* ratelimit — per-contract request rate and daily record volume, shared by every worker thread. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "limits.h"
+#include "ratelimit.h"
 
 #define JST_OFFSET_MS (9 * 3600 * 1000LL)
 #define DAY_MS (86400 * 1000LL)
@@ -20,16 +20,16 @@ struct counter {
  * One mutex over a small array: a deployment has tens of contracts, and the critical section is
  * a handful of arithmetic operations, far below the cost of the TLS record around it.
  */
-struct limits {
+struct ratelimit {
 	pthread_mutex_t lock;
 	struct counter *c;
 	size_t n, cap;
 };
 
-struct limits *
-limits_new(void)
+struct ratelimit *
+ratelimit_new(void)
 {
-	struct limits *l = calloc(1, sizeof(*l));
+	struct ratelimit *l = calloc(1, sizeof(*l));
 
 	if (l != NULL)
 		pthread_mutex_init(&l->lock, NULL);
@@ -37,7 +37,7 @@ limits_new(void)
 }
 
 void
-limits_free(struct limits *l)
+ratelimit_free(struct ratelimit *l)
 {
 	if (l == NULL)
 		return;
@@ -49,7 +49,7 @@ limits_free(struct limits *l)
 }
 
 int64_t
-limits_day(int64_t now_ms)
+ratelimit_day(int64_t now_ms)
 {
 	int64_t t = now_ms + JST_OFFSET_MS;
 	return t >= 0 ? t / DAY_MS : (t - DAY_MS + 1) / DAY_MS;
@@ -57,7 +57,7 @@ limits_day(int64_t now_ms)
 
 /* The counter of a contract, created on first use; NULL when memory runs out. Lock held. */
 static struct counter *
-find(struct limits *l, const char *contract)
+find(struct ratelimit *l, const char *contract)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if (strcmp(l->c[i].contract, contract) == 0)
@@ -81,7 +81,7 @@ find(struct limits *l, const char *contract)
 static void
 roll_day(struct counter *c, int64_t now_ms)
 {
-	int64_t day = limits_day(now_ms);
+	int64_t day = ratelimit_day(now_ms);
 	if (day != c->day) {
 		c->day = day;
 		c->records = 0;
@@ -89,7 +89,7 @@ roll_day(struct counter *c, int64_t now_ms)
 }
 
 int
-limits_admit(struct limits *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
+ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
 	     uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s)
 {
 	struct counter *c;
@@ -137,7 +137,7 @@ done:
 }
 
 void
-limits_count(struct limits *l, const char *contract_id, uint32_t records, int64_t now_ms)
+ratelimit_count(struct ratelimit *l, const char *contract_id, uint32_t records, int64_t now_ms)
 {
 	struct counter *c;
 
@@ -150,7 +150,7 @@ limits_count(struct limits *l, const char *contract_id, uint32_t records, int64_
 }
 
 void
-limits_seed(struct limits *l, const char *contract_id, int64_t day, uint64_t records)
+ratelimit_seed(struct ratelimit *l, const char *contract_id, int64_t day, uint64_t records)
 {
 	struct counter *c;
 

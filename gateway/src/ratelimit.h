@@ -1,18 +1,18 @@
-/* limits — per-contract request rate and daily record volume, shared by every worker thread. */
-#ifndef PDGATE_LIMITS_H
-#define PDGATE_LIMITS_H
+/* ratelimit — per-contract request rate and daily record volume, shared by every worker thread. */
+#ifndef PDGATE_RATELIMIT_H
+#define PDGATE_RATELIMIT_H
 
 #include <stdint.h>
 
-struct limits;
+struct ratelimit;
 
-/* An empty set of counters. NULL on allocation failure. Caller frees with limits_free. */
-struct limits *limits_new(void);
-void limits_free(struct limits *l);
+/* An empty set of counters. NULL on allocation failure. Caller frees with ratelimit_free. */
+struct ratelimit *ratelimit_new(void);
+void ratelimit_free(struct ratelimit *l);
 
 /* The day a volume counts against: days since the epoch in Japan time (UTC+9), the day the
  * association's contracts count in. */
-int64_t limits_day(int64_t now_ms);
+int64_t ratelimit_day(int64_t now_ms);
 
 /*
  * Step 8 of the decision for one request of contract_id at now_ms. rpm is requests_per_minute
@@ -22,14 +22,14 @@ int64_t limits_day(int64_t now_ms);
  * volume left — and takes one request token; or returns -1 with *retry_after_s set (seconds until
  * a token, or until midnight JST for volume) and takes nothing.
  */
-int limits_admit(struct limits *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
+int ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
 		 uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s);
 
 /* Counts records actually released for contract_id today (after the ledger committed them). */
-void limits_count(struct limits *l, const char *contract_id, uint32_t records, int64_t now_ms);
+void ratelimit_count(struct ratelimit *l, const char *contract_id, uint32_t records, int64_t now_ms);
 
 /* Sets the volume already released on day (from the ledger at start), so a restart does not
  * reset the day's count. */
-void limits_seed(struct limits *l, const char *contract_id, int64_t day, uint64_t records);
+void ratelimit_seed(struct ratelimit *l, const char *contract_id, int64_t day, uint64_t records);
 
 #endif
