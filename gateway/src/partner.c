@@ -37,6 +37,8 @@ struct decision {
 	time_t now;
 	int64_t now_ms;
 	char basis[POLICY_BASIS_MAX];
+	uint32_t reserved; /* records of the day's volume reserved at step 8 */
+	uint32_t used;     /* of them, released (committed) */
 };
 
 static bool
@@ -287,6 +289,7 @@ decide(struct decision *d, uint32_t want, uint32_t *granted)
 		deny(d, APIERR_RATE_LIMITED, NULL, NULL, retry);
 		return -1;
 	}
+	d->reserved = *granted;
 	return 0;
 }
 
@@ -307,6 +310,15 @@ begin(struct decision *d, struct server_request *req, void *app)
 		return -1;
 	}
 	return 0;
+}
+
+/* Ends a data request: gives back the volume it reserved and did not release, and the view. */
+static void
+finish(struct decision *d)
+{
+	if (d->reserved > 0)
+		ratelimit_settle(d->api->limits, d->contract->id, d->reserved, d->used, d->now_ms);
+	registry_release(d->api->registry, d->view);
 }
 
 /* One member, released: the body text, its digest and its ledger items. */
@@ -446,14 +458,14 @@ member_one(struct server_request *req, void *app)
 		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, NULL);
 		goto done;
 	}
-	ratelimit_count(d.api->limits, d.contract->id, 1, d.now_ms);
+	d.used = 1;
 	server_reply_take(req, 200, "application/json", r.text, r.len);
 	r.text = NULL;
 	reply_index(req, index);
 done:
 	released_clear(&r);
 	free(bytes);
-	registry_release(d.api->registry, d.view);
+	finish(&d);
 }
 
 /* A page being built: one slot per member the origin sent. */
@@ -582,6 +594,12 @@ member_page(struct server_request *req, void *app)
 	e = origin_page(d.api->origin, after, granted, page_each, &p, &next); /* steps 9, 10 */
 	if (e == APIERR_NONE)
 		e = p.error;
+	/* next goes back to the partner as the cursor: a member_id, or the origin's bytes would
+	   be copied into the answer */
+	if (e == APIERR_NONE && next != NULL && !member_id_ok(next)) {
+		e = p.error = APIERR_ORIGIN_INVALID;
+		p.why = "the origin sent a malformed next";
+	}
 	if (e != APIERR_NONE) {
 		deny(&d, e, p.error != APIERR_NONE ? p.why : NULL, NULL, 0);
 		goto done;
@@ -624,7 +642,7 @@ member_page(struct server_request *req, void *app)
 		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, NULL);
 		goto done;
 	}
-	ratelimit_count(d.api->limits, d.contract->id, (uint32_t)released, d.now_ms);
+	d.used = (uint32_t)released;
 	server_reply_take(req, 200, "application/json", body, len);
 	body = NULL;
 	reply_index(req, index);
@@ -635,7 +653,7 @@ done:
 	free(le);
 	free(body);
 	free(next);
-	registry_release(d.api->registry, d.view);
+	finish(&d);
 }
 
 /* GET /v1/whoami: the certificate's partner and, per contract in force, what it may receive. */

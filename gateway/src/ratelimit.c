@@ -130,6 +130,7 @@ ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, uint
 	}
 	if (rpm > 0)
 		c->tokens -= 1.0;
+	c->records += *granted;
 	rc = 0;
 done:
 	pthread_mutex_unlock(&l->lock);
@@ -137,14 +138,17 @@ done:
 }
 
 void
-ratelimit_count(struct ratelimit *l, const char *contract_id, uint32_t records, int64_t now_ms)
+ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted, uint32_t used,
+		 int64_t reserved_ms)
 {
 	struct counter *c;
 
+	if (used >= granted)
+		return;
 	pthread_mutex_lock(&l->lock);
-	if ((c = find(l, contract_id)) != NULL) {
-		roll_day(c, now_ms);
-		c->records += records;
+	if ((c = find(l, contract_id)) != NULL && c->day == ratelimit_day(reserved_ms)) {
+		uint64_t back = granted - used;
+		c->records = c->records > back ? c->records - back : 0;
 	}
 	pthread_mutex_unlock(&l->lock);
 }

@@ -18,15 +18,22 @@ int64_t ratelimit_day(int64_t now_ms);
  * Step 8 of the decision for one request of contract_id at now_ms. rpm is requests_per_minute
  * (0: no limit): a token bucket of rpm tokens refilled at rpm per minute. per_day is
  * records_per_day (0: no limit). want is how many records the request may release at most.
- * Returns 0 and sets *granted (1..want) to what may be released today — a page is trimmed to the
- * volume left — and takes one request token; or returns -1 with *retry_after_s set (seconds until
- * a token, or until midnight JST for volume) and takes nothing.
+ * Returns 0, takes one request token and RESERVES *granted (1..want) records of today's volume
+ * — a page is trimmed to the volume left — so that requests running at the same time cannot
+ * share the same remainder; the caller must settle the reservation with ratelimit_settle.
+ * Or returns -1 with *retry_after_s set (seconds until a token, or until midnight JST for
+ * volume) and takes nothing.
  */
 int ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
-		 uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s);
+		    uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s);
 
-/* Counts records actually released for contract_id today (after the ledger committed them). */
-void ratelimit_count(struct ratelimit *l, const char *contract_id, uint32_t records, int64_t now_ms);
+/*
+ * Ends a reservation made at reserved_ms: of the granted records, used were released (after
+ * the ledger committed them); the rest go back to the day's volume — unless the Japan day has
+ * turned since, when the new day owes nothing.
+ */
+void ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted,
+		      uint32_t used, int64_t reserved_ms);
 
 /* Sets the volume already released on day (from the ledger at start), so a restart does not
  * reset the day's count. */

@@ -33,10 +33,17 @@ test_volume(void)
 	uint32_t g, ra;
 
 	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 60, T0, &g, &ra) == 0 && g == 60, "first page");
-	ratelimit_count(l, "CT-1", 60, T0);
+	/* not settled yet: a page running at the same time sees only what is left */
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 60, T0, &g, &ra) == 0 && g == 40,
+	      "a concurrent page gets the rest, not the same 60: %u", g);
+	ratelimit_settle(l, "CT-1", 40, 0, T0);
+	ratelimit_settle(l, "CT-1", 60, 60, T0);
 	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 60, T0, &g, &ra) == 0 && g == 40,
 	      "the page is trimmed to what is left: %u", g);
-	ratelimit_count(l, "CT-1", 40, T0);
+	ratelimit_settle(l, "CT-1", 40, 30, T0);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 60, T0, &g, &ra) == 0 && g == 10,
+	      "unused records of a settled page come back: %u", g);
+	ratelimit_settle(l, "CT-1", 10, 10, T0);
 	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 1, T0 + 3600000, &g, &ra) == -1, "day used up");
 	CHECK(ra == 23 * 3600, "retry at JST midnight: %u", ra);
 	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 1, T0 + 86400000, &g, &ra) == 0, "next JST day");
