@@ -368,19 +368,19 @@ entries(struct server_request *req, void *app)
 	}
 	if (q_index(req, "start", &start) < 0)
 		return;
-	end = size - start > COMPLIANCE_ENTRIES_MAX ? start + COMPLIANCE_ENTRIES_MAX : size;
 	if (start > size) {
 		bad(req, "start: %" PRIu64 " is past the ledger's size %" PRIu64, start, size);
 		return;
 	}
+	end = size - start > COMPLIANCE_ENTRIES_MAX ? start + COMPLIANCE_ENTRIES_MAX : size;
 	if ((rc = q_index(req, "end", &end)) < 0)
 		return;
-	if (end < start || end > size) {
-		bad(req, "end: must be in start..size (%" PRIu64 "..%" PRIu64 ")", start, size);
+	if (end >= start && end - start > COMPLIANCE_ENTRIES_MAX) {
+		bad(req, "at most %d entries a call (end - start)", COMPLIANCE_ENTRIES_MAX);
 		return;
 	}
-	if (end - start > COMPLIANCE_ENTRIES_MAX) {
-		bad(req, "at most %d entries a call (end - start)", COMPLIANCE_ENTRIES_MAX);
+	if (end < start || end > size) {
+		bad(req, "end: must be in start..size (%" PRIu64 "..%" PRIu64 ")", start, size);
 		return;
 	}
 	report_buf_add(&b, "", 0);
