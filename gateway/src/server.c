@@ -362,40 +362,55 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	return r;
 }
 
+/* True if some route, matching path up to the segment that starts at seg, has "{}" there. */
+static bool
+param_position(const struct server *s, const char *path, const char *seg)
+{
+	for (size_t i = 0; i < s->cfg.nroutes; i++) {
+		const char *p = s->cfg.routes[i].pattern, *u = path;
+		while (*p == '/' && *u == '/') {
+			p++;
+			u++;
+			size_t plen = strcspn(p, "/"), ulen = strcspn(u, "/");
+			bool param = plen == 2 && memcmp(p, "{}", 2) == 0;
+			if (u == seg) {
+				if (param)
+					return true;
+				break;
+			}
+			if (param ? ulen == 0 : plen != ulen || memcmp(p, u, plen) != 0)
+				break;
+			p += plen;
+			u += ulen;
+		}
+	}
+	return false;
+}
+
 /*
- * A path no route matched, for the log: each segment that is not a literal segment of some
- * route becomes "{}". A member id in a mistyped path (a trailing slash, another method) is
+ * A path no route matched, for the log: a segment where a route takes a parameter is written
+ * as "{}". A member id in a near miss (a trailing slash, another method, an encoded NUL) is
  * personal data and stays out of the log, as it does for a matched route.
  */
 static void
 log_shape(const struct server *s, const char *path, char *out, size_t outlen)
 {
 	size_t o = 0;
+	const char *u = path;
 
 	assert(outlen > 0);
-	while (*path != '\0') {
-		size_t seg = strcspn(path, "/");
-		bool literal = false;
-		for (size_t i = 0; i < s->cfg.nroutes && !literal && seg > 0; i++) {
-			const char *p = s->cfg.routes[i].pattern;
-			while (*p != '\0' && !literal) {
-				p += *p == '/';
-				size_t plen = strcspn(p, "/");
-				literal = plen == seg && memcmp(p, path, seg) == 0 &&
-				          !(plen == 2 && memcmp(p, "{}", 2) == 0);
-				p += plen;
-			}
-		}
-		const char *put = literal || seg == 0 ? path : "{}";
-		size_t plen = literal || seg == 0 ? seg : 2;
-		if (o + plen + 1 >= outlen)
+	while (*u != '\0') {
+		size_t seg = strcspn(u, "/");
+		bool param = seg > 0 && u > path && u[-1] == '/' && param_position(s, path, u);
+		size_t n = param ? 2 : seg;
+		if (o + n + 1 >= outlen)
 			break;
-		memcpy(out + o, put, plen);
-		o += plen;
-		path += seg;
-		if (*path == '/') {
+		memcpy(out + o, param ? "{}" : u, n);
+		o += n;
+		u += seg;
+		if (*u == '/') {
 			out[o++] = '/';
-			path++;
+			u++;
 		}
 	}
 	out[o] = '\0';
