@@ -9,16 +9,16 @@
 // lives in sessionStorage only (gone with the tab, cleared on sign-out); its payload is decoded
 // for display, and roles are enforced by the server, not by hiding buttons.
 
-import { t, getLang, setLang, applyI18n } from './i18n.js';
+import { t, getLang, setLang, applyI18n, showTime } from './i18n.js';
 import * as V from './verify.js';
 import { makeApi, ApiError } from './api.js';
 import { drawChart, daysBetween } from './chart.js';
 import { el, clear, renderJson, download } from './render.js';
+import { renderReport } from './reports.js';
 
 const TOKEN_KEY = 'pdgate.token';
 const VKEY_KEY = 'pdgate.vkey';
 const SEEN_PREFIX = 'pdgate.seen.';
-const JST = 'Asia/Tokyo';
 
 const $ = (id) => document.getElementById(id);
 
@@ -95,16 +95,6 @@ function errText(e) {
 // ---------------------------------------------------------------------------------------------
 // Dates. The association works in JST: dates shown and date inputs are JST days; the API gets
 // RFC 3339 instants (a "to" day is inclusive: up to the start of the next JST day).
-
-const fmtTime = () => new Intl.DateTimeFormat(getLang() === 'ja' ? 'ja-JP' : 'en-CA', {
-	timeZone: JST, year: 'numeric', month: '2-digit', day: '2-digit',
-	hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
-});
-
-function showTime(iso) {
-	const d = new Date(iso);
-	return Number.isNaN(d.getTime()) ? String(iso) : fmtTime().format(d);
-}
 
 // The JST calendar day (YYYY-MM-DD) of an instant.
 function jstDay(iso) {
@@ -619,31 +609,12 @@ async function onReport(ev) {
 	try {
 		const data = await api.get(path, kind === 'provisions' ? { ...params, format: 'json' } : params);
 		state.report = { kind, f, data };
-		clear(body).append(reportHeadline(kind, data), renderJson(data));
+		clear(body).append(renderReport(kind, data));
 		$('report-raw').textContent = JSON.stringify(data, null, 2);
 	} catch (e) {
 		state.report = null;
 		clear(body).append(el('p', { class: 'bad-text', role: 'alert', text: errText(e) }));
 	}
-}
-
-// The one line an officer looks for first in each report.
-function reportHeadline(kind, d) {
-	if (!d || typeof d !== 'object') return el('span');
-	if (kind === 'breach') {
-		const n = d.count ?? d.members_affected ?? (Array.isArray(d.members) ? d.members.length : null);
-		const rep = d.reportable;
-		const cls = rep ? 'headline bad' : 'headline good';
-		const reasons = Array.isArray(d.reasons) ? d.reasons : [];
-		const why = reasons.map((r) => (r && typeof r === 'object' ? r.text || r.code : String(r))).join('; ');
-		return el('p', { class: cls, role: 'status' }, t(rep ? 'breach_reportable' : 'breach_not_reportable', null, { n: n ?? '?' }), why ? ` — ${why}` : '');
-	}
-	if (kind === 'subject') {
-		const list = d.releases || d.entries || d.provisions;
-		const n = Array.isArray(list) ? list.length : d.count;
-		return el('p', { class: 'headline' }, t('subject_count', null, { n: n ?? '?' }));
-	}
-	return el('span');
 }
 
 async function onReportDownload(ev) {
@@ -773,7 +744,7 @@ function confirmAction(action, id) {
 	$('confirm-error').hidden = true;
 	dlg.dataset.action = action;
 	dlg.dataset.target = gw ? '' : id;
-	dlg.showModal();
+	if (!dlg.open) dlg.showModal();
 	$('confirm-reason').focus();
 }
 
@@ -846,7 +817,7 @@ function switchLang() {
 		if ($('chart').firstChild) drawReleases();
 		if (state.report) {
 			$('report-out-h').textContent = t(`rep_${state.report.kind}`);
-			clear($('report-body')).append(reportHeadline(state.report.kind, state.report.data), renderJson(state.report.data));
+			clear($('report-body')).append(renderReport(state.report.kind, state.report.data));
 		}
 	}
 }
@@ -903,6 +874,13 @@ function wire() {
 	$('gw-resume').addEventListener('click', () => confirmAction('resume', null));
 	$('confirm-form').addEventListener('submit', onConfirm);
 	$('confirm-cancel').addEventListener('click', () => $('confirm').close('cancel'));
+	// Escape always cancels, whatever the browser's close-watcher rules for repeated dialogs.
+	$('confirm').addEventListener('keydown', (ev) => {
+		if (ev.key === 'Escape') {
+			ev.preventDefault();
+			$('confirm').close('cancel');
+		}
+	});
 	$('tablist').addEventListener('click', (ev) => {
 		const b = ev.target.closest('[role=tab]');
 		if (b) selectTab(b, false);

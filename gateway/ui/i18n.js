@@ -7,6 +7,40 @@ const LANG_KEY = 'pdgate.lang';
 export const STRINGS = {
 	ja: {
 		skip: '本文へ移動',
+		yes: 'はい',
+		no: 'いいえ',
+		all_partners: 'すべての提供先',
+		col_relationship: '関係',
+		col_consent: '同意',
+		col_justification: '例外の理由',
+		col_refusals: '拒否（理由別）',
+		col_complete: 'すべて記載',
+		col_releases: '提供回数',
+		col_first: '初回',
+		col_last: '最終',
+		col_people: '人数',
+		col_classes: '項目の分類',
+		col_item: '項目',
+		col_class: '分類',
+		col_contract: '契約',
+		col_refused: '拒否',
+		col_exceptions: '例外利用',
+		col_mean: '過去30日平均',
+		col_ratio: '倍率',
+		col_action: '操作',
+		col_staff: '担当者',
+		col_reason: '理由',
+		prov_count: '提供記録 {n} 件',
+		prov_more: 'さらに続きがあります（番号 {after} の後）。期間を分けるか CSV をダウンロードしてください',
+		recipients: '提供先ごと',
+		releases: '提供の記録',
+		items_released: '提供された項目',
+		members_affected: '影響を受けた本人',
+		summary_head: '提供 {r} 件・拒否 {x} 件・例外利用 {e} 件',
+		by_partner: '提供先・契約・利用目的ごと',
+		anomalies: '提供量の急増（過去30日平均の3倍超）',
+		contracts_ending: '30日以内に終了する契約',
+		admin_actions: '管理操作（停止・再開など）',
 		app_title: 'pdgate コンプライアンス・コンソール',
 		app_sub: '個人データ提供の記録と監督',
 		page_title: 'pdgate コンプライアンス',
@@ -186,6 +220,40 @@ export const STRINGS = {
 	},
 	en: {
 		skip: 'Skip to content',
+		yes: 'yes',
+		no: 'no',
+		all_partners: 'all partners',
+		col_relationship: 'Relationship',
+		col_consent: 'Consent',
+		col_justification: 'Justification',
+		col_refusals: 'Refusals by reason',
+		col_complete: 'Complete',
+		col_releases: 'Releases',
+		col_first: 'First',
+		col_last: 'Last',
+		col_people: 'People',
+		col_classes: 'Item classes',
+		col_item: 'Item',
+		col_class: 'Class',
+		col_contract: 'Contract',
+		col_refused: 'Refused',
+		col_exceptions: 'Exception uses',
+		col_mean: '30-day mean',
+		col_ratio: 'Ratio',
+		col_action: 'Action',
+		col_staff: 'Staff',
+		col_reason: 'Reason',
+		prov_count: '{n} provision records',
+		prov_more: 'more follow (after index {after}): split the period or download the CSV',
+		recipients: 'By recipient',
+		releases: 'Releases',
+		items_released: 'Items released',
+		members_affected: 'Members affected',
+		summary_head: '{r} releases, {x} refusals, {e} exception uses',
+		by_partner: 'By partner, contract and purpose',
+		anomalies: 'Volume anomalies (over 3× the 30-day mean)',
+		contracts_ending: 'Contracts ending within 30 days',
+		admin_actions: 'Admin actions (suspensions, resumptions, …)',
 		app_title: 'pdgate compliance console',
 		app_sub: 'Records and supervision of personal-data provision',
 		page_title: 'pdgate compliance',
@@ -395,6 +463,17 @@ export function t(key, fallback, args) {
 	if (s === undefined) return fallback === undefined ? key : fallback;
 	if (args) s = s.replace(/\{(\w+)\}/g, (m, k) => (args[k] === undefined || args[k] === null ? m : String(args[k])));
 	return s;
+}
+
+// An instant as the association reads it: JST, in the current language's date order.
+export function showTime(iso) {
+	if (iso === null || iso === undefined || iso === '') return '—';
+	const d = new Date(iso);
+	if (Number.isNaN(d.getTime())) return String(iso);
+	return new Intl.DateTimeFormat(getLang() === 'ja' ? 'ja-JP' : 'en-CA', {
+		timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit',
+		hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false,
+	}).format(d);
 }
 
 // Translates every marked element under root and the document's language and title.

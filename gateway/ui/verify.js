@@ -83,9 +83,13 @@ export async function keyId(name, pub) {
 export async function parseVkey(line) {
 	if (typeof line !== 'string') fail('vkey_malformed');
 	line = line.trim();
-	const parts = line.split('+');
-	if (parts.length !== 3) fail('vkey_malformed', 'want name+keyid+key');
-	const [name, idHex, keyB64] = parts;
+	// The name has no '+' and the key id is hex; the base64 key may hold '+' itself.
+	const a = line.indexOf('+');
+	const b = a < 0 ? -1 : line.indexOf('+', a + 1);
+	if (a < 0 || b < 0) fail('vkey_malformed', 'want name+keyid+key');
+	const name = line.slice(0, a);
+	const idHex = line.slice(a + 1, b);
+	const keyB64 = line.slice(b + 1);
 	if (!validName(name)) fail('vkey_malformed', 'bad key name');
 	if (!/^[0-9a-f]{8}$/.test(idHex)) fail('vkey_malformed', 'key id is not 8 hex digits');
 	let raw;
