@@ -715,13 +715,14 @@ report_breach_json(struct report_breach *b, const struct report_names *n, const 
 	if (b->n > REPORT_BREACH_PEOPLE)
 		json_array_append_new(
 		    reasons,
-		    json_pack(
-		        "{s:s,s:s}", "code", "over_1000_people", "text",
-		        "本人の数が1,000人を超える漏えい等（個人情報保護法施行規則第7条第4号）"));
+		    json_pack("{s:s,s:s}", "code", "over_1000_people", "text",
+		              "漏えい等が発生し、又は発生したおそれがある個人データに係る本人の数が"
+		              "千人を超える事態（個人情報保護法施行規則第7条第4号）"));
 	if (my_number)
 		json_array_append_new(reasons,
 		                      json_pack("{s:s,s:s}", "code", "my_number", "text",
 		                                "個人番号（特定個人情報）を含む漏えい等（番号法第29"
+		                                "条の4。pdgateは人数によらず報告対象として扱う）"
 		                                "条の4・特定個人情報の漏えい等に関する規則）"));
 	doc =
 	    json_pack("{s:o,s:s,s:o,s:o,s:I,s:I,s:o,s:o,s:o,s:b,s:o}", "partner", str_json(partner),
