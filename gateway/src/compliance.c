@@ -902,8 +902,9 @@ read_reason(struct server_request *req, bool required, char **reason)
 	json_object_foreach(doc, key, val)
 	{
 		if (strcmp(key, "reason") != 0) {
+			bad(req, "body: unknown member '%.64s'; only \"reason\"", key);
 			json_decref(doc);
-			return bad(req, "body: unknown member '%.64s'; only \"reason\"", key);
+			return -1;
 		}
 	}
 	r = json_object_get(doc, "reason");

@@ -676,7 +676,8 @@ report_breach_json(struct report_breach *b, const struct report_names *n, const 
 	    per_item == NULL)
 		goto fail;
 	/* oldest first: the order in which the data left */
-	qsort(b->m, b->n, sizeof(*b->m), cmp_first);
+	if (b->n > 1)
+		qsort(b->m, b->n, sizeof(*b->m), cmp_first);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct breach_member *m = &b->m[i];
 		json_t *its = json_array();
@@ -987,7 +988,8 @@ report_summary_json(struct report_summary *s, const struct report_names *n)
 
 	if (rows == NULL)
 		return NULL;
-	qsort(s->rows, s->nrows, sizeof(*s->rows), cmp_rows);
+	if (s->nrows > 1)
+		qsort(s->rows, s->nrows, sizeof(*s->rows), cmp_rows);
 	strtab_free(&s->row_keys); /* the order changed; rows are not added after this */
 	for (size_t i = 0; i < s->nrows; i++) {
 		const struct summary_row *r = &s->rows[i];

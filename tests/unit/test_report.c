@@ -174,6 +174,21 @@ test_breach(void)
 	json_decref(doc);
 	report_breach_free(b);
 
+	/* Nothing released: an empty report, not reportable. */
+	b = report_breach_new();
+	doc = report_breach_json(b, &names, "sakura-mail", 0, 0);
+	CHECK(doc && json_integer_value(json_object_get(doc, "count")) == 0 &&
+	          json_array_size(json_object_get(doc, "members")) == 0 &&
+	          json_is_false(json_object_get(doc, "reportable")),
+	      "empty breach");
+	json_decref(doc);
+	report_breach_free(b);
+	struct report_summary *s = report_summary_new(1774969200000LL, 1775055600000LL, 0);
+	doc = report_summary_json(s, &names);
+	CHECK(doc && json_array_size(json_object_get(doc, "rows")) == 0, "empty summary");
+	json_decref(doc);
+	report_summary_free(s);
+
 	/* The flag: more than 1000 people, or any my_number item, each with its reason. */
 	static const struct {
 		unsigned people;
