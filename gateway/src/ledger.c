@@ -279,7 +279,7 @@ format_time(int64_t ms, char out[TIME_LEN + 1])
 	gmtime_r(&s, &tm);
 	/* Years 0..9999 fill exactly TIME_LEN characters; the clock is past 1970. */
 	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
 	memcpy(out, tmp, TIME_LEN);
 	out[TIME_LEN] = '\0';
 }
@@ -367,9 +367,9 @@ static const char *const stmt_sql[ST_COUNT] = {
     [ST_LEAVES] = "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
     [ST_TIME_AT] = "SELECT time FROM entries WHERE idx = ?1",
     [ST_DAY] = "SELECT contract, count(*) FROM entries WHERE idx >= ?1 AND idx < ?2 AND "
-	       "kind = 'release' AND contract IS NOT NULL GROUP BY contract",
+               "kind = 'release' AND contract IS NOT NULL GROUP BY contract",
     [ST_INS_ENTRY] = "INSERT INTO entries(idx, leaf, hash, time, kind, partner, contract, "
-		     "purpose, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                     "purpose, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [ST_INS_NODE] = "INSERT INTO nodes(level, idx, hash) VALUES (?1, ?2, ?3)",
     [ST_INS_CP] = "INSERT INTO checkpoints(size, note, time) VALUES (?1, ?2, ?3)",
     [ST_BEGIN] = "BEGIN IMMEDIATE",
@@ -432,7 +432,8 @@ conn_open(const char *path, int writer, char *err, size_t errlen)
 	}
 	rc = sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path, c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+		snprintf(err, errlen, "%s: %s", path,
+		         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
 	sqlite3_busy_timeout(c->db, writer ? WRITER_BUSY_MS : READER_BUSY_MS);
@@ -450,7 +451,7 @@ conn_prepare(struct conn *c, int writer, char *err, size_t errlen)
 
 	for (int i = 0; i < n; i++)
 		if (sqlite3_prepare_v3(c->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->st[i],
-				       NULL) != SQLITE_OK) {
+		                       NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "%s", sqlite3_errmsg(c->db));
 			return -1;
 		}
@@ -602,8 +603,8 @@ struct ledger {
 	int started;
 };
 
-static void
-lmsg(struct ledger *l, const char *level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void lmsg(struct ledger *l, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 lmsg(struct ledger *l, const char *level, const char *fmt, ...)
@@ -644,9 +645,9 @@ load_signer(const char *path, const char *origin, char *err, size_t errlen)
 	}
 	if ((s = note_signer_new(origin, pem, len)) == NULL)
 		snprintf(err, errlen,
-			 "ledger key %s: not an unencrypted Ed25519 private key in PEM, or the "
-			 "origin '%s' cannot name a note key",
-			 path, origin);
+		         "ledger key %s: not an unencrypted Ed25519 private key in PEM, or the "
+		         "origin '%s' cannot name a note key",
+		         path, origin);
 done:
 	if (fd >= 0)
 		close(fd);
@@ -698,10 +699,11 @@ sign_checkpoint(struct ledger *l)
 	if (merkle_frontier_root(&l->frontier, root) != MERKLE_OK)
 		goto done;
 	if (l->cp_size > 0) {
-		int m = merkle_consistency_proof(&s, l->cp_size, size, proof, MERKLE_MAX_PROOF, &np);
+		int m =
+		    merkle_consistency_proof(&s, l->cp_size, size, proof, MERKLE_MAX_PROOF, &np);
 		if (m == MERKLE_OK)
 			m = merkle_verify_consistency(l->cp_size, size, l->cp_root, root,
-						      (const uint8_t(*)[MERKLE_HASH_LEN])proof, np);
+			                              (const uint8_t(*)[MERKLE_HASH_LEN])proof, np);
 		if (m != MERKLE_OK) {
 			pthread_mutex_lock(&l->lock);
 			l->broken = 1;
@@ -741,7 +743,7 @@ done:
 /* Inserts one entry and the nodes it completes. f is the batch's copy of the frontier. */
 static int
 insert_entry(struct ledger *l, struct merkle_frontier *f, const struct ledger_entry *e,
-	     const struct buf *tail, const char *time, int64_t ms)
+             const struct buf *tail, const char *time, int64_t ms)
 {
 	struct merkle_node done[MERKLE_MAX_LEVELS];
 	sqlite3_stmt *st = l->w->st[ST_INS_ENTRY];
@@ -749,8 +751,8 @@ insert_entry(struct ledger *l, struct merkle_frontier *f, const struct ledger_en
 	int hl;
 	size_t nd;
 
-	hl = snprintf(head, sizeof(head), "{\"v\":1,\"index\":%" PRIu64 ",\"time\":\"%s\"",
-		      f->size, time);
+	hl = snprintf(head, sizeof(head), "{\"v\":1,\"index\":%" PRIu64 ",\"time\":\"%s\"", f->size,
+	              time);
 	l->leaf.len = 0;
 	buf_add(&l->leaf, head, (size_t)hl);
 	buf_add(&l->leaf, tail->p, tail->len);
@@ -817,7 +819,8 @@ done:
 		if (!sqlite3_get_autocommit(l->w->db))
 			st_exec(l->w->st[ST_ROLLBACK]);
 		if (!l->failing)
-			lmsg(l, "error", "cannot commit entries (%s): answering 503 until it can", why);
+			lmsg(l, "error", "cannot commit entries (%s): answering 503 until it can",
+			     why);
 		l->failing = 1;
 	} else {
 		if (l->failing)
@@ -969,7 +972,7 @@ check_meta(struct ledger *l, sqlite3 *db, const char *origin, char *err, size_t 
 	}
 	if (schema == NULL || strcmp(schema, SCHEMA_VERSION) != 0) {
 		snprintf(err, errlen, "ledger schema %s, this pdgate reads %s",
-			 schema ? schema : "missing", SCHEMA_VERSION);
+		         schema ? schema : "missing", SCHEMA_VERSION);
 		goto done;
 	}
 	if (stored == NULL) {
@@ -978,7 +981,7 @@ check_meta(struct ledger *l, sqlite3 *db, const char *origin, char *err, size_t 
 	}
 	if (origin != NULL && strcmp(origin, stored) != 0) {
 		snprintf(err, errlen, "ledger origin is '%s', the configuration says '%s'", stored,
-			 origin);
+		         origin);
 		goto done;
 	}
 	if ((l->origin = strdup(stored)) == NULL) {
@@ -1029,9 +1032,10 @@ init_db(struct conn *c, const char *origin, char *err, size_t errlen)
 	    exec_sql(c->db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
 	if (exec_sql(c->db, schema_sql, err, errlen) < 0 ||
-	    sqlite3_prepare_v2(c->db, "INSERT OR IGNORE INTO meta(key, value) VALUES "
-				      "('schema', '" SCHEMA_VERSION "'), ('origin', ?1)",
-			       -1, &st, NULL) != SQLITE_OK)
+	    sqlite3_prepare_v2(c->db,
+	                       "INSERT OR IGNORE INTO meta(key, value) VALUES "
+	                       "('schema', '" SCHEMA_VERSION "'), ('origin', ?1)",
+	                       -1, &st, NULL) != SQLITE_OK)
 		goto fail;
 	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_DONE)
@@ -1071,11 +1075,12 @@ recover(struct ledger *l, char *err, size_t errlen)
 		return -1;
 	}
 	if (sqlite3_prepare_v2(l->w->db, "SELECT count(*) FROM entries", -1, &st, NULL) !=
-		SQLITE_OK ||
+	        SQLITE_OK ||
 	    sqlite3_step(st) != SQLITE_ROW || (uint64_t)sqlite3_column_int64(st, 0) != size) {
-		snprintf(err, errlen, "entries are not contiguous from 0 to %" PRIu64
-				      ": run pdgate ledger verify",
-			 size);
+		snprintf(err, errlen,
+		         "entries are not contiguous from 0 to %" PRIu64
+		         ": run pdgate ledger verify",
+		         size);
 		goto done;
 	}
 	sqlite3_finalize(st);
@@ -1087,16 +1092,16 @@ recover(struct ledger *l, char *err, size_t errlen)
 		if (note_checkpoint_open(note, len, &l->verifier, 1, &cp) != NOTE_OK ||
 		    cp.size != cp_size || cp_size > size || cp_size == 0) {
 			snprintf(err, errlen,
-				 "checkpoint %" PRIu64 " does not verify with the ledger key",
-				 cp_size);
+			         "checkpoint %" PRIu64 " does not verify with the ledger key",
+			         cp_size);
 			goto done;
 		}
 		if (merkle_root(&s, cp_size, root) != MERKLE_OK ||
 		    CRYPTO_memcmp(root, cp.root, MERKLE_HASH_LEN) != 0) {
 			snprintf(err, errlen,
-				 "the stored tree does not match checkpoint %" PRIu64
-				 ": run pdgate ledger verify",
-				 cp_size);
+			         "the stored tree does not match checkpoint %" PRIu64
+			         ": run pdgate ledger verify",
+			         cp_size);
 			goto done;
 		}
 		memcpy(l->cp_root, cp.root, MERKLE_HASH_LEN);
@@ -1105,9 +1110,9 @@ recover(struct ledger *l, char *err, size_t errlen)
 		goto done;
 	}
 	l->cp_size = cp_size;
-	if (sqlite3_prepare_v2(l->w->db,
-			       "SELECT idx, leaf, hash, time FROM entries WHERE idx >= ?1 ORDER BY idx",
-			       -1, &st, NULL) != SQLITE_OK) {
+	if (sqlite3_prepare_v2(
+	        l->w->db, "SELECT idx, leaf, hash, time FROM entries WHERE idx >= ?1 ORDER BY idx",
+	        -1, &st, NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "%s", sqlite3_errmsg(l->w->db));
 		goto done;
 	}
@@ -1127,9 +1132,9 @@ recover(struct ledger *l, char *err, size_t errlen)
 		    sqlite3_column_bytes(st, 2) != MERKLE_HASH_LEN ||
 		    memcmp(h, sqlite3_column_blob(st, 2), MERKLE_HASH_LEN) != 0) {
 			snprintf(err, errlen,
-				 "entry %" PRIu64 " after the latest checkpoint is damaged: run "
-				 "pdgate ledger verify",
-				 i);
+			         "entry %" PRIu64 " after the latest checkpoint is damaged: run "
+			         "pdgate ledger verify",
+			         i);
 			goto done;
 		}
 		l->last_ms = sqlite3_column_int64(st, 3);
@@ -1218,7 +1223,8 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			goto fail;
 		if ((vkey = note_signer_vkey(l->signer)) == NULL ||
 		    (l->verifier = note_verifier_new(vkey, strlen(vkey))) == NULL) {
-			snprintf(err, errlen, "ledger key %s: cannot make its verifier key", p->key);
+			snprintf(err, errlen, "ledger key %s: cannot make its verifier key",
+			         p->key);
 			goto fail;
 		}
 		if (recover(l, msg, sizeof(msg)) < 0) {
@@ -1230,8 +1236,9 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			     "signing %" PRIu64 " entries left after checkpoint %" PRIu64,
 			     l->frontier.size - l->cp_size, l->cp_size);
 			if (sign_checkpoint(l) < 0) {
-				snprintf(err, errlen, "ledger %s: cannot sign a checkpoint of size %" PRIu64,
-					 p->path, l->frontier.size);
+				snprintf(err, errlen,
+				         "ledger %s: cannot sign a checkpoint of size %" PRIu64,
+				         p->path, l->frontier.size);
 				goto fail;
 			}
 		}
@@ -1245,8 +1252,9 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	for (unsigned i = 0; i < l->nreaders; i++) {
 		struct conn *c = conn_open(p->path, 0, msg, sizeof(msg));
 		l->readers[i] = c;
-		if (c == NULL || (i == 0 && p->read_only &&
-				  check_meta(l, c->db, p->origin, msg, sizeof(msg)) < 0) ||
+		if (c == NULL ||
+		    (i == 0 && p->read_only &&
+		     check_meta(l, c->db, p->origin, msg, sizeof(msg)) < 0) ||
 		    conn_prepare(c, 0, msg, sizeof(msg)) < 0) {
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
@@ -1263,7 +1271,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 		l->started = 1;
 		if (append_admin(l, "gateway_start") < 0) {
 			snprintf(err, errlen, "ledger %s: cannot write the gateway_start entry: %s",
-				 p->path, sqlite3_errmsg(l->w->db));
+			         p->path, sqlite3_errmsg(l->w->db));
 			goto fail;
 		}
 	}
@@ -1336,7 +1344,7 @@ ledger_checkpoint(struct ledger *l, uint64_t size, char **note, size_t *len, uin
 
 int
 ledger_leaves(struct ledger *l, uint64_t start, uint64_t end,
-	      int (*fn)(void *arg, uint64_t index, const char *leaf, size_t len), void *arg)
+              int (*fn)(void *arg, uint64_t index, const char *leaf, size_t len), void *arg)
 {
 	struct conn *c = reader_get(l);
 	sqlite3_stmt *st = c->st[ST_LEAVES];
@@ -1388,8 +1396,8 @@ merkle_to_ledger(int m)
 
 int
 ledger_inclusion(struct ledger *l, uint64_t index, uint64_t size,
-		 uint8_t leaf_hash[MERKLE_HASH_LEN], uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN],
-		 size_t *n)
+                 uint8_t leaf_hash[MERKLE_HASH_LEN],
+                 uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n)
 {
 	struct conn *c = reader_get(l);
 	struct merkle_store s = conn_store(c);
@@ -1412,7 +1420,7 @@ ledger_inclusion(struct ledger *l, uint64_t index, uint64_t size,
 
 int
 ledger_consistency(struct ledger *l, uint64_t old, uint64_t new,
-		   uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n)
+                   uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n)
 {
 	struct conn *c = reader_get(l);
 	struct merkle_store s = conn_store(c);
@@ -1497,10 +1505,13 @@ ledger_search(struct ledger *l, const struct ledger_query *q, struct ledger_hit 
 	if (lo >= hi)
 		goto done;
 	/* Only the fields given appear, so that SQLite picks the index of the rarest. */
-	snprintf(sql, sizeof(sql), "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2%s%s%s%s"
-				   " ORDER BY idx DESC LIMIT ?7",
-		 q->partner ? " AND partner = ?3" : "", q->subject ? " AND substr(subject, 1, 12) = substr(?4, 1, 12) AND subject = ?4" : "",
-		 q->purpose ? " AND purpose = ?5" : "", q->kind >= 0 ? " AND kind = ?6" : "");
+	snprintf(sql, sizeof(sql),
+	         "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2%s%s%s%s"
+	         " ORDER BY idx DESC LIMIT ?7",
+	         q->partner ? " AND partner = ?3" : "",
+	         q->subject ? " AND substr(subject, 1, 12) = substr(?4, 1, 12) AND subject = ?4"
+	                    : "",
+	         q->purpose ? " AND purpose = ?5" : "", q->kind >= 0 ? " AND kind = ?6" : "");
 	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		rc = LEDGER_EIO;
 		goto done;
@@ -1550,9 +1561,8 @@ done:
 }
 
 int
-ledger_day_releases(struct ledger *l, int64_t now, void (*fn)(void *arg, const char *contract,
-							     uint64_t count),
-		    void *arg)
+ledger_day_releases(struct ledger *l, int64_t now,
+                    void (*fn)(void *arg, const char *contract, uint64_t count), void *arg)
 {
 	struct conn *c = reader_get(l);
 	sqlite3_stmt *st = c->st[ST_DAY];
@@ -1618,8 +1628,7 @@ struct cli {
 	struct note_verifier *verifier;
 };
 
-static int
-cli_err(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int cli_err(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int
 cli_err(const struct cli *c, const char *fmt, ...)
@@ -1691,8 +1700,8 @@ cli_vkey(struct cli *c)
 		}
 		if (from == NULL) {
 			char err[512];
-			struct note_signer *s =
-			    load_signer(c->cfg->ledger.key, c->cfg->ledger.origin, err, sizeof(err));
+			struct note_signer *s = load_signer(
+			    c->cfg->ledger.key, c->cfg->ledger.origin, err, sizeof(err));
 			if (s == NULL)
 				return cli_err(c, "%s", err);
 			c->vkey = note_signer_vkey(s);
@@ -1711,7 +1720,7 @@ cli_vkey(struct cli *c)
 		return cli_err(c, "a verifier key is needed: --vkey VKEY (or -c FILE)");
 	if ((c->verifier = note_verifier_new(c->vkey, strlen(c->vkey))) == NULL)
 		return cli_err(c, "%s is not an Ed25519 verifier key (NAME+ID+KEY)",
-			       from ? from : "the derived key");
+		               from ? from : "the derived key");
 	return 0;
 }
 
@@ -1724,9 +1733,10 @@ cli_db(const struct cli *c)
 static struct ledger *
 cli_open(struct cli *c)
 {
-	struct ledger_params p = {
-	    .path = cli_db(c), .origin = c->cfg ? c->cfg->ledger.origin : NULL, .readers = 1,
-	    .read_only = true};
+	struct ledger_params p = {.path = cli_db(c),
+	                          .origin = c->cfg ? c->cfg->ledger.origin : NULL,
+	                          .readers = 1,
+	                          .read_only = true};
 	char err[1024];
 	struct ledger *l;
 
@@ -1878,13 +1888,13 @@ leaf_parse(const char *leaf, size_t len, struct leaf_view *v)
 		const char *lit;
 		struct span *to; /* NULL: the items array */
 	} m[] = {
-	    {",\"request\":", &any},      {",\"kind\":", &v->kind},
+	    {",\"request\":", &any},        {",\"kind\":", &v->kind},
 	    {",\"partner\":", &v->partner}, {",\"contract\":", &v->contract},
-	    {",\"relationship\":", &any}, {",\"purpose\":", &v->purpose},
+	    {",\"relationship\":", &any},   {",\"purpose\":", &v->purpose},
 	    {",\"subject\":", &v->subject}, {",\"items\":", NULL},
-	    {",\"basis\":", &any},        {",\"reason\":", &any},
-	    {",\"digest\":", &any},       {",\"cert\":", &any},
-	    {",\"token\":", &any},        {",\"justification\":", &any},
+	    {",\"basis\":", &any},          {",\"reason\":", &any},
+	    {",\"digest\":", &any},         {",\"cert\":", &any},
+	    {",\"token\":", &any},          {",\"justification\":", &any},
 	};
 
 	memset(v, 0, sizeof(*v));
@@ -1942,7 +1952,7 @@ span_eq(struct buf *tmp, const struct span *s, const char *col)
 /* One stored entry: hash, position, canonical form, and the search columns against the leaf. */
 static int
 verify_entry(struct cli *c, sqlite3_stmt *st, uint64_t pos, uint8_t hash[MERKLE_HASH_LEN],
-	     struct leaf_view *v, struct buf *tmp)
+             struct leaf_view *v, struct buf *tmp)
 {
 	const char *leaf = (const char *)sqlite3_column_text(st, 1);
 	size_t len = (size_t)sqlite3_column_bytes(st, 1);
@@ -1952,11 +1962,13 @@ verify_entry(struct cli *c, sqlite3_stmt *st, uint64_t pos, uint8_t hash[MERKLE_
 	if (merkle_leaf_hash(leaf, len, hash) != MERKLE_OK)
 		return cli_err(c, "hashing failed");
 	if (memcmp(hash, sqlite3_column_blob(st, 2), MERKLE_HASH_LEN) != 0)
-		return cli_err(c, "entry %" PRIu64 ": the leaf does not hash to its stored hash", pos);
+		return cli_err(c, "entry %" PRIu64 ": the leaf does not hash to its stored hash",
+		               pos);
 	if (leaf_parse(leaf, len, v) < 0)
-		return cli_err(c, "entry %" PRIu64 ": the leaf is not a version 1 leaf in canonical "
-				  "form",
-			       pos);
+		return cli_err(c,
+		               "entry %" PRIu64 ": the leaf is not a version 1 leaf in canonical "
+		               "form",
+		               pos);
 	if (v->index != pos)
 		return cli_err(c, "entry %" PRIu64 ": its leaf says index %" PRIu64, pos, v->index);
 	if (v->ms != sqlite3_column_int64(st, 3) ||
@@ -1965,7 +1977,8 @@ verify_entry(struct cli *c, sqlite3_stmt *st, uint64_t pos, uint8_t hash[MERKLE_
 	    !span_eq(tmp, &v->contract, (const char *)sqlite3_column_text(st, 6)) ||
 	    !span_eq(tmp, &v->purpose, (const char *)sqlite3_column_text(st, 7)) ||
 	    !span_eq(tmp, &v->subject, (const char *)sqlite3_column_text(st, 8)))
-		return cli_err(c, "entry %" PRIu64 ": the search columns differ from the leaf", pos);
+		return cli_err(c, "entry %" PRIu64 ": the search columns differ from the leaf",
+		               pos);
 	return 0;
 }
 
@@ -2005,16 +2018,16 @@ cmd_verify(struct cli *c)
 		goto done;
 	}
 	if (strcmp(probe.origin, note_verifier_name(c->verifier)) != 0) {
-		cli_err(c, "the ledger's origin '%s' is not the verifier key's name '%s'", probe.origin,
-			note_verifier_name(c->verifier));
+		cli_err(c, "the ledger's origin '%s' is not the verifier key's name '%s'",
+		        probe.origin, note_verifier_name(c->verifier));
 		goto done;
 	}
 	/* One read transaction: a running gateway's later commits stay out of this snapshot. */
 	if (exec_sql(db, "BEGIN", err, sizeof(err)) < 0 ||
 	    sqlite3_prepare_v2(db,
-			       "SELECT idx, leaf, hash, time, kind, partner, contract, purpose, "
-			       "subject FROM entries ORDER BY idx",
-			       -1, &st, NULL) != SQLITE_OK) {
+	                       "SELECT idx, leaf, hash, time, kind, partner, contract, purpose, "
+	                       "subject FROM entries ORDER BY idx",
+	                       -1, &st, NULL) != SQLITE_OK) {
 		cli_err(c, "%s", sqlite3_errmsg(db));
 		goto done;
 	}
@@ -2027,19 +2040,22 @@ cmd_verify(struct cli *c)
 		sqlite3_int64 idx = sqlite3_column_int64(st, 0);
 		if (idx < 0 || (uint64_t)idx != n) {
 			cli_err(c, "entry %" PRIu64 ": missing (the next stored entry is %lld)", n,
-				(long long)idx);
+			        (long long)idx);
 			goto done;
 		}
 		if (verify_entry(c, st, n, hash, &view, &tmp) != 0)
 			goto done;
 		int is_start = span_is(&view.action, "gateway_start");
 		if (prev_stop && !is_start) {
-			cli_err(c, "entry %" PRIu64 ": follows gateway_stop but is not gateway_start", n);
+			cli_err(c,
+			        "entry %" PRIu64 ": follows gateway_stop but is not gateway_start",
+			        n);
 			goto done;
 		}
 		if (view.ms < prev_ms) {
-			cli_err(c, "entry %" PRIu64 ": its time is before the time of entry %" PRIu64, n,
-				n - 1);
+			cli_err(c,
+			        "entry %" PRIu64 ": its time is before the time of entry %" PRIu64,
+			        n, n - 1);
 			goto done;
 		}
 		prev_ms = view.ms;
@@ -2064,26 +2080,28 @@ cmd_verify(struct cli *c)
 	for (unsigned lv = 1; lv < MERKLE_MAX_LEVELS; lv++)
 		want_nodes += n >> lv;
 	if (sqlite3_prepare_v2(db, "SELECT level, idx, hash FROM nodes ORDER BY level, idx", -1,
-			       &st, NULL) != SQLITE_OK) {
+	                       &st, NULL) != SQLITE_OK) {
 		cli_err(c, "%s", sqlite3_errmsg(db));
 		goto done;
 	}
 	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
 		sqlite3_int64 lv = sqlite3_column_int64(st, 0), ix = sqlite3_column_int64(st, 1);
 		if (lv < 1 || lv >= MERKLE_MAX_LEVELS || ix < 0 || (uint64_t)ix >= n >> lv) {
-			cli_err(c, "node (level %lld, index %lld): outside the tree of %" PRIu64
-				   " entries",
-				(long long)lv, (long long)ix, n);
+			cli_err(c,
+			        "node (level %lld, index %lld): outside the tree of %" PRIu64
+			        " entries",
+			        (long long)lv, (long long)ix, n);
 			goto done;
 		}
 		if (sqlite3_column_bytes(st, 2) != MERKLE_HASH_LEN ||
 		    mstore.node_hash(mstore.ctx, (uint64_t)lv, (uint64_t)ix, hash) != 0 ||
 		    memcmp(hash, sqlite3_column_blob(st, 2), MERKLE_HASH_LEN) != 0) {
-			cli_err(c,
-				"node (level %lld, index %lld): differs from the tree of the entries "
-				"(covering entries %lld..%lld)",
-				(long long)lv, (long long)ix, (long long)(ix << lv),
-				(long long)(((ix + 1) << lv) - 1));
+			cli_err(
+			    c,
+			    "node (level %lld, index %lld): differs from the tree of the entries "
+			    "(covering entries %lld..%lld)",
+			    (long long)lv, (long long)ix, (long long)(ix << lv),
+			    (long long)(((ix + 1) << lv) - 1));
 			goto done;
 		}
 		nodes++;
@@ -2093,8 +2111,10 @@ cmd_verify(struct cli *c)
 		goto done;
 	}
 	if (nodes != want_nodes) {
-		cli_err(c, "%" PRIu64 " stored tree nodes, the tree of %" PRIu64 " entries has %" PRIu64,
-			nodes, n, want_nodes);
+		cli_err(c,
+		        "%" PRIu64 " stored tree nodes, the tree of %" PRIu64
+		        " entries has %" PRIu64,
+		        nodes, n, want_nodes);
 		goto done;
 	}
 	sqlite3_finalize(st);
@@ -2102,7 +2122,7 @@ cmd_verify(struct cli *c)
 
 	/* Every checkpoint: signature, origin, size, root, consistency with the one before. */
 	if (sqlite3_prepare_v2(db, "SELECT size, note FROM checkpoints ORDER BY size", -1, &st,
-			       NULL) != SQLITE_OK) {
+	                       NULL) != SQLITE_OK) {
 		cli_err(c, "%s", sqlite3_errmsg(db));
 		goto done;
 	}
@@ -2115,34 +2135,36 @@ cmd_verify(struct cli *c)
 		if (note == NULL ||
 		    (r = note_checkpoint_open(note, len, &c->verifier, 1, &cp)) != NOTE_OK) {
 			cli_err(c, "checkpoint %lld: %s", (long long)sz,
-				note ? note_strerror(r) : "no note");
+			        note ? note_strerror(r) : "no note");
 			goto done;
 		}
 		if (sz <= 0 || cp.size != (uint64_t)sz) {
 			cli_err(c, "checkpoint %lld: its note says size %" PRIu64, (long long)sz,
-				cp.size);
+			        cp.size);
 			goto done;
 		}
 		if (cp.size > n) {
 			cli_err(c, "checkpoint %" PRIu64 ": beyond the %" PRIu64 " stored entries",
-				cp.size, n);
+			        cp.size, n);
 			goto done;
 		}
 		if (merkle_root(&mstore, cp.size, root) != MERKLE_OK ||
 		    memcmp(root, cp.root, MERKLE_HASH_LEN) != 0) {
-			cli_err(c, "checkpoint %" PRIu64 ": its root differs from the tree of the "
-				   "stored entries",
-				cp.size);
+			cli_err(c,
+			        "checkpoint %" PRIu64 ": its root differs from the tree of the "
+			        "stored entries",
+			        cp.size);
 			goto done;
 		}
 		if (cp_size > 0 &&
 		    (merkle_consistency_proof(&mstore, cp_size, cp.size, proof, MERKLE_MAX_PROOF,
-					      &np) != MERKLE_OK ||
+		                              &np) != MERKLE_OK ||
 		     merkle_verify_consistency(cp_size, cp.size, prev_root, root,
-					       (const uint8_t(*)[MERKLE_HASH_LEN])proof,
-					       np) != MERKLE_OK)) {
-			cli_err(c, "checkpoint %" PRIu64 ": not consistent with checkpoint %" PRIu64,
-				cp.size, cp_size);
+		                               (const uint8_t(*)[MERKLE_HASH_LEN])proof,
+		                               np) != MERKLE_OK)) {
+			cli_err(c,
+			        "checkpoint %" PRIu64 ": not consistent with checkpoint %" PRIu64,
+			        cp.size, cp_size);
 			goto done;
 		}
 		cp_size = cp.size;
@@ -2158,8 +2180,8 @@ cmd_verify(struct cli *c)
 	/* The unsigned tail. */
 	if (n > cp_size) {
 		int64_t grace = 3 * (int64_t)c->interval_ms + 2000, age;
-		if (sqlite3_prepare_v2(db, "SELECT time FROM entries WHERE idx = ?1", -1, &st, NULL) !=
-			SQLITE_OK ||
+		if (sqlite3_prepare_v2(db, "SELECT time FROM entries WHERE idx = ?1", -1, &st,
+		                       NULL) != SQLITE_OK ||
 		    sqlite3_bind_int64(st, 1, (sqlite3_int64)cp_size) != SQLITE_OK ||
 		    sqlite3_step(st) != SQLITE_ROW) {
 			cli_err(c, "%s", sqlite3_errmsg(db));
@@ -2168,19 +2190,21 @@ cmd_verify(struct cli *c)
 		age = now_ms() - sqlite3_column_int64(st, 0);
 		if (last_stop != UINT64_MAX && last_stop >= cp_size) {
 			cli_err(c,
-				"entries %" PRIu64 "..%" PRIu64 " are not covered by a checkpoint, "
-				"and entry %" PRIu64 " is gateway_stop, after which a checkpoint is "
-				"always signed: a checkpoint was removed",
-				cp_size, n - 1, last_stop);
+			        "entries %" PRIu64 "..%" PRIu64 " are not covered by a checkpoint, "
+			        "and entry %" PRIu64
+			        " is gateway_stop, after which a checkpoint is "
+			        "always signed: a checkpoint was removed",
+			        cp_size, n - 1, last_stop);
 			goto done;
 		}
 		if (age > grace) {
 			cli_err(c,
-				"entries %" PRIu64 "..%" PRIu64 " are not covered by a checkpoint and "
-				"entry %" PRIu64 " is %" PRId64 " ms old (a running gateway signs "
-				"within %" PRId64 " ms): a checkpoint was removed, or the gateway "
-				"stopped without signing (starting it signs them)",
-				cp_size, n - 1, cp_size, age, grace);
+			        "entries %" PRIu64 "..%" PRIu64
+			        " are not covered by a checkpoint and "
+			        "entry %" PRIu64 " is %" PRId64 " ms old (a running gateway signs "
+			        "within %" PRId64 " ms): a checkpoint was removed, or the gateway "
+			        "stopped without signing (starting it signs them)",
+			        cp_size, n - 1, cp_size, age, grace);
 			goto done;
 		}
 		printf("unsigned %" PRIu64 " entries after the latest checkpoint, %" PRId64
@@ -2228,9 +2252,10 @@ cmd_export(struct cli *c)
 	}
 	uint64_t start = c->has_start ? c->start : 0, end = c->has_end ? c->end : size;
 	if (start > end || end > size) {
-		cli_err(c, "range [%" PRIu64 ", %" PRIu64 ") is outside the ledger of %" PRIu64
-			   " entries",
-			start, end, size);
+		cli_err(c,
+		        "range [%" PRIu64 ", %" PRIu64 ") is outside the ledger of %" PRIu64
+		        " entries",
+		        start, end, size);
 		goto done;
 	}
 	if ((r = ledger_leaves(l, start, end, export_leaf, stdout)) < 0 || fflush(stdout) != 0) {
@@ -2295,7 +2320,7 @@ check_bundle(struct cli *c, json_t *b)
 	    !json_is_integer(size) || !json_is_string(note) || json_integer_value(index) < 0 ||
 	    json_integer_value(size) <= json_integer_value(index))
 		return cli_err(c, "not a proof bundle: leaf, index, size, leaf_hash, proof and "
-				  "checkpoint are required");
+		                  "checkpoint are required");
 	if ((np = json_array_size(proof)) > MERKLE_MAX_PROOF)
 		return cli_err(c, "proof too long");
 	for (size_t i = 0; i < np; i++)
@@ -2303,33 +2328,35 @@ check_bundle(struct cli *c, json_t *b)
 			return cli_err(c, "proof[%zu] is not the base64 of a hash", i);
 	if (b64_decode(json_string_value(json_object_get(b, "leaf_hash")), claimed) < 0)
 		return cli_err(c, "leaf_hash is not the base64 of a hash");
-	if (merkle_leaf_hash(json_string_value(leaf), json_string_length(leaf), hash) != MERKLE_OK ||
+	if (merkle_leaf_hash(json_string_value(leaf), json_string_length(leaf), hash) !=
+	        MERKLE_OK ||
 	    memcmp(hash, claimed, MERKLE_HASH_LEN) != 0)
 		return cli_err(c, "the leaf does not hash to leaf_hash");
 	j = json_loadb(json_string_value(leaf), json_string_length(leaf), JSON_REJECT_DUPLICATES,
-		       &jerr);
+	               &jerr);
 	v = json_object_get(j, "index");
 	if (!json_is_object(j) || !json_is_integer(v) ||
 	    json_integer_value(v) != json_integer_value(index)) {
-		cli_err(c, "the leaf does not say index %lld", (long long)json_integer_value(index));
+		cli_err(c, "the leaf does not say index %lld",
+		        (long long)json_integer_value(index));
 		goto done;
 	}
 	if ((r = note_checkpoint_open(json_string_value(note), json_string_length(note),
-				      &c->verifier, 1, &cp)) != NOTE_OK) {
+	                              &c->verifier, 1, &cp)) != NOTE_OK) {
 		cli_err(c, "the checkpoint does not verify with %s: %s",
-			note_verifier_name(c->verifier), note_strerror(r));
+		        note_verifier_name(c->verifier), note_strerror(r));
 		goto done;
 	}
 	if (cp.size != (uint64_t)json_integer_value(size)) {
 		cli_err(c, "the checkpoint is of size %" PRIu64 ", the bundle says %lld", cp.size,
-			(long long)json_integer_value(size));
+		        (long long)json_integer_value(size));
 		goto done;
 	}
 	if ((r = merkle_verify_inclusion((uint64_t)json_integer_value(index), cp.size, hash,
-					 (const uint8_t(*)[MERKLE_HASH_LEN])p, np, cp.root)) !=
+	                                 (const uint8_t(*)[MERKLE_HASH_LEN])p, np, cp.root)) !=
 	    MERKLE_OK) {
 		cli_err(c, "the proof does not lead to the checkpoint's root: %s",
-			merkle_strerror(r));
+		        merkle_strerror(r));
 		goto done;
 	}
 	rc = 0;
@@ -2354,15 +2381,17 @@ cmd_prove(struct cli *c)
 	if (cli_vkey(c) != 0 || (l = cli_open(c)) == NULL)
 		return 1;
 	if ((r = ledger_checkpoint(l, c->has_size ? c->size : 0, &note, &len, &size)) < 0) {
-		cli_err(c, "%s", r != LEDGER_ENOENT ? ledger_strerror(r)
-			 : c->has_size ? "no checkpoint of that size"
-				       : "no checkpoint yet");
+		cli_err(c, "%s",
+		        r != LEDGER_ENOENT ? ledger_strerror(r)
+		        : c->has_size      ? "no checkpoint of that size"
+		                           : "no checkpoint yet");
 		goto done;
 	}
 	if (index >= size) {
-		cli_err(c, "entry %" PRIu64 " is not in the checkpoint of size %" PRIu64
-			   " (the next checkpoint will hold it)",
-			index, size);
+		cli_err(c,
+		        "entry %" PRIu64 " is not in the checkpoint of size %" PRIu64
+		        " (the next checkpoint will hold it)",
+		        index, size);
 		goto done;
 	}
 	if ((r = ledger_inclusion(l, index, size, hash, proof, &np)) < 0 ||
@@ -2422,7 +2451,8 @@ cmd_check_proof(struct cli *c)
 	if (c->nargs != 1)
 		return cli_err(c, "BUNDLE (a file from pdgate ledger prove) is required");
 	if (c->vkey_path == NULL)
-		return cli_err(c, "--vkey VKEY is required: the bundle is checked against it alone");
+		return cli_err(c,
+		               "--vkey VKEY is required: the bundle is checked against it alone");
 	if (cli_vkey(c) != 0)
 		return 1;
 	if ((text = read_file(c->args[0], BUNDLE_MAX_BYTES, &len)) == NULL)
@@ -2526,13 +2556,16 @@ ledger_main(int argc, char **argv)
 	else if (strcmp(c.cmd, "export") == 0)
 		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_export(&c);
 	else if (strcmp(c.cmd, "checkpoint") == 0)
-		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_checkpoint(&c);
+		rc =
+		    c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_checkpoint(&c);
 	else if (strcmp(c.cmd, "prove") == 0)
 		rc = cmd_prove(&c);
 	else if (is_check)
 		rc = cmd_check_proof(&c);
 	else
-		rc = cli_err(&c, "unknown command (verify, export, checkpoint, prove, check-proof)") + 1;
+		rc = cli_err(&c,
+		             "unknown command (verify, export, checkpoint, prove, check-proof)") +
+		     1;
 	note_verifier_free(c.verifier);
 	free(c.vkey);
 	config_free(c.cfg);

@@ -27,10 +27,10 @@
 
 enum ledger_err {
 	LEDGER_OK = 0,
-	LEDGER_EIO = -1,      /* the database failed: cannot read, write, lock, or is corrupt */
-	LEDGER_ERANGE = -2,   /* index or size outside the ledger (or not yet committed) */
-	LEDGER_ENOENT = -3,   /* no checkpoint (of that size) */
-	LEDGER_EINVAL = -4,   /* an argument the call does not accept */
+	LEDGER_EIO = -1,    /* the database failed: cannot read, write, lock, or is corrupt */
+	LEDGER_ERANGE = -2, /* index or size outside the ledger (or not yet committed) */
+	LEDGER_ENOENT = -3, /* no checkpoint (of that size) */
+	LEDGER_EINVAL = -4, /* an argument the call does not accept */
 	LEDGER_ENOMEM = -5,
 };
 
@@ -40,7 +40,7 @@ const char *ledger_strerror(int err);
 enum ledger_kind {
 	LEDGER_RELEASE, /* "release": member data left the gateway */
 	LEDGER_DENY,    /* "deny": a refusal, with its error code in reason */
-	LEDGER_ADMIN,   /* "admin": suspensions, resumptions, key rotation, gateway start and stop */
+	LEDGER_ADMIN, /* "admin": suspensions, resumptions, key rotation, gateway start and stop */
 };
 
 /* The "admin" member of an admin entry. Strings borrowed; NULL is written as JSON null. */
@@ -66,12 +66,12 @@ struct ledger_entry {
 	const char *subject;      /* hex keyed reference of the member, never the member id */
 	const char *const *items; /* n_items released catalog paths with transforms; NULL: null */
 	size_t n_items;
-	const char *basis;         /* entrustment, joint_use, consent, exception:<purpose> */
-	const char *reason;        /* apierr code of a deny */
-	const char *digest;        /* hex SHA-256 of the released body of this member */
-	const char *cert;          /* hex SHA-256 of the client certificate (DER) */
-	const char *token;         /* the work order's jti */
-	const char *justification; /* for exception purposes */
+	const char *basis;                /* entrustment, joint_use, consent, exception:<purpose> */
+	const char *reason;               /* apierr code of a deny */
+	const char *digest;               /* hex SHA-256 of the released body of this member */
+	const char *cert;                 /* hex SHA-256 of the client certificate (DER) */
+	const char *token;                /* the work order's jti */
+	const char *justification;        /* for exception purposes */
 	const struct ledger_admin *admin; /* required for LEDGER_ADMIN, else must be NULL */
 };
 
@@ -79,12 +79,12 @@ struct ledger_entry {
 struct ledger_params {
 	const char *path;   /* ledger.db; created (with its schema) if absent, unless read_only */
 	const char *origin; /* checkpoint origin and note key name; must match the stored one.
-			       May be NULL with read_only: the stored one is used. */
+	                       May be NULL with read_only: the stored one is used. */
 	const char *key;    /* Ed25519 private key (PEM file, mode 0600); unused with read_only */
 	unsigned checkpoint_interval_ms; /* 0: 1000 */
 	unsigned readers;                /* read connections; 0: LEDGER_READERS */
-	bool read_only; /* readers only: no writer, no key, no entries, no checkpoints (the
-			   commands, on a running gateway's file or on a copy) */
+	bool read_only;  /* readers only: no writer, no key, no entries, no checkpoints (the
+	                    commands, on a running gateway's file or on a copy) */
 	struct log *log; /* daemon messages (borrowed, outlives the ledger); NULL: stderr */
 };
 
@@ -116,8 +116,7 @@ int ledger_close(struct ledger *l);
  * of them is stored. Thread-safe; the writer recovers by itself when the database can be written
  * again.
  */
-int ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n,
-		  uint64_t *first_index);
+int ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index);
 
 struct ledger_stats {
 	uint64_t commits;     /* transactions committed by the writer */
@@ -136,34 +135,33 @@ int ledger_size(struct ledger *l, uint64_t *size);
 
 /* The checkpoint note of size entries (0: the latest) into *note (NUL-terminated, *len bytes,
  * caller frees) and its size into *cp_size. 0, LEDGER_ENOENT, or an error. */
-int ledger_checkpoint(struct ledger *l, uint64_t size, char **note, size_t *len,
-		      uint64_t *cp_size);
+int ledger_checkpoint(struct ledger *l, uint64_t size, char **note, size_t *len, uint64_t *cp_size);
 
 /* Calls fn for each leaf of [start, end) in order (leaf borrowed for the call, len bytes, no
  * newline, not NUL-terminated); fn returns 0 to go on. LEDGER_ERANGE unless start <= end <=
  * size; an error if an entry is missing or fn returned non-zero (LEDGER_EINVAL). */
 int ledger_leaves(struct ledger *l, uint64_t start, uint64_t end,
-		  int (*fn)(void *arg, uint64_t index, const char *leaf, size_t len), void *arg);
+                  int (*fn)(void *arg, uint64_t index, const char *leaf, size_t len), void *arg);
 
 /* Inclusion proof of entry index in the tree of size entries (any committed size): the leaf
  * hash and proof[0..*n). O(log n) lookups. 0, LEDGER_ERANGE, or an error. */
 int ledger_inclusion(struct ledger *l, uint64_t index, uint64_t size,
-		     uint8_t leaf_hash[MERKLE_HASH_LEN], uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN],
-		     size_t *n);
+                     uint8_t leaf_hash[MERKLE_HASH_LEN],
+                     uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n);
 
 /* Consistency proof from old to new (0 < old <= new <= size) into proof[0..*n). */
 int ledger_consistency(struct ledger *l, uint64_t old, uint64_t new,
-		       uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n);
+                       uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n);
 
 /* A search: entries matching every field given, newest first. */
 struct ledger_query {
 	const char *partner, *subject, *purpose; /* NULL: any */
-	int kind;          /* an enum ledger_kind, or -1: any */
-	int64_t from_ms;   /* time >= from_ms (Unix ms; 0: from the start) */
-	int64_t to_ms;     /* time < to_ms (0: no end) */
-	uint64_t after;    /* the cursor of the API's after=: only entries older than it,
-			      index < after (UINT64_MAX: from the newest) */
-	unsigned limit;    /* 1..10000 */
+	int kind;                                /* an enum ledger_kind, or -1: any */
+	int64_t from_ms;                         /* time >= from_ms (Unix ms; 0: from the start) */
+	int64_t to_ms;                           /* time < to_ms (0: no end) */
+	uint64_t after; /* the cursor of the API's after=: only entries older than it,
+	                   index < after (UINT64_MAX: from the newest) */
+	unsigned limit; /* 1..10000 */
 };
 
 struct ledger_hit {
@@ -175,13 +173,13 @@ struct ledger_hit {
 /* The matching entries into *hits[0..*n) (caller frees with ledger_hits_free). The next page
  * is the query with after = the last hit's index. 0 or an error. */
 int ledger_search(struct ledger *l, const struct ledger_query *q, struct ledger_hit **hits,
-		  size_t *n);
+                  size_t *n);
 void ledger_hits_free(struct ledger_hit *hits, size_t n);
 
 /* Calls fn(arg, contract, count) for each contract with release entries on the Japan day
  * (UTC+9) of now_ms, so that daily volume limits survive a restart. 0 or an error. */
 int ledger_day_releases(struct ledger *l, int64_t now_ms,
-			void (*fn)(void *arg, const char *contract, uint64_t count), void *arg);
+                        void (*fn)(void *arg, const char *contract, uint64_t count), void *arg);
 
 /* `pdgate ledger verify|export|checkpoint|prove|check-proof ...`; argv[0] is "ledger". */
 int ledger_main(int argc, char **argv);
