@@ -1161,9 +1161,12 @@ report_db_releases(struct report_db *d, const struct report_query *q,
 	if (q->after != UINT64_MAX && q->after + 1 > lo)
 		lo = q->after + 1;
 	snprintf(sql, sizeof(sql),
-	         "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 AND kind = "
+	         "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 AND %skind = "
 	         "'release'%s%s ORDER BY idx LIMIT ?5",
-	         q->partner ? " AND partner = ?3" : "", q->subject ? " AND subject = ?4" : "");
+	         /* with a partner or member, its index is the narrow one: keep SQLite off the
+	            kind index, which would walk every release of the range */
+	         q->partner || q->subject ? "+" : "", q->partner ? " AND partner = ?3" : "",
+	         q->subject ? " AND subject = ?4" : "");
 	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		db_fail(d, err, errlen, "releases");
 		goto done;
@@ -1265,7 +1268,7 @@ report_db_breach(struct report_db *d, const struct report_query *q, struct repor
 	        d->db,
 	        "SELECT subject, json_extract(leaf, '$.items'), count(*), min(time), "
 	        "max(time) FROM entries WHERE idx >= ?1 AND idx < ?2 AND partner = "
-	        "?3 AND kind = 'release' AND subject IS NOT NULL GROUP BY 1, 2",
+	        "?3 AND +kind = 'release' AND subject IS NOT NULL GROUP BY 1, 2",
 	        -1, &st, NULL) != SQLITE_OK) {
 		db_fail(d, err, errlen, "breach");
 		goto done;
