@@ -83,6 +83,14 @@ run: deps
 	@echo "Ask who you are, as the demo mailing house:"
 	@echo "  curl --cacert $(DEMO)/pki/server-ca.pem --cert $(DEMO)/pki/partners/sakura-mail.pem \\"
 	@echo "       --key $(DEMO)/pki/partners/sakura-mail.key https://127.0.0.1:8443/v1/whoami"
+	@echo "A member as the mailing house sees it, with a work order:"
+	@echo "  TOKEN=\$$($(BIN) token issue -c $(DEMO)/pdgate.conf --contract CT-2026-0001 --purpose contact --ttl 1h --cert $(DEMO)/pki/partners/sakura-mail.pem)"
+	@echo "  curl --cacert $(DEMO)/pki/server-ca.pem --cert $(DEMO)/pki/partners/sakura-mail.pem \\"
+	@echo "       --key $(DEMO)/pki/partners/sakura-mail.key -H \"Authorization: Bearer \$$TOKEN\" \\"
+	@echo "       https://127.0.0.1:8443/v1/members/M0000003"
+	@echo "The compliance console: open https://127.0.0.1:9443/ (trust $(DEMO)/pki/server-ca.pem)"
+	@echo "and sign in with this officer token (8 hours):"
+	@echo "  $$($(BIN) token issue -c $(DEMO)/pdgate.conf --staff officer --role officer --ttl 8h)"
 	@echo "More requests: README.md and docs/api.md. Stop with Ctrl-C."
 	@echo
 	@exec $(BIN) serve -c $(DEMO)/pdgate.conf
