@@ -112,7 +112,10 @@ fuzz: deps
 	  echo "fuzz $$n"; \
 	  extra=; case $$n in fuzz_release|fuzz_origin) extra=../shared/testdata/jsontestsuite/test_parsing;; esac; \
 	  [ -d "$$extra" ] || extra=; \
-	  build/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 build/fuzz/$$n.corpus tests/fuzz/corpus/$$n $$extra 2>&1 | tail -2; \
+	  build/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 -artifact_prefix=build/fuzz/$$n- \
+	    build/fuzz/$$n.corpus tests/fuzz/corpus/$$n $$extra >build/fuzz/$$n.log 2>&1 \
+	    || { tail -n 40 build/fuzz/$$n.log; echo "fuzz $$n FAILED: build/fuzz/$$n.log"; exit 1; }; \
+	  tail -n 1 build/fuzz/$$n.log; \
 	done
 
 bench: deps
