@@ -382,9 +382,6 @@ static const char *const stmt_sql[ST_COUNT] = {
  * perfect-subtree node of level >= 1, so that roots and proofs of any size cost O(log n)
  * lookups. The search columns repeat members of the leaf (verify checks they agree); time is
  * non-decreasing with idx, so a time range is found by bisecting idx and needs no index.
- * Subjects are random: each insert into their index dirties a page of its own, so the index
- * holds only the first 12 hex digits (48 bits, a fifth of the size: a large ledger's index stays
- * in the cache); a search compares the whole subject on the few rows found.
  */
 static const char schema_sql[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
@@ -392,14 +389,26 @@ static const char schema_sql[] =
     " hash BLOB NOT NULL, time INTEGER NOT NULL, kind TEXT NOT NULL, partner TEXT,"
     " contract TEXT, purpose TEXT, subject TEXT);"
     "CREATE INDEX IF NOT EXISTS entries_partner ON entries(partner) WHERE partner IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS entries_subject ON entries(substr(subject, 1, 12))"
-    " WHERE subject IS NOT NULL;"
+    "CREATE INDEX IF NOT EXISTS entries_subject ON entries(subject) WHERE subject IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS entries_purpose ON entries(purpose) WHERE purpose IS NOT NULL;"
     "CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);"
     "CREATE TABLE IF NOT EXISTS nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL,"
     " hash BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL,"
     " time INTEGER NOT NULL);";
+
+/*
+ * What the query planner is told about the indexes, instead of statistics gathered by ANALYZE
+ * (which reads the whole table): a subject matches a handful of entries, a partner or a purpose
+ * many, a kind most. Without them SQLite may run a combined search through the kind index and
+ * scan a million rows. ANALYZE of the empty new table creates sqlite_stat1; the rows are ours.
+ */
+static const char stats_sql[] = "DELETE FROM sqlite_stat1 WHERE tbl = 'entries';"
+                                "INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES"
+                                " ('entries', 'entries_subject', '1000000 4'), ('entries', "
+                                "'entries_partner', '1000000 100000'),"
+                                " ('entries', 'entries_purpose', '1000000 100000'), ('entries', "
+                                "'entries_kind', '1000000 300000');";
 
 struct conn {
 	sqlite3 *db;
@@ -1042,7 +1051,16 @@ init_db(struct conn *c, const char *origin, char *err, size_t errlen)
 		goto fail;
 	sqlite3_finalize(st);
 	st = NULL;
-	if (exec_sql(c->db, "COMMIT", err, errlen) < 0)
+	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", -1,
+	                       &st, NULL) != SQLITE_OK)
+		goto fail;
+	int have_stats = sqlite3_step(st) == SQLITE_ROW;
+	sqlite3_finalize(st);
+	st = NULL;
+	if ((!have_stats && exec_sql(c->db, "ANALYZE entries", err, errlen) < 0) ||
+	    exec_sql(c->db, stats_sql, err, errlen) < 0 ||
+	    exec_sql(c->db, "COMMIT", err, errlen) < 0 ||
+	    exec_sql(c->db, "ANALYZE sqlite_schema", err, errlen) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -1508,9 +1526,7 @@ ledger_search(struct ledger *l, const struct ledger_query *q, struct ledger_hit 
 	snprintf(sql, sizeof(sql),
 	         "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2%s%s%s%s"
 	         " ORDER BY idx DESC LIMIT ?7",
-	         q->partner ? " AND partner = ?3" : "",
-	         q->subject ? " AND substr(subject, 1, 12) = substr(?4, 1, 12) AND subject = ?4"
-	                    : "",
+	         q->partner ? " AND partner = ?3" : "", q->subject ? " AND subject = ?4" : "",
 	         q->purpose ? " AND purpose = ?5" : "", q->kind >= 0 ? " AND kind = ?6" : "");
 	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		rc = LEDGER_EIO;

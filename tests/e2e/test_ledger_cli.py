@@ -74,7 +74,7 @@ def verify_inclusion(index, size, lh, proof, root):
 
 
 def parse_vkey(vkey):
-    name, keyid, key = vkey.strip().split("+")
+    name, keyid, key = vkey.strip().split("+", 2)  # base64 may hold "+"
     raw = base64.b64decode(key)
     check(raw[0] == 1 and len(raw) == 33, "vkey: not Ed25519")
     want = hashlib.sha256(name.encode() + b"\n" + raw).digest()[:4]
