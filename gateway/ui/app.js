@@ -153,6 +153,7 @@ function showSignin(reasonKey) {
 	$('sign-out').hidden = true;
 	$('signin').hidden = false;
 	$('vkey').value = sget('local', VKEY_KEY) || '';
+	delete $('vkey').dataset.touched;
 	$('vkey-source').hidden = true;
 	$('signin-error').hidden = !reasonKey;
 	if (reasonKey) $('signin-error').textContent = t(reasonKey);
@@ -173,12 +174,15 @@ function signOut(reasonKey) {
 
 // When a token is pasted and no key is pinned, offer the key the server says it uses, labelled
 // as such: the officer compares it with keys/ledger.vkey before signing in pins it.
+// Never while the officer is in the field or has typed in it: the offer must not mix with
+// what they paste.
 async function offerServerVkey(tok, input, note) {
-	if (input.value.trim()) return;
+	const busy = () => input.value.trim() !== '' || input.dataset.touched === '1' || document.activeElement === input;
+	if (busy()) return;
 	const peek = makeApi(() => tok, null);
 	try {
 		const line = (await peek.get('/v1/ledger/vkey', null, 'text')).trim();
-		if (!line || input.value.trim()) return;
+		if (!line || busy()) return;
 		input.value = line;
 		note.textContent = t('vkey_from_server');
 		note.hidden = false;
@@ -831,9 +835,14 @@ function wire() {
 		const tok = $('token').value.trim().replace(/^Bearer\s+/i, '');
 		if (decodeToken(tok)) offerServerVkey(tok, $('vkey'), $('vkey-source'));
 	});
-	$('vkey').addEventListener('input', () => {
-		$('vkey-source').hidden = true;
-	});
+	for (const id of ['vkey', 'vkey2']) {
+		for (const ev of ['input', 'focus']) {
+			$(id).addEventListener(ev, () => {
+				$(id).dataset.touched = '1';
+				$(`${id}-source`).hidden = true;
+			});
+		}
+	}
 	$('sign-out').addEventListener('click', () => signOut('msg_signed_out'));
 	$('ledger-refresh').addEventListener('click', refreshLedger);
 	$('vkey-edit').addEventListener('click', openVkeyEditor);
@@ -843,6 +852,7 @@ function wire() {
 	});
 	$('vkey-from-server').addEventListener('click', async () => {
 		$('vkey2').value = '';
+		delete $('vkey2').dataset.touched;
 		await offerServerVkey(sget('session', TOKEN_KEY), $('vkey2'), $('vkey2-source'));
 		if (!$('vkey2').value) say(t('msg_no_server_vkey'), 'warn');
 	});

@@ -269,16 +269,15 @@ async function checkpointSize() {
 	return V.parseCheckpoint(text).size;
 }
 
-// Waits until the signed checkpoint covers every entry written so far (the ledger's size).
+// Waits until the signed checkpoint covers every entry written so far (the newest entry's
+// index + 1, from the search). Returns the checkpoint's size.
 async function settled() {
-	let last = -1;
-	await waitFor(async () => {
+	const newest = pageOf(await staffJson('/v1/ledger/search?limit=1')).entries[0];
+	const want = newest ? newest.index + 1 : 0;
+	return waitFor(async () => {
 		const s = await checkpointSize();
-		const stable = s === last;
-		last = s;
-		return stable;
-	}, 10000, 'the checkpoint to settle');
-	return last;
+		return s >= want ? s : 0;
+	}, 10000, `a checkpoint of at least ${want} entries`);
 }
 
 // Partner traffic: single members and pages, for three partners.
@@ -306,8 +305,10 @@ const consoleProblems = [];
 const foreignRequests = [];
 
 async function newPage() {
+	// No certificate errors are ignored: the browser trusts the installation's server key
+	// (--ignore-certificate-errors-spki-list at launch), as an officer's machine trusts its CA.
 	const ctx = await browser.newContext({
-		ignoreHTTPSErrors: true, acceptDownloads: true, viewport: { width: 1280, height: 900 }, locale: 'ja-JP',
+		acceptDownloads: true, viewport: { width: 1280, height: 900 }, locale: 'ja-JP',
 	});
 	const page = await ctx.newPage();
 	page.setDefaultTimeout(10000 * SLOW);
@@ -332,7 +333,8 @@ async function signIn(page, token, vkey = env.vkey) {
 	// The form may offer the server's key: the officer's pinned line replaces it.
 	await page.fill('#vkey', vkey);
 	await page.click('#signin-form button[type=submit]');
-	await page.waitForSelector('#console:not([hidden])');
+	await page.waitForSelector('#console:not([hidden]), #signin-error:not([hidden])');
+	if (await page.isVisible('#signin-error')) throw new Failure(`sign-in refused: ${await text(page, '#signin-error')}`);
 	await page.waitForSelector('#verify-badge[data-state=good], #verify-badge[data-state=bad]');
 }
 
@@ -754,6 +756,21 @@ test('a wrong verifier key is NOT verified; pinning the right one verifies', asy
 	await page2.context().close();
 });
 
+test('with no key pinned, the key the server offers is filled in and labelled as unpinned', async () => {
+	const page = await newPage();
+	await page.goto(`${env.base}/`);
+	await page.waitForSelector('#signin:not([hidden])');
+	eq(await page.inputValue('#vkey'), '', 'nothing pinned in a fresh browser');
+	await page.fill('#token', env.auditor);
+	await page.waitForSelector('#vkey-source:not([hidden])');
+	eq(await page.inputValue('#vkey'), env.vkey, 'the offered key');
+	eq(await text(page, '#vkey-source'), STRINGS.ja.vkey_from_server, 'the label');
+	await page.click('#signin-form button[type=submit]');
+	await page.waitForSelector('#verify-badge[data-state=good]');
+	eq(await page.evaluate(() => localStorage.getItem('pdgate.vkey')), env.vkey, 'pinned on sign-in');
+	await page.context().close();
+});
+
 test('an auditor sees no suspend or resume controls, and the API refuses them', async () => {
 	const page = await newPage();
 	await signIn(page, env.auditor);
@@ -858,11 +875,16 @@ async function main() {
 			throw new Failure('playwright-core is not installed: npm ci in tests/browser');
 		}
 		await setup();
+		const serverKey = new crypto.X509Certificate(fs.readFileSync(path.join(env.dir, 'pki', 'server.pem')))
+			.publicKey.export({ type: 'spki', format: 'der' });
+		const spki = crypto.createHash('sha256').update(serverKey).digest('base64');
+		// launch() gives every run a fresh, temporary user-data dir of its own.
 		browser = await pw.chromium.launch({
 			executablePath: CHROMIUM,
 			headless: true,
 			args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
-				'--disable-component-update', '--disable-sync', '--no-first-run'],
+				'--disable-component-update', '--disable-sync', '--no-first-run',
+				`--ignore-certificate-errors-spki-list=${spki}`],
 		});
 	} catch (e) {
 		setupError = e;
