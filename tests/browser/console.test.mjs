@@ -566,6 +566,24 @@ test('search by partner, newest first, paged with after', async () => {
 	const sub = await page.$$eval('#ledger-rows tr td:nth-child(7) code', (cs) => [...new Set(cs.map((c) => c.title))]);
 	check(sub.length === 1, `a member search shows one subject reference, got ${JSON.stringify(sub)}`);
 	await page.fill('#s-member', '');
+	// Dates are JST days: today holds every entry, tomorrow none.
+	const today = new Date(Date.now() + 9 * 3600e3).toISOString().slice(0, 10);
+	const tomorrow = new Date(Date.now() + 33 * 3600e3).toISOString().slice(0, 10);
+	await page.fill('#s-partner', 'sakura-mail');
+	await page.fill('#s-from', today);
+	await page.fill('#s-to', today);
+	await page.click('#search-go');
+	await page.waitForFunction((top) => {
+		const tr = document.querySelector('#ledger-rows tr');
+		return tr && Number(tr.dataset.index) === top;
+	}, idx[0]);
+	await page.fill('#s-from', tomorrow);
+	await page.fill('#s-to', tomorrow);
+	await page.click('#search-go');
+	await page.waitForFunction((none) => document.getElementById('search-info').textContent === none, STRINGS.ja.search_none);
+	eq(await page.$$eval('#ledger-rows tr', (r) => r.length), 0, 'rows for tomorrow');
+	await page.click('#search-form button[type=reset]');
+	await page.waitForFunction(() => document.querySelectorAll('#ledger-rows tr').length > 0);
 });
 
 test('inclusion proof of a row checked in the page', async () => {
@@ -838,6 +856,20 @@ test('sign out clears the token; a reload stays signed out', async () => {
 	await page.waitForSelector('#signin:not([hidden])');
 	check(await page.isHidden('#console'), 'console hidden after reload');
 	eq(await page.inputValue('#vkey'), env.vkey, 'the pinned key stays');
+	await page.context().close();
+});
+
+test('a token revoked during the session signs the page out', async () => {
+	const tok = pdgate(['token', 'issue', '-c', env.conf, '--staff', 'takahashi', '--role', 'auditor', '--ttl', '1h']).trim();
+	const jti = JSON.parse(Buffer.from(tok.split('.')[1], 'base64url').toString('utf8')).jti;
+	const page = await newPage();
+	await signIn(page, tok);
+	pdgate(['token', 'revoke', '-c', env.conf, jti]);
+	await waitFor(async () => (await staffGet('/v1/ledger/checkpoint', tok)).status === 401, 10000, 'the API to refuse the revoked token');
+	await page.click('#ledger-refresh');
+	await page.waitForSelector('#signin:not([hidden])');
+	eq(await text(page, '#signin-error'), STRINGS.ja.msg_token_refused, 'the reason shown');
+	eq(await page.evaluate(() => sessionStorage.getItem('pdgate.token')), null, 'the revoked token is dropped');
 	await page.context().close();
 });
 
