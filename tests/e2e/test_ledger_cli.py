@@ -13,6 +13,7 @@ import base64
 import hashlib
 import json
 import os
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -617,14 +618,18 @@ def _(env):
     t = time.monotonic()
     root = write_big_ledger(inst, inst.path("ledger.db"), n)
     made = time.monotonic() - t
-    t = time.monotonic()
+    # CPU time, not wall time, is checked: on a shared machine the wall clock measures the
+    # neighbours. Nothing else of this suite runs meanwhile (no background cases).
+    t, ru = time.monotonic(), resource.getrusage(resource.RUSAGE_CHILDREN)
     r = cli(inst, "verify", "-c", inst.conf)
-    secs = time.monotonic() - t
+    secs, ru2 = time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = ru2.ru_utime - ru.ru_utime + ru2.ru_stime - ru.ru_stime
     check(r.stdout.endswith("ledger OK\n"), r.stdout + r.stderr)
     eq(r.stdout.splitlines()[1], f"checkpoint {n} {base64.b64encode(root).decode()}",
        "pdgate's root is the root computed here")
-    print(f"# {n} entries written in {made:.1f}s; pdgate ledger verify {secs:.2f}s", flush=True)
-    check(secs < 10 * n / 1e6 * SLOW, f"verify of {n} entries took {secs:.2f}s")
+    print(f"# {n} entries written in {made:.1f}s; pdgate ledger verify {secs:.2f}s "
+          f"({cpu:.2f}s CPU)", flush=True)
+    check(cpu < 10 * n / 1e6 * SLOW, f"verify of {n} entries took {cpu:.2f}s of CPU")
     times = []
     for idx in (0, n // 3, n - 1):
         t = time.monotonic()
