@@ -73,6 +73,7 @@ const api = makeApi(
 
 function say(text, kind = 'info') {
 	const box = $('messages');
+	for (const old of box.querySelectorAll('.msg')) if (old.firstChild && old.firstChild.textContent === text) old.remove();
 	const m = el('p', { class: `msg ${kind}` }, text, el('button', {
 		type: 'button', class: 'link close', 'aria-label': t('dismiss'), text: '×',
 		onclick: (e) => e.target.closest('p').remove(),
