@@ -198,23 +198,51 @@ reload(struct gateway *g)
 		                         "previous ones", err);
 }
 
-/* The whole content of a small secret file, wiped by the caller. NULL with errno on failure. */
+/* Key files are small; a bigger one is not a key, and reading part of it would be wrong. */
+#define SECRET_MAX 4096
+
+/* The whole content of a small secret file in a SECRET_MAX buffer the caller wipes and frees.
+ * NULL if unreadable or over SECRET_MAX bytes. */
 static unsigned char *
 read_secret(const char *path, size_t *len)
 {
-	unsigned char *buf = malloc(4096);
+	unsigned char *buf = malloc(SECRET_MAX + 1);
 	FILE *f = fopen(path, "rb");
 
 	*len = 0;
-	if (buf == NULL || f == NULL) {
-		free(buf);
-		if (f != NULL)
-			fclose(f);
-		return NULL;
-	}
-	*len = fread(buf, 1, 4096, f);
+	if (buf == NULL || f == NULL)
+		goto fail;
+	*len = fread(buf, 1, SECRET_MAX + 1, f);
+	if (ferror(f) || *len > SECRET_MAX)
+		goto fail;
 	fclose(f);
 	return buf;
+fail:
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, SECRET_MAX + 1);
+		free(buf);
+	}
+	if (f != NULL)
+		fclose(f);
+	*len = 0;
+	return NULL;
+}
+
+/* True for an http:// origin off this machine: member records would cross the network in
+ * cleartext. https:// (with [origin] ca) is what a remote member system needs. */
+static bool
+cleartext_remote(const char *url)
+{
+	static const char *const local[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
+
+	if (strncmp(url, "http://", 7) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+		size_t n = strlen(local[i]);
+		if (strncmp(url, local[i], n) == 0 && (url[n] == ':' || url[n] == '/' || !url[n]))
+			return false;
+	}
+	return true;
 }
 
 /*
@@ -256,7 +284,7 @@ open_all(struct gateway *g, char **errors)
 		add_error(errors, "%s: [keys] pseudonym: unreadable or shorter than %d bytes",
 		          c->keys.pseudonym, PSEUDO_MIN_SECRET);
 	if (secret != NULL) {
-		OPENSSL_cleanse(secret, 4096);
+		OPENSSL_cleanse(secret, SECRET_MAX + 1);
 		free(secret);
 	}
 	if ((secret = read_secret(c->ledger.key, &len)) == NULL) {
@@ -267,7 +295,7 @@ open_all(struct gateway *g, char **errors)
 			add_error(errors, "%s: [ledger] key: not an Ed25519 private key (PEM) usable "
 			                  "with origin %s", c->ledger.key, c->ledger.origin);
 		note_signer_free(ns);
-		OPENSSL_cleanse(secret, 4096);
+		OPENSSL_cleanse(secret, SECRET_MAX + 1);
 		free(secret);
 	}
 	struct origin_params op = {
@@ -278,6 +306,10 @@ open_all(struct gateway *g, char **errors)
 	    .client_key = c->origin.client_key,
 	    .ca = c->origin.ca,
 	};
+	if (cleartext_remote(c->origin.url))
+		add_error(errors, "[origin] url: plain http:// is allowed only to this machine; a "
+		                  "remote member system needs https:// (member records are personal "
+		                  "data)");
 	g->origin = origin_new(&op, err, sizeof err);
 	if (g->origin == NULL)
 		add_error(errors, "[origin] url: %s", err);

@@ -295,6 +295,30 @@ def conf_unknown_key(env):
     check("configuration OK" not in r.stdout, "printed configuration OK anyway")
 
 
+@case("serve -n: a plain http origin off this machine is refused; on loopback it is allowed")
+def conf_cleartext_origin(env):
+    inst = env.main_install
+    conf = inst.variant("remote-http", {("origin", "url"): "http://members.example.jp/api"})
+    r = serve_n(inst, conf)
+    check(r.returncode != 0 and "https://" in r.stderr,
+          f"a remote http:// origin was accepted: {r.stderr.strip()[-400:]!r}")
+    conf = inst.variant("loopback-http", {("origin", "url"): "http://127.0.0.1:9/api"})
+    r = serve_n(inst, conf)
+    eq(r.returncode, 0, f"a loopback http:// origin was refused: {r.stderr.strip()[-400:]!r}")
+
+
+@case("serve -n: a key file over 4 KiB is refused, not read in part")
+def conf_big_secret(env):
+    inst = env.main_install
+    big = Path(inst.dir) / "keys" / "big-pseudonym.key"
+    big.write_bytes(b"a" * 5000)
+    os.chmod(big, 0o600)
+    conf = inst.variant("big-secret", {("keys", "pseudonym"): "keys/big-pseudonym.key"})
+    r = serve_n(inst, conf)
+    check(r.returncode != 0 and "pseudonym" in r.stderr,
+          f"a 5000-byte pseudonym key was accepted: {r.stderr.strip()[-400:]!r}")
+
+
 @case("serve -n: an unknown section is refused, naming it")
 def conf_unknown_section(env):
     inst = env.main_install
