@@ -1,5 +1,6 @@
 /* gateway — `pdgate serve`: configuration, trust stores and listeners, run until a signal. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -8,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
@@ -48,6 +51,7 @@ struct gateway {
 	struct tokenstore *tokenstore;
 	struct ratelimit *limits;
 	struct ledger *ledger;
+	int ledger_lock; /* flock'd descriptor of the ledger file: one gateway per ledger */
 	struct partner_api partner_api;
 	struct server *partner;
 	struct compliance *compliance;
@@ -328,7 +332,7 @@ serve_main(int argc, char **argv)
 	const char *conf_path = NULL;
 	bool check_only = false;
 	char *errors = NULL, err[512], desc[256];
-	struct gateway g = {0};
+	struct gateway g = {.ledger_lock = -1};
 	int rc = 1, opt;
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
 	                                         {NULL, 0, NULL, 0}};
@@ -402,6 +406,18 @@ serve_main(int argc, char **argv)
 	if (g.tokenstore == NULL || g.limits == NULL) {
 		fprintf(stderr, "pdgate serve: %s: [gateway] state: %s\n", g.cfg->gateway.state,
 		        g.tokenstore == NULL ? err : "out of memory");
+		goto done;
+	}
+	/*
+	 * One gateway per ledger: a second one would assign the same indexes and fail every commit.
+	 * The lock is flock(2) on the ledger file, independent of SQLite's own fcntl locks, and
+	 * goes away with the process, however it ends.
+	 */
+	g.ledger_lock = open(g.cfg->ledger.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (g.ledger_lock < 0 || flock(g.ledger_lock, LOCK_EX | LOCK_NB) != 0) {
+		fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path,
+		        errno == EWOULDBLOCK ? "another pdgate is running on this ledger"
+		                             : strerror(errno));
 		goto done;
 	}
 	struct ledger_params lp = {
@@ -510,6 +526,8 @@ done:
 	token_verifier_free(g.work_orders);
 	registry_free(g.registry);
 	tlsauth_free(g.partner_trust);
+	if (g.ledger_lock >= 0)
+		close(g.ledger_lock);
 	log_free(g.log);
 	config_free(g.cfg);
 	free(errors);

@@ -1126,10 +1126,15 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	atomic_init(&s->inflight, 0);
 	atomic_init(&s->draining, false);
 
+	/*
+	 * A handler blocks while its ledger entry commits (the answer must wait for the fsync), so
+	 * a thread per core would leave group commit nothing to group: by default a pool of
+	 * SERVER_THREADS_PER_CORE threads per core keeps that many requests in flight.
+	 */
 	unsigned threads = cfg->threads;
 	if (threads == 0) {
 		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = n > 0 ? (unsigned)n : 1;
+		threads = (n > 0 ? (unsigned)n : 1) * SERVER_THREADS_PER_CORE;
 	}
 	/*
 	 * The connection's memory pool holds the request head, so it bounds it; the limit proper
@@ -1176,7 +1181,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	    cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE,
 	    cfg->max_connections > 128 ? cfg->max_connections : 128,
-	    MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u, MHD_OPTION_STRICT_FOR_CLIENT, 1,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
 	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_ARRAY, trust,
 	    MHD_OPTION_END);

@@ -319,6 +319,23 @@ def conf_big_secret(env):
           f"a 5000-byte pseudonym key was accepted: {r.stderr.strip()[-400:]!r}")
 
 
+@case("a second gateway on the same ledger refuses to start; the same port is not shared")
+def second_gateway(env):
+    d = env.main
+    inst = env.main_install
+    other = inst.variant("second", {("partner", "listen"): f"127.0.0.1:{pdtest.free_port()}",
+                                    ("compliance", "listen"): f"127.0.0.1:{pdtest.free_port()}"})
+    r = inst.pdgate("serve", "-c", other, timeout=30)
+    check(r.returncode != 0 and "another pdgate" in r.stderr,
+          f"a second gateway on the same ledger: rc {r.returncode}, {r.stderr.strip()[-300:]!r}")
+    # another installation on the first one's partner port: the bind must fail, never share it
+    inst2 = env.install()
+    clash = inst2.variant("clash", {("partner", "listen"): inst.get("partner", "listen")})
+    r = inst2.pdgate("serve", "-c", clash, timeout=30)
+    check(r.returncode != 0, "a second daemon started on a port already in use")
+    check(d.running, "the first gateway stopped")
+
+
 @case("serve -n: an unknown section is refused, naming it")
 def conf_unknown_section(env):
     inst = env.main_install
