@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,58 @@
 #define SIG_LEN 64                      /* ES256 raw R || S */
 #define KID_MAX 64
 
+/*
+ * Signatures already verified, by SHA-256 of the whole compact token. A work order is sent
+ * with every request of its task; checking its ES256 signature each time (libjwt parses the
+ * PEM key anew on every call) was most of a request's CPU. A hit skips only the signature:
+ * the form, the header, every claim and the time rules are checked again on each use, and the
+ * digest covers every byte of the token, so a hit means these very bytes verified before
+ * under this verifier's key. Direct-mapped: a collision of slots only costs a verification.
+ */
+#define SIG_CACHE_SLOTS 4096
+
+struct sig_cache {
+	pthread_mutex_t lock;
+	unsigned char digest[SIG_CACHE_SLOTS][32];
+	bool used[SIG_CACHE_SLOTS];
+};
+
 struct token_verifier {
 	unsigned char *pem; /* the public key as PEM text, what jwt_decode wants */
 	size_t pem_len;
 	char *issuer;
 	enum token_kind kind;
+	struct sig_cache *cache; /* mutable behind the const verifier: verdicts, not settings */
 };
+
+static size_t
+cache_slot(const unsigned char d[32])
+{
+	return ((size_t)d[0] << 8 | d[1]) % SIG_CACHE_SLOTS;
+}
+
+static bool
+cache_has(struct sig_cache *c, const unsigned char d[32])
+{
+	size_t i = cache_slot(d);
+	bool hit;
+
+	pthread_mutex_lock(&c->lock);
+	hit = c->used[i] && CRYPTO_memcmp(c->digest[i], d, 32) == 0;
+	pthread_mutex_unlock(&c->lock);
+	return hit;
+}
+
+static void
+cache_put(struct sig_cache *c, const unsigned char d[32])
+{
+	size_t i = cache_slot(d);
+
+	pthread_mutex_lock(&c->lock);
+	memcpy(c->digest[i], d, 32);
+	c->used[i] = true;
+	pthread_mutex_unlock(&c->lock);
+}
 
 static void
 say(char *why, size_t whylen, const char *msg)
@@ -636,8 +683,10 @@ token_verifier_new(const char *pub_path, const char *issuer, enum token_kind kin
 		goto oom;
 	v->kind = kind;
 	v->issuer = strdup(issuer);
-	if (!v->issuer)
+	v->cache = calloc(1, sizeof *v->cache);
+	if (!v->issuer || !v->cache)
 		goto oom;
+	pthread_mutex_init(&v->cache->lock, NULL);
 	v->pem = read_whole_file(pub_path, false, KEY_FILE_MAX, &v->pem_len, err, errlen);
 	if (!v->pem)
 		goto fail;
@@ -667,6 +716,10 @@ token_verifier_free(struct token_verifier *v)
 		return;
 	free(v->pem);
 	free(v->issuer);
+	if (v->cache) {
+		pthread_mutex_destroy(&v->cache->lock);
+		free(v->cache);
+	}
 	free(v);
 }
 
@@ -731,7 +784,16 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 	}
 
 	/* Only now libjwt: with our key (never NULL), and its idea of the algorithm checked
-	 * against ours, in case its header parse ever differs from ours. */
+	 * against ours, in case its header parse ever differs from ours — unless these very
+	 * bytes passed that check before. */
+	unsigned char digest[32];
+	unsigned int dlen = 0;
+	if (EVP_Digest(compact, len, digest, &dlen, EVP_sha256(), NULL) != 1) {
+		say(why, whylen, "internal: digest failed");
+		goto done;
+	}
+	if (cache_has(v->cache, digest))
+		goto claims;
 	copy = malloc(len + 1);
 	if (!copy) {
 		say(why, whylen, "internal: out of memory");
@@ -748,7 +810,8 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 		say(why, whylen, "signature: library saw an algorithm other than ES256");
 		goto done;
 	}
-
+	cache_put(v->cache, digest);
+claims:
 	st = claims_check(v, pay, now, &c, why, whylen);
 	if (st == TOKEN_OK || st == TOKEN_WRONG_AUDIENCE) {
 		if (st == TOKEN_WRONG_AUDIENCE)

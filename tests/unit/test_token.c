@@ -497,6 +497,14 @@ test_form(struct token_verifier *wo)
 	char kid[10300];
 
 	CHECK(token_verify(wo, good, n, NOW, &cl, why, sizeof why) == TOKEN_OK, "good: %s", why);
+	/* the second time its signature comes from the cache: every other rule still runs */
+	CHECK(token_verify(wo, good, n, NOW, &cl, why, sizeof why) == TOKEN_OK, "again: %s", why);
+	CHECK(token_verify(wo, good, n, NOW + 3600 + 61, &cl, why, sizeof why) == TOKEN_INVALID &&
+	          strstr(why, "expired") != NULL,
+	      "a cached signature does not skip the time rules: %s", why);
+	CHECK(token_verify(wo, good, n - 1, NOW, &cl, why, sizeof why) == TOKEN_INVALID,
+	      "a cached token cut short is checked afresh");
+	CHECK(token_verify(wo, good, n, NOW, &cl, why, sizeof why) == TOKEN_OK, "good: %s", why);
 	CHECK(strcmp(cl.sub, "sakura-mail") == 0 && strcmp(cl.contract, "CT-2026-0001") == 0 &&
 	          strcmp(cl.purpose, "marketing") == 0 && strcmp(cl.jti, "wo-0001_AbC") == 0 &&
 	          cl.kind == TOKEN_WORK_ORDER && cl.has_cnf && !memcmp(cl.cnf, thumb_a, 32) &&
