@@ -34,6 +34,19 @@
 /* A proof bundle read by check-proof. */
 #define BUNDLE_MAX_BYTES (1024 * 1024)
 #define SEARCH_MAX 10000
+/*
+ * WAL checkpoints run on their own thread and connection, never inside the writer's commit
+ * (docs/ledger.md, section 4): once the WAL holds CKPT_START frames, the checkpointer copies
+ * them to the database; when what is left is at most CKPT_TAIL frames, the writer copies that
+ * tail between two commits, so that the next commit starts the WAL over. Beyond CKPT_HARD
+ * frames (a checkpointer that cannot keep up) the writer checkpoints everything itself. A long
+ * WAL (64 MiB of 4 KiB pages) is copied once for the many versions it holds of the pages every
+ * commit touches (index ends, the last leaves, the tree's nodes).
+ */
+#define CKPT_START 16384
+#define CKPT_TAIL 256
+#define CKPT_HARD 65536
+#define CKPT_RETRY_MS 50
 #define DAY_MS INT64_C(86400000)
 #define JST_OFFSET_MS INT64_C(32400000)
 
@@ -335,6 +348,222 @@ mono_ms(void)
 }
 
 /* ------------------------------------------------------------------------------------------ */
+/*
+ * WAL write coalescing. SQLite writes each WAL frame as two pwrite calls (the 24-byte header,
+ * then the page), so a commit of a group of entries costs hundreds of system calls before its
+ * fsync. The "pdgate-wal" VFS wraps the default one and, for WAL files only, gathers writes
+ * that follow each other in one buffer, written with one pwrite when SQLite syncs the file
+ * (which synchronous=FULL does at every commit, before the commit becomes visible), reads it,
+ * asks its size, truncates it or closes it, or when the buffer is full. What reaches the disk
+ * before each fsync is byte for byte what SQLite wrote: durability is SQLite's own.
+ */
+
+#define WALBUF_VFS "pdgate-wal"
+#define WALBUF_MAX (4 * 1024 * 1024)
+#define WALBUF_CHUNK (64 * 1024)
+
+struct walbuf_file {
+	sqlite3_file base; /* our methods */
+	sqlite3_file *real;
+	unsigned char *buf;
+	size_t len, cap;
+	sqlite3_int64 off; /* file offset of buf[0] */
+};
+
+/* SQLite's VFS registry is process-wide and keeps a pointer to the VFS: the wrapper and its
+ * methods must be process-wide too. They are set once (under pthread_once), then only read. */
+static sqlite3_vfs walbuf_vfs;
+static sqlite3_io_methods walbuf_methods;
+static pthread_once_t walbuf_once = PTHREAD_ONCE_INIT;
+static int walbuf_ok;
+
+/* Writes the buffer. The unix VFS writes at most 128 KiB - 1 bytes a call (it masks the length
+ * with 0x1ffff), so the buffer goes in pieces of WALBUF_CHUNK. */
+static int
+walbuf_flush(struct walbuf_file *f)
+{
+	int rc = SQLITE_OK;
+
+	for (size_t done = 0; done < f->len && rc == SQLITE_OK; done += WALBUF_CHUNK) {
+		size_t n = f->len - done < WALBUF_CHUNK ? f->len - done : WALBUF_CHUNK;
+		rc = f->real->pMethods->xWrite(f->real, f->buf + done, (int)n,
+		                               f->off + (sqlite3_int64)done);
+	}
+	f->len = 0;
+	return rc;
+}
+
+static int
+walbuf_close(sqlite3_file *p)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc = walbuf_flush(f), rc2 = f->real->pMethods->xClose(f->real);
+
+	free(f->buf);
+	f->buf = NULL;
+	f->cap = 0;
+	return rc != SQLITE_OK ? rc : rc2;
+}
+
+static int
+walbuf_read(sqlite3_file *p, void *out, int n, sqlite3_int64 off)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc = walbuf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xRead(f->real, out, n, off);
+}
+
+static int
+walbuf_write(sqlite3_file *p, const void *data, int n, sqlite3_int64 off)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc;
+
+	if (f->len > 0 && (off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WALBUF_MAX) &&
+	    (rc = walbuf_flush(f)) != SQLITE_OK)
+		return rc;
+	if (f->len + (size_t)n > f->cap) {
+		size_t cap = f->cap ? f->cap : 256 * 1024;
+		while (cap < f->len + (size_t)n)
+			cap *= 2;
+		unsigned char *b = cap <= WALBUF_MAX ? realloc(f->buf, cap) : NULL;
+		if (b == NULL) /* larger than the buffer can be, or no memory: as SQLite would */
+			return f->real->pMethods->xWrite(f->real, data, n, off);
+		f->buf = b;
+		f->cap = cap;
+	}
+	if (f->len == 0)
+		f->off = off;
+	memcpy(f->buf + f->len, data, (size_t)n);
+	f->len += (size_t)n;
+	return SQLITE_OK;
+}
+
+static int
+walbuf_truncate(sqlite3_file *p, sqlite3_int64 size)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc = walbuf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xTruncate(f->real, size);
+}
+
+static int
+walbuf_sync(sqlite3_file *p, int flags)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc = walbuf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xSync(f->real, flags);
+}
+
+static int
+walbuf_size(sqlite3_file *p, sqlite3_int64 *size)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc = walbuf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileSize(f->real, size);
+}
+
+static int
+walbuf_lock(sqlite3_file *p, int level)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	return f->real->pMethods->xLock(f->real, level);
+}
+
+static int
+walbuf_unlock(sqlite3_file *p, int level)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	return f->real->pMethods->xUnlock(f->real, level);
+}
+
+static int
+walbuf_reserved(sqlite3_file *p, int *out)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	return f->real->pMethods->xCheckReservedLock(f->real, out);
+}
+
+static int
+walbuf_fcntl(sqlite3_file *p, int op, void *arg)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc = walbuf_flush(f);
+
+	return rc != SQLITE_OK ? rc : f->real->pMethods->xFileControl(f->real, op, arg);
+}
+
+static int
+walbuf_sector(sqlite3_file *p)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	return f->real->pMethods->xSectorSize(f->real);
+}
+
+static int
+walbuf_caps(sqlite3_file *p)
+{
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	return f->real->pMethods->xDeviceCharacteristics(f->real);
+}
+
+/* A WAL file gets the buffer; every other file is the default VFS's own, in place. */
+static int
+walbuf_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *p, int flags, int *out_flags)
+{
+	sqlite3_vfs *real = vfs->pAppData;
+	struct walbuf_file *f = (struct walbuf_file *)p;
+	int rc;
+
+	if (!(flags & SQLITE_OPEN_WAL))
+		return real->xOpen(real, name, p, flags, out_flags);
+	memset(f, 0, sizeof(*f));
+	f->real = (sqlite3_file *)(f + 1);
+	rc = real->xOpen(real, name, f->real, flags, out_flags);
+	/* SQLite closes a file whose methods are set, even after a failed open. */
+	if (f->real->pMethods != NULL)
+		f->base.pMethods = &walbuf_methods;
+	return rc;
+}
+
+static void
+walbuf_register_once(void)
+{
+	sqlite3_vfs *real = sqlite3_vfs_find(NULL);
+
+	if (real == NULL)
+		return;
+	/* Everything but xOpen is the default VFS's own: the unix VFS keeps no state in the VFS
+	 * object other than what its xOpen reads, and that xOpen gets its own object. */
+	walbuf_vfs = *real;
+	walbuf_vfs.szOsFile = (int)sizeof(struct walbuf_file) + real->szOsFile;
+	walbuf_vfs.zName = WALBUF_VFS;
+	walbuf_vfs.pNext = NULL;
+	walbuf_vfs.pAppData = real;
+	walbuf_vfs.xOpen = walbuf_open;
+	walbuf_methods = (sqlite3_io_methods){
+	    .iVersion = 1,
+	    .xClose = walbuf_close,
+	    .xRead = walbuf_read,
+	    .xWrite = walbuf_write,
+	    .xTruncate = walbuf_truncate,
+	    .xSync = walbuf_sync,
+	    .xFileSize = walbuf_size,
+	    .xLock = walbuf_lock,
+	    .xUnlock = walbuf_unlock,
+	    .xCheckReservedLock = walbuf_reserved,
+	    .xFileControl = walbuf_fcntl,
+	    .xSectorSize = walbuf_sector,
+	    .xDeviceCharacteristics = walbuf_caps,
+	};
+	walbuf_ok = sqlite3_vfs_register(&walbuf_vfs, 0) == SQLITE_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
 /* Connections: one SQLite handle with its prepared statements. */
 
 enum stmt_id {
@@ -439,7 +668,10 @@ conn_open(const char *path, int writer, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	rc = sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+	/* The writer's WAL writes are gathered (walbuf_*); readers write nothing. */
+	pthread_once(&walbuf_once, walbuf_register_once);
+	rc = sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX,
+	                     writer && walbuf_ok ? WALBUF_VFS : NULL);
 	if (rc != SQLITE_OK) {
 		snprintf(err, errlen, "%s: %s", path,
 		         c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
@@ -600,10 +832,17 @@ struct ledger {
 	uint8_t cp_root[MERKLE_HASH_LEN];
 	struct buf leaf; /* reused for each leaf */
 	int failing;     /* the last commit failed (for logging the change only) */
+	int w_frames;    /* frames in the WAL, as the last commit left it (the WAL hook's) */
 
 	/* Shared with callers, under lock. */
 	pthread_mutex_t lock;
 	pthread_cond_t work_cv; /* the writer waits for entries or stop */
+	pthread_cond_t ckpt_cv; /* the checkpointer waits for a longer WAL or stop */
+	int wal_frames;         /* frames in the WAL after the last commit */
+	int wal_tail;           /* the checkpointer left only a short tail: the writer copies it */
+	struct conn *ck;        /* the checkpointer's connection */
+	pthread_t ckpt_thread;
+	int ckpt_started;
 	struct waiter *head, **tail;
 	int stop;
 	int broken; /* a consistency check failed: nothing more is written */
@@ -860,6 +1099,81 @@ deadline(struct timespec *ts, int64_t at_ms)
 	ts->tv_nsec = (long)(at_ms % 1000) * 1000000;
 }
 
+/* Frames in the WAL after each commit of the writer's connection: the checkpointer's cue.
+ * Setting this hook also turns off SQLite's own checkpoints inside the commit. */
+static int
+wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct ledger *l = arg;
+
+	(void)db, (void)name;
+	l->w_frames = frames;
+	return SQLITE_OK;
+}
+
+/*
+ * After a commit, with l->lock held (writer): hands the WAL's length to the checkpointer and,
+ * between two commits, copies the short tail the checkpointer left (so that the next commit
+ * starts the WAL over), or everything if the WAL grew past CKPT_HARD. While it copies, the
+ * callers that queue meanwhile form the next group.
+ */
+static void
+wal_after_commit(struct ledger *l)
+{
+	int mode = -1;
+
+	l->wal_frames = l->w_frames;
+	if (l->wal_frames >= CKPT_HARD)
+		mode = SQLITE_CHECKPOINT_FULL;
+	else if (l->wal_tail)
+		mode = SQLITE_CHECKPOINT_PASSIVE;
+	else if (l->wal_frames >= CKPT_START)
+		pthread_cond_signal(&l->ckpt_cv);
+	if (mode < 0)
+		return;
+	l->wal_tail = 0;
+	pthread_mutex_unlock(&l->lock);
+	sqlite3_wal_checkpoint_v2(l->w->db, NULL, mode, NULL, NULL);
+	pthread_mutex_lock(&l->lock);
+}
+
+/*
+ * The checkpointer: copies the WAL's frames into the database on its own connection while the
+ * writer goes on committing (a PASSIVE checkpoint takes no lock the writer needs). One round
+ * per commit at most; when a round leaves at most CKPT_TAIL frames, the writer finishes.
+ */
+static void *
+ckpt_main(void *arg)
+{
+	struct ledger *l = arg;
+	uint64_t seen = UINT64_MAX; /* the writer's commit count at the last round */
+
+	pthread_mutex_lock(&l->lock);
+	while (!l->stop) {
+		int log = 0, done = 0, rc;
+		if (l->wal_frames < CKPT_START || l->stats.commits == seen || l->wal_tail) {
+			pthread_cond_wait(&l->ckpt_cv, &l->lock);
+			continue;
+		}
+		seen = l->stats.commits;
+		pthread_mutex_unlock(&l->lock);
+		rc = sqlite3_wal_checkpoint_v2(l->ck->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log,
+		                               &done);
+		pthread_mutex_lock(&l->lock);
+		if (rc == SQLITE_OK && log - done <= CKPT_TAIL) {
+			l->wal_tail = 1;
+		} else if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+			/* Disk full, I/O error: the writer reports its own failures; try again
+			 * a little later rather than at every commit. */
+			struct timespec ts;
+			deadline(&ts, mono_ms() + CKPT_RETRY_MS);
+			pthread_cond_timedwait(&l->ckpt_cv, &l->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&l->lock);
+	return NULL;
+}
+
 /*
  * The writer: commits whatever callers queued, as one transaction per wake-up, and signs a
  * checkpoint every interval while there are unsigned entries. It is the only user of l->w.
@@ -887,6 +1201,7 @@ writer_main(void *arg)
 			pthread_mutex_unlock(&l->lock);
 			commit_batch(l, list);
 			pthread_mutex_lock(&l->lock);
+			wal_after_commit(l);
 			continue;
 		}
 		if (l->stop)
@@ -1184,6 +1499,7 @@ ledger_free(struct ledger *l)
 		conn_free(l->readers[i]);
 	free(l->readers);
 	conn_free(l->w);
+	conn_free(l->ck);
 	note_signer_free(l->signer);
 	note_verifier_free(l->verifier);
 	buf_free(&l->leaf);
@@ -1193,6 +1509,7 @@ ledger_free(struct ledger *l)
 	pthread_cond_destroy(&l->pool_cv);
 	pthread_mutex_destroy(&l->lock);
 	pthread_cond_destroy(&l->work_cv);
+	pthread_cond_destroy(&l->ckpt_cv);
 	free(l);
 }
 
@@ -1215,6 +1532,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&l->work_cv, &ca);
+	pthread_cond_init(&l->ckpt_cv, &ca);
 	pthread_condattr_destroy(&ca);
 	l->tail = &l->head;
 	l->read_only = p->read_only;
@@ -1282,6 +1600,17 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	}
 
 	if (!p->read_only) {
+		if ((l->ck = conn_open(p->path, 1, msg, sizeof(msg))) == NULL ||
+		    exec_sql(l->ck->db, "PRAGMA synchronous=FULL", msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
+			goto fail;
+		}
+		sqlite3_wal_hook(l->w->db, wal_hook, l);
+		if (pthread_create(&l->ckpt_thread, NULL, ckpt_main, l) != 0) {
+			snprintf(err, errlen, "ledger: cannot start the checkpointer thread");
+			goto fail;
+		}
+		l->ckpt_started = 1;
 		if (pthread_create(&l->thread, NULL, writer_main, l) != 0) {
 			snprintf(err, errlen, "ledger: cannot start the writer thread");
 			goto fail;
@@ -1296,13 +1625,15 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	free(vkey);
 	return l;
 fail:
-	if (l->started) {
-		pthread_mutex_lock(&l->lock);
-		l->stop = 1;
-		pthread_cond_signal(&l->work_cv);
-		pthread_mutex_unlock(&l->lock);
+	pthread_mutex_lock(&l->lock);
+	l->stop = 1;
+	pthread_cond_signal(&l->work_cv);
+	pthread_cond_signal(&l->ckpt_cv);
+	pthread_mutex_unlock(&l->lock);
+	if (l->started)
 		pthread_join(l->thread, NULL);
-	}
+	if (l->ckpt_started)
+		pthread_join(l->ckpt_thread, NULL);
 	free(vkey);
 	ledger_free(l);
 	return NULL;
@@ -1321,8 +1652,10 @@ ledger_close(struct ledger *l)
 		pthread_mutex_lock(&l->lock);
 		l->stop = 1;
 		pthread_cond_signal(&l->work_cv);
+		pthread_cond_signal(&l->ckpt_cv);
 		pthread_mutex_unlock(&l->lock);
 		pthread_join(l->thread, NULL);
+		pthread_join(l->ckpt_thread, NULL);
 		/* The writer is gone: the final checkpoint is signed here, on its connection. */
 		if (l->frontier.size > l->cp_size && (l->broken || sign_checkpoint(l) < 0))
 			rc = -1;

@@ -472,33 +472,80 @@ run_writers(struct ledger *l, int threads, int n, unsigned page, struct ledger_s
 	return (double)(total * page) / secs;
 }
 
+static int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double
+median3(const double v[3])
+{
+	double s[3] = {v[0], v[1], v[2]};
+	qsort(s, 3, sizeof(*s), cmp_double);
+	return s[1];
+}
+
+/*
+ * Group commit, measured: one writer appending one entry per commit (one fsync each: the
+ * file system's fsync rate as the ledger sees it), then 16 and 64 concurrent writers, on the
+ * same file in the same run, three rounds, medians. The machine is shared, so the floor asserted
+ * is conservative; the figures are printed (docs/ledger.md reports them).
+ */
 static void
 test_group_commit(void)
 {
 	char db[300];
-	struct ledger_stats d1, d16, d64;
+	double r1[3], r16[3], r64[3], ratio[3], cpu64[3];
+	uint64_t e16 = 0, c16 = 0, e64 = 0, c64 = 0;
 	path_in(db, sizeof(db), "group.db");
 	struct ledger *l = open_at(db, 1000);
 
 	CHECK(l != NULL, "open");
 	if (l == NULL)
 		return;
-	double r1 = run_writers(l, 1, 1000, 1, &d1);
-	double r16 = run_writers(l, 16, 400, 1, &d16);
-	double r64 = run_writers(l, 64, 200, 1, &d64);
-	CHECK(d1.commits == d1.entries,
-	      "one writer: one commit per entry (%" PRIu64 "/%" PRIu64 ")", d1.commits, d1.entries);
-	CHECK(d16.entries == 6400 && d16.commits * 4 < d16.entries,
-	      "16 writers: %" PRIu64 " entries in %" PRIu64 " commits", d16.entries, d16.commits);
-	CHECK(d64.entries == 12800 && d64.commits * 8 < d64.entries,
-	      "64 writers: %" PRIu64 " entries in %" PRIu64 " commits", d64.entries, d64.commits);
-	CHECK(r64 > 3 * r1, "64 writers %.0f/s vs one %.0f/s", r64, r1);
-	printf("group commit: 1 writer %.0f entries/s (%" PRIu64 " commits); 16 writers %.0f/s, "
-	       "%" PRIu64 " entries in %" PRIu64 " commits (%.1f per commit); 64 writers %.0f/s, "
-	       "%" PRIu64 " entries in %" PRIu64 " commits (%.1f per commit); 64 vs 1: %.1fx\n",
-	       r1, d1.commits, r16, d16.entries, d16.commits,
-	       (double)d16.entries / (double)d16.commits, r64, d64.entries, d64.commits,
-	       (double)d64.entries / (double)d64.commits, r64 / r1);
+	for (int k = 0; k < 3; k++) {
+		struct ledger_stats d1, d16, d64;
+		r1[k] = run_writers(l, 1, 1000, 1, &d1);
+		r16[k] = run_writers(l, 16, 400, 1, &d16);
+		double c0 = cpu_s();
+		r64[k] = run_writers(l, 64, 200, 1, &d64);
+		cpu64[k] = (cpu_s() - c0) / (double)d64.entries * 1e6;
+		ratio[k] = r64[k] / r1[k];
+		CHECK(d1.commits == d1.entries,
+		      "one writer: one commit per entry (%" PRIu64 "/%" PRIu64 ")", d1.commits,
+		      d1.entries);
+		CHECK(d16.entries == 6400 && d16.commits * 4 < d16.entries,
+		      "16 writers: %" PRIu64 " entries in %" PRIu64 " commits", d16.entries,
+		      d16.commits);
+		CHECK(d64.entries == 12800 && d64.commits * 8 < d64.entries,
+		      "64 writers: %" PRIu64 " entries in %" PRIu64 " commits", d64.entries,
+		      d64.commits);
+		printf("group commit round %d: 1 writer %.0f entries/s; 16 writers %.0f/s; 64 writers "
+		       "%.0f/s (%.1f us CPU per entry), %.1f entries per commit; 64 vs 1: %.1fx\n",
+		       k + 1, r1[k], r16[k], r64[k], cpu64[k],
+		       (double)d64.entries / (double)d64.commits, ratio[k]);
+		e16 += d16.entries;
+		c16 += d16.commits;
+		e64 += d64.entries;
+		c64 += d64.commits;
+	}
+	double m1 = median3(r1), m64 = median3(r64), mratio = median3(ratio);
+	double loadavg[1] = {0};
+	getloadavg(loadavg, 1);
+	printf("group commit (medians of 3, load %.1f): 1 writer %.0f entries/s (1 fsync each); "
+	       "16 writers %.0f/s, %" PRIu64 " entries in %" PRIu64 " commits (%.1f per commit); "
+	       "64 writers %.0f/s, %" PRIu64 " entries in %" PRIu64 " commits (%.1f per commit), "
+	       "%.1f us CPU per entry; 64 vs 1: %.1fx\n",
+	       loadavg[0], m1, median3(r16), e16, c16, (double)e16 / (double)c16, m64, e64, c64,
+	       (double)e64 / (double)c64, median3(cpu64), mratio);
+#ifdef __SANITIZE_ADDRESS__
+	/* Every instruction costs several times more: the writer, not the disk, is the limit. */
+	CHECK(mratio > 2.0, "64 writers %.0f/s vs one %.0f/s: %.1fx", m64, m1, mratio);
+#else
+	CHECK(mratio > 5.0, "64 writers %.0f/s vs one %.0f/s: %.1fx", m64, m1, mratio);
+#endif
 	CHECK(ledger_close(l) == 0, "close");
 	CHECK(verify_cli(db) == 0, "verify after concurrent appends");
 }
