@@ -17,6 +17,7 @@
 
 #include <openssl/evp.h>
 
+#include "codec.h"
 #include "compliance.h"
 #include "report.h"
 #include "server.h"
@@ -285,12 +286,6 @@ ledger_failed(struct server_request *req, int err)
 	return server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, ledger_strerror(err));
 }
 
-static void
-b64(const uint8_t *in, size_t len, char *out)
-{
-	EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 /* Ledger access. */
 
@@ -422,7 +417,7 @@ proof_json(uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t n)
 	char s[64];
 
 	for (size_t i = 0; a != NULL && i < n; i++) {
-		b64(proof[i], MERKLE_HASH_LEN, s);
+		codec_b64_encode(proof[i], MERKLE_HASH_LEN, s);
 		json_array_append_new(a, json_string(s));
 	}
 	return a;
@@ -470,7 +465,7 @@ inclusion(struct server_request *req, void *app)
 		ledger_failed(req, rc);
 		return;
 	}
-	b64(leaf, sizeof(leaf), s);
+	codec_b64_encode(leaf, sizeof(leaf), s);
 	server_reply_json(req, 200,
 	                  json_pack("{s:I,s:I,s:s,s:o}", "index", (json_int_t)index, "size",
 	                            (json_int_t)size, "leaf_hash", s, "proof",

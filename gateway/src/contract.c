@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "cal.h"
+#include "codec.h"
 #include "config.h"
 #include "contract.h"
 #include "errlist.h"
@@ -263,18 +264,6 @@ parse_dates(struct parse *ps, json_t *root)
 	ps->c->valid_until_text = save(ps, until);
 }
 
-static int
-hexval(char ch)
-{
-	if (ch >= '0' && ch <= '9')
-		return ch - '0';
-	if (ch >= 'a' && ch <= 'f')
-		return ch - 'a' + 10;
-	if (ch >= 'A' && ch <= 'F')
-		return ch - 'A' + 10;
-	return -1;
-}
-
 static void
 parse_certificates(struct parse *ps, json_t *root)
 {
@@ -301,15 +290,8 @@ parse_certificates(struct parse *ps, json_t *root)
 		unsigned char fp[32];
 		errlist_path_index(p, sizeof(p), "$.certificates", i);
 		const char *s = json_string_value(v);
-		bool ok = s != NULL && json_string_length(v) == 71 && strncmp(s, "sha256:", 7) == 0;
-		for (size_t k = 0; ok && k < 32; k++) {
-			int hi = hexval(s[7 + 2 * k]), lo = hexval(s[8 + 2 * k]);
-			if (hi < 0 || lo < 0)
-				ok = false;
-			else
-				fp[k] = (unsigned char)(hi << 4 | lo);
-		}
-		if (!ok) {
+		if (s == NULL || json_string_length(v) != 71 || strncmp(s, "sha256:", 7) != 0 ||
+		    codec_hex_decode(s + 7, sizeof(fp), fp) != 0) {
 			err(ps, p, "must be \"sha256:\" and 64 hex digits");
 			continue;
 		}
@@ -1100,8 +1082,7 @@ contract_json(const struct contract *c, time_t now)
 	for (size_t i = 0; i < c->ncertificates; i++) {
 		char hex[7 + 65];
 		memcpy(hex, "sha256:", 7);
-		for (size_t k = 0; k < 32; k++)
-			snprintf(hex + 7 + 2 * k, 3, "%02x", c->certificates[i][k]);
+		codec_hex_encode(c->certificates[i], 32, hex + 7);
 		json_array_append_new(certs, json_string(hex));
 	}
 	json_object_set_new(o, "id", json_string(c->id));

@@ -12,6 +12,8 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "codec.h"
+
 #define PUB_LEN 32
 #define SIG_LEN 64
 /* "— " (U+2014 EM DASH, space) opens every signature line. */
@@ -137,76 +139,6 @@ name_ok(const char *s, size_t len)
 	return 1;
 }
 
-/* ---- base64 (RFC 4648 section 4, padded) ---- */
-
-static size_t
-b64_encode(const uint8_t *in, size_t len, char *out)
-{
-	int n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
-
-	assert(n >= 0);
-	return (size_t)n;
-}
-
-static int
-b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
-/* Strict decoding: padded, canonical (unused bits zero), nothing else allowed. Returns the
- * decoded length, or -1 if malformed or longer than cap. out NULL only checks and measures. */
-static long
-b64_decode(const char *in, size_t len, uint8_t *out, size_t cap)
-{
-	size_t o = 0;
-
-	if (len == 0 || len % 4 != 0)
-		return -1;
-	for (size_t i = 0; i < len; i += 4) {
-		int v[4], pad = 0;
-		uint32_t w;
-
-		for (int k = 0; k < 4; k++) {
-			unsigned char c = (unsigned char)in[i + k];
-
-			if (c == '=' && i + 4 == len && k >= 2) {
-				pad++;
-				v[k] = 0;
-				continue;
-			}
-			if (pad > 0 || (v[k] = b64_value(c)) < 0)
-				return -1;
-		}
-		w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 |
-		    (uint32_t)v[3];
-		if ((pad == 1 && (w & 0xff) != 0) || (pad == 2 && (w & 0xffff) != 0))
-			return -1;
-		if (out == NULL) {
-			o += 3 - (size_t)pad;
-			continue;
-		}
-		if (o + 3 - (size_t)pad > cap)
-			return -1;
-		out[o++] = (uint8_t)(w >> 16);
-		if (pad < 2)
-			out[o++] = (uint8_t)(w >> 8);
-		if (pad < 1)
-			out[o++] = (uint8_t)w;
-	}
-	return (long)o;
-}
-
 /* ---- keys ---- */
 
 static int
@@ -292,7 +224,7 @@ static char *
 format_vkey(const char *name, uint32_t id, const uint8_t pub[PUB_LEN])
 {
 	uint8_t typed[1 + PUB_LEN];
-	char b64[4 * ((sizeof(typed) + 2) / 3) + 1];
+	char b64[CODEC_B64_LEN(sizeof(typed)) + 1];
 	size_t len = strlen(name) + 1 + 8 + 1 + sizeof(b64);
 	char *out = malloc(len);
 
@@ -300,7 +232,7 @@ format_vkey(const char *name, uint32_t id, const uint8_t pub[PUB_LEN])
 		return NULL;
 	typed[0] = NOTE_ED25519;
 	memcpy(typed + 1, pub, PUB_LEN);
-	b64[b64_encode(typed, sizeof(typed), b64)] = '\0';
+	codec_b64_encode(typed, sizeof(typed), b64);
 	snprintf(out, len, "%s+%08" PRIx32 "+%s", name, id, b64);
 	return out;
 }
@@ -311,25 +243,13 @@ note_signer_vkey(const struct note_signer *s)
 	return format_vkey(s->name, s->id, s->pub);
 }
 
-static int
-hex_value(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 struct note_verifier *
 note_verifier_new(const char *vkey, size_t len)
 {
 	struct note_verifier *v = NULL;
 	const char *p1, *p2;
-	uint8_t typed[1 + PUB_LEN + 3];
-	uint32_t id = 0, want;
+	uint8_t typed[1 + PUB_LEN + 3], idb[4];
+	uint32_t id, want;
 	size_t name_len;
 
 	/* name + 8 hex digits + base64 of the 33 bytes; the name holds no '+', so the first two
@@ -340,15 +260,11 @@ note_verifier_new(const char *vkey, size_t len)
 	p2 = p1 + 1;
 	if ((size_t)(vkey + len - p2) < 9 || p2[8] != '+' || !name_ok(vkey, name_len))
 		return NULL;
-	for (int k = 0; k < 8; k++) {
-		int h = hex_value((unsigned char)p2[k]);
-
-		if (h < 0)
-			return NULL;
-		id = id << 4 | (uint32_t)h;
-	}
+	if (codec_hex_decode(p2, sizeof(idb), idb) != 0)
+		return NULL;
+	id = (uint32_t)idb[0] << 24 | (uint32_t)idb[1] << 16 | (uint32_t)idb[2] << 8 | idb[3];
 	p2 += 9;
-	if (b64_decode(p2, (size_t)(vkey + len - p2), typed, sizeof(typed)) != 1 + PUB_LEN ||
+	if (codec_b64_decode(p2, (size_t)(vkey + len - p2), typed, sizeof(typed)) != 1 + PUB_LEN ||
 	    typed[0] != NOTE_ED25519)
 		return NULL;
 	if ((v = calloc(1, sizeof(*v))) == NULL || (v->name = strndup(vkey, name_len)) == NULL)
@@ -394,7 +310,7 @@ int
 note_sign(const struct note_signer *s, const char *text, size_t len, char **out, size_t *out_len)
 {
 	uint8_t blob[4 + SIG_LEN];
-	char b64[4 * ((sizeof(blob) + 2) / 3) + 1];
+	char b64[CODEC_B64_LEN(sizeof(blob)) + 1];
 	size_t siglen = SIG_LEN, b64len, name_len = strlen(s->name), total;
 	EVP_MD_CTX *ctx = NULL;
 	char *note = NULL;
@@ -416,7 +332,7 @@ note_sign(const struct note_signer *s, const char *text, size_t len, char **out,
 	blob[1] = (uint8_t)(s->id >> 16);
 	blob[2] = (uint8_t)(s->id >> 8);
 	blob[3] = (uint8_t)s->id;
-	b64len = b64_encode(blob, sizeof(blob), b64);
+	b64len = codec_b64_encode(blob, sizeof(blob), b64);
 	/* text, blank line, "— name sig\n" */
 	total = len + 1 + SIG_PREFIX_LEN + name_len + 1 + b64len + 1;
 	if (total > NOTE_MAX_SIZE) {
@@ -498,10 +414,10 @@ verify_note(const char *msg, size_t len, struct note_verifier *const *known, siz
 		sigs = eol + 1;
 		/* Every line must be well-formed, even one by a key of another algorithm, whose
 		 * signature may be of any length: the key id and at least one byte. */
-		if ((blen = b64_decode(b64, b64len, NULL, 0)) < 5)
+		if ((blen = codec_b64_decode(b64, b64len, NULL, 0)) < 5)
 			return NOTE_EMALFORMED;
 		/* 8 base64 digits (b64len >= 8 here) hold the 4 bytes of the id. */
-		if (b64_decode(b64, 8, blob, sizeof(blob)) < 4)
+		if (codec_b64_decode(b64, 8, blob, sizeof(blob)) < 4)
 			return NOTE_EMALFORMED;
 		id = (uint32_t)blob[0] << 24 | (uint32_t)blob[1] << 16 | (uint32_t)blob[2] << 8 |
 		     blob[3];
@@ -513,7 +429,7 @@ verify_note(const char *msg, size_t len, struct note_verifier *const *known, siz
 				continue;
 			/* A known key's signature must be exactly an Ed25519 signature. */
 			if (blen != 4 + SIG_LEN ||
-			    b64_decode(b64, b64len, blob, sizeof(blob)) != 4 + SIG_LEN)
+			    codec_b64_decode(b64, b64len, blob, sizeof(blob)) != 4 + SIG_LEN)
 				return NOTE_EMALFORMED;
 			if ((rc = ed25519_verify(v->key, msg, tlen, blob + 4)) != NOTE_OK)
 				return rc;
@@ -541,7 +457,7 @@ int
 note_checkpoint_format(const char *origin, uint64_t size, const uint8_t root[NOTE_ROOT_LEN],
                        char **out, size_t *out_len)
 {
-	char b64[4 * ((NOTE_ROOT_LEN + 2) / 3) + 1];
+	char b64[CODEC_B64_LEN(NOTE_ROOT_LEN) + 1];
 	size_t olen = strlen(origin), cap;
 	int n;
 
@@ -550,7 +466,7 @@ note_checkpoint_format(const char *origin, uint64_t size, const uint8_t root[NOT
 	if (olen == 0 || olen > NOTE_MAX_SIZE / 2 || !text_ok(origin, olen) ||
 	    memchr(origin, '\n', olen) != NULL)
 		return NOTE_EMALFORMED;
-	b64[b64_encode(root, NOTE_ROOT_LEN, b64)] = '\0';
+	codec_b64_encode(root, NOTE_ROOT_LEN, b64);
 	cap = olen + 1 + 20 + 1 + sizeof(b64) + 1;
 	if ((*out = malloc(cap)) == NULL)
 		return NOTE_ENOMEM;
@@ -589,7 +505,7 @@ note_checkpoint_parse(const char *text, size_t len, struct note_checkpoint *cp)
 	p = eol + 1;
 	/* root */
 	if (p == end || (eol = memchr(p, '\n', (size_t)(end - p))) == NULL ||
-	    b64_decode(p, (size_t)(eol - p), cp->root, NOTE_ROOT_LEN) != NOTE_ROOT_LEN)
+	    codec_b64_decode(p, (size_t)(eol - p), cp->root, NOTE_ROOT_LEN) != NOTE_ROOT_LEN)
 		goto fail;
 	p = eol + 1;
 	/* extension lines: opaque, but each non-empty */

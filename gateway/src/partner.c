@@ -8,6 +8,7 @@
 
 #include <openssl/evp.h>
 
+#include "codec.h"
 #include "partner.h"
 #include "policy.h"
 #include "release.h"
@@ -57,14 +58,9 @@ sha256_hex(const char *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
-	static const char hex[] = "0123456789abcdef";
 
 	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
-	for (int i = 0; i < 32; i++) {
-		out[2 * i] = hex[md[i] >> 4];
-		out[2 * i + 1] = hex[md[i] & 15];
-	}
-	out[64] = '\0';
+	codec_hex_encode(md, sizeof(md), out);
 }
 
 /* A ledger entry with everything the decision knows; the caller adds what is its own. */

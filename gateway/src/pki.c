@@ -18,6 +18,7 @@
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
+#include "codec.h"
 #include "pki.h"
 
 /* Certificates and keys are small; a CRL can grow with every revocation. */
@@ -941,18 +942,6 @@ pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, cha
 
 /* ---- fingerprints, verifier keys, secrets ---- */
 
-static void
-hex_encode(const unsigned char *in, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-
-	for (size_t i = 0; i < n; i++) {
-		out[2 * i] = digits[in[i] >> 4];
-		out[2 * i + 1] = digits[in[i] & 0x0f];
-	}
-	out[2 * n] = '\0';
-}
-
 int
 pki_fingerprint_hex(X509 *cert, char hex[65])
 {
@@ -961,7 +950,7 @@ pki_fingerprint_hex(X509 *cert, char hex[65])
 
 	if (cert == NULL || X509_digest(cert, EVP_sha256(), md, &n) != 1 || n != 32)
 		return -1;
-	hex_encode(md, n, hex);
+	codec_hex_encode(md, n, hex);
 	return 0;
 }
 
@@ -975,7 +964,8 @@ pki_fingerprint(X509 *cert, char out[PKI_FINGERPRINT_LEN])
 char *
 pki_vkey(const char *name, EVP_PKEY *key)
 {
-	unsigned char pub[1 + 32], md[32], b64[64];
+	unsigned char pub[1 + 32], md[32];
+	char b64[CODEC_B64_LEN(sizeof(pub)) + 1];
 	size_t publen = 32, n;
 	EVP_MD_CTX *h = NULL;
 	char *out = NULL;
@@ -998,9 +988,8 @@ pki_vkey(const char *name, EVP_PKEY *key)
 	    EVP_DigestUpdate(h, pub, sizeof(pub)) != 1 || EVP_DigestFinal_ex(h, md, NULL) != 1)
 		goto done;
 	id = (uint32_t)md[0] << 24 | (uint32_t)md[1] << 16 | (uint32_t)md[2] << 8 | md[3];
-	if (EVP_EncodeBlock(b64, pub, sizeof(pub)) <= 0)
-		goto done;
-	if (asprintf(&out, "%s+%08x+%s", name, id, (const char *)b64) < 0)
+	codec_b64_encode(pub, sizeof(pub), b64);
+	if (asprintf(&out, "%s+%08x+%s", name, id, b64) < 0)
 		out = NULL;
 done:
 	ERR_clear_error();
@@ -1040,7 +1029,7 @@ pki_secret_write(const char *path, char *err, size_t errlen)
 		ossl_err(err, errlen, "random bytes");
 		goto done;
 	}
-	hex_encode(secret, sizeof(secret), hex);
+	codec_hex_encode(secret, sizeof(secret), hex);
 	hex[64] = '\n';
 	hex[65] = '\0';
 	rc = write_new(path, 0600, hex, 65, err, errlen);

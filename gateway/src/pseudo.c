@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include "codec.h"
 #include "pseudo.h"
 
 struct pseudo {
@@ -26,14 +27,7 @@ hmac(const unsigned char *key, size_t keylen, const void *data, size_t len, unsi
 	return 0;
 }
 
-static void
-hex(const unsigned char *b, size_t digits, char *out)
-{
-	static const char x[] = "0123456789abcdef";
-	for (size_t i = 0; i < digits; i++)
-		out[i] = x[(b[i / 2] >> (i % 2 ? 0 : 4)) & 0xF];
-	out[digits] = '\0';
-}
+_Static_assert(PSEUDO_HEX % 2 == 0, "a pseudonym is whole bytes of hex");
 
 struct pseudo *
 pseudo_new(const void *secret, size_t len)
@@ -94,7 +88,7 @@ pseudo_apply(const struct pseudo_key *k, const char *value, size_t len, char out
 	unsigned char mac[32];
 	if (hmac(k->k, sizeof(k->k), value, len, mac) != 0)
 		return -1;
-	hex(mac, PSEUDO_HEX, out);
+	codec_hex_encode(mac, PSEUDO_HEX / 2, out);
 	return 0;
 }
 
@@ -104,6 +98,6 @@ pseudo_subject(const struct pseudo *p, const char *member_id, char out[PSEUDO_SU
 	unsigned char mac[32];
 	if (hmac(p->subject_key, sizeof(p->subject_key), member_id, strlen(member_id), mac) != 0)
 		return -1;
-	hex(mac, PSEUDO_SUBJECT_HEX, out);
+	codec_hex_encode(mac, PSEUDO_SUBJECT_HEX / 2, out);
 	return 0;
 }

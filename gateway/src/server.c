@@ -22,6 +22,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "codec.h"
 #include "server.h"
 
 /*
@@ -292,7 +293,6 @@ static void
 new_request_id(char *out)
 {
 	unsigned char b[REQUEST_ID_BYTES];
-	static const char hex[] = "0123456789abcdef";
 
 	if (RAND_bytes(b, sizeof b) != 1) {
 		/* The DRBG failing is not a reason to refuse service; ids stay unique enough for
@@ -302,11 +302,7 @@ new_request_id(char *out)
 		memcpy(b, &v, sizeof v);
 		memset(b + sizeof v, 0, sizeof b - sizeof v);
 	}
-	for (size_t i = 0; i < sizeof b; i++) {
-		out[2 * i] = hex[b[i] >> 4];
-		out[2 * i + 1] = hex[b[i] & 15];
-	}
-	out[2 * sizeof b] = '\0';
+	codec_hex_encode(b, sizeof b, out);
 }
 
 static struct conn *

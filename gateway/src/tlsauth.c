@@ -14,6 +14,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "codec.h"
 #include "tlsauth.h"
 
 /* At most this many CA certificates or CRLs in one file: a trust file is small. */
@@ -599,8 +600,7 @@ tlsauth_verify(struct tlsauth *t, const struct tlsauth_der *chain, size_t n,
 	if (EVP_Digest(chain[0].data, chain[0].len, out->x5t, &mdlen, EVP_sha256(), NULL) != 1 ||
 	    mdlen != sizeof out->x5t)
 		goto oom;
-	for (size_t i = 0; i < sizeof out->x5t; i++)
-		snprintf(out->fingerprint + 2 * i, 3, "%02x", out->x5t[i]);
+	codec_hex_encode(out->x5t, sizeof out->x5t, out->fingerprint);
 	out->not_after = asn1_time_t(X509_get0_notAfter(certs[0]));
 	out->recheck_at = snap->crl_next_update;
 	STACK_OF(X509) *verified = X509_STORE_CTX_get0_chain(ctx);

@@ -25,6 +25,7 @@
 
 #include "apierr.h"
 #include "catalog.h"
+#include "codec.h"
 #include "config.h"
 #include "contract.h"
 #include "pki.h"
@@ -97,80 +98,6 @@ say(char *why, size_t whylen, const char *msg)
 		snprintf(why, whylen, "%s", msg);
 }
 
-/* ---- base64url ---------------------------------------------------------------------------- */
-
-static const char B64URL[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-static int
-b64url_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
-}
-
-/* Encodes without padding; out must hold 4 * ceil(n / 3) + 1 bytes. */
-static void
-b64url_encode(const unsigned char *in, size_t n, char *out)
-{
-	size_t o = 0;
-	for (size_t i = 0; i < n; i += 3) {
-		unsigned v = (unsigned)in[i] << 16;
-		if (i + 1 < n)
-			v |= (unsigned)in[i + 1] << 8;
-		if (i + 2 < n)
-			v |= in[i + 2];
-		out[o++] = B64URL[(v >> 18) & 63];
-		out[o++] = B64URL[(v >> 12) & 63];
-		if (i + 1 < n)
-			out[o++] = B64URL[(v >> 6) & 63];
-		if (i + 2 < n)
-			out[o++] = B64URL[v & 63];
-	}
-	out[o] = '\0';
-}
-
-/*
- * Strict decoding: the URL alphabet only, no padding, and the unused low bits of the last
- * character zero, so that every byte string has exactly one accepted spelling. Returns the
- * decoded length, or -1 (bad input or more than cap bytes).
- */
-static long
-b64url_decode(const char *s, size_t n, unsigned char *out, size_t cap)
-{
-	size_t o = 0;
-	unsigned acc = 0;
-	int bits = 0;
-
-	if (n % 4 == 1)
-		return -1;
-	for (size_t i = 0; i < n; i++) {
-		int v = b64url_value((unsigned char)s[i]);
-		if (v < 0)
-			return -1;
-		acc = (acc << 6) | (unsigned)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= cap)
-				return -1;
-			out[o++] = (unsigned char)(acc >> bits);
-			acc &= (1u << bits) - 1;
-		}
-	}
-	if (acc != 0) /* leftover bits must be zero */
-		return -1;
-	return (long)o;
-}
-
 /* ---- small validators --------------------------------------------------------------------- */
 
 /* ^[a-z0-9][a-z0-9-]{0,62}$: partner ids and staff names (SPEC 4). */
@@ -224,7 +151,7 @@ b64chars_ok(const char *s, size_t max)
 	if (n == 0 || n > max)
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (b64url_value((unsigned char)s[i]) < 0)
+		if (!codec_b64url_char((unsigned char)s[i]))
 			return false;
 	return true;
 }
@@ -237,7 +164,7 @@ kid_ok(const char *s)
 	if (n == 0 || n > KID_MAX || strstr(s, ".."))
 		return false;
 	for (size_t i = 0; i < n; i++)
-		if (s[i] != '.' && b64url_value((unsigned char)s[i]) < 0)
+		if (s[i] != '.' && !codec_b64url_char((unsigned char)s[i]))
 			return false;
 	return true;
 }
@@ -289,7 +216,7 @@ segment_object(const char *seg, size_t n, const char *name, char *why, size_t wh
 		snprintf(msg, sizeof msg, "%s: out of memory", name);
 		goto fail;
 	}
-	m = b64url_decode(seg, n, buf, n);
+	m = codec_b64url_decode(seg, n, buf, n);
 	if (m <= 0) {
 		snprintf(msg, sizeof msg, "%s: not canonical base64url", name);
 		goto fail;
@@ -586,7 +513,7 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		char thumb[48];
 		if (!json_is_object(val) || json_object_size(val) != 1 ||
 		    !get_str(val, "x5t#S256", thumb, sizeof thumb) || strlen(thumb) != 43 ||
-		    b64url_decode(thumb, 43, c->cnf, sizeof c->cnf) != TOKEN_THUMB_LEN) {
+		    codec_b64url_decode(thumb, 43, c->cnf, sizeof c->cnf) != TOKEN_THUMB_LEN) {
 			say(why, whylen,
 			    "claims: cnf is not {\"x5t#S256\": base64url of 32 bytes}");
 			return TOKEN_INVALID;
@@ -749,7 +676,7 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 		return TOKEN_INVALID;
 	}
 	for (size_t i = 0; i < len; i++)
-		if (compact[i] != '.' && b64url_value((unsigned char)compact[i]) < 0) {
+		if (compact[i] != '.' && !codec_b64url_char((unsigned char)compact[i])) {
 			say(why, whylen, "form: a character outside base64url and '.'");
 			return TOKEN_INVALID;
 		}
@@ -777,7 +704,7 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 	 * otherwise decide how to read a short or long one. */
 	{
 		size_t slen = len - (size_t)(dot2 + 1 - compact);
-		if (b64url_decode(dot2 + 1, slen, sig, sizeof sig) != SIG_LEN) {
+		if (codec_b64url_decode(dot2 + 1, slen, sig, sizeof sig) != SIG_LEN) {
 			say(why, whylen, "signature: not 64 bytes of ES256 R||S");
 			goto done;
 		}
@@ -918,7 +845,7 @@ new_jti(char out[TOKEN_JTI_MAX + 1])
 	unsigned char r[16];
 	if (RAND_bytes(r, sizeof r) != 1)
 		return -1;
-	b64url_encode(r, sizeof r, out); /* 22 characters */
+	codec_b64url_encode(r, sizeof r, out); /* 22 characters */
 	return 0;
 }
 
@@ -995,7 +922,7 @@ token_issue_work_order(const char *key_path, const struct token_work_order *w, i
 	}
 	if (w->cnf) {
 		char b64[44], json[80];
-		b64url_encode(w->cnf, TOKEN_THUMB_LEN, b64);
+		codec_b64url_encode(w->cnf, TOKEN_THUMB_LEN, b64);
 		snprintf(json, sizeof json, "{\"cnf\":{\"x5t#S256\":\"%s\"}}", b64);
 		if (jwt_add_grants_json(jwt, json) != 0) {
 			snprintf(err, errlen, "token: cannot add cnf");
