@@ -243,20 +243,33 @@ fail:
 	return NULL;
 }
 
-/* The bytes accumulated in a memory BIO, written as a new file or atomically replaced. */
+/*
+ * The PEM in a memory BIO, written as a new file or atomically replaced; the BIO is freed here.
+ * encoded: the PEM writer succeeded (bio NULL counts as not); otherwise the error says what
+ * could not be encoded.
+ */
 static int
-bio_write_file(BIO *bio, const char *path, mode_t mode, int atomic, char *err, size_t errlen)
+pem_write_file(BIO *bio, int encoded, const char *what, const char *path, mode_t mode, int atomic,
+               char *err, size_t errlen)
 {
 	char *data = NULL;
-	long n = BIO_get_mem_data(bio, &data);
+	long n;
+	int rc = -1;
 
-	if (n <= 0 || data == NULL) {
-		seterr(err, errlen, "%s: nothing to write", path);
-		return -1;
+	if (bio == NULL || !encoded) {
+		ossl_err(err, errlen, what);
+		goto done;
 	}
-	if (atomic)
-		return write_atomic(path, mode, data, (size_t)n, err, errlen);
-	return write_new(path, mode, data, (size_t)n, err, errlen);
+	n = BIO_get_mem_data(bio, &data);
+	if (n <= 0 || data == NULL)
+		seterr(err, errlen, "%s: nothing to write", path);
+	else if (atomic)
+		rc = write_atomic(path, mode, data, (size_t)n, err, errlen);
+	else
+		rc = write_new(path, mode, data, (size_t)n, err, errlen);
+done:
+	BIO_free(bio);
+	return rc;
 }
 
 /* ---- keys ---- */
@@ -278,32 +291,18 @@ pki_key_write(const char *path, EVP_PKEY *key, char *err, size_t errlen)
 {
 	/* A secure-memory BIO is wiped when freed: the PEM of a private key is key material. */
 	BIO *bio = BIO_new(BIO_s_secmem());
-	int rc = -1;
+	int ok = bio != NULL && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1;
 
-	if (bio == NULL || PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) != 1) {
-		ossl_err(err, errlen, "encoding private key");
-		goto done;
-	}
-	rc = bio_write_file(bio, path, 0600, 0, err, errlen);
-done:
-	BIO_free(bio);
-	return rc;
+	return pem_write_file(bio, ok, "encoding private key", path, 0600, 0, err, errlen);
 }
 
 int
 pki_pub_write(const char *path, EVP_PKEY *key, char *err, size_t errlen)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	int rc = -1;
+	int ok = bio != NULL && PEM_write_bio_PUBKEY(bio, key) == 1;
 
-	if (bio == NULL || PEM_write_bio_PUBKEY(bio, key) != 1) {
-		ossl_err(err, errlen, "encoding public key");
-		goto done;
-	}
-	rc = bio_write_file(bio, path, 0644, 0, err, errlen);
-done:
-	BIO_free(bio);
-	return rc;
+	return pem_write_file(bio, ok, "encoding public key", path, 0644, 0, err, errlen);
 }
 
 /* Keys are never encrypted in an installation; an encrypted one is refused, never prompted. */
@@ -379,16 +378,9 @@ int
 pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	int rc = -1;
+	int ok = bio != NULL && PEM_write_bio_X509(bio, cert) == 1;
 
-	if (bio == NULL || PEM_write_bio_X509(bio, cert) != 1) {
-		ossl_err(err, errlen, "encoding certificate");
-		goto done;
-	}
-	rc = bio_write_file(bio, path, 0644, 0, err, errlen);
-done:
-	BIO_free(bio);
-	return rc;
+	return pem_write_file(bio, ok, "encoding certificate", path, 0644, 0, err, errlen);
 }
 
 /* A positive, non-zero serial of 128 random bits (RFC 5280 allows up to 20 octets). */
@@ -805,16 +797,9 @@ static int
 crl_write(const char *path, X509_CRL *crl, int atomic, char *err, size_t errlen)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
-	int rc = -1;
+	int ok = bio != NULL && PEM_write_bio_X509_CRL(bio, crl) == 1;
 
-	if (bio == NULL || PEM_write_bio_X509_CRL(bio, crl) != 1) {
-		ossl_err(err, errlen, "encoding CRL");
-		goto done;
-	}
-	rc = bio_write_file(bio, path, 0644, atomic, err, errlen);
-done:
-	BIO_free(bio);
-	return rc;
+	return pem_write_file(bio, ok, "encoding CRL", path, 0644, atomic, err, errlen);
 }
 
 int
