@@ -100,6 +100,39 @@ ssl_error(char *buf, size_t len)
 	return buf;
 }
 
+/* Opens a trust file; NULL with err set. */
+static BIO *
+pem_open(const char *path, char *err, size_t errlen)
+{
+	BIO *bio = BIO_new_file(path, "r");
+
+	if (bio == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		ERR_clear_error();
+	}
+	return bio;
+}
+
+/*
+ * After a PEM read that returned no object, with n objects read before: true at the clean end
+ * of the file; false with err set when there was nothing at all (none says so) or an object
+ * did not parse.
+ */
+static bool
+pem_end(const char *path, int n, const char *none, char *err, size_t errlen)
+{
+	char ebuf[200];
+	unsigned long e = ERR_peek_last_error();
+
+	if (ERR_GET_LIB(e) == ERR_LIB_PEM && ERR_GET_REASON(e) == PEM_R_NO_START_LINE && n > 0) {
+		ERR_clear_error();
+		return true;
+	}
+	snprintf(err, errlen, "%s: %s", path, n == 0 ? none : ssl_error(ebuf, sizeof ebuf));
+	ERR_clear_error();
+	return false;
+}
+
 /*
  * Reads every PEM object of one kind from a file. A file with trailing garbage, an object that
  * does not parse or too many objects is an error: a trust file is all valid or not used.
@@ -107,28 +140,16 @@ ssl_error(char *buf, size_t len)
 static int
 read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 {
-	char ebuf[200];
-	BIO *bio = BIO_new_file(path, "r");
+	BIO *bio = pem_open(path, err, errlen);
 	int rc = -1;
 
-	if (bio == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		ERR_clear_error();
+	if (bio == NULL)
 		return -1;
-	}
 	for (;;) {
 		X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 		if (x == NULL) {
-			unsigned long e = ERR_peek_last_error();
-			if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
-			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE && sk_X509_num(out) > 0) {
-				ERR_clear_error();
+			if (pem_end(path, sk_X509_num(out), "no certificate in the file", err, errlen))
 				break;
-			}
-			snprintf(err, errlen, "%s: %s", path,
-			         sk_X509_num(out) == 0 ? "no certificate in the file"
-			                               : ssl_error(ebuf, sizeof ebuf));
-			ERR_clear_error();
 			goto done;
 		}
 		if (sk_X509_num(out) >= MAX_PEM_OBJECTS || !sk_X509_push(out, x)) {
@@ -147,28 +168,16 @@ done:
 static int
 read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
 {
-	char ebuf[200];
-	BIO *bio = BIO_new_file(path, "r");
+	BIO *bio = pem_open(path, err, errlen);
 	int rc = -1;
 
-	if (bio == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-		ERR_clear_error();
+	if (bio == NULL)
 		return -1;
-	}
 	for (;;) {
 		X509_CRL *c = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
 		if (c == NULL) {
-			unsigned long e = ERR_peek_last_error();
-			if (ERR_GET_LIB(e) == ERR_LIB_PEM &&
-			    ERR_GET_REASON(e) == PEM_R_NO_START_LINE && sk_X509_CRL_num(out) > 0) {
-				ERR_clear_error();
+			if (pem_end(path, sk_X509_CRL_num(out), "no CRL in the file", err, errlen))
 				break;
-			}
-			snprintf(err, errlen, "%s: %s", path,
-			         sk_X509_CRL_num(out) == 0 ? "no CRL in the file"
-			                                   : ssl_error(ebuf, sizeof ebuf));
-			ERR_clear_error();
 			goto done;
 		}
 		if (sk_X509_CRL_num(out) >= MAX_PEM_OBJECTS || !sk_X509_CRL_push(out, c)) {
