@@ -1073,6 +1073,19 @@ db_begin(struct report_db *d, char *err, size_t errlen)
 	return 0;
 }
 
+/* *st = sql prepared, with the entry index range lo <= idx < hi bound to ?1 and ?2. 0, or -1
+ * with err naming what the query was for. */
+static int
+db_prepare_range(struct report_db *d, const char *sql, uint64_t lo, uint64_t hi, const char *what,
+                 sqlite3_stmt **st, char *err, size_t errlen)
+{
+	if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK)
+		return db_fail(d, err, errlen, what);
+	sqlite3_bind_int64(*st, 1, (sqlite3_int64)lo);
+	sqlite3_bind_int64(*st, 2, (sqlite3_int64)hi);
+	return 0;
+}
+
 static void
 db_end(struct report_db *d)
 {
@@ -1167,12 +1180,8 @@ report_db_releases(struct report_db *d, const struct report_query *q,
 	            kind index, which would walk every release of the range */
 	         q->partner || q->subject ? "+" : "", q->partner ? " AND partner = ?3" : "",
 	         q->subject ? " AND subject = ?4" : "");
-	if (sqlite3_prepare_v2(d->db, sql, -1, &st, NULL) != SQLITE_OK) {
-		db_fail(d, err, errlen, "releases");
+	if (db_prepare_range(d, sql, lo, hi, "releases", &st, err, errlen) != 0)
 		goto done;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
 	if (q->partner)
 		sqlite3_bind_text(st, 3, q->partner, -1, SQLITE_STATIC);
 	if (q->subject)
@@ -1224,15 +1233,11 @@ report_db_refusals(struct report_db *d, const struct report_query *q, uint64_t *
 		return -1;
 	if (db_range(d, q->from_ms, q->to_ms, &lo, &hi, err, errlen) != 0)
 		goto done;
-	if (sqlite3_prepare_v2(d->db,
-	                       "SELECT count(*) FROM entries WHERE idx >= ?1 AND idx < ?2 AND "
-	                       "kind = 'deny' AND subject = ?3",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		db_fail(d, err, errlen, "refusals");
+	if (db_prepare_range(d,
+	                     "SELECT count(*) FROM entries WHERE idx >= ?1 AND idx < ?2 AND kind = "
+	                     "'deny' AND subject = ?3",
+	                     lo, hi, "refusals", &st, err, errlen) != 0)
 		goto done;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
 	sqlite3_bind_text(st, 3, q->subject ? q->subject : "", -1, SQLITE_STATIC);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		db_fail(d, err, errlen, "refusals");
@@ -1264,17 +1269,12 @@ report_db_breach(struct report_db *d, const struct report_query *q, struct repor
 		goto done;
 	/* One pass over the partner's index; the items come out of the leaf only once per
 	 * distinct (subject, items) pair, so C parses a few JSON arrays, not every leaf. */
-	if (sqlite3_prepare_v2(
-	        d->db,
-	        "SELECT subject, json_extract(leaf, '$.items'), count(*), min(time), "
-	        "max(time) FROM entries WHERE idx >= ?1 AND idx < ?2 AND partner = "
-	        "?3 AND +kind = 'release' AND subject IS NOT NULL GROUP BY 1, 2",
-	        -1, &st, NULL) != SQLITE_OK) {
-		db_fail(d, err, errlen, "breach");
+	if (db_prepare_range(d,
+	                     "SELECT subject, json_extract(leaf, '$.items'), count(*), min(time), "
+	                     "max(time) FROM entries WHERE idx >= ?1 AND idx < ?2 AND partner = ?3 "
+	                     "AND +kind = 'release' AND subject IS NOT NULL GROUP BY 1, 2",
+	                     lo, hi, "breach", &st, err, errlen) != 0)
 		goto done;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
 	sqlite3_bind_text(st, 3, q->partner, -1, SQLITE_STATIC);
 	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *items_text = (const char *)sqlite3_column_text(st, 1);
@@ -1328,18 +1328,14 @@ report_db_summary(struct report_db *d, struct report_summary *s, char *err, size
 		goto done;
 	/* The rows: the reason is read from the leaf of refusals only, and an exception use is
 	 * seen in the leaf's text without parsing it. */
-	if (sqlite3_prepare_v2(
-	        d->db,
-	        "SELECT partner, contract, purpose, kind, CASE WHEN kind = 'deny' THEN "
-	        "json_extract(leaf, '$.reason') END, kind = 'release' AND instr(leaf, "
-	        "'\"basis\":\"exception:') > 0, count(*) FROM entries WHERE idx >= ?1 AND idx < ?2 "
-	        "AND kind != 'admin' GROUP BY 1, 2, 3, 4, 5, 6",
-	        -1, &st, NULL) != SQLITE_OK) {
-		db_fail(d, err, errlen, "summary");
+	if (db_prepare_range(d,
+	                     "SELECT partner, contract, purpose, kind, CASE WHEN kind = 'deny' "
+	                     "THEN json_extract(leaf, '$.reason') END, kind = 'release' AND "
+	                     "instr(leaf, '\"basis\":\"exception:') > 0, count(*) FROM entries "
+	                     "WHERE idx >= ?1 AND idx < ?2 AND kind != 'admin' GROUP BY 1, 2, 3, "
+	                     "4, 5, 6",
+	                     lo, hi, "summary", &st, err, errlen) != 0)
 		goto done;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *kind = (const char *)sqlite3_column_text(st, 3);
 		struct report_leaf l = {
@@ -1364,16 +1360,12 @@ report_db_summary(struct report_db *d, struct report_summary *s, char *err, size
 	sqlite3_finalize(st);
 	st = NULL;
 	/* Daily volumes from the trailing window on; JST days straight from the time column. */
-	if (sqlite3_prepare_v2(d->db,
-	                       "SELECT partner, (time + ?3) / ?4, count(*) FROM entries WHERE idx "
-	                       ">= ?1 AND idx < ?2 AND kind = 'release' AND partner IS NOT NULL "
-	                       "GROUP BY 1, 2",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		db_fail(d, err, errlen, "volumes");
+	if (db_prepare_range(d,
+	                     "SELECT partner, (time + ?3) / ?4, count(*) FROM entries WHERE idx >= "
+	                     "?1 AND idx < ?2 AND kind = 'release' AND partner IS NOT NULL GROUP "
+	                     "BY 1, 2",
+	                     vlo, vhi, "volumes", &st, err, errlen) != 0)
 		goto done;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)vlo);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)vhi);
 	sqlite3_bind_int64(st, 3, REPORT_JST_MS);
 	sqlite3_bind_int64(st, 4, REPORT_DAY_MS);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
@@ -1394,15 +1386,11 @@ report_db_summary(struct report_db *d, struct report_summary *s, char *err, size
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	if (sqlite3_prepare_v2(d->db,
-	                       "SELECT leaf FROM entries WHERE idx >= ?1 AND idx < ?2 AND kind = "
-	                       "'admin' ORDER BY idx LIMIT 1000",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		db_fail(d, err, errlen, "admin entries");
+	if (db_prepare_range(d,
+	                     "SELECT leaf FROM entries WHERE idx >= ?1 AND idx < ?2 AND kind = "
+	                     "'admin' ORDER BY idx LIMIT 1000",
+	                     lo, hi, "admin entries", &st, err, errlen) != 0)
 		goto done;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);
 	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
 		json_t *leaf = parse_leaf((const char *)sqlite3_column_text(st, 0),
 		                          sqlite3_column_bytes(st, 0));
