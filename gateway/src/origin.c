@@ -99,9 +99,6 @@ handle_new(struct origin *o, char *err, size_t errlen)
 			goto fail;
 		}
 		sqlite3_busy_timeout(h->db, (int)o->p.timeout_ms);
-		/* reads through the page cache, not a pread per page: the file is only read */
-		sqlite3_exec(h->db, "PRAGMA mmap_size=1073741824; PRAGMA cache_size=-8192", NULL,
-			     NULL, NULL);
 		if (sqlite3_prepare_v3(h->db, "SELECT record FROM members WHERE member_id = ?1", -1,
 				       SQLITE_PREPARE_PERSISTENT, &h->get, NULL) != SQLITE_OK ||
 		    sqlite3_prepare_v3(h->db,
