@@ -22,9 +22,9 @@
 #include "pki.h"
 
 /* Certificates and keys are small; a CRL can grow with every revocation. */
-#define MAX_CERT_FILE (1L << 20)
-#define MAX_KEY_FILE (64L << 10)
-#define MAX_CRL_FILE (64L << 20)
+#define MAX_CERT_FILE ((size_t)1 << 20)
+#define MAX_KEY_FILE ((size_t)64 << 10)
+#define MAX_CRL_FILE ((size_t)64 << 20)
 
 /*
  * Certificates start five minutes in the past: a peer whose clock runs a little behind the
@@ -182,18 +182,15 @@ write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *
 	return 0;
 }
 
-/*
- * Reads a whole regular file of at most max bytes into a NUL-terminated buffer (caller frees
- * with OPENSSL_clear_free(buf, *len + 1)). secret: refuse when group or others have access.
- */
-static char *
-read_file(const char *path, long max, int secret, size_t *len, char *err, size_t errlen)
+char *
+pki_file_read(const char *path, size_t max, unsigned flags, size_t *len, char *err, size_t errlen)
 {
 	struct stat st;
 	char *buf = NULL;
 	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | (flags & PKI_READ_NOFOLLOW ? O_NOFOLLOW : 0));
 
+	*len = 0;
 	if (fd < 0) {
 		seterr(err, errlen, "%s: %s", path, strerror(errno));
 		return NULL;
@@ -206,22 +203,29 @@ read_file(const char *path, long max, int secret, size_t *len, char *err, size_t
 		seterr(err, errlen, "%s: not a regular file", path);
 		goto fail;
 	}
-	if (secret && (st.st_mode & 077) != 0) {
-		seterr(err, errlen, "%s: key file has mode %03o; it must be 0600 or stricter", path,
-		       (unsigned)(st.st_mode & 0777));
+	if ((flags & PKI_READ_SECRET) && (st.st_mode & 077) != 0) {
+		seterr(err, errlen,
+		       "%s: key file has mode %04o: readable or writable by group or others "
+		       "(chmod 600)",
+		       path, (unsigned)(st.st_mode & 07777));
 		goto fail;
 	}
-	if (st.st_size > max) {
-		seterr(err, errlen, "%s: larger than %ld bytes", path, max);
+	if ((flags & PKI_READ_NONEMPTY) && st.st_size == 0) {
+		seterr(err, errlen, "%s: empty", path);
 		goto fail;
 	}
-	buf = OPENSSL_malloc((size_t)st.st_size + 1);
+	if ((unsigned long long)st.st_size > max) {
+		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
+		goto fail;
+	}
+	buf = malloc((size_t)st.st_size + 1);
 	if (buf == NULL) {
 		seterr(err, errlen, "%s: out of memory", path);
 		goto fail;
 	}
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
+	/* One byte more than fstat said, so that a file growing under us is seen. */
+	for (;;) {
+		ssize_t n = read(fd, buf + got, (size_t)st.st_size + 1 - got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
@@ -231,14 +235,22 @@ read_file(const char *path, long max, int secret, size_t *len, char *err, size_t
 		if (n == 0)
 			break;
 		got += (size_t)n;
+		if (got > (size_t)st.st_size)
+			break;
+	}
+	if (got != (size_t)st.st_size) {
+		seterr(err, errlen, "%s: changed while being read", path);
+		goto fail;
 	}
 	buf[got] = '\0';
 	close(fd);
 	*len = got;
 	return buf;
 fail:
-	if (buf != NULL)
-		OPENSSL_clear_free(buf, (size_t)st.st_size + 1);
+	if (buf != NULL) {
+		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
+		free(buf);
+	}
 	close(fd);
 	return NULL;
 }
@@ -320,7 +332,7 @@ EVP_PKEY *
 pki_key_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = read_file(path, MAX_KEY_FILE, 1, &len, err, errlen);
+	char *data = pki_file_read(path, MAX_KEY_FILE, PKI_READ_SECRET, &len, err, errlen);
 	EVP_PKEY *key = NULL;
 	BIO *bio;
 
@@ -335,7 +347,8 @@ pki_key_read(const char *path, char *err, size_t errlen)
 		ossl_err(err, errlen, what);
 	}
 	BIO_free(bio);
-	OPENSSL_clear_free(data, len + 1);
+	OPENSSL_cleanse(data, len);
+	free(data);
 	return key;
 }
 
@@ -345,7 +358,7 @@ X509 *
 pki_cert_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = read_file(path, MAX_CERT_FILE, 0, &len, err, errlen);
+	char *data = pki_file_read(path, MAX_CERT_FILE, 0, &len, err, errlen);
 	X509 *cert = NULL;
 	BIO *bio;
 
@@ -370,7 +383,7 @@ pki_cert_read(const char *path, char *err, size_t errlen)
 		snprintf(what, sizeof(what), "%s: not a certificate", path);
 		ossl_err(err, errlen, what);
 	}
-	OPENSSL_free(data);
+	free(data);
 	return cert;
 }
 
@@ -703,7 +716,7 @@ X509_CRL *
 pki_crl_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = read_file(path, MAX_CRL_FILE, 0, &len, err, errlen);
+	char *data = pki_file_read(path, MAX_CRL_FILE, 0, &len, err, errlen);
 	X509_CRL *crl = NULL;
 	BIO *bio;
 
@@ -718,7 +731,7 @@ pki_crl_read(const char *path, char *err, size_t errlen)
 		ossl_err(err, errlen, what);
 	}
 	BIO_free(bio);
-	OPENSSL_free(data);
+	free(data);
 	return crl;
 }
 

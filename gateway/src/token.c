@@ -3,15 +3,12 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
-#include <unistd.h>
 
 #include <jansson.h>
 #include <jwt.h>
@@ -525,61 +522,6 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 
 /* ---- verification ------------------------------------------------------------------------- */
 
-/* Reads a whole regular file of at most max bytes, NUL-terminated; with secret, refuses one
- * that group or others may read or write. Caller frees (and wipes, for a secret). */
-static unsigned char *
-read_whole_file(const char *path, bool secret, size_t max, size_t *len, char *err, size_t errlen)
-{
-	unsigned char *buf = NULL;
-	struct stat st;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if (secret && (st.st_mode & 077)) {
-		snprintf(err, errlen, "%s: readable or writable by group or others (chmod 600)",
-		         path);
-		goto fail;
-	}
-	if (st.st_size <= 0 || (size_t)st.st_size > max) {
-		snprintf(err, errlen, "%s: empty or larger than %zu bytes", path, max);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0) {
-			snprintf(err, errlen, "%s: read failed", path);
-			goto fail;
-		}
-		got += (size_t)r;
-	}
-	buf[got] = '\0';
-	close(fd);
-	*len = got;
-	return buf;
-fail:
-	if (buf) {
-		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
-		free(buf);
-	}
-	close(fd);
-	return NULL;
-}
-
 /* 1 if pkey is an EC key on P-256. */
 static bool
 is_p256(EVP_PKEY *pkey)
@@ -614,7 +556,9 @@ token_verifier_new(const char *pub_path, const char *issuer, enum token_kind kin
 	if (!v->issuer || !v->cache)
 		goto oom;
 	pthread_mutex_init(&v->cache->lock, NULL);
-	v->pem = read_whole_file(pub_path, false, KEY_FILE_MAX, &v->pem_len, err, errlen);
+	v->pem = (unsigned char *)pki_file_read(pub_path, KEY_FILE_MAX,
+	                                        PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, &v->pem_len,
+	                                        err, errlen);
 	if (!v->pem)
 		goto fail;
 	bio = BIO_new_mem_buf(v->pem, (int)v->pem_len);
@@ -810,7 +754,9 @@ static jwt_t *
 signer_new(const char *key_path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	unsigned char *pem = read_whole_file(key_path, true, KEY_FILE_MAX, &len, err, errlen);
+	unsigned char *pem = (unsigned char *)pki_file_read(
+	    key_path, KEY_FILE_MAX, PKI_READ_SECRET | PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, &len,
+	    err, errlen);
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
 	jwt_t *jwt = NULL;
