@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -13,7 +12,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,6 +21,7 @@
 #include <openssl/rand.h>
 
 #include "codec.h"
+#include "pki.h"
 #include "server.h"
 
 /*
@@ -1036,41 +1035,9 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 static char *
 read_pem(const char *path, char *err, size_t errlen)
 {
-	char *buf = NULL;
-	struct stat st;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t len;
 
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (st.st_size <= 0 || st.st_size > PEM_MAX) {
-		snprintf(err, errlen, "%s: empty or too large", path);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t k = read(fd, buf + got, (size_t)st.st_size - got);
-		if (k <= 0) {
-			snprintf(err, errlen, "%s: read failed", path);
-			OPENSSL_cleanse(buf, (size_t)st.st_size);
-			goto fail;
-		}
-		got += (size_t)k;
-	}
-	buf[got] = '\0';
-	close(fd);
-	return buf;
-fail:
-	free(buf);
-	if (fd >= 0)
-		close(fd);
-	return NULL;
+	return pki_file_read(path, PEM_MAX, PKI_READ_NONEMPTY, &len, err, errlen);
 }
 
 static void
