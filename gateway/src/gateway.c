@@ -28,6 +28,7 @@
 #include "note.h"
 #include "origin.h"
 #include "partner.h"
+#include "pki.h"
 #include "pseudo.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -205,33 +206,6 @@ reload(struct gateway *g)
 /* Key files are small; a bigger one is not a key, and reading part of it would be wrong. */
 #define SECRET_MAX 4096
 
-/* The whole content of a small secret file in a SECRET_MAX buffer the caller wipes and frees.
- * NULL if unreadable or over SECRET_MAX bytes. */
-static unsigned char *
-read_secret(const char *path, size_t *len)
-{
-	unsigned char *buf = malloc(SECRET_MAX + 1);
-	FILE *f = fopen(path, "rb");
-
-	*len = 0;
-	if (buf == NULL || f == NULL)
-		goto fail;
-	*len = fread(buf, 1, SECRET_MAX + 1, f);
-	if (ferror(f) || *len > SECRET_MAX)
-		goto fail;
-	fclose(f);
-	return buf;
-fail:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, SECRET_MAX + 1);
-		free(buf);
-	}
-	if (f != NULL)
-		fclose(f);
-	*len = 0;
-	return NULL;
-}
-
 /* True for an http:// origin off this machine: member records would cross the network in
  * cleartext. https:// (with [origin] ca) is what a remote member system needs. */
 static bool
@@ -259,7 +233,7 @@ open_all(struct gateway *g, char **errors)
 {
 	struct config *c = g->cfg;
 	char err[512], *list = NULL;
-	unsigned char *secret;
+	char *secret;
 	size_t len;
 
 	g->partner_trust = tlsauth_new(c->partner.client_ca, c->partner.crl,
@@ -283,23 +257,24 @@ open_all(struct gateway *g, char **errors)
 	                                    err, sizeof err);
 	if (g->work_orders == NULL)
 		add_error(errors, "%s: [tokens] pub: %s", c->tokens.pub, err);
-	if ((secret = read_secret(c->keys.pseudonym, &len)) == NULL ||
+	if ((secret = pki_file_read(c->keys.pseudonym, SECRET_MAX, 0, &len, err, sizeof err)) ==
+	        NULL ||
 	    (g->pseudo = pseudo_new(secret, len)) == NULL)
 		add_error(errors, "%s: [keys] pseudonym: unreadable or shorter than %d bytes",
 		          c->keys.pseudonym, PSEUDO_MIN_SECRET);
 	if (secret != NULL) {
-		OPENSSL_cleanse(secret, SECRET_MAX + 1);
+		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	if ((secret = read_secret(c->ledger.key, &len)) == NULL) {
+	if ((secret = pki_file_read(c->ledger.key, SECRET_MAX, 0, &len, err, sizeof err)) == NULL) {
 		add_error(errors, "%s: [ledger] key: unreadable", c->ledger.key);
 	} else {
-		struct note_signer *ns = note_signer_new(c->ledger.origin, (char *)secret, len);
+		struct note_signer *ns = note_signer_new(c->ledger.origin, secret, len);
 		if (ns == NULL)
 			add_error(errors, "%s: [ledger] key: not an Ed25519 private key (PEM) usable "
 			                  "with origin %s", c->ledger.key, c->ledger.origin);
 		note_signer_free(ns);
-		OPENSSL_cleanse(secret, SECRET_MAX + 1);
+		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
 	struct origin_params op = {

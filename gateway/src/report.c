@@ -15,6 +15,7 @@
 #include "cal.h"
 #include "config.h"
 #include "origin.h"
+#include "pki.h"
 #include "pseudo.h"
 #include "report.h"
 
@@ -1691,9 +1692,8 @@ id_ok(const char *s, size_t max, bool lower)
 static struct pseudo *
 load_pseudo(const char *path, char *err, size_t errlen)
 {
-	unsigned char buf[4096];
 	size_t len;
-	FILE *f;
+	char *buf;
 	struct pseudo *p;
 	char msg[512];
 
@@ -1701,14 +1701,12 @@ load_pseudo(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", msg);
 		return NULL;
 	}
-	if ((f = fopen(path, "rb")) == NULL) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+	/* The bound pdgate serve puts on a key file: a bigger one is not a pseudonym secret. */
+	if ((buf = pki_file_read(path, 4096, 0, &len, err, errlen)) == NULL)
 		return NULL;
-	}
-	len = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
 	p = pseudo_new(buf, len);
-	OPENSSL_cleanse(buf, sizeof(buf));
+	OPENSSL_cleanse(buf, len);
+	free(buf);
 	if (p == NULL)
 		snprintf(err, errlen, "%s: not a pseudonym secret", path);
 	return p;
