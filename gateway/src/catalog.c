@@ -102,7 +102,7 @@ catalog_free(struct catalog *c)
 /* Reports every key of obj not in allowed (NULL-terminated). */
 static void
 unknown_keys(struct errlist *el, const char *file, const char *path, json_t *obj,
-	     const char *const *allowed)
+             const char *const *allowed)
 {
 	const char *key;
 	json_t *v;
@@ -123,7 +123,7 @@ unknown_keys(struct errlist *el, const char *file, const char *path, json_t *obj
 /* A required or optional string member with 1..max bytes; NULL (error added) otherwise. */
 static const char *
 get_text(struct errlist *el, const char *file, const char *path, json_t *obj, const char *key,
-	 size_t max, int required)
+         size_t max, int required)
 {
 	char p[ERRLIST_PATH_MAX];
 	json_t *v = json_object_get(obj, key);
@@ -178,7 +178,7 @@ parse_root(struct errlist *el, const char *file, const char *buf, size_t len)
 	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		errlist_add(el, file, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
-			    jerr.text);
+		            jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
@@ -190,8 +190,7 @@ parse_root(struct errlist *el, const char *file, const char *buf, size_t len)
 }
 
 static void
-parse_purposes(struct catalog *c, struct errlist *el, const char *file, const char *buf,
-	       size_t len)
+parse_purposes(struct catalog *c, struct errlist *el, const char *file, const char *buf, size_t len)
 {
 	static const char *const top_keys[] = {"version", "source", "purposes", NULL};
 	static const char *const keys[] = {"id", "kind", "ja", "en", NULL};
@@ -245,8 +244,8 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 			if (k < 0) {
 				errlist_path_key(pk, sizeof(pk), p, "kind");
 				errlist_add(el, file, pk,
-					    "must be ordinary, statistical, consent, exception or "
-					    "my_number");
+				            "must be ordinary, statistical, consent, exception or "
+				            "my_number");
 			}
 		}
 		if (id == NULL || k < 0 || ja == NULL || en == NULL)
@@ -260,9 +259,11 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 			errlist_add(el, file, NULL, "out of memory");
 			continue;
 		}
-		ps->p = (struct catalog_purpose){.id = ps->id, .ja = ps->ja, .en = ps->en,
-						 .kind = (enum catalog_kind)k,
-						 .index = c->npurposes - 1};
+		ps->p = (struct catalog_purpose){.id = ps->id,
+		                                 .ja = ps->ja,
+		                                 .en = ps->en,
+		                                 .kind = (enum catalog_kind)k,
+		                                 .index = c->npurposes - 1};
 	}
 done:
 	json_decref(root);
@@ -360,17 +361,19 @@ check_structure(struct catalog *c, struct errlist *el, const char *file)
 					break;
 				}
 				if (a_last || b_last) {
-					errlist_add(el, file, p,
-						    "\"%s\" and \"%s\": a path cannot be both a value "
-						    "and an object",
-						    a->path, b->path);
+					errlist_add(
+					    el, file, p,
+					    "\"%s\" and \"%s\": a path cannot be both a value "
+					    "and an object",
+					    a->path, b->path);
 					break;
 				}
 				if (a->segments[k].array != b->segments[k].array) {
-					errlist_add(el, file, p,
-						    "\"%s\" and \"%s\": \"%s\" cannot be both an array "
-						    "and an object",
-						    a->path, b->path, a->segments[k].name);
+					errlist_add(
+					    el, file, p,
+					    "\"%s\" and \"%s\": \"%s\" cannot be both an array "
+					    "and an object",
+					    a->path, b->path, a->segments[k].name);
 					break;
 				}
 				k++;
@@ -384,10 +387,11 @@ check_structure(struct catalog *c, struct errlist *el, const char *file)
 				continue;
 			for (size_t j = 0; j + 1 < i; j++)
 				if (same_prefix(a, &c->fields[j].f, k)) {
-					errlist_add(el, file, p,
-						    "\"%s\": the fields under \"%s\" must be listed "
-						    "together",
-						    a->path, a->segments[k - 1].name);
+					errlist_add(
+					    el, file, p,
+					    "\"%s\": the fields under \"%s\" must be listed "
+					    "together",
+					    a->path, a->segments[k - 1].name);
 					goto next;
 				}
 		}
@@ -396,8 +400,7 @@ check_structure(struct catalog *c, struct errlist *el, const char *file)
 }
 
 static void
-parse_fields(struct catalog *c, struct errlist *el, const char *file, const char *buf,
-	     size_t len)
+parse_fields(struct catalog *c, struct errlist *el, const char *file, const char *buf, size_t len)
 {
 	static const char *const top_keys[] = {"version", "fields", NULL};
 	static const char *const keys[] = {"path", "class", "type", "ja", NULL};
@@ -436,8 +439,8 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 		if (cls != NULL && (k = lookup_name(class_names, NELEM(class_names), cls)) < 0) {
 			errlist_path_key(pk, sizeof(pk), p, "class");
 			errlist_add(el, file, pk,
-				    "must be identifier, name, contact, demographic, image, "
-				    "membership, my_number or internal");
+			            "must be identifier, name, contact, demographic, image, "
+			            "membership, my_number or internal");
 		}
 		if (type != NULL && (t = lookup_name(type_names, NELEM(type_names), type)) < 0) {
 			errlist_path_key(pk, sizeof(pk), p, "type");
@@ -471,14 +474,14 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 	const struct catalog_field *id = catalog_field(c, "member_id");
 	if (id == NULL || id->type != CATALOG_TYPE_STRING)
 		errlist_add(el, file, "$.fields",
-			    "must list \"member_id\" of type string: records are checked by it");
+		            "must list \"member_id\" of type string: records are checked by it");
 done:
 	json_decref(root);
 }
 
 struct catalog *
 catalog_parse(const char *purposes_name, const char *purposes, size_t purposes_len,
-	      const char *fields_name, const char *fields, size_t fields_len, char **errors)
+              const char *fields_name, const char *fields, size_t fields_len, char **errors)
 {
 	struct errlist *el = errlist_new();
 	struct catalog *c = calloc(1, sizeof(*c));
@@ -597,7 +600,7 @@ catalog_expand(const struct catalog *c, const char *path, size_t *first)
 			match = strncmp(p, path, n) == 0 && p[n] == '.';
 		else
 			match = strncmp(p, path, n) == 0 &&
-				(p[n] == '\0' || p[n] == '.' || p[n] == '[');
+			        (p[n] == '\0' || p[n] == '.' || p[n] == '[');
 		if (!match)
 			continue;
 		if (count == 0)

@@ -30,7 +30,7 @@ enum catalog_class {
 
 enum catalog_type {
 	CATALOG_TYPE_STRING,
-	CATALOG_TYPE_DATE,    /* a string "YYYY-MM-DD", a real calendar date */
+	CATALOG_TYPE_DATE, /* a string "YYYY-MM-DD", a real calendar date */
 	CATALOG_TYPE_BOOLEAN,
 	CATALOG_TYPE_STRINGS, /* an array of strings */
 };
@@ -70,8 +70,8 @@ struct catalog *catalog_load(const char *purposes_file, const char *fields_file,
 
 /* The same from buffers; the names only label the errors. */
 struct catalog *catalog_parse(const char *purposes_name, const char *purposes, size_t purposes_len,
-			      const char *fields_name, const char *fields, size_t fields_len,
-			      char **errors);
+                              const char *fields_name, const char *fields, size_t fields_len,
+                              char **errors);
 
 void catalog_free(struct catalog *c);
 

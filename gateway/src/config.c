@@ -29,7 +29,7 @@
 
 #define MAX_ERRORS 100
 #define LINE_LAST ((unsigned)-1) /* sorts the "too many errors" line last */
-#define VALUE_MAX 4096 /* longer than any line inih accepts; a guard for our own copies */
+#define VALUE_MAX 4096           /* longer than any line inih accepts; a guard for our own copies */
 
 enum kind {
 	K_STR,    /* printable ASCII, no blanks */

@@ -19,19 +19,20 @@ struct config {
 	char *dir;  /* its folder */
 
 	struct {
-		char *name;       /* [gateway] name */
-		char *log;        /* [gateway] log: file for request logs, NULL = stderr */
-		char *state;      /* [gateway] state: suspensions, revoked tokens (default state.db) */
-		unsigned threads; /* [gateway] threads: worker threads per listener (0 = one per core) */
+		char *name;  /* [gateway] name */
+		char *log;   /* [gateway] log: file for request logs, NULL = stderr */
+		char *state; /* [gateway] state: suspensions, revoked tokens (default state.db) */
+		unsigned
+		    threads; /* [gateway] threads: worker threads per listener (0 = one per core) */
 	} gateway;
 
 	struct {
 		struct config_listen listen;
-		char *cert, *key;          /* server certificate and key (key mode 0600) */
-		char *client_ca;           /* the partner CA: the only trust anchor for partners */
-		char *crl;                 /* its CRL, PEM, required */
-		unsigned max_connections;  /* default 1024 */
-		unsigned idle_timeout_s;   /* default 30: an idle or dribbling connection is closed */
+		char *cert, *key;         /* server certificate and key (key mode 0600) */
+		char *client_ca;          /* the partner CA: the only trust anchor for partners */
+		char *crl;                /* its CRL, PEM, required */
+		unsigned max_connections; /* default 1024 */
+		unsigned idle_timeout_s; /* default 30: an idle or dribbling connection is closed */
 		unsigned max_header_bytes; /* default 8192: request line and headers */
 	} partner;
 

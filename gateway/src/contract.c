@@ -121,8 +121,8 @@ contract_pins(const struct contract *c, const unsigned char fingerprint[32])
 
 /* ---- parsing ---- */
 
-static void
-err(struct parse *ps, const char *path, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void err(struct parse *ps, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 static void
 err(struct parse *ps, const char *path, const char *fmt, ...)
@@ -226,7 +226,8 @@ valid_partner(const char *s)
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
-		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (i > 0 && ch == '-');
+		bool ok =
+		    (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (i > 0 && ch == '-');
 		if (!ok)
 			return false;
 	}
@@ -315,8 +316,7 @@ get_limit(struct parse *ps, json_t *limits, const char *key)
 	if (v == NULL)
 		return 0;
 	errlist_path_key(p, sizeof(p), "$.limits", key);
-	if (!json_is_integer(v) || json_integer_value(v) < 1 ||
-	    json_integer_value(v) > LIMIT_MAX) {
+	if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > LIMIT_MAX) {
 		err(ps, p, "must be a positive integer, at most %ld (leave it out for no limit)",
 		    LIMIT_MAX);
 		return 0;
@@ -401,8 +401,8 @@ transform_fits(const struct catalog_field *f, enum contract_transform t)
 		return f->type == CATALOG_TYPE_DATE ? NULL : "applies only to a date field";
 	case CONTRACT_TF_AGE_BAND:
 		return f->type == CATALOG_TYPE_DATE && f->cls == CATALOG_CLASS_DEMOGRAPHIC
-			   ? NULL
-			   : "applies only to the birth date";
+		           ? NULL
+		           : "applies only to the birth date";
 	}
 	return "unknown transform";
 }
@@ -469,8 +469,9 @@ parse_purpose_fields(struct parse *ps, const char *ppath, json_t *arr, struct co
 				continue;
 			}
 			if (catalog_field(ps->cat, spec) == NULL) {
-				err(ps, p, "bad transform in %s: a transform applies to one value, "
-					   "and this path names an object",
+				err(ps, p,
+				    "bad transform in %s: a transform applies to one value, "
+				    "and this path names an object",
 				    q);
 				continue;
 			}
@@ -491,7 +492,8 @@ parse_purpose_fields(struct parse *ps, const char *ppath, json_t *arr, struct co
 				if (cp->fields[j].leaf == leaf)
 					break;
 			if (j < cp->nfields) {
-				err(ps, p, "duplicate field: \"%s\" is already released by fields[%zu]",
+				err(ps, p,
+				    "duplicate field: \"%s\" is already released by fields[%zu]",
 				    leaf->path, cp->fields[j].source);
 				continue;
 			}
@@ -501,15 +503,15 @@ parse_purpose_fields(struct parse *ps, const char *ppath, json_t *arr, struct co
 				    ps->my_number_permitted, t);
 				if (m != NULL) {
 					if (m != reported)
-						err(ps, p, "field \"%s\" (class %s): %s", leaf->path,
-						    catalog_class_name(leaf->cls), m);
+						err(ps, p, "field \"%s\" (class %s): %s",
+						    leaf->path, catalog_class_name(leaf->cls), m);
 					reported = m;
 					continue;
 				}
 			}
 			char item[FIELD_SPEC_MAX + 64];
 			snprintf(item, sizeof(item), "%s%s%s", leaf->path, tftext ? ":" : "",
-				 tftext ? tftext : "");
+			         tftext ? tftext : "");
 			struct contract_field *cf = &cp->fields[cp->nfields];
 			cf->leaf = leaf;
 			cf->transform = t;
@@ -574,15 +576,18 @@ parse_purposes(struct parse *ps, json_t *root)
 		enum catalog_kind k = cp->purpose->kind;
 		json_t *rc = json_object_get(v, "requires_consent");
 		if (k == CATALOG_KIND_EXCEPTION && json_is_true(rc))
-			err(ps, p, "an exception purpose is used without the member's consent by law; "
-				   "requires_consent cannot apply");
+			err(ps, p,
+			    "an exception purpose is used without the member's consent by law; "
+			    "requires_consent cannot apply");
 		if (k == CATALOG_KIND_CONSENT && json_is_false(rc))
 			err(ps, p, "the purpose %s always requires the member's consent", id);
 		if (k == CATALOG_KIND_MY_NUMBER) {
 			if (ps->relationship >= 0 && ps->relationship != CONTRACT_ENTRUSTMENT)
-				err(ps, p, "the purpose %s is only for relationship entrustment", id);
+				err(ps, p, "the purpose %s is only for relationship entrustment",
+				    id);
 			if (!ps->my_number_permitted)
-				err(ps, p, "the purpose %s needs \"my_number_permitted\": true", id);
+				err(ps, p, "the purpose %s needs \"my_number_permitted\": true",
+				    id);
 		}
 	}
 }
@@ -591,11 +596,22 @@ parse_purposes(struct parse *ps, json_t *root)
 static void
 parse_contract(struct parse *ps, json_t *root)
 {
-	static const char *const keys[] = {
-	    "id",          "partner",       "partner_name", "relationship",        "status",
-	    "valid_from",  "valid_until",   "token_required", "token_binding",     "certificates",
-	    "my_number_permitted", "purposes", "limits",       "confidentiality",   "notes",
-	    NULL};
+	static const char *const keys[] = {"id",
+	                                   "partner",
+	                                   "partner_name",
+	                                   "relationship",
+	                                   "status",
+	                                   "valid_from",
+	                                   "valid_until",
+	                                   "token_required",
+	                                   "token_binding",
+	                                   "certificates",
+	                                   "my_number_permitted",
+	                                   "purposes",
+	                                   "limits",
+	                                   "confidentiality",
+	                                   "notes",
+	                                   NULL};
 	struct contract *c = ps->c;
 	unknown_keys(ps, "$", root, keys);
 
@@ -657,16 +673,18 @@ parse_contract(struct parse *ps, json_t *root)
 	parse_limits(ps, root);
 
 	c->confidentiality = save(ps, get_text(ps, root, "confidentiality", TEXT_MAX, false));
-	if (ps->relationship == CONTRACT_ENTRUSTMENT && json_object_get(root, "confidentiality") == NULL)
+	if (ps->relationship == CONTRACT_ENTRUSTMENT &&
+	    json_object_get(root, "confidentiality") == NULL)
 		err(ps, "$.confidentiality",
-		    "missing: an entrustment contract names its confidentiality clause (委託先の監督)");
+		    "missing: an entrustment contract names its confidentiality clause "
+		    "(委託先の監督)");
 	c->notes = save(ps, get_text(ps, root, "notes", TEXT_MAX, false));
 }
 
 /* Parses into the error list shared by a whole set. */
 static struct contract *
 parse_into(const struct catalog *cat, const char *name, const char *buf, size_t len,
-	   struct errlist *el)
+           struct errlist *el)
 {
 	struct parse ps = {.cat = cat, .el = el, .file = name, .relationship = -1};
 	size_t before = errlist_count(el);
@@ -680,7 +698,7 @@ parse_into(const struct catalog *cat, const char *name, const char *buf, size_t 
 	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
 	if (root == NULL) {
 		errlist_add(el, name, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
-			    jerr.text);
+		            jerr.text);
 		return NULL;
 	}
 	if (!json_is_object(root)) {
@@ -723,7 +741,7 @@ finish(struct contract *c, struct errlist *el, char **errors)
 
 struct contract *
 contract_parse(const struct catalog *cat, const char *name, const char *buf, size_t len,
-	       char **errors)
+               char **errors)
 {
 	struct errlist *el = errlist_new();
 	if (el == NULL) {
@@ -804,8 +822,8 @@ make_set(struct contract **v, size_t n, struct errlist *el)
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(s->v[i]->id, s->v[j]->id) == 0)
 				errlist_add(el, s->v[i]->file, "$.id",
-					    "duplicate contract id \"%s\", also in %s", s->v[i]->id,
-					    s->v[j]->file);
+				            "duplicate contract id \"%s\", also in %s", s->v[i]->id,
+				            s->v[j]->file);
 	if (errlist_count(el) != before) {
 		contract_set_free(s);
 		return NULL;
@@ -922,7 +940,7 @@ contract_set_find(const struct contract_set *s, const char *id)
 
 size_t
 contract_set_partner(const struct contract_set *s, const char *partner,
-		     const struct contract *const **first)
+                     const struct contract *const **first)
 {
 	size_t lo = 0, hi = s->n;
 	*first = NULL;
@@ -948,21 +966,22 @@ contract_set_partner(const struct contract_set *s, const char *partner,
 static void
 contract_usage(FILE *f)
 {
-	fprintf(f, "usage: pdgate contract check [--policies DIR | -c FILE] CONTRACT.json...\n"
-		   "       pdgate contract list (-c FILE | [--policies DIR] --dir CONTRACTS) "
-		   "[--json]\n"
-		   "\n"
-		   "check  validates contract files against the purpose and field catalogs; prints\n"
-		   "       every error as FILE: $.json.path: message, or \"OK FILE\" for each good\n"
-		   "       file. Exit 1 if any file has an error.\n"
-		   "list   loads the contracts folder all-or-nothing and lists each contract with\n"
-		   "       its state now (a table, or JSON with --json).\n"
-		   "\n"
-		   "  -c FILE          take the catalogs and the contracts folder from pdgate.conf\n"
-		   "  --policies DIR   folder with purposes.json and fields.json (default: the\n"
-		   "                   repository's policies/, from $PDGATE_SHARE or next to bin/)\n"
-		   "  --dir DIR        the contracts folder to list\n"
-		   "  --json           list as JSON\n");
+	fprintf(f,
+	        "usage: pdgate contract check [--policies DIR | -c FILE] CONTRACT.json...\n"
+	        "       pdgate contract list (-c FILE | [--policies DIR] --dir CONTRACTS) "
+	        "[--json]\n"
+	        "\n"
+	        "check  validates contract files against the purpose and field catalogs; prints\n"
+	        "       every error as FILE: $.json.path: message, or \"OK FILE\" for each good\n"
+	        "       file. Exit 1 if any file has an error.\n"
+	        "list   loads the contracts folder all-or-nothing and lists each contract with\n"
+	        "       its state now (a table, or JSON with --json).\n"
+	        "\n"
+	        "  -c FILE          take the catalogs and the contracts folder from pdgate.conf\n"
+	        "  --policies DIR   folder with purposes.json and fields.json (default: the\n"
+	        "                   repository's policies/, from $PDGATE_SHARE or next to bin/)\n"
+	        "  --dir DIR        the contracts folder to list\n"
+	        "  --json           list as JSON\n");
 }
 
 /* The repository's data folder: $PDGATE_SHARE, else the parent of the binary's folder. */
@@ -1001,7 +1020,8 @@ cli_paths(const char *conf, const char *policies, const char *dir, struct cli_pa
 		char *errors = NULL;
 		struct config *cfg = config_load(conf, &errors);
 		if (cfg == NULL) {
-			fprintf(stderr, "%s\n", errors ? errors : "pdgate: cannot load the configuration");
+			fprintf(stderr, "%s\n",
+			        errors ? errors : "pdgate: cannot load the configuration");
 			free(errors);
 			return -1;
 		}
@@ -1017,14 +1037,16 @@ cli_paths(const char *conf, const char *policies, const char *dir, struct cli_pa
 	} else {
 		char share[PATH_MAX - 16];
 		if (share_dir(share, sizeof(share)) != 0) {
-			fprintf(stderr, "pdgate contract: cannot find the policies; use --policies DIR\n");
+			fprintf(stderr,
+			        "pdgate contract: cannot find the policies; use --policies DIR\n");
 			return -1;
 		}
 		snprintf(base, sizeof(base), "%s/policies", share);
 	}
 	if (snprintf(p->purposes, sizeof(p->purposes), "%s/purposes.json", base) >=
-		(int)sizeof(p->purposes) ||
-	    snprintf(p->fields, sizeof(p->fields), "%s/fields.json", base) >= (int)sizeof(p->fields)) {
+	        (int)sizeof(p->purposes) ||
+	    snprintf(p->fields, sizeof(p->fields), "%s/fields.json", base) >=
+	        (int)sizeof(p->fields)) {
 		fprintf(stderr, "pdgate contract: path too long\n");
 		return -1;
 	}
@@ -1076,8 +1098,8 @@ contract_json(const struct contract *c, time_t now)
 		for (size_t k = 0; k < p->nfields; k++)
 			json_array_append_new(items, json_string(p->fields[k].item));
 		json_object_set_new(purposes, p->id,
-				    json_pack("{s:o, s:o, s:b}", "fields", written, "items", items,
-					      "requires_consent", p->requires_consent));
+		                    json_pack("{s:o, s:o, s:b}", "fields", written, "items", items,
+		                              "requires_consent", p->requires_consent));
 	}
 	for (size_t i = 0; i < c->ncertificates; i++) {
 		char hex[7 + 65];
@@ -1089,7 +1111,7 @@ contract_json(const struct contract *c, time_t now)
 	json_object_set_new(o, "partner", json_string(c->partner));
 	json_object_set_new(o, "partner_name", json_string(c->partner_name));
 	json_object_set_new(o, "relationship",
-			    json_string(contract_relationship_name(c->relationship)));
+	                    json_string(contract_relationship_name(c->relationship)));
 	json_object_set_new(o, "status", json_string(contract_status_name(c->status)));
 	json_object_set_new(o, "state", json_string(state_now(c, now)));
 	json_object_set_new(o, "in_force", json_boolean(contract_in_force(c, now)));
@@ -1097,17 +1119,17 @@ contract_json(const struct contract *c, time_t now)
 	json_object_set_new(o, "valid_until", json_string(c->valid_until_text));
 	json_object_set_new(o, "token_required", json_boolean(c->token_required));
 	json_object_set_new(o, "token_binding",
-			    json_string(c->token_binding_required ? "required" : "optional"));
+	                    json_string(c->token_binding_required ? "required" : "optional"));
 	json_object_set_new(o, "certificates", certs);
 	json_object_set_new(o, "my_number_permitted", json_boolean(c->my_number_permitted));
 	json_object_set_new(o, "purposes", purposes);
 	json_t *limits = json_object();
 	if (c->requests_per_minute)
 		json_object_set_new(limits, "requests_per_minute",
-				    json_integer((json_int_t)c->requests_per_minute));
+		                    json_integer((json_int_t)c->requests_per_minute));
 	if (c->records_per_day)
 		json_object_set_new(limits, "records_per_day",
-				    json_integer((json_int_t)c->records_per_day));
+		                    json_integer((json_int_t)c->records_per_day));
 	json_object_set_new(o, "limits", limits);
 	json_object_set_new(o, "file", json_string(c->file));
 	return o;
@@ -1117,7 +1139,7 @@ static int
 cmp_id(const void *a, const void *b)
 {
 	return strcmp((*(const struct contract *const *)a)->id,
-		      (*(const struct contract *const *)b)->id);
+	              (*(const struct contract *const *)b)->id);
 }
 
 static int
@@ -1163,10 +1185,11 @@ contract_list(const struct contract_set *set, bool as_json)
 int
 contract_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"policies", required_argument, NULL, 'p'}, {"dir", required_argument, NULL, 'd'},
-	    {"json", no_argument, NULL, 'j'},           {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {{"policies", required_argument, NULL, 'p'},
+	                                     {"dir", required_argument, NULL, 'd'},
+	                                     {"json", no_argument, NULL, 'j'},
+	                                     {"help", no_argument, NULL, 'h'},
+	                                     {NULL, 0, NULL, 0}};
 	const char *conf = NULL, *policies = NULL, *dir = NULL;
 	bool as_json = false;
 	int ch, rc = 1;
@@ -1223,7 +1246,8 @@ contract_main(int argc, char **argv)
 	char *errors = NULL;
 	struct catalog *cat = catalog_load(p.purposes, p.fields, &errors);
 	if (cat == NULL) {
-		fprintf(stderr, "%s\n", errors ? errors : "pdgate contract: cannot load the catalogs");
+		fprintf(stderr, "%s\n",
+		        errors ? errors : "pdgate contract: cannot load the catalogs");
 		free(errors);
 		return 1;
 	}

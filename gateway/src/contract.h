@@ -80,7 +80,7 @@ struct contract {
  * "NAME: $.json.path: message" (caller frees). The catalog must outlive the contract.
  */
 struct contract *contract_parse(const struct catalog *cat, const char *name, const char *buf,
-				size_t len, char **errors);
+                                size_t len, char **errors);
 
 /* The same from a file (at most CONTRACT_MAX_FILE_BYTES). */
 struct contract *contract_load(const struct catalog *cat, const char *file, char **errors);
@@ -107,8 +107,7 @@ struct contract_set;
  * two files with the same contract id, refuses the whole set: NULL with *errors listing every
  * problem (caller frees). An empty folder is an empty set. The catalog must outlive the set.
  */
-struct contract_set *contract_set_load(const struct catalog *cat, const char *dir,
-				       char **errors);
+struct contract_set *contract_set_load(const struct catalog *cat, const char *dir, char **errors);
 
 /*
  * A set from contracts already parsed; takes ownership of every contract and of the array
@@ -128,7 +127,7 @@ const struct contract *contract_set_find(const struct contract_set *s, const cha
  * *first at the first of them. Borrowed from the set.
  */
 size_t contract_set_partner(const struct contract_set *s, const char *partner,
-			    const struct contract *const **first);
+                            const struct contract *const **first);
 
 /* `pdgate contract check|list`: argv[0] is "contract". */
 int contract_main(int argc, char **argv);

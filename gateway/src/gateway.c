@@ -181,8 +181,9 @@ reload(struct gateway *g)
 		/* every error with its file and JSON path, then the verdict */
 		for (char *line = strtok(errors, "\n"); line != NULL; line = strtok(NULL, "\n"))
 			log_msg(g->log, "error", "%s", line);
-		log_msg(g->log, "error", "reload of policies and contracts failed; keeping the "
-		                         "previous set");
+		log_msg(g->log, "error",
+		        "reload of policies and contracts failed; keeping the "
+		        "previous set");
 		free(errors);
 	} else {
 		const struct registry_view *v = registry_acquire(g->registry);
@@ -199,8 +200,10 @@ reload(struct gateway *g)
 	        (unsigned long long)tlsauth_generation(g->partner_trust));
 	warn_if_stale(g);
 	if (compliance_reload(g->compliance, err, sizeof err) != 0)
-		log_msg(g->log, "error", "reload of the staff CA/CRL failed: %s; keeping the "
-		                         "previous ones", err);
+		log_msg(g->log, "error",
+		        "reload of the staff CA/CRL failed: %s; keeping the "
+		        "previous ones",
+		        err);
 }
 
 /* Key files are small; a bigger one is not a key, and reading part of it would be wrong. */
@@ -236,8 +239,8 @@ open_all(struct gateway *g, char **errors)
 	char *secret;
 	size_t len;
 
-	g->partner_trust = tlsauth_new(c->partner.client_ca, c->partner.crl,
-	                               TLSAUTH_PARTNER_PREFIX, "partner", err, sizeof err);
+	g->partner_trust = tlsauth_new(c->partner.client_ca, c->partner.crl, TLSAUTH_PARTNER_PREFIX,
+	                               "partner", err, sizeof err);
 	if (g->partner_trust == NULL)
 		add_error(errors, "[partner] client_ca/crl: %s", err);
 	check_server_pair("partner", c->partner.cert, c->partner.key, errors);
@@ -253,8 +256,8 @@ open_all(struct gateway *g, char **errors)
 		add_error(errors, "%s", list != NULL ? list : "policies: cannot load");
 		free(list);
 	}
-	g->work_orders = token_verifier_new(c->tokens.pub, c->tokens.issuer, TOKEN_WORK_ORDER,
-	                                    err, sizeof err);
+	g->work_orders =
+	    token_verifier_new(c->tokens.pub, c->tokens.issuer, TOKEN_WORK_ORDER, err, sizeof err);
 	if (g->work_orders == NULL)
 		add_error(errors, "%s: [tokens] pub: %s", c->tokens.pub, err);
 	if ((secret = pki_file_read(c->keys.pseudonym, SECRET_MAX, 0, &len, err, sizeof err)) ==
@@ -271,8 +274,10 @@ open_all(struct gateway *g, char **errors)
 	} else {
 		struct note_signer *ns = note_signer_new(c->ledger.origin, secret, len);
 		if (ns == NULL)
-			add_error(errors, "%s: [ledger] key: not an Ed25519 private key (PEM) usable "
-			                  "with origin %s", c->ledger.key, c->ledger.origin);
+			add_error(errors,
+			          "%s: [ledger] key: not an Ed25519 private key (PEM) usable "
+			          "with origin %s",
+			          c->ledger.key, c->ledger.origin);
 		note_signer_free(ns);
 		OPENSSL_cleanse(secret, len);
 		free(secret);
@@ -286,9 +291,10 @@ open_all(struct gateway *g, char **errors)
 	    .ca = c->origin.ca,
 	};
 	if (cleartext_remote(c->origin.url))
-		add_error(errors, "[origin] url: plain http:// is allowed only to this machine; a "
-		                  "remote member system needs https:// (member records are personal "
-		                  "data)");
+		add_error(errors,
+		          "[origin] url: plain http:// is allowed only to this machine; a "
+		          "remote member system needs https:// (member records are personal "
+		          "data)");
 	g->origin = origin_new(&op, err, sizeof err);
 	if (g->origin == NULL)
 		add_error(errors, "[origin] url: %s", err);

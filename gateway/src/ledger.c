@@ -420,7 +420,8 @@ walbuf_write(sqlite3_file *p, const void *data, int n, sqlite3_int64 off)
 	struct walbuf_file *f = (struct walbuf_file *)p;
 	int rc;
 
-	if (f->len > 0 && (off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WALBUF_MAX) &&
+	if (f->len > 0 &&
+	    (off != f->off + (sqlite3_int64)f->len || f->len + (size_t)n > WALBUF_MAX) &&
 	    (rc = walbuf_flush(f)) != SQLITE_OK)
 		return rc;
 	if (f->len + (size_t)n > f->cap) {

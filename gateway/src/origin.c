@@ -1,4 +1,5 @@
-/* origin — where member records come from: the embedded SQLite file or the member system over HTTP. */
+/* origin — where member records come from: the embedded SQLite file or the member system over HTTP.
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -21,16 +22,16 @@
  */
 struct handle {
 	sqlite3 *db;
-	sqlite3_stmt *get;  /* SELECT record FROM members WHERE member_id = ? */
+	sqlite3_stmt *get; /* SELECT record FROM members WHERE member_id = ? */
 	sqlite3_stmt *page; /* SELECT member_id, record … WHERE member_id > ? ORDER BY … LIMIT ? */
 	CURL *curl;
 	struct handle *next;
 };
 
 struct origin {
-	int http;           /* 0: sqlite, 1: http(s) */
-	char *path;         /* sqlite file */
-	char *base;         /* http base URL without trailing slash */
+	int http;   /* 0: sqlite, 1: http(s) */
+	char *path; /* sqlite file */
+	char *base; /* http base URL without trailing slash */
 	struct origin_params p;
 	char *client_cert, *client_key, *ca;
 	pthread_mutex_t lock; /* guards free */
@@ -91,20 +92,21 @@ handle_new(struct origin *o, char *err, size_t errlen)
 	if (h == NULL)
 		goto oom;
 	if (!o->http) {
-		int rc = sqlite3_open_v2(o->path, &h->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
-					 NULL);
+		int rc = sqlite3_open_v2(o->path, &h->db,
+		                         SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 		if (rc != SQLITE_OK) {
 			snprintf(err, errlen, "origin %s: %s", o->path,
-				 h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc));
+			         h->db ? sqlite3_errmsg(h->db) : sqlite3_errstr(rc));
 			goto fail;
 		}
 		sqlite3_busy_timeout(h->db, (int)o->p.timeout_ms);
 		if (sqlite3_prepare_v3(h->db, "SELECT record FROM members WHERE member_id = ?1", -1,
-				       SQLITE_PREPARE_PERSISTENT, &h->get, NULL) != SQLITE_OK ||
+		                       SQLITE_PREPARE_PERSISTENT, &h->get, NULL) != SQLITE_OK ||
 		    sqlite3_prepare_v3(h->db,
-				       "SELECT member_id, record FROM members WHERE member_id > ?1 "
-				       "ORDER BY member_id LIMIT ?2",
-				       -1, SQLITE_PREPARE_PERSISTENT, &h->page, NULL) != SQLITE_OK) {
+		                       "SELECT member_id, record FROM members WHERE member_id > ?1 "
+		                       "ORDER BY member_id LIMIT ?2",
+		                       -1, SQLITE_PREPARE_PERSISTENT, &h->page,
+		                       NULL) != SQLITE_OK) {
 			snprintf(err, errlen, "origin %s: %s", o->path, sqlite3_errmsg(h->db));
 			goto fail;
 		}
@@ -311,7 +313,7 @@ origin_get(struct origin *o, const char *member_id, char **body, size_t *len)
 
 static enum apierr
 sqlite_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
-	    origin_each_fn each, void *ctx, char **next)
+            origin_each_fn each, void *ctx, char **next)
 {
 	enum apierr e = APIERR_NONE;
 	unsigned n = 0;
@@ -350,7 +352,7 @@ sqlite_page(struct origin *o, struct handle *h, const char *after, unsigned limi
 
 enum apierr
 origin_parse_page(const char *bytes, size_t len, const char *after, unsigned limit,
-		  size_t max_record_bytes, origin_each_fn each, void *ctx, char **next)
+                  size_t max_record_bytes, origin_each_fn each, void *ctx, char **next)
 {
 	char why[160];
 	const char *prev = after;
@@ -360,8 +362,8 @@ origin_parse_page(const char *bytes, size_t len, const char *after, unsigned lim
 
 	*next = NULL;
 	/* the records sit two levels down: the page object and its array */
-	page = ujson_parse(bytes, len, ORIGIN_MAX_PAGE_BYTES, UJSON_MAX_DEPTH + 2, why,
-			   sizeof(why));
+	page =
+	    ujson_parse(bytes, len, ORIGIN_MAX_PAGE_BYTES, UJSON_MAX_DEPTH + 2, why, sizeof(why));
 	if (page == NULL || !json_is_object(page) || json_object_size(page) != 2)
 		goto done;
 	members = json_object_get(page, "members");
@@ -370,14 +372,16 @@ origin_parse_page(const char *bytes, size_t len, const char *after, unsigned lim
 	    (nx == NULL || (!json_is_null(nx) && !json_is_string(nx))))
 		goto done;
 	/* every record is checked for order before the first is handed on: all or nothing */
-	json_array_foreach(members, i, m) {
+	json_array_foreach(members, i, m)
+	{
 		const char *id = json_string_value(json_object_get(m, "member_id"));
 		if (!json_is_object(m) || id == NULL || (prev != NULL && strcmp(id, prev) <= 0))
 			goto done;
 		prev = id;
 	}
 	e = APIERR_NONE;
-	json_array_foreach(members, i, m) {
+	json_array_foreach(members, i, m)
+	{
 		char *text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		int stop;
 		if (text == NULL) {
@@ -390,7 +394,7 @@ origin_parse_page(const char *bytes, size_t len, const char *after, unsigned lim
 			goto done;
 		}
 		stop = each(ctx, json_string_value(json_object_get(m, "member_id")), text,
-			    strlen(text));
+		            strlen(text));
 		free(text);
 		if (stop)
 			goto done;
@@ -405,7 +409,7 @@ done:
 /* GET {url}/members?limit=N&after=ID, then the page checked by origin_parse_page. */
 static enum apierr
 http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
-	  origin_each_fn each, void *ctx, char **next)
+          origin_each_fn each, void *ctx, char **next)
 {
 	struct sink s = {.limit = ORIGIN_MAX_PAGE_BYTES};
 	char path[256];
@@ -420,14 +424,14 @@ http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
 		e = APIERR_ORIGIN_ERROR; /* the list itself cannot be "not found" */
 	if (e == APIERR_NONE)
 		e = origin_parse_page(s.buf, s.len, after, limit, o->p.max_record_bytes, each, ctx,
-				      next);
+		                      next);
 	free(s.buf);
 	return e;
 }
 
 enum apierr
 origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn each, void *ctx,
-	    char **next)
+            char **next)
 {
 	struct handle *h = take(o);
 	enum apierr e;

@@ -1,4 +1,5 @@
-/* origin — where member records come from: the embedded SQLite file or the member system over HTTP. */
+/* origin — where member records come from: the embedded SQLite file or the member system over HTTP.
+ */
 #ifndef PDGATE_ORIGIN_H
 #define PDGATE_ORIGIN_H
 
@@ -10,12 +11,12 @@ struct origin;
 
 /* What an origin is asked to do; filled from [origin] of the configuration. */
 struct origin_params {
-	const char *url;            /* "sqlite:/abs/path", "http://…" or "https://…" */
-	unsigned timeout_ms;        /* whole-request bound for HTTP */
-	size_t max_record_bytes;    /* a single record; a page may hold limit times that */
-	const char *client_cert;    /* optional, https */
-	const char *client_key;     /* optional, https */
-	const char *ca;             /* optional, https: the only CA trusted for the member system */
+	const char *url;         /* "sqlite:/abs/path", "http://…" or "https://…" */
+	unsigned timeout_ms;     /* whole-request bound for HTTP */
+	size_t max_record_bytes; /* a single record; a page may hold limit times that */
+	const char *client_cert; /* optional, https */
+	const char *client_key;  /* optional, https */
+	const char *ca;          /* optional, https: the only CA trusted for the member system */
 };
 
 /* Opens the origin (SQLite read-only; HTTP: a pool of reusable connections). NULL on error with
@@ -44,8 +45,7 @@ typedef int (*origin_each_fn)(void *ctx, const char *member_id, const char *reco
  * ORIGIN_INVALID, or INTERNAL (out of memory); on error *next is NULL.
  */
 enum apierr origin_parse_page(const char *bytes, size_t len, const char *after, unsigned limit,
-			      size_t max_record_bytes, origin_each_fn each, void *ctx,
-			      char **next);
+                              size_t max_record_bytes, origin_each_fn each, void *ctx, char **next);
 
 /*
  * Up to limit members with member_id greater than after (NULL: from the start), in order.
@@ -53,6 +53,6 @@ enum apierr origin_parse_page(const char *bytes, size_t len, const char *after, 
  * Errors as origin_get; a page body that is not the expected JSON is ORIGIN_INVALID.
  */
 enum apierr origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn each,
-			void *ctx, char **next);
+                        void *ctx, char **next);
 
 #endif

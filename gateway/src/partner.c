@@ -1,4 +1,5 @@
-/* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on. */
+/* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on.
+ */
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,8 @@
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
 #define MEMBER_ID_MAX 64
-#define HDR_ID_MAX 64               /* X-Purpose, X-Contract */
-#define HDR_JUSTIFICATION_MAX 2048  /* bytes: 512 code points of up to 4 bytes */
+#define HDR_ID_MAX 64              /* X-Purpose, X-Contract */
+#define HDR_JUSTIFICATION_MAX 2048 /* bytes: 512 code points of up to 4 bytes */
 #define HDR_AUTH_MAX (TOKEN_MAX_BYTES + 16)
 
 /*
@@ -27,14 +28,14 @@
 struct decision {
 	struct server_request *req;
 	struct partner_api *api;
-	const struct registry_view *view;   /* held from step 4 to the end */
-	const struct tlsauth_identity *id;  /* step 1 */
+	const struct registry_view *view;  /* held from step 4 to the end */
+	const struct tlsauth_identity *id; /* step 1 */
 	const char *purpose_hdr, *contract_hdr, *justification;
-	const struct contract *contract;    /* steps 5-6 */
-	const char *purpose;                /* step 7: declared or the work order's */
-	const struct contract_purpose *cp;  /* step 7 */
+	const struct contract *contract;   /* steps 5-6 */
+	const char *purpose;               /* step 7: declared or the work order's */
+	const struct contract_purpose *cp; /* step 7 */
 	bool has_token;
-	struct token_claims claims;         /* step 5 */
+	struct token_claims claims; /* step 5 */
 	time_t now;
 	int64_t now_ms;
 	char basis[POLICY_BASIS_MAX];
@@ -102,8 +103,7 @@ reply_index(struct server_request *req, uint64_t index)
  * refuses too, so nothing is ever released unrecorded.
  */
 static void
-deny(struct decision *d, enum apierr e, const char *msg, const char *subject,
-     uint32_t retry_after)
+deny(struct decision *d, enum apierr e, const char *msg, const char *subject, uint32_t retry_after)
 {
 	struct ledger_entry le;
 	uint64_t index;
@@ -133,10 +133,10 @@ read_headers(struct decision *d)
 	if (server_request_header(req, "X-Purpose", HDR_ID_MAX, &d->purpose_hdr) < 0 ||
 	    server_request_header(req, "X-Contract", HDR_ID_MAX, &d->contract_hdr) < 0 ||
 	    server_request_header(req, "X-Justification", HDR_JUSTIFICATION_MAX,
-				  &d->justification) < 0) {
+	                          &d->justification) < 0) {
 		server_reply_error(req, APIERR_BAD_REQUEST,
-				   "X-Purpose, X-Contract or X-Justification is repeated, empty, "
-				   "too long or holds control characters");
+		                   "X-Purpose, X-Contract or X-Justification is repeated, empty, "
+		                   "too long or holds control characters");
 		return -1;
 	}
 	return 0;
@@ -173,7 +173,7 @@ step_token(struct decision *d)
 		const struct contract *c;
 		d->purpose = d->purpose_hdr;
 		e = policy_choose_contract(d->view->contracts, d->id->id, d->contract_hdr,
-					   d->purpose, d->now, &c);
+		                           d->purpose, d->now, &c);
 		if ((e == APIERR_NONE && c->token_required) ||
 		    (e != APIERR_NONE && all_need_tokens(d->view, d->id->id))) {
 			d->contract = e == APIERR_NONE ? c : NULL;
@@ -195,7 +195,7 @@ step_token(struct decision *d)
 	}
 	auth += 7;
 	if (token_verify(api->tokens, auth, strlen(auth), (int64_t)d->now, &d->claims, why,
-			 sizeof(why)) != TOKEN_OK) {
+	                 sizeof(why)) != TOKEN_OK) {
 		deny(d, APIERR_TOKEN_INVALID, why, NULL, 0);
 		return -1;
 	}
@@ -207,7 +207,7 @@ step_token(struct decision *d)
 	    .contract_partner = ct != NULL ? ct->partner : NULL,
 	    .purpose_listed = ct != NULL && contract_purpose(ct, d->claims.purpose) != NULL,
 	    .binding = ct != NULL && !ct->token_binding_required ? TOKEN_BINDING_OPTIONAL
-								 : TOKEN_BINDING_REQUIRED,
+	                                                         : TOKEN_BINDING_REQUIRED,
 	};
 	enum token_bind b = token_check_binding(&d->claims, &ctx);
 	if (b != TOKEN_BIND_OK) {
@@ -271,7 +271,7 @@ decide(struct decision *d, uint32_t want, uint32_t *granted)
 		return -1;
 	}
 	e = policy_check_purpose(d->view->catalog, d->contract, d->purpose, d->justification,
-				 &d->cp, &why); /* step 7 */
+	                         &d->cp, &why); /* step 7 */
 	if (d->purpose != NULL)
 		server_request_set_purpose(d->req, d->purpose);
 	if (e != APIERR_NONE) {
@@ -279,9 +279,9 @@ decide(struct decision *d, uint32_t want, uint32_t *granted)
 		return -1;
 	}
 	policy_basis(d->contract, d->cp, d->basis, sizeof(d->basis));
-	if (ratelimit_admit(api->limits, d->contract->id, (uint32_t)d->contract->requests_per_minute,
-			    d->contract->records_per_day, want, d->now_ms, granted,
-			    &retry) != 0) { /* step 8 */
+	if (ratelimit_admit(
+	        api->limits, d->contract->id, (uint32_t)d->contract->requests_per_minute,
+	        d->contract->records_per_day, want, d->now_ms, granted, &retry) != 0) { /* step 8 */
 		deny(d, APIERR_RATE_LIMITED, NULL, NULL, retry);
 		return -1;
 	}
@@ -345,7 +345,7 @@ released_clear(struct released *r)
  */
 static enum apierr
 build_member(struct decision *d, const char *member_id, const char *bytes, size_t len,
-	     struct released *r, const char **why_out)
+             struct released *r, const char **why_out)
 {
 	static __thread char why[RELEASE_WHY_MAX];
 	json_t *record = NULL, *body = NULL;
@@ -353,7 +353,7 @@ build_member(struct decision *d, const char *member_id, const char *bytes, size_
 
 	*why_out = NULL;
 	e = release_origin(d->view->catalog, bytes, len, d->api->max_record_bytes, member_id,
-			   &record, why, sizeof(why));
+	                   &record, why, sizeof(why));
 	if (e != APIERR_NONE) {
 		*why_out = why;
 		return e;
@@ -365,7 +365,7 @@ build_member(struct decision *d, const char *member_id, const char *bytes, size_
 		return APIERR_NONE;
 	}
 	e = release_build(d->contract, d->cp, record, d->api->pseudo, d->now, &body, &r->items, why,
-			  sizeof(why));
+	                  sizeof(why));
 	json_decref(record);
 	if (e != APIERR_NONE) {
 		*why_out = why;
@@ -393,7 +393,7 @@ take_records(struct decision *d, size_t n)
 	if (!d->has_token || d->claims.max_records <= 0 || n == 0)
 		return 0;
 	if (tokenstore_take(d->api->tokenstore, d->claims.jti, (int64_t)n, d->claims.max_records,
-			    &ok) != 0) {
+	                    &ok) != 0) {
 		deny(d, APIERR_INTERNAL, "the work-order counter cannot be updated", NULL, 0);
 		return -1;
 	}
@@ -424,7 +424,7 @@ member_one(struct server_request *req, void *app)
 	if (member_id == NULL || !member_id_ok(member_id) ||
 	    server_request_query_only(req, (const char *const[]){NULL}) != 0) {
 		server_reply_error(req, APIERR_BAD_REQUEST,
-				   "member_id must match ^[A-Za-z0-9_-]{1,64}$, with no query");
+		                   "member_id must match ^[A-Za-z0-9_-]{1,64}$, with no query");
 		return;
 	}
 	if (read_headers(&d) != 0 || decide(&d, 1, &granted) != 0)
@@ -575,7 +575,7 @@ member_page(struct server_request *req, void *app)
 	    server_request_query(req, "after", MEMBER_ID_MAX, &after) < 0 ||
 	    (after != NULL && !member_id_ok(after))) {
 		server_reply_error(req, APIERR_BAD_REQUEST,
-				   "query: limit 1..1000, after a member_id, nothing else");
+		                   "query: limit 1..1000, after a member_id, nothing else");
 		return;
 	}
 	if (read_headers(&d) != 0 || decide(&d, (uint32_t)limit, &granted) != 0)
@@ -686,21 +686,20 @@ whoami(struct server_request *req, void *app)
 			json_t *fields = json_array();
 			for (size_t f = 0; f < cp->nwritten; f++)
 				json_array_append_new(fields, json_string(cp->written[f]));
-			json_object_set_new(
-			    purposes, cp->id,
-			    json_pack("{s:o,s:s,s:b}", "fields", fields, "kind",
-				      catalog_kind_name(cp->purpose->kind), "requires_consent",
-				      cp->requires_consent));
+			json_object_set_new(purposes, cp->id,
+			                    json_pack("{s:o,s:s,s:b}", "fields", fields, "kind",
+			                              catalog_kind_name(cp->purpose->kind),
+			                              "requires_consent", cp->requires_consent));
 		}
 		json_array_append_new(
 		    list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o}", "id", c->id, "relationship",
-				    contract_relationship_name(c->relationship), "status",
-				    contract_status_name(c->status), "valid_from", c->valid_from_text,
-				    "valid_until", c->valid_until_text, "token_required",
-				    c->token_required, "purposes", purposes));
+		                    contract_relationship_name(c->relationship), "status",
+		                    contract_status_name(c->status), "valid_from",
+		                    c->valid_from_text, "valid_until", c->valid_until_text,
+		                    "token_required", c->token_required, "purposes", purposes));
 	}
 	doc = json_pack("{s:s,s:s,s:b,s:o}", "partner", id->id, "certificate", fp, "suspended",
-			registry_partner_suspended(api->registry, id->id), "contracts", list);
+	                registry_partner_suspended(api->registry, id->id), "contracts", list);
 	registry_release(api->registry, v);
 	server_reply_json(req, 200, doc);
 }

@@ -1,4 +1,5 @@
-/* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on. */
+/* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on.
+ */
 #ifndef PDGATE_PARTNER_H
 #define PDGATE_PARTNER_H
 

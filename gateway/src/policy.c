@@ -7,7 +7,8 @@
 
 const char *
 policy_hard_rule(const struct catalog_field *f, const struct catalog_purpose *p,
-		 enum contract_relationship rel, bool my_number_permitted, enum contract_transform t)
+                 enum contract_relationship rel, bool my_number_permitted,
+                 enum contract_transform t)
 {
 	if (f->cls == CATALOG_CLASS_INTERNAL)
 		return "class internal is never released";
@@ -61,7 +62,7 @@ lists(const struct contract *c, const char *purpose)
 
 enum apierr
 policy_choose_contract(const struct contract_set *set, const char *partner, const char *named,
-		       const char *purpose, time_t now, const struct contract **chosen)
+                       const char *purpose, time_t now, const struct contract **chosen)
 {
 	const struct contract *const *pc;
 	size_t n = contract_set_partner(set, partner, &pc);
@@ -118,8 +119,8 @@ policy_check_contract(const struct contract *c, time_t now)
 
 enum apierr
 policy_check_purpose(const struct catalog *cat, const struct contract *c, const char *purpose,
-		     const char *justification, const struct contract_purpose **out,
-		     const char **why)
+                     const char *justification, const struct contract_purpose **out,
+                     const char **why)
 {
 	const char *dummy;
 	if (why == NULL)
@@ -181,7 +182,7 @@ consented(const json_t *record, const char *contract_id)
 
 enum apierr
 policy_check_member(const struct contract *c, const struct contract_purpose *p,
-		    const json_t *record, const char **why)
+                    const json_t *record, const char **why)
 {
 	const char *dummy;
 	if (why == NULL)

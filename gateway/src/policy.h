@@ -29,8 +29,8 @@
  * On APIERR_NONE *chosen is set (borrowed from the set), else NULL.
  */
 enum apierr policy_choose_contract(const struct contract_set *set, const char *partner,
-				   const char *named, const char *purpose, time_t now,
-				   const struct contract **chosen);
+                                   const char *named, const char *purpose, time_t now,
+                                   const struct contract **chosen);
 
 /* Step 6: CONTRACT_INACTIVE unless the contract is active and now is within its validity. */
 enum apierr policy_check_contract(const struct contract *c, time_t now);
@@ -42,8 +42,8 @@ enum apierr policy_check_contract(const struct contract *c, time_t now);
  * contract's entry for the purpose (borrowed). *why, if why is not NULL, gets a static message.
  */
 enum apierr policy_check_purpose(const struct catalog *cat, const struct contract *c,
-				 const char *purpose, const char *justification,
-				 const struct contract_purpose **out, const char **why);
+                                 const char *purpose, const char *justification,
+                                 const struct contract_purpose **out, const char **why);
 
 /*
  * Step 10, the member rules of SPEC 9.2, on a record checked by release_origin. In order:
@@ -57,7 +57,7 @@ enum apierr policy_check_purpose(const struct catalog *cat, const struct contrac
  * *why, if why is not NULL, gets a static message.
  */
 enum apierr policy_check_member(const struct contract *c, const struct contract_purpose *p,
-				const json_t *record, const char **why);
+                                const json_t *record, const char **why);
 
 /*
  * The basis for the ledger: "exception:<purpose>" for an exception purpose, "consent" for a
@@ -65,7 +65,7 @@ enum apierr policy_check_member(const struct contract *c, const struct contract_
  * buf (POLICY_BASIS_MAX is enough); returns buf.
  */
 const char *policy_basis(const struct contract *c, const struct contract_purpose *p, char *buf,
-			 size_t len);
+                         size_t len);
 
 /*
  * The hard rules of SPEC 9.3, which no contract can lift: NULL if the leaf may be released
@@ -73,8 +73,8 @@ const char *policy_basis(const struct contract *c, const struct contract_purpose
  * The contract loader refuses a file that breaks one; the release checks again.
  */
 const char *policy_hard_rule(const struct catalog_field *f, const struct catalog_purpose *p,
-			     enum contract_relationship rel, bool my_number_permitted,
-			     enum contract_transform t);
+                             enum contract_relationship rel, bool my_number_permitted,
+                             enum contract_transform t);
 
 /* True if s is 1..512 code points of UTF-8 without control characters. */
 bool policy_justification_ok(const char *s);

@@ -37,10 +37,9 @@ void pseudo_key_wipe(struct pseudo_key *k);
 
 /* The pseudonym of value[0..len) under k into out (NUL-terminated). Returns 0 / -1. */
 int pseudo_apply(const struct pseudo_key *k, const char *value, size_t len,
-		 char out[PSEUDO_HEX + 1]);
+                 char out[PSEUDO_HEX + 1]);
 
 /* The ledger's subject reference of a member id into out (NUL-terminated). Returns 0 / -1. */
-int pseudo_subject(const struct pseudo *p, const char *member_id,
-		   char out[PSEUDO_SUBJECT_HEX + 1]);
+int pseudo_subject(const struct pseudo *p, const char *member_id, char out[PSEUDO_SUBJECT_HEX + 1]);
 
 #endif

@@ -90,7 +90,7 @@ roll_day(struct counter *c, int64_t now_ms)
 
 int
 ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
-	     uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s)
+                uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s)
 {
 	struct counter *c;
 	int rc = -1;
@@ -139,7 +139,7 @@ done:
 
 void
 ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted, uint32_t used,
-		 int64_t reserved_ms)
+                 int64_t reserved_ms)
 {
 	struct counter *c;
 

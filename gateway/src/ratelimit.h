@@ -25,15 +25,15 @@ int64_t ratelimit_day(int64_t now_ms);
  * volume) and takes nothing.
  */
 int ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, uint64_t per_day,
-		    uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s);
+                    uint32_t want, int64_t now_ms, uint32_t *granted, uint32_t *retry_after_s);
 
 /*
  * Ends a reservation made at reserved_ms: of the granted records, used were released (after
  * the ledger committed them); the rest go back to the day's volume — unless the Japan day has
  * turned since, when the new day owes nothing.
  */
-void ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted,
-		      uint32_t used, int64_t reserved_ms);
+void ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted, uint32_t used,
+                      int64_t reserved_ms);
 
 /* Sets the volume already released on day (from the ledger at start), so a restart does not
  * reset the day's count. */

@@ -94,13 +94,13 @@ state_open(struct registry *r, const char *path, char **errors)
 	/* the busy timeout first: every later statement may meet the token command's writes */
 	sqlite3_busy_timeout(r->db, 5000);
 	if (sqlite3_exec(r->db,
-			 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-			 "CREATE TABLE IF NOT EXISTS suspensions("
-			 " partner TEXT PRIMARY KEY, by TEXT, reason TEXT, since_ms INTEGER)",
-			 NULL, NULL, NULL) != SQLITE_OK)
+	                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+	                 "CREATE TABLE IF NOT EXISTS suspensions("
+	                 " partner TEXT PRIMARY KEY, by TEXT, reason TEXT, since_ms INTEGER)",
+	                 NULL, NULL, NULL) != SQLITE_OK)
 		goto fail;
 	if (sqlite3_prepare_v2(r->db, "SELECT partner, by, reason, since_ms FROM suspensions", -1,
-			       &st, NULL) != SQLITE_OK)
+	                       &st, NULL) != SQLITE_OK)
 		goto fail;
 	while (sqlite3_step(st) == SQLITE_ROW) {
 		struct suspension *ns = realloc(r->sus, (r->nsus + 1) * sizeof(*ns));
@@ -119,7 +119,7 @@ state_open(struct registry *r, const char *path, char **errors)
 	return 0;
 fail:
 	snprintf(msg, sizeof(msg), "%s: state database: %s\n", path,
-		 r->db ? sqlite3_errmsg(r->db) : "cannot open");
+	         r->db ? sqlite3_errmsg(r->db) : "cannot open");
 	*errors = strdup(msg);
 	sqlite3_finalize(st);
 	return -1;
@@ -127,7 +127,7 @@ fail:
 
 struct registry *
 registry_open(const char *purposes, const char *fields, const char *contracts,
-	      const char *state_path, char **errors)
+              const char *state_path, char **errors)
 {
 	struct registry *r = calloc(1, sizeof(*r));
 
@@ -243,7 +243,7 @@ registry_partner_suspended(struct registry *r, const char *partner)
 
 int
 registry_set_suspended(struct registry *r, const char *partner, bool suspended, const char *who,
-		       const char *reason, int64_t now_ms)
+                       const char *reason, int64_t now_ms)
 {
 	const char *key = partner != NULL ? partner : "";
 	sqlite3_stmt *st = NULL;
@@ -268,9 +268,9 @@ registry_set_suspended(struct registry *r, const char *partner, bool suspended, 
 			goto done;
 		r->sus = grown;
 		if (sqlite3_prepare_v2(r->db,
-				       "INSERT INTO suspensions(partner, by, reason, since_ms) "
-				       "VALUES (?1, ?2, ?3, ?4)",
-				       -1, &st, NULL) != SQLITE_OK)
+		                       "INSERT INTO suspensions(partner, by, reason, since_ms) "
+		                       "VALUES (?1, ?2, ?3, ?4)",
+		                       -1, &st, NULL) != SQLITE_OK)
 			goto done;
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 2, who, -1, SQLITE_STATIC);
@@ -282,7 +282,7 @@ registry_set_suspended(struct registry *r, const char *partner, bool suspended, 
 		memset(&ns, 0, sizeof(ns));
 	} else {
 		if (sqlite3_prepare_v2(r->db, "DELETE FROM suspensions WHERE partner = ?1", -1, &st,
-				       NULL) != SQLITE_OK)
+		                       NULL) != SQLITE_OK)
 			goto done;
 		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE)
@@ -325,8 +325,8 @@ registry_partners(struct registry *r, json_t **gateway)
 			p = sus_json(k >= 0 ? &r->sus[k] : NULL);
 			json_object_set_new(p, "partner", json_string(c->partner));
 			json_object_set_new(p, "partner_name",
-					    c->partner_name ? json_string(c->partner_name)
-							    : json_null());
+			                    c->partner_name ? json_string(c->partner_name)
+			                                    : json_null());
 			json_object_set_new(p, "contracts", json_array());
 			json_object_set(byname, c->partner, p);
 			json_array_append_new(list, p);

@@ -30,7 +30,7 @@ struct registry_view {
  * per line; caller frees) on failure.
  */
 struct registry *registry_open(const char *purposes, const char *fields, const char *contracts,
-			       const char *state_path, char **errors);
+                               const char *state_path, char **errors);
 void registry_free(struct registry *r);
 
 /*
@@ -53,8 +53,8 @@ bool registry_partner_suspended(struct registry *r, const char *partner);
  * of every connection. who and reason are recorded with it. Returns 1 if the state changed,
  * 0 if it already was so, -1 on a database error (nothing changed).
  */
-int registry_set_suspended(struct registry *r, const char *partner, bool suspended,
-			   const char *who, const char *reason, int64_t now_ms);
+int registry_set_suspended(struct registry *r, const char *partner, bool suspended, const char *who,
+                           const char *reason, int64_t now_ms);
 
 /*
  * Every partner named by a contract or by a suspension, with its state, as a JSON array of

@@ -103,8 +103,8 @@ checked_value(struct walk *w, const struct catalog_field *f, const json_t *v)
 			return json_stringn(json_string_value(v), json_string_length(v));
 		break;
 	case CATALOG_TYPE_DATE:
-		if (json_is_string(v) && cal_parse_date(json_string_value(v), json_string_length(v),
-							&y, &m, &d) == 0)
+		if (json_is_string(v) &&
+		    cal_parse_date(json_string_value(v), json_string_length(v), &y, &m, &d) == 0)
 			return json_stringn(json_string_value(v), json_string_length(v));
 		fail(w, APIERR_ORIGIN_INVALID, "origin record: %s is not a date YYYY-MM-DD",
 		     f->path);
@@ -124,7 +124,8 @@ checked_value(struct walk *w, const struct catalog_field *f, const json_t *v)
 			{
 				if (!json_is_string(e) ||
 				    json_array_append_new(a, json_stringn(json_string_value(e),
-									  json_string_length(e))) != 0) {
+				                                          json_string_length(e))) !=
+				        0) {
 					json_decref(a);
 					a = NULL;
 					break;
@@ -163,7 +164,7 @@ transformed(struct walk *w, const struct catalog_field *f, const json_t *v)
 	case CONTRACT_TF_MASK:
 	case CONTRACT_TF_PREFIX:
 		dyn = w->spec->transform == CONTRACT_TF_MASK ? release_mask(s, len, w->spec->arg)
-							      : release_prefix(s, len, w->spec->arg);
+		                                             : release_prefix(s, len, w->spec->arg);
 		if (dyn != NULL)
 			out = json_string(dyn);
 		else
@@ -212,8 +213,8 @@ put(struct walk *w, json_t *out, const json_t *in, const struct catalog_field *f
 	json_t *o = json_object_get(out, sg->name);
 	if (sg->array) {
 		if (!json_is_array(v))
-			return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s is not in an array",
-				    f->path);
+			return fail(w, APIERR_ORIGIN_INVALID,
+			            "origin record: %s is not in an array", f->path);
 		if (o == NULL) {
 			o = json_array();
 			if (o == NULL || json_object_set_new(out, sg->name, o) != 0)
@@ -221,7 +222,7 @@ put(struct walk *w, json_t *out, const json_t *in, const struct catalog_field *f
 			for (size_t k = 0; k < json_array_size(v); k++)
 				if (json_array_append_new(o, json_object()) != 0)
 					return fail(w, APIERR_INTERNAL, "out of memory at %s",
-						    f->path);
+					            f->path);
 		}
 		size_t k;
 		json_t *e;
@@ -229,9 +230,9 @@ put(struct walk *w, json_t *out, const json_t *in, const struct catalog_field *f
 		{
 			if (!json_is_object(e))
 				return fail(w, APIERR_ORIGIN_INVALID,
-					    "origin record: an element on the way to %s is not an "
-					    "object",
-					    f->path);
+				            "origin record: an element on the way to %s is not an "
+				            "object",
+				            f->path);
 			if (put(w, json_array_get(o, k), e, f, i + 1) != 0)
 				return -1;
 		}
@@ -239,7 +240,7 @@ put(struct walk *w, json_t *out, const json_t *in, const struct catalog_field *f
 	}
 	if (!json_is_object(v))
 		return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s is not in an object",
-			    f->path);
+		            f->path);
 	if (o == NULL) {
 		o = json_object();
 		if (o == NULL || json_object_set_new(out, sg->name, o) != 0)
@@ -250,7 +251,7 @@ put(struct walk *w, json_t *out, const json_t *in, const struct catalog_field *f
 
 enum apierr
 release_origin(const struct catalog *cat, const char *bytes, size_t len, size_t max_bytes,
-	       const char *member_id, json_t **record, char *why, size_t whylen)
+               const char *member_id, json_t **record, char *why, size_t whylen)
 {
 	char reason[160];
 	struct walk w = {.err = APIERR_NONE, .why = why, .whylen = whylen};
@@ -321,8 +322,8 @@ transform_fits(const struct contract_field *cf)
 
 enum apierr
 release_build(const struct contract *c, const struct contract_purpose *p, const json_t *record,
-	      const struct pseudo *pseudo, time_t now, json_t **body, json_t **items, char *why,
-	      size_t whylen)
+              const struct pseudo *pseudo, time_t now, json_t **body, json_t **items, char *why,
+              size_t whylen)
 {
 	struct pseudo_key key;
 	struct walk w = {.key = &key, .now = now, .err = APIERR_NONE, .why = why, .whylen = whylen};
@@ -341,10 +342,10 @@ release_build(const struct contract *c, const struct contract_purpose *p, const 
 	for (size_t i = 0; i < p->nfields; i++) {
 		const struct contract_field *cf = &p->fields[i];
 		const char *m = policy_hard_rule(cf->leaf, p->purpose, c->relationship,
-						 c->my_number_permitted, cf->transform);
+		                                 c->my_number_permitted, cf->transform);
 		if (m != NULL || !transform_fits(cf)) {
 			snprintf(why, whylen, "contract %s, %s: %s", c->id, cf->leaf->path,
-				 m ? m : "transform does not fit the field");
+			         m ? m : "transform does not fit the field");
 			return APIERR_INTERNAL;
 		}
 		if (cf->transform == CONTRACT_TF_PSEUDONYM && !have_key) {

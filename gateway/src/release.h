@@ -26,8 +26,8 @@
  * says what was wrong without quoting the record.
  */
 enum apierr release_origin(const struct catalog *cat, const char *bytes, size_t len,
-			   size_t max_bytes, const char *member_id, json_t **record, char *why,
-			   size_t whylen);
+                           size_t max_bytes, const char *member_id, json_t **record, char *why,
+                           size_t whylen);
 
 /*
  * Builds the answer for one member: the leaves the contract lists for the purpose, nothing
@@ -41,8 +41,8 @@ enum apierr release_origin(const struct catalog *cat, const char *bytes, size_t 
  * transform on the wrong type, out of memory). Nothing is returned on error.
  */
 enum apierr release_build(const struct contract *c, const struct contract_purpose *p,
-			  const json_t *record, const struct pseudo *pseudo, time_t now,
-			  json_t **body, json_t **items, char *why, size_t whylen);
+                          const json_t *record, const struct pseudo *pseudo, time_t now,
+                          json_t **body, json_t **items, char *why, size_t whylen);
 
 /* The transforms on one string, for the build above and for tests. Each returns a new
  * NUL-terminated string (caller frees) or NULL if s is not valid UTF-8 (or no memory). */

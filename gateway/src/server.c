@@ -57,13 +57,13 @@ struct server_request {
 	char purpose[64];
 	struct MHD_Response *response; /* made by server_reply_*, queued after the handler */
 	unsigned status;
-	enum apierr error; /* for the log */
+	enum apierr error;          /* for the log */
 	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
 	size_t body_len;
 	bool body_over;
 	bool nul_target; /* the raw request target holds "%00" */
-	bool active;  /* between the request line and completion */
-	bool checked; /* the first handler call (headers complete) is done */
+	bool active;     /* between the request line and completion */
+	bool checked;    /* the first handler call (headers complete) is done */
 };
 
 /* One TLS connection; lives from accept to close and holds the request in progress. */
@@ -842,7 +842,8 @@ route_find(struct server *s, struct server_request *r, const char *path, const c
 		if (strcmp(rt->method, method) == 0) {
 			int m = server_route_match(rt->pattern, path, r->params, &r->nparams);
 			if (m < 0) {
-				server_reply_error(r, APIERR_BAD_REQUEST, "a path segment is too long");
+				server_reply_error(r, APIERR_BAD_REQUEST,
+				                   "a path segment is too long");
 				return NULL;
 			}
 			if (m > 0)
@@ -901,7 +902,8 @@ request_head(struct server *s, struct conn *c, struct server_request *r)
 		return;
 	}
 	if (r->nul_target) {
-		server_reply_error(r, APIERR_BAD_REQUEST, "the request target holds an encoded NUL");
+		server_reply_error(r, APIERR_BAD_REQUEST,
+		                   "the request target holds an encoded NUL");
 		return;
 	}
 	r->route = route_find(s, r, r->url, r->method);
@@ -1143,9 +1145,8 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
 	    cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-	    cfg->max_connections > 128 ? cfg->max_connections : 128,
-	    MHD_OPTION_STRICT_FOR_CLIENT, 1,
-	    MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
+	    cfg->max_connections > 128 ? cfg->max_connections : 128, MHD_OPTION_STRICT_FOR_CLIENT,
+	    1, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_ARRAY, trust,
 	    MHD_OPTION_END);
 	free_secret(key);

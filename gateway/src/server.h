@@ -139,8 +139,8 @@ int server_parse_uint(const char *v, unsigned long min, unsigned long max, unsig
  * segments copied into params unless NULL, their count into *nparams unless NULL), 0 if the
  * path does not match, -1 if it matches but a "{}" segment is over SERVER_PARAM_MAX bytes.
  */
-int server_route_match(const char *pattern, const char *path,
-                       char (*params)[SERVER_PARAM_MAX + 1], unsigned *nparams);
+int server_route_match(const char *pattern, const char *path, char (*params)[SERVER_PARAM_MAX + 1],
+                       unsigned *nparams);
 /* The request body (NULL with *len 0 if none). */
 const char *server_request_body(const struct server_request *r, size_t *len);
 

@@ -148,7 +148,8 @@ read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 	for (;;) {
 		X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
 		if (x == NULL) {
-			if (pem_end(path, sk_X509_num(out), "no certificate in the file", err, errlen))
+			if (pem_end(path, sk_X509_num(out), "no certificate in the file", err,
+			            errlen))
 				break;
 			goto done;
 		}

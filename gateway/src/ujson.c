@@ -69,7 +69,8 @@ ujson_depth(const json_t *v)
 	if (json_is_object(v)) {
 		const char *k;
 		json_t *m;
-		json_object_foreach((json_t *)v, k, m) {
+		json_object_foreach((json_t *)v, k, m)
+		{
 			int d = ujson_depth(m);
 			if (d > deepest)
 				deepest = d;
@@ -79,7 +80,8 @@ ujson_depth(const json_t *v)
 	if (json_is_array(v)) {
 		size_t i;
 		json_t *m;
-		json_array_foreach(v, i, m) {
+		json_array_foreach(v, i, m)
+		{
 			int d = ujson_depth(m);
 			if (d > deepest)
 				deepest = d;

@@ -15,7 +15,7 @@
  * short reason in why (which never quotes the input).
  */
 json_t *ujson_parse(const char *buf, size_t len, size_t max_bytes, int max_depth, char *why,
-		    size_t whylen);
+                    size_t whylen);
 
 /* The nesting depth of v: 0 for a scalar, 1 for a flat array or object. */
 int ujson_depth(const json_t *v);

@@ -25,7 +25,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cat = catalog_load("policies/purposes.json", "policies/fields.json", &errors);
 	if (cat == NULL) {
 		fprintf(stderr, "fuzz_contract: run from the repository root: %s\n",
-			errors ? errors : "");
+		        errors ? errors : "");
 		abort();
 	}
 	return 0;
@@ -51,7 +51,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		for (size_t k = 0; k < p->nfields; k++) {
 			const struct contract_field *f = &p->fields[k];
 			if (policy_hard_rule(f->leaf, p->purpose, c->relationship,
-					     c->my_number_permitted, f->transform) != NULL)
+			                     c->my_number_permitted, f->transform) != NULL)
 				abort();
 			if (k > 0 && p->fields[k - 1].leaf->index >= f->leaf->index)
 				abort(); /* catalog order, no repeats */
@@ -68,7 +68,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct contract_set *s = contract_set_new(v, 1, &errors);
 	if (s != NULL) {
 		const struct contract *const *pc;
-		if (contract_set_find(s, c->id) != c || contract_set_partner(s, c->partner, &pc) != 1)
+		if (contract_set_find(s, c->id) != c ||
+		    contract_set_partner(s, c->partner, &pc) != 1)
 			abort();
 	}
 	free(errors);

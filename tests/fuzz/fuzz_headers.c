@@ -25,8 +25,12 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *const extra_patterns[] = {
-    "/v1/ledger/proof/inclusion", "/v1/reports/subject/{}", "/v1/partners/{}/suspend",
-    "/{}/{}/{}/{}", "/", "/{}",
+    "/v1/ledger/proof/inclusion",
+    "/v1/reports/subject/{}",
+    "/v1/partners/{}/suspend",
+    "/{}/{}/{}/{}",
+    "/",
+    "/{}",
 };
 
 static void
@@ -53,8 +57,8 @@ static void
 check_uint(const uint8_t *data, size_t size)
 {
 	/* small and large bounds both: a max below 9 is where digit arithmetic can wrap */
-	static const unsigned long bounds[] = {0, 1, 5, 9, 10, 100, 1000, 10000, 4294967295ul,
-					       (unsigned long)-1};
+	static const unsigned long bounds[] = {
+	    0, 1, 5, 9, 10, 100, 1000, 10000, 4294967295ul, (unsigned long)-1};
 	unsigned long min = size > 0 ? bounds[data[0] % 10] : 0;
 	unsigned long max = size > 1 ? bounds[data[1] % 10] : 0;
 	size_t len = size > 2 ? size - 2 : 0;

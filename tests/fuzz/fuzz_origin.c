@@ -47,7 +47,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	cat = catalog_load("policies/purposes.json", "policies/fields.json", &errors);
 	if (cat == NULL) {
 		fprintf(stderr, "fuzz_origin: run from the repository root: %s\n",
-			errors ? errors : "");
+		        errors ? errors : "");
 		abort();
 	}
 	return 0;
@@ -75,8 +75,7 @@ each_record(void *ctx, const char *member_id, const char *text, size_t len)
 
 	/* the text handed on is one JSON object naming this member, within the depth bound */
 	v = ujson_parse(text, len, MAX_RECORD, UJSON_MAX_DEPTH, why, sizeof(why));
-	if (v == NULL || !json_is_object(v) ||
-	    !json_is_string(json_object_get(v, "member_id")) ||
+	if (v == NULL || !json_is_object(v) || !json_is_string(json_object_get(v, "member_id")) ||
 	    strcmp(json_string_value(json_object_get(v, "member_id")), member_id) != 0)
 		abort();
 	json_decref(v);
@@ -127,7 +126,8 @@ page(const char *bytes, size_t len)
 		abort();
 	/* asked after its own first member: the first record is out of order */
 	if (!s.first_long) {
-		e = origin_parse_page(bytes, len, s.first, LIMIT, MAX_RECORD, count_only, &n, &next);
+		e = origin_parse_page(bytes, len, s.first, LIMIT, MAX_RECORD, count_only, &n,
+		                      &next);
 		if (e != APIERR_ORIGIN_INVALID || n != 0 || next != NULL)
 			abort();
 	}

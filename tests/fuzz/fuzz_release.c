@@ -40,7 +40,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	pseudo = pseudo_new(secret, sizeof(secret) - 1);
 	if (cat == NULL || set == NULL || pseudo == NULL) {
 		fprintf(stderr, "fuzz_release: run from the repository root: %s\n",
-			errors ? errors : "");
+		        errors ? errors : "");
 		abort();
 	}
 	return 0;
@@ -92,7 +92,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	json_t *rec = NULL;
 	char why[RELEASE_WHY_MAX];
 	if (release_origin(cat, (const char *)data, size, 1024 * 1024, "M0000001", &rec, why,
-			   sizeof(why)) != APIERR_NONE) {
+	                   sizeof(why)) != APIERR_NONE) {
 		if (rec != NULL)
 			abort();
 		return 0;
@@ -103,14 +103,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const struct contract_purpose *p = &c->purposes[k];
 			json_t *body = NULL, *items = NULL;
 			(void)policy_check_member(c, p, rec, NULL);
-			enum apierr e = release_build(c, p, rec, pseudo, NOW, &body, &items, why,
-						      sizeof(why));
+			enum apierr e =
+			    release_build(c, p, rec, pseudo, NOW, &body, &items, why, sizeof(why));
 			if (e == APIERR_NONE) {
 				only_listed(p, body, "");
 				if (json_array_size(items) > p->nfields)
 					abort();
 			} else if (body != NULL || items != NULL || e == APIERR_INTERNAL) {
-				abort(); /* the demo contracts are lawful: only the record can fail */
+				abort(); /* the demo contracts are lawful: only the record can fail
+				          */
 			}
 			json_decref(body);
 			json_decref(items);

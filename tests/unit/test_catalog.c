@@ -109,7 +109,7 @@ shipped(void)
 	CHECK(catalog_field(c, "address") == NULL, "an object is not a leaf");
 	const struct catalog_field *cc = catalog_field(c, "courses[].code");
 	CHECK(cc && cc->nsegments == 2 && cc->segments[0].array &&
-		  strcmp(cc->segments[0].name, "courses") == 0 && !cc->segments[1].array,
+	          strcmp(cc->segments[0].name, "courses") == 0 && !cc->segments[1].array,
 	      "segments of courses[].code");
 	for (size_t i = 0; i < sizeof(expand) / sizeof(expand[0]); i++) {
 		size_t first = 99, n = catalog_expand(c, expand[i].path, &first);
@@ -134,7 +134,8 @@ broken(void)
 		const char *p, *f; /* NULL: the good one */
 		const char *want;  /* substring of the errors */
 	} cases[] = {
-	    {"{\"version\":1,\"purposes\":[]}", NULL, "p.json: $.purposes: must be a non-empty array"},
+	    {"{\"version\":1,\"purposes\":[]}", NULL,
+	     "p.json: $.purposes: must be a non-empty array"},
 	    {"{\"version\":2,\"purposes\":[{\"id\":\"a\",\"kind\":\"ordinary\",\"ja\":\"x\",\"en\":"
 	     "\"x\"}]}",
 	     NULL, "p.json: $.version: must be 1"},
@@ -177,18 +178,22 @@ broken(void)
 	     "f.json: $.fields[1]: duplicate path \"member_id\""},
 	    {NULL,
 	     "{\"version\":1,\"fields\":[{\"path\":\"member_id\",\"class\":\"identifier\",\"type\":"
-	     "\"string\",\"ja\":\"x\"},{\"path\":\"a\",\"class\":\"name\",\"type\":\"string\",\"ja\":"
+	     "\"string\",\"ja\":\"x\"},{\"path\":\"a\",\"class\":\"name\",\"type\":\"string\","
+	     "\"ja\":"
 	     "\"x\"},{\"path\":\"a.b\",\"class\":\"name\",\"type\":\"string\",\"ja\":\"x\"}]}",
 	     "f.json: $.fields[2]: \"a.b\" and \"a\": a path cannot be both a value and an object"},
 	    {NULL,
 	     "{\"version\":1,\"fields\":[{\"path\":\"member_id\",\"class\":\"identifier\",\"type\":"
 	     "\"string\",\"ja\":\"x\"},{\"path\":\"a[].b\",\"class\":\"name\",\"type\":\"string\","
-	     "\"ja\":\"x\"},{\"path\":\"a.c\",\"class\":\"name\",\"type\":\"string\",\"ja\":\"x\"}]}",
-	     "f.json: $.fields[2]: \"a.c\" and \"a[].b\": \"a\" cannot be both an array and an object"},
+	     "\"ja\":\"x\"},{\"path\":\"a.c\",\"class\":\"name\",\"type\":\"string\",\"ja\":\"x\"}]"
+	     "}",
+	     "f.json: $.fields[2]: \"a.c\" and \"a[].b\": \"a\" cannot be both an array and an "
+	     "object"},
 	    {NULL,
 	     "{\"version\":1,\"fields\":[{\"path\":\"a.b\",\"class\":\"name\",\"type\":\"string\","
 	     "\"ja\":\"x\"},{\"path\":\"member_id\",\"class\":\"identifier\",\"type\":\"string\","
-	     "\"ja\":\"x\"},{\"path\":\"a.c\",\"class\":\"name\",\"type\":\"string\",\"ja\":\"x\"}]}",
+	     "\"ja\":\"x\"},{\"path\":\"a.c\",\"class\":\"name\",\"type\":\"string\",\"ja\":\"x\"}]"
+	     "}",
 	     "f.json: $.fields[2]: \"a.c\": the fields under \"a\" must be listed together"},
 	    {NULL,
 	     "{\"version\":1,\"fields\":[{\"path\":\"name\",\"class\":\"name\",\"type\":\"string\","
@@ -209,8 +214,8 @@ broken(void)
 		const char *p = cases[i].p ? cases[i].p : GOOD_P;
 		const char *f = cases[i].f ? cases[i].f : GOOD_F;
 		char *errors = NULL;
-		struct catalog *c = catalog_parse("p.json", p, strlen(p), "f.json", f, strlen(f),
-						  &errors);
+		struct catalog *c =
+		    catalog_parse("p.json", p, strlen(p), "f.json", f, strlen(f), &errors);
 		CHECK(c == NULL, "case %zu accepted", i);
 		CHECK(errors != NULL && strstr(errors, cases[i].want) != NULL,
 		      "case %zu: want \"%s\", got \"%s\"", i, cases[i].want, errors ? errors : "");
@@ -221,15 +226,15 @@ broken(void)
 	const char *bp = "{\"version\":3,\"purposes\":[],\"x\":1}";
 	const char *bf = "{\"version\":1,\"fields\":[]}";
 	char *errors = NULL;
-	struct catalog *c = catalog_parse("p.json", bp, strlen(bp), "f.json", bf, strlen(bf),
-					  &errors);
+	struct catalog *c =
+	    catalog_parse("p.json", bp, strlen(bp), "f.json", bf, strlen(bf), &errors);
 	CHECK(c == NULL && errors && strstr(errors, "p.json: $.x: unknown key") &&
-		  strstr(errors, "p.json: $.version") && strstr(errors, "f.json: $.fields"),
+	          strstr(errors, "p.json: $.version") && strstr(errors, "f.json: $.fields"),
 	      "all errors: %s", errors ? errors : "");
 	free(errors);
 	/* The good minimal pair loads. */
 	c = catalog_parse("p.json", GOOD_P, strlen(GOOD_P), "f.json", GOOD_F, strlen(GOOD_F),
-			  &errors);
+	                  &errors);
 	CHECK(c != NULL && errors == NULL, "minimal catalogs: %s", errors ? errors : "");
 	catalog_free(c);
 	free(errors);

@@ -24,16 +24,16 @@ static const struct {
 	const char *in;
 	long want; /* decoded length, -1 refused */
 } b64_cases[] = {
-    {"Zg==", 1},     {"Zm8=", 2},     {"Zm9v", 3},     {"+/+/", 3},
-    {"", -1},        /* empty: refused, as the note format requires */
-    {"Zg", -1},      /* padding missing */
-    {"Zg=", -1},     /* not a multiple of 4 */
-    {"Zh==", -1},    /* unused bits set: not canonical */
-    {"Zm9=", -1},    /* unused bits set: not canonical */
-    {"Z===", -1},    /* three padding characters */
-    {"Zg==Zg==", -1}, /* padding inside */
-    {"-_-_", -1},    /* URL alphabet */
-    {"Zm 9", -1},    /* blank */
+    {"Zg==", 1},      {"Zm8=", 2}, {"Zm9v", 3},
+    {"+/+/", 3},      {"", -1}, /* empty: refused, as the note format requires */
+    {"Zg", -1},                 /* padding missing */
+    {"Zg=", -1},                /* not a multiple of 4 */
+    {"Zh==", -1},               /* unused bits set: not canonical */
+    {"Zm9=", -1},               /* unused bits set: not canonical */
+    {"Z===", -1},               /* three padding characters */
+    {"Zg==Zg==", -1},           /* padding inside */
+    {"-_-_", -1},               /* URL alphabet */
+    {"Zm 9", -1},               /* blank */
     {"====", -1},
 };
 
@@ -41,12 +41,11 @@ static const struct {
 	const char *in;
 	long want;
 } b64url_cases[] = {
-    {"", 0},      {"Zg", 1},     {"Zm8", 2},   {"-_-_", 3},
-    {"Zg==", -1}, /* padding */
-    {"Z", -1},    /* 1 mod 4 */
-    {"Zh", -1},   /* unused bits set */
-    {"Zm9", -1},  /* unused bits set */
-    {"+/+/", -1}, /* standard alphabet */
+    {"", 0},      {"Zg", 1}, {"Zm8", 2}, {"-_-_", 3}, {"Zg==", -1}, /* padding */
+    {"Z", -1},                                                      /* 1 mod 4 */
+    {"Zh", -1},                                                     /* unused bits set */
+    {"Zm9", -1},                                                    /* unused bits set */
+    {"+/+/", -1},                                                   /* standard alphabet */
     {"Zm.v", -1},
 };
 
@@ -70,16 +69,21 @@ main(void)
 		          strcmp(text, vectors[i].b64url) == 0,
 		      "b64url of \"%s\": %s", raw, text);
 		if (n > 0) {
-			m = codec_b64_decode(vectors[i].b64, strlen(vectors[i].b64), buf, sizeof(buf));
-			CHECK(m == (long)n && memcmp(buf, raw, n) == 0, "b64 decode %s", vectors[i].b64);
+			m = codec_b64_decode(vectors[i].b64, strlen(vectors[i].b64), buf,
+			                     sizeof(buf));
+			CHECK(m == (long)n && memcmp(buf, raw, n) == 0, "b64 decode %s",
+			      vectors[i].b64);
 			CHECK(codec_b64_decode(vectors[i].b64, strlen(vectors[i].b64), NULL, 0) ==
 			          (long)n,
 			      "b64 measure %s", vectors[i].b64);
-			CHECK(codec_b64_decode(vectors[i].b64, strlen(vectors[i].b64), buf, n - 1) == -1,
+			CHECK(codec_b64_decode(vectors[i].b64, strlen(vectors[i].b64), buf,
+			                       n - 1) == -1,
 			      "b64 decode %s into %zu bytes", vectors[i].b64, n - 1);
 		}
-		m = codec_b64url_decode(vectors[i].b64url, strlen(vectors[i].b64url), buf, sizeof(buf));
-		CHECK(m == (long)n && memcmp(buf, raw, n) == 0, "b64url decode %s", vectors[i].b64url);
+		m = codec_b64url_decode(vectors[i].b64url, strlen(vectors[i].b64url), buf,
+		                        sizeof(buf));
+		CHECK(m == (long)n && memcmp(buf, raw, n) == 0, "b64url decode %s",
+		      vectors[i].b64url);
 		if (n > 0)
 			CHECK(codec_b64url_decode(vectors[i].b64url, strlen(vectors[i].b64url), buf,
 			                          n - 1) == -1,
@@ -92,8 +96,8 @@ main(void)
 	CHECK(strcmp(text, "-_-_") == 0, "b64url alphabet: %s", text);
 
 	for (size_t i = 0; i < sizeof(b64_cases) / sizeof(b64_cases[0]); i++)
-		CHECK(codec_b64_decode(b64_cases[i].in, strlen(b64_cases[i].in), buf, sizeof(buf)) ==
-		          b64_cases[i].want,
+		CHECK(codec_b64_decode(b64_cases[i].in, strlen(b64_cases[i].in), buf,
+		                       sizeof(buf)) == b64_cases[i].want,
 		      "b64 decode \"%s\"", b64_cases[i].in);
 	for (size_t i = 0; i < sizeof(b64url_cases) / sizeof(b64url_cases[0]); i++)
 		CHECK(codec_b64url_decode(b64url_cases[i].in, strlen(b64url_cases[i].in), buf,

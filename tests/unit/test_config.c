@@ -581,15 +581,15 @@ test_compliance_defaults(void)
 		const char *name;
 		const char *crl_line; /* NULL: none in the file */
 		const char *ui_line;
-		bool crl_file, ui_dir; /* pki/staff-ca.crl and ui/ exist */
+		bool crl_file, ui_dir;          /* pki/staff-ca.crl and ui/ exist */
 		const char *want_crl, *want_ui; /* relative, NULL: unset */
 	} t[] = {
 	    {"both found", NULL, NULL, true, true, "pki/staff-ca.crl", "ui"},
 	    {"neither there", NULL, NULL, false, false, NULL, NULL},
 	    {"explicit wins", "staff_crl = pki/partner-ca.crl", "ui = policies", true, true,
 	     "pki/partner-ca.crl", "policies"},
-	    {"explicit without defaults", "staff_crl = pki/partner-ca.crl", "ui = contracts",
-	     false, false, "pki/partner-ca.crl", "contracts"},
+	    {"explicit without defaults", "staff_crl = pki/partner-ca.crl", "ui = contracts", false,
+	     false, "pki/partner-ca.crl", "contracts"},
 	};
 	char path[PATH_MAX * 2], uidir[PATH_MAX * 2];
 
@@ -619,8 +619,8 @@ test_compliance_defaults(void)
 			if (t[i].want_crl)
 				expect_path(t[i].name, c->compliance.staff_crl, t[i].want_crl);
 			else
-				CHECK(c->compliance.staff_crl == NULL, "%s: staff_crl %s", t[i].name,
-				      c->compliance.staff_crl);
+				CHECK(c->compliance.staff_crl == NULL, "%s: staff_crl %s",
+				      t[i].name, c->compliance.staff_crl);
 			if (t[i].want_ui)
 				expect_path(t[i].name, c->compliance.ui, t[i].want_ui);
 			else

@@ -67,18 +67,22 @@ broken(const struct catalog *cat)
 	    {"partner", "\"a234567890123456789012345678901234567890123456789012345678901234\"",
 	     "$.partner: must match"},
 	    {"partner_name", "\"\"", "$.partner_name: must be 1 to 256 bytes"},
-	    {"relationship", "\"outsourcing\"", "$.relationship: must be entrustment, joint_use or "
-						 "third_party"},
+	    {"relationship", "\"outsourcing\"",
+	     "$.relationship: must be entrustment, joint_use or "
+	     "third_party"},
 	    {"status", "\"paused\"", "$.status: must be active, suspended or terminated"},
-	    {"valid_from", "\"2026-04-01T00:00:00\"", "$.valid_from: must be an RFC 3339 date-time"},
+	    {"valid_from", "\"2026-04-01T00:00:00\"",
+	     "$.valid_from: must be an RFC 3339 date-time"},
 	    {"valid_from", "\"2026-04-01\"", "$.valid_from: must be an RFC 3339"},
 	    {"valid_from", "\"2026-02-30T00:00:00+09:00\"", "$.valid_from: must be an RFC 3339"},
-	    {"valid_until", "\"2026-03-31T23:59:59+09:00\"", "$.valid_until: must be later than "
-							 "valid_from"},
+	    {"valid_until", "\"2026-03-31T23:59:59+09:00\"",
+	     "$.valid_until: must be later than "
+	     "valid_from"},
 	    {"valid_until", "\"2026-04-01T00:00:00+09:00\"", "$.valid_until: must be later"},
 	    {"token_required", "\"yes\"", "$.token_required: must be true or false"},
 	    {"token_binding", "\"maybe\"", "$.token_binding: must be \"required\" or \"optional\""},
-	    {"certificates", "[\"sha256:3f1c\"]", "$.certificates[0]: must be \"sha256:\" and 64 hex"},
+	    {"certificates", "[\"sha256:3f1c\"]",
+	     "$.certificates[0]: must be \"sha256:\" and 64 hex"},
 	    {"certificates", "[]", "$.certificates: must be an array of 1 to 32"},
 	    {"certificates",
 	     "[\"sha256:0000000000000000000000000000000000000000000000000000000000000000\","
@@ -93,7 +97,8 @@ broken(const struct catalog *cat)
 	    {"purposes.advertising", "{\"fields\":[\"email\"]}",
 	     "$.purposes.advertising: unknown purpose \"advertising\""},
 	    {"purposes.marketing", "[]", "$.purposes.marketing: must be an object"},
-	    {"purposes.marketing.fields", "[]", "$.purposes.marketing.fields: must be an array of 1"},
+	    {"purposes.marketing.fields", "[]",
+	     "$.purposes.marketing.fields: must be an array of 1"},
 	    {"purposes.marketing.fields", NULL, "$.purposes.marketing.fields: missing"},
 	    {"purposes.marketing.fields", "[\"name\",\"name\",\"adress.city\"]",
 	     "$.purposes.marketing.fields[2]: unknown field \"adress.city\""},
@@ -106,29 +111,48 @@ broken(const struct catalog *cat)
 	     "$.purposes.marketing.fields[1]: must be a string"},
 	    {"purposes.marketing.fields", "[\"phone:mask\"]",
 	     "$.purposes.marketing.fields[0]: bad transform in \"phone:mask\": mask:N needs N"},
-	    {"purposes.marketing.fields", "[\"phone:mask:65\"]", "$.purposes.marketing.fields[0]: bad transform in \"phone:mask:65\": mask:N needs N from 0 to 64"},
-	    {"purposes.marketing.fields", "[\"phone:mask:04\"]", "$.purposes.marketing.fields[0]: bad transform in \"phone:mask:04\""},
-	    {"purposes.marketing.fields", "[\"phone:prefix:0\"]", "$.purposes.marketing.fields[0]: bad transform in \"phone:prefix:0\": prefix:N needs N from 1 to 64"},
-	    {"purposes.marketing.fields", "[\"birth_date:age_band:1\"]", "$.purposes.marketing.fields[0]: bad transform in \"birth_date:age_band:1\": age_band:N needs N from 2 to 100"},
-	    {"purposes.marketing.fields", "[\"birth_date:age_band:101\"]", "$.purposes.marketing.fields[0]: bad transform in \"birth_date:age_band:101\": age_band:N"},
-	    {"purposes.marketing.fields", "[\"birth_date:year:2\"]", "$.purposes.marketing.fields[0]: bad transform in \"birth_date:year:2\": this transform takes no argument"},
-	    {"purposes.marketing.fields", "[\"email:hash\"]", "$.purposes.marketing.fields[0]: bad transform in \"email:hash\": unknown transform"},
-	    {"purposes.marketing.fields", "[\"email:\"]", "$.purposes.marketing.fields[0]: bad transform in \"email:\": unknown transform"},
+	    {"purposes.marketing.fields", "[\"phone:mask:65\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"phone:mask:65\": mask:N needs N "
+	     "from 0 to 64"},
+	    {"purposes.marketing.fields", "[\"phone:mask:04\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"phone:mask:04\""},
+	    {"purposes.marketing.fields", "[\"phone:prefix:0\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"phone:prefix:0\": prefix:N needs "
+	     "N from 1 to 64"},
+	    {"purposes.marketing.fields", "[\"birth_date:age_band:1\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"birth_date:age_band:1\": "
+	     "age_band:N needs N from 2 to 100"},
+	    {"purposes.marketing.fields", "[\"birth_date:age_band:101\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"birth_date:age_band:101\": "
+	     "age_band:N"},
+	    {"purposes.marketing.fields", "[\"birth_date:year:2\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"birth_date:year:2\": this "
+	     "transform takes no argument"},
+	    {"purposes.marketing.fields", "[\"email:hash\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"email:hash\": unknown transform"},
+	    {"purposes.marketing.fields", "[\"email:\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"email:\": unknown transform"},
 	    {"purposes.marketing.fields", "[\"email:year\"]",
-	     "$.purposes.marketing.fields[0]: bad transform in \"email:year\": year applies only to "
+	     "$.purposes.marketing.fields[0]: bad transform in \"email:year\": year applies only "
+	     "to "
 	     "a date field"},
 	    {"purposes.marketing.fields", "[\"membership.joined:age_band:10\"]",
-	     "$.purposes.marketing.fields[0]: bad transform in \"membership.joined:age_band:10\": age_band:10 applies only to the birth date"},
-	    {"purposes.marketing.fields", "[\"birth_date:mask:2\"]", "$.purposes.marketing.fields[0]: bad transform in \"birth_date:mask:2\": mask:2 applies only to a string field"},
+	     "$.purposes.marketing.fields[0]: bad transform in \"membership.joined:age_band:10\": "
+	     "age_band:10 applies only to the birth date"},
+	    {"purposes.marketing.fields", "[\"birth_date:mask:2\"]",
+	     "$.purposes.marketing.fields[0]: bad transform in \"birth_date:mask:2\": mask:2 "
+	     "applies only to a string field"},
 	    {"purposes.marketing.fields", "[\"address:prefix:3\"]",
-	     "$.purposes.marketing.fields[0]: bad transform in \"address:prefix:3\": a transform applies to one value, and this path names an object"},
+	     "$.purposes.marketing.fields[0]: bad transform in \"address:prefix:3\": a transform "
+	     "applies to one value, and this path names an object"},
 	    {"purposes.marketing.fields", "[\"consents.marketing\"]",
 	     "$.purposes.marketing.fields[0]: field \"consents.marketing\" (class internal): class "
 	     "internal is never released"},
 	    {"purposes.marketing.fields", "[\"email\",\"restrictions\"]",
 	     "$.purposes.marketing.fields[1]: field \"restrictions.stop_use\" (class internal)"},
 	    {"purposes.marketing.fields", "[\"my_number\"]",
-	     "$.purposes.marketing.fields[0]: field \"my_number\" (class my_number): class my_number "
+	     "$.purposes.marketing.fields[0]: field \"my_number\" (class my_number): class "
+	     "my_number "
 	     "is released only for the purpose my_number_affairs"},
 	    {"purposes.my_number_affairs", "{\"fields\":[\"my_number\"]}",
 	     "$.purposes.my_number_affairs.fields[0]: field \"my_number\" (class my_number): class "
@@ -138,17 +162,22 @@ broken(const struct catalog *cat)
 	     "\"my_number_permitted\": true"},
 	    {"relationship", "\"joint_use\"", NULL}, /* valid alone: see the pairs below */
 	    {"purposes.statistics", "{\"fields\":[\"member_id\"]}",
-	     "$.purposes.statistics.fields[0]: field \"member_id\" (class identifier): a statistics "
+	     "$.purposes.statistics.fields[0]: field \"member_id\" (class identifier): a "
+	     "statistics "
 	     "purpose releases class identifier only through pseudonym"},
 	    {"purposes.statistics", "{\"fields\":[\"certifications[].number\"]}",
-	     "$.purposes.statistics.fields[0]: field \"certifications[].number\" (class identifier): a statistics purpose"},
+	     "$.purposes.statistics.fields[0]: field \"certifications[].number\" (class "
+	     "identifier): a statistics purpose"},
 	    {"purposes.statistics", "{\"fields\":[\"gender\",\"name.family_kana\"]}",
-	     "$.purposes.statistics.fields[1]: field \"name.family_kana\" (class name): a statistics "
+	     "$.purposes.statistics.fields[1]: field \"name.family_kana\" (class name): a "
+	     "statistics "
 	     "purpose releases no name, contact or image class"},
 	    {"purposes.statistics", "{\"fields\":[\"address\"]}",
 	     "$.purposes.statistics.fields[0]: field \"address.postal_code\" (class contact)"},
-	    {"purposes.statistics", "{\"fields\":[\"photo.sha256\"]}", "$.purposes.statistics.fields[0]: field \"photo.sha256\" (class image)"},
-	    {"purposes.statistics", "{\"fields\":[\"email:pseudonym\"]}", "$.purposes.statistics.fields[0]: field \"email\" (class contact)"},
+	    {"purposes.statistics", "{\"fields\":[\"photo.sha256\"]}",
+	     "$.purposes.statistics.fields[0]: field \"photo.sha256\" (class image)"},
+	    {"purposes.statistics", "{\"fields\":[\"email:pseudonym\"]}",
+	     "$.purposes.statistics.fields[0]: field \"email\" (class contact)"},
 	    {"purposes.legal_obligation", "{\"fields\":[\"name\"],\"requires_consent\":true}",
 	     "$.purposes.legal_obligation: an exception purpose is used without the member's "
 	     "consent"},
@@ -157,10 +186,13 @@ broken(const struct catalog *cat)
 	    {"purposes.marketing.requires_consent", "\"no\"",
 	     "$.purposes.marketing.requires_consent: must be true or false"},
 	    {"limits", "[]", "$.limits: must be an object"},
-	    {"limits.requests_per_minute", "0", "$.limits.requests_per_minute: must be a positive "
-						"integer"},
-	    {"limits.records_per_day", "-5", "$.limits.records_per_day: must be a positive integer"},
-	    {"limits.records_per_day", "1.5", "$.limits.records_per_day: must be a positive integer"},
+	    {"limits.requests_per_minute", "0",
+	     "$.limits.requests_per_minute: must be a positive "
+	     "integer"},
+	    {"limits.records_per_day", "-5",
+	     "$.limits.records_per_day: must be a positive integer"},
+	    {"limits.records_per_day", "1.5",
+	     "$.limits.records_per_day: must be a positive integer"},
 	    {"limits.records_per_day", "1000000001", "$.limits.records_per_day: must be"},
 	    {"confidentiality", NULL, "$.confidentiality: missing: an entrustment contract"},
 	    {"confidentiality", "\"\"", "$.confidentiality: must be 1 to 4096 bytes"},
@@ -229,7 +261,8 @@ pairs(const struct catalog *cat)
 	    {"{\"id\":\"CT-2026-0101\",\"id\":\"CT-2026-0102\"}", "x.json: line 1"},
 	    {"[1,2]", "x.json: $: must be an object"},
 	    {"{\"id\":", "x.json: line 1"},
-	    {"{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}", "x.json: $: nested deeper than 16"},
+	    {"{\"a\":[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]}",
+	     "x.json: $: nested deeper than 16"},
 	    {"{\"id\":\"CT-2026-0001\\u0000\"}", "x.json: line 1"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -246,8 +279,9 @@ pairs(const struct catalog *cat)
 		free(errors);
 	}
 	/* Every error of a file at once, each on its line. */
-	const char *many = "{\"id\":\"x\",\"partner\":\"P\",\"relationship\":\"r\",\"status\":\"s\","
-			   "\"purposes\":{\"nope\":{\"fields\":[\"adress\"]}},\"extra\":1}";
+	const char *many =
+	    "{\"id\":\"x\",\"partner\":\"P\",\"relationship\":\"r\",\"status\":\"s\","
+	    "\"purposes\":{\"nope\":{\"fields\":[\"adress\"]}},\"extra\":1}";
 	char *errors = NULL;
 	struct contract *c = contract_parse(cat, "x.json", many, strlen(many), &errors);
 	size_t lines = 0;
@@ -271,7 +305,7 @@ static void
 examples(const struct catalog *cat)
 {
 	static const char *const ids[] = {"CT-2026-0001", "CT-2026-0002", "CT-2026-0003",
-					  "CT-2026-0004", "CT-2026-0005", "CT-2026-0006"};
+	                                  "CT-2026-0004", "CT-2026-0005", "CT-2026-0006"};
 	for (size_t i = 0; i < 6; i++) {
 		char path[128], *errors = NULL;
 		snprintf(path, sizeof(path), "contracts/examples/%s.json", ids[i]);
@@ -293,7 +327,7 @@ examples(const struct catalog *cat)
 		return;
 	const struct contract *const *pc;
 	CHECK(contract_set_partner(s, "sakura-mail", &pc) == 1 &&
-		  strcmp(pc[0]->id, "CT-2026-0001") == 0,
+	          strcmp(pc[0]->id, "CT-2026-0001") == 0,
 	      "partner lookup");
 	CHECK(contract_set_partner(s, "nobody", &pc) == 0, "unknown partner");
 	CHECK(contract_set_partner(s, "a", &pc) == 0 && contract_set_partner(s, "zzz", &pc) == 0,
@@ -302,13 +336,15 @@ examples(const struct catalog *cat)
 	CHECK(c && strcmp(c->partner, "tokei-lab") == 0, "find by id");
 	CHECK(contract_set_find(s, "CT-2026-0099") == NULL, "unknown id");
 	for (size_t i = 1; i < contract_set_count(s); i++)
-		CHECK(strcmp(contract_set_at(s, i - 1)->partner, contract_set_at(s, i)->partner) <= 0,
+		CHECK(strcmp(contract_set_at(s, i - 1)->partner, contract_set_at(s, i)->partner) <=
+		          0,
 		      "sorted by partner");
 
 	/* Resolution: statistics of CT-2026-0004, in catalog order, items as written. */
 	static const char *const stat_items[] = {
-	    "member_id:pseudonym", "birth_date:age_band:10", "gender", "address.prefecture",
-	    "membership.joined:year", "membership.grade", "courses[].code"};
+	    "member_id:pseudonym", "birth_date:age_band:10", "gender",
+	    "address.prefecture",  "membership.joined:year", "membership.grade",
+	    "courses[].code"};
 	const struct contract_purpose *p = c ? contract_purpose(c, "statistics") : NULL;
 	CHECK(p && p->nfields == 7, "statistics fields");
 	for (size_t i = 0; p && i < p->nfields && i < 7; i++)
@@ -336,8 +372,9 @@ static void
 in_force_and_pins(const struct catalog *cat)
 {
 	char *errors = NULL;
-	char *text = mutate("certificates",
-			    "[\"sha256:AB00000000000000000000000000000000000000000000000000000000000001\"]");
+	char *text =
+	    mutate("certificates",
+	           "[\"sha256:AB00000000000000000000000000000000000000000000000000000000000001\"]");
 	struct contract *c = contract_parse(cat, "x.json", text, strlen(text), &errors);
 	free(text);
 	CHECK(c != NULL, "pinned: %s", errors ? errors : "");
@@ -350,8 +387,8 @@ in_force_and_pins(const struct catalog *cat)
 	fp[31] = 2;
 	CHECK(!contract_pins(c, fp), "other fingerprint refused");
 	/* 2026-04-01T00:00:00+09:00 = 1774969200; 2027-03-31T23:59:59+09:00 = 1806505199 */
-	CHECK(c->valid_from == 1774969200 && c->valid_until == 1806505199, "offsets applied: %lld %lld",
-	      (long long)c->valid_from, (long long)c->valid_until);
+	CHECK(c->valid_from == 1774969200 && c->valid_until == 1806505199,
+	      "offsets applied: %lld %lld", (long long)c->valid_from, (long long)c->valid_until);
 	CHECK(!contract_in_force(c, 1774969199), "a second early");
 	CHECK(contract_in_force(c, 1774969200), "from the first second");
 	CHECK(contract_in_force(c, 1806505199), "to the last second");
@@ -412,7 +449,7 @@ sets(const struct catalog *cat)
 	free(errors);
 	const struct contract *const *pc;
 	CHECK(s && contract_set_partner(s, "test-partner", &pc) == 2 &&
-		  strcmp(pc[0]->id, "CT-2026-0101") == 0 && strcmp(pc[1]->id, "CT-2026-0102") == 0,
+	          strcmp(pc[0]->id, "CT-2026-0101") == 0 && strcmp(pc[1]->id, "CT-2026-0102") == 0,
 	      "two contracts of one partner, by id");
 	contract_set_free(s);
 
@@ -420,8 +457,9 @@ sets(const struct catalog *cat)
 	snprintf(path, sizeof(path), "%s/c.json", dir);
 	write_file(path, a);
 	s = contract_set_load(cat, dir, &errors);
-	CHECK(s == NULL && errors && strstr(errors, "c.json: $.id: duplicate contract id "
-						    "\"CT-2026-0101\", also in"),
+	CHECK(s == NULL && errors &&
+	          strstr(errors, "c.json: $.id: duplicate contract id "
+	                         "\"CT-2026-0101\", also in"),
 	      "duplicate ids: %s", errors ? errors : "");
 	free(errors);
 	unlink(path);
@@ -434,7 +472,7 @@ sets(const struct catalog *cat)
 	write_file(p2, "{\"id\":1}");
 	s = contract_set_load(cat, dir, &errors);
 	CHECK(s == NULL && errors && strstr(errors, "d.json: $.partner_name: missing") &&
-		  strstr(errors, "e.json: $.id: must be a string"),
+	          strstr(errors, "e.json: $.id: must be a string"),
 	      "all-or-nothing: %s", errors ? errors : "");
 	free(errors);
 	unlink(path);
@@ -473,7 +511,8 @@ int
 main(void)
 {
 	char *errors = NULL;
-	struct catalog *cat = catalog_load("policies/purposes.json", "policies/fields.json", &errors);
+	struct catalog *cat =
+	    catalog_load("policies/purposes.json", "policies/fields.json", &errors);
 	CHECK(cat != NULL, "catalogs: %s", errors ? errors : "");
 	free(errors);
 	if (cat == NULL)

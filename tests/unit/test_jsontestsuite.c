@@ -36,7 +36,7 @@ struct exception {
 
 static const struct exception by_design[] = {
     {"y_object_duplicated_key.json", "duplicate members: refused on untrusted input, "
-				     "so two readers can never see different values"},
+                                     "so two readers can never see different values"},
     {"y_object_duplicated_key_and_value.json", "duplicate members, even with equal values"},
     {"y_object_escaped_null_in_key.json", "\\u0000: would cut a key short in C strings"},
     {"y_string_null_escape.json", "\\u0000: would cut a value short in C strings"},
@@ -105,7 +105,8 @@ make_verifier(char *dir)
 	if (k != NULL && (f = fopen(path, "w")) != NULL) {
 		PEM_write_PUBKEY(f, k);
 		fclose(f);
-		v = token_verifier_new(path, "pdgate.local/test", TOKEN_WORK_ORDER, err, sizeof(err));
+		v = token_verifier_new(path, "pdgate.local/test", TOKEN_WORK_ORDER, err,
+		                       sizeof(err));
 		CHECK(v != NULL, "verifier: %s", err);
 		unlink(path);
 	}
@@ -116,8 +117,7 @@ make_verifier(char *dir)
 static char *
 b64url(const char *in, size_t n)
 {
-	static const char a[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	static const char a[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 	char *out = malloc(4 * (n / 3) + 5), *o = out;
 	const unsigned char *u = (const unsigned char *)in;
 	size_t i;
@@ -180,8 +180,8 @@ main(void)
 
 	if (suite_dir(dir, sizeof(dir)) == NULL) {
 		CHECK(0, "JSONTestSuite not found: set PDGATE_TESTDATA to the folder holding "
-			 "jsontestsuite/test_parsing, or put it at ../shared/testdata (from the "
-			 "repository root)");
+		         "jsontestsuite/test_parsing, or put it at ../shared/testdata (from the "
+		         "repository root)");
 		return check_done();
 	}
 	cat = catalog_load("policies/purposes.json", "policies/fields.json", &errors);
@@ -228,7 +228,8 @@ main(void)
 			else
 				CHECK(j != NULL, "%s: valid JSON refused by ujson: %s", f, why);
 			if (listed(by_design, f) != NULL)
-				CHECK(!tok, "%s: listed as refused by the token parser, yet parsed", f);
+				CHECK(!tok, "%s: listed as refused by the token parser, yet parsed",
+				      f);
 			else
 				CHECK(tok, "%s: valid JSON refused by the token parser", f);
 			break;

@@ -522,10 +522,11 @@ test_group_commit(void)
 		CHECK(d64.entries == 12800 && d64.commits * 8 < d64.entries,
 		      "64 writers: %" PRIu64 " entries in %" PRIu64 " commits", d64.entries,
 		      d64.commits);
-		printf("group commit round %d: 1 writer %.0f entries/s; 16 writers %.0f/s; 64 writers "
-		       "%.0f/s (%.1f us CPU per entry), %.1f entries per commit; 64 vs 1: %.1fx\n",
-		       k + 1, r1[k], r16[k], r64[k], cpu64[k],
-		       (double)d64.entries / (double)d64.commits, ratio[k]);
+		printf(
+		    "group commit round %d: 1 writer %.0f entries/s; 16 writers %.0f/s; 64 writers "
+		    "%.0f/s (%.1f us CPU per entry), %.1f entries per commit; 64 vs 1: %.1fx\n",
+		    k + 1, r1[k], r16[k], r64[k], cpu64[k],
+		    (double)d64.entries / (double)d64.commits, ratio[k]);
 		e16 += d16.entries;
 		c16 += d16.commits;
 		e64 += d64.entries;

@@ -201,7 +201,8 @@ writer(void *arg)
 	route[sizeof(route) - 1] = '\0';
 	for (int i = 0; i < PER_THREAD; i++) {
 		snprintf(id, sizeof(id), "t%p-%d", (void *)&id, i);
-		struct log_request_fields f = {NULL, id, "p", "q", "GET", route, 200, 1, NULL, NULL};
+		struct log_request_fields f = {NULL,  id,  "p", "q",  "GET",
+		                               route, 200, 1,   NULL, NULL};
 		log_request(l, &f);
 	}
 	return NULL;

@@ -35,11 +35,11 @@ test_sqlite(void)
 	snprintf(path, sizeof(path), "%s/members.db", dir);
 	CHECK(sqlite3_open(path, &db) == SQLITE_OK, "open");
 	sqlite3_exec(db,
-		     "CREATE TABLE members(member_id TEXT PRIMARY KEY, record TEXT NOT NULL);"
-		     "INSERT INTO members VALUES('M1','{\"member_id\":\"M1\"}'),"
-		     "('M2','{\"member_id\":\"M2\"}'),('M3','{\"member_id\":\"M3\",\"x\":\"" 
-		     "0123456789012345678901234567890123456789\"}');",
-		     NULL, NULL, NULL);
+	             "CREATE TABLE members(member_id TEXT PRIMARY KEY, record TEXT NOT NULL);"
+	             "INSERT INTO members VALUES('M1','{\"member_id\":\"M1\"}'),"
+	             "('M2','{\"member_id\":\"M2\"}'),('M3','{\"member_id\":\"M3\",\"x\":\""
+	             "0123456789012345678901234567890123456789\"}');",
+	             NULL, NULL, NULL);
 	sqlite3_close(db);
 
 	snprintf(url, sizeof(url), "sqlite:%s", path);
@@ -122,11 +122,11 @@ test_parse_page(void)
 		const char *after;
 		unsigned limit;
 		enum apierr want;
-		int n;           /* records handed on */
+		int n; /* records handed on */
 		const char *next;
 	} cases[] = {
-	    {"{\"members\":[{\"member_id\":\"M1\"},{\"member_id\":\"M2\"}],\"next\":\"M2\"}", NULL, 2,
-	     APIERR_NONE, 2, "M2"},
+	    {"{\"members\":[{\"member_id\":\"M1\"},{\"member_id\":\"M2\"}],\"next\":\"M2\"}", NULL,
+	     2, APIERR_NONE, 2, "M2"},
 	    {"{\"next\":null,\"members\":[{\"member_id\":\"M3\",\"a\":{\"b\":[1]}}]}", "M2", 5,
 	     APIERR_NONE, 1, NULL},
 	    {"{\"members\":[],\"next\":null}", NULL, 1, APIERR_NONE, 0, NULL},
@@ -175,13 +175,14 @@ test_parse_page(void)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		memset(&p, 0, sizeof(p));
 		next = (char *)"unset";
-		enum apierr e = origin_parse_page(cases[i].body, strlen(cases[i].body),
-						  cases[i].after, cases[i].limit, 40, page_collect,
-						  &p, &next);
+		enum apierr e =
+		    origin_parse_page(cases[i].body, strlen(cases[i].body), cases[i].after,
+		                      cases[i].limit, 40, page_collect, &p, &next);
 		CHECK(e == cases[i].want, "page %zu: %s", i, apierr_code(e));
 		CHECK(p.n == cases[i].n, "page %zu: %d records handed on", i, p.n);
 		if (cases[i].next != NULL)
-			CHECK(next != NULL && strcmp(next, cases[i].next) == 0, "page %zu: next", i);
+			CHECK(next != NULL && strcmp(next, cases[i].next) == 0, "page %zu: next",
+			      i);
 		else
 			CHECK(next == NULL, "page %zu: no next", i);
 		free(next);
@@ -190,9 +191,10 @@ test_parse_page(void)
 	/* the records come out in order, and each may stop the page */
 	memset(&p, 0, sizeof(p));
 	p.stop_after = 1;
-	const char *two = "{\"members\":[{\"member_id\":\"A\"},{\"member_id\":\"B\"}],\"next\":\"B\"}";
+	const char *two =
+	    "{\"members\":[{\"member_id\":\"A\"},{\"member_id\":\"B\"}],\"next\":\"B\"}";
 	CHECK(origin_parse_page(two, strlen(two), NULL, 2, 100, page_collect, &p, &next) ==
-		      APIERR_NONE,
+	          APIERR_NONE,
 	      "stopped page");
 	CHECK(p.n == 1 && strcmp(p.ids[0], "A") == 0 && next == NULL, "stopped after one");
 	free(next);
@@ -201,8 +203,8 @@ test_parse_page(void)
 	for (int d = 63; d <= 66; d++) {
 		char *b = deep_page(d);
 		memset(&p, 0, sizeof(p));
-		enum apierr e = origin_parse_page(b, strlen(b), NULL, 1, 1024, page_collect, &p,
-						  &next);
+		enum apierr e =
+		    origin_parse_page(b, strlen(b), NULL, 1, 1024, page_collect, &p, &next);
 		CHECK((e == APIERR_NONE) == (d <= UJSON_MAX_DEPTH), "record of depth %d: %s", d,
 		      apierr_code(e));
 		free(next);

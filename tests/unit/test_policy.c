@@ -52,11 +52,11 @@ make_set(const struct catalog *cat)
 	for (size_t i = 0; i < NCONTRACTS; i++) {
 		char text[2048], *errors = NULL;
 		snprintf(text, sizeof(text),
-			 "{\"id\":\"%s\",\"partner\":\"%s\",\"partner_name\":\"X\","
-			 "\"relationship\":\"%s\",\"status\":\"%s\",\"valid_from\":\"%s\","
-			 "\"valid_until\":\"%s\",\"purposes\":%s,\"confidentiality\":\"c\"%s}",
-			 CONTRACTS[i][0], CONTRACTS[i][1], CONTRACTS[i][2], CONTRACTS[i][3],
-			 CONTRACTS[i][4], CONTRACTS[i][5], CONTRACTS[i][6], CONTRACTS[i][7]);
+		         "{\"id\":\"%s\",\"partner\":\"%s\",\"partner_name\":\"X\","
+		         "\"relationship\":\"%s\",\"status\":\"%s\",\"valid_from\":\"%s\","
+		         "\"valid_until\":\"%s\",\"purposes\":%s,\"confidentiality\":\"c\"%s}",
+		         CONTRACTS[i][0], CONTRACTS[i][1], CONTRACTS[i][2], CONTRACTS[i][3],
+		         CONTRACTS[i][4], CONTRACTS[i][5], CONTRACTS[i][6], CONTRACTS[i][7]);
 		v[i] = contract_parse(cat, CONTRACTS[i][0], text, strlen(text), &errors);
 		CHECK(v[i] != NULL, "contract %s: %s", CONTRACTS[i][0], errors ? errors : "");
 		free(errors);
@@ -113,7 +113,7 @@ choose(const struct contract_set *s, time_t now)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct contract *c = (const struct contract *)1;
 		enum apierr e = policy_choose_contract(s, cases[i].partner, cases[i].named,
-						       cases[i].purpose, now, &c);
+		                                       cases[i].purpose, now, &c);
 		CHECK(e == cases[i].want, "choose %zu: %s, want %s", i, apierr_code(e),
 		      apierr_code(cases[i].want));
 		if (cases[i].chosen == NULL)
@@ -174,13 +174,15 @@ check_purpose(const struct catalog *cat, const struct contract_set *s)
 	    {"CT-2026-0201", "protect_life", "a fire", APIERR_PURPOSE_NOT_PERMITTED},
 	    {"CT-2026-0201", "legal_obligation", NULL, APIERR_JUSTIFICATION_REQUIRED},
 	    {"CT-2026-0201", "legal_obligation", "", APIERR_JUSTIFICATION_REQUIRED},
-	    {"CT-2026-0201", "legal_obligation", "税務署からの照会（第123号）への回答", APIERR_NONE},
+	    {"CT-2026-0201", "legal_obligation", "税務署からの照会（第123号）への回答",
+	     APIERR_NONE},
 	    {"CT-2026-0201", "legal_obligation", long_ja, APIERR_NONE},
 	    {"CT-2026-0201", "legal_obligation", too_long, APIERR_JUSTIFICATION_REQUIRED},
 	    {"CT-2026-0201", "legal_obligation", "line\nbreak", APIERR_JUSTIFICATION_REQUIRED},
 	    {"CT-2026-0201", "legal_obligation", "bad \xff byte", APIERR_JUSTIFICATION_REQUIRED},
 	    {"CT-2026-0201", "legal_obligation", "c1 \xc2\x85", APIERR_JUSTIFICATION_REQUIRED},
-	    {"CT-2026-0201", "legal_obligation", "overlong \xc0\xaf", APIERR_JUSTIFICATION_REQUIRED},
+	    {"CT-2026-0201", "legal_obligation", "overlong \xc0\xaf",
+	     APIERR_JUSTIFICATION_REQUIRED},
 	    {"CT-2026-0203", "consented", NULL, APIERR_NONE},
 	    {"CT-2026-0203", "legal_obligation", "court order 2026-17", APIERR_NONE},
 	    {"CT-2026-0207", "statistics", NULL, APIERR_NONE},
@@ -192,8 +194,8 @@ check_purpose(const struct catalog *cat, const struct contract_set *s)
 		const struct contract *c = contract_set_find(s, cases[i].id);
 		const struct contract_purpose *p = (const void *)1;
 		const char *why = NULL;
-		enum apierr e =
-		    policy_check_purpose(cat, c, cases[i].purpose, cases[i].justification, &p, &why);
+		enum apierr e = policy_check_purpose(cat, c, cases[i].purpose,
+		                                     cases[i].justification, &p, &why);
 		CHECK(e == cases[i].want, "purpose %zu (%s): %s, want %s", i,
 		      cases[i].purpose ? cases[i].purpose : "NULL", apierr_code(e),
 		      apierr_code(cases[i].want));
@@ -235,7 +237,8 @@ members(const struct contract_set *s)
 	     APIERR_CONSENT_MISSING},
 	    /* exception purposes pass over every member rule */
 	    {"CT-2026-0201", "legal_obligation",
-	     "{\"restrictions\":{\"stop_use\":true},\"consents\":{\"marketing\":false}}", APIERR_NONE},
+	     "{\"restrictions\":{\"stop_use\":true},\"consents\":{\"marketing\":false}}",
+	     APIERR_NONE},
 	    {"CT-2026-0203", "legal_obligation", "{\"restrictions\":{\"stop_third_party\":true}}",
 	     APIERR_NONE},
 	    /* third party */
@@ -295,7 +298,8 @@ members(const struct contract_set *s)
 		}
 		enum apierr e = policy_check_member(c, p, rec, &why);
 		CHECK(e == cases[i].want, "member %zu (%s %s %s): %s, want %s", i, cases[i].id,
-		      cases[i].purpose, cases[i].record, apierr_code(e), apierr_code(cases[i].want));
+		      cases[i].purpose, cases[i].record, apierr_code(e),
+		      apierr_code(cases[i].want));
 		CHECK((e == APIERR_NONE) == (why == NULL), "member %zu: reason iff refused", i);
 		json_decref(rec);
 	}
@@ -334,14 +338,16 @@ hard_rules(const struct catalog *cat)
 		enum contract_transform t;
 		bool allowed;
 	} cases[] = {
-	    {"consents.marketing", "marketing", CONTRACT_ENTRUSTMENT, true, CONTRACT_TF_NONE, false},
+	    {"consents.marketing", "marketing", CONTRACT_ENTRUSTMENT, true, CONTRACT_TF_NONE,
+	     false},
 	    {"restrictions.stop_use", "legal_obligation", CONTRACT_ENTRUSTMENT, true,
 	     CONTRACT_TF_NONE, false},
 	    {"consents.consented", "my_number_affairs", CONTRACT_ENTRUSTMENT, true,
 	     CONTRACT_TF_NONE, false},
 	    {"my_number", "my_number_affairs", CONTRACT_ENTRUSTMENT, true, CONTRACT_TF_NONE, true},
 	    {"my_number", "my_number_affairs", CONTRACT_ENTRUSTMENT, true, CONTRACT_TF_MASK, true},
-	    {"my_number", "my_number_affairs", CONTRACT_ENTRUSTMENT, false, CONTRACT_TF_NONE, false},
+	    {"my_number", "my_number_affairs", CONTRACT_ENTRUSTMENT, false, CONTRACT_TF_NONE,
+	     false},
 	    {"my_number", "my_number_affairs", CONTRACT_JOINT_USE, true, CONTRACT_TF_NONE, false},
 	    {"my_number", "my_number_affairs", CONTRACT_THIRD_PARTY, true, CONTRACT_TF_NONE, false},
 	    {"my_number", "marketing", CONTRACT_ENTRUSTMENT, true, CONTRACT_TF_NONE, false},
@@ -352,7 +358,8 @@ hard_rules(const struct catalog *cat)
 	    {"member_id", "statistics", CONTRACT_ENTRUSTMENT, false, CONTRACT_TF_PSEUDONYM, true},
 	    {"certifications[].number", "statistics", CONTRACT_JOINT_USE, false, CONTRACT_TF_NONE,
 	     false},
-	    {"name.family", "statistics", CONTRACT_ENTRUSTMENT, false, CONTRACT_TF_PSEUDONYM, false},
+	    {"name.family", "statistics", CONTRACT_ENTRUSTMENT, false, CONTRACT_TF_PSEUDONYM,
+	     false},
 	    {"phone", "statistics", CONTRACT_ENTRUSTMENT, false, CONTRACT_TF_MASK, false},
 	    {"address.postal_code", "statistics", CONTRACT_ENTRUSTMENT, false, CONTRACT_TF_PREFIX,
 	     false},
@@ -381,7 +388,8 @@ int
 main(void)
 {
 	char *errors = NULL;
-	struct catalog *cat = catalog_load("policies/purposes.json", "policies/fields.json", &errors);
+	struct catalog *cat =
+	    catalog_load("policies/purposes.json", "policies/fields.json", &errors);
 	CHECK(cat != NULL, "catalogs: %s", errors ? errors : "");
 	free(errors);
 	if (cat == NULL)

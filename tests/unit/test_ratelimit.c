@@ -19,7 +19,8 @@ test_rate(void)
 	CHECK(ok == 6, "a bucket of 6 admits 6 at once, admitted %d", ok);
 	CHECK(ratelimit_admit(l, "CT-1", 6, 0, 1, T0, &g, &ra) == -1 && ra >= 1 && ra <= 10,
 	      "the 7th waits up to 10 s, retry_after %u", ra);
-	CHECK(ratelimit_admit(l, "CT-1", 6, 0, 1, T0 + 10000, &g, &ra) == 0, "one token after 10 s");
+	CHECK(ratelimit_admit(l, "CT-1", 6, 0, 1, T0 + 10000, &g, &ra) == 0,
+	      "one token after 10 s");
 	CHECK(ratelimit_admit(l, "CT-1", 6, 0, 1, T0 + 10000, &g, &ra) == -1, "and only one");
 	CHECK(ratelimit_admit(l, "CT-2", 6, 0, 1, T0, &g, &ra) == 0, "contracts are separate");
 	CHECK(ratelimit_admit(l, "CT-3", 0, 0, 1000, T0, &g, &ra) == 0 && g == 1000, "no limit");
@@ -49,7 +50,8 @@ test_volume(void)
 	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 1, T0 + 86400000, &g, &ra) == 0, "next JST day");
 	CHECK(ratelimit_day(T0 - 1) + 1 == ratelimit_day(T0), "JST day boundary at 15:00 UTC");
 	ratelimit_seed(l, "CT-9", ratelimit_day(T0), 100);
-	CHECK(ratelimit_admit(l, "CT-9", 0, 100, 1, T0 + 5, &g, &ra) == -1, "seeded from the ledger");
+	CHECK(ratelimit_admit(l, "CT-9", 0, 100, 1, T0 + 5, &g, &ra) == -1,
+	      "seeded from the ledger");
 	ratelimit_free(l);
 }
 

@@ -55,10 +55,11 @@ main(void)
 	CHECK(v2 == v1, "the set in force stays");
 	registry_release(r, v2);
 
-	put("b.json", "{\"id\":\"CT-2026-0101\",\"partner\":\"beta\",\"partner_name\":\"B\",\"relationship\":\"joint_use\","
-		      "\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00+09:00\","
-		      "\"valid_until\":\"2027-03-31T23:59:59+09:00\","
-		      "\"purposes\":{\"contact\":{\"fields\":[\"name\"]}}}");
+	put("b.json", "{\"id\":\"CT-2026-0101\",\"partner\":\"beta\",\"partner_name\":\"B\","
+	              "\"relationship\":\"joint_use\","
+	              "\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00+09:00\","
+	              "\"valid_until\":\"2027-03-31T23:59:59+09:00\","
+	              "\"purposes\":{\"contact\":{\"fields\":[\"name\"]}}}");
 	CHECK(registry_reload(r, &errors) == 0, "reload: %s", errors ? errors : "");
 	v2 = registry_acquire(r);
 	CHECK(v2 != v1 && v2->generation == 2 && contract_set_count(v2->contracts) == 2,

@@ -142,8 +142,10 @@ origin(const struct catalog *cat)
 	     APIERR_ORIGIN_INVALID},
 	    {"{\"member_id\":\"M1\",\"consents\":{\"consented\":\"CT-2026-0005\"}}", "M1",
 	     APIERR_ORIGIN_INVALID},
-	    {"{\"member_id\":\"M1\",\"consents\":{\"consented\":[5]}}", "M1", APIERR_ORIGIN_INVALID},
-	    {"{\"member_id\":\"M1\",\"restrictions\":{\"stop_use\":1}}", "M1", APIERR_ORIGIN_INVALID},
+	    {"{\"member_id\":\"M1\",\"consents\":{\"consented\":[5]}}", "M1",
+	     APIERR_ORIGIN_INVALID},
+	    {"{\"member_id\":\"M1\",\"restrictions\":{\"stop_use\":1}}", "M1",
+	     APIERR_ORIGIN_INVALID},
 	    {"{\"member_id\":\"M1\",\"address\":null,\"courses\":null,\"phone\":null}", "M1",
 	     APIERR_NONE},
 	    {"{\"member_id\":\"M1\",\"courses\":[]}", "M1", APIERR_NONE},
@@ -154,13 +156,13 @@ origin(const struct catalog *cat)
 		json_t *rec = (json_t *)1;
 		char why[RELEASE_WHY_MAX];
 		enum apierr e = release_origin(cat, cases[i].body, strlen(cases[i].body), MAX_BYTES,
-					       cases[i].member, &rec, why, sizeof(why));
+		                               cases[i].member, &rec, why, sizeof(why));
 		CHECK(e == cases[i].want, "origin %zu: %s (%s), want %s", i, apierr_code(e), why,
 		      apierr_code(cases[i].want));
 		CHECK((e == APIERR_NONE) == (rec != NULL), "origin %zu: record iff valid", i);
 		/* The reason never quotes the record's values. */
 		CHECK(strstr(why, "山田") == NULL && strstr(why, "example.jp") == NULL &&
-			  strstr(why, "1985") == NULL,
+		          strstr(why, "1985") == NULL,
 		      "origin %zu: reason quotes data: %s", i, why);
 		json_decref(rec);
 	}
@@ -172,29 +174,29 @@ origin(const struct catalog *cat)
 	char why[RELEASE_WHY_MAX];
 	const char *small = "{\"member_id\":\"M1\"}";
 	CHECK(release_origin(cat, small, strlen(small), strlen(small), "M1", &rec, why,
-			     sizeof(why)) == APIERR_NONE,
+	                     sizeof(why)) == APIERR_NONE,
 	      "exactly at the limit");
 	json_decref(rec);
 	CHECK(release_origin(cat, small, strlen(small), strlen(small) - 1, "M1", &rec, why,
-			     sizeof(why)) == APIERR_ORIGIN_INVALID &&
-		  rec == NULL,
+	                     sizeof(why)) == APIERR_ORIGIN_INVALID &&
+	          rec == NULL,
 	      "one byte over the limit");
 
 	/* Unknown keys are dropped at every level; known ones are kept. */
 	CHECK(release_origin(cat, RECORD, strlen(RECORD), MAX_BYTES, "M0000001", &rec, why,
-			     sizeof(why)) == APIERR_NONE,
+	                     sizeof(why)) == APIERR_NONE,
 	      "record");
 	CHECK(json_object_get(rec, "password_hash") == NULL &&
-		  json_object_get(rec, "internal_notes") == NULL,
+	          json_object_get(rec, "internal_notes") == NULL,
 	      "top-level unknown keys dropped");
 	CHECK(json_object_get(json_object_get(rec, "name"), "nickname") == NULL &&
-		  json_object_size(json_object_get(rec, "name")) == 4,
+	          json_object_size(json_object_get(rec, "name")) == 4,
 	      "nested unknown keys dropped");
 	json_t *c0 = json_array_get(json_object_get(rec, "courses"), 0);
 	CHECK(json_object_get(c0, "score") == NULL && json_object_size(c0) == 3,
 	      "unknown keys in array elements dropped");
 	CHECK(json_is_false(json_object_get(json_object_get(rec, "consents"), "survey")) &&
-		  json_is_array(json_object_get(json_object_get(rec, "consents"), "consented")),
+	          json_is_array(json_object_get(json_object_get(rec, "consents"), "consented")),
 	      "internal values kept for the rules");
 	json_decref(rec);
 }
@@ -215,7 +217,9 @@ transforms(void)
 	    {"ab", 4, "ab", "ab"},
 	    {"abc", 0, "***", ""},
 	    {"", 2, "", ""},
-	    {"\xf0\x9f\x98\x80\xf0\x9f\x98\x80" "a", 1, "**a", "\xf0\x9f\x98\x80"},
+	    {"\xf0\x9f\x98\x80\xf0\x9f\x98\x80"
+	     "a",
+	     1, "**a", "\xf0\x9f\x98\x80"},
 	    {"a\xffz", 1, NULL, NULL},
 	    {"\xc0\xaf", 1, NULL, NULL},
 	    {"\xe3\x81", 1, NULL, NULL},
@@ -226,7 +230,8 @@ transforms(void)
 		if (cases[i].mask == NULL) {
 			CHECK(m == NULL && p == NULL, "transform %zu: invalid UTF-8 accepted", i);
 		} else {
-			CHECK(m && strcmp(m, cases[i].mask) == 0, "mask %zu: %s", i, m ? m : "NULL");
+			CHECK(m && strcmp(m, cases[i].mask) == 0, "mask %zu: %s", i,
+			      m ? m : "NULL");
 			CHECK(p && strcmp(p, cases[i].prefix) == 0, "prefix %zu: %s", i,
 			      p ? p : "NULL");
 		}
@@ -267,7 +272,8 @@ transforms(void)
 	};
 	for (size_t i = 0; i < sizeof(bands) / sizeof(bands[0]); i++) {
 		char out[32] = "";
-		int r = release_age_band(bands[i].birth, bands[i].now, bands[i].n, out, sizeof(out));
+		int r =
+		    release_age_band(bands[i].birth, bands[i].now, bands[i].n, out, sizeof(out));
 		if (bands[i].want == NULL)
 			CHECK(r == -1, "band %zu accepted: %s", i, out);
 		else
@@ -296,8 +302,8 @@ build(struct fixture *fx, const char *id, const char *purpose, const json_t *rec
 	CHECK(p != NULL, "%s %s: setup", id, purpose);
 	if (p == NULL)
 		return;
-	enum apierr e = release_build(c, p, record, fx->pseudo, now, &body, &items, why,
-				      sizeof(why));
+	enum apierr e =
+	    release_build(c, p, record, fx->pseudo, now, &body, &items, why, sizeof(why));
 	if (want == NULL) {
 		CHECK(e == want_err && body == NULL && items == NULL, "%s %s: %s (%s), want %s", id,
 		      purpose, apierr_code(e), why, apierr_code(want_err));
@@ -308,10 +314,11 @@ build(struct fixture *fx, const char *id, const char *purpose, const json_t *rec
 		return;
 	char *got = json_dumps(body, JSON_COMPACT);
 	char *got_items = json_dumps(items, JSON_COMPACT);
-	CHECK(got && strcmp(got, want) == 0, "%s %s:\n  got  %s\n  want %s", id, purpose, got, want);
+	CHECK(got && strcmp(got, want) == 0, "%s %s:\n  got  %s\n  want %s", id, purpose, got,
+	      want);
 	if (want_items != NULL)
-		CHECK(got_items && strcmp(got_items, want_items) == 0, "%s %s items:\n  got  %s\n  want %s",
-		      id, purpose, got_items, want_items);
+		CHECK(got_items && strcmp(got_items, want_items) == 0,
+		      "%s %s items:\n  got  %s\n  want %s", id, purpose, got_items, want_items);
 	free(got);
 	free(got_items);
 	json_decref(body);
@@ -341,10 +348,10 @@ demo_answers(struct fixture *fx)
 	CHECK(strcmp(ps1, ps3) != 0 && strcmp(ps1, ps4) != 0, "pseudonyms differ across contracts");
 
 	snprintf(want, sizeof(want),
-		 "{\"member_id\":\"%s\",\"name\":{\"family\":\"山田\",\"given\":\"花子\"},"
-		 "\"address\":{\"postal_code\":\"150-0001\",\"prefecture\":\"東京都\",\"city\":"
-		 "\"渋谷区\",\"street\":\"神宮前1-2-3\",\"building\":\"メゾン神宮前101\"}}",
-		 ps1);
+	         "{\"member_id\":\"%s\",\"name\":{\"family\":\"山田\",\"given\":\"花子\"},"
+	         "\"address\":{\"postal_code\":\"150-0001\",\"prefecture\":\"東京都\",\"city\":"
+	         "\"渋谷区\",\"street\":\"神宮前1-2-3\",\"building\":\"メゾン神宮前101\"}}",
+	         ps1);
 	build(fx, "CT-2026-0001", "marketing", fx->record, now, want,
 	      "[\"member_id:pseudonym\",\"name.family\",\"name.given\",\"address.postal_code\","
 	      "\"address.prefecture\",\"address.city\",\"address.street\",\"address.building\"]",
@@ -360,20 +367,21 @@ demo_answers(struct fixture *fx)
 	      NULL, APIERR_NONE);
 
 	snprintf(want, sizeof(want),
-		 "{\"member_id\":\"%s\",\"name\":{\"family\":\"山田\"},\"email\":"
-		 "\"hanako@example.jp\"}",
-		 ps3);
+	         "{\"member_id\":\"%s\",\"name\":{\"family\":\"山田\"},\"email\":"
+	         "\"hanako@example.jp\"}",
+	         ps3);
 	build(fx, "CT-2026-0003", "survey", fx->record, now, want, NULL, APIERR_NONE);
 
 	snprintf(want, sizeof(want),
-		 "{\"member_id\":\"%s\",\"birth_date\":\"40-49\",\"gender\":\"female\","
-		 "\"address\":{\"prefecture\":\"東京都\"},\"membership\":{\"joined\":\"2019\","
-		 "\"grade\":\"gold\"},\"courses\":[{\"code\":\"MD101\"},{\"code\":\"MD201\"}]}",
-		 ps4);
-	build(fx, "CT-2026-0004", "statistics", fx->record, now, want,
-	      "[\"member_id:pseudonym\",\"birth_date:age_band:10\",\"gender\",\"address.prefecture\","
-	      "\"membership.joined:year\",\"membership.grade\",\"courses[].code\"]",
-	      APIERR_NONE);
+	         "{\"member_id\":\"%s\",\"birth_date\":\"40-49\",\"gender\":\"female\","
+	         "\"address\":{\"prefecture\":\"東京都\"},\"membership\":{\"joined\":\"2019\","
+	         "\"grade\":\"gold\"},\"courses\":[{\"code\":\"MD101\"},{\"code\":\"MD201\"}]}",
+	         ps4);
+	build(
+	    fx, "CT-2026-0004", "statistics", fx->record, now, want,
+	    "[\"member_id:pseudonym\",\"birth_date:age_band:10\",\"gender\",\"address.prefecture\","
+	    "\"membership.joined:year\",\"membership.grade\",\"courses[].code\"]",
+	    APIERR_NONE);
 
 	build(fx, "CT-2026-0005", "marketing", fx->record, now,
 	      "{\"name\":{\"family\":\"山田\",\"given\":\"花子\"},\"address\":{\"postal_code\":"
@@ -393,10 +401,10 @@ demo_answers(struct fixture *fx)
 
 	/* No My Number anywhere else, whatever the record holds. */
 	static const char *const others[][2] = {
-	    {"CT-2026-0001", "marketing"}, {"CT-2026-0001", "contact"},
+	    {"CT-2026-0001", "marketing"},        {"CT-2026-0001", "contact"},
 	    {"CT-2026-0002", "service_delivery"}, {"CT-2026-0003", "benefits"},
 	    {"CT-2026-0003", "service_delivery"}, {"CT-2026-0003", "survey"},
-	    {"CT-2026-0004", "statistics"}, {"CT-2026-0005", "consented"},
+	    {"CT-2026-0004", "statistics"},       {"CT-2026-0005", "consented"},
 	    {"CT-2026-0005", "marketing"}};
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		const struct contract *c = contract_set_find(fx->set, others[i][0]);
@@ -404,11 +412,11 @@ demo_answers(struct fixture *fx)
 		json_t *body = NULL, *items = NULL;
 		char why[RELEASE_WHY_MAX];
 		CHECK(release_build(c, p, fx->record, fx->pseudo, now, &body, &items, why,
-				    sizeof(why)) == APIERR_NONE,
+		                    sizeof(why)) == APIERR_NONE,
 		      "%s %s", others[i][0], others[i][1]);
 		char *s = json_dumps(body, JSON_COMPACT);
 		CHECK(s && strstr(s, "123456789018") == NULL && strstr(s, "consent") == NULL &&
-			  strstr(s, "restrictions") == NULL && strstr(s, "password") == NULL,
+		          strstr(s, "restrictions") == NULL && strstr(s, "password") == NULL,
 		      "%s %s leaks: %s", others[i][0], others[i][1], s);
 		free(s);
 		json_decref(body);
@@ -416,14 +424,14 @@ demo_answers(struct fixture *fx)
 	}
 
 	/* Stable within a contract, different for another member. */
-	json_t *other = checked(fx->cat, "{\"member_id\":\"M0000002\",\"name\":{\"family\":\"佐藤\"}}",
-				"M0000002");
+	json_t *other = checked(
+	    fx->cat, "{\"member_id\":\"M0000002\",\"name\":{\"family\":\"佐藤\"}}", "M0000002");
 	char ps1b[33];
 	expect_pseudonym("CT-2026-0001", "M0000002", ps1b);
 	CHECK(strcmp(ps1, ps1b) != 0, "members differ");
 	snprintf(want, sizeof(want), "{\"member_id\":\"%s\",\"name\":{\"family\":\"佐藤\"}}", ps1b);
-	build(fx, "CT-2026-0001", "marketing", other, now, want, "[\"member_id:pseudonym\",\"name.family\"]",
-	      APIERR_NONE);
+	build(fx, "CT-2026-0001", "marketing", other, now, want,
+	      "[\"member_id:pseudonym\",\"name.family\"]", APIERR_NONE);
 	build(fx, "CT-2026-0001", "marketing", other, now + 86400 * 400, want, NULL, APIERR_NONE);
 	json_decref(other);
 }
@@ -435,16 +443,17 @@ arrays_and_absence(struct fixture *fx)
 	char ps4[33], want[1024];
 	expect_pseudonym("CT-2026-0004", "M3", ps4);
 
-	json_t *r = checked(fx->cat, "{\"member_id\":\"M3\",\"courses\":[],\"address\":null}", "M3");
+	json_t *r =
+	    checked(fx->cat, "{\"member_id\":\"M3\",\"courses\":[],\"address\":null}", "M3");
 	snprintf(want, sizeof(want), "{\"member_id\":\"%s\",\"courses\":[]}", ps4);
 	build(fx, "CT-2026-0004", "statistics", r, now, want, "[\"member_id:pseudonym\"]",
 	      APIERR_NONE);
 	json_decref(r);
 
 	r = checked(fx->cat,
-		    "{\"member_id\":\"M3\",\"courses\":[{\"title\":\"x\"},{\"code\":\"B\"},{}],"
-		    "\"certifications\":[{\"number\":\"N1\"}]}",
-		    "M3");
+	            "{\"member_id\":\"M3\",\"courses\":[{\"title\":\"x\"},{\"code\":\"B\"},{}],"
+	            "\"certifications\":[{\"number\":\"N1\"}]}",
+	            "M3");
 	build(fx, "CT-2026-0002", "service_delivery", r, now,
 	      "{\"member_id\":\"M3\",\"courses\":[{},{\"code\":\"B\"},{}],\"certifications\":[{}]}",
 	      "[\"member_id\",\"courses[].code\"]", APIERR_NONE);
@@ -487,7 +496,8 @@ hard_rules(struct fixture *fx)
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		const struct contract *c = contract_set_find(fx->set, cases[i].id);
-		struct contract_purpose *p = (struct contract_purpose *)contract_purpose(c, cases[i].purpose);
+		struct contract_purpose *p =
+		    (struct contract_purpose *)contract_purpose(c, cases[i].purpose);
 		struct contract_field saved = p->fields[0];
 		p->fields[0].leaf = catalog_field(fx->cat, cases[i].leaf);
 		p->fields[0].transform = cases[i].t;
@@ -495,7 +505,7 @@ hard_rules(struct fixture *fx)
 		json_t *body = (json_t *)1, *items = (json_t *)1;
 		char why[RELEASE_WHY_MAX];
 		enum apierr e = release_build(c, p, fx->record, fx->pseudo, now, &body, &items, why,
-					      sizeof(why));
+		                              sizeof(why));
 		CHECK(e == APIERR_INTERNAL && body == NULL && items == NULL,
 		      "hard rule %zu (%s in %s) bypassed: %s", i, cases[i].leaf, cases[i].purpose,
 		      apierr_code(e));
@@ -505,9 +515,9 @@ hard_rules(struct fixture *fx)
 	const struct contract *c = contract_set_find(fx->set, "CT-2026-0001");
 	json_t *body = (json_t *)1, *items = (json_t *)1;
 	char why[RELEASE_WHY_MAX];
-	CHECK(release_build(c, contract_purpose(c, "marketing"), fx->record, NULL, now, &body, &items,
-			    why, sizeof(why)) == APIERR_INTERNAL &&
-		  body == NULL,
+	CHECK(release_build(c, contract_purpose(c, "marketing"), fx->record, NULL, now, &body,
+	                    &items, why, sizeof(why)) == APIERR_INTERNAL &&
+	          body == NULL,
 	      "pseudonym without a secret");
 }
 
@@ -527,7 +537,7 @@ subjects(void)
 	char ps[PSEUDO_HEX + 1], exp[33];
 	expect_pseudonym("CT-2026-0001", "M0000001", exp);
 	CHECK(p && pseudo_contract_key(p, "CT-2026-0001", &k) == 0 &&
-		  pseudo_apply(&k, "M0000001", 8, ps) == 0 && strcmp(ps, exp) == 0,
+	          pseudo_apply(&k, "M0000001", 8, ps) == 0 && strcmp(ps, exp) == 0,
 	      "pseudonym: %s", ps);
 	CHECK(strncmp(ps, got, 32) != 0, "a pseudonym is not the subject reference");
 	pseudo_key_wipe(&k);
@@ -544,7 +554,8 @@ int
 main(void)
 {
 	char *errors = NULL;
-	struct catalog *cat = catalog_load("policies/purposes.json", "policies/fields.json", &errors);
+	struct catalog *cat =
+	    catalog_load("policies/purposes.json", "policies/fields.json", &errors);
 	CHECK(cat != NULL, "catalogs: %s", errors ? errors : "");
 	free(errors);
 	if (cat == NULL)
