@@ -541,12 +541,14 @@ test_group_commit(void)
 	       "%.1f us CPU per entry; 64 vs 1: %.1fx\n",
 	       loadavg[0], m1, median3(r16), e16, c16, (double)e16 / (double)c16, m64, e64, c64,
 	       (double)e64 / (double)c64, median3(cpu64), mratio);
-#ifdef __SANITIZE_ADDRESS__
-	/* Every instruction costs several times more: the writer, not the disk, is the limit. */
-	CHECK(mratio > 2.0, "64 writers %.0f/s vs one %.0f/s: %.1fx", m64, m1, mratio);
-#else
-	CHECK(mratio > 5.0, "64 writers %.0f/s vs one %.0f/s: %.1fx", m64, m1, mratio);
-#endif
+	/*
+	 * What is asserted is that commits are grouped: far fewer commits than entries. The
+	 * throughput ratio is printed, not asserted: it depends on what an fsync costs on the disk
+	 * under the test (near nothing on a tmpfs or a write-back cache), not on this code.
+	 */
+	CHECK((double)e64 / (double)c64 >= 4.0, "64 writers: %" PRIu64 " entries in %" PRIu64
+	      " commits", e64, c64);
+	CHECK(c16 < e16, "16 writers: %" PRIu64 " entries in %" PRIu64 " commits", e16, c16);
 	CHECK(ledger_close(l) == 0, "close");
 	CHECK(verify_cli(db) == 0, "verify after concurrent appends");
 }
