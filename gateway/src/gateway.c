@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -364,6 +365,12 @@ serve_main(int argc, char **argv)
 		goto done;
 	}
 	raise_nofile(g.log, g.cfg->partner.max_connections);
+	/*
+	 * glibc gives threads up to 8 malloc arenas per core; a pool of many worker threads then
+	 * spreads the per-connection memory over them and the resident size grows with the pool,
+	 * not with the work. A few arenas are enough for threads that mostly wait on the ledger.
+	 */
+	mallopt(M_ARENA_MAX, 4);
 
 	/*
 	 * Signals are taken synchronously by this thread with sigwait: blocked here before any
