@@ -36,19 +36,36 @@
 #define KID_MAX 64
 
 /*
- * Signatures already verified, by SHA-256 of the whole compact token. A work order is sent
- * with every request of its task; checking its ES256 signature each time (libjwt parses the
- * PEM key anew on every call) was most of a request's CPU. A hit skips only the signature:
- * the form, the header, every claim and the time rules are checked again on each use, and the
- * digest covers every byte of the token, so a hit means these very bytes verified before
- * under this verifier's key. Direct-mapped: a collision of slots only costs a verification.
+ * Tokens already verified, by SHA-256 of the whole compact token, with what verifying them
+ * found. A work order is sent with every request of its task; splitting, decoding and parsing
+ * its segments and checking its ES256 signature each time was a large part of a request's CPU.
+ * The digest covers every byte of the token, so a hit means these very bytes passed the form,
+ * header, signature and claim rules under this verifier's key and issuer: those depend on
+ * nothing else. The time rules depend on the clock, so they are applied on every use, hit or
+ * not; the binding, the revocation and max_records are the caller's on every request.
+ * Only tokens that verified (TOKEN_OK, or TOKEN_WRONG_AUDIENCE, whose claims are returned
+ * too) are remembered: a refused token is checked in full each time it is sent.
+ * Bounded: CACHE_SETS sets of CACHE_WAYS entries, allocated with the verifier; the least
+ * recently used entry of a full set is replaced. A collision only costs a verification.
  */
-#define SIG_CACHE_SLOTS 4096
+#define CACHE_WAYS 4
+#define CACHE_SETS (TOKEN_CACHE_MAX / CACHE_WAYS)
+_Static_assert(TOKEN_CACHE_MAX % CACHE_WAYS == 0 && CACHE_SETS <= 65536,
+               "the cache's sets are picked by two digest bytes");
 
-struct sig_cache {
-	pthread_mutex_t lock;
-	unsigned char digest[SIG_CACHE_SLOTS][32];
-	bool used[SIG_CACHE_SLOTS];
+struct cache_entry {
+	unsigned char digest[32];   /* SHA-256 of the compact token */
+	bool used;                  /* the slot holds a token */
+	bool has_nbf;               /* the payload carries nbf (claims.nbf is 0 when absent) */
+	enum token_status st;       /* TOKEN_OK or TOKEN_WRONG_AUDIENCE */
+	uint64_t last_use;          /* the cache's use counter when last found or stored */
+	struct token_claims claims; /* what claims_check found */
+};
+
+struct claims_cache {
+	pthread_mutex_t lock; /* worker threads verify concurrently */
+	uint64_t uses;        /* counts lookups and stores, for least-recently-used */
+	struct cache_entry set[CACHE_SETS][CACHE_WAYS];
 };
 
 struct token_verifier {
@@ -56,35 +73,54 @@ struct token_verifier {
 	size_t pem_len;
 	char *issuer;
 	enum token_kind kind;
-	struct sig_cache *cache; /* mutable behind the const verifier: verdicts, not settings */
+	EVP_MD *sha256;             /* fetched once: an implicit fetch per digest takes locks */
+	struct claims_cache *cache; /* mutable behind the const verifier: verdicts, not settings */
 };
 
-static size_t
-cache_slot(const unsigned char d[32])
+static struct cache_entry *
+cache_set(struct claims_cache *c, const unsigned char d[32])
 {
-	return ((size_t)d[0] << 8 | d[1]) % SIG_CACHE_SLOTS;
+	/* The digest is uniform: its first bytes spread tokens evenly over the sets. */
+	return c->set[((size_t)d[0] << 8 | d[1]) % CACHE_SETS];
 }
 
+/* Copies a remembered verdict into *e; false when these bytes were not verified before. */
 static bool
-cache_has(struct sig_cache *c, const unsigned char d[32])
+cache_get(struct claims_cache *c, const unsigned char d[32], struct cache_entry *e)
 {
-	size_t i = cache_slot(d);
-	bool hit;
+	struct cache_entry *set = cache_set(c, d);
+	bool hit = false;
 
 	pthread_mutex_lock(&c->lock);
-	hit = c->used[i] && CRYPTO_memcmp(c->digest[i], d, 32) == 0;
+	for (size_t w = 0; w < CACHE_WAYS; w++)
+		if (set[w].used && CRYPTO_memcmp(set[w].digest, d, 32) == 0) {
+			set[w].last_use = ++c->uses;
+			*e = set[w];
+			hit = true;
+			break;
+		}
 	pthread_mutex_unlock(&c->lock);
 	return hit;
 }
 
 static void
-cache_put(struct sig_cache *c, const unsigned char d[32])
+cache_put(struct claims_cache *c, const struct cache_entry *e)
 {
-	size_t i = cache_slot(d);
+	struct cache_entry *set = cache_set(c, e->digest);
+	size_t victim = 0;
 
 	pthread_mutex_lock(&c->lock);
-	memcpy(c->digest[i], d, 32);
-	c->used[i] = true;
+	for (size_t w = 0; w < CACHE_WAYS; w++) {
+		if (!set[w].used || memcmp(set[w].digest, e->digest, 32) == 0) {
+			victim = w;
+			break;
+		}
+		if (set[w].last_use < set[victim].last_use)
+			victim = w;
+	}
+	set[victim] = *e;
+	set[victim].used = true;
+	set[victim].last_use = ++c->uses;
 	pthread_mutex_unlock(&c->lock);
 }
 
@@ -339,6 +375,44 @@ static const char *const WORK_ORDER_CLAIMS[] = {"contract", "purpose", "max_reco
 static const char *const STAFF_CLAIMS[] = {"role", NULL};
 
 /*
+ * The time rules, the only claim rules whose outcome changes while the token's bytes do not:
+ * applied on every use, remembered token or not. now and the claims are all in 0..2^53, so
+ * none of these can overflow.
+ */
+static bool
+time_ok(const struct token_claims *c, bool has_nbf, int64_t now, char *why, size_t whylen)
+{
+	if (c->exp <= c->iat) {
+		say(why, whylen, "claims: exp is not after iat");
+		return false;
+	}
+	if (c->exp - c->iat > TOKEN_MAX_LIFETIME) {
+		say(why, whylen, "claims: lifetime (exp - iat) over 31 days");
+		return false;
+	}
+	if (now - c->exp > TOKEN_LEEWAY) {
+		say(why, whylen, "claims: expired (exp more than 60 s in the past)");
+		return false;
+	}
+	if (c->iat - now > TOKEN_LEEWAY) {
+		say(why, whylen, "claims: iat more than 60 s in the future");
+		return false;
+	}
+	if (has_nbf) {
+		if (c->nbf - now > TOKEN_LEEWAY) {
+			say(why, whylen,
+			    "claims: not yet valid (nbf more than 60 s in the future)");
+			return false;
+		}
+		if (c->nbf >= c->exp) {
+			say(why, whylen, "claims: nbf is not before exp");
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * Claims a verified payload must carry. Read from our own duplicate-free parse, never from
  * libjwt's. Unknown claims are refused: pdgate is the only issuer, so a claim it never writes
  * means the token is not one of its own, or a newer one this version does not understand.
@@ -431,34 +505,8 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		return TOKEN_INVALID;
 	}
 
-	/* Time. now and the claims are all in 0..2^53, so none of these can overflow. */
-	if (c->exp <= c->iat) {
-		say(why, whylen, "claims: exp is not after iat");
+	if (!time_ok(c, json_object_get(p, "nbf") != NULL, now, why, whylen))
 		return TOKEN_INVALID;
-	}
-	if (c->exp - c->iat > TOKEN_MAX_LIFETIME) {
-		say(why, whylen, "claims: lifetime (exp - iat) over 31 days");
-		return TOKEN_INVALID;
-	}
-	if (now - c->exp > TOKEN_LEEWAY) {
-		say(why, whylen, "claims: expired (exp more than 60 s in the past)");
-		return TOKEN_INVALID;
-	}
-	if (c->iat - now > TOKEN_LEEWAY) {
-		say(why, whylen, "claims: iat more than 60 s in the future");
-		return TOKEN_INVALID;
-	}
-	if (json_object_get(p, "nbf")) {
-		if (c->nbf - now > TOKEN_LEEWAY) {
-			say(why, whylen,
-			    "claims: not yet valid (nbf more than 60 s in the future)");
-			return TOKEN_INVALID;
-		}
-		if (c->nbf >= c->exp) {
-			say(why, whylen, "claims: nbf is not before exp");
-			return TOKEN_INVALID;
-		}
-	}
 
 	c->kind = kind;
 	if (kind != v->kind)
@@ -553,7 +601,8 @@ token_verifier_new(const char *pub_path, const char *issuer, enum token_kind kin
 	v->kind = kind;
 	v->issuer = strdup(issuer);
 	v->cache = calloc(1, sizeof *v->cache);
-	if (!v->issuer || !v->cache)
+	v->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+	if (!v->issuer || !v->cache || !v->sha256)
 		goto oom;
 	pthread_mutex_init(&v->cache->lock, NULL);
 	v->pem = (unsigned char *)pki_file_read(pub_path, KEY_FILE_MAX,
@@ -587,11 +636,27 @@ token_verifier_free(struct token_verifier *v)
 		return;
 	free(v->pem);
 	free(v->issuer);
+	EVP_MD_free(v->sha256);
 	if (v->cache) {
 		pthread_mutex_destroy(&v->cache->lock);
 		free(v->cache);
 	}
 	free(v);
+}
+
+/* The verdict of a token whose claims passed: OK, or the other listener's token. */
+static enum token_status
+verdict(const struct token_verifier *v, enum token_status st, const struct token_claims *c,
+        struct token_claims *out, char *why, size_t whylen)
+{
+	assert(st == TOKEN_OK || st == TOKEN_WRONG_AUDIENCE);
+	if (st == TOKEN_WRONG_AUDIENCE)
+		say(why, whylen,
+		    v->kind == TOKEN_WORK_ORDER
+		        ? "claims: a staff token (aud pdgate-compliance) at the partner API"
+		        : "claims: a work order (aud pdgate-partner) at the compliance API");
+	*out = *c;
+	return st;
 }
 
 enum token_status
@@ -604,11 +669,12 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 	char *copy = NULL;
 	jwt_t *jwt = NULL;
 	unsigned char sig[SIG_LEN + 1];
-	struct token_claims c;
+	struct cache_entry e;
+	unsigned int dlen = 0;
 
 	assert(v && out);
 	memset(out, 0, sizeof *out);
-	memset(&c, 0, sizeof c);
+	memset(&e, 0, sizeof e);
 	say(why, whylen, "");
 
 	if (!compact || len == 0) {
@@ -619,6 +685,18 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 		say(why, whylen, "form: longer than 8192 bytes");
 		return TOKEN_INVALID;
 	}
+
+	/* These very bytes verified before: only the rules that depend on the time are left. */
+	if (EVP_Digest(compact, len, e.digest, &dlen, v->sha256, NULL) != 1 || dlen != 32) {
+		say(why, whylen, "internal: digest failed");
+		return TOKEN_INVALID;
+	}
+	if (cache_get(v->cache, e.digest, &e)) {
+		if (!time_ok(&e.claims, e.has_nbf, now, why, whylen))
+			return TOKEN_INVALID;
+		return verdict(v, e.st, &e.claims, out, why, whylen);
+	}
+
 	for (size_t i = 0; i < len; i++)
 		if (compact[i] != '.' && !codec_b64url_char((unsigned char)compact[i])) {
 			say(why, whylen, "form: a character outside base64url and '.'");
@@ -655,16 +733,7 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 	}
 
 	/* Only now libjwt: with our key (never NULL), and its idea of the algorithm checked
-	 * against ours, in case its header parse ever differs from ours — unless these very
-	 * bytes passed that check before. */
-	unsigned char digest[32];
-	unsigned int dlen = 0;
-	if (EVP_Digest(compact, len, digest, &dlen, EVP_sha256(), NULL) != 1) {
-		say(why, whylen, "internal: digest failed");
-		goto done;
-	}
-	if (cache_has(v->cache, digest))
-		goto claims;
+	 * against ours, in case its header parse ever differs from ours. */
 	copy = malloc(len + 1);
 	if (!copy) {
 		say(why, whylen, "internal: out of memory");
@@ -681,17 +750,12 @@ token_verify(const struct token_verifier *v, const char *compact, size_t len, in
 		say(why, whylen, "signature: library saw an algorithm other than ES256");
 		goto done;
 	}
-	cache_put(v->cache, digest);
-claims:
-	st = claims_check(v, pay, now, &c, why, whylen);
+	st = claims_check(v, pay, now, &e.claims, why, whylen);
 	if (st == TOKEN_OK || st == TOKEN_WRONG_AUDIENCE) {
-		if (st == TOKEN_WRONG_AUDIENCE)
-			say(why, whylen,
-			    v->kind == TOKEN_WORK_ORDER
-			        ? "claims: a staff token (aud pdgate-compliance) at the partner API"
-			        : "claims: a work order (aud pdgate-partner) at the compliance "
-			          "API");
-		*out = c;
+		e.st = st;
+		e.has_nbf = json_object_get(pay, "nbf") != NULL;
+		cache_put(v->cache, &e);
+		st = verdict(v, st, &e.claims, out, why, whylen);
 	}
 done:
 	if (jwt)

@@ -21,6 +21,7 @@
 #define TOKEN_NAME_MAX 63          /* partner ids and staff names: ^[a-z0-9][a-z0-9-]{0,62}$ */
 #define TOKEN_ID_MAX 64            /* contract ids ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, purposes */
 #define TOKEN_THUMB_LEN 32         /* SHA-256 of a certificate's DER */
+#define TOKEN_CACHE_MAX 1024       /* verified tokens a verifier remembers (see token_verify) */
 
 #define TOKEN_AUD_PARTNER "pdgate-partner"
 #define TOKEN_AUD_COMPLIANCE "pdgate-compliance"
@@ -82,7 +83,9 @@ void token_verifier_free(struct token_verifier *v);
  * Checks a compact token (len bytes, need not be NUL-terminated) at time now (Unix seconds):
  * form, header, signature, and every claim that needs no live context. On TOKEN_OK fills out.
  * Otherwise why says which rule failed (never quoting the token) and out is zeroed.
- * Pure: no I/O, no globals.
+ * The verifier remembers the claims of up to TOKEN_CACHE_MAX tokens that verified, by SHA-256
+ * of their bytes: sent again, such a token is not parsed or verified again, but the time rules
+ * are applied against now on every call. Thread-safe. No I/O, no globals.
  */
 enum token_status token_verify(const struct token_verifier *v, const char *compact, size_t len,
                                int64_t now, struct token_claims *out, char *why, size_t whylen);

@@ -1,4 +1,6 @@
 /* test_token — token verification, binding and issuing against tokens crafted byte by byte. */
+#include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -610,6 +612,199 @@ test_noncanonical(struct token_verifier *wo)
 	free(payload);
 }
 
+/* ---- the cache of verified tokens ------------------------------------------------------------ */
+
+/* A signed work order with this jti, times relative to NOW, nbf only when has_nbf; caller frees. */
+static char *
+work_order_token(const char *jti, int64_t iat, int64_t exp, bool has_nbf, int64_t nbf)
+{
+	json_t *p = work_order();
+	char *pl, *t;
+
+	json_object_set_new(p, "jti", json_string(jti));
+	json_object_set_new(p, "iat", json_integer(NOW + iat));
+	json_object_set_new(p, "exp", json_integer(NOW + exp));
+	if (has_nbf)
+		json_object_set_new(p, "nbf", json_integer(NOW + nbf));
+	pl = dump(p);
+	t = make_token(HDR, pl, SIG_ES256);
+	free(pl);
+	return t;
+}
+
+/* Bytes glibc's allocator has handed out and not taken back. A sanitizer build allocates
+ * elsewhere, so there the bound is only checked by the plain build. */
+static size_t
+heap_in_use(void)
+{
+	return mallinfo2().uordblks;
+}
+
+struct cache_worker {
+	struct token_verifier *v;
+	char **toks;
+	size_t ntoks;
+	int rounds;
+	int wrong; /* verdicts or claims that differ from the token's */
+};
+
+static void *
+cache_worker_run(void *arg)
+{
+	struct cache_worker *w = arg;
+	char why[256], want[32];
+	struct token_claims cl;
+
+	for (int r = 0; r < w->rounds; r++)
+		for (size_t i = 0; i < w->ntoks; i++) {
+			size_t k = (i * 7 + (size_t)r) % w->ntoks;
+			snprintf(want, sizeof want, "mt-%zu", k);
+			if (token_verify(w->v, w->toks[k], strlen(w->toks[k]), NOW, &cl, why,
+			                 sizeof why) != TOKEN_OK ||
+			    strcmp(cl.jti, want) != 0)
+				w->wrong++;
+		}
+	return NULL;
+}
+
+static void
+test_cache(struct token_verifier *wo, struct token_verifier *st)
+{
+	char why[256], jti[32];
+	struct token_claims cl;
+	char *t;
+	size_t n;
+
+	/* every time rule still applies to a remembered token */
+	t = work_order_token("cache-time", -3600, 3600, false, 0);
+	n = strlen(t);
+	for (int i = 0; i < 2; i++)
+		CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_OK, "use %d: %s",
+		      i, why);
+	CHECK(token_verify(wo, t, n, NOW + 3600 + 61, &cl, why, sizeof why) == TOKEN_INVALID &&
+	          strstr(why, "expired") != NULL,
+	      "a remembered token past exp is refused: %s", why);
+	CHECK(cl.jti[0] == '\0' && cl.exp == 0, "claims cleared on a refused remembered token");
+	CHECK(token_verify(wo, t, n, NOW + 3600 + 60, &cl, why, sizeof why) == TOKEN_OK,
+	      "within the leeway of exp: %s", why);
+	CHECK(token_verify(wo, t, n, NOW - 3600 - 61, &cl, why, sizeof why) == TOKEN_INVALID &&
+	          strstr(why, "iat more than 60 s in the future") != NULL,
+	      "a remembered token before its iat is refused: %s", why);
+	CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_OK &&
+	          strcmp(cl.jti, "cache-time") == 0 && cl.exp == NOW + 3600,
+	      "and accepted again at a good time: %s", why);
+	free(t);
+
+	/* nbf: verified once inside its window, then sent again before it */
+	t = work_order_token("cache-nbf", -3600, 3600, true, 600);
+	n = strlen(t);
+	CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_INVALID &&
+	          strstr(why, "not yet valid") != NULL,
+	      "nbf ahead: %s", why);
+	CHECK(token_verify(wo, t, n, NOW + 600, &cl, why, sizeof why) == TOKEN_OK &&
+	          cl.nbf == NOW + 600,
+	      "nbf reached: %s", why);
+	CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_INVALID &&
+	          strstr(why, "not yet valid") != NULL,
+	      "a remembered token before its nbf is refused: %s", why);
+	free(t);
+
+	/* the binding is the caller's on every use: the remembered claims keep cnf */
+	t = work_order_token("cache-bound", -3600, 3600, false, 0);
+	n = strlen(t);
+	for (int i = 0; i < 2; i++) {
+		struct token_context right = {"sakura-mail", thumb_a, "sakura-mail", true,
+		                              TOKEN_BINDING_REQUIRED};
+		struct token_context other = {"sakura-mail", thumb_b, "sakura-mail", true,
+		                              TOKEN_BINDING_OPTIONAL};
+		CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_OK, "use %d: %s",
+		      i, why);
+		CHECK(cl.has_cnf && memcmp(cl.cnf, thumb_a, 32) == 0, "use %d: cnf kept", i);
+		CHECK(token_check_binding(&cl, &other) == TOKEN_BIND_CNF,
+		      "use %d: another certificate refused", i);
+		CHECK(token_check_binding(&cl, &right) == TOKEN_BIND_OK,
+		      "use %d: its certificate accepted", i);
+	}
+
+	/* a work order at the compliance API stays the other audience when remembered */
+	for (int i = 0; i < 2; i++) {
+		CHECK(token_verify(st, t, n, NOW, &cl, why, sizeof why) == TOKEN_WRONG_AUDIENCE &&
+		          strstr(why, "work order") != NULL && strcmp(cl.jti, "cache-bound") == 0,
+		      "use %d at the compliance API: %s", i, why);
+		CHECK(token_verify(st, t, n, NOW + 3600 + 61, &cl, why, sizeof why) ==
+		              TOKEN_INVALID &&
+		          strstr(why, "expired") != NULL,
+		      "use %d at the compliance API, expired: %s", i, why);
+	}
+	free(t);
+
+	/* a refused token is not remembered as good: tampered bytes after the good ones */
+	t = work_order_token("cache-tamper", -3600, 3600, false, 0);
+	n = strlen(t);
+	CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_OK, "%s", why);
+	t[n - 2] = t[n - 2] == 'A' ? 'B' : 'A';
+	for (int i = 0; i < 2; i++)
+		CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_INVALID,
+		      "tampered signature, use %d: %s", i, why);
+	free(t);
+
+	/* The bound: twice as many tokens as it holds. Once the cache is full the heap must
+	 * not grow, and a token pushed out is verified afresh, not refused. */
+	{
+		size_t before = 0, many = 2 * TOKEN_CACHE_MAX;
+		char *first = work_order_token("bound-0", -3600, 3600, false, 0);
+		int bad = 0;
+
+		for (size_t i = 0; i < many; i++) {
+			snprintf(jti, sizeof jti, "bound-%zu", i);
+			t = i == 0 ? first : work_order_token(jti, -3600, 3600, false, 0);
+			if (token_verify(wo, t, strlen(t), NOW, &cl, why, sizeof why) != TOKEN_OK ||
+			    strcmp(cl.jti, jti) != 0)
+				bad++;
+			if (i != 0)
+				free(t);
+			if (i == TOKEN_CACHE_MAX + 64)
+				before = heap_in_use();
+		}
+		CHECK(bad == 0, "%d of %zu distinct tokens refused", bad, many);
+		{
+			size_t after = heap_in_use();
+			CHECK(after < before + 64 * 1024,
+			      "heap grew by %zu bytes over %d tokens past the bound",
+			      after - before, TOKEN_CACHE_MAX - 64);
+		}
+		CHECK(token_verify(wo, first, strlen(first), NOW, &cl, why, sizeof why) ==
+		              TOKEN_OK &&
+		          strcmp(cl.jti, "bound-0") == 0,
+		      "the first token, pushed out, verifies again: %s", why);
+		free(first);
+	}
+
+	/* many threads on one verifier: every verdict and every claim its own token's */
+	{
+		enum { THREADS = 4, TOKS = 24 };
+		char *toks[TOKS];
+		struct cache_worker w[THREADS];
+		pthread_t th[THREADS];
+
+		for (size_t i = 0; i < TOKS; i++) {
+			snprintf(jti, sizeof jti, "mt-%zu", i);
+			toks[i] = work_order_token(jti, -3600, 3600, false, 0);
+		}
+		for (int i = 0; i < THREADS; i++) {
+			w[i] = (struct cache_worker){wo, toks, TOKS, 200, 0};
+			CHECK(pthread_create(&th[i], NULL, cache_worker_run, &w[i]) == 0,
+			      "thread %d", i);
+		}
+		for (int i = 0; i < THREADS; i++) {
+			pthread_join(th[i], NULL);
+			CHECK(w[i].wrong == 0, "thread %d: %d wrong verdicts", i, w[i].wrong);
+		}
+		for (size_t i = 0; i < TOKS; i++)
+			free(toks[i]);
+	}
+}
+
 /* ---- binding -------------------------------------------------------------------------------- */
 
 static void
@@ -927,6 +1122,7 @@ main(void)
 		test_form(wo);
 		test_noncanonical(wo);
 		test_binding(wo, st);
+		test_cache(wo, st);
 		test_store_flow(wo);
 		test_issue(wo, st);
 	}
