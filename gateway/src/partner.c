@@ -1,5 +1,6 @@
 /* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on.
  */
+#include <assert.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,43 +318,36 @@ finish(struct decision *d)
 	registry_release(d->api->registry, d->view);
 }
 
-/* One member, released: the body text, its digest and its ledger items. */
+/* One member, built: where its answer lies in a text, its digest, subject and ledger items. */
 struct released {
-	char *text;
-	size_t len;
+	char member_id[MEMBER_ID_MAX + 1];
+	size_t rec_off, rec_len; /* a page member's origin bytes in page.records */
+	size_t off, len;         /* the answer in its text */
 	char digest[65];
 	char subject[PSEUDO_SUBJECT_HEX + 1];
-	json_t *items;
-	const char **item_v; /* the items as C strings, borrowed from items */
+	const char **item_v; /* the ledger items, borrowed from the contract */
 	size_t n_items;
 	enum apierr refused; /* APIERR_NONE if released; else a member rule's refusal */
 };
 
-static void
-released_clear(struct released *r)
-{
-	free(r->text);
-	free(r->item_v);
-	json_decref(r->items);
-	memset(r, 0, sizeof(*r));
-}
-
 /*
- * Steps 9 (the record's check) and 10, and the building of 11, for one member's bytes.
- * APIERR_NONE with r filled (r->refused set if a member rule withholds it), or an error that
- * refuses the whole request.
+ * Steps 9 (the record's check) and 10, and the building of 11, for one member's bytes: the
+ * answer is appended to out and located by r->off, r->len; r->item_v must have room for the
+ * purpose's fields. APIERR_NONE with r filled (r->refused set, and nothing appended, if a
+ * member rule withholds it), or an error that refuses the whole request, with *why_out set
+ * (in why, or a fixed text).
  */
 static enum apierr
-build_member(struct decision *d, const char *member_id, const char *bytes, size_t len,
-             struct released *r, const char **why_out)
+build_member(const struct decision *d, const char *member_id, const char *bytes, size_t len,
+             struct release_text *out, struct released *r, char *why, size_t whylen,
+             const char **why_out)
 {
-	static __thread char why[RELEASE_WHY_MAX];
-	json_t *record = NULL, *body = NULL;
+	json_t *record = NULL;
 	enum apierr e;
 
 	*why_out = NULL;
 	e = release_origin(d->view->catalog, bytes, len, d->api->max_record_bytes, member_id,
-	                   &record, why, sizeof(why));
+	                   &record, why, whylen);
 	if (e != APIERR_NONE) {
 		*why_out = why;
 		return e;
@@ -364,23 +358,16 @@ build_member(struct decision *d, const char *member_id, const char *bytes, size_
 		json_decref(record);
 		return APIERR_NONE;
 	}
-	e = release_build(d->contract, d->cp, record, d->api->pseudo, d->now, &body, &r->items, why,
-	                  sizeof(why));
+	r->off = out->len;
+	e = release_build(d->contract, d->cp, record, d->api->pseudo, d->now, out, r->item_v,
+	                  &r->n_items, why, whylen);
 	json_decref(record);
 	if (e != APIERR_NONE) {
 		*why_out = why;
 		return e;
 	}
-	r->text = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER);
-	json_decref(body);
-	r->n_items = json_array_size(r->items);
-	r->item_v = calloc(r->n_items ? r->n_items : 1, sizeof(*r->item_v));
-	if (r->text == NULL || r->item_v == NULL)
-		return APIERR_INTERNAL;
-	for (size_t i = 0; i < r->n_items; i++)
-		r->item_v[i] = json_string_value(json_array_get(r->items, i));
-	r->len = strlen(r->text);
-	sha256_hex(r->text, r->len, r->digest);
+	r->len = out->len - r->off;
+	sha256_hex(out->data + r->off, r->len, r->digest);
 	return APIERR_NONE;
 }
 
@@ -411,8 +398,9 @@ member_one(struct server_request *req, void *app)
 {
 	struct decision d;
 	struct released r = {0};
+	struct release_text text = {0};
 	const char *member_id = server_request_param(req, 0), *why;
-	char *bytes = NULL, subject[PSEUDO_SUBJECT_HEX + 1];
+	char *bytes = NULL, subject[PSEUDO_SUBJECT_HEX + 1], whybuf[RELEASE_WHY_MAX];
 	struct ledger_entry le;
 	uint32_t granted;
 	uint64_t index;
@@ -438,7 +426,12 @@ member_one(struct server_request *req, void *app)
 		deny(&d, e, NULL, subject, 0);
 		goto done;
 	}
-	e = build_member(&d, member_id, bytes, len, &r, &why);
+	r.item_v = calloc(d.cp->nfields ? d.cp->nfields : 1, sizeof(*r.item_v));
+	if (r.item_v == NULL) {
+		deny(&d, APIERR_INTERNAL, NULL, subject, 0);
+		goto done;
+	}
+	e = build_member(&d, member_id, bytes, len, &text, &r, whybuf, sizeof(whybuf), &why);
 	if (e != APIERR_NONE || r.refused != APIERR_NONE) { /* step 10 */
 		deny(&d, e != APIERR_NONE ? e : r.refused, why, subject, 0);
 		goto done;
@@ -455,22 +448,40 @@ member_one(struct server_request *req, void *app)
 		goto done;
 	}
 	d.used = 1;
-	server_reply_take(req, 200, "application/json", r.text, r.len);
-	r.text = NULL;
+	assert(r.off == 0 && r.len == text.len);
+	server_reply_take(req, 200, "application/json", text.data, text.len);
+	text.data = NULL;
 	reply_index(req, index);
 done:
-	released_clear(&r);
+	release_text_clear(&text);
+	free(r.item_v);
 	free(bytes);
 	finish(&d);
 }
 
-/* A page being built: one slot per member the origin sent. */
+/*
+ * A page being built. The origin's records are copied in member_id order (the origin lends
+ * them only during its callback), then built in chunks of consecutive members, each chunk
+ * into its own text; the answer joins the texts in order.
+ */
 struct page {
 	struct decision *d;
 	struct released *m;
 	size_t n, cap;
-	enum apierr error;
+	struct release_text records; /* every member's origin bytes, one after the other */
+	const char **items;          /* cp->nfields per member: their ledger items */
+	enum apierr error;           /* a member the origin sent wrongly: m[n-1] */
 	const char *why;
+};
+
+/* Members lo..hi-1 of a page, built by one thread. */
+struct chunk {
+	struct page *page;
+	size_t lo, hi;
+	struct release_text text; /* the answers released, separated by commas */
+	enum apierr error;        /* the first member that refuses the whole page */
+	const char *why;
+	char whybuf[RELEASE_WHY_MAX];
 };
 
 static int
@@ -483,38 +494,59 @@ page_each(void *arg, const char *member_id, const char *record, size_t len)
 		p->error = APIERR_ORIGIN_INVALID;
 		return 1;
 	}
-	r = &p->m[p->n++];
 	if (!member_id_ok(member_id)) {
 		p->error = APIERR_ORIGIN_INVALID;
 		p->why = "the origin sent a malformed member_id";
 		return 1;
 	}
-	if (pseudo_subject(p->d->api->pseudo, member_id, r->subject) != 0) {
+	r = &p->m[p->n];
+	r->rec_off = p->records.len;
+	r->rec_len = len;
+	if (release_text_add(&p->records, record, len) != 0) {
 		p->error = APIERR_INTERNAL;
 		return 1;
 	}
-	p->error = build_member(p->d, member_id, record, len, r, &p->why);
-	return p->error != APIERR_NONE;
+	snprintf(r->member_id, sizeof(r->member_id), "%s", member_id);
+	r->item_v = p->items + p->n * p->d->cp->nfields;
+	p->n++;
+	return 0;
 }
 
-/* Appends s to a growing buffer; -1 when memory runs out. */
-static int
-append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
+/*
+ * Builds a chunk's members in order and stops at the first that refuses the whole page, as
+ * one thread going through the page would: the earliest failure in member order decides.
+ */
+static void
+chunk_build(void *arg)
 {
-	if (*len + n + 1 > *cap) {
-		size_t c = *cap ? *cap : 4096;
-		while (c < *len + n + 1)
-			c *= 2;
-		char *nb = realloc(*buf, c);
-		if (nb == NULL)
-			return -1;
-		*buf = nb;
-		*cap = c;
+	struct chunk *c = arg;
+	struct page *p = c->page;
+	size_t sent = 0;
+
+	for (size_t i = c->lo; i < c->hi; i++) {
+		struct released *r = &p->m[i];
+		size_t mark = c->text.len;
+		if (pseudo_subject(p->d->api->pseudo, r->member_id, r->subject) != 0) {
+			c->error = APIERR_INTERNAL;
+			return;
+		}
+		if (sent > 0 && release_text_add(&c->text, ",", 1) != 0) {
+			c->error = APIERR_INTERNAL;
+			return;
+		}
+		c->error =
+		    build_member(p->d, r->member_id, p->records.data + r->rec_off, r->rec_len,
+		                 &c->text, r, c->whybuf, sizeof(c->whybuf), &c->why);
+		if (c->error != APIERR_NONE)
+			return;
+		if (r->refused != APIERR_NONE) {
+			c->text.len = mark; /* withheld: nothing of it, not even the comma */
+			if (c->text.data != NULL)
+				c->text.data[mark] = '\0';
+			continue;
+		}
+		sent++;
 	}
-	memcpy(*buf + *len, s, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return 0;
 }
 
 /*
@@ -522,34 +554,56 @@ append(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
  * member's bytes in the answer hash to its entry's digest.
  */
 static char *
-page_body(const struct page *p, const char *next, size_t withheld, size_t *len)
+page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, size_t *len)
 {
-	char *buf = NULL, tail[160];
-	size_t cap = 0, k = 0;
+	struct release_text t = {0};
+	char tail[160];
 	json_t *nx = next ? json_string(next) : json_null();
 	char *nxs = json_dumps(nx, JSON_ENCODE_ANY);
 	int bad = nxs == NULL;
+	bool any = false;
 
-	*len = 0;
-	bad |= append(&buf, len, &cap, "{\"members\":[", 12);
-	for (size_t i = 0; i < p->n && !bad; i++) {
-		if (p->m[i].refused != APIERR_NONE)
+	bad |= release_text_add(&t, "{\"members\":[", 12);
+	for (size_t i = 0; i < nchunks && !bad; i++) {
+		if (c[i].text.len == 0)
 			continue;
-		if (k++ > 0)
-			bad |= append(&buf, len, &cap, ",", 1);
-		bad |= append(&buf, len, &cap, p->m[i].text, p->m[i].len);
+		if (any)
+			bad |= release_text_add(&t, ",", 1);
+		bad |= release_text_add(&t, c[i].text.data, c[i].text.len);
+		any = true;
 	}
 	if (!bad) {
 		snprintf(tail, sizeof(tail), "],\"next\":%s,\"withheld\":%zu}", nxs, withheld);
-		bad |= append(&buf, len, &cap, tail, strlen(tail));
+		bad |= release_text_add(&t, tail, strlen(tail));
 	}
 	free(nxs);
 	json_decref(nx);
 	if (bad) {
-		free(buf);
+		release_text_clear(&t);
 		return NULL;
 	}
-	return buf;
+	*len = t.len;
+	return t.data;
+}
+
+/*
+ * Builds the members the origin sent, in chunks of consecutive members. *chunks (caller frees,
+ * with each chunk's text) gets their results in member order; returns how many, at least
+ * one, or 0 when memory runs out.
+ */
+static size_t
+page_build(struct page *p, struct chunk **chunks)
+{
+	struct chunk *c = calloc(1, sizeof(*c));
+
+	*chunks = c;
+	if (c == NULL)
+		return 0;
+	c->page = p;
+	c->lo = 0;
+	c->hi = p->n;
+	chunk_build(c);
+	return 1;
 }
 
 /* GET /v1/members?limit=N&after=ID */
@@ -559,14 +613,15 @@ member_page(struct server_request *req, void *app)
 	static const char *const allowed[] = {"limit", "after", NULL};
 	struct decision d;
 	struct page p = {0};
+	struct chunk *chunks = NULL;
 	struct ledger_entry *le = NULL;
 	unsigned long limit;
-	const char *after = NULL;
+	const char *after = NULL, *why = NULL;
 	char *next = NULL, *body = NULL;
-	size_t released = 0, withheld = 0, n_entries, len;
+	size_t released = 0, withheld = 0, n_entries, len, nchunks = 0;
 	uint32_t granted;
 	uint64_t index;
-	enum apierr e;
+	enum apierr e, oe;
 
 	if (begin(&d, req, app) != 0)
 		return;
@@ -582,22 +637,37 @@ member_page(struct server_request *req, void *app)
 		goto done;
 	p.d = &d;
 	p.cap = granted;
-	p.m = calloc(granted, sizeof(*p.m));
-	if (p.m == NULL) {
+	p.m = calloc(granted ? granted : 1, sizeof(*p.m));
+	p.items = calloc((size_t)granted * d.cp->nfields + 1, sizeof(*p.items));
+	if (p.m == NULL || p.items == NULL) {
 		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
 		goto done;
 	}
-	e = origin_page(d.api->origin, after, granted, page_each, &p, &next); /* steps 9, 10 */
-	if (e == APIERR_NONE)
-		e = p.error;
+	oe = origin_page(d.api->origin, after, granted, page_each, &p, &next); /* step 9 */
+	nchunks = page_build(&p, &chunks);                                     /* steps 9, 10 */
+	if (nchunks == 0) {
+		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		goto done;
+	}
+	/* the first failure in member order decides, as if the page were built one by one: a
+	   member's, then the origin's on the member after the last one it sent */
+	e = APIERR_NONE;
+	for (size_t i = 0; i < nchunks && e == APIERR_NONE; i++) {
+		e = chunks[i].error;
+		why = chunks[i].why;
+	}
+	if (e == APIERR_NONE) {
+		e = p.error != APIERR_NONE ? p.error : oe;
+		why = p.error != APIERR_NONE ? p.why : NULL;
+	}
 	/* next goes back to the partner as the cursor: a member_id, or the origin's bytes would
 	   be copied into the answer */
 	if (e == APIERR_NONE && next != NULL && !member_id_ok(next)) {
-		e = p.error = APIERR_ORIGIN_INVALID;
-		p.why = "the origin sent a malformed next";
+		e = APIERR_ORIGIN_INVALID;
+		why = "the origin sent a malformed next";
 	}
 	if (e != APIERR_NONE) {
-		deny(&d, e, p.error != APIERR_NONE ? p.why : NULL, NULL, 0);
+		deny(&d, e, why, NULL, 0);
 		goto done;
 	}
 	for (size_t i = 0; i < p.n; i++)
@@ -629,7 +699,7 @@ member_page(struct server_request *req, void *app)
 			le[i].reason = apierr_code(r->refused);
 		}
 	}
-	body = page_body(&p, next, withheld, &len);
+	body = page_body(chunks, nchunks, next, withheld, &len);
 	if (body == NULL) {
 		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
 		goto done;
@@ -643,8 +713,11 @@ member_page(struct server_request *req, void *app)
 	body = NULL;
 	reply_index(req, index);
 done:
-	for (size_t i = 0; i < p.n; i++)
-		released_clear(&p.m[i]);
+	for (size_t i = 0; i < nchunks; i++)
+		release_text_clear(&chunks[i].text);
+	free(chunks);
+	release_text_clear(&p.records);
+	free(p.items);
 	free(p.m);
 	free(le);
 	free(body);

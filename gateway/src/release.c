@@ -16,7 +16,6 @@ struct walk {
 	const struct contract_field *spec; /* NULL while checking the origin record */
 	const struct pseudo_key *key;      /* the contract's pseudonym key */
 	time_t now;
-	bool emitted;    /* a value of this leaf reached the output */
 	enum apierr err; /* why the walk stopped */
 	char *why;
 	size_t whylen;
@@ -92,161 +91,181 @@ release_age_band(const char *birth, time_t now, unsigned n, char *out, size_t ou
 	return 0;
 }
 
-/* A fresh copy of a checked leaf value of the catalog's type; NULL with w->err on a mismatch. */
-static json_t *
-checked_value(struct walk *w, const struct catalog_field *f, const json_t *v)
+int
+release_text_add(struct release_text *t, const char *s, size_t n)
+{
+	if (t->len + n + 1 > t->cap) {
+		size_t c = t->cap ? t->cap : 1024;
+		while (c < t->len + n + 1)
+			c *= 2;
+		char *nb = realloc(t->data, c);
+		if (nb == NULL)
+			return -1;
+		t->data = nb;
+		t->cap = c;
+	}
+	memcpy(t->data + t->len, s, n);
+	t->len += n;
+	t->data[t->len] = '\0';
+	return 0;
+}
+
+void
+release_text_clear(struct release_text *t)
+{
+	free(t->data);
+	memset(t, 0, sizeof(*t));
+}
+
+/*
+ * A JSON string, escaped as jansson's json_dumps escapes it (UTF-8 kept, the two-character
+ * escapes where JSON has them, \u00XX for the other control characters), so an answer reads
+ * the same whichever of the two wrote it. s is valid UTF-8 without NUL: jansson parsed it.
+ */
+static int
+text_string(struct release_text *t, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t run = 0;
+	int bad = release_text_add(t, "\"", 1);
+
+	for (size_t i = 0; i < len && !bad; i++) {
+		unsigned char c = (unsigned char)s[i];
+		char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
+		size_t n = 2;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		bad |= release_text_add(t, s + run, i - run);
+		run = i + 1;
+		switch (c) {
+		case '"':
+		case '\\':
+			esc[1] = (char)c;
+			break;
+		case '\b':
+			esc[1] = 'b';
+			break;
+		case '\f':
+			esc[1] = 'f';
+			break;
+		case '\n':
+			esc[1] = 'n';
+			break;
+		case '\r':
+			esc[1] = 'r';
+			break;
+		case '\t':
+			esc[1] = 't';
+			break;
+		default:
+			memcpy(esc + 1, "u00", 3);
+			esc[4] = hex[c >> 4];
+			esc[5] = hex[c & 15];
+			n = 6;
+			break;
+		}
+		bad |= release_text_add(t, esc, n);
+	}
+	if (!bad)
+		bad |= release_text_add(t, s + run, len - run);
+	return bad | release_text_add(t, "\"", 1);
+}
+
+/* Whether v is a value of the catalog type; a mismatch stops the walk with ORIGIN_INVALID. */
+static int
+check_leaf(struct walk *w, const struct catalog_field *f, const json_t *v)
 {
 	int y, m, d;
+	size_t i;
+	json_t *e;
+
 	switch (f->type) {
 	case CATALOG_TYPE_STRING:
 		if (json_is_string(v))
-			return json_stringn(json_string_value(v), json_string_length(v));
+			return 0;
 		break;
 	case CATALOG_TYPE_DATE:
 		if (json_is_string(v) &&
 		    cal_parse_date(json_string_value(v), json_string_length(v), &y, &m, &d) == 0)
-			return json_stringn(json_string_value(v), json_string_length(v));
-		fail(w, APIERR_ORIGIN_INVALID, "origin record: %s is not a date YYYY-MM-DD",
-		     f->path);
-		return NULL;
+			return 0;
+		return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s is not a date YYYY-MM-DD",
+		            f->path);
 	case CATALOG_TYPE_BOOLEAN:
 		if (json_is_boolean(v))
-			return json_boolean(json_is_true(v));
+			return 0;
 		break;
 	case CATALOG_TYPE_STRINGS:
-		if (json_is_array(v)) {
-			json_t *a = json_array();
-			size_t i;
-			json_t *e;
-			if (a == NULL)
-				break;
-			json_array_foreach((json_t *)v, i, e)
-			{
-				if (!json_is_string(e) ||
-				    json_array_append_new(a, json_stringn(json_string_value(e),
-				                                          json_string_length(e))) !=
-				        0) {
-					json_decref(a);
-					a = NULL;
-					break;
-				}
-			}
-			if (a != NULL)
-				return a;
+		if (!json_is_array(v))
+			break;
+		json_array_foreach((json_t *)v, i, e)
+		{
+			if (!json_is_string(e))
+				return fail(w, APIERR_ORIGIN_INVALID,
+				            "origin record: %s has the wrong type", f->path);
 		}
-		break;
+		return 0;
 	}
-	fail(w, APIERR_ORIGIN_INVALID, "origin record: %s has the wrong type", f->path);
-	return NULL;
-}
-
-/* The released form of a checked value under the walk's transform. */
-static json_t *
-transformed(struct walk *w, const struct catalog_field *f, const json_t *v)
-{
-	json_t *c = checked_value(w, f, v);
-	if (c == NULL || w->spec == NULL || w->spec->transform == CONTRACT_TF_NONE)
-		return c;
-	const char *s = json_string_value(c);
-	size_t len = json_string_length(c);
-	char buf[PSEUDO_HEX + 1 > 32 ? PSEUDO_HEX + 1 : 32];
-	char *dyn = NULL;
-	json_t *out = NULL;
-	switch (w->spec->transform) {
-	case CONTRACT_TF_NONE:
-		break;
-	case CONTRACT_TF_PSEUDONYM:
-		if (pseudo_apply(w->key, s, len, buf) == 0)
-			out = json_string(buf);
-		else
-			fail(w, APIERR_INTERNAL, "pseudonym of %s failed", f->path);
-		break;
-	case CONTRACT_TF_MASK:
-	case CONTRACT_TF_PREFIX:
-		dyn = w->spec->transform == CONTRACT_TF_MASK ? release_mask(s, len, w->spec->arg)
-		                                             : release_prefix(s, len, w->spec->arg);
-		if (dyn != NULL)
-			out = json_string(dyn);
-		else
-			fail(w, APIERR_ORIGIN_INVALID, "origin record: %s is not valid UTF-8",
-			     f->path);
-		free(dyn);
-		break;
-	case CONTRACT_TF_YEAR:
-		out = json_stringn(s, 4); /* checked_value made sure it is YYYY-MM-DD */
-		break;
-	case CONTRACT_TF_AGE_BAND:
-		if (release_age_band(s, w->now, w->spec->arg, buf, sizeof(buf)) == 0)
-			out = json_string(buf);
-		else
-			fail(w, APIERR_ORIGIN_INVALID,
-			     "origin record: %s lies after the day of release", f->path);
-		break;
-	}
-	json_decref(c);
-	if (out == NULL && w->err == APIERR_NONE)
-		fail(w, APIERR_INTERNAL, "out of memory at %s", f->path);
-	return out;
+	return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s has the wrong type", f->path);
 }
 
 /*
- * Copies the leaf f from the object in to the object out, from segment i on, creating the
- * objects and arrays of objects on the way where the input has them. Absent and null values
- * are skipped; a container of the wrong kind stops the walk.
+ * Checks obj, in place, against the catalog leaves lo..hi-1, which share their first `level`
+ * segments (the catalog keeps the leaves under one object contiguous): a member no leaf names
+ * is deleted, so is a null one (a null counts as absent); containers must be of the catalog's
+ * kind and leaves of its type. What remains is exactly the record rebuilt from the catalog's
+ * paths, without copying a value.
  */
 static int
-put(struct walk *w, json_t *out, const json_t *in, const struct catalog_field *f, size_t i)
+check_object(struct walk *w, const struct catalog *cat, json_t *obj, size_t lo, size_t hi,
+             size_t level)
 {
-	const struct catalog_segment *sg = &f->segments[i];
-	json_t *v = json_object_get(in, sg->name);
-	if (v == NULL || json_is_null(v))
-		return 0;
-	if (i + 1 == f->nsegments) {
-		json_t *nv = transformed(w, f, v);
-		if (nv == NULL)
-			return -1;
-		if (json_object_set_new(out, sg->name, nv) != 0)
-			return fail(w, APIERR_INTERNAL, "out of memory at %s", f->path);
-		w->emitted = true;
-		return 0;
-	}
-	json_t *o = json_object_get(out, sg->name);
-	if (sg->array) {
-		if (!json_is_array(v))
-			return fail(w, APIERR_ORIGIN_INVALID,
-			            "origin record: %s is not in an array", f->path);
-		if (o == NULL) {
-			o = json_array();
-			if (o == NULL || json_object_set_new(out, sg->name, o) != 0)
-				return fail(w, APIERR_INTERNAL, "out of memory at %s", f->path);
-			for (size_t k = 0; k < json_array_size(v); k++)
-				if (json_array_append_new(o, json_object()) != 0)
-					return fail(w, APIERR_INTERNAL, "out of memory at %s",
-					            f->path);
+	const char *key;
+	json_t *v;
+	void *tmp;
+
+	json_object_foreach_safe(obj, tmp, key, v)
+	{
+		size_t a = lo, b;
+		while (a < hi && strcmp(catalog_field_at(cat, a)->segments[level].name, key) != 0)
+			a++;
+		if (a == hi || json_is_null(v)) {
+			if (json_object_del(obj, key) != 0)
+				return fail(w, APIERR_INTERNAL, "cannot drop a member");
+			continue;
 		}
-		size_t k;
-		json_t *e;
-		json_array_foreach(v, k, e)
-		{
-			if (!json_is_object(e))
+		const struct catalog_field *f = catalog_field_at(cat, a);
+		for (b = a + 1;
+		     b < hi && strcmp(catalog_field_at(cat, b)->segments[level].name, key) == 0;
+		     b++)
+			;
+		if (f->nsegments == level + 1) {
+			if (check_leaf(w, f, v) != 0)
+				return -1;
+		} else if (f->segments[level].array) {
+			size_t k;
+			json_t *e;
+			if (!json_is_array(v))
 				return fail(w, APIERR_ORIGIN_INVALID,
-				            "origin record: an element on the way to %s is not an "
-				            "object",
-				            f->path);
-			if (put(w, json_array_get(o, k), e, f, i + 1) != 0)
+				            "origin record: %s is not in an array", f->path);
+			json_array_foreach(v, k, e)
+			{
+				if (!json_is_object(e))
+					return fail(w, APIERR_ORIGIN_INVALID,
+					            "origin record: an element on the way to %s is "
+					            "not an object",
+					            f->path);
+				if (check_object(w, cat, e, a, b, level + 1) != 0)
+					return -1;
+			}
+		} else {
+			if (!json_is_object(v))
+				return fail(w, APIERR_ORIGIN_INVALID,
+				            "origin record: %s is not in an object", f->path);
+			if (check_object(w, cat, v, a, b, level + 1) != 0)
 				return -1;
 		}
-		return 0;
 	}
-	if (!json_is_object(v))
-		return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s is not in an object",
-		            f->path);
-	if (o == NULL) {
-		o = json_object();
-		if (o == NULL || json_object_set_new(out, sg->name, o) != 0)
-			return fail(w, APIERR_INTERNAL, "out of memory at %s", f->path);
-	}
-	return put(w, o, v, f, i + 1);
+	return 0;
 }
 
 enum apierr
@@ -255,7 +274,7 @@ release_origin(const struct catalog *cat, const char *bytes, size_t len, size_t 
 {
 	char reason[160];
 	struct walk w = {.err = APIERR_NONE, .why = why, .whylen = whylen};
-	json_t *root, *out = NULL;
+	json_t *root;
 
 	*record = NULL;
 	snprintf(why, whylen, "ok");
@@ -279,20 +298,11 @@ release_origin(const struct catalog *cat, const char *bytes, size_t len, size_t 
 		snprintf(why, whylen, "origin record: member_id is not the one asked for");
 		goto invalid;
 	}
-	out = json_object();
-	if (out == NULL) {
-		snprintf(why, whylen, "out of memory");
+	if (check_object(&w, cat, root, 0, catalog_nfields(cat), 0) != 0) {
 		json_decref(root);
-		return APIERR_INTERNAL;
+		return w.err;
 	}
-	for (size_t i = 0; i < catalog_nfields(cat); i++)
-		if (put(&w, out, root, catalog_field_at(cat, i), 0) != 0) {
-			json_decref(out);
-			json_decref(root);
-			return w.err;
-		}
-	json_decref(root);
-	*record = out;
+	*record = root;
 	return APIERR_NONE;
 invalid:
 	json_decref(root);
@@ -320,29 +330,157 @@ transform_fits(const struct contract_field *cf)
 	return false;
 }
 
+/* Appends the released form of one leaf value (checked again: any record may be given). */
+static int
+emit_leaf(struct walk *w, struct release_text *t, const struct catalog_field *f, const json_t *v)
+{
+	char buf[PSEUDO_HEX + 1 > 32 ? PSEUDO_HEX + 1 : 32];
+	const char *s = json_string_value(v);
+	size_t len = json_string_length(v);
+	char *dyn = NULL;
+	int bad = 0;
+
+	if (check_leaf(w, f, v) != 0)
+		return -1;
+	if (f->type == CATALOG_TYPE_BOOLEAN)
+		return json_is_true(v) ? release_text_add(t, "true", 4)
+		                       : release_text_add(t, "false", 5);
+	if (f->type == CATALOG_TYPE_STRINGS) {
+		size_t i;
+		json_t *e;
+		bad |= release_text_add(t, "[", 1);
+		json_array_foreach((json_t *)v, i, e)
+		{
+			if (i > 0)
+				bad |= release_text_add(t, ",", 1);
+			bad |= text_string(t, json_string_value(e), json_string_length(e));
+		}
+		return bad | release_text_add(t, "]", 1);
+	}
+	switch (w->spec->transform) {
+	case CONTRACT_TF_NONE:
+		return text_string(t, s, len);
+	case CONTRACT_TF_PSEUDONYM:
+		if (pseudo_apply(w->key, s, len, buf) != 0)
+			return fail(w, APIERR_INTERNAL, "pseudonym of %s failed", f->path);
+		return text_string(t, buf, strlen(buf));
+	case CONTRACT_TF_MASK:
+	case CONTRACT_TF_PREFIX:
+		dyn = w->spec->transform == CONTRACT_TF_MASK ? release_mask(s, len, w->spec->arg)
+		                                             : release_prefix(s, len, w->spec->arg);
+		if (dyn == NULL)
+			return fail(w, APIERR_ORIGIN_INVALID,
+			            "origin record: %s is not valid UTF-8", f->path);
+		bad = text_string(t, dyn, strlen(dyn));
+		free(dyn);
+		return bad;
+	case CONTRACT_TF_YEAR:
+		return text_string(t, s, 4); /* check_leaf made sure it is YYYY-MM-DD */
+	case CONTRACT_TF_AGE_BAND:
+		if (release_age_band(s, w->now, w->spec->arg, buf, sizeof(buf)) != 0)
+			return fail(w, APIERR_ORIGIN_INVALID,
+			            "origin record: %s lies after the day of release", f->path);
+		return text_string(t, buf, strlen(buf));
+	}
+	return fail(w, APIERR_INTERNAL, "unknown transform at %s", f->path);
+}
+
+/*
+ * Appends the members of obj that the contract fields lo..hi-1 name, as one JSON object; the
+ * fields share their first `level` segments and are in catalog order, so those under one
+ * member are contiguous. An object or array the record has is written even when none of its
+ * leaves has a value ("courses":[{},{}]); absent and null values are skipped. items[i] is set
+ * for every field i that wrote a value.
+ */
+static int
+emit_object(struct walk *w, struct release_text *t, const struct contract_purpose *p,
+            const json_t *obj, size_t lo, size_t hi, size_t level, const char **items)
+{
+	int bad = release_text_add(t, "{", 1);
+	bool first = true;
+
+	for (size_t a = lo, b; a < hi && !bad; a = b) {
+		const struct catalog_field *f = p->fields[a].leaf;
+		const char *name = f->segments[level].name;
+		for (b = a + 1;
+		     b < hi && strcmp(p->fields[b].leaf->segments[level].name, name) == 0; b++)
+			;
+		json_t *v = json_object_get(obj, name);
+		if (v == NULL || json_is_null(v))
+			continue;
+		if (!first)
+			bad |= release_text_add(t, ",", 1);
+		first = false;
+		bad |= text_string(t, name, strlen(name)) | release_text_add(t, ":", 1);
+		if (bad)
+			break;
+		if (f->nsegments == level + 1) {
+			w->spec = &p->fields[a];
+			if (emit_leaf(w, t, f, v) != 0)
+				return w->err != APIERR_NONE
+				           ? -1
+				           : fail(w, APIERR_INTERNAL, "out of memory");
+			items[a] = p->fields[a].item;
+		} else if (f->segments[level].array) {
+			size_t k;
+			json_t *e;
+			if (!json_is_array(v))
+				return fail(w, APIERR_ORIGIN_INVALID,
+				            "origin record: %s is not in an array", f->path);
+			bad |= release_text_add(t, "[", 1);
+			json_array_foreach(v, k, e)
+			{
+				if (!json_is_object(e))
+					return fail(w, APIERR_ORIGIN_INVALID,
+					            "origin record: an element on the way to %s is "
+					            "not an object",
+					            f->path);
+				if (k > 0)
+					bad |= release_text_add(t, ",", 1);
+				if (bad)
+					break;
+				if (emit_object(w, t, p, e, a, b, level + 1, items) != 0)
+					return -1;
+			}
+			bad |= release_text_add(t, "]", 1);
+		} else {
+			if (!json_is_object(v))
+				return fail(w, APIERR_ORIGIN_INVALID,
+				            "origin record: %s is not in an object", f->path);
+			if (emit_object(w, t, p, v, a, b, level + 1, items) != 0)
+				return -1;
+		}
+	}
+	if (bad || release_text_add(t, "}", 1) != 0)
+		return fail(w, APIERR_INTERNAL, "out of memory");
+	return 0;
+}
+
 enum apierr
 release_build(const struct contract *c, const struct contract_purpose *p, const json_t *record,
-              const struct pseudo *pseudo, time_t now, json_t **body, json_t **items, char *why,
-              size_t whylen)
+              const struct pseudo *pseudo, time_t now, struct release_text *body,
+              const char **items, size_t *n_items, char *why, size_t whylen)
 {
 	struct pseudo_key key;
 	struct walk w = {.key = &key, .now = now, .err = APIERR_NONE, .why = why, .whylen = whylen};
-	json_t *out = NULL, *list = NULL;
+	size_t start = body->len, n = 0;
 	bool have_key = false;
+	int r;
 
-	*body = NULL;
-	*items = NULL;
+	*n_items = 0;
 	snprintf(why, whylen, "ok");
 	if (p->purpose == NULL || !json_is_object(record)) {
 		snprintf(why, whylen, "release without a checked purpose or record");
 		return APIERR_INTERNAL;
 	}
 	/* The contract loader enforces these; checking again here means a contract built by any
-	 * other path still cannot release what the hard rules forbid. */
+	 * other path still cannot release what the hard rules forbid, nor write a key twice. */
 	for (size_t i = 0; i < p->nfields; i++) {
 		const struct contract_field *cf = &p->fields[i];
 		const char *m = policy_hard_rule(cf->leaf, p->purpose, c->relationship,
 		                                 c->my_number_permitted, cf->transform);
+		if (m == NULL && i > 0 && p->fields[i - 1].leaf->index >= cf->leaf->index)
+			m = "fields not in catalog order, or repeated";
 		if (m != NULL || !transform_fits(cf)) {
 			snprintf(why, whylen, "contract %s, %s: %s", c->id, cf->leaf->path,
 			         m ? m : "transform does not fit the field");
@@ -355,34 +493,21 @@ release_build(const struct contract *c, const struct contract_purpose *p, const 
 			}
 			have_key = true;
 		}
+		items[i] = NULL;
 	}
-	out = json_object();
-	list = json_array();
-	if (out == NULL || list == NULL) {
-		w.err = APIERR_INTERNAL;
-		snprintf(why, whylen, "out of memory");
-		goto fail;
-	}
-	for (size_t i = 0; i < p->nfields; i++) {
-		w.spec = &p->fields[i];
-		w.emitted = false;
-		if (put(&w, out, record, p->fields[i].leaf, 0) != 0)
-			goto fail;
-		if (w.emitted && json_array_append_new(list, json_string(p->fields[i].item)) != 0) {
-			w.err = APIERR_INTERNAL;
-			snprintf(why, whylen, "out of memory");
-			goto fail;
-		}
-	}
+	r = emit_object(&w, body, p, record, 0, p->nfields, 0, items);
 	if (have_key)
 		pseudo_key_wipe(&key);
-	*body = out;
-	*items = list;
+	if (r != 0) {
+		/* nothing of a refused member stays in the buffer */
+		body->len = start;
+		if (body->data != NULL)
+			body->data[start] = '\0';
+		return w.err;
+	}
+	for (size_t i = 0; i < p->nfields; i++)
+		if (items[i] != NULL)
+			items[n++] = items[i];
+	*n_items = n;
 	return APIERR_NONE;
-fail:
-	if (have_key)
-		pseudo_key_wipe(&key);
-	json_decref(out);
-	json_decref(list);
-	return w.err;
 }

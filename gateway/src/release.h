@@ -15,34 +15,49 @@
 #define RELEASE_MAX_DEPTH 64
 #define RELEASE_WHY_MAX 160 /* room for the messages below */
 
+/* A growing text buffer; data is NUL-terminated once anything was added. The owner frees it
+ * with release_text_clear (or takes data). */
+struct release_text {
+	char *data;
+	size_t len, cap;
+};
+
+/* Appends n bytes of s; 0, or -1 when memory runs out (the text is then unchanged). */
+int release_text_add(struct release_text *t, const char *s, size_t n);
+/* Frees the text and empties the struct. */
+void release_text_clear(struct release_text *t);
+
 /*
- * Checks the bytes the origin sent for member_id and returns the record rebuilt from them:
- * only the catalog's paths (unknown keys dropped), each value of its catalog type (string;
- * date as a real YYYY-MM-DD; boolean; array of strings), objects and arrays of objects where
- * the catalog has them; a null value counts as absent. Refused with ORIGIN_INVALID: more than
- * max_bytes, not JSON, duplicate keys anywhere, invalid UTF-8 or \u0000, nesting deeper than
- * 64, not an object, member_id missing or not the one asked for, a catalog path of the wrong
- * type. On APIERR_NONE *record is a new reference (caller decrefs); otherwise NULL and why
- * says what was wrong without quoting the record.
+ * Checks the bytes the origin sent for member_id and returns the checked record: the parsed
+ * tree reduced, in place, to the catalog's paths (unknown keys and null values dropped), each
+ * value of its catalog type (string; date as a real YYYY-MM-DD; boolean; array of strings),
+ * objects and arrays of objects where the catalog has them. Refused with ORIGIN_INVALID: more
+ * than max_bytes, not JSON, duplicate keys anywhere, invalid UTF-8 or \u0000, nesting deeper
+ * than 64, not an object, member_id missing or not the one asked for, a catalog path of the
+ * wrong type. On APIERR_NONE *record is a new reference (caller decrefs); otherwise NULL and
+ * why says what was wrong without quoting the record.
  */
 enum apierr release_origin(const struct catalog *cat, const char *bytes, size_t len,
                            size_t max_bytes, const char *member_id, json_t **record, char *why,
                            size_t whylen);
 
 /*
- * Builds the answer for one member: the leaves the contract lists for the purpose, nothing
- * else, in catalog order, nested objects rebuilt and arrays of objects element by element
- * ("courses[].code" gives "courses":[{"code":…},…]), each transform applied (age bands on the
- * day of now in Japan time). record comes from release_origin; pseudo keys the pseudonyms.
- * On APIERR_NONE: *body is the answer and *items the ledger items (the contract's item of every
- * leaf that had a value for this member, e.g. "birth_date:age_band:10"); both new references
- * the caller decrefs. Errors: ORIGIN_INVALID (a value the transform cannot take: an unborn
- * member's age band, broken UTF-8), INTERNAL (a contract that breaks a hard rule or puts a
- * transform on the wrong type, out of memory). Nothing is returned on error.
+ * Writes the answer for one member at the end of body, as compact JSON: the leaves the
+ * contract lists for the purpose, nothing else, in catalog order, nested objects rebuilt and
+ * arrays of objects element by element ("courses[].code" gives "courses":[{"code":…},…]), each
+ * transform applied (age bands on the day of now in Japan time). Strings are escaped as
+ * jansson's json_dumps escapes them. record comes from release_origin; pseudo keys the
+ * pseudonyms. items (room for p->nfields) receives the ledger items, *n_items of them: the
+ * contract's item of every leaf that had a value for this member, e.g.
+ * "birth_date:age_band:10", borrowed from the contract. Errors: ORIGIN_INVALID (a value the
+ * transform cannot take: an unborn member's age band, broken UTF-8), INTERNAL (a contract that
+ * breaks a hard rule, lists its fields out of catalog order or puts a transform on the wrong
+ * type; out of memory). On error body is as it was and *n_items is 0.
  */
 enum apierr release_build(const struct contract *c, const struct contract_purpose *p,
                           const json_t *record, const struct pseudo *pseudo, time_t now,
-                          json_t **body, json_t **items, char *why, size_t whylen);
+                          struct release_text *body, const char **items, size_t *n_items, char *why,
+                          size_t whylen);
 
 /* The transforms on one string, for the build above and for tests. Each returns a new
  * NUL-terminated string (caller frees) or NULL if s is not valid UTF-8 (or no memory). */

@@ -182,6 +182,16 @@ origin(const struct catalog *cat)
 	          rec == NULL,
 	      "one byte over the limit");
 
+	/* Null counts as absent: the checked record does not have it. */
+	const char *nulls = "{\"member_id\":\"M1\",\"address\":null,\"name\":{\"family\":null,"
+	                    "\"given\":\"x\"}}";
+	CHECK(release_origin(cat, nulls, strlen(nulls), MAX_BYTES, "M1", &rec, why, sizeof(why)) ==
+	              APIERR_NONE &&
+	          json_object_get(rec, "address") == NULL &&
+	          json_object_size(json_object_get(rec, "name")) == 1,
+	      "null values dropped");
+	json_decref(rec);
+
 	/* Unknown keys are dropped at every level; known ones are kept. */
 	CHECK(release_origin(cat, RECORD, strlen(RECORD), MAX_BYTES, "M0000001", &rec, why,
 	                     sizeof(why)) == APIERR_NONE,
@@ -297,32 +307,46 @@ build(struct fixture *fx, const char *id, const char *purpose, const json_t *rec
 {
 	const struct contract *c = contract_set_find(fx->set, id);
 	const struct contract_purpose *p = c ? contract_purpose(c, purpose) : NULL;
-	json_t *body = (json_t *)1, *items = (json_t *)1;
+	struct release_text body = {0};
+	const char *items[64];
+	size_t n_items = 99;
 	char why[RELEASE_WHY_MAX];
-	CHECK(p != NULL, "%s %s: setup", id, purpose);
-	if (p == NULL)
+	CHECK(p != NULL && p->nfields <= 64, "%s %s: setup", id, purpose);
+	if (p == NULL || p->nfields > 64)
 		return;
 	enum apierr e =
-	    release_build(c, p, record, fx->pseudo, now, &body, &items, why, sizeof(why));
+	    release_build(c, p, record, fx->pseudo, now, &body, items, &n_items, why, sizeof(why));
 	if (want == NULL) {
-		CHECK(e == want_err && body == NULL && items == NULL, "%s %s: %s (%s), want %s", id,
+		CHECK(e == want_err && body.len == 0 && n_items == 0, "%s %s: %s (%s), want %s", id,
 		      purpose, apierr_code(e), why, apierr_code(want_err));
+		release_text_clear(&body);
 		return;
 	}
 	CHECK(e == APIERR_NONE, "%s %s: %s (%s)", id, purpose, apierr_code(e), why);
-	if (e != APIERR_NONE)
+	if (e != APIERR_NONE) {
+		release_text_clear(&body);
 		return;
-	char *got = json_dumps(body, JSON_COMPACT);
-	char *got_items = json_dumps(items, JSON_COMPACT);
-	CHECK(got && strcmp(got, want) == 0, "%s %s:\n  got  %s\n  want %s", id, purpose, got,
+	}
+	/* the text is what jansson makes of it: valid JSON, compact, in the same order */
+	json_t *parsed = json_loadb(body.data, body.len, JSON_REJECT_DUPLICATES, NULL);
+	char *again = parsed ? json_dumps(parsed, JSON_COMPACT) : NULL;
+	CHECK(again && strcmp(again, body.data) == 0, "%s %s: not jansson's text: %s", id, purpose,
+	      body.data);
+	CHECK(strcmp(body.data, want) == 0, "%s %s:\n  got  %s\n  want %s", id, purpose, body.data,
 	      want);
-	if (want_items != NULL)
+	if (want_items != NULL) {
+		json_t *list = json_array();
+		for (size_t i = 0; i < n_items; i++)
+			json_array_append_new(list, json_string(items[i]));
+		char *got_items = json_dumps(list, JSON_COMPACT);
 		CHECK(got_items && strcmp(got_items, want_items) == 0,
 		      "%s %s items:\n  got  %s\n  want %s", id, purpose, got_items, want_items);
-	free(got);
-	free(got_items);
-	json_decref(body);
-	json_decref(items);
+		free(got_items);
+		json_decref(list);
+	}
+	free(again);
+	json_decref(parsed);
+	release_text_clear(&body);
 }
 
 static json_t *
@@ -409,18 +433,18 @@ demo_answers(struct fixture *fx)
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		const struct contract *c = contract_set_find(fx->set, others[i][0]);
 		const struct contract_purpose *p = contract_purpose(c, others[i][1]);
-		json_t *body = NULL, *items = NULL;
+		struct release_text body = {0};
+		const char *items[64];
+		size_t n_items;
 		char why[RELEASE_WHY_MAX];
-		CHECK(release_build(c, p, fx->record, fx->pseudo, now, &body, &items, why,
+		CHECK(release_build(c, p, fx->record, fx->pseudo, now, &body, items, &n_items, why,
 		                    sizeof(why)) == APIERR_NONE,
 		      "%s %s", others[i][0], others[i][1]);
-		char *s = json_dumps(body, JSON_COMPACT);
-		CHECK(s && strstr(s, "123456789018") == NULL && strstr(s, "consent") == NULL &&
+		const char *s = body.data ? body.data : "";
+		CHECK(strstr(s, "123456789018") == NULL && strstr(s, "consent") == NULL &&
 		          strstr(s, "restrictions") == NULL && strstr(s, "password") == NULL,
 		      "%s %s leaks: %s", others[i][0], others[i][1], s);
-		free(s);
-		json_decref(body);
-		json_decref(items);
+		release_text_clear(&body);
 	}
 
 	/* Stable within a contract, different for another member. */
@@ -440,8 +464,9 @@ static void
 arrays_and_absence(struct fixture *fx)
 {
 	time_t now = at(2026, 11, 28, 0, 0, 0);
-	char ps4[33], want[1024];
+	char ps4[33], ps3m3[33], want[1024];
 	expect_pseudonym("CT-2026-0004", "M3", ps4);
+	expect_pseudonym("CT-2026-0003", "M3", ps3m3);
 
 	json_t *r =
 	    checked(fx->cat, "{\"member_id\":\"M3\",\"courses\":[],\"address\":null}", "M3");
@@ -463,6 +488,52 @@ arrays_and_absence(struct fixture *fx)
 	r = checked(fx->cat, "{\"member_id\":\"M3\",\"birth_date\":\"2027-01-01\"}", "M3");
 	build(fx, "CT-2026-0004", "statistics", r, now, NULL, NULL, APIERR_ORIGIN_INVALID);
 	json_decref(r);
+
+	/* Strings are escaped as jansson escapes them (build compares with json_dumps too). */
+	r = checked(fx->cat,
+	            "{\"member_id\":\"M3\",\"name\":{\"family\":\"a\\\"b\\\\c\\n\\t\\b\\f\\r"
+	            "\\u0001\\u001f/\\u00e9\\u3042\\ud83d\\ude00\\u007f\"},\"email\":null}",
+	            "M3");
+	snprintf(
+	    want, sizeof(want), "{\"member_id\":\"%s\",\"name\":{\"family\":\"%s\"}}", ps3m3,
+	    "a\\\"b\\\\c\\n\\t\\b\\f\\r\\u0001\\u001F/\xc3\xa9\xe3\x81\x82\xf0\x9f\x98\x80\x7f");
+	build(fx, "CT-2026-0003", "survey", r, now, want,
+	      "[\"member_id:pseudonym\",\"name.family\"]", APIERR_NONE);
+
+	/* The answer goes after what the buffer holds; a refused one leaves it as it was. */
+	const struct contract *c2 = contract_set_find(fx->set, "CT-2026-0003");
+	const struct contract_purpose *p2 = contract_purpose(c2, "survey");
+	struct release_text t = {0};
+	const char *items[64];
+	size_t n_items;
+	char why[RELEASE_WHY_MAX];
+	CHECK(release_text_add(&t, "[", 1) == 0 &&
+	          release_build(c2, p2, r, fx->pseudo, now, &t, items, &n_items, why,
+	                        sizeof(why)) == APIERR_NONE &&
+	          t.len == strlen(want) + 1 && t.data[0] == '[' && strcmp(t.data + 1, want) == 0,
+	      "appended: %s", t.data);
+	json_decref(r);
+	r = checked(fx->cat, "{\"member_id\":\"M3\",\"birth_date\":\"2027-01-01\"}", "M3");
+	size_t before = t.len;
+	CHECK(release_build(
+	          contract_set_find(fx->set, "CT-2026-0004"),
+	          contract_purpose(contract_set_find(fx->set, "CT-2026-0004"), "statistics"), r,
+	          fx->pseudo, now, &t, items, &n_items, why,
+	          sizeof(why)) == APIERR_ORIGIN_INVALID &&
+	          t.len == before && strlen(t.data) == before && n_items == 0,
+	      "a refused member leaves the buffer as it was");
+	release_text_clear(&t);
+	json_decref(r);
+
+	/* Fields out of catalog order could write a member twice: refused. */
+	struct contract_purpose *pm = (struct contract_purpose *)contract_purpose(
+	    contract_set_find(fx->set, "CT-2026-0002"), "service_delivery");
+	struct contract_field f0 = pm->fields[0];
+	pm->fields[0] = pm->fields[1];
+	pm->fields[1] = f0;
+	build(fx, "CT-2026-0002", "service_delivery", fx->record, now, NULL, NULL, APIERR_INTERNAL);
+	pm->fields[1] = pm->fields[0];
+	pm->fields[0] = f0;
 
 	/* A record that release_origin did not build is refused. */
 	json_t *arr = json_array();
@@ -502,23 +573,29 @@ hard_rules(struct fixture *fx)
 		p->fields[0].leaf = catalog_field(fx->cat, cases[i].leaf);
 		p->fields[0].transform = cases[i].t;
 		p->fields[0].arg = cases[i].arg;
-		json_t *body = (json_t *)1, *items = (json_t *)1;
+		struct release_text body = {0};
+		const char *items[64];
+		size_t n_items = 99;
 		char why[RELEASE_WHY_MAX];
-		enum apierr e = release_build(c, p, fx->record, fx->pseudo, now, &body, &items, why,
-		                              sizeof(why));
-		CHECK(e == APIERR_INTERNAL && body == NULL && items == NULL,
+		enum apierr e = release_build(c, p, fx->record, fx->pseudo, now, &body, items,
+		                              &n_items, why, sizeof(why));
+		CHECK(e == APIERR_INTERNAL && body.len == 0 && n_items == 0,
 		      "hard rule %zu (%s in %s) bypassed: %s", i, cases[i].leaf, cases[i].purpose,
 		      apierr_code(e));
+		release_text_clear(&body);
 		p->fields[0] = saved;
 	}
 	/* A pseudonym without a key is refused, not released in clear. */
 	const struct contract *c = contract_set_find(fx->set, "CT-2026-0001");
-	json_t *body = (json_t *)1, *items = (json_t *)1;
+	struct release_text body = {0};
+	const char *items[64];
+	size_t n_items;
 	char why[RELEASE_WHY_MAX];
 	CHECK(release_build(c, contract_purpose(c, "marketing"), fx->record, NULL, now, &body,
-	                    &items, why, sizeof(why)) == APIERR_INTERNAL &&
-	          body == NULL,
+	                    items, &n_items, why, sizeof(why)) == APIERR_INTERNAL &&
+	          body.len == 0,
 	      "pseudonym without a secret");
+	release_text_clear(&body);
 }
 
 static void
