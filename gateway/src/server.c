@@ -64,6 +64,7 @@ struct server_request {
 	bool nul_target; /* the raw request target holds "%00" */
 	bool active;     /* between the request line and completion */
 	bool checked;    /* the first handler call (headers complete) is done */
+	struct server_request *qnext; /* in the handler queue while its connection is suspended */
 };
 
 /* One TLS connection; lives from accept to close and holds the request in progress. */
@@ -110,6 +111,14 @@ struct server {
 
 	unsigned char id_base[REQUEST_ID_BYTES]; /* random, drawn at start: see new_request_id */
 	atomic_uint_fast64_t id_count;           /* requests so far */
+
+	/* The handler pool (see handler_main), under q_lock. */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cv;
+	struct server_request *q_head, **q_tail;
+	bool q_stop;
+	pthread_t *handlers;
+	unsigned nhandlers; /* started */
 };
 
 static int64_t
@@ -1019,12 +1028,71 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 		char msg[96];
 		snprintf(msg, sizeof msg, "request body over %zu bytes", s->cfg.max_body_bytes);
 		server_reply_error(r, APIERR_BAD_REQUEST, msg);
+	} else if (s->nhandlers > 0) {
+		/* The handler runs on the pool; the connection sleeps until it has answered. */
+		MHD_suspend_connection(mc);
+		r->qnext = NULL;
+		pthread_mutex_lock(&s->q_lock);
+		*s->q_tail = r;
+		s->q_tail = &r->qnext;
+		pthread_cond_signal(&s->q_cv);
+		pthread_mutex_unlock(&s->q_lock);
+		return MHD_YES;
 	} else {
 		r->route->handler(r, s->cfg.app);
 	}
 	if (r->response == NULL)
 		server_reply_error(r, APIERR_INTERNAL, NULL);
 	return queue(r);
+}
+
+/*
+ * A handler thread. Handlers block (a data request waits for its ledger entry's group commit,
+ * a report reads the whole ledger), so they do not run on libmicrohttpd's event threads, one
+ * per core, which do TLS and HTTP for every connection: a complete request's connection is
+ * suspended and the request queued here; once the handler has made the answer, the connection
+ * is resumed and its event thread sends it. So many requests wait on one commit (which groups
+ * them) without as many event threads contending for the listening socket. While suspended,
+ * libmicrohttpd leaves the connection alone: the handler reads its headers undisturbed.
+ */
+static void *
+handler_main(void *arg)
+{
+	struct server *s = arg;
+
+	pthread_mutex_lock(&s->q_lock);
+	for (;;) {
+		struct server_request *r = s->q_head;
+		if (r == NULL) {
+			if (s->q_stop)
+				break;
+			pthread_cond_wait(&s->q_cv, &s->q_lock);
+			continue;
+		}
+		if ((s->q_head = r->qnext) == NULL)
+			s->q_tail = &s->q_head;
+		pthread_mutex_unlock(&s->q_lock);
+		r->route->handler(r, s->cfg.app);
+		if (r->response == NULL)
+			server_reply_error(r, APIERR_INTERNAL, NULL);
+		MHD_resume_connection(r->mhd);
+		pthread_mutex_lock(&s->q_lock);
+	}
+	pthread_mutex_unlock(&s->q_lock);
+	return NULL;
+}
+
+/* Lets the handler threads finish what is queued, then joins them. */
+static void
+handlers_stop(struct server *s)
+{
+	pthread_mutex_lock(&s->q_lock);
+	s->q_stop = true;
+	pthread_cond_broadcast(&s->q_cv);
+	pthread_mutex_unlock(&s->q_lock);
+	for (unsigned i = 0; i < s->nhandlers; i++)
+		pthread_join(s->handlers[i], NULL);
+	s->nhandlers = 0;
 }
 
 /* libmicrohttpd's own diagnostics (TLS handshake failures, protocol errors) into our log. */
@@ -1072,6 +1140,10 @@ server_free(struct server *s)
 		pthread_mutex_unlock(&s->reaper_lock);
 		pthread_join(s->reaper, NULL);
 	}
+	handlers_stop(s);
+	free(s->handlers);
+	pthread_cond_destroy(&s->q_cv);
+	pthread_mutex_destroy(&s->q_lock);
 	pthread_cond_destroy(&s->reaper_cond);
 	pthread_mutex_destroy(&s->reaper_lock);
 	pthread_mutex_destroy(&s->conns_lock);
@@ -1095,6 +1167,9 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->conns_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
+	pthread_mutex_init(&s->q_lock, NULL);
+	pthread_cond_init(&s->q_cv, NULL);
+	s->q_tail = &s->q_head;
 	pthread_condattr_init(&ca_attr);
 	pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->reaper_cond, &ca_attr);
@@ -1108,15 +1183,23 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	}
 
 	/*
+	 * One event thread per core for TLS and HTTP; handlers on their own pool (handler_main).
 	 * A handler blocks while its ledger entry commits (the answer must wait for the fsync), so
-	 * a thread per core would leave group commit nothing to group: by default a pool of
-	 * SERVER_THREADS_PER_CORE threads per core keeps that many requests in flight.
+	 * a pool of SERVER_THREADS_PER_CORE per core keeps that many requests in flight for group
+	 * commit to gather.
 	 */
-	unsigned threads = cfg->threads;
-	if (threads == 0) {
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
-		threads = (n > 0 ? (unsigned)n : 1) * SERVER_THREADS_PER_CORE;
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned cores = ncpu > 0 ? (unsigned)ncpu : 1;
+	unsigned threads = cfg->threads ? cfg->threads : cores * SERVER_THREADS_PER_CORE;
+	if ((s->handlers = calloc(threads, sizeof *s->handlers)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
 	}
+	for (; s->nhandlers < threads; s->nhandlers++)
+		if (pthread_create(&s->handlers[s->nhandlers], NULL, handler_main, s) != 0) {
+			snprintf(err, errlen, "%s listener: cannot start a thread", cfg->name);
+			goto fail;
+		}
 	/*
 	 * The connection's memory pool holds the request head, so it bounds it; the limit proper
 	 * is ours (431 with a JSON body, exact to the byte). The pool leaves 4 KiB above it for
@@ -1152,11 +1235,11 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	    {ca != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, ca},
 	    {MHD_OPTION_END, 0, NULL},
 	};
-	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC |
+	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	s->daemon = MHD_start_daemon(
 	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, threads,
+	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cores,
 	    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
 	    cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
@@ -1227,6 +1310,9 @@ server_stop(struct server *s, unsigned drain_ms)
 		struct timespec pause = {0, 10 * 1000000L};
 		nanosleep(&pause, NULL);
 	}
+	/* libmicrohttpd must not stop with a suspended connection: every queued request is
+	 * answered (and its connection resumed) first. */
+	handlers_stop(s);
 	MHD_stop_daemon(s->daemon);
 	server_free(s);
 }

@@ -22,7 +22,7 @@
  */
 #define SERVER_HEADER_TIMEOUT_S 10
 /* Worker threads per core when the configuration leaves threads at 0. */
-#define SERVER_THREADS_PER_CORE 4
+#define SERVER_THREADS_PER_CORE 8
 
 struct server;         /* one listener: a libmicrohttpd daemon and its thread pool */
 struct server_request; /* one request; borrowed by handlers for the duration of the call */
@@ -56,7 +56,8 @@ struct server_config {
 	                           NULL: no certificate is asked for */
 	struct tlsauth *trust;  /* checks client certificates; NULL only with SERVER_CERT_NONE */
 	enum server_cert_mode cert_mode;
-	unsigned threads;          /* worker threads, 0 = SERVER_THREADS_PER_CORE per core */
+	unsigned threads; /* handler threads (requests handled at once), 0 = SERVER_THREADS_PER_CORE
+	                     per core; TLS and HTTP run on one event thread per core */
 	unsigned max_connections;  /* beyond it new connections wait in the listen backlog */
 	unsigned idle_timeout_s;   /* an idle connection is closed */
 	unsigned max_header_bytes; /* request line and headers; over it 431 */

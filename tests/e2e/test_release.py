@@ -1273,6 +1273,51 @@ def http_closed(env):
         check(time.monotonic() - t0 < HTTP_TIMEOUT_MS / 1000 + 1.5 * SLOW, f"{path}: slow")
 
 
+@case("SIGTERM while requests wait on a hanging HTTP origin: each is answered, exit 0")
+def http_hang_sigterm(env):
+    # Handlers run on their own threads while their connections are suspended; stopping must
+    # answer every one of them before libmicrohttpd closes the connections.
+    inst = env.http[0].install
+    origin = env.http[1]
+    conf = inst.variant("term", {("partner", "listen"): f"127.0.0.1:{pdtest.free_port()}",
+                                 ("compliance", "listen"): f"127.0.0.1:{pdtest.free_port()}",
+                                 ("ledger", "path"): "ledger-term.db",
+                                 ("gateway", "state"): "state-term.db"})
+    d = env.daemon(inst, conf=conf)
+    tok = env.token(env.http[0], "CT-2026-0002", "service_delivery", "shiken-proctor")
+    members = load_members(inst)
+    results = [None] * 6
+
+    def one(i):
+        try:
+            results[i] = env.partner(d, "shiken-proctor").get(f"/v1/members/M000000{i + 1}", token=tok)
+        except Exception as e:  # noqa: BLE001 - reported below
+            results[i] = e
+
+    origin.mode = "hang"
+    try:
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(len(results))]
+        for t in threads:
+            t.start()
+        time.sleep(0.3 * SLOW)  # every request is in the origin's hands now
+        d.term(timeout=15)
+        for t in threads:
+            t.join(30 * SLOW)
+    finally:
+        origin.mode = "good"
+    for i, r in enumerate(results):
+        check(not isinstance(r, Exception), f"request {i} got no answer across SIGTERM: {r!r}")
+        if not isinstance(r, Exception):
+            check_error(r, 504, "origin_timeout", f"request {i} across SIGTERM")
+            check_no_leak(r, [members[f"M000000{i + 1}"]], f"request {i}")
+            leaves = _export(d)
+            idx = int(r.headers.get("X-Ledger-Index", "-1"))
+            check(0 <= idx < len(leaves), f"request {i}: X-Ledger-Index {idx} not in the stopped ledger")
+            if 0 <= idx < len(leaves):
+                eq((leaves[idx]["kind"], leaves[idx].get("reason")), ("deny", "origin_timeout"),
+                   f"request {i}: its entry")
+
+
 @case("docs/api.md lists every error code of gateway/src/apierr.c with its status")
 def docs_codes():
     table = (pdtest.REPO / "gateway" / "src" / "apierr.c").read_text()
