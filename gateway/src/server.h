@@ -21,10 +21,10 @@
  * or the previous answer went out, however slowly it trickles in; else the connection is closed.
  */
 #define SERVER_HEADER_TIMEOUT_S 10
-/* Worker threads per core when the configuration leaves threads at 0. */
+/* Handler threads per core when the configuration leaves threads at 0. */
 #define SERVER_THREADS_PER_CORE 8
 
-struct server;         /* one listener: a libmicrohttpd daemon and its thread pool */
+struct server;         /* one listener: a libmicrohttpd daemon, its event threads, its handler pool */
 struct server_request; /* one request; borrowed by handlers for the duration of the call */
 
 /*
