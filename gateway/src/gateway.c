@@ -434,6 +434,10 @@ serve_main(int argc, char **argv)
 	    .tokenstore = g.tokenstore,
 	    .max_record_bytes = g.cfg->origin.max_record_bytes,
 	};
+	if (partner_api_start(&g.partner_api, err, sizeof err) != 0) {
+		fprintf(stderr, "pdgate serve: %s\n", err);
+		goto done;
+	}
 
 	struct server_config pc = {
 	    .name = "partner",
@@ -504,6 +508,7 @@ serve_main(int argc, char **argv)
 done:
 	server_stop(g.partner, 0);
 	compliance_stop(g.compliance, 0);
+	partner_api_stop(&g.partner_api);
 	/* the ledger closes after the last answer: its final checkpoint covers every entry */
 	if (g.ledger != NULL && ledger_close(g.ledger) != 0)
 		rc = 1;

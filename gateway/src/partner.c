@@ -2,11 +2,13 @@
  */
 #include <assert.h>
 #include <ctype.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <openssl/evp.h>
 
@@ -478,6 +480,8 @@ struct page {
 struct chunk {
 	struct page *page;
 	size_t lo, hi;
+	struct chunk *next;       /* in the pool's queue */
+	size_t *left;             /* the page's chunks not yet built (under the pool's lock) */
 	struct release_text text; /* the answers released, separated by commas */
 	enum apierr error;        /* the first member that refuses the whole page */
 	const char *why;
@@ -587,23 +591,166 @@ page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, si
 }
 
 /*
- * Builds the members the origin sent, in chunks of consecutive members. *chunks (caller frees,
- * with each chunk's text) gets their results in member order; returns how many, at least
- * one, or 0 when memory runs out.
+ * The threads that build a page's chunks while the request's own thread builds one too: a
+ * page of 1,000 records is CPU work that one request thread would do on one core. Chunks
+ * of every page wait in one queue, in order; the request's thread also takes queued chunks
+ * while it waits for its own, so no page waits on an idle core.
+ */
+struct partner_pool {
+	pthread_mutex_t lock;
+	pthread_cond_t work; /* a chunk was queued, or stop */
+	pthread_cond_t done; /* a chunk was built */
+	struct chunk *head, *tail;
+	bool stop;
+	size_t nthreads;
+	pthread_t threads[];
+};
+
+#define CHUNK_MIN 32        /* members: fewer are not worth a hand-over */
+#define CHUNKS_PER_THREAD 4 /* smaller chunks even out what the members cost */
+
+/* Under the lock: the oldest queued chunk, or NULL. */
+static struct chunk *
+pool_pop(struct partner_pool *pool)
+{
+	struct chunk *c = pool->head;
+
+	if (c != NULL) {
+		pool->head = c->next;
+		if (pool->head == NULL)
+			pool->tail = NULL;
+	}
+	return c;
+}
+
+/* Builds c outside the lock and counts it done. Called and returns with the lock held. */
+static void
+pool_run(struct partner_pool *pool, struct chunk *c)
+{
+	pthread_mutex_unlock(&pool->lock);
+	chunk_build(c);
+	pthread_mutex_lock(&pool->lock);
+	assert(*c->left > 0);
+	if (--*c->left == 0)
+		pthread_cond_broadcast(&pool->done);
+}
+
+static void *
+pool_main(void *arg)
+{
+	struct partner_pool *pool = arg;
+	struct chunk *c;
+
+	pthread_mutex_lock(&pool->lock);
+	for (;;) {
+		while (pool->head == NULL && !pool->stop)
+			pthread_cond_wait(&pool->work, &pool->lock);
+		if ((c = pool_pop(pool)) == NULL)
+			break; /* stopping, and nothing is left to build */
+		pool_run(pool, c);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return NULL;
+}
+
+int
+partner_api_start(struct partner_api *api, char *err, size_t errlen)
+{
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t n = cores > 1 ? (size_t)cores : 1;
+	struct partner_pool *pool = calloc(1, sizeof(*pool) + n * sizeof(pool->threads[0]));
+
+	if (pool == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->work, NULL);
+	pthread_cond_init(&pool->done, NULL);
+	api->pool = pool;
+	for (; pool->nthreads < n; pool->nthreads++) {
+		int rc = pthread_create(&pool->threads[pool->nthreads], NULL, pool_main, pool);
+		if (rc != 0) {
+			snprintf(err, errlen, "page builder threads: %s", strerror(rc));
+			partner_api_stop(api);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void
+partner_api_stop(struct partner_api *api)
+{
+	struct partner_pool *pool = api->pool;
+
+	if (pool == NULL)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = true;
+	pthread_cond_broadcast(&pool->work);
+	pthread_mutex_unlock(&pool->lock);
+	for (size_t i = 0; i < pool->nthreads; i++)
+		pthread_join(pool->threads[i], NULL);
+	assert(pool->head == NULL);
+	pthread_cond_destroy(&pool->work);
+	pthread_cond_destroy(&pool->done);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+	api->pool = NULL;
+}
+
+/*
+ * Builds the members the origin sent, in chunks of consecutive members: on the pool's
+ * threads and this one when the API was started and the page is big enough, else here.
+ * *chunks (caller frees, with each chunk's text) gets their results in member order; returns
+ * how many, at least one, or 0 when memory runs out.
  */
 static size_t
 page_build(struct page *p, struct chunk **chunks)
 {
-	struct chunk *c = calloc(1, sizeof(*c));
+	struct partner_pool *pool = p->d->api->pool;
+	size_t n = 1, left;
 
+	if (pool != NULL && p->n >= 2 * CHUNK_MIN) {
+		n = (pool->nthreads + 1) * CHUNKS_PER_THREAD;
+		if (n > p->n / CHUNK_MIN)
+			n = p->n / CHUNK_MIN;
+	}
+	struct chunk *c = calloc(n, sizeof(*c));
 	*chunks = c;
 	if (c == NULL)
 		return 0;
-	c->page = p;
-	c->lo = 0;
-	c->hi = p->n;
-	chunk_build(c);
-	return 1;
+	left = n;
+	for (size_t i = 0; i < n; i++) {
+		c[i].page = p;
+		c[i].lo = p->n * i / n;
+		c[i].hi = p->n * (i + 1) / n;
+		c[i].left = &left;
+	}
+	if (n == 1) {
+		chunk_build(&c[0]);
+		return 1;
+	}
+	pthread_mutex_lock(&pool->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (pool->tail != NULL)
+			pool->tail->next = &c[i];
+		else
+			pool->head = &c[i];
+		pool->tail = &c[i];
+	}
+	pthread_cond_broadcast(&pool->work);
+	/* help with whatever is queued (this page's chunks or another's) until ours are built */
+	while (left > 0) {
+		struct chunk *q = pool_pop(pool);
+		if (q != NULL)
+			pool_run(pool, q);
+		else
+			pthread_cond_wait(&pool->done, &pool->lock);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	return n;
 }
 
 /* GET /v1/members?limit=N&after=ID */

@@ -14,7 +14,9 @@
 #include "token.h"
 #include "tokenstore.h"
 
-/* What the partner API works with: all borrowed, all outliving the listener. */
+struct partner_pool;
+
+/* What the partner API works with: all borrowed and outliving the listener, but the pool. */
 struct partner_api {
 	struct registry *registry;     /* contracts in force, suspensions */
 	struct origin *origin;         /* member records */
@@ -24,7 +26,17 @@ struct partner_api {
 	struct token_verifier *tokens; /* work orders (aud pdgate-partner) */
 	struct tokenstore *tokenstore; /* revoked jtis, max_records counts */
 	size_t max_record_bytes;       /* [origin] max_record_bytes */
+	struct partner_pool *pool;     /* owned: page builders, from partner_api_start */
 };
+
+/*
+ * Starts the threads that build the members of a page, one per core; before the listener
+ * starts, with the signals the threads must not take already blocked. 0, or -1 with a
+ * message in err. Without it pages are built on the request's thread alone.
+ */
+int partner_api_start(struct partner_api *api, char *err, size_t errlen);
+/* Stops and joins those threads, after the listener stopped; a no-op if none were started. */
+void partner_api_stop(struct partner_api *api);
 
 /* The partner listener's routes; the server's app pointer must be a struct partner_api. */
 extern const struct server_route partner_routes[];
