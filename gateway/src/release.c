@@ -208,36 +208,47 @@ check_leaf(struct walk *w, const struct catalog_field *f, const json_t *v)
 	return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s has the wrong type", f->path);
 }
 
+/* True if key names no run of the catalog leaves lo..hi-1 at this level. */
+static bool
+unknown_key(const struct catalog *cat, const char *key, size_t lo, size_t hi, size_t level)
+{
+	for (size_t a = lo; a < hi; a++)
+		if (strcmp(catalog_field_at(cat, a)->segments[level].name, key) == 0)
+			return false;
+	return true;
+}
+
 /*
  * Checks obj, in place, against the catalog leaves lo..hi-1, which share their first `level`
- * segments (the catalog keeps the leaves under one object contiguous): a member no leaf names
- * is deleted, so is a null one (a null counts as absent); containers must be of the catalog's
- * kind and leaves of its type. What remains is exactly the record rebuilt from the catalog's
- * paths, without copying a value.
+ * segments (the catalog keeps the leaves under one object contiguous): containers must be of
+ * the catalog's kind and leaves of its type; a null member is deleted (a null counts as
+ * absent), so is a member no leaf names. What remains is exactly the record rebuilt from the
+ * catalog's paths, without copying a value. The leaves are looked up run by run in the
+ * object's hash table; the object's own keys are gone through only when it holds more than
+ * the catalog names.
  */
 static int
 check_object(struct walk *w, const struct catalog *cat, json_t *obj, size_t lo, size_t hi,
              size_t level)
 {
-	const char *key;
-	json_t *v;
-	void *tmp;
+	size_t kept = 0;
 
-	json_object_foreach_safe(obj, tmp, key, v)
-	{
-		size_t a = lo, b;
-		while (a < hi && strcmp(catalog_field_at(cat, a)->segments[level].name, key) != 0)
-			a++;
-		if (a == hi || json_is_null(v)) {
-			if (json_object_del(obj, key) != 0)
+	for (size_t a = lo, b; a < hi; a = b) {
+		const struct catalog_field *f = catalog_field_at(cat, a);
+		const char *name = f->segments[level].name;
+		for (b = a + 1;
+		     b < hi && strcmp(catalog_field_at(cat, b)->segments[level].name, name) == 0;
+		     b++)
+			;
+		json_t *v = json_object_get(obj, name);
+		if (v == NULL)
+			continue;
+		if (json_is_null(v)) {
+			if (json_object_del(obj, name) != 0)
 				return fail(w, APIERR_INTERNAL, "cannot drop a member");
 			continue;
 		}
-		const struct catalog_field *f = catalog_field_at(cat, a);
-		for (b = a + 1;
-		     b < hi && strcmp(catalog_field_at(cat, b)->segments[level].name, key) == 0;
-		     b++)
-			;
+		kept++;
 		if (f->nsegments == level + 1) {
 			if (check_leaf(w, f, v) != 0)
 				return -1;
@@ -263,6 +274,16 @@ check_object(struct walk *w, const struct catalog *cat, json_t *obj, size_t lo, 
 				            "origin record: %s is not in an object", f->path);
 			if (check_object(w, cat, v, a, b, level + 1) != 0)
 				return -1;
+		}
+	}
+	if (json_object_size(obj) > kept) {
+		const char *key;
+		json_t *v;
+		void *tmp;
+		json_object_foreach_safe(obj, tmp, key, v)
+		{
+			if (unknown_key(cat, key, lo, hi, level) && json_object_del(obj, key) != 0)
+				return fail(w, APIERR_INTERNAL, "cannot drop a member");
 		}
 	}
 	return 0;
