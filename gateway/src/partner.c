@@ -58,12 +58,12 @@ member_id_ok(const char *s)
 }
 
 static void
-sha256_hex(const char *data, size_t len, char out[65])
+sha256_hex(const EVP_MD *sha256, const char *data, size_t len, char out[65])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 
-	EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
+	EVP_Digest(data, len, md, &mdlen, sha256, NULL);
 	codec_hex_encode(md, sizeof(md), out);
 }
 
@@ -340,9 +340,9 @@ struct released {
  * (in why, or a fixed text).
  */
 static enum apierr
-build_member(const struct decision *d, const char *member_id, const char *bytes, size_t len,
-             struct release_text *out, struct released *r, char *why, size_t whylen,
-             const char **why_out)
+build_member(const struct decision *d, const EVP_MD *sha256, const char *member_id,
+             const char *bytes, size_t len, struct release_text *out, struct released *r, char *why,
+             size_t whylen, const char **why_out)
 {
 	json_t *record = NULL;
 	enum apierr e;
@@ -369,7 +369,7 @@ build_member(const struct decision *d, const char *member_id, const char *bytes,
 		return e;
 	}
 	r->len = out->len - r->off;
-	sha256_hex(out->data + r->off, r->len, r->digest);
+	sha256_hex(sha256, out->data + r->off, r->len, r->digest);
 	return APIERR_NONE;
 }
 
@@ -433,7 +433,8 @@ member_one(struct server_request *req, void *app)
 		deny(&d, APIERR_INTERNAL, NULL, subject, 0);
 		goto done;
 	}
-	e = build_member(&d, member_id, bytes, len, &text, &r, whybuf, sizeof(whybuf), &why);
+	e = build_member(&d, EVP_sha256(), member_id, bytes, len, &text, &r, whybuf, sizeof(whybuf),
+	                 &why);
 	if (e != APIERR_NONE || r.refused != APIERR_NONE) { /* step 10 */
 		deny(&d, e != APIERR_NONE ? e : r.refused, why, subject, 0);
 		goto done;
@@ -468,6 +469,7 @@ done:
  */
 struct page {
 	struct decision *d;
+	const EVP_MD *sha256; /* fetched once for the page, not implicitly for each member */
 	struct released *m;
 	size_t n, cap;
 	struct release_text records; /* every member's origin bytes, one after the other */
@@ -539,8 +541,8 @@ chunk_build(void *arg)
 			return;
 		}
 		c->error =
-		    build_member(p->d, r->member_id, p->records.data + r->rec_off, r->rec_len,
-		                 &c->text, r, c->whybuf, sizeof(c->whybuf), &c->why);
+		    build_member(p->d, p->sha256, r->member_id, p->records.data + r->rec_off,
+		                 r->rec_len, &c->text, r, c->whybuf, sizeof(c->whybuf), &c->why);
 		if (c->error != APIERR_NONE)
 			return;
 		if (r->refused != APIERR_NONE) {
@@ -768,6 +770,7 @@ member_page(struct server_request *req, void *app)
 	size_t released = 0, withheld = 0, n_entries, len, nchunks = 0;
 	uint32_t granted;
 	uint64_t index;
+	EVP_MD *sha256 = NULL;
 	enum apierr e, oe;
 
 	if (begin(&d, req, app) != 0)
@@ -782,11 +785,13 @@ member_page(struct server_request *req, void *app)
 	}
 	if (read_headers(&d) != 0 || decide(&d, (uint32_t)limit, &granted) != 0)
 		goto done;
+	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	p.d = &d;
+	p.sha256 = sha256;
 	p.cap = granted;
 	p.m = calloc(granted ? granted : 1, sizeof(*p.m));
 	p.items = calloc((size_t)granted * d.cp->nfields + 1, sizeof(*p.items));
-	if (p.m == NULL || p.items == NULL) {
+	if (sha256 == NULL || p.m == NULL || p.items == NULL) {
 		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
 		goto done;
 	}
@@ -869,6 +874,7 @@ done:
 	free(le);
 	free(body);
 	free(next);
+	EVP_MD_free(sha256);
 	finish(&d);
 }
 
