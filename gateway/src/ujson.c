@@ -1,4 +1,5 @@
 /* ujson — parsing untrusted JSON: duplicate members refused, size and nesting bounded. */
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -7,30 +8,38 @@
 /*
  * jansson's own nesting limit is 2048 and it recurses while parsing; a cheap pre-scan of the
  * bytes bounds the depth before jansson sees them, so a hostile body cannot make it recurse
- * deeply. Brackets inside strings are skipped; escapes are honoured.
+ * deeply. Brackets inside strings are skipped: a string ends at the first quote not escaped,
+ * that is not preceded by an odd run of backslashes (found with memchr, as most of a record's
+ * bytes are in strings).
  */
 static int
 scan_depth(const char *buf, size_t len, int max_depth)
 {
+	const char *p = buf, *end = buf + len;
 	int depth = 0;
-	int in_string = 0;
 
-	for (size_t i = 0; i < len; i++) {
-		char c = buf[i];
-		if (in_string) {
-			if (c == '\\')
-				i++;
-			else if (c == '"')
-				in_string = 0;
-			continue;
-		}
-		if (c == '"')
-			in_string = 1;
-		else if (c == '{' || c == '[') {
+	while (p < end) {
+		char c = *p++;
+		if (c == '"') {
+			const char *from = p;
+			for (;;) {
+				const char *q = memchr(p, '"', (size_t)(end - p));
+				size_t bs = 0;
+				if (q == NULL)
+					return 0; /* an unterminated string: jansson refuses it */
+				while (q - bs > from && q[-1 - (ptrdiff_t)bs] == '\\')
+					bs++;
+				p = q + 1;
+				if (bs % 2 == 0)
+					break;
+				from = p;
+			}
+		} else if (c == '{' || c == '[') {
 			if (++depth > max_depth)
 				return -1;
-		} else if (c == '}' || c == ']')
+		} else if (c == '}' || c == ']') {
 			depth--;
+		}
 	}
 	return 0;
 }
