@@ -1296,10 +1296,16 @@ def http_hang_sigterm(env):
 
     origin.mode = "hang"
     try:
+        n0 = origin.requests
         threads = [threading.Thread(target=one, args=(i,)) for i in range(len(results))]
         for t in threads:
             t.start()
-        time.sleep(0.3 * SLOW)  # every request is in the origin's hands now
+        # SIGTERM once every request is in the origin's hands (each waits there for pdgate's
+        # timeout_ms): all of them are in flight, none has been answered yet
+        deadline = time.monotonic() + 10 * SLOW
+        while origin.requests - n0 < len(results) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        eq(origin.requests - n0, len(results), "requests that reached the origin before SIGTERM")
         d.term(timeout=15)
         for t in threads:
             t.join(30 * SLOW)
