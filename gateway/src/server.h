@@ -22,7 +22,7 @@
  */
 #define SERVER_HEADER_TIMEOUT_S 10
 /* Handler threads per core when the configuration leaves threads at 0. */
-#define SERVER_THREADS_PER_CORE 8
+#define SERVER_THREADS_PER_CORE 4
 
 struct server;         /* one listener: a libmicrohttpd daemon, its event threads, its handler pool */
 struct server_request; /* one request; borrowed by handlers for the duration of the call */
