@@ -1,4 +1,6 @@
-/* codec — bytes as text: base64, base64url and hex. Pure logic: no I/O, no state. */
+/* codec — bytes as text: base64, base64url, hex, JSON escapes. Pure logic: no I/O, no state. */
+#include <string.h>
+
 #include "codec.h"
 
 static const char B64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -153,4 +155,40 @@ codec_hex_decode(const char *in, size_t len, uint8_t *out)
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	return 0;
+}
+
+size_t
+codec_json_escape(unsigned char c, char out[6])
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	if (c >= 0x20 && c != '"' && c != '\\')
+		return 0;
+	out[0] = '\\';
+	switch (c) {
+	case '"':
+	case '\\':
+		out[1] = (char)c;
+		return 2;
+	case '\b':
+		out[1] = 'b';
+		return 2;
+	case '\f':
+		out[1] = 'f';
+		return 2;
+	case '\n':
+		out[1] = 'n';
+		return 2;
+	case '\r':
+		out[1] = 'r';
+		return 2;
+	case '\t':
+		out[1] = 't';
+		return 2;
+	default:
+		memcpy(out + 1, "u00", 3);
+		out[4] = hex[c >> 4];
+		out[5] = hex[c & 15];
+		return 6;
+	}
 }

@@ -1,4 +1,4 @@
-/* codec — bytes as text: base64 (RFC 4648 section 4), base64url (section 5) and hex. */
+/* codec — bytes as text: base64 (RFC 4648 section 4), base64url (section 5), hex, JSON escapes. */
 #ifndef PDGATE_CODEC_H
 #define PDGATE_CODEC_H
 
@@ -41,5 +41,13 @@ void codec_hex_encode(const uint8_t *in, size_t len, char *out);
 /* Decodes exactly 2 * len hex digits of either case from in into out[0..len). 0, or -1 on a
  * character that is not a hex digit (out then holds garbage). */
 int codec_hex_decode(const char *in, size_t len, uint8_t *out);
+
+/*
+ * How byte c is written inside a JSON string, as jansson's json_dumps writes it without
+ * JSON_ENSURE_ASCII: '"', '\\' and the controls below 0x20 escaped (\b \f \n \r \t, else
+ * \u00XX in upper case) into out; returns the escape's length, or 0 for a byte written as is
+ * (DEL, '/', UTF-8). So pdgate's own JSON text reads the same as jansson's.
+ */
+size_t codec_json_escape(unsigned char c, char out[6]);
 
 #endif

@@ -18,6 +18,7 @@
 #include <openssl/evp.h>
 #include <sqlite3.h>
 
+#include "codec.h"
 #include "config.h"
 #include "ledger.h"
 #include "note.h"
@@ -148,7 +149,6 @@ utf8_len(const unsigned char *s)
 static void
 buf_json_str(struct buf *b, const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	const unsigned char *p = (const unsigned char *)s;
 	size_t run = 0;
 
@@ -158,11 +158,10 @@ buf_json_str(struct buf *b, const char *s)
 	}
 	buf_add(b, "\"", 1);
 	while (p[run] != '\0') {
-		unsigned c = p[run];
-		char esc[7];
-		size_t k;
+		char esc[6];
+		size_t k = codec_json_escape(p[run], esc);
 
-		if (c >= 0x20 && c != '"' && c != '\\') {
+		if (k == 0) {
 			if ((k = utf8_len(p + run)) == 0) {
 				b->bad = 1;
 				return;
@@ -171,38 +170,9 @@ buf_json_str(struct buf *b, const char *s)
 			continue;
 		}
 		buf_add(b, p, run);
-		p += run;
-		run = 0;
-		esc[0] = '\\';
-		k = 2;
-		switch (c) {
-		case '"':
-		case '\\':
-			esc[1] = (char)c;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			k = 6;
-		}
 		buf_add(b, esc, k);
-		p++;
+		p += run + 1;
+		run = 0;
 	}
 	buf_add(b, p, run);
 	buf_add(b, "\"", 1);

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cal.h"
+#include "codec.h"
 #include "policy.h"
 #include "release.h"
 #include "ujson.h"
@@ -125,45 +126,16 @@ release_text_clear(struct release_text *t)
 static int
 text_string(struct release_text *t, const char *s, size_t len)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t run = 0;
 	int bad = release_text_add(t, "\"", 1);
 
 	for (size_t i = 0; i < len && !bad; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[7] = {'\\', 0, 0, 0, 0, 0, 0};
-		size_t n = 2;
-		if (c >= 0x20 && c != '"' && c != '\\')
+		char esc[6];
+		size_t n = codec_json_escape((unsigned char)s[i], esc);
+		if (n == 0)
 			continue;
 		bad |= release_text_add(t, s + run, i - run);
 		run = i + 1;
-		switch (c) {
-		case '"':
-		case '\\':
-			esc[1] = (char)c;
-			break;
-		case '\b':
-			esc[1] = 'b';
-			break;
-		case '\f':
-			esc[1] = 'f';
-			break;
-		case '\n':
-			esc[1] = 'n';
-			break;
-		case '\r':
-			esc[1] = 'r';
-			break;
-		case '\t':
-			esc[1] = 't';
-			break;
-		default:
-			memcpy(esc + 1, "u00", 3);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-			break;
-		}
 		bad |= release_text_add(t, esc, n);
 	}
 	if (!bad)

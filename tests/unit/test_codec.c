@@ -4,6 +4,8 @@
 
 #include <string.h>
 
+#include <jansson.h>
+
 /* RFC 4648 section 10, in both alphabets (they agree on these). */
 static const struct {
 	const char *raw, *b64, *b64url;
@@ -126,5 +128,37 @@ main(void)
 	CHECK(codec_hex_decode("g0", 1, buf) == -1, "hex decode: not a digit first");
 	CHECK(codec_hex_decode("0", 1, buf) == -1, "hex decode: too short");
 	CHECK(codec_hex_decode(" 1", 1, buf) == -1, "hex decode: blank");
+
+	/* JSON escapes: every byte as jansson writes it inside a string (bytes >= 0x80 as part
+	 * of a valid two-byte UTF-8 sequence, which jansson keeps as is). */
+	int same = 1;
+	for (unsigned c = 1; c < 256 && same; c++) {
+		char in[3] = {(char)c, 0, 0}, esc[6], want[16];
+		if (c >= 0x80) {
+			in[0] = (char)0xc3;
+			in[1] = (char)(0x80 | (c & 0x3f));
+		}
+		json_t *str = json_string(in);
+		char *dumped = str ? json_dumps(str, JSON_ENCODE_ANY) : NULL;
+		size_t n = codec_json_escape((unsigned char)in[0], esc);
+		size_t k = n ? n : strlen(in);
+		memcpy(want, "\"", 1);
+		memcpy(want + 1, n ? esc : in, k);
+		memcpy(want + 1 + k, "\"", 2);
+		if (dumped == NULL || strcmp(dumped, want) != 0) {
+			same = 0;
+			CHECK(0, "json escape of byte 0x%02x: jansson %s, codec %s", c,
+			      dumped ? dumped : "(none)", want);
+		}
+		free(dumped);
+		json_decref(str);
+	}
+	CHECK(same, "json escapes are jansson's for every byte");
+	char esc[6];
+	CHECK(codec_json_escape('"', esc) == 2 && memcmp(esc, "\\\"", 2) == 0, "escape of a quote");
+	CHECK(codec_json_escape(0x1f, esc) == 6 && memcmp(esc, "\\u001F", 6) == 0,
+	      "escape of 0x1f");
+	CHECK(codec_json_escape('/', esc) == 0 && codec_json_escape(0x7f, esc) == 0,
+	      "slash and DEL as is");
 	return check_done();
 }
