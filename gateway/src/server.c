@@ -61,9 +61,9 @@ struct server_request {
 	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
 	size_t body_len;
 	bool body_over;
-	bool nul_target; /* the raw request target holds "%00" */
-	bool active;     /* between the request line and completion */
-	bool checked;    /* the first handler call (headers complete) is done */
+	bool nul_target;              /* the raw request target holds "%00" */
+	bool active;                  /* between the request line and completion */
+	bool checked;                 /* the first handler call (headers complete) is done */
 	struct server_request *qnext; /* in the handler queue while its connection is suspended */
 };
 
@@ -984,6 +984,28 @@ has_body(struct MHD_Connection *mc)
 	                                   MHD_HTTP_HEADER_TRANSFER_ENCODING) != NULL;
 }
 
+/*
+ * Queues a complete request for the handler pool (handler_main) and suspends its connection.
+ * False once the pool has stopped: a request that a kept-alive connection sends while the
+ * listener stops is then handled on its event thread, rather than left suspended, which
+ * libmicrohttpd cannot stop with.
+ */
+static bool
+handler_queue(struct server *s, struct server_request *r)
+{
+	pthread_mutex_lock(&s->q_lock);
+	bool open = !s->q_stop;
+	if (open) {
+		MHD_suspend_connection(r->mhd);
+		r->qnext = NULL;
+		*s->q_tail = r;
+		s->q_tail = &r->qnext;
+		pthread_cond_signal(&s->q_cv);
+	}
+	pthread_mutex_unlock(&s->q_lock);
+	return open;
+}
+
 static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **con_cls)
@@ -1028,16 +1050,8 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 		char msg[96];
 		snprintf(msg, sizeof msg, "request body over %zu bytes", s->cfg.max_body_bytes);
 		server_reply_error(r, APIERR_BAD_REQUEST, msg);
-	} else if (s->nhandlers > 0) {
-		/* The handler runs on the pool; the connection sleeps until it has answered. */
-		MHD_suspend_connection(mc);
-		r->qnext = NULL;
-		pthread_mutex_lock(&s->q_lock);
-		*s->q_tail = r;
-		s->q_tail = &r->qnext;
-		pthread_cond_signal(&s->q_cv);
-		pthread_mutex_unlock(&s->q_lock);
-		return MHD_YES;
+	} else if (handler_queue(s, r)) {
+		return MHD_YES; /* the connection sleeps until a handler thread has answered */
 	} else {
 		r->route->handler(r, s->cfg.app);
 	}
