@@ -75,6 +75,8 @@ static const struct key keys[] = {
     {"partner", "client_ca", K_PATH, O(partner.client_ca), F_REQUIRED | F_FILE, 0, 0},
     {"partner", "crl", K_PATH, O(partner.crl), F_REQUIRED | F_FILE, 0, 0},
     {"partner", "max_connections", K_UINT, O(partner.max_connections), 0, 1, 100000},
+    {"partner", "max_unauthenticated", K_UINT, O(partner.max_unauthenticated), 0, 1, 100000},
+    {"partner", "handshake_timeout_s", K_UINT, O(partner.handshake_timeout_s), 0, 1, 60},
     {"partner", "idle_timeout_s", K_UINT, O(partner.idle_timeout_s), 0, 1, 3600},
     {"partner", "max_header_bytes", K_UINT, O(partner.max_header_bytes), 0, 1024, 65536},
 
@@ -856,6 +858,7 @@ config_load(const char *path, char **errors)
 		goto oom;
 	p.c->partner.max_connections = 1024;
 	p.c->partner.idle_timeout_s = 30;
+	p.c->partner.handshake_timeout_s = 5;
 	p.c->partner.max_header_bytes = 8192;
 	p.c->origin.timeout_ms = 2000;
 	p.c->origin.max_record_bytes = 1048576;

@@ -31,7 +31,9 @@ struct config {
 		char *cert, *key;         /* server certificate and key (key mode 0600) */
 		char *client_ca;          /* the partner CA: the only trust anchor for partners */
 		char *crl;                /* its CRL, PEM, required */
-		unsigned max_connections; /* default 1024 */
+		unsigned max_connections; /* default 1024: connections that have authenticated */
+		unsigned max_unauthenticated; /* default max_connections: those not yet */
+		unsigned handshake_timeout_s; /* default 5: for the handshake and first request */
 		unsigned idle_timeout_s; /* default 30: an idle or dribbling connection is closed */
 		unsigned max_header_bytes; /* default 8192: request line and headers */
 	} partner;
@@ -89,7 +91,8 @@ struct config {
  * files readable or writable by group or others. Errors come sorted by line; reading stops
  * after 100 errors.
  * Defaults: gateway.name "pdgate", gateway.state "state.db", gateway.threads 0, partner
- * max_connections 1024 / idle_timeout_s 30 / max_header_bytes 8192, origin timeout_ms 2000 /
+ * max_connections 1024 / max_unauthenticated = max_connections / handshake_timeout_s 5 /
+ * idle_timeout_s 30 / max_header_bytes 8192, origin timeout_ms 2000 /
  * max_record_bytes 1048576, ledger checkpoint_interval_ms 1000, compliance
  * require_client_cert false, tokens.pub = tokens.key with ".key" replaced by ".pub",
  * compliance.staff_crl and compliance.ui as described in struct config.

@@ -149,8 +149,8 @@ raise_nofile(struct log *log, unsigned want)
 	}
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (rlim_t)want + 64)
 		log_msg(log, "warn",
-		        "open file limit %llu is below max_connections %u: connections beyond it "
-		        "will wait",
+		        "open file limit %llu is below the %u connections the partner listener may "
+		        "hold: connections beyond it will wait",
 		        (unsigned long long)rl.rlim_cur, want);
 }
 
@@ -364,7 +364,9 @@ serve_main(int argc, char **argv)
 		fprintf(stderr, "%s: [gateway] log: %s\n", g.cfg->gateway.log, strerror(errno));
 		goto done;
 	}
-	raise_nofile(g.log, g.cfg->partner.max_connections);
+	unsigned pending = g.cfg->partner.max_unauthenticated ? g.cfg->partner.max_unauthenticated
+	                                                      : g.cfg->partner.max_connections;
+	raise_nofile(g.log, g.cfg->partner.max_connections + 2 * pending);
 	/*
 	 * glibc gives threads up to 8 malloc arenas per core; a pool of many worker threads then
 	 * spreads the per-connection memory over them and the resident size grows with the pool,
@@ -449,6 +451,8 @@ serve_main(int argc, char **argv)
 	    .cert_mode = SERVER_CERT_REQUIRED,
 	    .threads = g.cfg->gateway.threads,
 	    .max_connections = g.cfg->partner.max_connections,
+	    .max_unauthenticated = g.cfg->partner.max_unauthenticated,
+	    .handshake_timeout_s = g.cfg->partner.handshake_timeout_s,
 	    .idle_timeout_s = g.cfg->partner.idle_timeout_s,
 	    .max_header_bytes = g.cfg->partner.max_header_bytes,
 	    .max_body_bytes = 0,

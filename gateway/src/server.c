@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
+#include "admission.h"
 #include "codec.h"
 #include "pki.h"
 #include "server.h"
@@ -36,6 +38,8 @@
 #define DEADLINE_NONE 0
 #define DEADLINE_REAPED (-1)
 #define REAPER_PERIOD_MS 250
+#define ADMISSION_REPORT_MS 10000
+#define MHD_LOG_PER_S 10
 
 struct conn;
 
@@ -49,6 +53,7 @@ struct server_request {
 	char id[2 * REQUEST_ID_BYTES + 1];
 	char log_method[16];
 	char log_path[LOG_ROUTE_MAX + 1]; /* the raw request target as received, for the log */
+	const char *target_end; /* where libmicrohttpd's copy of the raw target ends (its NUL) */
 	const struct server_route *route;
 	unsigned nparams;
 	char params[SERVER_MAX_PARAMS][SERVER_PARAM_MAX + 1];
@@ -61,7 +66,11 @@ struct server_request {
 	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
 	size_t body_len;
 	bool body_over;
-	bool nul_target;              /* the raw request target holds "%00" */
+	bool nul_target;              /* the raw request target holds "%00" or a NUL */
+	bool bad_header;              /* a header value (not Authorization) holds a control
+	                                 character or, hidden by the parser, a NUL */
+	bool bad_auth;                /* Authorization does */
+	bool bad_framing;             /* the body's length is ambiguous: answer and close */
 	bool active;                  /* between the request line and completion */
 	bool checked;                 /* the first handler call (headers complete) is done */
 	struct server_request *qnext; /* in the handler queue while its connection is suspended */
@@ -76,6 +85,7 @@ struct conn {
 	 * DEADLINE_REAPED once the reaper has shut the socket down. */
 	_Atomic int64_t deadline_ms;
 	unsigned requests; /* completed on this connection */
+	struct admission_slot slot; /* pending or trusted (admission.h), under conns_lock */
 
 	/* The certificate verdict, cached for the connection: the peer cannot change its
 	 * certificate without a new handshake, and renegotiation is refused. */
@@ -95,10 +105,17 @@ struct server {
 	struct MHD_Daemon *daemon;
 	char url[96];
 	size_t memory_limit;
-	int64_t idle_ms, header_ms; /* see reaper_main */
+	int64_t idle_ms, header_ms, handshake_ms; /* see reaper_main */
 
 	pthread_mutex_t conns_lock;
 	struct conn *conns;
+	struct admission *admission; /* under conns_lock */
+	atomic_ulong refused, evicted; /* at the admission limit, since the last report */
+
+	pthread_mutex_t mhdlog_lock; /* on_mhd_log's budget: */
+	int64_t mhdlog_sec;          /* the second it counts for */
+	unsigned mhdlog_lines;       /* lines written in it */
+	unsigned long mhdlog_dropped; /* left out since the last line written */
 
 	pthread_t reaper;
 	bool reaper_started;
@@ -162,10 +179,34 @@ deadline_lower(struct conn *c, int64_t when)
 
 /* ---- The reaper: enforces what libmicrohttpd's idle timeout cannot. ---- */
 
+/* Under a flood a line per refused connection would drown the log: at most one line per
+ * period. True if it wrote one. */
+static bool
+admission_report(struct server *s)
+{
+	unsigned long refused = atomic_exchange(&s->refused, 0);
+	unsigned long evicted = atomic_exchange(&s->evicted, 0);
+
+	if (refused == 0 && evicted == 0)
+		return false;
+	pthread_mutex_lock(&s->conns_lock);
+	unsigned pending = admission_pending(s->admission);
+	unsigned trusted = admission_trusted(s->admission);
+	pthread_mutex_unlock(&s->conns_lock);
+	log_msg(s->cfg.log, "warn",
+	        "%s listener: unauthenticated connections at the limit: %lu refused at accept, "
+	        "%lu closed to make room (now %u unauthenticated, %u authenticated)",
+	        s->cfg.name, refused, evicted, pending, trusted);
+	return true;
+}
+
 /*
  * libmicrohttpd's connection timeout restarts on every byte, so a client that sends one header
  * byte every two seconds would hold its connection forever. Each connection carries a deadline:
- *   - from accept or the previous answer, the next request's head must be complete within
+ *   - from accept, the TLS handshake and the first request's head must be complete within
+ *     handshake_timeout (a few seconds: until then the connection is a stranger's, and holds
+ *     a pending slot, see admission.h);
+ *   - from the previous answer, the next request's head must be complete within
  *     idle_timeout + header_timeout (a silent client is closed by the idle timeout; one that
  *     trickles gets no more than header_timeout beyond it);
  *   - from its request line, within header_timeout; from the end of the head, the body too;
@@ -180,6 +221,7 @@ reaper_main(void *arg)
 {
 	struct server *s = arg;
 	struct timespec until;
+	int64_t next_report = 0;
 
 	pthread_mutex_lock(&s->reaper_lock);
 	while (!s->stopping) {
@@ -212,6 +254,8 @@ reaper_main(void *arg)
 			        "%s listener: closed %u connection%s that did not complete a "
 			        "request in time",
 			        s->cfg.name, reaped, reaped == 1 ? "" : "s");
+		if (now >= next_report && admission_report(s))
+			next_report = now + ADMISSION_REPORT_MS;
 		pthread_mutex_lock(&s->reaper_lock);
 	}
 	pthread_mutex_unlock(&s->reaper_lock);
@@ -219,6 +263,36 @@ reaper_main(void *arg)
 }
 
 /* ---- Connections ---- */
+
+/* Closes c at once: the worker that owns it reads EOF and closes it in its own thread. Under
+ * conns_lock, which keeps c in the list and its fd open. */
+static void
+conn_shut(struct conn *c)
+{
+	int64_t d = atomic_load(&c->deadline_ms);
+
+	while (d != DEADLINE_REAPED)
+		if (atomic_compare_exchange_weak(&c->deadline_ms, &d, DEADLINE_REAPED)) {
+			if (c->fd >= 0)
+				shutdown(c->fd, SHUT_RDWR);
+			return;
+		}
+}
+
+/* libmicrohttpd's accept policy: a stranger's address over its share is closed at once. */
+static enum MHD_Result
+on_accept(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+	struct server *s = cls;
+
+	(void)addrlen;
+	pthread_mutex_lock(&s->conns_lock);
+	bool ok = admission_allow(s->admission, addr);
+	pthread_mutex_unlock(&s->conns_lock);
+	if (!ok)
+		atomic_fetch_add_explicit(&s->refused, 1, memory_order_relaxed);
+	return ok ? MHD_YES : MHD_NO;
+}
 
 static void
 on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
@@ -235,8 +309,17 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 		const union MHD_ConnectionInfo *ci =
 		    MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
 		c->fd = ci != NULL ? ci->connect_fd : -1;
-		atomic_init(&c->deadline_ms, now_ms() + s->idle_ms + s->header_ms);
+		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
+		atomic_init(&c->deadline_ms, now_ms() + s->handshake_ms);
+		struct admission_slot *evict = NULL;
 		pthread_mutex_lock(&s->conns_lock);
+		if (admission_add(s->admission, &c->slot, sa, &evict) != 0)
+			conn_shut(c); /* out of memory: not counted, so not kept */
+		if (evict != NULL) {
+			conn_shut((struct conn *)(void *)((char *)evict - offsetof(struct conn, slot)));
+			atomic_fetch_add_explicit(&s->evicted, 1, memory_order_relaxed);
+		}
 		c->next = s->conns;
 		if (s->conns != NULL)
 			s->conns->prev = c;
@@ -249,6 +332,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	if (c == NULL)
 		return;
 	pthread_mutex_lock(&s->conns_lock);
+	admission_remove(s->admission, &c->slot);
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else
@@ -357,8 +441,13 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	memcpy(r->log_path, uri, n);
 	r->log_path[n] = '\0';
 	/* libmicrohttpd decodes the path into a C string: "/v1/members/M1%00x" would reach the
-	   router as "/v1/members/M1", the rest silently dropped */
+	   router as "/v1/members/M1", the rest silently dropped; a raw NUL is dropped the same
+	   way before we see the target, which on_request finds by where the target ends */
 	r->nul_target = strstr(uri, "%00") != NULL;
+	r->target_end = uri + strlen(uri);
+	r->bad_header = false;
+	r->bad_auth = false;
+	r->bad_framing = false;
 	r->route = NULL;
 	r->nparams = 0;
 	r->identity = NULL;
@@ -377,58 +466,56 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	return r;
 }
 
-/* True if some route, matching path up to the segment that starts at seg, has "{}" there. */
+/* True if the first n bytes of path are whole segments that pattern spells literally. */
 static bool
-param_position(const struct server *s, const char *path, const char *seg)
+literal_prefix(const char *pattern, const char *path, size_t n)
 {
-	for (size_t i = 0; i < s->cfg.nroutes; i++) {
-		const char *p = s->cfg.routes[i].pattern, *u = path;
-		while (*p == '/' && *u == '/') {
-			p++;
-			u++;
-			size_t plen = strcspn(p, "/"), ulen = strcspn(u, "/");
-			bool param = plen == 2 && memcmp(p, "{}", 2) == 0;
-			if (u == seg) {
-				if (param)
-					return true;
-				break;
-			}
-			if (param ? ulen == 0 : plen != ulen || memcmp(p, u, plen) != 0)
-				break;
-			p += plen;
-			u += ulen;
-		}
+	size_t i = 0;
+
+	while (i < n) {
+		if (path[i] != '/' || pattern[i] != '/')
+			return false;
+		size_t len = strcspn(path + i + 1, "/");
+		if (i + 1 + len > n || strcspn(pattern + i + 1, "/") != len ||
+		    (len == 2 && memcmp(pattern + i + 1, "{}", 2) == 0) ||
+		    memcmp(pattern + i + 1, path + i + 1, len) != 0)
+			return false;
+		i += 1 + len;
 	}
-	return false;
+	return true;
 }
 
 /*
- * A path no route matched, for the log: a segment where a route takes a parameter is written
- * as "{}". A member id in a near miss (a trailing slash, another method, an encoded NUL) is
- * personal data and stays out of the log, as it does for a matched route.
+ * A path no route matched, for the log, which never holds a member's data (SPEC 13): the
+ * pattern of a route the path matches under another method (a 405); else the longest run of
+ * leading segments that some route spells literally, followed by "/..." if anything is left.
+ * Nothing of the target the client chose reaches the log but words of our own routes:
+ * "//v1/members/M0000001", "/V1/members/M0000001" and "http://host/v1/members/M0000001" are
+ * logged as "/...", "/v1/members/M0000001/x" as "/v1/members/...".
  */
 static void
 log_shape(const struct server *s, const char *path, char *out, size_t outlen)
 {
-	size_t o = 0;
-	const char *u = path;
+	size_t best = 0;
 
 	assert(outlen > 0);
-	while (*u != '\0') {
-		size_t seg = strcspn(u, "/");
-		bool param = seg > 0 && u > path && u[-1] == '/' && param_position(s, path, u);
-		size_t n = param ? 2 : seg;
-		if (o + n + 1 >= outlen)
-			break;
-		memcpy(out + o, param ? "{}" : u, n);
-		o += n;
-		u += seg;
-		if (*u == '/') {
-			out[o++] = '/';
-			u++;
+	for (size_t i = 0; i < s->cfg.nroutes; i++)
+		if (server_route_match(s->cfg.routes[i].pattern, path, NULL, NULL) != 0) {
+			snprintf(out, outlen, "%s", s->cfg.routes[i].pattern);
+			return;
 		}
+	/* the ends of whole segments, longest first */
+	for (size_t n = strlen(path); n > 0 && best == 0; n--) {
+		if (path[n] != '/' && path[n] != '\0')
+			continue;
+		for (size_t i = 0; i < s->cfg.nroutes && best == 0; i++)
+			if (literal_prefix(s->cfg.routes[i].pattern, path, n))
+				best = n;
 	}
-	out[o] = '\0';
+	if (best + 5 > outlen)
+		best = 0;
+	memcpy(out, path, best);
+	snprintf(out + best, outlen - best, "%s", path[best] != '\0' || best == 0 ? "/..." : "");
 }
 
 static void
@@ -726,7 +813,9 @@ lookup(struct server_request *r, enum MHD_ValueKind kind, const char *name, size
 	MHD_get_connection_values_n(r->mhd, kind, lookup_iter, &l);
 	if (l.count == 0)
 		return 0;
-	if (l.count > 1 || !server_value_ok(l.value, l.len, maxlen, allow_empty))
+	if (l.count > 1 || !server_value_ok(l.value, l.len, maxlen, allow_empty) ||
+	    (kind == MHD_HEADER_KIND && r->bad_auth &&
+	     strcasecmp(name, MHD_HTTP_HEADER_AUTHORIZATION) == 0))
 		return -1;
 	*value = l.value;
 	return 1;
@@ -922,8 +1011,12 @@ request_head(struct server *s, struct conn *c, struct server_request *r)
 		return;
 	}
 	if (r->nul_target) {
+		server_reply_error(r, APIERR_BAD_REQUEST, "the request target holds a NUL");
+		return;
+	}
+	if (r->bad_header) {
 		server_reply_error(r, APIERR_BAD_REQUEST,
-		                   "the request target holds an encoded NUL");
+		                   "a header value holds a NUL or another control character");
 		return;
 	}
 	r->route = route_find(s, r, r->url, r->method);
@@ -960,17 +1053,136 @@ body_append(struct server *s, struct conn *c, struct server_request *r, const ch
 	c->body[r->body_len] = '\0';
 }
 
+/*
+ * The head as it arrived. libmicrohttpd 0.9.75 parses it in place, in its read buffer, and
+ * measures each header value with strlen: "X-Purpose: contact\0legal_obligation" reaches us as
+ * "contact", the rest dropped unseen (a NUL in the target likewise). The head is still there,
+ * [method, method + header size), each line end and each name's colon overwritten by NUL, the
+ * headers in the order they came. So a value hid something exactly when a byte other than NUL
+ * lies between its end and the start of the next header's name (or, for the last, the end of
+ * the head). A value that is not in that span at all was folded onto a second line
+ * (obs-fold), which RFC 9112 5.2 lets a server refuse: it is refused the same way.
+ */
+struct scan {
+	const char *lo, *hi;  /* the head */
+	const char *gap;      /* the end of the previous value; NULL before the first */
+	bool gap_auth;        /* the previous header was Authorization */
+	bool bad, bad_auth;   /* a value (not Authorization) / Authorization hid bytes or has
+	                         a control character */
+	unsigned clen, tenc;  /* Content-Length and Transfer-Encoding headers seen */
+	bool clen_digits;     /* every Content-Length value is digits only */
+	bool tenc_chunked;    /* the Transfer-Encoding value is "chunked" */
+};
+
+static void
+scan_gap(struct scan *sc, const char *until)
+{
+	if (sc->gap == NULL)
+		return;
+	for (const char *p = sc->gap; p < until; p++)
+		if (*p != '\0') {
+			if (sc->gap_auth)
+				sc->bad_auth = true;
+			else
+				sc->bad = true;
+			break;
+		}
+}
+
+static enum MHD_Result
+scan_iter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, const char *value,
+          size_t value_size)
+{
+	struct scan *sc = cls;
+	bool auth = strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0;
+
+	(void)kind;
+	if (value == NULL)
+		value = "";
+	if (key < sc->lo || key >= sc->hi || value < key || value + value_size >= sc->hi ||
+	    (sc->gap != NULL && key < sc->gap)) {
+		sc->bad = true; /* folded, or not where a parsed header would be */
+		sc->gap = NULL;
+		return MHD_YES;
+	}
+	scan_gap(sc, key);
+	if (!server_value_ok(value, value_size, SIZE_MAX, true)) {
+		if (auth)
+			sc->bad_auth = true;
+		else
+			sc->bad = true;
+	}
+	sc->gap = value + value_size;
+	sc->gap_auth = auth;
+	(void)key_size;
+	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
+		sc->clen++;
+		sc->clen_digits &=
+		    value_size > 0 && strspn(value, "0123456789") == value_size;
+	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
+		sc->tenc++;
+		sc->tenc_chunked = strcasecmp(value, "chunked") == 0;
+	}
+	return MHD_YES;
+}
+
+/*
+ * Reads the head once it is complete: the target's and the header values' hidden bytes and
+ * control characters (step 2), and the framing. RFC 9112 6.1 and 6.3: a body whose length two
+ * headers state differently, or a list for a length, could be read as two requests by one
+ * party and one by another; such a request is answered 400 and the connection closed.
+ */
+static void
+head_scan(struct server_request *r, const char *method, const char *version)
+{
+	const union MHD_ConnectionInfo *hi =
+	    MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+	struct scan sc = {.lo = method, .clen_digits = true};
+
+	/* the target ends where libmicrohttpd put a NUL for the space before the version */
+	if (version != NULL && *version != '\0' && r->target_end + 1 != version)
+		r->nul_target = true;
+	if (hi == NULL) {
+		r->bad_header = true;
+		return;
+	}
+	sc.hi = method + hi->header_size;
+	MHD_get_connection_values_n(r->mhd, MHD_HEADER_KIND, scan_iter, &sc);
+	scan_gap(&sc, sc.hi);
+	r->bad_header = sc.bad;
+	r->bad_auth = sc.bad_auth;
+	r->bad_framing = sc.clen > 1 || sc.tenc > 1 || (sc.clen > 0 && sc.tenc > 0) ||
+	                 !sc.clen_digits || (sc.tenc > 0 && !sc.tenc_chunked);
+}
+
+/* Queues the answer. Connections that have not authenticated get one answer and are closed,
+ * so that a stranger holds a pending slot only as long as one request takes. */
 static enum MHD_Result
 queue(struct server_request *r)
 {
+	struct conn *c = r->conn;
 	enum MHD_Result ret;
 
 	if (r->response == NULL)
 		return MHD_NO;
+	if (c->slot.state != ADMISSION_TRUSTED || r->bad_framing)
+		MHD_add_response_header(r->response, MHD_HTTP_HEADER_CONNECTION, "close");
 	ret = MHD_queue_response(r->mhd, r->status, r->response);
 	MHD_destroy_response(r->response);
 	r->response = NULL;
 	return ret;
+}
+
+/* A request that authenticated (a verified certificate or staff token set the principal)
+ * moves its connection into the trusted budget, if there is room. */
+static void
+conn_admit(struct server *s, struct conn *c, const struct server_request *r)
+{
+	if (r->principal[0] == '\0' || c->slot.state != ADMISSION_PENDING)
+		return;
+	pthread_mutex_lock(&s->conns_lock);
+	admission_trust(s->admission, &c->slot);
+	pthread_mutex_unlock(&s->conns_lock);
 }
 
 static bool
@@ -1013,7 +1225,6 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 	struct server *s = cls;
 	struct server_request *r = *con_cls;
 
-	(void)version;
 	if (r == NULL || r->conn == NULL)
 		return MHD_NO; /* no context: out of memory at accept */
 	struct conn *c = r->conn;
@@ -1026,7 +1237,16 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 		/* The head is complete; a body must follow within the same limit. */
 		if (!deadline_set(c, now_ms() + s->header_ms))
 			return MHD_NO;
+		head_scan(r, method, version);
+		if (r->bad_framing) {
+			server_reply_error(r, APIERR_BAD_REQUEST,
+			                   "the body's length is ambiguous: Content-Length with "
+			                   "Transfer-Encoding, repeated or not a number, or a "
+			                   "Transfer-Encoding other than chunked");
+			return queue(r);
+		}
 		request_head(s, c, r);
+		conn_admit(s, c, r);
 		/*
 		 * A refusal goes out now if a body follows (libmicrohttpd then closes the
 		 * connection rather than read it); without a body it goes out on the next call,
@@ -1109,14 +1329,39 @@ handlers_stop(struct server *s)
 	s->nhandlers = 0;
 }
 
-/* libmicrohttpd's own diagnostics (TLS handshake failures, protocol errors) into our log. */
+/*
+ * libmicrohttpd's own diagnostics (TLS handshake failures, protocol errors) into our log, at
+ * most MHD_LOG_PER_S lines a second: each stranger's failed handshake makes one, and a flood
+ * of them must not flood the log. What was left out is counted in the next line written.
+ */
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
 	struct server *s = cls;
 	char buf[512];
 	size_t n;
+	int64_t sec = now_ms() / 1000;
+	unsigned long dropped = 0;
 
+	pthread_mutex_lock(&s->mhdlog_lock);
+	if (sec != s->mhdlog_sec) {
+		s->mhdlog_sec = sec;
+		s->mhdlog_lines = 0;
+	}
+	bool write = s->mhdlog_lines < MHD_LOG_PER_S;
+	if (write) {
+		s->mhdlog_lines++;
+		dropped = s->mhdlog_dropped;
+		s->mhdlog_dropped = 0;
+	} else {
+		s->mhdlog_dropped++;
+	}
+	pthread_mutex_unlock(&s->mhdlog_lock);
+	if (!write)
+		return;
+	if (dropped > 0)
+		log_msg(s->cfg.log, "info", "%s listener: %lu more such messages left out",
+		        s->cfg.name, dropped);
 	vsnprintf(buf, sizeof buf, fmt, ap);
 	n = strlen(buf);
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
@@ -1161,6 +1406,8 @@ server_free(struct server *s)
 	pthread_cond_destroy(&s->reaper_cond);
 	pthread_mutex_destroy(&s->reaper_lock);
 	pthread_mutex_destroy(&s->conns_lock);
+	pthread_mutex_destroy(&s->mhdlog_lock);
+	admission_free(s->admission);
 	free(s);
 }
 
@@ -1180,6 +1427,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	}
 	s->cfg = *cfg;
 	pthread_mutex_init(&s->conns_lock, NULL);
+	pthread_mutex_init(&s->mhdlog_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
 	pthread_mutex_init(&s->q_lock, NULL);
 	pthread_cond_init(&s->q_cv, NULL);
@@ -1227,6 +1475,21 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	    (int64_t)(cfg->idle_timeout_s < SERVER_HEADER_TIMEOUT_S ? cfg->idle_timeout_s
 	                                                            : SERVER_HEADER_TIMEOUT_S) *
 	    1000;
+	s->handshake_ms = (int64_t)(cfg->handshake_timeout_s ? cfg->handshake_timeout_s
+	                                                     : SERVER_HANDSHAKE_TIMEOUT_S) *
+	                  1000;
+	/*
+	 * The two budgets of admission.h. libmicrohttpd's own limit stays above their sum, with
+	 * room for connections already closed to make room whose worker has not reaped them yet:
+	 * at its limit it stops accepting, and a partner would wait in the backlog again.
+	 */
+	unsigned pending = cfg->max_unauthenticated ? cfg->max_unauthenticated
+	                                            : cfg->max_connections;
+	if ((s->admission = admission_new(cfg->max_connections, pending)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	unsigned mhd_limit = cfg->max_connections + 2 * pending;
 
 	hints.ai_family = AF_UNSPEC;
 	hints.ai_socktype = SOCK_STREAM;
@@ -1252,13 +1515,13 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	unsigned flags = MHD_USE_TLS | MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME |
 	                 MHD_USE_ERROR_LOG | (ai->ai_family == AF_INET6 ? MHD_USE_IPv6 : 0);
 	s->daemon = MHD_start_daemon(
-	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+	    flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cores,
 	    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
 	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
-	    cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+	    mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
 	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-	    cfg->max_connections > 128 ? cfg->max_connections : 128, MHD_OPTION_STRICT_FOR_CLIENT,
+	    mhd_limit > 128 ? mhd_limit : 128, MHD_OPTION_STRICT_FOR_CLIENT,
 	    1, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
 	    on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_ARRAY, trust,
 	    MHD_OPTION_END);

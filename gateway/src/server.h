@@ -21,6 +21,8 @@
  * or the previous answer went out, however slowly it trickles in; else the connection is closed.
  */
 #define SERVER_HEADER_TIMEOUT_S 10
+/* The default bound on a new connection's TLS handshake and first request head. */
+#define SERVER_HANDSHAKE_TIMEOUT_S 5
 /* Handler threads per core when the configuration leaves threads at 0. */
 #define SERVER_THREADS_PER_CORE 4
 
@@ -58,7 +60,11 @@ struct server_config {
 	enum server_cert_mode cert_mode;
 	unsigned threads; /* handler threads (requests handled at once), 0 = SERVER_THREADS_PER_CORE
 	                     per core; TLS and HTTP run on one event thread per core */
-	unsigned max_connections;  /* beyond it new connections wait in the listen backlog */
+	unsigned max_connections;  /* connections that have authenticated (admission.h) */
+	unsigned max_unauthenticated; /* and those that have not yet: in their handshake or
+	                                 first request; 0 = max_connections */
+	unsigned handshake_timeout_s; /* a new connection's handshake and first request head
+	                                 must be done within it; 0 = SERVER_HANDSHAKE_TIMEOUT_S */
 	unsigned idle_timeout_s;   /* an idle connection is closed */
 	unsigned max_header_bytes; /* request line and headers; over it 431 */
 	size_t max_body_bytes;     /* request bodies; 0: none accepted */
