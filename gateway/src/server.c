@@ -1060,8 +1060,11 @@ body_append(struct server *s, struct conn *c, struct server_request *r, const ch
  * [method, method + header size), each line end and each name's colon overwritten by NUL, the
  * headers in the order they came. So a value hid something exactly when a byte other than NUL
  * lies between its end and the start of the next header's name (or, for the last, the end of
- * the head). A value that is not in that span at all was folded onto a second line
- * (obs-fold), which RFC 9112 5.2 lets a server refuse: it is refused the same way.
+ * the head), or more bytes than a line end takes: two (CRLF), and two more after the last
+ * header (the empty line). A value that is not in that span at all was folded onto a second
+ * line (obs-fold), which RFC 9112 5.2 lets a server refuse: it is refused the same way. What
+ * this cannot see is a NUL that ends a value followed by a bare LF ("v\0\n" leaves what
+ * "v\r\n" leaves); it hides nothing, the value being all that came before it.
  */
 struct scan {
 	const char *lo, *hi;  /* the head */
@@ -1075,18 +1078,19 @@ struct scan {
 };
 
 static void
-scan_gap(struct scan *sc, const char *until)
+scan_gap(struct scan *sc, const char *until, size_t line_end)
 {
+	bool hid = false;
+
 	if (sc->gap == NULL)
 		return;
-	for (const char *p = sc->gap; p < until; p++)
-		if (*p != '\0') {
-			if (sc->gap_auth)
-				sc->bad_auth = true;
-			else
-				sc->bad = true;
-			break;
-		}
+	hid = (size_t)(until - sc->gap) > line_end;
+	for (const char *p = sc->gap; p < until && !hid; p++)
+		hid = *p != '\0';
+	if (hid && sc->gap_auth)
+		sc->bad_auth = true;
+	else if (hid)
+		sc->bad = true;
 }
 
 static enum MHD_Result
@@ -1105,7 +1109,7 @@ scan_iter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, 
 		sc->gap = NULL;
 		return MHD_YES;
 	}
-	scan_gap(sc, key);
+	scan_gap(sc, key, 2);
 	if (!server_value_ok(value, value_size, SIZE_MAX, true)) {
 		if (auth)
 			sc->bad_auth = true;
@@ -1148,7 +1152,7 @@ head_scan(struct server_request *r, const char *method, const char *version)
 	}
 	sc.hi = method + hi->header_size;
 	MHD_get_connection_values_n(r->mhd, MHD_HEADER_KIND, scan_iter, &sc);
-	scan_gap(&sc, sc.hi);
+	scan_gap(&sc, sc.hi, 4);
 	r->bad_header = sc.bad;
 	r->bad_auth = sc.bad_auth;
 	r->bad_framing = sc.clen > 1 || sc.tenc > 1 || (sc.clen > 0 && sc.tenc > 0) ||

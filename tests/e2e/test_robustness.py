@@ -10,7 +10,10 @@ serving. One daemon, shared; the cases run in order because each counts ledger e
 """
 
 import json
+import socket
 import sqlite3
+import ssl
+import time
 
 import pdtest
 from pdtest import case, check, check_error, check_status, eq
@@ -154,59 +157,72 @@ def _(env):
 
 
 # --- NUL inside a header value ------------------------------------------------------------
+# libmicrohttpd 0.9.75 ends a header value at its first NUL and drops the rest unseen; pdgate
+# finds the hidden bytes in the head itself and refuses (issue 11 case 3).
 
-def nul_case(env, line, refuse_code, refuse_status, what):
-    """line holds a NUL after a valid value. Either pdgate refuses it (JSON 4xx, nothing
-    released) or, because libmicrohttpd 0.9.75 ends a header value at its first NUL, the request
-    is exactly the one without the tail: the same answer and ledger entry as the control, and
-    the tail reaches no decision."""
-    before = releases(env.inst)
-    (r,) = raw(env, head(member_path(env), auth(env) + line))
-    if r.status_code == 200:
-        es = entries_of(env.inst, r)
-        eq([(e.get("kind"), e.get("purpose"), e.get("contract")) for e in es],
-           [("release", PURPOSE, CONTRACT)], f"{what}: seen as the value before the NUL")
-        eq(releases(env.inst) - before, 1, f"{what}: release entries")
-    else:
-        check_error(r, refuse_status, refuse_code, what)
-        eq(releases(env.inst) - before, 0, f"{what}: release entries")
+def nul_refused(env, line, what):
+    """A header line holding a NUL: 400 bad_request at step 2, nothing released or recorded,
+    and the tail reaches no decision."""
+    before = len(ledger(env.inst))
+    r = refused(env, head(member_path(env), auth(env) + line), 400, "bad_request", what)
+    eq(len(ledger(env.inst)), before, f"{what}: ledger entries (refused at step 2)")
     check("statistics" not in json.dumps(ledger(env.inst)), f"{what}: the tail reached the ledger")
-    still_serving(env, what)
+    return r
 
 
-@case("X-Purpose marketing\\0statistics: refused or read as marketing, never statistics")
+@case("X-Purpose marketing\\0statistics: 400 bad_request, nothing released")
 def _(env):
-    nul_case(env, b"X-Purpose: marketing\x00statistics\r\n", "bad_request", 400, "X-Purpose NUL")
+    nul_refused(env, b"X-Purpose: marketing\x00statistics\r\n", "X-Purpose NUL")
 
 
-@case("X-Purpose statistics\\0marketing: refused, nothing released")
+@case("X-Purpose statistics\\0marketing: 400 bad_request, nothing released")
 def _(env):
-    before = releases(env.inst)
-    (r,) = raw(env, head(member_path(env), auth(env) + b"X-Purpose: statistics\x00marketing\r\n"))
-    check_status(r, 400, "X-Purpose statistics NUL")
-    check(r.json().get("error") in ("bad_request", "purpose_conflict"), f"error {r.json()!r}")
-    eq(releases(env.inst) - before, 0, "release entries")
-    still_serving(env, "X-Purpose statistics NUL")
+    nul_refused(env, b"X-Purpose: statistics\x00marketing\r\n", "X-Purpose statistics NUL")
 
 
-@case("X-Contract with a NUL: refused or read as the value before it")
+@case("a NUL first in a value, or last: 400 bad_request")
 def _(env):
-    nul_case(env, b"X-Contract: CT-2026-0001\x00CT-2026-0003\r\n", "bad_request", 400, "X-Contract NUL")
+    nul_refused(env, b"X-Purpose: \x00marketing\r\n", "X-Purpose starting with NUL")
+    nul_refused(env, b"X-Purpose: marketing\x00\r\n", "X-Purpose ending with NUL")
+    nul_refused(env, b"X-Purpose:\x00\r\n", "X-Purpose of a NUL")
 
 
-@case("X-Justification with a NUL: refused or read as the value before it")
+@case("X-Contract with a NUL: 400 bad_request")
 def _(env):
-    nul_case(env, b"X-Justification: audit\x00statistics\r\n", "bad_request", 400, "X-Justification NUL")
+    nul_refused(env, b"X-Contract: CT-2026-0001\x00CT-2026-0003\r\n", "X-Contract NUL")
 
 
-@case("Authorization with a NUL after the token: refused or read as the token")
+@case("X-Justification with a NUL: 400 bad_request")
 def _(env):
-    before = releases(env.inst)
-    (r,) = raw(env, head(member_path(env), f"Authorization: Bearer {env.token}\x00junk\r\n".encode()))
-    if r.status_code != 200:
-        check_error(r, 401, "token_invalid", "Authorization NUL")
-        eq(releases(env.inst) - before, 0, "release entries")
-    still_serving(env, "Authorization NUL")
+    nul_refused(env, b"X-Justification: audit\x00statistics\r\n", "X-Justification NUL")
+
+
+@case("any other header with a NUL or a control byte: 400 bad_request")
+def _(env):
+    for line in (b"User-Agent: curl\x00/8\r\n", b"X-Other: a\x00b\r\n", b"Accept: */*\x01\r\n",
+                 b"X-Other: \x1b[2J\r\n"):
+        nul_refused(env, line, f"header {line!r}")
+
+
+@case("a header folded onto a second line (obs-fold): 400 bad_request")
+def _(env):
+    nul_refused(env, b"X-Purpose: market\r\n ing\r\n", "folded X-Purpose")
+
+
+@case("a NUL in the request target: 400 bad_request, nothing recorded")
+def _(env):
+    before = len(ledger(env.inst))
+    for target in (member_path(env) + b"\x00junk", b"/v1/whoami\x00/../members/M0000001",
+                   b"/v1/members?limit=1\x00&limit=900"):
+        refused(env, head(target, auth(env)), 400, "bad_request", f"target {target!r}")
+    eq(len(ledger(env.inst)), before, "ledger entries")
+
+
+@case("Authorization with a NUL after the token: 401 token_invalid, recorded as a deny")
+def _(env):
+    r = refused(env, head(member_path(env), f"Authorization: Bearer {env.token}\x00junk\r\n".encode()),
+                401, "token_invalid", "Authorization NUL")
+    eq([e.get("kind") for e in entries_of(env.inst, r)], ["deny"], "ledger entries")
 
 
 @case("Authorization with a NUL before the token: 401 token_invalid, recorded as a deny")
@@ -411,6 +427,135 @@ def _(env):
             b"5\r\nhello\r\n0\r\n\r\n", 400, "bad_request", "member with a chunked body")
     refused(env, head(b"/v1/members?limit=5", auth(env) + b"Content-Length: 2\r\n") + b"{}", 400,
             "bad_request", "page with a body")
+
+
+# --- framing (issue 11 case 4, RFC 9112 6.1 and 6.3) ------------------------------------------
+
+def framing_refused(env, data, what, d=None, cert="good", mhd=False):
+    """data is a request with an ambiguous length, then a pipelined second request: one answer,
+    400 bad_request (libmicrohttpd's own if mhd), and the connection closed; nothing released."""
+    d = d or env.main
+    before = releases(env.inst)
+    with d.http(cert=env.cert if cert == "good" else cert) as c:
+        c.send(data + head(member_path(env), auth(env)))
+        r = c.read_response()
+        if mhd:
+            check_status(r, 400, what)
+        else:
+            check_error(r, 400, "bad_request", what)
+        eq(r.headers.get("Connection", "").lower(), "close", f"{what}: Connection header")
+        check(c.closed_by_peer(wait=2), f"{what}: the connection stayed open")
+        check(not c.buf.startswith(b"HTTP/"), f"{what}: a second answer came: {c.buf[:60]!r}")
+    eq(releases(env.inst) - before, 0, f"{what}: release entries")
+    still_serving(env, what)
+
+
+@case("Content-Length with Transfer-Encoding, then a pipelined request: one 400, closed")
+def _(env):
+    framing_refused(env, head(b"/v1/whoami", b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") +
+                    b"0\r\n\r\n", "CL 5 + TE chunked")
+    framing_refused(env, head(b"/v1/whoami", b"Transfer-Encoding: chunked\r\nContent-Length: 0\r\n") +
+                    b"0\r\n\r\n", "TE chunked + CL 0")
+
+
+@case("Content-Length: 0 and Content-Length: 0, 40: one 400, closed")
+def _(env):
+    framing_refused(env, head(b"/v1/whoami", b"Content-Length: 0\r\nContent-Length: 0, 40\r\n"),
+                    "CL 0 + CL 0, 40")
+    framing_refused(env, head(b"/v1/whoami", b"Content-Length: 0\r\nContent-Length: 0\r\n"),
+                    "CL 0 twice")
+    # a list as the only Content-Length: libmicrohttpd refuses it before pdgate sees it
+    framing_refused(env, head(b"/v1/whoami", b"Content-Length: 0, 0\r\n"), "CL as a list", mhd=True)
+    framing_refused(env, head(b"/v1/whoami", b"Content-Length: +0\r\n"), "CL with a sign", mhd=True)
+
+
+@case("Transfer-Encoding other than chunked, or twice: one 400, closed")
+def _(env):
+    framing_refused(env, head(b"/v1/whoami", b"Transfer-Encoding: gzip\r\n"), "TE gzip")
+    framing_refused(env, head(b"/v1/whoami", b"Transfer-Encoding: gzip, chunked\r\n") +
+                    b"0\r\n\r\n", "TE gzip, chunked")
+    framing_refused(env, head(b"/v1/whoami", b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n") +
+                    b"0\r\n\r\n", "TE twice")
+
+
+@case("ambiguous framing without a certificate, and on the compliance listener: one 400, closed")
+def _(env):
+    framing_refused(env, head(b"/v1/whoami", b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") +
+                    b"0\r\n\r\n", "no certificate", cert=None)
+    d = env.main
+    ctx = ssl.create_default_context(cafile=str(d.install.server_ca))
+    with socket.create_connection(("127.0.0.1", d.install.compliance_port), timeout=10) as raw_sock:
+        with ctx.wrap_socket(raw_sock, server_hostname="127.0.0.1") as tls:
+            c = pdtest.RawHTTP(tls)
+            c.send(head(b"/v1/ledger/checkpoint", b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n") +
+                   b"0\r\n\r\n" + head(b"/v1/ledger/checkpoint"))
+            r = c.read_response()
+            check_error(r, 400, "bad_request", "compliance: CL + TE")
+            check(c.closed_by_peer(wait=2), "compliance: the connection stayed open")
+            check(not c.buf.startswith(b"HTTP/"), "compliance: a second answer came")
+
+
+# --- the request log never holds a member id (issue 11 case 2) ------------------------------
+
+NEAR_MISSES = (b"//v1/members/{id}", b"/v1/./members/{id}", b"/V1/members/{id}",
+               b"/v1//members/{id}", b"http://127.0.0.1/v1/members/{id}", b"/v1/members/{id}/",
+               b"/v1/members/{id}/x", b"/v1/members/{id}%00", b"/v1/members/{id}?x=1",
+               b"/v1/members/{id}\x00", b"/v1/members//{id}", b"/v1/members?after={id}&x=1")
+# decoded into a route's path: answered by the route, and logged as its pattern
+ENCODED = (b"/%76%31/members/{id}", b"/v1/members%2f{id}")
+
+
+def log_clean(env, mid, what):
+    log = env.main.log()
+    check(mid not in log, f"{what}: the member id is in the log: "
+          f"{[ln for ln in log.splitlines() if mid in ln][:3]!r}")
+
+
+@case("near-miss paths on the partner listener: the log never holds the member id")
+def _(env):
+    for mid in (env.member, "M7777777"):
+        for shape in NEAR_MISSES:
+            target = shape.replace(b"{id}", mid.encode())
+            (r,) = raw(env, head(target, auth(env)))
+            check(400 <= r.status_code < 500, f"{target!r}: status {r.status_code}")
+        for shape in ENCODED:
+            raw(env, head(shape.replace(b"{id}", mid.encode()), auth(env)))
+        (r,) = raw(env, head(f"/v1/members/{mid}".encode(), auth(env) + b"Content-Length: 0\r\n",
+                             method=b"POST"))
+        check_status(r, 405, "POST on the member route")
+        (r,) = raw(env, head(f"/v1/members/{mid}".encode(), auth(env) + b"X-Purpose: a\x00b\r\n"))
+        check_status(r, 400, "a NUL in a header")
+    time.sleep(0.2)
+    log_clean(env, env.member, "partner listener")
+    log_clean(env, "M7777777", "partner listener")
+
+
+@case("near-miss paths on the compliance listener: the log never holds the member id")
+def _(env):
+    d = env.main
+    ctx = ssl.create_default_context(cafile=str(d.install.server_ca))
+    staff = d.install.pdgate("token", "issue", "-c", d.install.conf, "--staff", "officer",
+                             "--role", "officer", "--ttl", "1h")
+    eq(staff.returncode, 0, f"staff token: {staff.stderr.strip()[-200:]}")
+    bearer = f"Authorization: Bearer {staff.stdout.strip()}\r\n".encode()
+    shapes = (b"//v1/reports/subject/{id}", b"/v1//reports/subject/{id}", b"/v1/./reports/subject/{id}",
+              b"/V1/reports/subject/{id}", b"http://127.0.0.1/v1/reports/subject/{id}",
+              b"/v1/reports/subject/{id}/", b"/v1/reports/subject/{id}/x", b"/v1/reports/subject/{id}%00",
+              b"/v1/reports/subject/{id}\x00", b"/v1/reports/subject//{id}", b"/v1/reports%2fsubject/{id}")
+    for mid in (env.member, "M7777777"):
+        for shape in shapes:
+            for auth_line in (b"", bearer):
+                target = shape.replace(b"{id}", mid.encode())
+                with socket.create_connection(("127.0.0.1", d.install.compliance_port), timeout=10) as s:
+                    with ctx.wrap_socket(s, server_hostname="127.0.0.1") as tls:
+                        c = pdtest.RawHTTP(tls)
+                        c.send(head(target, auth_line))
+                        r = c.read_response()
+                        if b"%2f" not in shape:  # decoded into the route's path
+                            check(400 <= r.status_code < 500, f"compliance {target!r}: status {r.status_code}")
+    time.sleep(0.2)
+    log_clean(env, env.member, "compliance listener")
+    log_clean(env, "M7777777", "compliance listener")
 
 
 @case("the daemon serves on after all of it, and the log holds no control byte")
