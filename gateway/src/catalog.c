@@ -7,9 +7,10 @@
 
 #include "catalog.h"
 #include "errlist.h"
+#include "text.h"
 
 #define ID_MAX 64
-#define TEXT_MAX 1024
+#define LABEL_MAX_CHARS 1024 /* source, ja, en */
 #define PATH_MAX_LEN 128
 #define SEGMENT_MAX 32
 
@@ -120,14 +121,12 @@ unknown_keys(struct errlist *el, const char *file, const char *path, json_t *obj
 	}
 }
 
-/* A required or optional string member with 1..max bytes; NULL (error added) otherwise. */
-static const char *
-get_text(struct errlist *el, const char *file, const char *path, json_t *obj, const char *key,
-         size_t max, int required)
+/* A required or optional string member at p; NULL (error added unless absent and optional). */
+static json_t *
+get_string(struct errlist *el, const char *file, const char *p, json_t *obj, const char *key,
+           int required)
 {
-	char p[ERRLIST_PATH_MAX];
 	json_t *v = json_object_get(obj, key);
-	errlist_path_key(p, sizeof(p), path, key);
 	if (v == NULL) {
 		if (required)
 			errlist_add(el, file, p, "missing");
@@ -137,6 +136,38 @@ get_text(struct errlist *el, const char *file, const char *path, json_t *obj, co
 		errlist_add(el, file, p, "must be a string");
 		return NULL;
 	}
+	return v;
+}
+
+/* A label people wrote, a free text of 1..max characters (text.h); NULL (error added)
+ * otherwise. */
+static const char *
+get_label(struct errlist *el, const char *file, const char *path, json_t *obj, const char *key,
+          size_t max, int required)
+{
+	char p[ERRLIST_PATH_MAX], rule[TEXT_EXPLAIN_MAX];
+	errlist_path_key(p, sizeof(p), path, key);
+	json_t *v = get_string(el, file, p, obj, key, required);
+	if (v == NULL)
+		return NULL;
+	enum text_error e = text_check(json_string_value(v), json_string_length(v), max);
+	if (e != TEXT_OK) {
+		errlist_add(el, file, p, "%s", text_explain(e, max, rule, sizeof(rule)));
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* A required or optional string member with 1..max bytes; NULL (error added) otherwise. */
+static const char *
+get_text(struct errlist *el, const char *file, const char *path, json_t *obj, const char *key,
+         size_t max, int required)
+{
+	char p[ERRLIST_PATH_MAX];
+	errlist_path_key(p, sizeof(p), path, key);
+	json_t *v = get_string(el, file, p, obj, key, required);
+	if (v == NULL)
+		return NULL;
 	size_t n = json_string_length(v);
 	if (n == 0 || n > max) {
 		errlist_add(el, file, p, "must be 1 to %zu bytes", max);
@@ -199,7 +230,7 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 		return;
 	unknown_keys(el, file, "$", root, top_keys);
 	check_version(el, file, root);
-	get_text(el, file, "$", root, "source", TEXT_MAX, 0);
+	get_label(el, file, "$", root, "source", LABEL_MAX_CHARS, 0);
 	json_t *arr = json_object_get(root, "purposes");
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
 		errlist_add(el, file, "$.purposes", "must be a non-empty array");
@@ -223,8 +254,8 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 		unknown_keys(el, file, p, o, keys);
 		const char *id = get_text(el, file, p, o, "id", ID_MAX, 1);
 		const char *kind = get_text(el, file, p, o, "kind", ID_MAX, 1);
-		const char *ja = get_text(el, file, p, o, "ja", TEXT_MAX, 1);
-		const char *en = get_text(el, file, p, o, "en", TEXT_MAX, 1);
+		const char *ja = get_label(el, file, p, o, "ja", LABEL_MAX_CHARS, 1);
+		const char *en = get_label(el, file, p, o, "en", LABEL_MAX_CHARS, 1);
 		int k = -1;
 		if (id != NULL && !is_id(id)) {
 			errlist_path_key(pk, sizeof(pk), p, "id");
@@ -434,7 +465,7 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 		const char *path = get_text(el, file, p, o, "path", PATH_MAX_LEN, 1);
 		const char *cls = get_text(el, file, p, o, "class", ID_MAX, 1);
 		const char *type = get_text(el, file, p, o, "type", ID_MAX, 1);
-		const char *ja = get_text(el, file, p, o, "ja", TEXT_MAX, 1);
+		const char *ja = get_label(el, file, p, o, "ja", LABEL_MAX_CHARS, 1);
 		int k = -1, t = -1;
 		if (cls != NULL && (k = lookup_name(class_names, NELEM(class_names), cls)) < 0) {
 			errlist_path_key(pk, sizeof(pk), p, "class");

@@ -21,10 +21,10 @@
 #include "compliance.h"
 #include "report.h"
 #include "server.h"
+#include "text.h"
 #include "tlsauth.h"
 #include "token.h"
 #include "ujson.h"
-#include "utf8.h"
 
 #define AUTH_HEADER_MAX (TOKEN_MAX_BYTES + 16)
 #define MAX_HEADER_BYTES 16384 /* a staff token may take 8 KiB on its own */
@@ -907,20 +907,18 @@ read_reason(struct server_request *req, bool required, char **reason)
 		json_decref(doc);
 		return 0;
 	}
-	long chars =
-	    json_is_string(r) ? utf8_count(json_string_value(r), json_string_length(r)) : -1;
-	bool blank = true;
-	for (const char *p = json_is_string(r) ? json_string_value(r) : ""; *p && blank; p++)
-		blank = isspace((unsigned char)*p) != 0;
-	bool ctl = false;
-	for (const char *p = json_is_string(r) ? json_string_value(r) : ""; *p && !ctl; p++)
-		ctl = (unsigned char)*p < 0x20 || *p == 0x7f;
-	if (chars < 1 || chars > COMPLIANCE_REASON_MAX || blank || ctl) {
+	if (!json_is_string(r)) {
 		json_decref(doc);
-		return bad(req,
-		           "reason: a string of 1..%d characters, not blank, without control "
-		           "characters",
+		return bad(req, "reason: must be a string of 1..%d characters, " TEXT_RULE,
 		           COMPLIANCE_REASON_MAX);
+	}
+	enum text_error te =
+	    text_check(json_string_value(r), json_string_length(r), COMPLIANCE_REASON_MAX);
+	if (te != TEXT_OK) {
+		char rule[TEXT_EXPLAIN_MAX];
+		json_decref(doc);
+		return bad(req, "reason: %s",
+		           text_explain(te, COMPLIANCE_REASON_MAX, rule, sizeof(rule)));
 	}
 	*reason = strdup(json_string_value(r));
 	json_decref(doc);

@@ -30,7 +30,7 @@
 #define COMPLIANCE_UI_MAX_TOTAL (32 * 1024 * 1024)
 #define COMPLIANCE_SEARCH_MAX 1000 /* entries per search page */
 #define COMPLIANCE_ENTRIES_MAX 10000
-#define COMPLIANCE_REASON_MAX 512 /* characters of a suspension's reason */
+#define COMPLIANCE_REASON_MAX 512 /* characters of a suspension's reason, a free text (text.h) */
 
 /* What the listener works with: all borrowed, all outliving it. */
 struct compliance_params {

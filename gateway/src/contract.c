@@ -18,10 +18,11 @@
 #include "contract.h"
 #include "errlist.h"
 #include "policy.h"
+#include "text.h"
 #include "ujson.h"
 
-#define TEXT_MAX 4096
-#define NAME_MAX_BYTES 256
+#define TEXT_MAX_CHARS 4096 /* confidentiality, notes */
+#define NAME_MAX_CHARS 256  /* partner_name */
 #define FIELD_SPEC_MAX 200
 #define MAX_FIELDS 256
 #define MAX_CERTIFICATES 32
@@ -154,14 +155,11 @@ unknown_keys(struct parse *ps, const char *path, json_t *obj, const char *const 
 	}
 }
 
-/* A string member of 1..max bytes without NUL; NULL (and an error unless absent and optional)
- * otherwise. */
-static const char *
-get_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool required)
+/* A string member at path p, or NULL (and an error unless absent and optional). */
+static json_t *
+get_string(struct parse *ps, json_t *obj, const char *p, const char *key, bool required)
 {
-	char p[ERRLIST_PATH_MAX];
 	json_t *v = json_object_get(obj, key);
-	errlist_path_key(p, sizeof(p), "$", key);
 	if (v == NULL) {
 		if (required)
 			err(ps, p, "missing");
@@ -171,9 +169,40 @@ get_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool requir
 		err(ps, p, "must be a string");
 		return NULL;
 	}
+	return v;
+}
+
+/* A string member of 1..max bytes without NUL; NULL (and an error unless absent and optional)
+ * otherwise. */
+static const char *
+get_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool required)
+{
+	char p[ERRLIST_PATH_MAX];
+	errlist_path_key(p, sizeof(p), "$", key);
+	json_t *v = get_string(ps, obj, p, key, required);
+	if (v == NULL)
+		return NULL;
 	size_t n = json_string_length(v);
 	if (n == 0 || n > max) {
 		err(ps, p, "must be 1 to %zu bytes", max);
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+/* A string member that people wrote, a free text of 1..max characters (text.h); NULL (and an
+ * error unless absent and optional) otherwise. */
+static const char *
+get_free_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool required)
+{
+	char p[ERRLIST_PATH_MAX], rule[TEXT_EXPLAIN_MAX];
+	errlist_path_key(p, sizeof(p), "$", key);
+	json_t *v = get_string(ps, obj, p, key, required);
+	if (v == NULL)
+		return NULL;
+	enum text_error e = text_check(json_string_value(v), json_string_length(v), max);
+	if (e != TEXT_OK) {
+		err(ps, p, "%s", text_explain(e, max, rule, sizeof(rule)));
 		return NULL;
 	}
 	return json_string_value(v);
@@ -627,7 +656,7 @@ parse_contract(struct parse *ps, json_t *root)
 		partner = NULL;
 	}
 	c->partner = save(ps, partner);
-	c->partner_name = save(ps, get_text(ps, root, "partner_name", NAME_MAX_BYTES, true));
+	c->partner_name = save(ps, get_free_text(ps, root, "partner_name", NAME_MAX_CHARS, true));
 
 	const char *rel = get_text(ps, root, "relationship", 64, true);
 	ps->relationship = -1;
@@ -672,13 +701,14 @@ parse_contract(struct parse *ps, json_t *root)
 	parse_purposes(ps, root);
 	parse_limits(ps, root);
 
-	c->confidentiality = save(ps, get_text(ps, root, "confidentiality", TEXT_MAX, false));
+	c->confidentiality =
+	    save(ps, get_free_text(ps, root, "confidentiality", TEXT_MAX_CHARS, false));
 	if (ps->relationship == CONTRACT_ENTRUSTMENT &&
 	    json_object_get(root, "confidentiality") == NULL)
 		err(ps, "$.confidentiality",
 		    "missing: an entrustment contract names its confidentiality clause "
 		    "(委託先の監督)");
-	c->notes = save(ps, get_text(ps, root, "notes", TEXT_MAX, false));
+	c->notes = save(ps, get_free_text(ps, root, "notes", TEXT_MAX_CHARS, false));
 }
 
 /* Parses into the error list shared by a whole set. */

@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "policy.h"
-#include "utf8.h"
+#include "text.h"
 
 const char *
 policy_hard_rule(const struct catalog_field *f, const struct catalog_purpose *p,
@@ -30,28 +30,6 @@ policy_hard_rule(const struct catalog_field *f, const struct catalog_purpose *p,
 			       "pseudonym";
 	}
 	return NULL;
-}
-
-bool
-policy_justification_ok(const char *s)
-{
-	size_t len, i = 0;
-	long count = 0;
-
-	if (s == NULL)
-		return false;
-	len = strlen(s);
-	while (i < len) {
-		uint32_t cp;
-		size_t n = utf8_decode(s + i, len - i, &cp);
-		/* C0, DEL and C1 controls have no place in a sentence and would corrupt logs. */
-		if (n == 0 || cp < 0x20 || (cp >= 0x7F && cp <= 0x9F))
-			return false;
-		i += n;
-		if (++count > POLICY_JUSTIFICATION_MAX)
-			return false;
-	}
-	return count >= 1;
 }
 
 static bool
@@ -141,8 +119,10 @@ policy_check_purpose(const struct catalog *cat, const struct contract *c, const 
 		*why = "the contract does not list this purpose";
 		return APIERR_PURPOSE_NOT_PERMITTED;
 	}
-	if (known->kind == CATALOG_KIND_EXCEPTION && !policy_justification_ok(justification)) {
-		*why = "an exception purpose needs X-Justification of 1 to 512 characters";
+	if (known->kind == CATALOG_KIND_EXCEPTION &&
+	    (justification == NULL || text_check(justification, strlen(justification),
+	                                         POLICY_JUSTIFICATION_MAX) != TEXT_OK)) {
+		*why = "an exception purpose needs X-Justification: 1..512 characters, " TEXT_RULE;
 		return APIERR_JUSTIFICATION_REQUIRED;
 	}
 	*out = cp;

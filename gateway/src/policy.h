@@ -12,7 +12,7 @@
 #include "catalog.h"
 #include "contract.h"
 
-#define POLICY_JUSTIFICATION_MAX 512 /* characters (code points) */
+#define POLICY_JUSTIFICATION_MAX 512 /* characters of X-Justification, a free text (text.h) */
 #define POLICY_BASIS_MAX 96          /* room for "exception:<purpose id>" */
 
 /*
@@ -38,8 +38,9 @@ enum apierr policy_check_contract(const struct contract *c, time_t now);
 /*
  * Step 7: PURPOSE_MISSING (purpose NULL or empty), PURPOSE_NOT_PERMITTED (unknown to the
  * catalog, or not listed in the contract), JUSTIFICATION_REQUIRED (an exception purpose
- * without a justification of 1..512 characters of printable UTF-8). On APIERR_NONE *out is the
- * contract's entry for the purpose (borrowed). *why, if why is not NULL, gets a static message.
+ * without a justification that is a free text of 1..512 characters, text.h). On APIERR_NONE
+ * *out is the contract's entry for the purpose (borrowed). *why, if why is not NULL, gets a
+ * static message.
  */
 enum apierr policy_check_purpose(const struct catalog *cat, const struct contract *c,
                                  const char *purpose, const char *justification,
@@ -75,8 +76,5 @@ const char *policy_basis(const struct contract *c, const struct contract_purpose
 const char *policy_hard_rule(const struct catalog_field *f, const struct catalog_purpose *p,
                              enum contract_relationship rel, bool my_number_permitted,
                              enum contract_transform t);
-
-/* True if s is 1..512 code points of UTF-8 without control characters. */
-bool policy_justification_ok(const char *s);
 
 #endif

@@ -659,6 +659,56 @@ def partner_request(raw, wo):
     return raw.request("GET", "/v1/members?limit=2", headers={"Authorization": f"Bearer {wo}"})
 
 
+@case("suspension reasons: the free-text rule (C1, bidi controls, ideographic blanks) refuses, nothing recorded")
+def _(env):
+    d = env.kill
+    inst = d.install
+    officer = staff_token(inst, "officer", "officer")
+    auditor = staff_token(inst, "alice", "auditor")
+
+    def size():
+        return int(call(d, "/v1/ledger/entries?start=0&end=0", auditor).headers["X-Ledger-Size"])
+
+    def states():
+        doc = ok_json(call(d, "/v1/partners", auditor), "partners")
+        return {p["partner"]: p["suspended"] for p in doc["partners"]}, doc["gateway"]["suspended"]
+
+    before, states_before = size(), states()
+    refused = {
+        "a C1 control (CSI, U+009B)": "a\u009b2Jb",
+        "NEL (U+0085)": "漏えい\u0085疑い",
+        "only ideographic spaces": "\u3000\u3000",
+        "ASCII and ideographic spaces": " \u3000 ",
+        "only a zero width space": "\u200b",
+        "a right-to-left override": "調査中\u202e10-2",
+        "a right-to-left isolate": "調査\u2067中\u2069",
+        "a right-to-left mark": "1\u200f-2",
+        "a line separator": "調査\u2028中",
+        "a tab": "a\tb",
+        "a newline": "a\nb",
+        "513 characters": "理" * 513,
+    }
+    for what, reason in refused.items():
+        for path in (f"/v1/partners/{SAKURA}/suspend", "/v1/gateway/suspend"):
+            body = check_error(call(d, path, officer, method="POST", body={"reason": reason}), 400,
+                               "bad_request", f"{path}: {what}")
+            check(body["message"].startswith("reason: ") and "not blank" in body["message"],
+                  f"{what}: the message names the rule: {body['message']}")
+        check_error(call(d, f"/v1/partners/{SAKURA}/resume", officer, method="POST",
+                         body={"reason": reason}), 400, "bad_request", f"resume: {what}")
+    eq(size(), before, "refused reasons leave the ledger as it was")
+    eq(states(), states_before, "refused reasons change no state")
+    # the control: Japanese with an ideographic space inside, and at the edges, is kept as typed
+    for reason in ("委託先\u3000漏えいの疑い", "\u3000調査中\u3000", "a" * 512):
+        doc = ok_json(call(d, f"/v1/partners/{TOKEI}/suspend", officer, method="POST",
+                           body={"reason": reason}), f"suspend with {reason[:20]!r}")
+        eq(doc["reason"], reason, "the reason as typed")
+        page = ok_json(call(d, f"/v1/ledger/search?kind=admin&partner={TOKEI}&limit=1", auditor), "admin")
+        eq(page["entries"][0]["admin"]["reason"], reason, "the ledger holds the reason as typed")
+        ok_json(call(d, f"/v1/partners/{TOKEI}/resume", officer, method="POST"), "resume")
+    eq(states(), states_before, "state as found")
+
+
 @case("kill switch: suspend on a kept-alive connection, admin entry, restart, resume; gateway stop")
 def _(env):
     d = env.kill

@@ -648,6 +648,29 @@ def exception_purpose(env):
     refused(env, d, r, 400, "justification_required", "513 characters")
     r = p.get("/v1/members/M0000001", purpose="legal_obligation", headers={"X-Justification": "照" * 512})
     released(env, d, r, "512 characters of 3 bytes")
+    # the free-text rule (docs/api.md): the header's bytes are UTF-8, decoded by pdgate
+    bad = {
+        "a C1 control (0xC2 0x9B)": "照会\u009b2J",
+        "only ideographic spaces": "\u3000\u3000\u3000",
+        "a right-to-left override": "照会書 第\u202e321号",
+        "a left-to-right isolate": "照会\u2066書\u2069",
+        "a zero width space between blanks": "\u3000\u200b\u3000",
+    }
+    indices = []
+    for what, text in bad.items():
+        for path in ("/v1/members/M0000001", "/v1/members?limit=3"):
+            r = p.get(path, purpose="legal_obligation", headers={"X-Justification": text})
+            refused(env, d, r, 400, "justification_required", f"{path}: {what}")
+            check("not blank" in r.json()["message"], f"the message names the rule: {r.json()['message']}")
+            indices.append(int(r.headers["X-Ledger-Index"]))
+    leaves = _export(d)
+    for i in indices:
+        eq((leaves[i]["kind"], leaves[i]["justification"]), ("deny", None),
+           f"entry {i}: a refused justification is not recorded")
+    r = p.get("/v1/members/M0000001", purpose="legal_obligation", headers={"X-Justification": "照会書\u3000第123号"})
+    eq(_export(d)[int(r.headers["X-Ledger-Index"])]["justification"], "照会書\u3000第123号",
+       "an ideographic space inside is kept")
+    released(env, d, r, "an ideographic space inside")
     for mid in ("M0000002", "M0000003"):  # opted out; stop_use
         r = p.get(f"/v1/members/{mid}", purpose="legal_obligation", headers={"X-Justification": JUST})
         compare(released(env, d, r, f"legal_obligation {mid}"),

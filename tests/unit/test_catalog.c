@@ -155,6 +155,20 @@ broken(void)
 	    {"{\"version\":1,\"purposes\":[{\"id\":\"a\",\"kind\":\"ordinary\",\"en\":\"x\"}]}",
 	     NULL, "p.json: $.purposes[0].ja: missing"},
 	    {"[]", NULL, "p.json: $: must be an object"},
+	    /* labels are free text (test_text.c) */
+	    {"{\"version\":1,\"purposes\":[{\"id\":\"a\",\"kind\":\"ordinary\",\"ja\":"
+	     "\"\\u3000\",\"en\":\"x\"}]}",
+	     NULL, "p.json: $.purposes[0].ja: blank;"},
+	    {"{\"version\":1,\"purposes\":[{\"id\":\"a\",\"kind\":\"ordinary\",\"ja\":\"x\","
+	     "\"en\":\"a\\u202eb\"}]}",
+	     NULL, "p.json: $.purposes[0].en: holds a bidirectional control character;"},
+	    {"{\"version\":1,\"source\":\"a\\nb\",\"purposes\":[{\"id\":\"a\",\"kind\":"
+	     "\"ordinary\",\"ja\":\"x\",\"en\":\"x\"}]}",
+	     NULL, "p.json: $.source: holds a control character"},
+	    {NULL,
+	     "{\"version\":1,\"fields\":[{\"path\":\"member_id\",\"class\":\"identifier\",\"type\":"
+	     "\"string\",\"ja\":\"\\u009b\"}]}",
+	     "f.json: $.fields[0].ja: holds a control character"},
 	    {NULL,
 	     "{\"version\":1,\"fields\":[{\"path\":\"Member\",\"class\":\"identifier\",\"type\":"
 	     "\"string\",\"ja\":\"x\"}]}",

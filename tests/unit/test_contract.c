@@ -10,6 +10,7 @@
 #include "catalog.h"
 #include "check.h"
 #include "contract.h"
+#include "text.h"
 
 static const char BASE[] =
     "{\"id\":\"CT-2026-0100\",\"partner\":\"test-partner\",\"partner_name\":\"テスト株式会社\","
@@ -66,7 +67,12 @@ broken(const struct catalog *cat)
 	    {"partner", "\"-sakura\"", "$.partner: must match"},
 	    {"partner", "\"a234567890123456789012345678901234567890123456789012345678901234\"",
 	     "$.partner: must match"},
-	    {"partner_name", "\"\"", "$.partner_name: must be 1 to 256 bytes"},
+	    /* partner_name, confidentiality and notes are free text (test_text.c) */
+	    {"partner_name", "\"\"", "$.partner_name: empty; 1..256 characters, " TEXT_RULE},
+	    {"partner_name", "\"\\u3000\"", "$.partner_name: blank;"},
+	    {"partner_name", "\"さくら\\u202eメール\"",
+	     "$.partner_name: holds a bidirectional control character;"},
+	    {"partner_name", "\"さくら\\u3000メール\"", NULL},
 	    {"relationship", "\"outsourcing\"",
 	     "$.relationship: must be entrustment, joint_use or "
 	     "third_party"},
@@ -195,8 +201,12 @@ broken(const struct catalog *cat)
 	     "$.limits.records_per_day: must be a positive integer"},
 	    {"limits.records_per_day", "1000000001", "$.limits.records_per_day: must be"},
 	    {"confidentiality", NULL, "$.confidentiality: missing: an entrustment contract"},
-	    {"confidentiality", "\"\"", "$.confidentiality: must be 1 to 4096 bytes"},
+	    {"confidentiality", "\"\"", "$.confidentiality: empty; 1..4096 characters"},
+	    {"confidentiality", "\"\\u3000 \"", "$.confidentiality: blank;"},
 	    {"notes", "[\"x\"]", "$.notes: must be a string"},
+	    {"notes", "\"a\\u009b2Jb\"", "$.notes: holds a control character"},
+	    {"notes", "\"line\\nbreak\"", "$.notes: holds a control character"},
+	    {"notes", "\"\\u200b\"", "$.notes: blank;"},
 	    {"we ird", "1", "$[\"we ird\"]: unknown key"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
