@@ -36,7 +36,8 @@ addr_key(const struct sockaddr *sa, unsigned char key[KEY_BYTES])
 		key[0] = 4;
 		memcpy(key + 1, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
 	} else if (sa != NULL && sa->sa_family == AF_INET6) {
-		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+		const struct in6_addr *a6 =
+		    &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
 		if (IN6_IS_ADDR_V4MAPPED(a6)) {
 			key[0] = 4;
 			memcpy(key + 1, a6->s6_addr + 12, 4);

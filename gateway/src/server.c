@@ -24,7 +24,9 @@
 #include "admission.h"
 #include "codec.h"
 #include "pki.h"
+#include "route.h"
 #include "server.h"
+#include "server_private.h"
 
 /*
  * TLS 1.2 and 1.3 only. Renegotiation cannot happen: libmicrohttpd treats a client's
@@ -33,110 +35,12 @@
  */
 #define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SAFE_RENEGOTIATION"
 
-#define REQUEST_ID_BYTES 12
 #define PEM_MAX (1024 * 1024)
 #define DEADLINE_NONE 0
 #define DEADLINE_REAPED (-1)
 #define REAPER_PERIOD_MS 250
 #define ADMISSION_REPORT_MS 10000
 #define MHD_LOG_PER_S 10
-
-struct conn;
-
-struct server_request {
-	struct conn *conn;
-	struct MHD_Connection *mhd;
-	const char *url;    /* decoded path, borrowed from MHD during the handler call */
-	const char *method; /* borrowed likewise */
-	struct timespec wall;
-	uint64_t start_us;
-	char id[2 * REQUEST_ID_BYTES + 1];
-	char log_method[16];
-	char log_path[LOG_ROUTE_MAX + 1]; /* the raw request target as received, for the log */
-	const char *target_end; /* where libmicrohttpd's copy of the raw target ends (its NUL) */
-	const struct server_route *route;
-	unsigned nparams;
-	char params[SERVER_MAX_PARAMS][SERVER_PARAM_MAX + 1];
-	const struct tlsauth_identity *identity;
-	char principal[TLSAUTH_ID_MAX + 1];
-	char purpose[64];
-	struct MHD_Response *response; /* made by server_reply_*, queued after the handler */
-	unsigned status;
-	enum apierr error;          /* for the log */
-	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
-	size_t body_len;
-	bool body_over;
-	bool nul_target;              /* the raw request target holds "%00" or a NUL */
-	bool bad_header;              /* a header value (not Authorization) holds a control
-	                                 character or, hidden by the parser, a NUL */
-	bool bad_auth;                /* Authorization does */
-	bool bad_framing;             /* the body's length is ambiguous: answer and close */
-	bool active;                  /* between the request line and completion */
-	bool checked;                 /* the first handler call (headers complete) is done */
-	struct server_request *qnext; /* in the handler queue while its connection is suspended */
-};
-
-/* One TLS connection; lives from accept to close and holds the request in progress. */
-struct conn {
-	struct conn *prev, *next; /* in server->conns, under conns_lock */
-	struct server *server;
-	int fd;
-	/* CLOCK_MONOTONIC ms by which the current request's head must be complete; 0 none;
-	 * DEADLINE_REAPED once the reaper has shut the socket down. */
-	_Atomic int64_t deadline_ms;
-	unsigned requests; /* completed on this connection */
-	struct admission_slot slot; /* pending or trusted (admission.h), under conns_lock */
-
-	/* The certificate verdict, cached for the connection: the peer cannot change its
-	 * certificate without a new handshake, and renegotiation is refused. */
-	bool cert_checked;
-	uint64_t cert_generation;
-	enum apierr cert_verdict;
-	char cert_msg[200];
-	struct tlsauth_identity identity;
-
-	char *body;
-	size_t body_cap;
-	struct server_request req;
-};
-
-struct server {
-	struct server_config cfg;
-	struct MHD_Daemon *daemon;
-	char url[96];
-	size_t memory_limit;
-	int64_t idle_ms, header_ms, handshake_ms; /* see reaper_main */
-
-	pthread_mutex_t conns_lock;
-	struct conn *conns;
-	struct admission *admission; /* under conns_lock */
-	atomic_ulong refused, evicted; /* at the admission limit, since the last report */
-
-	pthread_mutex_t mhdlog_lock; /* on_mhd_log's budget: */
-	int64_t mhdlog_sec;          /* the second it counts for */
-	unsigned mhdlog_lines;       /* lines written in it */
-	unsigned long mhdlog_dropped; /* left out since the last line written */
-
-	pthread_t reaper;
-	bool reaper_started;
-	pthread_mutex_t reaper_lock;
-	pthread_cond_t reaper_cond;
-	bool stopping; /* under reaper_lock */
-
-	atomic_int inflight;
-	atomic_bool draining;
-
-	unsigned char id_base[REQUEST_ID_BYTES]; /* random, drawn at start: see new_request_id */
-	atomic_uint_fast64_t id_count;           /* requests so far */
-
-	/* The handler pool (see handler_main), under q_lock. */
-	pthread_mutex_t q_lock;
-	pthread_cond_t q_cv;
-	struct server_request *q_head, **q_tail;
-	bool q_stop;
-	pthread_t *handlers;
-	unsigned nhandlers; /* started */
-};
 
 static int64_t
 now_ms(void)
@@ -317,7 +221,8 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 		if (admission_add(s->admission, &c->slot, sa, &evict) != 0)
 			conn_shut(c); /* out of memory: not counted, so not kept */
 		if (evict != NULL) {
-			conn_shut((struct conn *)(void *)((char *)evict - offsetof(struct conn, slot)));
+			conn_shut(
+			    (struct conn *)(void *)((char *)evict - offsetof(struct conn, slot)));
 			atomic_fetch_add_explicit(&s->evicted, 1, memory_order_relaxed);
 		}
 		c->next = s->conns;
@@ -466,58 +371,6 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	return r;
 }
 
-/* True if the first n bytes of path are whole segments that pattern spells literally. */
-static bool
-literal_prefix(const char *pattern, const char *path, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		if (path[i] != '/' || pattern[i] != '/')
-			return false;
-		size_t len = strcspn(path + i + 1, "/");
-		if (i + 1 + len > n || strcspn(pattern + i + 1, "/") != len ||
-		    (len == 2 && memcmp(pattern + i + 1, "{}", 2) == 0) ||
-		    memcmp(pattern + i + 1, path + i + 1, len) != 0)
-			return false;
-		i += 1 + len;
-	}
-	return true;
-}
-
-/*
- * A path no route matched, for the log, which never holds a member's data (SPEC 13): the
- * pattern of a route the path matches under another method (a 405); else the longest run of
- * leading segments that some route spells literally, followed by "/..." if anything is left.
- * Nothing of the target the client chose reaches the log but words of our own routes:
- * "//v1/members/M0000001", "/V1/members/M0000001" and "http://host/v1/members/M0000001" are
- * logged as "/...", "/v1/members/M0000001/x" as "/v1/members/...".
- */
-static void
-log_shape(const struct server *s, const char *path, char *out, size_t outlen)
-{
-	size_t best = 0;
-
-	assert(outlen > 0);
-	for (size_t i = 0; i < s->cfg.nroutes; i++)
-		if (server_route_match(s->cfg.routes[i].pattern, path, NULL, NULL) != 0) {
-			snprintf(out, outlen, "%s", s->cfg.routes[i].pattern);
-			return;
-		}
-	/* the ends of whole segments, longest first */
-	for (size_t n = strlen(path); n > 0 && best == 0; n--) {
-		if (path[n] != '/' && path[n] != '\0')
-			continue;
-		for (size_t i = 0; i < s->cfg.nroutes && best == 0; i++)
-			if (literal_prefix(s->cfg.routes[i].pattern, path, n))
-				best = n;
-	}
-	if (best + 5 > outlen)
-		best = 0;
-	memcpy(out, path, best);
-	snprintf(out + best, outlen - best, "%s", path[best] != '\0' || best == 0 ? "/..." : "");
-}
-
 static void
 on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
              enum MHD_RequestTerminationCode toe)
@@ -549,7 +402,7 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	}
 	char shape[LOG_ROUTE_MAX + 1];
 	if (r->route == NULL)
-		log_shape(s, r->log_path, shape, sizeof shape);
+		route_log_shape(s->patterns, s->cfg.nroutes, r->log_path, shape, sizeof shape);
 	struct log_request_fields f = {
 	    .time = &r->wall,
 	    .request_id = r->id,
@@ -571,373 +424,6 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	atomic_fetch_sub(&s->inflight, 1);
 }
 
-/* ---- Replies ---- */
-
-static int
-finish_reply(struct server_request *r, unsigned status, const char *content_type,
-             struct MHD_Response *resp)
-{
-	struct server *s = r->conn->server;
-
-	if (resp == NULL)
-		return -1;
-	if (MHD_add_response_header(resp, "X-Request-Id", r->id) != MHD_YES ||
-	    MHD_add_response_header(resp, "Cache-Control", "no-store") != MHD_YES ||
-	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
-	    (content_type != NULL && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-	                                                     content_type) != MHD_YES) ||
-	    (atomic_load(&s->draining) &&
-	     MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES)) {
-		MHD_destroy_response(resp);
-		return -1;
-	}
-	r->response = resp;
-	r->status = status;
-	return 0;
-}
-
-int
-server_reply(struct server_request *r, unsigned status, const char *content_type, const void *body,
-             size_t len)
-{
-	if (r->response != NULL)
-		return -1;
-	return finish_reply(
-	    r, status, content_type,
-	    MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY));
-}
-
-int
-server_reply_take(struct server_request *r, unsigned status, const char *content_type, char *body,
-                  size_t len)
-{
-	struct MHD_Response *resp;
-
-	if (r->response != NULL) {
-		free(body);
-		return -1;
-	}
-	resp = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
-	if (resp == NULL) {
-		free(body);
-		return -1;
-	}
-	return finish_reply(r, status, content_type, resp);
-}
-
-int
-server_reply_json(struct server_request *r, unsigned status, json_t *doc)
-{
-	char *text = doc != NULL ? json_dumps(doc, JSON_COMPACT) : NULL;
-
-	json_decref(doc);
-	if (text == NULL)
-		return -1;
-	return server_reply_take(r, status, "application/json", text, strlen(text));
-}
-
-int
-server_reply_error(struct server_request *r, enum apierr e, const char *message)
-{
-	json_t *doc;
-
-	if (r->response != NULL)
-		return -1;
-	if (message == NULL)
-		message = apierr_message(e);
-	doc = json_pack("{s:s,s:s,s:s}", "error", apierr_code(e), "message", message, "request_id",
-	                r->id);
-	if (doc == NULL) /* a message that is not UTF-8: the table's text instead */
-		doc = json_pack("{s:s,s:s,s:s}", "error", apierr_code(e), "message",
-		                apierr_message(e), "request_id", r->id);
-	r->error = e;
-	/* the message names the rule that refused (never member data or a token): log it too */
-	snprintf(r->detail, sizeof r->detail, "%s", message);
-	return server_reply_json(r, apierr_status(e), doc);
-}
-
-/* A header name or value we may send: visible ASCII (and, in values, spaces and tabs). */
-static bool
-sendable(const char *s, bool value)
-{
-	if (*s == '\0' && !value)
-		return false;
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char)*s;
-		if (ch == 0x7f || (ch < 0x20 && !(value && ch == '\t')) || (!value && ch == ' ') ||
-		    (!value && ch == ':'))
-			return false;
-	}
-	return true;
-}
-
-int
-server_reply_header(struct server_request *r, const char *name, const char *value)
-{
-	if (r->response == NULL || !sendable(name, false) || !sendable(value, true))
-		return -1;
-	return MHD_add_response_header(r->response, name, value) == MHD_YES ? 0 : -1;
-}
-
-/* ---- Request accessors ---- */
-
-const char *
-server_request_id(const struct server_request *r)
-{
-	return r->id;
-}
-
-const char *
-server_request_method(const struct server_request *r)
-{
-	return r->method;
-}
-
-const char *
-server_request_path(const struct server_request *r)
-{
-	return r->url;
-}
-
-const char *
-server_request_param(const struct server_request *r, unsigned i)
-{
-	return i < r->nparams ? r->params[i] : NULL;
-}
-
-const struct server_route *
-server_request_route(const struct server_request *r)
-{
-	return r->route;
-}
-
-const struct tlsauth_identity *
-server_request_identity(const struct server_request *r)
-{
-	return r->identity;
-}
-
-const char *
-server_request_body(const struct server_request *r, size_t *len)
-{
-	*len = r->body_len;
-	return r->body_len > 0 ? r->conn->body : NULL;
-}
-
-static void
-copy_field(char *dst, size_t cap, const char *src)
-{
-	snprintf(dst, cap, "%s", src != NULL ? src : "");
-}
-
-void
-server_request_set_principal(struct server_request *r, const char *who)
-{
-	copy_field(r->principal, sizeof r->principal, who);
-}
-
-void
-server_request_set_purpose(struct server_request *r, const char *purpose)
-{
-	copy_field(r->purpose, sizeof r->purpose, purpose);
-}
-
-/*
- * Headers that carry a caller's identity in proxies (client certificate, verified subject,
- * partner or staff name). pdgate learns who calls from TLS only and forwards nothing the
- * client sent; these are hidden from handlers so that no code can come to trust them.
- */
-static const char *const identity_headers[] = {
-    "x-client-",        "x-forwarded-client-cert",
-    "x-ssl-",           "ssl-client",
-    "x-partner",        "x-staff",
-    "x-remote-user",    "remote-user",
-    "x-user",           "x-authenticated",
-    "x-forwarded-user", "x-tls-",
-    "x-pdgate-",
-};
-
-static bool
-identity_header(const char *name)
-{
-	for (size_t i = 0; i < sizeof identity_headers / sizeof identity_headers[0]; i++)
-		if (strncasecmp(name, identity_headers[i], strlen(identity_headers[i])) == 0)
-			return true;
-	return false;
-}
-
-bool
-server_value_ok(const char *v, size_t len, size_t maxlen, bool allow_empty)
-{
-	if (len > maxlen || (len == 0 && !allow_empty) || v[len] != '\0')
-		return false;
-	/* NUL is a control character: "marketing\0statistics" never reaches a handler */
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = (unsigned char)v[i];
-		if ((ch < 0x20 && ch != '\t') || ch == 0x7f)
-			return false;
-	}
-	return true;
-}
-
-struct lookup {
-	const char *name;
-	unsigned count;
-	const char *value;
-	size_t len;
-};
-
-static enum MHD_Result
-lookup_iter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, const char *value,
-            size_t value_size)
-{
-	struct lookup *l = cls;
-
-	(void)kind;
-	(void)key_size;
-	if (key != NULL && strcasecmp(key, l->name) == 0) {
-		l->count++;
-		l->value = value != NULL ? value : "";
-		l->len = value != NULL ? value_size : 0;
-	}
-	return MHD_YES;
-}
-
-static int
-lookup(struct server_request *r, enum MHD_ValueKind kind, const char *name, size_t maxlen,
-       bool allow_empty, const char **value)
-{
-	struct lookup l = {name, 0, NULL, 0};
-
-	*value = NULL;
-	MHD_get_connection_values_n(r->mhd, kind, lookup_iter, &l);
-	if (l.count == 0)
-		return 0;
-	if (l.count > 1 || !server_value_ok(l.value, l.len, maxlen, allow_empty) ||
-	    (kind == MHD_HEADER_KIND && r->bad_auth &&
-	     strcasecmp(name, MHD_HTTP_HEADER_AUTHORIZATION) == 0))
-		return -1;
-	*value = l.value;
-	return 1;
-}
-
-int
-server_request_header(struct server_request *r, const char *name, size_t maxlen, const char **value)
-{
-	if (identity_header(name)) {
-		*value = NULL;
-		return 0;
-	}
-	return lookup(r, MHD_HEADER_KIND, name, maxlen, false, value);
-}
-
-int
-server_request_query(struct server_request *r, const char *name, size_t maxlen, const char **value)
-{
-	return lookup(r, MHD_GET_ARGUMENT_KIND, name, maxlen, true, value);
-}
-
-int
-server_request_query_uint(struct server_request *r, const char *name, unsigned long min,
-                          unsigned long max, unsigned long dflt, unsigned long *out)
-{
-	const char *v;
-	int got = server_request_query(r, name, 20, &v);
-
-	if (got == 0) {
-		*out = dflt;
-		return 0;
-	}
-	if (got < 0)
-		return -1;
-	return server_parse_uint(v, min, max, out);
-}
-
-int
-server_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *out)
-{
-	unsigned long n = 0;
-
-	if (*v == '\0')
-		return -1;
-	for (; *v != '\0'; v++) {
-		if (*v < '0' || *v > '9' || n > (max - (unsigned long)(*v - '0')) / 10)
-			return -1;
-		n = n * 10 + (unsigned long)(*v - '0');
-	}
-	if (n < min || n > max)
-		return -1;
-	*out = n;
-	return 0;
-}
-
-struct only {
-	const char *const *allowed;
-	bool bad;
-};
-
-static enum MHD_Result
-only_iter(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-	struct only *o = cls;
-	bool found = false;
-
-	(void)kind;
-	(void)value;
-	for (size_t i = 0; o->allowed[i] != NULL && !found; i++)
-		found = key != NULL && strcmp(key, o->allowed[i]) == 0;
-	if (!found) {
-		o->bad = true;
-		return MHD_NO;
-	}
-	return MHD_YES;
-}
-
-int
-server_request_query_only(struct server_request *r, const char *const *allowed)
-{
-	struct only o = {allowed, false};
-
-	MHD_get_connection_values(r->mhd, MHD_GET_ARGUMENT_KIND, only_iter, &o);
-	return o.bad ? -1 : 0;
-}
-
-/* ---- Routing ---- */
-
-int
-server_route_match(const char *pattern, const char *path, char (*params)[SERVER_PARAM_MAX + 1],
-                   unsigned *nparams)
-{
-	unsigned n = 0;
-	bool too_long = false;
-
-	while (*pattern == '/' && *path == '/') {
-		pattern++;
-		path++;
-		size_t plen = strcspn(pattern, "/"), ulen = strcspn(path, "/");
-		if (plen == 2 && memcmp(pattern, "{}", 2) == 0) {
-			if (ulen == 0 || n >= SERVER_MAX_PARAMS)
-				return 0;
-			if (ulen > SERVER_PARAM_MAX) {
-				too_long = true;
-			} else if (params != NULL) {
-				memcpy(params[n], path, ulen);
-				params[n][ulen] = '\0';
-			}
-			n++;
-		} else if (plen != ulen || memcmp(pattern, path, plen) != 0) {
-			return 0;
-		}
-		pattern += plen;
-		path += ulen;
-	}
-	if (*pattern != '\0' || *path != '\0')
-		return 0;
-	if (nparams != NULL)
-		*nparams = n;
-	return too_long ? -1 : 1;
-}
-
 /* Finds the route; on failure replies 404, 405 (with Allow) or 400. */
 static const struct server_route *
 route_find(struct server *s, struct server_request *r, const char *path, const char *method)
@@ -949,7 +435,7 @@ route_find(struct server *s, struct server_request *r, const char *path, const c
 	for (size_t i = 0; i < s->cfg.nroutes; i++) {
 		const struct server_route *rt = &s->cfg.routes[i];
 		if (strcmp(rt->method, method) == 0) {
-			int m = server_route_match(rt->pattern, path, r->params, &r->nparams);
+			int m = route_match(rt->pattern, path, r->params, &r->nparams);
 			if (m < 0) {
 				server_reply_error(r, APIERR_BAD_REQUEST,
 				                   "a path segment is too long");
@@ -957,7 +443,7 @@ route_find(struct server *s, struct server_request *r, const char *path, const c
 			}
 			if (m > 0)
 				return rt;
-		} else if (server_route_match(rt->pattern, path, NULL, NULL) != 0) {
+		} else if (route_match(rt->pattern, path, NULL, NULL) != 0) {
 			if (!strstr(allow, rt->method)) {
 				int w = snprintf(allow + alen, sizeof allow - alen, "%s%s",
 				                 alen ? ", " : "", rt->method);
@@ -1053,112 +539,6 @@ body_append(struct server *s, struct conn *c, struct server_request *r, const ch
 	c->body[r->body_len] = '\0';
 }
 
-/*
- * The head as it arrived. libmicrohttpd 0.9.75 parses it in place, in its read buffer, and
- * measures each header value with strlen: "X-Purpose: contact\0legal_obligation" reaches us as
- * "contact", the rest dropped unseen (a NUL in the target likewise). The head is still there,
- * [method, method + header size), each line end and each name's colon overwritten by NUL, the
- * headers in the order they came. So a value hid something exactly when a byte other than NUL
- * lies between its end and the start of the next header's name (or, for the last, the end of
- * the head), or more bytes than a line end takes: two (CRLF), and two more after the last
- * header (the empty line). A value that is not in that span at all was folded onto a second
- * line (obs-fold), which RFC 9112 5.2 lets a server refuse: it is refused the same way. What
- * this cannot see is a NUL that ends a value followed by a bare LF ("v\0\n" leaves what
- * "v\r\n" leaves); it hides nothing, the value being all that came before it.
- */
-struct scan {
-	const char *lo, *hi;  /* the head */
-	const char *gap;      /* the end of the previous value; NULL before the first */
-	bool gap_auth;        /* the previous header was Authorization */
-	bool bad, bad_auth;   /* a value (not Authorization) / Authorization hid bytes or has
-	                         a control character */
-	unsigned clen, tenc;  /* Content-Length and Transfer-Encoding headers seen */
-	bool clen_digits;     /* every Content-Length value is digits only */
-	bool tenc_chunked;    /* the Transfer-Encoding value is "chunked" */
-};
-
-static void
-scan_gap(struct scan *sc, const char *until, size_t line_end)
-{
-	bool hid = false;
-
-	if (sc->gap == NULL)
-		return;
-	hid = (size_t)(until - sc->gap) > line_end;
-	for (const char *p = sc->gap; p < until && !hid; p++)
-		hid = *p != '\0';
-	if (hid && sc->gap_auth)
-		sc->bad_auth = true;
-	else if (hid)
-		sc->bad = true;
-}
-
-static enum MHD_Result
-scan_iter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, const char *value,
-          size_t value_size)
-{
-	struct scan *sc = cls;
-	bool auth = strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0;
-
-	(void)kind;
-	if (value == NULL)
-		value = "";
-	if (key < sc->lo || key >= sc->hi || value < key || value + value_size >= sc->hi ||
-	    (sc->gap != NULL && key < sc->gap)) {
-		sc->bad = true; /* folded, or not where a parsed header would be */
-		sc->gap = NULL;
-		return MHD_YES;
-	}
-	scan_gap(sc, key, 2);
-	if (!server_value_ok(value, value_size, SIZE_MAX, true)) {
-		if (auth)
-			sc->bad_auth = true;
-		else
-			sc->bad = true;
-	}
-	sc->gap = value + value_size;
-	sc->gap_auth = auth;
-	(void)key_size;
-	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
-		sc->clen++;
-		sc->clen_digits &=
-		    value_size > 0 && strspn(value, "0123456789") == value_size;
-	} else if (strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING) == 0) {
-		sc->tenc++;
-		sc->tenc_chunked = strcasecmp(value, "chunked") == 0;
-	}
-	return MHD_YES;
-}
-
-/*
- * Reads the head once it is complete: the target's and the header values' hidden bytes and
- * control characters (step 2), and the framing. RFC 9112 6.1 and 6.3: a body whose length two
- * headers state differently, or a list for a length, could be read as two requests by one
- * party and one by another; such a request is answered 400 and the connection closed.
- */
-static void
-head_scan(struct server_request *r, const char *method, const char *version)
-{
-	const union MHD_ConnectionInfo *hi =
-	    MHD_get_connection_info(r->mhd, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
-	struct scan sc = {.lo = method, .clen_digits = true};
-
-	/* the target ends where libmicrohttpd put a NUL for the space before the version */
-	if (version != NULL && *version != '\0' && r->target_end + 1 != version)
-		r->nul_target = true;
-	if (hi == NULL) {
-		r->bad_header = true;
-		return;
-	}
-	sc.hi = method + hi->header_size;
-	MHD_get_connection_values_n(r->mhd, MHD_HEADER_KIND, scan_iter, &sc);
-	scan_gap(&sc, sc.hi, 4);
-	r->bad_header = sc.bad;
-	r->bad_auth = sc.bad_auth;
-	r->bad_framing = sc.clen > 1 || sc.tenc > 1 || (sc.clen > 0 && sc.tenc > 0) ||
-	                 !sc.clen_digits || (sc.tenc > 0 && !sc.tenc_chunked);
-}
-
 /* Queues the answer. Connections that have not authenticated get one answer and are closed,
  * so that a stranger holds a pending slot only as long as one request takes. */
 static enum MHD_Result
@@ -1237,11 +617,11 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 	r->method = method;
 	if (!r->checked) {
 		r->checked = true;
-		copy_field(r->log_method, sizeof r->log_method, method);
+		snprintf(r->log_method, sizeof r->log_method, "%s", method);
 		/* The head is complete; a body must follow within the same limit. */
 		if (!deadline_set(c, now_ms() + s->header_ms))
 			return MHD_NO;
-		head_scan(r, method, version);
+		server_head_scan(r, method, version);
 		if (r->bad_framing) {
 			server_reply_error(r, APIERR_BAD_REQUEST,
 			                   "the body's length is ambiguous: Content-Length with "
@@ -1412,6 +792,7 @@ server_free(struct server *s)
 	pthread_mutex_destroy(&s->conns_lock);
 	pthread_mutex_destroy(&s->mhdlog_lock);
 	admission_free(s->admission);
+	free(s->patterns);
 	free(s);
 }
 
@@ -1430,6 +811,13 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	s->cfg = *cfg;
+	if ((s->patterns = calloc(cfg->nroutes + 1, sizeof *s->patterns)) == NULL) {
+		free(s);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		s->patterns[i] = cfg->routes[i].pattern;
 	pthread_mutex_init(&s->conns_lock, NULL);
 	pthread_mutex_init(&s->mhdlog_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
@@ -1487,8 +875,8 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	 * room for connections already closed to make room whose worker has not reaped them yet:
 	 * at its limit it stops accepting, and a partner would wait in the backlog again.
 	 */
-	unsigned pending = cfg->max_unauthenticated ? cfg->max_unauthenticated
-	                                            : cfg->max_connections;
+	unsigned pending =
+	    cfg->max_unauthenticated ? cfg->max_unauthenticated : cfg->max_connections;
 	if ((s->admission = admission_new(cfg->max_connections, pending)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -1522,13 +910,12 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	    flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cores,
 	    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT,
-	    mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
-	    MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE,
-	    mhd_limit > 128 ? mhd_limit : 128, MHD_OPTION_STRICT_FOR_CLIENT,
-	    1, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_NOTIFY_COMPLETED,
-	    on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_ARRAY, trust,
-	    MHD_OPTION_END);
+	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
+	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+	    s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, mhd_limit > 128 ? mhd_limit : 128,
+	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
+	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+	    MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
 	free_secret(key);
 	key = NULL;
 	if (s->daemon == NULL) {

@@ -10,11 +10,12 @@
 #include "apierr.h"
 #include "config.h"
 #include "log.h"
+#include "route.h"
 #include "tlsauth.h"
 
 /* A path segment matched by "{}" longer than this is refused (400); at most this many. */
-#define SERVER_PARAM_MAX 255
-#define SERVER_MAX_PARAMS 4
+#define SERVER_PARAM_MAX ROUTE_PARAM_MAX
+#define SERVER_MAX_PARAMS ROUTE_MAX_PARAMS
 /*
  * The header timeout (or idle_timeout_s if smaller): a request's head must be complete this
  * long after its request line, and at most idle_timeout_s + this after the connection opened
@@ -26,7 +27,7 @@
 /* Handler threads per core when the configuration leaves threads at 0. */
 #define SERVER_THREADS_PER_CORE 4
 
-struct server;         /* one listener: a libmicrohttpd daemon, its event threads, its handler pool */
+struct server; /* one listener: a libmicrohttpd daemon, its event threads, its handler pool */
 struct server_request; /* one request; borrowed by handlers for the duration of the call */
 
 /*
@@ -60,14 +61,14 @@ struct server_config {
 	enum server_cert_mode cert_mode;
 	unsigned threads; /* handler threads (requests handled at once), 0 = SERVER_THREADS_PER_CORE
 	                     per core; TLS and HTTP run on one event thread per core */
-	unsigned max_connections;  /* connections that have authenticated (admission.h) */
+	unsigned max_connections;     /* connections that have authenticated (admission.h) */
 	unsigned max_unauthenticated; /* and those that have not yet: in their handshake or
 	                                 first request; 0 = max_connections */
 	unsigned handshake_timeout_s; /* a new connection's handshake and first request head
 	                                 must be done within it; 0 = SERVER_HANDSHAKE_TIMEOUT_S */
-	unsigned idle_timeout_s;   /* an idle connection is closed */
-	unsigned max_header_bytes; /* request line and headers; over it 431 */
-	size_t max_body_bytes;     /* request bodies; 0: none accepted */
+	unsigned idle_timeout_s;      /* an idle connection is closed */
+	unsigned max_header_bytes;    /* request line and headers; over it 431 */
+	size_t max_body_bytes;        /* request bodies; 0: none accepted */
 	const struct server_route *routes;
 	size_t nroutes;
 	/*
@@ -140,14 +141,6 @@ bool server_value_ok(const char *v, size_t len, size_t maxlen, bool allow_empty)
 /* Parses v as an unsigned decimal (digits only, no sign, space or exponent) in [min, max].
  * Returns 0 with *out set, or -1. */
 int server_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *out);
-/*
- * Matches a decoded path against a route pattern ("/v1/members/{}"): literal segments equal,
- * each "{}" one non-empty segment, at most SERVER_MAX_PARAMS. Returns 1 on a match (the "{}"
- * segments copied into params unless NULL, their count into *nparams unless NULL), 0 if the
- * path does not match, -1 if it matches but a "{}" segment is over SERVER_PARAM_MAX bytes.
- */
-int server_route_match(const char *pattern, const char *path, char (*params)[SERVER_PARAM_MAX + 1],
-                       unsigned *nparams);
 /* The request body (NULL with *len 0 if none). */
 const char *server_request_body(const struct server_request *r, size_t *len);
 

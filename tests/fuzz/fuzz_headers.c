@@ -1,6 +1,6 @@
 /* fuzz_headers — the request checks the server applies to what a client sends, as the pure
  * functions it calls: header and query values (server_value_ok), unsigned query numbers
- * (server_parse_uint) and path matching against routes (server_route_match, on the partner
+ * (server_parse_uint) and path matching against routes (route_match, on the partner
  * API's routes and a few more shapes).
  *
  * Input: first byte % 3 selects the check; the next bytes are its parameters, the rest the
@@ -87,8 +87,8 @@ check_pattern(const char *pattern, const char *path)
 {
 	char params[SERVER_MAX_PARAMS][SERVER_PARAM_MAX + 1];
 	unsigned n = 99;
-	int m = server_route_match(pattern, path, params, &n);
-	int m2 = server_route_match(pattern, path, NULL, NULL);
+	int m = route_match(pattern, path, params, &n);
+	int m2 = route_match(pattern, path, NULL, NULL);
 
 	if (m != m2 || m < -1 || m > 1)
 		abort();

@@ -1,0 +1,123 @@
+/* server_private.h — what server.c and server_request.c share: a listener's, a connection's
+ * and a request's state. Not an interface: nothing outside the server includes it. */
+#ifndef PDGATE_SERVER_PRIVATE_H
+#define PDGATE_SERVER_PRIVATE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <microhttpd.h>
+
+#include "admission.h"
+#include "server.h"
+
+#define REQUEST_ID_BYTES 12
+
+struct conn;
+
+struct server_request {
+	struct conn *conn;
+	struct MHD_Connection *mhd;
+	const char *url;    /* decoded path, borrowed from MHD during the handler call */
+	const char *method; /* borrowed likewise */
+	struct timespec wall;
+	uint64_t start_us;
+	char id[2 * REQUEST_ID_BYTES + 1];
+	char log_method[16];
+	char log_path[LOG_ROUTE_MAX + 1]; /* the raw request target as received, for the log */
+	const char *target_end; /* where libmicrohttpd's copy of the raw target ends (its NUL) */
+	const struct server_route *route;
+	unsigned nparams;
+	char params[SERVER_MAX_PARAMS][SERVER_PARAM_MAX + 1];
+	const struct tlsauth_identity *identity;
+	char principal[TLSAUTH_ID_MAX + 1];
+	char purpose[64];
+	struct MHD_Response *response; /* made by server_reply_*, queued after the handler */
+	unsigned status;
+	enum apierr error;          /* for the log */
+	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
+	size_t body_len;
+	bool body_over;
+	bool nul_target;              /* the raw request target holds "%00" or a NUL */
+	bool bad_header;              /* a header value (not Authorization) holds a control
+	                                 character or, hidden by the parser, a NUL */
+	bool bad_auth;                /* Authorization does */
+	bool bad_framing;             /* the body's length is ambiguous: answer and close */
+	bool active;                  /* between the request line and completion */
+	bool checked;                 /* the first handler call (headers complete) is done */
+	struct server_request *qnext; /* in the handler queue while its connection is suspended */
+};
+
+/* One TLS connection; lives from accept to close and holds the request in progress. */
+struct conn {
+	struct conn *prev, *next; /* in server->conns, under conns_lock */
+	struct server *server;
+	int fd;
+	/* CLOCK_MONOTONIC ms by which the current request's head must be complete; 0 none;
+	 * DEADLINE_REAPED once the reaper has shut the socket down. */
+	_Atomic int64_t deadline_ms;
+	unsigned requests;          /* completed on this connection */
+	struct admission_slot slot; /* pending or trusted (admission.h), under conns_lock */
+
+	/* The certificate verdict, cached for the connection: the peer cannot change its
+	 * certificate without a new handshake, and renegotiation is refused. */
+	bool cert_checked;
+	uint64_t cert_generation;
+	enum apierr cert_verdict;
+	char cert_msg[200];
+	struct tlsauth_identity identity;
+
+	char *body;
+	size_t body_cap;
+	struct server_request req;
+};
+
+struct server {
+	struct server_config cfg;
+	const char **patterns; /* the routes' patterns, for route_log_shape */
+	struct MHD_Daemon *daemon;
+	char url[96];
+	size_t memory_limit;
+	int64_t idle_ms, header_ms, handshake_ms; /* see reaper_main */
+
+	pthread_mutex_t conns_lock;
+	struct conn *conns;
+	struct admission *admission;   /* under conns_lock */
+	atomic_ulong refused, evicted; /* at the admission limit, since the last report */
+
+	pthread_mutex_t mhdlog_lock;  /* on_mhd_log's budget: */
+	int64_t mhdlog_sec;           /* the second it counts for */
+	unsigned mhdlog_lines;        /* lines written in it */
+	unsigned long mhdlog_dropped; /* left out since the last line written */
+
+	pthread_t reaper;
+	bool reaper_started;
+	pthread_mutex_t reaper_lock;
+	pthread_cond_t reaper_cond;
+	bool stopping; /* under reaper_lock */
+
+	atomic_int inflight;
+	atomic_bool draining;
+
+	unsigned char id_base[REQUEST_ID_BYTES]; /* random, drawn at start: see new_request_id */
+	atomic_uint_fast64_t id_count;           /* requests so far */
+
+	/* The handler pool (see handler_main), under q_lock. */
+	pthread_mutex_t q_lock;
+	pthread_cond_t q_cv;
+	struct server_request *q_head, **q_tail;
+	bool q_stop;
+	pthread_t *handlers;
+	unsigned nhandlers; /* started */
+};
+
+/*
+ * Reads the head of r once it is complete (server_request.c): sets r->nul_target,
+ * r->bad_header, r->bad_auth and r->bad_framing from what libmicrohttpd left in its buffer.
+ */
+void server_head_scan(struct server_request *r, const char *method, const char *version);
+
+#endif
