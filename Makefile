@@ -12,7 +12,7 @@ PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih
 DEB_PKGS := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
             libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
             openssl sqlite3 curl python3 python3-requests python3-cryptography \
-            clang libclang-rt-14-dev faketime chromium
+            clang libclang-rt-14-dev faketime chromium testssl.sh
 WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wnull-dereference $(WERROR)
@@ -52,6 +52,7 @@ all: $(BIN)
 deps:
 	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v faketime >/dev/null \
 	    || ! command -v clang >/dev/null || ! command -v chromium >/dev/null \
+	    || ! command -v testssl >/dev/null \
 	    || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
 	  echo "installing Debian packages: $(DEB_PKGS)"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PKGS); \

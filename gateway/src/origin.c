@@ -7,6 +7,9 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <sqlite3.h>
 
 #include "origin.h"
@@ -18,6 +21,27 @@
 #endif
 /* A page body may hold many records; bound it independently of the per-record limit. */
 #define ORIGIN_MAX_PAGE_BYTES (64u << 20)
+
+/*
+ * The TLS profile towards an https origin is the listeners' (SPEC 13, docs/operations.md "TLS
+ * profile"): TLS 1.2 and 1.3, ECDHE with AEAD suites only, signature algorithms SHA-256 or
+ * better in the handshake, and on the origin's certificate chain (ORIGIN_MIN_SIGNATURE_BITS).
+ * An origin that offers nothing of it fails the handshake: 502 origin_error, nothing released.
+ */
+#define ORIGIN_TLS12_CIPHERS                                                                       \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define ORIGIN_TLS13_CIPHERS                                                                       \
+	"TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define ORIGIN_SIGALGS                                                                             \
+	"ECDSA+SHA256:ECDSA+SHA384:ECDSA+SHA512:"                                                  \
+	"rsa_pss_rsae_sha256:rsa_pss_rsae_sha384:rsa_pss_rsae_sha512:"                             \
+	"rsa_pss_pss_sha256:rsa_pss_pss_sha384:rsa_pss_pss_sha512:"                                \
+	"RSA+SHA256:RSA+SHA384:RSA+SHA512:ed25519:ed448"
+#define ORIGIN_GROUPS "X25519:P-256:P-384:P-521"
+/* What a SHA-256 signature gives; OpenSSL's default level 2 lets SHA-224 (112 bits) through. */
+#define ORIGIN_MIN_SIGNATURE_BITS 128
 
 /*
  * One reusable handle: an SQLite connection with its prepared statements, or a curl easy handle
@@ -34,6 +58,7 @@ struct handle {
 
 struct origin {
 	int http;   /* 0: sqlite, 1: http(s) */
+	int https;  /* 1: https, held to the TLS profile */
 	char *path; /* sqlite file */
 	char *base; /* http base URL without trailing slash */
 	struct origin_params p;
@@ -73,6 +98,48 @@ sink_write(char *data, size_t size, size_t n, void *arg)
 	s->len += add;
 	s->buf[s->len] = '\0';
 	return add;
+}
+
+/*
+ * Verification callback: refuses a certificate of the origin's chain whose signature rests on
+ * less than SHA-256, as tlsauth does for clients. The trust anchor (the top of the chain) is
+ * not checked: nothing rests on its self-signature.
+ */
+static int
+origin_verify(int ok, X509_STORE_CTX *ctx)
+{
+	X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+	int depth = X509_STORE_CTX_get_error_depth(ctx), bits = 0;
+	uint32_t flags = 0;
+
+	if (!ok || x == NULL || depth >= sk_X509_num(X509_STORE_CTX_get0_chain(ctx)) - 1)
+		return ok;
+	if (X509_get_signature_info(x, NULL, NULL, &bits, &flags) != 1 ||
+	    !(flags & X509_SIG_INFO_VALID) || bits < ORIGIN_MIN_SIGNATURE_BITS) {
+		X509_STORE_CTX_set_error(ctx, X509_V_ERR_CA_MD_TOO_WEAK);
+		return 0;
+	}
+	return 1;
+}
+
+/* curl's hook on each new connection's SSL_CTX: what its options cannot say. */
+static CURLcode
+origin_ssl_ctx(CURL *curl, void *sslctx, void *arg)
+{
+	SSL_CTX *ctx = sslctx;
+
+	(void)curl;
+	(void)arg;
+	/* level 2 whatever the system's openssl.cnf says: RSA keys of 2048 bits, EC of 224 */
+	SSL_CTX_set_security_level(ctx, 2);
+	if (SSL_CTX_set1_sigalgs_list(ctx, ORIGIN_SIGALGS) != 1 ||
+	    SSL_CTX_set1_groups_list(ctx, ORIGIN_GROUPS) != 1) {
+		ERR_clear_error();
+		return CURLE_SSL_CIPHER;
+	}
+	/* keeps the mode curl chose (peer verification), adds the digest check */
+	SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(ctx), origin_verify);
+	return CURLE_OK;
 }
 
 static void
@@ -133,6 +200,16 @@ handle_new(struct origin *o, char *err, size_t errlen)
 	curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(h->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
+	if (o->https &&
+	    (curl_easy_setopt(h->curl, CURLOPT_SSL_CIPHER_LIST, ORIGIN_TLS12_CIPHERS) != CURLE_OK ||
+	     curl_easy_setopt(h->curl, CURLOPT_TLS13_CIPHERS, ORIGIN_TLS13_CIPHERS) != CURLE_OK ||
+	     curl_easy_setopt(h->curl, CURLOPT_SSL_CTX_FUNCTION, origin_ssl_ctx) != CURLE_OK)) {
+		/* a libcurl that cannot hold to the profile is not used at all */
+		snprintf(err, errlen,
+		         "origin: this libcurl cannot restrict its TLS profile "
+		         "(OpenSSL backend required)");
+		goto fail;
+	}
 	if (o->ca != NULL) {
 		/* the member system's CA only, never the system store */
 		curl_easy_setopt(h->curl, CURLOPT_CAINFO, o->ca);
@@ -192,6 +269,7 @@ origin_new(const struct origin_params *p, char *err, size_t errlen)
 	} else if (strncmp(p->url, "http://", 7) == 0 || strncmp(p->url, "https://", 8) == 0) {
 		size_t n = strlen(p->url);
 		o->http = 1;
+		o->https = strncmp(p->url, "https://", 8) == 0;
 		while (n > 0 && p->url[n - 1] == '/')
 			n--;
 		o->base = strndup(p->url, n);

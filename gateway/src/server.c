@@ -29,11 +29,27 @@
 #include "server_private.h"
 
 /*
- * TLS 1.2 and 1.3 only. Renegotiation cannot happen: libmicrohttpd treats a client's
- * renegotiation attempt (GNUTLS_E_REHANDSHAKE) as a fatal TLS error and closes the connection;
- * %SAFE_RENEGOTIATION refuses clients that do not even announce RFC 5746.
+ * The TLS profile of both listeners (SPEC 13, docs/operations.md "TLS profile"): TLS 1.2 and
+ * 1.3 only; ECDHE key exchange only (forward secrecy: no static RSA, no finite-field DHE);
+ * AEAD ciphers only (AES-GCM, ChaCha20-Poly1305: no CBC, so no Lucky13 or padding oracles), in
+ * the server's order. Signature algorithms SHA-256 or better, the only ones offered for the
+ * server's signatures and listed in the CertificateRequest (RFC 9155 forbids SHA-1 in TLS 1.2);
+ * RSA and EC keys both work, and Ed25519/Ed448. Renegotiation cannot happen: libmicrohttpd
+ * treats a client's renegotiation attempt (GNUTLS_E_REHANDSHAKE) as a fatal TLS error and
+ * closes the connection; %SAFE_RENEGOTIATION refuses clients that do not even announce RFC 5746.
  */
-#define TLS_PRIORITIES "NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:%SAFE_RENEGOTIATION"
+#define TLS_PRIORITIES                                                                             \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                              \
+	"-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:"                                                         \
+	"-CIPHER-ALL:+AES-128-GCM:+AES-256-GCM:+CHACHA20-POLY1305:-MAC-ALL:+AEAD:"                 \
+	"-GROUP-ALL:+GROUP-X25519:+GROUP-SECP256R1:+GROUP-SECP384R1:+GROUP-SECP521R1:"             \
+	"-SIGN-ALL:+SIGN-ECDSA-SHA256:+SIGN-ECDSA-SECP256R1-SHA256:+SIGN-ECDSA-SHA384:"            \
+	"+SIGN-ECDSA-SECP384R1-SHA384:+SIGN-ECDSA-SHA512:+SIGN-ECDSA-SECP521R1-SHA512:"            \
+	"+SIGN-RSA-PSS-RSAE-SHA256:+SIGN-RSA-PSS-RSAE-SHA384:+SIGN-RSA-PSS-RSAE-SHA512:"           \
+	"+SIGN-RSA-PSS-SHA256:+SIGN-RSA-PSS-SHA384:+SIGN-RSA-PSS-SHA512:"                          \
+	"+SIGN-RSA-SHA256:+SIGN-RSA-SHA384:+SIGN-RSA-SHA512:"                                      \
+	"+SIGN-EDDSA-ED25519:+SIGN-EDDSA-ED448:"                                                   \
+	"%SERVER_PRECEDENCE:%SAFE_RENEGOTIATION"
 
 #define PEM_MAX (1024 * 1024)
 #define DEADLINE_NONE 0

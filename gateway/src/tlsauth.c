@@ -388,6 +388,36 @@ tlsauth_describe(struct tlsauth *t, char *buf, size_t len)
 	snapshot_release(s);
 }
 
+/*
+ * No signature in a client's chain may rest on a digest weaker than SHA-256 (SPEC 13; RFC 9155
+ * retires SHA-1 from TLS 1.2). Auth level 2 below already refuses SHA-1 and MD5 (63 and 39
+ * security bits) but lets SHA-224 through (112): so each signature is also held to the 128
+ * bits that SHA-256 gives, which RSA-PSS with SHA-256 and Ed25519 reach as well. An algorithm
+ * OpenSSL cannot rate is refused. The trust anchor's own self-signature is not checked:
+ * nothing rests on it, the CA is trusted because the configuration names it.
+ */
+#define MIN_SIGNATURE_BITS 128
+
+/* 1 if x's signature is too weak, with a message naming `which` and the algorithm in err. */
+static int
+weak_signature(X509 *x, const char *which, char *err, size_t errlen)
+{
+	int mdnid = NID_undef, pknid = NID_undef, bits = 0;
+	uint32_t flags = 0;
+	const char *alg = "an unknown algorithm";
+
+	if (X509_get_signature_info(x, &mdnid, &pknid, &bits, &flags) == 1 &&
+	    (flags & X509_SIG_INFO_VALID)) {
+		if (bits >= MIN_SIGNATURE_BITS)
+			return 0;
+		alg = OBJ_nid2sn(mdnid != NID_undef ? mdnid : pknid);
+	}
+	ERR_clear_error();
+	snprintf(err, errlen, "%s is signed with %s: a digest of SHA-256 or better is required",
+	         which, alg);
+	return 1;
+}
+
 /* A precise message for an X509_verify_cert failure. */
 static void
 describe_failure(const struct tlsauth *t, X509_STORE_CTX *ctx, char *err, size_t errlen)
@@ -453,10 +483,13 @@ describe_failure(const struct tlsauth *t, X509_STORE_CTX *ctx, char *err, size_t
 	case X509_V_ERR_PATH_LENGTH_EXCEEDED:
 		snprintf(err, errlen, "certificate chain too long");
 		break;
+	case X509_V_ERR_CA_MD_TOO_WEAK:
+		if (cur == NULL || !weak_signature(cur, which, err, errlen))
+			snprintf(err, errlen, "%s uses a signature that is too weak", which);
+		break;
 	case X509_V_ERR_EE_KEY_TOO_SMALL:
 	case X509_V_ERR_CA_KEY_TOO_SMALL:
-	case X509_V_ERR_CA_MD_TOO_WEAK:
-		snprintf(err, errlen, "%s uses a key or signature that is too weak", which);
+		snprintf(err, errlen, "%s uses a key that is too weak", which);
 		break;
 	default:
 		snprintf(err, errlen, "%s rejected: %s", which,
@@ -578,13 +611,21 @@ tlsauth_verify(struct tlsauth *t, const struct tlsauth_der *chain, size_t n,
 	if (X509_STORE_CTX_init(ctx, snap->store, certs[0], untrusted) != 1)
 		goto oom;
 	X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
-	/* Level 2: RSA/DSA keys of at least 2048 bits, ECC of 224, no SHA-1 or MD5 signatures. */
+	/* Level 2: RSA/DSA keys of at least 2048 bits, ECC of 224, no SHA-1 or MD5 signatures;
+	 * SHA-224 is refused below (MIN_SIGNATURE_BITS). */
 	X509_VERIFY_PARAM_set_auth_level(X509_STORE_CTX_get0_param(ctx), 2);
 	if (X509_verify_cert(ctx) != 1) {
 		describe_failure(t, ctx, err, errlen);
 		ERR_clear_error();
 		goto done;
 	}
+
+	STACK_OF(X509) *verified = X509_STORE_CTX_get0_chain(ctx);
+	for (int i = 0; i < sk_X509_num(verified) - 1; i++)
+		if (weak_signature(sk_X509_value(verified, i),
+		                   i > 0 ? "an intermediate certificate" : "certificate", err,
+		                   errlen))
+			goto done;
 
 	/*
 	 * X509_PURPOSE_SSL_CLIENT accepts a leaf with no extended key usage at all; partners and
@@ -613,7 +654,6 @@ tlsauth_verify(struct tlsauth *t, const struct tlsauth_der *chain, size_t n,
 	codec_hex_encode(out->x5t, sizeof out->x5t, out->fingerprint);
 	out->not_after = asn1_time_t(X509_get0_notAfter(certs[0]));
 	out->recheck_at = snap->crl_next_update;
-	STACK_OF(X509) *verified = X509_STORE_CTX_get0_chain(ctx);
 	for (int i = 0; i < sk_X509_num(verified); i++) {
 		time_t na = asn1_time_t(X509_get0_notAfter(sk_X509_value(verified, i)));
 		if (na != 0 && (out->recheck_at == 0 || na < out->recheck_at))

@@ -66,7 +66,19 @@ make_cert(const char *cn, long serial, EVP_PKEY *key, X509 *issuer, EVP_PKEY *is
 		add_ext(x, signer, NID_subject_alt_name, san);
 	if (eku != NULL)
 		add_ext(x, signer, NID_ext_key_usage, eku);
-	if (!X509_sign(x, issuer_key != NULL ? issuer_key : key, EVP_sha256()))
+	EVP_PKEY *signer_key = issuer_key != NULL ? issuer_key : key;
+	/* Ed25519 signs the message itself: no separate digest */
+	if (!X509_sign(x, signer_key,
+	               EVP_PKEY_get_id(signer_key) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()))
+		abort();
+	return x;
+}
+
+/* The same certificate signed again by issuer_key with md: the digest of its signature. */
+static X509 *
+resign(X509 *x, EVP_PKEY *issuer_key, const EVP_MD *md)
+{
+	if (!X509_sign(x, issuer_key, md))
 		abort();
 	return x;
 }
@@ -244,6 +256,27 @@ main(void)
 	    make_cert("sub", 25, leaf_key, inter, inter_key, partner_san, client, -1, 365, 0);
 	X509 *ca_as_leaf =
 	    make_cert("ca-leaf", 26, leaf_key, ca, ca_key, partner_san, client, -1, 365, 1);
+	/* Signature digests: SHA-256 or better only (SPEC 13). */
+	X509 *sha1 =
+	    resign(make_cert("sha1", 27, leaf_key, ca, ca_key, partner_san, client, -1, 365, 0),
+	           ca_key, EVP_sha1());
+	X509 *sha224 =
+	    resign(make_cert("sha224", 28, leaf_key, ca, ca_key, partner_san, client, -1, 365, 0),
+	           ca_key, EVP_sha224());
+	X509 *sha384 =
+	    resign(make_cert("sha384", 29, leaf_key, ca, ca_key, partner_san, client, -1, 365, 0),
+	           ca_key, EVP_sha384());
+	X509 *inter224 =
+	    resign(make_cert("intermediate", 31, inter_key, ca, ca_key, NULL, NULL, -1, 365, 1),
+	           ca_key, EVP_sha224());
+	X509 *inter1 =
+	    resign(make_cert("intermediate", 32, inter_key, ca, ca_key, NULL, NULL, -1, 365, 1),
+	           ca_key, EVP_sha1());
+	X509 *staff_under_inter = make_cert("officer", 33, leaf_key, inter, inter_key,
+	                                    "URI:urn:pdgate:staff:officer", client, -1, 365, 0);
+	X509 *sha512 =
+	    resign(make_cert("sha512", 30, leaf_key, ca, ca_key, partner_san, client, -1, 365, 0),
+	           ca_key, EVP_sha512());
 
 	long revoked_serials[] = {17};
 	X509_CRL *crl = make_crl(ca, ca_key, revoked_serials, 1, -1, 7);
@@ -290,6 +323,12 @@ main(void)
 	    {"leaf under an intermediate", under_inter, inter, APIERR_CERTIFICATE_INVALID,
 	     "no CRL is loaded", NULL},
 	    {"a CA certificate as leaf", ca_as_leaf, NULL, APIERR_CERTIFICATE_INVALID, NULL, NULL},
+	    {"signed with SHA-1", sha1, NULL, APIERR_CERTIFICATE_INVALID,
+	     "certificate is signed with SHA1: a digest of SHA-256 or better", NULL},
+	    {"signed with SHA-224", sha224, NULL, APIERR_CERTIFICATE_INVALID,
+	     "certificate is signed with SHA224: a digest of SHA-256 or better", NULL},
+	    {"signed with SHA-384", sha384, NULL, APIERR_NONE, NULL, "sakura-mail"},
+	    {"signed with SHA-512", sha512, NULL, APIERR_NONE, NULL, "sakura-mail"},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
 		run_case(t, &cases[i]);
@@ -389,13 +428,52 @@ main(void)
 		/* No CRL configured: no revocation check, the store says so. */
 		tlsauth_describe(s, desc, sizeof desc);
 		CHECK(strstr(desc, "no CRL") != NULL, "staff describe: %s", desc);
+		/* Without a CRL an intermediate's chain verifies: its signature is held to the
+		 * same digests as the leaf's. */
+		const char *staff_san = "URI:urn:pdgate:staff:officer";
+		run_case(s, &(struct tcase){"under an intermediate", staff_under_inter, inter,
+		                            APIERR_NONE, NULL, "officer"});
+		run_case(s, &(struct tcase){"intermediate signed with SHA-224", staff_under_inter,
+		                            inter224, APIERR_CERTIFICATE_INVALID,
+		                            "an intermediate certificate is signed with SHA224",
+		                            NULL});
+		run_case(s,
+		         &(struct tcase){"intermediate signed with SHA-1", staff_under_inter,
+		                         inter1, APIERR_CERTIFICATE_INVALID,
+		                         "an intermediate certificate is signed with SHA1", NULL});
+		X509 *leaf224 = resign(make_cert("sub224", 34, leaf_key, inter, inter_key,
+		                                 staff_san, client, -1, 365, 0),
+		                       inter_key, EVP_sha224());
+		run_case(s, &(struct tcase){"leaf under an intermediate signed with SHA-224",
+		                            leaf224, inter, APIERR_CERTIFICATE_INVALID,
+		                            "certificate is signed with SHA224", NULL});
+		X509_free(leaf224);
 	}
 	tlsauth_free(s);
+
+	/* An Ed25519 CA: EdDSA signatures count as SHA-256 or better. */
+	EVP_PKEY *ed_key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	X509 *ed_ca = make_cert("ed CA", 1, ed_key, NULL, NULL, NULL, NULL, -1, 3650, 1);
+	X509 *ed_leaf =
+	    make_cert("sakura-mail", 40, leaf_key, ed_ca, ed_key, partner_san, client, -1, 365, 0);
+	write_cert("ed-ca.pem", ed_ca);
+	struct tlsauth *e = tlsauth_new(path("ed-ca.pem"), NULL, TLSAUTH_PARTNER_PREFIX, "partner",
+	                                err, sizeof err);
+	CHECK(e != NULL, "Ed25519 store: %s", err);
+	if (e != NULL)
+		run_case(e, &(struct tcase){"signed with Ed25519", ed_leaf, NULL, APIERR_NONE, NULL,
+		                            "sakura-mail"});
+	tlsauth_free(e);
+	X509_free(ed_ca);
+	X509_free(ed_leaf);
+	EVP_PKEY_free(ed_key);
+	unlink(path("ed-ca.pem"));
 	tlsauth_free(NULL);
 
-	X509 *all[] = {ca,     other,    good,    both,        server_only, no_eku,  expired,
-	               future, foreign,  revoked, two_sans,    bad_id,      dash_id, no_san,
-	               staff,  empty_id, inter,   under_inter, ca_as_leaf};
+	X509 *all[] = {ca,     other,    good,     both,        server_only,      no_eku,  expired,
+	               future, foreign,  revoked,  two_sans,    bad_id,           dash_id, no_san,
+	               staff,  empty_id, inter,    under_inter, ca_as_leaf,       sha1,    sha224,
+	               sha384, sha512,   inter224, inter1,      staff_under_inter};
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		X509_free(all[i]);
 	X509_CRL_free(crl);
