@@ -24,6 +24,9 @@ finish_reply(struct server_request *r, unsigned status, const char *content_type
 	if (MHD_add_response_header(resp, "X-Request-Id", r->id) != MHD_YES ||
 	    MHD_add_response_header(resp, "Cache-Control", "no-store") != MHD_YES ||
 	    MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") != MHD_YES ||
+	    /* HTTPS only, on every listener: a browser (the console) never tries plain HTTP */
+	    MHD_add_response_header(resp, "Strict-Transport-Security", "max-age=31536000") !=
+	        MHD_YES ||
 	    (content_type != NULL && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
 	                                                     content_type) != MHD_YES) ||
 	    (atomic_load(&s->draining) &&

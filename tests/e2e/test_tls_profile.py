@@ -307,6 +307,11 @@ def renegotiation_refused(port):
 # lost now and then against a server that closes on renegotiation, as libmicrohttpd does. Such
 # a finding is checked again here, without the race, before it counts.
 RACY = {"secure_client_renego": renegotiation_refused}
+# The one finding not counted, with its reason (docs/operations.md, "TLS profile"): the server
+# certificate is issued by the installation's own server CA, which every client pins, and
+# carries no CRL or OCSP address because nothing serves one to partners yet; testssl applies
+# the web PKI's rule (HIGH). It is printed, not hidden.
+EXCEPTED = {"cert_revocation": "the installation's private server CA has no revocation service"}
 _testssl_lock = threading.Lock()  # one scan at a time: two at once on two cores starve the daemon
 
 
@@ -351,6 +356,10 @@ def testssl(env, name, port):
     for f in findings:
         if f["severity"] not in SEVERE:
             continue
+        if f["id"] in EXCEPTED:
+            print(f"#   {f['severity']} {f['id']} ({f['finding']}) not counted: "
+                  f"{EXCEPTED[f['id']]}", flush=True)
+            continue
         recheck = RACY.get(f["id"])
         if recheck is not None and recheck(port):
             print(f"#   {f['severity']} {f['id']} ({f['finding']}) not counted: checked again "
@@ -360,12 +369,12 @@ def testssl(env, name, port):
     check(not severe, f"testssl rates the {name} listener:\n" + "\n".join(severe))
 
 
-@case("testssl.sh against the partner listener: no finding rated LOW or worse", background=True)
+@case("testssl.sh against the partner listener: no finding rated LOW or worse (cert_revocation excepted, with its reason)", background=True)
 def testssl_partner(env):
     testssl(env, "partner", env.main.port)
 
 
-@case("testssl.sh against the compliance listener: no finding rated LOW or worse", background=True)
+@case("testssl.sh against the compliance listener: no finding rated LOW or worse (cert_revocation excepted, with its reason)", background=True)
 def testssl_compliance(env):
     testssl(env, "compliance", env.main.install.compliance_port)
 
