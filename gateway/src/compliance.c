@@ -19,6 +19,7 @@
 
 #include "codec.h"
 #include "compliance.h"
+#include "ledger_read.h"
 #include "report.h"
 #include "server.h"
 #include "tlsauth.h"

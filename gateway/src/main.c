@@ -6,7 +6,7 @@
 #include "contract.h"
 #include "gateway.h"
 #include "init.h"
-#include "ledger.h"
+#include "ledger_cmd.h"
 #include "report.h"
 #include "token.h"
 

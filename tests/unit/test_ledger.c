@@ -1,6 +1,8 @@
 /* test_ledger — leaves byte for byte, group commit, reopen, checkpoints, proofs, failed writes. */
 #include "check.h"
 #include "ledger.h"
+#include "ledger_cmd.h"
+#include "ledger_read.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -348,24 +350,27 @@ test_leaves(void)
 	CHECK(ledger_size(l, &size0) == 0, "size");
 	CHECK(ledger_append(l, page, 5, &idx) == 0 && idx == size0, "page at %" PRIu64, idx);
 	CHECK(ledger_size(l, &size1) == 0 && size1 == size0 + 5, "page size");
-	/* Malformed entries: -1, nothing stored, not even the good ones of the same call. */
+	/* Malformed entries: LEDGER_EENTRY, nothing stored, not even the good ones of the same
+	 * call. */
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		struct ledger_entry two[2] = {leaf_cases[0].e, bad_cases[i].e};
-		CHECK(ledger_append(l, &bad_cases[i].e, 1, &idx) == -1, "%s refused",
+		CHECK(ledger_append(l, &bad_cases[i].e, 1, &idx) == LEDGER_EENTRY, "%s refused",
 		      bad_cases[i].name);
-		CHECK(ledger_append(l, two, 2, &idx) == -1, "%s refused in a page",
+		CHECK(ledger_append(l, two, 2, &idx) == LEDGER_EENTRY, "%s refused in a page",
 		      bad_cases[i].name);
 	}
 	char big[LEDGER_MAX_LEAF];
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	struct ledger_entry toolong = {.kind = LEDGER_DENY, .justification = big};
-	CHECK(ledger_append(l, &toolong, 1, &idx) == -1, "leaf over LEDGER_MAX_LEAF refused");
-	CHECK(ledger_append(l, page, 0, &idx) == -1, "n = 0 refused");
+	CHECK(ledger_append(l, &toolong, 1, &idx) == LEDGER_EENTRY,
+	      "leaf over LEDGER_MAX_LEAF refused");
+	CHECK(ledger_append(l, page, 0, &idx) == LEDGER_EINVAL, "n = 0 refused");
 	struct ledger_entry *many = calloc(LEDGER_MAX_BATCH + 1, sizeof(*many));
 	for (int i = 0; i <= LEDGER_MAX_BATCH; i++)
 		many[i].kind = LEDGER_DENY;
-	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH + 1, &idx) == -1, "n > max refused");
+	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH + 1, &idx) == LEDGER_EINVAL,
+	      "n > max refused");
 	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH, &idx) == 0, "n = max accepted");
 	free(many);
 	CHECK(ledger_size(l, &size1) == 0 && size1 == size0 + 5 + LEDGER_MAX_BATCH,
@@ -546,8 +551,8 @@ test_group_commit(void)
 	 * throughput ratio is printed, not asserted: it depends on what an fsync costs on the disk
 	 * under the test (near nothing on a tmpfs or a write-back cache), not on this code.
 	 */
-	CHECK((double)e64 / (double)c64 >= 4.0, "64 writers: %" PRIu64 " entries in %" PRIu64
-	      " commits", e64, c64);
+	CHECK((double)e64 / (double)c64 >= 4.0,
+	      "64 writers: %" PRIu64 " entries in %" PRIu64 " commits", e64, c64);
 	CHECK(c16 < e16, "16 writers: %" PRIu64 " entries in %" PRIu64 " commits", e16, c16);
 	CHECK(ledger_close(l) == 0, "close");
 	CHECK(verify_cli(db) == 0, "verify after concurrent appends");
@@ -721,7 +726,7 @@ test_checkpoints_and_reopen(void)
 			bad++;
 	}
 	CHECK(n > 6 && bad == 0, "%d of %d consecutive checkpoints inconsistent", bad, n);
-	CHECK(ledger_append(r, &e, 1, &idx) == -1, "read-only refuses appends");
+	CHECK(ledger_append(r, &e, 1, &idx) == LEDGER_EINVAL, "read-only refuses appends");
 	ledger_close(r);
 	CHECK(verify_cli(db) == 0, "verify");
 	ro.origin = "pdgate.test/other";
