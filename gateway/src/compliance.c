@@ -955,10 +955,13 @@ set_state(struct server_request *req, struct compliance *c, const char *partner,
 	    .token = who.jti,
 	    .admin = &a,
 	};
-	if (ledger_append(c->p.ledger, &le, 1, &index) != 0) {
+	int rc = ledger_append(c->p.ledger, &le, 1, &index);
+	if (rc != LEDGER_OK) {
 		free(reason);
-		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE,
-		                   "the action cannot be recorded in the ledger: nothing changed");
+		/* A malformed entry is this code's bug (the ledger logged it), not an outage. */
+		server_reply_error(
+		    req, rc == LEDGER_EENTRY ? APIERR_INTERNAL : APIERR_LEDGER_UNAVAILABLE,
+		    "the action cannot be recorded in the ledger: nothing changed");
 		return;
 	}
 	changed = registry_set_suspended(c->p.registry, partner, suspend, who.sub, reason,
