@@ -36,30 +36,6 @@
 #define CKPT_HARD 65536
 #define CKPT_RETRY_MS 50
 
-const char *
-ledger_strerror(int err)
-{
-	switch (err) {
-	case LEDGER_OK:
-		return "success";
-	case LEDGER_EIO:
-		return "the ledger database failed";
-	case LEDGER_ERANGE:
-		return "index or size outside the ledger";
-	case LEDGER_ENOENT:
-		return "no such checkpoint";
-	case LEDGER_EINVAL:
-		return "invalid argument";
-	case LEDGER_ENOMEM:
-		return "out of memory";
-	case LEDGER_EENTRY:
-		return "a malformed entry";
-	case LEDGER_EVERIFY:
-		return "the ledger is not intact";
-	}
-	return "unknown ledger error";
-}
-
 static int64_t
 now_ms(void)
 {
@@ -821,7 +797,7 @@ ledger_close(struct ledger *l)
 		return 0;
 	if (!l->read_only) {
 		if (append_admin(l, "gateway_stop") != LEDGER_OK)
-			rc = -1;
+			rc = LEDGER_EIO;
 		pthread_mutex_lock(&l->lock);
 		l->stop = 1;
 		pthread_cond_signal(&l->work_cv);
@@ -831,7 +807,7 @@ ledger_close(struct ledger *l)
 		pthread_join(l->ckpt_thread, NULL);
 		/* The writer is gone: the final checkpoint is signed here, on its connection. */
 		if (l->frontier.size > l->cp_size && (l->broken || sign_checkpoint(l) < 0))
-			rc = -1;
+			rc = LEDGER_EIO;
 		lmsg(l, rc == 0 ? "info" : "error",
 		     "closed at size %" PRIu64 ", checkpoint %" PRIu64 ": %" PRIu64
 		     " entries in %" PRIu64 " commits, %" PRIu64 " failed commits, %" PRIu64

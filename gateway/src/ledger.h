@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ledger_err.h"
 #include "ledger_leaf.h"
 #include "log.h"
 
@@ -23,21 +24,6 @@
 #define LEDGER_MAX_BATCH 1000
 /* Read connections of an open ledger when ledger_params.readers is 0. */
 #define LEDGER_READERS 4
-
-enum ledger_err {
-	LEDGER_OK = 0,
-	LEDGER_EIO = -1,    /* the database failed: cannot read, write, lock, or is corrupt; or
-	                       the ledger stopped writing (closing, or a failed consistency check) */
-	LEDGER_ERANGE = -2, /* index or size outside the ledger (or not yet committed) */
-	LEDGER_ENOENT = -3, /* no checkpoint (of that size) */
-	LEDGER_EINVAL = -4, /* an argument the call does not accept */
-	LEDGER_ENOMEM = -5,
-	LEDGER_EENTRY = -6,  /* ledger_append: a malformed entry (see ledger_leaf_tail) */
-	LEDGER_EVERIFY = -7, /* ledger_verify: the ledger is not intact */
-};
-
-/* A static string naming the error; never NULL. */
-const char *ledger_strerror(int err);
 
 /* How to open a ledger. Strings borrowed for the duration of ledger_open. */
 struct ledger_params {
@@ -67,8 +53,8 @@ struct ledger *ledger_open(const struct ledger_params *p, char *err, size_t errl
 /*
  * Appends "gateway_stop", lets the writer commit everything queued, signs the final checkpoint,
  * stops the writer, logs the commit statistics and frees. Callers of ledger_append must have
- * returned. Returns 0, or -1 if the stop entry or the final checkpoint could not be written
- * (logged; the next open signs what is unsigned). NULL: no-op, 0.
+ * returned. Returns 0, or LEDGER_EIO if the stop entry or the final checkpoint could not be
+ * written (logged; the next open signs what is unsigned). NULL: no-op, 0.
  */
 int ledger_close(struct ledger *l);
 

@@ -6,8 +6,8 @@
 
 #include <sqlite3.h>
 
-#include "ledger.h"
 #include "ledger_db.h"
+#include "ledger_err.h"
 #include "ledger_vfs.h"
 
 #define SCHEMA_VERSION "1"

@@ -67,7 +67,7 @@ int ledger_st_exec(sqlite3_stmt *st);
 
 /* The stored tree of c as a merkle node store (c borrowed). */
 struct merkle_store ledger_conn_store(struct ledger_conn *c);
-/* The number of entries (max(idx) + 1). 0 or LEDGER_EIO. */
+/* The number of entries (max(idx) + 1). 0 or LEDGER_EIO (ledger_err.h, as below). */
 int ledger_conn_size(struct ledger_conn *c, uint64_t *size);
 /* The checkpoint of size entries (0: the latest): its size and a copy of its note (caller
  * frees, len bytes, NUL-terminated). 0, LEDGER_ENOENT, LEDGER_EIO or LEDGER_ENOMEM. */

@@ -1179,6 +1179,27 @@ test_big(uint64_t n)
 #endif
 }
 
+/* Every code has a name of its own; anything else is unknown. */
+static void
+test_strerror(void)
+{
+	static const int codes[] = {LEDGER_OK,     LEDGER_EIO,    LEDGER_ERANGE, LEDGER_ENOENT,
+	                            LEDGER_EINVAL, LEDGER_ENOMEM, LEDGER_EENTRY, LEDGER_EVERIFY};
+	const char *unknown = ledger_strerror(-99);
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		const char *s = ledger_strerror(codes[i]);
+		CHECK(s != NULL && *s != '\0' && strcmp(s, unknown) != 0, "code %d: %s", codes[i],
+		      s ? s : "(null)");
+		for (size_t k = 0; k < i; k++)
+			CHECK(strcmp(s, ledger_strerror(codes[k])) != 0, "codes %d and %d",
+			      codes[i], codes[k]);
+	}
+	CHECK(strcmp(ledger_strerror(1), unknown) == 0 &&
+	          strcmp(unknown, "unknown ledger error") == 0,
+	      "unknown codes");
+}
+
 int
 main(void)
 {
@@ -1189,6 +1210,7 @@ main(void)
 		return 1;
 	}
 	srand(1);
+	test_strerror();
 	test_leaves();
 	test_group_commit();
 	test_checkpoints_and_reopen();
