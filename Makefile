@@ -69,9 +69,12 @@ $(BUILD)/obj/%.o: gateway/src/%.c $(wildcard gateway/src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# A test that includes the .c it tests (to reach its static functions) links every object but
+# that one's.
 $(BUILD)/unit/%: tests/unit/%.c $(LIBOBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(LIBOBJ) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(filter-out $(patsubst %,$(BUILD)/obj/%.o,\
+	    $(shell sed -n 's/^#include "\([a-z_]*\)\.c"$$/\1/p' $<)),$(LIBOBJ)) $(LDLIBS)
 
 DEMO := var/demo
 run: deps

@@ -19,6 +19,7 @@
 
 #include "codec.h"
 #include "compliance.h"
+#include "ledger_read.h"
 #include "report.h"
 #include "server.h"
 #include "text.h"
@@ -610,20 +611,6 @@ search(struct server_request *req, void *app)
 /* ------------------------------------------------------------------------------------------ */
 /* Reports. */
 
-/* A read-only connection to the ledger file for one report. NULL after answering. */
-static struct report_db *
-open_db(struct server_request *req, struct compliance *c)
-{
-	char err[512];
-	struct report_db *d = report_db_open(c->p.cfg->ledger.path, err, sizeof(err));
-
-	if (d == NULL) {
-		log_msg(c->p.log, "error", "compliance: %s", err);
-		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, "the ledger cannot be read");
-	}
-	return d;
-}
-
 static void
 report_failed(struct server_request *req, struct compliance *c, const char *err)
 {
@@ -659,14 +646,10 @@ provisions(struct server_request *req, void *app)
 	}
 	csv = format != NULL && strcmp(format, "csv") == 0;
 	q.limit = (unsigned)limit;
-	struct report_db *d = open_db(req, c);
-	if (d == NULL)
-		return;
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
-	r = report_provisions(d, &q, &names, csv, &out, &len, &next, err, sizeof(err));
+	r = report_provisions(c->p.ledger, &q, &names, csv, &out, &len, &next, err, sizeof(err));
 	registry_release(c->p.registry, v);
-	report_db_close(d);
 	if (r != 0) {
 		report_failed(req, c, err);
 		return;
@@ -701,14 +684,10 @@ subject_report(struct server_request *req, void *app)
 		                   "the subject reference cannot be computed");
 		return;
 	}
-	struct report_db *d = open_db(req, c);
-	if (d == NULL)
-		return;
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
-	json_t *doc = report_subject(d, member, subject, &names, err, sizeof(err));
+	json_t *doc = report_subject(c->p.ledger, member, subject, &names, err, sizeof(err));
 	registry_release(c->p.registry, v);
-	report_db_close(d);
 	if (doc == NULL)
 		report_failed(req, c, err);
 	else
@@ -738,15 +717,11 @@ breach(struct server_request *req, void *app)
 		return;
 	}
 	bool want_ids = resolve == NULL || strcmp(resolve, "true") == 0;
-	struct report_db *d = open_db(req, c);
-	if (d == NULL)
-		return;
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
-	json_t *doc = report_breach(d, &q, &names, want_ids ? c->p.origin : NULL, c->p.pseudo, err,
-	                            sizeof(err));
+	json_t *doc = report_breach(c->p.ledger, &q, &names, want_ids ? c->p.origin : NULL,
+	                            c->p.pseudo, err, sizeof(err));
 	registry_release(c->p.registry, v);
-	report_db_close(d);
 	if (doc == NULL)
 		report_failed(req, c, err);
 	else
@@ -777,14 +752,10 @@ summary(struct server_request *req, void *app)
 		bad(req, "a summary spans at most %d days", SUMMARY_MAX_DAYS);
 		return;
 	}
-	struct report_db *d = open_db(req, c);
-	if (d == NULL)
-		return;
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
-	json_t *doc = report_summary(d, from, to, now, &names, err, sizeof(err));
+	json_t *doc = report_summary(c->p.ledger, from, to, now, &names, err, sizeof(err));
 	registry_release(c->p.registry, v);
-	report_db_close(d);
 	if (doc == NULL)
 		report_failed(req, c, err);
 	else
@@ -982,10 +953,13 @@ set_state(struct server_request *req, struct compliance *c, const char *partner,
 	    .token = who.jti,
 	    .admin = &a,
 	};
-	if (ledger_append(c->p.ledger, &le, 1, &index) != 0) {
+	int rc = ledger_append(c->p.ledger, &le, 1, &index);
+	if (rc != LEDGER_OK) {
 		free(reason);
-		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE,
-		                   "the action cannot be recorded in the ledger: nothing changed");
+		/* A malformed entry is this code's bug (the ledger logged it), not an outage. */
+		server_reply_error(
+		    req, rc == LEDGER_EENTRY ? APIERR_INTERNAL : APIERR_LEDGER_UNAVAILABLE,
+		    "the action cannot be recorded in the ledger: nothing changed");
 		return;
 	}
 	changed = registry_set_suspended(c->p.registry, partner, suspend, who.sub, reason,

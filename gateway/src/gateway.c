@@ -25,6 +25,7 @@
 #include "config.h"
 #include "gateway.h"
 #include "ledger.h"
+#include "ledger_read.h"
 #include "log.h"
 #include "note.h"
 #include "origin.h"

@@ -6,8 +6,8 @@
 #include "contract.h"
 #include "gateway.h"
 #include "init.h"
-#include "ledger.h"
-#include "report.h"
+#include "ledger_cmd.h"
+#include "report_cmd.h"
 #include "token.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */

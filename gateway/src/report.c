@@ -1,142 +1,22 @@
 /* report — the compliance reports over ledger entries: provisions, subject, breach, supervision. */
-#include <assert.h>
-#include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include <openssl/crypto.h>
-#include <sqlite3.h>
-
 #include "cal.h"
-#include "config.h"
+#include "ledger_read.h"
 #include "origin.h"
-#include "pki.h"
 #include "pseudo.h"
 #include "report.h"
+#include "strtab.h"
+
+/* Admin entries listed in a summary at most. */
+#define SUMMARY_ADMIN_MAX 1000
 
 /* ------------------------------------------------------------------------------------------ */
-/* Small tools: a string table (open addressing) and the text buffer. */
-
-struct strtab {
-	char **keys;
-	uint32_t *vals;
-	size_t n, cap; /* cap a power of two, or 0 */
-};
-
-static uint64_t
-hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-
-	for (; *s != '\0'; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-	return h;
-}
-
-/* The value of key, or -1. */
-static int64_t
-strtab_get(const struct strtab *t, const char *key)
-{
-	if (t->cap == 0)
-		return -1;
-	for (size_t i = hash_str(key) & (t->cap - 1);; i = (i + 1) & (t->cap - 1)) {
-		if (t->keys[i] == NULL)
-			return -1;
-		if (strcmp(t->keys[i], key) == 0)
-			return t->vals[i];
-	}
-}
-
-/* Adds key (copied) with val; key must be absent. 0 or -1. */
-static int
-strtab_put(struct strtab *t, const char *key, uint32_t val)
-{
-	if ((t->n + 1) * 2 > t->cap) {
-		size_t cap = t->cap ? t->cap * 2 : 64;
-		char **keys = calloc(cap, sizeof(*keys));
-		uint32_t *vals = calloc(cap, sizeof(*vals));
-		if (keys == NULL || vals == NULL) {
-			free(keys);
-			free(vals);
-			return -1;
-		}
-		for (size_t i = 0; i < t->cap; i++) {
-			if (t->keys[i] == NULL)
-				continue;
-			size_t j = hash_str(t->keys[i]) & (cap - 1);
-			while (keys[j] != NULL)
-				j = (j + 1) & (cap - 1);
-			keys[j] = t->keys[i];
-			vals[j] = t->vals[i];
-		}
-		free(t->keys);
-		free(t->vals);
-		t->keys = keys;
-		t->vals = vals;
-		t->cap = cap;
-	}
-	size_t i = hash_str(key) & (t->cap - 1);
-	while (t->keys[i] != NULL)
-		i = (i + 1) & (t->cap - 1);
-	if ((t->keys[i] = strdup(key)) == NULL)
-		return -1;
-	t->vals[i] = val;
-	t->n++;
-	return 0;
-}
-
-static void
-strtab_free(struct strtab *t)
-{
-	for (size_t i = 0; i < t->cap; i++)
-		free(t->keys[i]);
-	free(t->keys);
-	free(t->vals);
-	memset(t, 0, sizeof(*t));
-}
-
-/* Interns s into a list of strings with a table: its index, or -1 on memory. */
-struct strlist {
-	struct strtab tab;
-	char **v;
-	size_t n, cap;
-};
-
-static int64_t
-strlist_intern(struct strlist *l, const char *s)
-{
-	int64_t k = strtab_get(&l->tab, s);
-
-	if (k >= 0)
-		return k;
-	if (l->n == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 16;
-		char **v = realloc(l->v, cap * sizeof(*v));
-		if (v == NULL)
-			return -1;
-		l->v = v;
-		l->cap = cap;
-	}
-	if ((l->v[l->n] = strdup(s)) == NULL || strtab_put(&l->tab, s, (uint32_t)l->n) != 0) {
-		free(l->v[l->n]);
-		return -1;
-	}
-	return (int64_t)l->n++;
-}
-
-static void
-strlist_free(struct strlist *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->v[i]);
-	free(l->v);
-	strtab_free(&l->tab);
-}
+/* The text buffer. */
 
 void
 report_buf_add(struct report_buf *b, const char *s, size_t n)
@@ -177,85 +57,18 @@ report_buf_free(struct report_buf *b)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Leaves, days, names. */
+/* Days and names. */
 
-static const char *
-str_or_null(const json_t *o, const char *name, int *bad)
-{
-	const json_t *v = json_object_get(o, name);
-
-	if (v == NULL) {
-		*bad = 1;
-		return NULL;
-	}
-	if (json_is_null(v))
-		return NULL;
-	if (!json_is_string(v)) {
-		*bad = 1;
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
-int
-report_leaf_decode(const json_t *leaf, struct report_leaf *out)
-{
-	int bad = 0;
-	const json_t *idx = json_object_get(leaf, "index"), *items;
-	const char *kind, *t;
-	time_t secs;
-
-	memset(out, 0, sizeof(*out));
-	if (!json_is_object(leaf) || !json_is_integer(idx) || json_integer_value(idx) < 0)
-		return -1;
-	out->index = (uint64_t)json_integer_value(idx);
-	t = str_or_null(leaf, "time", &bad);
-	kind = str_or_null(leaf, "kind", &bad);
-	if (bad || t == NULL || kind == NULL || cal_parse_rfc3339(t, &secs) != 0)
-		return -1;
-	out->time = t;
-	/* the ledger writes exactly "YYYY-MM-DDTHH:MM:SS.mmmZ" */
-	out->time_ms = (int64_t)secs * 1000;
-	if (strlen(t) == 24 && t[19] == '.')
-		out->time_ms += (t[20] - '0') * 100 + (t[21] - '0') * 10 + (t[22] - '0');
-	if (strcmp(kind, "release") == 0)
-		out->kind = LEDGER_RELEASE;
-	else if (strcmp(kind, "deny") == 0)
-		out->kind = LEDGER_DENY;
-	else if (strcmp(kind, "admin") == 0)
-		out->kind = LEDGER_ADMIN;
-	else
-		return -1;
-	out->request = str_or_null(leaf, "request", &bad);
-	out->partner = str_or_null(leaf, "partner", &bad);
-	out->contract = str_or_null(leaf, "contract", &bad);
-	out->relationship = str_or_null(leaf, "relationship", &bad);
-	out->purpose = str_or_null(leaf, "purpose", &bad);
-	out->subject = str_or_null(leaf, "subject", &bad);
-	out->basis = str_or_null(leaf, "basis", &bad);
-	out->reason = str_or_null(leaf, "reason", &bad);
-	out->digest = str_or_null(leaf, "digest", &bad);
-	out->token = str_or_null(leaf, "token", &bad);
-	out->justification = str_or_null(leaf, "justification", &bad);
-	items = json_object_get(leaf, "items");
-	if (items == NULL || !(json_is_null(items) || json_is_array(items)))
-		return -1;
-	for (size_t i = 0; json_is_array(items) && i < json_array_size(items); i++)
-		if (!json_is_string(json_array_get(items, i)))
-			return -1;
-	out->items = json_is_array(items) ? items : NULL;
-	out->count = 1;
-	return bad ? -1 : 0;
-}
-
-int64_t
+/* The JST day (days since 1970-01-01 in UTC+9) of a Unix ms instant. */
+static int64_t
 report_day(int64_t ms)
 {
 	int64_t local = ms + REPORT_JST_MS;
 	return local / REPORT_DAY_MS - (local % REPORT_DAY_MS < 0);
 }
 
-void
+/* A day of report_day as "YYYY-MM-DD". */
+static void
 report_day_text(int64_t day, char out[11])
 {
 	int y, m, d;
@@ -286,28 +99,14 @@ report_parse_time(const char *s, bool end_of_day, int64_t *ms)
 	return *ms > 0 ? 0 : -1;
 }
 
-static void
-format_ms(int64_t ms, char out[32])
-{
-	time_t s = (time_t)(ms / 1000);
-	struct tm tm;
-	char tmp[80];
-
-	/* instants of the ledger: after 1970 and before 10000 */
-	gmtime_r(&s, &tm);
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-	         tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-	snprintf(out, 32, "%.24s", tmp);
-}
-
 static json_t *
 time_or_null(int64_t ms)
 {
-	char t[32];
+	char t[LEDGER_TIME_LEN + 1];
 
 	if (ms <= 0)
 		return json_null();
-	format_ms(ms, t);
+	ledger_leaf_time(ms, t);
 	return json_string(t);
 }
 
@@ -400,31 +199,47 @@ item_class(const struct report_names *n, const char *item)
 /* ------------------------------------------------------------------------------------------ */
 /* Provision records. */
 
-json_t *
-report_provision_json(const struct report_leaf *l, const struct report_names *n)
+/* The items of an entry as a JSON array (empty for null). New reference, NULL on memory. */
+static json_t *
+items_json(const struct ledger_entry *e)
 {
-	char day[11], basis[512], t[32];
-	json_t *items = l->items != NULL ? json_deep_copy(l->items) : json_array();
+	json_t *a = json_array();
 
-	report_day_text(report_day(l->time_ms), day);
-	basis_label(n, l->basis, basis, sizeof(basis));
-	if (l->time == NULL)
-		format_ms(l->time_ms, t);
-	return json_pack(
-	    "{s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:s,s:b,s:o,s:o,"
-	    "s:o,s:o}",
-	    "index", (json_int_t)l->index, "time", l->time ? l->time : t, "date", day, "recipient",
-	    str_json(l->partner), "recipient_name", partner_name(n, l->contract, l->partner),
-	    "contract", str_json(l->contract), "relationship", str_json(l->relationship),
-	    "relationship_label", relationship_label(l->relationship), "purpose",
-	    str_json(l->purpose), "purpose_label", purpose_label(n, l->purpose), "subject",
-	    str_json(l->subject), "items", items, "basis", str_json(l->basis), "basis_label", basis,
-	    "consent", l->basis != NULL && strcmp(l->basis, "consent") == 0, "justification",
-	    str_json(l->justification), "token", str_json(l->token), "request",
-	    str_json(l->request), "digest", str_json(l->digest));
+	for (size_t i = 0; a != NULL && i < e->n_items; i++)
+		if (json_array_append_new(a, json_string(e->items[i])) != 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	return a;
 }
 
-void
+/* The record of one release entry (new reference, NULL on out of memory). */
+static json_t *
+report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
+{
+	char day[11], basis[512];
+
+	report_day_text(report_day(l->time_ms), day);
+	basis_label(n, l->e.basis, basis, sizeof(basis));
+	return json_pack("{s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:s,s:b,s:o,s:o,"
+	                 "s:o,s:o}",
+	                 "index", (json_int_t)l->index, "time", l->time, "date", day, "recipient",
+	                 str_json(l->e.partner), "recipient_name",
+	                 partner_name(n, l->e.contract, l->e.partner), "contract",
+	                 str_json(l->e.contract), "relationship", str_json(l->e.relationship),
+	                 "relationship_label", relationship_label(l->e.relationship), "purpose",
+	                 str_json(l->e.purpose), "purpose_label", purpose_label(n, l->e.purpose),
+	                 "subject", str_json(l->e.subject), "items", items_json(&l->e), "basis",
+	                 str_json(l->e.basis), "basis_label", basis, "consent",
+	                 l->e.basis != NULL && strcmp(l->e.basis, "consent") == 0, "justification",
+	                 str_json(l->e.justification), "token", str_json(l->e.token), "request",
+	                 str_json(l->e.request), "digest", str_json(l->e.digest));
+}
+
+/* One CSV field, quoted when it holds a comma, quote, CR or LF (quotes doubled); a field that
+ * starts with = + - @ or a tab is prefixed with ' so that no spreadsheet runs it as a
+ * formula. Then "," or, if last, CRLF. */
+static void
 report_csv_field(struct report_buf *b, const char *s, bool last)
 {
 	if (s == NULL)
@@ -460,7 +275,9 @@ static const char *const csv_columns[] = {
 };
 #define NCOLUMNS (sizeof(csv_columns) / sizeof(csv_columns[0]))
 
-void
+/* CSV (RFC 4180, UTF-8 with a byte-order mark so that spreadsheets read the Japanese, CRLF):
+ * the BOM and header row; then report_csv_provision writes one row per release entry. */
+static void
 report_csv_header(struct report_buf *b)
 {
 	report_buf_add(b, "\xEF\xBB\xBF", 3);
@@ -468,23 +285,21 @@ report_csv_header(struct report_buf *b)
 		report_csv_field(b, csv_columns[i], i + 1 == NCOLUMNS);
 }
 
-void
-report_csv_provision(struct report_buf *b, const struct report_leaf *l,
+static void
+report_csv_provision(struct report_buf *b, const struct ledger_leaf *l,
                      const struct report_names *n)
 {
-	char idx[24], day[11], basis[512], t[32];
+	char idx[24], day[11], basis[512];
 	struct report_buf items = {0};
 
 	snprintf(idx, sizeof(idx), "%" PRIu64, l->index);
 	report_day_text(report_day(l->time_ms), day);
-	basis_label(n, l->basis, basis, sizeof(basis));
-	if (l->time == NULL)
-		format_ms(l->time_ms, t);
+	basis_label(n, l->e.basis, basis, sizeof(basis));
 	buf_str(&items, "");
-	for (size_t i = 0; l->items != NULL && i < json_array_size(l->items); i++) {
+	for (size_t i = 0; i < l->e.n_items; i++) {
 		if (i > 0)
 			buf_str(&items, ";");
-		buf_str(&items, json_string_value(json_array_get(l->items, i)));
+		buf_str(&items, l->e.items[i]);
 	}
 	if (items.bad) {
 		b->bad = true;
@@ -492,22 +307,22 @@ report_csv_provision(struct report_buf *b, const struct report_leaf *l,
 	}
 	const char *row[NCOLUMNS] = {
 	    idx,
-	    l->time ? l->time : t,
+	    l->time,
 	    day,
-	    l->partner,
-	    partner_name(n, l->contract, l->partner),
-	    l->contract,
-	    l->relationship,
-	    relationship_label(l->relationship),
-	    l->purpose,
-	    purpose_label(n, l->purpose),
-	    l->subject,
+	    l->e.partner,
+	    partner_name(n, l->e.contract, l->e.partner),
+	    l->e.contract,
+	    l->e.relationship,
+	    relationship_label(l->e.relationship),
+	    l->e.purpose,
+	    purpose_label(n, l->e.purpose),
+	    l->e.subject,
 	    items.data,
-	    l->basis,
+	    l->e.basis,
 	    basis,
-	    l->justification,
-	    l->token,
-	    l->request,
+	    l->e.justification,
+	    l->e.token,
+	    l->e.request,
 	};
 	for (size_t i = 0; i < NCOLUMNS; i++)
 		report_csv_field(b, row[i], i + 1 == NCOLUMNS);
@@ -516,6 +331,8 @@ report_csv_provision(struct report_buf *b, const struct report_leaf *l,
 
 /* ------------------------------------------------------------------------------------------ */
 /* The breach report. */
+
+/* The breach report (APPI Art. 26): who was affected at a partner, with what. */
 
 struct breach_member {
 	char *subject;
@@ -534,13 +351,13 @@ struct report_breach {
 	uint64_t releases;
 };
 
-struct report_breach *
+static struct report_breach *
 report_breach_new(void)
 {
 	return calloc(1, sizeof(struct report_breach));
 }
 
-void
+static void
 report_breach_free(struct report_breach *b)
 {
 	if (b == NULL)
@@ -584,15 +401,16 @@ member_add_item(struct breach_member *m, uint32_t item)
 	return 0;
 }
 
-int
-report_breach_add(struct report_breach *b, const struct report_leaf *l)
+/* Adds a release entry (others are ignored): its subject and items. 0 or -1 (memory). */
+static int
+report_breach_add(struct report_breach *b, const struct ledger_leaf *l)
 {
 	struct breach_member *m;
 	int64_t k;
 
-	if (l->kind != LEDGER_RELEASE || l->subject == NULL)
+	if (l->e.kind != LEDGER_RELEASE || l->e.subject == NULL)
 		return 0;
-	k = strtab_get(&b->by_subject, l->subject);
+	k = strtab_get(&b->by_subject, l->e.subject);
 	if (k < 0) {
 		if (b->n == b->cap) {
 			size_t cap = b->cap ? b->cap * 2 : 64;
@@ -604,8 +422,8 @@ report_breach_add(struct report_breach *b, const struct report_leaf *l)
 		}
 		m = &b->m[b->n];
 		memset(m, 0, sizeof(*m));
-		if ((m->subject = strdup(l->subject)) == NULL ||
-		    strtab_put(&b->by_subject, l->subject, (uint32_t)b->n) != 0) {
+		if ((m->subject = strdup(l->e.subject)) == NULL ||
+		    strtab_put(&b->by_subject, l->e.subject, (uint32_t)b->n) != 0) {
 			free(m->subject);
 			return -1;
 		}
@@ -614,22 +432,22 @@ report_breach_add(struct report_breach *b, const struct report_leaf *l)
 		m->last = l->time_ms;
 	}
 	m = &b->m[k];
-	m->releases += l->count;
-	b->releases += l->count;
+	m->releases++;
+	b->releases++;
 	if (l->time_ms < m->first)
 		m->first = l->time_ms;
 	if (l->time_ms > m->last)
 		m->last = l->time_ms;
-	for (size_t i = 0; l->items != NULL && i < json_array_size(l->items); i++) {
-		int64_t it =
-		    strlist_intern(&b->items, json_string_value(json_array_get(l->items, i)));
+	for (size_t i = 0; i < l->e.n_items; i++) {
+		int64_t it = strlist_intern(&b->items, l->e.items[i]);
 		if (it < 0 || member_add_item(m, (uint32_t)it) != 0)
 			return -1;
 	}
 	return 0;
 }
 
-void
+/* Sets the member id of a subject, for the notification of the members. */
+static void
 report_breach_resolve(struct report_breach *b, const char *subject, const char *member_id)
 {
 	int64_t k = strtab_get(&b->by_subject, subject);
@@ -639,7 +457,8 @@ report_breach_resolve(struct report_breach *b, const char *subject, const char *
 	b->m[k].member_id = strdup(member_id);
 }
 
-void
+/* Calls fn for each subject collected (for resolving them); fn returns 0 to go on. */
+static void
 report_breach_subjects(const struct report_breach *b, int (*fn)(void *arg, const char *subject),
                        void *arg)
 {
@@ -648,7 +467,7 @@ report_breach_subjects(const struct report_breach *b, int (*fn)(void *arg, const
 			return;
 }
 
-size_t
+static size_t
 report_breach_count(const struct report_breach *b)
 {
 	return b->n;
@@ -663,7 +482,14 @@ cmp_first(const void *a, const void *b)
 	return strcmp(x->subject, y->subject);
 }
 
-json_t *
+/*
+ * The report (new reference): {"partner","from","to","count","releases","members":[{"subject",
+ * "member_id","items","releases","first","last"}],"items":[{"item","class","members"}],
+ * "classes":[…],"reportable",reasons:[{"code","text"}]}, members oldest first, items in the
+ * order they first left. Reportable when more than REPORT_BREACH_PEOPLE members are affected
+ * or any item is of class my_number.
+ */
+static json_t *
 report_breach_json(struct report_breach *b, const struct report_names *n, const char *partner,
                    int64_t from_ms, int64_t to_ms)
 {
@@ -671,7 +497,7 @@ report_breach_json(struct report_breach *b, const struct report_names *n, const 
 	       *reasons = json_array();
 	uint64_t *per_item = calloc(b->items.n ? b->items.n : 1, sizeof(*per_item));
 	bool my_number = false;
-	char t1[32], t2[32];
+	char t1[LEDGER_TIME_LEN + 1], t2[LEDGER_TIME_LEN + 1];
 
 	if (members == NULL || items == NULL || classes == NULL || reasons == NULL ||
 	    per_item == NULL)
@@ -686,8 +512,8 @@ report_breach_json(struct report_breach *b, const struct report_names *n, const 
 			per_item[m->items[k]]++;
 			json_array_append_new(its, json_string(b->items.v[m->items[k]]));
 		}
-		format_ms(m->first, t1);
-		format_ms(m->last, t2);
+		ledger_leaf_time(m->first, t1);
+		ledger_leaf_time(m->last, t2);
 		if (its == NULL ||
 		    json_array_append_new(members, json_pack("{s:s,s:o,s:o,s:I,s:s,s:s}", "subject",
 		                                             m->subject, "member_id",
@@ -746,6 +572,8 @@ fail:
 /* ------------------------------------------------------------------------------------------ */
 /* The supervision summary. */
 
+/* The supervision summary (APPI Art. 25). */
+
 struct summary_row {
 	const char *partner, *contract, *purpose; /* interned in s->names */
 	uint64_t releases, refused, exception_uses;
@@ -770,7 +598,8 @@ struct report_summary {
 	json_t *admin;
 };
 
-struct report_summary *
+/* A summary of [from_ms, to_ms); now decides which contracts are ending. NULL on memory. */
+static struct report_summary *
 report_summary_new(int64_t from_ms, int64_t to_ms, time_t now)
 {
 	struct report_summary *s = calloc(1, sizeof(*s));
@@ -791,7 +620,7 @@ report_summary_new(int64_t from_ms, int64_t to_ms, time_t now)
 	return s;
 }
 
-void
+static void
 report_summary_free(struct report_summary *s)
 {
 	if (s == NULL)
@@ -826,14 +655,14 @@ intern(struct strlist *l, const char *s, int *bad)
 }
 
 static struct summary_row *
-summary_row(struct report_summary *s, const struct report_leaf *l)
+summary_row(struct report_summary *s, const struct ledger_leaf *l)
 {
 	char key[512];
 	int bad = 0;
 	int64_t k;
 
-	snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", l->partner ? l->partner : "",
-	         l->contract ? l->contract : "", l->purpose ? l->purpose : "");
+	snprintf(key, sizeof(key), "%s\x1f%s\x1f%s", l->e.partner ? l->e.partner : "",
+	         l->e.contract ? l->e.contract : "", l->e.purpose ? l->e.purpose : "");
 	if ((k = strtab_get(&s->row_keys, key)) >= 0)
 		return &s->rows[k];
 	if (s->nrows == s->caprows) {
@@ -846,9 +675,9 @@ summary_row(struct report_summary *s, const struct report_leaf *l)
 	}
 	struct summary_row *r = &s->rows[s->nrows];
 	memset(r, 0, sizeof(*r));
-	r->partner = intern(&s->names, l->partner, &bad);
-	r->contract = intern(&s->names, l->contract, &bad);
-	r->purpose = intern(&s->names, l->purpose, &bad);
+	r->partner = intern(&s->names, l->e.partner, &bad);
+	r->contract = intern(&s->names, l->e.contract, &bad);
+	r->purpose = intern(&s->names, l->e.purpose, &bad);
 	if (bad || strtab_put(&s->row_keys, key, (uint32_t)s->nrows) != 0)
 		return NULL;
 	s->nrows++;
@@ -856,7 +685,7 @@ summary_row(struct report_summary *s, const struct report_leaf *l)
 }
 
 static int
-row_refusal(struct summary_row *r, const char *reason, uint64_t count)
+row_refusal(struct summary_row *r, const char *reason)
 {
 	int64_t k = strlist_intern(&r->reasons, reason != NULL ? reason : "unknown");
 
@@ -871,32 +700,37 @@ row_refusal(struct summary_row *r, const char *reason, uint64_t count)
 		r->reason_counts = v;
 		r->reason_cap = cap;
 	}
-	r->reason_counts[k] += count;
-	r->refused += count;
+	r->reason_counts[k]++;
+	r->refused++;
 	return 0;
 }
 
-int
-report_summary_add(struct report_summary *s, const struct report_leaf *l, unsigned what)
+#define REPORT_ROWS 1u   /* count the entry in the per partner/contract/purpose rows */
+#define REPORT_VOLUME 2u /* count a release in its partner's daily volume */
+
+/* Adds an entry. Rows take entries inside the period, volumes releases of the period and of
+ * the REPORT_TRAILING_DAYS days before it. 0 or -1 (memory). */
+static int
+report_summary_add(struct report_summary *s, const struct ledger_leaf *l, unsigned what)
 {
-	if ((what & REPORT_ROWS) && l->kind != LEDGER_ADMIN && l->time_ms >= s->from_ms &&
+	if ((what & REPORT_ROWS) && l->e.kind != LEDGER_ADMIN && l->time_ms >= s->from_ms &&
 	    l->time_ms < s->to_ms) {
 		struct summary_row *r = summary_row(s, l);
 		if (r == NULL)
 			return -1;
-		if (l->kind == LEDGER_RELEASE) {
-			r->releases += l->count;
-			if (l->basis != NULL && strncmp(l->basis, "exception:", 10) == 0)
-				r->exception_uses += l->count;
-		} else if (row_refusal(r, l->reason, l->count) != 0) {
+		if (l->e.kind == LEDGER_RELEASE) {
+			r->releases++;
+			if (l->e.basis != NULL && strncmp(l->e.basis, "exception:", 10) == 0)
+				r->exception_uses++;
+		} else if (row_refusal(r, l->e.reason) != 0) {
 			return -1;
 		}
 	}
-	if ((what & REPORT_VOLUME) && l->kind == LEDGER_RELEASE && l->partner != NULL) {
+	if ((what & REPORT_VOLUME) && l->e.kind == LEDGER_RELEASE && l->e.partner != NULL) {
 		int64_t day = report_day(l->time_ms) - s->base;
 		if (day < 0 || (size_t)day >= s->ndays)
 			return 0;
-		int64_t k = strlist_intern(&s->partners, l->partner);
+		int64_t k = strlist_intern(&s->partners, l->e.partner);
 		if (k < 0)
 			return -1;
 		if ((size_t)k >= s->nvolume) {
@@ -908,15 +742,19 @@ report_summary_add(struct report_summary *s, const struct report_leaf *l, unsign
 				if ((v[s->nvolume] = calloc(s->ndays, sizeof(**v))) == NULL)
 					return -1;
 		}
-		s->volume[k][day] += l->count;
+		s->volume[k][day]++;
 	}
 	return 0;
 }
 
-int
-report_summary_admin(struct report_summary *s, const json_t *leaf)
+/* Adds an admin entry to the list of actions of the period, as it is in the ledger. 0, or -1
+ * (memory, or the leaf is not JSON). */
+static int
+report_summary_admin(struct report_summary *s, const struct ledger_leaf *l)
 {
-	return json_array_append(s->admin, (json_t *)leaf);
+	json_t *leaf = json_loadb(l->raw, l->raw_len, JSON_REJECT_DUPLICATES, NULL);
+
+	return leaf != NULL ? json_array_append_new(s->admin, leaf) : -1;
 }
 
 static json_t *
@@ -981,7 +819,13 @@ cmp_rows(const void *a, const void *b)
 	return c;
 }
 
-json_t *
+/*
+ * The summary (new reference): {"from","to","rows":[{"partner","partner_name","contract",
+ * "purpose","purpose_label","purpose_kind","releases","refused","refusals":{reason:n},
+ * "exception_uses"}],"contracts_ending":[…],"volume_anomalies":[{"partner","day","releases",
+ * "trailing_mean","ratio"}],"admin":[leaves],"totals":{…}}.
+ */
+static json_t *
 report_summary_json(struct report_summary *s, const struct report_names *n)
 {
 	json_t *rows = json_array();
@@ -1023,398 +867,45 @@ report_summary_json(struct report_summary *s, const struct report_names *n)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* Readers on the ledger file. */
+/* The whole reports: the ledger's readers feed the aggregations above. */
 
-struct report_db {
-	sqlite3 *db;
-};
-
-struct report_db *
-report_db_open(const char *path, char *err, size_t errlen)
-{
-	struct report_db *d = calloc(1, sizeof(*d));
-
-	if (d == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	if (sqlite3_open_v2(path, &d->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) !=
-	    SQLITE_OK) {
-		snprintf(err, errlen, "%s: %s", path,
-		         d->db ? sqlite3_errmsg(d->db) : "cannot open");
-		report_db_close(d);
-		return NULL;
-	}
-	sqlite3_busy_timeout(d->db, 5000);
-	return d;
-}
-
-void
-report_db_close(struct report_db *d)
-{
-	if (d == NULL)
-		return;
-	sqlite3_close(d->db);
-	free(d);
-}
-
+/* What a reader's failure says: the callbacks fail only for memory. */
 static int
-db_fail(struct report_db *d, char *err, size_t errlen, const char *what)
+read_failed(int rc, char *err, size_t errlen)
 {
-	snprintf(err, errlen, "ledger: %s: %s", what, sqlite3_errmsg(d->db));
+	snprintf(err, errlen, "%s", rc == LEDGER_EINVAL ? "out of memory" : ledger_strerror(rc));
 	return -1;
 }
 
-/* One read transaction per report, so that every query sees the same entries. */
+/* The release entries of q, oldest first, to fn; *next as report_provisions says. */
 static int
-db_begin(struct report_db *d, char *err, size_t errlen)
-{
-	if (sqlite3_exec(d->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return db_fail(d, err, errlen, "begin");
-	return 0;
-}
-
-/* *st = sql prepared, with the entry index range lo <= idx < hi bound to ?1 and ?2. 0, or -1
- * with err naming what the query was for. */
-static int
-db_prepare_range(struct report_db *d, const char *sql, uint64_t lo, uint64_t hi, const char *what,
-                 sqlite3_stmt **st, char *err, size_t errlen)
-{
-	if (sqlite3_prepare_v2(d->db, sql, -1, st, NULL) != SQLITE_OK)
-		return db_fail(d, err, errlen, what);
-	sqlite3_bind_int64(*st, 1, (sqlite3_int64)lo);
-	sqlite3_bind_int64(*st, 2, (sqlite3_int64)hi);
-	return 0;
-}
-
-static void
-db_end(struct report_db *d)
-{
-	sqlite3_exec(d->db, "COMMIT", NULL, NULL, NULL);
-}
-
-/* The first index whose time is >= ms (time is non-decreasing with idx). */
-static int
-db_bisect(struct report_db *d, uint64_t size, int64_t ms, uint64_t *out)
-{
-	sqlite3_stmt *st = NULL;
-	uint64_t lo = 0, hi = size;
-
-	if (sqlite3_prepare_v2(d->db, "SELECT time FROM entries WHERE idx = ?1", -1, &st, NULL) !=
-	    SQLITE_OK)
-		return -1;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)mid);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			sqlite3_finalize(st);
-			return -1;
-		}
-		int64_t t = sqlite3_column_int64(st, 0);
-		sqlite3_reset(st);
-		if (t < ms)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	sqlite3_finalize(st);
-	*out = lo;
-	return 0;
-}
-
-/* The idx range [*lo, *hi) of the time range [from_ms, to_ms) (0: open). */
-static int
-db_range(struct report_db *d, int64_t from_ms, int64_t to_ms, uint64_t *lo, uint64_t *hi, char *err,
+releases(struct ledger *l, const struct report_query *q, uint64_t end,
+         int (*fn)(void *arg, const struct ledger_leaf *l), void *arg, uint64_t *next, char *err,
          size_t errlen)
 {
-	sqlite3_stmt *st = NULL;
-	uint64_t size = 0;
-
-	if (sqlite3_prepare_v2(d->db, "SELECT max(idx) FROM entries", -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return db_fail(d, err, errlen, "size");
-	}
-	if (sqlite3_column_type(st, 0) != SQLITE_NULL)
-		size = (uint64_t)sqlite3_column_int64(st, 0) + 1;
-	sqlite3_finalize(st);
-	*lo = 0;
-	*hi = size;
-	if ((from_ms > 0 && db_bisect(d, size, from_ms, lo) != 0) ||
-	    (to_ms > 0 && db_bisect(d, size, to_ms, hi) != 0))
-		return db_fail(d, err, errlen, "time range");
-	return 0;
-}
-
-static json_t *
-parse_leaf(const char *text, int len)
-{
-	return json_loadb(text, (size_t)len, JSON_REJECT_DUPLICATES, NULL);
-}
-
-int
-report_db_releases(struct report_db *d, const struct report_query *q,
-                   int (*fn)(void *arg, const struct report_leaf *l), void *arg, uint64_t *next,
-                   char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	uint64_t lo, hi;
-	unsigned got = 0;
-	char sql[256];
-	int rc = -1, s;
+	struct ledger_filter f = {
+	    .partner = q->partner,
+	    .subject = q->subject,
+	    .kind = LEDGER_RELEASE,
+	    .from_ms = q->from_ms,
+	    .to_ms = q->to_ms,
+	    .start = q->after == UINT64_MAX ? 0 : q->after + 1,
+	    .end = end,
+	};
+	int rc;
 
 	*next = UINT64_MAX;
 	if (q->limit == 0 || q->limit > REPORT_MAX_RECORDS) {
 		snprintf(err, errlen, "limit out of range");
 		return -1;
 	}
-	if (db_begin(d, err, errlen) != 0)
-		return -1;
-	if (db_range(d, q->from_ms, q->to_ms, &lo, &hi, err, errlen) != 0)
-		goto done;
-	if (q->after != UINT64_MAX && q->after + 1 > lo)
-		lo = q->after + 1;
-	snprintf(sql, sizeof(sql),
-	         "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 AND %skind = "
-	         "'release'%s%s ORDER BY idx LIMIT ?5",
-	         /* with a partner or member, its index is the narrow one: keep SQLite off the
-	            kind index, which would walk every release of the range */
-	         q->partner || q->subject ? "+" : "", q->partner ? " AND partner = ?3" : "",
-	         q->subject ? " AND subject = ?4" : "");
-	if (db_prepare_range(d, sql, lo, hi, "releases", &st, err, errlen) != 0)
-		goto done;
-	if (q->partner)
-		sqlite3_bind_text(st, 3, q->partner, -1, SQLITE_STATIC);
-	if (q->subject)
-		sqlite3_bind_text(st, 4, q->subject, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 5, (sqlite3_int64)q->limit + 1); /* one more: is there a next? */
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		struct report_leaf l;
-		if (got == q->limit) {
-			*next = (uint64_t)sqlite3_column_int64(st, 0) - 1;
-			break;
-		}
-		json_t *leaf = parse_leaf((const char *)sqlite3_column_text(st, 1),
-		                          sqlite3_column_bytes(st, 1));
-		if (leaf == NULL || report_leaf_decode(leaf, &l) != 0) {
-			json_decref(leaf);
-			snprintf(err, errlen, "ledger: entry %lld cannot be decoded",
-			         (long long)sqlite3_column_int64(st, 0));
-			goto done;
-		}
-		int stop = fn(arg, &l);
-		json_decref(leaf);
-		if (stop != 0) {
-			snprintf(err, errlen, "out of memory");
-			goto done;
-		}
-		got++;
-	}
-	if (s != SQLITE_ROW && s != SQLITE_DONE) {
-		db_fail(d, err, errlen, "releases");
-		goto done;
-	}
-	rc = 0;
-done:
-	sqlite3_finalize(st);
-	db_end(d);
-	return rc;
+	if ((rc = ledger_each(l, &f, q->limit, fn, arg, next)) != 0)
+		return read_failed(rc, err, errlen);
+	/* The cursor is the API's after=: the next page starts past it. */
+	if (*next != UINT64_MAX)
+		(*next)--;
+	return 0;
 }
-
-int
-report_db_refusals(struct report_db *d, const struct report_query *q, uint64_t *count, char *err,
-                   size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	uint64_t lo, hi;
-	int rc = -1;
-
-	*count = 0;
-	if (db_begin(d, err, errlen) != 0)
-		return -1;
-	if (db_range(d, q->from_ms, q->to_ms, &lo, &hi, err, errlen) != 0)
-		goto done;
-	if (db_prepare_range(d,
-	                     "SELECT count(*) FROM entries WHERE idx >= ?1 AND idx < ?2 AND kind = "
-	                     "'deny' AND subject = ?3",
-	                     lo, hi, "refusals", &st, err, errlen) != 0)
-		goto done;
-	sqlite3_bind_text(st, 3, q->subject ? q->subject : "", -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		db_fail(d, err, errlen, "refusals");
-		goto done;
-	}
-	*count = (uint64_t)sqlite3_column_int64(st, 0);
-	rc = 0;
-done:
-	sqlite3_finalize(st);
-	db_end(d);
-	return rc;
-}
-
-int
-report_db_breach(struct report_db *d, const struct report_query *q, struct report_breach *b,
-                 char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	uint64_t lo, hi;
-	int rc = -1, s;
-
-	if (q->partner == NULL) {
-		snprintf(err, errlen, "a partner is required");
-		return -1;
-	}
-	if (db_begin(d, err, errlen) != 0)
-		return -1;
-	if (db_range(d, q->from_ms, q->to_ms, &lo, &hi, err, errlen) != 0)
-		goto done;
-	/* One pass over the partner's index; the items come out of the leaf only once per
-	 * distinct (subject, items) pair, so C parses a few JSON arrays, not every leaf. */
-	if (db_prepare_range(d,
-	                     "SELECT subject, json_extract(leaf, '$.items'), count(*), min(time), "
-	                     "max(time) FROM entries WHERE idx >= ?1 AND idx < ?2 AND partner = ?3 "
-	                     "AND +kind = 'release' AND subject IS NOT NULL GROUP BY 1, 2",
-	                     lo, hi, "breach", &st, err, errlen) != 0)
-		goto done;
-	sqlite3_bind_text(st, 3, q->partner, -1, SQLITE_STATIC);
-	while ((s = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *items_text = (const char *)sqlite3_column_text(st, 1);
-		json_t *items = items_text != NULL
-		                    ? json_loadb(items_text, (size_t)sqlite3_column_bytes(st, 1),
-		                                 JSON_REJECT_DUPLICATES, NULL)
-		                    : NULL;
-		struct report_leaf l = {
-		    .kind = LEDGER_RELEASE,
-		    .partner = q->partner,
-		    .subject = (const char *)sqlite3_column_text(st, 0),
-		    .items = json_is_array(items) ? items : NULL,
-		    .count = (uint64_t)sqlite3_column_int64(st, 2),
-		    .time_ms = sqlite3_column_int64(st, 3),
-		};
-		int bad = report_breach_add(b, &l);
-		/* a zero count only widens the member's first..last */
-		l.items = NULL;
-		l.count = 0;
-		l.time_ms = sqlite3_column_int64(st, 4);
-		bad |= report_breach_add(b, &l);
-		json_decref(items);
-		if (bad) {
-			snprintf(err, errlen, "out of memory");
-			goto done;
-		}
-	}
-	if (s != SQLITE_DONE) {
-		db_fail(d, err, errlen, "breach");
-		goto done;
-	}
-	rc = 0;
-done:
-	sqlite3_finalize(st);
-	db_end(d);
-	return rc;
-}
-
-int
-report_db_summary(struct report_db *d, struct report_summary *s, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = NULL;
-	uint64_t lo, hi, vlo, vhi;
-	int rc = -1, r;
-
-	if (db_begin(d, err, errlen) != 0)
-		return -1;
-	if (db_range(d, s->from_ms, s->to_ms, &lo, &hi, err, errlen) != 0 ||
-	    db_range(d, s->base * REPORT_DAY_MS - REPORT_JST_MS, s->to_ms, &vlo, &vhi, err,
-	             errlen) != 0)
-		goto done;
-	/* The rows: the reason is read from the leaf of refusals only, and an exception use is
-	 * seen in the leaf's text without parsing it. */
-	if (db_prepare_range(d,
-	                     "SELECT partner, contract, purpose, kind, CASE WHEN kind = 'deny' "
-	                     "THEN json_extract(leaf, '$.reason') END, kind = 'release' AND "
-	                     "instr(leaf, '\"basis\":\"exception:') > 0, count(*) FROM entries "
-	                     "WHERE idx >= ?1 AND idx < ?2 AND kind != 'admin' GROUP BY 1, 2, 3, "
-	                     "4, 5, 6",
-	                     lo, hi, "summary", &st, err, errlen) != 0)
-		goto done;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		const char *kind = (const char *)sqlite3_column_text(st, 3);
-		struct report_leaf l = {
-		    .kind = kind && strcmp(kind, "release") == 0 ? LEDGER_RELEASE : LEDGER_DENY,
-		    .partner = (const char *)sqlite3_column_text(st, 0),
-		    .contract = (const char *)sqlite3_column_text(st, 1),
-		    .purpose = (const char *)sqlite3_column_text(st, 2),
-		    .reason = (const char *)sqlite3_column_text(st, 4),
-		    .basis = sqlite3_column_int(st, 5) ? "exception:" : NULL,
-		    .count = (uint64_t)sqlite3_column_int64(st, 6),
-		    .time_ms = s->from_ms,
-		};
-		if (report_summary_add(s, &l, REPORT_ROWS) != 0) {
-			snprintf(err, errlen, "out of memory");
-			goto done;
-		}
-	}
-	if (r != SQLITE_DONE) {
-		db_fail(d, err, errlen, "summary");
-		goto done;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	/* Daily volumes from the trailing window on; JST days straight from the time column. */
-	if (db_prepare_range(d,
-	                     "SELECT partner, (time + ?3) / ?4, count(*) FROM entries WHERE idx >= "
-	                     "?1 AND idx < ?2 AND kind = 'release' AND partner IS NOT NULL GROUP "
-	                     "BY 1, 2",
-	                     vlo, vhi, "volumes", &st, err, errlen) != 0)
-		goto done;
-	sqlite3_bind_int64(st, 3, REPORT_JST_MS);
-	sqlite3_bind_int64(st, 4, REPORT_DAY_MS);
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		struct report_leaf l = {
-		    .kind = LEDGER_RELEASE,
-		    .partner = (const char *)sqlite3_column_text(st, 0),
-		    .count = (uint64_t)sqlite3_column_int64(st, 2),
-		    .time_ms = sqlite3_column_int64(st, 1) * REPORT_DAY_MS - REPORT_JST_MS,
-		};
-		if (report_summary_add(s, &l, REPORT_VOLUME) != 0) {
-			snprintf(err, errlen, "out of memory");
-			goto done;
-		}
-	}
-	if (r != SQLITE_DONE) {
-		db_fail(d, err, errlen, "volumes");
-		goto done;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (db_prepare_range(d,
-	                     "SELECT leaf FROM entries WHERE idx >= ?1 AND idx < ?2 AND kind = "
-	                     "'admin' ORDER BY idx LIMIT 1000",
-	                     lo, hi, "admin entries", &st, err, errlen) != 0)
-		goto done;
-	while ((r = sqlite3_step(st)) == SQLITE_ROW) {
-		json_t *leaf = parse_leaf((const char *)sqlite3_column_text(st, 0),
-		                          sqlite3_column_bytes(st, 0));
-		int bad = leaf == NULL || report_summary_admin(s, leaf) != 0;
-		json_decref(leaf);
-		if (bad) {
-			snprintf(err, errlen, "ledger: an admin entry cannot be decoded");
-			goto done;
-		}
-	}
-	if (r != SQLITE_DONE) {
-		db_fail(d, err, errlen, "admin entries");
-		goto done;
-	}
-	rc = 0;
-done:
-	sqlite3_finalize(st);
-	db_end(d);
-	return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* The whole reports. */
 
 struct prov_ctx {
 	const struct report_names *names;
@@ -1424,7 +915,7 @@ struct prov_ctx {
 };
 
 static int
-prov_each(void *arg, const struct report_leaf *l)
+prov_each(void *arg, const struct ledger_leaf *l)
 {
 	struct prov_ctx *c = arg;
 
@@ -1436,7 +927,7 @@ prov_each(void *arg, const struct report_leaf *l)
 }
 
 int
-report_provisions(struct report_db *d, const struct report_query *q, const struct report_names *n,
+report_provisions(struct ledger *l, const struct report_query *q, const struct report_names *n,
                   bool csv, char **out, size_t *len, uint64_t *next, char *err, size_t errlen)
 {
 	struct prov_ctx c = {.names = n, .csv = csv};
@@ -1447,7 +938,7 @@ report_provisions(struct report_db *d, const struct report_query *q, const struc
 		report_csv_header(&c.buf);
 	else if ((c.records = json_array()) == NULL)
 		goto oom;
-	if (report_db_releases(d, q, prov_each, &c, next, err, errlen) != 0) {
+	if (releases(l, q, UINT64_MAX, prov_each, &c, next, err, errlen) != 0) {
 		report_buf_free(&c.buf);
 		json_decref(c.records);
 		return -1;
@@ -1483,17 +974,17 @@ struct subj_ctx {
 };
 
 static int
-subj_each(void *arg, const struct report_leaf *l)
+subj_each(void *arg, const struct ledger_leaf *l)
 {
 	struct subj_ctx *c = arg;
-	const char *who = l->partner != NULL ? l->partner : "";
+	const char *who = l->e.partner != NULL ? l->e.partner : "";
 	json_t *r = json_object_get(c->recipients, who);
 
 	if (json_array_append_new(c->releases, report_provision_json(l, c->names)) != 0)
 		return -1;
 	if (r == NULL) {
 		r = json_pack("{s:s,s:s,s:I,s:s,s:s,s:o}", "partner", who, "partner_name",
-		              partner_name(c->names, l->contract, l->partner), "releases",
+		              partner_name(c->names, l->e.contract, l->e.partner), "releases",
 		              (json_int_t)0, "first", l->time, "last", l->time, "items",
 		              json_object());
 		if (r == NULL || json_object_set_new(c->recipients, who, r) != 0)
@@ -1502,31 +993,40 @@ subj_each(void *arg, const struct report_leaf *l)
 	json_object_set_new(r, "releases",
 	                    json_integer(json_integer_value(json_object_get(r, "releases")) + 1));
 	json_object_set_new(r, "last", json_string(l->time));
-	for (size_t i = 0; l->items != NULL && i < json_array_size(l->items); i++)
-		json_object_set_new(json_object_get(r, "items"),
-		                    json_string_value(json_array_get(l->items, i)), json_true());
+	for (size_t i = 0; i < l->e.n_items; i++)
+		json_object_set_new(json_object_get(r, "items"), l->e.items[i], json_true());
 	return 0;
 }
 
 json_t *
-report_subject(struct report_db *d, const char *member_id, const char *subject,
+report_subject(struct ledger *l, const char *member_id, const char *subject,
                const struct report_names *n, char *err, size_t errlen)
 {
 	struct subj_ctx c = {.names = n, .releases = json_array(), .recipients = json_object()};
 	struct report_query q = {
 	    .subject = subject, .after = UINT64_MAX, .limit = REPORT_MAX_RECORDS};
+	struct ledger_filter denied = {.subject = subject, .kind = LEDGER_DENY};
 	uint64_t next, refusals = 0;
 	json_t *recipients = json_array(), *doc = NULL;
 	const char *key;
 	json_t *r;
+	int rc;
 
 	if (c.releases == NULL || c.recipients == NULL || recipients == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
-	if (report_db_releases(d, &q, subj_each, &c, &next, err, errlen) != 0 ||
-	    report_db_refusals(d, &q, &refusals, err, errlen) != 0)
+	/* Releases and refusals of the same entries, whatever is committed meanwhile. */
+	if ((rc = ledger_size(l, &denied.end)) != 0) {
+		read_failed(rc, err, errlen);
 		goto done;
+	}
+	if (releases(l, &q, denied.end, subj_each, &c, &next, err, errlen) != 0)
+		goto done;
+	if ((rc = ledger_count(l, &denied, &refusals)) != 0) {
+		read_failed(rc, err, errlen);
+		goto done;
+	}
 	json_object_foreach(c.recipients, key, r)
 	{
 		json_t *items = json_array();
@@ -1610,19 +1110,39 @@ breach_resolve(struct report_breach *b, struct origin *o, const struct pseudo *p
 	return rc;
 }
 
+static int
+breach_each(void *arg, const struct ledger_leaf *l)
+{
+	return report_breach_add(arg, l);
+}
+
 json_t *
-report_breach(struct report_db *d, const struct report_query *q, const struct report_names *n,
+report_breach(struct ledger *l, const struct report_query *q, const struct report_names *n,
               struct origin *o, const struct pseudo *p, char *err, size_t errlen)
 {
-	struct report_breach *b = report_breach_new();
+	struct ledger_filter f = {
+	    .partner = q->partner,
+	    .kind = LEDGER_RELEASE,
+	    .from_ms = q->from_ms,
+	    .to_ms = q->to_ms,
+	    .end = UINT64_MAX,
+	};
+	struct report_breach *b;
 	json_t *doc = NULL;
+	int rc;
 
-	if (b == NULL) {
+	if (q->partner == NULL) {
+		snprintf(err, errlen, "a partner is required");
+		return NULL;
+	}
+	if ((b = report_breach_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (report_db_breach(d, q, b, err, errlen) != 0)
+	if ((rc = ledger_each(l, &f, 0, breach_each, b, NULL)) != 0) {
+		read_failed(rc, err, errlen);
 		goto done;
+	}
 	if (o != NULL && p != NULL && report_breach_count(b) > 0 &&
 	    breach_resolve(b, o, p, err, errlen) != 0)
 		goto done;
@@ -1634,292 +1154,39 @@ done:
 	return doc;
 }
 
+/* One pass over the period and the trailing days before it: the rows, the daily volumes, the
+ * first SUMMARY_ADMIN_MAX admin entries of the period. */
+static int
+summary_each(void *arg, const struct ledger_leaf *l)
+{
+	struct report_summary *s = arg;
+
+	if (l->e.kind != LEDGER_ADMIN)
+		return report_summary_add(s, l, REPORT_ROWS | REPORT_VOLUME);
+	if (l->time_ms < s->from_ms || json_array_size(s->admin) >= SUMMARY_ADMIN_MAX)
+		return 0;
+	return report_summary_admin(s, l);
+}
+
 json_t *
-report_summary(struct report_db *d, int64_t from_ms, int64_t to_ms, time_t now,
+report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
                const struct report_names *n, char *err, size_t errlen)
 {
 	struct report_summary *s = report_summary_new(from_ms, to_ms, now);
 	json_t *doc = NULL;
+	int rc;
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (report_db_summary(d, s, err, errlen) == 0 && (doc = report_summary_json(s, n)) == NULL)
+	int64_t trailing = s->base * REPORT_DAY_MS - REPORT_JST_MS;
+	struct ledger_filter f = {
+	    .kind = -1, .from_ms = trailing > 0 ? trailing : 0, .to_ms = to_ms, .end = UINT64_MAX};
+	if ((rc = ledger_each(l, &f, 0, summary_each, s, NULL)) != 0)
+		read_failed(rc, err, errlen);
+	else if ((doc = report_summary_json(s, n)) == NULL)
 		snprintf(err, errlen, "out of memory");
 	report_summary_free(s);
 	return doc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* `pdgate report`. */
-
-static const char report_usage[] =
-    "usage: pdgate report provisions -c FILE [--partner ID] [--from T] [--to T]\n"
-    "                                [--format json|csv] [--limit N] [--after INDEX]\n"
-    "       pdgate report subject -c FILE MEMBER_ID\n"
-    "       pdgate report breach -c FILE --partner ID [--from T] [--to T] [--no-resolve]\n"
-    "       pdgate report summary -c FILE [--from T] [--to T]\n"
-    "The compliance reports of the ledger, read-only (the gateway may be running):\n"
-    "  provisions  the provision records of APPI Art. 29 (recipient, member, items, basis,\n"
-    "              date), oldest first; CSV is UTF-8 with a BOM and CRLF, for spreadsheets\n"
-    "  subject     every release about one member, for a disclosure request (Art. 33(5))\n"
-    "  breach      the members affected by a leak at a partner, the items of each, and\n"
-    "              whether it must be reported (Art. 26); member ids are looked up in the\n"
-    "              origin unless --no-resolve\n"
-    "  summary     per partner, contract and purpose: releases, refusals by reason,\n"
-    "              exception uses; contracts ending within 30 days; volume anomalies\n"
-    "T is RFC 3339 (2026-04-01T00:00:00+09:00) or a date (2026-04-01, a day in Japan time;\n"
-    "--to DATE includes that day). summary defaults to the last 30 days.\n";
-
-static bool
-id_ok(const char *s, size_t max, bool lower)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		          (!lower && ((c >= 'A' && c <= 'Z') || c == '_'));
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-static struct pseudo *
-load_pseudo(const char *path, char *err, size_t errlen)
-{
-	size_t len;
-	char *buf;
-	struct pseudo *p;
-	char msg[512];
-
-	if (config_check_key_mode(path, msg, sizeof(msg)) != 0) {
-		snprintf(err, errlen, "%s", msg);
-		return NULL;
-	}
-	/* The bound pdgate serve puts on a key file: a bigger one is not a pseudonym secret. */
-	if ((buf = pki_file_read(path, 4096, 0, &len, err, errlen)) == NULL)
-		return NULL;
-	p = pseudo_new(buf, len);
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-	if (p == NULL)
-		snprintf(err, errlen, "%s: not a pseudonym secret", path);
-	return p;
-}
-
-static int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
-cli_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pdgate report: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return 1;
-}
-
-int
-report_main(int argc, char **argv)
-{
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"partner", required_argument, NULL, 'p'},
-	    {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
-	    {"format", required_argument, NULL, 'F'}, {"limit", required_argument, NULL, 'l'},
-	    {"after", required_argument, NULL, 'a'},  {"no-resolve", no_argument, NULL, 'R'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
-	const char *conf_path = NULL, *partner = NULL, *from = NULL, *to = NULL, *format = "json";
-	const char *what;
-	unsigned long limit = REPORT_MAX_RECORDS;
-	unsigned long long after = UINT64_MAX;
-	bool resolve = true;
-	struct config *cfg = NULL;
-	struct catalog *cat = NULL;
-	struct contract_set *set = NULL;
-	struct report_db *db = NULL;
-	struct pseudo *ps = NULL;
-	struct origin *origin = NULL;
-	char *errors = NULL, err[1024], *end;
-	json_t *doc = NULL;
-	int rc = 1, opt;
-
-	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		fputs(report_usage, stdout);
-		return 0;
-	}
-	if (argc < 2 || argv[1][0] == '-') {
-		fputs(report_usage, stderr);
-		return 2;
-	}
-	what = argv[1];
-	if (strcmp(what, "provisions") != 0 && strcmp(what, "subject") != 0 &&
-	    strcmp(what, "breach") != 0 && strcmp(what, "summary") != 0) {
-		fprintf(stderr, "pdgate report: unknown report '%s'\n%s", what, report_usage);
-		return 2;
-	}
-	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, "c:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			conf_path = optarg;
-			break;
-		case 'p':
-			partner = optarg;
-			break;
-		case 'f':
-			from = optarg;
-			break;
-		case 't':
-			to = optarg;
-			break;
-		case 'F':
-			format = optarg;
-			break;
-		case 'l':
-			errno = 0;
-			limit = strtoul(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || limit < 1 ||
-			    limit > REPORT_MAX_RECORDS)
-				return cli_fail("--limit: '%s' is not 1..100000", optarg);
-			break;
-		case 'a':
-			errno = 0;
-			after = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || optarg[0] == '\0')
-				return cli_fail("--after: '%s' is not an entry index", optarg);
-			break;
-		case 'R':
-			resolve = false;
-			break;
-		case 'h':
-			fputs(report_usage, stdout);
-			return 0;
-		default:
-			fputs(report_usage, stderr);
-			return 2;
-		}
-	}
-	int rest = argc - 1 - optind;
-	const char *member = rest == 1 ? argv[1 + optind] : NULL;
-	if (conf_path == NULL || (strcmp(what, "subject") == 0 ? rest != 1 : rest != 0)) {
-		fputs(report_usage, stderr);
-		return 2;
-	}
-	if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
-		return cli_fail("--format: '%s' is not json or csv", format);
-	if (strcmp(format, "csv") == 0 && strcmp(what, "provisions") != 0)
-		return cli_fail("--format csv is for the provisions report, not %s", what);
-	if (partner != NULL && !id_ok(partner, 63, true))
-		return cli_fail("--partner: '%s' is not a partner id", partner);
-	if (strcmp(what, "breach") == 0 && partner == NULL)
-		return cli_fail("breach: --partner ID is required");
-	if (member != NULL && !id_ok(member, 64, false))
-		return cli_fail("'%s' is not a member id (^[A-Za-z0-9_-]{1,64}$)", member);
-	struct report_query q = {.partner = partner, .after = after, .limit = (unsigned)limit};
-	if (from != NULL && report_parse_time(from, false, &q.from_ms) != 0)
-		return cli_fail("--from: '%s' is neither RFC 3339 nor YYYY-MM-DD", from);
-	if (to != NULL && report_parse_time(to, true, &q.to_ms) != 0)
-		return cli_fail("--to: '%s' is neither RFC 3339 nor YYYY-MM-DD", to);
-	if (q.from_ms > 0 && q.to_ms > 0 && q.from_ms >= q.to_ms)
-		return cli_fail("--from must come before --to");
-
-	cfg = config_load(conf_path, &errors);
-	if (cfg == NULL) {
-		fprintf(stderr, "%s", errors ? errors : "configuration: cannot load\n");
-		goto done;
-	}
-	if ((cat = catalog_load(cfg->policy.purposes, cfg->policy.fields, &errors)) == NULL ||
-	    (set = contract_set_load(cat, cfg->policy.contracts, &errors)) == NULL) {
-		fprintf(stderr, "%s", errors ? errors : "policies: cannot load\n");
-		goto done;
-	}
-	if ((db = report_db_open(cfg->ledger.path, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "pdgate report: %s\n", err);
-		goto done;
-	}
-	struct report_names names = {cat, set};
-	if (strcmp(what, "provisions") == 0) {
-		char *out;
-		size_t len;
-		uint64_t next;
-		if (report_provisions(db, &q, &names, strcmp(format, "csv") == 0, &out, &len, &next,
-		                      err, sizeof(err)) != 0) {
-			fprintf(stderr, "pdgate report: %s\n", err);
-			goto done;
-		}
-		fwrite(out, 1, len, stdout);
-		if (strcmp(format, "json") == 0)
-			fputc('\n', stdout);
-		free(out);
-		if (next != UINT64_MAX)
-			fprintf(stderr, "pdgate report: more records follow: --after %" PRIu64 "\n",
-			        next);
-		rc = 0;
-		goto done;
-	}
-	if (strcmp(what, "subject") == 0 || (strcmp(what, "breach") == 0 && resolve)) {
-		if ((ps = load_pseudo(cfg->keys.pseudonym, err, sizeof(err))) == NULL) {
-			fprintf(stderr, "pdgate report: [keys] pseudonym: %s\n", err);
-			goto done;
-		}
-	}
-	if (strcmp(what, "subject") == 0) {
-		char subject[PSEUDO_SUBJECT_HEX + 1];
-		if (pseudo_subject(ps, member, subject) != 0) {
-			fprintf(stderr, "pdgate report: cannot compute the subject reference\n");
-			goto done;
-		}
-		doc = report_subject(db, member, subject, &names, err, sizeof(err));
-	} else if (strcmp(what, "breach") == 0) {
-		if (resolve) {
-			struct origin_params op = {
-			    .url = cfg->origin.url,
-			    .timeout_ms = cfg->origin.timeout_ms,
-			    .max_record_bytes = cfg->origin.max_record_bytes,
-			    .client_cert = cfg->origin.client_cert,
-			    .client_key = cfg->origin.client_key,
-			    .ca = cfg->origin.ca,
-			};
-			if ((origin = origin_new(&op, err, sizeof(err))) == NULL) {
-				fprintf(stderr, "pdgate report: [origin] url: %s\n", err);
-				goto done;
-			}
-		}
-		doc = report_breach(db, &q, &names, origin, ps, err, sizeof(err));
-	} else {
-		time_t now = time(NULL);
-		int64_t t = q.to_ms > 0 ? q.to_ms : (int64_t)now * 1000;
-		int64_t f = q.from_ms > 0 ? q.from_ms : t - REPORT_TRAILING_DAYS * REPORT_DAY_MS;
-		if (f >= t)
-			return cli_fail("--from must come before now or --to");
-		doc = report_summary(db, f, t, now, &names, err, sizeof(err));
-	}
-	if (doc == NULL) {
-		fprintf(stderr, "pdgate report: %s\n", err);
-		goto done;
-	}
-	if (json_dumpf(doc, stdout, JSON_COMPACT) != 0) {
-		fprintf(stderr, "pdgate report: writing the report failed\n");
-		goto done;
-	}
-	fputc('\n', stdout);
-	rc = 0;
-done:
-	json_decref(doc);
-	origin_free(origin);
-	pseudo_free(ps);
-	report_db_close(db);
-	contract_set_free(set);
-	catalog_free(cat);
-	config_free(cfg);
-	free(errors);
-	return rc;
 }

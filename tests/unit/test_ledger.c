@@ -1,6 +1,8 @@
 /* test_ledger — leaves byte for byte, group commit, reopen, checkpoints, proofs, failed writes. */
 #include "check.h"
 #include "ledger.h"
+#include "ledger_cmd.h"
+#include "ledger_read.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -14,7 +16,9 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/resource.h>
+#include <sched.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -348,24 +352,27 @@ test_leaves(void)
 	CHECK(ledger_size(l, &size0) == 0, "size");
 	CHECK(ledger_append(l, page, 5, &idx) == 0 && idx == size0, "page at %" PRIu64, idx);
 	CHECK(ledger_size(l, &size1) == 0 && size1 == size0 + 5, "page size");
-	/* Malformed entries: -1, nothing stored, not even the good ones of the same call. */
+	/* Malformed entries: LEDGER_EENTRY, nothing stored, not even the good ones of the same
+	 * call. */
 	for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
 		struct ledger_entry two[2] = {leaf_cases[0].e, bad_cases[i].e};
-		CHECK(ledger_append(l, &bad_cases[i].e, 1, &idx) == -1, "%s refused",
+		CHECK(ledger_append(l, &bad_cases[i].e, 1, &idx) == LEDGER_EENTRY, "%s refused",
 		      bad_cases[i].name);
-		CHECK(ledger_append(l, two, 2, &idx) == -1, "%s refused in a page",
+		CHECK(ledger_append(l, two, 2, &idx) == LEDGER_EENTRY, "%s refused in a page",
 		      bad_cases[i].name);
 	}
 	char big[LEDGER_MAX_LEAF];
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	struct ledger_entry toolong = {.kind = LEDGER_DENY, .justification = big};
-	CHECK(ledger_append(l, &toolong, 1, &idx) == -1, "leaf over LEDGER_MAX_LEAF refused");
-	CHECK(ledger_append(l, page, 0, &idx) == -1, "n = 0 refused");
+	CHECK(ledger_append(l, &toolong, 1, &idx) == LEDGER_EENTRY,
+	      "leaf over LEDGER_MAX_LEAF refused");
+	CHECK(ledger_append(l, page, 0, &idx) == LEDGER_EINVAL, "n = 0 refused");
 	struct ledger_entry *many = calloc(LEDGER_MAX_BATCH + 1, sizeof(*many));
 	for (int i = 0; i <= LEDGER_MAX_BATCH; i++)
 		many[i].kind = LEDGER_DENY;
-	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH + 1, &idx) == -1, "n > max refused");
+	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH + 1, &idx) == LEDGER_EINVAL,
+	      "n > max refused");
 	CHECK(ledger_append(l, many, LEDGER_MAX_BATCH, &idx) == 0, "n = max accepted");
 	free(many);
 	CHECK(ledger_size(l, &size1) == 0 && size1 == size0 + 5 + LEDGER_MAX_BATCH,
@@ -546,8 +553,8 @@ test_group_commit(void)
 	 * throughput ratio is printed, not asserted: it depends on what an fsync costs on the disk
 	 * under the test (near nothing on a tmpfs or a write-back cache), not on this code.
 	 */
-	CHECK((double)e64 / (double)c64 >= 4.0, "64 writers: %" PRIu64 " entries in %" PRIu64
-	      " commits", e64, c64);
+	CHECK((double)e64 / (double)c64 >= 4.0,
+	      "64 writers: %" PRIu64 " entries in %" PRIu64 " commits", e64, c64);
 	CHECK(c16 < e16, "16 writers: %" PRIu64 " entries in %" PRIu64 " commits", e16, c16);
 	CHECK(ledger_close(l) == 0, "close");
 	CHECK(verify_cli(db) == 0, "verify after concurrent appends");
@@ -721,7 +728,7 @@ test_checkpoints_and_reopen(void)
 			bad++;
 	}
 	CHECK(n > 6 && bad == 0, "%d of %d consecutive checkpoints inconsistent", bad, n);
-	CHECK(ledger_append(r, &e, 1, &idx) == -1, "read-only refuses appends");
+	CHECK(ledger_append(r, &e, 1, &idx) == LEDGER_EINVAL, "read-only refuses appends");
 	ledger_close(r);
 	CHECK(verify_cli(db) == 0, "verify");
 	ro.origin = "pdgate.test/other";
@@ -958,12 +965,14 @@ check_unwritable(struct ledger *l, const char *what)
 	      before, after);
 }
 
+static void test_full(void);
+
 static void
 test_unwritable(void)
 {
 	char db[300], wal[310];
 	struct rlimit old, lim;
-	uint64_t idx, size_failed, size_after;
+	uint64_t idx, size_failed;
 	struct ledger_entry e = leaf_cases[1].e;
 	int failed;
 
@@ -993,31 +1002,133 @@ test_unwritable(void)
 	CHECK(ledger_close(l) == 0, "close");
 	CHECK(verify_cli(db) == 0, "verify after the failures");
 
-	/* 2. A full file system (ENOSPC): a small tmpfs, when this process may mount one. */
-	char mnt[280];
+	/* 2. A full file system (ENOSPC): see test_full. */
+	test_full();
+}
+
+/* Writes s to the file at path; 0 or -1. */
+static int
+write_to(const char *path, const char *s)
+{
+	FILE *f = fopen(path, "w");
+	int rc = f != NULL && fputs(s, f) >= 0 ? 0 : -1;
+
+	if (f != NULL && fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
+/*
+ * In a child: a mount namespace of its own (and, for a user other than root, a user namespace
+ * in which it is root), so that it may mount a small tmpfs that nobody else sees and that goes
+ * away with it. NULL, or why it cannot.
+ */
+static const char *
+own_mounts(void)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	char map[64];
+
+	if (uid != 0) {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+			return "no user namespace (unshare)";
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+		if (write_to("/proc/self/setgroups", "deny") != 0 ||
+		    write_to("/proc/self/uid_map", map) != 0)
+			return "cannot map the user into its namespace";
+		snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+		if (write_to("/proc/self/gid_map", map) != 0)
+			return "cannot map the group into its namespace";
+	} else if (unshare(CLONE_NEWNS) != 0) {
+		return "no mount namespace (unshare)";
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return "cannot make the mounts private";
+	return NULL;
+}
+
+/* The ledger on a tmpfs of 1 MiB: appends fail, reads go on; grown, it recovers by itself. */
+static void
+full_case(const char *mnt)
+{
+	char db[300];
+	uint64_t size_failed, size_after;
+	int failed;
+
+	snprintf(db, sizeof(db), "%s/ledger.db", mnt);
+	struct ledger *l = open_at(db, 100);
+	CHECK(l != NULL, "open on tmpfs");
+	if (l == NULL)
+		return;
+	check_unwritable(l, "full file system");
+	CHECK(mount("tmpfs", mnt, "tmpfs", MS_REMOUNT, "size=64m") == 0, "grow tmpfs: %s",
+	      strerror(errno));
+	/* It recovers by itself: the next batch commits. */
+	ledger_size(l, &size_failed);
+	CHECK(fill(l, 10, &failed) == 10 && !failed, "room again: appends");
+	ledger_size(l, &size_after);
+	CHECK(size_after == size_failed + 500, "all of them stored");
+	CHECK(ledger_close(l) == 0, "close");
+	CHECK(verify_cli(db) == 0, "verify after ENOSPC");
+}
+
+/*
+ * A full file system (ENOSPC), for every user: a child process with mounts of its own runs
+ * the case on a small tmpfs and sends back its counts. Where the kernel gives it no namespace,
+ * the case is skipped, and says so.
+ */
+static void
+test_full(void)
+{
+	char mnt[280], why[200] = "";
+	int fds[2], status = 0, counts[2] = {0, 0};
+	pid_t pid;
+
 	path_in(mnt, sizeof(mnt), "full");
 	mkdir(mnt, 0700);
-	if (geteuid() != 0 || mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0) {
-		printf("skip: no tmpfs (%s): the full file system case runs as root\n",
-		       strerror(errno));
+	fflush(stdout);
+	fflush(stderr);
+	if (pipe(fds) != 0 || (pid = fork()) < 0) {
+		CHECK(0, "pipe or fork: %s", strerror(errno));
 		return;
 	}
-	snprintf(db, sizeof(db), "%s/ledger.db", mnt);
-	l = open_at(db, 100);
-	CHECK(l != NULL, "open on tmpfs");
-	if (l != NULL) {
-		check_unwritable(l, "full file system");
-		CHECK(mount("tmpfs", mnt, "tmpfs", MS_REMOUNT, "size=64m") == 0, "grow tmpfs: %s",
-		      strerror(errno));
-		/* It recovers by itself: the next batch commits. */
-		ledger_size(l, &size_failed);
-		CHECK(fill(l, 10, &failed) == 10 && !failed, "room again: appends");
-		ledger_size(l, &size_after);
-		CHECK(size_after == size_failed + 500, "all of them stored");
-		CHECK(ledger_close(l) == 0, "close");
-		CHECK(verify_cli(db) == 0, "verify after ENOSPC");
+	if (pid == 0) {
+		const char *no = own_mounts();
+		close(fds[0]);
+		if (no == NULL && mount("tmpfs", mnt, "tmpfs", 0, "size=1m") != 0)
+			no = "cannot mount a tmpfs";
+		if (no != NULL) {
+			snprintf(why, sizeof(why), "%s: %s", no, strerror(errno));
+			(void)!write(fds[1], why, strlen(why));
+			_exit(2);
+		}
+		check_pass = check_fail = 0;
+		full_case(mnt);
+		counts[0] = check_pass;
+		counts[1] = check_fail;
+		(void)!write(fds[1], counts, sizeof(counts));
+		fflush(stdout);
+		fflush(stderr);
+		_exit(0);
 	}
-	umount2(mnt, MNT_DETACH);
+	close(fds[1]);
+	ssize_t n = read(fds[0], why, sizeof(why) - 1);
+	close(fds[0]);
+	waitpid(pid, &status, 0);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2) {
+		why[n > 0 ? n : 0] = '\0';
+		printf("SKIP test_ledger: the full file system (ENOSPC) case: %s\n", why);
+		return;
+	}
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0 && n == (ssize_t)sizeof(counts),
+	      "the full file system case ended (status %d)", status);
+	if (n == (ssize_t)sizeof(counts)) {
+		memcpy(counts, why, sizeof(counts));
+		check_pass += counts[0];
+		check_fail += counts[1];
+		CHECK(counts[0] > 0, "the full file system case checked something");
+	}
 }
 
 /* ---- a million entries: verify time and proof time ---- */
@@ -1068,6 +1179,27 @@ test_big(uint64_t n)
 #endif
 }
 
+/* Every code has a name of its own; anything else is unknown. */
+static void
+test_strerror(void)
+{
+	static const int codes[] = {LEDGER_OK,     LEDGER_EIO,    LEDGER_ERANGE, LEDGER_ENOENT,
+	                            LEDGER_EINVAL, LEDGER_ENOMEM, LEDGER_EENTRY, LEDGER_EVERIFY};
+	const char *unknown = ledger_strerror(-99);
+
+	for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+		const char *s = ledger_strerror(codes[i]);
+		CHECK(s != NULL && *s != '\0' && strcmp(s, unknown) != 0, "code %d: %s", codes[i],
+		      s ? s : "(null)");
+		for (size_t k = 0; k < i; k++)
+			CHECK(strcmp(s, ledger_strerror(codes[k])) != 0, "codes %d and %d",
+			      codes[i], codes[k]);
+	}
+	CHECK(strcmp(ledger_strerror(1), unknown) == 0 &&
+	          strcmp(unknown, "unknown ledger error") == 0,
+	      "unknown codes");
+}
+
 int
 main(void)
 {
@@ -1078,6 +1210,7 @@ main(void)
 		return 1;
 	}
 	srand(1);
+	test_strerror();
 	test_leaves();
 	test_group_commit();
 	test_checkpoints_and_reopen();

@@ -1,0 +1,550 @@
+/* ledger_cmd — `pdgate ledger`: verify, export, checkpoint, prove, check-proof. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "codec.h"
+#include "config.h"
+#include "ledger.h"
+#include "ledger_cmd.h"
+#include "ledger_read.h"
+#include "note.h"
+#include "pki.h"
+
+/* A verifier key line, and a proof bundle read by check-proof. */
+#define VKEY_MAX_BYTES 4096
+#define BUNDLE_MAX_BYTES (1024 * 1024)
+
+static const char ledger_usage[] =
+    "usage: pdgate ledger verify (-c FILE | --db LEDGER.db --vkey VKEY) [--interval MS]\n"
+    "       pdgate ledger export (-c FILE | --db LEDGER.db) [--start N] [--end M]\n"
+    "       pdgate ledger checkpoint (-c FILE | --db LEDGER.db)\n"
+    "       pdgate ledger prove (-c FILE | --db LEDGER.db --vkey VKEY) INDEX [--size N]\n"
+    "       pdgate ledger check-proof BUNDLE --vkey VKEY\n"
+    "\n"
+    "verify       checks the whole ledger offline: every leaf against its hash and position,\n"
+    "             every stored node, every checkpoint's root, signature and consistency with\n"
+    "             the next; entries after the latest checkpoint only if younger than three\n"
+    "             checkpoint intervals plus 2 s (--interval, default from -c or 1000).\n"
+    "             Prints the size, the latest checkpoint and 'ledger OK', or the first bad\n"
+    "             entry or checkpoint; exit 0 only if intact.\n"
+    "export       writes the leaves [N, M) (default all), one per line, as hashed.\n"
+    "checkpoint   prints the latest signed checkpoint note.\n"
+    "prove        prints a proof bundle (JSON) of entry INDEX in the checkpoint of size N\n"
+    "             (default the latest), checkable with the verifier key alone.\n"
+    "check-proof  checks a bundle with the verifier key alone; exit 0 only if it holds.\n"
+    "\n"
+    "The ledger is opened read-only: the commands work on a running gateway's file and on a\n"
+    "copy. With -c the verifier key is the [ledger] key's .vkey file beside it (or is derived\n"
+    "from the key). docs/ledger.md describes the formats.\n";
+
+struct cli {
+	const char *cmd;
+	const char *conf, *db, *vkey_path;
+	const char *args[2]; /* positional */
+	unsigned nargs;
+	uint64_t start, end, size;
+	int has_start, has_end, has_size;
+	unsigned interval_ms;
+	struct config *cfg;
+	char *vkey; /* the verifier key line, no newline */
+	struct note_verifier *verifier;
+};
+
+static int cli_err(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+cli_err(const struct cli *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pdgate ledger %s: ", c->cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static int
+parse_u64(const char *s, uint64_t *v)
+{
+	char *end;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || x > INT64_MAX)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* The verifier key: --vkey, else the .vkey beside the configured key, else derived from it. */
+static int
+cli_vkey(struct cli *c)
+{
+	char path[4096], err[1024];
+	const char *from = c->vkey_path;
+	size_t len = 0;
+
+	if (from == NULL && c->cfg != NULL) {
+		size_t n = strlen(c->cfg->ledger.key);
+		if (n > 4 && strcmp(c->cfg->ledger.key + n - 4, ".key") == 0 && n < sizeof(path)) {
+			snprintf(path, sizeof(path), "%.*s.vkey", (int)(n - 4), c->cfg->ledger.key);
+			if (access(path, R_OK) == 0)
+				from = path;
+		}
+		if (from == NULL &&
+		    (c->vkey = ledger_key_vkey(c->cfg->ledger.key, c->cfg->ledger.origin, err,
+		                               sizeof(err))) == NULL)
+			return cli_err(c, "%s", err);
+	}
+	if (from != NULL) {
+		if ((c->vkey = pki_file_read(from, VKEY_MAX_BYTES, 0, &len, err, sizeof(err))) ==
+		    NULL)
+			return cli_err(c, "verifier key %s", err);
+		while (len > 0 && (c->vkey[len - 1] == '\n' || c->vkey[len - 1] == '\r'))
+			c->vkey[--len] = '\0';
+	}
+	if (c->vkey == NULL)
+		return cli_err(c, "a verifier key is needed: --vkey VKEY (or -c FILE)");
+	if ((c->verifier = note_verifier_new(c->vkey, strlen(c->vkey))) == NULL)
+		return cli_err(c, "%s is not an Ed25519 verifier key (NAME+ID+KEY)",
+		               from ? from : "the derived key");
+	return 0;
+}
+
+static const char *
+cli_db(const struct cli *c)
+{
+	return c->db ? c->db : c->cfg->ledger.path;
+}
+
+static struct ledger *
+cli_open(struct cli *c)
+{
+	struct ledger_params p = {.path = cli_db(c),
+	                          .origin = c->cfg ? c->cfg->ledger.origin : NULL,
+	                          .readers = 1,
+	                          .read_only = true};
+	char err[1024];
+	struct ledger *l;
+
+	if ((l = ledger_open(&p, err, sizeof(err))) == NULL)
+		cli_err(c, "%s", err);
+	return l;
+}
+
+static void
+b64_encode(const uint8_t h[MERKLE_HASH_LEN], char out[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1])
+{
+	codec_b64_encode(h, MERKLE_HASH_LEN, out);
+}
+
+/* Exactly the canonical base64 of a hash. */
+static int
+b64_decode(const char *s, uint8_t out[MERKLE_HASH_LEN])
+{
+	return s != NULL && codec_b64_decode(s, strlen(s), out, MERKLE_HASH_LEN) == MERKLE_HASH_LEN
+	           ? 0
+	           : -1;
+}
+
+/*
+ * SPEC 11.5, plus what makes a dropped tail visible (docs/ledger.md, "Verification"):
+ * entries after the latest checkpoint are accepted only if the gateway may still be about to
+ * sign them — none of them is gateway_stop, and the oldest is younger than the grace — and
+ * every entry that follows a gateway_stop is a gateway_start.
+ */
+static int
+cmd_verify(struct cli *c)
+{
+	struct ledger_verdict v;
+	struct ledger *l;
+	struct timespec now;
+	int64_t grace = 3 * (int64_t)c->interval_ms + 2000;
+	char b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1];
+	int rc = 1;
+
+	if (cli_vkey(c) != 0 || (l = cli_open(c)) == NULL)
+		return 1;
+	if (strcmp(ledger_origin(l), note_verifier_name(c->verifier)) != 0) {
+		cli_err(c, "the ledger's origin '%s' is not the verifier key's name '%s'",
+		        ledger_origin(l), note_verifier_name(c->verifier));
+		goto done;
+	}
+	clock_gettime(CLOCK_REALTIME, &now);
+	if (ledger_verify(l, c->verifier, (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, grace,
+	                  &v) != 0) {
+		cli_err(c, "%s", v.problem);
+		goto done;
+	}
+	if (v.unsigned_n > 0)
+		printf("unsigned %" PRIu64 " entries after the latest checkpoint, %" PRId64
+		       " ms old: a running gateway signs them within %" PRId64 " ms\n",
+		       v.unsigned_n, v.unsigned_age_ms, grace);
+	printf("size %" PRIu64 "\n", v.size);
+	if (v.cp_size > 0) {
+		b64_encode(v.cp_root, b64);
+		printf("checkpoint %" PRIu64 " %s\n", v.cp_size, b64);
+	} else {
+		printf("checkpoint none\n");
+	}
+	printf("ledger OK\n");
+	rc = 0;
+done:
+	ledger_close(l);
+	return rc;
+}
+
+static int
+export_leaf(void *arg, uint64_t index, const char *leaf, size_t len)
+{
+	(void)index;
+	FILE *out = arg;
+	return fwrite(leaf, 1, len, out) != len || fputc('\n', out) == EOF;
+}
+
+static int
+cmd_export(struct cli *c)
+{
+	struct ledger *l = cli_open(c);
+	uint64_t size;
+	int rc = 1, r;
+
+	if (l == NULL)
+		return 1;
+	if ((r = ledger_size(l, &size)) < 0) {
+		cli_err(c, "%s", ledger_strerror(r));
+		goto done;
+	}
+	uint64_t start = c->has_start ? c->start : 0, end = c->has_end ? c->end : size;
+	if (start > end || end > size) {
+		cli_err(c,
+		        "range [%" PRIu64 ", %" PRIu64 ") is outside the ledger of %" PRIu64
+		        " entries",
+		        start, end, size);
+		goto done;
+	}
+	if ((r = ledger_leaves(l, start, end, export_leaf, stdout)) < 0 || fflush(stdout) != 0) {
+		cli_err(c, "%s", r < 0 ? ledger_strerror(r) : strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	ledger_close(l);
+	return rc;
+}
+
+static int
+cmd_checkpoint(struct cli *c)
+{
+	struct ledger *l = cli_open(c);
+	char *note = NULL;
+	size_t len;
+	uint64_t size;
+	int rc = 1, r;
+
+	if (l == NULL)
+		return 1;
+	if ((r = ledger_checkpoint(l, 0, &note, &len, &size)) < 0) {
+		cli_err(c, "%s", r == LEDGER_ENOENT ? "no checkpoint yet" : ledger_strerror(r));
+		goto done;
+	}
+	if (fwrite(note, 1, len, stdout) != len || fflush(stdout) != 0) {
+		cli_err(c, "%s", strerror(errno));
+		goto done;
+	}
+	rc = 0;
+done:
+	free(note);
+	ledger_close(l);
+	return rc;
+}
+
+static int
+copy_leaf(void *arg, uint64_t index, const char *leaf, size_t len)
+{
+	(void)index;
+	char **out = arg;
+	return (*out = strndup(leaf, len)) == NULL;
+}
+
+/* Checks a bundle (parsed) with the verifier alone. 0, or 1 with the reason printed. */
+static int
+check_bundle(struct cli *c, json_t *b)
+{
+	json_t *leaf = json_object_get(b, "leaf"), *proof = json_object_get(b, "proof");
+	json_t *index = json_object_get(b, "index"), *size = json_object_get(b, "size");
+	json_t *note = json_object_get(b, "checkpoint");
+	uint8_t hash[MERKLE_HASH_LEN], claimed[MERKLE_HASH_LEN];
+	uint8_t p[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
+	struct ledger_leaf *parsed = NULL;
+	struct note_checkpoint cp;
+	size_t np;
+	int rc = 1, r;
+
+	if (!json_is_string(leaf) || !json_is_array(proof) || !json_is_integer(index) ||
+	    !json_is_integer(size) || !json_is_string(note) || json_integer_value(index) < 0 ||
+	    json_integer_value(size) <= json_integer_value(index))
+		return cli_err(c, "not a proof bundle: leaf, index, size, leaf_hash, proof and "
+		                  "checkpoint are required");
+	if ((np = json_array_size(proof)) > MERKLE_MAX_PROOF)
+		return cli_err(c, "proof too long");
+	for (size_t i = 0; i < np; i++)
+		if (b64_decode(json_string_value(json_array_get(proof, i)), p[i]) < 0)
+			return cli_err(c, "proof[%zu] is not the base64 of a hash", i);
+	if (b64_decode(json_string_value(json_object_get(b, "leaf_hash")), claimed) < 0)
+		return cli_err(c, "leaf_hash is not the base64 of a hash");
+	if (merkle_leaf_hash(json_string_value(leaf), json_string_length(leaf), hash) !=
+	        MERKLE_OK ||
+	    memcmp(hash, claimed, MERKLE_HASH_LEN) != 0)
+		return cli_err(c, "the leaf does not hash to leaf_hash");
+	if ((parsed = malloc(sizeof(*parsed))) == NULL)
+		return cli_err(c, "out of memory");
+	if (ledger_leaf_parse(json_string_value(leaf), json_string_length(leaf), parsed) < 0 ||
+	    parsed->index != (uint64_t)json_integer_value(index)) {
+		cli_err(c, "the leaf is not a ledger leaf of index %lld",
+		        (long long)json_integer_value(index));
+		goto done;
+	}
+	if ((r = note_checkpoint_open(json_string_value(note), json_string_length(note),
+	                              &c->verifier, 1, &cp)) != NOTE_OK) {
+		cli_err(c, "the checkpoint does not verify with %s: %s",
+		        note_verifier_name(c->verifier), note_strerror(r));
+		goto done;
+	}
+	if (cp.size != (uint64_t)json_integer_value(size)) {
+		cli_err(c, "the checkpoint is of size %" PRIu64 ", the bundle says %lld", cp.size,
+		        (long long)json_integer_value(size));
+		goto done;
+	}
+	if ((r = merkle_verify_inclusion((uint64_t)json_integer_value(index), cp.size, hash,
+	                                 (const uint8_t(*)[MERKLE_HASH_LEN])p, np, cp.root)) !=
+	    MERKLE_OK) {
+		cli_err(c, "the proof does not lead to the checkpoint's root: %s",
+		        merkle_strerror(r));
+		goto done;
+	}
+	rc = 0;
+done:
+	free(parsed);
+	return rc;
+}
+
+static int
+cmd_prove(struct cli *c)
+{
+	struct ledger *l = NULL;
+	uint8_t hash[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
+	char *note = NULL, *leaf = NULL, *out = NULL, b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1];
+	json_t *b = NULL, *arr = NULL;
+	uint64_t index, size;
+	size_t len, np;
+	int rc = 1, r;
+
+	if (c->nargs != 1 || parse_u64(c->args[0], &index) < 0)
+		return cli_err(c, "INDEX (a decimal entry index) is required");
+	if (cli_vkey(c) != 0 || (l = cli_open(c)) == NULL)
+		return 1;
+	if ((r = ledger_checkpoint(l, c->has_size ? c->size : 0, &note, &len, &size)) < 0) {
+		cli_err(c, "%s",
+		        r != LEDGER_ENOENT ? ledger_strerror(r)
+		        : c->has_size      ? "no checkpoint of that size"
+		                           : "no checkpoint yet");
+		goto done;
+	}
+	if (index >= size) {
+		cli_err(c,
+		        "entry %" PRIu64 " is not in the checkpoint of size %" PRIu64
+		        " (the next checkpoint will hold it)",
+		        index, size);
+		goto done;
+	}
+	if ((r = ledger_inclusion(l, index, size, hash, proof, &np)) < 0 ||
+	    (r = ledger_leaves(l, index, index + 1, copy_leaf, &leaf)) < 0) {
+		cli_err(c, "%s", ledger_strerror(r));
+		goto done;
+	}
+	if ((b = json_object()) == NULL || (arr = json_array()) == NULL)
+		goto oom;
+	for (size_t i = 0; i < np; i++) {
+		b64_encode(proof[i], b64);
+		if (json_array_append_new(arr, json_string(b64)) < 0)
+			goto oom;
+	}
+	b64_encode(hash, b64);
+	if (json_object_set_new(b, "origin", json_string(note_verifier_name(c->verifier))) < 0 ||
+	    json_object_set_new(b, "index", json_integer((json_int_t)index)) < 0 ||
+	    json_object_set_new(b, "size", json_integer((json_int_t)size)) < 0 ||
+	    json_object_set_new(b, "leaf", json_string(leaf)) < 0 ||
+	    json_object_set_new(b, "leaf_hash", json_string(b64)) < 0 ||
+	    json_object_set(b, "proof", arr) < 0 ||
+	    json_object_set_new(b, "checkpoint", json_string(note)) < 0 ||
+	    json_object_set_new(b, "vkey", json_string(c->vkey)) < 0)
+		goto oom;
+	/* Never hand out a bundle that would not check. */
+	if (check_bundle(c, b) != 0)
+		goto done;
+	if ((out = json_dumps(b, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
+		goto oom;
+	if (printf("%s\n", out) < 0 || fflush(stdout) != 0) {
+		cli_err(c, "%s", strerror(errno));
+		goto done;
+	}
+	rc = 0;
+	goto done;
+oom:
+	cli_err(c, "out of memory");
+done:
+	json_decref(arr);
+	json_decref(b);
+	free(out);
+	free(note);
+	free(leaf);
+	ledger_close(l);
+	return rc;
+}
+
+static int
+cmd_check_proof(struct cli *c)
+{
+	json_error_t jerr;
+	json_t *b = NULL;
+	char *text, err[1024];
+	size_t len;
+	int rc = 1;
+
+	if (c->nargs != 1)
+		return cli_err(c, "BUNDLE (a file from pdgate ledger prove) is required");
+	if (c->vkey_path == NULL)
+		return cli_err(c,
+		               "--vkey VKEY is required: the bundle is checked against it alone");
+	if (cli_vkey(c) != 0)
+		return 1;
+	if ((text = pki_file_read(c->args[0], BUNDLE_MAX_BYTES, 0, &len, err, sizeof(err))) == NULL)
+		return cli_err(c, "%s", err);
+	if ((b = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
+	    !json_is_object(b)) {
+		cli_err(c, "%s: not JSON: %s", c->args[0], b ? "not an object" : jerr.text);
+		goto done;
+	}
+	if (check_bundle(c, b) != 0)
+		goto done;
+	printf("proof OK: entry %lld is in the tree of size %lld signed by %s\n",
+	       (long long)json_integer_value(json_object_get(b, "index")),
+	       (long long)json_integer_value(json_object_get(b, "size")), c->vkey);
+	rc = 0;
+done:
+	json_decref(b);
+	free(text);
+	return rc;
+}
+
+int
+ledger_main(int argc, char **argv)
+{
+	struct cli c = {.cmd = "", .interval_ms = 0};
+	char *errors = NULL;
+	int rc = 2;
+
+	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(ledger_usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 2 : 0;
+	}
+	c.cmd = argv[1];
+	for (int i = 2; i < argc; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+		int takes = 1;
+		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+			fputs(ledger_usage, stdout);
+			return 0;
+		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
+			c.conf = v;
+		} else if (strcmp(a, "--db") == 0) {
+			c.db = v;
+		} else if (strcmp(a, "--vkey") == 0) {
+			c.vkey_path = v;
+		} else if (strcmp(a, "--start") == 0) {
+			c.has_start = parse_u64(v, &c.start) == 0 ? 1 : -1;
+		} else if (strcmp(a, "--end") == 0) {
+			c.has_end = parse_u64(v, &c.end) == 0 ? 1 : -1;
+		} else if (strcmp(a, "--size") == 0) {
+			c.has_size = parse_u64(v, &c.size) == 0 && c.size > 0 ? 1 : -1;
+		} else if (strcmp(a, "--interval") == 0) {
+			uint64_t ms;
+			if (parse_u64(v, &ms) < 0 || ms == 0 || ms > 86400000) {
+				cli_err(&c, "--interval takes milliseconds (1..86400000)");
+				return 2;
+			}
+			c.interval_ms = (unsigned)ms;
+		} else if (a[0] == '-' && a[1] != '\0') {
+			cli_err(&c, "unknown option %s (see pdgate ledger --help)", a);
+			return 2;
+		} else {
+			takes = 0;
+			if (c.nargs == 2) {
+				cli_err(&c, "too many arguments");
+				return 2;
+			}
+			c.args[c.nargs++] = a;
+		}
+		if (takes) {
+			if (v == NULL) {
+				cli_err(&c, "%s needs a value", a);
+				return 2;
+			}
+			i++;
+		}
+	}
+	if (c.has_start < 0 || c.has_end < 0 || c.has_size < 0) {
+		cli_err(&c, "--start, --end and --size take a decimal number");
+		return 2;
+	}
+	int is_check = strcmp(c.cmd, "check-proof") == 0;
+	if (!is_check && (c.conf == NULL) == (c.db == NULL)) {
+		cli_err(&c, "give either -c FILE or --db LEDGER.db");
+		return 2;
+	}
+	if (c.conf != NULL) {
+		if ((c.cfg = config_load(c.conf, &errors)) == NULL) {
+			fprintf(stderr, "%s", errors ? errors : "out of memory\n");
+			free(errors);
+			return 1;
+		}
+		if (c.interval_ms == 0)
+			c.interval_ms = c.cfg->ledger.checkpoint_interval_ms;
+	}
+	if (c.interval_ms == 0)
+		c.interval_ms = 1000;
+	if (strcmp(c.cmd, "verify") == 0)
+		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_verify(&c);
+	else if (strcmp(c.cmd, "export") == 0)
+		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_export(&c);
+	else if (strcmp(c.cmd, "checkpoint") == 0)
+		rc =
+		    c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_checkpoint(&c);
+	else if (strcmp(c.cmd, "prove") == 0)
+		rc = cmd_prove(&c);
+	else if (is_check)
+		rc = cmd_check_proof(&c);
+	else
+		rc = cli_err(&c,
+		             "unknown command (verify, export, checkpoint, prove, check-proof)") +
+		     1;
+	note_verifier_free(c.verifier);
+	free(c.vkey);
+	config_free(c.cfg);
+	return rc;
+}

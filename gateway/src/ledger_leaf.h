@@ -1,0 +1,111 @@
+/* ledger_leaf — the ledger's leaf: what an entry holds, its one encoder and its one parser (pure).
+ */
+#ifndef PDGATE_LEDGER_LEAF_H
+#define PDGATE_LEDGER_LEAF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * A leaf is one line of compact JSON with its members in a fixed order, strings escaped exactly
+ * as jansson escapes them (docs/ledger.md, section 1). The encoder writes that form and nothing
+ * else; the parser accepts that form and nothing else, so that a leaf has one spelling: whatever
+ * ledger_leaf_parse accepts, the encoder writes back byte for byte.
+ */
+
+/* A leaf is at most LEDGER_MAX_LEAF bytes and lists at most LEDGER_MAX_ITEMS items. */
+#define LEDGER_MAX_LEAF (64 * 1024)
+#define LEDGER_MAX_ITEMS 1024
+/* A leaf's time: "YYYY-MM-DDTHH:MM:SS.mmmZ" (UTC, milliseconds). */
+#define LEDGER_TIME_LEN 24
+
+enum ledger_kind {
+	LEDGER_RELEASE, /* "release": member data left the gateway */
+	LEDGER_DENY,    /* "deny": a refusal, with its error code in reason */
+	LEDGER_ADMIN, /* "admin": suspensions, resumptions, key rotation, gateway start and stop */
+};
+
+/* The "admin" member of an admin entry. Strings borrowed; NULL is written as JSON null. */
+struct ledger_admin {
+	const char *action; /* "gateway_start", "partner_suspend", … (required) */
+	const char *staff;  /* the staff member who acted; NULL for the gateway itself */
+	const char *reason; /* as given by the staff member */
+	const char *target; /* the partner acted on; NULL for the whole gateway */
+};
+
+/*
+ * One decision, as the request path knows it (SPEC 11.1). Every string is borrowed and must be
+ * valid UTF-8; NULL is written as JSON null ("not reached"). The leaf adds v, index and time.
+ */
+struct ledger_entry {
+	enum ledger_kind kind;
+	const char *request;      /* request id */
+	const char *partner;      /* partner id */
+	const char *contract;     /* contract id */
+	const char *relationship; /* entrustment, joint_use, third_party */
+	const char *purpose;      /* purpose id */
+	const char *subject;      /* hex keyed reference of the member, never the member id */
+	const char *const *items; /* n_items released catalog paths with transforms; NULL: null */
+	size_t n_items;
+	const char *basis;                /* entrustment, joint_use, consent, exception:<purpose> */
+	const char *reason;               /* apierr code of a deny */
+	const char *digest;               /* hex SHA-256 of the released body of this member */
+	const char *cert;                 /* hex SHA-256 of the client certificate (DER) */
+	const char *token;                /* the work order's jti */
+	const char *justification;        /* for exception purposes */
+	const struct ledger_admin *admin; /* required for LEDGER_ADMIN, else must be NULL */
+};
+
+/* The name of a kind in leaves ("release", "deny", "admin"); static. kind must be valid. */
+const char *ledger_kind_name(enum ledger_kind kind);
+
+/* Text being built. Zero-initialised; the caller frees it with ledger_text_free. */
+struct ledger_text {
+	char *p;    /* p[0..len) and a NUL, or NULL while empty */
+	size_t len; /* len < cap once p is set */
+	size_t cap; /* bytes allocated at p */
+	bool nomem; /* memory ran out: the text is incomplete */
+};
+void ledger_text_free(struct ledger_text *t);
+
+/*
+ * The leaf of e after its time: from ",\"request\":" to the closing brace, into tail (emptied
+ * first). Returns 0; -1 if e is malformed: a string not UTF-8, an unknown kind, an admin member
+ * missing, without action or on another kind, a NULL item, n_items without items or over
+ * LEDGER_MAX_ITEMS, or a leaf that would be longer than LEDGER_MAX_LEAF; or -1 with tail->nomem
+ * set if memory ran out. The callers' threads build the tails, the ledger's writer only joins.
+ */
+int ledger_leaf_tail(const struct ledger_entry *e, struct ledger_text *tail);
+
+/* The whole leaf of entry index at time (from ledger_leaf_time) with a tail from
+ * ledger_leaf_tail, into leaf (emptied first, its memory reused). 0, or -1 if memory ran out. */
+int ledger_leaf_join(struct ledger_text *leaf, uint64_t index, const char time[LEDGER_TIME_LEN + 1],
+                     const struct ledger_text *tail);
+
+/* A leaf's time of Unix ms (0 <= ms, before the year 10000), NUL-terminated. */
+void ledger_leaf_time(int64_t ms, char out[LEDGER_TIME_LEN + 1]);
+
+/* A parsed leaf. Large (about 72 KiB): keep one and parse into it again. */
+struct ledger_leaf {
+	uint64_t index;
+	int64_t time_ms;                     /* Unix ms of time */
+	char time[LEDGER_TIME_LEN + 1];      /* as in the leaf */
+	struct ledger_entry e;               /* the members; strings point into text, NULL: null */
+	struct ledger_admin admin;           /* e.admin points here in an admin entry */
+	const char *items[LEDGER_MAX_ITEMS]; /* e.items points here unless items is null */
+	const char *raw;                     /* the text parsed (borrowed), raw_len bytes */
+	size_t raw_len;
+	char text[LEDGER_MAX_LEAF]; /* the strings, unescaped and NUL-terminated */
+};
+
+/*
+ * Parses leaf[0..len) (not necessarily NUL-terminated) into out: 0, or -1 unless it is a
+ * version 1 leaf exactly as the encoder writes it — every member in order, no other spelling of
+ * a string or a number, a real time from 1970 on, a known kind with the admin member exactly
+ * when the kind is admin, no more than LEDGER_MAX_ITEMS items, within LEDGER_MAX_LEAF. Reads
+ * nothing outside leaf[0..len); out is overwritten (and meaningless after -1).
+ */
+int ledger_leaf_parse(const char *leaf, size_t len, struct ledger_leaf *out);
+
+#endif

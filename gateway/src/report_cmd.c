@@ -1,0 +1,294 @@
+/* report_cmd — `pdgate report`: provisions, subject, breach, summary, from the command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/crypto.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "contract.h"
+#include "ledger.h"
+#include "origin.h"
+#include "pki.h"
+#include "pseudo.h"
+#include "report.h"
+#include "report_cmd.h"
+
+static const char report_usage[] =
+    "usage: pdgate report provisions -c FILE [--partner ID] [--from T] [--to T]\n"
+    "                                [--format json|csv] [--limit N] [--after INDEX]\n"
+    "       pdgate report subject -c FILE MEMBER_ID\n"
+    "       pdgate report breach -c FILE --partner ID [--from T] [--to T] [--no-resolve]\n"
+    "       pdgate report summary -c FILE [--from T] [--to T]\n"
+    "The compliance reports of the ledger, read-only (the gateway may be running):\n"
+    "  provisions  the provision records of APPI Art. 29 (recipient, member, items, basis,\n"
+    "              date), oldest first; CSV is UTF-8 with a BOM and CRLF, for spreadsheets\n"
+    "  subject     every release about one member, for a disclosure request (Art. 33(5))\n"
+    "  breach      the members affected by a leak at a partner, the items of each, and\n"
+    "              whether it must be reported (Art. 26); member ids are looked up in the\n"
+    "              origin unless --no-resolve\n"
+    "  summary     per partner, contract and purpose: releases, refusals by reason,\n"
+    "              exception uses; contracts ending within 30 days; volume anomalies\n"
+    "T is RFC 3339 (2026-04-01T00:00:00+09:00) or a date (2026-04-01, a day in Japan time;\n"
+    "--to DATE includes that day). summary defaults to the last 30 days.\n";
+
+static bool
+id_ok(const char *s, size_t max, bool lower)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n > max)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+		          (!lower && ((c >= 'A' && c <= 'Z') || c == '_'));
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static struct pseudo *
+load_pseudo(const char *path, char *err, size_t errlen)
+{
+	size_t len;
+	char *buf;
+	struct pseudo *p;
+	char msg[512];
+
+	if (config_check_key_mode(path, msg, sizeof(msg)) != 0) {
+		snprintf(err, errlen, "%s", msg);
+		return NULL;
+	}
+	/* The bound pdgate serve puts on a key file: a bigger one is not a pseudonym secret. */
+	if ((buf = pki_file_read(path, 4096, 0, &len, err, errlen)) == NULL)
+		return NULL;
+	p = pseudo_new(buf, len);
+	OPENSSL_cleanse(buf, len);
+	free(buf);
+	if (p == NULL)
+		snprintf(err, errlen, "%s: not a pseudonym secret", path);
+	return p;
+}
+
+static int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+cli_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pdgate report: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+int
+report_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"partner", required_argument, NULL, 'p'},
+	    {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
+	    {"format", required_argument, NULL, 'F'}, {"limit", required_argument, NULL, 'l'},
+	    {"after", required_argument, NULL, 'a'},  {"no-resolve", no_argument, NULL, 'R'},
+	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
+	const char *conf_path = NULL, *partner = NULL, *from = NULL, *to = NULL, *format = "json";
+	const char *what;
+	unsigned long limit = REPORT_MAX_RECORDS;
+	unsigned long long after = UINT64_MAX;
+	bool resolve = true;
+	struct config *cfg = NULL;
+	struct catalog *cat = NULL;
+	struct contract_set *set = NULL;
+	struct ledger *db = NULL;
+	struct pseudo *ps = NULL;
+	struct origin *origin = NULL;
+	char *errors = NULL, err[1024], *end;
+	json_t *doc = NULL;
+	int rc = 1, opt;
+
+	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		fputs(report_usage, stdout);
+		return 0;
+	}
+	if (argc < 2 || argv[1][0] == '-') {
+		fputs(report_usage, stderr);
+		return 2;
+	}
+	what = argv[1];
+	if (strcmp(what, "provisions") != 0 && strcmp(what, "subject") != 0 &&
+	    strcmp(what, "breach") != 0 && strcmp(what, "summary") != 0) {
+		fprintf(stderr, "pdgate report: unknown report '%s'\n%s", what, report_usage);
+		return 2;
+	}
+	optind = 1;
+	while ((opt = getopt_long(argc - 1, argv + 1, "c:h", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'p':
+			partner = optarg;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 't':
+			to = optarg;
+			break;
+		case 'F':
+			format = optarg;
+			break;
+		case 'l':
+			errno = 0;
+			limit = strtoul(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' || limit < 1 ||
+			    limit > REPORT_MAX_RECORDS)
+				return cli_fail("--limit: '%s' is not 1..100000", optarg);
+			break;
+		case 'a':
+			errno = 0;
+			after = strtoull(optarg, &end, 10);
+			if (errno || *end || optarg[0] == '-' || optarg[0] == '\0')
+				return cli_fail("--after: '%s' is not an entry index", optarg);
+			break;
+		case 'R':
+			resolve = false;
+			break;
+		case 'h':
+			fputs(report_usage, stdout);
+			return 0;
+		default:
+			fputs(report_usage, stderr);
+			return 2;
+		}
+	}
+	int rest = argc - 1 - optind;
+	const char *member = rest == 1 ? argv[1 + optind] : NULL;
+	if (conf_path == NULL || (strcmp(what, "subject") == 0 ? rest != 1 : rest != 0)) {
+		fputs(report_usage, stderr);
+		return 2;
+	}
+	if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)
+		return cli_fail("--format: '%s' is not json or csv", format);
+	if (strcmp(format, "csv") == 0 && strcmp(what, "provisions") != 0)
+		return cli_fail("--format csv is for the provisions report, not %s", what);
+	if (partner != NULL && !id_ok(partner, 63, true))
+		return cli_fail("--partner: '%s' is not a partner id", partner);
+	if (strcmp(what, "breach") == 0 && partner == NULL)
+		return cli_fail("breach: --partner ID is required");
+	if (member != NULL && !id_ok(member, 64, false))
+		return cli_fail("'%s' is not a member id (^[A-Za-z0-9_-]{1,64}$)", member);
+	struct report_query q = {.partner = partner, .after = after, .limit = (unsigned)limit};
+	if (from != NULL && report_parse_time(from, false, &q.from_ms) != 0)
+		return cli_fail("--from: '%s' is neither RFC 3339 nor YYYY-MM-DD", from);
+	if (to != NULL && report_parse_time(to, true, &q.to_ms) != 0)
+		return cli_fail("--to: '%s' is neither RFC 3339 nor YYYY-MM-DD", to);
+	if (q.from_ms > 0 && q.to_ms > 0 && q.from_ms >= q.to_ms)
+		return cli_fail("--from must come before --to");
+
+	cfg = config_load(conf_path, &errors);
+	if (cfg == NULL) {
+		fprintf(stderr, "%s", errors ? errors : "configuration: cannot load\n");
+		goto done;
+	}
+	if ((cat = catalog_load(cfg->policy.purposes, cfg->policy.fields, &errors)) == NULL ||
+	    (set = contract_set_load(cat, cfg->policy.contracts, &errors)) == NULL) {
+		fprintf(stderr, "%s", errors ? errors : "policies: cannot load\n");
+		goto done;
+	}
+	/* Read-only, beside a running gateway; any origin: reports do not check signatures. */
+	struct ledger_params lp = {.path = cfg->ledger.path, .readers = 1, .read_only = true};
+	if ((db = ledger_open(&lp, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "pdgate report: %s\n", err);
+		goto done;
+	}
+	struct report_names names = {cat, set};
+	if (strcmp(what, "provisions") == 0) {
+		char *out;
+		size_t len;
+		uint64_t next;
+		if (report_provisions(db, &q, &names, strcmp(format, "csv") == 0, &out, &len, &next,
+		                      err, sizeof(err)) != 0) {
+			fprintf(stderr, "pdgate report: %s\n", err);
+			goto done;
+		}
+		fwrite(out, 1, len, stdout);
+		if (strcmp(format, "json") == 0)
+			fputc('\n', stdout);
+		free(out);
+		if (next != UINT64_MAX)
+			fprintf(stderr, "pdgate report: more records follow: --after %" PRIu64 "\n",
+			        next);
+		rc = 0;
+		goto done;
+	}
+	if (strcmp(what, "subject") == 0 || (strcmp(what, "breach") == 0 && resolve)) {
+		if ((ps = load_pseudo(cfg->keys.pseudonym, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "pdgate report: [keys] pseudonym: %s\n", err);
+			goto done;
+		}
+	}
+	if (strcmp(what, "subject") == 0) {
+		char subject[PSEUDO_SUBJECT_HEX + 1];
+		if (pseudo_subject(ps, member, subject) != 0) {
+			fprintf(stderr, "pdgate report: cannot compute the subject reference\n");
+			goto done;
+		}
+		doc = report_subject(db, member, subject, &names, err, sizeof(err));
+	} else if (strcmp(what, "breach") == 0) {
+		if (resolve) {
+			struct origin_params op = {
+			    .url = cfg->origin.url,
+			    .timeout_ms = cfg->origin.timeout_ms,
+			    .max_record_bytes = cfg->origin.max_record_bytes,
+			    .client_cert = cfg->origin.client_cert,
+			    .client_key = cfg->origin.client_key,
+			    .ca = cfg->origin.ca,
+			};
+			if ((origin = origin_new(&op, err, sizeof(err))) == NULL) {
+				fprintf(stderr, "pdgate report: [origin] url: %s\n", err);
+				goto done;
+			}
+		}
+		doc = report_breach(db, &q, &names, origin, ps, err, sizeof(err));
+	} else {
+		time_t now = time(NULL);
+		int64_t t = q.to_ms > 0 ? q.to_ms : (int64_t)now * 1000;
+		int64_t f = q.from_ms > 0 ? q.from_ms : t - REPORT_TRAILING_DAYS * REPORT_DAY_MS;
+		if (f >= t)
+			return cli_fail("--from must come before now or --to");
+		doc = report_summary(db, f, t, now, &names, err, sizeof(err));
+	}
+	if (doc == NULL) {
+		fprintf(stderr, "pdgate report: %s\n", err);
+		goto done;
+	}
+	if (json_dumpf(doc, stdout, JSON_COMPACT) != 0) {
+		fprintf(stderr, "pdgate report: writing the report failed\n");
+		goto done;
+	}
+	fputc('\n', stdout);
+	rc = 0;
+done:
+	json_decref(doc);
+	origin_free(origin);
+	pseudo_free(ps);
+	ledger_close(db);
+	contract_set_free(set);
+	catalog_free(cat);
+	config_free(cfg);
+	free(errors);
+	return rc;
+}

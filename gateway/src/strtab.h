@@ -1,0 +1,35 @@
+/* strtab — strings to numbers in a hash table, and lists of interned strings. */
+#ifndef PDGATE_STRTAB_H
+#define PDGATE_STRTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A table of string keys (copied) to numbers: open addressing, FNV-1a, at most half full.
+ * Zero-initialised; freed with strtab_free. Not keyed: for the ids of a report, not for what
+ * an attacker chooses in bulk. */
+struct strtab {
+	char **keys;    /* cap slots, NULL where empty */
+	uint32_t *vals; /* the value of each key */
+	size_t n, cap;  /* keys held; cap a power of two, or 0 */
+};
+
+/* The value of key, or -1. */
+int64_t strtab_get(const struct strtab *t, const char *key);
+/* Adds key (copied) with val; key must be absent. 0 or -1 (memory). */
+int strtab_put(struct strtab *t, const char *key, uint32_t val);
+void strtab_free(struct strtab *t);
+
+/* Distinct strings in the order they were first interned, each once. Zero-initialised; freed
+ * with strlist_free. */
+struct strlist {
+	struct strtab tab; /* string → its index in v */
+	char **v;          /* v[0..n): the strings (owned) */
+	size_t n, cap;
+};
+
+/* The index of s in l, added (copied) if it is new; or -1 on memory. */
+int64_t strlist_intern(struct strlist *l, const char *s);
+void strlist_free(struct strlist *l);
+
+#endif

@@ -1,0 +1,356 @@
+/* test_ledger_leaf — the leaf on tables: entries encoded and parsed back, the one spelling of a
+ * leaf, every malformed entry and leaf refused, the bounds of a leaf. */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ledger_leaf.h"
+
+#define T0 INT64_C(1775001600250) /* 2026-04-01T00:00:00.250Z */
+
+static struct ledger_leaf parsed;
+
+static const char *const page_items[] = {"name.family", "name.given", "email", "phone:mask:4"};
+static const char *const no_items[] = {NULL};
+static const struct ledger_admin resume = {"partner_resume", "officer2", "確認済み", "tokei-lab"};
+static const struct ledger_admin stop = {"gateway_stop", NULL, NULL, NULL};
+
+/* Entries the encoder takes; each comes back from the parser as it went in. */
+static const struct {
+	const char *name;
+	struct ledger_entry e;
+} good[] = {
+    {"a member of a page",
+     {.kind = LEDGER_RELEASE,
+      .request = "6a1f0c9b2e4d7a8c3b5e1f20",
+      .partner = "tokei-lab",
+      .contract = "CT-2026-0004",
+      .relationship = "third_party",
+      .purpose = "statistics",
+      .subject = "5f2b9c0d1e3a4b6c",
+      .items = page_items,
+      .n_items = 4,
+      .basis = "consent",
+      .digest = "9f86d081",
+      .cert = "3f1c0d1e",
+      .token = "wo-2026-0001"}},
+    {"an exception, justified",
+     {.kind = LEDGER_RELEASE,
+      .partner = "shiken-proctor",
+      .purpose = "legal_obligation",
+      .basis = "exception:legal_obligation",
+      .items = page_items,
+      .n_items = 1,
+      .justification = "裁判所の命令（令和8年第3号）"}},
+    {"a refusal at step 6",
+     {.kind = LEDGER_DENY,
+      .request = "r6",
+      .partner = "tokei-lab",
+      .contract = "CT-2026-0004",
+      .reason = "contract_expired"}},
+    {"released nothing", {.kind = LEDGER_RELEASE, .items = no_items, .n_items = 0}},
+    {"every escape, DEL, slash and raw UTF-8",
+     {.kind = LEDGER_DENY, .reason = "\\\"\t\n\r\b\f\x02\x1e\x7f//ü\xe2\x80\xa9🀄"}},
+    {"an officer's act", {.kind = LEDGER_ADMIN, .token = "staff-7", .admin = &resume}},
+    {"the gateway stopping", {.kind = LEDGER_ADMIN, .admin = &stop}},
+    {"empty strings, not null", {.kind = LEDGER_DENY, .request = "", .subject = "", .cert = ""}},
+};
+
+static const char *const one_null[] = {"email", NULL};
+static const struct ledger_admin no_action = {NULL, "officer", "r", NULL};
+static const struct ledger_admin bad_target = {"partner_suspend", NULL, NULL, "\xf5\x80\x80\x80"};
+
+/* Entries the encoder refuses, whatever member holds the defect. */
+static const struct {
+	const char *name;
+	struct ledger_entry e;
+} bad_entries[] = {
+    {"a byte that is never UTF-8", {.kind = LEDGER_RELEASE, .justification = "ok\xfe"}},
+    {"an overlong slash", {.kind = LEDGER_RELEASE, .request = "\xc0\xaf"}},
+    {"an overlong NUL", {.kind = LEDGER_DENY, .subject = "\xe0\x80\x80"}},
+    {"a surrogate half", {.kind = LEDGER_DENY, .token = "\xed\xbf\xbf"}},
+    {"past U+10FFFF", {.kind = LEDGER_DENY, .digest = "\xf4\x90\x80\x80"}},
+    {"a sequence cut short", {.kind = LEDGER_DENY, .basis = "\xf0\x9f\x98"}},
+    {"a lone continuation byte in an item",
+     {.kind = LEDGER_RELEASE,
+      .items = (const char *const[]){"a\xbf"
+                                     "b"},
+      .n_items = 1}},
+    {"not UTF-8 in the admin member", {.kind = LEDGER_ADMIN, .admin = &bad_target}},
+    {"an admin entry without its admin member", {.kind = LEDGER_ADMIN, .request = "r"}},
+    {"an admin member on a refusal", {.kind = LEDGER_DENY, .admin = &stop}},
+    {"an act without an action", {.kind = LEDGER_ADMIN, .admin = &no_action}},
+    {"a NULL among the items", {.kind = LEDGER_RELEASE, .items = one_null, .n_items = 2}},
+    {"a count of items and no items", {.kind = LEDGER_DENY, .n_items = 3}},
+    {"more than LEDGER_MAX_ITEMS items",
+     {.kind = LEDGER_RELEASE, .items = page_items, .n_items = LEDGER_MAX_ITEMS + 1}},
+    {"a kind past admin", {.kind = (enum ledger_kind)(LEDGER_ADMIN + 1)}},
+};
+
+/* The leaf of e at index and time, or NULL (caller frees). */
+static char *
+encode(const struct ledger_entry *e, uint64_t index, int64_t ms, size_t *len)
+{
+	struct ledger_text tail = {0}, leaf = {0};
+	char time[LEDGER_TIME_LEN + 1];
+	char *out = NULL;
+
+	ledger_leaf_time(ms, time);
+	if (ledger_leaf_tail(e, &tail) == 0 && ledger_leaf_join(&leaf, index, time, &tail) == 0) {
+		out = leaf.p;
+		*len = leaf.len;
+		leaf.p = NULL;
+	}
+	ledger_text_free(&tail);
+	ledger_text_free(&leaf);
+	return out;
+}
+
+static int
+same_str(const char *a, const char *b)
+{
+	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+/* The members of two entries agree (NULL and "" differ, as null and "" do). */
+static int
+same_entry(const struct ledger_entry *a, const struct ledger_entry *b)
+{
+	if (a->kind != b->kind || !same_str(a->request, b->request) ||
+	    !same_str(a->partner, b->partner) || !same_str(a->contract, b->contract) ||
+	    !same_str(a->relationship, b->relationship) || !same_str(a->purpose, b->purpose) ||
+	    !same_str(a->subject, b->subject) || !same_str(a->basis, b->basis) ||
+	    !same_str(a->reason, b->reason) || !same_str(a->digest, b->digest) ||
+	    !same_str(a->cert, b->cert) || !same_str(a->token, b->token) ||
+	    !same_str(a->justification, b->justification) ||
+	    (a->items == NULL) != (b->items == NULL) || a->n_items != b->n_items ||
+	    (a->admin == NULL) != (b->admin == NULL))
+		return 0;
+	for (size_t i = 0; i < a->n_items; i++)
+		if (!same_str(a->items[i], b->items[i]))
+			return 0;
+	return a->admin == NULL || (same_str(a->admin->action, b->admin->action) &&
+	                            same_str(a->admin->staff, b->admin->staff) &&
+	                            same_str(a->admin->reason, b->admin->reason) &&
+	                            same_str(a->admin->target, b->admin->target));
+}
+
+/* Parses a private copy of exactly len bytes, so that ASan sees a read past the end. */
+static int
+parse_exact(const char *text, size_t len)
+{
+	char *copy = malloc(len ? len : 1);
+	int rc;
+
+	memcpy(copy, text, len);
+	rc = ledger_leaf_parse(copy, len, &parsed);
+	free(copy);
+	return rc;
+}
+
+static void
+test_round_trip(void)
+{
+	static const uint64_t indexes[] = {0, 7, 1000000, INT64_MAX};
+
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		for (size_t k = 0; k < sizeof(indexes) / sizeof(indexes[0]); k++) {
+			size_t len = 0, len2 = 0;
+			char *leaf = encode(&good[i].e, indexes[k], T0 + (int64_t)k, &len);
+			CHECK(leaf != NULL, "%s: encoded", good[i].name);
+			if (leaf == NULL)
+				continue;
+			CHECK(strlen(leaf) == len && len <= LEDGER_MAX_LEAF, "%s: length",
+			      good[i].name);
+			CHECK(parse_exact(leaf, len) == 0, "%s at %" PRIu64 ": parsed: %s",
+			      good[i].name, indexes[k], leaf);
+			CHECK(parsed.index == indexes[k] && parsed.time_ms == T0 + (int64_t)k &&
+			          parsed.raw_len == len,
+			      "%s: index, time", good[i].name);
+			CHECK(same_entry(&parsed.e, &good[i].e), "%s: the entry back",
+			      good[i].name);
+			/* and the parsed entry encodes to the same bytes: one spelling */
+			char *again = encode(&parsed.e, parsed.index, parsed.time_ms, &len2);
+			CHECK(again && len2 == len && memcmp(again, leaf, len) == 0,
+			      "%s: encoded again", good[i].name);
+			free(again);
+			free(leaf);
+		}
+	}
+	char t[LEDGER_TIME_LEN + 1];
+	ledger_leaf_time(T0, t);
+	CHECK(strcmp(t, "2026-04-01T00:00:00.250Z") == 0, "time %s", t);
+	ledger_leaf_time(0, t);
+	CHECK(strcmp(t, "1970-01-01T00:00:00.000Z") == 0, "epoch %s", t);
+	CHECK(strcmp(ledger_kind_name(LEDGER_ADMIN), "admin") == 0, "kind name");
+}
+
+static void
+test_bad_entries(void)
+{
+	for (size_t i = 0; i < sizeof(bad_entries) / sizeof(bad_entries[0]); i++) {
+		struct ledger_text tail = {0};
+		CHECK(ledger_leaf_tail(&bad_entries[i].e, &tail) == -1 && !tail.nomem, "%s refused",
+		      bad_entries[i].name);
+		ledger_text_free(&tail);
+	}
+}
+
+/* The leaf of good[0] (every member set) with one member's text replaced. */
+static char *
+with(const char *from, const char *to)
+{
+	size_t len;
+	char *leaf = encode(&good[0].e, 3, T0, &len), *at = leaf ? strstr(leaf, from) : NULL;
+	char *out;
+
+	if (at == NULL) {
+		free(leaf);
+		return NULL;
+	}
+	out = malloc(len - strlen(from) + strlen(to) + 1);
+	sprintf(out, "%.*s%s%s", (int)(at - leaf), leaf, to, at + strlen(from));
+	free(leaf);
+	return out;
+}
+
+/* Leaves the parser refuses: one defect each in an otherwise canonical release leaf. */
+static const struct {
+	const char *name, *from, *to;
+} bad_leaves[] = {
+    {"no version", "{\"v\":1,", "{"},
+    {"version 2", "\"v\":1", "\"v\":2"},
+    {"index with a leading zero", "\"index\":3", "\"index\":03"},
+    {"negative index", "\"index\":3", "\"index\":-1"},
+    {"index past INT64_MAX", "\"index\":3", "\"index\":9223372036854775808"},
+    {"index with an exponent", "\"index\":3", "\"index\":3e0"},
+    {"time not a time", "2026-04-01T00:00:00.250Z", "yesterday"},
+    {"time on a day that is not", "2026-04-01T00", "2026-02-30T00"},
+    {"time at hour 24", "T00:00:00.250Z", "T24:00:00.250Z"},
+    {"time before 1970", "2026-04-01T00:00:00.250Z", "1969-12-31T23:59:59.999Z"},
+    {"time in lower case", "00.250Z", "00.250z"},
+    {"time without milliseconds", "00:00:00.250Z", "00:00:00Z"},
+    {"unknown kind", "\"kind\":\"release\"", "\"kind\":\"leak\""},
+    {"kind null", "\"kind\":\"release\"", "\"kind\":null"},
+    {"kind escaped", "\"kind\":\"release\"", "\"kind\":\"rel\\u0065ase\""},
+    {"request a number", "\"request\":\"6a1f0c9b2e4d7a8c3b5e1f20\"", "\"request\":1"},
+    {"items of a number", "[\"name.family\",\"name.given\",\"email\",\"phone:mask:4\"]", "[1]"},
+    {"items with a trailing comma", "\"phone:mask:4\"]", "\"phone:mask:4\",]"},
+    {"items an object", "[\"name.family\",\"name.given\",\"email\",\"phone:mask:4\"]", "{}"},
+    {"Null", "\"reason\":null", "\"reason\":Null"},
+    {"members in another order", "\"partner\":\"tokei-lab\",\"contract\":\"CT-2026-0004\"",
+     "\"contract\":\"CT-2026-0004\",\"partner\":\"tokei-lab\""},
+    {"a member missing", ",\"cert\":\"3f1c0d1e\"", ""},
+    {"a member more", "\"justification\":null}", "\"justification\":null,\"x\":1}"},
+    {"a space", "\"kind\":\"release\"", "\"kind\": \"release\""},
+    {"an admin member on a release", "\"justification\":null}",
+     "\"justification\":null,\"admin\":{\"action\":\"x\",\"staff\":null,\"reason\":null,"
+     "\"target\":null}}"},
+    {"admin kind without the admin member", "\"kind\":\"release\"", "\"kind\":\"admin\""},
+    {"a short escape for a printable", "tokei-lab", "t\\u006Fkei-lab"},
+    {"an escaped slash", "name.family", "name\\/family"},
+    {"a lower-case escape", "\"9f86d081\"", "\"\\u001f\""},
+    {"\\u escape for a control with a short one", "\"9f86d081\"", "\"\\u000A\""},
+    {"NUL escaped", "\"9f86d081\"", "\"\\u0000\""},
+    {"an unknown escape", "\"9f86d081\"", "\"\\x41\""},
+    {"a raw control character", "\"9f86d081\"", "\"\x01\""},
+    {"a raw newline", "\"9f86d081\"", "\"\n\""},
+    {"invalid UTF-8", "\"9f86d081\"", "\"\xff\""},
+    {"overlong UTF-8", "\"9f86d081\"", "\"\xc0\xaf\""},
+    {"a surrogate", "\"9f86d081\"", "\"\xed\xa0\x80\""},
+    {"a truncated sequence at the end of a string", "\"9f86d081\"", "\"\xe5\xb1\""},
+    {"an unterminated string", "\"wo-2026-0001\",\"justification\":null}", "\"wo-2026-0001"},
+    {"something after the leaf", "\"justification\":null}", "\"justification\":null}\n"},
+    {"the closing brace missing", "\"justification\":null}", "\"justification\":null"},
+};
+
+static void
+test_bad_leaves(void)
+{
+	size_t len;
+	char *leaf = encode(&good[0].e, 3, T0, &len);
+
+	CHECK(leaf && parse_exact(leaf, len) == 0, "the leaf the cases change parses");
+	for (size_t i = 0; i < sizeof(bad_leaves) / sizeof(bad_leaves[0]); i++) {
+		char *b = with(bad_leaves[i].from, bad_leaves[i].to);
+		CHECK(b != NULL, "%s: the case applies", bad_leaves[i].name);
+		if (b != NULL)
+			CHECK(parse_exact(b, strlen(b)) == -1, "%s refused: %s", bad_leaves[i].name,
+			      b);
+		free(b);
+	}
+	/* Every prefix is refused, and none is read past its end. */
+	int prefixes = 0;
+	for (size_t n = 0; leaf && n < len; n++)
+		prefixes += parse_exact(leaf, n) == -1;
+	CHECK(leaf && prefixes == (int)len, "%d of %zu prefixes refused", prefixes, len);
+	static const char *const junk[] = {"", "[]", "{}", "null", "{\"v\":1}"};
+	for (size_t i = 0; i < sizeof(junk) / sizeof(junk[0]); i++)
+		CHECK(parse_exact(junk[i], strlen(junk[i])) == -1, "'%s' refused", junk[i]);
+	free(leaf);
+}
+
+/* The largest leaf: a tail that leaves room for the longest head is taken, one byte more is
+ * not; LEDGER_MAX_ITEMS items are taken, one more is not. */
+static void
+test_bounds(void)
+{
+	struct ledger_text tail = {0};
+	struct ledger_entry e = {.kind = LEDGER_DENY, .justification = ""};
+	size_t base, len;
+	char *big, *leaf;
+
+	CHECK(ledger_leaf_tail(&e, &tail) == 0, "empty justification");
+	base = tail.len;
+	/* the longest head: {"v":1,"index":<19 digits>,"time":"<24>" */
+	size_t room = LEDGER_MAX_LEAF - 68 - base;
+	big = malloc(room + 2);
+	memset(big, 'a', room + 1);
+	big[room] = '\0';
+	e.justification = big;
+	leaf = encode(&e, INT64_MAX, T0, &len);
+	CHECK(leaf && len == LEDGER_MAX_LEAF, "a leaf of LEDGER_MAX_LEAF bytes: %zu", len);
+	CHECK(leaf && parse_exact(leaf, len) == 0 && strlen(parsed.e.justification) == room,
+	      "and it parses");
+	free(leaf);
+	leaf = encode(&e, 0, T0, &len);
+	CHECK(leaf && parse_exact(leaf, len) == 0, "the same tail with a short head parses");
+	free(leaf);
+	big[room] = 'a';
+	big[room + 1] = '\0';
+	CHECK(ledger_leaf_tail(&e, &tail) == -1, "one byte more is refused");
+	free(big);
+
+	const char **many = calloc(LEDGER_MAX_ITEMS + 1, sizeof(*many));
+	for (size_t i = 0; i <= LEDGER_MAX_ITEMS; i++)
+		many[i] = "x";
+	e = (struct ledger_entry){
+	    .kind = LEDGER_RELEASE, .items = many, .n_items = LEDGER_MAX_ITEMS};
+	leaf = encode(&e, 1, T0, &len);
+	CHECK(leaf && parse_exact(leaf, len) == 0 && parsed.e.n_items == LEDGER_MAX_ITEMS,
+	      "LEDGER_MAX_ITEMS items");
+	/* one more item, written by hand: the parser refuses what the encoder would not write */
+	char *more = leaf ? malloc(len + 5) : NULL;
+	if (more != NULL) {
+		char *at = strstr(leaf, "\"x\"]");
+		sprintf(more, "%.*s\"x\",\"x\"]%s", (int)(at - leaf), leaf, at + 4);
+		CHECK(parse_exact(more, strlen(more)) == -1, "LEDGER_MAX_ITEMS + 1 items refused");
+	}
+	free(more);
+	free(leaf);
+	free(many);
+	ledger_text_free(&tail);
+}
+
+int
+main(void)
+{
+	test_round_trip();
+	test_bad_entries();
+	test_bad_leaves();
+	test_bounds();
+	return check_done();
+}

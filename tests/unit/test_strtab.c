@@ -1,0 +1,71 @@
+/* test_strtab — the string table through its growth, and interned lists. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "strtab.h"
+
+static void
+test_table(void)
+{
+	struct strtab t = {0};
+	char key[32];
+	int bad = 0;
+
+	CHECK(strtab_get(&t, "absent") == -1, "empty table");
+	/* through several doublings: every key keeps its value */
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "partner-%u", i);
+		if (strtab_put(&t, key, i) != 0)
+			bad++;
+	}
+	CHECK(bad == 0 && t.n == 5000 && t.cap >= 10000, "5000 keys in %zu slots", t.cap);
+	for (unsigned i = 0; i < 5000; i++) {
+		snprintf(key, sizeof(key), "partner-%u", i);
+		if (strtab_get(&t, key) != (int64_t)i)
+			bad++;
+	}
+	CHECK(bad == 0, "%d keys lost their value", bad);
+	static const char *const absent[] = {"", "partner-5000", "partner-", "Partner-1",
+	                                     "partner-1 "};
+	for (size_t i = 0; i < sizeof(absent) / sizeof(absent[0]); i++)
+		CHECK(strtab_get(&t, absent[i]) == -1, "'%s' is absent", absent[i]);
+	CHECK(strtab_put(&t, "", 7) == 0 && strtab_get(&t, "") == 7, "the empty key");
+	strtab_free(&t);
+	CHECK(t.n == 0 && t.cap == 0 && strtab_get(&t, "partner-1") == -1, "freed and empty");
+}
+
+static void
+test_list(void)
+{
+	static const struct {
+		const char *s;
+		int64_t index;
+	} t[] = {
+	    {"name.family", 0},
+	    {"email", 1},
+	    {"name.family", 0},
+	    {"phone:mask:4", 2},
+	    {"email", 1},
+	    {"山田", 3},
+	    {"", 4},
+	    {"phone:mask:4", 2},
+	};
+	struct strlist l = {0};
+
+	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		CHECK(strlist_intern(&l, t[i].s) == t[i].index, "'%s' at %lld", t[i].s,
+		      (long long)t[i].index);
+	CHECK(l.n == 5 && strcmp(l.v[3], "山田") == 0 && strcmp(l.v[0], "name.family") == 0,
+	      "in the order first seen, each once");
+	strlist_free(&l);
+}
+
+int
+main(void)
+{
+	test_table();
+	test_list();
+	return check_done();
+}
