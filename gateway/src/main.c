@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "cert.h"
-#include "contract.h"
+#include "contract_cmd.h"
 #include "gateway.h"
 #include "init.h"
 #include "ledger.h"

@@ -25,6 +25,7 @@
 #include "codec.h"
 #include "config.h"
 #include "contract.h"
+#include "contract_file.h"
 #include "pki.h"
 #include "tlsauth.h"
 #include "tokenstore.h"
