@@ -8,7 +8,7 @@
 #include "init.h"
 #include "ledger.h"
 #include "report.h"
-#include "token.h"
+#include "token_cmd.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
 struct command {

@@ -22,6 +22,7 @@
 #define TOKEN_ID_MAX 64            /* contract ids ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, purposes */
 #define TOKEN_THUMB_LEN 32         /* SHA-256 of a certificate's DER */
 #define TOKEN_CACHE_MAX 1024       /* verified tokens a verifier remembers (see token_verify) */
+#define TOKEN_SAFE_INT_MAX 9007199254740992LL /* 2^53: beyond it JSON numbers lose integers */
 
 #define TOKEN_AUD_PARTNER "pdgate-partner"
 #define TOKEN_AUD_COMPLIANCE "pdgate-compliance"
@@ -145,7 +146,14 @@ char *token_issue_staff(const char *key_path, const char *issuer, const char *st
                         enum token_role role, int64_t now, int64_t ttl,
                         char jti_out[TOKEN_JTI_MAX + 1], char *err, size_t errlen);
 
-/* `pdgate token issue|revoke ...`; argv[0] is "token". Returns the exit status. */
-int token_main(int argc, char **argv);
+/*
+ * The grammars of the claims, for callers that take the same values from elsewhere (the
+ * command line): partner ids and staff names ^[a-z0-9][a-z0-9-]{0,62}$, contract ids
+ * ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, purpose ids ^[a-z][a-z0-9_]{0,63}$, jtis [A-Za-z0-9_-]{1,128}.
+ */
+bool token_name_ok(const char *s);
+bool token_contract_id_ok(const char *s);
+bool token_purpose_ok(const char *s);
+bool token_jti_ok(const char *s);
 
 #endif
