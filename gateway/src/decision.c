@@ -106,10 +106,8 @@ step_token(struct decision *d, const struct decision_facts *f, const struct deci
 	    .binding = ct != NULL && !ct->token_binding_required ? TOKEN_BINDING_OPTIONAL
 	                                                         : TOKEN_BINDING_REQUIRED,
 	};
-	enum token_bind b = token_check_binding(&d->claims, &ctx);
-	if (b != TOKEN_BIND_OK) {
-		decision_refuse(d, DECISION_STEP_TOKEN, APIERR_TOKEN_INVALID,
-		                token_bind_strerror(b));
+	if (token_check_binding(&d->claims, &ctx, why, sizeof(why)) != TOKEN_BIND_OK) {
+		decision_refuse(d, DECISION_STEP_TOKEN, APIERR_TOKEN_INVALID, why);
 		return;
 	}
 	d->contract = ct;

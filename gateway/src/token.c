@@ -758,8 +758,29 @@ done:
 
 /* ---- binding ------------------------------------------------------------------------------ */
 
-enum token_bind
-token_check_binding(const struct token_claims *c, const struct token_context *ctx)
+/* A short English sentence for a token_bind value, for logs and error messages. */
+static const char *
+bind_message(enum token_bind b)
+{
+	switch (b) {
+	case TOKEN_BIND_OK:
+		return "";
+	case TOKEN_BIND_KIND:
+		return "binding: not a work order";
+	case TOKEN_BIND_SUB:
+		return "binding: sub is not the partner of the client certificate";
+	case TOKEN_BIND_CONTRACT:
+		return "binding: contract not on file for this partner";
+	case TOKEN_BIND_PURPOSE:
+		return "binding: purpose not listed in the contract";
+	case TOKEN_BIND_CNF:
+		return "binding: cnf.x5t#S256 missing or not this client certificate";
+	}
+	return "binding: unknown rule";
+}
+
+static enum token_bind
+binding(const struct token_claims *c, const struct token_context *ctx)
 {
 	assert(c && ctx);
 	if (c->kind != TOKEN_WORK_ORDER)
@@ -781,24 +802,14 @@ token_check_binding(const struct token_claims *c, const struct token_context *ct
 	return TOKEN_BIND_OK;
 }
 
-const char *
-token_bind_strerror(enum token_bind b)
+enum token_bind
+token_check_binding(const struct token_claims *c, const struct token_context *ctx, char *why,
+                    size_t whylen)
 {
-	switch (b) {
-	case TOKEN_BIND_OK:
-		return "bound";
-	case TOKEN_BIND_KIND:
-		return "binding: not a work order";
-	case TOKEN_BIND_SUB:
-		return "binding: sub is not the partner of the client certificate";
-	case TOKEN_BIND_CONTRACT:
-		return "binding: contract not on file for this partner";
-	case TOKEN_BIND_PURPOSE:
-		return "binding: purpose not listed in the contract";
-	case TOKEN_BIND_CNF:
-		return "binding: cnf.x5t#S256 missing or not this client certificate";
-	}
-	return "binding: unknown rule";
+	enum token_bind b = binding(c, ctx);
+
+	say(why, whylen, bind_message(b));
+	return b;
 }
 
 /* ---- issuing ------------------------------------------------------------------------------ */

@@ -113,12 +113,11 @@ enum token_bind {
 
 /*
  * Checks a verified work order against the request's certificate and the contract it names.
+ * Returns the first rule broken, with a sentence naming it in why (if not NULL; "" when bound).
  * Pure. Revocation and max_records are the caller's, through tokenstore.
  */
-enum token_bind token_check_binding(const struct token_claims *c, const struct token_context *ctx);
-
-/* A short English sentence for a token_bind value, for logs and error messages; never NULL. */
-const char *token_bind_strerror(enum token_bind b);
+enum token_bind token_check_binding(const struct token_claims *c, const struct token_context *ctx,
+                                    char *why, size_t whylen);
 
 /* What to put in a work order. */
 struct token_work_order {

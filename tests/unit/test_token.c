@@ -724,9 +724,9 @@ test_cache(struct token_verifier *wo, struct token_verifier *st)
 		CHECK(token_verify(wo, t, n, NOW, &cl, why, sizeof why) == TOKEN_OK, "use %d: %s",
 		      i, why);
 		CHECK(cl.has_cnf && memcmp(cl.cnf, thumb_a, 32) == 0, "use %d: cnf kept", i);
-		CHECK(token_check_binding(&cl, &other) == TOKEN_BIND_CNF,
+		CHECK(token_check_binding(&cl, &other, NULL, 0) == TOKEN_BIND_CNF,
 		      "use %d: another certificate refused", i);
-		CHECK(token_check_binding(&cl, &right) == TOKEN_BIND_OK,
+		CHECK(token_check_binding(&cl, &right, NULL, 0) == TOKEN_BIND_OK,
 		      "use %d: its certificate accepted", i);
 	}
 
@@ -897,11 +897,16 @@ test_binding(struct token_verifier *wo, struct token_verifier *st)
 	     TOKEN_BIND_KIND},
 	};
 	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		enum token_bind got = token_check_binding(cases[i].c, &cases[i].ctx);
-		CHECK(got == cases[i].want, "%s: got %d (%s) want %d", cases[i].name, got,
-		      token_bind_strerror(got), cases[i].want);
+		enum token_bind got =
+		    token_check_binding(cases[i].c, &cases[i].ctx, why, sizeof why);
+		CHECK(got == cases[i].want, "%s: got %d (%s) want %d", cases[i].name, got, why,
+		      cases[i].want);
+		CHECK((got == TOKEN_BIND_OK) == (why[0] == '\0'), "%s: why '%s' iff refused",
+		      cases[i].name, why);
 	}
-	CHECK(strstr(token_bind_strerror(TOKEN_BIND_CNF), "cnf") != NULL, "strerror");
+	CHECK(token_check_binding(cases[2].c, &cases[2].ctx, why, sizeof why) == TOKEN_BIND_CNF &&
+	          strstr(why, "cnf") != NULL,
+	      "the refusal names its rule: %s", why);
 }
 
 /* ---- revocation and max_records through the store ------------------------------------------- */
