@@ -263,17 +263,17 @@ build_member(const struct request *r, const EVP_MD *sha256, const char *member_i
 	    &r->d, r->view->catalog, r->api->max_record_bytes, member_id, bytes, len, why, whylen);
 	enum apierr e;
 
-	*why_out = v.why;
+	*why_out = NULL;
 	*step = DECISION_STEP_ORIGIN;
-	if (v.error != APIERR_NONE)
+	if (v.error != APIERR_NONE) {
+		*why_out = v.why;
 		return v.error;
+	}
 	if (v.withheld != APIERR_NONE) {
 		m->refused = v.withheld;
 		m->why = v.why;
-		*why_out = NULL;
 		return APIERR_NONE;
 	}
-	*why_out = NULL;
 	*step = DECISION_STEP_RELEASE;
 	m->off = out->len;
 	e = release_build(r->d.contract, r->d.cp, v.record, r->api->pseudo, r->now, out, m->item_v,
@@ -312,7 +312,6 @@ release_one(struct request *r, const char *member_id)
 	uint64_t index;
 	size_t len;
 	enum apierr e;
-
 	struct decision_io io = request_io(r);
 
 	if (pseudo_subject(r->api->pseudo, member_id, r->subject) != 0) {
@@ -340,8 +339,10 @@ release_one(struct request *r, const char *member_id)
 		decision_refuse(&r->d, DECISION_STEP_MEMBER, m.refused, m.why);
 		goto done;
 	}
-	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE)
+	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
+		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
 		goto done;
+	}
 	entry_init(r, &le, LEDGER_RELEASE); /* step 11 */
 	le.subject = r->subject;
 	le.items = m.item_v;
