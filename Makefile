@@ -69,12 +69,16 @@ $(BUILD)/obj/%.o: gateway/src/%.c $(wildcard gateway/src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# A test that includes the .c it tests (to reach its static functions) links every object but
-# that one's.
+# A test may include the .c of a module to reach its static functions: it then links every
+# library object but that module's (one definition of each function), and a fuzz target
+# compiles every library source but that one.
+included_modules = $(shell sed -n 's/^[[:space:]]*.[[:space:]]*include[[:space:]]*"\([a-z0-9_]*\)\.c".*/\1/p' $(1))
+unit_objs = $(filter-out $(patsubst %,$(BUILD)/obj/%.o,$(call included_modules,$(1))),$(LIBOBJ))
+fuzz_srcs = $(filter-out $(patsubst %,gateway/src/%.c,$(call included_modules,$(1))),$(LIBSRC))
+
 $(BUILD)/unit/%: tests/unit/%.c $(LIBOBJ) tests/unit/check.h
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(filter-out $(patsubst %,$(BUILD)/obj/%.o,\
-	    $(shell sed -n 's/^#include "\([a-z_]*\)\.c"$$/\1/p' $<)),$(LIBOBJ)) $(LDLIBS)
+	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(call unit_objs,$<) $(LDLIBS)
 
 DEMO := var/demo
 run: deps
@@ -107,11 +111,19 @@ unit-bins: $(UNITBIN)
 
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -iquote gateway/src -fsanitize=fuzzer,address,undefined \
                $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZBIN  := $(FUZZSRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm
+
+build/fuzz/%: tests/fuzz/%.c $(LIBSRC) $(wildcard gateway/src/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_srcs,$<) $(FUZZ_LIBS)
+
+fuzz-bins: $(FUZZBIN)
+
 fuzz: deps
-	@mkdir -p build/fuzz
+	@$(MAKE) --no-print-directory fuzz-bins
 	@set -e; for f in $(FUZZSRC); do \
 	  n=$$(basename $$f .c); \
-	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(LIBSRC) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm; \
 	  mkdir -p build/fuzz/$$n.corpus; \
 	  echo "fuzz $$n"; \
 	  extra=; case $$n in fuzz_release|fuzz_origin) extra=../shared/testdata/jsontestsuite/test_parsing;; esac; \

@@ -1,4 +1,4 @@
-/* contract — partner contracts (SPEC 7): parsed, checked against the catalog and the hard rules. */
+/* contract — a partner contract (SPEC 7) as loaded, and the set of contracts in force. */
 #ifndef PDGATE_CONTRACT_H
 #define PDGATE_CONTRACT_H
 
@@ -7,9 +7,6 @@
 #include <time.h>
 
 #include "catalog.h"
-
-#define CONTRACT_MAX_FILE_BYTES (1024 * 1024)
-#define CONTRACT_MAX_DEPTH 16 /* the format needs 4; anything deeper is refused */
 
 enum contract_relationship {
 	CONTRACT_ENTRUSTMENT, /* 委託 */
@@ -51,7 +48,7 @@ struct contract_purpose {
 	struct contract_field *fields; /* every leaf released, in catalog order, no repeats */
 };
 
-/* A loaded contract. Read-only for everyone but this module. */
+/* A loaded contract. Read-only for everyone but this module and contract_file, which fills it. */
 struct contract {
 	char *file; /* where it was read from (or the name given to contract_parse) */
 	char *id;   /* "CT-2026-0001" */
@@ -74,17 +71,7 @@ struct contract {
 	char *notes;                       /* NULL when absent */
 };
 
-/*
- * Parses and checks one contract from a buffer. Returns it (caller frees with contract_free)
- * or NULL with *errors set to every problem found, one per line,
- * "NAME: $.json.path: message" (caller frees). The catalog must outlive the contract.
- */
-struct contract *contract_parse(const struct catalog *cat, const char *name, const char *buf,
-                                size_t len, char **errors);
-
-/* The same from a file (at most CONTRACT_MAX_FILE_BYTES). */
-struct contract *contract_load(const struct catalog *cat, const char *file, char **errors);
-
+/* Frees a contract and everything it owns; contract_free(NULL) does nothing. */
 void contract_free(struct contract *c);
 
 /* The contract's entry for a purpose id, or NULL if it does not list it. Borrowed. */
@@ -96,22 +83,20 @@ bool contract_in_force(const struct contract *c, time_t now);
 /* True if the contract pins no certificates or pins this SHA-256 fingerprint of the DER. */
 bool contract_pins(const struct contract *c, const unsigned char fingerprint[32]);
 
+/* The names contract files use ("entrustment", "active"); "?" for a value out of range. */
 const char *contract_relationship_name(enum contract_relationship r);
 const char *contract_status_name(enum contract_status s);
+/* The other way: true with *out set if s is one of those names, else false (*out untouched). */
+bool contract_relationship_parse(const char *s, enum contract_relationship *out);
+bool contract_status_parse(const char *s, enum contract_status *out);
 
 /* A set of contracts, loaded all-or-nothing; sorted by partner, then id. */
 struct contract_set;
 
 /*
- * Loads every "*.json" file directly in dir (not starting with "."). Any error in any file, or
- * two files with the same contract id, refuses the whole set: NULL with *errors listing every
- * problem (caller frees). An empty folder is an empty set. The catalog must outlive the set.
- */
-struct contract_set *contract_set_load(const struct catalog *cat, const char *dir, char **errors);
-
-/*
  * A set from contracts already parsed; takes ownership of every contract and of the array
- * itself (even on failure). Refuses duplicate ids: NULL with *errors (caller frees).
+ * itself (even on failure). Refuses duplicate ids: NULL with *errors, one line per duplicate
+ * naming both files (caller frees). contract_file's contract_set_load makes its sets here.
  */
 struct contract_set *contract_set_new(struct contract **contracts, size_t n, char **errors);
 
@@ -129,7 +114,10 @@ const struct contract *contract_set_find(const struct contract_set *s, const cha
 size_t contract_set_partner(const struct contract_set *s, const char *partner,
                             const struct contract *const **first);
 
-/* `pdgate contract check|list`: argv[0] is "contract". */
-int contract_main(int argc, char **argv);
+/*
+ * contract_file.h's, declared here as well only while the report tools reach it through
+ * report.h, which includes this header alone; goes once they include contract_file.h.
+ */
+struct contract_set *contract_set_load(const struct catalog *cat, const char *dir, char **errors);
 
 #endif

@@ -3,12 +3,12 @@
 #include <string.h>
 
 #include "cert.h"
-#include "contract.h"
+#include "contract_cmd.h"
 #include "gateway.h"
 #include "init.h"
 #include "ledger_cmd.h"
 #include "report_cmd.h"
-#include "token.h"
+#include "token_cmd.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
 struct command {

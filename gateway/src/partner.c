@@ -1,5 +1,4 @@
-/* partner — the partner API (SPEC 9): whoami, one member, pages; the decision order from step 2 on.
- */
+/* partner — the partner API (SPEC 9): whoami, one member, pages; acts on the decision. */
 #include <assert.h>
 #include <ctype.h>
 #include <pthread.h>
@@ -13,8 +12,8 @@
 #include <openssl/evp.h>
 
 #include "codec.h"
+#include "decision.h"
 #include "partner.h"
-#include "policy.h"
 #include "release.h"
 
 #define PAGE_DEFAULT 100
@@ -24,26 +23,22 @@
 #define HDR_JUSTIFICATION_MAX 2048 /* bytes: 512 code points of up to 4 bytes */
 #define HDR_AUTH_MAX (TOKEN_MAX_BYTES + 16)
 
+_Static_assert(HDR_ID_MAX <= DECISION_ID_MAX, "a decision holds the X-Purpose it was given");
+
 /*
- * What a request has established so far. Steps fill it in order; whatever is set when the
- * decision ends goes into its ledger entry, so a refusal records how far the request got.
+ * A data request while it is answered: what it holds, and its decision (decision.h). Every
+ * refusal, whichever step makes it, is written into d and answered by refuse() alone.
  */
-struct decision {
+struct request {
 	struct server_request *req;
 	struct partner_api *api;
-	const struct registry_view *view;  /* held from step 4 to the end */
 	const struct tlsauth_identity *id; /* step 1 */
-	const char *purpose_hdr, *contract_hdr, *justification;
-	const struct contract *contract;   /* steps 5-6 */
-	const char *purpose;               /* step 7: declared or the work order's */
-	const struct contract_purpose *cp; /* step 7 */
-	bool has_token;
-	struct token_claims claims; /* step 5 */
+	const struct registry_view *view;  /* held from the decision to the end */
 	time_t now;
 	int64_t now_ms;
-	char basis[POLICY_BASIS_MAX];
-	uint32_t reserved; /* records of the day's volume reserved at step 8 */
-	uint32_t used;     /* of them, released (committed) */
+	struct decision d;
+	char subject[PSEUDO_SUBJECT_HEX + 1]; /* the one member's reference once known, or "" */
+	uint32_t used; /* of the records reserved at step 8, those released (committed) */
 };
 
 static bool
@@ -67,26 +62,26 @@ sha256_hex(const EVP_MD *sha256, const char *data, size_t len, char out[65])
 	codec_hex_encode(md, sizeof(md), out);
 }
 
-/* A ledger entry with everything the decision knows; the caller adds what is its own. */
+/* A ledger entry with everything the decision established; the caller adds what is its own. */
 static void
-entry_init(const struct decision *d, struct ledger_entry *e, enum ledger_kind kind)
+entry_init(const struct request *r, struct ledger_entry *e, enum ledger_kind kind)
 {
+	const struct decision *d = &r->d;
+
 	memset(e, 0, sizeof(*e));
 	e->kind = kind;
-	e->request = server_request_id(d->req);
-	e->partner = d->id->id;
-	e->cert = d->id->fingerprint;
+	e->request = server_request_id(r->req);
+	e->partner = r->id->id;
+	e->cert = r->id->fingerprint;
 	if (d->contract != NULL) {
 		e->contract = d->contract->id;
 		e->relationship = contract_relationship_name(d->contract->relationship);
 	}
-	/* a purpose enters the ledger only once the catalog knows it: headers are untrusted */
-	if (d->purpose != NULL && d->view != NULL && catalog_purpose(d->view->catalog, d->purpose))
+	if (d->purpose_known)
 		e->purpose = d->purpose;
 	if (d->cp != NULL) {
 		e->basis = d->basis;
-		if (d->cp->purpose->kind == CATALOG_KIND_EXCEPTION)
-			e->justification = d->justification;
+		e->justification = d->justification;
 	}
 	if (d->has_token)
 		e->token = d->claims.jti;
@@ -101,223 +96,142 @@ reply_index(struct server_request *req, uint64_t index)
 }
 
 /*
- * Refuses the request from step 4 on: the deny entry is committed first, then the answer is
- * made. A ledger that cannot record the refusal turns it into ledger_unavailable — which
- * refuses too, so nothing is ever released unrecorded.
+ * The one exit of a refused data request. From step 4 on the deny entry is committed first,
+ * then the answer is made; a ledger that cannot record the refusal turns it into
+ * ledger_unavailable — which refuses too, so nothing is ever released unrecorded.
  */
 static void
-deny(struct decision *d, enum apierr e, const char *msg, const char *subject, uint32_t retry_after)
+refuse(struct request *r)
 {
+	const struct decision *d = &r->d;
+	const char *msg = d->message[0] != '\0' ? d->message : NULL;
 	struct ledger_entry le;
 	uint64_t index;
 
-	entry_init(d, &le, LEDGER_DENY);
-	le.reason = apierr_code(e);
-	le.subject = subject;
-	if (ledger_append(d->api->ledger, &le, 1, &index) != 0) {
-		server_reply_error(d->req, APIERR_LEDGER_UNAVAILABLE, NULL);
+	assert(d->error != APIERR_NONE);
+	if (!d->recorded) {
+		server_reply_error(r->req, d->error, msg);
 		return;
 	}
-	server_reply_error(d->req, e, msg);
-	reply_index(d->req, index);
-	if (retry_after > 0) {
+	entry_init(r, &le, LEDGER_DENY);
+	le.reason = apierr_code(d->error);
+	le.subject = r->subject[0] != '\0' ? r->subject : NULL;
+	if (ledger_append(r->api->ledger, &le, 1, &index) != 0) {
+		server_reply_error(r->req, APIERR_LEDGER_UNAVAILABLE, NULL);
+		return;
+	}
+	server_reply_error(r->req, d->error, msg);
+	reply_index(r->req, index);
+	if (d->retry_after > 0) {
 		char buf[16];
-		snprintf(buf, sizeof(buf), "%u", retry_after);
-		server_reply_header(d->req, "Retry-After", buf);
+		snprintf(buf, sizeof(buf), "%u", d->retry_after);
+		server_reply_header(r->req, "Retry-After", buf);
 	}
 }
 
-/* Step 2 for the headers every data request reads. 0, or -1 after answering 400. */
 static int
-read_headers(struct decision *d)
+io_revoked(void *arg, const char *jti)
 {
-	struct server_request *req = d->req;
-
-	if (server_request_header(req, "X-Purpose", HDR_ID_MAX, &d->purpose_hdr) < 0 ||
-	    server_request_header(req, "X-Contract", HDR_ID_MAX, &d->contract_hdr) < 0 ||
-	    server_request_header(req, "X-Justification", HDR_JUSTIFICATION_MAX,
-	                          &d->justification) < 0) {
-		server_reply_error(req, APIERR_BAD_REQUEST,
-		                   "X-Purpose, X-Contract or X-Justification is repeated, empty, "
-		                   "too long or holds control characters");
-		return -1;
-	}
-	return 0;
+	struct partner_api *api = arg;
+	return tokenstore_is_revoked(api->tokenstore, jti);
 }
 
-/* True if every contract the partner holds asks for a work order. */
-static bool
-all_need_tokens(const struct registry_view *v, const char *partner)
-{
-	const struct contract *const *pc;
-	size_t n = contract_set_partner(v->contracts, partner, &pc);
-
-	for (size_t i = 0; i < n; i++)
-		if (!pc[i]->token_required)
-			return false;
-	return n > 0;
-}
-
-/* Step 5, and the choice of the contract. 0, or -1 after answering. */
 static int
-step_token(struct decision *d)
+io_admit(void *arg, const struct contract *c, uint32_t want, int64_t now_ms, uint32_t *granted,
+         uint32_t *retry_after)
 {
-	struct partner_api *api = d->api;
-	const char *auth = NULL;
-	char why[256];
-	enum apierr e;
-	int h = server_request_header(d->req, "Authorization", HDR_AUTH_MAX, &auth);
+	struct partner_api *api = arg;
+	return ratelimit_admit(api->limits, c->id, (uint32_t)c->requests_per_minute,
+	                       c->records_per_day, want, now_ms, granted, retry_after);
+}
 
-	if (h < 0) {
-		deny(d, APIERR_TOKEN_INVALID, "the Authorization header is unusable", NULL, 0);
-		return -1;
-	}
-	if (h == 0) {
-		const struct contract *c;
-		d->purpose = d->purpose_hdr;
-		e = policy_choose_contract(d->view->contracts, d->id->id, d->contract_hdr,
-		                           d->purpose, d->now, &c);
-		if ((e == APIERR_NONE && c->token_required) ||
-		    (e != APIERR_NONE && all_need_tokens(d->view, d->id->id))) {
-			d->contract = e == APIERR_NONE ? c : NULL;
-			deny(d, APIERR_TOKEN_REQUIRED,
-			     "this contract requires a work order: Authorization: Bearer <token>",
-			     NULL, 0);
-			return -1;
-		}
-		if (e != APIERR_NONE) {
-			deny(d, e, NULL, NULL, 0);
-			return -1;
-		}
-		d->contract = c;
-		return 0;
-	}
-	if (strncasecmp(auth, "Bearer ", 7) != 0 || auth[7] == '\0') {
-		deny(d, APIERR_TOKEN_INVALID, "the Authorization scheme must be Bearer", NULL, 0);
-		return -1;
-	}
-	auth += 7;
-	if (token_verify(api->tokens, auth, strlen(auth), (int64_t)d->now, &d->claims, why,
-	                 sizeof(why)) != TOKEN_OK) {
-		deny(d, APIERR_TOKEN_INVALID, why, NULL, 0);
-		return -1;
-	}
-	d->has_token = true;
-	const struct contract *ct = contract_set_find(d->view->contracts, d->claims.contract);
-	struct token_context ctx = {
-	    .partner = d->id->id,
-	    .thumbprint = d->id->x5t,
-	    .contract_partner = ct != NULL ? ct->partner : NULL,
-	    .purpose_listed = ct != NULL && contract_purpose(ct, d->claims.purpose) != NULL,
-	    .binding = ct != NULL && !ct->token_binding_required ? TOKEN_BINDING_OPTIONAL
-	                                                         : TOKEN_BINDING_REQUIRED,
+static int
+io_take(void *arg, const char *jti, int64_t n, int64_t max, bool *ok)
+{
+	struct partner_api *api = arg;
+	return tokenstore_take(api->tokenstore, jti, n, max, ok);
+}
+
+/* How the decision reaches the token store and the limits. */
+static struct decision_io
+request_io(struct request *r)
+{
+	return (struct decision_io){io_revoked, io_admit, io_take, r->api};
+}
+
+/*
+ * Step 2 for the headers every data request reads, then steps 3 to 8 (decision_request) for a
+ * request that could release want records. APIERR_NONE to go on, else r->d is refused.
+ */
+static enum apierr
+decide(struct request *r, uint32_t want)
+{
+	struct server_request *req = r->req;
+	struct decision_facts f = {
+	    .partner = r->id->id,
+	    .x5t = r->id->x5t,
+	    .tokens = r->api->tokens,
+	    .now = r->now,
+	    .now_ms = r->now_ms,
+	    .want = want,
 	};
-	enum token_bind b = token_check_binding(&d->claims, &ctx);
-	if (b != TOKEN_BIND_OK) {
-		deny(d, APIERR_TOKEN_INVALID, token_bind_strerror(b), NULL, 0);
+	struct decision_io io = request_io(r);
+
+	if (server_request_header(req, "X-Purpose", HDR_ID_MAX, &f.purpose) < 0 ||
+	    server_request_header(req, "X-Contract", HDR_ID_MAX, &f.contract) < 0 ||
+	    server_request_header(req, "X-Justification", HDR_JUSTIFICATION_MAX, &f.justification) <
+	        0) {
+		decision_refuse(&r->d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
+		                "X-Purpose, X-Contract or X-Justification is repeated, empty, "
+		                "too long or holds control characters");
+		return r->d.error;
+	}
+	f.authorization_unusable =
+	    server_request_header(req, "Authorization", HDR_AUTH_MAX, &f.authorization) < 0;
+	f.gateway_suspended = registry_gateway_suspended(r->api->registry);
+	f.partner_suspended = registry_partner_suspended(r->api->registry, r->id->id);
+	r->view = registry_acquire(r->api->registry);
+	f.contracts = r->view->contracts;
+	f.catalog = r->view->catalog;
+	decision_request(&r->d, &f, &io);
+	if (r->d.purpose_logged)
+		server_request_set_purpose(req, r->d.purpose);
+	return r->d.error;
+}
+
+/* Starts a data request. 0, or -1 with r->d refused. */
+static int
+begin(struct request *r, struct server_request *req, void *app)
+{
+	struct timeval tv;
+
+	memset(r, 0, sizeof(*r));
+	r->req = req;
+	r->api = app;
+	r->id = server_request_identity(req);
+	gettimeofday(&tv, NULL);
+	r->now = tv.tv_sec;
+	r->now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+	if (r->id == NULL) { /* the partner listener requires a certificate: a server bug */
+		decision_refuse(&r->d, DECISION_STEP_CERTIFICATE, APIERR_INTERNAL, NULL);
 		return -1;
 	}
-	d->contract = ct;
-	if (tokenstore_is_revoked(api->tokenstore, d->claims.jti) != 0) {
-		deny(d, APIERR_TOKEN_INVALID, "the work order has been revoked", NULL, 0);
-		return -1;
-	}
-	if (d->purpose_hdr != NULL && strcmp(d->purpose_hdr, d->claims.purpose) != 0) {
-		deny(d, APIERR_PURPOSE_CONFLICT, NULL, NULL, 0);
-		return -1;
-	}
-	if (d->contract_hdr != NULL && strcmp(d->contract_hdr, d->claims.contract) != 0) {
-		deny(d, APIERR_BAD_REQUEST, "X-Contract disagrees with the work order's contract",
-		     NULL, 0);
-		return -1;
-	}
-	d->purpose = d->claims.purpose;
 	return 0;
 }
 
 /*
- * Steps 3 to 8 for a data request: gateway, partner, token, contract, purpose, limits.
- * want is how many records the request could release; *granted what the volume limit leaves.
- * 0 to go on (d->view held: the caller releases it), or -1 after answering.
+ * Ends a data request: answers a refusal, gives back the volume it reserved and did not
+ * release, and the view.
  */
-static int
-decide(struct decision *d, uint32_t want, uint32_t *granted)
-{
-	struct partner_api *api = d->api;
-	const char *why = NULL;
-	uint32_t retry;
-	enum apierr e;
-
-	if (registry_gateway_suspended(api->registry)) { /* step 3: not recorded */
-		server_reply_error(d->req, APIERR_GATEWAY_SUSPENDED, NULL);
-		return -1;
-	}
-	d->view = registry_acquire(api->registry);
-	const struct contract *const *pc;
-	if (contract_set_partner(d->view->contracts, d->id->id, &pc) == 0) { /* step 4 */
-		deny(d, APIERR_PARTNER_UNKNOWN, NULL, NULL, 0);
-		return -1;
-	}
-	if (registry_partner_suspended(api->registry, d->id->id)) {
-		deny(d, APIERR_PARTNER_SUSPENDED, NULL, NULL, 0);
-		return -1;
-	}
-	if (step_token(d) != 0) /* step 5 */
-		return -1;
-	if (!contract_pins(d->contract, d->id->x5t)) {
-		deny(d, APIERR_CERTIFICATE_INVALID,
-		     "the contract pins other certificates than this one", NULL, 0);
-		return -1;
-	}
-	if ((e = policy_check_contract(d->contract, d->now)) != APIERR_NONE) { /* step 6 */
-		deny(d, e, NULL, NULL, 0);
-		return -1;
-	}
-	e = policy_check_purpose(d->view->catalog, d->contract, d->purpose, d->justification,
-	                         &d->cp, &why); /* step 7 */
-	if (d->purpose != NULL)
-		server_request_set_purpose(d->req, d->purpose);
-	if (e != APIERR_NONE) {
-		deny(d, e, why, NULL, 0);
-		return -1;
-	}
-	policy_basis(d->contract, d->cp, d->basis, sizeof(d->basis));
-	if (ratelimit_admit(
-	        api->limits, d->contract->id, (uint32_t)d->contract->requests_per_minute,
-	        d->contract->records_per_day, want, d->now_ms, granted, &retry) != 0) { /* step 8 */
-		deny(d, APIERR_RATE_LIMITED, NULL, NULL, retry);
-		return -1;
-	}
-	d->reserved = *granted;
-	return 0;
-}
-
-static int
-begin(struct decision *d, struct server_request *req, void *app)
-{
-	struct timeval tv;
-
-	memset(d, 0, sizeof(*d));
-	d->req = req;
-	d->api = app;
-	d->id = server_request_identity(req);
-	gettimeofday(&tv, NULL);
-	d->now = tv.tv_sec;
-	d->now_ms = (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-	if (d->id == NULL) { /* the partner listener requires a certificate: a server bug */
-		server_reply_error(req, APIERR_INTERNAL, NULL);
-		return -1;
-	}
-	return 0;
-}
-
-/* Ends a data request: gives back the volume it reserved and did not release, and the view. */
 static void
-finish(struct decision *d)
+finish(struct request *r)
 {
-	if (d->reserved > 0)
-		ratelimit_settle(d->api->limits, d->contract->id, d->reserved, d->used, d->now_ms);
-	registry_release(d->api->registry, d->view);
+	if (r->d.error != APIERR_NONE)
+		refuse(r);
+	if (r->d.granted > 0)
+		ratelimit_settle(r->api->limits, r->d.contract->id, r->d.granted, r->used,
+		                 r->now_ms);
+	registry_release(r->api->registry, r->view);
 }
 
 /* One member, built: where its answer lies in a text, its digest, subject and ledger items. */
@@ -330,136 +244,140 @@ struct released {
 	const char **item_v; /* the ledger items, borrowed from the contract */
 	size_t n_items;
 	enum apierr refused; /* APIERR_NONE if released; else a member rule's refusal */
+	const char *why;     /* with refused: the rule's message (static) */
 };
 
 /*
- * Steps 9 (the record's check) and 10, and the building of 11, for one member's bytes: the
- * answer is appended to out and located by r->off, r->len; r->item_v must have room for the
- * purpose's fields. APIERR_NONE with r filled (r->refused set, and nothing appended, if a
- * member rule withholds it), or an error that refuses the whole request, with *why_out set
- * (in why, or a fixed text).
+ * Steps 9 (the record's check) and 10 (decision_member), and the building of 11, for one
+ * member's bytes: the answer is appended to out and located by m->off, m->len; m->item_v must
+ * have room for the purpose's fields. APIERR_NONE with m filled (m->refused set, and nothing
+ * appended, if a member rule withholds it), or an error that refuses the whole request at
+ * *step, with *why_out set (in why, or a fixed text).
  */
 static enum apierr
-build_member(const struct decision *d, const EVP_MD *sha256, const char *member_id,
-             const char *bytes, size_t len, struct release_text *out, struct released *r, char *why,
-             size_t whylen, const char **why_out)
+build_member(const struct request *r, const EVP_MD *sha256, const char *member_id,
+             const char *bytes, size_t len, struct release_text *out, struct released *m, char *why,
+             size_t whylen, const char **why_out, enum decision_step *step)
 {
-	json_t *record = NULL;
+	struct decision_verdict v = decision_member(
+	    &r->d, r->view->catalog, r->api->max_record_bytes, member_id, bytes, len, why, whylen);
 	enum apierr e;
 
 	*why_out = NULL;
-	e = release_origin(d->view->catalog, bytes, len, d->api->max_record_bytes, member_id,
-	                   &record, why, whylen);
-	if (e != APIERR_NONE) {
-		*why_out = why;
-		return e;
+	*step = DECISION_STEP_ORIGIN;
+	if (v.error != APIERR_NONE) {
+		*why_out = v.why;
+		return v.error;
 	}
-	e = policy_check_member(d->contract, d->cp, record, why_out);
-	if (e != APIERR_NONE) {
-		r->refused = e;
-		json_decref(record);
+	if (v.withheld != APIERR_NONE) {
+		m->refused = v.withheld;
+		m->why = v.why;
 		return APIERR_NONE;
 	}
-	r->off = out->len;
-	e = release_build(d->contract, d->cp, record, d->api->pseudo, d->now, out, r->item_v,
-	                  &r->n_items, why, whylen);
-	json_decref(record);
+	*step = DECISION_STEP_RELEASE;
+	m->off = out->len;
+	e = release_build(r->d.contract, r->d.cp, v.record, r->api->pseudo, r->now, out, m->item_v,
+	                  &m->n_items, why, whylen);
+	json_decref(v.record);
 	if (e != APIERR_NONE) {
 		*why_out = why;
 		return e;
 	}
-	r->len = out->len - r->off;
-	sha256_hex(sha256, out->data + r->off, r->len, r->digest);
+	m->len = out->len - m->off;
+	sha256_hex(sha256, out->data + m->off, m->len, m->digest);
 	return APIERR_NONE;
 }
 
-/* max_records of a work order, across every use of its jti. 0, or -1 after answering. */
+/* Step 11 for the entries of a request that releases: committed before a byte is queued. */
 static int
-take_records(struct decision *d, size_t n)
+commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *index)
 {
-	bool ok = false;
-
-	if (!d->has_token || d->claims.max_records <= 0 || n == 0)
-		return 0;
-	if (tokenstore_take(d->api->tokenstore, d->claims.jti, (int64_t)n, d->claims.max_records,
-	                    &ok) != 0) {
-		deny(d, APIERR_INTERNAL, "the work-order counter cannot be updated", NULL, 0);
-		return -1;
-	}
-	if (!ok) {
-		deny(d, APIERR_TOKEN_INVALID,
-		     "the work order's max_records does not cover these records", NULL, 0);
+	if (ledger_append(r->api->ledger, le, n, index) != 0) {
+		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_LEDGER_UNAVAILABLE, NULL);
 		return -1;
 	}
 	return 0;
+}
+
+/* The one member of GET /v1/members/{member_id}, from step 9 on, under a decision that went on. */
+static void
+release_one(struct request *r, const char *member_id)
+{
+	struct released m = {0};
+	struct release_text text = {0};
+	char *bytes = NULL, whybuf[RELEASE_WHY_MAX];
+	const char *why;
+	enum decision_step step;
+	struct ledger_entry le;
+	uint64_t index;
+	size_t len;
+	enum apierr e;
+	struct decision_io io = request_io(r);
+
+	if (pseudo_subject(r->api->pseudo, member_id, r->subject) != 0) {
+		r->subject[0] = '\0';
+		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
+		return;
+	}
+	e = origin_get(r->api->origin, member_id, &bytes, &len);
+	if (e != APIERR_NONE) {
+		decision_refuse(&r->d, DECISION_STEP_ORIGIN, e, NULL);
+		goto done;
+	}
+	m.item_v = calloc(r->d.cp->nfields ? r->d.cp->nfields : 1, sizeof(*m.item_v));
+	if (m.item_v == NULL) {
+		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
+		goto done;
+	}
+	e = build_member(r, EVP_sha256(), member_id, bytes, len, &text, &m, whybuf, sizeof(whybuf),
+	                 &why, &step);
+	if (e != APIERR_NONE) {
+		decision_refuse(&r->d, step, e, why);
+		goto done;
+	}
+	if (m.refused != APIERR_NONE) {
+		decision_refuse(&r->d, DECISION_STEP_MEMBER, m.refused, m.why);
+		goto done;
+	}
+	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
+		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
+		goto done;
+	}
+	entry_init(r, &le, LEDGER_RELEASE); /* step 11 */
+	le.subject = r->subject;
+	le.items = m.item_v;
+	le.n_items = m.n_items;
+	le.digest = m.digest;
+	if (commit(r, &le, 1, &index) != 0)
+		goto done;
+	r->used = 1;
+	assert(m.off == 0 && m.len == text.len);
+	server_reply_take(r->req, 200, "application/json", text.data, text.len);
+	text.data = NULL;
+	reply_index(r->req, index);
+done:
+	release_text_clear(&text);
+	free(m.item_v);
+	free(bytes);
 }
 
 /* GET /v1/members/{member_id} */
 static void
 member_one(struct server_request *req, void *app)
 {
-	struct decision d;
-	struct released r = {0};
-	struct release_text text = {0};
-	const char *member_id = server_request_param(req, 0), *why;
-	char *bytes = NULL, subject[PSEUDO_SUBJECT_HEX + 1], whybuf[RELEASE_WHY_MAX];
-	struct ledger_entry le;
-	uint32_t granted;
-	uint64_t index;
-	size_t len;
-	enum apierr e;
+	const char *member_id = server_request_param(req, 0);
+	struct request r;
 
-	if (begin(&d, req, app) != 0)
-		return;
-	if (member_id == NULL || !member_id_ok(member_id) ||
-	    server_request_query_only(req, (const char *const[]){NULL}) != 0) {
-		server_reply_error(req, APIERR_BAD_REQUEST,
-		                   "member_id must match ^[A-Za-z0-9_-]{1,64}$, with no query");
-		return;
+	if (begin(&r, req, app) == 0) {
+		if (member_id == NULL || !member_id_ok(member_id) ||
+		    server_request_query_only(req, (const char *const[]){NULL}) != 0)
+			decision_refuse(
+			    &r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
+			    "member_id must match ^[A-Za-z0-9_-]{1,64}$, with no query");
+		else if (decide(&r, 1) == APIERR_NONE)
+			release_one(&r, member_id);
 	}
-	if (read_headers(&d) != 0 || decide(&d, 1, &granted) != 0)
-		goto done;
-	if (pseudo_subject(d.api->pseudo, member_id, subject) != 0) {
-		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
-		goto done;
-	}
-	e = origin_get(d.api->origin, member_id, &bytes, &len); /* step 9 */
-	if (e != APIERR_NONE) {
-		deny(&d, e, NULL, subject, 0);
-		goto done;
-	}
-	r.item_v = calloc(d.cp->nfields ? d.cp->nfields : 1, sizeof(*r.item_v));
-	if (r.item_v == NULL) {
-		deny(&d, APIERR_INTERNAL, NULL, subject, 0);
-		goto done;
-	}
-	e = build_member(&d, EVP_sha256(), member_id, bytes, len, &text, &r, whybuf, sizeof(whybuf),
-	                 &why);
-	if (e != APIERR_NONE || r.refused != APIERR_NONE) { /* step 10 */
-		deny(&d, e != APIERR_NONE ? e : r.refused, why, subject, 0);
-		goto done;
-	}
-	if (take_records(&d, 1) != 0)
-		goto done;
-	entry_init(&d, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
-	le.subject = subject;
-	le.items = r.item_v;
-	le.n_items = r.n_items;
-	le.digest = r.digest;
-	if (ledger_append(d.api->ledger, &le, 1, &index) != 0) {
-		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, NULL);
-		goto done;
-	}
-	d.used = 1;
-	assert(r.off == 0 && r.len == text.len);
-	server_reply_take(req, 200, "application/json", text.data, text.len);
-	text.data = NULL;
-	reply_index(req, index);
-done:
-	release_text_clear(&text);
-	free(r.item_v);
-	free(bytes);
-	finish(&d);
+	finish(&r);
 }
 
 /*
@@ -468,7 +386,7 @@ done:
  * into its own text; the answer joins the texts in order.
  */
 struct page {
-	struct decision *d;
+	struct request *r;
 	const EVP_MD *sha256; /* fetched once for the page, not implicitly for each member */
 	struct released *m;
 	size_t n, cap;
@@ -486,6 +404,7 @@ struct chunk {
 	size_t *left;             /* the page's chunks not yet built (under the pool's lock) */
 	struct release_text text; /* the answers released, separated by commas */
 	enum apierr error;        /* the first member that refuses the whole page */
+	enum decision_step step;  /* the step it refused at */
 	const char *why;
 	char whybuf[RELEASE_WHY_MAX];
 };
@@ -513,7 +432,7 @@ page_each(void *arg, const char *member_id, const char *record, size_t len)
 		return 1;
 	}
 	snprintf(r->member_id, sizeof(r->member_id), "%s", member_id);
-	r->item_v = p->items + p->n * p->d->cp->nfields;
+	r->item_v = p->items + p->n * p->r->d.cp->nfields;
 	p->n++;
 	return 0;
 }
@@ -532,17 +451,15 @@ chunk_build(void *arg)
 	for (size_t i = c->lo; i < c->hi; i++) {
 		struct released *r = &p->m[i];
 		size_t mark = c->text.len;
-		if (pseudo_subject(p->d->api->pseudo, r->member_id, r->subject) != 0) {
+		if (pseudo_subject(p->r->api->pseudo, r->member_id, r->subject) != 0 ||
+		    (sent > 0 && release_text_add(&c->text, ",", 1) != 0)) {
 			c->error = APIERR_INTERNAL;
+			c->step = DECISION_STEP_RELEASE;
 			return;
 		}
-		if (sent > 0 && release_text_add(&c->text, ",", 1) != 0) {
-			c->error = APIERR_INTERNAL;
-			return;
-		}
-		c->error =
-		    build_member(p->d, p->sha256, r->member_id, p->records.data + r->rec_off,
-		                 r->rec_len, &c->text, r, c->whybuf, sizeof(c->whybuf), &c->why);
+		c->error = build_member(p->r, p->sha256, r->member_id, p->records.data + r->rec_off,
+		                        r->rec_len, &c->text, r, c->whybuf, sizeof(c->whybuf),
+		                        &c->why, &c->step);
 		if (c->error != APIERR_NONE)
 			return;
 		if (r->refused != APIERR_NONE) {
@@ -711,7 +628,7 @@ partner_api_stop(struct partner_api *api)
 static size_t
 page_build(struct page *p, struct chunk **chunks)
 {
-	struct partner_pool *pool = p->d->api->pool;
+	struct partner_pool *pool = p->r->api->pool;
 	size_t n = 1, left;
 
 	if (pool != NULL && p->n >= 2 * CHUNK_MIN) {
@@ -755,50 +672,37 @@ page_build(struct page *p, struct chunk **chunks)
 	return n;
 }
 
-/* GET /v1/members?limit=N&after=ID */
+/* The page of GET /v1/members, from step 9 on, under a decision that went on. */
 static void
-member_page(struct server_request *req, void *app)
+release_page(struct request *r, const char *after)
 {
-	static const char *const allowed[] = {"limit", "after", NULL};
-	struct decision d;
+	struct decision_io io = request_io(r);
 	struct page p = {0};
 	struct chunk *chunks = NULL;
 	struct ledger_entry *le = NULL;
-	unsigned long limit;
-	const char *after = NULL, *why = NULL;
+	const char *why = NULL;
 	char *next = NULL, *body = NULL;
 	size_t released = 0, withheld = 0, n_entries, len, nchunks = 0;
-	uint32_t granted;
+	uint32_t granted = r->d.granted;
 	uint64_t index;
 	EVP_MD *sha256 = NULL;
+	enum decision_step step = DECISION_STEP_ORIGIN;
 	enum apierr e, oe;
 
-	if (begin(&d, req, app) != 0)
-		return;
-	if (server_request_query_only(req, allowed) != 0 ||
-	    server_request_query_uint(req, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit) != 0 ||
-	    server_request_query(req, "after", MEMBER_ID_MAX, &after) < 0 ||
-	    (after != NULL && !member_id_ok(after))) {
-		server_reply_error(req, APIERR_BAD_REQUEST,
-		                   "query: limit 1..1000, after a member_id, nothing else");
-		return;
-	}
-	if (read_headers(&d) != 0 || decide(&d, (uint32_t)limit, &granted) != 0)
-		goto done;
 	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	p.d = &d;
+	p.r = r;
 	p.sha256 = sha256;
 	p.cap = granted;
 	p.m = calloc(granted ? granted : 1, sizeof(*p.m));
-	p.items = calloc((size_t)granted * d.cp->nfields + 1, sizeof(*p.items));
+	p.items = calloc((size_t)granted * r->d.cp->nfields + 1, sizeof(*p.items));
 	if (sha256 == NULL || p.m == NULL || p.items == NULL) {
-		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	oe = origin_page(d.api->origin, after, granted, page_each, &p, &next); /* step 9 */
-	nchunks = page_build(&p, &chunks);                                     /* steps 9, 10 */
+	oe = origin_page(r->api->origin, after, granted, page_each, &p, &next); /* step 9 */
+	nchunks = page_build(&p, &chunks);                                      /* steps 9, 10 */
 	if (nchunks == 0) {
-		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
 		goto done;
 	}
 	/* the first failure in member order decides, as if the page were built one by one: a
@@ -807,10 +711,12 @@ member_page(struct server_request *req, void *app)
 	for (size_t i = 0; i < nchunks && e == APIERR_NONE; i++) {
 		e = chunks[i].error;
 		why = chunks[i].why;
+		step = chunks[i].step;
 	}
 	if (e == APIERR_NONE) {
 		e = p.error != APIERR_NONE ? p.error : oe;
 		why = p.error != APIERR_NONE ? p.why : NULL;
+		step = DECISION_STEP_ORIGIN;
 	}
 	/* next goes back to the partner as the cursor: a member_id, or the origin's bytes would
 	   be copied into the answer */
@@ -819,13 +725,13 @@ member_page(struct server_request *req, void *app)
 		why = "the origin sent a malformed next";
 	}
 	if (e != APIERR_NONE) {
-		deny(&d, e, why, NULL, 0);
+		decision_refuse(&r->d, step, e, why);
 		goto done;
 	}
 	for (size_t i = 0; i < p.n; i++)
 		released += p.m[i].refused == APIERR_NONE;
 	withheld = p.n - released;
-	if (take_records(&d, released) != 0)
+	if (decision_take_records(&r->d, &io, released) != APIERR_NONE)
 		goto done;
 	/*
 	 * One entry per member: a release for each one sent, a deny (with the member rule that
@@ -835,35 +741,33 @@ member_page(struct server_request *req, void *app)
 	n_entries = p.n > 0 ? p.n : 1;
 	le = calloc(n_entries, sizeof(*le));
 	if (le == NULL) {
-		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	entry_init(&d, &le[0], LEDGER_RELEASE);
+	entry_init(r, &le[0], LEDGER_RELEASE);
 	for (size_t i = 0; i < p.n; i++) {
-		struct released *r = &p.m[i];
-		entry_init(&d, &le[i], r->refused == APIERR_NONE ? LEDGER_RELEASE : LEDGER_DENY);
-		le[i].subject = r->subject;
-		if (r->refused == APIERR_NONE) {
-			le[i].items = r->item_v;
-			le[i].n_items = r->n_items;
-			le[i].digest = r->digest;
+		struct released *m = &p.m[i];
+		entry_init(r, &le[i], m->refused == APIERR_NONE ? LEDGER_RELEASE : LEDGER_DENY);
+		le[i].subject = m->subject;
+		if (m->refused == APIERR_NONE) {
+			le[i].items = m->item_v;
+			le[i].n_items = m->n_items;
+			le[i].digest = m->digest;
 		} else {
-			le[i].reason = apierr_code(r->refused);
+			le[i].reason = apierr_code(m->refused);
 		}
 	}
 	body = page_body(chunks, nchunks, next, withheld, &len);
 	if (body == NULL) {
-		deny(&d, APIERR_INTERNAL, NULL, NULL, 0);
+		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	if (ledger_append(d.api->ledger, le, n_entries, &index) != 0) { /* step 11 */
-		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, NULL);
+	if (commit(r, le, n_entries, &index) != 0) /* step 11 */
 		goto done;
-	}
-	d.used = (uint32_t)released;
-	server_reply_take(req, 200, "application/json", body, len);
+	r->used = (uint32_t)released;
+	server_reply_take(r->req, 200, "application/json", body, len);
 	body = NULL;
-	reply_index(req, index);
+	reply_index(r->req, index);
 done:
 	for (size_t i = 0; i < nchunks; i++)
 		release_text_clear(&chunks[i].text);
@@ -875,7 +779,29 @@ done:
 	free(body);
 	free(next);
 	EVP_MD_free(sha256);
-	finish(&d);
+}
+
+/* GET /v1/members?limit=N&after=ID */
+static void
+member_page(struct server_request *req, void *app)
+{
+	static const char *const allowed[] = {"limit", "after", NULL};
+	const char *after = NULL;
+	unsigned long limit;
+	struct request r;
+
+	if (begin(&r, req, app) == 0) {
+		if (server_request_query_only(req, allowed) != 0 ||
+		    server_request_query_uint(req, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit) !=
+		        0 ||
+		    server_request_query(req, "after", MEMBER_ID_MAX, &after) < 0 ||
+		    (after != NULL && !member_id_ok(after)))
+			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
+			                "query: limit 1..1000, after a member_id, nothing else");
+		else if (decide(&r, (uint32_t)limit) == APIERR_NONE)
+			release_page(&r, after);
+	}
+	finish(&r);
 }
 
 /* GET /v1/whoami: the certificate's partner and, per contract in force, what it may receive. */

@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include "contract_file.h"
 #include "registry.h"
 
 /* One load of catalogs and contracts, shared by the requests that hold it. */

@@ -2,13 +2,10 @@
 #include "token.h"
 
 #include <assert.h>
-#include <errno.h>
-#include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <jansson.h>
 #include <jwt.h>
@@ -18,21 +15,13 @@
 #include <openssl/objects.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/x509.h>
 
-#include "apierr.h"
-#include "catalog.h"
 #include "codec.h"
-#include "config.h"
-#include "contract.h"
 #include "pki.h"
-#include "tlsauth.h"
-#include "tokenstore.h"
 
-#define KEY_FILE_MAX 65536              /* a PEM key file larger than this is not a key */
-#define JSON_DEPTH_MAX 4                /* the deepest member we accept is cnf.x5t#S256: depth 2 */
-#define SAFE_INT_MAX 9007199254740992LL /* 2^53: beyond it JSON numbers lose integers */
-#define SIG_LEN 64                      /* ES256 raw R || S */
+#define KEY_FILE_MAX 65536 /* a PEM key file larger than this is not a key */
+#define JSON_DEPTH_MAX 4   /* the deepest member we accept is cnf.x5t#S256: depth 2 */
+#define SIG_LEN 64         /* ES256 raw R || S */
 #define KID_MAX 64
 
 /*
@@ -134,8 +123,8 @@ say(char *why, size_t whylen, const char *msg)
 /* ---- small validators --------------------------------------------------------------------- */
 
 /* ^[a-z0-9][a-z0-9-]{0,62}$: partner ids and staff names (SPEC 4). */
-static bool
-name_ok(const char *s)
+bool
+token_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > TOKEN_NAME_MAX || s[0] == '-')
@@ -147,8 +136,8 @@ name_ok(const char *s)
 }
 
 /* ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$: contract ids, which also name files. */
-static bool
-contract_id_ok(const char *s)
+bool
+token_contract_id_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > TOKEN_ID_MAX)
@@ -164,8 +153,8 @@ contract_id_ok(const char *s)
 }
 
 /* ^[a-z][a-z0-9_]{0,63}$: purpose ids. */
-static bool
-purpose_ok(const char *s)
+bool
+token_purpose_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > TOKEN_ID_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
@@ -176,12 +165,12 @@ purpose_ok(const char *s)
 	return true;
 }
 
-/* [A-Za-z0-9_-]{1,max} */
-static bool
-b64chars_ok(const char *s, size_t max)
+/* [A-Za-z0-9_-]{1,128} */
+bool
+token_jti_ok(const char *s)
 {
 	size_t n = strlen(s);
-	if (n == 0 || n > max)
+	if (n == 0 || n > TOKEN_JTI_MAX)
 		return false;
 	for (size_t i = 0; i < n; i++)
 		if (!codec_b64url_char((unsigned char)s[i]))
@@ -355,7 +344,7 @@ get_int(json_t *p, const char *key, int64_t *out)
 	if (!json_is_integer(v))
 		return false;
 	json_int_t i = json_integer_value(v);
-	if (i < 0 || i > SAFE_INT_MAX)
+	if (i < 0 || i > TOKEN_SAFE_INT_MAX)
 		return false;
 	*out = (int64_t)i;
 	return true;
@@ -492,7 +481,7 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		say(why, whylen, "claims: jti missing");
 		return TOKEN_INVALID;
 	}
-	if (!get_str(p, "jti", c->jti, sizeof c->jti) || !b64chars_ok(c->jti, TOKEN_JTI_MAX)) {
+	if (!get_str(p, "jti", c->jti, sizeof c->jti) || !token_jti_ok(c->jti)) {
 		say(why, whylen, "claims: jti is not 1..128 characters of [A-Za-z0-9_-]");
 		return TOKEN_INVALID;
 	}
@@ -500,7 +489,7 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		say(why, whylen, "claims: sub missing");
 		return TOKEN_INVALID;
 	}
-	if (!get_str(p, "sub", c->sub, sizeof c->sub) || !name_ok(c->sub)) {
+	if (!get_str(p, "sub", c->sub, sizeof c->sub) || !token_name_ok(c->sub)) {
 		say(why, whylen, "claims: sub is not a partner id or staff name");
 		return TOKEN_INVALID;
 	}
@@ -536,7 +525,7 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		return TOKEN_INVALID;
 	}
 	if (!get_str(p, "contract", c->contract, sizeof c->contract) ||
-	    !contract_id_ok(c->contract)) {
+	    !token_contract_id_ok(c->contract)) {
 		say(why, whylen, "claims: contract is not a contract id");
 		return TOKEN_INVALID;
 	}
@@ -544,7 +533,8 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		say(why, whylen, "claims: purpose missing");
 		return TOKEN_INVALID;
 	}
-	if (!get_str(p, "purpose", c->purpose, sizeof c->purpose) || !purpose_ok(c->purpose)) {
+	if (!get_str(p, "purpose", c->purpose, sizeof c->purpose) ||
+	    !token_purpose_ok(c->purpose)) {
 		say(why, whylen, "claims: purpose is not a purpose id");
 		return TOKEN_INVALID;
 	}
@@ -768,8 +758,29 @@ done:
 
 /* ---- binding ------------------------------------------------------------------------------ */
 
-enum token_bind
-token_check_binding(const struct token_claims *c, const struct token_context *ctx)
+/* A short English sentence for a token_bind value, for logs and error messages. */
+static const char *
+bind_message(enum token_bind b)
+{
+	switch (b) {
+	case TOKEN_BIND_OK:
+		return "";
+	case TOKEN_BIND_KIND:
+		return "binding: not a work order";
+	case TOKEN_BIND_SUB:
+		return "binding: sub is not the partner of the client certificate";
+	case TOKEN_BIND_CONTRACT:
+		return "binding: contract not on file for this partner";
+	case TOKEN_BIND_PURPOSE:
+		return "binding: purpose not listed in the contract";
+	case TOKEN_BIND_CNF:
+		return "binding: cnf.x5t#S256 missing or not this client certificate";
+	}
+	return "binding: unknown rule";
+}
+
+static enum token_bind
+binding(const struct token_claims *c, const struct token_context *ctx)
 {
 	assert(c && ctx);
 	if (c->kind != TOKEN_WORK_ORDER)
@@ -791,24 +802,14 @@ token_check_binding(const struct token_claims *c, const struct token_context *ct
 	return TOKEN_BIND_OK;
 }
 
-const char *
-token_bind_strerror(enum token_bind b)
+enum token_bind
+token_check_binding(const struct token_claims *c, const struct token_context *ctx, char *why,
+                    size_t whylen)
 {
-	switch (b) {
-	case TOKEN_BIND_OK:
-		return "bound";
-	case TOKEN_BIND_KIND:
-		return "binding: not a work order";
-	case TOKEN_BIND_SUB:
-		return "binding: sub is not the partner of the client certificate";
-	case TOKEN_BIND_CONTRACT:
-		return "binding: contract not on file for this partner";
-	case TOKEN_BIND_PURPOSE:
-		return "binding: purpose not listed in the contract";
-	case TOKEN_BIND_CNF:
-		return "binding: cnf.x5t#S256 missing or not this client certificate";
-	}
-	return "binding: unknown rule";
+	enum token_bind b = binding(c, ctx);
+
+	say(why, whylen, bind_message(b));
+	return b;
 }
 
 /* ---- issuing ------------------------------------------------------------------------------ */
@@ -898,7 +899,7 @@ issue_args_ok(const char *issuer, int64_t now, int64_t ttl, char *err, size_t er
 		snprintf(err, errlen, "token: lifetime must be 1 s .. 31 days");
 		return false;
 	}
-	if (now <= 0 || now > SAFE_INT_MAX - TOKEN_MAX_LIFETIME) {
+	if (now <= 0 || now > TOKEN_SAFE_INT_MAX - TOKEN_MAX_LIFETIME) {
 		snprintf(err, errlen, "token: clock out of range");
 		return false;
 	}
@@ -915,9 +916,9 @@ token_issue_work_order(const char *key_path, const struct token_work_order *w, i
 	assert(w);
 	if (!issue_args_ok(w->issuer, now, ttl, err, errlen))
 		return NULL;
-	if (!w->partner || !name_ok(w->partner) || !w->contract || !contract_id_ok(w->contract) ||
-	    !w->purpose || !purpose_ok(w->purpose) || w->max_records < 0 ||
-	    w->max_records > SAFE_INT_MAX) {
+	if (!w->partner || !token_name_ok(w->partner) || !w->contract ||
+	    !token_contract_id_ok(w->contract) || !w->purpose || !token_purpose_ok(w->purpose) ||
+	    w->max_records < 0 || w->max_records > TOKEN_SAFE_INT_MAX) {
 		snprintf(err, errlen, "token: partner, contract, purpose or max_records malformed");
 		return NULL;
 	}
@@ -956,7 +957,7 @@ token_issue_staff(const char *key_path, const char *issuer, const char *staff, e
 
 	if (!issue_args_ok(issuer, now, ttl, err, errlen))
 		return NULL;
-	if (!staff || !name_ok(staff) ||
+	if (!staff || !token_name_ok(staff) ||
 	    (role != TOKEN_ROLE_AUDITOR && role != TOKEN_ROLE_OFFICER)) {
 		snprintf(err, errlen, "token: staff name or role malformed");
 		return NULL;
@@ -972,423 +973,4 @@ token_issue_staff(const char *key_path, const char *issuer, const char *staff, e
 done:
 	jwt_free(jwt);
 	return tok;
-}
-
-/* ---- pdgate token ------------------------------------------------------------------------- */
-
-static void
-token_usage(FILE *f)
-{
-	fprintf(
-	    f,
-	    "usage: pdgate token issue -c FILE --contract ID --purpose P [--ttl 24h]\n"
-	    "                          [--cert PARTNER.pem] [--max-records N]\n"
-	    "       pdgate token issue -c FILE --staff NAME --role auditor|officer [--ttl 8h]\n"
-	    "       pdgate token revoke -c FILE JTI\n"
-	    "\n"
-	    "issue   signs a work order (aud pdgate-partner) for a contract and purpose, or a\n"
-	    "        staff token (aud pdgate-compliance), with [tokens] key, and prints it.\n"
-	    "        --ttl N[s|m|h|d], at most 31d (default 24h for work orders, 8h for staff).\n"
-	    "        --cert binds the work order to a partner certificate (cnf.x5t#S256,\n"
-	    "        RFC 8705); a contract with token_binding \"required\" (the default) needs "
-	    "it.\n"
-	    "revoke  refuses the token with this jti from the next request on.\n"
-	    "See docs/tokens.md.\n");
-}
-
-/* "72h" → seconds; -1 if malformed, zero, or over 31 days. */
-static int64_t
-parse_ttl(const char *s)
-{
-	char *end;
-	long long n;
-	int64_t unit;
-
-	if (!s || !(*s >= '0' && *s <= '9'))
-		return -1;
-	errno = 0;
-	n = strtoll(s, &end, 10);
-	if (errno || n <= 0 || n > TOKEN_MAX_LIFETIME)
-		return -1;
-	if (strcmp(end, "s") == 0 || *end == '\0')
-		unit = 1;
-	else if (strcmp(end, "m") == 0)
-		unit = 60;
-	else if (strcmp(end, "h") == 0)
-		unit = 3600;
-	else if (strcmp(end, "d") == 0)
-		unit = 86400;
-	else
-		return -1;
-	if (n > TOKEN_MAX_LIFETIME / unit)
-		return -1;
-	return (int64_t)n * unit;
-}
-
-/* The contract facts issuing needs. */
-struct issue_contract {
-	char partner[TOKEN_NAME_MAX + 1];
-	bool binding_optional;
-};
-
-/*
- * Loads the contract <contracts>/<id>.json with the contract module, checked against the
- * catalogs exactly as `pdgate serve` will check it, and looks the purpose up in it. Problems go
- * to stderr. 0 or -1.
- */
-static int
-read_contract(const struct config *cfg, const char *id, const char *purpose,
-              struct issue_contract *out)
-{
-	struct catalog *cat = NULL;
-	struct contract *c = NULL;
-	char *path = NULL, *errors = NULL;
-	int rc = -1;
-
-	if (!contract_id_ok(id)) {
-		fprintf(stderr, "pdgate token issue: --contract: not a contract id\n");
-		return -1;
-	}
-	if (!purpose_ok(purpose)) {
-		fprintf(stderr, "pdgate token issue: --purpose: not a purpose id\n");
-		return -1;
-	}
-	cat = catalog_load(cfg->policy.purposes, cfg->policy.fields, &errors);
-	if (!cat)
-		goto done;
-	if (asprintf(&path, "%s/%s.json", cfg->policy.contracts, id) < 0) {
-		path = NULL;
-		fprintf(stderr, "pdgate token issue: out of memory\n");
-		goto done;
-	}
-	c = contract_load(cat, path, &errors);
-	if (!c)
-		goto done;
-	if (strcmp(c->id, id) != 0) {
-		fprintf(stderr, "pdgate token issue: %s: its id is not %s\n", path, id);
-		goto done;
-	}
-	if (c->status == CONTRACT_TERMINATED) {
-		fprintf(stderr, "pdgate token issue: contract %s is terminated\n", id);
-		goto done;
-	}
-	if (!contract_purpose(c, purpose)) {
-		fprintf(stderr, "pdgate token issue: contract %s does not list purpose %s\n", id,
-		        purpose);
-		goto done;
-	}
-	snprintf(out->partner, sizeof out->partner, "%s", c->partner);
-	out->binding_optional = !c->token_binding_required;
-	rc = 0;
-done:
-	if (errors) {
-		size_t n = strlen(errors);
-		fprintf(stderr, "%s%s", errors, n && errors[n - 1] == '\n' ? "" : "\n");
-	}
-	free(errors);
-	free(path);
-	contract_free(c);
-	catalog_free(cat);
-	return rc;
-}
-
-/*
- * The thumbprint of a partner certificate, after checking that the partner CA issued it, that
- * it is valid and not revoked now, and that it names the contract's partner: a work order bound
- * to any other certificate could never be used.
- */
-static int
-cert_thumbprint(const struct config *cfg, const char *cert_path, const char *partner,
-                unsigned char thumb[TOKEN_THUMB_LEN], char *err, size_t errlen)
-{
-	struct tlsauth *ta = NULL;
-	X509 *x = NULL;
-	unsigned char *der = NULL;
-	int derlen, rc = -1;
-	struct tlsauth_identity id;
-	struct tlsauth_der chain;
-	char msg[256];
-
-	x = pki_cert_read(cert_path, msg, sizeof msg);
-	if (!x) {
-		snprintf(err, errlen, "--cert: %s", msg);
-		goto done;
-	}
-	derlen = i2d_X509(x, &der);
-	if (derlen <= 0) {
-		snprintf(err, errlen, "--cert: cannot encode the certificate");
-		goto done;
-	}
-	ta = tlsauth_new(cfg->partner.client_ca, cfg->partner.crl, TLSAUTH_PARTNER_PREFIX,
-	                 "partner", msg, sizeof msg);
-	if (!ta) {
-		snprintf(err, errlen, "partner CA: %s", msg);
-		goto done;
-	}
-	chain.data = der;
-	chain.len = (size_t)derlen;
-	if (tlsauth_verify(ta, &chain, 1, &id, msg, sizeof msg) != APIERR_NONE) {
-		snprintf(err, errlen, "--cert %s: %s", cert_path, msg);
-		goto done;
-	}
-	if (strcmp(id.id, partner) != 0) {
-		snprintf(err, errlen, "--cert %s: names partner %s, the contract is %s's",
-		         cert_path, id.id, partner);
-		goto done;
-	}
-	memcpy(thumb, id.x5t, TOKEN_THUMB_LEN);
-	rc = 0;
-done:
-	tlsauth_free(ta);
-	OPENSSL_free(der);
-	X509_free(x);
-	return rc;
-}
-
-static int
-token_issue_main(int argc, char **argv)
-{
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"contract", required_argument, NULL, 'C'},
-	    {"purpose", required_argument, NULL, 'p'},
-	    {"ttl", required_argument, NULL, 't'},
-	    {"cert", required_argument, NULL, 'x'},
-	    {"max-records", required_argument, NULL, 'm'},
-	    {"staff", required_argument, NULL, 's'},
-	    {"role", required_argument, NULL, 'r'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	const char *conf = NULL, *contract = NULL, *purpose = NULL, *ttl_s = NULL;
-	const char *cert = NULL, *maxrec_s = NULL, *staff = NULL, *role_s = NULL;
-	struct config *cfg = NULL;
-	char *errors = NULL, *tok = NULL;
-	char err[512];
-	int o, rc = 1;
-	int64_t ttl, now = (int64_t)time(NULL);
-
-	optind = 1;
-	opterr = 0;
-	while ((o = getopt_long(argc, argv, "+c:h", opts, NULL)) != -1) {
-		switch (o) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'C':
-			contract = optarg;
-			break;
-		case 'p':
-			purpose = optarg;
-			break;
-		case 't':
-			ttl_s = optarg;
-			break;
-		case 'x':
-			cert = optarg;
-			break;
-		case 'm':
-			maxrec_s = optarg;
-			break;
-		case 's':
-			staff = optarg;
-			break;
-		case 'r':
-			role_s = optarg;
-			break;
-		case 'h':
-			token_usage(stdout);
-			return 0;
-		default:
-			fprintf(stderr, "pdgate token issue: unknown option or missing value\n");
-			token_usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc || !conf) {
-		fprintf(stderr, "pdgate token issue: %s\n",
-		        conf ? "unexpected argument" : "-c FILE is required");
-		token_usage(stderr);
-		return 2;
-	}
-	if (staff ? (contract || purpose || cert || maxrec_s || !role_s)
-	          : (!contract || !purpose || role_s)) {
-		fprintf(stderr, "pdgate token issue: give --contract and --purpose (work order) or "
-		                "--staff and --role (staff token)\n");
-		return 2;
-	}
-	ttl = parse_ttl(ttl_s ? ttl_s : staff ? "8h" : "24h");
-	if (ttl < 0) {
-		fprintf(stderr, "pdgate token issue: --ttl must be N followed by s, m, h or d, "
-		                "at most 31 days\n");
-		return 2;
-	}
-
-	cfg = config_load(conf, &errors);
-	if (!cfg) {
-		fprintf(stderr, "%s",
-		        errors ? errors : "pdgate token: cannot load configuration\n");
-		free(errors);
-		return 1;
-	}
-
-	if (staff) {
-		enum token_role role = strcmp(role_s, "auditor") == 0   ? TOKEN_ROLE_AUDITOR
-		                       : strcmp(role_s, "officer") == 0 ? TOKEN_ROLE_OFFICER
-		                                                        : TOKEN_ROLE_NONE;
-		if (role == TOKEN_ROLE_NONE) {
-			fprintf(stderr, "pdgate token issue: --role is auditor or officer\n");
-			rc = 2;
-			goto done;
-		}
-		if (!name_ok(staff)) {
-			fprintf(stderr, "pdgate token issue: --staff must match "
-			                "^[a-z0-9][a-z0-9-]{0,62}$\n");
-			rc = 2;
-			goto done;
-		}
-		tok = token_issue_staff(cfg->tokens.key, cfg->tokens.issuer, staff, role, now, ttl,
-		                        NULL, err, sizeof err);
-	} else {
-		struct issue_contract ct;
-		struct token_work_order w = {0};
-		unsigned char thumb[TOKEN_THUMB_LEN];
-
-		if (maxrec_s) {
-			char *end;
-			long long n;
-			errno = 0;
-			n = strtoll(maxrec_s, &end, 10);
-			if (errno || *end || !(*maxrec_s >= '0' && *maxrec_s <= '9') || n < 1 ||
-			    n > SAFE_INT_MAX) {
-				fprintf(stderr, "pdgate token issue: --max-records is a positive "
-				                "integer\n");
-				rc = 2;
-				goto done;
-			}
-			w.max_records = n;
-		}
-		memset(&ct, 0, sizeof ct);
-		if (read_contract(cfg, contract, purpose, &ct) != 0)
-			goto done;
-		if (!cert && !ct.binding_optional) {
-			fprintf(stderr,
-			        "pdgate token issue: contract %s requires bound work orders "
-			        "(token_binding \"required\"): give --cert with %s's certificate\n",
-			        contract, ct.partner);
-			goto done;
-		}
-		if (cert && cert_thumbprint(cfg, cert, ct.partner, thumb, err, sizeof err) != 0) {
-			fprintf(stderr, "pdgate token issue: %s\n", err);
-			goto done;
-		}
-		w.issuer = cfg->tokens.issuer;
-		w.partner = ct.partner;
-		w.contract = contract;
-		w.purpose = purpose;
-		w.cnf = cert ? thumb : NULL;
-		tok = token_issue_work_order(cfg->tokens.key, &w, now, ttl, NULL, err, sizeof err);
-	}
-	if (!tok) {
-		fprintf(stderr, "pdgate token issue: %s\n", err);
-		goto done;
-	}
-	if (printf("%s\n", tok) < 0 || fflush(stdout) != 0) {
-		fprintf(stderr, "pdgate token issue: cannot write the token\n");
-		goto done;
-	}
-	rc = 0;
-done:
-	free(tok);
-	config_free(cfg);
-	return rc;
-}
-
-static int
-token_revoke_main(int argc, char **argv)
-{
-	const char *conf = NULL, *jti = NULL;
-	struct config *cfg = NULL;
-	struct tokenstore *ts = NULL;
-	char *errors = NULL;
-	char err[512];
-	int rc = 1;
-	bool only_args = false;
-
-	/* By hand rather than getopt: a jti may begin with '-'. */
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-		if (!only_args && (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0)) {
-			if (++i == argc) {
-				fprintf(stderr, "pdgate token revoke: -c needs a file\n");
-				return 2;
-			}
-			conf = argv[i];
-		} else if (!only_args && strncmp(a, "--config=", 9) == 0) {
-			conf = a + 9;
-		} else if (!only_args && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
-			token_usage(stdout);
-			return 0;
-		} else if (!only_args && strcmp(a, "--") == 0) {
-			only_args = true;
-		} else if (!jti) {
-			jti = a;
-		} else {
-			fprintf(stderr, "pdgate token revoke: one JTI at a time\n");
-			return 2;
-		}
-	}
-	if (!conf || !jti) {
-		fprintf(stderr, "pdgate token revoke: -c FILE and a JTI are required\n");
-		token_usage(stderr);
-		return 2;
-	}
-	if (!b64chars_ok(jti, TOKEN_JTI_MAX)) {
-		fprintf(stderr,
-		        "pdgate token revoke: a jti is 1..128 characters of [A-Za-z0-9_-]\n");
-		return 2;
-	}
-	cfg = config_load(conf, &errors);
-	if (!cfg) {
-		fprintf(stderr, "%s",
-		        errors ? errors : "pdgate token: cannot load configuration\n");
-		free(errors);
-		return 1;
-	}
-	ts = tokenstore_open(cfg->gateway.state, err, sizeof err);
-	if (!ts) {
-		fprintf(stderr, "pdgate token revoke: %s\n", err);
-		goto done;
-	}
-	if (tokenstore_revoke(ts, jti, (int64_t)time(NULL)) != 0) {
-		fprintf(stderr, "pdgate token revoke: cannot write %s\n", cfg->gateway.state);
-		goto done;
-	}
-	printf("revoked %s\n", jti);
-	rc = 0;
-done:
-	tokenstore_close(ts);
-	config_free(cfg);
-	return rc;
-}
-
-int
-token_main(int argc, char **argv)
-{
-	if (argc < 2) {
-		token_usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		token_usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "issue") == 0)
-		return token_issue_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "revoke") == 0)
-		return token_revoke_main(argc - 1, argv + 1);
-	fprintf(stderr, "pdgate token: unknown subcommand '%s'\n", argv[1]);
-	token_usage(stderr);
-	return 2;
 }

@@ -22,6 +22,7 @@
 #define TOKEN_ID_MAX 64            /* contract ids ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, purposes */
 #define TOKEN_THUMB_LEN 32         /* SHA-256 of a certificate's DER */
 #define TOKEN_CACHE_MAX 1024       /* verified tokens a verifier remembers (see token_verify) */
+#define TOKEN_SAFE_INT_MAX 9007199254740992LL /* 2^53: beyond it JSON numbers lose integers */
 
 #define TOKEN_AUD_PARTNER "pdgate-partner"
 #define TOKEN_AUD_COMPLIANCE "pdgate-compliance"
@@ -112,12 +113,11 @@ enum token_bind {
 
 /*
  * Checks a verified work order against the request's certificate and the contract it names.
+ * Returns the first rule broken, with a sentence naming it in why (if not NULL; "" when bound).
  * Pure. Revocation and max_records are the caller's, through tokenstore.
  */
-enum token_bind token_check_binding(const struct token_claims *c, const struct token_context *ctx);
-
-/* A short English sentence for a token_bind value, for logs and error messages; never NULL. */
-const char *token_bind_strerror(enum token_bind b);
+enum token_bind token_check_binding(const struct token_claims *c, const struct token_context *ctx,
+                                    char *why, size_t whylen);
 
 /* What to put in a work order. */
 struct token_work_order {
@@ -145,7 +145,14 @@ char *token_issue_staff(const char *key_path, const char *issuer, const char *st
                         enum token_role role, int64_t now, int64_t ttl,
                         char jti_out[TOKEN_JTI_MAX + 1], char *err, size_t errlen);
 
-/* `pdgate token issue|revoke ...`; argv[0] is "token". Returns the exit status. */
-int token_main(int argc, char **argv);
+/*
+ * The grammars of the claims, for callers that take the same values from elsewhere (the
+ * command line): partner ids and staff names ^[a-z0-9][a-z0-9-]{0,62}$, contract ids
+ * ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, purpose ids ^[a-z][a-z0-9_]{0,63}$, jtis [A-Za-z0-9_-]{1,128}.
+ */
+bool token_name_ok(const char *s);
+bool token_contract_id_ok(const char *s);
+bool token_purpose_ok(const char *s);
+bool token_jti_ok(const char *s);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "catalog.h"
 #include "contract.h"
+#include "contract_file.c" /* contract_parse is static */
 #include "policy.h"
 
 static struct catalog *cat;

@@ -14,6 +14,7 @@
 
 #include "catalog.h"
 #include "contract.h"
+#include "contract_file.h"
 #include "policy.h"
 #include "pseudo.h"
 #include "release.h"

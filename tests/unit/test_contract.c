@@ -10,6 +10,7 @@
 #include "catalog.h"
 #include "check.h"
 #include "contract.h"
+#include "contract_file.c" /* contract_parse is static */
 #include "text.h"
 
 static const char BASE[] =

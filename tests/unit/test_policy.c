@@ -10,6 +10,7 @@
 #include "catalog.h"
 #include "check.h"
 #include "contract.h"
+#include "contract_file.c" /* contract_parse is static */
 #include "policy.h"
 
 /* id, partner, relationship, status, valid_from, valid_until, purposes JSON, extra members */

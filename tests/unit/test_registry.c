@@ -98,6 +98,7 @@ main(void)
 
 	char cmd[400];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	CHECK(system(cmd) == 0, "cleanup");
+	if (system(cmd) != 0) /* housekeeping, not a check of the registry */
+		fprintf(stderr, "could not remove %s\n", dir);
 	return check_done();
 }

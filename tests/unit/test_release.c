@@ -12,6 +12,7 @@
 #include "catalog.h"
 #include "check.h"
 #include "contract.h"
+#include "contract_file.h"
 #include "pseudo.h"
 #include "release.h"
 
