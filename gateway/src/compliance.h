@@ -20,14 +20,10 @@
  * must chain to the staff CA, pass the staff CRL, and name the token's sub. A partner
  * certificate, or a work order, is the wrong credential here: 403 forbidden.
  *
- * The console's files ([compliance] ui, loaded into memory at start: regular files named
- * [A-Za-z0-9._-]+, no sub-folders) are served without a token at GET / (index.html) and
- * GET /ui/<file>, under a Content-Security-Policy that allows nothing but this origin.
+ * The console's files ([compliance] ui, console.h) are served without a token at GET /
+ * (index.html) and GET /ui/<file>.
  */
 
-#define COMPLIANCE_UI_MAX_FILES 128
-#define COMPLIANCE_UI_MAX_FILE (4 * 1024 * 1024)
-#define COMPLIANCE_UI_MAX_TOTAL (32 * 1024 * 1024)
 #define COMPLIANCE_SEARCH_MAX 1000 /* entries per search page */
 #define COMPLIANCE_ENTRIES_MAX 10000
 #define COMPLIANCE_REASON_MAX 512 /* characters of a suspension's reason, a free text (text.h) */
