@@ -57,6 +57,14 @@ mono_ms(void)
 /* ------------------------------------------------------------------------------------------ */
 /* The ledger. */
 
+/* The writer's counters since open, logged at close (entries / commits is the group size). */
+struct ledger_stats {
+	uint64_t commits;     /* transactions committed by the writer */
+	uint64_t entries;     /* entries they held */
+	uint64_t failed;      /* transactions that failed (their callers got LEDGER_EIO) */
+	uint64_t checkpoints; /* checkpoints signed since open */
+};
+
 /* One caller of ledger_append, asleep until the writer has committed or failed its entries. */
 struct waiter {
 	const struct ledger_entry *e;
@@ -521,14 +529,6 @@ done:
 		ledger_text_free(&w.tails[i]);
 	free(w.tails);
 	return rc;
-}
-
-void
-ledger_stats(struct ledger *l, struct ledger_stats *s)
-{
-	pthread_mutex_lock(&l->lock);
-	*s = l->stats;
-	pthread_mutex_unlock(&l->lock);
 }
 
 static int

@@ -69,16 +69,6 @@ int ledger_close(struct ledger *l);
  */
 int ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index);
 
-struct ledger_stats {
-	uint64_t commits;     /* transactions committed by the writer */
-	uint64_t entries;     /* entries they held */
-	uint64_t failed;      /* transactions that failed (their callers got LEDGER_EIO) */
-	uint64_t checkpoints; /* checkpoints signed since open */
-};
-
-/* Counters since open, for the group-commit figure (entries / commits). */
-void ledger_stats(struct ledger *l, struct ledger_stats *s);
-
 /* The ledger's origin, as stored (borrowed from l). */
 const char *ledger_origin(const struct ledger *l);
 
