@@ -74,10 +74,13 @@ $(BUILD)/obj/%.o: gateway/src/%.c $(wildcard gateway/src/*.h)
 # #includes its module's .c (to reach static functions) leaves that module out. Every
 # tests/unit/test_NAME.c needs its line, even an empty one.
 LINK_test_admission      := admission
+LINK_test_apierr         := apierr
+LINK_test_cal            := cal
 LINK_test_catalog        := catalog errlist text utf8
 LINK_test_codec          := codec
 LINK_test_config         := config
 LINK_test_contract       := cal catalog codec config contract errlist policy text ujson utf8
+LINK_test_errlist        := errlist
 LINK_test_jsontestsuite  := apierr cal catalog codec config contract errlist pki policy pseudo \
                             release text tlsauth token tokenstore ujson utf8
 LINK_test_ledger         := codec config ledger log merkle note
@@ -88,6 +91,7 @@ LINK_test_note           := codec note pki
 LINK_test_origin         := apierr origin ujson
 LINK_test_pki            := codec pki
 LINK_test_policy         := apierr cal catalog codec config contract errlist policy text ujson utf8
+LINK_test_pseudo         := codec pseudo
 LINK_test_ratelimit      := ratelimit
 LINK_test_registry       := cal catalog codec config contract errlist policy registry text ujson \
                             utf8
@@ -101,6 +105,8 @@ LINK_test_tlsauth        := apierr codec tlsauth
 LINK_test_token          := cal catalog codec config contract errlist pki policy text tlsauth \
                             token tokenstore ujson utf8
 LINK_test_tokenstore     := tokenstore
+LINK_test_ujson          := ujson
+LINK_test_utf8           := utf8
 
 $(foreach t,$(UNITSRC:tests/unit/%.c=%),\
   $(eval $(BUILD)/unit/$(t): $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(LINK_$(t))))))
