@@ -77,6 +77,7 @@ LINK_test_admission      := admission
 LINK_test_apierr         := apierr
 LINK_test_cal            := cal
 LINK_test_catalog        := catalog errlist text utf8
+LINK_test_cert           := codec config pki
 LINK_test_codec          := codec
 LINK_test_config         := config
 LINK_test_contract       := cal catalog codec config contract errlist policy text ujson utf8
@@ -100,6 +101,7 @@ LINK_test_release        := apierr cal catalog codec config contract errlist pol
 LINK_test_report         := apierr cal catalog codec config contract errlist origin pki policy \
                             pseudo report text ujson utf8
 LINK_test_route          := route
+LINK_test_server_request := apierr
 LINK_test_text           := text utf8
 LINK_test_tlsauth        := apierr codec tlsauth
 LINK_test_token          := cal catalog codec config contract errlist pki policy text tlsauth \
