@@ -4,6 +4,7 @@
 #   make run        deps, build, create var/demo once, serve it in the foreground
 #   make test       deps, build, run every test (SANITIZE=1 for ASan + UBSan)
 #   make fuzz       build and run each libFuzzer target briefly
+#   make fuzz-replay  build each libFuzzer target and run it once over its seed corpus
 #   make bench      pdgate against nginx (tests/bench)
 #   make clean
 
@@ -46,7 +47,7 @@ endif
 
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run test unit unit-bins fuzz bench clean format
+.PHONY: all deps run test unit unit-bins fuzz fuzz-bins fuzz-replay bench clean format
 all: $(BIN)
 
 deps:
@@ -147,13 +148,28 @@ test: deps
 
 unit-bins: $(UNITBIN)
 
-FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -iquote gateway/src -fsanitize=fuzzer,address,undefined \
-               $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+# The fuzz targets: clang, libFuzzer, AddressSanitizer and UBSan (an undefined behaviour stops
+# the run). The library is compiled once for all of them, with libFuzzer's coverage.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -iquote gateway/src -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+FUZZOBJ     := $(LIBSRC:gateway/src/%.c=build/fuzz/obj/%.o)
+FUZZNAMES   := $(FUZZSRC:tests/fuzz/%.c=%)
+FUZZBIN     := $(FUZZNAMES:%=build/fuzz/%)
+.SECONDARY: $(FUZZOBJ)
+
+build/fuzz/obj/%.o: gateway/src/%.c $(wildcard gateway/src/*.h)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZOBJ)
+	clang $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZOBJ) \
+	  $(shell pkg-config --libs $(PKGS) 2>/dev/null) -pthread -lm
+
+fuzz-bins: $(FUZZBIN)
+
 fuzz: deps
-	@mkdir -p build/fuzz
-	@set -e; for f in $(FUZZSRC); do \
-	  n=$$(basename $$f .c); \
-	  clang $(FUZZ_CFLAGS) -o build/fuzz/$$n $$f $(LIBSRC) $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lm; \
+	@$(MAKE) --no-print-directory fuzz-bins
+	@set -e; for n in $(FUZZNAMES); do \
 	  mkdir -p build/fuzz/$$n.corpus; \
 	  echo "fuzz $$n"; \
 	  extra=; case $$n in fuzz_release|fuzz_origin) extra=../shared/testdata/jsontestsuite/test_parsing;; esac; \
@@ -163,6 +179,18 @@ fuzz: deps
 	    || { tail -n 40 build/fuzz/$$n.log; echo "fuzz $$n FAILED: build/fuzz/$$n.log"; exit 1; }; \
 	  tail -n 1 build/fuzz/$$n.log; \
 	done
+
+# Each target once over every file of its seed corpus, no fuzzing: the corpus as regression
+# tests. Ends with the line "N passed, N failed", one per target.
+fuzz-replay: deps
+	@$(MAKE) --no-print-directory fuzz-bins
+	@pass=0; fail=0; for n in $(FUZZNAMES); do \
+	  files=$$(find tests/fuzz/corpus/$$n -type f | sort); \
+	  if [ -z "$$files" ]; then echo "FAIL $$n: no seed corpus in tests/fuzz/corpus/$$n"; fail=$$((fail + 1)); \
+	  elif build/fuzz/$$n -runs=1 $$files >build/fuzz/$$n.replay.log 2>&1; then \
+	    printf '  %-28s %s inputs\n' $$n $$(echo "$$files" | wc -l); pass=$$((pass + 1)); \
+	  else tail -n 30 build/fuzz/$$n.replay.log; echo "FAIL $$n: build/fuzz/$$n.replay.log"; fail=$$((fail + 1)); fi; \
+	done; echo "$$pass passed, $$fail failed"; [ $$fail -eq 0 ]
 
 bench: deps
 	@$(MAKE) --no-print-directory $(BIN)
