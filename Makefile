@@ -5,6 +5,7 @@
 #   make test       deps, build, run every test (SANITIZE=1 for ASan + UBSan)
 #   make fuzz       build and run each libFuzzer target briefly
 #   make fuzz-replay  build each libFuzzer target and run it once over its seed corpus
+#   make check-format clang-format --dry-run -Werror on every C source and header
 #   make bench      pdgate against nginx (tests/bench)
 #   make clean
 
@@ -13,7 +14,7 @@ PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih
 DEB_PKGS := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
             libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
             openssl sqlite3 curl python3 python3-requests python3-cryptography \
-            clang libclang-rt-14-dev faketime chromium
+            clang libclang-rt-14-dev clang-format faketime chromium
 WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wnull-dereference $(WERROR)
@@ -47,12 +48,13 @@ endif
 
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run test unit unit-bins fuzz fuzz-bins fuzz-replay bench clean format
+.PHONY: all deps run test unit unit-bins fuzz fuzz-bins fuzz-replay bench clean format check-format
 all: $(BIN)
 
 deps:
 	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v faketime >/dev/null \
-	    || ! command -v clang >/dev/null || ! command -v chromium >/dev/null \
+	    || ! command -v clang >/dev/null || ! command -v clang-format >/dev/null \
+	    || ! command -v chromium >/dev/null \
 	    || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
 	  echo "installing Debian packages: $(DEB_PKGS)"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PKGS); \
@@ -196,8 +198,13 @@ bench: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	tests/bench/run
 
+# Every C source and header, in the style of .clang-format; CI runs check-format.
+FORMAT_SRC := $(wildcard gateway/src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch])
 format:
-	clang-format -i gateway/src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.c
+	clang-format -i $(FORMAT_SRC)
+
+check-format:
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "clang-format: $(words $(FORMAT_SRC)) files as .clang-format says"
 
 clean:
 	rm -rf build bin
