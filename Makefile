@@ -113,8 +113,10 @@ LINK_test_tokenstore     := tokenstore
 LINK_test_ujson          := ujson
 LINK_test_utf8           := utf8
 
+# A test binary depends on the objects of its line, and on its module's .c, which it may include.
 $(foreach t,$(UNITSRC:tests/unit/%.c=%),\
-  $(eval $(BUILD)/unit/$(t): $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(LINK_$(t))))))
+  $(eval $(BUILD)/unit/$(t): $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(LINK_$(t)))) \
+                             $(wildcard gateway/src/$(t:test_%=%).c)))
 
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/check.h $(wildcard gateway/src/*.h)
 	$(if $(filter undefined,$(origin LINK_$*)),$(error tests/unit/$*.c has no LINK_$* line))
