@@ -172,9 +172,10 @@ handle_new(struct origin *o, char *err, size_t errlen)
 		}
 		sqlite3_busy_timeout(h->db, (int)o->p.timeout_ms);
 		/*
-		 * There is a handle per request in flight, each with its own page cache: a small one
-		 * holds the index's upper levels, and the operating system's cache (shared) serves
-		 * the rest of the file. SQLite's default of 2 MiB each would add up to tens of MiB.
+		 * There is a handle per request in flight, each with its own page cache: a small
+		 * one holds the index's upper levels, and the operating system's cache (shared)
+		 * serves the rest of the file. SQLite's default of 2 MiB each would add up to tens
+		 * of MiB.
 		 */
 		sqlite3_exec(h->db, "PRAGMA cache_size=-" ORIGIN_CACHE_KIB, NULL, NULL, NULL);
 		if (sqlite3_prepare_v3(h->db, "SELECT record FROM members WHERE member_id = ?1", -1,

@@ -156,7 +156,7 @@ struct conn {
 	enum state state;
 	int fd;
 	SSL *ssl;
-	uint32_t events; /* epoll interest now registered, 0 if not registered */
+	uint32_t events;  /* epoll interest now registered, 0 if not registered */
 	uint64_t t_start; /* ns: request written (keep-alive) or connect started (--close) */
 	uint64_t retry_at;
 	unsigned failures; /* consecutive */
@@ -227,8 +227,9 @@ build_request(struct worker *w, struct conn *c)
 	} else {
 		snprintf(path, sizeof path, "%s", o->path);
 	}
-	int n = snprintf(c->req, REQ_MAX, "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: loadgen\r\n",
-	                 path, o->host, o->port);
+	int n =
+	    snprintf(c->req, REQ_MAX, "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: loadgen\r\n",
+	             path, o->host, o->port);
 	for (unsigned i = 0; i < o->nheaders && n > 0 && n < REQ_MAX; i++)
 		n += snprintf(c->req + n, REQ_MAX - (size_t)n, "%s\r\n", o->headers[i]);
 	if (n > 0 && n < REQ_MAX && o->close_each)
@@ -288,8 +289,8 @@ response_complete(const char *buf, size_t len, unsigned *status, bool *close)
 	*close = memcmp(buf, "HTTP/1.0", 8) == 0;
 	if ((v = header_value(buf, end, "Connection", &vlen)) != NULL)
 		*close = vlen == 5 && strncasecmp(v, "close", 5) == 0;
-	if ((v = header_value(buf, end, "Transfer-Encoding", &vlen)) != NULL &&
-	    vlen == 7 && strncasecmp(v, "chunked", 7) == 0) {
+	if ((v = header_value(buf, end, "Transfer-Encoding", &vlen)) != NULL && vlen == 7 &&
+	    strncasecmp(v, "chunked", 7) == 0) {
 		size_t p = head;
 		for (;;) {
 			const char *eol = memmem(buf + p, len - p, "\r\n", 2);
@@ -616,7 +617,8 @@ worker_main(void *arg)
 		opening = 0;
 		for (unsigned i = 0; i < w->nconns; i++) {
 			enum state s = w->conns[i].state;
-			if (s == ST_CONNECTING || s == ST_HANDSHAKE || s == ST_WRITE || s == ST_READ)
+			if (s == ST_CONNECTING || s == ST_HANDSHAKE || s == ST_WRITE ||
+			    s == ST_READ)
 				opening++;
 		}
 		for (; next_hold < w->nconns; next_hold++) {
@@ -678,21 +680,22 @@ worker_main(void *arg)
 static void
 usage(FILE *f)
 {
-	fprintf(f,
-	        "usage: loadgen -p PORT --ca CA.pem --cert CERT.pem --key KEY.pem [options]\n"
-	        "  -h HOST          server address (127.0.0.1)\n"
-	        "  -t N             threads (1)\n"
-	        "  -c N             connections per thread (16)\n"
-	        "  -d SECONDS       measured duration (10)\n"
-	        "  -w SECONDS       warm-up before measuring (1)\n"
-	        "  --path TEMPLATE  request target, \"{id}\" replaced by a random id (/)\n"
-	        "  --ids LO-HI      id range (1-100000)\n"
-	        "  --id-format FMT  printf format of an id (M%%07u)\n"
-	        "  -H 'Name: value' a request header (repeatable)\n"
-	        "  --close          a new connection and full handshake per request\n"
-	        "  --hold N         open N idle connections, print {\"held\":…}, wait for stdin EOF\n"
-	        "  --tls12 --tls13  pin the TLS version\n"
-	        "  --show           print the first response (or failure) to stderr\n");
+	fprintf(
+	    f,
+	    "usage: loadgen -p PORT --ca CA.pem --cert CERT.pem --key KEY.pem [options]\n"
+	    "  -h HOST          server address (127.0.0.1)\n"
+	    "  -t N             threads (1)\n"
+	    "  -c N             connections per thread (16)\n"
+	    "  -d SECONDS       measured duration (10)\n"
+	    "  -w SECONDS       warm-up before measuring (1)\n"
+	    "  --path TEMPLATE  request target, \"{id}\" replaced by a random id (/)\n"
+	    "  --ids LO-HI      id range (1-100000)\n"
+	    "  --id-format FMT  printf format of an id (M%%07u)\n"
+	    "  -H 'Name: value' a request header (repeatable)\n"
+	    "  --close          a new connection and full handshake per request\n"
+	    "  --hold N         open N idle connections, print {\"held\":…}, wait for stdin EOF\n"
+	    "  --tls12 --tls13  pin the TLS version\n"
+	    "  --show           print the first response (or failure) to stderr\n");
 }
 
 static void
@@ -717,14 +720,19 @@ main(int argc, char **argv)
 {
 	static struct shared sh;
 	struct opts *o = &sh.o;
-	static const struct option lo[] = {
-	    {"ca", required_argument, NULL, 'A'},      {"cert", required_argument, NULL, 'C'},
-	    {"key", required_argument, NULL, 'K'},     {"path", required_argument, NULL, 'P'},
-	    {"ids", required_argument, NULL, 'I'},     {"id-format", required_argument, NULL, 'F'},
-	    {"close", no_argument, NULL, 'x'},         {"hold", required_argument, NULL, 'o'},
-	    {"tls12", no_argument, NULL, '2'},         {"tls13", no_argument, NULL, '3'},
-	    {"show", no_argument, NULL, 's'},          {"help", no_argument, NULL, '?'},
-	    {NULL, 0, NULL, 0}};
+	static const struct option lo[] = {{"ca", required_argument, NULL, 'A'},
+	                                   {"cert", required_argument, NULL, 'C'},
+	                                   {"key", required_argument, NULL, 'K'},
+	                                   {"path", required_argument, NULL, 'P'},
+	                                   {"ids", required_argument, NULL, 'I'},
+	                                   {"id-format", required_argument, NULL, 'F'},
+	                                   {"close", no_argument, NULL, 'x'},
+	                                   {"hold", required_argument, NULL, 'o'},
+	                                   {"tls12", no_argument, NULL, '2'},
+	                                   {"tls13", no_argument, NULL, '3'},
+	                                   {"show", no_argument, NULL, 's'},
+	                                   {"help", no_argument, NULL, '?'},
+	                                   {NULL, 0, NULL, 0}};
 	int opt;
 
 	o->host = "127.0.0.1";
@@ -738,32 +746,67 @@ main(int argc, char **argv)
 	o->warmup = 1;
 	while ((opt = getopt_long(argc, argv, "h:p:t:c:d:w:H:", lo, NULL)) != -1) {
 		switch (opt) {
-		case 'h': o->host = optarg; break;
-		case 'p': o->port = optarg; break;
-		case 't': o->threads = (unsigned)atoi(optarg); break;
-		case 'c': o->conns = (unsigned)atoi(optarg); break;
-		case 'd': o->duration = atof(optarg); break;
-		case 'w': o->warmup = atof(optarg); break;
+		case 'h':
+			o->host = optarg;
+			break;
+		case 'p':
+			o->port = optarg;
+			break;
+		case 't':
+			o->threads = (unsigned)atoi(optarg);
+			break;
+		case 'c':
+			o->conns = (unsigned)atoi(optarg);
+			break;
+		case 'd':
+			o->duration = atof(optarg);
+			break;
+		case 'w':
+			o->warmup = atof(optarg);
+			break;
 		case 'H':
 			if (o->nheaders == MAX_HEADERS)
 				die("%s", "too many headers");
 			o->headers[o->nheaders++] = optarg;
 			break;
-		case 'A': o->ca = optarg; break;
-		case 'C': o->cert = optarg; break;
-		case 'K': o->key = optarg; break;
-		case 'P': o->path = optarg; break;
+		case 'A':
+			o->ca = optarg;
+			break;
+		case 'C':
+			o->cert = optarg;
+			break;
+		case 'K':
+			o->key = optarg;
+			break;
+		case 'P':
+			o->path = optarg;
+			break;
 		case 'I':
-			if (sscanf(optarg, "%u-%u", &o->id_lo, &o->id_hi) != 2 || o->id_lo > o->id_hi)
+			if (sscanf(optarg, "%u-%u", &o->id_lo, &o->id_hi) != 2 ||
+			    o->id_lo > o->id_hi)
 				die("bad --ids %s", optarg);
 			break;
-		case 'F': o->id_format = optarg; break;
-		case 'x': o->close_each = true; break;
-		case 'o': o->hold = (unsigned)atoi(optarg); break;
-		case '2': o->tls_version = TLS1_2_VERSION; break;
-		case '3': o->tls_version = TLS1_3_VERSION; break;
-		case 's': o->show = true; break;
-		default: usage(opt == '?' && optopt == 0 ? stdout : stderr); return 2;
+		case 'F':
+			o->id_format = optarg;
+			break;
+		case 'x':
+			o->close_each = true;
+			break;
+		case 'o':
+			o->hold = (unsigned)atoi(optarg);
+			break;
+		case '2':
+			o->tls_version = TLS1_2_VERSION;
+			break;
+		case '3':
+			o->tls_version = TLS1_3_VERSION;
+			break;
+		case 's':
+			o->show = true;
+			break;
+		default:
+			usage(opt == '?' && optopt == 0 ? stdout : stderr);
+			return 2;
 		}
 	}
 	if (o->port == NULL || o->ca == NULL || o->cert == NULL || o->key == NULL ||
@@ -781,7 +824,8 @@ main(int argc, char **argv)
 	sh.addrlen = ai->ai_addrlen;
 	freeaddrinfo(ai);
 	unsigned char ipbuf[16];
-	sh.host_is_ip = inet_pton(AF_INET, o->host, ipbuf) == 1 || inet_pton(AF_INET6, o->host, ipbuf) == 1;
+	sh.host_is_ip =
+	    inet_pton(AF_INET, o->host, ipbuf) == 1 || inet_pton(AF_INET6, o->host, ipbuf) == 1;
 
 	sh.ctx = SSL_CTX_new(TLS_client_method());
 	if (sh.ctx == NULL)
@@ -822,7 +866,8 @@ main(int argc, char **argv)
 		ws[i].index = i;
 		ws[i].nconns = o->hold != 0 ? total : o->conns;
 		ws[i].conns = calloc(ws[i].nconns, sizeof *ws[i].conns);
-		ws[i].rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)(i + 1) * 0x2545F4914F6CDD1Dull) ^ sh.t0;
+		ws[i].rng =
+		    0x9e3779b97f4a7c15ull ^ ((uint64_t)(i + 1) * 0x2545F4914F6CDD1Dull) ^ sh.t0;
 		if (ws[i].conns == NULL)
 			die("%s", "out of memory");
 		if (pthread_create(&ws[i].tid, NULL, worker_main, &ws[i]) != 0)

@@ -1,4 +1,5 @@
-/* origin — the benchmark's plain-HTTP member system: SPEC 6 routes served from members.db in memory. */
+/* origin — the benchmark's plain-HTTP member system: SPEC 6 routes served from members.db in
+ * memory. */
 /*
  * Loads every record of a members.db (pdgate init's embedded origin) into memory, sorted by
  * member_id, and serves them over HTTP/1.1 with keep-alive, one epoll loop per thread
@@ -146,11 +147,15 @@ static void
 reply_head(struct conn *c, unsigned status, size_t len)
 {
 	char h[256];
-	int n = snprintf(h, sizeof h,
-	                 "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: "
-	                 "%zu\r\n%s\r\n",
-	                 status, status == 200 ? "OK" : status == 404 ? "Not Found" : "Bad Request",
-	                 len, c->close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
+	int n =
+	    snprintf(h, sizeof h,
+	             "HTTP/1.1 %u %s\r\nContent-Type: application/json\r\nContent-Length: "
+	             "%zu\r\n%s\r\n",
+	             status,
+	             status == 200   ? "OK"
+	             : status == 404 ? "Not Found"
+	                             : "Bad Request",
+	             len, c->close_after ? "Connection: close\r\n" : "Connection: keep-alive\r\n");
 	out_add(c, h, (size_t)n);
 }
 
@@ -376,7 +381,8 @@ loop_main(void *arg)
 			struct conn *c = evs[i].data.ptr;
 			if (c == NULL) {
 				int fd;
-				while ((fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+				while ((fd = accept4(lfd, NULL, NULL,
+				                     SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
 					c = calloc(1, sizeof *c);
 					if (c == NULL)
 						fatal("calloc");
@@ -388,7 +394,8 @@ loop_main(void *arg)
 				continue;
 			}
 			int r = c->want_out ? flush_out(ep, c) : 0;
-			if (r == 0 && !c->want_out && (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
+			if (r == 0 && !c->want_out &&
+			    (evs[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)))
 				r = on_readable(ep, c);
 			if (r != 0)
 				conn_free(ep, c);
@@ -406,9 +413,15 @@ main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "d:p:t:")) != -1) {
 		switch (opt) {
-		case 'd': db = optarg; break;
-		case 'p': listen_port = atoi(optarg); break;
-		case 't': threads = atoi(optarg); break;
+		case 'd':
+			db = optarg;
+			break;
+		case 'p':
+			listen_port = atoi(optarg);
+			break;
+		case 't':
+			threads = atoi(optarg);
+			break;
 		default:
 			fprintf(stderr, "usage: origin -d members.db [-p PORT] [-t THREADS]\n");
 			return 2;
@@ -431,7 +444,8 @@ main(int argc, char **argv)
 	listen_port = ntohs(a.sin_port);
 	for (int i = 1; i < threads; i++) {
 		pthread_t t;
-		if (pthread_create(&t, NULL, loop_main, (void *)(intptr_t)make_listener(listen_port)) != 0)
+		if (pthread_create(&t, NULL, loop_main,
+		                   (void *)(intptr_t)make_listener(listen_port)) != 0)
 			fatal("pthread_create");
 	}
 	printf("origin: %zu members, listening on %d\n", nmembers, listen_port);

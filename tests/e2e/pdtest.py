@@ -24,6 +24,7 @@ import resource
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -680,6 +681,15 @@ class Install:
         p = self.dir / f"{name}.conf"
         p.write_text(text + append)
         return p
+
+    def ledger_size(self):
+        """How many entries the ledger holds (read once a daemon has made the file)."""
+        path = self.path(self.get("ledger", "path") or "ledger.db")
+        db = sqlite3.connect(str(path), timeout=10)
+        try:
+            return db.execute("SELECT count(*) FROM entries").fetchone()[0]
+        finally:
+            db.close()
 
     @property
     def server_ca(self):

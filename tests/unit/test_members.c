@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -16,17 +15,6 @@
 #include "members.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
-#if defined(__SANITIZE_ADDRESS__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
 
 /*
  * Worked by hand: P_n is the n-th of the eleven digits from the right, Q_n = n+1 (n <= 6),
@@ -546,14 +534,6 @@ generate(const char *path, unsigned long n, unsigned long seed)
 	return rc;
 }
 
-static double
-seconds_since(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
-}
-
 static void
 test_small(void)
 {
@@ -688,24 +668,18 @@ test_shares(void)
 	free(t);
 }
 
+/* A database of the bench's size (how long it takes is a bench figure, not a unit check). */
 static void
-test_speed(void)
+test_large(void)
 {
 	char p[PATH_MAX];
-	struct timespec t0;
 
-	path_in_tmp(p, sizeof(p), "speed.db");
-	clock_gettime(CLOCK_MONOTONIC, &t0);
+	path_in_tmp(p, sizeof(p), "large.db");
 	if (generate(p, 100000, 3) != 0)
 		return;
-	double s = seconds_since(&t0);
-	printf("100000 members in %.2f s\n", s);
-	const double limit = SANITIZED ? 60.0 : 10.0; /* ASan and UBSan cost several times over */
-	CHECK(s < limit, "100000 members took %.2f s (limit %.0f s)", s, limit);
-
 	sqlite3 *db = open_ro(p);
 	sqlite3_stmt *st = NULL;
-	CHECK(db != NULL, "speed.db does not open");
+	CHECK(db != NULL, "large.db does not open");
 	if (db == NULL)
 		return;
 	if (sqlite3_prepare_v2(db,
@@ -720,7 +694,7 @@ test_speed(void)
 		const char *mode = (const char *)sqlite3_column_text(st, 2);
 		CHECK(mode && strcmp(mode, "delete") == 0, "journal mode %s", mode ? mode : "NULL");
 	} else {
-		CHECK(0, "query speed.db: %s", sqlite3_errmsg(db));
+		CHECK(0, "query large.db: %s", sqlite3_errmsg(db));
 	}
 	sqlite3_finalize(st);
 	sqlite3_close(db);
@@ -730,7 +704,7 @@ static void
 remove_tmp(void)
 {
 	static const char *const names[] = {"a.db",      "b.db",     "c.db",      "empty.db",
-	                                    "shares.db", "speed.db", "target.db", "link.db"};
+	                                    "shares.db", "large.db", "target.db", "link.db"};
 	char p[PATH_MAX];
 	for (size_t i = 0; i < NELEM(names); i++) {
 		path_in_tmp(p, sizeof(p), names[i]);
@@ -749,7 +723,7 @@ main(void)
 	}
 	test_small();
 	test_shares();
-	test_speed();
+	test_large();
 	remove_tmp();
 	return check_done();
 }

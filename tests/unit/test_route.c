@@ -86,8 +86,8 @@ test_log_shape(void)
 
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		route_log_shape(patterns, NPATTERNS, rows[i].path, out, sizeof out);
-		CHECK(strcmp(out, rows[i].want) == 0, "%s: logged as %s, want %s", rows[i].path, out,
-		      rows[i].want);
+		CHECK(strcmp(out, rows[i].want) == 0, "%s: logged as %s, want %s", rows[i].path,
+		      out, rows[i].want);
 		CHECK(strstr(out, "M0000001") == NULL, "%s: the id in %s", rows[i].path, out);
 	}
 	/* a small buffer: the shape shrinks to the placeholder, never to a cut id */
