@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "cal.h"
 #include "ledger_read.h"
 #include "origin.h"
@@ -18,35 +19,24 @@
 /* ------------------------------------------------------------------------------------------ */
 /* The text buffer. */
 
+/*
+ * compliance.c's text buffer, until it takes a struct buf: no growth of its own, buf_add's; as
+ * before, a failed append drops the text and later ones do nothing.
+ */
 void
-report_buf_add(struct report_buf *b, const char *s, size_t n)
+report_buf_add(struct report_buf *rb, const char *s, size_t n)
 {
-	if (b->bad)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (d == NULL) {
-			b->bad = true;
-			free(b->data);
-			b->data = NULL;
-			b->len = b->cap = 0;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
+	struct buf b = {.data = rb->data, .len = rb->len, .cap = rb->cap};
 
-static void
-buf_str(struct report_buf *b, const char *s)
-{
-	report_buf_add(b, s, strlen(s));
+	if (rb->bad)
+		return;
+	if (buf_add(&b, s, n) != 0) {
+		buf_free(&b);
+		rb->bad = true;
+	}
+	rb->data = b.data;
+	rb->len = b.len;
+	rb->cap = b.cap;
 }
 
 void
@@ -240,30 +230,30 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
  * starts with = + - @ or a tab is prefixed with ' so that no spreadsheet runs it as a
  * formula. Then "," or, if last, CRLF. */
 static void
-report_csv_field(struct report_buf *b, const char *s, bool last)
+report_csv_field(struct buf *b, const char *s, bool last)
 {
 	if (s == NULL)
 		s = "";
 	bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
 	               s[0] == '\r';
 	if (strpbrk(s, ",\"\r\n") != NULL || formula) {
-		report_buf_add(b, "\"", 1);
+		buf_add(b, "\"", 1);
 		if (formula)
-			report_buf_add(b, "'", 1);
+			buf_add(b, "'", 1);
 		for (const char *p = s; *p != '\0';) {
 			size_t run = strcspn(p, "\"");
-			report_buf_add(b, p, run);
+			buf_add(b, p, run);
 			p += run;
 			if (*p == '"') {
-				report_buf_add(b, "\"\"", 2);
+				buf_add(b, "\"\"", 2);
 				p++;
 			}
 		}
-		report_buf_add(b, "\"", 1);
+		buf_add(b, "\"", 1);
 	} else {
 		buf_str(b, s);
 	}
-	report_buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
+	buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
 static const char *const csv_columns[] = {
@@ -278,19 +268,18 @@ static const char *const csv_columns[] = {
 /* CSV (RFC 4180, UTF-8 with a byte-order mark so that spreadsheets read the Japanese, CRLF):
  * the BOM and header row; then report_csv_provision writes one row per release entry. */
 static void
-report_csv_header(struct report_buf *b)
+report_csv_header(struct buf *b)
 {
-	report_buf_add(b, "\xEF\xBB\xBF", 3);
+	buf_add(b, "\xEF\xBB\xBF", 3);
 	for (size_t i = 0; i < NCOLUMNS; i++)
 		report_csv_field(b, csv_columns[i], i + 1 == NCOLUMNS);
 }
 
 static void
-report_csv_provision(struct report_buf *b, const struct ledger_leaf *l,
-                     const struct report_names *n)
+report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct report_names *n)
 {
 	char idx[24], day[11], basis[512];
-	struct report_buf items = {0};
+	struct buf items = {0};
 
 	snprintf(idx, sizeof(idx), "%" PRIu64, l->index);
 	report_day_text(report_day(l->time_ms), day);
@@ -326,7 +315,7 @@ report_csv_provision(struct report_buf *b, const struct ledger_leaf *l,
 	};
 	for (size_t i = 0; i < NCOLUMNS; i++)
 		report_csv_field(b, row[i], i + 1 == NCOLUMNS);
-	report_buf_free(&items);
+	buf_free(&items);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -910,7 +899,7 @@ releases(struct ledger *l, const struct report_query *q, uint64_t end,
 struct prov_ctx {
 	const struct report_names *names;
 	bool csv;
-	struct report_buf buf;
+	struct buf buf;
 	json_t *records;
 };
 
@@ -939,7 +928,7 @@ report_provisions(struct ledger *l, const struct report_query *q, const struct r
 	else if ((c.records = json_array()) == NULL)
 		goto oom;
 	if (releases(l, q, UINT64_MAX, prov_each, &c, next, err, errlen) != 0) {
-		report_buf_free(&c.buf);
+		buf_free(&c.buf);
 		json_decref(c.records);
 		return -1;
 	}
@@ -962,7 +951,7 @@ report_provisions(struct ledger *l, const struct report_query *q, const struct r
 	*len = strlen(*out);
 	return 0;
 oom:
-	report_buf_free(&c.buf);
+	buf_free(&c.buf);
 	snprintf(err, errlen, "out of memory");
 	return -1;
 }

@@ -38,7 +38,8 @@ struct report_names {
  * JST day (end_of_day: the start of the next one, so that to=DATE includes DATE). 0 or -1. */
 int report_parse_time(const char *s, bool end_of_day, int64_t *ms);
 
-/* A growing text buffer; bad is set (and the text dropped) if memory runs out. */
+/* compliance.c's text buffer (report.c and the rest use struct buf); bad is set, and the text
+ * dropped, if memory runs out. */
 struct report_buf {
 	char *data;
 	size_t len, cap;

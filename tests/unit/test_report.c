@@ -321,16 +321,16 @@ test_csv(void)
 	    {"", ","},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct report_buf b = {0};
+		struct buf b = {0};
 		report_csv_field(&b, t[i].in, false);
 		CHECK(b.data && strcmp(b.data, t[i].out) == 0, "csv '%s' -> '%s'", t[i].in,
 		      b.data ? b.data : "(null)");
-		report_buf_free(&b);
+		buf_free(&b);
 	}
-	struct report_buf b = {0};
+	struct buf b = {0};
 	report_csv_field(&b, "last", true);
 	CHECK(strcmp(b.data, "last\r\n") == 0, "last field ends the row with CRLF");
-	report_buf_free(&b);
+	buf_free(&b);
 
 	/* header: BOM first, CRLF; a record row in Japanese */
 	report_csv_header(&b);
@@ -346,7 +346,7 @@ test_csv(void)
 	         "consented", "abc", "[\"name.family\",\"phone:mask:4\"]", "consent", NULL);
 	CHECK(l != NULL, "csv leaf");
 	if (l == NULL) {
-		report_buf_free(&b);
+		buf_free(&b);
 		return;
 	}
 	report_csv_provision(&b, l, &names);
@@ -370,7 +370,7 @@ test_csv(void)
 	CHECK(strcmp(json_string_value(json_object_get(rec, "date")), "2026-04-01") == 0,
 	      "JST date");
 	json_decref(rec);
-	report_buf_free(&b);
+	buf_free(&b);
 }
 
 int
