@@ -22,6 +22,7 @@
 #include <curl/curl.h>
 
 #include "buf.h"
+#include "cal.h"
 #include "compliance.h"
 #include "config.h"
 #include "gateway.h"
@@ -306,7 +307,7 @@ static void
 seed_limit(void *arg, const char *contract, uint64_t count)
 {
 	struct gateway *g = arg;
-	ratelimit_seed(g->limits, contract, ratelimit_day(time(NULL) * 1000LL), count);
+	ratelimit_seed(g->limits, contract, cal_jst_day(time(NULL) * 1000LL), count);
 }
 
 int

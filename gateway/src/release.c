@@ -79,9 +79,7 @@ release_age_band(const char *birth, time_t now, unsigned n, char *out, size_t ou
 	if (n == 0 || cal_parse_date(birth, strlen(birth), &by, &bm, &bd) != 0)
 		return -1;
 	/* The day of release in Japan: floor division, as now may in principle be negative. */
-	long long t = (long long)now + CAL_JST_OFFSET;
-	long long day = t / 86400 - (t % 86400 < 0);
-	cal_civil_from_days(day, &y, &m, &d);
+	cal_civil_from_days(cal_jst_day((int64_t)now * 1000), &y, &m, &d);
 	/* One is a year older from one's birthday on; a 29 February birthday counts from
 	 * 1 March in other years (年齢計算ニ関スル法律 gives the same day). */
 	int age = y - by - ((m < bm || (m == bm && d < bd)) ? 1 : 0);

@@ -49,15 +49,7 @@ report_buf_free(struct report_buf *b)
 /* ------------------------------------------------------------------------------------------ */
 /* Days and names. */
 
-/* The JST day (days since 1970-01-01 in UTC+9) of a Unix ms instant. */
-static int64_t
-report_day(int64_t ms)
-{
-	int64_t local = ms + REPORT_JST_MS;
-	return local / REPORT_DAY_MS - (local % REPORT_DAY_MS < 0);
-}
-
-/* A day of report_day as "YYYY-MM-DD". */
+/* A day of cal_jst_day as "YYYY-MM-DD". */
 static void
 report_day_text(int64_t day, char out[11])
 {
@@ -79,8 +71,7 @@ report_parse_time(const char *s, bool end_of_day, int64_t *ms)
 	if (s == NULL || *s == '\0' || strlen(s) > 40)
 		return -1;
 	if (strlen(s) == 10 && cal_parse_date(s, 10, &y, &m, &d) == 0) {
-		int64_t day = cal_days_from_civil(y, m, d) + (end_of_day ? 1 : 0);
-		*ms = day * REPORT_DAY_MS - REPORT_JST_MS;
+		*ms = cal_jst_day_start(cal_days_from_civil(y, m, d) + (end_of_day ? 1 : 0));
 	} else if (cal_parse_rfc3339(s, &t) == 0) {
 		*ms = (int64_t)t * 1000;
 	} else {
@@ -209,7 +200,7 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
 {
 	char day[11], basis[512];
 
-	report_day_text(report_day(l->time_ms), day);
+	report_day_text(cal_jst_day(l->time_ms), day);
 	basis_label(n, l->e.basis, basis, sizeof(basis));
 	return json_pack("{s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:s,s:b,s:o,s:o,"
 	                 "s:o,s:o}",
@@ -282,7 +273,7 @@ report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct re
 	struct buf items = {0};
 
 	snprintf(idx, sizeof(idx), "%" PRIu64, l->index);
-	report_day_text(report_day(l->time_ms), day);
+	report_day_text(cal_jst_day(l->time_ms), day);
 	basis_label(n, l->e.basis, basis, sizeof(basis));
 	buf_str(&items, "");
 	for (size_t i = 0; i < l->e.n_items; i++) {
@@ -598,8 +589,8 @@ report_summary_new(int64_t from_ms, int64_t to_ms, time_t now)
 	s->from_ms = from_ms;
 	s->to_ms = to_ms;
 	s->now = now;
-	s->base = report_day(from_ms) - REPORT_TRAILING_DAYS;
-	int64_t last = report_day(to_ms - 1);
+	s->base = cal_jst_day(from_ms) - REPORT_TRAILING_DAYS;
+	int64_t last = cal_jst_day(to_ms - 1);
 	s->ndays = last >= s->base ? (size_t)(last - s->base + 1) : 1;
 	s->admin = json_array();
 	if (s->admin == NULL) {
@@ -716,7 +707,7 @@ report_summary_add(struct report_summary *s, const struct ledger_leaf *l, unsign
 		}
 	}
 	if ((what & REPORT_VOLUME) && l->e.kind == LEDGER_RELEASE && l->e.partner != NULL) {
-		int64_t day = report_day(l->time_ms) - s->base;
+		int64_t day = cal_jst_day(l->time_ms) - s->base;
 		if (day < 0 || (size_t)day >= s->ndays)
 			return 0;
 		int64_t k = strlist_intern(&s->partners, l->e.partner);
@@ -750,7 +741,7 @@ static json_t *
 summary_anomalies(const struct report_summary *s)
 {
 	json_t *out = json_array();
-	int64_t first = report_day(s->from_ms) - s->base;
+	int64_t first = cal_jst_day(s->from_ms) - s->base;
 
 	for (size_t p = 0; out != NULL && p < s->nvolume; p++) {
 		const uint64_t *v = s->volume[p];
@@ -1169,7 +1160,7 @@ report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	int64_t trailing = s->base * REPORT_DAY_MS - REPORT_JST_MS;
+	int64_t trailing = cal_jst_day_start(s->base);
 	struct ledger_filter f = {
 	    .kind = -1, .from_ms = trailing > 0 ? trailing : 0, .to_ms = to_ms, .end = UINT64_MAX};
 	if ((rc = ledger_each(l, &f, 0, summary_each, s, NULL)) != 0)

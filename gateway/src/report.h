@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "cal.h"
 #include "catalog.h"
 #include "contract.h"
 #include "ledger.h"
@@ -24,8 +25,7 @@
 #define REPORT_TRAILING_DAYS 30   /* the window of the volume mean */
 #define REPORT_VOLUME_FACTOR 3    /* a day above this many times the mean is an anomaly */
 #define REPORT_ENDING_DAYS 30     /* contracts ending within this many days are listed */
-#define REPORT_DAY_MS 86400000LL
-#define REPORT_JST_MS (9 * 3600 * 1000LL)
+#define REPORT_DAY_MS CAL_DAY_MS  /* the compliance API's name for it, until it says CAL_DAY_MS */
 
 /* What the catalogs and contracts say about the ids in entries. Borrowed; contracts may be
  * NULL (names are then left empty). */
