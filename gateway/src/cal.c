@@ -63,6 +63,19 @@ cal_civil_from_days(long long z, int *y, int *m, int *d)
 	*y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
+int64_t
+cal_jst_day(int64_t ms)
+{
+	int64_t local = ms + CAL_JST_OFFSET_MS;
+	return local / CAL_DAY_MS - (local % CAL_DAY_MS < 0);
+}
+
+int64_t
+cal_jst_day_start(int64_t day)
+{
+	return day * CAL_DAY_MS - CAL_JST_OFFSET_MS;
+}
+
 int
 cal_parse_rfc3339(const char *s, time_t *t)
 {

@@ -3,10 +3,19 @@
 #define PDGATE_CAL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <time.h>
 
 /* Japan Standard Time has been UTC+9 without daylight saving since 1952. */
 #define CAL_JST_OFFSET (9 * 3600)
+#define CAL_JST_OFFSET_MS (INT64_C(1000) * CAL_JST_OFFSET)
+#define CAL_DAY_MS INT64_C(86400000)
+
+/* The Japan day of a Unix ms instant: days since 1970-01-01 in UTC+9, rounded down (also
+ * before 1970). The one definition of "today" for the daily limits, the ledger and reports. */
+int64_t cal_jst_day(int64_t ms);
+/* The Unix ms at which the Japan day `day` begins; it ends CAL_DAY_MS later. */
+int64_t cal_jst_day_start(int64_t day);
 
 /* Parses exactly "YYYY-MM-DD" (len bytes, years 0001..9999, a real day of that month).
  * Returns 0 and the parts, or -1. */

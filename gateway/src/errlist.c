@@ -8,14 +8,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "errlist.h"
 
 struct errlist {
-	char *text;   /* the kept lines, each ending in "\n" */
-	size_t len;   /* bytes used in text */
-	size_t cap;   /* bytes allocated */
-	size_t count; /* errors added, kept or not */
-	size_t lost;  /* errors not kept (over the line limit or out of memory) */
+	struct buf text; /* the kept lines, each ending in "\n" */
+	size_t count;    /* errors added, kept or not */
+	size_t lost;     /* errors not kept (over the line limit or out of memory) */
 };
 
 struct errlist *
@@ -29,27 +28,8 @@ errlist_free(struct errlist *l)
 {
 	if (l == NULL)
 		return;
-	free(l->text);
+	buf_free(&l->text);
 	free(l);
-}
-
-static int
-append(struct errlist *l, const char *s, size_t n)
-{
-	if (l->len + n + 1 > l->cap) {
-		size_t cap = l->cap ? l->cap : 256;
-		while (cap < l->len + n + 1)
-			cap *= 2;
-		char *t = realloc(l->text, cap);
-		if (t == NULL)
-			return -1;
-		l->text = t;
-		l->cap = cap;
-	}
-	memcpy(l->text + l->len, s, n);
-	l->len += n;
-	l->text[l->len] = '\0';
-	return 0;
 }
 
 void
@@ -78,7 +58,7 @@ errlist_add(struct errlist *l, const char *file, const char *path, const char *f
 		n = sizeof(line) - 1;
 		line[n - 1] = '\n';
 	}
-	if (append(l, line, (size_t)n) < 0)
+	if (buf_add(&l->text, line, (size_t)n) < 0)
 		l->lost++;
 }
 
@@ -96,18 +76,15 @@ errlist_take(struct errlist *l)
 	if (l->lost > 0) {
 		char more[96];
 		int n = snprintf(more, sizeof(more), "(%zu more errors not shown)\n", l->lost);
-		if (append(l, more, (size_t)n) < 0 && l->len == 0)
+		if (buf_add(&l->text, more, (size_t)n) < 0 && l->text.len == 0)
 			return NULL;
 	}
-	if (l->text == NULL)
+	if (l->text.data == NULL)
 		return NULL;
 	/* The last line's newline is the separator's job, not the caller's. */
-	if (l->len > 0 && l->text[l->len - 1] == '\n')
-		l->text[--l->len] = '\0';
-	char *t = l->text;
-	l->text = NULL;
-	l->len = l->cap = 0;
-	return t;
+	if (l->text.len > 0 && l->text.data[l->text.len - 1] == '\n')
+		buf_truncate(&l->text, l->text.len - 1);
+	return buf_take(&l->text, NULL);
 }
 
 static int

@@ -21,6 +21,8 @@
 
 #include <curl/curl.h>
 
+#include "buf.h"
+#include "cal.h"
 #include "compliance.h"
 #include "config.h"
 #include "gateway.h"
@@ -84,19 +86,18 @@ add_error(char **list, const char *fmt, ...)
 	char line[1024];
 	va_list ap;
 	size_t old = *list != NULL ? strlen(*list) : 0;
+	struct buf b = {.data = *list, .len = old, .cap = *list != NULL ? old + 1 : 0};
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	vsnprintf(line, sizeof line - 1, fmt, ap);
 	va_end(ap);
-	char *grown = realloc(*list, old + strlen(line) + 2);
-	if (grown == NULL) {
-		fprintf(stderr, "%s\n", line);
+	size_t n = strlen(line);
+	line[n++] = '\n';
+	if (buf_add(&b, line, n) != 0) {
+		fprintf(stderr, "%.*s", (int)n, line);
 		return;
 	}
-	memcpy(grown + old, line, strlen(line));
-	grown[old + strlen(line)] = '\n';
-	grown[old + strlen(line) + 1] = '\0';
-	*list = grown;
+	*list = b.data;
 }
 
 /* The server certificate and key parse and belong together (TLS would fail later, vaguely). */
@@ -306,7 +307,7 @@ static void
 seed_limit(void *arg, const char *contract, uint64_t count)
 {
 	struct gateway *g = arg;
-	ratelimit_seed(g->limits, contract, ratelimit_day(time(NULL) * 1000LL), count);
+	ratelimit_seed(g->limits, contract, cal_jst_day(time(NULL) * 1000LL), count);
 }
 
 int

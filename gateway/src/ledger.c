@@ -69,11 +69,11 @@ struct ledger_stats {
 struct waiter {
 	const struct ledger_entry *e;
 	size_t n;
-	struct ledger_text *tails; /* n leaf tails, built by the caller */
-	uint64_t first;            /* the index of e[0], set by the writer */
-	uint64_t committed;        /* the ledger's size after the commit that stored them */
-	int rc;                    /* 0 once committed, else an enum ledger_err */
-	sem_t done; /* posted by the writer: one wake-up per caller, none for the others */
+	struct buf *tails;  /* n leaf tails, built by the caller */
+	uint64_t first;     /* the index of e[0], set by the writer */
+	uint64_t committed; /* the ledger's size after the commit that stored them */
+	int rc;             /* 0 once committed, else an enum ledger_err */
+	sem_t done;         /* posted by the writer: one wake-up per caller, none for the others */
 	struct waiter *next;
 };
 
@@ -94,9 +94,9 @@ struct ledger {
 	int64_t last_ms;                 /* time of the last entry: times never go back */
 	uint64_t cp_size;                /* the latest checkpoint */
 	uint8_t cp_root[MERKLE_HASH_LEN];
-	struct ledger_text leaf; /* reused for each leaf */
-	int failing;             /* the last commit failed (for logging the change only) */
-	int w_frames; /* frames in the WAL, as the last commit left it (the WAL hook's) */
+	struct buf leaf; /* reused for each leaf */
+	int failing;     /* the last commit failed (for logging the change only) */
+	int w_frames;    /* frames in the WAL, as the last commit left it (the WAL hook's) */
 
 	/* Shared with callers, under lock. */
 	pthread_mutex_t lock;
@@ -255,7 +255,7 @@ done:
 /* Inserts one entry and the nodes it completes. f is the batch's copy of the frontier. */
 static int
 insert_entry(struct ledger *l, struct merkle_frontier *f, const struct ledger_entry *e,
-             const struct ledger_text *tail, const char time[LEDGER_TIME_LEN + 1], int64_t ms)
+             const struct buf *tail, const char time[LEDGER_TIME_LEN + 1], int64_t ms)
 {
 	struct merkle_node done[MERKLE_MAX_LEVELS];
 	sqlite3_stmt *st = l->w->st[LEDGER_ST_INS_ENTRY];
@@ -264,11 +264,11 @@ insert_entry(struct ledger *l, struct merkle_frontier *f, const struct ledger_en
 	if (ledger_leaf_join(&l->leaf, f->size, time, tail) < 0)
 		return -1;
 	uint8_t hash[MERKLE_HASH_LEN];
-	if (merkle_leaf_hash(l->leaf.p, l->leaf.len, hash) != MERKLE_OK ||
+	if (merkle_leaf_hash(l->leaf.data, l->leaf.len, hash) != MERKLE_OK ||
 	    merkle_frontier_append(f, hash, done, &nd) != MERKLE_OK)
 		return -1;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)done[0].index);
-	sqlite3_bind_text(st, 2, l->leaf.p, (int)l->leaf.len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, l->leaf.data, (int)l->leaf.len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, hash, MERKLE_HASH_LEN, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 4, ms);
 	sqlite3_bind_text(st, 5, ledger_kind_name(e->kind), -1, SQLITE_STATIC);
@@ -490,7 +490,7 @@ ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t
 		return LEDGER_ENOMEM;
 	for (size_t i = 0; i < n; i++)
 		if (ledger_leaf_tail(&e[i], &w.tails[i]) < 0) {
-			if (w.tails[i].nomem)
+			if (w.tails[i].bad)
 				goto done;
 			/* The request path builds entries from checked values: this is a bug. */
 			lmsg(l, "error",
@@ -526,7 +526,7 @@ ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t
 	}
 done:
 	for (size_t i = 0; i < n; i++)
-		ledger_text_free(&w.tails[i]);
+		buf_free(&w.tails[i]);
 	free(w.tails);
 	return rc;
 }
@@ -657,7 +657,7 @@ ledger_free(struct ledger *l)
 	ledger_conn_free(l->ck);
 	note_signer_free(l->signer);
 	note_verifier_free(l->verifier);
-	ledger_text_free(&l->leaf);
+	buf_free(&l->leaf);
 	free(l->origin);
 	log_free(l->own_log);
 	pthread_mutex_destroy(&l->lock);

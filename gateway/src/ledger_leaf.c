@@ -29,58 +29,19 @@ ledger_kind_name(enum ledger_kind kind)
 /* ------------------------------------------------------------------------------------------ */
 /* The encoder: compact JSON, members in a fixed order, escaped as jansson escapes. */
 
-static void
-text_add(struct ledger_text *t, const void *s, size_t n)
-{
-	if (t->nomem)
-		return;
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 512;
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		char *p = realloc(t->p, cap);
-		if (p == NULL) {
-			t->nomem = true;
-			return;
-		}
-		t->p = p;
-		t->cap = cap;
-	}
-	memcpy(t->p + t->len, s, n);
-	t->len += n;
-	t->p[t->len] = '\0';
-	assert(t->len < t->cap);
-}
-
-void
-ledger_text_free(struct ledger_text *t)
-{
-	free(t->p);
-	memset(t, 0, sizeof(*t));
-}
-
-static void
-text_reset(struct ledger_text *t)
-{
-	t->len = 0;
-	t->nomem = false;
-	if (t->p != NULL)
-		t->p[0] = '\0';
-}
-
 /* A JSON string as jansson's json_dumps writes it without JSON_ENSURE_ASCII (codec_json_escape);
  * NULL is null. -1 if s is not UTF-8. */
 static int
-text_json_str(struct ledger_text *t, const char *s)
+text_json_str(struct buf *t, const char *s)
 {
 	size_t n, start = 0, i = 0;
 
 	if (s == NULL) {
-		text_add(t, "null", 4);
+		buf_add(t, "null", 4);
 		return 0;
 	}
 	n = strlen(s);
-	text_add(t, "\"", 1);
+	buf_add(t, "\"", 1);
 	while (i < n) {
 		char esc[6];
 		size_t k = codec_json_escape((unsigned char)s[i], esc);
@@ -92,29 +53,29 @@ text_json_str(struct ledger_text *t, const char *s)
 			i += k;
 			continue;
 		}
-		text_add(t, s + start, i - start);
-		text_add(t, esc, k);
+		buf_add(t, s + start, i - start);
+		buf_add(t, esc, k);
 		start = ++i;
 	}
-	text_add(t, s + start, n - start);
-	text_add(t, "\"", 1);
+	buf_add(t, s + start, n - start);
+	buf_add(t, "\"", 1);
 	return 0;
 }
 
 /* ",\"name\":" then the value: lit is the whole ",\"name\":". */
 static int
-text_member(struct ledger_text *t, const char *lit, const char *value)
+text_member(struct buf *t, const char *lit, const char *value)
 {
-	text_add(t, lit, strlen(lit));
+	buf_add(t, lit, strlen(lit));
 	return text_json_str(t, value);
 }
 
 int
-ledger_leaf_tail(const struct ledger_entry *e, struct ledger_text *t)
+ledger_leaf_tail(const struct ledger_entry *e, struct buf *t)
 {
 	int bad = 0;
 
-	text_reset(t);
+	buf_reset(t);
 	if ((unsigned)e->kind > LEDGER_ADMIN || (e->kind == LEDGER_ADMIN) != (e->admin != NULL) ||
 	    (e->admin != NULL && e->admin->action == NULL) || e->n_items > LEDGER_MAX_ITEMS ||
 	    (e->items == NULL && e->n_items != 0))
@@ -127,17 +88,17 @@ ledger_leaf_tail(const struct ledger_entry *e, struct ledger_text *t)
 	bad |= text_member(t, ",\"purpose\":", e->purpose);
 	bad |= text_member(t, ",\"subject\":", e->subject);
 	if (e->items == NULL) {
-		text_add(t, ",\"items\":null", 13);
+		buf_add(t, ",\"items\":null", 13);
 	} else {
-		text_add(t, ",\"items\":[", 10);
+		buf_add(t, ",\"items\":[", 10);
 		for (size_t i = 0; i < e->n_items; i++) {
 			if (e->items[i] == NULL)
 				return -1;
 			if (i > 0)
-				text_add(t, ",", 1);
+				buf_add(t, ",", 1);
 			bad |= text_json_str(t, e->items[i]);
 		}
-		text_add(t, "]", 1);
+		buf_add(t, "]", 1);
 	}
 	bad |= text_member(t, ",\"basis\":", e->basis);
 	bad |= text_member(t, ",\"reason\":", e->reason);
@@ -150,15 +111,15 @@ ledger_leaf_tail(const struct ledger_entry *e, struct ledger_text *t)
 		bad |= text_member(t, ",\"staff\":", e->admin->staff);
 		bad |= text_member(t, ",\"reason\":", e->admin->reason);
 		bad |= text_member(t, ",\"target\":", e->admin->target);
-		text_add(t, "}", 1);
+		buf_add(t, "}", 1);
 	}
-	text_add(t, "}", 1);
-	return bad || t->nomem || t->len > MAX_TAIL ? -1 : 0;
+	buf_add(t, "}", 1);
+	return bad || t->bad || t->len > MAX_TAIL ? -1 : 0;
 }
 
 int
-ledger_leaf_join(struct ledger_text *leaf, uint64_t index, const char time[LEDGER_TIME_LEN + 1],
-                 const struct ledger_text *tail)
+ledger_leaf_join(struct buf *leaf, uint64_t index, const char time[LEDGER_TIME_LEN + 1],
+                 const struct buf *tail)
 {
 	char head[MAX_HEAD + 1];
 	int n;
@@ -167,11 +128,11 @@ ledger_leaf_join(struct ledger_text *leaf, uint64_t index, const char time[LEDGE
 	n = snprintf(head, sizeof(head), "{\"v\":1,\"index\":%" PRIu64 ",\"time\":\"%s\"", index,
 	             time);
 	assert(n > 0 && n <= MAX_HEAD);
-	text_reset(leaf);
-	text_add(leaf, head, (size_t)n);
-	text_add(leaf, tail->p, tail->len);
-	assert(leaf->nomem || leaf->len <= LEDGER_MAX_LEAF);
-	return leaf->nomem ? -1 : 0;
+	buf_reset(leaf);
+	buf_add(leaf, head, (size_t)n);
+	buf_add(leaf, tail->data, tail->len);
+	assert(leaf->bad || leaf->len <= LEDGER_MAX_LEAF);
+	return leaf->bad ? -1 : 0;
 }
 
 void

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
+
 /*
  * A leaf is one line of compact JSON with its members in a fixed order, strings escaped exactly
  * as jansson escapes them (docs/ledger.md, section 1). The encoder writes that form and nothing
@@ -60,28 +62,19 @@ struct ledger_entry {
 /* The name of a kind in leaves ("release", "deny", "admin"); static. kind must be valid. */
 const char *ledger_kind_name(enum ledger_kind kind);
 
-/* Text being built. Zero-initialised; the caller frees it with ledger_text_free. */
-struct ledger_text {
-	char *p;    /* p[0..len) and a NUL, or NULL while empty */
-	size_t len; /* len < cap once p is set */
-	size_t cap; /* bytes allocated at p */
-	bool nomem; /* memory ran out: the text is incomplete */
-};
-void ledger_text_free(struct ledger_text *t);
-
 /*
  * The leaf of e after its time: from ",\"request\":" to the closing brace, into tail (emptied
  * first). Returns 0; -1 if e is malformed: a string not UTF-8, an unknown kind, an admin member
  * missing, without action or on another kind, a NULL item, n_items without items or over
- * LEDGER_MAX_ITEMS, or a leaf that would be longer than LEDGER_MAX_LEAF; or -1 with tail->nomem
+ * LEDGER_MAX_ITEMS, or a leaf that would be longer than LEDGER_MAX_LEAF; or -1 with tail->bad
  * set if memory ran out. The callers' threads build the tails, the ledger's writer only joins.
  */
-int ledger_leaf_tail(const struct ledger_entry *e, struct ledger_text *tail);
+int ledger_leaf_tail(const struct ledger_entry *e, struct buf *tail);
 
 /* The whole leaf of entry index at time (from ledger_leaf_time) with a tail from
  * ledger_leaf_tail, into leaf (emptied first, its memory reused). 0, or -1 if memory ran out. */
-int ledger_leaf_join(struct ledger_text *leaf, uint64_t index, const char time[LEDGER_TIME_LEN + 1],
-                     const struct ledger_text *tail);
+int ledger_leaf_join(struct buf *leaf, uint64_t index, const char time[LEDGER_TIME_LEN + 1],
+                     const struct buf *tail);
 
 /* A leaf's time of Unix ms (0 <= ms, before the year 10000), NUL-terminated. */
 void ledger_leaf_time(int64_t ms, char out[LEDGER_TIME_LEN + 1]);

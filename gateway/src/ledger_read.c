@@ -9,12 +9,11 @@
 
 #include <sqlite3.h>
 
+#include "cal.h"
 #include "ledger_db.h"
 #include "ledger_read.h"
 
 #define SEARCH_MAX 10000
-#define DAY_MS INT64_C(86400000)
-#define JST_OFFSET_MS INT64_C(32400000)
 
 int
 ledger_size(struct ledger *l, uint64_t *size)
@@ -345,15 +344,13 @@ ledger_day_releases(struct ledger *l, int64_t now,
 	struct ledger_pool *pool = ledger_pool_of(l);
 	struct ledger_conn *c = ledger_pool_get(pool);
 	sqlite3_stmt *st = c->st[LEDGER_ST_DAY];
-	int64_t local = now + JST_OFFSET_MS;
-	int64_t day = local / DAY_MS - (local % DAY_MS < 0);
-	int64_t start = day * DAY_MS - JST_OFFSET_MS;
+	int64_t start = cal_jst_day_start(cal_jst_day(now));
 	uint64_t size, lo, hi;
 	int rc;
 
 	if ((rc = ledger_conn_size(c, &size)) < 0 ||
 	    (rc = ledger_conn_bisect(c, size, start, &lo)) < 0 ||
-	    (rc = ledger_conn_bisect(c, size, start + DAY_MS, &hi)) < 0)
+	    (rc = ledger_conn_bisect(c, size, start + CAL_DAY_MS, &hi)) < 0)
 		goto done;
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)hi);

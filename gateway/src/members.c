@@ -12,6 +12,7 @@
 #include <jansson.h>
 #include <sqlite3.h>
 
+#include "cal.h"
 #include "members.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -398,41 +399,14 @@ rng_permille(struct rng *r, unsigned permille)
 	return rng_below(r, 1000) < permille;
 }
 
-/* ---- dates as days since 1970-01-01 (H. Hinnant's civil calendar algorithms) ---- */
-
-static long
-days_from_civil(int y, unsigned m, unsigned d)
-{
-	y -= m <= 2;
-	long era = (y >= 0 ? y : y - 399) / 400;
-	unsigned yoe = (unsigned)(y - era * 400);
-	unsigned mp = m > 2 ? m - 3 : m + 9;
-	unsigned doy = (153 * mp + 2) / 5 + d - 1;
-	unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-	return era * 146097 + (long)doe - 719468;
-}
-
-static void
-civil_from_days(long z, int *y, unsigned *m, unsigned *d)
-{
-	z += 719468;
-	long era = (z >= 0 ? z : z - 146096) / 146097;
-	unsigned doe = (unsigned)(z - era * 146097);
-	unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-	unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-	unsigned mp = (5 * doy + 2) / 153;
-	*d = doy - (153 * mp + 2) / 5 + 1;
-	*m = mp < 10 ? mp + 3 : mp - 9;
-	*y = (int)(yoe + era * 400) + (*m <= 2);
-}
+/* ---- dates as days since 1970-01-01 (cal.h) ---- */
 
 static void
 format_date(long days, char out[static 11])
 {
-	int y;
-	unsigned m, d;
-	civil_from_days(days, &y, &m, &d);
-	snprintf(out, 11, "%04d-%02u-%02u", y, m % 100, d % 100);
+	int y, m, d;
+	cal_civil_from_days(days, &y, &m, &d);
+	snprintf(out, 11, "%04d-%02u-%02u", y, (unsigned)m % 100, (unsigned)d % 100);
 }
 
 /* ---- romanization for e-mail addresses: passport-style Hepburn of a katakana reading ---- */
@@ -910,9 +884,8 @@ build_studies(struct jbuild *b, struct gen *g, struct rng *r, long joined, long 
 		cert_code[1] = tc;
 	}
 	for (unsigned i = 0; i < ncert; i++) {
-		int y;
-		unsigned m, d;
-		civil_from_days(issued[i], &y, &m, &d);
+		int y, m, d;
+		cal_civil_from_days(issued[i], &y, &m, &d);
 		assert(y >= FIRST_YEAR && y <= LAST_YEAR);
 		unsigned long serial = ++g->cert_serial[y - FIRST_YEAR];
 		json_t *o = json_object();
@@ -931,9 +904,10 @@ member_record(struct gen *g, unsigned long ordinal, char *id, size_t idlen)
 {
 	struct jbuild b = {1};
 	struct rng r;
-	const long first_day = days_from_civil(FIRST_YEAR, 1, 1);
-	const long last_day = days_from_civil(LAST_YEAR, 3, 31); /* the data's snapshot day */
-	const long birth_lo = days_from_civil(1940, 1, 1), birth_hi = days_from_civil(2007, 12, 31);
+	const long first_day = cal_days_from_civil(FIRST_YEAR, 1, 1);
+	const long last_day = cal_days_from_civil(LAST_YEAR, 3, 31); /* the data's snapshot day */
+	const long birth_lo = cal_days_from_civil(1940, 1, 1),
+	           birth_hi = cal_days_from_civil(2007, 12, 31);
 	char date[11], phone[24], email[160], url[96], hex[65], mynum[13];
 	size_t pref;
 
@@ -971,10 +945,9 @@ member_record(struct gen *g, unsigned long ordinal, char *id, size_t idlen)
 	long span = birth_hi - birth_lo + 1;
 	long birth =
 	    birth_lo + (long)((rng_below(&r, (uint64_t)span) + rng_below(&r, (uint64_t)span)) / 2);
-	int by;
-	unsigned bm, bd;
-	civil_from_days(birth, &by, &bm, &bd);
-	long adult = days_from_civil(by + 18, bm, bd); /* 29 Feb rolls to 1 Mar */
+	int by, bm, bd;
+	cal_civil_from_days(birth, &by, &bm, &bd);
+	long adult = cal_days_from_civil(by + 18, bm, bd); /* 29 Feb rolls to 1 Mar */
 	long join_lo = adult > first_day ? adult : first_day;
 	assert(join_lo <= last_day);
 	long joined = join_lo + (long)rng_below(&r, (uint64_t)(last_day - join_lo + 1));

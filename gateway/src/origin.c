@@ -12,6 +12,7 @@
 #include <openssl/x509.h>
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "origin.h"
 #include "ujson.h"
 
@@ -67,37 +68,11 @@ struct origin {
 	struct handle *free;
 };
 
-/* Grows a buffer up to a cap; curl's write callback aborts the transfer past it. */
-struct sink {
-	char *buf;
-	size_t len, cap, limit;
-	int over;
-};
-
+/* curl's write callback: the body into a struct buf whose max aborts the transfer past it. */
 static size_t
 sink_write(char *data, size_t size, size_t n, void *arg)
 {
-	struct sink *s = arg;
-	size_t add = size * n;
-
-	if (s->len + add > s->limit) {
-		s->over = 1;
-		return 0;
-	}
-	if (s->len + add + 1 > s->cap) {
-		size_t cap = s->cap ? s->cap : 4096;
-		while (cap < s->len + add + 1)
-			cap *= 2;
-		char *nb = realloc(s->buf, cap);
-		if (nb == NULL)
-			return 0;
-		s->buf = nb;
-		s->cap = cap;
-	}
-	memcpy(s->buf + s->len, data, add);
-	s->len += add;
-	s->buf[s->len] = '\0';
-	return add;
+	return buf_add(arg, data, size * n) == 0 ? size * n : 0;
 }
 
 /*
@@ -315,7 +290,7 @@ origin_free(struct origin *o)
 
 /* GET base+path into s; maps transport failures to the API's codes. */
 static enum apierr
-http_get(struct origin *o, struct handle *h, const char *path, struct sink *s)
+http_get(struct origin *o, struct handle *h, const char *path, struct buf *s)
 {
 	char url[2048];
 	long status = 0;
@@ -337,7 +312,7 @@ http_get(struct origin *o, struct handle *h, const char *path, struct sink *s)
 		return APIERR_MEMBER_NOT_FOUND;
 	if (status != 200)
 		return APIERR_ORIGIN_ERROR;
-	if (s->buf == NULL) /* an empty 200 is not a record */
+	if (s->len == 0) /* an empty 200 is not a record */
 		return APIERR_ORIGIN_INVALID;
 	return APIERR_NONE;
 }
@@ -385,15 +360,14 @@ origin_get(struct origin *o, const char *member_id, char **body, size_t *len)
 	if (!o->http) {
 		e = sqlite_get(h, member_id, o->p.max_record_bytes, body, len);
 	} else {
-		struct sink s = {.limit = o->p.max_record_bytes};
+		struct buf s = {.max = o->p.max_record_bytes};
 		char path[128];
 		snprintf(path, sizeof(path), "/members/%s", member_id);
 		e = http_get(o, h, path, &s);
 		if (e == APIERR_NONE) {
-			*body = s.buf;
-			*len = s.len;
+			*body = buf_take(&s, len);
 		} else {
-			free(s.buf);
+			buf_free(&s);
 		}
 	}
 	give(o, h);
@@ -500,7 +474,7 @@ static enum apierr
 http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
           origin_each_fn each, void *ctx, char **next)
 {
-	struct sink s = {.limit = ORIGIN_MAX_PAGE_BYTES};
+	struct buf s = {.max = ORIGIN_MAX_PAGE_BYTES};
 	char path[256];
 	enum apierr e;
 
@@ -512,9 +486,9 @@ http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
 	if (e == APIERR_MEMBER_NOT_FOUND)
 		e = APIERR_ORIGIN_ERROR; /* the list itself cannot be "not found" */
 	if (e == APIERR_NONE)
-		e = origin_parse_page(s.buf, s.len, after, limit, o->p.max_record_bytes, each, ctx,
+		e = origin_parse_page(s.data, s.len, after, limit, o->p.max_record_bytes, each, ctx,
 		                      next);
-	free(s.buf);
+	buf_free(&s);
 	return e;
 }
 

@@ -256,7 +256,7 @@ struct released {
  */
 static enum apierr
 build_member(const struct request *r, const EVP_MD *sha256, const char *member_id,
-             const char *bytes, size_t len, struct release_text *out, struct released *m, char *why,
+             const char *bytes, size_t len, struct buf *out, struct released *m, char *why,
              size_t whylen, const char **why_out, enum decision_step *step)
 {
 	struct decision_verdict v = decision_member(
@@ -304,7 +304,7 @@ static void
 release_one(struct request *r, const char *member_id)
 {
 	struct released m = {0};
-	struct release_text text = {0};
+	struct buf text = {0};
 	char *bytes = NULL, whybuf[RELEASE_WHY_MAX];
 	const char *why;
 	enum decision_step step;
@@ -356,7 +356,7 @@ release_one(struct request *r, const char *member_id)
 	text.data = NULL;
 	reply_index(r->req, index);
 done:
-	release_text_clear(&text);
+	buf_free(&text);
 	free(m.item_v);
 	free(bytes);
 }
@@ -390,9 +390,9 @@ struct page {
 	const EVP_MD *sha256; /* fetched once for the page, not implicitly for each member */
 	struct released *m;
 	size_t n, cap;
-	struct release_text records; /* every member's origin bytes, one after the other */
-	const char **items;          /* cp->nfields per member: their ledger items */
-	enum apierr error;           /* a member the origin sent wrongly: m[n-1] */
+	struct buf records; /* every member's origin bytes, one after the other */
+	const char **items; /* cp->nfields per member: their ledger items */
+	enum apierr error;  /* a member the origin sent wrongly: m[n-1] */
 	const char *why;
 };
 
@@ -400,11 +400,11 @@ struct page {
 struct chunk {
 	struct page *page;
 	size_t lo, hi;
-	struct chunk *next;       /* in the pool's queue */
-	size_t *left;             /* the page's chunks not yet built (under the pool's lock) */
-	struct release_text text; /* the answers released, separated by commas */
-	enum apierr error;        /* the first member that refuses the whole page */
-	enum decision_step step;  /* the step it refused at */
+	struct chunk *next;      /* in the pool's queue */
+	size_t *left;            /* the page's chunks not yet built (under the pool's lock) */
+	struct buf text;         /* the answers released, separated by commas */
+	enum apierr error;       /* the first member that refuses the whole page */
+	enum decision_step step; /* the step it refused at */
 	const char *why;
 	char whybuf[RELEASE_WHY_MAX];
 };
@@ -427,7 +427,7 @@ page_each(void *arg, const char *member_id, const char *record, size_t len)
 	r = &p->m[p->n];
 	r->rec_off = p->records.len;
 	r->rec_len = len;
-	if (release_text_add(&p->records, record, len) != 0) {
+	if (buf_add(&p->records, record, len) != 0) {
 		p->error = APIERR_INTERNAL;
 		return 1;
 	}
@@ -452,7 +452,7 @@ chunk_build(void *arg)
 		struct released *r = &p->m[i];
 		size_t mark = c->text.len;
 		if (pseudo_subject(p->r->api->pseudo, r->member_id, r->subject) != 0 ||
-		    (sent > 0 && release_text_add(&c->text, ",", 1) != 0)) {
+		    (sent > 0 && buf_add(&c->text, ",", 1) != 0)) {
 			c->error = APIERR_INTERNAL;
 			c->step = DECISION_STEP_RELEASE;
 			return;
@@ -463,9 +463,8 @@ chunk_build(void *arg)
 		if (c->error != APIERR_NONE)
 			return;
 		if (r->refused != APIERR_NONE) {
-			c->text.len = mark; /* withheld: nothing of it, not even the comma */
-			if (c->text.data != NULL)
-				c->text.data[mark] = '\0';
+			buf_truncate(&c->text,
+			             mark); /* withheld: nothing of it, not even the comma */
 			continue;
 		}
 		sent++;
@@ -479,30 +478,30 @@ chunk_build(void *arg)
 static char *
 page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, size_t *len)
 {
-	struct release_text t = {0};
+	struct buf t = {0};
 	char tail[160];
 	json_t *nx = next ? json_string(next) : json_null();
 	char *nxs = json_dumps(nx, JSON_ENCODE_ANY);
 	int bad = nxs == NULL;
 	bool any = false;
 
-	bad |= release_text_add(&t, "{\"members\":[", 12);
+	bad |= buf_add(&t, "{\"members\":[", 12);
 	for (size_t i = 0; i < nchunks && !bad; i++) {
 		if (c[i].text.len == 0)
 			continue;
 		if (any)
-			bad |= release_text_add(&t, ",", 1);
-		bad |= release_text_add(&t, c[i].text.data, c[i].text.len);
+			bad |= buf_add(&t, ",", 1);
+		bad |= buf_add(&t, c[i].text.data, c[i].text.len);
 		any = true;
 	}
 	if (!bad) {
 		snprintf(tail, sizeof(tail), "],\"next\":%s,\"withheld\":%zu}", nxs, withheld);
-		bad |= release_text_add(&t, tail, strlen(tail));
+		bad |= buf_add(&t, tail, strlen(tail));
 	}
 	free(nxs);
 	json_decref(nx);
 	if (bad) {
-		release_text_clear(&t);
+		buf_free(&t);
 		return NULL;
 	}
 	*len = t.len;
@@ -770,9 +769,9 @@ release_page(struct request *r, const char *after)
 	reply_index(r->req, index);
 done:
 	for (size_t i = 0; i < nchunks; i++)
-		release_text_clear(&chunks[i].text);
+		buf_free(&chunks[i].text);
 	free(chunks);
-	release_text_clear(&p.records);
+	buf_free(&p.records);
 	free(p.items);
 	free(p.m);
 	free(le);

@@ -3,10 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cal.h"
 #include "ratelimit.h"
-
-#define JST_OFFSET_MS (9 * 3600 * 1000LL)
-#define DAY_MS (86400 * 1000LL)
 
 struct counter {
 	char *contract;
@@ -48,13 +46,6 @@ ratelimit_free(struct ratelimit *l)
 	free(l);
 }
 
-int64_t
-ratelimit_day(int64_t now_ms)
-{
-	int64_t t = now_ms + JST_OFFSET_MS;
-	return t >= 0 ? t / DAY_MS : (t - DAY_MS + 1) / DAY_MS;
-}
-
 /* The counter of a contract, created on first use; NULL when memory runs out. Lock held. */
 static struct counter *
 find(struct ratelimit *l, const char *contract)
@@ -81,7 +72,7 @@ find(struct ratelimit *l, const char *contract)
 static void
 roll_day(struct counter *c, int64_t now_ms)
 {
-	int64_t day = ratelimit_day(now_ms);
+	int64_t day = cal_jst_day(now_ms);
 	if (day != c->day) {
 		c->day = day;
 		c->records = 0;
@@ -120,7 +111,7 @@ ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, uint
 	}
 	if (per_day > 0) {
 		if (c->records >= per_day) {
-			int64_t next_day_ms = (c->day + 1) * DAY_MS - JST_OFFSET_MS;
+			int64_t next_day_ms = cal_jst_day_start(c->day + 1);
 			*retry_after_s = (uint32_t)((next_day_ms - now_ms + 999) / 1000);
 			goto done;
 		}
@@ -146,7 +137,7 @@ ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted,
 	if (used >= granted)
 		return;
 	pthread_mutex_lock(&l->lock);
-	if ((c = find(l, contract_id)) != NULL && c->day == ratelimit_day(reserved_ms)) {
+	if ((c = find(l, contract_id)) != NULL && c->day == cal_jst_day(reserved_ms)) {
 		uint64_t back = granted - used;
 		c->records = c->records > back ? c->records - back : 0;
 	}

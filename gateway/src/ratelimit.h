@@ -10,10 +10,6 @@ struct ratelimit;
 struct ratelimit *ratelimit_new(void);
 void ratelimit_free(struct ratelimit *l);
 
-/* The day a volume counts against: days since the epoch in Japan time (UTC+9), the day the
- * association's contracts count in. */
-int64_t ratelimit_day(int64_t now_ms);
-
 /*
  * Step 8 of the decision for one request of contract_id at now_ms. rpm is requests_per_minute
  * (0: no limit): a token bucket of rpm tokens refilled at rpm per minute. per_day is
@@ -35,8 +31,8 @@ int ratelimit_admit(struct ratelimit *l, const char *contract_id, uint32_t rpm, 
 void ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted, uint32_t used,
                       int64_t reserved_ms);
 
-/* Sets the volume already released on day (from the ledger at start), so a restart does not
- * reset the day's count. */
+/* Sets the volume already released on day (a cal_jst_day, from the ledger at start), so a restart
+ * does not reset the day's count. */
 void ratelimit_seed(struct ratelimit *l, const char *contract_id, int64_t day, uint64_t records);
 
 #endif

@@ -79,9 +79,7 @@ release_age_band(const char *birth, time_t now, unsigned n, char *out, size_t ou
 	if (n == 0 || cal_parse_date(birth, strlen(birth), &by, &bm, &bd) != 0)
 		return -1;
 	/* The day of release in Japan: floor division, as now may in principle be negative. */
-	long long t = (long long)now + CAL_JST_OFFSET;
-	long long day = t / 86400 - (t % 86400 < 0);
-	cal_civil_from_days(day, &y, &m, &d);
+	cal_civil_from_days(cal_jst_day((int64_t)now * 1000), &y, &m, &d);
 	/* One is a year older from one's birthday on; a 29 February birthday counts from
 	 * 1 March in other years (年齢計算ニ関スル法律 gives the same day). */
 	int age = y - by - ((m < bm || (m == bm && d < bd)) ? 1 : 0);
@@ -92,55 +90,29 @@ release_age_band(const char *birth, time_t now, unsigned n, char *out, size_t ou
 	return 0;
 }
 
-int
-release_text_add(struct release_text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		size_t c = t->cap ? t->cap : 1024;
-		while (c < t->len + n + 1)
-			c *= 2;
-		char *nb = realloc(t->data, c);
-		if (nb == NULL)
-			return -1;
-		t->data = nb;
-		t->cap = c;
-	}
-	memcpy(t->data + t->len, s, n);
-	t->len += n;
-	t->data[t->len] = '\0';
-	return 0;
-}
-
-void
-release_text_clear(struct release_text *t)
-{
-	free(t->data);
-	memset(t, 0, sizeof(*t));
-}
-
 /*
  * A JSON string, escaped as jansson's json_dumps escapes it (UTF-8 kept, the two-character
  * escapes where JSON has them, \u00XX for the other control characters), so an answer reads
  * the same whichever of the two wrote it. s is valid UTF-8 without NUL: jansson parsed it.
  */
 static int
-text_string(struct release_text *t, const char *s, size_t len)
+text_string(struct buf *t, const char *s, size_t len)
 {
 	size_t run = 0;
-	int bad = release_text_add(t, "\"", 1);
+	int bad = buf_add(t, "\"", 1);
 
 	for (size_t i = 0; i < len && !bad; i++) {
 		char esc[6];
 		size_t n = codec_json_escape((unsigned char)s[i], esc);
 		if (n == 0)
 			continue;
-		bad |= release_text_add(t, s + run, i - run);
+		bad |= buf_add(t, s + run, i - run);
 		run = i + 1;
-		bad |= release_text_add(t, esc, n);
+		bad |= buf_add(t, esc, n);
 	}
 	if (!bad)
-		bad |= release_text_add(t, s + run, len - run);
-	return bad | release_text_add(t, "\"", 1);
+		bad |= buf_add(t, s + run, len - run);
+	return bad | buf_add(t, "\"", 1);
 }
 
 /* Whether v is a value of the catalog type; a mismatch stops the walk with ORIGIN_INVALID. */
@@ -325,7 +297,7 @@ transform_fits(const struct contract_field *cf)
 
 /* Appends the released form of one leaf value (checked again: any record may be given). */
 static int
-emit_leaf(struct walk *w, struct release_text *t, const struct catalog_field *f, const json_t *v)
+emit_leaf(struct walk *w, struct buf *t, const struct catalog_field *f, const json_t *v)
 {
 	char buf[PSEUDO_HEX + 1 > 32 ? PSEUDO_HEX + 1 : 32];
 	const char *s = json_string_value(v);
@@ -336,19 +308,18 @@ emit_leaf(struct walk *w, struct release_text *t, const struct catalog_field *f,
 	if (check_leaf(w, f, v) != 0)
 		return -1;
 	if (f->type == CATALOG_TYPE_BOOLEAN)
-		return json_is_true(v) ? release_text_add(t, "true", 4)
-		                       : release_text_add(t, "false", 5);
+		return json_is_true(v) ? buf_add(t, "true", 4) : buf_add(t, "false", 5);
 	if (f->type == CATALOG_TYPE_STRINGS) {
 		size_t i;
 		json_t *e;
-		bad |= release_text_add(t, "[", 1);
+		bad |= buf_add(t, "[", 1);
 		json_array_foreach((json_t *)v, i, e)
 		{
 			if (i > 0)
-				bad |= release_text_add(t, ",", 1);
+				bad |= buf_add(t, ",", 1);
 			bad |= text_string(t, json_string_value(e), json_string_length(e));
 		}
-		return bad | release_text_add(t, "]", 1);
+		return bad | buf_add(t, "]", 1);
 	}
 	switch (w->spec->transform) {
 	case CONTRACT_TF_NONE:
@@ -386,10 +357,10 @@ emit_leaf(struct walk *w, struct release_text *t, const struct catalog_field *f,
  * for every field i that wrote a value.
  */
 static int
-emit_object(struct walk *w, struct release_text *t, const struct contract_purpose *p,
-            const json_t *obj, size_t lo, size_t hi, size_t level, const char **items)
+emit_object(struct walk *w, struct buf *t, const struct contract_purpose *p, const json_t *obj,
+            size_t lo, size_t hi, size_t level, const char **items)
 {
-	int bad = release_text_add(t, "{", 1);
+	int bad = buf_add(t, "{", 1);
 	bool first = true;
 
 	for (size_t a = lo, b; a < hi && !bad; a = b) {
@@ -402,9 +373,9 @@ emit_object(struct walk *w, struct release_text *t, const struct contract_purpos
 		if (v == NULL || json_is_null(v))
 			continue;
 		if (!first)
-			bad |= release_text_add(t, ",", 1);
+			bad |= buf_add(t, ",", 1);
 		first = false;
-		bad |= text_string(t, name, strlen(name)) | release_text_add(t, ":", 1);
+		bad |= text_string(t, name, strlen(name)) | buf_add(t, ":", 1);
 		if (bad)
 			break;
 		if (f->nsegments == level + 1) {
@@ -420,7 +391,7 @@ emit_object(struct walk *w, struct release_text *t, const struct contract_purpos
 			if (!json_is_array(v))
 				return fail(w, APIERR_ORIGIN_INVALID,
 				            "origin record: %s is not in an array", f->path);
-			bad |= release_text_add(t, "[", 1);
+			bad |= buf_add(t, "[", 1);
 			json_array_foreach(v, k, e)
 			{
 				if (!json_is_object(e))
@@ -429,13 +400,13 @@ emit_object(struct walk *w, struct release_text *t, const struct contract_purpos
 					            "not an object",
 					            f->path);
 				if (k > 0)
-					bad |= release_text_add(t, ",", 1);
+					bad |= buf_add(t, ",", 1);
 				if (bad)
 					break;
 				if (emit_object(w, t, p, e, a, b, level + 1, items) != 0)
 					return -1;
 			}
-			bad |= release_text_add(t, "]", 1);
+			bad |= buf_add(t, "]", 1);
 		} else {
 			if (!json_is_object(v))
 				return fail(w, APIERR_ORIGIN_INVALID,
@@ -444,15 +415,15 @@ emit_object(struct walk *w, struct release_text *t, const struct contract_purpos
 				return -1;
 		}
 	}
-	if (bad || release_text_add(t, "}", 1) != 0)
+	if (bad || buf_add(t, "}", 1) != 0)
 		return fail(w, APIERR_INTERNAL, "out of memory");
 	return 0;
 }
 
 enum apierr
 release_build(const struct contract *c, const struct contract_purpose *p, const json_t *record,
-              const struct pseudo *pseudo, time_t now, struct release_text *body,
-              const char **items, size_t *n_items, char *why, size_t whylen)
+              const struct pseudo *pseudo, time_t now, struct buf *body, const char **items,
+              size_t *n_items, char *why, size_t whylen)
 {
 	struct pseudo_key key;
 	struct walk w = {.key = &key, .now = now, .err = APIERR_NONE, .why = why, .whylen = whylen};
@@ -493,9 +464,7 @@ release_build(const struct contract *c, const struct contract_purpose *p, const 
 		pseudo_key_wipe(&key);
 	if (r != 0) {
 		/* nothing of a refused member stays in the buffer */
-		body->len = start;
-		if (body->data != NULL)
-			body->data[start] = '\0';
+		buf_truncate(body, start);
 		return w.err;
 	}
 	for (size_t i = 0; i < p->nfields; i++)

@@ -8,24 +8,13 @@
 #include <jansson.h>
 
 #include "apierr.h"
+#include "buf.h"
 #include "catalog.h"
 #include "contract.h"
 #include "pseudo.h"
 
 #define RELEASE_MAX_DEPTH 64
 #define RELEASE_WHY_MAX 160 /* room for the messages below */
-
-/* A growing text buffer; data is NUL-terminated once anything was added. The owner frees it
- * with release_text_clear (or takes data). */
-struct release_text {
-	char *data;
-	size_t len, cap;
-};
-
-/* Appends n bytes of s; 0, or -1 when memory runs out (the text is then unchanged). */
-int release_text_add(struct release_text *t, const char *s, size_t n);
-/* Frees the text and empties the struct. */
-void release_text_clear(struct release_text *t);
 
 /*
  * Checks the bytes the origin sent for member_id and returns the checked record: the parsed
@@ -56,7 +45,7 @@ enum apierr release_origin(const struct catalog *cat, const char *bytes, size_t 
  */
 enum apierr release_build(const struct contract *c, const struct contract_purpose *p,
                           const json_t *record, const struct pseudo *pseudo, time_t now,
-                          struct release_text *body, const char **items, size_t *n_items, char *why,
+                          struct buf *body, const char **items, size_t *n_items, char *why,
                           size_t whylen);
 
 /* The transforms on one string, for the build above and for tests. Each returns a new

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
 #include "cal.h"
 #include "ledger_read.h"
 #include "origin.h"
@@ -18,35 +19,24 @@
 /* ------------------------------------------------------------------------------------------ */
 /* The text buffer. */
 
+/*
+ * compliance.c's text buffer, until it takes a struct buf: no growth of its own, buf_add's; as
+ * before, a failed append drops the text and later ones do nothing.
+ */
 void
-report_buf_add(struct report_buf *b, const char *s, size_t n)
+report_buf_add(struct report_buf *rb, const char *s, size_t n)
 {
-	if (b->bad)
-		return;
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 4096;
-		while (cap < b->len + n + 1)
-			cap *= 2;
-		char *d = realloc(b->data, cap);
-		if (d == NULL) {
-			b->bad = true;
-			free(b->data);
-			b->data = NULL;
-			b->len = b->cap = 0;
-			return;
-		}
-		b->data = d;
-		b->cap = cap;
-	}
-	memcpy(b->data + b->len, s, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-}
+	struct buf b = {.data = rb->data, .len = rb->len, .cap = rb->cap};
 
-static void
-buf_str(struct report_buf *b, const char *s)
-{
-	report_buf_add(b, s, strlen(s));
+	if (rb->bad)
+		return;
+	if (buf_add(&b, s, n) != 0) {
+		buf_free(&b);
+		rb->bad = true;
+	}
+	rb->data = b.data;
+	rb->len = b.len;
+	rb->cap = b.cap;
 }
 
 void
@@ -59,15 +49,7 @@ report_buf_free(struct report_buf *b)
 /* ------------------------------------------------------------------------------------------ */
 /* Days and names. */
 
-/* The JST day (days since 1970-01-01 in UTC+9) of a Unix ms instant. */
-static int64_t
-report_day(int64_t ms)
-{
-	int64_t local = ms + REPORT_JST_MS;
-	return local / REPORT_DAY_MS - (local % REPORT_DAY_MS < 0);
-}
-
-/* A day of report_day as "YYYY-MM-DD". */
+/* A day of cal_jst_day as "YYYY-MM-DD". */
 static void
 report_day_text(int64_t day, char out[11])
 {
@@ -89,8 +71,7 @@ report_parse_time(const char *s, bool end_of_day, int64_t *ms)
 	if (s == NULL || *s == '\0' || strlen(s) > 40)
 		return -1;
 	if (strlen(s) == 10 && cal_parse_date(s, 10, &y, &m, &d) == 0) {
-		int64_t day = cal_days_from_civil(y, m, d) + (end_of_day ? 1 : 0);
-		*ms = day * REPORT_DAY_MS - REPORT_JST_MS;
+		*ms = cal_jst_day_start(cal_days_from_civil(y, m, d) + (end_of_day ? 1 : 0));
 	} else if (cal_parse_rfc3339(s, &t) == 0) {
 		*ms = (int64_t)t * 1000;
 	} else {
@@ -219,7 +200,7 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
 {
 	char day[11], basis[512];
 
-	report_day_text(report_day(l->time_ms), day);
+	report_day_text(cal_jst_day(l->time_ms), day);
 	basis_label(n, l->e.basis, basis, sizeof(basis));
 	return json_pack("{s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:s,s:b,s:o,s:o,"
 	                 "s:o,s:o}",
@@ -240,30 +221,30 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
  * starts with = + - @ or a tab is prefixed with ' so that no spreadsheet runs it as a
  * formula. Then "," or, if last, CRLF. */
 static void
-report_csv_field(struct report_buf *b, const char *s, bool last)
+report_csv_field(struct buf *b, const char *s, bool last)
 {
 	if (s == NULL)
 		s = "";
 	bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
 	               s[0] == '\r';
 	if (strpbrk(s, ",\"\r\n") != NULL || formula) {
-		report_buf_add(b, "\"", 1);
+		buf_add(b, "\"", 1);
 		if (formula)
-			report_buf_add(b, "'", 1);
+			buf_add(b, "'", 1);
 		for (const char *p = s; *p != '\0';) {
 			size_t run = strcspn(p, "\"");
-			report_buf_add(b, p, run);
+			buf_add(b, p, run);
 			p += run;
 			if (*p == '"') {
-				report_buf_add(b, "\"\"", 2);
+				buf_add(b, "\"\"", 2);
 				p++;
 			}
 		}
-		report_buf_add(b, "\"", 1);
+		buf_add(b, "\"", 1);
 	} else {
 		buf_str(b, s);
 	}
-	report_buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
+	buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
 }
 
 static const char *const csv_columns[] = {
@@ -278,22 +259,21 @@ static const char *const csv_columns[] = {
 /* CSV (RFC 4180, UTF-8 with a byte-order mark so that spreadsheets read the Japanese, CRLF):
  * the BOM and header row; then report_csv_provision writes one row per release entry. */
 static void
-report_csv_header(struct report_buf *b)
+report_csv_header(struct buf *b)
 {
-	report_buf_add(b, "\xEF\xBB\xBF", 3);
+	buf_add(b, "\xEF\xBB\xBF", 3);
 	for (size_t i = 0; i < NCOLUMNS; i++)
 		report_csv_field(b, csv_columns[i], i + 1 == NCOLUMNS);
 }
 
 static void
-report_csv_provision(struct report_buf *b, const struct ledger_leaf *l,
-                     const struct report_names *n)
+report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct report_names *n)
 {
 	char idx[24], day[11], basis[512];
-	struct report_buf items = {0};
+	struct buf items = {0};
 
 	snprintf(idx, sizeof(idx), "%" PRIu64, l->index);
-	report_day_text(report_day(l->time_ms), day);
+	report_day_text(cal_jst_day(l->time_ms), day);
 	basis_label(n, l->e.basis, basis, sizeof(basis));
 	buf_str(&items, "");
 	for (size_t i = 0; i < l->e.n_items; i++) {
@@ -326,7 +306,7 @@ report_csv_provision(struct report_buf *b, const struct ledger_leaf *l,
 	};
 	for (size_t i = 0; i < NCOLUMNS; i++)
 		report_csv_field(b, row[i], i + 1 == NCOLUMNS);
-	report_buf_free(&items);
+	buf_free(&items);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -609,8 +589,8 @@ report_summary_new(int64_t from_ms, int64_t to_ms, time_t now)
 	s->from_ms = from_ms;
 	s->to_ms = to_ms;
 	s->now = now;
-	s->base = report_day(from_ms) - REPORT_TRAILING_DAYS;
-	int64_t last = report_day(to_ms - 1);
+	s->base = cal_jst_day(from_ms) - REPORT_TRAILING_DAYS;
+	int64_t last = cal_jst_day(to_ms - 1);
 	s->ndays = last >= s->base ? (size_t)(last - s->base + 1) : 1;
 	s->admin = json_array();
 	if (s->admin == NULL) {
@@ -727,7 +707,7 @@ report_summary_add(struct report_summary *s, const struct ledger_leaf *l, unsign
 		}
 	}
 	if ((what & REPORT_VOLUME) && l->e.kind == LEDGER_RELEASE && l->e.partner != NULL) {
-		int64_t day = report_day(l->time_ms) - s->base;
+		int64_t day = cal_jst_day(l->time_ms) - s->base;
 		if (day < 0 || (size_t)day >= s->ndays)
 			return 0;
 		int64_t k = strlist_intern(&s->partners, l->e.partner);
@@ -761,7 +741,7 @@ static json_t *
 summary_anomalies(const struct report_summary *s)
 {
 	json_t *out = json_array();
-	int64_t first = report_day(s->from_ms) - s->base;
+	int64_t first = cal_jst_day(s->from_ms) - s->base;
 
 	for (size_t p = 0; out != NULL && p < s->nvolume; p++) {
 		const uint64_t *v = s->volume[p];
@@ -910,7 +890,7 @@ releases(struct ledger *l, const struct report_query *q, uint64_t end,
 struct prov_ctx {
 	const struct report_names *names;
 	bool csv;
-	struct report_buf buf;
+	struct buf buf;
 	json_t *records;
 };
 
@@ -939,7 +919,7 @@ report_provisions(struct ledger *l, const struct report_query *q, const struct r
 	else if ((c.records = json_array()) == NULL)
 		goto oom;
 	if (releases(l, q, UINT64_MAX, prov_each, &c, next, err, errlen) != 0) {
-		report_buf_free(&c.buf);
+		buf_free(&c.buf);
 		json_decref(c.records);
 		return -1;
 	}
@@ -962,7 +942,7 @@ report_provisions(struct ledger *l, const struct report_query *q, const struct r
 	*len = strlen(*out);
 	return 0;
 oom:
-	report_buf_free(&c.buf);
+	buf_free(&c.buf);
 	snprintf(err, errlen, "out of memory");
 	return -1;
 }
@@ -1180,7 +1160,7 @@ report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	int64_t trailing = s->base * REPORT_DAY_MS - REPORT_JST_MS;
+	int64_t trailing = cal_jst_day_start(s->base);
 	struct ledger_filter f = {
 	    .kind = -1, .from_ms = trailing > 0 ? trailing : 0, .to_ms = to_ms, .end = UINT64_MAX};
 	if ((rc = ledger_each(l, &f, 0, summary_each, s, NULL)) != 0)

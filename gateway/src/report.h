@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "cal.h"
 #include "catalog.h"
 #include "contract.h"
 #include "ledger.h"
@@ -24,8 +25,7 @@
 #define REPORT_TRAILING_DAYS 30   /* the window of the volume mean */
 #define REPORT_VOLUME_FACTOR 3    /* a day above this many times the mean is an anomaly */
 #define REPORT_ENDING_DAYS 30     /* contracts ending within this many days are listed */
-#define REPORT_DAY_MS 86400000LL
-#define REPORT_JST_MS (9 * 3600 * 1000LL)
+#define REPORT_DAY_MS CAL_DAY_MS  /* the compliance API's name for it, until it says CAL_DAY_MS */
 
 /* What the catalogs and contracts say about the ids in entries. Borrowed; contracts may be
  * NULL (names are then left empty). */
@@ -38,7 +38,8 @@ struct report_names {
  * JST day (end_of_day: the start of the next one, so that to=DATE includes DATE). 0 or -1. */
 int report_parse_time(const char *s, bool end_of_day, int64_t *ms);
 
-/* A growing text buffer; bad is set (and the text dropped) if memory runs out. */
+/* compliance.c's text buffer (report.c and the rest use struct buf); bad is set, and the text
+ * dropped, if memory runs out. */
 struct report_buf {
 	char *data;
 	size_t len, cap;

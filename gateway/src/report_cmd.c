@@ -266,7 +266,7 @@ report_main(int argc, char **argv)
 	} else {
 		time_t now = time(NULL);
 		int64_t t = q.to_ms > 0 ? q.to_ms : (int64_t)now * 1000;
-		int64_t f = q.from_ms > 0 ? q.from_ms : t - REPORT_TRAILING_DAYS * REPORT_DAY_MS;
+		int64_t f = q.from_ms > 0 ? q.from_ms : t - REPORT_TRAILING_DAYS * CAL_DAY_MS;
 		if (f >= t)
 			return cli_fail("--from must come before now or --to");
 		doc = report_summary(db, f, t, now, &names, err, sizeof(err));

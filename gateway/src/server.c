@@ -261,7 +261,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&s->conns_lock);
-	free(c->body);
+	buf_free(&c->body);
 	free(c);
 	*socket_context = NULL;
 }
@@ -378,7 +378,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->response = NULL;
 	r->status = 0;
 	r->error = APIERR_NONE;
-	r->body_len = 0;
+	buf_reset(&c->body);
 	r->body_over = false;
 	r->checked = false;
 	r->active = true;
@@ -536,23 +536,13 @@ static void
 body_append(struct server *s, struct conn *c, struct server_request *r, const char *data,
             size_t len)
 {
-	if (r->body_over || len > s->cfg.max_body_bytes - r->body_len) {
+	struct buf *b = &c->body;
+
+	/* max_body_bytes 0 takes no body; else the first allocation holds the largest body */
+	if (r->body_over || len > s->cfg.max_body_bytes - b->len ||
+	    (b->cap == 0 && buf_reserve(b, s->cfg.max_body_bytes) != 0) ||
+	    buf_add(b, data, len) != 0)
 		r->body_over = true;
-		return;
-	}
-	if (r->body_len + len + 1 > c->body_cap) {
-		size_t cap = s->cfg.max_body_bytes + 1;
-		char *b = realloc(c->body, cap);
-		if (b == NULL) {
-			r->body_over = true;
-			return;
-		}
-		c->body = b;
-		c->body_cap = cap;
-	}
-	memcpy(c->body + r->body_len, data, len);
-	r->body_len += len;
-	c->body[r->body_len] = '\0';
 }
 
 /* Queues the answer. Connections that have not authenticated get one answer and are closed,

@@ -12,6 +12,7 @@
 #include <microhttpd.h>
 
 #include "admission.h"
+#include "buf.h"
 #include "server.h"
 
 #define REQUEST_ID_BYTES 12
@@ -39,7 +40,6 @@ struct server_request {
 	unsigned status;
 	enum apierr error;          /* for the log */
 	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
-	size_t body_len;
 	bool body_over;
 	bool nul_target;              /* the raw request target holds "%00" or a NUL */
 	bool bad_header;              /* a header value (not Authorization) holds a control
@@ -70,8 +70,7 @@ struct conn {
 	char cert_msg[200];
 	struct tlsauth_identity identity;
 
-	char *body;
-	size_t body_cap;
+	struct buf body; /* the request's body; one allocation of max_body_bytes, kept */
 	struct server_request req;
 };
 

@@ -163,8 +163,8 @@ server_request_identity(const struct server_request *r)
 const char *
 server_request_body(const struct server_request *r, size_t *len)
 {
-	*len = r->body_len;
-	return r->body_len > 0 ? r->conn->body : NULL;
+	*len = r->conn->body.len;
+	return r->conn->body.len > 0 ? r->conn->body.data : NULL;
 }
 
 static void

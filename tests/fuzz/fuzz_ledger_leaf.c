@@ -30,17 +30,17 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
-/* The leaf of e at index and ms into out (caller frees out->p); 0 or -1. */
+/* The leaf of e at index and ms into out (caller frees out->data); 0 or -1. */
 static int
-encode(const struct ledger_entry *e, uint64_t index, int64_t ms, struct ledger_text *out)
+encode(const struct ledger_entry *e, uint64_t index, int64_t ms, struct buf *out)
 {
-	struct ledger_text tail = {0};
+	struct buf tail = {0};
 	char time[LEDGER_TIME_LEN + 1];
 	int rc;
 
 	ledger_leaf_time(ms, time);
 	rc = ledger_leaf_tail(e, &tail) == 0 ? ledger_leaf_join(out, index, time, &tail) : -1;
-	ledger_text_free(&tail);
+	buf_free(&tail);
 	return rc;
 }
 
@@ -62,15 +62,15 @@ check_strings(const struct ledger_entry *e)
 static void
 leaf(const char *text, size_t len)
 {
-	struct ledger_text again = {0};
+	struct buf again = {0};
 
 	if (ledger_leaf_parse(text, len, parsed) != 0)
 		return;
 	check_strings(&parsed->e);
 	assert(parsed->raw == text && parsed->raw_len == len && len <= LEDGER_MAX_LEAF);
 	assert(encode(&parsed->e, parsed->index, parsed->time_ms, &again) == 0);
-	assert(again.len == len && memcmp(again.p, text, len) == 0);
-	ledger_text_free(&again);
+	assert(again.len == len && memcmp(again.data, text, len) == 0);
+	buf_free(&again);
 }
 
 /* The next NUL-separated field of [*p, end), or NULL when none is left; "\x01" alone is null. */
@@ -92,7 +92,7 @@ entry(const char *text, size_t len)
 	struct ledger_admin admin = {0};
 	struct ledger_entry e = {.kind =
 	                             (enum ledger_kind)(len > 0 ? (unsigned char)text[0] % 3 : 0)};
-	struct ledger_text leaf = {0};
+	struct buf leaf = {0};
 
 	/* text ends in a NUL (the harness's copy), so every field is a C string */
 	p++;
@@ -111,7 +111,7 @@ entry(const char *text, size_t len)
 	}
 	if (encode(&e, (uint64_t)len, (int64_t)len * 1000, &leaf) != 0)
 		return;
-	assert(ledger_leaf_parse(leaf.p, leaf.len, parsed) == 0);
+	assert(ledger_leaf_parse(leaf.data, leaf.len, parsed) == 0);
 	assert(parsed->index == (uint64_t)len && parsed->time_ms == (int64_t)len * 1000);
 	assert(parsed->e.kind == e.kind && parsed->e.n_items == e.n_items);
 	assert((parsed->e.request == NULL) == (e.request == NULL) &&
@@ -121,7 +121,7 @@ entry(const char *text, size_t len)
 	for (size_t i = 0; i < e.n_items; i++)
 		assert(strcmp(parsed->e.items[i], e.items[i]) == 0);
 	check_strings(&parsed->e);
-	ledger_text_free(&leaf);
+	buf_free(&leaf);
 }
 
 int

@@ -102,7 +102,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		const struct contract *c = contract_set_at(set, i);
 		for (size_t k = 0; k < c->npurposes; k++) {
 			const struct contract_purpose *p = &c->purposes[k];
-			struct release_text body = {0};
+			struct buf body = {0};
 			const char *items[128];
 			size_t n_items = 0;
 			if (p->nfields > sizeof(items) / sizeof(items[0]))
@@ -122,7 +122,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				abort(); /* the demo contracts are lawful: only the record can fail
 				          */
 			}
-			release_text_clear(&body);
+			buf_free(&body);
 		}
 	}
 	json_decref(rec);

@@ -94,18 +94,18 @@ static const struct {
 static char *
 encode(const struct ledger_entry *e, uint64_t index, int64_t ms, size_t *len)
 {
-	struct ledger_text tail = {0}, leaf = {0};
+	struct buf tail = {0}, leaf = {0};
 	char time[LEDGER_TIME_LEN + 1];
 	char *out = NULL;
 
 	ledger_leaf_time(ms, time);
 	if (ledger_leaf_tail(e, &tail) == 0 && ledger_leaf_join(&leaf, index, time, &tail) == 0) {
-		out = leaf.p;
+		out = leaf.data;
 		*len = leaf.len;
-		leaf.p = NULL;
+		leaf.data = NULL;
 	}
-	ledger_text_free(&tail);
-	ledger_text_free(&leaf);
+	buf_free(&tail);
+	buf_free(&leaf);
 	return out;
 }
 
@@ -192,10 +192,10 @@ static void
 test_bad_entries(void)
 {
 	for (size_t i = 0; i < sizeof(bad_entries) / sizeof(bad_entries[0]); i++) {
-		struct ledger_text tail = {0};
-		CHECK(ledger_leaf_tail(&bad_entries[i].e, &tail) == -1 && !tail.nomem, "%s refused",
+		struct buf tail = {0};
+		CHECK(ledger_leaf_tail(&bad_entries[i].e, &tail) == -1 && !tail.bad, "%s refused",
 		      bad_entries[i].name);
-		ledger_text_free(&tail);
+		buf_free(&tail);
 	}
 }
 
@@ -298,7 +298,7 @@ test_bad_leaves(void)
 static void
 test_bounds(void)
 {
-	struct ledger_text tail = {0};
+	struct buf tail = {0};
 	struct ledger_entry e = {.kind = LEDGER_DENY, .justification = ""};
 	size_t base, len;
 	char *big, *leaf;
@@ -342,7 +342,7 @@ test_bounds(void)
 	free(more);
 	free(leaf);
 	free(many);
-	ledger_text_free(&tail);
+	buf_free(&tail);
 }
 
 int

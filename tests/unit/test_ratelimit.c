@@ -1,10 +1,11 @@
 /* Tests of ratelimit: the token bucket, the daily volume in Japan time, sharing between threads. */
 #include <pthread.h>
 
+#include "cal.h"
 #include "check.h"
 #include "ratelimit.h"
 
-/* 2026-11-27 00:00:00 JST = 2026-11-26 15:00:00 UTC */
+/* 2025-11-27 00:00:00 JST = 2025-11-26 15:00:00 UTC */
 #define T0 1764169200000LL
 
 static void
@@ -48,8 +49,8 @@ test_volume(void)
 	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 1, T0 + 3600000, &g, &ra) == -1, "day used up");
 	CHECK(ra == 23 * 3600, "retry at JST midnight: %u", ra);
 	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 1, T0 + 86400000, &g, &ra) == 0, "next JST day");
-	CHECK(ratelimit_day(T0 - 1) + 1 == ratelimit_day(T0), "JST day boundary at 15:00 UTC");
-	ratelimit_seed(l, "CT-9", ratelimit_day(T0), 100);
+	CHECK(cal_jst_day(T0 - 1) + 1 == cal_jst_day(T0), "JST day boundary at 15:00 UTC");
+	ratelimit_seed(l, "CT-9", cal_jst_day(T0), 100);
 	CHECK(ratelimit_admit(l, "CT-9", 0, 100, 1, T0 + 5, &g, &ra) == -1,
 	      "seeded from the ledger");
 	ratelimit_free(l);
@@ -60,6 +61,37 @@ struct shared {
 	int admitted;
 	pthread_mutex_t m;
 };
+
+/* The Japan day that the limits count in is cal's, the one the ledger's day count and the
+ * reports use: its bounds at midnight JST, before 1970 and far ahead. */
+static void
+test_jst_day(void)
+{
+	static const struct {
+		int64_t ms;
+		int y, m, d; /* the date in Japan */
+	} t[] = {
+	    {T0, 2025, 11, 27},
+	    {T0 - 1, 2025, 11, 26},
+	    {T0 + CAL_DAY_MS - 1, 2025, 11, 27},
+	    {0, 1970, 1, 1},
+	    {-CAL_JST_OFFSET_MS, 1970, 1, 1},
+	    {-CAL_JST_OFFSET_MS - 1, 1969, 12, 31},
+	    {-CAL_DAY_MS * 365 - CAL_JST_OFFSET_MS - 1, 1968, 12, 31},
+	    {253402268399999LL, 9999, 12, 31}, /* 9999-12-31T23:59:59.999+09:00 */
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		int64_t day = cal_jst_day(t[i].ms);
+		int y, m, d;
+		cal_civil_from_days(day, &y, &m, &d);
+		CHECK(y == t[i].y && m == t[i].m && d == t[i].d,
+		      "%lld ms is %04d-%02d-%02d in Japan", (long long)t[i].ms, y, m, d);
+		CHECK(cal_jst_day_start(day) <= t[i].ms && t[i].ms < cal_jst_day_start(day + 1) &&
+		          cal_jst_day_start(day + 1) - cal_jst_day_start(day) == CAL_DAY_MS,
+		      "%lld ms within its day's bounds", (long long)t[i].ms);
+		CHECK(cal_jst_day(cal_jst_day_start(day)) == day, "a day begins in itself");
+	}
+}
 
 static void *
 hammer(void *arg)
@@ -97,6 +129,7 @@ main(void)
 {
 	test_rate();
 	test_volume();
+	test_jst_day();
 	test_threads();
 	return check_done();
 }

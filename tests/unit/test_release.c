@@ -308,7 +308,7 @@ build(struct fixture *fx, const char *id, const char *purpose, const json_t *rec
 {
 	const struct contract *c = contract_set_find(fx->set, id);
 	const struct contract_purpose *p = c ? contract_purpose(c, purpose) : NULL;
-	struct release_text body = {0};
+	struct buf body = {0};
 	const char *items[64];
 	size_t n_items = 99;
 	char why[RELEASE_WHY_MAX];
@@ -320,12 +320,12 @@ build(struct fixture *fx, const char *id, const char *purpose, const json_t *rec
 	if (want == NULL) {
 		CHECK(e == want_err && body.len == 0 && n_items == 0, "%s %s: %s (%s), want %s", id,
 		      purpose, apierr_code(e), why, apierr_code(want_err));
-		release_text_clear(&body);
+		buf_free(&body);
 		return;
 	}
 	CHECK(e == APIERR_NONE, "%s %s: %s (%s)", id, purpose, apierr_code(e), why);
 	if (e != APIERR_NONE) {
-		release_text_clear(&body);
+		buf_free(&body);
 		return;
 	}
 	/* the text is what jansson makes of it: valid JSON, compact, in the same order */
@@ -347,7 +347,7 @@ build(struct fixture *fx, const char *id, const char *purpose, const json_t *rec
 	}
 	free(again);
 	json_decref(parsed);
-	release_text_clear(&body);
+	buf_free(&body);
 }
 
 static json_t *
@@ -434,7 +434,7 @@ demo_answers(struct fixture *fx)
 	for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
 		const struct contract *c = contract_set_find(fx->set, others[i][0]);
 		const struct contract_purpose *p = contract_purpose(c, others[i][1]);
-		struct release_text body = {0};
+		struct buf body = {0};
 		const char *items[64];
 		size_t n_items;
 		char why[RELEASE_WHY_MAX];
@@ -445,7 +445,7 @@ demo_answers(struct fixture *fx)
 		CHECK(strstr(s, "123456789018") == NULL && strstr(s, "consent") == NULL &&
 		          strstr(s, "restrictions") == NULL && strstr(s, "password") == NULL,
 		      "%s %s leaks: %s", others[i][0], others[i][1], s);
-		release_text_clear(&body);
+		buf_free(&body);
 	}
 
 	/* Stable within a contract, different for another member. */
@@ -504,11 +504,11 @@ arrays_and_absence(struct fixture *fx)
 	/* The answer goes after what the buffer holds; a refused one leaves it as it was. */
 	const struct contract *c2 = contract_set_find(fx->set, "CT-2026-0003");
 	const struct contract_purpose *p2 = contract_purpose(c2, "survey");
-	struct release_text t = {0};
+	struct buf t = {0};
 	const char *items[64];
 	size_t n_items;
 	char why[RELEASE_WHY_MAX];
-	CHECK(release_text_add(&t, "[", 1) == 0 &&
+	CHECK(buf_add(&t, "[", 1) == 0 &&
 	          release_build(c2, p2, r, fx->pseudo, now, &t, items, &n_items, why,
 	                        sizeof(why)) == APIERR_NONE &&
 	          t.len == strlen(want) + 1 && t.data[0] == '[' && strcmp(t.data + 1, want) == 0,
@@ -523,7 +523,7 @@ arrays_and_absence(struct fixture *fx)
 	          sizeof(why)) == APIERR_ORIGIN_INVALID &&
 	          t.len == before && strlen(t.data) == before && n_items == 0,
 	      "a refused member leaves the buffer as it was");
-	release_text_clear(&t);
+	buf_free(&t);
 	json_decref(r);
 
 	/* Fields out of catalog order could write a member twice: refused. */
@@ -574,7 +574,7 @@ hard_rules(struct fixture *fx)
 		p->fields[0].leaf = catalog_field(fx->cat, cases[i].leaf);
 		p->fields[0].transform = cases[i].t;
 		p->fields[0].arg = cases[i].arg;
-		struct release_text body = {0};
+		struct buf body = {0};
 		const char *items[64];
 		size_t n_items = 99;
 		char why[RELEASE_WHY_MAX];
@@ -583,12 +583,12 @@ hard_rules(struct fixture *fx)
 		CHECK(e == APIERR_INTERNAL && body.len == 0 && n_items == 0,
 		      "hard rule %zu (%s in %s) bypassed: %s", i, cases[i].leaf, cases[i].purpose,
 		      apierr_code(e));
-		release_text_clear(&body);
+		buf_free(&body);
 		p->fields[0] = saved;
 	}
 	/* A pseudonym without a key is refused, not released in clear. */
 	const struct contract *c = contract_set_find(fx->set, "CT-2026-0001");
-	struct release_text body = {0};
+	struct buf body = {0};
 	const char *items[64];
 	size_t n_items;
 	char why[RELEASE_WHY_MAX];
@@ -596,7 +596,7 @@ hard_rules(struct fixture *fx)
 	                    items, &n_items, why, sizeof(why)) == APIERR_INTERNAL &&
 	          body.len == 0,
 	      "pseudonym without a secret");
-	release_text_clear(&body);
+	buf_free(&body);
 }
 
 static void

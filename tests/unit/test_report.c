@@ -75,9 +75,9 @@ test_time(void)
 			CHECK(r == 0 && ms == t[i].want, "'%s': %d %lld", t[i].s, r, (long long)ms);
 	}
 	char day[11];
-	report_day_text(report_day(1774969200000LL - 1), day); /* 23:59:59.999 JST */
+	report_day_text(cal_jst_day(1774969200000LL - 1), day); /* 23:59:59.999 JST */
 	CHECK(strcmp(day, "2026-03-31") == 0, "day before %s", day);
-	report_day_text(report_day(1774969200000LL), day);
+	report_day_text(cal_jst_day(1774969200000LL), day);
 	CHECK(strcmp(day, "2026-04-01") == 0, "day %s", day);
 }
 
@@ -220,7 +220,7 @@ static void
 test_summary(void)
 {
 	/* the period: 2026-04-01 .. 2026-04-03 JST */
-	int64_t from = 1774969200000LL, to = from + 3 * REPORT_DAY_MS;
+	int64_t from = 1774969200000LL, to = from + 3 * CAL_DAY_MS;
 	struct report_summary *s = report_summary_new(from, to, 1774969200);
 	static const struct {
 		const char *time, *kind, *partner, *purpose, *basis, *reason;
@@ -278,11 +278,11 @@ test_summary(void)
 		int anomaly;
 	} v[] = {{30, 0}, {31, 1}, {300, 1}, {10, 0}};
 	for (size_t k = 0; k < sizeof(v) / sizeof(v[0]); k++) {
-		s = report_summary_new(from, from + REPORT_DAY_MS, 1774969200);
+		s = report_summary_new(from, from + CAL_DAY_MS, 1774969200);
 		for (int d = 1; d <= 30; d++)
 			for (int n = 0; n < 10; n++)
 				report_summary_add(
-				    s, release_at(from - d * REPORT_DAY_MS + 3600000, "tokei-lab"),
+				    s, release_at(from - d * CAL_DAY_MS + 3600000, "tokei-lab"),
 				    REPORT_VOLUME);
 		for (uint64_t n = 0; n < v[k].day_count; n++)
 			report_summary_add(s, release_at(from + 3600000, "tokei-lab"),
@@ -321,16 +321,16 @@ test_csv(void)
 	    {"", ","},
 	};
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
-		struct report_buf b = {0};
+		struct buf b = {0};
 		report_csv_field(&b, t[i].in, false);
 		CHECK(b.data && strcmp(b.data, t[i].out) == 0, "csv '%s' -> '%s'", t[i].in,
 		      b.data ? b.data : "(null)");
-		report_buf_free(&b);
+		buf_free(&b);
 	}
-	struct report_buf b = {0};
+	struct buf b = {0};
 	report_csv_field(&b, "last", true);
 	CHECK(strcmp(b.data, "last\r\n") == 0, "last field ends the row with CRLF");
-	report_buf_free(&b);
+	buf_free(&b);
 
 	/* header: BOM first, CRLF; a record row in Japanese */
 	report_csv_header(&b);
@@ -346,7 +346,7 @@ test_csv(void)
 	         "consented", "abc", "[\"name.family\",\"phone:mask:4\"]", "consent", NULL);
 	CHECK(l != NULL, "csv leaf");
 	if (l == NULL) {
-		report_buf_free(&b);
+		buf_free(&b);
 		return;
 	}
 	report_csv_provision(&b, l, &names);
@@ -370,7 +370,7 @@ test_csv(void)
 	CHECK(strcmp(json_string_value(json_object_get(rec, "date")), "2026-04-01") == 0,
 	      "JST date");
 	json_decref(rec);
-	report_buf_free(&b);
+	buf_free(&b);
 }
 
 int
