@@ -100,27 +100,6 @@ catalog_free(struct catalog *c)
 	free(c);
 }
 
-/* Reports every key of obj not in allowed (NULL-terminated). */
-static void
-unknown_keys(struct errlist *el, const char *file, const char *path, json_t *obj,
-             const char *const *allowed)
-{
-	const char *key;
-	json_t *v;
-	json_object_foreach(obj, key, v)
-	{
-		size_t i;
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (allowed[i] == NULL) {
-			char p[ERRLIST_PATH_MAX];
-			errlist_path_key(p, sizeof(p), path, key);
-			errlist_add(el, file, p, "unknown key");
-		}
-	}
-}
-
 /* A required or optional string member at p; NULL (error added unless absent and optional). */
 static json_t *
 get_string(struct errlist *el, const char *file, const char *p, json_t *obj, const char *key,
@@ -228,7 +207,7 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 	json_t *root = parse_root(el, file, buf, len);
 	if (root == NULL)
 		return;
-	unknown_keys(el, file, "$", root, top_keys);
+	errlist_unknown_keys(el, file, "$", root, top_keys);
 	check_version(el, file, root);
 	get_label(el, file, "$", root, "source", LABEL_MAX_CHARS, 0);
 	json_t *arr = json_object_get(root, "purposes");
@@ -251,7 +230,7 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 			errlist_add(el, file, p, "must be an object");
 			continue;
 		}
-		unknown_keys(el, file, p, o, keys);
+		errlist_unknown_keys(el, file, p, o, keys);
 		const char *id = get_text(el, file, p, o, "id", ID_MAX, 1);
 		const char *kind = get_text(el, file, p, o, "kind", ID_MAX, 1);
 		const char *ja = get_label(el, file, p, o, "ja", LABEL_MAX_CHARS, 1);
@@ -439,7 +418,7 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 	json_t *root = parse_root(el, file, buf, len);
 	if (root == NULL)
 		return;
-	unknown_keys(el, file, "$", root, top_keys);
+	errlist_unknown_keys(el, file, "$", root, top_keys);
 	check_version(el, file, root);
 	json_t *arr = json_object_get(root, "fields");
 	if (!json_is_array(arr) || json_array_size(arr) == 0) {
@@ -461,7 +440,7 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 			errlist_add(el, file, p, "must be an object");
 			continue;
 		}
-		unknown_keys(el, file, p, o, keys);
+		errlist_unknown_keys(el, file, p, o, keys);
 		const char *path = get_text(el, file, p, o, "path", PATH_MAX_LEN, 1);
 		const char *cls = get_text(el, file, p, o, "class", ID_MAX, 1);
 		const char *type = get_text(el, file, p, o, "type", ID_MAX, 1);

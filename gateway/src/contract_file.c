@@ -50,25 +50,6 @@ err(struct parse *ps, const char *path, const char *fmt, ...)
 	errlist_add(ps->el, ps->file, path, "%s", msg);
 }
 
-static void
-unknown_keys(struct parse *ps, const char *path, json_t *obj, const char *const *allowed)
-{
-	const char *key;
-	json_t *v;
-	json_object_foreach(obj, key, v)
-	{
-		size_t i;
-		for (i = 0; allowed[i] != NULL; i++)
-			if (strcmp(key, allowed[i]) == 0)
-				break;
-		if (allowed[i] == NULL) {
-			char p[ERRLIST_PATH_MAX];
-			errlist_path_key(p, sizeof(p), path, key);
-			err(ps, p, "unknown key");
-		}
-	}
-}
-
 /* A string member at path p, or NULL (and an error unless absent and optional). */
 static json_t *
 get_string(struct parse *ps, json_t *obj, const char *p, const char *key, bool required)
@@ -269,7 +250,7 @@ parse_limits(struct parse *ps, json_t *root)
 		err(ps, "$.limits", "must be an object");
 		return;
 	}
-	unknown_keys(ps, "$.limits", limits, keys);
+	errlist_unknown_keys(ps->el, ps->file, "$.limits", limits, keys);
 	ps->c->requests_per_minute = get_limit(ps, limits, "requests_per_minute");
 	ps->c->records_per_day = get_limit(ps, limits, "records_per_day");
 }
@@ -495,7 +476,7 @@ parse_purposes(struct parse *ps, json_t *root)
 			err(ps, p, "must be an object with \"fields\"");
 			continue;
 		}
-		unknown_keys(ps, p, v, keys);
+		errlist_unknown_keys(ps->el, ps->file, p, v, keys);
 		cp->requires_consent = get_bool(ps, v, p, "requires_consent", false);
 		json_t *fields = json_object_get(v, "fields");
 		if (fields == NULL) {
@@ -547,7 +528,7 @@ parse_contract(struct parse *ps, json_t *root)
 	                                   "notes",
 	                                   NULL};
 	struct contract *c = ps->c;
-	unknown_keys(ps, "$", root, keys);
+	errlist_unknown_keys(ps->el, ps->file, "$", root, keys);
 
 	const char *id = get_text(ps, root, "id", 64, true);
 	if (id != NULL && !valid_contract_id(id)) {

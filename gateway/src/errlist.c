@@ -172,6 +172,26 @@ errlist_path_key(char *out, size_t outlen, const char *parent, const char *key)
 }
 
 void
+errlist_unknown_keys(struct errlist *l, const char *file, const char *path, json_t *obj,
+                     const char *const *allowed)
+{
+	const char *key;
+	json_t *v;
+
+	json_object_foreach(obj, key, v)
+	{
+		size_t i = 0;
+		while (allowed[i] != NULL && strcmp(key, allowed[i]) != 0)
+			i++;
+		if (allowed[i] == NULL) {
+			char p[ERRLIST_PATH_MAX];
+			errlist_path_key(p, sizeof(p), path, key);
+			errlist_add(l, file, p, "unknown key");
+		}
+	}
+}
+
+void
 errlist_path_index(char *out, size_t outlen, const char *parent, size_t i)
 {
 	char buf[ERRLIST_PATH_MAX * 2];

@@ -4,6 +4,8 @@
 
 #include <stddef.h>
 
+#include <jansson.h>
+
 /* Room for a rendered JSON path; longer paths are cut with "…". */
 #define ERRLIST_PATH_MAX 512
 /* Lines kept; further errors are only counted. */
@@ -33,6 +35,10 @@ char *errlist_take(struct errlist *l);
 void errlist_path_key(char *out, size_t outlen, const char *parent, const char *key);
 /* out = parent + "[i]". */
 void errlist_path_index(char *out, size_t outlen, const char *parent, size_t i);
+/* Adds "PATH.key: unknown key" for every key of the object obj not in allowed
+ * (NULL-terminated). */
+void errlist_unknown_keys(struct errlist *l, const char *file, const char *path, json_t *obj,
+                          const char *const *allowed);
 /* A value for a message: JSON-quoted, non-ASCII kept, control characters escaped, at most
  * about 80 bytes of the value. */
 void errlist_quote(char *out, size_t outlen, const char *s);

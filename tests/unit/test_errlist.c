@@ -298,10 +298,48 @@ test_read_file(void)
 	rmdir(dir);
 }
 
+/* Every key outside the allowed list, by its path; allowed ones and an empty object none. */
+static void
+test_unknown_keys(void)
+{
+	static const char *const allowed[] = {"id", "kind", NULL};
+	static const struct {
+		const char *json, *want; /* want: the text, NULL for no error */
+	} rows[] = {
+	    {"{}", NULL},
+	    {"{\"id\":1,\"kind\":2}", NULL},
+	    {"{\"id\":1,\"ID\":2}", "f.json: $.x.ID: unknown key"},
+	    {"{\"a b\":1}", "f.json: $.x[\"a b\"]: unknown key"},
+	    {"{\"idx\":1,\"i\":2}", "f.json: $.x.idx: unknown key\nf.json: $.x.i: unknown key"},
+	};
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct errlist *l = errlist_new();
+		json_t *obj = json_loads(rows[i].json, JSON_PRESERVE_ORDER, NULL);
+		CHECK(l != NULL && obj != NULL, "row %zu: setup", i);
+		if (l == NULL || obj == NULL) {
+			errlist_free(l);
+			json_decref(obj);
+			continue;
+		}
+		errlist_unknown_keys(l, "f.json", "$.x", obj, allowed);
+		char *t = errlist_take(l);
+		if (rows[i].want == NULL)
+			CHECK(t == NULL, "%s: no error, got %s", rows[i].json, t);
+		else
+			CHECK(t != NULL && strcmp(t, rows[i].want) == 0, "%s: %s, want %s",
+			      rows[i].json, t ? t : "(none)", rows[i].want);
+		free(t);
+		errlist_free(l);
+		json_decref(obj);
+	}
+}
+
 int
 main(void)
 {
 	test_lines();
+	test_unknown_keys();
 	test_limit();
 	test_long_line();
 	test_paths();
