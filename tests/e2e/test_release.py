@@ -12,6 +12,7 @@ members M0000001-M0000008), `reload` (SIGHUP), `http` (an HTTP origin in this pr
 `closed` (an origin port nobody listens on) and, in the background, `big` (100,000 members).
 """
 
+import contextlib
 import datetime
 import hashlib
 import http.server
@@ -1120,21 +1121,9 @@ def _http_fixture(env):
     inst = env.install(members=30, conf={("origin", "timeout_ms"): HTTP_TIMEOUT_MS,
                                          ("origin", "max_record_bytes"): HTTP_MAX_BYTES})
     origin = Origin(inst.path("members.db"), HTTP_MAX_BYTES, hang_s=4 * HTTP_TIMEOUT_MS / 1000 * SLOW)
-    env.enter(_Closing(origin))
+    env.enter(contextlib.closing(origin))
     inst.set("origin", "url", f"http://127.0.0.1:{origin.port}")
     return env.daemon(inst), origin
-
-
-class _Closing:
-    def __init__(self, thing):
-        self.thing = thing
-
-    def __enter__(self):
-        return self.thing
-
-    def __exit__(self, *exc):
-        self.thing.close()
-        return False
 
 
 def _http_partner(env):

@@ -15,6 +15,7 @@ HTTPS origin in this process whose TLS configuration each case picks) and `sigal
 """
 
 import collections
+import contextlib
 import datetime
 import http.server
 import json
@@ -482,22 +483,10 @@ class TLSOrigin:
         self.server.server_close()
 
 
-class _Closing:
-    def __init__(self, thing):
-        self.thing = thing
-
-    def __enter__(self):
-        return self.thing
-
-    def __exit__(self, *exc):
-        self.thing.close()
-        return False
-
-
 def _origin_fixture(env):
     inst = env.install(members=10)
     write_contract(inst)
-    origin = env.enter(_Closing(TLSOrigin(inst.path("origin-pki"), inst.path("members.db"))))
+    origin = env.enter(contextlib.closing(TLSOrigin(inst.path("origin-pki"), inst.path("members.db"))))
     inst.set("origin", "url", f"https://127.0.0.1:{origin.port}")
     inst.set("origin", "ca", str(origin.ca.pem))
     return env.daemon(inst), origin
@@ -611,7 +600,7 @@ class SServer:
 def _sigalg_origin_fixture(env):
     inst = env.origin[0].install
     origin = env.origin[1]
-    srv = env.enter(_Closing(SServer(inst.path("s_server"), inst, origin.certs["sha256"])))
+    srv = env.enter(contextlib.closing(SServer(inst.path("s_server"), inst, origin.certs["sha256"])))
     conf = inst.variant("sigalgs", {("partner", "listen"): f"127.0.0.1:{pdtest.free_port()}",
                                     ("compliance", "listen"): f"127.0.0.1:{pdtest.free_port()}",
                                     ("origin", "url"): f"https://127.0.0.1:{srv.port}",
