@@ -369,20 +369,26 @@ struct scan {
 	bool tenc_chunked;   /* the Transfer-Encoding value is "chunked" */
 };
 
+/* A value hid bytes or holds a control character: Authorization's own flag, or the rest's. */
+static void
+scan_mark(struct scan *sc, bool auth)
+{
+	if (auth)
+		sc->bad_auth = true;
+	else
+		sc->bad = true;
+}
+
 static void
 scan_gap(struct scan *sc, const char *until, size_t line_end)
 {
-	bool hid = false;
-
 	if (sc->gap == NULL)
 		return;
-	hid = (size_t)(until - sc->gap) > line_end;
+	bool hid = (size_t)(until - sc->gap) > line_end;
 	for (const char *p = sc->gap; p < until && !hid; p++)
 		hid = *p != '\0';
-	if (hid && sc->gap_auth)
-		sc->bad_auth = true;
-	else if (hid)
-		sc->bad = true;
+	if (hid)
+		scan_mark(sc, sc->gap_auth);
 }
 
 static enum MHD_Result
@@ -393,6 +399,7 @@ scan_iter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, 
 	bool auth = strcasecmp(key, MHD_HTTP_HEADER_AUTHORIZATION) == 0;
 
 	(void)kind;
+	(void)key_size;
 	if (value == NULL)
 		value = "";
 	if (key < sc->lo || key >= sc->hi || value < key || value + value_size >= sc->hi ||
@@ -402,15 +409,10 @@ scan_iter(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size, 
 		return MHD_YES;
 	}
 	scan_gap(sc, key, 2);
-	if (!server_value_ok(value, value_size, SIZE_MAX, true)) {
-		if (auth)
-			sc->bad_auth = true;
-		else
-			sc->bad = true;
-	}
+	if (!server_value_ok(value, value_size, SIZE_MAX, true))
+		scan_mark(sc, auth);
 	sc->gap = value + value_size;
 	sc->gap_auth = auth;
-	(void)key_size;
 	if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0) {
 		sc->clen++;
 		sc->clen_digits &= value_size > 0 && strspn(value, "0123456789") == value_size;
