@@ -96,6 +96,18 @@ reply_index(struct server_request *req, uint64_t index)
 }
 
 /*
+ * What a failed append answers: a malformed entry is this code's bug (the ledger has logged
+ * it), not an outage; anything else is ledger_unavailable. Either way nothing is released.
+ */
+static enum apierr
+append_error(int rc)
+{
+	if (rc == LEDGER_OK)
+		return APIERR_NONE;
+	return rc == LEDGER_EENTRY ? APIERR_INTERNAL : APIERR_LEDGER_UNAVAILABLE;
+}
+
+/*
  * The one exit of a refused data request. From step 4 on the deny entry is committed first,
  * then the answer is made; a ledger that cannot record the refusal turns it into
  * ledger_unavailable — which refuses too, so nothing is ever released unrecorded.
@@ -107,6 +119,7 @@ refuse(struct request *r)
 	const char *msg = d->message[0] != '\0' ? d->message : NULL;
 	struct ledger_entry le;
 	uint64_t index;
+	enum apierr e;
 
 	assert(d->error != APIERR_NONE);
 	if (!d->recorded) {
@@ -116,8 +129,8 @@ refuse(struct request *r)
 	entry_init(r, &le, LEDGER_DENY);
 	le.reason = apierr_code(d->error);
 	le.subject = r->subject[0] != '\0' ? r->subject : NULL;
-	if (ledger_append(r->api->ledger, &le, 1, &index) != 0) {
-		server_reply_error(r->req, APIERR_LEDGER_UNAVAILABLE, NULL);
+	if ((e = append_error(ledger_append(r->api->ledger, &le, 1, &index))) != APIERR_NONE) {
+		server_reply_error(r->req, e, NULL);
 		return;
 	}
 	server_reply_error(r->req, d->error, msg);
@@ -292,8 +305,10 @@ build_member(const struct request *r, const EVP_MD *sha256, const char *member_i
 static int
 commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *index)
 {
-	if (ledger_append(r->api->ledger, le, n, index) != 0) {
-		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_LEDGER_UNAVAILABLE, NULL);
+	enum apierr e = append_error(ledger_append(r->api->ledger, le, n, index));
+
+	if (e != APIERR_NONE) {
+		decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);
 		return -1;
 	}
 	return 0;
