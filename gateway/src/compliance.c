@@ -722,7 +722,7 @@ summary(struct server_request *req, void *app)
 	if (only(req, allowed, "from, to") != 0 || q_range(req, &from, &to) != 0)
 		return;
 	if (to == 0)
-		to = (int64_t)now * 1000;
+		to = report_end_now_ms();
 	if (from == 0)
 		from = to - REPORT_TRAILING_DAYS * REPORT_DAY_MS;
 	if (from >= to) {

@@ -1148,6 +1148,15 @@ summary_each(void *arg, const struct ledger_leaf *l)
 	return report_summary_admin(s, l);
 }
 
+int64_t
+report_end_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000 + 1;
+}
+
 json_t *
 report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
                const struct report_names *n, char *err, size_t errlen)

@@ -95,6 +95,10 @@ json_t *report_breach(struct ledger *l, const struct report_query *q, const stru
  * REPORT_ENDING_DAYS of now; days above REPORT_VOLUME_FACTOR times a partner's trailing mean;
  * the admin entries. New reference, or NULL with err.
  */
+/* The end of a period asked without one: everything recorded up to this moment (the ledger's
+ * times are milliseconds, an end is exclusive). */
+int64_t report_end_now_ms(void);
+
 json_t *report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
                        const struct report_names *n, char *err, size_t errlen);
 

@@ -265,7 +265,7 @@ report_main(int argc, char **argv)
 		doc = report_breach(db, &q, &names, origin, ps, err, sizeof(err));
 	} else {
 		time_t now = time(NULL);
-		int64_t t = q.to_ms > 0 ? q.to_ms : (int64_t)now * 1000;
+		int64_t t = q.to_ms > 0 ? q.to_ms : report_end_now_ms();
 		int64_t f = q.from_ms > 0 ? q.from_ms : t - REPORT_TRAILING_DAYS * CAL_DAY_MS;
 		if (f >= t)
 			return cli_fail("--from must come before now or --to");

@@ -798,6 +798,27 @@ def _(env):
     check(r.returncode == 0, f"ledger verify after the kill switch: {r.stdout}{r.stderr}")
 
 
+@case("supervision summary: with no 'to', a refusal of this very moment is in it (CLI too)")
+def _(env):
+    d = env.daemon(env.install(members=5))
+    inst = d.install
+    auditor = staff_token(inst, "alice", "auditor")
+    cert = inst.pki.partner(SAKURA)
+
+    def refused(doc):
+        return sum(r["refusals"].get("token_required", 0) for r in doc["rows"] if r["partner"] == SAKURA)
+
+    n = refused(ok_json(call(d, "/v1/supervision/summary", auditor), "summary before"))
+    for i in range(1, 11):
+        check_error(d.get("/v1/members/M0000001", cert=cert), 401, "token_required", f"refusal {i}")
+        # asked within the same second as the refusal, as an officer would right after it
+        eq(refused(ok_json(call(d, "/v1/supervision/summary", auditor), f"summary {i}")), n + i,
+           f"the summary right after refusal {i} counts it")
+    check_error(d.get("/v1/members/M0000001", cert=cert), 401, "token_required", "one more")
+    doc = json.loads(pd(inst, "report", "summary", "-c", inst.conf))
+    eq(refused(doc), n + 11, "pdgate report summary counts the refusal of this moment too")
+
+
 # ---------------------------------------------------------------------------------------------
 # A large ledger.
 
