@@ -264,6 +264,14 @@ def schema_errors(doc, schema, v, at="$"):
     return errs
 
 
+def same_set(got, want, what, got_name, want_name):
+    """Fails unless the two sets are equal, naming what each has that the other lacks."""
+    only_got, only_want = sorted(set(got) - set(want)), sorted(set(want) - set(got))
+    check(not only_got and not only_want,
+          f"{what}: only in {got_name}: {only_got or 'nothing'}; only in {want_name}: "
+          f"{only_want or 'nothing'}")
+
+
 def check_value(doc, schema, v, what):
     errs = schema_errors(doc, schema, v)
     check(not errs, f"{what}: not as documented:\n" + "\n".join(errs[:12]))
@@ -667,7 +675,7 @@ def response_codes(doc, resp):
 def _(env):
     doc, table = env.doc, apierr_table()
     ec = doc["components"]["schemas"]["ErrorCode"]
-    eq(set(ec["enum"]), set(table), "ErrorCode's enum vs apierr.c")
+    same_set(ec["enum"], table, "error codes", "ErrorCode's enum", "apierr.c")
     eq(ec["x-pdgate-status"], table, "ErrorCode's x-pdgate-status vs apierr.c")
     rows = {c: int(s) for c, s in re.findall(r"^\| `(\w+)` \| (\d+) \|", ec["description"], re.M)}
     eq(rows, table, "the table in ErrorCode's description vs apierr.c")
@@ -701,7 +709,7 @@ def _(env):
                        if resolve(doc, p)["in"] == "header"}
     if any(s["type"] == "http" for s in doc["components"]["securitySchemes"].values()):
         documented.add("Authorization")  # a bearer scheme is the Authorization header
-    eq(documented, read, "request headers: documented vs read by gateway/src")
+    same_set(documented, read, "request headers", "docs/openapi.yaml", "what gateway/src reads")
     consts = {"ALLOW": "Allow", "CONTENT_TYPE": "Content-Type", "CONNECTION": "Connection"}
     set_ = set(re.findall(r'(?:server_reply_header|MHD_add_response_header)\(\s*[\w>-]+,\s*"([^"]+)"', src))
     for c in re.findall(r"MHD_add_response_header\([^,]+,\s*MHD_HTTP_HEADER_(\w+)", src) + \
@@ -716,8 +724,8 @@ def _(env):
     answered |= {"Content-Type"}  # every response's content
     check("Connection: close" in doc["info"]["description"], "info.description: Connection: close")
     answered |= {"Connection"}
-    eq({h.lower() for h in answered}, {h.lower() for h in set_},
-       "response headers: documented vs set by gateway/src")
+    same_set({h.lower() for h in answered}, {h.lower() for h in set_}, "response headers",
+             "docs/openapi.yaml", "what gateway/src sets")
 
 
 def catalog_paths(schema, doc, prefix=""):
@@ -739,14 +747,14 @@ def _(env):
     doc = env.doc
     fields = json.loads((ROOT / "policies" / "fields.json").read_text())["fields"]
     releasable = {f["path"] for f in fields if f["class"] != "internal"}
-    eq(catalog_paths(doc["components"]["schemas"]["MemberRecord"], doc), releasable,
-       "MemberRecord's leaves vs policies/fields.json")
+    same_set(catalog_paths(doc["components"]["schemas"]["MemberRecord"], doc), releasable,
+             "member record paths", "MemberRecord", "policies/fields.json (not internal)")
     classes = {f["class"] for f in fields}
     check(classes <= set(doc["components"]["schemas"]["FieldClass"]["enum"]),
           f"FieldClass lacks {classes - set(doc['components']['schemas']['FieldClass']['enum'])}")
     purposes = json.loads((ROOT / "policies" / "purposes.json").read_text())["purposes"]
-    eq(set(doc["components"]["schemas"]["PurposeId"]["enum"]), {p["id"] for p in purposes},
-       "PurposeId vs policies/purposes.json")
+    same_set(doc["components"]["schemas"]["PurposeId"]["enum"], {p["id"] for p in purposes},
+             "purposes", "PurposeId", "policies/purposes.json")
     check({p["kind"] for p in purposes} <= set(doc["components"]["schemas"]["PurposeKind"]["enum"]),
           "PurposeKind lacks a kind of policies/purposes.json")
 
