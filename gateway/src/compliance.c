@@ -1014,7 +1014,7 @@ console_file(struct server_request *req, void *app)
 /* ------------------------------------------------------------------------------------------ */
 /* The listener. */
 
-static const struct server_route routes[] = {
+const struct server_route compliance_routes[] = {
     {"GET", "/", console, NULL},
     {"GET", "/ui/{}", console_file, NULL},
     {"GET", "/v1/ledger/checkpoint", checkpoint, &need_auditor},
@@ -1034,6 +1034,7 @@ static const struct server_route routes[] = {
     {"POST", "/v1/gateway/suspend", gateway_suspend, &need_officer},
     {"POST", "/v1/gateway/resume", gateway_resume, &need_officer},
 };
+const size_t compliance_nroutes = sizeof(compliance_routes) / sizeof(compliance_routes[0]);
 
 /* The verifier key beside the ledger key (keys/ledger.vkey), one line; NULL if absent. */
 static char *
@@ -1142,8 +1143,8 @@ compliance_start(const struct compliance_params *p, char *err, size_t errlen)
 	    .idle_timeout_s = IDLE_TIMEOUT_S,
 	    .max_header_bytes = MAX_HEADER_BYTES,
 	    .max_body_bytes = MAX_BODY_BYTES,
-	    .routes = routes,
-	    .nroutes = sizeof(routes) / sizeof(routes[0]),
+	    .routes = compliance_routes,
+	    .nroutes = compliance_nroutes,
 	    .authorize = authorize,
 	    .app = c,
 	    .log = p->log,

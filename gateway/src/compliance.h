@@ -11,6 +11,7 @@
 #include "origin.h"
 #include "pseudo.h"
 #include "registry.h"
+#include "server.h"
 #include "tokenstore.h"
 
 /*
@@ -40,6 +41,10 @@ struct compliance_params {
 };
 
 struct compliance;
+
+/* The listener's routes, in the order they are matched (`pdgate serve --routes` lists them). */
+extern const struct server_route compliance_routes[];
+extern const size_t compliance_nroutes;
 
 /*
  * Loads the staff trust store, the staff token verifier and the console's files, and starts

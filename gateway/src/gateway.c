@@ -70,11 +70,26 @@ usage(FILE *f)
 	fprintf(
 	    f,
 	    "usage: pdgate serve -c FILE [-n]\n"
+	    "       pdgate serve --routes\n"
 	    "  -c FILE   the configuration (pdgate.conf)\n"
 	    "  -n        check the configuration, keys and trust files, print\n"
 	    "            'configuration OK' or every error, and exit\n"
+	    "  --routes  print the routes both listeners serve, one a line\n"
+	    "            (LISTENER METHOD PATTERN, {} for a path parameter), and exit\n"
 	    "Runs the gateway in the foreground. SIGHUP reloads the CRL (all or nothing) and\n"
 	    "reopens the log file; SIGTERM and SIGINT finish the requests in flight and stop.\n");
+}
+
+/* `pdgate serve --routes`: the very tables the listeners route by, so a document can be
+ * checked against them. */
+static void
+print_routes(void)
+{
+	for (size_t i = 0; i < partner_nroutes; i++)
+		printf("partner %s %s\n", partner_routes[i].method, partner_routes[i].pattern);
+	for (size_t i = 0; i < compliance_nroutes; i++)
+		printf("compliance %s %s\n", compliance_routes[i].method,
+		       compliance_routes[i].pattern);
 }
 
 /* Appends one line to a growing error list (errors stay readable if memory runs out). */
@@ -319,11 +334,19 @@ serve_main(int argc, char **argv)
 	struct gateway g = {.ledger_lock = -1};
 	int rc = 1, opt;
 	static const struct option longopts[] = {{"help", no_argument, NULL, 'h'},
+	                                         {"routes", no_argument, NULL, 'R'},
 	                                         {NULL, 0, NULL, 0}};
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "c:nh", longopts, NULL)) != -1) {
 		switch (opt) {
+		case 'R':
+			if (optind != argc) {
+				usage(stderr);
+				return 2;
+			}
+			print_routes();
+			return 0;
 		case 'c':
 			conf_path = optarg;
 			break;
