@@ -71,6 +71,16 @@ $(BUILD)/obj/%.o: gateway/src/%.c $(wildcard gateway/src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The version: the VERSION file is its one place, and version.o the one object that reads it.
+# libjwt and inih cannot say their version at run time; pkg-config says what they were built with.
+VERSION      := $(shell cat VERSION)
+VERSION_DEFS := -DPDGATE_VERSION='"$(VERSION)"' \
+                -DPDGATE_LIBJWT_VERSION='"$(or $(shell pkg-config --modversion libjwt 2>/dev/null),?)"' \
+                -DPDGATE_INIH_VERSION='"$(or $(shell pkg-config --modversion inih 2>/dev/null),?)"'
+$(BUILD)/obj/version.o build/fuzz/obj/version.o: VERSION
+$(BUILD)/obj/version.o: CFLAGS += $(VERSION_DEFS)
+build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEFS)
+
 # What each unit test links: the modules (gateway/src/NAME.c) it calls, and the ones those call
 # in turn, and nothing else, so that the link itself holds the module boundaries: a module that
 # starts to call another fails its tests' link until the line here says so. A test that
