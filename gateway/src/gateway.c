@@ -40,6 +40,7 @@
 #include "tlsauth.h"
 #include "token.h"
 #include "tokenstore.h"
+#include "version.h"
 
 /* How long SIGTERM lets requests in flight finish before connections are closed. */
 #define DRAIN_MS 10000
@@ -418,6 +419,7 @@ serve_main(int argc, char **argv)
 	    .key = g.cfg->ledger.key,
 	    .checkpoint_interval_ms = g.cfg->ledger.checkpoint_interval_ms,
 	    .log = g.log,
+	    .version = version_number(),
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
