@@ -72,9 +72,10 @@ cli_paths(const char *conf, const char *policies, const char *dir, struct cli_pa
 	} else {
 		char share[PATH_MAX - 16], err[256];
 		if (share_dir(NULL, share, sizeof(share), err, sizeof(err)) != 0) {
-			fprintf(stderr,
-			        "pdgate contract: cannot find the policies (%s); use --policies DIR\n",
-			        err);
+			fprintf(
+			    stderr,
+			    "pdgate contract: cannot find the policies (%s); use --policies DIR\n",
+			    err);
 			return -1;
 		}
 		snprintf(base, sizeof(base), "%s/policies", share);
