@@ -20,7 +20,7 @@ struct command {
 
 static const struct command commands[] = {
     /* COMMANDS: one line per subcommand, in the order of SPEC section 3 */
-    {"init", init_main, "create a complete demo installation in a new folder"},
+    {"init", init_main, "create a complete installation in a new folder: a demo, or --production"},
     {"serve", serve_main, "run the gateway in the foreground (-n: check the configuration)"},
     {"contract", contract_main, "check contract files, list the loaded contracts"},
     {"cert", cert_main, "issue or revoke client certificates, re-sign CRLs"},
