@@ -40,6 +40,7 @@
 #include "tlsauth.h"
 #include "token.h"
 #include "tokenstore.h"
+#include "version.h"
 
 /* How long SIGTERM lets requests in flight finish before connections are closed. */
 #define DRAIN_MS 10000
@@ -227,23 +228,6 @@ reload(struct gateway *g)
 /* Key files are small; a bigger one is not a key, and reading part of it would be wrong. */
 #define SECRET_MAX 4096
 
-/* True for an http:// origin off this machine: member records would cross the network in
- * cleartext. https:// (with [origin] ca) is what a remote member system needs. */
-static bool
-cleartext_remote(const char *url)
-{
-	static const char *const local[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
-
-	if (strncmp(url, "http://", 7) != 0)
-		return false;
-	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
-		size_t n = strlen(local[i]);
-		if (strncmp(url, local[i], n) == 0 && (url[n] == ':' || url[n] == '/' || !url[n]))
-			return false;
-	}
-	return true;
-}
-
 /*
  * Opens everything a request needs and checks what -n checks: trust files, the server key
  * pair, catalogs and contracts, the token key, the pseudonym secret, the ledger key, the
@@ -308,7 +292,7 @@ open_all(struct gateway *g, char **errors)
 	    .client_key = c->origin.client_key,
 	    .ca = c->origin.ca,
 	};
-	if (cleartext_remote(c->origin.url))
+	if (origin_cleartext_remote(c->origin.url))
 		add_error(errors,
 		          "[origin] url: plain http:// is allowed only to this machine; a "
 		          "remote member system needs https:// (member records are personal "
@@ -441,6 +425,7 @@ serve_main(int argc, char **argv)
 	    .key = g.cfg->ledger.key,
 	    .checkpoint_interval_ms = g.cfg->ledger.checkpoint_interval_ms,
 	    .log = g.log,
+	    .version = version_number(),
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {

@@ -532,9 +532,9 @@ done:
 }
 
 static int
-append_admin(struct ledger *l, const char *action)
+append_admin(struct ledger *l, const char *action, const char *version)
 {
-	struct ledger_admin a = {.action = action};
+	struct ledger_admin a = {.action = action, .version = version};
 	struct ledger_entry e = {.kind = LEDGER_ADMIN, .admin = &a};
 	uint64_t idx;
 	int rc = ledger_append(l, &e, 1, &idx);
@@ -765,7 +765,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			goto fail;
 		}
 		l->started = 1;
-		if (append_admin(l, "gateway_start") != LEDGER_OK) {
+		if (append_admin(l, "gateway_start", p->version) != LEDGER_OK) {
 			snprintf(err, errlen, "ledger %s: cannot write the gateway_start entry: %s",
 			         p->path, sqlite3_errmsg(l->w->db));
 			goto fail;
@@ -796,7 +796,7 @@ ledger_close(struct ledger *l)
 	if (l == NULL)
 		return 0;
 	if (!l->read_only) {
-		if (append_admin(l, "gateway_stop") != LEDGER_OK)
+		if (append_admin(l, "gateway_stop", NULL) != LEDGER_OK)
 			rc = LEDGER_EIO;
 		pthread_mutex_lock(&l->lock);
 		l->stop = 1;

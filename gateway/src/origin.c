@@ -228,6 +228,21 @@ give(struct origin *o, struct handle *h)
 	pthread_mutex_unlock(&o->lock);
 }
 
+bool
+origin_cleartext_remote(const char *url)
+{
+	static const char *const local[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
+
+	if (strncmp(url, "http://", 7) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+		size_t n = strlen(local[i]);
+		if (strncmp(url, local[i], n) == 0 && (url[n] == ':' || url[n] == '/' || !url[n]))
+			return false;
+	}
+	return true;
+}
+
 struct origin *
 origin_new(const struct origin_params *p, char *err, size_t errlen)
 {

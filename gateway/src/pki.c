@@ -11,6 +11,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -439,9 +440,10 @@ static const struct ext ext_server[] = {
     {NID_ext_key_usage, "serverAuth"},
     {NID_subject_key_identifier, "hash"},
     {NID_authority_key_identifier, "keyid:always"},
-    {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"},
     {NID_undef, NULL},
 };
+/* The server's subjectAltName unless the caller names the hosts (pki_make_server). */
+static const char *const default_hosts[] = {"localhost", "127.0.0.1", "::1"};
 static const struct ext ext_client[] = {
     {NID_basic_constraints, "critical,CA:FALSE"},
     {NID_key_usage, "critical,digitalSignature"},
@@ -464,10 +466,62 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	return ok == 1 ? 0 : -1;
 }
 
-/* Builds and signs a certificate; ca == NULL makes it self-signed by key. */
+/*
+ * The subjectAltName of hosts[0..n) (each passed pki_host_kind): dNSName or iPAddress, in the
+ * order given. Built as values, not as an OpenSSL configuration string, so that no host can
+ * spell a second name.
+ */
+static int
+add_hosts(X509 *x, const char *const *hosts, size_t n)
+{
+	GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
+	int rc = -1;
+
+	if (names == NULL)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		GENERAL_NAME *gn = GENERAL_NAME_new();
+		ASN1_STRING *v = NULL;
+		unsigned char ip[16];
+		int type;
+
+		if (gn == NULL)
+			goto done;
+		if (inet_pton(AF_INET, hosts[i], ip) == 1 ||
+		    inet_pton(AF_INET6, hosts[i], ip) == 1) {
+			type = GEN_IPADD;
+			v = ASN1_OCTET_STRING_new();
+			if (v == NULL ||
+			    !ASN1_OCTET_STRING_set(v, ip, strchr(hosts[i], ':') != NULL ? 16 : 4))
+				goto bad;
+		} else {
+			type = GEN_DNS;
+			v = ASN1_IA5STRING_new();
+			if (v == NULL || !ASN1_STRING_set(v, hosts[i], (int)strlen(hosts[i])))
+				goto bad;
+		}
+		GENERAL_NAME_set0_value(gn, type, v);
+		if (sk_GENERAL_NAME_push(names, gn) <= 0) {
+			GENERAL_NAME_free(gn);
+			goto done;
+		}
+		continue;
+	bad:
+		ASN1_STRING_free(v);
+		GENERAL_NAME_free(gn);
+		goto done;
+	}
+	rc = X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
+done:
+	GENERAL_NAMES_free(names);
+	return rc;
+}
+
+/* Builds and signs a certificate; ca == NULL makes it self-signed by key. A server certificate
+ * names hosts[0..nhosts) in its subjectAltName (nhosts 0: default_hosts). */
 static X509 *
-cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
-           unsigned days, char *err, size_t errlen)
+cert_build(enum pki_profile profile, const char *name, const char *const *hosts, size_t nhosts,
+           EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
 {
 	const struct ext *exts;
 	const char *urn = NULL;
@@ -519,6 +573,11 @@ cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, 
 		if (add_ext(x, &ctx, NID_subject_alt_name, san) < 0)
 			goto ossl_fail;
 	}
+	if (profile == PKI_PROFILE_SERVER &&
+	    (nhosts > 0 ? add_hosts(x, hosts, nhosts)
+	                : add_hosts(x, default_hosts,
+	                            sizeof(default_hosts) / sizeof(default_hosts[0]))) < 0)
+		goto ossl_fail;
 	if (X509_sign(x, ca_key, EVP_sha256()) <= 0)
 		goto ossl_fail;
 	X509_NAME_free(subject);
@@ -550,12 +609,12 @@ pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errle
 	}
 	if (!days_valid(days, err, errlen))
 		return NULL;
-	return cert_build(PKI_PROFILE_CA, cn, key, NULL, key, days, err, errlen);
+	return cert_build(PKI_PROFILE_CA, cn, NULL, 0, key, NULL, key, days, err, errlen);
 }
 
-X509 *
-pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
-          unsigned days, char *err, size_t errlen)
+static X509 *
+issue(enum pki_profile profile, const char *name, const char *const *hosts, size_t nhosts,
+      EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
 {
 	X509 *x;
 
@@ -579,7 +638,14 @@ pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, E
 		ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
 		return NULL;
 	}
-	x = cert_build(profile, name, key, ca, ca_key, days, err, errlen);
+	for (size_t i = 0; i < nhosts; i++) {
+		if (pki_host_kind(hosts[i]) == PKI_HOST_BAD) {
+			seterr(err, errlen, "'%s' is neither a host name nor an IP address",
+			       hosts[i]);
+			return NULL;
+		}
+	}
+	x = cert_build(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 	/* A leaf that outlives its CA would stop verifying before its own notAfter. */
 	if (x != NULL && ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
 		seterr(err, errlen, "a certificate for %u days would outlive its CA", days);
@@ -587,6 +653,13 @@ pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, E
 		return NULL;
 	}
 	return x;
+}
+
+X509 *
+pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
+          unsigned days, char *err, size_t errlen)
+{
+	return issue(profile, name, NULL, 0, key, ca, ca_key, days, err, errlen);
 }
 
 int
@@ -663,10 +736,10 @@ fail:
 	return -1;
 }
 
-int
-pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
-              EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
-              size_t errlen)
+static int
+make_leaf(const char *prefix, enum pki_profile profile, const char *name, const char *const *hosts,
+          size_t nhosts, X509 *ca, EVP_PKEY *ca_key, unsigned days,
+          char fingerprint[PKI_FINGERPRINT_LEN], char *err, size_t errlen)
 {
 	char kpath[PATH_MAX], cpath[PATH_MAX];
 	EVP_PKEY *key = NULL;
@@ -688,7 +761,7 @@ pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X5
 		ossl_err(err, errlen, "generating a key");
 		goto done;
 	}
-	cert = pki_issue(profile, name, key, ca, ca_key, days, err, errlen);
+	cert = issue(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 	if (cert == NULL)
 		goto done;
 	if (pki_key_write(kpath, key, err, errlen) < 0)
@@ -708,6 +781,78 @@ done:
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+int
+pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
+              EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
+              size_t errlen)
+{
+	return make_leaf(prefix, profile, name, NULL, 0, ca, ca_key, days, fingerprint, err,
+	                 errlen);
+}
+
+int
+pki_make_server(const char *prefix, const char *cn, const char *const *hosts, size_t nhosts,
+                X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+{
+	if (nhosts == 0 || nhosts > PKI_MAX_HOSTS) {
+		seterr(err, errlen, "a server certificate names 1..%d hosts", PKI_MAX_HOSTS);
+		return -1;
+	}
+	return make_leaf(prefix, PKI_PROFILE_SERVER, cn, hosts, nhosts, ca, ca_key, days, NULL, err,
+	                 errlen);
+}
+
+/* ---- host names ---- */
+
+/*
+ * A DNS name as RFC 1123 spells a host: dot-separated labels of letters, digits and hyphens,
+ * 1..63 each, no hyphen first or last, 253 in all, lower case (a certificate's names compare
+ * case-blind, but a file that spells one name one way is easier to read and to check), and a last
+ * label that is not all digits (that is a mistyped IPv4 address, never a name). No wildcard, no
+ * trailing dot: the certificate names exactly the hosts partners connect to.
+ */
+static int
+dns_name_valid(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+	int digits_only = 1;
+
+	if (n < 1 || n > 253)
+		return 0;
+	for (size_t i = 0; i <= n; i++) {
+		char c = s[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0 || s[i - 1] == '-')
+				return 0;
+			if (c == '\0')
+				break;
+			label = 0;
+			digits_only = 1;
+			continue;
+		}
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return 0;
+		if (c == '-' && label == 0)
+			return 0;
+		if (++label > 63)
+			return 0;
+		digits_only &= c >= '0' && c <= '9';
+	}
+	return !digits_only;
+}
+
+enum pki_host
+pki_host_kind(const char *s)
+{
+	unsigned char ip[16];
+
+	if (s == NULL)
+		return PKI_HOST_BAD;
+	if (inet_pton(AF_INET, s, ip) == 1 || inet_pton(AF_INET6, s, ip) == 1)
+		return PKI_HOST_IP;
+	return dns_name_valid(s) ? PKI_HOST_DNS : PKI_HOST_BAD;
 }
 
 /* ---- CRLs ---- */

@@ -20,7 +20,8 @@
 /* The certificate profiles. certs/profiles.cnf spells the same ones as OpenSSL sections. */
 enum pki_profile {
 	PKI_PROFILE_CA,      /* v3_ca: CA:true pathlen:0, keyCertSign + cRLSign */
-	PKI_PROFILE_SERVER,  /* v3_server: serverAuth, DNS:localhost, IP:127.0.0.1, IP:::1 */
+	PKI_PROFILE_SERVER,  /* v3_server: serverAuth, DNS:localhost, IP:127.0.0.1, IP:::1 (or the
+	                        hosts of pki_make_server) */
 	PKI_PROFILE_PARTNER, /* v3_partner_client: clientAuth, URI:urn:pdgate:partner:NAME */
 	PKI_PROFILE_STAFF,   /* v3_staff_client: clientAuth, URI:urn:pdgate:staff:NAME */
 };
@@ -79,6 +80,26 @@ int pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out,
 int pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
                   EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
                   size_t errlen);
+
+/* A server certificate names at most this many hosts. */
+#define PKI_MAX_HOSTS 32
+
+/* What a server's name is, for its certificate's subjectAltName. */
+enum pki_host {
+	PKI_HOST_BAD = 0, /* neither: refused */
+	PKI_HOST_DNS,     /* a lower-case RFC 1123 host name, no wildcard, no trailing dot */
+	PKI_HOST_IP,      /* an IPv4 or IPv6 address as inet_pton(3) reads it */
+};
+enum pki_host pki_host_kind(const char *s);
+
+/*
+ * Makes a fresh key and a server certificate (PKI_PROFILE_SERVER, CN cn) in PREFIX.key and
+ * PREFIX.pem whose subjectAltName is exactly hosts[0..nhosts), 1 <= nhosts <= PKI_MAX_HOSTS,
+ * in that order: a DNS name as dNSName, an address as iPAddress (each must pass
+ * pki_host_kind). Otherwise as pki_make_leaf. 0, or -1 with err and nothing left behind.
+ */
+int pki_make_server(const char *prefix, const char *cn, const char *const *hosts, size_t nhosts,
+                    X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
 
 /* Result of pki_crl_revoke. */
 enum pki_revoke {

@@ -131,16 +131,25 @@ verifier(void)
 }
 
 static struct ledger *
-open_at(const char *db, unsigned interval_ms)
+open_version(const char *db, unsigned interval_ms, const char *version)
 {
-	struct ledger_params p = {
-	    .path = db, .origin = ORIGIN, .key = keypath, .checkpoint_interval_ms = interval_ms};
+	struct ledger_params p = {.path = db,
+	                          .origin = ORIGIN,
+	                          .key = keypath,
+	                          .checkpoint_interval_ms = interval_ms,
+	                          .version = version};
 	char err[512];
 	struct ledger *l = ledger_open(&p, err, sizeof(err));
 
 	if (l == NULL)
 		fprintf(stderr, "ledger_open %s: %s\n", db, err);
 	return l;
+}
+
+static struct ledger *
+open_at(const char *db, unsigned interval_ms)
+{
+	return open_version(db, interval_ms, NULL);
 }
 
 static int
@@ -206,7 +215,7 @@ leaf_at(struct ledger *l, uint64_t i)
 static const char *const items2[] = {"address.city", "birth_date:year"};
 static const char *const items0[] = {NULL};
 static const struct ledger_admin adm_suspend = {"partner_suspend", "officer", "漏えいの疑い",
-                                                "sakura-mail"};
+                                                "sakura-mail", NULL};
 
 static const struct {
 	const char *name;
@@ -259,7 +268,7 @@ static const struct {
 };
 
 static const char *const bad_items[] = {"ok", NULL};
-static const struct ledger_admin adm_noaction = {NULL, NULL, NULL, NULL};
+static const struct ledger_admin adm_noaction = {NULL, NULL, NULL, NULL, NULL};
 static const struct {
 	const char *name;
 	struct ledger_entry e;
@@ -704,7 +713,9 @@ test_checkpoints_and_reopen(void)
 
 	int n = checkpoints(db, sizes, roots, 256);
 	CHECK(n >= 6, "checkpoints verify with the vkey: %d", n);
-	l = open_at(db, 50);
+	/* The first run wrote its gateway_start without a version, as pdgate did before 0.9.0;
+	 * the second run's carries one, and the mixed ledger verifies below. */
+	l = open_version(db, 50, "9.8.7");
 	CHECK(l != NULL, "reopen");
 	if (l == NULL)
 		return;
@@ -713,11 +724,17 @@ test_checkpoints_and_reopen(void)
 	      "close signed the last entry (%" PRIu64 " of %" PRIu64
 	      "); reopen added gateway_start",
 	      n > 0 ? sizes[n - 1] : 0, size);
-	char *stop = leaf_at(l, size - 2), *start = leaf_at(l, size - 1);
-	CHECK(stop && strstr(stop, "\"action\":\"gateway_stop\""), "gateway_stop");
-	CHECK(start && strstr(start, "\"action\":\"gateway_start\""), "gateway_start after reopen");
+	char *stop = leaf_at(l, size - 2), *start = leaf_at(l, size - 1), *first = leaf_at(l, 0);
+	CHECK(stop && strstr(stop, "\"action\":\"gateway_stop\"") && !strstr(stop, "version"),
+	      "gateway_stop, without a version");
+	CHECK(start && strstr(start, "\"action\":\"gateway_start\"") &&
+	          strstr(start, ",\"target\":null,\"version\":\"9.8.7\"}}"),
+	      "gateway_start after reopen, with the version: %s", start ? start : "(none)");
+	CHECK(first && strstr(first, "\"action\":\"gateway_start\"") && !strstr(first, "version"),
+	      "the first run's gateway_start, without one");
 	free(stop);
 	free(start);
+	free(first);
 	for (int i = 0; i < 37; i++)
 		ledger_append(l, &e, 1, &idx);
 	compare_with_rebuild(l, "after reopen");

@@ -569,6 +569,99 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* The host names a server certificate may carry: one row per rule of pki_host_kind. */
+static void
+test_hosts(void)
+{
+	static const struct {
+		const char *s;
+		enum pki_host kind;
+	} rows[] = {
+	    {"gateway.example.org", PKI_HOST_DNS},
+	    {"gw", PKI_HOST_DNS},
+	    {"a-1.b2.example", PKI_HOST_DNS},
+	    {"xn--r8jz45g.jp", PKI_HOST_DNS},
+	    {"192.0.2.10", PKI_HOST_IP},
+	    {"2001:db8::10", PKI_HOST_IP},
+	    {"::1", PKI_HOST_IP},
+	    {"", PKI_HOST_BAD},
+	    {"Gateway.example.org", PKI_HOST_BAD},  /* upper case */
+	    {"*.example.org", PKI_HOST_BAD},        /* a wildcard */
+	    {"gateway.example.org.", PKI_HOST_BAD}, /* a trailing dot */
+	    {".example.org", PKI_HOST_BAD},         /* an empty label */
+	    {"a..b", PKI_HOST_BAD},
+	    {"-gw.example.org", PKI_HOST_BAD}, /* a hyphen first */
+	    {"gw-.example.org", PKI_HOST_BAD}, /* a hyphen last */
+	    {"gw_1.example.org", PKI_HOST_BAD},
+	    {"gw.example.org,DNS:evil.example", PKI_HOST_BAD}, /* a second name smuggled in */
+	    {"gw example.org", PKI_HOST_BAD},
+	    {"999.1.1.1", PKI_HOST_BAD}, /* a mistyped address, not a name */
+	    {"10.0.0", PKI_HOST_BAD},
+	    {"fe80::1%eth0", PKI_HOST_BAD}, /* a zone */
+	    {"[::1]", PKI_HOST_BAD},
+	    {"gw.example.org:8443", PKI_HOST_BAD},
+	    {"\xe3\x81\x82.jp", PKI_HOST_BAD}, /* not IDNA-encoded */
+	};
+	char label[70], name[300];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CHECK(pki_host_kind(rows[i].s) == rows[i].kind, "'%s': kind %d", rows[i].s,
+		      (int)pki_host_kind(rows[i].s));
+	CHECK(pki_host_kind(NULL) == PKI_HOST_BAD, "NULL");
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	snprintf(name, sizeof(name), "%s.example", label);
+	CHECK(pki_host_kind(name) == PKI_HOST_DNS, "a label of 63");
+	snprintf(name, sizeof(name), "%sa.example", label);
+	CHECK(pki_host_kind(name) == PKI_HOST_BAD, "a label of 64");
+	snprintf(name, sizeof(name), "%s.%s.%s.%.61s", label, label, label, label);
+	CHECK(strlen(name) == 253 && pki_host_kind(name) == PKI_HOST_DNS, "253 in all");
+	strcat(name, "a");
+	CHECK(pki_host_kind(name) == PKI_HOST_BAD, "254 in all");
+}
+
+/* A server certificate for named hosts: exactly those names, in order, as DNS and IP SANs. */
+static void
+test_server_hosts(X509 *vca, EVP_PKEY *vkey)
+{
+	static const char *const hosts[] = {"gateway.example.org", "192.0.2.10", "2001:db8::10"};
+	static const char *const bad[] = {"gateway.example.org", "evil,DNS:x"};
+	char err[256];
+	X509 *x = NULL;
+	GENERAL_NAMES *names = NULL;
+
+	CHECK(pki_make_server(at("named"), "gateway.example.org", hosts, 3, vca, vkey,
+	                      PKI_DAYS_SERVER, err, sizeof(err)) == 0,
+	      "named server: %s", err);
+	x = pki_cert_read(at("named.pem"), err, sizeof(err));
+	CHECK(x != NULL && verify(x, vca, NULL, X509_PURPOSE_SSL_SERVER) == X509_V_OK,
+	      "named server chain");
+	if (x == NULL)
+		goto done;
+	CHECK(X509_check_host(x, "gateway.example.org", 0, 0, NULL) == 1 &&
+	          X509_check_ip_asc(x, "192.0.2.10", 0) == 1 &&
+	          X509_check_ip_asc(x, "2001:db8::10", 0) == 1,
+	      "its names match");
+	CHECK(X509_check_host(x, "localhost", 0, 0, NULL) != 1 &&
+	          X509_check_ip_asc(x, "127.0.0.1", 0) != 1,
+	      "and nothing else: no localhost");
+	names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	CHECK(names != NULL && sk_GENERAL_NAME_num(names) == 3 &&
+	          sk_GENERAL_NAME_value(names, 0)->type == GEN_DNS &&
+	          sk_GENERAL_NAME_value(names, 1)->type == GEN_IPADD &&
+	          ASN1_STRING_length(sk_GENERAL_NAME_value(names, 1)->d.iPAddress) == 4 &&
+	          ASN1_STRING_length(sk_GENERAL_NAME_value(names, 2)->d.iPAddress) == 16,
+	      "three names in the order given");
+	CHECK(pki_make_server(at("named2"), "x", bad, 2, vca, vkey, 30, err, sizeof(err)) < 0 &&
+	          access(at("named2.key"), F_OK) != 0,
+	      "a bad host is refused and leaves nothing: %s", err);
+	CHECK(pki_make_server(at("named3"), "x", hosts, 0, vca, vkey, 30, err, sizeof(err)) < 0,
+	      "no host is refused");
+done:
+	GENERAL_NAMES_free(names);
+	X509_free(x);
+}
+
 int
 main(void)
 {
@@ -582,6 +675,7 @@ main(void)
 		return 1;
 	}
 	test_names();
+	test_hosts();
 	test_file_read();
 
 	CHECK(pki_make_ca(at("partner-ca"), "pdgate test partner CA", 1, &pca, &pkey, err,
@@ -635,6 +729,7 @@ main(void)
 	      "an invalid staff name leaves nothing");
 
 	test_leaf_profiles(pca, sca, vca, pkey, skey);
+	test_server_hosts(vca, vkey);
 	test_crl(pca, pkey, sca, skey);
 	test_keys();
 done:
