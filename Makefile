@@ -94,7 +94,7 @@ LINK_test_ledger          := buf cal codec config ledger_cmd ledger_db ledger_er
                              ledger_read ledger_vfs log merkle note pki utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
 LINK_test_ledger_vfs      := ledger_vfs
-LINK_test_log             := log
+LINK_test_log             := log utf8
 LINK_test_members         := cal members
 LINK_test_merkle          := merkle
 LINK_test_note            := codec note pki
