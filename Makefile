@@ -115,6 +115,7 @@ LINK_test_server_request  := apierr
 LINK_test_strtab          := strtab
 LINK_test_text            := text utf8
 LINK_test_tlsauth         := apierr codec tlsauth
+LINK_test_tlscred         := codec pki tlscred
 LINK_test_token           := buf codec pki token tokenstore
 LINK_test_tokenstore      := tokenstore
 LINK_test_ujson           := ujson
