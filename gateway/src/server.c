@@ -18,7 +18,6 @@
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "admission.h"
