@@ -792,9 +792,9 @@ on_certificate(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nr
 	struct conn *c = ci != NULL ? ci->socket_context : NULL;
 
 	(void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+	/* no context (out of memory): the handshake fails and the connection closes */
 	if (c == NULL)
-		return -1; /* no context (out of memory): the handshake fails, the connection closes
-		            */
+		return -1;
 	if (c->cred == NULL) {
 		struct server *s = c->server;
 		pthread_mutex_lock(&s->cred_lock);
