@@ -122,7 +122,7 @@ LINK_test_ledger          := buf cal codec config ledger_cmd ledger_db ledger_er
                              ledger_read ledger_vfs log merkle note pki utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
 LINK_test_ledger_vfs      := ledger_vfs
-LINK_test_log             := log
+LINK_test_log             := log utf8
 LINK_test_members         := cal members
 LINK_test_merkle          := merkle
 LINK_test_note            := codec note pki
@@ -144,6 +144,7 @@ LINK_test_share           :=
 LINK_test_strtab          := strtab
 LINK_test_text            := text utf8
 LINK_test_tlsauth         := apierr codec tlsauth
+LINK_test_tlscred         := codec pki tlscred
 LINK_test_token           := buf codec pki token tokenstore
 LINK_test_tokenstore      := tokenstore
 LINK_test_ujson           := ujson

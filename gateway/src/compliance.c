@@ -1169,12 +1169,16 @@ compliance_url(const struct compliance *c)
 	return server_url(c->server);
 }
 
-int
-compliance_reload(struct compliance *c, char *err, size_t errlen)
+struct tlsauth *
+compliance_staff_trust(struct compliance *c)
 {
-	if (c == NULL)
-		return 0;
-	return tlsauth_reload(c->trust, err, errlen);
+	return c->trust;
+}
+
+struct server *
+compliance_server(struct compliance *c)
+{
+	return c->server;
 }
 
 void

@@ -38,7 +38,8 @@ enum kind {
 	K_UINT,   /* unsigned, within [min, max] */
 	K_ULONG,
 	K_BOOL,
-	K_URL, /* origin url */
+	K_URL,  /* origin url */
+	K_WORD, /* one of the key's words; the field is its index (unsigned) */
 };
 
 enum {
@@ -59,6 +60,13 @@ struct key {
 
 #define O(f) offsetof(struct config, f)
 
+/* The words of each K_WORD key, NULL-terminated, in the order of their index. */
+static const char *const log_formats[] = {"text", "json", NULL}; /* CONFIG_LOG_* */
+static const struct {
+	size_t off;
+	const char *const *words;
+} word_keys[] = {{O(gateway.log_format), log_formats}};
+
 static const char *const sections[] = {"gateway", "partner", "compliance", "origin",
                                        "policy",  "ledger",  "tokens",     "keys"};
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -67,6 +75,7 @@ static const struct key keys[] = {
     {"gateway", "name", K_STR, O(gateway.name), 0, 0, 0},
     {"gateway", "log", K_PATH, O(gateway.log), F_PARENT, 0, 0},
     {"gateway", "state", K_PATH, O(gateway.state), F_PARENT, 0, 0},
+    {"gateway", "log_format", K_WORD, O(gateway.log_format), 0, 0, 0},
     {"gateway", "threads", K_UINT, O(gateway.threads), 0, 0, 256},
 
     {"partner", "listen", K_LISTEN, O(partner.listen), F_REQUIRED, 0, 0},
@@ -579,6 +588,26 @@ handler(void *user, const char *section, const char *name, const char *value)
 	case K_URL:
 		parse_url(p, value, field);
 		break;
+	case K_WORD: {
+		const char *const *words = NULL;
+		char list[128];
+		size_t len = 0;
+		for (size_t i = 0; i < sizeof(word_keys) / sizeof(word_keys[0]); i++)
+			if (word_keys[i].off == k->off)
+				words = word_keys[i].words;
+		assert(words != NULL);
+		for (unsigned i = 0; words[i] != NULL; i++) {
+			if (strcmp(value, words[i]) == 0) {
+				*(unsigned *)field = i;
+				return 1;
+			}
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+			                        i > 0 ? ", " : "", words[i]);
+			assert(len < sizeof(list));
+		}
+		err(p, p->lineno, "%s.%s: '%s' is not one of %s", section, name, value, list);
+		break;
+	}
 	}
 	return 1;
 }
@@ -912,6 +941,7 @@ config_free(struct config *c)
 		case K_UINT:
 		case K_ULONG:
 		case K_BOOL:
+		case K_WORD:
 			break;
 		}
 	}

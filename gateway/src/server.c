@@ -18,7 +18,6 @@
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "admission.h"
@@ -27,6 +26,7 @@
 #include "route.h"
 #include "server.h"
 #include "server_private.h"
+#include "tlscred.h"
 
 /*
  * The TLS profile of both listeners (SPEC 13, docs/operations.md "TLS profile"): TLS 1.2 and
@@ -261,6 +261,8 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&s->conns_lock);
+	/* libmicrohttpd has ended the TLS session by now: nothing reads the certificate again */
+	tlscred_release(c->cred);
 	buf_free(&c->body);
 	free(c);
 	*socket_context = NULL;
@@ -761,7 +763,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- Start and stop ---- */
 
-/* Reads a PEM file into a NUL-terminated buffer; caller wipes and frees. */
+/* Reads a PEM file into a NUL-terminated buffer; caller frees. */
 static char *
 read_pem(const char *path, char *err, size_t errlen)
 {
@@ -770,13 +772,57 @@ read_pem(const char *path, char *err, size_t errlen)
 	return pki_file_read(path, PEM_MAX, PKI_READ_NONEMPTY, &len, err, errlen);
 }
 
-static void
-free_secret(char *buf)
+/*
+ * GnuTLS asks for the server's certificate during each handshake (libmicrohttpd's
+ * MHD_OPTION_HTTPS_CERT_CALLBACK): the connection takes a reference to the listener's
+ * credential of the moment and keeps it until it closes, so a credential replaced by
+ * server_set_cred stays alive for the connections that still use it. The lock is held only
+ * to copy the pointer, once per handshake; GnuTLS may ask again within one handshake and gets
+ * the same answer. libmicrohttpd makes the connection the session's pointer (gnutls_session_
+ * set_ptr, in 0.9.75 as before), which leads to ours through its socket context.
+ */
+static int
+on_certificate(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+               const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **chain,
+               unsigned int *n, gnutls_privkey_t *key)
 {
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, strlen(buf));
-		free(buf);
+	struct MHD_Connection *mc = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *ci =
+	    mc != NULL ? MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+	struct conn *c = ci != NULL ? ci->socket_context : NULL;
+
+	(void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+	/* no context (out of memory): the handshake fails and the connection closes */
+	if (c == NULL)
+		return -1;
+	if (c->cred == NULL) {
+		struct server *s = c->server;
+		pthread_mutex_lock(&s->cred_lock);
+		c->cred = tlscred_ref(s->cred);
+		pthread_mutex_unlock(&s->cred_lock);
 	}
+	tlscred_gnutls(c->cred, chain, n, key);
+	return 0;
+}
+
+void
+server_set_cred(struct server *s, struct tlscred *cred)
+{
+	tlscred_ref(cred);
+	pthread_mutex_lock(&s->cred_lock);
+	struct tlscred *old = s->cred;
+	s->cred = cred;
+	pthread_mutex_unlock(&s->cred_lock);
+	tlscred_release(old);
+}
+
+struct tlscred *
+server_cred(struct server *s)
+{
+	pthread_mutex_lock(&s->cred_lock);
+	struct tlscred *c = tlscred_ref(s->cred);
+	pthread_mutex_unlock(&s->cred_lock);
+	return c;
 }
 
 static void
@@ -797,6 +843,8 @@ server_free(struct server *s)
 	pthread_mutex_destroy(&s->reaper_lock);
 	pthread_mutex_destroy(&s->conns_lock);
 	pthread_mutex_destroy(&s->mhdlog_lock);
+	tlscred_release(s->cred);
+	pthread_mutex_destroy(&s->cred_lock);
 	admission_free(s->admission);
 	free(s->patterns);
 	free(s);
@@ -806,7 +854,7 @@ struct server *
 server_start(const struct server_config *cfg, char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof *s);
-	char *cert = NULL, *key = NULL, *ca = NULL;
+	char *ca = NULL, e[512];
 	struct addrinfo hints = {0}, *ai = NULL;
 	char port[8];
 	pthread_condattr_t ca_attr;
@@ -826,6 +874,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		s->patterns[i] = cfg->routes[i].pattern;
 	pthread_mutex_init(&s->conns_lock, NULL);
 	pthread_mutex_init(&s->mhdlog_lock, NULL);
+	pthread_mutex_init(&s->cred_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
 	pthread_mutex_init(&s->q_lock, NULL);
 	pthread_cond_init(&s->q_cv, NULL);
@@ -901,9 +950,11 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		         cfg->listen->host, cfg->listen->port, gai_strerror(gai));
 		goto fail;
 	}
-	if ((cert = read_pem(cfg->cert, err, errlen)) == NULL ||
-	    (key = read_pem(cfg->key, err, errlen)) == NULL ||
-	    (cfg->client_ca != NULL && (ca = read_pem(cfg->client_ca, err, errlen)) == NULL))
+	if ((s->cred = tlscred_load(cfg->cert, cfg->key, e, sizeof e)) == NULL) {
+		snprintf(err, errlen, "%s listener: %s", cfg->name, e);
+		goto fail;
+	}
+	if (cfg->client_ca != NULL && (ca = read_pem(cfg->client_ca, err, errlen)) == NULL)
 		goto fail;
 
 	struct MHD_OptionItem trust[] = {
@@ -915,15 +966,13 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	s->daemon = MHD_start_daemon(
 	    flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cores,
-	    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, mhd_limit > 128 ? mhd_limit : 128,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, on_certificate, MHD_OPTION_HTTPS_PRIORITIES,
+	    TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_limit,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, mhd_limit > 128 ? mhd_limit : 128,
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 	    MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
-	free_secret(key);
-	key = NULL;
 	if (s->daemon == NULL) {
 		snprintf(err, errlen,
 		         "%s listener: cannot start on %s:%u (address in use, or bad "
@@ -950,13 +999,10 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	s->reaper_started = true;
-	free(cert);
 	free(ca);
 	freeaddrinfo(ai);
 	return s;
 fail:
-	free(cert);
-	free_secret(key);
 	free(ca);
 	if (ai != NULL)
 		freeaddrinfo(ai);

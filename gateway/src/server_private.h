@@ -69,6 +69,7 @@ struct conn {
 	enum apierr cert_verdict;
 	char cert_msg[200];
 	struct tlsauth_identity identity;
+	struct tlscred *cred; /* the certificate its handshake was given (a reference), or NULL */
 
 	struct buf body; /* the request's body; one allocation of max_body_bytes, kept */
 	struct server_request req;
@@ -91,6 +92,9 @@ struct server {
 	int64_t mhdlog_sec;           /* the second it counts for */
 	unsigned mhdlog_lines;        /* lines written in it */
 	unsigned long mhdlog_dropped; /* left out since the last line written */
+
+	pthread_mutex_t cred_lock; /* held only to swap or copy cred */
+	struct tlscred *cred;      /* what new handshakes get (a reference); server_set_cred */
 
 	pthread_t reaper;
 	bool reaper_started;

@@ -24,7 +24,7 @@
  * An immutable view of the trust files. Verifications hold a reference for their duration, so
  * a reload never waits for them and never frees a store in use.
  */
-struct snapshot {
+struct tlsauth_snapshot {
 	X509_STORE *store;
 	time_t crl_next_update; /* earliest nextUpdate of the CRLs, 0 without CRL */
 	uint64_t generation;
@@ -38,12 +38,12 @@ struct tlsauth {
 	size_t prefix_len;
 	char *label;
 	pthread_mutex_t lock; /* guards current; held only to take a reference */
-	struct snapshot *current;
+	struct tlsauth_snapshot *current;
 	_Atomic uint64_t generation; /* mirrors current->generation for lock-free reads */
 };
 
 static void
-snapshot_release(struct snapshot *s)
+snapshot_release(struct tlsauth_snapshot *s)
 {
 	if (s == NULL)
 		return;
@@ -53,10 +53,10 @@ snapshot_release(struct snapshot *s)
 	}
 }
 
-static struct snapshot *
+static struct tlsauth_snapshot *
 snapshot_acquire(struct tlsauth *t)
 {
-	struct snapshot *s;
+	struct tlsauth_snapshot *s;
 
 	pthread_mutex_lock(&t->lock);
 	s = t->current;
@@ -194,12 +194,12 @@ done:
 }
 
 /* Builds a snapshot from the files, or NULL with a message. */
-static struct snapshot *
+static struct tlsauth_snapshot *
 snapshot_load(const struct tlsauth *t, char *err, size_t errlen)
 {
 	STACK_OF(X509) *cas = sk_X509_new_null();
 	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-	struct snapshot *s = calloc(1, sizeof *s);
+	struct tlsauth_snapshot *s = calloc(1, sizeof *s);
 	char subject[128] = "";
 	long revoked = 0;
 	int ok = 0;
@@ -344,13 +344,17 @@ fail:
 	return NULL;
 }
 
-int
-tlsauth_reload(struct tlsauth *t, char *err, size_t errlen)
+struct tlsauth_snapshot *
+tlsauth_load(const struct tlsauth *t, char *err, size_t errlen)
 {
-	struct snapshot *s = snapshot_load(t, err, errlen), *old;
+	return snapshot_load(t, err, errlen);
+}
 
-	if (s == NULL)
-		return -1;
+void
+tlsauth_install(struct tlsauth *t, struct tlsauth_snapshot *s)
+{
+	struct tlsauth_snapshot *old;
+
 	pthread_mutex_lock(&t->lock);
 	old = t->current;
 	s->generation = old->generation + 1;
@@ -359,7 +363,12 @@ tlsauth_reload(struct tlsauth *t, char *err, size_t errlen)
 	atomic_store(&t->generation, s->generation);
 	pthread_mutex_unlock(&t->lock);
 	snapshot_release(old);
-	return 0;
+}
+
+void
+tlsauth_snapshot_free(struct tlsauth_snapshot *s)
+{
+	snapshot_release(s);
 }
 
 uint64_t
@@ -372,7 +381,7 @@ time_t
 tlsauth_crl_next_update(const struct tlsauth *t)
 {
 	struct tlsauth *mt = (struct tlsauth *)t;
-	struct snapshot *s = snapshot_acquire(mt);
+	struct tlsauth_snapshot *s = snapshot_acquire(mt);
 	time_t next = s->crl_next_update;
 
 	snapshot_release(s);
@@ -382,7 +391,7 @@ tlsauth_crl_next_update(const struct tlsauth *t)
 void
 tlsauth_describe(struct tlsauth *t, char *buf, size_t len)
 {
-	struct snapshot *s = snapshot_acquire(t);
+	struct tlsauth_snapshot *s = snapshot_acquire(t);
 
 	snprintf(buf, len, "%s", s->description);
 	snapshot_release(s);
@@ -569,7 +578,7 @@ tlsauth_verify(struct tlsauth *t, const struct tlsauth_der *chain, size_t n,
 	X509 *certs[TLSAUTH_MAX_CHAIN] = {NULL};
 	STACK_OF(X509) *untrusted = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	struct snapshot *snap = NULL;
+	struct tlsauth_snapshot *snap = NULL;
 	enum apierr rc = APIERR_CERTIFICATE_INVALID;
 	unsigned int mdlen = 0;
 

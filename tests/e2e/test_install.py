@@ -225,7 +225,7 @@ def _(env):
 @case("dist/logrotate/pdgate: the log folder, SIGUSR1 to the main process after rotating")
 def _(env):
     text = (REPO / "dist/logrotate/pdgate").read_text()
-    check(re.search(r"^/var/log/pdgate/\*\.log \{", text, re.M), "rotates /var/log/pdgate/*.log")
+    check(re.search(r"^/var/log/pdgate/pdgate\.log \{", text, re.M), "rotates /var/log/pdgate/pdgate.log")
     m = re.search(r"postrotate\n(.*?)\n\s*endscript", text, re.S)
     check(m and "SIGUSR1" in m.group(1) and "pdgate.service" in m.group(1) and "main" in m.group(1),
           "postrotate sends SIGUSR1 to pdgate's main process")
