@@ -22,8 +22,11 @@
 
 /* How often the backup looks for the checkpoint it waits for. */
 #define POLL_MS 20
-/* Pages copied per sqlite3_backup_step, all under the one read transaction of the snapshot. */
+/* Pages copied per sqlite3_backup_step (4 MiB of 4 KiB pages), all under the one read
+ * transaction of the snapshot; each step's pages are on disk before the next step. */
 #define STEP_PAGES 1024
+/* The copy's page cache: small, so that its pages go to the file step by step. */
+#define COPY_CACHE "PRAGMA cache_size=-1024"
 /* Waiting for a lock on a source: only an exclusive lock (an administrator's sqlite3, a
  * journal-mode change) blocks a WAL reader. */
 #define SOURCE_BUSY_MS 5000
@@ -155,13 +158,19 @@ exec(sqlite3 *db, const char *sql, const char *what, int fail, struct ledger_bac
  * it until the folder is renamed, and it is synced once whole. Holding the transaction across
  * the steps keeps the snapshot fixed, so the copy never restarts however much the gateway
  * commits meanwhile.
+ *
+ * Each step's pages are written out to the disk before the next step (sync_file_range): left
+ * to the final fsync, a copy of hundreds of megabytes would be flushed at once, and on ext4
+ * (data=ordered) the gateway's next commit fsync waits for all of it — a stall of most of a
+ * second in front of every request of that group, measured. Written out step by step, the
+ * journal commits that the gateway's fsyncs force carry at most a step of the copy's data.
  */
 static int
 copy_db(sqlite3 *src, const char *name, const char *to, struct ledger_backup_result *out)
 {
 	sqlite3 *dst = NULL;
 	sqlite3_backup *b;
-	int rc, erc;
+	int rc, erc, fd = -1;
 
 	if ((rc = sqlite3_open_v2(to, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL)) !=
 	    SQLITE_OK) {
@@ -170,7 +179,8 @@ copy_db(sqlite3 *src, const char *name, const char *to, struct ledger_backup_res
 		goto done;
 	}
 	sqlite3_extended_result_codes(dst, 1);
-	if (exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF", to, 0, out) < 0) {
+	if (exec(dst, "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; " COPY_CACHE, to, 0, out) <
+	    0) {
 		erc = copy_error(sqlite3_extended_errcode(dst));
 		goto done;
 	}
@@ -179,8 +189,21 @@ copy_db(sqlite3 *src, const char *name, const char *to, struct ledger_backup_res
 		              sqlite3_errmsg(dst));
 		goto done;
 	}
-	while ((rc = sqlite3_backup_step(b, STEP_PAGES)) == SQLITE_OK)
-		;
+	if ((fd = open(to, O_RDONLY | O_CLOEXEC)) < 0) {
+		sqlite3_backup_finish(b);
+		erc = problem(out, LEDGER_BACKUP_WRITE, "%s: %s", to, strerror(errno));
+		goto done;
+	}
+	while ((rc = sqlite3_backup_step(b, STEP_PAGES)) == SQLITE_OK) {
+		if (sync_file_range(fd, 0, 0,
+		                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+		                        SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+			int e = errno;
+			sqlite3_backup_finish(b);
+			erc = problem(out, LEDGER_BACKUP_WRITE, "%s: %s", to, strerror(e));
+			goto done;
+		}
+	}
 	sqlite3_backup_finish(b);
 	if (rc != SQLITE_DONE) {
 		erc = copy_error(rc);
@@ -190,6 +213,8 @@ copy_db(sqlite3 *src, const char *name, const char *to, struct ledger_backup_res
 	}
 	erc = 0;
 done:
+	if (fd >= 0)
+		close(fd);
 	if (sqlite3_close(dst) != SQLITE_OK && erc == 0)
 		erc = problem(out, LEDGER_BACKUP_WRITE, "%s: %s", to, sqlite3_errmsg(dst));
 	return erc;
