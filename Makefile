@@ -112,6 +112,7 @@ LINK_test_report          := apierr buf cal catalog codec config contract contra
                              merkle note origin policy pseudo strtab text ujson utf8
 LINK_test_route           := route
 LINK_test_server_request  := apierr
+LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
 LINK_test_text            := text utf8
 LINK_test_tlsauth         := apierr codec tlsauth

@@ -207,8 +207,7 @@ copy_db(sqlite3 *src, const char *name, const char *to, struct ledger_backup_res
 	sqlite3_backup_finish(b);
 	if (rc != SQLITE_DONE) {
 		erc = copy_error(rc);
-		problem(out, erc, "copying %s to %s: %s", name, to,
-		        erc == LEDGER_BACKUP_SOURCE ? sqlite3_errmsg(src) : sqlite3_errstr(rc));
+		problem(out, erc, "copying %s to %s: %s", name, to, sqlite3_errstr(rc));
 		goto done;
 	}
 	erc = 0;

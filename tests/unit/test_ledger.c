@@ -1228,13 +1228,9 @@ test_reader_holds_wal(void)
 	failed = w.failed;
 	CHECK(frames >= CKPT_HARD, "the WAL reached %d frames behind the snapshot", frames);
 	CHECK(failed == 0, "%d appends failed", failed);
-	/* 1000 entries a commit take some ms (more under the sanitizers); WRITER_BUSY_MS is 2 s. */
-#ifdef __SANITIZE_ADDRESS__
-	const double limit = 1.5;
-#else
-	const double limit = 0.5;
-#endif
-	CHECK(worst < limit, "an append waited %.0f ms behind the reader's snapshot", worst * 1e3);
+	/* Waiting for the reader costs WRITER_BUSY_MS (2 s) at each commit past CKPT_HARD; a
+	 * commit of 1000 entries takes tens of ms, some hundreds on a loaded machine. */
+	CHECK(worst < 1.8, "an append waited %.0f ms behind the reader's snapshot", worst * 1e3);
 	sqlite3_exec(snap, "COMMIT", NULL, NULL, NULL);
 	sqlite3_close(snap);
 	/* The reader gone, the writer's own checkpoint copies the WAL and it starts over. */
