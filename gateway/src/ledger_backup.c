@@ -31,25 +31,6 @@
  * journal-mode change) blocks a WAL reader. */
 #define SOURCE_BUSY_MS 5000
 
-static const char *const errors[] = {
-    [0] = "ok",
-    [-LEDGER_BACKUP_EXISTS] = "the destination exists",
-    [-LEDGER_BACKUP_DEST] = "the destination's folder cannot be written",
-    [-LEDGER_BACKUP_WRITE] = "writing the copy failed",
-    [-LEDGER_BACKUP_SOURCE] = "the ledger or the state database cannot be read",
-    [-LEDGER_BACKUP_UNSIGNED] = "no checkpoint covers the ledger's entries",
-    [-LEDGER_BACKUP_VERIFY] = "the copy does not verify",
-    [-LEDGER_BACKUP_ENOMEM] = "out of memory",
-};
-
-const char *
-ledger_backup_strerror(int err)
-{
-	if (err > 0 || -err >= (int)(sizeof(errors) / sizeof(errors[0])) || errors[-err] == NULL)
-		return "unknown error";
-	return errors[-err];
-}
-
 static int problem(struct ledger_backup_result *out, int rc, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -54,10 +54,8 @@ struct ledger_backup_result {
 	char problem[1024]; /* what went wrong, unless ledger_backup returned 0 */
 };
 
-/* Makes the backup of p into p->dest. 0, or an enum ledger_backup_err with out->problem. */
+/* Makes the backup of p into p->dest. 0, or an enum ledger_backup_err with out->problem (the
+ * message names the file and the reason). */
 int ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result *out);
-
-/* A static string naming the error; never NULL. */
-const char *ledger_backup_strerror(int err);
 
 #endif

@@ -3,8 +3,9 @@
 #define PDGATE_LEDGER_DB_H
 
 /*
- * For the ledger's own files only: ledger.c (the writer) and ledger_read.c (the readers). Other
- * modules go through ledger.h and ledger_read.h. The tables are described in docs/ledger.md.
+ * For the ledger's own files only: ledger.c (the writer), ledger_read.c (the readers) and
+ * ledger_backup.c (the copy). Other modules go through ledger.h and ledger_read.h. The tables
+ * are described in docs/ledger.md.
  */
 
 #include <stdbool.h>
