@@ -118,8 +118,8 @@ LINK_test_decision        := apierr buf cal catalog codec contract contract_file
 LINK_test_errlist         := buf errlist
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist pki policy pseudo \
                              release text token ujson utf8
-LINK_test_ledger          := buf cal codec config ledger_cmd ledger_db ledger_err ledger_leaf \
-                             ledger_read ledger_vfs log merkle note pki utf8
+LINK_test_ledger          := buf cal codec config ledger_backup ledger_cmd ledger_db ledger_err \
+                             ledger_leaf ledger_read ledger_vfs log merkle note pki stagedir utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
@@ -141,6 +141,7 @@ LINK_test_report          := apierr buf cal catalog codec config contract contra
 LINK_test_route           := route
 LINK_test_server_request  := apierr
 LINK_test_share           :=
+LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
 LINK_test_text            := text utf8
 LINK_test_tlsauth         := apierr codec tlsauth

@@ -2,7 +2,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -22,6 +21,7 @@
 #include "origin.h"
 #include "pki.h"
 #include "share.h"
+#include "stagedir.h"
 
 #define DEFAULT_MEMBERS 1000UL
 #define DEFAULT_SEED 1UL
@@ -566,22 +566,6 @@ copy_tree(const char *src, const char *dst, int json_only, int depth, unsigned *
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void
-remove_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int
 make_dir(const char *base, const char *sub, mode_t mode)
 {
 	char path[PATH_MAX];
@@ -928,39 +912,6 @@ make_parents(const char *dir, char created[][PATH_MAX], int *ncreated, int max)
 	return 0;
 }
 
-/* Moves tmp to dir, refusing to replace anything that appeared at dir meanwhile. */
-static int
-install(const char *tmp, const char *dir)
-{
-	char parent[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
-		/* A file system without RENAME_NOREPLACE: check, then rename. rename() would
-		 * replace an empty folder, hence the check. */
-		if (errno != EINVAL && errno != ENOSYS) {
-			fail_msg("%s: %s", dir, strerror(errno));
-			return -1;
-		}
-		if (lstat(dir, &st) == 0) {
-			fail_msg("%s already exists; not overwriting it", dir);
-			return -1;
-		}
-		if (rename(tmp, dir) < 0) {
-			fail_msg("%s: %s", dir, strerror(errno));
-			return -1;
-		}
-	}
-	snprintf(parent, sizeof(parent), "%s", dir);
-	fd = open(dirname(parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-	return 0;
-}
-
 static void
 row(const char *left, const char *right)
 {
@@ -1173,17 +1124,19 @@ init_main(int argc, char **argv)
 
 	if (make_parents(dir, created, &ncreated, (int)(sizeof(created) / sizeof(created[0]))) < 0)
 		goto done;
-	snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir);
-	/* mkdtemp creates mode 0700, which the installation keeps after the rename. */
-	if (mkdtemp(tmp) == NULL) {
-		fail_msg("%s: %s", tmp, strerror(errno));
+	if (stagedir_create(dir, tmp, sizeof(tmp)) < 0) {
+		fail_msg("%s.tmp-*: %s", dir, strerror(errno));
 		goto done;
 	}
 	have_tmp = 1;
 	if (build(tmp, share, &o, partners, npartners, &m) < 0 || check_conf(tmp, dir, &o) < 0)
 		goto done;
-	if (install(tmp, dir) < 0)
+	if (stagedir_commit(tmp, dir) < 0) {
+		fail_msg("%s: %s", dir,
+		         errno == EEXIST ? "appeared meanwhile; not overwriting it"
+		                         : strerror(errno));
 		goto done;
+	}
 	have_tmp = 0;
 	if (o.production)
 		summary_production(dir, &o, &m);
@@ -1192,7 +1145,7 @@ init_main(int argc, char **argv)
 	rc = 0;
 done:
 	if (have_tmp)
-		remove_tree(tmp);
+		stagedir_remove(tmp);
 	if (rc != 0) {
 		for (int i = ncreated - 1; i >= 0; i--)
 			rmdir(created[i]);

@@ -393,7 +393,7 @@ wal_after_commit(struct ledger *l)
 		return;
 	l->wal_tail = 0;
 	pthread_mutex_unlock(&l->lock);
-	sqlite3_wal_checkpoint_v2(l->w->db, NULL, mode, NULL, NULL);
+	ledger_conn_wal_checkpoint(l->w, mode); /* never waits for a reader (a backup) */
 	pthread_mutex_lock(&l->lock);
 }
 
