@@ -1,6 +1,5 @@
 /* compliance — the compliance listener (SPEC 12): staff tokens, the ledger, reports, the kill
  * switch, the console. */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -17,6 +16,7 @@
 #include "codec.h"
 #include "compliance.h"
 #include "console.h"
+#include "ident.h"
 #include "ledger_read.h"
 #include "report.h"
 #include "server.h"
@@ -153,32 +153,6 @@ only(struct server_request *req, const char *const *allowed, const char *list)
 	return 0;
 }
 
-static bool
-partner_id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 63 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
-static bool
-member_id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-			return false;
-	return true;
-}
-
 /* A string parameter: 1 with *v, 0 if absent; -1 after answering 400 if unusable or empty. */
 static int
 q_str(struct server_request *req, const char *name, size_t max, const char **v)
@@ -197,12 +171,12 @@ q_str(struct server_request *req, const char *name, size_t max, const char **v)
 static int
 q_partner(struct server_request *req, const char **partner)
 {
-	int r = q_str(req, "partner", 63, partner);
+	int r = q_str(req, "partner", IDENT_NAME_MAX, partner);
 
 	if (r < 0)
 		return -1;
-	if (r == 1 && !partner_id_ok(*partner))
-		return bad(req, "partner: not a partner id (^[a-z0-9][a-z0-9-]{0,62}$)");
+	if (r == 1 && !ident_name_ok(*partner, strlen(*partner)))
+		return bad(req, "partner: not a partner id (" IDENT_NAME_PATTERN ")");
 	return 0;
 }
 
@@ -512,13 +486,13 @@ static int
 q_member(struct server_request *req, struct compliance *c, char out[PSEUDO_SUBJECT_HEX + 1])
 {
 	const char *member = NULL;
-	int r = q_str(req, "member", 64, &member);
+	int r = q_str(req, "member", IDENT_MEMBER_MAX, &member);
 
 	out[0] = '\0';
 	if (r <= 0)
 		return r;
-	if (!member_id_ok(member))
-		return bad(req, "member: not a member id (^[A-Za-z0-9_-]{1,64}$)");
+	if (!ident_member_ok(member, strlen(member)))
+		return bad(req, "member: not a member id (" IDENT_MEMBER_PATTERN ")");
 	if (pseudo_subject(c->p.pseudo, member, out) != 0) {
 		server_reply_error(req, APIERR_INTERNAL,
 		                   "the subject reference cannot be computed");
@@ -656,8 +630,8 @@ subject_report(struct server_request *req, void *app)
 
 	if (only(req, (const char *const[]){NULL}, "nothing") != 0)
 		return;
-	if (member == NULL || !member_id_ok(member)) {
-		bad(req, "member_id: must match ^[A-Za-z0-9_-]{1,64}$");
+	if (member == NULL || !ident_member_ok(member, strlen(member))) {
+		bad(req, "member_id: must match " IDENT_MEMBER_PATTERN);
 		return;
 	}
 	if (pseudo_subject(c->p.pseudo, member, subject) != 0) {
@@ -903,8 +877,8 @@ set_state(struct server_request *req, struct compliance *c, const char *partner,
 		server_reply_error(req, e, msg);
 		return;
 	}
-	if (partner != NULL && !partner_id_ok(partner)) {
-		bad(req, "not a partner id (^[a-z0-9][a-z0-9-]{0,62}$)");
+	if (partner != NULL && !ident_name_ok(partner, strlen(partner))) {
+		bad(req, "not a partner id (" IDENT_NAME_PATTERN ")");
 		return;
 	}
 	if (read_reason(req, suspend, &reason) != 0)

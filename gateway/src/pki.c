@@ -19,6 +19,7 @@
 #include <openssl/x509v3.h>
 
 #include "codec.h"
+#include "ident.h"
 #include "pki.h"
 
 /* Certificates and keys are small; a CRL can grow with every revocation. */
@@ -58,25 +59,6 @@ ossl_err(char *err, size_t errlen, const char *what)
 		seterr(err, errlen, "%s", what);
 	}
 	ERR_clear_error();
-}
-
-int
-pki_name_valid(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	n = strlen(s);
-	if (n < 1 || n > 63)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-		if (!ok)
-			return 0;
-	}
-	return 1;
 }
 
 /* ---- files ---- */
@@ -514,7 +496,7 @@ cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, 
 		if (add_ext(x, &ctx, e->nid, e->value) < 0)
 			goto ossl_fail;
 	if (urn != NULL) {
-		/* name passed pki_name_valid: no comma or colon can smuggle in another SAN. */
+		/* name passed ident_name_ok: no comma or colon can smuggle in another SAN. */
 		snprintf(san, sizeof(san), "URI:%s%s", urn, name);
 		if (add_ext(x, &ctx, NID_subject_alt_name, san) < 0)
 			goto ossl_fail;
@@ -564,8 +546,8 @@ pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, E
 		return NULL;
 	}
 	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
-	                                  : !pki_name_valid(name)) {
-		seterr(err, errlen, "'%s': a name must match ^[a-z0-9][a-z0-9-]{0,62}$",
+	                                  : name == NULL || !ident_name_ok(name, strlen(name))) {
+		seterr(err, errlen, "'%s': a name must match " IDENT_NAME_PATTERN,
 		       name != NULL ? name : "");
 		return NULL;
 	}

@@ -25,9 +25,6 @@ enum pki_profile {
 	PKI_PROFILE_STAFF,   /* v3_staff_client: clientAuth, URI:urn:pdgate:staff:NAME */
 };
 
-/* 1 if s is a valid partner id or staff name (^[a-z0-9][a-z0-9-]{0,62}$), else 0. */
-int pki_name_valid(const char *s);
-
 /* A new EC P-256 key (CAs, certificates, the token key), or NULL. Caller frees (EVP_PKEY_free). */
 EVP_PKEY *pki_key_ec(void);
 /* A new Ed25519 key (the ledger key), or NULL. Caller frees. */
@@ -55,7 +52,7 @@ X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t
  * Issues a leaf certificate of `profile` (not PKI_PROFILE_CA) for the public key of `key`,
  * signed by ca/ca_key, with a random 128-bit serial. `name` is the CN (partner id, staff name,
  * or the server's host name) and, for client profiles, the URN in the URI SAN; client names
- * must pass pki_name_valid. Caller frees.
+ * must pass ident_name_ok. Caller frees.
  */
 X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
                 EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);

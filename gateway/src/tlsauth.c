@@ -498,21 +498,6 @@ describe_failure(const struct tlsauth *t, X509_STORE_CTX *ctx, char *err, size_t
 	}
 }
 
-/* ^[a-z0-9][a-z0-9-]{0,62}$ */
-static int
-valid_id(const unsigned char *s, size_t n)
-{
-	if (n < 1 || n > TLSAUTH_ID_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-		if (!ok)
-			return 0;
-	}
-	return 1;
-}
-
 /* Finds the one principal URI SAN of the leaf; 0 with out->id set, or -1 with a message. */
 static int
 principal(const struct tlsauth *t, X509 *leaf, struct tlsauth_identity *out, char *err,
@@ -549,9 +534,8 @@ principal(const struct tlsauth *t, X509 *leaf, struct tlsauth_identity *out, cha
 		         t->prefix);
 	} else if (count > 1) {
 		snprintf(err, errlen, "%d %s URI SANs: exactly one is allowed", count, t->label);
-	} else if (!valid_id(id, idlen)) {
-		snprintf(err, errlen,
-		         "the %s id in the URI SAN does not match ^[a-z0-9][a-z0-9-]{0,62}$",
+	} else if (!ident_name_ok((const char *)id, idlen)) {
+		snprintf(err, errlen, "the %s id in the URI SAN does not match " IDENT_NAME_PATTERN,
 		         t->label);
 	} else {
 		memcpy(out->id, id, idlen);

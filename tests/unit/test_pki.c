@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "ident.h"
 #include "pki.h"
 
 static char dir[64];
@@ -116,8 +117,9 @@ crl_at(const char *name)
 	return pki_crl_read(at(name), err, sizeof(err));
 }
 
+/* The names pki_issue takes for a client certificate: ident_name_ok's, the message quoting it. */
 static void
-test_names(void)
+test_names(X509 *pca, EVP_PKEY *pkey)
 {
 	static const struct {
 		const char *s;
@@ -139,9 +141,22 @@ test_names(void)
 	    {"\xe3\x81\x82", 0},
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		CHECK(pki_name_valid(cases[i].s) == cases[i].ok, "name '%s'", cases[i].s);
-	CHECK(pki_name_valid(NULL) == 0, "NULL name");
+	char err[256];
+	EVP_PKEY *key = pki_key_ec();
+	X509 *x;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		x = pki_issue(PKI_PROFILE_PARTNER, cases[i].s, key, pca, pkey, 1, err, sizeof(err));
+		CHECK((x != NULL) == cases[i].ok &&
+		          (cases[i].ok || strstr(err, "must match " IDENT_NAME_PATTERN) != NULL),
+		      "name '%s': %s", cases[i].s, err);
+		X509_free(x);
+	}
+	x = pki_issue(PKI_PROFILE_STAFF, NULL, key, pca, pkey, 1, err, sizeof(err));
+	CHECK(x == NULL, "NULL name");
+	X509_free(x);
+	EVP_PKEY_free(key);
 }
 
 static void
@@ -581,7 +596,6 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	test_names();
 	test_file_read();
 
 	CHECK(pki_make_ca(at("partner-ca"), "pdgate test partner CA", 1, &pca, &pkey, err,
@@ -598,6 +612,7 @@ main(void)
 	CHECK(pki_make_ca(at("partner-ca"), "again", 1, NULL, NULL, err, sizeof(err)) < 0,
 	      "an existing CA is not overwritten");
 	CHECK(access(at("server-ca.crl"), F_OK) != 0, "no CRL when not asked for");
+	test_names(pca, pkey);
 	CHECK(mode_of(at("partner-ca.key")) == 0600 && mode_of(at("staff-ca.key")) == 0600 &&
 	          mode_of(at("server-ca.key")) == 0600,
 	      "CA keys mode 0600");
