@@ -16,6 +16,7 @@
 #include "codec.h"
 #include "compliance.h"
 #include "console.h"
+#include "file.h"
 #include "ident.h"
 #include "ledger_read.h"
 #include "report.h"
@@ -32,6 +33,7 @@
 #define IDLE_TIMEOUT_S 30
 #define SUMMARY_MAX_DAYS 3660
 #define PROVISIONS_DEFAULT 10000
+#define VKEY_MAX_BYTES 4096 /* keys/ledger.vkey: one line of about 90 bytes */
 
 struct compliance {
 	struct compliance_params p;
@@ -1009,25 +1011,24 @@ static const struct server_route routes[] = {
     {"POST", "/v1/gateway/resume", gateway_resume, &need_officer},
 };
 
-/* The verifier key beside the ledger key (keys/ledger.vkey), one line; NULL if absent. */
+/* The verifier key beside the ledger key (keys/ledger.vkey), its first line; NULL if absent. */
 static char *
 read_vkey(const char *key_path)
 {
-	char path[4096], line[1024];
-	size_t n = strlen(key_path);
-	FILE *f;
+	char path[4096], *text;
+	size_t n = strlen(key_path), len;
 
 	if (n < 4 || strcmp(key_path + n - 4, ".key") != 0 ||
 	    (size_t)snprintf(path, sizeof(path), "%.*s.vkey", (int)(n - 4), key_path) >=
 	        sizeof(path) ||
-	    (f = fopen(path, "r")) == NULL)
+	    (text = file_read(path, VKEY_MAX_BYTES, 0, &len, NULL, 0)) == NULL)
 		return NULL;
-	char *got = fgets(line, sizeof(line), f);
-	fclose(f);
-	if (got == NULL)
+	text[strcspn(text, "\r\n")] = '\0';
+	if (text[0] == '\0') {
+		free(text);
 		return NULL;
-	line[strcspn(line, "\r\n")] = '\0';
-	return line[0] ? strdup(line) : NULL;
+	}
+	return text;
 }
 
 /* The parts of the listener that can be made without starting it. 0 or -1 with err. */

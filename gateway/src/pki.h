@@ -125,20 +125,4 @@ int pki_vkey_write(const char *path, const char *name, EVP_PKEY *key, char *err,
 /* Writes 32 random bytes as 64 hex digits and a newline into a new file of mode 0600. 0 or -1. */
 int pki_secret_write(const char *path, char *err, size_t errlen);
 
-/* What pki_file_read refuses besides a non-regular file or one over its size limit. */
-enum pki_read_flags {
-	PKI_READ_SECRET = 1 << 0,   /* a file group or others may read or write: key material */
-	PKI_READ_NOFOLLOW = 1 << 1, /* a symbolic link */
-	PKI_READ_NONEMPTY = 1 << 2, /* an empty file */
-};
-
-/*
- * Reads the whole regular file at path, at most max bytes, into a new NUL-terminated buffer
- * and its length into *len; a file that changes size while read is refused. flags: the
- * enum pki_read_flags refused as well. NULL with "path: reason" in err. Caller frees
- * (free(); OPENSSL_cleanse(buf, *len) first for a secret).
- */
-char *pki_file_read(const char *path, size_t max, unsigned flags, size_t *len, char *err,
-                    size_t errlen);
-
 #endif

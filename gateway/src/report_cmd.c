@@ -14,10 +14,10 @@
 #include "catalog.h"
 #include "config.h"
 #include "contract.h"
+#include "file.h"
 #include "ident.h"
 #include "ledger.h"
 #include "origin.h"
-#include "pki.h"
 #include "pseudo.h"
 #include "report.h"
 #include "report_cmd.h"
@@ -53,7 +53,7 @@ load_pseudo(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	/* The bound pdgate serve puts on a key file: a bigger one is not a pseudonym secret. */
-	if ((buf = pki_file_read(path, 4096, 0, &len, err, errlen)) == NULL)
+	if ((buf = file_read(path, 4096, 0, &len, err, errlen)) == NULL)
 		return NULL;
 	p = pseudo_new(buf, len);
 	OPENSSL_cleanse(buf, len);

@@ -15,10 +15,13 @@
 #include <openssl/x509v3.h>
 
 #include "codec.h"
+#include "file.h"
 #include "tlsauth.h"
 
 /* At most this many CA certificates or CRLs in one file: a trust file is small. */
 #define MAX_PEM_OBJECTS 16
+/* ... and at most this many bytes: a CRL grows with every revocation (pki.c's bound too). */
+#define TRUST_FILE_MAX ((size_t)64 << 20)
 
 /*
  * An immutable view of the trust files. Verifications hold a reference for their duration, so
@@ -100,15 +103,20 @@ ssl_error(char *buf, size_t len)
 	return buf;
 }
 
-/* Opens a trust file; NULL with err set. */
+/* A trust file read whole, in a memory BIO over *text (free it after the BIO); NULL with err. */
 static BIO *
-pem_open(const char *path, char *err, size_t errlen)
+pem_open(const char *path, char **text, char *err, size_t errlen)
 {
-	BIO *bio = BIO_new_file(path, "r");
+	size_t len;
+	BIO *bio;
 
-	if (bio == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if ((*text = file_read(path, TRUST_FILE_MAX, 0, &len, err, errlen)) == NULL)
+		return NULL;
+	if ((bio = BIO_new_mem_buf(*text, (int)len)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		ERR_clear_error();
+		free(*text);
+		*text = NULL;
 	}
 	return bio;
 }
@@ -140,7 +148,8 @@ pem_end(const char *path, int n, const char *none, char *err, size_t errlen)
 static int
 read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 {
-	BIO *bio = pem_open(path, err, errlen);
+	char *text;
+	BIO *bio = pem_open(path, &text, err, errlen);
 	int rc = -1;
 
 	if (bio == NULL)
@@ -163,13 +172,15 @@ read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 	rc = 0;
 done:
 	BIO_free(bio);
+	free(text);
 	return rc;
 }
 
 static int
 read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
 {
-	BIO *bio = pem_open(path, err, errlen);
+	char *text;
+	BIO *bio = pem_open(path, &text, err, errlen);
 	int rc = -1;
 
 	if (bio == NULL)
@@ -190,6 +201,7 @@ read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
 	rc = 0;
 done:
 	BIO_free(bio);
+	free(text);
 	return rc;
 }
 

@@ -17,7 +17,7 @@
 #include <openssl/rand.h>
 
 #include "codec.h"
-#include "pki.h"
+#include "file.h"
 #include "ident.h"
 
 #define KEY_FILE_MAX 65536 /* a PEM key file larger than this is not a key */
@@ -572,9 +572,9 @@ token_verifier_new(const char *pub_path, const char *issuer, enum token_kind kin
 	if (!v->issuer || !v->cache || !v->sha256)
 		goto oom;
 	pthread_mutex_init(&v->cache->lock, NULL);
-	v->pem = (unsigned char *)pki_file_read(pub_path, KEY_FILE_MAX,
-	                                        PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, &v->pem_len,
-	                                        err, errlen);
+	v->pem = (unsigned char *)file_read(pub_path, KEY_FILE_MAX,
+	                                    FILE_READ_NOFOLLOW | FILE_READ_NONEMPTY, &v->pem_len,
+	                                    err, errlen);
 	if (!v->pem)
 		goto fail;
 	bio = BIO_new_mem_buf(v->pem, (int)v->pem_len);
@@ -796,9 +796,9 @@ static jwt_t *
 signer_new(const char *key_path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	unsigned char *pem = (unsigned char *)pki_file_read(
-	    key_path, KEY_FILE_MAX, PKI_READ_SECRET | PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, &len,
-	    err, errlen);
+	unsigned char *pem = (unsigned char *)file_read(
+	    key_path, KEY_FILE_MAX, FILE_READ_SECRET | FILE_READ_NOFOLLOW | FILE_READ_NONEMPTY,
+	    &len, err, errlen);
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
 	jwt_t *jwt = NULL;

@@ -507,74 +507,6 @@ done:
 	EVP_PKEY_free(tok);
 }
 
-/* Writes text into the file name of the temporary folder with mode; its path. */
-static const char *
-put(const char *name, const char *text, mode_t mode)
-{
-	const char *path = at(name);
-	FILE *f = fopen(path, "w");
-
-	if (f != NULL) {
-		fputs(text, f);
-		fclose(f);
-	}
-	chmod(path, mode);
-	return path;
-}
-
-static void
-test_file_read(void)
-{
-	static const struct {
-		const char *name, *text;
-		mode_t mode;
-		size_t max;
-		unsigned flags;
-		const char *want; /* the content, or NULL: refused with why in the message */
-		const char *why;
-	} cases[] = {
-	    {"f-plain", "hello\n", 0644, 64, 0, "hello\n", NULL},
-	    {"f-max", "12345678", 0644, 8, 0, "12345678", NULL},
-	    {"f-over", "123456789", 0644, 8, 0, NULL, "larger than 8 bytes"},
-	    {"f-empty", "", 0644, 8, 0, "", NULL},
-	    {"f-empty-refused", "", 0644, 8, PKI_READ_NONEMPTY, NULL, "empty"},
-	    {"f-secret", "key", 0600, 64, PKI_READ_SECRET, "key", NULL},
-	    {"f-secret-group", "key", 0640, 64, PKI_READ_SECRET, NULL, "group or others"},
-	    {"f-secret-other", "key", 0604, 64, PKI_READ_SECRET, NULL, "chmod 600"},
-	    {"f-public-key", "pub", 0644, 64, PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, "pub", NULL},
-	};
-	char err[512];
-	size_t len;
-	char *buf;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *path = put(cases[i].name, cases[i].text, cases[i].mode);
-
-		err[0] = '\0';
-		buf = pki_file_read(path, cases[i].max, cases[i].flags, &len, err, sizeof(err));
-		if (cases[i].want != NULL)
-			CHECK(buf != NULL && len == strlen(cases[i].want) &&
-			          strcmp(buf, cases[i].want) == 0,
-			      "%s: %s", cases[i].name, err);
-		else
-			CHECK(buf == NULL && len == 0 && strstr(err, path) != NULL &&
-			          strstr(err, cases[i].why) != NULL,
-			      "%s refused: %s", cases[i].name, err);
-		free(buf);
-	}
-
-	CHECK(symlink(at("f-plain"), at("f-link")) == 0, "symlink");
-	buf = pki_file_read(at("f-link"), 64, 0, &len, err, sizeof(err));
-	CHECK(buf != NULL && strcmp(buf, "hello\n") == 0, "a link is followed by default: %s", err);
-	free(buf);
-	buf = pki_file_read(at("f-link"), 64, PKI_READ_NOFOLLOW, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "f-link") != NULL, "PKI_READ_NOFOLLOW: %s", err);
-	buf = pki_file_read(dir, 64, 0, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "not a regular file") != NULL, "a folder: %s", err);
-	buf = pki_file_read(at("f-none"), 64, 0, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "No such file") != NULL, "missing: %s", err);
-}
-
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -596,7 +528,6 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	test_file_read();
 
 	CHECK(pki_make_ca(at("partner-ca"), "pdgate test partner CA", 1, &pca, &pkey, err,
 	                  sizeof(err)) == 0,
