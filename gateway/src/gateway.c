@@ -294,14 +294,7 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	struct origin_params op = {
-	    .url = c->origin.url,
-	    .timeout_ms = c->origin.timeout_ms,
-	    .max_record_bytes = c->origin.max_record_bytes,
-	    .client_cert = c->origin.client_cert,
-	    .client_key = c->origin.client_key,
-	    .ca = c->origin.ca,
-	};
+	struct origin_params op = origin_params_of(c);
 	if (cleartext_remote(c->origin.url))
 		add_error(errors,
 		          "[origin] url: plain http:// is allowed only to this machine; a "

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "config.h"
 #include "origin.h"
 #include "ujson.h"
 
@@ -226,6 +227,19 @@ give(struct origin *o, struct handle *h)
 	h->next = o->free;
 	o->free = h;
 	pthread_mutex_unlock(&o->lock);
+}
+
+struct origin_params
+origin_params_of(const struct config *c)
+{
+	return (struct origin_params){
+	    .url = c->origin.url,
+	    .timeout_ms = c->origin.timeout_ms,
+	    .max_record_bytes = c->origin.max_record_bytes,
+	    .client_cert = c->origin.client_cert,
+	    .client_key = c->origin.client_key,
+	    .ca = c->origin.ca,
+	};
 }
 
 struct origin *

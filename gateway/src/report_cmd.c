@@ -233,14 +233,7 @@ report_main(int argc, char **argv)
 		doc = report_subject(db, member, subject, &names, err, sizeof(err));
 	} else if (strcmp(what, "breach") == 0) {
 		if (resolve) {
-			struct origin_params op = {
-			    .url = cfg->origin.url,
-			    .timeout_ms = cfg->origin.timeout_ms,
-			    .max_record_bytes = cfg->origin.max_record_bytes,
-			    .client_cert = cfg->origin.client_cert,
-			    .client_key = cfg->origin.client_key,
-			    .ca = cfg->origin.ca,
-			};
+			struct origin_params op = origin_params_of(cfg);
 			if ((origin = origin_new(&op, err, sizeof(err))) == NULL) {
 				fprintf(stderr, "pdgate report: [origin] url: %s\n", err);
 				goto done;
