@@ -13,6 +13,7 @@
 
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "codec.h"
 #include "compliance.h"
 #include "console.h"
@@ -294,11 +295,11 @@ vkey(struct server_request *req, void *app)
 static int
 add_leaf(void *arg, uint64_t index, const char *leaf, size_t len)
 {
-	struct report_buf *b = arg;
+	struct buf *b = arg;
 
 	(void)index;
-	report_buf_add(b, leaf, len);
-	report_buf_add(b, "\n", 1);
+	buf_add(b, leaf, len);
+	buf_add(b, "\n", 1);
 	return b->bad ? -1 : 0;
 }
 
@@ -308,7 +309,7 @@ entries(struct server_request *req, void *app)
 {
 	static const char *const allowed[] = {"start", "end", NULL};
 	struct compliance *c = app;
-	struct report_buf b = {0};
+	struct buf b = {0};
 	uint64_t size, start = 0, end;
 	char buf[24];
 	int rc;
@@ -336,14 +337,16 @@ entries(struct server_request *req, void *app)
 		bad(req, "end: must be in start..size (%" PRIu64 "..%" PRIu64 ")", start, size);
 		return;
 	}
-	report_buf_add(&b, "", 0);
+	buf_add(&b, "", 0);
 	rc = ledger_leaves(c->p.ledger, start, end, add_leaf, &b);
 	if (rc != 0 || b.bad) {
-		report_buf_free(&b);
+		buf_free(&b);
 		ledger_failed(req, rc != 0 && rc != LEDGER_EINVAL ? rc : LEDGER_ENOMEM);
 		return;
 	}
-	server_reply_take(req, 200, "application/x-ndjson", b.data, b.len);
+	size_t len;
+	char *text = buf_take(&b, &len);
+	server_reply_take(req, 200, "application/x-ndjson", text, len);
 	snprintf(buf, sizeof(buf), "%" PRIu64, size);
 	server_reply_header(req, "X-Ledger-Size", buf);
 }
