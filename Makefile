@@ -108,45 +108,51 @@ LINK_test_admission       := admission
 LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
-LINK_test_catalog         := buf catalog errlist text utf8
-LINK_test_cert            := codec config pki
+LINK_test_catalog         := buf catalog errlist file ident text utf8
+LINK_test_cert            := codec config file ident pki
 LINK_test_codec           := codec
-LINK_test_config          := config
-LINK_test_contract        := buf cal catalog codec contract errlist policy text ujson utf8
+LINK_test_config          := config file
+LINK_test_contract        := buf cal catalog codec contract errlist file ident policy text ujson \
+                             utf8
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
-                             pki policy pseudo release text token ujson utf8
-LINK_test_errlist         := buf errlist
-LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist pki policy pseudo \
-                             release text token ujson utf8
-LINK_test_ledger          := buf cal codec config ledger_backup ledger_cmd ledger_db ledger_err \
-                             ledger_leaf ledger_read ledger_vfs log merkle note pki stagedir utf8
+                             file ident pki policy pseudo release text token ujson utf8
+LINK_test_errlist         := buf errlist file
+LINK_test_file            := file
+LINK_test_ident           := ident
+LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki policy \
+                             pseudo release text token ujson utf8
+LINK_test_ledger          := buf cal codec config file ident ledger_backup ledger_cmd ledger_db \
+                             ledger_err ledger_leaf ledger_read ledger_vfs log merkle note pki \
+                             stagedir utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
 LINK_test_members         := cal members
 LINK_test_merkle          := merkle
-LINK_test_note            := codec note pki
+LINK_test_note            := codec file ident note pki
 LINK_test_origin          := apierr buf origin ujson
-LINK_test_pki             := codec pki
-LINK_test_policy          := apierr buf cal catalog codec contract errlist policy text ujson utf8
+LINK_test_pki             := codec file ident pki
+LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy text \
+                             ujson utf8
 LINK_test_pseudo          := codec pseudo
 LINK_test_ratelimit       := cal ratelimit
-LINK_test_registry        := buf cal catalog codec contract contract_file errlist policy registry \
-                             text ujson utf8
-LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist policy \
-                             pseudo release text ujson utf8
+LINK_test_registry        := buf cal catalog codec contract contract_file errlist file ident \
+                             policy registry text ujson utf8
+LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
+                             ident policy pseudo release text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
-                             ledger ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log \
-                             merkle note origin policy pseudo strtab text ujson utf8
+                             file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
+                             ledger_vfs log merkle note origin policy pseudo strtab text ujson \
+                             utf8
 LINK_test_route           := route
 LINK_test_server_request  := apierr
 LINK_test_share           :=
 LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
 LINK_test_text            := text utf8
-LINK_test_tlsauth         := apierr codec tlsauth
-LINK_test_tlscred         := codec pki tlscred
-LINK_test_token           := buf codec pki token tokenstore
+LINK_test_tlsauth         := apierr codec file ident tlsauth
+LINK_test_tlscred         := codec file ident pki tlscred
+LINK_test_token           := buf codec file ident pki token tokenstore
 LINK_test_tokenstore      := tokenstore
 LINK_test_ujson           := ujson
 LINK_test_utf8            := utf8

@@ -12,6 +12,7 @@
 
 #include "cert.h"
 #include "config.h"
+#include "ident.h"
 #include "pki.h"
 
 static const char usage_issue[] =
@@ -23,7 +24,7 @@ static const char usage_issue[] =
     "files are never overwritten. Prints the certificate's fingerprint, sha256:<hex>.\n"
     "\n"
     "  -c, --config FILE   pdgate.conf of the installation\n"
-    "  --partner ID        partner id, ^[a-z0-9][a-z0-9-]{0,62}$ (URI SAN urn:pdgate:partner:ID)\n"
+    "  --partner ID        partner id, " IDENT_NAME_PATTERN " (URI SAN urn:pdgate:partner:ID)\n"
     "  --staff NAME        staff name, same rule (URI SAN urn:pdgate:staff:NAME)\n"
     "  --days N            lifetime in days (default 397)\n"
     "  --out PREFIX        write PREFIX.pem and PREFIX.key instead\n";
@@ -304,9 +305,8 @@ cmd_issue(int argc, char **argv)
 	}
 	staff = o.staff_name != NULL;
 	name = staff ? o.staff_name : o.partner;
-	if (!pki_name_valid(name)) {
-		fprintf(stderr,
-		        "pdgate cert issue: '%s': a %s must match ^[a-z0-9][a-z0-9-]{0,62}$\n",
+	if (!ident_name_ok(name, strlen(name))) {
+		fprintf(stderr, "pdgate cert issue: '%s': a %s must match " IDENT_NAME_PATTERN "\n",
 		        name, staff ? "staff name" : "partner id");
 		return 2;
 	}

@@ -25,6 +25,7 @@
 #include "cal.h"
 #include "compliance.h"
 #include "config.h"
+#include "file.h"
 #include "gateway.h"
 #include "ledger.h"
 #include "ledger_read.h"
@@ -32,7 +33,6 @@
 #include "note.h"
 #include "origin.h"
 #include "partner.h"
-#include "pki.h"
 #include "pseudo.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -119,25 +119,35 @@ add_error(char **list, const char *fmt, ...)
 	*list = b.data;
 }
 
+/* A server certificate or key file at most, as the listener reads them (server.c). */
+#define SERVER_PEM_MAX ((size_t)1 << 20)
+
 /* The server certificate and key parse and belong together (TLS would fail later, vaguely). */
 static void
 check_server_pair(const char *what, const char *cert_path, const char *key_path, char **errors)
 {
-	FILE *f;
+	char *pem;
+	size_t len;
+	BIO *bio;
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 
-	if ((f = fopen(cert_path, "r")) != NULL) {
-		cert = PEM_read_X509(f, NULL, NULL, NULL);
-		fclose(f);
+	if ((pem = file_read(cert_path, SERVER_PEM_MAX, 0, &len, NULL, 0)) != NULL) {
+		if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL)
+			cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		free(pem);
 	}
 	if (cert == NULL) {
 		add_error(errors, "%s: [%s] cert: not a PEM certificate", cert_path, what);
 		goto done;
 	}
-	if ((f = fopen(key_path, "r")) != NULL) {
-		key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
+	if ((pem = file_read(key_path, SERVER_PEM_MAX, 0, &len, NULL, 0)) != NULL) {
+		if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL)
+			key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		OPENSSL_cleanse(pem, len);
+		free(pem);
 	}
 	if (key == NULL) {
 		add_error(errors, "%s: [%s] key: not a PEM private key (or encrypted)", key_path,
@@ -420,8 +430,7 @@ open_all(struct gateway *g, char **errors)
 	    token_verifier_new(c->tokens.pub, c->tokens.issuer, TOKEN_WORK_ORDER, err, sizeof err);
 	if (g->work_orders == NULL)
 		add_error(errors, "%s: [tokens] pub: %s", c->tokens.pub, err);
-	if ((secret = pki_file_read(c->keys.pseudonym, SECRET_MAX, 0, &len, err, sizeof err)) ==
-	        NULL ||
+	if ((secret = file_read(c->keys.pseudonym, SECRET_MAX, 0, &len, err, sizeof err)) == NULL ||
 	    (g->pseudo = pseudo_new(secret, len)) == NULL)
 		add_error(errors, "%s: [keys] pseudonym: unreadable or shorter than %d bytes",
 		          c->keys.pseudonym, PSEUDO_MIN_SECRET);
@@ -429,7 +438,7 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	if ((secret = pki_file_read(c->ledger.key, SECRET_MAX, 0, &len, err, sizeof err)) == NULL) {
+	if ((secret = file_read(c->ledger.key, SECRET_MAX, 0, &len, err, sizeof err)) == NULL) {
 		add_error(errors, "%s: [ledger] key: unreadable", c->ledger.key);
 	} else {
 		struct note_signer *ns = note_signer_new(c->ledger.origin, secret, len);
@@ -442,14 +451,7 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	struct origin_params op = {
-	    .url = c->origin.url,
-	    .timeout_ms = c->origin.timeout_ms,
-	    .max_record_bytes = c->origin.max_record_bytes,
-	    .client_cert = c->origin.client_cert,
-	    .client_key = c->origin.client_key,
-	    .ca = c->origin.ca,
-	};
+	struct origin_params op = origin_params_of(c);
 	if (origin_cleartext_remote(c->origin.url))
 		add_error(errors,
 		          "[origin] url: plain http:// is allowed only to this machine; a "

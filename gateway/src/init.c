@@ -16,6 +16,7 @@
 #include <openssl/crypto.h>
 
 #include "config.h"
+#include "ident.h"
 #include "init.h"
 #include "members.h"
 #include "origin.h"
@@ -299,8 +300,8 @@ parse_args(int argc, char **argv, struct init_opts *o)
 			o->synthetic = 1;
 			continue;
 		case 2:
-			if (!pki_name_valid(v)) {
-				fail_msg("--name '%s': must match ^[a-z0-9][a-z0-9-]{0,62}$", v);
+			if (!ident_name_ok(v, strlen(v))) {
+				fail_msg("--name '%s': must match " IDENT_NAME_PATTERN, v);
 				return 2;
 			}
 			o->name = v;
@@ -422,11 +423,10 @@ load_partners(const char *examples, size_t *count)
 			goto done;
 		}
 		partner = json_string_value(json_object_get(root, "partner"));
-		if (partner == NULL || !pki_name_valid(partner)) {
-			fail_msg(
-			    "%s: $.partner: a partner id matching ^[a-z0-9][a-z0-9-]{0,62}$ is "
-			    "required",
-			    path);
+		if (partner == NULL || !ident_name_ok(partner, strlen(partner))) {
+			fail_msg("%s: $.partner: a partner id matching " IDENT_NAME_PATTERN
+			         " is required",
+			         path);
 			json_decref(root);
 			goto done;
 		}

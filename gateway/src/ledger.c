@@ -16,6 +16,7 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "file.h"
 #include "ledger.h"
 #include "ledger_db.h"
 #include "note.h"
@@ -135,38 +136,25 @@ static struct note_signer *
 load_signer(const char *path, const char *origin, char *err, size_t errlen)
 {
 	struct note_signer *s = NULL;
-	char *pem = NULL;
+	char *pem;
 	char msg[512];
-	ssize_t n;
 	size_t len = 0;
-	int fd = -1;
 
 	if (config_check_key_mode(path, msg, sizeof(msg)) < 0) {
 		snprintf(err, errlen, "%s", msg);
 		return NULL;
 	}
-	if ((pem = malloc(KEY_MAX_BYTES)) == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
-		goto done;
-	}
-	while (len < KEY_MAX_BYTES && (n = read(fd, pem + len, KEY_MAX_BYTES - len)) > 0)
-		len += (size_t)n;
-	if (len == 0 || len == KEY_MAX_BYTES) {
+	if ((pem = file_read(path, KEY_MAX_BYTES - 1, FILE_READ_NONEMPTY, &len, NULL, 0)) == NULL) {
 		snprintf(err, errlen, "ledger key %s: empty, unreadable or too large", path);
-		goto done;
+		return NULL;
 	}
 	if ((s = note_signer_new(origin, pem, len)) == NULL)
 		snprintf(err, errlen,
 		         "ledger key %s: not an unencrypted Ed25519 private key in PEM, or the "
 		         "origin '%s' cannot name a note key",
 		         path, origin);
-done:
-	if (fd >= 0)
-		close(fd);
-	if (pem != NULL) {
-		OPENSSL_cleanse(pem, KEY_MAX_BYTES);
-		free(pem);
-	}
+	OPENSSL_cleanse(pem, len);
+	free(pem);
 	return s;
 }
 

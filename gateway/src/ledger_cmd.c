@@ -13,12 +13,12 @@
 
 #include "codec.h"
 #include "config.h"
+#include "file.h"
 #include "ledger.h"
 #include "ledger_backup.h"
 #include "ledger_cmd.h"
 #include "ledger_read.h"
 #include "note.h"
-#include "pki.h"
 
 /* A verifier key line, and a proof bundle read by check-proof. */
 #define VKEY_MAX_BYTES 4096
@@ -124,8 +124,7 @@ cli_vkey(struct cli *c)
 			return cli_err(c, "%s", err);
 	}
 	if (from != NULL) {
-		if ((c->vkey = pki_file_read(from, VKEY_MAX_BYTES, 0, &len, err, sizeof(err))) ==
-		    NULL)
+		if ((c->vkey = file_read(from, VKEY_MAX_BYTES, 0, &len, err, sizeof(err))) == NULL)
 			return cli_err(c, "verifier key %s", err);
 		while (len > 0 && (c->vkey[len - 1] == '\n' || c->vkey[len - 1] == '\r'))
 			c->vkey[--len] = '\0';
@@ -446,7 +445,7 @@ cmd_check_proof(struct cli *c)
 		               "--vkey VKEY is required: the bundle is checked against it alone");
 	if (cli_vkey(c) != 0)
 		return 1;
-	if ((text = pki_file_read(c->args[0], BUNDLE_MAX_BYTES, 0, &len, err, sizeof(err))) == NULL)
+	if ((text = file_read(c->args[0], BUNDLE_MAX_BYTES, 0, &len, err, sizeof(err))) == NULL)
 		return cli_err(c, "%s", err);
 	if ((b = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
 	    !json_is_object(b)) {

@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "config.h"
 #include "origin.h"
 #include "ujson.h"
 
@@ -241,6 +242,19 @@ origin_cleartext_remote(const char *url)
 			return false;
 	}
 	return true;
+}
+
+struct origin_params
+origin_params_of(const struct config *c)
+{
+	return (struct origin_params){
+	    .url = c->origin.url,
+	    .timeout_ms = c->origin.timeout_ms,
+	    .max_record_bytes = c->origin.max_record_bytes,
+	    .client_cert = c->origin.client_cert,
+	    .client_key = c->origin.client_key,
+	    .ca = c->origin.ca,
+	};
 }
 
 struct origin *

@@ -27,6 +27,11 @@ struct origin_params {
  */
 bool origin_cleartext_remote(const char *url);
 
+struct config;
+
+/* The parameters [origin] of a loaded configuration gives; the strings are borrowed from c. */
+struct origin_params origin_params_of(const struct config *c);
+
 /* Opens the origin (SQLite read-only; HTTP: a pool of reusable connections). NULL on error with
  * a message in err. Safe to use from every thread at once. */
 struct origin *origin_new(const struct origin_params *p, char *err, size_t errlen);

@@ -1,6 +1,5 @@
 /* partner — the partner API (SPEC 9): whoami, one member, pages; acts on the decision. */
 #include <assert.h>
-#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +12,12 @@
 
 #include "codec.h"
 #include "decision.h"
+#include "ident.h"
 #include "partner.h"
 #include "release.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
-#define MEMBER_ID_MAX 64
 #define HDR_ID_MAX 64              /* X-Purpose, X-Contract */
 #define HDR_JUSTIFICATION_MAX 2048 /* bytes: 512 code points of up to 4 bytes */
 #define HDR_AUTH_MAX (TOKEN_MAX_BYTES + 16)
@@ -40,17 +39,6 @@ struct request {
 	char subject[PSEUDO_SUBJECT_HEX + 1]; /* the one member's reference once known, or "" */
 	uint32_t used; /* of the records reserved at step 8, those released (committed) */
 };
-
-static bool
-member_id_ok(const char *s)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++)
-		if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-')
-			return false;
-	return n >= 1 && n <= MEMBER_ID_MAX;
-}
 
 static void
 sha256_hex(const EVP_MD *sha256, const char *data, size_t len, char out[65])
@@ -249,7 +237,7 @@ finish(struct request *r)
 
 /* One member, built: where its answer lies in a text, its digest, subject and ledger items. */
 struct released {
-	char member_id[MEMBER_ID_MAX + 1];
+	char member_id[IDENT_MEMBER_MAX + 1];
 	size_t rec_off, rec_len; /* a page member's origin bytes in page.records */
 	size_t off, len;         /* the answer in its text */
 	char digest[65];
@@ -384,11 +372,11 @@ member_one(struct server_request *req, void *app)
 	struct request r;
 
 	if (begin(&r, req, app) == 0) {
-		if (member_id == NULL || !member_id_ok(member_id) ||
+		if (member_id == NULL || !ident_member_ok(member_id, strlen(member_id)) ||
 		    server_request_query_only(req, (const char *const[]){NULL}) != 0)
-			decision_refuse(
-			    &r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
-			    "member_id must match ^[A-Za-z0-9_-]{1,64}$, with no query");
+			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
+			                "member_id must match " IDENT_MEMBER_PATTERN
+			                ", with no query");
 		else if (decide(&r, 1) == APIERR_NONE)
 			release_one(&r, member_id);
 	}
@@ -434,7 +422,7 @@ page_each(void *arg, const char *member_id, const char *record, size_t len)
 		p->error = APIERR_ORIGIN_INVALID;
 		return 1;
 	}
-	if (!member_id_ok(member_id)) {
+	if (!ident_member_ok(member_id, strlen(member_id))) {
 		p->error = APIERR_ORIGIN_INVALID;
 		p->why = "the origin sent a malformed member_id";
 		return 1;
@@ -734,7 +722,7 @@ release_page(struct request *r, const char *after)
 	}
 	/* next goes back to the partner as the cursor: a member_id, or the origin's bytes would
 	   be copied into the answer */
-	if (e == APIERR_NONE && next != NULL && !member_id_ok(next)) {
+	if (e == APIERR_NONE && next != NULL && !ident_member_ok(next, strlen(next))) {
 		e = APIERR_ORIGIN_INVALID;
 		why = "the origin sent a malformed next";
 	}
@@ -808,8 +796,8 @@ member_page(struct server_request *req, void *app)
 		if (server_request_query_only(req, allowed) != 0 ||
 		    server_request_query_uint(req, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit) !=
 		        0 ||
-		    server_request_query(req, "after", MEMBER_ID_MAX, &after) < 0 ||
-		    (after != NULL && !member_id_ok(after)))
+		    server_request_query(req, "after", IDENT_MEMBER_MAX, &after) < 0 ||
+		    (after != NULL && !ident_member_ok(after, strlen(after))))
 			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
 			                "query: limit 1..1000, after a member_id, nothing else");
 		else if (decide(&r, (uint32_t)limit) == APIERR_NONE)

@@ -20,6 +20,8 @@
 #include <openssl/x509v3.h>
 
 #include "codec.h"
+#include "file.h"
+#include "ident.h"
 #include "pki.h"
 
 /* Certificates and keys are small; a CRL can grow with every revocation. */
@@ -59,25 +61,6 @@ ossl_err(char *err, size_t errlen, const char *what)
 		seterr(err, errlen, "%s", what);
 	}
 	ERR_clear_error();
-}
-
-int
-pki_name_valid(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	n = strlen(s);
-	if (n < 1 || n > 63)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-		if (!ok)
-			return 0;
-	}
-	return 1;
 }
 
 /* ---- files ---- */
@@ -183,79 +166,6 @@ write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *
 	return 0;
 }
 
-char *
-pki_file_read(const char *path, size_t max, unsigned flags, size_t *len, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | (flags & PKI_READ_NOFOLLOW ? O_NOFOLLOW : 0));
-
-	*len = 0;
-	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((flags & PKI_READ_SECRET) && (st.st_mode & 077) != 0) {
-		seterr(err, errlen,
-		       "%s: key file has mode %04o: readable or writable by group or others "
-		       "(chmod 600)",
-		       path, (unsigned)(st.st_mode & 07777));
-		goto fail;
-	}
-	if ((flags & PKI_READ_NONEMPTY) && st.st_size == 0) {
-		seterr(err, errlen, "%s: empty", path);
-		goto fail;
-	}
-	if ((unsigned long long)st.st_size > max) {
-		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		seterr(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	/* One byte more than fstat said, so that a file growing under us is seen. */
-	for (;;) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got > (size_t)st.st_size)
-			break;
-	}
-	if (got != (size_t)st.st_size) {
-		seterr(err, errlen, "%s: changed while being read", path);
-		goto fail;
-	}
-	buf[got] = '\0';
-	close(fd);
-	*len = got;
-	return buf;
-fail:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
-		free(buf);
-	}
-	close(fd);
-	return NULL;
-}
-
 /*
  * The PEM in a memory BIO, written as a new file or atomically replaced; the BIO is freed here.
  * encoded: the PEM writer succeeded (bio NULL counts as not); otherwise the error says what
@@ -333,7 +243,7 @@ EVP_PKEY *
 pki_key_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = pki_file_read(path, MAX_KEY_FILE, PKI_READ_SECRET, &len, err, errlen);
+	char *data = file_read(path, MAX_KEY_FILE, FILE_READ_SECRET, &len, err, errlen);
 	EVP_PKEY *key = NULL;
 	BIO *bio;
 
@@ -359,7 +269,7 @@ X509 *
 pki_cert_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = pki_file_read(path, MAX_CERT_FILE, 0, &len, err, errlen);
+	char *data = file_read(path, MAX_CERT_FILE, 0, &len, err, errlen);
 	X509 *cert = NULL;
 	BIO *bio;
 
@@ -568,7 +478,7 @@ cert_build(enum pki_profile profile, const char *name, const char *const *hosts,
 		if (add_ext(x, &ctx, e->nid, e->value) < 0)
 			goto ossl_fail;
 	if (urn != NULL) {
-		/* name passed pki_name_valid: no comma or colon can smuggle in another SAN. */
+		/* name passed ident_name_ok: no comma or colon can smuggle in another SAN. */
 		snprintf(san, sizeof(san), "URI:%s%s", urn, name);
 		if (add_ext(x, &ctx, NID_subject_alt_name, san) < 0)
 			goto ossl_fail;
@@ -623,8 +533,8 @@ issue(enum pki_profile profile, const char *name, const char *const *hosts, size
 		return NULL;
 	}
 	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
-	                                  : !pki_name_valid(name)) {
-		seterr(err, errlen, "'%s': a name must match ^[a-z0-9][a-z0-9-]{0,62}$",
+	                                  : name == NULL || !ident_name_ok(name, strlen(name))) {
+		seterr(err, errlen, "'%s': a name must match " IDENT_NAME_PATTERN,
 		       name != NULL ? name : "");
 		return NULL;
 	}
@@ -861,7 +771,7 @@ X509_CRL *
 pki_crl_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = pki_file_read(path, MAX_CRL_FILE, 0, &len, err, errlen);
+	char *data = file_read(path, MAX_CRL_FILE, 0, &len, err, errlen);
 	X509_CRL *crl = NULL;
 	BIO *bio;
 

@@ -26,9 +26,6 @@ enum pki_profile {
 	PKI_PROFILE_STAFF,   /* v3_staff_client: clientAuth, URI:urn:pdgate:staff:NAME */
 };
 
-/* 1 if s is a valid partner id or staff name (^[a-z0-9][a-z0-9-]{0,62}$), else 0. */
-int pki_name_valid(const char *s);
-
 /* A new EC P-256 key (CAs, certificates, the token key), or NULL. Caller frees (EVP_PKEY_free). */
 EVP_PKEY *pki_key_ec(void);
 /* A new Ed25519 key (the ledger key), or NULL. Caller frees. */
@@ -56,7 +53,7 @@ X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t
  * Issues a leaf certificate of `profile` (not PKI_PROFILE_CA) for the public key of `key`,
  * signed by ca/ca_key, with a random 128-bit serial. `name` is the CN (partner id, staff name,
  * or the server's host name) and, for client profiles, the URN in the URI SAN; client names
- * must pass pki_name_valid. Caller frees.
+ * must pass ident_name_ok. Caller frees.
  */
 X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
                 EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
@@ -148,21 +145,5 @@ int pki_vkey_write(const char *path, const char *name, EVP_PKEY *key, char *err,
 
 /* Writes 32 random bytes as 64 hex digits and a newline into a new file of mode 0600. 0 or -1. */
 int pki_secret_write(const char *path, char *err, size_t errlen);
-
-/* What pki_file_read refuses besides a non-regular file or one over its size limit. */
-enum pki_read_flags {
-	PKI_READ_SECRET = 1 << 0,   /* a file group or others may read or write: key material */
-	PKI_READ_NOFOLLOW = 1 << 1, /* a symbolic link */
-	PKI_READ_NONEMPTY = 1 << 2, /* an empty file */
-};
-
-/*
- * Reads the whole regular file at path, at most max bytes, into a new NUL-terminated buffer
- * and its length into *len; a file that changes size while read is refused. flags: the
- * enum pki_read_flags refused as well. NULL with "path: reason" in err. Caller frees
- * (free(); OPENSSL_cleanse(buf, *len) first for a secret).
- */
-char *pki_file_read(const char *path, size_t max, unsigned flags, size_t *len, char *err,
-                    size_t errlen);
 
 #endif

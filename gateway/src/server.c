@@ -22,7 +22,7 @@
 
 #include "admission.h"
 #include "codec.h"
-#include "pki.h"
+#include "file.h"
 #include "route.h"
 #include "server.h"
 #include "server_private.h"
@@ -769,7 +769,7 @@ read_pem(const char *path, char *err, size_t errlen)
 {
 	size_t len;
 
-	return pki_file_read(path, PEM_MAX, PKI_READ_NONEMPTY, &len, err, errlen);
+	return file_read(path, PEM_MAX, FILE_READ_NONEMPTY, &len, err, errlen);
 }
 
 /*

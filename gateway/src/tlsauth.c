@@ -15,10 +15,13 @@
 #include <openssl/x509v3.h>
 
 #include "codec.h"
+#include "file.h"
 #include "tlsauth.h"
 
 /* At most this many CA certificates or CRLs in one file: a trust file is small. */
 #define MAX_PEM_OBJECTS 16
+/* ... and at most this many bytes: a CRL grows with every revocation (pki.c's bound too). */
+#define TRUST_FILE_MAX ((size_t)64 << 20)
 
 /*
  * An immutable view of the trust files. Verifications hold a reference for their duration, so
@@ -100,15 +103,20 @@ ssl_error(char *buf, size_t len)
 	return buf;
 }
 
-/* Opens a trust file; NULL with err set. */
+/* A trust file read whole, in a memory BIO over *text (free it after the BIO); NULL with err. */
 static BIO *
-pem_open(const char *path, char *err, size_t errlen)
+pem_open(const char *path, char **text, char *err, size_t errlen)
 {
-	BIO *bio = BIO_new_file(path, "r");
+	size_t len;
+	BIO *bio;
 
-	if (bio == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if ((*text = file_read(path, TRUST_FILE_MAX, 0, &len, err, errlen)) == NULL)
+		return NULL;
+	if ((bio = BIO_new_mem_buf(*text, (int)len)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		ERR_clear_error();
+		free(*text);
+		*text = NULL;
 	}
 	return bio;
 }
@@ -140,7 +148,8 @@ pem_end(const char *path, int n, const char *none, char *err, size_t errlen)
 static int
 read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 {
-	BIO *bio = pem_open(path, err, errlen);
+	char *text;
+	BIO *bio = pem_open(path, &text, err, errlen);
 	int rc = -1;
 
 	if (bio == NULL)
@@ -163,13 +172,15 @@ read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 	rc = 0;
 done:
 	BIO_free(bio);
+	free(text);
 	return rc;
 }
 
 static int
 read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
 {
-	BIO *bio = pem_open(path, err, errlen);
+	char *text;
+	BIO *bio = pem_open(path, &text, err, errlen);
 	int rc = -1;
 
 	if (bio == NULL)
@@ -190,6 +201,7 @@ read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
 	rc = 0;
 done:
 	BIO_free(bio);
+	free(text);
 	return rc;
 }
 
@@ -507,21 +519,6 @@ describe_failure(const struct tlsauth *t, X509_STORE_CTX *ctx, char *err, size_t
 	}
 }
 
-/* ^[a-z0-9][a-z0-9-]{0,62}$ */
-static int
-valid_id(const unsigned char *s, size_t n)
-{
-	if (n < 1 || n > TLSAUTH_ID_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-		if (!ok)
-			return 0;
-	}
-	return 1;
-}
-
 /* Finds the one principal URI SAN of the leaf; 0 with out->id set, or -1 with a message. */
 static int
 principal(const struct tlsauth *t, X509 *leaf, struct tlsauth_identity *out, char *err,
@@ -558,9 +555,8 @@ principal(const struct tlsauth *t, X509 *leaf, struct tlsauth_identity *out, cha
 		         t->prefix);
 	} else if (count > 1) {
 		snprintf(err, errlen, "%d %s URI SANs: exactly one is allowed", count, t->label);
-	} else if (!valid_id(id, idlen)) {
-		snprintf(err, errlen,
-		         "the %s id in the URI SAN does not match ^[a-z0-9][a-z0-9-]{0,62}$",
+	} else if (!ident_name_ok((const char *)id, idlen)) {
+		snprintf(err, errlen, "the %s id in the URI SAN does not match " IDENT_NAME_PATTERN,
 		         t->label);
 	} else {
 		memcpy(out->id, id, idlen);

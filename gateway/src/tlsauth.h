@@ -7,16 +7,17 @@
 #include <time.h>
 
 #include "apierr.h"
+#include "ident.h"
 
 /* Limits on what a client may send: chain length (leaf included) and size of each DER cert. */
 #define TLSAUTH_MAX_CHAIN 4
 #define TLSAUTH_MAX_DER 16384
 
-/* The URI SAN prefixes that name a principal; the rest must match ^[a-z0-9][a-z0-9-]{0,62}$. */
+/* The URI SAN prefixes that name a principal; the rest must pass ident_name_ok. */
 #define TLSAUTH_PARTNER_PREFIX "urn:pdgate:partner:"
 #define TLSAUTH_STAFF_PREFIX "urn:pdgate:staff:"
 
-#define TLSAUTH_ID_MAX 63
+#define TLSAUTH_ID_MAX IDENT_NAME_MAX
 
 /*
  * A trust store: one CA file (its certificates are the only trust anchors: never the system

@@ -10,6 +10,7 @@
 #include <openssl/crypto.h>
 
 #include "codec.h"
+#include "file.h"
 #include "pki.h"
 #include "tlscred.h"
 
@@ -153,12 +154,12 @@ tlscred_load(const char *cert_path, const char *key_path, char *err, size_t errl
 		return NULL;
 	}
 	atomic_init(&c->refs, 1);
-	if ((pem = pki_file_read(cert_path, PEM_MAX, PKI_READ_NONEMPTY, &pem_len, err, errlen)) ==
+	if ((pem = file_read(cert_path, PEM_MAX, FILE_READ_NONEMPTY, &pem_len, err, errlen)) ==
 	        NULL ||
 	    load_chain(c, cert_path, pem, pem_len, err, errlen) != 0)
 		goto fail;
-	key = pki_file_read(key_path, PEM_MAX, PKI_READ_SECRET | PKI_READ_NONEMPTY, &key_len, err,
-	                    errlen);
+	key = file_read(key_path, PEM_MAX, FILE_READ_SECRET | FILE_READ_NONEMPTY, &key_len, err,
+	                errlen);
 	if (key == NULL)
 		goto fail;
 	gnutls_datum_t data = {(unsigned char *)key, (unsigned)key_len};

@@ -13,6 +13,7 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "ident.h"
 #include "pki.h"
 
 static char dir[64];
@@ -116,8 +117,9 @@ crl_at(const char *name)
 	return pki_crl_read(at(name), err, sizeof(err));
 }
 
+/* The names pki_issue takes for a client certificate: ident_name_ok's, the message quoting it. */
 static void
-test_names(void)
+test_names(X509 *pca, EVP_PKEY *pkey)
 {
 	static const struct {
 		const char *s;
@@ -139,9 +141,22 @@ test_names(void)
 	    {"\xe3\x81\x82", 0},
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		CHECK(pki_name_valid(cases[i].s) == cases[i].ok, "name '%s'", cases[i].s);
-	CHECK(pki_name_valid(NULL) == 0, "NULL name");
+	char err[256];
+	EVP_PKEY *key = pki_key_ec();
+	X509 *x;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		x = pki_issue(PKI_PROFILE_PARTNER, cases[i].s, key, pca, pkey, 1, err, sizeof(err));
+		CHECK((x != NULL) == cases[i].ok &&
+		          (cases[i].ok || strstr(err, "must match " IDENT_NAME_PATTERN) != NULL),
+		      "name '%s': %s", cases[i].s, err);
+		X509_free(x);
+	}
+	x = pki_issue(PKI_PROFILE_STAFF, NULL, key, pca, pkey, 1, err, sizeof(err));
+	CHECK(x == NULL, "NULL name");
+	X509_free(x);
+	EVP_PKEY_free(key);
 }
 
 static void
@@ -492,74 +507,6 @@ done:
 	EVP_PKEY_free(tok);
 }
 
-/* Writes text into the file name of the temporary folder with mode; its path. */
-static const char *
-put(const char *name, const char *text, mode_t mode)
-{
-	const char *path = at(name);
-	FILE *f = fopen(path, "w");
-
-	if (f != NULL) {
-		fputs(text, f);
-		fclose(f);
-	}
-	chmod(path, mode);
-	return path;
-}
-
-static void
-test_file_read(void)
-{
-	static const struct {
-		const char *name, *text;
-		mode_t mode;
-		size_t max;
-		unsigned flags;
-		const char *want; /* the content, or NULL: refused with why in the message */
-		const char *why;
-	} cases[] = {
-	    {"f-plain", "hello\n", 0644, 64, 0, "hello\n", NULL},
-	    {"f-max", "12345678", 0644, 8, 0, "12345678", NULL},
-	    {"f-over", "123456789", 0644, 8, 0, NULL, "larger than 8 bytes"},
-	    {"f-empty", "", 0644, 8, 0, "", NULL},
-	    {"f-empty-refused", "", 0644, 8, PKI_READ_NONEMPTY, NULL, "empty"},
-	    {"f-secret", "key", 0600, 64, PKI_READ_SECRET, "key", NULL},
-	    {"f-secret-group", "key", 0640, 64, PKI_READ_SECRET, NULL, "group or others"},
-	    {"f-secret-other", "key", 0604, 64, PKI_READ_SECRET, NULL, "chmod 600"},
-	    {"f-public-key", "pub", 0644, 64, PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, "pub", NULL},
-	};
-	char err[512];
-	size_t len;
-	char *buf;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *path = put(cases[i].name, cases[i].text, cases[i].mode);
-
-		err[0] = '\0';
-		buf = pki_file_read(path, cases[i].max, cases[i].flags, &len, err, sizeof(err));
-		if (cases[i].want != NULL)
-			CHECK(buf != NULL && len == strlen(cases[i].want) &&
-			          strcmp(buf, cases[i].want) == 0,
-			      "%s: %s", cases[i].name, err);
-		else
-			CHECK(buf == NULL && len == 0 && strstr(err, path) != NULL &&
-			          strstr(err, cases[i].why) != NULL,
-			      "%s refused: %s", cases[i].name, err);
-		free(buf);
-	}
-
-	CHECK(symlink(at("f-plain"), at("f-link")) == 0, "symlink");
-	buf = pki_file_read(at("f-link"), 64, 0, &len, err, sizeof(err));
-	CHECK(buf != NULL && strcmp(buf, "hello\n") == 0, "a link is followed by default: %s", err);
-	free(buf);
-	buf = pki_file_read(at("f-link"), 64, PKI_READ_NOFOLLOW, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "f-link") != NULL, "PKI_READ_NOFOLLOW: %s", err);
-	buf = pki_file_read(dir, 64, 0, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "not a regular file") != NULL, "a folder: %s", err);
-	buf = pki_file_read(at("f-none"), 64, 0, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "No such file") != NULL, "missing: %s", err);
-}
-
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -674,9 +621,7 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	test_names();
 	test_hosts();
-	test_file_read();
 
 	CHECK(pki_make_ca(at("partner-ca"), "pdgate test partner CA", 1, &pca, &pkey, err,
 	                  sizeof(err)) == 0,
@@ -692,6 +637,7 @@ main(void)
 	CHECK(pki_make_ca(at("partner-ca"), "again", 1, NULL, NULL, err, sizeof(err)) < 0,
 	      "an existing CA is not overwritten");
 	CHECK(access(at("server-ca.crl"), F_OK) != 0, "no CRL when not asked for");
+	test_names(pca, pkey);
 	CHECK(mode_of(at("partner-ca.key")) == 0600 && mode_of(at("staff-ca.key")) == 0600 &&
 	          mode_of(at("server-ca.key")) == 0600,
 	      "CA keys mode 0600");
