@@ -23,6 +23,7 @@
 
 #include "admission.h"
 #include "codec.h"
+#include "now.h"
 #include "pki.h"
 #include "route.h"
 #include "server.h"
@@ -57,22 +58,6 @@
 #define REAPER_PERIOD_MS 250
 #define ADMISSION_REPORT_MS 10000
 #define MHD_LOG_PER_S 10
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Moves the deadline (later or earlier) unless the reaper got there first; false then. */
 static bool
@@ -156,7 +141,7 @@ reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->reaper_lock);
 
-		int64_t now = now_ms();
+		int64_t now = now_mono_ms();
 		unsigned reaped = 0;
 		pthread_mutex_lock(&s->conns_lock);
 		for (struct conn *c = s->conns; c != NULL; c = c->next) {
@@ -231,7 +216,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 		c->fd = ci != NULL ? ci->connect_fd : -1;
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-		atomic_init(&c->deadline_ms, now_ms() + s->handshake_ms);
+		atomic_init(&c->deadline_ms, now_mono_ms() + s->handshake_ms);
 		struct admission_slot *evict = NULL;
 		pthread_mutex_lock(&s->conns_lock);
 		if (admission_add(s->admission, &c->slot, sa, &evict) != 0)
@@ -353,7 +338,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->url = NULL;
 	r->method = NULL;
 	clock_gettime(CLOCK_REALTIME, &r->wall);
-	r->start_us = now_us();
+	r->start_us = now_mono_us();
 	new_request_id(s, r->id);
 	r->log_method[0] = '\0';
 	size_t n = strcspn(uri, "?");
@@ -382,7 +367,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->body_over = false;
 	r->checked = false;
 	r->active = true;
-	deadline_lower(c, now_ms() + s->header_ms);
+	deadline_lower(c, now_mono_ms() + s->header_ms);
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
 }
@@ -429,14 +414,14 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	       ledger, not the log, says which member a decision was about */
 	    .path = r->route != NULL ? r->route->pattern : shape,
 	    .status = status,
-	    .duration_us = now_us() - r->start_us,
+	    .duration_us = now_mono_us() - r->start_us,
 	    .error = error,
 	    .detail = r->detail[0] != '\0' ? r->detail : NULL,
 	};
 	log_request(s->cfg.log, &f);
 	r->active = false;
 	c->requests++;
-	deadline_set(c, now_ms() + s->idle_ms + s->header_ms);
+	deadline_set(c, now_mono_ms() + s->idle_ms + s->header_ms);
 	atomic_fetch_sub(&s->inflight, 1);
 }
 
@@ -625,7 +610,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 		r->checked = true;
 		snprintf(r->log_method, sizeof r->log_method, "%s", method);
 		/* The head is complete; a body must follow within the same limit. */
-		if (!deadline_set(c, now_ms() + s->header_ms))
+		if (!deadline_set(c, now_mono_ms() + s->header_ms))
 			return MHD_NO;
 		server_head_scan(r, method, version);
 		if (r->bad_framing) {
@@ -730,7 +715,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	struct server *s = cls;
 	char buf[512];
 	size_t n;
-	int64_t sec = now_ms() / 1000;
+	int64_t sec = now_mono_ms() / 1000;
 	unsigned long dropped = 0;
 
 	pthread_mutex_lock(&s->mhdlog_lock);
@@ -979,8 +964,8 @@ server_stop(struct server *s, unsigned drain_ms)
 	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	int64_t until = now_ms() + drain_ms;
-	while (atomic_load(&s->inflight) > 0 && now_ms() < until) {
+	int64_t until = now_mono_ms() + drain_ms;
+	while (atomic_load(&s->inflight) > 0 && now_mono_ms() < until) {
 		struct timespec pause = {0, 10 * 1000000L};
 		nanosleep(&pause, NULL);
 	}
