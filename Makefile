@@ -156,6 +156,7 @@ LINK_test_token           := buf codec file ident pki token tokenstore
 LINK_test_tokenstore      := tokenstore
 LINK_test_ujson           := ujson
 LINK_test_utf8            := utf8
+LINK_test_workq           := workq
 
 # A test binary depends on the objects of its line, and on its module's .c, which it may include.
 $(foreach t,$(UNITSRC:tests/unit/%.c=%),\

@@ -20,6 +20,7 @@
 #include "ledger.h"
 #include "ledger_db.h"
 #include "note.h"
+#include "now.h"
 
 /* The key file is small; anything larger is not a PEM private key. */
 #define KEY_MAX_BYTES 16384
@@ -36,24 +37,6 @@
 #define CKPT_TAIL 256
 #define CKPT_HARD 65536
 #define CKPT_RETRY_MS 50
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* The ledger. */
@@ -222,7 +205,7 @@ sign_checkpoint(struct ledger *l)
 	}
 	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 1, (sqlite3_int64)size);
 	sqlite3_bind_text(l->w->st[LEDGER_ST_INS_CP], 2, note, (int)nlen, SQLITE_STATIC);
-	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, now_ms());
+	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, now_wall_ms());
 	if (ledger_st_exec(l->w->st[LEDGER_ST_INS_CP]) < 0) {
 		lmsg(l, "warn", "cannot store checkpoint %" PRIu64 ": %s (retried)", size,
 		     sqlite3_errmsg(l->w->db));
@@ -287,7 +270,7 @@ commit_batch(struct ledger *l, struct waiter *list)
 {
 	struct merkle_frontier f = l->frontier;
 	char time[LEDGER_TIME_LEN + 1];
-	int64_t ms = now_ms();
+	int64_t ms = now_wall_ms();
 	uint64_t n = 0;
 	int rc = -1;
 
@@ -414,7 +397,7 @@ ckpt_main(void *arg)
 			/* Disk full, I/O error: the writer reports its own failures; try again
 			 * a little later rather than at every commit. */
 			struct timespec ts;
-			deadline(&ts, mono_ms() + CKPT_RETRY_MS);
+			deadline(&ts, now_mono_ms() + CKPT_RETRY_MS);
 			pthread_cond_timedwait(&l->ckpt_cv, &l->lock, &ts);
 		}
 	}
@@ -430,15 +413,15 @@ static void *
 writer_main(void *arg)
 {
 	struct ledger *l = arg;
-	int64_t next_cp = mono_ms() + l->interval_ms;
+	int64_t next_cp = now_mono_ms() + l->interval_ms;
 
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		int unsigned_entries = l->frontier.size > l->cp_size && !l->broken;
-		if (unsigned_entries && mono_ms() >= next_cp) {
+		if (unsigned_entries && now_mono_ms() >= next_cp) {
 			pthread_mutex_unlock(&l->lock);
 			sign_checkpoint(l);
-			next_cp = mono_ms() + l->interval_ms;
+			next_cp = now_mono_ms() + l->interval_ms;
 			pthread_mutex_lock(&l->lock);
 			continue;
 		}

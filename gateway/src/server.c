@@ -23,6 +23,7 @@
 #include "admission.h"
 #include "codec.h"
 #include "file.h"
+#include "now.h"
 #include "route.h"
 #include "server.h"
 #include "server_private.h"
@@ -57,22 +58,6 @@
 #define REAPER_PERIOD_MS 250
 #define ADMISSION_REPORT_MS 10000
 #define MHD_LOG_PER_S 10
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Moves the deadline (later or earlier) unless the reaper got there first; false then. */
 static bool
@@ -156,7 +141,7 @@ reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->reaper_lock);
 
-		int64_t now = now_ms();
+		int64_t now = now_mono_ms();
 		unsigned reaped = 0;
 		pthread_mutex_lock(&s->conns_lock);
 		for (struct conn *c = s->conns; c != NULL; c = c->next) {
@@ -231,7 +216,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 		c->fd = ci != NULL ? ci->connect_fd : -1;
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-		atomic_init(&c->deadline_ms, now_ms() + s->handshake_ms);
+		atomic_init(&c->deadline_ms, now_mono_ms() + s->handshake_ms);
 		struct admission_slot *evict = NULL;
 		pthread_mutex_lock(&s->conns_lock);
 		if (admission_add(s->admission, &c->slot, sa, &evict) != 0)
@@ -355,7 +340,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->url = NULL;
 	r->method = NULL;
 	clock_gettime(CLOCK_REALTIME, &r->wall);
-	r->start_us = now_us();
+	r->start_us = now_mono_us();
 	new_request_id(s, r->id);
 	r->log_method[0] = '\0';
 	size_t n = strcspn(uri, "?");
@@ -384,7 +369,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->body_over = false;
 	r->checked = false;
 	r->active = true;
-	deadline_lower(c, now_ms() + s->header_ms);
+	deadline_lower(c, now_mono_ms() + s->header_ms);
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
 }
@@ -431,14 +416,14 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	       ledger, not the log, says which member a decision was about */
 	    .path = r->route != NULL ? r->route->pattern : shape,
 	    .status = status,
-	    .duration_us = now_us() - r->start_us,
+	    .duration_us = now_mono_us() - r->start_us,
 	    .error = error,
 	    .detail = r->detail[0] != '\0' ? r->detail : NULL,
 	};
 	log_request(s->cfg.log, &f);
 	r->active = false;
 	c->requests++;
-	deadline_set(c, now_ms() + s->idle_ms + s->header_ms);
+	deadline_set(c, now_mono_ms() + s->idle_ms + s->header_ms);
 	atomic_fetch_sub(&s->inflight, 1);
 }
 
@@ -589,7 +574,36 @@ has_body(struct MHD_Connection *mc)
 }
 
 /*
- * Queues a complete request for the handler pool (handler_main) and suspends its connection.
+ * A handler thread's work. Handlers block (a data request waits for its ledger entry's group
+ * commit, a report reads the whole ledger), so they do not run on libmicrohttpd's event threads,
+ * one per core, which do TLS and HTTP for every connection: a complete request's connection is
+ * suspended and the request queued on the handler pool; once the handler has made the answer,
+ * the connection is resumed and its event thread sends it. So many requests wait on one commit
+ * (which groups them) without as many event threads contending for the listening socket. While
+ * suspended, libmicrohttpd leaves the connection alone: the handler reads its headers
+ * undisturbed. Once resumed, the request may be gone: nothing of it is touched after.
+ */
+static void
+handler_run(struct workq_item *w)
+{
+	struct server_request *r =
+	    (struct server_request *)(void *)((char *)w - offsetof(struct server_request, work));
+
+	r->route->handler(r, r->conn->server->cfg.app);
+	if (r->response == NULL)
+		server_reply_error(r, APIERR_INTERNAL, NULL);
+	MHD_resume_connection(r->mhd);
+}
+
+/* Under the pool's lock, before a handler thread can take the request and resume it. */
+static void
+handler_suspend(void *mhd)
+{
+	MHD_suspend_connection(mhd);
+}
+
+/*
+ * Queues a complete request for the handler pool (handler_run) and suspends its connection.
  * False once the pool has stopped: a request that a kept-alive connection sends while the
  * listener stops is then handled on its event thread, rather than left suspended, which
  * libmicrohttpd cannot stop with.
@@ -597,17 +611,8 @@ has_body(struct MHD_Connection *mc)
 static bool
 handler_queue(struct server *s, struct server_request *r)
 {
-	pthread_mutex_lock(&s->q_lock);
-	bool open = !s->q_stop;
-	if (open) {
-		MHD_suspend_connection(r->mhd);
-		r->qnext = NULL;
-		*s->q_tail = r;
-		s->q_tail = &r->qnext;
-		pthread_cond_signal(&s->q_cv);
-	}
-	pthread_mutex_unlock(&s->q_lock);
-	return open;
+	r->work = (struct workq_item){.run = handler_run};
+	return workq_push(s->handlers, &r->work, handler_suspend, r->mhd);
 }
 
 static enum MHD_Result
@@ -627,7 +632,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 		r->checked = true;
 		snprintf(r->log_method, sizeof r->log_method, "%s", method);
 		/* The head is complete; a body must follow within the same limit. */
-		if (!deadline_set(c, now_ms() + s->header_ms))
+		if (!deadline_set(c, now_mono_ms() + s->header_ms))
 			return MHD_NO;
 		server_head_scan(r, method, version);
 		if (r->bad_framing) {
@@ -672,53 +677,12 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 	return queue(r);
 }
 
-/*
- * A handler thread. Handlers block (a data request waits for its ledger entry's group commit,
- * a report reads the whole ledger), so they do not run on libmicrohttpd's event threads, one
- * per core, which do TLS and HTTP for every connection: a complete request's connection is
- * suspended and the request queued here; once the handler has made the answer, the connection
- * is resumed and its event thread sends it. So many requests wait on one commit (which groups
- * them) without as many event threads contending for the listening socket. While suspended,
- * libmicrohttpd leaves the connection alone: the handler reads its headers undisturbed.
- */
-static void *
-handler_main(void *arg)
-{
-	struct server *s = arg;
-
-	pthread_mutex_lock(&s->q_lock);
-	for (;;) {
-		struct server_request *r = s->q_head;
-		if (r == NULL) {
-			if (s->q_stop)
-				break;
-			pthread_cond_wait(&s->q_cv, &s->q_lock);
-			continue;
-		}
-		if ((s->q_head = r->qnext) == NULL)
-			s->q_tail = &s->q_head;
-		pthread_mutex_unlock(&s->q_lock);
-		r->route->handler(r, s->cfg.app);
-		if (r->response == NULL)
-			server_reply_error(r, APIERR_INTERNAL, NULL);
-		MHD_resume_connection(r->mhd);
-		pthread_mutex_lock(&s->q_lock);
-	}
-	pthread_mutex_unlock(&s->q_lock);
-	return NULL;
-}
-
 /* Lets the handler threads finish what is queued, then joins them. */
 static void
 handlers_stop(struct server *s)
 {
-	pthread_mutex_lock(&s->q_lock);
-	s->q_stop = true;
-	pthread_cond_broadcast(&s->q_cv);
-	pthread_mutex_unlock(&s->q_lock);
-	for (unsigned i = 0; i < s->nhandlers; i++)
-		pthread_join(s->handlers[i], NULL);
-	s->nhandlers = 0;
+	workq_stop(s->handlers);
+	s->handlers = NULL;
 }
 
 /*
@@ -732,7 +696,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	struct server *s = cls;
 	char buf[512];
 	size_t n;
-	int64_t sec = now_ms() / 1000;
+	int64_t sec = now_mono_ms() / 1000;
 	unsigned long dropped = 0;
 
 	pthread_mutex_lock(&s->mhdlog_lock);
@@ -836,9 +800,6 @@ server_free(struct server *s)
 		pthread_join(s->reaper, NULL);
 	}
 	handlers_stop(s);
-	free(s->handlers);
-	pthread_cond_destroy(&s->q_cv);
-	pthread_mutex_destroy(&s->q_lock);
 	pthread_cond_destroy(&s->reaper_cond);
 	pthread_mutex_destroy(&s->reaper_lock);
 	pthread_mutex_destroy(&s->conns_lock);
@@ -876,9 +837,6 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	pthread_mutex_init(&s->mhdlog_lock, NULL);
 	pthread_mutex_init(&s->cred_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
-	pthread_mutex_init(&s->q_lock, NULL);
-	pthread_cond_init(&s->q_cv, NULL);
-	s->q_tail = &s->q_head;
 	pthread_condattr_init(&ca_attr);
 	pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->reaper_cond, &ca_attr);
@@ -892,7 +850,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	}
 
 	/*
-	 * One event thread per core for TLS and HTTP; handlers on their own pool (handler_main).
+	 * One event thread per core for TLS and HTTP; handlers on their own pool (handler_run).
 	 * A handler blocks while its ledger entry commits (the answer must wait for the fsync), so
 	 * a pool of SERVER_THREADS_PER_CORE per core keeps that many requests in flight for group
 	 * commit to gather.
@@ -900,15 +858,11 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned cores = ncpu > 0 ? (unsigned)ncpu : 1;
 	unsigned threads = cfg->threads ? cfg->threads : cores * SERVER_THREADS_PER_CORE;
-	if ((s->handlers = calloc(threads, sizeof *s->handlers)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	char why[96];
+	if ((s->handlers = workq_start(threads, why, sizeof why)) == NULL) {
+		snprintf(err, errlen, "%s listener: %s", cfg->name, why);
 		goto fail;
 	}
-	for (; s->nhandlers < threads; s->nhandlers++)
-		if (pthread_create(&s->handlers[s->nhandlers], NULL, handler_main, s) != 0) {
-			snprintf(err, errlen, "%s listener: cannot start a thread", cfg->name);
-			goto fail;
-		}
 	/*
 	 * The connection's memory pool holds the request head, so it bounds it; the limit proper
 	 * is ours (431 with a JSON body, exact to the byte). The pool leaves 4 KiB above it for
@@ -1025,8 +979,8 @@ server_stop(struct server *s, unsigned drain_ms)
 	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	int64_t until = now_ms() + drain_ms;
-	while (atomic_load(&s->inflight) > 0 && now_ms() < until) {
+	int64_t until = now_mono_ms() + drain_ms;
+	while (atomic_load(&s->inflight) > 0 && now_mono_ms() < until) {
 		struct timespec pause = {0, 10 * 1000000L};
 		nanosleep(&pause, NULL);
 	}
