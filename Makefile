@@ -90,15 +90,16 @@ LINK_test_decision        := apierr buf cal catalog codec contract contract_file
 LINK_test_errlist         := buf errlist
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist pki policy pseudo \
                              release text token ujson utf8
-LINK_test_ledger          := buf cal codec config ledger_cmd ledger_db ledger_err ledger_leaf \
-                             ledger_read ledger_vfs log merkle note pki utf8
+LINK_test_ledger          := apierr buf cal codec config ledger_cmd ledger_db ledger_err ledger_leaf \
+                             ledger_read ledger_vfs log merkle metrics note pki utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log
 LINK_test_members         := cal members
 LINK_test_merkle          := merkle
 LINK_test_note            := codec note pki
-LINK_test_origin          := apierr buf origin ujson
+LINK_test_metrics         := apierr buf metrics
+LINK_test_origin          := apierr buf metrics origin ujson
 LINK_test_pki             := codec pki
 LINK_test_policy          := apierr buf cal catalog codec contract errlist policy text ujson utf8
 LINK_test_pseudo          := codec pseudo
@@ -109,7 +110,7 @@ LINK_test_release         := apierr buf cal catalog codec contract contract_file
                              pseudo release text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
                              ledger ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log \
-                             merkle note origin policy pseudo strtab text ujson utf8
+                             merkle metrics note origin policy pseudo strtab text ujson utf8
 LINK_test_route           := route
 LINK_test_server_request  := apierr
 LINK_test_strtab          := strtab

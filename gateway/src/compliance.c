@@ -1147,6 +1147,7 @@ compliance_start(const struct compliance_params *p, char *err, size_t errlen)
 	    .authorize = authorize,
 	    .app = c,
 	    .log = p->log,
+	    .metrics = p->metrics,
 	};
 	c->server = server_start(&sc, err, errlen);
 	if (c->server == NULL)
@@ -1174,6 +1175,12 @@ compliance_reload(struct compliance *c, char *err, size_t errlen)
 	if (c == NULL)
 		return 0;
 	return tlsauth_reload(c->trust, err, errlen);
+}
+
+time_t
+compliance_staff_crl_next_update(const struct compliance *c)
+{
+	return tlsauth_crl_next_update(c->trust);
 }
 
 void

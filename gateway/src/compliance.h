@@ -4,10 +4,12 @@
 #define PDGATE_COMPLIANCE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "origin.h"
 #include "pseudo.h"
 #include "registry.h"
@@ -37,6 +39,7 @@ struct compliance_params {
 	struct tokenstore *tokenstore; /* revoked staff tokens */
 	struct origin *origin;         /* member ids of a breach's subjects; NULL: not resolved */
 	struct log *log;
+	struct metrics *metrics; /* the listener's requests and connections; NULL: none */
 };
 
 struct compliance;
@@ -52,6 +55,9 @@ const char *compliance_url(const struct compliance *c);
 
 /* Reads the staff CA and CRL again (SIGHUP), all or nothing. 0, or -1 with err. */
 int compliance_reload(struct compliance *c, char *err, size_t errlen);
+
+/* The staff CRL's nextUpdate in force (0: no staff CRL): past it, no staff certificate passes. */
+time_t compliance_staff_crl_next_update(const struct compliance *c);
 
 /* Stops the listener (requests in flight get up to drain_ms) and frees. NULL is a no-op. */
 void compliance_stop(struct compliance *c, unsigned drain_ms);

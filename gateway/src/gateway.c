@@ -29,6 +29,7 @@
 #include "ledger.h"
 #include "ledger_read.h"
 #include "log.h"
+#include "metrics.h"
 #include "note.h"
 #include "origin.h"
 #include "partner.h"
@@ -37,6 +38,7 @@
 #include "ratelimit.h"
 #include "registry.h"
 #include "server.h"
+#include "status.h"
 #include "tlsauth.h"
 #include "token.h"
 #include "tokenstore.h"
@@ -47,6 +49,7 @@
 /* Everything a running gateway holds, in the order it is opened (and closed in reverse). */
 struct gateway {
 	struct config *cfg;
+	struct metrics *metrics;
 	struct log *log;
 	struct tlsauth *partner_trust;
 	struct registry *registry;
@@ -60,6 +63,7 @@ struct gateway {
 	struct partner_api partner_api;
 	struct server *partner;
 	struct compliance *compliance;
+	struct status *status; /* NULL without [status] */
 };
 
 /* ---- Start-up checks ---- */
@@ -202,6 +206,7 @@ reload(struct gateway *g)
 	log_msg(g->log, "info", "reload ok: %s (trust generation %llu)", desc,
 	        (unsigned long long)tlsauth_generation(g->partner_trust));
 	warn_if_stale(g);
+	status_reload(g->status);
 	if (compliance_reload(g->compliance, err, sizeof err) != 0)
 		log_msg(g->log, "error",
 		        "reload of the staff CA/CRL failed: %s; keeping the "
@@ -292,6 +297,7 @@ open_all(struct gateway *g, char **errors)
 	    .client_cert = c->origin.client_cert,
 	    .client_key = c->origin.client_key,
 	    .ca = c->origin.ca,
+	    .metrics = g->metrics,
 	};
 	if (cleartext_remote(c->origin.url))
 		add_error(errors,
@@ -348,6 +354,10 @@ serve_main(int argc, char **argv)
 		fprintf(stderr, "%s", errors != NULL ? errors : "configuration: cannot load\n");
 		free(errors);
 		return 1;
+	}
+	if ((g.metrics = metrics_new()) == NULL) {
+		fprintf(stderr, "pdgate serve: out of memory\n");
+		goto done;
 	}
 	/* Everything below is checked before anything starts, and every error is reported. */
 	open_all(&g, &errors);
@@ -418,6 +428,7 @@ serve_main(int argc, char **argv)
 	    .key = g.cfg->ledger.key,
 	    .checkpoint_interval_ms = g.cfg->ledger.checkpoint_interval_ms,
 	    .log = g.log,
+	    .metrics = g.metrics,
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
@@ -437,6 +448,7 @@ serve_main(int argc, char **argv)
 	    .tokens = g.work_orders,
 	    .tokenstore = g.tokenstore,
 	    .max_record_bytes = g.cfg->origin.max_record_bytes,
+	    .metrics = g.metrics,
 	};
 	if (partner_api_start(&g.partner_api, err, sizeof err) != 0) {
 		fprintf(stderr, "pdgate serve: %s\n", err);
@@ -463,6 +475,7 @@ serve_main(int argc, char **argv)
 	    .authorize = NULL,
 	    .app = &g.partner_api,
 	    .log = g.log,
+	    .metrics = g.metrics,
 	};
 	g.partner = server_start(&pc, err, sizeof err);
 	if (g.partner == NULL) {
@@ -482,6 +495,7 @@ serve_main(int argc, char **argv)
 	    .tokenstore = g.tokenstore,
 	    .origin = g.origin,
 	    .log = g.log,
+	    .metrics = g.metrics,
 	};
 	g.compliance = compliance_start(&cp, err, sizeof err);
 	if (g.compliance == NULL) {
@@ -492,6 +506,26 @@ serve_main(int argc, char **argv)
 	printf("pdgate: compliance listener on %s\n", compliance_url(g.compliance));
 	fflush(stdout);
 	log_msg(g.log, "info", "started: compliance listener on %s", compliance_url(g.compliance));
+	if (g.cfg->status.listen.host != NULL) {
+		struct status_params sp = {
+		    .cfg = g.cfg,
+		    .metrics = g.metrics,
+		    .registry = g.registry,
+		    .ledger = g.ledger,
+		    .origin = g.origin,
+		    .partner_trust = g.partner_trust,
+		    .compliance = g.compliance,
+		    .log = g.log,
+		};
+		if ((g.status = status_start(&sp, err, sizeof err)) == NULL) {
+			fprintf(stderr, "pdgate serve: %s\n", err);
+			log_msg(g.log, "error", "%s", err);
+			goto done;
+		}
+		printf("pdgate: status listener on %s\n", status_url(g.status));
+		fflush(stdout);
+		log_msg(g.log, "info", "started: status listener on %s", status_url(g.status));
+	}
 
 	for (;;) {
 		int sig = 0;
@@ -505,6 +539,8 @@ serve_main(int argc, char **argv)
 		        sig == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
+	status_stop(g.status); /* first: the monitors see the gateway going */
+	g.status = NULL;
 	server_stop(g.partner, DRAIN_MS);
 	g.partner = NULL;
 	compliance_stop(g.compliance, DRAIN_MS);
@@ -512,6 +548,7 @@ serve_main(int argc, char **argv)
 	log_msg(g.log, "info", "stopped");
 	rc = 0;
 done:
+	status_stop(g.status);
 	server_stop(g.partner, 0);
 	compliance_stop(g.compliance, 0);
 	partner_api_stop(&g.partner_api);
@@ -528,6 +565,7 @@ done:
 	if (g.ledger_lock >= 0)
 		close(g.ledger_lock);
 	log_free(g.log);
+	metrics_free(g.metrics);
 	config_free(g.cfg);
 	free(errors);
 	return rc;

@@ -496,7 +496,10 @@ write_conf(const char *root, const char *name)
 	               "issuer = pdgate.local/%s\n"
 	               "key = keys/token.key\n"
 	               "[keys]\n"
-	               "pseudonym = keys/pseudonym.key\n",
+	               "pseudonym = keys/pseudonym.key\n"
+	               "; /healthz, /readyz, /metrics in plain HTTP for this machine's monitoring\n"
+	               "[status]\n"
+	               "listen = 127.0.0.1:9100\n",
 	               name, stamp, name, name, name);
 	if (len < 0) {
 		fail_msg("out of memory");

@@ -246,6 +246,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 			s->conns->prev = c;
 		s->conns = c;
 		pthread_mutex_unlock(&s->conns_lock);
+		metrics_connection(s->cfg.metrics, s->mx, 1);
 		*socket_context = c;
 		return;
 	}
@@ -261,6 +262,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&s->conns_lock);
+	metrics_connection(s->cfg.metrics, s->mx, -1);
 	buf_free(&c->body);
 	free(c);
 	*socket_context = NULL;
@@ -417,6 +419,8 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 			error = apierr_code(APIERR_REQUEST_TOO_LARGE);
 	}
 	char shape[LOG_ROUTE_MAX + 1];
+	uint64_t duration_us = now_us() - r->start_us;
+	metrics_request(s->cfg.metrics, s->mx, status, duration_us);
 	if (r->route == NULL)
 		route_log_shape(s->patterns, s->cfg.nroutes, r->log_path, shape, sizeof shape);
 	struct log_request_fields f = {
@@ -429,7 +433,7 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	       ledger, not the log, says which member a decision was about */
 	    .path = r->route != NULL ? r->route->pattern : shape,
 	    .status = status,
-	    .duration_us = now_us() - r->start_us,
+	    .duration_us = duration_us,
 	    .error = error,
 	    .detail = r->detail[0] != '\0' ? r->detail : NULL,
 	};
@@ -817,6 +821,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	s->cfg = *cfg;
+	s->mx = metrics_listener_named(cfg->name);
 	if ((s->patterns = calloc(cfg->nroutes + 1, sizeof *s->patterns)) == NULL) {
 		free(s);
 		snprintf(err, errlen, "out of memory");
