@@ -82,6 +82,15 @@ mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+static int64_t
+real_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static uint64_t
 mono_us(void)
 {
@@ -277,7 +286,7 @@ metrics_text(struct status *s, size_t *len)
 	struct buf b = {0};
 	struct ledger_health lh;
 	struct check c[CKS];
-	time_t now = time(NULL), next;
+	time_t next;
 
 	metrics_write_family(&b, "pdgate_build_info", "gauge", "The version of pdgate running.");
 	metrics_write_sample(&b, "pdgate_build_info", "version", PDGATE_VERSION, 1);
@@ -294,7 +303,7 @@ metrics_text(struct status *s, size_t *len)
 	                     "while there are new entries).");
 	if (lh.checkpoint_ms > 0)
 		metrics_write_sample(&b, "pdgate_checkpoint_age_seconds", NULL, NULL,
-		                     (double)(now * 1000 - lh.checkpoint_ms) / 1000.0);
+		                     (double)(real_ms() - lh.checkpoint_ms) / 1000.0);
 
 	metrics_write_family(
 	    &b, "pdgate_crl_next_update_timestamp_seconds", "gauge",

@@ -953,11 +953,10 @@ class Daemon:
     _seq = 0
     _seq_lock = threading.Lock()
 
-    def __init__(self, install, conf=None, args=(), env=None, ready_timeout=20, wrap=()):
+    def __init__(self, install, conf=None, args=(), env=None, ready_timeout=20):
         self.install = install
         self.conf = Path(conf or install.conf)
         self.args = list(args)
-        self.wrap = list(wrap)  # a command that runs pdgate (unshare …), execing it: same pid
         self.env = env
         self.ready_timeout = ready_timeout
         self.proc = None
@@ -977,7 +976,7 @@ class Daemon:
         """Starts the daemon and waits until its partner port completes a TLS handshake.
         Raises DaemonExited if it exits first, Failure if it is not ready in time."""
         with open(self.logfile, "ab") as log:
-            self.proc = subprocess.Popen([*self.wrap, PDGATE, "serve", "-c", str(self.conf), *self.args],
+            self.proc = subprocess.Popen([PDGATE, "serve", "-c", str(self.conf), *self.args],
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                          cwd=self.install.dir, env=self.env)
         deadline = time.monotonic() + self.ready_timeout * SLOW
