@@ -14,7 +14,7 @@ PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih
 DEB_PKGS := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
             libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
             openssl sqlite3 curl python3 python3-requests python3-cryptography \
-            clang libclang-rt-14-dev clang-format faketime chromium testssl.sh
+            clang libclang-rt-14-dev clang-format faketime chromium testssl.sh prometheus
 WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wnull-dereference $(WERROR)
@@ -55,6 +55,7 @@ deps:
 	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v faketime >/dev/null \
 	    || ! command -v clang >/dev/null || ! command -v clang-format >/dev/null \
 	    || ! command -v chromium >/dev/null || ! command -v testssl >/dev/null \
+	    || ! command -v promtool >/dev/null \
 	    || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
 	  echo "installing Debian packages: $(DEB_PKGS)"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PKGS); \
@@ -147,6 +148,7 @@ run: deps
 	@echo "  curl --cacert $(DEMO)/pki/server-ca.pem --cert $(DEMO)/pki/partners/sakura-mail.pem \\"
 	@echo "       --key $(DEMO)/pki/partners/sakura-mail.key -H \"Authorization: Bearer \$$TOKEN\" \\"
 	@echo "       https://127.0.0.1:8443/v1/members/M0000003"
+	@echo "Health and metrics, with the [status] section pdgate init writes: curl http://127.0.0.1:9444/readyz"
 	@echo "The compliance console: open https://127.0.0.1:9443/ (trust $(DEMO)/pki/server-ca.pem)"
 	@echo "and sign in with this officer token (8 hours):"
 	@echo "  $$($(BIN) token issue -c $(DEMO)/pdgate.conf --staff officer --role officer --ttl 8h)"

@@ -499,7 +499,7 @@ write_conf(const char *root, const char *name)
 	               "pseudonym = keys/pseudonym.key\n"
 	               "; /healthz, /readyz, /metrics in plain HTTP for this machine's monitoring\n"
 	               "[status]\n"
-	               "listen = 127.0.0.1:9100\n",
+	               "listen = 127.0.0.1:9444\n",
 	               name, stamp, name, name, name);
 	if (len < 0) {
 		fail_msg("out of memory");
