@@ -401,7 +401,6 @@ static enum MHD_Result
 on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *method,
            const char *version, const char *upload, size_t *upload_size, void **con_cls)
 {
-	static int started; /* *con_cls's mark: the request's first call is done */
 	struct status *s = cls;
 	uint64_t t0 = mono_us();
 	unsigned code = 200;
@@ -413,7 +412,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 
 	(void)version, (void)upload;
 	if (get && *con_cls == NULL) {
-		*con_cls = &started;
+		*con_cls = s; /* the mark of a request whose first call is done */
 		return MHD_YES;
 	}
 	if (get && *upload_size != 0) {

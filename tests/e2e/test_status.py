@@ -345,6 +345,29 @@ def no_personal_data(env):
             check(needle not in t, f"{needle!r} in a status answer")
 
 
+@case("docs/operations.md: its scrape configuration and alerting rules pass promtool")
+def documented_rules(env):
+    check(PROMTOOL, "promtool is not installed (Debian package prometheus: make deps)")
+    doc = (pdtest.REPO / "docs" / "operations.md").read_text()
+    blocks = re.findall(r"```yaml\n(.*?)```", doc, re.S)
+    rules = [b for b in blocks if b.startswith("groups:")]
+    scrape = [b for b in blocks if b.startswith("scrape_configs:")]
+    eq((len(rules), len(scrape)), (1, 1), "one rules block and one scrape block")
+    check("pdgate_ready_check" in rules[0], "the rules use the readiness metrics")
+    for name, text, what in (("rules.yml", rules[0], "rules"), ("prometheus.yml", scrape[0], "config")):
+        path = env.tmp / name
+        path.write_text(text)
+        r = subprocess.run([PROMTOOL, "check", what, str(path)], capture_output=True, text=True,
+                           timeout=60)
+        eq(r.returncode, 0, f"promtool check {what}: {r.stdout}{r.stderr}")
+    # every metric the rules name is one /metrics writes
+    names = set(re.findall(r"\b(pdgate_[a-z_]+)", rules[0]))
+    written = {n for (n, _) in metrics(env.main)}
+    for n in names:
+        check(n in written or n + "_bucket" in written or n.removesuffix("_bucket") + "_bucket" in written,
+              f"{n} is not written by /metrics")
+
+
 @case("/readyz: 200 with every check passing on a healthy gateway")
 def ready_ok(env):
     code, doc = readyz(env.main)
