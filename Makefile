@@ -18,7 +18,7 @@ RUN_PKGS  := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28
              libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
              openssl sqlite3 curl
 TEST_PKGS := python3 python3-requests python3-cryptography clang libclang-rt-14-dev \
-             clang-format faketime chromium testssl.sh systemd procps groff-base
+             clang-format faketime chromium testssl.sh systemd procps groff-base prometheus
 DEB_PKGS  := $(RUN_PKGS) $(TEST_PKGS)
 WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -71,6 +71,7 @@ test-deps: run-deps
 	    || ! command -v clang >/dev/null || ! command -v clang-format >/dev/null \
 	    || ! command -v chromium >/dev/null || ! command -v testssl >/dev/null \
 	    || ! command -v systemd-analyze >/dev/null || ! command -v groff >/dev/null \
+	    || ! command -v promtool >/dev/null \
 	    || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
 	  echo "installing Debian packages: $(TEST_PKGS)"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(TEST_PKGS); \
@@ -121,16 +122,17 @@ LINK_test_file            := file
 LINK_test_ident           := ident
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki policy \
                              pseudo release text token ujson utf8
-LINK_test_ledger          := buf cal codec config file ident ledger_backup ledger_cmd ledger_db \
-                             ledger_err ledger_leaf ledger_read ledger_vfs log merkle note pki \
-                             stagedir utf8
+LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd \
+                             ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
+                             metrics note pki stagedir utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
 LINK_test_members         := cal members
 LINK_test_merkle          := merkle
 LINK_test_note            := codec file ident note pki
-LINK_test_origin          := apierr buf origin ujson
+LINK_test_metrics         := apierr buf metrics
+LINK_test_origin          := apierr buf metrics origin ujson
 LINK_test_pki             := codec file ident pki
 LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy text \
                              ujson utf8
@@ -142,7 +144,7 @@ LINK_test_release         := apierr buf cal catalog codec contract contract_file
                              ident policy pseudo release text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
                              file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
-                             ledger_vfs log merkle note origin policy pseudo strtab text ujson \
+                             ledger_vfs log merkle metrics note origin policy pseudo strtab text ujson \
                              utf8
 LINK_test_route           := route
 LINK_test_server_request  := apierr
@@ -184,6 +186,7 @@ run: run-deps
 	@echo "  curl --cacert $(DEMO)/pki/server-ca.pem --cert $(DEMO)/pki/partners/sakura-mail.pem \\"
 	@echo "       --key $(DEMO)/pki/partners/sakura-mail.key -H \"Authorization: Bearer \$$TOKEN\" \\"
 	@echo "       https://127.0.0.1:8443/v1/members/M0000003"
+	@echo "Health and metrics, with the [status] section pdgate init writes: curl http://127.0.0.1:9444/readyz"
 	@echo "The compliance console: open https://127.0.0.1:9443/ (trust $(DEMO)/pki/server-ca.pem)"
 	@echo "and sign in with this officer token (8 hours):"
 	@echo "  $$($(BIN) token issue -c $(DEMO)/pdgate.conf --staff officer --role officer --ttl 8h)"

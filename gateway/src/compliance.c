@@ -1126,6 +1126,7 @@ compliance_start(const struct compliance_params *p, char *err, size_t errlen)
 	    .authorize = authorize,
 	    .app = c,
 	    .log = p->log,
+	    .metrics = p->metrics,
 	};
 	c->server = server_start(&sc, err, errlen);
 	if (c->server == NULL)
@@ -1157,6 +1158,12 @@ struct server *
 compliance_server(struct compliance *c)
 {
 	return c->server;
+}
+
+time_t
+compliance_staff_crl_next_update(const struct compliance *c)
+{
+	return tlsauth_crl_next_update(c->trust);
 }
 
 void

@@ -4,10 +4,12 @@
 #define PDGATE_COMPLIANCE_H
 
 #include <stddef.h>
+#include <time.h>
 
 #include "config.h"
 #include "ledger.h"
 #include "log.h"
+#include "metrics.h"
 #include "origin.h"
 #include "pseudo.h"
 #include "registry.h"
@@ -38,6 +40,7 @@ struct compliance_params {
 	struct tokenstore *tokenstore; /* revoked staff tokens */
 	struct origin *origin;         /* member ids of a breach's subjects; NULL: not resolved */
 	struct log *log;
+	struct metrics *metrics; /* the listener's requests and connections; NULL: none */
 };
 
 struct compliance;
@@ -61,6 +64,9 @@ struct tlsauth;
 struct server;
 struct tlsauth *compliance_staff_trust(struct compliance *c);
 struct server *compliance_server(struct compliance *c);
+
+/* The staff CRL's nextUpdate in force (0: no staff CRL): past it, no staff certificate passes. */
+time_t compliance_staff_crl_next_update(const struct compliance *c);
 
 /* Stops the listener (requests in flight get up to drain_ms) and frees. NULL is a no-op. */
 void compliance_stop(struct compliance *c, unsigned drain_ms);

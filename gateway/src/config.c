@@ -67,8 +67,8 @@ static const struct {
 	const char *const *words;
 } word_keys[] = {{O(gateway.log_format), log_formats}};
 
-static const char *const sections[] = {"gateway", "partner", "compliance", "origin",
-                                       "policy",  "ledger",  "tokens",     "keys"};
+static const char *const sections[] = {"gateway", "partner", "compliance", "origin", "policy",
+                                       "ledger",  "tokens",  "keys",       "status"};
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct key keys[] = {
@@ -118,6 +118,10 @@ static const struct key keys[] = {
     {"tokens", "pub", K_PATH, O(tokens.pub), F_FILE, 0, 0},
 
     {"keys", "pseudonym", K_PATH, O(keys.pseudonym), F_REQUIRED | F_FILE | F_KEY, 0, 0},
+
+    /* optional as a section; listen is required in it (finish) */
+    {"status", "listen", K_LISTEN, O(status.listen), 0, 0, 0},
+    {"status", "allow_remote", K_BOOL, O(status.allow_remote), 0, 0, 0},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -689,6 +693,53 @@ line_of(const struct parse *p, const char *section, const char *name)
 	return p->key_line[k - keys];
 }
 
+/* True for an address of this machine only: localhost, 127.0.0.0/8, ::1. */
+static bool
+loopback(const char *host)
+{
+	unsigned char a[16];
+
+	if (strcmp(host, "localhost") == 0)
+		return true;
+	if (inet_pton(AF_INET, host, a) == 1)
+		return a[0] == 127;
+	return inet_pton(AF_INET6, host, a) == 1 && memcmp(a, in6addr_loopback.s6_addr, 16) == 0;
+}
+
+/*
+ * [status]: optional, but with listen when present; plain HTTP without authentication, so on
+ * loopback unless the operator says otherwise; and on an address of its own.
+ */
+static void
+check_status(struct parse *p)
+{
+	const struct config_listen *s = &p->c->status.listen;
+	unsigned sec = p->section_line[section_index("status")],
+	         line = line_of(p, "status", "listen");
+
+	if (sec == 0)
+		return;
+	if (line == 0) {
+		err(p, sec, "[status] lacks the required key 'listen'");
+		return;
+	}
+	if (s->host == NULL)
+		return; /* a bad value, reported */
+	if (!p->c->status.allow_remote && !loopback(s->host))
+		err(p, line,
+		    "status.listen: %s is not a loopback address: the status listener is plain "
+		    "HTTP "
+		    "without authentication; set [status] allow_remote = true to serve it beyond "
+		    "this machine",
+		    s->host);
+	const struct config_listen *other[] = {&p->c->partner.listen, &p->c->compliance.listen};
+	static const char *const names[] = {"partner.listen", "compliance.listen"};
+	for (size_t i = 0; i < 2; i++)
+		if (other[i]->host && other[i]->port == s->port &&
+		    strcmp(other[i]->host, s->host) == 0)
+			err(p, line, "status.listen is the same address as %s", names[i]);
+}
+
 /* Defaults that depend on other keys, required keys, files, and checks across keys. */
 static void
 finish(struct parse *p)
@@ -789,6 +840,7 @@ finish(struct parse *p)
 	if (a->host && b->host && a->port == b->port && strcmp(a->host, b->host) == 0)
 		err(p, line_of(p, "compliance", "listen"),
 		    "compliance.listen is the same address as partner.listen");
+	check_status(p);
 }
 
 /* The file's absolute name and folder, without resolving a symlink to the file itself. */

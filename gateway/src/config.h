@@ -84,6 +84,13 @@ struct config {
 	struct {
 		char *pseudonym;
 	} keys;
+
+	/* [status]: listen.host NULL without the section (no status listener); allow_remote
+	 * false refuses a listen address off loopback */
+	struct {
+		struct config_listen listen;
+		bool allow_remote;
+	} status;
 };
 
 /* A configuration file larger than this is refused; a line is limited to what libinih's
@@ -104,7 +111,8 @@ struct config {
  * idle_timeout_s 30 / max_header_bytes 8192, origin timeout_ms 2000 /
  * max_record_bytes 1048576, ledger checkpoint_interval_ms 1000, compliance
  * require_client_cert false, tokens.pub = tokens.key with ".key" replaced by ".pub",
- * compliance.staff_crl and compliance.ui as described in struct config.
+ * compliance.staff_crl and compliance.ui as described in struct config. [status] is optional;
+ * when present it needs listen, on a loopback address unless allow_remote is true.
  */
 struct config *config_load(const char *path, char **errors);
 

@@ -30,6 +30,7 @@
 #include "ledger.h"
 #include "ledger_read.h"
 #include "log.h"
+#include "metrics.h"
 #include "note.h"
 #include "origin.h"
 #include "partner.h"
@@ -37,6 +38,7 @@
 #include "ratelimit.h"
 #include "registry.h"
 #include "server.h"
+#include "status.h"
 #include "tlsauth.h"
 #include "tlscred.h"
 #include "token.h"
@@ -49,6 +51,7 @@
 /* Everything a running gateway holds, in the order it is opened (and closed in reverse). */
 struct gateway {
 	struct config *cfg;
+	struct metrics *metrics;
 	struct log *log;
 	struct tlsauth *partner_trust;
 	struct registry *registry;
@@ -62,6 +65,7 @@ struct gateway {
 	struct partner_api partner_api;
 	struct server *partner;
 	struct compliance *compliance;
+	struct status *status; /* NULL without [status] */
 };
 
 /* ---- Start-up checks ---- */
@@ -391,6 +395,7 @@ reload(struct gateway *g)
 	        tlscred_fingerprint(r.partner_cred), tlscred_fingerprint(r.compliance_cred));
 	reload_set_free(&r); /* the listeners hold references of their own */
 	check_dates(g);
+	status_reload(g->status);
 }
 
 /* Key files are small; a bigger one is not a key, and reading part of it would be wrong. */
@@ -452,6 +457,7 @@ open_all(struct gateway *g, char **errors)
 		free(secret);
 	}
 	struct origin_params op = origin_params_of(c);
+	op.metrics = g->metrics;
 	if (origin_cleartext_remote(c->origin.url))
 		add_error(errors,
 		          "[origin] url: plain http:// is allowed only to this machine; a "
@@ -515,6 +521,10 @@ serve_main(int argc, char **argv)
 		fprintf(stderr, "%s", errors != NULL ? errors : "configuration: cannot load\n");
 		free(errors);
 		return 1;
+	}
+	if ((g.metrics = metrics_new()) == NULL) {
+		fprintf(stderr, "pdgate serve: out of memory\n");
+		goto done;
 	}
 	/* Everything below is checked before anything starts, and every error is reported. */
 	open_all(&g, &errors);
@@ -588,6 +598,7 @@ serve_main(int argc, char **argv)
 	    .checkpoint_interval_ms = g.cfg->ledger.checkpoint_interval_ms,
 	    .log = g.log,
 	    .version = version_number(),
+	    .metrics = g.metrics,
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
@@ -607,6 +618,7 @@ serve_main(int argc, char **argv)
 	    .tokens = g.work_orders,
 	    .tokenstore = g.tokenstore,
 	    .max_record_bytes = g.cfg->origin.max_record_bytes,
+	    .metrics = g.metrics,
 	};
 	if (partner_api_start(&g.partner_api, err, sizeof err) != 0) {
 		fprintf(stderr, "pdgate serve: %s\n", err);
@@ -633,6 +645,7 @@ serve_main(int argc, char **argv)
 	    .authorize = NULL,
 	    .app = &g.partner_api,
 	    .log = g.log,
+	    .metrics = g.metrics,
 	};
 	g.partner = server_start(&pc, err, sizeof err);
 	if (g.partner == NULL) {
@@ -652,6 +665,7 @@ serve_main(int argc, char **argv)
 	    .tokenstore = g.tokenstore,
 	    .origin = g.origin,
 	    .log = g.log,
+	    .metrics = g.metrics,
 	};
 	g.compliance = compliance_start(&cp, err, sizeof err);
 	if (g.compliance == NULL) {
@@ -662,6 +676,26 @@ serve_main(int argc, char **argv)
 	printf("pdgate: compliance listener on %s\n", compliance_url(g.compliance));
 	fflush(stdout);
 	log_msg(g.log, "info", "started: compliance listener on %s", compliance_url(g.compliance));
+	if (g.cfg->status.listen.host != NULL) {
+		struct status_params sp = {
+		    .cfg = g.cfg,
+		    .metrics = g.metrics,
+		    .registry = g.registry,
+		    .ledger = g.ledger,
+		    .origin = g.origin,
+		    .partner_trust = g.partner_trust,
+		    .compliance = g.compliance,
+		    .log = g.log,
+		};
+		if ((g.status = status_start(&sp, err, sizeof err)) == NULL) {
+			fprintf(stderr, "pdgate serve: %s\n", err);
+			log_msg(g.log, "error", "%s", err);
+			goto done;
+		}
+		printf("pdgate: status listener on %s\n", status_url(g.status));
+		fflush(stdout);
+		log_msg(g.log, "info", "started: status listener on %s", status_url(g.status));
+	}
 
 	/*
 	 * The housekeeping loop: signals, and the daily look at the dates (a check on SIGHUP
@@ -698,6 +732,8 @@ serve_main(int argc, char **argv)
 		        sig == SIGINT ? "SIGINT" : "SIGTERM");
 		break;
 	}
+	status_stop(g.status); /* first: the monitors see the gateway going */
+	g.status = NULL;
 	server_stop(g.partner, DRAIN_MS);
 	g.partner = NULL;
 	compliance_stop(g.compliance, DRAIN_MS);
@@ -705,6 +741,7 @@ serve_main(int argc, char **argv)
 	log_msg(g.log, "info", "stopped");
 	rc = 0;
 done:
+	status_stop(g.status);
 	server_stop(g.partner, 0);
 	compliance_stop(g.compliance, 0);
 	partner_api_stop(&g.partner_api);
@@ -721,6 +758,7 @@ done:
 	if (g.ledger_lock >= 0)
 		close(g.ledger_lock);
 	log_free(g.log);
+	metrics_free(g.metrics);
 	config_free(g.cfg);
 	free(errors);
 	return rc;

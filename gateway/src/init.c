@@ -624,7 +624,10 @@ conf_demo(const char *name, const char *stamp)
 	             "issuer = pdgate.local/%s\n"
 	             "key = keys/token.key\n"
 	             "[keys]\n"
-	             "pseudonym = keys/pseudonym.key\n",
+	             "pseudonym = keys/pseudonym.key\n"
+	             "; /healthz, /readyz, /metrics in plain HTTP for this machine's monitoring\n"
+	             "[status]\n"
+	             "listen = 127.0.0.1:9444\n",
 	             name, stamp, name, name, name) < 0)
 		return NULL;
 	return text;
@@ -692,7 +695,10 @@ conf_production(const struct init_opts *o, const char *ledger_origin, const char
 	        "issuer = %s\n"
 	        "key = keys/token.key\n"
 	        "[keys]\n"
-	        "pseudonym = keys/pseudonym.key\n",
+	        "pseudonym = keys/pseudonym.key\n"
+	        "; /healthz, /readyz, /metrics in plain HTTP for this machine's monitoring\n"
+	        "[status]\n"
+	        "listen = 127.0.0.1:9444\n",
 	        o->name, stamp, o->name, state, o->origin != NULL ? o->origin : "sqlite:members.db",
 	        state, ledger_origin, ledger_origin) < 0)
 		return NULL;

@@ -37,6 +37,8 @@
 #define CKPT_TAIL 256
 #define CKPT_HARD 65536
 #define CKPT_RETRY_MS 50
+/* While commits fail, the writer tries a write of its own this often (probe). */
+#define PROBE_MS 1000
 
 /* ------------------------------------------------------------------------------------------ */
 /* The ledger. */
@@ -79,7 +81,7 @@ struct ledger {
 	uint64_t cp_size;                /* the latest checkpoint */
 	uint8_t cp_root[MERKLE_HASH_LEN];
 	struct buf leaf; /* reused for each leaf */
-	int failing;     /* the last commit failed (for logging the change only) */
+	int failing;     /* the last commit failed: logged once, then probed (writer_main) */
 	int w_frames;    /* frames in the WAL, as the last commit left it (the WAL hook's) */
 
 	/* Shared with callers, under lock. */
@@ -97,6 +99,14 @@ struct ledger {
 	struct ledger_stats stats;
 	pthread_t thread;
 	int started;
+
+	/* What ledger_health reads, under lock; written by the writer. */
+	uint64_t h_size, h_cp_size;
+	int64_t h_cp_ms;       /* when the latest checkpoint was signed (Unix ms), 0 none */
+	int64_t h_unsigned_ms; /* CLOCK_MONOTONIC ms since entries wait for a checkpoint, 0 none */
+	bool h_failing;        /* the last commit failed and no write worked since */
+	char h_error[160];
+	struct metrics *metrics;
 };
 
 static void lmsg(struct ledger *l, const char *level, const char *fmt, ...)
@@ -165,6 +175,23 @@ ledger_origin(const struct ledger *l)
 	return l->origin;
 }
 
+void
+ledger_health(struct ledger *l, struct ledger_health *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->interval_ms = l->interval_ms;
+	pthread_mutex_lock(&l->lock);
+	h->size = l->h_size;
+	h->checkpoint_size = l->h_cp_size;
+	h->checkpoint_ms = l->h_cp_ms;
+	if (l->h_unsigned_ms != 0 && l->h_size > l->h_cp_size)
+		h->waiting_ms = now_mono_ms() - l->h_unsigned_ms;
+	h->failing = l->h_failing || l->broken;
+	snprintf(h->error, sizeof(h->error), "%s",
+	         l->broken ? "a consistency check failed: nothing more is written" : l->h_error);
+	pthread_mutex_unlock(&l->lock);
+}
+
 /* Signs a checkpoint over the committed entries, after checking that it extends the last one:
  * a consistency proof from the stored nodes must lead from the last signed root to the
  * frontier's root. On a failed check the ledger stops writing for good. Writer only. */
@@ -205,7 +232,8 @@ sign_checkpoint(struct ledger *l)
 	}
 	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 1, (sqlite3_int64)size);
 	sqlite3_bind_text(l->w->st[LEDGER_ST_INS_CP], 2, note, (int)nlen, SQLITE_STATIC);
-	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, now_wall_ms());
+	int64_t at = now_wall_ms();
+	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, at);
 	if (ledger_st_exec(l->w->st[LEDGER_ST_INS_CP]) < 0) {
 		lmsg(l, "warn", "cannot store checkpoint %" PRIu64 ": %s (retried)", size,
 		     sqlite3_errmsg(l->w->db));
@@ -215,6 +243,9 @@ sign_checkpoint(struct ledger *l)
 	memcpy(l->cp_root, root, MERKLE_HASH_LEN);
 	pthread_mutex_lock(&l->lock);
 	l->stats.checkpoints++;
+	l->h_cp_size = size;
+	l->h_cp_ms = at;
+	l->h_unsigned_ms = 0; /* the writer signs what it committed: nothing else waits */
 	pthread_mutex_unlock(&l->lock);
 	rc = 0;
 done:
@@ -269,9 +300,9 @@ static void
 commit_batch(struct ledger *l, struct waiter *list)
 {
 	struct merkle_frontier f = l->frontier;
-	char time[LEDGER_TIME_LEN + 1];
+	char time[LEDGER_TIME_LEN + 1], why[sizeof(l->h_error)] = "";
 	int64_t ms = now_wall_ms();
-	uint64_t n = 0;
+	uint64_t n = 0, t0 = now_mono_us();
 	int rc = -1;
 
 	if (ms < l->last_ms)
@@ -291,7 +322,8 @@ commit_batch(struct ledger *l, struct waiter *list)
 	rc = 0;
 done:
 	if (rc < 0) {
-		const char *why = sqlite3_errmsg(l->w->db);
+		/* copied: the rollback replaces the message */
+		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(l->w->db));
 		if (!sqlite3_get_autocommit(l->w->db))
 			ledger_st_exec(l->w->st[LEDGER_ST_ROLLBACK]);
 		if (!l->failing)
@@ -307,13 +339,19 @@ done:
 		l->frontier = f;
 		l->last_ms = ms;
 	}
+	metrics_ledger_commit(l->metrics, now_mono_us() - t0, n, rc == 0);
 	pthread_mutex_lock(&l->lock);
 	if (rc == 0) {
 		l->stats.commits++;
 		l->stats.entries += n;
+		if (l->h_unsigned_ms == 0 && n > 0)
+			l->h_unsigned_ms = now_mono_ms();
+		l->h_size = l->frontier.size;
 	} else {
 		l->stats.failed++;
+		snprintf(l->h_error, sizeof(l->h_error), "%s", why);
 	}
+	l->h_failing = rc != 0;
 	pthread_mutex_unlock(&l->lock);
 	for (struct waiter *w = list, *next; w != NULL; w = next) {
 		next = w->next; /* w lives on its caller's stack: gone once posted */
@@ -406,6 +444,34 @@ ckpt_main(void *arg)
 }
 
 /*
+ * While commits fail and no caller waits: can the ledger be written again? A transaction that
+ * writes and syncs a page of meta and leaves its content as it was (an update to the same value
+ * would write nothing). So a ledger that recovers says so without waiting for a request, which
+ * a monitor that took the gateway out of service would never send. Writer only.
+ */
+static void
+probe(struct ledger *l)
+{
+	char err[sizeof(l->h_error)];
+	int ok = ledger_db_exec(l->w->db,
+	                        "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES "
+	                        "('probe', ''); DELETE FROM meta WHERE key = 'probe'; COMMIT",
+	                        err, sizeof(err)) == 0;
+
+	if (!ok && !sqlite3_get_autocommit(l->w->db))
+		ledger_st_exec(l->w->st[LEDGER_ST_ROLLBACK]);
+	if (ok) {
+		lmsg(l, "info", "the ledger can be written again");
+		l->failing = 0;
+	}
+	pthread_mutex_lock(&l->lock);
+	l->h_failing = !ok;
+	if (!ok)
+		snprintf(l->h_error, sizeof(l->h_error), "%s", err);
+	pthread_mutex_unlock(&l->lock);
+}
+
+/*
  * The writer: commits whatever callers queued, as one transaction per wake-up, and signs a
  * checkpoint every interval while there are unsigned entries. It is the only user of l->w.
  */
@@ -413,11 +479,15 @@ static void *
 writer_main(void *arg)
 {
 	struct ledger *l = arg;
-	int64_t next_cp = now_mono_ms() + l->interval_ms;
+	int64_t next_cp = now_mono_ms() + l->interval_ms, next_probe = 0;
 
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		int unsigned_entries = l->frontier.size > l->cp_size && !l->broken;
+		if (!l->failing)
+			next_probe = 0;
+		else if (next_probe == 0)
+			next_probe = now_mono_ms() + PROBE_MS;
 		if (unsigned_entries && now_mono_ms() >= next_cp) {
 			pthread_mutex_unlock(&l->lock);
 			sign_checkpoint(l);
@@ -437,9 +507,19 @@ writer_main(void *arg)
 		}
 		if (l->stop)
 			break;
-		if (unsigned_entries) {
+		if (next_probe != 0 && now_mono_ms() >= next_probe) {
+			pthread_mutex_unlock(&l->lock);
+			probe(l);
+			next_probe = now_mono_ms() + PROBE_MS;
+			pthread_mutex_lock(&l->lock);
+			continue;
+		}
+		if (unsigned_entries || next_probe != 0) {
 			struct timespec ts;
-			deadline(&ts, next_cp);
+			int64_t at = !unsigned_entries                         ? next_probe
+			             : next_probe != 0 && next_probe < next_cp ? next_probe
+			                                                       : next_cp;
+			deadline(&ts, at);
 			pthread_cond_timedwait(&l->work_cv, &l->lock, &ts);
 		} else {
 			pthread_cond_wait(&l->work_cv, &l->lock);
@@ -618,6 +698,21 @@ done:
 	return rc;
 }
 
+/* When the latest stored checkpoint was signed (Unix ms), 0 if none. */
+static int64_t
+checkpoint_time(struct ledger *l)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t ms = 0;
+
+	if (sqlite3_prepare_v2(l->w->db, "SELECT time FROM checkpoints ORDER BY size DESC LIMIT 1",
+	                       -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		ms = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return ms;
+}
+
 static void
 ledger_free(struct ledger *l)
 {
@@ -660,6 +755,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	l->read_only = p->read_only;
 	l->interval_ms = p->checkpoint_interval_ms ? p->checkpoint_interval_ms : 1000;
 	l->log = p->log;
+	l->metrics = p->metrics;
 	if (l->log == NULL && (l->log = l->own_log = log_open(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -699,7 +795,11 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 				         p->path, l->frontier.size);
 				goto fail;
 			}
+		} else {
+			l->h_cp_size = l->cp_size;
+			l->h_cp_ms = checkpoint_time(l);
 		}
+		l->h_size = l->frontier.size;
 	}
 
 	if (p->read_only) {

@@ -9,6 +9,7 @@
 #include "ledger_err.h"
 #include "ledger_leaf.h"
 #include "log.h"
+#include "metrics.h"
 
 /*
  * The invariant the gateway is built on: an answer that releases or refuses anything is queued
@@ -33,11 +34,12 @@ struct ledger_params {
 	const char *key;    /* Ed25519 private key (PEM file, mode 0600); unused with read_only */
 	unsigned checkpoint_interval_ms; /* 0: 1000 */
 	unsigned readers;                /* read connections; 0: LEDGER_READERS */
-	bool read_only;      /* readers only: no writer, no key, no entries, no checkpoints (the
-	                        commands, on a running gateway's file or on a copy) */
-	struct log *log;     /* daemon messages (borrowed, outlives the ledger); NULL: stderr */
-	const char *version; /* pdgate's version, into the gateway_start entry (borrowed for the
-	                        call); NULL: that entry has no version member */
+	bool read_only;          /* readers only: no writer, no key, no entries, no checkpoints (the
+	                            commands, on a running gateway's file or on a copy) */
+	struct log *log;         /* daemon messages (borrowed, outlives the ledger); NULL: stderr */
+	const char *version;     /* pdgate's version, into the gateway_start entry (borrowed for the
+	                            call); NULL: that entry has no version member */
+	struct metrics *metrics; /* counts the writer's commits; NULL: none (borrowed) */
 };
 
 struct ledger;
@@ -70,6 +72,22 @@ int ledger_close(struct ledger *l);
  * the writer recovers by itself when the database can be written again.
  */
 int ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index);
+
+/*
+ * The writer's state for the status listener (SPEC 15.2): sizes, the latest checkpoint, and
+ * whether the ledger can be written. While commits fail, the writer tries a write of its own
+ * every second, so failing clears by itself once the ledger can be written again.
+ */
+struct ledger_health {
+	uint64_t size;            /* entries committed */
+	uint64_t checkpoint_size; /* entries the latest checkpoint covers */
+	int64_t checkpoint_ms;    /* when that checkpoint was signed (Unix ms); 0: none */
+	int64_t waiting_ms;       /* how long entries past it have waited for a checkpoint; 0 */
+	unsigned interval_ms;     /* the checkpoint interval */
+	bool failing;             /* the last commit failed and no write has worked since */
+	char error[160];          /* with failing: why (SQLite's message) */
+};
+void ledger_health(struct ledger *l, struct ledger_health *h);
 
 /* The ledger's origin, as stored (borrowed from l). */
 const char *ledger_origin(const struct ledger *l);

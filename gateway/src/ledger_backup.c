@@ -14,6 +14,7 @@
 
 #include <sqlite3.h>
 
+#include "now.h"
 #include "ledger.h"
 #include "ledger_backup.h"
 #include "ledger_db.h"
@@ -43,24 +44,6 @@ problem(struct ledger_backup_result *out, int rc, const char *fmt, ...)
 	vsnprintf(out->problem, sizeof(out->problem), fmt, ap);
 	va_end(ap);
 	return rc;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-real_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Which side an SQLite error of a copy is on: writing the copy, or reading the source. */
@@ -286,7 +269,7 @@ verify_copy(const struct ledger_backup_params *p, const char *path, uint64_t cp,
 
 	if ((l = ledger_open(&lp, err, sizeof(err))) == NULL)
 		return problem(out, LEDGER_BACKUP_VERIFY, "the copy: %s", err);
-	if (ledger_verify(l, p->verifier, real_ms(), p->grace_ms, &v) != 0)
+	if (ledger_verify(l, p->verifier, now_wall_ms(), p->grace_ms, &v) != 0)
 		problem(out, rc, "the copy: %s", v.problem);
 	else if (v.size != cp || v.cp_size != cp || v.unsigned_n != 0)
 		problem(out, rc,
@@ -368,7 +351,7 @@ ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result 
 		             note_verifier_name(p->verifier));
 		goto done;
 	}
-	t0 = mono_ms();
+	t0 = now_mono_ms();
 	deadline = t0 + p->wait_ms;
 	if (ledger_sizes(ldb, &out->start_size, &cp) < 0) {
 		rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger, sqlite3_errmsg(ldb));
@@ -376,7 +359,7 @@ ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result 
 	}
 	/* A running gateway signs within its checkpoint interval. */
 	while (cp < out->start_size) {
-		if (mono_ms() >= deadline) {
+		if (now_mono_ms() >= deadline) {
 			rc = problem(
 			    out, LEDGER_BACKUP_UNSIGNED,
 			    "%s: entries %" PRIu64 " to %" PRIu64
@@ -394,11 +377,11 @@ ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result 
 			goto done;
 		}
 	}
-	out->wait_ms = mono_ms() - t0;
+	out->wait_ms = now_mono_ms() - t0;
 
 	/* The snapshots: one read transaction on each database, the state's just after the
 	 * ledger's, so that its record counts and revocations are never older than the ledger. */
-	t0 = mono_ms();
+	t0 = now_mono_ms();
 	if (exec(ldb, "BEGIN", p->ledger, LEDGER_BACKUP_SOURCE, out) < 0 ||
 	    ledger_sizes(ldb, &out->snapshot_size, &cp) < 0) {
 		rc = out->problem[0] ? LEDGER_BACKUP_SOURCE
@@ -434,12 +417,12 @@ ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result 
 	    (rc = write_text(vpath, p->vkey, out)) < 0 ||
 	    (note != NULL && (rc = write_text(npath, note, out)) < 0))
 		goto done;
-	out->copy_ms = mono_ms() - t0;
+	out->copy_ms = now_mono_ms() - t0;
 
-	t0 = mono_ms();
+	t0 = now_mono_ms();
 	if ((rc = verify_copy(p, lpath, cp, out)) < 0)
 		goto done;
-	out->verify_ms = mono_ms() - t0;
+	out->verify_ms = now_mono_ms() - t0;
 	if (stagedir_commit(tmp, p->dest) < 0) {
 		int e = errno;
 		rc = problem(out, e == EEXIST ? LEDGER_BACKUP_EXISTS : LEDGER_BACKUP_WRITE,

@@ -2,6 +2,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,9 @@ struct origin {
 	char *client_cert, *client_key, *ca;
 	pthread_mutex_t lock; /* guards free */
 	struct handle *free;
+	struct metrics *metrics;
+	atomic_uint failures; /* origin_health */
+	atomic_int last_error;
 };
 
 /* curl's write callback: the body into a struct buf whose max aborts the transfer past it. */
@@ -287,6 +291,8 @@ origin_new(const struct origin_params *p, char *err, size_t errlen)
 	}
 	o->p.url = NULL;
 	o->p.ca = o->p.client_cert = o->p.client_key = NULL;
+	o->metrics = p->metrics;
+	o->p.metrics = NULL;
 	/* open one handle now so that a missing file or table fails at start, not on a request */
 	h = handle_new(o, err, errlen);
 	if (h == NULL)
@@ -346,6 +352,35 @@ http_get(struct origin *o, struct handle *h, const char *path, struct buf *s)
 	return APIERR_NONE;
 }
 
+/* A request's result into origin_health. */
+static enum apierr
+health(struct origin *o, enum apierr e)
+{
+	if (e == APIERR_ORIGIN_ERROR || e == APIERR_ORIGIN_TIMEOUT) {
+		atomic_store_explicit(&o->last_error, (int)e, memory_order_relaxed);
+		atomic_fetch_add_explicit(&o->failures, 1, memory_order_relaxed);
+	} else if (e != APIERR_INTERNAL &&
+	           atomic_load_explicit(&o->failures, memory_order_relaxed) != 0) {
+		atomic_store_explicit(&o->failures, 0, memory_order_relaxed);
+	}
+	return e;
+}
+
+/* What every request of a partner ends with: counted for the metrics and the readiness. */
+static enum apierr
+counted(struct origin *o, enum apierr e)
+{
+	metrics_origin(o->metrics, e);
+	return health(o, e);
+}
+
+void
+origin_health(struct origin *o, struct origin_health *h)
+{
+	h->failures = atomic_load_explicit(&o->failures, memory_order_relaxed);
+	h->last_error = (enum apierr)atomic_load_explicit(&o->last_error, memory_order_relaxed);
+}
+
 static enum apierr
 sqlite_get(struct handle *h, const char *member_id, size_t limit, char **body, size_t *len)
 {
@@ -376,16 +411,14 @@ sqlite_get(struct handle *h, const char *member_id, size_t limit, char **body, s
 	return e;
 }
 
-enum apierr
-origin_get(struct origin *o, const char *member_id, char **body, size_t *len)
+/* One member's record on the handle h (taken from the pool by the caller). */
+static enum apierr
+fetch(struct origin *o, struct handle *h, const char *member_id, char **body, size_t *len)
 {
-	struct handle *h = take(o);
 	enum apierr e;
 
 	*body = NULL;
 	*len = 0;
-	if (h == NULL)
-		return APIERR_ORIGIN_ERROR;
 	if (!o->http) {
 		e = sqlite_get(h, member_id, o->p.max_record_bytes, body, len);
 	} else {
@@ -399,8 +432,48 @@ origin_get(struct origin *o, const char *member_id, char **body, size_t *len)
 			buf_free(&s);
 		}
 	}
-	give(o, h);
 	return e;
+}
+
+enum apierr
+origin_get(struct origin *o, const char *member_id, char **body, size_t *len)
+{
+	struct handle *h = take(o);
+	enum apierr e;
+
+	*body = NULL;
+	*len = 0;
+	if (h == NULL)
+		return counted(o, APIERR_ORIGIN_ERROR);
+	e = fetch(o, h, member_id, body, len);
+	give(o, h);
+	return counted(o, e);
+}
+
+enum apierr
+origin_probe(struct origin *o)
+{
+	long ms = o->p.timeout_ms < ORIGIN_PROBE_MS ? (long)o->p.timeout_ms : ORIGIN_PROBE_MS;
+	struct handle *h = take(o);
+	char *body = NULL;
+	size_t len;
+	enum apierr e;
+
+	if (h == NULL)
+		return health(o, APIERR_ORIGIN_ERROR);
+	/* a bound of its own while it holds the handle; the pool gets it back as it was */
+	if (h->curl != NULL) {
+		curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, ms);
+		curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, ms);
+	}
+	e = fetch(o, h, ORIGIN_PROBE_ID, &body, &len);
+	free(body);
+	if (h->curl != NULL) {
+		curl_easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, (long)o->p.timeout_ms);
+		curl_easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, (long)o->p.timeout_ms);
+	}
+	give(o, h);
+	return health(o, e);
 }
 
 static enum apierr
@@ -530,7 +603,7 @@ origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn 
 
 	*next = NULL;
 	if (h == NULL)
-		return APIERR_ORIGIN_ERROR;
+		return counted(o, APIERR_ORIGIN_ERROR);
 	if (!o->http)
 		e = sqlite_page(o, h, after, limit, each, ctx, next);
 	else
@@ -540,5 +613,5 @@ origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn 
 		free(*next);
 		*next = NULL;
 	}
-	return e;
+	return counted(o, e);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "apierr.h"
+#include "metrics.h"
 
 struct origin;
 
@@ -18,6 +19,7 @@ struct origin_params {
 	const char *client_cert; /* optional, https */
 	const char *client_key;  /* optional, https */
 	const char *ca;          /* optional, https: the only CA trusted for the member system */
+	struct metrics *metrics; /* counts each request's result; NULL: none (borrowed) */
 };
 
 /*
@@ -67,5 +69,29 @@ enum apierr origin_parse_page(const char *bytes, size_t len, const char *after, 
  */
 enum apierr origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn each,
                         void *ctx, char **next);
+
+/*
+ * Readiness: how the last requests went. failures counts the requests in a row, up to now,
+ * that the origin failed (origin_error, origin_timeout: down, refusing, too slow); any answer
+ * (a record, not found, even an invalid one) sets it back to 0. last_error is the code of the
+ * latest failure.
+ */
+struct origin_health {
+	unsigned failures;
+	enum apierr last_error;
+};
+void origin_health(struct origin *o, struct origin_health *h);
+
+/* The member id a probe asks for: not a member, so the member system answers 404. */
+#define ORIGIN_PROBE_ID "pdgate-readiness-probe"
+/* A probe waits at most this long (or timeout_ms if shorter). */
+#define ORIGIN_PROBE_MS 2000
+
+/*
+ * Asks the origin for ORIGIN_PROBE_ID (whatever comes back is dropped) and counts the result
+ * in origin_health, not in the metrics: how the status listener finds an origin that failed
+ * to be back without waiting for a partner's request. Returns the result.
+ */
+enum apierr origin_probe(struct origin *o);
 
 #endif

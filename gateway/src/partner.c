@@ -112,6 +112,7 @@ refuse(struct request *r)
 
 	assert(d->error != APIERR_NONE);
 	if (!d->recorded) {
+		metrics_decision(r->api->metrics, METRICS_UNRECORDED, d->error, 1);
 		server_reply_error(r->req, d->error, msg);
 		return;
 	}
@@ -119,9 +120,11 @@ refuse(struct request *r)
 	le.reason = apierr_code(d->error);
 	le.subject = r->subject[0] != '\0' ? r->subject : NULL;
 	if ((e = append_error(ledger_append(r->api->ledger, &le, 1, &index))) != APIERR_NONE) {
+		metrics_decision(r->api->metrics, METRICS_UNRECORDED, e, 1);
 		server_reply_error(r->req, e, NULL);
 		return;
 	}
+	metrics_decision(r->api->metrics, METRICS_DENY, d->error, 1);
 	server_reply_error(r->req, d->error, msg);
 	reply_index(r->req, index);
 	if (d->retry_after > 0) {
@@ -354,6 +357,7 @@ release_one(struct request *r, const char *member_id)
 	le.digest = m.digest;
 	if (commit(r, &le, 1, &index) != 0)
 		goto done;
+	metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, 1);
 	r->used = 1;
 	assert(m.off == 0 && m.len == text.len);
 	server_reply_take(r->req, 200, "application/json", text.data, text.len);
@@ -681,6 +685,10 @@ release_page(struct request *r, const char *after)
 	}
 	if (commit(r, le, n_entries, &index) != 0) /* step 11 */
 		goto done;
+	metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, p.n > 0 ? released : 1);
+	for (size_t i = 0; i < p.n && withheld > 0; i++)
+		if (p.m[i].refused != APIERR_NONE)
+			metrics_decision(r->api->metrics, METRICS_DENY, p.m[i].refused, 1);
 	r->used = (uint32_t)released;
 	server_reply_take(r->req, 200, "application/json", body, len);
 	body = NULL;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "ledger.h"
+#include "metrics.h"
 #include "origin.h"
 #include "pseudo.h"
 #include "ratelimit.h"
@@ -26,6 +27,7 @@ struct partner_api {
 	struct token_verifier *tokens; /* work orders (aud pdgate-partner) */
 	struct tokenstore *tokenstore; /* revoked jtis, max_records counts */
 	size_t max_record_bytes;       /* [origin] max_record_bytes */
+	struct metrics *metrics;       /* decisions counted; NULL: none */
 	struct workq *pool;            /* owned: page builders, from partner_api_start */
 };
 

@@ -231,6 +231,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 			s->conns->prev = c;
 		s->conns = c;
 		pthread_mutex_unlock(&s->conns_lock);
+		metrics_connection(s->cfg.metrics, s->mx, 1);
 		*socket_context = c;
 		return;
 	}
@@ -248,6 +249,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	pthread_mutex_unlock(&s->conns_lock);
 	/* libmicrohttpd has ended the TLS session by now: nothing reads the certificate again */
 	tlscred_release(c->cred);
+	metrics_connection(s->cfg.metrics, s->mx, -1);
 	buf_free(&c->body);
 	free(c);
 	*socket_context = NULL;
@@ -404,6 +406,8 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 			error = apierr_code(APIERR_REQUEST_TOO_LARGE);
 	}
 	char shape[LOG_ROUTE_MAX + 1];
+	uint64_t duration_us = now_mono_us() - r->start_us;
+	metrics_request(s->cfg.metrics, s->mx, status, duration_us);
 	if (r->route == NULL)
 		route_log_shape(s->patterns, s->cfg.nroutes, r->log_path, shape, sizeof shape);
 	struct log_request_fields f = {
@@ -416,7 +420,7 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	       ledger, not the log, says which member a decision was about */
 	    .path = r->route != NULL ? r->route->pattern : shape,
 	    .status = status,
-	    .duration_us = now_mono_us() - r->start_us,
+	    .duration_us = duration_us,
 	    .error = error,
 	    .detail = r->detail[0] != '\0' ? r->detail : NULL,
 	};
@@ -826,6 +830,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		return NULL;
 	}
 	s->cfg = *cfg;
+	s->mx = metrics_listener_named(cfg->name);
 	if ((s->patterns = calloc(cfg->nroutes + 1, sizeof *s->patterns)) == NULL) {
 		free(s);
 		snprintf(err, errlen, "out of memory");

@@ -10,6 +10,7 @@
 #include "apierr.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "route.h"
 #include "tlsauth.h"
 #include "tlscred.h"
@@ -80,6 +81,7 @@ struct server_config {
 	                         void *app, char *msg, size_t msglen);
 	void *app; /* passed to handlers and authorize */
 	struct log *log;
+	struct metrics *metrics; /* requests and connections counted under name; NULL: none */
 };
 
 /*

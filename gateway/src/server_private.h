@@ -81,6 +81,7 @@ struct server {
 	const char **patterns; /* the routes' patterns, for route_log_shape */
 	struct MHD_Daemon *daemon;
 	char url[96];
+	enum metrics_listener mx; /* what cfg.metrics counts this listener as */
 	size_t memory_limit;
 	int64_t idle_ms, header_ms, handshake_ms; /* see reaper_main */
 

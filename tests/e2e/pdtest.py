@@ -638,8 +638,9 @@ class PKI:
 
 
 class Install:
-    """A fresh installation made by `$PDGATE init` in a new folder under root, with its two
-    listeners moved to free ports. conf: dict {(section, key): value} applied on top.
+    """A fresh installation made by `$PDGATE init` in a new folder under root, with its
+    listeners (partner, compliance, and status when init wrote one) moved to free ports.
+    conf: dict {(section, key): value} applied on top.
     members=None passes no --members (a production installation has none)."""
 
     def __init__(self, root=None, members=20, conf=None, init_args=()):
@@ -654,6 +655,10 @@ class Install:
         self.compliance_port = free_port()
         self.set("partner", "listen", f"127.0.0.1:{self.port}")
         self.set("compliance", "listen", f"127.0.0.1:{self.compliance_port}")
+        self.status_port = None
+        if self.get("status", "listen") is not None:
+            self.status_port = free_port()
+            self.set("status", "listen", f"127.0.0.1:{self.status_port}")
         for (sec, key), val in (conf or {}).items():
             self.set(sec, key, val)
         self._pki = None
@@ -676,9 +681,14 @@ class Install:
 
     def variant(self, name, changes=None, append=""):
         """A copy of the configuration in the same folder (so relative paths hold) as <name>.conf,
-        with changes {(section, key): value or None} and raw text appended. Returns its path."""
+        with changes {(section, key): value or None} and raw text appended. Returns its path.
+        Its status listener gets a free port of its own unless changes say otherwise, so that a
+        daemon on the variant can run beside one on the original."""
         text = self.conf_text()
-        for (sec, key), val in (changes or {}).items():
+        changes = dict(changes or {})
+        if conf_get(text, "status", "listen") is not None:
+            changes.setdefault(("status", "listen"), f"127.0.0.1:{free_port()}")
+        for (sec, key), val in changes.items():
             text = conf_set(text, sec, key, None if val is None else str(val))
         p = self.dir / f"{name}.conf"
         p.write_text(text + append)

@@ -152,6 +152,7 @@ CONF_SHAPE = {
                "checkpoint_interval_ms": "1000"},
     "tokens": {"issuer": "pdgate.local/demo", "key": "keys/token.key"},
     "keys": {"pseudonym": "keys/pseudonym.key"},
+    "status": {"listen": "127.0.0.1:9444"},
 }
 
 

@@ -298,6 +298,31 @@ static const struct ccase cases[] = {
      NULL,
      0,
      {"pdgate.conf:3: line longer than 197 characters"}},
+    {"[status] without listen",
+     {{'a', 30, "[status]"}, {'a', 30, "allow_remote = true"}},
+     NULL,
+     0,
+     {"pdgate.conf:31: [status] lacks the required key 'listen'"}},
+    {"[status] off loopback without allow_remote",
+     {{'a', 30, "[status]"}, {'a', 30, "listen = 0.0.0.0:9100"}},
+     NULL,
+     0,
+     {"pdgate.conf:32: status.listen: 0.0.0.0 is not a loopback address", "allow_remote = true"}},
+    {"[status] on every IPv6 address without allow_remote",
+     {{'a', 30, "[status]"}, {'a', 30, "listen = [::]:9100"}, {'a', 30, "allow_remote = no"}},
+     NULL,
+     0,
+     {"pdgate.conf:32: status.listen: :: is not a loopback address"}},
+    {"[status] on the partner listener's address",
+     {{'a', 30, "[status]"}, {'a', 30, "listen = 127.0.0.1:8443"}},
+     NULL,
+     0,
+     {"pdgate.conf:32: status.listen is the same address as partner.listen"}},
+    {"[status] listen without port: one error",
+     {{'a', 30, "[status]"}, {'a', 30, "listen = 127.0.0.1"}},
+     NULL,
+     0,
+     {"pdgate.conf:32: status.listen: '127.0.0.1' is not HOST:PORT"}},
     {"several errors, all reported",
      {{'a', 2, "colour = blue"},
       {'r', 4, "listen = 127.0.0.1:99999"},
@@ -486,7 +511,45 @@ test_good_defaults(void)
 	expect_path("tokens.key", c->tokens.key, "keys/token.key");
 	expect_path("tokens.pub", c->tokens.pub, "keys/token.pub");
 	expect_path("keys.pseudonym", c->keys.pseudonym, "keys/pseudonym.key");
+	CHECK(c->status.listen.host == NULL && !c->status.allow_remote,
+	      "no [status]: no status listener");
 	config_free(c);
+}
+
+/* [status] addresses that load: loopback ones, and any with allow_remote. */
+static void
+test_status(void)
+{
+	static const struct {
+		const char *lines, *host;
+		unsigned port;
+		bool remote;
+	} ok[] = {
+	    {"listen = 127.0.0.1:9100\n", "127.0.0.1", 9100, false},
+	    {"listen = 127.8.9.10:9101\n", "127.8.9.10", 9101, false},
+	    {"listen = [::1]:9102\n", "::1", 9102, false},
+	    {"listen = localhost:9103\n", "localhost", 9103, false},
+	    {"listen = 0.0.0.0:9104\nallow_remote = true\n", "0.0.0.0", 9104, true},
+	    {"allow_remote = yes\nlisten = [2001:db8::1]:9105\n", "2001:db8::1", 9105, true},
+	};
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		char *base_text = build(NULL, 0), *errors = NULL, text[8192];
+		snprintf(text, sizeof(text), "%s[status]\n%s", base_text, ok[i].lines);
+		free(base_text);
+		write_text("pdgate.conf", text, 0644);
+		struct config *c = config_load(conf, &errors);
+		CHECK(c != NULL, "[status] %s refused:\n%s", ok[i].lines, errors ? errors : "");
+		if (c != NULL)
+			CHECK(c->status.listen.host &&
+			          strcmp(c->status.listen.host, ok[i].host) == 0 &&
+			          c->status.listen.port == ok[i].port &&
+			          c->status.allow_remote == ok[i].remote,
+			      "[status] %s: %s:%u remote %d", ok[i].lines, c->status.listen.host,
+			      c->status.listen.port, c->status.allow_remote);
+		config_free(c);
+		free(errors);
+	}
 }
 
 /* Every optional key set, CRLF line ends, comments, an absolute path, IPv6, https origin. */
@@ -775,6 +838,7 @@ main(void)
 
 	test_good_defaults();
 	test_good_everything();
+	test_status();
 	test_compliance_defaults();
 	test_relative_name();
 	test_cases();
