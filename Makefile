@@ -80,19 +80,19 @@ LINK_test_admission       := admission
 LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
-LINK_test_catalog         := buf catalog errlist text utf8
+LINK_test_catalog         := buf catalog errlist strtab text utf8
 LINK_test_cert            := codec config pki
 LINK_test_codec           := codec
 LINK_test_config          := config
-LINK_test_contract        := buf cal catalog codec contract errlist policy text ujson utf8
+LINK_test_contract        := buf cal catalog codec contract errlist policy strtab text ujson utf8
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
-                             pki policy pseudo release text token ujson utf8
-LINK_test_errlist         := buf errlist
+                             pki policy pseudo release strtab text token ujson utf8
+LINK_test_errlist         := buf errlist text utf8
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist pki policy pseudo \
-                             release text token ujson utf8
+                             release strtab text token ujson utf8
 LINK_test_ledger          := buf cal codec config ledger_cmd ledger_db ledger_err ledger_leaf \
-                             ledger_read ledger_vfs log merkle note pki utf8
-LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
+                             ledger_read ledger_vfs log merkle note pki strtab utf8
+LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log
 LINK_test_members         := cal members
@@ -100,13 +100,14 @@ LINK_test_merkle          := merkle
 LINK_test_note            := codec note pki
 LINK_test_origin          := apierr buf origin ujson
 LINK_test_pki             := codec pki
-LINK_test_policy          := apierr buf cal catalog codec contract errlist policy text ujson utf8
+LINK_test_policy          := apierr buf cal catalog codec contract errlist policy strtab text \
+                             ujson utf8
 LINK_test_pseudo          := codec pseudo
 LINK_test_ratelimit       := cal ratelimit
 LINK_test_registry        := buf cal catalog codec contract contract_file errlist policy registry \
-                             text ujson utf8
+                             strtab text ujson utf8
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist policy \
-                             pseudo release text ujson utf8
+                             pseudo release strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
                              ledger ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log \
                              merkle note origin policy pseudo strtab text ujson utf8

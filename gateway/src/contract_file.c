@@ -15,7 +15,6 @@
 #include "contract_file.h"
 #include "errlist.h"
 #include "policy.h"
-#include "text.h"
 #include "ujson.h"
 
 #define TEXT_MAX_CHARS 4096 /* confidentiality, notes */
@@ -48,59 +47,6 @@ err(struct parse *ps, const char *path, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	errlist_add(ps->el, ps->file, path, "%s", msg);
-}
-
-/* A string member at path p, or NULL (and an error unless absent and optional). */
-static json_t *
-get_string(struct parse *ps, json_t *obj, const char *p, const char *key, bool required)
-{
-	json_t *v = json_object_get(obj, key);
-	if (v == NULL) {
-		if (required)
-			err(ps, p, "missing");
-		return NULL;
-	}
-	if (!json_is_string(v)) {
-		err(ps, p, "must be a string");
-		return NULL;
-	}
-	return v;
-}
-
-/* A string member of 1..max bytes without NUL; NULL (and an error unless absent and optional)
- * otherwise. */
-static const char *
-get_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool required)
-{
-	char p[ERRLIST_PATH_MAX];
-	errlist_path_key(p, sizeof(p), "$", key);
-	json_t *v = get_string(ps, obj, p, key, required);
-	if (v == NULL)
-		return NULL;
-	size_t n = json_string_length(v);
-	if (n == 0 || n > max) {
-		err(ps, p, "must be 1 to %zu bytes", max);
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
-/* A string member that people wrote, a free text of 1..max characters (text.h); NULL (and an
- * error unless absent and optional) otherwise. */
-static const char *
-get_free_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool required)
-{
-	char p[ERRLIST_PATH_MAX], rule[TEXT_EXPLAIN_MAX];
-	errlist_path_key(p, sizeof(p), "$", key);
-	json_t *v = get_string(ps, obj, p, key, required);
-	if (v == NULL)
-		return NULL;
-	enum text_error e = text_check(json_string_value(v), json_string_length(v), max);
-	if (e != TEXT_OK) {
-		err(ps, p, "%s", text_explain(e, max, rule, sizeof(rule)));
-		return NULL;
-	}
-	return json_string_value(v);
 }
 
 /* A boolean member; def when absent. */
@@ -161,8 +107,8 @@ valid_partner(const char *s)
 static void
 parse_dates(struct parse *ps, json_t *root)
 {
-	const char *from = get_text(ps, root, "valid_from", 64, true);
-	const char *until = get_text(ps, root, "valid_until", 64, true);
+	const char *from = errlist_get_bytes(ps->el, ps->file, "$", root, "valid_from", 64, true);
+	const char *until = errlist_get_bytes(ps->el, ps->file, "$", root, "valid_until", 64, true);
 	bool ok = true;
 	if (from != NULL && cal_parse_rfc3339(from, &ps->c->valid_from) != 0) {
 		err(ps, "$.valid_from",
@@ -530,21 +476,22 @@ parse_contract(struct parse *ps, json_t *root)
 	struct contract *c = ps->c;
 	errlist_unknown_keys(ps->el, ps->file, "$", root, keys);
 
-	const char *id = get_text(ps, root, "id", 64, true);
+	const char *id = errlist_get_bytes(ps->el, ps->file, "$", root, "id", 64, true);
 	if (id != NULL && !valid_contract_id(id)) {
 		err(ps, "$.id", "must be CT-YYYY-NNNN (e.g. \"CT-2026-0001\")");
 		id = NULL;
 	}
 	c->id = save(ps, id);
-	const char *partner = get_text(ps, root, "partner", 64, true);
+	const char *partner = errlist_get_bytes(ps->el, ps->file, "$", root, "partner", 64, true);
 	if (partner != NULL && !valid_partner(partner)) {
 		err(ps, "$.partner", "must match ^[a-z0-9][a-z0-9-]{0,62}$");
 		partner = NULL;
 	}
 	c->partner = save(ps, partner);
-	c->partner_name = save(ps, get_free_text(ps, root, "partner_name", NAME_MAX_CHARS, true));
+	c->partner_name = save(ps, errlist_get_text(ps->el, ps->file, "$", root, "partner_name",
+	                                            NAME_MAX_CHARS, true));
 
-	const char *rel = get_text(ps, root, "relationship", 64, true);
+	const char *rel = errlist_get_bytes(ps->el, ps->file, "$", root, "relationship", 64, true);
 	ps->relationship = -1;
 	if (rel != NULL) {
 		if (contract_relationship_parse(rel, &c->relationship))
@@ -552,7 +499,7 @@ parse_contract(struct parse *ps, json_t *root)
 		else
 			err(ps, "$.relationship", "must be entrustment, joint_use or third_party");
 	}
-	const char *st = get_text(ps, root, "status", 64, true);
+	const char *st = errlist_get_bytes(ps->el, ps->file, "$", root, "status", 64, true);
 	if (st != NULL && !contract_status_parse(st, &c->status))
 		err(ps, "$.status", "must be active, suspended or terminated");
 	parse_dates(ps, root);
@@ -581,14 +528,15 @@ parse_contract(struct parse *ps, json_t *root)
 	parse_purposes(ps, root);
 	parse_limits(ps, root);
 
-	c->confidentiality =
-	    save(ps, get_free_text(ps, root, "confidentiality", TEXT_MAX_CHARS, false));
+	c->confidentiality = save(ps, errlist_get_text(ps->el, ps->file, "$", root,
+	                                               "confidentiality", TEXT_MAX_CHARS, false));
 	if (ps->relationship == CONTRACT_ENTRUSTMENT &&
 	    json_object_get(root, "confidentiality") == NULL)
 		err(ps, "$.confidentiality",
 		    "missing: an entrustment contract names its confidentiality clause "
 		    "(委託先の監督)");
-	c->notes = save(ps, get_free_text(ps, root, "notes", TEXT_MAX_CHARS, false));
+	c->notes =
+	    save(ps, errlist_get_text(ps->el, ps->file, "$", root, "notes", TEXT_MAX_CHARS, false));
 }
 
 /* Parses into the error list shared by a whole set. */
@@ -598,23 +546,15 @@ parse_into(const struct catalog *cat, const char *name, const char *buf, size_t 
 {
 	struct parse ps = {.cat = cat, .el = el, .file = name, .relationship = -1};
 	size_t before = errlist_count(el);
-	json_error_t jerr;
 	json_t *root = NULL;
 
 	if (len > CONTRACT_MAX_FILE_BYTES) {
 		errlist_add(el, name, NULL, "larger than %d bytes", CONTRACT_MAX_FILE_BYTES);
 		return NULL;
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		errlist_add(el, name, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
-		            jerr.text);
+	root = errlist_parse_object(el, name, buf, len);
+	if (root == NULL)
 		return NULL;
-	}
-	if (!json_is_object(root)) {
-		errlist_add(el, name, "$", "must be an object");
-		goto fail;
-	}
 	if (ujson_depth(root) > CONTRACT_MAX_DEPTH) {
 		errlist_add(el, name, "$", "nested deeper than %d levels", CONTRACT_MAX_DEPTH);
 		goto fail;

@@ -10,6 +10,7 @@
 
 #include "buf.h"
 #include "errlist.h"
+#include "text.h"
 
 struct errlist {
 	struct buf text; /* the kept lines, each ending in "\n" */
@@ -197,6 +198,83 @@ errlist_path_index(char *out, size_t outlen, const char *parent, size_t i)
 	char buf[ERRLIST_PATH_MAX * 2];
 	snprintf(buf, sizeof(buf), "%s[%zu]", parent, i);
 	put_cut(out, outlen, buf);
+}
+
+json_t *
+errlist_parse_object(struct errlist *l, const char *file, const char *buf, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (root == NULL) {
+		errlist_add(l, file, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
+		            jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		errlist_add(l, file, "$", "must be an object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* The string member key of obj, at path p; NULL (error added unless absent and optional). */
+static json_t *
+get_string(struct errlist *l, const char *file, const char *p, json_t *obj, const char *key,
+           bool required)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL) {
+		if (required)
+			errlist_add(l, file, p, "missing");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		errlist_add(l, file, p, "must be a string");
+		return NULL;
+	}
+	return v;
+}
+
+const char *
+errlist_get_bytes(struct errlist *l, const char *file, const char *parent, json_t *obj,
+                  const char *key, size_t max, bool required)
+{
+	char p[ERRLIST_PATH_MAX];
+	errlist_path_key(p, sizeof(p), parent, key);
+	json_t *v = get_string(l, file, p, obj, key, required);
+	if (v == NULL)
+		return NULL;
+	size_t n = json_string_length(v);
+	if (n == 0 || n > max) {
+		errlist_add(l, file, p, "must be 1 to %zu bytes", max);
+		return NULL;
+	}
+	/* errlist_parse_object refuses \u0000; a string from elsewhere may hold one. */
+	if (strlen(json_string_value(v)) != n) {
+		errlist_add(l, file, p, "must not contain NUL");
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+const char *
+errlist_get_text(struct errlist *l, const char *file, const char *parent, json_t *obj,
+                 const char *key, size_t max, bool required)
+{
+	char p[ERRLIST_PATH_MAX], rule[TEXT_EXPLAIN_MAX];
+	errlist_path_key(p, sizeof(p), parent, key);
+	json_t *v = get_string(l, file, p, obj, key, required);
+	if (v == NULL)
+		return NULL;
+	enum text_error e = text_check(json_string_value(v), json_string_length(v), max);
+	if (e != TEXT_OK) {
+		errlist_add(l, file, p, "%s", text_explain(e, max, rule, sizeof(rule)));
+		return NULL;
+	}
+	return json_string_value(v);
 }
 
 int
