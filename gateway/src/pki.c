@@ -328,63 +328,79 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-EVP_PKEY *
-pki_key_read(const char *path, char *err, size_t errlen)
+/*
+ * The object parse makes of the file at path (pki_file_read with max and flags), or NULL with
+ * "path: what" and OpenSSL's reason in err. The bytes are wiped before they are freed when the
+ * file is key material (PKI_READ_SECRET).
+ */
+static void *
+read_object(const char *path, size_t max, unsigned flags, void *(*parse)(const char *, size_t),
+            const char *what, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = pki_file_read(path, MAX_KEY_FILE, PKI_READ_SECRET, &len, err, errlen);
-	EVP_PKEY *key = NULL;
-	BIO *bio;
+	char *data = pki_file_read(path, max, flags, &len, err, errlen);
+	void *obj;
 
 	if (data == NULL)
 		return NULL;
-	bio = BIO_new_mem_buf(data, (int)len);
-	if (bio != NULL)
-		key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-	if (key == NULL) {
-		char what[PATH_MAX + 32];
-		snprintf(what, sizeof(what), "%s: no PEM private key", path);
-		ossl_err(err, errlen, what);
+	obj = parse(data, len);
+	if (obj == NULL) {
+		char msg[PATH_MAX + 32];
+		snprintf(msg, sizeof(msg), "%s: %s", path, what);
+		ossl_err(err, errlen, msg);
 	}
-	BIO_free(bio);
-	OPENSSL_cleanse(data, len);
+	if (flags & PKI_READ_SECRET)
+		OPENSSL_cleanse(data, len);
 	free(data);
+	return obj;
+}
+
+static void *
+parse_key(const char *data, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	EVP_PKEY *key =
+	    bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+
+	BIO_free(bio);
 	return key;
+}
+
+EVP_PKEY *
+pki_key_read(const char *path, char *err, size_t errlen)
+{
+	return read_object(path, MAX_KEY_FILE, PKI_READ_SECRET, parse_key, "no PEM private key",
+	                   err, errlen);
 }
 
 /* ---- certificates ---- */
 
-X509 *
-pki_cert_read(const char *path, char *err, size_t errlen)
+/* PEM, or DER that is exactly one certificate with nothing trailing. */
+static void *
+parse_cert(const char *data, size_t len)
 {
-	size_t len = 0;
-	char *data = pki_file_read(path, MAX_CERT_FILE, 0, &len, err, errlen);
 	X509 *cert = NULL;
-	BIO *bio;
 
-	if (data == NULL)
-		return NULL;
 	if (strstr(data, "-----BEGIN") != NULL) {
-		bio = BIO_new_mem_buf(data, (int)len);
+		BIO *bio = BIO_new_mem_buf(data, (int)len);
 		if (bio != NULL)
 			cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 		BIO_free(bio);
 	} else {
 		const unsigned char *p = (const unsigned char *)data;
 		cert = d2i_X509(NULL, &p, (long)len);
-		/* DER must be exactly one certificate, nothing trailing. */
 		if (cert != NULL && p != (const unsigned char *)data + len) {
 			X509_free(cert);
 			cert = NULL;
 		}
 	}
-	if (cert == NULL) {
-		char what[PATH_MAX + 32];
-		snprintf(what, sizeof(what), "%s: not a certificate", path);
-		ossl_err(err, errlen, what);
-	}
-	free(data);
 	return cert;
+}
+
+X509 *
+pki_cert_read(const char *path, char *err, size_t errlen)
+{
+	return read_object(path, MAX_CERT_FILE, 0, parse_cert, "not a certificate", err, errlen);
 }
 
 int
@@ -712,27 +728,20 @@ done:
 
 /* ---- CRLs ---- */
 
+static void *
+parse_crl(const char *data, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	X509_CRL *crl = bio != NULL ? PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL) : NULL;
+
+	BIO_free(bio);
+	return crl;
+}
+
 X509_CRL *
 pki_crl_read(const char *path, char *err, size_t errlen)
 {
-	size_t len = 0;
-	char *data = pki_file_read(path, MAX_CRL_FILE, 0, &len, err, errlen);
-	X509_CRL *crl = NULL;
-	BIO *bio;
-
-	if (data == NULL)
-		return NULL;
-	bio = BIO_new_mem_buf(data, (int)len);
-	if (bio != NULL)
-		crl = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
-	if (crl == NULL) {
-		char what[PATH_MAX + 32];
-		snprintf(what, sizeof(what), "%s: not a PEM CRL", path);
-		ossl_err(err, errlen, what);
-	}
-	BIO_free(bio);
-	free(data);
-	return crl;
+	return read_object(path, MAX_CRL_FILE, 0, parse_crl, "not a PEM CRL", err, errlen);
 }
 
 /*
