@@ -126,7 +126,7 @@ $(foreach t,$(UNITSRC:tests/unit/%.c=%),\
   $(eval $(BUILD)/unit/$(t): $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(LINK_$(t)))) \
                              $(wildcard gateway/src/$(t:test_%=%).c)))
 
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/check.h $(wildcard gateway/src/*.h)
+$(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard gateway/src/*.h)
 	$(if $(filter undefined,$(origin LINK_$*)),$(error tests/unit/$*.c has no LINK_$* line))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(LDLIBS)

@@ -11,6 +11,7 @@
 #include "cal.h"
 #include "catalog.h"
 #include "check.h"
+#include "fixture.h"
 #include "contract.h"
 #include "contract_file.h"
 #include "pseudo.h"
@@ -632,10 +633,7 @@ int
 main(void)
 {
 	char *errors = NULL;
-	struct catalog *cat =
-	    catalog_load("policies/purposes.json", "policies/fields.json", &errors);
-	CHECK(cat != NULL, "catalogs: %s", errors ? errors : "");
-	free(errors);
+	struct catalog *cat = fixture_catalog();
 	if (cat == NULL)
 		return check_done();
 	origin(cat);
