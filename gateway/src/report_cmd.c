@@ -14,6 +14,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "contract.h"
+#include "contract_file.h"
 #include "ledger.h"
 #include "origin.h"
 #include "pki.h"
