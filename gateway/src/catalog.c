@@ -65,12 +65,6 @@ catalog_class_name(enum catalog_class k)
 	return (size_t)k < NELEM(class_names) ? class_names[k] : "?";
 }
 
-const char *
-catalog_type_name(enum catalog_type t)
-{
-	return (size_t)t < NELEM(type_names) ? type_names[t] : "?";
-}
-
 void
 catalog_free(struct catalog *c)
 {
@@ -431,7 +425,8 @@ done:
 	json_decref(root);
 }
 
-struct catalog *
+/* catalog_load's parse of the bytes read; the names only label the errors. */
+static struct catalog *
 catalog_parse(const char *purposes_name, const char *purposes, size_t purposes_len,
               const char *fields_name, const char *fields, size_t fields_len, char **errors)
 {
@@ -497,19 +492,6 @@ catalog_purpose(const struct catalog *c, const char *id)
 		if (strcmp(c->purposes[i].p.id, id) == 0)
 			return &c->purposes[i].p;
 	return NULL;
-}
-
-size_t
-catalog_npurposes(const struct catalog *c)
-{
-	return c->npurposes;
-}
-
-const struct catalog_purpose *
-catalog_purpose_at(const struct catalog *c, size_t i)
-{
-	assert(i < c->npurposes);
-	return &c->purposes[i].p;
 }
 
 const struct catalog_field *
