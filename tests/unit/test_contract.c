@@ -9,9 +9,9 @@
 
 #include "catalog.h"
 #include "check.h"
-#include "fixture.h"
 #include "contract.h"
 #include "contract_file.c" /* contract_parse is static */
+#include "fixture.h"
 #include "text.h"
 
 static const char BASE[] =

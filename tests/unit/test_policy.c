@@ -9,9 +9,9 @@
 #include "cal.h"
 #include "catalog.h"
 #include "check.h"
-#include "fixture.h"
 #include "contract.h"
 #include "contract_file.c" /* contract_parse is static */
+#include "fixture.h"
 #include "policy.h"
 
 /* id, partner, relationship, status, valid_from, valid_until, purposes JSON, extra members */
