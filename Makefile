@@ -107,7 +107,7 @@ LINK_test_ratelimit       := cal ratelimit
 LINK_test_registry        := buf cal catalog codec contract contract_file errlist policy registry \
                              strtab text ujson utf8
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist policy \
-                             pseudo release strtab text ujson utf8
+                             pseudo strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
                              ledger ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log \
                              merkle note origin policy pseudo strtab text ujson utf8

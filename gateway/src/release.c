@@ -36,7 +36,9 @@ fail(struct walk *w, enum apierr e, const char *fmt, ...)
 	return -1;
 }
 
-char *
+/* The transforms on one string. Each returns a new NUL-terminated string (caller frees) or
+ * NULL if s is not valid UTF-8 (or no memory). mask:N keeps the last N code points. */
+static char *
 release_mask(const char *s, size_t len, unsigned keep_last)
 {
 	long count = utf8_count(s, len);
@@ -59,7 +61,8 @@ release_mask(const char *s, size_t len, unsigned keep_last)
 	return out;
 }
 
-char *
+/* prefix:N, the first N code points. */
+static char *
 release_prefix(const char *s, size_t len, unsigned n)
 {
 	if (utf8_count(s, len) < 0)
@@ -72,7 +75,9 @@ release_prefix(const char *s, size_t len, unsigned n)
 	return strndup(s, i);
 }
 
-int
+/* A birth date's age band of width n on the Japanese calendar day of now: "30-39" into out.
+ * Returns 0, or -1 if birth is not a date or lies after that day. */
+static int
 release_age_band(const char *birth, time_t now, unsigned n, char *out, size_t outlen)
 {
 	int by, bm, bd, y, m, d;
