@@ -50,7 +50,8 @@ merkle_leaf_hash(const void *leaf, size_t len, uint8_t out[MERKLE_HASH_LEN])
 	return ok ? MERKLE_OK : MERKLE_ECRYPTO;
 }
 
-int
+/* The node hash of RFC 9162 2.1.1, SHA-256(0x01 || left || right). 0, or MERKLE_ECRYPTO. */
+static int
 merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[MERKLE_HASH_LEN],
                  uint8_t out[MERKLE_HASH_LEN])
 {
@@ -333,7 +334,8 @@ merkle_verify_consistency(uint64_t old, uint64_t new, const uint8_t old_root[MER
 	return MERKLE_OK;
 }
 
-void
+/* The frontier of the empty log. */
+static void
 merkle_frontier_init(struct merkle_frontier *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -439,18 +441,6 @@ merkle_mem_free(struct merkle_mem *m)
 	for (size_t l = 0; l < MERKLE_MAX_LEVELS; l++)
 		free(m->level[l]);
 	free(m);
-}
-
-uint64_t
-merkle_mem_size(const struct merkle_mem *m)
-{
-	return m->frontier.size;
-}
-
-int
-merkle_mem_root(const struct merkle_mem *m, uint8_t out[MERKLE_HASH_LEN])
-{
-	return merkle_frontier_root(&m->frontier, out);
 }
 
 int
