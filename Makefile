@@ -99,7 +99,7 @@ LINK_test_members         := cal
 LINK_test_merkle          :=
 LINK_test_note            := codec pki
 LINK_test_origin          := apierr buf ujson
-LINK_test_pki             := codec pki
+LINK_test_pki             := codec
 LINK_test_policy          := apierr buf cal catalog codec contract errlist policy strtab text \
                              ujson utf8
 LINK_test_pseudo          := codec pseudo

@@ -79,6 +79,9 @@ pki_name_valid(const char *s)
 	return 1;
 }
 
+static int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
+                          size_t errlen);
+
 /* ---- files ---- */
 
 static int
@@ -403,7 +406,8 @@ pki_cert_read(const char *path, char *err, size_t errlen)
 	return read_object(path, MAX_CERT_FILE, 0, parse_cert, "not a certificate", err, errlen);
 }
 
-int
+/* Writes the certificate as PEM into a new file (mode 0644, O_EXCL). 0 or -1. */
+static int
 pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen)
 {
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -557,7 +561,8 @@ days_valid(unsigned days, char *err, size_t errlen)
 	return 1;
 }
 
-X509 *
+/* A self-signed CA certificate "CN=<cn>" for key, valid `days` days. Caller frees (X509_free). */
+static X509 *
 pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen)
 {
 	if (cn == NULL || cn[0] == '\0' || strlen(cn) > 64) {
@@ -569,7 +574,13 @@ pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errle
 	return cert_build(PKI_PROFILE_CA, cn, key, NULL, key, days, err, errlen);
 }
 
-X509 *
+/*
+ * Issues a leaf certificate of `profile` (not PKI_PROFILE_CA) for the public key of `key`,
+ * signed by ca/ca_key, with a random 128-bit serial. `name` is the CN (partner id, staff name,
+ * or the server's host name) and, for client profiles, the URN in the URI SAN; client names
+ * must pass pki_name_valid. Caller frees.
+ */
+static X509 *
 pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
           unsigned days, char *err, size_t errlen)
 {
@@ -738,7 +749,8 @@ parse_crl(const char *data, size_t len)
 	return crl;
 }
 
-X509_CRL *
+/* Reads a PEM CRL (at most 64 MiB). Caller frees (X509_CRL_free). */
+static X509_CRL *
 pki_crl_read(const char *path, char *err, size_t errlen)
 {
 	return read_object(path, MAX_CRL_FILE, 0, parse_crl, "not a PEM CRL", err, errlen);
@@ -824,7 +836,8 @@ crl_write(const char *path, X509_CRL *crl, int atomic, char *err, size_t errlen)
 	return pem_write_file(bio, ok, "encoding CRL", path, 0644, atomic, err, errlen);
 }
 
-int
+/* Writes a new empty CRL (CRL number 1, nextUpdate now + days) to path; new file only. 0 or -1. */
+static int
 pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
                size_t errlen)
 {
@@ -949,7 +962,8 @@ pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, cha
 
 /* ---- fingerprints, verifier keys, secrets ---- */
 
-int
+/* Hex of SHA-256 of the DER certificate, lowercase, into hex (65 bytes). 0 or -1. */
+static int
 pki_fingerprint_hex(X509 *cert, char hex[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -968,7 +982,13 @@ pki_fingerprint(X509 *cert, char out[PKI_FINGERPRINT_LEN])
 	return pki_fingerprint_hex(cert, out + 7);
 }
 
-char *
+/*
+ * The C2SP signed-note verifier key of an Ed25519 key: "<name>+<8 hex key id>+<base64(0x01 ||
+ * public key)>", key id = first 4 bytes of SHA-256(name || "\n" || 0x01 || public key).
+ * name must be printable ASCII without spaces or '+'. Returns the line without a newline
+ * (caller frees), or NULL.
+ */
+static char *
 pki_vkey(const char *name, EVP_PKEY *key)
 {
 	unsigned char pub[1 + 32], md[32];

@@ -3,6 +3,7 @@
 #include "note.c" /* verify_note and note_checkpoint_parse are static */
 #include "pki.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -182,15 +183,28 @@ test_python_vector(void)
 	          memcmp(cp.origin, "pdgate.local/test", 17) == 0 && cp.root[0] == 0x48 &&
 	          cp.root[31] == 0xb2,
 	      "Python checkpoint");
-	/* pdgate init writes the vkey with pki: both modules must agree on it. */
+	/* pdgate init writes the vkey file with pki: both modules must agree on it. */
 	{
 		BIO *b = BIO_new_mem_buf(py_pem, -1);
 		EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-		char *pv = k ? pki_vkey("pdgate.local/test", k) : NULL;
+		char dir[] = "/tmp/test_note.XXXXXX", path[64], err[256] = "", pv[256] = "";
 
-		CHECK(pv != NULL && strcmp(pv, py_vkey) == 0, "pki_vkey gives %s",
-		      pv ? pv : "(null)");
-		free(pv);
+		if (k != NULL && mkdtemp(dir) != NULL) {
+			snprintf(path, sizeof path, "%s/ledger.vkey", dir);
+			FILE *f = pki_vkey_write(path, "pdgate.local/test", k, err, sizeof err) == 0
+			              ? fopen(path, "r")
+			              : NULL;
+			if (f != NULL) {
+				size_t n = fread(pv, 1, sizeof pv - 1, f);
+				pv[n] = '\0';
+				fclose(f);
+			}
+			unlink(path);
+			rmdir(dir);
+		}
+		CHECK(strlen(pv) == strlen(py_vkey) + 1 &&
+		          strncmp(pv, py_vkey, strlen(py_vkey)) == 0 && pv[strlen(py_vkey)] == '\n',
+		      "pki_vkey_write gives %s%s", pv, err);
 		EVP_PKEY_free(k);
 		BIO_free(b);
 	}
