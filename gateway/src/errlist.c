@@ -74,12 +74,9 @@ errlist_take(struct errlist *l)
 {
 	if (l->count == 0)
 		return NULL;
-	if (l->lost > 0) {
-		char more[96];
-		int n = snprintf(more, sizeof(more), "(%zu more errors not shown)\n", l->lost);
-		if (buf_add(&l->text, more, (size_t)n) < 0 && l->text.len == 0)
-			return NULL;
-	}
+	if (l->lost > 0 && buf_printf(&l->text, "(%zu more errors not shown)\n", l->lost) < 0 &&
+	    l->text.len == 0)
+		return NULL;
 	if (l->text.data == NULL)
 		return NULL;
 	/* The last line's newline is the separator's job, not the caller's. */
