@@ -211,6 +211,7 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 		}
 		if (id == NULL || k < 0 || ja == NULL || en == NULL)
 			continue;
+		assert(c->npurposes < json_array_size(arr)); /* entries made room for each */
 		struct purpose_store *ps = &c->purposes[c->npurposes];
 		ps->id = strdup(id);
 		ps->ja = strdup(ja);
@@ -394,6 +395,7 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 		}
 		if (path == NULL || k < 0 || t < 0 || ja == NULL)
 			continue;
+		assert(c->nfields < json_array_size(arr));
 		struct field_store *fs = &c->fields[c->nfields];
 		const char *msg = split_path(path, &fs->f, &fs->segbuf);
 		if (msg != NULL) {

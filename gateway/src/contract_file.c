@@ -1,4 +1,5 @@
 /* contract_file — contract files parsed, checked against the catalog and hard rules (SPEC 7). */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -165,6 +166,7 @@ parse_certificates(struct parse *ps, json_t *root)
 			err(ps, p, "duplicate fingerprint");
 			continue;
 		}
+		assert(ps->c->ncertificates < json_array_size(arr)); /* room for every entry */
 		memcpy(ps->c->certificates[ps->c->ncertificates++], fp, 32);
 	}
 }
@@ -342,6 +344,7 @@ parse_purpose_fields(struct parse *ps, const char *ppath, json_t *arr, struct co
 				continue;
 			}
 		}
+		assert(cp->nwritten < json_array_size(arr));
 		cp->written[cp->nwritten] = save(ps, json_string_value(v));
 		if (cp->written[cp->nwritten] != NULL)
 			cp->nwritten++;
@@ -373,6 +376,8 @@ parse_purpose_fields(struct parse *ps, const char *ppath, json_t *arr, struct co
 			char item[FIELD_SPEC_MAX + 64];
 			snprintf(item, sizeof(item), "%s%s%s", leaf->path, tftext ? ":" : "",
 			         tftext ? tftext : "");
+			/* each leaf of the catalog once at most: cap, catalog_nfields, is room */
+			assert(cp->nfields < cap);
 			struct contract_field *cf = &cp->fields[cp->nfields];
 			cf->leaf = leaf;
 			cf->transform = t;
@@ -410,6 +415,7 @@ parse_purposes(struct parse *ps, json_t *root)
 	{
 		char p[ERRLIST_PATH_MAX];
 		errlist_path_key(p, sizeof(p), "$.purposes", id);
+		assert(ps->c->npurposes < json_object_size(obj));
 		struct contract_purpose *cp = &ps->c->purposes[ps->c->npurposes++];
 		cp->id = save(ps, id);
 		cp->purpose = catalog_purpose(ps->cat, id);

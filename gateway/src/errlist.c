@@ -1,4 +1,5 @@
 /* errlist — the error lists of pdgate's file validators. */
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -43,6 +44,7 @@ errlist_add(struct errlist *l, const char *file, const char *path, const char *f
 	l->count++;
 	if (l->count > ERRLIST_MAX_LINES) {
 		l->lost++;
+		assert(l->lost < l->count);
 		return;
 	}
 	va_start(ap, fmt);

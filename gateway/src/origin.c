@@ -1,5 +1,6 @@
 /* origin — where member records come from: the embedded SQLite file or the member system over HTTP.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -457,6 +458,8 @@ origin_parse_page(const char *bytes, size_t len, const char *after, unsigned lim
 	{
 		char *text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		int stop;
+		/* at most limit records, each an object with its member_id: checked above */
+		assert(i < limit && json_is_object(m));
 		if (text == NULL) {
 			e = APIERR_INTERNAL;
 			goto done;

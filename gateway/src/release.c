@@ -1,4 +1,5 @@
 /* release — the checked member record and the answer built afresh from it (SPEC 6, 9.3); no I/O. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -52,6 +53,8 @@ release_mask(const char *s, size_t len, unsigned keep_last)
 		uint32_t cp;
 		i += utf8_decode(s + i, len - i, &cp);
 	}
+	/* s was counted as UTF-8: its code points end inside it */
+	assert(i <= len);
 	char *out = malloc(stars + (len - i) + 1);
 	if (out == NULL)
 		return NULL;
@@ -72,6 +75,7 @@ release_prefix(const char *s, size_t len, unsigned n)
 		uint32_t cp;
 		i += utf8_decode(s + i, len - i, &cp);
 	}
+	assert(i <= len);
 	return strndup(s, i);
 }
 

@@ -31,6 +31,7 @@ strtab_get(const struct strtab *t, const char *key)
 int
 strtab_put(struct strtab *t, const char *key, uint32_t val)
 {
+	assert(strtab_get(t, key) == -1); /* the key must be absent (strtab.h) */
 	if ((t->n + 1) * 2 > t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
 		char **keys = calloc(cap, sizeof(*keys));
