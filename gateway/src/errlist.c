@@ -191,14 +191,6 @@ errlist_unknown_keys(struct errlist *l, const char *file, const char *path, json
 	}
 }
 
-void
-errlist_path_index(char *out, size_t outlen, const char *parent, size_t i)
-{
-	char buf[ERRLIST_PATH_MAX * 2];
-	snprintf(buf, sizeof(buf), "%s[%zu]", parent, i);
-	put_cut(out, outlen, buf);
-}
-
 json_t *
 errlist_parse_object(struct errlist *l, const char *file, const char *buf, size_t len)
 {
@@ -274,6 +266,14 @@ errlist_get_text(struct errlist *l, const char *file, const char *parent, json_t
 		return NULL;
 	}
 	return json_string_value(v);
+}
+
+void
+errlist_path_index(char *out, size_t outlen, const char *parent, size_t i)
+{
+	char buf[ERRLIST_PATH_MAX * 2];
+	snprintf(buf, sizeof(buf), "%s[%zu]", parent, i);
+	put_cut(out, outlen, buf);
 }
 
 int

@@ -79,9 +79,6 @@ pki_name_valid(const char *s)
 	return 1;
 }
 
-static int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
-                          size_t errlen);
-
 /* ---- files ---- */
 
 static int
@@ -641,6 +638,10 @@ path_join(char *out, size_t n, const char *prefix, const char *suffix, char *err
 	}
 	return 0;
 }
+
+/* In the CRL section below; a new CA makes its first, empty CRL. */
+static int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
+                          size_t errlen);
 
 int
 pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out, EVP_PKEY **key_out,
