@@ -109,39 +109,39 @@ LINK_test_admission       := admission
 LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
-LINK_test_catalog         := buf catalog errlist file ident text utf8
+LINK_test_catalog         := buf errlist file ident strtab text utf8
 LINK_test_cert            := codec config file ident pki
 LINK_test_codec           := codec
 LINK_test_config          := config file
-LINK_test_contract        := buf cal catalog codec contract errlist file ident policy text ujson \
-                             utf8
+LINK_test_contract        := buf cal catalog codec contract errlist file ident policy strtab text \
+                             ujson utf8
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
-                             file ident pki policy pseudo release text token ujson utf8
-LINK_test_errlist         := buf errlist file
+                             file ident pki policy pseudo release strtab text token ujson utf8
+LINK_test_errlist         := buf errlist file text utf8
 LINK_test_file            := file
 LINK_test_ident           := ident
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki policy \
-                             pseudo release text token ujson utf8
+                             pseudo release strtab text token ujson utf8
 LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd \
                              ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
-                             metrics note pki stagedir utf8
-LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
+                             metrics note pki stagedir strtab utf8
+LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
-LINK_test_members         := cal members
-LINK_test_merkle          := merkle
-LINK_test_note            := codec file ident note pki
+LINK_test_members         := cal
+LINK_test_merkle          :=
+LINK_test_note            := codec file ident pki
 LINK_test_metrics         := apierr buf metrics
-LINK_test_origin          := apierr buf metrics origin ujson
-LINK_test_pki             := codec file ident pki
-LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy text \
-                             ujson utf8
+LINK_test_origin          := apierr buf metrics ujson
+LINK_test_pki             := codec file ident
+LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy \
+                             strtab text ujson utf8
 LINK_test_pseudo          := codec pseudo
 LINK_test_ratelimit       := cal ratelimit
 LINK_test_registry        := buf cal catalog codec contract contract_file errlist file ident \
-                             policy registry text ujson utf8
+                             policy registry strtab text ujson utf8
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
-                             ident policy pseudo release text ujson utf8
+                             ident policy pseudo strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
                              file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
                              ledger_vfs log merkle metrics note origin policy pseudo strtab text ujson \
@@ -151,7 +151,7 @@ LINK_test_server_request  := apierr
 LINK_test_share           :=
 LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
-LINK_test_text            := text utf8
+LINK_test_text            := utf8
 LINK_test_tlsauth         := apierr codec file ident tlsauth
 LINK_test_tlscred         := codec file ident pki tlscred
 LINK_test_token           := buf codec file ident pki token tokenstore
@@ -165,7 +165,7 @@ $(foreach t,$(UNITSRC:tests/unit/%.c=%),\
   $(eval $(BUILD)/unit/$(t): $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(LINK_$(t)))) \
                              $(wildcard gateway/src/$(t:test_%=%).c)))
 
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/check.h $(wildcard gateway/src/*.h)
+$(BUILD)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(wildcard gateway/src/*.h)
 	$(if $(filter undefined,$(origin LINK_$*)),$(error tests/unit/$*.c has no LINK_$* line))
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(LDLIBS)

@@ -1,6 +1,4 @@
 /* apierr — the one table of error codes the outside world sees. */
-#include <string.h>
-
 #include "apierr.h"
 
 static const struct {
@@ -65,13 +63,4 @@ const char *
 apierr_message(enum apierr e)
 {
 	return (unsigned)e < APIERR_COUNT ? table[e].message : "internal error";
-}
-
-enum apierr
-apierr_from_code(const char *code)
-{
-	for (int i = 0; i < APIERR_COUNT; i++)
-		if (strcmp(table[i].code, code) == 0)
-			return (enum apierr)i;
-	return APIERR_COUNT;
 }

@@ -41,7 +41,5 @@ const char *apierr_code(enum apierr e);
 unsigned apierr_status(enum apierr e);
 /* A default human message, used when the caller has no more precise one. */
 const char *apierr_message(enum apierr e);
-/* The code for a wire name, or APIERR_COUNT if unknown. */
-enum apierr apierr_from_code(const char *code);
 
 #endif

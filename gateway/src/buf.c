@@ -13,6 +13,19 @@
 /* The first allocation: most texts (an answer, a leaf, an error list) fit in it. */
 #define BUF_FIRST 1024
 
+#ifndef NDEBUG
+/* What buf.h promises of a buffer between two calls: no memory and no text, or a text of len
+ * bytes inside its allocation and NUL-terminated; never longer than max; over only with bad. */
+static bool
+valid(const struct buf *b)
+{
+	if (b->data == NULL)
+		return b->len == 0 && b->cap == 0;
+	return b->len < b->cap && b->data[b->len] == '\0' && (b->max == 0 || b->len <= b->max) &&
+	       (b->max == 0 || b->cap <= b->max + 1) && (!b->over || b->bad);
+}
+#endif
+
 /* Grows the allocation to hold need bytes and the NUL; 0 or -1, b unchanged on failure. */
 static int
 grow(struct buf *b, size_t need)
@@ -49,19 +62,22 @@ grow(struct buf *b, size_t need)
 int
 buf_add(struct buf *b, const void *s, size_t n)
 {
+	assert(valid(b));
 	if (b->max != 0 && n > b->max - b->len) {
 		b->bad = b->over = true;
 		return -1;
 	}
 	if (n > SIZE_MAX - b->len - 1 || grow(b, b->len + n) != 0) {
 		b->bad = true;
+		/* a failed append leaves the text as it was */
+		assert(valid(b));
 		return -1;
 	}
 	if (n > 0)
 		memcpy(b->data + b->len, s, n);
 	b->len += n;
 	b->data[b->len] = '\0';
-	assert(b->len < b->cap);
+	assert(valid(b));
 	return 0;
 }
 
@@ -77,6 +93,7 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	char small[256];
 	va_list ap;
 
+	assert(valid(b));
 	va_start(ap, fmt);
 	int n = vsnprintf(small, sizeof small, fmt, ap);
 	va_end(ap);
@@ -96,24 +113,31 @@ buf_printf(struct buf *b, const char *fmt, ...)
 		return -1;
 	}
 	va_start(ap, fmt);
-	vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
+	int m = vsnprintf(b->data + b->len, b->cap - b->len, fmt, ap);
 	va_end(ap);
+	/* the same arguments format to the same length, which grow made room for */
+	assert(m == n);
+	(void)m;
 	b->len += (size_t)n;
+	assert(valid(b));
 	return 0;
 }
 
 int
 buf_reserve(struct buf *b, size_t n)
 {
+	assert(valid(b));
 	if (b->max != 0 && n > b->max)
 		return -1;
-	return grow(b, n);
+	int rc = grow(b, n);
+	assert(valid(b) && (rc != 0 || n < b->cap));
+	return rc;
 }
 
 void
 buf_truncate(struct buf *b, size_t n)
 {
-	assert(n <= b->len);
+	assert(valid(b) && n <= b->len);
 	if (b->data != NULL) {
 		if (b->secret)
 			OPENSSL_cleanse(b->data + n, b->len - n);

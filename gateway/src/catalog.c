@@ -8,7 +8,7 @@
 #include "catalog.h"
 #include "errlist.h"
 #include "ident.h"
-#include "text.h"
+#include "strtab.h"
 
 #define ID_MAX 64
 #define LABEL_MAX_CHARS 1024 /* source, ja, en */
@@ -66,21 +66,6 @@ catalog_class_name(enum catalog_class k)
 	return (size_t)k < NELEM(class_names) ? class_names[k] : "?";
 }
 
-const char *
-catalog_type_name(enum catalog_type t)
-{
-	return (size_t)t < NELEM(type_names) ? type_names[t] : "?";
-}
-
-static int
-lookup_name(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return (int)i;
-	return -1;
-}
-
 void
 catalog_free(struct catalog *c)
 {
@@ -101,65 +86,6 @@ catalog_free(struct catalog *c)
 	free(c);
 }
 
-/* A required or optional string member at p; NULL (error added unless absent and optional). */
-static json_t *
-get_string(struct errlist *el, const char *file, const char *p, json_t *obj, const char *key,
-           int required)
-{
-	json_t *v = json_object_get(obj, key);
-	if (v == NULL) {
-		if (required)
-			errlist_add(el, file, p, "missing");
-		return NULL;
-	}
-	if (!json_is_string(v)) {
-		errlist_add(el, file, p, "must be a string");
-		return NULL;
-	}
-	return v;
-}
-
-/* A label people wrote, a free text of 1..max characters (text.h); NULL (error added)
- * otherwise. */
-static const char *
-get_label(struct errlist *el, const char *file, const char *path, json_t *obj, const char *key,
-          size_t max, int required)
-{
-	char p[ERRLIST_PATH_MAX], rule[TEXT_EXPLAIN_MAX];
-	errlist_path_key(p, sizeof(p), path, key);
-	json_t *v = get_string(el, file, p, obj, key, required);
-	if (v == NULL)
-		return NULL;
-	enum text_error e = text_check(json_string_value(v), json_string_length(v), max);
-	if (e != TEXT_OK) {
-		errlist_add(el, file, p, "%s", text_explain(e, max, rule, sizeof(rule)));
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
-/* A required or optional string member with 1..max bytes; NULL (error added) otherwise. */
-static const char *
-get_text(struct errlist *el, const char *file, const char *path, json_t *obj, const char *key,
-         size_t max, int required)
-{
-	char p[ERRLIST_PATH_MAX];
-	errlist_path_key(p, sizeof(p), path, key);
-	json_t *v = get_string(el, file, p, obj, key, required);
-	if (v == NULL)
-		return NULL;
-	size_t n = json_string_length(v);
-	if (n == 0 || n > max) {
-		errlist_add(el, file, p, "must be 1 to %zu bytes", max);
-		return NULL;
-	}
-	if (strlen(json_string_value(v)) != n) {
-		errlist_add(el, file, p, "must not contain NUL");
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
 static void
 check_version(struct errlist *el, const char *file, json_t *root)
 {
@@ -170,22 +96,62 @@ check_version(struct errlist *el, const char *file, json_t *root)
 		errlist_add(el, file, "$.version", "must be 1");
 }
 
+/* A catalog file's top object, its keys known and "version": 1. The root (caller decrefs), or
+ * NULL if the file did not parse; every problem is added. */
 static json_t *
-parse_root(struct errlist *el, const char *file, const char *buf, size_t len)
+open_file(struct errlist *el, const char *file, const char *buf, size_t len,
+          const char *const *top_keys)
 {
-	json_error_t jerr;
-	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		errlist_add(el, file, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
-		            jerr.text);
-		return NULL;
-	}
-	if (!json_is_object(root)) {
-		errlist_add(el, file, "$", "must be an object");
-		json_decref(root);
-		return NULL;
+	json_t *root = errlist_parse_object(el, file, buf, len);
+
+	if (root != NULL) {
+		errlist_unknown_keys(el, file, "$", root, top_keys);
+		check_version(el, file, root);
 	}
 	return root;
+}
+
+/*
+ * The entries of a catalog file, the array root.key: it must not be empty. Returns room for
+ * them, size bytes each and zeroed (caller frees), with the array in *arr (borrowed from root);
+ * NULL with the error added otherwise.
+ */
+static void *
+entries(struct errlist *el, const char *file, json_t *root, const char *key, size_t size,
+        json_t **arr)
+{
+	char p[ERRLIST_PATH_MAX];
+	void *room;
+
+	*arr = json_object_get(root, key);
+	if (!json_is_array(*arr) || json_array_size(*arr) == 0) {
+		errlist_path_key(p, sizeof(p), "$", key);
+		errlist_add(el, file, p, "must be a non-empty array");
+		return NULL;
+	}
+	room = calloc(json_array_size(*arr), size);
+	if (room == NULL)
+		errlist_add(el, file, NULL, "out of memory");
+	return room;
+}
+
+/* Entry i of the array root.key, with its path in p and its unknown keys added; NULL after
+ * "must be an object". */
+static json_t *
+entry(struct errlist *el, const char *file, const char *key, json_t *arr, size_t i,
+      const char *const *keys, char p[ERRLIST_PATH_MAX])
+{
+	char ap[ERRLIST_PATH_MAX];
+	json_t *o = json_array_get(arr, i);
+
+	errlist_path_key(ap, sizeof(ap), "$", key);
+	errlist_path_index(p, ERRLIST_PATH_MAX, ap, i);
+	if (!json_is_object(o)) {
+		errlist_add(el, file, p, "must be an object");
+		return NULL;
+	}
+	errlist_unknown_keys(el, file, p, o, keys);
+	return o;
 }
 
 static void
@@ -193,37 +159,22 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 {
 	static const char *const top_keys[] = {"version", "source", "purposes", NULL};
 	static const char *const keys[] = {"id", "kind", "ja", "en", NULL};
-	json_t *root = parse_root(el, file, buf, len);
+	json_t *arr, *root = open_file(el, file, buf, len, top_keys);
 	if (root == NULL)
 		return;
-	errlist_unknown_keys(el, file, "$", root, top_keys);
-	check_version(el, file, root);
-	get_label(el, file, "$", root, "source", LABEL_MAX_CHARS, 0);
-	json_t *arr = json_object_get(root, "purposes");
-	if (!json_is_array(arr) || json_array_size(arr) == 0) {
-		errlist_add(el, file, "$.purposes", "must be a non-empty array");
+	errlist_get_text(el, file, "$", root, "source", LABEL_MAX_CHARS, false);
+	c->purposes = entries(el, file, root, "purposes", sizeof(*c->purposes), &arr);
+	if (c->purposes == NULL)
 		goto done;
-	}
-	c->purposes = calloc(json_array_size(arr), sizeof(*c->purposes));
-	if (c->purposes == NULL) {
-		errlist_add(el, file, NULL, "out of memory");
-		goto done;
-	}
-	size_t i;
-	json_t *o;
-	json_array_foreach(arr, i, o)
-	{
+	for (size_t i = 0; i < json_array_size(arr); i++) {
 		char p[ERRLIST_PATH_MAX], pk[ERRLIST_PATH_MAX];
-		errlist_path_index(p, sizeof(p), "$.purposes", i);
-		if (!json_is_object(o)) {
-			errlist_add(el, file, p, "must be an object");
+		json_t *o = entry(el, file, "purposes", arr, i, keys, p);
+		if (o == NULL)
 			continue;
-		}
-		errlist_unknown_keys(el, file, p, o, keys);
-		const char *id = get_text(el, file, p, o, "id", ID_MAX, 1);
-		const char *kind = get_text(el, file, p, o, "kind", ID_MAX, 1);
-		const char *ja = get_label(el, file, p, o, "ja", LABEL_MAX_CHARS, 1);
-		const char *en = get_label(el, file, p, o, "en", LABEL_MAX_CHARS, 1);
+		const char *id = errlist_get_bytes(el, file, p, o, "id", ID_MAX, true);
+		const char *kind = errlist_get_bytes(el, file, p, o, "kind", ID_MAX, true);
+		const char *ja = errlist_get_text(el, file, p, o, "ja", LABEL_MAX_CHARS, true);
+		const char *en = errlist_get_text(el, file, p, o, "en", LABEL_MAX_CHARS, true);
 		int k = -1;
 		if (id != NULL && !ident_purpose_ok(id, strlen(id))) {
 			errlist_path_key(pk, sizeof(pk), p, "id");
@@ -239,7 +190,7 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 					break;
 				}
 		if (kind != NULL) {
-			k = lookup_name(kind_names, NELEM(kind_names), kind);
+			k = strtab_index(kind_names, NELEM(kind_names), kind);
 			if (k < 0) {
 				errlist_path_key(pk, sizeof(pk), p, "kind");
 				errlist_add(el, file, pk,
@@ -249,6 +200,7 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 		}
 		if (id == NULL || k < 0 || ja == NULL || en == NULL)
 			continue;
+		assert(c->npurposes < json_array_size(arr)); /* entries made room for each */
 		struct purpose_store *ps = &c->purposes[c->npurposes];
 		ps->id = strdup(id);
 		ps->ja = strdup(ja);
@@ -404,49 +356,35 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 	static const char *const top_keys[] = {"version", "fields", NULL};
 	static const char *const keys[] = {"path", "class", "type", "ja", NULL};
 	size_t before = errlist_count(el);
-	json_t *root = parse_root(el, file, buf, len);
+	json_t *arr, *root = open_file(el, file, buf, len, top_keys);
 	if (root == NULL)
 		return;
-	errlist_unknown_keys(el, file, "$", root, top_keys);
-	check_version(el, file, root);
-	json_t *arr = json_object_get(root, "fields");
-	if (!json_is_array(arr) || json_array_size(arr) == 0) {
-		errlist_add(el, file, "$.fields", "must be a non-empty array");
+	c->fields = entries(el, file, root, "fields", sizeof(*c->fields), &arr);
+	if (c->fields == NULL)
 		goto done;
-	}
-	c->fields = calloc(json_array_size(arr), sizeof(*c->fields));
-	if (c->fields == NULL) {
-		errlist_add(el, file, NULL, "out of memory");
-		goto done;
-	}
-	size_t i;
-	json_t *o;
-	json_array_foreach(arr, i, o)
-	{
+	for (size_t i = 0; i < json_array_size(arr); i++) {
 		char p[ERRLIST_PATH_MAX], pk[ERRLIST_PATH_MAX];
-		errlist_path_index(p, sizeof(p), "$.fields", i);
-		if (!json_is_object(o)) {
-			errlist_add(el, file, p, "must be an object");
+		json_t *o = entry(el, file, "fields", arr, i, keys, p);
+		if (o == NULL)
 			continue;
-		}
-		errlist_unknown_keys(el, file, p, o, keys);
-		const char *path = get_text(el, file, p, o, "path", PATH_MAX_LEN, 1);
-		const char *cls = get_text(el, file, p, o, "class", ID_MAX, 1);
-		const char *type = get_text(el, file, p, o, "type", ID_MAX, 1);
-		const char *ja = get_label(el, file, p, o, "ja", LABEL_MAX_CHARS, 1);
+		const char *path = errlist_get_bytes(el, file, p, o, "path", PATH_MAX_LEN, true);
+		const char *cls = errlist_get_bytes(el, file, p, o, "class", ID_MAX, true);
+		const char *type = errlist_get_bytes(el, file, p, o, "type", ID_MAX, true);
+		const char *ja = errlist_get_text(el, file, p, o, "ja", LABEL_MAX_CHARS, true);
 		int k = -1, t = -1;
-		if (cls != NULL && (k = lookup_name(class_names, NELEM(class_names), cls)) < 0) {
+		if (cls != NULL && (k = strtab_index(class_names, NELEM(class_names), cls)) < 0) {
 			errlist_path_key(pk, sizeof(pk), p, "class");
 			errlist_add(el, file, pk,
 			            "must be identifier, name, contact, demographic, image, "
 			            "membership, my_number or internal");
 		}
-		if (type != NULL && (t = lookup_name(type_names, NELEM(type_names), type)) < 0) {
+		if (type != NULL && (t = strtab_index(type_names, NELEM(type_names), type)) < 0) {
 			errlist_path_key(pk, sizeof(pk), p, "type");
 			errlist_add(el, file, pk, "must be string, date, boolean or strings");
 		}
 		if (path == NULL || k < 0 || t < 0 || ja == NULL)
 			continue;
+		assert(c->nfields < json_array_size(arr));
 		struct field_store *fs = &c->fields[c->nfields];
 		const char *msg = split_path(path, &fs->f, &fs->segbuf);
 		if (msg != NULL) {
@@ -478,7 +416,8 @@ done:
 	json_decref(root);
 }
 
-struct catalog *
+/* catalog_load's parse of the bytes read; the names only label the errors. */
+static struct catalog *
 catalog_parse(const char *purposes_name, const char *purposes, size_t purposes_len,
               const char *fields_name, const char *fields, size_t fields_len, char **errors)
 {
@@ -544,19 +483,6 @@ catalog_purpose(const struct catalog *c, const char *id)
 		if (strcmp(c->purposes[i].p.id, id) == 0)
 			return &c->purposes[i].p;
 	return NULL;
-}
-
-size_t
-catalog_npurposes(const struct catalog *c)
-{
-	return c->npurposes;
-}
-
-const struct catalog_purpose *
-catalog_purpose_at(const struct catalog *c, size_t i)
-{
-	assert(i < c->npurposes);
-	return &c->purposes[i].p;
 }
 
 const struct catalog_field *

@@ -68,18 +68,10 @@ struct catalog;
  */
 struct catalog *catalog_load(const char *purposes_file, const char *fields_file, char **errors);
 
-/* The same from buffers; the names only label the errors. */
-struct catalog *catalog_parse(const char *purposes_name, const char *purposes, size_t purposes_len,
-                              const char *fields_name, const char *fields, size_t fields_len,
-                              char **errors);
-
 void catalog_free(struct catalog *c);
 
 /* The purpose with this id, or NULL. Borrowed from the catalog. */
 const struct catalog_purpose *catalog_purpose(const struct catalog *c, const char *id);
-size_t catalog_npurposes(const struct catalog *c);
-/* Purposes in file order, i < catalog_npurposes. Borrowed. */
-const struct catalog_purpose *catalog_purpose_at(const struct catalog *c, size_t i);
 
 /* The leaf with exactly this path, or NULL (object paths are not leaves). Borrowed. */
 const struct catalog_field *catalog_field(const struct catalog *c, const char *path);
@@ -96,6 +88,5 @@ size_t catalog_expand(const struct catalog *c, const char *path, size_t *first);
 
 const char *catalog_kind_name(enum catalog_kind k);
 const char *catalog_class_name(enum catalog_class k);
-const char *catalog_type_name(enum catalog_type t);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "contract.h"
 #include "errlist.h"
+#include "strtab.h"
 
 static const char *const relationship_names[] = {
     [CONTRACT_ENTRUSTMENT] = "entrustment",
@@ -31,19 +32,10 @@ contract_status_name(enum contract_status s)
 	return (size_t)s < NELEM(status_names) ? status_names[s] : "?";
 }
 
-static int
-lookup(const char *const *names, size_t n, const char *s)
-{
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(names[i], s) == 0)
-			return (int)i;
-	return -1;
-}
-
 bool
 contract_relationship_parse(const char *s, enum contract_relationship *out)
 {
-	int i = lookup(relationship_names, NELEM(relationship_names), s);
+	int i = strtab_index(relationship_names, NELEM(relationship_names), s);
 	if (i < 0)
 		return false;
 	*out = (enum contract_relationship)i;
@@ -53,7 +45,7 @@ contract_relationship_parse(const char *s, enum contract_relationship *out)
 bool
 contract_status_parse(const char *s, enum contract_status *out)
 {
-	int i = lookup(status_names, NELEM(status_names), s);
+	int i = strtab_index(status_names, NELEM(status_names), s);
 	if (i < 0)
 		return false;
 	*out = (enum contract_status)i;

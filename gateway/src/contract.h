@@ -114,10 +114,4 @@ const struct contract *contract_set_find(const struct contract_set *s, const cha
 size_t contract_set_partner(const struct contract_set *s, const char *partner,
                             const struct contract *const **first);
 
-/*
- * contract_file.h's, declared here as well only while the report tools reach it through
- * report.h, which includes this header alone; goes once they include contract_file.h.
- */
-struct contract_set *contract_set_load(const struct catalog *cat, const char *dir, char **errors);
-
 #endif

@@ -1,4 +1,5 @@
 /* contract_file — contract files parsed, checked against the catalog and hard rules (SPEC 7). */
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,7 +17,6 @@
 #include "errlist.h"
 #include "ident.h"
 #include "policy.h"
-#include "text.h"
 #include "ujson.h"
 
 #define TEXT_MAX_CHARS 4096 /* confidentiality, notes */
@@ -49,59 +49,6 @@ err(struct parse *ps, const char *path, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	errlist_add(ps->el, ps->file, path, "%s", msg);
-}
-
-/* A string member at path p, or NULL (and an error unless absent and optional). */
-static json_t *
-get_string(struct parse *ps, json_t *obj, const char *p, const char *key, bool required)
-{
-	json_t *v = json_object_get(obj, key);
-	if (v == NULL) {
-		if (required)
-			err(ps, p, "missing");
-		return NULL;
-	}
-	if (!json_is_string(v)) {
-		err(ps, p, "must be a string");
-		return NULL;
-	}
-	return v;
-}
-
-/* A string member of 1..max bytes without NUL; NULL (and an error unless absent and optional)
- * otherwise. */
-static const char *
-get_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool required)
-{
-	char p[ERRLIST_PATH_MAX];
-	errlist_path_key(p, sizeof(p), "$", key);
-	json_t *v = get_string(ps, obj, p, key, required);
-	if (v == NULL)
-		return NULL;
-	size_t n = json_string_length(v);
-	if (n == 0 || n > max) {
-		err(ps, p, "must be 1 to %zu bytes", max);
-		return NULL;
-	}
-	return json_string_value(v);
-}
-
-/* A string member that people wrote, a free text of 1..max characters (text.h); NULL (and an
- * error unless absent and optional) otherwise. */
-static const char *
-get_free_text(struct parse *ps, json_t *obj, const char *key, size_t max, bool required)
-{
-	char p[ERRLIST_PATH_MAX], rule[TEXT_EXPLAIN_MAX];
-	errlist_path_key(p, sizeof(p), "$", key);
-	json_t *v = get_string(ps, obj, p, key, required);
-	if (v == NULL)
-		return NULL;
-	enum text_error e = text_check(json_string_value(v), json_string_length(v), max);
-	if (e != TEXT_OK) {
-		err(ps, p, "%s", text_explain(e, max, rule, sizeof(rule)));
-		return NULL;
-	}
-	return json_string_value(v);
 }
 
 /* A boolean member; def when absent. */
@@ -146,8 +93,8 @@ valid_contract_id(const char *s)
 static void
 parse_dates(struct parse *ps, json_t *root)
 {
-	const char *from = get_text(ps, root, "valid_from", 64, true);
-	const char *until = get_text(ps, root, "valid_until", 64, true);
+	const char *from = errlist_get_bytes(ps->el, ps->file, "$", root, "valid_from", 64, true);
+	const char *until = errlist_get_bytes(ps->el, ps->file, "$", root, "valid_until", 64, true);
 	bool ok = true;
 	if (from != NULL && cal_parse_rfc3339(from, &ps->c->valid_from) != 0) {
 		err(ps, "$.valid_from",
@@ -204,6 +151,7 @@ parse_certificates(struct parse *ps, json_t *root)
 			err(ps, p, "duplicate fingerprint");
 			continue;
 		}
+		assert(ps->c->ncertificates < json_array_size(arr)); /* room for every entry */
 		memcpy(ps->c->certificates[ps->c->ncertificates++], fp, 32);
 	}
 }
@@ -381,6 +329,7 @@ parse_purpose_fields(struct parse *ps, const char *ppath, json_t *arr, struct co
 				continue;
 			}
 		}
+		assert(cp->nwritten < json_array_size(arr));
 		cp->written[cp->nwritten] = save(ps, json_string_value(v));
 		if (cp->written[cp->nwritten] != NULL)
 			cp->nwritten++;
@@ -412,6 +361,8 @@ parse_purpose_fields(struct parse *ps, const char *ppath, json_t *arr, struct co
 			char item[FIELD_SPEC_MAX + 64];
 			snprintf(item, sizeof(item), "%s%s%s", leaf->path, tftext ? ":" : "",
 			         tftext ? tftext : "");
+			/* each leaf of the catalog once at most: cap, catalog_nfields, is room */
+			assert(cp->nfields < cap);
 			struct contract_field *cf = &cp->fields[cp->nfields];
 			cf->leaf = leaf;
 			cf->transform = t;
@@ -449,6 +400,7 @@ parse_purposes(struct parse *ps, json_t *root)
 	{
 		char p[ERRLIST_PATH_MAX];
 		errlist_path_key(p, sizeof(p), "$.purposes", id);
+		assert(ps->c->npurposes < json_object_size(obj));
 		struct contract_purpose *cp = &ps->c->purposes[ps->c->npurposes++];
 		cp->id = save(ps, id);
 		cp->purpose = catalog_purpose(ps->cat, id);
@@ -515,21 +467,22 @@ parse_contract(struct parse *ps, json_t *root)
 	struct contract *c = ps->c;
 	errlist_unknown_keys(ps->el, ps->file, "$", root, keys);
 
-	const char *id = get_text(ps, root, "id", 64, true);
+	const char *id = errlist_get_bytes(ps->el, ps->file, "$", root, "id", 64, true);
 	if (id != NULL && !valid_contract_id(id)) {
 		err(ps, "$.id", "must be CT-YYYY-NNNN (e.g. \"CT-2026-0001\")");
 		id = NULL;
 	}
 	c->id = save(ps, id);
-	const char *partner = get_text(ps, root, "partner", 64, true);
+	const char *partner = errlist_get_bytes(ps->el, ps->file, "$", root, "partner", 64, true);
 	if (partner != NULL && !ident_name_ok(partner, strlen(partner))) {
 		err(ps, "$.partner", "must match " IDENT_NAME_PATTERN);
 		partner = NULL;
 	}
 	c->partner = save(ps, partner);
-	c->partner_name = save(ps, get_free_text(ps, root, "partner_name", NAME_MAX_CHARS, true));
+	c->partner_name = save(ps, errlist_get_text(ps->el, ps->file, "$", root, "partner_name",
+	                                            NAME_MAX_CHARS, true));
 
-	const char *rel = get_text(ps, root, "relationship", 64, true);
+	const char *rel = errlist_get_bytes(ps->el, ps->file, "$", root, "relationship", 64, true);
 	ps->relationship = -1;
 	if (rel != NULL) {
 		if (contract_relationship_parse(rel, &c->relationship))
@@ -537,7 +490,7 @@ parse_contract(struct parse *ps, json_t *root)
 		else
 			err(ps, "$.relationship", "must be entrustment, joint_use or third_party");
 	}
-	const char *st = get_text(ps, root, "status", 64, true);
+	const char *st = errlist_get_bytes(ps->el, ps->file, "$", root, "status", 64, true);
 	if (st != NULL && !contract_status_parse(st, &c->status))
 		err(ps, "$.status", "must be active, suspended or terminated");
 	parse_dates(ps, root);
@@ -566,14 +519,15 @@ parse_contract(struct parse *ps, json_t *root)
 	parse_purposes(ps, root);
 	parse_limits(ps, root);
 
-	c->confidentiality =
-	    save(ps, get_free_text(ps, root, "confidentiality", TEXT_MAX_CHARS, false));
+	c->confidentiality = save(ps, errlist_get_text(ps->el, ps->file, "$", root,
+	                                               "confidentiality", TEXT_MAX_CHARS, false));
 	if (ps->relationship == CONTRACT_ENTRUSTMENT &&
 	    json_object_get(root, "confidentiality") == NULL)
 		err(ps, "$.confidentiality",
 		    "missing: an entrustment contract names its confidentiality clause "
 		    "(委託先の監督)");
-	c->notes = save(ps, get_free_text(ps, root, "notes", TEXT_MAX_CHARS, false));
+	c->notes =
+	    save(ps, errlist_get_text(ps->el, ps->file, "$", root, "notes", TEXT_MAX_CHARS, false));
 }
 
 /* Parses into the error list shared by a whole set. */
@@ -583,23 +537,15 @@ parse_into(const struct catalog *cat, const char *name, const char *buf, size_t 
 {
 	struct parse ps = {.cat = cat, .el = el, .file = name, .relationship = -1};
 	size_t before = errlist_count(el);
-	json_error_t jerr;
 	json_t *root = NULL;
 
 	if (len > CONTRACT_MAX_FILE_BYTES) {
 		errlist_add(el, name, NULL, "larger than %d bytes", CONTRACT_MAX_FILE_BYTES);
 		return NULL;
 	}
-	root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (root == NULL) {
-		errlist_add(el, name, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
-		            jerr.text);
+	root = errlist_parse_object(el, name, buf, len);
+	if (root == NULL)
 		return NULL;
-	}
-	if (!json_is_object(root)) {
-		errlist_add(el, name, "$", "must be an object");
-		goto fail;
-	}
 	if (ujson_depth(root) > CONTRACT_MAX_DEPTH) {
 		errlist_add(el, name, "$", "nested deeper than %d levels", CONTRACT_MAX_DEPTH);
 		goto fail;

@@ -1,4 +1,5 @@
 /* errlist — the error lists of pdgate's file validators. */
+#include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include "buf.h"
 #include "errlist.h"
 #include "file.h"
+#include "text.h"
 
 struct errlist {
 	struct buf text; /* the kept lines, each ending in "\n" */
@@ -40,6 +42,7 @@ errlist_add(struct errlist *l, const char *file, const char *path, const char *f
 	l->count++;
 	if (l->count > ERRLIST_MAX_LINES) {
 		l->lost++;
+		assert(l->lost < l->count);
 		return;
 	}
 	va_start(ap, fmt);
@@ -71,12 +74,9 @@ errlist_take(struct errlist *l)
 {
 	if (l->count == 0)
 		return NULL;
-	if (l->lost > 0) {
-		char more[96];
-		int n = snprintf(more, sizeof(more), "(%zu more errors not shown)\n", l->lost);
-		if (buf_add(&l->text, more, (size_t)n) < 0 && l->text.len == 0)
-			return NULL;
-	}
+	if (l->lost > 0 && buf_printf(&l->text, "(%zu more errors not shown)\n", l->lost) < 0 &&
+	    l->text.len == 0)
+		return NULL;
 	if (l->text.data == NULL)
 		return NULL;
 	/* The last line's newline is the separator's job, not the caller's. */
@@ -187,6 +187,83 @@ errlist_unknown_keys(struct errlist *l, const char *file, const char *path, json
 			errlist_add(l, file, p, "unknown key");
 		}
 	}
+}
+
+json_t *
+errlist_parse_object(struct errlist *l, const char *file, const char *buf, size_t len)
+{
+	json_error_t jerr;
+	json_t *root = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+
+	if (root == NULL) {
+		errlist_add(l, file, NULL, "line %d, column %d: %s", jerr.line, jerr.column,
+		            jerr.text);
+		return NULL;
+	}
+	if (!json_is_object(root)) {
+		errlist_add(l, file, "$", "must be an object");
+		json_decref(root);
+		return NULL;
+	}
+	return root;
+}
+
+/* The string member key of obj, at path p; NULL (error added unless absent and optional). */
+static json_t *
+get_string(struct errlist *l, const char *file, const char *p, json_t *obj, const char *key,
+           bool required)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (v == NULL) {
+		if (required)
+			errlist_add(l, file, p, "missing");
+		return NULL;
+	}
+	if (!json_is_string(v)) {
+		errlist_add(l, file, p, "must be a string");
+		return NULL;
+	}
+	return v;
+}
+
+const char *
+errlist_get_bytes(struct errlist *l, const char *file, const char *parent, json_t *obj,
+                  const char *key, size_t max, bool required)
+{
+	char p[ERRLIST_PATH_MAX];
+	errlist_path_key(p, sizeof(p), parent, key);
+	json_t *v = get_string(l, file, p, obj, key, required);
+	if (v == NULL)
+		return NULL;
+	size_t n = json_string_length(v);
+	if (n == 0 || n > max) {
+		errlist_add(l, file, p, "must be 1 to %zu bytes", max);
+		return NULL;
+	}
+	/* errlist_parse_object refuses \u0000; a string from elsewhere may hold one. */
+	if (strlen(json_string_value(v)) != n) {
+		errlist_add(l, file, p, "must not contain NUL");
+		return NULL;
+	}
+	return json_string_value(v);
+}
+
+const char *
+errlist_get_text(struct errlist *l, const char *file, const char *parent, json_t *obj,
+                 const char *key, size_t max, bool required)
+{
+	char p[ERRLIST_PATH_MAX], rule[TEXT_EXPLAIN_MAX];
+	errlist_path_key(p, sizeof(p), parent, key);
+	json_t *v = get_string(l, file, p, obj, key, required);
+	if (v == NULL)
+		return NULL;
+	enum text_error e = text_check(json_string_value(v), json_string_length(v), max);
+	if (e != TEXT_OK) {
+		errlist_add(l, file, p, "%s", text_explain(e, max, rule, sizeof(rule)));
+		return NULL;
+	}
+	return json_string_value(v);
 }
 
 void

@@ -2,6 +2,7 @@
 #ifndef PDGATE_ERRLIST_H
 #define PDGATE_ERRLIST_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -39,6 +40,23 @@ void errlist_path_index(char *out, size_t outlen, const char *parent, size_t i);
  * (NULL-terminated). */
 void errlist_unknown_keys(struct errlist *l, const char *file, const char *path, json_t *obj,
                           const char *const *allowed);
+/*
+ * The checks the JSON files' validators (the catalog's, contract_file's) share, each adding its
+ * errors to the list at the JSON path it names.
+ */
+
+/* buf[0..len), FILE's text, parsed (duplicate keys refused) into its top object: the object
+ * (caller decrefs), or NULL with jansson's "line L, column C: why" or "$: must be an object". */
+json_t *errlist_parse_object(struct errlist *l, const char *file, const char *buf, size_t len);
+/* The string member key of obj (at path parent), of 1..max bytes: borrowed from obj, or NULL
+ * with "missing" (only when required), "must be a string" or "must be 1 to max bytes". */
+const char *errlist_get_bytes(struct errlist *l, const char *file, const char *parent, json_t *obj,
+                              const char *key, size_t max, bool required);
+/* The same for a free text that people wrote, 1..max characters by text.h's rule: NULL with
+ * text_explain's message when it breaks it. */
+const char *errlist_get_text(struct errlist *l, const char *file, const char *parent, json_t *obj,
+                             const char *key, size_t max, bool required);
+
 /* A value for a message: JSON-quoted, non-ASCII kept, control characters escaped, at most
  * about 80 bytes of the value. */
 void errlist_quote(char *out, size_t outlen, const char *s);

@@ -239,6 +239,8 @@ sign_checkpoint(struct ledger *l)
 		     sqlite3_errmsg(l->w->db));
 		goto done;
 	}
+	/* Checkpoints only grow, and never past the committed entries. */
+	assert(size > l->cp_size && size == l->frontier.size);
 	l->cp_size = size;
 	memcpy(l->cp_root, root, MERKLE_HASH_LEN);
 	pthread_mutex_lock(&l->lock);
@@ -261,14 +263,17 @@ insert_entry(struct ledger *l, struct merkle_frontier *f, const struct ledger_en
 {
 	struct merkle_node done[MERKLE_MAX_LEVELS];
 	sqlite3_stmt *st = l->w->st[LEDGER_ST_INS_ENTRY];
+	uint64_t index = f->size;
 	size_t nd;
 
-	if (ledger_leaf_join(&l->leaf, f->size, time, tail) < 0)
+	if (ledger_leaf_join(&l->leaf, index, time, tail) < 0)
 		return -1;
 	uint8_t hash[MERKLE_HASH_LEN];
 	if (merkle_leaf_hash(l->leaf.data, l->leaf.len, hash) != MERKLE_OK ||
 	    merkle_frontier_append(f, hash, done, &nd) != MERKLE_OK)
 		return -1;
+	/* The leaf's index in its text, its row and the tree is the tree's size before it. */
+	assert(f->size == index + 1 && nd >= 1 && done[0].level == 0 && done[0].index == index);
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)done[0].index);
 	sqlite3_bind_text(st, 2, l->leaf.data, (int)l->leaf.len, SQLITE_STATIC);
 	sqlite3_bind_blob(st, 3, hash, MERKLE_HASH_LEN, SQLITE_STATIC);
@@ -316,9 +321,12 @@ commit_batch(struct ledger *l, struct waiter *list)
 			if (insert_entry(l, &f, &w->e[i], &w->tails[i], time, ms) < 0)
 				goto done;
 		n += w->n;
+		assert(w->first + w->n == f.size);
 	}
 	if (ledger_st_exec(l->w->st[LEDGER_ST_COMMIT]) < 0)
 		goto done;
+	/* COMMIT returned: the transaction is over and, with synchronous=FULL, on disk. */
+	assert(sqlite3_get_autocommit(l->w->db));
 	rc = 0;
 done:
 	if (rc < 0) {
@@ -353,10 +361,12 @@ done:
 	}
 	l->h_failing = rc != 0;
 	pthread_mutex_unlock(&l->lock);
+	/* Only now are the callers released: a 0 they see is for entries already committed. */
 	for (struct waiter *w = list, *next; w != NULL; w = next) {
 		next = w->next; /* w lives on its caller's stack: gone once posted */
 		w->rc = rc == 0 ? LEDGER_OK : LEDGER_EIO;
 		w->committed = l->frontier.size;
+		assert(rc != 0 || w->first + w->n <= w->committed);
 		sem_post(&w->done);
 	}
 }

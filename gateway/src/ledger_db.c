@@ -1,4 +1,5 @@
 /* ledger_db — inside the ledger: ledger.db's schema, connections, statements, the reader pool. */
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -153,6 +154,8 @@ ledger_st_done(sqlite3_stmt *st)
 int
 ledger_st_exec(sqlite3_stmt *st)
 {
+	/* a writer's statement on a reader's connection is not prepared: a bug, not a failure */
+	assert(st != NULL);
 	int rc = sqlite3_step(st);
 	ledger_st_done(st);
 	return rc == SQLITE_DONE ? 0 : -1;
@@ -228,6 +231,7 @@ ledger_conn_checkpoint(struct ledger_conn *c, uint64_t size, uint64_t *cp_size, 
 		const char *t = (const char *)sqlite3_column_text(st, 1);
 		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 		*cp_size = (uint64_t)sqlite3_column_int64(st, 0);
+		assert(size == 0 || *cp_size == size);
 		*note = t ? strndup(t, n) : NULL;
 		*len = n;
 		rc = *note ? LEDGER_OK : LEDGER_ENOMEM;
@@ -354,6 +358,8 @@ ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *o
 
 	while (lo < hi) {
 		uint64_t mid = lo + (hi - lo) / 2;
+		/* entries [0, lo) are before ms, [hi, size) at or after it: times never go back */
+		assert(lo <= mid && mid < hi && hi <= size);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)mid);
 		if (sqlite3_step(st) != SQLITE_ROW) {
 			ledger_st_done(st);
@@ -366,6 +372,7 @@ ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *o
 		else
 			hi = mid;
 	}
+	assert(lo <= size);
 	*out = lo;
 	return 0;
 }
@@ -420,6 +427,22 @@ ledger_pool_free(struct ledger_pool *p)
 	free(p);
 }
 
+#ifndef NDEBUG
+/* Whether c is one of p's connections and lent: not among the free ones (p's lock held). */
+static bool
+lent(const struct ledger_pool *p, const struct ledger_conn *c)
+{
+	bool mine = false;
+
+	for (unsigned i = 0; i < p->n; i++)
+		mine |= p->all[i] == c;
+	for (const struct ledger_conn *f = p->free; f != NULL; f = f->next)
+		if (f == c)
+			return false;
+	return mine;
+}
+#endif
+
 struct ledger_conn *
 ledger_pool_get(struct ledger_pool *p)
 {
@@ -430,6 +453,8 @@ ledger_pool_get(struct ledger_pool *p)
 		pthread_cond_wait(&p->cv, &p->lock);
 	c = p->free;
 	p->free = c->next;
+	/* a connection is lent to one thread at a time: it was listed once */
+	assert(lent(p, c));
 	pthread_mutex_unlock(&p->lock);
 	return c;
 }
@@ -438,6 +463,8 @@ void
 ledger_pool_put(struct ledger_pool *p, struct ledger_conn *c)
 {
 	pthread_mutex_lock(&p->lock);
+	/* only a connection of this pool comes back, and only once */
+	assert(lent(p, c));
 	c->next = p->free;
 	p->free = c;
 	pthread_cond_signal(&p->cv);

@@ -10,6 +10,7 @@
 #include "cal.h"
 #include "codec.h"
 #include "ledger_leaf.h"
+#include "strtab.h"
 #include "utf8.h"
 
 /* The longest head, {"v":1,"index":<19 digits>,"time":"<24>": a tail leaves room for it, so
@@ -326,12 +327,12 @@ parse_time(const char *s, int64_t *ms)
 static int
 kind_of(const char *s, enum ledger_kind *kind)
 {
-	for (unsigned k = 0; k <= LEDGER_ADMIN; k++)
-		if (strcmp(s, kind_names[k]) == 0) {
-			*kind = (enum ledger_kind)k;
-			return 0;
-		}
-	return -1;
+	int k = strtab_index(kind_names, sizeof(kind_names) / sizeof(kind_names[0]), s);
+
+	if (k < 0)
+		return -1;
+	*kind = (enum ledger_kind)k;
+	return 0;
 }
 
 /* "items": null, or an array of strings. */

@@ -551,7 +551,13 @@ kana_romanize(const char *kana, char *out, size_t outlen)
 
 /* ---- My Number ---- */
 
-int
+/*
+ * The check digit (0..9) of an individual number (個人番号) for its first eleven digits, by the
+ * formula the 番号法 regulations prescribe (検査用数字): weights 2..7 then 2..6 from the right,
+ * remainder of the sum mod 11, 0 if it is 0 or 1, else 11 - remainder. -1 unless eleven_digits is
+ * exactly 11 ASCII digits.
+ */
+static int
 members_my_number_check_digit(const char *eleven_digits)
 {
 	const char *s = eleven_digits;
@@ -572,23 +578,6 @@ members_my_number_check_digit(const char *eleven_digits)
 	}
 	unsigned r = sum % 11;
 	return r <= 1 ? 0 : (int)(11 - r);
-}
-
-bool
-members_my_number_valid(const char *twelve)
-{
-	char body[12];
-
-	if (twelve == NULL)
-		return false;
-	for (size_t i = 0; i < 12; i++)
-		if (twelve[i] < '0' || twelve[i] > '9')
-			return false;
-	if (twelve[12] != '\0')
-		return false;
-	memcpy(body, twelve, 11);
-	body[11] = '\0';
-	return members_my_number_check_digit(body) == twelve[11] - '0';
 }
 
 #define MYNUM_SPACE 100000000000ULL /* 10^11 bodies of eleven digits */

@@ -1,8 +1,7 @@
-/* members — the synthetic member database of a demo installation, and My Number check digits. */
+/* members — the synthetic member database of a demo installation. */
 #ifndef PDGATE_MEMBERS_H
 #define PDGATE_MEMBERS_H
 
-#include <stdbool.h>
 #include <stddef.h>
 
 /* Upper bound for n: keeps a run to minutes and the My Number permutation far from its domain. */
@@ -47,16 +46,5 @@
  */
 int members_generate(const char *db_path, unsigned long n, unsigned long seed, char *err,
                      size_t errlen);
-
-/*
- * The check digit (0..9) of an individual number (個人番号) for its first eleven digits, by the
- * formula the 番号法 regulations prescribe (検査用数字): weights 2..7 then 2..6 from the right,
- * remainder of the sum mod 11, 0 if it is 0 or 1, else 11 - remainder. -1 unless eleven_digits is
- * exactly 11 ASCII digits.
- */
-int members_my_number_check_digit(const char *eleven_digits);
-
-/* True if twelve is exactly 12 ASCII digits whose last is the check digit of the first 11. */
-bool members_my_number_valid(const char *twelve);
 
 #endif

@@ -50,7 +50,8 @@ merkle_leaf_hash(const void *leaf, size_t len, uint8_t out[MERKLE_HASH_LEN])
 	return ok ? MERKLE_OK : MERKLE_ECRYPTO;
 }
 
-int
+/* The node hash of RFC 9162 2.1.1, SHA-256(0x01 || left || right). 0, or MERKLE_ECRYPTO. */
+static int
 merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[MERKLE_HASH_LEN],
                  uint8_t out[MERKLE_HASH_LEN])
 {
@@ -171,6 +172,7 @@ merkle_inclusion_proof(const struct merkle_store *s, uint64_t index, uint64_t si
 	while (hi - lo > 1) {
 		uint64_t mid = lo + split_point(hi - lo);
 
+		assert(lo <= index && index < hi && lo < mid && mid < hi);
 		if (k == cap)
 			return MERKLE_ESPACE;
 		if (index < mid) {
@@ -184,6 +186,8 @@ merkle_inclusion_proof(const struct merkle_store *s, uint64_t index, uint64_t si
 			return rc;
 		k++;
 	}
+	/* the walk ends at the leaf itself, one sibling per level: what the verifier expects */
+	assert(lo == index && hi == index + 1 && k <= MERKLE_MAX_PROOF);
 	reverse(proof, k);
 	*n = k;
 	return MERKLE_OK;
@@ -214,7 +218,7 @@ merkle_consistency_proof(const struct merkle_store *s, uint64_t old, uint64_t ne
 			k++;
 			break;
 		}
-		assert(m < hi - lo);
+		assert(m > 0 && m < hi - lo && hi <= new);
 		split = split_point(hi - lo);
 		if (k == cap)
 			return MERKLE_ESPACE;
@@ -231,6 +235,7 @@ merkle_consistency_proof(const struct merkle_store *s, uint64_t old, uint64_t ne
 			return rc;
 		k++;
 	}
+	assert(k <= MERKLE_MAX_PROOF);
 	reverse(proof, k);
 	*n = k;
 	return MERKLE_OK;
@@ -333,7 +338,8 @@ merkle_verify_consistency(uint64_t old, uint64_t new, const uint8_t old_root[MER
 	return MERKLE_OK;
 }
 
-void
+/* The frontier of the empty log. */
+static void
 merkle_frontier_init(struct merkle_frontier *f)
 {
 	memset(f, 0, sizeof(*f));
@@ -355,6 +361,8 @@ merkle_frontier_load(struct merkle_frontier *f, const struct merkle_store *s, ui
 			return rc;
 		}
 	}
+	/* one perfect subtree per set bit of size, from the left edge: they cover it all */
+	assert(end == 0);
 	f->size = size;
 	return MERKLE_OK;
 }
@@ -387,10 +395,13 @@ merkle_frontier_append(struct merkle_frontier *f, const uint8_t leaf_hash[MERKLE
 		index >>= 1;
 	}
 	/* Bits 0..level-1 clear, bit level set: exactly size + 1. */
+	assert(level < MERKLE_MAX_LEVELS && ((f->size + 1) >> level & 1) &&
+	       ((f->size + 1) & ((UINT64_C(1) << level) - 1)) == 0);
 	memcpy(f->hash[level], acc, MERKLE_HASH_LEN);
 	for (uint64_t l = 0; l < level; l++)
 		memset(f->hash[l], 0, MERKLE_HASH_LEN);
-	f->size++;
+	f->size++; /* the tree only grows, one leaf at a time */
+	assert(k == level + 1 && done[0].level == 0 && done[0].index == f->size - 1);
 	*n = k;
 	return MERKLE_OK;
 }
@@ -441,18 +452,6 @@ merkle_mem_free(struct merkle_mem *m)
 	free(m);
 }
 
-uint64_t
-merkle_mem_size(const struct merkle_mem *m)
-{
-	return m->frontier.size;
-}
-
-int
-merkle_mem_root(const struct merkle_mem *m, uint8_t out[MERKLE_HASH_LEN])
-{
-	return merkle_frontier_root(&m->frontier, out);
-}
-
 int
 merkle_mem_append(struct merkle_mem *m, const uint8_t leaf_hash[MERKLE_HASH_LEN])
 {
@@ -479,8 +478,11 @@ merkle_mem_append(struct merkle_mem *m, const uint8_t leaf_hash[MERKLE_HASH_LEN]
 			m->cap[l] = cap;
 		}
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
+		assert(done[i].level < MERKLE_MAX_LEVELS && done[i].index < m->cap[done[i].level]);
 		memcpy(m->level[done[i].level][done[i].index], done[i].hash, MERKLE_HASH_LEN);
+	}
+	assert(next.size == m->frontier.size + 1);
 	m->frontier = next;
 	return MERKLE_OK;
 }

@@ -25,11 +25,8 @@ enum merkle_err {
 /* A static string naming the error; never NULL. */
 const char *merkle_strerror(int err);
 
-/* Hashes of RFC 9162 2.1.1: SHA-256(0x00 || leaf) and SHA-256(0x01 || left || right).
- * Return 0, or MERKLE_ECRYPTO. */
+/* The leaf hash of RFC 9162 2.1.1, SHA-256(0x00 || leaf). 0, or MERKLE_ECRYPTO. */
 int merkle_leaf_hash(const void *leaf, size_t len, uint8_t out[MERKLE_HASH_LEN]);
-int merkle_node_hash(const uint8_t left[MERKLE_HASH_LEN], const uint8_t right[MERKLE_HASH_LEN],
-                     uint8_t out[MERKLE_HASH_LEN]);
 
 /*
  * Where the hashes come from. Node (level L, index i) is the root of the perfect subtree over
@@ -90,9 +87,6 @@ struct merkle_node {
 	uint8_t hash[MERKLE_HASH_LEN];
 };
 
-/* The frontier of the empty log. */
-void merkle_frontier_init(struct merkle_frontier *f);
-
 /* The frontier of the first size leaves of s, from O(log n) node lookups. 0 or an error. */
 int merkle_frontier_load(struct merkle_frontier *f, const struct merkle_store *s, uint64_t size);
 
@@ -116,13 +110,7 @@ void merkle_mem_free(struct merkle_mem *m);
 /* Appends a leaf hash; 0, or an error (MERKLE_ESPACE when memory runs out). */
 int merkle_mem_append(struct merkle_mem *m, const uint8_t leaf_hash[MERKLE_HASH_LEN]);
 
-/* Leaves appended so far. */
-uint64_t merkle_mem_size(const struct merkle_mem *m);
-
-/* Root of all leaves appended so far. 0 or MERKLE_ECRYPTO. */
-int merkle_mem_root(const struct merkle_mem *m, uint8_t out[MERKLE_HASH_LEN]);
-
-/* A store reading m (borrowed: valid while m lives, and for sizes up to merkle_mem_size). */
+/* A store reading m (borrowed: valid while m lives, and for sizes up to the leaves appended). */
 struct merkle_store merkle_mem_store(struct merkle_mem *m);
 
 #endif

@@ -141,6 +141,7 @@ name_ok(const char *s, size_t len)
 
 /* ---- keys ---- */
 
+/* The key id: the first 4 bytes, big-endian, of SHA-256(name || "\n" || 0x01 || public key). */
 static int
 key_id(const char *name, const uint8_t pub[PUB_LEN], uint32_t *id)
 {
@@ -212,12 +213,6 @@ note_signer_free(struct note_signer *s)
 	free(s->name);
 	OPENSSL_cleanse(s, sizeof(*s));
 	free(s);
-}
-
-uint32_t
-note_signer_id(const struct note_signer *s)
-{
-	return s->id;
 }
 
 static char *
@@ -298,12 +293,6 @@ note_verifier_name(const struct note_verifier *v)
 	return v->name;
 }
 
-uint32_t
-note_verifier_id(const struct note_verifier *v)
-{
-	return v->id;
-}
-
 /* ---- signing and verifying ---- */
 
 int
@@ -370,7 +359,11 @@ ed25519_verify(EVP_PKEY *key, const char *text, size_t len, const uint8_t sig[SI
 	return ok ? NOTE_OK : NOTE_EBADSIG;
 }
 
-/* note_verify, marking in verified[i] (when not NULL) each known key whose signature held. */
+/*
+ * Verifies the note msg[0..len) against the known keys, by note_checkpoint_open's rules for a
+ * note, marking in verified[i] (when not NULL) each known key whose signature held. On NOTE_OK
+ * the signed text is msg[0..*text_len), ending in "\n".
+ */
 static int
 verify_note(const char *msg, size_t len, struct note_verifier *const *known, size_t n_known,
             size_t *text_len, unsigned char *verified)
@@ -444,13 +437,6 @@ verify_note(const char *msg, size_t len, struct note_verifier *const *known, siz
 	return NOTE_OK;
 }
 
-int
-note_verify(const char *msg, size_t len, struct note_verifier *const *known, size_t n_known,
-            size_t *text_len)
-{
-	return verify_note(msg, len, known, n_known, text_len, NULL);
-}
-
 /* ---- checkpoints ---- */
 
 int
@@ -476,7 +462,9 @@ note_checkpoint_format(const char *origin, uint64_t size, const uint8_t root[NOT
 	return NOTE_OK;
 }
 
-int
+/* Parses checkpoint text[0..len), by note_checkpoint_open's rules for the signed text.
+ * 0 or NOTE_EMALFORMED. */
+static int
 note_checkpoint_parse(const char *text, size_t len, struct note_checkpoint *cp)
 {
 	const char *p = text, *end = text + len, *eol;

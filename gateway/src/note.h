@@ -35,9 +35,6 @@ struct note_verifier;
 struct note_signer *note_signer_new(const char *name, const char *pem, size_t len);
 void note_signer_free(struct note_signer *s);
 
-/* The key id: the first 4 bytes, big-endian, of SHA-256(name || "\n" || 0x01 || public key). */
-uint32_t note_signer_id(const struct note_signer *s);
-
 /* The verifier key "<name>+<8 hex digits key id>+<base64(0x01 || public key)>", without a
  * newline. NULL if out of memory; caller frees. */
 char *note_signer_vkey(const struct note_signer *s);
@@ -47,26 +44,14 @@ char *note_signer_vkey(const struct note_signer *s);
 struct note_verifier *note_verifier_new(const char *vkey, size_t len);
 void note_verifier_free(struct note_verifier *v);
 
-/* The key's name (borrowed, NUL-terminated) and key id. */
+/* The key's name (borrowed, NUL-terminated). */
 const char *note_verifier_name(const struct note_verifier *v);
-uint32_t note_verifier_id(const struct note_verifier *v);
 
 /* Signs text[0..len): non-empty, ending in "\n", valid UTF-8 without control characters other
  * than newline. *out is the note "text\n— name base64(id || signature)\n", NUL-terminated,
  * *out_len its length; caller frees. 0 or an error. Safe to call from several threads at once. */
 int note_sign(const struct note_signer *s, const char *text, size_t len, char **out,
               size_t *out_len);
-
-/*
- * Verifies the note msg[0..len) against the known keys (borrowed). Signatures by keys not in
- * known (by name and id together) are ignored; every signature by a known key must verify
- * (else NOTE_EBADSIG) and at least one must be there (else NOTE_EUNVERIFIED). A note over
- * NOTE_MAX_SIZE, not UTF-8, with a control character other than newline, without signature
- * lines or with a badly formed one, or with more than NOTE_MAX_SIGS is NOTE_EMALFORMED.
- * On NOTE_OK the signed text is msg[0..*text_len), ending in "\n".
- */
-int note_verify(const char *msg, size_t len, struct note_verifier *const *known, size_t n_known,
-                size_t *text_len);
 
 /* A checkpoint's three lines (c2sp.org/tlog-checkpoint). */
 struct note_checkpoint {
@@ -81,12 +66,17 @@ struct note_checkpoint {
 int note_checkpoint_format(const char *origin, uint64_t size, const uint8_t root[NOTE_ROOT_LEN],
                            char **out, size_t *out_len);
 
-/* Parses checkpoint text[0..len): origin, size in decimal without leading zeros, base64 of a
- * 32-byte root, then any non-empty extension lines, which are ignored. 0 or NOTE_EMALFORMED. */
-int note_checkpoint_parse(const char *text, size_t len, struct note_checkpoint *cp);
-
-/* note_verify, then note_checkpoint_parse of the signed text, and the origin must equal the name
- * of a known key whose signature verified. cp->origin points into msg. 0 or an error. */
+/*
+ * Opens the signed checkpoint msg[0..len) with the known keys (borrowed). The note: signatures
+ * by keys not in known (by name and id together) are ignored; every signature by a known key
+ * must verify (else NOTE_EBADSIG) and at least one must be there (else NOTE_EUNVERIFIED); a
+ * note over NOTE_MAX_SIZE, not UTF-8, with a control character other than newline, without
+ * signature lines or with a badly formed one, or with more than NOTE_MAX_SIGS is
+ * NOTE_EMALFORMED. The signed text: origin, size in decimal without leading zeros, base64 of a
+ * 32-byte root, then any non-empty extension lines, which are ignored (else NOTE_EMALFORMED);
+ * the origin must equal the name of a known key whose signature verified. cp->origin points
+ * into msg. 0 or an error.
+ */
 int note_checkpoint_open(const char *msg, size_t len, struct note_verifier *const *known,
                          size_t n_known, struct note_checkpoint *cp);
 

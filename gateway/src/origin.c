@@ -1,5 +1,6 @@
 /* origin — where member records come from: the embedded SQLite file or the member system over HTTP.
  */
+#include <assert.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -515,7 +516,17 @@ sqlite_page(struct origin *o, struct handle *h, const char *after, unsigned limi
 	return e;
 }
 
-enum apierr
+/*
+ * The member system's page body, {"members":[record…],"next":ID-or-null}, checked as
+ * origin_page checks it for an HTTP origin: JSON by ujson's rules (duplicates, \u0000, invalid
+ * UTF-8 refused; depth bounded), exactly those two members, at most limit records, each an
+ * object whose string member_id is strictly greater than the one before (the first greater
+ * than after, if after is not NULL). Only then each gets every record, as compact JSON text no
+ * longer than max_record_bytes (to be validated like a single record). *next receives the
+ * page's next (caller frees) or NULL. APIERR_NONE (also when each stopped early),
+ * ORIGIN_INVALID, or INTERNAL (out of memory); on error *next is NULL.
+ */
+static enum apierr
 origin_parse_page(const char *bytes, size_t len, const char *after, unsigned limit,
                   size_t max_record_bytes, origin_each_fn each, void *ctx, char **next)
 {
@@ -549,6 +560,8 @@ origin_parse_page(const char *bytes, size_t len, const char *after, unsigned lim
 	{
 		char *text = json_dumps(m, JSON_COMPACT | JSON_PRESERVE_ORDER);
 		int stop;
+		/* at most limit records, each an object with its member_id: checked above */
+		assert(i < limit && json_is_object(m));
 		if (text == NULL) {
 			e = APIERR_INTERNAL;
 			goto done;

@@ -50,22 +50,10 @@ enum apierr origin_get(struct origin *o, const char *member_id, char **body, siz
 typedef int (*origin_each_fn)(void *ctx, const char *member_id, const char *record, size_t len);
 
 /*
- * The member system's page body, {"members":[record…],"next":ID-or-null}, checked as
- * origin_page checks it for an HTTP origin: JSON by ujson's rules (duplicates, \u0000, invalid
- * UTF-8 refused; depth bounded), exactly those two members, at most limit records, each an
- * object whose string member_id is strictly greater than the one before (the first greater
- * than after, if after is not NULL). Only then each gets every record, as compact JSON text no
- * longer than max_record_bytes (to be validated like a single record). *next receives the
- * page's next (caller frees) or NULL. APIERR_NONE (also when each stopped early),
- * ORIGIN_INVALID, or INTERNAL (out of memory); on error *next is NULL.
- */
-enum apierr origin_parse_page(const char *bytes, size_t len, const char *after, unsigned limit,
-                              size_t max_record_bytes, origin_each_fn each, void *ctx, char **next);
-
-/*
  * Up to limit members with member_id greater than after (NULL: from the start), in order.
  * *next receives the member_id to continue after, or NULL at the end (caller frees).
- * Errors as origin_get; a page body that is not the expected JSON is ORIGIN_INVALID.
+ * Errors as origin_get; a page body from an HTTP origin that is not the expected JSON,
+ * {"members":[record…],"next":ID-or-null} with its records in order, is ORIGIN_INVALID.
  */
 enum apierr origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn each,
                         void *ctx, char **next);

@@ -239,65 +239,82 @@ no_passphrase(char *buf, int size, int rwflag, void *u)
 	return -1;
 }
 
-EVP_PKEY *
-pki_key_read(const char *path, char *err, size_t errlen)
+/*
+ * The object parse makes of the file at path (pki_file_read with max and flags), or NULL with
+ * "path: what" and OpenSSL's reason in err. The bytes are wiped before they are freed when the
+ * file is key material (FILE_READ_SECRET).
+ */
+static void *
+read_object(const char *path, size_t max, unsigned flags, void *(*parse)(const char *, size_t),
+            const char *what, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = file_read(path, MAX_KEY_FILE, FILE_READ_SECRET, &len, err, errlen);
-	EVP_PKEY *key = NULL;
-	BIO *bio;
+	char *data = file_read(path, max, flags, &len, err, errlen);
+	void *obj;
 
 	if (data == NULL)
 		return NULL;
-	bio = BIO_new_mem_buf(data, (int)len);
-	if (bio != NULL)
-		key = PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL);
-	if (key == NULL) {
-		char what[PATH_MAX + 32];
-		snprintf(what, sizeof(what), "%s: no PEM private key", path);
-		ossl_err(err, errlen, what);
+	obj = parse(data, len);
+	if (obj == NULL) {
+		char msg[PATH_MAX + 32];
+		snprintf(msg, sizeof(msg), "%s: %s", path, what);
+		ossl_err(err, errlen, msg);
 	}
-	BIO_free(bio);
-	OPENSSL_cleanse(data, len);
+	if (flags & FILE_READ_SECRET)
+		OPENSSL_cleanse(data, len);
 	free(data);
+	return obj;
+}
+
+static void *
+parse_key(const char *data, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	EVP_PKEY *key =
+	    bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+
+	BIO_free(bio);
 	return key;
+}
+
+EVP_PKEY *
+pki_key_read(const char *path, char *err, size_t errlen)
+{
+	return read_object(path, MAX_KEY_FILE, FILE_READ_SECRET, parse_key, "no PEM private key",
+	                   err, errlen);
 }
 
 /* ---- certificates ---- */
 
-X509 *
-pki_cert_read(const char *path, char *err, size_t errlen)
+/* PEM, or DER that is exactly one certificate with nothing trailing. */
+static void *
+parse_cert(const char *data, size_t len)
 {
-	size_t len = 0;
-	char *data = file_read(path, MAX_CERT_FILE, 0, &len, err, errlen);
 	X509 *cert = NULL;
-	BIO *bio;
 
-	if (data == NULL)
-		return NULL;
 	if (strstr(data, "-----BEGIN") != NULL) {
-		bio = BIO_new_mem_buf(data, (int)len);
+		BIO *bio = BIO_new_mem_buf(data, (int)len);
 		if (bio != NULL)
 			cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
 		BIO_free(bio);
 	} else {
 		const unsigned char *p = (const unsigned char *)data;
 		cert = d2i_X509(NULL, &p, (long)len);
-		/* DER must be exactly one certificate, nothing trailing. */
 		if (cert != NULL && p != (const unsigned char *)data + len) {
 			X509_free(cert);
 			cert = NULL;
 		}
 	}
-	if (cert == NULL) {
-		char what[PATH_MAX + 32];
-		snprintf(what, sizeof(what), "%s: not a certificate", path);
-		ossl_err(err, errlen, what);
-	}
-	free(data);
 	return cert;
 }
 
+X509 *
+pki_cert_read(const char *path, char *err, size_t errlen)
+{
+	return read_object(path, MAX_CERT_FILE, 0, parse_cert, "not a certificate", err, errlen);
+}
+
+/* Writes the certificate as PEM into a new file (mode 0644, O_EXCL). 0 or -1. */
 int
 pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen)
 {
@@ -510,6 +527,7 @@ days_valid(unsigned days, char *err, size_t errlen)
 	return 1;
 }
 
+/* A self-signed CA certificate "CN=<cn>" for key, valid `days` days. Caller frees (X509_free). */
 X509 *
 pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen)
 {
@@ -597,6 +615,10 @@ path_join(char *out, size_t n, const char *prefix, const char *suffix, char *err
 	}
 	return 0;
 }
+
+/* In the CRL section below; a new CA makes its first, empty CRL. */
+static int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
+                          size_t errlen);
 
 int
 pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out, EVP_PKEY **key_out,
@@ -767,27 +789,21 @@ pki_host_kind(const char *s)
 
 /* ---- CRLs ---- */
 
-X509_CRL *
+static void *
+parse_crl(const char *data, size_t len)
+{
+	BIO *bio = BIO_new_mem_buf(data, (int)len);
+	X509_CRL *crl = bio != NULL ? PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL) : NULL;
+
+	BIO_free(bio);
+	return crl;
+}
+
+/* Reads a PEM CRL (at most 64 MiB). Caller frees (X509_CRL_free). */
+static X509_CRL *
 pki_crl_read(const char *path, char *err, size_t errlen)
 {
-	size_t len = 0;
-	char *data = file_read(path, MAX_CRL_FILE, 0, &len, err, errlen);
-	X509_CRL *crl = NULL;
-	BIO *bio;
-
-	if (data == NULL)
-		return NULL;
-	bio = BIO_new_mem_buf(data, (int)len);
-	if (bio != NULL)
-		crl = PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL);
-	if (crl == NULL) {
-		char what[PATH_MAX + 32];
-		snprintf(what, sizeof(what), "%s: not a PEM CRL", path);
-		ossl_err(err, errlen, what);
-	}
-	BIO_free(bio);
-	free(data);
-	return crl;
+	return read_object(path, MAX_CRL_FILE, 0, parse_crl, "not a PEM CRL", err, errlen);
 }
 
 /*
@@ -870,7 +886,8 @@ crl_write(const char *path, X509_CRL *crl, int atomic, char *err, size_t errlen)
 	return pem_write_file(bio, ok, "encoding CRL", path, 0644, atomic, err, errlen);
 }
 
-int
+/* Writes a new empty CRL (CRL number 1, nextUpdate now + days) to path; new file only. 0 or -1. */
+static int
 pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
                size_t errlen)
 {
@@ -995,7 +1012,8 @@ pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, cha
 
 /* ---- fingerprints, verifier keys, secrets ---- */
 
-int
+/* Hex of SHA-256 of the DER certificate, lowercase, into hex (65 bytes). 0 or -1. */
+static int
 pki_fingerprint_hex(X509 *cert, char hex[65])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -1014,7 +1032,13 @@ pki_fingerprint(X509 *cert, char out[PKI_FINGERPRINT_LEN])
 	return pki_fingerprint_hex(cert, out + 7);
 }
 
-char *
+/*
+ * The C2SP signed-note verifier key of an Ed25519 key: "<name>+<8 hex key id>+<base64(0x01 ||
+ * public key)>", key id = first 4 bytes of SHA-256(name || "\n" || 0x01 || public key).
+ * name must be printable ASCII without spaces or '+'. Returns the line without a newline
+ * (caller frees), or NULL.
+ */
+static char *
 pki_vkey(const char *name, EVP_PKEY *key)
 {
 	unsigned char pub[1 + 32], md[32];

@@ -105,10 +105,6 @@ enum pki_revoke {
 	PKI_REVOKE_ALREADY = 1, /* the serial was already listed; the file is untouched */
 };
 
-/* Writes a new empty CRL (CRL number 1, nextUpdate now + days) to path; new file only. 0 or -1. */
-int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
-                   size_t errlen);
-
 /*
  * Adds cert's serial to the CRL at path (revocation date now, reason unspecified), keeping
  * every earlier entry, bumps the CRL number, sets lastUpdate now and nextUpdate now + days,
@@ -124,23 +120,15 @@ enum pki_revoke pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X50
 int pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char **number,
                     char *err, size_t errlen);
 
-/* Reads a PEM CRL (at most 64 MiB). Caller frees (X509_CRL_free). */
-X509_CRL *pki_crl_read(const char *path, char *err, size_t errlen);
-
-/* Hex of SHA-256 of the DER certificate, lowercase, into hex (65 bytes). 0 or -1. */
-int pki_fingerprint_hex(X509 *cert, char hex[65]);
-/* The same as "sha256:<hex>". 0 or -1. */
+/* "sha256:" and the lowercase hex of SHA-256 of the DER certificate. 0 or -1. */
 int pki_fingerprint(X509 *cert, char out[PKI_FINGERPRINT_LEN]);
 
 /*
- * The C2SP signed-note verifier key of an Ed25519 key: "<name>+<8 hex key id>+<base64(0x01 ||
- * public key)>", key id = first 4 bytes of SHA-256(name || "\n" || 0x01 || public key).
- * name must be printable ASCII without spaces or '+'. Returns the line without a newline
- * (caller frees), or NULL.
+ * Writes the C2SP signed-note verifier key of an Ed25519 key and a newline into a new file (mode
+ * 0644): "<name>+<8 hex key id>+<base64(0x01 || public key)>", key id = first 4 bytes of
+ * SHA-256(name || "\n" || 0x01 || public key). name must be printable ASCII without spaces or
+ * '+'. 0 or -1.
  */
-char *pki_vkey(const char *name, EVP_PKEY *key);
-
-/* Writes pki_vkey() plus a newline into a new file (mode 0644). 0 or -1. */
 int pki_vkey_write(const char *path, const char *name, EVP_PKEY *key, char *err, size_t errlen);
 
 /* Writes 32 random bytes as 64 hex digits and a newline into a new file of mode 0600. 0 or -1. */

@@ -1,4 +1,5 @@
 /* release — the checked member record and the answer built afresh from it (SPEC 6, 9.3); no I/O. */
+#include <assert.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -36,7 +37,9 @@ fail(struct walk *w, enum apierr e, const char *fmt, ...)
 	return -1;
 }
 
-char *
+/* The transforms on one string. Each returns a new NUL-terminated string (caller frees) or
+ * NULL if s is not valid UTF-8 (or no memory). mask:N keeps the last N code points. */
+static char *
 release_mask(const char *s, size_t len, unsigned keep_last)
 {
 	long count = utf8_count(s, len);
@@ -50,6 +53,8 @@ release_mask(const char *s, size_t len, unsigned keep_last)
 		uint32_t cp;
 		i += utf8_decode(s + i, len - i, &cp);
 	}
+	/* s was counted as UTF-8: its code points end inside it */
+	assert(i <= len);
 	char *out = malloc(stars + (len - i) + 1);
 	if (out == NULL)
 		return NULL;
@@ -59,7 +64,8 @@ release_mask(const char *s, size_t len, unsigned keep_last)
 	return out;
 }
 
-char *
+/* prefix:N, the first N code points. */
+static char *
 release_prefix(const char *s, size_t len, unsigned n)
 {
 	if (utf8_count(s, len) < 0)
@@ -69,10 +75,13 @@ release_prefix(const char *s, size_t len, unsigned n)
 		uint32_t cp;
 		i += utf8_decode(s + i, len - i, &cp);
 	}
+	assert(i <= len);
 	return strndup(s, i);
 }
 
-int
+/* A birth date's age band of width n on the Japanese calendar day of now: "30-39" into out.
+ * Returns 0, or -1 if birth is not a date or lies after that day. */
+static int
 release_age_band(const char *birth, time_t now, unsigned n, char *out, size_t outlen)
 {
 	int by, bm, bd, y, m, d;

@@ -48,13 +48,4 @@ enum apierr release_build(const struct contract *c, const struct contract_purpos
                           struct buf *body, const char **items, size_t *n_items, char *why,
                           size_t whylen);
 
-/* The transforms on one string, for the build above and for tests. Each returns a new
- * NUL-terminated string (caller frees) or NULL if s is not valid UTF-8 (or no memory). */
-char *release_mask(const char *s, size_t len, unsigned keep_last);
-char *release_prefix(const char *s, size_t len, unsigned n);
-
-/* A birth date's age band of width n on the Japanese calendar day of now: "30-39" into out.
- * Returns 0, or -1 if birth is not a date or lies after that day. */
-int release_age_band(const char *birth, time_t now, unsigned n, char *out, size_t outlen);
-
 #endif

@@ -14,6 +14,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "contract.h"
+#include "contract_file.h"
 #include "file.h"
 #include "ident.h"
 #include "ledger.h"

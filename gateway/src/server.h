@@ -143,16 +143,6 @@ int server_request_query_uint(struct server_request *r, const char *name, unsign
 /* 0 if every query parameter is one of allowed (NULL-terminated), else -1. */
 int server_request_query_only(struct server_request *r, const char *const *allowed);
 
-/* --- The rules above as pure functions; the server applies exactly these. --- */
-
-/*
- * True if a header or query value is usable: v holds len bytes and a NUL at v[len]; len at
- * most maxlen, non-zero unless allow_empty, no control character (NUL included) but tab.
- */
-bool server_value_ok(const char *v, size_t len, size_t maxlen, bool allow_empty);
-/* Parses v as an unsigned decimal (digits only, no sign, space or exponent) in [min, max].
- * Returns 0 with *out set, or -1. */
-int server_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *out);
 /* The request body (NULL with *len 0 if none). */
 const char *server_request_body(const struct server_request *r, size_t *len);
 

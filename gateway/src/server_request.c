@@ -209,7 +209,12 @@ identity_header(const char *name)
 	return false;
 }
 
-bool
+/*
+ * The rules for header and query values above, as a pure function (test_server_request and
+ * fuzz_headers reach it): true if v holds len bytes and a NUL at v[len]; len at most maxlen,
+ * non-zero unless allow_empty, no control character (NUL included) but tab.
+ */
+static bool
 server_value_ok(const char *v, size_t len, size_t maxlen, bool allow_empty)
 {
 	if (len > maxlen || (len == 0 && !allow_empty) || v[len] != '\0')
@@ -280,23 +285,9 @@ server_request_query(struct server_request *r, const char *name, size_t maxlen, 
 	return lookup(r, MHD_GET_ARGUMENT_KIND, name, maxlen, true, value);
 }
 
-int
-server_request_query_uint(struct server_request *r, const char *name, unsigned long min,
-                          unsigned long max, unsigned long dflt, unsigned long *out)
-{
-	const char *v;
-	int got = server_request_query(r, name, 20, &v);
-
-	if (got == 0) {
-		*out = dflt;
-		return 0;
-	}
-	if (got < 0)
-		return -1;
-	return server_parse_uint(v, min, max, out);
-}
-
-int
+/* Parses v as an unsigned decimal (digits only, no sign, space or exponent) in [min, max].
+ * Returns 0 with *out set, or -1. */
+static int
 server_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned long *out)
 {
 	unsigned long n = 0;
@@ -312,6 +303,22 @@ server_parse_uint(const char *v, unsigned long min, unsigned long max, unsigned 
 		return -1;
 	*out = n;
 	return 0;
+}
+
+int
+server_request_query_uint(struct server_request *r, const char *name, unsigned long min,
+                          unsigned long max, unsigned long dflt, unsigned long *out)
+{
+	const char *v;
+	int got = server_request_query(r, name, 20, &v);
+
+	if (got == 0) {
+		*out = dflt;
+		return 0;
+	}
+	if (got < 0)
+		return -1;
+	return server_parse_uint(v, min, max, out);
 }
 
 struct only {

@@ -1,4 +1,4 @@
-/* strtab — strings to numbers in a hash table, and lists of interned strings. */
+/* strtab — strings to numbers: a hash table, lists of interned strings, tables of names. */
 #include <assert.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +31,7 @@ strtab_get(const struct strtab *t, const char *key)
 int
 strtab_put(struct strtab *t, const char *key, uint32_t val)
 {
+	assert(strtab_get(t, key) == -1); /* the key must be absent (strtab.h) */
 	if ((t->n + 1) * 2 > t->cap) {
 		size_t cap = t->cap ? t->cap * 2 : 64;
 		char **keys = calloc(cap, sizeof(*keys));
@@ -106,4 +107,13 @@ strlist_free(struct strlist *l)
 		free(l->v[i]);
 	free(l->v);
 	strtab_free(&l->tab);
+}
+
+int
+strtab_index(const char *const *names, size_t n, const char *s)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(names[i], s) == 0)
+			return (int)i;
+	return -1;
 }

@@ -1,4 +1,4 @@
-/* strtab — strings to numbers in a hash table, and lists of interned strings. */
+/* strtab — strings to numbers: a hash table, lists of interned strings, tables of names. */
 #ifndef PDGATE_STRTAB_H
 #define PDGATE_STRTAB_H
 
@@ -31,5 +31,9 @@ struct strlist {
 /* The index of s in l, added (copied) if it is new; or -1 on memory. */
 int64_t strlist_intern(struct strlist *l, const char *s);
 void strlist_free(struct strlist *l);
+
+/* The index of s in names[0..n), a short constant table of the names of an enum's values
+ * searched in order, or -1: the one parse of such names ("entrustment", "deny"). */
+int strtab_index(const char *const *names, size_t n, const char *s);
 
 #endif

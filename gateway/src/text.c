@@ -55,7 +55,8 @@ text_check(const char *s, size_t len, size_t max)
 	return seen ? TEXT_OK : TEXT_BLANK;
 }
 
-const char *
+/* Why, in a few words ("blank"); static text. */
+static const char *
 text_strerror(enum text_error e)
 {
 	switch (e) {

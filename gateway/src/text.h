@@ -37,9 +37,6 @@ enum text_error {
  * the enum. */
 enum text_error text_check(const char *s, size_t len, size_t max);
 
-/* Why, in a few words ("blank"); static text. */
-const char *text_strerror(enum text_error e);
-
 #define TEXT_EXPLAIN_MAX 128 /* bytes text_explain writes at most */
 
 /* The message for a refused free text: why, then the rule ("blank; 1..512 characters, on one

@@ -4,7 +4,7 @@
  * API's routes and a few more shapes).
  *
  * Input: first byte % 3 selects the check; the next bytes are its parameters, the rest the
- * value or path. Each result is held against what server.h promises, stated independently:
+ * value or path. Each result is held against what the server promises, stated independently:
  *   0: value — accepted exactly when within maxlen, non-empty unless allowed, and free of
  *      control characters (NUL included) other than tab.
  *   1: number — accepted exactly when all digits and, read without overflow, in [min, max].
@@ -21,6 +21,7 @@
 
 #include "partner.h"
 #include "server.h"
+#include "server_request.c" /* server_value_ok and server_parse_uint are static */
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -17,7 +17,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
-#include "origin.h"
+#include "origin.c" /* origin_parse_page is static */
 #include "release.h"
 #include "ujson.h"
 

@@ -70,6 +70,17 @@ message_ok(const char *s)
 	return true;
 }
 
+/* The code of a wire name, or APIERR_COUNT: what a reader of the names would do. Nothing in
+ * the gateway reads them back, so it lives here, where it checks that each name is one code. */
+static enum apierr
+from_code(const char *code)
+{
+	for (int i = 0; i < APIERR_COUNT; i++)
+		if (strcmp(apierr_code((enum apierr)i), code) == 0)
+			return (enum apierr)i;
+	return APIERR_COUNT;
+}
+
 static void
 test_rows(void)
 {
@@ -82,8 +93,8 @@ test_rows(void)
 		      apierr_code(e));
 		CHECK(apierr_status(e) == rows[i].status, "%s: status %u, want %u", rows[i].code,
 		      apierr_status(e), rows[i].status);
-		CHECK(apierr_from_code(rows[i].code) == e, "%s: from_code gives %d", rows[i].code,
-		      (int)apierr_from_code(rows[i].code));
+		CHECK(from_code(rows[i].code) == e, "%s: from_code gives %d", rows[i].code,
+		      (int)from_code(rows[i].code));
 	}
 }
 
@@ -108,7 +119,7 @@ test_every_code(void)
 		for (int k = 0; k < APIERR_COUNT; k++)
 			same += strcmp(code, apierr_code((enum apierr)k)) == 0;
 		CHECK(same == 1, "%d codes are '%s'", same, code);
-		CHECK(apierr_from_code(code) == e, "%s: from_code is not %d", code, i);
+		CHECK(from_code(code) == e, "%s: from_code is not %d", code, i);
 	}
 }
 
@@ -130,8 +141,8 @@ test_outside(void)
 	    "", "OK", "Not_Found", "not_found ", " not_found", "not-found", "internal", "x",
 	};
 	for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++)
-		CHECK(apierr_from_code(unknown[i]) == APIERR_COUNT, "'%s' is not a code: %d",
-		      unknown[i], (int)apierr_from_code(unknown[i]));
+		CHECK(from_code(unknown[i]) == APIERR_COUNT, "'%s' is not a code: %d", unknown[i],
+		      (int)from_code(unknown[i]));
 }
 
 int

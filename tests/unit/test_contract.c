@@ -11,6 +11,7 @@
 #include "check.h"
 #include "contract.h"
 #include "contract_file.c" /* contract_parse is static */
+#include "fixture.h"
 #include "text.h"
 
 static const char BASE[] =
@@ -521,11 +522,7 @@ sets(const struct catalog *cat)
 int
 main(void)
 {
-	char *errors = NULL;
-	struct catalog *cat =
-	    catalog_load("policies/purposes.json", "policies/fields.json", &errors);
-	CHECK(cat != NULL, "catalogs: %s", errors ? errors : "");
-	free(errors);
+	struct catalog *cat = fixture_catalog();
 	if (cat == NULL)
 		return check_done();
 	broken(cat);

@@ -17,6 +17,7 @@
 #include "contract.h"
 #include "contract_file.h"
 #include "decision.h"
+#include "fixture.h"
 #include "pki.h"
 #include "release.h"
 #include "token.h"
@@ -610,7 +611,7 @@ main(void)
 	struct contract_set *set = NULL;
 	struct token_verifier *tokens = NULL;
 	EVP_PKEY *key = NULL;
-	char *errors = NULL, err[256];
+	char err[256];
 
 	now = (time_t)(cal_days_from_civil(2026, 11, 28) * 86400);
 	SHA256((const unsigned char *)"certificate A", 13, cert_a);
@@ -626,9 +627,7 @@ main(void)
 	          pki_pub_write(pub_path, key, err, sizeof(err)) == 0,
 	      "token key: %s", err);
 
-	cat = catalog_load("policies/purposes.json", "policies/fields.json", &errors);
-	CHECK(cat != NULL, "catalogs: %s", errors ? errors : "");
-	free(errors);
+	cat = fixture_catalog();
 	tokens = token_verifier_new(pub_path, ISSUER, TOKEN_WORK_ORDER, err, sizeof(err));
 	CHECK(tokens != NULL, "verifier: %s", err);
 	if (cat != NULL)

@@ -1,5 +1,7 @@
-/* Tests of errlist: validators' error lines, JSON paths, quoted values, and the file reader. */
+/* Tests of errlist: validators' error lines, JSON paths, quoted values, the checks on JSON
+ * members, and the file reader. */
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdint.h>
@@ -11,6 +13,7 @@
 
 #include "check.h"
 #include "errlist.h"
+#include "text.h"
 
 #define ELL "\xe2\x80\xa6" /* the mark of a cut */
 
@@ -335,11 +338,107 @@ test_unknown_keys(void)
 	}
 }
 
+/* A file's text to its top object, and jansson's complaint or the one of the validators. */
+/* A file's text to its top object, or the error: jansson's (its words vary with its version:
+ * only their start is compared) or the validators' own. */
+static void
+test_parse_object(void)
+{
+	static const struct {
+		const char *text, *want; /* want: how the error starts, NULL for an object */
+	} rows[] = {
+	    {"{}", NULL},
+	    {" {\"a\":[1,{}]}\n", NULL},
+	    {"[]", "f.json: $: must be an object"},
+	    {"[{}]", "f.json: $: must be an object"},
+	    {"\"s\"", "f.json: line 1, column "},
+	    {"{\"a\":1,\"a\":2}", "f.json: line 1, column 10: duplicate object key"},
+	    {"{\"a\":\"\\u0000\"}", "f.json: line 1, column "},
+	    {"", "f.json: line 1, column 0: "},
+	};
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct errlist *l = errlist_new();
+		CHECK(l != NULL, "row %zu: setup", i);
+		if (l == NULL)
+			continue;
+		json_t *root =
+		    errlist_parse_object(l, "f.json", rows[i].text, strlen(rows[i].text));
+		char *t = errlist_take(l);
+		if (rows[i].want == NULL)
+			CHECK(root != NULL && json_is_object(root) && t == NULL, "'%s': %s",
+			      rows[i].text, t ? t : "not an object");
+		else
+			CHECK(root == NULL && errlist_count(l) == 1 && t != NULL &&
+			          strncmp(t, rows[i].want, strlen(rows[i].want)) == 0,
+			      "'%s': %s, want %s...", rows[i].text, t ? t : "(none)", rows[i].want);
+		free(t);
+		json_decref(root);
+		errlist_free(l);
+	}
+}
+
+/* Members read as bytes (1..max) and as free text (text.h), required or not. */
+static void
+test_get(void)
+{
+	static const struct {
+		const char *json, *key;
+		int text; /* errlist_get_text, else errlist_get_bytes */
+		bool required;
+		const char *value,
+		    *want; /* the value returned (NULL: none), the error (NULL: none) */
+	} rows[] = {
+	    {"{\"id\":\"abc\"}", "id", 0, true, "abc", NULL},
+	    {"{\"id\":\"abcd\"}", "id", 0, true, "abcd", NULL}, /* exactly max */
+	    {"{\"id\":\"abcde\"}", "id", 0, true, NULL, "f: $.x.id: must be 1 to 4 bytes"},
+	    {"{\"id\":\"\"}", "id", 0, false, NULL, "f: $.x.id: must be 1 to 4 bytes"},
+	    {"{}", "id", 0, true, NULL, "f: $.x.id: missing"},
+	    {"{}", "id", 0, false, NULL, NULL},
+	    {"{\"id\":1}", "id", 0, false, NULL, "f: $.x.id: must be a string"},
+	    {"{\"a b\":true}", "a b", 1, true, NULL, "f: $.x[\"a b\"]: must be a string"},
+	    {"{\"ja\":\"山田\"}", "ja", 1, true, "山田", NULL}, /* 2 characters, 6 bytes */
+	    {"{\"ja\":\"abcde\"}", "ja", 1, true, NULL,
+	     "f: $.x.ja: too long; 1..4 characters, " TEXT_RULE},
+	    {"{\"ja\":\" \"}", "ja", 1, true, NULL,
+	     "f: $.x.ja: blank; 1..4 characters, " TEXT_RULE},
+	    {"{}", "ja", 1, false, NULL, NULL},
+	    {"{}", "ja", 1, true, NULL, "f: $.x.ja: missing"},
+	};
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		struct errlist *l = errlist_new();
+		json_t *obj = json_loads(rows[i].json, 0, NULL);
+		CHECK(l != NULL && obj != NULL, "row %zu: setup", i);
+		if (l == NULL || obj == NULL) {
+			errlist_free(l);
+			json_decref(obj);
+			continue;
+		}
+		const char *v =
+		    rows[i].text
+		        ? errlist_get_text(l, "f", "$.x", obj, rows[i].key, 4, rows[i].required)
+		        : errlist_get_bytes(l, "f", "$.x", obj, rows[i].key, 4, rows[i].required);
+		char *t = errlist_take(l);
+		CHECK(rows[i].value == NULL ? v == NULL
+		                            : v != NULL && strcmp(v, rows[i].value) == 0,
+		      "row %zu (%s): value %s", i, rows[i].json, v ? v : "(none)");
+		CHECK(rows[i].want == NULL ? t == NULL : t != NULL && strcmp(t, rows[i].want) == 0,
+		      "row %zu (%s): %s, want %s", i, rows[i].json, t ? t : "(none)",
+		      rows[i].want ? rows[i].want : "(none)");
+		free(t);
+		json_decref(obj);
+		errlist_free(l);
+	}
+}
+
 int
 main(void)
 {
 	test_lines();
 	test_unknown_keys();
+	test_parse_object();
+	test_get();
 	test_limit();
 	test_long_line();
 	test_paths();

@@ -12,9 +12,7 @@
 #include <sqlite3.h>
 
 #include "check.h"
-#include "members.h"
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#include "members.c" /* the check digit is static */
 
 /*
  * Worked by hand: P_n is the n-th of the eleven digits from the right, Q_n = n+1 (n <= 6),
@@ -61,6 +59,25 @@ static const struct {
     {NULL, false},
 };
 
+/* True if twelve is exactly 12 ASCII digits whose last is the check digit of the first 11: the
+ * check a reader of the generated numbers makes. */
+static bool
+my_number_valid(const char *twelve)
+{
+	char body[12];
+
+	if (twelve == NULL)
+		return false;
+	for (size_t i = 0; i < 12; i++)
+		if (twelve[i] < '0' || twelve[i] > '9')
+			return false;
+	if (twelve[12] != '\0')
+		return false;
+	memcpy(body, twelve, 11);
+	body[11] = '\0';
+	return members_my_number_check_digit(body) == twelve[11] - '0';
+}
+
 static void
 test_check_digits(void)
 {
@@ -71,7 +88,7 @@ test_check_digits(void)
 		      check_digits[i].digit);
 	}
 	for (size_t i = 0; i < NELEM(validity); i++)
-		CHECK(members_my_number_valid(validity[i].number) == validity[i].valid,
+		CHECK(my_number_valid(validity[i].number) == validity[i].valid,
 		      "valid(%s) should be %d", validity[i].number ? validity[i].number : "NULL",
 		      validity[i].valid);
 	/* Every one of the ten possible last digits: exactly one is valid. */
@@ -80,7 +97,7 @@ test_check_digits(void)
 		char s[13] = "98765432109";
 		s[11] = d;
 		s[12] = '\0';
-		valid_count += members_my_number_valid(s);
+		valid_count += my_number_valid(s);
 	}
 	CHECK(valid_count == 1, "%d valid last digits for 98765432109", valid_count);
 }
@@ -354,7 +371,7 @@ record_problem(const char *key, const char *text, unsigned long ordinal, struct 
 	WHY(sha && strlen(sha) == 64 && strspn(sha, "0123456789abcdef") == 64, "photo sha256");
 
 	const char *mynum = json_string_value(json_object_get(rec, "my_number"));
-	WHY(members_my_number_valid(mynum), "my_number check digit");
+	WHY(my_number_valid(mynum), "my_number check digit");
 	if (t->my_numbers != NULL)
 		memcpy(t->my_numbers[ordinal - 1], mynum, 13);
 
@@ -373,19 +390,19 @@ record_problem(const char *key, const char *text, unsigned long ordinal, struct 
 	WHY(one_of(status, statuses), "status");
 	t->withdrawn += strcmp(status, "withdrawn") == 0;
 
-	json_t *courses = json_object_get(rec, "courses");
-	WHY(json_is_array(courses) && json_array_size(courses) <= 4, "courses: 0..4");
-	t->with_courses += json_array_size(courses) > 0;
+	json_t *taken = json_object_get(rec, "courses");
+	WHY(json_is_array(taken) && json_array_size(taken) <= 4, "courses: 0..4");
+	t->with_courses += json_array_size(taken) > 0;
 	const char *prev = j;
-	for (size_t i = 0; i < json_array_size(courses); i++) {
-		json_t *c = json_array_get(courses, i);
+	for (size_t i = 0; i < json_array_size(taken); i++) {
+		json_t *c = json_array_get(taken, i);
 		WHY(keys_exact(c, course_keys), "course keys");
 		const char *code = json_string_value(json_object_get(c, "code"));
 		WHY(code && strlen(code) == 5, "course code");
 		WHY(json_string_length(json_object_get(c, "title")) > 0, "course title");
 		for (size_t k = 0; k < i; k++)
-			WHY(strcmp(code, json_string_value(json_object_get(
-			                     json_array_get(courses, k), "code"))) != 0,
+			WHY(strcmp(code, json_string_value(json_object_get(json_array_get(taken, k),
+			                                                   "code"))) != 0,
 			    "a course twice");
 		json_t *completed = json_object_get(c, "completed");
 		WHY(date_ok(completed, prev, "2026-12-31"),

@@ -1,8 +1,9 @@
 /* test_note — C2SP signed notes and checkpoints: own round trips, Go, C2SP and Python vectors. */
 #include "check.h"
-#include "note.h"
+#include "note.c" /* verify_note and note_checkpoint_parse are static */
 #include "pki.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -127,7 +128,7 @@ verify_str(const char *msg, struct note_verifier *const *known, size_t n)
 {
 	size_t tl;
 
-	return note_verify(msg, strlen(msg), known, n, &tl);
+	return verify_note(msg, strlen(msg), known, n, &tl, NULL);
 }
 
 /* The signature line of a note (from its last blank line), NUL-terminated copy. */
@@ -167,10 +168,10 @@ test_python_vector(void)
 		goto done;
 	vkey = note_signer_vkey(s);
 	CHECK(vkey != NULL && strcmp(vkey, py_vkey) == 0, "vkey %s", vkey ? vkey : "(null)");
-	CHECK(note_signer_id(s) == 0x24ac354d && note_verifier_id(v) == 0x24ac354d, "key id");
+	CHECK(s->id == 0x24ac354d && v->id == 0x24ac354d, "key id");
 	CHECK(strcmp(note_verifier_name(v), "pdgate.local/test") == 0, "name");
 	/* Python -> C */
-	CHECK(note_verify(py_note, strlen(py_note), &v, 1, &tl) == NOTE_OK &&
+	CHECK(verify_note(py_note, strlen(py_note), &v, 1, &tl, NULL) == NOTE_OK &&
 	          tl == strlen(py_text) && memcmp(py_note, py_text, tl) == 0,
 	      "Python's note does not verify");
 	/* C signs byte for byte as Python did. */
@@ -182,15 +183,28 @@ test_python_vector(void)
 	          memcmp(cp.origin, "pdgate.local/test", 17) == 0 && cp.root[0] == 0x48 &&
 	          cp.root[31] == 0xb2,
 	      "Python checkpoint");
-	/* pdgate init writes the vkey with pki: both modules must agree on it. */
+	/* pdgate init writes the vkey file with pki: both modules must agree on it. */
 	{
 		BIO *b = BIO_new_mem_buf(py_pem, -1);
 		EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-		char *pv = k ? pki_vkey("pdgate.local/test", k) : NULL;
+		char dir[] = "/tmp/test_note.XXXXXX", path[64], err[256] = "", pv[256] = "";
 
-		CHECK(pv != NULL && strcmp(pv, py_vkey) == 0, "pki_vkey gives %s",
-		      pv ? pv : "(null)");
-		free(pv);
+		if (k != NULL && mkdtemp(dir) != NULL) {
+			snprintf(path, sizeof path, "%s/ledger.vkey", dir);
+			FILE *f = pki_vkey_write(path, "pdgate.local/test", k, err, sizeof err) == 0
+			              ? fopen(path, "r")
+			              : NULL;
+			if (f != NULL) {
+				size_t n = fread(pv, 1, sizeof pv - 1, f);
+				pv[n] = '\0';
+				fclose(f);
+			}
+			unlink(path);
+			rmdir(dir);
+		}
+		CHECK(strlen(pv) == strlen(py_vkey) + 1 &&
+		          strncmp(pv, py_vkey, strlen(py_vkey)) == 0 && pv[strlen(py_vkey)] == '\n',
+		      "pki_vkey_write gives %s%s", pv, err);
 		EVP_PKEY_free(k);
 		BIO_free(b);
 	}
@@ -213,10 +227,11 @@ test_go_vector(void)
 	size_t len, tl;
 
 	CHECK(n == 33 && typed[0] == 0x01, "Go signer key");
-	CHECK(v != NULL && note_verifier_id(v) == 0xc74f20a3, "Go verifier key");
+	CHECK(v != NULL && v->id == 0xc74f20a3, "Go verifier key");
 	if (n != 33 || v == NULL)
 		goto done;
-	CHECK(note_verify(go_note, strlen(go_note), &v, 1, &tl) == NOTE_OK && tl == strlen(go_text),
+	CHECK(verify_note(go_note, strlen(go_note), &v, 1, &tl, NULL) == NOTE_OK &&
+	          tl == strlen(go_text),
 	      "Go's note does not verify");
 	pem = ed25519_pem(typed + 1);
 	s = pem ? note_signer_new("PeterNeumann", pem, strlen(pem)) : NULL;
@@ -279,7 +294,7 @@ test_round_trip(void)
 	CHECK(note_sign(b, "something else\n", 15, &other, &len) == NOTE_OK, "sign other");
 	if (na == NULL || nb == NULL || other == NULL)
 		goto done;
-	CHECK(note_verify(na, strlen(na), &va, 1, &tl) == NOTE_OK && tl == strlen(text) &&
+	CHECK(verify_note(na, strlen(na), &va, 1, &tl, NULL) == NOTE_OK && tl == strlen(text) &&
 	          memcmp(na, text, tl) == 0,
 	      "round trip");
 	CHECK(verify_str(na, wrong, 2) == NOTE_EUNVERIFIED, "wrong keys, including same name");
@@ -420,7 +435,7 @@ test_malformed(void)
 			         strstr(cases[i].line, "SIG") + 3);
 		else
 			snprintf(buf, 4096, "%s\n%s", text, cases[i].line);
-		rc = note_verify(buf, strlen(buf), &v, 1, &tl);
+		rc = verify_note(buf, strlen(buf), &v, 1, &tl, NULL);
 		CHECK(rc == cases[i].want, "%s: got %s, want %s", cases[i].what, note_strerror(rc),
 		      note_strerror(cases[i].want));
 	}
@@ -432,7 +447,8 @@ test_malformed(void)
 
 		memcpy(nul, py_note, sizeof(py_note));
 		nul[5] = '\0';
-		CHECK(note_verify(nul, sizeof(py_note) - 1, &v, 1, &tl) == NOTE_EMALFORMED, "NUL");
+		CHECK(verify_note(nul, sizeof(py_note) - 1, &v, 1, &tl, NULL) == NOTE_EMALFORMED,
+		      "NUL");
 	}
 
 	/* Signature count: 100 lines are fine, 101 are not. */
@@ -444,10 +460,10 @@ test_malformed(void)
 		for (int k = 0; k < NOTE_MAX_SIGS - 1; k++)
 			p += sprintf(p, EM "other.example/k%d AAAAAAA=\n", k);
 		strcpy(p, strstr(py_note, EM));
-		CHECK(note_verify(buf, strlen(buf), &v, 1, &tl) == NOTE_OK, "100 signatures");
+		CHECK(verify_note(buf, strlen(buf), &v, 1, &tl, NULL) == NOTE_OK, "100 signatures");
 		memmove(p + strlen(EM "x AAAAAAA=\n"), p, strlen(p) + 1);
 		memcpy(p, EM "x AAAAAAA=\n", strlen(EM "x AAAAAAA=\n"));
-		CHECK(note_verify(buf, strlen(buf), &v, 1, &tl) == NOTE_EMALFORMED,
+		CHECK(verify_note(buf, strlen(buf), &v, 1, &tl, NULL) == NOTE_EMALFORMED,
 		      "101 signatures");
 	}
 
@@ -463,7 +479,8 @@ test_malformed(void)
 		buf[tlen - 1] = '\n';
 		buf[tlen] = '\0';
 		CHECK(s != NULL && note_sign(s, buf, tlen, &note, &len) == NOTE_OK &&
-		          len == NOTE_MAX_SIZE && note_verify(note, len, &v, 1, &tl) == NOTE_OK,
+		          len == NOTE_MAX_SIZE &&
+		          verify_note(note, len, &v, 1, &tl, NULL) == NOTE_OK,
 		      "note of exactly 1 MiB");
 		free(note);
 		note = NULL;
@@ -474,7 +491,7 @@ test_malformed(void)
 		      "signing past 1 MiB");
 		/* the same over-long note, assembled by hand */
 		sprintf(buf + tlen + 1, "\n%s", strstr(py_note, EM));
-		CHECK(note_verify(buf, strlen(buf), &v, 1, &tl) == NOTE_EMALFORMED,
+		CHECK(verify_note(buf, strlen(buf), &v, 1, &tl, NULL) == NOTE_EMALFORMED,
 		      "note over 1 MiB");
 		note_signer_free(s);
 	}
@@ -593,7 +610,7 @@ test_keys(void)
 	size_t len, tl;
 
 	CHECK(u != NULL && uv != NULL && note_sign(u, "x\n", 2, &note, &len) == NOTE_OK &&
-	          note_verify(note, len, &uv, 1, &tl) == NOTE_OK,
+	          verify_note(note, len, &uv, 1, &tl, NULL) == NOTE_OK,
 	      "non-ASCII key name");
 	CHECK(note_signer_new("pdgate.local/test", "garbage", 7) == NULL, "garbage PEM");
 	free(note);

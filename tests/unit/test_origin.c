@@ -7,7 +7,7 @@
 #include <sqlite3.h>
 
 #include "check.h"
-#include "origin.h"
+#include "origin.c" /* origin_parse_page is static */
 #include "ujson.h"
 
 static int

@@ -11,6 +11,7 @@
 #include "check.h"
 #include "contract.h"
 #include "contract_file.c" /* contract_parse is static */
+#include "fixture.h"
 #include "policy.h"
 
 /* id, partner, relationship, status, valid_from, valid_until, purposes JSON, extra members */
@@ -393,11 +394,7 @@ hard_rules(const struct catalog *cat)
 int
 main(void)
 {
-	char *errors = NULL;
-	struct catalog *cat =
-	    catalog_load("policies/purposes.json", "policies/fields.json", &errors);
-	CHECK(cat != NULL, "catalogs: %s", errors ? errors : "");
-	free(errors);
+	struct catalog *cat = fixture_catalog();
 	if (cat == NULL)
 		return check_done();
 	struct contract_set *s = make_set(cat);

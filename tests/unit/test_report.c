@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "contract_file.h"
 #include "report.c"
 
 /* A leaf as the ledger writes it, parsed (valid until the next call); %s are kind, partner,

@@ -1,4 +1,4 @@
-/* test_strtab — the string table through its growth, and interned lists. */
+/* test_strtab — the string table through its growth, interned lists, tables of names. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,10 +62,31 @@ test_list(void)
 	strlist_free(&l);
 }
 
+/* A table of an enum's names: each found at its place, nothing else found. */
+static void
+test_index(void)
+{
+	static const char *const names[] = {"release", "deny", "admin"};
+	static const struct {
+		const char *s;
+		size_t n; /* how much of names is searched */
+		int index;
+	} rows[] = {
+	    {"release", 3, 0}, {"deny", 3, 1}, {"admin", 3, 2},  {"Deny", 3, -1},    {"den", 3, -1},
+	    {"denyx", 3, -1},  {"", 3, -1},    {"admin", 2, -1}, {"release", 0, -1},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CHECK(strtab_index(names, rows[i].n, rows[i].s) == rows[i].index,
+		      "'%s' in %zu names: %d", rows[i].s, rows[i].n,
+		      strtab_index(names, rows[i].n, rows[i].s));
+}
+
 int
 main(void)
 {
 	test_table();
 	test_list();
+	test_index();
 	return check_done();
 }
