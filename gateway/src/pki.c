@@ -1,5 +1,6 @@
 /* pki — keys, certificates and CRLs of a pdgate installation, made with the OpenSSL 3 API. */
 #include <assert.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -10,11 +11,13 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -425,7 +428,8 @@ struct ext {
 	const char *value;
 };
 
-/* The profiles, kept in step with certs/profiles.cnf. The client URI SAN is added per name. */
+/* The profiles, kept in step with certs/profiles.cnf. The client URI SAN is added per name, the
+ * server's names per certificate (server_san). */
 static const struct ext ext_ca[] = {
     {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
     {NID_key_usage, "critical,keyCertSign,cRLSign"},
@@ -439,9 +443,14 @@ static const struct ext ext_server[] = {
     {NID_ext_key_usage, "serverAuth"},
     {NID_subject_key_identifier, "hash"},
     {NID_authority_key_identifier, "keyid:always"},
-    {NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1,IP:::1"},
     {NID_undef, NULL},
 };
+
+/* The names of the server certificate `pdgate init` makes for a demo installation. */
+static const char *const default_dns[] = {"localhost"};
+static const char *const default_ip[] = {"127.0.0.1", "::1"};
+static const struct pki_server_names default_names = {default_dns, 1, default_ip, 2};
+
 static const struct ext ext_client[] = {
     {NID_basic_constraints, "critical,CA:FALSE"},
     {NID_key_usage, "critical,digitalSignature"},
@@ -464,10 +473,81 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	return ok == 1 ? 0 : -1;
 }
 
-/* Builds and signs a certificate; ca == NULL makes it self-signed by key. */
+/* The address of s in out (4 or 16 bytes, *len); 0, or -1 when s is not exactly an address. */
+static int
+ip_parse(const char *s, unsigned char out[16], size_t *len)
+{
+	if (s == NULL)
+		return -1;
+	if (inet_pton(AF_INET, s, out) == 1) {
+		*len = 4;
+		return 0;
+	}
+	if (inet_pton(AF_INET6, s, out) == 1) {
+		*len = 16;
+		return 0;
+	}
+	return -1;
+}
+
+/*
+ * The server's subjectAltName, built as GENERAL_NAMEs rather than as configuration text, so that
+ * no name can smuggle in another. Critical when the subject is empty (RFC 5280 4.2.1.6). The
+ * names passed pki_dns_name_problem / pki_ip_problem.
+ */
+static int
+server_san(X509 *x, const struct pki_server_names *n, int critical)
+{
+	GENERAL_NAMES *gens = GENERAL_NAMES_new();
+	GENERAL_NAME *g = NULL;
+	int rc = -1;
+
+	if (gens == NULL)
+		return -1;
+	for (size_t i = 0; i < n->ndns; i++) {
+		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
+		if (s == NULL || ASN1_STRING_set(s, n->dns[i], -1) != 1 ||
+		    (g = GENERAL_NAME_new()) == NULL) {
+			ASN1_IA5STRING_free(s);
+			goto done;
+		}
+		GENERAL_NAME_set0_value(g, GEN_DNS, s);
+		if (sk_GENERAL_NAME_push(gens, g) <= 0)
+			goto done;
+		g = NULL;
+	}
+	for (size_t i = 0; i < n->nip; i++) {
+		ASN1_OCTET_STRING *ip = ASN1_OCTET_STRING_new();
+		unsigned char a[16];
+		size_t alen;
+		if (ip == NULL || ip_parse(n->ip[i], a, &alen) < 0 ||
+		    ASN1_OCTET_STRING_set(ip, a, (int)alen) != 1 ||
+		    (g = GENERAL_NAME_new()) == NULL) {
+			ASN1_OCTET_STRING_free(ip);
+			goto done;
+		}
+		GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
+		if (sk_GENERAL_NAME_push(gens, g) <= 0)
+			goto done;
+		g = NULL;
+	}
+	rc = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, critical, X509V3_ADD_DEFAULT) == 1
+	         ? 0
+	         : -1;
+done:
+	GENERAL_NAME_free(g);
+	GENERAL_NAMES_free(gens);
+	return rc;
+}
+
+/*
+ * Builds and signs a certificate; ca == NULL makes it self-signed by key. name is the CN (NULL:
+ * an empty subject, for a server whose names are all too long for a CN); names are the server
+ * profile's subjectAltNames.
+ */
 static X509 *
-cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
-           unsigned days, char *err, size_t errlen)
+cert_build(enum pki_profile profile, const char *name, const struct pki_server_names *names,
+           EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
 {
 	const struct ext *exts;
 	const char *urn = NULL;
@@ -498,8 +578,9 @@ cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, 
 		goto fail;
 	}
 	if (X509_set_version(x, X509_VERSION_3) != 1 || set_random_serial(x) < 0 ||
-	    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)name,
-	                               -1, -1, 0) != 1 ||
+	    (name != NULL &&
+	     X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)name,
+	                                -1, -1, 0) != 1) ||
 	    X509_set_subject_name(x, subject) != 1 ||
 	    X509_set_issuer_name(x, ca != NULL ? X509_get_subject_name(ca) : subject) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -BACKDATE_SECONDS) == NULL ||
@@ -519,6 +600,9 @@ cert_build(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, 
 		if (add_ext(x, &ctx, NID_subject_alt_name, san) < 0)
 			goto ossl_fail;
 	}
+	if (profile == PKI_PROFILE_SERVER &&
+	    server_san(x, names != NULL ? names : &default_names, name == NULL) < 0)
+		goto ossl_fail;
 	if (X509_sign(x, ca_key, EVP_sha256()) <= 0)
 		goto ossl_fail;
 	X509_NAME_free(subject);
@@ -550,25 +634,16 @@ pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errle
 	}
 	if (!days_valid(days, err, errlen))
 		return NULL;
-	return cert_build(PKI_PROFILE_CA, cn, key, NULL, key, days, err, errlen);
+	return cert_build(PKI_PROFILE_CA, cn, NULL, key, NULL, key, days, err, errlen);
 }
 
-X509 *
-pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
-          unsigned days, char *err, size_t errlen)
+/* The checks every leaf passes, then cert_build; names as cert_build takes them. */
+static X509 *
+issue_leaf(enum pki_profile profile, const char *name, const struct pki_server_names *names,
+           EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
 {
 	X509 *x;
 
-	if (profile == PKI_PROFILE_CA) {
-		seterr(err, errlen, "pki_issue makes leaf certificates only");
-		return NULL;
-	}
-	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
-	                                  : !pki_name_valid(name)) {
-		seterr(err, errlen, "'%s': a name must match ^[a-z0-9][a-z0-9-]{0,62}$",
-		       name != NULL ? name : "");
-		return NULL;
-	}
 	if (!days_valid(days, err, errlen))
 		return NULL;
 	if (X509_check_ca(ca) < 1) {
@@ -579,7 +654,7 @@ pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, E
 		ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
 		return NULL;
 	}
-	x = cert_build(profile, name, key, ca, ca_key, days, err, errlen);
+	x = cert_build(profile, name, names, key, ca, ca_key, days, err, errlen);
 	/* A leaf that outlives its CA would stop verifying before its own notAfter. */
 	if (x != NULL && ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
 		seterr(err, errlen, "a certificate for %u days would outlive its CA", days);
@@ -587,6 +662,23 @@ pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, E
 		return NULL;
 	}
 	return x;
+}
+
+X509 *
+pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
+          unsigned days, char *err, size_t errlen)
+{
+	if (profile == PKI_PROFILE_CA) {
+		seterr(err, errlen, "pki_issue makes leaf certificates only");
+		return NULL;
+	}
+	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
+	                                  : !pki_name_valid(name)) {
+		seterr(err, errlen, "'%s': a name must match ^[a-z0-9][a-z0-9-]{0,62}$",
+		       name != NULL ? name : "");
+		return NULL;
+	}
+	return issue_leaf(profile, name, NULL, key, ca, ca_key, days, err, errlen);
 }
 
 int
@@ -663,26 +755,66 @@ fail:
 	return -1;
 }
 
-int
-pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
-              EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
-              size_t errlen)
+/* -1 with err if PREFIX.pem or PREFIX.key exists; checked before any work, the O_EXCL creates of
+ * pki_leaf_write are what actually guarantee it. */
+static int
+leaf_files_free(const char *prefix, char *err, size_t errlen)
 {
 	char kpath[PATH_MAX], cpath[PATH_MAX];
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
 	struct stat st;
-	int rc = -1;
 
 	if (path_join(kpath, sizeof(kpath), prefix, ".key", err, errlen) < 0 ||
 	    path_join(cpath, sizeof(cpath), prefix, ".pem", err, errlen) < 0)
 		return -1;
-	/* Checked before any work; the O_EXCL creates below are what actually guarantee it. */
 	if (lstat(cpath, &st) == 0 || lstat(kpath, &st) == 0) {
 		seterr(err, errlen, "%s.pem or %s.key already exists; not overwriting", prefix,
 		       prefix);
 		return -1;
 	}
+	return 0;
+}
+
+/* pki_leaf_write, then the fingerprint (when asked for); nothing left behind on failure. */
+static int
+leaf_finish(const char *prefix, X509 *cert, EVP_PKEY *key, char fingerprint[PKI_FINGERPRINT_LEN],
+            char *err, size_t errlen)
+{
+	if (fingerprint != NULL && pki_fingerprint(cert, fingerprint) < 0) {
+		seterr(err, errlen, "computing the fingerprint");
+		return -1;
+	}
+	return pki_leaf_write(prefix, cert, key, err, errlen);
+}
+
+int
+pki_leaf_write(const char *prefix, X509 *cert, EVP_PKEY *key, char *err, size_t errlen)
+{
+	char kpath[PATH_MAX], cpath[PATH_MAX];
+
+	if (path_join(kpath, sizeof(kpath), prefix, ".key", err, errlen) < 0 ||
+	    path_join(cpath, sizeof(cpath), prefix, ".pem", err, errlen) < 0)
+		return -1;
+	if (key != NULL && pki_key_write(kpath, key, err, errlen) < 0)
+		return -1;
+	if (pki_cert_write(cpath, cert, err, errlen) < 0) {
+		if (key != NULL)
+			unlink(kpath);
+		return -1;
+	}
+	return 0;
+}
+
+int
+pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
+              EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
+              size_t errlen)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	int rc = -1;
+
+	if (leaf_files_free(prefix, err, errlen) < 0)
+		return -1;
 	key = pki_key_ec();
 	if (key == NULL) {
 		ossl_err(err, errlen, "generating a key");
@@ -691,19 +823,7 @@ pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X5
 	cert = pki_issue(profile, name, key, ca, ca_key, days, err, errlen);
 	if (cert == NULL)
 		goto done;
-	if (pki_key_write(kpath, key, err, errlen) < 0)
-		goto done;
-	if (pki_cert_write(cpath, cert, err, errlen) < 0) {
-		unlink(kpath);
-		goto done;
-	}
-	if (fingerprint != NULL && pki_fingerprint(cert, fingerprint) < 0) {
-		seterr(err, errlen, "computing the fingerprint");
-		unlink(cpath);
-		unlink(kpath);
-		goto done;
-	}
-	rc = 0;
+	rc = leaf_finish(prefix, cert, key, fingerprint, err, errlen);
 done:
 	X509_free(cert);
 	EVP_PKEY_free(key);
@@ -1035,4 +1155,349 @@ done:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(hex, sizeof(hex));
 	return rc;
+}
+
+/* ---- server certificates ---- */
+
+const char *
+pki_dns_name_problem(const char *s)
+{
+	size_t n, label = 0;
+	int digits_only = 1;
+
+	if (s == NULL || s[0] == '\0')
+		return "an empty host name";
+	n = strlen(s);
+	if (n > 253)
+		return "longer than 253 characters";
+	if (strchr(s, '*') != NULL)
+		return "a wildcard: pdgate issues names of hosts, one --dns each";
+	if (strchr(s, ':') != NULL)
+		return "an IPv6 address: give it with --ip";
+	for (size_t i = 0; i <= n; i++) {
+		char c = s[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0)
+				return c == '\0' && i > 0
+				           ? "ends in a dot: give the name without it"
+				           : "an empty label (a dot at the start, or two "
+				             "in a row)";
+			if (s[i - 1] == '-')
+				return "a label ends with '-'";
+			if (c == '\0')
+				break;
+			label = 0;
+			digits_only = 1;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			return "upper-case letters: write host names in lower case";
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return "a character other than a-z, 0-9, '-' and '.'";
+		if (c == '-' && label == 0)
+			return "a label begins with '-'";
+		if (c < '0' || c > '9')
+			digits_only = 0;
+		if (++label > 63)
+			return "a label longer than 63 characters";
+	}
+	/* The last label all digits reads as an IPv4 address (RFC 3696 2), which has --ip. */
+	if (digits_only)
+		return "the last label is all digits: an IPv4 address is given with --ip";
+	return NULL;
+}
+
+const char *
+pki_ip_problem(const char *s)
+{
+	static const unsigned char zero[16];
+	unsigned char a[16];
+	size_t len;
+
+	if (ip_parse(s, a, &len) < 0)
+		return "not an IPv4 address (192.0.2.1) or an IPv6 address (2001:db8::1)";
+	if (memcmp(a, zero, len) == 0)
+		return "the unspecified address names no server";
+	return NULL;
+}
+
+/* The CN of a server certificate: its first host name that fits in a CN (64 characters), else
+ * its first address, else none. */
+static const char *
+server_cn(const struct pki_server_names *n)
+{
+	for (size_t i = 0; i < n->ndns; i++)
+		if (strlen(n->dns[i]) <= 64)
+			return n->dns[i];
+	return n->nip > 0 ? n->ip[0] : NULL;
+}
+
+/* 0 if every name is well formed and named once, else -1 with err naming the first that is not. */
+static int
+server_names_check(const struct pki_server_names *n, char *err, size_t errlen)
+{
+	const char *why;
+
+	if (n == NULL || n->ndns + n->nip == 0) {
+		seterr(err, errlen, "a server certificate needs at least one host name or address");
+		return -1;
+	}
+	if (n->ndns > PKI_SERVER_NAMES_MAX || n->nip > PKI_SERVER_NAMES_MAX) {
+		seterr(err, errlen, "at most %d host names and %d addresses", PKI_SERVER_NAMES_MAX,
+		       PKI_SERVER_NAMES_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < n->ndns; i++) {
+		if ((why = pki_dns_name_problem(n->dns[i])) != NULL) {
+			seterr(err, errlen, "host name '%s': %s", n->dns[i] ? n->dns[i] : "", why);
+			return -1;
+		}
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(n->dns[k], n->dns[i]) == 0) {
+				seterr(err, errlen, "host name '%s' is given twice", n->dns[i]);
+				return -1;
+			}
+	}
+	for (size_t i = 0; i < n->nip; i++) {
+		unsigned char a[16], b[16];
+		size_t alen = 0, blen = 0;
+		if ((why = pki_ip_problem(n->ip[i])) != NULL) {
+			seterr(err, errlen, "address '%s': %s", n->ip[i] ? n->ip[i] : "", why);
+			return -1;
+		}
+		ip_parse(n->ip[i], a, &alen);
+		for (size_t k = 0; k < i; k++)
+			if (ip_parse(n->ip[k], b, &blen) == 0 && blen == alen &&
+			    memcmp(a, b, alen) == 0) {
+				seterr(err, errlen, "address '%s' is given twice", n->ip[i]);
+				return -1;
+			}
+	}
+	return 0;
+}
+
+X509 *
+pki_issue_server(EVP_PKEY *key, const struct pki_server_names *names, X509 *ca, EVP_PKEY *ca_key,
+                 unsigned days, char *err, size_t errlen)
+{
+	if (server_names_check(names, err, errlen) < 0)
+		return NULL;
+	return issue_leaf(PKI_PROFILE_SERVER, server_cn(names), names, key, ca, ca_key, days, err,
+	                  errlen);
+}
+
+int
+pki_make_server(const char *prefix, const struct pki_server_names *names, X509 *ca,
+                EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
+                size_t errlen)
+{
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
+	int rc = -1;
+
+	if (server_names_check(names, err, errlen) < 0 || leaf_files_free(prefix, err, errlen) < 0)
+		return -1;
+	key = pki_key_ec();
+	if (key == NULL) {
+		ossl_err(err, errlen, "generating a key");
+		goto done;
+	}
+	cert = pki_issue_server(key, names, ca, ca_key, days, err, errlen);
+	if (cert == NULL)
+		goto done;
+	rc = leaf_finish(prefix, cert, key, fingerprint, err, errlen);
+done:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
+}
+
+/* ---- PKCS#12 ---- */
+
+/*
+ * PBKDF2 iterations of the key and certificate encryption and of the MAC. OpenSSL's default is
+ * 2048; a bundle travels to a partner and may be kept for a year, so it gets more.
+ */
+#define P12_ITER 100000
+
+int
+pki_p12_write(const char *path, X509 *cert, EVP_PKEY *key, X509 *ca, const char *friendly,
+              const char *passphrase, char *err, size_t errlen)
+{
+	STACK_OF(X509) *cas = sk_X509_new_null();
+	PKCS12 *p12 = NULL;
+	BIO *bio = NULL;
+	int ok = 0, rc = -1;
+
+	if (cas == NULL || (ca != NULL && sk_X509_push(cas, ca) <= 0)) {
+		ossl_err(err, errlen, "PKCS#12");
+		goto done;
+	}
+	/*
+	 * AES-256-CBC under PBES2/PBKDF2 (HMAC-SHA-256) for the key and the certificates, and a
+	 * SHA-256 MAC: what OpenSSL 3, Java 17's keytool and .NET all read. The MAC is set
+	 * separately because PKCS12_create would take the default digest for it.
+	 */
+	p12 = PKCS12_create(passphrase, friendly, key, cert, cas, NID_aes_256_cbc, NID_aes_256_cbc,
+	                    P12_ITER, -1, 0);
+	if (p12 == NULL ||
+	    PKCS12_set_mac(p12, passphrase, -1, NULL, 0, P12_ITER, EVP_sha256()) != 1) {
+		ossl_err(err, errlen, "building the PKCS#12 bundle");
+		goto done;
+	}
+	bio = BIO_new(BIO_s_secmem());
+	ok = bio != NULL && i2d_PKCS12_bio(bio, p12) == 1;
+	rc = pem_write_file(bio, ok, "encoding the PKCS#12 bundle", path, 0600, 0, err, errlen);
+	bio = NULL;
+done:
+	BIO_free(bio);
+	PKCS12_free(p12);
+	sk_X509_free(cas); /* the CA is borrowed: the stack only */
+	return rc;
+}
+
+char *
+pki_passphrase_read(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0, n;
+	char *data = pki_file_read(path, MAX_KEY_FILE, PKI_READ_SECRET, &len, err, errlen);
+
+	if (data == NULL)
+		return NULL;
+	/* The first line, as `openssl -passin file:` and keytool's `-storepass:file` read it. */
+	n = strcspn(data, "\r\n");
+	if (n < PKI_PASSPHRASE_MIN || n > PKI_PASSPHRASE_MAX) {
+		seterr(err, errlen,
+		       "%s: the passphrase (the first line) must have %d to %d characters", path,
+		       PKI_PASSPHRASE_MIN, PKI_PASSPHRASE_MAX);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)data[i] < 0x20 || (unsigned char)data[i] > 0x7e) {
+			seterr(err, errlen,
+			       "%s: the passphrase must be printable ASCII, so that OpenSSL, Java "
+			       "and .NET derive the same key from it",
+			       path);
+			goto fail;
+		}
+	OPENSSL_cleanse(data + n, len - n);
+	data[n] = '\0';
+	return data;
+fail:
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return NULL;
+}
+
+/* ---- what a certificate says ---- */
+
+int
+pki_serial_hex(X509 *cert, char out[PKI_SERIAL_HEX_LEN])
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	int rc = -1;
+
+	if (hex != NULL && strlen(hex) < PKI_SERIAL_HEX_LEN) {
+		memcpy(out, hex, strlen(hex) + 1);
+		rc = 0;
+	}
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return rc;
+}
+
+int
+pki_uri_id(X509 *cert, const char *prefix, char out[PKI_NAME_LEN])
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t plen = strlen(prefix);
+	int count = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		if (g->type != GEN_URI)
+			continue;
+		const char *u = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+		size_t ulen = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		if (ulen <= plen || memcmp(u, prefix, plen) != 0)
+			continue;
+		if (++count == 1 && ulen - plen < PKI_NAME_LEN &&
+		    memchr(u + plen, '\0', ulen - plen) == NULL) {
+			memcpy(out, u + plen, ulen - plen);
+			out[ulen - plen] = '\0';
+		}
+	}
+	GENERAL_NAMES_free(names);
+	ERR_clear_error();
+	if (count != 1 || !pki_name_valid(out)) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+pki_san_text(X509 *cert, char *out, size_t outlen)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t used = 0;
+	int rc = 0, any = 0;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	for (int i = 0; rc == 0 && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		char ip[INET6_ADDRSTRLEN], text[256];
+		const unsigned char *d;
+		int len;
+		if (g->type == GEN_DNS) {
+			d = ASN1_STRING_get0_data(g->d.dNSName);
+			len = ASN1_STRING_length(g->d.dNSName);
+			if (len <= 0 || len >= (int)sizeof(text) || memchr(d, '\0', (size_t)len)) {
+				rc = -1;
+				break;
+			}
+			memcpy(text, d, (size_t)len);
+			text[len] = '\0';
+		} else if (g->type == GEN_IPADD) {
+			d = ASN1_STRING_get0_data(g->d.iPAddress);
+			len = ASN1_STRING_length(g->d.iPAddress);
+			if ((len != 4 && len != 16) ||
+			    inet_ntop(len == 4 ? AF_INET : AF_INET6, d, ip, sizeof(ip)) == NULL) {
+				rc = -1;
+				break;
+			}
+			snprintf(text, sizeof(text), "%s", ip);
+		} else {
+			continue;
+		}
+		int w = snprintf(out + used, outlen - used, "%s%s", any ? "," : "", text);
+		if (w < 0 || (size_t)w >= outlen - used)
+			rc = -1;
+		else
+			used += (size_t)w;
+		any = 1;
+	}
+	GENERAL_NAMES_free(names);
+	ERR_clear_error();
+	if (rc < 0 || !any) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+pki_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	*out = (int64_t)timegm(&tm);
+	return 0;
 }

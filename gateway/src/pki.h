@@ -3,6 +3,7 @@
 #define PDGATE_PKI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -16,11 +17,21 @@
 
 /* "sha256:" + 64 lowercase hex digits + NUL. */
 #define PKI_FINGERPRINT_LEN 72
+/* A serial of up to 20 octets (RFC 5280) in hex, a sign, NUL. */
+#define PKI_SERIAL_HEX_LEN 43
+/* A partner id or staff name and its NUL. */
+#define PKI_NAME_LEN 64
+/* Host names and addresses a server certificate may carry, of each. */
+#define PKI_SERVER_NAMES_MAX 32
+/* A PKCS#12 passphrase, in characters. */
+#define PKI_PASSPHRASE_MIN 8
+#define PKI_PASSPHRASE_MAX 1024
 
 /* The certificate profiles. certs/profiles.cnf spells the same ones as OpenSSL sections. */
 enum pki_profile {
 	PKI_PROFILE_CA,      /* v3_ca: CA:true pathlen:0, keyCertSign + cRLSign */
-	PKI_PROFILE_SERVER,  /* v3_server: serverAuth, DNS:localhost, IP:127.0.0.1, IP:::1 */
+	PKI_PROFILE_SERVER,  /* v3_server: serverAuth, DNS/IP SANs (default localhost, 127.0.0.1,
+	                        ::1) */
 	PKI_PROFILE_PARTNER, /* v3_partner_client: clientAuth, URI:urn:pdgate:partner:NAME */
 	PKI_PROFILE_STAFF,   /* v3_staff_client: clientAuth, URI:urn:pdgate:staff:NAME */
 };
@@ -60,6 +71,29 @@ X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t
 X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
                 EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
 
+/* The names a server certificate is for. Borrowed strings. */
+struct pki_server_names {
+	const char *const *dns; /* host names: each passes pki_dns_name_problem */
+	size_t ndns;
+	const char *const *ip; /* IPv4 or IPv6 addresses: each passes pki_ip_problem */
+	size_t nip;
+};
+
+/* NULL if s is a host name a server certificate may carry (lower-case LDH labels of at most 63
+ * characters, 253 in all, no wildcard, no final dot, not an address), else why not. */
+const char *pki_dns_name_problem(const char *s);
+/* NULL if s is an IPv4 or IPv6 address (not the unspecified one), else why not. */
+const char *pki_ip_problem(const char *s);
+
+/*
+ * A server certificate (PKI_PROFILE_SERVER: serverAuth only) for the public key of `key`, for
+ * the host names and addresses of names (at least one; each valid, none twice; subjectAltNames
+ * in that order, the CN the first host name), signed by ca/ca_key. NULL with err naming the
+ * first bad name. Caller frees.
+ */
+X509 *pki_issue_server(EVP_PKEY *key, const struct pki_server_names *names, X509 *ca,
+                       EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
+
 /* 1 if cert's issuer is ca's subject and its signature verifies with ca's key, else 0. */
 int pki_issued_by(X509 *cert, X509 *ca);
 
@@ -79,6 +113,44 @@ int pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out,
 int pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X509 *ca,
                   EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
                   size_t errlen);
+
+/* pki_make_leaf for a server certificate of pki_issue_server: a fresh key in PREFIX.key (0600),
+ * the certificate in PREFIX.pem, new files only. 0, or -1 with err and nothing left behind. */
+int pki_make_server(const char *prefix, const struct pki_server_names *names, X509 *ca,
+                    EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN],
+                    char *err, size_t errlen);
+
+/*
+ * Writes key into PREFIX.key (0600; skipped when key is NULL) and cert into PREFIX.pem, new
+ * files only (O_EXCL). 0, or -1 with err and neither file left behind.
+ */
+int pki_leaf_write(const char *prefix, X509 *cert, EVP_PKEY *key, char *err, size_t errlen);
+
+/*
+ * Writes cert, its key and its CA (may be NULL) as a PKCS#12 bundle into a new file of mode
+ * 0600: AES-256-CBC with PBKDF2 for the key and the certificates, a SHA-256 MAC, friendly name
+ * `friendly` (the alias keytool shows). 0, or -1 with err.
+ */
+int pki_p12_write(const char *path, X509 *cert, EVP_PKEY *key, X509 *ca, const char *friendly,
+                  const char *passphrase, char *err, size_t errlen);
+
+/*
+ * The passphrase in the file at path: its first line without the line end, PKI_PASSPHRASE_MIN
+ * to PKI_PASSPHRASE_MAX printable ASCII characters; the file must be mode 0600 or stricter.
+ * Returns it (caller frees, after OPENSSL_cleanse), or NULL with err.
+ */
+char *pki_passphrase_read(const char *path, char *err, size_t errlen);
+
+/* The serial of cert in upper-case hex, as `openssl x509 -serial` shows it. 0 or -1. */
+int pki_serial_hex(X509 *cert, char out[PKI_SERIAL_HEX_LEN]);
+/* The id of cert's one URI SAN that begins with prefix ("urn:pdgate:partner:"), if it passes
+ * pki_name_valid, into out. 0, or -1 (none, several, malformed) with out empty. */
+int pki_uri_id(X509 *cert, const char *prefix, char out[PKI_NAME_LEN]);
+/* The DNS and IP subjectAltNames of cert, comma-separated, into out. 0, or -1 if it has none or
+ * they do not fit. */
+int pki_san_text(X509 *cert, char *out, size_t outlen);
+/* t as Unix seconds. 0 or -1. */
+int pki_time_unix(const ASN1_TIME *t, int64_t *out);
 
 /* Result of pki_crl_revoke. */
 enum pki_revoke {
