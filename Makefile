@@ -82,9 +82,11 @@ LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf catalog errlist text utf8
 LINK_test_cert            := certreg codec config csr pki
+LINK_test_certreg         := certreg codec pki
 LINK_test_codec           := codec
 LINK_test_config          := config
 LINK_test_contract        := buf cal catalog codec contract errlist policy text ujson utf8
+LINK_test_csr             := csr
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
                              pki policy pseudo release text token ujson utf8
 LINK_test_errlist         := buf errlist

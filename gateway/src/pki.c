@@ -1172,8 +1172,11 @@ pki_dns_name_problem(const char *s)
 		return "longer than 253 characters";
 	if (strchr(s, '*') != NULL)
 		return "a wildcard: pdgate issues names of hosts, one --dns each";
-	if (strchr(s, ':') != NULL)
-		return "an IPv6 address: give it with --ip";
+	if (strchr(s, ':') != NULL) {
+		unsigned char a[16];
+		if (inet_pton(AF_INET6, s, a) == 1)
+			return "an IPv6 address: give it with --ip";
+	}
 	for (size_t i = 0; i <= n; i++) {
 		char c = s[i];
 		if (c == '.' || c == '\0') {
