@@ -18,6 +18,9 @@
 #include "report.h"
 
 #define BUSY_TIMEOUT_MS 5000
+/* A server certificate's names as text: PKI_SERVER_NAMES_MAX host names of 253 characters and as
+ * many addresses, with their commas. */
+#define CERTREG_SANS_MAX 16384
 /* Certificate files the first filling reads from one folder, at most. */
 #define FILL_MAX_FILES 100000
 
@@ -123,7 +126,7 @@ int
 certreg_row_of(X509 *cert, enum certreg_kind kind, const char *how, const char *file,
                struct certreg_row *row, char *err, size_t errlen)
 {
-	char name[PKI_NAME_LEN], sans[4096];
+	char name[PKI_NAME_LEN], sans[CERTREG_SANS_MAX];
 	const char *n = NULL;
 
 	memset(row, 0, sizeof(*row));
@@ -688,7 +691,7 @@ watch_str(struct certreg_watch *w, const char *s, bool *bad)
 static int
 watch_server(struct certreg_watch *w, const char *path)
 {
-	char why[PATH_MAX + 256], names[4096] = "", serial[PKI_SERIAL_HEX_LEN] = "";
+	char why[PATH_MAX + 256], names[CERTREG_SANS_MAX] = "", serial[PKI_SERIAL_HEX_LEN] = "";
 	char fp[PKI_FINGERPRINT_LEN] = "";
 	X509 *cert = pki_cert_read(path, why, sizeof(why));
 	struct report_cert *c;

@@ -510,6 +510,14 @@ def _(env):
     eq(r.returncode, 0, f"revoke: {r.stderr.strip()}")
     r = inst.pdgate("cert", "crl", "-c", inst.conf, "--days", "3")
     eq(r.returncode, 0, f"cert crl --days 3: {r.stderr.strip()}")
+    # the compliance listener on a server certificate that ends in 20 days
+    srv = inst.dir / "pki" / "server-short"
+    r = inst.pdgate("cert", "issue", "-c", inst.conf, "--server", "--dns", "localhost", "--ip",
+                    "127.0.0.1", "--days", "20", "--out", srv)
+    eq(r.returncode, 0, f"issue --server --days 20: {r.stderr.strip()}")
+    srv_fp = r.stdout.strip()
+    inst.set("compliance", "cert", f"{srv}.pem")
+    inst.set("compliance", "key", f"{srv}.key")
     with pdtest.Daemon(inst) as d:
         d.hup()
         token = inst.pdgate("token", "issue", "-c", inst.conf, "--staff", "sato", "--role",
@@ -537,7 +545,11 @@ def _(env):
               f"{where}: the partner CRL due in 3 days: {crl}")
         check(("partner", "revoked-soon") not in by, f"{where}: a revoked certificate is not listed")
         check(("partner", "sakura-mail") not in by, f"{where}: a 397-day certificate is not listed")
-        check(not any(k == "server" for k, _ in by), f"{where}: the 730-day server certificate is not listed")
+        servers = [c for c in got if c["kind"] == "server"]
+        eq([c["sha256"] for c in servers], [srv_fp],
+           f"{where}: the compliance listener's 20-day server certificate, not the partner listener's 730-day one")
+        check(servers[0]["days_left"] in (19, 20) and servers[0]["file"] == f"{srv}.pem",
+              f"{where}: the server item: {servers[0]}")
         check(("crl", "staff") not in by, f"{where}: the staff CRL (30 days) is not listed")
         ends = [c["ends"] for c in got if c["ends"]]
         eq(ends, sorted(ends), f"{where}: soonest first")
