@@ -198,6 +198,7 @@ main(void)
 	CHECK(n == 4 && find(rows, n, "gamma") == NULL, "gamma gone");
 	certreg_rows_free(rows, n);
 	rows = NULL;
+	certreg_row_clear(&row);
 	CHECK(certreg_row_of(gamma, CERTREG_STAFF, "issue", NULL, &row, err, sizeof err) < 0 &&
 	          strstr(err, "names no staff"),
 	      "a partner certificate is no staff row: %s", err);
