@@ -1,8 +1,10 @@
 # pdgate — one Makefile, no generator.
 #   make            build bin/pdgate
-#   make deps       install the Debian packages the build and tests need
-#   make run        deps, build, create var/demo once, serve it in the foreground
-#   make test       deps, build, run every test (SANITIZE=1 for ASan + UBSan)
+#   make deps       install the Debian packages the build, the demo and the tests need
+#   make run        the run-time packages, build, create var/demo once, serve it in the foreground
+#   make test       every package, build, run every test (SANITIZE=1 for ASan + UBSan)
+#   make install    bin/pdgate, the share folder, pdgate(8), the systemd units and the logrotate
+#                   file under PREFIX (default /usr/local), staged in DESTDIR; make uninstall
 #   make fuzz       build and run each libFuzzer target briefly
 #   make fuzz-replay  build each libFuzzer target and run it once over its seed corpus
 #   make check-format clang-format --dry-run -Werror on every C source and header
@@ -11,10 +13,13 @@
 
 CC       ?= cc
 PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih
-DEB_PKGS := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
-            libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
-            openssl sqlite3 curl python3 python3-requests python3-cryptography \
-            clang libclang-rt-14-dev clang-format faketime chromium testssl.sh
+# What building and running pdgate needs (make run), and what the tests add (make test).
+RUN_PKGS  := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
+             libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
+             openssl sqlite3 curl
+TEST_PKGS := python3 python3-requests python3-cryptography clang libclang-rt-14-dev \
+             clang-format faketime chromium testssl.sh systemd procps groff-base
+DEB_PKGS  := $(RUN_PKGS) $(TEST_PKGS)
 WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
             -Wformat=2 -Wvla -Wnull-dereference $(WERROR)
@@ -48,19 +53,32 @@ endif
 
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run test unit unit-bins fuzz fuzz-bins fuzz-replay bench clean format check-format
+.PHONY: all deps run-deps test-deps run test unit unit-bins fuzz fuzz-bins fuzz-replay bench clean \
+        format check-format install uninstall
 all: $(BIN)
 
-deps:
-	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v faketime >/dev/null \
+# Each installs its packages only when something they provide is missing.
+run-deps:
+	@if ! pkg-config --exists $(PKGS) 2>/dev/null || ! command -v cc >/dev/null \
+	    || ! command -v openssl >/dev/null || ! command -v sqlite3 >/dev/null \
+	    || ! command -v curl >/dev/null; then \
+	  echo "installing Debian packages: $(RUN_PKGS)"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(RUN_PKGS); \
+	fi
+
+test-deps: run-deps
+	@if ! command -v faketime >/dev/null \
 	    || ! command -v clang >/dev/null || ! command -v clang-format >/dev/null \
 	    || ! command -v chromium >/dev/null || ! command -v testssl >/dev/null \
+	    || ! command -v systemd-analyze >/dev/null || ! command -v groff >/dev/null \
 	    || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
-	  echo "installing Debian packages: $(DEB_PKGS)"; \
-	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(DEB_PKGS); \
+	  echo "installing Debian packages: $(TEST_PKGS)"; \
+	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(TEST_PKGS); \
 	fi
 	@# Node.js and npm usually come with the machine; Debian's are the fallback
 	@command -v npm >/dev/null || DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y nodejs npm
+
+deps: run-deps test-deps
 
 # A fresh machine has no pkg-config data yet: re-enter make once the packages are in.
 $(BIN): $(LIBOBJ) $(BUILD)/obj/main.o
@@ -71,6 +89,16 @@ $(BUILD)/obj/%.o: gateway/src/%.c $(wildcard gateway/src/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
+# The version: the VERSION file is its one place, and version.o the one object that reads it.
+# libjwt and inih cannot say their version at run time; pkg-config says what they were built with.
+VERSION      := $(shell cat VERSION)
+VERSION_DEFS := -DPDGATE_VERSION='"$(VERSION)"' \
+                -DPDGATE_LIBJWT_VERSION='"$(or $(shell pkg-config --modversion libjwt 2>/dev/null),?)"' \
+                -DPDGATE_INIH_VERSION='"$(or $(shell pkg-config --modversion inih 2>/dev/null),?)"'
+$(BUILD)/obj/version.o build/fuzz/obj/version.o: VERSION
+$(BUILD)/obj/version.o: CFLAGS += $(VERSION_DEFS)
+build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEFS)
+
 # What each unit test links: the modules (gateway/src/NAME.c) it calls, and the ones those call
 # in turn, and nothing else, so that the link itself holds the module boundaries: a module that
 # starts to call another fails its tests' link until the line here says so. A test that
@@ -80,47 +108,57 @@ LINK_test_admission       := admission
 LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
-LINK_test_catalog         := buf catalog errlist text utf8
-LINK_test_cert            := certreg codec config csr pki
-LINK_test_certreg         := certreg codec pki
+LINK_test_catalog         := buf catalog errlist file ident text utf8
+LINK_test_cert            := certreg codec config csr file ident pki
+LINK_test_certreg         := certreg codec file ident pki
 LINK_test_codec           := codec
-LINK_test_config          := config
-LINK_test_contract        := buf cal catalog codec contract errlist policy text ujson utf8
+LINK_test_config          := config file
+LINK_test_contract        := buf cal catalog codec contract errlist file ident policy text ujson \
+                             utf8
 LINK_test_csr             := csr
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
-                             pki policy pseudo release text token ujson utf8
-LINK_test_errlist         := buf errlist
-LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist pki policy pseudo \
-                             release text token ujson utf8
-LINK_test_ledger          := buf cal codec config ledger_cmd ledger_db ledger_err ledger_leaf \
-                             ledger_read ledger_vfs log merkle note pki utf8
+                             file ident pki policy pseudo release text token ujson utf8
+LINK_test_errlist         := buf errlist file
+LINK_test_file            := file
+LINK_test_ident           := ident
+LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki policy \
+                             pseudo release text token ujson utf8
+LINK_test_ledger          := buf cal codec config file ident ledger_backup ledger_cmd ledger_db \
+                             ledger_err ledger_leaf ledger_read ledger_vfs log merkle note pki \
+                             stagedir utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf utf8
 LINK_test_ledger_vfs      := ledger_vfs
-LINK_test_log             := log
+LINK_test_log             := log utf8
 LINK_test_members         := cal members
 LINK_test_merkle          := merkle
-LINK_test_note            := codec note pki
+LINK_test_note            := codec file ident note pki
 LINK_test_origin          := apierr buf origin ujson
-LINK_test_pki             := codec pki
-LINK_test_policy          := apierr buf cal catalog codec contract errlist policy text ujson utf8
+LINK_test_pki             := codec file ident pki
+LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy text \
+                             ujson utf8
 LINK_test_pseudo          := codec pseudo
 LINK_test_ratelimit       := cal ratelimit
-LINK_test_registry        := buf cal catalog codec contract contract_file errlist policy registry \
-                             text ujson utf8
-LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist policy \
-                             pseudo release text ujson utf8
+LINK_test_registry        := buf cal catalog codec contract contract_file errlist file ident \
+                             policy registry text ujson utf8
+LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
+                             ident policy pseudo release text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
-                             ledger ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log \
-                             merkle note origin policy pseudo strtab text ujson utf8
+                             file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
+                             ledger_vfs log merkle note origin policy pseudo strtab text ujson \
+                             utf8
 LINK_test_route           := route
 LINK_test_server_request  := apierr
+LINK_test_share           :=
+LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
 LINK_test_text            := text utf8
-LINK_test_tlsauth         := apierr codec tlsauth
-LINK_test_token           := buf codec pki token tokenstore
+LINK_test_tlsauth         := apierr codec file ident tlsauth
+LINK_test_tlscred         := codec file ident pki tlscred
+LINK_test_token           := buf codec file ident pki token tokenstore
 LINK_test_tokenstore      := tokenstore
 LINK_test_ujson           := ujson
 LINK_test_utf8            := utf8
+LINK_test_workq           := workq
 
 # A test binary depends on the objects of its line, and on its module's .c, which it may include.
 $(foreach t,$(UNITSRC:tests/unit/%.c=%),\
@@ -133,7 +171,7 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/check.h $(wildcard gateway/src/*.h)
 	$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(filter %.o,$^) $(LDLIBS)
 
 DEMO := var/demo
-run: deps
+run: run-deps
 	@$(MAKE) --no-print-directory $(BIN)
 	@[ -d $(DEMO) ] || $(BIN) init $(DEMO)
 	@# a CRL past its nextUpdate refuses every partner: re-publish the demo's before serving
@@ -155,7 +193,7 @@ run: deps
 	@echo
 	@exec $(BIN) serve -c $(DEMO)/pdgate.conf
 
-test: deps
+test: test-deps
 	@$(MAKE) --no-print-directory $(BIN) unit-bins
 	@PDGATE=$(abspath $(BIN)) BUILD=$(BUILD) tests/run
 
@@ -221,6 +259,45 @@ format:
 
 check-format:
 	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "clang-format: $(words $(FORMAT_SRC)) files as .clang-format says"
+
+# make install [PREFIX=/usr/local] [DESTDIR=]: the binary, its share folder (what pdgate init
+# copies into an installation), the manual page and the systemd units, with the binary's path
+# written into the units. pdgate finds PREFIX/share/pdgate beside PREFIX/bin/pdgate, so PREFIX
+# is all there is to choose; SYSTEMDDIR and LOGROTATEDIR are where systemd and logrotate look.
+PREFIX       ?= /usr/local
+BINDIR       := $(PREFIX)/bin
+SHAREDIR     := $(PREFIX)/share/pdgate
+MAN8DIR      := $(PREFIX)/share/man/man8
+SYSTEMDDIR   ?= $(if $(filter /usr,$(PREFIX)),/lib/systemd/system,$(PREFIX)/lib/systemd/system)
+LOGROTATEDIR ?= /etc/logrotate.d
+UNITS        := pdgate.service pdgate-crl.service pdgate-crl.timer
+UIFILES      := $(shell find gateway/ui -maxdepth 1 -type f ! -name '.*' | sort)
+
+install: $(BIN)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MAN8DIR) $(DESTDIR)$(SYSTEMDDIR) \
+	  $(DESTDIR)$(LOGROTATEDIR) $(DESTDIR)$(SHAREDIR)/policies \
+	  $(DESTDIR)$(SHAREDIR)/contracts/examples $(DESTDIR)$(SHAREDIR)/ui $(DESTDIR)$(SHAREDIR)/certs
+	install -m 0755 $(BIN) $(DESTDIR)$(BINDIR)/pdgate
+	install -m 0644 policies/purposes.json policies/fields.json policies/README.md \
+	  $(DESTDIR)$(SHAREDIR)/policies/
+	install -m 0644 contracts/README.md $(DESTDIR)$(SHAREDIR)/contracts/
+	install -m 0644 contracts/examples/*.json $(DESTDIR)$(SHAREDIR)/contracts/examples/
+	install -m 0644 $(UIFILES) $(DESTDIR)$(SHAREDIR)/ui/
+	install -m 0644 certs/profiles.cnf certs/README.md $(DESTDIR)$(SHAREDIR)/certs/
+	@# the manual page and the units with this installation's paths and version written in
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SHAREDIR@|$(SHAREDIR)|g' docs/pdgate.8 \
+	  >$(DESTDIR)$(MAN8DIR)/pdgate.8 && chmod 0644 $(DESTDIR)$(MAN8DIR)/pdgate.8
+	for u in $(UNITS); do \
+	  sed -e 's|@BINDIR@|$(BINDIR)|g' dist/systemd/$$u >$(DESTDIR)$(SYSTEMDDIR)/$$u && \
+	  chmod 0644 $(DESTDIR)$(SYSTEMDDIR)/$$u || exit 1; \
+	done
+	install -m 0644 dist/logrotate/pdgate $(DESTDIR)$(LOGROTATEDIR)/pdgate
+	@echo "installed pdgate $(VERSION) under $(DESTDIR)$(PREFIX); as a service: docs/operations.md"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/pdgate $(DESTDIR)$(MAN8DIR)/pdgate.8 \
+	  $(UNITS:%=$(DESTDIR)$(SYSTEMDDIR)/%) $(DESTDIR)$(LOGROTATEDIR)/pdgate
+	rm -rf $(DESTDIR)$(SHAREDIR)
 
 clean:
 	rm -rf build bin

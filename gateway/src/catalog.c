@@ -7,6 +7,7 @@
 
 #include "catalog.h"
 #include "errlist.h"
+#include "ident.h"
 #include "text.h"
 
 #define ID_MAX 64
@@ -159,18 +160,6 @@ get_text(struct errlist *el, const char *file, const char *path, json_t *obj, co
 	return json_string_value(v);
 }
 
-static int
-is_id(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > ID_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
-		return 0;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return 0;
-	return 1;
-}
-
 static void
 check_version(struct errlist *el, const char *file, json_t *root)
 {
@@ -236,9 +225,9 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 		const char *ja = get_label(el, file, p, o, "ja", LABEL_MAX_CHARS, 1);
 		const char *en = get_label(el, file, p, o, "en", LABEL_MAX_CHARS, 1);
 		int k = -1;
-		if (id != NULL && !is_id(id)) {
+		if (id != NULL && !ident_purpose_ok(id, strlen(id))) {
 			errlist_path_key(pk, sizeof(pk), p, "id");
-			errlist_add(el, file, pk, "must match ^[a-z][a-z0-9_]{0,63}$");
+			errlist_add(el, file, pk, "must match " IDENT_PURPOSE_PATTERN);
 			id = NULL;
 		}
 		if (id != NULL)

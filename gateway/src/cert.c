@@ -15,6 +15,8 @@
 #include "certreg.h"
 #include "config.h"
 #include "csr.h"
+#include "file.h"
+#include "ident.h"
 #include "pki.h"
 
 static const char usage_issue[] =
@@ -36,7 +38,7 @@ static const char usage_issue[] =
     "and .key) and restarting, never by overwriting the live certificate here.\n"
     "\n"
     "  -c, --config FILE   pdgate.conf of the installation\n"
-    "  --partner ID        partner id, ^[a-z0-9][a-z0-9-]{0,62}$ (URI SAN urn:pdgate:partner:ID)\n"
+    "  --partner ID        partner id, " IDENT_NAME_PATTERN " (URI SAN urn:pdgate:partner:ID)\n"
     "  --staff NAME        staff name, same rule (URI SAN urn:pdgate:staff:NAME)\n"
     "  --server            a server certificate for the listeners\n"
     "  --dns HOST...       host names of the server (lower case, no wildcard); repeatable\n"
@@ -122,7 +124,7 @@ struct opts {
 	const char *config, *partner, *staff_name, *out;
 	int staff;  /* --staff without a value (cert crl) */
 	int server; /* --server (cert issue) */
-	const char *dns[PKI_SERVER_NAMES_MAX], *ip[PKI_SERVER_NAMES_MAX];
+	const char *dns[PKI_MAX_HOSTS], *ip[PKI_MAX_HOSTS];
 	size_t ndns, nip;
 	const char *p12, *passphrase_file, *csr;
 	int json;
@@ -237,10 +239,9 @@ parse(int argc, char **argv, unsigned allowed, int max_positional, const char *u
 				goto missing;
 			/* "--dns a b c": the values run to the next option. */
 			for (;;) {
-				if (*n == PKI_SERVER_NAMES_MAX) {
+				if (*n == PKI_MAX_HOSTS) {
 					fprintf(stderr, "pdgate cert %s: at most %d values of %s\n",
-					        argv[0], PKI_SERVER_NAMES_MAX,
-					        dns ? "--dns" : "--ip");
+					        argv[0], PKI_MAX_HOSTS, dns ? "--dns" : "--ip");
 					return 2;
 				}
 				list[(*n)++] = v;
@@ -570,10 +571,9 @@ issue_args(const struct opts *o, enum certreg_kind *kind, const char **name)
 			fprintf(stderr, "pdgate cert issue: --dns and --ip are for --server\n");
 			return 2;
 		}
-		if (!pki_name_valid(*name)) {
+		if (!ident_name_ok(*name, strlen(*name))) {
 			fprintf(stderr,
-			        "pdgate cert issue: '%s': a %s must match "
-			        "^[a-z0-9][a-z0-9-]{0,62}$\n",
+			        "pdgate cert issue: '%s': a %s must match " IDENT_NAME_PATTERN "\n",
 			        *name, *kind == CERTREG_STAFF ? "staff name" : "partner id");
 			return 2;
 		}
@@ -592,17 +592,44 @@ issue_args(const struct opts *o, enum certreg_kind *kind, const char **name)
 		                "--help)\n");
 		return 2;
 	}
-	for (size_t i = 0; i < o->ndns; i++)
-		if ((why = pki_dns_name_problem(o->dns[i])) != NULL) {
-			fprintf(stderr, "pdgate cert issue: --dns '%s': %s\n", o->dns[i], why);
-			return 2;
-		}
-	for (size_t i = 0; i < o->nip; i++)
-		if ((why = pki_ip_problem(o->ip[i])) != NULL) {
-			fprintf(stderr, "pdgate cert issue: --ip '%s': %s\n", o->ip[i], why);
-			return 2;
-		}
-	*name = o->ndns > 0 ? o->dns[0] : o->ip[0];
+	if (o->ndns + o->nip > PKI_MAX_HOSTS) {
+		fprintf(stderr, "pdgate cert issue: a server certificate names at most %d hosts\n",
+		        PKI_MAX_HOSTS);
+		return 2;
+	}
+	for (size_t i = 0; i < o->ndns; i++) {
+		enum pki_host k = pki_host_kind(o->dns[i]);
+		if (k == PKI_HOST_DNS)
+			continue;
+		why = k == PKI_HOST_IP ? "an IP address: give it with --ip"
+		                       : pki_host_problem(o->dns[i]);
+		fprintf(stderr, "pdgate cert issue: --dns '%s': %s\n", o->dns[i], why);
+		return 2;
+	}
+	for (size_t i = 0; i < o->nip; i++) {
+		enum pki_host k = pki_host_kind(o->ip[i]);
+		if (k == PKI_HOST_IP)
+			continue;
+		why = pki_host_problem(o->ip[i]);
+		if (k == PKI_HOST_DNS)
+			why = "a host name: give it with --dns";
+		else if (why == NULL || strncmp(why, "the unspecified", 15) != 0)
+			why = "not an IPv4 address (192.0.2.1) or an IPv6 address (2001:db8::1)";
+		fprintf(stderr, "pdgate cert issue: --ip '%s': %s\n", o->ip[i], why);
+		return 2;
+	}
+	/* The CN: the first host that fits in one (64 characters; an address always does). */
+	*name = NULL;
+	for (size_t i = 0; *name == NULL && i < o->ndns; i++)
+		if (strlen(o->dns[i]) <= 64)
+			*name = o->dns[i];
+	if (*name == NULL && o->nip > 0)
+		*name = o->ip[0];
+	if (*name == NULL) {
+		fprintf(stderr, "pdgate cert issue: one --dns name of at most 64 characters, or an "
+		                "--ip, is needed for the certificate's CN\n");
+		return 2;
+	}
 	return 0;
 }
 
@@ -613,7 +640,8 @@ cmd_issue(int argc, char **argv)
 	struct config *c = NULL;
 	struct ca ca = {0};
 	struct certreg *reg = NULL;
-	struct pki_server_names names;
+	const char *hosts[2 * PKI_MAX_HOSTS];
+	size_t nhosts = 0;
 	char prefix[PATH_MAX], path[PATH_MAX + 8], fp[PKI_FINGERPRINT_LEN], err[PATH_MAX + 256];
 	char *passphrase = NULL;
 	const char *name = NULL;
@@ -668,9 +696,13 @@ cmd_issue(int argc, char **argv)
 		fprintf(stderr, "pdgate cert issue: generating a key failed\n");
 		goto done;
 	}
-	names = (struct pki_server_names){o.dns, o.ndns, o.ip, o.nip};
+	for (size_t i = 0; i < o.ndns; i++)
+		hosts[nhosts++] = o.dns[i];
+	for (size_t i = 0; i < o.nip; i++)
+		hosts[nhosts++] = o.ip[i];
 	cert = kind == CERTREG_SERVER
-	           ? pki_issue_server(key, &names, ca.cert, ca.pkey, days, err, sizeof(err))
+	           ? pki_issue_server(key, name, hosts, nhosts, ca.cert, ca.pkey, days, err,
+	                              sizeof(err))
 	           : pki_issue(kind == CERTREG_STAFF ? PKI_PROFILE_STAFF : PKI_PROFILE_PARTNER,
 	                       name, key, ca.cert, ca.pkey, days, err, sizeof(err));
 	if (cert == NULL || pki_fingerprint(cert, fp) < 0) {
@@ -756,17 +788,16 @@ cmd_sign(int argc, char **argv)
 	}
 	kind = o.staff_name != NULL ? CERTREG_STAFF : CERTREG_PARTNER;
 	name = kind == CERTREG_STAFF ? o.staff_name : o.partner;
-	if (!pki_name_valid(name)) {
-		fprintf(stderr,
-		        "pdgate cert sign: '%s': a %s must match ^[a-z0-9][a-z0-9-]{0,62}$\n", name,
-		        kind == CERTREG_STAFF ? "staff name" : "partner id");
+	if (!ident_name_ok(name, strlen(name))) {
+		fprintf(stderr, "pdgate cert sign: '%s': a %s must match " IDENT_NAME_PATTERN "\n",
+		        name, kind == CERTREG_STAFF ? "staff name" : "partner id");
 		return 2;
 	}
 	days = o.days_set ? o.days : PKI_DAYS_CLIENT;
 	rc = 1;
 	/* The request is untrusted: bounded, parsed and checked before anything else happens. */
-	req = (unsigned char *)pki_file_read(o.csr, CSR_MAX_BYTES, PKI_READ_NONEMPTY, &len, err,
-	                                     sizeof(err));
+	req = (unsigned char *)file_read(o.csr, CSR_MAX_BYTES, FILE_READ_NONEMPTY, &len, err,
+	                                 sizeof(err));
 	if (req == NULL) {
 		fprintf(stderr, "pdgate cert sign: %s; refusing, nothing was issued\n", err);
 		goto done;

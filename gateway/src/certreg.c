@@ -18,9 +18,9 @@
 #include "report.h"
 
 #define BUSY_TIMEOUT_MS 5000
-/* A server certificate's names as text: PKI_SERVER_NAMES_MAX host names of 253 characters and as
- * many addresses, with their commas. */
-#define CERTREG_SANS_MAX 16384
+/* A server certificate's names as text: PKI_MAX_HOSTS host names of 253 characters, with their
+ * commas. */
+#define CERTREG_SANS_MAX 8192
 /* Certificate files the first filling reads from one folder, at most. */
 #define FILL_MAX_FILES 100000
 

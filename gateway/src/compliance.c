@@ -1,6 +1,5 @@
 /* compliance — the compliance listener (SPEC 12): staff tokens, the ledger, reports, the kill
  * switch, the console. */
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -14,10 +13,13 @@
 
 #include <openssl/evp.h>
 
+#include "buf.h"
 #include "certreg.h"
 #include "codec.h"
 #include "compliance.h"
 #include "console.h"
+#include "file.h"
+#include "ident.h"
 #include "ledger_read.h"
 #include "report.h"
 #include "server.h"
@@ -33,6 +35,7 @@
 #define IDLE_TIMEOUT_S 30
 #define SUMMARY_MAX_DAYS 3660
 #define PROVISIONS_DEFAULT 10000
+#define VKEY_MAX_BYTES 4096 /* keys/ledger.vkey: one line of about 90 bytes */
 
 struct compliance {
 	struct compliance_params p;
@@ -154,32 +157,6 @@ only(struct server_request *req, const char *const *allowed, const char *list)
 	return 0;
 }
 
-static bool
-partner_id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 63 || !(islower((unsigned char)s[0]) || isdigit((unsigned char)s[0])))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!islower((unsigned char)s[i]) && !isdigit((unsigned char)s[i]) && s[i] != '-')
-			return false;
-	return true;
-}
-
-static bool
-member_id_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > 64)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!isalnum((unsigned char)s[i]) && s[i] != '_' && s[i] != '-')
-			return false;
-	return true;
-}
-
 /* A string parameter: 1 with *v, 0 if absent; -1 after answering 400 if unusable or empty. */
 static int
 q_str(struct server_request *req, const char *name, size_t max, const char **v)
@@ -198,12 +175,12 @@ q_str(struct server_request *req, const char *name, size_t max, const char **v)
 static int
 q_partner(struct server_request *req, const char **partner)
 {
-	int r = q_str(req, "partner", 63, partner);
+	int r = q_str(req, "partner", IDENT_NAME_MAX, partner);
 
 	if (r < 0)
 		return -1;
-	if (r == 1 && !partner_id_ok(*partner))
-		return bad(req, "partner: not a partner id (^[a-z0-9][a-z0-9-]{0,62}$)");
+	if (r == 1 && !ident_name_ok(*partner, strlen(*partner)))
+		return bad(req, "partner: not a partner id (" IDENT_NAME_PATTERN ")");
 	return 0;
 }
 
@@ -319,11 +296,11 @@ vkey(struct server_request *req, void *app)
 static int
 add_leaf(void *arg, uint64_t index, const char *leaf, size_t len)
 {
-	struct report_buf *b = arg;
+	struct buf *b = arg;
 
 	(void)index;
-	report_buf_add(b, leaf, len);
-	report_buf_add(b, "\n", 1);
+	buf_add(b, leaf, len);
+	buf_add(b, "\n", 1);
 	return b->bad ? -1 : 0;
 }
 
@@ -333,7 +310,7 @@ entries(struct server_request *req, void *app)
 {
 	static const char *const allowed[] = {"start", "end", NULL};
 	struct compliance *c = app;
-	struct report_buf b = {0};
+	struct buf b = {0};
 	uint64_t size, start = 0, end;
 	char buf[24];
 	int rc;
@@ -361,14 +338,16 @@ entries(struct server_request *req, void *app)
 		bad(req, "end: must be in start..size (%" PRIu64 "..%" PRIu64 ")", start, size);
 		return;
 	}
-	report_buf_add(&b, "", 0);
+	buf_add(&b, "", 0);
 	rc = ledger_leaves(c->p.ledger, start, end, add_leaf, &b);
 	if (rc != 0 || b.bad) {
-		report_buf_free(&b);
+		buf_free(&b);
 		ledger_failed(req, rc != 0 && rc != LEDGER_EINVAL ? rc : LEDGER_ENOMEM);
 		return;
 	}
-	server_reply_take(req, 200, "application/x-ndjson", b.data, b.len);
+	size_t len;
+	char *text = buf_take(&b, &len);
+	server_reply_take(req, 200, "application/x-ndjson", text, len);
 	snprintf(buf, sizeof(buf), "%" PRIu64, size);
 	server_reply_header(req, "X-Ledger-Size", buf);
 }
@@ -513,13 +492,13 @@ static int
 q_member(struct server_request *req, struct compliance *c, char out[PSEUDO_SUBJECT_HEX + 1])
 {
 	const char *member = NULL;
-	int r = q_str(req, "member", 64, &member);
+	int r = q_str(req, "member", IDENT_MEMBER_MAX, &member);
 
 	out[0] = '\0';
 	if (r <= 0)
 		return r;
-	if (!member_id_ok(member))
-		return bad(req, "member: not a member id (^[A-Za-z0-9_-]{1,64}$)");
+	if (!ident_member_ok(member, strlen(member)))
+		return bad(req, "member: not a member id (" IDENT_MEMBER_PATTERN ")");
 	if (pseudo_subject(c->p.pseudo, member, out) != 0) {
 		server_reply_error(req, APIERR_INTERNAL,
 		                   "the subject reference cannot be computed");
@@ -657,8 +636,8 @@ subject_report(struct server_request *req, void *app)
 
 	if (only(req, (const char *const[]){NULL}, "nothing") != 0)
 		return;
-	if (member == NULL || !member_id_ok(member)) {
-		bad(req, "member_id: must match ^[A-Za-z0-9_-]{1,64}$");
+	if (member == NULL || !ident_member_ok(member, strlen(member))) {
+		bad(req, "member_id: must match " IDENT_MEMBER_PATTERN);
 		return;
 	}
 	if (pseudo_subject(c->p.pseudo, member, subject) != 0) {
@@ -914,8 +893,8 @@ set_state(struct server_request *req, struct compliance *c, const char *partner,
 		server_reply_error(req, e, msg);
 		return;
 	}
-	if (partner != NULL && !partner_id_ok(partner)) {
-		bad(req, "not a partner id (^[a-z0-9][a-z0-9-]{0,62}$)");
+	if (partner != NULL && !ident_name_ok(partner, strlen(partner))) {
+		bad(req, "not a partner id (" IDENT_NAME_PATTERN ")");
 		return;
 	}
 	if (read_reason(req, suspend, &reason) != 0)
@@ -1047,25 +1026,24 @@ const struct server_route compliance_routes[] = {
 };
 const size_t compliance_nroutes = sizeof(compliance_routes) / sizeof(compliance_routes[0]);
 
-/* The verifier key beside the ledger key (keys/ledger.vkey), one line; NULL if absent. */
+/* The verifier key beside the ledger key (keys/ledger.vkey), its first line; NULL if absent. */
 static char *
 read_vkey(const char *key_path)
 {
-	char path[4096], line[1024];
-	size_t n = strlen(key_path);
-	FILE *f;
+	char path[4096], *text;
+	size_t n = strlen(key_path), len;
 
 	if (n < 4 || strcmp(key_path + n - 4, ".key") != 0 ||
 	    (size_t)snprintf(path, sizeof(path), "%.*s.vkey", (int)(n - 4), key_path) >=
 	        sizeof(path) ||
-	    (f = fopen(path, "r")) == NULL)
+	    (text = file_read(path, VKEY_MAX_BYTES, 0, &len, NULL, 0)) == NULL)
 		return NULL;
-	char *got = fgets(line, sizeof(line), f);
-	fclose(f);
-	if (got == NULL)
+	text[strcspn(text, "\r\n")] = '\0';
+	if (text[0] == '\0') {
+		free(text);
 		return NULL;
-	line[strcspn(line, "\r\n")] = '\0';
-	return line[0] ? strdup(line) : NULL;
+	}
+	return text;
 }
 
 /* The parts of the listener that can be made without starting it. 0 or -1 with err. */
@@ -1180,12 +1158,16 @@ compliance_url(const struct compliance *c)
 	return server_url(c->server);
 }
 
-int
-compliance_reload(struct compliance *c, char *err, size_t errlen)
+struct tlsauth *
+compliance_staff_trust(struct compliance *c)
 {
-	if (c == NULL)
-		return 0;
-	return tlsauth_reload(c->trust, err, errlen);
+	return c->trust;
+}
+
+struct server *
+compliance_server(struct compliance *c)
+{
+	return c->server;
 }
 
 void

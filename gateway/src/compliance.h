@@ -55,8 +55,12 @@ struct compliance *compliance_start(const struct compliance_params *p, char *err
 /* The listener's address, "https://127.0.0.1:9443". Borrowed. */
 const char *compliance_url(const struct compliance *c);
 
-/* Reads the staff CA and CRL again (SIGHUP), all or nothing. 0, or -1 with err. */
-int compliance_reload(struct compliance *c, char *err, size_t errlen);
+/* The staff CA and CRL, and the listener: for the gateway's reload (SIGHUP), which loads
+ * them again together with its other files, all or nothing. Borrowed. */
+struct tlsauth;
+struct server;
+struct tlsauth *compliance_staff_trust(struct compliance *c);
+struct server *compliance_server(struct compliance *c);
 
 /* Stops the listener (requests in flight get up to drain_ms) and frees. NULL is a no-op. */
 void compliance_stop(struct compliance *c, unsigned drain_ms);

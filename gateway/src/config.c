@@ -2,7 +2,6 @@
 #include <arpa/inet.h>
 #include <assert.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/limits.h> /* not <limits.h>: -Igateway/src finds the limits module first */
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +16,7 @@
 #include <ini.h>
 
 #include "config.h"
+#include "file.h"
 
 /*
  * libinih does the tokenizing; our reader callback hands it one line at a time, so it always
@@ -38,7 +38,8 @@ enum kind {
 	K_UINT,   /* unsigned, within [min, max] */
 	K_ULONG,
 	K_BOOL,
-	K_URL, /* origin url */
+	K_URL,  /* origin url */
+	K_WORD, /* one of the key's words; the field is its index (unsigned) */
 };
 
 enum {
@@ -59,6 +60,13 @@ struct key {
 
 #define O(f) offsetof(struct config, f)
 
+/* The words of each K_WORD key, NULL-terminated, in the order of their index. */
+static const char *const log_formats[] = {"text", "json", NULL}; /* CONFIG_LOG_* */
+static const struct {
+	size_t off;
+	const char *const *words;
+} word_keys[] = {{O(gateway.log_format), log_formats}};
+
 static const char *const sections[] = {"gateway", "partner", "compliance", "origin",
                                        "policy",  "ledger",  "tokens",     "keys"};
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
@@ -67,6 +75,7 @@ static const struct key keys[] = {
     {"gateway", "name", K_STR, O(gateway.name), 0, 0, 0},
     {"gateway", "log", K_PATH, O(gateway.log), F_PARENT, 0, 0},
     {"gateway", "state", K_PATH, O(gateway.state), F_PARENT, 0, 0},
+    {"gateway", "log_format", K_WORD, O(gateway.log_format), 0, 0, 0},
     {"gateway", "threads", K_UINT, O(gateway.threads), 0, 0, 256},
 
     {"partner", "listen", K_LISTEN, O(partner.listen), F_REQUIRED, 0, 0},
@@ -579,6 +588,26 @@ handler(void *user, const char *section, const char *name, const char *value)
 	case K_URL:
 		parse_url(p, value, field);
 		break;
+	case K_WORD: {
+		const char *const *words = NULL;
+		char list[128];
+		size_t len = 0;
+		for (size_t i = 0; i < sizeof(word_keys) / sizeof(word_keys[0]); i++)
+			if (word_keys[i].off == k->off)
+				words = word_keys[i].words;
+		assert(words != NULL);
+		for (unsigned i = 0; words[i] != NULL; i++) {
+			if (strcmp(value, words[i]) == 0) {
+				*(unsigned *)field = i;
+				return 1;
+			}
+			len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+			                        i > 0 ? ", " : "", words[i]);
+			assert(len < sizeof(list));
+		}
+		err(p, p->lineno, "%s.%s: '%s' is not one of %s", section, name, value, list);
+		break;
+	}
 	}
 	return 1;
 }
@@ -762,59 +791,6 @@ finish(struct parse *p)
 		    "compliance.listen is the same address as partner.listen");
 }
 
-/* Reads the whole file (bounded), so the reader can hand inih lines from memory. */
-static char *
-read_file(struct parse *p, const char *path, size_t *len)
-{
-	struct stat st;
-	char *buf = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-
-	if (fd < 0) {
-		err(p, 0, "cannot open: %s", strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		err(p, 0, "not a regular file");
-		goto fail;
-	}
-	if (st.st_size > CONFIG_MAX_FILE_BYTES) {
-		err(p, 0, "larger than %d bytes", CONFIG_MAX_FILE_BYTES);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (!buf) {
-		p->oom = 1;
-		goto fail;
-	}
-	size_t got = 0;
-	for (;;) {
-		/* read one byte past the size seen by fstat: a growing file is caught */
-		ssize_t r = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			err(p, 0, "read: %s", strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-		if (got > (size_t)st.st_size) {
-			err(p, 0, "changed while being read");
-			goto fail;
-		}
-	}
-	buf[got] = '\0';
-	*len = got;
-	close(fd);
-	return buf;
-fail:
-	free(buf);
-	close(fd);
-	return NULL;
-}
-
 /* The file's absolute name and folder, without resolving a symlink to the file itself. */
 static int
 locate(struct parse *p, const char *path)
@@ -847,7 +823,7 @@ struct config *
 config_load(const char *path, char **errors)
 {
 	struct parse p;
-	char *buf = NULL;
+	char *buf = NULL, ferr[PATH_MAX + 256];
 
 	memset(&p, 0, sizeof(p));
 	p.name = path;
@@ -864,9 +840,12 @@ config_load(const char *path, char **errors)
 	p.c->origin.max_record_bytes = 1048576;
 	p.c->ledger.checkpoint_interval_ms = 1000;
 
-	buf = read_file(&p, path, &p.len);
-	if (!buf)
+	/* the whole file (bounded), so that the reader hands inih lines from memory */
+	buf = file_read(path, CONFIG_MAX_FILE_BYTES, 0, &p.len, ferr, sizeof(ferr));
+	if (!buf) {
+		err(&p, 0, "%s", file_reason(path, ferr));
 		goto done;
+	}
 	if (locate(&p, path) < 0)
 		goto done;
 	p.buf = buf;
@@ -912,6 +891,7 @@ config_free(struct config *c)
 		case K_UINT:
 		case K_ULONG:
 		case K_BOOL:
+		case K_WORD:
 			break;
 		}
 	}

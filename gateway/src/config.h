@@ -4,6 +4,12 @@
 
 #include <stdbool.h>
 
+/* [gateway] log_format: the index of its word, "text" or "json". */
+enum {
+	CONFIG_LOG_TEXT,
+	CONFIG_LOG_JSON,
+};
+
 /* A listener address: "127.0.0.1:8443". */
 struct config_listen {
 	char *host; /* numeric IPv4/IPv6 address or "localhost" */
@@ -22,6 +28,8 @@ struct config {
 		char *name;  /* [gateway] name */
 		char *log;   /* [gateway] log: file for request logs, NULL = stderr */
 		char *state; /* [gateway] state: suspensions, revoked tokens (default state.db) */
+		unsigned log_format; /* [gateway] log_format: CONFIG_LOG_TEXT (default) or
+		                        CONFIG_LOG_JSON */
 		unsigned
 		    threads; /* [gateway] threads: worker threads per listener (0 = one per core) */
 	} gateway;
@@ -90,7 +98,8 @@ struct config {
  * unknown or repeated sections and keys, values, required keys, files that must exist, key
  * files readable or writable by group or others. Errors come sorted by line; reading stops
  * after 100 errors.
- * Defaults: gateway.name "pdgate", gateway.state "state.db", gateway.threads 0, partner
+ * Defaults: gateway.name "pdgate", gateway.state "state.db", gateway.log_format text,
+ * gateway.threads 0, partner
  * max_connections 1024 / max_unauthenticated = max_connections / handshake_timeout_s 5 /
  * idle_timeout_s 30 / max_header_bytes 8192, origin timeout_ms 2000 /
  * max_record_bytes 1048576, ledger checkpoint_interval_ms 1000, compliance

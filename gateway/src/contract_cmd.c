@@ -16,6 +16,7 @@
 #include "contract.h"
 #include "contract_cmd.h"
 #include "contract_file.h"
+#include "share.h"
 
 static void
 contract_usage(FILE *f)
@@ -32,31 +33,11 @@ contract_usage(FILE *f)
 	        "       its state now (a table, or JSON with --json).\n"
 	        "\n"
 	        "  -c FILE          take the catalogs and the contracts folder from pdgate.conf\n"
-	        "  --policies DIR   folder with purposes.json and fields.json (default: the\n"
-	        "                   repository's policies/, from $PDGATE_SHARE or next to bin/)\n"
+	        "  --policies DIR   folder with purposes.json and fields.json (default: policies/\n"
+	        "                   of the share folder: $PDGATE_SHARE, else ../share/pdgate\n"
+	        "                   or the source tree beside the binary)\n"
 	        "  --dir DIR        the contracts folder to list\n"
 	        "  --json           list as JSON\n");
-}
-
-/* The repository's data folder: $PDGATE_SHARE, else the parent of the binary's folder. */
-static int
-share_dir(char *out, size_t len)
-{
-	const char *env = getenv("PDGATE_SHARE");
-	if (env != NULL && env[0] != '\0')
-		return snprintf(out, len, "%s", env) < (int)len ? 0 : -1;
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
-		return -1;
-	exe[n] = '\0';
-	for (int up = 0; up < 2; up++) {
-		char *slash = strrchr(exe, '/');
-		if (slash == NULL)
-			return -1;
-		*slash = '\0';
-	}
-	return snprintf(out, len, "%s", exe[0] ? exe : "/") < (int)len ? 0 : -1;
 }
 
 struct cli_paths {
@@ -89,10 +70,12 @@ cli_paths(const char *conf, const char *policies, const char *dir, struct cli_pa
 	if (policies != NULL) {
 		snprintf(base, sizeof(base), "%s", policies);
 	} else {
-		char share[PATH_MAX - 16];
-		if (share_dir(share, sizeof(share)) != 0) {
-			fprintf(stderr,
-			        "pdgate contract: cannot find the policies; use --policies DIR\n");
+		char share[PATH_MAX - 16], err[256];
+		if (share_dir(NULL, share, sizeof(share), err, sizeof(err)) != 0) {
+			fprintf(
+			    stderr,
+			    "pdgate contract: cannot find the policies (%s); use --policies DIR\n",
+			    err);
 			return -1;
 		}
 		snprintf(base, sizeof(base), "%s/policies", share);

@@ -14,6 +14,7 @@
 #include "contract.h"
 #include "contract_file.h"
 #include "errlist.h"
+#include "ident.h"
 #include "policy.h"
 #include "text.h"
 #include "ujson.h"
@@ -139,22 +140,6 @@ valid_contract_id(const char *s)
 	for (int i = 3; i < 12; i++)
 		if (i != 7 && (s[i] < '0' || s[i] > '9'))
 			return false;
-	return true;
-}
-
-static bool
-valid_partner(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > 63)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = s[i];
-		bool ok =
-		    (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || (i > 0 && ch == '-');
-		if (!ok)
-			return false;
-	}
 	return true;
 }
 
@@ -537,8 +522,8 @@ parse_contract(struct parse *ps, json_t *root)
 	}
 	c->id = save(ps, id);
 	const char *partner = get_text(ps, root, "partner", 64, true);
-	if (partner != NULL && !valid_partner(partner)) {
-		err(ps, "$.partner", "must match ^[a-z0-9][a-z0-9-]{0,62}$");
+	if (partner != NULL && !ident_name_ok(partner, strlen(partner))) {
+		err(ps, "$.partner", "must match " IDENT_NAME_PATTERN);
 		partner = NULL;
 	}
 	c->partner = save(ps, partner);

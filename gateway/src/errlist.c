@@ -1,15 +1,13 @@
 /* errlist — the error lists of pdgate's file validators. */
-#include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "buf.h"
 #include "errlist.h"
+#include "file.h"
 
 struct errlist {
 	struct buf text; /* the kept lines, each ending in "\n" */
@@ -202,54 +200,12 @@ errlist_path_index(char *out, size_t outlen, const char *parent, size_t i)
 int
 errlist_read_file(struct errlist *l, const char *file, size_t max, char **buf, size_t *len)
 {
-	struct stat st;
-	char *b = NULL;
-	size_t n = 0;
-	int fd = open(file, O_RDONLY | O_CLOEXEC);
+	char err[PATH_MAX + 256];
 
-	*buf = NULL;
-	*len = 0;
-	if (fd < 0) {
-		errlist_add(l, file, NULL, "cannot open: %s", strerror(errno));
+	*buf = file_read(file, max, 0, len, err, sizeof(err));
+	if (*buf == NULL) {
+		errlist_add(l, file, NULL, "%s", file_reason(file, err));
 		return -1;
 	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		errlist_add(l, file, NULL, "not a regular file");
-		goto fail;
-	}
-	if ((unsigned long long)st.st_size > max) {
-		errlist_add(l, file, NULL, "larger than %zu bytes", max);
-		goto fail;
-	}
-	/* Read up to max+1 bytes whatever fstat said: the file may grow under us. */
-	b = malloc(max + 2);
-	if (b == NULL) {
-		errlist_add(l, file, NULL, "out of memory");
-		goto fail;
-	}
-	for (;;) {
-		ssize_t r = read(fd, b + n, max + 1 - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			errlist_add(l, file, NULL, "cannot read: %s", strerror(errno));
-			goto fail;
-		}
-		if (r == 0)
-			break;
-		n += (size_t)r;
-		if (n > max) {
-			errlist_add(l, file, NULL, "larger than %zu bytes", max);
-			goto fail;
-		}
-	}
-	close(fd);
-	b[n] = '\0';
-	*buf = b;
-	*len = n;
 	return 0;
-fail:
-	free(b);
-	close(fd);
-	return -1;
 }

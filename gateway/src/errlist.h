@@ -44,8 +44,9 @@ void errlist_unknown_keys(struct errlist *l, const char *file, const char *path,
 void errlist_quote(char *out, size_t outlen, const char *s);
 
 /*
- * Reads FILE whole into *buf (NUL-terminated, caller frees) and *len. Files larger than max
- * bytes, unreadable files and non-regular files are errors added to the list. Returns 0 / -1.
+ * Reads FILE whole with file_read into *buf (NUL-terminated, caller frees) and *len. What
+ * file_read refuses (larger than max bytes, unreadable, not a regular file) is an error added
+ * to the list. Returns 0 / -1.
  */
 int errlist_read_file(struct errlist *l, const char *file, size_t max, char **buf, size_t *len);
 

@@ -25,6 +25,7 @@
 #include "cal.h"
 #include "compliance.h"
 #include "config.h"
+#include "file.h"
 #include "gateway.h"
 #include "ledger.h"
 #include "ledger_read.h"
@@ -32,14 +33,15 @@
 #include "note.h"
 #include "origin.h"
 #include "partner.h"
-#include "pki.h"
 #include "pseudo.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "server.h"
 #include "tlsauth.h"
+#include "tlscred.h"
 #include "token.h"
 #include "tokenstore.h"
+#include "version.h"
 
 /* How long SIGTERM lets requests in flight finish before connections are closed. */
 #define DRAIN_MS 10000
@@ -67,17 +69,19 @@ struct gateway {
 static void
 usage(FILE *f)
 {
-	fprintf(
-	    f,
-	    "usage: pdgate serve -c FILE [-n]\n"
-	    "       pdgate serve --routes\n"
-	    "  -c FILE   the configuration (pdgate.conf)\n"
-	    "  -n        check the configuration, keys and trust files, print\n"
-	    "            'configuration OK' or every error, and exit\n"
-	    "  --routes  print the routes both listeners serve, one a line\n"
-	    "            (LISTENER METHOD PATTERN, {} for a path parameter), and exit\n"
-	    "Runs the gateway in the foreground. SIGHUP reloads the CRL (all or nothing) and\n"
-	    "reopens the log file; SIGTERM and SIGINT finish the requests in flight and stop.\n");
+	fprintf(f, "usage: pdgate serve -c FILE [-n]\n"
+	           "       pdgate serve --routes\n"
+	           "  -c FILE   the configuration (pdgate.conf)\n"
+	           "  -n        check the configuration, keys and trust files, print\n"
+	           "            'configuration OK' or every error, and exit\n"
+	           "  --routes  print the routes both listeners serve, one a line\n"
+	           "            (LISTENER METHOD PATTERN, {} for a path parameter), and exit\n"
+	           "Runs the gateway in the foreground. Signals:\n"
+	           "  SIGHUP    reload the catalogs, the contracts, both CAs and CRLs and both\n"
+	           "            listeners' certificates and keys, all or nothing; reopen the log\n"
+	           "  SIGUSR1   reopen the log file (after logrotate), nothing else\n"
+	           "  SIGTERM, SIGINT  finish the requests in flight and stop\n"
+	           "Everything else in the configuration takes a restart (docs/operations.md).\n");
 }
 
 /* `pdgate serve --routes`: the very tables the listeners route by, so a document can be
@@ -115,25 +119,35 @@ add_error(char **list, const char *fmt, ...)
 	*list = b.data;
 }
 
+/* A server certificate or key file at most, as the listener reads them (server.c). */
+#define SERVER_PEM_MAX ((size_t)1 << 20)
+
 /* The server certificate and key parse and belong together (TLS would fail later, vaguely). */
 static void
 check_server_pair(const char *what, const char *cert_path, const char *key_path, char **errors)
 {
-	FILE *f;
+	char *pem;
+	size_t len;
+	BIO *bio;
 	X509 *cert = NULL;
 	EVP_PKEY *key = NULL;
 
-	if ((f = fopen(cert_path, "r")) != NULL) {
-		cert = PEM_read_X509(f, NULL, NULL, NULL);
-		fclose(f);
+	if ((pem = file_read(cert_path, SERVER_PEM_MAX, 0, &len, NULL, 0)) != NULL) {
+		if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL)
+			cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		free(pem);
 	}
 	if (cert == NULL) {
 		add_error(errors, "%s: [%s] cert: not a PEM certificate", cert_path, what);
 		goto done;
 	}
-	if ((f = fopen(key_path, "r")) != NULL) {
-		key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-		fclose(f);
+	if ((pem = file_read(key_path, SERVER_PEM_MAX, 0, &len, NULL, 0)) != NULL) {
+		if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL)
+			key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
+		BIO_free(bio);
+		OPENSSL_cleanse(pem, len);
+		free(pem);
 	}
 	if (key == NULL) {
 		add_error(errors, "%s: [%s] key: not a PEM private key (or encrypted)", key_path,
@@ -171,78 +185,216 @@ raise_nofile(struct log *log, unsigned want)
 		        (unsigned long long)rl.rlim_cur, want);
 }
 
+/* ---- Dates that stop the gateway: CRLs' nextUpdate, server certificates' notAfter ---- */
+
+#define DAY_S (24 * 3600)
+#define CRL_WARN_DAYS 7   /* a CRL's nextUpdate is announced this many days ahead */
+#define CERT_WARN_DAYS 30 /* a server certificate's notAfter likewise */
+
 static void
-warn_if_stale(struct gateway *g)
+format_date(time_t t, char *buf, size_t len)
 {
-	time_t next = tlsauth_crl_next_update(g->partner_trust);
-	char when[32] = "?";
 	struct tm tm;
 
-	if (next == 0 || next > time(NULL))
-		return;
-	if (gmtime_r(&next, &tm) != NULL)
-		strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", &tm);
-	log_msg(g->log, "error",
-	        "the partner CRL %s is past its nextUpdate (%s): every partner is refused until a "
-	        "current CRL is installed and pdgate receives SIGHUP",
-	        g->cfg->partner.crl, when);
+	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(buf, len, "?");
 }
 
+/* Whole days from now until t, rounded up (0 once it has passed). */
+static long
+days_until(time_t t, time_t now)
+{
+	return t <= now ? 0 : (long)((t - now + DAY_S - 1) / DAY_S);
+}
+
+/* A CRL past its nextUpdate refuses every certificate of its CA: an error; one within
+ * CRL_WARN_DAYS of it, a warning. who: "partner" or "staff". */
+static void
+check_crl(struct gateway *g, const char *who, const char *file, time_t next, time_t now)
+{
+	char when[32];
+
+	if (next == 0)
+		return;
+	format_date(next, when, sizeof when);
+	if (next <= now)
+		log_msg(
+		    g->log, "error",
+		    "the %s CRL %s is past its nextUpdate (%s): every %s certificate is refused "
+		    "until a current CRL is installed and pdgate receives SIGHUP",
+		    who, file, when, who);
+	else if (next - now <= (time_t)CRL_WARN_DAYS * DAY_S)
+		log_msg(g->log, "warn",
+		        "the %s CRL %s reaches its nextUpdate on %s, in %ld day(s): re-sign it "
+		        "(pdgate cert crl%s) and send SIGHUP, or every %s certificate is refused "
+		        "from then on",
+		        who, file, when, days_until(next, now),
+		        strcmp(who, "staff") == 0 ? " --staff" : "", who);
+}
+
+/* The certificate a listener's new handshakes get, within CERT_WARN_DAYS of its notAfter
+ * (a warning) or past it (an error). listeners: whose it is, for the message. */
+static void
+check_cert(struct gateway *g, const char *listeners, const char *file, struct server *s, time_t now)
+{
+	struct tlscred *cred = server_cred(s);
+	time_t until = tlscred_not_after(cred);
+	char when[32];
+
+	tlscred_release(cred);
+	format_date(until, when, sizeof when);
+	if (until <= now)
+		log_msg(g->log, "error",
+		        "the server certificate %s of the %s expired on %s: clients refuse the "
+		        "handshake until a new one is installed and pdgate receives SIGHUP",
+		        file, listeners, when);
+	else if (until - now <= (time_t)CERT_WARN_DAYS * DAY_S)
+		log_msg(g->log, "warn",
+		        "the server certificate %s of the %s expires on %s, in %ld day(s): install "
+		        "a new one and send SIGHUP before then",
+		        file, listeners, when, days_until(until, now));
+}
+
+/* At start, on every SIGHUP, and once a day between. */
+static void
+check_dates(struct gateway *g)
+{
+	const struct config *c = g->cfg;
+	time_t now = time(NULL);
+
+	check_crl(g, "partner", c->partner.crl, tlsauth_crl_next_update(g->partner_trust), now);
+	if (c->compliance.staff_crl != NULL)
+		check_crl(g, "staff", c->compliance.staff_crl,
+		          tlsauth_crl_next_update(compliance_staff_trust(g->compliance)), now);
+	if (strcmp(c->partner.cert, c->compliance.cert) == 0) {
+		check_cert(g, "partner and compliance listeners", c->partner.cert, g->partner, now);
+	} else {
+		check_cert(g, "partner listener", c->partner.cert, g->partner, now);
+		check_cert(g, "compliance listener", c->compliance.cert,
+		           compliance_server(g->compliance), now);
+	}
+}
+
+/* ---- Signals ---- */
+
+/* SIGUSR1, from logrotate: the log file again at its path, and nothing else. */
+static void
+reopen_log(struct gateway *g)
+{
+	if (g->cfg->gateway.log == NULL)
+		log_msg(g->log, "info", "SIGUSR1: the log is stderr; nothing to reopen");
+	else if (log_reopen(g->log) != 0)
+		log_msg(g->log, "error", "SIGUSR1: reopening the log file %s failed: %s",
+		        g->cfg->gateway.log, strerror(errno));
+	else
+		log_msg(g->log, "info", "SIGUSR1: reopened the log file %s", g->cfg->gateway.log);
+}
+
+/* Everything SIGHUP reads again, loaded before anything changes. */
+struct reload_set {
+	struct registry_snapshot *policies;
+	struct tlsauth_snapshot *partner_trust, *staff_trust;
+	struct tlscred *partner_cred, *compliance_cred;
+};
+
+static void
+reload_set_free(struct reload_set *r)
+{
+	registry_snapshot_free(r->policies);
+	tlsauth_snapshot_free(r->partner_trust);
+	tlsauth_snapshot_free(r->staff_trust);
+	tlscred_release(r->partner_cred);
+	tlscred_release(r->compliance_cred);
+}
+
+/*
+ * SIGHUP. Reads the catalogs and contracts, both trust stores (CA and CRL) and both listeners'
+ * certificates and keys; only when every one of them loads are they all put in force. Else the
+ * log names every problem and nothing changes: a half-done reload (a new certificate with the
+ * old contracts, say) is a state nobody asked for. Requests and connections under way finish
+ * on what they hold; a reload reaches a kept-alive connection on its next request (the trust
+ * stores and contracts) or not at all (its certificate: new handshakes get the new one).
+ */
 static void
 reload(struct gateway *g)
 {
+	const struct config *c = g->cfg;
+	struct tlsauth *staff = compliance_staff_trust(g->compliance);
+	struct reload_set r = {0};
 	char err[512], desc[256], *errors = NULL;
+	bool ok = true;
 
 	if (log_reopen(g->log) != 0)
 		log_msg(g->log, "error", "reopening the log file failed: %s", strerror(errno));
-	if (registry_reload(g->registry, &errors) != 0) {
+	if ((r.policies = registry_load(g->registry, &errors)) == NULL) {
 		/* every error with its file and JSON path, then the verdict */
 		for (char *line = strtok(errors, "\n"); line != NULL; line = strtok(NULL, "\n"))
 			log_msg(g->log, "error", "%s", line);
-		log_msg(g->log, "error",
-		        "reload of policies and contracts failed; keeping the "
-		        "previous set");
+		log_msg(g->log, "error", "reload of policies and contracts failed");
 		free(errors);
-	} else {
-		const struct registry_view *v = registry_acquire(g->registry);
-		log_msg(g->log, "info", "reload ok: %zu contracts (generation %llu)",
-		        contract_set_count(v->contracts), (unsigned long long)v->generation);
-		registry_release(g->registry, v);
+		ok = false;
 	}
-	if (tlsauth_reload(g->partner_trust, err, sizeof err) != 0) {
-		log_msg(g->log, "error", "reload failed: %s; keeping the previous CRL", err);
+	if ((r.partner_trust = tlsauth_load(g->partner_trust, err, sizeof err)) == NULL) {
+		log_msg(g->log, "error", "reload of the partner CA/CRL failed: %s", err);
+		ok = false;
+	}
+	if ((r.staff_trust = tlsauth_load(staff, err, sizeof err)) == NULL) {
+		log_msg(g->log, "error", "reload of the staff CA/CRL failed: %s", err);
+		ok = false;
+	}
+	if ((r.partner_cred = tlscred_load(c->partner.cert, c->partner.key, err, sizeof err)) ==
+	    NULL) {
+		log_msg(g->log, "error", "reload of the partner listener's certificate failed: %s",
+		        err);
+		ok = false;
+	}
+	/* one pair of files for both listeners (as pdgate init makes it): read once */
+	if (strcmp(c->partner.cert, c->compliance.cert) == 0 &&
+	    strcmp(c->partner.key, c->compliance.key) == 0) {
+		r.compliance_cred = r.partner_cred != NULL ? tlscred_ref(r.partner_cred) : NULL;
+	} else if ((r.compliance_cred = tlscred_load(c->compliance.cert, c->compliance.key, err,
+	                                             sizeof err)) == NULL) {
+		log_msg(g->log, "error",
+		        "reload of the compliance listener's certificate failed: %s", err);
+		ok = false;
+	}
+	if (!ok) {
+		reload_set_free(&r);
+		log_msg(
+		    g->log, "error",
+		    "reload failed: nothing was changed; the catalogs, contracts, CRLs and "
+		    "server certificates in force stay so until a SIGHUP finds every file good");
+		check_dates(g);
 		return;
 	}
+
+	registry_install(g->registry, r.policies);
+	tlsauth_install(g->partner_trust, r.partner_trust);
+	tlsauth_install(staff, r.staff_trust);
+	server_set_cred(g->partner, r.partner_cred);
+	server_set_cred(compliance_server(g->compliance), r.compliance_cred);
+	r.policies = NULL;
+	r.partner_trust = r.staff_trust = NULL;
+
+	const struct registry_view *v = registry_acquire(g->registry);
+	log_msg(g->log, "info", "reload ok: %zu contracts (generation %llu)",
+	        contract_set_count(v->contracts), (unsigned long long)v->generation);
+	registry_release(g->registry, v);
 	tlsauth_describe(g->partner_trust, desc, sizeof desc);
 	log_msg(g->log, "info", "reload ok: %s (trust generation %llu)", desc,
 	        (unsigned long long)tlsauth_generation(g->partner_trust));
-	warn_if_stale(g);
-	if (compliance_reload(g->compliance, err, sizeof err) != 0)
-		log_msg(g->log, "error",
-		        "reload of the staff CA/CRL failed: %s; keeping the "
-		        "previous ones",
-		        err);
+	tlsauth_describe(staff, desc, sizeof desc);
+	log_msg(g->log, "info", "reload ok: %s", desc);
+	log_msg(g->log, "info",
+	        "reload ok: new handshakes get the server certificate sha256:%s (partner "
+	        "listener) and sha256:%s (compliance listener)",
+	        tlscred_fingerprint(r.partner_cred), tlscred_fingerprint(r.compliance_cred));
+	reload_set_free(&r); /* the listeners hold references of their own */
+	check_dates(g);
 }
 
 /* Key files are small; a bigger one is not a key, and reading part of it would be wrong. */
 #define SECRET_MAX 4096
-
-/* True for an http:// origin off this machine: member records would cross the network in
- * cleartext. https:// (with [origin] ca) is what a remote member system needs. */
-static bool
-cleartext_remote(const char *url)
-{
-	static const char *const local[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
-
-	if (strncmp(url, "http://", 7) != 0)
-		return false;
-	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
-		size_t n = strlen(local[i]);
-		if (strncmp(url, local[i], n) == 0 && (url[n] == ':' || url[n] == '/' || !url[n]))
-			return false;
-	}
-	return true;
-}
 
 /*
  * Opens everything a request needs and checks what -n checks: trust files, the server key
@@ -278,8 +430,7 @@ open_all(struct gateway *g, char **errors)
 	    token_verifier_new(c->tokens.pub, c->tokens.issuer, TOKEN_WORK_ORDER, err, sizeof err);
 	if (g->work_orders == NULL)
 		add_error(errors, "%s: [tokens] pub: %s", c->tokens.pub, err);
-	if ((secret = pki_file_read(c->keys.pseudonym, SECRET_MAX, 0, &len, err, sizeof err)) ==
-	        NULL ||
+	if ((secret = file_read(c->keys.pseudonym, SECRET_MAX, 0, &len, err, sizeof err)) == NULL ||
 	    (g->pseudo = pseudo_new(secret, len)) == NULL)
 		add_error(errors, "%s: [keys] pseudonym: unreadable or shorter than %d bytes",
 		          c->keys.pseudonym, PSEUDO_MIN_SECRET);
@@ -287,7 +438,7 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	if ((secret = pki_file_read(c->ledger.key, SECRET_MAX, 0, &len, err, sizeof err)) == NULL) {
+	if ((secret = file_read(c->ledger.key, SECRET_MAX, 0, &len, err, sizeof err)) == NULL) {
 		add_error(errors, "%s: [ledger] key: unreadable", c->ledger.key);
 	} else {
 		struct note_signer *ns = note_signer_new(c->ledger.origin, secret, len);
@@ -300,15 +451,8 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	struct origin_params op = {
-	    .url = c->origin.url,
-	    .timeout_ms = c->origin.timeout_ms,
-	    .max_record_bytes = c->origin.max_record_bytes,
-	    .client_cert = c->origin.client_cert,
-	    .client_key = c->origin.client_key,
-	    .ca = c->origin.ca,
-	};
-	if (cleartext_remote(c->origin.url))
+	struct origin_params op = origin_params_of(c);
+	if (origin_cleartext_remote(c->origin.url))
 		add_error(errors,
 		          "[origin] url: plain http:// is allowed only to this machine; a "
 		          "remote member system needs https:// (member records are personal "
@@ -389,6 +533,8 @@ serve_main(int argc, char **argv)
 		fprintf(stderr, "%s: [gateway] log: %s\n", g.cfg->gateway.log, strerror(errno));
 		goto done;
 	}
+	log_set_format(g.log, g.cfg->gateway.log_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON
+	                                                                   : LOG_FORMAT_TEXT);
 	unsigned pending = g.cfg->partner.max_unauthenticated ? g.cfg->partner.max_unauthenticated
 	                                                      : g.cfg->partner.max_connections;
 	raise_nofile(g.log, g.cfg->partner.max_connections + 2 * pending);
@@ -406,6 +552,7 @@ serve_main(int argc, char **argv)
 	sigset_t sigs;
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGHUP);
+	sigaddset(&sigs, SIGUSR1);
 	sigaddset(&sigs, SIGTERM);
 	sigaddset(&sigs, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
@@ -413,7 +560,6 @@ serve_main(int argc, char **argv)
 
 	tlsauth_describe(g.partner_trust, desc, sizeof desc);
 	log_msg(g.log, "info", "partner trust: %s", desc);
-	warn_if_stale(&g);
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
 	g.tokenstore = tokenstore_open(g.cfg->gateway.state, err, sizeof err);
@@ -441,6 +587,7 @@ serve_main(int argc, char **argv)
 	    .key = g.cfg->ledger.key,
 	    .checkpoint_interval_ms = g.cfg->ledger.checkpoint_interval_ms,
 	    .log = g.log,
+	    .version = version_number(),
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
@@ -516,12 +663,35 @@ serve_main(int argc, char **argv)
 	fflush(stdout);
 	log_msg(g.log, "info", "started: compliance listener on %s", compliance_url(g.compliance));
 
+	/*
+	 * The housekeeping loop: signals, and the daily look at the dates (a check on SIGHUP
+	 * starts the day again, so a warning comes at most once a day between reloads).
+	 */
+	check_dates(&g);
+	struct timespec next_check;
+	clock_gettime(CLOCK_MONOTONIC, &next_check);
+	next_check.tv_sec += DAY_S;
 	for (;;) {
-		int sig = 0;
-		if (sigwait(&sigs, &sig) != 0)
+		struct timespec now, wait = {0, 0};
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (now.tv_sec < next_check.tv_sec)
+			wait.tv_sec = next_check.tv_sec - now.tv_sec;
+		int sig = sigtimedwait(&sigs, NULL, &wait);
+		if (sig < 0) {
+			if (errno == EAGAIN) {
+				check_dates(&g);
+				next_check.tv_sec += DAY_S;
+			}
 			continue;
+		}
 		if (sig == SIGHUP) {
 			reload(&g);
+			clock_gettime(CLOCK_MONOTONIC, &next_check);
+			next_check.tv_sec += DAY_S;
+			continue;
+		}
+		if (sig == SIGUSR1) {
+			reopen_log(&g);
 			continue;
 		}
 		log_msg(g.log, "info", "%s: draining and stopping",

@@ -1,8 +1,7 @@
-/* init — the `pdgate init` command: a complete, self-contained demo installation in one step. */
+/* init — the `pdgate init` command: a complete, self-contained installation in one step. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -16,13 +15,19 @@
 #include <jansson.h>
 #include <openssl/crypto.h>
 
+#include "config.h"
+#include "ident.h"
 #include "init.h"
 #include "members.h"
+#include "origin.h"
 #include "pki.h"
+#include "share.h"
+#include "stagedir.h"
 
 #define DEFAULT_MEMBERS 1000UL
 #define DEFAULT_SEED 1UL
 #define DEFAULT_NAME "demo"
+#define DEFAULT_PRODUCTION_NAME "production"
 #define STAFF_NAME "officer"
 
 /* Bounds on what is read from the share folder: it is ours, but a mistake must not hang init. */
@@ -33,6 +38,8 @@
 
 static const char usage[] =
     "usage: pdgate init DIR [--members N] [--seed S] [--name NAME] [--share DIR]\n"
+    "       pdgate init DIR --production --hostname HOST [--hostname HOST...] [--origin URL]\n"
+    "                   [--state DIR] [--name NAME] [--share DIR]\n"
     "\n"
     "Creates a complete demo installation in DIR, which must not exist: the partner, staff and\n"
     "server CAs with their certificates and CRLs, a client certificate for each partner of the\n"
@@ -40,15 +47,38 @@ static const char usage[] =
     "keys, the policies and contracts, a database of N synthetic members, and pdgate.conf.\n"
     "DIR is built beside itself and renamed into place: it is complete or absent.\n"
     "\n"
-    "  --members N   synthetic members (default 1000)\n"
-    "  --seed S      seed of the synthetic members (default 1): the same seed, the same members\n"
-    "  --name NAME   installation name (default demo); the ledger origin is pdgate.local/NAME\n"
-    "  --share DIR   where policies/ and contracts/examples/ are read (default $PDGATE_SHARE,\n"
-    "                else the folder above the one holding the pdgate binary)\n";
+    "With --production, an installation for real use instead: the CAs and their CRLs, a server\n"
+    "certificate for the given host names, the keys, the catalogs, an empty contracts folder\n"
+    "and pdgate.conf; no demo partner, no staff certificate, no synthetic member. Its partner\n"
+    "listener is on every address (0.0.0.0:8443); its compliance listener on 127.0.0.1:9443,\n"
+    "where staff present a staff certificate as well as a token.\n"
+    "\n"
+    "  --members N    synthetic members (default 1000)\n"
+    "  --seed S       seed of the synthetic members (default 1): the same seed, the same members\n"
+    "  --name NAME    installation name (default demo; production with --production); the\n"
+    "                 ledger origin is pdgate.local/NAME (with --production HOST/NAME, HOST the\n"
+    "                 first host name)\n"
+    "  --share DIR    where policies/, contracts/examples/ and the console are read (default\n"
+    "                 $PDGATE_SHARE, else PREFIX/share/pdgate for PREFIX/bin/pdgate, else the\n"
+    "                 source tree holding bin/pdgate)\n"
+    "  --production   an installation for real use (above)\n"
+    "  --hostname HOST  a DNS name or an IP address by which partners reach the gateway: the\n"
+    "                 server certificate names exactly these; repeat for each (1 to 32)\n"
+    "  --origin URL   the member system, https://host/base (http:// only to this machine), or\n"
+    "                 sqlite:PATH; default an empty embedded member database, members.db\n"
+    "  --state DIR    an existing folder for the files the gateway writes (ledger.db,\n"
+    "                 state.db), as /var/lib/pdgate under systemd; default DIR itself\n";
 
 struct init_opts {
 	const char *dir, *share, *name;
 	unsigned long members, seed;
+	int synthetic;                    /* --members or --seed was given */
+	int production;                   /* --production */
+	const char *origin;               /* --origin URL; NULL: an empty members.db */
+	const char *state;                /* --state DIR; NULL: the installation's own folder */
+	const char *hosts[PKI_MAX_HOSTS]; /* --hostname, lower-cased, pointing into host_buf */
+	size_t nhosts;
+	char host_buf[PKI_MAX_HOSTS][256];
 };
 
 __attribute__((format(printf, 1, 2))) static void
@@ -75,6 +105,22 @@ pjoin(char *out, const char *a, const char *b)
 }
 
 static int
+is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+static int
+is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+static int
 parse_ulong(const char *s, unsigned long max, unsigned long *out)
 {
 	char *end;
@@ -90,6 +136,111 @@ parse_ulong(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
+/* One --hostname: lower-cased, checked, not given twice. 0, or -1 with a message. */
+static int
+add_host(struct init_opts *o, const char *v)
+{
+	size_t n = strlen(v);
+	char *h;
+
+	if (o->nhosts == PKI_MAX_HOSTS) {
+		fail_msg("--hostname: at most %d", PKI_MAX_HOSTS);
+		return -1;
+	}
+	if (n >= sizeof(o->host_buf[0])) {
+		fail_msg("--hostname '%.64s...': longer than a host name can be", v);
+		return -1;
+	}
+	h = o->host_buf[o->nhosts];
+	for (size_t i = 0; i <= n; i++)
+		h[i] = v[i] >= 'A' && v[i] <= 'Z' ? (char)(v[i] - 'A' + 'a') : v[i];
+	if (pki_host_kind(h) == PKI_HOST_BAD) {
+		fail_msg("--hostname '%s': neither a host name (letters, digits and hyphens in "
+		         "dot-separated labels, no wildcard, no trailing dot) nor an IP address",
+		         v);
+		return -1;
+	}
+	for (size_t i = 0; i < o->nhosts; i++) {
+		if (strcmp(o->hosts[i], h) == 0) {
+			fail_msg("--hostname '%s' is given twice", v);
+			return -1;
+		}
+	}
+	o->hosts[o->nhosts++] = h;
+	return 0;
+}
+
+/* A value that goes into pdgate.conf as it is: printable ASCII, no blank at either end. */
+static int
+conf_value_ok(const char *v)
+{
+	size_t n = strlen(v);
+
+	if (n == 0 || v[0] == ' ' || v[n - 1] == ' ')
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] >= 0x7f)
+			return 0;
+	return 1;
+}
+
+/* --origin, as far as it can be checked before anything is made: the configuration's own
+ * parser checks the rest once pdgate.conf is written (the one URL grammar). */
+static int
+check_origin(const char *url)
+{
+	if (strncmp(url, "https://", 8) != 0 && strncmp(url, "http://", 7) != 0 &&
+	    strncmp(url, "sqlite:", 7) != 0) {
+		fail_msg("--origin '%s': not https://HOST/BASE, http://127.0.0.1:PORT/BASE or "
+		         "sqlite:PATH",
+		         url);
+		return -1;
+	}
+	if (!conf_value_ok(url) || strchr(url, ' ') != NULL) {
+		fail_msg("--origin '%s': a blank, a control or a non-ASCII character", url);
+		return -1;
+	}
+	if (origin_cleartext_remote(url)) {
+		fail_msg("--origin '%s': plain http:// is allowed only to this machine; a remote "
+		         "member system needs https:// (member records are personal data)",
+		         url);
+		return -1;
+	}
+	return 0;
+}
+
+/* --state: an existing folder, named absolutely, that holds no ledger yet. */
+static int
+check_state(const char *dir)
+{
+	static const char *const mine[] = {"ledger.db", "state.db"};
+	char p[PATH_MAX];
+
+	if (dir[0] != '/' || !conf_value_ok(dir)) {
+		fail_msg("--state '%s': an absolute path of printable characters", dir);
+		return -1;
+	}
+	if (!is_dir(dir)) {
+		fail_msg("--state %s: not an existing folder (create it first, owned by the user "
+		         "the gateway runs as)",
+		         dir);
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(mine) / sizeof(mine[0]); i++) {
+		struct stat st;
+		if (pjoin(p, dir, mine[i]) < 0)
+			return -1;
+		if (lstat(p, &st) == 0) {
+			fail_msg(
+			    "--state %s already holds %s: another installation's; not taking it "
+			    "over",
+			    dir, mine[i]);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* Returns 0 to go on, 1 after --help, 2 on a usage error. */
 static int
 parse_args(int argc, char **argv, struct init_opts *o)
@@ -99,15 +250,24 @@ parse_args(int argc, char **argv, struct init_opts *o)
 	o->name = DEFAULT_NAME;
 	o->members = DEFAULT_MEMBERS;
 	o->seed = DEFAULT_SEED;
+	o->synthetic = o->production = 0;
+	o->origin = o->state = NULL;
+	o->nhosts = 0;
+	int named = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = NULL;
-		static const char *const with_value[] = {"--members", "--seed", "--name",
-		                                         "--share"};
+		static const char *const with_value[] = {"--members", "--seed",     "--name",
+		                                         "--share",   "--hostname", "--origin",
+		                                         "--state"};
 		size_t k;
 
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(usage, stdout);
 			return 1;
+		}
+		if (strcmp(a, "--production") == 0) {
+			o->production = 1;
+			continue;
 		}
 		for (k = 0; k < sizeof(with_value) / sizeof(with_value[0]); k++) {
 			size_t n = strlen(with_value[k]);
@@ -130,22 +290,35 @@ parse_args(int argc, char **argv, struct init_opts *o)
 				fail_msg("--members '%s': a number 0..%lu", v, MEMBERS_MAX);
 				return 2;
 			}
+			o->synthetic = 1;
 			continue;
 		case 1:
 			if (parse_ulong(v, ULONG_MAX, &o->seed) < 0) {
 				fail_msg("--seed '%s': a non-negative number", v);
 				return 2;
 			}
+			o->synthetic = 1;
 			continue;
 		case 2:
-			if (!pki_name_valid(v)) {
-				fail_msg("--name '%s': must match ^[a-z0-9][a-z0-9-]{0,62}$", v);
+			if (!ident_name_ok(v, strlen(v))) {
+				fail_msg("--name '%s': must match " IDENT_NAME_PATTERN, v);
 				return 2;
 			}
 			o->name = v;
+			named = 1;
 			continue;
 		case 3:
 			o->share = v;
+			continue;
+		case 4:
+			if (add_host(o, v) < 0)
+				return 2;
+			continue;
+		case 5:
+			o->origin = v;
+			continue;
+		case 6:
+			o->state = v;
 			continue;
 		default:
 			break;
@@ -164,49 +337,28 @@ parse_args(int argc, char **argv, struct init_opts *o)
 		fputs(usage, stderr);
 		return 2;
 	}
-	return 0;
-}
-
-/* The share folder: --share, else $PDGATE_SHARE, else the parent of the binary's folder. */
-static int
-find_share(const char *opt, char *out)
-{
-	const char *env = getenv("PDGATE_SHARE");
-	char exe[PATH_MAX];
-	ssize_t n;
-
-	if (opt != NULL || (env != NULL && env[0] != '\0')) {
-		if (snprintf(out, PATH_MAX, "%s", opt != NULL ? opt : env) >= PATH_MAX) {
-			fail_msg("share folder path too long");
-			return -1;
+	if (!o->production) {
+		if (o->nhosts > 0 || o->origin != NULL || o->state != NULL) {
+			fail_msg(
+			    "--hostname, --origin and --state are for a production installation: "
+			    "add --production");
+			return 2;
 		}
 		return 0;
 	}
-	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n < 0) {
-		fail_msg("cannot find the running binary (%s); give --share DIR", strerror(errno));
-		return -1;
+	if (o->synthetic) {
+		fail_msg("--members and --seed make synthetic members; a production installation "
+		         "has none");
+		return 2;
 	}
-	exe[n] = '\0';
-	/* bin/pdgate -> bin -> the repository root */
-	snprintf(out, PATH_MAX, "%s", dirname(dirname(exe)));
+	if (o->nhosts == 0) {
+		fail_msg("--production needs --hostname HOST: the DNS name or address partners "
+		         "connect to (repeat it for each)");
+		return 2;
+	}
+	if (!named)
+		o->name = DEFAULT_PRODUCTION_NAME;
 	return 0;
-}
-
-static int
-is_dir(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-static int
-is_file(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
 static int
@@ -271,11 +423,10 @@ load_partners(const char *examples, size_t *count)
 			goto done;
 		}
 		partner = json_string_value(json_object_get(root, "partner"));
-		if (partner == NULL || !pki_name_valid(partner)) {
-			fail_msg(
-			    "%s: $.partner: a partner id matching ^[a-z0-9][a-z0-9-]{0,62}$ is "
-			    "required",
-			    path);
+		if (partner == NULL || !ident_name_ok(partner, strlen(partner))) {
+			fail_msg("%s: $.partner: a partner id matching " IDENT_NAME_PATTERN
+			         " is required",
+			         path);
 			json_decref(root);
 			goto done;
 		}
@@ -415,22 +566,6 @@ copy_tree(const char *src, const char *dst, int json_only, int depth, unsigned *
 }
 
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	remove(path);
-	return 0;
-}
-
-static void
-remove_tree(const char *path)
-{
-	nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static int
 make_dir(const char *base, const char *sub, mode_t mode)
 {
 	char path[PATH_MAX];
@@ -444,66 +579,146 @@ make_dir(const char *base, const char *sub, mode_t mode)
 	return 0;
 }
 
+/* The configuration of a demo installation: everything on this machine, the demo origin. */
+static char *
+conf_demo(const char *name, const char *stamp)
+{
+	char *text = NULL;
+
+	if (asprintf(&text,
+	             "; pdgate.conf of the '%s' installation, written by pdgate init on %s.\n"
+	             "; Paths are relative to the folder of this file.\n"
+	             "[gateway]\n"
+	             "name = %s\n"
+	             "state = state.db\n"
+	             "[partner]\n"
+	             "listen = 127.0.0.1:8443\n"
+	             "cert = pki/server.pem\n"
+	             "key = pki/server.key\n"
+	             "client_ca = pki/partner-ca.pem\n"
+	             "crl = pki/partner-ca.crl\n"
+	             "max_connections = 1024\n"
+	             "[compliance]\n"
+	             "listen = 127.0.0.1:9443\n"
+	             "cert = pki/server.pem\n"
+	             "key = pki/server.key\n"
+	             "staff_ca = pki/staff-ca.pem\n"
+	             "staff_crl = pki/staff-ca.crl\n"
+	             "require_client_cert = false\n"
+	             "ui = ui\n"
+	             "[origin]\n"
+	             "url = sqlite:members.db\n"
+	             "timeout_ms = 2000\n"
+	             "max_record_bytes = 1048576\n"
+	             "; client_cert, client_key, ca: for an https origin\n"
+	             "[policy]\n"
+	             "purposes = policies/purposes.json\n"
+	             "fields = policies/fields.json\n"
+	             "contracts = contracts\n"
+	             "[ledger]\n"
+	             "path = ledger.db\n"
+	             "origin = pdgate.local/%s\n"
+	             "key = keys/ledger.key\n"
+	             "checkpoint_interval_ms = 1000\n"
+	             "[tokens]\n"
+	             "issuer = pdgate.local/%s\n"
+	             "key = keys/token.key\n"
+	             "[keys]\n"
+	             "pseudonym = keys/pseudonym.key\n",
+	             name, stamp, name, name, name) < 0)
+		return NULL;
+	return text;
+}
+
+/*
+ * The configuration of a production installation: partners from anywhere, staff on this
+ * machine with a certificate and a token, the given origin, the files the gateway writes in
+ * --state when given.
+ */
+static char *
+conf_production(const struct init_opts *o, const char *ledger_origin, const char *stamp)
+{
+	char *text = NULL, state[PATH_MAX + 2] = "";
+
+	if (o->state != NULL)
+		snprintf(state, sizeof(state), "%s/", o->state);
+	if (asprintf(
+	        &text,
+	        "; pdgate.conf of the production installation '%s', written by pdgate init on "
+	        "%s.\n"
+	        "; Paths are relative to the folder of this file. docs/operations.md describes "
+	        "every key.\n"
+	        "[gateway]\n"
+	        "name = %s\n"
+	        "state = %sstate.db\n"
+	        "; Without log, the log goes to stderr (under systemd: the journal). A log file\n"
+	        "; is rotated by /etc/logrotate.d/pdgate, which sends SIGUSR1 to reopen it:\n"
+	        "; log = /var/log/pdgate/pdgate.log\n"
+	        "[partner]\n"
+	        "; every address: partners connect from their own networks ([::]:8443 for IPv6)\n"
+	        "listen = 0.0.0.0:8443\n"
+	        "cert = pki/server.pem\n"
+	        "key = pki/server.key\n"
+	        "client_ca = pki/partner-ca.pem\n"
+	        "crl = pki/partner-ca.crl\n"
+	        "max_connections = 1024\n"
+	        "[compliance]\n"
+	        "; this machine only: staff reach it through an SSH tunnel or a reverse proxy,\n"
+	        "; or give the address of the association's internal network\n"
+	        "listen = 127.0.0.1:9443\n"
+	        "cert = pki/server.pem\n"
+	        "key = pki/server.key\n"
+	        "staff_ca = pki/staff-ca.pem\n"
+	        "staff_crl = pki/staff-ca.crl\n"
+	        "; staff present a certificate of the staff CA as well as a token\n"
+	        "require_client_cert = true\n"
+	        "ui = ui\n"
+	        "[origin]\n"
+	        "url = %s\n"
+	        "timeout_ms = 2000\n"
+	        "max_record_bytes = 1048576\n"
+	        "; for an https:// origin: ca, the only CA trusted for the member system;\n"
+	        "; client_cert and client_key (mode 0600), pdgate's certificate for it\n"
+	        "[policy]\n"
+	        "purposes = policies/purposes.json\n"
+	        "fields = policies/fields.json\n"
+	        "contracts = contracts\n"
+	        "[ledger]\n"
+	        "path = %sledger.db\n"
+	        "origin = %s\n"
+	        "key = keys/ledger.key\n"
+	        "checkpoint_interval_ms = 1000\n"
+	        "[tokens]\n"
+	        "issuer = %s\n"
+	        "key = keys/token.key\n"
+	        "[keys]\n"
+	        "pseudonym = keys/pseudonym.key\n",
+	        o->name, stamp, o->name, state, o->origin != NULL ? o->origin : "sqlite:members.db",
+	        state, ledger_origin, ledger_origin) < 0)
+		return NULL;
+	return text;
+}
+
 static int
-write_conf(const char *root, const char *name)
+write_conf(const char *root, const struct init_opts *o, const char *ledger_origin)
 {
 	char path[PATH_MAX], stamp[32];
 	char *text = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
-	int fd, rc = -1, len;
+	int fd = -1, rc = -1;
 
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (pjoin(path, root, "pdgate.conf") < 0)
 		return -1;
-	len = asprintf(&text,
-	               "; pdgate.conf of the '%s' installation, written by pdgate init on %s.\n"
-	               "; Paths are relative to the folder of this file.\n"
-	               "[gateway]\n"
-	               "name = %s\n"
-	               "state = state.db\n"
-	               "[partner]\n"
-	               "listen = 127.0.0.1:8443\n"
-	               "cert = pki/server.pem\n"
-	               "key = pki/server.key\n"
-	               "client_ca = pki/partner-ca.pem\n"
-	               "crl = pki/partner-ca.crl\n"
-	               "max_connections = 1024\n"
-	               "[compliance]\n"
-	               "listen = 127.0.0.1:9443\n"
-	               "cert = pki/server.pem\n"
-	               "key = pki/server.key\n"
-	               "staff_ca = pki/staff-ca.pem\n"
-	               "staff_crl = pki/staff-ca.crl\n"
-	               "require_client_cert = false\n"
-	               "ui = ui\n"
-	               "[origin]\n"
-	               "url = sqlite:members.db\n"
-	               "timeout_ms = 2000\n"
-	               "max_record_bytes = 1048576\n"
-	               "; client_cert, client_key, ca: for an https origin\n"
-	               "[policy]\n"
-	               "purposes = policies/purposes.json\n"
-	               "fields = policies/fields.json\n"
-	               "contracts = contracts\n"
-	               "[ledger]\n"
-	               "path = ledger.db\n"
-	               "origin = pdgate.local/%s\n"
-	               "key = keys/ledger.key\n"
-	               "checkpoint_interval_ms = 1000\n"
-	               "[tokens]\n"
-	               "issuer = pdgate.local/%s\n"
-	               "key = keys/token.key\n"
-	               "[keys]\n"
-	               "pseudonym = keys/pseudonym.key\n",
-	               name, stamp, name, name, name);
-	if (len < 0) {
+	text = o->production ? conf_production(o, ledger_origin, stamp) : conf_demo(o->name, stamp);
+	if (text == NULL) {
 		fail_msg("out of memory");
 		return -1;
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
-	if (fd < 0 || write_all(fd, text, (size_t)len) < 0 || fsync(fd) < 0) {
+	if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || fsync(fd) < 0) {
 		fail_msg("%s: %s", path, strerror(errno));
 		goto done;
 	}
@@ -515,6 +730,35 @@ done:
 	}
 	free(text);
 	return rc;
+}
+
+/*
+ * The checkpoints' origin and the tokens' issuer: pdgate.local/NAME for a demo; for production
+ * the first DNS name given, so that the log's name says whose it is (C2SP asks for a
+ * schema-less URL), or pdgate.local when only addresses were given.
+ */
+static void
+ledger_origin(const struct init_opts *o, char *out, size_t len)
+{
+	const char *host = "pdgate.local";
+
+	for (size_t i = 0; o->production && i < o->nhosts; i++) {
+		if (pki_host_kind(o->hosts[i]) == PKI_HOST_DNS) {
+			host = o->hosts[i];
+			break;
+		}
+	}
+	snprintf(out, len, "%s/%s", host, o->name);
+}
+
+/* The server certificate's CN: the first host that fits in one (64 characters). */
+static const char *
+server_cn(const struct init_opts *o)
+{
+	for (size_t i = 0; i < o->nhosts; i++)
+		if (strlen(o->hosts[i]) <= 64)
+			return o->hosts[i];
+	return "pdgate server";
 }
 
 /* What build() made, for the summary. */
@@ -529,7 +773,7 @@ static int
 build(const char *root, const char *share, const struct init_opts *o, char **partners,
       size_t npartners, struct made *m)
 {
-	char p[PATH_MAX], q[PATH_MAX], err[PATH_MAX + 256], origin[128];
+	char p[PATH_MAX], q[PATH_MAX], err[PATH_MAX + 256], origin[320];
 	X509 *pca = NULL, *sca = NULL, *vca = NULL;
 	EVP_PKEY *pkey = NULL, *skey = NULL, *vkey = NULL, *k = NULL;
 	int rc = -1;
@@ -553,8 +797,10 @@ build(const char *root, const char *share, const struct init_opts *o, char **par
 	    pki_make_ca(p, origin, 0, &vca, &vkey, err, sizeof(err)) < 0)
 		goto pki_fail;
 	if (pjoin(p, root, "pki/server") < 0 ||
-	    pki_make_leaf(p, PKI_PROFILE_SERVER, "localhost", vca, vkey, PKI_DAYS_SERVER, NULL, err,
-	                  sizeof(err)) < 0)
+	    (o->production ? pki_make_server(p, server_cn(o), o->hosts, o->nhosts, vca, vkey,
+	                                     PKI_DAYS_SERVER, err, sizeof(err))
+	                   : pki_make_leaf(p, PKI_PROFILE_SERVER, "localhost", vca, vkey,
+	                                   PKI_DAYS_SERVER, NULL, err, sizeof(err))) < 0)
 		goto pki_fail;
 	for (size_t i = 0; i < npartners; i++) {
 		if (snprintf(q, sizeof(q), "pki/partners/%s", partners[i]) >= (int)sizeof(q) ||
@@ -563,13 +809,14 @@ build(const char *root, const char *share, const struct init_opts *o, char **par
 		                  m->fingerprints[i], err, sizeof(err)) < 0)
 			goto pki_fail;
 	}
-	if (pjoin(p, root, "pki/staff/" STAFF_NAME) < 0 ||
-	    pki_make_leaf(p, PKI_PROFILE_STAFF, STAFF_NAME, sca, skey, PKI_DAYS_CLIENT, m->staff_fp,
-	                  err, sizeof(err)) < 0)
+	/* A production installation's staff get their certificates by name, with pdgate cert. */
+	if (!o->production && (pjoin(p, root, "pki/staff/" STAFF_NAME) < 0 ||
+	                       pki_make_leaf(p, PKI_PROFILE_STAFF, STAFF_NAME, sca, skey,
+	                                     PKI_DAYS_CLIENT, m->staff_fp, err, sizeof(err)) < 0))
 		goto pki_fail;
 
 	/* Keys of the gateway itself. */
-	snprintf(origin, sizeof(origin), "pdgate.local/%s", o->name);
+	ledger_origin(o, origin, sizeof(origin));
 	k = pki_key_ed25519();
 	if (k == NULL) {
 		snprintf(err, sizeof(err), "generating the ledger key");
@@ -595,22 +842,30 @@ build(const char *root, const char *share, const struct init_opts *o, char **par
 	if (pjoin(p, share, "policies") < 0 || pjoin(q, root, "policies") < 0 ||
 	    copy_tree(p, q, 0, 0, &m->policies) < 0)
 		goto done;
-	if (pjoin(p, share, "contracts/examples") < 0 || pjoin(q, root, "contracts") < 0 ||
-	    copy_tree(p, q, 1, 0, &m->contracts) < 0)
+	/* A production installation starts with no contract: each is the association's own. */
+	if (!o->production &&
+	    (pjoin(p, share, "contracts/examples") < 0 || pjoin(q, root, "contracts") < 0 ||
+	     copy_tree(p, q, 1, 0, &m->contracts) < 0))
 		goto done;
 	/* The compliance console: served from the installation, so that it works offline. */
-	if (make_dir(root, "ui", 0755) < 0 || pjoin(p, share, "gateway/ui") < 0 ||
-	    pjoin(q, root, "ui") < 0 || (is_dir(p) && copy_tree(p, q, 0, 0, &m->ui) < 0))
+	if (make_dir(root, "ui", 0755) < 0 || pjoin(q, root, "ui") < 0 ||
+	    (share_ui(share, p, sizeof(p), err, sizeof(err)) == 0 &&
+	     copy_tree(p, q, 0, 0, &m->ui) < 0))
 		goto done;
 
-	if (pjoin(p, root, "members.db") < 0)
-		goto done;
-	if (members_generate(p, o->members, o->seed, err, sizeof(err)) < 0) {
-		fail_msg("members.db: %s", err);
-		goto done;
+	/* The embedded origin: synthetic members for a demo; for production an empty database,
+	 * unless the members come from --origin. */
+	if (!o->production || o->origin == NULL) {
+		if (pjoin(p, root, "members.db") < 0)
+			goto done;
+		if (members_generate(p, o->production ? 0 : o->members, o->seed, err, sizeof(err)) <
+		    0) {
+			fail_msg("members.db: %s", err);
+			goto done;
+		}
 	}
 	/* Written last: a configuration only ever names files that exist. */
-	if (write_conf(root, o->name) < 0)
+	if (write_conf(root, o, origin) < 0)
 		goto done;
 	rc = 0;
 	goto done;
@@ -654,39 +909,6 @@ make_parents(const char *dir, char created[][PATH_MAX], int *ncreated, int max)
 	}
 	if (*ncreated < max)
 		snprintf(created[(*ncreated)++], PATH_MAX, "%s", path);
-	return 0;
-}
-
-/* Moves tmp to dir, refusing to replace anything that appeared at dir meanwhile. */
-static int
-install(const char *tmp, const char *dir)
-{
-	char parent[PATH_MAX];
-	struct stat st;
-	int fd;
-
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dir, RENAME_NOREPLACE) < 0) {
-		/* A file system without RENAME_NOREPLACE: check, then rename. rename() would
-		 * replace an empty folder, hence the check. */
-		if (errno != EINVAL && errno != ENOSYS) {
-			fail_msg("%s: %s", dir, strerror(errno));
-			return -1;
-		}
-		if (lstat(dir, &st) == 0) {
-			fail_msg("%s already exists; not overwriting it", dir);
-			return -1;
-		}
-		if (rename(tmp, dir) < 0) {
-			fail_msg("%s: %s", dir, strerror(errno));
-			return -1;
-		}
-	}
-	snprintf(parent, sizeof(parent), "%s", dir);
-	fd = open(dirname(parent), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
 	return 0;
 }
 
@@ -738,6 +960,92 @@ summary(const char *dir, const struct init_opts *o, char **partners, size_t npar
 	       PKI_DAYS_CRL, dir);
 }
 
+static void
+summary_production(const char *dir, const struct init_opts *o, const struct made *m)
+{
+	char r[PATH_MAX + 64], hosts[PKI_MAX_HOSTS * 256 + 1] = "", origin[320];
+	size_t n = 0;
+
+	for (size_t i = 0; i < o->nhosts && n < sizeof(hosts); i++)
+		n += (size_t)snprintf(hosts + n, sizeof(hosts) - n, "%s%s", i ? ", " : "",
+		                      o->hosts[i]);
+	ledger_origin(o, origin, sizeof(origin));
+	printf("created %s (production installation '%s', mode 0700):\n", dir, o->name);
+	row("pdgate.conf", "configuration (paths relative to it)");
+	row("pki/partner-ca.pem .key .crl", "CA of partner client certificates, its CRL");
+	row("pki/staff-ca.pem .key .crl", "CA of compliance staff certificates, its CRL");
+	row("pki/server-ca.pem .key", "CA of the server certificate: what clients trust");
+	snprintf(r, sizeof(r), "server certificate for %s", hosts);
+	row("pki/server.pem .key", r);
+	row("pki/partners/ pki/staff/", "empty: pdgate cert issue puts certificates here");
+	snprintf(r, sizeof(r), "Ed25519 checkpoint key, verifier key of %s", origin);
+	row("keys/ledger.key .vkey", r);
+	row("keys/token.key .pub", "ES256 token key");
+	row("keys/pseudonym.key", "pseudonym secret");
+	snprintf(r, sizeof(r), "%u catalog file(s)", m->policies);
+	row("policies/", r);
+	row("contracts/", "empty: each partner's contract goes here (docs/contracts.md)");
+	snprintf(r, sizeof(r), "%u file(s) of the compliance console", m->ui);
+	row("ui/", r);
+	if (o->origin == NULL)
+		row("members.db", "the embedded member database, empty (table members)");
+	else
+		row("origin", o->origin);
+	snprintf(r, sizeof(r), "written by the gateway, in %s", o->state != NULL ? o->state : dir);
+	row("ledger.db state.db", r);
+	printf("\nnext:\n");
+	printf("  pdgate cert issue -c %s/pdgate.conf --partner ID    (each partner)\n", dir);
+	printf("  pdgate cert issue -c %s/pdgate.conf --staff NAME    (each privacy officer)\n",
+	       dir);
+	printf("  pdgate contract check --policies %s/policies CONTRACT.json, then copy it to "
+	       "%s/contracts/\n",
+	       dir, dir);
+	printf("  pdgate serve -n -c %s/pdgate.conf\n", dir);
+	printf(
+	    "  keep the CA keys (pki/*-ca.key) off this machine once the certificates are "
+	    "issued, and re-sign the CRLs within %d days (pdgate-crl.timer): docs/operations.md\n",
+	    PKI_DAYS_CRL);
+}
+
+/*
+ * Loads the configuration just written with the parser serve uses, so that init never leaves
+ * an installation that serve would refuse for its configuration (an --origin URL without a
+ * host, say). 0, or -1 with every error printed.
+ */
+static int
+check_conf(const char *root, const char *dir, const struct init_opts *o)
+{
+	char path[PATH_MAX], *errors = NULL;
+	struct config *c;
+	int rc = 0;
+
+	if (pjoin(path, root, "pdgate.conf") < 0)
+		return -1;
+	c = config_load(path, &errors);
+	if (c == NULL) {
+		/* the messages name the folder being built; say the one the user asked for */
+		size_t n = strlen(root);
+		fputs("pdgate init: the configuration does not load:\n", stderr);
+		for (const char *e = errors, *at; e != NULL && *e != '\0'; e = at + n) {
+			if ((at = strstr(e, root)) == NULL) {
+				fputs(e, stderr);
+				break;
+			}
+			fprintf(stderr, "%.*s%s", (int)(at - e), e, dir);
+		}
+		free(errors);
+		return -1;
+	}
+	/* an http(s) URL is taken as it is: what was given must be what was read back */
+	if (o->origin != NULL && strncmp(o->origin, "sqlite:", 7) != 0 &&
+	    strcmp(c->origin.url, o->origin) != 0) {
+		fail_msg("--origin '%s' reads back as '%s'", o->origin, c->origin.url);
+		rc = -1;
+	}
+	config_free(c);
+	return rc;
+}
+
 int
 init_main(int argc, char **argv)
 {
@@ -767,8 +1075,14 @@ init_main(int argc, char **argv)
 	}
 
 	/* Everything that can be checked is checked before anything is made. */
-	if (find_share(o.share, share) < 0)
+	if (o.origin != NULL && check_origin(o.origin) < 0)
 		return 1;
+	if (o.state != NULL && check_state(o.state) < 0)
+		return 1;
+	if (share_dir(o.share, share, sizeof(share), p, sizeof(p)) < 0) {
+		fail_msg("%s; give --share DIR", p);
+		return 1;
+	}
 	if (pjoin(p, share, "policies") < 0)
 		return 1;
 	if (!is_dir(p)) {
@@ -789,16 +1103,20 @@ init_main(int argc, char **argv)
 			}
 		}
 	}
-	if (pjoin(p, share, "contracts/examples") < 0)
-		return 1;
-	if (!is_dir(p)) {
-		fail_msg("%s: no contracts/examples/ folder in the share folder %s", p, share);
-		return 1;
+	/* The demo's partners are those of the example contracts; production has none. */
+	if (!o.production) {
+		if (pjoin(p, share, "contracts/examples") < 0)
+			return 1;
+		if (!is_dir(p)) {
+			fail_msg("%s: no contracts/examples/ folder in the share folder %s", p,
+			         share);
+			return 1;
+		}
+		partners = load_partners(p, &npartners);
+		if (partners == NULL)
+			return 1;
 	}
-	partners = load_partners(p, &npartners);
-	if (partners == NULL)
-		return 1;
-	m.fingerprints = calloc(npartners, sizeof(*m.fingerprints));
+	m.fingerprints = calloc(npartners > 0 ? npartners : 1, sizeof(*m.fingerprints));
 	if (m.fingerprints == NULL) {
 		fail_msg("out of memory");
 		goto done;
@@ -806,23 +1124,28 @@ init_main(int argc, char **argv)
 
 	if (make_parents(dir, created, &ncreated, (int)(sizeof(created) / sizeof(created[0]))) < 0)
 		goto done;
-	snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", dir);
-	/* mkdtemp creates mode 0700, which the installation keeps after the rename. */
-	if (mkdtemp(tmp) == NULL) {
-		fail_msg("%s: %s", tmp, strerror(errno));
+	if (stagedir_create(dir, tmp, sizeof(tmp)) < 0) {
+		fail_msg("%s.tmp-*: %s", dir, strerror(errno));
 		goto done;
 	}
 	have_tmp = 1;
-	if (build(tmp, share, &o, partners, npartners, &m) < 0)
+	if (build(tmp, share, &o, partners, npartners, &m) < 0 || check_conf(tmp, dir, &o) < 0)
 		goto done;
-	if (install(tmp, dir) < 0)
+	if (stagedir_commit(tmp, dir) < 0) {
+		fail_msg("%s: %s", dir,
+		         errno == EEXIST ? "appeared meanwhile; not overwriting it"
+		                         : strerror(errno));
 		goto done;
+	}
 	have_tmp = 0;
-	summary(dir, &o, partners, npartners, &m);
+	if (o.production)
+		summary_production(dir, &o, &m);
+	else
+		summary(dir, &o, partners, npartners, &m);
 	rc = 0;
 done:
 	if (have_tmp)
-		remove_tree(tmp);
+		stagedir_remove(tmp);
 	if (rc != 0) {
 		for (int i = ncreated - 1; i >= 0; i--)
 			rmdir(created[i]);

@@ -16,9 +16,11 @@
 #include <sqlite3.h>
 
 #include "config.h"
+#include "file.h"
 #include "ledger.h"
 #include "ledger_db.h"
 #include "note.h"
+#include "now.h"
 
 /* The key file is small; anything larger is not a PEM private key. */
 #define KEY_MAX_BYTES 16384
@@ -35,24 +37,6 @@
 #define CKPT_TAIL 256
 #define CKPT_HARD 65536
 #define CKPT_RETRY_MS 50
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ------------------------------------------------------------------------------------------ */
 /* The ledger. */
@@ -135,38 +119,25 @@ static struct note_signer *
 load_signer(const char *path, const char *origin, char *err, size_t errlen)
 {
 	struct note_signer *s = NULL;
-	char *pem = NULL;
+	char *pem;
 	char msg[512];
-	ssize_t n;
 	size_t len = 0;
-	int fd = -1;
 
 	if (config_check_key_mode(path, msg, sizeof(msg)) < 0) {
 		snprintf(err, errlen, "%s", msg);
 		return NULL;
 	}
-	if ((pem = malloc(KEY_MAX_BYTES)) == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		snprintf(err, errlen, "ledger key %s: %s", path, strerror(errno));
-		goto done;
-	}
-	while (len < KEY_MAX_BYTES && (n = read(fd, pem + len, KEY_MAX_BYTES - len)) > 0)
-		len += (size_t)n;
-	if (len == 0 || len == KEY_MAX_BYTES) {
+	if ((pem = file_read(path, KEY_MAX_BYTES - 1, FILE_READ_NONEMPTY, &len, NULL, 0)) == NULL) {
 		snprintf(err, errlen, "ledger key %s: empty, unreadable or too large", path);
-		goto done;
+		return NULL;
 	}
 	if ((s = note_signer_new(origin, pem, len)) == NULL)
 		snprintf(err, errlen,
 		         "ledger key %s: not an unencrypted Ed25519 private key in PEM, or the "
 		         "origin '%s' cannot name a note key",
 		         path, origin);
-done:
-	if (fd >= 0)
-		close(fd);
-	if (pem != NULL) {
-		OPENSSL_cleanse(pem, KEY_MAX_BYTES);
-		free(pem);
-	}
+	OPENSSL_cleanse(pem, len);
+	free(pem);
 	return s;
 }
 
@@ -234,7 +205,7 @@ sign_checkpoint(struct ledger *l)
 	}
 	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 1, (sqlite3_int64)size);
 	sqlite3_bind_text(l->w->st[LEDGER_ST_INS_CP], 2, note, (int)nlen, SQLITE_STATIC);
-	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, now_ms());
+	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, now_wall_ms());
 	if (ledger_st_exec(l->w->st[LEDGER_ST_INS_CP]) < 0) {
 		lmsg(l, "warn", "cannot store checkpoint %" PRIu64 ": %s (retried)", size,
 		     sqlite3_errmsg(l->w->db));
@@ -299,7 +270,7 @@ commit_batch(struct ledger *l, struct waiter *list)
 {
 	struct merkle_frontier f = l->frontier;
 	char time[LEDGER_TIME_LEN + 1];
-	int64_t ms = now_ms();
+	int64_t ms = now_wall_ms();
 	uint64_t n = 0;
 	int rc = -1;
 
@@ -393,7 +364,7 @@ wal_after_commit(struct ledger *l)
 		return;
 	l->wal_tail = 0;
 	pthread_mutex_unlock(&l->lock);
-	sqlite3_wal_checkpoint_v2(l->w->db, NULL, mode, NULL, NULL);
+	ledger_conn_wal_checkpoint(l->w, mode); /* never waits for a reader (a backup) */
 	pthread_mutex_lock(&l->lock);
 }
 
@@ -426,7 +397,7 @@ ckpt_main(void *arg)
 			/* Disk full, I/O error: the writer reports its own failures; try again
 			 * a little later rather than at every commit. */
 			struct timespec ts;
-			deadline(&ts, mono_ms() + CKPT_RETRY_MS);
+			deadline(&ts, now_mono_ms() + CKPT_RETRY_MS);
 			pthread_cond_timedwait(&l->ckpt_cv, &l->lock, &ts);
 		}
 	}
@@ -442,15 +413,15 @@ static void *
 writer_main(void *arg)
 {
 	struct ledger *l = arg;
-	int64_t next_cp = mono_ms() + l->interval_ms;
+	int64_t next_cp = now_mono_ms() + l->interval_ms;
 
 	pthread_mutex_lock(&l->lock);
 	for (;;) {
 		int unsigned_entries = l->frontier.size > l->cp_size && !l->broken;
-		if (unsigned_entries && mono_ms() >= next_cp) {
+		if (unsigned_entries && now_mono_ms() >= next_cp) {
 			pthread_mutex_unlock(&l->lock);
 			sign_checkpoint(l);
-			next_cp = mono_ms() + l->interval_ms;
+			next_cp = now_mono_ms() + l->interval_ms;
 			pthread_mutex_lock(&l->lock);
 			continue;
 		}
@@ -532,9 +503,9 @@ done:
 }
 
 static int
-append_admin(struct ledger *l, const char *action)
+append_admin(struct ledger *l, const char *action, const char *version)
 {
-	struct ledger_admin a = {.action = action};
+	struct ledger_admin a = {.action = action, .version = version};
 	struct ledger_entry e = {.kind = LEDGER_ADMIN, .admin = &a};
 	uint64_t idx;
 	int rc = ledger_append(l, &e, 1, &idx);
@@ -765,7 +736,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			goto fail;
 		}
 		l->started = 1;
-		if (append_admin(l, "gateway_start") != LEDGER_OK) {
+		if (append_admin(l, "gateway_start", p->version) != LEDGER_OK) {
 			snprintf(err, errlen, "ledger %s: cannot write the gateway_start entry: %s",
 			         p->path, sqlite3_errmsg(l->w->db));
 			goto fail;
@@ -796,7 +767,7 @@ ledger_close(struct ledger *l)
 	if (l == NULL)
 		return 0;
 	if (!l->read_only) {
-		if (append_admin(l, "gateway_stop") != LEDGER_OK)
+		if (append_admin(l, "gateway_stop", NULL) != LEDGER_OK)
 			rc = LEDGER_EIO;
 		pthread_mutex_lock(&l->lock);
 		l->stop = 1;

@@ -33,9 +33,11 @@ struct ledger_params {
 	const char *key;    /* Ed25519 private key (PEM file, mode 0600); unused with read_only */
 	unsigned checkpoint_interval_ms; /* 0: 1000 */
 	unsigned readers;                /* read connections; 0: LEDGER_READERS */
-	bool read_only;  /* readers only: no writer, no key, no entries, no checkpoints (the
-	                    commands, on a running gateway's file or on a copy) */
-	struct log *log; /* daemon messages (borrowed, outlives the ledger); NULL: stderr */
+	bool read_only;      /* readers only: no writer, no key, no entries, no checkpoints (the
+	                        commands, on a running gateway's file or on a copy) */
+	struct log *log;     /* daemon messages (borrowed, outlives the ledger); NULL: stderr */
+	const char *version; /* pdgate's version, into the gateway_start entry (borrowed for the
+	                        call); NULL: that entry has no version member */
 };
 
 struct ledger;
@@ -45,8 +47,8 @@ struct ledger;
  * the stored origin, checks that the latest checkpoint verifies with the key and matches the
  * stored tree and that the leaves after it hash to their stored hashes, reloads the frontier,
  * signs a checkpoint over entries a crash left unsigned, starts the writer thread and appends the
- * admin entry "gateway_start". Returns the ledger (close it with ledger_close), or NULL with a
- * message in err (always NUL-terminated).
+ * admin entry "gateway_start" (with p->version). Returns the ledger (close it with ledger_close),
+ * or NULL with a message in err (always NUL-terminated).
  */
 struct ledger *ledger_open(const struct ledger_params *p, char *err, size_t errlen);
 

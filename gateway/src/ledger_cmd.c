@@ -1,4 +1,4 @@
-/* ledger_cmd — `pdgate ledger`: verify, export, checkpoint, prove, check-proof. */
+/* ledger_cmd — `pdgate ledger`: verify, export, checkpoint, prove, check-proof, backup. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -13,11 +13,12 @@
 
 #include "codec.h"
 #include "config.h"
+#include "file.h"
 #include "ledger.h"
+#include "ledger_backup.h"
 #include "ledger_cmd.h"
 #include "ledger_read.h"
 #include "note.h"
-#include "pki.h"
 
 /* A verifier key line, and a proof bundle read by check-proof. */
 #define VKEY_MAX_BYTES 4096
@@ -29,6 +30,7 @@ static const char ledger_usage[] =
     "       pdgate ledger checkpoint (-c FILE | --db LEDGER.db)\n"
     "       pdgate ledger prove (-c FILE | --db LEDGER.db --vkey VKEY) INDEX [--size N]\n"
     "       pdgate ledger check-proof BUNDLE --vkey VKEY\n"
+    "       pdgate ledger backup -c FILE [--vkey VKEY] [--interval MS] DEST\n"
     "\n"
     "verify       checks the whole ledger offline: every leaf against its hash and position,\n"
     "             every stored node, every checkpoint's root, signature and consistency with\n"
@@ -41,6 +43,18 @@ static const char ledger_usage[] =
     "prove        prints a proof bundle (JSON) of entry INDEX in the checkpoint of size N\n"
     "             (default the latest), checkable with the verifier key alone.\n"
     "check-proof  checks a bundle with the verifier key alone; exit 0 only if it holds.\n"
+    "backup       copies the ledger and the state database of -c, while the gateway serves,\n"
+    "             into the new folder DEST: each a snapshot of one read transaction (commits\n"
+    "             go on meanwhile), the ledger up to its latest checkpoint (waiting up to\n"
+    "             three intervals plus 2 s for one over the entries committed at the start),\n"
+    "             with ledger.vkey and the checkpoint note beside. The copy is built in\n"
+    "             DEST.tmp-*, verified as verify does, synced, then renamed to DEST: a failure\n"
+    "             leaves no DEST. Prints the sizes copied and the copy's checkpoint. The keys\n"
+    "             are not copied: back them up apart. Exit 0 done; 1 the ledger or state\n"
+    "             database unreadable, no checkpoint came, or the copy does not verify;\n"
+    "             2 usage; 3 DEST exists or its folder is missing or not writable;\n"
+    "             4 writing failed (no space, I/O error). docs/operations.md, \"Backups\n"
+    "             and restore\", has what to keep apart and how to restore.\n"
     "\n"
     "The ledger is opened read-only: the commands work on a running gateway's file and on a\n"
     "copy. With -c the verifier key is the [ledger] key's .vkey file beside it (or is derived\n"
@@ -110,8 +124,7 @@ cli_vkey(struct cli *c)
 			return cli_err(c, "%s", err);
 	}
 	if (from != NULL) {
-		if ((c->vkey = pki_file_read(from, VKEY_MAX_BYTES, 0, &len, err, sizeof(err))) ==
-		    NULL)
+		if ((c->vkey = file_read(from, VKEY_MAX_BYTES, 0, &len, err, sizeof(err))) == NULL)
 			return cli_err(c, "verifier key %s", err);
 		while (len > 0 && (c->vkey[len - 1] == '\n' || c->vkey[len - 1] == '\r'))
 			c->vkey[--len] = '\0';
@@ -432,7 +445,7 @@ cmd_check_proof(struct cli *c)
 		               "--vkey VKEY is required: the bundle is checked against it alone");
 	if (cli_vkey(c) != 0)
 		return 1;
-	if ((text = pki_file_read(c->args[0], BUNDLE_MAX_BYTES, 0, &len, err, sizeof(err))) == NULL)
+	if ((text = file_read(c->args[0], BUNDLE_MAX_BYTES, 0, &len, err, sizeof(err))) == NULL)
 		return cli_err(c, "%s", err);
 	if ((b = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr)) == NULL ||
 	    !json_is_object(b)) {
@@ -449,6 +462,70 @@ done:
 	json_decref(b);
 	free(text);
 	return rc;
+}
+
+/* The exit status of each backup failure: what an operator's script tells apart. */
+static int
+backup_status(int err)
+{
+	switch (err) {
+	case LEDGER_BACKUP_EXISTS:
+	case LEDGER_BACKUP_DEST:
+		return 3;
+	case LEDGER_BACKUP_WRITE:
+		return 4;
+	default:
+		return 1;
+	}
+}
+
+static int
+cmd_backup(struct cli *c)
+{
+	struct ledger_backup_result r;
+	char b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1];
+	int64_t grace = 3 * (int64_t)c->interval_ms + 2000;
+	int rc;
+
+	if (c->cfg == NULL || c->db != NULL) {
+		cli_err(c, "-c FILE is required (and no --db): it names the ledger and the state "
+		           "database");
+		return 2;
+	}
+	if (c->nargs != 1) {
+		cli_err(c, "DEST (a new folder) is required");
+		return 2;
+	}
+	if (cli_vkey(c) != 0)
+		return 1;
+	struct ledger_backup_params p = {.ledger = c->cfg->ledger.path,
+	                                 .state = c->cfg->gateway.state,
+	                                 .dest = c->args[0],
+	                                 .vkey = c->vkey,
+	                                 .verifier = c->verifier,
+	                                 .wait_ms = (unsigned)grace,
+	                                 .grace_ms = grace};
+	if ((rc = ledger_backup(&p, &r)) != 0) {
+		cli_err(c, "%s; nothing was written to %s", r.problem, c->args[0]);
+		return backup_status(rc);
+	}
+	b64_encode(r.root, b64);
+	printf("ledger.db %" PRId64 " bytes, %" PRIu64 " entries\n", r.ledger_bytes, r.size);
+	if (r.state_bytes >= 0)
+		printf("state.db %" PRId64 " bytes\n", r.state_bytes);
+	printf("size %" PRIu64 "\n", r.size);
+	if (r.size > 0)
+		printf("checkpoint %" PRIu64 " %s\n", r.size, b64);
+	else
+		printf("checkpoint none\n");
+	printf("entries at the start %" PRIu64 ", in the snapshot %" PRIu64
+	       " (those after its latest checkpoint left to the next backup)\n",
+	       r.start_size, r.snapshot_size);
+	printf("waited %" PRId64 " ms for the checkpoint, copied in %" PRId64
+	       " ms, verified in %" PRId64 " ms\n",
+	       r.wait_ms, r.copy_ms, r.verify_ms);
+	printf("backup OK: %s\n", c->args[0]);
+	return 0;
 }
 
 int
@@ -513,7 +590,8 @@ ledger_main(int argc, char **argv)
 		return 2;
 	}
 	int is_check = strcmp(c.cmd, "check-proof") == 0;
-	if (!is_check && (c.conf == NULL) == (c.db == NULL)) {
+	int is_backup = strcmp(c.cmd, "backup") == 0;
+	if (!is_check && !is_backup && (c.conf == NULL) == (c.db == NULL)) {
 		cli_err(&c, "give either -c FILE or --db LEDGER.db");
 		return 2;
 	}
@@ -539,9 +617,11 @@ ledger_main(int argc, char **argv)
 		rc = cmd_prove(&c);
 	else if (is_check)
 		rc = cmd_check_proof(&c);
+	else if (is_backup)
+		rc = cmd_backup(&c);
 	else
-		rc = cli_err(&c,
-		             "unknown command (verify, export, checkpoint, prove, check-proof)") +
+		rc = cli_err(&c, "unknown command (verify, export, checkpoint, prove, check-proof, "
+		                 "backup)") +
 		     1;
 	note_verifier_free(c.verifier);
 	free(c.vkey);

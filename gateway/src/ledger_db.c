@@ -110,6 +110,24 @@ fail:
 	return NULL;
 }
 
+/*
+ * The writer's own checkpoints never wait for a reader: with the busy handler off, a FULL
+ * checkpoint copies what no reader's snapshot still needs and returns SQLITE_BUSY instead of
+ * waiting for the others. With it on, a long read transaction (a backup's snapshot, which
+ * holds the WAL's frames back) would hold the writer, and every commit behind it, for the
+ * busy timeout at each commit past CKPT_HARD.
+ */
+int
+ledger_conn_wal_checkpoint(struct ledger_conn *c, int mode)
+{
+	int rc;
+
+	sqlite3_busy_handler(c->db, NULL, NULL);
+	rc = sqlite3_wal_checkpoint_v2(c->db, NULL, mode, NULL, NULL);
+	sqlite3_busy_timeout(c->db, WRITER_BUSY_MS);
+	return rc;
+}
+
 int
 ledger_conn_prepare(struct ledger_conn *c, bool writer, char *err, size_t errlen)
 {

@@ -3,8 +3,9 @@
 #define PDGATE_LEDGER_DB_H
 
 /*
- * For the ledger's own files only: ledger.c (the writer) and ledger_read.c (the readers). Other
- * modules go through ledger.h and ledger_read.h. The tables are described in docs/ledger.md.
+ * For the ledger's own files only: ledger.c (the writer), ledger_read.c (the readers) and
+ * ledger_backup.c (the copy). Other modules go through ledger.h and ledger_read.h. The tables
+ * are described in docs/ledger.md.
  */
 
 #include <stdbool.h>
@@ -47,6 +48,9 @@ struct ledger_conn {
  * read-only otherwise; busy_timeout set before anything touches the file's locks. Returns the
  * connection (caller frees with ledger_conn_free), or NULL with err. */
 struct ledger_conn *ledger_conn_open(const char *path, bool writer, char *err, size_t errlen);
+/* A WAL checkpoint (SQLITE_CHECKPOINT_*) on the writer's connection that never waits for a
+ * reader (the busy handler is off meanwhile): the sqlite3_wal_checkpoint_v2 code. */
+int ledger_conn_wal_checkpoint(struct ledger_conn *c, int mode);
 /* Prepares the statements (the writer's too if writer). 0, or -1 with err. */
 int ledger_conn_prepare(struct ledger_conn *c, bool writer, char *err, size_t errlen);
 void ledger_conn_free(struct ledger_conn *c);

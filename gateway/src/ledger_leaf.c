@@ -111,6 +111,8 @@ ledger_leaf_tail(const struct ledger_entry *e, struct buf *t)
 		bad |= text_member(t, ",\"staff\":", e->admin->staff);
 		bad |= text_member(t, ",\"reason\":", e->admin->reason);
 		bad |= text_member(t, ",\"target\":", e->admin->target);
+		if (e->admin->version != NULL)
+			bad |= text_member(t, ",\"version\":", e->admin->version);
 		buf_add(t, "}", 1);
 	}
 	buf_add(t, "}", 1);
@@ -387,7 +389,12 @@ ledger_leaf_parse(const char *leaf, size_t len, struct ledger_leaf *out)
 		if (eat(&c, ",\"admin\":{\"action\":") < 0 || str(&c, &a->action) < 0 ||
 		    eat(&c, ",\"staff\":") < 0 || nstr(&c, &a->staff) < 0 ||
 		    eat(&c, ",\"reason\":") < 0 || nstr(&c, &a->reason) < 0 ||
-		    eat(&c, ",\"target\":") < 0 || nstr(&c, &a->target) < 0 || eat(&c, "}") < 0)
+		    eat(&c, ",\"target\":") < 0 || nstr(&c, &a->target) < 0)
+			return -1;
+		/* optional, and a string when present: absent and null would be two spellings */
+		if (eat(&c, ",\"version\":") == 0 && str(&c, &a->version) < 0)
+			return -1;
+		if (eat(&c, "}") < 0)
 			return -1;
 		e->admin = a;
 	}

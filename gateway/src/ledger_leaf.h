@@ -34,6 +34,9 @@ struct ledger_admin {
 	const char *staff;  /* the staff member who acted; NULL for the gateway itself */
 	const char *reason; /* as given by the staff member */
 	const char *target; /* the partner acted on; NULL for the whole gateway */
+	/* pdgate's version ("0.9.0"), written by gateway_start. NULL: the member is absent, as in
+	 * every leaf written before it existed; it is never null, so a leaf keeps one spelling. */
+	const char *version;
 };
 
 /*

@@ -9,6 +9,7 @@
 #include "ledger_cmd.h"
 #include "report_cmd.h"
 #include "token_cmd.h"
+#include "version.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
 struct command {
@@ -19,13 +20,14 @@ struct command {
 
 static const struct command commands[] = {
     /* COMMANDS: one line per subcommand, in the order of SPEC section 3 */
-    {"init", init_main, "create a complete demo installation in a new folder"},
+    {"init", init_main, "create a complete installation in a new folder: a demo, or --production"},
     {"serve", serve_main, "run the gateway in the foreground (-n: check, --routes: list routes)"},
     {"contract", contract_main, "check contract files, list the loaded contracts"},
     {"cert", cert_main, "issue or revoke client certificates, re-sign CRLs"},
     {"token", token_main, "issue work orders and staff tokens, revoke tokens"},
     {"ledger", ledger_main, "verify, export, prove the transfer ledger; check proofs"},
     {"report", report_main, "compliance reports: provisions, subject, breach, summary"},
+    {"version", version_main, "print the version of pdgate and of the libraries it runs on"},
 };
 
 static void
@@ -34,7 +36,8 @@ usage(FILE *f)
 	fprintf(f, "usage: pdgate COMMAND [ARGS...]\n\ncommands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
-	fprintf(f, "\n'pdgate COMMAND --help' describes each.\n");
+	fprintf(f, "\n'pdgate COMMAND --help' describes each; 'pdgate --version' is 'pdgate "
+	           "version'.\n");
 }
 
 int
@@ -49,6 +52,8 @@ main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
+	if (strcmp(argv[1], "--version") == 0)
+		return version_main(argc - 1, argv + 1);
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].run(argc - 1, argv + 1);

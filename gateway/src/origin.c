@@ -13,6 +13,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "config.h"
 #include "origin.h"
 #include "ujson.h"
 
@@ -226,6 +227,34 @@ give(struct origin *o, struct handle *h)
 	h->next = o->free;
 	o->free = h;
 	pthread_mutex_unlock(&o->lock);
+}
+
+bool
+origin_cleartext_remote(const char *url)
+{
+	static const char *const local[] = {"http://127.0.0.1", "http://localhost", "http://[::1]"};
+
+	if (strncmp(url, "http://", 7) != 0)
+		return false;
+	for (size_t i = 0; i < sizeof local / sizeof local[0]; i++) {
+		size_t n = strlen(local[i]);
+		if (strncmp(url, local[i], n) == 0 && (url[n] == ':' || url[n] == '/' || !url[n]))
+			return false;
+	}
+	return true;
+}
+
+struct origin_params
+origin_params_of(const struct config *c)
+{
+	return (struct origin_params){
+	    .url = c->origin.url,
+	    .timeout_ms = c->origin.timeout_ms,
+	    .max_record_bytes = c->origin.max_record_bytes,
+	    .client_cert = c->origin.client_cert,
+	    .client_key = c->origin.client_key,
+	    .ca = c->origin.ca,
+	};
 }
 
 struct origin *

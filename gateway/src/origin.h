@@ -3,6 +3,7 @@
 #ifndef PDGATE_ORIGIN_H
 #define PDGATE_ORIGIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "apierr.h"
@@ -18,6 +19,18 @@ struct origin_params {
 	const char *client_key;  /* optional, https */
 	const char *ca;          /* optional, https: the only CA trusted for the member system */
 };
+
+/*
+ * True for an http:// URL to another machine than this one (127.0.0.1, localhost, [::1]): member
+ * records would cross the network in cleartext. https:// (with [origin] ca) is what a remote
+ * member system needs; serve and init refuse such a URL.
+ */
+bool origin_cleartext_remote(const char *url);
+
+struct config;
+
+/* The parameters [origin] of a loaded configuration gives; the strings are borrowed from c. */
+struct origin_params origin_params_of(const struct config *c);
 
 /* Opens the origin (SQLite read-only; HTTP: a pool of reusable connections). NULL on error with
  * a message in err. Safe to use from every thread at once. */

@@ -1,7 +1,6 @@
 /* partner — the partner API (SPEC 9): whoami, one member, pages; acts on the decision. */
 #include <assert.h>
-#include <ctype.h>
-#include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,12 +12,13 @@
 
 #include "codec.h"
 #include "decision.h"
+#include "ident.h"
 #include "partner.h"
 #include "release.h"
+#include "workq.h"
 
 #define PAGE_DEFAULT 100
 #define PAGE_MAX 1000
-#define MEMBER_ID_MAX 64
 #define HDR_ID_MAX 64              /* X-Purpose, X-Contract */
 #define HDR_JUSTIFICATION_MAX 2048 /* bytes: 512 code points of up to 4 bytes */
 #define HDR_AUTH_MAX (TOKEN_MAX_BYTES + 16)
@@ -40,17 +40,6 @@ struct request {
 	char subject[PSEUDO_SUBJECT_HEX + 1]; /* the one member's reference once known, or "" */
 	uint32_t used; /* of the records reserved at step 8, those released (committed) */
 };
-
-static bool
-member_id_ok(const char *s)
-{
-	size_t n = 0;
-
-	for (; s[n] != '\0'; n++)
-		if (!isalnum((unsigned char)s[n]) && s[n] != '_' && s[n] != '-')
-			return false;
-	return n >= 1 && n <= MEMBER_ID_MAX;
-}
 
 static void
 sha256_hex(const EVP_MD *sha256, const char *data, size_t len, char out[65])
@@ -249,7 +238,7 @@ finish(struct request *r)
 
 /* One member, built: where its answer lies in a text, its digest, subject and ledger items. */
 struct released {
-	char member_id[MEMBER_ID_MAX + 1];
+	char member_id[IDENT_MEMBER_MAX + 1];
 	size_t rec_off, rec_len; /* a page member's origin bytes in page.records */
 	size_t off, len;         /* the answer in its text */
 	char digest[65];
@@ -384,11 +373,11 @@ member_one(struct server_request *req, void *app)
 	struct request r;
 
 	if (begin(&r, req, app) == 0) {
-		if (member_id == NULL || !member_id_ok(member_id) ||
+		if (member_id == NULL || !ident_member_ok(member_id, strlen(member_id)) ||
 		    server_request_query_only(req, (const char *const[]){NULL}) != 0)
-			decision_refuse(
-			    &r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
-			    "member_id must match ^[A-Za-z0-9_-]{1,64}$, with no query");
+			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
+			                "member_id must match " IDENT_MEMBER_PATTERN
+			                ", with no query");
 		else if (decide(&r, 1) == APIERR_NONE)
 			release_one(&r, member_id);
 	}
@@ -415,8 +404,7 @@ struct page {
 struct chunk {
 	struct page *page;
 	size_t lo, hi;
-	struct chunk *next;      /* in the pool's queue */
-	size_t *left;            /* the page's chunks not yet built (under the pool's lock) */
+	struct workq_item work;  /* in the pool's queue, in the page's group */
 	struct buf text;         /* the answers released, separated by commas */
 	enum apierr error;       /* the first member that refuses the whole page */
 	enum decision_step step; /* the step it refused at */
@@ -434,7 +422,7 @@ page_each(void *arg, const char *member_id, const char *record, size_t len)
 		p->error = APIERR_ORIGIN_INVALID;
 		return 1;
 	}
-	if (!member_id_ok(member_id)) {
+	if (!ident_member_ok(member_id, strlen(member_id))) {
 		p->error = APIERR_ORIGIN_INVALID;
 		p->why = "the origin sent a malformed member_id";
 		return 1;
@@ -457,9 +445,8 @@ page_each(void *arg, const char *member_id, const char *record, size_t len)
  * one thread going through the page would: the earliest failure in member order decides.
  */
 static void
-chunk_build(void *arg)
+chunk_build(struct chunk *c)
 {
-	struct chunk *c = arg;
 	struct page *p = c->page;
 	size_t sent = 0;
 
@@ -484,6 +471,13 @@ chunk_build(void *arg)
 		}
 		sent++;
 	}
+}
+
+/* A chunk on the pool (or a thread that helps it). */
+static void
+chunk_run(struct workq_item *w)
+{
+	chunk_build((struct chunk *)(void *)((char *)w - offsetof(struct chunk, work)));
 }
 
 /*
@@ -527,87 +521,21 @@ page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, si
  * The threads that build a page's chunks while the request's own thread builds one too: a
  * page of 1,000 records is CPU work that one request thread would do on one core. Chunks
  * of every page wait in one queue, in order; the request's thread also takes queued chunks
- * while it waits for its own, so no page waits on an idle core.
+ * while it waits for its own (workq_wait_helping), so no page waits on an idle core.
  */
-struct partner_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t work; /* a chunk was queued, or stop */
-	pthread_cond_t done; /* a chunk was built */
-	struct chunk *head, *tail;
-	bool stop;
-	size_t nthreads;
-	pthread_t threads[];
-};
-
 #define CHUNK_MIN 32        /* members: fewer are not worth a hand-over */
 #define CHUNKS_PER_THREAD 4 /* smaller chunks even out what the members cost */
-
-/* Under the lock: the oldest queued chunk, or NULL. */
-static struct chunk *
-pool_pop(struct partner_pool *pool)
-{
-	struct chunk *c = pool->head;
-
-	if (c != NULL) {
-		pool->head = c->next;
-		if (pool->head == NULL)
-			pool->tail = NULL;
-	}
-	return c;
-}
-
-/* Builds c outside the lock and counts it done. Called and returns with the lock held. */
-static void
-pool_run(struct partner_pool *pool, struct chunk *c)
-{
-	pthread_mutex_unlock(&pool->lock);
-	chunk_build(c);
-	pthread_mutex_lock(&pool->lock);
-	assert(*c->left > 0);
-	if (--*c->left == 0)
-		pthread_cond_broadcast(&pool->done);
-}
-
-static void *
-pool_main(void *arg)
-{
-	struct partner_pool *pool = arg;
-	struct chunk *c;
-
-	pthread_mutex_lock(&pool->lock);
-	for (;;) {
-		while (pool->head == NULL && !pool->stop)
-			pthread_cond_wait(&pool->work, &pool->lock);
-		if ((c = pool_pop(pool)) == NULL)
-			break; /* stopping, and nothing is left to build */
-		pool_run(pool, c);
-	}
-	pthread_mutex_unlock(&pool->lock);
-	return NULL;
-}
 
 int
 partner_api_start(struct partner_api *api, char *err, size_t errlen)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t n = cores > 1 ? (size_t)cores : 1;
-	struct partner_pool *pool = calloc(1, sizeof(*pool) + n * sizeof(pool->threads[0]));
+	char why[96];
 
-	if (pool == NULL) {
-		snprintf(err, errlen, "out of memory");
+	api->pool = workq_start(cores > 1 ? (unsigned)cores : 1, why, sizeof why);
+	if (api->pool == NULL) {
+		snprintf(err, errlen, "page builder threads: %s", why);
 		return -1;
-	}
-	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->work, NULL);
-	pthread_cond_init(&pool->done, NULL);
-	api->pool = pool;
-	for (; pool->nthreads < n; pool->nthreads++) {
-		int rc = pthread_create(&pool->threads[pool->nthreads], NULL, pool_main, pool);
-		if (rc != 0) {
-			snprintf(err, errlen, "page builder threads: %s", strerror(rc));
-			partner_api_stop(api);
-			return -1;
-		}
 	}
 	return 0;
 }
@@ -615,21 +543,7 @@ partner_api_start(struct partner_api *api, char *err, size_t errlen)
 void
 partner_api_stop(struct partner_api *api)
 {
-	struct partner_pool *pool = api->pool;
-
-	if (pool == NULL)
-		return;
-	pthread_mutex_lock(&pool->lock);
-	pool->stop = true;
-	pthread_cond_broadcast(&pool->work);
-	pthread_mutex_unlock(&pool->lock);
-	for (size_t i = 0; i < pool->nthreads; i++)
-		pthread_join(pool->threads[i], NULL);
-	assert(pool->head == NULL);
-	pthread_cond_destroy(&pool->work);
-	pthread_cond_destroy(&pool->done);
-	pthread_mutex_destroy(&pool->lock);
-	free(pool);
+	workq_stop(api->pool);
 	api->pool = NULL;
 }
 
@@ -642,11 +556,12 @@ partner_api_stop(struct partner_api *api)
 static size_t
 page_build(struct page *p, struct chunk **chunks)
 {
-	struct partner_pool *pool = p->r->api->pool;
-	size_t n = 1, left;
+	struct workq *pool = p->r->api->pool;
+	struct workq_group built = {0};
+	size_t n = 1;
 
 	if (pool != NULL && p->n >= 2 * CHUNK_MIN) {
-		n = (pool->nthreads + 1) * CHUNKS_PER_THREAD;
+		n = (workq_threads(pool) + 1) * CHUNKS_PER_THREAD;
 		if (n > p->n / CHUNK_MIN)
 			n = p->n / CHUNK_MIN;
 	}
@@ -654,35 +569,23 @@ page_build(struct page *p, struct chunk **chunks)
 	*chunks = c;
 	if (c == NULL)
 		return 0;
-	left = n;
 	for (size_t i = 0; i < n; i++) {
 		c[i].page = p;
 		c[i].lo = p->n * i / n;
 		c[i].hi = p->n * (i + 1) / n;
-		c[i].left = &left;
+		c[i].work =
+		    (struct workq_item){i + 1 < n ? &c[i + 1].work : NULL, chunk_run, &built};
 	}
 	if (n == 1) {
 		chunk_build(&c[0]);
 		return 1;
 	}
-	pthread_mutex_lock(&pool->lock);
-	for (size_t i = 0; i < n; i++) {
-		if (pool->tail != NULL)
-			pool->tail->next = &c[i];
-		else
-			pool->head = &c[i];
-		pool->tail = &c[i];
-	}
-	pthread_cond_broadcast(&pool->work);
 	/* help with whatever is queued (this page's chunks or another's) until ours are built */
-	while (left > 0) {
-		struct chunk *q = pool_pop(pool);
-		if (q != NULL)
-			pool_run(pool, q);
-		else
-			pthread_cond_wait(&pool->done, &pool->lock);
-	}
-	pthread_mutex_unlock(&pool->lock);
+	if (workq_push(pool, &c[0].work, NULL, NULL))
+		workq_wait_helping(pool, &built);
+	else /* the pool stopped; it stops after the listener, so only a bug gets here */
+		for (size_t i = 0; i < n; i++)
+			chunk_build(&c[i]);
 	return n;
 }
 
@@ -734,7 +637,7 @@ release_page(struct request *r, const char *after)
 	}
 	/* next goes back to the partner as the cursor: a member_id, or the origin's bytes would
 	   be copied into the answer */
-	if (e == APIERR_NONE && next != NULL && !member_id_ok(next)) {
+	if (e == APIERR_NONE && next != NULL && !ident_member_ok(next, strlen(next))) {
 		e = APIERR_ORIGIN_INVALID;
 		why = "the origin sent a malformed next";
 	}
@@ -808,8 +711,8 @@ member_page(struct server_request *req, void *app)
 		if (server_request_query_only(req, allowed) != 0 ||
 		    server_request_query_uint(req, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit) !=
 		        0 ||
-		    server_request_query(req, "after", MEMBER_ID_MAX, &after) < 0 ||
-		    (after != NULL && !member_id_ok(after)))
+		    server_request_query(req, "after", IDENT_MEMBER_MAX, &after) < 0 ||
+		    (after != NULL && !ident_member_ok(after, strlen(after))))
 			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
 			                "query: limit 1..1000, after a member_id, nothing else");
 		else if (decide(&r, (uint32_t)limit) == APIERR_NONE)

@@ -14,7 +14,7 @@
 #include "token.h"
 #include "tokenstore.h"
 
-struct partner_pool;
+struct workq;
 
 /* What the partner API works with: all borrowed and outliving the listener, but the pool. */
 struct partner_api {
@@ -26,7 +26,7 @@ struct partner_api {
 	struct token_verifier *tokens; /* work orders (aud pdgate-partner) */
 	struct tokenstore *tokenstore; /* revoked jtis, max_records counts */
 	size_t max_record_bytes;       /* [origin] max_record_bytes */
-	struct partner_pool *pool;     /* owned: page builders, from partner_api_start */
+	struct workq *pool;            /* owned: page builders, from partner_api_start */
 };
 
 /*

@@ -1,6 +1,5 @@
 /* pki — keys, certificates and CRLs of a pdgate installation, made with the OpenSSL 3 API. */
 #include <assert.h>
-#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -13,6 +12,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <arpa/inet.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
@@ -22,6 +22,8 @@
 #include <openssl/x509v3.h>
 
 #include "codec.h"
+#include "file.h"
+#include "ident.h"
 #include "pki.h"
 
 /* Certificates and keys are small; a CRL can grow with every revocation. */
@@ -61,25 +63,6 @@ ossl_err(char *err, size_t errlen, const char *what)
 		seterr(err, errlen, "%s", what);
 	}
 	ERR_clear_error();
-}
-
-int
-pki_name_valid(const char *s)
-{
-	size_t n;
-
-	if (s == NULL)
-		return 0;
-	n = strlen(s);
-	if (n < 1 || n > 63)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-		if (!ok)
-			return 0;
-	}
-	return 1;
 }
 
 /* ---- files ---- */
@@ -185,79 +168,6 @@ write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *
 	return 0;
 }
 
-char *
-pki_file_read(const char *path, size_t max, unsigned flags, size_t *len, char *err, size_t errlen)
-{
-	struct stat st;
-	char *buf = NULL;
-	size_t got = 0;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | (flags & PKI_READ_NOFOLLOW ? O_NOFOLLOW : 0));
-
-	*len = 0;
-	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		goto fail;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		seterr(err, errlen, "%s: not a regular file", path);
-		goto fail;
-	}
-	if ((flags & PKI_READ_SECRET) && (st.st_mode & 077) != 0) {
-		seterr(err, errlen,
-		       "%s: key file has mode %04o: readable or writable by group or others "
-		       "(chmod 600)",
-		       path, (unsigned)(st.st_mode & 07777));
-		goto fail;
-	}
-	if ((flags & PKI_READ_NONEMPTY) && st.st_size == 0) {
-		seterr(err, errlen, "%s: empty", path);
-		goto fail;
-	}
-	if ((unsigned long long)st.st_size > max) {
-		seterr(err, errlen, "%s: larger than %zu bytes", path, max);
-		goto fail;
-	}
-	buf = malloc((size_t)st.st_size + 1);
-	if (buf == NULL) {
-		seterr(err, errlen, "%s: out of memory", path);
-		goto fail;
-	}
-	/* One byte more than fstat said, so that a file growing under us is seen. */
-	for (;;) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size + 1 - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			seterr(err, errlen, "%s: %s", path, strerror(errno));
-			goto fail;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-		if (got > (size_t)st.st_size)
-			break;
-	}
-	if (got != (size_t)st.st_size) {
-		seterr(err, errlen, "%s: changed while being read", path);
-		goto fail;
-	}
-	buf[got] = '\0';
-	close(fd);
-	*len = got;
-	return buf;
-fail:
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, (size_t)st.st_size + 1);
-		free(buf);
-	}
-	close(fd);
-	return NULL;
-}
-
 /*
  * The PEM in a memory BIO, written as a new file or atomically replaced; the BIO is freed here.
  * encoded: the PEM writer succeeded (bio NULL counts as not); otherwise the error says what
@@ -335,7 +245,7 @@ EVP_PKEY *
 pki_key_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = pki_file_read(path, MAX_KEY_FILE, PKI_READ_SECRET, &len, err, errlen);
+	char *data = file_read(path, MAX_KEY_FILE, FILE_READ_SECRET, &len, err, errlen);
 	EVP_PKEY *key = NULL;
 	BIO *bio;
 
@@ -361,7 +271,7 @@ X509 *
 pki_cert_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = pki_file_read(path, MAX_CERT_FILE, 0, &len, err, errlen);
+	char *data = file_read(path, MAX_CERT_FILE, 0, &len, err, errlen);
 	X509 *cert = NULL;
 	BIO *bio;
 
@@ -428,8 +338,7 @@ struct ext {
 	const char *value;
 };
 
-/* The profiles, kept in step with certs/profiles.cnf. The client URI SAN is added per name, the
- * server's names per certificate (server_san). */
+/* The profiles, kept in step with certs/profiles.cnf. The client URI SAN is added per name. */
 static const struct ext ext_ca[] = {
     {NID_basic_constraints, "critical,CA:TRUE,pathlen:0"},
     {NID_key_usage, "critical,keyCertSign,cRLSign"},
@@ -445,12 +354,8 @@ static const struct ext ext_server[] = {
     {NID_authority_key_identifier, "keyid:always"},
     {NID_undef, NULL},
 };
-
-/* The names of the server certificate `pdgate init` makes for a demo installation. */
-static const char *const default_dns[] = {"localhost"};
-static const char *const default_ip[] = {"127.0.0.1", "::1"};
-static const struct pki_server_names default_names = {default_dns, 1, default_ip, 2};
-
+/* The server's subjectAltName unless the caller names the hosts (pki_make_server). */
+static const char *const default_hosts[] = {"localhost", "127.0.0.1", "::1"};
 static const struct ext ext_client[] = {
     {NID_basic_constraints, "critical,CA:FALSE"},
     {NID_key_usage, "critical,digitalSignature"},
@@ -473,80 +378,61 @@ add_ext(X509 *x, X509V3_CTX *ctx, int nid, const char *value)
 	return ok == 1 ? 0 : -1;
 }
 
-/* The address of s in out (4 or 16 bytes, *len); 0, or -1 when s is not exactly an address. */
-static int
-ip_parse(const char *s, unsigned char out[16], size_t *len)
-{
-	if (s == NULL)
-		return -1;
-	if (inet_pton(AF_INET, s, out) == 1) {
-		*len = 4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, s, out) == 1) {
-		*len = 16;
-		return 0;
-	}
-	return -1;
-}
-
 /*
- * The server's subjectAltName, built as GENERAL_NAMEs rather than as configuration text, so that
- * no name can smuggle in another. Critical when the subject is empty (RFC 5280 4.2.1.6). The
- * names passed pki_dns_name_problem / pki_ip_problem.
+ * The subjectAltName of hosts[0..n) (each passed pki_host_kind): dNSName or iPAddress, in the
+ * order given. Built as values, not as an OpenSSL configuration string, so that no host can
+ * spell a second name.
  */
 static int
-server_san(X509 *x, const struct pki_server_names *n, int critical)
+add_hosts(X509 *x, const char *const *hosts, size_t n)
 {
-	GENERAL_NAMES *gens = GENERAL_NAMES_new();
-	GENERAL_NAME *g = NULL;
+	GENERAL_NAMES *names = sk_GENERAL_NAME_new_null();
 	int rc = -1;
 
-	if (gens == NULL)
+	if (names == NULL)
 		return -1;
-	for (size_t i = 0; i < n->ndns; i++) {
-		ASN1_IA5STRING *s = ASN1_IA5STRING_new();
-		if (s == NULL || ASN1_STRING_set(s, n->dns[i], -1) != 1 ||
-		    (g = GENERAL_NAME_new()) == NULL) {
-			ASN1_IA5STRING_free(s);
+	for (size_t i = 0; i < n; i++) {
+		GENERAL_NAME *gn = GENERAL_NAME_new();
+		ASN1_STRING *v = NULL;
+		unsigned char ip[16];
+		int type;
+
+		if (gn == NULL)
+			goto done;
+		if (inet_pton(AF_INET, hosts[i], ip) == 1 ||
+		    inet_pton(AF_INET6, hosts[i], ip) == 1) {
+			type = GEN_IPADD;
+			v = ASN1_OCTET_STRING_new();
+			if (v == NULL ||
+			    !ASN1_OCTET_STRING_set(v, ip, strchr(hosts[i], ':') != NULL ? 16 : 4))
+				goto bad;
+		} else {
+			type = GEN_DNS;
+			v = ASN1_IA5STRING_new();
+			if (v == NULL || !ASN1_STRING_set(v, hosts[i], (int)strlen(hosts[i])))
+				goto bad;
+		}
+		GENERAL_NAME_set0_value(gn, type, v);
+		if (sk_GENERAL_NAME_push(names, gn) <= 0) {
+			GENERAL_NAME_free(gn);
 			goto done;
 		}
-		GENERAL_NAME_set0_value(g, GEN_DNS, s);
-		if (sk_GENERAL_NAME_push(gens, g) <= 0)
-			goto done;
-		g = NULL;
+		continue;
+	bad:
+		ASN1_STRING_free(v);
+		GENERAL_NAME_free(gn);
+		goto done;
 	}
-	for (size_t i = 0; i < n->nip; i++) {
-		ASN1_OCTET_STRING *ip = ASN1_OCTET_STRING_new();
-		unsigned char a[16];
-		size_t alen;
-		if (ip == NULL || ip_parse(n->ip[i], a, &alen) < 0 ||
-		    ASN1_OCTET_STRING_set(ip, a, (int)alen) != 1 ||
-		    (g = GENERAL_NAME_new()) == NULL) {
-			ASN1_OCTET_STRING_free(ip);
-			goto done;
-		}
-		GENERAL_NAME_set0_value(g, GEN_IPADD, ip);
-		if (sk_GENERAL_NAME_push(gens, g) <= 0)
-			goto done;
-		g = NULL;
-	}
-	rc = X509_add1_ext_i2d(x, NID_subject_alt_name, gens, critical, X509V3_ADD_DEFAULT) == 1
-	         ? 0
-	         : -1;
+	rc = X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_DEFAULT) == 1 ? 0 : -1;
 done:
-	GENERAL_NAME_free(g);
-	GENERAL_NAMES_free(gens);
+	GENERAL_NAMES_free(names);
 	return rc;
 }
 
-/*
- * Builds and signs a certificate; ca == NULL makes it self-signed by key. name is the CN (NULL:
- * an empty subject, for a server whose names are all too long for a CN); names are the server
- * profile's subjectAltNames.
- */
+/* Builds and signs a certificate; ca == NULL makes it self-signed by key. A server certificate
+ * names hosts[0..nhosts) in its subjectAltName (nhosts 0: default_hosts). */
 static X509 *
-cert_build(enum pki_profile profile, const char *name, const struct pki_server_names *names,
+cert_build(enum pki_profile profile, const char *name, const char *const *hosts, size_t nhosts,
            EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
 {
 	const struct ext *exts;
@@ -578,9 +464,8 @@ cert_build(enum pki_profile profile, const char *name, const struct pki_server_n
 		goto fail;
 	}
 	if (X509_set_version(x, X509_VERSION_3) != 1 || set_random_serial(x) < 0 ||
-	    (name != NULL &&
-	     X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)name,
-	                                -1, -1, 0) != 1) ||
+	    X509_NAME_add_entry_by_txt(subject, "CN", MBSTRING_UTF8, (const unsigned char *)name,
+	                               -1, -1, 0) != 1 ||
 	    X509_set_subject_name(x, subject) != 1 ||
 	    X509_set_issuer_name(x, ca != NULL ? X509_get_subject_name(ca) : subject) != 1 ||
 	    X509_gmtime_adj(X509_getm_notBefore(x), -BACKDATE_SECONDS) == NULL ||
@@ -595,13 +480,15 @@ cert_build(enum pki_profile profile, const char *name, const struct pki_server_n
 		if (add_ext(x, &ctx, e->nid, e->value) < 0)
 			goto ossl_fail;
 	if (urn != NULL) {
-		/* name passed pki_name_valid: no comma or colon can smuggle in another SAN. */
+		/* name passed ident_name_ok: no comma or colon can smuggle in another SAN. */
 		snprintf(san, sizeof(san), "URI:%s%s", urn, name);
 		if (add_ext(x, &ctx, NID_subject_alt_name, san) < 0)
 			goto ossl_fail;
 	}
 	if (profile == PKI_PROFILE_SERVER &&
-	    server_san(x, names != NULL ? names : &default_names, name == NULL) < 0)
+	    (nhosts > 0 ? add_hosts(x, hosts, nhosts)
+	                : add_hosts(x, default_hosts,
+	                            sizeof(default_hosts) / sizeof(default_hosts[0]))) < 0)
 		goto ossl_fail;
 	if (X509_sign(x, ca_key, EVP_sha256()) <= 0)
 		goto ossl_fail;
@@ -634,16 +521,27 @@ pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errle
 	}
 	if (!days_valid(days, err, errlen))
 		return NULL;
-	return cert_build(PKI_PROFILE_CA, cn, NULL, key, NULL, key, days, err, errlen);
+	return cert_build(PKI_PROFILE_CA, cn, NULL, 0, key, NULL, key, days, err, errlen);
 }
 
-/* The checks every leaf passes, then cert_build; names as cert_build takes them. */
+static size_t host_address(const char *s, unsigned char ip[16]);
+
 static X509 *
-issue_leaf(enum pki_profile profile, const char *name, const struct pki_server_names *names,
-           EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+issue(enum pki_profile profile, const char *name, const char *const *hosts, size_t nhosts,
+      EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
 {
 	X509 *x;
 
+	if (profile == PKI_PROFILE_CA) {
+		seterr(err, errlen, "pki_issue makes leaf certificates only");
+		return NULL;
+	}
+	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
+	                                  : name == NULL || !ident_name_ok(name, strlen(name))) {
+		seterr(err, errlen, "'%s': a name must match " IDENT_NAME_PATTERN,
+		       name != NULL ? name : "");
+		return NULL;
+	}
 	if (!days_valid(days, err, errlen))
 		return NULL;
 	if (X509_check_ca(ca) < 1) {
@@ -654,7 +552,24 @@ issue_leaf(enum pki_profile profile, const char *name, const struct pki_server_n
 		ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
 		return NULL;
 	}
-	x = cert_build(profile, name, names, key, ca, ca_key, days, err, errlen);
+	for (size_t i = 0; i < nhosts; i++) {
+		const char *why = pki_host_problem(hosts[i]);
+		unsigned char a[16], b[16];
+		size_t alen = 0;
+		if (why != NULL) {
+			seterr(err, errlen, "'%s': %s", hosts[i] != NULL ? hosts[i] : "", why);
+			return NULL;
+		}
+		alen = host_address(hosts[i], a);
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(hosts[k], hosts[i]) == 0 ||
+			    (alen > 0 && host_address(hosts[k], b) == alen &&
+			     memcmp(a, b, alen) == 0)) {
+				seterr(err, errlen, "'%s' is named twice", hosts[i]);
+				return NULL;
+			}
+	}
+	x = cert_build(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 	/* A leaf that outlives its CA would stop verifying before its own notAfter. */
 	if (x != NULL && ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
 		seterr(err, errlen, "a certificate for %u days would outlive its CA", days);
@@ -668,17 +583,7 @@ X509 *
 pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key,
           unsigned days, char *err, size_t errlen)
 {
-	if (profile == PKI_PROFILE_CA) {
-		seterr(err, errlen, "pki_issue makes leaf certificates only");
-		return NULL;
-	}
-	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
-	                                  : !pki_name_valid(name)) {
-		seterr(err, errlen, "'%s': a name must match ^[a-z0-9][a-z0-9-]{0,62}$",
-		       name != NULL ? name : "");
-		return NULL;
-	}
-	return issue_leaf(profile, name, NULL, key, ca, ca_key, days, err, errlen);
+	return issue(profile, name, NULL, 0, key, ca, ca_key, days, err, errlen);
 }
 
 int
@@ -755,35 +660,43 @@ fail:
 	return -1;
 }
 
-/* -1 with err if PREFIX.pem or PREFIX.key exists; checked before any work, the O_EXCL creates of
- * pki_leaf_write are what actually guarantee it. */
 static int
-leaf_files_free(const char *prefix, char *err, size_t errlen)
+make_leaf(const char *prefix, enum pki_profile profile, const char *name, const char *const *hosts,
+          size_t nhosts, X509 *ca, EVP_PKEY *ca_key, unsigned days,
+          char fingerprint[PKI_FINGERPRINT_LEN], char *err, size_t errlen)
 {
 	char kpath[PATH_MAX], cpath[PATH_MAX];
+	EVP_PKEY *key = NULL;
+	X509 *cert = NULL;
 	struct stat st;
+	int rc = -1;
 
 	if (path_join(kpath, sizeof(kpath), prefix, ".key", err, errlen) < 0 ||
 	    path_join(cpath, sizeof(cpath), prefix, ".pem", err, errlen) < 0)
 		return -1;
+	/* Checked before any work; pki_leaf_write's O_EXCL creates are what guarantee it. */
 	if (lstat(cpath, &st) == 0 || lstat(kpath, &st) == 0) {
 		seterr(err, errlen, "%s.pem or %s.key already exists; not overwriting", prefix,
 		       prefix);
 		return -1;
 	}
-	return 0;
-}
-
-/* pki_leaf_write, then the fingerprint (when asked for); nothing left behind on failure. */
-static int
-leaf_finish(const char *prefix, X509 *cert, EVP_PKEY *key, char fingerprint[PKI_FINGERPRINT_LEN],
-            char *err, size_t errlen)
-{
+	key = pki_key_ec();
+	if (key == NULL) {
+		ossl_err(err, errlen, "generating a key");
+		goto done;
+	}
+	cert = issue(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
+	if (cert == NULL)
+		goto done;
 	if (fingerprint != NULL && pki_fingerprint(cert, fingerprint) < 0) {
 		seterr(err, errlen, "computing the fingerprint");
-		return -1;
+		goto done;
 	}
-	return pki_leaf_write(prefix, cert, key, err, errlen);
+	rc = pki_leaf_write(prefix, cert, key, err, errlen);
+done:
+	X509_free(cert);
+	EVP_PKEY_free(key);
+	return rc;
 }
 
 int
@@ -809,25 +722,124 @@ pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X5
               EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
               size_t errlen)
 {
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	int rc = -1;
+	return make_leaf(prefix, profile, name, NULL, 0, ca, ca_key, days, fingerprint, err,
+	                 errlen);
+}
 
-	if (leaf_files_free(prefix, err, errlen) < 0)
-		return -1;
-	key = pki_key_ec();
-	if (key == NULL) {
-		ossl_err(err, errlen, "generating a key");
-		goto done;
+static int
+hosts_count_ok(size_t nhosts, char *err, size_t errlen)
+{
+	if (nhosts == 0 || nhosts > PKI_MAX_HOSTS) {
+		seterr(err, errlen, "a server certificate names 1..%d hosts", PKI_MAX_HOSTS);
+		return 0;
 	}
-	cert = pki_issue(profile, name, key, ca, ca_key, days, err, errlen);
-	if (cert == NULL)
-		goto done;
-	rc = leaf_finish(prefix, cert, key, fingerprint, err, errlen);
-done:
-	X509_free(cert);
-	EVP_PKEY_free(key);
-	return rc;
+	return 1;
+}
+
+int
+pki_make_server(const char *prefix, const char *cn, const char *const *hosts, size_t nhosts,
+                X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+{
+	if (!hosts_count_ok(nhosts, err, errlen))
+		return -1;
+	return make_leaf(prefix, PKI_PROFILE_SERVER, cn, hosts, nhosts, ca, ca_key, days, NULL, err,
+	                 errlen);
+}
+
+X509 *
+pki_issue_server(EVP_PKEY *key, const char *cn, const char *const *hosts, size_t nhosts, X509 *ca,
+                 EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+{
+	if (!hosts_count_ok(nhosts, err, errlen))
+		return NULL;
+	return issue(PKI_PROFILE_SERVER, cn, hosts, nhosts, key, ca, ca_key, days, err, errlen);
+}
+
+/* ---- host names ---- */
+
+/*
+ * A DNS name as RFC 1123 spells a host: dot-separated labels of letters, digits and hyphens,
+ * 1..63 each, no hyphen first or last, 253 in all, lower case (a certificate's names compare
+ * case-blind, but a file that spells one name one way is easier to read and to check), and a last
+ * label that is not all digits (that is a mistyped IPv4 address, never a name). No wildcard, no
+ * trailing dot: the certificate names exactly the hosts partners connect to. NULL if s is one,
+ * else why not.
+ */
+static const char *
+dns_name_problem(const char *s)
+{
+	size_t n = strlen(s), label = 0;
+	int digits_only = 1;
+
+	if (n < 1)
+		return "an empty host name";
+	if (n > 253)
+		return "longer than 253 characters";
+	if (strchr(s, '*') != NULL)
+		return "a wildcard: a server certificate names each host";
+	for (size_t i = 0; i <= n; i++) {
+		char c = s[i];
+		if (c == '.' || c == '\0') {
+			if (label == 0)
+				return c == '\0' && i > 0
+				           ? "ends in a dot: give the name without it"
+				           : "an empty label (a dot first, or two in a row)";
+			if (s[i - 1] == '-')
+				return "a label ends with '-'";
+			if (c == '\0')
+				break;
+			label = 0;
+			digits_only = 1;
+			continue;
+		}
+		if (c >= 'A' && c <= 'Z')
+			return "upper-case letters: write host names in lower case";
+		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
+			return "a character other than a-z, 0-9, '-' and '.'";
+		if (c == '-' && label == 0)
+			return "a label begins with '-'";
+		if (++label > 63)
+			return "a label longer than 63 characters";
+		digits_only &= c >= '0' && c <= '9';
+	}
+	if (digits_only)
+		return "the last label is all digits: neither a host name nor an IP address";
+	return NULL;
+}
+
+/* The address of s as inet_pton(3) reads it into ip (16 bytes), and its length; 0 if none. */
+static size_t
+host_address(const char *s, unsigned char ip[16])
+{
+	if (inet_pton(AF_INET, s, ip) == 1)
+		return 4;
+	if (inet_pton(AF_INET6, s, ip) == 1)
+		return 16;
+	return 0;
+}
+
+const char *
+pki_host_problem(const char *s)
+{
+	static const unsigned char zero[16];
+	unsigned char ip[16];
+	size_t n;
+
+	if (s == NULL)
+		return "no host";
+	if ((n = host_address(s, ip)) > 0)
+		return memcmp(ip, zero, n) == 0 ? "the unspecified address names no server" : NULL;
+	return dns_name_problem(s);
+}
+
+enum pki_host
+pki_host_kind(const char *s)
+{
+	unsigned char ip[16];
+
+	if (pki_host_problem(s) != NULL)
+		return PKI_HOST_BAD;
+	return host_address(s, ip) > 0 ? PKI_HOST_IP : PKI_HOST_DNS;
 }
 
 /* ---- CRLs ---- */
@@ -836,7 +848,7 @@ X509_CRL *
 pki_crl_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *data = pki_file_read(path, MAX_CRL_FILE, 0, &len, err, errlen);
+	char *data = file_read(path, MAX_CRL_FILE, 0, &len, err, errlen);
 	X509_CRL *crl = NULL;
 	BIO *bio;
 
@@ -1157,164 +1169,6 @@ done:
 	return rc;
 }
 
-/* ---- server certificates ---- */
-
-const char *
-pki_dns_name_problem(const char *s)
-{
-	size_t n, label = 0;
-	int digits_only = 1;
-
-	if (s == NULL || s[0] == '\0')
-		return "an empty host name";
-	n = strlen(s);
-	if (n > 253)
-		return "longer than 253 characters";
-	if (strchr(s, '*') != NULL)
-		return "a wildcard: pdgate issues names of hosts, one --dns each";
-	if (strchr(s, ':') != NULL) {
-		unsigned char a[16];
-		if (inet_pton(AF_INET6, s, a) == 1)
-			return "an IPv6 address: give it with --ip";
-	}
-	for (size_t i = 0; i <= n; i++) {
-		char c = s[i];
-		if (c == '.' || c == '\0') {
-			if (label == 0)
-				return c == '\0' && i > 0
-				           ? "ends in a dot: give the name without it"
-				           : "an empty label (a dot at the start, or two "
-				             "in a row)";
-			if (s[i - 1] == '-')
-				return "a label ends with '-'";
-			if (c == '\0')
-				break;
-			label = 0;
-			digits_only = 1;
-			continue;
-		}
-		if (c >= 'A' && c <= 'Z')
-			return "upper-case letters: write host names in lower case";
-		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return "a character other than a-z, 0-9, '-' and '.'";
-		if (c == '-' && label == 0)
-			return "a label begins with '-'";
-		if (c < '0' || c > '9')
-			digits_only = 0;
-		if (++label > 63)
-			return "a label longer than 63 characters";
-	}
-	/* The last label all digits reads as an IPv4 address (RFC 3696 2), which has --ip. */
-	if (digits_only)
-		return "the last label is all digits: an IPv4 address is given with --ip";
-	return NULL;
-}
-
-const char *
-pki_ip_problem(const char *s)
-{
-	static const unsigned char zero[16];
-	unsigned char a[16];
-	size_t len;
-
-	if (ip_parse(s, a, &len) < 0)
-		return "not an IPv4 address (192.0.2.1) or an IPv6 address (2001:db8::1)";
-	if (memcmp(a, zero, len) == 0)
-		return "the unspecified address names no server";
-	return NULL;
-}
-
-/* The CN of a server certificate: its first host name that fits in a CN (64 characters), else
- * its first address, else none. */
-static const char *
-server_cn(const struct pki_server_names *n)
-{
-	for (size_t i = 0; i < n->ndns; i++)
-		if (strlen(n->dns[i]) <= 64)
-			return n->dns[i];
-	return n->nip > 0 ? n->ip[0] : NULL;
-}
-
-/* 0 if every name is well formed and named once, else -1 with err naming the first that is not. */
-static int
-server_names_check(const struct pki_server_names *n, char *err, size_t errlen)
-{
-	const char *why;
-
-	if (n == NULL || n->ndns + n->nip == 0) {
-		seterr(err, errlen, "a server certificate needs at least one host name or address");
-		return -1;
-	}
-	if (n->ndns > PKI_SERVER_NAMES_MAX || n->nip > PKI_SERVER_NAMES_MAX) {
-		seterr(err, errlen, "at most %d host names and %d addresses", PKI_SERVER_NAMES_MAX,
-		       PKI_SERVER_NAMES_MAX);
-		return -1;
-	}
-	for (size_t i = 0; i < n->ndns; i++) {
-		if ((why = pki_dns_name_problem(n->dns[i])) != NULL) {
-			seterr(err, errlen, "host name '%s': %s", n->dns[i] ? n->dns[i] : "", why);
-			return -1;
-		}
-		for (size_t k = 0; k < i; k++)
-			if (strcmp(n->dns[k], n->dns[i]) == 0) {
-				seterr(err, errlen, "host name '%s' is given twice", n->dns[i]);
-				return -1;
-			}
-	}
-	for (size_t i = 0; i < n->nip; i++) {
-		unsigned char a[16], b[16];
-		size_t alen = 0, blen = 0;
-		if ((why = pki_ip_problem(n->ip[i])) != NULL) {
-			seterr(err, errlen, "address '%s': %s", n->ip[i] ? n->ip[i] : "", why);
-			return -1;
-		}
-		ip_parse(n->ip[i], a, &alen);
-		for (size_t k = 0; k < i; k++)
-			if (ip_parse(n->ip[k], b, &blen) == 0 && blen == alen &&
-			    memcmp(a, b, alen) == 0) {
-				seterr(err, errlen, "address '%s' is given twice", n->ip[i]);
-				return -1;
-			}
-	}
-	return 0;
-}
-
-X509 *
-pki_issue_server(EVP_PKEY *key, const struct pki_server_names *names, X509 *ca, EVP_PKEY *ca_key,
-                 unsigned days, char *err, size_t errlen)
-{
-	if (server_names_check(names, err, errlen) < 0)
-		return NULL;
-	return issue_leaf(PKI_PROFILE_SERVER, server_cn(names), names, key, ca, ca_key, days, err,
-	                  errlen);
-}
-
-int
-pki_make_server(const char *prefix, const struct pki_server_names *names, X509 *ca,
-                EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
-                size_t errlen)
-{
-	EVP_PKEY *key = NULL;
-	X509 *cert = NULL;
-	int rc = -1;
-
-	if (server_names_check(names, err, errlen) < 0 || leaf_files_free(prefix, err, errlen) < 0)
-		return -1;
-	key = pki_key_ec();
-	if (key == NULL) {
-		ossl_err(err, errlen, "generating a key");
-		goto done;
-	}
-	cert = pki_issue_server(key, names, ca, ca_key, days, err, errlen);
-	if (cert == NULL)
-		goto done;
-	rc = leaf_finish(prefix, cert, key, fingerprint, err, errlen);
-done:
-	X509_free(cert);
-	EVP_PKEY_free(key);
-	return rc;
-}
-
 /* ---- PKCS#12 ---- */
 
 /*
@@ -1363,7 +1217,7 @@ char *
 pki_passphrase_read(const char *path, char *err, size_t errlen)
 {
 	size_t len = 0, n;
-	char *data = pki_file_read(path, MAX_KEY_FILE, PKI_READ_SECRET, &len, err, errlen);
+	char *data = file_read(path, MAX_KEY_FILE, FILE_READ_SECRET, &len, err, errlen);
 
 	if (data == NULL)
 		return NULL;
@@ -1434,7 +1288,7 @@ pki_uri_id(X509 *cert, const char *prefix, char out[PKI_NAME_LEN])
 	}
 	GENERAL_NAMES_free(names);
 	ERR_clear_error();
-	if (count != 1 || !pki_name_valid(out)) {
+	if (count != 1 || !ident_name_ok(out, strlen(out))) {
 		out[0] = '\0';
 		return -1;
 	}

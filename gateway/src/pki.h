@@ -21,8 +21,6 @@
 #define PKI_SERIAL_HEX_LEN 43
 /* A partner id or staff name and its NUL. */
 #define PKI_NAME_LEN 64
-/* Host names and addresses a server certificate may carry, of each. */
-#define PKI_SERVER_NAMES_MAX 32
 /* A PKCS#12 passphrase, in characters. */
 #define PKI_PASSPHRASE_MIN 8
 #define PKI_PASSPHRASE_MAX 1024
@@ -30,14 +28,11 @@
 /* The certificate profiles. certs/profiles.cnf spells the same ones as OpenSSL sections. */
 enum pki_profile {
 	PKI_PROFILE_CA,      /* v3_ca: CA:true pathlen:0, keyCertSign + cRLSign */
-	PKI_PROFILE_SERVER,  /* v3_server: serverAuth, DNS/IP SANs (default localhost, 127.0.0.1,
-	                        ::1) */
+	PKI_PROFILE_SERVER,  /* v3_server: serverAuth, DNS:localhost, IP:127.0.0.1, IP:::1 (or the
+	                        hosts of pki_make_server) */
 	PKI_PROFILE_PARTNER, /* v3_partner_client: clientAuth, URI:urn:pdgate:partner:NAME */
 	PKI_PROFILE_STAFF,   /* v3_staff_client: clientAuth, URI:urn:pdgate:staff:NAME */
 };
-
-/* 1 if s is a valid partner id or staff name (^[a-z0-9][a-z0-9-]{0,62}$), else 0. */
-int pki_name_valid(const char *s);
 
 /* A new EC P-256 key (CAs, certificates, the token key), or NULL. Caller frees (EVP_PKEY_free). */
 EVP_PKEY *pki_key_ec(void);
@@ -66,33 +61,10 @@ X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t
  * Issues a leaf certificate of `profile` (not PKI_PROFILE_CA) for the public key of `key`,
  * signed by ca/ca_key, with a random 128-bit serial. `name` is the CN (partner id, staff name,
  * or the server's host name) and, for client profiles, the URN in the URI SAN; client names
- * must pass pki_name_valid. Caller frees.
+ * must pass ident_name_ok. Caller frees.
  */
 X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
                 EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
-
-/* The names a server certificate is for. Borrowed strings. */
-struct pki_server_names {
-	const char *const *dns; /* host names: each passes pki_dns_name_problem */
-	size_t ndns;
-	const char *const *ip; /* IPv4 or IPv6 addresses: each passes pki_ip_problem */
-	size_t nip;
-};
-
-/* NULL if s is a host name a server certificate may carry (lower-case LDH labels of at most 63
- * characters, 253 in all, no wildcard, no final dot, not an address), else why not. */
-const char *pki_dns_name_problem(const char *s);
-/* NULL if s is an IPv4 or IPv6 address (not the unspecified one), else why not. */
-const char *pki_ip_problem(const char *s);
-
-/*
- * A server certificate (PKI_PROFILE_SERVER: serverAuth only) for the public key of `key`, for
- * the host names and addresses of names (at least one; each valid, none twice; subjectAltNames
- * in that order, the CN the first host name), signed by ca/ca_key. NULL with err naming the
- * first bad name. Caller frees.
- */
-X509 *pki_issue_server(EVP_PKEY *key, const struct pki_server_names *names, X509 *ca,
-                       EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
 
 /* 1 if cert's issuer is ca's subject and its signature verifies with ca's key, else 0. */
 int pki_issued_by(X509 *cert, X509 *ca);
@@ -114,11 +86,33 @@ int pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name
                   EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN], char *err,
                   size_t errlen);
 
-/* pki_make_leaf for a server certificate of pki_issue_server: a fresh key in PREFIX.key (0600),
- * the certificate in PREFIX.pem, new files only. 0, or -1 with err and nothing left behind. */
-int pki_make_server(const char *prefix, const struct pki_server_names *names, X509 *ca,
-                    EVP_PKEY *ca_key, unsigned days, char fingerprint[PKI_FINGERPRINT_LEN],
-                    char *err, size_t errlen);
+/* A server certificate names at most this many hosts. */
+#define PKI_MAX_HOSTS 32
+
+/* What a server's name is, for its certificate's subjectAltName. */
+enum pki_host {
+	PKI_HOST_BAD = 0, /* neither: refused */
+	PKI_HOST_DNS,     /* a lower-case RFC 1123 host name, no wildcard, no trailing dot */
+	PKI_HOST_IP,      /* an IPv4 or IPv6 address as inet_pton(3) reads it */
+};
+enum pki_host pki_host_kind(const char *s);
+/* NULL if s is a host a server certificate may name (not PKI_HOST_BAD), else why not ("upper-case
+ * letters: …", "a wildcard: …", "the unspecified address names no server", …). */
+const char *pki_host_problem(const char *s);
+
+/*
+ * Makes a fresh key and a server certificate (PKI_PROFILE_SERVER, CN cn) in PREFIX.key and
+ * PREFIX.pem whose subjectAltName is exactly hosts[0..nhosts), 1 <= nhosts <= PKI_MAX_HOSTS,
+ * in that order: a DNS name as dNSName, an address as iPAddress (each must pass
+ * pki_host_kind). Otherwise as pki_make_leaf. 0, or -1 with err and nothing left behind.
+ */
+int pki_make_server(const char *prefix, const char *cn, const char *const *hosts, size_t nhosts,
+                    X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
+
+/* The certificate of pki_make_server for the public key of key, in memory (no file): for a
+ * caller that records it before writing it. Each host once. Caller frees; NULL with err. */
+X509 *pki_issue_server(EVP_PKEY *key, const char *cn, const char *const *hosts, size_t nhosts,
+                       X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
 
 /*
  * Writes key into PREFIX.key (0600; skipped when key is NULL) and cert into PREFIX.pem, new
@@ -144,7 +138,7 @@ char *pki_passphrase_read(const char *path, char *err, size_t errlen);
 /* The serial of cert in upper-case hex, as `openssl x509 -serial` shows it. 0 or -1. */
 int pki_serial_hex(X509 *cert, char out[PKI_SERIAL_HEX_LEN]);
 /* The id of cert's one URI SAN that begins with prefix ("urn:pdgate:partner:"), if it passes
- * pki_name_valid, into out. 0, or -1 (none, several, malformed) with out empty. */
+ * ident_name_ok, into out. 0, or -1 (none, several, malformed) with out empty. */
 int pki_uri_id(X509 *cert, const char *prefix, char out[PKI_NAME_LEN]);
 /* The DNS and IP subjectAltNames of cert, comma-separated, into out. 0, or -1 if it has none or
  * they do not fit. */
@@ -199,21 +193,5 @@ int pki_vkey_write(const char *path, const char *name, EVP_PKEY *key, char *err,
 
 /* Writes 32 random bytes as 64 hex digits and a newline into a new file of mode 0600. 0 or -1. */
 int pki_secret_write(const char *path, char *err, size_t errlen);
-
-/* What pki_file_read refuses besides a non-regular file or one over its size limit. */
-enum pki_read_flags {
-	PKI_READ_SECRET = 1 << 0,   /* a file group or others may read or write: key material */
-	PKI_READ_NOFOLLOW = 1 << 1, /* a symbolic link */
-	PKI_READ_NONEMPTY = 1 << 2, /* an empty file */
-};
-
-/*
- * Reads the whole regular file at path, at most max bytes, into a new NUL-terminated buffer
- * and its length into *len; a file that changes size while read is refused. flags: the
- * enum pki_read_flags refused as well. NULL with "path: reason" in err. Caller frees
- * (free(); OPENSSL_cleanse(buf, *len) first for a secret).
- */
-char *pki_file_read(const char *path, size_t max, unsigned flags, size_t *len, char *err,
-                    size_t errlen);
 
 #endif

@@ -10,8 +10,8 @@
 #include "registry.h"
 
 /* One load of catalogs and contracts, shared by the requests that hold it. */
-struct snap {
-	struct registry_view view; /* first: a view pointer is a snap pointer */
+struct registry_snapshot {
+	struct registry_view view; /* first: a view pointer is a snapshot pointer */
 	struct catalog *catalog;
 	struct contract_set *contracts;
 	unsigned refs; /* the registry's own reference plus one per request holding it */
@@ -26,7 +26,7 @@ struct suspension {
 struct registry {
 	char *purposes, *fields, *contracts; /* files, read again on reload */
 	pthread_mutex_t lock;                /* guards cur, refs, the suspensions */
-	struct snap *cur;
+	struct registry_snapshot *cur;
 	uint64_t generation;
 	sqlite3 *db;
 	struct suspension *sus; /* the suspended partners and the gateway, in memory */
@@ -34,7 +34,7 @@ struct registry {
 };
 
 static void
-snap_free(struct snap *s)
+snap_free(struct registry_snapshot *s)
 {
 	if (s == NULL)
 		return;
@@ -44,10 +44,10 @@ snap_free(struct snap *s)
 }
 
 /* Loads catalogs and contracts; NULL with *errors on any problem. */
-static struct snap *
+static struct registry_snapshot *
 snap_load(struct registry *r, char **errors)
 {
-	struct snap *s = calloc(1, sizeof(*s));
+	struct registry_snapshot *s = calloc(1, sizeof(*s));
 
 	*errors = NULL;
 	if (s == NULL) {
@@ -171,13 +171,17 @@ registry_free(struct registry *r)
 	free(r);
 }
 
-int
-registry_reload(struct registry *r, char **errors)
+struct registry_snapshot *
+registry_load(struct registry *r, char **errors)
 {
-	struct snap *s = snap_load(r, errors), *old;
+	return snap_load(r, errors);
+}
 
-	if (s == NULL)
-		return -1;
+void
+registry_install(struct registry *r, struct registry_snapshot *s)
+{
+	struct registry_snapshot *old;
+
 	pthread_mutex_lock(&r->lock);
 	old = r->cur;
 	s->view.generation = ++r->generation;
@@ -186,13 +190,18 @@ registry_reload(struct registry *r, char **errors)
 		old = NULL; /* the last request holding it frees it */
 	pthread_mutex_unlock(&r->lock);
 	snap_free(old);
-	return 0;
+}
+
+void
+registry_snapshot_free(struct registry_snapshot *s)
+{
+	snap_free(s);
 }
 
 const struct registry_view *
 registry_acquire(struct registry *r)
 {
-	struct snap *s;
+	struct registry_snapshot *s;
 
 	pthread_mutex_lock(&r->lock);
 	s = r->cur;
@@ -204,7 +213,7 @@ registry_acquire(struct registry *r)
 void
 registry_release(struct registry *r, const struct registry_view *v)
 {
-	struct snap *s = (struct snap *)v;
+	struct registry_snapshot *s = (struct registry_snapshot *)v;
 
 	if (v == NULL)
 		return;

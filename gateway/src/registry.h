@@ -34,10 +34,16 @@ struct registry *registry_open(const char *purposes, const char *fields, const c
 void registry_free(struct registry *r);
 
 /*
- * Loads the catalogs and contracts again, all or nothing: on any error the set in force stays
- * and -1 is returned with *errors (caller frees). 0 on success.
+ * A reload in two steps, so that it can be all or nothing together with other files:
+ * registry_load reads the catalogs and contracts again and changes nothing; it returns the
+ * new set, or NULL with *errors (every problem, one per line; caller frees). registry_install
+ * then puts the set in force (takes it; requests under way finish on the view they hold), or
+ * registry_snapshot_free drops it (NULL is a no-op).
  */
-int registry_reload(struct registry *r, char **errors);
+struct registry_snapshot;
+struct registry_snapshot *registry_load(struct registry *r, char **errors);
+void registry_install(struct registry *r, struct registry_snapshot *s);
+void registry_snapshot_free(struct registry_snapshot *s);
 
 /* The view in force; give it back with registry_release. Never NULL. */
 const struct registry_view *registry_acquire(struct registry *r);

@@ -17,36 +17,6 @@
 #define SUMMARY_ADMIN_MAX 1000
 
 /* ------------------------------------------------------------------------------------------ */
-/* The text buffer. */
-
-/*
- * compliance.c's text buffer, until it takes a struct buf: no growth of its own, buf_add's; as
- * before, a failed append drops the text and later ones do nothing.
- */
-void
-report_buf_add(struct report_buf *rb, const char *s, size_t n)
-{
-	struct buf b = {.data = rb->data, .len = rb->len, .cap = rb->cap};
-
-	if (rb->bad)
-		return;
-	if (buf_add(&b, s, n) != 0) {
-		buf_free(&b);
-		rb->bad = true;
-	}
-	rb->data = b.data;
-	rb->len = b.len;
-	rb->cap = b.cap;
-}
-
-void
-report_buf_free(struct report_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof(*b));
-}
-
-/* ------------------------------------------------------------------------------------------ */
 /* Days and names. */
 
 /* A day of cal_jst_day as "YYYY-MM-DD". */

@@ -67,16 +67,6 @@ struct report_certs {
  * JST day (end_of_day: the start of the next one, so that to=DATE includes DATE). 0 or -1. */
 int report_parse_time(const char *s, bool end_of_day, int64_t *ms);
 
-/* compliance.c's text buffer (report.c and the rest use struct buf); bad is set, and the text
- * dropped, if memory runs out. */
-struct report_buf {
-	char *data;
-	size_t len, cap;
-	bool bad;
-};
-void report_buf_add(struct report_buf *b, const char *s, size_t n);
-void report_buf_free(struct report_buf *b);
-
 /* Which release entries a provisions or breach report covers. */
 struct report_query {
 	const char *partner; /* NULL: any */

@@ -15,9 +15,10 @@
 #include "certreg.h"
 #include "config.h"
 #include "contract.h"
+#include "file.h"
+#include "ident.h"
 #include "ledger.h"
 #include "origin.h"
-#include "pki.h"
 #include "pseudo.h"
 #include "report.h"
 #include "report_cmd.h"
@@ -41,23 +42,6 @@ static const char report_usage[] =
     "T is RFC 3339 (2026-04-01T00:00:00+09:00) or a date (2026-04-01, a day in Japan time;\n"
     "--to DATE includes that day). summary defaults to the last 30 days.\n";
 
-static bool
-id_ok(const char *s, size_t max, bool lower)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n > max)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
-		          (!lower && ((c >= 'A' && c <= 'Z') || c == '_'));
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 static struct pseudo *
 load_pseudo(const char *path, char *err, size_t errlen)
 {
@@ -71,7 +55,7 @@ load_pseudo(const char *path, char *err, size_t errlen)
 		return NULL;
 	}
 	/* The bound pdgate serve puts on a key file: a bigger one is not a pseudonym secret. */
-	if ((buf = pki_file_read(path, 4096, 0, &len, err, errlen)) == NULL)
+	if ((buf = file_read(path, 4096, 0, &len, err, errlen)) == NULL)
 		return NULL;
 	p = pseudo_new(buf, len);
 	OPENSSL_cleanse(buf, len);
@@ -187,12 +171,12 @@ report_main(int argc, char **argv)
 		return cli_fail("--format: '%s' is not json or csv", format);
 	if (strcmp(format, "csv") == 0 && strcmp(what, "provisions") != 0)
 		return cli_fail("--format csv is for the provisions report, not %s", what);
-	if (partner != NULL && !id_ok(partner, 63, true))
+	if (partner != NULL && !ident_name_ok(partner, strlen(partner)))
 		return cli_fail("--partner: '%s' is not a partner id", partner);
 	if (strcmp(what, "breach") == 0 && partner == NULL)
 		return cli_fail("breach: --partner ID is required");
-	if (member != NULL && !id_ok(member, 64, false))
-		return cli_fail("'%s' is not a member id (^[A-Za-z0-9_-]{1,64}$)", member);
+	if (member != NULL && !ident_member_ok(member, strlen(member)))
+		return cli_fail("'%s' is not a member id (" IDENT_MEMBER_PATTERN ")", member);
 	struct report_query q = {.partner = partner, .after = after, .limit = (unsigned)limit};
 	if (from != NULL && report_parse_time(from, false, &q.from_ms) != 0)
 		return cli_fail("--from: '%s' is neither RFC 3339 nor YYYY-MM-DD", from);
@@ -252,14 +236,7 @@ report_main(int argc, char **argv)
 		doc = report_subject(db, member, subject, &names, err, sizeof(err));
 	} else if (strcmp(what, "breach") == 0) {
 		if (resolve) {
-			struct origin_params op = {
-			    .url = cfg->origin.url,
-			    .timeout_ms = cfg->origin.timeout_ms,
-			    .max_record_bytes = cfg->origin.max_record_bytes,
-			    .client_cert = cfg->origin.client_cert,
-			    .client_key = cfg->origin.client_key,
-			    .ca = cfg->origin.ca,
-			};
+			struct origin_params op = origin_params_of(cfg);
 			if ((origin = origin_new(&op, err, sizeof(err))) == NULL) {
 				fprintf(stderr, "pdgate report: [origin] url: %s\n", err);
 				goto done;

@@ -18,15 +18,16 @@
 
 #include <gnutls/gnutls.h>
 #include <microhttpd.h>
-#include <openssl/crypto.h>
 #include <openssl/rand.h>
 
 #include "admission.h"
 #include "codec.h"
-#include "pki.h"
+#include "file.h"
+#include "now.h"
 #include "route.h"
 #include "server.h"
 #include "server_private.h"
+#include "tlscred.h"
 
 /*
  * The TLS profile of both listeners (SPEC 13, docs/operations.md "TLS profile"): TLS 1.2 and
@@ -57,22 +58,6 @@
 #define REAPER_PERIOD_MS 250
 #define ADMISSION_REPORT_MS 10000
 #define MHD_LOG_PER_S 10
-
-static int64_t
-now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static uint64_t
-now_us(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 /* Moves the deadline (later or earlier) unless the reaper got there first; false then. */
 static bool
@@ -156,7 +141,7 @@ reaper_main(void *arg)
 			break;
 		pthread_mutex_unlock(&s->reaper_lock);
 
-		int64_t now = now_ms();
+		int64_t now = now_mono_ms();
 		unsigned reaped = 0;
 		pthread_mutex_lock(&s->conns_lock);
 		for (struct conn *c = s->conns; c != NULL; c = c->next) {
@@ -231,7 +216,7 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 		c->fd = ci != NULL ? ci->connect_fd : -1;
 		ci = MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		const struct sockaddr *sa = ci != NULL ? ci->client_addr : NULL;
-		atomic_init(&c->deadline_ms, now_ms() + s->handshake_ms);
+		atomic_init(&c->deadline_ms, now_mono_ms() + s->handshake_ms);
 		struct admission_slot *evict = NULL;
 		pthread_mutex_lock(&s->conns_lock);
 		if (admission_add(s->admission, &c->slot, sa, &evict) != 0)
@@ -261,6 +246,8 @@ on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
 	if (c->next != NULL)
 		c->next->prev = c->prev;
 	pthread_mutex_unlock(&s->conns_lock);
+	/* libmicrohttpd has ended the TLS session by now: nothing reads the certificate again */
+	tlscred_release(c->cred);
 	buf_free(&c->body);
 	free(c);
 	*socket_context = NULL;
@@ -353,7 +340,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->url = NULL;
 	r->method = NULL;
 	clock_gettime(CLOCK_REALTIME, &r->wall);
-	r->start_us = now_us();
+	r->start_us = now_mono_us();
 	new_request_id(s, r->id);
 	r->log_method[0] = '\0';
 	size_t n = strcspn(uri, "?");
@@ -382,7 +369,7 @@ on_uri(void *cls, const char *uri, struct MHD_Connection *mc)
 	r->body_over = false;
 	r->checked = false;
 	r->active = true;
-	deadline_lower(c, now_ms() + s->header_ms);
+	deadline_lower(c, now_mono_ms() + s->header_ms);
 	atomic_fetch_add(&s->inflight, 1);
 	return r;
 }
@@ -429,14 +416,14 @@ on_completed(void *cls, struct MHD_Connection *mc, void **con_cls,
 	       ledger, not the log, says which member a decision was about */
 	    .path = r->route != NULL ? r->route->pattern : shape,
 	    .status = status,
-	    .duration_us = now_us() - r->start_us,
+	    .duration_us = now_mono_us() - r->start_us,
 	    .error = error,
 	    .detail = r->detail[0] != '\0' ? r->detail : NULL,
 	};
 	log_request(s->cfg.log, &f);
 	r->active = false;
 	c->requests++;
-	deadline_set(c, now_ms() + s->idle_ms + s->header_ms);
+	deadline_set(c, now_mono_ms() + s->idle_ms + s->header_ms);
 	atomic_fetch_sub(&s->inflight, 1);
 }
 
@@ -587,7 +574,36 @@ has_body(struct MHD_Connection *mc)
 }
 
 /*
- * Queues a complete request for the handler pool (handler_main) and suspends its connection.
+ * A handler thread's work. Handlers block (a data request waits for its ledger entry's group
+ * commit, a report reads the whole ledger), so they do not run on libmicrohttpd's event threads,
+ * one per core, which do TLS and HTTP for every connection: a complete request's connection is
+ * suspended and the request queued on the handler pool; once the handler has made the answer,
+ * the connection is resumed and its event thread sends it. So many requests wait on one commit
+ * (which groups them) without as many event threads contending for the listening socket. While
+ * suspended, libmicrohttpd leaves the connection alone: the handler reads its headers
+ * undisturbed. Once resumed, the request may be gone: nothing of it is touched after.
+ */
+static void
+handler_run(struct workq_item *w)
+{
+	struct server_request *r =
+	    (struct server_request *)(void *)((char *)w - offsetof(struct server_request, work));
+
+	r->route->handler(r, r->conn->server->cfg.app);
+	if (r->response == NULL)
+		server_reply_error(r, APIERR_INTERNAL, NULL);
+	MHD_resume_connection(r->mhd);
+}
+
+/* Under the pool's lock, before a handler thread can take the request and resume it. */
+static void
+handler_suspend(void *mhd)
+{
+	MHD_suspend_connection(mhd);
+}
+
+/*
+ * Queues a complete request for the handler pool (handler_run) and suspends its connection.
  * False once the pool has stopped: a request that a kept-alive connection sends while the
  * listener stops is then handled on its event thread, rather than left suspended, which
  * libmicrohttpd cannot stop with.
@@ -595,17 +611,8 @@ has_body(struct MHD_Connection *mc)
 static bool
 handler_queue(struct server *s, struct server_request *r)
 {
-	pthread_mutex_lock(&s->q_lock);
-	bool open = !s->q_stop;
-	if (open) {
-		MHD_suspend_connection(r->mhd);
-		r->qnext = NULL;
-		*s->q_tail = r;
-		s->q_tail = &r->qnext;
-		pthread_cond_signal(&s->q_cv);
-	}
-	pthread_mutex_unlock(&s->q_lock);
-	return open;
+	r->work = (struct workq_item){.run = handler_run};
+	return workq_push(s->handlers, &r->work, handler_suspend, r->mhd);
 }
 
 static enum MHD_Result
@@ -625,7 +632,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 		r->checked = true;
 		snprintf(r->log_method, sizeof r->log_method, "%s", method);
 		/* The head is complete; a body must follow within the same limit. */
-		if (!deadline_set(c, now_ms() + s->header_ms))
+		if (!deadline_set(c, now_mono_ms() + s->header_ms))
 			return MHD_NO;
 		server_head_scan(r, method, version);
 		if (r->bad_framing) {
@@ -670,53 +677,12 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 	return queue(r);
 }
 
-/*
- * A handler thread. Handlers block (a data request waits for its ledger entry's group commit,
- * a report reads the whole ledger), so they do not run on libmicrohttpd's event threads, one
- * per core, which do TLS and HTTP for every connection: a complete request's connection is
- * suspended and the request queued here; once the handler has made the answer, the connection
- * is resumed and its event thread sends it. So many requests wait on one commit (which groups
- * them) without as many event threads contending for the listening socket. While suspended,
- * libmicrohttpd leaves the connection alone: the handler reads its headers undisturbed.
- */
-static void *
-handler_main(void *arg)
-{
-	struct server *s = arg;
-
-	pthread_mutex_lock(&s->q_lock);
-	for (;;) {
-		struct server_request *r = s->q_head;
-		if (r == NULL) {
-			if (s->q_stop)
-				break;
-			pthread_cond_wait(&s->q_cv, &s->q_lock);
-			continue;
-		}
-		if ((s->q_head = r->qnext) == NULL)
-			s->q_tail = &s->q_head;
-		pthread_mutex_unlock(&s->q_lock);
-		r->route->handler(r, s->cfg.app);
-		if (r->response == NULL)
-			server_reply_error(r, APIERR_INTERNAL, NULL);
-		MHD_resume_connection(r->mhd);
-		pthread_mutex_lock(&s->q_lock);
-	}
-	pthread_mutex_unlock(&s->q_lock);
-	return NULL;
-}
-
 /* Lets the handler threads finish what is queued, then joins them. */
 static void
 handlers_stop(struct server *s)
 {
-	pthread_mutex_lock(&s->q_lock);
-	s->q_stop = true;
-	pthread_cond_broadcast(&s->q_cv);
-	pthread_mutex_unlock(&s->q_lock);
-	for (unsigned i = 0; i < s->nhandlers; i++)
-		pthread_join(s->handlers[i], NULL);
-	s->nhandlers = 0;
+	workq_stop(s->handlers);
+	s->handlers = NULL;
 }
 
 /*
@@ -730,7 +696,7 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 	struct server *s = cls;
 	char buf[512];
 	size_t n;
-	int64_t sec = now_ms() / 1000;
+	int64_t sec = now_mono_ms() / 1000;
 	unsigned long dropped = 0;
 
 	pthread_mutex_lock(&s->mhdlog_lock);
@@ -761,22 +727,66 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /* ---- Start and stop ---- */
 
-/* Reads a PEM file into a NUL-terminated buffer; caller wipes and frees. */
+/* Reads a PEM file into a NUL-terminated buffer; caller frees. */
 static char *
 read_pem(const char *path, char *err, size_t errlen)
 {
 	size_t len;
 
-	return pki_file_read(path, PEM_MAX, PKI_READ_NONEMPTY, &len, err, errlen);
+	return file_read(path, PEM_MAX, FILE_READ_NONEMPTY, &len, err, errlen);
 }
 
-static void
-free_secret(char *buf)
+/*
+ * GnuTLS asks for the server's certificate during each handshake (libmicrohttpd's
+ * MHD_OPTION_HTTPS_CERT_CALLBACK): the connection takes a reference to the listener's
+ * credential of the moment and keeps it until it closes, so a credential replaced by
+ * server_set_cred stays alive for the connections that still use it. The lock is held only
+ * to copy the pointer, once per handshake; GnuTLS may ask again within one handshake and gets
+ * the same answer. libmicrohttpd makes the connection the session's pointer (gnutls_session_
+ * set_ptr, in 0.9.75 as before), which leads to ours through its socket context.
+ */
+static int
+on_certificate(gnutls_session_t session, const gnutls_datum_t *req_ca_dn, int nreqs,
+               const gnutls_pk_algorithm_t *pk_algos, int pk_algos_length, gnutls_pcert_st **chain,
+               unsigned int *n, gnutls_privkey_t *key)
 {
-	if (buf != NULL) {
-		OPENSSL_cleanse(buf, strlen(buf));
-		free(buf);
+	struct MHD_Connection *mc = gnutls_session_get_ptr(session);
+	const union MHD_ConnectionInfo *ci =
+	    mc != NULL ? MHD_get_connection_info(mc, MHD_CONNECTION_INFO_SOCKET_CONTEXT) : NULL;
+	struct conn *c = ci != NULL ? ci->socket_context : NULL;
+
+	(void)req_ca_dn, (void)nreqs, (void)pk_algos, (void)pk_algos_length;
+	/* no context (out of memory): the handshake fails and the connection closes */
+	if (c == NULL)
+		return -1;
+	if (c->cred == NULL) {
+		struct server *s = c->server;
+		pthread_mutex_lock(&s->cred_lock);
+		c->cred = tlscred_ref(s->cred);
+		pthread_mutex_unlock(&s->cred_lock);
 	}
+	tlscred_gnutls(c->cred, chain, n, key);
+	return 0;
+}
+
+void
+server_set_cred(struct server *s, struct tlscred *cred)
+{
+	tlscred_ref(cred);
+	pthread_mutex_lock(&s->cred_lock);
+	struct tlscred *old = s->cred;
+	s->cred = cred;
+	pthread_mutex_unlock(&s->cred_lock);
+	tlscred_release(old);
+}
+
+struct tlscred *
+server_cred(struct server *s)
+{
+	pthread_mutex_lock(&s->cred_lock);
+	struct tlscred *c = tlscred_ref(s->cred);
+	pthread_mutex_unlock(&s->cred_lock);
+	return c;
 }
 
 static void
@@ -790,13 +800,12 @@ server_free(struct server *s)
 		pthread_join(s->reaper, NULL);
 	}
 	handlers_stop(s);
-	free(s->handlers);
-	pthread_cond_destroy(&s->q_cv);
-	pthread_mutex_destroy(&s->q_lock);
 	pthread_cond_destroy(&s->reaper_cond);
 	pthread_mutex_destroy(&s->reaper_lock);
 	pthread_mutex_destroy(&s->conns_lock);
 	pthread_mutex_destroy(&s->mhdlog_lock);
+	tlscred_release(s->cred);
+	pthread_mutex_destroy(&s->cred_lock);
 	admission_free(s->admission);
 	free(s->patterns);
 	free(s);
@@ -806,7 +815,7 @@ struct server *
 server_start(const struct server_config *cfg, char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof *s);
-	char *cert = NULL, *key = NULL, *ca = NULL;
+	char *ca = NULL, e[512];
 	struct addrinfo hints = {0}, *ai = NULL;
 	char port[8];
 	pthread_condattr_t ca_attr;
@@ -826,10 +835,8 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		s->patterns[i] = cfg->routes[i].pattern;
 	pthread_mutex_init(&s->conns_lock, NULL);
 	pthread_mutex_init(&s->mhdlog_lock, NULL);
+	pthread_mutex_init(&s->cred_lock, NULL);
 	pthread_mutex_init(&s->reaper_lock, NULL);
-	pthread_mutex_init(&s->q_lock, NULL);
-	pthread_cond_init(&s->q_cv, NULL);
-	s->q_tail = &s->q_head;
 	pthread_condattr_init(&ca_attr);
 	pthread_condattr_setclock(&ca_attr, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->reaper_cond, &ca_attr);
@@ -843,7 +850,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	}
 
 	/*
-	 * One event thread per core for TLS and HTTP; handlers on their own pool (handler_main).
+	 * One event thread per core for TLS and HTTP; handlers on their own pool (handler_run).
 	 * A handler blocks while its ledger entry commits (the answer must wait for the fsync), so
 	 * a pool of SERVER_THREADS_PER_CORE per core keeps that many requests in flight for group
 	 * commit to gather.
@@ -851,15 +858,11 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned cores = ncpu > 0 ? (unsigned)ncpu : 1;
 	unsigned threads = cfg->threads ? cfg->threads : cores * SERVER_THREADS_PER_CORE;
-	if ((s->handlers = calloc(threads, sizeof *s->handlers)) == NULL) {
-		snprintf(err, errlen, "out of memory");
+	char why[96];
+	if ((s->handlers = workq_start(threads, why, sizeof why)) == NULL) {
+		snprintf(err, errlen, "%s listener: %s", cfg->name, why);
 		goto fail;
 	}
-	for (; s->nhandlers < threads; s->nhandlers++)
-		if (pthread_create(&s->handlers[s->nhandlers], NULL, handler_main, s) != 0) {
-			snprintf(err, errlen, "%s listener: cannot start a thread", cfg->name);
-			goto fail;
-		}
 	/*
 	 * The connection's memory pool holds the request head, so it bounds it; the limit proper
 	 * is ours (431 with a JSON body, exact to the byte). The pool leaves 4 KiB above it for
@@ -901,9 +904,11 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		         cfg->listen->host, cfg->listen->port, gai_strerror(gai));
 		goto fail;
 	}
-	if ((cert = read_pem(cfg->cert, err, errlen)) == NULL ||
-	    (key = read_pem(cfg->key, err, errlen)) == NULL ||
-	    (cfg->client_ca != NULL && (ca = read_pem(cfg->client_ca, err, errlen)) == NULL))
+	if ((s->cred = tlscred_load(cfg->cert, cfg->key, e, sizeof e)) == NULL) {
+		snprintf(err, errlen, "%s listener: %s", cfg->name, e);
+		goto fail;
+	}
+	if (cfg->client_ca != NULL && (ca = read_pem(cfg->client_ca, err, errlen)) == NULL)
 		goto fail;
 
 	struct MHD_OptionItem trust[] = {
@@ -915,15 +920,13 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	s->daemon = MHD_start_daemon(
 	    flags, 0, on_accept, s, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
 	    MHD_OPTION_SOCK_ADDR, ai->ai_addr, MHD_OPTION_THREAD_POOL_SIZE, cores,
-	    MHD_OPTION_HTTPS_MEM_CERT, cert, MHD_OPTION_HTTPS_MEM_KEY, key,
-	    MHD_OPTION_HTTPS_PRIORITIES, TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, mhd_limit,
-	    MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-	    s->memory_limit, MHD_OPTION_LISTEN_BACKLOG_SIZE, mhd_limit > 128 ? mhd_limit : 128,
+	    MHD_OPTION_HTTPS_CERT_CALLBACK, on_certificate, MHD_OPTION_HTTPS_PRIORITIES,
+	    TLS_PRIORITIES, MHD_OPTION_CONNECTION_LIMIT, mhd_limit, MHD_OPTION_CONNECTION_TIMEOUT,
+	    cfg->idle_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT, s->memory_limit,
+	    MHD_OPTION_LISTEN_BACKLOG_SIZE, mhd_limit > 128 ? mhd_limit : 128,
 	    MHD_OPTION_STRICT_FOR_CLIENT, 1, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
 	    MHD_OPTION_ARRAY, trust, MHD_OPTION_END);
-	free_secret(key);
-	key = NULL;
 	if (s->daemon == NULL) {
 		snprintf(err, errlen,
 		         "%s listener: cannot start on %s:%u (address in use, or bad "
@@ -950,13 +953,10 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		goto fail;
 	}
 	s->reaper_started = true;
-	free(cert);
 	free(ca);
 	freeaddrinfo(ai);
 	return s;
 fail:
-	free(cert);
-	free_secret(key);
 	free(ca);
 	if (ai != NULL)
 		freeaddrinfo(ai);
@@ -979,8 +979,8 @@ server_stop(struct server *s, unsigned drain_ms)
 	MHD_socket fd = MHD_quiesce_daemon(s->daemon);
 	if (fd != MHD_INVALID_SOCKET)
 		close(fd);
-	int64_t until = now_ms() + drain_ms;
-	while (atomic_load(&s->inflight) > 0 && now_ms() < until) {
+	int64_t until = now_mono_ms() + drain_ms;
+	while (atomic_load(&s->inflight) > 0 && now_mono_ms() < until) {
 		struct timespec pause = {0, 10 * 1000000L};
 		nanosleep(&pause, NULL);
 	}

@@ -12,6 +12,7 @@
 #include "log.h"
 #include "route.h"
 #include "tlsauth.h"
+#include "tlscred.h"
 
 /* A path segment matched by "{}" longer than this is refused (400); at most this many. */
 #define SERVER_PARAM_MAX ROUTE_PARAM_MAX
@@ -83,9 +84,18 @@ struct server_config {
 
 /*
  * Binds and starts the listener. Returns the server (stop it with server_stop) or NULL with a
- * message in err. The key file is read into memory, handed to TLS and wiped.
+ * message in err. The certificate and key are loaded and checked as tlscred_load does.
  */
 struct server *server_start(const struct server_config *cfg, char *err, size_t errlen);
+
+/*
+ * Makes cred the certificate and key of the listener's new handshakes (the server takes its
+ * own reference; the caller keeps its). Connections already open keep theirs until they close.
+ */
+void server_set_cred(struct server *s, struct tlscred *cred);
+
+/* The certificate and key new handshakes get: a new reference, caller releases. */
+struct tlscred *server_cred(struct server *s);
 
 /* The address actually listened on, "https://127.0.0.1:8443". Borrowed. */
 const char *server_url(const struct server *s);

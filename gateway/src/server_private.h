@@ -14,6 +14,7 @@
 #include "admission.h"
 #include "buf.h"
 #include "server.h"
+#include "workq.h"
 
 #define REQUEST_ID_BYTES 12
 
@@ -41,14 +42,14 @@ struct server_request {
 	enum apierr error;          /* for the log */
 	char detail[LOG_VALUE_MAX]; /* the refusal's message, for the log */
 	bool body_over;
-	bool nul_target;              /* the raw request target holds "%00" or a NUL */
-	bool bad_header;              /* a header value (not Authorization) holds a control
-	                                 character or, hidden by the parser, a NUL */
-	bool bad_auth;                /* Authorization does */
-	bool bad_framing;             /* the body's length is ambiguous: answer and close */
-	bool active;                  /* between the request line and completion */
-	bool checked;                 /* the first handler call (headers complete) is done */
-	struct server_request *qnext; /* in the handler queue while its connection is suspended */
+	bool nul_target;        /* the raw request target holds "%00" or a NUL */
+	bool bad_header;        /* a header value (not Authorization) holds a control
+	                           character or, hidden by the parser, a NUL */
+	bool bad_auth;          /* Authorization does */
+	bool bad_framing;       /* the body's length is ambiguous: answer and close */
+	bool active;            /* between the request line and completion */
+	bool checked;           /* the first handler call (headers complete) is done */
+	struct workq_item work; /* in the handler queue while its connection is suspended */
 };
 
 /* One TLS connection; lives from accept to close and holds the request in progress. */
@@ -69,6 +70,7 @@ struct conn {
 	enum apierr cert_verdict;
 	char cert_msg[200];
 	struct tlsauth_identity identity;
+	struct tlscred *cred; /* the certificate its handshake was given (a reference), or NULL */
 
 	struct buf body; /* the request's body; one allocation of max_body_bytes, kept */
 	struct server_request req;
@@ -92,6 +94,9 @@ struct server {
 	unsigned mhdlog_lines;        /* lines written in it */
 	unsigned long mhdlog_dropped; /* left out since the last line written */
 
+	pthread_mutex_t cred_lock; /* held only to swap or copy cred */
+	struct tlscred *cred;      /* what new handshakes get (a reference); server_set_cred */
+
 	pthread_t reaper;
 	bool reaper_started;
 	pthread_mutex_t reaper_lock;
@@ -104,13 +109,7 @@ struct server {
 	unsigned char id_base[REQUEST_ID_BYTES]; /* random, drawn at start: see new_request_id */
 	atomic_uint_fast64_t id_count;           /* requests so far */
 
-	/* The handler pool (see handler_main), under q_lock. */
-	pthread_mutex_t q_lock;
-	pthread_cond_t q_cv;
-	struct server_request *q_head, **q_tail;
-	bool q_stop;
-	pthread_t *handlers;
-	unsigned nhandlers; /* started */
+	struct workq *handlers; /* the handler pool (see handler_run) */
 };
 
 /*

@@ -15,16 +15,19 @@
 #include <openssl/x509v3.h>
 
 #include "codec.h"
+#include "file.h"
 #include "tlsauth.h"
 
 /* At most this many CA certificates or CRLs in one file: a trust file is small. */
 #define MAX_PEM_OBJECTS 16
+/* ... and at most this many bytes: a CRL grows with every revocation (pki.c's bound too). */
+#define TRUST_FILE_MAX ((size_t)64 << 20)
 
 /*
  * An immutable view of the trust files. Verifications hold a reference for their duration, so
  * a reload never waits for them and never frees a store in use.
  */
-struct snapshot {
+struct tlsauth_snapshot {
 	X509_STORE *store;
 	time_t crl_next_update; /* earliest nextUpdate of the CRLs, 0 without CRL */
 	uint64_t generation;
@@ -38,12 +41,12 @@ struct tlsauth {
 	size_t prefix_len;
 	char *label;
 	pthread_mutex_t lock; /* guards current; held only to take a reference */
-	struct snapshot *current;
+	struct tlsauth_snapshot *current;
 	_Atomic uint64_t generation; /* mirrors current->generation for lock-free reads */
 };
 
 static void
-snapshot_release(struct snapshot *s)
+snapshot_release(struct tlsauth_snapshot *s)
 {
 	if (s == NULL)
 		return;
@@ -53,10 +56,10 @@ snapshot_release(struct snapshot *s)
 	}
 }
 
-static struct snapshot *
+static struct tlsauth_snapshot *
 snapshot_acquire(struct tlsauth *t)
 {
-	struct snapshot *s;
+	struct tlsauth_snapshot *s;
 
 	pthread_mutex_lock(&t->lock);
 	s = t->current;
@@ -100,15 +103,20 @@ ssl_error(char *buf, size_t len)
 	return buf;
 }
 
-/* Opens a trust file; NULL with err set. */
+/* A trust file read whole, in a memory BIO over *text (free it after the BIO); NULL with err. */
 static BIO *
-pem_open(const char *path, char *err, size_t errlen)
+pem_open(const char *path, char **text, char *err, size_t errlen)
 {
-	BIO *bio = BIO_new_file(path, "r");
+	size_t len;
+	BIO *bio;
 
-	if (bio == NULL) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	if ((*text = file_read(path, TRUST_FILE_MAX, 0, &len, err, errlen)) == NULL)
+		return NULL;
+	if ((bio = BIO_new_mem_buf(*text, (int)len)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
 		ERR_clear_error();
+		free(*text);
+		*text = NULL;
 	}
 	return bio;
 }
@@ -140,7 +148,8 @@ pem_end(const char *path, int n, const char *none, char *err, size_t errlen)
 static int
 read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 {
-	BIO *bio = pem_open(path, err, errlen);
+	char *text;
+	BIO *bio = pem_open(path, &text, err, errlen);
 	int rc = -1;
 
 	if (bio == NULL)
@@ -163,13 +172,15 @@ read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
 	rc = 0;
 done:
 	BIO_free(bio);
+	free(text);
 	return rc;
 }
 
 static int
 read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
 {
-	BIO *bio = pem_open(path, err, errlen);
+	char *text;
+	BIO *bio = pem_open(path, &text, err, errlen);
 	int rc = -1;
 
 	if (bio == NULL)
@@ -190,16 +201,17 @@ read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
 	rc = 0;
 done:
 	BIO_free(bio);
+	free(text);
 	return rc;
 }
 
 /* Builds a snapshot from the files, or NULL with a message. */
-static struct snapshot *
+static struct tlsauth_snapshot *
 snapshot_load(const struct tlsauth *t, char *err, size_t errlen)
 {
 	STACK_OF(X509) *cas = sk_X509_new_null();
 	STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-	struct snapshot *s = calloc(1, sizeof *s);
+	struct tlsauth_snapshot *s = calloc(1, sizeof *s);
 	char subject[128] = "";
 	long revoked = 0;
 	int ok = 0;
@@ -344,13 +356,17 @@ fail:
 	return NULL;
 }
 
-int
-tlsauth_reload(struct tlsauth *t, char *err, size_t errlen)
+struct tlsauth_snapshot *
+tlsauth_load(const struct tlsauth *t, char *err, size_t errlen)
 {
-	struct snapshot *s = snapshot_load(t, err, errlen), *old;
+	return snapshot_load(t, err, errlen);
+}
 
-	if (s == NULL)
-		return -1;
+void
+tlsauth_install(struct tlsauth *t, struct tlsauth_snapshot *s)
+{
+	struct tlsauth_snapshot *old;
+
 	pthread_mutex_lock(&t->lock);
 	old = t->current;
 	s->generation = old->generation + 1;
@@ -359,7 +375,12 @@ tlsauth_reload(struct tlsauth *t, char *err, size_t errlen)
 	atomic_store(&t->generation, s->generation);
 	pthread_mutex_unlock(&t->lock);
 	snapshot_release(old);
-	return 0;
+}
+
+void
+tlsauth_snapshot_free(struct tlsauth_snapshot *s)
+{
+	snapshot_release(s);
 }
 
 uint64_t
@@ -372,7 +393,7 @@ time_t
 tlsauth_crl_next_update(const struct tlsauth *t)
 {
 	struct tlsauth *mt = (struct tlsauth *)t;
-	struct snapshot *s = snapshot_acquire(mt);
+	struct tlsauth_snapshot *s = snapshot_acquire(mt);
 	time_t next = s->crl_next_update;
 
 	snapshot_release(s);
@@ -382,7 +403,7 @@ tlsauth_crl_next_update(const struct tlsauth *t)
 void
 tlsauth_describe(struct tlsauth *t, char *buf, size_t len)
 {
-	struct snapshot *s = snapshot_acquire(t);
+	struct tlsauth_snapshot *s = snapshot_acquire(t);
 
 	snprintf(buf, len, "%s", s->description);
 	snapshot_release(s);
@@ -498,21 +519,6 @@ describe_failure(const struct tlsauth *t, X509_STORE_CTX *ctx, char *err, size_t
 	}
 }
 
-/* ^[a-z0-9][a-z0-9-]{0,62}$ */
-static int
-valid_id(const unsigned char *s, size_t n)
-{
-	if (n < 1 || n > TLSAUTH_ID_MAX)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char c = s[i];
-		int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || (c == '-' && i > 0);
-		if (!ok)
-			return 0;
-	}
-	return 1;
-}
-
 /* Finds the one principal URI SAN of the leaf; 0 with out->id set, or -1 with a message. */
 static int
 principal(const struct tlsauth *t, X509 *leaf, struct tlsauth_identity *out, char *err,
@@ -549,9 +555,8 @@ principal(const struct tlsauth *t, X509 *leaf, struct tlsauth_identity *out, cha
 		         t->prefix);
 	} else if (count > 1) {
 		snprintf(err, errlen, "%d %s URI SANs: exactly one is allowed", count, t->label);
-	} else if (!valid_id(id, idlen)) {
-		snprintf(err, errlen,
-		         "the %s id in the URI SAN does not match ^[a-z0-9][a-z0-9-]{0,62}$",
+	} else if (!ident_name_ok((const char *)id, idlen)) {
+		snprintf(err, errlen, "the %s id in the URI SAN does not match " IDENT_NAME_PATTERN,
 		         t->label);
 	} else {
 		memcpy(out->id, id, idlen);
@@ -569,7 +574,7 @@ tlsauth_verify(struct tlsauth *t, const struct tlsauth_der *chain, size_t n,
 	X509 *certs[TLSAUTH_MAX_CHAIN] = {NULL};
 	STACK_OF(X509) *untrusted = NULL;
 	X509_STORE_CTX *ctx = NULL;
-	struct snapshot *snap = NULL;
+	struct tlsauth_snapshot *snap = NULL;
 	enum apierr rc = APIERR_CERTIFICATE_INVALID;
 	unsigned int mdlen = 0;
 

@@ -7,16 +7,17 @@
 #include <time.h>
 
 #include "apierr.h"
+#include "ident.h"
 
 /* Limits on what a client may send: chain length (leaf included) and size of each DER cert. */
 #define TLSAUTH_MAX_CHAIN 4
 #define TLSAUTH_MAX_DER 16384
 
-/* The URI SAN prefixes that name a principal; the rest must match ^[a-z0-9][a-z0-9-]{0,62}$. */
+/* The URI SAN prefixes that name a principal; the rest must pass ident_name_ok. */
 #define TLSAUTH_PARTNER_PREFIX "urn:pdgate:partner:"
 #define TLSAUTH_STAFF_PREFIX "urn:pdgate:staff:"
 
-#define TLSAUTH_ID_MAX 63
+#define TLSAUTH_ID_MAX IDENT_NAME_MAX
 
 /*
  * A trust store: one CA file (its certificates are the only trust anchors: never the system
@@ -47,19 +48,26 @@ struct tlsauth_identity {
  * of them; NULL disables revocation checking, for stores that are configured without a CRL),
  * uri_prefix (TLSAUTH_PARTNER_PREFIX or TLSAUTH_STAFF_PREFIX), label ("partner", "staff": used in
  * messages). Returns the store (caller frees with tlsauth_free) or NULL with a message in err.
- * The paths are copied: tlsauth_reload reads the same files again.
+ * The paths are copied: tlsauth_load reads the same files again.
  */
 struct tlsauth *tlsauth_new(const char *ca_path, const char *crl_path, const char *uri_prefix,
                             const char *label, char *err, size_t errlen);
 
 /*
- * Reads the CA and CRL files again, all or nothing: on any error (unreadable, unparsable, a CRL
- * not signed by the CA, a CA without a CRL) the previous snapshot stays in force and -1 is
- * returned with a message in err. On success bumps the generation and returns 0. A CRL already
- * past its nextUpdate loads (it then refuses every certificate, as it must); see
+ * A reload in two steps, so that it can be all or nothing together with other files: load
+ * reads the CA and CRL files again into a snapshot, checked as tlsauth_new checks them, and
+ * changes nothing; install then puts it in force (and bumps the generation), or
+ * tlsauth_snapshot_free drops it. tlsauth_load returns NULL with a message in err on any error
+ * (unreadable, unparsable, a CRL not signed by the CA, a CA without a CRL). A CRL already past
+ * its nextUpdate loads (it then refuses every certificate, as it must); see
  * tlsauth_crl_next_update.
  */
-int tlsauth_reload(struct tlsauth *t, char *err, size_t errlen);
+struct tlsauth_snapshot;
+struct tlsauth_snapshot *tlsauth_load(const struct tlsauth *t, char *err, size_t errlen);
+/* Takes s. Verifications under way finish on the snapshot they hold. */
+void tlsauth_install(struct tlsauth *t, struct tlsauth_snapshot *s);
+/* A snapshot not installed; NULL is a no-op. */
+void tlsauth_snapshot_free(struct tlsauth_snapshot *s);
 
 /* The current generation: starts at 1, grows by one on every successful reload. Lock-free. */
 uint64_t tlsauth_generation(const struct tlsauth *t);

@@ -17,7 +17,8 @@
 #include <openssl/rand.h>
 
 #include "codec.h"
-#include "pki.h"
+#include "file.h"
+#include "ident.h"
 
 #define KEY_FILE_MAX 65536 /* a PEM key file larger than this is not a key */
 #define JSON_DEPTH_MAX 4   /* the deepest member we accept is cnf.x5t#S256: depth 2 */
@@ -122,18 +123,7 @@ say(char *why, size_t whylen, const char *msg)
 
 /* ---- small validators --------------------------------------------------------------------- */
 
-/* ^[a-z0-9][a-z0-9-]{0,62}$: partner ids and staff names (SPEC 4). */
-bool
-token_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > TOKEN_NAME_MAX || s[0] == '-')
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-			return false;
-	return true;
-}
+_Static_assert(IDENT_PURPOSE_MAX <= TOKEN_ID_MAX, "a work order holds every purpose id");
 
 /* ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$: contract ids, which also name files. */
 bool
@@ -149,19 +139,6 @@ token_contract_id_ok(const char *s)
 		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-')))
 			return false;
 	}
-	return true;
-}
-
-/* ^[a-z][a-z0-9_]{0,63}$: purpose ids. */
-bool
-token_purpose_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > TOKEN_ID_MAX || !(s[0] >= 'a' && s[0] <= 'z'))
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '_'))
-			return false;
 	return true;
 }
 
@@ -489,7 +466,7 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		say(why, whylen, "claims: sub missing");
 		return TOKEN_INVALID;
 	}
-	if (!get_str(p, "sub", c->sub, sizeof c->sub) || !token_name_ok(c->sub)) {
+	if (!get_str(p, "sub", c->sub, sizeof c->sub) || !ident_name_ok(c->sub, strlen(c->sub))) {
 		say(why, whylen, "claims: sub is not a partner id or staff name");
 		return TOKEN_INVALID;
 	}
@@ -534,7 +511,7 @@ claims_check(const struct token_verifier *v, json_t *p, int64_t now, struct toke
 		return TOKEN_INVALID;
 	}
 	if (!get_str(p, "purpose", c->purpose, sizeof c->purpose) ||
-	    !token_purpose_ok(c->purpose)) {
+	    !ident_purpose_ok(c->purpose, strlen(c->purpose))) {
 		say(why, whylen, "claims: purpose is not a purpose id");
 		return TOKEN_INVALID;
 	}
@@ -595,9 +572,9 @@ token_verifier_new(const char *pub_path, const char *issuer, enum token_kind kin
 	if (!v->issuer || !v->cache || !v->sha256)
 		goto oom;
 	pthread_mutex_init(&v->cache->lock, NULL);
-	v->pem = (unsigned char *)pki_file_read(pub_path, KEY_FILE_MAX,
-	                                        PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, &v->pem_len,
-	                                        err, errlen);
+	v->pem = (unsigned char *)file_read(pub_path, KEY_FILE_MAX,
+	                                    FILE_READ_NOFOLLOW | FILE_READ_NONEMPTY, &v->pem_len,
+	                                    err, errlen);
 	if (!v->pem)
 		goto fail;
 	bio = BIO_new_mem_buf(v->pem, (int)v->pem_len);
@@ -819,9 +796,9 @@ static jwt_t *
 signer_new(const char *key_path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	unsigned char *pem = (unsigned char *)pki_file_read(
-	    key_path, KEY_FILE_MAX, PKI_READ_SECRET | PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, &len,
-	    err, errlen);
+	unsigned char *pem = (unsigned char *)file_read(
+	    key_path, KEY_FILE_MAX, FILE_READ_SECRET | FILE_READ_NOFOLLOW | FILE_READ_NONEMPTY,
+	    &len, err, errlen);
 	EVP_PKEY *pkey = NULL;
 	BIO *bio = NULL;
 	jwt_t *jwt = NULL;
@@ -916,9 +893,10 @@ token_issue_work_order(const char *key_path, const struct token_work_order *w, i
 	assert(w);
 	if (!issue_args_ok(w->issuer, now, ttl, err, errlen))
 		return NULL;
-	if (!w->partner || !token_name_ok(w->partner) || !w->contract ||
-	    !token_contract_id_ok(w->contract) || !w->purpose || !token_purpose_ok(w->purpose) ||
-	    w->max_records < 0 || w->max_records > TOKEN_SAFE_INT_MAX) {
+	if (!w->partner || !ident_name_ok(w->partner, strlen(w->partner)) || !w->contract ||
+	    !token_contract_id_ok(w->contract) || !w->purpose ||
+	    !ident_purpose_ok(w->purpose, strlen(w->purpose)) || w->max_records < 0 ||
+	    w->max_records > TOKEN_SAFE_INT_MAX) {
 		snprintf(err, errlen, "token: partner, contract, purpose or max_records malformed");
 		return NULL;
 	}
@@ -957,7 +935,7 @@ token_issue_staff(const char *key_path, const char *issuer, const char *staff, e
 
 	if (!issue_args_ok(issuer, now, ttl, err, errlen))
 		return NULL;
-	if (!staff || !token_name_ok(staff) ||
+	if (!staff || !ident_name_ok(staff, strlen(staff)) ||
 	    (role != TOKEN_ROLE_AUDITOR && role != TOKEN_ROLE_OFFICER)) {
 		snprintf(err, errlen, "token: staff name or role malformed");
 		return NULL;

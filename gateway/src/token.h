@@ -6,6 +6,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ident.h"
+
 /*
  * libjwt 1.10 is only ever reached through this module. Its traps (a NULL key accepts anything,
  * the algorithm is chosen by the token, duplicate JSON members resolve last-wins, no claim is
@@ -18,7 +20,6 @@
 #define TOKEN_MAX_LIFETIME 2678400 /* exp - iat, 31 days in seconds */
 #define TOKEN_LEEWAY 60            /* seconds of clock skew allowed on exp, nbf and iat */
 #define TOKEN_JTI_MAX 128          /* [A-Za-z0-9_-]{1,128} */
-#define TOKEN_NAME_MAX 63          /* partner ids and staff names: ^[a-z0-9][a-z0-9-]{0,62}$ */
 #define TOKEN_ID_MAX 64            /* contract ids ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, purposes */
 #define TOKEN_THUMB_LEN 32         /* SHA-256 of a certificate's DER */
 #define TOKEN_CACHE_MAX 1024       /* verified tokens a verifier remembers (see token_verify) */
@@ -56,7 +57,7 @@ enum token_binding {
 struct token_claims {
 	enum token_kind kind;
 	char jti[TOKEN_JTI_MAX + 1];
-	char sub[TOKEN_NAME_MAX + 1]; /* partner id or staff name */
+	char sub[IDENT_NAME_MAX + 1]; /* partner id or staff name */
 	int64_t iat, exp;
 	int64_t nbf; /* 0 when absent */
 	/* work orders */
@@ -146,13 +147,11 @@ char *token_issue_staff(const char *key_path, const char *issuer, const char *st
                         char jti_out[TOKEN_JTI_MAX + 1], char *err, size_t errlen);
 
 /*
- * The grammars of the claims, for callers that take the same values from elsewhere (the
- * command line): partner ids and staff names ^[a-z0-9][a-z0-9-]{0,62}$, contract ids
- * ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, purpose ids ^[a-z][a-z0-9_]{0,63}$, jtis [A-Za-z0-9_-]{1,128}.
+ * The grammars of the claims that are the token's own, for callers that take the same values
+ * from elsewhere (the command line): contract ids ^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$, jtis
+ * [A-Za-z0-9_-]{1,128}. sub and purpose follow ident.h (ident_name_ok, ident_purpose_ok).
  */
-bool token_name_ok(const char *s);
 bool token_contract_id_ok(const char *s);
-bool token_purpose_ok(const char *s);
 bool token_jti_ok(const char *s);
 
 #endif

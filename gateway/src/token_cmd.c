@@ -14,6 +14,7 @@
 #include "config.h"
 #include "contract.h"
 #include "contract_file.h"
+#include "ident.h"
 #include "pki.h"
 #include "tlsauth.h"
 #include "token.h"
@@ -85,7 +86,7 @@ parse_ttl(const char *s)
 
 /* The contract facts issuing needs. */
 struct issue_contract {
-	char partner[TOKEN_NAME_MAX + 1];
+	char partner[IDENT_NAME_MAX + 1];
 	bool binding_optional;
 };
 
@@ -107,7 +108,7 @@ read_contract(const struct config *cfg, const char *id, const char *purpose,
 		fprintf(stderr, "pdgate token issue: --contract: not a contract id\n");
 		return -1;
 	}
-	if (!token_purpose_ok(purpose)) {
+	if (!ident_purpose_ok(purpose, strlen(purpose))) {
 		fprintf(stderr, "pdgate token issue: --purpose: not a purpose id\n");
 		return -1;
 	}
@@ -295,9 +296,9 @@ token_issue_main(int argc, char **argv)
 			rc = 2;
 			goto done;
 		}
-		if (!token_name_ok(staff)) {
-			fprintf(stderr, "pdgate token issue: --staff must match "
-			                "^[a-z0-9][a-z0-9-]{0,62}$\n");
+		if (!ident_name_ok(staff, strlen(staff))) {
+			fprintf(stderr,
+			        "pdgate token issue: --staff must match " IDENT_NAME_PATTERN "\n");
 			rc = 2;
 			goto done;
 		}

@@ -639,12 +639,14 @@ class PKI:
 
 class Install:
     """A fresh installation made by `$PDGATE init` in a new folder under root, with its two
-    listeners moved to free ports. conf: dict {(section, key): value} applied on top."""
+    listeners moved to free ports. conf: dict {(section, key): value} applied on top.
+    members=None passes no --members (a production installation has none)."""
 
     def __init__(self, root=None, members=20, conf=None, init_args=()):
         root = Path(root or tempfile.mkdtemp(prefix="pdtest-"))
         self.dir = Path(tempfile.mkdtemp(prefix="inst-", dir=root)) / "demo"
-        r = pdgate("init", self.dir, "--members", members, *init_args)
+        sized = ("--members", members) if members is not None else ()
+        r = pdgate("init", self.dir, *sized, *init_args)
         check(r.returncode == 0, f"pdgate init failed (exit {r.returncode}): {r.stderr.strip()[-800:]}")
         self.conf = self.dir / "pdgate.conf"
         check(self.conf.exists(), f"pdgate init made no {self.conf}")

@@ -107,6 +107,7 @@ entry(const char *text, size_t len)
 	if (e.kind == LEDGER_ADMIN) {
 		admin.action = field(&p, end);
 		admin.staff = field(&p, end);
+		admin.version = field(&p, end);
 		e.admin = &admin;
 	}
 	if (encode(&e, (uint64_t)len, (int64_t)len * 1000, &leaf) != 0)
@@ -120,6 +121,9 @@ entry(const char *text, size_t len)
 	       (e.justification == NULL || strcmp(parsed->e.justification, e.justification) == 0));
 	for (size_t i = 0; i < e.n_items; i++)
 		assert(strcmp(parsed->e.items[i], e.items[i]) == 0);
+	assert(e.admin == NULL ||
+	       ((parsed->e.admin->version == NULL) == (admin.version == NULL) &&
+	        (admin.version == NULL || strcmp(parsed->e.admin->version, admin.version) == 0)));
 	check_strings(&parsed->e);
 	buf_free(&leaf);
 }

@@ -132,6 +132,11 @@ static const struct ccase cases[] = {
      NULL,
      0,
      {"pdgate.conf:10: compliance.listen is the same address as partner.listen"}},
+    {"bad log_format",
+     {{'a', 2, "log_format = JSON"}},
+     NULL,
+     0,
+     {"pdgate.conf:3: gateway.log_format: 'JSON' is not one of text, json"}},
     {"bad boolean",
      {{'r', 14, "require_client_cert = maybe"}},
      NULL,
@@ -445,6 +450,7 @@ test_good_defaults(void)
 	CHECK(c->gateway.log == NULL, "log %s", c->gateway.log);
 	expect_path("gateway.state", c->gateway.state, "state.db");
 	CHECK(c->gateway.threads == 0, "threads %u", c->gateway.threads);
+	CHECK(c->gateway.log_format == CONFIG_LOG_TEXT, "log_format %u", c->gateway.log_format);
 	CHECK(strcmp(c->partner.listen.host, "127.0.0.1") == 0, "partner host");
 	CHECK(c->partner.listen.port == 8443, "partner port %u", c->partner.listen.port);
 	CHECK(c->compliance.listen.port == 9443, "compliance port %u", c->compliance.listen.port);
@@ -498,6 +504,7 @@ test_good_everything(void)
 	         "log = pdgate.log\r\n"
 	         "state = keys/state.db\r\n"
 	         "threads = 4\r\n"
+	         "log_format = json\r\n"
 	         "\r\n"
 	         "[partner]\r\n"
 	         "  listen = [::1]:8443\r\n"
@@ -549,6 +556,7 @@ test_good_everything(void)
 	expect_path("gateway.log", c->gateway.log, "pdgate.log");
 	expect_path("gateway.state", c->gateway.state, "keys/state.db");
 	CHECK(c->gateway.threads == 4, "threads %u", c->gateway.threads);
+	CHECK(c->gateway.log_format == CONFIG_LOG_JSON, "log_format %u", c->gateway.log_format);
 	CHECK(strcmp(c->partner.listen.host, "::1") == 0, "host %s", c->partner.listen.host);
 	CHECK(c->partner.listen.port == 8443, "port %u", c->partner.listen.port);
 	expect_path("partner.cert (absolute)", c->partner.cert, "pki/server.pem");

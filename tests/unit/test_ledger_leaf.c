@@ -15,8 +15,10 @@ static struct ledger_leaf parsed;
 
 static const char *const page_items[] = {"name.family", "name.given", "email", "phone:mask:4"};
 static const char *const no_items[] = {NULL};
-static const struct ledger_admin resume = {"partner_resume", "officer2", "確認済み", "tokei-lab"};
-static const struct ledger_admin stop = {"gateway_stop", NULL, NULL, NULL};
+static const struct ledger_admin resume = {"partner_resume", "officer2", "確認済み", "tokei-lab",
+                                           NULL};
+static const struct ledger_admin stop = {"gateway_stop", NULL, NULL, NULL, NULL};
+static const struct ledger_admin start = {"gateway_start", NULL, NULL, NULL, "0.9.0"};
 
 /* Entries the encoder takes; each comes back from the parser as it went in. */
 static const struct {
@@ -56,12 +58,15 @@ static const struct {
      {.kind = LEDGER_DENY, .reason = "\\\"\t\n\r\b\f\x02\x1e\x7f//ü\xe2\x80\xa9🀄"}},
     {"an officer's act", {.kind = LEDGER_ADMIN, .token = "staff-7", .admin = &resume}},
     {"the gateway stopping", {.kind = LEDGER_ADMIN, .admin = &stop}},
+    {"the gateway starting, with its version", {.kind = LEDGER_ADMIN, .admin = &start}},
     {"empty strings, not null", {.kind = LEDGER_DENY, .request = "", .subject = "", .cert = ""}},
 };
 
 static const char *const one_null[] = {"email", NULL};
-static const struct ledger_admin no_action = {NULL, "officer", "r", NULL};
-static const struct ledger_admin bad_target = {"partner_suspend", NULL, NULL, "\xf5\x80\x80\x80"};
+static const struct ledger_admin no_action = {NULL, "officer", "r", NULL, NULL};
+static const struct ledger_admin bad_target = {"partner_suspend", NULL, NULL, "\xf5\x80\x80\x80",
+                                               NULL};
+static const struct ledger_admin bad_version = {"gateway_start", NULL, NULL, NULL, "0.9\xff"};
 
 /* Entries the encoder refuses, whatever member holds the defect. */
 static const struct {
@@ -80,6 +85,7 @@ static const struct {
                                      "b"},
       .n_items = 1}},
     {"not UTF-8 in the admin member", {.kind = LEDGER_ADMIN, .admin = &bad_target}},
+    {"not UTF-8 in the version", {.kind = LEDGER_ADMIN, .admin = &bad_version}},
     {"an admin entry without its admin member", {.kind = LEDGER_ADMIN, .request = "r"}},
     {"an admin member on a refusal", {.kind = LEDGER_DENY, .admin = &stop}},
     {"an act without an action", {.kind = LEDGER_ADMIN, .admin = &no_action}},
@@ -135,7 +141,8 @@ same_entry(const struct ledger_entry *a, const struct ledger_entry *b)
 	return a->admin == NULL || (same_str(a->admin->action, b->admin->action) &&
 	                            same_str(a->admin->staff, b->admin->staff) &&
 	                            same_str(a->admin->reason, b->admin->reason) &&
-	                            same_str(a->admin->target, b->admin->target));
+	                            same_str(a->admin->target, b->admin->target) &&
+	                            same_str(a->admin->version, b->admin->version));
 }
 
 /* Parses a private copy of exactly len bytes, so that ASan sees a read past the end. */
@@ -293,6 +300,69 @@ test_bad_leaves(void)
 	free(leaf);
 }
 
+/* The version of gateway_start is an optional last member of "admin": the leaves written before
+ * it existed parse and encode back as they are (old ledgers still verify), the new ones carry it,
+ * and it has one spelling only. */
+static const char admin_head[] =
+    "{\"v\":1,\"index\":0,\"time\":\"2026-04-01T00:00:00.250Z\",\"request\":null,"
+    "\"kind\":\"admin\",\"partner\":null,\"contract\":null,\"relationship\":null,"
+    "\"purpose\":null,\"subject\":null,\"items\":null,\"basis\":null,\"reason\":null,"
+    "\"digest\":null,\"cert\":null,\"token\":null,\"justification\":null,"
+    "\"admin\":{\"action\":\"gateway_start\",";
+
+static const struct {
+	const char *name, *admin; /* admin: the rest of the leaf after admin_head */
+	int ok;
+} admin_leaves[] = {
+    {"a start without a version (before 0.9.0)", "\"staff\":null,\"reason\":null,\"target\":null}}",
+     1},
+    {"a start with its version",
+     "\"staff\":null,\"reason\":null,\"target\":null,"
+     "\"version\":\"0.9.0\"}}",
+     1},
+    {"a version that is null",
+     "\"staff\":null,\"reason\":null,\"target\":null,"
+     "\"version\":null}}",
+     0},
+    {"a version that is a number",
+     "\"staff\":null,\"reason\":null,\"target\":null,"
+     "\"version\":9}}",
+     0},
+    {"the version before the target",
+     "\"staff\":null,\"reason\":null,\"version\":\"0.9.0\","
+     "\"target\":null}}",
+     0},
+    {"the version twice",
+     "\"staff\":null,\"reason\":null,\"target\":null,"
+     "\"version\":\"0.9.0\",\"version\":\"0.9.0\"}}",
+     0},
+    {"a version outside admin",
+     "\"staff\":null,\"reason\":null,\"target\":null},"
+     "\"version\":\"0.9.0\"}",
+     0},
+};
+
+static void
+test_admin_version(void)
+{
+	for (size_t i = 0; i < sizeof(admin_leaves) / sizeof(admin_leaves[0]); i++) {
+		char leaf[1024];
+		size_t len2 = 0;
+		int n = snprintf(leaf, sizeof(leaf), "%s%s", admin_head, admin_leaves[i].admin);
+		int rc = parse_exact(leaf, (size_t)n);
+
+		CHECK(rc == (admin_leaves[i].ok ? 0 : -1), "%s: %s", admin_leaves[i].name,
+		      admin_leaves[i].ok ? "parses" : "refused");
+		if (rc != 0 || !admin_leaves[i].ok)
+			continue;
+		char *again = encode(&parsed.e, parsed.index, parsed.time_ms, &len2);
+		CHECK(again && len2 == (size_t)n && memcmp(again, leaf, len2) == 0,
+		      "%s: encoded back byte for byte", admin_leaves[i].name);
+		free(again);
+	}
+	CHECK(parse_exact(admin_head, strlen(admin_head)) == -1, "the head alone is refused");
+}
+
 /* The largest leaf: a tail that leaves room for the longest head is taken, one byte more is
  * not; LEDGER_MAX_ITEMS items are taken, one more is not. */
 static void
@@ -351,6 +421,7 @@ main(void)
 	test_round_trip();
 	test_bad_entries();
 	test_bad_leaves();
+	test_admin_version();
 	test_bounds();
 	return check_done();
 }

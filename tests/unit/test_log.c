@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "check.h"
 #include "log.h"
 
@@ -188,6 +190,175 @@ test_messages(void)
 	unlink(logpath);
 }
 
+/* Opens the log in JSON. */
+static struct log *
+open_json(void)
+{
+	struct log *l = log_open(logpath);
+	if (l != NULL)
+		log_set_format(l, LOG_FORMAT_JSON);
+	return l;
+}
+
+/* Each line of the file parsed (an array of objects), or NULL if one line is not a JSON
+ * object. A line holds no byte below 0x20: nothing can split or forge one. */
+static json_t *
+parse_lines(const char *text)
+{
+	json_t *all = json_array();
+	for (const char *line = text; *line;) {
+		const char *nl = strchr(line, '\n');
+		json_error_t e;
+		if (nl == NULL)
+			goto bad;
+		for (const char *k = line; k < nl; k++)
+			if ((unsigned char)*k < 0x20)
+				goto bad;
+		CHECK(nl - line < PIPE_BUF, "line of %td bytes", nl - line);
+		json_t *o = json_loadb(line, (size_t)(nl - line), JSON_REJECT_DUPLICATES, &e);
+		if (!json_is_object(o)) {
+			fprintf(stderr, "not JSON (%s): %.*s\n", e.text, (int)(nl - line), line);
+			json_decref(o);
+			goto bad;
+		}
+		json_array_append_new(all, o);
+		line = nl + 1;
+	}
+	return all;
+bad:
+	json_decref(all);
+	return NULL;
+}
+
+/* The JSON line has the text line's fields: the same strings, null for "-", numbers. */
+static void
+test_json_requests(void)
+{
+	static const char *const names[] = {"kind",   "request_id", "partner", "purpose",
+	                                    "method", "route",      "status",  "duration_us",
+	                                    "error",  "detail"};
+	struct log *l = open_json();
+	for (size_t i = 0; i < NRCASES; i++)
+		CHECK(log_request(l, &rcases[i].f) == 0, "%s: write failed", rcases[i].name);
+	log_free(l);
+	char *text = slurp(logpath);
+	json_t *lines = parse_lines(text);
+	CHECK(lines != NULL && json_array_size(lines) == NRCASES, "%zu JSON lines for %zu calls",
+	      json_array_size(lines), NRCASES);
+	for (size_t i = 0; lines != NULL && i < json_array_size(lines); i++) {
+		json_t *o = json_array_get(lines, i);
+		const char *name = rcases[i].name;
+		CHECK(json_object_size(o) == 11, "%s: %zu members", name, json_object_size(o));
+		CHECK(json_is_string(json_object_get(o, "time")) &&
+		          strcmp(json_string_value(json_object_get(o, "time")),
+		                 "2026-04-01T09:30:12.345Z") == 0,
+		      "%s: time", name);
+		/* the text line's fields, one by one */
+		char want[2048];
+		snprintf(want, sizeof(want), "%s", rcases[i].want + 1);
+		want[strcspn(want, "\n")] = '\0';
+		char *save = NULL, *field = strtok_r(want, " ", &save);
+		for (size_t k = 0; k < sizeof(names) / sizeof(names[0]); k++) {
+			json_t *v = json_object_get(o, names[k]);
+			CHECK(field != NULL, "%s: text line short of %s", name, names[k]);
+			if (field == NULL)
+				break;
+			if (strcmp(names[k], "status") == 0 ||
+			    strcmp(names[k], "duration_us") == 0) {
+				char num[32];
+				snprintf(num, sizeof(num), "%llu",
+				         (unsigned long long)json_integer_value(v));
+				CHECK(json_is_integer(v) && strcmp(num, field) == 0,
+				      "%s: %s %s, want %s", name, names[k], num, field);
+			} else if (strcmp(field, "-") == 0) {
+				CHECK(json_is_null(v), "%s: %s not null", name, names[k]);
+			} else {
+				CHECK(json_is_string(v) && strcmp(json_string_value(v), field) == 0,
+				      "%s: %s '%s', want '%s'", name, names[k],
+				      json_is_string(v) ? json_string_value(v) : "(not a string)",
+				      field);
+			}
+			field = strtok_r(NULL, " ", &save);
+		}
+	}
+	json_decref(lines);
+	free(text);
+	unlink(logpath);
+}
+
+/* Every value at its longest, full of what JSON escapes longest: still one atomic write. */
+static void
+test_json_limits(void)
+{
+	static char quotes[20000], controls[20000];
+	memset(quotes, '"', sizeof(quotes) - 1);
+	memset(controls, '\x01', sizeof(controls) - 1);
+	struct log_request_fields f = {NULL,   quotes, quotes, quotes, quotes,
+	                               quotes, 599,    1,      quotes, quotes};
+	struct log *l = open_json();
+	CHECK(log_request(l, &f) == 0, "request of quotes not written");
+	CHECK(log_msg(l, "error", "%s", quotes) == 0, "message of quotes not written");
+	CHECK(log_msg(l, "error", "%s", controls) == 0, "message of controls not written");
+	log_free(l);
+	char *text = slurp(logpath);
+	json_t *lines = parse_lines(text);
+	CHECK(lines != NULL && json_array_size(lines) == 3, "%zu lines", json_array_size(lines));
+	const char *route = json_string_value(json_object_get(json_array_get(lines, 0), "route"));
+	CHECK(route != NULL && strlen(route) == LOG_ROUTE_MAX &&
+	          strcmp(route + LOG_ROUTE_MAX - 3, "...") == 0,
+	      "route cut at %zu", route ? strlen(route) : 0);
+	for (size_t i = 1; i < 3; i++) {
+		const char *m =
+		    json_string_value(json_object_get(json_array_get(lines, i), "message"));
+		size_t n = m != NULL ? strlen(m) : 0;
+		CHECK(n > 300 && strcmp(m + n - 3, "...") == 0, "message %zu cut at %zu", i, n);
+	}
+	json_decref(lines);
+	free(text);
+	unlink(logpath);
+}
+
+static void
+test_json_messages(void)
+{
+	static const struct mcase mcases[] = {
+	    {"info", "pdgate demo: serving partners on 127.0.0.1:8443",
+	     "pdgate demo: serving partners on 127.0.0.1:8443"},
+	    {"error", "reload failed:\nconf:3: \"unknown\" key\tx\x1b[31m\\",
+	     "reload failed:\nconf:3: \"unknown\" key\tx\x1b[31m\\"},
+	    {"warn", "", ""},
+	    {"info", "会員 stays UTF-8", "会員 stays UTF-8"},
+	    {"info", "not UTF-8: \xff\xc3(\xe4\xbc", "not UTF-8: \\xff\\xc3(\\xe4\\xbc"},
+	};
+	struct log *l = open_json();
+	for (size_t i = 0; i < sizeof(mcases) / sizeof(mcases[0]); i++)
+		CHECK(log_msg(l, mcases[i].level, "%s", mcases[i].msg) == 0, "write %zu", i);
+	log_msg(l, "no such level\n", "x");
+	log_free(l);
+	char *text = slurp(logpath);
+	json_t *lines = parse_lines(text);
+	CHECK(lines != NULL && json_array_size(lines) == sizeof(mcases) / sizeof(mcases[0]) + 1,
+	      "%zu lines", json_array_size(lines));
+	for (size_t i = 0; lines != NULL && i < sizeof(mcases) / sizeof(mcases[0]); i++) {
+		json_t *o = json_array_get(lines, i);
+		const char *t = json_string_value(json_object_get(o, "time"));
+		const char *m = json_string_value(json_object_get(o, "message"));
+		CHECK(json_object_size(o) == 3, "message %zu: %zu members", i, json_object_size(o));
+		CHECK(t != NULL && strlen(t) == 24 && t[10] == 'T' && t[23] == 'Z', "time %s",
+		      t ? t : "-");
+		CHECK(strcmp(json_string_value(json_object_get(o, "kind")), mcases[i].level) == 0,
+		      "message %zu: kind", i);
+		CHECK(m != NULL && strcmp(m, mcases[i].want) == 0, "message %zu: '%s', want '%s'",
+		      i, m ? m : "(none)", mcases[i].want);
+	}
+	json_t *last = json_array_get(lines, sizeof(mcases) / sizeof(mcases[0]));
+	CHECK(strcmp(json_string_value(json_object_get(last, "kind")), "no%20such%20level%0A") == 0,
+	      "a level is encoded as in the text line");
+	json_decref(lines);
+	free(text);
+	unlink(logpath);
+}
+
 #define THREADS 8
 #define PER_THREAD 400
 
@@ -336,6 +507,9 @@ main(void)
 	test_request_lines();
 	test_limits();
 	test_messages();
+	test_json_requests();
+	test_json_limits();
+	test_json_messages();
 	test_threads();
 	test_reopen();
 	test_open_and_failures();

@@ -259,9 +259,33 @@ test_ujson(void)
 	      why);
 }
 
+/* Plain http:// only to this machine: what serve and init refuse. */
+static void
+test_cleartext(void)
+{
+	static const struct {
+		const char *url;
+		bool remote;
+	} rows[] = {
+	    {"http://127.0.0.1:8080/api", false},
+	    {"http://localhost", false},
+	    {"http://[::1]:9000", false},
+	    {"https://members.example.org", false},
+	    {"sqlite:members.db", false},
+	    {"http://members.example.org", true},
+	    {"http://127.0.0.1.example.org/", true}, /* a name that begins like loopback */
+	    {"http://localhost.example.org", true},
+	    {"http://10.0.0.5:8080", true},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CHECK(origin_cleartext_remote(rows[i].url) == rows[i].remote, "%s", rows[i].url);
+}
+
 int
 main(void)
 {
+	test_cleartext();
 	test_sqlite();
 	test_parse_page();
 	test_ujson();

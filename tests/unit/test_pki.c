@@ -14,6 +14,7 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "ident.h"
 #include "pki.h"
 
 static char dir[64];
@@ -117,8 +118,9 @@ crl_at(const char *name)
 	return pki_crl_read(at(name), err, sizeof(err));
 }
 
+/* The names pki_issue takes for a client certificate: ident_name_ok's, the message quoting it. */
 static void
-test_names(void)
+test_names(X509 *pca, EVP_PKEY *pkey)
 {
 	static const struct {
 		const char *s;
@@ -140,9 +142,22 @@ test_names(void)
 	    {"\xe3\x81\x82", 0},
 	};
 
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
-		CHECK(pki_name_valid(cases[i].s) == cases[i].ok, "name '%s'", cases[i].s);
-	CHECK(pki_name_valid(NULL) == 0, "NULL name");
+	char err[256];
+	EVP_PKEY *key = pki_key_ec();
+	X509 *x;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		x = pki_issue(PKI_PROFILE_PARTNER, cases[i].s, key, pca, pkey, 1, err, sizeof(err));
+		CHECK((x != NULL) == cases[i].ok &&
+		          (cases[i].ok || strstr(err, "must match " IDENT_NAME_PATTERN) != NULL),
+		      "name '%s': %s", cases[i].s, err);
+		X509_free(x);
+	}
+	x = pki_issue(PKI_PROFILE_STAFF, NULL, key, pca, pkey, 1, err, sizeof(err));
+	CHECK(x == NULL, "NULL name");
+	X509_free(x);
+	EVP_PKEY_free(key);
 }
 
 static void
@@ -508,70 +523,18 @@ put(const char *name, const char *text, mode_t mode)
 	return path;
 }
 
+/* Why a host is refused: pki_host_problem's reason for each rule, in agreement with
+ * pki_host_kind. */
 static void
-test_file_read(void)
-{
-	static const struct {
-		const char *name, *text;
-		mode_t mode;
-		size_t max;
-		unsigned flags;
-		const char *want; /* the content, or NULL: refused with why in the message */
-		const char *why;
-	} cases[] = {
-	    {"f-plain", "hello\n", 0644, 64, 0, "hello\n", NULL},
-	    {"f-max", "12345678", 0644, 8, 0, "12345678", NULL},
-	    {"f-over", "123456789", 0644, 8, 0, NULL, "larger than 8 bytes"},
-	    {"f-empty", "", 0644, 8, 0, "", NULL},
-	    {"f-empty-refused", "", 0644, 8, PKI_READ_NONEMPTY, NULL, "empty"},
-	    {"f-secret", "key", 0600, 64, PKI_READ_SECRET, "key", NULL},
-	    {"f-secret-group", "key", 0640, 64, PKI_READ_SECRET, NULL, "group or others"},
-	    {"f-secret-other", "key", 0604, 64, PKI_READ_SECRET, NULL, "chmod 600"},
-	    {"f-public-key", "pub", 0644, 64, PKI_READ_NOFOLLOW | PKI_READ_NONEMPTY, "pub", NULL},
-	};
-	char err[512];
-	size_t len;
-	char *buf;
-
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		const char *path = put(cases[i].name, cases[i].text, cases[i].mode);
-
-		err[0] = '\0';
-		buf = pki_file_read(path, cases[i].max, cases[i].flags, &len, err, sizeof(err));
-		if (cases[i].want != NULL)
-			CHECK(buf != NULL && len == strlen(cases[i].want) &&
-			          strcmp(buf, cases[i].want) == 0,
-			      "%s: %s", cases[i].name, err);
-		else
-			CHECK(buf == NULL && len == 0 && strstr(err, path) != NULL &&
-			          strstr(err, cases[i].why) != NULL,
-			      "%s refused: %s", cases[i].name, err);
-		free(buf);
-	}
-
-	CHECK(symlink(at("f-plain"), at("f-link")) == 0, "symlink");
-	buf = pki_file_read(at("f-link"), 64, 0, &len, err, sizeof(err));
-	CHECK(buf != NULL && strcmp(buf, "hello\n") == 0, "a link is followed by default: %s", err);
-	free(buf);
-	buf = pki_file_read(at("f-link"), 64, PKI_READ_NOFOLLOW, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "f-link") != NULL, "PKI_READ_NOFOLLOW: %s", err);
-	buf = pki_file_read(dir, 64, 0, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "not a regular file") != NULL, "a folder: %s", err);
-	buf = pki_file_read(at("f-none"), 64, 0, &len, err, sizeof(err));
-	CHECK(buf == NULL && strstr(err, "No such file") != NULL, "missing: %s", err);
-}
-
-static void
-test_server_names(void)
+test_host_problems(void)
 {
 	static const struct {
 		const char *s;
-		const char *why; /* NULL: accepted; else a word of the reason */
-	} dns[] = {
-	    {"localhost", NULL},
+		const char *why; /* NULL: accepted */
+	} rows[] = {
 	    {"gw.example.org", NULL},
-	    {"a-b.c0.example", NULL},
-	    {"xn--eckwd4c7c.example", NULL},
+	    {"192.0.2.10", NULL},
+	    {"2001:db8::1", NULL},
 	    {"", "empty"},
 	    {"Gw.example.org", "lower case"},
 	    {"gw.example.org.", "ends in a dot"},
@@ -581,63 +544,42 @@ test_server_names(void)
 	    {"a-.example", "ends with '-'"},
 	    {"*.example.org", "wildcard"},
 	    {"a_b.example", "a-z, 0-9"},
-	    {"a b", "a-z, 0-9"},
 	    {"a,DNS:evil.example", "a-z, 0-9"},
-	    {"10.0.0.1", "--ip"},
-	    {"host.123", "--ip"},
-	    {"::1", "IPv6"},
+	    {"999.1.1.1", "all digits"},
+	    {"fe80::1%eth0", "a-z, 0-9"},
+	    {"0.0.0.0", "unspecified"},
+	    {"::", "unspecified"},
 	    {"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd.example",
 	     "longer than 63"},
 	};
-	static const struct {
-		const char *s;
-		const char *why;
-	} ip[] = {
-	    {"127.0.0.1", NULL},     {"192.0.2.10", NULL},         {"::1", NULL},
-	    {"2001:db8::1", NULL},   {"0.0.0.0", "unspecified"},   {"::", "unspecified"},
-	    {"256.1.1.1", "not an"}, {"1.2.3", "not an"},          {"1.2.3.4/24", "not an"},
-	    {"fe80::1%eth0", "not"}, {"localhost", "not an IPv4"}, {"", "not an"},
-	};
 
-	for (size_t i = 0; i < sizeof(dns) / sizeof(dns[0]); i++) {
-		const char *why = pki_dns_name_problem(dns[i].s);
-		if (dns[i].why == NULL)
-			CHECK(why == NULL, "host name '%s' refused: %s", dns[i].s, why);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *why = pki_host_problem(rows[i].s);
+		if (rows[i].why == NULL)
+			CHECK(why == NULL && pki_host_kind(rows[i].s) != PKI_HOST_BAD,
+			      "'%s' refused: %s", rows[i].s, why);
 		else
-			CHECK(why != NULL && strstr(why, dns[i].why) != NULL,
-			      "host name '%s': '%s', want '%s'", dns[i].s, why ? why : "accepted",
-			      dns[i].why);
+			CHECK(why != NULL && strstr(why, rows[i].why) != NULL &&
+			          pki_host_kind(rows[i].s) == PKI_HOST_BAD,
+			      "'%s': '%s', want '%s'", rows[i].s, why ? why : "accepted",
+			      rows[i].why);
 	}
-	char big[300];
-	memset(big, 'a', sizeof(big));
-	for (size_t i = 50; i < sizeof(big); i += 51)
-		big[i] = '.';
-	big[sizeof(big) - 1] = '\0';
-	CHECK(pki_dns_name_problem(big) != NULL, "a name of 299 characters");
-	for (size_t i = 0; i < sizeof(ip) / sizeof(ip[0]); i++) {
-		const char *why = pki_ip_problem(ip[i].s);
-		if (ip[i].why == NULL)
-			CHECK(why == NULL, "address '%s' refused: %s", ip[i].s, why);
-		else
-			CHECK(why != NULL && strstr(why, ip[i].why) != NULL,
-			      "address '%s': '%s', want '%s'", ip[i].s, why ? why : "accepted",
-			      ip[i].why);
-	}
+	CHECK(pki_host_problem(NULL) != NULL, "NULL");
 }
 
-/* The SAN of a server certificate as text, and whether the extension is critical. */
+/* pki_issue_server: the certificate in memory, as pki_make_server writes it. */
 static void
 test_server(X509 *vca, EVP_PKEY *vkey, X509 *pca)
 {
-	static const char *const dns[] = {"gw.example.org", "localhost"};
-	static const char *const ip[] = {"192.0.2.10", "2001:db8::1"};
+	static const char *const hosts[] = {"gw.example.org", "localhost", "192.0.2.10",
+	                                    "2001:db8::1"};
 	static const char *const dup[] = {"gw.example.org", "gw.example.org"};
-	static const char *const bad[] = {"gw.example.org", "Bad.example"};
 	static const char *const dup_ip[] = {"2001:db8::1", "2001:DB8:0::1"};
-	const struct pki_server_names names = {dns, 2, ip, 2};
-	char err[256], text[512], fp[PKI_FINGERPRINT_LEN];
+	static const char *const bad[] = {"gw.example.org", "Bad.example"};
+	char err[256], text[512];
 	EVP_PKEY *key = pki_key_ec();
-	X509 *x = pki_issue_server(key, &names, vca, vkey, 90, err, sizeof(err));
+	X509 *x =
+	    pki_issue_server(key, "gw.example.org", hosts, 4, vca, vkey, 90, err, sizeof(err));
 	int crit = -1;
 
 	CHECK(x != NULL, "server certificate: %s", err);
@@ -645,66 +587,39 @@ test_server(X509 *vca, EVP_PKEY *vkey, X509 *pca)
 		CHECK(pki_san_text(x, text, sizeof(text)) == 0 &&
 		          strcmp(text, "gw.example.org,localhost,192.0.2.10,2001:db8::1") == 0,
 		      "SANs in order: %s", text);
-		CHECK(strcmp(common_name(x), "gw.example.org") == 0, "CN the first host name");
+		CHECK(strcmp(common_name(x), "gw.example.org") == 0, "CN");
 		CHECK(verify(x, vca, NULL, X509_PURPOSE_SSL_SERVER) == X509_V_OK,
 		      "verifies as a TLS server");
 		CHECK(verify(x, vca, NULL, X509_PURPOSE_SSL_CLIENT) != X509_V_OK,
 		      "is no TLS client certificate");
-		CHECK(X509_check_host(x, "gw.example.org", 0, 0, NULL) == 1 &&
-		          X509_check_host(x, "other.example.org", 0, 0, NULL) != 1 &&
-		          X509_check_ip_asc(x, "192.0.2.10", 0) == 1 &&
-		          X509_check_ip_asc(x, "2001:db8:0:0::1", 0) == 1 &&
-		          X509_check_ip_asc(x, "127.0.0.1", 0) != 1,
+		CHECK(X509_check_host(x, "other.example.org", 0, 0, NULL) != 1 &&
+		          X509_check_ip_asc(x, "2001:db8:0:0::1", 0) == 1,
 		      "host and address checks");
 		GENERAL_NAMES *g = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
 		GENERAL_NAMES_free(g);
-		CHECK(crit == 0, "SAN not critical when there is a CN");
-		CHECK(pki_uri_id(x, "urn:pdgate:partner:", text) < 0, "a server certificate names "
-		                                                      "no partner");
+		CHECK(crit == 0, "SAN not critical: there is a CN");
+		CHECK(pki_uri_id(x, "urn:pdgate:partner:", text) < 0,
+		      "a server certificate names no partner");
 	}
 	X509_free(x);
-
-	/* Names all too long for a CN: an empty subject and a critical SAN (RFC 5280 4.2.1.6). */
-	static const char *const longname[] = {
-	    "abcdefghijabcdefghijabcdefghijabcdefghij.abcdefghijabcdefghij.example"};
-	const struct pki_server_names ln = {longname, 1, NULL, 0};
-	x = pki_issue_server(key, &ln, vca, vkey, 30, err, sizeof(err));
-	CHECK(x != NULL, "a long host name: %s", err);
-	if (x != NULL) {
-		GENERAL_NAMES *g = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
-		GENERAL_NAMES_free(g);
-		CHECK(X509_NAME_entry_count(X509_get_subject_name(x)) == 0 && crit == 1,
-		      "empty subject, critical SAN");
-	}
-	X509_free(x);
-
 	const struct {
-		struct pki_server_names n;
+		const char *const *hosts;
+		size_t n;
 		const char *why;
 	} refused[] = {
-	    {{NULL, 0, NULL, 0}, "at least one"},
-	    {{dup, 2, NULL, 0}, "given twice"},
-	    {{bad, 2, NULL, 0}, "'Bad.example'"},
-	    {{NULL, 0, dup_ip, 2}, "given twice"},
+	    {hosts, 0, "1..32 hosts"},
+	    {dup, 2, "named twice"},
+	    {dup_ip, 2, "named twice"},
+	    {bad, 2, "'Bad.example': upper-case"},
 	};
 	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
-		x = pki_issue_server(key, &refused[i].n, vca, vkey, 30, err, sizeof(err));
+		x = pki_issue_server(key, "x", refused[i].hosts, refused[i].n, vca, vkey, 30, err,
+		                     sizeof(err));
 		CHECK(x == NULL && strstr(err, refused[i].why) != NULL, "refused %zu: %s", i, err);
 		X509_free(x);
 	}
-	CHECK(pki_issue_server(key, &names, pca, vkey, 30, err, sizeof(err)) == NULL,
+	CHECK(pki_issue_server(key, "x", hosts, 1, pca, vkey, 30, err, sizeof(err)) == NULL,
 	      "a CA key that is not the CA's");
-
-	CHECK(pki_make_server(at("srv2"), &names, vca, vkey, 30, fp, err, sizeof(err)) == 0 &&
-	          mode_of(at("srv2.key")) == 0600 && strncmp(fp, "sha256:", 7) == 0,
-	      "pki_make_server: %s", err);
-	CHECK(pki_make_server(at("srv2"), &names, vca, vkey, 30, fp, err, sizeof(err)) < 0 &&
-	          strstr(err, "exists") != NULL,
-	      "not over an existing one");
-	CHECK(pki_make_server(at("srv3"), &refused[1].n, vca, vkey, 30, fp, err, sizeof(err)) < 0 &&
-	          access(at("srv3.key"), F_OK) != 0,
-	      "bad names leave nothing");
-
 	/* The default names of pki_issue(PKI_PROFILE_SERVER): a demo installation's. */
 	x = pki_issue(PKI_PROFILE_SERVER, "localhost", key, vca, vkey, 30, err, sizeof(err));
 	CHECK(x != NULL && pki_san_text(x, text, sizeof(text)) == 0 &&
@@ -827,6 +742,99 @@ rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 	return remove(path);
 }
 
+/* The host names a server certificate may carry: one row per rule of pki_host_kind. */
+static void
+test_hosts(void)
+{
+	static const struct {
+		const char *s;
+		enum pki_host kind;
+	} rows[] = {
+	    {"gateway.example.org", PKI_HOST_DNS},
+	    {"gw", PKI_HOST_DNS},
+	    {"a-1.b2.example", PKI_HOST_DNS},
+	    {"xn--r8jz45g.jp", PKI_HOST_DNS},
+	    {"192.0.2.10", PKI_HOST_IP},
+	    {"2001:db8::10", PKI_HOST_IP},
+	    {"::1", PKI_HOST_IP},
+	    {"", PKI_HOST_BAD},
+	    {"Gateway.example.org", PKI_HOST_BAD},  /* upper case */
+	    {"*.example.org", PKI_HOST_BAD},        /* a wildcard */
+	    {"gateway.example.org.", PKI_HOST_BAD}, /* a trailing dot */
+	    {".example.org", PKI_HOST_BAD},         /* an empty label */
+	    {"a..b", PKI_HOST_BAD},
+	    {"-gw.example.org", PKI_HOST_BAD}, /* a hyphen first */
+	    {"gw-.example.org", PKI_HOST_BAD}, /* a hyphen last */
+	    {"gw_1.example.org", PKI_HOST_BAD},
+	    {"gw.example.org,DNS:evil.example", PKI_HOST_BAD}, /* a second name smuggled in */
+	    {"gw example.org", PKI_HOST_BAD},
+	    {"999.1.1.1", PKI_HOST_BAD}, /* a mistyped address, not a name */
+	    {"10.0.0", PKI_HOST_BAD},
+	    {"fe80::1%eth0", PKI_HOST_BAD}, /* a zone */
+	    {"[::1]", PKI_HOST_BAD},
+	    {"gw.example.org:8443", PKI_HOST_BAD},
+	    {"\xe3\x81\x82.jp", PKI_HOST_BAD}, /* not IDNA-encoded */
+	};
+	char label[70], name[300];
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CHECK(pki_host_kind(rows[i].s) == rows[i].kind, "'%s': kind %d", rows[i].s,
+		      (int)pki_host_kind(rows[i].s));
+	CHECK(pki_host_kind(NULL) == PKI_HOST_BAD, "NULL");
+	memset(label, 'a', 63);
+	label[63] = '\0';
+	snprintf(name, sizeof(name), "%s.example", label);
+	CHECK(pki_host_kind(name) == PKI_HOST_DNS, "a label of 63");
+	snprintf(name, sizeof(name), "%sa.example", label);
+	CHECK(pki_host_kind(name) == PKI_HOST_BAD, "a label of 64");
+	snprintf(name, sizeof(name), "%s.%s.%s.%.61s", label, label, label, label);
+	CHECK(strlen(name) == 253 && pki_host_kind(name) == PKI_HOST_DNS, "253 in all");
+	strcat(name, "a");
+	CHECK(pki_host_kind(name) == PKI_HOST_BAD, "254 in all");
+}
+
+/* A server certificate for named hosts: exactly those names, in order, as DNS and IP SANs. */
+static void
+test_server_hosts(X509 *vca, EVP_PKEY *vkey)
+{
+	static const char *const hosts[] = {"gateway.example.org", "192.0.2.10", "2001:db8::10"};
+	static const char *const bad[] = {"gateway.example.org", "evil,DNS:x"};
+	char err[256];
+	X509 *x = NULL;
+	GENERAL_NAMES *names = NULL;
+
+	CHECK(pki_make_server(at("named"), "gateway.example.org", hosts, 3, vca, vkey,
+	                      PKI_DAYS_SERVER, err, sizeof(err)) == 0,
+	      "named server: %s", err);
+	x = pki_cert_read(at("named.pem"), err, sizeof(err));
+	CHECK(x != NULL && verify(x, vca, NULL, X509_PURPOSE_SSL_SERVER) == X509_V_OK,
+	      "named server chain");
+	if (x == NULL)
+		goto done;
+	CHECK(X509_check_host(x, "gateway.example.org", 0, 0, NULL) == 1 &&
+	          X509_check_ip_asc(x, "192.0.2.10", 0) == 1 &&
+	          X509_check_ip_asc(x, "2001:db8::10", 0) == 1,
+	      "its names match");
+	CHECK(X509_check_host(x, "localhost", 0, 0, NULL) != 1 &&
+	          X509_check_ip_asc(x, "127.0.0.1", 0) != 1,
+	      "and nothing else: no localhost");
+	names = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	CHECK(names != NULL && sk_GENERAL_NAME_num(names) == 3 &&
+	          sk_GENERAL_NAME_value(names, 0)->type == GEN_DNS &&
+	          sk_GENERAL_NAME_value(names, 1)->type == GEN_IPADD &&
+	          ASN1_STRING_length(sk_GENERAL_NAME_value(names, 1)->d.iPAddress) == 4 &&
+	          ASN1_STRING_length(sk_GENERAL_NAME_value(names, 2)->d.iPAddress) == 16,
+	      "three names in the order given");
+	CHECK(pki_make_server(at("named2"), "x", bad, 2, vca, vkey, 30, err, sizeof(err)) < 0 &&
+	          access(at("named2.key"), F_OK) != 0,
+	      "a bad host is refused and leaves nothing: %s", err);
+	CHECK(pki_make_server(at("named3"), "x", hosts, 0, vca, vkey, 30, err, sizeof(err)) < 0,
+	      "no host is refused");
+done:
+	GENERAL_NAMES_free(names);
+	X509_free(x);
+}
+
 int
 main(void)
 {
@@ -839,8 +847,7 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
-	test_names();
-	test_file_read();
+	test_hosts();
 
 	CHECK(pki_make_ca(at("partner-ca"), "pdgate test partner CA", 1, &pca, &pkey, err,
 	                  sizeof(err)) == 0,
@@ -856,6 +863,7 @@ main(void)
 	CHECK(pki_make_ca(at("partner-ca"), "again", 1, NULL, NULL, err, sizeof(err)) < 0,
 	      "an existing CA is not overwritten");
 	CHECK(access(at("server-ca.crl"), F_OK) != 0, "no CRL when not asked for");
+	test_names(pca, pkey);
 	CHECK(mode_of(at("partner-ca.key")) == 0600 && mode_of(at("staff-ca.key")) == 0600 &&
 	          mode_of(at("server-ca.key")) == 0600,
 	      "CA keys mode 0600");
@@ -893,9 +901,10 @@ main(void)
 	      "an invalid staff name leaves nothing");
 
 	test_leaf_profiles(pca, sca, vca, pkey, skey);
+	test_server_hosts(vca, vkey);
 	test_crl(pca, pkey, sca, skey);
 	test_keys();
-	test_server_names();
+	test_host_problems();
 	test_server(vca, vkey, pca);
 	test_p12(pca, pkey);
 	test_passphrase();

@@ -48,7 +48,7 @@ main(void)
 	CHECK(v1->generation == 1 && contract_set_count(v1->contracts) == 1, "first load");
 
 	put("b.json", "{\"id\":");
-	CHECK(registry_reload(r, &errors) == -1 && errors && strstr(errors, "b.json"),
+	CHECK(registry_load(r, &errors) == NULL && errors && strstr(errors, "b.json"),
 	      "a broken file refuses the reload and is named: %s", errors ? errors : "");
 	free(errors);
 	v2 = registry_acquire(r);
@@ -60,7 +60,18 @@ main(void)
 	              "\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00+09:00\","
 	              "\"valid_until\":\"2027-03-31T23:59:59+09:00\","
 	              "\"purposes\":{\"contact\":{\"fields\":[\"name\"]}}}");
-	CHECK(registry_reload(r, &errors) == 0, "reload: %s", errors ? errors : "");
+	/* loaded and dropped (another file of the same reload failed): nothing changes */
+	struct registry_snapshot *s = registry_load(r, &errors);
+	CHECK(s != NULL, "load: %s", errors ? errors : "");
+	registry_snapshot_free(s);
+	registry_snapshot_free(NULL);
+	v2 = registry_acquire(r);
+	CHECK(v2 == v1 && v2->generation == 1, "a set loaded but not installed is not in force");
+	registry_release(r, v2);
+	s = registry_load(r, &errors);
+	CHECK(s != NULL, "reload: %s", errors ? errors : "");
+	if (s != NULL)
+		registry_install(r, s);
 	v2 = registry_acquire(r);
 	CHECK(v2 != v1 && v2->generation == 2 && contract_set_count(v2->contracts) == 2,
 	      "the new set");

@@ -149,6 +149,18 @@ write_text(const char *name, const char *text)
 	fclose(f);
 }
 
+/* The gateway's reload of one store: load, then install. 0 or -1. */
+static int
+reload(struct tlsauth *t, char *err, size_t errlen)
+{
+	struct tlsauth_snapshot *s = tlsauth_load(t, err, errlen);
+
+	if (s == NULL)
+		return -1;
+	tlsauth_install(t, s);
+	return 0;
+}
+
 /* DER of a certificate; caller frees. */
 static struct tlsauth_der
 der(X509 *x)
@@ -375,7 +387,7 @@ main(void)
 		else
 			write_crl("ca.crl", broken[i].crl);
 		err[0] = '\0';
-		CHECK(tlsauth_reload(t, err, sizeof err) == -1 && err[0] != '\0',
+		CHECK(reload(t, err, sizeof err) == -1 && err[0] != '\0',
 		      "reload with %s succeeded", broken[i].name);
 		CHECK(tlsauth_generation(t) == 1, "%s: generation moved", broken[i].name);
 		run_case(t, &cases[0]);
@@ -384,13 +396,21 @@ main(void)
 	}
 	write_crl("ca.crl", crl);
 	unlink(path("ca.pem"));
-	CHECK(tlsauth_reload(t, err, sizeof err) == -1 && strstr(err, "ca.pem"),
+	CHECK(reload(t, err, sizeof err) == -1 && strstr(err, "ca.pem"),
 	      "reload without CA file: %s", err);
 	write_cert("ca.pem", ca);
 
-	/* A new CRL that revokes nothing: the revoked certificate passes after a good reload. */
+	/* A new CRL that revokes nothing: loaded but not installed, it changes nothing (another
+	   file of the same reload failed); installed, the revoked certificate passes. */
 	write_crl("ca.crl", empty_crl);
-	CHECK(tlsauth_reload(t, err, sizeof err) == 0, "reload: %s", err);
+	struct tlsauth_snapshot *unused = tlsauth_load(t, err, sizeof err);
+	CHECK(unused != NULL, "load: %s", err);
+	tlsauth_snapshot_free(unused);
+	tlsauth_snapshot_free(NULL);
+	CHECK(tlsauth_generation(t) == 1, "a snapshot not installed moved the generation");
+	run_case(t, &(struct tcase){"revoked while a snapshot waits", revoked, NULL,
+	                            APIERR_CERTIFICATE_INVALID, "revoked", NULL});
+	CHECK(reload(t, err, sizeof err) == 0, "reload: %s", err);
 	CHECK(tlsauth_generation(t) == 2, "generation after reload");
 	run_case(t, &(struct tcase){"unrevoked", revoked, NULL, APIERR_NONE, NULL, "sakura-mail"});
 	char desc[256];
@@ -399,7 +419,7 @@ main(void)
 
 	/* A stale CRL loads, and then refuses every certificate. */
 	write_crl("ca.crl", stale);
-	CHECK(tlsauth_reload(t, err, sizeof err) == 0, "reload stale: %s", err);
+	CHECK(reload(t, err, sizeof err) == 0, "reload stale: %s", err);
 	CHECK(tlsauth_crl_next_update(t) < time(NULL), "next update of a stale CRL");
 	run_case(t, &(struct tcase){"stale CRL", good, NULL, APIERR_CERTIFICATE_INVALID,
 	                            "stale CRL", NULL});

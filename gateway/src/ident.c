@@ -1,0 +1,54 @@
+/* ident — the grammars of pdgate's identifiers. */
+#include "ident.h"
+
+/* The character classes the grammars are made of, by the byte: no locale can widen them. */
+enum {
+	LOWER = 1 << 0,      /* a-z */
+	UPPER = 1 << 1,      /* A-Z */
+	DIGIT = 1 << 2,      /* 0-9 */
+	HYPHEN = 1 << 3,     /* - */
+	UNDERSCORE = 1 << 4, /* _ */
+};
+
+static unsigned
+class_of(unsigned char c)
+{
+	return c >= 'a' && c <= 'z'   ? LOWER
+	       : c >= 'A' && c <= 'Z' ? UPPER
+	       : c >= '0' && c <= '9' ? DIGIT
+	       : c == '-'             ? HYPHEN
+	       : c == '_'             ? UNDERSCORE
+	                              : 0;
+}
+
+/* ^[first][rest]{0,max-1}$, the shape of every grammar here. */
+static bool
+matches(const char *s, size_t len, size_t max, unsigned first, unsigned rest)
+{
+	if (s == NULL || len == 0 || len > max || !(class_of((unsigned char)s[0]) & first))
+		return false;
+	for (size_t i = 1; i < len; i++)
+		if (!(class_of((unsigned char)s[i]) & rest))
+			return false;
+	return true;
+}
+
+bool
+ident_name_ok(const char *s, size_t len)
+{
+	return matches(s, len, IDENT_NAME_MAX, LOWER | DIGIT, LOWER | DIGIT | HYPHEN);
+}
+
+bool
+ident_member_ok(const char *s, size_t len)
+{
+	unsigned any = LOWER | UPPER | DIGIT | HYPHEN | UNDERSCORE;
+
+	return matches(s, len, IDENT_MEMBER_MAX, any, any);
+}
+
+bool
+ident_purpose_ok(const char *s, size_t len)
+{
+	return matches(s, len, IDENT_PURPOSE_MAX, LOWER, LOWER | DIGIT | UNDERSCORE);
+}
