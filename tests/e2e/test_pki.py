@@ -9,7 +9,8 @@
   CA:TRUE and serverAuth) gets a certificate that names only --partner.
 - `pdgate cert issue --server --dns/--ip`: the new certificate, swapped into the configuration
   of an installation and the daemon restarted, is what a TLS handshake to 127.0.0.1 sees, and
-  its SANs decide which names verify; bad names are refused.
+  its SANs decide which names verify; the next one, put over those files, is served after
+  SIGHUP; bad names are refused.
 - `--p12 FILE --passphrase-file F`: opened by `openssl pkcs12` and by Java's `keytool`, and used
   by curl (--cert-type P12) for a real request.
 - `pdgate cert list`: on a fresh installation, and on one whose register does not exist yet (it
@@ -303,6 +304,20 @@ def _(env):
         # and a partner request over it
         r = d.get(WHOAMI, cert=inst.pki.partner("sakura-mail"))
         pdtest.check_status(r, 200, "whoami over the new server certificate")
+        # the next one put over the configured files and SIGHUP: new handshakes get it
+        nxt = inst.dir / "pki" / "server-2028"
+        r = inst.pdgate("cert", "issue", "-c", inst.conf, "--server", "--dns", "next.pdtest.example",
+                        "--ip", "127.0.0.1", "--out", nxt)
+        eq(r.returncode, 0, f"the next server certificate: {r.stderr.strip()}")
+        os.replace(f"{nxt}.key", f"{prefix}.key")
+        os.replace(f"{nxt}.pem", f"{prefix}.pem")
+        logged = d.hup()
+        check("reload" in logged.lower(), f"SIGHUP logged a reload: {logged[-300:]!r}")
+        ctx = ssl.create_default_context(cafile=str(inst.server_ca))
+        with socket.create_connection(("127.0.0.1", d.port), timeout=10) as raw:
+            with ctx.wrap_socket(raw, server_hostname="next.pdtest.example") as s:
+                eq(x509.load_der_x509_certificate(s.getpeercert(binary_form=True)), load(f"{prefix}.pem"),
+                   "after SIGHUP, the next certificate is served")
         d.term()
 
 
