@@ -110,11 +110,13 @@ LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf errlist file ident strtab text utf8
-LINK_test_cert            := codec config file ident pki
+LINK_test_cert            := certreg codec config csr file ident pki
 LINK_test_codec           := codec
 LINK_test_config          := config file
 LINK_test_contract        := buf cal catalog codec contract errlist file ident policy strtab text \
                              ujson utf8
+LINK_test_certreg         := certreg codec file ident pki
+LINK_test_csr             := csr
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
                              file ident pki policy pseudo release strtab text token ujson utf8
 LINK_test_errlist         := buf errlist file text utf8

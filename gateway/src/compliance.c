@@ -14,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "certreg.h"
 #include "codec.h"
 #include "compliance.h"
 #include "console.h"
@@ -712,10 +713,20 @@ summary(struct server_request *req, void *app)
 		bad(req, "a summary spans at most %d days", SUMMARY_MAX_DAYS);
 		return;
 	}
+	/* The certificates and CRLs whose ends the summary watches (certificates_expiring). */
+	struct certreg_watch *w = certreg_watch(c->p.cfg, err, sizeof(err));
+	if (w == NULL) {
+		log_msg(c->p.log, "error", "compliance: summary: %s", err);
+		server_reply_error(req, APIERR_INTERNAL,
+		                   "the register of issued certificates failed");
+		return;
+	}
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
-	json_t *doc = report_summary(c->p.ledger, from, to, now, &names, err, sizeof(err));
+	json_t *doc = report_summary(c->p.ledger, from, to, now, &names, certreg_watch_certs(w),
+	                             err, sizeof(err));
 	registry_release(c->p.registry, v);
+	certreg_watch_free(w);
 	if (doc == NULL)
 		report_failed(req, c, err);
 	else

@@ -10,12 +10,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <arpa/inet.h>
 
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -540,6 +542,8 @@ pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errle
 	return cert_build(PKI_PROFILE_CA, cn, NULL, 0, key, NULL, key, days, err, errlen);
 }
 
+static size_t host_address(const char *s, unsigned char ip[16]);
+
 static X509 *
 issue(enum pki_profile profile, const char *name, const char *const *hosts, size_t nhosts,
       EVP_PKEY *key, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
@@ -567,11 +571,21 @@ issue(enum pki_profile profile, const char *name, const char *const *hosts, size
 		return NULL;
 	}
 	for (size_t i = 0; i < nhosts; i++) {
-		if (pki_host_kind(hosts[i]) == PKI_HOST_BAD) {
-			seterr(err, errlen, "'%s' is neither a host name nor an IP address",
-			       hosts[i]);
+		const char *why = pki_host_problem(hosts[i]);
+		unsigned char a[16], b[16];
+		size_t alen = 0;
+		if (why != NULL) {
+			seterr(err, errlen, "'%s': %s", hosts[i] != NULL ? hosts[i] : "", why);
 			return NULL;
 		}
+		alen = host_address(hosts[i], a);
+		for (size_t k = 0; k < i; k++)
+			if (strcmp(hosts[k], hosts[i]) == 0 ||
+			    (alen > 0 && host_address(hosts[k], b) == alen &&
+			     memcmp(a, b, alen) == 0)) {
+				seterr(err, errlen, "'%s' is named twice", hosts[i]);
+				return NULL;
+			}
 	}
 	x = cert_build(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 	/* A leaf that outlives its CA would stop verifying before its own notAfter. */
@@ -682,7 +696,7 @@ make_leaf(const char *prefix, enum pki_profile profile, const char *name, const 
 	if (path_join(kpath, sizeof(kpath), prefix, ".key", err, errlen) < 0 ||
 	    path_join(cpath, sizeof(cpath), prefix, ".pem", err, errlen) < 0)
 		return -1;
-	/* Checked before any work; the O_EXCL creates below are what actually guarantee it. */
+	/* Checked before any work; pki_leaf_write's O_EXCL creates are what guarantee it. */
 	if (lstat(cpath, &st) == 0 || lstat(kpath, &st) == 0) {
 		seterr(err, errlen, "%s.pem or %s.key already exists; not overwriting", prefix,
 		       prefix);
@@ -696,23 +710,33 @@ make_leaf(const char *prefix, enum pki_profile profile, const char *name, const 
 	cert = issue(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 	if (cert == NULL)
 		goto done;
-	if (pki_key_write(kpath, key, err, errlen) < 0)
-		goto done;
-	if (pki_cert_write(cpath, cert, err, errlen) < 0) {
-		unlink(kpath);
-		goto done;
-	}
 	if (fingerprint != NULL && pki_fingerprint(cert, fingerprint) < 0) {
 		seterr(err, errlen, "computing the fingerprint");
-		unlink(cpath);
-		unlink(kpath);
 		goto done;
 	}
-	rc = 0;
+	rc = pki_leaf_write(prefix, cert, key, err, errlen);
 done:
 	X509_free(cert);
 	EVP_PKEY_free(key);
 	return rc;
+}
+
+int
+pki_leaf_write(const char *prefix, X509 *cert, EVP_PKEY *key, char *err, size_t errlen)
+{
+	char kpath[PATH_MAX], cpath[PATH_MAX];
+
+	if (path_join(kpath, sizeof(kpath), prefix, ".key", err, errlen) < 0 ||
+	    path_join(cpath, sizeof(cpath), prefix, ".pem", err, errlen) < 0)
+		return -1;
+	if (key != NULL && pki_key_write(kpath, key, err, errlen) < 0)
+		return -1;
+	if (pki_cert_write(cpath, cert, err, errlen) < 0) {
+		if (key != NULL)
+			unlink(kpath);
+		return -1;
+	}
+	return 0;
 }
 
 int
@@ -724,16 +748,33 @@ pki_make_leaf(const char *prefix, enum pki_profile profile, const char *name, X5
 	                 errlen);
 }
 
+static int
+hosts_count_ok(size_t nhosts, char *err, size_t errlen)
+{
+	if (nhosts == 0 || nhosts > PKI_MAX_HOSTS) {
+		seterr(err, errlen, "a server certificate names 1..%d hosts", PKI_MAX_HOSTS);
+		return 0;
+	}
+	return 1;
+}
+
 int
 pki_make_server(const char *prefix, const char *cn, const char *const *hosts, size_t nhosts,
                 X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
 {
-	if (nhosts == 0 || nhosts > PKI_MAX_HOSTS) {
-		seterr(err, errlen, "a server certificate names 1..%d hosts", PKI_MAX_HOSTS);
+	if (!hosts_count_ok(nhosts, err, errlen))
 		return -1;
-	}
 	return make_leaf(prefix, PKI_PROFILE_SERVER, cn, hosts, nhosts, ca, ca_key, days, NULL, err,
 	                 errlen);
+}
+
+X509 *
+pki_issue_server(EVP_PKEY *key, const char *cn, const char *const *hosts, size_t nhosts, X509 *ca,
+                 EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen)
+{
+	if (!hosts_count_ok(nhosts, err, errlen))
+		return NULL;
+	return issue(PKI_PROFILE_SERVER, cn, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 }
 
 /* ---- host names ---- */
@@ -743,36 +784,74 @@ pki_make_server(const char *prefix, const char *cn, const char *const *hosts, si
  * 1..63 each, no hyphen first or last, 253 in all, lower case (a certificate's names compare
  * case-blind, but a file that spells one name one way is easier to read and to check), and a last
  * label that is not all digits (that is a mistyped IPv4 address, never a name). No wildcard, no
- * trailing dot: the certificate names exactly the hosts partners connect to.
+ * trailing dot: the certificate names exactly the hosts partners connect to. NULL if s is one,
+ * else why not.
  */
-static int
-dns_name_valid(const char *s)
+static const char *
+dns_name_problem(const char *s)
 {
 	size_t n = strlen(s), label = 0;
 	int digits_only = 1;
 
-	if (n < 1 || n > 253)
-		return 0;
+	if (n < 1)
+		return "an empty host name";
+	if (n > 253)
+		return "longer than 253 characters";
+	if (strchr(s, '*') != NULL)
+		return "a wildcard: a server certificate names each host";
 	for (size_t i = 0; i <= n; i++) {
 		char c = s[i];
 		if (c == '.' || c == '\0') {
-			if (label == 0 || s[i - 1] == '-')
-				return 0;
+			if (label == 0)
+				return c == '\0' && i > 0
+				           ? "ends in a dot: give the name without it"
+				           : "an empty label (a dot first, or two in a row)";
+			if (s[i - 1] == '-')
+				return "a label ends with '-'";
 			if (c == '\0')
 				break;
 			label = 0;
 			digits_only = 1;
 			continue;
 		}
+		if (c >= 'A' && c <= 'Z')
+			return "upper-case letters: write host names in lower case";
 		if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-'))
-			return 0;
+			return "a character other than a-z, 0-9, '-' and '.'";
 		if (c == '-' && label == 0)
-			return 0;
+			return "a label begins with '-'";
 		if (++label > 63)
-			return 0;
+			return "a label longer than 63 characters";
 		digits_only &= c >= '0' && c <= '9';
 	}
-	return !digits_only;
+	if (digits_only)
+		return "the last label is all digits: neither a host name nor an IP address";
+	return NULL;
+}
+
+/* The address of s as inet_pton(3) reads it into ip (16 bytes), and its length; 0 if none. */
+static size_t
+host_address(const char *s, unsigned char ip[16])
+{
+	if (inet_pton(AF_INET, s, ip) == 1)
+		return 4;
+	if (inet_pton(AF_INET6, s, ip) == 1)
+		return 16;
+	return 0;
+}
+
+const char *
+pki_host_problem(const char *s)
+{
+	static const unsigned char zero[16];
+	unsigned char ip[16];
+	size_t n;
+
+	if (s == NULL)
+		return "no host";
+	if ((n = host_address(s, ip)) > 0)
+		return memcmp(ip, zero, n) == 0 ? "the unspecified address names no server" : NULL;
+	return dns_name_problem(s);
 }
 
 enum pki_host
@@ -780,11 +859,9 @@ pki_host_kind(const char *s)
 {
 	unsigned char ip[16];
 
-	if (s == NULL)
+	if (pki_host_problem(s) != NULL)
 		return PKI_HOST_BAD;
-	if (inet_pton(AF_INET, s, ip) == 1 || inet_pton(AF_INET6, s, ip) == 1)
-		return PKI_HOST_IP;
-	return dns_name_valid(s) ? PKI_HOST_DNS : PKI_HOST_BAD;
+	return host_address(s, ip) > 0 ? PKI_HOST_IP : PKI_HOST_DNS;
 }
 
 /* ---- CRLs ---- */
@@ -799,8 +876,7 @@ parse_crl(const char *data, size_t len)
 	return crl;
 }
 
-/* Reads a PEM CRL (at most 64 MiB). Caller frees (X509_CRL_free). */
-static X509_CRL *
+X509_CRL *
 pki_crl_read(const char *path, char *err, size_t errlen)
 {
 	return read_object(path, MAX_CRL_FILE, 0, parse_crl, "not a PEM CRL", err, errlen);
@@ -1114,4 +1190,194 @@ done:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(hex, sizeof(hex));
 	return rc;
+}
+
+/* ---- PKCS#12 ---- */
+
+/*
+ * PBKDF2 iterations of the key and certificate encryption and of the MAC. OpenSSL's default is
+ * 2048; a bundle travels to a partner and may be kept for a year, so it gets more.
+ */
+#define P12_ITER 100000
+
+int
+pki_p12_write(const char *path, X509 *cert, EVP_PKEY *key, X509 *ca, const char *friendly,
+              const char *passphrase, char *err, size_t errlen)
+{
+	STACK_OF(X509) *cas = sk_X509_new_null();
+	PKCS12 *p12 = NULL;
+	BIO *bio = NULL;
+	int ok = 0, rc = -1;
+
+	if (cas == NULL || (ca != NULL && sk_X509_push(cas, ca) <= 0)) {
+		ossl_err(err, errlen, "PKCS#12");
+		goto done;
+	}
+	/*
+	 * AES-256-CBC under PBES2/PBKDF2 (HMAC-SHA-256) for the key and the certificates, and a
+	 * SHA-256 MAC: what OpenSSL 3, Java 17's keytool and .NET all read. The MAC is set
+	 * separately because PKCS12_create would take the default digest for it.
+	 */
+	p12 = PKCS12_create(passphrase, friendly, key, cert, cas, NID_aes_256_cbc, NID_aes_256_cbc,
+	                    P12_ITER, -1, 0);
+	if (p12 == NULL ||
+	    PKCS12_set_mac(p12, passphrase, -1, NULL, 0, P12_ITER, EVP_sha256()) != 1) {
+		ossl_err(err, errlen, "building the PKCS#12 bundle");
+		goto done;
+	}
+	bio = BIO_new(BIO_s_secmem());
+	ok = bio != NULL && i2d_PKCS12_bio(bio, p12) == 1;
+	rc = pem_write_file(bio, ok, "encoding the PKCS#12 bundle", path, 0600, 0, err, errlen);
+	bio = NULL;
+done:
+	BIO_free(bio);
+	PKCS12_free(p12);
+	sk_X509_free(cas); /* the CA is borrowed: the stack only */
+	return rc;
+}
+
+char *
+pki_passphrase_read(const char *path, char *err, size_t errlen)
+{
+	size_t len = 0, n;
+	char *data = file_read(path, MAX_KEY_FILE, FILE_READ_SECRET, &len, err, errlen);
+
+	if (data == NULL)
+		return NULL;
+	/* The first line, as `openssl -passin file:` and keytool's `-storepass:file` read it. */
+	n = strcspn(data, "\r\n");
+	if (n < PKI_PASSPHRASE_MIN || n > PKI_PASSPHRASE_MAX) {
+		seterr(err, errlen,
+		       "%s: the passphrase (the first line) must have %d to %d characters", path,
+		       PKI_PASSPHRASE_MIN, PKI_PASSPHRASE_MAX);
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)data[i] < 0x20 || (unsigned char)data[i] > 0x7e) {
+			seterr(err, errlen,
+			       "%s: the passphrase must be printable ASCII, so that OpenSSL, Java "
+			       "and .NET derive the same key from it",
+			       path);
+			goto fail;
+		}
+	OPENSSL_cleanse(data + n, len - n);
+	data[n] = '\0';
+	return data;
+fail:
+	OPENSSL_cleanse(data, len);
+	free(data);
+	return NULL;
+}
+
+/* ---- what a certificate says ---- */
+
+int
+pki_serial_hex(X509 *cert, char out[PKI_SERIAL_HEX_LEN])
+{
+	BIGNUM *bn = ASN1_INTEGER_to_BN(X509_get0_serialNumber(cert), NULL);
+	char *hex = bn != NULL ? BN_bn2hex(bn) : NULL;
+	int rc = -1;
+
+	if (hex != NULL && strlen(hex) < PKI_SERIAL_HEX_LEN) {
+		memcpy(out, hex, strlen(hex) + 1);
+		rc = 0;
+	}
+	OPENSSL_free(hex);
+	BN_free(bn);
+	return rc;
+}
+
+int
+pki_uri_id(X509 *cert, const char *prefix, char out[PKI_NAME_LEN])
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t plen = strlen(prefix);
+	int count = 0;
+
+	out[0] = '\0';
+	for (int i = 0; i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		if (g->type != GEN_URI)
+			continue;
+		const char *u = (const char *)ASN1_STRING_get0_data(g->d.uniformResourceIdentifier);
+		size_t ulen = (size_t)ASN1_STRING_length(g->d.uniformResourceIdentifier);
+		if (ulen <= plen || memcmp(u, prefix, plen) != 0)
+			continue;
+		if (++count == 1 && ulen - plen < PKI_NAME_LEN &&
+		    memchr(u + plen, '\0', ulen - plen) == NULL) {
+			memcpy(out, u + plen, ulen - plen);
+			out[ulen - plen] = '\0';
+		}
+	}
+	GENERAL_NAMES_free(names);
+	ERR_clear_error();
+	if (count != 1 || !ident_name_ok(out, strlen(out))) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+pki_san_text(X509 *cert, char *out, size_t outlen)
+{
+	GENERAL_NAMES *names = X509_get_ext_d2i(cert, NID_subject_alt_name, NULL, NULL);
+	size_t used = 0;
+	int rc = 0, any = 0;
+
+	if (outlen == 0)
+		return -1;
+	out[0] = '\0';
+	for (int i = 0; rc == 0 && i < sk_GENERAL_NAME_num(names); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(names, i);
+		char ip[INET6_ADDRSTRLEN], text[256];
+		const unsigned char *d;
+		int len;
+		if (g->type == GEN_DNS) {
+			d = ASN1_STRING_get0_data(g->d.dNSName);
+			len = ASN1_STRING_length(g->d.dNSName);
+			if (len <= 0 || len >= (int)sizeof(text) || memchr(d, '\0', (size_t)len)) {
+				rc = -1;
+				break;
+			}
+			memcpy(text, d, (size_t)len);
+			text[len] = '\0';
+		} else if (g->type == GEN_IPADD) {
+			d = ASN1_STRING_get0_data(g->d.iPAddress);
+			len = ASN1_STRING_length(g->d.iPAddress);
+			if ((len != 4 && len != 16) ||
+			    inet_ntop(len == 4 ? AF_INET : AF_INET6, d, ip, sizeof(ip)) == NULL) {
+				rc = -1;
+				break;
+			}
+			snprintf(text, sizeof(text), "%s", ip);
+		} else {
+			continue;
+		}
+		int w = snprintf(out + used, outlen - used, "%s%s", any ? "," : "", text);
+		if (w < 0 || (size_t)w >= outlen - used)
+			rc = -1;
+		else
+			used += (size_t)w;
+		any = 1;
+	}
+	GENERAL_NAMES_free(names);
+	ERR_clear_error();
+	if (rc < 0 || !any) {
+		out[0] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+int
+pki_time_unix(const ASN1_TIME *t, int64_t *out)
+{
+	struct tm tm;
+
+	memset(&tm, 0, sizeof(tm));
+	if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1)
+		return -1;
+	*out = (int64_t)timegm(&tm);
+	return 0;
 }

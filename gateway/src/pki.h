@@ -3,6 +3,7 @@
 #define PDGATE_PKI_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -16,6 +17,13 @@
 
 /* "sha256:" + 64 lowercase hex digits + NUL. */
 #define PKI_FINGERPRINT_LEN 72
+/* A serial of up to 20 octets (RFC 5280) in hex, a sign, NUL. */
+#define PKI_SERIAL_HEX_LEN 43
+/* A partner id or staff name and its NUL. */
+#define PKI_NAME_LEN 64
+/* A PKCS#12 passphrase, in characters. */
+#define PKI_PASSPHRASE_MIN 8
+#define PKI_PASSPHRASE_MAX 1024
 
 /* The certificate profiles. certs/profiles.cnf spells the same ones as OpenSSL sections. */
 enum pki_profile {
@@ -43,6 +51,9 @@ EVP_PKEY *pki_key_read(const char *path, char *err, size_t errlen);
 
 /* Reads a certificate (PEM, or DER), at most 1 MiB. NULL with err on failure. Caller frees. */
 X509 *pki_cert_read(const char *path, char *err, size_t errlen);
+
+/* Reads a PEM CRL (at most 64 MiB). NULL with err on failure. Caller frees (X509_CRL_free). */
+X509_CRL *pki_crl_read(const char *path, char *err, size_t errlen);
 /* Writes the certificate as PEM into a new file (mode 0644, O_EXCL). 0 or -1. */
 int pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen);
 
@@ -88,6 +99,9 @@ enum pki_host {
 	PKI_HOST_IP,      /* an IPv4 or IPv6 address as inet_pton(3) reads it */
 };
 enum pki_host pki_host_kind(const char *s);
+/* NULL if s is a host a server certificate may name (not PKI_HOST_BAD), else why not ("upper-case
+ * letters: …", "a wildcard: …", "the unspecified address names no server", …). */
+const char *pki_host_problem(const char *s);
 
 /*
  * Makes a fresh key and a server certificate (PKI_PROFILE_SERVER, CN cn) in PREFIX.key and
@@ -97,6 +111,43 @@ enum pki_host pki_host_kind(const char *s);
  */
 int pki_make_server(const char *prefix, const char *cn, const char *const *hosts, size_t nhosts,
                     X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
+
+/* The certificate of pki_make_server for the public key of key, in memory (no file): for a
+ * caller that records it before writing it. Each host once. Caller frees; NULL with err. */
+X509 *pki_issue_server(EVP_PKEY *key, const char *cn, const char *const *hosts, size_t nhosts,
+                       X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
+
+/*
+ * Writes key into PREFIX.key (0600; skipped when key is NULL) and cert into PREFIX.pem, new
+ * files only (O_EXCL). 0, or -1 with err and neither file left behind.
+ */
+int pki_leaf_write(const char *prefix, X509 *cert, EVP_PKEY *key, char *err, size_t errlen);
+
+/*
+ * Writes cert, its key and its CA (may be NULL) as a PKCS#12 bundle into a new file of mode
+ * 0600: AES-256-CBC with PBKDF2 for the key and the certificates, a SHA-256 MAC, friendly name
+ * `friendly` (the alias keytool shows). 0, or -1 with err.
+ */
+int pki_p12_write(const char *path, X509 *cert, EVP_PKEY *key, X509 *ca, const char *friendly,
+                  const char *passphrase, char *err, size_t errlen);
+
+/*
+ * The passphrase in the file at path: its first line without the line end, PKI_PASSPHRASE_MIN
+ * to PKI_PASSPHRASE_MAX printable ASCII characters; the file must be mode 0600 or stricter.
+ * Returns it (caller frees, after OPENSSL_cleanse), or NULL with err.
+ */
+char *pki_passphrase_read(const char *path, char *err, size_t errlen);
+
+/* The serial of cert in upper-case hex, as `openssl x509 -serial` shows it. 0 or -1. */
+int pki_serial_hex(X509 *cert, char out[PKI_SERIAL_HEX_LEN]);
+/* The id of cert's one URI SAN that begins with prefix ("urn:pdgate:partner:"), if it passes
+ * ident_name_ok, into out. 0, or -1 (none, several, malformed) with out empty. */
+int pki_uri_id(X509 *cert, const char *prefix, char out[PKI_NAME_LEN]);
+/* The DNS and IP subjectAltNames of cert, comma-separated, into out. 0, or -1 if it has none or
+ * they do not fit. */
+int pki_san_text(X509 *cert, char *out, size_t outlen);
+/* t as Unix seconds. 0 or -1. */
+int pki_time_unix(const ASN1_TIME *t, int64_t *out);
 
 /* Result of pki_crl_revoke. */
 enum pki_revoke {

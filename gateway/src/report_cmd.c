@@ -12,6 +12,7 @@
 #include <openssl/crypto.h>
 
 #include "catalog.h"
+#include "certreg.h"
 #include "config.h"
 #include "contract.h"
 #include "contract_file.h"
@@ -37,7 +38,8 @@ static const char report_usage[] =
     "              whether it must be reported (Art. 26); member ids are looked up in the\n"
     "              origin unless --no-resolve\n"
     "  summary     per partner, contract and purpose: releases, refusals by reason,\n"
-    "              exception uses; contracts ending within 30 days; volume anomalies\n"
+    "              exception uses; contracts ending within 30 days; volume anomalies;\n"
+    "              certificates ending within 30 days and CRLs due within 7\n"
     "T is RFC 3339 (2026-04-01T00:00:00+09:00) or a date (2026-04-01, a day in Japan time;\n"
     "--to DATE includes that day). summary defaults to the last 30 days.\n";
 
@@ -99,6 +101,7 @@ report_main(int argc, char **argv)
 	struct ledger *db = NULL;
 	struct pseudo *ps = NULL;
 	struct origin *origin = NULL;
+	struct certreg_watch *watch = NULL;
 	char *errors = NULL, err[1024], *end;
 	json_t *doc = NULL;
 	int rc = 1, opt;
@@ -247,7 +250,13 @@ report_main(int argc, char **argv)
 		int64_t f = q.from_ms > 0 ? q.from_ms : t - REPORT_TRAILING_DAYS * CAL_DAY_MS;
 		if (f >= t)
 			return cli_fail("--from must come before now or --to");
-		doc = report_summary(db, f, t, now, &names, err, sizeof(err));
+		if ((watch = certreg_watch(cfg, err, sizeof(err))) == NULL) {
+			fprintf(stderr, "pdgate report: the register of issued certificates: %s\n",
+			        err);
+			goto done;
+		}
+		doc = report_summary(db, f, t, now, &names, certreg_watch_certs(watch), err,
+		                     sizeof(err));
 	}
 	if (doc == NULL) {
 		fprintf(stderr, "pdgate report: %s\n", err);
@@ -260,6 +269,7 @@ report_main(int argc, char **argv)
 	fputc('\n', stdout);
 	rc = 0;
 done:
+	certreg_watch_free(watch);
 	json_decref(doc);
 	origin_free(origin);
 	pseudo_free(ps);

@@ -115,6 +115,14 @@ function breach(d) {
 	return out;
 }
 
+// The kinds of certificates_expiring, in words.
+function certKind(k) {
+	const words = {
+		partner: t('cert_kind_partner'), staff: t('cert_kind_staff'), server: t('cert_kind_server'), crl: t('cert_kind_crl'),
+	};
+	return words[k] || k || dash;
+}
+
 function refusals(o) {
 	if (!o || typeof o !== 'object') return dash;
 	const e = Object.entries(o);
@@ -150,6 +158,17 @@ function summary(d) {
 		: el('p', { class: 'muted', text: t('none') }));
 	const ending = d.contracts_ending || [];
 	out.append(el('h4', { text: t('contracts_ending') }), ending.length ? renderJson(ending) : el('p', { class: 'muted', text: t('none') }));
+	const certs = Array.isArray(d.certificates_expiring) ? d.certificates_expiring : [];
+	out.append(el('h4', { id: 'certs-expiring-h', text: t('certs_expiring') }), certs.length
+		? el('div', { id: 'certs-expiring' }, table(certs, [
+			{ h: 'col_cert_kind', v: (r) => certKind(r.kind) },
+			{ h: 'col_name', v: (r) => (r.name ? el('code', { text: r.name }) : dash) },
+			{ h: 'col_ends', v: (r) => (r.ends ? showTime(r.ends) : dash), cls: 'nowrap' },
+			{ h: 'col_days_left', v: (r) => r.days_left ?? dash, cls: 'num' },
+			{ h: 'col_fingerprint', v: (r) => shortHex(r.sha256) },
+			{ h: 'col_problem', v: (r) => r.problem ?? dash },
+		]))
+		: el('p', { id: 'certs-expiring', class: 'muted', text: t('none') }));
 	const admin = d.admin || [];
 	out.append(el('h4', { text: t('admin_actions') }), admin.length
 		? table(admin, [

@@ -132,6 +132,8 @@ async function setup() {
 	env.dir = path.join(env.tmp, 'demo');
 	pdgate(['init', env.dir, '--members', '60']);
 	env.conf = path.join(env.dir, 'pdgate.conf');
+	// A partner certificate that ends in 10 days: the summary's certificates_expiring lists it.
+	env.expiringFp = pdgate(['cert', 'issue', '-c', env.conf, '--partner', 'kaede-expiring', '--days', '10']).trim();
 	env.port = await freePort();
 	env.cport = await freePort();
 	let text = fs.readFileSync(env.conf, 'utf8');
@@ -637,6 +639,28 @@ test('provisions CSV and JSON downloads, breach and summary views', async () => 
 	check(await page.isVisible('#report-body .headline'), 'breach headline shown');
 	await page.click('#r-summary button[type=submit]');
 	await page.waitForFunction(() => /rows|partner/.test(document.getElementById('report-raw').textContent) && document.getElementById('report-out-h').textContent.length > 0);
+});
+
+test('summary: certificates ending soon drawn from certificates_expiring', async () => {
+	const page = officerPage;
+	await page.click('#tab-reports');
+	await page.click('#r-summary button[type=submit]');
+	await page.waitForSelector('#certs-expiring table');
+	const want = (await staffJson('/v1/supervision/summary')).certificates_expiring;
+	const mine = want.find((c) => c.kind === 'partner' && c.name === 'kaede-expiring');
+	check(mine && mine.sha256 === env.expiringFp && [9, 10].includes(mine.days_left),
+		`the API lists the 10-day certificate: ${JSON.stringify(want)}`);
+	check(!want.some((c) => c.name === 'sakura-mail'), 'a 397-day certificate is not listed');
+	const rows = await page.$$eval('#certs-expiring tbody tr', (trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent.trim())));
+	eq(rows.length, want.length, 'one row per item of certificates_expiring');
+	const row = rows.find((r) => r[1] === 'kaede-expiring');
+	check(row, `a row for kaede-expiring: ${JSON.stringify(rows)}`);
+	eq(row[0], STRINGS.ja.cert_kind_partner, 'its kind, in Japanese');
+	eq(row[3], String(mine.days_left), 'its days left');
+	check(mine.sha256.startsWith(row[4].replace('…', '')), `its fingerprint, shortened: ${row[4]}`);
+	check(/\d{4}\/\d{2}\/\d{2}/.test(row[2]), `its end in Japan time: ${row[2]}`);
+	eq(await text(page, '#certs-expiring-h'), STRINGS.ja.certs_expiring, 'the heading');
+	await shot(page, 'console-summary-certificates');
 });
 
 test('releases per partner per day drawn as SVG', async () => {

@@ -128,6 +128,10 @@ describe(const struct opts *o, char *out, size_t outlen)
 		put(out, outlen, " --out %s", o->out);
 	if (o->days_set)
 		put(out, outlen, " --days %u", o->days);
+	for (size_t i = 0; i < o->ndns; i++)
+		put(out, outlen, " --dns %s", o->dns[i]);
+	for (size_t i = 0; i < o->nip; i++)
+		put(out, outlen, " --ip %s", o->ip[i]);
 	for (int i = 0; i < o->npositional; i++)
 		put(out, outlen, " [%s]", o->positional[i]);
 }
@@ -138,7 +142,7 @@ test_parse(void)
 	static const struct {
 		unsigned allowed;
 		int max_positional;
-		const char *argv[7];
+		const char *argv[9];
 		int rc;
 		const char *want; /* rc 0: the options found; else what the user reads */
 	} rows[] = {
@@ -166,16 +170,32 @@ test_parse(void)
 	    {0, 1, {"revoke", "a.pem", "-c", "f", "--days", "7"}, 0, "-c f --days 7 [a.pem]"},
 	    {0, 1, {"revoke", "-c", "f", "-"}, 0, "-c f [-]"}, /* "-" is a name, not an option */
 	    {0, 1, {"revoke", "-c", "f", "a.pem", "b.pem"}, 2, "unexpected argument 'b.pem'"},
+	    {ISSUE | OPT_SERVER,
+	     0,
+	     {"issue", "-c", "f", "--dns", "a", "b", "--ip", "c"},
+	     0,
+	     "-c f --dns a --dns b --ip c"},
+	    {ISSUE | OPT_SERVER,
+	     0,
+	     {"issue", "--dns=a", "--dns", "b", "-c", "f"},
+	     0,
+	     "-c f --dns a --dns b"},
+	    {ISSUE | OPT_SERVER,
+	     0,
+	     {"issue", "-c", "f", "--server", "--ip"},
+	     2,
+	     "option '--ip' needs a value"},
+	    {ISSUE, 0, {"issue", "-c", "f", "--dns", "a"}, 2, "unknown option '--dns'"},
 	};
 	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
 		struct opts o;
 		char got[256];
 		int argc = 0;
-		while (argc < 7 && rows[i].argv[argc] != NULL)
+		while (argc < 9 && rows[i].argv[argc] != NULL)
 			argc++;
 		capture();
 		int rc = parse(argc, (char **)rows[i].argv, rows[i].allowed, rows[i].max_positional,
-		               rows[i].allowed == ISSUE ? usage_issue : usage_crl, &o);
+		               (rows[i].allowed & ISSUE) ? usage_issue : usage_crl, &o);
 		release();
 		CHECK(rc == rows[i].rc, "row %zu: %d, want %d: %s", i, rc, rows[i].rc, said);
 		if (rc != 0) {
@@ -233,16 +253,63 @@ test_main(void)
 		const char *says;
 	} rows[] = {
 	    {{"cert"}, 2, "usage: pdgate cert COMMAND"},
-	    {{"cert", "help"}, 0, "issue    issue a partner or staff client certificate"},
+	    {{"cert", "help"}, 0, "issue    issue a partner, staff or server certificate"},
 	    {{"cert", "--help"}, 0, "usage: pdgate cert COMMAND"},
 	    {{"cert", "-h"}, 0, "usage: pdgate cert COMMAND"},
-	    {{"cert", "sign"}, 2, "unknown command 'sign'"},
+	    {{"cert", "sigh"}, 2, "unknown command 'sigh'"},
+	    {{"cert", "sign"}, 2, "-c FILE is required"},
+	    {{"cert", "sign", "--help"}, 0, "--csr REQ.pem"},
+	    {{"cert", "list", "--help"}, 0, "usage: pdgate cert list"},
+	    {{"cert", "sign", "-c", "/nonexistent/pdgate.conf", "--partner", "a"},
+	     2,
+	     "--csr REQ.pem is required"},
+	    {{"cert", "sign", "-c", "/nonexistent/pdgate.conf", "--csr", "r.pem"},
+	     2,
+	     "give exactly one of --partner ID or --staff NAME"},
+	    {{"cert", "sign", "-c", "/nonexistent/pdgate.conf", "--partner", "Bad", "--csr", "r"},
+	     2,
+	     "'Bad': a partner id must match"},
+	    {{"cert", "sign", "-c", "/nonexistent/pdgate.conf", "--partner", "a", "--csr",
+	      "/nonexistent/r.pem"},
+	     1,
+	     "r.pem: cannot open: No such file or directory; refusing, nothing was issued"},
+	    {{"cert", "sign", "-c", "f", "--partner", "a", "--csr", "r", "--p12"},
+	     2,
+	     "unknown option '--p12'"},
+	    {{"cert", "issue", "-c", "f", "--server", "--dns", "gw.example.org"},
+	     2,
+	     "--server needs --out PREFIX"},
+	    {{"cert", "issue", "-c", "f", "--server", "--out", "o"},
+	     2,
+	     "--server needs the names clients use"},
+	    {{"cert", "issue", "-c", "f", "--server", "--dns", "*.example.org", "--out", "o"},
+	     2,
+	     "--dns '*.example.org': a wildcard"},
+	    {{"cert", "issue", "-c", "f", "--server", "--dns", "10.0.0.1", "--out", "o"},
+	     2,
+	     "an IP address: give it with --ip"},
+	    {{"cert", "issue", "-c", "f", "--server", "--ip", "10.0.0.256", "--out", "o"},
+	     2,
+	     "--ip '10.0.0.256': not an IPv4 address"},
+	    {{"cert", "issue", "-c", "f", "--partner", "a", "--dns", "a.example"},
+	     2,
+	     "--dns and --ip are for --server"},
+	    {{"cert", "issue", "-c", "f", "--partner", "a", "--server", "--dns", "a.example"},
+	     2,
+	     "give exactly one of --partner ID, --staff NAME or --server"},
+	    {{"cert", "issue", "-c", "f", "--partner", "a", "--p12", "a.p12"},
+	     2,
+	     "--p12 FILE and --passphrase-file F go together"},
+	    {{"cert", "list", "-c", "f", "--partner", "a"}, 2, "unknown option '--partner'"},
+	    {{"cert", "list", "-c", "/nonexistent/pdgate.conf", "--json"},
+	     1,
+	     "the configuration does not load"},
 	    {{"cert", "issue", "--help"}, 0, "--partner ID"},
 	    {{"cert", "revoke", "--help"}, 0, "usage: pdgate cert revoke"},
 	    {{"cert", "crl", "-h"}, 0, "usage: pdgate cert crl"},
 	    {{"cert", "issue", "-c", "/nonexistent/pdgate.conf"},
 	     2,
-	     "give exactly one of --partner ID or --staff NAME"},
+	     "give exactly one of --partner ID, --staff NAME or --server"},
 	    {{"cert", "issue", "-c", "/nonexistent/pdgate.conf", "--partner", "a", "--staff", "b"},
 	     2,
 	     "give exactly one of"},

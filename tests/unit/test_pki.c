@@ -9,6 +9,7 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pkcs12.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
@@ -507,6 +508,231 @@ done:
 	EVP_PKEY_free(tok);
 }
 
+/* Writes text into the file name of the temporary folder with mode; its path. */
+static const char *
+put(const char *name, const char *text, mode_t mode)
+{
+	const char *path = at(name);
+	FILE *f = fopen(path, "w");
+
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+	chmod(path, mode);
+	return path;
+}
+
+/* Why a host is refused: pki_host_problem's reason for each rule, in agreement with
+ * pki_host_kind. */
+static void
+test_host_problems(void)
+{
+	static const struct {
+		const char *s;
+		const char *why; /* NULL: accepted */
+	} rows[] = {
+	    {"gw.example.org", NULL},
+	    {"192.0.2.10", NULL},
+	    {"2001:db8::1", NULL},
+	    {"", "empty"},
+	    {"Gw.example.org", "lower case"},
+	    {"gw.example.org.", "ends in a dot"},
+	    {".example.org", "empty label"},
+	    {"a..b", "empty label"},
+	    {"-a.example", "begins with '-'"},
+	    {"a-.example", "ends with '-'"},
+	    {"*.example.org", "wildcard"},
+	    {"a_b.example", "a-z, 0-9"},
+	    {"a,DNS:evil.example", "a-z, 0-9"},
+	    {"999.1.1.1", "all digits"},
+	    {"fe80::1%eth0", "a-z, 0-9"},
+	    {"0.0.0.0", "unspecified"},
+	    {"::", "unspecified"},
+	    {"abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcdefghijabcd.example",
+	     "longer than 63"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		const char *why = pki_host_problem(rows[i].s);
+		if (rows[i].why == NULL)
+			CHECK(why == NULL && pki_host_kind(rows[i].s) != PKI_HOST_BAD,
+			      "'%s' refused: %s", rows[i].s, why);
+		else
+			CHECK(why != NULL && strstr(why, rows[i].why) != NULL &&
+			          pki_host_kind(rows[i].s) == PKI_HOST_BAD,
+			      "'%s': '%s', want '%s'", rows[i].s, why ? why : "accepted",
+			      rows[i].why);
+	}
+	CHECK(pki_host_problem(NULL) != NULL, "NULL");
+}
+
+/* pki_issue_server: the certificate in memory, as pki_make_server writes it. */
+static void
+test_server(X509 *vca, EVP_PKEY *vkey, X509 *pca)
+{
+	static const char *const hosts[] = {"gw.example.org", "localhost", "192.0.2.10",
+	                                    "2001:db8::1"};
+	static const char *const dup[] = {"gw.example.org", "gw.example.org"};
+	static const char *const dup_ip[] = {"2001:db8::1", "2001:DB8:0::1"};
+	static const char *const bad[] = {"gw.example.org", "Bad.example"};
+	char err[256], text[512];
+	EVP_PKEY *key = pki_key_ec();
+	X509 *x =
+	    pki_issue_server(key, "gw.example.org", hosts, 4, vca, vkey, 90, err, sizeof(err));
+	int crit = -1;
+
+	CHECK(x != NULL, "server certificate: %s", err);
+	if (x != NULL) {
+		CHECK(pki_san_text(x, text, sizeof(text)) == 0 &&
+		          strcmp(text, "gw.example.org,localhost,192.0.2.10,2001:db8::1") == 0,
+		      "SANs in order: %s", text);
+		CHECK(strcmp(common_name(x), "gw.example.org") == 0, "CN");
+		CHECK(verify(x, vca, NULL, X509_PURPOSE_SSL_SERVER) == X509_V_OK,
+		      "verifies as a TLS server");
+		CHECK(verify(x, vca, NULL, X509_PURPOSE_SSL_CLIENT) != X509_V_OK,
+		      "is no TLS client certificate");
+		CHECK(X509_check_host(x, "other.example.org", 0, 0, NULL) != 1 &&
+		          X509_check_ip_asc(x, "2001:db8:0:0::1", 0) == 1,
+		      "host and address checks");
+		GENERAL_NAMES *g = X509_get_ext_d2i(x, NID_subject_alt_name, &crit, NULL);
+		GENERAL_NAMES_free(g);
+		CHECK(crit == 0, "SAN not critical: there is a CN");
+		CHECK(pki_uri_id(x, "urn:pdgate:partner:", text) < 0,
+		      "a server certificate names no partner");
+	}
+	X509_free(x);
+	const struct {
+		const char *const *hosts;
+		size_t n;
+		const char *why;
+	} refused[] = {
+	    {hosts, 0, "1..32 hosts"},
+	    {dup, 2, "named twice"},
+	    {dup_ip, 2, "named twice"},
+	    {bad, 2, "'Bad.example': upper-case"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		x = pki_issue_server(key, "x", refused[i].hosts, refused[i].n, vca, vkey, 30, err,
+		                     sizeof(err));
+		CHECK(x == NULL && strstr(err, refused[i].why) != NULL, "refused %zu: %s", i, err);
+		X509_free(x);
+	}
+	CHECK(pki_issue_server(key, "x", hosts, 1, pca, vkey, 30, err, sizeof(err)) == NULL,
+	      "a CA key that is not the CA's");
+	/* The default names of pki_issue(PKI_PROFILE_SERVER): a demo installation's. */
+	x = pki_issue(PKI_PROFILE_SERVER, "localhost", key, vca, vkey, 30, err, sizeof(err));
+	CHECK(x != NULL && pki_san_text(x, text, sizeof(text)) == 0 &&
+	          strcmp(text, "localhost,127.0.0.1,::1") == 0,
+	      "default server names: %s", x ? text : err);
+	X509_free(x);
+	EVP_PKEY_free(key);
+}
+
+static void
+test_p12(X509 *pca, EVP_PKEY *pkey)
+{
+	char err[256], id[PKI_NAME_LEN], serial[PKI_SERIAL_HEX_LEN];
+	EVP_PKEY *key = pki_key_ec(), *got_key = NULL;
+	X509 *cert =
+	    pki_issue(PKI_PROFILE_PARTNER, "java-co", key, pca, pkey, 30, err, sizeof(err));
+	X509 *got = NULL;
+	STACK_OF(X509) *cas = NULL;
+
+	CHECK(cert != NULL, "java-co: %s", err);
+	if (cert == NULL)
+		goto done;
+	CHECK(pki_uri_id(cert, "urn:pdgate:partner:", id) == 0 && strcmp(id, "java-co") == 0,
+	      "pki_uri_id");
+	CHECK(pki_uri_id(cert, "urn:pdgate:staff:", id) < 0 && id[0] == '\0',
+	      "no staff id in a partner certificate");
+	CHECK(pki_serial_hex(cert, serial) == 0 && strlen(serial) >= 30, "serial %s", serial);
+	CHECK(pki_p12_write(at("java.p12"), cert, key, pca, "java-co", "correct horse battery", err,
+	                    sizeof(err)) == 0,
+	      "p12: %s", err);
+	CHECK(mode_of(at("java.p12")) == 0600, "p12 mode 0600");
+	CHECK(pki_p12_write(at("java.p12"), cert, key, pca, "java-co", "x", err, sizeof(err)) < 0,
+	      "not over an existing file");
+
+	FILE *f = fopen(at("java.p12"), "rb");
+	PKCS12 *p12 = f != NULL ? d2i_PKCS12_fp(f, NULL) : NULL;
+	if (f != NULL)
+		fclose(f);
+	CHECK(p12 != NULL, "p12 parses");
+	if (p12 != NULL) {
+		const X509_ALGOR *macalg = NULL;
+		const ASN1_OBJECT *obj = NULL;
+		PKCS12_get0_mac(NULL, &macalg, NULL, NULL, p12);
+		if (macalg != NULL)
+			X509_ALGOR_get0(&obj, NULL, NULL, macalg);
+		CHECK(obj != NULL && OBJ_obj2nid(obj) == NID_sha256, "SHA-256 MAC");
+		CHECK(PKCS12_verify_mac(p12, "wrong passphrase", -1) != 1,
+		      "a wrong passphrase fails");
+		CHECK(PKCS12_parse(p12, "correct horse battery", &got_key, &got, &cas) == 1 &&
+		          got != NULL && X509_cmp(got, cert) == 0 && got_key != NULL &&
+		          EVP_PKEY_eq(got_key, key) == 1 && sk_X509_num(cas) == 1 &&
+		          X509_cmp(sk_X509_value(cas, 0), pca) == 0,
+		      "opens with the passphrase: key, certificate and CA");
+		PKCS12_free(p12);
+	}
+	ERR_clear_error();
+done:
+	sk_X509_pop_free(cas, X509_free);
+	X509_free(got);
+	EVP_PKEY_free(got_key);
+	X509_free(cert);
+	EVP_PKEY_free(key);
+}
+
+static void
+test_passphrase(void)
+{
+	static const struct {
+		const char *name, *text;
+		mode_t mode;
+		const char *want; /* NULL: refused, why says */
+		const char *why;
+	} cases[] = {
+	    {"pp-ok", "correct horse battery\n", 0600, "correct horse battery", NULL},
+	    {"pp-crlf", "correct horse\r\nsecond line\n", 0600, "correct horse", NULL},
+	    {"pp-no-newline", "12345678", 0400, "12345678", NULL},
+	    {"pp-spaces", " a b c d e \n", 0600, " a b c d e ", NULL},
+	    {"pp-short", "1234567\n", 0600, NULL, "8 to 1024"},
+	    {"pp-empty-line", "\nsecret-on-line-two\n", 0600, NULL, "8 to 1024"},
+	    {"pp-empty", "", 0600, NULL, "8 to 1024"},
+	    {"pp-mode", "correct horse battery\n", 0644, NULL, "chmod 600"},
+	    {"pp-utf8", "\xe3\x83\x91\xe3\x82\xb9\xe3\x83\xaf\xe3\x83\xbc\xe3\x83\x89\n", 0600,
+	     NULL, "printable ASCII"},
+	    {"pp-tab", "correct\thorse\n", 0600, NULL, "printable ASCII"},
+	};
+	char err[512];
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *path = put(cases[i].name, cases[i].text, cases[i].mode);
+		char *got = pki_passphrase_read(path, err, sizeof(err));
+		if (cases[i].want != NULL)
+			CHECK(got != NULL && strcmp(got, cases[i].want) == 0, "%s: %s",
+			      cases[i].name, got ? got : err);
+		else
+			CHECK(got == NULL && strstr(err, cases[i].why) != NULL, "%s refused: %s",
+			      cases[i].name, got ? got : err);
+		free(got);
+	}
+	char *longer = malloc(PKI_PASSPHRASE_MAX + 3);
+	memset(longer, 'a', PKI_PASSPHRASE_MAX + 1);
+	longer[PKI_PASSPHRASE_MAX + 1] = '\n';
+	longer[PKI_PASSPHRASE_MAX + 2] = '\0';
+	char *got = pki_passphrase_read(put("pp-long", longer, 0600), err, sizeof(err));
+	CHECK(got == NULL && strstr(err, "8 to 1024") != NULL, "1025 characters: %s", err);
+	free(got);
+	longer[PKI_PASSPHRASE_MAX] = '\n';
+	longer[PKI_PASSPHRASE_MAX + 1] = '\0';
+	got = pki_passphrase_read(put("pp-max", longer, 0600), err, sizeof(err));
+	CHECK(got != NULL && strlen(got) == PKI_PASSPHRASE_MAX, "1024 characters: %s", err);
+	free(got);
+	free(longer);
+}
+
 static int
 rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
@@ -678,6 +904,10 @@ main(void)
 	test_server_hosts(vca, vkey);
 	test_crl(pca, pkey, sca, skey);
 	test_keys();
+	test_host_problems();
+	test_server(vca, vkey, pca);
+	test_p12(pca, pkey);
+	test_passphrase();
 done:
 	X509_free(pca);
 	X509_free(sca);
