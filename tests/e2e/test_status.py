@@ -586,6 +586,9 @@ def checkpoint_stalled(env):
     inst = env.install(conf={("ledger", "checkpoint_interval_ms"): interval})
     d = started(env.daemon(inst))
     tok = token(inst)
+    # a checkpoint first, so that there is an age to measure (a fresh ledger has none yet)
+    pdtest.wait_until(lambda: re.search(r"^pdgate_checkpoint_age_seconds ", metrics(d).text, re.M),
+                      10, 0.1, "a first checkpoint")
     db = sqlite3.connect(str(inst.path("ledger.db")), timeout=0, isolation_level=None)
     try:
         for attempt in range(20):
