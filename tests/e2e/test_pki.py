@@ -73,7 +73,10 @@ def register(install):
 
 
 def serial_hex(cert):
-    return format(cert.serial_number, "X")
+    """The serial as pdgate and openssl write it: upper-case hex of whole bytes (so a serial
+    whose first byte is below 0x10 keeps its leading zero)."""
+    h = format(cert.serial_number, "X")
+    return "0" * (len(h) % 2) + h
 
 
 def load(path):
