@@ -27,8 +27,9 @@
  * - address: all 47 prefectures, weighted by their 2020 census population, a few real cities
  *   each with their real leading three postal-code digits (the last four are drawn) and real
  *   town names; street "<town><chome>-<ban>-<go>"; building 45 % ("メゾン神宮前101"), else null.
- * - phone: mobile 090/080/070-XXXX-XXXX 85 %, else a landline with the prefecture capital's
- *   area code (03-XXXX-XXXX, 052-XXX-XXXX, 0776-XX-XXXX: ten digits in all).
+ * - phone: mobile 090/080/070 and eight digits (090-1234-5678) 85 %, else a landline with the
+ *   prefecture capital's area code, ten digits in all (03-1234-5678, 052-123-4567,
+ *   0776-12-3456).
  * - email: ASCII from the passport-style romanized name, at example.jp, example.com or
  *   example.ne.jp only (never a real domain).
  * - photo: https://members.example/photos/<member_id>.jpg with 64 lowercase hex digits.

@@ -205,7 +205,7 @@ katakana_only(const char *s)
 	return true;
 }
 
-/* Japanese formats: 0X0-XXXX-XXXX mobile, or a ten-digit landline in three groups. */
+/* Japanese formats: a mobile 0N0-NNNN-NNNN, or a ten-digit landline in three groups. */
 static bool
 phone_ok(const char *s, bool *landline)
 {
