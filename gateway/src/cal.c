@@ -1,4 +1,5 @@
 /* cal — calendar arithmetic: strict dates, RFC 3339 timestamps, days since the epoch. */
+#include <stdio.h>
 #include <string.h>
 
 #include "cal.h"
@@ -113,4 +114,23 @@ cal_parse_rfc3339(const char *s, time_t *t)
 	secs -= sign * (oh * 3600LL + om * 60LL);
 	*t = (time_t)secs;
 	return 0;
+}
+
+void
+cal_format_utc(time_t t, char out[CAL_UTC_LEN])
+{
+	long long days = (long long)t / 86400, rem = (long long)t % 86400;
+	int y, m, d;
+
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	cal_civil_from_days(days, &y, &m, &d);
+	if (y < 0 || y > 9999) {
+		snprintf(out, CAL_UTC_LEN, "?");
+		return;
+	}
+	snprintf(out, CAL_UTC_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
+	         (int)(rem / 60 % 60), (int)(rem % 60));
 }

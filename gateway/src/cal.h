@@ -34,4 +34,9 @@ void cal_civil_from_days(long long days, int *y, int *m, int *d);
  */
 int cal_parse_rfc3339(const char *s, time_t *t);
 
+#define CAL_UTC_LEN 32
+
+/* t as RFC 3339 in UTC, "2026-04-01T00:00:00Z"; "?" for a year outside 0000..9999. */
+void cal_format_utc(time_t t, char out[CAL_UTC_LEN]);
+
 #endif

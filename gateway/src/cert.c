@@ -11,6 +11,7 @@
 #include <jansson.h>
 #include <openssl/x509v3.h>
 
+#include "cal.h"
 #include "cert.h"
 #include "certreg.h"
 #include "config.h"
@@ -381,13 +382,9 @@ ca_close(struct ca *ca)
 
 /* now + days as RFC 3339 UTC, for messages. */
 static void
-date_in(unsigned days, char *out, size_t n)
+date_in(unsigned days, char out[CAL_UTC_LEN])
 {
-	time_t t = time(NULL) + (time_t)days * 86400;
-	struct tm tm;
-
-	gmtime_r(&t, &tm);
-	strftime(out, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
+	cal_format_utc(time(NULL) + (time_t)days * 86400, out);
 }
 
 /* The server CA of the installation: pki/server-ca.pem and .key beside the configuration. */
@@ -842,28 +839,18 @@ done:
 }
 
 /* Unix seconds as RFC 3339 UTC. */
-static void
-utc_text(int64_t t, char out[32])
-{
-	time_t tt = (time_t)t;
-	struct tm tm;
-
-	gmtime_r(&tt, &tm);
-	strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
 static int
 list_json(const struct certreg_row *rows, size_t n)
 {
 	json_t *all = json_array(), *doc;
-	char nb[32], na[32], at[32];
+	char nb[CAL_UTC_LEN], na[CAL_UTC_LEN], at[CAL_UTC_LEN];
 	int rc;
 
 	for (size_t i = 0; all != NULL && i < n; i++) {
 		const struct certreg_row *r = &rows[i];
-		utc_text(r->not_before, nb);
-		utc_text(r->not_after, na);
-		utc_text(r->issued_at, at);
+		cal_format_utc((time_t)r->not_before, nb);
+		cal_format_utc((time_t)r->not_after, na);
+		cal_format_utc((time_t)r->issued_at, at);
 		json_array_append_new(
 		    all,
 		    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:o,s:o}", "serial", r->serial,
@@ -885,7 +872,7 @@ static int
 list_table(const struct certreg_row *rows, size_t n)
 {
 	int wname = 4;
-	char nb[32], na[32];
+	char nb[CAL_UTC_LEN], na[CAL_UTC_LEN];
 
 	for (size_t i = 0; i < n; i++)
 		if ((int)strlen(rows[i].name) > wname)
@@ -894,8 +881,8 @@ list_table(const struct certreg_row *rows, size_t n)
 	       "SHA-256", "NOT BEFORE", "NOT AFTER", "REVOKED");
 	for (size_t i = 0; i < n; i++) {
 		const struct certreg_row *r = &rows[i];
-		utc_text(r->not_before, nb);
-		utc_text(r->not_after, na);
+		cal_format_utc((time_t)r->not_before, nb);
+		cal_format_utc((time_t)r->not_after, na);
 		printf("%-32s  %-7s  %-*s  %-71s  %-20s  %-20s  %s\n", r->serial,
 		       certreg_kind_name(r->kind), wname, r->name, r->sha256, nb, na,
 		       r->revoked > 0    ? "yes"
@@ -950,7 +937,7 @@ cmd_revoke(int argc, char **argv)
 	struct config *c = NULL;
 	struct ca cas[2] = {{0}, {0}}, *ca = NULL;
 	X509 *cert = NULL;
-	char err[PATH_MAX + 256], fp[PKI_FINGERPRINT_LEN] = "", next[32];
+	char err[PATH_MAX + 256], fp[PKI_FINGERPRINT_LEN] = "", next[CAL_UTC_LEN];
 	char serial[PKI_SERIAL_HEX_LEN] = "?";
 	char *number = NULL;
 	unsigned days;
@@ -1002,7 +989,7 @@ cmd_revoke(int argc, char **argv)
 	switch (
 	    pki_crl_revoke(ca->crl, ca->cert, ca->pkey, cert, days, &number, err, sizeof(err))) {
 	case PKI_REVOKE_DONE:
-		date_in(days, next, sizeof(next));
+		date_in(days, next);
 		printf("revoked %s (serial %s, %s) on the %s CA's CRL %s\n", o.positional[0],
 		       serial, fp, ca->label, ca->crl);
 		printf("CRL number %s, next update %s\n", number != NULL ? number : "?", next);
@@ -1033,7 +1020,7 @@ cmd_crl(int argc, char **argv)
 	struct opts o;
 	struct config *c = NULL;
 	struct ca ca = {0};
-	char err[PATH_MAX + 256], next[32];
+	char err[PATH_MAX + 256], next[CAL_UTC_LEN];
 	char *number = NULL;
 	unsigned days;
 	int rc;
@@ -1052,7 +1039,7 @@ cmd_crl(int argc, char **argv)
 		fprintf(stderr, "pdgate cert crl: %s\n", err);
 		goto done;
 	}
-	date_in(days, next, sizeof(next));
+	date_in(days, next);
 	printf("re-signed the %s CA's CRL %s: CRL number %s, next update %s\n", ca.label, ca.crl,
 	       number != NULL ? number : "?", next);
 	printf("send SIGHUP to the gateway to apply it: kill -HUP <pid of pdgate serve>\n");

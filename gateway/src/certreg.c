@@ -52,18 +52,6 @@ static const char LIST_SQL[] =
     " FROM certificates ORDER BY not_before, kind, serial";
 
 __attribute__((format(printf, 3, 4))) static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-__attribute__((format(printf, 3, 4))) static void
 warnf(certreg_warn_fn *warn, void *arg, const char *fmt, ...)
 {
 	char msg[PATH_MAX + 512];
@@ -140,17 +128,17 @@ certreg_row_of(X509 *cert, enum certreg_kind kind, const char *how, const char *
 		n = name;
 	}
 	if (n == NULL) {
-		seterr(err, errlen,
-		       kind == CERTREG_SERVER
-		           ? "the certificate has no host name or address"
-		           : "the certificate names no %s (URI SAN urn:pdgate:%s:ID)",
-		       certreg_kind_name(kind), certreg_kind_name(kind));
+		snprintf(err, errlen,
+		         kind == CERTREG_SERVER
+		             ? "the certificate has no host name or address"
+		             : "the certificate names no %s (URI SAN urn:pdgate:%s:ID)",
+		         certreg_kind_name(kind), certreg_kind_name(kind));
 		return -1;
 	}
 	if (pki_serial_hex(cert, row->serial) < 0 || pki_fingerprint(cert, row->sha256) < 0 ||
 	    pki_time_unix(X509_get0_notBefore(cert), &row->not_before) < 0 ||
 	    pki_time_unix(X509_get0_notAfter(cert), &row->not_after) < 0) {
-		seterr(err, errlen, "the certificate's serial or validity does not read");
+		snprintf(err, errlen, "the certificate's serial or validity does not read");
 		return -1;
 	}
 	snprintf(row->how, sizeof(row->how), "%s", how);
@@ -158,7 +146,7 @@ certreg_row_of(X509 *cert, enum certreg_kind kind, const char *how, const char *
 	row->file = file != NULL ? strdup(file) : NULL;
 	if (row->name == NULL || (file != NULL && row->file == NULL)) {
 		certreg_row_clear(row);
-		seterr(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
 	return 0;
@@ -169,7 +157,7 @@ certreg_row_of(X509 *cert, enum certreg_kind kind, const char *how, const char *
 static int
 db_fail(struct certreg *r, char *err, size_t errlen, const char *what)
 {
-	seterr(err, errlen, "%s: %s: %s", r->cfg->gateway.state, what, sqlite3_errmsg(r->db));
+	snprintf(err, errlen, "%s: %s: %s", r->cfg->gateway.state, what, sqlite3_errmsg(r->db));
 	return -1;
 }
 
@@ -179,8 +167,8 @@ exec(struct certreg *r, const char *sql, char *err, size_t errlen)
 	char *msg = NULL;
 
 	if (sqlite3_exec(r->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		seterr(err, errlen, "%s: %s", r->cfg->gateway.state,
-		       msg != NULL ? msg : sqlite3_errmsg(r->db));
+		snprintf(err, errlen, "%s: %s", r->cfg->gateway.state,
+		         msg != NULL ? msg : sqlite3_errmsg(r->db));
 		sqlite3_free(msg);
 		return -1;
 	}
@@ -318,7 +306,7 @@ fill_folder(struct certreg *r, const struct fill_ca *ca, const char *folder, cer
 	goto done;
 oom:
 	rc = -1;
-	seterr(err, errlen, "out of memory");
+	snprintf(err, errlen, "out of memory");
 done:
 	for (size_t i = 0; i < n; i++)
 		free(names[i]);
@@ -381,11 +369,11 @@ certreg_open(const struct config *cfg, certreg_warn_fn *warn, void *warn_arg, ch
 	int exists;
 
 	if (cfg == NULL || cfg->gateway.state == NULL) {
-		seterr(err, errlen, "certificate register: no state database configured");
+		snprintf(err, errlen, "certificate register: no state database configured");
 		return NULL;
 	}
 	if ((r = calloc(1, sizeof(*r))) == NULL) {
-		seterr(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	r->cfg = cfg;
@@ -400,8 +388,8 @@ certreg_open(const struct config *cfg, certreg_warn_fn *warn, void *warn_arg, ch
 		                    SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX,
 		                    NULL) != SQLITE_OK ||
 		    table_exists(r) != 1) {
-			seterr(err, errlen, "%s: %s", cfg->gateway.state,
-			       r->db != NULL ? sqlite3_errmsg(r->db) : "cannot open");
+			snprintf(err, errlen, "%s: %s", cfg->gateway.state,
+			         r->db != NULL ? sqlite3_errmsg(r->db) : "cannot open");
 			goto fail;
 		}
 		sqlite3_busy_timeout(r->db, BUSY_TIMEOUT_MS);
@@ -457,10 +445,10 @@ certreg_add(struct certreg *r, const struct certreg_row *row, char *err, size_t 
 	if (rc == SQLITE_DONE)
 		return 0;
 	if ((rc & 0xff) == SQLITE_CONSTRAINT) {
-		seterr(err, errlen,
-		       "a %s certificate with serial %s or fingerprint %s is already in "
-		       "the register",
-		       certreg_kind_name(row->kind), row->serial, row->sha256);
+		snprintf(err, errlen,
+		         "a %s certificate with serial %s or fingerprint %s is already in "
+		         "the register",
+		         certreg_kind_name(row->kind), row->serial, row->sha256);
 		return -1;
 	}
 	return db_fail(r, err, errlen, "adding to the certificate register");
@@ -525,8 +513,8 @@ rows_read(struct certreg *r, struct certreg_row **out, size_t *nout, char *err, 
 		    strlen(serial) >= sizeof(row->serial) || sha == NULL ||
 		    strlen(sha) >= sizeof(row->sha256) || how == NULL ||
 		    strlen(how) >= sizeof(row->how)) {
-			seterr(err, errlen, "%s: a malformed row in the certificate register",
-			       r->cfg->gateway.state);
+			snprintf(err, errlen, "%s: a malformed row in the certificate register",
+			         r->cfg->gateway.state);
 			goto fail;
 		}
 		memcpy(row->serial, serial, strlen(serial) + 1);
@@ -550,7 +538,7 @@ rows_read(struct certreg *r, struct certreg_row **out, size_t *nout, char *err, 
 	*nout = n;
 	return 0;
 oom:
-	seterr(err, errlen, "out of memory");
+	snprintf(err, errlen, "out of memory");
 fail:
 	sqlite3_finalize(st);
 	certreg_rows_free(v, n);
@@ -569,7 +557,7 @@ crl_load(const char *path, const char *ca_path, char *why, size_t whylen)
 
 	ERR_clear_error();
 	if (crl != NULL && ca != NULL && !ok)
-		seterr(why, whylen, "%s: not signed by the CA %s", path, ca_path);
+		snprintf(why, whylen, "%s: not signed by the CA %s", path, ca_path);
 	X509_free(ca);
 	if (!ok) {
 		X509_CRL_free(crl);
@@ -625,8 +613,8 @@ certreg_list(struct certreg *r, struct certreg_row **rows, size_t *n, char *err,
 		}
 		if (row->revoked < 0 && !unknown) {
 			unknown = true;
-			seterr(err, errlen, "revocation unknown: %s",
-			       row->kind == CERTREG_PARTNER ? pwhy : swhy);
+			snprintf(err, errlen, "revocation unknown: %s",
+			         row->kind == CERTREG_PARTNER ? pwhy : swhy);
 		}
 	}
 	X509_CRL_free(pcrl);
@@ -762,7 +750,7 @@ certreg_watch(const struct config *cfg, char *err, size_t errlen)
 	struct certreg *r = NULL;
 
 	if (w == NULL) {
-		seterr(err, errlen, "out of memory");
+		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	if ((r = certreg_open(cfg, NULL, NULL, err, errlen)) == NULL)
@@ -799,7 +787,7 @@ certreg_watch(const struct config *cfg, char *err, size_t errlen)
 	w->certs.n = w->n;
 	return w;
 oom:
-	seterr(err, errlen, "out of memory");
+	snprintf(err, errlen, "out of memory");
 fail:
 	certreg_close(r);
 	certreg_watch_free(w);

@@ -1,5 +1,4 @@
 /* csr — a certificate signing request from a partner: untrusted bytes, parsed and checked. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -11,18 +10,6 @@
 #include <openssl/x509.h>
 
 #include "csr.h"
-
-__attribute__((format(printf, 3, 4))) static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
 
 const char *
 csr_strerror(enum csr_result r)
@@ -78,24 +65,24 @@ from_pem(const unsigned char *data, size_t len, char *err, size_t errlen)
 	X509_REQ *req = NULL;
 
 	if (bio == NULL || PEM_read_bio(bio, &name, &header, &der, &derlen) != 1) {
-		seterr(err, errlen, "no PEM block that decodes");
+		snprintf(err, errlen, "no PEM block that decodes");
 		goto done;
 	}
 	if (strcmp(name, PEM_STRING_X509_REQ) != 0 && strcmp(name, PEM_STRING_X509_REQ_OLD) != 0) {
-		seterr(err, errlen, "a PEM block of type '%.40s', not CERTIFICATE REQUEST", name);
+		snprintf(err, errlen, "a PEM block of type '%.40s', not CERTIFICATE REQUEST", name);
 		goto done;
 	}
 	if (header != NULL && header[0] != '\0') {
-		seterr(err, errlen, "a PEM block with headers (encrypted?)");
+		snprintf(err, errlen, "a PEM block with headers (encrypted?)");
 		goto done;
 	}
 	if (PEM_read_bio(bio, &name2, &header2, &der2, &derlen2) == 1) {
-		seterr(err, errlen, "more than one PEM block: send the request alone");
+		snprintf(err, errlen, "more than one PEM block: send the request alone");
 		goto done;
 	}
 	req = from_der(der, derlen > 0 ? (size_t)derlen : 0);
 	if (req == NULL)
-		seterr(err, errlen, "the PEM block is not a PKCS#10 request");
+		snprintf(err, errlen, "the PEM block is not a PKCS#10 request");
 done:
 	OPENSSL_free(name);
 	OPENSSL_free(header);
@@ -118,27 +105,29 @@ check_ec(EVP_PKEY *key, char *err, size_t errlen)
 	int ok;
 
 	if (EVP_PKEY_get_group_name(key, group, sizeof(group), &glen) != 1 || glen == 0) {
-		seterr(err, errlen, "an EC key without a named curve: pdgate takes P-256 or P-384");
+		snprintf(err, errlen,
+		         "an EC key without a named curve: pdgate takes P-256 or P-384");
 		return CSR_KEY_REFUSED;
 	}
 	if (EVP_PKEY_get_int_param(key, OSSL_PKEY_PARAM_EC_DECODED_FROM_EXPLICIT_PARAMS,
 	                           &explicit_params) == 1 &&
 	    explicit_params) {
-		seterr(err, errlen,
-		       "an EC key with explicit curve parameters: send it on the named curve P-256 "
-		       "or P-384");
+		snprintf(
+		    err, errlen,
+		    "an EC key with explicit curve parameters: send it on the named curve P-256 "
+		    "or P-384");
 		return CSR_KEY_REFUSED;
 	}
 	nid = OBJ_sn2nid(group);
 	if (nid != NID_X9_62_prime256v1 && nid != NID_secp384r1) {
-		seterr(err, errlen, "an EC key on curve %s: pdgate takes P-256 or P-384", group);
+		snprintf(err, errlen, "an EC key on curve %s: pdgate takes P-256 or P-384", group);
 		return CSR_KEY_REFUSED;
 	}
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
 	ok = ctx != NULL && EVP_PKEY_public_check(ctx) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	if (!ok) {
-		seterr(err, errlen, "an EC public key that is not a valid point of %s", group);
+		snprintf(err, errlen, "an EC public key that is not a valid point of %s", group);
 		return CSR_KEY_REFUSED;
 	}
 	return CSR_OK;
@@ -155,23 +144,23 @@ check_rsa(EVP_PKEY *key, char *err, size_t errlen)
 	int ok;
 
 	if (bits < CSR_RSA_MIN_BITS || bits > CSR_RSA_MAX_BITS) {
-		seterr(err, errlen, "an RSA key of %d bits: pdgate takes RSA of %d to %d bits",
-		       bits, CSR_RSA_MIN_BITS, CSR_RSA_MAX_BITS);
+		snprintf(err, errlen, "an RSA key of %d bits: pdgate takes RSA of %d to %d bits",
+		         bits, CSR_RSA_MIN_BITS, CSR_RSA_MAX_BITS);
 		return CSR_KEY_REFUSED;
 	}
 	ok = EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) == 1 && BN_is_odd(e) &&
 	     BN_num_bits(e) >= 17 && BN_num_bits(e) <= 256;
 	BN_free(e);
 	if (!ok) {
-		seterr(err, errlen,
-		       "an RSA key whose public exponent is not an odd number of at least 65537");
+		snprintf(err, errlen,
+		         "an RSA key whose public exponent is not an odd number of at least 65537");
 		return CSR_KEY_REFUSED;
 	}
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, key, NULL);
 	ok = ctx != NULL && EVP_PKEY_public_check(ctx) == 1;
 	EVP_PKEY_CTX_free(ctx);
 	if (!ok) {
-		seterr(err, errlen, "an RSA public key that does not pass OpenSSL's checks");
+		snprintf(err, errlen, "an RSA public key that does not pass OpenSSL's checks");
 		return CSR_KEY_REFUSED;
 	}
 	return CSR_OK;
@@ -188,16 +177,16 @@ check_key(EVP_PKEY *key, char *err, size_t errlen)
 	if (id == EVP_PKEY_RSA)
 		return check_rsa(key, err, errlen);
 	if (id == EVP_PKEY_RSA_PSS) {
-		seterr(
+		snprintf(
 		    err, errlen,
 		    "an RSA-PSS key: send an ordinary RSA key (rsaEncryption) of at least %d bits",
 		    CSR_RSA_MIN_BITS);
 		return CSR_KEY_REFUSED;
 	}
 	type = EVP_PKEY_get0_type_name(key);
-	seterr(err, errlen,
-	       "a key of type %.40s: pdgate takes EC P-256 or P-384, or RSA of at least %d bits",
-	       type != NULL ? type : "unknown", CSR_RSA_MIN_BITS);
+	snprintf(err, errlen,
+	         "a key of type %.40s: pdgate takes EC P-256 or P-384, or RSA of at least %d bits",
+	         type != NULL ? type : "unknown", CSR_RSA_MIN_BITS);
 	return CSR_KEY_REFUSED;
 }
 
@@ -214,8 +203,8 @@ check_digest(X509_REQ *req, char *err, size_t errlen)
 		X509_ALGOR_get0(&obj, NULL, NULL, alg);
 	signid = obj != NULL ? OBJ_obj2nid(obj) : NID_undef;
 	if (signid == NID_undef || OBJ_find_sigid_algs(signid, &mdnid, &pknid) != 1) {
-		seterr(err, errlen,
-		       "an unknown signature algorithm: sign the request with SHA-256");
+		snprintf(err, errlen,
+		         "an unknown signature algorithm: sign the request with SHA-256");
 		return CSR_WEAK_DIGEST;
 	}
 	switch (mdnid) {
@@ -227,8 +216,8 @@ check_digest(X509_REQ *req, char *err, size_t errlen)
 	case NID_sha3_512:
 		return CSR_OK;
 	default:
-		seterr(err, errlen, "signed with %s: sign the request with SHA-256 or better",
-		       OBJ_nid2sn(signid));
+		snprintf(err, errlen, "signed with %s: sign the request with SHA-256 or better",
+		         OBJ_nid2sn(signid));
 		return CSR_WEAK_DIGEST;
 	}
 }
@@ -243,8 +232,8 @@ csr_check(const unsigned char *data, size_t len, EVP_PKEY **key, char *err, size
 
 	*key = NULL;
 	if (len > CSR_MAX_BYTES) {
-		seterr(err, errlen, "%zu bytes: a certificate signing request has at most %d", len,
-		       CSR_MAX_BYTES);
+		snprintf(err, errlen, "%zu bytes: a certificate signing request has at most %d",
+		         len, CSR_MAX_BYTES);
 		return CSR_TOO_LARGE;
 	}
 	if (len > 0 && memmem(data, len, "-----BEGIN", 10) != NULL)
@@ -252,21 +241,21 @@ csr_check(const unsigned char *data, size_t len, EVP_PKEY **key, char *err, size
 	else if ((req = from_der(data, len)) == NULL)
 		snprintf(why, sizeof(why), "neither PEM nor a DER PKCS#10 request");
 	if (req == NULL) {
-		seterr(err, errlen, "not a certificate signing request: %s", why);
+		snprintf(err, errlen, "not a certificate signing request: %s", why);
 		rc = CSR_NOT_A_CSR;
 		goto done;
 	}
 	if (X509_REQ_get_version(req) != X509_REQ_VERSION_1) {
-		seterr(err, errlen, "request version %ld: only version 1 exists",
-		       X509_REQ_get_version(req) + 1);
+		snprintf(err, errlen, "request version %ld: only version 1 exists",
+		         X509_REQ_get_version(req) + 1);
 		rc = CSR_BAD_VERSION;
 		goto done;
 	}
 	pub = X509_REQ_get_pubkey(req);
 	if (pub == NULL) {
-		seterr(err, errlen,
-		       "a public key OpenSSL cannot read: pdgate takes EC P-256 or P-384, "
-		       "or RSA of at least 2048 bits");
+		snprintf(err, errlen,
+		         "a public key OpenSSL cannot read: pdgate takes EC P-256 or P-384, "
+		         "or RSA of at least 2048 bits");
 		rc = CSR_KEY_REFUSED;
 		goto done;
 	}
@@ -275,9 +264,9 @@ csr_check(const unsigned char *data, size_t len, EVP_PKEY **key, char *err, size
 	    (rc = check_digest(req, err, errlen)) != CSR_OK)
 		goto done;
 	if (X509_REQ_verify(req, pub) != 1) {
-		seterr(err, errlen,
-		       "the signature does not verify with the request's own key: whoever made "
-		       "it does not hold the private key, or it was altered on the way");
+		snprintf(err, errlen,
+		         "the signature does not verify with the request's own key: whoever made "
+		         "it does not hold the private key, or it was altered on the way");
 		rc = CSR_BAD_SIGNATURE;
 		goto done;
 	}

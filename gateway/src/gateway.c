@@ -123,50 +123,16 @@ add_error(char **list, const char *fmt, ...)
 	*list = b.data;
 }
 
-/* A server certificate or key file at most, as the listener reads them (server.c). */
-#define SERVER_PEM_MAX ((size_t)1 << 20)
-
-/* The server certificate and key parse and belong together (TLS would fail later, vaguely). */
+/* The certificate and key of a listener, checked as SIGHUP and the listener load them. */
 static void
 check_server_pair(const char *what, const char *cert_path, const char *key_path, char **errors)
 {
-	char *pem;
-	size_t len;
-	BIO *bio;
-	X509 *cert = NULL;
-	EVP_PKEY *key = NULL;
+	char err[PATH_MAX + 256];
+	struct tlscred *c = tlscred_load(cert_path, key_path, err, sizeof err);
 
-	if ((pem = file_read(cert_path, SERVER_PEM_MAX, 0, &len, NULL, 0)) != NULL) {
-		if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL)
-			cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		BIO_free(bio);
-		free(pem);
-	}
-	if (cert == NULL) {
-		add_error(errors, "%s: [%s] cert: not a PEM certificate", cert_path, what);
-		goto done;
-	}
-	if ((pem = file_read(key_path, SERVER_PEM_MAX, 0, &len, NULL, 0)) != NULL) {
-		if ((bio = BIO_new_mem_buf(pem, (int)len)) != NULL)
-			key = PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL);
-		BIO_free(bio);
-		OPENSSL_cleanse(pem, len);
-		free(pem);
-	}
-	if (key == NULL) {
-		add_error(errors, "%s: [%s] key: not a PEM private key (or encrypted)", key_path,
-		          what);
-		goto done;
-	}
-	if (X509_check_private_key(cert, key) != 1)
-		add_error(errors, "%s: [%s] key: does not match the certificate %s", key_path, what,
-		          cert_path);
-	if (X509_cmp_time(X509_get0_notAfter(cert), NULL) < 0)
-		add_error(errors, "%s: [%s] cert: expired", cert_path, what);
-done:
-	ERR_clear_error();
-	X509_free(cert);
-	EVP_PKEY_free(key);
+	if (c == NULL)
+		add_error(errors, "[%s] cert, key: %s", what, err);
+	tlscred_release(c);
 }
 
 /* 1,000 held connections need more descriptors than a default soft limit of 1024 allows. */
@@ -195,15 +161,6 @@ raise_nofile(struct log *log, unsigned want)
 #define CRL_WARN_DAYS 7   /* a CRL's nextUpdate is announced this many days ahead */
 #define CERT_WARN_DAYS 30 /* a server certificate's notAfter likewise */
 
-static void
-format_date(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "?");
-}
-
 /* Whole days from now until t, rounded up (0 once it has passed). */
 static long
 days_until(time_t t, time_t now)
@@ -216,11 +173,11 @@ days_until(time_t t, time_t now)
 static void
 check_crl(struct gateway *g, const char *who, const char *file, time_t next, time_t now)
 {
-	char when[32];
+	char when[CAL_UTC_LEN];
 
 	if (next == 0)
 		return;
-	format_date(next, when, sizeof when);
+	cal_format_utc(next, when);
 	if (next <= now)
 		log_msg(
 		    g->log, "error",
@@ -243,10 +200,10 @@ check_cert(struct gateway *g, const char *listeners, const char *file, struct se
 {
 	struct tlscred *cred = server_cred(s);
 	time_t until = tlscred_not_after(cred);
-	char when[32];
+	char when[CAL_UTC_LEN];
 
 	tlscred_release(cred);
-	format_date(until, when, sizeof when);
+	cal_format_utc(until, when);
 	if (until <= now)
 		log_msg(g->log, "error",
 		        "the server certificate %s of the %s expired on %s: clients refuse the "
@@ -475,6 +432,24 @@ seed_limit(void *arg, const char *contract, uint64_t count)
 	ratelimit_seed(g->limits, contract, cal_jst_day(time(NULL) * 1000LL), count);
 }
 
+/* What could not start: on stderr for the operator at the terminal, and in the log. */
+static void
+start_failed(struct gateway *g, const char *err)
+{
+	fprintf(stderr, "pdgate serve: %s\n", err);
+	log_msg(g->log, "error", "%s", err);
+}
+
+/* A listener that started: its address on stdout (which `make run` and the tests read) and in
+ * the log. */
+static void
+listening(struct gateway *g, const char *what, const char *url)
+{
+	printf("pdgate: %s listener on %s\n", what, url);
+	fflush(stdout);
+	log_msg(g->log, "info", "started: %s listener on %s", what, url);
+}
+
 int
 serve_main(int argc, char **argv)
 {
@@ -649,13 +624,10 @@ serve_main(int argc, char **argv)
 	};
 	g.partner = server_start(&pc, err, sizeof err);
 	if (g.partner == NULL) {
-		fprintf(stderr, "pdgate serve: %s\n", err);
-		log_msg(g.log, "error", "%s", err);
+		start_failed(&g, err);
 		goto done;
 	}
-	printf("pdgate: partner listener on %s\n", server_url(g.partner));
-	fflush(stdout);
-	log_msg(g.log, "info", "started: partner listener on %s", server_url(g.partner));
+	listening(&g, "partner", server_url(g.partner));
 
 	struct compliance_params cp = {
 	    .cfg = g.cfg,
@@ -669,13 +641,10 @@ serve_main(int argc, char **argv)
 	};
 	g.compliance = compliance_start(&cp, err, sizeof err);
 	if (g.compliance == NULL) {
-		fprintf(stderr, "pdgate serve: %s\n", err);
-		log_msg(g.log, "error", "%s", err);
+		start_failed(&g, err);
 		goto done;
 	}
-	printf("pdgate: compliance listener on %s\n", compliance_url(g.compliance));
-	fflush(stdout);
-	log_msg(g.log, "info", "started: compliance listener on %s", compliance_url(g.compliance));
+	listening(&g, "compliance", compliance_url(g.compliance));
 	if (g.cfg->status.listen.host != NULL) {
 		struct status_params sp = {
 		    .cfg = g.cfg,
@@ -688,13 +657,10 @@ serve_main(int argc, char **argv)
 		    .log = g.log,
 		};
 		if ((g.status = status_start(&sp, err, sizeof err)) == NULL) {
-			fprintf(stderr, "pdgate serve: %s\n", err);
-			log_msg(g.log, "error", "%s", err);
+			start_failed(&g, err);
 			goto done;
 		}
-		printf("pdgate: status listener on %s\n", status_url(g.status));
-		fflush(stdout);
-		log_msg(g.log, "info", "started: status listener on %s", status_url(g.status));
+		listening(&g, "status", status_url(g.status));
 	}
 
 	/*

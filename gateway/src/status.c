@@ -19,6 +19,7 @@
 #include <openssl/err.h>
 #include <openssl/x509.h>
 
+#include "cal.h"
 #include "now.h"
 #include "buf.h"
 #include "pki.h"
@@ -69,15 +70,6 @@ struct status {
 	int64_t last_probe_ms; /* the listener's thread only */
 	atomic_llong log_sec;  /* on_mhd_log: one line a second at most */
 };
-
-static void
-rfc3339(time_t t, char out[32])
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || strftime(out, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(out, 32, "%lld", (long long)t);
-}
 
 /* ---- The gateway's own certificates ---- */
 
@@ -138,11 +130,11 @@ fail(struct check *c, const char *fmt, ...)
 static void
 check_crl(struct check *c, const char *which, time_t next, time_t now, const char *effect)
 {
-	char when[32];
+	char when[CAL_UTC_LEN];
 
 	if (next == 0 || next > now)
 		return;
-	rfc3339(next, when);
+	cal_format_utc(next, when);
 	fail(c,
 	     "the %s CRL is past its nextUpdate (%s): %s until a current CRL is installed and "
 	     "pdgate receives SIGHUP",

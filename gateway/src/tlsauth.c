@@ -14,6 +14,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "cal.h"
 #include "codec.h"
 #include "file.h"
 #include "tlsauth.h"
@@ -79,14 +80,14 @@ asn1_time_t(const ASN1_TIME *a)
 	return timegm(&tm);
 }
 
+/* t as UTC time, or "?" when there is none (0). */
 static void
-format_time(time_t t, char *buf, size_t len)
+format_time(time_t t, char out[CAL_UTC_LEN])
 {
-	struct tm tm;
-
-	if (t == 0 || gmtime_r(&t, &tm) == NULL ||
-	    strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "?");
+	if (t == 0)
+		snprintf(out, CAL_UTC_LEN, "?");
+	else
+		cal_format_utc(t, out);
 }
 
 /* The last OpenSSL error as text, and the error queue cleared. */
@@ -297,8 +298,8 @@ snapshot_load(const struct tlsauth *t, char *err, size_t errlen)
 
 	X509_NAME_oneline(X509_get_subject_name(sk_X509_value(cas, 0)), subject, sizeof subject);
 	if (t->crl_path != NULL) {
-		char next[32];
-		format_time(s->crl_next_update, next, sizeof next);
+		char next[CAL_UTC_LEN];
+		format_time(s->crl_next_update, next);
 		snprintf(s->description, sizeof s->description,
 		         "%s CA %s%s; CRL: %ld revoked, next update %s", t->label, subject,
 		         sk_X509_num(cas) > 1 ? " (and others)" : "", revoked, next);
@@ -447,17 +448,15 @@ describe_failure(const struct tlsauth *t, X509_STORE_CTX *ctx, char *err, size_t
 	int depth = X509_STORE_CTX_get_error_depth(ctx);
 	X509 *cur = X509_STORE_CTX_get_current_cert(ctx);
 	const char *which = depth > 0 ? "an intermediate certificate" : "certificate";
-	char when[32];
+	char when[CAL_UTC_LEN];
 
 	switch (code) {
 	case X509_V_ERR_CERT_HAS_EXPIRED:
-		format_time(cur != NULL ? asn1_time_t(X509_get0_notAfter(cur)) : 0, when,
-		            sizeof when);
+		format_time(cur != NULL ? asn1_time_t(X509_get0_notAfter(cur)) : 0, when);
 		snprintf(err, errlen, "%s expired (notAfter %s)", which, when);
 		break;
 	case X509_V_ERR_CERT_NOT_YET_VALID:
-		format_time(cur != NULL ? asn1_time_t(X509_get0_notBefore(cur)) : 0, when,
-		            sizeof when);
+		format_time(cur != NULL ? asn1_time_t(X509_get0_notBefore(cur)) : 0, when);
 		snprintf(err, errlen, "%s not yet valid (notBefore %s)", which, when);
 		break;
 	case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:

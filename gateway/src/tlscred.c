@@ -9,6 +9,7 @@
 #include <gnutls/x509.h>
 #include <openssl/crypto.h>
 
+#include "cal.h"
 #include "codec.h"
 #include "file.h"
 #include "pki.h"
@@ -25,15 +26,6 @@ struct tlscred {
 	time_t not_after;
 	char fingerprint[65];
 };
-
-static void
-format_time(time_t t, char *buf, size_t len)
-{
-	struct tm tm;
-
-	if (gmtime_r(&t, &tm) == NULL || strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-		snprintf(buf, len, "?");
-}
 
 static void
 cred_free(struct tlscred *c)
@@ -78,7 +70,7 @@ load_chain(struct tlscred *c, const char *path, const char *pem, size_t len, cha
 	gnutls_x509_crt_t *crts = NULL;
 	unsigned n = 0;
 	gnutls_datum_t data = {(unsigned char *)pem, (unsigned)len};
-	char when[32];
+	char when[CAL_UTC_LEN];
 	time_t now = time(NULL);
 	int rc = -1;
 
@@ -111,13 +103,13 @@ load_chain(struct tlscred *c, const char *path, const char *pem, size_t len, cha
 			goto done;
 		}
 		if (until < now) {
-			format_time(until, when, sizeof when);
+			cal_format_utc(until, when);
 			snprintf(err, errlen, "%s: certificate %u of the chain expired on %s", path,
 			         i + 1, when);
 			goto done;
 		}
 		if (from > now) {
-			format_time(from, when, sizeof when);
+			cal_format_utc(from, when);
 			snprintf(err, errlen,
 			         "%s: certificate %u of the chain is not valid before %s", path,
 			         i + 1, when);

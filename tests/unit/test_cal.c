@@ -2,6 +2,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cal.h"
 #include "check.h"
@@ -253,6 +254,43 @@ test_jst_day(void)
 	CHECK(CAL_JST_OFFSET == 32400, "UTC+9 is 32400 s: %d", CAL_JST_OFFSET);
 }
 
+/* cal_format_utc: fixed instants, the edges of the year range, and gmtime over a sweep. */
+static void
+test_format_utc(void)
+{
+	static const struct {
+		long long t;
+		const char *want;
+	} rows[] = {
+	    {0, "1970-01-01T00:00:00Z"},
+	    {-1, "1969-12-31T23:59:59Z"},
+	    {951782400, "2000-02-29T00:00:00Z"},
+	    {1774969200, "2026-03-31T15:00:00Z"},
+	    {253402300799LL, "9999-12-31T23:59:59Z"},
+	    {253402300800LL, "?"},
+	    {-62167219200LL, "0000-01-01T00:00:00Z"},
+	    {-62167219201LL, "?"},
+	};
+	char out[CAL_UTC_LEN];
+
+	for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+		cal_format_utc((time_t)rows[i].t, out);
+		CHECK(strcmp(out, rows[i].want) == 0, "%lld: '%s', want '%s'", rows[i].t, out,
+		      rows[i].want);
+	}
+	unsigned long bad = 0;
+	for (long long t = -2000000000LL; t < 4000000000LL; t += 7919 * 3607) {
+		struct tm tm;
+		char want[CAL_UTC_LEN];
+		time_t tt = (time_t)t;
+		gmtime_r(&tt, &tm);
+		strftime(want, sizeof want, "%Y-%m-%dT%H:%M:%SZ", &tm);
+		cal_format_utc(tt, out);
+		bad += strcmp(out, want) != 0;
+	}
+	CHECK(bad == 0, "%lu instants formatted otherwise than gmtime", bad);
+}
+
 int
 main(void)
 {
@@ -261,5 +299,6 @@ main(void)
 	test_every_day();
 	test_rfc3339();
 	test_jst_day();
+	test_format_utc();
 	return check_done();
 }
