@@ -1,6 +1,7 @@
 /* ledger_leaf — the ledger's leaf: what an entry holds, its one encoder and its one parser (pure).
  */
 #include <assert.h>
+#include <stdbool.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,6 +64,30 @@ text_json_str(struct buf *t, const char *s)
 	return 0;
 }
 
+/* A detail's key: 1..LEDGER_DETAIL_KEY_MAX of [a-z0-9_], starting with a letter. */
+static bool
+detail_key_ok(const char *k)
+{
+	size_t n = strlen(k);
+
+	if (n == 0 || n > LEDGER_DETAIL_KEY_MAX || k[0] < 'a' || k[0] > 'z')
+		return false;
+	return strspn(k, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
+}
+
+/* The detail's pairs well formed, keys strictly ascending. */
+static bool
+detail_ok(const struct ledger_detail *d, size_t n)
+{
+	if (n > LEDGER_MAX_DETAIL || (n > 0 && d == NULL))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (d[i].key == NULL || d[i].value == NULL || !detail_key_ok(d[i].key) ||
+		    (i > 0 && strcmp(d[i - 1].key, d[i].key) >= 0))
+			return false;
+	return true;
+}
+
 /* ",\"name\":" then the value: lit is the whole ",\"name\":". */
 static int
 text_member(struct buf *t, const char *lit, const char *value)
@@ -78,8 +103,9 @@ ledger_leaf_tail(const struct ledger_entry *e, struct buf *t)
 
 	buf_reset(t);
 	if ((unsigned)e->kind > LEDGER_ADMIN || (e->kind == LEDGER_ADMIN) != (e->admin != NULL) ||
-	    (e->admin != NULL && e->admin->action == NULL) || e->n_items > LEDGER_MAX_ITEMS ||
-	    (e->items == NULL && e->n_items != 0))
+	    (e->admin != NULL &&
+	     (e->admin->action == NULL || !detail_ok(e->admin->detail, e->admin->n_detail))) ||
+	    e->n_items > LEDGER_MAX_ITEMS || (e->items == NULL && e->n_items != 0))
 		return -1;
 	bad |= text_member(t, ",\"request\":", e->request);
 	bad |= text_member(t, ",\"kind\":", kind_names[e->kind]);
@@ -112,6 +138,14 @@ ledger_leaf_tail(const struct ledger_entry *e, struct buf *t)
 		bad |= text_member(t, ",\"staff\":", e->admin->staff);
 		bad |= text_member(t, ",\"reason\":", e->admin->reason);
 		bad |= text_member(t, ",\"target\":", e->admin->target);
+		for (size_t i = 0; i < e->admin->n_detail; i++) {
+			buf_add(t, i == 0 ? ",\"detail\":{" : ",", i == 0 ? 11 : 1);
+			bad |= text_json_str(t, e->admin->detail[i].key);
+			buf_add(t, ":", 1);
+			bad |= text_json_str(t, e->admin->detail[i].value);
+		}
+		if (e->admin->n_detail > 0)
+			buf_add(t, "}", 1);
 		if (e->admin->version != NULL)
 			bad |= text_member(t, ",\"version\":", e->admin->version);
 		buf_add(t, "}", 1);
@@ -356,6 +390,24 @@ items(struct cur *c, struct ledger_leaf *out)
 	return eat(c, "]");
 }
 
+/* The pairs of "detail" after its "{": at least one, keys as the encoder allows, ascending. */
+static int
+detail(struct cur *c, struct ledger_leaf *out)
+{
+	struct ledger_admin *a = &out->admin;
+
+	a->detail = out->detail;
+	do {
+		struct ledger_detail *d = &out->detail[a->n_detail];
+		if (a->n_detail == LEDGER_MAX_DETAIL || str(c, &d->key) < 0 || eat(c, ":") < 0 ||
+		    str(c, &d->value) < 0 || !detail_key_ok(d->key) ||
+		    (a->n_detail > 0 && strcmp(out->detail[a->n_detail - 1].key, d->key) >= 0))
+			return -1;
+		a->n_detail++;
+	} while (eat(c, ",") == 0);
+	return eat(c, "}");
+}
+
 int
 ledger_leaf_parse(const char *leaf, size_t len, struct ledger_leaf *out)
 {
@@ -391,6 +443,8 @@ ledger_leaf_parse(const char *leaf, size_t len, struct ledger_leaf *out)
 		    eat(&c, ",\"staff\":") < 0 || nstr(&c, &a->staff) < 0 ||
 		    eat(&c, ",\"reason\":") < 0 || nstr(&c, &a->reason) < 0 ||
 		    eat(&c, ",\"target\":") < 0 || nstr(&c, &a->target) < 0)
+			return -1;
+		if (eat(&c, ",\"detail\":{") == 0 && detail(&c, out) < 0)
 			return -1;
 		/* optional, and a string when present: absent and null would be two spellings */
 		if (eat(&c, ",\"version\":") == 0 && str(&c, &a->version) < 0)

@@ -28,6 +28,18 @@ enum ledger_kind {
 	LEDGER_ADMIN, /* "admin": suspensions, resumptions, key rotation, gateway start and stop */
 };
 
+/*
+ * What an admin entry says besides its action: a member's request (type, request id, outcome),
+ * a data set's figures, a list's filters. Flat names and string values — numbers in decimal —
+ * so that a detail has one spelling as the rest of the leaf does.
+ */
+#define LEDGER_MAX_DETAIL 16
+#define LEDGER_DETAIL_KEY_MAX 32 /* a key: 1..32 of [a-z0-9_], starting with a letter */
+struct ledger_detail {
+	const char *key;
+	const char *value; /* never NULL */
+};
+
 /* The "admin" member of an admin entry. Strings borrowed; NULL is written as JSON null. */
 struct ledger_admin {
 	const char *action; /* "gateway_start", "partner_suspend", … (required) */
@@ -37,6 +49,10 @@ struct ledger_admin {
 	/* pdgate's version ("0.9.0"), written by gateway_start. NULL: the member is absent, as in
 	 * every leaf written before it existed; it is never null, so a leaf keeps one spelling. */
 	const char *version;
+	/* n_detail pairs, keys in strictly ascending byte order; none: the member is absent (as in
+	 * every leaf written before it existed), never an empty object. Written before version. */
+	const struct ledger_detail *detail;
+	size_t n_detail;
 };
 
 /*
@@ -85,10 +101,11 @@ void ledger_leaf_time(int64_t ms, char out[LEDGER_TIME_LEN + 1]);
 /* A parsed leaf. Large (about 72 KiB): keep one and parse into it again. */
 struct ledger_leaf {
 	uint64_t index;
-	int64_t time_ms;                     /* Unix ms of time */
-	char time[LEDGER_TIME_LEN + 1];      /* as in the leaf */
-	struct ledger_entry e;               /* the members; strings point into text, NULL: null */
-	struct ledger_admin admin;           /* e.admin points here in an admin entry */
+	int64_t time_ms;                /* Unix ms of time */
+	char time[LEDGER_TIME_LEN + 1]; /* as in the leaf */
+	struct ledger_entry e;          /* the members; strings point into text, NULL: null */
+	struct ledger_admin admin;      /* e.admin points here in an admin entry */
+	struct ledger_detail detail[LEDGER_MAX_DETAIL]; /* admin.detail points here if any */
 	const char *items[LEDGER_MAX_ITEMS]; /* e.items points here unless items is null */
 	const char *raw;                     /* the text parsed (borrowed), raw_len bytes */
 	size_t raw_len;

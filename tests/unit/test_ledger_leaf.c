@@ -19,6 +19,10 @@ static const struct ledger_admin resume = {"partner_resume", "officer2", "確認
                                            NULL};
 static const struct ledger_admin stop = {"gateway_stop", NULL, NULL, NULL, NULL};
 static const struct ledger_admin start = {"gateway_start", NULL, NULL, NULL, "0.9.0"};
+static const struct ledger_detail request_detail[] = {
+    {"outcome", "refused"}, {"request_id", "RQ-2026-000001"}, {"type", "stop_use"}};
+static const struct ledger_admin closed = {
+    "subject_request_close", "officer2", "本人確認不可", NULL, NULL, request_detail, 3};
 
 /* Entries the encoder takes; each comes back from the parser as it went in. */
 static const struct {
@@ -59,6 +63,8 @@ static const struct {
     {"an officer's act", {.kind = LEDGER_ADMIN, .token = "staff-7", .admin = &resume}},
     {"the gateway stopping", {.kind = LEDGER_ADMIN, .admin = &stop}},
     {"the gateway starting, with its version", {.kind = LEDGER_ADMIN, .admin = &start}},
+    {"a member's request closed, with its detail",
+     {.kind = LEDGER_ADMIN, .subject = "9f86d081", .admin = &closed}},
     {"empty strings, not null", {.kind = LEDGER_DENY, .request = "", .subject = "", .cert = ""}},
 };
 
@@ -67,6 +73,23 @@ static const struct ledger_admin no_action = {NULL, "officer", "r", NULL, NULL};
 static const struct ledger_admin bad_target = {"partner_suspend", NULL, NULL, "\xf5\x80\x80\x80",
                                                NULL};
 static const struct ledger_admin bad_version = {"gateway_start", NULL, NULL, NULL, "0.9\xff"};
+static const struct ledger_detail unsorted[] = {{"type", "stop_use"}, {"outcome", "completed"}};
+static const struct ledger_detail twice[] = {{"type", "a"}, {"type", "b"}};
+static const struct ledger_detail upper_key[] = {{"Type", "stop_use"}};
+static const struct ledger_detail digit_first[] = {{"1type", "stop_use"}};
+static const struct ledger_detail null_value[] = {{"type", NULL}};
+static const struct ledger_detail bad_value[] = {{"type", "stop\xff"}};
+static const struct ledger_detail long_key[] = {{"abcdefghijklmnopqrstuvwxyzabcdefg", "x"}};
+static const struct ledger_admin detail_unsorted = {"x", NULL, NULL, NULL, NULL, unsorted, 2};
+static const struct ledger_admin detail_twice = {"x", NULL, NULL, NULL, NULL, twice, 2};
+static const struct ledger_admin detail_upper = {"x", NULL, NULL, NULL, NULL, upper_key, 1};
+static const struct ledger_admin detail_digit = {"x", NULL, NULL, NULL, NULL, digit_first, 1};
+static const struct ledger_admin detail_null = {"x", NULL, NULL, NULL, NULL, null_value, 1};
+static const struct ledger_admin detail_utf8 = {"x", NULL, NULL, NULL, NULL, bad_value, 1};
+static const struct ledger_admin detail_long = {"x", NULL, NULL, NULL, NULL, long_key, 1};
+static const struct ledger_admin detail_missing = {"x", NULL, NULL, NULL, NULL, NULL, 1};
+static const struct ledger_admin detail_many = {
+    "x", NULL, NULL, NULL, NULL, request_detail, LEDGER_MAX_DETAIL + 1};
 
 /* Entries the encoder refuses, whatever member holds the defect. */
 static const struct {
@@ -89,6 +112,15 @@ static const struct {
     {"an admin entry without its admin member", {.kind = LEDGER_ADMIN, .request = "r"}},
     {"an admin member on a refusal", {.kind = LEDGER_DENY, .admin = &stop}},
     {"an act without an action", {.kind = LEDGER_ADMIN, .admin = &no_action}},
+    {"detail keys out of order", {.kind = LEDGER_ADMIN, .admin = &detail_unsorted}},
+    {"a detail key twice", {.kind = LEDGER_ADMIN, .admin = &detail_twice}},
+    {"a detail key in upper case", {.kind = LEDGER_ADMIN, .admin = &detail_upper}},
+    {"a detail key starting with a digit", {.kind = LEDGER_ADMIN, .admin = &detail_digit}},
+    {"a detail key of 33 letters", {.kind = LEDGER_ADMIN, .admin = &detail_long}},
+    {"a detail value NULL", {.kind = LEDGER_ADMIN, .admin = &detail_null}},
+    {"a detail value not UTF-8", {.kind = LEDGER_ADMIN, .admin = &detail_utf8}},
+    {"detail pairs counted but missing", {.kind = LEDGER_ADMIN, .admin = &detail_missing}},
+    {"more detail pairs than LEDGER_MAX_DETAIL", {.kind = LEDGER_ADMIN, .admin = &detail_many}},
     {"a NULL among the items", {.kind = LEDGER_RELEASE, .items = one_null, .n_items = 2}},
     {"a count of items and no items", {.kind = LEDGER_DENY, .n_items = 3}},
     {"more than LEDGER_MAX_ITEMS items",
@@ -121,6 +153,18 @@ same_str(const char *a, const char *b)
 	return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
+static int
+same_detail(const struct ledger_admin *a, const struct ledger_admin *b)
+{
+	if (a->n_detail != b->n_detail)
+		return 0;
+	for (size_t i = 0; i < a->n_detail; i++)
+		if (!same_str(a->detail[i].key, b->detail[i].key) ||
+		    !same_str(a->detail[i].value, b->detail[i].value))
+			return 0;
+	return 1;
+}
+
 /* The members of two entries agree (NULL and "" differ, as null and "" do). */
 static int
 same_entry(const struct ledger_entry *a, const struct ledger_entry *b)
@@ -138,11 +182,12 @@ same_entry(const struct ledger_entry *a, const struct ledger_entry *b)
 	for (size_t i = 0; i < a->n_items; i++)
 		if (!same_str(a->items[i], b->items[i]))
 			return 0;
-	return a->admin == NULL || (same_str(a->admin->action, b->admin->action) &&
-	                            same_str(a->admin->staff, b->admin->staff) &&
-	                            same_str(a->admin->reason, b->admin->reason) &&
-	                            same_str(a->admin->target, b->admin->target) &&
-	                            same_str(a->admin->version, b->admin->version));
+	return a->admin == NULL ||
+	       (same_str(a->admin->action, b->admin->action) &&
+	        same_str(a->admin->staff, b->admin->staff) &&
+	        same_str(a->admin->reason, b->admin->reason) &&
+	        same_str(a->admin->target, b->admin->target) &&
+	        same_str(a->admin->version, b->admin->version) && same_detail(a->admin, b->admin));
 }
 
 /* Parses a private copy of exactly len bytes, so that ASan sees a read past the end. */
@@ -336,6 +381,32 @@ static const struct {
      "\"staff\":null,\"reason\":null,\"target\":null,"
      "\"version\":\"0.9.0\",\"version\":\"0.9.0\"}}",
      0},
+    {"a detail before the version",
+     "\"staff\":null,\"reason\":null,\"target\":null,"
+     "\"detail\":{\"k\":\"5\",\"rows\":\"19873\"},\"version\":\"0.9.0\"}}",
+     1},
+    {"a detail alone", "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"k\":\"5\"}}}",
+     1},
+    {"a detail after the version",
+     "\"staff\":null,\"reason\":null,\"target\":null,"
+     "\"version\":\"0.9.0\",\"detail\":{\"k\":\"5\"}}}",
+     0},
+    {"an empty detail", "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{}}}", 0},
+    {"a detail null", "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":null}}", 0},
+    {"detail keys out of order",
+     "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"rows\":\"1\",\"k\":\"5\"}}}", 0},
+    {"a detail key twice",
+     "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"k\":\"5\",\"k\":\"6\"}}}", 0},
+    {"a detail value a number",
+     "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"k\":5}}}", 0},
+    {"a detail value null",
+     "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"k\":null}}}", 0},
+    {"a detail value an object",
+     "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"k\":{}}}}", 0},
+    {"a detail key with a space",
+     "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"a b\":\"5\"}}}", 0},
+    {"a detail with a trailing comma",
+     "\"staff\":null,\"reason\":null,\"target\":null,\"detail\":{\"k\":\"5\",}}}", 0},
     {"a version outside admin",
      "\"staff\":null,\"reason\":null,\"target\":null},"
      "\"version\":\"0.9.0\"}",

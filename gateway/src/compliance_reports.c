@@ -1,0 +1,184 @@
+/* compliance_reports — the compliance API's reports: provisions, a member's disclosure, a breach,
+ * the supervision summary */
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "certreg.h"
+#include "compliance_int.h"
+#include "ident.h"
+#include "log.h"
+#include "report.h"
+
+#define SUMMARY_MAX_DAYS 3660
+#define PROVISIONS_DEFAULT 10000
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reports. */
+
+void
+compliance_report_failed(struct server_request *req, struct compliance *c, const char *err)
+{
+	log_msg(c->p.log, "error", "compliance: report: %s", err);
+	server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, err);
+}
+
+/* GET /v1/reports/provisions?partner&from&to&format=json|csv&limit&after */
+void
+compliance_provisions(struct server_request *req, void *app)
+{
+	static const char *const allowed[] = {"partner", "from",  "to", "format",
+	                                      "limit",   "after", NULL};
+	struct compliance *c = app;
+	struct report_query q = {.after = UINT64_MAX};
+	const char *format = NULL;
+	unsigned long limit;
+	char err[512], *out = NULL;
+	size_t len;
+	uint64_t next;
+	bool csv = false;
+	int r;
+
+	if (compliance_only(req, allowed, "partner, from, to, format, limit, after") != 0 ||
+	    compliance_q_partner(req, &q.partner) != 0 ||
+	    compliance_q_range(req, &q.from_ms, &q.to_ms) != 0 ||
+	    (r = compliance_q_str(req, "format", 8, &format)) < 0 ||
+	    compliance_q_uint(req, "limit", 1, REPORT_MAX_RECORDS, PROVISIONS_DEFAULT, &limit) !=
+	        0 ||
+	    compliance_q_index(req, "after", &q.after) < 0)
+		return;
+	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+		compliance_bad(req, "format: json or csv");
+		return;
+	}
+	csv = format != NULL && strcmp(format, "csv") == 0;
+	q.limit = (unsigned)limit;
+	const struct registry_view *v = registry_acquire(c->p.registry);
+	struct report_names names = {v->catalog, v->contracts};
+	r = report_provisions(c->p.ledger, &q, &names, csv, &out, &len, &next, err, sizeof(err));
+	registry_release(c->p.registry, v);
+	if (r != 0) {
+		compliance_report_failed(req, c, err);
+		return;
+	}
+	server_reply_take(req, 200, csv ? "text/csv; charset=utf-8" : "application/json", out, len);
+	if (csv)
+		server_reply_header(req, "Content-Disposition",
+		                    "attachment; filename=\"provisions.csv\"");
+	if (next != UINT64_MAX) {
+		char buf[24];
+		snprintf(buf, sizeof(buf), "%" PRIu64, next);
+		server_reply_header(req, "X-Next-After", buf);
+	}
+}
+
+/* GET /v1/reports/subject/{member_id} */
+void
+compliance_subject_report(struct server_request *req, void *app)
+{
+	struct compliance *c = app;
+	const char *member = server_request_param(req, 0);
+	char subject[PSEUDO_SUBJECT_HEX + 1], err[512];
+
+	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
+		return;
+	if (member == NULL || !ident_member_ok(member, strlen(member))) {
+		compliance_bad(req, "member_id: must match " IDENT_MEMBER_PATTERN);
+		return;
+	}
+	if (pseudo_subject(c->p.pseudo, member, subject) != 0) {
+		server_reply_error(req, APIERR_INTERNAL,
+		                   "the subject reference cannot be computed");
+		return;
+	}
+	const struct registry_view *v = registry_acquire(c->p.registry);
+	struct report_names names = {v->catalog, v->contracts};
+	json_t *doc = report_subject(c->p.ledger, member, subject, &names, err, sizeof(err));
+	registry_release(c->p.registry, v);
+	if (doc == NULL)
+		compliance_report_failed(req, c, err);
+	else
+		server_reply_json(req, 200, doc);
+}
+
+/* GET /v1/reports/breach?partner&from&to&resolve=true|false */
+void
+compliance_breach(struct server_request *req, void *app)
+{
+	static const char *const allowed[] = {"partner", "from", "to", "resolve", NULL};
+	struct compliance *c = app;
+	struct report_query q = {.after = UINT64_MAX, .limit = 1};
+	const char *resolve = NULL;
+	char err[512];
+
+	if (compliance_only(req, allowed, "partner, from, to, resolve") != 0 ||
+	    compliance_q_partner(req, &q.partner) != 0 ||
+	    compliance_q_range(req, &q.from_ms, &q.to_ms) != 0 ||
+	    compliance_q_str(req, "resolve", 8, &resolve) < 0)
+		return;
+	if (q.partner == NULL) {
+		compliance_bad(req, "partner is required: the partner where the leak happened");
+		return;
+	}
+	if (resolve != NULL && strcmp(resolve, "true") != 0 && strcmp(resolve, "false") != 0) {
+		compliance_bad(req, "resolve: true or false");
+		return;
+	}
+	bool want_ids = resolve == NULL || strcmp(resolve, "true") == 0;
+	const struct registry_view *v = registry_acquire(c->p.registry);
+	struct report_names names = {v->catalog, v->contracts};
+	json_t *doc = report_breach(c->p.ledger, &q, &names, want_ids ? c->p.origin : NULL,
+	                            c->p.pseudo, err, sizeof(err));
+	registry_release(c->p.registry, v);
+	if (doc == NULL)
+		compliance_report_failed(req, c, err);
+	else
+		server_reply_json(req, 200, doc);
+}
+
+/* GET /v1/supervision/summary?from&to (default: the last 30 days) */
+void
+compliance_summary(struct server_request *req, void *app)
+{
+	static const char *const allowed[] = {"from", "to", NULL};
+	struct compliance *c = app;
+	int64_t from = 0, to = 0;
+	time_t now = time(NULL);
+	char err[512];
+
+	if (compliance_only(req, allowed, "from, to") != 0 ||
+	    compliance_q_range(req, &from, &to) != 0)
+		return;
+	if (to == 0)
+		to = report_end_now_ms();
+	if (from == 0)
+		from = to - REPORT_TRAILING_DAYS * REPORT_DAY_MS;
+	if (from >= to) {
+		compliance_bad(req, "from must come before to (to defaults to now)");
+		return;
+	}
+	if ((to - from) / REPORT_DAY_MS > SUMMARY_MAX_DAYS) {
+		compliance_bad(req, "a summary spans at most %d days", SUMMARY_MAX_DAYS);
+		return;
+	}
+	/* The certificates and CRLs whose ends the summary watches (certificates_expiring). */
+	struct certreg_watch *w = certreg_watch(c->p.cfg, err, sizeof(err));
+	if (w == NULL) {
+		log_msg(c->p.log, "error", "compliance: summary: %s", err);
+		server_reply_error(req, APIERR_INTERNAL,
+		                   "the register of issued certificates failed");
+		return;
+	}
+	const struct registry_view *v = registry_acquire(c->p.registry);
+	struct report_names names = {v->catalog, v->contracts};
+	json_t *doc = report_summary(c->p.ledger, from, to, now, &names, certreg_watch_certs(w),
+	                             err, sizeof(err));
+	registry_release(c->p.registry, v);
+	certreg_watch_free(w);
+	if (doc == NULL)
+		compliance_report_failed(req, c, err);
+	else
+		server_reply_json(req, 200, doc);
+}
