@@ -214,8 +214,8 @@ leaf_at(struct ledger *l, uint64_t i)
 
 static const char *const items2[] = {"address.city", "birth_date:year"};
 static const char *const items0[] = {NULL};
-static const struct ledger_admin adm_suspend = {"partner_suspend", "officer", "漏えいの疑い",
-                                                "sakura-mail", NULL};
+static const struct ledger_admin adm_suspend = {
+    "partner_suspend", "officer", "漏えいの疑い", "sakura-mail", NULL, NULL, 0};
 
 static const struct {
 	const char *name;
@@ -268,7 +268,7 @@ static const struct {
 };
 
 static const char *const bad_items[] = {"ok", NULL};
-static const struct ledger_admin adm_noaction = {NULL, NULL, NULL, NULL, NULL};
+static const struct ledger_admin adm_noaction = {NULL, NULL, NULL, NULL, NULL, NULL, 0};
 static const struct {
 	const char *name;
 	struct ledger_entry e;

@@ -15,10 +15,10 @@ static struct ledger_leaf parsed;
 
 static const char *const page_items[] = {"name.family", "name.given", "email", "phone:mask:4"};
 static const char *const no_items[] = {NULL};
-static const struct ledger_admin resume = {"partner_resume", "officer2", "確認済み", "tokei-lab",
-                                           NULL};
-static const struct ledger_admin stop = {"gateway_stop", NULL, NULL, NULL, NULL};
-static const struct ledger_admin start = {"gateway_start", NULL, NULL, NULL, "0.9.0"};
+static const struct ledger_admin resume = {
+    "partner_resume", "officer2", "確認済み", "tokei-lab", NULL, NULL, 0};
+static const struct ledger_admin stop = {"gateway_stop", NULL, NULL, NULL, NULL, NULL, 0};
+static const struct ledger_admin start = {"gateway_start", NULL, NULL, NULL, "0.9.0", NULL, 0};
 static const struct ledger_detail request_detail[] = {
     {"outcome", "refused"}, {"request_id", "RQ-2026-000001"}, {"type", "stop_use"}};
 static const struct ledger_admin closed = {
@@ -69,10 +69,11 @@ static const struct {
 };
 
 static const char *const one_null[] = {"email", NULL};
-static const struct ledger_admin no_action = {NULL, "officer", "r", NULL, NULL};
-static const struct ledger_admin bad_target = {"partner_suspend", NULL, NULL, "\xf5\x80\x80\x80",
-                                               NULL};
-static const struct ledger_admin bad_version = {"gateway_start", NULL, NULL, NULL, "0.9\xff"};
+static const struct ledger_admin no_action = {NULL, "officer", "r", NULL, NULL, NULL, 0};
+static const struct ledger_admin bad_target = {
+    "partner_suspend", NULL, NULL, "\xf5\x80\x80\x80", NULL, NULL, 0};
+static const struct ledger_admin bad_version = {"gateway_start", NULL, NULL, NULL,
+                                                "0.9\xff",       NULL, 0};
 static const struct ledger_detail unsorted[] = {{"type", "stop_use"}, {"outcome", "completed"}};
 static const struct ledger_detail twice[] = {{"type", "a"}, {"type", "b"}};
 static const struct ledger_detail upper_key[] = {{"Type", "stop_use"}};
