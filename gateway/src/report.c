@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "cal.h"
+#include "csv.h"
 #include "ledger_read.h"
 #include "origin.h"
 #include "pseudo.h"
@@ -187,36 +188,6 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
 	                 str_json(l->e.request), "digest", str_json(l->e.digest));
 }
 
-/* One CSV field, quoted when it holds a comma, quote, CR or LF (quotes doubled); a field that
- * starts with = + - @ or a tab is prefixed with ' so that no spreadsheet runs it as a
- * formula. Then "," or, if last, CRLF. */
-static void
-report_csv_field(struct buf *b, const char *s, bool last)
-{
-	if (s == NULL)
-		s = "";
-	bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-	               s[0] == '\r';
-	if (strpbrk(s, ",\"\r\n") != NULL || formula) {
-		buf_add(b, "\"", 1);
-		if (formula)
-			buf_add(b, "'", 1);
-		for (const char *p = s; *p != '\0';) {
-			size_t run = strcspn(p, "\"");
-			buf_add(b, p, run);
-			p += run;
-			if (*p == '"') {
-				buf_add(b, "\"\"", 2);
-				p++;
-			}
-		}
-		buf_add(b, "\"", 1);
-	} else {
-		buf_str(b, s);
-	}
-	buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
-}
-
 static const char *const csv_columns[] = {
     "index",          "time",          "date",          "recipient",
     "recipient_name", "contract",      "relationship",  "relationship_label",
@@ -226,14 +197,13 @@ static const char *const csv_columns[] = {
 };
 #define NCOLUMNS (sizeof(csv_columns) / sizeof(csv_columns[0]))
 
-/* CSV (RFC 4180, UTF-8 with a byte-order mark so that spreadsheets read the Japanese, CRLF):
- * the BOM and header row; then report_csv_provision writes one row per release entry. */
+/* CSV (csv.h): the BOM and header row; then report_csv_provision writes one row per release
+ * entry. */
 static void
 report_csv_header(struct buf *b)
 {
-	buf_add(b, "\xEF\xBB\xBF", 3);
-	for (size_t i = 0; i < NCOLUMNS; i++)
-		report_csv_field(b, csv_columns[i], i + 1 == NCOLUMNS);
+	csv_start(b);
+	csv_row(b, csv_columns, NCOLUMNS);
 }
 
 static void
@@ -274,8 +244,7 @@ report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct re
 	    l->e.token,
 	    l->e.request,
 	};
-	for (size_t i = 0; i < NCOLUMNS; i++)
-		report_csv_field(b, row[i], i + 1 == NCOLUMNS);
+	csv_row(b, row, NCOLUMNS);
 	buf_free(&items);
 }
 
