@@ -1100,8 +1100,8 @@ resolve_each(void *arg, const char *member_id, const char *record, size_t len)
 }
 
 static int
-breach_resolve(struct report_breach *b, struct origin *o, const struct pseudo *p, char *err,
-               size_t errlen)
+breach_resolve(struct report_breach *b, struct origin *o, const struct pseudo *p,
+               enum apierr *origin_err, char *err, size_t errlen)
 {
 	struct resolve_ctx c = {.b = b, .p = p};
 	char *after = NULL, *next = NULL;
@@ -1115,6 +1115,7 @@ breach_resolve(struct report_breach *b, struct origin *o, const struct pseudo *p
 		next = NULL;
 		if (e != APIERR_NONE) {
 			snprintf(err, errlen, "origin: %s", apierr_message(e));
+			*origin_err = e;
 			rc = -1;
 			break;
 		}
@@ -1134,8 +1135,11 @@ breach_each(void *arg, const struct ledger_leaf *l)
 
 json_t *
 report_breach(struct ledger *l, const struct report_query *q, const struct report_names *n,
-              struct origin *o, const struct pseudo *p, char *err, size_t errlen)
+              struct origin *o, const struct pseudo *p, enum apierr *origin_err, char *err,
+              size_t errlen)
 {
+	enum apierr oe = APIERR_NONE;
+
 	struct ledger_filter f = {
 	    .partner = q->partner,
 	    .kind = LEDGER_RELEASE,
@@ -1160,12 +1164,14 @@ report_breach(struct ledger *l, const struct report_query *q, const struct repor
 		goto done;
 	}
 	if (o != NULL && p != NULL && report_breach_count(b) > 0 &&
-	    breach_resolve(b, o, p, err, errlen) != 0)
+	    breach_resolve(b, o, p, &oe, err, errlen) != 0)
 		goto done;
 	doc = report_breach_json(b, n, q->partner, q->from_ms, q->to_ms);
 	if (doc == NULL)
 		snprintf(err, errlen, "out of memory");
 done:
+	if (origin_err != NULL)
+		*origin_err = oe;
 	report_breach_free(b);
 	return doc;
 }

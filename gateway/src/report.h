@@ -103,10 +103,13 @@ struct pseudo;
  * "from","to","count","releases","members":[{"subject","member_id","items","releases","first",
  * "last"}],"items":[{"item","class","members"}],"classes","reportable","reasons"}. With o and
  * p given, the affected subjects are resolved to member ids by reading every member of the
- * origin once. New reference, or NULL with err.
+ * origin once. New reference, or NULL with err; *origin_err (if not NULL) is then the origin's
+ * failure (ORIGIN_ERROR, ORIGIN_TIMEOUT, ORIGIN_INVALID), or APIERR_NONE when the ledger or
+ * memory failed.
  */
 json_t *report_breach(struct ledger *l, const struct report_query *q, const struct report_names *n,
-                      struct origin *o, const struct pseudo *p, char *err, size_t errlen);
+                      struct origin *o, const struct pseudo *p, enum apierr *origin_err, char *err,
+                      size_t errlen);
 
 /* The end of a period asked without one: everything recorded up to this moment (the ledger's
  * times are milliseconds, an end is exclusive). */
