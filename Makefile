@@ -147,8 +147,11 @@ LINK_test_release         := apierr buf cal catalog codec contract contract_file
                              ident policy pseudo strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
                              file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
-                             csv ledger_vfs log merkle metrics note origin policy pseudo strtab text \
-                             ujson utf8
+                             csv ledger_vfs log merkle metrics note origin policy pseudo report_deletion \
+                             strtab text ujson utf8
+LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_db \
+                             ledger_err ledger_leaf ledger_read ledger_vfs log merkle metrics note \
+                             policy strtab text ujson utf8
 LINK_test_route           := route
 LINK_test_server_request  := apierr
 LINK_test_share           :=

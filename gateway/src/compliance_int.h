@@ -16,7 +16,7 @@
 #include "server.h"
 #include "token.h"
 
-#define COMPLIANCE_BODY_MAX 4096 /* a request body: a reason, a member's request */
+#define COMPLIANCE_BODY_MAX 4096        /* a request body: a reason, a member's request */
 #define COMPLIANCE_ATTESTER_MAX 200     /* characters of who attests a deletion */
 #define COMPLIANCE_CERTIFICATE_MAX 1000 /* characters of a certificate of deletion's reference */
 

@@ -111,11 +111,13 @@ breach_query(struct server_request *req, const char *const *allowed, const char 
              struct report_query *q)
 {
 	*q = (struct report_query){.after = UINT64_MAX, .limit = 1};
-	if (compliance_only(req, allowed, list) != 0 || compliance_q_partner(req, &q->partner) != 0 ||
+	if (compliance_only(req, allowed, list) != 0 ||
+	    compliance_q_partner(req, &q->partner) != 0 ||
 	    compliance_q_range(req, &q->from_ms, &q->to_ms) != 0)
 		return -1;
 	if (q->partner == NULL)
-		return compliance_bad(req, "partner is required: the partner where the leak happened");
+		return compliance_bad(req,
+		                      "partner is required: the partner where the leak happened");
 	return 0;
 }
 
@@ -211,8 +213,8 @@ compliance_notification_list(struct server_request *req, void *app)
 	}
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
-	doc = report_breach(c->p.ledger, &q, &names, c->p.origin, c->p.pseudo, &e, err,
-	                    sizeof(err));
+	doc =
+	    report_breach(c->p.ledger, &q, &names, c->p.origin, c->p.pseudo, &e, err, sizeof(err));
 	if (doc == NULL) {
 		registry_release(c->p.registry, v);
 		log_msg(c->p.log, "error", "compliance: notification list: %s", err);
@@ -224,8 +226,9 @@ compliance_notification_list(struct server_request *req, void *app)
 	registry_release(c->p.registry, v);
 	if (e != APIERR_NONE) {
 		log_msg(c->p.log, "error", "compliance: notification list: %s", err);
-		server_reply_error(req, e, "the member system failed while the list was read: "
-		                           "nothing was recorded or answered");
+		server_reply_error(req, e,
+		                   "the member system failed while the list was read: "
+		                   "nothing was recorded or answered");
 		goto done;
 	}
 	/* The entry: keys in ascending order, the period only where it was given. */
@@ -259,8 +262,8 @@ compliance_notification_list(struct server_request *req, void *app)
 	size_t len;
 	char *text = buf_take(&out, &len);
 	snprintf(idx, sizeof(idx), "%" PRIu64, index);
-	snprintf(disposition, sizeof(disposition),
-	         "attachment; filename=\"notification-%s.csv\"", q.partner);
+	snprintf(disposition, sizeof(disposition), "attachment; filename=\"notification-%s.csv\"",
+	         q.partner);
 	server_reply_take(req, 200, "text/csv; charset=utf-8", text, len);
 	server_reply_header(req, "Content-Disposition", disposition);
 	server_reply_header(req, "X-Ledger-Index", idx);

@@ -96,8 +96,8 @@ leaf_value(const json_t *record, const struct catalog_field *f)
 /* One member's contact cells: the record read now, or none (*found false) if the origin no
  * longer has the member. APIERR_NONE, or the origin's failure with why. */
 static enum apierr
-member_record(struct origin *o, const struct catalog *cat, size_t max_bytes,
-              const char *member_id, json_t **record, char *why, size_t whylen)
+member_record(struct origin *o, const struct catalog *cat, size_t max_bytes, const char *member_id,
+              json_t **record, char *why, size_t whylen)
 {
 	char *bytes = NULL;
 	size_t len = 0;

@@ -12,6 +12,7 @@
 #include "origin.h"
 #include "pseudo.h"
 #include "report.h"
+#include "report_deletion.h"
 #include "strtab.h"
 
 /* Admin entries listed in a summary at most. */
@@ -136,15 +137,9 @@ basis_label(const struct report_names *n, const char *basis, char *out, size_t l
 static const char *
 item_class(const struct report_names *n, const char *item)
 {
-	char path[256];
-	size_t k = strcspn(item, ":");
-	const struct catalog_field *f;
+	const struct catalog_field *f =
+	    n != NULL && n->catalog != NULL ? catalog_item_field(n->catalog, item) : NULL;
 
-	if (n == NULL || n->catalog == NULL || k >= sizeof(path))
-		return "unknown";
-	memcpy(path, item, k);
-	path[k] = '\0';
-	f = catalog_field(n->catalog, path);
 	return f != NULL ? catalog_class_name(f->cls) : "unknown";
 }
 
@@ -1216,10 +1211,20 @@ report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
 	int64_t trailing = cal_jst_day_start(s->base);
 	struct ledger_filter f = {
 	    .kind = -1, .from_ms = trailing > 0 ? trailing : 0, .to_ms = to_ms, .end = UINT64_MAX};
+	json_t *due = NULL;
 	if ((rc = ledger_each(l, &f, 0, summary_each, s, NULL)) != 0)
 		read_failed(rc, err, errlen);
-	else if ((doc = report_summary_json(s, n)) == NULL)
+	else if ((due = report_deletion_due(l, n ? n->contracts : NULL, n ? n->catalog : NULL, now,
+	                                    err, errlen)) == NULL)
+		; /* err says why */
+	else if ((doc = report_summary_json(s, n)) == NULL) {
+		json_decref(due);
 		snprintf(err, errlen, "out of memory");
+	} else if (json_object_set_new(doc, "deletion_due", due) != 0) { /* due taken */
+		json_decref(doc);
+		doc = NULL;
+		snprintf(err, errlen, "out of memory");
+	}
 	report_summary_free(s);
 	return doc;
 }

@@ -122,7 +122,7 @@ int64_t report_end_now_ms(void);
  * the admin entries; and, of certs (may be NULL), the certificates_expiring: partner and staff
  * certificates ending within REPORT_CERT_DAYS of now, server certificates ending (or ended)
  * within as long, CRLs whose nextUpdate is (or was) within REPORT_CRL_DAYS, and every file that
- * could not be read. New reference, or NULL with err.
+ * could not be read; and deletion_due (report_deletion.h). New reference, or NULL with err.
  */
 json_t *report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
                        const struct report_names *n, const struct report_certs *certs, char *err,
