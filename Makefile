@@ -135,6 +135,8 @@ LINK_test_members         := cal
 LINK_test_merkle          :=
 LINK_test_note            := codec file ident pki
 LINK_test_metrics         := apierr buf metrics
+LINK_test_notify          := apierr buf cal catalog codec contract csv errlist file ident metrics \
+                             origin policy pseudo release strtab text ujson utf8
 LINK_test_origin          := apierr buf metrics ujson
 LINK_test_pki             := codec file ident
 LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy \
