@@ -58,11 +58,10 @@ main(void)
 
 	/* the breach CSV: header, one row per member, the partner name quoted */
 	CHECK(notify_breach_csv(report, &b) == 0, "breach csv");
-	CHECK(strncmp(b.data,
-	              "\xEF\xBB\xBFmember_id,subject,items,releases,first,last,partner,"
-	              "partner_name\r\n",
-	              71) == 0,
-	      "BOM and header");
+	static const char head[] =
+	    "\xEF\xBB\xBFmember_id,subject,items,releases,first,last,partner,"
+	    "partner_name\r\n";
+	CHECK(strncmp(b.data, head, strlen(head)) == 0, "BOM and header");
 	CHECK(strstr(b.data,
 	             "\r\nM0000001,aa,name.family;address,2,2026-04-01T00:00:00.000Z,"
 	             "2026-04-02T00:00:00.000Z,sakura-mail,\"さくら, \"\"メール\"\"\"\r\n") != NULL,
