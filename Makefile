@@ -117,6 +117,7 @@ LINK_test_contract        := buf cal catalog codec contract errlist file ident p
                              ujson utf8
 LINK_test_certreg         := certreg codec file ident pki
 LINK_test_csr             := csr
+LINK_test_csv             := buf
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
                              file ident pki policy pseudo release strtab text token ujson utf8
 LINK_test_errlist         := buf errlist file text utf8
@@ -134,6 +135,8 @@ LINK_test_members         := cal
 LINK_test_merkle          :=
 LINK_test_note            := codec file ident pki
 LINK_test_metrics         := apierr buf metrics
+LINK_test_notify          := apierr buf cal catalog codec contract csv errlist file ident metrics \
+                             origin policy pseudo release strtab text ujson utf8
 LINK_test_origin          := apierr buf metrics ujson
 LINK_test_pki             := codec file ident
 LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy \
@@ -146,8 +149,11 @@ LINK_test_release         := apierr buf cal catalog codec contract contract_file
                              ident policy pseudo strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
                              file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
-                             ledger_vfs log merkle metrics note origin policy pseudo strtab text ujson \
-                             utf8
+                             csv ledger_vfs log merkle metrics note origin policy pseudo report_deletion \
+                             strtab text ujson utf8
+LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_db \
+                             ledger_err ledger_leaf ledger_read ledger_vfs log merkle metrics note \
+                             policy strtab text ujson utf8
 LINK_test_route           := route
 LINK_test_server_request  := apierr
 LINK_test_share           :=

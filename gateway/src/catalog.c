@@ -494,6 +494,17 @@ catalog_field(const struct catalog *c, const char *path)
 	return NULL;
 }
 
+const struct catalog_field *
+catalog_item_field(const struct catalog *c, const char *item)
+{
+	size_t k = strcspn(item, ":");
+
+	for (size_t i = 0; i < c->nfields; i++)
+		if (strncmp(c->fields[i].f.path, item, k) == 0 && c->fields[i].f.path[k] == '\0')
+			return &c->fields[i].f;
+	return NULL;
+}
+
 size_t
 catalog_nfields(const struct catalog *c)
 {

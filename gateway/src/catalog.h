@@ -75,6 +75,8 @@ const struct catalog_purpose *catalog_purpose(const struct catalog *c, const cha
 
 /* The leaf with exactly this path, or NULL (object paths are not leaves). Borrowed. */
 const struct catalog_field *catalog_field(const struct catalog *c, const char *path);
+/* The leaf a ledger item names: "phone:mask:4" is the leaf "phone". NULL if none. Borrowed. */
+const struct catalog_field *catalog_item_field(const struct catalog *c, const char *item);
 size_t catalog_nfields(const struct catalog *c);
 /* Leaves in file order, i < catalog_nfields. Borrowed. */
 const struct catalog_field *catalog_field_at(const struct catalog *c, size_t i);

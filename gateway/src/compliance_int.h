@@ -16,7 +16,9 @@
 #include "server.h"
 #include "token.h"
 
-#define COMPLIANCE_BODY_MAX 4096 /* a request body: a reason, a member's request */
+#define COMPLIANCE_BODY_MAX 4096        /* a request body: a reason, a member's request */
+#define COMPLIANCE_ATTESTER_MAX 200     /* characters of who attests a deletion */
+#define COMPLIANCE_CERTIFICATE_MAX 1000 /* characters of a certificate of deletion's reference */
 
 struct compliance {
 	struct compliance_params p;
@@ -119,10 +121,12 @@ void compliance_search(struct server_request *req, void *app);
 void compliance_provisions(struct server_request *req, void *app);
 void compliance_subject_report(struct server_request *req, void *app);
 void compliance_breach(struct server_request *req, void *app);
+void compliance_notification_list(struct server_request *req, void *app);
 void compliance_summary(struct server_request *req, void *app);
 /* compliance_registry.c */
 void compliance_contracts(struct server_request *req, void *app);
 void compliance_partners(struct server_request *req, void *app);
+void compliance_contract_deletion(struct server_request *req, void *app);
 void compliance_partner_suspend(struct server_request *req, void *app);
 void compliance_partner_resume(struct server_request *req, void *app);
 void compliance_gateway_suspend(struct server_request *req, void *app);

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cal.h"
 #include "compliance_int.h"
 #include "contract.h"
 #include "ident.h"
@@ -185,4 +186,91 @@ void
 compliance_gateway_resume(struct server_request *req, void *app)
 {
 	set_state(req, app, NULL, false);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A contractor's certificate of deletion (委託先の監督, 番号法). */
+
+/*
+ * deleted_at of a deletion: a real date "YYYY-MM-DD", not after today in Japan and not before
+ * the contract began. 0, or -1 after answering 400 naming the field.
+ */
+static int
+deletion_date(struct server_request *req, json_t *body, const struct contract *ct)
+{
+	json_t *v = json_object_get(body, "deleted_at");
+	int y, m, d;
+
+	if (!json_is_string(v) ||
+	    cal_parse_date(json_string_value(v), json_string_length(v), &y, &m, &d) != 0)
+		return compliance_bad(req, "deleted_at: must be a real date YYYY-MM-DD");
+	long long day = cal_days_from_civil(y, m, d);
+	if (day > cal_jst_day((int64_t)time(NULL) * 1000))
+		return compliance_bad(req, "deleted_at: %s is in the future (Japan time)",
+		                      json_string_value(v));
+	if (day < cal_jst_day((int64_t)ct->valid_from * 1000))
+		return compliance_bad(req, "deleted_at: %s is before the contract began (%s)",
+		                      json_string_value(v), ct->valid_from_text);
+	return 0;
+}
+
+/* POST /v1/contracts/{id}/deletion {"attested_by","deleted_at","certificate"} */
+void
+compliance_contract_deletion(struct server_request *req, void *app)
+{
+	static const char *const allowed[] = {"attested_by", "deleted_at", "certificate", NULL};
+	static const char shape[] =
+	    "{\"attested_by\":\"…\",\"deleted_at\":\"YYYY-MM-DD\",\"certificate\":\"…\"}";
+	struct compliance *c = app;
+	const char *id = server_request_param(req, 0), *by = NULL, *cert = NULL;
+	struct token_claims who;
+	char msg[256], partner[IDENT_NAME_MAX + 1];
+	json_t *body = NULL;
+	enum apierr e;
+	uint64_t index;
+
+	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
+		return;
+	if ((e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, &who, msg, sizeof(msg))) !=
+	    APIERR_NONE) {
+		server_reply_error(req, e, msg);
+		return;
+	}
+	const struct registry_view *v = registry_acquire(c->p.registry);
+	const struct contract *ct = id != NULL ? contract_set_find(v->contracts, id) : NULL;
+	int bad = ct == NULL ? 1 : 0;
+	if (ct == NULL)
+		server_reply_error(req, APIERR_NOT_FOUND, "no contract with this id is on file");
+	else if (compliance_body(req, allowed, shape, true, &body) != 0 ||
+	         compliance_body_text(req, body, "attested_by", true, COMPLIANCE_ATTESTER_MAX,
+	                              &by) != 0 ||
+	         deletion_date(req, body, ct) != 0 ||
+	         compliance_body_text(req, body, "certificate", true, COMPLIANCE_CERTIFICATE_MAX,
+	                              &cert) != 0)
+		bad = 1;
+	else
+		snprintf(partner, sizeof(partner), "%s", ct->partner);
+	registry_release(c->p.registry, v);
+	if (bad)
+		goto done;
+	const char *date = json_string_value(json_object_get(body, "deleted_at"));
+	const struct ledger_detail detail[] = {
+	    {"attested_by", by}, {"certificate", cert}, {"contract", id}, {"deleted_at", date}};
+	struct compliance_act act = {.action = "contract_deletion",
+	                             .partner = partner,
+	                             .detail = detail,
+	                             .n_detail = sizeof(detail) / sizeof(detail[0])};
+	if (compliance_record(req, c, &who, &act, &index) != 0)
+		goto done;
+	log_msg(c->p.log, "warn",
+	        "contract_deletion of %s (%s) by %s: deleted %s (ledger index %" PRIu64 ")", id,
+	        partner, who.sub, date, index);
+	compliance_reply_recorded(req, 201,
+	                          json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:I}", "action",
+	                                    "contract_deletion", "contract", id, "partner", partner,
+	                                    "attested_by", by, "deleted_at", date, "certificate",
+	                                    cert, "by", who.sub, "ledger_index", (json_int_t)index),
+	                          index);
+done:
+	json_decref(body);
 }

@@ -10,6 +10,7 @@
 #include "compliance_int.h"
 #include "ident.h"
 #include "log.h"
+#include "notify.h"
 #include "report.h"
 
 #define SUMMARY_MAX_DAYS 3660
@@ -103,39 +104,173 @@ compliance_subject_report(struct server_request *req, void *app)
 		server_reply_json(req, 200, doc);
 }
 
-/* GET /v1/reports/breach?partner&from&to&resolve=true|false */
+/* The filters of a breach (partner required, from, to) and the other query parameters a
+ * route takes (allowed, named in list). 0, or -1 after answering 400. */
+static int
+breach_query(struct server_request *req, const char *const *allowed, const char *list,
+             struct report_query *q)
+{
+	*q = (struct report_query){.after = UINT64_MAX, .limit = 1};
+	if (compliance_only(req, allowed, list) != 0 ||
+	    compliance_q_partner(req, &q->partner) != 0 ||
+	    compliance_q_range(req, &q->from_ms, &q->to_ms) != 0)
+		return -1;
+	if (q->partner == NULL)
+		return compliance_bad(req,
+		                      "partner is required: the partner where the leak happened");
+	return 0;
+}
+
+/* GET /v1/reports/breach?partner&from&to&resolve=true|false&format=json|csv */
 void
 compliance_breach(struct server_request *req, void *app)
 {
-	static const char *const allowed[] = {"partner", "from", "to", "resolve", NULL};
+	static const char *const allowed[] = {"partner", "from", "to", "resolve", "format", NULL};
 	struct compliance *c = app;
-	struct report_query q = {.after = UINT64_MAX, .limit = 1};
-	const char *resolve = NULL;
+	struct report_query q;
+	const char *resolve = NULL, *format = NULL;
 	char err[512];
 
-	if (compliance_only(req, allowed, "partner, from, to, resolve") != 0 ||
-	    compliance_q_partner(req, &q.partner) != 0 ||
-	    compliance_q_range(req, &q.from_ms, &q.to_ms) != 0 ||
-	    compliance_q_str(req, "resolve", 8, &resolve) < 0)
+	if (breach_query(req, allowed, "partner, from, to, resolve, format", &q) != 0 ||
+	    compliance_q_str(req, "resolve", 8, &resolve) < 0 ||
+	    compliance_q_str(req, "format", 8, &format) < 0)
 		return;
-	if (q.partner == NULL) {
-		compliance_bad(req, "partner is required: the partner where the leak happened");
-		return;
-	}
 	if (resolve != NULL && strcmp(resolve, "true") != 0 && strcmp(resolve, "false") != 0) {
 		compliance_bad(req, "resolve: true or false");
+		return;
+	}
+	if (format != NULL && strcmp(format, "csv") != 0 && strcmp(format, "json") != 0) {
+		compliance_bad(req, "format: json or csv");
 		return;
 	}
 	bool want_ids = resolve == NULL || strcmp(resolve, "true") == 0;
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
 	json_t *doc = report_breach(c->p.ledger, &q, &names, want_ids ? c->p.origin : NULL,
-	                            c->p.pseudo, err, sizeof(err));
+	                            c->p.pseudo, NULL, err, sizeof(err));
 	registry_release(c->p.registry, v);
-	if (doc == NULL)
+	if (doc == NULL) {
 		compliance_report_failed(req, c, err);
-	else
+		return;
+	}
+	if (format == NULL || strcmp(format, "json") == 0) {
 		server_reply_json(req, 200, doc);
+		return;
+	}
+	struct buf out = {0};
+	int r = notify_breach_csv(doc, &out);
+	json_decref(doc);
+	if (r != 0) {
+		buf_free(&out);
+		server_reply_error(req, APIERR_INTERNAL, "out of memory");
+		return;
+	}
+	size_t len;
+	char *text = buf_take(&out, &len), disposition[128];
+	snprintf(disposition, sizeof(disposition), "attachment; filename=\"breach-%s.csv\"",
+	         q.partner);
+	server_reply_take(req, 200, "text/csv; charset=utf-8", text, len);
+	server_reply_header(req, "Content-Disposition", disposition);
+}
+
+/*
+ * POST /v1/reports/breach/notification-list?partner&from&to, body {"reason":"…"} optional.
+ * The one place where the compliance side reads personal data: the list is read whole (the
+ * breach report, then each member's record from the origin now), then its admin entry —
+ * partner, period, count, missing, never a member — is committed, and only then is the list
+ * answered. An origin failure answers its error and records nothing, since nothing left; a
+ * ledger that cannot record answers 503 and the list read is wiped.
+ */
+void
+compliance_notification_list(struct server_request *req, void *app)
+{
+	static const char *const allowed[] = {"partner", "from", "to", NULL};
+	static const char *const body_allowed[] = {"reason", NULL};
+	struct compliance *c = app;
+	struct report_query q;
+	struct token_claims who;
+	struct notify_counts counts;
+	const char *reason = NULL;
+	char err[512], msg[256];
+	json_t *body = NULL, *doc = NULL;
+	struct buf out = {.secret = true};
+	enum apierr e;
+	uint64_t index;
+
+	if (breach_query(req, allowed, "partner, from, to", &q) != 0)
+		return;
+	if ((e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, &who, msg, sizeof(msg))) !=
+	    APIERR_NONE) {
+		server_reply_error(req, e, msg);
+		return;
+	}
+	if (compliance_body(req, body_allowed, "{\"reason\":\"…\"}", false, &body) != 0 ||
+	    compliance_body_text(req, body, "reason", false, COMPLIANCE_REASON_MAX, &reason) != 0)
+		goto done;
+	if (c->p.origin == NULL) {
+		server_reply_error(req, APIERR_INTERNAL, "no origin to read the members from");
+		goto done;
+	}
+	const struct registry_view *v = registry_acquire(c->p.registry);
+	struct report_names names = {v->catalog, v->contracts};
+	doc =
+	    report_breach(c->p.ledger, &q, &names, c->p.origin, c->p.pseudo, &e, err, sizeof(err));
+	if (doc == NULL) {
+		registry_release(c->p.registry, v);
+		log_msg(c->p.log, "error", "compliance: notification list: %s", err);
+		server_reply_error(req, e != APIERR_NONE ? e : APIERR_LEDGER_UNAVAILABLE, err);
+		goto done;
+	}
+	e = notify_list(doc, v->catalog, c->p.origin, c->p.cfg->origin.max_record_bytes, &out,
+	                &counts, err, sizeof(err));
+	registry_release(c->p.registry, v);
+	if (e != APIERR_NONE) {
+		log_msg(c->p.log, "error", "compliance: notification list: %s", err);
+		server_reply_error(req, e,
+		                   "the member system failed while the list was read: "
+		                   "nothing was recorded or answered");
+		goto done;
+	}
+	/* The entry: keys in ascending order, the period only where it was given. */
+	char n_count[24], n_missing[24], t_from[LEDGER_TIME_LEN + 1], t_to[LEDGER_TIME_LEN + 1];
+	struct ledger_detail detail[4];
+	size_t nd = 0;
+	snprintf(n_count, sizeof(n_count), "%zu", counts.count);
+	snprintf(n_missing, sizeof(n_missing), "%zu", counts.missing);
+	detail[nd++] = (struct ledger_detail){"count", n_count};
+	if (q.from_ms > 0) {
+		ledger_leaf_time(q.from_ms, t_from);
+		detail[nd++] = (struct ledger_detail){"from", t_from};
+	}
+	detail[nd++] = (struct ledger_detail){"missing", n_missing};
+	if (q.to_ms > 0) {
+		ledger_leaf_time(q.to_ms, t_to);
+		detail[nd++] = (struct ledger_detail){"to", t_to};
+	}
+	struct compliance_act act = {.action = "notification_list",
+	                             .partner = q.partner,
+	                             .reason = reason,
+	                             .detail = detail,
+	                             .n_detail = nd};
+	if (compliance_record(req, c, &who, &act, &index) != 0)
+		goto done;
+	log_msg(c->p.log, "warn",
+	        "notification list of %s by %s: %zu member(s), %zu missing (ledger index %" PRIu64
+	        ")",
+	        q.partner, who.sub, counts.count, counts.missing, index);
+	char idx[24], disposition[128];
+	size_t len;
+	char *text = buf_take(&out, &len);
+	snprintf(idx, sizeof(idx), "%" PRIu64, index);
+	snprintf(disposition, sizeof(disposition), "attachment; filename=\"notification-%s.csv\"",
+	         q.partner);
+	server_reply_take(req, 200, "text/csv; charset=utf-8", text, len);
+	server_reply_header(req, "Content-Disposition", disposition);
+	server_reply_header(req, "X-Ledger-Index", idx);
+done:
+	buf_free(&out);
+	json_decref(doc);
+	json_decref(body);
 }
 
 /* GET /v1/supervision/summary?from&to (default: the last 30 days) */

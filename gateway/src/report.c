@@ -7,10 +7,12 @@
 
 #include "buf.h"
 #include "cal.h"
+#include "csv.h"
 #include "ledger_read.h"
 #include "origin.h"
 #include "pseudo.h"
 #include "report.h"
+#include "report_deletion.h"
 #include "strtab.h"
 
 /* Admin entries listed in a summary at most. */
@@ -135,15 +137,9 @@ basis_label(const struct report_names *n, const char *basis, char *out, size_t l
 static const char *
 item_class(const struct report_names *n, const char *item)
 {
-	char path[256];
-	size_t k = strcspn(item, ":");
-	const struct catalog_field *f;
+	const struct catalog_field *f =
+	    n != NULL && n->catalog != NULL ? catalog_item_field(n->catalog, item) : NULL;
 
-	if (n == NULL || n->catalog == NULL || k >= sizeof(path))
-		return "unknown";
-	memcpy(path, item, k);
-	path[k] = '\0';
-	f = catalog_field(n->catalog, path);
 	return f != NULL ? catalog_class_name(f->cls) : "unknown";
 }
 
@@ -187,36 +183,6 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
 	                 str_json(l->e.request), "digest", str_json(l->e.digest));
 }
 
-/* One CSV field, quoted when it holds a comma, quote, CR or LF (quotes doubled); a field that
- * starts with = + - @ or a tab is prefixed with ' so that no spreadsheet runs it as a
- * formula. Then "," or, if last, CRLF. */
-static void
-report_csv_field(struct buf *b, const char *s, bool last)
-{
-	if (s == NULL)
-		s = "";
-	bool formula = s[0] == '=' || s[0] == '+' || s[0] == '-' || s[0] == '@' || s[0] == '\t' ||
-	               s[0] == '\r';
-	if (strpbrk(s, ",\"\r\n") != NULL || formula) {
-		buf_add(b, "\"", 1);
-		if (formula)
-			buf_add(b, "'", 1);
-		for (const char *p = s; *p != '\0';) {
-			size_t run = strcspn(p, "\"");
-			buf_add(b, p, run);
-			p += run;
-			if (*p == '"') {
-				buf_add(b, "\"\"", 2);
-				p++;
-			}
-		}
-		buf_add(b, "\"", 1);
-	} else {
-		buf_str(b, s);
-	}
-	buf_add(b, last ? "\r\n" : ",", last ? 2 : 1);
-}
-
 static const char *const csv_columns[] = {
     "index",          "time",          "date",          "recipient",
     "recipient_name", "contract",      "relationship",  "relationship_label",
@@ -226,14 +192,13 @@ static const char *const csv_columns[] = {
 };
 #define NCOLUMNS (sizeof(csv_columns) / sizeof(csv_columns[0]))
 
-/* CSV (RFC 4180, UTF-8 with a byte-order mark so that spreadsheets read the Japanese, CRLF):
- * the BOM and header row; then report_csv_provision writes one row per release entry. */
+/* CSV (csv.h): the BOM and header row; then report_csv_provision writes one row per release
+ * entry. */
 static void
 report_csv_header(struct buf *b)
 {
-	buf_add(b, "\xEF\xBB\xBF", 3);
-	for (size_t i = 0; i < NCOLUMNS; i++)
-		report_csv_field(b, csv_columns[i], i + 1 == NCOLUMNS);
+	csv_start(b);
+	csv_row(b, csv_columns, NCOLUMNS);
 }
 
 static void
@@ -274,8 +239,7 @@ report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct re
 	    l->e.token,
 	    l->e.request,
 	};
-	for (size_t i = 0; i < NCOLUMNS; i++)
-		report_csv_field(b, row[i], i + 1 == NCOLUMNS);
+	csv_row(b, row, NCOLUMNS);
 	buf_free(&items);
 }
 
@@ -1131,8 +1095,8 @@ resolve_each(void *arg, const char *member_id, const char *record, size_t len)
 }
 
 static int
-breach_resolve(struct report_breach *b, struct origin *o, const struct pseudo *p, char *err,
-               size_t errlen)
+breach_resolve(struct report_breach *b, struct origin *o, const struct pseudo *p,
+               enum apierr *origin_err, char *err, size_t errlen)
 {
 	struct resolve_ctx c = {.b = b, .p = p};
 	char *after = NULL, *next = NULL;
@@ -1146,6 +1110,7 @@ breach_resolve(struct report_breach *b, struct origin *o, const struct pseudo *p
 		next = NULL;
 		if (e != APIERR_NONE) {
 			snprintf(err, errlen, "origin: %s", apierr_message(e));
+			*origin_err = e;
 			rc = -1;
 			break;
 		}
@@ -1165,8 +1130,11 @@ breach_each(void *arg, const struct ledger_leaf *l)
 
 json_t *
 report_breach(struct ledger *l, const struct report_query *q, const struct report_names *n,
-              struct origin *o, const struct pseudo *p, char *err, size_t errlen)
+              struct origin *o, const struct pseudo *p, enum apierr *origin_err, char *err,
+              size_t errlen)
 {
+	enum apierr oe = APIERR_NONE;
+
 	struct ledger_filter f = {
 	    .partner = q->partner,
 	    .kind = LEDGER_RELEASE,
@@ -1191,12 +1159,14 @@ report_breach(struct ledger *l, const struct report_query *q, const struct repor
 		goto done;
 	}
 	if (o != NULL && p != NULL && report_breach_count(b) > 0 &&
-	    breach_resolve(b, o, p, err, errlen) != 0)
+	    breach_resolve(b, o, p, &oe, err, errlen) != 0)
 		goto done;
 	doc = report_breach_json(b, n, q->partner, q->from_ms, q->to_ms);
 	if (doc == NULL)
 		snprintf(err, errlen, "out of memory");
 done:
+	if (origin_err != NULL)
+		*origin_err = oe;
 	report_breach_free(b);
 	return doc;
 }
@@ -1241,10 +1211,20 @@ report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
 	int64_t trailing = cal_jst_day_start(s->base);
 	struct ledger_filter f = {
 	    .kind = -1, .from_ms = trailing > 0 ? trailing : 0, .to_ms = to_ms, .end = UINT64_MAX};
+	json_t *due = NULL;
 	if ((rc = ledger_each(l, &f, 0, summary_each, s, NULL)) != 0)
 		read_failed(rc, err, errlen);
-	else if ((doc = report_summary_json(s, n)) == NULL)
+	else if ((due = report_deletion_due(l, n ? n->contracts : NULL, n ? n->catalog : NULL, now,
+	                                    err, errlen)) == NULL)
+		; /* err says why */
+	else if ((doc = report_summary_json(s, n)) == NULL) {
+		json_decref(due);
 		snprintf(err, errlen, "out of memory");
+	} else if (json_object_set_new(doc, "deletion_due", due) != 0) { /* due taken */
+		json_decref(doc);
+		doc = NULL;
+		snprintf(err, errlen, "out of memory");
+	}
 	report_summary_free(s);
 	return doc;
 }

@@ -103,10 +103,13 @@ struct pseudo;
  * "from","to","count","releases","members":[{"subject","member_id","items","releases","first",
  * "last"}],"items":[{"item","class","members"}],"classes","reportable","reasons"}. With o and
  * p given, the affected subjects are resolved to member ids by reading every member of the
- * origin once. New reference, or NULL with err.
+ * origin once. New reference, or NULL with err; *origin_err (if not NULL) is then the origin's
+ * failure (ORIGIN_ERROR, ORIGIN_TIMEOUT, ORIGIN_INVALID), or APIERR_NONE when the ledger or
+ * memory failed.
  */
 json_t *report_breach(struct ledger *l, const struct report_query *q, const struct report_names *n,
-                      struct origin *o, const struct pseudo *p, char *err, size_t errlen);
+                      struct origin *o, const struct pseudo *p, enum apierr *origin_err, char *err,
+                      size_t errlen);
 
 /* The end of a period asked without one: everything recorded up to this moment (the ledger's
  * times are milliseconds, an end is exclusive). */
@@ -119,7 +122,7 @@ int64_t report_end_now_ms(void);
  * the admin entries; and, of certs (may be NULL), the certificates_expiring: partner and staff
  * certificates ending within REPORT_CERT_DAYS of now, server certificates ending (or ended)
  * within as long, CRLs whose nextUpdate is (or was) within REPORT_CRL_DAYS, and every file that
- * could not be read. New reference, or NULL with err.
+ * could not be read; and deletion_due (report_deletion.h). New reference, or NULL with err.
  */
 json_t *report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
                        const struct report_names *n, const struct report_certs *certs, char *err,

@@ -243,7 +243,7 @@ report_main(int argc, char **argv)
 				goto done;
 			}
 		}
-		doc = report_breach(db, &q, &names, origin, ps, err, sizeof(err));
+		doc = report_breach(db, &q, &names, origin, ps, NULL, err, sizeof(err));
 	} else {
 		time_t now = time(NULL);
 		int64_t t = q.to_ms > 0 ? q.to_ms : report_end_now_ms();

@@ -81,6 +81,6 @@ export function makeApi(token, onUnauthorized) {
 	}
 	return {
 		get: (path, params, as) => call('GET', path, { params, as }),
-		post: (path, body) => call('POST', path, { body }),
+		post: (path, body, params, as) => call('POST', path, { body, params, as }),
 	};
 }

@@ -15,6 +15,7 @@ import { makeApi, ApiError } from './api.js';
 import { drawChart, daysBetween } from './chart.js';
 import { el, clear, renderJson, download } from './render.js';
 import { renderReport } from './reports.js';
+import { initLeak } from './leak.js';
 
 const TOKEN_KEY = 'pdgate.token';
 const VKEY_KEY = 'pdgate.vkey';
@@ -633,7 +634,7 @@ async function onReportDownload(ev) {
 	const { path, params } = REPORTS[kind](f);
 	// Provision records come in pages (X-Next-After): a download asks for the largest page the
 	// API gives and says so when even that was not all.
-	const extra = kind === 'provisions' ? { format: fmt, limit: PROVISIONS_MAX } : {};
+	const extra = kind === 'provisions' ? { format: fmt, limit: PROVISIONS_MAX } : kind === 'breach' ? { format: fmt } : {};
 	try {
 		const res = await api.get(path, { ...params, ...extra }, 'response');
 		const blob = await res.blob();
@@ -881,6 +882,7 @@ function wire() {
 		f.addEventListener('click', onReportDownload);
 	}
 	$('partners-refresh').addEventListener('click', loadPartners);
+	initLeak({ api, isOfficer, say, errText, fields: reportFields, refreshSummary: () => $('r-summary').requestSubmit() });
 	$('gw-suspend').addEventListener('click', () => confirmAction('suspend', null));
 	$('gw-resume').addEventListener('click', () => confirmAction('resume', null));
 	$('confirm-form').addEventListener('submit', onConfirm);

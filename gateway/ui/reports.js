@@ -5,6 +5,7 @@
 
 import { t, showTime } from './i18n.js';
 import { el, renderJson } from './render.js';
+import { deletionDueView } from './leak.js';
 
 const dash = '—';
 
@@ -169,6 +170,7 @@ function summary(d) {
 			{ h: 'col_problem', v: (r) => r.problem ?? dash },
 		]))
 		: el('p', { id: 'certs-expiring', class: 'muted', text: t('none') }));
+	out.append(el('h4', { id: 'deletion-due-h', text: t('deletion_due') }), deletionDueView(d.deletion_due));
 	const admin = d.admin || [];
 	out.append(el('h4', { text: t('admin_actions') }), admin.length
 		? table(admin, [

@@ -140,6 +140,8 @@ async function setup() {
 	text = confSet(text, 'partner', 'listen', `127.0.0.1:${env.port}`);
 	text = confSet(text, 'compliance', 'listen', `127.0.0.1:${env.cport}`);
 	text = confSet(text, 'ledger', 'checkpoint_interval_ms', '200');
+	// the status listener on a free port too: another installation may be serving on init's
+	text = confSet(text, 'status', 'listen', `127.0.0.1:${await freePort()}`);
 	fs.writeFileSync(env.conf, text);
 	env.vkey = fs.readFileSync(path.join(env.dir, 'keys', 'ledger.vkey'), 'utf8').trim();
 	env.ca = fs.readFileSync(path.join(env.dir, 'pki', 'server-ca.pem'));
@@ -220,7 +222,7 @@ function request(method, urlPath, { port = env.cport, partner, token, headers = 
 			});
 		});
 		req.on('error', reject);
-		req.setTimeout(15000 * SLOW, () => req.destroy(new Error('timeout')));
+		req.setTimeout(15000, () => req.destroy(new Error('timeout')));
 		if (data) req.write(data);
 		req.end();
 	});
@@ -663,6 +665,69 @@ test('summary: certificates ending soon drawn from certificates_expiring', async
 	await shot(page, 'console-summary-certificates');
 });
 
+test('breach: CSV download, and the officer\'s notification list after a confirmation, ledgered', async () => {
+	const page = officerPage;
+	await page.click('#tab-reports');
+	await page.fill('#rb-partner', 'sakura-mail');
+	const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#rb-csv')]);
+	check(/breach.*sakura-mail.*\.csv$/.test(dl.suggestedFilename()), `file name ${dl.suggestedFilename()}`);
+	const csv = fs.readFileSync(await dl.path());
+	check(csv.equals((await staffGet('/v1/reports/breach?partner=sakura-mail&format=csv')).buf), 'breach CSV == the API answer');
+	check(csv.toString('utf8').startsWith('\ufeffmember_id,subject,items,'), 'breach CSV columns');
+	// cancelled: nothing recorded
+	const size0 = (await staffJson('/v1/ledger/search?kind=admin&limit=1')).entries?.[0]?.index;
+	await page.click('#rb-notify');
+	await page.waitForSelector('#leak-dialog[open]');
+	check((await text(page, '#leak-dialog h2')).includes('sakura-mail'), 'the dialog names the partner');
+	check((await text(page, '#leak-dialog p')).includes('台帳に記録'), 'the dialog says it is recorded');
+	await page.click('#leak-dialog button.ghost');
+	await page.waitForSelector('#leak-dialog', { state: 'detached' });
+	eq((await staffJson('/v1/ledger/search?kind=admin&limit=1')).entries?.[0]?.index, size0, 'cancel recorded nothing');
+	await page.click('#rb-notify');
+	await page.waitForSelector('#leak-dialog[open]');
+	await page.fill('#leak-reason', '漏えい事案 LK-console');
+	const [nl] = await Promise.all([page.waitForEvent('download'), page.click('#leak-dialog button[type=submit]')]);
+	check(/notification.*sakura-mail.*\.csv$/.test(nl.suggestedFilename()), `file name ${nl.suggestedFilename()}`);
+	const list = fs.readFileSync(await nl.path(), 'utf8');
+	check(list.startsWith('\ufeffmember_id,subject,items,releases,first,last,partner,partner_name,origin,name.family,'),
+		`notification list columns: ${list.slice(0, 120)}`);
+	const breach = await staffJson('/v1/reports/breach?partner=sakura-mail');
+	eq(list.trimEnd().split('\r\n').length - 1, breach.count, 'one row per affected member');
+	const last = (await staffJson('/v1/ledger/search?kind=admin&limit=1')).entries[0];
+	const leaf = typeof last === 'string' ? JSON.parse(last) : last;
+	eq([leaf.admin.action, leaf.admin.target, leaf.admin.reason, leaf.admin.detail.count],
+		['notification_list', 'sakura-mail', '漏えい事案 LK-console', String(breach.count)], 'the admin entry');
+});
+
+test('summary: deletion_due with the My Number flag; the officer records a deletion and it is gone', async () => {
+	const page = officerPage;
+	const r = await partnerGet('midori-payroll', 'CT-2026-0006', 'my_number_affairs', '/v1/members?limit=3');
+	check(r.status === 200, `payroll page: ${r.status} ${r.text.slice(0, 200)}`);
+	const file = path.join(env.dir, 'contracts', 'CT-2026-0006.json');
+	const ct = JSON.parse(fs.readFileSync(file, 'utf8'));
+	fs.writeFileSync(file, JSON.stringify({ ...ct, status: 'terminated' }, null, 2));
+	env.proc.kill('SIGHUP');
+	await waitFor(async () => (await staffJson('/v1/supervision/summary')).deletion_due.some((d) => d.contract === 'CT-2026-0006'),
+		5000, 'the terminated payroll contract in deletion_due');
+	await page.click('#tab-reports');
+	await page.click('#r-summary button[type=submit]');
+	const row = page.locator('#deletion-due tr[data-contract="CT-2026-0006"]');
+	await row.waitFor();
+	eq(await row.locator('.my-number').textContent(), STRINGS.ja.my_number_flag, 'the My Number flag');
+	await row.locator('button[data-deletion]').click();
+	await page.waitForSelector('#leak-dialog[open]');
+	await page.click('#leak-dialog button[type=submit]'); // empty: refused in the dialog
+	check(await page.isVisible('#leak-dialog .form-error'), 'the required fields are asked for');
+	await page.fill('#leak-attested_by', 'みどり給与計算 情報管理責任者');
+	await page.fill('#leak-certificate', '削除証明書 DC-console');
+	await page.click('#leak-dialog button[type=submit]');
+	await page.waitForSelector('#leak-dialog', { state: 'detached' });
+	await waitFor(async () => !(await page.$('#deletion-due tr[data-contract="CT-2026-0006"]')), 5000,
+		'the contract to leave deletion_due');
+	check(!(await staffJson('/v1/supervision/summary')).deletion_due.some((d) => d.contract === 'CT-2026-0006'), 'the API agrees');
+	await shot(page, 'console-deletion-due');
+});
+
 test('releases per partner per day drawn as SVG', async () => {
 	const page = officerPage;
 	await page.click('#tab-chart');
@@ -822,6 +887,7 @@ test('an auditor sees no suspend or resume controls, and the API refuses them', 
 	eq(await page.$$eval('#partners-rows button', (b) => b.length), 0, 'buttons in the partners table');
 	check(await page.isHidden('#danger'), 'the gateway danger zone is hidden');
 	check(await page.isHidden('th.officer-only'), 'the actions column is hidden');
+	check(await page.isHidden('#rb-notify'), 'the notification list button is hidden');
 	const r = await request('POST', '/v1/partners/sakura-mail/suspend', { token: env.auditor, body: { reason: 'x' } });
 	eq(r.status, 403, 'an auditor POST suspend');
 	await shot(page, 'console-auditor');

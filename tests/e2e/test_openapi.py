@@ -553,9 +553,18 @@ def _(env):
         (C, "GET", "/v1/reports/subject/M0000003", {"token": aud}, 200),
         (C, "GET", "/v1/reports/breach?partner=sakura-mail", {"token": aud}, 200),
         (C, "GET", "/v1/reports/breach", {"token": aud}, 400),
+        (C, "GET", "/v1/reports/breach?partner=sakura-mail&format=csv", {"token": aud}, 200),
+        (C, "POST", "/v1/reports/breach/notification-list?partner=sakura-mail", {"token": aud}, 403),
+        (C, "POST", "/v1/reports/breach/notification-list", {"token": off}, 400),
+        (C, "POST", "/v1/reports/breach/notification-list?partner=sakura-mail", {"token": off}, 200),
         (C, "GET", "/v1/supervision/summary", {"token": aud}, 200),
         (C, "GET", "/v1/contracts", {"token": aud}, 200),
         (C, "GET", "/v1/partners", {"token": aud}, 200),
+        (C, "POST", "/v1/contracts/CT-2026-0001/deletion", {"token": off}, 400),
+        (C, "POST", "/v1/contracts/CT-9999-0000/deletion",
+         {"token": off, "body": {"attested_by": "試験", "deleted_at": "2026-04-01", "certificate": "DC-1"}}, 404),
+        (C, "POST", "/v1/contracts/CT-2026-0001/deletion",
+         {"token": off, "body": {"attested_by": "試験", "deleted_at": "2026-04-01", "certificate": "DC-1"}}, 201),
         (C, "POST", "/v1/partners/sakura-mail/suspend", {"token": aud, "body": {"reason": "試験"}}, 403),
         (C, "POST", "/v1/partners/sakura-mail/suspend", {"token": off}, 400),
         (C, "POST", "/v1/partners/nobody-here/suspend", {"token": off, "body": {"reason": "試験"}}, 404),
@@ -583,8 +592,10 @@ def _(env):
             entry = resolve(doc, doc["components"]["schemas"]["LedgerEntry"])
             for i, line in enumerate(lines[:-1]):
                 check_value(doc, entry, json.loads(line), f"ledger entry {i}")
-        if "format=csv" in path:
+        if "provisions?format=csv" in path:
             check(body.startswith("\ufeffindex,time,date,recipient,"), f"CSV head: {body[:40]!r}")
+        if r.status_code == 200 and ("format=csv" in path and "breach" in path or "notification-list" in path):
+            check(body.startswith("\ufeffmember_id,subject,items,"), f"CSV head: {body[:40]!r}")
     missing = {(lis, m, p) for lis, m, p, _ in doc_operations(doc)} - answered
     check(not missing, "operations this case never saw answer 2xx (add a call): "
                        + ", ".join(f"{m} {p}" for _, m, p in sorted(missing)))

@@ -106,6 +106,16 @@ shipped(void)
 		      fields[i].path);
 	}
 	CHECK(catalog_field(c, "address") == NULL, "an object is not a leaf");
+	/* a ledger item names its leaf before the first ':' */
+	CHECK(catalog_item_field(c, "phone:mask:4") == catalog_field(c, "phone"),
+	      "item phone:mask:4");
+	CHECK(catalog_item_field(c, "my_number") == catalog_field(c, "my_number"),
+	      "item my_number");
+	CHECK(catalog_item_field(c, "birth_date:age_band:10") == catalog_field(c, "birth_date"),
+	      "item with a transform");
+	CHECK(catalog_item_field(c, "phon:mask:4") == NULL, "a prefix of a leaf is no item");
+	CHECK(catalog_item_field(c, "address") == NULL, "an object is no item");
+	CHECK(catalog_item_field(c, "") == NULL, "empty item");
 	const struct catalog_field *cc = catalog_field(c, "courses[].code");
 	CHECK(cc && cc->nsegments == 2 && cc->segments[0].array &&
 	          strcmp(cc->segments[0].name, "courses") == 0 && !cc->segments[1].array,
