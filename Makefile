@@ -148,7 +148,7 @@ LINK_test_report          := apierr buf cal catalog codec config contract contra
                              file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
                              ledger_vfs log merkle metrics note origin policy pseudo strtab text ujson \
                              utf8
-LINK_test_disclosure      := buf cal
+LINK_test_disclosure      := buf cal codec
 LINK_test_route           := route
 LINK_test_server_request  := apierr
 LINK_test_share           :=
