@@ -9,8 +9,8 @@
 #include "cal.h"
 
 /*
- * The page's style, screen and paper. Its hash is STYLE_CSP; test_disclosure recomputes it, so
- * an edit here that forgets the hash fails the tests instead of leaving the page unstyled.
+ * The page's style, screen and paper. Its hash is DISCLOSURE_STYLE_CSP; test_disclosure recomputes
+ * it, so an edit here that forgets the hash fails the tests instead of leaving the page unstyled.
  */
 static const char STYLE[] =
     "body{font-family:\"Noto Sans JP\",\"Hiragino Kaku Gothic ProN\",\"Yu Gothic\",sans-serif;"
@@ -29,12 +29,11 @@ static const char STYLE[] =
     "@page{size:A4;margin:18mm 15mm}"
     "tr,li{break-inside:avoid}thead{display:table-header-group}"
     "th{background:#eee;-webkit-print-color-adjust:exact;print-color-adjust:exact}}";
-#define STYLE_CSP "'sha256-2d0h7EcVrdzxjPGzKUmeXoZ0kqUFiipWjUr2/RcpcSs='"
 
 const char *
 disclosure_style_csp(void)
 {
-	return STYLE_CSP;
+	return DISCLOSURE_STYLE_CSP;
 }
 
 /* s with & < > " ' as character references; NULL writes nothing. */

@@ -508,16 +508,19 @@ col_int(sqlite3_stmt *st, int i)
 	           : json_integer((json_int_t)sqlite3_column_int64(st, i));
 }
 
-/* An instant in ms as RFC 3339 UTC, or null. */
+/* An instant in ms as RFC 3339 UTC with milliseconds, as the ledger writes times; or null. */
 static json_t *
 col_time(sqlite3_stmt *st, int i)
 {
-	char out[CAL_UTC_LEN];
+	char out[CAL_UTC_LEN], ms[CAL_UTC_LEN + 8];
+	int64_t t;
 
 	if (sqlite3_column_type(st, i) == SQLITE_NULL)
 		return json_null();
-	cal_format_utc((time_t)(sqlite3_column_int64(st, i) / 1000), out);
-	return json_string(out);
+	t = sqlite3_column_int64(st, i);
+	cal_format_utc((time_t)(t / 1000), out);
+	snprintf(ms, sizeof(ms), "%.19s.%03dZ", out, (int)(t % 1000));
+	return json_string(ms);
 }
 
 /* Whole days from received until today, or until the day it was closed. */

@@ -191,7 +191,7 @@ test_register(void)
 	CHECK(json_integer_value(json_object_get(q1, "age_days")) == 9 &&
 	          strcmp(json_string_value(json_object_get(q1, "outcome")), "completed") == 0 &&
 	          strcmp(json_string_value(json_object_get(q1, "closed_at")),
-	                 "2026-04-11T03:00:00Z") == 0,
+	                 "2026-04-11T03:00:00.000Z") == 0,
 	      "a closed request's age stops at its closing");
 	json_decref(mine);
 	json_t *open = subjects_list(s, "open", today), *closed = subjects_list(s, "closed", today),
