@@ -127,11 +127,21 @@ reply_request(struct server_request *req, struct compliance *c, unsigned status,
 	json_t *list = subjects_of(c->p.subjects, subject, today()), *found = NULL, *r;
 	size_t i;
 
-	json_array_foreach(
-	    list, i, r) if (strcmp(json_string_value(json_object_get(r, "id")), id) == 0) found = r;
-	if (found == NULL) {
+	json_array_foreach(list, i, r)
+	{
+		if (strcmp(json_string_value(json_object_get(r, "id")), id) == 0)
+			found = r;
+	}
+	if (found == NULL) { /* stored and in force, but the answer cannot be made */
+		char buf[24];
 		json_decref(list);
-		write_failed(req, c, SUBJECTS_EDB, "subject request", index);
+		log_msg(c->p.log, "error", "%s: stored, but the register cannot be read back", id);
+		snprintf(buf, sizeof(buf), "%" PRIu64, index);
+		server_reply_error(
+		    req, APIERR_INTERNAL,
+		    "the act is recorded and stored, but the register cannot be read "
+		    "back: look the member up again");
+		server_reply_header(req, "X-Ledger-Index", buf);
 		return;
 	}
 	json_incref(found);
