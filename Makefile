@@ -110,9 +110,9 @@ LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf errlist file ident strtab text utf8
-LINK_test_cert            := cal certreg codec config csr file ident pki
+LINK_test_cert            := cal certreg codec config csr file ident pki text utf8
 LINK_test_codec           := codec
-LINK_test_config          := config file
+LINK_test_config          := config file text utf8
 LINK_test_contract        := buf cal catalog codec contract errlist file ident policy strtab text \
                              ujson utf8
 LINK_test_certreg         := certreg codec file ident pki
@@ -127,7 +127,7 @@ LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file 
                              pseudo release strtab text token ujson utf8
 LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd \
                              ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
-                             metrics note pki stagedir strtab utf8
+                             metrics note pki stagedir strtab text utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
@@ -154,11 +154,13 @@ LINK_test_report          := apierr buf cal catalog codec config contract contra
 LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_db \
                              ledger_err ledger_leaf ledger_read ledger_vfs log merkle metrics note \
                              policy strtab text ujson utf8
+LINK_test_disclosure      := buf cal codec
 LINK_test_route           := route
 LINK_test_server_request  := apierr
 LINK_test_share           :=
 LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
+LINK_test_subjects        := cal
 LINK_test_text            := utf8
 LINK_test_tlsauth         := apierr cal codec file ident tlsauth
 LINK_test_tlscred         := cal codec file ident pki tlscred

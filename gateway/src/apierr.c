@@ -45,6 +45,7 @@ static const struct {
     [APIERR_LEDGER_UNAVAILABLE] = {"ledger_unavailable", 503,
                                    "the ledger cannot record this decision: nothing released"},
     [APIERR_INTERNAL] = {"internal_error", 500, "internal error"},
+    [APIERR_CONFLICT] = {"conflict", 409, "the request does not fit the present state"},
 };
 
 const char *

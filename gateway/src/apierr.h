@@ -32,6 +32,7 @@ enum apierr {
 	APIERR_CONSENT_MISSING,             /* 403 */
 	APIERR_LEDGER_UNAVAILABLE,          /* 503 */
 	APIERR_INTERNAL,                    /* 500 */
+	APIERR_CONFLICT,                    /* 409 the act does not fit the state (closed twice) */
 	APIERR_COUNT
 };
 

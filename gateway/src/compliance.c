@@ -413,6 +413,11 @@ const struct server_route compliance_routes[] = {
     {"POST", "/v1/partners/{}/resume", compliance_partner_resume, &need_officer},
     {"POST", "/v1/gateway/suspend", compliance_gateway_suspend, &need_officer},
     {"POST", "/v1/gateway/resume", compliance_gateway_resume, &need_officer},
+    /* before /v1/subjects/{}: matched in order, "requests" is not a member id here */
+    {"GET", "/v1/subjects/requests", compliance_subject_requests, &need_auditor},
+    {"GET", "/v1/subjects/{}", compliance_subject, &need_auditor},
+    {"POST", "/v1/subjects/{}/requests", compliance_subject_request, &need_officer},
+    {"POST", "/v1/subjects/{}/requests/{}/close", compliance_subject_close, &need_officer},
 };
 const size_t compliance_nroutes = sizeof(compliance_routes) / sizeof(compliance_routes[0]);
 

@@ -14,6 +14,7 @@
 #include "pseudo.h"
 #include "registry.h"
 #include "server.h"
+#include "subjects.h"
 #include "tokenstore.h"
 
 /*
@@ -38,6 +39,7 @@ struct compliance_params {
 	struct ledger *ledger;         /* readers, and admin entries */
 	const struct pseudo *pseudo;   /* member id -> subject reference */
 	struct tokenstore *tokenstore; /* revoked staff tokens */
+	struct subjects *subjects;     /* members' requests and their restrictions */
 	struct origin *origin;         /* member ids of a breach's subjects; NULL: not resolved */
 	struct log *log;
 	struct metrics *metrics; /* the listener's requests and connections; NULL: none */

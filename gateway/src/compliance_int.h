@@ -16,8 +16,8 @@
 #include "server.h"
 #include "token.h"
 
-#define COMPLIANCE_BODY_MAX 4096        /* a request body: a reason, a member's request */
-#define COMPLIANCE_ATTESTER_MAX 200     /* characters of who attests a deletion */
+#define COMPLIANCE_BODY_MAX 8192    /* a request body: a reason, a member's request and its note */
+#define COMPLIANCE_ATTESTER_MAX 200 /* characters of who attests a deletion */
 #define COMPLIANCE_CERTIFICATE_MAX 1000 /* characters of a certificate of deletion's reference */
 
 struct compliance {
@@ -131,5 +131,10 @@ void compliance_partner_suspend(struct server_request *req, void *app);
 void compliance_partner_resume(struct server_request *req, void *app);
 void compliance_gateway_suspend(struct server_request *req, void *app);
 void compliance_gateway_resume(struct server_request *req, void *app);
+/* compliance_subjects.c */
+void compliance_subject_request(struct server_request *req, void *app);
+void compliance_subject_close(struct server_request *req, void *app);
+void compliance_subject(struct server_request *req, void *app);
+void compliance_subject_requests(struct server_request *req, void *app);
 
 #endif

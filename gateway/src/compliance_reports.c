@@ -6,12 +6,16 @@
 #include <string.h>
 #include <time.h>
 
+#include "buf.h"
+#include "cal.h"
 #include "certreg.h"
 #include "compliance_int.h"
 #include "ident.h"
 #include "log.h"
 #include "notify.h"
 #include "report.h"
+#include "disclosure.h"
+#include "subjects.h"
 
 #define SUMMARY_MAX_DAYS 3660
 #define PROVISIONS_DEFAULT 10000
@@ -75,16 +79,77 @@ compliance_provisions(struct server_request *req, void *app)
 	}
 }
 
-/* GET /v1/reports/subject/{member_id} */
+/* format=csv of a member's report: the provisions report of the member's subject reference. */
+static void
+subject_csv(struct server_request *req, struct compliance *c, const char *subject)
+{
+	struct report_query q = {
+	    .subject = subject, .after = UINT64_MAX, .limit = REPORT_MAX_RECORDS};
+	char err[512], *out = NULL;
+	uint64_t next;
+	size_t len;
+
+	const struct registry_view *v = registry_acquire(c->p.registry);
+	struct report_names names = {v->catalog, v->contracts};
+	int r =
+	    report_provisions(c->p.ledger, &q, &names, true, &out, &len, &next, err, sizeof(err));
+	registry_release(c->p.registry, v);
+	if (r != 0) {
+		compliance_report_failed(req, c, err);
+		return;
+	}
+	server_reply_take(req, 200, "text/csv; charset=utf-8", out, len);
+	server_reply_header(req, "Content-Disposition", "attachment; filename=\"subject.csv\"");
+	if (next != UINT64_MAX) {
+		char buf[24];
+		snprintf(buf, sizeof(buf), "%" PRIu64, next);
+		server_reply_header(req, "X-Next-After", buf);
+	}
+}
+
+/* format=html: the disclosure document, under a policy that allows its own style only. */
+static void
+subject_html(struct server_request *req, struct compliance *c, json_t *doc)
+{
+	const struct config *cfg = c->p.cfg;
+	struct buf page = {0};
+	char csp[256];
+	size_t len;
+
+	if (disclosure_html(doc,
+	                    cfg->compliance.organisation ? cfg->compliance.organisation
+	                                                 : cfg->gateway.name,
+	                    cal_jst_day((int64_t)time(NULL) * 1000), &page) != 0) {
+		buf_free(&page);
+		server_reply_error(req, APIERR_INTERNAL, "out of memory");
+		return;
+	}
+	snprintf(csp, sizeof(csp),
+	         "default-src 'none'; style-src %s; base-uri 'none'; form-action 'none'; "
+	         "frame-ancestors 'none'",
+	         disclosure_style_csp());
+	char *text = buf_take(&page, &len);
+	server_reply_take(req, 200, "text/html; charset=utf-8", text, len);
+	server_reply_header(req, "Content-Security-Policy", csp);
+}
+
+/* GET /v1/reports/subject/{member_id}?format=json|csv|html */
 void
 compliance_subject_report(struct server_request *req, void *app)
 {
+	static const char *const allowed[] = {"format", NULL};
 	struct compliance *c = app;
-	const char *member = server_request_param(req, 0);
+	const char *member = server_request_param(req, 0), *format = NULL;
 	char subject[PSEUDO_SUBJECT_HEX + 1], err[512];
 
-	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
+	if (compliance_only(req, allowed, "format") != 0 ||
+	    compliance_q_str(req, "format", 8, &format) < 0)
 		return;
+	if (format != NULL && strcmp(format, "json") != 0 && strcmp(format, "csv") != 0 &&
+	    strcmp(format, "html") != 0) {
+		compliance_bad(req, "format: json, csv or html");
+		return;
+	}
 	if (member == NULL || !ident_member_ok(member, strlen(member))) {
 		compliance_bad(req, "member_id: must match " IDENT_MEMBER_PATTERN);
 		return;
@@ -94,14 +159,22 @@ compliance_subject_report(struct server_request *req, void *app)
 		                   "the subject reference cannot be computed");
 		return;
 	}
+	if (format != NULL && strcmp(format, "csv") == 0) {
+		subject_csv(req, c, subject);
+		return;
+	}
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	struct report_names names = {v->catalog, v->contracts};
 	json_t *doc = report_subject(c->p.ledger, member, subject, &names, err, sizeof(err));
 	registry_release(c->p.registry, v);
-	if (doc == NULL)
+	if (doc == NULL) {
 		compliance_report_failed(req, c, err);
-	else
+	} else if (format != NULL && strcmp(format, "html") == 0) {
+		subject_html(req, c, doc);
+		json_decref(doc);
+	} else {
 		server_reply_json(req, 200, doc);
+	}
 }
 
 /* The filters of a breach (partner required, from, to) and the other query parameters a
@@ -312,8 +385,17 @@ compliance_summary(struct server_request *req, void *app)
 	                             err, sizeof(err));
 	registry_release(c->p.registry, v);
 	certreg_watch_free(w);
-	if (doc == NULL)
+	if (doc == NULL) {
 		compliance_report_failed(req, c, err);
-	else
-		server_reply_json(req, 200, doc);
+		return;
+	}
+	/* members' requests still open after SUBJECTS_OVERDUE_DAYS, from the register */
+	json_t *overdue = subjects_overdue(c->p.subjects, cal_jst_day((int64_t)now * 1000));
+	if (overdue == NULL) {
+		json_decref(doc);
+		server_reply_error(req, APIERR_INTERNAL, "the request register cannot be read");
+		return;
+	}
+	json_object_set_new(doc, "requests_overdue", overdue);
+	server_reply_json(req, 200, doc);
 }

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "file.h"
+#include "text.h"
 
 /*
  * libinih does the tokenizing; our reader callback hands it one line at a time, so it always
@@ -33,6 +34,7 @@
 
 enum kind {
 	K_STR,    /* printable ASCII, no blanks */
+	K_TEXT,   /* a free text of 1..max characters (text.h): a name people read */
 	K_PATH,   /* resolved against the configuration's folder */
 	K_LISTEN, /* host:port */
 	K_UINT,   /* unsigned, within [min, max] */
@@ -96,6 +98,7 @@ static const struct key keys[] = {
     {"compliance", "staff_crl", K_PATH, O(compliance.staff_crl), F_FILE, 0, 0},
     {"compliance", "require_client_cert", K_BOOL, O(compliance.require_client_cert), 0, 0, 0},
     {"compliance", "ui", K_PATH, O(compliance.ui), F_DIR, 0, 0},
+    {"compliance", "organisation", K_TEXT, O(compliance.organisation), 0, 0, 128},
 
     {"origin", "url", K_URL, O(origin.url), F_REQUIRED, 0, 0},
     {"origin", "timeout_ms", K_UINT, O(origin.timeout_ms), 0, 1, 600000},
@@ -547,6 +550,20 @@ handler(void *user, const char *section, const char *name, const char *value)
 		if (!*(char **)field)
 			p->oom = 1;
 		break;
+	case K_TEXT: {
+		char rule[TEXT_EXPLAIN_MAX];
+		enum text_error te = text_check(value, strlen(value), k->max);
+		if (te != TEXT_OK) {
+			err(p, p->lineno, "%s.%s: %s", section, name,
+			    text_explain(te, k->max, rule, sizeof(rule)));
+			break;
+		}
+		free(*(char **)field);
+		*(char **)field = strdup(value);
+		if (!*(char **)field)
+			p->oom = 1;
+		break;
+	}
 	case K_PATH:
 		for (const char *q = value; *q; q++)
 			if ((unsigned char)*q < 0x20 || *q == 0x7f) {
@@ -933,6 +950,7 @@ config_free(struct config *c)
 		void *field = (char *)c + keys[i].off;
 		switch (keys[i].kind) {
 		case K_STR:
+		case K_TEXT:
 		case K_PATH:
 		case K_URL:
 			free(*(char **)field);

@@ -53,8 +53,10 @@ struct config {
 		char *staff_crl; /* optional; default: staff_ca with .pem replaced by .crl if that
 		                    file exists, else NULL (no revocation check for staff) */
 		bool require_client_cert;
-		char *ui; /* the console's files; default: the folder "ui" beside the
-		             configuration if it exists, else NULL (no console) */
+		char *ui;           /* the console's files; default: the folder "ui" beside the
+		                       configuration if it exists, else NULL (no console) */
+		char *organisation; /* the association's name on documents to members (a free
+		                       text); NULL: [gateway] name */
 	} compliance;
 
 	struct {

@@ -11,13 +11,16 @@
 #include <unistd.h>
 
 #include "console.h"
+#include "disclosure.h"
 
 /*
  * Nothing but this origin, and no inline code: a token in the page's memory is worth a
- * strict policy. 'unsafe-inline' is never needed: the console keeps its code in files.
+ * strict policy. 'unsafe-inline' is never needed: the console keeps its code in files. The one
+ * inline style allowed, by its hash, is the disclosure document's, which the console prints.
  */
 #define CSP                                                                                        \
-	"default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "          \
+	"default-src 'self'; script-src 'self'; style-src 'self' " DISCLOSURE_STYLE_CSP            \
+	"; img-src 'self' data:; "                                                                 \
 	"connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; "                \
 	"form-action 'self'; frame-ancestors 'none'"
 

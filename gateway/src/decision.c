@@ -197,7 +197,8 @@ decision_request(struct decision *d, const struct decision_facts *f, const struc
 
 struct decision_verdict
 decision_member(const struct decision *d, const struct catalog *cat, size_t max_bytes,
-                const char *member_id, const char *bytes, size_t len, char *why, size_t whylen)
+                const char *member_id, unsigned restrictions, const char *bytes, size_t len,
+                char *why, size_t whylen)
 {
 	struct decision_verdict v = {APIERR_NONE, APIERR_NONE, NULL, NULL};
 	json_t *record = NULL;
@@ -208,7 +209,9 @@ decision_member(const struct decision *d, const struct catalog *cat, size_t max_
 		v.why = why;
 		return v;
 	}
-	v.withheld = policy_check_member(d->contract, d->cp, record, &v.why);
+	v.withheld = policy_check_restrictions(d->contract, d->cp, restrictions, &v.why);
+	if (v.withheld == APIERR_NONE)
+		v.withheld = policy_check_member(d->contract, d->cp, record, &v.why);
 	if (v.withheld != APIERR_NONE) {
 		json_decref(record);
 		return v;

@@ -149,12 +149,15 @@ struct decision_verdict {
 /*
  * Steps 9 and 10 for the bytes the origin sent for member_id, under a decision that went on
  * (d from decision_request, made with catalog cat): the record checked against the catalog
- * (at most max_bytes, release_origin) and the member rules (policy_check_member). why (whylen
- * bytes, RELEASE_WHY_MAX is enough) receives a message that is not static.
+ * (at most max_bytes, release_origin) and the member rules: the restrictions pdgate holds for
+ * the member (POLICY_RESTRICT_* bits, policy_check_restrictions), then the record's
+ * (policy_check_member). why (whylen bytes, RELEASE_WHY_MAX is enough) receives a message
+ * that is not static.
  */
 struct decision_verdict decision_member(const struct decision *d, const struct catalog *cat,
-                                        size_t max_bytes, const char *member_id, const char *bytes,
-                                        size_t len, char *why, size_t whylen);
+                                        size_t max_bytes, const char *member_id,
+                                        unsigned restrictions, const char *bytes, size_t len,
+                                        char *why, size_t whylen);
 
 /*
  * The work order's max_records for the n records about to be released: counted through

@@ -39,6 +39,7 @@
 #include "registry.h"
 #include "server.h"
 #include "status.h"
+#include "subjects.h"
 #include "tlsauth.h"
 #include "tlscred.h"
 #include "token.h"
@@ -59,6 +60,7 @@ struct gateway {
 	struct pseudo *pseudo;
 	struct token_verifier *work_orders;
 	struct tokenstore *tokenstore;
+	struct subjects *subjects;
 	struct ratelimit *limits;
 	struct ledger *ledger;
 	int ledger_lock; /* flock'd descriptor of the ledger file: one gateway per ledger */
@@ -554,6 +556,11 @@ serve_main(int argc, char **argv)
 		        g.tokenstore == NULL ? err : "out of memory");
 		goto done;
 	}
+	if ((g.subjects = subjects_open(g.cfg->gateway.state, err, sizeof err)) == NULL) {
+		fprintf(stderr, "pdgate serve: %s: [gateway] state: %s\n", g.cfg->gateway.state,
+		        err);
+		goto done;
+	}
 	/*
 	 * One gateway per ledger: a second one would assign the same indexes and fail every commit.
 	 * The lock is flock(2) on the ledger file, independent of SQLite's own fcntl locks, and
@@ -592,6 +599,7 @@ serve_main(int argc, char **argv)
 	    .pseudo = g.pseudo,
 	    .tokens = g.work_orders,
 	    .tokenstore = g.tokenstore,
+	    .subjects = g.subjects,
 	    .max_record_bytes = g.cfg->origin.max_record_bytes,
 	    .metrics = g.metrics,
 	};
@@ -635,6 +643,7 @@ serve_main(int argc, char **argv)
 	    .ledger = g.ledger,
 	    .pseudo = g.pseudo,
 	    .tokenstore = g.tokenstore,
+	    .subjects = g.subjects,
 	    .origin = g.origin,
 	    .log = g.log,
 	    .metrics = g.metrics,
@@ -715,6 +724,7 @@ done:
 	if (g.ledger != NULL && ledger_close(g.ledger) != 0)
 		rc = 1;
 	ratelimit_free(g.limits);
+	subjects_close(g.subjects);
 	tokenstore_close(g.tokenstore);
 	origin_free(g.origin);
 	pseudo_free(g.pseudo);

@@ -261,11 +261,15 @@ struct released {
  */
 static enum apierr
 build_member(const struct request *r, const EVP_MD *sha256, const char *member_id,
-             const char *bytes, size_t len, struct buf *out, struct released *m, char *why,
-             size_t whylen, const char **why_out, enum decision_step *step)
+             const char *subject, const char *bytes, size_t len, struct buf *out,
+             struct released *m, char *why, size_t whylen, const char **why_out,
+             enum decision_step *step)
 {
-	struct decision_verdict v = decision_member(
-	    &r->d, r->view->catalog, r->api->max_record_bytes, member_id, bytes, len, why, whylen);
+	/* members' stop requests, in force before the member system has changed the record */
+	unsigned held = subjects_restrictions(r->api->subjects, subject);
+	struct decision_verdict v =
+	    decision_member(&r->d, r->view->catalog, r->api->max_record_bytes, member_id, held,
+	                    bytes, len, why, whylen);
 	enum apierr e;
 
 	*why_out = NULL;
@@ -336,8 +340,8 @@ release_one(struct request *r, const char *member_id)
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	e = build_member(r, EVP_sha256(), member_id, bytes, len, &text, &m, whybuf, sizeof(whybuf),
-	                 &why, &step);
+	e = build_member(r, EVP_sha256(), member_id, r->subject, bytes, len, &text, &m, whybuf,
+	                 sizeof(whybuf), &why, &step);
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, step, e, why);
 		goto done;
@@ -463,9 +467,9 @@ chunk_build(struct chunk *c)
 			c->step = DECISION_STEP_RELEASE;
 			return;
 		}
-		c->error = build_member(p->r, p->sha256, r->member_id, p->records.data + r->rec_off,
-		                        r->rec_len, &c->text, r, c->whybuf, sizeof(c->whybuf),
-		                        &c->why, &c->step);
+		c->error = build_member(p->r, p->sha256, r->member_id, r->subject,
+		                        p->records.data + r->rec_off, r->rec_len, &c->text, r,
+		                        c->whybuf, sizeof(c->whybuf), &c->why, &c->step);
 		if (c->error != APIERR_NONE)
 			return;
 		if (r->refused != APIERR_NONE) {

@@ -12,6 +12,7 @@
 #include "ratelimit.h"
 #include "registry.h"
 #include "server.h"
+#include "subjects.h"
 #include "token.h"
 #include "tokenstore.h"
 
@@ -26,6 +27,7 @@ struct partner_api {
 	const struct pseudo *pseudo;   /* pseudonyms and subject references */
 	struct token_verifier *tokens; /* work orders (aud pdgate-partner) */
 	struct tokenstore *tokenstore; /* revoked jtis, max_records counts */
+	struct subjects *subjects;     /* the restrictions of members' requests (step 10) */
 	size_t max_record_bytes;       /* [origin] max_record_bytes */
 	struct metrics *metrics;       /* decisions counted; NULL: none */
 	struct workq *pool;            /* owned: page builders, from partner_api_start */

@@ -204,6 +204,28 @@ policy_check_member(const struct contract *c, const struct contract_purpose *p,
 	return APIERR_NONE;
 }
 
+enum apierr
+policy_check_restrictions(const struct contract *c, const struct contract_purpose *p,
+                          unsigned restrictions, const char **why)
+{
+	const char *dummy;
+	if (why == NULL)
+		why = &dummy;
+	*why = NULL;
+	if (restrictions == 0 || (p->purpose != NULL && p->purpose->kind == CATALOG_KIND_EXCEPTION))
+		return APIERR_NONE;
+	if (restrictions & POLICY_RESTRICT_STOP_USE) {
+		*why = "the member has asked to stop the use of their data";
+		return APIERR_MEMBER_RESTRICTED;
+	}
+	if ((restrictions & POLICY_RESTRICT_STOP_THIRD_PARTY) &&
+	    c->relationship == CONTRACT_THIRD_PARTY) {
+		*why = "the member has asked to stop provision to third parties";
+		return APIERR_MEMBER_RESTRICTED;
+	}
+	return APIERR_NONE;
+}
+
 const char *
 policy_basis(const struct contract *c, const struct contract_purpose *p, char *buf, size_t len)
 {

@@ -61,6 +61,18 @@ enum apierr policy_check_member(const struct contract *c, const struct contract_
                                 const json_t *record, const char **why);
 
 /*
+ * Step 10's restrictions that pdgate holds itself, from members' requests not yet carried into
+ * the member system's record (subjects.h): applied as if the record said so, before the
+ * record's rules, so the stricter of the two wins and a partner sees one behaviour. Bits:
+ */
+#define POLICY_RESTRICT_STOP_USE 1u         /* as restrictions.stop_use */
+#define POLICY_RESTRICT_STOP_THIRD_PARTY 2u /* as restrictions.stop_third_party */
+/* MEMBER_RESTRICTED (with policy_check_member's message) or APIERR_NONE; an exception purpose
+ * passes, as it does there. *why, if why is not NULL, gets a static message. */
+enum apierr policy_check_restrictions(const struct contract *c, const struct contract_purpose *p,
+                                      unsigned restrictions, const char **why);
+
+/*
  * The basis for the ledger: "exception:<purpose>" for an exception purpose, "consent" for a
  * third-party provision, else the relationship ("entrustment", "joint_use"). Writes it into
  * buf (POLICY_BASIS_MAX is enough); returns buf.

@@ -16,6 +16,7 @@ import { drawChart, daysBetween } from './chart.js';
 import { el, clear, renderJson, download } from './render.js';
 import { renderReport } from './reports.js';
 import { initLeak } from './leak.js';
+import { initMembers, refreshMembers } from './members.js';
 
 const TOKEN_KEY = 'pdgate.token';
 const VKEY_KEY = 'pdgate.vkey';
@@ -244,6 +245,7 @@ async function enterConsole() {
 	showWho();
 	applyRole();
 	await loadPinnedKey();
+	refreshMembers();
 	const tasks = [refreshLedger(), loadPartners(), runSearch(collectSearch(), true)];
 	await Promise.allSettled(tasks);
 }
@@ -821,6 +823,7 @@ function switchLang() {
 		loadPartners();
 		refreshLedger();
 		if ($('chart').firstChild) drawReleases();
+		refreshMembers();
 		if (state.report) {
 			$('report-out-h').textContent = t(`rep_${state.report.kind}`);
 			clear($('report-body')).append(renderReport(state.report.kind, state.report.data));
@@ -899,6 +902,7 @@ function wire() {
 		if (b) selectTab(b, false);
 	});
 	$('tablist').addEventListener('keydown', onTabKey);
+	initMembers({ api, isOfficer, say, errText, today: todayJst });
 	const today = todayJst();
 	$('c-to').value = today;
 	$('c-from').value = addDays(today, -13);

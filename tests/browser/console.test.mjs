@@ -622,6 +622,63 @@ test('subject report for a member id, with download', async () => {
 	await shot(page, 'console-report');
 });
 
+test('member page: an officer records a stop_use request (in force at once), prints the disclosure, closes it', async () => {
+	const page = officerPage;
+	const m = member(7);
+	await page.click('#tab-members');
+	await page.fill('#mem-id', m);
+	await page.click('#mem-form button[type=submit]');
+	await page.waitForSelector('#mem-restrictions');
+	eq(await page.getAttribute('#mem-restrictions', 'data-stop-use'), 'false', 'no restriction at first');
+	await page.selectOption('#mem-type', 'stop_use');
+	await page.fill('#mem-channel', '電話');
+	await page.fill('#mem-note', '<b>本人</b>から電話');
+	await page.click('#mem-new button[type=submit]');
+	await page.waitForSelector('#mem-restrictions[data-stop-use=true]');
+	const row = page.locator('#mem-rows tr[data-status=open]').first();
+	const id = await row.getAttribute('data-request');
+	check(/^RQ-\d{4}-\d{6}$/.test(id || ''), `request id ${id}`);
+	check((await row.textContent()).includes('<b>本人</b>から電話'), 'the note shown as text, not markup');
+	const api = await staffJson(`/v1/subjects/${m}`);
+	eq(api.restrictions, { stop_use: true, stop_third_party: false }, 'the API agrees');
+	const r = await partnerGet('shiken-proctor', 'CT-2026-0002', 'service_delivery', `/v1/members/${m}`);
+	eq([r.status, JSON.parse(r.text).error], [403, 'member_restricted'], 'a partner is refused at once');
+	// the disclosure document in a window of its own, its style allowed by the console's policy
+	const [popup] = await Promise.all([page.waitForEvent('popup'), page.click('#mem-print')]);
+	const problems = [];
+	popup.on('console', (msg) => { if (/Content.Security.Policy|Refused to/i.test(msg.text())) problems.push(msg.text()); });
+	await popup.waitForFunction(() => document.querySelector('h1') && document.querySelector('h1').textContent.includes('開示'));
+	const body = await popup.textContent('body');
+	check(body.includes(m) && body.includes('提供先'), 'the disclosure names the member and the recipients');
+	eq(await popup.evaluate(() => getComputedStyle(document.querySelector('header')).borderBottomStyle), 'solid',
+		'the document\'s style applies under the console\'s policy');
+	eq(await popup.evaluate(() => document.querySelectorAll('script').length), 0, 'no script in the document');
+	eq(problems, [], 'no CSP violation in the document window');
+	await popup.close();
+	// close it as withdrawn: the restriction is lifted
+	await page.selectOption(`#mem-outcome-${id}`, 'withdrawn');
+	await row.locator('button.mem-close').click();
+	await page.waitForSelector(`#mem-rows tr[data-request="${id}"][data-status=closed]`);
+	eq(await page.getAttribute('#mem-restrictions', 'data-stop-use'), 'false', 'withdrawn lifts it');
+	await shot(page, 'console-members');
+	await page.click('#tab-reports'); // as the cases after this one expect
+});
+
+test('member page: an auditor sees the requests but no controls, and the API refuses the act', async () => {
+	const page = await newPage();
+	await signIn(page, env.auditor);
+	await page.click('#tab-members');
+	await page.fill('#mem-id', member(7));
+	await page.click('#mem-form button[type=submit]');
+	await page.waitForSelector('#mem-rows tr[data-request]');
+	eq(await page.$$eval('#mem-new', (f) => f.length), 0, 'no form to record a request');
+	eq(await page.$$eval('#mem-rows button.mem-close', (b) => b.length), 0, 'no close buttons');
+	check(await page.isVisible('#mem-print'), 'printing is for auditors too');
+	const r = await request('POST', `/v1/subjects/${member(7)}/requests`, { token: env.auditor, body: { type: 'stop_use', received: '2026-04-01' } });
+	eq(r.status, 403, 'an auditor POST');
+	await page.context().close();
+});
+
 test('provisions CSV and JSON downloads, breach and summary views', async () => {
 	const page = officerPage;
 	await page.fill('#rp-partner', 'sakura-mail');
@@ -929,7 +986,7 @@ test('keyboard: tabs with arrow keys, dialog with Escape, focus visible', async 
 	eq(await page.getAttribute('#tab-chart', 'aria-selected'), 'true', 'selected after ArrowRight');
 	check(await page.isVisible('#panel-chart') && (await page.isHidden('#panel-ledger')), 'panels follow the tab');
 	await page.keyboard.press('End');
-	eq(await page.evaluate(() => document.activeElement.id), 'tab-partners', 'End');
+	eq(await page.evaluate(() => document.activeElement.id), 'tab-members', 'End (the last tab)');
 	await page.keyboard.press('Home');
 	eq(await page.evaluate(() => document.activeElement.id), 'tab-ledger', 'Home');
 	// Every form control has a label.

@@ -575,6 +575,16 @@ def _(env):
         (P, "GET", "/v1/members?limit=5", {"token": wo}, 503),
         (C, "POST", "/v1/gateway/resume", {"token": off, "body": {"reason": "復旧"}}, 200),
         (P, "GET", "/v1/members/M0000003", {"token": wo}, 200),
+        (C, "GET", "/v1/reports/subject/M0000003?format=html", {"token": aud}, 200),
+        (C, "GET", "/v1/reports/subject/M0000003?format=csv", {"token": aud}, 200),
+        (C, "POST", "/v1/subjects/M0000004/requests", {"token": aud, "body": {"type": "stop_use"}}, 403),
+        (C, "POST", "/v1/subjects/M0000004/requests", {"token": off, "body": {"type": "stop"}}, 400),
+        (C, "POST", "/v1/subjects/M0000004/requests",
+         {"token": off, "body": {"type": "disclosure", "received": "2026-04-01", "channel": "郵送"}}, 201),
+        (C, "GET", "/v1/subjects/M0000004", {"token": aud}, 200),
+        (C, "GET", "/v1/subjects/requests?status=open", {"token": aud}, 200),
+        (C, "POST", "/v1/subjects/M0000004/requests/RQ-1999-000001/close",
+         {"token": off, "body": {"outcome": "completed"}}, 404),
     ]
     answered = set()
     for listener, method, path, kw, status in calls:
@@ -596,6 +606,14 @@ def _(env):
             check(body.startswith("\ufeffindex,time,date,recipient,"), f"CSV head: {body[:40]!r}")
         if r.status_code == 200 and ("format=csv" in path and "breach" in path or "notification-list" in path):
             check(body.startswith("\ufeffmember_id,subject,items,"), f"CSV head: {body[:40]!r}")
+        if r.status_code == 201 and path.endswith("/requests"):  # then close it, and again
+            close = f"{path}/{r.json()['id']}/close"
+            for want, kw in ((200, {"outcome": "withdrawn"}), (409, {"outcome": "completed"})):
+                r2 = call(d, listener, "POST", close, token=off, body=kw)
+                eq(r2.status_code, want, f"POST {close}: {pdtest.body_of(r2)!r}")
+                opath2, _ = check_answer(doc, listener, r2, "POST")
+                if r2.status_code < 300:
+                    answered.add((listener, "POST", opath2))
     missing = {(lis, m, p) for lis, m, p, _ in doc_operations(doc)} - answered
     check(not missing, "operations this case never saw answer 2xx (add a call): "
                        + ", ".join(f"{m} {p}" for _, m, p in sorted(missing)))

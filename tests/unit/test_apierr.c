@@ -39,6 +39,7 @@ static const struct {
     {APIERR_CONSENT_MISSING, "consent_missing", 403},
     {APIERR_LEDGER_UNAVAILABLE, "ledger_unavailable", 503},
     {APIERR_INTERNAL, "internal_error", 500},
+    {APIERR_CONFLICT, "conflict", 409},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 

@@ -526,26 +526,54 @@ test_member(const struct catalog *cat, const struct contract_set *set)
 	static const struct {
 		const char *name, *contract, *purpose, *bytes;
 		enum apierr error, withheld;
+		unsigned held; /* the restrictions pdgate holds (POLICY_RESTRICT_*) */
 	} cases[] = {
 	    {"a record", "CT-2026-0302", "survey", "{\"member_id\":\"M1\"}", APIERR_NONE,
-	     APIERR_NONE},
+	     APIERR_NONE, 0},
 	    {"not JSON", "CT-2026-0302", "survey", "{\"member_id\":", APIERR_ORIGIN_INVALID,
-	     APIERR_NONE},
+	     APIERR_NONE, 0},
 	    {"another member", "CT-2026-0302", "survey", "{\"member_id\":\"M2\"}",
-	     APIERR_ORIGIN_INVALID, APIERR_NONE},
+	     APIERR_ORIGIN_INVALID, APIERR_NONE, 0},
 	    {"a field of the wrong type", "CT-2026-0302", "survey",
-	     "{\"member_id\":\"M1\",\"email\":7}", APIERR_ORIGIN_INVALID, APIERR_NONE},
+	     "{\"member_id\":\"M1\",\"email\":7}", APIERR_ORIGIN_INVALID, APIERR_NONE, 0},
 	    {"stop_use", "CT-2026-0302", "survey",
 	     "{\"member_id\":\"M1\",\"restrictions\":{\"stop_use\":true}}", APIERR_NONE,
-	     APIERR_MEMBER_RESTRICTED},
+	     APIERR_MEMBER_RESTRICTED, 0},
 	    {"opted out", "CT-2026-0302", "survey",
 	     "{\"member_id\":\"M1\",\"consents\":{\"survey\":false}}", APIERR_NONE,
-	     APIERR_CONSENT_MISSING},
+	     APIERR_CONSENT_MISSING, 0},
 	    {"third party without consent", "CT-2026-0306", "consented", "{\"member_id\":\"M1\"}",
-	     APIERR_NONE, APIERR_CONSENT_MISSING},
+	     APIERR_NONE, APIERR_CONSENT_MISSING, 0},
 	    {"an exception purpose passes stop_use", "CT-2026-0306", "legal_obligation",
 	     "{\"member_id\":\"M1\",\"restrictions\":{\"stop_use\":true}}", APIERR_NONE,
-	     APIERR_NONE},
+	     APIERR_NONE, 0},
+	    /* the restrictions of members' requests, as if the record said so */
+	    {"held stop_use", "CT-2026-0302", "survey", "{\"member_id\":\"M1\"}", APIERR_NONE,
+	     APIERR_MEMBER_RESTRICTED, POLICY_RESTRICT_STOP_USE},
+	    {"held stop_third_party, not a third party", "CT-2026-0302", "survey",
+	     "{\"member_id\":\"M1\"}", APIERR_NONE, APIERR_NONE, POLICY_RESTRICT_STOP_THIRD_PARTY},
+	    {"held stop_third_party, a third party with consent", "CT-2026-0306", "consented",
+	     "{\"member_id\":\"M1\",\"consents\":{\"third_party_provision\":true,"
+	     "\"consented\":[\"CT-2026-0306\"]}}",
+	     APIERR_NONE, APIERR_MEMBER_RESTRICTED, POLICY_RESTRICT_STOP_THIRD_PARTY},
+	    {"the record's consent, without a held restriction", "CT-2026-0306", "consented",
+	     "{\"member_id\":\"M1\",\"consents\":{\"third_party_provision\":true,"
+	     "\"consented\":[\"CT-2026-0306\"]}}",
+	     APIERR_NONE, APIERR_NONE, 0},
+	    {"the stricter wins: held stop_use over a record that allows", "CT-2026-0306",
+	     "consented",
+	     "{\"member_id\":\"M1\",\"consents\":{\"third_party_provision\":true,"
+	     "\"consented\":[\"CT-2026-0306\"]},\"restrictions\":{\"stop_use\":false}}",
+	     APIERR_NONE, APIERR_MEMBER_RESTRICTED, POLICY_RESTRICT_STOP_USE},
+	    {"the stricter wins: the record's stop_use, nothing held", "CT-2026-0302", "survey",
+	     "{\"member_id\":\"M1\",\"restrictions\":{\"stop_use\":true}}", APIERR_NONE,
+	     APIERR_MEMBER_RESTRICTED, POLICY_RESTRICT_STOP_THIRD_PARTY},
+	    {"an exception purpose passes a held stop_use", "CT-2026-0306", "legal_obligation",
+	     "{\"member_id\":\"M1\"}", APIERR_NONE, APIERR_NONE,
+	     POLICY_RESTRICT_STOP_USE | POLICY_RESTRICT_STOP_THIRD_PARTY},
+	    {"a record the origin sent wrongly refuses before a held restriction", "CT-2026-0302",
+	     "survey", "{\"member_id\":\"M2\"}", APIERR_ORIGIN_INVALID, APIERR_NONE,
+	     POLICY_RESTRICT_STOP_USE},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct decision d;
@@ -557,8 +585,9 @@ test_member(const struct catalog *cat, const struct contract_set *set)
 		CHECK(d.cp != NULL, "%s: setup", cases[i].name);
 		if (d.cp == NULL)
 			continue;
-		struct decision_verdict v = decision_member(
-		    &d, cat, 4096, "M1", cases[i].bytes, strlen(cases[i].bytes), why, sizeof(why));
+		struct decision_verdict v =
+		    decision_member(&d, cat, 4096, "M1", cases[i].held, cases[i].bytes,
+		                    strlen(cases[i].bytes), why, sizeof(why));
 		CHECK(v.error == cases[i].error && v.withheld == cases[i].withheld,
 		      "%s: %s / %s, want %s / %s", cases[i].name, apierr_code(v.error),
 		      apierr_code(v.withheld), apierr_code(cases[i].error),
