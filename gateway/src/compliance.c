@@ -99,6 +99,18 @@ compliance_staff(struct compliance *c, struct server_request *req, enum token_ro
 	return APIERR_NONE;
 }
 
+int
+compliance_officer(struct server_request *req, struct compliance *c, struct token_claims *who)
+{
+	char msg[256];
+	enum apierr e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, who, msg, sizeof(msg));
+
+	if (e == APIERR_NONE)
+		return 0;
+	server_reply_error(req, e, msg);
+	return -1;
+}
+
 static enum apierr
 authorize(struct server_request *req, const struct server_route *route, void *app, char *msg,
           size_t msglen)

@@ -36,6 +36,9 @@ struct compliance {
 enum apierr compliance_staff(struct compliance *c, struct server_request *req, enum token_role need,
                              struct token_claims *claims, char *msg, size_t msglen);
 
+/* The caller, who must be an officer: 0 with *who, or -1 after answering the refusal. */
+int compliance_officer(struct server_request *req, struct compliance *c, struct token_claims *who);
+
 /* Answers 400 bad_request with a precise message; returns -1 for the caller to return. */
 int compliance_bad(struct server_request *req, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));

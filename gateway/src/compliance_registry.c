@@ -101,17 +101,13 @@ set_state(struct server_request *req, struct compliance *c, const char *partner,
 	char msg[256], action[32];
 	const char *reason = NULL;
 	json_t *body = NULL;
-	enum apierr e;
 	uint64_t index;
 	int changed;
 
 	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
 		return;
-	if ((e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, &who, msg, sizeof(msg))) !=
-	    APIERR_NONE) {
-		server_reply_error(req, e, msg);
+	if (compliance_officer(req, c, &who) != 0)
 		return;
-	}
 	if (partner != NULL && !ident_name_ok(partner, strlen(partner))) {
 		compliance_bad(req, "not a partner id (" IDENT_NAME_PATTERN ")");
 		return;
@@ -224,18 +220,14 @@ compliance_contract_deletion(struct server_request *req, void *app)
 	struct compliance *c = app;
 	const char *id = server_request_param(req, 0), *by = NULL, *cert = NULL;
 	struct token_claims who;
-	char msg[256], partner[IDENT_NAME_MAX + 1];
+	char partner[IDENT_NAME_MAX + 1];
 	json_t *body = NULL;
-	enum apierr e;
 	uint64_t index;
 
 	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
 		return;
-	if ((e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, &who, msg, sizeof(msg))) !=
-	    APIERR_NONE) {
-		server_reply_error(req, e, msg);
+	if (compliance_officer(req, c, &who) != 0)
 		return;
-	}
 	const struct registry_view *v = registry_acquire(c->p.registry);
 	const struct contract *ct = id != NULL ? contract_set_find(v->contracts, id) : NULL;
 	int bad = ct == NULL ? 1 : 0;

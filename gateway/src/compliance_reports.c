@@ -264,7 +264,7 @@ compliance_notification_list(struct server_request *req, void *app)
 	struct token_claims who;
 	struct notify_counts counts;
 	const char *reason = NULL;
-	char err[512], msg[256];
+	char err[512];
 	json_t *body = NULL, *doc = NULL;
 	struct buf out = {.secret = true};
 	enum apierr e;
@@ -272,11 +272,8 @@ compliance_notification_list(struct server_request *req, void *app)
 
 	if (breach_query(req, allowed, "partner, from, to", &q) != 0)
 		return;
-	if ((e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, &who, msg, sizeof(msg))) !=
-	    APIERR_NONE) {
-		server_reply_error(req, e, msg);
+	if (compliance_officer(req, c, &who) != 0)
 		return;
-	}
 	if (compliance_body(req, body_allowed, "{\"reason\":\"…\"}", false, &body) != 0 ||
 	    compliance_body_text(req, body, "reason", false, COMPLIANCE_REASON_MAX, &reason) != 0)
 		goto done;

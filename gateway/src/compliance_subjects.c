@@ -30,6 +30,20 @@ path_member(struct server_request *req, struct compliance *c, const char **membe
 	return 0;
 }
 
+/* An officer's act on a member: no query, the caller an officer, the member of the path, the
+ * body (caller frees). 0, or -1 after answering (and then *body is NULL). */
+static int
+begin_act(struct server_request *req, struct compliance *c, const char *const *allowed,
+          const char *shape, struct token_claims *who, const char **member,
+          char subject[PSEUDO_SUBJECT_HEX + 1], json_t **body)
+{
+	*body = NULL;
+	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0 ||
+	    compliance_officer(req, c, who) != 0 || path_member(req, c, member, subject) != 0)
+		return -1;
+	return compliance_body(req, allowed, shape, true, body);
+}
+
 static json_t *
 restrictions_json(unsigned bits)
 {
@@ -177,24 +191,15 @@ compliance_subject_request(struct server_request *req, void *app)
 	static const char shape[] =
 	    "{\"type\":\"…\",\"received\":\"YYYY-MM-DD\",\"channel\":\"…\",\"note\":\"…\"}";
 	struct compliance *c = app;
-	char subject[PSEUDO_SUBJECT_HEX + 1], msg[256];
+	char subject[PSEUDO_SUBJECT_HEX + 1];
 	const char *member, *type_name, *received = NULL, *channel = NULL, *note = NULL;
 	struct token_claims who;
 	struct subjects_row row;
 	json_t *body = NULL;
 	uint64_t index = 0;
-	enum apierr e;
 
-	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
+	if (begin_act(req, c, allowed, shape, &who, &member, subject, &body) != 0)
 		return;
-	if ((e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, &who, msg, sizeof(msg))) !=
-	    APIERR_NONE) {
-		server_reply_error(req, e, msg);
-		return;
-	}
-	if (path_member(req, c, &member, subject) != 0 ||
-	    compliance_body(req, allowed, shape, true, &body) != 0)
-		goto done;
 	struct subjects_new n = {.subject = subject, .by = who.sub};
 	type_name = json_string_value(json_object_get(body, "type"));
 	if (type_name == NULL || subjects_type_parse(type_name, &n.type) != 0) {
@@ -230,25 +235,16 @@ compliance_subject_close(struct server_request *req, void *app)
 	static const char *const allowed[] = {"outcome", "reason", NULL};
 	static const char shape[] = "{\"outcome\":\"…\",\"reason\":\"…\"}";
 	struct compliance *c = app;
-	char subject[PSEUDO_SUBJECT_HEX + 1], msg[256];
+	char subject[PSEUDO_SUBJECT_HEX + 1];
 	const char *member, *id = server_request_param(req, 1), *name, *reason = NULL;
 	enum subjects_outcome outcome;
 	struct token_claims who;
 	struct subjects_row row;
 	json_t *body = NULL;
 	uint64_t index = 0;
-	enum apierr e;
 
-	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
+	if (begin_act(req, c, allowed, shape, &who, &member, subject, &body) != 0)
 		return;
-	if ((e = compliance_staff(c, req, TOKEN_ROLE_OFFICER, &who, msg, sizeof(msg))) !=
-	    APIERR_NONE) {
-		server_reply_error(req, e, msg);
-		return;
-	}
-	if (path_member(req, c, &member, subject) != 0 ||
-	    compliance_body(req, allowed, shape, true, &body) != 0)
-		goto done;
 	if (id == NULL || strlen(id) != SUBJECTS_ID_LEN || strncmp(id, "RQ-", 3) != 0 ||
 	    strspn(id + 3, "0123456789") != 4 || id[7] != '-' ||
 	    strspn(id + 8, "0123456789") != 6) {
