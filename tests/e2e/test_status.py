@@ -263,8 +263,11 @@ def metrics_move(env):
     before = metrics(d)
     r = member(d, tok, session=s)
     check_status(r, 200, "a release")
-    after = metrics(d)
     key = {"listener": "partner", "code": "200"}
+    # counted when libmicrohttpd reports the answer finished, which the client can outrun
+    wait_until(lambda: value(metrics(d), "pdgate_requests_total", **key)
+               > value(before, "pdgate_requests_total", **key), 5, what="the 200 to be counted")
+    after = metrics(d)
     eq(value(after, "pdgate_requests_total", **key) - value(before, "pdgate_requests_total", **key),
        1.0, "requests_total{partner,200}")
     eq(value(after, "pdgate_request_duration_seconds_count", listener="partner")
@@ -312,6 +315,11 @@ def metrics_refusals(env):
     # step 2: answered before the ledger is reached
     r = d.get("/v1/members/bad.id", cert=cert, headers={"X-Purpose": "marketing"})
     check_error(r, 400, "bad_request", "a malformed member id")
+    # an answer is counted when libmicrohttpd reports it finished, just after its last byte
+    # left: the client can read it first, so wait for the count
+    code400 = value(before, "pdgate_requests_total", listener="partner", code="400")
+    wait_until(lambda: value(metrics(d), "pdgate_requests_total", listener="partner", code="400")
+               > code400, 5, what="the 400 to be counted")
     after = metrics(d)
 
     def delta(name, **labels):
