@@ -116,6 +116,7 @@ LINK_test_config          := config file text utf8
 LINK_test_contract        := buf cal catalog codec contract errlist file ident policy strtab text \
                              ujson utf8
 LINK_test_certreg         := certreg codec file ident pki
+LINK_test_certwatch       := buf cal certwatch codec ledger_leaf strtab utf8
 LINK_test_csr             := csr
 LINK_test_csv             := buf
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
@@ -147,10 +148,10 @@ LINK_test_registry        := buf cal catalog codec contract contract_file errlis
                              policy registry strtab text ujson utf8
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
                              ident policy pseudo strtab text ujson utf8
-LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
-                             file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
-                             csv ledger_vfs log merkle metrics note origin policy pseudo report_deletion \
-                             strtab text ujson utf8
+LINK_test_report          := apierr buf cal catalog certwatch codec config contract contract_file \
+                             errlist file ident ledger ledger_db ledger_err ledger_leaf \
+                             ledger_read csv ledger_vfs log merkle metrics note origin policy \
+                             pseudo report_deletion strtab text ujson utf8
 LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_db \
                              ledger_err ledger_leaf ledger_read ledger_vfs log merkle metrics note \
                              policy strtab text ujson utf8
