@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "cal.h"
+#include "certwatch.h"
 #include "compliance.h"
 #include "config.h"
 #include "file.h"
@@ -159,19 +160,10 @@ raise_nofile(struct log *log, unsigned want)
 
 /* ---- Dates that stop the gateway: CRLs' nextUpdate, server certificates' notAfter ---- */
 
-#define DAY_S (24 * 3600)
-#define CRL_WARN_DAYS 7   /* a CRL's nextUpdate is announced this many days ahead */
-#define CERT_WARN_DAYS 30 /* a server certificate's notAfter likewise */
+#define DAY_S (24 * 3600) /* the housekeeping loop looks once a day */
 
-/* Whole days from now until t, rounded up (0 once it has passed). */
-static long
-days_until(time_t t, time_t now)
-{
-	return t <= now ? 0 : (long)((t - now + DAY_S - 1) / DAY_S);
-}
-
-/* A CRL past its nextUpdate refuses every certificate of its CA: an error; one within
- * CRL_WARN_DAYS of it, a warning. who: "partner" or "staff". */
+/* A CRL past its nextUpdate refuses every certificate of its CA: an error; one that is due
+ * (certwatch_due: within CERTWATCH_CRL_DAYS of it), a warning. who: "partner" or "staff". */
 static void
 check_crl(struct gateway *g, const char *who, const char *file, time_t next, time_t now)
 {
@@ -186,17 +178,18 @@ check_crl(struct gateway *g, const char *who, const char *file, time_t next, tim
 		    "the %s CRL %s is past its nextUpdate (%s): every %s certificate is refused "
 		    "until a current CRL is installed and pdgate receives SIGHUP",
 		    who, file, when, who);
-	else if (next - now <= (time_t)CRL_WARN_DAYS * DAY_S)
+	else if (certwatch_due(CERTWATCH_CRL, next, now))
 		log_msg(g->log, "warn",
-		        "the %s CRL %s reaches its nextUpdate on %s, in %ld day(s): re-sign it "
+		        "the %s CRL %s reaches its nextUpdate on %s, in %lld day(s): re-sign it "
 		        "(pdgate cert crl%s) and send SIGHUP, or every %s certificate is refused "
 		        "from then on",
-		        who, file, when, days_until(next, now),
+		        who, file, when, (long long)certwatch_days_to(next, now),
 		        strcmp(who, "staff") == 0 ? " --staff" : "", who);
 }
 
-/* The certificate a listener's new handshakes get, within CERT_WARN_DAYS of its notAfter
- * (a warning) or past it (an error). listeners: whose it is, for the message. */
+/* The certificate a listener's new handshakes get, due (certwatch_due: within
+ * CERTWATCH_CERT_DAYS of its notAfter: a warning) or past it (an error). listeners: whose it
+ * is, for the message. */
 static void
 check_cert(struct gateway *g, const char *listeners, const char *file, struct server *s, time_t now)
 {
@@ -211,11 +204,12 @@ check_cert(struct gateway *g, const char *listeners, const char *file, struct se
 		        "the server certificate %s of the %s expired on %s: clients refuse the "
 		        "handshake until a new one is installed and pdgate receives SIGHUP",
 		        file, listeners, when);
-	else if (until - now <= (time_t)CERT_WARN_DAYS * DAY_S)
-		log_msg(g->log, "warn",
-		        "the server certificate %s of the %s expires on %s, in %ld day(s): install "
-		        "a new one and send SIGHUP before then",
-		        file, listeners, when, days_until(until, now));
+	else if (certwatch_due(CERTWATCH_SERVER, until, now))
+		log_msg(
+		    g->log, "warn",
+		    "the server certificate %s of the %s expires on %s, in %lld day(s): install "
+		    "a new one and send SIGHUP before then",
+		    file, listeners, when, (long long)certwatch_days_to(until, now));
 }
 
 /* At start, on every SIGHUP, and once a day between. */

@@ -17,6 +17,7 @@
 #include "cal.h"
 #include "codec.h"
 #include "file.h"
+#include "pki.h"
 #include "tlsauth.h"
 
 /* At most this many CA certificates or CRLs in one file: a trust file is small. */
@@ -73,11 +74,9 @@ snapshot_acquire(struct tlsauth *t)
 static time_t
 asn1_time_t(const ASN1_TIME *a)
 {
-	struct tm tm;
+	int64_t t;
 
-	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-		return 0;
-	return timegm(&tm);
+	return pki_time_unix(a, &t) == 0 ? (time_t)t : 0;
 }
 
 /* t as UTC time, or "?" when there is none (0). */
