@@ -19,6 +19,8 @@
 #include "file.h"
 #include "ident.h"
 #include "pki.h"
+#include "pki_crl.h"
+#include "pki_p12.h"
 
 static const char usage_issue[] =
     "usage: pdgate cert issue -c FILE (--partner ID | --staff NAME) [--days N] [--out PREFIX]\n"

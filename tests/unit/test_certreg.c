@@ -12,6 +12,7 @@
 #include "check.h"
 #include "certreg.h"
 #include "certwatch.h"
+#include "pki_crl.h"
 
 static char dir[64];
 

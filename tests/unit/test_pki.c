@@ -15,7 +15,9 @@
 
 #include "check.h"
 #include "ident.h"
-#include "pki.c" /* the issuing, CRL reading, fingerprint and vkey functions are static */
+#include "pki.c" /* the fingerprint and vkey functions are static */
+#include "pki_crl.h"
+#include "pki_p12.h"
 
 static char dir[64];
 
