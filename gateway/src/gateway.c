@@ -56,6 +56,8 @@ struct gateway {
 	struct metrics *metrics;
 	struct log *log;
 	struct tlsauth *partner_trust;
+	struct tlscred *partner_cred, *compliance_cred; /* checked at start, until the listeners
+	                                                   that start with them hold their own */
 	struct registry *registry;
 	struct origin *origin;
 	struct pseudo *pseudo;
@@ -126,16 +128,30 @@ add_error(char **list, const char *fmt, ...)
 	*list = b.data;
 }
 
-/* The certificate and key of a listener, checked as SIGHUP and the listener load them. */
+/*
+ * The certificates and keys of both listeners, loaded and checked once (tlscred_load, as SIGHUP
+ * loads them) and kept for the listeners to start with. One pair of files for both (as pdgate
+ * init makes it) is read once; a problem with it is reported for each listener.
+ */
 static void
-check_server_pair(const char *what, const char *cert_path, const char *key_path, char **errors)
+load_server_pairs(struct gateway *g, char **errors)
 {
+	const struct config *c = g->cfg;
 	char err[PATH_MAX + 256];
-	struct tlscred *c = tlscred_load(cert_path, key_path, err, sizeof err);
 
-	if (c == NULL)
-		add_error(errors, "[%s] cert, key: %s", what, err);
-	tlscred_release(c);
+	if ((g->partner_cred = tlscred_load(c->partner.cert, c->partner.key, err, sizeof err)) ==
+	    NULL)
+		add_error(errors, "[partner] cert, key: %s", err);
+	if (strcmp(c->partner.cert, c->compliance.cert) == 0 &&
+	    strcmp(c->partner.key, c->compliance.key) == 0) {
+		if (g->partner_cred != NULL)
+			g->compliance_cred = tlscred_ref(g->partner_cred);
+		else
+			add_error(errors, "[compliance] cert, key: %s", err);
+	} else if ((g->compliance_cred = tlscred_load(c->compliance.cert, c->compliance.key, err,
+	                                              sizeof err)) == NULL) {
+		add_error(errors, "[compliance] cert, key: %s", err);
+	}
 }
 
 /* 1,000 held connections need more descriptors than a default soft limit of 1024 allows. */
@@ -356,8 +372,8 @@ reload(struct gateway *g)
 
 /*
  * Opens everything a request needs and checks what -n checks: trust files, the server key
- * pair, catalogs and contracts, the token key, the pseudonym secret, the ledger key, the
- * origin. Every problem is appended to *errors; nothing is started.
+ * pairs (kept for the listeners), catalogs and contracts, the token key, the pseudonym secret, the
+ * ledger key, the origin. Every problem is appended to *errors; nothing is started.
  */
 static void
 open_all(struct gateway *g, char **errors)
@@ -371,8 +387,7 @@ open_all(struct gateway *g, char **errors)
 	                               "partner", err, sizeof err);
 	if (g->partner_trust == NULL)
 		add_error(errors, "[partner] client_ca/crl: %s", err);
-	check_server_pair("partner", c->partner.cert, c->partner.key, errors);
-	check_server_pair("compliance", c->compliance.cert, c->compliance.key, errors);
+	load_server_pairs(g, errors);
 	char *staff = compliance_check(c);
 	if (staff != NULL) {
 		add_error(errors, "%s", staff);
@@ -605,8 +620,7 @@ serve_main(int argc, char **argv)
 	struct server_config pc = {
 	    .name = "partner",
 	    .listen = &g.cfg->partner.listen,
-	    .cert = g.cfg->partner.cert,
-	    .key = g.cfg->partner.key,
+	    .cred = g.partner_cred,
 	    .client_ca = g.cfg->partner.client_ca,
 	    .trust = g.partner_trust,
 	    .cert_mode = SERVER_CERT_REQUIRED,
@@ -629,6 +643,8 @@ serve_main(int argc, char **argv)
 		start_failed(&g, err);
 		goto done;
 	}
+	tlscred_release(g.partner_cred); /* the listener holds its own: SIGHUP replaces it */
+	g.partner_cred = NULL;
 	listening(&g, "partner", server_url(g.partner));
 
 	struct compliance_params cp = {
@@ -641,12 +657,15 @@ serve_main(int argc, char **argv)
 	    .origin = g.origin,
 	    .log = g.log,
 	    .metrics = g.metrics,
+	    .cred = g.compliance_cred,
 	};
 	g.compliance = compliance_start(&cp, err, sizeof err);
 	if (g.compliance == NULL) {
 		start_failed(&g, err);
 		goto done;
 	}
+	tlscred_release(g.compliance_cred);
+	g.compliance_cred = NULL;
 	listening(&g, "compliance", compliance_url(g.compliance));
 	if (g.cfg->status.listen.host != NULL) {
 		struct status_params sp = {
@@ -724,6 +743,8 @@ done:
 	pseudo_free(g.pseudo);
 	token_verifier_free(g.work_orders);
 	registry_free(g.registry);
+	tlscred_release(g.partner_cred);
+	tlscred_release(g.compliance_cred);
 	tlsauth_free(g.partner_trust);
 	if (g.ledger_lock >= 0)
 		close(g.ledger_lock);
