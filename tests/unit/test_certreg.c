@@ -10,6 +10,7 @@
 #include <sqlite3.h>
 
 #include "check.h"
+#include "fixture_pki.h"
 #include "certreg.h"
 #include "certwatch.h"
 #include "pki_crl.h"
@@ -24,15 +25,6 @@ at(const char *name)
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		abort();
 	return p;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static char warned[4096];
@@ -295,6 +287,6 @@ done:
 	free(pca_p);
 	free(sca_p);
 	free(vca_p);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nftw(dir, fixture_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
