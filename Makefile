@@ -110,35 +110,38 @@ LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf errlist file ident strtab text utf8
-LINK_test_cert            := cal certreg codec config csr file ident pki text utf8
+LINK_test_cert            := cal certreg codec config csr file ident pki pki_crl pki_file pki_p12 \
+                             text utf8
 LINK_test_codec           := codec
 LINK_test_config          := config file text utf8
 LINK_test_contract        := buf cal catalog codec contract errlist file ident policy strtab text \
                              ujson utf8
-LINK_test_certreg         := certreg codec file ident pki
+LINK_test_certreg         := certreg codec file ident pki pki_crl pki_file
+LINK_test_certwatch       := buf cal certwatch codec ledger_leaf strtab utf8
 LINK_test_csr             := csr
 LINK_test_csv             := buf
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
-                             file ident pki policy pseudo release strtab text token ujson utf8
+                             file ident pki pki_crl pki_file policy pseudo release strtab text \
+                             token ujson utf8
 LINK_test_errlist         := buf errlist file text utf8
 LINK_test_file            := file
 LINK_test_ident           := ident
-LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki policy \
-                             pseudo release strtab text token ujson utf8
+LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
+                             pki_file policy pseudo release strtab text token ujson utf8
 LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd \
                              ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
-                             metrics note pki stagedir strtab text utf8
+                             metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
 LINK_test_members         := cal
 LINK_test_merkle          :=
-LINK_test_note            := codec file ident pki
+LINK_test_note            := codec file ident pki pki_crl pki_file
 LINK_test_metrics         := apierr buf metrics
 LINK_test_notify          := apierr buf cal catalog codec contract csv errlist file ident metrics \
                              origin policy pseudo release strtab text ujson utf8
 LINK_test_origin          := apierr buf metrics ujson
-LINK_test_pki             := codec file ident
+LINK_test_pki             := codec file ident pki_crl pki_file pki_p12
 LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy \
                              strtab text ujson utf8
 LINK_test_pseudo          := codec pseudo
@@ -147,10 +150,10 @@ LINK_test_registry        := buf cal catalog codec contract contract_file errlis
                              policy registry strtab text ujson utf8
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
                              ident policy pseudo strtab text ujson utf8
-LINK_test_report          := apierr buf cal catalog codec config contract contract_file errlist \
-                             file ident ledger ledger_db ledger_err ledger_leaf ledger_read \
-                             csv ledger_vfs log merkle metrics note origin policy pseudo report_deletion \
-                             strtab text ujson utf8
+LINK_test_report          := apierr buf cal catalog certwatch codec config contract contract_file \
+                             errlist file ident ledger ledger_db ledger_err ledger_leaf \
+                             ledger_read csv ledger_vfs log merkle metrics note origin policy \
+                             pseudo report_deletion strtab text ujson utf8
 LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_db \
                              ledger_err ledger_leaf ledger_read ledger_vfs log merkle metrics note \
                              policy strtab text ujson utf8
@@ -162,9 +165,9 @@ LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
 LINK_test_subjects        := cal
 LINK_test_text            := utf8
-LINK_test_tlsauth         := apierr cal codec file ident tlsauth
-LINK_test_tlscred         := cal codec file ident pki tlscred
-LINK_test_token           := buf codec file ident pki token tokenstore
+LINK_test_tlsauth         := apierr cal codec file ident pki pki_crl pki_file tlsauth
+LINK_test_tlscred         := cal codec file tlscred
+LINK_test_token           := buf codec file ident pki pki_crl pki_file token tokenstore
 LINK_test_tokenstore      := tokenstore
 LINK_test_ujson           := ujson
 LINK_test_utf8            := utf8

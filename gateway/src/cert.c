@@ -19,6 +19,8 @@
 #include "file.h"
 #include "ident.h"
 #include "pki.h"
+#include "pki_crl.h"
+#include "pki_p12.h"
 
 static const char usage_issue[] =
     "usage: pdgate cert issue -c FILE (--partner ID | --staff NAME) [--days N] [--out PREFIX]\n"
@@ -183,6 +185,38 @@ opt_value(int argc, char **argv, int *i, const char *name, const char *alias, co
 	return 0;
 }
 
+/* The options that take a value and only keep it: 1 if argv[*i] is one of them that allowed
+ * permits (its value kept in o), 0 if none, -1 if its value is missing. */
+static int
+value_option(int argc, char **argv, int *i, unsigned allowed, struct opts *o)
+{
+	const struct {
+		const char *name, *alias;
+		unsigned flag; /* 0: every subcommand */
+		const char **value;
+	} table[] = {
+	    {"--config", "-c", 0, &o->config},
+	    {"--partner", NULL, OPT_PARTNER, &o->partner},
+	    {"--staff", NULL, OPT_STAFF_NAME, &o->staff_name},
+	    {"--out", NULL, OPT_OUT, &o->out},
+	    {"--p12", NULL, OPT_P12, &o->p12},
+	    {"--passphrase-file", NULL, OPT_P12, &o->passphrase_file},
+	    {"--csr", NULL, OPT_CSR, &o->csr},
+	};
+
+	for (size_t k = 0; k < sizeof(table) / sizeof(table[0]); k++) {
+		const char *v;
+		int r;
+		if (table[k].flag != 0 && !(allowed & table[k].flag))
+			continue;
+		if ((r = opt_value(argc, argv, i, table[k].name, table[k].alias, &v)) > 0)
+			*table[k].value = v;
+		if (r != 0)
+			return r;
+	}
+	return 0;
+}
+
 /* Returns 0 to go on, 1 when --help was printed, 2 on a usage error (message printed). */
 static int
 parse(int argc, char **argv, unsigned allowed, int max_positional, const char *usage,
@@ -197,10 +231,9 @@ parse(int argc, char **argv, unsigned allowed, int max_positional, const char *u
 			fputs(usage, stdout);
 			return 1;
 		}
-		if ((r = opt_value(argc, argv, &i, "--config", "-c", &v)) != 0) {
+		if ((r = value_option(argc, argv, &i, allowed, o)) != 0) {
 			if (r < 0)
 				goto missing;
-			o->config = v;
 		} else if ((r = opt_value(argc, argv, &i, "--days", NULL, &v)) != 0) {
 			if (r < 0)
 				goto missing;
@@ -211,23 +244,8 @@ parse(int argc, char **argv, unsigned allowed, int max_positional, const char *u
 				return 2;
 			}
 			o->days_set = 1;
-		} else if ((allowed & OPT_PARTNER) &&
-		           (r = opt_value(argc, argv, &i, "--partner", NULL, &v)) != 0) {
-			if (r < 0)
-				goto missing;
-			o->partner = v;
-		} else if ((allowed & OPT_STAFF_NAME) &&
-		           (r = opt_value(argc, argv, &i, "--staff", NULL, &v)) != 0) {
-			if (r < 0)
-				goto missing;
-			o->staff_name = v;
 		} else if ((allowed & OPT_STAFF_FLAG) && strcmp(a, "--staff") == 0) {
 			o->staff = 1;
-		} else if ((allowed & OPT_OUT) &&
-		           (r = opt_value(argc, argv, &i, "--out", NULL, &v)) != 0) {
-			if (r < 0)
-				goto missing;
-			o->out = v;
 		} else if ((allowed & OPT_SERVER) && strcmp(a, "--server") == 0) {
 			o->server = 1;
 		} else if ((allowed & OPT_SERVER) &&
@@ -250,21 +268,6 @@ parse(int argc, char **argv, unsigned allowed, int max_positional, const char *u
 					break;
 				v = argv[++i];
 			}
-		} else if ((allowed & OPT_P12) &&
-		           (r = opt_value(argc, argv, &i, "--p12", NULL, &v)) != 0) {
-			if (r < 0)
-				goto missing;
-			o->p12 = v;
-		} else if ((allowed & OPT_P12) &&
-		           (r = opt_value(argc, argv, &i, "--passphrase-file", NULL, &v)) != 0) {
-			if (r < 0)
-				goto missing;
-			o->passphrase_file = v;
-		} else if ((allowed & OPT_CSR) &&
-		           (r = opt_value(argc, argv, &i, "--csr", NULL, &v)) != 0) {
-			if (r < 0)
-				goto missing;
-			o->csr = v;
 		} else if ((allowed & OPT_JSON) && strcmp(a, "--json") == 0) {
 			o->json = 1;
 		} else if (a[0] == '-' && a[1] != '\0') {

@@ -15,7 +15,8 @@
 #include <sqlite3.h>
 
 #include "certreg.h"
-#include "report.h"
+#include "certwatch.h"
+#include "pki_crl.h"
 
 #define BUSY_TIMEOUT_MS 5000
 /* A server certificate's names as text: PKI_MAX_HOSTS host names of 253 characters, with their
@@ -627,19 +628,19 @@ certreg_list(struct certreg *r, struct certreg_row **rows, size_t *n, char *err,
 struct certreg_watch {
 	struct certreg_row *rows;
 	size_t nrows;
-	struct report_cert *v;
+	struct certwatch_item *v;
 	size_t n, cap;
 	char **owned; /* strings of the server and CRL items */
 	size_t nowned, capowned;
-	struct report_certs certs;
+	struct certwatch certs;
 };
 
-static struct report_cert *
+static struct certwatch_item *
 watch_item(struct certreg_watch *w)
 {
 	if (w->n == w->cap) {
 		size_t c = w->cap ? w->cap * 2 : 16;
-		struct report_cert *v = realloc(w->v, c * sizeof(*v));
+		struct certwatch_item *v = realloc(w->v, c * sizeof(*v));
 		if (v == NULL)
 			return NULL;
 		w->v = v;
@@ -682,7 +683,7 @@ watch_server(struct certreg_watch *w, const char *path)
 	char why[PATH_MAX + 256], names[CERTREG_SANS_MAX] = "", serial[PKI_SERIAL_HEX_LEN] = "";
 	char fp[PKI_FINGERPRINT_LEN] = "";
 	X509 *cert = pki_cert_read(path, why, sizeof(why));
-	struct report_cert *c;
+	struct certwatch_item *c;
 	int64_t ends = 0;
 	bool ok = cert != NULL, bad = false;
 
@@ -695,13 +696,13 @@ watch_server(struct certreg_watch *w, const char *path)
 		pki_san_text(cert, names, sizeof(names));
 	X509_free(cert);
 	for (size_t i = 0; i < w->n; i++)
-		if (w->v[i].kind == REPORT_CERT_SERVER &&
+		if (w->v[i].kind == CERTWATCH_SERVER &&
 		    ((w->v[i].file != NULL && strcmp(w->v[i].file, path) == 0) ||
 		     (ok && w->v[i].sha256 != NULL && strcmp(w->v[i].sha256, fp) == 0)))
 			return 0;
 	if ((c = watch_item(w)) == NULL)
 		return -1;
-	c->kind = REPORT_CERT_SERVER;
+	c->kind = CERTWATCH_SERVER;
 	c->file = watch_str(w, path, &bad);
 	if (ok) {
 		c->name = watch_str(w, names[0] != '\0' ? names : "server", &bad);
@@ -722,7 +723,7 @@ watch_crl(struct certreg_watch *w, const char *label, const char *path, const ch
 	char why[PATH_MAX + 256];
 	X509_CRL *crl = crl_load(path, ca_path, why, sizeof(why));
 	const ASN1_TIME *next = crl != NULL ? X509_CRL_get0_nextUpdate(crl) : NULL;
-	struct report_cert *c;
+	struct certwatch_item *c;
 	int64_t ends = 0;
 	bool ok = crl != NULL, bad = false;
 
@@ -733,7 +734,7 @@ watch_crl(struct certreg_watch *w, const char *label, const char *path, const ch
 	X509_CRL_free(crl);
 	if ((c = watch_item(w)) == NULL)
 		return -1;
-	c->kind = REPORT_CERT_CRL;
+	c->kind = CERTWATCH_CRL;
 	c->name = label;
 	c->file = watch_str(w, path, &bad);
 	if (ok)
@@ -760,7 +761,7 @@ certreg_watch(const struct config *cfg, char *err, size_t errlen)
 		goto fail;
 	for (size_t i = 0; i < w->nrows; i++) {
 		const struct certreg_row *row = &w->rows[i];
-		struct report_cert *c;
+		struct certwatch_item *c;
 		/*
 		 * The server's certificates are the configured files, below: one in the register
 		 * that is no longer configured is not the gateway's any more.
@@ -769,7 +770,7 @@ certreg_watch(const struct config *cfg, char *err, size_t errlen)
 			continue;
 		if ((c = watch_item(w)) == NULL)
 			goto oom;
-		c->kind = row->kind == CERTREG_PARTNER ? REPORT_CERT_PARTNER : REPORT_CERT_STAFF;
+		c->kind = row->kind == CERTREG_PARTNER ? CERTWATCH_PARTNER : CERTWATCH_STAFF;
 		c->name = row->name;
 		c->serial = row->serial;
 		c->sha256 = row->sha256;
@@ -794,7 +795,7 @@ fail:
 	return NULL;
 }
 
-const struct report_certs *
+const struct certwatch *
 certreg_watch_certs(const struct certreg_watch *w)
 {
 	return &w->certs;

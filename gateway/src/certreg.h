@@ -98,7 +98,7 @@ int certreg_list(struct certreg *r, struct certreg_row **rows, size_t *n, char *
 void certreg_rows_free(struct certreg_row *rows, size_t n);
 
 struct certreg_watch;
-struct report_certs;
+struct certwatch;
 
 /*
  * What the supervision summary watches, gathered: the rows of the register that are not
@@ -109,8 +109,8 @@ struct report_certs;
  */
 struct certreg_watch *certreg_watch(const struct config *cfg, char *err, size_t errlen);
 
-/* The gathered items, for report_summary. Borrowed from w. */
-const struct report_certs *certreg_watch_certs(const struct certreg_watch *w);
+/* The gathered items, for report_summary (certwatch.h). Borrowed from w. */
+const struct certwatch *certreg_watch_certs(const struct certreg_watch *w);
 
 /* NULL is a no-op. */
 void certreg_watch_free(struct certreg_watch *w);

@@ -527,8 +527,7 @@ compliance_start(const struct compliance_params *p, char *err, size_t errlen)
 	struct server_config sc = {
 	    .name = "compliance",
 	    .listen = &cfg->compliance.listen,
-	    .cert = cfg->compliance.cert,
-	    .key = cfg->compliance.key,
+	    .cred = p->cred,
 	    .client_ca = cfg->compliance.staff_ca,
 	    .trust = c->trust,
 	    /* optional at the TLS layer even when required: a missing certificate then gets a

@@ -43,6 +43,9 @@ struct compliance_params {
 	struct origin *origin;         /* member ids of a breach's subjects; NULL: not resolved */
 	struct log *log;
 	struct metrics *metrics; /* the listener's requests and connections; NULL: none */
+	struct tlscred *cred;    /* the listener's certificate and key as loaded and checked at
+	                            start ([compliance] cert, key); the listener takes its own
+	                            reference */
 };
 
 struct compliance;

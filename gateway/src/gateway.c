@@ -23,6 +23,7 @@
 
 #include "buf.h"
 #include "cal.h"
+#include "certwatch.h"
 #include "compliance.h"
 #include "config.h"
 #include "file.h"
@@ -55,6 +56,8 @@ struct gateway {
 	struct metrics *metrics;
 	struct log *log;
 	struct tlsauth *partner_trust;
+	struct tlscred *partner_cred, *compliance_cred; /* checked at start, until the listeners
+	                                                   that start with them hold their own */
 	struct registry *registry;
 	struct origin *origin;
 	struct pseudo *pseudo;
@@ -125,16 +128,30 @@ add_error(char **list, const char *fmt, ...)
 	*list = b.data;
 }
 
-/* The certificate and key of a listener, checked as SIGHUP and the listener load them. */
+/*
+ * The certificates and keys of both listeners, loaded and checked once (tlscred_load, as SIGHUP
+ * loads them) and kept for the listeners to start with. One pair of files for both (as pdgate
+ * init makes it) is read once; a problem with it is reported for each listener.
+ */
 static void
-check_server_pair(const char *what, const char *cert_path, const char *key_path, char **errors)
+load_server_pairs(struct gateway *g, char **errors)
 {
+	const struct config *c = g->cfg;
 	char err[PATH_MAX + 256];
-	struct tlscred *c = tlscred_load(cert_path, key_path, err, sizeof err);
 
-	if (c == NULL)
-		add_error(errors, "[%s] cert, key: %s", what, err);
-	tlscred_release(c);
+	if ((g->partner_cred = tlscred_load(c->partner.cert, c->partner.key, err, sizeof err)) ==
+	    NULL)
+		add_error(errors, "[partner] cert, key: %s", err);
+	if (strcmp(c->partner.cert, c->compliance.cert) == 0 &&
+	    strcmp(c->partner.key, c->compliance.key) == 0) {
+		if (g->partner_cred != NULL)
+			g->compliance_cred = tlscred_ref(g->partner_cred);
+		else
+			add_error(errors, "[compliance] cert, key: %s", err);
+	} else if ((g->compliance_cred = tlscred_load(c->compliance.cert, c->compliance.key, err,
+	                                              sizeof err)) == NULL) {
+		add_error(errors, "[compliance] cert, key: %s", err);
+	}
 }
 
 /* 1,000 held connections need more descriptors than a default soft limit of 1024 allows. */
@@ -159,19 +176,10 @@ raise_nofile(struct log *log, unsigned want)
 
 /* ---- Dates that stop the gateway: CRLs' nextUpdate, server certificates' notAfter ---- */
 
-#define DAY_S (24 * 3600)
-#define CRL_WARN_DAYS 7   /* a CRL's nextUpdate is announced this many days ahead */
-#define CERT_WARN_DAYS 30 /* a server certificate's notAfter likewise */
+#define DAY_S (24 * 3600) /* the housekeeping loop looks once a day */
 
-/* Whole days from now until t, rounded up (0 once it has passed). */
-static long
-days_until(time_t t, time_t now)
-{
-	return t <= now ? 0 : (long)((t - now + DAY_S - 1) / DAY_S);
-}
-
-/* A CRL past its nextUpdate refuses every certificate of its CA: an error; one within
- * CRL_WARN_DAYS of it, a warning. who: "partner" or "staff". */
+/* A CRL past its nextUpdate refuses every certificate of its CA: an error; one that is due
+ * (certwatch_due: within CERTWATCH_CRL_DAYS of it), a warning. who: "partner" or "staff". */
 static void
 check_crl(struct gateway *g, const char *who, const char *file, time_t next, time_t now)
 {
@@ -186,17 +194,18 @@ check_crl(struct gateway *g, const char *who, const char *file, time_t next, tim
 		    "the %s CRL %s is past its nextUpdate (%s): every %s certificate is refused "
 		    "until a current CRL is installed and pdgate receives SIGHUP",
 		    who, file, when, who);
-	else if (next - now <= (time_t)CRL_WARN_DAYS * DAY_S)
+	else if (certwatch_due(CERTWATCH_CRL, next, now))
 		log_msg(g->log, "warn",
-		        "the %s CRL %s reaches its nextUpdate on %s, in %ld day(s): re-sign it "
+		        "the %s CRL %s reaches its nextUpdate on %s, in %lld day(s): re-sign it "
 		        "(pdgate cert crl%s) and send SIGHUP, or every %s certificate is refused "
 		        "from then on",
-		        who, file, when, days_until(next, now),
+		        who, file, when, (long long)certwatch_days_to(next, now),
 		        strcmp(who, "staff") == 0 ? " --staff" : "", who);
 }
 
-/* The certificate a listener's new handshakes get, within CERT_WARN_DAYS of its notAfter
- * (a warning) or past it (an error). listeners: whose it is, for the message. */
+/* The certificate a listener's new handshakes get, due (certwatch_due: within
+ * CERTWATCH_CERT_DAYS of its notAfter: a warning) or past it (an error). listeners: whose it
+ * is, for the message. */
 static void
 check_cert(struct gateway *g, const char *listeners, const char *file, struct server *s, time_t now)
 {
@@ -211,11 +220,12 @@ check_cert(struct gateway *g, const char *listeners, const char *file, struct se
 		        "the server certificate %s of the %s expired on %s: clients refuse the "
 		        "handshake until a new one is installed and pdgate receives SIGHUP",
 		        file, listeners, when);
-	else if (until - now <= (time_t)CERT_WARN_DAYS * DAY_S)
-		log_msg(g->log, "warn",
-		        "the server certificate %s of the %s expires on %s, in %ld day(s): install "
-		        "a new one and send SIGHUP before then",
-		        file, listeners, when, days_until(until, now));
+	else if (certwatch_due(CERTWATCH_SERVER, until, now))
+		log_msg(
+		    g->log, "warn",
+		    "the server certificate %s of the %s expires on %s, in %lld day(s): install "
+		    "a new one and send SIGHUP before then",
+		    file, listeners, when, (long long)certwatch_days_to(until, now));
 }
 
 /* At start, on every SIGHUP, and once a day between. */
@@ -362,8 +372,8 @@ reload(struct gateway *g)
 
 /*
  * Opens everything a request needs and checks what -n checks: trust files, the server key
- * pair, catalogs and contracts, the token key, the pseudonym secret, the ledger key, the
- * origin. Every problem is appended to *errors; nothing is started.
+ * pairs (kept for the listeners), catalogs and contracts, the token key, the pseudonym secret, the
+ * ledger key, the origin. Every problem is appended to *errors; nothing is started.
  */
 static void
 open_all(struct gateway *g, char **errors)
@@ -377,8 +387,7 @@ open_all(struct gateway *g, char **errors)
 	                               "partner", err, sizeof err);
 	if (g->partner_trust == NULL)
 		add_error(errors, "[partner] client_ca/crl: %s", err);
-	check_server_pair("partner", c->partner.cert, c->partner.key, errors);
-	check_server_pair("compliance", c->compliance.cert, c->compliance.key, errors);
+	load_server_pairs(g, errors);
 	char *staff = compliance_check(c);
 	if (staff != NULL) {
 		add_error(errors, "%s", staff);
@@ -611,8 +620,7 @@ serve_main(int argc, char **argv)
 	struct server_config pc = {
 	    .name = "partner",
 	    .listen = &g.cfg->partner.listen,
-	    .cert = g.cfg->partner.cert,
-	    .key = g.cfg->partner.key,
+	    .cred = g.partner_cred,
 	    .client_ca = g.cfg->partner.client_ca,
 	    .trust = g.partner_trust,
 	    .cert_mode = SERVER_CERT_REQUIRED,
@@ -635,6 +643,8 @@ serve_main(int argc, char **argv)
 		start_failed(&g, err);
 		goto done;
 	}
+	tlscred_release(g.partner_cred); /* the listener holds its own: SIGHUP replaces it */
+	g.partner_cred = NULL;
 	listening(&g, "partner", server_url(g.partner));
 
 	struct compliance_params cp = {
@@ -647,12 +657,15 @@ serve_main(int argc, char **argv)
 	    .origin = g.origin,
 	    .log = g.log,
 	    .metrics = g.metrics,
+	    .cred = g.compliance_cred,
 	};
 	g.compliance = compliance_start(&cp, err, sizeof err);
 	if (g.compliance == NULL) {
 		start_failed(&g, err);
 		goto done;
 	}
+	tlscred_release(g.compliance_cred);
+	g.compliance_cred = NULL;
 	listening(&g, "compliance", compliance_url(g.compliance));
 	if (g.cfg->status.listen.host != NULL) {
 		struct status_params sp = {
@@ -730,6 +743,8 @@ done:
 	pseudo_free(g.pseudo);
 	token_verifier_free(g.work_orders);
 	registry_free(g.registry);
+	tlscred_release(g.partner_cred);
+	tlscred_release(g.compliance_cred);
 	tlsauth_free(g.partner_trust);
 	if (g.ledger_lock >= 0)
 		close(g.ledger_lock);

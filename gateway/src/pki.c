@@ -1,14 +1,8 @@
-/* pki — keys, certificates and CRLs of a pdgate installation, made with the OpenSSL 3 API. */
-#include <assert.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
+/* pki — keys and certificates of a pdgate installation, made with the OpenSSL 3 API. */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -17,7 +11,6 @@
 #include <openssl/bn.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <openssl/pkcs12.h>
 #include <openssl/rand.h>
 #include <openssl/x509v3.h>
 
@@ -25,177 +18,14 @@
 #include "file.h"
 #include "ident.h"
 #include "pki.h"
-
-/* Certificates and keys are small; a CRL can grow with every revocation. */
-#define MAX_CERT_FILE ((size_t)1 << 20)
-#define MAX_KEY_FILE ((size_t)64 << 10)
-#define MAX_CRL_FILE ((size_t)64 << 20)
+#include "pki_crl.h"
+#include "pki_file.h"
 
 /*
  * Certificates start five minutes in the past: a peer whose clock runs a little behind the
  * issuing host must not see a freshly issued certificate as "not yet valid".
  */
 #define BACKDATE_SECONDS 300
-
-__attribute__((format(printf, 3, 4))) static void
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* Sets err to "what: <first OpenSSL error>" and empties OpenSSL's error queue. */
-static void
-ossl_err(char *err, size_t errlen, const char *what)
-{
-	unsigned long e = ERR_peek_error();
-	char buf[256];
-
-	if (e != 0) {
-		ERR_error_string_n(e, buf, sizeof(buf));
-		seterr(err, errlen, "%s: %s", what, buf);
-	} else {
-		seterr(err, errlen, "%s", what);
-	}
-	ERR_clear_error();
-}
-
-/* ---- files ---- */
-
-static int
-write_all(int fd, const void *data, size_t len)
-{
-	const unsigned char *p = data;
-
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-/* Creates path (never an existing file, never through a symlink) with mode and data, synced. */
-static int
-write_new(const char *path, mode_t mode, const void *data, size_t len, char *err, size_t errlen)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	int e;
-
-	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", path, strerror(errno));
-		return -1;
-	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		e = errno;
-		close(fd);
-		unlink(path);
-		seterr(err, errlen, "%s: %s", path, strerror(e));
-		return -1;
-	}
-	if (close(fd) < 0) {
-		e = errno;
-		unlink(path);
-		seterr(err, errlen, "%s: %s", path, strerror(e));
-		return -1;
-	}
-	return 0;
-}
-
-/* The folder of path, into out. */
-static int
-dir_of(const char *path, char *out, size_t n)
-{
-	char tmp[PATH_MAX];
-
-	if (snprintf(tmp, sizeof(tmp), "%s", path) >= (int)sizeof(tmp))
-		return -1;
-	if (snprintf(out, n, "%s", dirname(tmp)) >= (int)n)
-		return -1;
-	return 0;
-}
-
-/*
- * Replaces path with data so that a reader sees the old file or the new one, never a part:
- * a temporary file in the same folder, synced, renamed over path, then the folder synced.
- */
-static int
-write_atomic(const char *path, mode_t mode, const void *data, size_t len, char *err, size_t errlen)
-{
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	int fd, dfd, e;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= (int)sizeof(tmp) ||
-	    dir_of(path, dir, sizeof(dir)) < 0) {
-		seterr(err, errlen, "%s: path too long", path);
-		return -1;
-	}
-	fd = mkstemp(tmp);
-	if (fd < 0) {
-		seterr(err, errlen, "%s: %s", tmp, strerror(errno));
-		return -1;
-	}
-	/* mkstemp creates 0600; the files written here (CRLs) are public and read by the gateway.
-	 */
-	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		e = errno;
-		close(fd);
-		unlink(tmp);
-		seterr(err, errlen, "%s: %s", tmp, strerror(e));
-		return -1;
-	}
-	if (close(fd) < 0 || rename(tmp, path) < 0) {
-		e = errno;
-		unlink(tmp);
-		seterr(err, errlen, "%s: %s", path, strerror(e));
-		return -1;
-	}
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
-}
-
-/*
- * The PEM in a memory BIO, written as a new file or atomically replaced; the BIO is freed here.
- * encoded: the PEM writer succeeded (bio NULL counts as not); otherwise the error says what
- * could not be encoded.
- */
-static int
-pem_write_file(BIO *bio, int encoded, const char *what, const char *path, mode_t mode, int atomic,
-               char *err, size_t errlen)
-{
-	char *data = NULL;
-	long n;
-	int rc = -1;
-
-	if (bio == NULL || !encoded) {
-		ossl_err(err, errlen, what);
-		goto done;
-	}
-	n = BIO_get_mem_data(bio, &data);
-	if (n <= 0 || data == NULL)
-		seterr(err, errlen, "%s: nothing to write", path);
-	else if (atomic)
-		rc = write_atomic(path, mode, data, (size_t)n, err, errlen);
-	else
-		rc = write_new(path, mode, data, (size_t)n, err, errlen);
-done:
-	BIO_free(bio);
-	return rc;
-}
 
 /* ---- keys ---- */
 
@@ -218,7 +48,7 @@ pki_key_write(const char *path, EVP_PKEY *key, char *err, size_t errlen)
 	BIO *bio = BIO_new(BIO_s_secmem());
 	int ok = bio != NULL && PEM_write_bio_PrivateKey(bio, key, NULL, NULL, 0, NULL, NULL) == 1;
 
-	return pem_write_file(bio, ok, "encoding private key", path, 0600, 0, err, errlen);
+	return pki_file_bio(bio, ok, "encoding private key", path, 0600, 0, err, errlen);
 }
 
 int
@@ -227,45 +57,7 @@ pki_pub_write(const char *path, EVP_PKEY *key, char *err, size_t errlen)
 	BIO *bio = BIO_new(BIO_s_mem());
 	int ok = bio != NULL && PEM_write_bio_PUBKEY(bio, key) == 1;
 
-	return pem_write_file(bio, ok, "encoding public key", path, 0644, 0, err, errlen);
-}
-
-/* Keys are never encrypted in an installation; an encrypted one is refused, never prompted. */
-static int
-no_passphrase(char *buf, int size, int rwflag, void *u)
-{
-	(void)buf;
-	(void)size;
-	(void)rwflag;
-	(void)u;
-	return -1;
-}
-
-/*
- * The object parse makes of the file at path (pki_file_read with max and flags), or NULL with
- * "path: what" and OpenSSL's reason in err. The bytes are wiped before they are freed when the
- * file is key material (FILE_READ_SECRET).
- */
-static void *
-read_object(const char *path, size_t max, unsigned flags, void *(*parse)(const char *, size_t),
-            const char *what, char *err, size_t errlen)
-{
-	size_t len = 0;
-	char *data = file_read(path, max, flags, &len, err, errlen);
-	void *obj;
-
-	if (data == NULL)
-		return NULL;
-	obj = parse(data, len);
-	if (obj == NULL) {
-		char msg[PATH_MAX + 32];
-		snprintf(msg, sizeof(msg), "%s: %s", path, what);
-		ossl_err(err, errlen, msg);
-	}
-	if (flags & FILE_READ_SECRET)
-		OPENSSL_cleanse(data, len);
-	free(data);
-	return obj;
+	return pki_file_bio(bio, ok, "encoding public key", path, 0644, 0, err, errlen);
 }
 
 static void *
@@ -273,7 +65,7 @@ parse_key(const char *data, size_t len)
 {
 	BIO *bio = BIO_new_mem_buf(data, (int)len);
 	EVP_PKEY *key =
-	    bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, no_passphrase, NULL) : NULL;
+	    bio != NULL ? PEM_read_bio_PrivateKey(bio, NULL, pki_no_passphrase, NULL) : NULL;
 
 	BIO_free(bio);
 	return key;
@@ -282,8 +74,8 @@ parse_key(const char *data, size_t len)
 EVP_PKEY *
 pki_key_read(const char *path, char *err, size_t errlen)
 {
-	return read_object(path, MAX_KEY_FILE, FILE_READ_SECRET, parse_key, "no PEM private key",
-	                   err, errlen);
+	return pki_file_object(path, PKI_FILE_KEY_MAX, FILE_READ_SECRET, parse_key,
+	                       "no PEM private key", err, errlen);
 }
 
 /* ---- certificates ---- */
@@ -297,7 +89,7 @@ parse_cert(const char *data, size_t len)
 	if (strstr(data, "-----BEGIN") != NULL) {
 		BIO *bio = BIO_new_mem_buf(data, (int)len);
 		if (bio != NULL)
-			cert = PEM_read_bio_X509(bio, NULL, no_passphrase, NULL);
+			cert = PEM_read_bio_X509(bio, NULL, pki_no_passphrase, NULL);
 		BIO_free(bio);
 	} else {
 		const unsigned char *p = (const unsigned char *)data;
@@ -313,7 +105,8 @@ parse_cert(const char *data, size_t len)
 X509 *
 pki_cert_read(const char *path, char *err, size_t errlen)
 {
-	return read_object(path, MAX_CERT_FILE, 0, parse_cert, "not a certificate", err, errlen);
+	return pki_file_object(path, PKI_FILE_CERT_MAX, 0, parse_cert, "not a certificate", err,
+	                       errlen);
 }
 
 /* Writes the certificate as PEM into a new file (mode 0644, O_EXCL). 0 or -1. */
@@ -323,7 +116,7 @@ pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen)
 	BIO *bio = BIO_new(BIO_s_mem());
 	int ok = bio != NULL && PEM_write_bio_X509(bio, cert) == 1;
 
-	return pem_write_file(bio, ok, "encoding certificate", path, 0644, 0, err, errlen);
+	return pki_file_bio(bio, ok, "encoding certificate", path, 0644, 0, err, errlen);
 }
 
 /* A positive, non-zero serial of 128 random bits (RFC 5280 allows up to 20 octets). */
@@ -477,7 +270,7 @@ cert_build(enum pki_profile profile, const char *name, const char *const *hosts,
 		urn = "urn:pdgate:staff:";
 		break;
 	default:
-		seterr(err, errlen, "unknown certificate profile");
+		pki_seterr(err, errlen, "unknown certificate profile");
 		goto fail;
 	}
 	if (X509_set_version(x, X509_VERSION_3) != 1 || set_random_serial(x) < 0 ||
@@ -512,18 +305,18 @@ cert_build(enum pki_profile profile, const char *name, const char *const *hosts,
 	X509_NAME_free(subject);
 	return x;
 ossl_fail:
-	ossl_err(err, errlen, "building certificate");
+	pki_ossl_err(err, errlen, "building certificate");
 fail:
 	X509_NAME_free(subject);
 	X509_free(x);
 	return NULL;
 }
 
-static int
-days_valid(unsigned days, char *err, size_t errlen)
+int
+pki_days_ok(unsigned days, char *err, size_t errlen)
 {
 	if (days < 1 || days > PKI_DAYS_MAX) {
-		seterr(err, errlen, "lifetime of %u days: must be 1..%u", days, PKI_DAYS_MAX);
+		pki_seterr(err, errlen, "lifetime of %u days: must be 1..%u", days, PKI_DAYS_MAX);
 		return 0;
 	}
 	return 1;
@@ -534,10 +327,10 @@ X509 *
 pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen)
 {
 	if (cn == NULL || cn[0] == '\0' || strlen(cn) > 64) {
-		seterr(err, errlen, "CA name must be 1..64 characters");
+		pki_seterr(err, errlen, "CA name must be 1..64 characters");
 		return NULL;
 	}
-	if (!days_valid(days, err, errlen))
+	if (!pki_days_ok(days, err, errlen))
 		return NULL;
 	return cert_build(PKI_PROFILE_CA, cn, NULL, 0, key, NULL, key, days, err, errlen);
 }
@@ -551,23 +344,23 @@ issue(enum pki_profile profile, const char *name, const char *const *hosts, size
 	X509 *x;
 
 	if (profile == PKI_PROFILE_CA) {
-		seterr(err, errlen, "pki_issue makes leaf certificates only");
+		pki_seterr(err, errlen, "pki_issue makes leaf certificates only");
 		return NULL;
 	}
 	if (profile == PKI_PROFILE_SERVER ? (name == NULL || name[0] == '\0' || strlen(name) > 64)
 	                                  : name == NULL || !ident_name_ok(name, strlen(name))) {
-		seterr(err, errlen, "'%s': a name must match " IDENT_NAME_PATTERN,
-		       name != NULL ? name : "");
+		pki_seterr(err, errlen, "'%s': a name must match " IDENT_NAME_PATTERN,
+		           name != NULL ? name : "");
 		return NULL;
 	}
-	if (!days_valid(days, err, errlen))
+	if (!pki_days_ok(days, err, errlen))
 		return NULL;
 	if (X509_check_ca(ca) < 1) {
-		seterr(err, errlen, "the issuing certificate is not a CA");
+		pki_seterr(err, errlen, "the issuing certificate is not a CA");
 		return NULL;
 	}
 	if (X509_check_private_key(ca, ca_key) != 1) {
-		ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
+		pki_ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
 		return NULL;
 	}
 	for (size_t i = 0; i < nhosts; i++) {
@@ -575,7 +368,7 @@ issue(enum pki_profile profile, const char *name, const char *const *hosts, size
 		unsigned char a[16], b[16];
 		size_t alen = 0;
 		if (why != NULL) {
-			seterr(err, errlen, "'%s': %s", hosts[i] != NULL ? hosts[i] : "", why);
+			pki_seterr(err, errlen, "'%s': %s", hosts[i] != NULL ? hosts[i] : "", why);
 			return NULL;
 		}
 		alen = host_address(hosts[i], a);
@@ -583,14 +376,14 @@ issue(enum pki_profile profile, const char *name, const char *const *hosts, size
 			if (strcmp(hosts[k], hosts[i]) == 0 ||
 			    (alen > 0 && host_address(hosts[k], b) == alen &&
 			     memcmp(a, b, alen) == 0)) {
-				seterr(err, errlen, "'%s' is named twice", hosts[i]);
+				pki_seterr(err, errlen, "'%s' is named twice", hosts[i]);
 				return NULL;
 			}
 	}
 	x = cert_build(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 	/* A leaf that outlives its CA would stop verifying before its own notAfter. */
 	if (x != NULL && ASN1_TIME_compare(X509_get0_notAfter(x), X509_get0_notAfter(ca)) > 0) {
-		seterr(err, errlen, "a certificate for %u days would outlive its CA", days);
+		pki_seterr(err, errlen, "a certificate for %u days would outlive its CA", days);
 		X509_free(x);
 		return NULL;
 	}
@@ -624,15 +417,11 @@ static int
 path_join(char *out, size_t n, const char *prefix, const char *suffix, char *err, size_t errlen)
 {
 	if (snprintf(out, n, "%s%s", prefix, suffix) >= (int)n) {
-		seterr(err, errlen, "%s%s: path too long", prefix, suffix);
+		pki_seterr(err, errlen, "%s%s: path too long", prefix, suffix);
 		return -1;
 	}
 	return 0;
 }
-
-/* In the CRL section below; a new CA makes its first, empty CRL. */
-static int pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
-                          size_t errlen);
 
 int
 pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out, EVP_PKEY **key_out,
@@ -649,7 +438,7 @@ pki_make_ca(const char *prefix, const char *cn, int with_crl, X509 **ca_out, EVP
 		return -1;
 	key = pki_key_ec();
 	if (key == NULL) {
-		ossl_err(err, errlen, "generating the CA key");
+		pki_ossl_err(err, errlen, "generating the CA key");
 		goto fail;
 	}
 	ca = pki_ca_new(cn, key, PKI_DAYS_CA, err, errlen);
@@ -698,20 +487,20 @@ make_leaf(const char *prefix, enum pki_profile profile, const char *name, const 
 		return -1;
 	/* Checked before any work; pki_leaf_write's O_EXCL creates are what guarantee it. */
 	if (lstat(cpath, &st) == 0 || lstat(kpath, &st) == 0) {
-		seterr(err, errlen, "%s.pem or %s.key already exists; not overwriting", prefix,
-		       prefix);
+		pki_seterr(err, errlen, "%s.pem or %s.key already exists; not overwriting", prefix,
+		           prefix);
 		return -1;
 	}
 	key = pki_key_ec();
 	if (key == NULL) {
-		ossl_err(err, errlen, "generating a key");
+		pki_ossl_err(err, errlen, "generating a key");
 		goto done;
 	}
 	cert = issue(profile, name, hosts, nhosts, key, ca, ca_key, days, err, errlen);
 	if (cert == NULL)
 		goto done;
 	if (fingerprint != NULL && pki_fingerprint(cert, fingerprint) < 0) {
-		seterr(err, errlen, "computing the fingerprint");
+		pki_seterr(err, errlen, "computing the fingerprint");
 		goto done;
 	}
 	rc = pki_leaf_write(prefix, cert, key, err, errlen);
@@ -752,7 +541,7 @@ static int
 hosts_count_ok(size_t nhosts, char *err, size_t errlen)
 {
 	if (nhosts == 0 || nhosts > PKI_MAX_HOSTS) {
-		seterr(err, errlen, "a server certificate names 1..%d hosts", PKI_MAX_HOSTS);
+		pki_seterr(err, errlen, "a server certificate names 1..%d hosts", PKI_MAX_HOSTS);
 		return 0;
 	}
 	return 1;
@@ -864,228 +653,6 @@ pki_host_kind(const char *s)
 	return host_address(s, ip) > 0 ? PKI_HOST_IP : PKI_HOST_DNS;
 }
 
-/* ---- CRLs ---- */
-
-static void *
-parse_crl(const char *data, size_t len)
-{
-	BIO *bio = BIO_new_mem_buf(data, (int)len);
-	X509_CRL *crl = bio != NULL ? PEM_read_bio_X509_CRL(bio, NULL, no_passphrase, NULL) : NULL;
-
-	BIO_free(bio);
-	return crl;
-}
-
-X509_CRL *
-pki_crl_read(const char *path, char *err, size_t errlen)
-{
-	return read_object(path, MAX_CRL_FILE, 0, parse_crl, "not a PEM CRL", err, errlen);
-}
-
-/*
- * A CRL signed by ca: the entries of old (may be NULL) plus revoke (may be NULL), CRL number
- * `number`, lastUpdate now, nextUpdate now + days, and an AKI naming the CA key.
- */
-static X509_CRL *
-crl_build(X509 *ca, EVP_PKEY *ca_key, X509_CRL *old, X509 *revoke, const BIGNUM *number,
-          unsigned days, char *err, size_t errlen)
-{
-	X509_CRL *crl = X509_CRL_new();
-	ASN1_TIME *now = ASN1_TIME_new(), *next = ASN1_TIME_new();
-	ASN1_INTEGER *num = NULL;
-	X509_EXTENSION *aki = NULL;
-	X509_REVOKED *r = NULL;
-	X509V3_CTX ctx;
-
-	if (crl == NULL || now == NULL || next == NULL)
-		goto fail;
-	if (X509_CRL_set_version(crl, X509_CRL_VERSION_2) != 1 ||
-	    X509_CRL_set_issuer_name(crl, X509_get_subject_name(ca)) != 1 ||
-	    X509_gmtime_adj(now, 0) == NULL || X509_time_adj_ex(next, (int)days, 0, NULL) == NULL ||
-	    X509_CRL_set1_lastUpdate(crl, now) != 1 || X509_CRL_set1_nextUpdate(crl, next) != 1)
-		goto fail;
-	if (old != NULL) {
-		STACK_OF(X509_REVOKED) *revs = X509_CRL_get_REVOKED(old);
-		for (int i = 0; i < sk_X509_REVOKED_num(revs); i++) {
-			r = X509_REVOKED_dup(sk_X509_REVOKED_value(revs, i));
-			if (r == NULL || X509_CRL_add0_revoked(crl, r) != 1)
-				goto fail;
-			r = NULL;
-		}
-	}
-	if (revoke != NULL) {
-		/*
-		 * No reasonCode entry extension: RFC 5280 5.3.1 says that "unspecified" is
-		 * expressed by leaving the extension out.
-		 */
-		r = X509_REVOKED_new();
-		if (r == NULL ||
-		    X509_REVOKED_set_serialNumber(r, X509_get_serialNumber(revoke)) != 1 ||
-		    X509_REVOKED_set_revocationDate(r, now) != 1 ||
-		    X509_CRL_add0_revoked(crl, r) != 1)
-			goto fail;
-		r = NULL;
-	}
-	num = BN_to_ASN1_INTEGER(number, NULL);
-	if (num == NULL || X509_CRL_add1_ext_i2d(crl, NID_crl_number, num, 0, 0) != 1)
-		goto fail;
-	memset(&ctx, 0, sizeof(ctx));
-	X509V3_set_ctx(&ctx, ca, NULL, NULL, crl, 0);
-	X509V3_set_ctx_nodb(&ctx);
-	aki = X509V3_EXT_conf_nid(NULL, &ctx, NID_authority_key_identifier, "keyid:always");
-	if (aki == NULL || X509_CRL_add_ext(crl, aki, -1) != 1)
-		goto fail;
-	if (X509_CRL_sort(crl) != 1 || X509_CRL_sign(crl, ca_key, EVP_sha256()) <= 0)
-		goto fail;
-	X509_EXTENSION_free(aki);
-	ASN1_INTEGER_free(num);
-	ASN1_TIME_free(now);
-	ASN1_TIME_free(next);
-	return crl;
-fail:
-	ossl_err(err, errlen, "building CRL");
-	X509_REVOKED_free(r);
-	X509_EXTENSION_free(aki);
-	ASN1_INTEGER_free(num);
-	ASN1_TIME_free(now);
-	ASN1_TIME_free(next);
-	X509_CRL_free(crl);
-	return NULL;
-}
-
-static int
-crl_write(const char *path, X509_CRL *crl, int atomic, char *err, size_t errlen)
-{
-	BIO *bio = BIO_new(BIO_s_mem());
-	int ok = bio != NULL && PEM_write_bio_X509_CRL(bio, crl) == 1;
-
-	return pem_write_file(bio, ok, "encoding CRL", path, 0644, atomic, err, errlen);
-}
-
-/* Writes a new empty CRL (CRL number 1, nextUpdate now + days) to path; new file only. 0 or -1. */
-static int
-pki_crl_create(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char *err,
-               size_t errlen)
-{
-	BIGNUM *one = BN_new();
-	X509_CRL *crl = NULL;
-	int rc = -1;
-
-	if (!days_valid(days, err, errlen))
-		goto done;
-	if (one == NULL || BN_set_word(one, 1) != 1) {
-		ossl_err(err, errlen, "CRL number");
-		goto done;
-	}
-	crl = crl_build(ca, ca_key, NULL, NULL, one, days, err, errlen);
-	if (crl == NULL)
-		goto done;
-	rc = crl_write(path, crl, 0, err, errlen);
-done:
-	X509_CRL_free(crl);
-	BN_free(one);
-	return rc;
-}
-
-/*
- * Read-modify-write of the CRL at path under an exclusive lock on its folder: two revocations
- * at once must not both start from the same old CRL and lose one entry. The folder is locked,
- * not the file, because the file is replaced by rename.
- */
-static enum pki_revoke
-crl_update(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *revoke, unsigned days, char **number,
-           char *err, size_t errlen)
-{
-	enum pki_revoke rc = PKI_REVOKE_ERROR;
-	char dir[PATH_MAX];
-	X509_CRL *old = NULL, *crl = NULL;
-	ASN1_INTEGER *oldnum = NULL;
-	BIGNUM *num = NULL;
-	X509_REVOKED *found = NULL;
-	int lock = -1, crit = 0;
-
-	if (!days_valid(days, err, errlen))
-		return PKI_REVOKE_ERROR;
-	if (X509_check_private_key(ca, ca_key) != 1) {
-		ossl_err(err, errlen, "the CA key does not belong to the CA certificate");
-		return PKI_REVOKE_ERROR;
-	}
-	if (dir_of(path, dir, sizeof(dir)) < 0) {
-		seterr(err, errlen, "%s: path too long", path);
-		return PKI_REVOKE_ERROR;
-	}
-	lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (lock < 0 || flock(lock, LOCK_EX) < 0) {
-		seterr(err, errlen, "%s: cannot lock: %s", dir, strerror(errno));
-		goto done;
-	}
-	old = pki_crl_read(path, err, errlen);
-	if (old == NULL)
-		goto done;
-	/* Never extend a CRL we did not sign: its entries would be re-signed as ours. */
-	if (X509_NAME_cmp(X509_CRL_get_issuer(old), X509_get_subject_name(ca)) != 0 ||
-	    X509_CRL_verify(old, X509_get0_pubkey(ca)) != 1) {
-		ERR_clear_error();
-		seterr(err, errlen, "%s: the CRL is not signed by this CA; refusing to update it",
-		       path);
-		goto done;
-	}
-	if (revoke != NULL &&
-	    X509_CRL_get0_by_serial(old, &found, X509_get_serialNumber(revoke)) > 0) {
-		rc = PKI_REVOKE_ALREADY;
-		goto done;
-	}
-	oldnum = X509_CRL_get_ext_d2i(old, NID_crl_number, &crit, NULL);
-	if (oldnum == NULL && crit != -1) {
-		seterr(err, errlen, "%s: unreadable CRL number", path);
-		goto done;
-	}
-	/* A CRL without a number (made by hand) restarts at 1. */
-	num = oldnum != NULL ? ASN1_INTEGER_to_BN(oldnum, NULL) : BN_new();
-	if (num == NULL || BN_add_word(num, 1) != 1) {
-		ossl_err(err, errlen, "CRL number");
-		goto done;
-	}
-	crl = crl_build(ca, ca_key, old, revoke, num, days, err, errlen);
-	if (crl == NULL || crl_write(path, crl, 1, err, errlen) < 0)
-		goto done;
-	if (number != NULL) {
-		char *dec = BN_bn2dec(num);
-		*number = dec != NULL ? strdup(dec) : NULL;
-		OPENSSL_free(dec);
-	}
-	rc = PKI_REVOKE_DONE;
-done:
-	if (lock >= 0)
-		close(lock); /* releases the lock */
-	BN_free(num);
-	ASN1_INTEGER_free(oldnum);
-	X509_CRL_free(crl);
-	X509_CRL_free(old);
-	return rc;
-}
-
-enum pki_revoke
-pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *cert, unsigned days,
-               char **number, char *err, size_t errlen)
-{
-	assert(cert != NULL);
-	if (!pki_issued_by(cert, ca)) {
-		seterr(err, errlen, "the certificate was not issued by this CA");
-		return PKI_REVOKE_ERROR;
-	}
-	return crl_update(path, ca, ca_key, cert, days, number, err, errlen);
-}
-
-int
-pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char **number,
-                char *err, size_t errlen)
-{
-	return crl_update(path, ca, ca_key, NULL, days, number, err, errlen) == PKI_REVOKE_DONE
-	           ? 0
-	           : -1;
-}
-
 /* ---- fingerprints, verifier keys, secrets ---- */
 
 /* Hex of SHA-256 of the DER certificate, lowercase, into hex (65 bytes). 0 or -1. */
@@ -1157,14 +724,14 @@ pki_vkey_write(const char *path, const char *name, EVP_PKEY *key, char *err, siz
 	int rc = -1;
 
 	if (line == NULL) {
-		seterr(err, errlen, "cannot make a verifier key for name '%s'", name);
+		pki_seterr(err, errlen, "cannot make a verifier key for name '%s'", name);
 		return -1;
 	}
 	if (asprintf(&text, "%s\n", line) < 0) {
-		seterr(err, errlen, "out of memory");
+		pki_seterr(err, errlen, "out of memory");
 		goto done;
 	}
-	rc = write_new(path, 0644, text, strlen(text), err, errlen);
+	rc = pki_file_new(path, 0644, text, strlen(text), err, errlen);
 done:
 	free(text);
 	free(line);
@@ -1179,94 +746,17 @@ pki_secret_write(const char *path, char *err, size_t errlen)
 	int rc = -1;
 
 	if (RAND_priv_bytes(secret, sizeof(secret)) != 1) {
-		ossl_err(err, errlen, "random bytes");
+		pki_ossl_err(err, errlen, "random bytes");
 		goto done;
 	}
 	codec_hex_encode(secret, sizeof(secret), hex);
 	hex[64] = '\n';
 	hex[65] = '\0';
-	rc = write_new(path, 0600, hex, 65, err, errlen);
+	rc = pki_file_new(path, 0600, hex, 65, err, errlen);
 done:
 	OPENSSL_cleanse(secret, sizeof(secret));
 	OPENSSL_cleanse(hex, sizeof(hex));
 	return rc;
-}
-
-/* ---- PKCS#12 ---- */
-
-/*
- * PBKDF2 iterations of the key and certificate encryption and of the MAC. OpenSSL's default is
- * 2048; a bundle travels to a partner and may be kept for a year, so it gets more.
- */
-#define P12_ITER 100000
-
-int
-pki_p12_write(const char *path, X509 *cert, EVP_PKEY *key, X509 *ca, const char *friendly,
-              const char *passphrase, char *err, size_t errlen)
-{
-	STACK_OF(X509) *cas = sk_X509_new_null();
-	PKCS12 *p12 = NULL;
-	BIO *bio = NULL;
-	int ok = 0, rc = -1;
-
-	if (cas == NULL || (ca != NULL && sk_X509_push(cas, ca) <= 0)) {
-		ossl_err(err, errlen, "PKCS#12");
-		goto done;
-	}
-	/*
-	 * AES-256-CBC under PBES2/PBKDF2 (HMAC-SHA-256) for the key and the certificates, and a
-	 * SHA-256 MAC: what OpenSSL 3, Java 17's keytool and .NET all read. The MAC is set
-	 * separately because PKCS12_create would take the default digest for it.
-	 */
-	p12 = PKCS12_create(passphrase, friendly, key, cert, cas, NID_aes_256_cbc, NID_aes_256_cbc,
-	                    P12_ITER, -1, 0);
-	if (p12 == NULL ||
-	    PKCS12_set_mac(p12, passphrase, -1, NULL, 0, P12_ITER, EVP_sha256()) != 1) {
-		ossl_err(err, errlen, "building the PKCS#12 bundle");
-		goto done;
-	}
-	bio = BIO_new(BIO_s_secmem());
-	ok = bio != NULL && i2d_PKCS12_bio(bio, p12) == 1;
-	rc = pem_write_file(bio, ok, "encoding the PKCS#12 bundle", path, 0600, 0, err, errlen);
-	bio = NULL;
-done:
-	BIO_free(bio);
-	PKCS12_free(p12);
-	sk_X509_free(cas); /* the CA is borrowed: the stack only */
-	return rc;
-}
-
-char *
-pki_passphrase_read(const char *path, char *err, size_t errlen)
-{
-	size_t len = 0, n;
-	char *data = file_read(path, MAX_KEY_FILE, FILE_READ_SECRET, &len, err, errlen);
-
-	if (data == NULL)
-		return NULL;
-	/* The first line, as `openssl -passin file:` and keytool's `-storepass:file` read it. */
-	n = strcspn(data, "\r\n");
-	if (n < PKI_PASSPHRASE_MIN || n > PKI_PASSPHRASE_MAX) {
-		seterr(err, errlen,
-		       "%s: the passphrase (the first line) must have %d to %d characters", path,
-		       PKI_PASSPHRASE_MIN, PKI_PASSPHRASE_MAX);
-		goto fail;
-	}
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)data[i] < 0x20 || (unsigned char)data[i] > 0x7e) {
-			seterr(err, errlen,
-			       "%s: the passphrase must be printable ASCII, so that OpenSSL, Java "
-			       "and .NET derive the same key from it",
-			       path);
-			goto fail;
-		}
-	OPENSSL_cleanse(data + n, len - n);
-	data[n] = '\0';
-	return data;
-fail:
-	OPENSSL_cleanse(data, len);
-	free(data);
-	return NULL;
 }
 
 /* ---- what a certificate says ---- */

@@ -1,4 +1,4 @@
-/* pki — keys, certificates and CRLs of a pdgate installation, made with the OpenSSL 3 API. */
+/* pki — keys and certificates of a pdgate installation, made with the OpenSSL 3 API. */
 #ifndef PDGATE_PKI_H
 #define PDGATE_PKI_H
 
@@ -21,10 +21,6 @@
 #define PKI_SERIAL_HEX_LEN 43
 /* A partner id or staff name and its NUL. */
 #define PKI_NAME_LEN 64
-/* A PKCS#12 passphrase, in characters. */
-#define PKI_PASSPHRASE_MIN 8
-#define PKI_PASSPHRASE_MAX 1024
-
 /* The certificate profiles. certs/profiles.cnf spells the same ones as OpenSSL sections. */
 enum pki_profile {
 	PKI_PROFILE_CA,      /* v3_ca: CA:true pathlen:0, keyCertSign + cRLSign */
@@ -52,10 +48,11 @@ EVP_PKEY *pki_key_read(const char *path, char *err, size_t errlen);
 /* Reads a certificate (PEM, or DER), at most 1 MiB. NULL with err on failure. Caller frees. */
 X509 *pki_cert_read(const char *path, char *err, size_t errlen);
 
-/* Reads a PEM CRL (at most 64 MiB). NULL with err on failure. Caller frees (X509_CRL_free). */
-X509_CRL *pki_crl_read(const char *path, char *err, size_t errlen);
 /* Writes the certificate as PEM into a new file (mode 0644, O_EXCL). 0 or -1. */
 int pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen);
+
+/* 1 if days is a lifetime pki makes (1..PKI_DAYS_MAX), else 0 with err. */
+int pki_days_ok(unsigned days, char *err, size_t errlen);
 
 /* A self-signed CA certificate "CN=<cn>" for key, valid `days` days. Caller frees (X509_free). */
 X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen);
@@ -73,7 +70,8 @@ X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 
 int pki_issued_by(X509 *cert, X509 *ca);
 
 /*
- * Makes a CA in PREFIX.key and PREFIX.pem (and PREFIX.crl, an empty CRL, when with_crl).
+ * Makes a CA in PREFIX.key and PREFIX.pem (and PREFIX.crl, an empty CRL, when with_crl:
+ * pki_crl_create).
  * New files only. On success returns 0 and, when ca_out/key_out are not NULL, the certificate
  * and key (caller frees). On failure -1 with err, and the files it created are removed.
  */
@@ -123,21 +121,6 @@ X509 *pki_issue_server(EVP_PKEY *key, const char *cn, const char *const *hosts, 
  */
 int pki_leaf_write(const char *prefix, X509 *cert, EVP_PKEY *key, char *err, size_t errlen);
 
-/*
- * Writes cert, its key and its CA (may be NULL) as a PKCS#12 bundle into a new file of mode
- * 0600: AES-256-CBC with PBKDF2 for the key and the certificates, a SHA-256 MAC, friendly name
- * `friendly` (the alias keytool shows). 0, or -1 with err.
- */
-int pki_p12_write(const char *path, X509 *cert, EVP_PKEY *key, X509 *ca, const char *friendly,
-                  const char *passphrase, char *err, size_t errlen);
-
-/*
- * The passphrase in the file at path: its first line without the line end, PKI_PASSPHRASE_MIN
- * to PKI_PASSPHRASE_MAX printable ASCII characters; the file must be mode 0600 or stricter.
- * Returns it (caller frees, after OPENSSL_cleanse), or NULL with err.
- */
-char *pki_passphrase_read(const char *path, char *err, size_t errlen);
-
 /* The serial of cert in upper-case hex, as `openssl x509 -serial` shows it. 0 or -1. */
 int pki_serial_hex(X509 *cert, char out[PKI_SERIAL_HEX_LEN]);
 /* The id of cert's one URI SAN that begins with prefix ("urn:pdgate:partner:"), if it passes
@@ -148,28 +131,6 @@ int pki_uri_id(X509 *cert, const char *prefix, char out[PKI_NAME_LEN]);
 int pki_san_text(X509 *cert, char *out, size_t outlen);
 /* t as Unix seconds. 0 or -1. */
 int pki_time_unix(const ASN1_TIME *t, int64_t *out);
-
-/* Result of pki_crl_revoke. */
-enum pki_revoke {
-	PKI_REVOKE_ERROR = -1,
-	PKI_REVOKE_DONE = 0,    /* added to the CRL, CRL re-signed and rewritten */
-	PKI_REVOKE_ALREADY = 1, /* the serial was already listed; the file is untouched */
-};
-
-/*
- * Adds cert's serial to the CRL at path (revocation date now, reason unspecified), keeping
- * every earlier entry, bumps the CRL number, sets lastUpdate now and nextUpdate now + days,
- * re-signs and replaces the file atomically. The current CRL must be signed by ca, and cert
- * must have been issued by ca. Concurrent updates of CRLs in one folder are serialised.
- * The new CRL number goes to *number when not NULL (decimal string, caller frees).
- */
-enum pki_revoke pki_crl_revoke(const char *path, X509 *ca, EVP_PKEY *ca_key, X509 *cert,
-                               unsigned days, char **number, char *err, size_t errlen);
-
-/* Re-signs the CRL at path with a fresh lastUpdate/nextUpdate and the next CRL number, every
- * entry kept; same checks and atomic replacement as pki_crl_revoke. 0 or -1. */
-int pki_crl_refresh(const char *path, X509 *ca, EVP_PKEY *ca_key, unsigned days, char **number,
-                    char *err, size_t errlen);
 
 /* "sha256:" and the lowercase hex of SHA-256 of the DER certificate. 0 or -1. */
 int pki_fingerprint(X509 *cert, char out[PKI_FINGERPRINT_LEN]);

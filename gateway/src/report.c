@@ -7,6 +7,7 @@
 
 #include "buf.h"
 #include "cal.h"
+#include "certwatch.h"
 #include "csv.h"
 #include "ledger_read.h"
 #include "origin.h"
@@ -510,7 +511,7 @@ struct report_summary {
 	int64_t base;
 	size_t ndays;
 	json_t *admin;
-	const struct report_certs *certs; /* borrowed; NULL: none watched */
+	const struct certwatch *certs; /* borrowed; NULL: none watched */
 };
 
 /* A summary of [from_ms, to_ms); now decides which contracts are ending. NULL on memory. */
@@ -722,100 +723,6 @@ summary_ending(const struct report_summary *s, const struct report_names *n)
 	return out;
 }
 
-static const char *
-cert_kind_name(enum report_cert_kind k)
-{
-	switch (k) {
-	case REPORT_CERT_PARTNER:
-		return "partner";
-	case REPORT_CERT_STAFF:
-		return "staff";
-	case REPORT_CERT_SERVER:
-		return "server";
-	case REPORT_CERT_CRL:
-		return "crl";
-	}
-	return "unknown";
-}
-
-/* Whether the summary lists c at now: a partner's or staff member's certificate that ends
- * within the window (one already ended is no longer anyone's to renew), the server's
- * certificates and the CRLs also when they are past their end (the gateway then fails),
- * and whatever could not be read. */
-static bool
-cert_listed(const struct report_cert *c, time_t now)
-{
-	if (c->problem != NULL)
-		return true;
-	switch (c->kind) {
-	case REPORT_CERT_PARTNER:
-	case REPORT_CERT_STAFF:
-		return c->ends >= now && c->ends <= now + REPORT_CERT_DAYS * 86400;
-	case REPORT_CERT_SERVER:
-		return c->ends <= now + REPORT_CERT_DAYS * 86400;
-	case REPORT_CERT_CRL:
-		return c->ends <= now + REPORT_CRL_DAYS * 86400;
-	}
-	return true;
-}
-
-/* Problems first, then the soonest end. */
-static int
-cmp_certs(const void *a, const void *b)
-{
-	const struct report_cert *x = *(const struct report_cert *const *)a;
-	const struct report_cert *y = *(const struct report_cert *const *)b;
-
-	if ((x->problem != NULL) != (y->problem != NULL))
-		return x->problem != NULL ? -1 : 1;
-	if (x->problem == NULL && x->ends != y->ends)
-		return x->ends < y->ends ? -1 : 1;
-	return x->kind != y->kind ? (x->kind < y->kind ? -1 : 1)
-	                          : strcmp(x->name ? x->name : "", y->name ? y->name : "");
-}
-
-/* Whole days from now to t, rounded down (negative once t has passed). */
-static json_int_t
-days_until(int64_t t, time_t now)
-{
-	int64_t d = t - (int64_t)now;
-
-	return (json_int_t)(d >= 0 ? d / 86400 : -((-d + 86399) / 86400));
-}
-
-static json_t *
-summary_certs(const struct report_summary *s)
-{
-	json_t *out = json_array();
-	const struct report_cert **v;
-	size_t n = 0;
-
-	if (out == NULL || s->certs == NULL || s->certs->n == 0)
-		return out;
-	if ((v = calloc(s->certs->n, sizeof(*v))) == NULL) {
-		json_decref(out);
-		return NULL;
-	}
-	for (size_t i = 0; i < s->certs->n; i++)
-		if (cert_listed(&s->certs->v[i], s->now))
-			v[n++] = &s->certs->v[i];
-	qsort(v, n, sizeof(*v), cmp_certs);
-	for (size_t i = 0; i < n; i++) {
-		const struct report_cert *c = v[i];
-		bool known = c->problem == NULL;
-		json_array_append_new(
-		    out,
-		    json_pack("{s:s,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "kind", cert_kind_name(c->kind),
-		              "name", str_json(c->name), "serial", str_json(c->serial), "sha256",
-		              str_json(c->sha256), "file", str_json(c->file), "ends",
-		              known ? time_or_null(c->ends * 1000) : json_null(), "days_left",
-		              known ? json_integer(days_until(c->ends, s->now)) : json_null(),
-		              "problem", str_json(c->problem)));
-	}
-	free(v);
-	return out;
-}
-
 static int
 cmp_rows(const void *a, const void *b)
 {
@@ -831,9 +738,9 @@ cmp_rows(const void *a, const void *b)
 /*
  * The summary (new reference): {"from","to","rows":[{"partner","partner_name","contract",
  * "purpose","purpose_label","purpose_kind","releases","refused","refusals":{reason:n},
- * "exception_uses"}],"contracts_ending":[…],"certificates_expiring":[{"kind","name","serial",
- * "sha256","file","ends","days_left","problem"}],"volume_anomalies":[{"partner","day","releases",
- * "trailing_mean","ratio"}],"admin":[leaves],"totals":{…}}.
+ * "exception_uses"}],"contracts_ending":[…],"certificates_expiring":[certwatch_json],
+ * "volume_anomalies":[{"partner","day","releases","trailing_mean","ratio"}],"admin":[leaves],
+ * "totals":{…}}.
  */
 static json_t *
 report_summary_json(struct report_summary *s, const struct report_names *n)
@@ -871,8 +778,8 @@ report_summary_json(struct report_summary *s, const struct report_names *n)
 	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:{s:I,s:I,s:I,s:I}}", "from",
 	                 time_or_null(s->from_ms), "to", time_or_null(s->to_ms), "rows", rows,
 	                 "contracts_ending", summary_ending(s, n), "certificates_expiring",
-	                 summary_certs(s), "volume_anomalies", summary_anomalies(s), "admin",
-	                 json_incref(s->admin), "totals", "releases", (json_int_t)releases,
+	                 certwatch_json(s->certs, s->now), "volume_anomalies", summary_anomalies(s),
+	                 "admin", json_incref(s->admin), "totals", "releases", (json_int_t)releases,
 	                 "refused", (json_int_t)refused, "exception_uses", (json_int_t)exceptions,
 	                 "admin", (json_int_t)json_array_size(s->admin));
 }
@@ -1196,7 +1103,7 @@ report_end_now_ms(void)
 
 json_t *
 report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
-               const struct report_names *n, const struct report_certs *certs, char *err,
+               const struct report_names *n, const struct certwatch *certs, char *err,
                size_t errlen)
 {
 	struct report_summary *s = report_summary_new(from_ms, to_ms, now);

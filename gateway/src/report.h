@@ -26,41 +26,12 @@
 #define REPORT_VOLUME_FACTOR 3    /* a day above this many times the mean is an anomaly */
 #define REPORT_ENDING_DAYS 30     /* contracts ending within this many days are listed */
 #define REPORT_DAY_MS CAL_DAY_MS  /* the compliance API's name for it, until it says CAL_DAY_MS */
-#define REPORT_CERT_DAYS 30       /* certificates ending within this many days are listed */
-#define REPORT_CRL_DAYS 7         /* and CRLs whose nextUpdate is within this many */
 
 /* What the catalogs and contracts say about the ids in entries. Borrowed; contracts may be
  * NULL (names are then left empty). */
 struct report_names {
 	const struct catalog *catalog;
 	const struct contract_set *contracts;
-};
-
-/* What a watched certificate or CRL is. */
-enum report_cert_kind {
-	REPORT_CERT_PARTNER,
-	REPORT_CERT_STAFF,
-	REPORT_CERT_SERVER,
-	REPORT_CERT_CRL,
-};
-
-/*
- * A certificate or CRL whose end the summary watches (certificates_expiring). The caller
- * gathers them (certreg_watch: the register of issued certificates, the configured server
- * certificates and CRLs), so that this module reads no file. Borrowed strings.
- */
-struct report_cert {
-	enum report_cert_kind kind;
-	const char *name;    /* partner id, staff name, the server's names, or a CRL's CA */
-	const char *serial;  /* upper-case hex; NULL for a CRL */
-	const char *sha256;  /* "sha256:<hex>"; NULL for a CRL */
-	const char *file;    /* where it is; NULL if not known */
-	int64_t ends;        /* Unix seconds: notAfter, or a CRL's nextUpdate */
-	const char *problem; /* the file could not be read, and why (ends means nothing); or NULL */
-};
-struct report_certs {
-	const struct report_cert *v;
-	size_t n;
 };
 
 /* Parses a from/to bound: RFC 3339 with offset, or a date YYYY-MM-DD meaning the start of that
@@ -95,6 +66,7 @@ int report_provisions(struct ledger *l, const struct report_query *q, const stru
 json_t *report_subject(struct ledger *l, const char *member_id, const char *subject,
                        const struct report_names *n, char *err, size_t errlen);
 
+struct certwatch;
 struct origin;
 struct pseudo;
 
@@ -119,13 +91,12 @@ int64_t report_end_now_ms(void);
  * The supervision summary (APPI Art. 25) of [from_ms, to_ms): per partner, contract and
  * purpose the releases, refusals by reason and exception uses; contracts ending within
  * REPORT_ENDING_DAYS of now; days above REPORT_VOLUME_FACTOR times a partner's trailing mean;
- * the admin entries; and, of certs (may be NULL), the certificates_expiring: partner and staff
- * certificates ending within REPORT_CERT_DAYS of now, server certificates ending (or ended)
- * within as long, CRLs whose nextUpdate is (or was) within REPORT_CRL_DAYS, and every file that
- * could not be read; and deletion_due (report_deletion.h). New reference, or NULL with err.
+ * the admin entries; the certificates_expiring of certs at now (certwatch_json: the caller
+ * gathered them, certreg_watch; may be NULL); and deletion_due (report_deletion.h). New
+ * reference, or NULL with err.
  */
 json_t *report_summary(struct ledger *l, int64_t from_ms, int64_t to_ms, time_t now,
-                       const struct report_names *n, const struct report_certs *certs, char *err,
+                       const struct report_names *n, const struct certwatch *certs, char *err,
                        size_t errlen);
 
 #endif

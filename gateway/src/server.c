@@ -819,12 +819,13 @@ struct server *
 server_start(const struct server_config *cfg, char *err, size_t errlen)
 {
 	struct server *s = calloc(1, sizeof *s);
-	char *ca = NULL, e[512];
+	char *ca = NULL;
 	struct addrinfo hints = {0}, *ai = NULL;
 	char port[8];
 	pthread_condattr_t ca_attr;
 
 	assert(cfg->cert_mode == SERVER_CERT_NONE || cfg->trust != NULL);
+	assert(cfg->cred != NULL);
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -909,10 +910,7 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 		         cfg->listen->host, cfg->listen->port, gai_strerror(gai));
 		goto fail;
 	}
-	if ((s->cred = tlscred_load(cfg->cert, cfg->key, e, sizeof e)) == NULL) {
-		snprintf(err, errlen, "%s listener: %s", cfg->name, e);
-		goto fail;
-	}
+	s->cred = tlscred_ref(cfg->cred);
 	if (cfg->client_ca != NULL && (ca = read_pem(cfg->client_ca, err, errlen)) == NULL)
 		goto fail;
 

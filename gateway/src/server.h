@@ -56,10 +56,11 @@ enum server_cert_mode {
 struct server_config {
 	const char *name; /* "partner", "compliance": in messages */
 	const struct config_listen *listen;
-	const char *cert, *key; /* server certificate chain and key, PEM files */
-	const char *client_ca;  /* PEM file sent to clients as the CAs to pick a certificate for;
-	                           NULL: no certificate is asked for */
-	struct tlsauth *trust;  /* checks client certificates; NULL only with SERVER_CERT_NONE */
+	struct tlscred *cred;  /* the listener's certificate chain and key, loaded and checked
+	                          (tlscred_load); the server takes its own reference */
+	const char *client_ca; /* PEM file sent to clients as the CAs to pick a certificate for;
+	                          NULL: no certificate is asked for */
+	struct tlsauth *trust; /* checks client certificates; NULL only with SERVER_CERT_NONE */
 	enum server_cert_mode cert_mode;
 	unsigned threads; /* handler threads (requests handled at once), 0 = SERVER_THREADS_PER_CORE
 	                     per core; TLS and HTTP run on one event thread per core */
@@ -86,7 +87,7 @@ struct server_config {
 
 /*
  * Binds and starts the listener. Returns the server (stop it with server_stop) or NULL with a
- * message in err. The certificate and key are loaded and checked as tlscred_load does.
+ * message in err.
  */
 struct server *server_start(const struct server_config *cfg, char *err, size_t errlen);
 

@@ -78,14 +78,13 @@ not_after(const char *path)
 {
 	char err[256];
 	X509 *x = path != NULL ? pki_cert_read(path, err, sizeof(err)) : NULL;
-	struct tm tm;
-	time_t t = 0;
+	int64_t t = 0;
 
-	if (x != NULL && ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm) == 1)
-		t = timegm(&tm);
+	if (x != NULL && pki_time_unix(X509_get0_notAfter(x), &t) != 0)
+		t = 0;
 	X509_free(x);
 	ERR_clear_error();
-	return t;
+	return (time_t)t;
 }
 
 /* Reads the notAfter of each certificate the configuration names as the gateway's own. */

@@ -17,6 +17,7 @@
 #include "cal.h"
 #include "codec.h"
 #include "file.h"
+#include "pki.h"
 #include "tlsauth.h"
 
 /* At most this many CA certificates or CRLs in one file: a trust file is small. */
@@ -73,11 +74,9 @@ snapshot_acquire(struct tlsauth *t)
 static time_t
 asn1_time_t(const ASN1_TIME *a)
 {
-	struct tm tm;
+	int64_t t;
 
-	if (a == NULL || ASN1_TIME_to_tm(a, &tm) != 1)
-		return 0;
-	return timegm(&tm);
+	return pki_time_unix(a, &t) == 0 ? (time_t)t : 0;
 }
 
 /* t as UTC time, or "?" when there is none (0). */
@@ -142,65 +141,68 @@ pem_end(const char *path, int n, const char *none, char *err, size_t errlen)
 	return false;
 }
 
-/*
- * Reads every PEM object of one kind from a file. A file with trailing garbage, an object that
- * does not parse or too many objects is an error: a trust file is all valid or not used.
- */
-static int
-read_certs(const char *path, STACK_OF(X509) * out, char *err, size_t errlen)
-{
-	char *text;
-	BIO *bio = pem_open(path, &text, err, errlen);
-	int rc = -1;
+/* One kind of object a trust file holds, and how the next one is read. */
+struct pem_kind {
+	const char *none;   /* what a file without any says */
+	const char *plural; /* "certificates", "CRLs" */
+	/* Reads the next object from bio onto the stack out: 1 kept, 0 none read (the end, or
+	 * one that does not parse), -1 read but not kept (no room: it is freed). */
+	int (*next)(BIO *bio, void *out);
+};
 
-	if (bio == NULL)
+static int
+next_cert(BIO *bio, void *out)
+{
+	STACK_OF(X509) *certs = out;
+	X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+
+	if (x == NULL)
+		return 0;
+	if (sk_X509_num(certs) >= MAX_PEM_OBJECTS || !sk_X509_push(certs, x)) {
+		X509_free(x);
 		return -1;
-	for (;;) {
-		X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
-		if (x == NULL) {
-			if (pem_end(path, sk_X509_num(out), "no certificate in the file", err,
-			            errlen))
-				break;
-			goto done;
-		}
-		if (sk_X509_num(out) >= MAX_PEM_OBJECTS || !sk_X509_push(out, x)) {
-			X509_free(x);
-			snprintf(err, errlen, "%s: more than %d certificates", path,
-			         MAX_PEM_OBJECTS);
-			goto done;
-		}
 	}
-	rc = 0;
-done:
-	BIO_free(bio);
-	free(text);
-	return rc;
+	return 1;
 }
 
 static int
-read_crls(const char *path, STACK_OF(X509_CRL) * out, char *err, size_t errlen)
+next_crl(BIO *bio, void *out)
+{
+	STACK_OF(X509_CRL) *crls = out;
+	X509_CRL *c = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+
+	if (c == NULL)
+		return 0;
+	if (sk_X509_CRL_num(crls) >= MAX_PEM_OBJECTS || !sk_X509_CRL_push(crls, c)) {
+		X509_CRL_free(c);
+		return -1;
+	}
+	return 1;
+}
+
+static const struct pem_kind pem_certs = {"no certificate in the file", "certificates", next_cert};
+static const struct pem_kind pem_crls = {"no CRL in the file", "CRLs", next_crl};
+
+/*
+ * Reads every PEM object of one kind from a file onto the empty stack out. A file with
+ * trailing garbage, an object that does not parse or too many objects is an error: a trust
+ * file is all valid or not used.
+ */
+static int
+read_pem(const char *path, const struct pem_kind *kind, void *out, char *err, size_t errlen)
 {
 	char *text;
 	BIO *bio = pem_open(path, &text, err, errlen);
-	int rc = -1;
+	int n = 0, r, rc = -1;
 
 	if (bio == NULL)
 		return -1;
-	for (;;) {
-		X509_CRL *c = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
-		if (c == NULL) {
-			if (pem_end(path, sk_X509_CRL_num(out), "no CRL in the file", err, errlen))
-				break;
-			goto done;
-		}
-		if (sk_X509_CRL_num(out) >= MAX_PEM_OBJECTS || !sk_X509_CRL_push(out, c)) {
-			X509_CRL_free(c);
-			snprintf(err, errlen, "%s: more than %d CRLs", path, MAX_PEM_OBJECTS);
-			goto done;
-		}
-	}
-	rc = 0;
-done:
+	while ((r = kind->next(bio, out)) == 1)
+		n++;
+	if (r < 0)
+		snprintf(err, errlen, "%s: more than %d %s", path, MAX_PEM_OBJECTS, kind->plural);
+	else if (pem_end(path, n, kind->none, err, errlen))
+		rc = 0;
 	BIO_free(bio);
 	free(text);
 	return rc;
@@ -221,9 +223,9 @@ snapshot_load(const struct tlsauth *t, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		goto done;
 	}
-	if (read_certs(t->ca_path, cas, err, errlen) != 0)
+	if (read_pem(t->ca_path, &pem_certs, cas, err, errlen) != 0)
 		goto done;
-	if (t->crl_path != NULL && read_crls(t->crl_path, crls, err, errlen) != 0)
+	if (t->crl_path != NULL && read_pem(t->crl_path, &pem_crls, crls, err, errlen) != 0)
 		goto done;
 
 	for (int i = 0; i < sk_X509_num(cas); i++) {

@@ -12,7 +12,6 @@
 #include "cal.h"
 #include "codec.h"
 #include "file.h"
-#include "pki.h"
 #include "tlscred.h"
 
 /* A chain or key file larger than this is not one. */

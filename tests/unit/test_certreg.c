@@ -10,8 +10,10 @@
 #include <sqlite3.h>
 
 #include "check.h"
+#include "fixture_pki.h"
 #include "certreg.h"
-#include "report.h"
+#include "certwatch.h"
+#include "pki_crl.h"
 
 static char dir[64];
 
@@ -23,15 +25,6 @@ at(const char *name)
 	if (asprintf(&p, "%s/%s", dir, name) < 0)
 		abort();
 	return p;
-}
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
 }
 
 static char warned[4096];
@@ -233,14 +226,14 @@ main(void)
 	struct certreg_watch *w = certreg_watch(&cfg, err, sizeof err);
 	CHECK(w != NULL, "watch: %s", err);
 	if (w != NULL) {
-		const struct report_certs *c = certreg_watch_certs(w);
+		const struct certwatch *c = certreg_watch_certs(w);
 		int npartner = 0, staffs = 0, servers = 0, crls = 0, alpha_seen = 0;
 		for (size_t i = 0; i < c->n; i++) {
-			const struct report_cert *x = &c->v[i];
-			npartner += x->kind == REPORT_CERT_PARTNER;
-			staffs += x->kind == REPORT_CERT_STAFF;
-			servers += x->kind == REPORT_CERT_SERVER;
-			crls += x->kind == REPORT_CERT_CRL;
+			const struct certwatch_item *x = &c->v[i];
+			npartner += x->kind == CERTWATCH_PARTNER;
+			staffs += x->kind == CERTWATCH_STAFF;
+			servers += x->kind == CERTWATCH_SERVER;
+			crls += x->kind == CERTWATCH_CRL;
 			alpha_seen += x->name && strcmp(x->name, "alpha") == 0;
 			CHECK(x->problem == NULL && x->ends > 0, "item %zu ends", i);
 		}
@@ -254,10 +247,10 @@ main(void)
 	cfg.compliance.cert = at("pki/nonexistent.pem");
 	w = certreg_watch(&cfg, err, sizeof err);
 	if (w != NULL) {
-		const struct report_certs *c = certreg_watch_certs(w);
+		const struct certwatch *c = certreg_watch_certs(w);
 		int problems = 0;
 		for (size_t i = 0; i < c->n; i++)
-			problems += c->v[i].problem != NULL && c->v[i].kind == REPORT_CERT_SERVER &&
+			problems += c->v[i].problem != NULL && c->v[i].kind == CERTWATCH_SERVER &&
 			            strstr(c->v[i].problem, "nonexistent.pem") != NULL;
 		CHECK(problems == 1,
 		      "the unreadable server certificate is listed with its problem");
@@ -294,6 +287,6 @@ done:
 	free(pca_p);
 	free(sca_p);
 	free(vca_p);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nftw(dir, fixture_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }

@@ -14,8 +14,11 @@
 #include <openssl/x509v3.h>
 
 #include "check.h"
+#include "fixture_pki.h"
 #include "ident.h"
-#include "pki.c" /* the issuing, CRL reading, fingerprint and vkey functions are static */
+#include "pki.c" /* the fingerprint and vkey functions are static */
+#include "pki_crl.h"
+#include "pki_p12.h"
 
 static char dir[64];
 
@@ -733,15 +736,6 @@ test_passphrase(void)
 	free(longer);
 }
 
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 /* The host names a server certificate may carry: one row per rule of pki_host_kind. */
 static void
 test_hosts(void)
@@ -915,6 +909,6 @@ done:
 	EVP_PKEY_free(pkey);
 	EVP_PKEY_free(skey);
 	EVP_PKEY_free(vkey);
-	nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	nftw(dir, fixture_rm, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }

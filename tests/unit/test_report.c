@@ -350,61 +350,28 @@ test_csv(void)
 	buf_free(&b);
 }
 
-/* certificates_expiring: which watched certificates and CRLs a summary lists, in what order. */
+/* certificates_expiring: the summary lists what certwatch_json lists at its now (test_certwatch
+ * has the rules), an empty list when nothing is watched. */
 static void
 test_summary_certs(void)
 {
 	const time_t now = 1774969200; /* 2026-04-01T00:00:00+09:00 */
 	const int64_t day = 86400;
-	const struct report_cert certs[] = {
-	    {REPORT_CERT_PARTNER, "soon", "0A", "sha256:aa", "/p/soon.pem", now + 10 * day, NULL},
-	    {REPORT_CERT_PARTNER, "later", "0B", "sha256:bb", NULL, now + 31 * day, NULL},
-	    {REPORT_CERT_PARTNER, "gone", "0C", "sha256:cc", NULL, now - day, NULL},
-	    {REPORT_CERT_STAFF, "officer", "0D", "sha256:dd", NULL, now + 30 * day, NULL},
-	    {REPORT_CERT_SERVER, "gw.example.org", "0E", "sha256:ee", "/s.pem", now - 2 * day,
-	     NULL},
-	    {REPORT_CERT_SERVER, "localhost", "0F", "sha256:ff", "/t.pem", now + 200 * day, NULL},
-	    {REPORT_CERT_CRL, "partner", NULL, NULL, "/p.crl", now + 6 * day + 3600, NULL},
-	    {REPORT_CERT_CRL, "staff", NULL, NULL, "/s.crl", now + 8 * day, NULL},
-	    {REPORT_CERT_CRL, "staff", NULL, NULL, "/x.crl", 0, "/x.crl: not a PEM CRL"},
+	const struct certwatch_item certs[] = {
+	    {CERTWATCH_PARTNER, "soon", "0A", "sha256:aa", "/p/soon.pem", now + 10 * day, NULL},
+	    {CERTWATCH_PARTNER, "later", "0B", "sha256:bb", NULL, now + 31 * day, NULL},
 	};
-	/* name, days_left, in this order: the problem first, then the soonest end */
-	static const struct {
-		const char *name;
-		long long days_left; /* -999: null */
-	} want[] = {
-	    {"staff", -999}, {"gw.example.org", -2}, {"partner", 6}, {"soon", 10}, {"officer", 30},
-	};
-	const struct report_certs watched = {certs, sizeof certs / sizeof certs[0]};
+	const struct certwatch watched = {certs, sizeof certs / sizeof certs[0]};
 	struct report_summary *s = report_summary_new(1774969200000LL, 1775055600000LL, now);
 
 	s->certs = &watched;
 	json_t *doc = report_summary_json(s, &names);
 	json_t *list = json_object_get(doc, "certificates_expiring");
-	CHECK(json_array_size(list) == sizeof want / sizeof want[0], "%zu listed",
+	json_t *want = certwatch_json(&watched, now);
+	CHECK(json_array_size(list) == 1 && json_equal(list, want),
+	      "the summary's list is the watch's at the summary's now: %zu listed",
 	      json_array_size(list));
-	for (size_t i = 0; i < json_array_size(list) && i < sizeof want / sizeof want[0]; i++) {
-		json_t *c = json_array_get(list, i), *left = json_object_get(c, "days_left");
-		CHECK(strcmp(json_string_value(json_object_get(c, "name")), want[i].name) == 0,
-		      "item %zu: %s", i, json_string_value(json_object_get(c, "name")));
-		CHECK(want[i].days_left == -999 ? json_is_null(left)
-		                                : json_integer_value(left) == want[i].days_left,
-		      "item %zu: days_left %lld", i, (long long)json_integer_value(left));
-		CHECK(json_object_size(c) == 8, "item %zu: the eight members", i);
-	}
-	json_t *first = json_array_get(list, 0), *soon = json_array_get(list, 3);
-	CHECK(first && json_is_null(json_object_get(first, "ends")) &&
-	          strcmp(json_string_value(json_object_get(first, "problem")),
-	                 "/x.crl: not a PEM CRL") == 0 &&
-	          strcmp(json_string_value(json_object_get(first, "kind")), "crl") == 0,
-	      "the unreadable CRL first, with its problem");
-	CHECK(soon && strcmp(json_string_value(json_object_get(soon, "kind")), "partner") == 0 &&
-	          strcmp(json_string_value(json_object_get(soon, "serial")), "0A") == 0 &&
-	          strcmp(json_string_value(json_object_get(soon, "sha256")), "sha256:aa") == 0 &&
-	          strcmp(json_string_value(json_object_get(soon, "file")), "/p/soon.pem") == 0 &&
-	          json_is_string(json_object_get(soon, "ends")) &&
-	          json_is_null(json_object_get(soon, "problem")),
-	      "a partner certificate's members");
+	json_decref(want);
 	json_decref(doc);
 	s->certs = NULL;
 	doc = report_summary_json(s, &names);
