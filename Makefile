@@ -110,6 +110,7 @@ LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf errlist file ident strtab text utf8
+LINK_test_cli             := cli
 LINK_test_cert            := cal certreg codec config csr file ident pki text utf8
 LINK_test_codec           := codec
 LINK_test_config          := config file text utf8
