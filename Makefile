@@ -124,6 +124,7 @@ LINK_test_decision        := apierr buf cal catalog codec contract contract_file
 LINK_test_errlist         := buf errlist file text utf8
 LINK_test_file            := file
 LINK_test_ident           := ident
+LINK_test_kana            := kana utf8
 LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki policy \
                              pseudo release strtab text token ujson utf8
@@ -133,7 +134,7 @@ LINK_test_ledger          := apierr buf cal codec config file ident ledger_backu
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
-LINK_test_members         := cal
+LINK_test_members         := cal kana utf8
 LINK_test_merkle          :=
 LINK_test_note            := codec file ident pki
 LINK_test_metrics         := apierr buf metrics
