@@ -19,22 +19,26 @@ usage(FILE *f)
 	usage_to = f;
 }
 
+/* What a subcommand saw, and the status it returns. */
+static int
+record(const char *name, int argc, char **argv, int status)
+{
+	ran = name;
+	ran_argc = argc;
+	ran_argv0 = argv[0];
+	return status;
+}
+
 static int
 run_issue(int argc, char **argv)
 {
-	ran = "issue";
-	ran_argc = argc;
-	ran_argv0 = argv[0];
-	return 7;
+	return record("issue", argc, argv, 7);
 }
 
 static int
 run_revoke(int argc, char **argv)
 {
-	ran = "revoke";
-	ran_argc = argc;
-	ran_argv0 = argv[0];
-	return 0;
+	return record("revoke", argc, argv, 0);
 }
 
 /* Each row an argv: the status, the subcommand that ran with how many arguments, the usage. */
