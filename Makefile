@@ -110,6 +110,7 @@ LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf errlist file ident strtab text utf8
+LINK_test_cli             := cli
 LINK_test_cert            := cal certreg codec config csr file ident pki pki_crl pki_file pki_p12 \
                              text utf8
 LINK_test_codec           := codec
@@ -126,6 +127,8 @@ LINK_test_decision        := apierr buf cal catalog codec contract contract_file
 LINK_test_errlist         := buf errlist file text utf8
 LINK_test_file            := file
 LINK_test_ident           := ident
+LINK_test_kana            := kana utf8
+LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
                              pki_file policy pseudo release strtab text token ujson utf8
 LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd \
@@ -134,7 +137,7 @@ LINK_test_ledger          := apierr buf cal codec config file ident ledger_backu
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
-LINK_test_members         := cal
+LINK_test_members         := cal kana utf8
 LINK_test_merkle          :=
 LINK_test_note            := codec file ident pki pki_crl pki_file
 LINK_test_metrics         := apierr buf metrics

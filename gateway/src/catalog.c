@@ -14,6 +14,7 @@
 #define LABEL_MAX_CHARS 1024 /* source, ja, en */
 #define PATH_MAX_LEN 128
 #define SEGMENT_MAX 32
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 struct field_store {
 	struct catalog_field f;
@@ -39,31 +40,29 @@ static const char *const kind_names[] = {
     [CATALOG_KIND_CONSENT] = "consent",     [CATALOG_KIND_EXCEPTION] = "exception",
     [CATALOG_KIND_MY_NUMBER] = "my_number",
 };
-static const char *const class_names[] = {
-    [CATALOG_CLASS_IDENTIFIER] = "identifier", [CATALOG_CLASS_NAME] = "name",
-    [CATALOG_CLASS_CONTACT] = "contact",       [CATALOG_CLASS_DEMOGRAPHIC] = "demographic",
-    [CATALOG_CLASS_IMAGE] = "image",           [CATALOG_CLASS_MEMBERSHIP] = "membership",
-    [CATALOG_CLASS_MY_NUMBER] = "my_number",   [CATALOG_CLASS_INTERNAL] = "internal",
-};
 static const char *const type_names[] = {
     [CATALOG_TYPE_STRING] = "string",
     [CATALOG_TYPE_DATE] = "date",
     [CATALOG_TYPE_BOOLEAN] = "boolean",
     [CATALOG_TYPE_STRINGS] = "strings",
 };
-
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+static const char *const class_names[] = {
+    [CATALOG_CLASS_IDENTIFIER] = "identifier", [CATALOG_CLASS_NAME] = "name",
+    [CATALOG_CLASS_CONTACT] = "contact",       [CATALOG_CLASS_DEMOGRAPHIC] = "demographic",
+    [CATALOG_CLASS_IMAGE] = "image",           [CATALOG_CLASS_MEMBERSHIP] = "membership",
+    [CATALOG_CLASS_MY_NUMBER] = "my_number",   [CATALOG_CLASS_INTERNAL] = "internal",
+};
 
 const char *
 catalog_kind_name(enum catalog_kind k)
 {
-	return (size_t)k < NELEM(kind_names) ? kind_names[k] : "?";
+	return strtab_name(kind_names, NELEM(kind_names), (size_t)k);
 }
 
 const char *
 catalog_class_name(enum catalog_class k)
 {
-	return (size_t)k < NELEM(class_names) ? class_names[k] : "?";
+	return strtab_name(class_names, NELEM(class_names), (size_t)k);
 }
 
 void
@@ -154,6 +153,86 @@ entry(struct errlist *el, const char *file, const char *key, json_t *arr, size_t
 	return o;
 }
 
+/* Calls one(c, el, file, o, p, i, n) for each entry i of the n in arr (the array root.key)
+ * that is an object, o with its path p; the others added as errors. */
+static void
+each_entry(struct catalog *c, struct errlist *el, const char *file, const char *key, json_t *arr,
+           const char *const *keys,
+           void (*one)(struct catalog *c, struct errlist *el, const char *file, json_t *o,
+                       const char *p, size_t i, size_t n))
+{
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		char p[ERRLIST_PATH_MAX];
+		json_t *o = entry(el, file, key, arr, i, keys, p);
+		if (o != NULL)
+			one(c, el, file, o, p, i, json_array_size(arr));
+	}
+}
+
+/* The index of value in names[0..n), or -1: absent (NULL), or none of them, added as
+ * "$.p.key: must be <must>". */
+static int
+name_index(struct errlist *el, const char *file, const char *p, const char *key, const char *value,
+           const char *const *names, size_t n, const char *must)
+{
+	char pk[ERRLIST_PATH_MAX];
+	int k;
+
+	if (value == NULL)
+		return -1;
+	if ((k = strtab_index(names, n, value)) < 0) {
+		errlist_path_key(pk, sizeof(pk), p, key);
+		errlist_add(el, file, pk, "must be %s", must);
+	}
+	return k;
+}
+
+/* One entry of purposes.json, at path p. */
+static void
+parse_purpose(struct catalog *c, struct errlist *el, const char *file, json_t *o, const char *p,
+              size_t i, size_t n)
+{
+	char pk[ERRLIST_PATH_MAX];
+	const char *id = errlist_get_bytes(el, file, p, o, "id", ID_MAX, true);
+	const char *kind = errlist_get_bytes(el, file, p, o, "kind", ID_MAX, true);
+	const char *ja = errlist_get_text(el, file, p, o, "ja", LABEL_MAX_CHARS, true);
+	const char *en = errlist_get_text(el, file, p, o, "en", LABEL_MAX_CHARS, true);
+
+	(void)i;
+	if (id != NULL && !ident_purpose_ok(id, strlen(id))) {
+		errlist_path_key(pk, sizeof(pk), p, "id");
+		errlist_add(el, file, pk, "must match " IDENT_PURPOSE_PATTERN);
+		id = NULL;
+	}
+	if (id != NULL)
+		for (size_t j = 0; j < c->npurposes; j++)
+			if (strcmp(c->purposes[j].id, id) == 0) {
+				errlist_path_key(pk, sizeof(pk), p, "id");
+				errlist_add(el, file, pk, "duplicate purpose \"%s\"", id);
+				id = NULL;
+				break;
+			}
+	int k = name_index(el, file, p, "kind", kind, kind_names, NELEM(kind_names),
+	                   "ordinary, statistical, consent, exception or my_number");
+	if (id == NULL || k < 0 || ja == NULL || en == NULL)
+		return;
+	assert(c->npurposes < n); /* entries made room for each */
+	struct purpose_store *ps = &c->purposes[c->npurposes];
+	ps->id = strdup(id);
+	ps->ja = strdup(ja);
+	ps->en = strdup(en);
+	c->npurposes++;
+	if (ps->id == NULL || ps->ja == NULL || ps->en == NULL) {
+		errlist_add(el, file, NULL, "out of memory");
+		return;
+	}
+	ps->p = (struct catalog_purpose){.id = ps->id,
+	                                 .ja = ps->ja,
+	                                 .en = ps->en,
+	                                 .kind = (enum catalog_kind)k,
+	                                 .index = c->npurposes - 1};
+}
+
 static void
 parse_purposes(struct catalog *c, struct errlist *el, const char *file, const char *buf, size_t len)
 {
@@ -164,59 +243,8 @@ parse_purposes(struct catalog *c, struct errlist *el, const char *file, const ch
 		return;
 	errlist_get_text(el, file, "$", root, "source", LABEL_MAX_CHARS, false);
 	c->purposes = entries(el, file, root, "purposes", sizeof(*c->purposes), &arr);
-	if (c->purposes == NULL)
-		goto done;
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		char p[ERRLIST_PATH_MAX], pk[ERRLIST_PATH_MAX];
-		json_t *o = entry(el, file, "purposes", arr, i, keys, p);
-		if (o == NULL)
-			continue;
-		const char *id = errlist_get_bytes(el, file, p, o, "id", ID_MAX, true);
-		const char *kind = errlist_get_bytes(el, file, p, o, "kind", ID_MAX, true);
-		const char *ja = errlist_get_text(el, file, p, o, "ja", LABEL_MAX_CHARS, true);
-		const char *en = errlist_get_text(el, file, p, o, "en", LABEL_MAX_CHARS, true);
-		int k = -1;
-		if (id != NULL && !ident_purpose_ok(id, strlen(id))) {
-			errlist_path_key(pk, sizeof(pk), p, "id");
-			errlist_add(el, file, pk, "must match " IDENT_PURPOSE_PATTERN);
-			id = NULL;
-		}
-		if (id != NULL)
-			for (size_t j = 0; j < c->npurposes; j++)
-				if (strcmp(c->purposes[j].id, id) == 0) {
-					errlist_path_key(pk, sizeof(pk), p, "id");
-					errlist_add(el, file, pk, "duplicate purpose \"%s\"", id);
-					id = NULL;
-					break;
-				}
-		if (kind != NULL) {
-			k = strtab_index(kind_names, NELEM(kind_names), kind);
-			if (k < 0) {
-				errlist_path_key(pk, sizeof(pk), p, "kind");
-				errlist_add(el, file, pk,
-				            "must be ordinary, statistical, consent, exception or "
-				            "my_number");
-			}
-		}
-		if (id == NULL || k < 0 || ja == NULL || en == NULL)
-			continue;
-		assert(c->npurposes < json_array_size(arr)); /* entries made room for each */
-		struct purpose_store *ps = &c->purposes[c->npurposes];
-		ps->id = strdup(id);
-		ps->ja = strdup(ja);
-		ps->en = strdup(en);
-		c->npurposes++;
-		if (ps->id == NULL || ps->ja == NULL || ps->en == NULL) {
-			errlist_add(el, file, NULL, "out of memory");
-			continue;
-		}
-		ps->p = (struct catalog_purpose){.id = ps->id,
-		                                 .ja = ps->ja,
-		                                 .en = ps->en,
-		                                 .kind = (enum catalog_kind)k,
-		                                 .index = c->npurposes - 1};
-	}
-done:
+	if (c->purposes != NULL)
+		each_entry(c, el, file, "purposes", arr, keys, parse_purpose);
 	json_decref(root);
 }
 
@@ -350,6 +378,46 @@ check_structure(struct catalog *c, struct errlist *el, const char *file)
 	}
 }
 
+/* One entry of fields.json, entry i at path p. */
+static void
+parse_field(struct catalog *c, struct errlist *el, const char *file, json_t *o, const char *p,
+            size_t i, size_t n)
+{
+	char pk[ERRLIST_PATH_MAX];
+	const char *path = errlist_get_bytes(el, file, p, o, "path", PATH_MAX_LEN, true);
+	const char *cls = errlist_get_bytes(el, file, p, o, "class", ID_MAX, true);
+	const char *type = errlist_get_bytes(el, file, p, o, "type", ID_MAX, true);
+	const char *ja = errlist_get_text(el, file, p, o, "ja", LABEL_MAX_CHARS, true);
+	int k = name_index(el, file, p, "class", cls, class_names, NELEM(class_names),
+	                   "identifier, name, contact, demographic, image, membership, "
+	                   "my_number or internal");
+	int t = name_index(el, file, p, "type", type, type_names, NELEM(type_names),
+	                   "string, date, boolean or strings");
+
+	if (path == NULL || k < 0 || t < 0 || ja == NULL)
+		return;
+	assert(c->nfields < n);
+	struct field_store *fs = &c->fields[c->nfields];
+	const char *msg = split_path(path, &fs->f, &fs->segbuf);
+	if (msg != NULL) {
+		errlist_path_key(pk, sizeof(pk), p, "path");
+		errlist_add(el, file, pk, "%s", msg);
+		return;
+	}
+	fs->path = strdup(path);
+	fs->ja = strdup(ja);
+	c->nfields++;
+	if (fs->path == NULL || fs->ja == NULL) {
+		errlist_add(el, file, NULL, "out of memory");
+		return;
+	}
+	fs->f.path = fs->path;
+	fs->f.ja = fs->ja;
+	fs->f.cls = (enum catalog_class)k;
+	fs->f.type = (enum catalog_type)t;
+	fs->f.index = i;
+}
+
 static void
 parse_fields(struct catalog *c, struct errlist *el, const char *file, const char *buf, size_t len)
 {
@@ -360,59 +428,16 @@ parse_fields(struct catalog *c, struct errlist *el, const char *file, const char
 	if (root == NULL)
 		return;
 	c->fields = entries(el, file, root, "fields", sizeof(*c->fields), &arr);
-	if (c->fields == NULL)
-		goto done;
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		char p[ERRLIST_PATH_MAX], pk[ERRLIST_PATH_MAX];
-		json_t *o = entry(el, file, "fields", arr, i, keys, p);
-		if (o == NULL)
-			continue;
-		const char *path = errlist_get_bytes(el, file, p, o, "path", PATH_MAX_LEN, true);
-		const char *cls = errlist_get_bytes(el, file, p, o, "class", ID_MAX, true);
-		const char *type = errlist_get_bytes(el, file, p, o, "type", ID_MAX, true);
-		const char *ja = errlist_get_text(el, file, p, o, "ja", LABEL_MAX_CHARS, true);
-		int k = -1, t = -1;
-		if (cls != NULL && (k = strtab_index(class_names, NELEM(class_names), cls)) < 0) {
-			errlist_path_key(pk, sizeof(pk), p, "class");
-			errlist_add(el, file, pk,
-			            "must be identifier, name, contact, demographic, image, "
-			            "membership, my_number or internal");
-		}
-		if (type != NULL && (t = strtab_index(type_names, NELEM(type_names), type)) < 0) {
-			errlist_path_key(pk, sizeof(pk), p, "type");
-			errlist_add(el, file, pk, "must be string, date, boolean or strings");
-		}
-		if (path == NULL || k < 0 || t < 0 || ja == NULL)
-			continue;
-		assert(c->nfields < json_array_size(arr));
-		struct field_store *fs = &c->fields[c->nfields];
-		const char *msg = split_path(path, &fs->f, &fs->segbuf);
-		if (msg != NULL) {
-			errlist_path_key(pk, sizeof(pk), p, "path");
-			errlist_add(el, file, pk, "%s", msg);
-			continue;
-		}
-		fs->path = strdup(path);
-		fs->ja = strdup(ja);
-		c->nfields++;
-		if (fs->path == NULL || fs->ja == NULL) {
-			errlist_add(el, file, NULL, "out of memory");
-			continue;
-		}
-		fs->f.path = fs->path;
-		fs->f.ja = fs->ja;
-		fs->f.cls = (enum catalog_class)k;
-		fs->f.type = (enum catalog_type)t;
-		fs->f.index = i;
+	if (c->fields != NULL)
+		each_entry(c, el, file, "fields", arr, keys, parse_field);
+	if (errlist_count(el) == before) {
+		check_structure(c, el, file);
+		const struct catalog_field *id = catalog_field(c, "member_id");
+		if (id == NULL || id->type != CATALOG_TYPE_STRING)
+			errlist_add(
+			    el, file, "$.fields",
+			    "must list \"member_id\" of type string: records are checked by it");
 	}
-	if (errlist_count(el) != before)
-		goto done;
-	check_structure(c, el, file);
-	const struct catalog_field *id = catalog_field(c, "member_id");
-	if (id == NULL || id->type != CATALOG_TYPE_STRING)
-		errlist_add(el, file, "$.fields",
-		            "must list \"member_id\" of type string: records are checked by it");
-done:
 	json_decref(root);
 }
 

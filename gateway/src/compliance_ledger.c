@@ -139,6 +139,31 @@ checkpoint_size(struct server_request *req, struct compliance *c, uint64_t *size
 	return 0;
 }
 
+/*
+ * The two tree indices of a proof query (?first=A&second=B): first required, second the latest
+ * checkpoint's size when absent; and the ledger's size now. 0, or -1 after answering.
+ */
+static int
+proof_query(struct server_request *req, struct compliance *c, const char *first, const char *second,
+            uint64_t *a, uint64_t *b, uint64_t *have)
+{
+	const char *const allowed[] = {first, second, NULL};
+	char list[64];
+	int r, rc;
+
+	snprintf(list, sizeof(list), "%s, %s", first, second);
+	if (compliance_only(req, allowed, list) != 0 || (r = compliance_q_index(req, first, a)) < 0)
+		return -1;
+	if (r == 0)
+		return compliance_bad(req, "%s is required", first);
+	if ((r = compliance_q_index(req, second, b)) < 0 ||
+	    (r == 0 && checkpoint_size(req, c, b) != 0))
+		return -1;
+	if ((rc = ledger_size(c->p.ledger, have)) != 0)
+		return compliance_ledger_failed(req, rc);
+	return 0;
+}
+
 static json_t *
 proof_json(uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t n)
 {
@@ -156,28 +181,15 @@ proof_json(uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t n)
 void
 compliance_inclusion(struct server_request *req, void *app)
 {
-	static const char *const allowed[] = {"index", "size", NULL};
 	struct compliance *c = app;
 	uint8_t leaf[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
 	uint64_t index = 0, size = 0, have;
 	size_t n = 0;
 	char s[64];
-	int rc, r;
+	int rc;
 
-	if (compliance_only(req, allowed, "index, size") != 0 ||
-	    (r = compliance_q_index(req, "index", &index)) < 0)
+	if (proof_query(req, c, "index", "size", &index, &size, &have) != 0)
 		return;
-	if (r == 0) {
-		compliance_bad(req, "index is required");
-		return;
-	}
-	if ((r = compliance_q_index(req, "size", &size)) < 0 ||
-	    (r == 0 && checkpoint_size(req, c, &size) != 0))
-		return;
-	if ((rc = ledger_size(c->p.ledger, &have)) != 0) {
-		compliance_ledger_failed(req, rc);
-		return;
-	}
 	if (size == 0 || size > have) {
 		compliance_bad(req, "size: must be in 1..%" PRIu64 " (the ledger's size)", have);
 		return;
@@ -207,27 +219,14 @@ compliance_inclusion(struct server_request *req, void *app)
 void
 compliance_consistency(struct server_request *req, void *app)
 {
-	static const char *const allowed[] = {"old", "new", NULL};
 	struct compliance *c = app;
 	uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
 	uint64_t old = 0, new = 0, have;
 	size_t n = 0;
-	int rc, r;
+	int rc;
 
-	if (compliance_only(req, allowed, "old, new") != 0 ||
-	    (r = compliance_q_index(req, "old", &old)) < 0)
+	if (proof_query(req, c, "old", "new", &old, &new, &have) != 0)
 		return;
-	if (r == 0) {
-		compliance_bad(req, "old is required");
-		return;
-	}
-	if ((r = compliance_q_index(req, "new", &new)) < 0 ||
-	    (r == 0 && checkpoint_size(req, c, &new) != 0))
-		return;
-	if ((rc = ledger_size(c->p.ledger, &have)) != 0) {
-		compliance_ledger_failed(req, rc);
-		return;
-	}
 	if (old == 0 || old > new || new > have) {
 		compliance_bad(req, "need 0 < old <= new <= %" PRIu64 " (the ledger's size)", have);
 		return;

@@ -7,6 +7,8 @@
 #include "errlist.h"
 #include "strtab.h"
 
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
 static const char *const relationship_names[] = {
     [CONTRACT_ENTRUSTMENT] = "entrustment",
     [CONTRACT_JOINT_USE] = "joint_use",
@@ -18,18 +20,16 @@ static const char *const status_names[] = {
     [CONTRACT_TERMINATED] = "terminated",
 };
 
-#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-
 const char *
 contract_relationship_name(enum contract_relationship r)
 {
-	return (size_t)r < NELEM(relationship_names) ? relationship_names[r] : "?";
+	return strtab_name(relationship_names, NELEM(relationship_names), (size_t)r);
 }
 
 const char *
 contract_status_name(enum contract_status s)
 {
-	return (size_t)s < NELEM(status_names) ? status_names[s] : "?";
+	return strtab_name(status_names, NELEM(status_names), (size_t)s);
 }
 
 bool

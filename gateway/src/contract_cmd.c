@@ -1,5 +1,4 @@
 /* contract_cmd — `pdgate contract check|list`: contract files checked, the folder listed. */
-#include <getopt.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,6 +10,7 @@
 #include <jansson.h>
 
 #include "catalog.h"
+#include "cli.h"
 #include "codec.h"
 #include "config.h"
 #include "contract.h"
@@ -222,14 +222,15 @@ contract_list(const struct contract_set *set, bool as_json)
 int
 contract_main(int argc, char **argv)
 {
-	static const struct option opts[] = {{"policies", required_argument, NULL, 'p'},
-	                                     {"dir", required_argument, NULL, 'd'},
-	                                     {"json", no_argument, NULL, 'j'},
-	                                     {"help", no_argument, NULL, 'h'},
-	                                     {NULL, 0, NULL, 0}};
 	const char *conf = NULL, *policies = NULL, *dir = NULL;
 	bool as_json = false;
-	int ch, rc = 1;
+	const struct cli_option opts[] = {
+	    {.letter = 'c', .to = &conf},
+	    {.name = "policies", .to = &policies},
+	    {.name = "dir", .to = &dir},
+	    {.name = "json", .flag = true, .to = &as_json},
+	};
+	int first, status, rc = 1;
 
 	if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
 		contract_usage(argc < 2 ? stderr : stdout);
@@ -241,31 +242,11 @@ contract_main(int argc, char **argv)
 		contract_usage(stderr);
 		return 2;
 	}
-	optind = 0; /* glibc: start afresh whatever parsed argv before */
-	while ((ch = getopt_long(argc - 1, argv + 1, "c:h", opts, NULL)) != -1) {
-		switch (ch) {
-		case 'c':
-			conf = optarg;
-			break;
-		case 'p':
-			policies = optarg;
-			break;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'j':
-			as_json = true;
-			break;
-		case 'h':
-			contract_usage(stdout);
-			return 0;
-		default:
-			contract_usage(stderr);
-			return 2;
-		}
-	}
-	int nargs = argc - 1 - optind;
-	char **args = argv + 1 + optind;
+	if (!cli_options(argc - 1, argv + 1, opts, sizeof(opts) / sizeof(opts[0]), contract_usage,
+	                 &first, &status))
+		return status;
+	int nargs = argc - 1 - first;
+	char **args = argv + 1 + first;
 	if (conf != NULL && (policies != NULL || dir != NULL)) {
 		fprintf(stderr, "pdgate contract: -c and --policies/--dir exclude each other\n");
 		return 2;

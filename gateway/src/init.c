@@ -18,6 +18,7 @@
 #include "config.h"
 #include "ident.h"
 #include "init.h"
+#include "init_conf.h"
 #include "members.h"
 #include "origin.h"
 #include "pki.h"
@@ -579,136 +580,10 @@ make_dir(const char *base, const char *sub, mode_t mode)
 	return 0;
 }
 
-/* The configuration of a demo installation: everything on this machine, the demo origin. */
-static char *
-conf_demo(const char *name, const char *stamp)
-{
-	char *text = NULL;
-
-	if (asprintf(&text,
-	             "; pdgate.conf of the '%s' installation, written by pdgate init on %s.\n"
-	             "; Paths are relative to the folder of this file.\n"
-	             "[gateway]\n"
-	             "name = %s\n"
-	             "state = state.db\n"
-	             "[partner]\n"
-	             "listen = 127.0.0.1:8443\n"
-	             "cert = pki/server.pem\n"
-	             "key = pki/server.key\n"
-	             "client_ca = pki/partner-ca.pem\n"
-	             "crl = pki/partner-ca.crl\n"
-	             "max_connections = 1024\n"
-	             "[compliance]\n"
-	             "listen = 127.0.0.1:9443\n"
-	             "cert = pki/server.pem\n"
-	             "key = pki/server.key\n"
-	             "staff_ca = pki/staff-ca.pem\n"
-	             "staff_crl = pki/staff-ca.crl\n"
-	             "require_client_cert = false\n"
-	             "ui = ui\n"
-	             "[origin]\n"
-	             "url = sqlite:members.db\n"
-	             "timeout_ms = 2000\n"
-	             "max_record_bytes = 1048576\n"
-	             "; client_cert, client_key, ca: for an https origin\n"
-	             "[policy]\n"
-	             "purposes = policies/purposes.json\n"
-	             "fields = policies/fields.json\n"
-	             "contracts = contracts\n"
-	             "[ledger]\n"
-	             "path = ledger.db\n"
-	             "origin = pdgate.local/%s\n"
-	             "key = keys/ledger.key\n"
-	             "checkpoint_interval_ms = 1000\n"
-	             "[tokens]\n"
-	             "issuer = pdgate.local/%s\n"
-	             "key = keys/token.key\n"
-	             "[keys]\n"
-	             "pseudonym = keys/pseudonym.key\n"
-	             "; /healthz, /readyz, /metrics in plain HTTP for this machine's monitoring\n"
-	             "[status]\n"
-	             "listen = 127.0.0.1:9444\n",
-	             name, stamp, name, name, name) < 0)
-		return NULL;
-	return text;
-}
-
-/*
- * The configuration of a production installation: partners from anywhere, staff on this
- * machine with a certificate and a token, the given origin, the files the gateway writes in
- * --state when given.
- */
-static char *
-conf_production(const struct init_opts *o, const char *ledger_origin, const char *stamp)
-{
-	char *text = NULL, state[PATH_MAX + 2] = "";
-
-	if (o->state != NULL)
-		snprintf(state, sizeof(state), "%s/", o->state);
-	if (asprintf(
-	        &text,
-	        "; pdgate.conf of the production installation '%s', written by pdgate init on "
-	        "%s.\n"
-	        "; Paths are relative to the folder of this file. docs/operations.md describes "
-	        "every key.\n"
-	        "[gateway]\n"
-	        "name = %s\n"
-	        "state = %sstate.db\n"
-	        "; Without log, the log goes to stderr (under systemd: the journal). A log file\n"
-	        "; is rotated by /etc/logrotate.d/pdgate, which sends SIGUSR1 to reopen it:\n"
-	        "; log = /var/log/pdgate/pdgate.log\n"
-	        "[partner]\n"
-	        "; every address: partners connect from their own networks ([::]:8443 for IPv6)\n"
-	        "listen = 0.0.0.0:8443\n"
-	        "cert = pki/server.pem\n"
-	        "key = pki/server.key\n"
-	        "client_ca = pki/partner-ca.pem\n"
-	        "crl = pki/partner-ca.crl\n"
-	        "max_connections = 1024\n"
-	        "[compliance]\n"
-	        "; this machine only: staff reach it through an SSH tunnel or a reverse proxy,\n"
-	        "; or give the address of the association's internal network\n"
-	        "listen = 127.0.0.1:9443\n"
-	        "cert = pki/server.pem\n"
-	        "key = pki/server.key\n"
-	        "staff_ca = pki/staff-ca.pem\n"
-	        "staff_crl = pki/staff-ca.crl\n"
-	        "; staff present a certificate of the staff CA as well as a token\n"
-	        "require_client_cert = true\n"
-	        "ui = ui\n"
-	        "[origin]\n"
-	        "url = %s\n"
-	        "timeout_ms = 2000\n"
-	        "max_record_bytes = 1048576\n"
-	        "; for an https:// origin: ca, the only CA trusted for the member system;\n"
-	        "; client_cert and client_key (mode 0600), pdgate's certificate for it\n"
-	        "[policy]\n"
-	        "purposes = policies/purposes.json\n"
-	        "fields = policies/fields.json\n"
-	        "contracts = contracts\n"
-	        "[ledger]\n"
-	        "path = %sledger.db\n"
-	        "origin = %s\n"
-	        "key = keys/ledger.key\n"
-	        "checkpoint_interval_ms = 1000\n"
-	        "[tokens]\n"
-	        "issuer = %s\n"
-	        "key = keys/token.key\n"
-	        "[keys]\n"
-	        "pseudonym = keys/pseudonym.key\n"
-	        "; /healthz, /readyz, /metrics in plain HTTP for this machine's monitoring\n"
-	        "[status]\n"
-	        "listen = 127.0.0.1:9444\n",
-	        o->name, stamp, o->name, state, o->origin != NULL ? o->origin : "sqlite:members.db",
-	        state, ledger_origin, ledger_origin) < 0)
-		return NULL;
-	return text;
-}
-
 static int
 write_conf(const char *root, const struct init_opts *o, const char *ledger_origin)
 {
-	char path[PATH_MAX], stamp[32];
+	char path[PATH_MAX], stamp[32], state[PATH_MAX + 2] = "";
 	char *text = NULL;
 	time_t now = time(NULL);
 	struct tm tm;
@@ -718,7 +593,12 @@ write_conf(const char *root, const struct init_opts *o, const char *ledger_origi
 	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	if (pjoin(path, root, "pdgate.conf") < 0)
 		return -1;
-	text = o->production ? conf_production(o, ledger_origin, stamp) : conf_demo(o->name, stamp);
+	if (o->state != NULL)
+		snprintf(state, sizeof(state), "%s/", o->state);
+	struct init_conf_vars v = {o->name, stamp, state,
+	                           o->origin != NULL ? o->origin : "sqlite:members.db",
+	                           ledger_origin};
+	text = init_conf_text(o->production, &v);
 	if (text == NULL) {
 		fail_msg("out of memory");
 		return -1;

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cert.h"
+#include "cli.h"
 #include "contract_cmd.h"
 #include "gateway.h"
 #include "init.h"
@@ -12,13 +13,7 @@
 #include "version.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
-struct command {
-	const char *name;
-	int (*run)(int argc, char **argv); /* argv[0] is the subcommand's name */
-	const char *summary;
-};
-
-static const struct command commands[] = {
+static const struct cli_command commands[] = {
     /* COMMANDS: one line per subcommand, in the order of SPEC section 3 */
     {"init", init_main, "create a complete installation in a new folder: a demo, or --production"},
     {"serve", serve_main, "run the gateway in the foreground (-n: check, --routes: list routes)"},
@@ -43,21 +38,8 @@ usage(FILE *f)
 int
 main(int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "--version") == 0)
+	if (argc >= 2 && strcmp(argv[1], "--version") == 0)
 		return version_main(argc - 1, argv + 1);
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].run(argc - 1, argv + 1);
-	fprintf(stderr, "pdgate: unknown command '%s'\n", argv[1]);
-	usage(stderr);
-	return 2;
+	return cli_dispatch("pdgate", "command", commands, sizeof(commands) / sizeof(commands[0]),
+	                    usage, argc, argv);
 }

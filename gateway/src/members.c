@@ -13,100 +13,130 @@
 #include <sqlite3.h>
 
 #include "cal.h"
+#include "kana.h"
 #include "members.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 /* ---- the association's catalogs and Japan's geography: constant tables ---- */
 
+/* The lists of names a member's name is drawn from. */
+enum name_list {
+	FAMILY,
+	FEMALE, /* given names */
+	MALE,
+	NAME_LISTS
+};
+
 struct person_name {
+	unsigned char list; /* enum name_list; the names of a list are adjacent */
 	const char *kanji;
 	const char *kana; /* katakana reading */
 };
 
-/* Roughly in order of frequency: the generator favours the head of the list. */
-static const struct person_name family_names[] = {
-    {"佐藤", "サトウ"},     {"鈴木", "スズキ"},   {"高橋", "タカハシ"}, {"田中", "タナカ"},
-    {"伊藤", "イトウ"},     {"渡辺", "ワタナベ"}, {"山本", "ヤマモト"}, {"中村", "ナカムラ"},
-    {"小林", "コバヤシ"},   {"加藤", "カトウ"},   {"吉田", "ヨシダ"},   {"山田", "ヤマダ"},
-    {"佐々木", "ササキ"},   {"山口", "ヤマグチ"}, {"松本", "マツモト"}, {"井上", "イノウエ"},
-    {"木村", "キムラ"},     {"林", "ハヤシ"},     {"斎藤", "サイトウ"}, {"清水", "シミズ"},
-    {"山崎", "ヤマザキ"},   {"森", "モリ"},       {"池田", "イケダ"},   {"橋本", "ハシモト"},
-    {"阿部", "アベ"},       {"石川", "イシカワ"}, {"山下", "ヤマシタ"}, {"中島", "ナカジマ"},
-    {"石井", "イシイ"},     {"小川", "オガワ"},   {"前田", "マエダ"},   {"岡田", "オカダ"},
-    {"長谷川", "ハセガワ"}, {"藤田", "フジタ"},   {"後藤", "ゴトウ"},   {"近藤", "コンドウ"},
-    {"村上", "ムラカミ"},   {"遠藤", "エンドウ"}, {"青木", "アオキ"},   {"坂本", "サカモト"},
-    {"斉藤", "サイトウ"},   {"福田", "フクダ"},   {"太田", "オオタ"},   {"西村", "ニシムラ"},
-    {"藤井", "フジイ"},     {"金子", "カネコ"},   {"岡本", "オカモト"}, {"藤原", "フジワラ"},
-    {"中野", "ナカノ"},     {"三浦", "ミウラ"},   {"原田", "ハラダ"},   {"中川", "ナカガワ"},
-    {"松田", "マツダ"},     {"竹内", "タケウチ"}, {"小野", "オノ"},     {"田村", "タムラ"},
-    {"中山", "ナカヤマ"},   {"和田", "ワダ"},     {"石田", "イシダ"},   {"森田", "モリタ"},
-    {"上田", "ウエダ"},     {"原", "ハラ"},       {"内田", "ウチダ"},   {"柴田", "シバタ"},
-    {"酒井", "サカイ"},     {"宮崎", "ミヤザキ"}, {"横山", "ヨコヤマ"}, {"高木", "タカギ"},
-    {"安藤", "アンドウ"},   {"宮本", "ミヤモト"}, {"大野", "オオノ"},   {"小島", "コジマ"},
-    {"谷口", "タニグチ"},   {"今井", "イマイ"},   {"工藤", "クドウ"},   {"高田", "タカダ"},
-    {"増田", "マスダ"},     {"丸山", "マルヤマ"}, {"杉山", "スギヤマ"}, {"村田", "ムラタ"},
-    {"大塚", "オオツカ"},   {"新井", "アライ"},   {"小山", "コヤマ"},   {"平野", "ヒラノ"},
-    {"藤本", "フジモト"},   {"河野", "コウノ"},   {"上野", "ウエノ"},   {"野口", "ノグチ"},
-    {"武田", "タケダ"},     {"松井", "マツイ"},   {"千葉", "チバ"},     {"岩崎", "イワサキ"},
-    {"菅原", "スガワラ"},   {"木下", "キノシタ"}, {"久保", "クボ"},     {"佐野", "サノ"},
-    {"野村", "ノムラ"},     {"松尾", "マツオ"},   {"市川", "イチカワ"}, {"菊地", "キクチ"},
-};
-
-static const struct person_name female_names[] = {
-    {"花子", "ハナコ"},   {"陽子", "ヨウコ"},   {"恵子", "ケイコ"},   {"京子", "キョウコ"},
-    {"幸子", "サチコ"},   {"和子", "カズコ"},   {"洋子", "ヨウコ"},   {"美智子", "ミチコ"},
-    {"節子", "セツコ"},   {"久美子", "クミコ"}, {"由美子", "ユミコ"}, {"真由美", "マユミ"},
-    {"裕子", "ユウコ"},   {"直美", "ナオミ"},   {"智子", "トモコ"},   {"明美", "アケミ"},
-    {"恵美", "エミ"},     {"純子", "ジュンコ"}, {"典子", "ノリコ"},   {"美穂", "ミホ"},
-    {"香織", "カオリ"},   {"愛", "アイ"},       {"恵", "メグミ"},     {"麻衣", "マイ"},
-    {"舞", "マイ"},       {"彩", "アヤ"},       {"沙織", "サオリ"},   {"奈々", "ナナ"},
-    {"由佳", "ユカ"},     {"美咲", "ミサキ"},   {"優子", "ユウコ"},   {"理恵", "リエ"},
-    {"千尋", "チヒロ"},   {"友美", "トモミ"},   {"綾", "アヤ"},       {"遥", "ハルカ"},
-    {"葵", "アオイ"},     {"結衣", "ユイ"},     {"陽菜", "ヒナ"},     {"美優", "ミユ"},
-    {"さくら", "サクラ"}, {"七海", "ナナミ"},   {"彩花", "アヤカ"},   {"美月", "ミヅキ"},
-    {"杏", "アン"},       {"凛", "リン"},       {"結菜", "ユイナ"},   {"芽依", "メイ"},
-    {"紬", "ツムギ"},     {"陽葵", "ヒマリ"},   {"咲良", "サクラ"},   {"莉子", "リコ"},
-    {"心春", "コハル"},   {"美桜", "ミオ"},     {"楓", "カエデ"},     {"桃子", "モモコ"},
-    {"春香", "ハルカ"},   {"真理子", "マリコ"}, {"弘子", "ヒロコ"},   {"悦子", "エツコ"},
-    {"文子", "フミコ"},   {"静香", "シズカ"},   {"涼子", "リョウコ"}, {"由香", "ユカ"},
-    {"里美", "サトミ"},   {"麻美", "アサミ"},   {"亜希子", "アキコ"}, {"朋子", "トモコ"},
-    {"知美", "トモミ"},   {"雅子", "マサコ"},   {"紀子", "ノリコ"},   {"和美", "カズミ"},
-    {"千晶", "チアキ"},   {"瞳", "ヒトミ"},     {"加奈子", "カナコ"}, {"絵美", "エミ"},
-    {"沙也加", "サヤカ"}, {"菜々子", "ナナコ"}, {"美紀", "ミキ"},     {"早紀", "サキ"},
-    {"夏美", "ナツミ"},   {"亜美", "アミ"},     {"未来", "ミク"},     {"美奈子", "ミナコ"},
-    {"佳奈", "カナ"},     {"萌", "モエ"},       {"明日香", "アスカ"}, {"詩織", "シオリ"},
-    {"千夏", "チナツ"},   {"美香", "ミカ"},     {"順子", "ジュンコ"}, {"敏子", "トシコ"},
-    {"光子", "ミツコ"},   {"良子", "ヨシコ"},   {"栄子", "エイコ"},   {"芳子", "ヨシコ"},
-    {"美和", "ミワ"},     {"直子", "ナオコ"},   {"久子", "ヒサコ"},   {"和恵", "カズエ"},
-};
-
-static const struct person_name male_names[] = {
-    {"太郎", "タロウ"},     {"一郎", "イチロウ"},   {"健太", "ケンタ"},   {"翔太", "ショウタ"},
-    {"大輔", "ダイスケ"},   {"誠", "マコト"},       {"健", "ケン"},       {"浩", "ヒロシ"},
-    {"隆", "タカシ"},       {"茂", "シゲル"},       {"実", "ミノル"},     {"清", "キヨシ"},
-    {"勇", "イサム"},       {"博", "ヒロシ"},       {"修", "オサム"},     {"進", "ススム"},
-    {"明", "アキラ"},       {"豊", "ユタカ"},       {"稔", "ミノル"},     {"勝", "マサル"},
-    {"和夫", "カズオ"},     {"正", "タダシ"},       {"秀樹", "ヒデキ"},   {"哲也", "テツヤ"},
-    {"達也", "タツヤ"},     {"直樹", "ナオキ"},     {"和也", "カズヤ"},   {"拓也", "タクヤ"},
-    {"健一", "ケンイチ"},   {"浩二", "コウジ"},     {"剛", "ツヨシ"},     {"学", "マナブ"},
-    {"聡", "サトシ"},       {"亮", "リョウ"},       {"大樹", "ダイキ"},   {"翔", "ショウ"},
-    {"拓海", "タクミ"},     {"蓮", "レン"},         {"陸", "リク"},       {"悠真", "ユウマ"},
-    {"湊", "ミナト"},       {"大翔", "ヒロト"},     {"陽翔", "ハルト"},   {"悠人", "ユウト"},
-    {"颯太", "ソウタ"},     {"樹", "イツキ"},       {"朝陽", "アサヒ"},   {"律", "リツ"},
-    {"陽太", "ヨウタ"},     {"優斗", "ユウト"},     {"大和", "ヤマト"},   {"海斗", "カイト"},
-    {"健二", "ケンジ"},     {"雄一", "ユウイチ"},   {"康弘", "ヤスヒロ"}, {"正人", "マサト"},
-    {"俊介", "シュンスケ"}, {"慎也", "シンヤ"},     {"雅之", "マサユキ"}, {"裕介", "ユウスケ"},
-    {"智之", "トモユキ"},   {"賢治", "ケンジ"},     {"武", "タケシ"},     {"昭", "アキラ"},
-    {"弘", "ヒロシ"},       {"義男", "ヨシオ"},     {"幸雄", "ユキオ"},   {"光男", "ミツオ"},
-    {"英樹", "ヒデキ"},     {"信也", "シンヤ"},     {"淳", "ジュン"},     {"亮介", "リョウスケ"},
-    {"圭", "ケイ"},         {"航", "ワタル"},       {"駿", "シュン"},     {"悠斗", "ユウト"},
-    {"奏太", "カナタ"},     {"颯", "ハヤテ"},       {"瑛太", "エイタ"},   {"陽介", "ヨウスケ"},
-    {"崇", "タカシ"},       {"徹", "トオル"},       {"功", "イサオ"},     {"一輝", "カズキ"},
-    {"祐介", "ユウスケ"},   {"恭平", "キョウヘイ"}, {"涼太", "リョウタ"}, {"翼", "ツバサ"},
-    {"翔平", "ショウヘイ"}, {"大介", "ダイスケ"},   {"隼人", "ハヤト"},   {"諒", "リョウ"},
-    {"雄大", "ユウダイ"},   {"将太", "ショウタ"},   {"誠一", "セイイチ"}, {"孝", "タカシ"},
-    {"秀夫", "ヒデオ"},     {"敏夫", "トシオ"},     {"克也", "カツヤ"},   {"純一", "ジュンイチ"},
+/* Family names roughly in order of frequency (the generator favours the head of that list),
+ * then the female and the male given names. */
+static const struct person_name person_names[] = {
+    {FAMILY, "佐藤", "サトウ"},   {FAMILY, "鈴木", "スズキ"},   {FAMILY, "高橋", "タカハシ"},
+    {FAMILY, "田中", "タナカ"},   {FAMILY, "伊藤", "イトウ"},   {FAMILY, "渡辺", "ワタナベ"},
+    {FAMILY, "山本", "ヤマモト"}, {FAMILY, "中村", "ナカムラ"}, {FAMILY, "小林", "コバヤシ"},
+    {FAMILY, "加藤", "カトウ"},   {FAMILY, "吉田", "ヨシダ"},   {FAMILY, "山田", "ヤマダ"},
+    {FAMILY, "佐々木", "ササキ"}, {FAMILY, "山口", "ヤマグチ"}, {FAMILY, "松本", "マツモト"},
+    {FAMILY, "井上", "イノウエ"}, {FAMILY, "木村", "キムラ"},   {FAMILY, "林", "ハヤシ"},
+    {FAMILY, "斎藤", "サイトウ"}, {FAMILY, "清水", "シミズ"},   {FAMILY, "山崎", "ヤマザキ"},
+    {FAMILY, "森", "モリ"},       {FAMILY, "池田", "イケダ"},   {FAMILY, "橋本", "ハシモト"},
+    {FAMILY, "阿部", "アベ"},     {FAMILY, "石川", "イシカワ"}, {FAMILY, "山下", "ヤマシタ"},
+    {FAMILY, "中島", "ナカジマ"}, {FAMILY, "石井", "イシイ"},   {FAMILY, "小川", "オガワ"},
+    {FAMILY, "前田", "マエダ"},   {FAMILY, "岡田", "オカダ"},   {FAMILY, "長谷川", "ハセガワ"},
+    {FAMILY, "藤田", "フジタ"},   {FAMILY, "後藤", "ゴトウ"},   {FAMILY, "近藤", "コンドウ"},
+    {FAMILY, "村上", "ムラカミ"}, {FAMILY, "遠藤", "エンドウ"}, {FAMILY, "青木", "アオキ"},
+    {FAMILY, "坂本", "サカモト"}, {FAMILY, "斉藤", "サイトウ"}, {FAMILY, "福田", "フクダ"},
+    {FAMILY, "太田", "オオタ"},   {FAMILY, "西村", "ニシムラ"}, {FAMILY, "藤井", "フジイ"},
+    {FAMILY, "金子", "カネコ"},   {FAMILY, "岡本", "オカモト"}, {FAMILY, "藤原", "フジワラ"},
+    {FAMILY, "中野", "ナカノ"},   {FAMILY, "三浦", "ミウラ"},   {FAMILY, "原田", "ハラダ"},
+    {FAMILY, "中川", "ナカガワ"}, {FAMILY, "松田", "マツダ"},   {FAMILY, "竹内", "タケウチ"},
+    {FAMILY, "小野", "オノ"},     {FAMILY, "田村", "タムラ"},   {FAMILY, "中山", "ナカヤマ"},
+    {FAMILY, "和田", "ワダ"},     {FAMILY, "石田", "イシダ"},   {FAMILY, "森田", "モリタ"},
+    {FAMILY, "上田", "ウエダ"},   {FAMILY, "原", "ハラ"},       {FAMILY, "内田", "ウチダ"},
+    {FAMILY, "柴田", "シバタ"},   {FAMILY, "酒井", "サカイ"},   {FAMILY, "宮崎", "ミヤザキ"},
+    {FAMILY, "横山", "ヨコヤマ"}, {FAMILY, "高木", "タカギ"},   {FAMILY, "安藤", "アンドウ"},
+    {FAMILY, "宮本", "ミヤモト"}, {FAMILY, "大野", "オオノ"},   {FAMILY, "小島", "コジマ"},
+    {FAMILY, "谷口", "タニグチ"}, {FAMILY, "今井", "イマイ"},   {FAMILY, "工藤", "クドウ"},
+    {FAMILY, "高田", "タカダ"},   {FAMILY, "増田", "マスダ"},   {FAMILY, "丸山", "マルヤマ"},
+    {FAMILY, "杉山", "スギヤマ"}, {FAMILY, "村田", "ムラタ"},   {FAMILY, "大塚", "オオツカ"},
+    {FAMILY, "新井", "アライ"},   {FAMILY, "小山", "コヤマ"},   {FAMILY, "平野", "ヒラノ"},
+    {FAMILY, "藤本", "フジモト"}, {FAMILY, "河野", "コウノ"},   {FAMILY, "上野", "ウエノ"},
+    {FAMILY, "野口", "ノグチ"},   {FAMILY, "武田", "タケダ"},   {FAMILY, "松井", "マツイ"},
+    {FAMILY, "千葉", "チバ"},     {FAMILY, "岩崎", "イワサキ"}, {FAMILY, "菅原", "スガワラ"},
+    {FAMILY, "木下", "キノシタ"}, {FAMILY, "久保", "クボ"},     {FAMILY, "佐野", "サノ"},
+    {FAMILY, "野村", "ノムラ"},   {FAMILY, "松尾", "マツオ"},   {FAMILY, "市川", "イチカワ"},
+    {FAMILY, "菊地", "キクチ"},   {FEMALE, "花子", "ハナコ"},   {FEMALE, "陽子", "ヨウコ"},
+    {FEMALE, "恵子", "ケイコ"},   {FEMALE, "京子", "キョウコ"}, {FEMALE, "幸子", "サチコ"},
+    {FEMALE, "和子", "カズコ"},   {FEMALE, "洋子", "ヨウコ"},   {FEMALE, "美智子", "ミチコ"},
+    {FEMALE, "節子", "セツコ"},   {FEMALE, "久美子", "クミコ"}, {FEMALE, "由美子", "ユミコ"},
+    {FEMALE, "真由美", "マユミ"}, {FEMALE, "裕子", "ユウコ"},   {FEMALE, "直美", "ナオミ"},
+    {FEMALE, "智子", "トモコ"},   {FEMALE, "明美", "アケミ"},   {FEMALE, "恵美", "エミ"},
+    {FEMALE, "純子", "ジュンコ"}, {FEMALE, "典子", "ノリコ"},   {FEMALE, "美穂", "ミホ"},
+    {FEMALE, "香織", "カオリ"},   {FEMALE, "愛", "アイ"},       {FEMALE, "恵", "メグミ"},
+    {FEMALE, "麻衣", "マイ"},     {FEMALE, "舞", "マイ"},       {FEMALE, "彩", "アヤ"},
+    {FEMALE, "沙織", "サオリ"},   {FEMALE, "奈々", "ナナ"},     {FEMALE, "由佳", "ユカ"},
+    {FEMALE, "美咲", "ミサキ"},   {FEMALE, "優子", "ユウコ"},   {FEMALE, "理恵", "リエ"},
+    {FEMALE, "千尋", "チヒロ"},   {FEMALE, "友美", "トモミ"},   {FEMALE, "綾", "アヤ"},
+    {FEMALE, "遥", "ハルカ"},     {FEMALE, "葵", "アオイ"},     {FEMALE, "結衣", "ユイ"},
+    {FEMALE, "陽菜", "ヒナ"},     {FEMALE, "美優", "ミユ"},     {FEMALE, "さくら", "サクラ"},
+    {FEMALE, "七海", "ナナミ"},   {FEMALE, "彩花", "アヤカ"},   {FEMALE, "美月", "ミヅキ"},
+    {FEMALE, "杏", "アン"},       {FEMALE, "凛", "リン"},       {FEMALE, "結菜", "ユイナ"},
+    {FEMALE, "芽依", "メイ"},     {FEMALE, "紬", "ツムギ"},     {FEMALE, "陽葵", "ヒマリ"},
+    {FEMALE, "咲良", "サクラ"},   {FEMALE, "莉子", "リコ"},     {FEMALE, "心春", "コハル"},
+    {FEMALE, "美桜", "ミオ"},     {FEMALE, "楓", "カエデ"},     {FEMALE, "桃子", "モモコ"},
+    {FEMALE, "春香", "ハルカ"},   {FEMALE, "真理子", "マリコ"}, {FEMALE, "弘子", "ヒロコ"},
+    {FEMALE, "悦子", "エツコ"},   {FEMALE, "文子", "フミコ"},   {FEMALE, "静香", "シズカ"},
+    {FEMALE, "涼子", "リョウコ"}, {FEMALE, "由香", "ユカ"},     {FEMALE, "里美", "サトミ"},
+    {FEMALE, "麻美", "アサミ"},   {FEMALE, "亜希子", "アキコ"}, {FEMALE, "朋子", "トモコ"},
+    {FEMALE, "知美", "トモミ"},   {FEMALE, "雅子", "マサコ"},   {FEMALE, "紀子", "ノリコ"},
+    {FEMALE, "和美", "カズミ"},   {FEMALE, "千晶", "チアキ"},   {FEMALE, "瞳", "ヒトミ"},
+    {FEMALE, "加奈子", "カナコ"}, {FEMALE, "絵美", "エミ"},     {FEMALE, "沙也加", "サヤカ"},
+    {FEMALE, "菜々子", "ナナコ"}, {FEMALE, "美紀", "ミキ"},     {FEMALE, "早紀", "サキ"},
+    {FEMALE, "夏美", "ナツミ"},   {FEMALE, "亜美", "アミ"},     {FEMALE, "未来", "ミク"},
+    {FEMALE, "美奈子", "ミナコ"}, {FEMALE, "佳奈", "カナ"},     {FEMALE, "萌", "モエ"},
+    {FEMALE, "明日香", "アスカ"}, {FEMALE, "詩織", "シオリ"},   {FEMALE, "千夏", "チナツ"},
+    {FEMALE, "美香", "ミカ"},     {FEMALE, "順子", "ジュンコ"}, {FEMALE, "敏子", "トシコ"},
+    {FEMALE, "光子", "ミツコ"},   {FEMALE, "良子", "ヨシコ"},   {FEMALE, "栄子", "エイコ"},
+    {FEMALE, "芳子", "ヨシコ"},   {FEMALE, "美和", "ミワ"},     {FEMALE, "直子", "ナオコ"},
+    {FEMALE, "久子", "ヒサコ"},   {FEMALE, "和恵", "カズエ"},   {MALE, "太郎", "タロウ"},
+    {MALE, "一郎", "イチロウ"},   {MALE, "健太", "ケンタ"},     {MALE, "翔太", "ショウタ"},
+    {MALE, "大輔", "ダイスケ"},   {MALE, "誠", "マコト"},       {MALE, "健", "ケン"},
+    {MALE, "浩", "ヒロシ"},       {MALE, "隆", "タカシ"},       {MALE, "茂", "シゲル"},
+    {MALE, "実", "ミノル"},       {MALE, "清", "キヨシ"},       {MALE, "勇", "イサム"},
+    {MALE, "博", "ヒロシ"},       {MALE, "修", "オサム"},       {MALE, "進", "ススム"},
+    {MALE, "明", "アキラ"},       {MALE, "豊", "ユタカ"},       {MALE, "稔", "ミノル"},
+    {MALE, "勝", "マサル"},       {MALE, "和夫", "カズオ"},     {MALE, "正", "タダシ"},
+    {MALE, "秀樹", "ヒデキ"},     {MALE, "哲也", "テツヤ"},     {MALE, "達也", "タツヤ"},
+    {MALE, "直樹", "ナオキ"},     {MALE, "和也", "カズヤ"},     {MALE, "拓也", "タクヤ"},
+    {MALE, "健一", "ケンイチ"},   {MALE, "浩二", "コウジ"},     {MALE, "剛", "ツヨシ"},
+    {MALE, "学", "マナブ"},       {MALE, "聡", "サトシ"},       {MALE, "亮", "リョウ"},
+    {MALE, "大樹", "ダイキ"},     {MALE, "翔", "ショウ"},       {MALE, "拓海", "タクミ"},
+    {MALE, "蓮", "レン"},         {MALE, "陸", "リク"},         {MALE, "悠真", "ユウマ"},
+    {MALE, "湊", "ミナト"},       {MALE, "大翔", "ヒロト"},     {MALE, "陽翔", "ハルト"},
+    {MALE, "悠人", "ユウト"},     {MALE, "颯太", "ソウタ"},     {MALE, "樹", "イツキ"},
+    {MALE, "朝陽", "アサヒ"},     {MALE, "律", "リツ"},         {MALE, "陽太", "ヨウタ"},
+    {MALE, "優斗", "ユウト"},     {MALE, "大和", "ヤマト"},     {MALE, "海斗", "カイト"},
+    {MALE, "健二", "ケンジ"},     {MALE, "雄一", "ユウイチ"},   {MALE, "康弘", "ヤスヒロ"},
+    {MALE, "正人", "マサト"},     {MALE, "俊介", "シュンスケ"}, {MALE, "慎也", "シンヤ"},
+    {MALE, "雅之", "マサユキ"},   {MALE, "裕介", "ユウスケ"},   {MALE, "智之", "トモユキ"},
+    {MALE, "賢治", "ケンジ"},     {MALE, "武", "タケシ"},       {MALE, "昭", "アキラ"},
+    {MALE, "弘", "ヒロシ"},       {MALE, "義男", "ヨシオ"},     {MALE, "幸雄", "ユキオ"},
+    {MALE, "光男", "ミツオ"},     {MALE, "英樹", "ヒデキ"},     {MALE, "信也", "シンヤ"},
+    {MALE, "淳", "ジュン"},       {MALE, "亮介", "リョウスケ"}, {MALE, "圭", "ケイ"},
+    {MALE, "航", "ワタル"},       {MALE, "駿", "シュン"},       {MALE, "悠斗", "ユウト"},
+    {MALE, "奏太", "カナタ"},     {MALE, "颯", "ハヤテ"},       {MALE, "瑛太", "エイタ"},
+    {MALE, "陽介", "ヨウスケ"},   {MALE, "崇", "タカシ"},       {MALE, "徹", "トオル"},
+    {MALE, "功", "イサオ"},       {MALE, "一輝", "カズキ"},     {MALE, "祐介", "ユウスケ"},
+    {MALE, "恭平", "キョウヘイ"}, {MALE, "涼太", "リョウタ"},   {MALE, "翼", "ツバサ"},
+    {MALE, "翔平", "ショウヘイ"}, {MALE, "大介", "ダイスケ"},   {MALE, "隼人", "ハヤト"},
+    {MALE, "諒", "リョウ"},       {MALE, "雄大", "ユウダイ"},   {MALE, "将太", "ショウタ"},
+    {MALE, "誠一", "セイイチ"},   {MALE, "孝", "タカシ"},       {MALE, "秀夫", "ヒデオ"},
+    {MALE, "敏夫", "トシオ"},     {MALE, "克也", "カツヤ"},     {MALE, "純一", "ジュンイチ"},
 };
 
 struct prefecture {
@@ -409,146 +439,6 @@ format_date(long days, char out[static 11])
 	snprintf(out, 11, "%04d-%02u-%02u", y, (unsigned)m % 100, (unsigned)d % 100);
 }
 
-/* ---- romanization for e-mail addresses: passport-style Hepburn of a katakana reading ---- */
-
-#define KANA_FIRST 0x30A1 /* ァ */
-#define KANA_LAST 0x30F6  /* ヶ */
-#define KANA_SOKUON 0x30C3
-#define KANA_N 0x30F3
-#define KANA_LONG 0x30FC
-
-/* clang-format off: one row per kana column */
-static const char *const kana_roman[] = {
-    "a",  "a",  "i",   "i",  "u",  "u",   "e",  "e",  "o",  "o",        /* ァ..オ */
-    "ka", "ga", "ki",  "gi", "ku", "gu",  "ke", "ge", "ko", "go",       /* カ..ゴ */
-    "sa", "za", "shi", "ji", "su", "zu",  "se", "ze", "so", "zo",       /* サ..ゾ */
-    "ta", "da", "chi", "ji", "",   "tsu", "zu", "te", "de", "to", "do", /* タ..ド */
-    "na", "ni", "nu",  "ne", "no",                                      /* ナ..ノ */
-    "ha", "ba", "pa",  "hi", "bi", "pi",  "fu", "bu", "pu",             /* ハ..プ */
-    "he", "be", "pe",  "ho", "bo", "po",                                /* ヘ..ポ */
-    "ma", "mi", "mu",  "me", "mo",                                      /* マ..モ */
-    "ya", "ya", "yu",  "yu", "yo", "yo",                                /* ャヤュユョヨ */
-    "ra", "ri", "ru",  "re", "ro",                                      /* ラ..ロ */
-    "wa", "wa", "i",   "e",  "o",  "n",   "vu", "ka", "ke",             /* ヮ..ヶ */
-};
-/* clang-format on */
-_Static_assert(NELEM(kana_roman) == KANA_LAST - KANA_FIRST + 1, "one entry per katakana");
-
-/* Next code point of a UTF-8 string in the BMP (our tables hold nothing else), or 0 at the end. */
-static unsigned
-utf8_next(const char **p)
-{
-	const unsigned char *s = (const unsigned char *)*p;
-	unsigned c;
-	if (s[0] == 0)
-		return 0;
-	if (s[0] < 0x80) {
-		*p += 1;
-		return s[0];
-	}
-	if ((s[0] & 0xE0) == 0xC0 && s[1] != 0) {
-		c = ((s[0] & 0x1Fu) << 6) | (s[1] & 0x3Fu);
-		*p += 2;
-		return c;
-	}
-	if ((s[0] & 0xF0) == 0xE0 && s[1] != 0 && s[2] != 0) {
-		c = ((s[0] & 0x0Fu) << 12) | ((s[1] & 0x3Fu) << 6) | (s[2] & 0x3Fu);
-		*p += 3;
-		return c;
-	}
-	*p += 1;
-	return 0xFFFD;
-}
-
-static int
-is_small_y(unsigned c)
-{
-	return c == 0x30E3 || c == 0x30E5 || c == 0x30E7;
-}
-
-static int
-is_vowel_kana(unsigned c)
-{
-	return c == 0x30A2 || c == 0x30A4 || c == 0x30A6 || c == 0x30A8 || c == 0x30AA;
-}
-
-/*
- * Romanizes a katakana reading into out (lowercase ASCII): ッ doubles the next consonant, ャュョ
- * fuse with the syllable before, ン before b/m/p is m, and a long vowel (ウ after an o- or
- * u-sound, オ after an o-sound, ー) is dropped unless a vowel follows: サトウ → sato,
- * ユウコ → yuko, イノウエ → inoue. Returns 0, or -1 if kana holds anything else or out is short.
- */
-static int
-kana_romanize(const char *kana, char *out, size_t outlen)
-{
-	size_t len = 0;
-	int double_next = 0;
-	const char *p = kana;
-	unsigned c = utf8_next(&p);
-
-	assert(outlen > 0);
-	out[0] = '\0';
-	while (c != 0) {
-		const char *q = p;
-		unsigned next = utf8_next(&q);
-		char syl[8];
-
-		if (c == KANA_LONG) {
-			c = next;
-			p = q;
-			continue;
-		}
-		if (c < KANA_FIRST || c > KANA_LAST)
-			return -1;
-		if (c == KANA_SOKUON) {
-			double_next = 1;
-			c = next;
-			p = q;
-			continue;
-		}
-		if ((c == 0x30A6 || c == 0x30AA) && len > 0 && !is_vowel_kana(next)) {
-			char last = out[len - 1];
-			if (last == 'o' || (c == 0x30A6 && last == 'u')) {
-				c = next;
-				p = q;
-				continue;
-			}
-		}
-		if (is_small_y(c) && len > 0 && out[len - 1] == 'i') {
-			/* キャ → kya, シャ → sha, チャ → cha, ジャ → ja */
-			const char *v = kana_roman[c - KANA_FIRST] + 1;
-			len--;
-			int palatal = (len >= 2 && (memcmp(out + len - 2, "sh", 2) == 0 ||
-			                            memcmp(out + len - 2, "ch", 2) == 0)) ||
-			              (len >= 1 && out[len - 1] == 'j');
-			snprintf(syl, sizeof(syl), "%s%s", palatal ? "" : "y", v);
-		} else if (c == KANA_N) {
-			snprintf(syl, sizeof(syl), "%s",
-			         (next == 0x30D0 || next == 0x30D3 || next == 0x30D6 ||
-			          next == 0x30D9 || next == 0x30DC || next == 0x30D1 ||
-			          next == 0x30D4 || next == 0x30D7 || next == 0x30DA ||
-			          next == 0x30DD || (next >= 0x30DE && next <= 0x30E2))
-			             ? "m"
-			             : "n");
-		} else {
-			const char *r = kana_roman[c - KANA_FIRST];
-			if (double_next && r[0] != '\0' && strchr("aiueo", r[0]) == NULL)
-				snprintf(syl, sizeof(syl), "%c%s", r[0] == 'c' ? 't' : r[0], r);
-			else
-				snprintf(syl, sizeof(syl), "%s", r);
-			double_next = 0;
-		}
-		size_t sl = strlen(syl);
-		if (len + sl + 1 > outlen)
-			return -1;
-		memcpy(out + len, syl, sl + 1);
-		len += sl;
-		c = next;
-		p = q;
-	}
-	return len > 0 ? 0 : -1;
-}
-
 /* ---- My Number ---- */
 
 /*
@@ -609,15 +499,33 @@ my_number_body(const uint64_t key[4], uint64_t index)
 
 /* ---- one member ---- */
 
+/* Where a group of a table's entries starts, and how many there are: the entries of a group are
+ * adjacent. */
+struct run {
+	size_t first, count;
+};
+
 struct gen {
 	uint64_t seed;
 	uint64_t mynum_key[4];
 	int id_width;
-	unsigned pref_total; /* sum of the prefecture weights */
-	size_t city_first[MEMBERS_PREFECTURES];
-	size_t city_count[MEMBERS_PREFECTURES];
+	unsigned pref_total;                                   /* sum of the prefecture weights */
+	struct run cities_of[MEMBERS_PREFECTURES];             /* in cities[] */
+	struct run names_of[NAME_LISTS];                       /* in person_names[] */
 	unsigned long cert_serial[LAST_YEAR - FIRST_YEAR + 1]; /* last serial issued per year */
 };
+
+/* Entry i of a table belongs to group k of n: it extends that group's run. */
+static void
+run_add(struct run *runs, size_t n, size_t k, size_t i)
+{
+	assert(k < n);
+	(void)n;
+	if (runs[k].count == 0)
+		runs[k].first = i;
+	assert(runs[k].first + runs[k].count == i); /* adjacent */
+	runs[k].count++;
+}
 
 static void
 gen_init(struct gen *g, unsigned long n, unsigned long seed)
@@ -638,16 +546,22 @@ gen_init(struct gen *g, unsigned long n, unsigned long seed)
 		g->id_width = 7;
 	for (size_t i = 0; i < MEMBERS_PREFECTURES; i++)
 		g->pref_total += prefectures[i].weight;
-	for (size_t i = 0; i < NELEM(cities); i++) {
-		size_t p = cities[i].pref;
-		assert(p < MEMBERS_PREFECTURES);
-		if (g->city_count[p] == 0)
-			g->city_first[p] = i;
-		assert(g->city_first[p] + g->city_count[p] == i); /* adjacent */
-		g->city_count[p]++;
-	}
+	for (size_t i = 0; i < NELEM(cities); i++)
+		run_add(g->cities_of, MEMBERS_PREFECTURES, cities[i].pref, i);
+	for (size_t i = 0; i < NELEM(person_names); i++)
+		run_add(g->names_of, NAME_LISTS, person_names[i].list, i);
 	for (size_t p = 0; p < MEMBERS_PREFECTURES; p++)
-		assert(g->city_count[p] > 0);
+		assert(g->cities_of[p].count > 0);
+	for (size_t l = 0; l < NAME_LISTS; l++)
+		assert(g->names_of[l].count > 0);
+}
+
+/* A name of the list, the n-th (n below the list's length). */
+static const struct person_name *
+name_at(const struct gen *g, enum name_list list, uint64_t n)
+{
+	assert(n < g->names_of[list].count);
+	return &person_names[g->names_of[list].first + n];
 }
 
 static size_t
@@ -697,7 +611,7 @@ static json_t *
 build_address(struct jbuild *b, const struct gen *g, struct rng *r, size_t *pref_out)
 {
 	size_t p = pick_prefecture(g, r);
-	const struct city *c = &cities[g->city_first[p] + rng_below(r, g->city_count[p])];
+	const struct city *c = &cities[g->cities_of[p].first + rng_below(r, g->cities_of[p].count)];
 	const char *town = c->towns[rng_below(r, NELEM(c->towns))];
 	char postal[16], street[96], building[128];
 	json_t *o = json_object();
@@ -907,13 +821,13 @@ member_record(struct gen *g, unsigned long ordinal, char *id, size_t idlen)
 	 * Family names: half uniform, half the smaller of two draws, so the head of the list
 	 * (佐藤, 鈴木, ...) is three times as common as its tail, as in the real distribution.
 	 */
-	uint64_t nf = NELEM(family_names), fi = rng_below(&r, nf);
+	uint64_t nf = g->names_of[FAMILY].count, fi = rng_below(&r, nf);
 	if (rng_permille(&r, 500)) {
 		uint64_t other = rng_below(&r, nf);
 		if (other < fi)
 			fi = other;
 	}
-	const struct person_name *family = &family_names[fi];
+	const struct person_name *family = name_at(g, FAMILY, fi);
 	const char *gender;
 	int female;
 	unsigned gx = (unsigned)rng_below(&r, 1000);
@@ -927,8 +841,8 @@ member_record(struct gen *g, unsigned long ordinal, char *id, size_t idlen)
 		gender = "unspecified";
 		female = (int)rng_below(&r, 2);
 	}
-	const struct person_name *given = female ? &female_names[rng_below(&r, NELEM(female_names))]
-	                                         : &male_names[rng_below(&r, NELEM(male_names))];
+	enum name_list list = female ? FEMALE : MALE;
+	const struct person_name *given = name_at(g, list, rng_below(&r, g->names_of[list].count));
 
 	/* Dates: a triangular birth year distribution, joined once adult. */
 	long span = birth_hi - birth_lo + 1;

@@ -1,6 +1,5 @@
 /* report_cmd — `pdgate report`: provisions, subject, breach, summary, from the command line. */
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -13,6 +12,7 @@
 
 #include "catalog.h"
 #include "certreg.h"
+#include "cli.h"
 #include "config.h"
 #include "contract.h"
 #include "contract_file.h"
@@ -24,7 +24,7 @@
 #include "report.h"
 #include "report_cmd.h"
 
-static const char report_usage[] =
+static const char usage_text[] =
     "usage: pdgate report provisions -c FILE [--partner ID] [--from T] [--to T]\n"
     "                                [--format json|csv] [--limit N] [--after INDEX]\n"
     "       pdgate report subject -c FILE MEMBER_ID\n"
@@ -42,6 +42,12 @@ static const char report_usage[] =
     "              certificates ending within 30 days and CRLs due within 7\n"
     "T is RFC 3339 (2026-04-01T00:00:00+09:00) or a date (2026-04-01, a day in Japan time;\n"
     "--to DATE includes that day). summary defaults to the last 30 days.\n";
+
+static void
+report_usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
 
 static struct pseudo *
 load_pseudo(const char *path, char *err, size_t errlen)
@@ -81,20 +87,50 @@ cli_fail(const char *fmt, ...)
 	return 1;
 }
 
+static int
+parse_limit(const char *arg, void *to)
+{
+	unsigned long *limit = to;
+	char *end;
+
+	errno = 0;
+	*limit = strtoul(arg, &end, 10);
+	if (errno || *end || arg[0] == '-' || *limit < 1 || *limit > REPORT_MAX_RECORDS)
+		return cli_fail("--limit: '%s' is not 1..100000", arg);
+	return 0;
+}
+
+static int
+parse_after(const char *arg, void *to)
+{
+	unsigned long long *after = to;
+	char *end;
+
+	errno = 0;
+	*after = strtoull(arg, &end, 10);
+	if (errno || *end || arg[0] == '-' || arg[0] == '\0')
+		return cli_fail("--after: '%s' is not an entry index", arg);
+	return 0;
+}
+
 int
 report_main(int argc, char **argv)
 {
-	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"partner", required_argument, NULL, 'p'},
-	    {"from", required_argument, NULL, 'f'},   {"to", required_argument, NULL, 't'},
-	    {"format", required_argument, NULL, 'F'}, {"limit", required_argument, NULL, 'l'},
-	    {"after", required_argument, NULL, 'a'},  {"no-resolve", no_argument, NULL, 'R'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0}};
 	const char *conf_path = NULL, *partner = NULL, *from = NULL, *to = NULL, *format = "json";
 	const char *what;
 	unsigned long limit = REPORT_MAX_RECORDS;
 	unsigned long long after = UINT64_MAX;
-	bool resolve = true;
+	bool no_resolve = false;
+	const struct cli_option opts[] = {
+	    {.name = "config", .letter = 'c', .to = &conf_path},
+	    {.name = "partner", .to = &partner},
+	    {.name = "from", .to = &from},
+	    {.name = "to", .to = &to},
+	    {.name = "format", .to = &format},
+	    {.name = "limit", .to = &limit, .parse = parse_limit},
+	    {.name = "after", .to = &after, .parse = parse_after},
+	    {.name = "no-resolve", .flag = true, .to = &no_resolve},
+	};
 	struct config *cfg = NULL;
 	struct catalog *cat = NULL;
 	struct contract_set *set = NULL;
@@ -102,70 +138,32 @@ report_main(int argc, char **argv)
 	struct pseudo *ps = NULL;
 	struct origin *origin = NULL;
 	struct certreg_watch *watch = NULL;
-	char *errors = NULL, err[1024], *end;
+	char *errors = NULL, err[1024];
 	json_t *doc = NULL;
-	int rc = 1, opt;
+	int rc = 1, first, status;
 
 	if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-		fputs(report_usage, stdout);
+		report_usage(stdout);
 		return 0;
 	}
 	if (argc < 2 || argv[1][0] == '-') {
-		fputs(report_usage, stderr);
+		report_usage(stderr);
 		return 2;
 	}
 	what = argv[1];
 	if (strcmp(what, "provisions") != 0 && strcmp(what, "subject") != 0 &&
 	    strcmp(what, "breach") != 0 && strcmp(what, "summary") != 0) {
-		fprintf(stderr, "pdgate report: unknown report '%s'\n%s", what, report_usage);
+		fprintf(stderr, "pdgate report: unknown report '%s'\n%s", what, usage_text);
 		return 2;
 	}
-	optind = 1;
-	while ((opt = getopt_long(argc - 1, argv + 1, "c:h", longopts, NULL)) != -1) {
-		switch (opt) {
-		case 'c':
-			conf_path = optarg;
-			break;
-		case 'p':
-			partner = optarg;
-			break;
-		case 'f':
-			from = optarg;
-			break;
-		case 't':
-			to = optarg;
-			break;
-		case 'F':
-			format = optarg;
-			break;
-		case 'l':
-			errno = 0;
-			limit = strtoul(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || limit < 1 ||
-			    limit > REPORT_MAX_RECORDS)
-				return cli_fail("--limit: '%s' is not 1..100000", optarg);
-			break;
-		case 'a':
-			errno = 0;
-			after = strtoull(optarg, &end, 10);
-			if (errno || *end || optarg[0] == '-' || optarg[0] == '\0')
-				return cli_fail("--after: '%s' is not an entry index", optarg);
-			break;
-		case 'R':
-			resolve = false;
-			break;
-		case 'h':
-			fputs(report_usage, stdout);
-			return 0;
-		default:
-			fputs(report_usage, stderr);
-			return 2;
-		}
-	}
-	int rest = argc - 1 - optind;
-	const char *member = rest == 1 ? argv[1 + optind] : NULL;
+	if (!cli_options(argc - 1, argv + 1, opts, sizeof(opts) / sizeof(opts[0]), report_usage,
+	                 &first, &status))
+		return status;
+	bool resolve = !no_resolve;
+	int rest = argc - 1 - first;
+	const char *member = rest == 1 ? argv[1 + first] : NULL;
 	if (conf_path == NULL || (strcmp(what, "subject") == 0 ? rest != 1 : rest != 0)) {
-		fputs(report_usage, stderr);
+		report_usage(stderr);
 		return 2;
 	}
 	if (strcmp(format, "json") != 0 && strcmp(format, "csv") != 0)

@@ -117,3 +117,9 @@ strtab_index(const char *const *names, size_t n, const char *s)
 			return (int)i;
 	return -1;
 }
+
+const char *
+strtab_name(const char *const *names, size_t n, size_t i)
+{
+	return i < n && names[i] != NULL ? names[i] : "?";
+}

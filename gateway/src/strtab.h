@@ -35,5 +35,8 @@ void strlist_free(struct strlist *l);
 /* The index of s in names[0..n), a short constant table of the names of an enum's values
  * searched in order, or -1: the one parse of such names ("entrustment", "deny"). */
 int strtab_index(const char *const *names, size_t n, const char *s);
+/* names[i] of such a table, or "?" when i is past its end or names no value: the one print of
+ * such names. */
+const char *strtab_name(const char *const *names, size_t n, size_t i);
 
 #endif

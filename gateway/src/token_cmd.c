@@ -11,6 +11,7 @@
 
 #include "apierr.h"
 #include "catalog.h"
+#include "cli.h"
 #include "config.h"
 #include "contract.h"
 #include "contract_file.h"
@@ -425,20 +426,10 @@ done:
 int
 token_main(int argc, char **argv)
 {
-	if (argc < 2) {
-		token_usage(stderr);
-		return 2;
-	}
-	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
-	    strcmp(argv[1], "help") == 0) {
-		token_usage(stdout);
-		return 0;
-	}
-	if (strcmp(argv[1], "issue") == 0)
-		return token_issue_main(argc - 1, argv + 1);
-	if (strcmp(argv[1], "revoke") == 0)
-		return token_revoke_main(argc - 1, argv + 1);
-	fprintf(stderr, "pdgate token: unknown subcommand '%s'\n", argv[1]);
-	token_usage(stderr);
-	return 2;
+	static const struct cli_command subs[] = {
+	    {"issue", token_issue_main, NULL},
+	    {"revoke", token_revoke_main, NULL},
+	};
+	return cli_dispatch("pdgate token", "subcommand", subs, sizeof(subs) / sizeof(subs[0]),
+	                    token_usage, argc, argv);
 }

@@ -82,11 +82,30 @@ test_index(void)
 		      strtab_index(names, rows[i].n, rows[i].s));
 }
 
+/* The print of an enum's value: its name, or "?" past the table or where it has a hole. */
+static void
+test_name(void)
+{
+	static const char *const names[] = {[0] = "release", [1] = "deny", [3] = "admin"};
+	static const struct {
+		size_t i;
+		const char *name;
+	} rows[] = {
+	    {0, "release"}, {1, "deny"}, {2, "?"}, {3, "admin"}, {4, "?"}, {(size_t)-1, "?"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CHECK(strcmp(strtab_name(names, 4, rows[i].i), rows[i].name) == 0, "value %zu: %s",
+		      rows[i].i, strtab_name(names, 4, rows[i].i));
+	CHECK(strcmp(strtab_name(names, 3, 3), "?") == 0, "only the first n are looked at");
+}
+
 int
 main(void)
 {
 	test_table();
 	test_list();
 	test_index();
+	test_name();
 	return check_done();
 }
