@@ -31,10 +31,12 @@ contract_json(const struct contract *ct, time_t now)
 		                              "requires_consent", cp->requires_consent));
 	}
 	return json_pack(
-	    "{s:s,s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:b,s:b,s:s,s:b,s:o,s:{s:I,s:I},s:o,s:I}", "id",
-	    ct->id, "partner", ct->partner, "partner_name",
+	    "{s:s,s:s,s:s,s:s,s:s,s:o,s:s,s:s,s:s,s:b,s:b,s:b,s:s,s:b,s:o,s:{s:I,s:I},s:o,s:I}",
+	    "id", ct->id, "partner", ct->partner, "partner_name",
 	    ct->partner_name ? ct->partner_name : "", "relationship",
-	    contract_relationship_name(ct->relationship), "status",
+	    contract_relationship_name(ct->relationship), "country", ct->country,
+	    "foreign_safeguards",
+	    ct->foreign_safeguards ? json_string(ct->foreign_safeguards) : json_null(), "status",
 	    contract_status_name(ct->status), "valid_from", ct->valid_from_text, "valid_until",
 	    ct->valid_until_text, "in_force", contract_in_force(ct, now), "token_required",
 	    ct->token_required, "token_binding_required", ct->token_binding_required,

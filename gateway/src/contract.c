@@ -5,6 +5,7 @@
 
 #include "contract.h"
 #include "errlist.h"
+#include "ident.h"
 #include "strtab.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -81,6 +82,7 @@ contract_free(struct contract *c)
 	free(c->certificates);
 	free(c->confidentiality);
 	free(c->notes);
+	free(c->foreign_safeguards);
 	free(c);
 }
 
@@ -91,6 +93,12 @@ contract_purpose(const struct contract *c, const char *purpose)
 		if (strcmp(c->purposes[i].id, purpose) == 0)
 			return &c->purposes[i];
 	return NULL;
+}
+
+bool
+contract_abroad(const struct contract *c)
+{
+	return strcmp(c->country, IDENT_COUNTRY_HOME) != 0;
 }
 
 bool

@@ -69,6 +69,8 @@ struct contract {
 	unsigned long records_per_day;     /* 0: no limit */
 	char *confidentiality;             /* NULL when absent (only entrustment requires it) */
 	char *notes;                       /* NULL when absent */
+	char country[3];          /* the recipient's ISO 3166-1 alpha-2 country; "JP" by default */
+	char *foreign_safeguards; /* abroad: the recipient's safeguards (基準適合体制); or NULL */
 };
 
 /* Frees a contract and everything it owns; contract_free(NULL) does nothing. */
@@ -79,6 +81,9 @@ const struct contract_purpose *contract_purpose(const struct contract *c, const 
 
 /* True if the contract is active and now lies within valid_from..valid_until. */
 bool contract_in_force(const struct contract *c, time_t now);
+
+/* True if the recipient is abroad (SPEC 16.5, APPI Art. 28): country is not Japan. */
+bool contract_abroad(const struct contract *c);
 
 /* True if the contract pins no certificates or pins this SHA-256 fingerprint of the DER. */
 bool contract_pins(const struct contract *c, const unsigned char fingerprint[32]);

@@ -19,7 +19,7 @@
 #include "policy.h"
 #include "ujson.h"
 
-#define TEXT_MAX_CHARS 4096 /* confidentiality, notes */
+#define TEXT_MAX_CHARS 4096 /* confidentiality, notes, foreign_safeguards */
 #define NAME_MAX_CHARS 256  /* partner_name */
 #define FIELD_SPEC_MAX 200
 #define MAX_FIELDS 256
@@ -444,6 +444,59 @@ parse_purposes(struct parse *ps, json_t *root)
 	}
 }
 
+/*
+ * Where the recipient is (SPEC 16.5, APPI Art. 28). A contractor or joint user abroad receives
+ * data as one in Japan would only if it keeps the safeguards of Art. 28(1) (基準適合体制), so
+ * the contract must name them; a third party abroad needs each member's consent to provision
+ * abroad (policy_check_member), and may name the recipient's measures for the information
+ * Art. 28(2) asks to give the member. Safeguards on a contract in Japan are refused: they would
+ * mean the country was forgotten.
+ */
+static void
+parse_abroad(struct parse *ps, json_t *root)
+{
+	struct contract *c = ps->c;
+	json_t *v = json_object_get(root, "country");
+	bool known = true, has_safeguards = json_object_get(root, "foreign_safeguards") != NULL;
+
+	memcpy(c->country, IDENT_COUNTRY_HOME, sizeof(c->country));
+	if (v != NULL) {
+		const char *s = json_string_value(v);
+		size_t n = s != NULL ? json_string_length(v) : 0;
+		char q[256];
+		known = false;
+		if (s != NULL && ident_country_ok(s, n)) {
+			memcpy(c->country, s, sizeof(c->country));
+			known = true;
+		} else if (s != NULL && n == 2 && s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' &&
+		           s[1] <= 'Z') {
+			errlist_quote(q, sizeof(q), s);
+			err(ps, "$.country", "%s is not an assigned ISO 3166-1 alpha-2 code%s", q,
+			    strcmp(s, "UK") == 0 ? " (the United Kingdom is \"GB\")" : "");
+		} else {
+			err(ps, "$.country",
+			    "must be an ISO 3166-1 alpha-2 country code, two capital letters "
+			    "(\"US\", \"SG\"; \"JP\", the default, is Japan)");
+		}
+	}
+	c->foreign_safeguards =
+	    save(ps, errlist_get_text(ps->el, ps->file, "$", root, "foreign_safeguards",
+	                              TEXT_MAX_CHARS, false));
+	if (!known)
+		return;
+	if (!contract_abroad(c) && has_safeguards)
+		err(ps, "$.foreign_safeguards",
+		    "only for a recipient abroad: set \"country\" (a recipient in Japan needs "
+		    "none)");
+	if (contract_abroad(c) && !has_safeguards &&
+	    (ps->relationship == CONTRACT_ENTRUSTMENT || ps->relationship == CONTRACT_JOINT_USE))
+		err(ps, "$.foreign_safeguards",
+		    "missing: a contract of relationship %s with a recipient abroad (country %s) "
+		    "names the recipient's safeguards (基準適合体制, APPI Art. 28(1))",
+		    contract_relationship_name((enum contract_relationship)ps->relationship),
+		    c->country);
+}
+
 /* Fills ps->c from root, adding every problem to the list. */
 static void
 parse_contract(struct parse *ps, json_t *root)
@@ -463,6 +516,8 @@ parse_contract(struct parse *ps, json_t *root)
 	                                   "limits",
 	                                   "confidentiality",
 	                                   "notes",
+	                                   "country",
+	                                   "foreign_safeguards",
 	                                   NULL};
 	struct contract *c = ps->c;
 	errlist_unknown_keys(ps->el, ps->file, "$", root, keys);
@@ -528,6 +583,7 @@ parse_contract(struct parse *ps, json_t *root)
 		    "(委託先の監督)");
 	c->notes =
 	    save(ps, errlist_get_text(ps->el, ps->file, "$", root, "notes", TEXT_MAX_CHARS, false));
+	parse_abroad(ps, root);
 }
 
 /* Parses into the error list shared by a whole set. */

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "cal.h"
+#include "ident.h"
 
 /*
  * The page's style, screen and paper. Its hash is DISCLOSURE_STYLE_CSP; test_disclosure recomputes
@@ -161,6 +162,12 @@ releases(struct buf *b, const json_t *list)
 		time_day(b, str(r, "time"));
 		buf_str(b, "</td><td>");
 		named(b, str(r, "recipient_name"), str(r, "recipient"));
+		if (str(r, "country") != NULL &&
+		    strcmp(str(r, "country"), IDENT_COUNTRY_HOME) != 0) {
+			buf_str(b, "<br>外国にある提供先（国・地域コード ");
+			esc(b, str(r, "country"));
+			buf_str(b, "）");
+		}
 		buf_str(b, "</td><td>");
 		esc(b, purpose != NULL && purpose[0] != '\0' ? purpose : str(r, "purpose"));
 		buf_str(b, "</td><td>");

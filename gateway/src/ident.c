@@ -1,4 +1,6 @@
 /* ident — the grammars of pdgate's identifiers. */
+#include <string.h>
+
 #include "ident.h"
 
 /* The character classes the grammars are made of, by the byte: no locale can widen them. */
@@ -51,4 +53,37 @@ bool
 ident_purpose_ok(const char *s, size_t len)
 {
 	return matches(s, len, IDENT_PURPOSE_MAX, LOWER, LOWER | DIGIT | UNDERSCORE);
+}
+
+/* The assigned ISO 3166-1 alpha-2 codes, sorted, two letters each (Debian's iso-codes 4.15). */
+static const char countries[] = "ADAEAFAGAIALAMAOAQARASATAUAWAXAZBABBBDBEBFBGBHBI"
+                                "BJBLBMBNBOBQBRBSBTBVBWBYBZCACCCDCFCGCHCICKCLCMCN"
+                                "COCRCUCVCWCXCYCZDEDJDKDMDODZECEEEGEHERESETFIFJFK"
+                                "FMFOFRGAGBGDGEGFGGGHGIGLGMGNGPGQGRGSGTGUGWGYHKHM"
+                                "HNHRHTHUIDIEILIMINIOIQIRISITJEJMJOJPKEKGKHKIKMKN"
+                                "KPKRKWKYKZLALBLCLILKLRLSLTLULVLYMAMCMDMEMFMGMHMK"
+                                "MLMMMNMOMPMQMRMSMTMUMVMWMXMYMZNANCNENFNGNINLNONP"
+                                "NRNUNZOMPAPEPFPGPHPKPLPMPNPRPSPTPWPYQARERORSRURW"
+                                "SASBSCSDSESGSHSISJSKSLSMSNSOSRSSSTSVSXSYSZTCTDTF"
+                                "TGTHTJTKTLTMTNTOTRTTTVTWTZUAUGUMUSUYUZVAVCVEVGVI"
+                                "VNVUWFWSYEYTZAZMZW";
+
+bool
+ident_country_ok(const char *s, size_t len)
+{
+	size_t lo = 0, hi = (sizeof(countries) - 1) / 2;
+
+	if (len != 2 || !matches(s, len, 2, UPPER, UPPER))
+		return false;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int d = memcmp(countries + 2 * mid, s, 2);
+		if (d == 0)
+			return true;
+		if (d < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return false;
 }

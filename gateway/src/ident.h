@@ -30,4 +30,14 @@ bool ident_member_ok(const char *s, size_t len);
 #define IDENT_PURPOSE_PATTERN "^[a-z][a-z0-9_]{0,63}$"
 bool ident_purpose_ok(const char *s, size_t len);
 
+/*
+ * A country (SPEC 16.5): an ISO 3166-1 alpha-2 code that the standard assigns, two capital
+ * letters in its list of 249 (as of 2024), so that a typo or a code the standard does not
+ * assign ("UK", "EU", "XX") is refused rather than taken for a country. The ledger checks the
+ * form alone (the list may change; a leaf must verify for ever).
+ */
+#define IDENT_COUNTRY_PATTERN "^[A-Z]{2}$"
+#define IDENT_COUNTRY_HOME "JP" /* Japan: the default, and a recipient that is not abroad */
+bool ident_country_ok(const char *s, size_t len);
+
 #endif

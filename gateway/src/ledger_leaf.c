@@ -10,6 +10,7 @@
 
 #include "cal.h"
 #include "codec.h"
+#include "ident.h"
 #include "ledger_leaf.h"
 #include "strtab.h"
 #include "utf8.h"
@@ -88,6 +89,15 @@ detail_ok(const struct ledger_detail *d, size_t n)
 	return true;
 }
 
+/* A country as a leaf holds it: two capital letters, not Japan's (which is the member absent).
+ * The form only: the list of assigned codes may change, and a leaf must verify for ever. */
+static bool
+country_ok(const char *s)
+{
+	return s[0] >= 'A' && s[0] <= 'Z' && s[1] >= 'A' && s[1] <= 'Z' && s[2] == '\0' &&
+	       strcmp(s, IDENT_COUNTRY_HOME) != 0;
+}
+
 /* ",\"name\":" then the value: lit is the whole ",\"name\":". */
 static int
 text_member(struct buf *t, const char *lit, const char *value)
@@ -105,7 +115,8 @@ ledger_leaf_tail(const struct ledger_entry *e, struct buf *t)
 	if ((unsigned)e->kind > LEDGER_ADMIN || (e->kind == LEDGER_ADMIN) != (e->admin != NULL) ||
 	    (e->admin != NULL &&
 	     (e->admin->action == NULL || !detail_ok(e->admin->detail, e->admin->n_detail))) ||
-	    e->n_items > LEDGER_MAX_ITEMS || (e->items == NULL && e->n_items != 0))
+	    e->n_items > LEDGER_MAX_ITEMS || (e->items == NULL && e->n_items != 0) ||
+	    (e->country != NULL && (e->admin != NULL || !country_ok(e->country))))
 		return -1;
 	bad |= text_member(t, ",\"request\":", e->request);
 	bad |= text_member(t, ",\"kind\":", kind_names[e->kind]);
@@ -133,6 +144,8 @@ ledger_leaf_tail(const struct ledger_entry *e, struct buf *t)
 	bad |= text_member(t, ",\"cert\":", e->cert);
 	bad |= text_member(t, ",\"token\":", e->token);
 	bad |= text_member(t, ",\"justification\":", e->justification);
+	if (e->country != NULL)
+		bad |= text_member(t, ",\"country\":", e->country);
 	if (e->admin != NULL) {
 		bad |= text_member(t, ",\"admin\":{\"action\":", e->admin->action);
 		bad |= text_member(t, ",\"staff\":", e->admin->staff);
@@ -436,6 +449,10 @@ ledger_leaf_parse(const char *leaf, size_t len, struct ledger_leaf *out)
 	    eat(&c, ",\"digest\":") < 0 || nstr(&c, &e->digest) < 0 || eat(&c, ",\"cert\":") < 0 ||
 	    nstr(&c, &e->cert) < 0 || eat(&c, ",\"token\":") < 0 || nstr(&c, &e->token) < 0 ||
 	    eat(&c, ",\"justification\":") < 0 || nstr(&c, &e->justification) < 0)
+		return -1;
+	/* optional, a string of its form when present, never in an admin entry */
+	if (eat(&c, ",\"country\":") == 0 &&
+	    (str(&c, &e->country) < 0 || !country_ok(e->country) || e->kind == LEDGER_ADMIN))
 		return -1;
 	if (e->kind == LEDGER_ADMIN) {
 		struct ledger_admin *a = &out->admin;

@@ -69,12 +69,16 @@ struct ledger_entry {
 	const char *subject;      /* hex keyed reference of the member, never the member id */
 	const char *const *items; /* n_items released catalog paths with transforms; NULL: null */
 	size_t n_items;
-	const char *basis;                /* entrustment, joint_use, consent, exception:<purpose> */
-	const char *reason;               /* apierr code of a deny */
-	const char *digest;               /* hex SHA-256 of the released body of this member */
-	const char *cert;                 /* hex SHA-256 of the client certificate (DER) */
-	const char *token;                /* the work order's jti */
-	const char *justification;        /* for exception purposes */
+	const char *basis;         /* entrustment, joint_use, consent, exception:<purpose> */
+	const char *reason;        /* apierr code of a deny */
+	const char *digest;        /* hex SHA-256 of the released body of this member */
+	const char *cert;          /* hex SHA-256 of the client certificate (DER) */
+	const char *token;         /* the work order's jti */
+	const char *justification; /* for exception purposes */
+	/* The recipient's country when it is abroad (SPEC 16.5): two capital letters, never
+	 * "JP". NULL: the member is absent, as in every leaf of a recipient in Japan and every leaf
+	 * written before it existed; never null, and never in an admin entry. */
+	const char *country;
 	const struct ledger_admin *admin; /* required for LEDGER_ADMIN, else must be NULL */
 };
 
@@ -85,7 +89,8 @@ const char *ledger_kind_name(enum ledger_kind kind);
  * The leaf of e after its time: from ",\"request\":" to the closing brace, into tail (emptied
  * first). Returns 0; -1 if e is malformed: a string not UTF-8, an unknown kind, an admin member
  * missing, without action or on another kind, a NULL item, n_items without items or over
- * LEDGER_MAX_ITEMS, or a leaf that would be longer than LEDGER_MAX_LEAF; or -1 with tail->bad
+ * LEDGER_MAX_ITEMS, a country not of its form or in an admin entry, or a leaf that would be
+ * longer than LEDGER_MAX_LEAF; or -1 with tail->bad
  * set if memory ran out. The callers' threads build the tails, the ledger's writer only joins.
  */
 int ledger_leaf_tail(const struct ledger_entry *e, struct buf *tail);

@@ -918,6 +918,9 @@ member_record(struct gen *g, unsigned long ordinal, char *id, size_t idlen)
 	put(&b, rs, "stop_use", json_boolean(rng_permille(&r, 10)));
 	put(&b, rs, "stop_third_party", json_boolean(rng_permille(&r, 30)));
 	put(&b, rec, "restrictions", rs);
+	/* provision to a third party abroad (APPI Art. 28): a quarter of those who consent to
+	 * third parties. Drawn last, so that every other value of a record stays as it was. */
+	put(&b, cs, "foreign_provision", json_boolean(third_party && rng_permille(&r, 250)));
 
 	if (!b.ok) {
 		json_decref(rec);

@@ -65,6 +65,9 @@ entry_init(const struct request *r, struct ledger_entry *e, enum ledger_kind kin
 	if (d->contract != NULL) {
 		e->contract = d->contract->id;
 		e->relationship = contract_relationship_name(d->contract->relationship);
+		/* where it went at the time, whatever the contract says later (Art. 28) */
+		if (contract_abroad(d->contract))
+			e->country = d->contract->country;
 	}
 	if (d->purpose_known)
 		e->purpose = d->purpose;
@@ -773,11 +776,12 @@ whoami(struct server_request *req, void *app)
 			                              "requires_consent", cp->requires_consent));
 		}
 		json_array_append_new(
-		    list, json_pack("{s:s,s:s,s:s,s:s,s:s,s:b,s:o}", "id", c->id, "relationship",
-		                    contract_relationship_name(c->relationship), "status",
-		                    contract_status_name(c->status), "valid_from",
-		                    c->valid_from_text, "valid_until", c->valid_until_text,
-		                    "token_required", c->token_required, "purposes", purposes));
+		    list,
+		    json_pack("{s:s,s:s,s:s,s:s,s:s,s:s,s:b,s:o}", "id", c->id, "relationship",
+		              contract_relationship_name(c->relationship), "country", c->country,
+		              "status", contract_status_name(c->status), "valid_from",
+		              c->valid_from_text, "valid_until", c->valid_until_text,
+		              "token_required", c->token_required, "purposes", purposes));
 	}
 	doc = json_pack("{s:s,s:s,s:b,s:o}", "partner", id->id, "certificate", fp, "suspended",
 	                registry_partner_suspended(api->registry, id->id), "contracts", list);

@@ -189,6 +189,11 @@ policy_check_member(const struct contract *c, const struct contract_purpose *p,
 			*why = "the member has not consented to provision to third parties";
 			return APIERR_CONSENT_MISSING;
 		}
+		/* APPI Art. 28(1): a third party abroad needs a consent of its own */
+		if (contract_abroad(c) && flag(record, "consents", "foreign_provision") != 1) {
+			*why = "the member has not consented to provision to a third party abroad";
+			return APIERR_CONSENT_MISSING;
+		}
 	}
 	int own = flag(record, "consents", p->id);
 	if (own == 0) {

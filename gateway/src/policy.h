@@ -51,7 +51,9 @@ enum apierr policy_check_purpose(const struct catalog *cat, const struct contrac
  *  - an exception purpose passes: the law allows it without the member's consent;
  *  - restrictions.stop_use: MEMBER_RESTRICTED;
  *  - relationship third_party: restrictions.stop_third_party gives MEMBER_RESTRICTED (the
- *    member asked to stop), consents.third_party_provision not true gives CONSENT_MISSING;
+ *    member asked to stop), consents.third_party_provision not true gives CONSENT_MISSING,
+ *    and so does consents.foreign_provision not true when the recipient is abroad
+ *    (contract_abroad, SPEC 16.5);
  *  - consents.<purpose> false: CONSENT_MISSING (the member opted out: marketing, survey, …);
  *  - requires_consent or the purpose "consented": CONSENT_MISSING unless consents.<purpose> is
  *    true or the contract id is listed in consents.consented.

@@ -9,6 +9,7 @@
 #include "cal.h"
 #include "certwatch.h"
 #include "csv.h"
+#include "ident.h"
 #include "ledger_read.h"
 #include "origin.h"
 #include "pseudo.h"
@@ -116,18 +117,31 @@ relationship_label(const char *r)
 	return "";
 }
 
-/* The legal ground of a provision in words, as APPI Art. 27 names it. */
-static void
-basis_label(const struct report_names *n, const char *basis, char *out, size_t len)
+/* The recipient's country as a leaf records it: absent is Japan (SPEC 16.5). */
+static const char *
+country_of(const struct ledger_entry *e)
 {
+	return e->country != NULL ? e->country : IDENT_COUNTRY_HOME;
+}
+
+/* The legal ground of a provision in words, as APPI Art. 27 names it, and Art. 28 abroad. */
+static void
+basis_label(const struct report_names *n, const struct ledger_entry *e, char *out, size_t len)
+{
+	const char *basis = e->basis;
+	bool abroad = e->country != NULL;
+
 	if (basis == NULL)
 		snprintf(out, len, "%s", "");
 	else if (strcmp(basis, "entrustment") == 0)
-		snprintf(out, len, "委託に伴う提供（法第27条第5項第1号）");
+		snprintf(out, len, "委託に伴う提供（法第27条第5項第1号%s）",
+		         abroad ? "、法第28条第1項の体制を整備した外国の委託先" : "");
 	else if (strcmp(basis, "joint_use") == 0)
-		snprintf(out, len, "共同利用（法第27条第5項第3号）");
+		snprintf(out, len, "共同利用（法第27条第5項第3号%s）",
+		         abroad ? "、法第28条第1項の体制を整備した外国の共同利用者" : "");
 	else if (strcmp(basis, "consent") == 0)
-		snprintf(out, len, "本人の同意（法第27条第1項）");
+		snprintf(out, len, "本人の同意（法第27条第1項%s）",
+		         abroad ? "、外国にある第三者への提供は法第28条第1項" : "");
 	else if (strncmp(basis, "exception:", 10) == 0)
 		snprintf(out, len, "%s（法第27条第1項各号の例外）", purpose_label(n, basis + 10));
 	else
@@ -168,28 +182,29 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
 	char day[11], basis[512];
 
 	report_day_text(cal_jst_day(l->time_ms), day);
-	basis_label(n, l->e.basis, basis, sizeof(basis));
-	return json_pack("{s:I,s:s,s:s,s:o,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:s,s:b,s:o,s:o,"
-	                 "s:o,s:o}",
-	                 "index", (json_int_t)l->index, "time", l->time, "date", day, "recipient",
-	                 str_json(l->e.partner), "recipient_name",
-	                 partner_name(n, l->e.contract, l->e.partner), "contract",
-	                 str_json(l->e.contract), "relationship", str_json(l->e.relationship),
-	                 "relationship_label", relationship_label(l->e.relationship), "purpose",
-	                 str_json(l->e.purpose), "purpose_label", purpose_label(n, l->e.purpose),
-	                 "subject", str_json(l->e.subject), "items", items_json(&l->e), "basis",
-	                 str_json(l->e.basis), "basis_label", basis, "consent",
-	                 l->e.basis != NULL && strcmp(l->e.basis, "consent") == 0, "justification",
-	                 str_json(l->e.justification), "token", str_json(l->e.token), "request",
-	                 str_json(l->e.request), "digest", str_json(l->e.digest));
+	basis_label(n, &l->e, basis, sizeof(basis));
+	return json_pack(
+	    "{s:I,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:s,s:b,s:o,"
+	    "s:o,s:o,s:o}",
+	    "index", (json_int_t)l->index, "time", l->time, "date", day, "recipient",
+	    str_json(l->e.partner), "recipient_name", partner_name(n, l->e.contract, l->e.partner),
+	    "country", country_of(&l->e), "contract", str_json(l->e.contract), "relationship",
+	    str_json(l->e.relationship), "relationship_label",
+	    relationship_label(l->e.relationship), "purpose", str_json(l->e.purpose),
+	    "purpose_label", purpose_label(n, l->e.purpose), "subject", str_json(l->e.subject),
+	    "items", items_json(&l->e), "basis", str_json(l->e.basis), "basis_label", basis,
+	    "consent", l->e.basis != NULL && strcmp(l->e.basis, "consent") == 0, "justification",
+	    str_json(l->e.justification), "token", str_json(l->e.token), "request",
+	    str_json(l->e.request), "digest", str_json(l->e.digest));
 }
 
 static const char *const csv_columns[] = {
-    "index",          "time",          "date",          "recipient",
-    "recipient_name", "contract",      "relationship",  "relationship_label",
-    "purpose",        "purpose_label", "subject",       "items",
-    "basis",          "basis_label",   "justification", "token",
-    "request",
+    "index",         "time",           "date",
+    "recipient",     "recipient_name", "country",
+    "contract",      "relationship",   "relationship_label",
+    "purpose",       "purpose_label",  "subject",
+    "items",         "basis",          "basis_label",
+    "justification", "token",          "request",
 };
 #define NCOLUMNS (sizeof(csv_columns) / sizeof(csv_columns[0]))
 
@@ -210,7 +225,7 @@ report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct re
 
 	snprintf(idx, sizeof(idx), "%" PRIu64, l->index);
 	report_day_text(cal_jst_day(l->time_ms), day);
-	basis_label(n, l->e.basis, basis, sizeof(basis));
+	basis_label(n, &l->e, basis, sizeof(basis));
 	buf_str(&items, "");
 	for (size_t i = 0; i < l->e.n_items; i++) {
 		if (i > 0)
@@ -227,6 +242,7 @@ report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct re
 	    day,
 	    l->e.partner,
 	    partner_name(n, l->e.contract, l->e.partner),
+	    country_of(&l->e),
 	    l->e.contract,
 	    l->e.relationship,
 	    relationship_label(l->e.relationship),

@@ -9,7 +9,7 @@
 // lives in sessionStorage only (gone with the tab, cleared on sign-out); its payload is decoded
 // for display, and roles are enforced by the server, not by hiding buttons.
 
-import { t, getLang, setLang, applyI18n, showTime } from './i18n.js';
+import { t, getLang, setLang, applyI18n, showTime, showCountry } from './i18n.js';
 import * as V from './verify.js';
 import { makeApi, ApiError } from './api.js';
 import { drawChart, daysBetween } from './chart.js';
@@ -710,6 +710,9 @@ async function loadPartners() {
 			el('td', {}, list.length ? el('ul', { class: 'plain' }, list.map((c) => el('li', {},
 				el('code', { text: typeof c === 'string' ? c : c.id }),
 				typeof c === 'object' && c.relationship ? ` ${t(`rel_${c.relationship}`, c.relationship)}` : '',
+				typeof c === 'object' && typeof c.country === 'string' && c.country !== 'JP'
+					? el('span', { class: 'abroad', dataset: { country: c.country }, title: c.foreign_safeguards ? `${t('safeguards')}: ${c.foreign_safeguards}` : t('abroad_title'), text: ` · ${showCountry(c.country)}` })
+					: '',
 				typeof c === 'object' && c.status ? ` · ${t(`cstatus_${c.status}`, c.status)}` : '',
 				typeof c === 'object' && c.valid_until ? ` · ${t('until')} ${String(c.valid_until).slice(0, 10)}` : ''))) : '—'));
 		if (isOfficer()) {

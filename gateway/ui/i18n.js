@@ -187,6 +187,9 @@ export const STRINGS = {
 		rel_entrustment: '委託',
 		rel_joint_use: '共同利用',
 		rel_third_party: '第三者提供',
+		col_country: '提供先の国',
+		abroad_title: '外国にある提供先（個人情報保護法第28条）',
+		safeguards: '基準適合体制・提供先の措置',
 		until: '期限',
 		none: 'ありません',
 		suspend: '停止',
@@ -470,6 +473,9 @@ export const STRINGS = {
 		rel_entrustment: 'entrustment',
 		rel_joint_use: 'joint use',
 		rel_third_party: 'third party',
+		col_country: 'Recipient country',
+		abroad_title: 'recipient abroad (APPI Art. 28)',
+		safeguards: 'Safeguards, the recipient\'s measures',
 		until: 'until',
 		none: 'None',
 		suspend: 'Suspend',
@@ -603,6 +609,19 @@ export function t(key, fallback, args) {
 	if (s === undefined) return fallback === undefined ? key : fallback;
 	if (args) s = s.replace(/\{(\w+)\}/g, (m, k) => (args[k] === undefined || args[k] === null ? m : String(args[k])));
 	return s;
+}
+
+// A recipient's country (ISO 3166-1 alpha-2, SPEC 16.5) in the current language: the
+// browser's own names ("シンガポール (SG)"), the code alone where it has none.
+export function showCountry(code) {
+	if (typeof code !== 'string' || code === '') return '—';
+	let name = null;
+	try {
+		name = new Intl.DisplayNames([getLang() === 'ja' ? 'ja-JP' : 'en'], { type: 'region' }).of(code);
+	} catch {
+		name = null;
+	}
+	return name && name !== code ? `${name} (${code})` : code;
 }
 
 // An instant as the association reads it: JST, in the current language's date order.

@@ -3,7 +3,7 @@
 // below each report and in its download). A report whose shape is not the one expected falls
 // back to the generic view, so nothing the API says is hidden.
 
-import { t, showTime } from './i18n.js';
+import { t, showTime, showCountry } from './i18n.js';
 import { el, renderJson } from './render.js';
 import { deletionDueView } from './leak.js';
 
@@ -48,10 +48,18 @@ function facts(pairs) {
 
 const yes = (b) => (b === true ? t('yes') : b === false ? t('no') : dash);
 
+// Where a release went: a recipient abroad stands out (APPI Art. 28), Japan is plain.
+function country(code) {
+	if (typeof code !== 'string') return dash;
+	if (code === 'JP') return showCountry(code);
+	return el('span', { class: 'abroad', title: t('abroad_title'), dataset: { country: code }, text: showCountry(code) });
+}
+
 const releaseCols = [
 	{ h: 'col_index', v: (r) => r.index, cls: 'num' },
 	{ h: 'col_time', v: (r) => showTime(r.time), cls: 'nowrap' },
 	{ h: 'partner', v: (r) => named(r.recipient_name, r.recipient) },
+	{ h: 'col_country', v: (r) => country(r.country) },
 	{ h: 'col_relationship', v: (r) => r.relationship_label || r.relationship },
 	{ h: 'purpose', v: (r) => named(r.purpose_label, r.purpose) },
 	{ h: 'col_items', v: (r) => el('span', { class: 'items', text: list(r.items) }) },

@@ -700,6 +700,36 @@ test('provisions CSV and JSON downloads, breach and summary views', async () => 
 	await page.waitForFunction(() => /rows|partner/.test(document.getElementById('report-raw').textContent) && document.getElementById('report-out-h').textContent.length > 0);
 });
 
+test('a recipient abroad: only members consenting to provision abroad; its country on the provisions and partners pages', async () => {
+	const page = officerPage;
+	const r = await partnerGet('imd-registry', 'CT-2026-0007', 'service_delivery', '/v1/members?limit=100');
+	eq(r.status, 200, `imd-registry page: ${r.text.slice(0, 200)}`);
+	const got = r.json();
+	check(got.members.length > 0 && got.withheld > 0 && got.members.length + got.withheld === 60,
+		`released ${got.members.length}, withheld ${got.withheld} of 60`);
+	await page.click('#tab-reports');
+	await page.fill('#rp-partner', 'imd-registry');
+	await page.click('#r-provisions button[type=submit]');
+	await page.waitForFunction(() => document.getElementById('report-raw').textContent.includes('imd-registry'));
+	const raw = JSON.parse(await page.textContent('#report-raw'));
+	eq(raw, await staffJson('/v1/reports/provisions?partner=imd-registry'), 'provisions shown vs the API');
+	eq(raw.records.length, got.members.length, 'one provision record per member released');
+	check(raw.records.every((x) => x.country === 'SG' && x.basis_label.includes('第28条')), `records abroad: ${JSON.stringify(raw.records[0])}`);
+	const heads = await page.$$eval('#report-body table.report thead th', (ths) => ths.map((th) => th.textContent.trim()));
+	check(heads.includes(STRINGS.ja.col_country), `a country column: ${JSON.stringify(heads)}`);
+	const cells = await page.$$eval('#report-body .abroad[data-country=SG]', (xs) => xs.map((x) => x.textContent));
+	eq(cells.length, got.members.length, 'a country cell for each release abroad');
+	check(cells.every((x) => x.includes('シンガポール') && x.includes('SG')), `the country in Japanese: ${cells[0]}`);
+	await shot(page, 'console-abroad');
+	await page.click('#tab-partners');
+	const row = await partnerRow(page, 'imd-registry');
+	await row.waitFor();
+	const mark = row.locator('.abroad[data-country=SG]');
+	eq(await mark.count(), 1, 'the partners page marks the contract abroad');
+	check((await mark.getAttribute('title')).includes('シンガポール'), 'its title gives the recipient\'s measures');
+	eq(await (await partnerRow(page, 'sakura-mail')).locator('.abroad').count(), 0, 'a partner in Japan is not marked');
+});
+
 test('summary: certificates ending soon drawn from certificates_expiring', async () => {
 	const page = officerPage;
 	await page.click('#tab-reports');

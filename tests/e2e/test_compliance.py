@@ -505,6 +505,7 @@ def _(env):
                (l["partner"], l["subject"], l["items"], l["basis"], l["contract"], l["time"]),
                f"record {l['index']}")
             check(r["recipient_name"] and r["purpose_label"] and r["basis_label"], f"Japanese names: {r}")
+            eq(r["country"], l.get("country", "JP"), f"record {l['index']}: country")
             eq(r["consent"], l["basis"] == "consent", "consent flag")
         eq(doc["next"], None, "no next page")
     # paging: a limit and the cursor give the same records
@@ -626,13 +627,19 @@ def _(env):
     d, tok = env.main, env.tokens["auditor"]
     doc = ok_json(call(d, "/v1/contracts", tok), "contracts")
     ids = sorted(c["id"] for c in doc["contracts"])
-    eq(ids, [f"CT-2026-000{i}" for i in range(1, 7)], "the six demo contracts")
+    eq(ids, [f"CT-2026-000{i}" for i in range(1, 8)], "the seven demo contracts")
     c1 = next(c for c in doc["contracts"] if c["id"] == SAKURA_CT)
     eq((c1["partner"], c1["relationship"]), (SAKURA, "entrustment"), "CT-2026-0001")
+    eq((c1["country"], c1["foreign_safeguards"]), ("JP", None), "CT-2026-0001 in Japan")
+    c7 = next(c for c in doc["contracts"] if c["id"] == "CT-2026-0007")
+    eq((c7["relationship"], c7["country"]), ("third_party", "SG"), "CT-2026-0007 abroad")
+    check(isinstance(c7["foreign_safeguards"], str) and "シンガポール" in c7["foreign_safeguards"],
+          f"CT-2026-0007: the recipient's measures {c7['foreign_safeguards']!r}")
     check("marketing" in c1["purposes"] and c1["purposes"]["marketing"]["fields"], "purposes and fields")
     doc = ok_json(call(d, "/v1/partners", tok), "partners")
     eq(sorted(p["partner"] for p in doc["partners"]),
-       sorted({SAKURA, PAYROLL, TOKEI, "shiken-proctor", "maison-partners", "mirai-insurance"}), "partners")
+       sorted({SAKURA, PAYROLL, TOKEI, "shiken-proctor", "maison-partners", "mirai-insurance",
+               "imd-registry"}), "partners")
     eq(doc["gateway"]["suspended"], False, "gateway running")
 
 

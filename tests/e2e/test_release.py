@@ -39,6 +39,7 @@ DEMO = {  # contract id -> partner, as the brief fixes them
     "CT-2026-0004": "tokei-lab",
     "CT-2026-0005": "mirai-insurance",
     "CT-2026-0006": "midori-payroll",
+    "CT-2026-0007": "imd-registry",
 }
 PAYROLL = "CT-2026-0006"
 MIRAI = "CT-2026-0005"
@@ -164,6 +165,8 @@ def rule(cat, contract, purpose, rec):
             return "member_restricted"
         if cons.get("third_party_provision") is not True:
             return "consent_missing"
+        if contract.get("country", "JP") != "JP" and cons.get("foreign_provision") is not True:
+            return "consent_missing"  # SPEC 16.5: a third party abroad
     if purpose in ("marketing", "survey") and cons.get(purpose) is False:
         return "consent_missing"
     if contract["purposes"][purpose].get("requires_consent") or kind == "consent":
@@ -259,25 +262,27 @@ def test_contracts():
 
 # Crafted members: (marketing, survey, third_party_provision, consented, stop_use,
 # stop_third_party); None for marketing leaves the flag out of the record.
-CRAFTED = {
-    "M0000001": (True, True, True, [MIRAI], False, False),    # consents to everything
-    "M0000002": (False, False, True, [MIRAI], False, False),  # opted out of marketing, survey
-    "M0000003": (True, True, True, [MIRAI], True, False),     # stop_use
-    "M0000004": (True, True, True, [MIRAI], False, True),     # stop_third_party
-    "M0000005": (True, True, False, [MIRAI], False, False),   # no third-party consent
-    "M0000006": (True, True, True, [], False, False),         # third party, contract not listed
-    "M0000007": (None, True, True, [], False, False),         # no marketing flag at all
-    "M0000008": (None, True, True, [MIRAI], False, False),    # only the contract listed
+CRAFTED = {  # marketing, survey, third party, consented, stop_use, stop_third_party, abroad
+    "M0000001": (True, True, True, [MIRAI], False, False, True),     # consents to everything
+    "M0000002": (False, False, True, [MIRAI], False, False, True),   # opted out of marketing, survey
+    "M0000003": (True, True, True, [MIRAI], True, False, True),      # stop_use
+    "M0000004": (True, True, True, [MIRAI], False, True, True),      # stop_third_party
+    "M0000005": (True, True, False, [MIRAI], False, False, True),    # no third-party consent
+    "M0000006": (True, True, True, [], False, False, None),          # third party, contract not listed
+    "M0000007": (None, True, True, [], False, False, False),         # no marketing flag; not abroad
+    "M0000008": (None, True, True, [MIRAI], False, False, None),     # only the contract listed
 }
 
 
 def craft_members(inst):
     with sqlite3.connect(inst.path("members.db")) as db:
-        for mid, (mk, sv, tp, listed, stop, stop_tp) in CRAFTED.items():
+        for mid, (mk, sv, tp, listed, stop, stop_tp, abroad) in CRAFTED.items():
             rec = json.loads(db.execute("SELECT record FROM members WHERE member_id=?", (mid,)).fetchone()[0])
             cons = {"survey": sv, "third_party_provision": tp, "consented": listed}
             if mk is not None:
                 cons = {"marketing": mk, **cons}
+            if abroad is not None:
+                cons["foreign_provision"] = abroad
             rec["consents"] = cons
             rec["restrictions"] = {"stop_use": stop, "stop_third_party": stop_tp}
             db.execute("UPDATE members SET record=? WHERE member_id=?",
@@ -459,6 +464,7 @@ def whoami(env):
         c, want = body["contracts"][0], env.contracts[cid]
         for k in ("relationship", "status", "valid_from", "valid_until"):
             eq(c[k], want[k], f"{pid}: {k}")
+        eq(c["country"], want.get("country", "JP"), f"{pid}: country (SPEC 16.5)")
         eq(sorted(c["purposes"]), sorted(want["purposes"]), f"{pid}: purposes")
         for pur, spec in want["purposes"].items():
             eq(c["purposes"][pur]["fields"], spec["fields"], f"{pid} {pur}: fields")

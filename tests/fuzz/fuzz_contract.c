@@ -1,11 +1,13 @@
 /* fuzz_contract — contract_parse on hostile contract files, checked against the shipped
  * catalogs (run from the repository root, as `make fuzz` does). A contract that loads must
- * keep the hard rules; the fuzzer aborts if one slips through.
+ * keep the hard rules, and a recipient abroad its safeguards; the fuzzer aborts if one slips
+ * through.
  * The catalog is loaded once per process: libFuzzer leaves no other place than file scope. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "catalog.h"
 #include "contract.h"
@@ -59,6 +61,13 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	if (c->valid_from >= c->valid_until)
+		abort();
+	/* abroad (SPEC 16.5): an assigned country; an entrustee or joint user there names its
+	 * safeguards, and a recipient in Japan has none */
+	if (!ident_country_ok(c->country, strlen(c->country)) ||
+	    (contract_abroad(c) && c->relationship != CONTRACT_THIRD_PARTY &&
+	     c->foreign_safeguards == NULL) ||
+	    (!contract_abroad(c) && c->foreign_safeguards != NULL))
 		abort();
 	struct contract **v = malloc(sizeof(*v));
 	if (v == NULL) {

@@ -47,9 +47,9 @@ encode(const struct ledger_entry *e, uint64_t index, int64_t ms, struct buf *out
 static void
 check_strings(const struct ledger_entry *e)
 {
-	const char *s[] = {e->request, e->partner, e->contract, e->relationship,
-	                   e->purpose, e->subject, e->basis,    e->reason,
-	                   e->digest,  e->cert,    e->token,    e->justification};
+	const char *s[] = {e->request, e->partner,       e->contract, e->relationship, e->purpose,
+	                   e->subject, e->basis,         e->reason,   e->digest,       e->cert,
+	                   e->token,   e->justification, e->country};
 	const char *end = parsed->text + sizeof(parsed->text);
 
 	for (size_t i = 0; i < sizeof(s) / sizeof(s[0]); i++)
@@ -57,6 +57,8 @@ check_strings(const struct ledger_entry *e)
 	assert(e->n_items <= LEDGER_MAX_ITEMS && (e->items != NULL || e->n_items == 0));
 	assert((e->kind == LEDGER_ADMIN) == (e->admin != NULL));
 	assert(e->admin == NULL || e->admin->action != NULL);
+	assert(e->country == NULL ||
+	       (strlen(e->country) == 2 && strcmp(e->country, "JP") != 0 && e->admin == NULL));
 }
 
 static void
@@ -101,6 +103,7 @@ entry(const char *text, size_t len)
 	e.subject = field(&p, end);
 	e.reason = field(&p, end);
 	e.justification = field(&p, end);
+	e.country = field(&p, end);
 	for (size_t i = 0; i < 4 && (items[i] = field(&p, end)) != NULL; i++)
 		e.n_items = i + 1;
 	e.items = e.n_items > 0 ? items : NULL;
@@ -119,6 +122,8 @@ entry(const char *text, size_t len)
 	       (e.request == NULL || strcmp(parsed->e.request, e.request) == 0));
 	assert((parsed->e.justification == NULL) == (e.justification == NULL) &&
 	       (e.justification == NULL || strcmp(parsed->e.justification, e.justification) == 0));
+	assert((parsed->e.country == NULL) == (e.country == NULL) &&
+	       (e.country == NULL || strcmp(parsed->e.country, e.country) == 0));
 	for (size_t i = 0; i < e.n_items; i++)
 		assert(strcmp(parsed->e.items[i], e.items[i]) == 0);
 	assert(e.admin == NULL ||

@@ -77,7 +77,7 @@ shipped(void)
 	    {"courses[].title", 1, "courses[].title"},
 	    {"certifications", 3, "certifications[].code"},
 	    {"photo", 2, "photo.url"},
-	    {"consents", 10, "consents.contact"},
+	    {"consents", 11, "consents.contact"},
 	    {"restrictions", 2, "restrictions.stop_use"},
 	    {"nam", 0, NULL},
 	    {"address.", 0, NULL},

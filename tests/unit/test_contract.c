@@ -210,6 +210,29 @@ broken(const struct catalog *cat)
 	    {"notes", "\"line\\nbreak\"", "$.notes: holds a control character"},
 	    {"notes", "\"\\u200b\"", "$.notes: blank;"},
 	    {"we ird", "1", "$[\"we ird\"]: unknown key"},
+	    /* recipients abroad (SPEC 16.5): the country, then the safeguards it asks for */
+	    {"country", "\"JP\"", NULL},
+	    {"country", "\"jp\"",
+	     "$.country: must be an ISO 3166-1 alpha-2 country code, two capital letters"},
+	    {"country", "\"USA\"", "$.country: must be an ISO 3166-1 alpha-2"},
+	    {"country", "\"U\"", "$.country: must be an ISO 3166-1 alpha-2"},
+	    {"country", "\"\"", "$.country: must be an ISO 3166-1 alpha-2"},
+	    {"country", "\"\\uff35\\uff33\"",
+	     "$.country: must be an ISO 3166-1 alpha-2"}, /* ＵＳ */
+	    {"country", "392", "$.country: must be an ISO 3166-1 alpha-2"},
+	    {"country", "null", "$.country: must be an ISO 3166-1 alpha-2"},
+	    {"country", "[\"US\"]", "$.country: must be an ISO 3166-1 alpha-2"},
+	    {"country", "\"UK\"",
+	     "$.country: \"UK\" is not an assigned ISO 3166-1 alpha-2 code (the United Kingdom "
+	     "is \"GB\")"},
+	    {"country", "\"EU\"", "$.country: \"EU\" is not an assigned ISO 3166-1 alpha-2 code"},
+	    {"country", "\"XX\"", "$.country: \"XX\" is not an assigned"},
+	    {"country", "\"US\"",
+	     "$.foreign_safeguards: missing: a contract of relationship entrustment with a "
+	     "recipient abroad (country US) names the recipient's safeguards (基準適合体制, APPI "
+	     "Art. 28(1))"},
+	    {"foreign_safeguards", "\"ISMS認証\"",
+	     "$.foreign_safeguards: only for a recipient abroad: set \"country\""},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char *text = mutate(cases[i].path, cases[i].value);
@@ -270,6 +293,37 @@ pairs(const struct catalog *cat)
 	     "\"confidentiality\":\"c\",\"purposes\":{\"my_number_affairs\":{\"fields\":["
 	     "\"my_number\",\"name\"]}}}",
 	     NULL},
+	    /* Abroad (SPEC 16.5): an entrustee or joint user names its safeguards; a third party
+	       may, and needs its members' consent instead (test_policy). */
+	    {"{\"id\":\"CT-2026-0101\",\"partner\":\"p\",\"partner_name\":\"P\",\"relationship\":"
+	     "\"joint_use\",\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00Z\","
+	     "\"valid_until\":\"2027-04-01T00:00:00Z\",\"country\":\"SG\",\"purposes\":{"
+	     "\"benefits\":{\"fields\":[\"name\"]}}}",
+	     "x.json: $.foreign_safeguards: missing: a contract of relationship joint_use with a "
+	     "recipient abroad (country SG)"},
+	    {"{\"id\":\"CT-2026-0101\",\"partner\":\"p\",\"partner_name\":\"P\",\"relationship\":"
+	     "\"joint_use\",\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00Z\","
+	     "\"valid_until\":\"2027-04-01T00:00:00Z\",\"country\":\"SG\",\"foreign_safeguards\":"
+	     "\"共同利用契約 第9条（個人情報保護法と同等の措置）\",\"purposes\":{"
+	     "\"benefits\":{\"fields\":[\"name\"]}}}",
+	     NULL},
+	    {"{\"id\":\"CT-2026-0101\",\"partner\":\"p\",\"partner_name\":\"P\",\"relationship\":"
+	     "\"entrustment\",\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00Z\","
+	     "\"valid_until\":\"2027-04-01T00:00:00Z\",\"country\":\"US\",\"foreign_safeguards\":"
+	     "\"\\u3000\",\"confidentiality\":\"c\",\"purposes\":{\"contact\":{\"fields\":["
+	     "\"email\"]}}}",
+	     "x.json: $.foreign_safeguards: blank;"},
+	    {"{\"id\":\"CT-2026-0101\",\"partner\":\"p\",\"partner_name\":\"P\",\"relationship\":"
+	     "\"entrustment\",\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00Z\","
+	     "\"valid_until\":\"2027-04-01T00:00:00Z\",\"country\":\"US\",\"foreign_safeguards\":"
+	     "[\"APEC CBPR\"],\"confidentiality\":\"c\",\"purposes\":{\"contact\":{\"fields\":["
+	     "\"email\"]}}}",
+	     "x.json: $.foreign_safeguards: must be a string"},
+	    {"{\"id\":\"CT-2026-0101\",\"partner\":\"p\",\"partner_name\":\"P\",\"relationship\":"
+	     "\"third_party\",\"status\":\"active\",\"valid_from\":\"2026-04-01T00:00:00Z\","
+	     "\"valid_until\":\"2027-04-01T00:00:00Z\",\"country\":\"US\",\"purposes\":{"
+	     "\"consented\":{\"fields\":[\"name\"]}}}",
+	     NULL},
 	    {"{\"id\":\"CT-2026-0101\",\"id\":\"CT-2026-0102\"}", "x.json: line 1"},
 	    {"[1,2]", "x.json: $: must be an object"},
 	    {"{\"id\":", "x.json: line 1"},
@@ -317,8 +371,9 @@ static void
 examples(const struct catalog *cat)
 {
 	static const char *const ids[] = {"CT-2026-0001", "CT-2026-0002", "CT-2026-0003",
-	                                  "CT-2026-0004", "CT-2026-0005", "CT-2026-0006"};
-	for (size_t i = 0; i < 6; i++) {
+	                                  "CT-2026-0004", "CT-2026-0005", "CT-2026-0006",
+	                                  "CT-2026-0007"};
+	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
 		char path[128], *errors = NULL;
 		snprintf(path, sizeof(path), "contracts/examples/%s.json", ids[i]);
 		struct contract *c = contract_load(cat, path, &errors);
@@ -333,7 +388,7 @@ examples(const struct catalog *cat)
 	}
 	char *errors = NULL;
 	struct contract_set *s = contract_set_load(cat, "contracts/examples", &errors);
-	CHECK(s != NULL && contract_set_count(s) == 6, "example set: %s", errors ? errors : "");
+	CHECK(s != NULL && contract_set_count(s) == 7, "example set: %s", errors ? errors : "");
 	free(errors);
 	if (s == NULL)
 		return;
@@ -344,7 +399,19 @@ examples(const struct catalog *cat)
 	CHECK(contract_set_partner(s, "nobody", &pc) == 0, "unknown partner");
 	CHECK(contract_set_partner(s, "a", &pc) == 0 && contract_set_partner(s, "zzz", &pc) == 0,
 	      "partner lookup at both ends");
-	const struct contract *c = contract_set_find(s, "CT-2026-0004");
+	/* the one recipient abroad of the demo: a third party, with its measures named */
+	const struct contract *c = contract_set_find(s, "CT-2026-0007");
+	CHECK(c && c->relationship == CONTRACT_THIRD_PARTY && strcmp(c->country, "SG") == 0 &&
+	          contract_abroad(c) && c->foreign_safeguards != NULL,
+	      "CT-2026-0007 abroad");
+	for (size_t i = 0; i < contract_set_count(s); i++) {
+		const struct contract *k = contract_set_at(s, i);
+		if (k != c)
+			CHECK(strcmp(k->country, "JP") == 0 && !contract_abroad(k) &&
+			          k->foreign_safeguards == NULL,
+			      "%s in Japan", k->id);
+	}
+	c = contract_set_find(s, "CT-2026-0004");
 	CHECK(c && strcmp(c->partner, "tokei-lab") == 0, "find by id");
 	CHECK(contract_set_find(s, "CT-2026-0099") == NULL, "unknown id");
 	for (size_t i = 1; i < contract_set_count(s); i++)
@@ -519,6 +586,62 @@ sets(const struct catalog *cat)
 	free(b);
 }
 
+/* What a contract abroad holds once loaded (SPEC 16.5). */
+static void
+abroad(const struct catalog *cat)
+{
+	static const struct {
+		const char *country, *safeguards; /* NULL: left out */
+		const char *want_country;         /* NULL: refused */
+		size_t errors;                    /* lines of errors when refused */
+	} cases[] = {
+	    {NULL, NULL, "JP", 0},
+	    {"\"JP\"", NULL, "JP", 0},
+	    {"\"SG\"", "\"委託契約 第9条（基準適合体制）\"", "SG", 0},
+	    {"\"US\"", "\"APEC CBPR 認証、委託契約 第9条\"", "US", 0},
+	    /* a bad country is one error, not also safeguards found missing or out of place */
+	    {"\"UK\"", NULL, NULL, 1},
+	    {"\"uk\"", "\"s\"", NULL, 1},
+	    /* both wrong at once: each said */
+	    {"\"UK\"", "\"\"", NULL, 2},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		json_t *root = json_loads(BASE, 0, NULL);
+		if (cases[i].country != NULL)
+			json_object_set_new(root, "country",
+			                    json_loads(cases[i].country, JSON_DECODE_ANY, NULL));
+		if (cases[i].safeguards != NULL)
+			json_object_set_new(root, "foreign_safeguards",
+			                    json_loads(cases[i].safeguards, JSON_DECODE_ANY, NULL));
+		char *text = json_dumps(root, JSON_COMPACT), *errors = NULL;
+		json_decref(root);
+		struct contract *c = contract_parse(cat, "x.json", text, strlen(text), &errors);
+		if (cases[i].want_country != NULL) {
+			CHECK(c != NULL, "abroad %zu refused: %s", i, errors ? errors : "");
+			if (c != NULL) {
+				CHECK(strcmp(c->country, cases[i].want_country) == 0,
+				      "abroad %zu: %s", i, c->country);
+				CHECK(contract_abroad(c) ==
+				          (strcmp(cases[i].want_country, "JP") != 0),
+				      "abroad %zu: contract_abroad", i);
+				CHECK((c->foreign_safeguards != NULL) ==
+				          (cases[i].safeguards != NULL),
+				      "abroad %zu: safeguards kept", i);
+			}
+		} else {
+			size_t lines = 0;
+			for (const char *p = errors; p != NULL && *p != '\0'; p++)
+				lines += *p == '\n';
+			CHECK(c == NULL && errors != NULL && lines + 1 == cases[i].errors,
+			      "abroad %zu: want %zu errors, got:\n%s", i, cases[i].errors,
+			      errors ? errors : "(accepted)");
+		}
+		contract_free(c);
+		free(errors);
+		free(text);
+	}
+}
+
 int
 main(void)
 {
@@ -527,6 +650,7 @@ main(void)
 		return check_done();
 	broken(cat);
 	pairs(cat);
+	abroad(cat);
 	examples(cat);
 	in_force_and_pins(cat);
 	sets(cat);

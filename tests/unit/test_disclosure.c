@@ -16,11 +16,11 @@ static const char REPORT[] =
     "\"releases\":[{\"time\":\"2026-03-31T15:30:00.000Z\",\"recipient\":\"evil\","
     "\"recipient_name\":\"<script>alert('x')</script>&co\",\"purpose\":\"marketing\","
     "\"purpose_label\":\"ご案内\\\"の送付\",\"items\":[\"email\"],\"basis\":\"entrustment\","
-    "\"basis_label\":\"委託 (第27条第5項第1号)\",\"justification\":null},"
+    "\"basis_label\":\"委託 (第27条第5項第1号)\",\"justification\":null,\"country\":\"JP\"},"
     "{\"time\":\"2026-04-02T01:00:00Z\",\"recipient\":\"evil\",\"recipient_name\":\"\","
     "\"purpose\":\"legal_obligation\",\"purpose_label\":\"\",\"items\":[\"name:mask:1\"],"
     "\"basis\":\"exception:legal_obligation\",\"basis_label\":\"法令に基づく\","
-    "\"justification\":\"<img src=x>\"}]}";
+    "\"justification\":\"<img src=x>\",\"country\":\"<b>\"}]}";
 
 static void
 test_page(void)
@@ -46,6 +46,9 @@ test_page(void)
 	CHECK(strstr(h, "<td class=\"n\">2</td>") != NULL, "the count of provisions");
 	CHECK(strstr(h, "@media print") != NULL, "a print style");
 	CHECK(strstr(h, "一部のみ") == NULL, "complete: no note");
+	/* a recipient abroad is said so, its country escaped; one in Japan is not */
+	CHECK(strstr(h, "<br>外国にある提供先（国・地域コード &lt;b&gt;）") != NULL, "abroad");
+	CHECK(strstr(h, "国・地域コード JP") == NULL, "Japan is not abroad");
 	buf_free(&b);
 
 	json_object_set_new(doc, "complete", json_false());

@@ -145,10 +145,46 @@ test_nul(void)
 	      "one NUL");
 }
 
+/* Countries: the assigned codes only. Every pair of capitals is asked, so that a code the
+ * search cannot find (the list out of order) shows as a count short of 249. */
+static void
+test_country(void)
+{
+	static const char *const assigned[] = {"JP", "US", "SG", "GB", "FR", "DE", "KR", "CN",
+	                                       "TW", "HK", "AD", "AX", "ZW", "IN", "BR", "SS"};
+	static const char *const not_assigned[] = {
+	    "UK", "EU", "XX", "AA", "ZZ",  "QM", "QZ", "XA", "XK", /* reserved, user-assigned */
+	    "AN", "CS", "YU", "SU",                                /* withdrawn */
+	    "jp", "Jp", "jP", "J",  "JPN", "",   "J1", "1P", "J-"};
+	char pair[3] = {0};
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof(assigned) / sizeof(assigned[0]); i++)
+		CHECK(ident_country_ok(assigned[i], strlen(assigned[i])), "country %s",
+		      assigned[i]);
+	for (size_t i = 0; i < sizeof(not_assigned) / sizeof(not_assigned[0]); i++)
+		CHECK(!ident_country_ok(not_assigned[i], strlen(not_assigned[i])),
+		      "not a country: %s", not_assigned[i]);
+	for (char a = 'A'; a <= 'Z'; a++)
+		for (char b = 'A'; b <= 'Z'; b++) {
+			pair[0] = a;
+			pair[1] = b;
+			n += ident_country_ok(pair, 2);
+		}
+	CHECK(n == 249, "%zu assigned codes, want 249", n);
+	CHECK(!ident_country_ok("JP", 1) && !ident_country_ok("JP\0", 3) &&
+	          !ident_country_ok(NULL, 2),
+	      "the length is the code");
+	CHECK(strcmp(IDENT_COUNTRY_HOME, "JP") == 0 &&
+	          strcmp(IDENT_COUNTRY_PATTERN, "^[A-Z]{2}$") == 0,
+	      "Japan, the pattern");
+}
+
 int
 main(void)
 {
 	test_table();
+	test_country();
 	test_lengths();
 	test_bytes();
 	test_nul();

@@ -66,6 +66,25 @@ static const struct {
     {"a member's request closed, with its detail",
      {.kind = LEDGER_ADMIN, .subject = "9f86d081", .admin = &closed}},
     {"empty strings, not null", {.kind = LEDGER_DENY, .request = "", .subject = "", .cert = ""}},
+    {"a release to a third party abroad",
+     {.kind = LEDGER_RELEASE,
+      .partner = "imd-registry",
+      .contract = "CT-2026-0007",
+      .relationship = "third_party",
+      .purpose = "service_delivery",
+      .subject = "5f2b9c0d1e3a4b6c",
+      .items = page_items,
+      .n_items = 2,
+      .basis = "consent",
+      .digest = "9f86d081",
+      .cert = "3f1c0d1e",
+      .token = "wo-2026-0007",
+      .country = "SG"}},
+    {"a refusal abroad",
+     {.kind = LEDGER_DENY,
+      .partner = "imd-registry",
+      .reason = "consent_missing",
+      .country = "US"}},
 };
 
 static const char *const one_null[] = {"email", NULL};
@@ -127,6 +146,13 @@ static const struct {
     {"more than LEDGER_MAX_ITEMS items",
      {.kind = LEDGER_RELEASE, .items = page_items, .n_items = LEDGER_MAX_ITEMS + 1}},
     {"a kind past admin", {.kind = (enum ledger_kind)(LEDGER_ADMIN + 1)}},
+    {"Japan as a country: the member is absent then", {.kind = LEDGER_RELEASE, .country = "JP"}},
+    {"a country in lower case", {.kind = LEDGER_RELEASE, .country = "sg"}},
+    {"a country of one letter", {.kind = LEDGER_DENY, .country = "S"}},
+    {"a country of three letters", {.kind = LEDGER_DENY, .country = "SGP"}},
+    {"an empty country", {.kind = LEDGER_DENY, .country = ""}},
+    {"a country not ASCII", {.kind = LEDGER_DENY, .country = "S\xc3\x9c"}},
+    {"a country on an admin entry", {.kind = LEDGER_ADMIN, .admin = &stop, .country = "SG"}},
 };
 
 /* The leaf of e at index and time, or NULL (caller frees). */
@@ -176,7 +202,7 @@ same_entry(const struct ledger_entry *a, const struct ledger_entry *b)
 	    !same_str(a->subject, b->subject) || !same_str(a->basis, b->basis) ||
 	    !same_str(a->reason, b->reason) || !same_str(a->digest, b->digest) ||
 	    !same_str(a->cert, b->cert) || !same_str(a->token, b->token) ||
-	    !same_str(a->justification, b->justification) ||
+	    !same_str(a->justification, b->justification) || !same_str(a->country, b->country) ||
 	    (a->items == NULL) != (b->items == NULL) || a->n_items != b->n_items ||
 	    (a->admin == NULL) != (b->admin == NULL))
 		return 0;
@@ -435,6 +461,74 @@ test_admin_version(void)
 	CHECK(parse_exact(admin_head, strlen(admin_head)) == -1, "the head alone is refused");
 }
 
+/* The country is an optional member after justification (SPEC 16.5): a leaf of a recipient in
+ * Japan is exactly what it was before the member existed, and the member has one spelling. */
+static const char release_head[] =
+    "{\"v\":1,\"index\":5,\"time\":\"2026-04-01T00:00:00.250Z\",\"request\":\"r5\","
+    "\"kind\":\"release\",\"partner\":\"imd-registry\",\"contract\":\"CT-2026-0007\","
+    "\"relationship\":\"third_party\",\"purpose\":\"service_delivery\",\"subject\":\"5f2b\","
+    "\"items\":[\"name.family\"],\"basis\":\"consent\",\"reason\":null,\"digest\":\"9f86\","
+    "\"cert\":\"3f1c\",\"token\":null,\"justification\":null";
+
+static const struct {
+	const char *name, *rest; /* rest: the leaf after release_head */
+	const char *country;     /* parsed; NULL: absent */
+	int ok;
+} country_leaves[] = {
+    {"in Japan, as every leaf before 16.5", "}", NULL, 1},
+    {"abroad", ",\"country\":\"SG\"}", "SG", 1},
+    {"a code no longer assigned: the form alone is checked", ",\"country\":\"AN\"}", "AN", 1},
+    {"Japan written out", ",\"country\":\"JP\"}", NULL, 0},
+    {"null", ",\"country\":null}", NULL, 0},
+    {"a number", ",\"country\":392}", NULL, 0},
+    {"lower case", ",\"country\":\"sg\"}", NULL, 0},
+    {"three letters", ",\"country\":\"SGP\"}", NULL, 0},
+    {"escaped", ",\"country\":\"S\\u0047\"}", NULL, 0},
+    {"twice", ",\"country\":\"SG\",\"country\":\"SG\"}", NULL, 0},
+    {"before justification", "", NULL, 0}, /* built below */
+    {"an admin member after it",
+     ",\"country\":\"SG\",\"admin\":{\"action\":\"x\","
+     "\"staff\":null,\"reason\":null,\"target\":null}}",
+     NULL, 0},
+};
+
+static void
+test_country(void)
+{
+	for (size_t i = 0; i < sizeof(country_leaves) / sizeof(country_leaves[0]); i++) {
+		char leaf[1024];
+		size_t len2 = 0;
+		int n = snprintf(leaf, sizeof(leaf), "%s%s", release_head, country_leaves[i].rest);
+		if (country_leaves[i].rest[0] == '\0') {
+			/* the member moved before justification */
+			char *at = strstr(release_head, ",\"justification\":null");
+			n = snprintf(leaf, sizeof(leaf), "%.*s,\"country\":\"SG\"%s}",
+			             (int)(at - release_head), release_head, at);
+		}
+		int rc = parse_exact(leaf, (size_t)n);
+
+		CHECK(rc == (country_leaves[i].ok ? 0 : -1), "country %s: %s",
+		      country_leaves[i].name, country_leaves[i].ok ? "parses" : "refused");
+		if (rc != 0 || !country_leaves[i].ok)
+			continue;
+		CHECK(same_str(parsed.e.country, country_leaves[i].country), "country %s: %s",
+		      country_leaves[i].name, parsed.e.country ? parsed.e.country : "absent");
+		char *again = encode(&parsed.e, parsed.index, parsed.time_ms, &len2);
+		CHECK(again && len2 == (size_t)n && memcmp(again, leaf, len2) == 0,
+		      "country %s: encoded back byte for byte", country_leaves[i].name);
+		free(again);
+	}
+	/* an admin entry never carries one: written by hand into a gateway_stop */
+	char leaf[1024];
+	int n = snprintf(leaf, sizeof(leaf), "%s\"staff\":null,\"reason\":null,\"target\":null}}",
+	                 admin_head);
+	CHECK(parse_exact(leaf, (size_t)n) == 0, "the admin leaf the case changes parses");
+	char *at = strstr(leaf, ",\"admin\":");
+	char bad[1100];
+	n = snprintf(bad, sizeof(bad), "%.*s,\"country\":\"SG\"%s", (int)(at - leaf), leaf, at);
+	CHECK(parse_exact(bad, (size_t)n) == -1, "a country on an admin leaf refused");
+}
+
 /* The largest leaf: a tail that leaves room for the longest head is taken, one byte more is
  * not; LEDGER_MAX_ITEMS items are taken, one more is not. */
 static void
@@ -494,6 +588,7 @@ main(void)
 	test_bad_entries();
 	test_bad_leaves();
 	test_admin_version();
+	test_country();
 	test_bounds();
 	return check_done();
 }

@@ -124,8 +124,8 @@ static const char *const photo_keys[] = {"url", "sha256", NULL};
 static const char *const membership_keys[] = {"joined", "grade", "status", NULL};
 static const char *const course_keys[] = {"code", "title", "completed", NULL};
 static const char *const cert_keys[] = {"code", "number", "issued", NULL};
-static const char *const consent_keys[] = {"marketing", "survey", "third_party_provision",
-                                           "consented", NULL};
+static const char *const consent_keys[] = {
+    "marketing", "survey", "third_party_provision", "consented", "foreign_provision", NULL};
 static const char *const restriction_keys[] = {"stop_use", "stop_third_party", NULL};
 
 /* Given names seen, and the genders they were seen with: a name never has two. */
@@ -137,6 +137,7 @@ struct given_seen {
 struct tally {
 	unsigned long members;
 	unsigned long marketing, survey, third_party, consented, stop_use, stop_third_party;
+	unsigned long foreign; /* consents.foreign_provision */
 	unsigned long building, female, male, unspecified, landline, withdrawn, with_courses;
 	unsigned long prefecture[47];
 	struct given_seen given[512];
@@ -429,8 +430,13 @@ record_problem(const char *key, const char *text, unsigned long ordinal, struct 
 	WHY(keys_exact(cs, consent_keys), "consents keys");
 	WHY(json_is_boolean(json_object_get(cs, "marketing")) &&
 	        json_is_boolean(json_object_get(cs, "survey")) &&
-	        json_is_boolean(json_object_get(cs, "third_party_provision")),
+	        json_is_boolean(json_object_get(cs, "third_party_provision")) &&
+	        json_is_boolean(json_object_get(cs, "foreign_provision")),
 	    "consents are not booleans");
+	WHY(!json_is_true(json_object_get(cs, "foreign_provision")) ||
+	        json_is_true(json_object_get(cs, "third_party_provision")),
+	    "a consent to provision abroad without the consent to third parties");
+	t->foreign += json_is_true(json_object_get(cs, "foreign_provision"));
 	t->marketing += json_is_true(json_object_get(cs, "marketing"));
 	t->survey += json_is_true(json_object_get(cs, "survey"));
 	t->third_party += json_is_true(json_object_get(cs, "third_party_provision"));
@@ -657,6 +663,7 @@ test_shares(void)
 	    {"consents.marketing", t->marketing, 0.57, 0.63},
 	    {"consents.survey", t->survey, 0.47, 0.53},
 	    {"consents.third_party_provision", t->third_party, 0.18, 0.22},
+	    {"consents.foreign_provision", t->foreign, 0.04, 0.06},
 	    {"consented CT-2026-0005", t->consented, 0.03, 0.05},
 	    {"restrictions.stop_use", t->stop_use, 0.005, 0.015},
 	    {"restrictions.stop_third_party", t->stop_third_party, 0.02, 0.04},

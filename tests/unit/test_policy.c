@@ -44,6 +44,18 @@ static const char *const CONTRACTS[][8] = {
     {"CT-2026-0208", "zeta", "joint_use", "active", "2026-04-01T00:00:00+09:00",
      "2027-03-31T23:59:59+09:00",
      "{\"survey\":{\"fields\":[\"email\"]},\"benefits\":{\"fields\":[\"member_id\"]}}", ""},
+    /* recipients abroad (SPEC 16.5): a third party, an entrustee and a joint user */
+    {"CT-2026-0209", "eta", "third_party", "active", "2026-04-01T00:00:00+09:00",
+     "2027-03-31T23:59:59+09:00",
+     "{\"consented\":{\"fields\":[\"name\"]},\"service_delivery\":{\"fields\":[\"name\"]},"
+     "\"legal_obligation\":{\"fields\":[\"name\"]}}",
+     ",\"country\":\"US\""},
+    {"CT-2026-0210", "theta", "entrustment", "active", "2026-04-01T00:00:00+09:00",
+     "2027-03-31T23:59:59+09:00", "{\"contact\":{\"fields\":[\"email\"]}}",
+     ",\"country\":\"SG\",\"foreign_safeguards\":\"委託契約 第9条\""},
+    {"CT-2026-0211", "iota", "joint_use", "active", "2026-04-01T00:00:00+09:00",
+     "2027-03-31T23:59:59+09:00", "{\"benefits\":{\"fields\":[\"member_id\"]}}",
+     ",\"country\":\"FR\",\"foreign_safeguards\":\"共同利用契約 第8条\""},
 };
 #define NCONTRACTS (sizeof(CONTRACTS) / sizeof(CONTRACTS[0]))
 
@@ -290,6 +302,56 @@ members(const struct contract_set *s)
 	    {"CT-2026-0207", "my_number_affairs", "{}", APIERR_NONE},
 	    {"CT-2026-0207", "my_number_affairs", "{\"restrictions\":{\"stop_use\":true}}",
 	     APIERR_MEMBER_RESTRICTED},
+	    /* a third party abroad: the consent to provision abroad besides the third-party one */
+	    {"CT-2026-0209", "service_delivery", "{\"consents\":{\"third_party_provision\":true}}",
+	     APIERR_CONSENT_MISSING},
+	    {"CT-2026-0209", "service_delivery",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":true}}",
+	     APIERR_NONE},
+	    {"CT-2026-0209", "service_delivery",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":false}}",
+	     APIERR_CONSENT_MISSING},
+	    {"CT-2026-0209", "service_delivery",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":\"true\"}}",
+	     APIERR_CONSENT_MISSING},
+	    {"CT-2026-0209", "service_delivery", "{\"consents\":{\"foreign_provision\":true}}",
+	     APIERR_CONSENT_MISSING},
+	    {"CT-2026-0209", "service_delivery",
+	     "{\"consents\":{\"third_party_provision\":false,\"foreign_provision\":true}}",
+	     APIERR_CONSENT_MISSING},
+	    {"CT-2026-0209", "service_delivery",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":true},"
+	     "\"restrictions\":{\"stop_third_party\":true}}",
+	     APIERR_MEMBER_RESTRICTED},
+	    {"CT-2026-0209", "service_delivery",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":true},"
+	     "\"restrictions\":{\"stop_use\":true}}",
+	     APIERR_MEMBER_RESTRICTED},
+	    {"CT-2026-0209", "consented",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":true}}",
+	     APIERR_CONSENT_MISSING},
+	    {"CT-2026-0209", "consented",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":true,"
+	     "\"consented\":[\"CT-2026-0209\"]}}",
+	     APIERR_NONE},
+	    {"CT-2026-0209", "consented",
+	     "{\"consents\":{\"third_party_provision\":true,\"consented\":[\"CT-2026-0209\"]}}",
+	     APIERR_CONSENT_MISSING},
+	    /* Art. 28(1) spares the cases of Art. 27(1): an exception purpose still passes */
+	    {"CT-2026-0209", "legal_obligation", "{}", APIERR_NONE},
+	    /* in Japan the consent to provision abroad is not asked for, nor looked at */
+	    {"CT-2026-0203", "consented",
+	     "{\"consents\":{\"third_party_provision\":true,\"foreign_provision\":false,"
+	     "\"consented\":[\"CT-2026-0203\"]}}",
+	     APIERR_NONE},
+	    /* an entrustee or joint user abroad keeps the safeguards: no consent of the member */
+	    {"CT-2026-0210", "contact", "{}", APIERR_NONE},
+	    {"CT-2026-0210", "contact", "{\"consents\":{\"foreign_provision\":false}}",
+	     APIERR_NONE},
+	    {"CT-2026-0210", "contact", "{\"restrictions\":{\"stop_use\":true}}",
+	     APIERR_MEMBER_RESTRICTED},
+	    {"CT-2026-0211", "benefits", "{\"consents\":{\"foreign_provision\":false}}",
+	     APIERR_NONE},
 	    /* no record: never a pass */
 	    {"CT-2026-0201", "marketing", "[]", APIERR_INTERNAL},
 	};
@@ -325,6 +387,10 @@ basis(const struct contract_set *s)
 	    {"CT-2026-0203", "marketing", "consent"},
 	    {"CT-2026-0203", "legal_obligation", "exception:legal_obligation"},
 	    {"CT-2026-0207", "my_number_affairs", "entrustment"},
+	    {"CT-2026-0209", "service_delivery", "consent"},
+	    {"CT-2026-0209", "legal_obligation", "exception:legal_obligation"},
+	    {"CT-2026-0210", "contact", "entrustment"},
+	    {"CT-2026-0211", "benefits", "joint_use"},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char buf[POLICY_BASIS_MAX];

@@ -337,7 +337,7 @@ test_csv(void)
 	size_t commas = 0;
 	for (const char *p = row; *p && *p != '\r'; p++)
 		commas += *p == ',';
-	CHECK(commas == 16, "17 columns, got %zu commas", commas);
+	CHECK(commas == 17, "18 columns, got %zu commas", commas);
 
 	json_t *rec = report_provision_json(l, &names);
 	CHECK(json_is_true(json_object_get(rec, "consent")), "consent flag");
@@ -346,7 +346,34 @@ test_csv(void)
 	      "recipient name from the contract");
 	CHECK(strcmp(json_string_value(json_object_get(rec, "date")), "2026-04-01") == 0,
 	      "JST date");
+	CHECK(strcmp(json_string_value(json_object_get(rec, "country")), "JP") == 0,
+	      "no country in the leaf: Japan");
+	CHECK(strstr(json_string_value(json_object_get(rec, "basis_label")), "第28条") == NULL,
+	      "Art. 28 only abroad");
 	json_decref(rec);
+	CHECK(strstr(row, "mirai-insurance,みらい損害保険株式会社,JP,CT-2026-0005,") != NULL,
+	      "the country after the recipient: %.200s", row);
+
+	/* a release abroad: the country as the leaf recorded it, and Art. 28 in the basis */
+	static struct ledger_leaf abroad;
+	static const char text[] =
+	    "{\"v\":1,\"index\":8,\"time\":\"2026-04-01T01:00:00.000Z\",\"request\":\"r8\","
+	    "\"kind\":\"release\",\"partner\":\"imd-registry\",\"contract\":\"CT-2026-0007\","
+	    "\"relationship\":\"third_party\",\"purpose\":\"service_delivery\",\"subject\":\"s8\","
+	    "\"items\":[\"name.family\"],\"basis\":\"consent\",\"reason\":null,\"digest\":null,"
+	    "\"cert\":\"c\",\"token\":null,\"justification\":null,\"country\":\"SG\"}";
+	CHECK(ledger_leaf_parse(text, strlen(text), &abroad) == 0, "the leaf abroad parses");
+	rec = report_provision_json(&abroad, &names);
+	CHECK(strcmp(json_string_value(json_object_get(rec, "country")), "SG") == 0, "country SG");
+	CHECK(strcmp(json_string_value(json_object_get(rec, "basis_label")),
+	             "本人の同意（法第27条第1項、外国にある第三者への提供は法第28条第1項）") == 0,
+	      "basis abroad: %s", json_string_value(json_object_get(rec, "basis_label")));
+	json_decref(rec);
+	size_t mark = b.len;
+	report_csv_provision(&b, &abroad, &names);
+	CHECK(strstr(b.data + mark, ",imd-registry,") != NULL &&
+	          strstr(b.data + mark, ",SG,CT-2026-0007,third_party,") != NULL,
+	      "CSV abroad: %s", b.data + mark);
 	buf_free(&b);
 }
 
