@@ -333,6 +333,16 @@ def contract_check(env):
     eq(r.stdout.split(), [x for p in good for x in ("OK", str(p))], "an OK line each")
     r = inst.pdgate("contract", "check", pdtest.REPO / "contracts/examples" / f"{ABROAD_CT}.json")
     eq(r.returncode, 0, f"the demo contract abroad: {r.stderr}")
+    listing = env.tmp / "list"
+    listing.mkdir(exist_ok=True)
+    for p in good:
+        (listing / p.name).write_bytes(p.read_bytes())
+    r = inst.pdgate("contract", "list", "--dir", listing, "--json")
+    listed = {c["id"]: c for c in json.loads(r.stdout)} if r.returncode == 0 else {}
+    eq((listed.get("CT-2026-0913", {}).get("country"), bool(listed.get("CT-2026-0913", {}).get("foreign_safeguards"))),
+       ("GB", True), f"contract list --json names the country and the safeguards: {r.stderr}")
+    eq((listed.get("CT-2026-0912", {}).get("country"), listed.get("CT-2026-0912", {}).get("foreign_safeguards", "?")),
+       ("US", None), "a third party abroad without safeguards: null")
 
 
 @case("pdgate serve refuses to start with an entrustment abroad without safeguards, naming file and path")
