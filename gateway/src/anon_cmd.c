@@ -32,6 +32,7 @@
 #include "file.h"
 #include "ident.h"
 #include "ledger.h"
+#include "log.h"
 #include "now.h"
 #include "origin.h"
 #include "policy.h"
@@ -493,9 +494,16 @@ record_in_ledger(struct run *r, const struct anon_entry *e)
 	uint64_t found;
 	int rc = -1, f;
 
+	/* the ledger's own messages go where the gateway's go */
+	if ((lp.log = log_open(r->cfg->gateway.log)) == NULL)
+		return say(r, "[gateway] log %s: %s", r->cfg->gateway.log, strerror(errno));
+	log_set_format(lp.log, r->cfg->gateway.log_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON
+	                                                                     : LOG_FORMAT_TEXT);
 	struct ledger *l = ledger_open(&lp, err, sizeof(err));
-	if (l == NULL)
+	if (l == NULL) {
+		log_free(lp.log);
 		return say(r, "%s", err);
+	}
 	if ((f = anon_entry_find(l, e->id, &found)) != 0) {
 		if (f > 0)
 			say(r,
@@ -526,6 +534,7 @@ done:
 		fprintf(stderr,
 		        "pdgate anonymize: the ledger's final checkpoint was not signed; the next "
 		        "start signs it\n");
+	log_free(lp.log);
 	return rc;
 }
 
