@@ -48,6 +48,7 @@
 #define ANSWER_MAX 65536 /* bytes of the gateway's answer */
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 30000
+#define CONNECT_WAIT_MS 5000 /* a gateway that holds the lock may still be opening its listener */
 #define SECRET_MAX 4096 /* the pseudonym secret: as pdgate serve bounds it */
 
 static const char usage_text[] =
@@ -426,7 +427,12 @@ record_via_gateway(struct run *r, const struct anon_entry *e)
 	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, collect);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &answer);
-	CURLcode cc = curl_easy_perform(curl);
+	/* Refused connections are retried for a while: nothing was sent, and a gateway takes the
+	 * ledger's lock before its listeners listen. */
+	CURLcode cc;
+	int64_t until = now_mono_ms() + CONNECT_WAIT_MS;
+	while ((cc = curl_easy_perform(curl)) == CURLE_COULDNT_CONNECT && now_mono_ms() < until)
+		usleep(200 * 1000);
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
 	if (cc != CURLE_OK) {
 		if (status == 0)
