@@ -52,11 +52,11 @@
 #define SECRET_MAX 4096 /* the pseudonym secret: as pdgate serve bounds it */
 
 static const char usage_text[] =
-    "usage: pdgate anonymize -c FILE --spec SPEC.json --out DIR [--staff NAME]\n"
+    "usage: pdgate anonymize -c FILE --spec DATASET.json --out DIR [--staff NAME]\n"
     "                        [--cert STAFF.pem --key STAFF.key]\n"
     "\n"
     "Makes an anonymised data set (匿名加工情報, APPI Art. 43) of the origin's members as\n"
-    "SPEC.json says, records it in the ledger (the admin entry anonymised_dataset), and only\n"
+    "DATASET.json says, records it in the ledger (the admin entry anonymised_dataset), and only\n"
     "then writes DIR: data.csv, report.json and publication.txt, the notice to publish.\n"
     "DIR must not exist, or be an empty folder; it is built beside itself and renamed into\n"
     "place once the entry is committed. Members whose use is stopped (利用停止: the record,\n"
