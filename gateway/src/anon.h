@@ -38,7 +38,7 @@
 #define ANON_TITLE_MAX 200     /* characters of the title, a free text (text.h) */
 #define ANON_RECIPIENT_MAX 200 /* characters of the recipient's name */
 #define ANON_METHOD_MAX 500    /* characters of the method of provision */
-#define ANON_ITEM_MAX 128      /* bytes of an item as written: path, then ":transform" */
+#define ANON_ITEM_MAX 64       /* bytes of an item as written: path, then ":transform" */
 #define ANON_MAX_ROWS 10000000UL
 #define ANON_OTHER "その他" /* what a rare attribute value becomes (特異な記述の削除) */
 #define ANON_SEPARATOR ";"  /* between the values of one cell */

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,7 +50,7 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 30000
 #define CONNECT_WAIT_MS 5000 /* a gateway that holds the lock may still be opening its listener */
-#define SECRET_MAX 4096 /* the pseudonym secret: as pdgate serve bounds it */
+#define SECRET_MAX 4096      /* the pseudonym secret: as pdgate serve bounds it */
 
 static const char usage_text[] =
     "usage: pdgate anonymize -c FILE --spec DATASET.json --out DIR [--staff NAME]\n"
@@ -205,12 +206,6 @@ read_members(struct run *r)
 /* ------------------------------------------------------------------------------------------ */
 /* The files. */
 
-static void
-hex(const unsigned char *in, size_t n, char *out)
-{
-	codec_hex_encode(in, n, out);
-}
-
 static json_t *
 report_json(struct run *r, const struct anon_entry *e, const char *data_sha)
 {
@@ -255,7 +250,7 @@ write_files(struct run *r, const struct anon_entry *e)
 		goto done;
 	}
 	SHA256((const unsigned char *)csv.data, csv.len, md);
-	hex(md, sizeof(md), data_sha);
+	codec_hex_encode(md, sizeof(md), data_sha);
 	json_t *doc = report_json(r, e, data_sha);
 	report = doc ? json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
 	json_decref(doc);
@@ -584,8 +579,9 @@ id_free(struct run *r)
 	struct ledger *l;
 	int f;
 
-	if (access(r->cfg->ledger.path, F_OK) != 0)
-		return 0; /* no ledger yet: nothing recorded */
+	struct stat st;
+	if (stat(r->cfg->ledger.path, &st) != 0 || st.st_size == 0)
+		return 0; /* no ledger yet (or only the lock's empty file): nothing recorded */
 	if ((l = ledger_open(&lp, err, sizeof(err))) == NULL)
 		return say(r, "%s", err);
 	f = anon_entry_find(l, r->spec->id, &found);
@@ -668,7 +664,7 @@ entry_of(struct run *r, struct anon_entry *e)
 
 	cal_civil_from_days(cal_jst_day((int64_t)r->now * 1000), &y, &m, &d);
 	snprintf(r->made, sizeof(r->made), "%04d-%02d-%02d", y, m, d);
-	hex(s->sha256, sizeof(s->sha256), r->sha);
+	codec_hex_encode(s->sha256, sizeof(s->sha256), r->sha);
 	*e = (struct anon_entry){
 	    .id = s->id,
 	    .title = s->title,
