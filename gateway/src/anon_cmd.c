@@ -577,9 +577,9 @@ id_free(struct run *r)
 	char err[1024];
 	uint64_t found;
 	struct ledger *l;
+	struct stat st;
 	int f;
 
-	struct stat st;
 	if (stat(r->cfg->ledger.path, &st) != 0 || st.st_size == 0)
 		return 0; /* no ledger yet (or only the lock's empty file): nothing recorded */
 	if ((l = ledger_open(&lp, err, sizeof(err))) == NULL)
