@@ -106,6 +106,12 @@ build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEFS)
 # #includes its module's .c (to reach static functions) leaves that module out. Every
 # tests/unit/test_NAME.c needs its line, even an empty one.
 LINK_test_admission       := admission
+LINK_test_anon            := apierr buf cal catalog codec contract contract_file csv errlist file \
+                             ident policy pseudo release strtab text ujson utf8
+LINK_test_anon_entry      := anon apierr buf cal catalog codec config contract contract_file csv \
+                             errlist file ident ledger ledger_db ledger_err ledger_leaf \
+                             ledger_read ledger_vfs log merkle metrics note policy pseudo release \
+                             strtab text ujson utf8
 LINK_test_apierr          := apierr
 LINK_test_buf             :=
 LINK_test_cal             := cal

@@ -430,6 +430,8 @@ const struct server_route compliance_routes[] = {
     {"GET", "/v1/subjects/{}", compliance_subject, &need_auditor},
     {"POST", "/v1/subjects/{}/requests", compliance_subject_request, &need_officer},
     {"POST", "/v1/subjects/{}/requests/{}/close", compliance_subject_close, &need_officer},
+    {"GET", "/v1/anonymised", compliance_anon_list, &need_auditor},
+    {"POST", "/v1/anonymised", compliance_anon_record, &need_officer},
 };
 const size_t compliance_nroutes = sizeof(compliance_routes) / sizeof(compliance_routes[0]);
 
@@ -459,6 +461,7 @@ prepare(struct compliance *c, const struct config *cfg, char *err, size_t errlen
 {
 	char e[512];
 
+	pthread_mutex_init(&c->anon_lock, NULL);
 	c->trust = tlsauth_new(cfg->compliance.staff_ca, cfg->compliance.staff_crl,
 	                       TLSAUTH_STAFF_PREFIX, "staff", e, sizeof(e));
 	if (c->trust == NULL) {
@@ -486,6 +489,7 @@ release_parts(struct compliance *c)
 	token_verifier_free(c->staff);
 	tlsauth_free(c->trust);
 	free(c->vkey);
+	pthread_mutex_destroy(&c->anon_lock);
 	free(c);
 }
 

@@ -3,6 +3,7 @@
 #ifndef PDGATE_COMPLIANCE_INT_H
 #define PDGATE_COMPLIANCE_INT_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,6 +28,7 @@ struct compliance {
 	struct console *console;      /* NULL if [compliance] ui is not set */
 	char *vkey;                   /* the ledger's verifier key line, NULL if no .vkey file */
 	struct server *server;
+	pthread_mutex_t anon_lock; /* a data set's id checked and recorded at once */
 };
 
 /*
@@ -139,5 +141,8 @@ void compliance_subject_request(struct server_request *req, void *app);
 void compliance_subject_close(struct server_request *req, void *app);
 void compliance_subject(struct server_request *req, void *app);
 void compliance_subject_requests(struct server_request *req, void *app);
+/* compliance_anon.c */
+void compliance_anon_record(struct server_request *req, void *app);
+void compliance_anon_list(struct server_request *req, void *app);
 
 #endif

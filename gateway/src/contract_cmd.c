@@ -151,7 +151,8 @@ contract_json(const struct contract *c, time_t now)
 	                    json_string(contract_relationship_name(c->relationship)));
 	json_object_set_new(o, "country", json_string(c->country));
 	json_object_set_new(o, "foreign_safeguards",
-	                    c->foreign_safeguards ? json_string(c->foreign_safeguards) : json_null());
+	                    c->foreign_safeguards ? json_string(c->foreign_safeguards)
+	                                          : json_null());
 	json_object_set_new(o, "status", json_string(contract_status_name(c->status)));
 	json_object_set_new(o, "state", json_string(state_now(c, now)));
 	json_object_set_new(o, "in_force", json_boolean(contract_in_force(c, now)));

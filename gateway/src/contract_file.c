@@ -743,3 +743,15 @@ done:
 	errlist_free(el);
 	return s;
 }
+
+const char *
+contract_file_transform(const char *s, enum contract_transform *t, unsigned *arg)
+{
+	return parse_transform(s, t, arg);
+}
+
+const char *
+contract_file_transform_fits(const struct catalog_field *f, enum contract_transform t)
+{
+	return transform_fits(f, t);
+}

@@ -24,4 +24,14 @@ struct contract *contract_load(const struct catalog *cat, const char *file, char
  */
 struct contract_set *contract_set_load(const struct catalog *cat, const char *dir, char **errors);
 
+/*
+ * The transforms a field of a contract file may carry (SPEC 9.3), for other files that name
+ * catalog paths the same way ("birth_date:age_band:10"). contract_file_transform parses the
+ * text after the path's colon ("pseudonym", "year", "mask:N", "prefix:N", "age_band:N") into
+ * *t and *arg; contract_file_transform_fits says whether t can apply to the leaf f at all.
+ * Each returns NULL, or the message that refuses it (static).
+ */
+const char *contract_file_transform(const char *s, enum contract_transform *t, unsigned *arg);
+const char *contract_file_transform_fits(const struct catalog_field *f, enum contract_transform t);
+
 #endif

@@ -87,3 +87,15 @@ ident_country_ok(const char *s, size_t len)
 	}
 	return false;
 }
+
+bool
+ident_dataset_ok(const char *s, size_t len)
+{
+	if (s == NULL || len < 12 || len > IDENT_DATASET_MAX || s[0] != 'A' || s[1] != 'N' ||
+	    s[2] != '-' || s[7] != '-')
+		return false;
+	for (size_t i = 3; i < len; i++)
+		if (i != 7 && !(class_of((unsigned char)s[i]) & DIGIT))
+			return false;
+	return true;
+}

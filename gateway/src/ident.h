@@ -40,4 +40,10 @@ bool ident_purpose_ok(const char *s, size_t len);
 #define IDENT_COUNTRY_HOME "JP" /* Japan: the default, and a recipient that is not abroad */
 bool ident_country_ok(const char *s, size_t len);
 
+/* An anonymised data set's id (匿名加工情報, "AN-2026-0001"): its number in the year it was
+ * made, as the association's register numbers them. */
+#define IDENT_DATASET_MAX 14
+#define IDENT_DATASET_PATTERN "^AN-[0-9]{4}-[0-9]{4,6}$"
+bool ident_dataset_ok(const char *s, size_t len);
+
 #endif

@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "anon_cmd.h"
 #include "cert.h"
 #include "cli.h"
 #include "contract_cmd.h"
@@ -22,6 +23,7 @@ static const struct cli_command commands[] = {
     {"token", token_main, "issue work orders and staff tokens, revoke tokens"},
     {"ledger", ledger_main, "verify, export, prove the transfer ledger; check proofs"},
     {"report", report_main, "compliance reports: provisions, subject, breach, summary"},
+    {"anonymize", anon_main, "make an anonymised data set (匿名加工情報), recorded, then written"},
     {"version", version_main, "print the version of pdgate and of the libraries it runs on"},
 };
 

@@ -482,3 +482,31 @@ release_build(const struct contract *c, const struct contract_purpose *p, const 
 	*n_items = n;
 	return APIERR_NONE;
 }
+
+char *
+release_value(enum contract_transform t, unsigned arg, const char *s, size_t len, time_t now)
+{
+	char date[16], band[32];
+	int y, m, d;
+
+	switch (t) {
+	case CONTRACT_TF_NONE:
+		return utf8_count(s, len) < 0 ? NULL : strndup(s, len);
+	case CONTRACT_TF_MASK:
+		return release_mask(s, len, arg);
+	case CONTRACT_TF_PREFIX:
+		return release_prefix(s, len, arg);
+	case CONTRACT_TF_YEAR:
+		return cal_parse_date(s, len, &y, &m, &d) == 0 ? strndup(s, 4) : NULL;
+	case CONTRACT_TF_AGE_BAND:
+		if (len >= sizeof(date) || memchr(s, '\0', len) != NULL)
+			return NULL;
+		memcpy(date, s, len);
+		date[len] = '\0';
+		return release_age_band(date, now, arg, band, sizeof(band)) == 0 ? strdup(band)
+		                                                                 : NULL;
+	case CONTRACT_TF_PSEUDONYM:
+		return NULL;
+	}
+	return NULL;
+}

@@ -48,4 +48,13 @@ enum apierr release_build(const struct contract *c, const struct contract_purpos
                           struct buf *body, const char **items, size_t *n_items, char *why,
                           size_t whylen);
 
+/*
+ * One string value under a transform of 9.3 other than pseudonym (which needs a contract's
+ * key): none (a copy), mask:N, prefix:N, year and age_band:N (on the day of now in Japan), as
+ * release_build writes them. Returns the new string (caller frees), or NULL if the value
+ * cannot take it (not UTF-8; not a date for year and age_band; born after that day), for
+ * pseudonym, or out of memory.
+ */
+char *release_value(enum contract_transform t, unsigned arg, const char *s, size_t len, time_t now);
+
 #endif

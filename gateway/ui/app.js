@@ -17,6 +17,7 @@ import { el, clear, renderJson, download } from './render.js';
 import { renderReport } from './reports.js';
 import { initLeak } from './leak.js';
 import { initMembers, refreshMembers } from './members.js';
+import { initAnon, refreshAnon } from './anon.js';
 
 const TOKEN_KEY = 'pdgate.token';
 const VKEY_KEY = 'pdgate.vkey';
@@ -246,6 +247,7 @@ async function enterConsole() {
 	applyRole();
 	await loadPinnedKey();
 	refreshMembers();
+	refreshAnon();
 	const tasks = [refreshLedger(), loadPartners(), runSearch(collectSearch(), true)];
 	await Promise.allSettled(tasks);
 }
@@ -827,6 +829,7 @@ function switchLang() {
 		refreshLedger();
 		if ($('chart').firstChild) drawReleases();
 		refreshMembers();
+		refreshAnon();
 		if (state.report) {
 			$('report-out-h').textContent = t(`rep_${state.report.kind}`);
 			clear($('report-body')).append(renderReport(state.report.kind, state.report.data));
@@ -906,6 +909,7 @@ function wire() {
 	});
 	$('tablist').addEventListener('keydown', onTabKey);
 	initMembers({ api, isOfficer, say, errText, today: todayJst });
+	initAnon({ api, say, errText });
 	const today = todayJst();
 	$('c-to').value = today;
 	$('c-from').value = addDays(today, -13);

@@ -679,6 +679,44 @@ test('member page: an auditor sees the requests but no controls, and the API ref
 	await page.context().close();
 });
 
+test('anonymised data sets: pdgate anonymize through the running gateway, listed with its notice for an auditor; data shown as text; the notice downloaded; English labels', async () => {
+	const spec = path.join(env.tmp, 'anon-spec.json');
+	const dir = path.join(env.tmp, 'anon-set');
+	fs.writeFileSync(spec, JSON.stringify({
+		id: 'AN-2026-0901', title: '<b>会員</b>属性統計用データ', recipient: '一般財団法人 生活文化研究所',
+		method: '暗号化した電子ファイルを記録媒体で手渡し', k: 2,
+		quasi: { gender: null, 'membership.grade': null }, attributes: ['courses[].code'],
+	}));
+	const made = JSON.parse(pdgate(['anonymize', '-c', env.conf, '--spec', spec, '--out', dir, '--staff', 'sato']).trim().split('\n').pop());
+	eq(made.recorded_by, 'gateway', 'recorded through the running gateway');
+	const published = fs.readFileSync(path.join(dir, 'publication.txt'), 'utf8');
+	const page = await newPage();
+	await signIn(page, env.auditor);
+	await page.click('#tab-anon');
+	const row = page.locator('#anon-rows tr[data-dataset="AN-2026-0901"]');
+	await row.waitFor();
+	const cells = await row.textContent();
+	check(cells.includes('<b>会員</b>属性統計用データ'), 'the title shown as text, not markup');
+	check(cells.includes('一般財団法人 生活文化研究所') && cells.includes(`#${made.ledger_index}`), 'recipient and ledger index');
+	check(cells.includes('courses[].code') && cells.includes('sato'), 'items and who made it');
+	eq(await page.locator('#anon-rows b').count(), 0, 'no element made from data');
+	eq(await row.locator('td.num').allTextContents(), ['2', String(made.rows), String(made.suppressed), String(made.left_out), String(made.replaced)], 'figures');
+	await page.click('tr[data-notice="AN-2026-0901"] summary');
+	const notice = await page.textContent('tr[data-notice="AN-2026-0901"] pre.notice');
+	eq(notice, published, 'the notice listed is publication.txt');
+	check(notice.includes('第43条第4項') && notice.includes('暗号化した電子ファイル'), 'Art. 43(4) and the method');
+	const [dl] = await Promise.all([page.waitForEvent('download'), page.click('tr[data-notice="AN-2026-0901"] .anon-download')]);
+	eq(dl.suggestedFilename(), 'publication_AN-2026-0901.txt', 'file name');
+	eq(fs.readFileSync(await dl.path(), 'utf8'), published, 'the notice downloaded');
+	await page.click('#lang-toggle');
+	await page.waitForFunction(() => document.querySelector('#panel-anon h2') && document.querySelector('#panel-anon h2').textContent.startsWith('Anonymised'));
+	await page.locator('#anon-rows tr[data-dataset="AN-2026-0901"]').waitFor();
+	check((await page.textContent('#anon-table thead')).includes('Rows suppressed'), 'English column names');
+	await shot(page, 'console-anon');
+	await page.click('#lang-toggle');
+	await page.context().close();
+});
+
 test('provisions CSV and JSON downloads, breach and summary views', async () => {
 	const page = officerPage;
 	await page.fill('#rp-partner', 'sakura-mail');
@@ -1016,7 +1054,7 @@ test('keyboard: tabs with arrow keys, dialog with Escape, focus visible', async 
 	eq(await page.getAttribute('#tab-chart', 'aria-selected'), 'true', 'selected after ArrowRight');
 	check(await page.isVisible('#panel-chart') && (await page.isHidden('#panel-ledger')), 'panels follow the tab');
 	await page.keyboard.press('End');
-	eq(await page.evaluate(() => document.activeElement.id), 'tab-members', 'End (the last tab)');
+	eq(await page.evaluate(() => document.activeElement.id), 'tab-anon', 'End (the last tab)');
 	await page.keyboard.press('Home');
 	eq(await page.evaluate(() => document.activeElement.id), 'tab-ledger', 'Home');
 	// Every form control has a label.

@@ -24,6 +24,7 @@
 """
 
 import copy
+import datetime
 import hashlib
 import json
 import os
@@ -519,6 +520,11 @@ def _(env):
                10, what="a first checkpoint")
     size = d.install.ledger_size()
     P, C = "partner", "compliance"
+    jst_today = (datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=9)).date()
+    anon = {"id": "AN-2026-0001", "title": "会員属性統計用データ", "made": jst_today.isoformat(),
+            "recipient": None, "method": None, "spec_sha256": "0" * 64,
+            "items": ["birth_date:age_band:10", "gender", "courses[].code"], "k": 5,
+            "members": 100, "left_out": 1, "rows": 90, "suppressed": 9, "replaced": 2}
     calls = [
         # (listener, method, path, keyword arguments, status)
         (P, "GET", "/v1/whoami", {}, 200),
@@ -585,6 +591,11 @@ def _(env):
         (C, "GET", "/v1/subjects/requests?status=open", {"token": aud}, 200),
         (C, "POST", "/v1/subjects/M0000004/requests/RQ-1999-000001/close",
          {"token": off, "body": {"outcome": "completed"}}, 404),
+        (C, "POST", "/v1/anonymised", {"token": aud, "body": anon}, 403),
+        (C, "POST", "/v1/anonymised", {"token": off, "body": dict(anon, k=1)}, 400),
+        (C, "POST", "/v1/anonymised", {"token": off, "body": anon}, 201),
+        (C, "POST", "/v1/anonymised", {"token": off, "body": anon}, 409),
+        (C, "GET", "/v1/anonymised", {"token": aud}, 200),
     ]
     answered = set()
     for listener, method, path, kw, status in calls:

@@ -180,6 +180,35 @@ test_country(void)
 	      "Japan, the pattern");
 }
 
+/* Data set ids: AN-, four digits, -, four to six digits, nothing else. */
+static void
+test_dataset(void)
+{
+	static const struct {
+		const char *s;
+		bool ok;
+	} rows[] = {
+	    {"AN-2026-0001", true},      {"AN-2026-000001", true},
+	    {"AN-0000-9999", true},      {"AN-2026-001", false},
+	    {"AN-2026-0000001", false},  {"an-2026-0001", false},
+	    {"AN-26-0001", false},       {"AN-2026_0001", false},
+	    {"AN2026-00010", false},     {"AN-2026-00a1", false},
+	    {"AN-2026-0001 ", false},    {"XAN-2026-0001", false},
+	    {"AN-２０２６-0001", false}, {"", false},
+	    {"AN--2026-0001", false},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		CHECK(ident_dataset_ok(rows[i].s, strlen(rows[i].s)) == rows[i].ok, "dataset '%s'",
+		      rows[i].s);
+	CHECK(!ident_dataset_ok(NULL, 12), "NULL");
+	CHECK(!ident_dataset_ok("AN-2026-0001", 11), "cut short by len");
+	CHECK(!ident_dataset_ok("AN-2026-\0"
+	                        "0001",
+	                        13),
+	      "a NUL inside");
+}
+
 int
 main(void)
 {
@@ -188,5 +217,6 @@ main(void)
 	test_lengths();
 	test_bytes();
 	test_nul();
+	test_dataset();
 	return check_done();
 }

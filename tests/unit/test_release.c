@@ -294,6 +294,47 @@ transforms(void)
 	}
 }
 
+/* release_value: one value under each transform but pseudonym, as release_build writes it. */
+static void
+values(void)
+{
+	static const struct {
+		enum contract_transform t;
+		unsigned arg;
+		const char *in, *want; /* want NULL: refused */
+	} rows[] = {
+	    {CONTRACT_TF_NONE, 0, "東京都", "東京都"},
+	    {CONTRACT_TF_NONE, 0, "\xff", NULL},
+	    {CONTRACT_TF_MASK, 4, "090-1234-5678", "*********5678"},
+	    {CONTRACT_TF_PREFIX, 3, "150-0001", "150"},
+	    {CONTRACT_TF_PREFIX, 2, "神奈川県", "神奈"},
+	    {CONTRACT_TF_YEAR, 0, "2019-04-01", "2019"},
+	    {CONTRACT_TF_YEAR, 0, "2019-13-01", NULL},
+	    {CONTRACT_TF_YEAR, 0, "gold", NULL},
+	    {CONTRACT_TF_AGE_BAND, 10, "1985-04-12", "40-49"},
+	    {CONTRACT_TF_AGE_BAND, 5, "2000-02-29", "25-29"},
+	    {CONTRACT_TF_AGE_BAND, 10, "2027-01-01", NULL},
+	    {CONTRACT_TF_AGE_BAND, 10, "1985-04-12T00:00:00Z", NULL},
+	    {CONTRACT_TF_PSEUDONYM, 0, "M0000001", NULL},
+	};
+	time_t now = at(2026, 11, 28, 0, 0, 0);
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *v =
+		    release_value(rows[i].t, rows[i].arg, rows[i].in, strlen(rows[i].in), now);
+		if (rows[i].want == NULL)
+			CHECK(v == NULL, "value %zu accepted: %s", i, v);
+		else
+			CHECK(v != NULL && strcmp(v, rows[i].want) == 0, "value %zu: %s, want %s",
+			      i, v ? v : "(refused)", rows[i].want);
+		free(v);
+	}
+	/* the length is the value: a NUL inside a date is refused, not cut there */
+	char *v = release_value(CONTRACT_TF_AGE_BAND, 10, "1985-04-12\0x", 12, now);
+	CHECK(v == NULL, "a NUL inside: %s", v);
+	free(v);
+}
+
 struct fixture {
 	const struct catalog *cat;
 	struct contract_set *set;
@@ -638,6 +679,7 @@ main(void)
 		return check_done();
 	origin(cat);
 	transforms();
+	values();
 	struct fixture fx = {.cat = cat};
 	fx.set = contract_set_load(cat, "contracts/examples", &errors);
 	CHECK(fx.set != NULL, "examples: %s", errors ? errors : "");

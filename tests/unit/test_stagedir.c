@@ -118,6 +118,42 @@ main(void)
 	snprintf(link, sizeof(link), "%s/precious", other);
 	CHECK(access(link, F_OK) == 0, "a file behind a symlink was removed");
 
+	/* Replacing: an absent or empty DEST is fine; a folder with anything in it, or a file,
+	 * is refused at create and again at the commit if it filled meanwhile. */
+	path(dest, sizeof(dest), "empty");
+	CHECK(mkdir(dest, 0755) == 0, "mkdir");
+	CHECK(stagedir_create_replacing(dest, tmp, sizeof(tmp)) == 0,
+	      "create over an empty folder");
+	CHECK(stagedir_write(tmp, "data.csv", "a,b\r\n", 5, 0600) == 0, "write: %s",
+	      strerror(errno));
+	errno = 0;
+	CHECK(stagedir_write(tmp, "data.csv", "x", 1, 0600) < 0 && errno == EEXIST,
+	      "written twice");
+	errno = 0;
+	CHECK(stagedir_write(tmp, "../x", "x", 1, 0600) < 0 && errno == EINVAL, "a name with /");
+	CHECK(stagedir_commit_replacing(tmp, dest) == 0, "commit: %s", strerror(errno));
+	snprintf(other, sizeof(other), "%s/data.csv", dest);
+	CHECK(stat(other, &st) == 0 && st.st_size == 5 && (st.st_mode & 0777) == 0600,
+	      "the file written, size %lld mode %o", (long long)st.st_size, st.st_mode & 0777);
+	errno = 0;
+	CHECK(stagedir_create_replacing(dest, tmp, sizeof(tmp)) < 0 && errno == ENOTEMPTY,
+	      "a folder with files");
+	path(dest, sizeof(dest), "fresh");
+	CHECK(stagedir_create_replacing(dest, tmp, sizeof(tmp)) == 0, "create, absent");
+	CHECK(mkdir(dest, 0755) == 0, "mkdir");
+	touch(dest, "late");
+	errno = 0;
+	CHECK(stagedir_commit_replacing(tmp, dest) < 0 && errno == ENOTEMPTY,
+	      "filled meanwhile: %s", strerror(errno));
+	snprintf(other, sizeof(other), "%s/late", dest);
+	CHECK(access(other, F_OK) == 0, "what was there stays");
+	stagedir_remove(tmp);
+	path(other, sizeof(other), "a-file");
+	touch(root, "a-file");
+	errno = 0;
+	CHECK(stagedir_create_replacing(other, tmp, sizeof(tmp)) < 0 && errno == EEXIST, "a file");
+	CHECK(leftovers(dest) == 0 && leftovers(other) == 0, "temporary folders left");
+
 	nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 	return check_done();
 }
