@@ -153,7 +153,7 @@ LINK_test_origin          := apierr buf metrics ujson
 LINK_test_pki             := codec file ident pki_crl pki_file pki_p12
 LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy \
                              strtab text ujson utf8
-LINK_test_pseudo          := codec pseudo
+LINK_test_pseudo          := codec file pseudo
 LINK_test_ratelimit       := cal ratelimit
 LINK_test_registry        := buf cal catalog codec contract contract_file errlist file ident \
                              policy registry strtab text ujson utf8

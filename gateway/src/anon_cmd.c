@@ -50,7 +50,6 @@
 #define CONNECT_TIMEOUT_MS 5000
 #define CALL_TIMEOUT_MS 30000
 #define CONNECT_WAIT_MS 5000 /* a gateway that holds the lock may still be opening its listener */
-#define SECRET_MAX 4096      /* the pseudonym secret: as pdgate serve bounds it */
 
 static const char usage_text[] =
     "usage: pdgate anonymize -c FILE --spec DATASET.json --out DIR [--staff NAME]\n"
@@ -124,16 +123,9 @@ static int
 load_pseudo(struct run *r)
 {
 	char err[512];
-	size_t len;
-	char *secret =
-	    file_read(r->cfg->keys.pseudonym, SECRET_MAX, FILE_READ_SECRET, &len, err, sizeof(err));
 
-	if (secret == NULL)
-		return say(r, "[keys] pseudonym: %s", err);
-	r->pseudo = pseudo_new(secret, len);
-	OPENSSL_cleanse(secret, len);
-	free(secret);
-	return r->pseudo ? 0 : say(r, "[keys] pseudonym: not a pseudonym secret");
+	r->pseudo = pseudo_load(r->cfg->keys.pseudonym, err, sizeof(err));
+	return r->pseudo ? 0 : say(r, "[keys] pseudonym: %s", err);
 }
 
 /* Whether the member's use is stopped: by the record, or by a request pdgate holds (the

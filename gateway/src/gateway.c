@@ -403,14 +403,8 @@ open_all(struct gateway *g, char **errors)
 	    token_verifier_new(c->tokens.pub, c->tokens.issuer, TOKEN_WORK_ORDER, err, sizeof err);
 	if (g->work_orders == NULL)
 		add_error(errors, "%s: [tokens] pub: %s", c->tokens.pub, err);
-	if ((secret = file_read(c->keys.pseudonym, SECRET_MAX, 0, &len, err, sizeof err)) == NULL ||
-	    (g->pseudo = pseudo_new(secret, len)) == NULL)
-		add_error(errors, "%s: [keys] pseudonym: unreadable or shorter than %d bytes",
-		          c->keys.pseudonym, PSEUDO_MIN_SECRET);
-	if (secret != NULL) {
-		OPENSSL_cleanse(secret, len);
-		free(secret);
-	}
+	if ((g->pseudo = pseudo_load(c->keys.pseudonym, err, sizeof err)) == NULL)
+		add_error(errors, "[keys] pseudonym: %s", err);
 	if ((secret = file_read(c->ledger.key, SECRET_MAX, 0, &len, err, sizeof err)) == NULL) {
 		add_error(errors, "%s: [ledger] key: unreadable", c->ledger.key);
 	} else {

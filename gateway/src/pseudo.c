@@ -1,4 +1,5 @@
 /* pseudo — pseudonyms per contract and ledger subject references, keyed by the pseudonym secret. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -7,6 +8,7 @@
 #include <openssl/hmac.h>
 
 #include "codec.h"
+#include "file.h"
 #include "pseudo.h"
 
 struct pseudo {
@@ -100,4 +102,21 @@ pseudo_subject(const struct pseudo *p, const char *member_id, char out[PSEUDO_SU
 		return -1;
 	codec_hex_encode(mac, PSEUDO_SUBJECT_HEX / 2, out);
 	return 0;
+}
+
+struct pseudo *
+pseudo_load(const char *path, char *err, size_t errlen)
+{
+	size_t len;
+	char *secret = file_read(path, PSEUDO_MAX_SECRET, FILE_READ_SECRET, &len, err, errlen);
+
+	if (secret == NULL)
+		return NULL;
+	struct pseudo *p = pseudo_new(secret, len);
+	OPENSSL_cleanse(secret, len);
+	free(secret);
+	if (p == NULL)
+		snprintf(err, errlen, "%s: not a pseudonym secret (shorter than %d bytes)", path,
+		         PSEUDO_MIN_SECRET);
+	return p;
 }

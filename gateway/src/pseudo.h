@@ -26,6 +26,11 @@ struct pseudo;
 struct pseudo *pseudo_new(const void *secret, size_t len);
 void pseudo_free(struct pseudo *p);
 
+/* The secret read from its key file (at most PSEUDO_MAX_SECRET bytes, refused if group or others
+ * may read it) into pseudo_new; the copy read is wiped. NULL with the reason in err. */
+#define PSEUDO_MAX_SECRET 4096
+struct pseudo *pseudo_load(const char *path, char *err, size_t errlen);
+
 /* A contract's pseudonym key; wipe it with pseudo_key_wipe when done. */
 struct pseudo_key {
 	unsigned char k[32];

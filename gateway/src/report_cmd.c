@@ -49,29 +49,6 @@ report_usage(FILE *f)
 	fputs(usage_text, f);
 }
 
-static struct pseudo *
-load_pseudo(const char *path, char *err, size_t errlen)
-{
-	size_t len;
-	char *buf;
-	struct pseudo *p;
-	char msg[512];
-
-	if (config_check_key_mode(path, msg, sizeof(msg)) != 0) {
-		snprintf(err, errlen, "%s", msg);
-		return NULL;
-	}
-	/* The bound pdgate serve puts on a key file: a bigger one is not a pseudonym secret. */
-	if ((buf = file_read(path, 4096, 0, &len, err, errlen)) == NULL)
-		return NULL;
-	p = pseudo_new(buf, len);
-	OPENSSL_cleanse(buf, len);
-	free(buf);
-	if (p == NULL)
-		snprintf(err, errlen, "%s: not a pseudonym secret", path);
-	return p;
-}
-
 static int cli_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int
@@ -221,7 +198,7 @@ report_main(int argc, char **argv)
 		goto done;
 	}
 	if (strcmp(what, "subject") == 0 || (strcmp(what, "breach") == 0 && resolve)) {
-		if ((ps = load_pseudo(cfg->keys.pseudonym, err, sizeof(err))) == NULL) {
+		if ((ps = pseudo_load(cfg->keys.pseudonym, err, sizeof(err))) == NULL) {
 			fprintf(stderr, "pdgate report: [keys] pseudonym: %s\n", err);
 			goto done;
 		}

@@ -8,8 +8,13 @@
  * For example: K_c = hmac.new(secret, b"pdgate pseudonym v1\0" + cid, sha256).digest(), then
  * hmac.new(K_c, value, sha256).hexdigest()[:32].
  */
+#include <fcntl.h>
 #include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "pseudo.h"
@@ -177,6 +182,73 @@ test_limits(void)
 	pseudo_free(p);
 }
 
+/* Writes len bytes of text to a new file of the given mode; returns its path (static). */
+static const char *
+key_file(const char *dir, const char *name, const void *text, size_t len, mode_t mode)
+{
+	static char path[512];
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	CHECK(fd >= 0 && write(fd, text, len) == (ssize_t)len && fchmod(fd, mode) == 0, "write %s",
+	      path);
+	if (fd >= 0)
+		close(fd);
+	return path;
+}
+
+/* pseudo_load: the key file read within its bound, its mode checked, and the same pseudonyms
+ * as the secret given directly. */
+static void
+test_load(void)
+{
+	char dir[] = "/tmp/test_pseudo.XXXXXX";
+	char err[512], a[PSEUDO_HEX + 1], b[PSEUDO_HEX + 1];
+	struct pseudo_key k;
+
+	CHECK(mkdtemp(dir) != NULL, "a temporary folder");
+	struct pseudo *want = make(false);
+	struct pseudo *got =
+	    pseudo_load(key_file(dir, "ok.key", SECRET_TEXT, 16, 0600), err, sizeof err);
+	CHECK(got != NULL, "a 16-byte key file of mode 0600: %s", got ? "" : err);
+	if (got != NULL) {
+		CHECK(pseudo_contract_key(got, "CT-2026-0001", &k) == 0 &&
+		          pseudo_apply(&k, "M0000001", 8, a) == 0,
+		      "a pseudonym from the loaded secret");
+		CHECK(pseudo_contract_key(want, "CT-2026-0001", &k) == 0 &&
+		          pseudo_apply(&k, "M0000001", 8, b) == 0 && strcmp(a, b) == 0,
+		      "the same as from the secret given: %s, %s", a, b);
+	}
+	pseudo_free(got);
+	pseudo_free(want);
+	err[0] = '\0';
+	CHECK(pseudo_load(key_file(dir, "short.key", SECRET_TEXT, 15, 0600), err, sizeof err) ==
+	              NULL &&
+	          strstr(err, "not a pseudonym secret (shorter than 16 bytes)") != NULL,
+	      "a 15-byte key file: '%s'", err);
+	err[0] = '\0';
+	CHECK(pseudo_load(key_file(dir, "open.key", SECRET_TEXT, 16, 0644), err, sizeof err) ==
+	              NULL &&
+	          err[0] != '\0',
+	      "a key file others may read: '%s'", err);
+	static char big[PSEUDO_MAX_SECRET + 1];
+	memset(big, 'k', sizeof big);
+	err[0] = '\0';
+	CHECK(pseudo_load(key_file(dir, "big.key", big, sizeof big, 0600), err, sizeof err) ==
+	              NULL &&
+	          err[0] != '\0',
+	      "a key file over %d bytes: '%s'", PSEUDO_MAX_SECRET, err);
+	err[0] = '\0';
+	CHECK(pseudo_load("/nonexistent/pseudonym.key", err, sizeof err) == NULL && err[0] != '\0',
+	      "no file: '%s'", err);
+	const char *names[] = {"ok.key", "short.key", "open.key", "big.key"};
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		char path[600];
+		snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+		unlink(path);
+	}
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -187,5 +259,6 @@ main(void)
 	test_unlinkable();
 	test_subject();
 	test_limits();
+	test_load();
 	return check_done();
 }
