@@ -19,6 +19,7 @@
 #include "file.h"
 #include "ident.h"
 #include "pki.h"
+#include "pki_file.h"
 #include "pki_crl.h"
 #include "pki_p12.h"
 

@@ -17,6 +17,7 @@
 #include "certreg.h"
 #include "certwatch.h"
 #include "pki_crl.h"
+#include "pki_file.h"
 
 #define BUSY_TIMEOUT_MS 5000
 /* A server certificate's names as text: PKI_MAX_HOSTS host names of 253 characters, with their

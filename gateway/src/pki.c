@@ -312,16 +312,6 @@ fail:
 	return NULL;
 }
 
-int
-pki_days_ok(unsigned days, char *err, size_t errlen)
-{
-	if (days < 1 || days > PKI_DAYS_MAX) {
-		pki_seterr(err, errlen, "lifetime of %u days: must be 1..%u", days, PKI_DAYS_MAX);
-		return 0;
-	}
-	return 1;
-}
-
 /* A self-signed CA certificate "CN=<cn>" for key, valid `days` days. Caller frees (X509_free). */
 X509 *
 pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen)
@@ -395,21 +385,6 @@ pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca, E
           unsigned days, char *err, size_t errlen)
 {
 	return issue(profile, name, NULL, 0, key, ca, ca_key, days, err, errlen);
-}
-
-int
-pki_issued_by(X509 *cert, X509 *ca)
-{
-	EVP_PKEY *pub = X509_get0_pubkey(ca);
-	int ok;
-
-	if (cert == NULL || ca == NULL || pub == NULL)
-		return 0;
-	if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca)) != 0)
-		return 0;
-	ok = X509_verify(cert, pub) == 1;
-	ERR_clear_error();
-	return ok;
 }
 
 /* "prefix" + "suffix" into out; -1 with err if it does not fit. */

@@ -13,7 +13,6 @@
 #define PKI_DAYS_SERVER 730 /* 2 years */
 #define PKI_DAYS_CLIENT 397 /* the CA/Browser Forum ceiling, a habit worth keeping */
 #define PKI_DAYS_CRL 30     /* nextUpdate of a freshly signed CRL */
-#define PKI_DAYS_MAX 3650   /* upper bound accepted for --days */
 
 /* "sha256:" + 64 lowercase hex digits + NUL. */
 #define PKI_FINGERPRINT_LEN 72
@@ -51,9 +50,6 @@ X509 *pki_cert_read(const char *path, char *err, size_t errlen);
 /* Writes the certificate as PEM into a new file (mode 0644, O_EXCL). 0 or -1. */
 int pki_cert_write(const char *path, X509 *cert, char *err, size_t errlen);
 
-/* 1 if days is a lifetime pki makes (1..PKI_DAYS_MAX), else 0 with err. */
-int pki_days_ok(unsigned days, char *err, size_t errlen);
-
 /* A self-signed CA certificate "CN=<cn>" for key, valid `days` days. Caller frees (X509_free). */
 X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t errlen);
 
@@ -65,9 +61,6 @@ X509 *pki_ca_new(const char *cn, EVP_PKEY *key, unsigned days, char *err, size_t
  */
 X509 *pki_issue(enum pki_profile profile, const char *name, EVP_PKEY *key, X509 *ca,
                 EVP_PKEY *ca_key, unsigned days, char *err, size_t errlen);
-
-/* 1 if cert's issuer is ca's subject and its signature verifies with ca's key, else 0. */
-int pki_issued_by(X509 *cert, X509 *ca);
 
 /*
  * Makes a CA in PREFIX.key and PREFIX.pem (and PREFIX.crl, an empty CRL, when with_crl:

@@ -13,7 +13,6 @@
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
 
-#include "pki.h"
 #include "pki_crl.h"
 #include "pki_file.h"
 

@@ -194,3 +194,28 @@ pki_file_object(const char *path, size_t max, unsigned flags, void *(*parse)(con
 	free(data);
 	return obj;
 }
+
+int
+pki_days_ok(unsigned days, char *err, size_t errlen)
+{
+	if (days < 1 || days > PKI_DAYS_MAX) {
+		pki_seterr(err, errlen, "lifetime of %u days: must be 1..%u", days, PKI_DAYS_MAX);
+		return 0;
+	}
+	return 1;
+}
+
+int
+pki_issued_by(X509 *cert, X509 *ca)
+{
+	EVP_PKEY *pub = X509_get0_pubkey(ca);
+	int ok;
+
+	if (cert == NULL || ca == NULL || pub == NULL)
+		return 0;
+	if (X509_NAME_cmp(X509_get_issuer_name(cert), X509_get_subject_name(ca)) != 0)
+		return 0;
+	ok = X509_verify(cert, pub) == 1;
+	ERR_clear_error();
+	return ok;
+}

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 
 #include <openssl/bio.h>
+#include <openssl/x509.h>
 
 /*
  * What pki, pki_crl and pki_p12 share: every key, certificate, CRL and bundle they write is a
@@ -17,6 +18,14 @@
 #define PKI_FILE_CERT_MAX ((size_t)1 << 20)
 #define PKI_FILE_KEY_MAX ((size_t)64 << 10)
 #define PKI_FILE_CRL_MAX ((size_t)64 << 20)
+
+#define PKI_DAYS_MAX 3650 /* the longest lifetime pki makes: the upper bound of --days */
+
+/* 1 if days is a lifetime pki makes (1..PKI_DAYS_MAX), else 0 with err. */
+int pki_days_ok(unsigned days, char *err, size_t errlen);
+
+/* 1 if cert's issuer is ca's subject and its signature verifies with ca's key, else 0. */
+int pki_issued_by(X509 *cert, X509 *ca);
 
 /* printf into err; nothing when err is NULL or errlen 0. */
 void pki_seterr(char *err, size_t errlen, const char *fmt, ...)

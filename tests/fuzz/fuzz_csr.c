@@ -10,6 +10,7 @@
 
 #include "csr.h"
 #include "pki.h"
+#include "pki_file.h"
 
 /*
  * A partner CA made once, so that every accepted request is also issued, as `pdgate cert sign`
