@@ -16,7 +16,7 @@
 /* What to do with a leaf's value once found. */
 struct walk {
 	const struct contract_field *spec; /* NULL while checking the origin record */
-	const struct pseudo_key *key;      /* the contract's pseudonym key */
+	const struct pseudo_mac *key;      /* keyed with the contract's pseudonym key */
 	time_t now;
 	enum apierr err; /* why the walk stopped */
 	char *why;
@@ -334,7 +334,7 @@ emit_leaf(struct walk *w, struct buf *t, const struct catalog_field *f, const js
 	case CONTRACT_TF_NONE:
 		return text_string(t, s, len);
 	case CONTRACT_TF_PSEUDONYM:
-		if (pseudo_apply(w->key, s, len, buf) != 0)
+		if (pseudo_mac_apply(w->key, s, len, buf) != 0)
 			return fail(w, APIERR_INTERNAL, "pseudonym of %s failed", f->path);
 		return text_string(t, buf, strlen(buf));
 	case CONTRACT_TF_MASK:
@@ -434,10 +434,9 @@ release_build(const struct contract *c, const struct contract_purpose *p, const 
               const struct pseudo *pseudo, time_t now, struct buf *body, const char **items,
               size_t *n_items, char *why, size_t whylen)
 {
-	struct pseudo_key key;
-	struct walk w = {.key = &key, .now = now, .err = APIERR_NONE, .why = why, .whylen = whylen};
+	struct pseudo_mac *key = NULL;
+	struct walk w = {.now = now, .err = APIERR_NONE, .why = why, .whylen = whylen};
 	size_t start = body->len, n = 0;
-	bool have_key = false;
 	int r;
 
 	*n_items = 0;
@@ -457,20 +456,20 @@ release_build(const struct contract *c, const struct contract_purpose *p, const 
 		if (m != NULL || !transform_fits(cf)) {
 			snprintf(why, whylen, "contract %s, %s: %s", c->id, cf->leaf->path,
 			         m ? m : "transform does not fit the field");
+			pseudo_mac_free(key);
 			return APIERR_INTERNAL;
 		}
-		if (cf->transform == CONTRACT_TF_PSEUDONYM && !have_key) {
-			if (pseudo == NULL || pseudo_contract_key(pseudo, c->id, &key) != 0) {
+		if (cf->transform == CONTRACT_TF_PSEUDONYM && key == NULL) {
+			if (pseudo == NULL || (key = pseudo_mac_new(pseudo, c->id)) == NULL) {
 				snprintf(why, whylen, "no pseudonym key for contract %s", c->id);
 				return APIERR_INTERNAL;
 			}
-			have_key = true;
 		}
 		items[i] = NULL;
 	}
+	w.key = key;
 	r = emit_object(&w, body, p, record, 0, p->nfields, 0, items);
-	if (have_key)
-		pseudo_key_wipe(&key);
+	pseudo_mac_free(key);
 	if (r != 0) {
 		/* nothing of a refused member stays in the buffer */
 		buf_truncate(body, start);
