@@ -147,7 +147,7 @@ LINK_test_policy          := apierr buf cal catalog codec contract errlist file 
 LINK_test_pseudo          := codec pseudo
 LINK_test_ratelimit       := cal ratelimit
 LINK_test_registry        := buf cal catalog codec contract contract_file errlist file ident \
-                             policy registry strtab text ujson utf8
+                             policy pseudo registry release strtab text ujson utf8
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
                              ident policy pseudo strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog certwatch codec config contract contract_file \

@@ -48,4 +48,22 @@ enum apierr release_build(const struct contract *c, const struct contract_purpos
                           struct buf *body, const char **items, size_t *n_items, char *why,
                           size_t whylen);
 
+/*
+ * A contract purpose's release compiled once, for release_plan_build: the checks release_build
+ * makes of the contract (hard rules, catalog order, transforms that fit), the pseudonym context
+ * keyed, and for each field where its run of shared path ends and its keys as JSON text. c, p
+ * and pseudo are borrowed and must outlive the plan. NULL with why (INTERNAL: a contract that
+ * breaks those rules, no pseudonym key, out of memory). Caller frees; NULL is a no-op.
+ */
+struct release_plan;
+struct release_plan *release_plan_new(const struct contract *c, const struct contract_purpose *p,
+                                      const struct pseudo *pseudo, char *why, size_t whylen);
+void release_plan_free(struct release_plan *plan);
+
+/* release_build on a plan: the same answer, items and errors, without the per-call checks and
+ * keying. Safe on many threads at once for one plan. */
+enum apierr release_plan_build(const struct release_plan *plan, const json_t *record, time_t now,
+                               struct buf *body, const char **items, size_t *n_items, char *why,
+                               size_t whylen);
+
 #endif
