@@ -9,8 +9,8 @@
 #include "cal.h"
 #include "codec.h"
 #include "policy.h"
+#include "record.h"
 #include "release.h"
-#include "ujson.h"
 #include "utf8.h"
 
 /* What to do with a leaf's value once found. */
@@ -179,126 +179,18 @@ check_leaf(struct walk *w, const struct catalog_field *f, const json_t *v)
 	return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s has the wrong type", f->path);
 }
 
-/* True if key names no run of the catalog leaves lo..hi-1 at this level. */
-static bool
-unknown_key(const struct catalog *cat, const char *key, size_t lo, size_t hi, size_t level)
-{
-	for (size_t a = lo; a < hi; a++)
-		if (strcmp(catalog_field_at(cat, a)->segments[level].name, key) == 0)
-			return false;
-	return true;
-}
-
-/*
- * Checks obj, in place, against the catalog leaves lo..hi-1, which share their first `level`
- * segments (the catalog keeps the leaves under one object contiguous): containers must be of
- * the catalog's kind and leaves of its type; a null member is deleted (a null counts as
- * absent), so is a member no leaf names. What remains is exactly the record rebuilt from the
- * catalog's paths, without copying a value. The leaves are looked up run by run in the
- * object's hash table; the object's own keys are gone through only when it holds more than
- * the catalog names.
- */
-static int
-check_object(struct walk *w, const struct catalog *cat, json_t *obj, size_t lo, size_t hi,
-             size_t level)
-{
-	size_t kept = 0;
-
-	for (size_t a = lo, b; a < hi; a = b) {
-		const struct catalog_field *f = catalog_field_at(cat, a);
-		const char *name = f->segments[level].name;
-		for (b = a + 1;
-		     b < hi && strcmp(catalog_field_at(cat, b)->segments[level].name, name) == 0;
-		     b++)
-			;
-		json_t *v = json_object_get(obj, name);
-		if (v == NULL)
-			continue;
-		if (json_is_null(v)) {
-			if (json_object_del(obj, name) != 0)
-				return fail(w, APIERR_INTERNAL, "cannot drop a member");
-			continue;
-		}
-		kept++;
-		if (f->nsegments == level + 1) {
-			if (check_leaf(w, f, v) != 0)
-				return -1;
-		} else if (f->segments[level].array) {
-			size_t k;
-			json_t *e;
-			if (!json_is_array(v))
-				return fail(w, APIERR_ORIGIN_INVALID,
-				            "origin record: %s is not in an array", f->path);
-			json_array_foreach(v, k, e)
-			{
-				if (!json_is_object(e))
-					return fail(w, APIERR_ORIGIN_INVALID,
-					            "origin record: an element on the way to %s is "
-					            "not an object",
-					            f->path);
-				if (check_object(w, cat, e, a, b, level + 1) != 0)
-					return -1;
-			}
-		} else {
-			if (!json_is_object(v))
-				return fail(w, APIERR_ORIGIN_INVALID,
-				            "origin record: %s is not in an object", f->path);
-			if (check_object(w, cat, v, a, b, level + 1) != 0)
-				return -1;
-		}
-	}
-	if (json_object_size(obj) > kept) {
-		const char *key;
-		json_t *v;
-		void *tmp;
-		json_object_foreach_safe(obj, tmp, key, v)
-		{
-			if (unknown_key(cat, key, lo, hi, level) && json_object_del(obj, key) != 0)
-				return fail(w, APIERR_INTERNAL, "cannot drop a member");
-		}
-	}
-	return 0;
-}
-
 enum apierr
 release_origin(const struct catalog *cat, const char *bytes, size_t len, size_t max_bytes,
                const char *member_id, json_t **record, char *why, size_t whylen)
 {
-	char reason[160];
-	struct walk w = {.err = APIERR_NONE, .why = why, .whylen = whylen};
-	json_t *root;
+	char reason[RELEASE_WHY_MAX - 16];
+	enum apierr e;
 
-	*record = NULL;
-	snprintf(why, whylen, "ok");
-	root = ujson_parse(bytes, len, max_bytes, RELEASE_MAX_DEPTH, reason, sizeof(reason));
-	if (root == NULL) {
-		snprintf(why, whylen, "origin record: %s", reason);
-		return APIERR_ORIGIN_INVALID;
-	}
-	if (!json_is_object(root)) {
-		snprintf(why, whylen, "origin record: not a JSON object");
-		goto invalid;
-	}
-	/* ujson's pre-scan bounds the depth; this check is the definition, on the parsed tree. */
-	if (ujson_depth(root) > RELEASE_MAX_DEPTH) {
-		snprintf(why, whylen, "origin record: nesting deeper than %d", RELEASE_MAX_DEPTH);
-		goto invalid;
-	}
-	json_t *id = json_object_get(root, "member_id");
-	if (!json_is_string(id) || strcmp(json_string_value(id), member_id) != 0 ||
-	    strlen(member_id) != json_string_length(id)) {
-		snprintf(why, whylen, "origin record: member_id is not the one asked for");
-		goto invalid;
-	}
-	if (check_object(&w, cat, root, 0, catalog_nfields(cat), 0) != 0) {
-		json_decref(root);
-		return w.err;
-	}
-	*record = root;
-	return APIERR_NONE;
-invalid:
-	json_decref(root);
-	return APIERR_ORIGIN_INVALID;
+	/* read once: checked by ujson's rules and reduced to the catalog's paths as it is parsed */
+	*record = record_parse(cat, bytes, len, max_bytes, RELEASE_MAX_DEPTH, member_id, &e, reason,
+	                       sizeof(reason));
+	snprintf(why, whylen, *record != NULL ? "ok" : "origin record: %s", reason);
+	return *record != NULL ? APIERR_NONE : e;
 }
 
 /* Whether the transform can take the leaf's type; a contract file is checked the same way. */

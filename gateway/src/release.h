@@ -17,8 +17,8 @@
 #define RELEASE_WHY_MAX 160 /* room for the messages below */
 
 /*
- * Checks the bytes the origin sent for member_id and returns the checked record: the parsed
- * tree reduced, in place, to the catalog's paths (unknown keys and null values dropped), each
+ * Checks the bytes the origin sent for member_id and returns the checked record, read in one
+ * pass (record.h): only the catalog's paths (unknown keys and null values dropped), each
  * value of its catalog type (string; date as a real YYYY-MM-DD; boolean; array of strings),
  * objects and arrays of objects where the catalog has them. Refused with ORIGIN_INVALID: more
  * than max_bytes, not JSON, duplicate keys anywhere, invalid UTF-8 or \u0000, nesting deeper
