@@ -397,14 +397,11 @@ def page_100k(env):
         stopped = db.execute("SELECT count(*) FROM members WHERE "
                              "json_extract(record, '$.restrictions.stop_use') = 1").fetchone()[0]
 
-    # The daemon's own memory (RssAnon): the members.db pages it reads through its memory map
-    # are the operating system's file cache (RssFile), shared and reclaimable, and a scan of the
-    # whole file touches every one of them.
     def rss_kb():
         for line in Path(f"/proc/{d.proc.pid}/status").read_text().splitlines():
-            if line.startswith("RssAnon:"):
+            if line.startswith("VmRSS:"):
                 return int(line.split()[1])
-        raise Failure("no RssAnon")
+        raise Failure("no VmRSS")
 
     after, pages, got, withheld, seen, rss = None, 0, 0, 0, set(), {}
     t0 = time.monotonic()
@@ -430,7 +427,7 @@ def page_100k(env):
     eq(withheld, stopped, "withheld (the members with stop_use)")
     eq(len(seen), got, "distinct pseudonyms")
     eq(pages, n // 1000, "pages")
-    env.figures.append(f"paging {n:,} members: {wall:.1f} s ({n / wall:,.0f} members/s), RssAnon "
+    env.figures.append(f"paging {n:,} members: {wall:.1f} s ({n / wall:,.0f} members/s), RSS "
                        f"{rss[3]} kB after page 3, {rss[50]} kB after page 50, {rss['end']} kB after page 100")
     # AddressSanitizer holds freed memory in its quarantine (256 MiB): RSS grows by design there.
     # Otherwise: the second half of the pages must not grow the daemon at all (a leak of even
