@@ -107,10 +107,10 @@ build/fuzz/obj/version.o: FUZZ_CFLAGS += $(VERSION_DEFS)
 # tests/unit/test_NAME.c needs its line, even an empty one.
 LINK_test_admission       := admission
 LINK_test_anon            := apierr buf cal catalog codec contract contract_file csv errlist file \
-                             ident policy pseudo release strtab text ujson utf8
+                             ident policy pseudo record release strtab text ujson utf8
 LINK_test_anon_entry      := anon apierr buf cal catalog codec config contract contract_file csv \
                              errlist file ident ledger ledger_db ledger_err ledger_leaf \
-                             ledger_read ledger_vfs log merkle metrics note policy pseudo release \
+                             ledger_read ledger_vfs log merkle metrics note policy pseudo record release \
                              strtab text ujson utf8
 LINK_test_apierr          := apierr
 LINK_test_buf             :=
@@ -128,15 +128,15 @@ LINK_test_certwatch       := buf cal certwatch codec ledger_leaf strtab utf8
 LINK_test_csr             := csr
 LINK_test_csv             := buf
 LINK_test_decision        := apierr buf cal catalog codec contract contract_file decision errlist \
-                             file ident pki pki_crl pki_file policy pseudo release strtab text \
-                             token ujson utf8
+                             file ident pki pki_crl pki_file policy pseudo record release strtab \
+                             text token ujson utf8
 LINK_test_errlist         := buf errlist file text utf8
 LINK_test_file            := file
 LINK_test_ident           := ident
 LINK_test_kana            := kana utf8
 LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
-                             pki_file policy pseudo release strtab text token ujson utf8
+                             pki_file policy pseudo record release strtab text token ujson utf8
 LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd \
                              ledger_db ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
@@ -148,17 +148,19 @@ LINK_test_merkle          :=
 LINK_test_note            := codec file ident pki pki_crl pki_file
 LINK_test_metrics         := apierr buf metrics
 LINK_test_notify          := apierr buf cal catalog codec contract csv errlist file ident metrics \
-                             origin policy pseudo release strtab text ujson utf8
+                             origin policy pseudo record release strtab text ujson utf8
 LINK_test_origin          := apierr buf metrics ujson
 LINK_test_pki             := codec file ident pki_crl pki_file pki_p12
 LINK_test_policy          := apierr buf cal catalog codec contract errlist file ident policy \
                              strtab text ujson utf8
 LINK_test_pseudo          := codec file pseudo
 LINK_test_ratelimit       := cal ratelimit
+LINK_test_record          := apierr buf cal catalog codec contract errlist file ident policy pseudo \
+                             record strtab text ujson utf8
 LINK_test_registry        := buf cal catalog codec contract contract_file errlist file ident \
-                             policy registry strtab text ujson utf8
+                             policy pseudo record registry release strtab text ujson utf8
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
-                             ident policy pseudo strtab text ujson utf8
+                             ident policy pseudo record strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog certwatch codec config contract contract_file \
                              errlist file ident ledger ledger_db ledger_err ledger_leaf \
                              ledger_read csv ledger_vfs log merkle metrics note origin policy \
@@ -176,8 +178,8 @@ LINK_test_subjects        := cal
 LINK_test_text            := utf8
 LINK_test_tlsauth         := apierr cal codec file ident pki pki_crl pki_file tlsauth
 LINK_test_tlscred         := cal codec file tlscred
-LINK_test_token           := buf codec file ident pki pki_crl pki_file token tokenstore
-LINK_test_tokenstore      := tokenstore
+LINK_test_token           := buf codec file ident pki pki_crl pki_file strtab token tokenstore
+LINK_test_tokenstore      := strtab
 LINK_test_ujson           := ujson
 LINK_test_utf8            := utf8
 LINK_test_workq           := workq

@@ -393,8 +393,11 @@ open_all(struct gateway *g, char **errors)
 		add_error(errors, "%s", staff);
 		free(staff);
 	}
+	/* the pseudonym key first: the registry's release plans are keyed with it */
+	if ((g->pseudo = pseudo_load(c->keys.pseudonym, err, sizeof err)) == NULL)
+		add_error(errors, "[keys] pseudonym: %s", err);
 	g->registry = registry_open(c->policy.purposes, c->policy.fields, c->policy.contracts,
-	                            c->gateway.state, &list);
+	                            c->gateway.state, g->pseudo, &list);
 	if (g->registry == NULL) {
 		add_error(errors, "%s", list != NULL ? list : "policies: cannot load");
 		free(list);
@@ -403,8 +406,6 @@ open_all(struct gateway *g, char **errors)
 	    token_verifier_new(c->tokens.pub, c->tokens.issuer, TOKEN_WORK_ORDER, err, sizeof err);
 	if (g->work_orders == NULL)
 		add_error(errors, "%s: [tokens] pub: %s", c->tokens.pub, err);
-	if ((g->pseudo = pseudo_load(c->keys.pseudonym, err, sizeof err)) == NULL)
-		add_error(errors, "[keys] pseudonym: %s", err);
 	if ((secret = file_read(c->ledger.key, SECRET_MAX, 0, &len, err, sizeof err)) == NULL) {
 		add_error(errors, "%s: [ledger] key: unreadable", c->ledger.key);
 	} else {
@@ -734,9 +735,9 @@ done:
 	subjects_close(g.subjects);
 	tokenstore_close(g.tokenstore);
 	origin_free(g.origin);
-	pseudo_free(g.pseudo);
 	token_verifier_free(g.work_orders);
-	registry_free(g.registry);
+	registry_free(g.registry); /* before the pseudonym key its plans were keyed with */
+	pseudo_free(g.pseudo);
 	tlscred_release(g.partner_cred);
 	tlscred_release(g.compliance_cred);
 	tlsauth_free(g.partner_trust);

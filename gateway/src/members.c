@@ -986,8 +986,15 @@ fill(sqlite3 *db, unsigned long n, unsigned long seed, char *err, size_t errlen)
 			goto done;
 		}
 	}
+	/*
+	 * WAL from then on: the gateway's reads take no file locks and never wait for a writer
+	 * (origin.c). An empty database is left in rollback mode: it goes where the association's
+	 * own tool fills it, often a folder the gateway may not write, where SQLite could not make
+	 * the WAL's files; the gateway converts it at start when it may.
+	 */
 	if (db_exec(db, "COMMIT", err, errlen) != 0 ||
-	    db_exec(db, "PRAGMA journal_mode=DELETE", err, errlen) != 0)
+	    db_exec(db, n > 0 ? "PRAGMA journal_mode=WAL" : "PRAGMA journal_mode=DELETE", err,
+	            errlen) != 0)
 		goto done;
 	rc = 0;
 done:

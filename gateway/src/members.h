@@ -14,6 +14,7 @@
  * and n synthetic members M0000001..Mnnnnnnn (seven digits, more when n needs them), each record
  * compact UTF-8 JSON in the shape and key order of SPEC section 5. The same (n, seed) always
  * gives the same bytes, and a run with a larger n starts with the same members as a smaller one.
+ * The database is in WAL mode when n > 0, in rollback mode when it is empty (n = 0).
  * On failure nothing is left at db_path. Returns 0, or -1 with a message in err.
  *
  * What the records look like (shares are per member, drawn independently unless said):

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <curl/curl.h>
 #include <openssl/err.h>
@@ -159,6 +160,12 @@ handle_new(struct origin *o, char *err, size_t errlen)
 		 * of MiB.
 		 */
 		sqlite3_exec(h->db, "PRAGMA cache_size=-" ORIGIN_CACHE_KIB, NULL, NULL, NULL);
+		/*
+		 * No memory map (mmap_size stays 0): it saved ~2 us a read, but each handle maps
+		 * the file on its own and the process's resident size counts every mapping of a
+		 * page, so after A's random reads the gateway showed 773 MiB resident for a
+		 * 108 MB members.db (docs/performance.md, The record path).
+		 */
 		if (sqlite3_prepare_v3(h->db, "SELECT record FROM members WHERE member_id = ?1", -1,
 		                       SQLITE_PREPARE_PERSISTENT, &h->get, NULL) != SQLITE_OK ||
 		    sqlite3_prepare_v3(h->db,
@@ -249,6 +256,49 @@ origin_cleartext_remote(const char *url)
 	return true;
 }
 
+/* The journal mode of an open database ("wal", "delete", …) into mode; "" if unknown. */
+static void
+journal_mode(sqlite3 *db, char *mode, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+
+	mode[0] = '\0';
+	if (sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &st, NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		snprintf(mode, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+}
+
+/*
+ * members.db in WAL mode: a read takes no file lock of rollback mode and never waits for the
+ * member system's writer, nor the writer for it. A file still in rollback mode is converted
+ * once, at start, when this user may write it and its folder (SQLite keeps the -wal and -shm
+ * files beside it); one it cannot convert (read-only, or busy past the timeout) is read as it
+ * is. The mode is the file's own from then on, for every connection.
+ */
+static void
+sqlite_wal(const char *path, unsigned timeout_ms)
+{
+	char mode[16], dir[4096];
+	const char *slash = strrchr(path, '/');
+	sqlite3 *db = NULL;
+
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", (int)(slash - path) + (slash == path), path);
+	if (access(path, W_OK) != 0 || access(dir, W_OK) != 0 ||
+	    sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+	        SQLITE_OK)
+		goto done;
+	sqlite3_busy_timeout(db, (int)timeout_ms);
+	journal_mode(db, mode, sizeof(mode));
+	if (strcmp(mode, "wal") != 0)
+		sqlite3_exec(db, "PRAGMA journal_mode=WAL", NULL, NULL, NULL);
+done:
+	sqlite3_close(db);
+}
+
 struct origin_params
 origin_params_of(const struct config *c)
 {
@@ -276,6 +326,13 @@ origin_new(const struct origin_params *p, char *err, size_t errlen)
 	o->p = *p;
 	if (strncmp(p->url, "sqlite:", 7) == 0) {
 		o->path = strdup(p->url + 7);
+		if (o->path == NULL) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		/* a missing file is not created here: the handle below says it is missing */
+		if (access(o->path, F_OK) == 0)
+			sqlite_wal(o->path, p->timeout_ms);
 	} else if (strncmp(p->url, "http://", 7) == 0 || strncmp(p->url, "https://", 8) == 0) {
 		size_t n = strlen(p->url);
 		o->http = 1;
@@ -298,6 +355,17 @@ origin_new(const struct origin_params *p, char *err, size_t errlen)
 	h = handle_new(o, err, errlen);
 	if (h == NULL)
 		goto fail;
+	if (h->db != NULL &&
+	    sqlite3_exec(h->db, "SELECT 1 FROM members LIMIT 1", NULL, NULL, NULL) != SQLITE_OK) {
+		int rc = sqlite3_errcode(h->db);
+		snprintf(err, errlen, "origin %s: %s%s", o->path, sqlite3_errmsg(h->db),
+		         rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN
+		             ? " (a database in WAL mode needs its -wal and -shm files beside it: "
+		               "a folder this user may write, or the files made writable for it)"
+		             : "");
+		handle_free(h);
+		goto fail;
+	}
 	give(o, h);
 	return o;
 fail:

@@ -35,7 +35,8 @@ struct config;
 struct origin_params origin_params_of(const struct config *c);
 
 /* Opens the origin (SQLite read-only; HTTP: a pool of reusable connections). NULL on error with
- * a message in err. Safe to use from every thread at once. */
+ * a message in err. Safe to use from every thread at once. A SQLite file in rollback mode is
+ * first converted to WAL mode if this user may write it and its folder, else read as it is. */
 struct origin *origin_new(const struct origin_params *p, char *err, size_t errlen);
 void origin_free(struct origin *o);
 

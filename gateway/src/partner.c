@@ -288,8 +288,11 @@ build_member(const struct request *r, const EVP_MD *sha256, const char *member_i
 	}
 	*step = DECISION_STEP_RELEASE;
 	m->off = out->len;
-	e = release_build(r->d.contract, r->d.cp, v.record, r->api->pseudo, r->now, out, m->item_v,
-	                  &m->n_items, why, whylen);
+	const struct release_plan *plan = registry_plan(r->view, r->d.cp);
+	e = plan != NULL ? release_plan_build(plan, v.record, r->now, out, m->item_v, &m->n_items,
+	                                      why, whylen)
+	                 : release_build(r->d.contract, r->d.cp, v.record, r->api->pseudo, r->now,
+	                                 out, m->item_v, &m->n_items, why, whylen);
 	json_decref(v.record);
 	if (e != APIERR_NONE) {
 		*why_out = why;

@@ -44,6 +44,19 @@ void pseudo_key_wipe(struct pseudo_key *k);
 int pseudo_apply(const struct pseudo_key *k, const char *value, size_t len,
                  char out[PSEUDO_HEX + 1]);
 
+/*
+ * A contract's pseudonyms from a context keyed once with K_c: each pseudonym then costs a copy
+ * of that context and one HMAC pass, not a key schedule. The same values as pseudo_apply.
+ * pseudo_mac_new returns NULL if the id is over 128 bytes or memory runs out; caller frees with
+ * pseudo_mac_free (NULL is a no-op), which wipes the keyed state. pseudo_mac_apply may run on
+ * many threads at once on one context; returns 0 / -1.
+ */
+struct pseudo_mac;
+struct pseudo_mac *pseudo_mac_new(const struct pseudo *p, const char *contract_id);
+void pseudo_mac_free(struct pseudo_mac *m);
+int pseudo_mac_apply(const struct pseudo_mac *m, const char *value, size_t len,
+                     char out[PSEUDO_HEX + 1]);
+
 /* The ledger's subject reference of a member id into out (NUL-terminated). Returns 0 / -1. */
 int pseudo_subject(const struct pseudo *p, const char *member_id, char out[PSEUDO_SUBJECT_HEX + 1]);
 

@@ -8,12 +8,16 @@
 
 #include "contract_file.h"
 #include "registry.h"
+#include "release.h"
 
 /* One load of catalogs and contracts, shared by the requests that hold it. */
 struct registry_snapshot {
 	struct registry_view view; /* first: a view pointer is a snapshot pointer */
 	struct catalog *catalog;
 	struct contract_set *contracts;
+	struct release_plan **plans; /* one per contract purpose, in set and file order */
+	const struct contract_purpose **plan_of; /* the purpose of each plan */
+	size_t nplans;
 	unsigned refs; /* the registry's own reference plus one per request holding it */
 };
 
@@ -25,6 +29,7 @@ struct suspension {
 
 struct registry {
 	char *purposes, *fields, *contracts; /* files, read again on reload */
+	const struct pseudo *pseudo;         /* keys the plans' pseudonyms; borrowed */
 	pthread_mutex_t lock;                /* guards cur, refs, the suspensions */
 	struct registry_snapshot *cur;
 	uint64_t generation;
@@ -38,9 +43,42 @@ snap_free(struct registry_snapshot *s)
 {
 	if (s == NULL)
 		return;
+	for (size_t i = 0; i < s->nplans; i++)
+		release_plan_free(s->plans[i]);
+	free(s->plans);
+	free(s->plan_of);
 	contract_set_free(s->contracts);
 	catalog_free(s->catalog);
 	free(s);
+}
+
+/*
+ * Every contract purpose's release plan, compiled with the set. A purpose whose plan cannot be
+ * made (a contract the loader would have refused) gets none: its requests build the answer
+ * with release_build, which refuses it the same way. -1 on memory only.
+ */
+static int
+plans_build(struct registry *r, struct registry_snapshot *s)
+{
+	size_t n = 0, k = 0, count = contract_set_count(s->contracts);
+	char why[RELEASE_WHY_MAX];
+
+	for (size_t i = 0; i < count; i++)
+		n += contract_set_at(s->contracts, i)->npurposes;
+	s->plans = calloc(n + 1, sizeof(*s->plans));
+	s->plan_of = calloc(n + 1, sizeof(*s->plan_of));
+	if (s->plans == NULL || s->plan_of == NULL)
+		return -1;
+	for (size_t i = 0; i < count; i++) {
+		const struct contract *c = contract_set_at(s->contracts, i);
+		for (size_t j = 0; j < c->npurposes; j++, k++) {
+			s->plan_of[k] = &c->purposes[j];
+			s->plans[k] =
+			    release_plan_new(c, &c->purposes[j], r->pseudo, why, sizeof(why));
+		}
+	}
+	s->nplans = n;
+	return 0;
 }
 
 /* Loads catalogs and contracts; NULL with *errors on any problem. */
@@ -60,6 +98,10 @@ snap_load(struct registry *r, char **errors)
 	s->contracts = contract_set_load(s->catalog, r->contracts, errors);
 	if (s->contracts == NULL)
 		goto fail;
+	if (plans_build(r, s) != 0) {
+		*errors = strdup("out of memory\n");
+		goto fail;
+	}
 	s->view.catalog = s->catalog;
 	s->view.contracts = s->contracts;
 	s->refs = 1;
@@ -128,13 +170,15 @@ fail:
 
 struct registry *
 registry_open(const char *purposes, const char *fields, const char *contracts,
-              const char *state_path, char **errors)
+              const char *state_path, const struct pseudo *pseudo, char **errors)
 {
 	struct registry *r = calloc(1, sizeof(*r));
 
 	*errors = NULL;
-	if (r != NULL)
+	if (r != NULL) {
 		pthread_mutex_init(&r->lock, NULL);
+		r->pseudo = pseudo;
+	}
 	if (r == NULL || (r->purposes = strdup(purposes)) == NULL ||
 	    (r->fields = strdup(fields)) == NULL || (r->contracts = strdup(contracts)) == NULL) {
 		*errors = strdup("out of memory\n");
@@ -222,6 +266,17 @@ registry_release(struct registry *r, const struct registry_view *v)
 		s = NULL;
 	pthread_mutex_unlock(&r->lock);
 	snap_free(s);
+}
+
+const struct release_plan *
+registry_plan(const struct registry_view *v, const struct contract_purpose *p)
+{
+	const struct registry_snapshot *s = (const struct registry_snapshot *)v;
+
+	for (size_t i = 0; i < s->nplans; i++)
+		if (s->plan_of[i] == p)
+			return s->plans[i];
+	return NULL;
 }
 
 /* Index of a suspension, or -1. Lock held. */

@@ -26,11 +26,14 @@ struct registry_view {
 
 /*
  * Loads the catalogs and the contracts folder, and opens the state database (suspensions,
- * persisted: SQLite at state_path, created if needed). NULL with *errors (every problem, one
- * per line; caller frees) on failure.
+ * persisted: SQLite at state_path, created if needed). Each load compiles every contract
+ * purpose's release plan, its pseudonyms keyed by pseudo (borrowed, outlives the registry;
+ * NULL: no plan of a contract that pseudonymises). NULL with *errors (every problem, one per
+ * line; caller frees) on failure.
  */
+struct pseudo;
 struct registry *registry_open(const char *purposes, const char *fields, const char *contracts,
-                               const char *state_path, char **errors);
+                               const char *state_path, const struct pseudo *pseudo, char **errors);
 void registry_free(struct registry *r);
 
 /*
@@ -44,6 +47,12 @@ struct registry_snapshot;
 struct registry_snapshot *registry_load(struct registry *r, char **errors);
 void registry_install(struct registry *r, struct registry_snapshot *s);
 void registry_snapshot_free(struct registry_snapshot *s);
+
+/* The release plan of a purpose of one of the view's contracts (release.h), borrowed from the
+ * view; NULL if it has none (release_build then says why). */
+struct release_plan;
+const struct release_plan *registry_plan(const struct registry_view *v,
+                                         const struct contract_purpose *p);
 
 /* The view in force; give it back with registry_release. Never NULL. */
 const struct registry_view *registry_acquire(struct registry *r);

@@ -9,14 +9,15 @@
 #include "cal.h"
 #include "codec.h"
 #include "policy.h"
+#include "record.h"
 #include "release.h"
-#include "ujson.h"
 #include "utf8.h"
 
 /* What to do with a leaf's value once found. */
 struct walk {
+	const struct release_plan *plan;   /* NULL while checking the origin record */
 	const struct contract_field *spec; /* NULL while checking the origin record */
-	const struct pseudo_key *key;      /* the contract's pseudonym key */
+	const struct pseudo_mac *key;      /* keyed with the contract's pseudonym key */
 	time_t now;
 	enum apierr err; /* why the walk stopped */
 	char *why;
@@ -36,6 +37,23 @@ fail(struct walk *w, enum apierr e, const char *fmt, ...)
 	va_end(ap);
 	return -1;
 }
+
+/* Where a contract field's run ends at one level of its path, and that level's key as text. */
+struct plan_level {
+	size_t end;    /* the first field after those sharing this field's path up to this level */
+	size_t key;    /* offset in the plan's keys of the member's name as JSON text: "name": */
+	size_t keylen; /* its length */
+};
+
+/* A contract purpose's release, compiled once (release_plan_new). */
+struct release_plan {
+	const struct contract *c;
+	const struct contract_purpose *p;
+	struct pseudo_mac *key;     /* the contract's pseudonyms; NULL if no field has one */
+	struct plan_level **levels; /* levels[i][level] for field i, level < its nsegments */
+	struct plan_level *all;     /* the block levels[i] point into */
+	struct buf keys;            /* every level's key, one after the other */
+};
 
 /* The transforms on one string. Each returns a new NUL-terminated string (caller frees) or
  * NULL if s is not valid UTF-8 (or no memory). mask:N keeps the last N code points. */
@@ -161,126 +179,18 @@ check_leaf(struct walk *w, const struct catalog_field *f, const json_t *v)
 	return fail(w, APIERR_ORIGIN_INVALID, "origin record: %s has the wrong type", f->path);
 }
 
-/* True if key names no run of the catalog leaves lo..hi-1 at this level. */
-static bool
-unknown_key(const struct catalog *cat, const char *key, size_t lo, size_t hi, size_t level)
-{
-	for (size_t a = lo; a < hi; a++)
-		if (strcmp(catalog_field_at(cat, a)->segments[level].name, key) == 0)
-			return false;
-	return true;
-}
-
-/*
- * Checks obj, in place, against the catalog leaves lo..hi-1, which share their first `level`
- * segments (the catalog keeps the leaves under one object contiguous): containers must be of
- * the catalog's kind and leaves of its type; a null member is deleted (a null counts as
- * absent), so is a member no leaf names. What remains is exactly the record rebuilt from the
- * catalog's paths, without copying a value. The leaves are looked up run by run in the
- * object's hash table; the object's own keys are gone through only when it holds more than
- * the catalog names.
- */
-static int
-check_object(struct walk *w, const struct catalog *cat, json_t *obj, size_t lo, size_t hi,
-             size_t level)
-{
-	size_t kept = 0;
-
-	for (size_t a = lo, b; a < hi; a = b) {
-		const struct catalog_field *f = catalog_field_at(cat, a);
-		const char *name = f->segments[level].name;
-		for (b = a + 1;
-		     b < hi && strcmp(catalog_field_at(cat, b)->segments[level].name, name) == 0;
-		     b++)
-			;
-		json_t *v = json_object_get(obj, name);
-		if (v == NULL)
-			continue;
-		if (json_is_null(v)) {
-			if (json_object_del(obj, name) != 0)
-				return fail(w, APIERR_INTERNAL, "cannot drop a member");
-			continue;
-		}
-		kept++;
-		if (f->nsegments == level + 1) {
-			if (check_leaf(w, f, v) != 0)
-				return -1;
-		} else if (f->segments[level].array) {
-			size_t k;
-			json_t *e;
-			if (!json_is_array(v))
-				return fail(w, APIERR_ORIGIN_INVALID,
-				            "origin record: %s is not in an array", f->path);
-			json_array_foreach(v, k, e)
-			{
-				if (!json_is_object(e))
-					return fail(w, APIERR_ORIGIN_INVALID,
-					            "origin record: an element on the way to %s is "
-					            "not an object",
-					            f->path);
-				if (check_object(w, cat, e, a, b, level + 1) != 0)
-					return -1;
-			}
-		} else {
-			if (!json_is_object(v))
-				return fail(w, APIERR_ORIGIN_INVALID,
-				            "origin record: %s is not in an object", f->path);
-			if (check_object(w, cat, v, a, b, level + 1) != 0)
-				return -1;
-		}
-	}
-	if (json_object_size(obj) > kept) {
-		const char *key;
-		json_t *v;
-		void *tmp;
-		json_object_foreach_safe(obj, tmp, key, v)
-		{
-			if (unknown_key(cat, key, lo, hi, level) && json_object_del(obj, key) != 0)
-				return fail(w, APIERR_INTERNAL, "cannot drop a member");
-		}
-	}
-	return 0;
-}
-
 enum apierr
 release_origin(const struct catalog *cat, const char *bytes, size_t len, size_t max_bytes,
                const char *member_id, json_t **record, char *why, size_t whylen)
 {
-	char reason[160];
-	struct walk w = {.err = APIERR_NONE, .why = why, .whylen = whylen};
-	json_t *root;
+	char reason[RELEASE_WHY_MAX - 16];
+	enum apierr e;
 
-	*record = NULL;
-	snprintf(why, whylen, "ok");
-	root = ujson_parse(bytes, len, max_bytes, RELEASE_MAX_DEPTH, reason, sizeof(reason));
-	if (root == NULL) {
-		snprintf(why, whylen, "origin record: %s", reason);
-		return APIERR_ORIGIN_INVALID;
-	}
-	if (!json_is_object(root)) {
-		snprintf(why, whylen, "origin record: not a JSON object");
-		goto invalid;
-	}
-	/* ujson's pre-scan bounds the depth; this check is the definition, on the parsed tree. */
-	if (ujson_depth(root) > RELEASE_MAX_DEPTH) {
-		snprintf(why, whylen, "origin record: nesting deeper than %d", RELEASE_MAX_DEPTH);
-		goto invalid;
-	}
-	json_t *id = json_object_get(root, "member_id");
-	if (!json_is_string(id) || strcmp(json_string_value(id), member_id) != 0 ||
-	    strlen(member_id) != json_string_length(id)) {
-		snprintf(why, whylen, "origin record: member_id is not the one asked for");
-		goto invalid;
-	}
-	if (check_object(&w, cat, root, 0, catalog_nfields(cat), 0) != 0) {
-		json_decref(root);
-		return w.err;
-	}
-	*record = root;
-	return APIERR_NONE;
-invalid:
-	json_decref(root);
-	return APIERR_ORIGIN_INVALID;
+	/* read once: checked by ujson's rules and reduced to the catalog's paths as it is parsed */
+	*record = record_parse(cat, bytes, len, max_bytes, RELEASE_MAX_DEPTH, member_id, &e, reason,
+	                       sizeof(reason));
+	snprintf(why, whylen, *record != NULL ? "ok" : "origin record: %s", reason);
+	return *record != NULL ? APIERR_NONE : e;
 }
 
 /* Whether the transform can take the leaf's type; a contract file is checked the same way. */
@@ -334,7 +244,7 @@ emit_leaf(struct walk *w, struct buf *t, const struct catalog_field *f, const js
 	case CONTRACT_TF_NONE:
 		return text_string(t, s, len);
 	case CONTRACT_TF_PSEUDONYM:
-		if (pseudo_apply(w->key, s, len, buf) != 0)
+		if (pseudo_mac_apply(w->key, s, len, buf) != 0)
 			return fail(w, APIERR_INTERNAL, "pseudonym of %s failed", f->path);
 		return text_string(t, buf, strlen(buf));
 	case CONTRACT_TF_MASK:
@@ -366,25 +276,26 @@ emit_leaf(struct walk *w, struct buf *t, const struct catalog_field *f, const js
  * for every field i that wrote a value.
  */
 static int
-emit_object(struct walk *w, struct buf *t, const struct contract_purpose *p, const json_t *obj,
-            size_t lo, size_t hi, size_t level, const char **items)
+emit_object(struct walk *w, struct buf *t, const json_t *obj, size_t lo, size_t hi, size_t level,
+            const char **items)
 {
+	const struct contract_purpose *p = w->plan->p;
 	int bad = buf_add(t, "{", 1);
 	bool first = true;
 
 	for (size_t a = lo, b; a < hi && !bad; a = b) {
 		const struct catalog_field *f = p->fields[a].leaf;
-		const char *name = f->segments[level].name;
-		for (b = a + 1;
-		     b < hi && strcmp(p->fields[b].leaf->segments[level].name, name) == 0; b++)
-			;
-		json_t *v = json_object_get(obj, name);
+		const struct plan_level *pl = &w->plan->levels[a][level];
+		b = pl->end;
+		/* runs nest: the run of a level lies within its parent's */
+		assert(b > a && b <= hi);
+		json_t *v = json_object_get(obj, f->segments[level].name);
 		if (v == NULL || json_is_null(v))
 			continue;
 		if (!first)
 			bad |= buf_add(t, ",", 1);
 		first = false;
-		bad |= text_string(t, name, strlen(name)) | buf_add(t, ":", 1);
+		bad |= buf_add(t, w->plan->keys.data + pl->key, pl->keylen);
 		if (bad)
 			break;
 		if (f->nsegments == level + 1) {
@@ -412,7 +323,7 @@ emit_object(struct walk *w, struct buf *t, const struct contract_purpose *p, con
 					bad |= buf_add(t, ",", 1);
 				if (bad)
 					break;
-				if (emit_object(w, t, p, e, a, b, level + 1, items) != 0)
+				if (emit_object(w, t, e, a, b, level + 1, items) != 0)
 					return -1;
 			}
 			bad |= buf_add(t, "]", 1);
@@ -420,7 +331,7 @@ emit_object(struct walk *w, struct buf *t, const struct contract_purpose *p, con
 			if (!json_is_object(v))
 				return fail(w, APIERR_ORIGIN_INVALID,
 				            "origin record: %s is not in an object", f->path);
-			if (emit_object(w, t, p, v, a, b, level + 1, items) != 0)
+			if (emit_object(w, t, v, a, b, level + 1, items) != 0)
 				return -1;
 		}
 	}
@@ -429,54 +340,123 @@ emit_object(struct walk *w, struct buf *t, const struct contract_purpose *p, con
 	return 0;
 }
 
-enum apierr
-release_build(const struct contract *c, const struct contract_purpose *p, const json_t *record,
-              const struct pseudo *pseudo, time_t now, struct buf *body, const char **items,
-              size_t *n_items, char *why, size_t whylen)
+void
+release_plan_free(struct release_plan *plan)
 {
-	struct pseudo_key key;
-	struct walk w = {.key = &key, .now = now, .err = APIERR_NONE, .why = why, .whylen = whylen};
-	size_t start = body->len, n = 0;
-	bool have_key = false;
-	int r;
+	if (plan == NULL)
+		return;
+	free(plan->levels);
+	free(plan->all);
+	buf_free(&plan->keys);
+	pseudo_mac_free(plan->key);
+	free(plan);
+}
 
-	*n_items = 0;
+/* True if fields a and b share their path's names up to and including level. */
+static bool
+same_path(const struct catalog_field *a, const struct catalog_field *b, size_t level)
+{
+	if (b->nsegments <= level)
+		return false;
+	for (size_t l = 0; l <= level; l++)
+		if (strcmp(a->segments[l].name, b->segments[l].name) != 0)
+			return false;
+	return true;
+}
+
+struct release_plan *
+release_plan_new(const struct contract *c, const struct contract_purpose *p,
+                 const struct pseudo *pseudo, char *why, size_t whylen)
+{
+	struct release_plan *plan = calloc(1, sizeof(*plan));
+	size_t nlevels = 0, next = 0;
+
 	snprintf(why, whylen, "ok");
-	if (p->purpose == NULL || !json_is_object(record)) {
-		snprintf(why, whylen, "release without a checked purpose or record");
-		return APIERR_INTERNAL;
+	if (plan == NULL)
+		goto oom;
+	plan->c = c;
+	plan->p = p;
+	if (p->purpose == NULL) {
+		snprintf(why, whylen, "release without a checked purpose");
+		goto fail;
 	}
 	/* The contract loader enforces these; checking again here means a contract built by any
 	 * other path still cannot release what the hard rules forbid, nor write a key twice. */
 	for (size_t i = 0; i < p->nfields; i++) {
 		const struct contract_field *cf = &p->fields[i];
-		const char *m = policy_hard_rule(cf->leaf, p->purpose, c->relationship,
+		const struct catalog_field *f = cf->leaf;
+		const char *m = policy_hard_rule(f, p->purpose, c->relationship,
 		                                 c->my_number_permitted, cf->transform);
-		if (m == NULL && i > 0 && p->fields[i - 1].leaf->index >= cf->leaf->index)
+		if (m == NULL && i > 0 && p->fields[i - 1].leaf->index >= f->index)
 			m = "fields not in catalog order, or repeated";
 		if (m != NULL || !transform_fits(cf)) {
-			snprintf(why, whylen, "contract %s, %s: %s", c->id, cf->leaf->path,
+			snprintf(why, whylen, "contract %s, %s: %s", c->id, f->path,
 			         m ? m : "transform does not fit the field");
-			return APIERR_INTERNAL;
+			goto fail;
 		}
-		if (cf->transform == CONTRACT_TF_PSEUDONYM && !have_key) {
-			if (pseudo == NULL || pseudo_contract_key(pseudo, c->id, &key) != 0) {
-				snprintf(why, whylen, "no pseudonym key for contract %s", c->id);
-				return APIERR_INTERNAL;
-			}
-			have_key = true;
+		if (cf->transform == CONTRACT_TF_PSEUDONYM && plan->key == NULL &&
+		    (pseudo == NULL || (plan->key = pseudo_mac_new(pseudo, c->id)) == NULL)) {
+			snprintf(why, whylen, "no pseudonym key for contract %s", c->id);
+			goto fail;
 		}
-		items[i] = NULL;
+		nlevels += f->nsegments;
 	}
-	r = emit_object(&w, body, p, record, 0, p->nfields, 0, items);
-	if (have_key)
-		pseudo_key_wipe(&key);
-	if (r != 0) {
+	plan->levels = calloc(p->nfields + 1, sizeof(*plan->levels));
+	plan->all = calloc(nlevels + 1, sizeof(*plan->all));
+	if (plan->levels == NULL || plan->all == NULL)
+		goto oom;
+	for (size_t i = 0; i < p->nfields; i++) {
+		const struct catalog_field *f = p->fields[i].leaf;
+		plan->levels[i] = plan->all + next;
+		next += f->nsegments;
+		for (size_t l = 0; l < f->nsegments; l++) {
+			struct plan_level *pl = &plan->levels[i][l];
+			const char *name = f->segments[l].name;
+			for (pl->end = i + 1;
+			     pl->end < p->nfields && same_path(f, p->fields[pl->end].leaf, l);
+			     pl->end++)
+				;
+			pl->key = plan->keys.len;
+			if (text_string(&plan->keys, name, strlen(name)) != 0 ||
+			    buf_add(&plan->keys, ":", 1) != 0)
+				goto oom;
+			pl->keylen = plan->keys.len - pl->key;
+		}
+	}
+	return plan;
+oom:
+	snprintf(why, whylen, "out of memory");
+fail:
+	release_plan_free(plan);
+	return NULL;
+}
+
+enum apierr
+release_plan_build(const struct release_plan *plan, const json_t *record, time_t now,
+                   struct buf *body, const char **items, size_t *n_items, char *why, size_t whylen)
+{
+	struct walk w = {.plan = plan,
+	                 .key = plan->key,
+	                 .now = now,
+	                 .err = APIERR_NONE,
+	                 .why = why,
+	                 .whylen = whylen};
+	size_t start = body->len, n = 0, nfields = plan->p->nfields;
+
+	*n_items = 0;
+	snprintf(why, whylen, "ok");
+	if (!json_is_object(record)) {
+		snprintf(why, whylen, "release without a checked record");
+		return APIERR_INTERNAL;
+	}
+	for (size_t i = 0; i < nfields; i++)
+		items[i] = NULL;
+	if (emit_object(&w, body, record, 0, nfields, 0, items) != 0) {
 		/* nothing of a refused member stays in the buffer */
 		buf_truncate(body, start);
 		return w.err;
 	}
-	for (size_t i = 0; i < p->nfields; i++)
+	for (size_t i = 0; i < nfields; i++)
 		if (items[i] != NULL)
 			items[n++] = items[i];
 	*n_items = n;
@@ -509,4 +489,25 @@ release_value(enum contract_transform t, unsigned arg, const char *s, size_t len
 		return NULL;
 	}
 	return NULL;
+}
+
+enum apierr
+release_build(const struct contract *c, const struct contract_purpose *p, const json_t *record,
+              const struct pseudo *pseudo, time_t now, struct buf *body, const char **items,
+              size_t *n_items, char *why, size_t whylen)
+{
+	struct release_plan *plan;
+	enum apierr e;
+
+	*n_items = 0;
+	if (!json_is_object(record)) {
+		snprintf(why, whylen, "release without a checked purpose or record");
+		return APIERR_INTERNAL;
+	}
+	plan = release_plan_new(c, p, pseudo, why, whylen);
+	if (plan == NULL)
+		return APIERR_INTERNAL;
+	e = release_plan_build(plan, record, now, body, items, n_items, why, whylen);
+	release_plan_free(plan);
+	return e;
 }

@@ -17,8 +17,8 @@
 #define RELEASE_WHY_MAX 160 /* room for the messages below */
 
 /*
- * Checks the bytes the origin sent for member_id and returns the checked record: the parsed
- * tree reduced, in place, to the catalog's paths (unknown keys and null values dropped), each
+ * Checks the bytes the origin sent for member_id and returns the checked record, read in one
+ * pass (record.h): only the catalog's paths (unknown keys and null values dropped), each
  * value of its catalog type (string; date as a real YYYY-MM-DD; boolean; array of strings),
  * objects and arrays of objects where the catalog has them. Refused with ORIGIN_INVALID: more
  * than max_bytes, not JSON, duplicate keys anywhere, invalid UTF-8 or \u0000, nesting deeper
@@ -56,5 +56,23 @@ enum apierr release_build(const struct contract *c, const struct contract_purpos
  * pseudonym, or out of memory.
  */
 char *release_value(enum contract_transform t, unsigned arg, const char *s, size_t len, time_t now);
+
+/*
+ * A contract purpose's release compiled once, for release_plan_build: the checks release_build
+ * makes of the contract (hard rules, catalog order, transforms that fit), the pseudonym context
+ * keyed, and for each field where its run of shared path ends and its keys as JSON text. c, p
+ * and pseudo are borrowed and must outlive the plan. NULL with why (INTERNAL: a contract that
+ * breaks those rules, no pseudonym key, out of memory). Caller frees; NULL is a no-op.
+ */
+struct release_plan;
+struct release_plan *release_plan_new(const struct contract *c, const struct contract_purpose *p,
+                                      const struct pseudo *pseudo, char *why, size_t whylen);
+void release_plan_free(struct release_plan *plan);
+
+/* release_build on a plan: the same answer, items and errors, without the per-call checks and
+ * keying. Safe on many threads at once for one plan. */
+enum apierr release_plan_build(const struct release_plan *plan, const json_t *record, time_t now,
+                               struct buf *body, const char **items, size_t *n_items, char *why,
+                               size_t whylen);
 
 #endif

@@ -2,14 +2,22 @@
 #include "tokenstore.h"
 
 #include <assert.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "strtab.h"
+
 #define BUSY_TIMEOUT_MS 5000
+/* The WAL-index header at the start of the -shm file: two copies of 48 bytes (walformat.html). */
+#define SHM_HEADER 96
 
 struct conn {
 	pthread_mutex_t mu; /* a connection and its statements serve one thread at a time */
@@ -17,10 +25,28 @@ struct conn {
 	sqlite3_stmt *stmt; /* the one statement this connection runs */
 };
 
+/*
+ * The revoked ids held in memory, and what says they are current. SQLite rewrites the
+ * WAL-index header in the -shm file (mapped here read-only; every process using the database
+ * maps the same pages) as the last step of every commit, of every process: its change counter
+ * and frame count move, so a header equal to the one read before the last load means no
+ * transaction has committed since (docs/performance.md gives the argument in full).
+ */
+struct revoked_mem {
+	const volatile unsigned char *shm; /* the mapped header; NULL: query per lookup */
+	size_t maplen;
+	unsigned char seen[SHM_HEADER]; /* the header read before the last load */
+	bool loaded;                    /* set, seen and last_rowid are valid */
+	struct strtab set;              /* revoked jti -> 1 */
+	sqlite3_int64 last_rowid;       /* the rows loaded: revocations are only ever added */
+	sqlite3_stmt *since;            /* on rd: SELECT rowid, jti … WHERE rowid > ?1 */
+};
+
 struct tokenstore {
-	struct conn rd;       /* SELECT revoked */
-	struct conn wr;       /* INSERT revoked, upsert uses */
-	sqlite3_stmt *revoke; /* on wr, besides wr.stmt (take) */
+	struct conn rd;         /* SELECT revoked */
+	struct conn wr;         /* INSERT revoked, upsert uses */
+	sqlite3_stmt *revoke;   /* on wr, besides wr.stmt (take) */
+	struct revoked_mem mem; /* under rd.mu */
 };
 
 static const char SCHEMA[] =
@@ -37,6 +63,7 @@ static const char TAKE_SQL[] =
     "WHERE uses.records + excluded.records <= ?3";
 static const char REVOKE_SQL[] = "INSERT OR IGNORE INTO revoked(jti, revoked_at) VALUES (?1, ?2)";
 static const char REVOKED_SQL[] = "SELECT 1 FROM revoked WHERE jti = ?1";
+static const char SINCE_SQL[] = "SELECT rowid, jti FROM revoked WHERE rowid > ?1 ORDER BY rowid";
 
 static int
 conn_open(struct conn *c, const char *path, bool writer, char *err, size_t errlen)
@@ -80,6 +107,75 @@ conn_close(struct conn *c)
 	pthread_mutex_destroy(&c->mu);
 }
 
+/*
+ * Maps the WAL-index header of path's -shm file, read-only. The file exists once a connection
+ * of ours has read the database in WAL mode (conn_open's PRAGMAs did), and stays as long as
+ * one is open: SQLite truncates or removes it only when no connection holds it. Without it
+ * (another journal mode, a short file), each lookup queries the table as before.
+ */
+static void
+shm_map(struct revoked_mem *m, const char *path)
+{
+	char shm[4096];
+	struct stat st;
+	void *p;
+	int fd;
+
+	if (path == NULL || (size_t)snprintf(shm, sizeof(shm), "%s-shm", path) >= sizeof(shm))
+		return;
+	fd = open(shm, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && st.st_size >= SHM_HEADER) {
+		p = mmap(NULL, SHM_HEADER, PROT_READ, MAP_SHARED, fd, 0);
+		if (p != MAP_FAILED) {
+			m->shm = p;
+			m->maplen = SHM_HEADER;
+		}
+	}
+	close(fd);
+}
+
+/* The header as it is now. */
+static void
+shm_read(const struct revoked_mem *m, unsigned char out[SHM_HEADER])
+{
+	for (size_t i = 0; i < SHM_HEADER; i++)
+		out[i] = m->shm[i];
+	/* what is read from the database after this sees at least the commits the header showed */
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+}
+
+/*
+ * Adds the revocations committed since the last load to the set. The header is read first:
+ * every commit it shows is in the rows read after it, and any later commit changes it. 0, or
+ * -1 on a database error (the set is then not trusted until a load succeeds).
+ */
+static int
+mem_load(struct tokenstore *ts)
+{
+	struct revoked_mem *m = &ts->mem;
+	unsigned char now[SHM_HEADER];
+	int rc;
+
+	shm_read(m, now);
+	m->loaded = false;
+	if (sqlite3_bind_int64(m->since, 1, m->last_rowid) != SQLITE_OK)
+		return -1;
+	while ((rc = sqlite3_step(m->since)) == SQLITE_ROW) {
+		const char *jti = (const char *)sqlite3_column_text(m->since, 1);
+		if (jti != NULL && strtab_get(&m->set, jti) < 0 && strtab_put(&m->set, jti, 1) != 0)
+			break;
+		m->last_rowid = sqlite3_column_int64(m->since, 0);
+	}
+	sqlite3_reset(m->since);
+	if (rc != SQLITE_DONE)
+		return -1;
+	memcpy(m->seen, now, sizeof(now));
+	m->loaded = true;
+	return 0;
+}
+
 struct tokenstore *
 tokenstore_open(const char *path, char *err, size_t errlen)
 {
@@ -103,6 +199,12 @@ tokenstore_open(const char *path, char *err, size_t errlen)
 	}
 	if (conn_open(&ts->rd, path, false, err, errlen) != 0)
 		goto fail;
+	if (sqlite3_prepare_v2(ts->rd.db, SINCE_SQL, -1, &ts->mem.since, NULL) != SQLITE_OK) {
+		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(ts->rd.db));
+		goto fail;
+	}
+	/* SQLite's own name for the file (links resolved), as it names the -shm beside it */
+	shm_map(&ts->mem, sqlite3_db_filename(ts->rd.db, "main"));
 	return ts;
 fail:
 	tokenstore_close(ts);
@@ -115,6 +217,10 @@ tokenstore_close(struct tokenstore *ts)
 	if (!ts)
 		return;
 	sqlite3_finalize(ts->revoke);
+	sqlite3_finalize(ts->mem.since);
+	if (ts->mem.shm != NULL)
+		munmap((void *)ts->mem.shm, ts->mem.maplen);
+	strtab_free(&ts->mem.set);
 	if (ts->rd.db)
 		conn_close(&ts->rd);
 	if (ts->wr.db)
@@ -129,6 +235,15 @@ tokenstore_is_revoked(struct tokenstore *ts, const char *jti)
 
 	assert(ts && jti);
 	pthread_mutex_lock(&ts->rd.mu);
+	if (ts->mem.shm != NULL) {
+		unsigned char now[SHM_HEADER];
+		shm_read(&ts->mem, now);
+		if ((ts->mem.loaded && memcmp(now, ts->mem.seen, sizeof(now)) == 0) ||
+		    mem_load(ts) == 0)
+			result = strtab_get(&ts->mem.set, jti) >= 0;
+		pthread_mutex_unlock(&ts->rd.mu);
+		return result;
+	}
 	if (sqlite3_bind_text(ts->rd.stmt, 1, jti, -1, SQLITE_STATIC) != SQLITE_OK)
 		goto done;
 	rc = sqlite3_step(ts->rd.stmt);

@@ -23,7 +23,12 @@ struct tokenstore *tokenstore_open(const char *path, char *err, size_t errlen);
 /* Closes; NULL is a no-op. */
 void tokenstore_close(struct tokenstore *ts);
 
-/* 1 if jti is revoked, 0 if not, -1 on a database error (treat as revoked: fail closed). */
+/*
+ * 1 if jti is revoked, 0 if not, -1 on a database error (treat as revoked: fail closed).
+ * Answered from the revoked ids held in memory while the database's WAL-index header shows no
+ * commit since they were read (any process's: `pdgate token revoke` included); otherwise the
+ * new rows are read first. A revocation committed before the call is never missed.
+ */
 int tokenstore_is_revoked(struct tokenstore *ts, const char *jti);
 
 /* Revokes jti at time now (Unix seconds). Revoking twice is not an error. 0 or -1. */

@@ -716,7 +716,7 @@ test_large(void)
 		const char *max = (const char *)sqlite3_column_text(st, 1);
 		CHECK(max && strcmp(max, "M0100000") == 0, "last id %s", max ? max : "NULL");
 		const char *mode = (const char *)sqlite3_column_text(st, 2);
-		CHECK(mode && strcmp(mode, "delete") == 0, "journal mode %s", mode ? mode : "NULL");
+		CHECK(mode && strcmp(mode, "wal") == 0, "journal mode %s", mode ? mode : "NULL");
 	} else {
 		CHECK(0, "query large.db: %s", sqlite3_errmsg(db));
 	}

@@ -78,6 +78,97 @@ test_sqlite(void)
 	rmdir(dir);
 }
 
+/* The journal mode of the file at path, as a new connection sees it. */
+static void
+mode_of(const char *path, char *mode, size_t len)
+{
+	sqlite3 *db = NULL;
+
+	mode[0] = '\0';
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL) == SQLITE_OK)
+		journal_mode(db, mode, len);
+	sqlite3_close(db);
+}
+
+/* A rollback-mode file is converted to WAL at start; one held busy is read as it is. */
+static void
+test_wal(void)
+{
+	char dir[] = "/tmp/pdgate-origin-XXXXXX", path[256], url[300], err[256], mode[16];
+	sqlite3 *db, *other;
+	struct origin *o;
+	char *body;
+	size_t len;
+
+	CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+	snprintf(path, sizeof(path), "%s/members.db", dir);
+	snprintf(url, sizeof(url), "sqlite:%s", path);
+	CHECK(sqlite3_open(path, &db) == SQLITE_OK, "open");
+	CHECK(sqlite3_exec(db,
+	                   "PRAGMA journal_mode=DELETE;"
+	                   "CREATE TABLE members(member_id TEXT PRIMARY KEY, record TEXT NOT NULL);"
+	                   "INSERT INTO members VALUES('M1','{\"member_id\":\"M1\"}');",
+	                   NULL, NULL, NULL) == SQLITE_OK,
+	      "fill");
+	sqlite3_close(db);
+	mode_of(path, mode, sizeof(mode));
+	CHECK(strcmp(mode, "delete") == 0, "made in rollback mode: %s", mode);
+
+	/* another process in a read transaction: the conversion waits, gives up, reads as is */
+	CHECK(sqlite3_open(path, &other) == SQLITE_OK, "second connection");
+	CHECK(sqlite3_exec(other, "BEGIN; SELECT count(*) FROM members;", NULL, NULL, NULL) ==
+	          SQLITE_OK,
+	      "hold a read lock");
+	struct origin_params p = {.url = url, .timeout_ms = 100, .max_record_bytes = 100};
+	o = origin_new(&p, err, sizeof(err));
+	CHECK(o != NULL, "origin_new on a busy file: %s", err);
+	CHECK(o && origin_get(o, "M1", &body, &len) == APIERR_NONE && len == 18, "read as it is");
+	if (o)
+		free(body);
+	origin_free(o);
+	mode_of(path, mode, sizeof(mode));
+	CHECK(strcmp(mode, "delete") == 0, "busy: left in rollback mode: %s", mode);
+	sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+	sqlite3_close(other);
+
+	/* nobody else holds it: converted, and read in WAL mode */
+	o = origin_new(&p, err, sizeof(err));
+	CHECK(o != NULL, "origin_new: %s", err);
+	mode_of(path, mode, sizeof(mode));
+	CHECK(strcmp(mode, "wal") == 0, "converted: %s", mode);
+	CHECK(o && origin_get(o, "M1", &body, &len) == APIERR_NONE && len == 18, "read in WAL");
+	if (o)
+		free(body);
+	/* a writer beside the reader, as the member system's own tool would be */
+	CHECK(sqlite3_open(path, &other) == SQLITE_OK, "writer");
+	CHECK(sqlite3_exec(other,
+	                   "BEGIN; INSERT INTO members VALUES('M2','{\"member_id\":\"M2\"}');",
+	                   NULL, NULL, NULL) == SQLITE_OK,
+	      "write under way");
+	CHECK(o && origin_get(o, "M1", &body, &len) == APIERR_NONE, "a read beside a writer");
+	if (o)
+		free(body);
+	CHECK(o && origin_get(o, "M2", &body, &len) == APIERR_MEMBER_NOT_FOUND,
+	      "the writer's row is not seen before it commits");
+	CHECK(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL) == SQLITE_OK, "commit");
+	CHECK(o && origin_get(o, "M2", &body, &len) == APIERR_NONE, "seen once committed");
+	if (o)
+		free(body);
+	sqlite3_close(other);
+	origin_free(o);
+
+	/* a WAL file opened again stays so */
+	o = origin_new(&p, err, sizeof(err));
+	CHECK(o != NULL, "origin_new on a WAL file: %s", err);
+	origin_free(o);
+	snprintf(url, sizeof(url), "%s-wal", path);
+	unlink(url);
+	snprintf(url, sizeof(url), "%s-shm", path);
+	unlink(url);
+	unlink(path);
+	rmdir(dir);
+}
+
 struct pages {
 	int n;
 	int stop_after; /* 0: never stop */
@@ -287,6 +378,7 @@ main(void)
 {
 	test_cleartext();
 	test_sqlite();
+	test_wal();
 	test_parse_page();
 	test_ujson();
 	return check_done();

@@ -9,6 +9,7 @@
  * hmac.new(K_c, value, sha256).hexdigest()[:32].
  */
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -101,6 +102,17 @@ test_pseudonyms(void)
 		pseudo_apply(&k, rows[i].value, rows[i].len, again);
 		CHECK(strcmp(out, again) == 0, "row %zu: %s, then %s", i, out, again);
 		pseudo_key_wipe(&k);
+		/* the pre-keyed context gives the same pseudonym, call after call */
+		struct pseudo_mac *m = pseudo_mac_new(p[rows[i].binary], rows[i].contract);
+		CHECK(m != NULL, "row %zu: pre-keyed context", i);
+		for (int k2 = 0; m != NULL && k2 < 3; k2++) {
+			memset(again, 'x', sizeof again);
+			CHECK(pseudo_mac_apply(m, rows[i].value, rows[i].len, again) == 0 &&
+			          strcmp(again, rows[i].want) == 0,
+			      "row %zu, pre-keyed call %d: %s, want %s", i, k2, again,
+			      rows[i].want);
+		}
+		pseudo_mac_free(m);
 	}
 done:
 	pseudo_free(p[0]);
@@ -163,6 +175,55 @@ test_subject(void)
 	pseudo_free(p[1]);
 }
 
+/* One pre-keyed context shared by threads, as the handlers share a contract's. */
+struct racer {
+	const struct pseudo_mac *m;
+	const struct pseudo *p;
+	int wrong;
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *r = arg;
+	char out[PSEUDO_HEX + 1], subject[PSEUDO_SUBJECT_HEX + 1];
+
+	for (int i = 0; i < 2000; i++) {
+		if (pseudo_mac_apply(r->m, "M0000001", 8, out) != 0 ||
+		    strcmp(out, "406c0fe411cb7fe450da16b7984535ba") != 0)
+			r->wrong++;
+		if (pseudo_subject(r->p, "M0000002", subject) != 0 ||
+		    strcmp(subject, "f3d50e3a5de1a2b53814efad4a46c8e8c6c3b4034d1a69dbeea7d297c1f907"
+		                    "47") != 0)
+			r->wrong++;
+	}
+	return NULL;
+}
+
+static void
+test_threads(void)
+{
+	struct pseudo *p = make(false);
+	struct pseudo_mac *m = pseudo_mac_new(p, "CT-2026-0001");
+	struct racer r[4];
+	pthread_t t[4];
+
+	CHECK(m != NULL, "pre-keyed context");
+	if (m == NULL)
+		goto done;
+	for (int i = 0; i < 4; i++) {
+		r[i] = (struct racer){m, p, 0};
+		CHECK(pthread_create(&t[i], NULL, race, &r[i]) == 0, "thread %d", i);
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(t[i], NULL);
+		CHECK(r[i].wrong == 0, "thread %d: %d wrong answers", i, r[i].wrong);
+	}
+done:
+	pseudo_mac_free(m);
+	pseudo_free(p);
+}
+
 static void
 test_limits(void)
 {
@@ -173,6 +234,8 @@ test_limits(void)
 	memset(c129, 'C', 129);
 	c129[129] = '\0';
 	CHECK(pseudo_contract_key(p, c129, &k) == -1, "a contract id of 129 bytes is refused");
+	CHECK(pseudo_mac_new(p, c129) == NULL, "no pre-keyed context for it either");
+	pseudo_mac_free(NULL);
 	memset(&k, 0xa5, sizeof k);
 	pseudo_key_wipe(&k);
 	bool zero = true;
@@ -258,6 +321,7 @@ main(void)
 	test_pseudonyms();
 	test_unlinkable();
 	test_subject();
+	test_threads();
 	test_limits();
 	test_load();
 	return check_done();

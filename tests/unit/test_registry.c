@@ -40,7 +40,8 @@ main(void)
 	mkdir(cdir, 0700);
 	put("a.json", contract_a);
 
-	r = registry_open("policies/purposes.json", "policies/fields.json", cdir, state, &errors);
+	r = registry_open("policies/purposes.json", "policies/fields.json", cdir, state, NULL,
+	                  &errors);
 	CHECK(r != NULL, "open: %s", errors ? errors : "");
 	if (r == NULL)
 		return check_done();
@@ -76,6 +77,19 @@ main(void)
 	CHECK(v2 != v1 && v2->generation == 2 && contract_set_count(v2->contracts) == 2,
 	      "the new set");
 	CHECK(contract_set_count(v1->contracts) == 1, "a request's view outlives the reload");
+	/* each load compiles a release plan per contract purpose, held by its view */
+	{
+		const struct contract *a1 = contract_set_find(v1->contracts, "CT-2026-0100");
+		const struct contract *a2 = contract_set_find(v2->contracts, "CT-2026-0100");
+		const struct contract *b2 = contract_set_find(v2->contracts, "CT-2026-0101");
+		const struct release_plan *pa1 = registry_plan(v1, contract_purpose(a1, "contact"));
+		const struct release_plan *pa2 = registry_plan(v2, contract_purpose(a2, "contact"));
+		CHECK(pa1 != NULL && pa2 != NULL && pa1 != pa2, "a plan in each view");
+		CHECK(registry_plan(v2, contract_purpose(b2, "contact")) != NULL,
+		      "the new contract's");
+		CHECK(registry_plan(v1, contract_purpose(b2, "contact")) == NULL,
+		      "no plan of another view's contract");
+	}
 	registry_release(r, v1);
 	registry_release(r, v2);
 
@@ -93,7 +107,8 @@ main(void)
 	json_decref(gw);
 	registry_free(r);
 
-	r = registry_open("policies/purposes.json", "policies/fields.json", cdir, state, &errors);
+	r = registry_open("policies/purposes.json", "policies/fields.json", cdir, state, NULL,
+	                  &errors);
 	CHECK(r != NULL, "reopen");
 	if (r == NULL)
 		return check_done();
@@ -102,7 +117,8 @@ main(void)
 	CHECK(registry_set_suspended(r, "alpha", false, "officer", NULL, 2000) == 1, "resume");
 	CHECK(registry_set_suspended(r, NULL, false, "officer", NULL, 2000) == 1, "resume gw");
 	registry_free(r);
-	r = registry_open("policies/purposes.json", "policies/fields.json", cdir, state, &errors);
+	r = registry_open("policies/purposes.json", "policies/fields.json", cdir, state, NULL,
+	                  &errors);
 	CHECK(r && !registry_partner_suspended(r, "alpha") && !registry_gateway_suspended(r),
 	      "resumption persists");
 	registry_free(r);

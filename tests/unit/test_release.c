@@ -370,6 +370,21 @@ build(struct fixture *fx, const char *id, const char *purpose, const json_t *rec
 		buf_free(&body);
 		return;
 	}
+	/* a plan compiled once gives the same bytes and items, time after time */
+	struct release_plan *plan = release_plan_new(c, p, fx->pseudo, why, sizeof(why));
+	CHECK(plan != NULL, "%s %s: plan: %s", id, purpose, why);
+	for (int round = 0; plan != NULL && round < 2; round++) {
+		struct buf again = {0};
+		const char *items2[64];
+		size_t n2 = 99;
+		CHECK(release_plan_build(plan, record, now, &again, items2, &n2, why,
+		                         sizeof(why)) == APIERR_NONE &&
+		          again.len == body.len && memcmp(again.data, body.data, body.len) == 0 &&
+		          n2 == n_items && memcmp(items2, items, n2 * sizeof(*items)) == 0,
+		      "%s %s: the plan's answer differs (round %d)", id, purpose, round);
+		buf_free(&again);
+	}
+	release_plan_free(plan);
 	/* the text is what jansson makes of it: valid JSON, compact, in the same order */
 	json_t *parsed = json_loadb(body.data, body.len, JSON_REJECT_DUPLICATES, NULL);
 	char *again = parsed ? json_dumps(parsed, JSON_COMPACT) : NULL;

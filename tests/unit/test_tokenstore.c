@@ -3,13 +3,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
 #include "check.h"
-#include "tokenstore.h"
+#include "tokenstore.c" /* the memory of revocations is static */
 
 static char dir[] = "/tmp/test_tokenstore.XXXXXX";
 static char db[300];
@@ -78,6 +79,88 @@ test_revoke(void)
 		sqlite3_finalize(st);
 		sqlite3_close(h);
 	}
+}
+
+/* How many times the memory was loaded from the table. */
+static int
+loads(struct tokenstore *ts)
+{
+	return sqlite3_stmt_status(ts->mem.since, SQLITE_STMTSTATUS_RUN, 0);
+}
+
+/*
+ * Revocations from memory: no query while nothing committed, and never a revocation missed
+ * that committed before the lookup, whoever committed it: this handle, another handle, another
+ * process, with other writes (the record counts) moving the database in between.
+ */
+static void
+test_memory(void)
+{
+	char err[256], jti[32];
+	struct tokenstore *ts = tokenstore_open(db, err, sizeof err), *other;
+	bool ok;
+
+	CHECK(ts != NULL, "open: %s", err);
+	if (!ts)
+		return;
+	CHECK(ts->mem.shm != NULL, "the WAL-index header is mapped");
+	{
+		/* through a symbolic link: the -shm is beside the file SQLite resolved */
+		char link[320];
+		snprintf(link, sizeof link, "%s/link.db", dir);
+		CHECK(symlink(db, link) == 0, "symlink");
+		struct tokenstore *l = tokenstore_open(link, err, sizeof err);
+		CHECK(l != NULL && l->mem.shm != NULL, "mapped through a link");
+		tokenstore_close(l);
+	}
+	CHECK(tokenstore_is_revoked(ts, "mem-0") == 0, "not revoked");
+	int n = loads(ts);
+	for (int i = 0; i < 100; i++)
+		CHECK(tokenstore_is_revoked(ts, "mem-0") == 0, "lookup %d", i);
+	CHECK(loads(ts) == n, "100 lookups, no commit: no load (%d)", loads(ts) - n);
+
+	other = tokenstore_open(db, err, sizeof err);
+	CHECK(other != NULL, "second open: %s", err);
+	for (int i = 1; other != NULL && i <= 200; i++) {
+		snprintf(jti, sizeof jti, "mem-%d", i);
+		CHECK(tokenstore_is_revoked(ts, jti) == 0, "%s before", jti);
+		if (i % 3 == 0)
+			tokenstore_take(other, "mem-counter", 1, 1000000, &ok);
+		CHECK(tokenstore_revoke(i % 2 ? other : ts, jti, 1775000000 + i) == 0, "revoke %s",
+		      jti);
+		if (i % 5 == 0)
+			tokenstore_take(ts, "mem-counter", 1, 1000000, &ok);
+		CHECK(tokenstore_is_revoked(ts, jti) == 1, "%s seen at once", jti);
+		CHECK(tokenstore_is_revoked(ts, "mem-0") == 0, "mem-0 still not revoked");
+	}
+	tokenstore_close(other);
+
+	/* another process */
+	for (int i = 0; i < 20; i++) {
+		snprintf(jti, sizeof jti, "proc-%d", i);
+		CHECK(tokenstore_is_revoked(ts, jti) == 0, "%s before", jti);
+		/* a process of its own (exec'd: SQLite's state must not cross a fork) */
+		pid_t pid = fork();
+		if (pid == 0) {
+			execl("/proc/self/exe", "test_tokenstore", "--revoke", db, jti,
+			      (char *)NULL);
+			_exit(127);
+		}
+		int status = -1;
+		CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+		          WEXITSTATUS(status) == 0,
+		      "child revoked %s", jti);
+		CHECK(tokenstore_is_revoked(ts, jti) == 1, "%s, revoked by another process, seen",
+		      jti);
+	}
+	/* a database that cannot be read is a revoked work order (fail closed) */
+	sqlite3_finalize(ts->mem.since);
+	CHECK(sqlite3_prepare_v2(ts->rd.db, "SELECT rowid, jti FROM no_such_table", -1,
+	                         &ts->mem.since, NULL) != SQLITE_OK,
+	      "a broken statement");
+	tokenstore_revoke(ts, "mem-last", 1775000000);
+	CHECK(tokenstore_is_revoked(ts, "mem-0") == -1, "load failed: -1, not 0");
+	tokenstore_close(ts);
 }
 
 static void
@@ -237,12 +320,20 @@ test_open_errors(void)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+	if (argc == 4 && strcmp(argv[1], "--revoke") == 0) {
+		char err[256];
+		struct tokenstore *ts = tokenstore_open(argv[2], err, sizeof err);
+		int rc = ts != NULL && tokenstore_revoke(ts, argv[3], 1775000000) == 0 ? 0 : 1;
+		tokenstore_close(ts);
+		return rc;
+	}
 	if (!mkdtemp(dir))
 		return 1;
 	snprintf(db, sizeof db, "%s/state.db", dir);
 	test_revoke();
+	test_memory();
 	test_take();
 	test_concurrency();
 	test_busy();
