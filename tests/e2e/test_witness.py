@@ -156,6 +156,8 @@ class Env(pdtest.Env):
         cps = [(s, n) for s, n in db.execute("SELECT size, note FROM checkpoints ORDER BY size")]
         db.close()
         check(len(cps) >= 4, f"checkpoints {[s for s, _ in cps]}")
+        r = inst.pdgate("ledger", "checkpoint", "-c", inst.conf)
+        eq(r.stdout, cps[-1][1], "pdgate ledger checkpoint is the latest stored")
         r = inst.pdgate("ledger", "export", "-c", inst.conf)
         check(r.returncode == 0, r.stderr)
         hashes = [leaf_hash(x) for x in r.stdout.encode().split(b"\n")[:-1]]
