@@ -182,6 +182,7 @@ LINK_test_token           := buf codec file ident pki pki_crl pki_file strtab to
 LINK_test_tokenstore      := strtab
 LINK_test_ujson           := ujson
 LINK_test_utf8            := utf8
+LINK_test_witness         := codec merkle note witness
 LINK_test_workq           := workq
 
 # A test binary depends on the objects of its line, and on its module's .c, which it may include.

@@ -12,6 +12,7 @@
 #include "report_cmd.h"
 #include "token_cmd.h"
 #include "version.h"
+#include "witness_cmd.h"
 
 /* Each subcommand lives in its module; the entries below are its whole interface to main. */
 static const struct cli_command commands[] = {
@@ -24,6 +25,7 @@ static const struct cli_command commands[] = {
     {"ledger", ledger_main, "verify, export, prove the transfer ledger; check proofs"},
     {"report", report_main, "compliance reports: provisions, subject, breach, summary"},
     {"anonymize", anon_main, "make an anonymised data set (匿名加工情報), recorded, then written"},
+    {"witness", witness_main, "run a C2SP witness that cosigns consistent ledger checkpoints"},
     {"version", version_main, "print the version of pdgate and of the libraries it runs on"},
 };
 

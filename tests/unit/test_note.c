@@ -747,9 +747,10 @@ write_file(const char *path, const char *data, size_t len)
 	return ok ? 0 : -1;
 }
 
-/* Runs the Python verifier on (vkey, note); its first output line, or "" on failure. */
+/* Runs the Python script on (vkey, note); its first output line, or "" on failure. */
 static void
-python_verify(const char *vkey, const char *note, size_t len, char *out, size_t cap)
+python_run(const char *script, const char *vkey, const char *note, size_t len, char *out,
+           size_t cap)
 {
 	char dir[] = "/tmp/pdgate-note-XXXXXX", vp[64], np[64], sp[64], cmd[256];
 	FILE *p;
@@ -762,7 +763,7 @@ python_verify(const char *vkey, const char *note, size_t len, char *out, size_t 
 	snprintf(sp, sizeof(sp), "%s/verify.py", dir);
 	snprintf(cmd, sizeof(cmd), "python3 %s %s %s 2>/dev/null", sp, vp, np);
 	if (write_file(vp, vkey, strlen(vkey)) == 0 && write_file(np, note, len) == 0 &&
-	    write_file(sp, py_verify, strlen(py_verify)) == 0 && (p = popen(cmd, "r")) != NULL) {
+	    write_file(sp, script, strlen(script)) == 0 && (p = popen(cmd, "r")) != NULL) {
 		if (fgets(out, (int)cap, p) == NULL)
 			out[0] = '\0';
 		out[strcspn(out, "\n")] = '\0';
@@ -772,6 +773,12 @@ python_verify(const char *vkey, const char *note, size_t len, char *out, size_t 
 	unlink(np);
 	unlink(sp);
 	rmdir(dir);
+}
+
+static void
+python_verify(const char *vkey, const char *note, size_t len, char *out, size_t cap)
+{
+	python_run(py_verify, vkey, note, len, out, cap);
 }
 
 static void
@@ -828,6 +835,316 @@ done:
 	note_signer_free(o);
 }
 
+/* ---- cosignatures (c2sp.org/tlog-cosignature, cosignature/v1) ---- */
+
+/*
+ * The fixed cosignature vector: a cosignature/v1 of py_text at time 1679315147, made once with
+ * Python's `cryptography` (deterministic, so anyone can remake it):
+ *
+ * python3 -c '
+ * import base64, hashlib, struct
+ * from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+ * from cryptography.hazmat.primitives import serialization as S
+ * k = Ed25519PrivateKey.from_private_bytes(hashlib.sha256(b"pdgate cosig test key").digest())
+ * pub = k.public_key().public_bytes(S.Encoding.Raw, S.PublicFormat.Raw)
+ * name = b"witness.example/w1"
+ * kid = hashlib.sha256(name + b"\n\x04" + pub).digest()[:4]
+ * body = b"pdgate.local/test\n42\n" + base64.b64encode(hashlib.sha256(b"root").digest()) + b"\n"
+ * ts = 1679315147
+ * sig = k.sign(b"cosignature/v1\ntime %d\n" % ts + body)
+ * print(k.private_bytes(S.Encoding.PEM, S.PrivateFormat.PKCS8, S.NoEncryption()).decode())
+ * print(name.decode() + "+" + kid.hex() + "+" + base64.b64encode(b"\x04" + pub).decode())
+ * print(repr((b"\xe2\x80\x94 " + name + b" " +
+ *             base64.b64encode(kid + struct.pack(">Q", ts) + sig) + b"\n").decode()))'
+ */
+static const char cs_pem[] = "-----BEGIN PRIVATE KEY-----\n"
+                             "MC4CAQAwBQYDK2VwBCIEIPA8hoUMQk9vJpoiw6trHAIXhNIF9IHLNJ8ITY4zDdeV\n"
+                             "-----END PRIVATE KEY-----\n";
+static const char cs_vkey[] =
+    "witness.example/w1+a6ba1725+BGB0HDp4PWlgH7Fj+Fa1qU9qqCeQn7biIbv+04X2Wze5";
+#define CS_TIME 1679315147
+#define CS_SIG                                                                                     \
+	"proXJQAAAABkGFDLzTAC11Lf+c1VsRuHLj84YGvb4M0dAAN8elbmsxHKkslpWGWtdzmKNRj086X7D2NU1BA+"     \
+	"SEuixVQnBiqDI7KxAg=="
+static const char cs_line[] = "\xe2\x80\x94 witness.example/w1 " CS_SIG "\n";
+
+/* A signature line of name with blob (re-encoded), for forged and malformed lines. */
+static char *
+line_of(const char *name, const uint8_t *blob, size_t len)
+{
+	char b64[256], *out;
+
+	codec_b64_encode(blob, len, b64);
+	if ((out = malloc(strlen(name) + strlen(b64) + 8)) != NULL)
+		sprintf(out, SIG_PREFIX "%s %s\n", name, b64);
+	return out;
+}
+
+static int
+cosig_verify_str(const struct note_verifier *v, const char *body, const char *lines, uint64_t *ts)
+{
+	return note_cosig_verify(v, body, strlen(body), lines, strlen(lines), ts);
+}
+
+static void
+test_cosig_vector(void)
+{
+	struct note_signer *cs = note_cosigner_new("witness.example/w1", cs_pem, strlen(cs_pem));
+	struct note_verifier *cv = note_cosigner_verifier_new(cs_vkey, strlen(cs_vkey));
+	struct note_verifier *lv = note_verifier_new(py_vkey, strlen(py_vkey));
+	char *vkey = cs ? note_signer_vkey(cs) : NULL, *line = NULL, *note = NULL;
+	struct note_checkpoint cp;
+	struct note_cosig found;
+	size_t len = 0, n = 9;
+	uint64_t ts = 0;
+
+	CHECK(cs != NULL && cv != NULL && lv != NULL, "cosigner keys");
+	if (cs == NULL || cv == NULL || lv == NULL)
+		goto done;
+	CHECK(vkey != NULL && strcmp(vkey, cs_vkey) == 0, "cosigner vkey %s", vkey ? vkey : "-");
+	CHECK(strcmp(note_verifier_name(cv), "witness.example/w1") == 0, "cosigner name");
+	/* the key ids of the two types differ: each vkey is refused as the other */
+	CHECK(note_verifier_new(cs_vkey, strlen(cs_vkey)) == NULL, "0x04 vkey as a log key");
+	CHECK(note_cosigner_verifier_new(py_vkey, strlen(py_vkey)) == NULL,
+	      "0x01 vkey as cosigner");
+	CHECK(note_cosign(cs, py_text, strlen(py_text), CS_TIME, &line, &len) == NOTE_OK &&
+	          len == strlen(cs_line) && strcmp(line, cs_line) == 0,
+	      "cosignature differs from Python's: %s", line ? line : "-");
+	CHECK(cosig_verify_str(cv, py_text, cs_line, &ts) == NOTE_OK && ts == CS_TIME,
+	      "Python's cosignature");
+	/* in the whole note: the log opens it ignoring the cosignature, the cosigner the reverse */
+	note = concat(py_note, cs_line);
+	CHECK(note != NULL && note_checkpoint_open(note, strlen(note), &lv, 1, &cp) == NOTE_OK &&
+	          cp.size == 42,
+	      "log signature beside a cosignature");
+	CHECK(note != NULL &&
+	          note_cosig_check(note, strlen(note), &cv, 1, &cp, &found, &n) == NOTE_OK &&
+	          n == 1 && found.valid && found.time == CS_TIME && cp.size == 42,
+	      "cosignature in the note");
+	CHECK(note_cosig_check(py_note, strlen(py_note), &cv, 1, &cp, &found, &n) == NOTE_OK &&
+	          n == 0 && !found.valid && cp.size == 42,
+	      "a note without cosignature has none");
+	/* each kind of key in its own place only */
+	CHECK(note_checkpoint_open(note, strlen(note), &cv, 1, &cp) == NOTE_EKEY,
+	      "a cosigner as the log's key");
+	CHECK(note_cosig_check(note, strlen(note), &lv, 1, &cp, &found, &n) == NOTE_EKEY,
+	      "a log key as a cosigner");
+	CHECK(cosig_verify_str(lv, py_text, cs_line, &ts) == NOTE_EKEY, "log key verifies cosig");
+done:
+	free(vkey);
+	free(line);
+	free(note);
+	note_signer_free(cs);
+	note_verifier_free(cv);
+	note_verifier_free(lv);
+}
+
+static void
+test_cosig_refusals(void)
+{
+	struct note_signer *cs = note_cosigner_new("witness.example/w1", cs_pem, strlen(cs_pem));
+	struct note_signer *ls = note_signer_new("pdgate.local/test", py_pem, strlen(py_pem));
+	struct note_verifier *cv = note_cosigner_verifier_new(cs_vkey, strlen(cs_vkey));
+	const char *other = "pdgate.local/test\n43\nSBNJTRN+FjG7owHVrKtue7eqdM4RhdRWVl71HXN2d7I=\n";
+	uint8_t blob[COSIG_BLOB_LEN];
+	char *line = NULL;
+	size_t len;
+	uint64_t ts;
+
+	if (cs == NULL || ls == NULL || cv == NULL ||
+	    codec_b64_decode(CS_SIG, strlen(CS_SIG), blob, sizeof(blob)) != COSIG_BLOB_LEN) {
+		CHECK(0, "refusal fixtures");
+		goto done;
+	}
+	CHECK(note_sign(cs, py_text, strlen(py_text), &line, &len) == NOTE_EKEY && line == NULL,
+	      "a cosigner signs a note");
+	CHECK(note_cosign(ls, py_text, strlen(py_text), 1, &line, &len) == NOTE_EKEY,
+	      "a log key cosigns");
+	CHECK(note_cosign(cs, "not a checkpoint\n", 17, 1, &line, &len) == NOTE_EMALFORMED,
+	      "cosigning what is not a checkpoint");
+	CHECK(note_cosign(cs, py_note, strlen(py_note), 1, &line, &len) == NOTE_EMALFORMED,
+	      "cosigning a note with its signature lines");
+	CHECK(note_cosign(cs, py_text, strlen(py_text), (uint64_t)INT64_MAX + 1, &line, &len) ==
+	          NOTE_EMALFORMED,
+	      "a timestamp above 2^63 - 1");
+	/* the exact body: another size, or an extension line added, breaks the signature */
+	CHECK(cosig_verify_str(cv, other, cs_line, &ts) == NOTE_EBADSIG, "cosig of another body");
+	{
+		char *ext = concat(py_text, "ext\n");
+
+		CHECK(ext && cosig_verify_str(cv, ext, cs_line, &ts) == NOTE_EBADSIG,
+		      "an extension");
+		free(ext);
+	}
+	/* the timestamp is signed */
+	struct {
+		const char *why;
+		const char *name;
+		int byte, bit;
+		size_t len;
+		int want;
+	} rows[] = {
+	    {"timestamp changed", "witness.example/w1", 11, 0x01, COSIG_BLOB_LEN, NOTE_EBADSIG},
+	    {"signature changed", "witness.example/w1", 40, 0x10, COSIG_BLOB_LEN, NOTE_EBADSIG},
+	    {"timestamp over 2^63 - 1", "witness.example/w1", 4, 0x80, COSIG_BLOB_LEN,
+	     NOTE_EMALFORMED},
+	    {"a plain note signature by the cosigner", "witness.example/w1", -1, 0, 4 + SIG_LEN,
+	     NOTE_EMALFORMED},
+	    {"one byte short", "witness.example/w1", -1, 0, COSIG_BLOB_LEN - 1, NOTE_EMALFORMED},
+	    {"another key id: ignored", "witness.example/w1", 0, 0x01, COSIG_BLOB_LEN,
+	     NOTE_EUNVERIFIED},
+	    {"another name: ignored", "witness.example/w2", -1, 0, COSIG_BLOB_LEN,
+	     NOTE_EUNVERIFIED},
+	    {"an unknown key of another algorithm: ignored", "x.example/k", -1, 0, 5,
+	     NOTE_EUNVERIFIED},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint8_t b[COSIG_BLOB_LEN];
+		char *l;
+		int rc;
+
+		memcpy(b, blob, sizeof(b));
+		if (rows[i].byte >= 0)
+			b[rows[i].byte] ^= (uint8_t)rows[i].bit;
+		l = line_of(rows[i].name, b, rows[i].len);
+		rc = l ? cosig_verify_str(cv, py_text, l, &ts) : -99;
+		CHECK(rc == rows[i].want, "%s: %s", rows[i].why, note_strerror(rc));
+		free(l);
+	}
+	CHECK(cosig_verify_str(cv, py_text, "", &ts) == NOTE_EMALFORMED, "no line");
+	CHECK(cosig_verify_str(cv, py_text, "\xe2\x80\x94 witness.example/w1 " CS_SIG, &ts) ==
+	          NOTE_EMALFORMED,
+	      "a line without its newline");
+	CHECK(cosig_verify_str(cv, py_text, "- witness.example/w1 " CS_SIG "\n", &ts) ==
+	          NOTE_EMALFORMED,
+	      "a line without the em dash");
+done:
+	free(line);
+	note_signer_free(cs);
+	note_signer_free(ls);
+	note_verifier_free(cv);
+}
+
+/* A note with the log's signature and several cosignatures, and the bound on their number. */
+static void
+test_cosig_several(void)
+{
+	struct note_signer *c1 = note_cosigner_new("witness.example/w1", cs_pem, strlen(cs_pem));
+	char *pem = ed25519_pem(NULL), *pem3 = ed25519_pem(NULL);
+	struct note_signer *c2 =
+	    pem ? note_cosigner_new("witness.example/w2", pem, strlen(pem)) : NULL;
+	struct note_signer *c3 =
+	    pem3 ? note_cosigner_new("unknown.example/w", pem3, strlen(pem3)) : NULL;
+	struct note_verifier *known[2] = {NULL, NULL};
+	char *l1 = NULL, *l2 = NULL, *l3 = NULL, *vk = NULL, *buf = NULL;
+	struct note_checkpoint cp;
+	struct note_cosig found[2];
+	size_t len, n = 0;
+
+	if (c1 == NULL || c2 == NULL || c3 == NULL || (vk = note_signer_vkey(c2)) == NULL ||
+	    (known[1] = note_cosigner_verifier_new(vk, strlen(vk))) == NULL ||
+	    (known[0] = note_cosigner_verifier_new(cs_vkey, strlen(cs_vkey))) == NULL ||
+	    note_cosign(c1, py_text, strlen(py_text), 100, &l1, &len) != NOTE_OK ||
+	    note_cosign(c2, py_text, strlen(py_text), 200, &l2, &len) != NOTE_OK ||
+	    note_cosign(c3, py_text, strlen(py_text), 300, &l3, &len) != NOTE_OK ||
+	    (buf = malloc(NOTE_MAX_SIZE)) == NULL) {
+		CHECK(0, "several-cosigner fixtures");
+		goto done;
+	}
+	snprintf(buf, NOTE_MAX_SIZE, "%s%s%s%s", py_note, l3, l2, l1);
+	CHECK(note_cosig_check(buf, strlen(buf), known, 2, &cp, found, &n) == NOTE_OK && n == 2 &&
+	          found[0].valid && found[0].time == 100 && found[1].valid && found[1].time == 200,
+	      "two known cosigners among three, n=%zu", n);
+	snprintf(buf, NOTE_MAX_SIZE, "%s%s%s", py_note, l3, l2);
+	CHECK(note_cosig_check(buf, strlen(buf), known, 2, &cp, found, &n) == NOTE_OK && n == 1 &&
+	          !found[0].valid && found[1].valid,
+	      "one of two");
+	/* a bad line by a known cosigner spoils the note, even beside a good one */
+	snprintf(buf, NOTE_MAX_SIZE, "%s%s%s", py_note, l1, l2);
+	buf[strlen(buf) - 10] ^= 0x01;
+	CHECK(note_cosig_check(buf, strlen(buf), known, 2, &cp, found, &n) != NOTE_OK && n == 0 &&
+	          !found[0].valid,
+	      "a bad cosignature beside a good one");
+	/* NOTE_MAX_SIGS lines are read, one more is refused */
+	{
+		size_t at = (size_t)snprintf(buf, NOTE_MAX_SIZE, "%s", py_note);
+
+		for (size_t i = 1; i < NOTE_MAX_SIGS; i++)
+			at += (size_t)snprintf(buf + at, NOTE_MAX_SIZE - at, "%s", l3);
+		CHECK(note_cosig_check(buf, at, known, 2, &cp, found, &n) == NOTE_OK && n == 0,
+		      "NOTE_MAX_SIGS lines");
+		snprintf(buf + at, NOTE_MAX_SIZE - at, "%s", l1);
+		CHECK(note_cosig_check(buf, strlen(buf), known, 2, &cp, found, &n) ==
+		          NOTE_EMALFORMED,
+		      "NOTE_MAX_SIGS + 1 lines");
+	}
+	CHECK(note_cosig_check(py_text, strlen(py_text), known, 2, &cp, found, &n) ==
+	          NOTE_EMALFORMED,
+	      "a checkpoint without signature lines");
+done:
+	free(pem);
+	free(pem3);
+	free(vk);
+	free(l1);
+	free(l2);
+	free(l3);
+	free(buf);
+	note_signer_free(c1);
+	note_signer_free(c2);
+	note_signer_free(c3);
+	note_verifier_free(known[0]);
+	note_verifier_free(known[1]);
+}
+
+/* An independent check of cosignature/v1 by hand with `cryptography`: prints the timestamp, or
+ * raises (exit 1) on a wrong key id or a bad signature. */
+static const char py_cosig_verify[] =
+    "import sys, base64, hashlib\n"
+    "from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey\n"
+    "name, kid, key = open(sys.argv[1]).read().strip().split('+', 2)\n"
+    "raw = base64.b64decode(key, validate=True)\n"
+    "assert raw[0] == 4 and len(raw) == 33\n"
+    "assert hashlib.sha256(name.encode() + b'\\n' + raw).digest()[:4].hex() == kid\n"
+    "note = open(sys.argv[2], 'rb').read()\n"
+    "i = note.rindex(b'\\n\\n')\n"
+    "n, sig = note[i + 2:].decode().rstrip('\\n')[2:].split(' ')\n"
+    "sig = base64.b64decode(sig, validate=True)\n"
+    "assert n == name and sig[:4].hex() == kid and len(sig) == 76\n"
+    "ts = int.from_bytes(sig[4:12], 'big')\n"
+    "msg = b'cosignature/v1\\ntime %d\\n' % ts + note[:i + 1]\n"
+    "Ed25519PublicKey.from_public_bytes(raw[1:]).verify(sig[12:], msg)\n"
+    "print(ts)\n";
+
+static void
+test_cosig_python_live(void)
+{
+	char *pem = ed25519_pem(NULL), *vkey = NULL, *line = NULL, *note = NULL, got[64];
+	struct note_signer *cs =
+	    pem ? note_cosigner_new("witness.example/live", pem, strlen(pem)) : NULL;
+	const char *body =
+	    "pdgate.local/demo\n3\nOE9qZ4iUS5SdHW0vUyjIIZW9dBWwWnXvK4Gqm8CaISk=\nx\n";
+	size_t len;
+
+	if (cs == NULL || (vkey = note_signer_vkey(cs)) == NULL ||
+	    note_cosign(cs, body, strlen(body), 1764720000, &line, &len) != NOTE_OK ||
+	    (note = malloc(strlen(body) + 1 + len + 1)) == NULL) {
+		CHECK(0, "live cosig fixtures");
+		goto done;
+	}
+	sprintf(note, "%s\n%s", body, line);
+	python_run(py_cosig_verify, vkey, note, strlen(note), got, sizeof(got));
+	CHECK(strcmp(got, "1764720000") == 0, "Python does not verify C's cosignature: '%s'", got);
+	note[1] ^= 1;
+	python_run(py_cosig_verify, vkey, note, strlen(note), got, sizeof(got));
+	CHECK(strcmp(got, "") == 0, "Python accepts a cosignature of another body: '%s'", got);
+done:
+	free(pem);
+	free(vkey);
+	free(line);
+	free(note);
+	note_signer_free(cs);
+}
+
 int
 main(void)
 {
@@ -840,5 +1157,9 @@ main(void)
 	test_keys();
 	test_checkpoints();
 	test_python_live();
+	test_cosig_vector();
+	test_cosig_refusals();
+	test_cosig_several();
+	test_cosig_python_live();
 	return check_done();
 }
