@@ -805,8 +805,9 @@ test_crash_tail(void)
 	sqlite3_open(db, &s);
 	sqlite3_exec(s,
 	             "DELETE FROM checkpoints WHERE size = (SELECT max(size) FROM checkpoints);"
-	             "UPDATE entries SET leaf = replace(leaf, 'deny', 'DENY') WHERE idx = "
-	             "(SELECT max(idx) - 1 FROM entries)",
+	             "UPDATE batches SET leaves = replace(leaves, 'deny', 'DENY') WHERE first = "
+	             "(SELECT max(first) FROM batches WHERE first <= (SELECT max(first + n) - 2 "
+	             "FROM batches))",
 	             NULL, NULL, NULL);
 	sqlite3_close(s);
 	struct ledger_params p = {.path = db, .origin = ORIGIN, .key = keypath};
