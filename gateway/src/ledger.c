@@ -52,6 +52,7 @@ struct ledger_stats {
 	uint64_t entries;     /* entries they held */
 	uint64_t failed;      /* transactions that failed (their callers got LEDGER_EIO) */
 	uint64_t checkpoints; /* checkpoints signed since open */
+	uint64_t writer_ns;   /* the writer thread's CPU time in its commits */
 };
 
 /* One caller of ledger_append, asleep until the writer has committed or failed its entries. */
@@ -323,6 +324,9 @@ commit_batch(struct ledger *l, struct waiter *list)
 	int64_t ms = now_wall_ms();
 	uint64_t n = 0, t0 = now_mono_us();
 	int rc = -1;
+	struct timespec cpu0, cpu1;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
 
 	if (ms < l->last_ms)
 		ms = l->last_ms;
@@ -382,6 +386,11 @@ done:
 		snprintf(l->h_error, sizeof(l->h_error), "%s", why);
 	}
 	l->h_failing = rc != 0;
+	pthread_mutex_unlock(&l->lock);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+	pthread_mutex_lock(&l->lock);
+	l->stats.writer_ns +=
+	    (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
 	pthread_mutex_unlock(&l->lock);
 	/* Only now are the callers released: a 0 they see is for entries already committed. */
 	for (struct waiter *w = list, *next; w != NULL; w = next) {

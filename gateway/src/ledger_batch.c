@@ -1,5 +1,6 @@
 /* ledger_batch — inside the ledger: the format of one group commit's row (leaves and hashes). */
 #include <assert.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "ledger_batch.h"
@@ -44,30 +45,25 @@ ledger_batch_node_at(uint64_t first, uint64_t n, uint64_t level, uint64_t index)
 int
 ledger_batch_add(struct buf *b, const char *leaf, size_t len)
 {
-	size_t start = b->len;
-
-	if (buf_reserve(b, b->len + len + len / 8 + 4) < 0)
+	/* at worst every byte escaped, the separator and the two quotes */
+	if (len > (SIZE_MAX - b->len - 4) / 2 || buf_reserve(b, b->len + 2 * len + 4) < 0)
 		return -1;
-	buf_add(b, b->len == 0 ? "[\"" : ",\"", 2);
-	for (size_t i = 0, run = 0; i <= len; i++) {
-		unsigned char c = i < len ? (unsigned char)leaf[i] : 0;
-		if (i < len && c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		buf_add(b, leaf + run, i - run);
-		if (i == len)
-			break;
+	char *o = b->data + b->len;
+	*o++ = b->len == 0 ? '[' : ',';
+	*o++ = '"';
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)leaf[i];
 		if (c < 0x20) {
-			buf_truncate(b, start);
+			b->data[b->len] = '\0'; /* as it was */
 			return -1;
 		}
-		buf_add(b, c == '"' ? "\\\"" : "\\\\", 2);
-		run = i + 1;
+		if (c == '"' || c == '\\')
+			*o++ = '\\';
+		*o++ = (char)c;
 	}
-	buf_add(b, "\"", 1);
-	if (b->bad) {
-		buf_truncate(b, start);
-		return -1;
-	}
+	*o++ = '"';
+	b->len = (size_t)(o - b->data);
+	b->data[b->len] = '\0';
 	return 0;
 }
 
@@ -81,7 +77,8 @@ int
 ledger_batch_split(const char *json, size_t len, uint64_t n, struct buf *out, size_t *off,
                    size_t *lens)
 {
-	size_t i = 1;
+	const char *p, *end;
+	char *o;
 	uint64_t k = 0;
 
 	buf_reset(out);
@@ -89,36 +86,48 @@ ledger_batch_split(const char *json, size_t len, uint64_t n, struct buf *out, si
 		return -1;
 	if (len == 2)
 		return n == 0 ? 0 : -1;
+	/* The unescaped leaves are shorter than the array: they are written in place into the
+	 * room just reserved, one byte at a time (a verification reads every leaf this way). */
+	p = json + 1;
+	end = json + len - 1; /* the closing ']' */
+	o = out->data;
 	for (;;) {
-		if (k == n || i >= len - 1 || json[i] != '"')
-			return -1;
-		off[k] = out->len;
-		for (i++;; i++) {
-			if (i >= len - 1)
-				return -1;
-			size_t run = i;
-			while (i < len - 1 && json[i] != '"' && json[i] != '\\' &&
-			       (unsigned char)json[i] >= 0x20)
-				i++;
-			buf_add(out, json + run, i - run);
-			if (i >= len - 1 || (unsigned char)json[i] < 0x20)
-				return -1;
-			if (json[i] == '"')
+		if (k == n || p >= end || *p != '"')
+			goto fail;
+		p++;
+		off[k] = (size_t)(o - out->data);
+		for (;;) {
+			if (p >= end)
+				goto fail;
+			unsigned char c = (unsigned char)*p;
+			if (c >= 0x20 && c != '"' && c != '\\') {
+				*o++ = (char)c;
+				p++;
+				continue;
+			}
+			if (c == '"')
 				break;
-			/* a backslash: only \" and \\ are written */
-			if (json[i + 1] != '"' && json[i + 1] != '\\')
-				return -1;
-			buf_add(out, json + i + 1, 1);
-			i++;
+			/* a backslash: only \" and \\ are written; a control byte never */
+			if (c < 0x20 || p + 1 >= end || (p[1] != '"' && p[1] != '\\'))
+				goto fail;
+			*o++ = p[1];
+			p += 2;
 		}
-		lens[k] = out->len - off[k];
+		lens[k] = (size_t)(o - out->data) - off[k];
 		k++;
-		i++; /* past the closing quote */
-		if (i == len - 1)
+		p++; /* past the closing quote */
+		if (p == end)
 			break;
-		if (json[i] != ',')
-			return -1;
-		i++;
+		if (*p != ',')
+			goto fail;
+		p++;
 	}
-	return k == n && !out->bad ? 0 : -1;
+	if (k != n)
+		goto fail;
+	out->len = (size_t)(o - out->data);
+	out->data[out->len] = '\0';
+	return 0;
+fail:
+	out->data[0] = '\0'; /* empty, as buf_reset left it */
+	return -1;
 }
