@@ -20,6 +20,11 @@
 #define CHUNK 4096
 /* After a failed transaction (disk full) the follower tries again this much later. */
 #define RETRY_MS 1000
+/* Under load the follower gathers at least GATHER entries, or waits GATHER_MS at most, before
+ * a transaction: the pages every transaction rewrites (the ends of the indexes) are written
+ * once for many commits. Searches read the entries it has not reached from the batches. */
+#define GATHER 512
+#define GATHER_MS 20
 
 /*
  * A subject matches a handful of entries, a partner or a purpose many, a kind most: what the
@@ -121,12 +126,27 @@ follower_main(void *arg)
 	struct ledger_index *x = arg;
 	bool failing = false;
 
+	int64_t since = 0; /* when entries began to wait for the follower (monotonic ms) */
+
 	pthread_mutex_lock(&x->lock);
 	while (!x->stop) {
 		if (x->upto >= x->size) {
+			since = 0;
 			pthread_cond_wait(&x->cv, &x->lock);
 			continue;
 		}
+		int64_t now = now_mono_ms();
+		if (since == 0)
+			since = now;
+		if (x->size - x->upto < GATHER && now < since + GATHER_MS) {
+			struct timespec ts;
+			int64_t at = since + GATHER_MS;
+			ts.tv_sec = (time_t)(at / 1000);
+			ts.tv_nsec = (long)(at % 1000) * 1000000;
+			pthread_cond_timedwait(&x->cv, &x->lock, &ts);
+			continue;
+		}
+		since = 0;
 		uint64_t a = x->upto, b = x->size - a > CHUNK ? a + CHUNK : x->size;
 		pthread_mutex_unlock(&x->lock);
 		int rc = index_range(x, a, b);
@@ -267,8 +287,11 @@ ledger_index_notify(struct ledger_index *x, uint64_t size)
 		return;
 	pthread_mutex_lock(&x->lock);
 	if (size > x->size) {
+		/* the follower is woken when it was idle (it starts its wait) or has enough */
+		bool wake = x->size == x->upto || size - x->upto >= GATHER;
 		x->size = size;
-		pthread_cond_signal(&x->cv);
+		if (wake)
+			pthread_cond_signal(&x->cv);
 	}
 	pthread_mutex_unlock(&x->lock);
 }
