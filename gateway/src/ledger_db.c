@@ -82,6 +82,7 @@ ledger_conn_free(struct ledger_conn *c)
 	for (int i = 0; i < LEDGER_IX_COUNT; i++)
 		sqlite3_finalize(c->ix[i]);
 	ledger_batch_rd_free(&c->rd);
+	free(c->hc.h);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -191,28 +192,60 @@ done:
 	}
 }
 
-/* The hash at byte offset at of the hashes of the batch holding entry e. */
+/* Where node (level, index) — level 0: the leaf hash of entry index — is in the hashes of the
+ * batch [first, first + n), or -1. */
+static int64_t
+hash_at(uint64_t first, uint64_t n, uint64_t e, uint64_t level, uint64_t index)
+{
+	if (level == 0)
+		return e >= first && e - first < n ? (int64_t)((e - first) * MERKLE_HASH_LEN) : -1;
+	return ledger_batch_node_at(first, n, level, index);
+}
+
+/*
+ * The hash of node (level, index) from the batch holding entry e, which completes it. The
+ * batch's hashes are kept (c->hc): most of an inclusion proof's siblings below the batch's
+ * size are in the batch of the entry or its neighbour, and a committed batch never changes.
+ */
 static int
 batch_hash(struct ledger_conn *c, uint64_t e, uint64_t level, uint64_t index,
            uint8_t out[MERKLE_HASH_LEN])
 {
-	sqlite3_stmt *st = c->st[LEDGER_ST_BATCH_AT];
+	struct ledger_hashes *hc = &c->hc;
+	sqlite3_stmt *st;
+	int64_t at;
 	int rc = -1;
 
+	if (hc->n > 0 && e >= hc->first && e - hc->first < hc->n) {
+		if ((at = hash_at(hc->first, hc->n, e, level, index)) < 0)
+			return -1;
+		memcpy(out, hc->h + at, MERKLE_HASH_LEN);
+		return 0;
+	}
+	st = c->st[LEDGER_ST_BATCH_AT];
 	sqlite3_bind_int64(st, 1, (sqlite3_int64)e);
 	if (sqlite3_step(st) == SQLITE_ROW) {
 		uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
 		uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
-		int64_t at = level == 0 ? e >= first && e - first < n
-		                              ? (int64_t)((e - first) * MERKLE_HASH_LEN)
-		                              : -1
-		                        : ledger_batch_node_at(first, n, level, index);
 		const uint8_t *h = sqlite3_column_blob(st, 3);
-		int64_t len = sqlite3_column_bytes(st, 3);
-		if (at >= 0 && h != NULL && n <= BATCH_MAX_ENTRIES &&
-		    (uint64_t)len == ledger_batch_hashes_len(first, n)) {
+		uint64_t len = (uint64_t)sqlite3_column_bytes(st, 3);
+		at = n <= BATCH_MAX_ENTRIES ? hash_at(first, n, e, level, index) : -1;
+		if (at >= 0 && h != NULL && len == ledger_batch_hashes_len(first, n)) {
 			memcpy(out, h + at, MERKLE_HASH_LEN);
 			rc = 0;
+			if (len > hc->cap) {
+				uint8_t *p = realloc(hc->h, len);
+				if (p != NULL) {
+					hc->h = p;
+					hc->cap = len;
+				}
+			}
+			hc->n = 0;
+			if (len <= hc->cap) {
+				memcpy(hc->h, h, len);
+				hc->first = first;
+				hc->n = n;
+			}
 		}
 	}
 	ledger_st_done(st);

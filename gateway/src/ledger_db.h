@@ -51,6 +51,13 @@ struct ledger_batch_rd {
 };
 void ledger_batch_rd_free(struct ledger_batch_rd *b);
 
+/* The hashes of the batch the tree was last read from (ledger_conn_store). */
+struct ledger_hashes {
+	uint64_t first, n; /* the batch [first, first + n); n == 0: none */
+	uint8_t *h;        /* its hashes column */
+	size_t cap;        /* bytes allocated */
+};
+
 /* One SQLite handle with its prepared statements; used by one thread at a time. */
 struct ledger_conn {
 	sqlite3 *db;
@@ -58,6 +65,7 @@ struct ledger_conn {
 	                                      writer's connection */
 	sqlite3_stmt *ix[LEDGER_IX_COUNT]; /* with the index attached as "ix"; else NULL */
 	struct ledger_batch_rd rd;         /* the last batch read by ledger_conn_leaf */
+	struct ledger_hashes hc;           /* the last batch's hashes the tree was read from */
 	struct ledger_conn *next;          /* in the pool's list of free connections */
 };
 

@@ -1,5 +1,6 @@
 /* ledger_index — inside the ledger: the search index, derived from committed batches. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -238,6 +240,14 @@ ledger_index_start(const char *path, struct log *log, char *err, size_t errlen)
 	if ((x->r = ledger_conn_open(path, false, err, errlen)) == NULL ||
 	    ledger_conn_prepare(x->r, false, err, errlen) < 0)
 		goto fail;
+	/* It holds the ledger's partners and subject references: as private as ledger.db (its
+	 * -wal and -shm files take the mode SQLite finds here). */
+	int fd = open(ix, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s", ix, strerror(errno));
+		goto fail;
+	}
+	close(fd);
 	if (sqlite3_open_v2(ix, &x->w,
 	                    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 	                    NULL) != SQLITE_OK) {

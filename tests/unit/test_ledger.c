@@ -56,6 +56,14 @@ now_s(void)
 /* CPU time of the process: the timed parts run with no other thread of ours, and on a shared
  * machine the wall clock measures the neighbours. */
 static double
+thread_cpu_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double
 cpu_s(void)
 {
 	struct timespec t;
@@ -1019,6 +1027,11 @@ test_search(void)
 	uint64_t size;
 	ledger_size(l, &size);
 	CHECK(wait_indexed(db, size) == 0, "the follower indexes every committed entry");
+	char ixp[320];
+	struct stat ixst;
+	snprintf(ixp, sizeof(ixp), "%s-index", db);
+	CHECK(stat(ixp, &ixst) == 0 && (ixst.st_mode & 077) == 0, "the index file is private: %o",
+	      (unsigned)ixst.st_mode);
 	search_checks(l, first, t0, "all indexed");
 	ledger_close(l);
 
@@ -1296,11 +1309,12 @@ test_big(uint64_t n)
 	uint8_t lh[H], p[MERKLE_MAX_PROOF][H];
 	size_t np;
 	int bad = 0;
-	t0 = cpu_s();
+	/* this thread's CPU: the follower may still be indexing the pages just written */
+	t0 = thread_cpu_s();
 	for (int i = 0; i < 1000; i++)
 		if (ledger_inclusion(l, (uint64_t)rand() % size, size, lh, p, &np) != 0)
 			bad++;
-	double proof_us = (cpu_s() - t0) * 1e3;
+	double proof_us = (thread_cpu_s() - t0) * 1e3;
 	CHECK(bad == 0 && proof_us < 1000, "inclusion proof at %" PRIu64 ": %.1f us", size,
 	      proof_us);
 	ledger_close(l);
