@@ -18,7 +18,10 @@
 #include "config.h"
 #include "file.h"
 #include "ledger.h"
+#include "ledger_batch.h"
 #include "ledger_db.h"
+#include "ledger_index.h"
+#include "ledger_upgrade.h"
 #include "note.h"
 #include "now.h"
 
@@ -49,6 +52,7 @@ struct ledger_stats {
 	uint64_t entries;     /* entries they held */
 	uint64_t failed;      /* transactions that failed (their callers got LEDGER_EIO) */
 	uint64_t checkpoints; /* checkpoints signed since open */
+	uint64_t writer_ns;   /* the writer thread's CPU time in its commits */
 };
 
 /* One caller of ledger_append, asleep until the writer has committed or failed its entries. */
@@ -71,6 +75,7 @@ struct ledger {
 	struct log *own_log; /* stderr when the caller gave none */
 
 	struct ledger_pool *readers; /* read connections, each lent to one thread at a time */
+	struct ledger_index *index;  /* the search index's follower (writer only) */
 
 	/* Writer state: touched only by the writer thread (by ledger_open before it starts). */
 	struct ledger_conn *w;
@@ -80,9 +85,12 @@ struct ledger {
 	int64_t last_ms;                 /* time of the last entry: times never go back */
 	uint64_t cp_size;                /* the latest checkpoint */
 	uint8_t cp_root[MERKLE_HASH_LEN];
-	struct buf leaf; /* reused for each leaf */
-	int failing;     /* the last commit failed: logged once, then probed (writer_main) */
-	int w_frames;    /* frames in the WAL, as the last commit left it (the WAL hook's) */
+	struct buf leaf;   /* reused for each leaf */
+	struct buf leaves; /* the batch's leaves (ledger_batch.h), reused */
+	struct buf hashes; /* its leaf hashes, then its nodes */
+	struct buf nodes;  /* the nodes its entries complete */
+	int failing;       /* the last commit failed: logged once, then probed (writer_main) */
+	int w_frames;      /* frames in the WAL, as the last commit left it (the WAL hook's) */
 
 	/* Shared with callers, under lock. */
 	pthread_mutex_t lock;
@@ -256,13 +264,13 @@ done:
 	return rc;
 }
 
-/* Inserts one entry and the nodes it completes. f is the batch's copy of the frontier. */
+/* Adds one entry to the batch being built: its leaf to l->leaves, its hash to l->hashes and
+ * the nodes it completes to l->nodes. f is the batch's copy of the frontier. */
 static int
-insert_entry(struct ledger *l, struct merkle_frontier *f, const struct ledger_entry *e,
-             const struct buf *tail, const char time[LEDGER_TIME_LEN + 1], int64_t ms)
+add_entry(struct ledger *l, struct merkle_frontier *f, const struct buf *tail,
+          const char time[LEDGER_TIME_LEN + 1])
 {
 	struct merkle_node done[MERKLE_MAX_LEVELS];
-	sqlite3_stmt *st = l->w->st[LEDGER_ST_INS_ENTRY];
 	uint64_t index = f->size;
 	size_t nd;
 
@@ -272,28 +280,35 @@ insert_entry(struct ledger *l, struct merkle_frontier *f, const struct ledger_en
 	if (merkle_leaf_hash(l->leaf.data, l->leaf.len, hash) != MERKLE_OK ||
 	    merkle_frontier_append(f, hash, done, &nd) != MERKLE_OK)
 		return -1;
-	/* The leaf's index in its text, its row and the tree is the tree's size before it. */
+	/* The leaf's index in its text and in the tree is the tree's size before it. */
 	assert(f->size == index + 1 && nd >= 1 && done[0].level == 0 && done[0].index == index);
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)done[0].index);
-	sqlite3_bind_text(st, 2, l->leaf.data, (int)l->leaf.len, SQLITE_STATIC);
-	sqlite3_bind_blob(st, 3, hash, MERKLE_HASH_LEN, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 4, ms);
-	sqlite3_bind_text(st, 5, ledger_kind_name(e->kind), -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 6, e->partner, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 7, e->contract, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 8, e->purpose, -1, SQLITE_STATIC);
-	sqlite3_bind_text(st, 9, e->subject, -1, SQLITE_STATIC);
-	if (ledger_st_exec(st) < 0)
+	if (ledger_batch_add(&l->leaves, l->leaf.data, l->leaf.len) < 0 ||
+	    buf_add(&l->hashes, hash, MERKLE_HASH_LEN) < 0)
 		return -1;
-	for (size_t i = 1; i < nd; i++) {
-		st = l->w->st[LEDGER_ST_INS_NODE];
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)done[i].level);
-		sqlite3_bind_int64(st, 2, (sqlite3_int64)done[i].index);
-		sqlite3_bind_blob(st, 3, done[i].hash, MERKLE_HASH_LEN, SQLITE_STATIC);
-		if (ledger_st_exec(st) < 0)
+	/* in the order ledger_batch_node_at expects: this entry's nodes by increasing level */
+	for (size_t i = 1; i < nd; i++)
+		if (buf_add(&l->nodes, done[i].hash, MERKLE_HASH_LEN) < 0)
 			return -1;
-	}
 	return 0;
+}
+
+/* The batch's row: the entries [first, f->size) built by add_entry. */
+static int
+insert_batch(struct ledger *l, uint64_t first, const struct merkle_frontier *f, int64_t ms)
+{
+	sqlite3_stmt *st = l->w->st[LEDGER_ST_INS_BATCH];
+	uint64_t n = f->size - first;
+
+	if (ledger_batch_end(&l->leaves) < 0 ||
+	    buf_add(&l->hashes, l->nodes.data, l->nodes.len) < 0)
+		return -1;
+	assert(l->hashes.len == ledger_batch_hashes_len(first, n));
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+	sqlite3_bind_int64(st, 3, ms);
+	sqlite3_bind_blob(st, 4, l->hashes.data, (int)l->hashes.len, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, l->leaves.data, (int)l->leaves.len, SQLITE_STATIC);
+	return ledger_st_exec(st);
 }
 
 /*
@@ -309,21 +324,30 @@ commit_batch(struct ledger *l, struct waiter *list)
 	int64_t ms = now_wall_ms();
 	uint64_t n = 0, t0 = now_mono_us();
 	int rc = -1;
+	struct timespec cpu0, cpu1;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu0);
 
 	if (ms < l->last_ms)
 		ms = l->last_ms;
 	ledger_leaf_time(ms, time);
-	if (ledger_st_exec(l->w->st[LEDGER_ST_BEGIN]) < 0)
-		goto done;
+	buf_reset(&l->leaves);
+	buf_reset(&l->hashes);
+	buf_reset(&l->nodes);
+	/* The row is built before the transaction: the write lock is held for one insert. */
 	for (struct waiter *w = list; w != NULL; w = w->next) {
 		w->first = f.size;
 		for (size_t i = 0; i < w->n; i++)
-			if (insert_entry(l, &f, &w->e[i], &w->tails[i], time, ms) < 0)
+			if (add_entry(l, &f, &w->tails[i], time) < 0) {
+				snprintf(why, sizeof(why), "out of memory");
 				goto done;
+			}
 		n += w->n;
 		assert(w->first + w->n == f.size);
 	}
-	if (ledger_st_exec(l->w->st[LEDGER_ST_COMMIT]) < 0)
+	if (ledger_st_exec(l->w->st[LEDGER_ST_BEGIN]) < 0 ||
+	    insert_batch(l, l->frontier.size, &f, ms) < 0 ||
+	    ledger_st_exec(l->w->st[LEDGER_ST_COMMIT]) < 0)
 		goto done;
 	/* COMMIT returned: the transaction is over and, with synchronous=FULL, on disk. */
 	assert(sqlite3_get_autocommit(l->w->db));
@@ -331,7 +355,8 @@ commit_batch(struct ledger *l, struct waiter *list)
 done:
 	if (rc < 0) {
 		/* copied: the rollback replaces the message */
-		snprintf(why, sizeof(why), "%s", sqlite3_errmsg(l->w->db));
+		if (why[0] == '\0')
+			snprintf(why, sizeof(why), "%s", sqlite3_errmsg(l->w->db));
 		if (!sqlite3_get_autocommit(l->w->db))
 			ledger_st_exec(l->w->st[LEDGER_ST_ROLLBACK]);
 		if (!l->failing)
@@ -355,11 +380,17 @@ done:
 		if (l->h_unsigned_ms == 0 && n > 0)
 			l->h_unsigned_ms = now_mono_ms();
 		l->h_size = l->frontier.size;
+		ledger_index_notify(l->index, l->h_size);
 	} else {
 		l->stats.failed++;
 		snprintf(l->h_error, sizeof(l->h_error), "%s", why);
 	}
 	l->h_failing = rc != 0;
+	pthread_mutex_unlock(&l->lock);
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
+	pthread_mutex_lock(&l->lock);
+	l->stats.writer_ns +=
+	    (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
 	pthread_mutex_unlock(&l->lock);
 	/* Only now are the callers released: a 0 they see is for entries already committed. */
 	for (struct waiter *w = list, *next; w != NULL; w = next) {
@@ -624,9 +655,11 @@ recover(struct ledger *l, char *err, size_t errlen)
 		snprintf(err, errlen, "reading entries: %s", sqlite3_errmsg(l->w->db));
 		return -1;
 	}
-	if (sqlite3_prepare_v2(l->w->db, "SELECT count(*) FROM entries", -1, &st, NULL) !=
-	        SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW || (uint64_t)sqlite3_column_int64(st, 0) != size) {
+	if (sqlite3_prepare_v2(l->w->db,
+	                       "SELECT coalesce(min(first), 0), coalesce(sum(n), 0) FROM batches",
+	                       -1, &st, NULL) != SQLITE_OK ||
+	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0 ||
+	    (uint64_t)sqlite3_column_int64(st, 1) != size) {
 		snprintf(err, errlen,
 		         "entries are not contiguous from 0 to %" PRIu64
 		         ": run pdgate ledger verify",
@@ -660,46 +693,39 @@ recover(struct ledger *l, char *err, size_t errlen)
 		goto done;
 	}
 	l->cp_size = cp_size;
-	if (sqlite3_prepare_v2(
-	        l->w->db, "SELECT idx, leaf, hash, time FROM entries WHERE idx >= ?1 ORDER BY idx",
-	        -1, &st, NULL) != SQLITE_OK) {
-		snprintf(err, errlen, "%s", sqlite3_errmsg(l->w->db));
-		goto done;
-	}
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)cp_size);
 	for (uint64_t i = cp_size; i < size; i++) {
-		uint8_t h[MERKLE_HASH_LEN];
+		uint8_t h[MERKLE_HASH_LEN], stored[MERKLE_HASH_LEN];
+		const char *leaf;
+		size_t n;
 		char head[48];
-		if (sqlite3_step(st) != SQLITE_ROW || (uint64_t)sqlite3_column_int64(st, 0) != i) {
-			snprintf(err, errlen, "entry %" PRIu64 " missing", i);
+		if (ledger_conn_leaf(l->w, i, &leaf, &n) != 0) {
+			snprintf(err, errlen,
+			         "entry %" PRIu64 " missing or damaged: run pdgate ledger verify",
+			         i);
 			goto done;
 		}
-		const char *leaf = (const char *)sqlite3_column_text(st, 1);
-		size_t n = (size_t)sqlite3_column_bytes(st, 1);
 		int hl = snprintf(head, sizeof(head), "{\"v\":1,\"index\":%" PRIu64 ",", i);
-		if (leaf == NULL || n < (size_t)hl || memcmp(leaf, head, (size_t)hl) != 0 ||
+		if (n < (size_t)hl || memcmp(leaf, head, (size_t)hl) != 0 ||
 		    merkle_leaf_hash(leaf, n, h) != MERKLE_OK ||
-		    sqlite3_column_bytes(st, 2) != MERKLE_HASH_LEN ||
-		    memcmp(h, sqlite3_column_blob(st, 2), MERKLE_HASH_LEN) != 0) {
+		    s.leaf_hash(s.ctx, i, stored) < 0 || memcmp(h, stored, MERKLE_HASH_LEN) != 0) {
 			snprintf(err, errlen,
 			         "entry %" PRIu64 " after the latest checkpoint is damaged: run "
 			         "pdgate ledger verify",
 			         i);
 			goto done;
 		}
-		l->last_ms = sqlite3_column_int64(st, 3);
 	}
 	if ((m = merkle_frontier_load(&l->frontier, &s, size)) != MERKLE_OK) {
 		snprintf(err, errlen, "reloading the tree: %s", merkle_strerror(m));
 		goto done;
 	}
 	assert(l->frontier.size == size && l->cp_size <= size);
-	if (size > 0 && cp_size == size) {
-		sqlite3_stmt *t = l->w->st[LEDGER_ST_TIME_AT];
-		sqlite3_bind_int64(t, 1, (sqlite3_int64)(size - 1));
-		if (sqlite3_step(t) == SQLITE_ROW)
-			l->last_ms = sqlite3_column_int64(t, 0);
-		ledger_st_done(t);
+	if (size > 0) {
+		if (ledger_conn_batch(l->w, size - 1, &l->w->rd) != 0) {
+			snprintf(err, errlen, "reading the last batch: run pdgate ledger verify");
+			goto done;
+		}
+		l->last_ms = l->w->rd.time;
 	}
 	rc = 0;
 done:
@@ -728,12 +754,16 @@ ledger_free(struct ledger *l)
 {
 	if (l == NULL)
 		return;
+	ledger_index_stop(l->index);
 	ledger_pool_free(l->readers);
 	ledger_conn_free(l->w);
 	ledger_conn_free(l->ck);
 	note_signer_free(l->signer);
 	note_verifier_free(l->verifier);
 	buf_free(&l->leaf);
+	buf_free(&l->leaves);
+	buf_free(&l->hashes);
+	buf_free(&l->nodes);
 	free(l->origin);
 	log_free(l->own_log);
 	pthread_mutex_destroy(&l->lock);
@@ -776,10 +806,9 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	}
 
 	if (!p->read_only) {
+		int schema = 0;
 		if ((l->w = ledger_conn_open(p->path, true, msg, sizeof(msg))) == NULL ||
-		    ledger_db_init(l->w, p->origin, msg, sizeof(msg)) < 0 ||
-		    (l->origin = ledger_db_origin(l->w->db, p->origin, msg, sizeof(msg))) == NULL ||
-		    ledger_conn_prepare(l->w, true, msg, sizeof(msg)) < 0) {
+		    ledger_db_init(l->w, p->origin, &schema, msg, sizeof(msg)) < 0) {
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}
@@ -789,6 +818,24 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 		    (l->verifier = note_verifier_new(vkey, strlen(vkey))) == NULL) {
 			snprintf(err, errlen, "ledger key %s: cannot make its verifier key",
 			         p->key);
+			goto fail;
+		}
+		/* A ledger of the earlier layout is converted once, checked before and after. */
+		if (schema == LEDGER_SCHEMA_OLD) {
+			struct ledger_upgrade_report u;
+			if (ledger_upgrade_run(l->w->db, p->origin, l->verifier, &u, msg,
+			                       sizeof(msg)) < 0) {
+				snprintf(err, errlen, "ledger %s: upgrade: %s", p->path, msg);
+				goto fail;
+			}
+			lmsg(l, "info",
+			     "upgraded to schema %d: %" PRIu64 " entries in %" PRIu64
+			     " batches, %" PRIu64 " checkpoints, verified before and after",
+			     LEDGER_SCHEMA, u.size, u.batches, u.checkpoints);
+		}
+		if ((l->origin = ledger_db_origin(l->w->db, p->origin, msg, sizeof(msg))) == NULL ||
+		    ledger_conn_prepare(l->w, true, msg, sizeof(msg)) < 0) {
+			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}
 		if (recover(l, msg, sizeof(msg)) < 0) {
@@ -810,6 +857,10 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			l->h_cp_ms = checkpoint_time(l);
 		}
 		l->h_size = l->frontier.size;
+		if ((l->index = ledger_index_start(p->path, l->log, msg, sizeof(msg))) == NULL) {
+			snprintf(err, errlen, "ledger %s: search index: %s", p->path, msg);
+			goto fail;
+		}
 	}
 
 	if (p->read_only) {

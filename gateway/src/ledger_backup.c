@@ -87,10 +87,11 @@ ledger_sizes(sqlite3 *db, uint64_t *size, uint64_t *cp)
 	sqlite3_stmt *st = NULL;
 	int rc = -1;
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT coalesce((SELECT max(idx) + 1 FROM entries), 0),"
-	                       " coalesce((SELECT max(size) FROM checkpoints), 0)",
-	                       -1, &st, NULL) == SQLITE_OK &&
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT coalesce((SELECT first + n FROM batches ORDER BY first DESC LIMIT 1), 0),"
+	        " coalesce((SELECT max(size) FROM checkpoints), 0)",
+	        -1, &st, NULL) == SQLITE_OK &&
 	    sqlite3_step(st) == SQLITE_ROW) {
 		*size = (uint64_t)sqlite3_column_int64(st, 0);
 		*cp = (uint64_t)sqlite3_column_int64(st, 1);
@@ -187,7 +188,8 @@ done:
 /*
  * Makes a copy self-contained: a rollback-journal database (one file, readable on read-only
  * media; the gateway puts it back in WAL mode when it opens it) and, for the ledger, without
- * the entries after its latest checkpoint and the tree nodes that cover them.
+ * the batches after its latest checkpoint (a checkpoint always ends a batch: the writer signs
+ * between commits).
  */
 static int
 finish_db(const char *path, bool ledger, uint64_t cp, struct ledger_backup_result *out)
@@ -204,11 +206,29 @@ finish_db(const char *path, bool ledger, uint64_t cp, struct ledger_backup_resul
 	sqlite3_extended_result_codes(db, 1);
 	if (exec(db, "PRAGMA journal_mode=DELETE", path, 0, out) < 0)
 		goto done;
+	if (ledger) {
+		sqlite3_stmt *st = NULL;
+		bool inside = true;
+		if (sqlite3_prepare_v2(
+		        db, "SELECT count(*) FROM batches WHERE first < ?1 AND first + n > ?1", -1,
+		        &st, NULL) == SQLITE_OK) {
+			sqlite3_bind_int64(st, 1, (sqlite3_int64)cp);
+			inside = sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0;
+		}
+		sqlite3_finalize(st);
+		if (inside) {
+			problem(out, LEDGER_BACKUP_VERIFY,
+			        "%s: checkpoint %" PRIu64
+			        " does not end a batch: run pdgate ledger "
+			        "verify",
+			        path, cp);
+			goto done;
+		}
+	}
 	snprintf(sql, sizeof(sql),
-	         "BEGIN; DELETE FROM entries WHERE idx >= %" PRIu64 ";"
-	         " DELETE FROM nodes WHERE ((idx + 1) << level) > %" PRIu64 ";"
+	         "BEGIN; DELETE FROM batches WHERE first >= %" PRIu64 ";"
 	         " DELETE FROM checkpoints WHERE size > %" PRIu64 "; COMMIT",
-	         cp, cp, cp);
+	         cp, cp);
 	if (ledger && exec(db, sql, path, 0, out) < 0)
 		goto done;
 	rc = 0;

@@ -17,7 +17,9 @@
 #include "ledger.h"
 #include "ledger_backup.h"
 #include "ledger_cmd.h"
+#include "ledger_db.h"
 #include "ledger_read.h"
+#include "ledger_upgrade.h"
 #include "note.h"
 
 /* A verifier key line, and a proof bundle read by check-proof. */
@@ -31,6 +33,7 @@ static const char ledger_usage[] =
     "       pdgate ledger prove (-c FILE | --db LEDGER.db --vkey VKEY) INDEX [--size N]\n"
     "       pdgate ledger check-proof BUNDLE --vkey VKEY\n"
     "       pdgate ledger backup -c FILE [--vkey VKEY] [--interval MS] DEST\n"
+    "       pdgate ledger upgrade (-c FILE | --db LEDGER.db --vkey VKEY)\n"
     "\n"
     "verify       checks the whole ledger offline: every leaf against its hash and position,\n"
     "             every stored node, every checkpoint's root, signature and consistency with\n"
@@ -55,8 +58,15 @@ static const char ledger_usage[] =
     "             2 usage; 3 DEST exists or its folder is missing or not writable;\n"
     "             4 writing failed (no space, I/O error). docs/operations.md, \"Backups\n"
     "             and restore\", has what to keep apart and how to restore.\n"
+    "upgrade      converts a ledger written by an earlier pdgate (schema 1: a row per entry)\n"
+    "             to this one's batches, in one transaction, checking it before (hashes,\n"
+    "             nodes, checkpoint signatures) and after (verify, and the same leaves byte\n"
+    "             for byte and the same checkpoints) before committing. The gateway does the\n"
+    "             same when it opens such a ledger. It writes: stop the gateway of an earlier\n"
+    "             pdgate first. Exit 0 upgraded or already current; 1 not upgraded.\n"
     "\n"
-    "The ledger is opened read-only: the commands work on a running gateway's file and on a\n"
+    "Except upgrade, the ledger is opened read-only: the commands work on a running gateway's file "
+    "and on a\n"
     "copy. With -c the verifier key is the [ledger] key's .vkey file beside it (or is derived\n"
     "from the key). docs/ledger.md describes the formats.\n";
 
@@ -528,6 +538,52 @@ cmd_backup(struct cli *c)
 	return 0;
 }
 
+/* Converts a ledger of the earlier layout in place (ledger_upgrade.h). */
+static int
+cmd_upgrade(struct cli *c)
+{
+	struct ledger_upgrade_report u;
+	struct ledger_conn *conn = NULL;
+	const char *path = cli_db(c);
+	char err[1024];
+	int schema, rc = 1;
+
+	if (cli_vkey(c) != 0)
+		return 1;
+	/* never create a ledger: only an existing file is upgraded */
+	if (access(path, R_OK | W_OK) != 0)
+		return cli_err(c, "%s: %s", path, strerror(errno));
+	if ((conn = ledger_conn_open(path, true, err, sizeof(err))) == NULL) {
+		cli_err(c, "%s", err);
+		goto done;
+	}
+	if ((schema = ledger_db_schema(conn->db, err, sizeof(err))) < 0) {
+		cli_err(c, "%s: %s", path, err);
+		goto done;
+	}
+	if (schema == LEDGER_SCHEMA) {
+		printf("ledger schema %d: nothing to upgrade\n", schema);
+		rc = 0;
+		goto done;
+	}
+	if (schema != LEDGER_SCHEMA_OLD) {
+		cli_err(c, "%s: not a pdgate ledger", path);
+		goto done;
+	}
+	if (ledger_upgrade_run(conn->db, note_verifier_name(c->verifier), c->verifier, &u, err,
+	                       sizeof(err)) < 0) {
+		cli_err(c, "%s: %s; nothing changed", path, err);
+		goto done;
+	}
+	printf("upgraded to schema %d: %" PRIu64 " entries in %" PRIu64 " batches, %" PRIu64
+	       " checkpoints kept; verified before and after\n",
+	       LEDGER_SCHEMA, u.size, u.batches, u.checkpoints);
+	rc = 0;
+done:
+	ledger_conn_free(conn);
+	return rc;
+}
+
 int
 ledger_main(int argc, char **argv)
 {
@@ -619,9 +675,11 @@ ledger_main(int argc, char **argv)
 		rc = cmd_check_proof(&c);
 	else if (is_backup)
 		rc = cmd_backup(&c);
+	else if (strcmp(c.cmd, "upgrade") == 0)
+		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_upgrade(&c);
 	else
 		rc = cli_err(&c, "unknown command (verify, export, checkpoint, prove, check-proof, "
-		                 "backup)") +
+		                 "backup, upgrade)") +
 		     1;
 	note_verifier_free(c.verifier);
 	free(c.vkey);

@@ -4,73 +4,73 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "ledger_batch.h"
 #include "ledger_db.h"
 #include "ledger_err.h"
+#include "ledger_index.h"
 #include "ledger_vfs.h"
 
-#define SCHEMA_VERSION "1"
 /* How long a connection waits for a lock held by another process (an administrator's sqlite3,
  * a backup) before the operation fails: the writer then fails the batch (503), never hangs. */
 #define WRITER_BUSY_MS 2000
 #define READER_BUSY_MS 5000
+/* A stored batch holds at most this many entries (a commit holds a few pages at most); a
+ * larger count is a damaged row, not an allocation to attempt. */
+#define BATCH_MAX_ENTRIES (1u << 24)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Connections: one SQLite handle with its prepared statements. */
 
 static const char *const stmt_sql[LEDGER_ST_COUNT] = {
-    [LEDGER_ST_LEAF_HASH] = "SELECT hash FROM entries WHERE idx = ?1",
-    [LEDGER_ST_NODE] = "SELECT hash FROM nodes WHERE level = ?1 AND idx = ?2",
-    [LEDGER_ST_MAX_IDX] = "SELECT max(idx) FROM entries",
+    [LEDGER_ST_BATCH_AT] = "SELECT first, n, time, hashes FROM batches WHERE first <= ?1 ORDER "
+                           "BY first DESC LIMIT 1",
+    [LEDGER_ST_LEAVES_AT] = "SELECT first, n, time, leaves FROM batches WHERE first <= ?1 "
+                            "ORDER BY first DESC LIMIT 1",
+    [LEDGER_ST_SIZE] = "SELECT first + n FROM batches ORDER BY first DESC LIMIT 1",
     [LEDGER_ST_CP_LATEST] = "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
     [LEDGER_ST_CP_AT] = "SELECT size, note FROM checkpoints WHERE size = ?1",
-    [LEDGER_ST_LEAVES] = "SELECT idx, leaf FROM entries WHERE idx >= ?1 AND idx < ?2 ORDER BY idx",
-    [LEDGER_ST_TIME_AT] = "SELECT time FROM entries WHERE idx = ?1",
-    [LEDGER_ST_DAY] = "SELECT contract, count(*) FROM entries WHERE idx >= ?1 AND idx < ?2 AND "
-                      "kind = 'release' AND contract IS NOT NULL GROUP BY contract",
-    [LEDGER_ST_INS_ENTRY] = "INSERT INTO entries(idx, leaf, hash, time, kind, partner, contract, "
-                            "purpose, subject) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [LEDGER_ST_INS_NODE] = "INSERT INTO nodes(level, idx, hash) VALUES (?1, ?2, ?3)",
+    [LEDGER_ST_INS_BATCH] = "INSERT INTO batches(first, n, time, hashes, leaves) VALUES (?1, ?2, "
+                            "?3, ?4, ?5)",
     [LEDGER_ST_INS_CP] = "INSERT INTO checkpoints(size, note, time) VALUES (?1, ?2, ?3)",
     [LEDGER_ST_BEGIN] = "BEGIN IMMEDIATE",
     [LEDGER_ST_COMMIT] = "COMMIT",
     [LEDGER_ST_ROLLBACK] = "ROLLBACK",
 };
 
-/*
- * The schema (docs/ledger.md). entries.hash is the leaf hash; nodes holds every complete
- * perfect-subtree node of level >= 1, so that roots and proofs of any size cost O(log n)
- * lookups. The search columns repeat members of the leaf (verify checks they agree); time is
- * non-decreasing with idx, so a time range is found by bisecting idx and needs no index.
- */
-static const char schema_sql[] =
-    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS entries(idx INTEGER PRIMARY KEY, leaf TEXT NOT NULL,"
-    " hash BLOB NOT NULL, time INTEGER NOT NULL, kind TEXT NOT NULL, partner TEXT,"
-    " contract TEXT, purpose TEXT, subject TEXT);"
-    "CREATE INDEX IF NOT EXISTS entries_partner ON entries(partner) WHERE partner IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS entries_subject ON entries(subject) WHERE subject IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS entries_purpose ON entries(purpose) WHERE purpose IS NOT NULL;"
-    "CREATE INDEX IF NOT EXISTS entries_kind ON entries(kind);"
-    "CREATE TABLE IF NOT EXISTS nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL,"
-    " hash BLOB NOT NULL, PRIMARY KEY(level, idx)) WITHOUT ROWID;"
-    "CREATE TABLE IF NOT EXISTS checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL,"
-    " time INTEGER NOT NULL);";
+static const char *const ix_sql[LEDGER_IX_COUNT] = {
+    [LEDGER_IX_STATE] = "SELECT upto, hash FROM ix.state WHERE id = 0",
+    [LEDGER_IX_DAY] = "SELECT contract, count(*) FROM ix.rows WHERE idx >= ?1 AND idx < ?2 AND "
+                      "kind = 'release' AND contract IS NOT NULL GROUP BY contract",
+};
 
 /*
- * What the query planner is told about the indexes, instead of statistics gathered by ANALYZE
- * (which reads the whole table): a subject matches a handful of entries, a partner or a purpose
- * many, a kind most. Without them SQLite may run a combined search through the kind index and
- * scan a million rows. ANALYZE of the empty new table creates sqlite_stat1; the rows are ours.
+ * The schema (docs/ledger.md, section 4). One row per group commit: the batch's leaves as a
+ * JSON array of strings and its hashes (the leaf hashes, then the tree nodes its entries
+ * complete), in the format of ledger_batch.h. Every entry of a batch has the batch's time, and
+ * times never decrease with first, so a time range is found by bisection. The view `entries`
+ * shows one row per entry, for people reading the file with sqlite3; pdgate reads batches.
+ * The search index is derived from the batches in a file of its own (ledger_index.h).
  */
-static const char stats_sql[] = "DELETE FROM sqlite_stat1 WHERE tbl = 'entries';"
-                                "INSERT INTO sqlite_stat1(tbl, idx, stat) VALUES"
-                                " ('entries', 'entries_subject', '1000000 4'), ('entries', "
-                                "'entries_partner', '1000000 100000'),"
-                                " ('entries', 'entries_purpose', '1000000 100000'), ('entries', "
-                                "'entries_kind', '1000000 300000');";
+const char ledger_db_schema_sql[] =
+    "CREATE TABLE IF NOT EXISTS batches(first INTEGER PRIMARY KEY, n INTEGER NOT NULL,"
+    " time INTEGER NOT NULL, hashes BLOB NOT NULL, leaves TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL,"
+    " time INTEGER NOT NULL);"
+    "CREATE VIEW IF NOT EXISTS entries(idx, leaf, time) AS SELECT b.first + j.key, j.value,"
+    " b.time FROM batches AS b, json_each(b.leaves) AS j;";
+
+void
+ledger_batch_rd_free(struct ledger_batch_rd *b)
+{
+	buf_free(&b->text);
+	free(b->off);
+	free(b->len);
+	memset(b, 0, sizeof(*b));
+}
 
 void
 ledger_conn_free(struct ledger_conn *c)
@@ -79,6 +79,10 @@ ledger_conn_free(struct ledger_conn *c)
 		return;
 	for (int i = 0; i < LEDGER_ST_COUNT; i++)
 		sqlite3_finalize(c->st[i]);
+	for (int i = 0; i < LEDGER_IX_COUNT; i++)
+		sqlite3_finalize(c->ix[i]);
+	ledger_batch_rd_free(&c->rd);
+	free(c->hc.h);
 	sqlite3_close(c->db);
 	free(c);
 }
@@ -161,14 +165,88 @@ ledger_st_exec(sqlite3_stmt *st)
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
-static int
-get_hash(sqlite3_stmt *st, uint8_t out[MERKLE_HASH_LEN])
+void
+ledger_conn_attach_index(struct ledger_conn *c, const char *ix_path)
 {
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	if (access(ix_path, F_OK) != 0 ||
+	    sqlite3_prepare_v2(c->db, "ATTACH DATABASE ?1 AS ix", -1, &st, NULL) != SQLITE_OK)
+		goto done;
+	sqlite3_bind_text(st, 1, ix_path, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		goto done;
+	ok = true;
+	for (int i = 0; i < LEDGER_IX_COUNT && ok; i++)
+		ok = sqlite3_prepare_v3(c->db, ix_sql[i], -1, SQLITE_PREPARE_PERSISTENT, &c->ix[i],
+		                        NULL) == SQLITE_OK;
+done:
+	sqlite3_finalize(st);
+	if (!ok) {
+		/* no index, or not one this pdgate reads: every search reads the batches */
+		for (int i = 0; i < LEDGER_IX_COUNT; i++) {
+			sqlite3_finalize(c->ix[i]);
+			c->ix[i] = NULL;
+		}
+	}
+}
+
+/* Where node (level, index) — level 0: the leaf hash of entry index — is in the hashes of the
+ * batch [first, first + n), or -1. */
+static int64_t
+hash_at(uint64_t first, uint64_t n, uint64_t e, uint64_t level, uint64_t index)
+{
+	if (level == 0)
+		return e >= first && e - first < n ? (int64_t)((e - first) * MERKLE_HASH_LEN) : -1;
+	return ledger_batch_node_at(first, n, level, index);
+}
+
+/*
+ * The hash of node (level, index) from the batch holding entry e, which completes it. The
+ * batch's hashes are kept (c->hc): most of an inclusion proof's siblings below the batch's
+ * size are in the batch of the entry or its neighbour, and a committed batch never changes.
+ */
+static int
+batch_hash(struct ledger_conn *c, uint64_t e, uint64_t level, uint64_t index,
+           uint8_t out[MERKLE_HASH_LEN])
+{
+	struct ledger_hashes *hc = &c->hc;
+	sqlite3_stmt *st;
+	int64_t at;
 	int rc = -1;
 
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_bytes(st, 0) == MERKLE_HASH_LEN) {
-		memcpy(out, sqlite3_column_blob(st, 0), MERKLE_HASH_LEN);
-		rc = 0;
+	if (hc->n > 0 && e >= hc->first && e - hc->first < hc->n) {
+		if ((at = hash_at(hc->first, hc->n, e, level, index)) < 0)
+			return -1;
+		memcpy(out, hc->h + at, MERKLE_HASH_LEN);
+		return 0;
+	}
+	st = c->st[LEDGER_ST_BATCH_AT];
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)e);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
+		const uint8_t *h = sqlite3_column_blob(st, 3);
+		uint64_t len = (uint64_t)sqlite3_column_bytes(st, 3);
+		at = n <= BATCH_MAX_ENTRIES ? hash_at(first, n, e, level, index) : -1;
+		if (at >= 0 && h != NULL && len == ledger_batch_hashes_len(first, n)) {
+			memcpy(out, h + at, MERKLE_HASH_LEN);
+			rc = 0;
+			if (len > hc->cap) {
+				uint8_t *p = realloc(hc->h, len);
+				if (p != NULL) {
+					hc->h = p;
+					hc->cap = len;
+				}
+			}
+			hc->n = 0;
+			if (len <= hc->cap) {
+				memcpy(hc->h, h, len);
+				hc->first = first;
+				hc->n = n;
+			}
+		}
 	}
 	ledger_st_done(st);
 	return rc;
@@ -177,20 +255,17 @@ get_hash(sqlite3_stmt *st, uint8_t out[MERKLE_HASH_LEN])
 static int
 store_leaf_hash(void *ctx, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
 {
-	struct ledger_conn *c = ctx;
-
-	sqlite3_bind_int64(c->st[LEDGER_ST_LEAF_HASH], 1, (sqlite3_int64)index);
-	return get_hash(c->st[LEDGER_ST_LEAF_HASH], out);
+	return batch_hash(ctx, index, 0, index, out);
 }
 
 static int
 store_node_hash(void *ctx, uint64_t level, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
 {
-	struct ledger_conn *c = ctx;
-
-	sqlite3_bind_int64(c->st[LEDGER_ST_NODE], 1, (sqlite3_int64)level);
-	sqlite3_bind_int64(c->st[LEDGER_ST_NODE], 2, (sqlite3_int64)index);
-	return get_hash(c->st[LEDGER_ST_NODE], out);
+	if (level == 0)
+		return store_leaf_hash(ctx, index, out);
+	if (level >= MERKLE_MAX_LEVELS || index > (UINT64_MAX >> level) - 1)
+		return -1;
+	return batch_hash(ctx, ledger_batch_node_entry(level, index), level, index, out);
 }
 
 struct merkle_store
@@ -203,17 +278,100 @@ ledger_conn_store(struct ledger_conn *c)
 int
 ledger_conn_size(struct ledger_conn *c, uint64_t *size)
 {
-	sqlite3_stmt *st = c->st[LEDGER_ST_MAX_IDX];
+	sqlite3_stmt *st = c->st[LEDGER_ST_SIZE];
 	int rc = sqlite3_step(st);
 
-	if (rc == SQLITE_ROW) {
-		if (sqlite3_column_type(st, 0) == SQLITE_NULL)
-			*size = 0;
-		else
-			*size = (uint64_t)sqlite3_column_int64(st, 0) + 1;
+	if (rc == SQLITE_ROW)
+		*size = (uint64_t)sqlite3_column_int64(st, 0);
+	else if (rc == SQLITE_DONE)
+		*size = 0;
+	ledger_st_done(st);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : LEDGER_EIO;
+}
+
+int
+ledger_conn_batch(struct ledger_conn *c, uint64_t index, struct ledger_batch_rd *b)
+{
+	sqlite3_stmt *st = c->st[LEDGER_ST_LEAVES_AT];
+	int rc = LEDGER_EIO, step;
+
+	if (b->n > 0 && index >= b->first && index - b->first < b->n)
+		return 0;
+	b->n = 0;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	if ((step = sqlite3_step(st)) != SQLITE_ROW) {
+		rc = step == SQLITE_DONE ? LEDGER_ENOENT : LEDGER_EIO;
+		goto done;
+	}
+	sqlite3_int64 first = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
+	const char *leaves = (const char *)sqlite3_column_text(st, 3);
+	if (first < 0 || n <= 0 || n > BATCH_MAX_ENTRIES || leaves == NULL)
+		goto done;
+	if ((uint64_t)first + (uint64_t)n <= index) {
+		rc = LEDGER_ENOENT; /* past the end, or in a gap (verify names it) */
+		goto done;
+	}
+	if ((size_t)n > b->cap) {
+		size_t *off = realloc(b->off, (size_t)n * sizeof(*off));
+		if (off != NULL)
+			b->off = off;
+		size_t *len = realloc(b->len, (size_t)n * sizeof(*len));
+		if (len != NULL)
+			b->len = len;
+		if (off == NULL || len == NULL) {
+			rc = LEDGER_ENOMEM;
+			goto done;
+		}
+		b->cap = (size_t)n;
+	}
+	if (ledger_batch_split(leaves, (size_t)sqlite3_column_bytes(st, 3), (uint64_t)n, &b->text,
+	                       b->off, b->len) < 0)
+		goto done;
+	b->first = (uint64_t)first;
+	b->n = (uint64_t)n;
+	b->time = sqlite3_column_int64(st, 2);
+	rc = 0;
+done:
+	ledger_st_done(st);
+	return rc;
+}
+
+int
+ledger_conn_leaf(struct ledger_conn *c, uint64_t index, const char **leaf, size_t *len)
+{
+	int rc = ledger_conn_batch(c, index, &c->rd);
+
+	if (rc == 0) {
+		uint64_t k = index - c->rd.first;
+		*leaf = c->rd.text.data + c->rd.off[k];
+		*len = c->rd.len[k];
+	}
+	return rc;
+}
+
+uint64_t
+ledger_conn_indexed(struct ledger_conn *c)
+{
+	sqlite3_stmt *st = c->ix[LEDGER_IX_STATE];
+	uint8_t want[MERKLE_HASH_LEN], have[MERKLE_HASH_LEN];
+	uint64_t upto = 0;
+	bool has = false;
+
+	if (st == NULL)
+		return 0;
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) > 0 &&
+	    sqlite3_column_bytes(st, 1) == MERKLE_HASH_LEN) {
+		upto = (uint64_t)sqlite3_column_int64(st, 0);
+		memcpy(want, sqlite3_column_blob(st, 1), MERKLE_HASH_LEN);
+		has = true;
 	}
 	ledger_st_done(st);
-	return rc == SQLITE_ROW ? 0 : LEDGER_EIO;
+	/* The index's last entry is the ledger's: the same leaf hash (which covers its index and
+	 * time). A restored or replaced ledger.db beside an old index matches nothing. */
+	if (!has || store_leaf_hash(c, upto - 1, have) < 0 ||
+	    memcmp(want, have, MERKLE_HASH_LEN) != 0)
+		return 0;
+	return upto;
 }
 
 /* The checkpoint of size (0: the latest): its size and a copy of its note. */
@@ -242,30 +400,60 @@ ledger_conn_checkpoint(struct ledger_conn *c, uint64_t size, uint64_t *cp_size, 
 	return rc;
 }
 
+int
+ledger_db_schema(sqlite3 *db, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	int v = 0, rc;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema'", -1, &st, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "not a pdgate ledger: %s", sqlite3_errmsg(db));
+		return -1;
+	}
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 0);
+		v = t && strcmp(t, "1") == 0 ? 1 : t && strcmp(t, "2") == 0 ? 2 : -1;
+		if (v < 0)
+			snprintf(err, errlen, "ledger schema %s, this pdgate reads %d", t ? t : "?",
+			         LEDGER_SCHEMA);
+	} else if (rc != SQLITE_DONE) {
+		snprintf(err, errlen, "%s", sqlite3_errmsg(db));
+		v = -1;
+	}
+	sqlite3_finalize(st);
+	return v;
+}
+
 char *
 ledger_db_origin(sqlite3 *db, const char *origin, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
-	char *schema = NULL, *stored = NULL;
+	char *stored = NULL;
+	int schema = ledger_db_schema(db, err, errlen);
 
-	if (sqlite3_prepare_v2(db, "SELECT key, value FROM meta", -1, &st, NULL) != SQLITE_OK) {
+	if (schema < 0)
+		return NULL;
+	if (schema != LEDGER_SCHEMA) {
+		if (schema == LEDGER_SCHEMA_OLD)
+			snprintf(
+			    err, errlen,
+			    "ledger schema %d (an earlier pdgate's): run pdgate ledger upgrade, "
+			    "or start the gateway, which upgrades it",
+			    schema);
+		else
+			snprintf(err, errlen, "ledger schema missing, this pdgate reads %d",
+			         LEDGER_SCHEMA);
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'origin'", -1, &st, NULL) !=
+	    SQLITE_OK) {
 		snprintf(err, errlen, "not a pdgate ledger: %s", sqlite3_errmsg(db));
 		return NULL;
 	}
-	while (sqlite3_step(st) == SQLITE_ROW) {
-		const char *k = (const char *)sqlite3_column_text(st, 0);
-		const char *v = (const char *)sqlite3_column_text(st, 1);
-		if (k && v && strcmp(k, "schema") == 0 && schema == NULL)
-			schema = strdup(v);
-		else if (k && v && strcmp(k, "origin") == 0 && stored == NULL)
-			stored = strdup(v);
-	}
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+		stored = strdup((const char *)sqlite3_column_text(st, 0));
 	sqlite3_finalize(st);
-	if (schema == NULL || strcmp(schema, SCHEMA_VERSION) != 0) {
-		snprintf(err, errlen, "ledger schema %s, this pdgate reads %s",
-		         schema ? schema : "missing", SCHEMA_VERSION);
-		goto fail;
-	}
 	if (stored == NULL) {
 		snprintf(err, errlen, "ledger has no origin");
 		goto fail;
@@ -275,10 +463,8 @@ ledger_db_origin(sqlite3 *db, const char *origin, char *err, size_t errlen)
 		         origin);
 		goto fail;
 	}
-	free(schema);
 	return stored;
 fail:
-	free(schema);
 	free(stored);
 	return NULL;
 }
@@ -296,9 +482,9 @@ ledger_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 	return 0;
 }
 
-/* WAL, synchronous=FULL, the schema and meta rows. */
+/* WAL, synchronous=FULL, and in a new file the schema and meta rows. */
 int
-ledger_db_init(struct ledger_conn *c, const char *origin, char *err, size_t errlen)
+ledger_db_init(struct ledger_conn *c, const char *origin, int *schema, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
 	int wal = 0;
@@ -309,36 +495,37 @@ ledger_db_init(struct ledger_conn *c, const char *origin, char *err, size_t errl
 		wal = mode && strcmp(mode, "wal") == 0;
 	}
 	sqlite3_finalize(st);
+	st = NULL;
 	if (!wal) {
 		snprintf(err, errlen, "cannot set WAL mode: %s", sqlite3_errmsg(c->db));
 		return -1;
 	}
-	/* The cache holds the hot index pages of a large ledger, so a commit rarely reads. */
+	/* The cache holds the last batches and the pages a commit appends to. */
 	if (ledger_db_exec(c->db, "PRAGMA synchronous=FULL", err, errlen) < 0 ||
 	    ledger_db_exec(c->db, "PRAGMA cache_size=-32768", err, errlen) < 0 ||
 	    ledger_db_exec(c->db, "BEGIN IMMEDIATE", err, errlen) < 0)
 		return -1;
-	if (ledger_db_exec(c->db, schema_sql, err, errlen) < 0 ||
-	    sqlite3_prepare_v2(c->db,
-	                       "INSERT OR IGNORE INTO meta(key, value) VALUES "
-	                       "('schema', '" SCHEMA_VERSION "'), ('origin', ?1)",
-	                       -1, &st, NULL) != SQLITE_OK)
+	if (ledger_db_exec(c->db,
+	                   "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT "
+	                   "NULL) WITHOUT ROWID",
+	                   err, errlen) < 0 ||
+	    (*schema = ledger_db_schema(c->db, err, errlen)) < 0)
 		goto fail;
-	sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE)
-		goto fail;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (sqlite3_prepare_v2(c->db, "SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_stat1'", -1,
-	                       &st, NULL) != SQLITE_OK)
-		goto fail;
-	int have_stats = sqlite3_step(st) == SQLITE_ROW;
-	sqlite3_finalize(st);
-	st = NULL;
-	if ((!have_stats && ledger_db_exec(c->db, "ANALYZE entries", err, errlen) < 0) ||
-	    ledger_db_exec(c->db, stats_sql, err, errlen) < 0 ||
-	    ledger_db_exec(c->db, "COMMIT", err, errlen) < 0 ||
-	    ledger_db_exec(c->db, "ANALYZE sqlite_schema", err, errlen) < 0)
+	if (*schema == 0) {
+		if (ledger_db_exec(c->db, ledger_db_schema_sql, err, errlen) < 0 ||
+		    sqlite3_prepare_v2(c->db,
+		                       "INSERT INTO meta(key, value) VALUES ('schema', '2'), "
+		                       "('origin', ?1)",
+		                       -1, &st, NULL) != SQLITE_OK)
+			goto fail;
+		sqlite3_bind_text(st, 1, origin, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			goto fail;
+		sqlite3_finalize(st);
+		st = NULL;
+		*schema = LEDGER_SCHEMA;
+	}
+	if (ledger_db_exec(c->db, "COMMIT", err, errlen) < 0)
 		goto fail;
 	return 0;
 fail:
@@ -353,7 +540,7 @@ fail:
 int
 ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *out)
 {
-	sqlite3_stmt *st = c->st[LEDGER_ST_TIME_AT];
+	sqlite3_stmt *st = c->st[LEDGER_ST_BATCH_AT];
 	uint64_t lo = 0, hi = size;
 
 	while (lo < hi) {
@@ -365,12 +552,17 @@ ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *o
 			ledger_st_done(st);
 			return LEDGER_EIO;
 		}
-		int64_t t = sqlite3_column_int64(st, 0);
+		/* every entry of a batch has its time: one step settles the whole batch */
+		uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
+		uint64_t end = first + (uint64_t)sqlite3_column_int64(st, 1);
+		int64_t t = sqlite3_column_int64(st, 2);
 		ledger_st_done(st);
+		if (end <= mid || first > mid)
+			return LEDGER_EIO; /* a gap: verify names it */
 		if (t < ms)
-			lo = mid + 1;
+			lo = end < hi ? end : hi;
 		else
-			hi = mid;
+			hi = first > lo ? first : lo;
 	}
 	assert(lo <= size);
 	*out = lo;
@@ -398,19 +590,26 @@ ledger_pool_open(const char *path, unsigned n, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	char *ix = ledger_index_path(path);
+
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->cv, NULL);
 	for (; p->n < n; p->n++) {
 		struct ledger_conn *c = ledger_conn_open(path, false, err, errlen);
 		p->all[p->n] = c;
-		if (c == NULL || ledger_conn_prepare(c, false, err, errlen) < 0) {
+		if (c == NULL || ix == NULL || ledger_conn_prepare(c, false, err, errlen) < 0) {
+			if (ix == NULL)
+				snprintf(err, errlen, "out of memory");
 			p->n += c != NULL;
 			ledger_pool_free(p);
+			free(ix);
 			return NULL;
 		}
+		ledger_conn_attach_index(c, ix);
 		c->next = p->free;
 		p->free = c;
 	}
+	free(ix);
 	return p;
 }
 

@@ -14,21 +14,18 @@
 
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "merkle.h"
 
 /* The statements every connection prepares, then the writer's own. */
 enum ledger_stmt {
-	LEDGER_ST_LEAF_HASH, /* ?1 idx → hash */
-	LEDGER_ST_NODE,      /* ?1 level, ?2 idx → hash */
-	LEDGER_ST_MAX_IDX,   /* → max(idx) */
+	LEDGER_ST_BATCH_AT,  /* ?1 idx → first, n, time, hashes of the batch holding idx */
+	LEDGER_ST_LEAVES_AT, /* ?1 idx → first, n, time, leaves of the batch holding idx */
+	LEDGER_ST_SIZE,      /* → first + n of the last batch */
 	LEDGER_ST_CP_LATEST, /* → size, note of the latest checkpoint */
 	LEDGER_ST_CP_AT,     /* ?1 size → size, note */
-	LEDGER_ST_LEAVES,    /* ?1 start, ?2 end → idx, leaf in order */
-	LEDGER_ST_TIME_AT,   /* ?1 idx → time */
-	LEDGER_ST_DAY,       /* ?1 start, ?2 end → contract, count(*) of its releases */
 	LEDGER_ST_READER_END,
-	LEDGER_ST_INS_ENTRY = LEDGER_ST_READER_END, /* the writer's */
-	LEDGER_ST_INS_NODE,
+	LEDGER_ST_INS_BATCH = LEDGER_ST_READER_END, /* the writer's */
 	LEDGER_ST_INS_CP,
 	LEDGER_ST_BEGIN,
 	LEDGER_ST_COMMIT,
@@ -36,11 +33,39 @@ enum ledger_stmt {
 	LEDGER_ST_COUNT,
 };
 
+/* The statements of the search index (ledger_index.h), on a reader that has it attached. */
+enum ledger_ix_stmt {
+	LEDGER_IX_STATE, /* → upto, hash: the entries [0, upto) are indexed */
+	LEDGER_IX_DAY,   /* ?1 start, ?2 end → contract, count(*) of its releases */
+	LEDGER_IX_COUNT,
+};
+
+/* The batch that holds an entry, its leaves split (ledger_conn_leaves): reused, so that
+ * consecutive entries of one batch read its row once. Zero-initialised: empty. */
+struct ledger_batch_rd {
+	uint64_t first, n; /* the entries [first, first + n); n == 0: nothing loaded */
+	int64_t time;      /* the batch's time (Unix ms), every leaf's */
+	struct buf text;   /* the leaves, one after the other */
+	size_t *off, *len; /* leaf k at text.data + off[k], len[k] bytes */
+	size_t cap;        /* slots of off and len */
+};
+void ledger_batch_rd_free(struct ledger_batch_rd *b);
+
+/* The hashes of the batch the tree was last read from (ledger_conn_store). */
+struct ledger_hashes {
+	uint64_t first, n; /* the batch [first, first + n); n == 0: none */
+	uint8_t *h;        /* its hashes column */
+	size_t cap;        /* bytes allocated */
+};
+
 /* One SQLite handle with its prepared statements; used by one thread at a time. */
 struct ledger_conn {
 	sqlite3 *db;
 	sqlite3_stmt *st[LEDGER_ST_COUNT]; /* the readers' [0, LEDGER_ST_READER_END), all on a
 	                                      writer's connection */
+	sqlite3_stmt *ix[LEDGER_IX_COUNT]; /* with the index attached as "ix"; else NULL */
+	struct ledger_batch_rd rd;         /* the last batch read by ledger_conn_leaf */
+	struct ledger_hashes hc;           /* the last batch's hashes the tree was read from */
 	struct ledger_conn *next;          /* in the pool's list of free connections */
 };
 
@@ -53,13 +78,27 @@ struct ledger_conn *ledger_conn_open(const char *path, bool writer, char *err, s
 int ledger_conn_wal_checkpoint(struct ledger_conn *c, int mode);
 /* Prepares the statements (the writer's too if writer). 0, or -1 with err. */
 int ledger_conn_prepare(struct ledger_conn *c, bool writer, char *err, size_t errlen);
+/* Attaches the search index ix_path (read-only) as "ix" and prepares its statements, if the
+ * file is there; a connection without it reads every entry (the searches stay exact). */
+void ledger_conn_attach_index(struct ledger_conn *c, const char *ix_path);
 void ledger_conn_free(struct ledger_conn *c);
 
-/* On the writer's connection: WAL, synchronous=FULL, the schema, the meta rows of origin and
- * the planner's statistics. 0, or -1 with err. */
-int ledger_db_init(struct ledger_conn *c, const char *origin, char *err, size_t errlen);
-/* Checks the schema version and that the stored origin is origin (NULL: any). Returns the
- * stored origin (caller frees), or NULL with err. */
+/* The layout this pdgate writes (meta "schema"), and the one before it, which ledger_upgrade.h
+ * converts. */
+#define LEDGER_SCHEMA 2
+#define LEDGER_SCHEMA_OLD 1
+
+/* On the writer's connection: WAL, synchronous=FULL, and, in a new file, the schema and the
+ * meta rows of origin. A file of LEDGER_SCHEMA_OLD is left as it is (ledger_upgrade_run).
+ * The stored schema into *schema. 0, or -1 with err. */
+int ledger_db_init(struct ledger_conn *c, const char *origin, int *schema, char *err,
+                   size_t errlen);
+/* The stored schema version (0: none), or -1 if db is not a pdgate ledger (err). */
+int ledger_db_schema(sqlite3 *db, char *err, size_t errlen);
+/* The SQL that creates the current layout's tables and view (for ledger_upgrade.c). */
+extern const char ledger_db_schema_sql[];
+/* Checks the schema version (LEDGER_SCHEMA) and that the stored origin is origin (NULL: any).
+ * Returns the stored origin (caller frees), or NULL with err. */
 char *ledger_db_origin(sqlite3 *db, const char *origin, char *err, size_t errlen);
 /* Runs sql (no rows). 0, or -1 with err. */
 int ledger_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
@@ -71,8 +110,18 @@ int ledger_st_exec(sqlite3_stmt *st);
 
 /* The stored tree of c as a merkle node store (c borrowed). */
 struct merkle_store ledger_conn_store(struct ledger_conn *c);
-/* The number of entries (max(idx) + 1). 0 or LEDGER_EIO (ledger_err.h, as below). */
+/* The number of entries (the end of the last batch). 0 or LEDGER_EIO (ledger_err.h, below). */
 int ledger_conn_size(struct ledger_conn *c, uint64_t *size);
+/* Loads into b the batch that holds entry index, unless b holds it already, and checks its
+ * shape (n leaves). 0, LEDGER_ENOENT (no such entry), LEDGER_EIO (damaged) or LEDGER_ENOMEM. */
+int ledger_conn_batch(struct ledger_conn *c, uint64_t index, struct ledger_batch_rd *b);
+/* The leaf of entry index (borrowed until the next call on c), through c->rd. As
+ * ledger_conn_batch. */
+int ledger_conn_leaf(struct ledger_conn *c, uint64_t index, const char **leaf, size_t *len);
+/* How far the attached index reaches: every entry of [0, *upto) is in it, checked against the
+ * ledger (a stale or foreign index counts as none). Read before anything else of the ledger,
+ * so that the ledger's snapshot holds every entry the index's does. 0 without an index. */
+uint64_t ledger_conn_indexed(struct ledger_conn *c);
 /* The checkpoint of size entries (0: the latest): its size and a copy of its note (caller
  * frees, len bytes, NUL-terminated). 0, LEDGER_ENOENT, LEDGER_EIO or LEDGER_ENOMEM. */
 int ledger_conn_checkpoint(struct ledger_conn *c, uint64_t size, uint64_t *cp_size, char **note,

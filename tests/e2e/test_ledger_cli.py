@@ -10,6 +10,7 @@ and proven by pdgate.
 """
 
 import base64
+import calendar
 import hashlib
 import json
 import os
@@ -338,52 +339,101 @@ def last_index(env):
     return len(env.export(env.done)) - 1
 
 
+# The stored form of docs/ledger.md, section 4: one row of `batches` per commit, its leaves a
+# JSON array of strings, its hashes the leaf hashes then the nodes its entries complete.
+
+def batch_nodes(a, b):
+    """Nodes of level >= 1 completed by the entries [a, b)."""
+    return sum((b >> lv) - (a >> lv) for lv in range(1, 64))
+
+
+def node_at(first, n, level, index):
+    e = ((index + 1) << level) - 1
+    assert first <= e < first + n
+    return (n + batch_nodes(first, e) + level - 1) * 32
+
+
+def leaves_text(leaves):
+    return json.dumps(leaves, ensure_ascii=False, separators=(",", ":"))
+
+
+def batch_of(db, idx):
+    first, n, ms, hashes, leaves = db.execute(
+        "SELECT first, n, time, hashes, leaves FROM batches WHERE first <= ? ORDER BY first DESC "
+        "LIMIT 1", (idx,)).fetchone()
+    return first, n, ms, bytearray(hashes), json.loads(leaves)
+
+
+def put_batch(db, first, hashes, leaves):
+    db.execute("UPDATE batches SET hashes = ?, leaves = ? WHERE first = ?",
+               (bytes(hashes), leaves_text(leaves), first))
+
+
 @case("tamper: one byte of one leaf")
 def _(env):
-    tampered(env, "byte", "UPDATE entries SET leaf = substr(leaf, 1, 60) || (CASE substr(leaf, 61, 1)"
-             " WHEN 'a' THEN 'b' ELSE 'a' END) || substr(leaf, 62) WHERE idx = 3", "entry 3:")
+    def edit(db):
+        first, n, ms, hashes, leaves = batch_of(db, 3)
+        leaf = leaves[3 - first]
+        leaves[3 - first] = leaf[:60] + ("b" if leaf[60] == "a" else "a") + leaf[61:]
+        put_batch(db, first, hashes, leaves)
+    tampered(env, "byte", edit, "entry 3:")
 
 
 @case("tamper: one leaf changed with its hash recomputed")
 def _(env):
     def edit(db):
-        leaf = db.execute("SELECT leaf FROM entries WHERE idx = 4").fetchone()[0]
+        first, n, ms, hashes, leaves = batch_of(db, 4)
+        leaf = leaves[4 - first]
         check('"request":"' in leaf, "entry 4 has a request id")
-        leaf = leaf.replace('"request":"', '"request":"f')  # not a search column: stays valid
-        db.execute("UPDATE entries SET leaf = ?, hash = ? WHERE idx = 4",
-                   (leaf, leaf_hash(leaf.encode())))
+        leaf = leaf.replace('"request":"', '"request":"f')  # still a valid leaf
+        leaves[4 - first] = leaf
+        hashes[(4 - first) * 32:(5 - first) * 32] = leaf_hash(leaf.encode())
+        put_batch(db, first, hashes, leaves)
     tampered(env, "rehashed", edit, "(covering entries 4..")
 
 
-@case("tamper: delete a row")
+@case("tamper: delete a batch")
 def _(env):
-    tampered(env, "delete", "DELETE FROM entries WHERE idx = 4", "entry 4: missing")
+    with sqlite3.connect(env.done.path("ledger.db")) as db:
+        first = db.execute("SELECT max(first) FROM batches WHERE first <= 4").fetchone()[0]
+    db.close()
+    tampered(env, "delete", f"DELETE FROM batches WHERE first = {first}", f"entry {first}: missing")
 
 
-@case("tamper: delete the last row")
+@case("tamper: delete the last batch")
 def _(env):
-    n = last_index(env)
-    tampered(env, "delete last", f"DELETE FROM entries WHERE idx = {n}", f"tree of {n} entries")
+    tampered(env, "delete last", "DELETE FROM batches WHERE first = (SELECT max(first) FROM batches)",
+             "beyond the")
 
 
-@case("tamper: swap two rows")
+@case("tamper: swap two leaves of a batch, hashes and all")
 def _(env):
-    tampered(env, "swap", "UPDATE entries SET idx = -1 WHERE idx = 2; UPDATE entries SET idx = 2 "
-             "WHERE idx = 5; UPDATE entries SET idx = 5 WHERE idx = -1", "entry 2:")
+    def edit(db):
+        first, n = db.execute("SELECT first, n FROM batches WHERE n >= 2 LIMIT 1").fetchone()
+        env.swapped = first
+        _, _, _, hashes, leaves = batch_of(db, first)
+        leaves[0], leaves[1] = leaves[1], leaves[0]
+        hashes[0:64] = hashes[32:64] + hashes[0:32]
+        put_batch(db, first, hashes, leaves)
+    tampered(env, "swap", edit, "entry ")
 
 
-@case("tamper: append a forged row, hash and all")
+@case("tamper: append a forged batch, hashes and all")
 def _(env):
     n = last_index(env) + 1
 
     def edit(db):
-        row = db.execute("SELECT leaf, time, kind, partner, contract, purpose, subject FROM "
-                         "entries WHERE kind = 'release' LIMIT 1").fetchone()
-        leaf = json.loads(row[0])
+        leaf = json.loads(db.execute("SELECT leaf FROM entries WHERE leaf LIKE '%\"release\"%' "
+                                     "LIMIT 1").fetchone()[0])
+        last_ms = db.execute("SELECT max(time) FROM batches").fetchone()[0]
         leaf["index"] = n
+        ms = last_ms + 1000
+        leaf["time"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + \
+            f".{ms % 1000:03d}Z"
         text = json.dumps(leaf, ensure_ascii=False, separators=(",", ":"))
-        db.execute("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                   (n, text, leaf_hash(text.encode()), *row[1:]))
+        hashes = leaf_hash(text.encode()) + bytes(32 * batch_nodes(n, n + 1))
+        db.execute("INSERT INTO batches VALUES (?, 1, ?, ?, ?)",
+                   (n, ms, hashes, leaves_text([text])))
     tampered(env, "forged", edit, f"entry {n}")
 
 
@@ -404,13 +454,32 @@ def _(env):
              "a checkpoint was removed")
 
 
-@case("tamper: a search column, a stored node")
+@case("tamper: a batch's time, a stored node, a hash cut off, a leaf's escaping")
 def _(env):
-    tampered(env, "column", "UPDATE entries SET partner = 'tokei-lab' WHERE idx = 3",
-             "entry 3: the search columns")
-    tampered(env, "node", "UPDATE nodes SET hash = zeroblob(32) WHERE level = 2 AND idx = 0",
-             "node (level 2, index 0)")
-    tampered(env, "node gone", "DELETE FROM nodes WHERE level = 1 AND idx = 1", "stored tree nodes")
+    def time_edit(db):
+        db.execute("UPDATE batches SET time = time + 1 WHERE first = (SELECT max(first) FROM "
+                   "batches WHERE first <= 3)")
+    first = None
+
+    def node_edit(db):
+        nonlocal first
+        first, n, ms, hashes, leaves = batch_of(db, 3)  # entry 3 completes node (2, 0)
+        at = node_at(first, n, 2, 0)
+        hashes[at:at + 32] = bytes(32)
+        put_batch(db, first, hashes, leaves)
+
+    def cut_edit(db):
+        first, n, ms, hashes, leaves = batch_of(db, 3)
+        put_batch(db, first, hashes[:-32], leaves)
+
+    def escape_edit(db):
+        first, n, ms, hashes, leaves = batch_of(db, 3)
+        text = leaves_text(leaves).replace('\\"v\\"', '\\u0022v\\u0022', 1)
+        db.execute("UPDATE batches SET leaves = ? WHERE first = ?", (text, first))
+    tampered(env, "time", time_edit, "its time differs from its batch's")
+    tampered(env, "node", node_edit, "node (level 2, index 0)")
+    tampered(env, "node gone", cut_edit, "its count or hashes are damaged")
+    tampered(env, "escaping", escape_edit, "in the stored form")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -542,29 +611,118 @@ def _(env):
         subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
-def write_big_ledger(inst, db_path, n):
-    """n entries written here, as pdgate writes them: canonical leaves, leaf hashes, every
-    complete node of level >= 1, checkpoints signed with the installation's key. The schema is
-    the one the daemon created (docs/ledger.md); nothing of pdgate's code is used."""
+OLD_SCHEMA = """
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE entries(idx INTEGER PRIMARY KEY, leaf TEXT NOT NULL, hash BLOB NOT NULL,
+ time INTEGER NOT NULL, kind TEXT NOT NULL, partner TEXT, contract TEXT, purpose TEXT, subject TEXT);
+CREATE INDEX entries_partner ON entries(partner) WHERE partner IS NOT NULL;
+CREATE INDEX entries_subject ON entries(subject) WHERE subject IS NOT NULL;
+CREATE INDEX entries_purpose ON entries(purpose) WHERE purpose IS NOT NULL;
+CREATE INDEX entries_kind ON entries(kind);
+CREATE TABLE nodes(level INTEGER NOT NULL, idx INTEGER NOT NULL, hash BLOB NOT NULL,
+ PRIMARY KEY(level, idx)) WITHOUT ROWID;
+CREATE TABLE checkpoints(size INTEGER PRIMARY KEY, note TEXT NOT NULL, time INTEGER NOT NULL);
+"""
+
+
+def old_ledger(db_path, origin):
+    """An empty ledger.db of schema 1, the layout pdgate wrote before batches, made with its
+    CREATE statements (a row per entry with its search columns, a row per tree node)."""
+    db = sqlite3.connect(db_path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=OFF")
+    db.executescript(OLD_SCHEMA)
+    db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", "1"), ("origin", origin)])
+    db.commit()
+    return db
+
+
+def sign(inst, size, root):
     key = serialization.load_pem_private_key(inst.path("keys/ledger.key").read_bytes(), None)
     name, keyid, _ = parse_vkey(vkey_path(inst).read_text())
-    db = sqlite3.connect(db_path)
-    db.execute("PRAGMA synchronous=OFF")
-    db.execute("DELETE FROM entries")
-    db.execute("DELETE FROM nodes")
-    db.execute("DELETE FROM checkpoints")
+    text = f"{name}\n{size}\n{base64.b64encode(root).decode()}\n"
+    sig = base64.b64encode(keyid + key.sign(text.encode())).decode()
+    return f"{text}\n\u2014 {name} {sig}\n"
+
+
+class Writer:
+    """Leaves appended as pdgate appends them, in either layout: the leaf hashes, every
+    complete node of level >= 1 (computed here from RFC 9162), and for schema 2 one batch row
+    per group of leaves sharing a time."""
+
+    def __init__(self, db, old):
+        self.db, self.old = db, old
+        self.frontier, self.size = [], 0
+        self.rows, self.nodes, self.batch = [], [], None
+
+    def add(self, leaf, ms, cols):
+        i, h = self.size, leaf_hash(leaf.encode())
+        if not self.old and (self.batch is None or self.batch[1] != ms):
+            self.end_batch()
+            self.batch = [i, ms, [], bytearray(), bytearray()]
+        level, idx, acc, done = 0, i, h, []
+        while self.frontier and self.frontier[-1][0] == level:
+            _, left = self.frontier.pop()
+            acc = node_hash(left, acc)
+            level += 1
+            idx >>= 1
+            done.append((level, idx, acc))
+        self.frontier.append((level, acc))
+        self.size += 1
+        if self.old:
+            self.rows.append((i, leaf, h, ms, *cols))
+            self.nodes.extend(done)
+        else:
+            b = self.batch
+            b[2].append(leaf)
+            b[3] += h
+            for _, _, nh in done:
+                b[4] += nh
+        if len(self.rows) >= 50000:
+            self.flush()
+
+    def end_batch(self):
+        if self.batch is not None:
+            first, ms, leaves, hashes, nodes = self.batch
+            self.rows.append((first, len(leaves), ms, bytes(hashes + nodes), leaves_text(leaves)))
+            self.batch = None
+
+    def flush(self):
+        if self.old:
+            self.db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.rows)
+            self.db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", self.nodes)
+        else:
+            self.db.executemany("INSERT INTO batches VALUES (?, ?, ?, ?, ?)", self.rows)
+        self.db.commit()
+        self.rows.clear()
+        self.nodes.clear()
+
+    def root(self):
+        self.end_batch()
+        self.flush()
+        if not self.frontier:
+            return hashlib.sha256(b"").digest()
+        root = self.frontier[-1][1]
+        for _, hsh in reversed(self.frontier[:-1]):
+            root = node_hash(hsh, root)
+        return root
+
+
+def write_big_ledger(inst, db_path, n, old=False):
+    """n entries written here, as pdgate writes them: canonical leaves, leaf hashes, every
+    complete node of level >= 1, checkpoints signed with the installation's key. The schema is
+    the one the daemon created (docs/ledger.md), or with old the earlier one (OLD_SCHEMA, in a
+    new file); nothing of pdgate's code is used."""
+    if old:
+        name, _, _ = parse_vkey(vkey_path(inst).read_text())
+        db = old_ledger(db_path, name)
+    else:
+        db = sqlite3.connect(db_path)
+        db.execute("PRAGMA synchronous=OFF")
+        db.execute("DELETE FROM batches")
+        db.execute("DELETE FROM checkpoints")
+    w = Writer(db, old)
     t0 = 1775000000000  # 2026-04-01T00:33:20Z
-    levels = [[]]
-    rows, nodes = [], []
-    frontier = []
-
-    def flush():
-        db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        db.executemany("INSERT INTO nodes VALUES (?, ?, ?)", nodes)
-        db.commit()
-        rows.clear()
-        nodes.clear()
-
     for i in range(n):
         ms = t0 + i // 10
         tm = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms // 1000)) + f".{ms % 1000:03d}Z"
@@ -583,30 +741,132 @@ def write_big_ledger(inst, db_path, n):
                     f'"basis":"entrustment","reason":null,"digest":"{subject}","cert":"{subject}",'
                     f'"token":"wo-1","justification":null}}')
             cols = ("release", PARTNER, CONTRACT, PURPOSE, subject)
-        h = leaf_hash(leaf.encode())
-        rows.append((i, leaf, h, ms, *cols))
-        # the compact range: merge equal levels, storing each complete node
-        level, idx, acc = 0, i, h
-        while frontier and frontier[-1][0] == level:
-            _, left = frontier.pop()
-            acc = node_hash(left, acc)
-            level += 1
-            idx >>= 1
-            nodes.append((level, idx, acc))
-        frontier.append((level, acc))
-        if len(rows) == 50000:
-            flush()
-    flush()
-    root = frontier[-1][1]
-    for _, hsh in reversed(frontier[:-1]):
-        root = node_hash(hsh, root)
-    text = f"{name}\n{n}\n{base64.b64encode(root).decode()}\n"
-    sig = base64.b64encode(keyid + key.sign(text.encode())).decode()
+        w.add(leaf, ms, cols)
+    root = w.root()
     db.execute("INSERT INTO checkpoints VALUES (?, ?, ?)",
-               (n, f"{text}\n\u2014 {name} {sig}\n", int(time.time() * 1000)))
+               (n, sign(inst, n, root), int(time.time() * 1000)))
     db.commit()
     db.close()
     return root
+
+
+def old_copy(env, inst, dest):
+    """inst's ledger rewritten at dest in the layout of schema 1 (old_ledger): the daemon's own
+    leaves, byte for byte, and its checkpoint rows as they were signed. Returns the leaves."""
+    leaves = env.export(inst)
+    name, _, _ = parse_vkey(vkey_path(inst).read_text())
+    db = old_ledger(dest, name)
+    w = Writer(db, True)
+    for raw in leaves:
+        leaf = json.loads(raw)
+        ms = calendar.timegm(time.strptime(leaf["time"][:19], "%Y-%m-%dT%H:%M:%S")) * 1000 + \
+            int(leaf["time"][20:23])
+        w.add(raw.decode(), ms, (leaf["kind"], leaf["partner"], leaf["contract"],
+                                 leaf["purpose"], leaf["subject"]))
+    w.root()
+    with sqlite3.connect(inst.path("ledger.db")) as src:
+        cps = src.execute("SELECT size, note, time FROM checkpoints ORDER BY size").fetchall()
+    src.close()
+    db.executemany("INSERT INTO checkpoints VALUES (?, ?, ?)", cps)
+    db.commit()
+    db.close()
+    return leaves, cps
+
+
+def checkpoint_rows(path):
+    with sqlite3.connect(path) as db:
+        rows = db.execute("SELECT size, note FROM checkpoints ORDER BY size").fetchall()
+    db.close()
+    return rows
+
+
+@case("upgrade: a ledger of the earlier layout, checked before and after, byte-identical")
+def _(env):
+    inst = env.done
+    old = env.tmp / "old-layout.db"
+    leaves, cps = old_copy(env, inst, old)
+    vk = vkey_path(inst)
+    r = cli(inst, "verify", "--db", old, "--vkey", vk, ok=False)
+    check(r.returncode == 1 and "pdgate ledger upgrade" in r.stderr,
+          f"an old ledger is not read as it is: {r.stderr}")
+    r = cli(inst, "upgrade", "--db", old, "--vkey", vk)
+    check(f"{len(leaves)} entries" in r.stdout and f"{len(cps)} checkpoints" in r.stdout, r.stdout)
+    mine = cli(inst, "verify", "--db", inst.path("ledger.db"), "--vkey", vk).stdout
+    r = cli(inst, "verify", "--db", old, "--vkey", vk)
+    eq(r.stdout.splitlines()[-2:], mine.splitlines()[-2:], "the same size, checkpoint and root")
+    r = cli(inst, "export", "--db", old)
+    eq(r.stdout.encode(), b"".join(x + b"\n" for x in leaves), "the leaves byte for byte")
+    eq(checkpoint_rows(old), [(s, n) for s, n, _ in cps], "the checkpoints as they were signed")
+    with sqlite3.connect(old) as db:
+        tables = {r[0] for r in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+    db.close()
+    check("nodes" not in tables and "batches" in tables, f"tables after: {tables}")
+    r = cli(inst, "upgrade", "--db", old, "--vkey", vk)
+    check("nothing to upgrade" in r.stdout, r.stdout)
+    b = json.loads(cli(inst, "prove", "--db", old, "--vkey", vk, 3).stdout)
+    eq(b["leaf"].encode(), leaves[3], "prove reads the upgraded ledger")
+
+
+@case("upgrade refuses a damaged old ledger and changes nothing")
+def _(env):
+    inst = env.done
+    vk = vkey_path(inst)
+    for what, sql, expect in [
+        ("leaf", "UPDATE entries SET leaf = replace(leaf, '\"v\":1', '\"v\":2') WHERE idx = 3",
+         "entry 3"),
+        ("node", "UPDATE nodes SET hash = zeroblob(32) WHERE level = 1 AND idx = 0",
+         "node (level 1, index 0)"),
+        ("gap", "DELETE FROM entries WHERE idx = 5", "entry 5"),
+        ("checkpoint", "UPDATE checkpoints SET note = replace(note, '\u2014', '-')",
+         "does not verify"),
+    ]:
+        old = env.tmp / f"old-{what}.db"
+        old_copy(env, inst, old)
+        with sqlite3.connect(old) as db:
+            db.execute(sql)
+        db.close()
+        r = cli(inst, "upgrade", "--db", old, "--vkey", vk, ok=False)
+        check(r.returncode == 1 and expect in r.stderr and "nothing changed" in r.stderr,
+              f"{what}: exit {r.returncode}: {r.stderr}")
+        with sqlite3.connect(old) as db:
+            schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+            tables = {x[0] for x in db.execute("SELECT name FROM sqlite_schema WHERE type = 'table'")}
+        db.close()
+        check(schema == "1" and "entries" in tables and "batches" not in tables,
+              f"{what}: the old ledger is as it was ({schema}, {tables})")
+    r = cli(inst, "upgrade", "--db", env.tmp / "no-such.db", "--vkey", vk, ok=False)
+    check(r.returncode == 1 and not (env.tmp / "no-such.db").exists(), "no ledger is created")
+
+
+@case("the gateway opens a ledger of the earlier layout: upgraded once, then appended to")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    with pdtest.Daemon(inst) as d:
+        requests_of_every_kind(d, token(inst))
+    before = checkpoint_rows(inst.path("ledger.db"))
+    old = env.tmp / "gateway-old.db"
+    leaves, _ = old_copy(env, inst, old)
+    for suffix in ("", "-wal", "-shm", "-index", "-index-wal", "-index-shm"):
+        p = Path(str(inst.path("ledger.db")) + suffix)
+        if p.exists():
+            p.unlink()
+    shutil.copy(old, inst.path("ledger.db"))
+    with pdtest.Daemon(inst) as d:
+        seen = requests_of_every_kind(d, token(inst))
+        log = d.log()
+    check("upgraded to schema 2" in log, "the gateway says it upgraded the ledger")
+    check(seen[0][0] == len(leaves) + 1, f"new entries follow the old ones: {seen[0][0]}")
+    after = env.export(inst)
+    eq(after[:len(leaves)], leaves, "the old leaves byte for byte")
+    rows = checkpoint_rows(inst.path("ledger.db"))
+    eq(rows[:len(before)], before, "the old checkpoints as they were signed")
+    check(len(rows) > len(before), "and new ones")
+    r = cli(inst, "verify", "-c", inst.conf)
+    check(r.stdout.endswith("ledger OK\n"), r.stdout + r.stderr)
+    with sqlite3.connect(inst.path("ledger.db")) as db:
+        schema = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()[0]
+    db.close()
+    eq(schema, "2", "the stored schema")
 
 
 @case("a million entries written here: verify < 10 s, prove and check-proof")

@@ -1,0 +1,22 @@
+/* ledger_verify — inside the ledger: the whole-ledger check (docs/ledger.md, section 5). */
+#ifndef PDGATE_LEDGER_VERIFY_H
+#define PDGATE_LEDGER_VERIFY_H
+
+#include <stdint.h>
+
+#include <sqlite3.h>
+
+#include "ledger_read.h"
+#include "merkle.h"
+#include "note.h"
+
+/*
+ * ledger_verify on the connection db (a reader's, or the writer's inside the transaction of
+ * an upgrade, which checks what it is about to commit), in one read transaction the caller
+ * holds. digest, if not NULL, receives SHA-256 of every leaf followed by "\n" (what `pdgate
+ * ledger export` writes): equal digests are byte-identical leaves. Returns as ledger_verify.
+ */
+int ledger_verify_db(sqlite3 *db, struct note_verifier *v, int64_t now_ms, int64_t grace_ms,
+                     uint8_t digest[MERKLE_HASH_LEN], struct ledger_verdict *out);
+
+#endif
