@@ -11,7 +11,6 @@
 #include "ledger_batch.h"
 #include "ledger_db.h"
 #include "ledger_err.h"
-#include "ledger_index.h"
 #include "ledger_vfs.h"
 
 /* How long a connection waits for a lock held by another process (an administrator's sqlite3,
@@ -668,4 +667,17 @@ ledger_pool_put(struct ledger_pool *p, struct ledger_conn *c)
 	p->free = c;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->lock);
+}
+
+char *
+ledger_index_path(const char *path)
+{
+	size_t n = strlen(path);
+	char *p = malloc(n + sizeof("-index"));
+
+	if (p != NULL) {
+		memcpy(p, path, n);
+		memcpy(p + n, "-index", sizeof("-index"));
+	}
+	return p;
 }

@@ -144,4 +144,7 @@ void ledger_pool_put(struct ledger_pool *p, struct ledger_conn *c);
 struct ledger;
 struct ledger_pool *ledger_pool_of(struct ledger *l);
 
+/* The search index's file beside the ledger at path (caller frees), or NULL (memory). */
+char *ledger_index_path(const char *path);
+
 #endif

@@ -66,19 +66,6 @@ struct ledger_index {
 	int started;
 };
 
-char *
-ledger_index_path(const char *path)
-{
-	size_t n = strlen(path);
-	char *p = malloc(n + sizeof("-index"));
-
-	if (p != NULL) {
-		memcpy(p, path, n);
-		memcpy(p + n, "-index", sizeof("-index"));
-	}
-	return p;
-}
-
 static int
 exec(sqlite3 *db, const char *sql)
 {

@@ -19,9 +19,6 @@
 
 struct ledger_index;
 
-/* The index file of the ledger at path (caller frees), or NULL (memory). */
-char *ledger_index_path(const char *path);
-
 /* Opens or creates the index of the ledger at path, empties it if it does not match the
  * ledger (another or an earlier ledger.db), and starts the follower. NULL with err. */
 struct ledger_index *ledger_index_start(const char *path, struct log *log, char *err,

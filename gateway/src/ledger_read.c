@@ -569,3 +569,23 @@ done:
 	ledger_pool_put(pool, c);
 	return rc;
 }
+
+int
+ledger_verify(struct ledger *l, struct note_verifier *v, int64_t now_ms, int64_t grace_ms,
+              struct ledger_verdict *out)
+{
+	struct ledger_pool *pool = ledger_pool_of(l);
+	struct ledger_conn *c = ledger_pool_get(pool);
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	/* One read transaction: a running gateway's later commits stay out of this snapshot. */
+	if (ledger_db_exec(c->db, "BEGIN", out->problem, sizeof(out->problem)) < 0) {
+		rc = LEDGER_EIO;
+	} else {
+		rc = ledger_verify_db(c->db, v, now_ms, grace_ms, NULL, out);
+		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+	}
+	ledger_pool_put(pool, c);
+	return rc;
+}

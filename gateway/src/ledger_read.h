@@ -7,6 +7,7 @@
 
 #include "ledger.h"
 #include "ledger_leaf.h"
+#include "ledger_verify.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -91,16 +92,6 @@ void ledger_hits_free(struct ledger_hit *hits, size_t n);
  * (UTC+9) of now_ms, so that daily volume limits survive a restart. 0 or an error. */
 int ledger_day_releases(struct ledger *l, int64_t now_ms,
                         void (*fn)(void *arg, const char *contract, uint64_t count), void *arg);
-
-/* What ledger_verify found. */
-struct ledger_verdict {
-	uint64_t size;                    /* entries */
-	uint64_t cp_size;                 /* the latest checkpoint's size; 0: none */
-	uint8_t cp_root[MERKLE_HASH_LEN]; /* its root */
-	uint64_t unsigned_n;              /* entries after it */
-	int64_t unsigned_age_ms;          /* the age of the oldest of them */
-	char problem[512];                /* what is wrong, unless ledger_verify returned 0 */
-};
 
 /*
  * Checks the whole ledger in one read transaction (SPEC 11.5, docs/ledger.md "Verification"):

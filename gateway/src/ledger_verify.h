@@ -6,9 +6,18 @@
 
 #include <sqlite3.h>
 
-#include "ledger_read.h"
 #include "merkle.h"
 #include "note.h"
+
+/* What ledger_verify and ledger_verify_db found. */
+struct ledger_verdict {
+	uint64_t size;                    /* entries */
+	uint64_t cp_size;                 /* the latest checkpoint's size; 0: none */
+	uint8_t cp_root[MERKLE_HASH_LEN]; /* its root */
+	uint64_t unsigned_n;              /* entries after it */
+	int64_t unsigned_age_ms;          /* the age of the oldest of them */
+	char problem[512];                /* what is wrong, unless ledger_verify returned 0 */
+};
 
 /*
  * ledger_verify on the connection db (a reader's, or the writer's inside the transaction of
