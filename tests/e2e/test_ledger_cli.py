@@ -582,11 +582,12 @@ def _(env):
         cert = inst.pki.partner(PARTNER)
         with pdtest.Daemon(inst) as d:
             ballast = mnt / "ballast"
-            with open(ballast, "wb") as f:  # fill the file system to the brim
+            # fill the file system to the brim; unbuffered, so that closing the file has no
+            # data left to write (a buffered close would raise ENOSPC once more)
+            with open(ballast, "wb", buffering=0) as f:
                 try:
                     while True:
                         f.write(b"\0" * 65536)
-                        f.flush()
                 except OSError:
                     pass
             codes = set()
