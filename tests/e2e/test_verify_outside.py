@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import pdtest
 from pdtest import case, check, eq
-from test_witness import Witness, body, leaf_hash, mth, sign_note
+from test_witness import Witness, _Stopper, body, leaf_hash, mth, sign_note
 
 CONTRACT, PARTNER, PURPOSE = "CT-2026-0001", "sakura-mail", "contact"
 INTERVAL_MS = 150
@@ -86,19 +86,6 @@ class Env(pdtest.Env):
 
     def wkey(self, k):
         return self.w[k].vkey
-
-
-class _Stopper:
-    def __init__(self, w):
-        self.w = w
-
-    def __enter__(self):
-        return self.w
-
-    def __exit__(self, *exc):
-        if self.w.proc is not None:
-            self.w.proc.kill()
-            self.w.proc.wait()
 
 
 def refused(r, want):
