@@ -18,6 +18,7 @@
 #include "ledger_backup.h"
 #include "ledger_cmd.h"
 #include "ledger_db.h"
+#include "ledger_outside.h"
 #include "ledger_read.h"
 #include "ledger_upgrade.h"
 #include "note.h"
@@ -28,10 +29,11 @@
 
 static const char ledger_usage[] =
     "usage: pdgate ledger verify (-c FILE | --db LEDGER.db --vkey VKEY) [--interval MS]\n"
+    "                            [--checkpoint NOTE [--witness VKEY]... [--quorum N]]\n"
     "       pdgate ledger export (-c FILE | --db LEDGER.db) [--start N] [--end M]\n"
     "       pdgate ledger checkpoint (-c FILE | --db LEDGER.db)\n"
     "       pdgate ledger prove (-c FILE | --db LEDGER.db --vkey VKEY) INDEX [--size N]\n"
-    "       pdgate ledger check-proof BUNDLE --vkey VKEY\n"
+    "       pdgate ledger check-proof BUNDLE --vkey VKEY [--witness VKEY]... [--quorum N]\n"
     "       pdgate ledger backup -c FILE [--vkey VKEY] [--interval MS] DEST\n"
     "       pdgate ledger upgrade (-c FILE | --db LEDGER.db --vkey VKEY)\n"
     "\n"
@@ -40,12 +42,19 @@ static const char ledger_usage[] =
     "             the next; entries after the latest checkpoint only if younger than three\n"
     "             checkpoint intervals plus 2 s (--interval, default from -c or 1000).\n"
     "             Prints the size, the latest checkpoint and 'ledger OK', or the first bad\n"
-    "             entry or checkpoint; exit 0 only if intact.\n"
+    "             entry or checkpoint; exit 0 only if intact. With --checkpoint NOTE (a\n"
+    "             checkpoint kept outside, e.g. by an auditor or a witness) also that it is\n"
+    "             signed by the ledger's key and that the ledger extends it: its tree at that\n"
+    "             size has that root, by a consistency proof to the latest checkpoint.\n"
+    "             With --witness VKEY (a witness's cosigner key, type 0x04, or a file holding\n"
+    "             it; repeatable), NOTE must carry valid cosignatures by at least --quorum N\n"
+    "             of them (default all); lines by other keys are ignored.\n"
     "export       writes the leaves [N, M) (default all), one per line, as hashed.\n"
     "checkpoint   prints the latest signed checkpoint note.\n"
     "prove        prints a proof bundle (JSON) of entry INDEX in the checkpoint of size N\n"
     "             (default the latest), checkable with the verifier key alone.\n"
     "check-proof  checks a bundle with the verifier key alone; exit 0 only if it holds.\n"
+    "             --witness and --quorum as for verify, on the bundle's checkpoint.\n"
     "backup       copies the ledger and the state database of -c, while the gateway serves,\n"
     "             into the new folder DEST: each a snapshot of one read transaction (commits\n"
     "             go on meanwhile), the ledger up to its latest checkpoint (waiting up to\n"
@@ -81,6 +90,8 @@ struct cli {
 	struct config *cfg;
 	char *vkey; /* the verifier key line, no newline */
 	struct note_verifier *verifier;
+	const char *checkpoint;      /* --checkpoint: a note file kept outside */
+	struct ledger_quorum quorum; /* --witness, --quorum */
 };
 
 static int cli_err(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -183,6 +194,25 @@ b64_decode(const char *s, uint8_t out[MERKLE_HASH_LEN])
 	           : -1;
 }
 
+/* The --checkpoint note, read and, with --witness, checked for the quorum (before the ledger
+ * is read: a note that fails here needs no ledger). 0, or 1 with the reason printed. */
+static int
+cli_note(struct cli *c, char **note, size_t *len, size_t *n_valid)
+{
+	char err[1024];
+
+	if ((*note = file_read(c->checkpoint, NOTE_MAX_SIZE, FILE_READ_NONEMPTY, len, err,
+	                       sizeof(err))) == NULL)
+		return cli_err(c, "--checkpoint %s", err);
+	if (c->quorum.n > 0 &&
+	    ledger_quorum_check(&c->quorum, *note, *len, n_valid, err, sizeof(err)) != 0) {
+		free(*note);
+		*note = NULL;
+		return cli_err(c, "%s: %s", c->checkpoint, err);
+	}
+	return 0;
+}
+
 /*
  * SPEC 11.5, plus what makes a dropped tail visible (docs/ledger.md, "Verification"):
  * entries after the latest checkpoint are accepted only if the gateway may still be about to
@@ -193,14 +223,19 @@ static int
 cmd_verify(struct cli *c)
 {
 	struct ledger_verdict v;
-	struct ledger *l;
+	struct ledger *l = NULL;
 	struct timespec now;
 	int64_t grace = 3 * (int64_t)c->interval_ms + 2000;
-	char b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1];
+	char b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1], err[1024], *note = NULL;
+	size_t len = 0, n_valid = 0;
 	int rc = 1;
 
-	if (cli_vkey(c) != 0 || (l = cli_open(c)) == NULL)
+	if (cli_vkey(c) != 0)
 		return 1;
+	if (c->checkpoint != NULL && cli_note(c, &note, &len, &n_valid) != 0)
+		return 1;
+	if ((l = cli_open(c)) == NULL)
+		goto done;
 	if (strcmp(ledger_origin(l), note_verifier_name(c->verifier)) != 0) {
 		cli_err(c, "the ledger's origin '%s' is not the verifier key's name '%s'",
 		        ledger_origin(l), note_verifier_name(c->verifier));
@@ -223,9 +258,22 @@ cmd_verify(struct cli *c)
 	} else {
 		printf("checkpoint none\n");
 	}
+	if (note != NULL) {
+		struct note_checkpoint cp;
+		if (ledger_outside_extends(l, c->verifier, note, len, v.cp_size, v.cp_root, &cp,
+		                           err, sizeof(err)) != 0) {
+			cli_err(c, "%s: %s", c->checkpoint, err);
+			goto done;
+		}
+		b64_encode(cp.root, b64);
+		printf("extends checkpoint %" PRIu64 " %s of %s\n", cp.size, b64, c->checkpoint);
+		if (c->quorum.n > 0)
+			printf("cosigned by %zu of %zu witnesses\n", n_valid, c->quorum.n);
+	}
 	printf("ledger OK\n");
 	rc = 0;
 done:
+	free(note);
 	ledger_close(l);
 	return rc;
 }
@@ -445,7 +493,7 @@ cmd_check_proof(struct cli *c)
 	json_error_t jerr;
 	json_t *b = NULL;
 	char *text, err[1024];
-	size_t len;
+	size_t len, n_valid = 0;
 	int rc = 1;
 
 	if (c->nargs != 1)
@@ -464,9 +512,20 @@ cmd_check_proof(struct cli *c)
 	}
 	if (check_bundle(c, b) != 0)
 		goto done;
+	if (c->quorum.n > 0) {
+		json_t *note = json_object_get(b, "checkpoint");
+		if (ledger_quorum_check(&c->quorum, json_string_value(note),
+		                        json_string_length(note), &n_valid, err,
+		                        sizeof(err)) != 0) {
+			cli_err(c, "%s: %s", c->args[0], err);
+			goto done;
+		}
+	}
 	printf("proof OK: entry %lld is in the tree of size %lld signed by %s\n",
 	       (long long)json_integer_value(json_object_get(b, "index")),
 	       (long long)json_integer_value(json_object_get(b, "size")), c->vkey);
+	if (c->quorum.n > 0)
+		printf("cosigned by %zu of %zu witnesses\n", n_valid, c->quorum.n);
 	rc = 0;
 done:
 	json_decref(b);
@@ -602,13 +661,31 @@ ledger_main(int argc, char **argv)
 		int takes = 1;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			fputs(ledger_usage, stdout);
-			return 0;
+			rc = 0;
+			goto out;
 		} else if (strcmp(a, "-c") == 0 || strcmp(a, "--config") == 0) {
 			c.conf = v;
 		} else if (strcmp(a, "--db") == 0) {
 			c.db = v;
 		} else if (strcmp(a, "--vkey") == 0) {
 			c.vkey_path = v;
+		} else if (strcmp(a, "--checkpoint") == 0) {
+			c.checkpoint = v;
+		} else if (strcmp(a, "--witness") == 0) {
+			char err[1024];
+			if (v != NULL && ledger_quorum_add(&c.quorum, v, err, sizeof(err)) != 0) {
+				cli_err(&c, "--witness %s", err);
+				goto out;
+			}
+		} else if (strcmp(a, "--quorum") == 0) {
+			uint64_t q = 0;
+			if (v != NULL &&
+			    (parse_u64(v, &q) < 0 || q == 0 || q > LEDGER_OUTSIDE_MAX_WITNESSES)) {
+				cli_err(&c, "--quorum takes a number of witnesses (1..%d)",
+				        LEDGER_OUTSIDE_MAX_WITNESSES);
+				goto out;
+			}
+			c.quorum.quorum = v != NULL ? (size_t)q : 0;
 		} else if (strcmp(a, "--start") == 0) {
 			c.has_start = parse_u64(v, &c.start) == 0 ? 1 : -1;
 		} else if (strcmp(a, "--end") == 0) {
@@ -619,50 +696,65 @@ ledger_main(int argc, char **argv)
 			uint64_t ms;
 			if (parse_u64(v, &ms) < 0 || ms == 0 || ms > 86400000) {
 				cli_err(&c, "--interval takes milliseconds (1..86400000)");
-				return 2;
+				goto out;
 			}
 			c.interval_ms = (unsigned)ms;
 		} else if (a[0] == '-' && a[1] != '\0') {
 			cli_err(&c, "unknown option %s (see pdgate ledger --help)", a);
-			return 2;
+			goto out;
 		} else {
 			takes = 0;
 			if (c.nargs == 2) {
 				cli_err(&c, "too many arguments");
-				return 2;
+				goto out;
 			}
 			c.args[c.nargs++] = a;
 		}
 		if (takes) {
 			if (v == NULL) {
 				cli_err(&c, "%s needs a value", a);
-				return 2;
+				goto out;
 			}
 			i++;
 		}
 	}
 	if (c.has_start < 0 || c.has_end < 0 || c.has_size < 0) {
 		cli_err(&c, "--start, --end and --size take a decimal number");
-		return 2;
+		goto out;
 	}
 	int is_check = strcmp(c.cmd, "check-proof") == 0;
 	int is_backup = strcmp(c.cmd, "backup") == 0;
+	int is_verify = strcmp(c.cmd, "verify") == 0;
+	if (c.checkpoint != NULL && !is_verify) {
+		cli_err(&c, "--checkpoint is an option of verify");
+		goto out;
+	}
+	if (c.quorum.n > 0 && !is_check && c.checkpoint == NULL) {
+		cli_err(&c, "--witness is for check-proof, or for verify with --checkpoint NOTE");
+		goto out;
+	}
+	if (c.quorum.quorum > c.quorum.n) {
+		cli_err(&c, "--quorum %zu needs at least that many --witness keys (%zu given)",
+		        c.quorum.quorum, c.quorum.n);
+		goto out;
+	}
 	if (!is_check && !is_backup && (c.conf == NULL) == (c.db == NULL)) {
 		cli_err(&c, "give either -c FILE or --db LEDGER.db");
-		return 2;
+		goto out;
 	}
 	if (c.conf != NULL) {
 		if ((c.cfg = config_load(c.conf, &errors)) == NULL) {
 			fprintf(stderr, "%s", errors ? errors : "out of memory\n");
 			free(errors);
-			return 1;
+			rc = 1;
+			goto out;
 		}
 		if (c.interval_ms == 0)
 			c.interval_ms = c.cfg->ledger.checkpoint_interval_ms;
 	}
 	if (c.interval_ms == 0)
 		c.interval_ms = 1000;
-	if (strcmp(c.cmd, "verify") == 0)
+	if (is_verify)
 		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_verify(&c);
 	else if (strcmp(c.cmd, "export") == 0)
 		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_export(&c);
@@ -681,6 +773,8 @@ ledger_main(int argc, char **argv)
 		rc = cli_err(&c, "unknown command (verify, export, checkpoint, prove, check-proof, "
 		                 "backup, upgrade)") +
 		     1;
+out:
+	ledger_quorum_clear(&c.quorum);
 	note_verifier_free(c.verifier);
 	free(c.vkey);
 	config_free(c.cfg);
