@@ -2,13 +2,10 @@
 #include "tokenstore.h"
 
 #include <assert.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -27,14 +24,14 @@ struct conn {
 
 /*
  * The revoked ids held in memory, and what says they are current. SQLite rewrites the
- * WAL-index header in the -shm file (mapped here read-only; every process using the database
- * maps the same pages) as the last step of every commit, of every process: its change counter
- * and frame count move, so a header equal to the one read before the last load means no
- * transaction has committed since (docs/performance.md gives the argument in full).
+ * WAL-index header in the -shm file (read here through SQLite's own mapping; every process
+ * using the database maps the same pages) as the last step of every commit, of every process: its
+ * change counter and frame count move, so a header equal to the one read before the last load means
+ * no transaction has committed since (docs/performance.md gives the argument in full).
  */
 struct revoked_mem {
-	const volatile unsigned char *shm; /* the mapped header; NULL: query per lookup */
-	size_t maplen;
+	const volatile unsigned char
+	    *shm;                       /* SQLite's mapping of the header; NULL: query per lookup */
 	unsigned char seen[SHM_HEADER]; /* the header read before the last load */
 	bool loaded;                    /* set, seen and last_rowid are valid */
 	struct strtab set;              /* revoked jti -> 1 */
@@ -108,32 +105,26 @@ conn_close(struct conn *c)
 }
 
 /*
- * Maps the WAL-index header of path's -shm file, read-only. The file exists once a connection
- * of ours has read the database in WAL mode (conn_open's PRAGMAs did), and stays as long as
- * one is open: SQLite truncates or removes it only when no connection holds it. Without it
- * (another journal mode, a short file), each lookup queries the table as before.
+ * The WAL-index header as SQLite itself maps it for the reading connection db: region 0 of the
+ * -shm, asked of the connection's own file (xShmMap, without extending it), so that this
+ * module never opens the -shm itself. A descriptor of our own would be fatal: closing it drops
+ * every POSIX lock this process holds on the file, SQLite's among them, and another process
+ * could then take the database for unused and truncate the -shm under the gateway's mapping.
+ * The region stays mapped while db is open. Without it (another journal mode, another VFS),
+ * each lookup queries the table as before.
  */
 static void
-shm_map(struct revoked_mem *m, const char *path)
+shm_map(struct revoked_mem *m, sqlite3 *db)
 {
-	char shm[4096];
-	struct stat st;
-	void *p;
-	int fd;
+	sqlite3_file *f = NULL;
+	volatile void *p = NULL;
 
-	if (path == NULL || (size_t)snprintf(shm, sizeof(shm), "%s-shm", path) >= sizeof(shm))
+	if (sqlite3_file_control(db, "main", SQLITE_FCNTL_FILE_POINTER, &f) != SQLITE_OK ||
+	    f == NULL || f->pMethods == NULL || f->pMethods->iVersion < 2 ||
+	    f->pMethods->xShmMap == NULL)
 		return;
-	fd = open(shm, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return;
-	if (fstat(fd, &st) == 0 && st.st_size >= SHM_HEADER) {
-		p = mmap(NULL, SHM_HEADER, PROT_READ, MAP_SHARED, fd, 0);
-		if (p != MAP_FAILED) {
-			m->shm = p;
-			m->maplen = SHM_HEADER;
-		}
-	}
-	close(fd);
+	if (f->pMethods->xShmMap(f, 0, 32768, 0, &p) == SQLITE_OK && p != NULL)
+		m->shm = (const volatile unsigned char *)p;
 }
 
 /* The header as it is now. */
@@ -203,8 +194,7 @@ tokenstore_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: %s", path, sqlite3_errmsg(ts->rd.db));
 		goto fail;
 	}
-	/* SQLite's own name for the file (links resolved), as it names the -shm beside it */
-	shm_map(&ts->mem, sqlite3_db_filename(ts->rd.db, "main"));
+	shm_map(&ts->mem, ts->rd.db);
 	return ts;
 fail:
 	tokenstore_close(ts);
@@ -218,8 +208,6 @@ tokenstore_close(struct tokenstore *ts)
 		return;
 	sqlite3_finalize(ts->revoke);
 	sqlite3_finalize(ts->mem.since);
-	if (ts->mem.shm != NULL)
-		munmap((void *)ts->mem.shm, ts->mem.maplen);
 	strtab_free(&ts->mem.set);
 	if (ts->rd.db)
 		conn_close(&ts->rd);

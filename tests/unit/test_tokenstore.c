@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -319,6 +320,41 @@ test_open_errors(void)
 	tokenstore_close(NULL);
 }
 
+/*
+ * This process keeps its locks on the -shm while a tokenstore is open, opening and closing
+ * another too: another process asking for the exclusive lock SQLite's first connection takes
+ * (the DMS byte, 128, of the unix VFS) must be refused. A descriptor of the -shm opened and
+ * closed by this process would have dropped them all, and a later process could then truncate
+ * the -shm under this one's mapping (a SIGBUS in the gateway).
+ */
+static void
+test_shm_locks_kept(void)
+{
+	char err[256], shm[320];
+	struct tokenstore *ts = tokenstore_open(db, err, sizeof err);
+	struct tokenstore *again = tokenstore_open(db, err, sizeof err);
+
+	CHECK(ts != NULL && again != NULL, "open twice: %s", err);
+	tokenstore_close(again);
+	CHECK(ts == NULL || tokenstore_is_revoked(ts, "locks-0") == 0, "a lookup");
+	snprintf(shm, sizeof shm, "%s-shm", db);
+	pid_t pid = fork();
+	if (pid == 0) {
+		int fd = open(shm, O_RDWR);
+		struct flock fl = {
+		    .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = 128, .l_len = 1};
+		if (fd < 0 || fcntl(fd, F_GETLK, &fl) != 0)
+			_exit(2);
+		_exit(fl.l_type == F_UNLCK ? 1 : 0);
+	}
+	int status = 0;
+	CHECK(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) &&
+	          WEXITSTATUS(status) == 0,
+	      "another process sees this one's lock on the -shm (exit %d)",
+	      WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	tokenstore_close(ts);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -334,6 +370,7 @@ main(int argc, char **argv)
 	snprintf(db, sizeof db, "%s/state.db", dir);
 	test_revoke();
 	test_memory();
+	test_shm_locks_kept();
 	test_take();
 	test_concurrency();
 	test_busy();
