@@ -94,7 +94,7 @@ struct run {
 	time_t now;
 	char tmp[4096]; /* the folder being built; "" when none */
 	char fail[1024];
-	char made[11];
+	char made[CAL_DAY_LEN];
 	char sha[65];
 	bool via_gateway;
 	uint64_t index;
@@ -652,10 +652,8 @@ static void
 entry_of(struct run *r, struct anon_entry *e)
 {
 	const struct anon_spec *s = r->spec;
-	int y, m, d;
 
-	cal_civil_from_days(cal_jst_day((int64_t)r->now * 1000), &y, &m, &d);
-	snprintf(r->made, sizeof(r->made), "%04d-%02d-%02d", y, m, d);
+	cal_format_day(cal_jst_day((int64_t)r->now * 1000), r->made);
 	codec_hex_encode(s->sha256, sizeof(s->sha256), r->sha);
 	*e = (struct anon_entry){
 	    .id = s->id,

@@ -134,3 +134,15 @@ cal_format_utc(time_t t, char out[CAL_UTC_LEN])
 	snprintf(out, CAL_UTC_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", y, m, d, (int)(rem / 3600),
 	         (int)(rem / 60 % 60), (int)(rem % 60));
 }
+
+void
+cal_format_day(int64_t day, char out[CAL_DAY_LEN])
+{
+	int y, m, d;
+
+	cal_civil_from_days(day, &y, &m, &d);
+	if (y < 0 || y > 9999)
+		snprintf(out, CAL_DAY_LEN, "?");
+	else
+		snprintf(out, CAL_DAY_LEN, "%04d-%02d-%02d", y, m, d);
+}

@@ -34,6 +34,11 @@ void cal_civil_from_days(long long days, int *y, int *m, int *d);
  */
 int cal_parse_rfc3339(const char *s, time_t *t);
 
+#define CAL_DAY_LEN 11
+
+/* A day of cal_days_from_civil (cal_jst_day's) as "YYYY-MM-DD"; "?" outside 0000..9999. */
+void cal_format_day(int64_t day, char out[CAL_DAY_LEN]);
+
 #define CAL_UTC_LEN 32
 
 /* t as RFC 3339 in UTC, "2026-04-01T00:00:00Z"; "?" for a year outside 0000..9999. */

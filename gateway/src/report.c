@@ -23,19 +23,6 @@
 /* ------------------------------------------------------------------------------------------ */
 /* Days and names. */
 
-/* A day of cal_jst_day as "YYYY-MM-DD". */
-static void
-report_day_text(int64_t day, char out[11])
-{
-	int y, m, d;
-	char tmp[32];
-
-	cal_civil_from_days(day, &y, &m, &d);
-	snprintf(tmp, sizeof(tmp), "%04d-%02d-%02d", y, m, d);
-	memcpy(out, tmp, 10);
-	out[10] = '\0';
-}
-
 int
 report_parse_time(const char *s, bool end_of_day, int64_t *ms)
 {
@@ -181,7 +168,7 @@ report_provision_json(const struct ledger_leaf *l, const struct report_names *n)
 {
 	char day[11], basis[512];
 
-	report_day_text(cal_jst_day(l->time_ms), day);
+	cal_format_day(cal_jst_day(l->time_ms), day);
 	basis_label(n, &l->e, basis, sizeof(basis));
 	return json_pack(
 	    "{s:I,s:s,s:s,s:o,s:s,s:s,s:o,s:o,s:s,s:o,s:s,s:o,s:o,s:o,s:s,s:b,s:o,"
@@ -224,7 +211,7 @@ report_csv_provision(struct buf *b, const struct ledger_leaf *l, const struct re
 	struct buf items = {0};
 
 	snprintf(idx, sizeof(idx), "%" PRIu64, l->index);
-	report_day_text(cal_jst_day(l->time_ms), day);
+	cal_format_day(cal_jst_day(l->time_ms), day);
 	basis_label(n, &l->e, basis, sizeof(basis));
 	buf_str(&items, "");
 	for (size_t i = 0; i < l->e.n_items; i++) {
@@ -707,7 +694,7 @@ summary_anomalies(const struct report_summary *s)
 			if (sum == 0 || (double)v[d] <= REPORT_VOLUME_FACTOR * mean)
 				continue;
 			char day[11];
-			report_day_text(s->base + (int64_t)d, day);
+			cal_format_day(s->base + (int64_t)d, day);
 			json_array_append_new(
 			    out, json_pack("{s:s,s:s,s:I,s:f,s:f}", "partner", s->partners.v[p],
 			                   "day", day, "releases", (json_int_t)v[d],

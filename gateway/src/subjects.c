@@ -596,11 +596,9 @@ subjects_list(struct subjects *s, const char *status, int64_t today)
 json_t *
 subjects_overdue(struct subjects *s, int64_t today)
 {
-	char before[11];
-	int y, m, d;
+	char before[CAL_DAY_LEN];
 
-	cal_civil_from_days(today - SUBJECTS_OVERDUE_DAYS, &y, &m, &d);
-	snprintf(before, sizeof(before), "%04d-%02d-%02d", y, m, d);
+	cal_format_day(today - SUBJECTS_OVERDUE_DAYS, before);
 	return rows(s,
 	            "SELECT " COLUMNS " FROM subject_requests WHERE status = 'open' AND "
 	            "received < ?1" ORDER,

@@ -291,6 +291,35 @@ test_format_utc(void)
 	CHECK(bad == 0, "%lu instants formatted otherwise than gmtime", bad);
 }
 
+/* cal_format_day: the Japan day of an instant as YYYY-MM-DD, back to the civil date it is. */
+static void
+test_format_day(void)
+{
+	char day[CAL_DAY_LEN];
+	unsigned long bad = 0;
+
+	cal_format_day(cal_jst_day(1774969200000LL - 1), day); /* 2026-03-31 23:59:59.999 JST */
+	CHECK(strcmp(day, "2026-03-31") == 0, "the last instant of a day: %s", day);
+	cal_format_day(cal_jst_day(1774969200000LL), day);
+	CHECK(strcmp(day, "2026-04-01") == 0, "the first of the next: %s", day);
+	cal_format_day(cal_days_from_civil(0, 1, 1), day);
+	CHECK(strcmp(day, "0000-01-01") == 0, "year 0: %s", day);
+	cal_format_day(cal_days_from_civil(9999, 12, 31), day);
+	CHECK(strcmp(day, "9999-12-31") == 0, "year 9999: %s", day);
+	cal_format_day(cal_days_from_civil(9999, 12, 31) + 1, day);
+	CHECK(strcmp(day, "?") == 0, "year 10000: %s", day);
+	cal_format_day(cal_days_from_civil(0, 1, 1) - 1, day);
+	CHECK(strcmp(day, "?") == 0, "year -1: %s", day);
+	for (long long d = cal_days_from_civil(1900, 1, 1); d < cal_days_from_civil(2100, 1, 1);
+	     d += 7) {
+		int y, m, dd;
+		cal_format_day(d, day);
+		bad += cal_parse_date(day, strlen(day), &y, &m, &dd) != 0 ||
+		       cal_days_from_civil(y, m, dd) != d;
+	}
+	CHECK(bad == 0, "%lu days formatted otherwise than they parse back", bad);
+}
+
 int
 main(void)
 {
@@ -300,5 +329,6 @@ main(void)
 	test_rfc3339();
 	test_jst_day();
 	test_format_utc();
+	test_format_day();
 	return check_done();
 }

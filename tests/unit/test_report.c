@@ -76,9 +76,9 @@ test_time(void)
 			CHECK(r == 0 && ms == t[i].want, "'%s': %d %lld", t[i].s, r, (long long)ms);
 	}
 	char day[11];
-	report_day_text(cal_jst_day(1774969200000LL - 1), day); /* 23:59:59.999 JST */
+	cal_format_day(cal_jst_day(1774969200000LL - 1), day); /* 23:59:59.999 JST */
 	CHECK(strcmp(day, "2026-03-31") == 0, "day before %s", day);
-	report_day_text(cal_jst_day(1774969200000LL), day);
+	cal_format_day(cal_jst_day(1774969200000LL), day);
 	CHECK(strcmp(day, "2026-04-01") == 0, "day %s", day);
 }
 
