@@ -2,7 +2,6 @@
  * ledger (through the gateway that serves it, or by itself when none does), then written. */
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <inttypes.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -27,6 +26,7 @@
 #include "anon_entry.h"
 #include "buf.h"
 #include "cal.h"
+#include "cli.h"
 #include "catalog.h"
 #include "codec.h"
 #include "config.h"
@@ -731,55 +731,34 @@ run(struct run *r)
 	return 0;
 }
 
+static void
+usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
 int
 anon_main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"spec", required_argument, NULL, 's'},
-	    {"out", required_argument, NULL, 'o'},    {"staff", required_argument, NULL, 'S'},
-	    {"cert", required_argument, NULL, 'C'},   {"key", required_argument, NULL, 'K'},
-	    {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
-	};
 	struct run *r = calloc(1, sizeof(*r));
-	int c, rc = 1;
+	int first, rc = 1;
 
 	if (r == NULL) {
 		fprintf(stderr, "pdgate anonymize: out of memory\n");
 		return 1;
 	}
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			r->conf = optarg;
-			break;
-		case 's':
-			r->spec_path = optarg;
-			break;
-		case 'o':
-			r->out = optarg;
-			break;
-		case 'S':
-			r->staff = optarg;
-			break;
-		case 'C':
-			r->cert = optarg;
-			break;
-		case 'K':
-			r->key = optarg;
-			break;
-		case 'h':
-			fputs(usage_text, stdout);
-			free(r);
-			return 0;
-		default:
-			fputs(usage_text, stderr);
-			free(r);
-			return 2;
-		}
+	const struct cli_option opts[] = {
+	    {"config", 'c', false, &r->conf, NULL}, {"spec", 0, false, &r->spec_path, NULL},
+	    {"out", 0, false, &r->out, NULL},       {"staff", 0, false, &r->staff, NULL},
+	    {"cert", 0, false, &r->cert, NULL},     {"key", 0, false, &r->key, NULL},
+	};
+	if (!cli_options(argc, argv, opts, sizeof(opts) / sizeof(opts[0]), usage, &first, &rc)) {
+		free(r);
+		return rc;
 	}
-	if (r->conf == NULL || r->spec_path == NULL || r->out == NULL || optind != argc) {
-		fputs(usage_text, stderr);
+	rc = 1;
+	if (r->conf == NULL || r->spec_path == NULL || r->out == NULL || first != argc) {
+		usage(stderr);
 		free(r);
 		return 2;
 	}
