@@ -73,6 +73,9 @@ struct origin {
 	struct metrics *metrics;
 	atomic_uint failures; /* origin_health */
 	atomic_int last_error;
+	pthread_mutex_t ver_lock; /* guards ver */
+	struct handle *ver;       /* origin_version's own connection (sqlite), opened on first use */
+	sqlite3_stmt *ver_st;     /* PRAGMA data_version on it */
 };
 
 /* curl's write callback: the body into a struct buf whose max aborts the transfer past it. */
@@ -323,6 +326,7 @@ origin_new(const struct origin_params *p, char *err, size_t errlen)
 		return NULL;
 	}
 	pthread_mutex_init(&o->lock, NULL);
+	pthread_mutex_init(&o->ver_lock, NULL);
 	o->p = *p;
 	if (strncmp(p->url, "sqlite:", 7) == 0) {
 		o->path = strdup(p->url + 7);
@@ -383,6 +387,9 @@ origin_free(struct origin *o)
 		o->free = h->next;
 		handle_free(h);
 	}
+	sqlite3_finalize(o->ver_st);
+	handle_free(o->ver);
+	pthread_mutex_destroy(&o->ver_lock);
 	pthread_mutex_destroy(&o->lock);
 	free(o->path);
 	free(o->base);
@@ -673,6 +680,37 @@ http_page(struct origin *o, struct handle *h, const char *after, unsigned limit,
 		                      next);
 	buf_free(&s);
 	return e;
+}
+
+/*
+ * PRAGMA data_version on a connection of its own, which commits nothing: SQLite changes it
+ * when, since the last time this connection asked, a commit by any other connection (of this
+ * process or another) changed the file, in WAL or in rollback mode (sqlite.org/pragma.html).
+ */
+int
+origin_version(struct origin *o, uint64_t *version)
+{
+	char err[256];
+	int rc = -1;
+
+	if (o->http)
+		return -1;
+	pthread_mutex_lock(&o->ver_lock);
+	if (o->ver == NULL && (o->ver = handle_new(o, err, sizeof err)) != NULL &&
+	    sqlite3_prepare_v2(o->ver->db, "PRAGMA data_version", -1, &o->ver_st, NULL) !=
+	        SQLITE_OK) {
+		handle_free(o->ver);
+		o->ver = NULL;
+	}
+	if (o->ver != NULL) {
+		if (sqlite3_step(o->ver_st) == SQLITE_ROW) {
+			*version = (uint64_t)sqlite3_column_int64(o->ver_st, 0);
+			rc = 0;
+		}
+		sqlite3_reset(o->ver_st);
+	}
+	pthread_mutex_unlock(&o->ver_lock);
+	return rc;
 }
 
 enum apierr

@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "apierr.h"
 #include "metrics.h"
@@ -58,6 +59,14 @@ typedef int (*origin_each_fn)(void *ctx, const char *member_id, const char *reco
  */
 enum apierr origin_page(struct origin *o, const char *after, unsigned limit, origin_each_fn each,
                         void *ctx, char **next);
+
+/*
+ * A number that changes whenever the member records change: 0 with *version, or -1 when the
+ * origin cannot tell (an HTTP origin, or the file cannot be read). Two calls that give the
+ * same number mean that no change was committed between them, by this process or another;
+ * so a page read after the first call holds the records as they were at the second.
+ */
+int origin_version(struct origin *o, uint64_t *version);
 
 /*
  * Readiness: how the last requests went. failures counts the requests in a row, up to now,

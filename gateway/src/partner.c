@@ -1,5 +1,6 @@
 /* partner — the partner API (SPEC 9): whoami, one member, pages; acts on the decision. */
 #include <assert.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,9 +11,11 @@
 
 #include <openssl/evp.h>
 
+#include "cal.h"
 #include "codec.h"
 #include "decision.h"
 #include "ident.h"
+#include "now.h"
 #include "partner.h"
 #include "release.h"
 #include "workq.h"
@@ -537,6 +540,9 @@ page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, si
  * of every page wait in one queue, in order; the request's thread also takes queued chunks
  * while it waits for its own (workq_wait_helping), so no page waits on an idle core.
  */
+static struct partner_spec *spec_cache_new(void);
+static void spec_cache_free(struct partner_api *api);
+
 #define CHUNK_MIN 32        /* members: fewer are not worth a hand-over */
 #define CHUNKS_PER_THREAD 4 /* smaller chunks even out what the members cost */
 
@@ -546,8 +552,13 @@ partner_api_start(struct partner_api *api, char *err, size_t errlen)
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 	char why[96];
 
+	if ((api->spec = spec_cache_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
 	api->pool = workq_start(cores > 1 ? (unsigned)cores : 1, why, sizeof why);
 	if (api->pool == NULL) {
+		spec_cache_free(api);
 		snprintf(err, errlen, "page builder threads: %s", why);
 		return -1;
 	}
@@ -557,8 +568,9 @@ partner_api_start(struct partner_api *api, char *err, size_t errlen)
 void
 partner_api_stop(struct partner_api *api)
 {
-	workq_stop(api->pool);
+	workq_stop(api->pool); /* runs the pages being built ahead to their end */
 	api->pool = NULL;
+	spec_cache_free(api);
 }
 
 /*
@@ -603,6 +615,267 @@ page_build(struct page *p, struct chunk **chunks)
 	return n;
 }
 
+/* Reads the members after `after` (up to cap) and builds them: p, *chunks, *nchunks, *next and
+ * *oe as page_each, page_build and origin_page leave them. 0, or -1 when memory ran out. */
+static int
+page_make(struct request *r, const char *after, uint32_t cap, const EVP_MD *sha256,
+          struct page *p, struct chunk **chunks, size_t *nchunks, char **next, enum apierr *oe)
+{
+	p->r = r;
+	p->sha256 = sha256;
+	p->cap = cap;
+	p->m = calloc(cap ? cap : 1, sizeof(*p->m));
+	p->items = calloc((size_t)cap * r->d.cp->nfields + 1, sizeof(*p->items));
+	if (sha256 == NULL || p->m == NULL || p->items == NULL)
+		return -1;
+	*oe = origin_page(r->api->origin, after, cap, page_each, p, next); /* step 9 */
+	*nchunks = page_build(p, chunks);                                  /* steps 9, 10 */
+	buf_free(&p->records); /* the answers and entries need only what was built */
+	return *nchunks == 0 ? -1 : 0;
+}
+
+static void
+page_free(struct page *p, struct chunk *chunks, size_t nchunks)
+{
+	for (size_t i = 0; i < nchunks; i++)
+		buf_free(&chunks[i].text);
+	free(chunks);
+	buf_free(&p->records);
+	free(p->items);
+	free(p->m);
+}
+
+/*
+ * The next page, built ahead (docs/performance.md, "Bulk pages"). Once a page is built, the
+ * page after it is read and built on the pool for the same partner, certificate, work order,
+ * contract, purpose, limit and cursor, while this page's entries commit and its answer goes
+ * out. The request for it uses it only if nothing the build read has changed since the build
+ * began: the same contracts (the view the build held), the same Japanese day (age bands), no
+ * change of the members' restrictions (subjects_generation) and none of the member records
+ * (origin_version, taken before the read). Everything else is the request's own: its
+ * certificate, token, revocation, suspensions, limits and work-order count are checked for it
+ * as for any request (decide), and its ledger entries — time, request id, indexes — are made
+ * and committed for it before its answer, as for a page built on the spot. A page built ahead
+ * has no entry and is never sent by itself. Any doubt (an HTTP origin, which cannot say whether
+ * its records changed; a reload; a failed read) drops it and the request builds its page.
+ *
+ * At most SPEC_SLOTS pages wait, each holding its members' answers (about the size of the
+ * page's answer) and its registry view; a page not asked for is dropped for a newer one.
+ */
+#define SPEC_SLOTS 2
+#define SPEC_TTL_MS 10000 /* a page built ahead that no request took for this long is dropped */
+
+struct spec {
+	/* what a request must ask to be given it */
+	char partner[TLSAUTH_ID_MAX + 1];
+	char fingerprint[65];
+	bool has_token;
+	char jti[TOKEN_JTI_MAX + 1];
+	char after[IDENT_MEMBER_MAX + 1];
+	uint32_t cap;
+	/* what must not have changed, as they were before the read */
+	const struct registry_view *view; /* held until freed */
+	const struct contract *contract;
+	const struct contract_purpose *cp;
+	int64_t day; /* cal_jst_day of the build's time */
+	uint64_t origin_version, subjects_generation;
+	int64_t made_ms; /* monotonic */
+	/* the build, under partner_spec.lock until ready */
+	bool ready, failed;
+	struct request rq; /* the request it follows, without its server request */
+	struct page p;
+	struct chunk *chunks;
+	size_t nchunks;
+	char *next;
+	enum apierr oe;
+	EVP_MD *sha256;
+	struct workq_item work;
+};
+
+struct partner_spec {
+	pthread_mutex_t lock;
+	pthread_cond_t ready; /* a page built ahead is ready */
+	struct spec *slot[SPEC_SLOTS];
+};
+
+static struct partner_spec *
+spec_cache_new(void)
+{
+	struct partner_spec *ps = calloc(1, sizeof(*ps));
+
+	if (ps != NULL) {
+		pthread_mutex_init(&ps->lock, NULL);
+		pthread_cond_init(&ps->ready, NULL);
+	}
+	return ps;
+}
+
+static void
+spec_free(struct partner_api *api, struct spec *s)
+{
+	if (s == NULL)
+		return;
+	page_free(&s->p, s->chunks, s->nchunks);
+	free(s->next);
+	EVP_MD_free(s->sha256);
+	registry_release(api->registry, s->view);
+	free(s);
+}
+
+/* After the pool stopped: every page built ahead is ready, none is being built. */
+static void
+spec_cache_free(struct partner_api *api)
+{
+	struct partner_spec *ps = api->spec;
+
+	if (ps == NULL)
+		return;
+	for (size_t i = 0; i < SPEC_SLOTS; i++) {
+		assert(ps->slot[i] == NULL || ps->slot[i]->ready);
+		spec_free(api, ps->slot[i]);
+	}
+	pthread_cond_destroy(&ps->ready);
+	pthread_mutex_destroy(&ps->lock);
+	free(ps);
+	api->spec = NULL;
+}
+
+/* On the pool: the page built ahead. It is not touched after it is marked ready. */
+static void
+spec_run(struct workq_item *w)
+{
+	struct spec *s = (struct spec *)(void *)((char *)w - offsetof(struct spec, work));
+	struct partner_spec *ps = s->rq.api->spec;
+	int rc = page_make(&s->rq, s->after, s->cap, s->sha256, &s->p, &s->chunks, &s->nchunks,
+	                   &s->next, &s->oe);
+
+	pthread_mutex_lock(&ps->lock);
+	s->failed = rc != 0;
+	s->ready = true;
+	pthread_cond_broadcast(&ps->ready);
+	pthread_mutex_unlock(&ps->lock);
+}
+
+/*
+ * Starts building the page after `after` for the request r that was just answered with the
+ * page before it, if a slot is free (or holds a page built ahead that is ready and older).
+ */
+static void
+spec_start(struct request *r, const char *after, uint32_t cap)
+{
+	struct partner_api *api = r->api;
+	struct partner_spec *ps = api->spec;
+	struct spec *s, *old = NULL;
+	size_t i, pick = SPEC_SLOTS;
+
+	if (ps == NULL || api->pool == NULL || (s = calloc(1, sizeof(*s))) == NULL)
+		return;
+	/* before the read: a change from now on is seen as one by the request that asks */
+	if (origin_version(api->origin, &s->origin_version) != 0) {
+		free(s); /* an origin that cannot say whether its records changed */
+		return;
+	}
+	s->subjects_generation = subjects_generation(api->subjects);
+	s->view = registry_acquire(api->registry);
+	snprintf(s->partner, sizeof(s->partner), "%s", r->id->id);
+	snprintf(s->fingerprint, sizeof(s->fingerprint), "%s", r->id->fingerprint);
+	s->has_token = r->d.has_token;
+	if (s->has_token)
+		snprintf(s->jti, sizeof(s->jti), "%s", r->d.claims.jti);
+	snprintf(s->after, sizeof(s->after), "%s", after);
+	s->cap = cap;
+	s->contract = r->d.contract;
+	s->cp = r->d.cp;
+	s->day = cal_jst_day(r->now_ms);
+	s->made_ms = now_mono_ms();
+	s->rq = *r;
+	s->rq.req = NULL;
+	s->rq.view = s->view;
+	s->rq.d.justification = NULL; /* the request's header: the entries take the asker's */
+	s->work = (struct workq_item){NULL, spec_run, NULL};
+	if (s->view != r->view || strlen(after) >= sizeof(s->after) ||
+	    (s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
+		spec_free(api, s); /* the contracts were reloaded meanwhile */
+		return;
+	}
+	pthread_mutex_lock(&ps->lock);
+	for (i = 0; i < SPEC_SLOTS; i++) {
+		struct spec *o = ps->slot[i];
+		if (o == NULL) {
+			pick = i;
+			break;
+		}
+		if (o->ready && (pick == SPEC_SLOTS || o->made_ms < ps->slot[pick]->made_ms))
+			pick = i;
+	}
+	if (pick < SPEC_SLOTS) {
+		old = ps->slot[pick];
+		ps->slot[pick] = s;
+		/* under the lock, so that a request that finds it also finds it queued */
+		if (!workq_push(api->pool, &s->work, NULL, NULL)) {
+			ps->slot[pick] = old; /* stopping */
+			old = s;
+		}
+	} else {
+		old = s; /* both slots being built: none more */
+	}
+	pthread_mutex_unlock(&ps->lock);
+	spec_free(api, old);
+}
+
+/*
+ * The page built ahead for the request r asking for cap members after `after`, if one was and
+ * nothing it read has changed; the caller then owns it. NULL otherwise, and *followed tells
+ * whether one was built for this request (r follows a cursor, so the next is worth building).
+ */
+static struct spec *
+spec_take(struct request *r, const char *after, uint32_t cap, bool *followed)
+{
+	struct partner_api *api = r->api;
+	struct partner_spec *ps = api->spec;
+	struct spec *s = NULL, *stale[SPEC_SLOTS] = {NULL};
+	int64_t now = now_mono_ms();
+	uint64_t version;
+
+	*followed = false;
+	if (ps == NULL || after == NULL)
+		return NULL;
+	pthread_mutex_lock(&ps->lock);
+	for (size_t i = 0; i < SPEC_SLOTS; i++) {
+		struct spec *o = ps->slot[i];
+		if (o == NULL)
+			continue;
+		if (s == NULL && o->cap == cap && strcmp(o->after, after) == 0 &&
+		    strcmp(o->partner, r->id->id) == 0 &&
+		    strcmp(o->fingerprint, r->id->fingerprint) == 0 &&
+		    o->has_token == r->d.has_token &&
+		    (!o->has_token || strcmp(o->jti, r->d.claims.jti) == 0)) {
+			s = o;
+			ps->slot[i] = NULL;
+		} else if (o->ready && now - o->made_ms > SPEC_TTL_MS) {
+			stale[i] = o;
+			ps->slot[i] = NULL;
+		}
+	}
+	while (s != NULL && !s->ready)
+		pthread_cond_wait(&ps->ready, &ps->lock);
+	pthread_mutex_unlock(&ps->lock);
+	for (size_t i = 0; i < SPEC_SLOTS; i++)
+		spec_free(api, stale[i]);
+	if (s == NULL)
+		return NULL;
+	*followed = true;
+	/* now, after the request's own checks: the same contracts, day, restrictions, records */
+	if (s->failed || s->view != r->view || s->contract != r->d.contract || s->cp != r->d.cp ||
+	    s->day != cal_jst_day(r->now_ms) ||
+	    subjects_generation(api->subjects) != s->subjects_generation ||
+	    origin_version(api->origin, &version) != 0 || version != s->origin_version) {
+		spec_free(api, s);
+		return NULL;
+	}
+	return s;
+}
+
 /* The page of GET /v1/members, from step 9 on, under a decision that went on. */
 static void
 release_page(struct request *r, const char *after)
@@ -618,21 +891,26 @@ release_page(struct request *r, const char *after)
 	uint64_t index;
 	EVP_MD *sha256 = NULL;
 	enum decision_step step = DECISION_STEP_ORIGIN;
-	enum apierr e, oe;
+	enum apierr e, oe = APIERR_NONE;
+	bool followed;
+	struct spec *s = spec_take(r, after, granted, &followed);
 
-	sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
-	p.r = r;
-	p.sha256 = sha256;
-	p.cap = granted;
-	p.m = calloc(granted ? granted : 1, sizeof(*p.m));
-	p.items = calloc((size_t)granted * r->d.cp->nfields + 1, sizeof(*p.items));
-	if (sha256 == NULL || p.m == NULL || p.items == NULL) {
-		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
-		goto done;
-	}
-	oe = origin_page(r->api->origin, after, granted, page_each, &p, &next); /* step 9 */
-	nchunks = page_build(&p, &chunks);                                      /* steps 9, 10 */
-	if (nchunks == 0) {
+	if (s != NULL) { /* built ahead, nothing it read changed: its members are this page's */
+		p = s->p;
+		p.r = r;
+		chunks = s->chunks;
+		nchunks = s->nchunks;
+		next = s->next;
+		oe = s->oe;
+		sha256 = s->sha256;
+		s->p = (struct page){0};
+		s->chunks = NULL;
+		s->nchunks = 0;
+		s->next = NULL;
+		s->sha256 = NULL;
+		spec_free(r->api, s);
+	} else if (page_make(r, after, granted, sha256 = EVP_MD_fetch(NULL, "SHA256", NULL), &p,
+	                     &chunks, &nchunks, &next, &oe) != 0) {
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
 		goto done;
 	}
@@ -659,6 +937,10 @@ release_page(struct request *r, const char *after)
 		decision_refuse(&r->d, step, e, why);
 		goto done;
 	}
+	/* the next page while this one commits and goes out, for a client that follows the
+	   cursor from the start: one that jumps about would waste it */
+	if (next != NULL && (followed || after == NULL))
+		spec_start(r, next, granted);
 	for (size_t i = 0; i < p.n; i++)
 		released += p.m[i].refused == APIERR_NONE;
 	withheld = p.n - released;
@@ -704,12 +986,7 @@ release_page(struct request *r, const char *after)
 	body = NULL;
 	reply_index(r->req, index);
 done:
-	for (size_t i = 0; i < nchunks; i++)
-		buf_free(&chunks[i].text);
-	free(chunks);
-	buf_free(&p.records);
-	free(p.items);
-	free(p.m);
+	page_free(&p, chunks, nchunks);
 	free(le);
 	free(body);
 	free(next);

@@ -17,6 +17,7 @@
 #include "tokenstore.h"
 
 struct workq;
+struct partner_spec;
 
 /* What the partner API works with: all borrowed and outliving the listener, but the pool. */
 struct partner_api {
@@ -31,6 +32,7 @@ struct partner_api {
 	size_t max_record_bytes;       /* [origin] max_record_bytes */
 	struct metrics *metrics;       /* decisions counted; NULL: none */
 	struct workq *pool;            /* owned: page builders, from partner_api_start */
+	struct partner_spec *spec;     /* owned: pages built ahead (partner.c), with the pool */
 };
 
 /*

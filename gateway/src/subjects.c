@@ -38,6 +38,7 @@ struct overlay {
 	size_t cap;               /* a power of two, or 0 */
 	size_t n;                 /* slots in use */
 	atomic_size_t restricted; /* slots with bits != 0: 0 spares the lock on the request path */
+	atomic_uint_fast64_t generation; /* +1 by each change of bits, under the exclusive lock */
 };
 
 struct subjects {
@@ -171,6 +172,9 @@ overlay_set(struct overlay *ov, const char *key, unsigned bits)
 	if ((sl->bits != 0) != (bits != 0))
 		atomic_fetch_add(&ov->restricted, bits != 0 ? 1 : (size_t)-1);
 	sl->bits = bits;
+	/* last: whoever reads the new number then reads the new bits (restricted before it, the
+	   bits under the lock this holds); whoever read the old one sees the number change */
+	atomic_fetch_add(&ov->generation, 1);
 }
 
 unsigned
@@ -185,6 +189,12 @@ subjects_restrictions(struct subjects *s, const char *subject)
 		bits = find(s->ov.slots, s->ov.cap, subject)->bits;
 	pthread_rwlock_unlock(&s->ov.lock);
 	return bits;
+}
+
+uint64_t
+subjects_generation(struct subjects *s)
+{
+	return atomic_load(&s->ov.generation);
 }
 
 /* ------------------------------------------------------------------------------------------ */

@@ -121,6 +121,9 @@ enum subjects_result subjects_close_request(struct subjects *s, const char *subj
 /* The restriction bits in force for a subject reference (POLICY_RESTRICT_*, the member rules'
  * input): a lookup in memory, no database. */
 unsigned subjects_restrictions(struct subjects *s, const char *subject);
+/* A number that changes with every change of those bits, for any subject, before the change
+ * is seen by subjects_restrictions: equal at two times, no restriction changed in between. */
+uint64_t subjects_generation(struct subjects *s);
 
 /*
  * The requests as JSON objects {"id","type","received","channel","note","status","outcome",
