@@ -74,8 +74,8 @@ struct origin {
 	atomic_uint failures; /* origin_health */
 	atomic_int last_error;
 	pthread_mutex_t ver_lock; /* guards ver */
-	struct handle *ver;       /* origin_version's own connection (sqlite), opened on first use */
-	sqlite3_stmt *ver_st;     /* PRAGMA data_version on it */
+	struct handle *ver;   /* origin_version's own connection (sqlite), opened on first use */
+	sqlite3_stmt *ver_st; /* PRAGMA data_version on it */
 };
 
 /* curl's write callback: the body into a struct buf whose max aborts the transfer past it. */

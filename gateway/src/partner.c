@@ -618,8 +618,8 @@ page_build(struct page *p, struct chunk **chunks)
 /* Reads the members after `after` (up to cap) and builds them: p, *chunks, *nchunks, *next and
  * *oe as page_each, page_build and origin_page leave them. 0, or -1 when memory ran out. */
 static int
-page_make(struct request *r, const char *after, uint32_t cap, const EVP_MD *sha256,
-          struct page *p, struct chunk **chunks, size_t *nchunks, char **next, enum apierr *oe)
+page_make(struct request *r, const char *after, uint32_t cap, const EVP_MD *sha256, struct page *p,
+          struct chunk **chunks, size_t *nchunks, char **next, enum apierr *oe)
 {
 	p->r = r;
 	p->sha256 = sha256;
@@ -790,6 +790,7 @@ spec_start(struct request *r, const char *after, uint32_t cap)
 	s->made_ms = now_mono_ms();
 	s->rq = *r;
 	s->rq.req = NULL;
+	s->rq.id = NULL; /* the connection's: the build reads only the decision, view and api */
 	s->rq.view = s->view;
 	s->rq.d.justification = NULL; /* the request's header: the entries take the asker's */
 	s->work = (struct workq_item){NULL, spec_run, NULL};

@@ -117,7 +117,9 @@ test_register(void)
 	subject(1, a);
 	subject(2, b);
 	CHECK(subjects_restrictions(s, a) == 0, "nothing held at first");
+	uint64_t gen = subjects_generation(s);
 	CHECK(add(s, a, SUBJECTS_DISCLOSURE, "2026-04-01", T0, &r, &first) == SUBJECTS_OK, "add");
+	CHECK(subjects_generation(s) == gen, "a disclosure request restricts nothing");
 	CHECK(strcmp(first.id, "RQ-2026-000001") == 0, "first id %s", first.id);
 	CHECK(r.calls == 1 && strcmp(r.last.id, first.id) == 0 &&
 	          r.last.type == SUBJECTS_DISCLOSURE &&
@@ -128,6 +130,8 @@ test_register(void)
 	      "second id %s", row.id);
 	CHECK(subjects_restrictions(s, a) == POLICY_RESTRICT_STOP_USE, "stop_use held at once");
 	CHECK(subjects_restrictions(s, b) == 0, "not for another member");
+	CHECK(subjects_generation(s) != gen, "a restriction changes the generation");
+	gen = subjects_generation(s);
 
 	/* a record function that refuses: nothing stored, no id used up, nothing held */
 	long long before = count_rows();
@@ -136,6 +140,7 @@ test_register(void)
 	          SUBJECTS_NOT_RECORDED,
 	      "not recorded");
 	CHECK(count_rows() == before && subjects_restrictions(s, b) == 0, "nothing stored or held");
+	CHECK(subjects_generation(s) == gen, "nor the generation changed");
 	CHECK(close_rq(s, a, "RQ-2026-000002", SUBJECTS_WITHDRAWN, &r) == SUBJECTS_NOT_RECORDED &&
 	          subjects_restrictions(s, a) == POLICY_RESTRICT_STOP_USE,
 	      "a closing not recorded changes nothing");
@@ -172,9 +177,11 @@ test_register(void)
 	CHECK(close_rq(s, a, row.id, SUBJECTS_REFUSED, &r) == SUBJECTS_OK &&
 	          subjects_restrictions(s, a) == POLICY_RESTRICT_STOP_USE,
 	      "refused lifts its own restriction only");
+	gen = subjects_generation(s);
 	CHECK(close_rq(s, b, "RQ-2026-000003", SUBJECTS_WITHDRAWN, &r) == SUBJECTS_OK &&
 	          subjects_restrictions(s, b) == 0,
 	      "withdrawn lifts it");
+	CHECK(subjects_generation(s) != gen, "a lifted restriction changes the generation");
 
 	/* the lists */
 	int64_t today = cal_jst_day(T0 + 30 * DAY);
