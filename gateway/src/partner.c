@@ -14,6 +14,7 @@
 #include "decision.h"
 #include "ident.h"
 #include "partner.h"
+#include "partner_ledger.h"
 #include "release.h"
 #include "workq.h"
 
@@ -796,5 +797,7 @@ const struct server_route partner_routes[] = {
     {"GET", "/v1/whoami", whoami, NULL},
     {"GET", "/v1/members/{}", member_one, NULL},
     {"GET", "/v1/members", member_page, NULL},
+    {"GET", "/v1/ledger/checkpoint", partner_ledger_checkpoint, NULL},
+    {"GET", "/v1/ledger/receipts/{}", partner_ledger_receipt, NULL},
 };
 const size_t partner_nroutes = sizeof(partner_routes) / sizeof(partner_routes[0]);
