@@ -32,7 +32,7 @@ parse_index(const char *s, uint64_t *out)
 	if (s == NULL || s[0] == '\0' || (s[0] == '0' && s[1] != '\0'))
 		return -1;
 	for (const char *p = s; *p != '\0'; p++) {
-		if (*p < '0' || *p > '9' || n > (INT64_MAX - 9) / 10)
+		if (*p < '0' || *p > '9' || n > ((uint64_t)INT64_MAX - (uint64_t)(*p - '0')) / 10)
 			return -1;
 		n = n * 10 + (uint64_t)(*p - '0');
 	}
