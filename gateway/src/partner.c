@@ -14,7 +14,7 @@
 #include "decision.h"
 #include "ident.h"
 #include "partner.h"
-#include "partner_ledger.h"
+#include "partner_int.h"
 #include "release.h"
 #include "workq.h"
 

@@ -8,7 +8,7 @@
 
 #include "ledger_read.h"
 #include "partner.h"
-#include "partner_ledger.h"
+#include "partner_int.h"
 #include "receipt.h"
 
 /* What anyone but the entry's partner is told, and what an index past the ledger gets: the

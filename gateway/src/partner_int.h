@@ -1,7 +1,7 @@
-/* partner_ledger — the partner API's ledger routes: the latest checkpoint, and a partner's
- * receipts (the proof bundles of its own entries). */
-#ifndef PDGATE_PARTNER_LEDGER_H
-#define PDGATE_PARTNER_LEDGER_H
+/* partner_int — what the files of the partner API share, not an interface: the handlers of
+ * its routes kept in files of their own (partner_ledger.c: the ledger's checkpoint, receipts). */
+#ifndef PDGATE_PARTNER_INT_H
+#define PDGATE_PARTNER_INT_H
 
 #include "server.h"
 
