@@ -16,6 +16,7 @@
 #include "file.h"
 #include "ledger.h"
 #include "ledger_backup.h"
+#include "ledger_cosig.h"
 #include "ledger_cmd.h"
 #include "ledger_db.h"
 #include "ledger_outside.h"
@@ -428,7 +429,8 @@ cmd_prove(struct cli *c)
 		return cli_err(c, "INDEX (a decimal entry index) is required");
 	if (cli_vkey(c) != 0 || (l = cli_open(c)) == NULL)
 		return 1;
-	if ((r = ledger_checkpoint(l, c->has_size ? c->size : 0, &note, &len, &size)) < 0) {
+	if ((r = ledger_cosigned_checkpoint(l, c->has_size ? c->size : 0, &note, &len, &size)) <
+	    0) {
 		cli_err(c, "%s",
 		        r != LEDGER_ENOENT ? ledger_strerror(r)
 		        : c->has_size      ? "no checkpoint of that size"
