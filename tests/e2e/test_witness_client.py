@@ -17,6 +17,7 @@ import re
 import signal
 import sqlite3
 import struct
+import subprocess
 import threading
 import time
 
@@ -264,6 +265,10 @@ def _(env):
         check_cosignature(lines[1], note, w1.vkey)
         check_cosignature(lines[2], note, w2.vkey)
         eq(status(inst, "/readyz").json()["checks"]["witness"], {"ok": True}, "readyz witness")
+        text = status(inst, "/metrics").text
+        r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                           text=True)
+        eq((r.returncode, r.stdout + r.stderr), (0, ""), "promtool check metrics")
         eq(metric(inst, "pdgate_witness_witnessed_size"), size, "witnessed size metric")
         eq(metric(inst, "pdgate_witness_lag_seconds"), 0, "no lag")
         eq(metric(inst, "pdgate_witness_failures_total", "w1"), 0, "no failure of w1")
