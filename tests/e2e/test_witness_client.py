@@ -190,7 +190,15 @@ def compliance(d, path):
 
 
 def status(inst, path):
-    return requests.get(f"http://127.0.0.1:{inst.status_port}{path}", timeout=10)
+    """GET on the status listener (which opens a moment after the partner listener)."""
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            return requests.get(f"http://127.0.0.1:{inst.status_port}{path}", timeout=10)
+        except requests.ConnectionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def metric(inst, name, label=None):
