@@ -498,7 +498,6 @@ witness_client_new(const struct config *cfg, struct log *log, char *err, size_t 
 		if ((w->v = note_cosigner_verifier_new(c->vkey, strlen(c->vkey))) == NULL ||
 		    asprintf(&w->url, "%s/add-checkpoint", c->url) < 0 ||
 		    (w->curl = curl_easy_init()) == NULL) {
-			w->url = w->url == NULL ? NULL : w->url;
 			snprintf(err, errlen, "witness %s: cannot set up its client", c->name);
 			witness_client_free(wc);
 			return NULL;
