@@ -117,10 +117,10 @@ LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf errlist file ident strtab text utf8
 LINK_test_cli             := cli
-LINK_test_cert            := cal certreg codec config csr file ident pki pki_crl pki_file pki_p12 \
+LINK_test_cert            := cal certreg codec config csr file ident note pki pki_crl pki_file pki_p12 \
                              text utf8
 LINK_test_codec           := codec
-LINK_test_config          := config file text utf8
+LINK_test_config          := codec config file note text utf8
 LINK_test_contract        := buf cal catalog codec contract errlist file ident policy strtab text \
                              ujson utf8
 LINK_test_certreg         := certreg codec file ident pki pki_crl pki_file
@@ -137,7 +137,7 @@ LINK_test_kana            := kana utf8
 LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
                              pki_file policy pseudo record release strtab text token ujson utf8
-LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_outside receipt \
+LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_cosig ledger_outside receipt \
                              ledger_batch ledger_db ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_batch    := buf ledger_batch merkle

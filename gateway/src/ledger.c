@@ -114,7 +114,11 @@ struct ledger {
 	int64_t h_unsigned_ms; /* CLOCK_MONOTONIC ms since entries wait for a checkpoint, 0 none */
 	bool h_failing;        /* the last commit failed and no write worked since */
 	char h_error[160];
+	char h_refused[160]; /* ledger_refuse's reason; "" otherwise */
 	struct metrics *metrics;
+	int (*may_sign)(void *arg, uint64_t size); /* the witness hooks (ledger_params) */
+	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len);
+	void *hook_arg;
 };
 
 static void lmsg(struct ledger *l, const char *level, const char *fmt, ...)
@@ -196,13 +200,25 @@ ledger_health(struct ledger *l, struct ledger_health *h)
 		h->waiting_ms = now_mono_ms() - l->h_unsigned_ms;
 	h->failing = l->h_failing || l->broken;
 	snprintf(h->error, sizeof(h->error), "%s",
-	         l->broken ? "a consistency check failed: nothing more is written" : l->h_error);
+	         l->h_refused[0] != '\0' ? l->h_refused
+	         : l->broken             ? "a consistency check failed: nothing more is written"
+	                                 : l->h_error);
+	pthread_mutex_unlock(&l->lock);
+}
+
+void
+ledger_refuse(struct ledger *l, const char *why)
+{
+	pthread_mutex_lock(&l->lock);
+	l->broken = 1;
+	snprintf(l->h_refused, sizeof(l->h_refused), "%s", why);
 	pthread_mutex_unlock(&l->lock);
 }
 
 /* Signs a checkpoint over the committed entries, after checking that it extends the last one:
  * a consistency proof from the stored nodes must lead from the last signed root to the
- * frontier's root. On a failed check the ledger stops writing for good. Writer only. */
+ * frontier's root. On a failed check the ledger stops writing for good. 1 if the witness hook
+ * holds it back (not signed, tried again). Writer only. */
 static int
 sign_checkpoint(struct ledger *l)
 {
@@ -214,6 +230,8 @@ sign_checkpoint(struct ledger *l)
 	int rc = -1;
 
 	assert(size > l->cp_size);
+	if (l->may_sign != NULL && !l->may_sign(l->hook_arg, size))
+		return 1;
 	if (merkle_frontier_root(&l->frontier, root) != MERKLE_OK)
 		goto done;
 	if (l->cp_size > 0) {
@@ -257,6 +275,8 @@ sign_checkpoint(struct ledger *l)
 	l->h_cp_ms = at;
 	l->h_unsigned_ms = 0; /* the writer signs what it committed: nothing else waits */
 	pthread_mutex_unlock(&l->lock);
+	if (l->signed_cb != NULL)
+		l->signed_cb(l->hook_arg, size, note, nlen);
 	rc = 0;
 done:
 	free(text);
@@ -796,6 +816,9 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	l->interval_ms = p->checkpoint_interval_ms ? p->checkpoint_interval_ms : 1000;
 	l->log = p->log;
 	l->metrics = p->metrics;
+	l->may_sign = p->may_sign;
+	l->signed_cb = p->signed_cb;
+	l->hook_arg = p->hook_arg;
 	if (l->log == NULL && (l->log = l->own_log = log_open(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -842,17 +865,20 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}
+		int signed_now = 0;
 		if (l->frontier.size > l->cp_size) {
 			lmsg(l, "info",
 			     "signing %" PRIu64 " entries left after checkpoint %" PRIu64,
 			     l->frontier.size - l->cp_size, l->cp_size);
-			if (sign_checkpoint(l) < 0) {
+			if ((signed_now = sign_checkpoint(l)) < 0) {
 				snprintf(err, errlen,
 				         "ledger %s: cannot sign a checkpoint of size %" PRIu64,
 				         p->path, l->frontier.size);
 				goto fail;
 			}
-		} else {
+			signed_now = signed_now == 0; /* 1: held back by the witness hook */
+		}
+		if (!signed_now) {
 			l->h_cp_size = l->cp_size;
 			l->h_cp_ms = checkpoint_time(l);
 		}

@@ -40,6 +40,13 @@ struct ledger_params {
 	const char *version;     /* pdgate's version, into the gateway_start entry (borrowed for the
 	                            call); NULL: that entry has no version member */
 	struct metrics *metrics; /* counts the writer's commits; NULL: none (borrowed) */
+	/* Witnessing (witness_client.h); each NULL: none. Both run on the writer's thread and must
+	 * not call the ledger. may_sign: 0 holds the checkpoint of size entries back (the writer
+	 * asks again after an interval), 1 lets it be signed. signed_cb: a checkpoint was signed
+	 * and stored (note[0..len) borrowed for the call). */
+	int (*may_sign)(void *arg, uint64_t size);
+	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len);
+	void *hook_arg;
 };
 
 struct ledger;
@@ -88,6 +95,12 @@ struct ledger_health {
 	char error[160];          /* with failing: why (SQLite's message) */
 };
 void ledger_health(struct ledger *l, struct ledger_health *h);
+
+/* Stops the ledger for good, as a failed consistency check does: no more entries (every
+ * ledger_append fails with LEDGER_EIO: data requests answer 503 ledger_unavailable) and no more
+ * checkpoints; why (copied) is what ledger_health says. For a tree that outside parties have
+ * seen larger or different (witness_client.h). Thread-safe. */
+void ledger_refuse(struct ledger *l, const char *why);
 
 /* The ledger's origin, as stored (borrowed from l). */
 const char *ledger_origin(const struct ledger *l);

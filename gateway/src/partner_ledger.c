@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ledger_cosig.h"
 #include "ledger_read.h"
 #include "partner.h"
 #include "partner_int.h"
@@ -80,7 +81,7 @@ partner_ledger_checkpoint(struct server_request *req, void *app)
 		server_reply_error(req, APIERR_BAD_REQUEST, "the checkpoint takes no query");
 		return;
 	}
-	rc = receipt_checkpoint_note(api->ledger, 0, &note, &len, &size);
+	rc = ledger_cosigned_checkpoint(api->ledger, 0, &note, &len, &size);
 	if (rc == LEDGER_ENOENT) {
 		server_reply_error(req, APIERR_NOT_FOUND, "no checkpoint has been signed yet");
 		return;

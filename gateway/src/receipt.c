@@ -1,18 +1,12 @@
-/* receipt — what the ledger hands to outsiders: its checkpoint note as served, and the proof
- * bundle of one entry. */
+/* receipt — what the ledger hands to outsiders: the proof bundle of one entry, its checkpoint
+ * with the witnesses' cosignatures. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "codec.h"
+#include "ledger_cosig.h"
 #include "ledger_read.h"
 #include "receipt.h"
-
-int
-receipt_checkpoint_note(struct ledger *l, uint64_t size, char **note, size_t *len,
-                        uint64_t *cp_size)
-{
-	return ledger_checkpoint(l, size, note, len, cp_size);
-}
 
 static int
 copy_leaf(void *arg, uint64_t index, const char *leaf, size_t len)
@@ -51,7 +45,7 @@ receipt_bundle(struct ledger *l, uint64_t index, uint64_t size, const char *vkey
 
 	*out = NULL;
 	*cp_size = 0;
-	if ((rc = receipt_checkpoint_note(l, size, &note, &len, cp_size)) != 0)
+	if ((rc = ledger_cosigned_checkpoint(l, size, &note, &len, cp_size)) != 0)
 		return rc;
 	rc = LEDGER_ERANGE;
 	if (index >= *cp_size)
