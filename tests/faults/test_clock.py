@@ -147,6 +147,29 @@ def steps(env):
              "time order; integrity_check ok; ledger verify OK")
 
 
+@case("pdgate init's own PKI with the clock stepped back 10 min: every partner refused "
+      "(fail closed) while the CRL is ahead of the clock, served again when it is not")
+def init_pki_back(env):
+    inst = env.install(members=5)
+    clock = env.tmp / "faketime-init"
+    clock.write_text("+0\n")
+    denv = dict(os.environ, LD_PRELOAD=LIBFAKETIME, FAKETIME_TIMESTAMP_FILE=str(clock),
+                FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+    cert = inst.pki.partner(PARTNER)
+    with pdtest.Daemon(inst, env=denv) as d:
+        pdtest.check_status(d.get("/v1/whoami", cert=cert), 200, "at true time")
+        clock.write_text("-600\n")
+        body = faultlib.check_refusal(d.get("/v1/whoami", cert=cert), 401, "certificate_invalid",
+                                      "10 min back")
+        clock.write_text("+0\n")
+        pdtest.check_status(d.get("/v1/whoami", cert=cert), 200, "back at true time")
+        d.term()
+    scenario("clock", "wall clock stepped back 10 min under pdgate init's PKI (CA backdated 5 min, "
+             "CRL lastUpdate at init)", 1,
+             f"every partner refused 401 certificate_invalid ({body['message']!r}); served again "
+             "at true time")
+
+
 def checkpoint_covers(inst, size):
     db = sqlite3.connect(f"file:{inst.path('ledger.db')}?mode=ro", uri=True, timeout=10)
     try:
