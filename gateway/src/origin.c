@@ -122,8 +122,11 @@ framing_header(char *data, size_t size, size_t n, void *arg)
 		*f = (struct framing){0};
 	} else if (header_is(data, len, "content-length", &v, &vlen)) {
 		f->content_length++;
-		if (vlen == 0 || vlen > 18 || strspn(v, "0123456789") < vlen)
+		if (vlen == 0 || vlen > 18)
 			f->bad = true;
+		for (size_t i = 0; i < vlen; i++) /* the line is not NUL-terminated */
+			if (v[i] < '0' || v[i] > '9')
+				f->bad = true;
 	} else if (header_is(data, len, "transfer-encoding", &v, &vlen)) {
 		f->transfer_encoding++;
 	}
