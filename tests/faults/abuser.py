@@ -169,7 +169,11 @@ def one():
         elif MODE == "flood":
             s = CTX_CERT.wrap_socket(raw, server_hostname="127.0.0.1")
             s.sendall(REQ)
-            note("answers", read_answer(s))
+            status = read_answer(s)
+            if status is None:  # closed before its answer: refused, like a reset
+                note("refused")
+                return
+            note("answers", status)
             # held until the gateway closes it, or the run ends
             s.settimeout(max(0.1, end - time.monotonic()))
             try:
