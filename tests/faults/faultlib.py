@@ -5,10 +5,8 @@ what was checked."""
 
 import json
 import os
-import re
 import sys
 import threading
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "e2e"))
@@ -18,6 +16,15 @@ from pdtest import SLOW, check, eq  # noqa: E402
 HERE = Path(__file__).resolve().parent
 # under AddressSanitizer freed memory waits in its quarantine (256 MiB at most) before reuse
 QUARANTINE_KIB = 256 * 1024 if "san" in os.path.basename(pdtest.PDGATE) else 0
+
+
+def preload(lib, **extra):
+    """The environment of a pdgate run with lib preloaded (and the variables in extra). A
+    sanitizer build wants its runtime first: told not to mind."""
+    env = dict(os.environ, LD_PRELOAD=str(lib), **{k: str(v) for k, v in extra.items()})
+    opts = env.get("ASAN_OPTIONS", "")
+    env["ASAN_OPTIONS"] = (opts + ":" if opts else "") + "verify_asan_link_order=0"
+    return env
 
 
 def proc_status(pid):
@@ -147,4 +154,4 @@ def wait(pred, seconds, what):
     return pdtest.wait_until(pred, seconds, 0.05, what)
 
 
-__all__ = ["pdtest", "SLOW", "check", "eq", "re", "time"]
+__all__ = ["pdtest", "SLOW", "check", "eq"]

@@ -15,7 +15,6 @@ see docs/reliability.md).
 """
 
 import datetime
-import os
 import sqlite3
 from pathlib import Path
 
@@ -57,8 +56,7 @@ def old_ca(folder):
 
 def faketime_env(offset_s):
     """The environment of a command run at true time + offset_s."""
-    return dict(os.environ, LD_PRELOAD=LIBFAKETIME, FAKETIME=f"{offset_s:+d}",
-                FAKETIME_DONT_FAKE_MONOTONIC="1")
+    return faultlib.preload(LIBFAKETIME, FAKETIME=f"{offset_s:+d}", FAKETIME_DONT_FAKE_MONOTONIC=1)
 
 
 def token_at(inst, cert, offset_s, ttl):
@@ -85,8 +83,8 @@ def steps(env):
                     days=20)
     clock = env.tmp / "faketime"
     clock.write_text("+0\n")
-    denv = dict(os.environ, LD_PRELOAD=LIBFAKETIME, FAKETIME_TIMESTAMP_FILE=str(clock),
-                FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+    denv = faultlib.preload(LIBFAKETIME, FAKETIME_TIMESTAMP_FILE=clock, FAKETIME_NO_CACHE=1,
+                            FAKETIME_DONT_FAKE_MONOTONIC=1)
     auth = lambda t: {"Authorization": "Bearer " + t}  # noqa: E731
     seen, released = [], 0
     with pdtest.Daemon(inst, env=denv) as d:
@@ -153,8 +151,8 @@ def init_pki_back(env):
     inst = env.install(members=5)
     clock = env.tmp / "faketime-init"
     clock.write_text("+0\n")
-    denv = dict(os.environ, LD_PRELOAD=LIBFAKETIME, FAKETIME_TIMESTAMP_FILE=str(clock),
-                FAKETIME_NO_CACHE="1", FAKETIME_DONT_FAKE_MONOTONIC="1")
+    denv = faultlib.preload(LIBFAKETIME, FAKETIME_TIMESTAMP_FILE=clock, FAKETIME_NO_CACHE=1,
+                            FAKETIME_DONT_FAKE_MONOTONIC=1)
     cert = inst.pki.partner(PARTNER)
     with pdtest.Daemon(inst, env=denv) as d:
         pdtest.check_status(d.get("/v1/whoami", cert=cert), 200, "at true time")

@@ -16,7 +16,6 @@ reference.
 """
 
 import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -116,8 +115,7 @@ def io_errors(env):
     faultlib.unlimit(inst, CONTRACT)
     control, counter = env.tmp / "iofail-on", env.tmp / "iofail-count"
     ledger = inst.path("ledger.db")
-    denv = dict(os.environ, LD_PRELOAD=IOFAIL, IOFAIL_MATCH=str(ledger), IOFAIL_CONTROL=str(control),
-                IOFAIL_COUNT=str(counter))
+    denv = faultlib.preload(IOFAIL, IOFAIL_MATCH=ledger, IOFAIL_CONTROL=control, IOFAIL_COUNT=counter)
     tok = faultlib.token(inst, CONTRACT, PURPOSE, PARTNER)
     d = pdtest.Daemon(inst, env=denv)
     rounds = []
