@@ -3,7 +3,7 @@
 #   make deps       install the Debian packages the build, the demo and the tests need
 #   make run        the run-time packages, build, create var/demo once, serve it in the foreground
 #   make test       every package, build, run every test (SANITIZE=1 for ASan + UBSan)
-#   make faults     break pdgate on purpose (origin, disk, clients, clock): tests/faults
+#   make faults     break pdgate on purpose (kill -9, origin, disk, clients, clock): tests/faults
 #   make install    bin/pdgate, the share folder, pdgate(8), the systemd units and the logrotate
 #                   file under PREFIX (default /usr/local), staged in DESTDIR; make uninstall
 #   make fuzz       build and run each libFuzzer target briefly
