@@ -258,7 +258,14 @@ sign_checkpoint(struct ledger *l)
 	}
 	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 1, (sqlite3_int64)size);
 	sqlite3_bind_text(l->w->st[LEDGER_ST_INS_CP], 2, note, (int)nlen, SQLITE_STATIC);
+	/* like the entries' times, a checkpoint's never goes back when the clock is stepped */
 	int64_t at = now_wall_ms();
+	pthread_mutex_lock(&l->lock);
+	if (at < l->h_cp_ms)
+		at = l->h_cp_ms;
+	pthread_mutex_unlock(&l->lock);
+	if (at < l->last_ms)
+		at = l->last_ms;
 	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, at);
 	if (ledger_st_exec(l->w->st[LEDGER_ST_INS_CP]) < 0) {
 		lmsg(l, "warn", "cannot store checkpoint %" PRIu64 ": %s (retried)", size,
