@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 import pdtest
+import pywitness
 from pdtest import case, check, eq
 from test_witness import Witness, _Stopper, check_cosignature
 
@@ -306,6 +307,51 @@ def _(env):
                     "--witness", w1.vkey, "--witness", w2.vkey,
                     "--quorum", "2")
     eq(r.returncode, 0, f"check-proof with the witnesses: {r.stdout} {r.stderr}")
+
+
+@case("pdgate's witness and the independent Python witness: every checkpoint cosigned by "
+      "both; a partner's receipt carries both and checks with both")
+def _(env):
+    inst = env.gateway({})
+    vkey = inst.path("keys/ledger.vkey").read_text().strip()
+    w1 = env.pdgate_witness(inst, "witness.example/pdgate")
+    w2 = env.enter(pywitness.PythonWitness(env.tmp / "pywitness", [vkey]))
+    inst.set("witness", "ours", f"{w1.vkey} {prefix(w1)}")
+    inst.set("witness", "theirs", f"{w2.vkey} {w2.url}")
+    inst.set("witness", "quorum", 2)
+    d = pdtest.Daemon(inst)
+    with d:
+        hdr = auth(inst)
+        r = release(d, inst, hdr, 3)
+        pdtest.check_status(r, 200, "a release")
+        index = int(r.headers["X-Ledger-Index"])
+        releases(d, inst, 3)
+        latest = lambda: checkpoints(inst)[-1][0]
+        pdtest.wait_until(lambda: len(cosigs(inst).get(latest(), {})) == 2, 10, 0.1,
+                          "the latest checkpoint cosigned by both")
+        cs = cosigs(inst)
+        for s, _ in checkpoints(inst):
+            eq(sorted(cs.get(s, {})), ["witness.example/pdgate", "witness.example/py"],
+               f"cosigners of checkpoint {s}")
+        r = d.get(f"/v1/ledger/receipts/{index}", cert=inst.pki.partner(PARTNER))
+        pdtest.check_status(r, 200, "the partner's receipt")
+        bundle = r.json()
+        lines = sig_lines(bundle["checkpoint"])
+        eq(len(lines), 3, f"the receipt's checkpoint: the log's line and two cosignatures: {lines}")
+        check_cosignature(lines[1], bundle["checkpoint"], w1.vkey)
+        check_cosignature(lines[2], bundle["checkpoint"], w2.vkey)
+        eq(metric(inst, "pdgate_witness_failures_total", "theirs"), 0, "no failure of theirs")
+        path = env.tmp / "receipt.json"
+        path.write_text(r.text)
+        d.term()
+    r = inst.pdgate("ledger", "check-proof", "--vkey", inst.path("keys/ledger.vkey"), path,
+                    "--witness", w1.vkey, "--witness", w2.vkey, "--quorum", "2")
+    eq(r.returncode, 0, f"check-proof of the receipt with both witnesses: {r.stdout} {r.stderr}")
+    check("cosigned by 2 of 2 witnesses" in r.stdout, r.stdout)
+    (env.tmp / "cp.note").write_text(bundle["checkpoint"])
+    r = inst.pdgate("ledger", "verify", "-c", inst.conf, "--checkpoint", env.tmp / "cp.note",
+                    "--witness", w1.vkey, "--witness", w2.vkey, "--quorum", "2")
+    eq(r.returncode, 0, f"verify --checkpoint the receipt's checkpoint: {r.stdout} {r.stderr}")
 
 
 @case("a witness down: releases go on, the quorum of 2 is not reached, the age grows")
