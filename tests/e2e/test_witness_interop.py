@@ -207,7 +207,7 @@ def _(env):
 
 @case("the Python client gets every refusal of pdgate's witness: 404, 403, 400, 409, 422")
 def _(env):
-    refusals(env, env.pdgate_witness(), PdgateWitness.state, 422)  # pdgate: a fork is a bad proof
+    refusals(env, env.pdgate_witness(), PdgateWitness.state, 409)  # the C2SP text: the same size with another root is 409
 
 
 @case("the Python witness cosigns every checkpoint of a gateway; state persisted before the answer, kept over a restart")
