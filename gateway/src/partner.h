@@ -43,6 +43,7 @@ int partner_api_start(struct partner_api *api, char *err, size_t errlen);
 void partner_api_stop(struct partner_api *api);
 
 /* The partner listener's routes; the server's app pointer must be a struct partner_api. */
+bool partner_on_event(const struct server_route *route, void *app);
 extern const struct server_route partner_routes[];
 extern const size_t partner_nroutes;
 
