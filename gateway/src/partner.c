@@ -345,9 +345,11 @@ commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *ind
  */
 struct one {
 	struct request r;
-	struct buf text; /* the answer, made before its release entry is committed */
-	bool release;    /* the entry being committed releases; else it records r.d's refusal */
-	bool deferred;   /* the connection waits for server_request_resume */
+	struct released m;      /* the member, once built */
+	struct workq_item work; /* on the handler pool, for the work order's take (one_take) */
+	struct buf text;        /* the answer, made before its release entry is committed */
+	bool release;  /* the entry being committed releases; else it records r.d's refusal */
+	bool deferred; /* the connection waits for server_request_resume */
 };
 
 /*
@@ -362,6 +364,7 @@ one_finish(struct one *o)
 
 	finish_quota(&o->r);
 	buf_free(&o->text);
+	free(o->m.item_v);
 	free(o);
 	if (deferred)
 		server_request_resume(req); /* the last touch of the request */
@@ -451,24 +454,51 @@ one_append(struct one *o, const struct ledger_entry *le)
 		one_done(o, rc, 0);
 }
 
+/* Steps 8's take and 11 for o's member, built: o is one_done's from here on. */
+static void
+one_commit(struct one *o)
+{
+	struct request *r = &o->r;
+	struct decision_io io = request_io(r);
+	struct ledger_entry le;
+
+	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
+		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
+		one_refuse(o);
+		return;
+	}
+	entry_init(r, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
+	le.subject = r->subject;
+	le.items = o->m.item_v;
+	le.n_items = o->m.n_items;
+	le.digest = o->m.digest;
+	o->release = true;
+	one_append(o, &le); /* le's strings are copied into its leaf before this returns */
+}
+
+/* one_commit on a handler thread: a work order's take writes the token store (an fsync). */
+static void
+one_take(struct workq_item *w)
+{
+	one_commit((struct one *)(void *)((char *)w - offsetof(struct one, work)));
+}
+
 /*
  * The one member of GET /v1/members/{member_id}, from step 9 on, under a decision that went on.
- * True once its release entry is queued (o belongs to one_done from then on); false with
- * o->r.d refused.
+ * True once o has gone on to one_commit (o belongs to it from then on); false with o->r.d
+ * refused.
  */
 static bool
 release_one(struct one *o, const char *member_id)
 {
 	struct request *r = &o->r;
-	struct released m = {0};
+	struct released *m = &o->m;
 	char *bytes = NULL, whybuf[RELEASE_WHY_MAX];
 	const char *why;
 	enum decision_step step;
-	struct ledger_entry le;
 	size_t len;
 	enum apierr e;
-	struct decision_io io = request_io(r);
-	bool queued = false;
+	bool built = false;
 
 	if (pseudo_subject(r->api->pseudo, member_id, r->subject) != 0) {
 		r->subject[0] = '\0';
@@ -480,38 +510,37 @@ release_one(struct one *o, const char *member_id)
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, e, NULL);
 		goto done;
 	}
-	m.item_v = calloc(r->d.cp->nfields ? r->d.cp->nfields : 1, sizeof(*m.item_v));
-	if (m.item_v == NULL) {
+	m->item_v = calloc(r->d.cp->nfields ? r->d.cp->nfields : 1, sizeof(*m->item_v));
+	if (m->item_v == NULL) {
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	e = build_member(r, EVP_sha256(), member_id, r->subject, bytes, len, &o->text, &m, whybuf,
+	e = build_member(r, EVP_sha256(), member_id, r->subject, bytes, len, &o->text, m, whybuf,
 	                 sizeof(whybuf), &why, &step);
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, step, e, why);
 		goto done;
 	}
-	if (m.refused != APIERR_NONE) {
-		decision_refuse(&r->d, DECISION_STEP_MEMBER, m.refused, m.why);
+	if (m->refused != APIERR_NONE) {
+		decision_refuse(&r->d, DECISION_STEP_MEMBER, m->refused, m->why);
 		goto done;
 	}
-	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
-		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
-		goto done;
-	}
-	entry_init(r, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
-	le.subject = r->subject;
-	le.items = m.item_v;
-	le.n_items = m.n_items;
-	le.digest = m.digest;
-	assert(m.off == 0 && m.len == o->text.len);
-	o->release = true;
-	one_append(o, &le); /* le's strings are copied into its leaf before this returns */
-	queued = true;
+	assert(m->off == 0 && m->len == o->text.len);
+	built = true;
 done:
-	free(m.item_v);
 	free(bytes);
-	return queued;
+	if (!built)
+		return false;
+	/* a work order's max_records is counted in the token store, a durable write: never on
+	   an event thread (the condition is decision_take_records's) */
+	if (r->d.has_token && r->d.claims.max_records > 0 && server_request_on_event(r->req) &&
+	    (o->deferred || (o->deferred = server_request_defer(r->req)))) {
+		o->work = (struct workq_item){.run = one_take};
+		if (server_request_to_pool(r->req, &o->work))
+			return true;
+	}
+	one_commit(o);
+	return true;
 }
 
 /*
@@ -937,11 +966,19 @@ whoami(struct server_request *req, void *app)
 	server_reply_json(req, 200, doc);
 }
 
+/*
+ * A single member with the embedded origin is decided and made on the event thread: nothing of
+ * it blocks (the record is read from the WAL-mode file in microseconds, revocations and
+ * suspensions are in memory) but a work order's take, which goes to the pool (release_one),
+ * and the commit, which is waited for by the writer's callback. An HTTP origin blocks: its
+ * requests, the pages and the rest stay on the handler pool.
+ */
 bool
 partner_on_event(const struct server_route *route, void *app)
 {
-	(void)app;
-	return route->handler == member_one && getenv("PDGATE_ONE_ON_EVENT") != NULL;
+	struct partner_api *api = app;
+
+	return route->handler == member_one && !origin_blocks(api->origin);
 }
 
 const struct server_route partner_routes[] = {

@@ -642,6 +642,21 @@ server_request_defer(struct server_request *r)
 	return true;
 }
 
+bool
+server_request_on_event(const struct server_request *r)
+{
+	return r->on_event;
+}
+
+bool
+server_request_to_pool(struct server_request *r, struct workq_item *w)
+{
+	struct server *s = r->conn->server;
+
+	assert(r->on_event && r->deferred == NULL);
+	return workq_push(s->handlers, w, NULL, NULL);
+}
+
 /*
  * A suspended connection is out of libmicrohttpd's polling and timeouts: a client that closes
  * it is noticed only once it is resumed, so the connection and its request (c->req) live at

@@ -14,6 +14,7 @@
 #include "route.h"
 #include "tlsauth.h"
 #include "tlscred.h"
+#include "workq.h"
 
 /* A path segment matched by "{}" longer than this is refused (400); at most this many. */
 #define SERVER_PARAM_MAX ROUTE_PARAM_MAX
@@ -180,6 +181,13 @@ int server_reply_error(struct server_request *r, enum apierr e, const char *mess
  * handler call) and the handler must answer before it returns, as usual.
  */
 bool server_request_defer(struct server_request *r);
+/* True while r's handler runs on its event thread (server_config.on_event), not the pool. */
+bool server_request_on_event(const struct server_request *r);
+/*
+ * From a handler on the event thread that has deferred r (server_request_defer): runs w on the
+ * handler pool, for what may block. False if the pool has stopped: the caller runs it itself.
+ */
+bool server_request_to_pool(struct server_request *r, struct workq_item *w);
 /*
  * Ends a deferred request, from any thread, once its answer is made (server_reply_*; none
  * makes a 500): its event thread sends it. Nothing of r may be touched after, nor anything
