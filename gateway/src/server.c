@@ -1070,7 +1070,9 @@ server_stop(struct server *s, unsigned drain_ms)
 	/* libmicrohttpd must not stop with a suspended connection: every queued request is
 	 * answered (and its connection resumed) first, and every deferred one (its ledger
 	 * entry committed or failed: the writer calls back either way) */
-	handlers_stop(s);
+	/* the pool stays allocated until server_free: an event thread may still push to it, and
+	   is then told to answer on its own (handler_queue, server_request_to_pool) */
+	workq_close(s->handlers);
 	atomic_store(&s->no_defer, true);
 	while (atomic_load(&s->deferred) > 0) {
 		struct timespec pause = {0, 1000000L};
