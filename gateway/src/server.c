@@ -759,7 +759,7 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 	return queue(r);
 }
 
-/* Lets the handler threads finish what is queued, then joins them. */
+/* Lets the handler threads finish what is queued, joins them and frees the pool. */
 static void
 handlers_stop(struct server *s)
 {
@@ -1067,11 +1067,14 @@ server_stop(struct server *s, unsigned drain_ms)
 		struct timespec pause = {0, 10 * 1000000L};
 		nanosleep(&pause, NULL);
 	}
-	/* libmicrohttpd must not stop with a suspended connection: every queued request is
-	 * answered (and its connection resumed) first, and every deferred one (its ledger
-	 * entry committed or failed: the writer calls back either way) */
-	/* the pool stays allocated until server_free: an event thread may still push to it, and
-	   is then told to answer on its own (handler_queue, server_request_to_pool) */
+	/*
+	 * libmicrohttpd must not stop with a suspended connection: every queued request is
+	 * answered (and its connection resumed) first, and every deferred one (its ledger entry
+	 * committed or failed: the writer calls back either way). The pool stays allocated until
+	 * server_free: an event thread may still push to it, and is then told to answer on its
+	 * own (handler_queue, server_request_to_pool), as a deferral is refused once no_defer is
+	 * set.
+	 */
 	workq_close(s->handlers);
 	atomic_store(&s->no_defer, true);
 	while (atomic_load(&s->deferred) > 0) {
