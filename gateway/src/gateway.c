@@ -645,6 +645,7 @@ serve_main(int argc, char **argv)
 	    .routes = partner_routes,
 	    .nroutes = partner_nroutes,
 	    .authorize = NULL,
+	    .on_event = partner_on_event,
 	    .app = &g.partner_api,
 	    .log = g.log,
 	    .metrics = g.metrics,

@@ -55,16 +55,18 @@ struct ledger_stats {
 	uint64_t writer_ns;   /* the writer thread's CPU time in its commits */
 };
 
-/* One caller of ledger_append, asleep until the writer has committed or failed its entries. */
+/*
+ * One call of ledger_append_async, queued until the writer has committed or failed its entries:
+ * allocated by the call with its n leaf tails after it, freed by the writer once done was
+ * called.
+ */
 struct waiter {
-	const struct ledger_entry *e;
 	size_t n;
-	struct buf *tails;  /* n leaf tails, built by the caller */
-	uint64_t first;     /* the index of e[0], set by the writer */
-	uint64_t committed; /* the ledger's size after the commit that stored them */
-	int rc;             /* 0 once committed, else an enum ledger_err */
-	sem_t done;         /* posted by the writer: one wake-up per caller, none for the others */
+	uint64_t first; /* the index of the first entry, set by the writer */
+	ledger_done_fn done;
+	void *arg;
 	struct waiter *next;
+	struct buf tails[]; /* n leaf tails, built by the caller */
 };
 
 struct ledger {
@@ -338,6 +340,14 @@ insert_batch(struct ledger *l, uint64_t first, const struct merkle_frontier *f, 
 	return ledger_st_exec(st);
 }
 
+static void
+waiter_free(struct waiter *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		buf_free(&w->tails[i]);
+	free(w);
+}
+
 /*
  * One group commit: every entry of every waiter in list, in one transaction. On any failure
  * the transaction is rolled back and the frontier and clock stay as they were, so that the
@@ -419,13 +429,12 @@ done:
 	l->stats.writer_ns +=
 	    (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
 	pthread_mutex_unlock(&l->lock);
-	/* Only now are the callers released: a 0 they see is for entries already committed. */
+	/* Only now are the callers told: a 0 they see is for entries already committed. */
 	for (struct waiter *w = list, *next; w != NULL; w = next) {
-		next = w->next; /* w lives on its caller's stack: gone once posted */
-		w->rc = rc == 0 ? LEDGER_OK : LEDGER_EIO;
-		w->committed = l->frontier.size;
-		assert(rc != 0 || w->first + w->n <= w->committed);
-		sem_post(&w->done);
+		next = w->next;
+		assert(rc != 0 || w->first + w->n <= l->frontier.size);
+		w->done(w->arg, rc == 0 ? LEDGER_OK : LEDGER_EIO, rc == 0 ? w->first : 0);
+		waiter_free(w);
 	}
 }
 
@@ -598,55 +607,84 @@ writer_main(void *arg)
 }
 
 int
-ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index)
+ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, ledger_done_fn done,
+                    void *arg)
 {
-	struct waiter w = {.e = e, .n = n};
-	int rc = LEDGER_ENOMEM;
+	struct waiter *w;
 
-	if (l == NULL || l->read_only || n == 0 || n > LEDGER_MAX_BATCH)
+	if (l == NULL || l->read_only || n == 0 || n > LEDGER_MAX_BATCH || done == NULL)
 		return LEDGER_EINVAL;
-	if ((w.tails = calloc(n, sizeof(*w.tails))) == NULL)
+	if ((w = calloc(1, sizeof(*w) + n * sizeof(w->tails[0]))) == NULL)
 		return LEDGER_ENOMEM;
+	w->n = n;
+	w->done = done;
+	w->arg = arg;
 	for (size_t i = 0; i < n; i++)
-		if (ledger_leaf_tail(&e[i], &w.tails[i]) < 0) {
-			if (w.tails[i].bad)
-				goto done;
-			/* The request path builds entries from checked values: this is a bug. */
-			lmsg(l, "error",
-			     "entry %zu of %zu (%s, request %s) is malformed: refused, none stored",
-			     i, n,
-			     (unsigned)e[i].kind <= LEDGER_ADMIN ? ledger_kind_name(e[i].kind)
-			                                         : "?",
-			     e[i].request ? e[i].request : "none");
-			rc = LEDGER_EENTRY;
-			goto done;
+		if (ledger_leaf_tail(&e[i], &w->tails[i]) < 0) {
+			int rc = LEDGER_ENOMEM;
+			if (!w->tails[i].bad) {
+				/* The request path builds entries from checked values: a bug. */
+				lmsg(
+				    l, "error",
+				    "entry %zu of %zu (%s, request %s) is malformed: refused, none "
+				    "stored",
+				    i, n,
+				    (unsigned)e[i].kind <= LEDGER_ADMIN
+				        ? ledger_kind_name(e[i].kind)
+				        : "?",
+				    e[i].request ? e[i].request : "none");
+				rc = LEDGER_EENTRY;
+			}
+			waiter_free(w);
+			return rc;
 		}
-	if (sem_init(&w.done, 0, 0) < 0)
-		goto done;
 	pthread_mutex_lock(&l->lock);
 	if (l->stop || l->broken) {
 		pthread_mutex_unlock(&l->lock);
-		sem_destroy(&w.done);
-		rc = LEDGER_EIO;
-		goto done;
+		waiter_free(w);
+		return LEDGER_EIO;
 	}
-	*l->tail = &w;
-	l->tail = &w.next;
+	*l->tail = w;
+	l->tail = &w->next;
 	pthread_cond_signal(&l->work_cv);
 	pthread_mutex_unlock(&l->lock);
-	while (sem_wait(&w.done) < 0 && errno == EINTR)
-		;
-	sem_destroy(&w.done);
-	rc = w.rc;
-	if (rc == 0) {
-		/* The invariant the gateway is built on: 0 only once the entries are committed. */
-		assert(w.first + n <= w.committed);
-		*first_index = w.first;
+	return LEDGER_OK;
+}
+
+/* A blocking caller of ledger_append, asleep until the writer has called sync_done. */
+struct sync_wait {
+	sem_t posted; /* one wake-up per caller, none for the others */
+	int rc;
+	uint64_t first;
+};
+
+static void
+sync_done(void *arg, int rc, uint64_t first_index)
+{
+	struct sync_wait *sw = arg;
+
+	sw->rc = rc;
+	sw->first = first_index;
+	sem_post(&sw->posted); /* sw lives on its caller's stack: gone once posted */
+}
+
+int
+ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index)
+{
+	struct sync_wait sw = {.rc = LEDGER_EIO};
+	int rc;
+
+	if (sem_init(&sw.posted, 0, 0) < 0)
+		return LEDGER_ENOMEM;
+	rc = ledger_append_async(l, e, n, sync_done, &sw);
+	if (rc == LEDGER_OK) {
+		while (sem_wait(&sw.posted) < 0 && errno == EINTR)
+			;
+		rc = sw.rc;
+		if (rc == LEDGER_OK)
+			*first_index = sw.first;
 	}
-done:
-	for (size_t i = 0; i < n; i++)
-		buf_free(&w.tails[i]);
-	free(w.tails);
+	sem_destroy(&sw.posted);
 	return rc;
 }
 

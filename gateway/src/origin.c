@@ -270,6 +270,12 @@ fail:
 	return NULL;
 }
 
+bool
+origin_blocks(const struct origin *o)
+{
+	return o->http != 0;
+}
+
 static struct handle *
 take(struct origin *o)
 {
