@@ -1,6 +1,5 @@
 /* partner — the partner API (SPEC 9): whoami, one member, pages; acts on the decision. */
 #include <assert.h>
-#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,38 +10,19 @@
 
 #include <openssl/evp.h>
 
-#include "cal.h"
 #include "codec.h"
 #include "decision.h"
 #include "ident.h"
-#include "now.h"
 #include "partner.h"
+#include "partner_int.h"
 #include "release.h"
 #include "workq.h"
 
-#define PAGE_DEFAULT 100
-#define PAGE_MAX 1000
 #define HDR_ID_MAX 64              /* X-Purpose, X-Contract */
 #define HDR_JUSTIFICATION_MAX 2048 /* bytes: 512 code points of up to 4 bytes */
 #define HDR_AUTH_MAX (TOKEN_MAX_BYTES + 16)
 
 _Static_assert(HDR_ID_MAX <= DECISION_ID_MAX, "a decision holds the X-Purpose it was given");
-
-/*
- * A data request while it is answered: what it holds, and its decision (decision.h). Every
- * refusal, whichever step makes it, is written into d and answered by refuse() alone.
- */
-struct request {
-	struct server_request *req;
-	struct partner_api *api;
-	const struct tlsauth_identity *id; /* step 1 */
-	const struct registry_view *view;  /* held from the decision to the end */
-	time_t now;
-	int64_t now_ms;
-	struct decision d;
-	char subject[PSEUDO_SUBJECT_HEX + 1]; /* the one member's reference once known, or "" */
-	uint32_t used; /* of the records reserved at step 8, those released (committed) */
-};
 
 static void
 sha256_hex(const EVP_MD *sha256, const char *data, size_t len, char out[65])
@@ -102,10 +82,35 @@ append_error(int rc)
 	return rc == LEDGER_EENTRY ? APIERR_INTERNAL : APIERR_LEDGER_UNAVAILABLE;
 }
 
+/* The deny entry of r's refusal. */
+static void
+deny_entry(const struct request *r, struct ledger_entry *le)
+{
+	entry_init(r, le, LEDGER_DENY);
+	le->reason = apierr_code(r->d.error);
+	le->subject = r->subject[0] != '\0' ? r->subject : NULL;
+}
+
+/* The answer to a refusal whose deny entry was committed at index. */
+static void
+refusal_reply(struct request *r, uint64_t index)
+{
+	const struct decision *d = &r->d;
+
+	server_reply_error(r->req, d->error, d->message[0] != '\0' ? d->message : NULL);
+	reply_index(r->req, index);
+	if (d->retry_after > 0) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%u", d->retry_after);
+		server_reply_header(r->req, "Retry-After", buf);
+	}
+}
+
 /*
- * The one exit of a refused data request. From step 4 on the deny entry is committed first,
- * then the answer is made; a ledger that cannot record the refusal turns it into
- * ledger_unavailable — which refuses too, so nothing is ever released unrecorded.
+ * The one exit of a refused data request (a page's; one member's is one_refuse). From step 4
+ * on the deny entry is committed first, then the answer is made; a ledger that cannot record
+ * the refusal turns it into ledger_unavailable — which refuses too, so nothing is ever
+ * released unrecorded.
  */
 static void
 refuse(struct request *r)
@@ -122,22 +127,14 @@ refuse(struct request *r)
 		server_reply_error(r->req, d->error, msg);
 		return;
 	}
-	entry_init(r, &le, LEDGER_DENY);
-	le.reason = apierr_code(d->error);
-	le.subject = r->subject[0] != '\0' ? r->subject : NULL;
+	deny_entry(r, &le);
 	if ((e = append_error(ledger_append(r->api->ledger, &le, 1, &index))) != APIERR_NONE) {
 		metrics_decision(r->api->metrics, METRICS_UNRECORDED, e, 1);
 		server_reply_error(r->req, e, NULL);
 		return;
 	}
 	metrics_decision(r->api->metrics, METRICS_DENY, d->error, 1);
-	server_reply_error(r->req, d->error, msg);
-	reply_index(r->req, index);
-	if (d->retry_after > 0) {
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%u", d->retry_after);
-		server_reply_header(r->req, "Retry-After", buf);
-	}
+	refusal_reply(r, index);
 }
 
 static int
@@ -230,33 +227,24 @@ begin(struct request *r, struct server_request *req, void *app)
 	return 0;
 }
 
-/*
- * Ends a data request: answers a refusal, gives back the volume it reserved and did not
- * release, and the view.
- */
+/* Gives back the volume a data request reserved and did not release, and the view. */
 static void
-finish(struct request *r)
+finish_quota(struct request *r)
 {
-	if (r->d.error != APIERR_NONE)
-		refuse(r);
 	if (r->d.granted > 0)
 		ratelimit_settle(r->api->limits, r->d.contract->id, r->d.granted, r->used,
 		                 r->now_ms);
 	registry_release(r->api->registry, r->view);
 }
 
-/* One member, built: where its answer lies in a text, its digest, subject and ledger items. */
-struct released {
-	char member_id[IDENT_MEMBER_MAX + 1];
-	size_t rec_off, rec_len; /* a page member's origin bytes in page.records */
-	size_t off, len;         /* the answer in its text */
-	char digest[65];
-	char subject[PSEUDO_SUBJECT_HEX + 1];
-	const char **item_v; /* the ledger items, borrowed from the contract */
-	size_t n_items;
-	enum apierr refused; /* APIERR_NONE if released; else a member rule's refusal */
-	const char *why;     /* with refused: the rule's message (static) */
-};
+/* Ends a data request: answers a refusal, then finish_quota. */
+static void
+finish(struct request *r)
+{
+	if (r->d.error != APIERR_NONE)
+		refuse(r);
+	finish_quota(r);
+}
 
 /*
  * Steps 9 (the record's check) and 10 (decision_member), and the building of 11, for one
@@ -319,702 +307,292 @@ commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *ind
 	return 0;
 }
 
-/* The one member of GET /v1/members/{member_id}, from step 9 on, under a decision that went on. */
+/*
+ * A request for one member while its entry commits: what the writer's callback (one_done) needs
+ * to answer it. The entry itself is not kept: ledger_append_async has made its leaf by the time
+ * it returns. The connection stays suspended meanwhile (server_request_defer), so the request's
+ * headers and identity, which the decision borrows, stay valid.
+ */
+struct one {
+	struct request r;
+	struct released m;      /* the member, once built */
+	struct workq_item work; /* on the handler pool, for the work order's take (one_take) */
+	struct buf text;        /* the answer, made before its release entry is committed */
+	bool release;  /* the entry being committed releases; else it records r.d's refusal */
+	bool deferred; /* the connection waits for server_request_resume */
+};
+
+/*
+ * Ends o, which exactly one path of the request reaches: gives back the volume it reserved and
+ * did not release and the view, then lets the connection send the answer.
+ */
 static void
-release_one(struct request *r, const char *member_id)
+one_finish(struct one *o)
 {
-	struct released m = {0};
-	struct buf text = {0};
+	struct server_request *req = o->r.req;
+	bool deferred = o->deferred;
+
+	finish_quota(&o->r);
+	buf_free(&o->text);
+	free(o->m.item_v);
+	free(o);
+	if (deferred)
+		server_request_resume(req); /* the last touch of the request */
+}
+
+static void one_append(struct one *o, const struct ledger_entry *le);
+
+/*
+ * The refusal of a single-member request, as refuse() answers it: unrecorded at once, else once
+ * its deny entry is committed (one_done), a ledger that cannot record it answering
+ * ledger_unavailable.
+ */
+static void
+one_refuse(struct one *o)
+{
+	struct request *r = &o->r;
+	struct ledger_entry le;
+
+	assert(r->d.error != APIERR_NONE);
+	if (!r->d.recorded) {
+		metrics_decision(r->api->metrics, METRICS_UNRECORDED, r->d.error, 1);
+		server_reply_error(r->req, r->d.error,
+		                   r->d.message[0] != '\0' ? r->d.message : NULL);
+		one_finish(o);
+		return;
+	}
+	o->release = false;
+	deny_entry(r, &le);
+	one_append(o, &le);
+}
+
+/*
+ * Step 11's outcome, on the writer thread once the batch's COMMIT returned (or failed): only
+ * now is the answer made — the release with its index, or the refusal — and the connection
+ * resumed. Short, and it never waits for the writer: a deny entry after a failed release is
+ * queued for the next batch, not waited for.
+ */
+static void
+one_done(void *arg, int rc, uint64_t index)
+{
+	struct one *o = arg;
+	struct request *r = &o->r;
+	enum apierr e = append_error(rc);
+
+	if (e != APIERR_NONE) {
+		if (o->release) { /* as commit(), then refuse(), would */
+			decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);
+			one_refuse(o);
+			return;
+		}
+		metrics_decision(r->api->metrics, METRICS_UNRECORDED, e, 1);
+		server_reply_error(r->req, e, NULL);
+	} else if (o->release) {
+		metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, 1);
+		r->used = 1;
+		server_reply_take(r->req, 200, "application/json", o->text.data, o->text.len);
+		o->text.data = NULL;
+		buf_free(&o->text);
+		reply_index(r->req, index);
+	} else {
+		metrics_decision(r->api->metrics, METRICS_DENY, r->d.error, 1);
+		refusal_reply(r, index);
+	}
+	one_finish(o);
+}
+
+/*
+ * Commits le for o and answers once it is durable: through the writer's callback while the
+ * connection waits, or — once the listener is stopping and nothing may wait any more — here,
+ * blocking. o may be gone when this returns.
+ */
+static void
+one_append(struct one *o, const struct ledger_entry *le)
+{
+	struct ledger *l = o->r.api->ledger;
+	uint64_t index = 0;
+	int rc;
+
+	if (!o->deferred)
+		o->deferred = server_request_defer(o->r.req);
+	if (!o->deferred) {
+		rc = ledger_append(l, le, 1, &index);
+		one_done(o, rc, index);
+		return;
+	}
+	if ((rc = ledger_append_async(l, le, 1, one_done, o)) != LEDGER_OK)
+		one_done(o, rc, 0);
+}
+
+/* Steps 8's take and 11 for o's member, built: o is one_done's from here on. */
+static void
+one_commit(struct one *o)
+{
+	struct request *r = &o->r;
+	struct decision_io io = request_io(r);
+	struct ledger_entry le;
+
+	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
+		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
+		one_refuse(o);
+		return;
+	}
+	entry_init(r, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
+	le.subject = r->subject;
+	le.items = o->m.item_v;
+	le.n_items = o->m.n_items;
+	le.digest = o->m.digest;
+	o->release = true;
+	one_append(o, &le); /* le's strings are copied into its leaf before this returns */
+}
+
+/* one_commit on a handler thread: a work order's take writes the token store (an fsync). */
+static void
+one_take(struct workq_item *w)
+{
+	one_commit((struct one *)(void *)((char *)w - offsetof(struct one, work)));
+}
+
+/*
+ * The one member of GET /v1/members/{member_id}, from step 9 on, under a decision that went on.
+ * True once o has gone on to one_commit (o belongs to it from then on); false with o->r.d
+ * refused.
+ */
+static bool
+release_one(struct one *o, const char *member_id)
+{
+	struct request *r = &o->r;
+	struct released *m = &o->m;
 	char *bytes = NULL, whybuf[RELEASE_WHY_MAX];
 	const char *why;
 	enum decision_step step;
-	struct ledger_entry le;
-	uint64_t index;
 	size_t len;
 	enum apierr e;
-	struct decision_io io = request_io(r);
+	bool built = false;
 
 	if (pseudo_subject(r->api->pseudo, member_id, r->subject) != 0) {
 		r->subject[0] = '\0';
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
-		return;
+		return false;
 	}
 	e = origin_get(r->api->origin, member_id, &bytes, &len);
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, e, NULL);
 		goto done;
 	}
-	m.item_v = calloc(r->d.cp->nfields ? r->d.cp->nfields : 1, sizeof(*m.item_v));
-	if (m.item_v == NULL) {
+	m->item_v = calloc(r->d.cp->nfields ? r->d.cp->nfields : 1, sizeof(*m->item_v));
+	if (m->item_v == NULL) {
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	e = build_member(r, EVP_sha256(), member_id, r->subject, bytes, len, &text, &m, whybuf,
+	e = build_member(r, EVP_sha256(), member_id, r->subject, bytes, len, &o->text, m, whybuf,
 	                 sizeof(whybuf), &why, &step);
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, step, e, why);
 		goto done;
 	}
-	if (m.refused != APIERR_NONE) {
-		decision_refuse(&r->d, DECISION_STEP_MEMBER, m.refused, m.why);
+	if (m->refused != APIERR_NONE) {
+		decision_refuse(&r->d, DECISION_STEP_MEMBER, m->refused, m->why);
 		goto done;
 	}
-	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
-		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
-		goto done;
-	}
-	entry_init(r, &le, LEDGER_RELEASE); /* step 11 */
-	le.subject = r->subject;
-	le.items = m.item_v;
-	le.n_items = m.n_items;
-	le.digest = m.digest;
-	if (commit(r, &le, 1, &index) != 0)
-		goto done;
-	metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, 1);
-	r->used = 1;
-	assert(m.off == 0 && m.len == text.len);
-	server_reply_take(r->req, 200, "application/json", text.data, text.len);
-	text.data = NULL;
-	reply_index(r->req, index);
+	assert(m->off == 0 && m->len == o->text.len);
+	built = true;
 done:
-	buf_free(&text);
-	free(m.item_v);
 	free(bytes);
+	if (!built)
+		return false;
+	/* a work order's max_records is counted in the token store, a durable write: never on
+	   an event thread (the condition is decision_take_records's) */
+	if (r->d.has_token && r->d.claims.max_records > 0 && server_request_on_event(r->req) &&
+	    (o->deferred || (o->deferred = server_request_defer(r->req)))) {
+		o->work = (struct workq_item){.run = one_take};
+		if (server_request_to_pool(r->req, &o->work))
+			return true;
+	}
+	one_commit(o);
+	return true;
 }
 
-/* GET /v1/members/{member_id} */
+/*
+ * GET /v1/members/{member_id}. Everything is decided and made here — the decision, the record,
+ * the answer, its entry — and the entry queued for the ledger's next group commit; the writer's
+ * callback (one_done) answers once it is durable. So the request crosses the ledger writer and
+ * no other thread: no handler thread sleeps through the commit.
+ */
 static void
 member_one(struct server_request *req, void *app)
 {
 	const char *member_id = server_request_param(req, 0);
-	struct request r;
+	struct one *o = calloc(1, sizeof(*o));
 
-	if (begin(&r, req, app) == 0) {
+	if (o == NULL) {
+		server_reply_error(req, APIERR_INTERNAL, NULL);
+		return;
+	}
+	struct request *r = &o->r;
+	if (begin(r, req, app) == 0) {
 		if (member_id == NULL || !ident_member_ok(member_id, strlen(member_id)) ||
 		    server_request_query_only(req, (const char *const[]){NULL}) != 0)
-			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
+			decision_refuse(&r->d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
 			                "member_id must match " IDENT_MEMBER_PATTERN
 			                ", with no query");
-		else if (decide(&r, 1) == APIERR_NONE)
-			release_one(&r, member_id);
+		else if (decide(r, 1) == APIERR_NONE && release_one(o, member_id))
+			return; /* o is one_done's */
 	}
-	finish(&r);
+	one_refuse(o);
 }
 
-/*
- * A page being built. The origin's records are copied in member_id order (the origin lends
- * them only during its callback), then built in chunks of consecutive members, each chunk
- * into its own text; the answer joins the texts in order.
- */
-struct page {
-	struct request *r;
-	const EVP_MD *sha256; /* fetched once for the page, not implicitly for each member */
-	struct released *m;
-	size_t n, cap;
-	struct buf records; /* every member's origin bytes, one after the other */
-	const char **items; /* cp->nfields per member: their ledger items */
-	enum apierr error;  /* a member the origin sent wrongly: m[n-1] */
-	const char *why;
-};
-
-/* Members lo..hi-1 of a page, built by one thread. */
-struct chunk {
-	struct page *page;
-	size_t lo, hi;
-	struct workq_item work;  /* in the pool's queue, in the page's group */
-	struct buf text;         /* the answers released, separated by commas */
-	enum apierr error;       /* the first member that refuses the whole page */
-	enum decision_step step; /* the step it refused at */
-	const char *why;
-	char whybuf[RELEASE_WHY_MAX];
-};
-
-static int
-page_each(void *arg, const char *member_id, const char *record, size_t len)
+/* What the pages (partner_page.c) share of the request path: partner_int.h. */
+void
+partner_entry_init(const struct request *r, struct ledger_entry *e, enum ledger_kind kind)
 {
-	struct page *p = arg;
-	struct released *r;
-
-	if (p->n == p->cap) { /* origin_page never sends more than asked: cap is the limit */
-		p->error = APIERR_ORIGIN_INVALID;
-		return 1;
-	}
-	if (!ident_member_ok(member_id, strlen(member_id))) {
-		p->error = APIERR_ORIGIN_INVALID;
-		p->why = "the origin sent a malformed member_id";
-		return 1;
-	}
-	r = &p->m[p->n];
-	r->rec_off = p->records.len;
-	r->rec_len = len;
-	if (buf_add(&p->records, record, len) != 0) {
-		p->error = APIERR_INTERNAL;
-		return 1;
-	}
-	snprintf(r->member_id, sizeof(r->member_id), "%s", member_id);
-	r->item_v = p->items + p->n * p->r->d.cp->nfields;
-	p->n++;
-	return 0;
-}
-
-/*
- * Builds a chunk's members in order and stops at the first that refuses the whole page, as
- * one thread going through the page would: the earliest failure in member order decides.
- */
-static void
-chunk_build(struct chunk *c)
-{
-	struct page *p = c->page;
-	size_t sent = 0;
-
-	for (size_t i = c->lo; i < c->hi; i++) {
-		struct released *r = &p->m[i];
-		size_t mark = c->text.len;
-		if (pseudo_subject(p->r->api->pseudo, r->member_id, r->subject) != 0 ||
-		    (sent > 0 && buf_add(&c->text, ",", 1) != 0)) {
-			c->error = APIERR_INTERNAL;
-			c->step = DECISION_STEP_RELEASE;
-			return;
-		}
-		c->error = build_member(p->r, p->sha256, r->member_id, r->subject,
-		                        p->records.data + r->rec_off, r->rec_len, &c->text, r,
-		                        c->whybuf, sizeof(c->whybuf), &c->why, &c->step);
-		if (c->error != APIERR_NONE)
-			return;
-		if (r->refused != APIERR_NONE) {
-			buf_truncate(&c->text,
-			             mark); /* withheld: nothing of it, not even the comma */
-			continue;
-		}
-		sent++;
-	}
-}
-
-/* A chunk on the pool (or a thread that helps it). */
-static void
-chunk_run(struct workq_item *w)
-{
-	chunk_build((struct chunk *)(void *)((char *)w - offsetof(struct chunk, work)));
-}
-
-/*
- * The page body, assembled from the very texts whose digests the ledger holds, so that each
- * member's bytes in the answer hash to its entry's digest.
- */
-static char *
-page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, size_t *len)
-{
-	struct buf t = {0};
-	char tail[160];
-	json_t *nx = next ? json_string(next) : json_null();
-	char *nxs = json_dumps(nx, JSON_ENCODE_ANY);
-	int bad = nxs == NULL;
-	bool any = false;
-
-	bad |= buf_add(&t, "{\"members\":[", 12);
-	for (size_t i = 0; i < nchunks && !bad; i++) {
-		if (c[i].text.len == 0)
-			continue;
-		if (any)
-			bad |= buf_add(&t, ",", 1);
-		bad |= buf_add(&t, c[i].text.data, c[i].text.len);
-		any = true;
-	}
-	if (!bad) {
-		snprintf(tail, sizeof(tail), "],\"next\":%s,\"withheld\":%zu}", nxs, withheld);
-		bad |= buf_add(&t, tail, strlen(tail));
-	}
-	free(nxs);
-	json_decref(nx);
-	if (bad) {
-		buf_free(&t);
-		return NULL;
-	}
-	*len = t.len;
-	return t.data;
-}
-
-/*
- * The threads that build a page's chunks while the request's own thread builds one too: a
- * page of 1,000 records is CPU work that one request thread would do on one core. Chunks
- * of every page wait in one queue, in order; the request's thread also takes queued chunks
- * while it waits for its own (workq_wait_helping), so no page waits on an idle core.
- */
-static struct partner_spec *spec_cache_new(void);
-static void spec_cache_free(struct partner_api *api);
-
-#define CHUNK_MIN 32        /* members: fewer are not worth a hand-over */
-#define CHUNKS_PER_THREAD 4 /* smaller chunks even out what the members cost */
-
-int
-partner_api_start(struct partner_api *api, char *err, size_t errlen)
-{
-	long cores = sysconf(_SC_NPROCESSORS_ONLN);
-	char why[96];
-
-	if ((api->spec = spec_cache_new()) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	api->pool = workq_start(cores > 1 ? (unsigned)cores : 1, why, sizeof why);
-	if (api->pool == NULL) {
-		spec_cache_free(api);
-		snprintf(err, errlen, "page builder threads: %s", why);
-		return -1;
-	}
-	return 0;
+	entry_init(r, e, kind);
 }
 
 void
-partner_api_stop(struct partner_api *api)
+partner_reply_index(struct server_request *req, uint64_t index)
 {
-	workq_stop(api->pool); /* runs the pages being built ahead to their end */
-	api->pool = NULL;
-	spec_cache_free(api);
+	reply_index(req, index);
 }
 
-/*
- * Builds the members the origin sent, in chunks of consecutive members: on the pool's
- * threads and this one when the API was started and the page is big enough, else here.
- * *chunks (caller frees, with each chunk's text) gets their results in member order; returns
- * how many, at least one, or 0 when memory runs out.
- */
-static size_t
-page_build(struct page *p, struct chunk **chunks)
+struct decision_io
+partner_request_io(struct request *r)
 {
-	struct workq *pool = p->r->api->pool;
-	struct workq_group built = {0};
-	size_t n = 1;
-
-	if (pool != NULL && p->n >= 2 * CHUNK_MIN) {
-		n = (workq_threads(pool) + 1) * CHUNKS_PER_THREAD;
-		if (n > p->n / CHUNK_MIN)
-			n = p->n / CHUNK_MIN;
-	}
-	struct chunk *c = calloc(n, sizeof(*c));
-	*chunks = c;
-	if (c == NULL)
-		return 0;
-	for (size_t i = 0; i < n; i++) {
-		c[i].page = p;
-		c[i].lo = p->n * i / n;
-		c[i].hi = p->n * (i + 1) / n;
-		c[i].work =
-		    (struct workq_item){i + 1 < n ? &c[i + 1].work : NULL, chunk_run, &built};
-	}
-	if (n == 1) {
-		chunk_build(&c[0]);
-		return 1;
-	}
-	/* help with whatever is queued (this page's chunks or another's) until ours are built */
-	if (workq_push(pool, &c[0].work, NULL, NULL))
-		workq_wait_helping(pool, &built);
-	else /* the pool stopped; it stops after the listener, so only a bug gets here */
-		for (size_t i = 0; i < n; i++)
-			chunk_build(&c[i]);
-	return n;
+	return request_io(r);
 }
 
-/* Reads the members after `after` (up to cap) and builds them: p, *chunks, *nchunks, *next and
- * *oe as page_each, page_build and origin_page leave them. 0, or -1 when memory ran out. */
-static int
-page_make(struct request *r, const char *after, uint32_t cap, const EVP_MD *sha256, struct page *p,
-          struct chunk **chunks, size_t *nchunks, char **next, enum apierr *oe)
+enum apierr
+partner_decide(struct request *r, uint32_t want)
 {
-	p->r = r;
-	p->sha256 = sha256;
-	p->cap = cap;
-	p->m = calloc(cap ? cap : 1, sizeof(*p->m));
-	p->items = calloc((size_t)cap * r->d.cp->nfields + 1, sizeof(*p->items));
-	if (sha256 == NULL || p->m == NULL || p->items == NULL)
-		return -1;
-	*oe = origin_page(r->api->origin, after, cap, page_each, p, next); /* step 9 */
-	*nchunks = page_build(p, chunks);                                  /* steps 9, 10 */
-	buf_free(&p->records); /* the answers and entries need only what was built */
-	return *nchunks == 0 ? -1 : 0;
+	return decide(r, want);
 }
 
-static void
-page_free(struct page *p, struct chunk *chunks, size_t nchunks)
+int
+partner_begin(struct request *r, struct server_request *req, void *app)
 {
-	for (size_t i = 0; i < nchunks; i++)
-		buf_free(&chunks[i].text);
-	free(chunks);
-	buf_free(&p->records);
-	free(p->items);
-	free(p->m);
+	return begin(r, req, app);
 }
 
-/*
- * The next page, built ahead (docs/performance.md, "Bulk pages"). Once a page is built, the
- * page after it is read and built on the pool for the same partner, certificate, work order,
- * contract, purpose, limit and cursor, while this page's entries commit and its answer goes
- * out. The request for it uses it only if nothing the build read has changed since the build
- * began: the same contracts (the view the build held), the same Japanese day (age bands), no
- * change of the members' restrictions (subjects_generation) and none of the member records
- * (origin_version, taken before the read). Everything else is the request's own: its
- * certificate, token, revocation, suspensions, limits and work-order count are checked for it
- * as for any request (decide), and its ledger entries — time, request id, indexes — are made
- * and committed for it before its answer, as for a page built on the spot. A page built ahead
- * has no entry and is never sent by itself. Any doubt (an HTTP origin, which cannot say whether
- * its records changed; a reload; a failed read) drops it and the request builds its page.
- *
- * At most SPEC_SLOTS pages wait, each holding its members' answers (about the size of the
- * page's answer) and its registry view; a page not asked for is dropped for a newer one.
- */
-#define SPEC_SLOTS 2
-#define SPEC_TTL_MS 10000 /* a page built ahead that no request took for this long is dropped */
-
-struct spec {
-	/* what a request must ask to be given it */
-	char partner[TLSAUTH_ID_MAX + 1];
-	char fingerprint[65];
-	bool has_token;
-	char jti[TOKEN_JTI_MAX + 1];
-	char after[IDENT_MEMBER_MAX + 1];
-	uint32_t cap;
-	/* what must not have changed, as they were before the read */
-	const struct registry_view *view; /* held until freed */
-	const struct contract *contract;
-	const struct contract_purpose *cp;
-	int64_t day; /* cal_jst_day of the build's time */
-	uint64_t origin_version, subjects_generation;
-	int64_t made_ms; /* monotonic */
-	/* the build, under partner_spec.lock until ready */
-	bool ready, failed;
-	struct request rq; /* the request it follows, without its server request */
-	struct page p;
-	struct chunk *chunks;
-	size_t nchunks;
-	char *next;
-	enum apierr oe;
-	EVP_MD *sha256;
-	struct workq_item work;
-};
-
-struct partner_spec {
-	pthread_mutex_t lock;
-	pthread_cond_t ready; /* a page built ahead is ready */
-	struct spec *slot[SPEC_SLOTS];
-};
-
-static struct partner_spec *
-spec_cache_new(void)
+void
+partner_finish(struct request *r)
 {
-	struct partner_spec *ps = calloc(1, sizeof(*ps));
-
-	if (ps != NULL) {
-		pthread_mutex_init(&ps->lock, NULL);
-		pthread_cond_init(&ps->ready, NULL);
-	}
-	return ps;
+	finish(r);
 }
 
-static void
-spec_free(struct partner_api *api, struct spec *s)
+enum apierr
+partner_build_member(const struct request *r, const EVP_MD *sha256, const char *member_id,
+                     const char *subject, const char *bytes, size_t len, struct buf *out,
+                     struct released *m, char *why, size_t whylen, const char **why_out,
+                     enum decision_step *step)
 {
-	if (s == NULL)
-		return;
-	page_free(&s->p, s->chunks, s->nchunks);
-	free(s->next);
-	EVP_MD_free(s->sha256);
-	registry_release(api->registry, s->view);
-	free(s);
+	return build_member(r, sha256, member_id, subject, bytes, len, out, m, why, whylen, why_out,
+	                    step);
 }
 
-/* After the pool stopped: every page built ahead is ready, none is being built. */
-static void
-spec_cache_free(struct partner_api *api)
+int
+partner_commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *index)
 {
-	struct partner_spec *ps = api->spec;
-
-	if (ps == NULL)
-		return;
-	for (size_t i = 0; i < SPEC_SLOTS; i++) {
-		assert(ps->slot[i] == NULL || ps->slot[i]->ready);
-		spec_free(api, ps->slot[i]);
-	}
-	pthread_cond_destroy(&ps->ready);
-	pthread_mutex_destroy(&ps->lock);
-	free(ps);
-	api->spec = NULL;
-}
-
-/* On the pool: the page built ahead. It is not touched after it is marked ready. */
-static void
-spec_run(struct workq_item *w)
-{
-	struct spec *s = (struct spec *)(void *)((char *)w - offsetof(struct spec, work));
-	struct partner_spec *ps = s->rq.api->spec;
-	int rc = page_make(&s->rq, s->after, s->cap, s->sha256, &s->p, &s->chunks, &s->nchunks,
-	                   &s->next, &s->oe);
-
-	pthread_mutex_lock(&ps->lock);
-	s->failed = rc != 0;
-	s->ready = true;
-	pthread_cond_broadcast(&ps->ready);
-	pthread_mutex_unlock(&ps->lock);
-}
-
-/*
- * Starts building the page after `after` for the request r that was just answered with the
- * page before it, if a slot is free (or holds a page built ahead that is ready and older).
- */
-static void
-spec_start(struct request *r, const char *after, uint32_t cap)
-{
-	struct partner_api *api = r->api;
-	struct partner_spec *ps = api->spec;
-	struct spec *s, *old = NULL;
-	size_t i, pick = SPEC_SLOTS;
-
-	if (ps == NULL || api->pool == NULL || (s = calloc(1, sizeof(*s))) == NULL)
-		return;
-	/* before the read: a change from now on is seen as one by the request that asks */
-	if (origin_version(api->origin, &s->origin_version) != 0) {
-		free(s); /* an origin that cannot say whether its records changed */
-		return;
-	}
-	s->subjects_generation = subjects_generation(api->subjects);
-	s->view = registry_acquire(api->registry);
-	snprintf(s->partner, sizeof(s->partner), "%s", r->id->id);
-	snprintf(s->fingerprint, sizeof(s->fingerprint), "%s", r->id->fingerprint);
-	s->has_token = r->d.has_token;
-	if (s->has_token)
-		snprintf(s->jti, sizeof(s->jti), "%s", r->d.claims.jti);
-	snprintf(s->after, sizeof(s->after), "%s", after);
-	s->cap = cap;
-	s->contract = r->d.contract;
-	s->cp = r->d.cp;
-	s->day = cal_jst_day(r->now_ms);
-	s->made_ms = now_mono_ms();
-	s->rq = *r;
-	s->rq.req = NULL;
-	s->rq.id = NULL; /* the connection's: the build reads only the decision, view and api */
-	s->rq.view = s->view;
-	s->rq.d.justification = NULL; /* the request's header: the entries take the asker's */
-	s->work = (struct workq_item){NULL, spec_run, NULL};
-	if (s->view != r->view || strlen(after) >= sizeof(s->after) ||
-	    (s->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL) {
-		spec_free(api, s); /* the contracts were reloaded meanwhile */
-		return;
-	}
-	pthread_mutex_lock(&ps->lock);
-	for (i = 0; i < SPEC_SLOTS; i++) {
-		struct spec *o = ps->slot[i];
-		if (o == NULL) {
-			pick = i;
-			break;
-		}
-		if (o->ready && (pick == SPEC_SLOTS || o->made_ms < ps->slot[pick]->made_ms))
-			pick = i;
-	}
-	if (pick < SPEC_SLOTS) {
-		old = ps->slot[pick];
-		ps->slot[pick] = s;
-		/* under the lock, so that a request that finds it also finds it queued */
-		if (!workq_push(api->pool, &s->work, NULL, NULL)) {
-			ps->slot[pick] = old; /* stopping */
-			old = s;
-		}
-	} else {
-		old = s; /* both slots being built: none more */
-	}
-	pthread_mutex_unlock(&ps->lock);
-	spec_free(api, old);
-}
-
-/*
- * The page built ahead for the request r asking for cap members after `after`, if one was and
- * nothing it read has changed; the caller then owns it. NULL otherwise, and *followed tells
- * whether one was built for this request (r follows a cursor, so the next is worth building).
- */
-static struct spec *
-spec_take(struct request *r, const char *after, uint32_t cap, bool *followed)
-{
-	struct partner_api *api = r->api;
-	struct partner_spec *ps = api->spec;
-	struct spec *s = NULL, *stale[SPEC_SLOTS] = {NULL};
-	int64_t now = now_mono_ms();
-	uint64_t version;
-
-	*followed = false;
-	if (ps == NULL || after == NULL)
-		return NULL;
-	pthread_mutex_lock(&ps->lock);
-	for (size_t i = 0; i < SPEC_SLOTS; i++) {
-		struct spec *o = ps->slot[i];
-		if (o == NULL)
-			continue;
-		if (s == NULL && o->cap == cap && strcmp(o->after, after) == 0 &&
-		    strcmp(o->partner, r->id->id) == 0 &&
-		    strcmp(o->fingerprint, r->id->fingerprint) == 0 &&
-		    o->has_token == r->d.has_token &&
-		    (!o->has_token || strcmp(o->jti, r->d.claims.jti) == 0)) {
-			s = o;
-			ps->slot[i] = NULL;
-		} else if (o->ready && now - o->made_ms > SPEC_TTL_MS) {
-			stale[i] = o;
-			ps->slot[i] = NULL;
-		}
-	}
-	while (s != NULL && !s->ready)
-		pthread_cond_wait(&ps->ready, &ps->lock);
-	pthread_mutex_unlock(&ps->lock);
-	for (size_t i = 0; i < SPEC_SLOTS; i++)
-		spec_free(api, stale[i]);
-	if (s == NULL)
-		return NULL;
-	*followed = true;
-	/* now, after the request's own checks: the same contracts, day, restrictions, records */
-	if (s->failed || s->view != r->view || s->contract != r->d.contract || s->cp != r->d.cp ||
-	    s->day != cal_jst_day(r->now_ms) ||
-	    subjects_generation(api->subjects) != s->subjects_generation ||
-	    origin_version(api->origin, &version) != 0 || version != s->origin_version) {
-		spec_free(api, s);
-		return NULL;
-	}
-	return s;
-}
-
-/* The page of GET /v1/members, from step 9 on, under a decision that went on. */
-static void
-release_page(struct request *r, const char *after)
-{
-	struct decision_io io = request_io(r);
-	struct page p = {0};
-	struct chunk *chunks = NULL;
-	struct ledger_entry *le = NULL;
-	const char *why = NULL;
-	char *next = NULL, *body = NULL;
-	size_t released = 0, withheld = 0, n_entries, len, nchunks = 0;
-	uint32_t granted = r->d.granted;
-	uint64_t index;
-	EVP_MD *sha256 = NULL;
-	enum decision_step step = DECISION_STEP_ORIGIN;
-	enum apierr e, oe = APIERR_NONE;
-	bool followed;
-	struct spec *s = spec_take(r, after, granted, &followed);
-
-	if (s != NULL) { /* built ahead, nothing it read changed: its members are this page's */
-		p = s->p;
-		p.r = r;
-		chunks = s->chunks;
-		nchunks = s->nchunks;
-		next = s->next;
-		oe = s->oe;
-		sha256 = s->sha256;
-		s->p = (struct page){0};
-		s->chunks = NULL;
-		s->nchunks = 0;
-		s->next = NULL;
-		s->sha256 = NULL;
-		spec_free(r->api, s);
-	} else if (page_make(r, after, granted, sha256 = EVP_MD_fetch(NULL, "SHA256", NULL), &p,
-	                     &chunks, &nchunks, &next, &oe) != 0) {
-		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
-		goto done;
-	}
-	/* the first failure in member order decides, as if the page were built one by one: a
-	   member's, then the origin's on the member after the last one it sent */
-	e = APIERR_NONE;
-	for (size_t i = 0; i < nchunks && e == APIERR_NONE; i++) {
-		e = chunks[i].error;
-		why = chunks[i].why;
-		step = chunks[i].step;
-	}
-	if (e == APIERR_NONE) {
-		e = p.error != APIERR_NONE ? p.error : oe;
-		why = p.error != APIERR_NONE ? p.why : NULL;
-		step = DECISION_STEP_ORIGIN;
-	}
-	/* next goes back to the partner as the cursor: a member_id, or the origin's bytes would
-	   be copied into the answer */
-	if (e == APIERR_NONE && next != NULL && !ident_member_ok(next, strlen(next))) {
-		e = APIERR_ORIGIN_INVALID;
-		why = "the origin sent a malformed next";
-	}
-	if (e != APIERR_NONE) {
-		decision_refuse(&r->d, step, e, why);
-		goto done;
-	}
-	/* the next page while this one commits and goes out, for a client that follows the
-	   cursor from the start: one that jumps about would waste it */
-	if (next != NULL && (followed || after == NULL))
-		spec_start(r, next, granted);
-	for (size_t i = 0; i < p.n; i++)
-		released += p.m[i].refused == APIERR_NONE;
-	withheld = p.n - released;
-	if (decision_take_records(&r->d, &io, released) != APIERR_NONE)
-		goto done;
-	/*
-	 * One entry per member: a release for each one sent, a deny (with the member rule that
-	 * withheld it) for each one left out. A page that reached no member records one release
-	 * entry without a subject, so that every answer has its entry.
-	 */
-	n_entries = p.n > 0 ? p.n : 1;
-	le = calloc(n_entries, sizeof(*le));
-	if (le == NULL) {
-		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
-		goto done;
-	}
-	entry_init(r, &le[0], LEDGER_RELEASE);
-	for (size_t i = 0; i < p.n; i++) {
-		struct released *m = &p.m[i];
-		entry_init(r, &le[i], m->refused == APIERR_NONE ? LEDGER_RELEASE : LEDGER_DENY);
-		le[i].subject = m->subject;
-		if (m->refused == APIERR_NONE) {
-			le[i].items = m->item_v;
-			le[i].n_items = m->n_items;
-			le[i].digest = m->digest;
-		} else {
-			le[i].reason = apierr_code(m->refused);
-		}
-	}
-	body = page_body(chunks, nchunks, next, withheld, &len);
-	if (body == NULL) {
-		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
-		goto done;
-	}
-	if (commit(r, le, n_entries, &index) != 0) /* step 11 */
-		goto done;
-	metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, p.n > 0 ? released : 1);
-	for (size_t i = 0; i < p.n && withheld > 0; i++)
-		if (p.m[i].refused != APIERR_NONE)
-			metrics_decision(r->api->metrics, METRICS_DENY, p.m[i].refused, 1);
-	r->used = (uint32_t)released;
-	server_reply_take(r->req, 200, "application/json", body, len);
-	body = NULL;
-	reply_index(r->req, index);
-done:
-	page_free(&p, chunks, nchunks);
-	free(le);
-	free(body);
-	free(next);
-	EVP_MD_free(sha256);
-}
-
-/* GET /v1/members?limit=N&after=ID */
-static void
-member_page(struct server_request *req, void *app)
-{
-	static const char *const allowed[] = {"limit", "after", NULL};
-	const char *after = NULL;
-	unsigned long limit;
-	struct request r;
-
-	if (begin(&r, req, app) == 0) {
-		if (server_request_query_only(req, allowed) != 0 ||
-		    server_request_query_uint(req, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit) !=
-		        0 ||
-		    server_request_query(req, "after", IDENT_MEMBER_MAX, &after) < 0 ||
-		    (after != NULL && !ident_member_ok(after, strlen(after))))
-			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
-			                "query: limit 1..1000, after a member_id, nothing else");
-		else if (decide(&r, (uint32_t)limit) == APIERR_NONE)
-			release_page(&r, after);
-	}
-	finish(&r);
+	return commit(r, le, n, index);
 }
 
 /* GET /v1/whoami: the certificate's partner and, per contract in force, what it may receive. */
@@ -1070,9 +648,26 @@ whoami(struct server_request *req, void *app)
 	server_reply_json(req, 200, doc);
 }
 
+/*
+ * A single member with the embedded origin is decided and made on the event thread: nothing of
+ * it blocks (the record is read from the WAL-mode file in microseconds, revocations and
+ * suspensions are in memory) but a work order's take, which goes to the pool (release_one),
+ * and the commit, which is waited for by the writer's callback. An HTTP origin blocks: its
+ * requests, the pages and the rest stay on the handler pool.
+ */
+bool
+partner_on_event(const struct server_route *route, void *app)
+{
+	struct partner_api *api = app;
+
+	return route->handler == member_one && !origin_blocks(api->origin);
+}
+
 const struct server_route partner_routes[] = {
     {"GET", "/v1/whoami", whoami, NULL},
     {"GET", "/v1/members/{}", member_one, NULL},
-    {"GET", "/v1/members", member_page, NULL},
+    {"GET", "/v1/members", partner_member_page, NULL},
+    {"GET", "/v1/ledger/checkpoint", partner_ledger_checkpoint, NULL},
+    {"GET", "/v1/ledger/receipts/{}", partner_ledger_receipt, NULL},
 };
 const size_t partner_nroutes = sizeof(partner_routes) / sizeof(partner_routes[0]);
