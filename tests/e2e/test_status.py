@@ -289,7 +289,7 @@ def metrics_move(env):
     wait_until(lambda: (lambda m: value(m, "pdgate_checkpoint_size") == value(m, "pdgate_ledger_size")
                         and value(m, "pdgate_checkpoint_age_seconds") < 5)(metrics(d)),
                5, what="a checkpoint over every entry")
-    # a page counts each member: 5 releases, one origin request
+    # a page counts each member: 5 releases, one origin request (and one for the next page)
     before = metrics(d)
     r = d.get("/v1/members?limit=5", cert=d.install.pki.partner(PARTNER), session=s,
               headers={"Authorization": "Bearer " + tok})
@@ -298,8 +298,10 @@ def metrics_move(env):
     got = len(r.json()["members"]) + r.json()["withheld"]
     eq(value(after, "pdgate_decisions_total", **rel) - value(before, "pdgate_decisions_total", **rel),
        float(len(r.json()["members"])), "a release per member of the page")
-    eq(value(after, "pdgate_origin_requests_total", result="ok")
-       - value(before, "pdgate_origin_requests_total", result="ok"), 1.0, "one origin request")
+    # the page's read, and the next page's if it was built ahead already (a first page is)
+    reads = value(after, "pdgate_origin_requests_total", result="ok") \
+        - value(before, "pdgate_origin_requests_total", result="ok")
+    check(reads in (1.0, 2.0), f"origin requests for a page: {reads}, want 1 (2 with the next built ahead)")
     eq(value(after, "pdgate_ledger_size") - value(before, "pdgate_ledger_size"), float(got),
        "an entry per member")
 
