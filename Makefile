@@ -12,13 +12,14 @@
 #   make clean
 
 CC       ?= cc
-PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih
+PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih libpq
 # What building and running pdgate needs (make run), and what the tests add (make test).
 RUN_PKGS  := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
              libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
-             openssl sqlite3 curl
+             libpq-dev openssl sqlite3 curl
 TEST_PKGS := python3 python3-requests python3-cryptography clang libclang-rt-14-dev \
-             clang-format faketime chromium testssl.sh systemd procps groff-base prometheus
+             clang-format faketime chromium testssl.sh systemd procps groff-base prometheus \
+             postgresql
 DEB_PKGS  := $(RUN_PKGS) $(TEST_PKGS)
 WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -72,6 +73,7 @@ test-deps: run-deps
 	    || ! command -v chromium >/dev/null || ! command -v testssl >/dev/null \
 	    || ! command -v systemd-analyze >/dev/null || ! command -v groff >/dev/null \
 	    || ! command -v promtool >/dev/null \
+	    || ! test -x /usr/lib/postgresql/15/bin/initdb \
 	    || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
 	  echo "installing Debian packages: $(TEST_PKGS)"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(TEST_PKGS); \
