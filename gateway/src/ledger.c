@@ -721,11 +721,11 @@ recover(struct ledger *l, char *err, size_t errlen)
 	}
 	assert(l->frontier.size == size && l->cp_size <= size);
 	if (size > 0) {
-		if (ledger_conn_batch(l->w, size - 1, &l->w->rd) != 0) {
+		if (ledger_conn_batch(l->w, size - 1, &l->w->base.rd) != 0) {
 			snprintf(err, errlen, "reading the last batch: run pdgate ledger verify");
 			goto done;
 		}
-		l->last_ms = l->w->rd.time;
+		l->last_ms = l->w->base.rd.time;
 	}
 	rc = 0;
 done:

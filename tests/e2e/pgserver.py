@@ -6,7 +6,7 @@ No test depends on a server the machine runs. `PgServer` runs Debian's PostgreSQ
 Unix socket are inside it, and it also listens on a free loopback port. It is stopped (`pg_ctl
 stop -m immediate`) and the folder removed when the `with` block ends, at exit (atexit), and on
 SIGTERM / SIGINT; a test killed with SIGKILL is the one case left behind (the folder's name
-starts with `pdtest-pg-`).
+starts with `pdgate-pg-`).
 
 As a program it wraps a command, for the unit tests written in C:
 
@@ -90,7 +90,7 @@ class PgServer:
         if why:
             raise RuntimeError(f"cannot start PostgreSQL: {why}")
         self.dbname = dbname
-        self.dir = Path(tempfile.mkdtemp(prefix="pdtest-pg-", dir=root))
+        self.dir = Path(tempfile.mkdtemp(prefix="pdgate-pg-", dir=root))
         pw = pwd.getpwnam(USER)
         os.chown(self.dir, pw.pw_uid, pw.pw_gid)
         os.chmod(self.dir, 0o700)
