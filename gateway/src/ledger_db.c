@@ -1,6 +1,5 @@
 /* ledger_db — inside the ledger: ledger.db's schema, connections, statements, the reader pool. */
 #include <assert.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,8 @@
 
 /* ------------------------------------------------------------------------------------------ */
 /* Connections: one SQLite handle with its prepared statements. */
+
+static const struct ledger_store_ops sqlite_ops;
 
 static const char *const stmt_sql[LEDGER_ST_COUNT] = {
     [LEDGER_ST_BATCH_AT] = "SELECT first, n, time, hashes FROM batches WHERE first <= ?1 ORDER "
@@ -60,6 +61,12 @@ const char ledger_db_schema_sql[] =
     "CREATE VIEW IF NOT EXISTS entries(idx, leaf, time) AS SELECT b.first + j.key, j.value,"
     " b.time FROM batches AS b, json_each(b.leaves) AS j;";
 
+struct ledger_conn *
+ledger_conn_of(struct ledger_store *s)
+{
+	return s->ops == &sqlite_ops ? (struct ledger_conn *)s : NULL;
+}
+
 void
 ledger_conn_free(struct ledger_conn *c)
 {
@@ -74,8 +81,6 @@ ledger_conn_free(struct ledger_conn *c)
 		sqlite3_close(c->db);
 	free(c);
 }
-
-static const struct ledger_store_ops sqlite_ops;
 
 struct ledger_conn *
 ledger_conn_borrow(sqlite3 *db, char *err, size_t errlen)
@@ -663,105 +668,22 @@ ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *o
 	return ledger_store_bisect(&c->base, size, ms, out);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* The reader pool. */
-
-struct ledger_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;        /* a connection was given back */
-	struct ledger_conn *free; /* the connections not lent, linked by next */
-	struct ledger_conn **all; /* n of them, for freeing */
-	unsigned n;
-};
-
-struct ledger_pool *
-ledger_pool_open(const char *path, unsigned n, char *err, size_t errlen)
+struct ledger_store *
+ledger_conn_reader(const char *path, char *err, size_t errlen)
 {
-	struct ledger_pool *p = calloc(1, sizeof(*p));
-
-	if (p == NULL || (p->all = calloc(n, sizeof(*p->all))) == NULL) {
-		free(p);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
 	char *ix = ledger_index_path(path);
+	struct ledger_conn *c = ix ? ledger_conn_open(path, false, err, errlen) : NULL;
 
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	for (; p->n < n; p->n++) {
-		struct ledger_conn *c = ledger_conn_open(path, false, err, errlen);
-		p->all[p->n] = c;
-		if (c == NULL || ix == NULL || ledger_conn_prepare(c, false, err, errlen) < 0) {
-			if (ix == NULL)
-				snprintf(err, errlen, "out of memory");
-			p->n += c != NULL;
-			ledger_pool_free(p);
-			free(ix);
-			return NULL;
-		}
-		ledger_conn_attach_index(c, ix);
-		c->next = p->free;
-		p->free = c;
+	if (ix == NULL)
+		snprintf(err, errlen, "out of memory");
+	if (c != NULL && ledger_conn_prepare(c, false, err, errlen) < 0) {
+		ledger_conn_free(c);
+		c = NULL;
 	}
+	if (c != NULL)
+		ledger_conn_attach_index(c, ix);
 	free(ix);
-	return p;
-}
-
-void
-ledger_pool_free(struct ledger_pool *p)
-{
-	if (p == NULL)
-		return;
-	for (unsigned i = 0; i < p->n; i++)
-		ledger_conn_free(p->all[i]);
-	free(p->all);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cv);
-	free(p);
-}
-
-#ifndef NDEBUG
-/* Whether c is one of p's connections and lent: not among the free ones (p's lock held). */
-static bool
-lent(const struct ledger_pool *p, const struct ledger_conn *c)
-{
-	bool mine = false;
-
-	for (unsigned i = 0; i < p->n; i++)
-		mine |= p->all[i] == c;
-	for (const struct ledger_conn *f = p->free; f != NULL; f = f->next)
-		if (f == c)
-			return false;
-	return mine;
-}
-#endif
-
-struct ledger_conn *
-ledger_pool_get(struct ledger_pool *p)
-{
-	struct ledger_conn *c;
-
-	pthread_mutex_lock(&p->lock);
-	while (p->free == NULL)
-		pthread_cond_wait(&p->cv, &p->lock);
-	c = p->free;
-	p->free = c->next;
-	/* a connection is lent to one thread at a time: it was listed once */
-	assert(lent(p, c));
-	pthread_mutex_unlock(&p->lock);
-	return c;
-}
-
-void
-ledger_pool_put(struct ledger_pool *p, struct ledger_conn *c)
-{
-	pthread_mutex_lock(&p->lock);
-	/* only a connection of this pool comes back, and only once */
-	assert(lent(p, c));
-	c->next = p->free;
-	p->free = c;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->lock);
+	return c ? &c->base : NULL;
 }
 
 char *

@@ -52,7 +52,6 @@ struct ledger_conn {
 	sqlite3_stmt *st[LEDGER_ST_COUNT]; /* the readers' [0, LEDGER_ST_READER_END), all on a
 	                                      writer's connection */
 	sqlite3_stmt *ix[LEDGER_IX_COUNT]; /* with the index attached as "ix"; else NULL */
-	struct ledger_conn *next;          /* in the pool's list of free connections */
 };
 
 /* Opens path: read-write (created if absent; WAL writes gathered by ledger_vfs) for a writer,
@@ -119,19 +118,11 @@ int ledger_conn_checkpoint(struct ledger_conn *c, uint64_t size, uint64_t *cp_si
  * time range is an index range. 0 or LEDGER_EIO. */
 int ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *out);
 
-/* Read connections, each lent to one thread at a time. */
-struct ledger_pool;
-
-/* n read connections of path, prepared; NULL with err. Free with ledger_pool_free. */
-struct ledger_pool *ledger_pool_open(const char *path, unsigned n, char *err, size_t errlen);
-void ledger_pool_free(struct ledger_pool *p);
-/* A free connection, waiting for one if all are lent; give it back with ledger_pool_put. */
-struct ledger_conn *ledger_pool_get(struct ledger_pool *p);
-void ledger_pool_put(struct ledger_pool *p, struct ledger_conn *c);
-
-/* The read connections of an open ledger (ledger.c; borrowed), for ledger_read.c. */
-struct ledger;
-struct ledger_pool *ledger_pool_of(struct ledger *l);
+/* A reader's connection to path with its statements and the search index attached if it is
+ * there: ledger_store_reader's for a file. NULL with err. */
+struct ledger_store *ledger_conn_reader(const char *path, char *err, size_t errlen);
+/* The SQLite connection s is, or NULL if s is another store's. */
+struct ledger_conn *ledger_conn_of(struct ledger_store *s);
 
 /* The search index's file beside the ledger at path (caller frees), or NULL (memory). */
 char *ledger_index_path(const char *path);
