@@ -21,6 +21,8 @@
 #include "ledger_batch.h"
 #include "ledger_db.h"
 #include "ledger_index.h"
+#include "ledger_pool.h"
+#include "ledger_store.h"
 #include "ledger_upgrade.h"
 #include "note.h"
 #include "now.h"
@@ -864,12 +866,9 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	}
 
 	if (p->read_only) {
-		/* The file's schema and origin, before its statements are prepared. */
-		struct ledger_conn *probe = ledger_conn_open(p->path, false, msg, sizeof(msg));
-		if (probe != NULL)
-			l->origin = ledger_db_origin(probe->db, p->origin, msg, sizeof(msg));
-		ledger_conn_free(probe);
-		if (l->origin == NULL) {
+		/* The ledger's schema and origin, before its statements are prepared. */
+		if ((l->origin = ledger_pool_origin(p->path, p->origin, msg, sizeof(msg))) ==
+		    NULL) {
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}

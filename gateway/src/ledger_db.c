@@ -330,18 +330,19 @@ sq_scan_batches(struct ledger_store *s,
 
 static int
 sq_scan_checkpoints(struct ledger_store *s,
-                    int (*fn)(void *arg, int64_t size, const char *note, size_t len), void *arg)
+                    int (*fn)(void *arg, int64_t size, const char *note, size_t len, int64_t time),
+                    void *arg)
 {
 	sqlite3 *db = conn_of(s)->db;
 	sqlite3_stmt *st = NULL;
 	int rc = 0, step = SQLITE_DONE;
 
-	if (sqlite3_prepare_v2(db, "SELECT size, note FROM checkpoints ORDER BY size", -1, &st,
-	                       NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, "SELECT size, note, time FROM checkpoints ORDER BY size", -1,
+	                       &st, NULL) != SQLITE_OK)
 		return LEDGER_EIO;
 	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
 		rc = fn(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-		        (size_t)sqlite3_column_bytes(st, 1));
+		        (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2));
 	if (rc == 0 && step != SQLITE_DONE)
 		rc = LEDGER_EIO;
 	sqlite3_finalize(st);

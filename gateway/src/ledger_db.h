@@ -119,7 +119,7 @@ int ledger_conn_checkpoint(struct ledger_conn *c, uint64_t size, uint64_t *cp_si
 int ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *out);
 
 /* A reader's connection to path with its statements and the search index attached if it is
- * there: ledger_store_reader's for a file. NULL with err. */
+ * there: ledger_pool_reader's for a file. NULL with err. */
 struct ledger_store *ledger_conn_reader(const char *path, char *err, size_t errlen);
 /* The SQLite connection s is, or NULL if s is another store's. */
 struct ledger_conn *ledger_conn_of(struct ledger_store *s);

@@ -91,11 +91,12 @@ static const struct {
                          "ORDER BY first LIMIT 256",
                          1,
                          {OID_INT8}},
-    [PG_SCAN_CPS] = {"pdgate_scan_cps",
-                     "SELECT size, note FROM checkpoints WHERE size >= $1 ORDER BY size LIMIT "
-                     "256",
-                     1,
-                     {OID_INT8}},
+    [PG_SCAN_CPS] =
+        {"pdgate_scan_cps",
+         "SELECT size, note, time FROM checkpoints WHERE size >= $1 ORDER BY size LIMIT "
+         "256",
+         1,
+         {OID_INT8}},
     /* the tree row is updated only if it still ends where the batch starts */
     [PG_INS_BATCH] = {"pdgate_ins_batch",
                       "WITH b AS (INSERT INTO batches(first, n, time, hashes, leaves) VALUES "
@@ -456,7 +457,8 @@ pg_scan_batches(struct ledger_store *s,
 
 static int
 pg_scan_checkpoints(struct ledger_store *s,
-                    int (*fn)(void *arg, int64_t size, const char *note, size_t len), void *arg)
+                    int (*fn)(void *arg, int64_t size, const char *note, size_t len, int64_t time),
+                    void *arg)
 {
 	struct pg_store *p = pg_of(s);
 	int64_t from = INT64_MIN;
@@ -468,13 +470,13 @@ pg_scan_checkpoints(struct ledger_store *s,
 			return LEDGER_EIO;
 		rows = PQntuples(r);
 		for (int i = 0; i < rows && rc == 0; i++) {
-			int64_t sz;
-			if (col64(r, i, 0, &sz) < 0) {
+			int64_t sz, t;
+			if (col64(r, i, 0, &sz) < 0 || col64(r, i, 2, &t) < 0) {
 				snprintf(p->err, sizeof(p->err), "a checkpoint row is damaged");
 				rc = LEDGER_EIO;
 				break;
 			}
-			rc = fn(arg, sz, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+			rc = fn(arg, sz, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1), t);
 			from = sz + 1;
 		}
 		PQclear(r);

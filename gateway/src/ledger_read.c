@@ -11,6 +11,7 @@
 
 #include "cal.h"
 #include "ledger_db.h"
+#include "ledger_pool.h"
 #include "ledger_read.h"
 #include "strtab.h"
 

@@ -1,14 +1,10 @@
 /* ledger_store — inside the ledger: what both stores share above their operations. */
 #include <assert.h>
-#include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ledger_batch.h"
-#include "ledger_db.h"
 #include "ledger_err.h"
-#include "ledger_pg.h"
 #include "ledger_store.h"
 
 bool
@@ -16,14 +12,6 @@ ledger_store_is_url(const char *where)
 {
 	return where != NULL &&
 	       (strncmp(where, "postgresql://", 13) == 0 || strncmp(where, "postgres://", 11) == 0);
-}
-
-struct ledger_store *
-ledger_store_reader(const char *where, char *err, size_t errlen)
-{
-	if (ledger_store_is_url(where))
-		return ledger_pg_open(where, false, NULL, NULL, err, errlen);
-	return ledger_conn_reader(where, err, errlen);
 }
 
 void
@@ -211,97 +199,4 @@ ledger_store_bisect(struct ledger_store *s, uint64_t size, int64_t ms, uint64_t 
 	assert(lo <= size);
 	*out = lo;
 	return 0;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* The reader pool. */
-
-struct ledger_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;         /* a connection was given back */
-	struct ledger_store *free; /* the connections not lent, linked by next */
-	struct ledger_store **all; /* n of them, for freeing */
-	unsigned n;
-};
-
-struct ledger_pool *
-ledger_pool_open(const char *where, unsigned n, char *err, size_t errlen)
-{
-	struct ledger_pool *p = calloc(1, sizeof(*p));
-
-	if (p == NULL || (p->all = calloc(n, sizeof(*p->all))) == NULL) {
-		free(p);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	for (; p->n < n; p->n++) {
-		struct ledger_store *c = ledger_store_reader(where, err, errlen);
-		if (c == NULL) {
-			ledger_pool_free(p);
-			return NULL;
-		}
-		p->all[p->n] = c;
-		c->next = p->free;
-		p->free = c;
-	}
-	return p;
-}
-
-void
-ledger_pool_free(struct ledger_pool *p)
-{
-	if (p == NULL)
-		return;
-	for (unsigned i = 0; i < p->n; i++)
-		ledger_store_free(p->all[i]);
-	free(p->all);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cv);
-	free(p);
-}
-
-#ifndef NDEBUG
-/* Whether c is one of p's connections and lent: not among the free ones (p's lock held). */
-static bool
-lent(const struct ledger_pool *p, const struct ledger_store *c)
-{
-	bool mine = false;
-
-	for (unsigned i = 0; i < p->n; i++)
-		mine |= p->all[i] == c;
-	for (const struct ledger_store *f = p->free; f != NULL; f = f->next)
-		if (f == c)
-			return false;
-	return mine;
-}
-#endif
-
-struct ledger_store *
-ledger_pool_get(struct ledger_pool *p)
-{
-	struct ledger_store *c;
-
-	pthread_mutex_lock(&p->lock);
-	while (p->free == NULL)
-		pthread_cond_wait(&p->cv, &p->lock);
-	c = p->free;
-	p->free = c->next;
-	/* a connection is lent to one thread at a time: it was listed once */
-	assert(lent(p, c));
-	pthread_mutex_unlock(&p->lock);
-	return c;
-}
-
-void
-ledger_pool_put(struct ledger_pool *p, struct ledger_store *c)
-{
-	pthread_mutex_lock(&p->lock);
-	/* only a connection of this pool comes back, and only once */
-	assert(lent(p, c));
-	c->next = p->free;
-	p->free = c;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->lock);
 }

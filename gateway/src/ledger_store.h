@@ -86,7 +86,8 @@ struct ledger_store_ops {
 	                    void *arg);
 	/* Every checkpoint in the order of size, as scan_batches. */
 	int (*scan_checkpoints)(struct ledger_store *s,
-	                        int (*fn)(void *arg, int64_t size, const char *note, size_t len),
+	                        int (*fn)(void *arg, int64_t size, const char *note, size_t len,
+	                                  int64_t time),
 	                        void *arg);
 
 	/* --- writing (a writer's connection) --- */
@@ -122,10 +123,6 @@ struct ledger_store {
  * a file. */
 bool ledger_store_is_url(const char *where);
 
-/* A read-only connection to the ledger at where: a PostgreSQL URL (ledger_pg_open), or the
- * path of ledger.db with its search index attached if there is one. NULL with err. */
-struct ledger_store *ledger_store_reader(const char *where, char *err, size_t errlen);
-
 /* Frees s (its implementation's free). NULL: no-op. */
 void ledger_store_free(struct ledger_store *s);
 
@@ -150,20 +147,5 @@ int ledger_store_keep_leaves(struct ledger_batch_rd *b, uint64_t first, uint64_t
                              const char *leaves, size_t len);
 /* Frees what struct ledger_store holds (for an implementation's free). */
 void ledger_store_clear(struct ledger_store *s);
-
-/* Read connections, each lent to one thread at a time. */
-struct ledger_pool;
-
-/* n read connections of where (ledger_store_reader); NULL with err. Free with
- * ledger_pool_free. */
-struct ledger_pool *ledger_pool_open(const char *where, unsigned n, char *err, size_t errlen);
-void ledger_pool_free(struct ledger_pool *p);
-/* A free connection, waiting for one if all are lent; give it back with ledger_pool_put. */
-struct ledger_store *ledger_pool_get(struct ledger_pool *p);
-void ledger_pool_put(struct ledger_pool *p, struct ledger_store *c);
-
-/* The read connections of an open ledger (ledger.c; borrowed), for ledger_read.c. */
-struct ledger;
-struct ledger_pool *ledger_pool_of(struct ledger *l);
 
 #endif

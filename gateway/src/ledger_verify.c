@@ -198,7 +198,7 @@ struct cps {
 /* One checkpoint, in the order of size: signature, size, root, consistency with the one
  * before. */
 static int
-verify_checkpoint(void *arg, int64_t sz, const char *note, size_t len)
+verify_checkpoint(void *arg, int64_t sz, const char *note, size_t len, int64_t time)
 {
 	struct cps *c = arg;
 	struct ledger_verdict *out = c->out;
@@ -207,6 +207,7 @@ verify_checkpoint(void *arg, int64_t sz, const char *note, size_t len)
 	size_t np;
 	int r = NOTE_OK;
 
+	(void)time;
 	if (note == NULL || (r = note_checkpoint_open(note, len, &c->v, 1, &cp)) != NOTE_OK)
 		return problem(out, LEDGER_EVERIFY, "checkpoint %lld: %s", (long long)sz,
 		               note ? note_strerror(r) : "no note");

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""The ledger on PostgreSQL (SPEC 18): a server of the suite's own (pgserver.py), a ledger the
+real daemon wrote moved into it with `pdgate ledger migrate`, and `pdgate ledger verify |
+export | checkpoint | prove` against it giving what they give on the file, down to the bytes;
+a hand-changed row named by verify; and the refusals: a URL that does not parse, a server not
+reached, a database already holding a ledger, another origin's key, a running gateway, a
+database that is not pdgate's, a newer schema.
+"""
+
+import base64
+import hashlib
+import json
+import time
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+import pdtest
+from pdtest import case, check, eq
+from pgserver import PgServer
+
+CONTRACT, PARTNER, PURPOSE = "CT-2026-0001", "sakura-mail", "contact"
+INTERVAL_MS = 200
+
+
+def cli(inst, *args, ok=True):
+    r = inst.pdgate("ledger", *args)
+    if ok:
+        check(r.returncode == 0, f"pdgate ledger {' '.join(map(str, args))}: exit {r.returncode}: "
+                                 f"{r.stderr.strip()[-600:]}")
+    return r
+
+
+def refused(inst, args, words, status=1):
+    r = cli(inst, *args, ok=False)
+    eq(r.returncode, status, f"exit status of {args[0]} (stderr {r.stderr.strip()!r})")
+    check(any(w in r.stderr for w in words), f"expected one of {words} in {r.stderr.strip()!r}")
+    return r
+
+
+def vkey_of(env, name):
+    """A file holding the verifier key of a fresh Ed25519 key under name (C2SP signed-note,
+    type 0x01)."""
+    pk = ed25519.Ed25519PrivateKey.generate().public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    kid = hashlib.sha256(name.encode() + b"\n\x01" + pk).digest()[:4]
+    key = base64.b64encode(b"\x01" + pk).decode()
+    path = env.tmp / "other.vkey"
+    path.write_text(f"{name}+{kid.hex()}+{key}\n")
+    return path
+
+
+def ledger_db(inst):
+    return inst.path(inst.get("ledger", "path") or "ledger.db")
+
+
+def token(inst):
+    r = inst.pdgate("token", "issue", "-c", inst.conf, "--contract", CONTRACT, "--purpose",
+                    PURPOSE, "--ttl", "1h", "--cert", inst.pki.partner(PARTNER).pem)
+    check(r.returncode == 0, f"token issue: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def some_requests(d, tok):
+    cert = d.install.pki.partner(PARTNER)
+    auth = {"Authorization": "Bearer " + tok}
+    for path, headers in [("/v1/members/M0000001", auth), ("/v1/members?limit=5", auth),
+                          ("/v1/members/M0000002", {**auth, "X-Purpose": "marketing"}),
+                          ("/v1/members/NOSUCH999", auth)]:
+        r = d.get(path, cert=cert, headers=headers)
+        check(r.headers.get("X-Ledger-Index", "").isdigit(), f"{path}: {r.status_code}")
+
+
+class Env(pdtest.Env):
+    @pdtest.fixture
+    def pg(self):
+        return self.enter(PgServer())
+
+    @pdtest.fixture
+    def done(self):
+        """An installation whose daemon answered requests and stopped: a signed ledger.db."""
+        inst = self.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+        with pdtest.Daemon(inst) as d:
+            tok = token(inst)
+            some_requests(d, tok)
+            time.sleep(3 * INTERVAL_MS / 1000)
+            some_requests(d, tok)
+            d.term()
+        return inst
+
+    @pdtest.fixture
+    def moved(self):
+        """The done ledger migrated into a database of its own; its URL."""
+        url = self.pg.database_url("moved")
+        self.pg.create_database("moved")
+        inst = self.done
+        r = cli(inst, "migrate", "--from", ledger_db(inst), "--to", url, "-c",
+                inst.conf)
+        check("verified before and after" in r.stdout, f"migrate says: {r.stdout!r}")
+        self.migrate_out = r.stdout
+        return url
+
+    def vkey(self):
+        return str(self.done.path("keys/ledger.vkey"))
+
+
+@case("migrate: the ledger moved, verify on PostgreSQL says what it says on the file")
+def _(env):
+    inst = env.done
+    url = env.moved
+    on_file = cli(inst, "verify", "-c", inst.conf).stdout.splitlines()
+    on_pg = cli(inst, "verify", "--db", url, "--vkey", env.vkey()).stdout.splitlines()
+    eq(on_pg, on_file, "verify's lines")
+    eq(on_pg[-1], "ledger OK", "verdict")
+    size = int(on_file[0].split()[1])
+    check(f"migrated {size} entries" in env.migrate_out, env.migrate_out)
+    eq(env.migrate_out.splitlines()[:2], on_file[:2], "migrate's size and checkpoint lines")
+
+
+@case("export, checkpoint and prove on PostgreSQL: the file's bytes; check-proof passes")
+def _(env):
+    inst = env.done
+    url = env.moved
+    eq(cli(inst, "export", "--db", url).stdout, cli(inst, "export", "-c", inst.conf).stdout,
+       "exported leaves")
+    eq(cli(inst, "export", "--db", url, "--start", "3", "--end", "7").stdout,
+       cli(inst, "export", "-c", inst.conf, "--start", "3", "--end", "7").stdout, "a range")
+    eq(cli(inst, "checkpoint", "--db", url).stdout, cli(inst, "checkpoint", "-c", inst.conf).stdout,
+       "the latest checkpoint note")
+    for index in ("0", "5"):
+        a = cli(inst, "prove", "--db", url, "--vkey", env.vkey(), index).stdout
+        b = cli(inst, "prove", "-c", inst.conf, index).stdout
+        eq(json.loads(a), json.loads(b), f"proof bundle of entry {index}")
+        bundle = env.tmp / f"bundle-{index}.json"
+        bundle.write_text(a)
+        r = cli(inst, "check-proof", bundle, "--vkey", env.vkey())
+        eq(r.returncode, 0, "check-proof")
+
+
+@case("a leaf changed by hand in PostgreSQL: verify names its entry")
+def _(env):
+    inst = env.done
+    url = env.pg.database_url("tampered")
+    env.pg.create_database("tampered")
+    cli(inst, "migrate", "--from", ledger_db(inst), "--to", url, "-c", inst.conf)
+    env.pg.psql("UPDATE batches SET leaves = replace(leaves, 'sakura-mail', 'sakura-maiL') "
+                "WHERE first = (SELECT min(first) FROM batches WHERE leaves LIKE '%sakura-mail%')",
+                dbname="tampered")
+    # the view of one row per entry, as people read it with psql
+    first = int(env.pg.psql("SELECT min(idx) FROM entries WHERE leaf LIKE '%sakura-maiL%'",
+                            dbname="tampered").strip())
+    refused(inst, ["verify", "--db", url, "--vkey", env.vkey()],
+            [f"entry {first}: the leaf does not hash to its stored hash"])
+    # the tree state row edited: a checkpoint beyond what is stored
+    env.pg.psql("DELETE FROM checkpoints WHERE size = (SELECT max(size) FROM checkpoints)",
+                dbname="tampered")
+    refused(inst, ["verify", "--db", url, "--vkey", env.vkey()], ["entry", "checkpoint"])
+
+
+@case("migrate refuses: non-empty database, another origin, bad URL, no server, running gateway")
+def _(env):
+    inst = env.done
+    url = env.moved
+    db = ledger_db(inst)
+    before = env.pg.psql("SELECT count(*), coalesce(sum(n), 0) FROM batches", dbname="moved")
+    refused(inst, ["migrate", "--from", db, "--to", url, "-c", inst.conf],
+            ["already holds a ledger"])
+    eq(env.pg.psql("SELECT count(*), coalesce(sum(n), 0) FROM batches", dbname="moved"), before,
+       "nothing added")
+    refused(inst, ["migrate", "--from", db, "--to", "postgresql://h:port/x", "-c", inst.conf],
+            ["ledger url does not parse"])
+    refused(inst, ["migrate", "--from", db, "--to", "mysql://h/x", "-c", inst.conf],
+            ["not a postgresql:// URL", "--to a postgresql:// URL"])
+    refused(inst, ["migrate", "--from", db, "--to",
+                   f"postgresql://postgres@127.0.0.1:{pdtest.free_port()}/x", "-c", inst.conf],
+            ["cannot reach PostgreSQL"])
+    refused(inst, ["migrate", "--from", db], ["migrate takes --from"], status=2)
+    # another installation's key of the same name: the file does not verify with it
+    other = env.install(members=5)
+    env.pg.create_database("other")
+    refused(inst, ["migrate", "--from", db, "--to", env.pg.database_url("other"), "--vkey",
+                   other.path("keys/ledger.vkey")], ["does not verify"])
+    # a key of another origin line: the file's origin is not the key's name
+    refused(inst, ["migrate", "--from", db, "--to", env.pg.database_url("other"), "--vkey",
+                   vkey_of(env, "pdgate.test/another")], ["ledger origin is"])
+    eq(env.pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                   dbname="other").strip(), "0", "nothing created for a refused move")
+    # a database of someone else's
+    env.pg.create_database("foreign")
+    env.pg.psql("CREATE TABLE invoices(id integer)", dbname="foreign")
+    refused(inst, ["migrate", "--from", db, "--to", env.pg.database_url("foreign"), "-c",
+                   inst.conf], ["not a pdgate ledger"])
+    eq(env.pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                   dbname="foreign").strip(), "1", "its tables left alone")
+    # a running gateway holds the file: refused, the database untouched
+    live = env.install(members=5)
+    with pdtest.Daemon(live):
+        env.pg.create_database("live")
+        refused(live, ["migrate", "--from", ledger_db(live), "--to",
+                       env.pg.database_url("live"), "-c", live.conf], ["a pdgate is running"])
+    eq(env.pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                   dbname="live").strip(), "0", "nothing created")
+
+
+@case("verify on PostgreSQL refuses a newer schema and a database that is not pdgate's")
+def _(env):
+    inst = env.done
+    env.pg.create_database("newer")
+    url = env.pg.database_url("newer")
+    cli(inst, "migrate", "--from", ledger_db(inst), "--to", url, "-c", inst.conf)
+    env.pg.psql("UPDATE meta SET value = '3' WHERE key = 'schema'", dbname="newer")
+    refused(inst, ["verify", "--db", url, "--vkey", env.vkey()], ["ledger schema 3 (a newer pdgate's)"])
+    env.pg.create_database("none")
+    refused(inst, ["export", "--db", env.pg.database_url("none")], ["not a pdgate ledger"])
+
+
+if __name__ == "__main__":
+    pdtest.run(Env)
