@@ -29,6 +29,7 @@
 #include "file.h"
 #include "gateway.h"
 #include "ledger.h"
+#include "ledger_pool.h"
 #include "ledger_read.h"
 #include "log.h"
 #include "metrics.h"
@@ -419,6 +420,10 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
+	/* a PostgreSQL ledger is checked now, so that -n says what serve would refuse */
+	if (c->ledger.url != NULL &&
+	    ledger_pool_check(c->ledger.url, c->ledger.origin, err, sizeof err) < 0)
+		add_error(errors, "[ledger] url: %s", err);
 	struct origin_params op = origin_params_of(c);
 	op.metrics = g->metrics;
 	if (origin_cleartext_remote(c->origin.url))
@@ -570,6 +575,10 @@ serve_main(int argc, char **argv)
 	 * The lock is flock(2) on the ledger file, independent of SQLite's own fcntl locks, and
 	 * goes away with the process, however it ends.
 	 */
+	if (g.cfg->ledger.url != NULL) {
+		start_failed(&g, "[ledger] url: the gateway's writer on PostgreSQL is not built yet");
+		goto done;
+	}
 	g.ledger_lock = open(g.cfg->ledger.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (g.ledger_lock < 0 || flock(g.ledger_lock, LOCK_EX | LOCK_NB) != 0) {
 		fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path,

@@ -171,7 +171,7 @@ cli_vkey(struct cli *c)
 static const char *
 cli_db(const struct cli *c)
 {
-	return c->db ? c->db : c->cfg->ledger.path;
+	return c->db ? c->db : config_ledger_where(c->cfg);
 }
 
 static struct ledger *
@@ -573,6 +573,11 @@ cmd_backup(struct cli *c)
 	}
 	if (c->nargs != 1) {
 		cli_err(c, "DEST (a new folder) is required");
+		return 2;
+	}
+	if (c->cfg->ledger.url != NULL) {
+		cli_err(c, "a ledger in PostgreSQL ([ledger] url) is backed up with the database's "
+		           "own tools (pg_dump, a standby): not built into pdgate yet");
 		return 2;
 	}
 	if (cli_vkey(c) != 0)

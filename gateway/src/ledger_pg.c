@@ -779,9 +779,9 @@ done:
 	return stored;
 }
 
-struct ledger_store *
-ledger_pg_open(const char *url, bool writer, const char *origin, char **stored, char *err,
-               size_t errlen)
+/* A session on the database of url, set up (settings, no statements yet); NULL with err. */
+static struct ledger_store *
+ledger_pg_connect(const char *url, bool writer, char *err, size_t errlen)
 {
 	static const char *const keys[] = {
 	    "connect_timeout",  "keepalives",       "keepalives_idle", "keepalives_interval",
@@ -789,10 +789,8 @@ ledger_pg_open(const char *url, bool writer, const char *origin, char **stored, 
 	const char *vals[] = {"5", "1", "10", "5", "3", "pdgate", url, NULL};
 	struct pg_store *p = NULL;
 	PQconninfoOption *opts;
-	char *msg = NULL, *o = NULL;
+	char *msg = NULL;
 
-	if (stored != NULL)
-		*stored = NULL;
 	if (!ledger_store_is_url(url) || (opts = PQconninfoParse(url, &msg)) == NULL) {
 		/* libpq's message; the URL itself is not repeated, it may hold a password */
 		snprintf(err, errlen, "ledger url does not parse: %s",
@@ -811,10 +809,6 @@ ledger_pg_open(const char *url, bool writer, const char *origin, char **stored, 
 			return NULL;
 		}
 	PQconninfoFree(opts);
-	if (writer && origin == NULL) {
-		snprintf(err, errlen, "a writer needs the origin");
-		return NULL;
-	}
 	if ((p = calloc(1, sizeof(*p))) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
@@ -831,8 +825,72 @@ ledger_pg_open(const char *url, bool writer, const char *origin, char **stored, 
 		set_err(p, NULL, "cannot reach PostgreSQL");
 		goto fail;
 	}
-	if (setup(p) < 0 || (writer && create_schema(p, origin) < 0) ||
-	    (o = check_meta(p, origin)) == NULL)
+	if (setup(p) < 0)
+		goto fail;
+	return &p->base;
+fail:
+	snprintf(err, errlen, "%s", p->err);
+	pg_free(&p->base);
+	return NULL;
+}
+
+/* Whether the database of p holds no table of its current schema (a new ledger's). 1, 0, or
+ * -1 with p->err. */
+static int
+empty(struct pg_store *p)
+{
+	PGresult *r = simple(p,
+	                     "SELECT count(*) FROM pg_class AS c WHERE c.relnamespace = "
+	                     "current_schema()::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm', "
+	                     "'f')",
+	                     PGRES_TUPLES_OK);
+	int rc;
+
+	if (r == NULL)
+		return -1;
+	rc = strcmp(PQgetvalue(r, 0, 0), "0") == 0;
+	PQclear(r);
+	return rc;
+}
+
+int
+ledger_pg_check(const char *url, const char *origin, char *err, size_t errlen)
+{
+	char msg[512];
+	struct ledger_store *s = ledger_pg_open(url, false, origin, NULL, msg, sizeof(msg));
+	struct pg_store *p;
+	int rc;
+
+	if (s != NULL) {
+		ledger_store_free(s);
+		return 0;
+	}
+	/* refused: said as it is, unless the database is only empty (a writer makes the tables) */
+	snprintf(err, errlen, "%s", msg);
+	if (strncmp(msg, "not a pdgate ledger", 19) != 0 ||
+	    (p = (struct pg_store *)ledger_pg_connect(url, false, msg, sizeof(msg))) == NULL)
+		return -1;
+	rc = empty(p) == 1 ? 0 : -1;
+	pg_free(&p->base);
+	return rc;
+}
+
+struct ledger_store *
+ledger_pg_open(const char *url, bool writer, const char *origin, char **stored, char *err,
+               size_t errlen)
+{
+	struct pg_store *p;
+	char *o = NULL;
+
+	if (stored != NULL)
+		*stored = NULL;
+	if (writer && origin == NULL) {
+		snprintf(err, errlen, "a writer needs the origin");
+		return NULL;
+	}
+	if ((p = (struct pg_store *)ledger_pg_connect(url, writer, err, errlen)) == NULL)
+		return NULL;
+	if ((writer && create_schema(p, origin) < 0) || (o = check_meta(p, origin)) == NULL)
 		goto fail;
 	p->opened = true;
 	if (prepare(p) < 0)

@@ -31,4 +31,9 @@
 struct ledger_store *ledger_pg_open(const char *url, bool writer, const char *origin, char **stored,
                                     char *err, size_t errlen);
 
+/* What `serve -n` and `serve` check before anything starts: 0 if url names a pdgate ledger of
+ * this schema and origin, or an empty database (a writer makes the tables); else -1 with the
+ * reason, as ledger_pg_open says it. */
+int ledger_pg_check(const char *url, const char *origin, char *err, size_t errlen);
+
 #endif

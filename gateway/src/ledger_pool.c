@@ -71,6 +71,12 @@ ledger_pool_open(const char *where, unsigned n, char *err, size_t errlen)
 	return p;
 }
 
+int
+ledger_pool_check(const char *where, const char *origin, char *err, size_t errlen)
+{
+	return ledger_store_is_url(where) ? ledger_pg_check(where, origin, err, errlen) : 0;
+}
+
 void
 ledger_pool_free(struct ledger_pool *p)
 {

@@ -35,4 +35,8 @@ void ledger_pool_put(struct ledger_pool *p, struct ledger_store *c);
 struct ledger;
 struct ledger_pool *ledger_pool_of(struct ledger *l);
 
+/* 0 if the ledger at where can be opened by a gateway of origin: for a URL, as
+ * ledger_pg_check; a file is checked when it is opened. Else -1 with err. */
+int ledger_pool_check(const char *where, const char *origin, char *err, size_t errlen);
+
 #endif

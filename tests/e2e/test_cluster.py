@@ -214,5 +214,52 @@ def _(env):
     refused(inst, ["export", "--db", env.pg.database_url("none")], ["not a pdgate ledger"])
 
 
+def serve_n(inst, name, url, path=None):
+    conf = inst.variant(name, {("ledger", "path"): path, ("ledger", "url"): url})
+    return inst.pdgate("serve", "-c", conf, "-n")
+
+
+@case("serve -n with [ledger] url: an empty database or pdgate's is OK, every other refused")
+def _(env):
+    inst = env.done
+    env.pg.create_database("fresh")
+    r = serve_n(inst, "fresh", env.pg.database_url("fresh"))
+    eq((r.returncode, r.stdout.strip()), (0, "configuration OK"), f"an empty database: {r.stderr}")
+    eq(env.pg.psql("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'",
+                   dbname="fresh").strip(), "0", "-n creates nothing")
+    r = serve_n(inst, "moved", env.moved)
+    eq((r.returncode, r.stdout.strip()), (0, "configuration OK"), f"the moved ledger: {r.stderr}")
+    for name, url, words in [
+        ("badurl", "postgresql://h:port/x", "[ledger] url: ledger url does not parse"),
+        ("notpg", "mysql://h/x", "[ledger] url: not a postgresql:// URL"),
+        ("noserver", f"postgresql://postgres@127.0.0.1:{pdtest.free_port()}/x",
+         "[ledger] url: cannot reach PostgreSQL"),
+        ("foreign", None, "[ledger] url: not a pdgate ledger"),
+        ("newer", None, "[ledger] url: ledger schema 3 (a newer pdgate's)"),
+    ]:
+        if url is None:
+            if name == "foreign":
+                env.pg.create_database("foreign2")
+                env.pg.psql("CREATE TABLE invoices(id integer)", dbname="foreign2")
+                url = env.pg.database_url("foreign2")
+            else:
+                env.pg.create_database("newer2")
+                url = env.pg.database_url("newer2")
+                cli(inst, "migrate", "--from", ledger_db(inst), "--to", url, "-c", inst.conf)
+                env.pg.psql("UPDATE meta SET value = '3' WHERE key = 'schema'", dbname="newer2")
+        r = serve_n(inst, name, url)
+        check(r.returncode != 0 and words in r.stderr, f"{name}: exit {r.returncode}: {r.stderr!r}")
+    # another origin line in the configuration than the database's
+    conf = inst.variant("origin", {("ledger", "path"): None, ("ledger", "url"): env.moved,
+                                   ("ledger", "origin"): "pdgate.test/another"})
+    r = inst.pdgate("serve", "-c", conf, "-n")
+    check(r.returncode != 0 and "ledger origin is" in r.stderr, f"origin: {r.stderr!r}")
+    # a file and a database at once, or neither
+    r = serve_n(inst, "both", env.moved, path="ledger.db")
+    check(r.returncode != 0 and "has both path and url" in r.stderr, f"both: {r.stderr!r}")
+    r = serve_n(inst, "neither", None)
+    check(r.returncode != 0 and "lacks the required key 'path'" in r.stderr, f"neither: {r.stderr!r}")
+
+
 if __name__ == "__main__":
     pdtest.run(Env)
