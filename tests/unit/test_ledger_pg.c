@@ -21,6 +21,7 @@
 #include "ledger_err.h"
 #include "ledger_leaf.h"
 #include "ledger_pg.h"
+#include "ledger_sign.h"
 #include "ledger_store.h"
 #include "ledger_verify.h"
 #include "merkle.h"
@@ -321,7 +322,7 @@ refused(const char *u, bool writer, const char *origin, const char *want)
 static void
 test_refusals(void)
 {
-	char u[512], base[512], err[512];
+	char u[512], err[512];
 	struct ledger_store *s;
 
 	refused("postgresql://host:notaport/db", true, ORIGIN, "ledger url does not parse");
@@ -331,13 +332,13 @@ test_refusals(void)
 	/* a port nobody listens on: refused within the connect timeout, not hung */
 	refused("postgresql://postgres@127.0.0.1:1/pdgate", true, ORIGIN,
 	        "cannot reach PostgreSQL");
-	snprintf(base, sizeof(base), "%s", url);
+	const char *orig = url;
 
 	/* a database of someone else's tables, and no meta */
 	db_url(u, sizeof(u), "other");
 	url = u;
 	sql("CREATE TABLE customers(id integer)");
-	url = base;
+	url = orig;
 	refused(u, true, ORIGIN, "not a pdgate ledger: the database holds 1 other tables");
 	refused(u, false, NULL, "not a pdgate ledger");
 
@@ -354,12 +355,12 @@ test_refusals(void)
 	/* a newer pdgate's schema */
 	url = u;
 	sql("UPDATE meta SET value = '3' WHERE key = 'schema'");
-	url = base;
+	url = orig;
 	refused(u, true, ORIGIN, "ledger schema 3 (a newer pdgate's), this pdgate reads 2");
 	refused(u, false, NULL, "ledger schema 3 (a newer pdgate's)");
 	url = u;
 	sql("DELETE FROM meta WHERE key = 'schema'");
-	url = base;
+	url = orig;
 	refused(u, true, ORIGIN, "not a pdgate ledger: no schema in meta");
 	/* a database that is not UTF-8 */
 	sql("DROP DATABASE IF EXISTS latin");
@@ -480,6 +481,75 @@ done:
 	ledger_store_free(s);
 }
 
+/* ---- checkpoints signed under the lock, by whichever writer ---- */
+
+static void
+test_sign(void)
+{
+	char u[512], err[512];
+	struct ledger_store *a, *b;
+	struct ledger_tree_state sa = {0}, sb = {0};
+	uint64_t first, size;
+	enum ledger_sign_result r;
+
+	db_url(u, sizeof(u), "signing");
+	a = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	b = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(a && b, "two writers: %s", err);
+	if (a == NULL || b == NULL)
+		goto done;
+	r = ledger_sign(a, signer, verifier, ORIGIN, 1, &sa, &size, err, sizeof(err));
+	CHECK(r == LEDGER_SIGN_NOTHING && size == 0, "an empty tree: nothing to sign (%d %s)", r,
+	      err);
+	CHECK(append(a, 5, 1767225600000, false, &first) == 0 &&
+	          append(b, 3, 1767225600000, false, &first) == 0 && first == 5,
+	      "a appends 5, b 3");
+	r = ledger_sign(a, signer, verifier, ORIGIN, 2, &sa, &size, err, sizeof(err));
+	CHECK(r == LEDGER_SIGN_SIGNED && size == 8 && sa.frontier.size == 8,
+	      "a signs b's entries too: %d %" PRIu64 " %s", r, size, err);
+	r = ledger_sign(b, signer, verifier, ORIGIN, 3, &sb, &size, err, sizeof(err));
+	CHECK(r == LEDGER_SIGN_NOTHING && size == 8 && sb.cp_size == 8 &&
+	          memcmp(sb.cp_root, sa.cp_root, H) == 0,
+	      "b finds them signed, with a's root: %d %" PRIu64 " %s", r, size, err);
+	CHECK(append(b, 2, 1767225600000, false, &first) == 0 && first == 8, "b appends 2");
+	r = ledger_sign(b, signer, verifier, ORIGIN, 4, &sb, &size, err, sizeof(err));
+	CHECK(r == LEDGER_SIGN_SIGNED && size == 10, "b signs 10: %d %s", r, err);
+	r = ledger_sign(a, signer, verifier, ORIGIN, 5, &sa, &size, err, sizeof(err));
+	CHECK(r == LEDGER_SIGN_NOTHING && sa.cp_size == 10 && sa.frontier.size == 10,
+	      "a catches up to b's checkpoint: %d %s", r, err);
+	struct ledger_verdict v;
+	int vr = verify(a, &v);
+	CHECK(vr == 0 && v.size == 10 && v.cp_size == 10, "verify: %d %s", vr, v.problem);
+
+	/* a stored checkpoint the tree does not extend (a root signed by the key, but another
+	 * tree's): the next signer refuses and stores nothing */
+	CHECK(append(a, 1, 1767225600000, false, &first) == 0, "a appends 1");
+	uint8_t wrong[H] = {1};
+	char *text = NULL, *note = NULL;
+	size_t tl, nl;
+	struct ledger_tip tip;
+	CHECK(note_checkpoint_format(ORIGIN, 11, wrong, &text, &tl) == NOTE_OK &&
+	          note_sign(signer, text, tl, &note, &nl) == NOTE_OK &&
+	          b->ops->begin(b, &tip) == 0 && b->ops->put_checkpoint(b, 11, note, nl, 6) == 0 &&
+	          b->ops->commit(b) == 0,
+	      "a forged checkpoint stored by hand");
+	free(text);
+	free(note);
+	CHECK(append(a, 1, 1767225600000, false, &first) == 0 && first == 11, "a appends 1 more");
+	r = ledger_sign(a, signer, verifier, ORIGIN, 7, &sa, &size, err, sizeof(err));
+	CHECK(r == LEDGER_SIGN_INCONSISTENT && strstr(err, "not consistent with checkpoint 11"),
+	      "refused: %d %s", r, err);
+	uint64_t cps;
+	char *n2 = NULL;
+	size_t l2;
+	CHECK(a->ops->checkpoint(a, 0, &cps, &n2, &l2, NULL) == 0 && cps == 11,
+	      "nothing stored: latest %" PRIu64, cps);
+	free(n2);
+done:
+	ledger_store_free(a);
+	ledger_store_free(b);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -497,6 +567,7 @@ main(int argc, char **argv)
 	test_same_as_sqlite();
 	test_refusals();
 	test_two_writers();
+	test_sign();
 	note_signer_free(signer);
 	note_verifier_free(verifier);
 	return check_done();
