@@ -576,7 +576,8 @@ serve_main(int argc, char **argv)
 	 * goes away with the process, however it ends.
 	 */
 	if (g.cfg->ledger.url != NULL) {
-		start_failed(&g, "[ledger] url: the gateway's writer on PostgreSQL is not built yet");
+		start_failed(&g,
+		             "[ledger] url: the gateway's writer on PostgreSQL is not built yet");
 		goto done;
 	}
 	g.ledger_lock = open(g.cfg->ledger.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
