@@ -651,6 +651,7 @@ pg_free(struct ledger_store *s)
 
 static const struct ledger_store_ops pg_ops = {
     .kind = "postgresql",
+    .shared = true,
     .size = pg_size,
     .batch = pg_batch,
     .checkpoint = pg_checkpoint,

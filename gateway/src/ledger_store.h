@@ -61,6 +61,7 @@ struct ledger_store;
  * database fails; its message through errmsg). */
 struct ledger_store_ops {
 	const char *kind; /* "sqlite" or "postgresql", for messages */
+	bool shared;      /* several writers (gateway nodes) may append to it */
 
 	/* --- reading (any connection) --- */
 	/* The number of entries (the end of the last batch). */

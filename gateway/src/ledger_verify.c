@@ -46,6 +46,7 @@ struct walk {
 	EVP_MD_CTX *digest;         /* of the leaves and their newlines; NULL: none */
 	int64_t prev_ms;            /* the time of the entry before */
 	bool prev_stop;             /* the entry before is a gateway_stop */
+	bool shared;                /* several nodes write: another may go on after one stops */
 	uint64_t last_stop;         /* the last gateway_stop (UINT64_MAX: none) */
 };
 
@@ -75,7 +76,7 @@ verify_entry(struct walk *w, uint64_t pos, const char *text, size_t len,
 	if (w->leaf->time_ms != batch_ms)
 		return problem(out, LEDGER_EVERIFY,
 		               "entry %" PRIu64 ": its time differs from its batch's", pos);
-	if (w->prev_stop && !action_is(w->leaf, "gateway_start"))
+	if (w->prev_stop && !w->shared && !action_is(w->leaf, "gateway_start"))
 		return problem(out, LEDGER_EVERIFY,
 		               "entry %" PRIu64 ": follows gateway_stop but is not gateway_start",
 		               pos);
@@ -302,7 +303,7 @@ int
 ledger_verify_store(struct ledger_store *s, struct note_verifier *v, int64_t now_ms,
                     int64_t grace_ms, uint8_t digest[MERKLE_HASH_LEN], struct ledger_verdict *out)
 {
-	struct walk w = {.out = out, .last_stop = UINT64_MAX};
+	struct walk w = {.out = out, .last_stop = UINT64_MAX, .shared = s->ops->shared};
 	struct merkle_store tree;
 	int rc;
 
