@@ -69,8 +69,8 @@ latest(struct ledger_store *ws, struct note_verifier *v, struct ledger_tree_stat
 
 enum ledger_sign_result
 ledger_sign(struct ledger_store *ws, const struct note_signer *s, struct note_verifier *v,
-            const char *origin, int64_t now_ms, struct ledger_tree_state *st, uint64_t *size,
-            char *err, size_t errlen)
+            const char *origin, const struct ledger_sign_hooks *h, int64_t *at,
+            struct ledger_tree_state *st, uint64_t *size, char *err, size_t errlen)
 {
 	uint8_t root[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
 	struct merkle_store tree = ledger_store_tree(ws);
@@ -94,6 +94,10 @@ ledger_sign(struct ledger_store *ws, const struct note_signer *s, struct note_ve
 	*size = st->cp_size;
 	if (st->frontier.size == st->cp_size) {
 		r = LEDGER_SIGN_NOTHING;
+		goto done;
+	}
+	if (h != NULL && h->may_sign != NULL && !h->may_sign(h->arg, st->frontier.size)) {
+		r = LEDGER_SIGN_HELD;
 		goto done;
 	}
 	r = LEDGER_SIGN_FAILED;
@@ -123,7 +127,10 @@ ledger_sign(struct ledger_store *ws, const struct note_signer *s, struct note_ve
 		snprintf(err, errlen, "cannot sign checkpoint %" PRIu64, st->frontier.size);
 		goto done;
 	}
-	if (ws->ops->put_checkpoint(ws, st->frontier.size, note, nlen, now_ms) != 0 ||
+	/* like the entries' times, a checkpoint's never goes back when the clock is stepped */
+	if (*at < st->last_ms)
+		*at = st->last_ms;
+	if (ws->ops->put_checkpoint(ws, st->frontier.size, note, nlen, *at) != 0 ||
 	    ws->ops->commit(ws) != 0) {
 		snprintf(err, errlen, "cannot store checkpoint %" PRIu64 ": %s", st->frontier.size,
 		         ws->ops->errmsg(ws));
@@ -135,6 +142,8 @@ ledger_sign(struct ledger_store *ws, const struct note_signer *s, struct note_ve
 	memcpy(st->cp_root, root, MERKLE_HASH_LEN);
 	*size = st->cp_size;
 	r = LEDGER_SIGN_SIGNED;
+	if (h != NULL && h->signed_cb != NULL)
+		h->signed_cb(h->arg, st->cp_size, note, nlen);
 done:
 	if (r != LEDGER_SIGN_SIGNED)
 		ws->ops->rollback(ws);

@@ -23,6 +23,14 @@ enum ledger_sign_result {
 	LEDGER_SIGN_FAILED,  /* the store failed (err): nothing stored, try again later */
 	LEDGER_SIGN_INCONSISTENT, /* the stored tree does not extend the latest checkpoint (err):
 	                             nothing stored; the writer must stop writing */
+	LEDGER_SIGN_HELD,         /* may_sign held it back: nothing stored, asked again later */
+};
+
+/* What the gateway adds around a signature (its witnesses, ledger.h); each NULL: none. */
+struct ledger_sign_hooks {
+	int (*may_sign)(void *arg, uint64_t size); /* 0 holds the checkpoint of size back */
+	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len); /* stored */
+	void *arg;
 };
 
 /*
@@ -36,12 +44,15 @@ int ledger_sign_catch_up(struct ledger_store *ws, const struct ledger_tip *tip,
 /*
  * In one transaction under the lock on the tree state: catches up with the stored tree, reads
  * the latest stored checkpoint (whoever signed it; its signature checked with v when it is
- * not the one st knows), verifies a consistency proof from it to the tree, signs a checkpoint
- * of origin over every committed entry with s and stores it (at time now_ms) before the commit.
- * st follows what is stored. *size is the size signed (or found signed).
+ * not the one st knows), verifies a consistency proof from it to the tree, asks h->may_sign
+ * with the size it would sign, signs a checkpoint of origin over every committed entry with s
+ * and stores it before the commit, at time *at (raised to the last batch's time, never
+ * earlier: *at is the time stored), then calls h->signed_cb. st follows what is stored. *size
+ * is the size signed (or found signed). h may be NULL.
  */
 enum ledger_sign_result ledger_sign(struct ledger_store *ws, const struct note_signer *s,
-                                    struct note_verifier *v, const char *origin, int64_t now_ms,
+                                    struct note_verifier *v, const char *origin,
+                                    const struct ledger_sign_hooks *h, int64_t *at,
                                     struct ledger_tree_state *st, uint64_t *size, char *err,
                                     size_t errlen);
 
