@@ -3,6 +3,7 @@
 #   make deps       install the Debian packages the build, the demo and the tests need
 #   make run        the run-time packages, build, create var/demo once, serve it in the foreground
 #   make test       every package, build, run every test (SANITIZE=1 for ASan + UBSan)
+#   make faults     break pdgate on purpose (kill -9, origin, disk, clients, clock): tests/faults
 #   make install    bin/pdgate, the share folder, pdgate(8), the systemd units and the logrotate
 #                   file under PREFIX (default /usr/local), staged in DESTDIR; make uninstall
 #   make fuzz       build and run each libFuzzer target briefly
@@ -54,7 +55,7 @@ endif
 
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run-deps test-deps run test unit unit-bins fuzz fuzz-bins fuzz-replay bench clean \
+.PHONY: all deps run-deps test-deps run test faults unit unit-bins fuzz fuzz-bins fuzz-replay bench clean \
         format check-format install uninstall
 all: $(BIN)
 
@@ -119,10 +120,10 @@ LINK_test_buf             :=
 LINK_test_cal             := cal
 LINK_test_catalog         := buf errlist file ident strtab text utf8
 LINK_test_cli             := cli
-LINK_test_cert            := cal certreg codec config csr file ident pki pki_crl pki_file pki_p12 \
+LINK_test_cert            := cal certreg codec config csr file ident note pki pki_crl pki_file pki_p12 \
                              text utf8
 LINK_test_codec           := codec
-LINK_test_config          := config file text utf8
+LINK_test_config          := codec config file note text utf8
 LINK_test_contract        := buf cal catalog codec contract errlist file ident policy strtab text \
                              ujson utf8
 LINK_test_certreg         := certreg codec file ident pki pki_crl pki_file
@@ -139,7 +140,7 @@ LINK_test_kana            := kana utf8
 LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
                              pki_file policy pseudo record release strtab text token ujson utf8
-LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_outside \
+LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_cosig ledger_outside receipt \
                              ledger_batch ledger_db ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_batch    := buf ledger_batch merkle
@@ -230,6 +231,16 @@ test: test-deps
 
 unit-bins: $(UNITBIN)
 
+# The fault suites (tests/faults, docs/reliability.md), with the LD_PRELOAD shim that makes the
+# ledger's writes and syncs fail on command.
+build/faults/iofail.so: tests/faults/iofail.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -Wall -Wextra $(WERROR) -shared -fPIC -o $@ $< -ldl
+
+faults: test-deps
+	@$(MAKE) --no-print-directory $(BIN) build/faults/iofail.so
+	@PDGATE=$(abspath $(BIN)) PDGATE_IOFAIL=$(abspath build/faults/iofail.so) tests/faults/run
+
 # The fuzz targets: clang, libFuzzer, AddressSanitizer and UBSan (an undefined behaviour stops
 # the run). The library is compiled once for all of them, with libFuzzer's coverage.
 FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -g -O1 -iquote gateway/src -fsanitize=address,undefined \
@@ -284,7 +295,8 @@ bench: deps
 	tests/bench/run
 
 # Every C source and header, in the style of .clang-format; CI runs check-format.
-FORMAT_SRC := $(wildcard gateway/src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch])
+FORMAT_SRC := $(wildcard gateway/src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch] \
+                          tests/faults/*.[ch])
 format:
 	clang-format -i $(FORMAT_SRC)
 

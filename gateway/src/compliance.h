@@ -17,6 +17,8 @@
 #include "subjects.h"
 #include "tokenstore.h"
 
+struct witness_client; /* witness_client.h */
+
 /*
  * Who may do what. Every API request carries a staff token (Authorization: Bearer, aud
  * pdgate-compliance, not revoked); role auditor reads, role officer also suspends and resumes.
@@ -42,10 +44,11 @@ struct compliance_params {
 	struct subjects *subjects;     /* members' requests and their restrictions */
 	struct origin *origin;         /* member ids of a breach's subjects; NULL: not resolved */
 	struct log *log;
-	struct metrics *metrics; /* the listener's requests and connections; NULL: none */
-	struct tlscred *cred;    /* the listener's certificate and key as loaded and checked at
-	                            start ([compliance] cert, key); the listener takes its own
-	                            reference */
+	struct metrics *metrics;        /* the listener's requests and connections; NULL: none */
+	struct witness_client *witness; /* the summary's witness member; NULL: no witnesses */
+	struct tlscred *cred; /* the listener's certificate and key as loaded and checked at
+	                         start ([compliance] cert, key); the listener takes its own
+	                         reference */
 };
 
 struct compliance;

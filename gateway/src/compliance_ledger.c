@@ -8,7 +8,9 @@
 #include "codec.h"
 #include "compliance_int.h"
 #include "ident.h"
+#include "ledger_cosig.h"
 #include "ledger_read.h"
+#include "receipt.h"
 
 /* ------------------------------------------------------------------------------------------ */
 /* Ledger access. */
@@ -26,7 +28,7 @@ compliance_checkpoint(struct server_request *req, void *app)
 
 	if (compliance_only(req, (const char *const[]){NULL}, "nothing") != 0)
 		return;
-	rc = ledger_checkpoint(c->p.ledger, 0, &note, &len, &size);
+	rc = ledger_cosigned_checkpoint(c->p.ledger, 0, &note, &len, &size);
 	if (rc == LEDGER_ENOENT) {
 		server_reply_error(req, APIERR_NOT_FOUND, "no checkpoint has been signed yet");
 		return;

@@ -16,6 +16,7 @@
 #include "report.h"
 #include "disclosure.h"
 #include "subjects.h"
+#include "witness_client.h"
 
 #define SUMMARY_MAX_DAYS 3660
 #define PROVISIONS_DEFAULT 10000
@@ -394,5 +395,7 @@ compliance_summary(struct server_request *req, void *app)
 		return;
 	}
 	json_object_set_new(doc, "requests_overdue", overdue);
+	if (c->p.witness != NULL)
+		json_object_set_new(doc, "witness", witness_client_json(c->p.witness));
 	server_reply_json(req, 200, doc);
 }

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "file.h"
+#include "note.h"
 #include "text.h"
 
 /*
@@ -70,7 +71,7 @@ static const struct {
 } word_keys[] = {{O(gateway.log_format), log_formats}};
 
 static const char *const sections[] = {"gateway", "partner", "compliance", "origin", "policy",
-                                       "ledger",  "tokens",  "keys",       "status"};
+                                       "ledger",  "tokens",  "keys",       "status", "witness"};
 #define NSECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 static const struct key keys[] = {
@@ -127,6 +128,10 @@ static const struct key keys[] = {
     /* optional as a section; listen is required in it (finish) */
     {"status", "listen", K_LISTEN, O(status.listen), 0, 0, 0},
     {"status", "allow_remote", K_BOOL, O(status.allow_remote), 0, 0, 0},
+
+    /* optional; every other key of the section is a witness, NAME = VKEY URL (add_witness) */
+    {"witness", "quorum", K_UINT, O(witness.quorum), 0, 1, CONFIG_MAX_WITNESSES},
+    {"witness", "max_age_s", K_UINT, O(witness.max_age_s), 0, 1, 86400},
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -510,6 +515,106 @@ valid_str(const char *v)
 	return 1;
 }
 
+/* The host of an http(s) URL after its scheme (at most 255 bytes) into host. */
+static int
+url_host(const char *rest, char host[256])
+{
+	size_t n;
+
+	if (*rest == '[') {
+		const char *end = strchr(rest, ']');
+		if (end == NULL || (size_t)(end - rest - 1) >= 256)
+			return -1;
+		n = (size_t)(end - rest - 1);
+		memcpy(host, rest + 1, n);
+	} else {
+		n = strcspn(rest, ":/?#");
+		if (n >= 256)
+			return -1;
+		memcpy(host, rest, n);
+	}
+	host[n] = '\0';
+	return n > 0 ? 0 : -1;
+}
+
+static bool loopback(const char *host);
+
+/* [witness] NAME = VKEY URL: a witness (witness_client.h). */
+static void
+add_witness(struct parse *p, const char *name, const char *value)
+{
+	struct config *c = p->c;
+	char host[256];
+	const char *sp = strchr(value, ' ');
+	size_t n = c->witness.n;
+
+	if (strlen(name) > 64) {
+		err(p, p->lineno, "witness %s: the name is longer than 64 characters", name);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(c->witness.list[i].name, name) == 0) {
+			err(p, p->lineno, "witness %s: named twice", name);
+			return;
+		}
+	if (n == CONFIG_MAX_WITNESSES) {
+		err(p, p->lineno, "witness %s: at most %d witnesses", name, CONFIG_MAX_WITNESSES);
+		return;
+	}
+	if (sp == NULL || strchr(sp + 1, ' ') != NULL || strchr(value, '\t') != NULL) {
+		err(p, p->lineno, "witness %s: expected 'VKEY URL' (two words)", name);
+		return;
+	}
+	size_t vlen = (size_t)(sp - value);
+	const char *url = sp + 1;
+	struct note_verifier *v = note_cosigner_verifier_new(value, vlen);
+	if (v == NULL) {
+		err(p, p->lineno,
+		    "witness %s: '%.*s' is not a verifier key of a cosigner "
+		    "(name+keyid+base64 of 0x04 and an Ed25519 key)",
+		    name, (int)vlen, value);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (strncmp(c->witness.list[i].vkey, value,
+		            strcspn(c->witness.list[i].vkey, "+")) == 0 &&
+		    value[strcspn(c->witness.list[i].vkey, "+")] == '+') {
+			err(p, p->lineno, "witness %s: its key name %s is already witness %s's",
+			    name, note_verifier_name(v), c->witness.list[i].name);
+			note_verifier_free(v);
+			return;
+		}
+	note_verifier_free(v);
+	bool https = strncmp(url, "https://", 8) == 0, http = strncmp(url, "http://", 7) == 0;
+	if ((!https && !http) || url_host(url + (https ? 8 : 7), host) < 0) {
+		err(p, p->lineno, "witness %s: '%s' is not an http(s) URL", name, url);
+		return;
+	}
+	if (http && !loopback(host)) {
+		err(p, p->lineno,
+		    "witness %s: %s is plain HTTP off loopback: use https:// (the answers are "
+		    "checked, but the submissions would be seen and held up on the way)",
+		    name, url);
+		return;
+	}
+	for (const char *q = url; *q; q++)
+		if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f) {
+			err(p, p->lineno, "witness %s: the URL holds a blank or non-ASCII byte",
+			    name);
+			return;
+		}
+	struct config_witness *w = &c->witness.list[n];
+	size_t ulen = strlen(url);
+	while (ulen > 0 && url[ulen - 1] == '/')
+		ulen--;
+	w->name = strdup(name);
+	w->vkey = strndup(value, vlen);
+	w->url = strndup(url, ulen);
+	if (!w->name || !w->vkey || !w->url)
+		p->oom = 1;
+	c->witness.n++;
+}
+
 static int
 handler(void *user, const char *section, const char *name, const char *value)
 {
@@ -519,6 +624,10 @@ handler(void *user, const char *section, const char *name, const char *value)
 	if (p->section < 0) /* a bad or unknown section: reported once, at its header */
 		return 1;
 	const struct key *k = key_find(section, name);
+	if (!k && strcmp(section, "witness") == 0) {
+		add_witness(p, name, value);
+		return 1;
+	}
 	if (!k) {
 		err(p, p->lineno, "unknown key '%s' in [%s]", name, section);
 		return 1;
@@ -889,6 +998,17 @@ finish(struct parse *p)
 		err(p, line_of(p, "compliance", "listen"),
 		    "compliance.listen is the same address as partner.listen");
 	check_status(p);
+	unsigned wsec = p->section_line[section_index("witness")];
+	if (wsec != 0 && c->witness.n == 0)
+		err(p, wsec, "[witness] lists no witness (NAME = VKEY URL)");
+	else if (c->witness.quorum > c->witness.n && c->witness.n > 0)
+		err(p, line_of(p, "witness", "quorum"),
+		    "witness.quorum: %u is more than the %zu witnesses listed", c->witness.quorum,
+		    c->witness.n);
+	if (c->witness.quorum == 0)
+		c->witness.quorum = (unsigned)c->witness.n;
+	if (c->witness.max_age_s == 0)
+		c->witness.max_age_s = 60;
 }
 
 /* The file's absolute name and folder, without resolving a symlink to the file itself. */
@@ -995,6 +1115,11 @@ config_free(struct config *c)
 		case K_WORD:
 			break;
 		}
+	}
+	for (size_t i = 0; i < c->witness.n; i++) {
+		free(c->witness.list[i].name);
+		free(c->witness.list[i].vkey);
+		free(c->witness.list[i].url);
 	}
 	free(c->file);
 	free(c->dir);

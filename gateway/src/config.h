@@ -10,6 +10,15 @@ enum {
 	CONFIG_LOG_JSON,
 };
 
+/* One [witness] entry NAME = VKEY URL. */
+struct config_witness {
+	char *name; /* the local label: lowercase letters, digits, _ */
+	char *vkey; /* a C2SP verifier key of type 0x04 (note_cosigner_verifier_new accepts it) */
+	char *url;  /* the submission prefix, no trailing '/': https://, or http:// on loopback */
+};
+/* At most this many witnesses. */
+#define CONFIG_MAX_WITNESSES 16
+
 /* A listener address: "127.0.0.1:8443". */
 struct config_listen {
 	char *host; /* numeric IPv4/IPv6 address or "localhost" */
@@ -94,6 +103,15 @@ struct config {
 		struct config_listen listen;
 		bool allow_remote;
 	} status;
+
+	/* [witness]: optional; n == 0 without witnesses. */
+	struct {
+		struct config_witness list[CONFIG_MAX_WITNESSES];
+		size_t n;
+		unsigned quorum;    /* 1..n; default n (every witness) */
+		unsigned max_age_s; /* /readyz fails when the latest checkpoint has waited longer
+		                       for its quorum; default 60 */
+	} witness;
 };
 
 /* A configuration file larger than this is refused; a line is limited to what libinih's

@@ -47,6 +47,7 @@
 #include "token.h"
 #include "tokenstore.h"
 #include "version.h"
+#include "witness_client.h"
 
 /* How long SIGTERM lets requests in flight finish before connections are closed. */
 #define DRAIN_MS 10000
@@ -67,6 +68,7 @@ struct gateway {
 	struct subjects *subjects;
 	struct ratelimit *limits;
 	struct ledger *ledger;
+	struct witness_client *witness; /* NULL without [witness] */
 	int ledger_lock; /* flock'd descriptor of the ledger file: one gateway per ledger */
 	struct partner_api partner_api;
 	struct server *partner;
@@ -587,6 +589,13 @@ serve_main(int argc, char **argv)
 		                             : strerror(errno));
 		goto done;
 	}
+	/* The witnesses hold the ledger's checkpoints until they have been asked where they
+	 * stand, before any listener starts: a cut ledger never signs or releases. */
+	if (g.cfg->witness.n > 0 &&
+	    (g.witness = witness_client_new(g.cfg, g.log, err, sizeof err)) == NULL) {
+		start_failed(&g, err);
+		goto done;
+	}
 	struct ledger_params lp = {
 	    .path = g.cfg->ledger.path,
 	    .origin = g.cfg->ledger.origin,
@@ -595,11 +604,18 @@ serve_main(int argc, char **argv)
 	    .log = g.log,
 	    .version = version_number(),
 	    .metrics = g.metrics,
+	    .may_sign = g.witness != NULL ? witness_client_may_sign : NULL,
+	    .signed_cb = g.witness != NULL ? witness_client_signed : NULL,
+	    .hook_arg = g.witness,
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
 		fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path, err);
 		log_msg(g.log, "error", "ledger: %s", err);
+		goto done;
+	}
+	if (g.witness != NULL && witness_client_start(g.witness, g.ledger, err, sizeof err) != 0) {
+		start_failed(&g, err);
 		goto done;
 	}
 	/* the day's volumes so far, so that a restart does not hand out a second day's worth */
@@ -639,6 +655,7 @@ serve_main(int argc, char **argv)
 	    .routes = partner_routes,
 	    .nroutes = partner_nroutes,
 	    .authorize = NULL,
+	    .on_event = partner_on_event,
 	    .app = &g.partner_api,
 	    .log = g.log,
 	    .metrics = g.metrics,
@@ -662,6 +679,7 @@ serve_main(int argc, char **argv)
 	    .origin = g.origin,
 	    .log = g.log,
 	    .metrics = g.metrics,
+	    .witness = g.witness,
 	    .cred = g.compliance_cred,
 	};
 	g.compliance = compliance_start(&cp, err, sizeof err);
@@ -681,6 +699,7 @@ serve_main(int argc, char **argv)
 		    .origin = g.origin,
 		    .partner_trust = g.partner_trust,
 		    .compliance = g.compliance,
+		    .witness = g.witness,
 		    .log = g.log,
 		};
 		if ((g.status = status_start(&sp, err, sizeof err)) == NULL) {
@@ -738,9 +757,13 @@ done:
 	server_stop(g.partner, 0);
 	compliance_stop(g.compliance, 0);
 	partner_api_stop(&g.partner_api);
+	/* the witnesses' threads read the ledger: they stop first (the final checkpoint goes to
+	 * them at the next start) */
+	witness_client_stop(g.witness);
 	/* the ledger closes after the last answer: its final checkpoint covers every entry */
 	if (g.ledger != NULL && ledger_close(g.ledger) != 0)
 		rc = 1;
+	witness_client_free(g.witness);
 	ratelimit_free(g.limits);
 	subjects_close(g.subjects);
 	tokenstore_close(g.tokenstore);

@@ -57,16 +57,18 @@ struct ledger_stats {
 	uint64_t writer_ns;   /* the writer thread's CPU time in its commits */
 };
 
-/* One caller of ledger_append, asleep until the writer has committed or failed its entries. */
+/*
+ * One call of ledger_append_async, queued until the writer has committed or failed its entries:
+ * allocated by the call with its n leaf tails after it, freed by the writer once done was
+ * called.
+ */
 struct waiter {
-	const struct ledger_entry *e;
 	size_t n;
-	struct buf *tails;  /* n leaf tails, built by the caller */
-	uint64_t first;     /* the index of e[0], set by the writer */
-	uint64_t committed; /* the ledger's size after the commit that stored them */
-	int rc;             /* 0 once committed, else an enum ledger_err */
-	sem_t done;         /* posted by the writer: one wake-up per caller, none for the others */
+	uint64_t first; /* the index of the first entry, set by the writer */
+	ledger_done_fn done;
+	void *arg;
 	struct waiter *next;
+	struct buf tails[]; /* n leaf tails, built by the caller */
 };
 
 struct ledger {
@@ -116,7 +118,11 @@ struct ledger {
 	int64_t h_unsigned_ms; /* CLOCK_MONOTONIC ms since entries wait for a checkpoint, 0 none */
 	bool h_failing;        /* the last commit failed and no write worked since */
 	char h_error[160];
+	char h_refused[160]; /* ledger_refuse's reason; "" otherwise */
 	struct metrics *metrics;
+	int (*may_sign)(void *arg, uint64_t size); /* the witness hooks (ledger_params) */
+	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len);
+	void *hook_arg;
 };
 
 static void lmsg(struct ledger *l, const char *level, const char *fmt, ...)
@@ -198,13 +204,25 @@ ledger_health(struct ledger *l, struct ledger_health *h)
 		h->waiting_ms = now_mono_ms() - l->h_unsigned_ms;
 	h->failing = l->h_failing || l->broken;
 	snprintf(h->error, sizeof(h->error), "%s",
-	         l->broken ? "a consistency check failed: nothing more is written" : l->h_error);
+	         l->h_refused[0] != '\0' ? l->h_refused
+	         : l->broken             ? "a consistency check failed: nothing more is written"
+	                                 : l->h_error);
+	pthread_mutex_unlock(&l->lock);
+}
+
+void
+ledger_refuse(struct ledger *l, const char *why)
+{
+	pthread_mutex_lock(&l->lock);
+	l->broken = 1;
+	snprintf(l->h_refused, sizeof(l->h_refused), "%s", why);
 	pthread_mutex_unlock(&l->lock);
 }
 
 /* Signs a checkpoint over the committed entries, after checking that it extends the last one:
  * a consistency proof from the stored nodes must lead from the last signed root to the
- * frontier's root. On a failed check the ledger stops writing for good. Writer only. */
+ * frontier's root. On a failed check the ledger stops writing for good. 1 if the witness hook
+ * holds it back (not signed, tried again). Writer only. */
 static int
 sign_checkpoint(struct ledger *l)
 {
@@ -216,6 +234,8 @@ sign_checkpoint(struct ledger *l)
 	int rc = -1;
 
 	assert(size > l->cp_size);
+	if (l->may_sign != NULL && !l->may_sign(l->hook_arg, size))
+		return 1;
 	if (merkle_frontier_root(&l->frontier, root) != MERKLE_OK)
 		goto done;
 	if (l->cp_size > 0) {
@@ -242,7 +262,14 @@ sign_checkpoint(struct ledger *l)
 	}
 	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 1, (sqlite3_int64)size);
 	sqlite3_bind_text(l->w->st[LEDGER_ST_INS_CP], 2, note, (int)nlen, SQLITE_STATIC);
+	/* like the entries' times, a checkpoint's never goes back when the clock is stepped */
 	int64_t at = now_wall_ms();
+	pthread_mutex_lock(&l->lock);
+	if (at < l->h_cp_ms)
+		at = l->h_cp_ms;
+	pthread_mutex_unlock(&l->lock);
+	if (at < l->last_ms)
+		at = l->last_ms;
 	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, at);
 	if (ledger_st_exec(l->w->st[LEDGER_ST_INS_CP]) < 0) {
 		lmsg(l, "warn", "cannot store checkpoint %" PRIu64 ": %s (retried)", size,
@@ -259,6 +286,8 @@ sign_checkpoint(struct ledger *l)
 	l->h_cp_ms = at;
 	l->h_unsigned_ms = 0; /* the writer signs what it committed: nothing else waits */
 	pthread_mutex_unlock(&l->lock);
+	if (l->signed_cb != NULL)
+		l->signed_cb(l->hook_arg, size, note, nlen);
 	rc = 0;
 done:
 	free(text);
@@ -311,6 +340,14 @@ insert_batch(struct ledger *l, uint64_t first, const struct merkle_frontier *f, 
 	sqlite3_bind_blob(st, 4, l->hashes.data, (int)l->hashes.len, SQLITE_STATIC);
 	sqlite3_bind_text(st, 5, l->leaves.data, (int)l->leaves.len, SQLITE_STATIC);
 	return ledger_st_exec(st);
+}
+
+static void
+waiter_free(struct waiter *w)
+{
+	for (size_t i = 0; i < w->n; i++)
+		buf_free(&w->tails[i]);
+	free(w);
 }
 
 /*
@@ -394,13 +431,12 @@ done:
 	l->stats.writer_ns +=
 	    (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
 	pthread_mutex_unlock(&l->lock);
-	/* Only now are the callers released: a 0 they see is for entries already committed. */
+	/* Only now are the callers told: a 0 they see is for entries already committed. */
 	for (struct waiter *w = list, *next; w != NULL; w = next) {
-		next = w->next; /* w lives on its caller's stack: gone once posted */
-		w->rc = rc == 0 ? LEDGER_OK : LEDGER_EIO;
-		w->committed = l->frontier.size;
-		assert(rc != 0 || w->first + w->n <= w->committed);
-		sem_post(&w->done);
+		next = w->next;
+		assert(rc != 0 || w->first + w->n <= l->frontier.size);
+		w->done(w->arg, rc == 0 ? LEDGER_OK : LEDGER_EIO, rc == 0 ? w->first : 0);
+		waiter_free(w);
 	}
 }
 
@@ -573,55 +609,84 @@ writer_main(void *arg)
 }
 
 int
-ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index)
+ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, ledger_done_fn done,
+                    void *arg)
 {
-	struct waiter w = {.e = e, .n = n};
-	int rc = LEDGER_ENOMEM;
+	struct waiter *w;
 
-	if (l == NULL || l->read_only || n == 0 || n > LEDGER_MAX_BATCH)
+	if (l == NULL || l->read_only || n == 0 || n > LEDGER_MAX_BATCH || done == NULL)
 		return LEDGER_EINVAL;
-	if ((w.tails = calloc(n, sizeof(*w.tails))) == NULL)
+	if ((w = calloc(1, sizeof(*w) + n * sizeof(w->tails[0]))) == NULL)
 		return LEDGER_ENOMEM;
+	w->n = n;
+	w->done = done;
+	w->arg = arg;
 	for (size_t i = 0; i < n; i++)
-		if (ledger_leaf_tail(&e[i], &w.tails[i]) < 0) {
-			if (w.tails[i].bad)
-				goto done;
-			/* The request path builds entries from checked values: this is a bug. */
-			lmsg(l, "error",
-			     "entry %zu of %zu (%s, request %s) is malformed: refused, none stored",
-			     i, n,
-			     (unsigned)e[i].kind <= LEDGER_ADMIN ? ledger_kind_name(e[i].kind)
-			                                         : "?",
-			     e[i].request ? e[i].request : "none");
-			rc = LEDGER_EENTRY;
-			goto done;
+		if (ledger_leaf_tail(&e[i], &w->tails[i]) < 0) {
+			int rc = LEDGER_ENOMEM;
+			if (!w->tails[i].bad) {
+				/* The request path builds entries from checked values: a bug. */
+				lmsg(
+				    l, "error",
+				    "entry %zu of %zu (%s, request %s) is malformed: refused, none "
+				    "stored",
+				    i, n,
+				    (unsigned)e[i].kind <= LEDGER_ADMIN
+				        ? ledger_kind_name(e[i].kind)
+				        : "?",
+				    e[i].request ? e[i].request : "none");
+				rc = LEDGER_EENTRY;
+			}
+			waiter_free(w);
+			return rc;
 		}
-	if (sem_init(&w.done, 0, 0) < 0)
-		goto done;
 	pthread_mutex_lock(&l->lock);
 	if (l->stop || l->broken) {
 		pthread_mutex_unlock(&l->lock);
-		sem_destroy(&w.done);
-		rc = LEDGER_EIO;
-		goto done;
+		waiter_free(w);
+		return LEDGER_EIO;
 	}
-	*l->tail = &w;
-	l->tail = &w.next;
+	*l->tail = w;
+	l->tail = &w->next;
 	pthread_cond_signal(&l->work_cv);
 	pthread_mutex_unlock(&l->lock);
-	while (sem_wait(&w.done) < 0 && errno == EINTR)
-		;
-	sem_destroy(&w.done);
-	rc = w.rc;
-	if (rc == 0) {
-		/* The invariant the gateway is built on: 0 only once the entries are committed. */
-		assert(w.first + n <= w.committed);
-		*first_index = w.first;
+	return LEDGER_OK;
+}
+
+/* A blocking caller of ledger_append, asleep until the writer has called sync_done. */
+struct sync_wait {
+	sem_t posted; /* one wake-up per caller, none for the others */
+	int rc;
+	uint64_t first;
+};
+
+static void
+sync_done(void *arg, int rc, uint64_t first_index)
+{
+	struct sync_wait *sw = arg;
+
+	sw->rc = rc;
+	sw->first = first_index;
+	sem_post(&sw->posted); /* sw lives on its caller's stack: gone once posted */
+}
+
+int
+ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index)
+{
+	struct sync_wait sw = {.rc = LEDGER_EIO};
+	int rc;
+
+	if (sem_init(&sw.posted, 0, 0) < 0)
+		return LEDGER_ENOMEM;
+	rc = ledger_append_async(l, e, n, sync_done, &sw);
+	if (rc == LEDGER_OK) {
+		while (sem_wait(&sw.posted) < 0 && errno == EINTR)
+			;
+		rc = sw.rc;
+		if (rc == LEDGER_OK)
+			*first_index = sw.first;
 	}
-done:
-	for (size_t i = 0; i < n; i++)
-		buf_free(&w.tails[i]);
-	free(w.tails);
+	sem_destroy(&sw.posted);
 	return rc;
 }
 
@@ -798,6 +863,9 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	l->interval_ms = p->checkpoint_interval_ms ? p->checkpoint_interval_ms : 1000;
 	l->log = p->log;
 	l->metrics = p->metrics;
+	l->may_sign = p->may_sign;
+	l->signed_cb = p->signed_cb;
+	l->hook_arg = p->hook_arg;
 	if (l->log == NULL && (l->log = l->own_log = log_open(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
@@ -844,17 +912,20 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}
+		int signed_now = 0;
 		if (l->frontier.size > l->cp_size) {
 			lmsg(l, "info",
 			     "signing %" PRIu64 " entries left after checkpoint %" PRIu64,
 			     l->frontier.size - l->cp_size, l->cp_size);
-			if (sign_checkpoint(l) < 0) {
+			if ((signed_now = sign_checkpoint(l)) < 0) {
 				snprintf(err, errlen,
 				         "ledger %s: cannot sign a checkpoint of size %" PRIu64,
 				         p->path, l->frontier.size);
 				goto fail;
 			}
-		} else {
+			signed_now = signed_now == 0; /* 1: held back by the witness hook */
+		}
+		if (!signed_now) {
 			l->h_cp_size = l->cp_size;
 			l->h_cp_ms = checkpoint_time(l);
 		}

@@ -40,6 +40,13 @@ struct ledger_params {
 	const char *version;     /* pdgate's version, into the gateway_start entry (borrowed for the
 	                            call); NULL: that entry has no version member */
 	struct metrics *metrics; /* counts the writer's commits; NULL: none (borrowed) */
+	/* Witnessing (witness_client.h); each NULL: none. Both run on the writer's thread and must
+	 * not call the ledger. may_sign: 0 holds the checkpoint of size entries back (the writer
+	 * asks again after an interval), 1 lets it be signed. signed_cb: a checkpoint was signed
+	 * and stored (note[0..len) borrowed for the call). */
+	int (*may_sign)(void *arg, uint64_t size);
+	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len);
+	void *hook_arg;
 };
 
 struct ledger;
@@ -57,8 +64,9 @@ struct ledger *ledger_open(const struct ledger_params *p, char *err, size_t errl
 /*
  * Appends "gateway_stop", lets the writer commit everything queued, signs the final checkpoint,
  * stops the writer, logs the commit statistics and frees. Callers of ledger_append must have
- * returned. Returns 0, or LEDGER_EIO if the stop entry or the final checkpoint could not be
- * written (logged; the next open signs what is unsigned). NULL: no-op, 0.
+ * returned; the callbacks of ledger_append_async still pending are called before it returns.
+ * Returns 0, or LEDGER_EIO if the stop entry or the final checkpoint could not be written
+ * (logged; the next open signs what is unsigned). NULL: no-op, 0.
  */
 int ledger_close(struct ledger *l);
 
@@ -72,6 +80,24 @@ int ledger_close(struct ledger *l);
  * the writer recovers by itself when the database can be written again.
  */
 int ledger_append(struct ledger *l, const struct ledger_entry *e, size_t n, uint64_t *first_index);
+
+/*
+ * What ledger_append_async calls once: on the writer thread, after the COMMIT of the batch that
+ * stored the entries returned (rc LEDGER_OK, first_index the index of e[0]), or once that batch
+ * failed (rc LEDGER_EIO, nothing of it stored). It must be short and must not wait for the
+ * writer (no ledger_append, no ledger_close): the next batch waits for it.
+ */
+typedef void (*ledger_done_fn)(void *arg, int rc, uint64_t first_index);
+
+/*
+ * ledger_append without the wait: builds the entries' leaves (e is not used after the call) and
+ * queues them for the next group commit. Returns LEDGER_OK, and done(arg, …) is then called
+ * exactly once, as above, before ledger_close returns (the writer commits everything queued
+ * before it stops); or an error as ledger_append's (LEDGER_EIO once ledger_close has begun),
+ * and done is never called.
+ */
+int ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n,
+                        ledger_done_fn done, void *arg);
 
 /*
  * The writer's state for the status listener (SPEC 15.2): sizes, the latest checkpoint, and
@@ -88,6 +114,12 @@ struct ledger_health {
 	char error[160];          /* with failing: why (SQLite's message) */
 };
 void ledger_health(struct ledger *l, struct ledger_health *h);
+
+/* Stops the ledger for good, as a failed consistency check does: no more entries (every
+ * ledger_append fails with LEDGER_EIO: data requests answer 503 ledger_unavailable) and no more
+ * checkpoints; why (copied) is what ledger_health says. For a tree that outside parties have
+ * seen larger or different (witness_client.h). Thread-safe. */
+void ledger_refuse(struct ledger *l, const char *why);
 
 /* The ledger's origin, as stored (borrowed from l). */
 const char *ledger_origin(const struct ledger *l);

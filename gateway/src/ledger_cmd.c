@@ -25,6 +25,7 @@
 #include "ledger_read.h"
 #include "ledger_upgrade.h"
 #include "note.h"
+#include "receipt.h"
 
 /* A verifier key line, and a proof bundle read by check-proof. */
 #define VKEY_MAX_BYTES 4096
@@ -353,14 +354,6 @@ done:
 	return rc;
 }
 
-static int
-copy_leaf(void *arg, uint64_t index, const char *leaf, size_t len)
-{
-	(void)index;
-	char **out = arg;
-	return (*out = strndup(leaf, len)) == NULL;
-}
-
 /* Checks a bundle (parsed) with the verifier alone. 0, or 1 with the reason printed. */
 static int
 check_bundle(struct cli *c, json_t *b)
@@ -427,72 +420,46 @@ static int
 cmd_prove(struct cli *c)
 {
 	struct ledger *l = NULL;
-	uint8_t hash[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
-	char *note = NULL, *leaf = NULL, *out = NULL, b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1];
-	json_t *b = NULL, *arr = NULL;
+	json_t *b = NULL;
+	char *out = NULL;
 	uint64_t index, size;
-	size_t len, np;
 	int rc = 1, r;
 
 	if (c->nargs != 1 || parse_u64(c->args[0], &index) < 0)
 		return cli_err(c, "INDEX (a decimal entry index) is required");
 	if (cli_vkey(c) != 0 || (l = cli_open(c)) == NULL)
 		return 1;
-	if ((r = ledger_checkpoint(l, c->has_size ? c->size : 0, &note, &len, &size)) < 0) {
-		cli_err(c, "%s",
-		        r != LEDGER_ENOENT ? ledger_strerror(r)
-		        : c->has_size      ? "no checkpoint of that size"
-		                           : "no checkpoint yet");
+	r = receipt_bundle(l, index, c->has_size ? c->size : 0, c->vkey, &b, &size);
+	if (r == LEDGER_ENOENT) {
+		cli_err(c, "%s", c->has_size ? "no checkpoint of that size" : "no checkpoint yet");
 		goto done;
 	}
-	if (index >= size) {
+	if (r == LEDGER_ERANGE) {
 		cli_err(c,
 		        "entry %" PRIu64 " is not in the checkpoint of size %" PRIu64
 		        " (the next checkpoint will hold it)",
 		        index, size);
 		goto done;
 	}
-	if ((r = ledger_inclusion(l, index, size, hash, proof, &np)) < 0 ||
-	    (r = ledger_leaves(l, index, index + 1, copy_leaf, &leaf)) < 0) {
-		cli_err(c, "%s", ledger_strerror(r));
+	if (r != 0) {
+		cli_err(c, "%s", r == LEDGER_ENOMEM ? "out of memory" : ledger_strerror(r));
 		goto done;
 	}
-	if ((b = json_object()) == NULL || (arr = json_array()) == NULL)
-		goto oom;
-	for (size_t i = 0; i < np; i++) {
-		b64_encode(proof[i], b64);
-		if (json_array_append_new(arr, json_string(b64)) < 0)
-			goto oom;
-	}
-	b64_encode(hash, b64);
-	if (json_object_set_new(b, "origin", json_string(note_verifier_name(c->verifier))) < 0 ||
-	    json_object_set_new(b, "index", json_integer((json_int_t)index)) < 0 ||
-	    json_object_set_new(b, "size", json_integer((json_int_t)size)) < 0 ||
-	    json_object_set_new(b, "leaf", json_string(leaf)) < 0 ||
-	    json_object_set_new(b, "leaf_hash", json_string(b64)) < 0 ||
-	    json_object_set(b, "proof", arr) < 0 ||
-	    json_object_set_new(b, "checkpoint", json_string(note)) < 0 ||
-	    json_object_set_new(b, "vkey", json_string(c->vkey)) < 0)
-		goto oom;
 	/* Never hand out a bundle that would not check. */
 	if (check_bundle(c, b) != 0)
 		goto done;
-	if ((out = json_dumps(b, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL)
-		goto oom;
+	if ((out = json_dumps(b, JSON_INDENT(2) | JSON_PRESERVE_ORDER)) == NULL) {
+		cli_err(c, "out of memory");
+		goto done;
+	}
 	if (printf("%s\n", out) < 0 || fflush(stdout) != 0) {
 		cli_err(c, "%s", strerror(errno));
 		goto done;
 	}
 	rc = 0;
-	goto done;
-oom:
-	cli_err(c, "out of memory");
 done:
-	json_decref(arr);
 	json_decref(b);
 	free(out);
-	free(note);
-	free(leaf);
 	ledger_close(l);
 	return rc;
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <curl/curl.h>
@@ -80,6 +81,58 @@ static size_t
 sink_write(char *data, size_t size, size_t n, void *arg)
 {
 	return buf_add(arg, data, size * n) == 0 ? size * n : 0;
+}
+
+/*
+ * The framing of an answer, as its header lines arrive: an origin that sends Content-Length
+ * twice, as a list or with anything but digits, or together with Transfer-Encoding, is lying
+ * about where its body ends (curl would take one of the values). The answer is refused.
+ */
+struct framing {
+	unsigned content_length, transfer_encoding;
+	bool bad;
+};
+
+static bool
+header_is(const char *line, size_t n, const char *name, const char **value, size_t *vlen)
+{
+	size_t k = strlen(name);
+
+	if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':')
+		return false;
+	*value = line + k + 1;
+	*vlen = n - k - 1;
+	while (*vlen > 0 && (**value == ' ' || **value == '\t'))
+		(*value)++, (*vlen)--;
+	while (*vlen > 0 && strchr(" \t\r\n", (*value)[*vlen - 1]) != NULL)
+		(*vlen)--;
+	return true;
+}
+
+/* curl's header callback: one header line (or the status line) at a time. */
+static size_t
+framing_header(char *data, size_t size, size_t n, void *arg)
+{
+	struct framing *f = arg;
+	const char *v;
+	size_t len = size * n, vlen;
+
+	if (len >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+		/* a new answer (after a 1xx): its own headers */
+		*f = (struct framing){0};
+	} else if (header_is(data, len, "content-length", &v, &vlen)) {
+		f->content_length++;
+		if (vlen == 0 || vlen > 18)
+			f->bad = true;
+		for (size_t i = 0; i < vlen; i++) /* the line is not NUL-terminated */
+			if (v[i] < '0' || v[i] > '9')
+				f->bad = true;
+	} else if (header_is(data, len, "transfer-encoding", &v, &vlen)) {
+		f->transfer_encoding++;
+	}
+	if (f->content_length > 1 || (f->content_length && f->transfer_encoding))
+		f->bad = true;
+	return f->bad ? 0 : len;
 }
 
 /*
@@ -188,6 +241,7 @@ handle_new(struct origin *o, char *err, size_t errlen)
 	curl_easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(h->curl, CURLOPT_TCP_KEEPALIVE, 1L);
 	curl_easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, framing_header);
 	curl_easy_setopt(h->curl, CURLOPT_SSLVERSION, (long)CURL_SSLVERSION_TLSv1_2);
 	if (o->https &&
 	    (curl_easy_setopt(h->curl, CURLOPT_SSL_CIPHER_LIST, ORIGIN_TLS12_CIPHERS) != CURLE_OK ||
@@ -214,6 +268,12 @@ oom:
 fail:
 	handle_free(h);
 	return NULL;
+}
+
+bool
+origin_blocks(const struct origin *o)
+{
+	return o->http != 0;
 }
 
 static struct handle *
@@ -398,13 +458,18 @@ http_get(struct origin *o, struct handle *h, const char *path, struct buf *s)
 {
 	char url[2048];
 	long status = 0;
+	struct framing framing = {0};
 	CURLcode rc;
 
 	if ((size_t)snprintf(url, sizeof(url), "%s%s", o->base, path) >= sizeof(url))
 		return APIERR_BAD_REQUEST;
 	curl_easy_setopt(h->curl, CURLOPT_URL, url);
 	curl_easy_setopt(h->curl, CURLOPT_WRITEDATA, s);
+	curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, &framing);
 	rc = curl_easy_perform(h->curl);
+	curl_easy_setopt(h->curl, CURLOPT_HEADERDATA, NULL);
+	if (framing.bad)
+		return APIERR_ORIGIN_ERROR;
 	if (s->over)
 		return APIERR_ORIGIN_INVALID;
 	if (rc == CURLE_OPERATION_TIMEDOUT)

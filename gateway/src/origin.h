@@ -39,6 +39,9 @@ struct origin_params origin_params_of(const struct config *c);
  * first converted to WAL mode if this user may write it and its folder, else read as it is. */
 struct origin *origin_new(const struct origin_params *p, char *err, size_t errlen);
 void origin_free(struct origin *o);
+/* True if a read may wait on the network (an HTTP origin); false for the embedded SQLite file,
+ * read in WAL mode, whose reads take microseconds and never wait for a writer. */
+bool origin_blocks(const struct origin *o);
 
 /*
  * One member's record, as the origin sent it (untrusted bytes: the caller validates them).

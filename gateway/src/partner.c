@@ -14,6 +14,7 @@
 #include "decision.h"
 #include "ident.h"
 #include "partner.h"
+#include "partner_int.h"
 #include "release.h"
 #include "workq.h"
 
@@ -99,10 +100,35 @@ append_error(int rc)
 	return rc == LEDGER_EENTRY ? APIERR_INTERNAL : APIERR_LEDGER_UNAVAILABLE;
 }
 
+/* The deny entry of r's refusal. */
+static void
+deny_entry(const struct request *r, struct ledger_entry *le)
+{
+	entry_init(r, le, LEDGER_DENY);
+	le->reason = apierr_code(r->d.error);
+	le->subject = r->subject[0] != '\0' ? r->subject : NULL;
+}
+
+/* The answer to a refusal whose deny entry was committed at index. */
+static void
+refusal_reply(struct request *r, uint64_t index)
+{
+	const struct decision *d = &r->d;
+
+	server_reply_error(r->req, d->error, d->message[0] != '\0' ? d->message : NULL);
+	reply_index(r->req, index);
+	if (d->retry_after > 0) {
+		char buf[16];
+		snprintf(buf, sizeof(buf), "%u", d->retry_after);
+		server_reply_header(r->req, "Retry-After", buf);
+	}
+}
+
 /*
- * The one exit of a refused data request. From step 4 on the deny entry is committed first,
- * then the answer is made; a ledger that cannot record the refusal turns it into
- * ledger_unavailable — which refuses too, so nothing is ever released unrecorded.
+ * The one exit of a refused data request (a page's; one member's is one_refuse). From step 4
+ * on the deny entry is committed first, then the answer is made; a ledger that cannot record
+ * the refusal turns it into ledger_unavailable — which refuses too, so nothing is ever
+ * released unrecorded.
  */
 static void
 refuse(struct request *r)
@@ -119,22 +145,14 @@ refuse(struct request *r)
 		server_reply_error(r->req, d->error, msg);
 		return;
 	}
-	entry_init(r, &le, LEDGER_DENY);
-	le.reason = apierr_code(d->error);
-	le.subject = r->subject[0] != '\0' ? r->subject : NULL;
+	deny_entry(r, &le);
 	if ((e = append_error(ledger_append(r->api->ledger, &le, 1, &index))) != APIERR_NONE) {
 		metrics_decision(r->api->metrics, METRICS_UNRECORDED, e, 1);
 		server_reply_error(r->req, e, NULL);
 		return;
 	}
 	metrics_decision(r->api->metrics, METRICS_DENY, d->error, 1);
-	server_reply_error(r->req, d->error, msg);
-	reply_index(r->req, index);
-	if (d->retry_after > 0) {
-		char buf[16];
-		snprintf(buf, sizeof(buf), "%u", d->retry_after);
-		server_reply_header(r->req, "Retry-After", buf);
-	}
+	refusal_reply(r, index);
 }
 
 static int
@@ -227,19 +245,23 @@ begin(struct request *r, struct server_request *req, void *app)
 	return 0;
 }
 
-/*
- * Ends a data request: answers a refusal, gives back the volume it reserved and did not
- * release, and the view.
- */
+/* Gives back the volume a data request reserved and did not release, and the view. */
+static void
+finish_quota(struct request *r)
+{
+	if (r->d.granted > 0)
+		ratelimit_settle(r->api->limits, r->d.contract->id, r->d.granted, r->used,
+		                 r->now_ms);
+	registry_release(r->api->registry, r->view);
+}
+
+/* Ends a data request: answers a refusal, then finish_quota. */
 static void
 finish(struct request *r)
 {
 	if (r->d.error != APIERR_NONE)
 		refuse(r);
-	if (r->d.granted > 0)
-		ratelimit_settle(r->api->limits, r->d.contract->id, r->d.granted, r->used,
-		                 r->now_ms);
-	registry_release(r->api->registry, r->view);
+	finish_quota(r);
 }
 
 /* One member, built: where its answer lies in a text, its digest, subject and ledger items. */
@@ -316,86 +338,239 @@ commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *ind
 	return 0;
 }
 
-/* The one member of GET /v1/members/{member_id}, from step 9 on, under a decision that went on. */
+/*
+ * A request for one member while its entry commits: what the writer's callback (one_done) needs
+ * to answer it. The entry itself is not kept: ledger_append_async has made its leaf by the time
+ * it returns. The connection stays suspended meanwhile (server_request_defer), so the request's
+ * headers and identity, which the decision borrows, stay valid.
+ */
+struct one {
+	struct request r;
+	struct released m;      /* the member, once built */
+	struct workq_item work; /* on the handler pool, for the work order's take (one_take) */
+	struct buf text;        /* the answer, made before its release entry is committed */
+	bool release;  /* the entry being committed releases; else it records r.d's refusal */
+	bool deferred; /* the connection waits for server_request_resume */
+};
+
+/*
+ * Ends o, which exactly one path of the request reaches: gives back the volume it reserved and
+ * did not release and the view, then lets the connection send the answer.
+ */
 static void
-release_one(struct request *r, const char *member_id)
+one_finish(struct one *o)
 {
-	struct released m = {0};
-	struct buf text = {0};
+	struct server_request *req = o->r.req;
+	bool deferred = o->deferred;
+
+	finish_quota(&o->r);
+	buf_free(&o->text);
+	free(o->m.item_v);
+	free(o);
+	if (deferred)
+		server_request_resume(req); /* the last touch of the request */
+}
+
+static void one_append(struct one *o, const struct ledger_entry *le);
+
+/*
+ * The refusal of a single-member request, as refuse() answers it: unrecorded at once, else once
+ * its deny entry is committed (one_done), a ledger that cannot record it answering
+ * ledger_unavailable.
+ */
+static void
+one_refuse(struct one *o)
+{
+	struct request *r = &o->r;
+	struct ledger_entry le;
+
+	assert(r->d.error != APIERR_NONE);
+	if (!r->d.recorded) {
+		metrics_decision(r->api->metrics, METRICS_UNRECORDED, r->d.error, 1);
+		server_reply_error(r->req, r->d.error,
+		                   r->d.message[0] != '\0' ? r->d.message : NULL);
+		one_finish(o);
+		return;
+	}
+	o->release = false;
+	deny_entry(r, &le);
+	one_append(o, &le);
+}
+
+/*
+ * Step 11's outcome, on the writer thread once the batch's COMMIT returned (or failed): only
+ * now is the answer made — the release with its index, or the refusal — and the connection
+ * resumed. Short, and it never waits for the writer: a deny entry after a failed release is
+ * queued for the next batch, not waited for.
+ */
+static void
+one_done(void *arg, int rc, uint64_t index)
+{
+	struct one *o = arg;
+	struct request *r = &o->r;
+	enum apierr e = append_error(rc);
+
+	if (e != APIERR_NONE) {
+		if (o->release) { /* as commit(), then refuse(), would */
+			decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);
+			one_refuse(o);
+			return;
+		}
+		metrics_decision(r->api->metrics, METRICS_UNRECORDED, e, 1);
+		server_reply_error(r->req, e, NULL);
+	} else if (o->release) {
+		metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, 1);
+		r->used = 1;
+		server_reply_take(r->req, 200, "application/json", o->text.data, o->text.len);
+		o->text.data = NULL;
+		buf_free(&o->text);
+		reply_index(r->req, index);
+	} else {
+		metrics_decision(r->api->metrics, METRICS_DENY, r->d.error, 1);
+		refusal_reply(r, index);
+	}
+	one_finish(o);
+}
+
+/*
+ * Commits le for o and answers once it is durable: through the writer's callback while the
+ * connection waits, or — once the listener is stopping and nothing may wait any more — here,
+ * blocking. o may be gone when this returns.
+ */
+static void
+one_append(struct one *o, const struct ledger_entry *le)
+{
+	struct ledger *l = o->r.api->ledger;
+	uint64_t index = 0;
+	int rc;
+
+	if (!o->deferred)
+		o->deferred = server_request_defer(o->r.req);
+	if (!o->deferred) {
+		rc = ledger_append(l, le, 1, &index);
+		one_done(o, rc, index);
+		return;
+	}
+	if ((rc = ledger_append_async(l, le, 1, one_done, o)) != LEDGER_OK)
+		one_done(o, rc, 0);
+}
+
+/* Steps 8's take and 11 for o's member, built: o is one_done's from here on. */
+static void
+one_commit(struct one *o)
+{
+	struct request *r = &o->r;
+	struct decision_io io = request_io(r);
+	struct ledger_entry le;
+
+	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
+		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
+		one_refuse(o);
+		return;
+	}
+	entry_init(r, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
+	le.subject = r->subject;
+	le.items = o->m.item_v;
+	le.n_items = o->m.n_items;
+	le.digest = o->m.digest;
+	o->release = true;
+	one_append(o, &le); /* le's strings are copied into its leaf before this returns */
+}
+
+/* one_commit on a handler thread: a work order's take writes the token store (an fsync). */
+static void
+one_take(struct workq_item *w)
+{
+	one_commit((struct one *)(void *)((char *)w - offsetof(struct one, work)));
+}
+
+/*
+ * The one member of GET /v1/members/{member_id}, from step 9 on, under a decision that went on.
+ * True once o has gone on to one_commit (o belongs to it from then on); false with o->r.d
+ * refused.
+ */
+static bool
+release_one(struct one *o, const char *member_id)
+{
+	struct request *r = &o->r;
+	struct released *m = &o->m;
 	char *bytes = NULL, whybuf[RELEASE_WHY_MAX];
 	const char *why;
 	enum decision_step step;
-	struct ledger_entry le;
-	uint64_t index;
 	size_t len;
 	enum apierr e;
-	struct decision_io io = request_io(r);
+	bool built = false;
 
 	if (pseudo_subject(r->api->pseudo, member_id, r->subject) != 0) {
 		r->subject[0] = '\0';
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
-		return;
+		return false;
 	}
 	e = origin_get(r->api->origin, member_id, &bytes, &len);
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, e, NULL);
 		goto done;
 	}
-	m.item_v = calloc(r->d.cp->nfields ? r->d.cp->nfields : 1, sizeof(*m.item_v));
-	if (m.item_v == NULL) {
+	m->item_v = calloc(r->d.cp->nfields ? r->d.cp->nfields : 1, sizeof(*m->item_v));
+	if (m->item_v == NULL) {
 		decision_refuse(&r->d, DECISION_STEP_ORIGIN, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	e = build_member(r, EVP_sha256(), member_id, r->subject, bytes, len, &text, &m, whybuf,
+	e = build_member(r, EVP_sha256(), member_id, r->subject, bytes, len, &o->text, m, whybuf,
 	                 sizeof(whybuf), &why, &step);
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, step, e, why);
 		goto done;
 	}
-	if (m.refused != APIERR_NONE) {
-		decision_refuse(&r->d, DECISION_STEP_MEMBER, m.refused, m.why);
+	if (m->refused != APIERR_NONE) {
+		decision_refuse(&r->d, DECISION_STEP_MEMBER, m->refused, m->why);
 		goto done;
 	}
-	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
-		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
-		goto done;
-	}
-	entry_init(r, &le, LEDGER_RELEASE); /* step 11 */
-	le.subject = r->subject;
-	le.items = m.item_v;
-	le.n_items = m.n_items;
-	le.digest = m.digest;
-	if (commit(r, &le, 1, &index) != 0)
-		goto done;
-	metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, 1);
-	r->used = 1;
-	assert(m.off == 0 && m.len == text.len);
-	server_reply_take(r->req, 200, "application/json", text.data, text.len);
-	text.data = NULL;
-	reply_index(r->req, index);
+	assert(m->off == 0 && m->len == o->text.len);
+	built = true;
 done:
-	buf_free(&text);
-	free(m.item_v);
 	free(bytes);
+	if (!built)
+		return false;
+	/* a work order's max_records is counted in the token store, a durable write: never on
+	   an event thread (the condition is decision_take_records's) */
+	if (r->d.has_token && r->d.claims.max_records > 0 && server_request_on_event(r->req) &&
+	    (o->deferred || (o->deferred = server_request_defer(r->req)))) {
+		o->work = (struct workq_item){.run = one_take};
+		if (server_request_to_pool(r->req, &o->work))
+			return true;
+	}
+	one_commit(o);
+	return true;
 }
 
-/* GET /v1/members/{member_id} */
+/*
+ * GET /v1/members/{member_id}. Everything is decided and made here — the decision, the record,
+ * the answer, its entry — and the entry queued for the ledger's next group commit; the writer's
+ * callback (one_done) answers once it is durable. So the request crosses the ledger writer and
+ * no other thread: no handler thread sleeps through the commit.
+ */
 static void
 member_one(struct server_request *req, void *app)
 {
 	const char *member_id = server_request_param(req, 0);
-	struct request r;
+	struct one *o = calloc(1, sizeof(*o));
 
-	if (begin(&r, req, app) == 0) {
+	if (o == NULL) {
+		server_reply_error(req, APIERR_INTERNAL, NULL);
+		return;
+	}
+	struct request *r = &o->r;
+	if (begin(r, req, app) == 0) {
 		if (member_id == NULL || !ident_member_ok(member_id, strlen(member_id)) ||
 		    server_request_query_only(req, (const char *const[]){NULL}) != 0)
-			decision_refuse(&r.d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
+			decision_refuse(&r->d, DECISION_STEP_REQUEST, APIERR_BAD_REQUEST,
 			                "member_id must match " IDENT_MEMBER_PATTERN
 			                ", with no query");
-		else if (decide(&r, 1) == APIERR_NONE)
-			release_one(&r, member_id);
+		else if (decide(r, 1) == APIERR_NONE && release_one(o, member_id))
+			return; /* o is one_done's */
 	}
-	finish(&r);
+	one_refuse(o);
 }
 
 /*
@@ -792,9 +967,26 @@ whoami(struct server_request *req, void *app)
 	server_reply_json(req, 200, doc);
 }
 
+/*
+ * A single member with the embedded origin is decided and made on the event thread: nothing of
+ * it blocks (the record is read from the WAL-mode file in microseconds, revocations and
+ * suspensions are in memory) but a work order's take, which goes to the pool (release_one),
+ * and the commit, which is waited for by the writer's callback. An HTTP origin blocks: its
+ * requests, the pages and the rest stay on the handler pool.
+ */
+bool
+partner_on_event(const struct server_route *route, void *app)
+{
+	struct partner_api *api = app;
+
+	return route->handler == member_one && !origin_blocks(api->origin);
+}
+
 const struct server_route partner_routes[] = {
     {"GET", "/v1/whoami", whoami, NULL},
     {"GET", "/v1/members/{}", member_one, NULL},
     {"GET", "/v1/members", member_page, NULL},
+    {"GET", "/v1/ledger/checkpoint", partner_ledger_checkpoint, NULL},
+    {"GET", "/v1/ledger/receipts/{}", partner_ledger_receipt, NULL},
 };
 const size_t partner_nroutes = sizeof(partner_routes) / sizeof(partner_routes[0]);

@@ -42,6 +42,9 @@ int partner_api_start(struct partner_api *api, char *err, size_t errlen);
 /* Stops and joins those threads, after the listener stopped; a no-op if none were started. */
 void partner_api_stop(struct partner_api *api);
 
+/* The partner listener's server_config.on_event: a single member with the embedded origin is
+ * decided on the event thread (app is the struct partner_api). */
+bool partner_on_event(const struct server_route *route, void *app);
 /* The partner listener's routes; the server's app pointer must be a struct partner_api. */
 extern const struct server_route partner_routes[];
 extern const size_t partner_nroutes;

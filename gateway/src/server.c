@@ -592,11 +592,86 @@ handler_run(struct workq_item *w)
 {
 	struct server_request *r =
 	    (struct server_request *)(void *)((char *)w - offsetof(struct server_request, work));
+	bool deferred = false;
 
+	r->on_event = false;
+	r->deferred = &deferred;
 	r->route->handler(r, r->conn->server->cfg.app);
+	if (deferred)
+		return; /* server_request_resume ends it, maybe already has: r may be gone */
+	r->deferred = NULL;
 	if (r->response == NULL)
 		server_reply_error(r, APIERR_INTERNAL, NULL);
 	MHD_resume_connection(r->mhd);
+}
+
+/* Runs r's handler on the event thread. True if it deferred the answer: the connection is
+ * suspended, and r may be gone already. */
+static bool
+handler_here(struct server *s, struct server_request *r)
+{
+	bool deferred = false;
+
+	r->on_event = true;
+	r->deferred = &deferred;
+	r->route->handler(r, s->cfg.app);
+	if (!deferred)
+		r->deferred = NULL;
+	return deferred;
+}
+
+bool
+server_request_defer(struct server_request *r)
+{
+	struct server *s = r->conn->server;
+
+	if (r->deferred == NULL)
+		return false;
+	/* counted before no_defer is read, as server_stop sets it before it reads the count:
+	   either it waits for this request, or this request is refused */
+	atomic_fetch_add(&s->deferred, 1);
+	if (atomic_load(&s->no_defer)) {
+		atomic_fetch_sub(&s->deferred, 1);
+		return false;
+	}
+	/* on the pool the connection is suspended already (handler_queue) */
+	if (r->on_event)
+		MHD_suspend_connection(r->mhd);
+	*r->deferred = true;
+	r->deferred = NULL;
+	return true;
+}
+
+bool
+server_request_on_event(const struct server_request *r)
+{
+	return r->on_event;
+}
+
+bool
+server_request_to_pool(struct server_request *r, struct workq_item *w)
+{
+	struct server *s = r->conn->server;
+
+	assert(r->on_event && r->deferred == NULL);
+	return workq_push(s->handlers, w, NULL, NULL);
+}
+
+/*
+ * A suspended connection is out of libmicrohttpd's polling and timeouts: a client that closes
+ * it is noticed only once it is resumed, so the connection and its request (c->req) live at
+ * least until then; on_completed, which ends the request, runs after. The server outlives
+ * the resume: server_stop waits for the count to fall to zero.
+ */
+void
+server_request_resume(struct server_request *r)
+{
+	struct server *s = r->conn->server;
+
+	if (r->response == NULL)
+		server_reply_error(r, APIERR_INTERNAL, NULL);
+	MHD_resume_connection(r->mhd);
+	atomic_fetch_sub(&s->deferred, 1);
 }
 
 /* Under the pool's lock, before a handler thread can take the request and resume it. */
@@ -671,17 +746,20 @@ on_request(void *cls, struct MHD_Connection *mc, const char *url, const char *me
 		char msg[96];
 		snprintf(msg, sizeof msg, "request body over %zu bytes", s->cfg.max_body_bytes);
 		server_reply_error(r, APIERR_BAD_REQUEST, msg);
+	} else if (s->cfg.on_event != NULL && s->cfg.on_event(r->route, s->cfg.app)) {
+		if (handler_here(s, r))
+			return MHD_YES; /* the connection sleeps until server_request_resume */
 	} else if (handler_queue(s, r)) {
 		return MHD_YES; /* the connection sleeps until a handler thread has answered */
-	} else {
-		r->route->handler(r, s->cfg.app);
+	} else if (handler_here(s, r)) {
+		return MHD_YES;
 	}
 	if (r->response == NULL)
 		server_reply_error(r, APIERR_INTERNAL, NULL);
 	return queue(r);
 }
 
-/* Lets the handler threads finish what is queued, then joins them. */
+/* Lets the handler threads finish what is queued, joins them and frees the pool. */
 static void
 handlers_stop(struct server *s)
 {
@@ -849,6 +927,8 @@ server_start(const struct server_config *cfg, char *err, size_t errlen)
 	pthread_condattr_destroy(&ca_attr);
 	atomic_init(&s->inflight, 0);
 	atomic_init(&s->draining, false);
+	atomic_init(&s->deferred, 0);
+	atomic_init(&s->no_defer, false);
 	atomic_init(&s->id_count, 0);
 	if (RAND_bytes(s->id_base, sizeof s->id_base) != 1) {
 		snprintf(err, errlen, "%s listener: no randomness for request ids", cfg->name);
@@ -987,9 +1067,20 @@ server_stop(struct server *s, unsigned drain_ms)
 		struct timespec pause = {0, 10 * 1000000L};
 		nanosleep(&pause, NULL);
 	}
-	/* libmicrohttpd must not stop with a suspended connection: every queued request is
-	 * answered (and its connection resumed) first. */
-	handlers_stop(s);
+	/*
+	 * libmicrohttpd must not stop with a suspended connection: every queued request is
+	 * answered (and its connection resumed) first, and every deferred one (its ledger entry
+	 * committed or failed: the writer calls back either way). The pool stays allocated until
+	 * server_free: an event thread may still push to it, and is then told to answer on its
+	 * own (handler_queue, server_request_to_pool), as a deferral is refused once no_defer is
+	 * set.
+	 */
+	workq_close(s->handlers);
+	atomic_store(&s->no_defer, true);
+	while (atomic_load(&s->deferred) > 0) {
+		struct timespec pause = {0, 1000000L};
+		nanosleep(&pause, NULL);
+	}
 	MHD_stop_daemon(s->daemon);
 	server_free(s);
 }

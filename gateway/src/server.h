@@ -14,6 +14,7 @@
 #include "route.h"
 #include "tlsauth.h"
 #include "tlscred.h"
+#include "workq.h"
 
 /* A path segment matched by "{}" longer than this is refused (400); at most this many. */
 #define SERVER_PARAM_MAX ROUTE_PARAM_MAX
@@ -80,7 +81,14 @@ struct server_config {
 	 */
 	enum apierr (*authorize)(struct server_request *req, const struct server_route *route,
 	                         void *app, char *msg, size_t msglen);
-	void *app; /* passed to handlers and authorize */
+	/*
+	 * Optional: true if route's handler may run on the event thread, for this request, without
+	 * the hop to the handler pool. Such a handler must never block: no network, no fsync, no
+	 * wait for the ledger (it waits through server_request_defer). NULL: every handler runs on
+	 * the pool.
+	 */
+	bool (*on_event)(const struct server_route *route, void *app);
+	void *app; /* passed to handlers, authorize and on_event */
 	struct log *log;
 	struct metrics *metrics; /* requests and connections counted under name; NULL: none */
 };
@@ -165,6 +173,28 @@ int server_reply_json(struct server_request *r, unsigned status, json_t *doc);
 /* Answers {"error":code,"message":…,"request_id":…} with the code's status; message NULL
  * takes the table's default. */
 int server_reply_error(struct server_request *r, enum apierr e, const char *message);
+/*
+ * For a handler that answers later, from another thread (a ledger commit's callback). Called
+ * during the handler, before that thread can be told to go on: true, and the connection stays
+ * suspended when the handler returns, the request and all it borrows (headers, identity, body)
+ * still valid, until server_request_resume; false (the listener is stopping, or not during a
+ * handler call) and the handler must answer before it returns, as usual.
+ */
+bool server_request_defer(struct server_request *r);
+/* True while r's handler runs on its event thread (server_config.on_event), not the pool. */
+bool server_request_on_event(const struct server_request *r);
+/*
+ * From a handler on the event thread that has deferred r (server_request_defer): runs w on the
+ * handler pool, for what may block. False if the pool has stopped: the caller runs it itself.
+ */
+bool server_request_to_pool(struct server_request *r, struct workq_item *w);
+/*
+ * Ends a deferred request, from any thread, once its answer is made (server_reply_*; none
+ * makes a 500): its event thread sends it. Nothing of r may be touched after, nor anything
+ * it borrowed: the client may be gone and the request freed.
+ */
+void server_request_resume(struct server_request *r);
+
 /* Adds a header to the answer already made (Retry-After, X-Ledger-Index, Allow).
  * Returns 0, or -1 if there is no answer yet or the name or value is unusable. */
 int server_reply_header(struct server_request *r, const char *name, const char *value);

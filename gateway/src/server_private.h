@@ -49,6 +49,9 @@ struct server_request {
 	bool bad_framing;       /* the body's length is ambiguous: answer and close */
 	bool active;            /* between the request line and completion */
 	bool checked;           /* the first handler call (headers complete) is done */
+	bool on_event;          /* its handler runs on the event thread (not the pool) */
+	bool *deferred;         /* during the handler call: set by server_request_defer, in the
+	                           caller's frame (once deferred, r may be gone when it returns) */
 	struct workq_item work; /* in the handler queue while its connection is suspended */
 };
 
@@ -111,6 +114,11 @@ struct server {
 	atomic_uint_fast64_t id_count;           /* requests so far */
 
 	struct workq *handlers; /* the handler pool (see handler_run) */
+
+	/* Requests a handler deferred (server_request_defer) and not yet resumed; server_stop
+	 * waits for them. Once no_defer is set, server_request_defer refuses. */
+	atomic_int deferred;
+	atomic_bool no_defer;
 };
 
 /*

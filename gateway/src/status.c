@@ -44,10 +44,11 @@ enum check_id {
 	CK_GATEWAY,
 	CK_ORIGIN,
 	CK_CHECKPOINT,
+	CK_WITNESS,
 	CKS
 };
-static const char *const check_names[CKS] = {"partner_crl", "staff_crl", "ledger",
-                                             "gateway",     "origin",    "checkpoint"};
+static const char *const check_names[CKS] = {"partner_crl", "staff_crl",  "ledger", "gateway",
+                                             "origin",      "checkpoint", "witness"};
 
 struct check {
 	bool ok;
@@ -213,6 +214,10 @@ run_checks(struct status *s, bool probe, struct check out[CKS])
 		     (unsigned long long)(lh.size - lh.checkpoint_size), lh.waiting_ms / 1000.0,
 		     lh.interval_ms);
 
+	if (s->p.witness != NULL && !witness_client_check(s->p.witness, out[CK_WITNESS].reason,
+	                                                  sizeof(out[CK_WITNESS].reason)))
+		out[CK_WITNESS].ok = false;
+
 	for (int i = 0; i < CKS; i++)
 		ready &= out[i].ok;
 	return ready;
@@ -305,6 +310,9 @@ metrics_text(struct status *s, size_t *len)
 		                     registry_partner_suspended(s->p.registry, partner));
 	}
 	registry_release(s->p.registry, v);
+
+	if (s->p.witness != NULL)
+		witness_client_metrics(s->p.witness, &b);
 
 	bool ready = run_checks(s, false, c);
 	metrics_write_family(&b, "pdgate_ready", "gauge",

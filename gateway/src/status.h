@@ -12,6 +12,7 @@
 #include "origin.h"
 #include "registry.h"
 #include "tlsauth.h"
+#include "witness_client.h"
 
 /*
  * SPEC 15.2. [status] listen, plain HTTP on its own small thread (libmicrohttpd, no TLS),
@@ -39,6 +40,7 @@ struct status_params {
 	struct origin *origin;
 	struct tlsauth *partner_trust;
 	const struct compliance *compliance; /* the staff CRL */
+	struct witness_client *witness;      /* the witnesses' check and metrics; NULL: none */
 	struct log *log;
 };
 

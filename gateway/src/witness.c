@@ -212,8 +212,11 @@ consistent(struct witness *w, const struct note_checkpoint *cp, uint64_t old,
 		if (n != 0)
 			return answer(a, 422, TEXT, "old size 0 takes no consistency proof\n");
 	} else if (old == cp->size) {
-		if (n != 0 || memcmp(cp->root, stored_root, 32) != 0)
-			return answer(a, 422, TEXT, "same size, another root: the log forked\n");
+		if (n != 0)
+			return answer(a, 422, TEXT, "the same size takes no consistency proof\n");
+		/* c2sp.org/tlog-witness: the same size with another root is a conflict (409) */
+		if (memcmp(cp->root, stored_root, 32) != 0)
+			return answer(a, 409, "text/x.tlog.size", "%" PRIu64 "\n", stored);
 	} else if (merkle_verify_consistency(old, cp->size, stored_root, cp->root,
 	                                     (const uint8_t(*)[MERKLE_HASH_LEN])proof, n) != 0) {
 		return answer(a, 422, TEXT, "the consistency proof does not verify\n");

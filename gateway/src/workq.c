@@ -19,6 +19,7 @@ struct workq {
 	pthread_cond_t done; /* a group's count reached zero */
 	struct workq_item *head, **tail;
 	bool stop;
+	bool joined;       /* workq_close has joined the threads */
 	unsigned nthreads; /* started */
 	pthread_t threads[];
 };
@@ -145,9 +146,9 @@ workq_wait_helping(struct workq *q, struct workq_group *g)
 }
 
 void
-workq_stop(struct workq *q)
+workq_close(struct workq *q)
 {
-	if (q == NULL)
+	if (q == NULL || q->joined)
 		return;
 	pthread_mutex_lock(&q->lock);
 	q->stop = true;
@@ -155,7 +156,16 @@ workq_stop(struct workq *q)
 	pthread_mutex_unlock(&q->lock);
 	for (unsigned i = 0; i < q->nthreads; i++)
 		pthread_join(q->threads[i], NULL);
+	q->joined = true;
 	assert(q->head == NULL && q->tail == &q->head);
+}
+
+void
+workq_stop(struct workq *q)
+{
+	if (q == NULL)
+		return;
+	workq_close(q);
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->done);
 	pthread_mutex_destroy(&q->lock);

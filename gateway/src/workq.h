@@ -45,8 +45,14 @@ bool workq_push(struct workq *q, struct workq_item *first, void (*ready)(void *)
  * items too, g's or anyone's, oldest first, so that no item waits while its caller idles.
  */
 void workq_wait_helping(struct workq *q, struct workq_group *g);
-/* Refuses new items, lets the threads run every item queued, joins them and frees q. NULL is
- * fine. Not from one of q's items. */
+/*
+ * Refuses new items (workq_push returns false from now on), lets the threads run every item
+ * queued and joins them; q stays allocated, for pushes that may still come, until workq_stop.
+ * NULL is fine; once is enough. Not from one of q's items, nor while another thread may call
+ * workq_wait_helping on q.
+ */
+void workq_close(struct workq *q);
+/* workq_close, then frees q. NULL is fine. Not from one of q's items. */
 void workq_stop(struct workq *q);
 
 #endif

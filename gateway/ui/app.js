@@ -18,6 +18,7 @@ import { renderReport } from './reports.js';
 import { initLeak } from './leak.js';
 import { initMembers, refreshMembers } from './members.js';
 import { initAnon, refreshAnon } from './anon.js';
+import { initWitnesses, showWitnesses } from './witnesses.js';
 
 const TOKEN_KEY = 'pdgate.token';
 const VKEY_KEY = 'pdgate.vkey';
@@ -337,6 +338,8 @@ async function refreshLedger() {
 	setBadge('pending', 'checking');
 	$('verify-why').textContent = '—';
 	$('consistency').textContent = '—';
+	clear($('cp-witnesses'));
+	$('cp-witness-count').textContent = '—';
 	let note;
 	try {
 		note = await api.get('/v1/ledger/checkpoint', null, 'text');
@@ -370,6 +373,11 @@ async function refreshLedger() {
 	} catch (e) {
 		setBadge('bad', 'not_verified');
 		$('verify-why').textContent = errText(e);
+		return;
+	}
+	if (!(await showWitnesses(note, state.vkey))) {
+		setBadge('bad', 'not_verified');
+		$('verify-why').textContent = t('why_bad_cosignature');
 		return;
 	}
 	const cons = await checkConsistency(cp);
@@ -910,6 +918,7 @@ function wire() {
 	$('tablist').addEventListener('keydown', onTabKey);
 	initMembers({ api, isOfficer, say, errText, today: todayJst });
 	initAnon({ api, say, errText });
+	initWitnesses({ say, errText, refresh: refreshLedger });
 	const today = todayJst();
 	$('c-to').value = today;
 	$('c-from').value = addDays(today, -13);

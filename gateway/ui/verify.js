@@ -5,6 +5,8 @@
 
 const enc = new TextEncoder();
 const ED25519 = 0x01; // signature type byte of c2sp.org/signed-note
+const COSIG_V1 = 0x04; // signature type byte of cosignature/v1 (c2sp.org/tlog-cosignature)
+const MAX_COSIG_TIME = (1n << 63n) - 1n;
 const SIG_PREFIX = '\u2014 '; // "— " begins every signature line
 const MAX_NOTE = 1024 * 1024;
 
@@ -72,15 +74,25 @@ function validName(name) {
 	return name.length > 0 && !/[+\s\p{Cc}]/u.test(name);
 }
 
-// The key id of an Ed25519 key: the first 4 bytes of SHA-256(name || "\n" || 0x01 || pub).
-export async function keyId(name, pub) {
-	const h = await sha256(concat(enc.encode(name), Uint8Array.of(0x0a, ED25519), pub));
+// The key id of an Ed25519 key: the first 4 bytes of SHA-256(name || "\n" || type || pub),
+// type 0x01 for a log's key, 0x04 for a witness's (cosignature/v1).
+export async function keyId(name, pub, type = ED25519) {
+	const h = await sha256(concat(enc.encode(name), Uint8Array.of(0x0a, type), pub));
 	return h.slice(0, 4);
 }
 
 // Parses "<name>+<hex8 key id>+<base64(0x01 || pub32)>" and checks that the key id is the one
 // the name and key give. Returns {name, id (4 bytes), idHex, pub (32 bytes), key (CryptoKey)}.
 export async function parseVkey(line) {
+	return parseKey(line, ED25519);
+}
+
+// The same for a witness's verifier key, of type 0x04 (c2sp.org/tlog-cosignature).
+export async function parseCosignerVkey(line) {
+	return parseKey(line, COSIG_V1);
+}
+
+async function parseKey(line, type) {
 	if (typeof line !== 'string') fail('vkey_malformed');
 	line = line.trim();
 	// The name has no '+' and the key id is hex; the base64 key may hold '+' itself.
@@ -98,9 +110,11 @@ export async function parseVkey(line) {
 	} catch {
 		fail('vkey_malformed', 'key is not base64');
 	}
-	if (raw.length !== 33 || raw[0] !== ED25519) fail('vkey_malformed', 'not an Ed25519 key');
+	if (raw.length !== 33 || raw[0] !== type) {
+		fail('vkey_malformed', type === ED25519 ? 'not an Ed25519 key' : 'not a cosignature/v1 key (type 0x04)');
+	}
 	const pub = raw.slice(1);
-	const id = await keyId(name, pub);
+	const id = await keyId(name, pub, type);
 	if (hex(id) !== idHex) fail('vkey_keyid', `key id ${idHex}, the key gives ${hex(id)}`);
 	let key;
 	try {
@@ -169,6 +183,38 @@ export async function verifyCheckpoint(note, vkey) {
 	const cp = parseCheckpoint(text);
 	if (cp.origin !== vkey.name) fail('origin_mismatch', `origin ${cp.origin}, key ${vkey.name}`);
 	return { ...cp, text };
+}
+
+// The witnesses' cosignatures on a checkpoint note, each line that is not the log's own (vkey,
+// by name and key id): {name, idHex, state, time}. state is 'valid' (a pinned witness's
+// cosignature/v1 that verifies: Ed25519 over "cosignature/v1\ntime <t>\n" + the note's text,
+// the line holding key id || 8-byte big-endian t || signature), 'invalid' (a pinned witness's
+// line that does not), 'unknown' (a key not pinned: shown, never counted) or 'missing' (a
+// pinned witness with no line); time in seconds for a pinned witness's line.
+export async function checkCosignatures(note, vkey, witnesses) {
+	const { text, sigs } = splitNote(note);
+	const body = enc.encode(text);
+	const out = [];
+	const seen = new Set();
+	for (const s of sigs) {
+		if (vkey && s.name === vkey.name && equalBytes(s.id, vkey.id)) continue;
+		const w = witnesses.find((k) => k.name === s.name && equalBytes(k.id, s.id));
+		const line = { name: s.name, idHex: hex(s.id), state: 'unknown', time: null };
+		out.push(line);
+		if (!w) continue;
+		seen.add(w);
+		line.state = 'invalid';
+		if (s.sig.length !== 72) continue;
+		const t = new DataView(s.sig.buffer, s.sig.byteOffset, 8).getBigUint64(0);
+		if (t > MAX_COSIG_TIME) continue;
+		line.time = Number(t);
+		const msg = concat(enc.encode(`cosignature/v1\ntime ${t}\n`), body);
+		if (await crypto.subtle.verify({ name: 'Ed25519' }, w.key, s.sig.slice(8), msg)) line.state = 'valid';
+	}
+	for (const w of witnesses) {
+		if (!seen.has(w)) out.push({ name: w.name, idHex: w.idHex, state: 'missing', time: null });
+	}
+	return out;
 }
 
 async function nodeHash(left, right) {

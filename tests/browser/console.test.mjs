@@ -964,6 +964,106 @@ test('a tampered checkpoint signature is NOT verified', async () => {
 	await page.context().close();
 });
 
+// A witness key made here, and its cosignature/v1 line on a note (c2sp.org/tlog-cosignature),
+// with node's own crypto: apart from the page's Web Crypto.
+function witnessKey(name) {
+	const { privateKey, publicKey } = crypto.generateKeyPairSync('ed25519');
+	const pub = publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);
+	const raw = Buffer.concat([Buffer.of(4), pub]);
+	const kid = crypto.createHash('sha256').update(Buffer.concat([Buffer.from(`${name}\n`), raw])).digest().subarray(0, 4);
+	return { name, privateKey, kid, vkey: `${name}+${kid.toString('hex')}+${raw.toString('base64')}` };
+}
+
+function cosign(note, w, ts) {
+	const text = note.slice(0, note.lastIndexOf('\n\n') + 1);
+	const sig = crypto.sign(null, Buffer.concat([Buffer.from(`cosignature/v1\ntime ${ts}\n`), Buffer.from(text)]), w.privateKey);
+	const t = Buffer.alloc(8);
+	t.writeBigUInt64BE(BigInt(ts));
+	return `${note}\u2014 ${w.name} ${Buffer.concat([w.kid, t, sig]).toString('base64')}\n`;
+}
+
+// The line of witness w in note with one byte of its decoded signature changed.
+function tamperCosignature(note, w, at) {
+	return note.split('\n').map((l) => {
+		if (!l.startsWith(`\u2014 ${w.name} `)) return l;
+		const b = Buffer.from(l.split(' ')[2], 'base64');
+		b[at] ^= 1;
+		return `\u2014 ${w.name} ${b.toString('base64')}`;
+	}).join('\n');
+}
+
+test('verify.js in node: cosignature/v1 lines of pinned witnesses checked, tampered ones refused, unknown ones not counted', async () => {
+	const note = await checkpointNow();
+	const vk = await V.parseVkey(env.vkey);
+	const [w1, w2, w3] = ['audit.example/w1', 'partner.example/w2', 'other.example/w3'].map(witnessKey);
+	const now = Math.floor(Date.now() / 1000);
+	const cosigned = cosign(cosign(note, w1, now), w3, now + 1);
+	const keys = [await V.parseCosignerVkey(w1.vkey), await V.parseCosignerVkey(w2.vkey)];
+	const got = await V.checkCosignatures(cosigned, vk, keys);
+	eq(got.map((w) => [w.name, w.state]), [[w1.name, 'valid'], [w3.name, 'unknown'], [w2.name, 'missing']], 'states');
+	eq(got[0].time, now, 'the timestamp');
+	await V.verifyCheckpoint(cosigned, vk); // the log's signature still verifies
+	for (const [at, what] of [[40, 'the signature'], [11, 'the timestamp'], [4, 'the timestamp\'s high byte']]) {
+		const bad = await V.checkCosignatures(tamperCosignature(cosigned, w1, at), vk, keys);
+		eq(bad[0].state, 'invalid', `a cosignature changed in ${what}`);
+	}
+	// the same line over another checkpoint body (its size changed) does not verify
+	const lines = cosigned.split('\n');
+	lines[1] = String(Number(lines[1]) + 1);
+	eq((await V.checkCosignatures(lines.join('\n'), vk, keys))[0].state, 'invalid', 'over another body');
+	// a log key is not a witness key, nor the reverse; a wrong key id is refused
+	for (const [line, f] of [[env.vkey, V.parseCosignerVkey], [w1.vkey, V.parseVkey],
+		[w1.vkey.replace(/\+[0-9a-f]{8}\+/, '+00000000+'), V.parseCosignerVkey]]) {
+		let code = null;
+		try {
+			await f(line);
+		} catch (e) {
+			code = e.code;
+		}
+		check(code === 'vkey_malformed' || code === 'vkey_keyid', `${line.slice(0, 30)}… accepted (${code})`);
+	}
+});
+
+test('the page shows which witnesses cosigned the checkpoint, verified in the browser; a tampered cosignature is NOT verified', async () => {
+	const page = await newPage();
+	const note = await checkpointNow();
+	const [w1, w2, w3] = ['audit.example/w1', 'partner.example/w2', 'other.example/w3'].map(witnessKey);
+	const now = Math.floor(Date.now() / 1000);
+	let serve = cosign(cosign(note, w1, now), w3, now);
+	await page.route('**/v1/ledger/checkpoint', (route) => route.fulfill({ status: 200, contentType: 'text/plain; charset=utf-8', body: serve }));
+	await signIn(page, env.auditor);
+	eq(await badge(page), 'good', 'the log\'s signature verifies with no witness pinned');
+	eq(await page.getAttribute('#cp-witnesses li[data-witness="audit.example/w1"]', 'data-state'), 'unknown', 'w1 before pinning');
+	await page.click('#witness-edit');
+	await page.fill('#witnesses2', `${w1.vkey}\n${w2.vkey}\n`);
+	await page.click('#witness-form button[type=submit]');
+	await page.waitForSelector('#cp-witnesses li[data-witness="audit.example/w1"][data-state=valid]');
+	eq(await badge(page), 'good', 'badge with a valid cosignature');
+	const states = await page.$$eval('#cp-witnesses li', (ls) => ls.map((l) => [l.dataset.witness, l.dataset.state]));
+	eq(states, [[w1.name, 'valid'], [w3.name, 'unknown'], [w2.name, 'missing']], 'the list');
+	eq(await text(page, '#cp-witness-count'), STRINGS.ja.wit_count.replace('{n}', '1').replace('{of}', '2'), 'the count');
+	eq(await page.evaluate(() => localStorage.getItem('pdgate.witnesses')), `${w1.vkey}\n${w2.vkey}`, 'pinned in localStorage');
+	await shot(page, 'console-witnesses');
+	// both pinned witnesses cosign: 2 of 2
+	serve = cosign(cosign(note, w1, now), w2, now + 2);
+	await page.click('#ledger-refresh');
+	await page.waitForSelector('#cp-witnesses li[data-witness="partner.example/w2"][data-state=valid]');
+	eq(await text(page, '#cp-witness-count'), STRINGS.ja.wit_count.replace('{n}', '2').replace('{of}', '2'), '2 of 2');
+	// a tampered cosignature by a pinned witness: the checkpoint is not verified
+	serve = tamperCosignature(serve, w2, 50);
+	await page.click('#ledger-refresh');
+	await page.waitForSelector('#verify-badge[data-state=bad]');
+	eq(await text(page, '#verify-why'), STRINGS.ja.why_bad_cosignature, 'why');
+	eq(await page.getAttribute('#cp-witnesses li[data-witness="partner.example/w2"]', 'data-state'), 'invalid', 'w2 tampered');
+	// a line that is not a witness key is refused when pinning
+	await page.click('#witness-edit');
+	await page.fill('#witnesses2', env.vkey);
+	await page.click('#witness-form button[type=submit]');
+	check(await page.isVisible('#witness-form'), 'a log key pinned as a witness key');
+	await page.unroute('**/v1/ledger/checkpoint');
+	await page.context().close();
+});
+
 test('a wrong verifier key is NOT verified; pinning the right one verifies', async () => {
 	const page = await newPage();
 	const pub = crypto.generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' }).subarray(-32);

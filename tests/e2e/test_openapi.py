@@ -107,25 +107,36 @@ def resolve(doc, node):
     return node
 
 
-def listener_of(item, path):
+def listeners_of(item, path):
+    """The listeners a path item's servers name: one, or (a path both serve) each once."""
     servers = item.get("servers") or []
-    names = {s.get("x-pdgate-listener") for s in servers}
-    check(len(names) == 1 and None not in names,
-          f"{path}: its servers must name one listener (x-pdgate-listener), got {names}")
-    return names.pop()
+    names = [s.get("x-pdgate-listener") for s in servers]
+    check(names and None not in names and len(set(names)) == len(names),
+          f"{path}: its servers must name its listeners (x-pdgate-listener), got {names}")
+    return names
 
 
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+SCHEMES = {"partner": {"partnerCertificate", "workOrder"},
+           "compliance": {"staffToken", "staffCertificate"}}
 
 
 def doc_operations(doc):
-    """[(listener, METHOD, path, operation)] of the document."""
+    """[(listener, METHOD, path, operation)] of the document. An operation of a path that both
+    listeners serve is listed once for each, with the security requirements of that listener."""
     out = []
     for path, item in doc["paths"].items():
-        listener = listener_of(item, path)
-        for m in METHODS:
-            if m in item:
-                out.append((listener, m.upper(), path, item[m]))
+        listeners = listeners_of(item, path)
+        for listener in listeners:
+            for m in METHODS:
+                if m not in item:
+                    continue
+                op = item[m]
+                if len(listeners) > 1:
+                    sec = [r for r in op.get("security") or [] if set(r) <= SCHEMES[listener]]
+                    check(sec, f"{m.upper()} {path}: no security requirement for the {listener} listener")
+                    op = dict(op, security=sec)
+                out.append((listener, m.upper(), path, op))
     return out
 
 
@@ -363,6 +374,12 @@ class Env(pdtest.Env):
                                    "--ttl", "1h", "--cert", d.sakura.pem)
         d.auditor = token_issue(inst, "--staff", "sato", "--role", "auditor", "--ttl", "1h")
         d.officer = token_issue(inst, "--staff", "officer", "--role", "officer", "--ttl", "1h")
+        # entry 1, the first after gateway_start, is sakura-mail's: the example of getReceipt
+        r = d.get("/v1/members/M0000003", cert=d.sakura,
+                  headers={"Authorization": f"Bearer {d.work_order}"})
+        eq((r.status_code, r.headers.get("X-Ledger-Index")), (200, "1"), "sakura-mail's entry 1")
+        wait_until(lambda: d.get("/v1/ledger/receipts/1", cert=d.sakura).status_code == 200,
+                   10 * SLOW, what="a checkpoint over entry 1")
         return d
 
     @pdtest.fixture
@@ -441,7 +458,7 @@ def _(env):
     ports = {s["x-pdgate-listener"]: s["variables"]["port"]["default"] for s in env.doc["servers"]}
     eq(ports, {"partner": "8443", "compliance": "9443"}, "the demo ports")
     for path, item in env.doc["paths"].items():
-        listener_of(item, path)
+        listeners_of(item, path)
     schemes = {k: v["type"] for k, v in env.doc["components"]["securitySchemes"].items()}
     eq(schemes, {"partnerCertificate": "mutualTLS", "workOrder": "http",
                  "staffCertificate": "mutualTLS", "staffToken": "http"}, "security schemes")
@@ -471,17 +488,17 @@ def _(env):
 def _(env):
     d, doc = env.main, env.doc
     for path, item in doc["paths"].items():
-        listener = listener_of(item, path)
-        methods = {m.upper() for m in METHODS if m in item}
-        op = item[next(m for m in METHODS if m in item)]
-        url = concrete(doc, path, op, item)
-        r = call(d, listener, "DELETE", url)
-        eq(r.status_code, 405, f"DELETE {url} ({listener}): a routed path answers 405 "
-                               f"(body {pdtest.body_of(r)!r})")
-        eq(set((r.headers.get("Allow") or "").split(", ")), methods, f"Allow of {url}")
-        check_response(doc, resolve(doc, doc["components"]["responses"]["MethodNotAllowed"]), r,
-                       f"DELETE {url}")
-        check_error(r, 405, "method_not_allowed", f"DELETE {url}")
+        for listener in listeners_of(item, path):
+            methods = {m.upper() for m in METHODS if m in item}
+            op = item[next(m for m in METHODS if m in item)]
+            url = concrete(doc, path, op, item)
+            r = call(d, listener, "DELETE", url)
+            eq(r.status_code, 405, f"DELETE {url} ({listener}): a routed path answers 405 "
+                                   f"(body {pdtest.body_of(r)!r})")
+            eq(set((r.headers.get("Allow") or "").split(", ")), methods, f"Allow of {url}")
+            check_response(doc, resolve(doc, doc["components"]["responses"]["MethodNotAllowed"]),
+                           r, f"DELETE {url}")
+            check_error(r, 405, "method_not_allowed", f"DELETE {url}")
     for listener in ("partner", "compliance"):
         r = call(d, listener, "GET", "/v1/no/such/route")
         check_error(r, 404, "not_found", f"an unknown path on the {listener} listener")
@@ -539,6 +556,14 @@ def _(env):
         (P, "GET", "/v1/members?limit=5", {"token": wo}, 200),
         (P, "GET", "/v1/members?limit=0", {"token": wo}, 400),
         (P, "GET", "/v1/members?limit=5", {}, 401),
+        (P, "GET", "/v1/ledger/checkpoint", {}, 200),
+        (P, "GET", "/v1/ledger/checkpoint?x=1", {}, 400),
+        (P, "GET", "/v1/ledger/checkpoint", {"cert": other}, 401),
+        (P, "GET", "/v1/ledger/receipts/1", {}, 200),
+        (P, "GET", "/v1/ledger/receipts/0", {}, 404),
+        (P, "GET", "/v1/ledger/receipts/99999999", {}, 404),
+        (P, "GET", "/v1/ledger/receipts/01", {}, 400),
+        (P, "GET", "/v1/ledger/receipts/1", {"cert": other}, 401),
         (C, "GET", "/", {}, 200),
         (C, "GET", "/ui/app.js", {}, 200),
         (C, "GET", "/ui/style.css", {}, 200),

@@ -30,7 +30,7 @@ from pdtest import SLOW, case, check, check_error, check_no_store, check_status,
 
 CONTRACT, PARTNER, PURPOSE = "CT-2026-0001", "sakura-mail", "contact"
 INTERVAL_MS = 200
-CHECKS = ["partner_crl", "staff_crl", "ledger", "gateway", "origin", "checkpoint"]
+CHECKS = ["partner_crl", "staff_crl", "ledger", "gateway", "origin", "checkpoint", "witness"]
 PROMTOOL = shutil.which("promtool")
 METRICS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 

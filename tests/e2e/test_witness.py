@@ -279,7 +279,7 @@ def _(env):
         ("a 10 MB body", body(s2, good, n3) + b"x" * (10 << 20), 400),
         ("the consistency proof wrong", body(s2, bad_proof, n3), 422),
         ("the proof one hash short", body(s2, good[:-1], n3), 422),
-        ("same size, another root (a fork)", body(s2, [], forked), 422),
+        ("same size, another root (a fork)", body(s2, [], forked), 409),
         ("a proof from old size 0", body(0, good, n3), 409),
     ]
     for what, data, status in rows:

@@ -552,6 +552,76 @@ test_status(void)
 	}
 }
 
+/* [witness]: entries that load, with their defaults; and each refusal with its reason. */
+static void
+test_witness(void)
+{
+	static const char vk[] =
+	    "witness.example/w1+a6ba1725+BGB0HDp4PWlgH7Fj+Fa1qU9qqCeQn7biIbv+04X2Wze5";
+	static const char log_vk[] =
+	    "witness.example/w1+a50ae617+AWB0HDp4PWlgH7Fj+Fa1qU9qqCeQn7biIbv+04X2Wze5";
+	static const struct {
+		const char *lines, *want; /* want: NULL loads, else a piece of the error */
+	} rows[] = {
+	    {"w1 = @V https://w.example/w/\n", NULL},
+	    {"w1 = @V http://127.0.0.1:9/w\nquorum = 1\nmax_age_s = 5\n", NULL},
+	    {"w1 = @V http://[::1]:9/w\n", NULL},
+	    {"w1 = @L https://w.example/w\n", "is not a verifier key of a cosigner"},
+	    {"w1 = @V http://w.example/w\n", "plain HTTP off loopback"},
+	    {"w1 = @V\n", "expected 'VKEY URL'"},
+	    {"w1 = @V https://a b\n", "expected 'VKEY URL'"},
+	    {"w1 = @V gopher://w\n", "is not an http(s) URL"},
+	    {"w1 = @V https://\n", "is not an http(s) URL"},
+	    {"w1 = @V https://w.example\nw2 = @V https://v.example\n", "already witness w1's"},
+	    {"w1 = @V https://w.example\nw1 = @V https://v.example\n", "named twice"},
+	    {"w1 = @V https://w.example\nquorum = 2\n", "2 is more than the 1 witnesses"},
+	    {"w1 = @V https://w.example\nquorum = 0\n", "out of range"},
+	    {"quorum = 1\n", "[witness] lists no witness"},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		char *base_text = build(NULL, 0), *errors = NULL, text[8192], lines[1024];
+		size_t n = 0;
+		for (const char *q = rows[i].lines; *q != '\0' && n + 100 < sizeof(lines); q++) {
+			const char *put = q[0] == '@' && q[1] == 'V'   ? vk
+			                  : q[0] == '@' && q[1] == 'L' ? log_vk
+			                                               : NULL;
+			if (put == NULL) {
+				lines[n++] = *q;
+				continue;
+			}
+			n += (size_t)snprintf(lines + n, sizeof(lines) - n, "%s", put);
+			q++;
+		}
+		lines[n] = '\0';
+		snprintf(text, sizeof(text), "%s[witness]\n%s", base_text, lines);
+		free(base_text);
+		write_text("pdgate.conf", text, 0644);
+		struct config *c = config_load(conf, &errors);
+		if (rows[i].want == NULL) {
+			CHECK(c != NULL, "[witness] %s refused:\n%s", lines, errors ? errors : "");
+			if (c != NULL)
+				CHECK(c->witness.n == 1 &&
+				          strcmp(c->witness.list[0].name, "w1") == 0 &&
+				          strcmp(c->witness.list[0].vkey, vk) == 0 &&
+				          c->witness.list[0]
+				                  .url[strlen(c->witness.list[0].url) - 1] != '/' &&
+				          c->witness.quorum == 1 &&
+				          c->witness.max_age_s ==
+				              (strstr(lines, "max_age_s") ? 5u : 60u),
+				      "[witness] %s: loaded as %zu, %s, quorum %u", lines,
+				      c->witness.n, c->witness.n ? c->witness.list[0].url : "-",
+				      c->witness.quorum);
+		} else {
+			CHECK(c == NULL && errors != NULL && strstr(errors, rows[i].want) != NULL,
+			      "[witness] %s: want %s, got %s", lines, rows[i].want,
+			      errors ? errors : "(loaded)");
+		}
+		config_free(c);
+		free(errors);
+	}
+}
+
 /* Every optional key set, CRLF line ends, comments, an absolute path, IPv6, https origin. */
 static void
 test_good_everything(void)
@@ -839,6 +909,7 @@ main(void)
 	test_good_defaults();
 	test_good_everything();
 	test_status();
+	test_witness();
 	test_compliance_defaults();
 	test_relative_name();
 	test_cases();

@@ -1156,6 +1156,209 @@ test_unwritable(void)
 	test_full();
 }
 
+/* ---- the asynchronous append ---- */
+
+/* What the callbacks of one test_async round saw. */
+struct async_seen {
+	struct ledger *l;
+	sqlite3 *db;          /* a connection of the test's own on the ledger's file */
+	pthread_mutex_t lock; /* the callbacks run on the writer; the test reads after */
+	unsigned called, ok, eio, other, not_writer, not_durable, twice;
+	uint64_t last; /* the index of the last callback with LEDGER_OK */
+	bool in_order; /* indexes grew from one callback to the next */
+	unsigned char seen[400];
+};
+
+struct async_one {
+	struct async_seen *s;
+	unsigned id;
+	size_t n;
+};
+
+/* The entries stored in the file, as another process would see them. */
+static uint64_t
+stored(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	uint64_t n = 0;
+
+	if (sqlite3_prepare_v2(db, "SELECT coalesce(max(first + n), 0) FROM batches", -1, &st,
+	                       NULL) == SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW)
+		n = (uint64_t)sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	return n;
+}
+
+static void
+async_done(void *arg, int rc, uint64_t first)
+{
+	struct async_one *o = arg;
+	struct async_seen *s = o->s;
+	/* the entries are in the file before the callback: a reader of its own finds them */
+	bool durable = rc != LEDGER_OK || (s->db != NULL && stored(s->db) >= first + o->n);
+
+	pthread_mutex_lock(&s->lock);
+	s->called++;
+	if (o->id < sizeof(s->seen) && s->seen[o->id]++)
+		s->twice++;
+	if (!pthread_equal(pthread_self(), s->l->thread))
+		s->not_writer++;
+	if (rc == LEDGER_OK) {
+		s->ok++;
+		if (s->ok > 1 && first <= s->last)
+			s->in_order = false;
+		s->last = first;
+	} else if (rc == LEDGER_EIO) {
+		s->eio++;
+	} else {
+		s->other++;
+	}
+	if (!durable)
+		s->not_durable++;
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void
+async_seen_init(struct async_seen *s, struct ledger *l, const char *db)
+{
+	memset(s, 0, sizeof(*s));
+	s->l = l;
+	s->in_order = true;
+	pthread_mutex_init(&s->lock, NULL);
+	if (db != NULL && sqlite3_open_v2(db, &s->db, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK) {
+		sqlite3_close(s->db);
+		s->db = NULL;
+	}
+}
+
+static unsigned
+async_called(struct async_seen *s)
+{
+	pthread_mutex_lock(&s->lock);
+	unsigned n = s->called;
+	pthread_mutex_unlock(&s->lock);
+	return n;
+}
+
+static void
+async_seen_free(struct async_seen *s)
+{
+	sqlite3_close(s->db);
+	pthread_mutex_destroy(&s->lock);
+}
+
+/*
+ * ledger_append_async: the callback runs on the writer, once per call, after the entries are in
+ * the file; a failed commit is delivered as LEDGER_EIO; refusals come back at once with no
+ * callback; ledger_close calls every pending callback before it returns; ledger_append, built
+ * on it, still works alongside.
+ */
+static void
+test_async(void)
+{
+	char db[300], wal[310];
+	static struct async_one one[400];
+	struct async_seen s;
+	struct ledger_entry e = leaf_cases[1].e, page[50];
+	static char pad[2048];
+	uint64_t size0, size1, idx;
+	struct rlimit old, lim;
+	int failed;
+
+	path_in(db, sizeof(db), "async.db");
+	snprintf(wal, sizeof(wal), "%s-wal", db);
+	struct ledger *l = open_at(db, 100);
+	CHECK(l != NULL, "async: open");
+	if (l == NULL)
+		return;
+	async_seen_init(&s, l, db);
+	CHECK(s.db != NULL, "async: a connection of the test's own");
+
+	/* 1. Calls of one and of three entries; each is durable when its callback runs. */
+	CHECK(ledger_size(l, &size0) == 0, "async: size");
+	size_t want = 0;
+	for (unsigned i = 0; i < 200; i++) {
+		one[i] = (struct async_one){&s, i, i % 2 ? 3 : 1};
+		struct ledger_entry three[3] = {e, e, e};
+		CHECK(ledger_append_async(l, three, one[i].n, async_done, &one[i]) == LEDGER_OK,
+		      "async: append %u queued", i);
+		want += one[i].n;
+	}
+	for (int t = 0; t < 2000 && async_called(&s) < 200; t++)
+		sleep_ms(5);
+	CHECK(async_called(&s) == 200, "async: 200 callbacks, got %u", async_called(&s));
+	CHECK(s.ok == 200 && s.eio == 0 && s.other == 0 && s.twice == 0,
+	      "async: every one committed once (ok %u, eio %u, other %u, twice %u)", s.ok, s.eio,
+	      s.other, s.twice);
+	CHECK(s.not_writer == 0, "async: callbacks on the writer thread (%u not)", s.not_writer);
+	CHECK(s.not_durable == 0, "async: %u callbacks before their entries were stored",
+	      s.not_durable);
+	CHECK(s.in_order, "async: indexes grow in the order of the callbacks");
+	CHECK(ledger_size(l, &size1) == 0 && size1 == size0 + want,
+	      "async: size %" PRIu64 " -> %" PRIu64 " (+%zu)", size0, size1, want);
+	/* the synchronous append, built on it, goes on where they ended */
+	CHECK(ledger_append(l, &e, 1, &idx) == 0 && idx == size1, "async: then ledger_append");
+
+	/* 2. Refused at once, and no callback: bad arguments, a malformed entry. */
+	unsigned before = async_called(&s);
+	one[200] = (struct async_one){&s, 200, 1};
+	CHECK(ledger_append_async(l, &e, 0, async_done, &one[200]) == LEDGER_EINVAL, "async: n 0");
+	CHECK(ledger_append_async(l, &e, 1, NULL, &one[200]) == LEDGER_EINVAL,
+	      "async: no callback");
+	CHECK(ledger_append_async(l, &bad_cases[0].e, 1, async_done, &one[200]) == LEDGER_EENTRY,
+	      "async: a malformed entry");
+	sleep_ms(50);
+	CHECK(async_called(&s) == before, "async: no callback for a refusal");
+
+	/* 3. A commit that fails (a file size limit): LEDGER_EIO through the callback. */
+	memset(pad, 'x', sizeof(pad) - 1);
+	for (int i = 0; i < 50; i++)
+		page[i] = (struct ledger_entry){.kind = LEDGER_DENY, .justification = pad};
+	signal(SIGXFSZ, SIG_IGN);
+	getrlimit(RLIMIT_FSIZE, &old);
+	lim = old;
+	off_t biggest = fsize(db) > fsize(wal) ? fsize(db) : fsize(wal);
+	lim.rlim_cur = (rlim_t)biggest + 8192;
+	setrlimit(RLIMIT_FSIZE, &lim);
+	before = async_called(&s);
+	unsigned queued = 0;
+	for (unsigned i = 0; i < 20; i++) {
+		one[201 + i] = (struct async_one){&s, 201 + i, 50};
+		queued += ledger_append_async(l, page, 50, async_done, &one[201 + i]) == LEDGER_OK;
+	}
+	for (int t = 0; t < 2000 && async_called(&s) < before + queued; t++)
+		sleep_ms(5);
+	setrlimit(RLIMIT_FSIZE, &old);
+	CHECK(queued == 20 && async_called(&s) == before + 20, "async: 20 callbacks (%u queued)",
+	      queued);
+	CHECK(s.eio >= 1 && s.other == 0, "async: a failed commit delivered (%u LEDGER_EIO)",
+	      s.eio);
+	CHECK(s.not_durable == 0, "async: no success before its commit");
+	CHECK(fill(l, 2, &failed) == 2 && !failed, "async: appends again after the failure");
+
+	/* 4. Close with callbacks pending: each is called, committed, before close returns. */
+	before = async_called(&s);
+	unsigned ok_before = s.ok;
+	ledger_size(l, &size0);
+	for (unsigned i = 0; i < 150; i++) {
+		one[250 + i] = (struct async_one){&s, 250 + i, 50};
+		CHECK(ledger_append_async(l, page, 50, async_done, &one[250 + i]) == LEDGER_OK,
+		      "async: queued before close");
+	}
+	CHECK(ledger_close(l) == 0, "async: close with callbacks pending");
+	CHECK(s.called == before + 150 && s.ok == ok_before + 150,
+	      "async: close called the 150 pending callbacks (%u called, %u committed)",
+	      s.called - before, s.ok - ok_before);
+	CHECK(s.twice == 0 && s.not_durable == 0, "async: once each, durable");
+	async_seen_free(&s);
+	l = open_at(db, 100);
+	CHECK(l != NULL && ledger_size(l, &size1) == 0 && size1 >= size0 + 150 * 50 + 1,
+	      "async: the pending entries are in the ledger after close (%" PRIu64 ")", size1);
+	CHECK(l != NULL && ledger_close(l) == 0, "async: close again");
+	CHECK(verify_cli(db) == 0, "async: verify");
+}
+
 /* Writes s to the file at path; 0 or -1. */
 static int
 write_to(const char *path, const char *s)
@@ -1434,6 +1637,7 @@ main(void)
 	test_crash_tail();
 	test_search();
 	test_unwritable();
+	test_async();
 	test_reader_holds_wal();
 #ifdef __SANITIZE_ADDRESS__
 	test_big(big ? strtoull(big, NULL, 10) : 20000);

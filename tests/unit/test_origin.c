@@ -373,10 +373,59 @@ test_cleartext(void)
 		CHECK(origin_cleartext_remote(rows[i].url) == rows[i].remote, "%s", rows[i].url);
 }
 
+/* An answer's header lines, as curl hands them to framing_header, one table row each: refused
+ * (the callback stops the transfer) or not. */
+static void
+test_framing(void)
+{
+	static const struct {
+		const char *lines[6];
+		bool bad;
+	} rows[] = {
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: 42\r\n", "\r\n"}, false},
+	    {{"HTTP/1.1 200 OK\r\n", "content-length:42\r\n", "\r\n"}, false},
+	    {{"HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "\r\n"}, false},
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: 42\r\n", "Content-Length: 49\r\n"}, true},
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: 42\r\n", "Content-Length: 42\r\n"}, true},
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: 42, 49\r\n"}, true},
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: +42\r\n"}, true},
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: \r\n"}, true},
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: 1234567890123456789\r\n"}, true},
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length: 42\r\n", "Transfer-Encoding: chunked\r\n"},
+	     true},
+	    {{"HTTP/1.1 200 OK\r\n", "Transfer-Encoding: chunked\r\n", "CONTENT-LENGTH: 42\r\n"},
+	     true},
+	    /* an interim 100 and its own headers, then the answer's: counted apart */
+	    {{"HTTP/1.1 100 Continue\r\n", "Content-Length: 0\r\n", "\r\n", "HTTP/1.1 200 OK\r\n",
+	      "Content-Length: 42\r\n", "\r\n"},
+	     false},
+	    /* a header whose name only begins like Content-Length */
+	    {{"HTTP/1.1 200 OK\r\n", "Content-Length-X: 1, 2\r\n", "Content-Length: 42\r\n"},
+	     false},
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct framing f = {0};
+		bool stopped = false;
+		for (size_t j = 0; j < 6 && rows[i].lines[j] != NULL; j++) {
+			char line[128];
+			size_t n = strlen(rows[i].lines[j]);
+			/* curl's lines are not NUL-terminated: digits after the line must not count
+			 */
+			memset(line, '7', sizeof(line));
+			memcpy(line, rows[i].lines[j], n);
+			if (framing_header(line, 1, n, &f) != n)
+				stopped = true;
+		}
+		CHECK(stopped == rows[i].bad && f.bad == rows[i].bad, "row %zu", i);
+	}
+}
+
 int
 main(void)
 {
 	test_cleartext();
+	test_framing();
 	test_sqlite();
 	test_wal();
 	test_parse_page();

@@ -455,6 +455,26 @@ test_stop_with_work(void)
 	free(probe);
 }
 
+/* workq_close runs what is queued and joins; the queue then refuses pushes (nothing of them
+ * runs) until workq_stop frees it. */
+static void
+test_close(void)
+{
+	enum { N = 50 };
+	struct job jobs[N], late[1];
+	struct workq *q = start(2);
+
+	job_list(jobs, N, NULL);
+	CHECK(workq_push(q, &jobs[0].it, NULL, NULL), "push");
+	workq_close(q);
+	CHECK(ran_once(jobs, N) == N, "close ran %zu of %d", ran_once(jobs, N), N);
+	job_list(late, 1, NULL);
+	CHECK(!workq_push(q, &late[0].it, NULL, NULL), "a push after close is refused");
+	workq_close(q); /* again: nothing */
+	CHECK(ran_once(late, 1) == 0 && atomic_load(&late[0].runs) == 0, "a refused item ran");
+	workq_stop(q);
+}
+
 int
 main(void)
 {
@@ -467,6 +487,8 @@ main(void)
 	test_push_from_run();
 	test_ready();
 	test_stop_with_work();
+	test_close();
+	workq_close(NULL);
 	workq_stop(NULL);
 	struct workq *q = workq_start(3, err, sizeof err);
 	CHECK(q != NULL && workq_threads(q) == 3, "start and stop at once: %s", err);

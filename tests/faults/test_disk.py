@@ -1,0 +1,279 @@
+#!/usr/bin/env python3
+"""Disk faults: the ledger's writes and syncs failing under load, its folder read-only, its file
+system full.
+
+I/O errors come from tests/faults/iofail.c, an LD_PRELOAD shim (built by `make faults` into
+build/faults/iofail.so, PDGATE_IOFAIL says where) that fails write/pwrite/fsync/fdatasync on the
+ledger's files with EIO, ENOSPC or EROFS while a control file exists: the test turns the fault on
+and off while the daemon runs. Each round, under load from a partner: 503 ledger_unavailable with
+nothing released, /readyz says `ledger`, every 200 answered has its entry with the digest of
+what was sent, and service comes back by itself (no request needed) once the fault is removed.
+After the last round `PRAGMA integrity_check` is ok and `pdgate ledger verify` passes.
+
+The read-only folder: a read-only bind mount of the ledger's folder (root only). The full file
+system is the case of tests/e2e/test_ledger_cli.py and of tests/e2e/test_status.py, run here by
+reference.
+"""
+
+import hashlib
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import requests
+
+import faultlib
+from faultlib import SLOW, check, eq, figure, pdtest, scenario
+from pdtest import case
+
+PARTNER, CONTRACT, PURPOSE = "sakura-mail", "CT-2026-0001", "contact"
+IOFAIL = os.environ.get("PDGATE_IOFAIL") or str(faultlib.HERE.parents[1] / "build/faults/iofail.so")
+HOLD_S = 1.5  # how long each fault is kept on
+
+
+def status_url(inst, path):
+    return f"http://127.0.0.1:{inst.get('status', 'listen').rpartition(':')[2]}{path}"
+
+
+def readyz(inst):
+    r = requests.get(status_url(inst, "/readyz"), timeout=10 * SLOW)
+    return r.status_code, r.json()
+
+
+class Load:
+    """A partner asking for members on kept-alive connections in threads, as fast as it is
+    answered: every 200 with its X-Ledger-Index and the digest of the body sent, every other
+    answer checked to be an error body and nothing else."""
+
+    def __init__(self, d, tok, threads=3):
+        self.d, self.tok = d, tok
+        self.got = {}  # ledger index -> sha256 of the 200's body
+        self.codes = {}
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(k,), daemon=True) for k in range(threads)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, k):
+        cert = self.d.install.pki.partner(PARTNER)
+        i = 0
+        h = None
+        try:
+            while not self.stop.is_set():
+                if h is None:
+                    h = self.d.http(cert=cert)
+                i += 1
+                r = h.request("GET", f"/v1/members/M{(k * 7 + i) % 20 + 1:07d}",
+                              {"Authorization": "Bearer " + self.tok})
+                with self.lock:
+                    self.codes[r.status_code] = self.codes.get(r.status_code, 0) + 1
+                if r.status_code == 200:
+                    idx = r.headers.get("X-Ledger-Index")
+                    check(idx and idx.isdigit(), "a 200 without X-Ledger-Index")
+                    with self.lock:
+                        self.got[int(idx)] = hashlib.sha256(r.content).hexdigest()
+                else:
+                    faultlib.check_refusal(r, 503, "ledger_unavailable", "under a disk fault",
+                                           leaks=("name", "address", "email"))
+                    check(r.headers.get("X-Ledger-Index") is None, "a 503 names a ledger index")
+                time.sleep(0.002)
+        except Exception as e:  # noqa: BLE001 - reported by the case
+            self.errors.append(f"load {k}: {type(e).__name__}: {e}")
+        finally:
+            if h is not None:
+                h.close()
+
+    def count(self, status):
+        with self.lock:
+            return self.codes.get(status, 0)
+
+    def end(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        eq(self.errors[:3], [], "the partner's answers")
+
+
+def entries_hold(inst, got):
+    """Every 200 answered has its entry, with the digest of what was sent."""
+    leaves = faultlib.export(inst)
+    missing = [i for i, dg in got.items() if i >= len(leaves) or leaves[i].get("digest") != dg]
+    eq(missing[:5], [], f"200s answered without their entry (of {len(got)})")
+    return leaves
+
+
+@case("I/O errors on the ledger's writes and syncs (EIO, ENOSPC, EROFS), 3 rounds each under load: "
+      "503 ledger_unavailable, nothing released, /readyz says so, back by itself; the ledger intact")
+def io_errors(env):
+    check(Path(IOFAIL).exists(), f"{IOFAIL} is missing: make faults builds it")
+    inst = env.install(members=20, conf={("ledger", "checkpoint_interval_ms"): 200})
+    faultlib.unlimit(inst, CONTRACT)
+    control, counter = env.tmp / "iofail-on", env.tmp / "iofail-count"
+    ledger = inst.path("ledger.db")
+    denv = faultlib.preload(IOFAIL, IOFAIL_MATCH=ledger, IOFAIL_CONTROL=control, IOFAIL_COUNT=counter)
+    tok = faultlib.token(inst, CONTRACT, PURPOSE, PARTNER)
+    d = pdtest.Daemon(inst, env=denv)
+    rounds = []
+    with d:
+        faultlib.wait(lambda: readyz(inst)[0] == 200, 10, "/readyz 200 at start")
+        load = Load(d, tok)
+        try:
+            for errno_name in ("EIO", "ENOSPC", "EROFS") * 3:
+                base = load.count(200)
+                faultlib.wait(lambda: load.count(200) > base + 20, 10, "releases before the fault")
+                n503 = load.count(503)
+                injected0 = counter.stat().st_size if counter.exists() else 0
+                control.write_text(errno_name)
+                t_on = time.monotonic()
+                faultlib.wait(lambda: load.count(503) > n503, 5, f"{errno_name}: a 503")
+                doc = faultlib.wait(lambda: (lambda s: s[1] if not s[1]["checks"]["ledger"]["ok"] else None)(readyz(inst)),
+                                    5, f"{errno_name}: /readyz failing on the ledger")
+                reason = doc["checks"]["ledger"]["reason"]
+                time.sleep(HOLD_S)
+                during = load.count(200)
+                time.sleep(0.3)
+                # while the fault holds, nothing commits: no 200 at all (a 200 in flight when it
+                # came on may finish)
+                check(load.count(200) - during == 0, f"{errno_name}: 200s answered while every write fails")
+                control.unlink()
+                t_off = time.monotonic()
+                faultlib.wait(lambda: readyz(inst)[0] == 200, 10, f"{errno_name}: /readyz 200 again, no request needed")
+                back = time.monotonic() - t_off
+                faultlib.wait(lambda: load.count(200) > during, 5, f"{errno_name}: a 200 again")
+                rounds.append((errno_name, load.count(503) - n503, counter.stat().st_size - injected0,
+                               t_off - t_on, back, reason))
+        finally:
+            if control.exists():
+                control.unlink()
+            load.end()
+        d.term()
+    faultlib.integrity(ledger)
+    faultlib.verify(inst)
+    leaves = entries_hold(inst, load.got)
+    for name in ("EIO", "ENOSPC", "EROFS"):
+        rs = [r for r in rounds if r[0] == name]
+        scenario("disk", f"{name} on every write/pwrite/fsync/fdatasync of ledger.db* for {HOLD_S:.1f} s+ "
+                 f"({sum(r[2] for r in rs)} calls failed)", len(rs),
+                 f"{sum(r[1] for r in rs)} answers 503 ledger_unavailable with the error body only; no 200 "
+                 f"while it held; /readyz ledger failing ({rs[0][5]!r}), 200 again within "
+                 f"{max(r[4] for r in rs):.1f} s of the fix with no request")
+    scenario("disk", "the rounds above, then SIGTERM", 1,
+             f"PRAGMA integrity_check ok, ledger verify OK, each of the {len(load.got)} 200s answered has "
+             f"its entry with the body's digest ({len(leaves)} entries)")
+    figure(f"disk rounds: {load.count(200)} released, {load.count(503)} refused 503 during the faults")
+
+    # Last: kill -9 while the writes fail, the fault removed, a restart. What a failed commit
+    # left in the WAL must not break the ledger.
+    with pdtest.Daemon(inst, env=denv) as d:
+        load = Load(d, tok)
+        try:
+            faultlib.wait(lambda: load.count(200) > 20, 10, "releases before the fault")
+            control.write_text("EIO")
+            n503 = load.count(503)
+            faultlib.wait(lambda: load.count(503) > n503 + 50, 5, "503s before the kill")
+            d.kill()
+        finally:
+            load.stop.set()
+            for t in load.threads:
+                t.join(30)
+            if control.exists():
+                control.unlink()
+        d.rc = -9
+    with pdtest.Daemon(inst) as d:
+        d.term()
+    faultlib.integrity(ledger)
+    faultlib.verify(inst)
+    leaves = entries_hold(inst, load.got)
+    scenario("disk", "kill -9 while every write of the ledger fails (EIO), then a restart without it", 1,
+             f"PRAGMA integrity_check ok, ledger verify OK, each of the {len(load.got)} 200s of that run "
+             f"has its entry ({len(leaves)} entries in all)")
+
+
+@case("the ledger's folder on a read-only mount: pdgate serve refuses to start and says why; "
+      "starts once it is writable, the ledger intact")
+def read_only(env):
+    if os.geteuid() != 0:
+        print("# skip: a read-only bind mount needs root")
+        return
+    inst = env.install(members=20)
+    folder = env.tmp / "ro-ledger"
+    folder.mkdir()
+    inst.set("ledger", "path", str(folder / "ledger.db"))
+    tok = faultlib.token(inst, CONTRACT, PURPOSE, PARTNER)
+    with pdtest.Daemon(inst) as d:  # a ledger with entries first
+        r = d.get("/v1/members/M0000001", cert=inst.pki.partner(PARTNER),
+                  headers={"Authorization": "Bearer " + tok})
+        pdtest.check_status(r, 200, "a release before")
+        d.term()
+    size0 = len(faultlib.export(inst))
+    r = subprocess.run(["mount", "--bind", str(folder), str(folder)], capture_output=True, text=True)
+    if r.returncode != 0:
+        print(f"# skip: cannot bind-mount: {r.stderr.strip()}")
+        return
+    try:
+        r = subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], capture_output=True, text=True)
+        check(r.returncode == 0, f"remount read-only: {r.stderr.strip()}")
+        d = pdtest.Daemon(inst, ready_timeout=10)
+        try:
+            d.start()
+            started = True
+        except pdtest.DaemonExited as e:
+            started = False
+            check(e.rc != 0, "pdgate serve exited 0 on a read-only ledger")
+            check("ledger" in e.log.lower() and ("read-only" in e.log.lower() or "readonly" in e.log.lower()),
+                  f"the log does not say the ledger is read-only:\n{pdtest.tail(e.log, 8)}")
+            why = [line for line in e.log.splitlines() if "ledger" in line.lower()][-1:]
+        if started:
+            # a gateway that starts must still refuse every release it cannot record
+            try:
+                r = d.get("/v1/members/M0000001", cert=inst.pki.partner(PARTNER),
+                          headers={"Authorization": "Bearer " + tok})
+                faultlib.check_refusal(r, 503, "ledger_unavailable", "a read-only ledger", leaks=("name",))
+                why = ["started, answered 503 ledger_unavailable"]
+            finally:
+                d.kill()
+    finally:
+        subprocess.run(["umount", str(folder)], capture_output=True)
+    with pdtest.Daemon(inst) as d:
+        r = d.get("/v1/members/M0000002", cert=inst.pki.partner(PARTNER),
+                  headers={"Authorization": "Bearer " + tok})
+        pdtest.check_status(r, 200, "released once the folder is writable")
+        d.term()
+    faultlib.integrity(folder / "ledger.db")
+    faultlib.verify(inst)
+    check(len(faultlib.export(inst)) > size0, "the ledger grew after the fix")
+    scenario("disk", "the ledger's folder remounted read-only (bind mount) before pdgate serve", 1,
+             f"no partner served while read-only ({why[0].strip()[:160]!r}); served once writable; "
+             "integrity_check ok, ledger verify OK")
+
+
+def run_by_reference(suite, only):
+    """One case of an end-to-end suite, run as it is there."""
+    r = subprocess.run([sys.executable, str(pdtest.REPO / "tests/e2e" / suite)],
+                       env=dict(os.environ, PDTEST_ONLY=only), capture_output=True, text=True,
+                       timeout=300 * SLOW)
+    out = r.stdout + r.stderr
+    lines = [x for x in out.splitlines() if x.startswith(("ok - ", "not ok - ", "#   ", "# skip"))]
+    check(r.returncode == 0 and "1 passed, 0 failed" in out, f"{suite}: {' / '.join(lines)[-800:]}")
+    return [x for x in lines if x.startswith("# skip")]
+
+
+@case("the ledger on a full file system (tests/e2e/test_ledger_cli.py and test_status.py, by reference)")
+def full_fs(env):
+    skips = run_by_reference("test_ledger_cli.py", "ledger on a full file system")
+    skips += run_by_reference("test_status.py", "the ledger on a full file system")
+    if skips:
+        print(f"# skip: {skips[0][7:]}")
+        return
+    scenario("disk", "a 2 MiB tmpfs filled to the brim under the ledger (test_ledger_cli, test_status)", 2,
+             "503 ledger_unavailable with no body data, /readyz ledger 'full' then 200 with no request, "
+             "released again once there is room, ledger verify OK")
+
+
+if __name__ == "__main__":
+    pdtest.run()
