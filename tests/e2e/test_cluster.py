@@ -10,7 +10,9 @@ database that is not pdgate's, a newer schema.
 import base64
 import hashlib
 import json
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -52,6 +54,15 @@ def vkey_of(env, name):
 
 def ledger_db(inst):
     return inst.path(inst.get("ledger", "path") or "ledger.db")
+
+
+def unlimited(inst):
+    """The contract without rate or volume limits (the nodes count them each on their own)."""
+    p = inst.path(f"contracts/{CONTRACT}.json")
+    c = json.loads(p.read_text(encoding="utf-8"))
+    c.pop("limits", None)
+    c["valid_until"] = "2099-12-31T23:59:59+09:00"
+    p.write_text(json.dumps(c, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
 def token(inst):
@@ -219,7 +230,7 @@ def serve_n(inst, name, url, path=None):
     return inst.pdgate("serve", "-c", conf, "-n")
 
 
-@case("serve -n with [ledger] url: an empty database or pdgate's is OK, every other refused")
+@case("serve -n and serve with [ledger] url: an empty database or pdgate's is OK, others refused")
 def _(env):
     inst = env.done
     env.pg.create_database("fresh")
@@ -254,11 +265,182 @@ def _(env):
                                    ("ledger", "origin"): "pdgate.test/another"})
     r = inst.pdgate("serve", "-c", conf, "-n")
     check(r.returncode != 0 and "ledger origin is" in r.stderr, f"origin: {r.stderr!r}")
+    # serve itself refuses the same, before it listens
+    for name, url, words in [("s-badurl", "postgresql://h:port/x", "ledger url does not parse"),
+                             ("s-newer", env.pg.database_url("newer2"), "a newer pdgate's"),
+                             ("s-foreign", env.pg.database_url("foreign2"), "not a pdgate ledger")]:
+        conf = node_conf(inst, name, url)
+        r = inst.pdgate("serve", "-c", conf, timeout=60)
+        check(r.returncode != 0 and "[ledger] url: " in r.stderr and words in r.stderr,
+              f"serve {name}: exit {r.returncode}: {r.stderr!r}")
     # a file and a database at once, or neither
     r = serve_n(inst, "both", env.moved, path="ledger.db")
     check(r.returncode != 0 and "has both path and url" in r.stderr, f"both: {r.stderr!r}")
     r = serve_n(inst, "neither", None)
     check(r.returncode != 0 and "lacks the required key 'path'" in r.stderr, f"neither: {r.stderr!r}")
+
+
+def node_conf(inst, name, url):
+    """A configuration of its own for one node of inst on the PostgreSQL ledger url: its own
+    listeners, state database and log."""
+    return inst.variant(name, {("ledger", "path"): None, ("ledger", "url"): url,
+                               ("partner", "listen"): f"127.0.0.1:{pdtest.free_port()}",
+                               ("compliance", "listen"): f"127.0.0.1:{pdtest.free_port()}",
+                               ("gateway", "state"): f"state-{name}.db"})
+
+
+def leaves_of(inst, url):
+    out = cli(inst, "export", "--db", url).stdout
+    return [json.loads(x) for x in out.splitlines()]
+
+
+def spread(daemons, tok, n, threads=8):
+    """n member requests over the daemons in turn, threads at once; [(node, index, request)]."""
+    cert = daemons[0].install.pki.partner(PARTNER)
+    auth = {"Authorization": "Bearer " + tok}
+    got, lock = [], threading.Lock()
+
+    def one(i):
+        d = daemons[i % len(daemons)]
+        r = d.get(f"/v1/members/M{1 + i % 25:07d}", cert=cert, headers=auth)
+        eq(r.status_code, 200, f"request {i} to node {i % len(daemons)}: {r.text[:200]}")
+        with lock:
+            got.append((i % len(daemons), int(r.headers["X-Ledger-Index"]),
+                        r.headers["X-Request-Id"]))
+
+    with ThreadPoolExecutor(threads) as ex:
+        list(ex.map(one, range(n)))
+    return got
+
+
+@case("one node on PostgreSQL: every answer's entry is there, verify passes after")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("single")
+    url = env.pg.database_url("single")
+    conf = node_conf(inst, "single", url)
+    unlimited(inst)
+    with pdtest.Daemon(inst, conf=conf) as d:
+        got = spread([d], token(inst), 60)
+        d.term()
+    leaves = leaves_of(inst, url)
+    for _, idx, rid in got:
+        eq((leaves[idx]["index"], leaves[idx]["request"]), (idx, rid), f"entry {idx}")
+    eq(leaves[0]["admin"]["action"], "gateway_start", "the first entry")
+    eq(leaves[-1]["admin"]["action"], "gateway_stop", "the last entry")
+    r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(f"size {len(leaves)}\ncheckpoint {len(leaves)} " in r.stdout, r.stdout)
+
+
+@case("two nodes on one PostgreSQL: requests spread over both, one tree, consistent checkpoints")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("two")
+    url = env.pg.database_url("two")
+    c1, c2 = node_conf(inst, "node1", url), node_conf(inst, "node2", url)
+    unlimited(inst)
+    tok = token(inst)
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        got = spread([d1, d2], tok, 300, threads=16)
+        time.sleep(3 * INTERVAL_MS / 1000)
+        got += spread([d2, d1], tok, 100)
+        d1.term()
+        # node 2 serves on after node 1 stopped
+        got += spread([d2], tok, 40)
+        d2.term()
+    eq(len({idx for _, idx, _ in got}), len(got), "no index given twice")
+    leaves = leaves_of(inst, url)
+    for node, idx, rid in got:
+        eq((leaves[idx]["index"], leaves[idx]["request"]), (idx, rid), f"entry {idx} (node {node})")
+    starts = [x["index"] for x in leaves if x["kind"] == "admin" and x["admin"]["action"] == "gateway_start"]
+    stops = [x["index"] for x in leaves if x["kind"] == "admin" and x["admin"]["action"] == "gateway_stop"]
+    eq((len(starts), len(stops)), (2, 2), "each node started and stopped once")
+    cps = int(env.pg.psql("SELECT count(*) FROM checkpoints", dbname="two"))
+    check(cps >= 3, f"checkpoints: {cps}")
+    # verify checks every checkpoint's consistency with the next, whichever node signed it
+    r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n") and f"checkpoint {len(leaves)} " in r.stdout, r.stdout)
+
+
+@case("node 1 kill -9ed under load while node 2 serves on: every 200 from either has its entry")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("killed")
+    url = env.pg.database_url("killed")
+    c1, c2 = node_conf(inst, "k1", url), node_conf(inst, "k2", url)
+    unlimited(inst)
+    tok = token(inst)
+    cert = inst.pki.partner(PARTNER)
+    auth = {"Authorization": "Bearer " + tok}
+    got, lock, stop = [], threading.Lock(), threading.Event()
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        def load(d, k):
+            i = 0
+            while not stop.is_set():
+                i += 1
+                try:
+                    r = d.get(f"/v1/members/M{1 + (i + k) % 25:07d}", cert=cert, headers=auth,
+                              timeout=5)
+                except Exception:  # noqa: BLE001 - the killed node's connections fail
+                    continue
+                if r.status_code == 200:
+                    with lock:
+                        got.append((int(r.headers["X-Ledger-Index"]), r.headers["X-Request-Id"]))
+        threads = [threading.Thread(target=load, args=(d, k)) for k, d in
+                   enumerate([d1, d1, d1, d1, d2, d2, d2, d2])]
+        for t in threads:
+            t.start()
+        time.sleep(1.5)
+        d1.kill()
+        time.sleep(1.5)
+        stop.set()
+        for t in threads:
+            t.join()
+        after = spread([d2], tok, 20)
+        d2.term()
+    check(len(got) > 50, f"answers under load: {len(got)}")
+    leaves = leaves_of(inst, url)
+    for idx, rid in got + [(i, r) for _, i, r in after]:
+        eq(leaves[idx]["request"], rid, f"entry {idx}")
+    r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), r.stdout)
+
+
+@case("PostgreSQL stopped under a node: 503 ledger_unavailable, nothing released; back by itself")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("outage")
+    url = env.pg.database_url("outage")
+    conf = node_conf(inst, "outage", url)
+    unlimited(inst)
+    tok = token(inst)
+    cert = inst.pki.partner(PARTNER)
+    auth = {"Authorization": "Bearer " + tok}
+    with pdtest.Daemon(inst, conf=conf) as d:
+        spread([d], tok, 20)
+        env.pg.pause()
+        try:
+            for i in range(5):
+                r = d.get(f"/v1/members/M{1 + i:07d}", cert=cert, headers=auth)
+                pdtest.check_error(r, 503, "ledger_unavailable", f"request {i} while stopped")
+                check(b"M000000" not in r.content, f"released while stopped: {r.content[:200]!r}")
+        finally:
+            env.pg.resume()
+        # back by itself: the next commit connects again
+        deadline = time.monotonic() + 20
+        while True:
+            r = d.get("/v1/members/M0000007", cert=cert, headers=auth)
+            if r.status_code == 200:
+                break
+            check(time.monotonic() < deadline, f"not back after the restart: {r.status_code}")
+            time.sleep(0.2)
+        got = spread([d], tok, 20)
+        d.term()
+    leaves = leaves_of(inst, url)
+    for _, idx, rid in got:
+        eq(leaves[idx]["request"], rid, f"entry {idx}")
+    r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), r.stdout)
 
 
 if __name__ == "__main__":
