@@ -13,13 +13,14 @@
 #   make clean
 
 CC       ?= cc
-PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih
+PKGS     := openssl libmicrohttpd gnutls sqlite3 jansson libjwt libcurl inih libpq
 # What building and running pdgate needs (make run), and what the tests add (make test).
 RUN_PKGS  := build-essential pkg-config libssl-dev libmicrohttpd-dev libgnutls28-dev \
              libsqlite3-dev libjansson-dev libjwt-dev libcurl4-openssl-dev libinih-dev \
-             openssl sqlite3 curl
+             libpq-dev openssl sqlite3 curl
 TEST_PKGS := python3 python3-requests python3-cryptography clang libclang-rt-14-dev \
-             clang-format faketime chromium testssl.sh systemd procps groff-base prometheus
+             clang-format faketime chromium testssl.sh systemd procps groff-base prometheus \
+             postgresql
 DEB_PKGS  := $(RUN_PKGS) $(TEST_PKGS)
 WERROR   ?= -Werror
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
@@ -73,6 +74,7 @@ test-deps: run-deps
 	    || ! command -v chromium >/dev/null || ! command -v testssl >/dev/null \
 	    || ! command -v systemd-analyze >/dev/null || ! command -v groff >/dev/null \
 	    || ! command -v promtool >/dev/null \
+	    || ! test -x /usr/lib/postgresql/15/bin/initdb \
 	    || ! python3 -c 'import requests, cryptography' 2>/dev/null; then \
 	  echo "installing Debian packages: $(TEST_PKGS)"; \
 	  $(SUDO) apt-get update && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y $(TEST_PKGS); \
@@ -110,7 +112,7 @@ LINK_test_admission       := admission
 LINK_test_anon            := apierr buf cal catalog codec contract contract_file csv errlist file \
                              ident policy pseudo record release strtab text ujson utf8
 LINK_test_anon_entry      := anon apierr buf cal catalog codec config contract contract_file csv \
-                             errlist file ident ledger ledger_batch ledger_db ledger_err ledger_index ledger_leaf \
+                             errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_err ledger_index ledger_leaf \
                              ledger_read ledger_upgrade ledger_verify ledger_vfs log merkle metrics note policy pseudo record release \
                              strtab text ujson utf8
 LINK_test_apierr          := apierr
@@ -139,9 +141,11 @@ LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
                              pki_file policy pseudo record release strtab text token ujson utf8
 LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_cosig ledger_outside receipt \
-                             ledger_batch ledger_db ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
+                             ledger_batch ledger_db ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_batch    := buf ledger_batch merkle
+LINK_test_ledger_pg       := buf cal codec file ident ledger_batch ledger_db ledger_err ledger_leaf \
+                             ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_verify ledger_vfs merkle note strtab utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8
@@ -164,10 +168,10 @@ LINK_test_registry        := buf cal catalog codec contract contract_file errlis
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
                              ident policy pseudo record strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog certwatch codec config contract contract_file \
-                             errlist file ident ledger ledger_batch ledger_db ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf \
+                             errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf \
                              ledger_read csv ledger_vfs log merkle metrics note origin policy \
                              pseudo report_deletion strtab text ujson utf8
-LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_batch ledger_db ledger_index ledger_upgrade ledger_verify \
+LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify \
                              ledger_err ledger_leaf ledger_read ledger_vfs log merkle metrics note \
                              policy strtab text ujson utf8
 LINK_test_disclosure      := buf cal codec

@@ -598,6 +598,13 @@ load(struct run *r)
 		free(errors);
 		return -1;
 	}
+	if (r->cfg->ledger.url != NULL) {
+		/* its entry goes through the gateway's lock on the ledger file, which a shared
+		 * database has not */
+		fprintf(stderr, "pdgate anonymize: not built yet for a ledger in PostgreSQL "
+		                "([ledger] url)\n");
+		return -1;
+	}
 	char *text = file_read(r->spec_path, ANON_SPEC_MAX_BYTES, 0, &len, err, sizeof(err));
 	if (text == NULL) {
 		fprintf(stderr, "pdgate anonymize: --spec %s\n", err);

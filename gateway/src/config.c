@@ -112,7 +112,9 @@ static const struct key keys[] = {
     {"policy", "fields", K_PATH, O(policy.fields), F_REQUIRED | F_FILE, 0, 0},
     {"policy", "contracts", K_PATH, O(policy.contracts), F_REQUIRED | F_DIR, 0, 0},
 
-    {"ledger", "path", K_PATH, O(ledger.path), F_REQUIRED | F_PARENT, 0, 0},
+    /* path or url, one of them (finish) */
+    {"ledger", "path", K_PATH, O(ledger.path), F_PARENT, 0, 0},
+    {"ledger", "url", K_STR, O(ledger.url), 0, 0, 0},
     {"ledger", "origin", K_STR, O(ledger.origin), F_REQUIRED, 0, 0},
     {"ledger", "key", K_PATH, O(ledger.key), F_REQUIRED | F_FILE | F_KEY, 0, 0},
     {"ledger", "checkpoint_interval_ms", K_UINT, O(ledger.checkpoint_interval_ms), 0, 10, 3600000},
@@ -866,6 +868,22 @@ check_status(struct parse *p)
 			err(p, line, "status.listen is the same address as %s", names[i]);
 }
 
+const char *
+config_ledger_where(const struct config *c)
+{
+	return c->ledger.url != NULL ? c->ledger.url : c->ledger.path;
+}
+
+static size_t
+ledger_section(void)
+{
+	size_t s = 0;
+
+	while (strcmp(sections[s], "ledger") != 0)
+		s++;
+	return s;
+}
+
 /* Defaults that depend on other keys, required keys, files, and checks across keys. */
 static void
 finish(struct parse *p)
@@ -889,6 +907,19 @@ finish(struct parse *p)
 		}
 		if (n)
 			err(p, 0, "missing section [%s] with the keys %s", sections[s], missing);
+	}
+	/* the ledger is a file or a PostgreSQL database: one of them, said once */
+	if (p->section_line[ledger_section()]) {
+		unsigned path = line_of(p, "ledger", "path"), url = line_of(p, "ledger", "url");
+		if (path && url)
+			err(p, url,
+			    "[ledger] has both path and url: a ledger is a file or a database");
+		else if (!path && !url)
+			err(p, p->section_line[ledger_section()],
+			    "[ledger] lacks the required key 'path' (or 'url' for PostgreSQL)");
+		else if (url && strncmp(c->ledger.url, "postgresql://", 13) != 0 &&
+		         strncmp(c->ledger.url, "postgres://", 11) != 0)
+			err(p, url, "[ledger] url: not a postgresql:// URL");
 	}
 	if (!c->gateway.name && !(c->gateway.name = strdup("pdgate")))
 		p->oom = 1;

@@ -80,7 +80,8 @@ struct config {
 	} policy;
 
 	struct {
-		char *path;   /* ledger.db; need not exist yet, its folder must */
+		char *path; /* ledger.db; need not exist yet, its folder must. NULL with url */
+		char *url; /* a PostgreSQL ledger (postgresql://...) in place of path; NULL: path */
 		char *origin; /* checkpoint origin line and note key name */
 		char *key;    /* Ed25519 private key, PEM */
 		unsigned checkpoint_interval_ms;
@@ -138,6 +139,9 @@ struct config *config_load(const char *path, char **errors);
 
 /* Frees everything config_load allocated; config_free(NULL) does nothing. */
 void config_free(struct config *c);
+
+/* Where the ledger is: [ledger] url if set, else path (borrowed from c). */
+const char *config_ledger_where(const struct config *c);
 
 /* Checks that a key file is an existing readable regular file with no permission bits for
  * group or others (0600 or stricter). Returns 0, or -1 with a message naming the file and its

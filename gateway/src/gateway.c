@@ -29,6 +29,7 @@
 #include "file.h"
 #include "gateway.h"
 #include "ledger.h"
+#include "ledger_pool.h"
 #include "ledger_read.h"
 #include "log.h"
 #include "metrics.h"
@@ -421,6 +422,10 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
+	/* a PostgreSQL ledger is checked now, so that -n says what serve would refuse */
+	if (c->ledger.url != NULL &&
+	    ledger_pool_check(c->ledger.url, c->ledger.origin, err, sizeof err) < 0)
+		add_error(errors, "[ledger] url: %s", err);
 	struct origin_params op = origin_params_of(c);
 	op.metrics = g->metrics;
 	if (origin_cleartext_remote(c->origin.url))
@@ -572,13 +577,16 @@ serve_main(int argc, char **argv)
 	 * The lock is flock(2) on the ledger file, independent of SQLite's own fcntl locks, and
 	 * goes away with the process, however it ends.
 	 */
-	g.ledger_lock = open(g.cfg->ledger.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (g.ledger_lock < 0 || flock(g.ledger_lock, LOCK_EX | LOCK_NB) != 0) {
-		fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path,
-		        errno == EWOULDBLOCK ? "another pdgate is running on this ledger"
-		                             : strerror(errno));
-		goto done;
+	if (g.cfg->ledger.path != NULL) {
+		g.ledger_lock = open(g.cfg->ledger.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (g.ledger_lock < 0 || flock(g.ledger_lock, LOCK_EX | LOCK_NB) != 0) {
+			fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path,
+			        errno == EWOULDBLOCK ? "another pdgate is running on this ledger"
+			                             : strerror(errno));
+			goto done;
+		}
 	}
+	/* (a ledger in PostgreSQL takes many nodes: the database sequences them) */
 	/* The witnesses hold the ledger's checkpoints until they have been asked where they
 	 * stand, before any listener starts: a cut ledger never signs or releases. */
 	if (g.cfg->witness.n > 0 &&
@@ -587,7 +595,7 @@ serve_main(int argc, char **argv)
 		goto done;
 	}
 	struct ledger_params lp = {
-	    .path = g.cfg->ledger.path,
+	    .path = config_ledger_where(g.cfg),
 	    .origin = g.cfg->ledger.origin,
 	    .key = g.cfg->ledger.key,
 	    .checkpoint_interval_ms = g.cfg->ledger.checkpoint_interval_ms,
@@ -600,7 +608,11 @@ serve_main(int argc, char **argv)
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
-		fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path, err);
+		if (g.cfg->ledger.path != NULL)
+			fprintf(stderr, "pdgate serve: %s: [ledger] path: %s\n", g.cfg->ledger.path,
+			        err);
+		else
+			fprintf(stderr, "pdgate serve: [ledger] url: %s\n", err);
 		log_msg(g.log, "error", "ledger: %s", err);
 		goto done;
 	}

@@ -21,6 +21,10 @@
 #include "ledger_batch.h"
 #include "ledger_db.h"
 #include "ledger_index.h"
+#include "ledger_pg.h"
+#include "ledger_sign.h"
+#include "ledger_pool.h"
+#include "ledger_store.h"
 #include "ledger_upgrade.h"
 #include "note.h"
 #include "now.h"
@@ -80,7 +84,8 @@ struct ledger {
 	struct ledger_index *index;  /* the search index's follower (writer only) */
 
 	/* Writer state: touched only by the writer thread (by ledger_open before it starts). */
-	struct ledger_conn *w;
+	struct ledger_store *ws; /* the writer's store: the file's (&w->base) or PostgreSQL's */
+	struct ledger_conn *w;   /* the file's writer connection; NULL on PostgreSQL */
 	struct note_signer *signer;
 	struct note_verifier *verifier;
 	struct merkle_frontier frontier; /* of the committed entries */
@@ -217,80 +222,59 @@ ledger_refuse(struct ledger *l, const char *why)
 	pthread_mutex_unlock(&l->lock);
 }
 
-/* Signs a checkpoint over the committed entries, after checking that it extends the last one:
- * a consistency proof from the stored nodes must lead from the last signed root to the
- * frontier's root. On a failed check the ledger stops writing for good. 1 if the witness hook
+/* Signs a checkpoint over the committed entries under the lock on the tree state
+ * (ledger_sign.h): it extends the latest stored one, whichever writer signed it, by a verified
+ * consistency proof. On a failed check the ledger stops writing for good. 1 if the witness hook
  * holds it back (not signed, tried again). Writer only. */
 static int
 sign_checkpoint(struct ledger *l)
 {
-	uint8_t root[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
-	struct merkle_store s = ledger_conn_store(l->w);
-	char *text = NULL, *note = NULL;
-	size_t tlen, nlen, np;
-	uint64_t size = l->frontier.size;
-	int rc = -1;
-
-	assert(size > l->cp_size);
-	if (l->may_sign != NULL && !l->may_sign(l->hook_arg, size))
-		return 1;
-	if (merkle_frontier_root(&l->frontier, root) != MERKLE_OK)
-		goto done;
-	if (l->cp_size > 0) {
-		int m =
-		    merkle_consistency_proof(&s, l->cp_size, size, proof, MERKLE_MAX_PROOF, &np);
-		if (m == MERKLE_OK)
-			m = merkle_verify_consistency(l->cp_size, size, l->cp_root, root,
-			                              (const uint8_t(*)[MERKLE_HASH_LEN])proof, np);
-		if (m != MERKLE_OK) {
-			pthread_mutex_lock(&l->lock);
-			l->broken = 1;
-			pthread_mutex_unlock(&l->lock);
-			lmsg(l, "error",
-			     "tree of size %" PRIu64 " is not consistent with checkpoint %" PRIu64
-			     " (%s): not signed; refusing every entry from now on",
-			     size, l->cp_size, merkle_strerror(m));
-			goto done;
-		}
-	}
-	if (note_checkpoint_format(l->origin, size, root, &text, &tlen) != NOTE_OK ||
-	    note_sign(l->signer, text, tlen, &note, &nlen) != NOTE_OK) {
-		lmsg(l, "error", "cannot sign checkpoint %" PRIu64, size);
-		goto done;
-	}
-	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 1, (sqlite3_int64)size);
-	sqlite3_bind_text(l->w->st[LEDGER_ST_INS_CP], 2, note, (int)nlen, SQLITE_STATIC);
-	/* like the entries' times, a checkpoint's never goes back when the clock is stepped */
+	struct ledger_tree_state st = {
+	    .frontier = l->frontier, .last_ms = l->last_ms, .cp_size = l->cp_size};
+	struct ledger_sign_hooks h = {l->may_sign, l->signed_cb, l->hook_arg};
+	char why[512];
+	uint64_t size;
 	int64_t at = now_wall_ms();
+	enum ledger_sign_result r;
+
+	memcpy(st.cp_root, l->cp_root, MERKLE_HASH_LEN);
+	/* like the entries' times, a checkpoint's never goes back when the clock is stepped (and
+	 * ledger_sign raises it to the last batch's) */
 	pthread_mutex_lock(&l->lock);
 	if (at < l->h_cp_ms)
 		at = l->h_cp_ms;
 	pthread_mutex_unlock(&l->lock);
-	if (at < l->last_ms)
-		at = l->last_ms;
-	sqlite3_bind_int64(l->w->st[LEDGER_ST_INS_CP], 3, at);
-	if (ledger_st_exec(l->w->st[LEDGER_ST_INS_CP]) < 0) {
-		lmsg(l, "warn", "cannot store checkpoint %" PRIu64 ": %s (retried)", size,
-		     sqlite3_errmsg(l->w->db));
-		goto done;
+	r = ledger_sign(l->ws, l->signer, l->verifier, l->origin, &h, &at, &st, &size, why,
+	                sizeof(why));
+	if (r == LEDGER_SIGN_HELD)
+		return 1;
+	if (r == LEDGER_SIGN_INCONSISTENT) {
+		pthread_mutex_lock(&l->lock);
+		l->broken = 1;
+		pthread_mutex_unlock(&l->lock);
+		lmsg(l, "error", "%s: not signed; refusing every entry from now on", why);
+		return -1;
+	}
+	if (r == LEDGER_SIGN_FAILED) {
+		lmsg(l, "warn", "checkpoint: %s (retried)", why);
+		return -1;
 	}
 	/* Checkpoints only grow, and never past the committed entries. */
-	assert(size > l->cp_size && size == l->frontier.size);
-	l->cp_size = size;
-	memcpy(l->cp_root, root, MERKLE_HASH_LEN);
+	assert(st.cp_size >= l->cp_size && st.cp_size == st.frontier.size);
+	l->frontier = st.frontier; /* with what other nodes committed meanwhile */
+	l->last_ms = st.last_ms;
+	l->cp_size = st.cp_size;
+	memcpy(l->cp_root, st.cp_root, MERKLE_HASH_LEN);
 	pthread_mutex_lock(&l->lock);
-	l->stats.checkpoints++;
+	if (r == LEDGER_SIGN_SIGNED) {
+		l->stats.checkpoints++;
+		l->h_cp_ms = at;
+	}
 	l->h_cp_size = size;
-	l->h_cp_ms = at;
+	l->h_size = l->frontier.size;
 	l->h_unsigned_ms = 0; /* the writer signs what it committed: nothing else waits */
 	pthread_mutex_unlock(&l->lock);
-	if (l->signed_cb != NULL)
-		l->signed_cb(l->hook_arg, size, note, nlen);
-	rc = 0;
-done:
-	free(text);
-	free(note);
-	return rc;
+	return 0;
 }
 
 /* Adds one entry to the batch being built: its leaf to l->leaves, its hash to l->hashes and
@@ -325,19 +309,42 @@ add_entry(struct ledger *l, struct merkle_frontier *f, const struct buf *tail,
 static int
 insert_batch(struct ledger *l, uint64_t first, const struct merkle_frontier *f, int64_t ms)
 {
-	sqlite3_stmt *st = l->w->st[LEDGER_ST_INS_BATCH];
 	uint64_t n = f->size - first;
 
 	if (ledger_batch_end(&l->leaves) < 0 ||
 	    buf_add(&l->hashes, l->nodes.data, l->nodes.len) < 0)
 		return -1;
 	assert(l->hashes.len == ledger_batch_hashes_len(first, n));
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
-	sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
-	sqlite3_bind_int64(st, 3, ms);
-	sqlite3_bind_blob(st, 4, l->hashes.data, (int)l->hashes.len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 5, l->leaves.data, (int)l->leaves.len, SQLITE_STATIC);
-	return ledger_st_exec(st);
+	return l->ws->ops->put_batch(l->ws, first, n, ms, (const uint8_t *)l->hashes.data,
+	                             l->hashes.len, l->leaves.data, l->leaves.len) == 0
+	           ? 0
+	           : -1;
+}
+
+/* The batch of every waiter's entries after the tree base, all at time ms: its row in
+ * l->leaves, l->hashes and l->nodes, each waiter's first index, the extended tree in *f and
+ * the count in *n. 0, or -1 if memory ran out. */
+static int
+build_batch(struct ledger *l, struct waiter *list, const struct merkle_frontier *base, int64_t ms,
+            struct merkle_frontier *f, uint64_t *n)
+{
+	char time[LEDGER_TIME_LEN + 1];
+
+	*f = *base;
+	*n = 0;
+	ledger_leaf_time(ms, time);
+	buf_reset(&l->leaves);
+	buf_reset(&l->hashes);
+	buf_reset(&l->nodes);
+	for (struct waiter *w = list; w != NULL; w = w->next) {
+		w->first = f->size;
+		for (size_t i = 0; i < w->n; i++)
+			if (add_entry(l, f, &w->tails[i], time) < 0)
+				return -1;
+		*n += w->n;
+		assert(w->first + w->n == f->size);
+	}
+	return 0;
 }
 
 static void
@@ -356,8 +363,10 @@ waiter_free(struct waiter *w)
 static void
 commit_batch(struct ledger *l, struct waiter *list)
 {
-	struct merkle_frontier f = l->frontier;
-	char time[LEDGER_TIME_LEN + 1], why[sizeof(l->h_error)] = "";
+	struct merkle_frontier f, base = l->frontier;
+	struct ledger_tree_state st = {.frontier = l->frontier, .last_ms = l->last_ms};
+	struct ledger_tip tip;
+	char why[sizeof(l->h_error)] = "";
 	int64_t ms = now_wall_ms();
 	uint64_t n = 0, t0 = now_mono_us();
 	int rc = -1;
@@ -367,35 +376,39 @@ commit_batch(struct ledger *l, struct waiter *list)
 
 	if (ms < l->last_ms)
 		ms = l->last_ms;
-	ledger_leaf_time(ms, time);
-	buf_reset(&l->leaves);
-	buf_reset(&l->hashes);
-	buf_reset(&l->nodes);
 	/* The row is built before the transaction: the write lock is held for one insert. */
-	for (struct waiter *w = list; w != NULL; w = w->next) {
-		w->first = f.size;
-		for (size_t i = 0; i < w->n; i++)
-			if (add_entry(l, &f, &w->tails[i], time) < 0) {
-				snprintf(why, sizeof(why), "out of memory");
-				goto done;
-			}
-		n += w->n;
-		assert(w->first + w->n == f.size);
-	}
-	if (ledger_st_exec(l->w->st[LEDGER_ST_BEGIN]) < 0 ||
-	    insert_batch(l, l->frontier.size, &f, ms) < 0 ||
-	    ledger_st_exec(l->w->st[LEDGER_ST_COMMIT]) < 0)
+	if (build_batch(l, list, &base, ms, &f, &n) < 0) {
+		snprintf(why, sizeof(why), "out of memory");
 		goto done;
-	/* COMMIT returned: the transaction is over and, with synchronous=FULL, on disk. */
-	assert(sqlite3_get_autocommit(l->w->db));
+	}
+	if (l->ws->ops->begin(l->ws, &tip) != 0)
+		goto done;
+	if (tip.size != base.size || tip.time > ms) {
+		/* Another node appended since: under the lock, its entries are the tree to extend,
+		 * and its time the earliest this batch may have. The file has one writer. */
+		if (ledger_sign_catch_up(l->ws, &tip, &st) != 0) {
+			snprintf(why, sizeof(why), "reloading the tree of %" PRIu64 " entries",
+			         tip.size);
+			goto done;
+		}
+		base = st.frontier;
+		ms = ms < st.last_ms ? st.last_ms : ms;
+		if (build_batch(l, list, &base, ms, &f, &n) < 0) {
+			snprintf(why, sizeof(why), "out of memory");
+			goto done;
+		}
+	}
+	if (insert_batch(l, base.size, &f, ms) < 0 || l->ws->ops->commit(l->ws) != 0)
+		goto done;
+	/* COMMIT returned: the transaction is over and durable (synchronous=FULL, or
+	 * synchronous_commit=on). */
 	rc = 0;
 done:
 	if (rc < 0) {
 		/* copied: the rollback replaces the message */
 		if (why[0] == '\0')
-			snprintf(why, sizeof(why), "%s", sqlite3_errmsg(l->w->db));
-		if (!sqlite3_get_autocommit(l->w->db))
-			ledger_st_exec(l->w->st[LEDGER_ST_ROLLBACK]);
+			snprintf(why, sizeof(why), "%s", l->ws->ops->errmsg(l->ws));
+		l->ws->ops->rollback(l->ws);
 		if (!l->failing)
 			lmsg(l, "error", "cannot commit entries (%s): answering 503 until it can",
 			     why);
@@ -405,7 +418,8 @@ done:
 			lmsg(l, "info", "committing again");
 		l->failing = 0;
 		/* The tree only grows, by exactly the entries of this batch. */
-		assert(f.size == l->frontier.size + n && ms >= l->last_ms);
+		assert(f.size == base.size + n && base.size >= l->frontier.size &&
+		       ms >= l->last_ms);
 		l->frontier = f;
 		l->last_ms = ms;
 	}
@@ -468,6 +482,8 @@ wal_after_commit(struct ledger *l)
 {
 	int mode = -1;
 
+	if (l->w == NULL)
+		return; /* PostgreSQL keeps its own WAL */
 	l->wal_frames = l->w_frames;
 	if (l->wal_frames >= CKPT_HARD)
 		mode = SQLITE_CHECKPOINT_FULL;
@@ -522,21 +538,20 @@ ckpt_main(void *arg)
 
 /*
  * While commits fail and no caller waits: can the ledger be written again? A transaction that
- * writes and syncs a page of meta and leaves its content as it was (an update to the same value
- * would write nothing). So a ledger that recovers says so without waiting for a request, which
- * a monitor that took the gateway out of service would never send. Writer only.
+ * writes durably and leaves the content as it was (the store's probe). So a ledger that recovers
+ * says so without waiting for a request, which a monitor that took the gateway out of service would
+ * never send. Writer only.
  */
 static void
 probe(struct ledger *l)
 {
 	char err[sizeof(l->h_error)];
-	int ok = ledger_db_exec(l->w->db,
-	                        "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES "
-	                        "('probe', ''); DELETE FROM meta WHERE key = 'probe'; COMMIT",
-	                        err, sizeof(err)) == 0;
+	int ok = l->ws->ops->probe(l->ws) == 0;
 
-	if (!ok && !sqlite3_get_autocommit(l->w->db))
-		ledger_st_exec(l->w->st[LEDGER_ST_ROLLBACK]);
+	if (!ok) {
+		snprintf(err, sizeof(err), "%s", l->ws->ops->errmsg(l->ws));
+		l->ws->ops->rollback(l->ws);
+	}
 	if (ok) {
 		lmsg(l, "info", "the ledger can be written again");
 		l->failing = 0;
@@ -709,22 +724,37 @@ append_admin(struct ledger *l, const char *action, const char *version)
 static int
 recover(struct ledger *l, char *err, size_t errlen)
 {
-	struct merkle_store s = ledger_conn_store(l->w);
+	struct merkle_store s = ledger_store_tree(l->ws);
+	struct ledger_tip tip;
 	sqlite3_stmt *st = NULL;
 	char *note = NULL;
 	size_t len;
 	uint64_t size, cp_size = 0;
 	int rc = -1, m;
 
-	if (ledger_conn_size(l->w, &size) < 0) {
-		snprintf(err, errlen, "reading entries: %s", sqlite3_errmsg(l->w->db));
+	if (l->ws->ops->size(l->ws, &size) < 0) {
+		snprintf(err, errlen, "reading entries: %s", l->ws->ops->errmsg(l->ws));
 		return -1;
 	}
-	if (sqlite3_prepare_v2(l->w->db,
-	                       "SELECT coalesce(min(first), 0), coalesce(sum(n), 0) FROM batches",
-	                       -1, &st, NULL) != SQLITE_OK ||
-	    sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0 ||
-	    (uint64_t)sqlite3_column_int64(st, 1) != size) {
+	/* On PostgreSQL the tree-state row must say where the batches end (checked under its
+	 * lock); the file's batches are counted from 0. */
+	if (l->w == NULL) {
+		if (l->ws->ops->begin(l->ws, &tip) != 0) {
+			snprintf(err, errlen, "%s", l->ws->ops->errmsg(l->ws));
+			return -1;
+		}
+		l->ws->ops->rollback(l->ws);
+		if (tip.size < size) {
+			snprintf(err, errlen,
+			         "entries are not contiguous: run pdgate ledger verify");
+			return -1;
+		}
+		size = tip.size; /* another node may have committed meanwhile */
+	} else if (sqlite3_prepare_v2(
+	               l->w->db, "SELECT coalesce(min(first), 0), coalesce(sum(n), 0) FROM batches",
+	               -1, &st, NULL) != SQLITE_OK ||
+	           sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int64(st, 0) != 0 ||
+	           (uint64_t)sqlite3_column_int64(st, 1) != size) {
 		snprintf(err, errlen,
 		         "entries are not contiguous from 0 to %" PRIu64
 		         ": run pdgate ledger verify",
@@ -733,7 +763,7 @@ recover(struct ledger *l, char *err, size_t errlen)
 	}
 	sqlite3_finalize(st);
 	st = NULL;
-	m = ledger_conn_checkpoint(l->w, 0, &cp_size, &note, &len);
+	m = l->ws->ops->checkpoint(l->ws, 0, &cp_size, &note, &len, NULL);
 	if (m == LEDGER_OK) {
 		struct note_checkpoint cp;
 		uint8_t root[MERKLE_HASH_LEN];
@@ -754,7 +784,7 @@ recover(struct ledger *l, char *err, size_t errlen)
 		}
 		memcpy(l->cp_root, cp.root, MERKLE_HASH_LEN);
 	} else if (m != LEDGER_ENOENT) {
-		snprintf(err, errlen, "reading checkpoints: %s", sqlite3_errmsg(l->w->db));
+		snprintf(err, errlen, "reading checkpoints: %s", l->ws->ops->errmsg(l->ws));
 		goto done;
 	}
 	l->cp_size = cp_size;
@@ -763,7 +793,7 @@ recover(struct ledger *l, char *err, size_t errlen)
 		const char *leaf;
 		size_t n;
 		char head[48];
-		if (ledger_conn_leaf(l->w, i, &leaf, &n) != 0) {
+		if (ledger_store_leaf(l->ws, i, &leaf, &n) != 0) {
 			snprintf(err, errlen,
 			         "entry %" PRIu64 " missing or damaged: run pdgate ledger verify",
 			         i);
@@ -786,11 +816,11 @@ recover(struct ledger *l, char *err, size_t errlen)
 	}
 	assert(l->frontier.size == size && l->cp_size <= size);
 	if (size > 0) {
-		if (ledger_conn_batch(l->w, size - 1, &l->w->rd) != 0) {
+		if (ledger_store_batch(l->ws, size - 1, &l->ws->rd) != 0) {
 			snprintf(err, errlen, "reading the last batch: run pdgate ledger verify");
 			goto done;
 		}
-		l->last_ms = l->w->rd.time;
+		l->last_ms = l->ws->rd.time;
 	}
 	rc = 0;
 done:
@@ -803,14 +833,14 @@ done:
 static int64_t
 checkpoint_time(struct ledger *l)
 {
-	sqlite3_stmt *st = NULL;
+	char *note = NULL;
+	size_t len;
+	uint64_t size;
 	int64_t ms = 0;
 
-	if (sqlite3_prepare_v2(l->w->db, "SELECT time FROM checkpoints ORDER BY size DESC LIMIT 1",
-	                       -1, &st, NULL) == SQLITE_OK &&
-	    sqlite3_step(st) == SQLITE_ROW)
-		ms = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (l->ws->ops->checkpoint(l->ws, 0, &size, &note, &len, &ms) != 0)
+		ms = 0;
+	free(note);
 	return ms;
 }
 
@@ -821,6 +851,8 @@ ledger_free(struct ledger *l)
 		return;
 	ledger_index_stop(l->index);
 	ledger_pool_free(l->readers);
+	if (l->w == NULL)
+		ledger_store_free(l->ws); /* PostgreSQL's; the file's is l->w */
 	ledger_conn_free(l->w);
 	ledger_conn_free(l->ck);
 	note_signer_free(l->signer);
@@ -873,10 +905,13 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 		goto fail;
 	}
 
+	/* how messages name the ledger: a URL may hold a password */
+	const char *name = ledger_store_is_url(p->path) ? "on PostgreSQL" : p->path;
 	if (!p->read_only) {
+		bool pg = ledger_store_is_url(p->path);
 		int schema = 0;
-		if ((l->w = ledger_conn_open(p->path, true, msg, sizeof(msg))) == NULL ||
-		    ledger_db_init(l->w, p->origin, &schema, msg, sizeof(msg)) < 0) {
+		if (!pg && ((l->w = ledger_conn_open(p->path, true, msg, sizeof(msg))) == NULL ||
+		            ledger_db_init(l->w, p->origin, &schema, msg, sizeof(msg)) < 0)) {
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}
@@ -889,7 +924,14 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			goto fail;
 		}
 		/* A ledger of the earlier layout is converted once, checked before and after. */
-		if (schema == LEDGER_SCHEMA_OLD) {
+		if (pg) {
+			l->ws =
+			    ledger_pg_open(p->path, true, p->origin, &l->origin, msg, sizeof(msg));
+			if (l->ws == NULL) {
+				snprintf(err, errlen, "ledger %s: %s", name, msg);
+				goto fail;
+			}
+		} else if (schema == LEDGER_SCHEMA_OLD) {
 			struct ledger_upgrade_report u;
 			if (ledger_upgrade_run(l->w->db, p->origin, l->verifier, &u, msg,
 			                       sizeof(msg)) < 0) {
@@ -901,13 +943,16 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			     " batches, %" PRIu64 " checkpoints, verified before and after",
 			     LEDGER_SCHEMA, u.size, u.batches, u.checkpoints);
 		}
-		if ((l->origin = ledger_db_origin(l->w->db, p->origin, msg, sizeof(msg))) == NULL ||
-		    ledger_conn_prepare(l->w, true, msg, sizeof(msg)) < 0) {
+		if (!pg && ((l->origin = ledger_db_origin(l->w->db, p->origin, msg, sizeof(msg))) ==
+		                NULL ||
+		            ledger_conn_prepare(l->w, true, msg, sizeof(msg)) < 0)) {
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}
+		if (!pg)
+			l->ws = &l->w->base;
 		if (recover(l, msg, sizeof(msg)) < 0) {
-			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
+			snprintf(err, errlen, "ledger %s: %s", name, msg);
 			goto fail;
 		}
 		int signed_now = 0;
@@ -918,7 +963,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			if ((signed_now = sign_checkpoint(l)) < 0) {
 				snprintf(err, errlen,
 				         "ledger %s: cannot sign a checkpoint of size %" PRIu64,
-				         p->path, l->frontier.size);
+				         name, l->frontier.size);
 				goto fail;
 			}
 			signed_now = signed_now == 0; /* 1: held back by the witness hook */
@@ -928,30 +973,30 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			l->h_cp_ms = checkpoint_time(l);
 		}
 		l->h_size = l->frontier.size;
-		if ((l->index = ledger_index_start(p->path, l->log, msg, sizeof(msg))) == NULL) {
+		/* the search index is the file's; a PostgreSQL ledger's searches read the leaves */
+		if (!pg &&
+		    (l->index = ledger_index_start(p->path, l->log, msg, sizeof(msg))) == NULL) {
 			snprintf(err, errlen, "ledger %s: search index: %s", p->path, msg);
 			goto fail;
 		}
 	}
 
 	if (p->read_only) {
-		/* The file's schema and origin, before its statements are prepared. */
-		struct ledger_conn *probe = ledger_conn_open(p->path, false, msg, sizeof(msg));
-		if (probe != NULL)
-			l->origin = ledger_db_origin(probe->db, p->origin, msg, sizeof(msg));
-		ledger_conn_free(probe);
-		if (l->origin == NULL) {
-			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
+		/* The ledger's schema and origin, before its statements are prepared. */
+		if ((l->origin = ledger_pool_origin(p->path, p->origin, msg, sizeof(msg))) ==
+		    NULL) {
+			snprintf(err, errlen, "ledger %s: %s", name, msg);
 			goto fail;
 		}
 	}
 	if ((l->readers = ledger_pool_open(p->path, p->readers ? p->readers : LEDGER_READERS, msg,
 	                                   sizeof(msg))) == NULL) {
-		snprintf(err, errlen, "ledger %s: %s", p->path, msg);
+		snprintf(err, errlen, "ledger %s: %s", name, msg);
 		goto fail;
 	}
 
-	if (!p->read_only) {
+	/* the file's WAL is copied back by a checkpointer of its own (PostgreSQL has its own) */
+	if (!p->read_only && l->w != NULL) {
 		if ((l->ck = ledger_conn_open(p->path, true, msg, sizeof(msg))) == NULL ||
 		    ledger_db_exec(l->ck->db, "PRAGMA synchronous=FULL", msg, sizeof(msg)) < 0) {
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
@@ -963,6 +1008,8 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			goto fail;
 		}
 		l->ckpt_started = 1;
+	}
+	if (!p->read_only) {
 		if (pthread_create(&l->thread, NULL, writer_main, l) != 0) {
 			snprintf(err, errlen, "ledger: cannot start the writer thread");
 			goto fail;
@@ -970,7 +1017,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 		l->started = 1;
 		if (append_admin(l, "gateway_start", p->version) != LEDGER_OK) {
 			snprintf(err, errlen, "ledger %s: cannot write the gateway_start entry: %s",
-			         p->path, sqlite3_errmsg(l->w->db));
+			         name, l->ws->ops->errmsg(l->ws));
 			goto fail;
 		}
 	}
@@ -1007,7 +1054,8 @@ ledger_close(struct ledger *l)
 		pthread_cond_signal(&l->ckpt_cv);
 		pthread_mutex_unlock(&l->lock);
 		pthread_join(l->thread, NULL);
-		pthread_join(l->ckpt_thread, NULL);
+		if (l->ckpt_started)
+			pthread_join(l->ckpt_thread, NULL);
 		/* The writer is gone: the final checkpoint is signed here, on its connection. */
 		if (l->frontier.size > l->cp_size && (l->broken || sign_checkpoint(l) < 0))
 			rc = LEDGER_EIO;

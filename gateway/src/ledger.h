@@ -28,7 +28,9 @@
 
 /* How to open a ledger. Strings borrowed for the duration of ledger_open. */
 struct ledger_params {
-	const char *path;   /* ledger.db; created (with its schema) if absent, unless read_only */
+	const char *path;   /* ledger.db, created (with its schema) if absent unless read_only; or
+	                       a postgresql:// URL (ledger_pg.h: the tables made in an empty
+	                       database, several gateways may write it at once) */
 	const char *origin; /* checkpoint origin and note key name; must match the stored one.
 	                       May be NULL with read_only: the stored one is used. */
 	const char *key;    /* Ed25519 private key (PEM file, mode 0600); unused with read_only */

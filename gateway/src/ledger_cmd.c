@@ -1,5 +1,6 @@
-/* ledger_cmd — `pdgate ledger`: verify, export, checkpoint, prove, check-proof, backup. */
+/* ledger_cmd — `pdgate ledger`: verify, export, prove, check-proof, backup, upgrade, migrate. */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -18,6 +20,7 @@
 #include "ledger_backup.h"
 #include "ledger_cmd.h"
 #include "ledger_db.h"
+#include "ledger_migrate.h"
 #include "ledger_outside.h"
 #include "ledger_read.h"
 #include "ledger_upgrade.h"
@@ -37,6 +40,7 @@ static const char ledger_usage[] =
     "       pdgate ledger check-proof BUNDLE --vkey VKEY [--witness VKEY]... [--quorum N]\n"
     "       pdgate ledger backup -c FILE [--vkey VKEY] [--interval MS] DEST\n"
     "       pdgate ledger upgrade (-c FILE | --db LEDGER.db --vkey VKEY)\n"
+    "       pdgate ledger migrate --from LEDGER.db --to postgresql://... (-c FILE | --vkey VKEY)\n"
     "\n"
     "verify       checks the whole ledger offline: every leaf against its hash and position,\n"
     "             every stored node, every checkpoint's root, signature and consistency with\n"
@@ -74,6 +78,11 @@ static const char ledger_usage[] =
     "             for byte and the same checkpoints) before committing. The gateway does the\n"
     "             same when it opens such a ledger. It writes: stop the gateway of an earlier\n"
     "             pdgate first. Exit 0 upgraded or already current; 1 not upgraded.\n"
+    "migrate      moves an embedded ledger into an empty PostgreSQL database (its tables made\n"
+    "             if absent), row for row in one transaction: the file verified first (every\n"
+    "             entry signed: stop its gateway, whose lock the command takes), the copy\n"
+    "             verified before it commits and again after, with the same size, latest\n"
+    "             checkpoint and leaves. Exit 0 moved; 1 not moved (nothing stored).\n"
     "\n"
     "Except upgrade, the ledger is opened read-only: the commands work on a running gateway's file "
     "and on a\n"
@@ -83,7 +92,8 @@ static const char ledger_usage[] =
 struct cli {
 	const char *cmd;
 	const char *conf, *db, *vkey_path;
-	const char *args[2]; /* positional */
+	const char *from, *to; /* migrate */
+	const char *args[2];   /* positional */
 	unsigned nargs;
 	uint64_t start, end, size;
 	int has_start, has_end, has_size;
@@ -162,7 +172,7 @@ cli_vkey(struct cli *c)
 static const char *
 cli_db(const struct cli *c)
 {
-	return c->db ? c->db : c->cfg->ledger.path;
+	return c->db ? c->db : config_ledger_where(c->cfg);
 }
 
 static struct ledger *
@@ -532,6 +542,11 @@ cmd_backup(struct cli *c)
 		cli_err(c, "DEST (a new folder) is required");
 		return 2;
 	}
+	if (c->cfg->ledger.url != NULL) {
+		cli_err(c, "a ledger in PostgreSQL ([ledger] url) is backed up with the database's "
+		           "own tools (pg_dump, a standby): not built into pdgate yet");
+		return 2;
+	}
 	if (cli_vkey(c) != 0)
 		return 1;
 	struct ledger_backup_params p = {.ledger = c->cfg->ledger.path,
@@ -610,6 +625,42 @@ done:
 	return rc;
 }
 
+/* Moves an embedded ledger into PostgreSQL (ledger_migrate.h), holding the file's gateway
+ * lock: no gateway writes the file meanwhile, and one that runs refuses the move. */
+static int
+cmd_migrate(struct cli *c)
+{
+	struct ledger_migrate_report r;
+	char err[1024], b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1];
+	int fd, rc = 1;
+
+	if (cli_vkey(c) != 0)
+		return 1;
+	if ((fd = open(c->from, O_RDONLY | O_CLOEXEC)) < 0)
+		return cli_err(c, "%s: %s", c->from, strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		cli_err(c, "%s: %s", c->from,
+		        errno == EWOULDBLOCK ? "a pdgate is running on this ledger: stop it first"
+		                             : strerror(errno));
+		goto done;
+	}
+	if (ledger_migrate(c->from, c->to, c->verifier, &r, err, sizeof(err)) != 0) {
+		cli_err(c, "%s; nothing was stored", err);
+		goto done;
+	}
+	b64_encode(r.root, b64);
+	printf("size %" PRIu64 "\n", r.size);
+	if (r.size > 0)
+		printf("checkpoint %" PRIu64 " %s\n", r.size, b64);
+	printf("migrated %" PRIu64 " entries in %" PRIu64 " batches and %" PRIu64
+	       " checkpoints; verified before and after\n",
+	       r.size, r.batches, r.checkpoints);
+	rc = 0;
+done:
+	close(fd);
+	return rc;
+}
+
 int
 ledger_main(int argc, char **argv)
 {
@@ -634,6 +685,10 @@ ledger_main(int argc, char **argv)
 			c.conf = v;
 		} else if (strcmp(a, "--db") == 0) {
 			c.db = v;
+		} else if (strcmp(a, "--from") == 0) {
+			c.from = v;
+		} else if (strcmp(a, "--to") == 0) {
+			c.to = v;
 		} else if (strcmp(a, "--vkey") == 0) {
 			c.vkey_path = v;
 		} else if (strcmp(a, "--checkpoint") == 0) {
@@ -692,6 +747,16 @@ ledger_main(int argc, char **argv)
 	int is_check = strcmp(c.cmd, "check-proof") == 0;
 	int is_backup = strcmp(c.cmd, "backup") == 0;
 	int is_verify = strcmp(c.cmd, "verify") == 0;
+	int is_migrate = strcmp(c.cmd, "migrate") == 0;
+	if ((c.from != NULL || c.to != NULL) && !is_migrate) {
+		cli_err(&c, "--from and --to are options of migrate");
+		goto out;
+	}
+	if (is_migrate && (c.from == NULL || c.to == NULL || c.db != NULL)) {
+		cli_err(&c,
+		        "migrate takes --from LEDGER.db and --to postgresql://... (and no --db)");
+		goto out;
+	}
 	if (c.checkpoint != NULL && !is_verify) {
 		cli_err(&c, "--checkpoint is an option of verify");
 		goto out;
@@ -705,7 +770,7 @@ ledger_main(int argc, char **argv)
 		        c.quorum.quorum, c.quorum.n);
 		goto out;
 	}
-	if (!is_check && !is_backup && (c.conf == NULL) == (c.db == NULL)) {
+	if (!is_check && !is_backup && !is_migrate && (c.conf == NULL) == (c.db == NULL)) {
 		cli_err(&c, "give either -c FILE or --db LEDGER.db");
 		goto out;
 	}
@@ -736,9 +801,11 @@ ledger_main(int argc, char **argv)
 		rc = cmd_backup(&c);
 	else if (strcmp(c.cmd, "upgrade") == 0)
 		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_upgrade(&c);
+	else if (is_migrate)
+		rc = c.nargs ? cli_err(&c, "unexpected argument %s", c.args[0]) : cmd_migrate(&c);
 	else
 		rc = cli_err(&c, "unknown command (verify, export, checkpoint, prove, check-proof, "
-		                 "backup, upgrade)") +
+		                 "backup, upgrade, migrate)") +
 		     1;
 out:
 	ledger_quorum_clear(&c.quorum);

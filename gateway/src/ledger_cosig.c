@@ -9,6 +9,7 @@
 #include "ledger_cosig.h"
 #include "ledger_db.h"
 #include "ledger_err.h"
+#include "ledger_pool.h"
 #include "note.h"
 
 /* A checkpoint carries at most this many cosignatures: a note holds NOTE_MAX_SIGS lines. */
@@ -30,7 +31,8 @@ ledger_cosigned_checkpoint(struct ledger *l, uint64_t size, char **note, size_t 
                            uint64_t *cp_size)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
+	struct ledger_store *s = ledger_pool_get(pool);
+	struct ledger_conn *c = ledger_conn_of(s);
 	struct buf b = {0};
 	sqlite3_stmt *st = NULL;
 	char *n = NULL;
@@ -38,6 +40,12 @@ ledger_cosigned_checkpoint(struct ledger *l, uint64_t size, char **note, size_t 
 	int rc, k = 0;
 
 	*note = NULL;
+	if (c == NULL) {
+		/* a ledger in PostgreSQL keeps no cosignatures yet: the checkpoint as signed */
+		rc = s->ops->checkpoint(s, size, cp_size, note, len, NULL);
+		ledger_pool_put(pool, s);
+		return rc;
+	}
 	/* one read transaction: the checkpoint and its lines from one snapshot */
 	if (sqlite3_exec(c->db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK) {
 		rc = LEDGER_EIO;
@@ -79,7 +87,7 @@ take:
 done:
 	sqlite3_finalize(st);
 	sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
-	ledger_pool_put(pool, c);
+	ledger_pool_put(pool, s);
 	buf_free(&b);
 	free(n);
 	return rc;
@@ -91,11 +99,14 @@ one_size(struct ledger *l, const char *sql, int by_int, unsigned n, const char *
          uint64_t *size)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
+	struct ledger_store *s = ledger_pool_get(pool);
+	struct ledger_conn *c = ledger_conn_of(s);
 	sqlite3_stmt *st = NULL;
 	int rc = 0;
 
 	*size = 0;
+	if (c == NULL) /* a ledger in PostgreSQL: no cosignatures yet */
+		goto done;
 	if (sqlite3_prepare_v2(c->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		rc = no_table(c->db) ? 0 : LEDGER_EIO;
 		goto done;
@@ -104,14 +115,14 @@ one_size(struct ledger *l, const char *sql, int by_int, unsigned n, const char *
 		sqlite3_bind_int64(st, 1, n);
 	else
 		sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
-	int s = sqlite3_step(st);
-	if (s == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER)
+	int step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER)
 		*size = (uint64_t)sqlite3_column_int64(st, 0);
-	else if (s != SQLITE_ROW && s != SQLITE_DONE)
+	else if (step != SQLITE_ROW && step != SQLITE_DONE)
 		rc = LEDGER_EIO;
 done:
 	sqlite3_finalize(st);
-	ledger_pool_put(pool, c);
+	ledger_pool_put(pool, s);
 	return rc;
 }
 

@@ -1,6 +1,5 @@
 /* ledger_db — inside the ledger: ledger.db's schema, connections, statements, the reader pool. */
 #include <assert.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,12 +16,11 @@
  * a backup) before the operation fails: the writer then fails the batch (503), never hangs. */
 #define WRITER_BUSY_MS 2000
 #define READER_BUSY_MS 5000
-/* A stored batch holds at most this many entries (a commit holds a few pages at most); a
- * larger count is a damaged row, not an allocation to attempt. */
-#define BATCH_MAX_ENTRIES (1u << 24)
 
 /* ------------------------------------------------------------------------------------------ */
 /* Connections: one SQLite handle with its prepared statements. */
+
+static const struct ledger_store_ops sqlite_ops;
 
 static const char *const stmt_sql[LEDGER_ST_COUNT] = {
     [LEDGER_ST_BATCH_AT] = "SELECT first, n, time, hashes FROM batches WHERE first <= ?1 ORDER "
@@ -30,8 +28,9 @@ static const char *const stmt_sql[LEDGER_ST_COUNT] = {
     [LEDGER_ST_LEAVES_AT] = "SELECT first, n, time, leaves FROM batches WHERE first <= ?1 "
                             "ORDER BY first DESC LIMIT 1",
     [LEDGER_ST_SIZE] = "SELECT first + n FROM batches ORDER BY first DESC LIMIT 1",
-    [LEDGER_ST_CP_LATEST] = "SELECT size, note FROM checkpoints ORDER BY size DESC LIMIT 1",
-    [LEDGER_ST_CP_AT] = "SELECT size, note FROM checkpoints WHERE size = ?1",
+    [LEDGER_ST_CP_LATEST] = "SELECT size, note, time FROM checkpoints ORDER BY size DESC LIMIT 1",
+    [LEDGER_ST_CP_AT] = "SELECT size, note, time FROM checkpoints WHERE size = ?1",
+    [LEDGER_ST_TIP] = "SELECT first + n, time FROM batches ORDER BY first DESC LIMIT 1",
     [LEDGER_ST_INS_BATCH] = "INSERT INTO batches(first, n, time, hashes, leaves) VALUES (?1, ?2, "
                             "?3, ?4, ?5)",
     [LEDGER_ST_INS_CP] = "INSERT INTO checkpoints(size, note, time) VALUES (?1, ?2, ?3)",
@@ -62,13 +61,10 @@ const char ledger_db_schema_sql[] =
     "CREATE VIEW IF NOT EXISTS entries(idx, leaf, time) AS SELECT b.first + j.key, j.value,"
     " b.time FROM batches AS b, json_each(b.leaves) AS j;";
 
-void
-ledger_batch_rd_free(struct ledger_batch_rd *b)
+struct ledger_conn *
+ledger_conn_of(struct ledger_store *s)
 {
-	buf_free(&b->text);
-	free(b->off);
-	free(b->len);
-	memset(b, 0, sizeof(*b));
+	return s->ops == &sqlite_ops ? (struct ledger_conn *)s : NULL;
 }
 
 void
@@ -80,10 +76,29 @@ ledger_conn_free(struct ledger_conn *c)
 		sqlite3_finalize(c->st[i]);
 	for (int i = 0; i < LEDGER_IX_COUNT; i++)
 		sqlite3_finalize(c->ix[i]);
-	ledger_batch_rd_free(&c->rd);
-	free(c->hc.h);
-	sqlite3_close(c->db);
+	ledger_store_clear(&c->base);
+	if (!c->borrowed)
+		sqlite3_close(c->db);
 	free(c);
+}
+
+struct ledger_conn *
+ledger_conn_borrow(sqlite3 *db, char *err, size_t errlen)
+{
+	struct ledger_conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->base.ops = &sqlite_ops;
+	c->db = db;
+	c->borrowed = true;
+	if (ledger_conn_prepare(c, false, err, errlen) < 0) {
+		ledger_conn_free(c);
+		return NULL;
+	}
+	return c;
 }
 
 /* Opens path; busy_timeout is set before anything can touch the file's locks. */
@@ -98,6 +113,7 @@ ledger_conn_open(const char *path, bool writer, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
+	c->base.ops = &sqlite_ops;
 	/* The writer's WAL writes are gathered (ledger_vfs); readers write nothing. */
 	rc = sqlite3_open_v2(path, &c->db, flags | SQLITE_OPEN_NOMUTEX,
 	                     writer ? ledger_vfs_name() : NULL);
@@ -191,93 +207,19 @@ done:
 	}
 }
 
-/* Where node (level, index) — level 0: the leaf hash of entry index — is in the hashes of the
- * batch [first, first + n), or -1. */
-static int64_t
-hash_at(uint64_t first, uint64_t n, uint64_t e, uint64_t level, uint64_t index)
-{
-	if (level == 0)
-		return e >= first && e - first < n ? (int64_t)((e - first) * MERKLE_HASH_LEN) : -1;
-	return ledger_batch_node_at(first, n, level, index);
-}
+/* ------------------------------------------------------------------------------------------ */
+/* The store's operations on SQLite (ledger_store.h). */
 
-/*
- * The hash of node (level, index) from the batch holding entry e, which completes it. The
- * batch's hashes are kept (c->hc): most of an inclusion proof's siblings below the batch's
- * size are in the batch of the entry or its neighbour, and a committed batch never changes.
- */
-static int
-batch_hash(struct ledger_conn *c, uint64_t e, uint64_t level, uint64_t index,
-           uint8_t out[MERKLE_HASH_LEN])
+static struct ledger_conn *
+conn_of(struct ledger_store *s)
 {
-	struct ledger_hashes *hc = &c->hc;
-	sqlite3_stmt *st;
-	int64_t at;
-	int rc = -1;
-
-	if (hc->n > 0 && e >= hc->first && e - hc->first < hc->n) {
-		if ((at = hash_at(hc->first, hc->n, e, level, index)) < 0)
-			return -1;
-		memcpy(out, hc->h + at, MERKLE_HASH_LEN);
-		return 0;
-	}
-	st = c->st[LEDGER_ST_BATCH_AT];
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)e);
-	if (sqlite3_step(st) == SQLITE_ROW) {
-		uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
-		uint64_t n = (uint64_t)sqlite3_column_int64(st, 1);
-		const uint8_t *h = sqlite3_column_blob(st, 3);
-		uint64_t len = (uint64_t)sqlite3_column_bytes(st, 3);
-		at = n <= BATCH_MAX_ENTRIES ? hash_at(first, n, e, level, index) : -1;
-		if (at >= 0 && h != NULL && len == ledger_batch_hashes_len(first, n)) {
-			memcpy(out, h + at, MERKLE_HASH_LEN);
-			rc = 0;
-			if (len > hc->cap) {
-				uint8_t *p = realloc(hc->h, len);
-				if (p != NULL) {
-					hc->h = p;
-					hc->cap = len;
-				}
-			}
-			hc->n = 0;
-			if (len <= hc->cap) {
-				memcpy(hc->h, h, len);
-				hc->first = first;
-				hc->n = n;
-			}
-		}
-	}
-	ledger_st_done(st);
-	return rc;
+	return (struct ledger_conn *)s;
 }
 
 static int
-store_leaf_hash(void *ctx, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
+sq_size(struct ledger_store *s, uint64_t *size)
 {
-	return batch_hash(ctx, index, 0, index, out);
-}
-
-static int
-store_node_hash(void *ctx, uint64_t level, uint64_t index, uint8_t out[MERKLE_HASH_LEN])
-{
-	if (level == 0)
-		return store_leaf_hash(ctx, index, out);
-	if (level >= MERKLE_MAX_LEVELS || index > (UINT64_MAX >> level) - 1)
-		return -1;
-	return batch_hash(ctx, ledger_batch_node_entry(level, index), level, index, out);
-}
-
-struct merkle_store
-ledger_conn_store(struct ledger_conn *c)
-{
-	struct merkle_store s = {store_leaf_hash, store_node_hash, c};
-	return s;
-}
-
-int
-ledger_conn_size(struct ledger_conn *c, uint64_t *size)
-{
-	sqlite3_stmt *st = c->st[LEDGER_ST_SIZE];
+	sqlite3_stmt *st = conn_of(s)->st[LEDGER_ST_SIZE];
 	int rc = sqlite3_step(st);
 
 	if (rc == SQLITE_ROW)
@@ -288,70 +230,273 @@ ledger_conn_size(struct ledger_conn *c, uint64_t *size)
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : LEDGER_EIO;
 }
 
-int
-ledger_conn_batch(struct ledger_conn *c, uint64_t index, struct ledger_batch_rd *b)
+static int
+sq_batch(struct ledger_store *s, uint64_t e, uint64_t *first, uint64_t *n, int64_t *time,
+         struct ledger_hashes *hc, struct ledger_batch_rd *b)
 {
-	sqlite3_stmt *st = c->st[LEDGER_ST_LEAVES_AT];
+	sqlite3_stmt *st = conn_of(s)->st[b ? LEDGER_ST_LEAVES_AT : LEDGER_ST_BATCH_AT];
 	int rc = LEDGER_EIO, step;
 
-	if (b->n > 0 && index >= b->first && index - b->first < b->n)
-		return 0;
-	b->n = 0;
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)index);
+	assert(hc == NULL || b == NULL);
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)e);
 	if ((step = sqlite3_step(st)) != SQLITE_ROW) {
 		rc = step == SQLITE_DONE ? LEDGER_ENOENT : LEDGER_EIO;
 		goto done;
 	}
-	sqlite3_int64 first = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
-	const char *leaves = (const char *)sqlite3_column_text(st, 3);
-	if (first < 0 || n <= 0 || n > BATCH_MAX_ENTRIES || leaves == NULL)
+	sqlite3_int64 f = sqlite3_column_int64(st, 0), c = sqlite3_column_int64(st, 1);
+	if (f < 0 || c <= 0 || c > (sqlite3_int64)LEDGER_BATCH_MAX_ENTRIES || (uint64_t)f > e)
 		goto done;
-	if ((uint64_t)first + (uint64_t)n <= index) {
-		rc = LEDGER_ENOENT; /* past the end, or in a gap (verify names it) */
-		goto done;
-	}
-	if ((size_t)n > b->cap) {
-		size_t *off = realloc(b->off, (size_t)n * sizeof(*off));
-		if (off != NULL)
-			b->off = off;
-		size_t *len = realloc(b->len, (size_t)n * sizeof(*len));
-		if (len != NULL)
-			b->len = len;
-		if (off == NULL || len == NULL) {
-			rc = LEDGER_ENOMEM;
-			goto done;
-		}
-		b->cap = (size_t)n;
-	}
-	if (ledger_batch_split(leaves, (size_t)sqlite3_column_bytes(st, 3), (uint64_t)n, &b->text,
-	                       b->off, b->len) < 0)
-		goto done;
-	b->first = (uint64_t)first;
-	b->n = (uint64_t)n;
-	b->time = sqlite3_column_int64(st, 2);
+	*first = (uint64_t)f;
+	*n = (uint64_t)c;
+	*time = sqlite3_column_int64(st, 2);
 	rc = 0;
+	if (hc != NULL)
+		rc = ledger_store_keep_hashes(hc, *first, *n, sqlite3_column_blob(st, 3),
+		                              (size_t)sqlite3_column_bytes(st, 3));
+	else if (b != NULL)
+		rc = ledger_store_keep_leaves(b, *first, *n, *time,
+		                              (const char *)sqlite3_column_text(st, 3),
+		                              (size_t)sqlite3_column_bytes(st, 3));
 done:
 	ledger_st_done(st);
 	return rc;
 }
 
+static int
+sq_checkpoint(struct ledger_store *s, uint64_t size, uint64_t *cp_size, char **note, size_t *len,
+              int64_t *time)
+{
+	sqlite3_stmt *st = conn_of(s)->st[size ? LEDGER_ST_CP_AT : LEDGER_ST_CP_LATEST];
+	int rc;
+
+	if (size)
+		sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(st, 1);
+		size_t n = (size_t)sqlite3_column_bytes(st, 1);
+		*cp_size = (uint64_t)sqlite3_column_int64(st, 0);
+		assert(size == 0 || *cp_size == size);
+		*note = t ? strndup(t, n) : NULL;
+		*len = n;
+		if (time != NULL)
+			*time = sqlite3_column_int64(st, 2);
+		rc = *note ? LEDGER_OK : LEDGER_ENOMEM;
+	} else {
+		rc = rc == SQLITE_DONE ? LEDGER_ENOENT : LEDGER_EIO;
+	}
+	ledger_st_done(st);
+	return rc;
+}
+
+static int
+sq_snapshot_begin(struct ledger_store *s)
+{
+	return sqlite3_exec(conn_of(s)->db, "BEGIN", NULL, NULL, NULL) == SQLITE_OK ? 0
+	                                                                            : LEDGER_EIO;
+}
+
+static void
+sq_snapshot_end(struct ledger_store *s)
+{
+	sqlite3_exec(conn_of(s)->db, "COMMIT", NULL, NULL, NULL);
+}
+
+static int
+sq_scan_batches(struct ledger_store *s,
+                int (*fn)(void *arg, int64_t first, int64_t n, int64_t time, const uint8_t *hashes,
+                          size_t hlen, const char *leaves, size_t llen),
+                void *arg)
+{
+	sqlite3 *db = conn_of(s)->db;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (sqlite3_prepare_v2(db,
+	                       "SELECT first, n, time, hashes, leaves FROM batches ORDER BY first",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return LEDGER_EIO;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(arg, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		        sqlite3_column_int64(st, 2), sqlite3_column_blob(st, 3),
+		        (size_t)sqlite3_column_bytes(st, 3),
+		        (const char *)sqlite3_column_text(st, 4),
+		        (size_t)sqlite3_column_bytes(st, 4));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = LEDGER_EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_scan_checkpoints(struct ledger_store *s,
+                    int (*fn)(void *arg, int64_t size, const char *note, size_t len, int64_t time),
+                    void *arg)
+{
+	sqlite3 *db = conn_of(s)->db;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (sqlite3_prepare_v2(db, "SELECT size, note, time FROM checkpoints ORDER BY size", -1,
+	                       &st, NULL) != SQLITE_OK)
+		return LEDGER_EIO;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+		        (size_t)sqlite3_column_bytes(st, 1), sqlite3_column_int64(st, 2));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = LEDGER_EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* The write lock of the file (BEGIN IMMEDIATE) is the lock on the tree state. */
+static int
+sq_begin(struct ledger_store *s, struct ledger_tip *tip)
+{
+	struct ledger_conn *c = conn_of(s);
+	sqlite3_stmt *st = c->st[LEDGER_ST_TIP];
+	int step;
+
+	if (ledger_st_exec(c->st[LEDGER_ST_BEGIN]) < 0)
+		return LEDGER_EIO;
+	tip->size = 0;
+	tip->time = 0;
+	if ((step = sqlite3_step(st)) == SQLITE_ROW) {
+		tip->size = (uint64_t)sqlite3_column_int64(st, 0);
+		tip->time = sqlite3_column_int64(st, 1);
+	}
+	ledger_st_done(st);
+	if (step != SQLITE_ROW && step != SQLITE_DONE) {
+		ledger_st_exec(c->st[LEDGER_ST_ROLLBACK]);
+		return LEDGER_EIO;
+	}
+	return 0;
+}
+
+static int
+sq_put_batch(struct ledger_store *s, uint64_t first, uint64_t n, int64_t time,
+             const uint8_t *hashes, size_t hlen, const char *leaves, size_t llen)
+{
+	sqlite3_stmt *st = conn_of(s)->st[LEDGER_ST_INS_BATCH];
+
+	if (hlen > INT32_MAX || llen > INT32_MAX)
+		return LEDGER_EINVAL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)first);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)n);
+	sqlite3_bind_int64(st, 3, time);
+	sqlite3_bind_blob(st, 4, hashes, (int)hlen, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, leaves, (int)llen, SQLITE_STATIC);
+	return ledger_st_exec(st) == 0 ? 0 : LEDGER_EIO;
+}
+
+static int
+sq_put_checkpoint(struct ledger_store *s, uint64_t size, const char *note, size_t len, int64_t time)
+{
+	sqlite3_stmt *st = conn_of(s)->st[LEDGER_ST_INS_CP];
+
+	if (len > INT32_MAX)
+		return LEDGER_EINVAL;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 2, note, (int)len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, time);
+	return ledger_st_exec(st) == 0 ? 0 : LEDGER_EIO;
+}
+
+/* With synchronous=FULL, on disk once COMMIT returned. */
+static int
+sq_commit(struct ledger_store *s)
+{
+	struct ledger_conn *c = conn_of(s);
+
+	if (ledger_st_exec(c->st[LEDGER_ST_COMMIT]) < 0)
+		return LEDGER_EIO;
+	assert(sqlite3_get_autocommit(c->db));
+	return 0;
+}
+
+static void
+sq_rollback(struct ledger_store *s)
+{
+	struct ledger_conn *c = conn_of(s);
+
+	if (!sqlite3_get_autocommit(c->db))
+		ledger_st_exec(c->st[LEDGER_ST_ROLLBACK]);
+}
+
+/* A transaction that writes and syncs a page of meta and leaves its content as it was (an
+ * update to the same value would write nothing). */
+static int
+sq_probe(struct ledger_store *s)
+{
+	struct ledger_conn *c = conn_of(s);
+	int ok = sqlite3_exec(c->db,
+	                      "BEGIN IMMEDIATE; INSERT OR REPLACE INTO meta(key, value) VALUES "
+	                      "('probe', ''); DELETE FROM meta WHERE key = 'probe'; COMMIT",
+	                      NULL, NULL, NULL) == SQLITE_OK;
+
+	return ok ? 0 : LEDGER_EIO;
+}
+
+static const char *
+sq_errmsg(struct ledger_store *s)
+{
+	return sqlite3_errmsg(conn_of(s)->db);
+}
+
+static void
+sq_free(struct ledger_store *s)
+{
+	ledger_conn_free(conn_of(s));
+}
+
+static const struct ledger_store_ops sqlite_ops = {
+    .kind = "sqlite",
+    .size = sq_size,
+    .batch = sq_batch,
+    .checkpoint = sq_checkpoint,
+    .snapshot_begin = sq_snapshot_begin,
+    .snapshot_end = sq_snapshot_end,
+    .scan_batches = sq_scan_batches,
+    .scan_checkpoints = sq_scan_checkpoints,
+    .begin = sq_begin,
+    .put_batch = sq_put_batch,
+    .put_checkpoint = sq_put_checkpoint,
+    .commit = sq_commit,
+    .rollback = sq_rollback,
+    .probe = sq_probe,
+    .errmsg = sq_errmsg,
+    .free = sq_free,
+};
+
+struct merkle_store
+ledger_conn_store(struct ledger_conn *c)
+{
+	return ledger_store_tree(&c->base);
+}
+
+int
+ledger_conn_size(struct ledger_conn *c, uint64_t *size)
+{
+	return sq_size(&c->base, size);
+}
+
+int
+ledger_conn_batch(struct ledger_conn *c, uint64_t index, struct ledger_batch_rd *b)
+{
+	return ledger_store_batch(&c->base, index, b);
+}
+
 int
 ledger_conn_leaf(struct ledger_conn *c, uint64_t index, const char **leaf, size_t *len)
 {
-	int rc = ledger_conn_batch(c, index, &c->rd);
-
-	if (rc == 0) {
-		uint64_t k = index - c->rd.first;
-		*leaf = c->rd.text.data + c->rd.off[k];
-		*len = c->rd.len[k];
-	}
-	return rc;
+	return ledger_store_leaf(&c->base, index, leaf, len);
 }
 
 uint64_t
 ledger_conn_indexed(struct ledger_conn *c)
 {
 	sqlite3_stmt *st = c->ix[LEDGER_IX_STATE];
+	struct merkle_store s = ledger_conn_store(c);
 	uint8_t want[MERKLE_HASH_LEN], have[MERKLE_HASH_LEN];
 	uint64_t upto = 0;
 	bool has = false;
@@ -367,7 +512,7 @@ ledger_conn_indexed(struct ledger_conn *c)
 	ledger_st_done(st);
 	/* The index's last entry is the ledger's: the same leaf hash (which covers its index and
 	 * time). A restored or replaced ledger.db beside an old index matches nothing. */
-	if (!has || store_leaf_hash(c, upto - 1, have) < 0 ||
+	if (!has || s.leaf_hash(s.ctx, upto - 1, have) < 0 ||
 	    memcmp(want, have, MERKLE_HASH_LEN) != 0)
 		return 0;
 	return upto;
@@ -378,25 +523,7 @@ int
 ledger_conn_checkpoint(struct ledger_conn *c, uint64_t size, uint64_t *cp_size, char **note,
                        size_t *len)
 {
-	sqlite3_stmt *st = c->st[size ? LEDGER_ST_CP_AT : LEDGER_ST_CP_LATEST];
-	int rc;
-
-	if (size)
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		const char *t = (const char *)sqlite3_column_text(st, 1);
-		size_t n = (size_t)sqlite3_column_bytes(st, 1);
-		*cp_size = (uint64_t)sqlite3_column_int64(st, 0);
-		assert(size == 0 || *cp_size == size);
-		*note = t ? strndup(t, n) : NULL;
-		*len = n;
-		rc = *note ? LEDGER_OK : LEDGER_ENOMEM;
-	} else {
-		rc = rc == SQLITE_DONE ? LEDGER_ENOENT : LEDGER_EIO;
-	}
-	ledger_st_done(st);
-	return rc;
+	return sq_checkpoint(&c->base, size, cp_size, note, len, NULL);
 }
 
 int
@@ -539,134 +666,25 @@ fail:
 int
 ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *out)
 {
-	sqlite3_stmt *st = c->st[LEDGER_ST_BATCH_AT];
-	uint64_t lo = 0, hi = size;
-
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo) / 2;
-		/* entries [0, lo) are before ms, [hi, size) at or after it: times never go back */
-		assert(lo <= mid && mid < hi && hi <= size);
-		sqlite3_bind_int64(st, 1, (sqlite3_int64)mid);
-		if (sqlite3_step(st) != SQLITE_ROW) {
-			ledger_st_done(st);
-			return LEDGER_EIO;
-		}
-		/* every entry of a batch has its time: one step settles the whole batch */
-		uint64_t first = (uint64_t)sqlite3_column_int64(st, 0);
-		uint64_t end = first + (uint64_t)sqlite3_column_int64(st, 1);
-		int64_t t = sqlite3_column_int64(st, 2);
-		ledger_st_done(st);
-		if (end <= mid || first > mid)
-			return LEDGER_EIO; /* a gap: verify names it */
-		if (t < ms)
-			lo = end < hi ? end : hi;
-		else
-			hi = first > lo ? first : lo;
-	}
-	assert(lo <= size);
-	*out = lo;
-	return 0;
+	return ledger_store_bisect(&c->base, size, ms, out);
 }
 
-/* ------------------------------------------------------------------------------------------ */
-/* The reader pool. */
-
-struct ledger_pool {
-	pthread_mutex_t lock;
-	pthread_cond_t cv;        /* a connection was given back */
-	struct ledger_conn *free; /* the connections not lent, linked by next */
-	struct ledger_conn **all; /* n of them, for freeing */
-	unsigned n;
-};
-
-struct ledger_pool *
-ledger_pool_open(const char *path, unsigned n, char *err, size_t errlen)
+struct ledger_store *
+ledger_conn_reader(const char *path, char *err, size_t errlen)
 {
-	struct ledger_pool *p = calloc(1, sizeof(*p));
-
-	if (p == NULL || (p->all = calloc(n, sizeof(*p->all))) == NULL) {
-		free(p);
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
 	char *ix = ledger_index_path(path);
+	struct ledger_conn *c = ix ? ledger_conn_open(path, false, err, errlen) : NULL;
 
-	pthread_mutex_init(&p->lock, NULL);
-	pthread_cond_init(&p->cv, NULL);
-	for (; p->n < n; p->n++) {
-		struct ledger_conn *c = ledger_conn_open(path, false, err, errlen);
-		p->all[p->n] = c;
-		if (c == NULL || ix == NULL || ledger_conn_prepare(c, false, err, errlen) < 0) {
-			if (ix == NULL)
-				snprintf(err, errlen, "out of memory");
-			p->n += c != NULL;
-			ledger_pool_free(p);
-			free(ix);
-			return NULL;
-		}
-		ledger_conn_attach_index(c, ix);
-		c->next = p->free;
-		p->free = c;
+	if (ix == NULL)
+		snprintf(err, errlen, "out of memory");
+	if (c != NULL && ledger_conn_prepare(c, false, err, errlen) < 0) {
+		ledger_conn_free(c);
+		c = NULL;
 	}
+	if (c != NULL)
+		ledger_conn_attach_index(c, ix);
 	free(ix);
-	return p;
-}
-
-void
-ledger_pool_free(struct ledger_pool *p)
-{
-	if (p == NULL)
-		return;
-	for (unsigned i = 0; i < p->n; i++)
-		ledger_conn_free(p->all[i]);
-	free(p->all);
-	pthread_mutex_destroy(&p->lock);
-	pthread_cond_destroy(&p->cv);
-	free(p);
-}
-
-#ifndef NDEBUG
-/* Whether c is one of p's connections and lent: not among the free ones (p's lock held). */
-static bool
-lent(const struct ledger_pool *p, const struct ledger_conn *c)
-{
-	bool mine = false;
-
-	for (unsigned i = 0; i < p->n; i++)
-		mine |= p->all[i] == c;
-	for (const struct ledger_conn *f = p->free; f != NULL; f = f->next)
-		if (f == c)
-			return false;
-	return mine;
-}
-#endif
-
-struct ledger_conn *
-ledger_pool_get(struct ledger_pool *p)
-{
-	struct ledger_conn *c;
-
-	pthread_mutex_lock(&p->lock);
-	while (p->free == NULL)
-		pthread_cond_wait(&p->cv, &p->lock);
-	c = p->free;
-	p->free = c->next;
-	/* a connection is lent to one thread at a time: it was listed once */
-	assert(lent(p, c));
-	pthread_mutex_unlock(&p->lock);
-	return c;
-}
-
-void
-ledger_pool_put(struct ledger_pool *p, struct ledger_conn *c)
-{
-	pthread_mutex_lock(&p->lock);
-	/* only a connection of this pool comes back, and only once */
-	assert(lent(p, c));
-	c->next = p->free;
-	p->free = c;
-	pthread_cond_signal(&p->cv);
-	pthread_mutex_unlock(&p->lock);
+	return c ? &c->base : NULL;
 }
 
 char *

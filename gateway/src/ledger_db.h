@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "buf.h"
+#include "ledger_store.h"
 #include "merkle.h"
 
 /* The statements every connection prepares, then the writer's own. */
@@ -22,10 +23,12 @@ enum ledger_stmt {
 	LEDGER_ST_BATCH_AT,  /* ?1 idx → first, n, time, hashes of the batch holding idx */
 	LEDGER_ST_LEAVES_AT, /* ?1 idx → first, n, time, leaves of the batch holding idx */
 	LEDGER_ST_SIZE,      /* → first + n of the last batch */
-	LEDGER_ST_CP_LATEST, /* → size, note of the latest checkpoint */
-	LEDGER_ST_CP_AT,     /* ?1 size → size, note */
+	LEDGER_ST_CP_LATEST, /* → size, note, time of the latest checkpoint */
+	LEDGER_ST_CP_AT,     /* ?1 size → size, note, time */
 	LEDGER_ST_READER_END,
-	LEDGER_ST_INS_BATCH = LEDGER_ST_READER_END, /* the writer's */
+	LEDGER_ST_TIP =
+	    LEDGER_ST_READER_END, /* the writer's: → first + n, time of the last batch */
+	LEDGER_ST_INS_BATCH,
 	LEDGER_ST_INS_CP,
 	LEDGER_ST_BEGIN,
 	LEDGER_ST_COMMIT,
@@ -40,33 +43,15 @@ enum ledger_ix_stmt {
 	LEDGER_IX_COUNT,
 };
 
-/* The batch that holds an entry, its leaves split (ledger_conn_leaves): reused, so that
- * consecutive entries of one batch read its row once. Zero-initialised: empty. */
-struct ledger_batch_rd {
-	uint64_t first, n; /* the entries [first, first + n); n == 0: nothing loaded */
-	int64_t time;      /* the batch's time (Unix ms), every leaf's */
-	struct buf text;   /* the leaves, one after the other */
-	size_t *off, *len; /* leaf k at text.data + off[k], len[k] bytes */
-	size_t cap;        /* slots of off and len */
-};
-void ledger_batch_rd_free(struct ledger_batch_rd *b);
-
-/* The hashes of the batch the tree was last read from (ledger_conn_store). */
-struct ledger_hashes {
-	uint64_t first, n; /* the batch [first, first + n); n == 0: none */
-	uint8_t *h;        /* its hashes column */
-	size_t cap;        /* bytes allocated */
-};
-
-/* One SQLite handle with its prepared statements; used by one thread at a time. */
+/* One SQLite handle with its prepared statements, the SQLite implementation of the ledger's
+ * store (ledger_store.h); used by one thread at a time. */
 struct ledger_conn {
+	struct ledger_store base; /* first: a ledger_conn is a ledger_store (c->base.rd, .hc) */
 	sqlite3 *db;
+	bool borrowed;                     /* db is the caller's: freeing c leaves it open */
 	sqlite3_stmt *st[LEDGER_ST_COUNT]; /* the readers' [0, LEDGER_ST_READER_END), all on a
 	                                      writer's connection */
 	sqlite3_stmt *ix[LEDGER_IX_COUNT]; /* with the index attached as "ix"; else NULL */
-	struct ledger_batch_rd rd;         /* the last batch read by ledger_conn_leaf */
-	struct ledger_hashes hc;           /* the last batch's hashes the tree was read from */
-	struct ledger_conn *next;          /* in the pool's list of free connections */
 };
 
 /* Opens path: read-write (created if absent; WAL writes gathered by ledger_vfs) for a writer,
@@ -82,6 +67,9 @@ int ledger_conn_prepare(struct ledger_conn *c, bool writer, char *err, size_t er
  * file is there; a connection without it reads every entry (the searches stay exact). */
 void ledger_conn_attach_index(struct ledger_conn *c, const char *ix_path);
 void ledger_conn_free(struct ledger_conn *c);
+/* The connection of the caller's handle db (a transaction it holds), with the readers'
+ * statements, for ledger_verify_db; freeing it leaves db open. NULL with err. */
+struct ledger_conn *ledger_conn_borrow(sqlite3 *db, char *err, size_t errlen);
 
 /* The layout this pdgate writes (meta "schema"), and the one before it, which ledger_upgrade.h
  * converts. */
@@ -130,19 +118,11 @@ int ledger_conn_checkpoint(struct ledger_conn *c, uint64_t size, uint64_t *cp_si
  * time range is an index range. 0 or LEDGER_EIO. */
 int ledger_conn_bisect(struct ledger_conn *c, uint64_t size, int64_t ms, uint64_t *out);
 
-/* Read connections, each lent to one thread at a time. */
-struct ledger_pool;
-
-/* n read connections of path, prepared; NULL with err. Free with ledger_pool_free. */
-struct ledger_pool *ledger_pool_open(const char *path, unsigned n, char *err, size_t errlen);
-void ledger_pool_free(struct ledger_pool *p);
-/* A free connection, waiting for one if all are lent; give it back with ledger_pool_put. */
-struct ledger_conn *ledger_pool_get(struct ledger_pool *p);
-void ledger_pool_put(struct ledger_pool *p, struct ledger_conn *c);
-
-/* The read connections of an open ledger (ledger.c; borrowed), for ledger_read.c. */
-struct ledger;
-struct ledger_pool *ledger_pool_of(struct ledger *l);
+/* A reader's connection to path with its statements and the search index attached if it is
+ * there: ledger_pool_reader's for a file. NULL with err. */
+struct ledger_store *ledger_conn_reader(const char *path, char *err, size_t errlen);
+/* The SQLite connection s is, or NULL if s is another store's. */
+struct ledger_conn *ledger_conn_of(struct ledger_store *s);
 
 /* The search index's file beside the ledger at path (caller frees), or NULL (memory). */
 char *ledger_index_path(const char *path);

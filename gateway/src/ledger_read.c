@@ -11,6 +11,7 @@
 
 #include "cal.h"
 #include "ledger_db.h"
+#include "ledger_pool.h"
 #include "ledger_read.h"
 #include "strtab.h"
 
@@ -20,8 +21,8 @@ int
 ledger_size(struct ledger *l, uint64_t *size)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
-	int rc = ledger_conn_size(c, size);
+	struct ledger_store *c = ledger_pool_get(pool);
+	int rc = c->ops->size(c, size);
 
 	ledger_pool_put(pool, c);
 	return rc;
@@ -31,8 +32,8 @@ int
 ledger_checkpoint(struct ledger *l, uint64_t size, char **note, size_t *len, uint64_t *cp_size)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
-	int rc = ledger_conn_checkpoint(c, size, cp_size, note, len);
+	struct ledger_store *c = ledger_pool_get(pool);
+	int rc = c->ops->checkpoint(c, size, cp_size, note, len, NULL);
 
 	ledger_pool_put(pool, c);
 	return rc;
@@ -43,11 +44,11 @@ ledger_leaves(struct ledger *l, uint64_t start, uint64_t end,
               int (*fn)(void *arg, uint64_t index, const char *leaf, size_t len), void *arg)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
+	struct ledger_store *c = ledger_pool_get(pool);
 	uint64_t size;
 	int rc;
 
-	if ((rc = ledger_conn_size(c, &size)) < 0)
+	if ((rc = c->ops->size(c, &size)) < 0)
 		goto done;
 	if (start > end || end > size) {
 		rc = LEDGER_ERANGE;
@@ -56,7 +57,7 @@ ledger_leaves(struct ledger *l, uint64_t start, uint64_t end,
 	for (uint64_t i = start; i < end; i++) {
 		const char *leaf;
 		size_t len;
-		if ((rc = ledger_conn_leaf(c, i, &leaf, &len)) != 0) {
+		if ((rc = ledger_store_leaf(c, i, &leaf, &len)) != 0) {
 			rc = rc == LEDGER_ENOMEM ? rc : LEDGER_EIO;
 			break;
 		}
@@ -89,13 +90,13 @@ ledger_inclusion(struct ledger *l, uint64_t index, uint64_t size,
                  uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
-	struct merkle_store s = ledger_conn_store(c);
+	struct ledger_store *c = ledger_pool_get(pool);
+	struct merkle_store s = ledger_store_tree(c);
 	uint64_t have;
 	int rc;
 
 	/* Append-only: whatever size was committed when it is read stays valid for the proof. */
-	if ((rc = ledger_conn_size(c, &have)) == 0) {
+	if ((rc = c->ops->size(c, &have)) == 0) {
 		if (index >= size || size > have)
 			rc = LEDGER_ERANGE;
 		else if (s.leaf_hash(s.ctx, index, leaf_hash) < 0)
@@ -113,12 +114,12 @@ ledger_consistency(struct ledger *l, uint64_t old, uint64_t new,
                    uint8_t proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN], size_t *n)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
-	struct merkle_store s = ledger_conn_store(c);
+	struct ledger_store *c = ledger_pool_get(pool);
+	struct merkle_store s = ledger_store_tree(c);
 	uint64_t have;
 	int rc;
 
-	if ((rc = ledger_conn_size(c, &have)) == 0) {
+	if ((rc = c->ops->size(c, &have)) == 0) {
 		if (old == 0 || old > new || new > have)
 			rc = LEDGER_ERANGE;
 		else
@@ -139,7 +140,7 @@ ledger_consistency(struct ledger *l, uint64_t old, uint64_t new,
  * or everything without an index) by reading their leaves: a search is exact either way.
  */
 static int
-filter_range(struct ledger_conn *c, const struct ledger_filter *f, uint64_t *lo, uint64_t *hi,
+filter_range(struct ledger_store *c, const struct ledger_filter *f, uint64_t *lo, uint64_t *hi,
              uint64_t *upto)
 {
 	uint64_t size, t;
@@ -147,19 +148,19 @@ filter_range(struct ledger_conn *c, const struct ledger_filter *f, uint64_t *lo,
 
 	if (f->kind < -1 || f->kind > LEDGER_ADMIN || f->from_ms < 0 || f->to_ms < 0)
 		return LEDGER_EINVAL;
-	*upto = ledger_conn_indexed(c);
-	if ((rc = ledger_conn_size(c, &size)) < 0)
+	*upto = ledger_conn_of(c) != NULL ? ledger_conn_indexed(ledger_conn_of(c)) : 0;
+	if ((rc = c->ops->size(c, &size)) < 0)
 		return rc;
 	*upto = *upto < size ? *upto : size;
 	*lo = f->start;
 	*hi = f->end < size ? f->end : size;
 	if (f->from_ms > 0) {
-		if ((rc = ledger_conn_bisect(c, size, f->from_ms, &t)) < 0)
+		if ((rc = ledger_store_bisect(c, size, f->from_ms, &t)) < 0)
 			return rc;
 		*lo = t > *lo ? t : *lo;
 	}
 	if (f->to_ms > 0) {
-		if ((rc = ledger_conn_bisect(c, size, f->to_ms, &t)) < 0)
+		if ((rc = ledger_store_bisect(c, size, f->to_ms, &t)) < 0)
 			return rc;
 		*hi = t < *hi ? t : *hi;
 	}
@@ -194,7 +195,7 @@ matches(const struct ledger_leaf *leaf, const struct ledger_filter *f)
  * most of the range.
  */
 static int
-ix_prepare(struct ledger_conn *c, const struct ledger_filter *f, uint64_t lo, uint64_t hi,
+ix_prepare(struct ledger_store *c, const struct ledger_filter *f, uint64_t lo, uint64_t hi,
            const char *cols, bool desc, uint64_t limit, sqlite3_stmt **st)
 {
 	bool narrow = f->partner || f->subject || f->purpose;
@@ -210,7 +211,9 @@ ix_prepare(struct ledger_conn *c, const struct ledger_filter *f, uint64_t lo, ui
 	         : narrow    ? " AND +kind = ?6"
 	                     : " AND kind = ?6",
 	         desc ? " DESC" : "", limit ? " LIMIT ?7" : "");
-	if (sqlite3_prepare_v2(c->db, sql, -1, st, NULL) != SQLITE_OK)
+	/* only a SQLite ledger has an index, and only below upto, which is 0 without one */
+	assert(ledger_conn_of(c) != NULL);
+	if (sqlite3_prepare_v2(ledger_conn_of(c)->db, sql, -1, st, NULL) != SQLITE_OK)
 		return LEDGER_EIO;
 	sqlite3_bind_int64(*st, 1, (sqlite3_int64)lo);
 	sqlite3_bind_int64(*st, 2, (sqlite3_int64)hi);
@@ -234,10 +237,10 @@ typedef int (*visit_fn)(void *arg, uint64_t index, const char *text, size_t len,
 
 /* Entry i, parsed into leaf; checked to say its index. *hit: it matches f. */
 static int
-read_entry(struct ledger_conn *c, uint64_t i, const struct ledger_filter *f,
+read_entry(struct ledger_store *c, uint64_t i, const struct ledger_filter *f,
            struct ledger_leaf *leaf, const char **text, size_t *len, bool *hit)
 {
-	int rc = ledger_conn_leaf(c, i, text, len);
+	int rc = ledger_store_leaf(c, i, text, len);
 
 	if (rc != 0)
 		return rc == LEDGER_ENOMEM ? rc : LEDGER_EIO;
@@ -249,8 +252,8 @@ read_entry(struct ledger_conn *c, uint64_t i, const struct ledger_filter *f,
 
 /* Reads the entries [a, b) in the given order and visits those matching f. */
 static int
-walk_leaves(struct ledger_conn *c, const struct ledger_filter *f, uint64_t a, uint64_t b, bool desc,
-            struct ledger_leaf *leaf, visit_fn visit, void *arg)
+walk_leaves(struct ledger_store *c, const struct ledger_filter *f, uint64_t a, uint64_t b,
+            bool desc, struct ledger_leaf *leaf, visit_fn visit, void *arg)
 {
 	for (uint64_t k = 0; k < b - a; k++) {
 		uint64_t i = desc ? b - 1 - k : a + k;
@@ -269,7 +272,7 @@ walk_leaves(struct ledger_conn *c, const struct ledger_filter *f, uint64_t a, ui
 /* Visits the entries of [a, b) the index names for f, at most limit (0: all). An entry the
  * index names that does not match is a damaged index: an error, never a wrong answer. */
 static int
-walk_index(struct ledger_conn *c, const struct ledger_filter *f, uint64_t a, uint64_t b, bool desc,
+walk_index(struct ledger_store *c, const struct ledger_filter *f, uint64_t a, uint64_t b, bool desc,
            uint64_t limit, struct ledger_leaf *leaf, visit_fn visit, void *arg)
 {
 	sqlite3_stmt *st = NULL;
@@ -298,7 +301,7 @@ walk_index(struct ledger_conn *c, const struct ledger_filter *f, uint64_t a, uin
 /* Visits the entries matching f in index order (desc: newest first), at most limit (0: all;
  * visit may stop earlier by returning 1). */
 static int
-walk(struct ledger_conn *c, const struct ledger_filter *f, bool desc, uint64_t limit,
+walk(struct ledger_store *c, const struct ledger_filter *f, bool desc, uint64_t limit,
      visit_fn visit, void *arg)
 {
 	struct ledger_leaf *leaf = malloc(sizeof(*leaf));
@@ -351,7 +354,7 @@ ledger_each(struct ledger *l, const struct ledger_filter *f, uint64_t limit,
             int (*fn)(void *arg, const struct ledger_leaf *leaf), void *arg, uint64_t *next)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
+	struct ledger_store *c = ledger_pool_get(pool);
 	struct each e = {fn, arg, limit, 0, next};
 	int rc;
 
@@ -376,7 +379,7 @@ int
 ledger_count(struct ledger *l, const struct ledger_filter *f, uint64_t *count)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
+	struct ledger_store *c = ledger_pool_get(pool);
 	struct ledger_leaf *leaf = NULL;
 	sqlite3_stmt *st = NULL;
 	uint64_t lo, hi, upto, mid, tail = 0;
@@ -459,7 +462,7 @@ ledger_search(struct ledger *l, const struct ledger_query *q, struct ledger_hit 
 	    .end = q->after,
 	};
 	struct ledger_pool *pool;
-	struct ledger_conn *c;
+	struct ledger_store *c;
 	struct hits s = {NULL, 0, q->limit};
 	int rc;
 
@@ -525,11 +528,11 @@ ledger_day_releases(struct ledger *l, int64_t now,
                     void (*fn)(void *arg, const char *contract, uint64_t count), void *arg)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
+	struct ledger_store *c = ledger_pool_get(pool);
 	struct ledger_filter f = {.kind = LEDGER_RELEASE, .end = UINT64_MAX};
 	struct ledger_leaf *leaf = malloc(sizeof(*leaf));
 	int64_t start = cal_jst_day_start(cal_jst_day(now));
-	sqlite3_stmt *st = c->ix[LEDGER_IX_DAY];
+	sqlite3_stmt *st = ledger_conn_of(c) != NULL ? ledger_conn_of(c)->ix[LEDGER_IX_DAY] : NULL;
 	struct day d = {0};
 	uint64_t lo, hi, upto, mid;
 	int rc;
@@ -544,6 +547,7 @@ ledger_day_releases(struct ledger *l, int64_t now,
 		goto done;
 	mid = upto < lo ? lo : upto > hi ? hi : upto;
 	if (lo < mid) {
+		assert(st != NULL);
 		sqlite3_bind_int64(st, 1, (sqlite3_int64)lo);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)mid);
 		int s;
@@ -575,16 +579,17 @@ ledger_verify(struct ledger *l, struct note_verifier *v, int64_t now_ms, int64_t
               struct ledger_verdict *out)
 {
 	struct ledger_pool *pool = ledger_pool_of(l);
-	struct ledger_conn *c = ledger_pool_get(pool);
+	struct ledger_store *c = ledger_pool_get(pool);
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	/* One read transaction: a running gateway's later commits stay out of this snapshot. */
-	if (ledger_db_exec(c->db, "BEGIN", out->problem, sizeof(out->problem)) < 0) {
+	if (c->ops->snapshot_begin(c) != 0) {
+		snprintf(out->problem, sizeof(out->problem), "%s", c->ops->errmsg(c));
 		rc = LEDGER_EIO;
 	} else {
-		rc = ledger_verify_db(c->db, v, now_ms, grace_ms, NULL, out);
-		sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+		rc = ledger_verify_store(c, v, now_ms, grace_ms, NULL, out);
+		c->ops->snapshot_end(c);
 	}
 	ledger_pool_put(pool, c);
 	return rc;

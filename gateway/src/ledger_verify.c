@@ -46,6 +46,7 @@ struct walk {
 	EVP_MD_CTX *digest;         /* of the leaves and their newlines; NULL: none */
 	int64_t prev_ms;            /* the time of the entry before */
 	bool prev_stop;             /* the entry before is a gateway_stop */
+	bool shared;                /* several nodes write: another may go on after one stops */
 	uint64_t last_stop;         /* the last gateway_stop (UINT64_MAX: none) */
 };
 
@@ -75,7 +76,7 @@ verify_entry(struct walk *w, uint64_t pos, const char *text, size_t len,
 	if (w->leaf->time_ms != batch_ms)
 		return problem(out, LEDGER_EVERIFY,
 		               "entry %" PRIu64 ": its time differs from its batch's", pos);
-	if (w->prev_stop && !action_is(w->leaf, "gateway_start"))
+	if (w->prev_stop && !w->shared && !action_is(w->leaf, "gateway_start"))
 		return problem(out, LEDGER_EVERIFY,
 		               "entry %" PRIu64 ": follows gateway_stop but is not gateway_start",
 		               pos);
@@ -119,181 +120,153 @@ verify_nodes(struct walk *w, uint64_t first, uint64_t n, const uint8_t *hashes)
 	return 0;
 }
 
-/* Every batch in order: contiguous from 0, its hashes and leaves of the right shape, each
- * entry (verify_entry) and each node it completes (verify_nodes). */
-static int
-verify_batches(sqlite3 *db, struct walk *w)
-{
-	struct ledger_verdict *out = w->out;
-	struct buf text = {0};
-	size_t *off = NULL, *lens = NULL, cap = 0;
-	sqlite3_stmt *st = NULL;
-	int rc, step;
+/* What the scan over the batches carries besides the walk: the leaves split. */
+struct scan {
+	struct walk *w;
+	struct buf text;
+	size_t *off, *lens, cap;
+};
 
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT first, n, time, hashes, leaves FROM batches ORDER BY first",
-	                       -1, &st, NULL) != SQLITE_OK) {
-		rc = problem(out, LEDGER_EIO, "%s", sqlite3_errmsg(db));
-		goto done;
+/* One stored batch, in the order of first: contiguous from 0, its hashes and leaves of the
+ * right shape, each entry (verify_entry) and each node it completes (verify_nodes). */
+static int
+verify_batch(void *arg, int64_t first, int64_t n, int64_t ms, const uint8_t *hashes, size_t hlen,
+             const char *leaves, size_t llen)
+{
+	struct scan *sc = arg;
+	struct walk *w = sc->w;
+	struct ledger_verdict *out = w->out;
+	uint64_t pos = out->size;
+	int rc;
+
+	if (first < 0 || (uint64_t)first != pos)
+		return problem(out, LEDGER_EVERIFY,
+		               "entry %" PRIu64 ": missing (the next stored batch starts at %lld)",
+		               pos, (long long)first);
+	/* a batch's leaves are at least two bytes each ("" in the array) */
+	if (n <= 0 || (uint64_t)n > llen || hashes == NULL ||
+	    hlen != ledger_batch_hashes_len(pos, (uint64_t)n))
+		return problem(out, LEDGER_EVERIFY,
+		               "batch of entries %" PRIu64 "..: its count or hashes are damaged",
+		               pos);
+	if ((size_t)n > sc->cap) {
+		free(sc->off);
+		free(sc->lens);
+		sc->cap = (size_t)n;
+		sc->off = malloc(sc->cap * sizeof(*sc->off));
+		sc->lens = malloc(sc->cap * sizeof(*sc->lens));
+		if (sc->off == NULL || sc->lens == NULL) {
+			sc->cap = 0;
+			return problem(out, LEDGER_ENOMEM, "out of memory");
+		}
 	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		uint64_t pos = out->size;
-		sqlite3_int64 first = sqlite3_column_int64(st, 0), n = sqlite3_column_int64(st, 1);
-		int64_t ms = sqlite3_column_int64(st, 2);
-		const uint8_t *hashes = sqlite3_column_blob(st, 3);
-		uint64_t hlen = (uint64_t)sqlite3_column_bytes(st, 3);
-		const char *leaves = (const char *)sqlite3_column_text(st, 4);
-		size_t llen = (size_t)sqlite3_column_bytes(st, 4);
-		if (first < 0 || (uint64_t)first != pos) {
-			rc = problem(out, LEDGER_EVERIFY,
-			             "entry %" PRIu64
-			             ": missing (the next stored batch starts at %lld)",
-			             pos, (long long)first);
-			goto done;
-		}
-		/* a batch's leaves are at least two bytes each ("" in the array) */
-		if (n <= 0 || (uint64_t)n > llen || hashes == NULL ||
-		    hlen != ledger_batch_hashes_len(pos, (uint64_t)n)) {
-			rc = problem(
-			    out, LEDGER_EVERIFY,
-			    "batch of entries %" PRIu64 "..: its count or hashes are damaged", pos);
-			goto done;
-		}
-		if ((size_t)n > cap) {
-			free(off);
-			free(lens);
-			cap = (size_t)n;
-			off = malloc(cap * sizeof(*off));
-			lens = malloc(cap * sizeof(*lens));
-			if (off == NULL || lens == NULL) {
-				rc = problem(out, LEDGER_ENOMEM, "out of memory");
-				goto done;
-			}
-		}
-		if (leaves == NULL ||
-		    ledger_batch_split(leaves, llen, (uint64_t)n, &text, off, lens) < 0) {
-			rc = problem(out, LEDGER_EVERIFY,
-			             "batch of entries %" PRIu64 "..%" PRIu64
-			             ": its leaves are not %lld leaves in the stored form",
-			             pos, pos + (uint64_t)n - 1, (long long)n);
-			goto done;
-		}
-		for (sqlite3_int64 k = 0; k < n; k++) {
-			if ((rc = verify_entry(w, pos + (uint64_t)k, text.data + off[k], lens[k],
-			                       hashes + k * MERKLE_HASH_LEN, ms)) != 0)
-				goto done;
-			out->size++;
-		}
-		if ((rc = verify_nodes(w, pos, (uint64_t)n, hashes)) != 0)
-			goto done;
+	if (leaves == NULL ||
+	    ledger_batch_split(leaves, llen, (uint64_t)n, &sc->text, sc->off, sc->lens) < 0)
+		return problem(out, LEDGER_EVERIFY,
+		               "batch of entries %" PRIu64 "..%" PRIu64
+		               ": its leaves are not %lld leaves in the stored form",
+		               pos, pos + (uint64_t)n - 1, (long long)n);
+	for (int64_t k = 0; k < n; k++) {
+		if ((rc = verify_entry(w, pos + (uint64_t)k, sc->text.data + sc->off[k],
+		                       sc->lens[k], hashes + k * MERKLE_HASH_LEN, ms)) != 0)
+			return rc;
+		out->size++;
 	}
-	rc = step == SQLITE_DONE
-	         ? 0
-	         : problem(out, LEDGER_EIO, "reading batches: %s", sqlite3_errmsg(db));
-done:
-	sqlite3_finalize(st);
-	buf_free(&text);
-	free(off);
-	free(lens);
+	return verify_nodes(w, pos, (uint64_t)n, hashes);
+}
+
+static int
+verify_batches(struct ledger_store *s, struct walk *w)
+{
+	struct scan sc = {.w = w};
+	int rc = s->ops->scan_batches(s, verify_batch, &sc);
+
+	if (rc == LEDGER_EIO && w->out->problem[0] == '\0')
+		problem(w->out, LEDGER_EIO, "reading batches: %s", s->ops->errmsg(s));
+	buf_free(&sc.text);
+	free(sc.off);
+	free(sc.lens);
 	return rc;
 }
 
-/* Every checkpoint: signature, size, root, consistency with the one before. */
+/* What the scan over the checkpoints carries. */
+struct cps {
+	struct merkle_store *tree;
+	struct note_verifier *v;
+	struct ledger_verdict *out;
+};
+
+/* One checkpoint, in the order of size: signature, size, root, consistency with the one
+ * before. */
 static int
-verify_checkpoints(sqlite3 *db, struct merkle_store *tree, struct note_verifier *v,
+verify_checkpoint(void *arg, int64_t sz, const char *note, size_t len, int64_t time)
+{
+	struct cps *c = arg;
+	struct ledger_verdict *out = c->out;
+	uint8_t root[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
+	struct note_checkpoint cp;
+	size_t np;
+	int r = NOTE_OK;
+
+	(void)time;
+	if (note == NULL || (r = note_checkpoint_open(note, len, &c->v, 1, &cp)) != NOTE_OK)
+		return problem(out, LEDGER_EVERIFY, "checkpoint %lld: %s", (long long)sz,
+		               note ? note_strerror(r) : "no note");
+	if (sz <= 0 || cp.size != (uint64_t)sz)
+		return problem(out, LEDGER_EVERIFY, "checkpoint %lld: its note says size %" PRIu64,
+		               (long long)sz, cp.size);
+	if (cp.size > out->size)
+		return problem(out, LEDGER_EVERIFY,
+		               "checkpoint %" PRIu64 ": beyond the %" PRIu64 " stored entries",
+		               cp.size, out->size);
+	if (merkle_root(c->tree, cp.size, root) != MERKLE_OK ||
+	    memcmp(root, cp.root, MERKLE_HASH_LEN) != 0)
+		return problem(out, LEDGER_EVERIFY,
+		               "checkpoint %" PRIu64 ": its root differs from the tree of the "
+		               "stored entries",
+		               cp.size);
+	if (out->cp_size > 0 &&
+	    (merkle_consistency_proof(c->tree, out->cp_size, cp.size, proof, MERKLE_MAX_PROOF,
+	                              &np) != MERKLE_OK ||
+	     merkle_verify_consistency(out->cp_size, cp.size, out->cp_root, root,
+	                               (const uint8_t(*)[MERKLE_HASH_LEN])proof, np) != MERKLE_OK))
+		return problem(out, LEDGER_EVERIFY,
+		               "checkpoint %" PRIu64 ": not consistent with checkpoint %" PRIu64,
+		               cp.size, out->cp_size);
+	/* Checkpoints only grow: each extends the one before. */
+	assert(cp.size > out->cp_size);
+	out->cp_size = cp.size;
+	memcpy(out->cp_root, root, MERKLE_HASH_LEN);
+	return 0;
+}
+
+static int
+verify_checkpoints(struct ledger_store *s, struct merkle_store *tree, struct note_verifier *v,
                    struct ledger_verdict *out)
 {
-	uint8_t root[MERKLE_HASH_LEN], proof[MERKLE_MAX_PROOF][MERKLE_HASH_LEN];
-	sqlite3_stmt *st = NULL;
-	int rc, step;
+	struct cps c = {tree, v, out};
+	int rc = s->ops->scan_checkpoints(s, verify_checkpoint, &c);
 
-	if (sqlite3_prepare_v2(db, "SELECT size, note FROM checkpoints ORDER BY size", -1, &st,
-	                       NULL) != SQLITE_OK) {
-		rc = problem(out, LEDGER_EIO, "%s", sqlite3_errmsg(db));
-		goto done;
-	}
-	while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-		sqlite3_int64 sz = sqlite3_column_int64(st, 0);
-		const char *note = (const char *)sqlite3_column_text(st, 1);
-		size_t len = (size_t)sqlite3_column_bytes(st, 1), np;
-		struct note_checkpoint cp;
-		int r = NOTE_OK;
-		if (note == NULL || (r = note_checkpoint_open(note, len, &v, 1, &cp)) != NOTE_OK) {
-			rc = problem(out, LEDGER_EVERIFY, "checkpoint %lld: %s", (long long)sz,
-			             note ? note_strerror(r) : "no note");
-			goto done;
-		}
-		if (sz <= 0 || cp.size != (uint64_t)sz) {
-			rc = problem(out, LEDGER_EVERIFY,
-			             "checkpoint %lld: its note says size %" PRIu64, (long long)sz,
-			             cp.size);
-			goto done;
-		}
-		if (cp.size > out->size) {
-			rc =
-			    problem(out, LEDGER_EVERIFY,
-			            "checkpoint %" PRIu64 ": beyond the %" PRIu64 " stored entries",
-			            cp.size, out->size);
-			goto done;
-		}
-		if (merkle_root(tree, cp.size, root) != MERKLE_OK ||
-		    memcmp(root, cp.root, MERKLE_HASH_LEN) != 0) {
-			rc =
-			    problem(out, LEDGER_EVERIFY,
-			            "checkpoint %" PRIu64 ": its root differs from the tree of the "
-			            "stored entries",
-			            cp.size);
-			goto done;
-		}
-		if (out->cp_size > 0 &&
-		    (merkle_consistency_proof(tree, out->cp_size, cp.size, proof, MERKLE_MAX_PROOF,
-		                              &np) != MERKLE_OK ||
-		     merkle_verify_consistency(out->cp_size, cp.size, out->cp_root, root,
-		                               (const uint8_t(*)[MERKLE_HASH_LEN])proof,
-		                               np) != MERKLE_OK)) {
-			rc = problem(out, LEDGER_EVERIFY,
-			             "checkpoint %" PRIu64
-			             ": not consistent with checkpoint %" PRIu64,
-			             cp.size, out->cp_size);
-			goto done;
-		}
-		/* Checkpoints only grow: each extends the one before. */
-		assert(cp.size > out->cp_size);
-		out->cp_size = cp.size;
-		memcpy(out->cp_root, root, MERKLE_HASH_LEN);
-	}
-	rc = step == SQLITE_DONE
-	         ? 0
-	         : problem(out, LEDGER_EIO, "reading checkpoints: %s", sqlite3_errmsg(db));
-done:
-	sqlite3_finalize(st);
+	if (rc == LEDGER_EIO && out->problem[0] == '\0')
+		problem(out, LEDGER_EIO, "reading checkpoints: %s", s->ops->errmsg(s));
 	return rc;
 }
 
 /* Entries after the latest checkpoint: only while the gateway may still be about to sign them,
  * none after a gateway_stop, the oldest younger than the grace. */
 static int
-verify_tail(sqlite3 *db, uint64_t last_stop, int64_t now_ms, int64_t grace_ms,
+verify_tail(struct ledger_store *s, uint64_t last_stop, int64_t now_ms, int64_t grace_ms,
             struct ledger_verdict *out)
 {
-	sqlite3_stmt *st = NULL;
-	uint64_t n = out->size, cp = out->cp_size;
+	uint64_t n = out->size, cp = out->cp_size, first, count;
+	int64_t t;
 
 	out->unsigned_n = n - cp;
 	if (n == cp)
 		return 0;
-	if (sqlite3_prepare_v2(db,
-	                       "SELECT time FROM batches WHERE first <= ?1 ORDER BY first DESC "
-	                       "LIMIT 1",
-	                       -1, &st, NULL) != SQLITE_OK)
-		return problem(out, LEDGER_EIO, "%s", sqlite3_errmsg(db));
-	sqlite3_bind_int64(st, 1, (sqlite3_int64)cp);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return problem(out, LEDGER_EIO, "%s", sqlite3_errmsg(db));
-	}
-	out->unsigned_age_ms = now_ms - sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
+	if (s->ops->batch(s, cp, &first, &count, &t, NULL, NULL) != 0)
+		return problem(out, LEDGER_EIO, "%s", s->ops->errmsg(s));
+	out->unsigned_age_ms = now_ms - t;
 	if (last_stop != UINT64_MAX && last_stop >= cp)
 		return problem(out, LEDGER_EVERIFY,
 		               "entries %" PRIu64 "..%" PRIu64 " are not covered by a checkpoint, "
@@ -315,7 +288,22 @@ int
 ledger_verify_db(sqlite3 *db, struct note_verifier *v, int64_t now_ms, int64_t grace_ms,
                  uint8_t digest[MERKLE_HASH_LEN], struct ledger_verdict *out)
 {
-	struct walk w = {.out = out, .last_stop = UINT64_MAX};
+	struct ledger_conn *c;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if ((c = ledger_conn_borrow(db, out->problem, sizeof(out->problem))) == NULL)
+		return LEDGER_EIO;
+	rc = ledger_verify_store(&c->base, v, now_ms, grace_ms, digest, out);
+	ledger_conn_free(c);
+	return rc;
+}
+
+int
+ledger_verify_store(struct ledger_store *s, struct note_verifier *v, int64_t now_ms,
+                    int64_t grace_ms, uint8_t digest[MERKLE_HASH_LEN], struct ledger_verdict *out)
+{
+	struct walk w = {.out = out, .last_stop = UINT64_MAX, .shared = s->ops->shared};
 	struct merkle_store tree;
 	int rc;
 
@@ -332,8 +320,8 @@ ledger_verify_db(sqlite3 *db, struct note_verifier *v, int64_t now_ms, int64_t g
 		goto done;
 	}
 	tree = merkle_mem_store(w.mem);
-	if ((rc = verify_batches(db, &w)) == 0 && (rc = verify_checkpoints(db, &tree, v, out)) == 0)
-		rc = verify_tail(db, w.last_stop, now_ms, grace_ms, out);
+	if ((rc = verify_batches(s, &w)) == 0 && (rc = verify_checkpoints(s, &tree, v, out)) == 0)
+		rc = verify_tail(s, w.last_stop, now_ms, grace_ms, out);
 	if (rc == 0 && digest != NULL && EVP_DigestFinal_ex(w.digest, digest, NULL) != 1)
 		rc = problem(out, LEDGER_ENOMEM, "hashing failed");
 done:

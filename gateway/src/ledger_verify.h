@@ -6,6 +6,7 @@
 
 #include <sqlite3.h>
 
+#include "ledger_store.h"
 #include "merkle.h"
 #include "note.h"
 
@@ -27,5 +28,9 @@ struct ledger_verdict {
  */
 int ledger_verify_db(sqlite3 *db, struct note_verifier *v, int64_t now_ms, int64_t grace_ms,
                      uint8_t digest[MERKLE_HASH_LEN], struct ledger_verdict *out);
+/* The same on any store (ledger_store.h), in a snapshot the caller holds. */
+int ledger_verify_store(struct ledger_store *s, struct note_verifier *v, int64_t now_ms,
+                        int64_t grace_ms, uint8_t digest[MERKLE_HASH_LEN],
+                        struct ledger_verdict *out);
 
 #endif

@@ -172,7 +172,8 @@ report_main(int argc, char **argv)
 		goto done;
 	}
 	/* Read-only, beside a running gateway; any origin: reports do not check signatures. */
-	struct ledger_params lp = {.path = cfg->ledger.path, .readers = 1, .read_only = true};
+	struct ledger_params lp = {
+	    .path = config_ledger_where(cfg), .readers = 1, .read_only = true};
 	if ((db = ledger_open(&lp, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "pdgate report: %s\n", err);
 		goto done;

@@ -188,7 +188,7 @@ run_checks(struct status *s, bool probe, struct check out[CKS])
 		    "the last commit failed (%s): data requests answer 503 ledger_unavailable; the "
 		    "writer tries again every second",
 		    lh.error);
-	else
+	else if (s->p.cfg->ledger.path != NULL) /* a file's; a database's has none here */
 		check_ledger_fs(&out[CK_LEDGER], s->p.cfg->ledger.path);
 
 	if (registry_gateway_suspended(s->p.registry))

@@ -526,6 +526,12 @@ witness_client_start(struct witness_client *wc, struct ledger *l, char *err, siz
 	int rc;
 
 	wc->l = l;
+	if (wc->cfg->ledger.path == NULL) {
+		/* the cosignatures live beside the batches in ledger.db */
+		snprintf(err, errlen,
+		         "witness: not built yet for a ledger in PostgreSQL ([ledger] url)");
+		return -1;
+	}
 	if ((wc->store = ledger_cosig_store_open(wc->cfg->ledger.path, err, errlen)) == NULL)
 		return -1;
 	rc = ledger_checkpoint(l, 0, &note, &len, &size);

@@ -1,0 +1,627 @@
+/* test_ledger_pg — the ledger's store on PostgreSQL against the one on SQLite: the same rows,
+ * tree, proofs and verification; sequencing under the tree lock; every refusal of opening.
+ * It needs a PostgreSQL server: PDGATE_TEST_PG names one, or it runs itself again under
+ * tests/e2e/pgserver.py, which starts one of its own for the run and removes it after. */
+#include "check.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
+#include "ledger_batch.h"
+#include "ledger_db.h"
+#include "ledger_err.h"
+#include "ledger_leaf.h"
+#include "ledger_pg.h"
+#include "ledger_sign.h"
+#include "ledger_store.h"
+#include "ledger_verify.h"
+#include "merkle.h"
+#include "note.h"
+
+#define H MERKLE_HASH_LEN
+#define ORIGIN "pdgate.test/pg"
+
+static const char *url;
+static struct note_signer *signer;
+static struct note_verifier *verifier;
+
+static void
+quiet(void *arg, const char *msg)
+{
+	(void)arg, (void)msg;
+}
+
+/* Runs sql on a connection of its own (the test's hand on the database). */
+static int
+sql(const char *text)
+{
+	PGconn *c = PQconnectdb(url);
+	PGresult *r;
+
+	PQsetNoticeProcessor(c, quiet, NULL);
+	r = PQexec(c, text);
+	int ok = PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK;
+
+	if (!ok)
+		fprintf(stderr, "sql %s: %s", text, PQerrorMessage(c));
+	PQclear(r);
+	PQfinish(c);
+	return ok ? 0 : -1;
+}
+
+/* The URL of database name on the test's server (created empty). */
+static void
+db_url(char *out, size_t len, const char *name)
+{
+	char create[128];
+
+	snprintf(create, sizeof(create), "DROP DATABASE IF EXISTS %s", name);
+	sql(create);
+	snprintf(create, sizeof(create), "CREATE DATABASE %s", name);
+	sql(create);
+	snprintf(out, len, "%.*s/%s", (int)(strrchr(url, '/') - url), url, name);
+}
+
+static int
+make_keys(void)
+{
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	BIO *b = BIO_new(BIO_s_mem());
+	char *pem = NULL, *vkey = NULL;
+	long len;
+
+	if (k == NULL || b == NULL || !PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL))
+		return -1;
+	len = BIO_get_mem_data(b, &pem);
+	signer = note_signer_new(ORIGIN, pem, (size_t)len);
+	if (signer != NULL && (vkey = note_signer_vkey(signer)) != NULL)
+		verifier = note_verifier_new(vkey, strlen(vkey));
+	free(vkey);
+	BIO_free(b);
+	EVP_PKEY_free(k);
+	return verifier != NULL ? 0 : -1;
+}
+
+/*
+ * A writer as ledger.c's: under the tree lock, the frontier of the stored size (another
+ * connection may have appended), n admin entries of one time, their batch row, and every
+ * sign entries a checkpoint over everything, checked consistent with the latest stored one.
+ */
+static int
+append(struct ledger_store *s, size_t n, int64_t ms, bool sign, uint64_t *first)
+{
+	struct merkle_store tree = ledger_store_tree(s);
+	struct merkle_frontier f;
+	struct ledger_tip tip;
+	struct buf leaves = {0}, hashes = {0}, nodes = {0}, tail = {0}, leaf = {0};
+	char time[LEDGER_TIME_LEN + 1];
+	int rc;
+
+	if ((rc = s->ops->begin(s, &tip)) != 0)
+		return rc;
+	rc = LEDGER_EIO;
+	if (ms < tip.time)
+		ms = tip.time;
+	ledger_leaf_time(ms, time);
+	if (merkle_frontier_load(&f, &tree, tip.size) != MERKLE_OK)
+		goto fail;
+	*first = tip.size;
+	for (size_t i = 0; i < n; i++) {
+		struct ledger_admin a = {.action = tip.size == 0 && i == 0 ? "gateway_start"
+		                                                           : "partner_suspend",
+		                         .staff = "officer",
+		                         .reason = "a test \"quoted\" \\ reason",
+		                         .target = "sakura-mail"};
+		struct ledger_entry e = {.kind = LEDGER_ADMIN, .admin = &a};
+		struct merkle_node done[MERKLE_MAX_LEVELS];
+		uint8_t h[H];
+		size_t nd;
+		if (ledger_leaf_tail(&e, &tail) < 0 ||
+		    ledger_leaf_join(&leaf, f.size, time, &tail) < 0 ||
+		    merkle_leaf_hash(leaf.data, leaf.len, h) != MERKLE_OK ||
+		    merkle_frontier_append(&f, h, done, &nd) != MERKLE_OK ||
+		    ledger_batch_add(&leaves, leaf.data, leaf.len) < 0 ||
+		    buf_add(&hashes, h, H) < 0)
+			goto fail;
+		for (size_t k = 1; k < nd; k++)
+			if (buf_add(&nodes, done[k].hash, H) < 0)
+				goto fail;
+	}
+	if (ledger_batch_end(&leaves) < 0 || buf_add(&hashes, nodes.data, nodes.len) < 0 ||
+	    (rc = s->ops->put_batch(s, tip.size, n, ms, (const uint8_t *)hashes.data, hashes.len,
+	                            leaves.data, leaves.len)) != 0)
+		goto fail;
+	if (sign) {
+		uint8_t root[H], proof[MERKLE_MAX_PROOF][H];
+		uint64_t cp = 0;
+		char *note = NULL, *text = NULL, *signed_note = NULL;
+		size_t len, tlen, slen, np;
+		struct note_checkpoint c;
+		rc = LEDGER_EIO;
+		if (merkle_frontier_root(&f, root) != MERKLE_OK)
+			goto fail;
+		int m = s->ops->checkpoint(s, 0, &cp, &note, &len, NULL);
+		if (m == 0 &&
+		    (note_checkpoint_open(note, len, &verifier, 1, &c) != NOTE_OK ||
+		     merkle_consistency_proof(&tree, cp, f.size, proof, MERKLE_MAX_PROOF, &np) !=
+		         MERKLE_OK ||
+		     merkle_verify_consistency(cp, f.size, c.root, root, (const uint8_t(*)[H])proof,
+		                               np) != MERKLE_OK))
+			m = -1;
+		free(note);
+		if (m != 0 && m != LEDGER_ENOENT)
+			goto fail;
+		if (note_checkpoint_format(ORIGIN, f.size, root, &text, &tlen) != NOTE_OK ||
+		    note_sign(signer, text, tlen, &signed_note, &slen) != NOTE_OK ||
+		    (rc = s->ops->put_checkpoint(s, f.size, signed_note, slen, ms)) != 0) {
+			free(text);
+			free(signed_note);
+			goto fail;
+		}
+		free(text);
+		free(signed_note);
+	}
+	rc = s->ops->commit(s);
+	goto done;
+fail:
+	s->ops->rollback(s);
+done:
+	buf_free(&leaves);
+	buf_free(&hashes);
+	buf_free(&nodes);
+	buf_free(&tail);
+	buf_free(&leaf);
+	return rc;
+}
+
+static int
+verify(struct ledger_store *s, struct ledger_verdict *v)
+{
+	int rc;
+
+	if ((rc = s->ops->snapshot_begin(s)) != 0)
+		return rc;
+	rc = ledger_verify_store(s, verifier, (int64_t)1e13, 10000, NULL, v);
+	s->ops->snapshot_end(s);
+	return rc;
+}
+
+/* ---- the same batches on both stores ---- */
+
+static void
+test_same_as_sqlite(void)
+{
+	char err[512], pgu[512], path[] = "/tmp/test_ledger_pg-XXXXXX";
+	int fd = mkstemp(path);
+	struct ledger_conn *c = NULL;
+	struct ledger_store *p, *r;
+	uint64_t size_s = 0, size_p = 0;
+	int schema, ok = 1;
+	char *stored = NULL;
+
+	close(fd);
+	unlink(path);
+	db_url(pgu, sizeof(pgu), "same");
+	p = ledger_pg_open(pgu, true, ORIGIN, &stored, err, sizeof(err));
+	CHECK(p != NULL, "open a writer on an empty database: %s", err);
+	CHECK(stored && strcmp(stored, ORIGIN) == 0, "the stored origin: %s", stored);
+	free(stored);
+	c = ledger_conn_open(path, true, err, sizeof(err));
+	CHECK(c != NULL && ledger_db_init(c, ORIGIN, &schema, err, sizeof(err)) == 0 &&
+	          ledger_conn_prepare(c, true, err, sizeof(err)) == 0,
+	      "sqlite: %s", err);
+	if (p == NULL || c == NULL)
+		goto done;
+	struct ledger_store *q = &c->base;
+	/* batch sizes that cross many subtree boundaries, one time per batch */
+	static const size_t ns[] = {1, 1, 2, 5, 8, 3, 16, 1, 31, 64, 7, 100, 1, 250, 9};
+	int64_t ms = 1767225600000; /* 2026-01-01 */
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++, ms += 17) {
+		uint64_t f1 = 0, f2 = 0;
+		int a = append(q, ns[i], ms, i % 3 == 2, &f1),
+		    b = append(p, ns[i], ms, i % 3 == 2, &f2);
+		CHECK(a == 0 && b == 0 && f1 == f2, "batch %zu: sqlite %d, postgresql %d (%s)", i,
+		      a, b, p->ops->errmsg(p));
+	}
+	CHECK(q->ops->size(q, &size_s) == 0 && p->ops->size(p, &size_p) == 0 && size_s == size_p &&
+	          size_s == 499,
+	      "sizes: %" PRIu64 " and %" PRIu64, size_s, size_p);
+
+	/* a reader's connection sees the same leaves, roots and proofs as the SQLite file */
+	r = ledger_pg_open(pgu, false, NULL, NULL, err, sizeof(err));
+	CHECK(r != NULL, "open a reader: %s", err);
+	if (r == NULL)
+		goto done;
+	struct merkle_store ts = ledger_store_tree(q), tp = ledger_store_tree(r);
+	for (uint64_t i = 0; i < size_s && ok; i++) {
+		const char *l1, *l2;
+		size_t n1, n2;
+		char *copy = NULL;
+		if (ledger_store_leaf(q, i, &l1, &n1) != 0 || (copy = strndup(l1, n1)) == NULL ||
+		    ledger_store_leaf(r, i, &l2, &n2) != 0 || n1 != n2 || memcmp(copy, l2, n1) != 0)
+			ok = 0;
+		free(copy);
+	}
+	CHECK(ok, "every leaf is byte for byte the SQLite file's");
+	for (uint64_t sz = 1; sz <= size_s && ok; sz += 7) {
+		uint8_t a[H], b[H], pa[MERKLE_MAX_PROOF][H], pb[MERKLE_MAX_PROOF][H];
+		size_t na, nb;
+		ok = merkle_root(&ts, sz, a) == MERKLE_OK && merkle_root(&tp, sz, b) == MERKLE_OK &&
+		     memcmp(a, b, H) == 0 &&
+		     merkle_inclusion_proof(&tp, sz / 2, sz, pb, MERKLE_MAX_PROOF, &nb) ==
+		         MERKLE_OK &&
+		     merkle_inclusion_proof(&ts, sz / 2, sz, pa, MERKLE_MAX_PROOF, &na) ==
+		         MERKLE_OK &&
+		     na == nb && memcmp(pa, pb, na * H) == 0;
+	}
+	CHECK(ok, "every root and inclusion proof equals the SQLite file's");
+	uint64_t at;
+	CHECK(ledger_store_bisect(r, size_p, ms - 17 * 3, &at) == 0 && at == 499 - 1 - 250 - 9,
+	      "a time is found by bisection: %" PRIu64, at);
+	char *n1 = NULL, *n2 = NULL;
+	size_t l1, l2;
+	uint64_t c1, c2;
+	CHECK(q->ops->checkpoint(q, 0, &c1, &n1, &l1, NULL) == 0 &&
+	          r->ops->checkpoint(r, 0, &c2, &n2, &l2, NULL) == 0 && c1 == c2 && c1 == 499,
+	      "the latest checkpoint: %" PRIu64, c1);
+	free(n1);
+	free(n2);
+
+	struct ledger_verdict v;
+	int vr = verify(r, &v);
+	CHECK(vr == 0 && v.size == 499 && v.cp_size == 499, "verify on PostgreSQL: %d %s", vr,
+	      v.problem);
+	vr = verify(q, &v);
+	CHECK(vr == 0 && v.size == 499, "verify on SQLite: %d %s", vr, v.problem);
+
+	/* a leaf changed by hand is named by verify */
+	char hand[512];
+	snprintf(hand, sizeof(hand), "%s", pgu);
+	const char *saved = url;
+	url = hand;
+	CHECK(sql("UPDATE batches SET leaves = replace(leaves, 'officer', 'offices') WHERE first = "
+	          "17") == 0,
+	      "changing a leaf");
+	url = saved;
+	vr = verify(r, &v);
+	CHECK(vr == LEDGER_EVERIFY && strstr(v.problem, "entry 17: the leaf does not hash"),
+	      "verify names the changed leaf: %d %s", vr, v.problem);
+	ledger_store_free(r);
+done:
+	ledger_store_free(p);
+	ledger_conn_free(c);
+	unlink(path);
+	char wal[300];
+	snprintf(wal, sizeof(wal), "%s-wal", path);
+	unlink(wal);
+	snprintf(wal, sizeof(wal), "%s-shm", path);
+	unlink(wal);
+}
+
+/* ---- refusals: what opening says, and that it changes nothing ---- */
+
+static void
+refused(const char *u, bool writer, const char *origin, const char *want)
+{
+	char err[512] = "";
+	struct ledger_store *s = ledger_pg_open(u, writer, origin, NULL, err, sizeof(err));
+
+	CHECK(s == NULL && strstr(err, want) != NULL, "%s: want '%s', got '%s'", u, want, err);
+	ledger_store_free(s);
+}
+
+static void
+test_refusals(void)
+{
+	char u[512], err[512];
+	struct ledger_store *s;
+
+	refused("postgresql://host:notaport/db", true, ORIGIN, "ledger url does not parse");
+	refused("postgresql://a@b@[::1/x", true, ORIGIN, "ledger url does not parse");
+	refused("postgresql://u@h/d?nosuchoption=1", true, ORIGIN, "ledger url does not parse");
+	refused("mysql://u@h/d", true, ORIGIN, "not a postgresql:// URL");
+	/* a port nobody listens on: refused within the connect timeout, not hung */
+	refused("postgresql://postgres@127.0.0.1:1/pdgate", true, ORIGIN,
+	        "cannot reach PostgreSQL");
+	const char *orig = url;
+
+	/* a database of someone else's tables, and no meta */
+	db_url(u, sizeof(u), "other");
+	url = u;
+	sql("CREATE TABLE customers(id integer)");
+	url = orig;
+	refused(u, true, ORIGIN, "not a pdgate ledger: the database holds 1 other tables");
+	refused(u, false, NULL, "not a pdgate ledger");
+
+	/* an empty database: a reader finds no ledger, and creates nothing */
+	db_url(u, sizeof(u), "empty");
+	refused(u, false, NULL, "not a pdgate ledger");
+	s = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(s != NULL, "a writer makes the tables: %s", err);
+	ledger_store_free(s);
+	/* the origin line is the ledger's: another is refused */
+	refused(u, true, "pdgate.test/another",
+	        "ledger origin is 'pdgate.test/pg', the configuration says 'pdgate.test/another'");
+	refused(u, false, "pdgate.test/another", "ledger origin is 'pdgate.test/pg'");
+	/* a newer pdgate's schema */
+	url = u;
+	sql("UPDATE meta SET value = '3' WHERE key = 'schema'");
+	url = orig;
+	refused(u, true, ORIGIN, "ledger schema 3 (a newer pdgate's), this pdgate reads 2");
+	refused(u, false, NULL, "ledger schema 3 (a newer pdgate's)");
+	url = u;
+	sql("DELETE FROM meta WHERE key = 'schema'");
+	url = orig;
+	refused(u, true, ORIGIN, "not a pdgate ledger: no schema in meta");
+	/* a database that is not UTF-8 */
+	sql("DROP DATABASE IF EXISTS latin");
+	sql("CREATE DATABASE latin ENCODING 'LATIN1' TEMPLATE template0");
+	snprintf(u, sizeof(u), "%.*s/latin", (int)(strrchr(url, '/') - url), url);
+	refused(u, true, ORIGIN, "a pdgate ledger needs UTF8");
+}
+
+/* ---- sequencing: two writers, one tree ---- */
+
+struct racer {
+	const char *url;
+	int rounds, failed;
+};
+
+static void *
+race(void *arg)
+{
+	struct racer *r = arg;
+	char err[512];
+	struct ledger_store *s = ledger_pg_open(r->url, true, ORIGIN, NULL, err, sizeof(err));
+
+	if (s == NULL) {
+		r->failed = r->rounds;
+		return NULL;
+	}
+	for (int i = 0; i < r->rounds; i++) {
+		uint64_t first;
+		/* each writer signs too: checkpoints of both stay one consistent history */
+		if (append(s, 1 + (size_t)i % 5, 1767225600000 + i, i % 4 == 3, &first) != 0) {
+			if (r->failed++ == 0)
+				fprintf(stderr, "race: %s\n", s->ops->errmsg(s));
+		}
+	}
+	ledger_store_free(s);
+	return NULL;
+}
+
+static void
+test_two_writers(void)
+{
+	char u[512], err[512];
+	struct racer a, b;
+	pthread_t ta, tb;
+	struct ledger_store *s, *w1, *w2;
+	struct ledger_tip tip;
+	uint64_t first;
+
+	db_url(u, sizeof(u), "two");
+	s = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(s != NULL, "open: %s", err);
+	if (s == NULL)
+		return;
+	a = (struct racer){u, 60, 0};
+	b = a;
+	pthread_create(&ta, NULL, race, &a);
+	pthread_create(&tb, NULL, race, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	CHECK(a.failed == 0 && b.failed == 0, "no commit failed: %d, %d", a.failed, b.failed);
+	struct ledger_verdict v;
+	int vr = verify(s, &v);
+	/* 2 * (12 * (1 + 2 + 3 + 4 + 5)) entries, each writer extending what the other wrote */
+	CHECK(vr == 0 && v.size == 360 && v.cp_size > 0,
+	      "verify after two writers: %d %" PRIu64 " %s", vr, v.size, v.problem);
+
+	/* the lock: while one writer holds it, the other's begin waits for its commit and then
+	 * sees the size it left */
+	w1 = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	w2 = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(w1 && w2, "two writers: %s", err);
+	if (w1 == NULL || w2 == NULL)
+		goto done;
+	CHECK(w1->ops->begin(w1, &tip) == 0 && tip.size == 360, "w1 holds the lock at %" PRIu64,
+	      tip.size);
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = w2->ops->begin(w2, &tip); /* lock_timeout: 5 s */
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	CHECK(rc == LEDGER_EIO && waited >= 4.5 && strstr(w2->ops->errmsg(w2), "lock"),
+	      "w2 waits for the lock, then fails: %d after %.1f s: %s", rc, waited,
+	      w2->ops->errmsg(w2));
+	w1->ops->rollback(w1);
+	/* a batch built from a stale size is refused, and nothing of it is stored */
+	CHECK(w2->ops->begin(w2, &tip) == 0, "w2 begins");
+	rc = w2->ops->put_batch(w2, tip.size - 1, 1, 1767225600000, (const uint8_t *)"x", 1,
+	                        "[\"x\"]", 5);
+	CHECK(rc != 0, "a batch that overlaps is refused");
+	w2->ops->rollback(w2);
+	CHECK(append(w2, 3, 1767225600000, true, &first) == 0 && first == 360,
+	      "w2 appends at %" PRIu64, first);
+
+	/* a writer whose session dies inside its transaction stores nothing of it, and the next
+	 * transaction reconnects */
+	CHECK(w1->ops->begin(w1, &tip) == 0 && tip.size == 363, "w1 sees w2's entries: %" PRIu64,
+	      tip.size);
+	char kill[512], hand[512];
+	snprintf(hand, sizeof(hand), "%s", url);
+	snprintf(kill, sizeof(kill),
+	         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'two' AND "
+	         "state LIKE 'idle in transaction%%'");
+	sql(kill);
+	rc = w1->ops->put_batch(w1, 363, 1, 1767225600000, (const uint8_t *)"x", 1, "[\"x\"]", 5);
+	if (rc == 0)
+		rc = w1->ops->commit(w1);
+	w1->ops->rollback(w1);
+	CHECK(rc != 0, "a commit on a lost session fails");
+	CHECK(append(w1, 2, 1767225600000, true, &first) == 0 && first == 363,
+	      "and the next one reconnects: %s", w1->ops->errmsg(w1));
+	vr = verify(s, &v);
+	CHECK(vr == 0 && v.size == 365 && v.cp_size == 365, "verify: %d %" PRIu64 " %s", vr, v.size,
+	      v.problem);
+	CHECK(w1->ops->probe(w1) == 0, "the probe writes");
+done:
+	ledger_store_free(w1);
+	ledger_store_free(w2);
+	ledger_store_free(s);
+}
+
+/* ---- checkpoints signed under the lock, by whichever writer ---- */
+
+static void
+test_sign(void)
+{
+	char u[512], err[512];
+	struct ledger_store *a, *b;
+	struct ledger_tree_state sa = {0}, sb = {0};
+	uint64_t first, size;
+	enum ledger_sign_result r;
+
+	db_url(u, sizeof(u), "signing");
+	a = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	b = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(a && b, "two writers: %s", err);
+	if (a == NULL || b == NULL)
+		goto done;
+	r = ledger_sign(a, signer, verifier, ORIGIN, NULL, &(int64_t){1}, &sa, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_NOTHING && size == 0, "an empty tree: nothing to sign (%d %s)", r,
+	      err);
+	CHECK(append(a, 5, 1767225600000, false, &first) == 0 &&
+	          append(b, 3, 1767225600000, false, &first) == 0 && first == 5,
+	      "a appends 5, b 3");
+	r = ledger_sign(a, signer, verifier, ORIGIN, NULL, &(int64_t){2}, &sa, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_SIGNED && size == 8 && sa.frontier.size == 8,
+	      "a signs b's entries too: %d %" PRIu64 " %s", r, size, err);
+	r = ledger_sign(b, signer, verifier, ORIGIN, NULL, &(int64_t){3}, &sb, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_NOTHING && size == 8 && sb.cp_size == 8 &&
+	          memcmp(sb.cp_root, sa.cp_root, H) == 0,
+	      "b finds them signed, with a's root: %d %" PRIu64 " %s", r, size, err);
+	CHECK(append(b, 2, 1767225600000, false, &first) == 0 && first == 8, "b appends 2");
+	r = ledger_sign(b, signer, verifier, ORIGIN, NULL, &(int64_t){4}, &sb, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_SIGNED && size == 10, "b signs 10: %d %s", r, err);
+	r = ledger_sign(a, signer, verifier, ORIGIN, NULL, &(int64_t){5}, &sa, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_NOTHING && sa.cp_size == 10 && sa.frontier.size == 10,
+	      "a catches up to b's checkpoint: %d %s", r, err);
+	struct ledger_verdict v;
+	int vr = verify(a, &v);
+	CHECK(vr == 0 && v.size == 10 && v.cp_size == 10, "verify: %d %s", vr, v.problem);
+
+	/* a stored checkpoint the tree does not extend (a root signed by the key, but another
+	 * tree's): the next signer refuses and stores nothing */
+	CHECK(append(a, 1, 1767225600000, false, &first) == 0, "a appends 1");
+	uint8_t wrong[H] = {1};
+	char *text = NULL, *note = NULL;
+	size_t tl, nl;
+	struct ledger_tip tip;
+	CHECK(note_checkpoint_format(ORIGIN, 11, wrong, &text, &tl) == NOTE_OK &&
+	          note_sign(signer, text, tl, &note, &nl) == NOTE_OK &&
+	          b->ops->begin(b, &tip) == 0 && b->ops->put_checkpoint(b, 11, note, nl, 6) == 0 &&
+	          b->ops->commit(b) == 0,
+	      "a forged checkpoint stored by hand");
+	free(text);
+	free(note);
+	CHECK(append(a, 1, 1767225600000, false, &first) == 0 && first == 11, "a appends 1 more");
+	r = ledger_sign(a, signer, verifier, ORIGIN, NULL, &(int64_t){7}, &sa, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_INCONSISTENT && strstr(err, "not consistent with checkpoint 11"),
+	      "refused: %d %s", r, err);
+	uint64_t cps;
+	char *n2 = NULL;
+	size_t l2;
+	CHECK(a->ops->checkpoint(a, 0, &cps, &n2, &l2, NULL) == 0 && cps == 11,
+	      "nothing stored: latest %" PRIu64, cps);
+	free(n2);
+done:
+	ledger_store_free(a);
+	ledger_store_free(b);
+}
+
+/* ---- figures: commits a second, one writer and two on one tree ---- */
+
+static double
+now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static void
+test_figures(void)
+{
+	char u[512], err[512];
+	struct ledger_store *s;
+	struct racer a, b;
+	pthread_t ta, tb;
+	uint64_t first;
+	int ok = 0;
+
+	db_url(u, sizeof(u), "figures");
+	s = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(s != NULL, "open: %s", err);
+	if (s == NULL)
+		return;
+	double t0 = now_s();
+	for (int i = 0; i < 200; i++)
+		ok += append(s, 10, 1767225600000, false, &first) == 0;
+	double one = now_s() - t0;
+	CHECK(ok == 200, "200 commits of one writer: %d", ok);
+	a = (struct racer){u, 100, 0};
+	b = a;
+	t0 = now_s();
+	pthread_create(&ta, NULL, race, &a);
+	pthread_create(&tb, NULL, race, &b);
+	pthread_join(ta, NULL);
+	pthread_join(tb, NULL);
+	double two = now_s() - t0;
+	CHECK(a.failed == 0 && b.failed == 0, "two writers: %d %d", a.failed, b.failed);
+	printf("one writer: %.0f commits/s (%.2f ms each, synchronous_commit = on); two writers on "
+	       "one tree, each rebuilding after the other: %.0f commits/s\n",
+	       200 / one, one * 1000 / 200, 200 / two);
+	ledger_store_free(s);
+}
+
+int
+main(int argc, char **argv)
+{
+	(void)argc;
+	if ((url = getenv("PDGATE_TEST_PG")) == NULL) {
+		/* a server of its own for this run: pgserver.py sets PDGATE_TEST_PG */
+		execlp("python3", "python3", "tests/e2e/pgserver.py", argv[0], (char *)NULL);
+		perror("python3 tests/e2e/pgserver.py");
+		return 1;
+	}
+	if (make_keys() < 0) {
+		fprintf(stderr, "cannot make a key\n");
+		return 1;
+	}
+	test_same_as_sqlite();
+	test_refusals();
+	test_two_writers();
+	test_sign();
+	test_figures();
+	note_signer_free(signer);
+	note_verifier_free(verifier);
+	return check_done();
+}
