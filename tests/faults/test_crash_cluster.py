@@ -18,6 +18,7 @@ import os
 import random
 import threading
 import time
+from collections import namedtuple
 
 import faultlib
 from faultlib import check, eq, figure, pdtest, scenario
@@ -33,6 +34,10 @@ INTERVAL_MS = 100
 # a pause between a connection's requests: the two nodes, PostgreSQL and the clients share two
 # cores, and what is looked at is the kills, not the rate
 PACE_S = 0.004
+
+# one answer a client got: its node, when it was sent and came, status, X-Ledger-Index,
+# X-Request-Id, the SHA-256 of the body, and when its connection was made
+Answer = namedtuple("Answer", "node sent at status index request digest conn_at")
 
 
 class Env(pdtest.Env):
@@ -90,6 +95,7 @@ class Load:
                     self.stop.wait(0.02)
                     continue
             i += 1
+            sent = time.monotonic()
             try:
                 r = h.request("GET", f"/v1/members/M{(k * 17 + i) % MEMBERS + 1:07d}", auth)
             except (OSError, ValueError):  # the node is killed mid-answer
@@ -101,9 +107,10 @@ class Load:
             at = time.monotonic()
             idx = r.headers.get("X-Ledger-Index")
             with self.lock:
-                self.answers.append((node, at, r.status_code, int(idx) if idx else None,
-                                     r.headers.get("X-Request-Id"),
-                                     hashlib.sha256(r.content).hexdigest(), conn_at))
+                self.answers.append(Answer(node, sent, at, r.status_code,
+                                           int(idx) if idx else None,
+                                           r.headers.get("X-Request-Id"),
+                                           hashlib.sha256(r.content).hexdigest(), conn_at))
             if r.headers.get("Connection", "").lower() == "close":
                 h.close()
                 h = None
@@ -136,9 +143,9 @@ def first_200(load, mark, node, seconds, after=0.0):
     deadline = time.monotonic() + seconds * pdtest.SLOW
     while time.monotonic() < deadline:
         answers, _ = load.since(mark)
-        for n, at, status, *_, conn_at in answers:
-            if n == node and status == 200 and conn_at > after:
-                return at
+        for a in answers:
+            if a.node == node and a.status == 200 and a.conn_at > after:
+                return a.at
         time.sleep(0.01)
     return None
 
@@ -164,6 +171,7 @@ def kills(env):
     notes = env.tmp / "checkpoints"
     notes.mkdir()
     rounds = []  # per kill: (victim, survivor's 200s, its other answers, time to ready, to 200)
+    waits = []  # the surviving node's answer times while the other was down
     proofs = 0
     load = Load(inst, nodes, tokens)
     try:
@@ -187,9 +195,9 @@ def kills(env):
             check(t_back is not None, f"kill {round_ + 1}: node {victim + 1} restarted but "
                                       f"answered no 200 within 20 s")
             answers, failures = load.since(mark)
-            window = [a for a in answers if a[0] == other and t_kill <= a[1] <= t_back]
-            ok = sum(1 for a in window if a[2] == 200)
-            bad = [a[2] for a in window if a[2] != 200]
+            window = [a for a in answers if a.node == other and t_kill <= a.at <= t_back]
+            ok = sum(1 for a in window if a.status == 200)
+            bad = [a.status for a in window if a.status != 200]
             lost = [f for f in failures if f[0] == other and f[1] <= t_back]
             eq((bad[:5], len(lost)), ([], 0),
                f"kill {round_ + 1} of node {victim + 1}: node {other + 1}'s answers other than "
@@ -206,6 +214,7 @@ def kills(env):
                       f"kill {round_ + 1}: verify --checkpoint: "
                       f"{(r.stdout + r.stderr).strip()[-500:]}")
                 proofs += 1
+            waits += [a.at - a.sent for a in window]
             rounds.append((victim, ok, t_ready - t_kill, t_back - t_kill))
         load.finish()
         for d in nodes:
@@ -218,17 +227,17 @@ def kills(env):
     verified = faultlib.verify(inst, conf=confs[0])
     check("\ncheckpoint " in verified, verified)
     leaves = faultlib.export(inst, conf=confs[0])
-    got = [a for a in load.answers if a[2] == 200]
+    got = [a for a in load.answers if a.status == 200]
     check(len(got) > KILLS * 20, f"only {len(got)} answers under load")
-    eq(len({a[3] for a in got}), len(got), "no ledger index answered twice")
-    missing = [(idx, rid) for _, _, _, idx, rid, dg, _ in got
-               if idx >= len(leaves) or leaves[idx].get("request") != rid
-               or leaves[idx].get("digest") != dg]
+    eq(len({a.index for a in got}), len(got), "no ledger index answered twice")
+    missing = [(a.index, a.request) for a in got
+               if a.index >= len(leaves) or leaves[a.index].get("request") != a.request
+               or leaves[a.index].get("digest") != a.digest]
     eq(missing[:5], [], f"200s answered without their entry (of {len(got)})")
     admin = [x["admin"]["action"] for x in leaves if x["kind"] == "admin"]
     eq((admin.count("gateway_start"), admin.count("gateway_stop")), (KILLS + 2, 2),
        "a gateway_start entry per run, a gateway_stop per clean stop")
-    per_node = [sum(1 for a in got if a[0] == n) for n in range(2)]
+    per_node = [sum(1 for a in got if a.node == n) for n in range(2)]
     killed = [sum(1 for r in rounds if r[0] == n) for n in range(2)]
     served = sorted(r[1] for r in rounds)
     ready = sorted(r[2] for r in rounds)
@@ -244,7 +253,8 @@ def kills(env):
     figure(f"crash-cluster: {len(got)} requests served ({per_node[0]} by node 1, {per_node[1]} "
            f"by node 2) across {KILLS} kills, {len(leaves)} entries")
     figure(f"crash-cluster: the surviving node's 200s while the other was down: min "
-           f"{served[0]}, median {served[len(served) // 2]}, max {served[-1]}")
+           f"{served[0]}, median {served[len(served) // 2]}, max {served[-1]} (of {len(waits)} "
+           f"answers, p99 {ms(faultlib.p99(waits))}, worst {ms(max(waits))})")
     figure(f"crash-cluster: kill to restarted node ready {ms(ready[0])}-{ms(ready[-1])} (median "
            f"{ms(ready[len(ready) // 2])}), to its first 200 {ms(back[0])}-{ms(back[-1])} "
            f"(median {ms(back[len(back) // 2])})")
