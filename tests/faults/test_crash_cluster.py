@@ -182,7 +182,8 @@ def kills(env):
     nodes = [pdtest.Daemon(inst, conf=c) for c in confs]
     notes = env.tmp / "checkpoints"
     notes.mkdir()
-    rounds = []  # per kill: (victim, survivor's 200s, its other answers, time to ready, to 200)
+    rounds = []  # per kill: (victim, the other's 200s meanwhile, time to ready, to first 200)
+    down = [[], []]  # per node: (kill, first 200 after the restart)
     early = 0  # kills of a node while it was starting again
     waits = []  # the surviving node's answer times while the other was down
     proofs = 0
@@ -236,6 +237,7 @@ def kills(env):
                 proofs += 1
             waits += [a.at - a.sent for a in window]
             rounds.append((victim, ok, t_ready - t_kill, t_back - t_kill))
+            down[victim].append((t_kill, t_back))
         load.finish()
         for d in nodes:
             d.term()
@@ -247,7 +249,13 @@ def kills(env):
     verified = faultlib.verify(inst, conf=confs[0])
     check("\ncheckpoint " in verified, verified)
     leaves = faultlib.export(inst, conf=confs[0])
-    got = [a for a in load.answers if a.status == 200]
+    # nothing refused by either node at any time, and no request or connection failed but to
+    # a node killed (until it served again)
+    eq(sorted({a.status for a in load.answers}), [200], "the statuses answered")
+    stray = [(n, at) for n, at in load.failures
+             if not any(k <= at <= b for k, b in down[n])]
+    eq(stray[:5], [], "requests or connections failed outside the node's kill-to-restart")
+    got = load.answers
     check(len(got) > KILLS * 20, f"only {len(got)} answers under load")
     eq(len({a.index for a in got}), len(got), "no ledger index answered twice")
     missing = [(a.index, a.request) for a in got
@@ -270,7 +278,8 @@ def kills(env):
              "load from 3 partners on a kept-alive connection to each node, restarted each time "
              f"({early} times killed again 0-0.3 s into its restart)", KILLS,
              f"the other node answered 200 to each request from the kill to the restarted "
-             f"node's first 200; after each restart ledger verify --db postgresql:// "
+             f"node's first 200, every answer of either node a 200, no request failed but to "
+             f"the node killed; after each restart ledger verify --db postgresql:// "
              f"--checkpoint with the last checkpoint read from the killed node ({proofs} "
              f"consistency proofs); each of the {len(got)} 200s answered has its entry with its "
              f"request id and the body's digest; {starts} gateway_start entries")
