@@ -185,11 +185,13 @@ static int
 setup(struct pg_store *p)
 {
 	const char *enc = PQparameterStatus(p->conn, "server_encoding");
+	/* (client_min_messages: no notice of a table that exists already on stderr) */
 	const char *set = p->writer ? "SET client_encoding = 'UTF8'; SET synchronous_commit = on; "
-	                              "SET lock_timeout = '5s'; SET statement_timeout = '30s'"
+	                              "SET lock_timeout = '5s'; SET statement_timeout = '30s'; SET "
+	                              "client_min_messages = warning"
 	                            : "SET client_encoding = 'UTF8'; SET "
 	                              "default_transaction_read_only = on; SET statement_timeout "
-	                              "= '60s'";
+	                              "= '60s'; SET client_min_messages = warning";
 	PGresult *r;
 
 	if (enc == NULL || strcmp(enc, "UTF8") != 0) {
