@@ -384,6 +384,10 @@ state_check(struct ledger *l, struct waiter **list, struct waiter **stale, uint6
 		struct waiter *w = *pw;
 		if (w->partner != NULL && w->state_gen != gen &&
 		    !l->state_allows(l->state_arg, w->partner)) {
+			lmsg(l, "warn",
+			     "a release to %s decided under shared state %" PRIu64
+			     " is refused under %" PRIu64 " (suspended meanwhile): decided again",
+			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen);
 			*pw = w->next;
 			w->next = *stale;
 			*stale = w;

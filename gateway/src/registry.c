@@ -13,9 +13,9 @@
 #include "release.h"
 
 /* A listener's wait for an announcement, and how often it reads the state regardless (a
- * notification lost with a connection is made up for by then). */
+ * backstop: a session made again reads it at once, and every commit checks it anyway). */
 #define SHARE_WAIT_MS 200
-#define SHARE_POLL_MS 2000
+#define SHARE_POLL_MS 30000
 
 /* One load of catalogs and contracts, shared by the requests that hold it. */
 struct registry_snapshot {

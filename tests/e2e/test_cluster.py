@@ -540,5 +540,57 @@ def _(env):
     check(r.stdout.endswith("ledger OK\n"), r.stdout)
 
 
+@case("two nodes: a suspension that reaches node 2 by no notification still refuses its next "
+      "releases (one member, a page): the check under the tree lock, recorded")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("unheard")
+    url = env.pg.database_url("unheard")
+    c1, c2 = node_conf(inst, "u1", url), node_conf(inst, "u2", url)
+    unlimited(inst)
+    tok = token(inst)
+    auth = {"Authorization": "Bearer " + tok}
+    cert = inst.pki.partner(PARTNER)
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        raw2 = d2.http(cert=cert)
+        eq(raw2.request("GET", "/v1/members/M0000001", headers=auth).status_code, 200, "before")
+        # what another node's change does, without its NOTIFY: node 2 is not told, only its
+        # next commit can see it
+        def unheard(change):
+            env.pg.psql(f"BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; {change}; "
+                        "UPDATE state SET generation = generation + 1; COMMIT", dbname="unheard")
+
+        def refused(path):
+            r = raw2.request("GET", path, headers=auth)
+            check_error(r, 403, "partner_suspended", f"node 2 {path}")
+            check(b"M000000" not in r.content, f"released: {r.content[:200]!r}")
+            return int(r.headers["X-Ledger-Index"])
+
+        suspend = (f"INSERT INTO suspensions(partner, by, reason, since_ms) VALUES ('{PARTNER}', "
+                   "'officer', 'unheard', 0)")
+        unheard(suspend)
+        got = [refused("/v1/members?limit=3")]  # a page: the writer's answer waited for
+        unheard(f"DELETE FROM suspensions WHERE partner = '{PARTNER}'")
+        for _ in range(5):  # refused from memory until a commit of node 2 reads the lift
+            if raw2.request("GET", "/v1/members/M0000004", headers=auth).status_code == 200:
+                break
+        else:
+            raise pdtest.Failure("node 2 never served again after the unheard lift")
+        unheard(suspend)
+        got.append(refused("/v1/members/M0000002"))  # one member: the writer's callback
+        check_error(d1.get("/v1/members/M0000003", cert=cert, headers=auth), 403, "partner_suspended",
+                    "node 1")
+        raw2.close()
+        d1.term()
+        d2.term()
+        log = d2.log()
+    eq(log.count("is refused under"), 2, f"node 2's refusals under the lock, not from memory:\n{log[-2000:]}")
+    leaves = leaves_of(inst, url)
+    for idx in got:
+        eq((leaves[idx]["kind"], leaves[idx]["reason"]), ("deny", "partner_suspended"), f"entry {idx}")
+    r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), r.stdout)
+
+
 if __name__ == "__main__":
     pdtest.run(Env)
