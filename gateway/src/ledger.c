@@ -489,7 +489,8 @@ done:
 	metrics_ledger_commit(l->metrics, now_mono_us() - t0, n, rc == 0);
 	pthread_mutex_lock(&l->lock);
 	if (rc == 0) {
-		l->stats.commits++;
+		l->stats.commits +=
+		    n > 0; /* a batch whose every release was refused stored nothing */
 		l->stats.entries += n;
 		if (l->h_unsigned_ms == 0 && n > 0)
 			l->h_unsigned_ms = now_mono_ms();
