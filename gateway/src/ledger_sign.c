@@ -118,7 +118,11 @@ ledger_sign(struct ledger_store *ws, const struct note_signer *s, struct note_ve
 			         "tree of size %" PRIu64
 			         " is not consistent with checkpoint %" PRIu64 " (%s)",
 			         st->frontier.size, st->cp_size, merkle_strerror(m));
-			r = LEDGER_SIGN_INCONSISTENT;
+			/* a node that could not be read (the database went away mid-check) proves
+			 * nothing: the signature waits for the next try; only a proof that does not
+			 * lead to the roots is an inconsistency */
+			r = m == MERKLE_ESTORE || m == MERKLE_ECRYPTO ? LEDGER_SIGN_FAILED
+			                                              : LEDGER_SIGN_INCONSISTENT;
 			goto done;
 		}
 	}

@@ -434,7 +434,7 @@ def _(env):
             r = d.get("/v1/members/M0000007", cert=cert, headers=auth)
             if r.status_code == 200:
                 break
-            check(time.monotonic() < deadline, f"not back after the restart: {r.status_code}")
+            check(time.monotonic() < deadline, f"not back after the restart: {r.status_code} {r.text[:300]}")
             time.sleep(0.2)
         got = spread([d], tok, 20)
         d.term()

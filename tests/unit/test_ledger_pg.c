@@ -557,6 +557,50 @@ done:
 	ledger_store_free(b);
 }
 
+/* ---- a session lost while a checkpoint is checked: a failure, never an inconsistency ---- */
+
+static int
+kill_own_session(void *arg, uint64_t size)
+{
+	(void)arg;
+	(void)size;
+	sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = 'signlost' "
+	    "AND state LIKE 'idle in transaction%'");
+	return 1;
+}
+
+static void
+test_sign_lost(void)
+{
+	char u[512], err[512];
+	struct ledger_store *a;
+	struct ledger_tree_state st = {0};
+	struct ledger_sign_hooks h = {.may_sign = kill_own_session};
+	uint64_t first, size;
+	enum ledger_sign_result r;
+	bool ok = true;
+
+	db_url(u, sizeof(u), "signlost");
+	a = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(a != NULL, "a writer: %s", err);
+	if (a == NULL)
+		return;
+	ok = append(a, 5, 1767225600000, true, &first) == 0;
+	for (int i = 0; ok && i < 12; i++)
+		ok = append(a, 37, 1767225600000, false, &first) == 0;
+	CHECK(ok, "449 entries in 13 batches, the first 5 signed");
+	/* the session ends after the hook, while the proof from 5 reads the stored nodes */
+	r = ledger_sign(a, signer, verifier, ORIGIN, &h, &(int64_t){1}, &st, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_FAILED, "the lost session fails the signature, to be retried: %d %s",
+	      r, err);
+	r = ledger_sign(a, signer, verifier, ORIGIN, NULL, &(int64_t){2}, &st, &size, err,
+	                sizeof(err));
+	CHECK(r == LEDGER_SIGN_SIGNED && size == 449, "the next try reconnects and signs: %d %s", r,
+	      err);
+	ledger_store_free(a);
+}
+
 /* ---- figures: commits a second, one writer and two on one tree ---- */
 
 static double
@@ -759,6 +803,7 @@ main(int argc, char **argv)
 	test_refusals();
 	test_two_writers();
 	test_sign();
+	test_sign_lost();
 	test_shared_state();
 	test_figures();
 	note_signer_free(signer);
