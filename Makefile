@@ -144,8 +144,9 @@ LINK_test_ledger          := apierr buf cal codec config file ident ledger_backu
                              ledger_batch ledger_db ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_batch    := buf ledger_batch merkle
-LINK_test_ledger_pg       := buf cal codec file ident ledger_batch ledger_db ledger_err ledger_leaf \
-                             ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_verify ledger_vfs merkle note strtab utf8
+LINK_test_ledger_pg       := apierr buf cal codec config file ident ledger ledger_batch ledger_db ledger_err ledger_index ledger_leaf \
+                             ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_vfs log merkle \
+                             metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
 LINK_test_log             := log utf8

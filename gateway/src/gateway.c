@@ -29,6 +29,7 @@
 #include "file.h"
 #include "gateway.h"
 #include "ledger.h"
+#include "ledger_pg.h"
 #include "ledger_pool.h"
 #include "ledger_read.h"
 #include "log.h"
@@ -61,6 +62,7 @@ struct gateway {
 	struct tlscred *partner_cred, *compliance_cred; /* checked at start, until the listeners
 	                                                   that start with them hold their own */
 	struct registry *registry;
+	struct ledger_store *state, *state_listen; /* several nodes: the registry's connections */
 	struct origin *origin;
 	struct pseudo *pseudo;
 	struct token_verifier *work_orders;
@@ -605,6 +607,10 @@ serve_main(int argc, char **argv)
 	    .may_sign = g.witness != NULL ? witness_client_may_sign : NULL,
 	    .signed_cb = g.witness != NULL ? witness_client_signed : NULL,
 	    .hook_arg = g.witness,
+	    /* several nodes: the suspensions in the database, checked in every commit */
+	    .state_load = g.cfg->ledger.url != NULL ? registry_state_load : NULL,
+	    .state_allows = g.cfg->ledger.url != NULL ? registry_state_allows : NULL,
+	    .state_arg = g.registry,
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
@@ -614,6 +620,16 @@ serve_main(int argc, char **argv)
 		else
 			fprintf(stderr, "pdgate serve: [ledger] url: %s\n", err);
 		log_msg(g.log, "error", "ledger: %s", err);
+		goto done;
+	}
+	if (g.cfg->ledger.url != NULL &&
+	    ((g.state = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL, err,
+	                               sizeof err)) == NULL ||
+	     (g.state_listen = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL,
+	                                      err, sizeof err)) == NULL ||
+	     registry_share(g.registry, g.state, g.state_listen, err, sizeof err) != 0)) {
+		fprintf(stderr, "pdgate serve: [ledger] url: the shared state: %s\n", err);
+		log_msg(g.log, "error", "the shared state: %s", err);
 		goto done;
 	}
 	if (g.witness != NULL && witness_client_start(g.witness, g.ledger, err, sizeof err) != 0) {
@@ -772,6 +788,8 @@ done:
 	origin_free(g.origin);
 	token_verifier_free(g.work_orders);
 	registry_free(g.registry); /* before the pseudonym key its plans were keyed with */
+	ledger_store_free(g.state);
+	ledger_store_free(g.state_listen);
 	pseudo_free(g.pseudo);
 	tlscred_release(g.partner_cred);
 	tlscred_release(g.compliance_cred);

@@ -69,6 +69,8 @@ struct waiter {
 	uint64_t first; /* the index of the first entry, set by the writer */
 	ledger_done_fn done;
 	void *arg;
+	char *partner;      /* with a shared state: the partner of a release it holds, else NULL */
+	uint64_t state_gen; /* with partner: the state's generation its decision read */
 	struct waiter *next;
 	struct buf tails[]; /* n leaf tails, built by the caller */
 };
@@ -126,6 +128,10 @@ struct ledger {
 	int (*may_sign)(void *arg, uint64_t size); /* the witness hooks (ledger_params) */
 	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len);
 	void *hook_arg;
+	int (*state_load)(void *arg, struct ledger_store *s); /* shared state (ledger_params) */
+	bool (*state_allows)(void *arg, const char *partner);
+	void *state_arg;
+	uint64_t state_gen; /* the generation the writer last put in force (writer only) */
 };
 
 static void lmsg(struct ledger *l, const char *level, const char *fmt, ...)
@@ -352,7 +358,45 @@ waiter_free(struct waiter *w)
 {
 	for (size_t i = 0; i < w->n; i++)
 		buf_free(&w->tails[i]);
+	free(w->partner);
 	free(w);
+}
+
+/*
+ * The shared state, under the tree lock (ledger_params.state_load): a change committed before
+ * this batch took the lock is put in force, and each release decided under another generation
+ * is kept only if the state now in force still lets it out; the others move from *list to
+ * *stale (their callers get LEDGER_ESTATE and decide again), and *moved says so. 0, or -1 if
+ * the state cannot be read (the batch fails). Writer only.
+ */
+static int
+state_check(struct ledger *l, struct waiter **list, struct waiter **stale, uint64_t gen,
+            bool *moved)
+{
+	if (l->state_load == NULL || !l->ws->ops->shared)
+		return 0;
+	if (gen != l->state_gen) {
+		if (l->state_load(l->state_arg, l->ws) != 0)
+			return -1;
+		l->state_gen = gen;
+	}
+	for (struct waiter **pw = list; *pw != NULL;) {
+		struct waiter *w = *pw;
+		if (w->partner != NULL && w->state_gen != gen &&
+		    !l->state_allows(l->state_arg, w->partner)) {
+			lmsg(l, "warn",
+			     "a release to %s decided under shared state %" PRIu64
+			     " is refused under %" PRIu64 " (suspended meanwhile): decided again",
+			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen);
+			*pw = w->next;
+			w->next = *stale;
+			*stale = w;
+			*moved = true;
+		} else {
+			pw = &w->next;
+		}
+	}
+	return 0;
 }
 
 /*
@@ -365,10 +409,12 @@ commit_batch(struct ledger *l, struct waiter *list)
 {
 	struct merkle_frontier f, base = l->frontier;
 	struct ledger_tree_state st = {.frontier = l->frontier, .last_ms = l->last_ms};
-	struct ledger_tip tip;
+	struct ledger_tip tip = {0};
+	struct waiter *stale = NULL;
 	char why[sizeof(l->h_error)] = "";
 	int64_t ms = now_wall_ms();
 	uint64_t n = 0, t0 = now_mono_us();
+	bool moved = false;
 	int rc = -1;
 	struct timespec cpu0, cpu1;
 
@@ -383,6 +429,23 @@ commit_batch(struct ledger *l, struct waiter *list)
 	}
 	if (l->ws->ops->begin(l->ws, &tip) != 0)
 		goto done;
+	if (state_check(l, &list, &stale, tip.state_gen, &moved) != 0) {
+		snprintf(why, sizeof(why), "reading the shared state: %s",
+		         l->ws->ops->errmsg(l->ws));
+		goto done;
+	}
+	if (list == NULL) { /* every release of the batch refused under the new state */
+		l->ws->ops->rollback(l->ws);
+		f = base;
+		n = 0;
+		rc = 0;
+		goto done;
+	}
+	if (moved && tip.size == base.size && tip.time <= ms &&
+	    build_batch(l, list, &base, ms, &f, &n) < 0) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto done;
+	}
 	if (tip.size != base.size || tip.time > ms) {
 		/* Another node appended since: under the lock, its entries are the tree to extend,
 		 * and its time the earliest this batch may have. The file has one writer. */
@@ -426,7 +489,8 @@ done:
 	metrics_ledger_commit(l->metrics, now_mono_us() - t0, n, rc == 0);
 	pthread_mutex_lock(&l->lock);
 	if (rc == 0) {
-		l->stats.commits++;
+		l->stats.commits +=
+		    n > 0; /* a batch whose every release was refused stored nothing */
 		l->stats.entries += n;
 		if (l->h_unsigned_ms == 0 && n > 0)
 			l->h_unsigned_ms = now_mono_ms();
@@ -448,6 +512,12 @@ done:
 		next = w->next;
 		assert(rc != 0 || w->first + w->n <= l->frontier.size);
 		w->done(w->arg, rc == 0 ? LEDGER_OK : LEDGER_EIO, rc == 0 ? w->first : 0);
+		waiter_free(w);
+	}
+	/* after the state they were refused under is in force: deciding again sees it */
+	for (struct waiter *w = stale, *next; w != NULL; w = next) {
+		next = w->next;
+		w->done(w->arg, LEDGER_ESTATE, 0);
 		waiter_free(w);
 	}
 }
@@ -634,6 +704,14 @@ ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, le
 	w->n = n;
 	w->done = done;
 	w->arg = arg;
+	for (size_t i = 0; l->state_load != NULL && w->partner == NULL && i < n; i++)
+		if (e[i].kind == LEDGER_RELEASE) {
+			if ((w->partner = strdup(e[i].partner ? e[i].partner : "")) == NULL) {
+				waiter_free(w);
+				return LEDGER_ENOMEM;
+			}
+			w->state_gen = e[i].state_gen;
+		}
 	for (size_t i = 0; i < n; i++)
 		if (ledger_leaf_tail(&e[i], &w->tails[i]) < 0) {
 			int rc = LEDGER_ENOMEM;
@@ -896,6 +974,9 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	l->may_sign = p->may_sign;
 	l->signed_cb = p->signed_cb;
 	l->hook_arg = p->hook_arg;
+	l->state_load = p->state_load;
+	l->state_allows = p->state_allows;
+	l->state_arg = p->state_arg;
 	if (l->log == NULL && (l->log = l->own_log = log_open(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

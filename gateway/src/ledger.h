@@ -26,6 +26,8 @@
 /* Read connections of an open ledger when ledger_params.readers is 0. */
 #define LEDGER_READERS 4
 
+struct ledger_store;
+
 /* How to open a ledger. Strings borrowed for the duration of ledger_open. */
 struct ledger_params {
 	const char *path;   /* ledger.db, created (with its schema) if absent unless read_only; or
@@ -49,6 +51,15 @@ struct ledger_params {
 	int (*may_sign)(void *arg, uint64_t size);
 	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len);
 	void *hook_arg;
+	/* Shared state, for a store several nodes share (a PostgreSQL ledger; ignored on the
+	 * file). On the writer's thread, inside its commit transaction under the tree lock:
+	 * state_load puts in force the state the store holds (read through s), whenever its
+	 * generation is not the one the writer saw last; state_allows then says whether a release
+	 * of partner decided under another generation may still go out (false: its call fails
+	 * with LEDGER_ESTATE, none of its entries stored). Neither may call the ledger. */
+	int (*state_load)(void *arg, struct ledger_store *s);
+	bool (*state_allows)(void *arg, const char *partner);
+	void *state_arg;
 };
 
 struct ledger;

@@ -10,6 +10,7 @@ static const char *const messages[] = {
     [-LEDGER_ENOMEM] = "out of memory",
     [-LEDGER_EENTRY] = "a malformed entry",
     [-LEDGER_EVERIFY] = "the ledger is not intact",
+    [-LEDGER_ESTATE] = "the shared state changed since the decision",
 };
 
 const char *

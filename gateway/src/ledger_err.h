@@ -13,6 +13,9 @@ enum ledger_err {
 	LEDGER_ENOMEM = -5,
 	LEDGER_EENTRY = -6,  /* ledger_append: a malformed entry (see ledger_leaf_tail) */
 	LEDGER_EVERIFY = -7, /* ledger_verify: the ledger is not intact */
+	LEDGER_ESTATE = -8,  /* ledger_append: a release decided under shared state that has
+	                        changed since refuses under the new state (ledger_params.state_load):
+	                        none of its entries stored; decide again */
 };
 
 /* A static string naming the error; never NULL. */

@@ -80,6 +80,9 @@ struct ledger_entry {
 	 * written before it existed; never null, and never in an admin entry. */
 	const char *country;
 	const struct ledger_admin *admin; /* required for LEDGER_ADMIN, else must be NULL */
+	/* Not in the leaf: the generation of the shared state (suspensions) the decision read,
+	 * for a ledger whose store several nodes share (ledger_params.state_load); 0: none. */
+	uint64_t state_gen;
 };
 
 /* The name of a kind in leaves ("release", "deny", "admin"); static. kind must be valid. */

@@ -1,6 +1,8 @@
 /* ledger_pg — inside the ledger: the ledger's store in a PostgreSQL database nodes share. */
 #include <assert.h>
+#include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,20 @@ static const char schema_sql[] =
     "CREATE VIEW entries(idx, leaf, time) AS SELECT b.first + j.ord - 1, j.leaf, b.time FROM "
     "batches AS b, json_array_elements_text(b.leaves::json) WITH ORDINALITY AS j(leaf, ord);"
     "INSERT INTO tree(id, size, time) VALUES (0, 0, 0);";
+
+/*
+ * The state the nodes share (docs/cluster.md): the suspensions, and one row whose generation
+ * grows with every change of them. A change takes the tree lock (state_suspend), and every
+ * commit reads the generation under that lock (pg_begin), so each batch knows whether a
+ * release it holds was decided under the state in force. Made in a ledger that predates them
+ * too (the same schema version: nothing of the ledger's own rows changes).
+ */
+static const char state_sql[] =
+    "CREATE TABLE IF NOT EXISTS state(id integer PRIMARY KEY CHECK (id = 0), generation bigint "
+    "NOT NULL CHECK (generation > 0));"
+    "INSERT INTO state(id, generation) VALUES (0, 1) ON CONFLICT (id) DO NOTHING;"
+    "CREATE TABLE IF NOT EXISTS suspensions(partner text PRIMARY KEY, by text, reason text, "
+    "since_ms bigint NOT NULL);";
 
 enum pg_stmt {
 	PG_SIZE,
@@ -114,10 +130,11 @@ struct pg_store {
 	struct ledger_store base; /* first: a struct ledger_store * is a struct pg_store * */
 	PGconn *conn;
 	bool writer;
-	bool in_tx;    /* a transaction begin or snapshot_begin opened is open */
-	bool prepared; /* the statements are prepared on this session */
-	bool opened;   /* the schema is checked: a new session prepares the statements */
-	char err[512]; /* the last error */
+	bool in_tx;     /* a transaction begin or snapshot_begin opened is open */
+	bool prepared;  /* the statements are prepared on this session */
+	bool opened;    /* the schema is checked: a new session prepares the statements */
+	bool listening; /* LISTEN pdgate_state is in force on this session (state_wait) */
+	char err[512];  /* the last error */
 };
 
 static struct pg_store *
@@ -168,11 +185,13 @@ static int
 setup(struct pg_store *p)
 {
 	const char *enc = PQparameterStatus(p->conn, "server_encoding");
+	/* (client_min_messages: no notice of a table that exists already on stderr) */
 	const char *set = p->writer ? "SET client_encoding = 'UTF8'; SET synchronous_commit = on; "
-	                              "SET lock_timeout = '5s'; SET statement_timeout = '30s'"
+	                              "SET lock_timeout = '5s'; SET statement_timeout = '30s'; SET "
+	                              "client_min_messages = warning"
 	                            : "SET client_encoding = 'UTF8'; SET "
 	                              "default_transaction_read_only = on; SET statement_timeout "
-	                              "= '60s'";
+	                              "= '60s'; SET client_min_messages = warning";
 	PGresult *r;
 
 	if (enc == NULL || strcmp(enc, "UTF8") != 0) {
@@ -501,14 +520,15 @@ pg_begin(struct ledger_store *s, struct ledger_tip *tip)
 	struct pg_store *p = pg_of(s);
 	PGresult *r;
 	char *end;
-	long long size, time, last = 0;
+	long long size, time, last = 0, gen;
 	int rc = LEDGER_EIO;
 
 	assert(p->writer && !p->in_tx);
 	r = simple(p,
 	           "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; SELECT t.size, t.time, "
-	           "(SELECT b.first + b.n FROM batches AS b ORDER BY b.first DESC LIMIT 1) FROM "
-	           "tree AS t WHERE t.id = 0",
+	           "(SELECT b.first + b.n FROM batches AS b ORDER BY b.first DESC LIMIT 1), "
+	           "(SELECT s.generation FROM state AS s WHERE s.id = 0) FROM tree AS t WHERE "
+	           "t.id = 0",
 	           PGRES_TUPLES_OK);
 	if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
 		p->in_tx = true;
@@ -529,8 +549,13 @@ pg_begin(struct ledger_store *s, struct ledger_tip *tip)
 		         size, last);
 		goto fail;
 	}
+	if (PQgetisnull(r, 0, 3) || (gen = strtoll(PQgetvalue(r, 0, 3), &end, 10)) <= 0) {
+		snprintf(p->err, sizeof(p->err), "the shared state row is missing");
+		goto fail;
+	}
 	tip->size = (uint64_t)size;
 	tip->time = time;
+	tip->state_gen = (uint64_t)gen;
 	PQclear(r);
 	return 0;
 fail:
@@ -633,6 +658,142 @@ pg_probe(struct ledger_store *s)
 	return rc;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The shared state. */
+
+static int
+pg_state_read(struct ledger_store *s, uint64_t *gen,
+              int (*fn)(void *arg, const struct ledger_suspension *su), void *arg)
+{
+	struct pg_store *p = pg_of(s);
+	PGresult *r =
+	    simple(p,
+	           "SELECT s.generation, u.partner, u.by, u.reason, u.since_ms FROM state "
+	           "AS s LEFT JOIN suspensions AS u ON true WHERE s.id = 0 ORDER BY "
+	           "u.partner",
+	           PGRES_TUPLES_OK);
+	int rc = 0;
+
+	if (r == NULL)
+		return LEDGER_EIO;
+	if (PQntuples(r) < 1 || PQgetisnull(r, 0, 0) ||
+	    strtoll(PQgetvalue(r, 0, 0), NULL, 10) <= 0) {
+		snprintf(p->err, sizeof(p->err), "the shared state row is missing");
+		PQclear(r);
+		return LEDGER_EIO;
+	}
+	*gen = (uint64_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
+		if (PQgetisnull(r, i, 1))
+			continue; /* no suspension: the state row alone */
+		struct ledger_suspension su = {
+		    .partner = PQgetvalue(r, i, 1),
+		    .by = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
+		    .reason = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
+		    .since_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10),
+		};
+		rc = fn(arg, &su);
+	}
+	PQclear(r);
+	return rc;
+}
+
+static int
+pg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, bool suspended,
+                 bool *changed)
+{
+	struct pg_store *p = pg_of(s);
+	char since[24];
+	const char *vals[4] = {su->partner, su->by, su->reason, since};
+	PGresult *r;
+	int rc = LEDGER_EIO;
+
+	assert(p->writer && !p->in_tx);
+	*changed = false;
+	snprintf(since, sizeof(since), "%lld", (long long)su->since_ms);
+	/* the tree lock first: ordered with every batch of every node (docs/cluster.md) */
+	r = simple(p, "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE", PGRES_TUPLES_OK);
+	if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
+		p->in_tx = true;
+	if (r == NULL)
+		goto done;
+	PQclear(r);
+	r = suspended
+	        ? PQexecParams(p->conn,
+	                       "INSERT INTO suspensions(partner, by, reason, since_ms) VALUES "
+	                       "($1, $2, $3, $4::bigint) ON CONFLICT (partner) DO NOTHING",
+	                       4, NULL, vals, NULL, NULL, 0)
+	        : PQexecParams(p->conn, "DELETE FROM suspensions WHERE partner = $1", 1, NULL, vals,
+	                       NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+		set_err(p, r, "the suspensions");
+		PQclear(r);
+		goto done;
+	}
+	*changed = strcmp(PQcmdTuples(r), "1") == 0;
+	PQclear(r);
+	if (*changed) {
+		r = PQexec(p->conn, "UPDATE state SET generation = generation + 1 WHERE id = 0");
+		if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(r), "1") != 0) {
+			set_err(p, r, "the shared state row");
+			PQclear(r);
+			goto done;
+		}
+		PQclear(r);
+		/* delivered to every listening node when (and only if) this commits */
+		r = PQexec(p->conn, "NOTIFY pdgate_state");
+		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+			set_err(p, r, "announcing the change");
+			PQclear(r);
+			goto done;
+		}
+		PQclear(r);
+	}
+	r = PQexec(p->conn, "COMMIT");
+	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
+		rc = 0;
+	else
+		set_err(p, r, "committing the suspension");
+	PQclear(r);
+	if (PQtransactionStatus(p->conn) == PQTRANS_IDLE)
+		p->in_tx = false;
+done:
+	pg_end(p, "ROLLBACK");
+	if (rc != 0)
+		*changed = false;
+	return rc;
+}
+
+static int
+pg_state_wait(struct ledger_store *s, int ms)
+{
+	struct pg_store *p = pg_of(s);
+	PGnotify *n;
+	int got = 0;
+
+	if (!p->listening) {
+		PGresult *r = simple(p, "LISTEN pdgate_state", PGRES_COMMAND_OK);
+		if (r == NULL)
+			return LEDGER_EIO;
+		PQclear(r);
+		p->listening = true;
+		got = 1; /* what changed while nobody listened is read now */
+	} else {
+		struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
+		int k = pfd.fd >= 0 ? poll(&pfd, 1, ms) : -1;
+		if ((k < 0 && errno != EINTR) || (k > 0 && PQconsumeInput(p->conn) == 0)) {
+			set_err(p, NULL, "listening for changes");
+			p->listening = false; /* LISTEN again once the session is made again */
+			return LEDGER_EIO;
+		}
+	}
+	while ((n = PQnotifies(p->conn)) != NULL) {
+		got = 1;
+		PQfreemem(n);
+	}
+	return got;
+}
+
 static const char *
 pg_errmsg(struct ledger_store *s)
 {
@@ -665,6 +826,9 @@ static const struct ledger_store_ops pg_ops = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .probe = pg_probe,
+    .state_read = pg_state_read,
+    .state_suspend = pg_state_suspend,
+    .state_wait = pg_state_wait,
     .errmsg = pg_errmsg,
     .free = pg_free,
 };
@@ -693,10 +857,8 @@ create_schema(struct pg_store *p, const char *origin)
 	bool has_meta = strcmp(PQgetvalue(r, 0, 0), "t") == 0;
 	long long others = strtoll(PQgetvalue(r, 0, 1), NULL, 10);
 	PQclear(r);
-	if (has_meta) {
-		rc = 0;
-		goto done;
-	}
+	if (has_meta)
+		goto state;
 	if (others > 0) {
 		snprintf(p->err, sizeof(p->err),
 		         "not a pdgate ledger: the database holds %lld other tables and no meta",
@@ -714,6 +876,13 @@ create_schema(struct pg_store *p, const char *origin)
 	                 NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_err(p, r, "creating the tables");
+		PQclear(r);
+		goto done;
+	}
+	PQclear(r);
+state:
+	if ((r = PQexec(p->conn, state_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+		set_err(p, r, "creating the shared state's tables");
 		PQclear(r);
 		goto done;
 	}

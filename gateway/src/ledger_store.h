@@ -53,6 +53,16 @@ struct ledger_hashes {
 struct ledger_tip {
 	uint64_t size; /* entries committed */
 	int64_t time;  /* the last batch's time (Unix ms), 0 if none */
+	/* The generation of the shared state (suspensions) under the same lock; 0: the store
+	 * holds none (the file). */
+	uint64_t state_gen;
+};
+
+/* A stored suspension (a partner's, or the gateway's with partner ""); strings borrowed for
+ * the call, by and reason may be NULL. */
+struct ledger_suspension {
+	const char *partner, *by, *reason;
+	int64_t since_ms;
 };
 
 struct ledger_store;
@@ -106,6 +116,22 @@ struct ledger_store_ops {
 	void (*rollback)(struct ledger_store *s);
 	/* Whether the store can be written now (a write of nothing durable): 0 or LEDGER_EIO. */
 	int (*probe)(struct ledger_store *s);
+
+	/* --- the shared state (NULL on the file: a single gateway keeps its own) --- */
+	/* The generation and every suspension, one snapshot (inside begin's transaction: the one
+	 * under the tree lock); fn returns 0 to go on. */
+	int (*state_read)(struct ledger_store *s, uint64_t *gen,
+	                  int (*fn)(void *arg, const struct ledger_suspension *su), void *arg);
+	/* Suspends (su->by, su->reason, su->since_ms recorded) or lifts the suspension of
+	 * su->partner in a transaction of its own that holds the tree lock, so that it is ordered
+	 * with every batch: *changed is whether the row changed, and the generation grows by one if
+	 * it did. A writer's connection, outside a transaction. */
+	int (*state_suspend)(struct ledger_store *s, const struct ledger_suspension *su,
+	                     bool suspended, bool *changed);
+	/* Waits up to ms for a change of the shared state committed by any node (LISTEN on a
+	 * connection used for nothing else): 1 if one was announced (or the connection was made
+	 * again, so one may have been missed), 0 if none, LEDGER_EIO if the connection failed. */
+	int (*state_wait)(struct ledger_store *s, int ms);
 
 	/* The last error's message (borrowed until the next call on s). */
 	const char *(*errmsg)(struct ledger_store *s);

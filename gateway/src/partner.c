@@ -60,6 +60,25 @@ entry_init(const struct request *r, struct ledger_entry *e, enum ledger_kind kin
 	}
 	if (d->has_token)
 		e->token = d->claims.jti;
+	e->state_gen = r->state_gen;
+}
+
+/*
+ * A release the ledger's writer refused because the shared state changed since the decision
+ * (LEDGER_ESTATE: a suspension made on another node, in force under the tree lock before this
+ * batch): refused now as steps 3 and 4 refuse, the writer having put that state in force.
+ */
+static void
+refuse_stale(struct request *r)
+{
+	bool gw = false, ps = false;
+
+	(void)registry_suspensions(r->api->registry, r->id->id, &gw, &ps);
+	r->subject[0] = '\0'; /* refused before any member, as step 4 refuses */
+	if (gw)
+		decision_refuse(&r->d, DECISION_STEP_GATEWAY, APIERR_GATEWAY_SUSPENDED, NULL);
+	else
+		decision_refuse(&r->d, DECISION_STEP_PARTNER, APIERR_PARTNER_SUSPENDED, NULL);
 }
 
 static void
@@ -196,8 +215,8 @@ decide(struct request *r, uint32_t want)
 	}
 	f.authorization_unusable =
 	    server_request_header(req, "Authorization", HDR_AUTH_MAX, &f.authorization) < 0;
-	f.gateway_suspended = registry_gateway_suspended(r->api->registry);
-	f.partner_suspended = registry_partner_suspended(r->api->registry, r->id->id);
+	r->state_gen = registry_suspensions(r->api->registry, r->id->id, &f.gateway_suspended,
+	                                    &f.partner_suspended);
 	r->view = registry_acquire(r->api->registry);
 	f.contracts = r->view->contracts;
 	f.catalog = r->view->catalog;
@@ -298,8 +317,13 @@ build_member(const struct request *r, const EVP_MD *sha256, const char *member_i
 static int
 commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *index)
 {
-	enum apierr e = append_error(ledger_append(r->api->ledger, le, n, index));
+	int rc = ledger_append(r->api->ledger, le, n, index);
+	enum apierr e = append_error(rc);
 
+	if (rc == LEDGER_ESTATE) {
+		refuse_stale(r);
+		return -1;
+	}
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);
 		return -1;
@@ -379,6 +403,11 @@ one_done(void *arg, int rc, uint64_t index)
 	struct request *r = &o->r;
 	enum apierr e = append_error(rc);
 
+	if (rc == LEDGER_ESTATE && o->release) {
+		refuse_stale(r);
+		one_refuse(o);
+		return;
+	}
 	if (e != APIERR_NONE) {
 		if (o->release) { /* as commit(), then refuse(), would */
 			decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);

@@ -31,7 +31,8 @@ struct request {
 	int64_t now_ms;
 	struct decision d;
 	char subject[PSEUDO_SUBJECT_HEX + 1]; /* the one member's reference once known, or "" */
-	uint32_t used; /* of the records reserved at step 8, those released (committed) */
+	uint32_t used;      /* of the records reserved at step 8, those released (committed) */
+	uint64_t state_gen; /* the shared state's generation steps 3 and 4 read (0: none) */
 };
 
 /* One member, built: where its answer lies in a text, its digest, subject and ledger items. */

@@ -3,12 +3,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sqlite3.h>
 
 #include "contract_file.h"
+#include "ledger_store.h"
 #include "registry.h"
 #include "release.h"
+
+/* A listener's wait for an announcement, and how often it reads the state regardless (a
+ * backstop: a session made again reads it at once, and every commit checks it anyway). */
+#define SHARE_WAIT_MS 200
+#define SHARE_POLL_MS 30000
 
 /* One load of catalogs and contracts, shared by the requests that hold it. */
 struct registry_snapshot {
@@ -36,6 +43,15 @@ struct registry {
 	sqlite3 *db;
 	struct suspension *sus; /* the suspended partners and the gateway, in memory */
 	size_t nsus;
+	/* Several nodes: the database the suspensions are in (registry_share), its connection
+	 * used under share_lock (never with lock held: the writer's hook takes lock while it holds
+	 * the tree lock a change waits for), and the generation of the suspensions in memory. */
+	struct ledger_store *shared;
+	pthread_mutex_t share_lock;
+	uint64_t state_gen;
+	struct ledger_store *listen; /* the listener thread's connection */
+	pthread_t listener;
+	bool listening, stop; /* stop under lock */
 };
 
 static void
@@ -177,6 +193,7 @@ registry_open(const char *purposes, const char *fields, const char *contracts,
 	*errors = NULL;
 	if (r != NULL) {
 		pthread_mutex_init(&r->lock, NULL);
+		pthread_mutex_init(&r->share_lock, NULL);
 		r->pseudo = pseudo;
 	}
 	if (r == NULL || (r->purposes = strdup(purposes)) == NULL ||
@@ -200,6 +217,12 @@ registry_free(struct registry *r)
 {
 	if (r == NULL)
 		return;
+	if (r->listening) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->listener, NULL);
+	}
 	if (r->cur != NULL) {
 		/* every request is done by now: the registry holds the last reference */
 		snap_free(r->cur);
@@ -209,6 +232,7 @@ registry_free(struct registry *r)
 	free(r->sus);
 	sqlite3_close(r->db);
 	pthread_mutex_destroy(&r->lock);
+	pthread_mutex_destroy(&r->share_lock);
 	free(r->purposes);
 	free(r->fields);
 	free(r->contracts);
@@ -306,6 +330,179 @@ registry_partner_suspended(struct registry *r, const char *partner)
 	return s;
 }
 
+uint64_t
+registry_suspensions(struct registry *r, const char *partner, bool *gateway,
+                     bool *partner_suspended)
+{
+	uint64_t gen;
+
+	pthread_mutex_lock(&r->lock);
+	*gateway = sus_find(r, "") >= 0;
+	*partner_suspended = sus_find(r, partner) >= 0;
+	gen = r->state_gen;
+	pthread_mutex_unlock(&r->lock);
+	return gen;
+}
+
+/* The suspensions read from a shared store, before they are put in force. */
+struct sus_list {
+	struct suspension *v;
+	size_t n;
+	int bad;
+};
+
+static int
+sus_collect(void *arg, const struct ledger_suspension *su)
+{
+	struct sus_list *l = arg;
+	struct suspension *grown = realloc(l->v, (l->n + 1) * sizeof(*grown));
+
+	if (grown == NULL)
+		return l->bad = -1;
+	l->v = grown;
+	grown[l->n] = (struct suspension){strdup(su->partner), su->by ? strdup(su->by) : NULL,
+	                                  su->reason ? strdup(su->reason) : NULL, su->since_ms};
+	l->n++;
+	if (grown[l->n - 1].partner == NULL || (su->by && !grown[l->n - 1].by) ||
+	    (su->reason && !grown[l->n - 1].reason))
+		return l->bad = -1;
+	return 0;
+}
+
+int
+registry_state_load(void *arg, struct ledger_store *s)
+{
+	struct registry *r = arg;
+	struct sus_list l = {0};
+	uint64_t gen = 0;
+	int rc = s->ops->state_read != NULL ? s->ops->state_read(s, &gen, sus_collect, &l) : -1;
+
+	if (rc == 0 && l.bad == 0) {
+		pthread_mutex_lock(&r->lock);
+		if (gen > r->state_gen) { /* generations only grow: an older read changes nothing */
+			struct suspension *old = r->sus;
+			size_t nold = r->nsus;
+			r->sus = l.v;
+			r->nsus = l.n;
+			r->state_gen = gen;
+			l.v = old;
+			l.n = nold;
+		}
+		pthread_mutex_unlock(&r->lock);
+	}
+	for (size_t i = 0; i < l.n; i++)
+		sus_clear(&l.v[i]);
+	free(l.v);
+	return rc == 0 && l.bad == 0 ? 0 : -1;
+}
+
+bool
+registry_state_allows(void *arg, const char *partner)
+{
+	struct registry *r = arg;
+	bool ok;
+
+	pthread_mutex_lock(&r->lock);
+	ok = sus_find(r, "") < 0 && sus_find(r, partner) < 0;
+	pthread_mutex_unlock(&r->lock);
+	return ok;
+}
+
+/* The suspensions of the shared store read again on its own connection. 0 or -1. */
+static int
+share_refresh(struct registry *r)
+{
+	int rc;
+
+	pthread_mutex_lock(&r->share_lock);
+	rc = registry_state_load(r, r->shared);
+	pthread_mutex_unlock(&r->share_lock);
+	return rc;
+}
+
+static int64_t
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The listener: what any node changes, in force here within moments of its commit. */
+static void *
+listen_main(void *arg)
+{
+	struct registry *r = arg;
+	int64_t last = 0;
+
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		bool stop = r->stop;
+		pthread_mutex_unlock(&r->lock);
+		if (stop)
+			break;
+		int rc = r->listen->ops->state_wait(r->listen, SHARE_WAIT_MS);
+		if (rc < 0) {
+			nanosleep(&(struct timespec){0, SHARE_WAIT_MS * 1000000L}, NULL);
+			continue;
+		}
+		if (rc == 1 || mono_ms() - last >= SHARE_POLL_MS) {
+			if (registry_state_load(r, r->listen) == 0)
+				last = mono_ms();
+		}
+	}
+	return NULL;
+}
+
+int
+registry_share(struct registry *r, struct ledger_store *s, struct ledger_store *listen, char *err,
+               size_t errlen)
+{
+	if (s->ops->state_read == NULL || s->ops->state_suspend == NULL ||
+	    listen->ops->state_wait == NULL) {
+		snprintf(err, errlen, "a %s ledger holds no shared state", s->ops->kind);
+		return -1;
+	}
+	pthread_mutex_lock(&r->lock);
+	r->shared = s;
+	r->state_gen = 0; /* whatever is loaded next replaces the state database's */
+	pthread_mutex_unlock(&r->lock);
+	if (share_refresh(r) != 0) {
+		snprintf(err, errlen, "reading the suspensions: %s", s->ops->errmsg(s));
+		return -1;
+	}
+	r->listen = listen;
+	if (listen->ops->state_wait(listen, 0) < 0) {
+		snprintf(err, errlen, "listening for changes: %s", listen->ops->errmsg(listen));
+		return -1;
+	}
+	if (pthread_create(&r->listener, NULL, listen_main, r) != 0) {
+		snprintf(err, errlen, "cannot start the listener thread");
+		return -1;
+	}
+	r->listening = true;
+	return 0;
+}
+
+/* registry_set_suspended with a shared state: in the database, then the memory from it. */
+static int
+share_set(struct registry *r, const char *key, bool suspended, const char *who, const char *reason,
+          int64_t now_ms)
+{
+	struct ledger_suspension su = {key, who, reason, now_ms};
+	bool changed = false;
+	int rc;
+
+	pthread_mutex_lock(&r->share_lock);
+	rc = r->shared->ops->state_suspend(r->shared, &su, suspended, &changed);
+	/* in force here at once (if this read fails, at this node's next commit, which reads
+	 * the generation under the tree lock); the other nodes at their next commit */
+	(void)registry_state_load(r, r->shared);
+	pthread_mutex_unlock(&r->share_lock);
+	return rc != 0 ? -1 : changed ? 1 : 0;
+}
+
 int
 registry_set_suspended(struct registry *r, const char *partner, bool suspended, const char *who,
                        const char *reason, int64_t now_ms)
@@ -315,6 +512,9 @@ registry_set_suspended(struct registry *r, const char *partner, bool suspended, 
 	struct suspension ns = {0};
 	int rc = -1;
 	long i;
+
+	if (r->shared != NULL)
+		return share_set(r, key, suspended, who, reason, now_ms);
 
 	/* one writer at a time: the database and memory change together or not at all */
 	pthread_mutex_lock(&r->lock);
@@ -377,6 +577,8 @@ sus_json(const struct suspension *s)
 json_t *
 registry_partners(struct registry *r, json_t **gateway)
 {
+	if (r->shared != NULL && share_refresh(r) != 0)
+		return NULL;
 	const struct registry_view *v = registry_acquire(r);
 	json_t *list = json_array(), *byname = json_object();
 	size_t n = contract_set_count(v->contracts);

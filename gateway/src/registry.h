@@ -61,6 +61,26 @@ void registry_release(struct registry *r, const struct registry_view *v);
 /* Step 3 and 4 of the decision: read from memory, no I/O. */
 bool registry_gateway_suspended(struct registry *r);
 bool registry_partner_suspended(struct registry *r, const char *partner);
+/* Both at once, with the generation of the shared state they are of (0 without one). */
+uint64_t registry_suspensions(struct registry *r, const char *partner, bool *gateway,
+                              bool *partner_suspended);
+
+/*
+ * Several gateway nodes (a PostgreSQL ledger, docs/cluster.md): from now on the suspensions are
+ * those of the database s (a writer's connection; the state database's are no longer read),
+ * loaded now; every change goes through s. listen, a second connection to it, is a thread's
+ * that puts in force what another node changes as soon as it is announced (LISTEN/NOTIFY),
+ * and every SHARE_POLL_MS in any case. Both borrowed, outliving the registry. 0, or -1 with
+ * err.
+ */
+struct ledger_store;
+int registry_share(struct registry *r, struct ledger_store *s, struct ledger_store *listen,
+                   char *err, size_t errlen);
+/* The ledger's hooks (ledger_params.state_load, state_allows; arg the registry): puts in force
+ * the suspensions s holds if they are newer than those in force; whether a release of partner
+ * may go out under them. */
+int registry_state_load(void *arg, struct ledger_store *s);
+bool registry_state_allows(void *arg, const char *partner);
 
 /*
  * Suspends or resumes a partner (partner non-NULL) or the whole gateway (partner NULL). The new
@@ -72,7 +92,8 @@ int registry_set_suspended(struct registry *r, const char *partner, bool suspend
                            const char *reason, int64_t now_ms);
 
 /*
- * Every partner named by a contract or by a suspension, with its state, as a JSON array of
+ * Every partner named by a contract or by a suspension, with its state (with a shared state,
+ * read from the database first; NULL if it cannot be), as a JSON array of
  * {"partner","suspended","reason","by","since","contracts":[ids]} (new reference), and the
  * gateway's state as {"suspended",…} in *gateway (new reference).
  */

@@ -17,8 +17,10 @@ from concurrent.futures import ThreadPoolExecutor
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+import requests
+
 import pdtest
-from pdtest import case, check, eq
+from pdtest import case, check, check_error, eq
 from pgserver import PgServer
 
 CONTRACT, PARTNER, PURPOSE = "CT-2026-0001", "sakura-mail", "contact"
@@ -439,6 +441,153 @@ def _(env):
     leaves = leaves_of(inst, url)
     for _, idx, rid in got:
         eq(leaves[idx]["request"], rid, f"entry {idx}")
+    r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), r.stdout)
+
+
+def staff_token(inst, name, role):
+    r = inst.pdgate("token", "issue", "-c", inst.conf, "--staff", name, "--role", role, "--ttl", "1h")
+    check(r.returncode == 0, f"token issue --staff: {r.stderr.strip()}")
+    return r.stdout.strip()
+
+
+def officer_call(d, conf, path, tok, body=None, method="POST"):
+    """One request to the compliance listener of node d (its own port, from its conf)."""
+    port = int(d.install.get("compliance", "listen", conf=conf).rpartition(":")[2])
+    return requests.request(method, f"https://127.0.0.1:{port}{path}", json=body,
+                            headers={"Authorization": f"Bearer {tok}"},
+                            verify=str(d.install.server_ca), timeout=30 * pdtest.SLOW)
+
+
+@case("two nodes: a suspension made on node 1 refuses node 2's next request on its kept-alive "
+      "connection, recorded; lifted on node 2, node 1 serves again")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("suspend")
+    url = env.pg.database_url("suspend")
+    c1, c2 = node_conf(inst, "s1", url), node_conf(inst, "s2", url)
+    unlimited(inst)
+    tok, officer = token(inst), staff_token(inst, "officer", "officer")
+    auth = {"Authorization": "Bearer " + tok}
+    cert = inst.pki.partner(PARTNER)
+    reason = "委託先での漏えいの疑い（調査中）"
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        raw2, raw1 = d2.http(cert=cert), d1.http(cert=cert)
+        for raw, node in ((raw2, 2), (raw1, 1)):
+            for path in ("/v1/members/M0000001", "/v1/members?limit=2"):
+                eq(raw.request("GET", path, headers=auth).status_code, 200, f"node {node} {path}, before")
+        r = officer_call(d1, c1, f"/v1/partners/{PARTNER}/suspend", officer, {"reason": reason})
+        eq(r.status_code, 200, f"suspend on node 1: {r.text[:300]}")
+        doc = r.json()
+        eq((doc["suspended"], doc["changed"]), (True, True), "suspended on node 1")
+        # node 2 has not been told: its next release checks under the tree lock
+        refusals = []
+        for path in ("/v1/members/M0000002", "/v1/members?limit=2", "/v1/members/M0000003"):
+            r = raw2.request("GET", path, headers=auth)
+            check_error(r, 403, "partner_suspended", f"node 2 {path}, kept-alive, after the suspension")
+            check(b"M000000" not in r.content, f"released: {r.content[:200]!r}")
+            idx = r.headers.get("X-Ledger-Index", "")
+            check(idx.isdigit(), f"node 2's refusal of {path} recorded: {r.headers}")
+            refusals.append(int(idx))
+        check(not raw2.closed_by_peer(0.1), "node 2's connection kept")
+        check_error(raw1.request("GET", "/v1/members/M0000004", headers=auth), 403, "partner_suspended",
+                    "node 1, kept-alive")
+        # node 2's compliance API reads the state from the database
+        parts = officer_call(d2, c2, "/v1/partners", officer, method="GET").json()["partners"]
+        mine = [p for p in parts if p["partner"] == PARTNER][0]
+        eq((mine["suspended"], mine["reason"], mine["by"]), (True, reason, "officer"), "node 2's view")
+        # a second suspension on node 2 changes nothing: the row is the database's
+        r = officer_call(d2, c2, f"/v1/partners/{PARTNER}/suspend", officer, {"reason": "again"})
+        eq((r.status_code, r.json()["changed"]), (200, False), "suspend again on node 2")
+        # lifted on node 2: node 1 serves again on its kept-alive connection
+        r = officer_call(d2, c2, f"/v1/partners/{PARTNER}/resume", officer)
+        eq((r.status_code, r.json()["changed"]), (200, True), f"resume on node 2: {r.text[:300]}")
+        # node 1 hears of it by NOTIFY (a lift need not wait for a commit: refusing a little
+        # longer is on the safe side), within moments
+        deadline = time.monotonic() + 5
+        while (r := raw1.request("GET", "/v1/members/M0000005", headers=auth)).status_code != 200:
+            check_error(r, 403, "partner_suspended", "node 1 before it heard of the resume")
+            check(time.monotonic() < deadline, "node 1 did not hear of the resume within 5 s")
+            time.sleep(0.05)
+        for path in ("/v1/members/M0000005", "/v1/members?limit=2"):
+            eq(raw1.request("GET", path, headers=auth).status_code, 200, f"node 1 {path}, after the resume")
+            eq(raw2.request("GET", path, headers=auth).status_code, 200, f"node 2 {path}, after the resume")
+        # the gateway's kill switch, the same way
+        r = officer_call(d2, c2, "/v1/gateway/suspend", officer, {"reason": "緊急停止訓練"})
+        eq(r.status_code, 200, f"gateway suspend on node 2: {r.text[:300]}")
+        check_error(raw1.request("GET", "/v1/members/M0000006", headers=auth), 503, "gateway_suspended",
+                    "node 1, kept-alive, gateway suspended on node 2")
+        eq(officer_call(d1, c1, "/v1/gateway/resume", officer).status_code, 200, "gateway resume on node 1")
+        deadline = time.monotonic() + 5
+        while (r := raw2.request("GET", "/v1/members/M0000007", headers=auth)).status_code != 200:
+            check_error(r, 503, "gateway_suspended", "node 2 before it heard of the resume")
+            check(time.monotonic() < deadline, "node 2 did not hear of the gateway's resume within 5 s")
+            time.sleep(0.05)
+        raw1.close()
+        raw2.close()
+        d1.term()
+        d2.term()
+    leaves = leaves_of(inst, url)
+    for idx in refusals:
+        eq((leaves[idx]["kind"], leaves[idx]["reason"], leaves[idx]["partner"]),
+           ("deny", "partner_suspended", PARTNER), f"entry {idx}")
+    after = [x for x in leaves if x["index"] > doc["ledger_index"] and x["kind"] == "release"]
+    resumed = [x["index"] for x in leaves if x["kind"] == "admin" and x["admin"]["action"] == "partner_resume"]
+    eq(len(resumed), 1, "one partner_resume entry")
+    check(all(x["index"] > resumed[0] for x in after),
+          f"a release between the suspension and the resume: {[x['index'] for x in after]}")
+    r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), r.stdout)
+
+
+@case("two nodes: a suspension that reaches node 2 by no notification still refuses its next "
+      "releases (one member, a page): the check under the tree lock, recorded")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("unheard")
+    url = env.pg.database_url("unheard")
+    c1, c2 = node_conf(inst, "u1", url), node_conf(inst, "u2", url)
+    unlimited(inst)
+    tok = token(inst)
+    auth = {"Authorization": "Bearer " + tok}
+    cert = inst.pki.partner(PARTNER)
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        raw2 = d2.http(cert=cert)
+        eq(raw2.request("GET", "/v1/members/M0000001", headers=auth).status_code, 200, "before")
+        # what another node's change does, without its NOTIFY: node 2 is not told, only its
+        # next commit can see it
+        def unheard(change):
+            env.pg.psql(f"BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; {change}; "
+                        "UPDATE state SET generation = generation + 1; COMMIT", dbname="unheard")
+
+        def refused(path):
+            r = raw2.request("GET", path, headers=auth)
+            check_error(r, 403, "partner_suspended", f"node 2 {path}")
+            check(b"M000000" not in r.content, f"released: {r.content[:200]!r}")
+            return int(r.headers["X-Ledger-Index"])
+
+        suspend = (f"INSERT INTO suspensions(partner, by, reason, since_ms) VALUES ('{PARTNER}', "
+                   "'officer', 'unheard', 0)")
+        unheard(suspend)
+        got = [refused("/v1/members?limit=3")]  # a page: the writer's answer waited for
+        unheard(f"DELETE FROM suspensions WHERE partner = '{PARTNER}'")
+        for _ in range(5):  # refused from memory until a commit of node 2 reads the lift
+            if raw2.request("GET", "/v1/members/M0000004", headers=auth).status_code == 200:
+                break
+        else:
+            raise pdtest.Failure("node 2 never served again after the unheard lift")
+        unheard(suspend)
+        got.append(refused("/v1/members/M0000002"))  # one member: the writer's callback
+        check_error(d1.get("/v1/members/M0000003", cert=cert, headers=auth), 403, "partner_suspended",
+                    "node 1")
+        raw2.close()
+        d1.term()
+        d2.term()
+        log = d2.log()
+    eq(log.count("is refused under"), 2, f"node 2's refusals under the lock, not from memory:\n{log[-2000:]}")
+    leaves = leaves_of(inst, url)
+    for idx in got:
+        eq((leaves[idx]["kind"], leaves[idx]["reason"]), ("deny", "partner_suspended"), f"entry {idx}")
     r = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
     check(r.stdout.endswith("ledger OK\n"), r.stdout)
 

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "ledger.h"
 #include "ledger_batch.h"
 #include "ledger_db.h"
 #include "ledger_err.h"
@@ -646,6 +647,144 @@ test_figures(void)
 	ledger_store_free(s);
 }
 
+/* ---- the shared state: a change committed under the tree lock holds for every later batch ---- */
+
+/* What a registry keeps of the shared state, as the writer's hooks put it in force. */
+struct fake_state {
+	uint64_t gen;
+	char sus[8][32]; /* the suspended partners, "" for the gateway */
+	int n, loads;
+};
+
+static int
+fake_sus(void *arg, const struct ledger_suspension *su)
+{
+	struct fake_state *f = arg;
+
+	if (f->n < 8)
+		snprintf(f->sus[f->n++], sizeof(f->sus[0]), "%s", su->partner);
+	return 0;
+}
+
+static int
+fake_load(void *arg, struct ledger_store *s)
+{
+	struct fake_state *f = arg;
+
+	f->n = 0;
+	f->loads++;
+	return s->ops->state_read(s, &f->gen, fake_sus, f);
+}
+
+static bool
+fake_allows(void *arg, const char *partner)
+{
+	struct fake_state *f = arg;
+
+	for (int i = 0; i < f->n; i++)
+		if (f->sus[i][0] == '\0' || strcmp(f->sus[i], partner) == 0)
+			return false;
+	return true;
+}
+
+/* One release (or deny) of partner decided under generation gen; ledger_append's result. */
+static int
+decided(struct ledger *l, enum ledger_kind kind, const char *partner, uint64_t gen)
+{
+	struct ledger_entry e = {.kind = kind,
+	                         .request = "req",
+	                         .partner = partner,
+	                         .reason = kind == LEDGER_DENY ? "not_found" : NULL,
+	                         .state_gen = gen};
+	uint64_t index;
+
+	return ledger_append(l, &e, 1, &index);
+}
+
+static int
+suspend(struct ledger_store *w, const char *partner, bool on, bool *changed)
+{
+	struct ledger_suspension su = {partner, "officer", on ? "an inquiry" : NULL, 1767225600000};
+
+	return w->ops->state_suspend(w, &su, on, changed);
+}
+
+static void
+test_shared_state(void)
+{
+	char u[512], err[512], key[] = "/tmp/pdgate-test-pg-key-XXXXXX";
+	struct fake_state f = {0};
+	struct ledger_store *w = NULL, *lis = NULL;
+	struct ledger *l = NULL;
+	uint64_t size0, size1, gen;
+	bool changed;
+	int fd = mkstemp(key);
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	FILE *kf = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	CHECK(kf != NULL && k != NULL && PEM_write_PrivateKey(kf, k, NULL, NULL, 0, NULL, NULL),
+	      "a key file");
+	if (kf != NULL)
+		fclose(kf);
+	EVP_PKEY_free(k);
+	db_url(u, sizeof(u), "shared");
+	struct ledger_params lp = {.path = u,
+	                           .origin = ORIGIN,
+	                           .key = key,
+	                           .state_load = fake_load,
+	                           .state_allows = fake_allows,
+	                           .state_arg = &f};
+	l = ledger_open(&lp, err, sizeof(err));
+	CHECK(l != NULL, "ledger_open: %s", err);
+	w = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	lis = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(w != NULL && lis != NULL, "the other node's connections: %s", err);
+	if (l == NULL || w == NULL || lis == NULL)
+		goto done;
+	/* the first commit (gateway_start) put the stored state in force */
+	CHECK(f.loads == 1 && f.gen == 1 && f.n == 0, "loaded at the first commit: %d %" PRIu64,
+	      f.loads, f.gen);
+	CHECK(lis->ops->state_wait(lis, 0) == 1 && lis->ops->state_wait(lis, 0) == 0,
+	      "listening: nothing announced yet");
+	CHECK(decided(l, LEDGER_RELEASE, "p1", 1) == LEDGER_OK,
+	      "a release under the state in force");
+
+	/* another node suspends p1: the next batch's lock sees it, and a release decided before
+	   it is refused, none of it stored */
+	CHECK(suspend(w, "p1", true, &changed) == 0 && changed, "suspended: %s", w->ops->errmsg(w));
+	CHECK(lis->ops->state_wait(lis, 5000) == 1, "the change is announced");
+	CHECK(w->ops->size(w, &size0) == 0, "size");
+	CHECK(decided(l, LEDGER_RELEASE, "p1", 1) == LEDGER_ESTATE, "a stale release refused");
+	CHECK(w->ops->size(w, &size1) == 0 && size1 == size0, "nothing stored of it: %" PRIu64,
+	      size1);
+	CHECK(f.gen == 2 && f.n == 1 && strcmp(f.sus[0], "p1") == 0 && f.loads == 2,
+	      "the new state put in force under the lock: %" PRIu64 " %d", f.gen, f.n);
+	CHECK(decided(l, LEDGER_RELEASE, "p2", 1) == LEDGER_OK, "another partner's stale release");
+	CHECK(decided(l, LEDGER_DENY, "p1", 1) == LEDGER_OK, "a refusal needs no check");
+	CHECK(suspend(w, "p1", true, &changed) == 0 && !changed, "suspended twice: no change");
+	CHECK(w->ops->state_read(w, &gen, fake_sus, &(struct fake_state){0}) == 0 && gen == 2,
+	      "the generation moves with changes only: %" PRIu64, gen);
+
+	/* lifted: a release decided while it held goes out under the new state */
+	CHECK(suspend(w, "p1", false, &changed) == 0 && changed, "lifted");
+	CHECK(decided(l, LEDGER_RELEASE, "p1", 2) == LEDGER_OK, "served again");
+	CHECK(f.gen == 3 && f.n == 0, "lifted here too");
+	/* the gateway's suspension holds for every partner */
+	CHECK(suspend(w, "", true, &changed) == 0 && changed, "gateway suspended");
+	CHECK(decided(l, LEDGER_RELEASE, "p2", 3) == LEDGER_ESTATE, "refused: the gateway");
+	CHECK(suspend(w, "", false, &changed) == 0 && changed, "gateway resumed");
+	CHECK(decided(l, LEDGER_RELEASE, "p2", 4) == LEDGER_OK, "served again");
+	CHECK(w->ops->size(w, &size1) == 0 && size1 == size0 + 4, "the entries stored: %" PRIu64,
+	      size1);
+	CHECK(ledger_close(l) == 0, "close");
+	l = NULL;
+done:
+	ledger_close(l);
+	ledger_store_free(w);
+	ledger_store_free(lis);
+	unlink(key);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -665,6 +804,7 @@ main(int argc, char **argv)
 	test_two_writers();
 	test_sign();
 	test_sign_lost();
+	test_shared_state();
 	test_figures();
 	note_signer_free(signer);
 	note_verifier_free(verifier);
