@@ -42,8 +42,9 @@ static const char schema_sql[] =
     "INSERT INTO tree(id, size, time) VALUES (0, 0, 0);";
 
 /*
- * The state the nodes share (docs/cluster.md): the suspensions, and one row whose generation
- * grows with every change of them. A change takes the tree lock (state_suspend), and every
+ * The state the nodes share (docs/cluster.md): the suspensions, the revoked tokens (revoked_at
+ * in Unix seconds, as the state database's), and one row whose generation grows with every
+ * change of them. A change takes the tree lock (state_suspend, state_revoke), and every
  * commit reads the generation under that lock (pg_begin), so each batch knows whether a
  * release it holds was decided under the state in force. Made in a ledger that predates them
  * too (the same schema version: nothing of the ledger's own rows changes).
@@ -53,7 +54,8 @@ static const char state_sql[] =
     "NOT NULL CHECK (generation > 0));"
     "INSERT INTO state(id, generation) VALUES (0, 1) ON CONFLICT (id) DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS suspensions(partner text PRIMARY KEY, by text, reason text, "
-    "since_ms bigint NOT NULL);";
+    "since_ms bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);";
 
 enum pg_stmt {
 	PG_SIZE,
@@ -698,35 +700,29 @@ pg_state_read(struct ledger_store *s, uint64_t *gen,
 	return rc;
 }
 
+/*
+ * One change of the shared state in a transaction of its own that holds the tree lock, so that
+ * it is ordered with every batch of every node (docs/cluster.md): sql (n parameters vals)
+ * changes at most one row; if it did, the generation grows by one and the change is announced.
+ */
 static int
-pg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, bool suspended,
-                 bool *changed)
+state_change(struct pg_store *p, const char *sql, int n, const char *const *vals, const char *what,
+             bool *changed)
 {
-	struct pg_store *p = pg_of(s);
-	char since[24];
-	const char *vals[4] = {su->partner, su->by, su->reason, since};
 	PGresult *r;
 	int rc = LEDGER_EIO;
 
 	assert(p->writer && !p->in_tx);
 	*changed = false;
-	snprintf(since, sizeof(since), "%lld", (long long)su->since_ms);
-	/* the tree lock first: ordered with every batch of every node (docs/cluster.md) */
 	r = simple(p, "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE", PGRES_TUPLES_OK);
 	if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
 		p->in_tx = true;
 	if (r == NULL)
 		goto done;
 	PQclear(r);
-	r = suspended
-	        ? PQexecParams(p->conn,
-	                       "INSERT INTO suspensions(partner, by, reason, since_ms) VALUES "
-	                       "($1, $2, $3, $4::bigint) ON CONFLICT (partner) DO NOTHING",
-	                       4, NULL, vals, NULL, NULL, 0)
-	        : PQexecParams(p->conn, "DELETE FROM suspensions WHERE partner = $1", 1, NULL, vals,
-	                       NULL, NULL, 0);
+	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, "the suspensions");
+		set_err(p, r, what);
 		PQclear(r);
 		goto done;
 	}
@@ -753,7 +749,7 @@ pg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, boo
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
 		rc = 0;
 	else
-		set_err(p, r, "committing the suspension");
+		set_err(p, r, what);
 	PQclear(r);
 	if (PQtransactionStatus(p->conn) == PQTRANS_IDLE)
 		p->in_tx = false;
@@ -761,6 +757,51 @@ done:
 	pg_end(p, "ROLLBACK");
 	if (rc != 0)
 		*changed = false;
+	return rc;
+}
+
+static int
+pg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, bool suspended,
+                 bool *changed)
+{
+	char since[24];
+	const char *vals[4] = {su->partner, su->by, su->reason, since};
+
+	snprintf(since, sizeof(since), "%lld", (long long)su->since_ms);
+	return suspended ? state_change(pg_of(s),
+	                                "INSERT INTO suspensions(partner, by, reason, since_ms) "
+	                                "VALUES ($1, $2, $3, $4::bigint) ON CONFLICT (partner) DO "
+	                                "NOTHING",
+	                                4, vals, "the suspensions", changed)
+	                 : state_change(pg_of(s), "DELETE FROM suspensions WHERE partner = $1", 1,
+	                                vals, "the suspensions", changed);
+}
+
+static int
+pg_state_revoke(struct ledger_store *s, const char *jti, int64_t revoked_at, bool *changed)
+{
+	char at[24];
+	const char *vals[2] = {jti, at};
+
+	snprintf(at, sizeof(at), "%lld", (long long)revoked_at);
+	return state_change(pg_of(s),
+	                    "INSERT INTO revoked(jti, revoked_at) VALUES ($1, $2::bigint) ON "
+	                    "CONFLICT (jti) DO NOTHING",
+	                    2, vals, "the revoked tokens", changed);
+}
+
+static int
+pg_state_revoked(struct ledger_store *s, int (*fn)(void *arg, const char *jti), void *arg)
+{
+	struct pg_store *p = pg_of(s);
+	PGresult *r = simple(p, "SELECT jti FROM revoked ORDER BY jti", PGRES_TUPLES_OK);
+	int rc = 0;
+
+	if (r == NULL)
+		return LEDGER_EIO;
+	for (int i = 0; i < PQntuples(r) && rc == 0; i++)
+		rc = fn(arg, PQgetvalue(r, i, 0));
+	PQclear(r);
 	return rc;
 }
 
@@ -828,6 +869,8 @@ static const struct ledger_store_ops pg_ops = {
     .probe = pg_probe,
     .state_read = pg_state_read,
     .state_suspend = pg_state_suspend,
+    .state_revoke = pg_state_revoke,
+    .state_revoked = pg_state_revoked,
     .state_wait = pg_state_wait,
     .errmsg = pg_errmsg,
     .free = pg_free,

@@ -53,8 +53,8 @@ struct ledger_hashes {
 struct ledger_tip {
 	uint64_t size; /* entries committed */
 	int64_t time;  /* the last batch's time (Unix ms), 0 if none */
-	/* The generation of the shared state (suspensions) under the same lock; 0: the store
-	 * holds none (the file). */
+	/* The generation of the shared state (suspensions, revoked tokens) under the same lock; 0:
+	 * the store holds none (the file). */
 	uint64_t state_gen;
 };
 
@@ -128,6 +128,17 @@ struct ledger_store_ops {
 	 * it did. A writer's connection, outside a transaction. */
 	int (*state_suspend)(struct ledger_store *s, const struct ledger_suspension *su,
 	                     bool suspended, bool *changed);
+	/* Revokes token jti (revoked_at: Unix seconds) as state_suspend changes a suspension: in a
+	 * transaction of its own holding the tree lock; *changed is whether it was not revoked
+	 * yet, and the generation grows by one if so. A writer's connection, outside a
+	 * transaction. */
+	int (*state_revoke)(struct ledger_store *s, const char *jti, int64_t revoked_at,
+	                    bool *changed);
+	/* Every revoked token's jti, in one statement (after state_read: a change committed
+	 * between the two makes the set larger than the generation says, never smaller); fn
+	 * returns 0 to go on. */
+	int (*state_revoked)(struct ledger_store *s, int (*fn)(void *arg, const char *jti),
+	                     void *arg);
 	/* Waits up to ms for a change of the shared state committed by any node (LISTEN on a
 	 * connection used for nothing else): 1 if one was announced (or the connection was made
 	 * again, so one may have been missed), 0 if none, LEDGER_EIO if the connection failed. */

@@ -667,6 +667,16 @@ fake_sus(void *arg, const struct ledger_suspension *su)
 }
 
 static int
+revoked_collect(void *arg, const char *jti)
+{
+	struct fake_state *f = arg;
+
+	if (f->n < 8)
+		snprintf(f->sus[f->n++], sizeof(f->sus[0]), "%s", jti);
+	return 0;
+}
+
+static int
 fake_load(void *arg, struct ledger_store *s)
 {
 	struct fake_state *f = arg;
@@ -776,6 +786,26 @@ test_shared_state(void)
 	CHECK(decided(l, LEDGER_RELEASE, "p2", 4) == LEDGER_OK, "served again");
 	CHECK(w->ops->size(w, &size1) == 0 && size1 == size0 + 4, "the entries stored: %" PRIu64,
 	      size1);
+
+	/* a revoked token: stored once, ordered with the batches (the generation), announced */
+	struct fake_state rv = {0};
+	CHECK(lis->ops->state_wait(lis, 0) >= 0, "drained");
+	while (lis->ops->state_wait(lis, 0) == 1)
+		;
+	CHECK(w->ops->state_revoke(w, "wo-1", 1767225600, &changed) == 0 && changed, "revoked: %s",
+	      w->ops->errmsg(w));
+	CHECK(lis->ops->state_wait(lis, 5000) == 1, "the revocation is announced");
+	CHECK(w->ops->state_read(w, &gen, fake_sus, &(struct fake_state){0}) == 0 && gen == 6,
+	      "the generation grows with it: %" PRIu64, gen);
+	CHECK(w->ops->state_revoke(w, "wo-1", 1767225700, &changed) == 0 && !changed,
+	      "revoked twice: no change");
+	CHECK(lis->ops->state_wait(lis, 200) == 0, "nothing announced for no change");
+	CHECK(w->ops->state_revoke(w, "wo-0", 1767225800, &changed) == 0 && changed, "another");
+	CHECK(lis->ops->state_revoked(lis, revoked_collect, &rv) == 0 && rv.n == 2 &&
+	          strcmp(rv.sus[0], "wo-0") == 0 && strcmp(rv.sus[1], "wo-1") == 0,
+	      "every node reads the revoked set: %d", rv.n);
+	CHECK(w->ops->state_read(w, &gen, fake_sus, &(struct fake_state){0}) == 0 && gen == 7,
+	      "once per change: %" PRIu64, gen);
 	CHECK(ledger_close(l) == 0, "close");
 	l = NULL;
 done:
