@@ -70,6 +70,7 @@ struct waiter {
 	ledger_done_fn done;
 	void *arg;
 	char *partner;      /* with a shared state: the partner of a release it holds, else NULL */
+	char *token;        /* and that release's work order (jti), NULL if none */
 	uint64_t state_gen; /* with partner: the state's generation its decision read */
 	struct waiter *next;
 	struct buf tails[]; /* n leaf tails, built by the caller */
@@ -129,7 +130,7 @@ struct ledger {
 	void (*signed_cb)(void *arg, uint64_t size, const char *note, size_t len);
 	void *hook_arg;
 	int (*state_load)(void *arg, struct ledger_store *s); /* shared state (ledger_params) */
-	bool (*state_allows)(void *arg, const char *partner);
+	bool (*state_allows)(void *arg, const char *partner, const char *token);
 	void *state_arg;
 	uint64_t state_gen; /* the generation the writer last put in force (writer only) */
 };
@@ -359,6 +360,7 @@ waiter_free(struct waiter *w)
 	for (size_t i = 0; i < w->n; i++)
 		buf_free(&w->tails[i]);
 	free(w->partner);
+	free(w->token);
 	free(w);
 }
 
@@ -383,10 +385,11 @@ state_check(struct ledger *l, struct waiter **list, struct waiter **stale, uint6
 	for (struct waiter **pw = list; *pw != NULL;) {
 		struct waiter *w = *pw;
 		if (w->partner != NULL && w->state_gen != gen &&
-		    !l->state_allows(l->state_arg, w->partner)) {
+		    !l->state_allows(l->state_arg, w->partner, w->token)) {
 			lmsg(l, "warn",
 			     "a release to %s decided under shared state %" PRIu64
-			     " is refused under %" PRIu64 " (suspended meanwhile): decided again",
+			     " is refused under %" PRIu64
+			     " (suspended or its work order revoked meanwhile): decided again",
 			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen);
 			*pw = w->next;
 			w->next = *stale;
@@ -706,7 +709,8 @@ ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, le
 	w->arg = arg;
 	for (size_t i = 0; l->state_load != NULL && w->partner == NULL && i < n; i++)
 		if (e[i].kind == LEDGER_RELEASE) {
-			if ((w->partner = strdup(e[i].partner ? e[i].partner : "")) == NULL) {
+			if ((w->partner = strdup(e[i].partner ? e[i].partner : "")) == NULL ||
+			    (e[i].token != NULL && (w->token = strdup(e[i].token)) == NULL)) {
 				waiter_free(w);
 				return LEDGER_ENOMEM;
 			}

@@ -55,10 +55,11 @@ struct ledger_params {
 	 * file). On the writer's thread, inside its commit transaction under the tree lock:
 	 * state_load puts in force the state the store holds (read through s), whenever its
 	 * generation is not the one the writer saw last; state_allows then says whether a release
-	 * of partner decided under another generation may still go out (false: its call fails
-	 * with LEDGER_ESTATE, none of its entries stored). Neither may call the ledger. */
+	 * of partner under work order token (its jti; NULL: none) decided under another
+	 * generation may still go out (false: its call fails with LEDGER_ESTATE, none of its
+	 * entries stored). Neither may call the ledger. */
 	int (*state_load)(void *arg, struct ledger_store *s);
-	bool (*state_allows)(void *arg, const char *partner);
+	bool (*state_allows)(void *arg, const char *partner, const char *token);
 	void *state_arg;
 };
 

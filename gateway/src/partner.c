@@ -65,8 +65,9 @@ entry_init(const struct request *r, struct ledger_entry *e, enum ledger_kind kin
 
 /*
  * A release the ledger's writer refused because the shared state changed since the decision
- * (LEDGER_ESTATE: a suspension made on another node, in force under the tree lock before this
- * batch): refused now as steps 3 and 4 refuse, the writer having put that state in force.
+ * (LEDGER_ESTATE: a suspension or a work order's revocation made on another node, in force
+ * under the tree lock before this batch): refused now as steps 2, 3 and 4 refuse, the writer
+ * having put that state in force.
  */
 static void
 refuse_stale(struct request *r)
@@ -75,7 +76,11 @@ refuse_stale(struct request *r)
 
 	(void)registry_suspensions(r->api->registry, r->id->id, &gw, &ps);
 	r->subject[0] = '\0'; /* refused before any member, as step 4 refuses */
-	if (gw)
+	if (!gw && !ps && r->d.has_token &&
+	    registry_token_revoked(r->api->registry, r->d.claims.jti))
+		decision_refuse(&r->d, DECISION_STEP_TOKEN, APIERR_TOKEN_INVALID,
+		                "the work order has been revoked");
+	else if (gw)
 		decision_refuse(&r->d, DECISION_STEP_GATEWAY, APIERR_GATEWAY_SUSPENDED, NULL);
 	else
 		decision_refuse(&r->d, DECISION_STEP_PARTNER, APIERR_PARTNER_SUSPENDED, NULL);
@@ -160,7 +165,9 @@ static int
 io_revoked(void *arg, const char *jti)
 {
 	struct partner_api *api = arg;
-	return tokenstore_is_revoked(api->tokenstore, jti);
+	int rc = tokenstore_is_revoked(api->tokenstore, jti);
+	/* with several nodes, also revoked through another node (the shared state) */
+	return rc == 0 && registry_token_revoked(api->registry, jti) ? 1 : rc;
 }
 
 static int

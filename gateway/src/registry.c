@@ -8,6 +8,7 @@
 #include <sqlite3.h>
 
 #include "contract_file.h"
+#include "strtab.h"
 #include "ledger_store.h"
 #include "registry.h"
 #include "release.h"
@@ -49,6 +50,7 @@ struct registry {
 	struct ledger_store *shared;
 	pthread_mutex_t share_lock;
 	uint64_t state_gen;
+	struct strtab revoked;       /* the shared state's revoked jtis (-> 1), under lock */
 	struct ledger_store *listen; /* the listener thread's connection */
 	pthread_t listener;
 	bool listening, stop; /* stop under lock */
@@ -230,6 +232,7 @@ registry_free(struct registry *r)
 	for (size_t i = 0; i < r->nsus; i++)
 		sus_clear(&r->sus[i]);
 	free(r->sus);
+	strtab_free(&r->revoked);
 	sqlite3_close(r->db);
 	pthread_mutex_destroy(&r->lock);
 	pthread_mutex_destroy(&r->share_lock);
@@ -369,43 +372,70 @@ sus_collect(void *arg, const struct ledger_suspension *su)
 	return 0;
 }
 
+static int
+revoked_collect(void *arg, const char *jti)
+{
+	return strtab_put(arg, jti, 1) < 0 ? -1 : 0;
+}
+
 int
 registry_state_load(void *arg, struct ledger_store *s)
 {
 	struct registry *r = arg;
 	struct sus_list l = {0};
+	struct strtab rv = {0};
 	uint64_t gen = 0;
 	int rc = s->ops->state_read != NULL ? s->ops->state_read(s, &gen, sus_collect, &l) : -1;
 
+	/* after the generation: a revocation committed in between is only loaded early */
+	if (rc == 0 && l.bad == 0)
+		rc = s->ops->state_revoked != NULL ? s->ops->state_revoked(s, revoked_collect, &rv)
+		                                   : -1;
 	if (rc == 0 && l.bad == 0) {
 		pthread_mutex_lock(&r->lock);
 		if (gen > r->state_gen) { /* generations only grow: an older read changes nothing */
 			struct suspension *old = r->sus;
 			size_t nold = r->nsus;
+			struct strtab oldrv = r->revoked;
 			r->sus = l.v;
 			r->nsus = l.n;
+			r->revoked = rv;
 			r->state_gen = gen;
 			l.v = old;
 			l.n = nold;
+			rv = oldrv;
 		}
 		pthread_mutex_unlock(&r->lock);
 	}
 	for (size_t i = 0; i < l.n; i++)
 		sus_clear(&l.v[i]);
 	free(l.v);
+	strtab_free(&rv);
 	return rc == 0 && l.bad == 0 ? 0 : -1;
 }
 
 bool
-registry_state_allows(void *arg, const char *partner)
+registry_state_allows(void *arg, const char *partner, const char *token)
 {
 	struct registry *r = arg;
 	bool ok;
 
 	pthread_mutex_lock(&r->lock);
-	ok = sus_find(r, "") < 0 && sus_find(r, partner) < 0;
+	ok = sus_find(r, "") < 0 && sus_find(r, partner) < 0 &&
+	     (token == NULL || strtab_get(&r->revoked, token) < 0);
 	pthread_mutex_unlock(&r->lock);
 	return ok;
+}
+
+bool
+registry_token_revoked(struct registry *r, const char *jti)
+{
+	bool revoked;
+
+	pthread_mutex_lock(&r->lock);
+	revoked = strtab_get(&r->revoked, jti) >= 0;
+	pthread_mutex_unlock(&r->lock);
+	return revoked;
 }
 
 /* The suspensions of the shared store read again on its own connection. 0 or -1. */

@@ -77,10 +77,12 @@ struct ledger_store;
 int registry_share(struct registry *r, struct ledger_store *s, struct ledger_store *listen,
                    char *err, size_t errlen);
 /* The ledger's hooks (ledger_params.state_load, state_allows; arg the registry): puts in force
- * the suspensions s holds if they are newer than those in force; whether a release of partner
- * may go out under them. */
+ * the suspensions and revoked tokens s holds if they are newer than those in force; whether a
+ * release of partner under work order token (NULL: none) may go out under them. */
 int registry_state_load(void *arg, struct ledger_store *s);
-bool registry_state_allows(void *arg, const char *partner);
+bool registry_state_allows(void *arg, const char *partner, const char *token);
+/* Whether the shared state in force revokes token jti (never, without registry_share). */
+bool registry_token_revoked(struct registry *r, const char *jti);
 
 /*
  * Suspends or resumes a partner (partner non-NULL) or the whole gateway (partner NULL). The new

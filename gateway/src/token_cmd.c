@@ -16,6 +16,8 @@
 #include "contract.h"
 #include "contract_file.h"
 #include "ident.h"
+#include "ledger_pg.h"
+#include "ledger_store.h"
 #include "pki.h"
 #include "tlsauth.h"
 #include "token.h"
@@ -360,6 +362,31 @@ done:
 	return rc;
 }
 
+/*
+ * With [ledger] url, the revocation in the shared state too (docs/cluster.md): every node of
+ * the cluster loads it, and a release decided before it is refused at commit. 0 or -1.
+ */
+static int
+share_revoke(const struct config *cfg, const char *jti)
+{
+	char err[512];
+	bool changed;
+	struct ledger_store *s =
+	    ledger_pg_open(cfg->ledger.url, true, cfg->ledger.origin, NULL, err, sizeof err);
+	int rc = -1;
+
+	if (s == NULL) {
+		fprintf(stderr, "pdgate token revoke: the shared state: %s\n", err);
+		return -1;
+	}
+	if (s->ops->state_revoke(s, jti, (int64_t)time(NULL), &changed) != 0)
+		fprintf(stderr, "pdgate token revoke: the shared state: %s\n", s->ops->errmsg(s));
+	else
+		rc = 0;
+	ledger_store_free(s);
+	return rc;
+}
+
 static int
 token_revoke_main(int argc, char **argv)
 {
@@ -415,6 +442,8 @@ token_revoke_main(int argc, char **argv)
 		fprintf(stderr, "pdgate token revoke: cannot write %s\n", cfg->gateway.state);
 		goto done;
 	}
+	if (cfg->ledger.url != NULL && share_revoke(cfg, jti) != 0)
+		goto done;
 	printf("revoked %s\n", jti);
 	rc = 0;
 done:

@@ -687,10 +687,11 @@ fake_load(void *arg, struct ledger_store *s)
 }
 
 static bool
-fake_allows(void *arg, const char *partner)
+fake_allows(void *arg, const char *partner, const char *token)
 {
 	struct fake_state *f = arg;
 
+	(void)token;
 	for (int i = 0; i < f->n; i++)
 		if (f->sus[i][0] == '\0' || strcmp(f->sus[i], partner) == 0)
 			return false;
