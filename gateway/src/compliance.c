@@ -80,7 +80,9 @@ compliance_staff(struct compliance *c, struct server_request *req, enum token_ro
 		snprintf(msg, msglen, "%s", why);
 		return APIERR_TOKEN_INVALID;
 	}
-	if (tokenstore_is_revoked(c->p.tokenstore, claims->jti) != 0) {
+	/* with several nodes, also revoked through another node (the shared state) */
+	if (tokenstore_is_revoked(c->p.tokenstore, claims->jti) != 0 ||
+	    (c->p.registry != NULL && registry_token_revoked(c->p.registry, claims->jti))) {
 		snprintf(msg, msglen, "the staff token has been revoked");
 		return APIERR_TOKEN_INVALID;
 	}

@@ -606,6 +606,7 @@ def _(env):
     c1, c2 = node_conf(inst, "r1", url), node_conf(inst, "r2", url)
     unlimited(inst)
     tok, other = token(inst), token(inst)
+    auditor = staff_token(inst, "auditor", "auditor")
     jti = jti_of(tok)
     auth, auth2 = {"Authorization": "Bearer " + tok}, {"Authorization": "Bearer " + other}
     cert = inst.pki.partner(PARTNER)
@@ -637,6 +638,16 @@ def _(env):
         got.append(int(r.headers["X-Ledger-Index"]))
         check_error(d1.get("/v1/members/M0000005", cert=cert, headers=auth), 401, "token_invalid",
                     "node 1")
+        # a staff token revoked through node 1 is refused by node 2's compliance API
+        eq(officer_call(d2, c2, "/v1/partners", auditor, method="GET").status_code, 200,
+           "node 2's compliance API, before")
+        eq(inst.pdgate("token", "revoke", "-c", c1, jti_of(auditor)).returncode, 0, "staff revoke")
+        deadline = time.monotonic() + 5
+        while (r := officer_call(d2, c2, "/v1/partners", auditor, method="GET")).status_code == 200:
+            check(time.monotonic() < deadline, "node 2 did not hear of the staff revocation in 5 s")
+            time.sleep(0.05)
+        body = check_error(r, 401, "token_invalid", "node 2's compliance API, staff token revoked")
+        check("revoked" in body["message"], f"message {body['message']!r}")
         raw2.close()
         d1.term()
         d2.term()
