@@ -432,6 +432,8 @@ registry_token_revoked(struct registry *r, const char *jti)
 {
 	bool revoked;
 
+	if (r->shared == NULL) /* set before any request (registry_share): one gateway's own */
+		return false;
 	pthread_mutex_lock(&r->lock);
 	revoked = strtab_get(&r->revoked, jti) >= 0;
 	pthread_mutex_unlock(&r->lock);
