@@ -657,6 +657,12 @@ def _(env):
     check("decided under shared state 2 is refused under 3" in log,
           f"node 2's refusal under the lock:\n{log[-2000:]}")
     leaves = leaves_of(inst, url)
+    # the shared state out of reach: exit 1 with the reason, the node's own file revoked
+    bad = node_conf(inst, "r3", f"postgresql://postgres@127.0.0.1:{pdtest.free_port()}/revoke")
+    r = inst.pdgate("token", "revoke", "-c", bad, "never-shared")
+    eq(r.returncode, 1, f"revoke with the database out of reach (stderr {r.stderr.strip()!r})")
+    check("the shared state" in r.stderr and "revoked never-shared" not in r.stdout,
+          f"revoke unreachable: {r.stderr.strip()!r} {r.stdout!r}")
     for idx, t in zip(got, (jti, jti, jti_of(other))):
         eq((leaves[idx]["kind"], leaves[idx]["reason"], leaves[idx].get("token")),
            ("deny", "token_invalid", t), f"entry {idx}")
