@@ -9,7 +9,10 @@
 #   make fuzz       build and run each libFuzzer target briefly
 #   make fuzz-replay  build each libFuzzer target and run it once over its seed corpus
 #   make check-format clang-format --dry-run -Werror on every C source and header
-#   make bench      pdgate against nginx (tests/bench)
+#   make bench      pdgate against nginx (tests/bench); BENCH_CLUSTER=0 leaves out the rows with
+#                   the ledger on PostgreSQL (one and two nodes), BENCH_ONLY=cluster runs only them
+#   make cluster-demo  two pdgate nodes of one installation on a PostgreSQL ledger of their own
+#                   in var/cluster-demo (PORT=8443: nodes on 8443 and 8444); Ctrl-C stops all
 #   make clean
 
 CC       ?= cc
@@ -55,7 +58,7 @@ endif
 
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all deps run-deps test-deps run test faults unit unit-bins fuzz fuzz-bins fuzz-replay bench clean \
+.PHONY: all deps run-deps test-deps run test faults unit unit-bins fuzz fuzz-bins fuzz-replay bench cluster-demo clean \
         format check-format install uninstall
 all: $(BIN)
 
@@ -294,6 +297,10 @@ fuzz-replay: deps
 bench: deps
 	@$(MAKE) --no-print-directory $(BIN)
 	tests/bench/run
+
+cluster-demo: test-deps
+	@$(MAKE) --no-print-directory $(BIN)
+	@PDGATE=$(abspath $(BIN)) tests/cluster-demo --port $(or $(PORT),8443)
 
 # Every C source and header, in the style of .clang-format; CI runs check-format.
 FORMAT_SRC := $(wildcard gateway/src/*.[ch] tests/unit/*.[ch] tests/fuzz/*.[ch] tests/bench/*.[ch] \
