@@ -543,7 +543,9 @@ def _(env):
 @case("two nodes: a suspension that reaches node 2 by no notification still refuses its next "
       "releases (one member, a page): the check under the tree lock, recorded")
 def _(env):
-    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    # no checkpoint while it runs: a checkpoint's transaction reads the shared state too, and
+    # would put an unheard change in force before the release the case watches
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): 600000})
     env.pg.create_database("unheard")
     url = env.pg.database_url("unheard")
     c1, c2 = node_conf(inst, "u1", url), node_conf(inst, "u2", url)
@@ -600,7 +602,8 @@ def jti_of(tok):
 @case("two nodes: a work order revoked through node 1 is refused on node 2's kept-alive "
       "connection, recorded; one revoked unheard is refused under the tree lock")
 def _(env):
-    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    # no checkpoint while it runs (as in the unheard suspension above)
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): 600000})
     env.pg.create_database("revoke")
     url = env.pg.database_url("revoke")
     c1, c2 = node_conf(inst, "r1", url), node_conf(inst, "r2", url)
