@@ -6,7 +6,7 @@
 #   make faults     break pdgate on purpose (kill -9, origin, disk, clients, clock): tests/faults
 #   make install    bin/pdgate, the share folder, pdgate(8), the systemd units and the logrotate
 #                   file under PREFIX (default /usr/local), staged in DESTDIR; make uninstall
-#   make fuzz       build and run each libFuzzer target briefly
+#   make fuzz       build and run each libFuzzer target (FUZZ_SECONDS each, FUZZ_JOBS at once)
 #   make fuzz-replay  build each libFuzzer target and run it once over its seed corpus
 #   make check-format clang-format --dry-run -Werror on every C source and header
 #   make bench      pdgate against nginx (tests/bench); BENCH_CLUSTER=0 leaves out the rows with
@@ -271,16 +271,7 @@ fuzz-bins: $(FUZZBIN)
 
 fuzz: deps
 	@$(MAKE) --no-print-directory fuzz-bins
-	@set -e; for n in $(FUZZNAMES); do \
-	  mkdir -p build/fuzz/$$n.corpus; \
-	  echo "fuzz $$n"; \
-	  extra=; case $$n in fuzz_release|fuzz_origin) extra=../shared/testdata/jsontestsuite/test_parsing;; esac; \
-	  [ -d "$$extra" ] || extra=; \
-	  build/fuzz/$$n -max_total_time=$${FUZZ_SECONDS:-20} -max_len=65536 -artifact_prefix=build/fuzz/$$n- \
-	    build/fuzz/$$n.corpus tests/fuzz/corpus/$$n $$extra >build/fuzz/$$n.log 2>&1 \
-	    || { tail -n 40 build/fuzz/$$n.log; echo "fuzz $$n FAILED: build/fuzz/$$n.log"; exit 1; }; \
-	  tail -n 1 build/fuzz/$$n.log; \
-	done
+	@tests/fuzz/run
 
 # Each target once over every file of its seed corpus, no fuzzing: the corpus as regression
 # tests. Ends with the line "N passed, N failed", one per target.
