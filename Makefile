@@ -147,6 +147,9 @@ LINK_test_ledger          := apierr buf cal codec config file ident ledger_backu
                              ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_batch    := buf ledger_batch merkle
+LINK_test_ledger_cosig    := apierr buf cal codec config file ident ledger ledger_batch ledger_cosig ledger_db ledger_err ledger_index \
+                             ledger_leaf ledger_migrate ledger_pg ledger_pg_cosig ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify \
+                             ledger_vfs log merkle metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_pg       := apierr buf cal codec config file ident ledger ledger_batch ledger_db ledger_err ledger_index ledger_leaf \
                              ledger_migrate ledger_pg ledger_pg_cosig ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
