@@ -153,7 +153,8 @@ struct ledger_store_ops {
 	 * if the store has none. */
 	int (*cosig_open)(struct ledger_store *s);
 	/* Stores witness's line line[0..len) of time ts for the checkpoint of size entries, in a
-	 * transaction of its own, durably; a line the store holds already for that checkpoint
+	 * transaction of its own, durably (inside one begin opened: in that one, as `ledger
+	 * migrate` copies them); a line the store holds already for that checkpoint
 	 * and witness (another node's, or an earlier answer) is kept and this one dropped. */
 	int (*cosig_put)(struct ledger_store *s, uint64_t size, const char *witness, uint64_t ts,
 	                 const char *line, size_t len);

@@ -15,6 +15,7 @@ the independent Python witness of tests/witness_py.
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -329,6 +330,59 @@ def _(env):
         stop_refused(n1)
         stop_refused(n2)
     eq(checkpoints(env, "cut")[-1], cut, "no checkpoint signed at the stops")
+
+
+@case("a witnessed ledger.db migrated into PostgreSQL: its cosignatures move with it, are served "
+      "from the database, and the witness goes on from where it was with a node on it")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    unlimited(inst)
+    vkey = inst.path("keys/ledger.vkey").read_text().strip()
+    w1 = Witness(env.tmp, [vkey], name=W1)
+    env.enter(_Stopper(w1))
+    w1.start()
+    inst.set("witness", "w1", f"{w1.vkey} {w1.url[:-len('/add-checkpoint')]}")
+    tok = token(inst)
+    with pdtest.Daemon(inst) as d:
+        for i in range(3):
+            r = d.get(f"/v1/members/M{i + 1:07d}", cert=inst.pki.partner(PARTNER),
+                      headers={"Authorization": "Bearer " + tok})
+            pdtest.check_status(r, 200, "a release on the file")
+            time.sleep(2 * INTERVAL_MS / 1000)
+        d.term()
+    db = sqlite3.connect(inst.path("ledger.db"))
+    try:
+        on_file = db.execute("SELECT size, witness, time, line FROM cosignatures "
+                             "ORDER BY size, witness").fetchall()
+    finally:
+        db.close()
+    check(len(on_file) >= 2, f"cosignatures on the file: {on_file}")
+    env.pg.create_database("moved")
+    url = env.pg.database_url("moved")
+    r = inst.pdgate("ledger", "migrate", "--from", inst.path("ledger.db"), "--to", url, "-c",
+                    inst.conf)
+    eq(r.returncode, 0, r.stderr)
+    check(f"and {len(on_file)} cosignatures of the witnesses" in r.stdout, r.stdout)
+    moved = [(int(a), b, int(c), d + "\n") for a, b, c, d in rows(
+        env, "moved", "SELECT size, witness, time, rtrim(line, E'\\n') FROM cosignatures "
+                      "ORDER BY size, witness")]
+    eq(moved, on_file, "the cosignatures in PostgreSQL")
+    size = on_file[-1][0]
+    r = inst.pdgate("ledger", "prove", "--db", url, "--vkey", inst.path("keys/ledger.vkey"),
+                    "--size", str(size), "0")
+    eq(r.returncode, 0, r.stderr)
+    eq(sig_lines(json.loads(r.stdout)["checkpoint"])[1:], [on_file[-1][3]],
+       "served from the database")
+    node = Node(inst, node_conf(inst, "node1", url))
+    with node.d:
+        release(node, tok, 5)
+        final = checkpoints(env, "moved")[-1]
+        pdtest.wait_until(lambda: W1 in cosigs(env, "moved").get(checkpoints(env, "moved")[-1], []),
+                          15, 0.1, "the witness cosigns the node's checkpoints")
+        check(checkpoints(env, "moved")[-1] >= final, "signed on PostgreSQL")
+        eq(node.metric("pdgate_witness_conflict", "w1"), 0, "no conflict")
+        eq(node.metric("pdgate_witness_failures_total", "w1"), 0, "no failure")
+        node.d.term()
 
 
 if __name__ == "__main__":
