@@ -11,6 +11,7 @@
 
 #include "ledger_err.h"
 #include "ledger_pg.h"
+#include "ledger_pg_int.h"
 
 /* Type OIDs of the parameters (pg_type.h, stable across versions). */
 #define OID_BYTEA 17
@@ -46,8 +47,10 @@ static const char schema_sql[] =
  * in Unix seconds, as the state database's), and one row whose generation grows with every
  * change of them. A change takes the tree lock (state_suspend, state_revoke), and every
  * commit reads the generation under that lock (pg_begin), so each batch knows whether a
- * release it holds was decided under the state in force. Made in a ledger that predates them
- * too (the same schema version: nothing of the ledger's own rows changes).
+ * release it holds was decided under the state in force. And the limits: each work order's
+ * records released (uses) and each contract's records released on a JST day (volumes, day a
+ * cal_jst_day). Made in a ledger that predates them too (the same schema version: nothing of
+ * the ledger's own rows changes).
  */
 static const char state_sql[] =
     "CREATE TABLE IF NOT EXISTS state(id integer PRIMARY KEY CHECK (id = 0), generation bigint "
@@ -55,7 +58,10 @@ static const char state_sql[] =
     "INSERT INTO state(id, generation) VALUES (0, 1) ON CONFLICT (id) DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS suspensions(partner text PRIMARY KEY, by text, reason text, "
     "since_ms bigint NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS uses(jti text PRIMARY KEY, records bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS volumes(contract text, day bigint, records bigint NOT NULL, "
+    "PRIMARY KEY (contract, day));";
 
 enum pg_stmt {
 	PG_SIZE,
@@ -128,26 +134,9 @@ static const struct {
                    {OID_INT8, OID_TEXT, OID_INT8}},
 };
 
-struct pg_store {
-	struct ledger_store base; /* first: a struct ledger_store * is a struct pg_store * */
-	PGconn *conn;
-	bool writer;
-	bool in_tx;     /* a transaction begin or snapshot_begin opened is open */
-	bool prepared;  /* the statements are prepared on this session */
-	bool opened;    /* the schema is checked: a new session prepares the statements */
-	bool listening; /* LISTEN pdgate_state is in force on this session (state_wait) */
-	char err[512];  /* the last error */
-};
-
-static struct pg_store *
-pg_of(struct ledger_store *s)
-{
-	return (struct pg_store *)s;
-}
-
 /* The server's message, one line, into p->err. */
-static void
-set_err(struct pg_store *p, const PGresult *r, const char *what)
+void
+lpg_set_err(struct pg_store *p, const PGresult *r, const char *what)
 {
 	const char *m = r != NULL ? PQresultErrorMessage(r) : "";
 
@@ -204,7 +193,7 @@ setup(struct pg_store *p)
 	}
 	r = PQexec(p->conn, set);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
 		PQclear(r);
 		return -1;
 	}
@@ -222,7 +211,7 @@ prepare(struct pg_store *p)
 		PGresult *r = PQprepare(p->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
 		                        stmts[i].types);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			set_err(p, r, "not a pdgate ledger");
+			lpg_set_err(p, r, "not a pdgate ledger");
 			PQclear(r);
 			return -1;
 		}
@@ -246,7 +235,7 @@ ready(struct pg_store *p)
 	if (PQstatus(p->conn) != CONNECTION_OK) {
 		PQreset(p->conn);
 		if (PQstatus(p->conn) != CONNECTION_OK) {
-			set_err(p, NULL, "cannot reach PostgreSQL");
+			lpg_set_err(p, NULL, "cannot reach PostgreSQL");
 			return -1;
 		}
 		if (setup(p) < 0)
@@ -283,7 +272,7 @@ run(struct pg_store *p, enum pg_stmt st, const char *const *vals, const int *len
 		r = PQexecPrepared(p->conn, stmts[st].name, stmts[st].nparams, vals, lens, fmts, 1);
 	}
 	if (PQresultStatus(r) != want) {
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
 		PQclear(r);
 		return NULL;
 	}
@@ -303,8 +292,8 @@ run64(struct pg_store *p, enum pg_stmt st, int64_t v)
 }
 
 /* Runs sql as one simple query (text results); the last result if its status is want. */
-static PGresult *
-simple(struct pg_store *p, const char *sql, ExecStatusType want)
+PGresult *
+lpg_simple(struct pg_store *p, const char *sql, ExecStatusType want)
 {
 	PGresult *r;
 
@@ -316,7 +305,29 @@ simple(struct pg_store *p, const char *sql, ExecStatusType want)
 		r = PQexec(p->conn, sql);
 	}
 	if (PQresultStatus(r) != want) {
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* sql with n text parameters, one query returning rows (retried as simple's); NULL with
+ * p->err. */
+PGresult *
+lpg_params(struct pg_store *p, const char *sql, int n, const char *const *vals)
+{
+	PGresult *r;
+
+	if (ready(p) < 0)
+		return NULL;
+	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && retry(p)) {
+		PQclear(r);
+		r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		lpg_set_err(p, r, NULL);
 		PQclear(r);
 		return NULL;
 	}
@@ -419,7 +430,7 @@ pg_snapshot_begin(struct ledger_store *s)
 {
 	struct pg_store *p = pg_of(s);
 	PGresult *r =
-	    simple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK);
+	    lpg_simple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK);
 
 	if (r == NULL)
 		return LEDGER_EIO;
@@ -428,8 +439,8 @@ pg_snapshot_begin(struct ledger_store *s)
 	return 0;
 }
 
-static void
-pg_end(struct pg_store *p, const char *sql)
+void
+lpg_end(struct pg_store *p, const char *sql)
 {
 	if (p->in_tx && PQstatus(p->conn) == CONNECTION_OK)
 		PQclear(PQexec(p->conn, sql));
@@ -439,7 +450,7 @@ pg_end(struct pg_store *p, const char *sql)
 static void
 pg_snapshot_end(struct ledger_store *s)
 {
-	pg_end(pg_of(s), "COMMIT");
+	lpg_end(pg_of(s), "COMMIT");
 }
 
 static int
@@ -526,12 +537,12 @@ pg_begin(struct ledger_store *s, struct ledger_tip *tip)
 	int rc = LEDGER_EIO;
 
 	assert(p->writer && !p->in_tx);
-	r = simple(p,
-	           "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; SELECT t.size, t.time, "
-	           "(SELECT b.first + b.n FROM batches AS b ORDER BY b.first DESC LIMIT 1), "
-	           "(SELECT s.generation FROM state AS s WHERE s.id = 0) FROM tree AS t WHERE "
-	           "t.id = 0",
-	           PGRES_TUPLES_OK);
+	r = lpg_simple(p,
+	               "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; SELECT t.size, t.time, "
+	               "(SELECT b.first + b.n FROM batches AS b ORDER BY b.first DESC LIMIT 1), "
+	               "(SELECT s.generation FROM state AS s WHERE s.id = 0) FROM tree AS t WHERE "
+	               "t.id = 0",
+	               PGRES_TUPLES_OK);
 	if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
 		p->in_tx = true;
 	if (r == NULL)
@@ -562,7 +573,7 @@ pg_begin(struct ledger_store *s, struct ledger_tip *tip)
 	return 0;
 fail:
 	PQclear(r);
-	pg_end(p, "ROLLBACK");
+	lpg_end(p, "ROLLBACK");
 	return rc;
 }
 
@@ -629,20 +640,20 @@ pg_commit(struct ledger_store *s)
 	else if (PQresultStatus(r) == PGRES_COMMAND_OK)
 		snprintf(p->err, sizeof(p->err), "the transaction was rolled back");
 	else
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
 	PQclear(r);
 	if (PQtransactionStatus(p->conn) != PQTRANS_INTRANS &&
 	    PQtransactionStatus(p->conn) != PQTRANS_INERROR)
 		p->in_tx = false;
 	else
-		pg_end(p, "ROLLBACK");
+		lpg_end(p, "ROLLBACK");
 	return rc;
 }
 
 static void
 pg_rollback(struct ledger_store *s)
 {
-	pg_end(pg_of(s), "ROLLBACK");
+	lpg_end(pg_of(s), "ROLLBACK");
 }
 
 /* A durable write that changes nothing: the tree row locked and written back. */
@@ -650,189 +661,14 @@ static int
 pg_probe(struct ledger_store *s)
 {
 	struct pg_store *p = pg_of(s);
-	PGresult *r =
-	    simple(p, "BEGIN; UPDATE tree SET size = size WHERE id = 0; COMMIT", PGRES_COMMAND_OK);
+	PGresult *r = lpg_simple(p, "BEGIN; UPDATE tree SET size = size WHERE id = 0; COMMIT",
+	                         PGRES_COMMAND_OK);
 	int rc = r != NULL && strcmp(PQcmdStatus(r), "COMMIT") == 0 ? 0 : LEDGER_EIO;
 
 	PQclear(r);
 	if (PQstatus(p->conn) == CONNECTION_OK && PQtransactionStatus(p->conn) != PQTRANS_IDLE)
 		PQclear(PQexec(p->conn, "ROLLBACK"));
 	return rc;
-}
-
-/* ------------------------------------------------------------------------------------------ */
-/* The shared state. */
-
-static int
-pg_state_read(struct ledger_store *s, uint64_t *gen,
-              int (*fn)(void *arg, const struct ledger_suspension *su), void *arg)
-{
-	struct pg_store *p = pg_of(s);
-	PGresult *r =
-	    simple(p,
-	           "SELECT s.generation, u.partner, u.by, u.reason, u.since_ms FROM state "
-	           "AS s LEFT JOIN suspensions AS u ON true WHERE s.id = 0 ORDER BY "
-	           "u.partner",
-	           PGRES_TUPLES_OK);
-	int rc = 0;
-
-	if (r == NULL)
-		return LEDGER_EIO;
-	if (PQntuples(r) < 1 || PQgetisnull(r, 0, 0) ||
-	    strtoll(PQgetvalue(r, 0, 0), NULL, 10) <= 0) {
-		snprintf(p->err, sizeof(p->err), "the shared state row is missing");
-		PQclear(r);
-		return LEDGER_EIO;
-	}
-	*gen = (uint64_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-		if (PQgetisnull(r, i, 1))
-			continue; /* no suspension: the state row alone */
-		struct ledger_suspension su = {
-		    .partner = PQgetvalue(r, i, 1),
-		    .by = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
-		    .reason = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
-		    .since_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10),
-		};
-		rc = fn(arg, &su);
-	}
-	PQclear(r);
-	return rc;
-}
-
-/*
- * One change of the shared state in a transaction of its own that holds the tree lock, so that
- * it is ordered with every batch of every node (docs/cluster.md): sql (n parameters vals)
- * changes at most one row; if it did, the generation grows by one and the change is announced.
- */
-static int
-state_change(struct pg_store *p, const char *sql, int n, const char *const *vals, const char *what,
-             bool *changed)
-{
-	PGresult *r;
-	int rc = LEDGER_EIO;
-
-	assert(p->writer && !p->in_tx);
-	*changed = false;
-	r = simple(p, "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE", PGRES_TUPLES_OK);
-	if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
-		p->in_tx = true;
-	if (r == NULL)
-		goto done;
-	PQclear(r);
-	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, what);
-		PQclear(r);
-		goto done;
-	}
-	*changed = strcmp(PQcmdTuples(r), "1") == 0;
-	PQclear(r);
-	if (*changed) {
-		r = PQexec(p->conn, "UPDATE state SET generation = generation + 1 WHERE id = 0");
-		if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(r), "1") != 0) {
-			set_err(p, r, "the shared state row");
-			PQclear(r);
-			goto done;
-		}
-		PQclear(r);
-		/* delivered to every listening node when (and only if) this commits */
-		r = PQexec(p->conn, "NOTIFY pdgate_state");
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			set_err(p, r, "announcing the change");
-			PQclear(r);
-			goto done;
-		}
-		PQclear(r);
-	}
-	r = PQexec(p->conn, "COMMIT");
-	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
-		rc = 0;
-	else
-		set_err(p, r, what);
-	PQclear(r);
-	if (PQtransactionStatus(p->conn) == PQTRANS_IDLE)
-		p->in_tx = false;
-done:
-	pg_end(p, "ROLLBACK");
-	if (rc != 0)
-		*changed = false;
-	return rc;
-}
-
-static int
-pg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, bool suspended,
-                 bool *changed)
-{
-	char since[24];
-	const char *vals[4] = {su->partner, su->by, su->reason, since};
-
-	snprintf(since, sizeof(since), "%lld", (long long)su->since_ms);
-	return suspended ? state_change(pg_of(s),
-	                                "INSERT INTO suspensions(partner, by, reason, since_ms) "
-	                                "VALUES ($1, $2, $3, $4::bigint) ON CONFLICT (partner) DO "
-	                                "NOTHING",
-	                                4, vals, "the suspensions", changed)
-	                 : state_change(pg_of(s), "DELETE FROM suspensions WHERE partner = $1", 1,
-	                                vals, "the suspensions", changed);
-}
-
-static int
-pg_state_revoke(struct ledger_store *s, const char *jti, int64_t revoked_at, bool *changed)
-{
-	char at[24];
-	const char *vals[2] = {jti, at};
-
-	snprintf(at, sizeof(at), "%lld", (long long)revoked_at);
-	return state_change(pg_of(s),
-	                    "INSERT INTO revoked(jti, revoked_at) VALUES ($1, $2::bigint) ON "
-	                    "CONFLICT (jti) DO NOTHING",
-	                    2, vals, "the revoked tokens", changed);
-}
-
-static int
-pg_state_revoked(struct ledger_store *s, int (*fn)(void *arg, const char *jti), void *arg)
-{
-	struct pg_store *p = pg_of(s);
-	PGresult *r = simple(p, "SELECT jti FROM revoked ORDER BY jti", PGRES_TUPLES_OK);
-	int rc = 0;
-
-	if (r == NULL)
-		return LEDGER_EIO;
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-		rc = fn(arg, PQgetvalue(r, i, 0));
-	PQclear(r);
-	return rc;
-}
-
-static int
-pg_state_wait(struct ledger_store *s, int ms)
-{
-	struct pg_store *p = pg_of(s);
-	PGnotify *n;
-	int got = 0;
-
-	if (!p->listening) {
-		PGresult *r = simple(p, "LISTEN pdgate_state", PGRES_COMMAND_OK);
-		if (r == NULL)
-			return LEDGER_EIO;
-		PQclear(r);
-		p->listening = true;
-		got = 1; /* what changed while nobody listened is read now */
-	} else {
-		struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
-		int k = pfd.fd >= 0 ? poll(&pfd, 1, ms) : -1;
-		if ((k < 0 && errno != EINTR) || (k > 0 && PQconsumeInput(p->conn) == 0)) {
-			set_err(p, NULL, "listening for changes");
-			p->listening = false; /* LISTEN again once the session is made again */
-			return LEDGER_EIO;
-		}
-	}
-	while ((n = PQnotifies(p->conn)) != NULL) {
-		got = 1;
-		PQfreemem(n);
-	}
-	return got;
 }
 
 static const char *
@@ -867,11 +703,14 @@ static const struct ledger_store_ops pg_ops = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .probe = pg_probe,
-    .state_read = pg_state_read,
-    .state_suspend = pg_state_suspend,
-    .state_revoke = pg_state_revoke,
-    .state_revoked = pg_state_revoked,
-    .state_wait = pg_state_wait,
+    .state_read = lpg_state_read,
+    .state_suspend = lpg_state_suspend,
+    .state_revoke = lpg_state_revoke,
+    .state_revoked = lpg_state_revoked,
+    .state_wait = lpg_state_wait,
+    .take = lpg_take,
+    .volume_add = lpg_volume_add,
+    .volume_day = lpg_volume_day,
     .errmsg = pg_errmsg,
     .free = pg_free,
 };
@@ -886,12 +725,13 @@ static int
 create_schema(struct pg_store *p, const char *origin)
 {
 	const char *vals[1] = {origin};
-	PGresult *r = simple(p,
-	                     "BEGIN; SELECT pg_advisory_xact_lock(x'" INIT_LOCK "'::bigint); "
-	                     "SELECT to_regclass('meta') IS NOT NULL, (SELECT count(*) FROM "
-	                     "pg_class AS c WHERE c.relnamespace = current_schema()::regnamespace "
-	                     "AND c.relkind IN ('r', 'v', 'p', 'm', 'f'))",
-	                     PGRES_TUPLES_OK);
+	PGresult *r =
+	    lpg_simple(p,
+	               "BEGIN; SELECT pg_advisory_xact_lock(x'" INIT_LOCK "'::bigint); "
+	               "SELECT to_regclass('meta') IS NOT NULL, (SELECT count(*) FROM "
+	               "pg_class AS c WHERE c.relnamespace = current_schema()::regnamespace "
+	               "AND c.relkind IN ('r', 'v', 'p', 'm', 'f'))",
+	               PGRES_TUPLES_OK);
 	int rc = -1;
 
 	p->in_tx = PQtransactionStatus(p->conn) != PQTRANS_IDLE;
@@ -909,7 +749,7 @@ create_schema(struct pg_store *p, const char *origin)
 		goto done;
 	}
 	if ((r = PQexec(p->conn, schema_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, "creating the tables");
+		lpg_set_err(p, r, "creating the tables");
 		PQclear(r);
 		goto done;
 	}
@@ -918,14 +758,14 @@ create_schema(struct pg_store *p, const char *origin)
 	                 "INSERT INTO meta(key, value) VALUES ('schema', '2'), ('origin', $1)", 1,
 	                 NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, "creating the tables");
+		lpg_set_err(p, r, "creating the tables");
 		PQclear(r);
 		goto done;
 	}
 	PQclear(r);
 state:
 	if ((r = PQexec(p->conn, state_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, "creating the shared state's tables");
+		lpg_set_err(p, r, "creating the shared state's tables");
 		PQclear(r);
 		goto done;
 	}
@@ -936,13 +776,13 @@ done:
 		r = PQexec(p->conn, "COMMIT");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK ||
 		    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-			set_err(p, r, "creating the tables");
+			lpg_set_err(p, r, "creating the tables");
 			rc = -1;
 		}
 		PQclear(r);
 		p->in_tx = false;
 	}
-	pg_end(p, "ROLLBACK");
+	lpg_end(p, "ROLLBACK");
 	return rc;
 }
 
@@ -950,10 +790,11 @@ done:
 static char *
 check_meta(struct pg_store *p, const char *origin)
 {
-	PGresult *r = simple(p,
-	                     "SELECT (SELECT value FROM meta WHERE key = 'schema'), (SELECT value "
-	                     "FROM meta WHERE key = 'origin')",
-	                     PGRES_TUPLES_OK);
+	PGresult *r =
+	    lpg_simple(p,
+	               "SELECT (SELECT value FROM meta WHERE key = 'schema'), (SELECT value "
+	               "FROM meta WHERE key = 'origin')",
+	               PGRES_TUPLES_OK);
 	char *stored = NULL;
 
 	if (r == NULL) {
@@ -1035,7 +876,7 @@ ledger_pg_connect(const char *url, bool writer, char *err, size_t errlen)
 		return NULL;
 	}
 	if (PQstatus(p->conn) != CONNECTION_OK) {
-		set_err(p, NULL, "cannot reach PostgreSQL");
+		lpg_set_err(p, NULL, "cannot reach PostgreSQL");
 		goto fail;
 	}
 	if (setup(p) < 0)
@@ -1052,11 +893,12 @@ fail:
 static int
 empty(struct pg_store *p)
 {
-	PGresult *r = simple(p,
-	                     "SELECT count(*) FROM pg_class AS c WHERE c.relnamespace = "
-	                     "current_schema()::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm', "
-	                     "'f')",
-	                     PGRES_TUPLES_OK);
+	PGresult *r =
+	    lpg_simple(p,
+	               "SELECT count(*) FROM pg_class AS c WHERE c.relnamespace = "
+	               "current_schema()::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm', "
+	               "'f')",
+	               PGRES_TUPLES_OK);
 	int rc;
 
 	if (r == NULL)
