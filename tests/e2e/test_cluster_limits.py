@@ -181,6 +181,42 @@ def _(env):
     eq(len(released_entries(inst, url)), 40, "release entries of the day")
 
 
+@case("records_per_day 40: a node that has not heard of the other's releases trims its page at "
+      "commit to what is left, then both answer 429")
+def _(env):
+    inst = env.install(members=MEMBERS)
+    env.pg.create_database("trim")
+    url = env.pg.database_url("trim")
+    set_limits(inst, {"records_per_day": 40})
+    c1, c2 = node_conf(inst, "t1", url), node_conf(inst, "t2", url)
+    tok = token(inst)
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        st, n, r = ask(d1, "/v1/members?limit=10", tok)
+        eq((st, n), (200, 10), f"node 1's first page: {r.text[:200]}")
+        # node 2 releases 25 more; node 1 has not committed since, so it still counts 10
+        for after in ("M0000010", "M0000030"):
+            st, n, r = ask(d2, f"/v1/members?limit={15 if after == 'M0000010' else 10}"
+                               f"&after={after}", tok)
+            eq(st, 200, f"node 2's page after {after}: {r.text[:200]}")
+        # node 1 decides 10 from its own count; its commit finds 35 and it is decided again
+        st, n, r = ask(d1, "/v1/members?limit=10&after=M0000040", tok)
+        eq((st, n), (200, 5), f"node 1's page trimmed to the 5 left: {r.text[:200]}")
+        eq(r.json()["next"], "M0000045", "next after the trimmed page")
+        # node 2 still counts 35: its single member is refused at commit, then 429
+        st, n, r = ask(d2, "/v1/members/M0000050", tok)
+        check_error(r, 429, "rate_limited", "node 2 learns the day is used up at its commit")
+        check(0 < int(r.headers.get("Retry-After", "0")) <= 86400, "Retry-After")
+        for d in (d1, d2):
+            check_error(ask(d, "/v1/members/M0000051", tok)[2], 429, "rate_limited",
+                        "then at once, on either node")
+        d1.term()
+        d2.term()
+    eq(len(released_entries(inst, url)), 40, "release entries of the day")
+    denies = [json.loads(x) for x in inst.pdgate("ledger", "export", "--db", url).stdout.splitlines()]
+    denies = [x for x in denies if x["kind"] == "deny" and x.get("reason") == "rate_limited"]
+    eq(len(denies), 3, "each 429 recorded as a deny entry")
+
+
 @case("PostgreSQL stopped under two nodes: a work order's take and a daily volume answer 503, "
       "nothing released")
 def _(env):
