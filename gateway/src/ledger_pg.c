@@ -75,6 +75,9 @@ enum pg_stmt {
 	PG_READER_END,
 	PG_INS_BATCH = PG_READER_END, /* the writer's */
 	PG_INS_CP,
+	PG_TAKE,
+	PG_VOL_ADD,
+	PG_VOL_GET,
 	PG_COUNT,
 };
 
@@ -132,6 +135,26 @@ static const struct {
                    "INSERT INTO checkpoints(size, note, time) VALUES ($1, $2, $3)",
                    3,
                    {OID_INT8, OID_TEXT, OID_INT8}},
+    /* the shared limits (ledger_pg_state.c's tables): each one statement, so atomic whichever
+     * node runs it at the same time; the row is grown only while it stays within $3 ($4) */
+    [PG_TAKE] = {"pdgate_take",
+                 "INSERT INTO uses(jti, records) SELECT $1, $2 WHERE $2 <= $3 ON CONFLICT (jti) "
+                 "DO UPDATE SET records = uses.records + excluded.records WHERE uses.records + "
+                 "excluded.records <= $3 RETURNING records",
+                 3,
+                 {OID_TEXT, OID_INT8, OID_INT8}},
+    [PG_VOL_ADD] = {"pdgate_vol_add",
+                    "INSERT INTO volumes(contract, day, records) SELECT $1, $2, $3 WHERE $3 <= "
+                    "$4 ON CONFLICT (contract, day) DO UPDATE SET records = volumes.records + "
+                    "excluded.records WHERE volumes.records + excluded.records <= $4 RETURNING "
+                    "records",
+                    4,
+                    {OID_TEXT, OID_INT8, OID_INT8, OID_INT8}},
+    [PG_VOL_GET] = {"pdgate_vol_get",
+                    "SELECT coalesce((SELECT records FROM volumes WHERE contract = $1 AND day = "
+                    "$2), 0::bigint)",
+                    2,
+                    {OID_TEXT, OID_INT8}},
 };
 
 /* The server's message, one line, into p->err. */
@@ -671,6 +694,68 @@ pg_probe(struct ledger_store *s)
 	return rc;
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The shared limits (ledger_store.h), prepared on every writer's session. */
+
+static int
+pg_take(struct ledger_store *s, const char *jti, int64_t n, int64_t max, bool *ok)
+{
+	char nb[8], mb[8];
+	const char *vals[3] = {jti, nb, mb};
+	int lens[3] = {(int)strlen(jti), 8, 8};
+	PGresult *r;
+
+	be64(nb, n);
+	be64(mb, max);
+	*ok = false;
+	/* (a retry after a lost session may count twice: fewer records go out, never more) */
+	if ((r = run(pg_of(s), PG_TAKE, vals, lens, PGRES_TUPLES_OK)) == NULL)
+		return LEDGER_EIO;
+	*ok = PQntuples(r) == 1;
+	PQclear(r);
+	return 0;
+}
+
+static int
+pg_volume_add(struct ledger_store *s, const char *contract, int64_t day, uint64_t n, uint64_t max,
+              bool *ok, uint64_t *total)
+{
+	struct pg_store *p = pg_of(s);
+	char db[8], nb[8], mb[8];
+	const char *vals[4] = {contract, db, nb, mb};
+	int lens[4] = {(int)strlen(contract), 8, 8, 8};
+	int64_t v = 0;
+	PGresult *r;
+
+	assert(p->in_tx);
+	*ok = false;
+	if (n > INT64_MAX) {
+		snprintf(p->err, sizeof(p->err), "a volume of %" PRIu64 " records", n);
+		return LEDGER_EIO;
+	}
+	be64(db, day);
+	be64(nb, (int64_t)n);
+	be64(mb, max > 0 && max < INT64_MAX ? (int64_t)max : INT64_MAX);
+	r = run(p, PG_VOL_ADD, vals, lens, PGRES_TUPLES_OK);
+	if (r != NULL && PQntuples(r) == 0) { /* over the limit: the total as it stands */
+		PQclear(r);
+		r = run(p, PG_VOL_GET, vals, lens, PGRES_TUPLES_OK);
+	} else if (r != NULL) {
+		*ok = true;
+	}
+	if (r == NULL)
+		return LEDGER_EIO;
+	if (PQntuples(r) != 1 || col64(r, 0, 0, &v) != 0 || v < 0) {
+		snprintf(p->err, sizeof(p->err), "a volume row of %s is damaged", contract);
+		*ok = false;
+		PQclear(r);
+		return LEDGER_EIO;
+	}
+	*total = (uint64_t)v;
+	PQclear(r);
+	return 0;
+}
+
 static const char *
 pg_errmsg(struct ledger_store *s)
 {
@@ -708,8 +793,8 @@ static const struct ledger_store_ops pg_ops = {
     .state_revoke = lpg_state_revoke,
     .state_revoked = lpg_state_revoked,
     .state_wait = lpg_state_wait,
-    .take = lpg_take,
-    .volume_add = lpg_volume_add,
+    .take = pg_take,
+    .volume_add = pg_volume_add,
     .volume_day = lpg_volume_day,
     .errmsg = pg_errmsg,
     .free = pg_free,

@@ -39,7 +39,8 @@ PGresult *lpg_params(struct pg_store *p, const char *sql, int n, const char *con
 /* Ends the transaction open on p, if any, with sql (COMMIT or ROLLBACK), ignoring its result. */
 void lpg_end(struct pg_store *p, const char *sql);
 
-/* ledger_pg_state.c: the ledger_store_ops of the shared state and limits (ledger_store.h). */
+/* ledger_pg_state.c: the ledger_store_ops of the shared state and the day's volumes
+ * (ledger_store.h); the takes and volume_add are ledger_pg.c's, prepared statements. */
 int lpg_state_read(struct ledger_store *s, uint64_t *gen,
                    int (*fn)(void *arg, const struct ledger_suspension *su), void *arg);
 int lpg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, bool suspended,
@@ -47,9 +48,6 @@ int lpg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su
 int lpg_state_revoke(struct ledger_store *s, const char *jti, int64_t revoked_at, bool *changed);
 int lpg_state_revoked(struct ledger_store *s, int (*fn)(void *arg, const char *jti), void *arg);
 int lpg_state_wait(struct ledger_store *s, int ms);
-int lpg_take(struct ledger_store *s, const char *jti, int64_t n, int64_t max, bool *ok);
-int lpg_volume_add(struct ledger_store *s, const char *contract, int64_t day, uint64_t n,
-                   uint64_t max, bool *ok, uint64_t *total);
 int lpg_volume_day(struct ledger_store *s, int64_t day,
                    int (*fn)(void *arg, const char *contract, uint64_t records), void *arg);
 

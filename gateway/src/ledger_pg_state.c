@@ -185,69 +185,7 @@ lpg_state_wait(struct ledger_store *s, int ms)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* The shared limits: each one statement, so atomic whichever node runs it at the same time. */
-
-int
-lpg_take(struct ledger_store *s, const char *jti, int64_t n, int64_t max, bool *ok)
-{
-	char nb[24], mb[24];
-	const char *vals[3] = {jti, nb, mb};
-	PGresult *r;
-
-	snprintf(nb, sizeof(nb), "%lld", (long long)n);
-	snprintf(mb, sizeof(mb), "%lld", (long long)max);
-	*ok = false;
-	/* (a retry after a lost session may count twice: fewer records go out, never more) */
-	r = lpg_params(pg_of(s),
-	               "INSERT INTO uses(jti, records) SELECT $1, $2::bigint WHERE $2::bigint <= "
-	               "$3::bigint ON CONFLICT (jti) DO UPDATE SET records = uses.records + "
-	               "excluded.records WHERE uses.records + excluded.records <= $3::bigint "
-	               "RETURNING records",
-	               3, vals);
-	if (r == NULL)
-		return LEDGER_EIO;
-	*ok = PQntuples(r) == 1;
-	PQclear(r);
-	return 0;
-}
-
-int
-lpg_volume_add(struct ledger_store *s, const char *contract, int64_t day, uint64_t n, uint64_t max,
-               bool *ok, uint64_t *total)
-{
-	struct pg_store *p = pg_of(s);
-	char db[24], nb[24], mb[24];
-	const char *vals[4] = {contract, db, nb, mb};
-	PGresult *r;
-
-	assert(p->in_tx);
-	snprintf(db, sizeof(db), "%lld", (long long)day);
-	snprintf(nb, sizeof(nb), "%llu", (unsigned long long)n);
-	snprintf(mb, sizeof(mb), "%llu", (unsigned long long)(max > 0 ? max : INT64_MAX));
-	*ok = false;
-	r = lpg_params(
-	    p,
-	    "INSERT INTO volumes(contract, day, records) SELECT $1, $2::bigint, $3::bigint "
-	    "WHERE $3::bigint <= $4::bigint ON CONFLICT (contract, day) DO UPDATE SET "
-	    "records = volumes.records + excluded.records WHERE volumes.records + "
-	    "excluded.records <= $4::bigint RETURNING records",
-	    4, vals);
-	if (r != NULL && PQntuples(r) == 0) { /* over the limit: the total as it stands */
-		PQclear(r);
-		r = lpg_params(
-		    p,
-		    "SELECT coalesce((SELECT records FROM volumes WHERE contract = $1 AND "
-		    "day = $2::bigint), 0)",
-		    2, vals);
-	} else if (r != NULL) {
-		*ok = true;
-	}
-	if (r == NULL)
-		return LEDGER_EIO;
-	*total = (uint64_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	PQclear(r);
-	return 0;
-}
+/* The day's volumes, as a node that starts reads them (the writes are ledger_pg.c's). */
 
 int
 lpg_volume_day(struct ledger_store *s, int64_t day,
