@@ -227,7 +227,11 @@ decision_take_records(struct decision *d, const struct decision_io *io, size_t n
 
 	if (d->error != APIERR_NONE || !d->has_token || d->claims.max_records <= 0 || n == 0)
 		return d->error;
-	if (io->take(io->arg, d->claims.jti, (int64_t)n, d->claims.max_records, &ok) != 0)
+	int rc = io->take(io->arg, d->claims.jti, (int64_t)n, d->claims.max_records, &ok);
+	if (rc == DECISION_TAKE_UNAVAILABLE)
+		decision_refuse(d, DECISION_STEP_TOKEN, APIERR_LEDGER_UNAVAILABLE,
+		                "the work-order count the nodes share cannot be reached");
+	else if (rc != 0)
 		decision_refuse(d, DECISION_STEP_TOKEN, APIERR_INTERNAL,
 		                "the work-order counter cannot be updated");
 	else if (!ok)

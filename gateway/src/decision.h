@@ -87,6 +87,10 @@ struct decision_facts {
 	uint32_t want; /* the records the request could release: 1, or a page's limit */
 };
 
+/* What io->take returns when the work-order count is shared by several nodes (in the ledger's
+ * database) and cannot be reached: the request is refused ledger_unavailable. */
+#define DECISION_TAKE_UNAVAILABLE (-2)
+
 /* The calls through which the steps reach the gateway's state; arg is passed to each. */
 struct decision_io {
 	/* 1 if jti is revoked, 0 if not, -1 if the store cannot tell (refused: fail closed). */
@@ -95,8 +99,8 @@ struct decision_io {
 	 * or -1 with *retry_after seconds and nothing taken. */
 	int (*admit)(void *arg, const struct contract *c, uint32_t want, int64_t now_ms,
 	             uint32_t *granted, uint32_t *retry_after);
-	/* Adds n records to jti's count if the count stays within max: 0 with *ok, -1 on failure.
-	 */
+	/* Adds n records to jti's count if the count stays within max: 0 with *ok, -1 on failure,
+	 * DECISION_TAKE_UNAVAILABLE if the count the nodes share cannot be reached. */
 	int (*take)(void *arg, const char *jti, int64_t n, int64_t max, bool *ok);
 	void *arg;
 };
@@ -162,8 +166,9 @@ struct decision_verdict decision_member(const struct decision *d, const struct c
 /*
  * The work order's max_records for the n records about to be released: counted through
  * io->take across every use of its jti; nothing to do without a work order, without a limit or
- * with n 0. Refuses d (TOKEN_INVALID, or INTERNAL if the count cannot be kept) when the limit
- * does not cover them. Returns d->error; a refused d is left as it is.
+ * with n 0. Refuses d (TOKEN_INVALID) when the limit does not cover them; INTERNAL if the count
+ * cannot be kept, LEDGER_UNAVAILABLE if the shared count cannot be reached. Returns d->error; a
+ * refused d is left as it is.
  */
 enum apierr decision_take_records(struct decision *d, const struct decision_io *io, size_t n);
 

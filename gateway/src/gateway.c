@@ -63,6 +63,7 @@ struct gateway {
 	                                                   that start with them hold their own */
 	struct registry *registry;
 	struct ledger_store *state, *state_listen; /* several nodes: the registry's connections */
+	struct ledger_store *counts; /* several nodes: the work orders' shared counts (takes) */
 	struct origin *origin;
 	struct pseudo *pseudo;
 	struct token_verifier *work_orders;
@@ -447,6 +448,14 @@ seed_limit(void *arg, const char *contract, uint64_t count)
 	ratelimit_seed(g->limits, contract, cal_jst_day(time(NULL) * 1000LL), count);
 }
 
+/* Several nodes: a contract's daily volume across them, as the ledger's writer read it. */
+static void
+volume_seen(void *arg, const char *contract, int64_t day, uint64_t total, uint64_t committed)
+{
+	struct gateway *g = arg;
+	ratelimit_learn(g->limits, contract, day, total, committed);
+}
+
 /* What could not start: on stderr for the operator at the terminal, and in the log. */
 static void
 start_failed(struct gateway *g, const char *err)
@@ -611,6 +620,9 @@ serve_main(int argc, char **argv)
 	    .state_load = g.cfg->ledger.url != NULL ? registry_state_load : NULL,
 	    .state_allows = g.cfg->ledger.url != NULL ? registry_state_allows : NULL,
 	    .state_arg = g.registry,
+	    /* and the contracts' daily volumes, counted in every commit */
+	    .volume_seen = g.cfg->ledger.url != NULL ? volume_seen : NULL,
+	    .volume_arg = &g,
 	};
 	g.ledger = ledger_open(&lp, err, sizeof err);
 	if (g.ledger == NULL) {
@@ -627,11 +639,15 @@ serve_main(int argc, char **argv)
 	                               sizeof err)) == NULL ||
 	     (g.state_listen = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL,
 	                                      err, sizeof err)) == NULL ||
-	     registry_share(g.registry, g.state, g.state_listen, err, sizeof err) != 0)) {
+	     registry_share(g.registry, g.state, g.state_listen, err, sizeof err) != 0 ||
+	     (g.counts = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL, err,
+	                                sizeof err)) == NULL)) {
 		fprintf(stderr, "pdgate serve: [ledger] url: the shared state: %s\n", err);
 		log_msg(g.log, "error", "the shared state: %s", err);
 		goto done;
 	}
+	if (g.counts != NULL) /* the nodes together never pass a work order's max_records */
+		tokenstore_share(g.tokenstore, g.counts);
 	if (g.witness != NULL && witness_client_start(g.witness, g.ledger, err, sizeof err) != 0) {
 		start_failed(&g, err);
 		goto done;
@@ -790,6 +806,7 @@ done:
 	registry_free(g.registry); /* before the pseudonym key its plans were keyed with */
 	ledger_store_free(g.state);
 	ledger_store_free(g.state_listen);
+	ledger_store_free(g.counts);
 	pseudo_free(g.pseudo);
 	tlscred_release(g.partner_cred);
 	tlscred_release(g.compliance_cred);

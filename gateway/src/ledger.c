@@ -15,6 +15,7 @@
 #include <openssl/crypto.h>
 #include <sqlite3.h>
 
+#include "cal.h"
 #include "config.h"
 #include "file.h"
 #include "ledger.h"
@@ -26,6 +27,7 @@
 #include "ledger_pool.h"
 #include "ledger_store.h"
 #include "ledger_upgrade.h"
+#include "ledger_volume.h"
 #include "note.h"
 #include "now.h"
 
@@ -72,6 +74,7 @@ struct waiter {
 	char *partner;      /* with a shared state: the partner of a release it holds, else NULL */
 	char *token;        /* and that release's work order (jti), NULL if none */
 	uint64_t state_gen; /* with partner: the state's generation its decision read */
+	struct ledger_volume vol; /* with a shared store: what it releases of a daily volume */
 	struct waiter *next;
 	struct buf tails[]; /* n leaf tails, built by the caller */
 };
@@ -133,6 +136,9 @@ struct ledger {
 	bool (*state_allows)(void *arg, const char *partner, const char *token);
 	void *state_arg;
 	uint64_t state_gen; /* the generation the writer last put in force (writer only) */
+	void (*volume_seen)(void *arg, const char *contract, int64_t day, uint64_t total,
+	                    uint64_t committed); /* the daily volumes (ledger_params) */
+	void *volume_arg;
 };
 
 static void lmsg(struct ledger *l, const char *level, const char *fmt, ...)
@@ -361,6 +367,7 @@ waiter_free(struct waiter *w)
 		buf_free(&w->tails[i]);
 	free(w->partner);
 	free(w->token);
+	ledger_volume_clear(&w->vol);
 	free(w);
 }
 
@@ -391,6 +398,45 @@ state_check(struct ledger *l, struct waiter **list, struct waiter **stale, uint6
 			     " is refused under %" PRIu64
 			     " (suspended or its work order revoked meanwhile): decided again",
 			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen);
+			*pw = w->next;
+			w->next = *stale;
+			*stale = w;
+			*moved = true;
+		} else {
+			pw = &w->next;
+		}
+	}
+	return 0;
+}
+
+/*
+ * The daily volumes, under the tree lock (ledger_volume.h): each waiter's claim added to its
+ * contract's row of the batch's day; a waiter whose claim is refused moves from *list to
+ * *stale, and *moved says so. 0, or -1 if the volumes cannot be written (the batch fails).
+ */
+static int
+volume_check(struct ledger *l, struct waiter **list, struct waiter **stale, int64_t ms, bool *moved)
+{
+	struct ledger_volume *chain = NULL, **tail = &chain;
+
+	for (struct waiter *w = *list; w != NULL && l->volume_seen != NULL; w = w->next)
+		if (w->vol.contract != NULL) {
+			*tail = &w->vol;
+			tail = &w->vol.next;
+		}
+	*tail = NULL;
+	if (chain == NULL)
+		return 0;
+	if (ledger_volume_take(l->ws, chain, cal_jst_day(ms)) != 0)
+		return -1;
+	for (struct waiter **pw = list; *pw != NULL;) {
+		struct waiter *w = *pw;
+		if (w->vol.refused) {
+			lmsg(l, "info",
+			     "%" PRIu64
+			     " records of contract %s would take today's volume past %" PRIu64
+			     " (%" PRIu64 " released across the nodes): decided again",
+			     w->vol.records, w->vol.contract, w->vol.limit, w->vol.total);
 			*pw = w->next;
 			w->next = *stale;
 			*stale = w;
@@ -437,19 +483,7 @@ commit_batch(struct ledger *l, struct waiter *list)
 		         l->ws->ops->errmsg(l->ws));
 		goto done;
 	}
-	if (list == NULL) { /* every release of the batch refused under the new state */
-		l->ws->ops->rollback(l->ws);
-		f = base;
-		n = 0;
-		rc = 0;
-		goto done;
-	}
-	if (moved && tip.size == base.size && tip.time <= ms &&
-	    build_batch(l, list, &base, ms, &f, &n) < 0) {
-		snprintf(why, sizeof(why), "out of memory");
-		goto done;
-	}
-	if (tip.size != base.size || tip.time > ms) {
+	if (list != NULL && (tip.size != base.size || tip.time > ms)) {
 		/* Another node appended since: under the lock, its entries are the tree to extend,
 		 * and its time the earliest this batch may have. The file has one writer. */
 		if (ledger_sign_catch_up(l->ws, &tip, &st) != 0) {
@@ -459,10 +493,25 @@ commit_batch(struct ledger *l, struct waiter *list)
 		}
 		base = st.frontier;
 		ms = ms < st.last_ms ? st.last_ms : ms;
-		if (build_batch(l, list, &base, ms, &f, &n) < 0) {
-			snprintf(why, sizeof(why), "out of memory");
-			goto done;
-		}
+		moved = true;
+	}
+	/* the day's volumes at the batch's final time */
+	if (list != NULL && l->ws->ops->shared && volume_check(l, &list, &stale, ms, &moved) != 0) {
+		snprintf(why, sizeof(why), "counting the daily volumes: %s",
+		         l->ws->ops->errmsg(l->ws));
+		goto done;
+	}
+	if (list == NULL) { /* every release of the batch refused under the new state */
+		l->ws->ops->rollback(l->ws);
+		f = base;
+		n = 0;
+		rc = 0;
+		goto done;
+	}
+	/* the row again, without what was refused or on the tree another node extended */
+	if (moved && build_batch(l, list, &base, ms, &f, &n) < 0) {
+		snprintf(why, sizeof(why), "out of memory");
+		goto done;
 	}
 	if (insert_batch(l, base.size, &f, ms) < 0 || l->ws->ops->commit(l->ws) != 0)
 		goto done;
@@ -504,9 +553,7 @@ done:
 		snprintf(l->h_error, sizeof(l->h_error), "%s", why);
 	}
 	l->h_failing = rc != 0;
-	pthread_mutex_unlock(&l->lock);
 	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu1);
-	pthread_mutex_lock(&l->lock);
 	l->stats.writer_ns +=
 	    (uint64_t)((cpu1.tv_sec - cpu0.tv_sec) * 1000000000LL + (cpu1.tv_nsec - cpu0.tv_nsec));
 	pthread_mutex_unlock(&l->lock);
@@ -514,13 +561,19 @@ done:
 	for (struct waiter *w = list, *next; w != NULL; w = next) {
 		next = w->next;
 		assert(rc != 0 || w->first + w->n <= l->frontier.size);
+		if (rc == 0 && w->vol.contract != NULL && l->volume_seen != NULL)
+			l->volume_seen(l->volume_arg, w->vol.contract, cal_jst_day(ms),
+			               w->vol.total, w->vol.records);
 		w->done(w->arg, rc == 0 ? LEDGER_OK : LEDGER_EIO, rc == 0 ? w->first : 0);
 		waiter_free(w);
 	}
 	/* after the state they were refused under is in force: deciding again sees it */
 	for (struct waiter *w = stale, *next; w != NULL; w = next) {
 		next = w->next;
-		w->done(w->arg, LEDGER_ESTATE, 0);
+		if (w->vol.refused) /* told the total first: deciding again sees it */
+			l->volume_seen(l->volume_arg, w->vol.contract, cal_jst_day(ms),
+			               w->vol.total, 0);
+		w->done(w->arg, w->vol.refused ? LEDGER_EVOLUME : LEDGER_ESTATE, 0);
 		waiter_free(w);
 	}
 }
@@ -716,6 +769,10 @@ ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, le
 			}
 			w->state_gen = e[i].state_gen;
 		}
+	if (l->volume_seen != NULL && ledger_volume_claim(&w->vol, e, n) != 0) {
+		waiter_free(w);
+		return LEDGER_ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (ledger_leaf_tail(&e[i], &w->tails[i]) < 0) {
 			int rc = LEDGER_ENOMEM;
@@ -870,28 +927,8 @@ recover(struct ledger *l, char *err, size_t errlen)
 		goto done;
 	}
 	l->cp_size = cp_size;
-	for (uint64_t i = cp_size; i < size; i++) {
-		uint8_t h[MERKLE_HASH_LEN], stored[MERKLE_HASH_LEN];
-		const char *leaf;
-		size_t n;
-		char head[48];
-		if (ledger_store_leaf(l->ws, i, &leaf, &n) != 0) {
-			snprintf(err, errlen,
-			         "entry %" PRIu64 " missing or damaged: run pdgate ledger verify",
-			         i);
-			goto done;
-		}
-		int hl = snprintf(head, sizeof(head), "{\"v\":1,\"index\":%" PRIu64 ",", i);
-		if (n < (size_t)hl || memcmp(leaf, head, (size_t)hl) != 0 ||
-		    merkle_leaf_hash(leaf, n, h) != MERKLE_OK ||
-		    s.leaf_hash(s.ctx, i, stored) < 0 || memcmp(h, stored, MERKLE_HASH_LEN) != 0) {
-			snprintf(err, errlen,
-			         "entry %" PRIu64 " after the latest checkpoint is damaged: run "
-			         "pdgate ledger verify",
-			         i);
-			goto done;
-		}
-	}
+	if (ledger_store_check_leaves(l->ws, cp_size, size, err, errlen) != 0)
+		goto done;
 	if ((m = merkle_frontier_load(&l->frontier, &s, size)) != MERKLE_OK) {
 		snprintf(err, errlen, "reloading the tree: %s", merkle_strerror(m));
 		goto done;
@@ -981,6 +1018,8 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	l->state_load = p->state_load;
 	l->state_allows = p->state_allows;
 	l->state_arg = p->state_arg;
+	l->volume_seen = p->volume_seen;
+	l->volume_arg = p->volume_arg;
 	if (l->log == NULL && (l->log = l->own_log = log_open(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

@@ -61,6 +61,16 @@ struct ledger_params {
 	int (*state_load)(void *arg, struct ledger_store *s);
 	bool (*state_allows)(void *arg, const char *partner, const char *token);
 	void *state_arg;
+	/* Daily volumes, for a store several nodes share (ignored on the file; NULL: not counted).
+	 * Each commit adds the records of its releases (ledger_entry.records_per_day > 0) to their
+	 * contract's volume of the batch's JST day under the tree lock (ledger_volume.h); a call
+	 * whose releases would pass the limit fails with LEDGER_EVOLUME. volume_seen, on the
+	 * writer's thread, learns each total read: after the COMMIT for the calls it held
+	 * (committed: their records), before the refused call's callback (committed 0). It must
+	 * not call the ledger. */
+	void (*volume_seen)(void *arg, const char *contract, int64_t day, uint64_t total,
+	                    uint64_t committed);
+	void *volume_arg;
 };
 
 struct ledger;

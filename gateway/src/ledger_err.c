@@ -11,6 +11,7 @@ static const char *const messages[] = {
     [-LEDGER_EENTRY] = "a malformed entry",
     [-LEDGER_EVERIFY] = "the ledger is not intact",
     [-LEDGER_ESTATE] = "the shared state changed since the decision",
+    [-LEDGER_EVOLUME] = "the contract's daily volume is used up",
 };
 
 const char *

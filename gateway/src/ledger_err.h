@@ -16,6 +16,10 @@ enum ledger_err {
 	LEDGER_ESTATE = -8,  /* ledger_append: a release decided under shared state that has
 	                        changed since refuses under the new state (ledger_params.state_load):
 	                        none of its entries stored; decide again */
+	LEDGER_EVOLUME = -9, /* ledger_append: a release would take its contract's daily volume,
+	                        counted across the nodes of a shared store, past records_per_day
+	                        (ledger_params.volume_seen has been told the total): none of its
+	                        entries stored; decide step 8 again */
 };
 
 /* A static string naming the error; never NULL. */

@@ -83,6 +83,9 @@ struct ledger_entry {
 	/* Not in the leaf: the generation of the shared state (suspensions) the decision read,
 	 * for a ledger whose store several nodes share (ledger_params.state_load); 0: none. */
 	uint64_t state_gen;
+	/* Not in the leaf: with a release, its contract's records_per_day (0: none), which a store
+	 * several nodes share counts across them (ledger_params.volume_seen). */
+	uint64_t records_per_day;
 };
 
 /* The name of a kind in leaves ("release", "deny", "admin"); static. kind must be valid. */

@@ -47,8 +47,10 @@ static const char schema_sql[] =
  * in Unix seconds, as the state database's), and one row whose generation grows with every
  * change of them. A change takes the tree lock (state_suspend, state_revoke), and every
  * commit reads the generation under that lock (pg_begin), so each batch knows whether a
- * release it holds was decided under the state in force. Made in a ledger that predates them
- * too (the same schema version: nothing of the ledger's own rows changes).
+ * release it holds was decided under the state in force. And the limits: each work order's
+ * records released (uses) and each contract's records released on a JST day (volumes, day a
+ * cal_jst_day). Made in a ledger that predates them too (the same schema version: nothing of
+ * the ledger's own rows changes).
  */
 static const char state_sql[] =
     "CREATE TABLE IF NOT EXISTS state(id integer PRIMARY KEY CHECK (id = 0), generation bigint "
@@ -56,7 +58,10 @@ static const char state_sql[] =
     "INSERT INTO state(id, generation) VALUES (0, 1) ON CONFLICT (id) DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS suspensions(partner text PRIMARY KEY, by text, reason text, "
     "since_ms bigint NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS uses(jti text PRIMARY KEY, records bigint NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS volumes(contract text, day bigint, records bigint NOT NULL, "
+    "PRIMARY KEY (contract, day));";
 
 enum pg_stmt {
 	PG_SIZE,
@@ -70,6 +75,9 @@ enum pg_stmt {
 	PG_READER_END,
 	PG_INS_BATCH = PG_READER_END, /* the writer's */
 	PG_INS_CP,
+	PG_TAKE,
+	PG_VOL_ADD,
+	PG_VOL_GET,
 	PG_COUNT,
 };
 
@@ -127,28 +135,31 @@ static const struct {
                    "INSERT INTO checkpoints(size, note, time) VALUES ($1, $2, $3)",
                    3,
                    {OID_INT8, OID_TEXT, OID_INT8}},
+    /* the shared limits (ledger_pg_state.c's tables): each one statement, so atomic whichever
+     * node runs it at the same time; the row is grown only while it stays within $3 ($4) */
+    [PG_TAKE] = {"pdgate_take",
+                 "INSERT INTO uses(jti, records) SELECT $1, $2 WHERE $2 <= $3 ON CONFLICT (jti) "
+                 "DO UPDATE SET records = uses.records + excluded.records WHERE uses.records + "
+                 "excluded.records <= $3 RETURNING records",
+                 3,
+                 {OID_TEXT, OID_INT8, OID_INT8}},
+    [PG_VOL_ADD] = {"pdgate_vol_add",
+                    "INSERT INTO volumes(contract, day, records) SELECT $1, $2, $3 WHERE $3 <= "
+                    "$4 ON CONFLICT (contract, day) DO UPDATE SET records = volumes.records + "
+                    "excluded.records WHERE volumes.records + excluded.records <= $4 RETURNING "
+                    "records",
+                    4,
+                    {OID_TEXT, OID_INT8, OID_INT8, OID_INT8}},
+    [PG_VOL_GET] = {"pdgate_vol_get",
+                    "SELECT coalesce((SELECT records FROM volumes WHERE contract = $1 AND day = "
+                    "$2), 0::bigint)",
+                    2,
+                    {OID_TEXT, OID_INT8}},
 };
-
-struct pg_store {
-	struct ledger_store base; /* first: a struct ledger_store * is a struct pg_store * */
-	PGconn *conn;
-	bool writer;
-	bool in_tx;     /* a transaction begin or snapshot_begin opened is open */
-	bool prepared;  /* the statements are prepared on this session */
-	bool opened;    /* the schema is checked: a new session prepares the statements */
-	bool listening; /* LISTEN pdgate_state is in force on this session (state_wait) */
-	char err[512];  /* the last error */
-};
-
-static struct pg_store *
-pg_of(struct ledger_store *s)
-{
-	return (struct pg_store *)s;
-}
 
 /* The server's message, one line, into p->err. */
-static void
-set_err(struct pg_store *p, const PGresult *r, const char *what)
+void
+lpg_set_err(struct pg_store *p, const PGresult *r, const char *what)
 {
 	const char *m = r != NULL ? PQresultErrorMessage(r) : "";
 
@@ -205,7 +216,7 @@ setup(struct pg_store *p)
 	}
 	r = PQexec(p->conn, set);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
 		PQclear(r);
 		return -1;
 	}
@@ -223,7 +234,7 @@ prepare(struct pg_store *p)
 		PGresult *r = PQprepare(p->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
 		                        stmts[i].types);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			set_err(p, r, "not a pdgate ledger");
+			lpg_set_err(p, r, "not a pdgate ledger");
 			PQclear(r);
 			return -1;
 		}
@@ -247,7 +258,7 @@ ready(struct pg_store *p)
 	if (PQstatus(p->conn) != CONNECTION_OK) {
 		PQreset(p->conn);
 		if (PQstatus(p->conn) != CONNECTION_OK) {
-			set_err(p, NULL, "cannot reach PostgreSQL");
+			lpg_set_err(p, NULL, "cannot reach PostgreSQL");
 			return -1;
 		}
 		if (setup(p) < 0)
@@ -284,7 +295,7 @@ run(struct pg_store *p, enum pg_stmt st, const char *const *vals, const int *len
 		r = PQexecPrepared(p->conn, stmts[st].name, stmts[st].nparams, vals, lens, fmts, 1);
 	}
 	if (PQresultStatus(r) != want) {
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
 		PQclear(r);
 		return NULL;
 	}
@@ -304,8 +315,8 @@ run64(struct pg_store *p, enum pg_stmt st, int64_t v)
 }
 
 /* Runs sql as one simple query (text results); the last result if its status is want. */
-static PGresult *
-simple(struct pg_store *p, const char *sql, ExecStatusType want)
+PGresult *
+lpg_simple(struct pg_store *p, const char *sql, ExecStatusType want)
 {
 	PGresult *r;
 
@@ -317,7 +328,29 @@ simple(struct pg_store *p, const char *sql, ExecStatusType want)
 		r = PQexec(p->conn, sql);
 	}
 	if (PQresultStatus(r) != want) {
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
+		PQclear(r);
+		return NULL;
+	}
+	return r;
+}
+
+/* sql with n text parameters, one query returning rows (retried as simple's); NULL with
+ * p->err. */
+PGresult *
+lpg_params(struct pg_store *p, const char *sql, int n, const char *const *vals)
+{
+	PGresult *r;
+
+	if (ready(p) < 0)
+		return NULL;
+	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != PGRES_TUPLES_OK && retry(p)) {
+		PQclear(r);
+		r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+		lpg_set_err(p, r, NULL);
 		PQclear(r);
 		return NULL;
 	}
@@ -420,7 +453,7 @@ pg_snapshot_begin(struct ledger_store *s)
 {
 	struct pg_store *p = pg_of(s);
 	PGresult *r =
-	    simple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK);
+	    lpg_simple(p, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", PGRES_COMMAND_OK);
 
 	if (r == NULL)
 		return LEDGER_EIO;
@@ -429,8 +462,8 @@ pg_snapshot_begin(struct ledger_store *s)
 	return 0;
 }
 
-static void
-pg_end(struct pg_store *p, const char *sql)
+void
+lpg_end(struct pg_store *p, const char *sql)
 {
 	if (p->in_tx && PQstatus(p->conn) == CONNECTION_OK)
 		PQclear(PQexec(p->conn, sql));
@@ -440,7 +473,7 @@ pg_end(struct pg_store *p, const char *sql)
 static void
 pg_snapshot_end(struct ledger_store *s)
 {
-	pg_end(pg_of(s), "COMMIT");
+	lpg_end(pg_of(s), "COMMIT");
 }
 
 static int
@@ -527,12 +560,12 @@ pg_begin(struct ledger_store *s, struct ledger_tip *tip)
 	int rc = LEDGER_EIO;
 
 	assert(p->writer && !p->in_tx);
-	r = simple(p,
-	           "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; SELECT t.size, t.time, "
-	           "(SELECT b.first + b.n FROM batches AS b ORDER BY b.first DESC LIMIT 1), "
-	           "(SELECT s.generation FROM state AS s WHERE s.id = 0) FROM tree AS t WHERE "
-	           "t.id = 0",
-	           PGRES_TUPLES_OK);
+	r = lpg_simple(p,
+	               "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; SELECT t.size, t.time, "
+	               "(SELECT b.first + b.n FROM batches AS b ORDER BY b.first DESC LIMIT 1), "
+	               "(SELECT s.generation FROM state AS s WHERE s.id = 0) FROM tree AS t WHERE "
+	               "t.id = 0",
+	               PGRES_TUPLES_OK);
 	if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
 		p->in_tx = true;
 	if (r == NULL)
@@ -563,7 +596,7 @@ pg_begin(struct ledger_store *s, struct ledger_tip *tip)
 	return 0;
 fail:
 	PQclear(r);
-	pg_end(p, "ROLLBACK");
+	lpg_end(p, "ROLLBACK");
 	return rc;
 }
 
@@ -630,20 +663,20 @@ pg_commit(struct ledger_store *s)
 	else if (PQresultStatus(r) == PGRES_COMMAND_OK)
 		snprintf(p->err, sizeof(p->err), "the transaction was rolled back");
 	else
-		set_err(p, r, NULL);
+		lpg_set_err(p, r, NULL);
 	PQclear(r);
 	if (PQtransactionStatus(p->conn) != PQTRANS_INTRANS &&
 	    PQtransactionStatus(p->conn) != PQTRANS_INERROR)
 		p->in_tx = false;
 	else
-		pg_end(p, "ROLLBACK");
+		lpg_end(p, "ROLLBACK");
 	return rc;
 }
 
 static void
 pg_rollback(struct ledger_store *s)
 {
-	pg_end(pg_of(s), "ROLLBACK");
+	lpg_end(pg_of(s), "ROLLBACK");
 }
 
 /* A durable write that changes nothing: the tree row locked and written back. */
@@ -651,8 +684,8 @@ static int
 pg_probe(struct ledger_store *s)
 {
 	struct pg_store *p = pg_of(s);
-	PGresult *r =
-	    simple(p, "BEGIN; UPDATE tree SET size = size WHERE id = 0; COMMIT", PGRES_COMMAND_OK);
+	PGresult *r = lpg_simple(p, "BEGIN; UPDATE tree SET size = size WHERE id = 0; COMMIT",
+	                         PGRES_COMMAND_OK);
 	int rc = r != NULL && strcmp(PQcmdStatus(r), "COMMIT") == 0 ? 0 : LEDGER_EIO;
 
 	PQclear(r);
@@ -662,178 +695,65 @@ pg_probe(struct ledger_store *s)
 }
 
 /* ------------------------------------------------------------------------------------------ */
-/* The shared state. */
+/* The shared limits (ledger_store.h), prepared on every writer's session. */
 
 static int
-pg_state_read(struct ledger_store *s, uint64_t *gen,
-              int (*fn)(void *arg, const struct ledger_suspension *su), void *arg)
+pg_take(struct ledger_store *s, const char *jti, int64_t n, int64_t max, bool *ok)
 {
-	struct pg_store *p = pg_of(s);
-	PGresult *r =
-	    simple(p,
-	           "SELECT s.generation, u.partner, u.by, u.reason, u.since_ms FROM state "
-	           "AS s LEFT JOIN suspensions AS u ON true WHERE s.id = 0 ORDER BY "
-	           "u.partner",
-	           PGRES_TUPLES_OK);
-	int rc = 0;
-
-	if (r == NULL)
-		return LEDGER_EIO;
-	if (PQntuples(r) < 1 || PQgetisnull(r, 0, 0) ||
-	    strtoll(PQgetvalue(r, 0, 0), NULL, 10) <= 0) {
-		snprintf(p->err, sizeof(p->err), "the shared state row is missing");
-		PQclear(r);
-		return LEDGER_EIO;
-	}
-	*gen = (uint64_t)strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++) {
-		if (PQgetisnull(r, i, 1))
-			continue; /* no suspension: the state row alone */
-		struct ledger_suspension su = {
-		    .partner = PQgetvalue(r, i, 1),
-		    .by = PQgetisnull(r, i, 2) ? NULL : PQgetvalue(r, i, 2),
-		    .reason = PQgetisnull(r, i, 3) ? NULL : PQgetvalue(r, i, 3),
-		    .since_ms = strtoll(PQgetvalue(r, i, 4), NULL, 10),
-		};
-		rc = fn(arg, &su);
-	}
-	PQclear(r);
-	return rc;
-}
-
-/*
- * One change of the shared state in a transaction of its own that holds the tree lock, so that
- * it is ordered with every batch of every node (docs/cluster.md): sql (n parameters vals)
- * changes at most one row; if it did, the generation grows by one and the change is announced.
- */
-static int
-state_change(struct pg_store *p, const char *sql, int n, const char *const *vals, const char *what,
-             bool *changed)
-{
+	char nb[8], mb[8];
+	const char *vals[3] = {jti, nb, mb};
+	int lens[3] = {(int)strlen(jti), 8, 8};
 	PGresult *r;
-	int rc = LEDGER_EIO;
 
-	assert(p->writer && !p->in_tx);
-	*changed = false;
-	r = simple(p, "BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE", PGRES_TUPLES_OK);
-	if (PQtransactionStatus(p->conn) != PQTRANS_IDLE)
-		p->in_tx = true;
-	if (r == NULL)
-		goto done;
+	be64(nb, n);
+	be64(mb, max);
+	*ok = false;
+	/* (a retry after a lost session may count twice: fewer records go out, never more) */
+	if ((r = run(pg_of(s), PG_TAKE, vals, lens, PGRES_TUPLES_OK)) == NULL)
+		return LEDGER_EIO;
+	*ok = PQntuples(r) == 1;
 	PQclear(r);
-	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
-	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, what);
-		PQclear(r);
-		goto done;
-	}
-	*changed = strcmp(PQcmdTuples(r), "1") == 0;
-	PQclear(r);
-	if (*changed) {
-		r = PQexec(p->conn, "UPDATE state SET generation = generation + 1 WHERE id = 0");
-		if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(r), "1") != 0) {
-			set_err(p, r, "the shared state row");
-			PQclear(r);
-			goto done;
-		}
-		PQclear(r);
-		/* delivered to every listening node when (and only if) this commits */
-		r = PQexec(p->conn, "NOTIFY pdgate_state");
-		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-			set_err(p, r, "announcing the change");
-			PQclear(r);
-			goto done;
-		}
-		PQclear(r);
-	}
-	r = PQexec(p->conn, "COMMIT");
-	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
-		rc = 0;
-	else
-		set_err(p, r, what);
-	PQclear(r);
-	if (PQtransactionStatus(p->conn) == PQTRANS_IDLE)
-		p->in_tx = false;
-done:
-	pg_end(p, "ROLLBACK");
-	if (rc != 0)
-		*changed = false;
-	return rc;
+	return 0;
 }
 
 static int
-pg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, bool suspended,
-                 bool *changed)
-{
-	char since[24];
-	const char *vals[4] = {su->partner, su->by, su->reason, since};
-
-	snprintf(since, sizeof(since), "%lld", (long long)su->since_ms);
-	return suspended ? state_change(pg_of(s),
-	                                "INSERT INTO suspensions(partner, by, reason, since_ms) "
-	                                "VALUES ($1, $2, $3, $4::bigint) ON CONFLICT (partner) DO "
-	                                "NOTHING",
-	                                4, vals, "the suspensions", changed)
-	                 : state_change(pg_of(s), "DELETE FROM suspensions WHERE partner = $1", 1,
-	                                vals, "the suspensions", changed);
-}
-
-static int
-pg_state_revoke(struct ledger_store *s, const char *jti, int64_t revoked_at, bool *changed)
-{
-	char at[24];
-	const char *vals[2] = {jti, at};
-
-	snprintf(at, sizeof(at), "%lld", (long long)revoked_at);
-	return state_change(pg_of(s),
-	                    "INSERT INTO revoked(jti, revoked_at) VALUES ($1, $2::bigint) ON "
-	                    "CONFLICT (jti) DO NOTHING",
-	                    2, vals, "the revoked tokens", changed);
-}
-
-static int
-pg_state_revoked(struct ledger_store *s, int (*fn)(void *arg, const char *jti), void *arg)
+pg_volume_add(struct ledger_store *s, const char *contract, int64_t day, uint64_t n, uint64_t max,
+              bool *ok, uint64_t *total)
 {
 	struct pg_store *p = pg_of(s);
-	PGresult *r = simple(p, "SELECT jti FROM revoked ORDER BY jti", PGRES_TUPLES_OK);
-	int rc = 0;
+	char db[8], nb[8], mb[8];
+	const char *vals[4] = {contract, db, nb, mb};
+	int lens[4] = {(int)strlen(contract), 8, 8, 8};
+	int64_t v = 0;
+	PGresult *r;
 
+	assert(p->in_tx);
+	*ok = false;
+	if (n > INT64_MAX) {
+		snprintf(p->err, sizeof(p->err), "a volume of %" PRIu64 " records", n);
+		return LEDGER_EIO;
+	}
+	be64(db, day);
+	be64(nb, (int64_t)n);
+	be64(mb, max > 0 && max < INT64_MAX ? (int64_t)max : INT64_MAX);
+	r = run(p, PG_VOL_ADD, vals, lens, PGRES_TUPLES_OK);
+	if (r != NULL && PQntuples(r) == 0) { /* over the limit: the total as it stands */
+		PQclear(r);
+		r = run(p, PG_VOL_GET, vals, lens, PGRES_TUPLES_OK);
+	} else if (r != NULL) {
+		*ok = true;
+	}
 	if (r == NULL)
 		return LEDGER_EIO;
-	for (int i = 0; i < PQntuples(r) && rc == 0; i++)
-		rc = fn(arg, PQgetvalue(r, i, 0));
-	PQclear(r);
-	return rc;
-}
-
-static int
-pg_state_wait(struct ledger_store *s, int ms)
-{
-	struct pg_store *p = pg_of(s);
-	PGnotify *n;
-	int got = 0;
-
-	if (!p->listening) {
-		PGresult *r = simple(p, "LISTEN pdgate_state", PGRES_COMMAND_OK);
-		if (r == NULL)
-			return LEDGER_EIO;
+	if (PQntuples(r) != 1 || col64(r, 0, 0, &v) != 0 || v < 0) {
+		snprintf(p->err, sizeof(p->err), "a volume row of %s is damaged", contract);
+		*ok = false;
 		PQclear(r);
-		p->listening = true;
-		got = 1; /* what changed while nobody listened is read now */
-	} else {
-		struct pollfd pfd = {.fd = PQsocket(p->conn), .events = POLLIN};
-		int k = pfd.fd >= 0 ? poll(&pfd, 1, ms) : -1;
-		if ((k < 0 && errno != EINTR) || (k > 0 && PQconsumeInput(p->conn) == 0)) {
-			set_err(p, NULL, "listening for changes");
-			p->listening = false; /* LISTEN again once the session is made again */
-			return LEDGER_EIO;
-		}
+		return LEDGER_EIO;
 	}
-	while ((n = PQnotifies(p->conn)) != NULL) {
-		got = 1;
-		PQfreemem(n);
-	}
-	return got;
+	*total = (uint64_t)v;
+	PQclear(r);
+	return 0;
 }
 
 static const char *
@@ -868,11 +788,14 @@ static const struct ledger_store_ops pg_ops = {
     .commit = pg_commit,
     .rollback = pg_rollback,
     .probe = pg_probe,
-    .state_read = pg_state_read,
-    .state_suspend = pg_state_suspend,
-    .state_revoke = pg_state_revoke,
-    .state_revoked = pg_state_revoked,
-    .state_wait = pg_state_wait,
+    .state_read = lpg_state_read,
+    .state_suspend = lpg_state_suspend,
+    .state_revoke = lpg_state_revoke,
+    .state_revoked = lpg_state_revoked,
+    .state_wait = lpg_state_wait,
+    .take = pg_take,
+    .volume_add = pg_volume_add,
+    .volume_day = lpg_volume_day,
     .errmsg = pg_errmsg,
     .free = pg_free,
     .cosig_open = ledger_pg_cosig_open,
@@ -906,7 +829,7 @@ ledger_pg_exec(struct ledger_store *s, const char *sql, int n, const char *const
 	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 	if (missing != NULL && state != NULL && strcmp(state, "42P01") == 0)
 		*missing = true; /* undefined_table */
-	set_err(p, r, NULL);
+	lpg_set_err(p, r, NULL);
 	PQclear(r);
 	return NULL;
 }
@@ -921,12 +844,13 @@ static int
 create_schema(struct pg_store *p, const char *origin)
 {
 	const char *vals[1] = {origin};
-	PGresult *r = simple(p,
-	                     "BEGIN; SELECT pg_advisory_xact_lock(x'" INIT_LOCK "'::bigint); "
-	                     "SELECT to_regclass('meta') IS NOT NULL, (SELECT count(*) FROM "
-	                     "pg_class AS c WHERE c.relnamespace = current_schema()::regnamespace "
-	                     "AND c.relkind IN ('r', 'v', 'p', 'm', 'f'))",
-	                     PGRES_TUPLES_OK);
+	PGresult *r =
+	    lpg_simple(p,
+	               "BEGIN; SELECT pg_advisory_xact_lock(x'" INIT_LOCK "'::bigint); "
+	               "SELECT to_regclass('meta') IS NOT NULL, (SELECT count(*) FROM "
+	               "pg_class AS c WHERE c.relnamespace = current_schema()::regnamespace "
+	               "AND c.relkind IN ('r', 'v', 'p', 'm', 'f'))",
+	               PGRES_TUPLES_OK);
 	int rc = -1;
 
 	p->in_tx = PQtransactionStatus(p->conn) != PQTRANS_IDLE;
@@ -944,7 +868,7 @@ create_schema(struct pg_store *p, const char *origin)
 		goto done;
 	}
 	if ((r = PQexec(p->conn, schema_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, "creating the tables");
+		lpg_set_err(p, r, "creating the tables");
 		PQclear(r);
 		goto done;
 	}
@@ -953,14 +877,14 @@ create_schema(struct pg_store *p, const char *origin)
 	                 "INSERT INTO meta(key, value) VALUES ('schema', '2'), ('origin', $1)", 1,
 	                 NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, "creating the tables");
+		lpg_set_err(p, r, "creating the tables");
 		PQclear(r);
 		goto done;
 	}
 	PQclear(r);
 state:
 	if ((r = PQexec(p->conn, state_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
-		set_err(p, r, "creating the shared state's tables");
+		lpg_set_err(p, r, "creating the shared state's tables");
 		PQclear(r);
 		goto done;
 	}
@@ -971,13 +895,13 @@ done:
 		r = PQexec(p->conn, "COMMIT");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK ||
 		    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
-			set_err(p, r, "creating the tables");
+			lpg_set_err(p, r, "creating the tables");
 			rc = -1;
 		}
 		PQclear(r);
 		p->in_tx = false;
 	}
-	pg_end(p, "ROLLBACK");
+	lpg_end(p, "ROLLBACK");
 	return rc;
 }
 
@@ -985,10 +909,11 @@ done:
 static char *
 check_meta(struct pg_store *p, const char *origin)
 {
-	PGresult *r = simple(p,
-	                     "SELECT (SELECT value FROM meta WHERE key = 'schema'), (SELECT value "
-	                     "FROM meta WHERE key = 'origin')",
-	                     PGRES_TUPLES_OK);
+	PGresult *r =
+	    lpg_simple(p,
+	               "SELECT (SELECT value FROM meta WHERE key = 'schema'), (SELECT value "
+	               "FROM meta WHERE key = 'origin')",
+	               PGRES_TUPLES_OK);
 	char *stored = NULL;
 
 	if (r == NULL) {
@@ -1070,7 +995,7 @@ ledger_pg_connect(const char *url, bool writer, char *err, size_t errlen)
 		return NULL;
 	}
 	if (PQstatus(p->conn) != CONNECTION_OK) {
-		set_err(p, NULL, "cannot reach PostgreSQL");
+		lpg_set_err(p, NULL, "cannot reach PostgreSQL");
 		goto fail;
 	}
 	if (setup(p) < 0)
@@ -1087,11 +1012,12 @@ fail:
 static int
 empty(struct pg_store *p)
 {
-	PGresult *r = simple(p,
-	                     "SELECT count(*) FROM pg_class AS c WHERE c.relnamespace = "
-	                     "current_schema()::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm', "
-	                     "'f')",
-	                     PGRES_TUPLES_OK);
+	PGresult *r =
+	    lpg_simple(p,
+	               "SELECT count(*) FROM pg_class AS c WHERE c.relnamespace = "
+	               "current_schema()::regnamespace AND c.relkind IN ('r', 'v', 'p', 'm', "
+	               "'f')",
+	               PGRES_TUPLES_OK);
 	int rc;
 
 	if (r == NULL)

@@ -1,5 +1,6 @@
-/* ledger_pg — inside the ledger: what ledger_pg.c lends the parts of the PostgreSQL store kept
- * in files of their own (ledger_pg_cosig.c: the witnesses' cosignatures). */
+/* ledger_pg_int — what the files of the PostgreSQL store share, not an interface: ledger_pg.c
+ * (the connection, the batches and checkpoints, opening), ledger_pg_state.c (the state and
+ * limits the nodes share) and ledger_pg_cosig.c (the witnesses' cosignatures). */
 #ifndef PDGATE_LEDGER_PG_INT_H
 #define PDGATE_LEDGER_PG_INT_H
 
@@ -9,6 +10,46 @@
 #include <libpq-fe.h>
 
 #include "ledger_store.h"
+
+struct pg_store {
+	struct ledger_store base; /* first: a struct ledger_store * is a struct pg_store * */
+	PGconn *conn;
+	bool writer;
+	bool in_tx;     /* a transaction begin or snapshot_begin opened is open */
+	bool prepared;  /* the statements are prepared on this session */
+	bool opened;    /* the schema is checked: a new session prepares the statements */
+	bool listening; /* LISTEN pdgate_state is in force on this session (state_wait) */
+	char err[512];  /* the last error */
+};
+
+static inline struct pg_store *
+pg_of(struct ledger_store *s)
+{
+	return (struct pg_store *)s;
+}
+
+/* The server's message (of r, else the connection's), one line, into p->err, after what. */
+void lpg_set_err(struct pg_store *p, const PGresult *r, const char *what);
+/* sql as one simple query (text results); the last result if its status is want, else NULL
+ * with p->err. A session that was gone is made again, and the query run again, outside a
+ * transaction. */
+PGresult *lpg_simple(struct pg_store *p, const char *sql, ExecStatusType want);
+/* sql with n text parameters, a query returning rows, as lpg_simple. */
+PGresult *lpg_params(struct pg_store *p, const char *sql, int n, const char *const *vals);
+/* Ends the transaction open on p, if any, with sql (COMMIT or ROLLBACK), ignoring its result. */
+void lpg_end(struct pg_store *p, const char *sql);
+
+/* ledger_pg_state.c: the ledger_store_ops of the shared state and the day's volumes
+ * (ledger_store.h); the takes and volume_add are ledger_pg.c's, prepared statements. */
+int lpg_state_read(struct ledger_store *s, uint64_t *gen,
+                   int (*fn)(void *arg, const struct ledger_suspension *su), void *arg);
+int lpg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su, bool suspended,
+                      bool *changed);
+int lpg_state_revoke(struct ledger_store *s, const char *jti, int64_t revoked_at, bool *changed);
+int lpg_state_revoked(struct ledger_store *s, int (*fn)(void *arg, const char *jti), void *arg);
+int lpg_state_wait(struct ledger_store *s, int ms);
+int lpg_volume_day(struct ledger_store *s, int64_t day,
+                   int (*fn)(void *arg, const char *contract, uint64_t records), void *arg);
 
 /*
  * Runs sql with n text parameters (vals) on the session of s (a ledger_pg store): a session

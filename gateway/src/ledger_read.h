@@ -89,7 +89,9 @@ int ledger_search(struct ledger *l, const struct ledger_query *q, struct ledger_
 void ledger_hits_free(struct ledger_hit *hits, size_t n);
 
 /* Calls fn(arg, contract, count) for each contract with release entries on the Japan day
- * (UTC+9) of now_ms, so that daily volume limits survive a restart. 0 or an error. */
+ * (UTC+9) of now_ms, so that daily volume limits survive a restart; on a store several nodes
+ * share, the records its commits counted for each contract with records_per_day, across every
+ * node (ledger_volume.h). 0 or an error. */
 int ledger_day_releases(struct ledger *l, int64_t now_ms,
                         void (*fn)(void *arg, const char *contract, uint64_t count), void *arg);
 

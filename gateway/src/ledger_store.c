@@ -1,5 +1,7 @@
 /* ledger_store — inside the ledger: what both stores share above their operations. */
 #include <assert.h>
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -198,5 +200,36 @@ ledger_store_bisect(struct ledger_store *s, uint64_t size, int64_t ms, uint64_t 
 	}
 	assert(lo <= size);
 	*out = lo;
+	return 0;
+}
+
+int
+ledger_store_check_leaves(struct ledger_store *s, uint64_t from, uint64_t to, char *err,
+                          size_t errlen)
+{
+	struct merkle_store t = ledger_store_tree(s);
+
+	for (uint64_t i = from; i < to; i++) {
+		uint8_t h[MERKLE_HASH_LEN], stored[MERKLE_HASH_LEN];
+		const char *leaf;
+		size_t n;
+		char head[48];
+		if (ledger_store_leaf(s, i, &leaf, &n) != 0) {
+			snprintf(err, errlen,
+			         "entry %" PRIu64 " missing or damaged: run pdgate ledger verify",
+			         i);
+			return LEDGER_EIO;
+		}
+		int hl = snprintf(head, sizeof(head), "{\"v\":1,\"index\":%" PRIu64 ",", i);
+		if (n < (size_t)hl || memcmp(leaf, head, (size_t)hl) != 0 ||
+		    merkle_leaf_hash(leaf, n, h) != MERKLE_OK ||
+		    t.leaf_hash(t.ctx, i, stored) < 0 || memcmp(h, stored, MERKLE_HASH_LEN) != 0) {
+			snprintf(err, errlen,
+			         "entry %" PRIu64 " after the latest checkpoint is damaged: run "
+			         "pdgate ledger verify",
+			         i);
+			return LEDGER_EIO;
+		}
+	}
 	return 0;
 }

@@ -144,6 +144,20 @@ struct ledger_store_ops {
 	 * again, so one may have been missed), 0 if none, LEDGER_EIO if the connection failed. */
 	int (*state_wait)(struct ledger_store *s, int ms);
 
+	/* --- the shared limits (NULL on the file: the state database and memory keep them) --- */
+	/* Adds n (>= 1) records to work order jti's count if the count stays within max (>= 1), in
+	 * one statement that commits by itself: *ok says whether it did. A writer's connection,
+	 * outside a transaction. */
+	int (*take)(struct ledger_store *s, const char *jti, int64_t n, int64_t max, bool *ok);
+	/* Inside begin's transaction: adds n records to contract's volume of day (a cal_jst_day)
+	 * if the total stays within max (0: no limit); *ok says whether it did, and *total is the
+	 * day's volume after it (or as it stands, if not). */
+	int (*volume_add)(struct ledger_store *s, const char *contract, int64_t day, uint64_t n,
+	                  uint64_t max, bool *ok, uint64_t *total);
+	/* Every contract's volume of day, in one statement; fn returns 0 to go on. */
+	int (*volume_day)(struct ledger_store *s, int64_t day,
+	                  int (*fn)(void *arg, const char *contract, uint64_t records), void *arg);
+
 	/* The last error's message (borrowed until the next call on s). */
 	const char *(*errmsg)(struct ledger_store *s);
 	void (*free)(struct ledger_store *s);
@@ -196,6 +210,11 @@ int ledger_store_batch(struct ledger_store *s, uint64_t index, struct ledger_bat
 /* The first index in [0, size] whose time is >= ms: times never decrease with the index, so a
  * time range is an index range. 0 or LEDGER_EIO. */
 int ledger_store_bisect(struct ledger_store *s, uint64_t size, int64_t ms, uint64_t *out);
+
+/* Checks that the leaves of entries [from, to) are each at its index and hash to their stored
+ * hashes (what opening checks after the latest checkpoint). 0, or LEDGER_EIO with err. */
+int ledger_store_check_leaves(struct ledger_store *s, uint64_t from, uint64_t to, char *err,
+                              size_t errlen);
 
 /* For implementations: checks a row's shape and keeps its hashes (len bytes) in hc, or its
  * leaves (the stored array, len bytes) split into b. 0, LEDGER_EIO (damaged), LEDGER_ENOMEM. */

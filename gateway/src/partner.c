@@ -51,6 +51,7 @@ entry_init(const struct request *r, struct ledger_entry *e, enum ledger_kind kin
 		/* where it went at the time, whatever the contract says later (Art. 28) */
 		if (contract_abroad(d->contract))
 			e->country = d->contract->country;
+		e->records_per_day = d->contract->records_per_day; /* counted across the nodes */
 	}
 	if (d->purpose_known)
 		e->purpose = d->purpose;
@@ -84,6 +85,32 @@ refuse_stale(struct request *r)
 		decision_refuse(&r->d, DECISION_STEP_GATEWAY, APIERR_GATEWAY_SUSPENDED, NULL);
 	else
 		decision_refuse(&r->d, DECISION_STEP_PARTNER, APIERR_PARTNER_SUSPENDED, NULL);
+}
+
+/*
+ * A release the ledger's writer refused because its contract's daily volume, counted across
+ * the nodes, would pass records_per_day (LEDGER_EVOLUME; the limits were told the shared total
+ * first): step 8 decided again for its volume, as a single gateway would have decided it — the
+ * reservation given back, then at most what it had reserved asked for anew, without a request
+ * token. 1 with r->d.granted records reserved (the release is to be made again, trimmed to
+ * them), or 0 with r->d refused (429, Retry-After until the day's end) after tries attempts.
+ */
+#define VOLUME_TRIES 4
+int
+partner_readmit(struct request *r, unsigned tries)
+{
+	const struct contract *c = r->d.contract;
+	uint32_t want = r->d.granted, retry = 1;
+
+	ratelimit_settle(r->api->limits, c->id, r->d.granted, 0, r->now_ms);
+	r->d.granted = 0;
+	if (tries < VOLUME_TRIES && ratelimit_admit(r->api->limits, c->id, 0, c->records_per_day,
+	                                            want, r->now_ms, &r->d.granted, &retry) == 0)
+		return 1;
+	r->subject[0] = '\0'; /* the volume refuses, not the member */
+	decision_refuse(&r->d, DECISION_STEP_LIMITS, APIERR_RATE_LIMITED, NULL);
+	r->d.retry_after = retry;
+	return 0;
 }
 
 static void
@@ -183,7 +210,8 @@ static int
 io_take(void *arg, const char *jti, int64_t n, int64_t max, bool *ok)
 {
 	struct partner_api *api = arg;
-	return tokenstore_take(api->tokenstore, jti, n, max, ok);
+	int rc = tokenstore_take(api->tokenstore, jti, n, max, ok);
+	return rc == TOKENSTORE_EUNAVAILABLE ? DECISION_TAKE_UNAVAILABLE : rc;
 }
 
 /* How the decision reaches the token store and the limits. */
@@ -331,6 +359,8 @@ commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *ind
 		refuse_stale(r);
 		return -1;
 	}
+	if (rc == LEDGER_EVOLUME)
+		return partner_readmit(r, ++r->volume_tries) == 1 ? 1 : -1;
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);
 		return -1;
@@ -350,6 +380,7 @@ struct one {
 	struct workq_item work; /* on the handler pool, for the work order's take (one_take) */
 	struct buf text;        /* the answer, made before its release entry is committed */
 	bool release;  /* the entry being committed releases; else it records r.d's refusal */
+	bool taken;    /* the work order's count covers the member */
 	bool deferred; /* the connection waits for server_request_resume */
 };
 
@@ -372,6 +403,7 @@ one_finish(struct one *o)
 }
 
 static void one_append(struct one *o, const struct ledger_entry *le);
+static void one_commit(struct one *o);
 
 /*
  * The refusal of a single-member request, as refuse() answers it: unrecorded at once, else once
@@ -413,6 +445,13 @@ one_done(void *arg, int rc, uint64_t index)
 	if (rc == LEDGER_ESTATE && o->release) {
 		refuse_stale(r);
 		one_refuse(o);
+		return;
+	}
+	if (rc == LEDGER_EVOLUME && o->release) {
+		if (partner_readmit(r, ++r->volume_tries) == 1)
+			one_commit(o); /* the day turned or the limit grew: released after all */
+		else
+			one_refuse(o);
 		return;
 	}
 	if (e != APIERR_NONE) {
@@ -468,11 +507,12 @@ one_commit(struct one *o)
 	struct decision_io io = request_io(r);
 	struct ledger_entry le;
 
-	if (decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
+	if (!o->taken && decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
 		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
 		one_refuse(o);
 		return;
 	}
+	o->taken = true; /* once: a release made again after step 8 is not counted twice */
 	entry_init(r, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
 	le.subject = r->subject;
 	le.items = o->m.item_v;

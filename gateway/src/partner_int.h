@@ -31,8 +31,9 @@ struct request {
 	int64_t now_ms;
 	struct decision d;
 	char subject[PSEUDO_SUBJECT_HEX + 1]; /* the one member's reference once known, or "" */
-	uint32_t used;      /* of the records reserved at step 8, those released (committed) */
-	uint64_t state_gen; /* the shared state's generation steps 3 and 4 read (0: none) */
+	uint32_t used;         /* of the records reserved at step 8, those released (committed) */
+	uint64_t state_gen;    /* the shared state's generation steps 3 and 4 read (0: none) */
+	unsigned volume_tries; /* step 8 decided again after the shared daily volume refused */
 };
 
 /* One member, built: where its answer lies in a text, its digest, subject and ledger items. */
@@ -60,7 +61,10 @@ enum apierr partner_build_member(const struct request *r, const EVP_MD *sha256,
                                  const char *member_id, const char *subject, const char *bytes,
                                  size_t len, struct buf *out, struct released *m, char *why,
                                  size_t whylen, const char **why_out, enum decision_step *step);
+/* 0 committed; -1 with r->d refused; 1: the shared daily volume refused it and step 8 was
+ * decided again (partner_readmit): make the release again for r->d.granted records. */
 int partner_commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *index);
+int partner_readmit(struct request *r, unsigned tries);
 
 /* GET /v1/members?limit=N&after=ID (partner_page.c) */
 void partner_member_page(struct server_request *req, void *app);

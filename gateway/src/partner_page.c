@@ -497,9 +497,14 @@ spec_take(struct request *r, const char *after, uint32_t cap, bool *followed)
 	return s;
 }
 
-/* The page of GET /v1/members, from step 9 on, under a decision that went on. */
-static void
-release_page(struct request *r, const char *after)
+/*
+ * The page of GET /v1/members, from step 9 on, under a decision that went on, for
+ * r->d.granted members; *taken of them already counted against the work order. 1 if the
+ * shared daily volume refused it and step 8 reserved fewer records (make it again), else 0
+ * (answered, or r->d refused).
+ */
+static int
+release_page_once(struct request *r, const char *after, size_t *taken)
 {
 	struct decision_io io = partner_request_io(r);
 	struct page p = {0};
@@ -514,6 +519,7 @@ release_page(struct request *r, const char *after)
 	enum decision_step step = DECISION_STEP_ORIGIN;
 	enum apierr e, oe = APIERR_NONE;
 	bool followed;
+	int again = 0;
 	struct spec *s = spec_take(r, after, granted, &followed);
 
 	if (s != NULL) { /* built ahead, nothing it read changed: its members are this page's */
@@ -565,8 +571,11 @@ release_page(struct request *r, const char *after)
 	for (size_t i = 0; i < p.n; i++)
 		released += p.m[i].refused == APIERR_NONE;
 	withheld = p.n - released;
-	if (decision_take_records(&r->d, &io, released) != APIERR_NONE)
+	/* a page made again after step 8 counts only what the first did not */
+	if (released > *taken &&
+	    decision_take_records(&r->d, &io, released - *taken) != APIERR_NONE)
 		goto done;
+	*taken = released > *taken ? released : *taken;
 	/*
 	 * One entry per member: a release for each one sent, a deny (with the member rule that
 	 * withheld it) for each one left out. A page that reached no member records one release
@@ -597,7 +606,7 @@ release_page(struct request *r, const char *after)
 		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	if (partner_commit(r, le, n_entries, &index) != 0) /* step 11 */
+	if ((again = partner_commit(r, le, n_entries, &index)) != 0) /* step 11 */
 		goto done;
 	metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, p.n > 0 ? released : 1);
 	for (size_t i = 0; i < p.n && withheld > 0; i++)
@@ -613,6 +622,16 @@ done:
 	free(body);
 	free(next);
 	EVP_MD_free(sha256);
+	return again > 0;
+}
+
+static void
+release_page(struct request *r, const char *after)
+{
+	size_t taken = 0;
+
+	while (release_page_once(r, after, &taken))
+		;
 }
 
 /* GET /v1/members?limit=N&after=ID */

@@ -11,7 +11,8 @@ struct counter {
 	double tokens;     /* request tokens left in the bucket */
 	int64_t refill_ms; /* when tokens was last brought up to date; 0 = never */
 	int64_t day;       /* the JST day `records` counts */
-	uint64_t records;
+	uint64_t records;  /* released or reserved that day: shared + this node's reservations */
+	uint64_t shared;   /* of records, the volume the nodes' shared count last said */
 };
 
 /*
@@ -76,6 +77,7 @@ roll_day(struct counter *c, int64_t now_ms)
 	if (day != c->day) {
 		c->day = day;
 		c->records = 0;
+		c->shared = 0;
 	}
 }
 
@@ -140,6 +142,8 @@ ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t granted,
 	if ((c = find(l, contract_id)) != NULL && c->day == cal_jst_day(reserved_ms)) {
 		uint64_t back = granted - used;
 		c->records = c->records > back ? c->records - back : 0;
+		if (c->shared > c->records)
+			c->shared = c->records;
 	}
 	pthread_mutex_unlock(&l->lock);
 }
@@ -153,6 +157,29 @@ ratelimit_seed(struct ratelimit *l, const char *contract_id, int64_t day, uint64
 	if ((c = find(l, contract_id)) != NULL) {
 		c->day = day;
 		c->records = records;
+		c->shared = records;
+	}
+	pthread_mutex_unlock(&l->lock);
+}
+
+void
+ratelimit_learn(struct ratelimit *l, const char *contract_id, int64_t day, uint64_t total,
+                uint64_t committed)
+{
+	struct counter *c;
+
+	pthread_mutex_lock(&l->lock);
+	if ((c = find(l, contract_id)) != NULL && day >= c->day) {
+		if (day > c->day) { /* the first news of a new day: nothing of it reserved here */
+			c->day = day;
+			c->records = c->shared = 0;
+		}
+		/* this node's reservations still open, less the records just committed of them */
+		uint64_t open = c->records - c->shared;
+		open = open > committed ? open - committed : 0;
+		if (total > c->shared)
+			c->shared = total; /* the shared count only grows within a day */
+		c->records = c->shared + open;
 	}
 	pthread_mutex_unlock(&l->lock);
 }

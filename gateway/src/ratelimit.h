@@ -35,4 +35,15 @@ void ratelimit_settle(struct ratelimit *l, const char *contract_id, uint32_t gra
  * does not reset the day's count. */
 void ratelimit_seed(struct ratelimit *l, const char *contract_id, int64_t day, uint64_t records);
 
+/*
+ * With several nodes sharing one count (a PostgreSQL ledger): the ledger's writer says that
+ * contract_id's volume of day, across the nodes, is total, committed of which are records this
+ * node had reserved and has just released (their requests settle them as used afterwards).
+ * What this node holds reserved and not yet committed stays counted on top, so that admit sees
+ * the shared total plus its own requests under way. A total older than the counter's changes
+ * nothing.
+ */
+void ratelimit_learn(struct ratelimit *l, const char *contract_id, int64_t day, uint64_t total,
+                     uint64_t committed);
+
 #endif

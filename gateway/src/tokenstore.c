@@ -10,6 +10,7 @@
 
 #include <sqlite3.h>
 
+#include "ledger_store.h"
 #include "strtab.h"
 
 #define BUSY_TIMEOUT_MS 5000
@@ -40,10 +41,12 @@ struct revoked_mem {
 };
 
 struct tokenstore {
-	struct conn rd;         /* SELECT revoked */
-	struct conn wr;         /* INSERT revoked, upsert uses */
-	sqlite3_stmt *revoke;   /* on wr, besides wr.stmt (take) */
-	struct revoked_mem mem; /* under rd.mu */
+	struct conn rd;              /* SELECT revoked */
+	struct conn wr;              /* INSERT revoked, upsert uses */
+	sqlite3_stmt *revoke;        /* on wr, besides wr.stmt (take) */
+	struct revoked_mem mem;      /* under rd.mu */
+	struct ledger_store *shared; /* tokenstore_share's: the takes go there, under share_mu */
+	pthread_mutex_t share_mu;
 };
 
 static const char SCHEMA[] =
@@ -181,6 +184,7 @@ tokenstore_open(const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "token store: out of memory");
 		return NULL;
 	}
+	pthread_mutex_init(&ts->share_mu, NULL);
 	/* The writer first: it creates the tables the reader's statement names. */
 	if (conn_open(&ts->wr, path, true, err, errlen) != 0)
 		goto fail;
@@ -213,6 +217,7 @@ tokenstore_close(struct tokenstore *ts)
 		conn_close(&ts->rd);
 	if (ts->wr.db)
 		conn_close(&ts->wr);
+	pthread_mutex_destroy(&ts->share_mu);
 	free(ts);
 }
 
@@ -272,6 +277,14 @@ tokenstore_take(struct tokenstore *ts, const char *jti, int64_t n, int64_t max, 
 	*ok = false;
 	if (n < 1 || max < 1)
 		return -1;
+	if (ts->shared != NULL) {
+		pthread_mutex_lock(&ts->share_mu); /* one connection: one statement at a time */
+		result = ts->shared->ops->take(ts->shared, jti, n, max, ok) == 0
+		             ? 0
+		             : TOKENSTORE_EUNAVAILABLE;
+		pthread_mutex_unlock(&ts->share_mu);
+		return result;
+	}
 	pthread_mutex_lock(&ts->wr.mu);
 	if (sqlite3_bind_text(ts->wr.stmt, 1, jti, -1, SQLITE_STATIC) == SQLITE_OK &&
 	    sqlite3_bind_int64(ts->wr.stmt, 2, n) == SQLITE_OK &&
@@ -284,4 +297,11 @@ tokenstore_take(struct tokenstore *ts, const char *jti, int64_t n, int64_t max, 
 	sqlite3_clear_bindings(ts->wr.stmt);
 	pthread_mutex_unlock(&ts->wr.mu);
 	return result;
+}
+
+void
+tokenstore_share(struct tokenstore *ts, struct ledger_store *s)
+{
+	assert(ts && s && s->ops->take != NULL);
+	ts->shared = s;
 }

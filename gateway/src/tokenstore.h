@@ -37,8 +37,21 @@ int tokenstore_revoke(struct tokenstore *ts, const char *jti, int64_t now);
 /*
  * Atomically adds n (>= 1) records to jti's count if the new count stays within max (>= 1):
  * *ok is true and the count grows; otherwise *ok is false and nothing changes. Returns 0, or
- * -1 on a database error (*ok false).
+ * -1 on a database error (*ok false); TOKENSTORE_EUNAVAILABLE, below, with a shared count.
  */
 int tokenstore_take(struct tokenstore *ts, const char *jti, int64_t n, int64_t max, bool *ok);
+
+/* tokenstore_take's return when the count is shared (tokenstore_share) and its database cannot
+ * be reached or fails: nothing is counted, and the caller refuses (ledger_unavailable). */
+#define TOKENSTORE_EUNAVAILABLE (-2)
+
+struct ledger_store;
+/*
+ * From now on tokenstore_take counts in s (its take operation: the database several gateway
+ * nodes share, a PostgreSQL ledger's), one call at a time on that connection, instead of the
+ * table uses of the state database: so that the nodes together never release more than a work
+ * order's max_records. s is borrowed and must outlive ts; set before any request.
+ */
+void tokenstore_share(struct tokenstore *ts, struct ledger_store *s);
 
 #endif

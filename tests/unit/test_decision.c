@@ -171,7 +171,7 @@ issue_tokens(void)
 struct fake {
 	int revoked;  /* what the token store says */
 	int admit;    /* 0 admits, -1 refuses with retry 30 */
-	int take;     /* 0 counted, -1 the store fails */
+	int take;     /* 0 counted, -1 the store fails, DECISION_TAKE_UNAVAILABLE unreachable */
 	bool take_ok; /* with take 0: the count stays within max */
 	uint32_t cap; /* the most records the limits grant */
 	int n_revoked, n_admit, n_take;
@@ -479,6 +479,8 @@ test_take_records(const struct catalog *cat, const struct contract_set *set,
 	    {"within max_records", "max 2", 2, 0, true, APIERR_NONE, NULL, 1},
 	    {"beyond max_records", "max 2", 3, 0, false, APIERR_TOKEN_INVALID, "max_records", 1},
 	    {"the count cannot be kept", "max 2", 1, -1, false, APIERR_INTERNAL, "counter", 1},
+	    {"the shared count cannot be reached", "max 2", 1, DECISION_TAKE_UNAVAILABLE, false,
+	     APIERR_LEDGER_UNAVAILABLE, "nodes share", 1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct fake fk = {.cap = 10, .take = cases[i].take, .take_ok = cases[i].ok};
@@ -507,8 +509,10 @@ test_take_records(const struct catalog *cat, const struct contract_set *set,
 			CHECK(fk.took_n == (int64_t)cases[i].n && fk.took_max == 2,
 			      "%s: took %lld of %lld", cases[i].name, (long long)fk.took_n,
 			      (long long)fk.took_max);
+		/* ledger_unavailable: not recorded (the ledger is what cannot be reached) */
 		if (e != APIERR_NONE)
-			CHECK(d.step == DECISION_STEP_TOKEN && d.recorded &&
+			CHECK(d.step == DECISION_STEP_TOKEN &&
+			          d.recorded == (e != APIERR_LEDGER_UNAVAILABLE) &&
 			          strstr(d.message, cases[i].words) != NULL,
 			      "%s: step %d, message '%s'", cases[i].name, d.step, d.message);
 		/* a refused decision stays as it was: the first refusal decides */

@@ -16,6 +16,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
+#include "cal.h"
 #include "ledger.h"
 #include "ledger_batch.h"
 #include "ledger_db.h"
@@ -816,6 +817,206 @@ done:
 	unlink(key);
 }
 
+/* ---- the shared limits: work orders' counts and contracts' daily volumes ---- */
+
+struct taker {
+	const char *url;
+	int ok, failed;
+};
+
+static void *
+take_race(void *arg)
+{
+	struct taker *t = arg;
+	char err[512];
+	struct ledger_store *s = ledger_pg_open(t->url, true, ORIGIN, NULL, err, sizeof(err));
+
+	for (int i = 0; i < 40; i++) {
+		bool ok = false;
+		if (s == NULL || s->ops->take(s, "wo-race", 1, 50, &ok) != 0)
+			t->failed++;
+		t->ok += ok;
+	}
+	ledger_store_free(s);
+	return NULL;
+}
+
+/* What a node's limits learn from its writer. */
+struct seen {
+	pthread_mutex_t mu;
+	uint64_t total, committed;
+	int calls;
+};
+
+static void
+seen_cb(void *arg, const char *contract, int64_t day, uint64_t total, uint64_t committed)
+{
+	struct seen *v = arg;
+
+	(void)contract;
+	CHECK(day == cal_jst_day((int64_t)time(NULL) * 1000), "the batch's JST day");
+	pthread_mutex_lock(&v->mu);
+	v->total = total;
+	v->committed += committed;
+	v->calls++;
+	pthread_mutex_unlock(&v->mu);
+}
+
+/* n releases of a member (and a deny) under contract with records_per_day per_day. */
+static int
+released(struct ledger *l, const char *contract, uint64_t per_day, size_t n)
+{
+	struct ledger_entry e[4];
+	uint64_t index;
+
+	for (size_t i = 0; i < n && i < 4; i++)
+		e[i] = (struct ledger_entry){.kind = LEDGER_RELEASE,
+		                             .request = "req",
+		                             .partner = "p1",
+		                             .contract = contract,
+		                             .subject = "5ab1",
+		                             .records_per_day = per_day};
+	return ledger_append(l, e, n, &index);
+}
+
+struct volume_racer {
+	struct ledger *l;
+	int ok, refused, failed;
+};
+
+static void *
+volume_race(void *arg)
+{
+	struct volume_racer *r = arg;
+
+	for (int i = 0; i < 30; i++) {
+		int rc = released(r->l, "CT-2N", 20, 1);
+		r->ok += rc == LEDGER_OK;
+		r->refused += rc == LEDGER_EVOLUME;
+		r->failed += rc != LEDGER_OK && rc != LEDGER_EVOLUME;
+	}
+	return NULL;
+}
+
+static int
+day_row(void *arg, const char *contract, uint64_t records)
+{
+	uint64_t *v = arg;
+
+	if (strcmp(contract, "CT-V") == 0)
+		v[0] = records;
+	else if (strcmp(contract, "CT-2N") == 0)
+		v[1] = records;
+	else
+		v[2] += records;
+	return 0;
+}
+
+static void
+test_shared_limits(void)
+{
+	char u[512], err[512], key[] = "/tmp/pdgate-test-pg-key-XXXXXX";
+	struct seen v = {.mu = PTHREAD_MUTEX_INITIALIZER}, v2 = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct ledger_store *w = NULL;
+	struct ledger *l = NULL, *l2 = NULL;
+	uint64_t size0, size1, rows[3] = {0};
+	bool ok;
+	int fd = mkstemp(key);
+	EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+	FILE *kf = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+	CHECK(kf != NULL && k != NULL && PEM_write_PrivateKey(kf, k, NULL, NULL, 0, NULL, NULL),
+	      "a key file");
+	if (kf != NULL)
+		fclose(kf);
+	EVP_PKEY_free(k);
+	db_url(u, sizeof(u), "limits");
+	w = ledger_pg_open(u, true, ORIGIN, NULL, err, sizeof(err));
+	CHECK(w != NULL, "a writer: %s", err);
+	if (w == NULL)
+		goto done;
+
+	/* a work order's count: taken whole or not at all, never past max */
+	CHECK(w->ops->take(w, "wo-1", 6, 5, &ok) == 0 && !ok, "more than max at once: refused");
+	CHECK(w->ops->take(w, "wo-1", 3, 5, &ok) == 0 && ok, "3 of 5");
+	CHECK(w->ops->take(w, "wo-1", 3, 5, &ok) == 0 && !ok, "3 more would pass 5");
+	CHECK(w->ops->take(w, "wo-1", 2, 5, &ok) == 0 && ok, "the last 2");
+	CHECK(w->ops->take(w, "wo-1", 1, 5, &ok) == 0 && !ok, "none left");
+	CHECK(w->ops->take(w, "wo-2", 1, 5, &ok) == 0 && ok, "work orders are separate");
+	/* two nodes taking at once: exactly max between them */
+	struct taker ta = {u, 0, 0}, tb = ta;
+	pthread_t pa, pb;
+	pthread_create(&pa, NULL, take_race, &ta);
+	pthread_create(&pb, NULL, take_race, &tb);
+	pthread_join(pa, NULL);
+	pthread_join(pb, NULL);
+	CHECK(ta.failed == 0 && tb.failed == 0 && ta.ok + tb.ok == 50,
+	      "two connections took %d + %d of 50 (%d, %d failed)", ta.ok, tb.ok, ta.failed,
+	      tb.failed);
+
+	/* daily volumes, counted in the commit under the tree lock */
+	struct ledger_params lp = {
+	    .path = u, .origin = ORIGIN, .key = key, .volume_seen = seen_cb, .volume_arg = &v};
+	l = ledger_open(&lp, err, sizeof(err));
+	CHECK(l != NULL, "ledger_open: %s", err);
+	if (l == NULL)
+		goto done;
+	CHECK(released(l, "CT-V", 3, 1) == LEDGER_OK && v.total == 1 && v.committed == 1,
+	      "one record: %" PRIu64 " %" PRIu64, v.total, v.committed);
+	CHECK(released(l, "CT-V", 3, 2) == LEDGER_OK && v.total == 3 && v.committed == 3,
+	      "a page of two: %" PRIu64, v.total);
+	CHECK(w->ops->size(w, &size0) == 0, "size");
+	v.calls = 0;
+	CHECK(released(l, "CT-V", 3, 1) == LEDGER_EVOLUME, "the fourth record refused");
+	CHECK(w->ops->size(w, &size1) == 0 && size1 == size0, "nothing stored of it");
+	CHECK(v.calls == 1 && v.total == 3 && v.committed == 3, "and the total told: %d %" PRIu64,
+	      v.calls, v.total);
+	CHECK(released(l, "CT-V", 4, 1) == LEDGER_OK && v.total == 4,
+	      "a limit raised (a reload) lets one more out: %" PRIu64, v.total);
+	CHECK(released(l, "CT-X", 0, 2) == LEDGER_OK, "a contract without a limit is not counted");
+	struct ledger_entry page0 = {.kind = LEDGER_RELEASE,
+	                             .request = "req",
+	                             .partner = "p1",
+	                             .contract = "CT-V",
+	                             .records_per_day = 3};
+	uint64_t index;
+	CHECK(ledger_append(l, &page0, 1, &index) == LEDGER_OK,
+	      "a page that reached no member releases nothing counted");
+
+	/* two nodes on one day's volume at once: exactly the limit between them */
+	struct ledger_params lp2 = lp;
+	lp2.volume_arg = &v2;
+	l2 = ledger_open(&lp2, err, sizeof(err));
+	CHECK(l2 != NULL, "the second node: %s", err);
+	if (l2 == NULL)
+		goto done;
+	struct volume_racer ra[4] = {{l, 0, 0, 0}, {l, 0, 0, 0}, {l2, 0, 0, 0}, {l2, 0, 0, 0}};
+	pthread_t pr[4];
+	for (int i = 0; i < 4; i++)
+		pthread_create(&pr[i], NULL, volume_race, &ra[i]);
+	int okn = 0, refn = 0, failn = 0;
+	for (int i = 0; i < 4; i++) {
+		pthread_join(pr[i], NULL);
+		okn += ra[i].ok;
+		refn += ra[i].refused;
+		failn += ra[i].failed;
+	}
+	CHECK(okn == 20 && refn == 100 && failn == 0,
+	      "two nodes released %d of 20, %d refused, %d failed", okn, refn, failn);
+	CHECK(v2.total == 20 || v.total == 20, "both nodes learn the shared total");
+	/* what a node restarted seeds its limits from */
+	CHECK(w->ops->volume_day(w, cal_jst_day((int64_t)time(NULL) * 1000), day_row, rows) == 0 &&
+	          rows[0] == 4 && rows[1] == 20 && rows[2] == 0,
+	      "the day's rows: %" PRIu64 " %" PRIu64 " %" PRIu64, rows[0], rows[1], rows[2]);
+	CHECK(ledger_close(l2) == 0 && ledger_close(l) == 0, "close");
+	l = l2 = NULL;
+done:
+	ledger_close(l2);
+	ledger_close(l);
+	ledger_store_free(w);
+	unlink(key);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -836,6 +1037,7 @@ main(int argc, char **argv)
 	test_sign();
 	test_sign_lost();
 	test_shared_state();
+	test_shared_limits();
 	test_figures();
 	note_signer_free(signer);
 	note_verifier_free(verifier);

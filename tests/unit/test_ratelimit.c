@@ -124,11 +124,51 @@ test_threads(void)
 	ratelimit_free(s.l);
 }
 
+/* Several nodes: the shared total the ledger's writer reads, with this node's reservations on
+ * top, never the node's own records counted twice. */
+static void
+test_learn(void)
+{
+	struct ratelimit *l = ratelimit_new();
+	int64_t day = cal_jst_day(T0);
+	uint32_t g, ra;
+
+	ratelimit_seed(l, "CT-1", day, 10);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 30, T0, &g, &ra) == 0 && g == 30, "reserved 30");
+	/* another node released 40 meanwhile; this node's 30 are not committed yet */
+	ratelimit_learn(l, "CT-1", day, 50, 0);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 100, T0, &g, &ra) == 0 && g == 20,
+	      "50 shared + 30 reserved here leave 20: %u", g);
+	ratelimit_settle(l, "CT-1", 20, 0, T0);
+	/* the 30 commit: the writer reads 80 across the nodes and says 30 of them were ours */
+	ratelimit_learn(l, "CT-1", day, 80, 30);
+	ratelimit_settle(l, "CT-1", 30, 30, T0);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 100, T0, &g, &ra) == 0 && g == 20,
+	      "80 released leave 20, the committed 30 counted once: %u", g);
+	ratelimit_settle(l, "CT-1", 20, 0, T0);
+	ratelimit_learn(l, "CT-1", day, 70, 0);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 100, T0, &g, &ra) == 0 && g == 20,
+	      "an older total changes nothing: %u", g);
+	ratelimit_settle(l, "CT-1", 20, 0, T0);
+	ratelimit_learn(l, "CT-1", day, 100, 0);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 1, T0, &g, &ra) == -1 && ra == 24 * 3600,
+	      "the nodes used the day up: retry at JST midnight, %u", ra);
+	ratelimit_learn(l, "CT-1", day + 1, 5, 0);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 100, T0 + CAL_DAY_MS, &g, &ra) == 0 && g == 95,
+	      "the next day's total: %u", g);
+	ratelimit_settle(l, "CT-1", 95, 0, T0 + CAL_DAY_MS);
+	ratelimit_learn(l, "CT-1", day, 100, 0);
+	CHECK(ratelimit_admit(l, "CT-1", 0, 100, 100, T0 + CAL_DAY_MS, &g, &ra) == 0 && g == 95,
+	      "a total of the day before changes nothing: %u", g);
+	ratelimit_free(l);
+}
+
 int
 main(void)
 {
 	test_rate();
 	test_volume();
+	test_learn();
 	test_jst_day();
 	test_threads();
 	return check_done();

@@ -355,6 +355,55 @@ test_shm_locks_kept(void)
 	tokenstore_close(ts);
 }
 
+/* A shared count (tokenstore_share): the takes go to the store's take, its failure is
+ * TOKENSTORE_EUNAVAILABLE, and the state database's table is not touched. */
+struct fake_shared {
+	struct ledger_store base;
+	int64_t count;
+	bool down;
+};
+
+static int
+fake_take(struct ledger_store *s, const char *jti, int64_t n, int64_t max, bool *ok)
+{
+	struct fake_shared *f = (struct fake_shared *)s;
+
+	*ok = false;
+	if (f->down || strcmp(jti, "wo-shared") != 0)
+		return -1;
+	if (f->count + n <= max) {
+		f->count += n;
+		*ok = true;
+	}
+	return 0;
+}
+
+static void
+test_shared(void)
+{
+	static const struct ledger_store_ops ops = {.kind = "fake", .take = fake_take};
+	struct fake_shared f = {.base = {.ops = &ops}};
+	char err[256];
+	bool ok = true;
+	struct tokenstore *ts = tokenstore_open(db, err, sizeof err);
+
+	CHECK(ts != NULL, "open: %s", err);
+	if (!ts)
+		return;
+	tokenstore_share(ts, &f.base);
+	CHECK(tokenstore_take(ts, "wo-shared", 3, 4, &ok) == 0 && ok && f.count == 3,
+	      "counted in the shared store");
+	CHECK(tokenstore_take(ts, "wo-shared", 2, 4, &ok) == 0 && !ok && f.count == 3,
+	      "refused there past max");
+	CHECK(query_int("SELECT count(*) FROM uses WHERE jti='wo-shared'") == 0,
+	      "nothing in the state database");
+	f.down = true;
+	CHECK(tokenstore_take(ts, "wo-shared", 1, 4, &ok) == TOKENSTORE_EUNAVAILABLE && !ok,
+	      "the shared store failing: unavailable, nothing counted");
+	CHECK(tokenstore_take(ts, "wo-shared", 0, 4, &ok) == -1, "n zero still refused");
+	tokenstore_close(ts);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -372,6 +421,7 @@ main(int argc, char **argv)
 	test_memory();
 	test_shm_locks_kept();
 	test_take();
+	test_shared();
 	test_concurrency();
 	test_busy();
 	test_open_errors();
