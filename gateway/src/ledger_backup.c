@@ -587,8 +587,8 @@ done:
  * A PostgreSQL ledger's snapshot: after waiting for a checkpoint over the entries of the start
  * (the nodes sign within their interval), one REPEATABLE READ transaction of the database (the
  * store's snapshot) in which its latest checkpoint, every batch up to it, every checkpoint and
- * the shared state are read; the node's own state database of -c copied just after the
- * snapshot began, as a file backup does. The nodes go on committing meanwhile.
+ * the shared state are read; the node's own state database of -c, if it has one, copied just
+ * after the snapshot began, as a file backup does. The nodes go on committing meanwhile.
  */
 static int
 snapshot_store(const struct ledger_backup_params *p, const char *lpath, const char *spath,
@@ -653,7 +653,9 @@ snapshot_store(const struct ledger_backup_params *p, const char *lpath, const ch
 		goto done;
 	}
 	*cp = rc == LEDGER_ENOENT ? 0 : cps;
-	if (p->state != NULL) {
+	/* (a configuration whose node never ran has no state database of its own: the copy then
+	 * holds the database's shared state alone) */
+	if (p->state != NULL && (access(p->state, F_OK) == 0 || errno != ENOENT)) {
 		if ((rc = open_source(p->state, &sdb, out)) < 0)
 			goto done;
 		if (exec(sdb, "BEGIN; SELECT count(*) FROM sqlite_schema", p->state,
