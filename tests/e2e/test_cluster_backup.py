@@ -219,7 +219,7 @@ class Env(pdtest.Env):
         print(f"# backup of {url.rsplit('/', 1)[1]} under load: {took:.2f} s; {len(got)} answers "
               f"under load, {len(before)} before the backup began", flush=True)
         return {"inst": inst, "url": url, "c1": c1, "out": r.stdout, "dest": dest,
-                "before": before, "later": later, "gone": jti_of(gone)}
+                "before": before, "later": later, "gone": jti_of(gone), "gone_tok": gone}
 
 
 @case("backup of a PostgreSQL ledger while two nodes serve under load: verified, every entry "
@@ -299,10 +299,24 @@ def _(env):
     size = int(r.stdout.splitlines()[0].split()[1])
     eq(leaves(inst, url), leaves(inst, dest / "ledger.db"), "the restored leaves")
     conf = node_conf(inst, "restored", url)
+    # the revoked tokens put back, as docs/cluster.md says
+    db = sqlite3.connect(f"file:{dest / 'state.db'}?mode=ro", uri=True)
+    try:
+        jtis = [j for (j,) in db.execute("SELECT jti FROM revoked")]
+    finally:
+        db.close()
+    for jti in jtis:
+        pd(inst, "token", "revoke", "-c", conf, jti)
+    eq(sorted(env.pg.psql("SELECT jti FROM revoked", dbname="restored").split()), sorted(jtis),
+       "the revoked tokens in the new database")
     with pdtest.Daemon(inst, conf=conf) as d:
         got = spread([d], token(inst), 10)
+        r = d.get("/v1/members/M0000001", cert=inst.pki.partner(PARTNER),
+                  headers={"Authorization": "Bearer " + b["gone_tok"]})
+        pdtest.check_error(r, 401, "token_invalid", "a token revoked before the backup")
         d.term()
     check(all(i > size for i, _ in got), f"new entries after the restored {size}: {got}")
+    eq(sum(1 for x in leaves(inst, url)[size:] if x["kind"] == "deny"), 1, "the refusal recorded")
     after = leaves(inst, url)
     eq(after[size]["admin"]["action"], "gateway_start", "the restored node's first entry")
     for i, rid in got:
