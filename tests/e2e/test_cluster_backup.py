@@ -262,6 +262,16 @@ def _(env):
        ("2", inst.get("ledger", "origin"), "shared"), "meta")
     check({"meta", "batches", "checkpoints", "entries"} <= tables, f"tables {tables}")
     eq(mode, "delete", "one file, a rollback journal")
+    # without the mark, a single gateway's rule: the entry after a gateway_stop is a start
+    unmarked = env.tmp / "unmarked.db"
+    unmarked.write_bytes((dest / "ledger.db").read_bytes())
+    db = sqlite3.connect(str(unmarked))
+    db.execute("DELETE FROM meta WHERE key = 'nodes'")
+    db.commit()
+    db.close()
+    r = pd(inst, "ledger", "verify", "--db", unmarked, "--vkey", inst.path("keys/ledger.vkey"), ok=False)
+    check(r.returncode == 1 and "follows gateway_stop but is not gateway_start" in r.stderr,
+          f"verify without the mark: {r.returncode} {r.stderr!r}")
     eq((dest / "checkpoint").read_text(), note, "the checkpoint file is the copy's latest note")
     eq((dest / "ledger.vkey").read_text(), inst.path("keys/ledger.vkey").read_text(), "ledger.vkey")
     # the nodes signed it: the same note is in the database
@@ -356,7 +366,7 @@ def _(env):
     eq(glob.glob(f"{dest}.tmp-*"), [], "no temporary folder")
 
 
-@case("backup of a PostgreSQL ledger of 20,000 entries under a load of member requests on a "
+@case("backup of a PostgreSQL ledger of 20,000 entries and more under a load of member requests on a "
       "node: verifies, adds < 100 ms to the longest request")
 def _(env):
     inst = env.install(members=1000, conf={("ledger", "checkpoint_interval_ms"): 1000})
