@@ -450,6 +450,7 @@ store_sizes(struct ledger_store *s, uint64_t *size, uint64_t *cp)
 struct state_copy {
 	sqlite3_stmt *sus, *rev;
 	int64_t now_s; /* a revocation's time, when the state database has none of its own */
+	bool failed;   /* writing the copy failed (else reading the database did) */
 };
 
 static int
@@ -461,7 +462,8 @@ put_suspension(void *arg, const struct ledger_suspension *su)
 	sqlite3_bind_text(c->sus, 2, su->by, -1, SQLITE_STATIC);
 	sqlite3_bind_text(c->sus, 3, su->reason, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(c->sus, 4, su->since_ms);
-	return ledger_st_exec(c->sus) == 0 ? 0 : LEDGER_EIO;
+	c->failed = ledger_st_exec(c->sus) != 0;
+	return c->failed ? LEDGER_EIO : 0;
 }
 
 static int
@@ -471,7 +473,8 @@ put_revoked(void *arg, const char *jti)
 
 	sqlite3_bind_text(c->rev, 1, jti, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(c->rev, 2, c->now_s);
-	return ledger_st_exec(c->rev) == 0 ? 0 : LEDGER_EIO;
+	c->failed = ledger_st_exec(c->rev) != 0;
+	return c->failed ? LEDGER_EIO : 0;
 }
 
 /*
@@ -511,7 +514,7 @@ copy_shared_state(struct ledger_store *src, const char *path, struct ledger_back
 	}
 	if ((m = src->ops->state_read(src, &gen, put_suspension, &c)) != 0 ||
 	    (m = src->ops->state_revoked(src, put_revoked, &c)) != 0) {
-		if (sqlite3_errcode(db) != SQLITE_OK && sqlite3_errcode(db) != SQLITE_DONE)
+		if (c.failed)
 			problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(db));
 		else
 			rc = problem(out, LEDGER_BACKUP_SOURCE, "the shared state: %s",

@@ -20,6 +20,7 @@ struct copy {
 	uint64_t upto; /* the rows of at most this many entries */
 	uint64_t batches, checkpoints;
 	bool dst_failed; /* the destination refused a row (else the source failed) */
+	bool damaged;    /* the source handed a row of no shape */
 };
 
 static int
@@ -28,8 +29,8 @@ copy_batch(void *arg, int64_t first, int64_t n, int64_t time, const uint8_t *has
 {
 	struct copy *c = arg;
 
-	/* the source verified in this same snapshot: its rows are well formed */
-	if (first < 0 || n <= 0 || hashes == NULL || leaves == NULL)
+	/* (migrate verified the source in this same snapshot; a backup verifies the copy) */
+	if ((c->damaged = first < 0 || n <= 0 || hashes == NULL || leaves == NULL))
 		return LEDGER_EIO;
 	if ((uint64_t)first >= c->upto)
 		return 0;
@@ -45,7 +46,7 @@ copy_checkpoint(void *arg, int64_t size, const char *note, size_t len, int64_t t
 {
 	struct copy *c = arg;
 
-	if (size <= 0 || note == NULL)
+	if ((c->damaged = size <= 0 || note == NULL))
 		return LEDGER_EIO;
 	if ((uint64_t)size > c->upto)
 		return 0;
@@ -69,7 +70,9 @@ ledger_migrate_rows(struct ledger_store *src, struct ledger_store *dst, uint64_t
 	if (rc == 0)
 		return 0;
 	snprintf(err, errlen, "copying: %s",
-	         c.dst_failed ? dst->ops->errmsg(dst) : src->ops->errmsg(src));
+	         c.dst_failed ? dst->ops->errmsg(dst)
+	         : c.damaged  ? "a damaged row (pdgate ledger verify names it)"
+	                      : src->ops->errmsg(src));
 	return c.dst_failed ? -2 : -1;
 }
 
