@@ -336,7 +336,7 @@ def _(env):
 
 
 @case("backup refusals on PostgreSQL: no server, a database not pdgate's, another origin's key, "
-      "DEST exists; nothing left at DEST")
+      "no space left, DEST exists; nothing left at DEST")
 def _(env):
     b = env.backed
     inst = b["inst"]
@@ -358,6 +358,17 @@ def _(env):
     other = env.install(members=5)
     refused(inst, b["c1"], dest, 1, ["no signature by a known key"],
             extra=("--vkey", other.path("keys/ledger.vkey")))
+    # no space left mid-copy: a file system smaller than the ledger
+    full = inst.dir / "full-fs"
+    full.mkdir()
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k,mode=0755", "tmpfs", str(full)],
+                       capture_output=True, text=True)
+    check(m.returncode == 0, f"mount tmpfs: {m.stderr.strip()}")
+    try:
+        r = refused(inst, b["c1"], full / "b", 4, ["full", "No space left"])
+        eq(os.listdir(full), [], "nothing left on the full file system")
+    finally:
+        subprocess.run(["umount", "-l", str(full)], capture_output=True)
     dest.mkdir()
     r = pd(inst, "ledger", "backup", "-c", b["c1"], dest, ok=False)
     eq(r.returncode, 3, f"DEST exists: {r.stderr!r}")
