@@ -535,17 +535,86 @@ done:
 }
 
 /*
+ * The copy's connection as the row copy sees it: each row inserted through the SQLite store, and
+ * every STEP_BYTES of rows the file's pages written out to the disk (sync_file_range), as
+ * copy_db does step by step and for the same reason: a final fsync of the whole copy would stall
+ * the commits of anything else on that file system (a PostgreSQL server on the same disk).
+ */
+#define STEP_BYTES (4u << 20)
+
+struct synced {
+	struct ledger_store base; /* first: its ops are synced_ops */
+	struct ledger_store *to;  /* the SQLite store written */
+	int fd;                   /* the file, for sync_file_range */
+	uint64_t pending;         /* bytes inserted since the last write-out */
+	int err;                  /* the write-out's errno, if it failed */
+};
+
+static int
+synced_step(struct synced *w, size_t bytes)
+{
+	w->pending += bytes;
+	if (w->pending < STEP_BYTES)
+		return 0;
+	w->pending = 0;
+	if (sync_file_range(w->fd, 0, 0,
+	                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	                        SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+		w->err = errno;
+		return LEDGER_EIO;
+	}
+	return 0;
+}
+
+static int
+synced_put_batch(struct ledger_store *s, uint64_t first, uint64_t n, int64_t time,
+                 const uint8_t *hashes, size_t hlen, const char *leaves, size_t llen)
+{
+	struct synced *w = (struct synced *)s;
+	int rc = w->to->ops->put_batch(w->to, first, n, time, hashes, hlen, leaves, llen);
+
+	return rc != 0 ? rc : synced_step(w, hlen + llen);
+}
+
+static int
+synced_put_checkpoint(struct ledger_store *s, uint64_t size, const char *note, size_t len,
+                      int64_t time)
+{
+	struct synced *w = (struct synced *)s;
+	int rc = w->to->ops->put_checkpoint(w->to, size, note, len, time);
+
+	return rc != 0 ? rc : synced_step(w, len);
+}
+
+static const char *
+synced_errmsg(struct ledger_store *s)
+{
+	struct synced *w = (struct synced *)s;
+
+	return w->err != 0 ? strerror(w->err) : w->to->ops->errmsg(w->to);
+}
+
+/* What the row copy calls on the destination (ledger_migrate_rows): nothing else. */
+static const struct ledger_store_ops synced_ops = {
+    .kind = "sqlite",
+    .put_batch = synced_put_batch,
+    .put_checkpoint = synced_put_checkpoint,
+    .errmsg = synced_errmsg,
+};
+
+/*
  * The rows of src (in the snapshot it holds) up to its checkpoint of cp entries, into a new
  * ledger.db at path of the layout a single gateway writes, of origin, marked as several nodes'
  * (ledger_db_shared): the migration's own copy (ledger_migrate_rows), in one transaction. The
- * file is new and nothing refers to it until the folder is renamed: written without a journal
- * or a sync, and synced once whole.
+ * file is new and nothing refers to it until the folder is renamed: written without a journal,
+ * out to the disk step by step (struct synced), and synced once whole.
  */
 static int
 copy_store(struct ledger_store *src, const char *path, const char *origin, uint64_t cp,
            struct ledger_backup_result *out)
 {
 	struct ledger_migrate_report r = {0};
+	struct synced w = {.base.ops = &synced_ops, .fd = -1};
 	struct ledger_conn *dst;
 	struct ledger_tip tip;
 	char err[512];
@@ -569,7 +638,13 @@ copy_store(struct ledger_store *src, const char *path, const char *origin, uint6
 		problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(dst->db));
 		goto done;
 	}
-	int m = ledger_migrate_rows(src, &dst->base, cp, &r, err, sizeof(err));
+	w.to = &dst->base;
+	if ((w.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		dst->base.ops->rollback(&dst->base);
+		problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	int m = ledger_migrate_rows(src, &w.base, cp, &r, err, sizeof(err));
 	if (m != 0) {
 		dst->base.ops->rollback(&dst->base);
 		rc = problem(out, m == -2 ? LEDGER_BACKUP_WRITE : LEDGER_BACKUP_SOURCE, "%s: %s",
@@ -582,6 +657,8 @@ copy_store(struct ledger_store *src, const char *path, const char *origin, uint6
 	}
 	rc = 0;
 done:
+	if (w.fd >= 0)
+		close(w.fd);
 	ledger_conn_free(dst);
 	return rc;
 }
