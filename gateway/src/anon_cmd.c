@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
+#include <poll.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -10,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -33,6 +36,7 @@
 #include "file.h"
 #include "ident.h"
 #include "ledger.h"
+#include "ledger_pool.h"
 #include "log.h"
 #include "now.h"
 #include "origin.h"
@@ -67,7 +71,10 @@ static const char usage_text[] =
     "ledger's lock), the entry is recorded through its compliance listener, with an officer\n"
     "token this command signs for itself ([tokens] key, 2 minutes) and the listener's own\n"
     "certificate ([compliance] cert) as the only trust; when none does, the command opens\n"
-    "the ledger itself and holds the lock meanwhile.\n"
+    "the ledger itself and holds the lock meanwhile. With [ledger] url (a ledger in\n"
+    "PostgreSQL that several nodes share), the entry goes through the compliance listener\n"
+    "of -c when its node serves, else the command appends it to the shared ledger itself,\n"
+    "one more writer the database puts in sequence with the nodes.\n"
     "\n"
     "  -c FILE       the configuration (pdgate.conf)\n"
     "  --spec FILE   the data set's spec, JSON (docs/compliance.md)\n"
@@ -473,7 +480,7 @@ static int
 record_in_ledger(struct run *r, const struct anon_entry *e)
 {
 	struct ledger_params lp = {
-	    .path = r->cfg->ledger.path,
+	    .path = config_ledger_where(r->cfg),
 	    .origin = r->cfg->ledger.origin,
 	    .key = r->cfg->ledger.key,
 	    .checkpoint_interval_ms = r->cfg->ledger.checkpoint_interval_ms,
@@ -531,6 +538,72 @@ done:
 	return rc;
 }
 
+/* Whether something listens on the compliance listener's address of the configuration: 1,
+ * 0 if the connection is refused (or the address does not resolve), -1 with r->fail if the
+ * answer is neither within CONNECT_TIMEOUT_MS. */
+static int
+listener_up(struct run *r)
+{
+	const struct config *cfg = r->cfg;
+	const char *h = cfg->compliance.listen.host;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *ai = NULL;
+	char port[8];
+	int up = 0;
+
+	if (strcmp(h, "0.0.0.0") == 0)
+		h = "127.0.0.1";
+	else if (strcmp(h, "::") == 0)
+		h = "::1";
+	snprintf(port, sizeof(port), "%u", cfg->compliance.listen.port);
+	if (getaddrinfo(h, port, &hints, &ai) != 0)
+		return 0;
+	for (struct addrinfo *a = ai; a != NULL && up == 0; a = a->ai_next) {
+		int fd = socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		                a->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, a->ai_addr, a->ai_addrlen) == 0) {
+			up = 1;
+		} else if (errno == EINPROGRESS) {
+			struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+			int err = 0;
+			socklen_t len = sizeof(err);
+			if (poll(&pfd, 1, CONNECT_TIMEOUT_MS) <= 0)
+				up = say(
+				    r,
+				    "the compliance listener %s:%s does not answer within %d ms: "
+				    "nothing was recorded",
+				    h, port, CONNECT_TIMEOUT_MS);
+			else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+				up = 1;
+		}
+		close(fd);
+	}
+	freeaddrinfo(ai);
+	return up;
+}
+
+/*
+ * A ledger in PostgreSQL has many writers, sequenced by the database (docs/cluster.md): while
+ * the node of this configuration serves, its compliance listener records the entry (so that
+ * the node's own check for a data set's id holds it too); when nothing listens there, the
+ * command opens the shared ledger as one more writer. Either way the entry is committed
+ * before the data set's folder is put in place.
+ */
+static int
+record_shared(struct run *r, const struct anon_entry *e)
+{
+	int up = listener_up(r);
+
+	if (up < 0)
+		return -1;
+	if (up) {
+		r->via_gateway = true;
+		return record_via_gateway(r, e);
+	}
+	return record_in_ledger(r, e);
+}
+
 /*
  * One writer: a gateway serving this installation holds flock(2) on the ledger file for as
  * long as it runs (gateway.c). Taking it here tells which: held by another, the entry goes
@@ -540,8 +613,11 @@ done:
 static int
 record(struct run *r, const struct anon_entry *e)
 {
-	int fd = open(r->cfg->ledger.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	int rc;
+	int fd, rc;
+
+	if (r->cfg->ledger.url != NULL)
+		return record_shared(r, e);
+	fd = open(r->cfg->ledger.path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 
 	if (fd < 0)
 		return say(r, "[ledger] path %s: %s", r->cfg->ledger.path, strerror(errno));
@@ -565,15 +641,27 @@ record(struct run *r, const struct anon_entry *e)
 static int
 id_free(struct run *r)
 {
-	struct ledger_params lp = {.path = r->cfg->ledger.path, .readers = 1, .read_only = true};
+	struct ledger_params lp = {
+	    .path = config_ledger_where(r->cfg), .readers = 1, .read_only = true};
 	char err[1024];
 	uint64_t found;
 	struct ledger *l;
 	struct stat st;
 	int f;
 
-	if (stat(r->cfg->ledger.path, &st) != 0 || st.st_size == 0)
+	if (r->cfg->ledger.url != NULL) {
+		/* a database out of reach, or not pdgate's, is refused here, before any work; an
+		 * empty one holds nothing yet (the writer makes the tables) */
+		if (ledger_pool_check(r->cfg->ledger.url, r->cfg->ledger.origin, err, sizeof(err)) <
+		    0)
+			return say(r, "[ledger] url: %s", err);
+		char *o = ledger_pool_origin(r->cfg->ledger.url, NULL, err, sizeof(err));
+		if (o == NULL)
+			return 0; /* empty (ledger_pool_check): nothing recorded */
+		free(o);
+	} else if (stat(r->cfg->ledger.path, &st) != 0 || st.st_size == 0) {
 		return 0; /* no ledger yet (or only the lock's empty file): nothing recorded */
+	}
 	if ((l = ledger_open(&lp, err, sizeof(err))) == NULL)
 		return say(r, "%s", err);
 	f = anon_entry_find(l, r->spec->id, &found);
@@ -596,13 +684,6 @@ load(struct run *r)
 	        NULL) {
 		fprintf(stderr, "%s", errors ? errors : "pdgate anonymize: out of memory\n");
 		free(errors);
-		return -1;
-	}
-	if (r->cfg->ledger.url != NULL) {
-		/* its entry goes through the gateway's lock on the ledger file, which a shared
-		 * database has not */
-		fprintf(stderr, "pdgate anonymize: not built yet for a ledger in PostgreSQL "
-		                "([ledger] url)\n");
 		return -1;
 	}
 	char *text = file_read(r->spec_path, ANON_SPEC_MAX_BYTES, 0, &len, err, sizeof(err));

@@ -18,7 +18,11 @@
 #include "ledger.h"
 #include "ledger_backup.h"
 #include "ledger_db.h"
+#include "ledger_err.h"
+#include "ledger_migrate.h"
+#include "ledger_pg.h"
 #include "ledger_read.h"
+#include "ledger_store.h"
 #include "stagedir.h"
 
 /* How often the backup looks for the checkpoint it waits for. */
@@ -329,15 +333,440 @@ join(char *out, size_t n, const char *dir, const char *name, struct ledger_backu
 	return 0;
 }
 
+/*
+ * The file's snapshot (a read transaction on ledger.db, after waiting for a checkpoint over the
+ * entries of the start) copied page by page into lpath, the state database's just after it into
+ * spath; its latest checkpoint's size into *cp and note into *note (NULL: none).
+ */
+static int
+snapshot_file(const struct ledger_backup_params *p, const char *lpath, const char *spath,
+              char **note, uint64_t *cp, int64_t *t_copy, bool *with_state,
+              struct ledger_backup_result *out)
+{
+	char err[512], *origin = NULL;
+	sqlite3 *ldb = NULL, *sdb = NULL;
+	uint64_t size;
+	int64_t t0, deadline;
+	int rc;
+
+	/* The ledger, and the entries committed now: the copy will hold every one of them. */
+	if ((rc = open_source(p->ledger, &ldb, out)) < 0)
+		goto done;
+	if ((origin = ledger_db_origin(ldb, NULL, err, sizeof(err))) == NULL) {
+		rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger, err);
+		goto done;
+	}
+	if (strcmp(origin, note_verifier_name(p->verifier)) != 0) {
+		rc = problem(out, LEDGER_BACKUP_VERIFY,
+		             "the ledger's origin '%s' is not the verifier key's name '%s'", origin,
+		             note_verifier_name(p->verifier));
+		goto done;
+	}
+	t0 = now_mono_ms();
+	deadline = t0 + p->wait_ms;
+	if (ledger_sizes(ldb, &out->start_size, cp) < 0) {
+		rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger, sqlite3_errmsg(ldb));
+		goto done;
+	}
+	/* A running gateway signs within its checkpoint interval. */
+	while (*cp < out->start_size) {
+		if (now_mono_ms() >= deadline) {
+			rc = problem(
+			    out, LEDGER_BACKUP_UNSIGNED,
+			    "%s: entries %" PRIu64 " to %" PRIu64
+			    " have no checkpoint after %u ms: is the gateway running? (A "
+			    "stopped gateway's ledger ends with a checkpoint; after a crash, "
+			    "starting it signs the tail.)",
+			    p->ledger, *cp, out->start_size - 1, p->wait_ms);
+			goto done;
+		}
+		struct timespec ts = {0, POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		if (ledger_sizes(ldb, &size, cp) < 0) {
+			rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger,
+			             sqlite3_errmsg(ldb));
+			goto done;
+		}
+	}
+	out->wait_ms = now_mono_ms() - t0;
+
+	/* The snapshots: one read transaction on each database, the state's just after the
+	 * ledger's, so that its record counts and revocations are never older than the ledger. */
+	*t_copy = now_mono_ms();
+	if (exec(ldb, "BEGIN", p->ledger, LEDGER_BACKUP_SOURCE, out) < 0 ||
+	    ledger_sizes(ldb, &out->snapshot_size, cp) < 0) {
+		rc = out->problem[0] ? LEDGER_BACKUP_SOURCE
+		                     : problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger,
+		                               sqlite3_errmsg(ldb));
+		goto done;
+	}
+	if (p->state != NULL) {
+		if ((rc = open_source(p->state, &sdb, out)) < 0)
+			goto done;
+		if (exec(sdb, "BEGIN; SELECT count(*) FROM sqlite_schema", p->state,
+		         LEDGER_BACKUP_SOURCE, out) < 0) {
+			rc = LEDGER_BACKUP_SOURCE;
+			goto done;
+		}
+	}
+	if (*cp > 0 && (*note = note_at(ldb, *cp)) == NULL) {
+		rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: checkpoint %" PRIu64 ": %s", p->ledger,
+		             *cp, sqlite3_errmsg(ldb));
+		goto done;
+	}
+	if ((rc = copy_db(ldb, p->ledger, lpath, out)) < 0 ||
+	    (sdb != NULL && (rc = copy_db(sdb, p->state, spath, out)) < 0))
+		goto done;
+	*with_state = sdb != NULL;
+	rc = 0;
+done:
+	/* (the read transactions end with the connections) */
+	sqlite3_close(ldb);
+	sqlite3_close(sdb);
+	free(origin);
+	return rc;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* A ledger in PostgreSQL (ledger_pg.h): one snapshot of the database read through the store. */
+
+/* The number of entries and the latest checkpoint's size, as the store s sees them now. */
+static int
+store_sizes(struct ledger_store *s, uint64_t *size, uint64_t *cp)
+{
+	char *note = NULL;
+	size_t len;
+	int rc = s->ops->checkpoint(s, 0, cp, &note, &len, NULL);
+
+	free(note);
+	if (rc == LEDGER_ENOENT)
+		*cp = 0;
+	else if (rc != 0)
+		return -1;
+	return s->ops->size(s, size) == 0 ? 0 : -1;
+}
+
+/* What the shared state's scans write into the copy of the state database. */
+struct state_copy {
+	sqlite3_stmt *sus, *rev;
+	int64_t now_s; /* a revocation's time, when the state database has none of its own */
+	bool failed;   /* writing the copy failed (else reading the database did) */
+};
+
+static int
+put_suspension(void *arg, const struct ledger_suspension *su)
+{
+	struct state_copy *c = arg;
+
+	sqlite3_bind_text(c->sus, 1, su->partner, -1, SQLITE_STATIC);
+	sqlite3_bind_text(c->sus, 2, su->by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(c->sus, 3, su->reason, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(c->sus, 4, su->since_ms);
+	c->failed = ledger_st_exec(c->sus) != 0;
+	return c->failed ? LEDGER_EIO : 0;
+}
+
+static int
+put_revoked(void *arg, const char *jti)
+{
+	struct state_copy *c = arg;
+
+	sqlite3_bind_text(c->rev, 1, jti, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(c->rev, 2, c->now_s);
+	c->failed = ledger_st_exec(c->rev) != 0;
+	return c->failed ? LEDGER_EIO : 0;
+}
+
+/*
+ * The database's shared state (docs/cluster.md), read in the snapshot src holds, into the copy
+ * of the state database at path (made if the node has none), in its own tables: the database's
+ * suspensions in place of the file's (which a node of several does not read), the revoked tokens
+ * added to the file's (a token revoked in either is refused). A revocation the file did not hold
+ * is given the time of the snapshot: it was revoked no later than that.
+ */
+static int
+copy_shared_state(struct ledger_store *src, const char *path, struct ledger_backup_result *out)
+{
+	struct state_copy c = {.now_s = now_wall_ms() / 1000};
+	sqlite3 *db = NULL;
+	uint64_t gen;
+	int rc = LEDGER_BACKUP_WRITE, m;
+
+	if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	        SQLITE_OK ||
+	    exec(db,
+	         "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; BEGIN;"
+	         "CREATE TABLE IF NOT EXISTS suspensions(partner TEXT PRIMARY KEY, by TEXT,"
+	         " reason TEXT, since_ms INTEGER);"
+	         "CREATE TABLE IF NOT EXISTS revoked(jti TEXT PRIMARY KEY, revoked_at INTEGER NOT "
+	         "NULL);"
+	         "DELETE FROM suspensions",
+	         path, LEDGER_BACKUP_WRITE, out) < 0)
+		goto done;
+	if (sqlite3_prepare_v2(db,
+	                       "INSERT INTO suspensions(partner, by, reason, since_ms) VALUES "
+	                       "(?1, ?2, ?3, ?4)",
+	                       -1, &c.sus, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(db, "INSERT OR IGNORE INTO revoked(jti, revoked_at) VALUES (?1, ?2)",
+	                       -1, &c.rev, NULL) != SQLITE_OK) {
+		problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(db));
+		goto done;
+	}
+	if ((m = src->ops->state_read(src, &gen, put_suspension, &c)) != 0 ||
+	    (m = src->ops->state_revoked(src, put_revoked, &c)) != 0) {
+		if (c.failed)
+			problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(db));
+		else
+			rc = problem(out, LEDGER_BACKUP_SOURCE, "the shared state: %s",
+			             src->ops->errmsg(src));
+		goto done;
+	}
+	if (exec(db, "COMMIT", path, LEDGER_BACKUP_WRITE, out) < 0)
+		goto done;
+	rc = 0;
+done:
+	if (rc == LEDGER_BACKUP_WRITE && out->problem[0] == '\0')
+		problem(out, rc, "%s: %s", path, db ? sqlite3_errmsg(db) : "cannot open");
+	sqlite3_finalize(c.sus);
+	sqlite3_finalize(c.rev);
+	if (sqlite3_close(db) != SQLITE_OK && rc == 0)
+		rc = problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(db));
+	return rc;
+}
+
+/*
+ * The copy's connection as the row copy sees it: each row inserted through the SQLite store, and
+ * every STEP_BYTES of rows the file's pages written out to the disk (sync_file_range), as
+ * copy_db does step by step and for the same reason: a final fsync of the whole copy would stall
+ * the commits of anything else on that file system (a PostgreSQL server on the same disk).
+ */
+#define STEP_BYTES (4u << 20)
+
+struct synced {
+	struct ledger_store base; /* first: its ops are synced_ops */
+	struct ledger_store *to;  /* the SQLite store written */
+	int fd;                   /* the file, for sync_file_range */
+	uint64_t pending;         /* bytes inserted since the last write-out */
+	int err;                  /* the write-out's errno, if it failed */
+};
+
+static int
+synced_step(struct synced *w, size_t bytes)
+{
+	w->pending += bytes;
+	if (w->pending < STEP_BYTES)
+		return 0;
+	w->pending = 0;
+	if (sync_file_range(w->fd, 0, 0,
+	                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+	                        SYNC_FILE_RANGE_WAIT_AFTER) < 0) {
+		w->err = errno;
+		return LEDGER_EIO;
+	}
+	return 0;
+}
+
+static int
+synced_put_batch(struct ledger_store *s, uint64_t first, uint64_t n, int64_t time,
+                 const uint8_t *hashes, size_t hlen, const char *leaves, size_t llen)
+{
+	struct synced *w = (struct synced *)s;
+	int rc = w->to->ops->put_batch(w->to, first, n, time, hashes, hlen, leaves, llen);
+
+	return rc != 0 ? rc : synced_step(w, hlen + llen);
+}
+
+static int
+synced_put_checkpoint(struct ledger_store *s, uint64_t size, const char *note, size_t len,
+                      int64_t time)
+{
+	struct synced *w = (struct synced *)s;
+	int rc = w->to->ops->put_checkpoint(w->to, size, note, len, time);
+
+	return rc != 0 ? rc : synced_step(w, len);
+}
+
+static const char *
+synced_errmsg(struct ledger_store *s)
+{
+	struct synced *w = (struct synced *)s;
+
+	return w->err != 0 ? strerror(w->err) : w->to->ops->errmsg(w->to);
+}
+
+/* What the row copy calls on the destination (ledger_migrate_rows): nothing else. */
+static const struct ledger_store_ops synced_ops = {
+    .kind = "sqlite",
+    .put_batch = synced_put_batch,
+    .put_checkpoint = synced_put_checkpoint,
+    .errmsg = synced_errmsg,
+};
+
+/*
+ * The rows of src (in the snapshot it holds) up to its checkpoint of cp entries, into a new
+ * ledger.db at path of the layout a single gateway writes, of origin, marked as several nodes'
+ * (ledger_db_shared): the migration's own copy (ledger_migrate_rows), in one transaction. The
+ * file is new and nothing refers to it until the folder is renamed: written without a journal,
+ * out to the disk step by step (struct synced), and synced once whole.
+ */
+static int
+copy_store(struct ledger_store *src, const char *path, const char *origin, uint64_t cp,
+           struct ledger_backup_result *out)
+{
+	struct ledger_migrate_report r = {0};
+	struct synced w = {.base.ops = &synced_ops, .fd = -1};
+	struct ledger_conn *dst;
+	struct ledger_tip tip;
+	char err[512];
+	int schema, rc = LEDGER_BACKUP_WRITE;
+
+	if ((dst = ledger_conn_open(path, true, err, sizeof(err))) == NULL)
+		return problem(out, LEDGER_BACKUP_WRITE, "%s", err);
+	if (ledger_db_init(dst, origin, &schema, err, sizeof(err)) < 0 ||
+	    ledger_db_exec(dst->db,
+	                   "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; " COPY_CACHE
+	                   "; " LEDGER_DB_SHARED_SQL,
+	                   err, sizeof(err)) < 0 ||
+	    ledger_conn_prepare(dst, true, err, sizeof(err)) < 0) {
+		/* (nothing is read here: any failure is the copy's) */
+		rc = copy_error(sqlite3_extended_errcode(dst->db));
+		rc = problem(out, rc == LEDGER_BACKUP_ENOMEM ? rc : LEDGER_BACKUP_WRITE, "%s: %s",
+		             path, err);
+		goto done;
+	}
+	if (dst->base.ops->begin(&dst->base, &tip) != 0) {
+		problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(dst->db));
+		goto done;
+	}
+	w.to = &dst->base;
+	if ((w.fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+		dst->base.ops->rollback(&dst->base);
+		problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, strerror(errno));
+		goto done;
+	}
+	int m = ledger_migrate_rows(src, &w.base, cp, &r, err, sizeof(err));
+	if (m != 0) {
+		dst->base.ops->rollback(&dst->base);
+		rc = problem(out, m == -2 ? LEDGER_BACKUP_WRITE : LEDGER_BACKUP_SOURCE, "%s: %s",
+		             m == -2 ? path : "the ledger database", err);
+		goto done;
+	}
+	if (dst->base.ops->commit(&dst->base) != 0) {
+		problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(dst->db));
+		goto done;
+	}
+	rc = 0;
+done:
+	if (w.fd >= 0)
+		close(w.fd);
+	ledger_conn_free(dst);
+	return rc;
+}
+
+/*
+ * A PostgreSQL ledger's snapshot: after waiting for a checkpoint over the entries of the start
+ * (the nodes sign within their interval), one REPEATABLE READ transaction of the database (the
+ * store's snapshot) in which its latest checkpoint, every batch up to it, every checkpoint and
+ * the shared state are read; the node's own state database of -c, if it has one, copied just
+ * after the snapshot began, as a file backup does. The nodes go on committing meanwhile.
+ */
+static int
+snapshot_store(const struct ledger_backup_params *p, const char *lpath, const char *spath,
+               char **note, uint64_t *cp, int64_t *t_copy, bool *with_state,
+               struct ledger_backup_result *out)
+{
+	struct ledger_store *src;
+	sqlite3 *sdb = NULL;
+	char err[512], *origin = NULL;
+	uint64_t size, cps;
+	size_t len;
+	int64_t t0, deadline;
+	bool snap = false;
+	int rc;
+
+	/* (the URL is not repeated in a message: it may hold a password) */
+	if ((src = ledger_pg_open(p->ledger, false, NULL, &origin, err, sizeof(err))) == NULL)
+		return problem(out, LEDGER_BACKUP_SOURCE, "[ledger] url: %s", err);
+	if (strcmp(origin, note_verifier_name(p->verifier)) != 0) {
+		rc = problem(out, LEDGER_BACKUP_VERIFY,
+		             "the ledger's origin '%s' is not the verifier key's name '%s'", origin,
+		             note_verifier_name(p->verifier));
+		goto done;
+	}
+	t0 = now_mono_ms();
+	deadline = t0 + p->wait_ms;
+	if (store_sizes(src, &out->start_size, cp) < 0) {
+		rc = problem(out, LEDGER_BACKUP_SOURCE, "[ledger] url: %s", src->ops->errmsg(src));
+		goto done;
+	}
+	while (*cp < out->start_size) {
+		if (now_mono_ms() >= deadline) {
+			rc = problem(
+			    out, LEDGER_BACKUP_UNSIGNED,
+			    "[ledger] url: entries %" PRIu64 " to %" PRIu64
+			    " have no checkpoint after %u ms: is a node running? (A ledger "
+			    "whose nodes all stopped ends with a checkpoint; after a crash, "
+			    "starting a node signs the tail.)",
+			    *cp, out->start_size - 1, p->wait_ms);
+			goto done;
+		}
+		struct timespec ts = {0, POLL_MS * 1000000L};
+		nanosleep(&ts, NULL);
+		if (store_sizes(src, &size, cp) < 0) {
+			rc = problem(out, LEDGER_BACKUP_SOURCE, "[ledger] url: %s",
+			             src->ops->errmsg(src));
+			goto done;
+		}
+	}
+	out->wait_ms = now_mono_ms() - t0;
+
+	*t_copy = now_mono_ms();
+	if (src->ops->snapshot_begin(src) != 0) {
+		rc = problem(out, LEDGER_BACKUP_SOURCE, "[ledger] url: %s", src->ops->errmsg(src));
+		goto done;
+	}
+	snap = true;
+	if (src->ops->size(src, &out->snapshot_size) != 0 ||
+	    ((rc = src->ops->checkpoint(src, 0, &cps, note, &len, NULL)) != 0 &&
+	     rc != LEDGER_ENOENT)) {
+		rc = problem(out, LEDGER_BACKUP_SOURCE, "[ledger] url: %s", src->ops->errmsg(src));
+		goto done;
+	}
+	*cp = rc == LEDGER_ENOENT ? 0 : cps;
+	/* (a configuration whose node never ran has no state database of its own: the copy then
+	 * holds the database's shared state alone) */
+	if (p->state != NULL && (access(p->state, F_OK) == 0 || errno != ENOENT)) {
+		if ((rc = open_source(p->state, &sdb, out)) < 0)
+			goto done;
+		if (exec(sdb, "BEGIN; SELECT count(*) FROM sqlite_schema", p->state,
+		         LEDGER_BACKUP_SOURCE, out) < 0) {
+			rc = LEDGER_BACKUP_SOURCE;
+			goto done;
+		}
+	}
+	if ((rc = copy_store(src, lpath, origin, *cp, out)) < 0 ||
+	    (sdb != NULL && (rc = copy_db(sdb, p->state, spath, out)) < 0) ||
+	    (rc = copy_shared_state(src, spath, out)) < 0)
+		goto done;
+	*with_state = true;
+	rc = 0;
+done:
+	if (snap)
+		src->ops->snapshot_end(src);
+	sqlite3_close(sdb);
+	ledger_store_free(src);
+	free(origin);
+	return rc;
+}
+
 int
 ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result *out)
 {
 	char tmp[PATH_MAX], lpath[PATH_MAX], spath[PATH_MAX], vpath[PATH_MAX], npath[PATH_MAX];
-	char err[512], *origin = NULL, *note = NULL;
-	sqlite3 *ldb = NULL, *sdb = NULL;
-	uint64_t size, cp = 0;
-	int64_t t0, deadline;
-	bool have_tmp = false;
+	char *note = NULL;
+	uint64_t cp = 0;
+	bool have_tmp = false, with_state = false;
+	int64_t t0 = now_mono_ms();
 	int rc;
 
 	memset(out, 0, sizeof(*out));
@@ -358,82 +787,17 @@ ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result 
 	    (rc = join(npath, sizeof(npath), tmp, "checkpoint", out)) < 0)
 		goto done;
 
-	/* The ledger, and the entries committed now: the copy will hold every one of them. */
-	if ((rc = open_source(p->ledger, &ldb, out)) < 0)
+	if (ledger_store_is_url(p->ledger))
+		rc = snapshot_store(p, lpath, spath, &note, &cp, &t0, &with_state, out);
+	else
+		rc = snapshot_file(p, lpath, spath, &note, &cp, &t0, &with_state, out);
+	if (rc < 0)
 		goto done;
-	if ((origin = ledger_db_origin(ldb, NULL, err, sizeof(err))) == NULL) {
-		rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger, err);
-		goto done;
-	}
-	if (strcmp(origin, note_verifier_name(p->verifier)) != 0) {
-		rc = problem(out, LEDGER_BACKUP_VERIFY,
-		             "the ledger's origin '%s' is not the verifier key's name '%s'", origin,
-		             note_verifier_name(p->verifier));
-		goto done;
-	}
-	t0 = now_mono_ms();
-	deadline = t0 + p->wait_ms;
-	if (ledger_sizes(ldb, &out->start_size, &cp) < 0) {
-		rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger, sqlite3_errmsg(ldb));
-		goto done;
-	}
-	/* A running gateway signs within its checkpoint interval. */
-	while (cp < out->start_size) {
-		if (now_mono_ms() >= deadline) {
-			rc = problem(
-			    out, LEDGER_BACKUP_UNSIGNED,
-			    "%s: entries %" PRIu64 " to %" PRIu64
-			    " have no checkpoint after %u ms: is the gateway running? (A "
-			    "stopped gateway's ledger ends with a checkpoint; after a crash, "
-			    "starting it signs the tail.)",
-			    p->ledger, cp, out->start_size - 1, p->wait_ms);
-			goto done;
-		}
-		struct timespec ts = {0, POLL_MS * 1000000L};
-		nanosleep(&ts, NULL);
-		if (ledger_sizes(ldb, &size, &cp) < 0) {
-			rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger,
-			             sqlite3_errmsg(ldb));
-			goto done;
-		}
-	}
-	out->wait_ms = now_mono_ms() - t0;
-
-	/* The snapshots: one read transaction on each database, the state's just after the
-	 * ledger's, so that its record counts and revocations are never older than the ledger. */
-	t0 = now_mono_ms();
-	if (exec(ldb, "BEGIN", p->ledger, LEDGER_BACKUP_SOURCE, out) < 0 ||
-	    ledger_sizes(ldb, &out->snapshot_size, &cp) < 0) {
-		rc = out->problem[0] ? LEDGER_BACKUP_SOURCE
-		                     : problem(out, LEDGER_BACKUP_SOURCE, "%s: %s", p->ledger,
-		                               sqlite3_errmsg(ldb));
-		goto done;
-	}
-	if (p->state != NULL) {
-		if ((rc = open_source(p->state, &sdb, out)) < 0)
-			goto done;
-		if (exec(sdb, "BEGIN; SELECT count(*) FROM sqlite_schema", p->state,
-		         LEDGER_BACKUP_SOURCE, out) < 0) {
-			rc = LEDGER_BACKUP_SOURCE;
-			goto done;
-		}
-	}
-	if (cp > 0 && (note = note_at(ldb, cp)) == NULL) {
-		rc = problem(out, LEDGER_BACKUP_SOURCE, "%s: checkpoint %" PRIu64 ": %s", p->ledger,
-		             cp, sqlite3_errmsg(ldb));
-		goto done;
-	}
-	if ((rc = copy_db(ldb, p->ledger, lpath, out)) < 0 ||
-	    (sdb != NULL && (rc = copy_db(sdb, p->state, spath, out)) < 0))
-		goto done;
-	sqlite3_exec(ldb, "COMMIT", NULL, NULL, NULL);
-	if (sdb != NULL)
-		sqlite3_exec(sdb, "COMMIT", NULL, NULL, NULL);
 	out->size = cp;
 	if ((rc = finish_db(lpath, true, cp, out)) < 0 ||
-	    (sdb != NULL && (rc = finish_db(spath, false, 0, out)) < 0) ||
+	    (with_state && (rc = finish_db(spath, false, 0, out)) < 0) ||
 	    (rc = sync_file(lpath, &out->ledger_bytes, out)) < 0 ||
-	    (sdb != NULL && (rc = sync_file(spath, &out->state_bytes, out)) < 0) ||
+	    (with_state && (rc = sync_file(spath, &out->state_bytes, out)) < 0) ||
 	    (rc = write_text(vpath, p->vkey, out)) < 0 ||
 	    (note != NULL && (rc = write_text(npath, note, out)) < 0))
 		goto done;
@@ -453,11 +817,8 @@ ledger_backup(const struct ledger_backup_params *p, struct ledger_backup_result 
 	have_tmp = false;
 	rc = 0;
 done:
-	sqlite3_close(ldb);
-	sqlite3_close(sdb);
 	if (have_tmp)
 		stagedir_remove(tmp);
-	free(origin);
 	free(note);
 	return rc;
 }

@@ -72,6 +72,11 @@ static const char ledger_usage[] =
     "             2 usage; 3 DEST exists or its folder is missing or not writable;\n"
     "             4 writing failed (no space, I/O error). docs/operations.md, \"Backups\n"
     "             and restore\", has what to keep apart and how to restore.\n"
+    "             With [ledger] url (PostgreSQL): one REPEATABLE READ snapshot of the database,\n"
+    "             read while the nodes write, up to its latest checkpoint, into DEST/ledger.db\n"
+    "             (a single gateway's layout, verified as above); state.db is the state\n"
+    "             database of -c with the database's suspensions and revoked tokens. Restore\n"
+    "             with migrate --from DEST/ledger.db into an empty database (docs/cluster.md).\n"
     "upgrade      converts a ledger written by an earlier pdgate (schema 1: a row per entry)\n"
     "             to this one's batches, in one transaction, checking it before (hashes,\n"
     "             nodes, checkpoint signatures) and after (verify, and the same leaves byte\n"
@@ -542,14 +547,9 @@ cmd_backup(struct cli *c)
 		cli_err(c, "DEST (a new folder) is required");
 		return 2;
 	}
-	if (c->cfg->ledger.url != NULL) {
-		cli_err(c, "a ledger in PostgreSQL ([ledger] url) is backed up with the database's "
-		           "own tools (pg_dump, a standby): not built into pdgate yet");
-		return 2;
-	}
 	if (cli_vkey(c) != 0)
 		return 1;
-	struct ledger_backup_params p = {.ledger = c->cfg->ledger.path,
+	struct ledger_backup_params p = {.ledger = config_ledger_where(c->cfg),
 	                                 .state = c->cfg->gateway.state,
 	                                 .dest = c->args[0],
 	                                 .vkey = c->vkey,

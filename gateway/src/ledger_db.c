@@ -696,6 +696,22 @@ fail:
 	return NULL;
 }
 
+bool
+ledger_db_shared(sqlite3 *db)
+{
+	sqlite3_stmt *st = NULL;
+	bool shared = false;
+
+	if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'nodes'", -1, &st, NULL) ==
+	        SQLITE_OK &&
+	    sqlite3_step(st) == SQLITE_ROW) {
+		const char *v = (const char *)sqlite3_column_text(st, 0);
+		shared = v != NULL && strcmp(v, "shared") == 0;
+	}
+	sqlite3_finalize(st);
+	return shared;
+}
+
 int
 ledger_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen)
 {

@@ -88,6 +88,11 @@ extern const char ledger_db_schema_sql[];
 /* Checks the schema version (LEDGER_SCHEMA) and that the stored origin is origin (NULL: any).
  * Returns the stored origin (caller frees), or NULL with err. */
 char *ledger_db_origin(sqlite3 *db, const char *origin, char *err, size_t errlen);
+/* A ledger.db copied from a ledger several gateway nodes write (a PostgreSQL ledger's backup,
+ * ledger_backup.h) says so in meta: `nodes` = `shared`, so that its verification (rule 5 of
+ * docs/ledger.md, section 5) is the shared ledger's. Whether db's does; false if unreadable. */
+#define LEDGER_DB_SHARED_SQL "INSERT INTO meta(key, value) VALUES ('nodes', 'shared')"
+bool ledger_db_shared(sqlite3 *db);
 /* Runs sql (no rows). 0, or -1 with err. */
 int ledger_db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 

@@ -19,7 +19,10 @@
 /* What the scans hand the destination. */
 struct copy {
 	struct ledger_store *dst;
+	uint64_t upto; /* the rows of at most this many entries */
 	uint64_t batches, checkpoints;
+	bool dst_failed; /* the destination refused a row (else the source failed) */
+	bool damaged;    /* the source handed a row of no shape */
 };
 
 static int
@@ -28,12 +31,16 @@ copy_batch(void *arg, int64_t first, int64_t n, int64_t time, const uint8_t *has
 {
 	struct copy *c = arg;
 
-	/* the source verified in this same snapshot: its rows are well formed */
-	if (first < 0 || n <= 0 || hashes == NULL || leaves == NULL)
+	/* (migrate verified the source in this same snapshot; a backup verifies the copy) */
+	if ((c->damaged = first < 0 || n <= 0 || hashes == NULL || leaves == NULL))
 		return LEDGER_EIO;
+	if ((uint64_t)first >= c->upto)
+		return 0;
 	c->batches++;
-	return c->dst->ops->put_batch(c->dst, (uint64_t)first, (uint64_t)n, time, hashes, hlen,
-	                              leaves, llen);
+	int rc = c->dst->ops->put_batch(c->dst, (uint64_t)first, (uint64_t)n, time, hashes, hlen,
+	                                leaves, llen);
+	c->dst_failed = rc != 0;
+	return rc;
 }
 
 static int
@@ -41,10 +48,34 @@ copy_checkpoint(void *arg, int64_t size, const char *note, size_t len, int64_t t
 {
 	struct copy *c = arg;
 
-	if (size <= 0 || note == NULL)
+	if ((c->damaged = size <= 0 || note == NULL))
 		return LEDGER_EIO;
+	if ((uint64_t)size > c->upto)
+		return 0;
 	c->checkpoints++;
-	return c->dst->ops->put_checkpoint(c->dst, (uint64_t)size, note, len, time);
+	int rc = c->dst->ops->put_checkpoint(c->dst, (uint64_t)size, note, len, time);
+	c->dst_failed = rc != 0;
+	return rc;
+}
+
+int
+ledger_migrate_rows(struct ledger_store *src, struct ledger_store *dst, uint64_t upto,
+                    struct ledger_migrate_report *r, char *err, size_t errlen)
+{
+	struct copy c = {.dst = dst, .upto = upto};
+	int rc;
+
+	if ((rc = src->ops->scan_batches(src, copy_batch, &c)) == 0)
+		rc = src->ops->scan_checkpoints(src, copy_checkpoint, &c);
+	r->batches = c.batches;
+	r->checkpoints = c.checkpoints;
+	if (rc == 0)
+		return 0;
+	snprintf(err, errlen, "copying: %s",
+	         c.dst_failed ? dst->ops->errmsg(dst)
+	         : c.damaged  ? "a damaged row (pdgate ledger verify names it)"
+	                      : src->ops->errmsg(src));
+	return c.dst_failed ? -2 : -1;
 }
 
 /* The file's cosignatures (a file without the table has none) into dst's table, in the snapshot
@@ -119,7 +150,7 @@ ledger_migrate(const char *from, const char *to, struct note_verifier *v,
 	struct ledger_verdict before, inside, done;
 	uint8_t d0[32], d1[32], d2[32];
 	struct ledger_tip tip;
-	struct copy c = {0};
+	struct ledger_migrate_report c = {0};
 	char msg[512];
 	uint64_t cps;
 	int rc = -1, m;
@@ -170,12 +201,8 @@ ledger_migrate(const char *from, const char *to, struct note_verifier *v,
 		         tip.size);
 		goto fail;
 	}
-	c.dst = dst;
-	if ((m = src->ops->scan_batches(src, copy_batch, &c)) != 0 ||
-	    (m = src->ops->scan_checkpoints(src, copy_checkpoint, &c)) != 0) {
-		snprintf(err, errlen, "copying: %s", dst->ops->errmsg(dst));
+	if (ledger_migrate_rows(src, dst, UINT64_MAX, &c, err, errlen) != 0)
 		goto fail;
-	}
 	if ((m = copy_cosignatures(sc, dst, &r->cosignatures)) != 0) {
 		snprintf(err, errlen, "copying the cosignatures: %s",
 		         m == LEDGER_EIO ? dst->ops->errmsg(dst) : ledger_strerror(m));

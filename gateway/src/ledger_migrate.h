@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "ledger_store.h"
 #include "note.h"
 
 /* What a migration moved. */
@@ -28,5 +29,15 @@ struct ledger_migrate_report {
  */
 int ledger_migrate(const char *from, const char *to, struct note_verifier *v,
                    struct ledger_migrate_report *r, char *err, size_t errlen);
+
+/*
+ * The copy itself, for ledger_migrate and for a backup of a PostgreSQL ledger into a file
+ * (ledger_backup.h): every batch of src that starts before upto entries and every checkpoint of
+ * at most upto entries (UINT64_MAX: all of them), read in the snapshot src holds, inserted as
+ * they are into dst inside the transaction its begin opened. The rows copied into r->batches and
+ * r->checkpoints. 0; -1 reading src failed, -2 dst refused a row; err says why.
+ */
+int ledger_migrate_rows(struct ledger_store *src, struct ledger_store *dst, uint64_t upto,
+                        struct ledger_migrate_report *r, char *err, size_t errlen);
 
 #endif

@@ -303,7 +303,11 @@ int
 ledger_verify_store(struct ledger_store *s, struct note_verifier *v, int64_t now_ms,
                     int64_t grace_ms, uint8_t digest[MERKLE_HASH_LEN], struct ledger_verdict *out)
 {
-	struct walk w = {.out = out, .last_stop = UINT64_MAX, .shared = s->ops->shared};
+	struct ledger_conn *c = ledger_conn_of(s);
+	/* several nodes wrote it: the store itself, or a file copied from one */
+	struct walk w = {.out = out,
+	                 .last_stop = UINT64_MAX,
+	                 .shared = s->ops->shared || (c != NULL && ledger_db_shared(c->db))};
 	struct merkle_store tree;
 	int rc;
 
