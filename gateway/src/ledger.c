@@ -59,6 +59,12 @@ struct ledger_stats {
 	uint64_t writer_ns;   /* the writer thread's CPU time in its commits */
 };
 
+/* A released member, as its decision saw its restrictions (ledger_entry.restrictions). */
+struct member_check {
+	char subject[72]; /* the subject reference (PSEUDO_SUBJECT_HEX hex digits) */
+	unsigned bits, mask;
+};
+
 /*
  * One call of ledger_append_async, queued until the writer has committed or failed its entries:
  * allocated by the call with its n leaf tails after it, freed by the writer once done was
@@ -72,6 +78,8 @@ struct waiter {
 	char *partner;      /* with a shared state: the partner of a release it holds, else NULL */
 	char *token;        /* and that release's work order (jti), NULL if none */
 	uint64_t state_gen; /* with partner: the state's generation its decision read */
+	struct member_check *checks; /* with partner: its released members' restrictions */
+	size_t nchecks;
 	struct waiter *next;
 	struct buf tails[]; /* n leaf tails, built by the caller */
 };
@@ -131,6 +139,7 @@ struct ledger {
 	void *hook_arg;
 	int (*state_load)(void *arg, struct ledger_store *s); /* shared state (ledger_params) */
 	bool (*state_allows)(void *arg, const char *partner, const char *token);
+	unsigned (*state_restrictions)(void *arg, const char *subject);
 	void *state_arg;
 	uint64_t state_gen; /* the generation the writer last put in force (writer only) */
 };
@@ -361,6 +370,7 @@ waiter_free(struct waiter *w)
 		buf_free(&w->tails[i]);
 	free(w->partner);
 	free(w->token);
+	free(w->checks);
 	free(w);
 }
 
@@ -384,13 +394,23 @@ state_check(struct ledger *l, struct waiter **list, struct waiter **stale, uint6
 	}
 	for (struct waiter **pw = list; *pw != NULL;) {
 		struct waiter *w = *pw;
-		if (w->partner != NULL && w->state_gen != gen &&
-		    !l->state_allows(l->state_arg, w->partner, w->token)) {
+		const char *why = NULL;
+		if (w->partner != NULL && w->state_gen != gen) {
+			if (!l->state_allows(l->state_arg, w->partner, w->token))
+				why = "suspended or its work order revoked meanwhile";
+			for (size_t i = 0;
+			     why == NULL && l->state_restrictions != NULL && i < w->nchecks; i++) {
+				const struct member_check *c = &w->checks[i];
+				if ((l->state_restrictions(l->state_arg, c->subject) & c->mask) !=
+				    (c->bits & c->mask))
+					why = "a member's restrictions changed meanwhile";
+			}
+		}
+		if (why != NULL) {
 			lmsg(l, "warn",
 			     "a release to %s decided under shared state %" PRIu64
-			     " is refused under %" PRIu64
-			     " (suspended or its work order revoked meanwhile): decided again",
-			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen);
+			     " is refused under %" PRIu64 " (%s): decided again",
+			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen, why);
 			*pw = w->next;
 			w->next = *stale;
 			*stale = w;
@@ -716,6 +736,20 @@ ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, le
 			}
 			w->state_gen = e[i].state_gen;
 		}
+	/* the members released, as their decisions saw their restrictions (bits that matter) */
+	for (size_t i = 0; w->partner != NULL && i < n; i++)
+		if (e[i].kind == LEDGER_RELEASE && e[i].subject != NULL &&
+		    e[i].restrict_mask != 0) {
+			if (w->checks == NULL &&
+			    (w->checks = calloc(n, sizeof(*w->checks))) == NULL) {
+				waiter_free(w);
+				return LEDGER_ENOMEM;
+			}
+			struct member_check *c = &w->checks[w->nchecks++];
+			snprintf(c->subject, sizeof(c->subject), "%s", e[i].subject);
+			c->bits = e[i].restrictions;
+			c->mask = e[i].restrict_mask;
+		}
 	for (size_t i = 0; i < n; i++)
 		if (ledger_leaf_tail(&e[i], &w->tails[i]) < 0) {
 			int rc = LEDGER_ENOMEM;
@@ -980,6 +1014,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	l->hook_arg = p->hook_arg;
 	l->state_load = p->state_load;
 	l->state_allows = p->state_allows;
+	l->state_restrictions = p->state_restrictions;
 	l->state_arg = p->state_arg;
 	if (l->log == NULL && (l->log = l->own_log = log_open(NULL)) == NULL) {
 		snprintf(err, errlen, "out of memory");

@@ -43,11 +43,11 @@ static const char schema_sql[] =
 
 /*
  * The state the nodes share (docs/cluster.md): the suspensions, the revoked tokens (revoked_at
- * in Unix seconds, as the state database's), and one row whose generation grows with every
- * change of them. A change takes the tree lock (state_suspend, state_revoke), and every
- * commit reads the generation under that lock (pg_begin), so each batch knows whether a
- * release it holds was decided under the state in force. Made in a ledger that predates them
- * too (the same schema version: nothing of the ledger's own rows changes).
+ * in Unix seconds, as the state database's), the members' requests, and one row whose
+ * generation grows with every change of them. A change takes the tree lock (state_suspend,
+ * state_revoke), and every commit reads the generation under that lock (pg_begin), so each batch
+ * knows whether a release it holds was decided under the state in force. Made in a ledger that
+ * predates them too (the same schema version: nothing of the ledger's own rows changes).
  */
 static const char state_sql[] =
     "CREATE TABLE IF NOT EXISTS state(id integer PRIMARY KEY CHECK (id = 0), generation bigint "
@@ -55,7 +55,14 @@ static const char state_sql[] =
     "INSERT INTO state(id, generation) VALUES (0, 1) ON CONFLICT (id) DO NOTHING;"
     "CREATE TABLE IF NOT EXISTS suspensions(partner text PRIMARY KEY, by text, reason text, "
     "since_ms bigint NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);";
+    "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);"
+    /* the members' requests (subjects_pg.c), as the state file's subject_requests */
+    "CREATE TABLE IF NOT EXISTS subject_requests(id text PRIMARY KEY, year integer NOT NULL, "
+    "seq integer NOT NULL, subject text NOT NULL, type text NOT NULL, received text NOT NULL, "
+    "channel text, note text, opened_at bigint NOT NULL, opened_by text NOT NULL, "
+    "opened_index bigint NOT NULL, status text NOT NULL, outcome text, reason text, closed_at "
+    "bigint, closed_by text, closed_index bigint, UNIQUE (year, seq));"
+    "CREATE INDEX IF NOT EXISTS subject_requests_subject ON subject_requests(subject);";
 
 enum pg_stmt {
 	PG_SIZE,
@@ -875,6 +882,12 @@ static const struct ledger_store_ops pg_ops = {
     .errmsg = pg_errmsg,
     .free = pg_free,
 };
+
+struct pg_conn *
+ledger_pg_conn(struct ledger_store *s)
+{
+	return s != NULL && s->ops == &pg_ops ? pg_of(s)->conn : NULL;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Opening. */
