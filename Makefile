@@ -185,6 +185,9 @@ LINK_test_share           :=
 LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
 LINK_test_subjects        := cal subjects_file
+LINK_test_subjects_pg     := apierr buf cal codec config file ident ledger ledger_batch ledger_db ledger_err ledger_index ledger_leaf \
+                             ledger_migrate ledger_pg ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_vfs log merkle \
+                             metrics note pki pki_crl pki_file stagedir strtab subjects subjects_file subjects_pg text utf8
 LINK_test_text            := utf8
 LINK_test_tlsauth         := apierr cal codec file ident pki pki_crl pki_file tlsauth
 LINK_test_tlscred         := cal codec file tlscred

@@ -44,7 +44,6 @@ struct overlay {
 struct subjects {
 	const struct subjects_store_ops *ops;
 	struct subjects_store *st;
-	pthread_mutex_t load_mu; /* one load at a time (the listener, the writer, a write) */
 	struct overlay ov;
 };
 
@@ -220,7 +219,10 @@ load_one(void *arg, const char *key, unsigned bit)
 /*
  * Every restriction the store holds, read through via (NULL: the store's own connection), put
  * in force in place of those in memory if the store's generation is newer than theirs (or at
- * open). 0 or -1 (nothing changed).
+ * open). 0 or -1 (nothing changed). Loads run at once on several threads (the listener, the
+ * ledger's writer under the tree lock, a write that returns) and hold no lock while they read:
+ * the writer's must never wait for a thread that waits for the writer (a write records its
+ * act first); the generation, compared under the exclusive lock, keeps the newest.
  */
 static int
 load(struct subjects *s, struct ledger_store *via, bool first)
@@ -230,12 +232,11 @@ load(struct subjects *s, struct ledger_store *via, bool first)
 	size_t restricted = 0;
 	int rc;
 
-	pthread_mutex_lock(&s->load_mu);
 	rc = s->ops->load(s->st, via, &gen, load_one, &t);
+	for (size_t i = 0; i < t.cap; i++)
+		restricted += t.slots[i].bits != 0;
+	pthread_rwlock_wrlock(&s->ov.lock);
 	if (rc == 0 && t.bad == 0 && (first || gen > atomic_load(&s->ov.state_gen))) {
-		for (size_t i = 0; i < t.cap; i++)
-			restricted += t.slots[i].bits != 0;
-		pthread_rwlock_wrlock(&s->ov.lock);
 		struct slot *old = s->ov.slots;
 		s->ov.slots = t.slots;
 		s->ov.cap = t.cap;
@@ -243,10 +244,9 @@ load(struct subjects *s, struct ledger_store *via, bool first)
 		atomic_store(&s->ov.restricted, restricted);
 		atomic_fetch_add(&s->ov.generation, 1);
 		atomic_store(&s->ov.state_gen, gen);
-		pthread_rwlock_unlock(&s->ov.lock);
 		t.slots = old;
 	}
-	pthread_mutex_unlock(&s->load_mu);
+	pthread_rwlock_unlock(&s->ov.lock);
 	free(t.slots);
 	return rc == 0 && t.bad == 0 ? 0 : -1;
 }
@@ -273,7 +273,6 @@ subjects_new_over(const struct subjects_store_ops *ops, struct subjects_store *s
 	}
 	s->ops = ops;
 	s->st = st;
-	pthread_mutex_init(&s->load_mu, NULL);
 	pthread_rwlock_init(&s->ov.lock, NULL);
 	if (load(s, NULL, true) != 0) {
 		snprintf(err, errlen, "the members' restrictions cannot be loaded");
@@ -291,7 +290,6 @@ subjects_close(struct subjects *s)
 	s->ops->free(s->st);
 	free(s->ov.slots);
 	pthread_rwlock_destroy(&s->ov.lock);
-	pthread_mutex_destroy(&s->load_mu);
 	free(s);
 }
 

@@ -1,0 +1,291 @@
+#!/usr/bin/env python3
+"""Members' requests on several nodes (a PostgreSQL ledger, docs/cluster.md): a stop request
+registered through one node's compliance API is honoured by the very next release of another
+node's kept-alive connection (one member, a page), and lifted the same way; a request row
+written straight into the database without a notification is honoured at the other node's
+next commit, under the tree lock; both nodes registering at once give distinct ids; the lists
+and the member's view on either node show every request; `pdgate ledger migrate -c` copies a
+single gateway's suspensions, revoked tokens and requests, and a node whose state file holds
+some that were never copied refuses to start.
+"""
+
+import datetime
+import hashlib
+import hmac
+import json
+import re
+import sqlite3
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import requests
+
+import pdtest
+from pdtest import case, check, check_error, eq
+from pgserver import PgServer
+
+MEMBERS = 600
+SAKURA, SAKURA_CT = "sakura-mail", "CT-2026-0001"     # entrustment
+MIRAI, MIRAI_CT = "mirai-insurance", "CT-2026-0005"   # third_party, consented
+JST = datetime.timezone(datetime.timedelta(hours=9))
+ID_RE = re.compile(r"^RQ-(\d{4})-(\d{6})$")
+
+
+def today():
+    return datetime.datetime.now(JST).date().isoformat()
+
+
+def pd(inst, *args, conf=None):
+    r = inst.pdgate(*args)
+    check(r.returncode == 0, f"pdgate {' '.join(map(str, args))}: {r.stderr.strip()[-600:]}")
+    return r.stdout.strip()
+
+
+def staff(inst, name, role):
+    return pd(inst, "token", "issue", "-c", inst.conf, "--staff", name, "--role", role, "--ttl", "2h")
+
+
+def work_order(inst, contract, purpose, partner):
+    return pd(inst, "token", "issue", "-c", inst.conf, "--contract", contract, "--purpose", purpose,
+              "--ttl", "2h", "--cert", inst.pki.partner(partner).pem)
+
+
+def unlimited(inst, contract):
+    p = inst.path(f"contracts/{contract}.json")
+    c = json.loads(p.read_text(encoding="utf-8"))
+    c.pop("limits", None)
+    c["valid_until"] = "2099-12-31T23:59:59+09:00"
+    p.write_text(json.dumps(c, ensure_ascii=False, indent=2), encoding="utf-8")
+
+
+def node_conf(inst, name, url, **more):
+    return inst.variant(name, {("ledger", "path"): None, ("ledger", "url"): url,
+                               ("partner", "listen"): f"127.0.0.1:{pdtest.free_port()}",
+                               ("compliance", "listen"): f"127.0.0.1:{pdtest.free_port()}",
+                               ("partner", "idle_timeout_s"): 60,
+                               ("gateway", "state"): f"state-{name}.db", **more})
+
+
+def call(d, conf, path, tok, body=None, method="GET"):
+    """One request to the compliance listener of node d (its own port, from its conf)."""
+    port = int(d.install.get("compliance", "listen", conf=conf).rpartition(":")[2])
+    return requests.request(method, f"https://127.0.0.1:{port}{path}", json=body,
+                            headers={"Authorization": f"Bearer {tok}"},
+                            verify=str(d.install.server_ca), timeout=30 * pdtest.SLOW)
+
+
+def register(d, conf, tok, member, kind):
+    r = call(d, conf, f"/v1/subjects/{member}/requests", tok,
+             {"type": kind, "received": today(), "channel": "窓口"}, "POST")
+    eq(r.status_code, 201, f"register {kind} for {member}: {r.text[:300]}")
+    return r.json()
+
+
+def servable(inst):
+    """Members, in order, both sakura-mail and mirai-insurance (consented, third party) may
+    receive by their records; and every member in order."""
+    db = sqlite3.connect(inst.path("members.db"))
+    out, every = [], []
+    for m, text in db.execute("SELECT member_id, record FROM members ORDER BY member_id"):
+        every.append(m)
+        r = json.loads(text)
+        c, x = r.get("consents") or {}, r.get("restrictions") or {}
+        if x.get("stop_use") or x.get("stop_third_party") or c.get("marketing") is False:
+            continue
+        if c.get("third_party_provision") is True and (
+                c.get("consented") is True or MIRAI_CT in (c.get("consented") or [])):
+            out.append(m)
+    db.close()
+    return out, every
+
+
+def subject_of(inst, member_id):
+    secret = inst.path("keys/pseudonym.key").read_bytes()
+    ks = hmac.new(secret, b"pdgate subject v1\x00", hashlib.sha256).digest()
+    return hmac.new(ks, member_id.encode(), hashlib.sha256).hexdigest()
+
+
+def page_with(raw, auth, every, m):
+    """The page of the one member m (after the member before it): (released, withheld)."""
+    prev = every[every.index(m) - 1]
+    r = raw.request("GET", f"/v1/members?limit=1&after={prev}", headers=auth)
+    eq(r.status_code, 200, f"the page at {m}: {r.text[:300]}")
+    page = r.json()
+    eq(page["next"], m, "the page's cursor")
+    return len(page["members"]), page["withheld"]
+
+
+def leaves_of(inst, url):
+    r = inst.pdgate("ledger", "export", "--db", url)
+    check(r.returncode == 0, f"export: {r.stderr.strip()[-300:]}")
+    return [json.loads(x) for x in r.stdout.splitlines()]
+
+
+def verify(inst, url):
+    r = inst.pdgate("ledger", "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), f"verify: {r.stdout[-300:]} {r.stderr[-300:]}")
+
+
+class Env(pdtest.Env):
+    @pdtest.fixture
+    def pg(self):
+        return self.enter(PgServer())
+
+
+@case("two nodes: a stop request registered on node 1 is honoured by node 2's next release on "
+      "its kept-alive connection (one member, a page); refused on node 2, node 1 serves again")
+def _(env):
+    inst = env.install(members=MEMBERS, conf={("ledger", "checkpoint_interval_ms"): 200})
+    env.pg.create_database("stops")
+    url = env.pg.database_url("stops")
+    c1, c2 = node_conf(inst, "n1", url), node_conf(inst, "n2", url)
+    unlimited(inst, SAKURA_CT)
+    unlimited(inst, MIRAI_CT)
+    ok, every = servable(inst)
+    check(len(ok) >= 4, f"only {len(ok)} members both partners may receive")
+    m, m3 = ok[1], ok[2]
+    officer, auditor = staff(inst, "officer", "officer"), staff(inst, "alice", "auditor")
+    sak = {"Authorization": "Bearer " + work_order(inst, SAKURA_CT, "marketing", SAKURA)}
+    mir = {"Authorization": "Bearer " + work_order(inst, MIRAI_CT, "consented", MIRAI)}
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        s2, s1 = d2.http(cert=inst.pki.partner(SAKURA)), d1.http(cert=inst.pki.partner(SAKURA))
+        r2 = d2.http(cert=inst.pki.partner(MIRAI))
+        for raw, auth, what in ((s2, sak, "sakura on node 2"), (s1, sak, "sakura on node 1"),
+                                (r2, mir, "mirai on node 2")):
+            eq(raw.request("GET", f"/v1/members/{m}", headers=auth).status_code, 200, f"{what}, before")
+        eq(page_with(s2, sak, every, m), (1, 0), "the page holds the member, before")
+        stop = register(d1, c1, officer, m, "stop_use")
+        # node 2's very next requests on its kept-alive connection
+        r = s2.request("GET", f"/v1/members/{m}", headers=sak)
+        body = check_error(r, 403, "member_restricted", "node 2, one member, after stop_use on node 1")
+        check(m.encode() not in r.content, f"released: {r.content[:200]!r}")
+        eq(body["message"], "the member has asked to stop the use of their data", "message")
+        refused_at = int(r.headers["X-Ledger-Index"])
+        eq(page_with(s2, sak, every, m), (0, 1), "node 2's page withholds it")
+        check_error(r2.request("GET", f"/v1/members/{m}", headers=mir), 403, "member_restricted",
+                    "node 2, the third party too")
+        check(not s2.closed_by_peer(0.1), "node 2's connection kept")
+        # stop_third_party on node 1: the third party refused on node 2, the entrustment served
+        third = register(d1, c1, officer, m3, "stop_third_party")
+        check_error(r2.request("GET", f"/v1/members/{m3}", headers=mir), 403, "member_restricted",
+                    "node 2, mirai, after stop_third_party on node 1")
+        eq(s2.request("GET", f"/v1/members/{m3}", headers=sak).status_code, 200,
+           "node 2, sakura (an entrustment), after stop_third_party")
+        # either node's view of the member
+        for d, c, n in ((d1, c1, 1), (d2, c2, 2)):
+            doc = call(d, c, f"/v1/subjects/{m}", auditor).json()
+            eq(doc["restrictions"], {"stop_use": True, "stop_third_party": False}, f"node {n}'s view")
+            eq([x["id"] for x in doc["requests"]], [stop["id"]], f"node {n}'s requests of the member")
+        # refused on node 2: node 1 serves again on its kept-alive connection
+        r = call(d2, c2, f"/v1/subjects/{m}/requests/{stop['id']}/close", officer,
+                 {"outcome": "refused", "reason": "本人確認ができないため"}, "POST")
+        eq(r.status_code, 200, f"closed as refused on node 2: {r.text[:300]}")
+        deadline = time.monotonic() + 5
+        while (r := s1.request("GET", f"/v1/members/{m}", headers=sak)).status_code != 200:
+            check_error(r, 403, "member_restricted", "node 1 before it heard of the closing")
+            check(time.monotonic() < deadline, "node 1 did not hear of the closing within 5 s")
+            time.sleep(0.05)
+        eq(page_with(s1, sak, every, m), (1, 0), "node 1's page holds the member again")
+        eq(s2.request("GET", f"/v1/members/{m}", headers=sak).status_code, 200, "node 2 serves again")
+        for d, c, n in ((d1, c1, 1), (d2, c2, 2)):
+            doc = call(d, c, f"/v1/subjects/{m}", auditor).json()
+            eq(doc["restrictions"], {"stop_use": False, "stop_third_party": False}, f"node {n}, lifted")
+            eq([(x["id"], x["outcome"]) for x in doc["requests"]], [(stop["id"], "refused")],
+               f"node {n}'s requests, after")
+            got = call(d, c, "/v1/subjects/requests", auditor).json()
+            eq(sorted(x["id"] for x in got["requests"]), sorted([stop["id"], third["id"]]),
+               f"node {n}'s list")
+        for raw in (s1, s2, r2):
+            raw.close()
+        d1.term()
+        d2.term()
+    leaves = leaves_of(inst, url)
+    eq((leaves[refused_at]["kind"], leaves[refused_at]["reason"], leaves[refused_at]["subject"]),
+       ("deny", "member_restricted", subject_of(inst, m)), "node 2's refusal, recorded")
+    verify(inst, url)
+
+
+@case("two nodes: a request written into the database without a notification is honoured by "
+      "node 2's next commit under the tree lock (one member, a page), recorded")
+def _(env):
+    # no checkpoint while it runs: its transaction reads the shared state too
+    inst = env.install(members=MEMBERS, conf={("ledger", "checkpoint_interval_ms"): 600000})
+    env.pg.create_database("unheard")
+    url = env.pg.database_url("unheard")
+    c1, c2 = node_conf(inst, "u1", url), node_conf(inst, "u2", url)
+    unlimited(inst, SAKURA_CT)
+    ok, every = servable(inst)
+    sak = {"Authorization": "Bearer " + work_order(inst, SAKURA_CT, "marketing", SAKURA)}
+    a, b = ok[1], ok[3]
+    seq = iter(range(900001, 900010))
+
+    def unheard(member):
+        """What another node's registering does, without its NOTIFY."""
+        k = next(seq)
+        env.pg.psql("BEGIN; SELECT 1 FROM tree WHERE id = 0 FOR UPDATE; INSERT INTO "
+                    "subject_requests(id, year, seq, subject, type, received, opened_at, "
+                    f"opened_by, opened_index, status) VALUES ('RQ-2026-{k:06d}', 2026, {k}, "
+                    f"'{subject_of(inst, member)}', 'stop_use', '{today()}', 0, 'someone', 0, "
+                    "'open'); UPDATE state SET generation = generation + 1; COMMIT",
+                    dbname="unheard")
+
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        raw2 = d2.http(cert=inst.pki.partner(SAKURA))
+        eq(raw2.request("GET", f"/v1/members/{a}", headers=sak).status_code, 200, "before")
+        eq(page_with(raw2, sak, every, b), (1, 0), "the page holds b, before")
+        unheard(a)
+        r = raw2.request("GET", f"/v1/members/{a}", headers=sak)
+        check_error(r, 403, "member_restricted", "node 2, one member, the unheard request")
+        check(a.encode() not in r.content, f"released: {r.content[:200]!r}")
+        got = [int(r.headers["X-Ledger-Index"])]
+        unheard(b)
+        r = raw2.request("GET", f"/v1/members?limit=1&after={every[every.index(b) - 1]}", headers=sak)
+        eq(r.status_code, 200, f"the page: {r.text[:300]}")
+        page = r.json()
+        eq((len(page["members"]), page["withheld"], page["next"]), (0, 1, b), "the page withholds b")
+        first = int(r.headers["X-Ledger-Index"])
+        eq(d1.get(f"/v1/members/{a}", cert=inst.pki.partner(SAKURA), headers=sak).status_code, 403,
+           "node 1")
+        raw2.close()
+        d1.term()
+        d2.term()
+        log = d2.log()
+    eq(log.count("(a member's restrictions changed meanwhile): decided again"), 2,
+       f"node 2's refusals under the lock:\n{log[-2000:]}")
+    leaves = leaves_of(inst, url)
+    eq((leaves[got[0]]["kind"], leaves[got[0]]["reason"]), ("deny", "member_restricted"), "one member")
+    mine = [x for x in leaves[first:first + 1] if x.get("subject") == subject_of(inst, b)]
+    eq([(x["kind"], x["reason"]) for x in mine], [("deny", "member_restricted")], "the page's entry of b")
+    verify(inst, url)
+
+
+@case("two nodes registering requests at once get distinct ids, numbered on; either node lists all")
+def _(env):
+    inst = env.install(members=MEMBERS)
+    env.pg.create_database("ids")
+    url = env.pg.database_url("ids")
+    c1, c2 = node_conf(inst, "i1", url), node_conf(inst, "i2", url)
+    officer, auditor = staff(inst, "officer", "officer"), staff(inst, "alice", "auditor")
+    _, every = servable(inst)
+    n = 24
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        nodes = ((d1, c1), (d2, c2))
+
+        def one(i):
+            d, c = nodes[i % 2]
+            return register(d, c, officer, every[i % 10], "disclosure" if i % 3 else "stop_use")["id"]
+
+        with ThreadPoolExecutor(8) as ex:
+            ids = list(ex.map(one, range(n)))
+        eq(len(set(ids)), n, f"distinct ids: {sorted(ids)}")
+        nums = sorted(int(ID_RE.match(x).group(2)) for x in ids)
+        eq(nums, list(range(1, n + 1)), "numbered from 1 on, none skipped")
+        for d, c in nodes:
+            got = call(d, c, "/v1/subjects/requests?status=open", auditor).json()["requests"]
+            eq(sorted(x["id"] for x in got), sorted(ids), "either node lists every request")
+        d1.term()
+        d2.term()
+
+
+if __name__ == "__main__":
+    pdtest.run(Env)
