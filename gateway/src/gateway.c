@@ -42,6 +42,7 @@
 #include "registry.h"
 #include "server.h"
 #include "status.h"
+#include "state_copy.h"
 #include "subjects.h"
 #include "tlsauth.h"
 #include "tlscred.h"
@@ -456,9 +457,12 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	/* a PostgreSQL ledger is checked now, so that -n says what serve would refuse */
+	/* a PostgreSQL ledger is checked now, so that -n says what serve would refuse; and the
+	 * state file a single gateway kept: what it holds must be in the database already */
 	if (c->ledger.url != NULL &&
 	    ledger_pool_check(c->ledger.url, c->ledger.origin, err, sizeof err) < 0)
+		add_error(errors, "[ledger] url: %s", err);
+	if (c->ledger.url != NULL && state_copy_check(c->gateway.state, err, sizeof err) < 0)
 		add_error(errors, "[ledger] url: %s", err);
 	struct origin_params op = origin_params_of(c);
 	op.metrics = g->metrics;

@@ -58,12 +58,12 @@ def unlimited(inst, contract):
     p.write_text(json.dumps(c, ensure_ascii=False, indent=2), encoding="utf-8")
 
 
-def node_conf(inst, name, url, **more):
+def node_conf(inst, name, url, state=None):
     return inst.variant(name, {("ledger", "path"): None, ("ledger", "url"): url,
                                ("partner", "listen"): f"127.0.0.1:{pdtest.free_port()}",
                                ("compliance", "listen"): f"127.0.0.1:{pdtest.free_port()}",
                                ("partner", "idle_timeout_s"): 60,
-                               ("gateway", "state"): f"state-{name}.db", **more})
+                               ("gateway", "state"): state or f"state-{name}.db"})
 
 
 def call(d, conf, path, tok, body=None, method="GET"):
@@ -285,6 +285,92 @@ def _(env):
             eq(sorted(x["id"] for x in got), sorted(ids), "either node lists every request")
         d1.term()
         d2.term()
+
+
+def jti_of(tok):
+    import base64
+    part = tok.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))["jti"]
+
+
+@case("migrate -c: a single gateway's suspensions, revoked tokens and requests move with its "
+      "ledger; a node on a state file never copied refuses to start")
+def _(env):
+    inst = env.install(members=MEMBERS)
+    unlimited(inst, SAKURA_CT)
+    ok, _ = servable(inst)
+    m, m2 = ok[0], ok[1]
+    officer, auditor = staff(inst, "officer", "officer"), staff(inst, "alice", "auditor")
+    wo = work_order(inst, SAKURA_CT, "marketing", SAKURA)
+    sak = {"Authorization": "Bearer " + wo}
+    cert = inst.pki.partner(SAKURA)
+    with pdtest.Daemon(inst) as d:
+        c = inst.conf
+        eq(d.get(f"/v1/members/{m}", cert=cert, headers=sak).status_code, 200, "before")
+        r = call(d, c, f"/v1/partners/{MIRAI}/suspend", officer, {"reason": "調査中"}, "POST")
+        eq(r.status_code, 200, f"suspend: {r.text[:200]}")
+        stop = register(d, c, officer, m, "stop_use")
+        asked = register(d, c, officer, m2, "disclosure")
+        r = call(d, c, f"/v1/subjects/{m2}/requests/{asked['id']}/close", officer,
+                 {"outcome": "completed"}, "POST")
+        eq(r.status_code, 200, f"close: {r.text[:200]}")
+        check_error(d.get(f"/v1/members/{m}", cert=cert, headers=sak), 403, "member_restricted",
+                    "restricted on the single gateway")
+        d.term()
+    revoked = work_order(inst, SAKURA_CT, "marketing", SAKURA)
+    pd(inst, "token", "revoke", "-c", inst.conf, jti_of(revoked))
+    env.pg.create_database("carry")
+    url = env.pg.database_url("carry")
+    state = inst.get("gateway", "state")
+    conf = node_conf(inst, "carried", url, state)
+    # moved without its state: refused, saying what to run
+    for args in (("serve", "-c", conf, "-n"), ("serve", "-c", conf)):
+        r = inst.pdgate(*args)
+        check(r.returncode != 0 and "never given" in r.stderr and "pdgate ledger migrate" in r.stderr,
+              f"{' '.join(args[:1] + args[3:])} on an uncopied state: {r.returncode} {r.stderr.strip()[-400:]}")
+        check("1 suspensions and 2 open or completed" in r.stderr, r.stderr.strip()[-400:])
+    out = pd(inst, "ledger", "migrate", "--from", inst.path(inst.get("ledger", "path") or "ledger.db"),
+             "--to", url, "-c", inst.conf)
+    check("verified before and after" in out, out)
+    check("copied 1 suspensions, 1 revoked tokens and 2 members' requests" in out, out)
+    eq(env.pg.psql("SELECT partner FROM suspensions", dbname="carry").split(), [MIRAI], "suspensions")
+    eq(env.pg.psql("SELECT jti FROM revoked", dbname="carry").split(), [jti_of(revoked)], "revoked")
+    eq(env.pg.psql("SELECT id || ' ' || status || ' ' || COALESCE(outcome, '-') FROM subject_requests "
+                   "ORDER BY id", dbname="carry").splitlines(),
+       [f"{stop['id']} open -", f"{asked['id']} closed completed"], "requests")
+    pd(inst, "serve", "-c", conf, "-n")
+    with pdtest.Daemon(inst, conf=conf) as d:
+        check_error(d.get(f"/v1/members/{m2}", cert=inst.pki.partner(MIRAI),
+                          headers={"Authorization": "Bearer " + work_order(inst, MIRAI_CT, "consented", MIRAI)}),
+                    403, "partner_suspended", "the suspension carried")
+        check_error(d.get(f"/v1/members/{m}", cert=cert, headers=sak), 403, "member_restricted",
+                    "the restriction carried")
+        eq(d.get(f"/v1/members/{m2}", cert=cert, headers=sak).status_code, 200, "another member")
+        check_error(d.get(f"/v1/members/{m2}", cert=cert, headers={"Authorization": "Bearer " + revoked}),
+                    401, "token_invalid", "the revocation carried")
+        got = call(d, conf, "/v1/subjects/requests", auditor).json()["requests"]
+        eq(sorted(x["id"] for x in got), sorted([stop["id"], asked["id"]]), "the requests listed")
+        nxt = register(d, conf, officer, m2, "stop_third_party")
+        eq(int(ID_RE.match(nxt["id"]).group(2)), int(ID_RE.match(asked["id"]).group(2)) + 1,
+           "numbered on after the copied ones")
+        d.term()
+    # a second node's state file that holds a suspension of its own: refused, then copied alone
+    other = node_conf(inst, "late", url)
+    db = sqlite3.connect(inst.path("state-late.db"))
+    db.execute("CREATE TABLE suspensions(partner TEXT PRIMARY KEY, by TEXT, reason TEXT, since_ms INTEGER)")
+    db.execute("INSERT INTO suspensions VALUES ('', 'officer', '緊急停止', 1)")
+    db.commit()
+    db.close()
+    r = inst.pdgate("serve", "-c", other, "-n")
+    check(r.returncode != 0 and "never given" in r.stderr, f"the late node: {r.stderr.strip()[-300:]}")
+    out = pd(inst, "ledger", "migrate", "--to", url, "-c", other)
+    check("copied 1 suspensions, 0 revoked tokens and 0 members' requests" in out, out)
+    pd(inst, "serve", "-c", other, "-n")
+    eq(sorted(env.pg.psql("SELECT quote_literal(partner) FROM suspensions", dbname="carry").split()),
+       sorted(["''", f"'{MIRAI}'"]), "the gateway's suspension added")
+    r = inst.pdgate("ledger", "migrate", "--to", url)
+    check(r.returncode == 2 and "-c FILE" in r.stderr, f"migrate without --from or -c: {r.stderr.strip()}")
+    verify(inst, url)
 
 
 if __name__ == "__main__":
