@@ -746,7 +746,9 @@ ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, le
 				return LEDGER_ENOMEM;
 			}
 			struct member_check *c = &w->checks[w->nchecks++];
-			snprintf(c->subject, sizeof(c->subject), "%s", e[i].subject);
+			size_t len = strnlen(e[i].subject, sizeof(c->subject) - 1);
+			memcpy(c->subject, e[i].subject, len);
+			c->subject[len] = '\0';
 			c->bits = e[i].restrictions;
 			c->mask = e[i].restrict_mask;
 		}
