@@ -265,6 +265,13 @@ test_register(const char *u)
 	list = subjects_list(s1, "open", 20556);
 	CHECK(list != NULL && json_array_size(list) == 25, "open ones");
 	json_decref(list);
+	list = subjects_overdue(s2, 20556);
+	CHECK(list != NULL && json_array_size(list) == 0, "none overdue four days on");
+	json_decref(list);
+	list = subjects_overdue(s2, 20556 + 30);
+	CHECK(list != NULL && json_array_size(list) == 25, "every open one overdue a month on: %zu",
+	      list ? json_array_size(list) : 0);
+	json_decref(list);
 	CHECK(sql(u, "SELECT count(*) FROM subject_requests", v, sizeof(v)) == 0 &&
 	          strcmp(v, "26") == 0,
 	      "the rows: %s", v);
