@@ -368,6 +368,28 @@ def _(env):
     pd(inst, "serve", "-c", other, "-n")
     eq(sorted(env.pg.psql("SELECT quote_literal(partner) FROM suspensions", dbname="carry").split()),
        sorted(["''", f"'{MIRAI}'"]), "the gateway's suspension added")
+    # a state file whose request id the database gives another request: refused, nothing stored
+    clash = node_conf(inst, "clash", url)
+    db = sqlite3.connect(inst.path("state-clash.db"))
+    db.execute("CREATE TABLE suspensions(partner TEXT PRIMARY KEY, by TEXT, reason TEXT, since_ms INTEGER)")
+    db.execute("INSERT INTO suspensions VALUES ('yet-another', 'officer', 'x', 1)")
+    db.execute("CREATE TABLE subject_requests(id TEXT PRIMARY KEY, year INTEGER, seq INTEGER, subject TEXT, "
+               "type TEXT, received TEXT, channel TEXT, note TEXT, opened_at INTEGER, opened_by TEXT, "
+               "opened_index INTEGER, status TEXT, outcome TEXT, reason TEXT, closed_at INTEGER, "
+               "closed_by TEXT, closed_index INTEGER)")
+    y, n = ID_RE.match(stop["id"]).groups()
+    db.execute("INSERT INTO subject_requests(id, year, seq, subject, type, received, opened_at, opened_by, "
+               "opened_index, status) VALUES (?, ?, ?, ?, 'stop_use', ?, 1, 'officer', 1, 'open')",
+               (stop["id"], int(y), int(n), subject_of(inst, m2), today()))
+    db.commit()
+    db.close()
+    r = inst.pdgate("ledger", "migrate", "--to", url, "-c", clash)
+    check(r.returncode == 1 and "holds another request of that id" in r.stderr and "nothing was stored" in r.stderr,
+          f"a clashing id: {r.returncode} {r.stderr.strip()[-300:]}")
+    eq(env.pg.psql("SELECT count(*) FROM suspensions WHERE partner = 'yet-another'", dbname="carry").strip(),
+       "0", "nothing of it stored")
+    r = inst.pdgate("serve", "-c", clash, "-n")
+    check(r.returncode != 0 and "never given" in r.stderr, "the clashing node still refused")
     r = inst.pdgate("ledger", "migrate", "--to", url)
     check(r.returncode == 2 and "-c FILE" in r.stderr, f"migrate without --from or -c: {r.stderr.strip()}")
     verify(inst, url)

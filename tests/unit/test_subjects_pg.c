@@ -275,6 +275,22 @@ test_register(const char *u)
 	CHECK(sql(u, "SELECT count(*) FROM subject_requests", v, sizeof(v)) == 0 &&
 	          strcmp(v, "26") == 0,
 	      "the rows: %s", v);
+
+	/* the session ended under it (a restart, an administrator): the write fails before its
+	   act is recorded, nothing stored; the next one connects again */
+	int calls = r.calls;
+	CHECK(sql(u,
+	          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = "
+	          "'subjects' AND application_name = 'pdgate' AND pid <> pg_backend_pid()",
+	          NULL, 0) == 0,
+	      "sessions ended");
+	usleep(100000);
+	CHECK(add(s1, a, SUBJECTS_STOP_USE, &r, &row) == SUBJECTS_EDB && r.calls == calls,
+	      "a lost session: refused, nothing recorded");
+	CHECK(add(s1, a, SUBJECTS_STOP_USE, &r, &row) == SUBJECTS_OK &&
+	          strcmp(row.id, "RQ-2026-000027") == 0,
+	      "connected again, numbered on: %s", row.id);
+	CHECK(subjects_restrictions(s1, a) == POLICY_RESTRICT_STOP_USE, "in force");
 done:
 	subjects_close(s1);
 	subjects_close(s2);
