@@ -143,7 +143,7 @@ LINK_test_kana            := kana utf8
 LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
                              pki_file policy pseudo record release strtab text token ujson utf8
-LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_cosig ledger_outside receipt \
+LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_cosig ledger_outside receipt state_copy \
                              ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_volume ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_batch    := buf ledger_batch merkle
@@ -187,7 +187,10 @@ LINK_test_server_request  := apierr
 LINK_test_share           :=
 LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
-LINK_test_subjects        := cal
+LINK_test_subjects        := cal subjects_file
+LINK_test_subjects_pg     := apierr buf cal codec config file ident ledger ledger_batch ledger_db ledger_err ledger_index ledger_leaf \
+                             ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_volume ledger_vfs log merkle \
+                             metrics note pki pki_crl pki_file stagedir strtab subjects subjects_file subjects_pg text utf8
 LINK_test_text            := utf8
 LINK_test_tlsauth         := apierr cal codec file ident pki pki_crl pki_file tlsauth
 LINK_test_tlscred         := cal codec file tlscred

@@ -42,6 +42,7 @@
 #include "registry.h"
 #include "server.h"
 #include "status.h"
+#include "state_copy.h"
 #include "subjects.h"
 #include "tlsauth.h"
 #include "tlscred.h"
@@ -270,6 +271,38 @@ reopen_log(struct gateway *g)
 }
 
 /* Everything SIGHUP reads again, loaded before anything changes. */
+/*
+ * The ledger's hooks with several nodes (ledger_params.state_load): the suspensions and revoked
+ * tokens (the registry's) and the members' restrictions (the register's), all of one shared
+ * state and its one generation. Both are open before the ledger's writer starts.
+ */
+static int
+shared_load(void *arg, struct ledger_store *s)
+{
+	struct gateway *g = arg;
+	int rc = registry_state_load(g->registry, s);
+
+	if (rc == 0)
+		rc = subjects_state_load(g->subjects, s);
+	return rc;
+}
+
+static bool
+shared_allows(void *arg, const char *partner, const char *token)
+{
+	struct gateway *g = arg;
+
+	return registry_state_allows(g->registry, partner, token);
+}
+
+static unsigned
+shared_restrictions(void *arg, const char *subject)
+{
+	struct gateway *g = arg;
+
+	return subjects_restrictions(g->subjects, subject);
+}
+
 struct reload_set {
 	struct registry_snapshot *policies;
 	struct tlsauth_snapshot *partner_trust, *staff_trust;
@@ -425,9 +458,12 @@ open_all(struct gateway *g, char **errors)
 		OPENSSL_cleanse(secret, len);
 		free(secret);
 	}
-	/* a PostgreSQL ledger is checked now, so that -n says what serve would refuse */
+	/* a PostgreSQL ledger is checked now, so that -n says what serve would refuse; and the
+	 * state file a single gateway kept: what it holds must be in the database already */
 	if (c->ledger.url != NULL &&
 	    ledger_pool_check(c->ledger.url, c->ledger.origin, err, sizeof err) < 0)
+		add_error(errors, "[ledger] url: %s", err);
+	if (c->ledger.url != NULL && state_copy_check(c->gateway.state, err, sizeof err) < 0)
 		add_error(errors, "[ledger] url: %s", err);
 	struct origin_params op = origin_params_of(c);
 	op.metrics = g->metrics;
@@ -578,7 +614,9 @@ serve_main(int argc, char **argv)
 		        g.tokenstore == NULL ? err : "out of memory");
 		goto done;
 	}
-	if ((g.subjects = subjects_open(g.cfg->gateway.state, err, sizeof err)) == NULL) {
+	/* (with several nodes, the register is the database's, opened with the shared state) */
+	if (g.cfg->ledger.url == NULL &&
+	    (g.subjects = subjects_open(g.cfg->gateway.state, err, sizeof err)) == NULL) {
 		fprintf(stderr, "pdgate serve: %s: [gateway] state: %s\n", g.cfg->gateway.state,
 		        err);
 		goto done;
@@ -605,6 +643,17 @@ serve_main(int argc, char **argv)
 		start_failed(&g, err);
 		goto done;
 	}
+	/* Several nodes: the shared state's connection (a writer's: it makes the tables in an
+	 * empty database) and the register in it, before the ledger's writer starts and asks
+	 * them (shared_load). */
+	if (g.cfg->ledger.url != NULL &&
+	    ((g.state = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL, err,
+	                               sizeof err)) == NULL ||
+	     (g.subjects = subjects_open_pg(g.cfg->ledger.url, err, sizeof err)) == NULL)) {
+		fprintf(stderr, "pdgate serve: [ledger] url: the shared state: %s\n", err);
+		log_msg(g.log, "error", "the shared state: %s", err);
+		goto done;
+	}
 	struct ledger_params lp = {
 	    .path = config_ledger_where(g.cfg),
 	    .origin = g.cfg->ledger.origin,
@@ -616,10 +665,12 @@ serve_main(int argc, char **argv)
 	    .may_sign = g.witness != NULL ? witness_client_may_sign : NULL,
 	    .signed_cb = g.witness != NULL ? witness_client_signed : NULL,
 	    .hook_arg = g.witness,
-	    /* several nodes: the suspensions in the database, checked in every commit */
-	    .state_load = g.cfg->ledger.url != NULL ? registry_state_load : NULL,
-	    .state_allows = g.cfg->ledger.url != NULL ? registry_state_allows : NULL,
-	    .state_arg = g.registry,
+	    /* several nodes: the suspensions and the members' restrictions in the database,
+	       checked in every commit */
+	    .state_load = g.cfg->ledger.url != NULL ? shared_load : NULL,
+	    .state_allows = g.cfg->ledger.url != NULL ? shared_allows : NULL,
+	    .state_restrictions = g.cfg->ledger.url != NULL ? shared_restrictions : NULL,
+	    .state_arg = &g,
 	    /* and the contracts' daily volumes, counted in every commit */
 	    .volume_seen = g.cfg->ledger.url != NULL ? volume_seen : NULL,
 	    .volume_arg = &g,
@@ -635,11 +686,10 @@ serve_main(int argc, char **argv)
 		goto done;
 	}
 	if (g.cfg->ledger.url != NULL &&
-	    ((g.state = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL, err,
-	                               sizeof err)) == NULL ||
-	     (g.state_listen = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL,
+	    ((g.state_listen = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL,
 	                                      err, sizeof err)) == NULL ||
-	     registry_share(g.registry, g.state, g.state_listen, err, sizeof err) != 0 ||
+	     registry_share(g.registry, g.state, g.state_listen, subjects_state_load, g.subjects,
+	                    err, sizeof err) != 0 ||
 	     (g.counts = ledger_pg_open(g.cfg->ledger.url, true, g.cfg->ledger.origin, NULL, err,
 	                                sizeof err)) == NULL)) {
 		fprintf(stderr, "pdgate serve: [ledger] url: the shared state: %s\n", err);

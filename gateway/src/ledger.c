@@ -31,8 +31,6 @@
 #include "note.h"
 #include "now.h"
 
-/* The key file is small; anything larger is not a PEM private key. */
-#define KEY_MAX_BYTES 16384
 /*
  * WAL checkpoints run on their own thread and connection, never inside the writer's commit
  * (docs/ledger.md, section 4): once the WAL holds CKPT_START frames, the checkpointer copies
@@ -75,6 +73,7 @@ struct waiter {
 	char *token;        /* and that release's work order (jti), NULL if none */
 	uint64_t state_gen; /* with partner: the state's generation its decision read */
 	struct ledger_volume vol; /* with a shared store: what it releases of a daily volume */
+	struct ledger_members members; /* with partner: its released members' restrictions */
 	struct waiter *next;
 	struct buf tails[]; /* n leaf tails, built by the caller */
 };
@@ -134,6 +133,7 @@ struct ledger {
 	void *hook_arg;
 	int (*state_load)(void *arg, struct ledger_store *s); /* shared state (ledger_params) */
 	bool (*state_allows)(void *arg, const char *partner, const char *token);
+	unsigned (*state_restrictions)(void *arg, const char *subject);
 	void *state_arg;
 	uint64_t state_gen; /* the generation the writer last put in force (writer only) */
 	void (*volume_seen)(void *arg, const char *contract, int64_t day, uint64_t total,
@@ -156,37 +156,10 @@ lmsg(struct ledger *l, const char *level, const char *fmt, ...)
 	log_msg(l->log, level, "ledger: %s", msg);
 }
 
-/* Reads the key file (mode 0600 or stricter) and makes the signer; the PEM is wiped. */
-static struct note_signer *
-load_signer(const char *path, const char *origin, char *err, size_t errlen)
-{
-	struct note_signer *s = NULL;
-	char *pem;
-	char msg[512];
-	size_t len = 0;
-
-	if (config_check_key_mode(path, msg, sizeof(msg)) < 0) {
-		snprintf(err, errlen, "%s", msg);
-		return NULL;
-	}
-	if ((pem = file_read(path, KEY_MAX_BYTES - 1, FILE_READ_NONEMPTY, &len, NULL, 0)) == NULL) {
-		snprintf(err, errlen, "ledger key %s: empty, unreadable or too large", path);
-		return NULL;
-	}
-	if ((s = note_signer_new(origin, pem, len)) == NULL)
-		snprintf(err, errlen,
-		         "ledger key %s: not an unencrypted Ed25519 private key in PEM, or the "
-		         "origin '%s' cannot name a note key",
-		         path, origin);
-	OPENSSL_cleanse(pem, len);
-	free(pem);
-	return s;
-}
-
 char *
 ledger_key_vkey(const char *key, const char *origin, char *err, size_t errlen)
 {
-	struct note_signer *s = load_signer(key, origin, err, errlen);
+	struct note_signer *s = ledger_sign_load_key(key, origin, err, errlen);
 	char *vkey = s != NULL ? note_signer_vkey(s) : NULL;
 
 	if (s != NULL && vkey == NULL)
@@ -368,6 +341,7 @@ waiter_free(struct waiter *w)
 	free(w->partner);
 	free(w->token);
 	ledger_volume_clear(&w->vol);
+	ledger_members_clear(&w->members);
 	free(w);
 }
 
@@ -391,13 +365,20 @@ state_check(struct ledger *l, struct waiter **list, struct waiter **stale, uint6
 	}
 	for (struct waiter **pw = list; *pw != NULL;) {
 		struct waiter *w = *pw;
-		if (w->partner != NULL && w->state_gen != gen &&
-		    !l->state_allows(l->state_arg, w->partner, w->token)) {
+		const char *why = NULL;
+		if (w->partner != NULL && w->state_gen != gen) {
+			if (!l->state_allows(l->state_arg, w->partner, w->token))
+				why = "suspended or its work order revoked meanwhile";
+			else if (l->state_restrictions != NULL &&
+			         ledger_members_changed(&w->members, l->state_restrictions,
+			                                l->state_arg))
+				why = "a member's restrictions changed meanwhile";
+		}
+		if (why != NULL) {
 			lmsg(l, "warn",
 			     "a release to %s decided under shared state %" PRIu64
-			     " is refused under %" PRIu64
-			     " (suspended or its work order revoked meanwhile): decided again",
-			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen);
+			     " is refused under %" PRIu64 " (%s): decided again",
+			     w->partner[0] ? w->partner : "(none)", w->state_gen, gen, why);
 			*pw = w->next;
 			w->next = *stale;
 			*stale = w;
@@ -773,6 +754,10 @@ ledger_append_async(struct ledger *l, const struct ledger_entry *e, size_t n, le
 		waiter_free(w);
 		return LEDGER_ENOMEM;
 	}
+	if (w->partner != NULL && ledger_members_claim(&w->members, e, n) != 0) {
+		waiter_free(w);
+		return LEDGER_ENOMEM;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (ledger_leaf_tail(&e[i], &w->tails[i]) < 0) {
 			int rc = LEDGER_ENOMEM;
@@ -1017,6 +1002,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 	l->hook_arg = p->hook_arg;
 	l->state_load = p->state_load;
 	l->state_allows = p->state_allows;
+	l->state_restrictions = p->state_restrictions;
 	l->state_arg = p->state_arg;
 	l->volume_seen = p->volume_seen;
 	l->volume_arg = p->volume_arg;
@@ -1039,7 +1025,7 @@ ledger_open(const struct ledger_params *p, char *err, size_t errlen)
 			snprintf(err, errlen, "ledger %s: %s", p->path, msg);
 			goto fail;
 		}
-		if ((l->signer = load_signer(p->key, p->origin, err, errlen)) == NULL)
+		if ((l->signer = ledger_sign_load_key(p->key, p->origin, err, errlen)) == NULL)
 			goto fail;
 		if ((vkey = note_signer_vkey(l->signer)) == NULL ||
 		    (l->verifier = note_verifier_new(vkey, strlen(vkey))) == NULL) {

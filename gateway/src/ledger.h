@@ -57,9 +57,12 @@ struct ledger_params {
 	 * generation is not the one the writer saw last; state_allows then says whether a release
 	 * of partner under work order token (its jti; NULL: none) decided under another
 	 * generation may still go out (false: its call fails with LEDGER_ESTATE, none of its
-	 * entries stored). Neither may call the ledger. */
+	 * entries stored). state_restrictions then gives the members' restriction bits now in
+	 * force for a release's subject: one whose bits that matter (ledger_entry.restrict_mask)
+	 * differ from those its decision used fails the same way. None may call the ledger. */
 	int (*state_load)(void *arg, struct ledger_store *s);
 	bool (*state_allows)(void *arg, const char *partner, const char *token);
+	unsigned (*state_restrictions)(void *arg, const char *subject);
 	void *state_arg;
 	/* Daily volumes, for a store several nodes share (ignored on the file; NULL: not counted).
 	 * Each commit adds the records of its releases (ledger_entry.records_per_day > 0) to their

@@ -26,6 +26,7 @@
 #include "ledger_upgrade.h"
 #include "note.h"
 #include "receipt.h"
+#include "state_copy.h"
 
 /* A verifier key line, and a proof bundle read by check-proof. */
 #define VKEY_MAX_BYTES 4096
@@ -41,6 +42,7 @@ static const char ledger_usage[] =
     "       pdgate ledger backup -c FILE [--vkey VKEY] [--interval MS] DEST\n"
     "       pdgate ledger upgrade (-c FILE | --db LEDGER.db --vkey VKEY)\n"
     "       pdgate ledger migrate --from LEDGER.db --to postgresql://... (-c FILE | --vkey VKEY)\n"
+    "       pdgate ledger migrate --to postgresql://... -c FILE\n"
     "\n"
     "verify       checks the whole ledger offline: every leaf against its hash and position,\n"
     "             every stored node, every checkpoint's root, signature and consistency with\n"
@@ -87,7 +89,12 @@ static const char ledger_usage[] =
     "             if absent), row for row in one transaction: the file verified first (every\n"
     "             entry signed: stop its gateway, whose lock the command takes), the copy\n"
     "             verified before it commits and again after, with the same size, latest\n"
-    "             checkpoint and leaves. Exit 0 moved; 1 not moved (nothing stored).\n"
+    "             checkpoint and leaves. With -c FILE also the [gateway] state database's\n"
+    "             suspensions, revoked tokens and members' requests, in the same transaction,\n"
+    "             and the state database marked as copied (a node on [ledger] url refuses to\n"
+    "             start on one that holds some never copied). Without --from: only that copy,\n"
+    "             into a database that holds the ledger already. Exit 0 moved; 1 not moved\n"
+    "             (nothing stored).\n"
     "\n"
     "Except upgrade, the ledger is opened read-only: the commands work on a running gateway's file "
     "and on a\n"
@@ -625,26 +632,79 @@ done:
 	return rc;
 }
 
+/* The gateway's shared state, copied in the destination's transaction (state_copy.h). */
+struct state_ctx {
+	struct state_copy *sc;
+	struct state_copy_report r;
+};
+
+static int
+copy_state(void *arg, struct ledger_store *dst, char *err, size_t errlen)
+{
+	struct state_ctx *x = arg;
+
+	return state_copy_into(x->sc, dst, &x->r, err, errlen);
+}
+
+/* After the database committed: the state database marked copied, and what was copied. */
+static int
+state_done(struct cli *c, struct state_ctx *x)
+{
+	char err[512];
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int rc = state_copy_end(x->sc, 1, (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, err,
+	                        sizeof(err));
+	x->sc = NULL;
+	if (rc != 0)
+		return cli_err(c,
+		               "%s: %s (the database holds the copy; mark it again with "
+		               "pdgate ledger migrate --to URL -c FILE)",
+		               c->cfg->gateway.state, err);
+	printf("copied %" PRIu64 " suspensions, %" PRIu64 " revoked tokens and %" PRIu64
+	       " members' requests of %s\n",
+	       x->r.suspensions, x->r.revoked, x->r.requests, c->cfg->gateway.state);
+	return 0;
+}
+
 /* Moves an embedded ledger into PostgreSQL (ledger_migrate.h), holding the file's gateway
- * lock: no gateway writes the file meanwhile, and one that runs refuses the move. */
+ * lock: no gateway writes the file meanwhile, and one that runs refuses the move. With -c, the
+ * gateway's shared state too; without --from, that alone. */
 static int
 cmd_migrate(struct cli *c)
 {
 	struct ledger_migrate_report r;
+	struct state_ctx x = {0};
 	char err[1024], b64[CODEC_B64_LEN(MERKLE_HASH_LEN) + 1];
-	int fd, rc = 1;
+	int fd = -1, rc = 1;
 
-	if (cli_vkey(c) != 0)
+	if (c->from != NULL && cli_vkey(c) != 0)
 		return 1;
-	if ((fd = open(c->from, O_RDONLY | O_CLOEXEC)) < 0)
-		return cli_err(c, "%s: %s", c->from, strerror(errno));
+	if (c->cfg != NULL &&
+	    (x.sc = state_copy_open(c->cfg->gateway.state, err, sizeof(err))) == NULL)
+		return cli_err(c, "[gateway] state: %s", err);
+	if (c->from == NULL) {
+		if (ledger_migrate_state(c->to, c->cfg->ledger.origin, copy_state, &x, err,
+		                         sizeof(err)) != 0) {
+			cli_err(c, "%s; nothing was stored", err);
+			goto done;
+		}
+		rc = state_done(c, &x) != 0;
+		goto done;
+	}
+	if ((fd = open(c->from, O_RDONLY | O_CLOEXEC)) < 0) {
+		cli_err(c, "%s: %s", c->from, strerror(errno));
+		goto done;
+	}
 	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		cli_err(c, "%s: %s", c->from,
 		        errno == EWOULDBLOCK ? "a pdgate is running on this ledger: stop it first"
 		                             : strerror(errno));
 		goto done;
 	}
-	if (ledger_migrate(c->from, c->to, c->verifier, &r, err, sizeof(err)) != 0) {
+	if (ledger_migrate(c->from, c->to, c->verifier, x.sc ? copy_state : NULL, &x, &r, err,
+	                   sizeof(err)) != 0) {
 		cli_err(c, "%s; nothing was stored", err);
 		goto done;
 	}
@@ -657,9 +717,11 @@ cmd_migrate(struct cli *c)
 	       r.size, r.batches, r.checkpoints);
 	if (r.cosignatures > 0)
 		printf("and %" PRIu64 " cosignatures of the witnesses\n", r.cosignatures);
-	rc = 0;
+	rc = x.sc != NULL ? state_done(c, &x) != 0 : 0;
 done:
-	close(fd);
+	state_copy_end(x.sc, 0, 0, err, sizeof(err));
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 
@@ -754,9 +816,9 @@ ledger_main(int argc, char **argv)
 		cli_err(&c, "--from and --to are options of migrate");
 		goto out;
 	}
-	if (is_migrate && (c.from == NULL || c.to == NULL || c.db != NULL)) {
-		cli_err(&c,
-		        "migrate takes --from LEDGER.db and --to postgresql://... (and no --db)");
+	if (is_migrate && (c.to == NULL || c.db != NULL || (c.from == NULL && c.conf == NULL))) {
+		cli_err(&c, "migrate takes --from LEDGER.db and --to postgresql://..., or --to and "
+		            "-c FILE (and no --db)");
 		goto out;
 	}
 	if (c.checkpoint != NULL && !is_verify) {

@@ -80,12 +80,16 @@ struct ledger_entry {
 	 * written before it existed; never null, and never in an admin entry. */
 	const char *country;
 	const struct ledger_admin *admin; /* required for LEDGER_ADMIN, else must be NULL */
-	/* Not in the leaf: the generation of the shared state (suspensions) the decision read,
-	 * for a ledger whose store several nodes share (ledger_params.state_load); 0: none. */
+	/* Not in the leaf: the generation of the shared state (suspensions, members'
+	 * restrictions) the decision read, for a ledger whose store several nodes share
+	 * (ledger_params.state_load); 0: none. With a release's subject: the members'
+	 * restriction bits the decision used (POLICY_RESTRICT_*), and those of them that matter
+	 * to it (restrict_mask; 0: none, nothing to check). */
 	uint64_t state_gen;
 	/* Not in the leaf: with a release, its contract's records_per_day (0: none), which a store
 	 * several nodes share counts across them (ledger_params.volume_seen). */
 	uint64_t records_per_day;
+	unsigned restrictions, restrict_mask;
 };
 
 /* The name of a kind in leaves ("release", "deny", "admin"); static. kind must be valid. */

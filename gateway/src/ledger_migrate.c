@@ -143,8 +143,8 @@ same(const struct ledger_verdict *a, const uint8_t da[32], const struct ledger_v
 }
 
 int
-ledger_migrate(const char *from, const char *to, struct note_verifier *v,
-               struct ledger_migrate_report *r, char *err, size_t errlen)
+ledger_migrate(const char *from, const char *to, struct note_verifier *v, ledger_migrate_fn also,
+               void *arg, struct ledger_migrate_report *r, char *err, size_t errlen)
 {
 	struct ledger_store *src = NULL, *dst = NULL, *after = NULL;
 	struct ledger_verdict before, inside, done;
@@ -208,6 +208,8 @@ ledger_migrate(const char *from, const char *to, struct note_verifier *v,
 		         m == LEDGER_EIO ? dst->ops->errmsg(dst) : ledger_strerror(m));
 		goto fail;
 	}
+	if (also != NULL && also(arg, dst, err, errlen) != 0)
+		goto fail;
 	/* the destination's own transaction sees the rows it inserted */
 	if (check(dst, v, &inside, d1, "the copy", err, errlen) < 0)
 		goto fail;
@@ -249,5 +251,40 @@ done:
 	ledger_store_free(after);
 	ledger_store_free(dst);
 	ledger_store_free(src);
+	return rc;
+}
+
+int
+ledger_migrate_state(const char *to, const char *origin, ledger_migrate_fn also, void *arg,
+                     char *err, size_t errlen)
+{
+	struct ledger_store *dst;
+	struct ledger_tip tip;
+	char msg[512];
+	int rc = -1;
+
+	if (!ledger_store_is_url(to)) {
+		snprintf(err, errlen, "--to is a postgresql:// URL");
+		return -1;
+	}
+	if ((dst = ledger_pg_open(to, true, origin, NULL, msg, sizeof(msg))) == NULL) {
+		snprintf(err, errlen, "%s", msg);
+		return -1;
+	}
+	if (dst->ops->begin(dst, &tip) != 0) {
+		snprintf(err, errlen, "%s", dst->ops->errmsg(dst));
+		goto done;
+	}
+	if (also(arg, dst, err, errlen) != 0) {
+		dst->ops->rollback(dst);
+		goto done;
+	}
+	if (dst->ops->commit(dst) != 0) {
+		snprintf(err, errlen, "committing: %s", dst->ops->errmsg(dst));
+		goto done;
+	}
+	rc = 0;
+done:
+	ledger_store_free(dst);
 	return rc;
 }

@@ -24,11 +24,22 @@ struct ledger_migrate_report {
  * (docs/ledger.md, section 5) in the snapshot that is copied, and every entry is covered by a
  * checkpoint (its gateway stopped cleanly). After, inside the destination's transaction and again
  * once committed: it verifies the same, with the same size, the same latest checkpoint and the same
- * SHA-256 of all the leaves. The caller holds the file's gateway lock. 0, or -1 with err (nothing
- * was stored in to).
+ * SHA-256 of all the leaves. The caller holds the file's gateway lock. also (NULL: none) is
+ * called inside the destination's transaction, after the ledger's rows and before the checks
+ * (state_copy_into: the gateway's shared state); non-zero fails the move with its err. 0, or -1
+ * with err (nothing was stored in to).
  */
+struct ledger_store;
+typedef int (*ledger_migrate_fn)(void *arg, struct ledger_store *dst, char *err, size_t errlen);
 int ledger_migrate(const char *from, const char *to, struct note_verifier *v,
-                   struct ledger_migrate_report *r, char *err, size_t errlen);
+                   ledger_migrate_fn also, void *arg, struct ledger_migrate_report *r, char *err,
+                   size_t errlen);
+
+/* Runs also in one transaction of the PostgreSQL ledger to, of origin, that holds the tree lock
+ * (a move's second step, the ledger itself moved already): committed if it returns 0. 0, or -1
+ * with err (nothing stored). */
+int ledger_migrate_state(const char *to, const char *origin, ledger_migrate_fn also, void *arg,
+                         char *err, size_t errlen);
 
 /*
  * The copy itself, for ledger_migrate and for a backup of a PostgreSQL ledger into a file

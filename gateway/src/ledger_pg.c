@@ -44,13 +44,13 @@ static const char schema_sql[] =
 
 /*
  * The state the nodes share (docs/cluster.md): the suspensions, the revoked tokens (revoked_at
- * in Unix seconds, as the state database's), and one row whose generation grows with every
- * change of them. A change takes the tree lock (state_suspend, state_revoke), and every
- * commit reads the generation under that lock (pg_begin), so each batch knows whether a
- * release it holds was decided under the state in force. And the limits: each work order's
- * records released (uses) and each contract's records released on a JST day (volumes, day a
- * cal_jst_day). Made in a ledger that predates them too (the same schema version: nothing of
- * the ledger's own rows changes).
+ * in Unix seconds, as the state database's), the members' requests, and one row whose
+ * generation grows with every change of them. A change takes the tree lock (state_suspend,
+ * state_revoke), and every commit reads the generation under that lock (pg_begin), so each batch
+ * knows whether a release it holds was decided under the state in force. And the limits: each
+ * work order's records released (uses) and each contract's records released on a JST day
+ * (volumes, day a cal_jst_day). Made in a ledger that predates them too (the same schema
+ * version: nothing of the ledger's own rows changes).
  */
 static const char state_sql[] =
     "CREATE TABLE IF NOT EXISTS state(id integer PRIMARY KEY CHECK (id = 0), generation bigint "
@@ -61,7 +61,14 @@ static const char state_sql[] =
     "CREATE TABLE IF NOT EXISTS revoked(jti text PRIMARY KEY, revoked_at bigint NOT NULL);"
     "CREATE TABLE IF NOT EXISTS uses(jti text PRIMARY KEY, records bigint NOT NULL);"
     "CREATE TABLE IF NOT EXISTS volumes(contract text, day bigint, records bigint NOT NULL, "
-    "PRIMARY KEY (contract, day));";
+    "PRIMARY KEY (contract, day));"
+    /* the members' requests (subjects_pg.c), as the state file's subject_requests */
+    "CREATE TABLE IF NOT EXISTS subject_requests(id text PRIMARY KEY, year integer NOT NULL, "
+    "seq integer NOT NULL, subject text NOT NULL, type text NOT NULL, received text NOT NULL, "
+    "channel text, note text, opened_at bigint NOT NULL, opened_by text NOT NULL, "
+    "opened_index bigint NOT NULL, status text NOT NULL, outcome text, reason text, closed_at "
+    "bigint, closed_by text, closed_index bigint, UNIQUE (year, seq));"
+    "CREATE INDEX IF NOT EXISTS subject_requests_subject ON subject_requests(subject);";
 
 enum pg_stmt {
 	PG_SIZE,
@@ -803,6 +810,12 @@ static const struct ledger_store_ops pg_ops = {
     .cosig_lines = ledger_pg_cosig_lines,
     .cosig_newest = ledger_pg_cosig_newest,
 };
+
+struct pg_conn *
+ledger_pg_conn(struct ledger_store *s)
+{
+	return s != NULL && s->ops == &pg_ops ? pg_of(s)->conn : NULL;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* For the parts in files of their own (ledger_pg_int.h). */

@@ -36,4 +36,10 @@ struct ledger_store *ledger_pg_open(const char *url, bool writer, const char *or
  * reason, as ledger_pg_open says it. */
 int ledger_pg_check(const char *url, const char *origin, char *err, size_t errlen);
 
+/* The session of s if ledger_pg_open made it (NULL otherwise), borrowed: for the other tables
+ * of the shared state (subjects_pg.c reads the members' requests on it, inside the transaction
+ * s's caller holds). A PGconn (libpq-fe.h). */
+struct pg_conn;
+struct pg_conn *ledger_pg_conn(struct ledger_store *s);
+
 #endif

@@ -7,6 +7,8 @@
 
 #include <openssl/crypto.h>
 
+#include "config.h"
+#include "file.h"
 #include "ledger_err.h"
 #include "ledger_sign.h"
 
@@ -154,4 +156,30 @@ done:
 	free(text);
 	free(note);
 	return r;
+}
+
+struct note_signer *
+ledger_sign_load_key(const char *path, const char *origin, char *err, size_t errlen)
+{
+	struct note_signer *s = NULL;
+	char *pem;
+	char msg[512];
+	size_t len = 0;
+
+	if (config_check_key_mode(path, msg, sizeof(msg)) < 0) {
+		snprintf(err, errlen, "%s", msg);
+		return NULL;
+	}
+	if ((pem = file_read(path, LEDGER_KEY_MAX_BYTES - 1, FILE_READ_NONEMPTY, &len, NULL, 0)) == NULL) {
+		snprintf(err, errlen, "ledger key %s: empty, unreadable or too large", path);
+		return NULL;
+	}
+	if ((s = note_signer_new(origin, pem, len)) == NULL)
+		snprintf(err, errlen,
+		         "ledger key %s: not an unencrypted Ed25519 private key in PEM, or the "
+		         "origin '%s' cannot name a note key",
+		         path, origin);
+	OPENSSL_cleanse(pem, len);
+	free(pem);
+	return s;
 }

@@ -2,6 +2,7 @@
 #ifndef PDGATE_LEDGER_SIGN_H
 #define PDGATE_LEDGER_SIGN_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "ledger_store.h"
@@ -55,5 +56,11 @@ enum ledger_sign_result ledger_sign(struct ledger_store *ws, const struct note_s
                                     const struct ledger_sign_hooks *h, int64_t *at,
                                     struct ledger_tree_state *st, uint64_t *size, char *err,
                                     size_t errlen);
+
+/* The ledger's key file (mode 0600 or stricter, at most LEDGER_KEY_MAX_BYTES) as the signer of
+ * origin's checkpoints; the PEM read is wiped. NULL with err. Caller frees (note_signer_free). */
+#define LEDGER_KEY_MAX_BYTES 16384
+struct note_signer *ledger_sign_load_key(const char *path, const char *origin, char *err,
+                                         size_t errlen);
 
 #endif

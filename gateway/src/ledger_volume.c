@@ -89,3 +89,39 @@ ledger_volume_take(struct ledger_store *s, struct ledger_volume *v, int64_t day)
 	}
 	return 0;
 }
+
+int
+ledger_members_claim(struct ledger_members *m, const struct ledger_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (e[i].kind != LEDGER_RELEASE || e[i].subject == NULL || e[i].restrict_mask == 0)
+			continue;
+		if (m->v == NULL && (m->v = calloc(n, sizeof(*m->v))) == NULL)
+			return LEDGER_ENOMEM;
+		struct ledger_member_check *c = &m->v[m->n++];
+		size_t len = strnlen(e[i].subject, sizeof(c->subject) - 1);
+		memcpy(c->subject, e[i].subject, len);
+		c->subject[len] = '\0';
+		c->bits = e[i].restrictions;
+		c->mask = e[i].restrict_mask;
+	}
+	return 0;
+}
+
+void
+ledger_members_clear(struct ledger_members *m)
+{
+	free(m->v);
+	m->v = NULL;
+	m->n = 0;
+}
+
+bool
+ledger_members_changed(const struct ledger_members *m,
+                       unsigned (*now)(void *arg, const char *subject), void *arg)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if ((now(arg, m->v[i].subject) & m->v[i].mask) != (m->v[i].bits & m->v[i].mask))
+			return true;
+	return false;
+}

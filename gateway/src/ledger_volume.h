@@ -1,4 +1,5 @@
-/* ledger_volume — inside the ledger: contracts' daily volumes counted in the writer's commit. */
+/* ledger_volume — inside the ledger: what a call's releases claim of the state several nodes
+ * share, checked in the writer's commit: a contract's daily volume, the members' restrictions. */
 #ifndef PDGATE_LEDGER_VOLUME_H
 #define PDGATE_LEDGER_VOLUME_H
 
@@ -42,5 +43,25 @@ void ledger_volume_clear(struct ledger_volume *v);
  * (the transaction is then to be rolled back).
  */
 int ledger_volume_take(struct ledger_store *s, struct ledger_volume *v, int64_t day);
+
+/* A released member, as its decision saw its restrictions (ledger_entry.restrictions). */
+struct ledger_member_check {
+	char subject[72]; /* the subject reference (PSEUDO_SUBJECT_HEX hex digits) */
+	unsigned bits, mask;
+};
+
+/* A call's released members whose restrictions matter to their decision (restrict_mask not 0),
+ * checked again under the tree lock when the shared state moved. Zero-initialised: none. */
+struct ledger_members {
+	struct ledger_member_check *v;
+	size_t n;
+};
+
+/* The members released by e[0..n). 0, or LEDGER_ENOMEM. */
+int ledger_members_claim(struct ledger_members *m, const struct ledger_entry *e, size_t n);
+void ledger_members_clear(struct ledger_members *m);
+/* Whether the bits that matter of any member differ now, as now(arg, subject) says them. */
+bool ledger_members_changed(const struct ledger_members *m,
+                            unsigned (*now)(void *arg, const char *subject), void *arg);
 
 #endif

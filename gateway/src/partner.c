@@ -65,26 +65,53 @@ entry_init(const struct request *r, struct ledger_entry *e, enum ledger_kind kin
 }
 
 /*
- * A release the ledger's writer refused because the shared state changed since the decision
- * (LEDGER_ESTATE: a suspension or a work order's revocation made on another node, in force
- * under the tree lock before this batch): refused now as steps 2, 3 and 4 refuse, the writer
- * having put that state in force.
+ * The generation of the shared state a decision reads, before it reads the suspensions and
+ * the members' restrictions: the older of the registry's and the register's, so that a
+ * change put in force in one of them and not yet in the other is checked at the commit.
  */
-static void
+static uint64_t
+state_gen_of(uint64_t registry_gen, struct subjects *subjects)
+{
+	uint64_t g = subjects_state_gen(subjects);
+
+	return g < registry_gen ? g : registry_gen;
+}
+
+unsigned
+partner_held(const struct request *r, const char *subject, unsigned *mask)
+{
+	*mask = policy_restrictions_mask(r->d.contract, r->d.cp);
+	return subjects_restrictions(r->api->subjects, subject);
+}
+
+/*
+ * A release the ledger's writer refused because the shared state changed since the decision
+ * (LEDGER_ESTATE, in force under the tree lock before this batch, the writer having put it in
+ * force): a suspension or a work order's revocation made on another node refuses it now as
+ * steps 2, 3 and 4 refuse (true, r->d refused); otherwise it was a member's restrictions
+ * (false): the generation is read again, and the caller applies the member rules again with
+ * the restrictions now in force, as on one gateway.
+ */
+static bool
 refuse_stale(struct request *r)
 {
 	bool gw = false, ps = false;
+	uint64_t gen = registry_suspensions(r->api->registry, r->id->id, &gw, &ps);
+	bool revoked = r->d.has_token && registry_token_revoked(r->api->registry, r->d.claims.jti);
 
-	(void)registry_suspensions(r->api->registry, r->id->id, &gw, &ps);
+	if (!gw && !ps && !revoked) {
+		r->state_gen = state_gen_of(gen, r->api->subjects);
+		return false;
+	}
 	r->subject[0] = '\0'; /* refused before any member, as step 4 refuses */
-	if (!gw && !ps && r->d.has_token &&
-	    registry_token_revoked(r->api->registry, r->d.claims.jti))
+	if (!gw && !ps)
 		decision_refuse(&r->d, DECISION_STEP_TOKEN, APIERR_TOKEN_INVALID,
 		                "the work order has been revoked");
 	else if (gw)
 		decision_refuse(&r->d, DECISION_STEP_GATEWAY, APIERR_GATEWAY_SUSPENDED, NULL);
 	else
 		decision_refuse(&r->d, DECISION_STEP_PARTNER, APIERR_PARTNER_SUSPENDED, NULL);
+	return true;
 }
 
 /*
@@ -250,8 +277,10 @@ decide(struct request *r, uint32_t want)
 	}
 	f.authorization_unusable =
 	    server_request_header(req, "Authorization", HDR_AUTH_MAX, &f.authorization) < 0;
-	r->state_gen = registry_suspensions(r->api->registry, r->id->id, &f.gateway_suspended,
-	                                    &f.partner_suspended);
+	r->state_gen =
+	    state_gen_of(registry_suspensions(r->api->registry, r->id->id, &f.gateway_suspended,
+	                                      &f.partner_suspended),
+	                 r->api->subjects);
 	r->view = registry_acquire(r->api->registry);
 	f.contracts = r->view->contracts;
 	f.catalog = r->view->catalog;
@@ -322,6 +351,7 @@ build_member(const struct request *r, const EVP_MD *sha256, const char *member_i
 
 	*why_out = NULL;
 	*step = DECISION_STEP_ORIGIN;
+	m->held = held;
 	if (v.error != APIERR_NONE) {
 		*why_out = v.why;
 		return v.error;
@@ -355,12 +385,11 @@ commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *ind
 	int rc = ledger_append(r->api->ledger, le, n, index);
 	enum apierr e = append_error(rc);
 
-	if (rc == LEDGER_ESTATE) {
-		refuse_stale(r);
-		return -1;
-	}
+	if (rc == LEDGER_ESTATE)
+		return refuse_stale(r) ? PARTNER_REFUSED : PARTNER_RESTRICTED;
 	if (rc == LEDGER_EVOLUME)
-		return partner_readmit(r, ++r->volume_tries) == 1 ? 1 : -1;
+		return partner_readmit(r, ++r->volume_tries) == 1 ? PARTNER_READMITTED
+		                                                   : PARTNER_REFUSED;
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);
 		return -1;
@@ -404,6 +433,7 @@ one_finish(struct one *o)
 
 static void one_append(struct one *o, const struct ledger_entry *le);
 static void one_commit(struct one *o);
+static void one_release(struct one *o);
 
 /*
  * The refusal of a single-member request, as refuse() answers it: unrecorded at once, else once
@@ -443,7 +473,18 @@ one_done(void *arg, int rc, uint64_t index)
 	enum apierr e = append_error(rc);
 
 	if (rc == LEDGER_ESTATE && o->release) {
-		refuse_stale(r);
+		if (!refuse_stale(r)) { /* the member's restrictions changed: step 10 again */
+			unsigned mask, held = partner_held(r, r->subject, &mask);
+			const char *why;
+			enum apierr w =
+			    policy_check_restrictions(r->d.contract, r->d.cp, held, &why);
+			if (w == APIERR_NONE) {
+				o->m.held = held;
+				one_release(o);
+				return;
+			}
+			decision_refuse(&r->d, DECISION_STEP_MEMBER, w, why);
+		}
 		one_refuse(o);
 		return;
 	}
@@ -505,7 +546,6 @@ one_commit(struct one *o)
 {
 	struct request *r = &o->r;
 	struct decision_io io = request_io(r);
-	struct ledger_entry le;
 
 	if (!o->taken && decision_take_records(&r->d, &io, 1) != APIERR_NONE) {
 		r->subject[0] = '\0'; /* the work order refuses, not the member: no subject */
@@ -513,11 +553,23 @@ one_commit(struct one *o)
 		return;
 	}
 	o->taken = true; /* once: a release made again after step 8 is not counted twice */
+	one_release(o);
+}
+
+/* Step 11 for o's member, built and taken: its release entry appended. */
+static void
+one_release(struct one *o)
+{
+	struct request *r = &o->r;
+	struct ledger_entry le;
+
 	entry_init(r, &le, LEDGER_RELEASE); /* step 11: committed before a byte is queued */
 	le.subject = r->subject;
 	le.items = o->m.item_v;
 	le.n_items = o->m.n_items;
 	le.digest = o->m.digest;
+	le.restrictions = o->m.held;
+	le.restrict_mask = policy_restrictions_mask(r->d.contract, r->d.cp);
 	o->release = true;
 	one_append(o, &le); /* le's strings are copied into its leaf before this returns */
 }

@@ -31,8 +31,10 @@ struct request {
 	int64_t now_ms;
 	struct decision d;
 	char subject[PSEUDO_SUBJECT_HEX + 1]; /* the one member's reference once known, or "" */
-	uint32_t used;         /* of the records reserved at step 8, those released (committed) */
-	uint64_t state_gen;    /* the shared state's generation steps 3 and 4 read (0: none) */
+	uint32_t used; /* of the records reserved at step 8, those released (committed) */
+	/* the shared state's generation steps 3 and 4 and the members' restrictions read (the
+	 * older of the two; 0: none) */
+	uint64_t state_gen;
 	unsigned volume_tries; /* step 8 decided again after the shared daily volume refused */
 };
 
@@ -45,6 +47,7 @@ struct released {
 	char subject[PSEUDO_SUBJECT_HEX + 1];
 	const char **item_v; /* the ledger items, borrowed from the contract */
 	size_t n_items;
+	unsigned held;       /* the members' restrictions its decision used (POLICY_RESTRICT_*) */
 	enum apierr refused; /* APIERR_NONE if released; else a member rule's refusal */
 	const char *why;     /* with refused: the rule's message (static) */
 };
@@ -61,10 +64,20 @@ enum apierr partner_build_member(const struct request *r, const EVP_MD *sha256,
                                  const char *member_id, const char *subject, const char *bytes,
                                  size_t len, struct buf *out, struct released *m, char *why,
                                  size_t whylen, const char **why_out, enum decision_step *step);
-/* 0 committed; -1 with r->d refused; 1: the shared daily volume refused it and step 8 was
- * decided again (partner_readmit): make the release again for r->d.granted records. */
+/* What partner_commit says of a request's entries. */
+enum {
+	PARTNER_REFUSED = -1,   /* not committed: r->d refused */
+	PARTNER_COMMITTED = 0,  /* committed */
+	PARTNER_READMITTED = 1, /* the shared daily volume refused it and step 8 was decided again
+	                           (partner_readmit): make the release again for r->d.granted */
+	PARTNER_RESTRICTED = 2, /* members' restrictions changed under it (LEDGER_ESTATE):
+	                           r->state_gen is read again, the caller applies the restrictions
+	                           now in force to its members and commits again */
+};
 int partner_commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *index);
 int partner_readmit(struct request *r, unsigned tries);
+/* The restriction bits of subject in force now and those that matter to r's decision. */
+unsigned partner_held(const struct request *r, const char *subject, unsigned *mask);
 
 /* GET /v1/members?limit=N&after=ID (partner_page.c) */
 void partner_member_page(struct server_request *req, void *app);

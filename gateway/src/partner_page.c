@@ -119,10 +119,12 @@ chunk_run(struct workq_item *w)
 
 /*
  * The page body, assembled from the very texts whose digests the ledger holds, so that each
- * member's bytes in the answer hash to its entry's digest.
+ * member's bytes in the answer hash to its entry's digest: every member of m released (a
+ * member withheld after its chunk was built, its restrictions changed, is left out).
  */
 static char *
-page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, size_t *len)
+page_body(struct chunk *c, size_t nchunks, const struct released *m, const char *next,
+          size_t withheld, size_t *len)
 {
 	struct buf t = {0};
 	char tail[160];
@@ -132,14 +134,15 @@ page_body(struct chunk *c, size_t nchunks, const char *next, size_t withheld, si
 	bool any = false;
 
 	bad |= buf_add(&t, "{\"members\":[", 12);
-	for (size_t i = 0; i < nchunks && !bad; i++) {
-		if (c[i].text.len == 0)
-			continue;
-		if (any)
-			bad |= buf_add(&t, ",", 1);
-		bad |= buf_add(&t, c[i].text.data, c[i].text.len);
-		any = true;
-	}
+	for (size_t i = 0; i < nchunks && !bad; i++)
+		for (size_t k = c[i].lo; k < c[i].hi && !bad; k++) {
+			if (m[k].refused != APIERR_NONE)
+				continue;
+			if (any)
+				bad |= buf_add(&t, ",", 1);
+			bad |= buf_add(&t, c[i].text.data + m[k].off, m[k].len);
+			any = true;
+		}
 	if (!bad) {
 		snprintf(tail, sizeof(tail), "],\"next\":%s,\"withheld\":%zu}", nxs, withheld);
 		bad |= buf_add(&t, tail, strlen(tail));
@@ -497,6 +500,58 @@ spec_take(struct request *r, const char *after, uint32_t cap, bool *followed)
 	return s;
 }
 
+/* Commits a page again after its members' restrictions changed under it at most this often
+ * (each time, another change of them committed meanwhile); then 503, nothing released. */
+#define PAGE_AGAIN_MAX 3
+
+/*
+ * One entry per member: a release for each one sent, a deny (with the member rule that
+ * withheld it) for each one left out. A page that reached no member records one release
+ * entry without a subject, so that every answer has its entry.
+ */
+static void
+page_entries(const struct request *r, const struct page *p, struct ledger_entry *le)
+{
+	unsigned mask = policy_restrictions_mask(r->d.contract, r->d.cp);
+
+	partner_entry_init(r, &le[0], LEDGER_RELEASE);
+	for (size_t i = 0; i < p->n; i++) {
+		const struct released *m = &p->m[i];
+		partner_entry_init(r, &le[i],
+		                   m->refused == APIERR_NONE ? LEDGER_RELEASE : LEDGER_DENY);
+		le[i].subject = m->subject;
+		if (m->refused == APIERR_NONE) {
+			le[i].items = m->item_v;
+			le[i].n_items = m->n_items;
+			le[i].digest = m->digest;
+			le[i].restrictions = m->held;
+			le[i].restrict_mask = mask;
+		} else {
+			le[i].reason = apierr_code(m->refused);
+		}
+	}
+}
+
+/* The member rules' restrictions applied again to the members p released, with those in force
+ * now (after r->state_gen was read again); how many more it withholds. */
+static size_t
+page_restrict(const struct request *r, struct page *p)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n; i++) {
+		struct released *m = &p->m[i];
+		unsigned mask, held;
+		if (m->refused != APIERR_NONE)
+			continue;
+		held = partner_held(r, m->subject, &mask);
+		m->refused = policy_check_restrictions(r->d.contract, r->d.cp, held, &m->why);
+		m->held = held;
+		n += m->refused != APIERR_NONE;
+	}
+	return n;
+}
+
 /*
  * The page of GET /v1/members, from step 9 on, under a decision that went on, for
  * r->d.granted members; *taken of them already counted against the work order. 1 if the
@@ -518,8 +573,8 @@ release_page_once(struct request *r, const char *after, size_t *taken)
 	EVP_MD *sha256 = NULL;
 	enum decision_step step = DECISION_STEP_ORIGIN;
 	enum apierr e, oe = APIERR_NONE;
-	bool followed;
 	int again = 0;
+	bool followed;
 	struct spec *s = spec_take(r, after, granted, &followed);
 
 	if (s != NULL) { /* built ahead, nothing it read changed: its members are this page's */
@@ -576,38 +631,37 @@ release_page_once(struct request *r, const char *after, size_t *taken)
 	    decision_take_records(&r->d, &io, released - *taken) != APIERR_NONE)
 		goto done;
 	*taken = released > *taken ? released : *taken;
-	/*
-	 * One entry per member: a release for each one sent, a deny (with the member rule that
-	 * withheld it) for each one left out. A page that reached no member records one release
-	 * entry without a subject, so that every answer has its entry.
-	 */
 	n_entries = p.n > 0 ? p.n : 1;
 	le = calloc(n_entries, sizeof(*le));
 	if (le == NULL) {
 		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
 		goto done;
 	}
-	partner_entry_init(r, &le[0], LEDGER_RELEASE);
-	for (size_t i = 0; i < p.n; i++) {
-		struct released *m = &p.m[i];
-		partner_entry_init(r, &le[i],
-		                   m->refused == APIERR_NONE ? LEDGER_RELEASE : LEDGER_DENY);
-		le[i].subject = m->subject;
-		if (m->refused == APIERR_NONE) {
-			le[i].items = m->item_v;
-			le[i].n_items = m->n_items;
-			le[i].digest = m->digest;
-		} else {
-			le[i].reason = apierr_code(m->refused);
+	for (int tries = 0;; tries++) {
+		page_entries(r, &p, le);
+		body = page_body(chunks, nchunks, p.m, next, withheld, &len);
+		if (body == NULL) {
+			decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
+			goto done;
 		}
+		int rc = partner_commit(r, le, n_entries, &index); /* step 11 */
+		if (rc == PARTNER_COMMITTED)
+			break;
+		if (rc == PARTNER_READMITTED)
+			again = 1;
+		if (rc != PARTNER_RESTRICTED)
+			goto done;
+		free(body);
+		body = NULL;
+		if (tries == PAGE_AGAIN_MAX) {
+			decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_LEDGER_UNAVAILABLE,
+			                NULL);
+			goto done;
+		}
+		/* members' restrictions changed under the commit: step 10 again, with them */
+		released -= page_restrict(r, &p);
+		withheld = p.n - released;
 	}
-	body = page_body(chunks, nchunks, next, withheld, &len);
-	if (body == NULL) {
-		decision_refuse(&r->d, DECISION_STEP_RELEASE, APIERR_INTERNAL, NULL);
-		goto done;
-	}
-	if ((again = partner_commit(r, le, n_entries, &index)) != 0) /* step 11 */
-		goto done;
 	metrics_decision(r->api->metrics, METRICS_RELEASE, APIERR_NONE, p.n > 0 ? released : 1);
 	for (size_t i = 0; i < p.n && withheld > 0; i++)
 		if (p.m[i].refused != APIERR_NONE)
@@ -622,7 +676,7 @@ done:
 	free(body);
 	free(next);
 	EVP_MD_free(sha256);
-	return again > 0;
+	return again;
 }
 
 static void

@@ -231,6 +231,15 @@ policy_check_restrictions(const struct contract *c, const struct contract_purpos
 	return APIERR_NONE;
 }
 
+unsigned
+policy_restrictions_mask(const struct contract *c, const struct contract_purpose *p)
+{
+	if (p->purpose != NULL && p->purpose->kind == CATALOG_KIND_EXCEPTION)
+		return 0;
+	return POLICY_RESTRICT_STOP_USE |
+	       (c->relationship == CONTRACT_THIRD_PARTY ? POLICY_RESTRICT_STOP_THIRD_PARTY : 0);
+}
+
 const char *
 policy_basis(const struct contract *c, const struct contract_purpose *p, char *buf, size_t len)
 {

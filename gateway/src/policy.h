@@ -73,6 +73,10 @@ enum apierr policy_check_member(const struct contract *c, const struct contract_
  * passes, as it does there. *why, if why is not NULL, gets a static message. */
 enum apierr policy_check_restrictions(const struct contract *c, const struct contract_purpose *p,
                                       unsigned restrictions, const char **why);
+/* The bits policy_check_restrictions reads for c and p: STOP_USE, STOP_THIRD_PARTY for a
+ * third-party provision, none for an exception purpose. Two sets of bits equal under it give
+ * the same answer. */
+unsigned policy_restrictions_mask(const struct contract *c, const struct contract_purpose *p);
 
 /*
  * The basis for the ledger: "exception:<purpose>" for an exception purpose, "consent" for a

@@ -52,6 +52,8 @@ struct registry {
 	uint64_t state_gen;
 	struct strtab revoked;       /* the shared state's revoked jtis (-> 1), under lock */
 	struct ledger_store *listen; /* the listener thread's connection */
+	int (*also)(void *arg, struct ledger_store *s); /* registry_share's */
+	void *also_arg;
 	pthread_t listener;
 	bool listening, stop; /* stop under lock */
 };
@@ -480,7 +482,8 @@ listen_main(void *arg)
 			continue;
 		}
 		if (rc == 1 || mono_ms() - last >= SHARE_POLL_MS) {
-			if (registry_state_load(r, r->listen) == 0)
+			if (registry_state_load(r, r->listen) == 0 &&
+			    (r->also == NULL || r->also(r->also_arg, r->listen) == 0))
 				last = mono_ms();
 		}
 	}
@@ -488,7 +491,8 @@ listen_main(void *arg)
 }
 
 int
-registry_share(struct registry *r, struct ledger_store *s, struct ledger_store *listen, char *err,
+registry_share(struct registry *r, struct ledger_store *s, struct ledger_store *listen,
+               int (*also)(void *arg, struct ledger_store *s), void *also_arg, char *err,
                size_t errlen)
 {
 	if (s->ops->state_read == NULL || s->ops->state_suspend == NULL ||
@@ -505,6 +509,8 @@ registry_share(struct registry *r, struct ledger_store *s, struct ledger_store *
 		return -1;
 	}
 	r->listen = listen;
+	r->also = also;
+	r->also_arg = also_arg;
 	if (listen->ops->state_wait(listen, 0) < 0) {
 		snprintf(err, errlen, "listening for changes: %s", listen->ops->errmsg(listen));
 		return -1;

@@ -70,12 +70,14 @@ uint64_t registry_suspensions(struct registry *r, const char *partner, bool *gat
  * those of the database s (a writer's connection; the state database's are no longer read),
  * loaded now; every change goes through s. listen, a second connection to it, is a thread's
  * that puts in force what another node changes as soon as it is announced (LISTEN/NOTIFY),
- * and every SHARE_POLL_MS in any case. Both borrowed, outliving the registry. 0, or -1 with
- * err.
+ * and every SHARE_POLL_MS in any case. Both borrowed, outliving the registry. also (NULL:
+ * none) loads the shared state's other holders (the members' restrictions) as the listener
+ * reads its own, on the listener's connection, with also_arg. 0, or -1 with err.
  */
 struct ledger_store;
 int registry_share(struct registry *r, struct ledger_store *s, struct ledger_store *listen,
-                   char *err, size_t errlen);
+                   int (*also)(void *arg, struct ledger_store *s), void *also_arg, char *err,
+                   size_t errlen);
 /* The ledger's hooks (ledger_params.state_load, state_allows; arg the registry): puts in force
  * the suspensions and revoked tokens s holds if they are newer than those in force; whether a
  * release of partner under work order token (NULL: none) may go out under them. */

@@ -1,5 +1,5 @@
-/* subjects — members' requests (開示・訂正・削除・利用停止・第三者提供停止): their register in the
- * state database, and the restrictions they put on every release, held in memory. */
+/* subjects — members' requests (開示・訂正・削除・利用停止・第三者提供停止): their register, and
+ * the restrictions they put on every release, held in memory. */
 #ifndef PDGATE_SUBJECTS_H
 #define PDGATE_SUBJECTS_H
 
@@ -13,7 +13,9 @@
 #include "pseudo.h"
 
 /*
- * One table in the SQLite file of [gateway] state, shared with the other users of that file:
+ * One table, in one of two stores: the SQLite file of [gateway] state, shared with the other
+ * users of that file (a single gateway: subjects_open), or the ledger's PostgreSQL database
+ * that several gateway nodes share (subjects_open_pg; docs/cluster.md):
  *   subject_requests(id TEXT PRIMARY KEY, year, seq, subject, type, received, channel, note,
  *                    opened_at, opened_by, opened_index, status, outcome, reason, closed_at,
  *                    closed_by, closed_index)
@@ -22,15 +24,17 @@
  *
  * Ids are "RQ-YYYY-NNNNNN": the Japan year in which the request was registered and its number
  * in that year from 000001, given out under the writer's lock in the transaction that stores
- * the request, so two officers never get the same id and a number is never reused.
+ * the request (on PostgreSQL, a lock every node's writes take), so two officers never get the
+ * same id, on one node or several, and a number is never reused.
  *
  * The restrictions (stop_use, stop_third_party) of the requests that are open or completed
  * are held in memory, loaded at open and changed by each write before it returns, so that a
  * partner's next request sees them without asking the database. A refused or withdrawn
- * request lifts its restriction, unless another request of the member holds it.
+ * request lifts its restriction, unless another request of the member holds it. On
+ * PostgreSQL a write also moves the shared state's generation (the tree lock, NOTIFY), and
+ * every node loads them again when it moves (subjects_state_load).
  *
- * Thread-safe. Section 18 moves the register to a shared database; this header is all its
- * callers know of it.
+ * Thread-safe. This header is all its callers know of either store.
  */
 struct subjects;
 
@@ -90,6 +94,9 @@ enum subjects_result {
 /* Opens (creating the table if needed) the register at path and loads the restrictions.
  * NULL with err. Caller closes. */
 struct subjects *subjects_open(const char *path, char *err, size_t errlen);
+/* The same in the PostgreSQL ledger of url, whose tables (docs/ledger.md) a writer has made:
+ * the table made if needed, on a connection of its own. NULL with err. Caller closes. */
+struct subjects *subjects_open_pg(const char *url, char *err, size_t errlen);
 void subjects_close(struct subjects *s); /* NULL is a no-op */
 
 /* What a new request says. Strings borrowed; channel and note may be NULL. */
@@ -124,6 +131,15 @@ unsigned subjects_restrictions(struct subjects *s, const char *subject);
 /* A number that changes with every change of those bits, for any subject, before the change
  * is seen by subjects_restrictions: equal at two times, no restriction changed in between. */
 uint64_t subjects_generation(struct subjects *s);
+/* The generation of the shared state the restrictions in memory are of, read before the bits
+ * they are used with (which are then at least as new); 0 for a single gateway's file. */
+uint64_t subjects_state_gen(struct subjects *s);
+/* The ledger's hook and the listener's (arg the register; ledger_params.state_load): puts in
+ * force the restrictions the shared store holds, read through via (a PostgreSQL ledger
+ * store's connection, in the transaction its caller holds, if any) when their generation is
+ * newer than those in force. 0 or -1. */
+struct ledger_store;
+int subjects_state_load(void *arg, struct ledger_store *via);
 
 /*
  * The requests as JSON objects {"id","type","received","channel","note","status","outcome",

@@ -374,6 +374,38 @@ members(const struct contract_set *s)
 	}
 }
 
+/* The restriction bits that matter, and that two sets equal under them decide alike. */
+static void
+restriction_masks(const struct contract_set *s)
+{
+	static const struct {
+		const char *id, *purpose;
+		unsigned want;
+	} cases[] = {
+	    {"CT-2026-0201", "marketing", POLICY_RESTRICT_STOP_USE},
+	    {"CT-2026-0203", "consented",
+	     POLICY_RESTRICT_STOP_USE | POLICY_RESTRICT_STOP_THIRD_PARTY},
+	    {"CT-2026-0201", "legal_obligation", 0},
+	    {"CT-2026-0203", "legal_obligation", 0},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const struct contract *c = contract_set_find(s, cases[i].id);
+		const struct contract_purpose *p = c ? contract_purpose(c, cases[i].purpose) : NULL;
+		CHECK(p != NULL, "mask %zu: setup", i);
+		if (p == NULL)
+			continue;
+		unsigned m = policy_restrictions_mask(c, p);
+		CHECK(m == cases[i].want, "mask %zu (%s %s): %u, want %u", i, cases[i].id,
+		      cases[i].purpose, m, cases[i].want);
+		for (unsigned a = 0; a < 4; a++)
+			for (unsigned b = 0; b < 4; b++)
+				if ((a & m) == (b & m))
+					CHECK(policy_check_restrictions(c, p, a, NULL) ==
+					          policy_check_restrictions(c, p, b, NULL),
+					      "mask %zu: bits %u and %u decide alike", i, a, b);
+	}
+}
+
 static void
 basis(const struct contract_set *s)
 {
@@ -470,6 +502,7 @@ main(void)
 		check_contract(s, now);
 		check_purpose(cat, s);
 		members(s);
+		restriction_masks(s);
 		basis(s);
 	}
 	hard_rules(cat);
