@@ -72,7 +72,7 @@ struct waiter {
 	char *partner;      /* with a shared state: the partner of a release it holds, else NULL */
 	char *token;        /* and that release's work order (jti), NULL if none */
 	uint64_t state_gen; /* with partner: the state's generation its decision read */
-	struct ledger_volume vol; /* with a shared store: what it releases of a daily volume */
+	struct ledger_volume vol;      /* with a shared store: what it releases of a daily volume */
 	struct ledger_members members; /* with partner: its released members' restrictions */
 	struct waiter *next;
 	struct buf tails[]; /* n leaf tails, built by the caller */

@@ -170,7 +170,8 @@ ledger_sign_load_key(const char *path, const char *origin, char *err, size_t err
 		snprintf(err, errlen, "%s", msg);
 		return NULL;
 	}
-	if ((pem = file_read(path, LEDGER_KEY_MAX_BYTES - 1, FILE_READ_NONEMPTY, &len, NULL, 0)) == NULL) {
+	if ((pem = file_read(path, LEDGER_KEY_MAX_BYTES - 1, FILE_READ_NONEMPTY, &len, NULL, 0)) ==
+	    NULL) {
 		snprintf(err, errlen, "ledger key %s: empty, unreadable or too large", path);
 		return NULL;
 	}

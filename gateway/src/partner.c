@@ -389,7 +389,7 @@ commit(struct request *r, const struct ledger_entry *le, size_t n, uint64_t *ind
 		return refuse_stale(r) ? PARTNER_REFUSED : PARTNER_RESTRICTED;
 	if (rc == LEDGER_EVOLUME)
 		return partner_readmit(r, ++r->volume_tries) == 1 ? PARTNER_READMITTED
-		                                                   : PARTNER_REFUSED;
+		                                                  : PARTNER_REFUSED;
 	if (e != APIERR_NONE) {
 		decision_refuse(&r->d, DECISION_STEP_RELEASE, e, NULL);
 		return -1;
