@@ -460,5 +460,92 @@ def _(env):
           f"{ms(t_back - t_kill)} from its kill to its first 200 after the restart", flush=True)
 
 
+@case("a synchronous standby promoted: two nodes under load, the primary killed hard, 503 "
+      "ledger_unavailable until the promotion, then service back by itself; every 200 recorded "
+      "in the promoted database, checkpoints before and after consistent")
+def _(env):
+    primary = env.enter(PgServer(dbname="ha"))
+    standby = env.enter(PgServer(dbname="ha", standby_of=primary))
+    url = pgserver.multi_url([primary, standby], "ha")
+    inst = env.install(members=MEMBERS, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    confs = [node_conf(inst, f"ha{k + 1}", url) for k in range(2)]
+    tokens = prepare(inst)
+    auditor = staff_token(inst, "audit", "auditor")
+    r = inst.pdgate("serve", "-c", confs[0], "-n")
+    eq((r.returncode, r.stdout.strip()), (0, "configuration OK"), f"serve -n: {r.stderr.strip()}")
+    nodes = [pdtest.Daemon(inst, conf=c) for c in confs]
+    load = None
+    try:
+        for d in nodes:
+            d.start()
+        load = Load(inst, nodes, tokens)
+        check(all(load.first_200(n, 20, 0) for n in range(2)), "both nodes serve under load")
+        time.sleep(1.5)
+        eq(primary.psql("SELECT sync_state FROM pg_stat_replication", dbname="postgres").strip(),
+           "sync", "the standby is synchronous")
+        before_notes = [read_note(d, inst) for d in nodes]
+        t_crash = time.monotonic()
+        primary.crash()
+        t_down = time.monotonic()
+        time.sleep(OUTAGE_S)
+        t_promote = time.monotonic()
+        standby.promote()
+        t_promoted = time.monotonic()
+        backs = [load.first_200(n, 30, t_promote) for n in range(2)]
+        check(all(backs), f"service back on the promoted standby within 30 s: {backs}")
+        time.sleep(1.5)
+        load.finish()
+        after_notes = [read_note(d, inst) for d in nodes]
+        # the checkpoints read before and after, consistent: proofs from each node
+        for j, d in enumerate(nodes):
+            for i in range(2):
+                consistent(inst, d, auditor, before_notes[i], after_notes[j],
+                           f"node {i + 1}'s checkpoint before, node {j + 1}'s after")
+        for d in nodes:
+            d.term()
+    finally:
+        if load is not None:
+            load.stop.set()
+        for d in nodes:
+            d.kill()
+    for d in nodes:
+        d.check_sanitizer()
+    answers = load.answers
+    # while the primary was down and the standby not yet promoted: 503 ledger_unavailable to
+    # every request, on both nodes, nothing released
+    outage = [a for a in answers if a.sent >= t_down and a.at <= t_promote]
+    per = [[a for a in outage if a.node == n] for n in range(2)]
+    check(all(per), f"both nodes answered while the primary was down ({[len(x) for x in per]})")
+    bad = [(a.node + 1, a.status, a.code and a.code[0]) for a in outage
+           if a.status != 503 or a.code[0] != "ledger_unavailable"]
+    eq(bad[:5], [], "answers other than 503 ledger_unavailable while the primary was down")
+    leaked = [a for a in outage if b'"M0' in a.code[1]]
+    eq(leaked[:3], [], "a member released in a 503")
+    # each node serves every request from its first 200 after the promotion on
+    after = [a for a in answers if a.sent > backs[a.node].sent]
+    eq(sorted({a.status for a in after}), [200], "the answers after service came back")
+    # not a request or connection failed: the nodes stayed up throughout
+    eq(load.failures[:5], [], "requests or connections that failed")
+    # the promoted database holds every 200, of before the crash and after the promotion
+    leaves = leaves_of(inst, standby.database_url("ha"))
+    got = entries_of(leaves, answers, "failover")
+    pre = [a for a in got if a.at < t_crash]
+    post = [a for a in got if a.sent > t_promote]
+    check(len(pre) > 20 and len(post) > 20, f"200s before the crash {len(pre)}, after {len(post)}")
+    for k, note in enumerate(before_notes + after_notes):
+        verify_with(inst, standby.database_url("ha"), note, f"ha-{k}")
+    out = cli(inst, "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(out.endswith("ledger OK\n") and f"size {len(leaves)}\n" in out, out)
+    first503 = [min(a.at for a in x if a.status == 503) - t_crash for x in per]
+    gone = [b.at - t_crash for b in backs]
+    print(f"# figure: failover: the primary killed; 503 ledger_unavailable on both nodes "
+          f"({len(outage)} answers, p99 {ms(sorted(a.at - a.sent for a in outage)[int(len(outage) * 0.99)])}); "
+          f"standby promoted {ms(t_promote - t_crash)} after the crash in {ms(t_promoted - t_promote)}; "
+          f"first 200 on the promoted standby {ms(backs[0].at - t_promoted)} and "
+          f"{ms(backs[1].at - t_promoted)} after the promotion: 503s for {ms(gone[0])} and "
+          f"{ms(gone[1])} in all (first 503 {ms(first503[0])}, {ms(first503[1])} after the "
+          f"crash); {len(pre)} 200s before, {len(post)} after, {len(leaves)} entries", flush=True)
+
+
 if __name__ == "__main__":
     pdtest.run(Env)
