@@ -254,11 +254,22 @@ class PgServer:
             finally:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
-    def crash(self):
-        """The server killed hard, as by a power cut: SIGKILL to the postmaster and every
-        process of its data folder at once (nothing flushed, nobody told). The data stays."""
+    def crash(self, postmaster_only=False):
+        """The server killed hard. By default as by a power cut: SIGKILL to the postmaster and
+        every process of its data folder at once (nothing flushed, nobody told). With
+        postmaster_only, `kill -9` of the postmaster alone: its children see it gone and end
+        on their own (a session waiting for its standby's acknowledgement is ended unanswered),
+        within 10 s or killed. The data stays."""
+        pids = self._processes()
+        if postmaster_only:
+            pid = int((self.data / "postmaster.pid").read_text().split()[0])
+            os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while self._processes() and time.monotonic() < deadline:
+                time.sleep(0.02)
         self._kill_all()
         self.proc_started = False
+        return pids
 
     def promote(self):
         """A standby made the primary: it stops replaying and takes writes (pg_ctl promote)."""

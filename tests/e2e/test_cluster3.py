@@ -460,17 +460,16 @@ def _(env):
           f"{ms(t_back - t_kill)} from its kill to its first 200 after the restart", flush=True)
 
 
-@case("a synchronous standby promoted: two nodes under load, the primary killed hard, 503 "
-      "ledger_unavailable until the promotion, then service back by itself; every 200 recorded "
-      "in the promoted database, checkpoints before and after consistent")
-def _(env):
+def failover(env, how):
+    """Two nodes under load on a primary and its synchronous standby; the primary killed (how:
+    "power" or "postmaster", pgserver.PgServer.crash), the standby promoted OUTAGE_S later."""
     primary = env.enter(PgServer(dbname="ha"))
     standby = env.enter(PgServer(dbname="ha", standby_of=primary))
     url = pgserver.multi_url([primary, standby], "ha")
     inst = env.install(members=MEMBERS, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
     confs = [node_conf(inst, f"ha{k + 1}", url) for k in range(2)]
     tokens = prepare(inst)
-    auditor = staff_token(inst, "audit", "auditor")
+    officer, auditor = staff_token(inst, "officer", "officer"), staff_token(inst, "audit", "auditor")
     r = inst.pdgate("serve", "-c", confs[0], "-n")
     eq((r.returncode, r.stdout.strip()), (0, "configuration OK"), f"serve -n: {r.stderr.strip()}")
     nodes = [pdtest.Daemon(inst, conf=c) for c in confs]
@@ -480,12 +479,12 @@ def _(env):
             d.start()
         load = Load(inst, nodes, tokens)
         check(all(load.first_200(n, 20, 0) for n in range(2)), "both nodes serve under load")
-        time.sleep(1.5)
+        time.sleep(1.0)
         eq(primary.psql("SELECT sync_state FROM pg_stat_replication", dbname="postgres").strip(),
            "sync", "the standby is synchronous")
         before_notes = [read_note(d, inst) for d in nodes]
         t_crash = time.monotonic()
-        primary.crash()
+        primary.crash(postmaster_only=how == "postmaster")
         t_down = time.monotonic()
         time.sleep(OUTAGE_S)
         t_promote = time.monotonic()
@@ -493,8 +492,36 @@ def _(env):
         t_promoted = time.monotonic()
         backs = [load.first_200(n, 30, t_promote) for n in range(2)]
         check(all(backs), f"service back on the promoted standby within 30 s: {backs}")
-        time.sleep(1.5)
+        time.sleep(1.0)
         load.finish()
+        # the shared state on the promoted standby: node 2 hears of a suspension and of its
+        # lift through node 1 by the notifications of its listening connection, made again on
+        # the promoted standby (whoami shows the node's copy and writes no entry: nothing of
+        # node 2 commits, which would read the state too), and refuses in between, recorded
+        sakura = PARTNERS[0][0]
+        raw = nodes[1].http(cert=inst.pki.partner(sakura))
+        auth = {"Authorization": "Bearer " + tokens[sakura]}
+
+        def heard(suspended, what):
+            t0 = time.monotonic()
+            while raw.request("GET", "/v1/whoami").json()["suspended"] != suspended:
+                check(time.monotonic() < t0 + 5 * pdtest.SLOW,
+                      f"node 2 did not hear of the {what} through node 1 within 5 s")
+                time.sleep(0.05)
+
+        eq(raw.request("GET", "/v1/members/M0000001", auth).status_code, 200, "node 2, before")
+        r = staff_call(nodes[0], f"/v1/partners/{sakura}/suspend", officer, {"reason": "drill"},
+                       method="POST")
+        eq(r.status_code, 200, f"suspend through node 1 after the failover: {r.text[:300]}")
+        heard(True, "suspension")
+        r = raw.request("GET", "/v1/members/M0000002", auth)
+        check_error(r, 403, "partner_suspended", "node 2 after the suspension")
+        refusal = int(r.headers["X-Ledger-Index"])
+        r = staff_call(nodes[0], f"/v1/partners/{sakura}/resume", officer, method="POST")
+        eq(r.status_code, 200, f"resume through node 1: {r.text[:300]}")
+        heard(False, "lift")
+        eq(raw.request("GET", "/v1/members/M0000003", auth).status_code, 200, "node 2, lifted")
+        raw.close()
         after_notes = [read_note(d, inst) for d in nodes]
         # the checkpoints read before and after, consistent: proofs from each node
         for j, d in enumerate(nodes):
@@ -529,6 +556,8 @@ def _(env):
     # the promoted database holds every 200, of before the crash and after the promotion
     leaves = leaves_of(inst, standby.database_url("ha"))
     got = entries_of(leaves, answers, "failover")
+    eq((leaves[refusal]["kind"], leaves[refusal]["reason"]), ("deny", "partner_suspended"),
+       f"node 2's refusal after the failover, entry {refusal}")
     pre = [a for a in got if a.at < t_crash]
     post = [a for a in got if a.sent > t_promote]
     check(len(pre) > 20 and len(post) > 20, f"200s before the crash {len(pre)}, after {len(post)}")
@@ -538,13 +567,28 @@ def _(env):
     check(out.endswith("ledger OK\n") and f"size {len(leaves)}\n" in out, out)
     first503 = [min(a.at for a in x if a.status == 503) - t_crash for x in per]
     gone = [b.at - t_crash for b in backs]
-    print(f"# figure: failover: the primary killed; 503 ledger_unavailable on both nodes "
+    print(f"# figure: failover ({how}): the primary killed (its processes gone in "
+          f"{ms(t_down - t_crash)}); 503 ledger_unavailable on both nodes "
           f"({len(outage)} answers, p99 {ms(sorted(a.at - a.sent for a in outage)[int(len(outage) * 0.99)])}); "
-          f"standby promoted {ms(t_promote - t_crash)} after the crash in {ms(t_promoted - t_promote)}; "
-          f"first 200 on the promoted standby {ms(backs[0].at - t_promoted)} and "
-          f"{ms(backs[1].at - t_promoted)} after the promotion: 503s for {ms(gone[0])} and "
+          f"pg_ctl promote {ms(t_promote - t_crash)} after the crash (it returned in "
+          f"{ms(t_promoted - t_promote)}); first 200 {ms(backs[0].at - t_promote)} and "
+          f"{ms(backs[1].at - t_promote)} after the promote began: 503s for {ms(gone[0])} and "
           f"{ms(gone[1])} in all (first 503 {ms(first503[0])}, {ms(first503[1])} after the "
           f"crash); {len(pre)} 200s before, {len(post)} after, {len(leaves)} entries", flush=True)
+
+
+
+@case("a synchronous standby promoted after a power cut of the primary (every process killed at "
+      "once), two nodes under load: 503 ledger_unavailable until the promotion, then service back "
+      "by itself; every 200 in the promoted database, checkpoints before and after consistent")
+def _(env):
+    failover(env, "power")
+
+
+@case("a synchronous standby promoted after kill -9 of the primary's postmaster (its sessions "
+      "ended on their own), two nodes under load: the same")
+def _(env):
+    failover(env, "postmaster")
 
 
 if __name__ == "__main__":
