@@ -334,9 +334,9 @@ def _(env):
                 sent = time.monotonic()
                 r = conns[pid, n].request("GET", member(pid, n, i), auths[pid])
                 eq(r.status_code, 200, f"{pid} on node {n + 1}: {r.text[:200]}")
-                out.append(Answer(n, pid, sent, time.monotonic(), 200, int(r.headers["X-Ledger-Index"]),
-                                  r.headers["X-Request-Id"], hashlib.sha256(r.content).hexdigest(),
-                                  None, 0))
+                out.append(Answer(n, pid, sent, time.monotonic(), 200,
+                                  int(r.headers["X-Ledger-Index"]), r.headers["X-Request-Id"],
+                                  hashlib.sha256(r.content).hexdigest(), None, 0))
             return out
 
         with ThreadPoolExecutor(len(conns)) as ex:
@@ -368,7 +368,8 @@ def _(env):
         eq((r.status_code, r.json().get("changed")), (200, True), f"resume through node 3: {r.text[:300]}")
         for n in (0, 1):
             deadline = time.monotonic() + 5 * pdtest.SLOW
-            while (r := conns[sakura, n].request("GET", "/v1/members/M0000009", auths[sakura])).status_code != 200:
+            while (r := conns[sakura, n].request("GET", "/v1/members/M0000009",
+                                                 auths[sakura])).status_code != 200:
                 check_error(r, 403, "partner_suspended", f"node {n + 1} before it heard of the lift")
                 check(time.monotonic() < deadline, f"node {n + 1} did not hear of the lift in 5 s")
                 time.sleep(0.05)
@@ -567,9 +568,10 @@ def failover(env, how):
     check(out.endswith("ledger OK\n") and f"size {len(leaves)}\n" in out, out)
     first503 = [min(a.at for a in x if a.status == 503) - t_crash for x in per]
     gone = [b.at - t_crash for b in backs]
+    waits = sorted(a.at - a.sent for a in outage)
     print(f"# figure: failover ({how}): the primary killed (its processes gone in "
           f"{ms(t_down - t_crash)}); 503 ledger_unavailable on both nodes "
-          f"({len(outage)} answers, p99 {ms(sorted(a.at - a.sent for a in outage)[int(len(outage) * 0.99)])}); "
+          f"({len(outage)} answers, p99 {ms(waits[int(len(waits) * 0.99)])}); "
           f"pg_ctl promote {ms(t_promote - t_crash)} after the crash (it returned in "
           f"{ms(t_promoted - t_promote)}); first 200 {ms(backs[0].at - t_promote)} and "
           f"{ms(backs[1].at - t_promote)} after the promote began: 503s for {ms(gone[0])} and "
