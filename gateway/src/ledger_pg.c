@@ -11,6 +11,7 @@
 
 #include "ledger_err.h"
 #include "ledger_pg.h"
+#include "ledger_pgwait.h"
 
 /* Type OIDs of the parameters (pg_type.h, stable across versions). */
 #define OID_BYTEA 17
@@ -136,6 +137,7 @@ struct pg_store {
 	bool prepared;  /* the statements are prepared on this session */
 	bool opened;    /* the schema is checked: a new session prepares the statements */
 	bool listening; /* LISTEN pdgate_state is in force on this session (state_wait) */
+	bool silent;    /* the last statement's answer did not come: the session was given up */
 	char err[512];  /* the last error */
 };
 
@@ -151,11 +153,36 @@ set_err(struct pg_store *p, const PGresult *r, const char *what)
 {
 	const char *m = r != NULL ? PQresultErrorMessage(r) : "";
 
-	if (m == NULL || m[0] == '\0')
+	if (p->silent)
+		m = "PostgreSQL answered nothing in time: the session is given up";
+	else if (m == NULL || m[0] == '\0')
 		m = PQerrorMessage(p->conn);
 	snprintf(p->err, sizeof(p->err), "%s%s%s", what ? what : "", what ? ": " : "",
 	         m && m[0] ? m : "PostgreSQL failed");
 	p->err[strcspn(p->err, "\n")] = '\0';
+}
+
+/* How long a session waits for a byte of a statement's answer (ledger_pgwait.h): the server's
+ * own statement_timeout (setup: 30 s, a reader's 60 s) and 5 s, so that a server that works
+ * answers first, in time or with its error; one that answers nothing is given up then. */
+static int
+silence_ms(const struct pg_store *p)
+{
+	return p->writer ? 35000 : 65000;
+}
+
+static PGresult *
+xexec(struct pg_store *p, const char *sql)
+{
+	return pgwait_exec(p->conn, silence_ms(p), &p->silent, sql);
+}
+
+static PGresult *
+xparams(struct pg_store *p, const char *sql, int n, const Oid *types, const char *const *vals,
+        const int *lens, const int *fmts, int result_fmt)
+{
+	return pgwait_params(p->conn, silence_ms(p), &p->silent, sql, n, types, vals, lens, fmts,
+	                     result_fmt);
 }
 
 static void
@@ -202,7 +229,7 @@ setup(struct pg_store *p)
 		         enc ? enc : "unknown");
 		return -1;
 	}
-	r = PQexec(p->conn, set);
+	r = xexec(p, set);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_err(p, r, NULL);
 		PQclear(r);
@@ -219,8 +246,8 @@ prepare(struct pg_store *p)
 	int n = p->writer ? PG_COUNT : PG_READER_END;
 
 	for (int i = 0; i < n; i++) {
-		PGresult *r = PQprepare(p->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
-		                        stmts[i].types);
+		PGresult *r = pgwait_prepare(p->conn, silence_ms(p), &p->silent, stmts[i].name,
+		                             stmts[i].sql, stmts[i].nparams, stmts[i].types);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			set_err(p, r, "not a pdgate ledger");
 			PQclear(r);
@@ -244,6 +271,7 @@ ready(struct pg_store *p)
 		return -1;
 	}
 	if (PQstatus(p->conn) != CONNECTION_OK) {
+		p->silent = false; /* what is said now is of the new session */
 		PQreset(p->conn);
 		if (PQstatus(p->conn) != CONNECTION_OK) {
 			set_err(p, NULL, "cannot reach PostgreSQL");
@@ -277,10 +305,12 @@ run(struct pg_store *p, enum pg_stmt st, const char *const *vals, const int *len
 
 	if (ready(p) < 0)
 		return NULL;
-	r = PQexecPrepared(p->conn, stmts[st].name, stmts[st].nparams, vals, lens, fmts, 1);
+	r = pgwait_prepared(p->conn, silence_ms(p), &p->silent, stmts[st].name, stmts[st].nparams,
+	                    vals, lens, fmts, 1);
 	if (PQresultStatus(r) != want && retry(p)) {
 		PQclear(r);
-		r = PQexecPrepared(p->conn, stmts[st].name, stmts[st].nparams, vals, lens, fmts, 1);
+		r = pgwait_prepared(p->conn, silence_ms(p), &p->silent, stmts[st].name,
+		                    stmts[st].nparams, vals, lens, fmts, 1);
 	}
 	if (PQresultStatus(r) != want) {
 		set_err(p, r, NULL);
@@ -310,10 +340,10 @@ simple(struct pg_store *p, const char *sql, ExecStatusType want)
 
 	if (ready(p) < 0)
 		return NULL;
-	r = PQexec(p->conn, sql);
+	r = xexec(p, sql);
 	if (PQresultStatus(r) != want && retry(p)) {
 		PQclear(r);
-		r = PQexec(p->conn, sql);
+		r = xexec(p, sql);
 	}
 	if (PQresultStatus(r) != want) {
 		set_err(p, r, NULL);
@@ -432,7 +462,7 @@ static void
 pg_end(struct pg_store *p, const char *sql)
 {
 	if (p->in_tx && PQstatus(p->conn) == CONNECTION_OK)
-		PQclear(PQexec(p->conn, sql));
+		PQclear(xexec(p, sql));
 	p->in_tx = false;
 }
 
@@ -623,7 +653,7 @@ pg_commit(struct ledger_store *s)
 	int rc = LEDGER_EIO;
 
 	assert(p->in_tx);
-	r = PQexec(p->conn, "COMMIT");
+	r = xexec(p, "COMMIT");
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
 		rc = 0;
 	else if (PQresultStatus(r) == PGRES_COMMAND_OK)
@@ -656,7 +686,7 @@ pg_probe(struct ledger_store *s)
 
 	PQclear(r);
 	if (PQstatus(p->conn) == CONNECTION_OK && PQtransactionStatus(p->conn) != PQTRANS_IDLE)
-		PQclear(PQexec(p->conn, "ROLLBACK"));
+		PQclear(xexec(p, "ROLLBACK"));
 	return rc;
 }
 
@@ -720,7 +750,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 	if (r == NULL)
 		goto done;
 	PQclear(r);
-	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	r = xparams(p, sql, n, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_err(p, r, what);
 		PQclear(r);
@@ -729,7 +759,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 	*changed = strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
 	if (*changed) {
-		r = PQexec(p->conn, "UPDATE state SET generation = generation + 1 WHERE id = 0");
+		r = xexec(p, "UPDATE state SET generation = generation + 1 WHERE id = 0");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(r), "1") != 0) {
 			set_err(p, r, "the shared state row");
 			PQclear(r);
@@ -737,7 +767,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 		}
 		PQclear(r);
 		/* delivered to every listening node when (and only if) this commits */
-		r = PQexec(p->conn, "NOTIFY pdgate_state");
+		r = xexec(p, "NOTIFY pdgate_state");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			set_err(p, r, "announcing the change");
 			PQclear(r);
@@ -745,7 +775,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 		}
 		PQclear(r);
 	}
-	r = PQexec(p->conn, "COMMIT");
+	r = xexec(p, "COMMIT");
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
 		rc = 0;
 	else
@@ -908,15 +938,14 @@ create_schema(struct pg_store *p, const char *origin)
 		         others);
 		goto done;
 	}
-	if ((r = PQexec(p->conn, schema_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+	if ((r = xexec(p, schema_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_err(p, r, "creating the tables");
 		PQclear(r);
 		goto done;
 	}
 	PQclear(r);
-	r = PQexecParams(p->conn,
-	                 "INSERT INTO meta(key, value) VALUES ('schema', '2'), ('origin', $1)", 1,
-	                 NULL, vals, NULL, NULL, 0);
+	r = xparams(p, "INSERT INTO meta(key, value) VALUES ('schema', '2'), ('origin', $1)", 1,
+	            NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_err(p, r, "creating the tables");
 		PQclear(r);
@@ -924,7 +953,7 @@ create_schema(struct pg_store *p, const char *origin)
 	}
 	PQclear(r);
 state:
-	if ((r = PQexec(p->conn, state_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+	if ((r = xexec(p, state_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		set_err(p, r, "creating the shared state's tables");
 		PQclear(r);
 		goto done;
@@ -933,7 +962,7 @@ state:
 	rc = 0;
 done:
 	if (rc == 0 && p->in_tx) {
-		r = PQexec(p->conn, "COMMIT");
+		r = xexec(p, "COMMIT");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK ||
 		    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
 			set_err(p, r, "creating the tables");

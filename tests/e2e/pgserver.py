@@ -13,7 +13,7 @@ docs/cluster.md): `pg_basebackup` of the primary (as `postgres`), `standby.signa
 `primary_conninfo` naming it, and the primary then made to wait for it on every commit
 (`synchronous_standby_names`, `synchronous_commit = on`). `crash()` kills a server hard (SIGKILL
 to the postmaster and every process of its data folder at once, as a power cut would), and
-`promote()` makes a standby the primary (`pg_ctl promote`). `multi_url()` names several servers
+`freeze()` hangs one (SIGSTOP: connections open, nothing answered), `promote()` makes a standby the primary (`pg_ctl promote`). `multi_url()` names several servers
 in one libpq URL that connects to whichever of them takes writes.
 
 As a program it wraps a command, for the unit tests written in C:
@@ -108,6 +108,7 @@ class PgServer:
         self.proc_started = False
         self._stopped = False
         self.primary = standby_of
+        self.frozen = False
         self.name = name  # a standby's application_name, as the primary's
         # synchronous_standby_names names it
 
@@ -245,7 +246,7 @@ class PgServer:
             self._stopped = True
             _live.discard(self)
         try:
-            if self.proc_started:
+            if self.proc_started and not self.frozen:  # a frozen one would not hear pg_ctl
                 self._as_postgres(BINDIR / "pg_ctl", "-D", self.data, "-m", "immediate",
                                   "-w", "-t", "30", "stop", check=False, timeout=60)
         finally:
@@ -270,6 +271,14 @@ class PgServer:
         self._kill_all()
         self.proc_started = False
         return pids
+
+    def freeze(self):
+        """The server hung: SIGSTOP to every process of its data folder. Its connections stay
+        open and its kernel acknowledges what is sent, but nothing is answered (a stopped or
+        stuck server, a machine paused). Stopped hard and removed with the rest."""
+        self.frozen = True
+        for pid in self._processes():
+            os.kill(pid, signal.SIGSTOP)
 
     def promote(self):
         """A standby made the primary: it stops replaying and takes writes (pg_ctl promote)."""

@@ -173,8 +173,8 @@ class Load:
     down). Every answer is recorded (Answer), every failed request or connection as (node,
     time)."""
 
-    def __init__(self, inst, nodes, tokens):
-        self.inst, self.nodes, self.tokens = inst, nodes, tokens
+    def __init__(self, inst, nodes, tokens, timeout=5):
+        self.inst, self.nodes, self.tokens, self.timeout = inst, nodes, tokens, timeout
         self.answers, self.failures = [], []
         self.lock = threading.Lock()
         self.stop = threading.Event()
@@ -197,7 +197,7 @@ class Load:
             if h is None:
                 try:
                     conn_at = time.monotonic()
-                    h = self.nodes[node].http(cert=cert, timeout=5)
+                    h = self.nodes[node].http(cert=cert, timeout=self.timeout)
                 except OSError:
                     with self.lock:
                         self.failures.append((node, time.monotonic()))
@@ -592,6 +592,99 @@ def _(env):
 def _(env):
     failover(env, "postmaster")
 
+
+# how long a node waits for a byte of its commit's answer before it gives the session up
+# (ledger_pg.c, silence_ms: the writer's statement_timeout and 5 s)
+SILENCE_S = 35
+
+
+@case("a synchronous standby promoted while the primary hangs (every process stopped: its "
+      "connections open, nothing answered): each node gives its sessions up after 35 s of "
+      "silence, answers 503 ledger_unavailable or commits on the promoted standby",
+      background=True)
+def _(env):
+    primary = env.enter(PgServer(dbname="ha"))
+    standby = env.enter(PgServer(dbname="ha", standby_of=primary))
+    url = pgserver.multi_url([primary, standby], "ha")
+    inst = env.install(members=MEMBERS, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    confs = [node_conf(inst, f"hung{k + 1}", url) for k in range(2)]
+    tokens = prepare(inst)
+    auditor = staff_token(inst, "audit", "auditor")
+    nodes = [pdtest.Daemon(inst, conf=c) for c in confs]
+    load = None
+    wait = (SILENCE_S + 20) * pdtest.SLOW  # the silence, a connect timeout, and some
+    try:
+        for d in nodes:
+            d.start()
+        load = Load(inst, nodes, tokens, timeout=wait + 10)
+        check(all(load.first_200(n, 20, 0) for n in range(2)), "both nodes serve under load")
+        time.sleep(1.0)
+        before_notes = [read_note(d, inst) for d in nodes]
+        t_freeze = time.monotonic()
+        primary.freeze()
+        time.sleep(OUTAGE_S)
+        t_promote = time.monotonic()
+        standby.promote()
+        backs = [load.first_200(n, wait, t_promote) for n in range(2)]
+        check(all(backs), f"service back on the promoted standby within {wait:.0f} s: {backs}")
+        time.sleep(1.0)
+        load.finish()
+        # the old primary fenced (killed, as a failover manager does): the sessions still on it
+        # end at once
+        primary.stop()
+        after_notes = [read_note(d, inst) for d in nodes]
+        for j, d in enumerate(nodes):
+            for i in range(2):
+                consistent(inst, d, auditor, before_notes[i], after_notes[j],
+                           f"node {i + 1}'s checkpoint before, node {j + 1}'s after")
+        for d in nodes:
+            d.term()
+    finally:
+        if load is not None:
+            load.stop.set()
+        for d in nodes:
+            d.kill()
+    for d in nodes:
+        d.check_sanitizer()
+    answers = load.answers
+    eq(load.failures[:5], [], "requests or connections that failed (none answered in time)")
+    # what was asked while the primary hung: answered, by each node, within the silence and a
+    # connect timeout — a 503 ledger_unavailable (nothing released) for what was in a
+    # transaction when the session was given up, else a 200 committed on the promoted standby
+    # (a transaction's first statement is sent again on the new session); nothing committed
+    # before the promotion (0.5 s: what was answered as the primary hung)
+    hung = [[a for a in answers if a.node == n and t_freeze + 0.5 < a.at <= backs[n].at]
+            for n in range(2)]
+    check(all(hung), f"both nodes answered what was asked while the primary hung "
+                     f"({[len(x) for x in hung]})")
+    bad = [(a.node + 1, a.status, a.code and a.code[0]) for x in hung for a in x
+           if (a.status, a.code and a.code[0]) != (503, "ledger_unavailable")
+           and not (a.status == 200 and a.at > t_promote)]
+    eq(bad[:5], [], "answers other than 503 ledger_unavailable or a 200 after the promotion, "
+                    "while the primary hung")
+    eq([a for x in hung for a in x if a.code and b'"M0' in a.code[1]][:3], [],
+       "a member released in a 503")
+    longest = [max(a.at - a.sent for a in answers if a.node == n) for n in range(2)]
+    check(all(SILENCE_S - 5 < x < (SILENCE_S + 10) * pdtest.SLOW for x in longest),
+          f"the longest waits {longest} s: each node waits for its sessions up to {SILENCE_S} s, "
+          f"then connects again")
+    n503 = sum(1 for x in hung for a in x if a.status == 503)
+    leaves = leaves_of(inst, standby.database_url("ha"))
+    got = entries_of(leaves, answers, "hung primary")
+    pre = [a for a in got if a.at < t_freeze]
+    post = [a for a in got if a.sent > t_promote]
+    check(len(pre) > 20 and len(post) > 20, f"200s before {len(pre)}, after {len(post)}")
+    for k, note in enumerate(before_notes + after_notes):
+        verify_with(inst, standby.database_url("ha"), note, f"hung-{k}")
+    out = cli(inst, "verify", "--db", standby.database_url("ha"), "--vkey",
+              inst.path("keys/ledger.vkey"))
+    check(out.endswith("ledger OK\n") and f"size {len(leaves)}\n" in out, out)
+    print(f"# figure: failover (hung primary, the standby promoted "
+          f"{ms(t_promote - t_freeze)} after): what was asked meanwhile answered after at most "
+          f"{longest[0]:.1f} s and {longest[1]:.1f} s ({n503} of {sum(map(len, hung))} with "
+          f"503 ledger_unavailable, the others 200 from the promoted standby); the first 200 "
+          f"{backs[0].at - t_freeze:.1f} s and {backs[1].at - t_freeze:.1f} s after the primary "
+          f"hung; {len(pre)} 200s before, {len(post)} after, {len(leaves)} entries", flush=True)
 
 if __name__ == "__main__":
     pdtest.run(Env)
