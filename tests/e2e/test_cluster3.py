@@ -14,7 +14,11 @@ Failover: two nodes whose `[ledger] url` names the primary and its synchronous s
 URL, target_session_attrs=read-write), under load; the primary killed hard; until the standby is
 promoted every request gets 503 ledger_unavailable and nothing is released; then service comes
 back by itself on the promoted standby; every 200 answered before and after has its entry in the
-promoted database; the checkpoints read before and after are consistent; verify passes.
+promoted database; the checkpoints read before and after are consistent; verify passes. The
+primary killed two ways: every process at once (a power cut), or `kill -9` of its postmaster
+alone. And the primary hung instead (SIGSTOP: connections open, nothing answered): each node
+gives its sessions up after 35 s without an answer, and serves on from the promoted standby
+(that case runs beside the others: it mostly waits).
 """
 
 import base64
