@@ -655,6 +655,8 @@ cmd_migrate(struct cli *c)
 	printf("migrated %" PRIu64 " entries in %" PRIu64 " batches and %" PRIu64
 	       " checkpoints; verified before and after\n",
 	       r.size, r.batches, r.checkpoints);
+	if (r.cosignatures > 0)
+		printf("and %" PRIu64 " cosignatures of the witnesses\n", r.cosignatures);
 	rc = 0;
 done:
 	close(fd);

@@ -1,4 +1,5 @@
-/* ledger_cosig — witnesses' cosignatures of the ledger's checkpoints, kept in ledger.db. */
+/* ledger_cosig — witnesses' cosignatures of the ledger's checkpoints, kept in the ledger's store
+ * (ledger.db, or the PostgreSQL database the nodes share). */
 #ifndef PDGATE_LEDGER_COSIG_H
 #define PDGATE_LEDGER_COSIG_H
 
@@ -6,12 +7,16 @@
 #include <stdint.h>
 
 #include "ledger.h"
+#include "ledger_store.h"
 
 /*
  * The table cosignatures(size, witness, time, line) of docs/ledger.md: for the checkpoint of
  * size entries, the cosignature/v1 line (with its newline) of the witness whose key is named
- * witness, at the line's own time. Only lines that verified with the configured witness key
- * are stored (witness_client.c); a reader still checks them against the keys it trusts.
+ * witness, at the line's own time; one line per checkpoint and witness, the first stored. In
+ * ledger.db, or in the ledger's PostgreSQL database, where every node stores the lines it is
+ * given and serves those any node was given (the store's cosig_* operations, ledger_store.h).
+ * Only lines that verified with the configured witness key are stored (witness_client.c); a
+ * reader still checks them against the keys it trusts.
  */
 
 /*
@@ -33,15 +38,16 @@ int ledger_cosig_newest(struct ledger *l, unsigned n, uint64_t *size);
 /* The largest checkpoint size with a stored cosignature by witness (0: none). */
 int ledger_cosig_newest_by(struct ledger *l, const char *witness, uint64_t *size);
 
-/* A connection that stores cosignatures (its own, read-write, on the ledger's file at path;
- * creates the table if the file has none). Used by one thread at a time. */
-struct ledger_cosig_store;
-struct ledger_cosig_store *ledger_cosig_store_open(const char *path, char *err, size_t errlen);
-void ledger_cosig_store_free(struct ledger_cosig_store *s);
+/* A connection that stores cosignatures: its own, read-write, on the ledger at where (the path
+ * of ledger.db or a PostgreSQL URL; config_ledger_where) whose origin is origin; the table made
+ * if the store has none. Used by one thread at a time; ledger_store_free. NULL with err. */
+struct ledger_store *ledger_cosig_store_open(const char *where, const char *origin, char *err,
+                                             size_t errlen);
 
-/* Stores (or replaces) witness's line line[0..len) of time ts for the checkpoint of size
- * entries, durably. 0, or -1 with err. */
-int ledger_cosig_put(struct ledger_cosig_store *s, uint64_t size, const char *witness, uint64_t ts,
+/* Stores witness's line line[0..len) of time ts for the checkpoint of size entries, durably,
+ * unless the store holds a line of that witness for that checkpoint already (then that one
+ * stays). 0, or -1 with err. */
+int ledger_cosig_put(struct ledger_store *s, uint64_t size, const char *witness, uint64_t ts,
                      const char *line, size_t len, char *err, size_t errlen);
 
 #endif

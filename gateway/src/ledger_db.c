@@ -449,6 +449,103 @@ sq_free(struct ledger_store *s)
 	ledger_conn_free(conn_of(s));
 }
 
+/* The witnesses' cosignatures (ledger_cosig.h), in a table made by the first writer that
+ * stores one: a ledger older than the table has none. */
+static const char cosig_schema[] =
+    "CREATE TABLE IF NOT EXISTS cosignatures(size INTEGER NOT NULL, witness TEXT NOT NULL,"
+    " time INTEGER NOT NULL, line TEXT NOT NULL, PRIMARY KEY(size, witness)) WITHOUT ROWID";
+
+static int
+sq_cosig_open(struct ledger_store *s)
+{
+	sqlite3 *db = conn_of(s)->db;
+
+	return sqlite3_exec(db, "PRAGMA synchronous=FULL", NULL, NULL, NULL) == SQLITE_OK &&
+	               sqlite3_exec(db, cosig_schema, NULL, NULL, NULL) == SQLITE_OK
+	           ? 0
+	           : LEDGER_EIO;
+}
+
+static int
+sq_cosig_put(struct ledger_store *s, uint64_t size, const char *witness, uint64_t ts,
+             const char *line, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int rc = LEDGER_EIO;
+
+	if (len > INT32_MAX || size > INT64_MAX || ts > INT64_MAX)
+		return LEDGER_EINVAL;
+	if (sqlite3_prepare_v2(conn_of(s)->db,
+	                       "INSERT OR IGNORE INTO cosignatures(size, witness, time, line) "
+	                       "VALUES (?1, ?2, ?3, ?4)",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return LEDGER_EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 2, witness, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)ts);
+	sqlite3_bind_text(st, 4, line, (int)len, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_DONE)
+		rc = 0;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+/* Whether the last statement failed for want of the cosignatures table. */
+static bool
+no_cosig_table(sqlite3 *db)
+{
+	return strstr(sqlite3_errmsg(db), "no such table") != NULL;
+}
+
+static int
+sq_cosig_lines(struct ledger_store *s, uint64_t size,
+               int (*fn)(void *arg, const char *line, size_t len), void *arg)
+{
+	sqlite3 *db = conn_of(s)->db;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (sqlite3_prepare_v2(db, "SELECT line FROM cosignatures WHERE size = ?1 ORDER BY witness",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return no_cosig_table(db) ? 0 : LEDGER_EIO;
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)size);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW)
+		rc = fn(arg, (const char *)sqlite3_column_text(st, 0),
+		        (size_t)sqlite3_column_bytes(st, 0));
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = LEDGER_EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
+static int
+sq_cosig_newest(struct ledger_store *s, unsigned n, const char *witness, uint64_t *size)
+{
+	sqlite3 *db = conn_of(s)->db;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step;
+
+	*size = 0;
+	if (sqlite3_prepare_v2(db,
+	                       witness ? "SELECT max(size) FROM cosignatures WHERE witness = ?1"
+	                               : "SELECT size FROM cosignatures GROUP BY size HAVING "
+	                                 "count(*) >= ?1 ORDER BY size DESC LIMIT 1",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return no_cosig_table(db) ? 0 : LEDGER_EIO;
+	if (witness)
+		sqlite3_bind_text(st, 1, witness, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_int64(st, 1, n);
+	step = sqlite3_step(st);
+	if (step == SQLITE_ROW && sqlite3_column_type(st, 0) == SQLITE_INTEGER &&
+	    sqlite3_column_int64(st, 0) >= 0)
+		*size = (uint64_t)sqlite3_column_int64(st, 0);
+	else if (step != SQLITE_ROW && step != SQLITE_DONE)
+		rc = LEDGER_EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static const struct ledger_store_ops sqlite_ops = {
     .kind = "sqlite",
     .size = sq_size,
@@ -466,6 +563,10 @@ static const struct ledger_store_ops sqlite_ops = {
     .probe = sq_probe,
     .errmsg = sq_errmsg,
     .free = sq_free,
+    .cosig_open = sq_cosig_open,
+    .cosig_put = sq_cosig_put,
+    .cosig_lines = sq_cosig_lines,
+    .cosig_newest = sq_cosig_newest,
 };
 
 struct merkle_store

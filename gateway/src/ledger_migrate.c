@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sqlite3.h>
+
 #include "ledger_db.h"
 #include "ledger_err.h"
 #include "ledger_migrate.h"
@@ -43,6 +45,39 @@ copy_checkpoint(void *arg, int64_t size, const char *note, size_t len, int64_t t
 		return LEDGER_EIO;
 	c->checkpoints++;
 	return c->dst->ops->put_checkpoint(c->dst, (uint64_t)size, note, len, time);
+}
+
+/* The file's cosignatures (a file without the table has none) into dst's table, in the snapshot
+ * and the transaction the caller holds. 0, or an error with dst's message. */
+static int
+copy_cosignatures(struct ledger_conn *sc, struct ledger_store *dst, uint64_t *n)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, step = SQLITE_DONE;
+
+	if ((rc = dst->ops->cosig_open(dst)) != 0)
+		return rc;
+	if (sqlite3_prepare_v2(sc->db,
+	                       "SELECT size, witness, time, line FROM cosignatures ORDER BY size, "
+	                       "witness",
+	                       -1, &st, NULL) != SQLITE_OK)
+		return strstr(sqlite3_errmsg(sc->db), "no such table") != NULL ? 0 : LEDGER_EIO;
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *w = (const char *)sqlite3_column_text(st, 1);
+		const char *line = (const char *)sqlite3_column_text(st, 3);
+		sqlite3_int64 size = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 2);
+		if (size <= 0 || t < 0 || w == NULL || line == NULL) {
+			rc = LEDGER_EIO; /* not a row pdgate wrote */
+			break;
+		}
+		rc = dst->ops->cosig_put(dst, (uint64_t)size, w, (uint64_t)t, line,
+		                         (size_t)sqlite3_column_bytes(st, 3));
+		*n += rc == 0;
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = LEDGER_EIO;
+	sqlite3_finalize(st);
+	return rc;
 }
 
 /* The verdict and the leaves' digest of s, in the snapshot or transaction the caller holds. */
@@ -139,6 +174,11 @@ ledger_migrate(const char *from, const char *to, struct note_verifier *v,
 	if ((m = src->ops->scan_batches(src, copy_batch, &c)) != 0 ||
 	    (m = src->ops->scan_checkpoints(src, copy_checkpoint, &c)) != 0) {
 		snprintf(err, errlen, "copying: %s", dst->ops->errmsg(dst));
+		goto fail;
+	}
+	if ((m = copy_cosignatures(sc, dst, &r->cosignatures)) != 0) {
+		snprintf(err, errlen, "copying the cosignatures: %s",
+		         m == LEDGER_EIO ? dst->ops->errmsg(dst) : ledger_strerror(m));
 		goto fail;
 	}
 	/* the destination's own transaction sees the rows it inserted */

@@ -11,6 +11,7 @@
 
 #include "ledger_err.h"
 #include "ledger_pg.h"
+#include "ledger_pg_int.h"
 #include "ledger_pgwait.h"
 
 /* Type OIDs of the parameters (pg_type.h, stable across versions). */
@@ -904,7 +905,41 @@ static const struct ledger_store_ops pg_ops = {
     .state_wait = pg_state_wait,
     .errmsg = pg_errmsg,
     .free = pg_free,
+    .cosig_open = ledger_pg_cosig_open,
+    .cosig_put = ledger_pg_cosig_put,
+    .cosig_lines = ledger_pg_cosig_lines,
+    .cosig_newest = ledger_pg_cosig_newest,
 };
+
+/* ------------------------------------------------------------------------------------------ */
+/* For the parts in files of their own (ledger_pg_int.h). */
+
+PGresult *
+ledger_pg_exec(struct ledger_store *s, const char *sql, int n, const char *const *vals,
+               ExecStatusType want, bool *missing)
+{
+	struct pg_store *p = pg_of(s);
+	PGresult *r;
+	const char *state;
+
+	if (missing != NULL)
+		*missing = false;
+	if (ready(p) < 0)
+		return NULL;
+	r = xparams(p, sql, n, NULL, vals, NULL, NULL, 0);
+	if (PQresultStatus(r) != want && retry(p)) {
+		PQclear(r);
+		r = xparams(p, sql, n, NULL, vals, NULL, NULL, 0);
+	}
+	if (PQresultStatus(r) == want)
+		return r;
+	state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (missing != NULL && state != NULL && strcmp(state, "42P01") == 0)
+		*missing = true; /* undefined_table */
+	set_err(p, r, NULL);
+	PQclear(r);
+	return NULL;
+}
 
 /* ------------------------------------------------------------------------------------------ */
 /* Opening. */

@@ -17,6 +17,17 @@ ledger_pool_reader(const char *where, char *err, size_t errlen)
 	return ledger_conn_reader(where, err, errlen);
 }
 
+struct ledger_store *
+ledger_pool_writer(const char *where, const char *origin, char *err, size_t errlen)
+{
+	struct ledger_conn *c;
+
+	if (ledger_store_is_url(where))
+		return ledger_pg_open(where, true, origin, NULL, err, errlen);
+	c = ledger_conn_open(where, true, err, errlen);
+	return c != NULL ? &c->base : NULL;
+}
+
 char *
 ledger_pool_origin(const char *where, const char *origin, char *err, size_t errlen)
 {

@@ -15,6 +15,12 @@
  * path of ledger.db with its search index attached if there is one. NULL with err. */
 struct ledger_store *ledger_pool_reader(const char *where, char *err, size_t errlen);
 
+/* A read-write connection of its own to the ledger at where, for a writer beside the ledger's
+ * (the witnesses' cosignatures): a PostgreSQL URL (ledger_pg_open, the stored origin checked
+ * against origin), or ledger.db. NULL with err. */
+struct ledger_store *ledger_pool_writer(const char *where, const char *origin, char *err,
+                                        size_t errlen);
+
 /* The stored origin of the ledger at where (caller frees), after checking that it is a
  * pdgate ledger of this pdgate's schema and, unless origin is NULL, of that origin. NULL with
  * err. */

@@ -147,6 +147,26 @@ struct ledger_store_ops {
 	/* The last error's message (borrowed until the next call on s). */
 	const char *(*errmsg)(struct ledger_store *s);
 	void (*free)(struct ledger_store *s);
+
+	/* --- the witnesses' cosignatures (ledger_cosig.h), every node's in one table --- */
+	/* Makes s, a writer's connection of its own, ready to store cosignatures: the table made
+	 * if the store has none. */
+	int (*cosig_open)(struct ledger_store *s);
+	/* Stores witness's line line[0..len) of time ts for the checkpoint of size entries, in a
+	 * transaction of its own, durably (inside one begin opened: in that one, as `ledger
+	 * migrate` copies them); a line the store holds already for that checkpoint
+	 * and witness (another node's, or an earlier answer) is kept and this one dropped. */
+	int (*cosig_put)(struct ledger_store *s, uint64_t size, const char *witness, uint64_t ts,
+	                 const char *line, size_t len);
+	/* Every stored line of the checkpoint of size entries, in the byte order of the
+	 * witnesses' names (borrowed for the call); fn returns 0 to go on. A store without the
+	 * table holds none. */
+	int (*cosig_lines)(struct ledger_store *s, uint64_t size,
+	                   int (*fn)(void *arg, const char *line, size_t len), void *arg);
+	/* The largest checkpoint size with at least n stored lines (witness NULL), or with a line
+	 * by witness, into *size; 0 if none. */
+	int (*cosig_newest)(struct ledger_store *s, unsigned n, const char *witness,
+	                    uint64_t *size);
 };
 
 /* What every implementation's connection starts with. Used by one thread at a time. */

@@ -65,8 +65,10 @@ struct witness_client {
 	const struct config *cfg;
 	struct log *log;
 	struct ledger *l;
-	struct ledger_cosig_store *store; /* under store_lock */
+	struct ledger_store *store; /* the cosignatures' writer, under store_lock */
 	pthread_mutex_t store_lock;
+	pthread_t watch; /* a shared ledger: the checkpoints other nodes sign (watch_main) */
+	bool watching;
 	struct wit w[CONFIG_MAX_WITNESSES];
 	size_t n;
 	unsigned quorum;
@@ -283,14 +285,42 @@ accept_answer(struct wit *w, uint64_t size, const char *note, size_t len)
 	return OUT_OK;
 }
 
-/* Submits the checkpoint note of size entries, following 409 answers. */
+/* A 409 says the witness has cosigned theirs entries, more than the checkpoint of *size: on a
+ * shared ledger another node may have signed (and submitted) a larger one, then that one goes
+ * instead (*note, *len, *size replaced). 1 if replaced, 0 if the ledger has none that large. */
+static int
+newer(struct wit *w, uint64_t theirs, uint64_t *size, char **note, size_t *len)
+{
+	char *n = NULL;
+	size_t nl = 0;
+	uint64_t latest = 0;
+
+	if (ledger_checkpoint(w->wc->l, 0, &n, &nl, &latest) != 0 || latest < theirs ||
+	    latest <= *size) {
+		free(n);
+		return 0;
+	}
+	free(*note);
+	*note = n;
+	*len = nl;
+	*size = latest;
+	return 1;
+}
+
+/* Submits the checkpoint note of size entries, following 409 answers: a size below the
+ * checkpoint's is resubmitted from with its proof, the checkpoint's own size with none (the
+ * witness cosigned it already, maybe for another node: it cosigns it again, or, for another
+ * root, says 409 again), a larger one with a larger checkpoint of the ledger if it has one. */
 static enum outcome
-submit(struct wit *w, uint64_t size, const char *note, size_t len)
+submit(struct wit *w, uint64_t *sizep, char **notep, size_t *lenp)
 {
 	struct buf req = {0};
 	enum outcome out = OUT_FAIL;
 
 	for (int attempt = 0; attempt <= MAX_RESUBMIT; attempt++) {
+		uint64_t size = *sizep;
+		const char *note = *notep;
+		size_t len = *lenp;
 		pthread_mutex_lock(&w->wc->lock);
 		uint64_t old = w->known;
 		pthread_mutex_unlock(&w->wc->lock);
@@ -353,7 +383,7 @@ submit(struct wit *w, uint64_t size, const char *note, size_t len)
 			                      : "");
 			goto done;
 		}
-		if (theirs == size) {
+		if (theirs == size && old == size) {
 			out = conflictf(
 			    w, "has cosigned a checkpoint of %" PRIu64 " entries with another root",
 			    size);
@@ -362,6 +392,8 @@ submit(struct wit *w, uint64_t size, const char *note, size_t len)
 		pthread_mutex_lock(&w->wc->lock);
 		w->known = theirs;
 		pthread_mutex_unlock(&w->wc->lock);
+		if (theirs > size && newer(w, theirs, sizep, notep, lenp))
+			continue; /* another node's larger checkpoint, from the witness's size */
 		if (theirs == old)
 			break; /* the same conflict twice: not a size to follow */
 	}
@@ -402,7 +434,7 @@ wit_main(void *arg)
 		uint64_t size = w->pending_size;
 		w->pending = NULL;
 		pthread_mutex_unlock(&wc->lock);
-		enum outcome o = submit(w, size, note, len);
+		enum outcome o = submit(w, &size, &note, &len);
 		pthread_mutex_lock(&wc->lock);
 		if (o == OUT_FAIL && w->pending == NULL) {
 			w->pending = note; /* asked again, unless a newer one came meanwhile */
@@ -457,7 +489,7 @@ witness_client_signed(void *arg, uint64_t size, const char *note, size_t len)
 	struct witness_client *wc = arg;
 
 	pthread_mutex_lock(&wc->lock);
-	if (!wc->stop) {
+	if (!wc->stop && size > wc->latest) {
 		for (size_t i = 0; i < wc->n; i++)
 			queue(&wc->w[i], size, note, len);
 		if (wc->unwitnessed_ms == 0 && size > wc->witnessed)
@@ -466,6 +498,60 @@ witness_client_signed(void *arg, uint64_t size, const char *note, size_t len)
 		pthread_cond_broadcast(&wc->cv);
 	}
 	pthread_mutex_unlock(&wc->lock);
+}
+
+/* Every checkpoint interval on a shared ledger: its latest checkpoint, whichever node signed
+ * it, queued for every witness once it is larger than what this node knows; and the witnessed
+ * size from the cosignatures every node stored. */
+static void *
+watch_main(void *arg)
+{
+	struct witness_client *wc = arg;
+	unsigned every = wc->cfg->ledger.checkpoint_interval_ms;
+	int64_t next = now_mono_ms();
+
+	if (every == 0)
+		every = 1000;
+	pthread_mutex_lock(&wc->lock);
+	while (!wc->stop) {
+		int64_t now = now_mono_ms();
+		if (now < next) {
+			struct timespec ts;
+			int64_t wait = next - now;
+			clock_gettime(CLOCK_MONOTONIC, &ts);
+			ts.tv_sec += wait / 1000;
+			ts.tv_nsec += (wait % 1000) * 1000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_cond_timedwait(&wc->cv, &wc->lock, &ts);
+			continue;
+		}
+		next = now + every;
+		pthread_mutex_unlock(&wc->lock);
+		char *note = NULL;
+		size_t len = 0;
+		uint64_t size = 0, witnessed = 0;
+		int rc = ledger_checkpoint(wc->l, 0, &note, &len, &size);
+		int q = ledger_cosig_newest(wc->l, wc->quorum, &witnessed);
+		pthread_mutex_lock(&wc->lock);
+		if (rc == 0 && size > wc->latest && !wc->stop) {
+			for (size_t i = 0; i < wc->n; i++)
+				queue(&wc->w[i], size, note, len);
+			if (wc->unwitnessed_ms == 0 && size > wc->witnessed)
+				wc->unwitnessed_ms = now_wall_ms();
+			wc->latest = size;
+			pthread_cond_broadcast(&wc->cv);
+		}
+		if (q == 0 && witnessed > wc->witnessed && witnessed <= wc->latest)
+			wc->witnessed = witnessed;
+		if (wc->witnessed >= wc->latest)
+			wc->unwitnessed_ms = 0;
+		free(note);
+	}
+	pthread_mutex_unlock(&wc->lock);
+	return NULL;
 }
 
 struct witness_client *
@@ -520,20 +606,19 @@ witness_client_new(const struct config *cfg, struct log *log, char *err, size_t 
 int
 witness_client_start(struct witness_client *wc, struct ledger *l, char *err, size_t errlen)
 {
-	char *note = NULL;
+	char *note = NULL, msg[400];
 	size_t len = 0;
 	uint64_t size = 0, witnessed = 0;
 	int rc;
 
 	wc->l = l;
-	if (wc->cfg->ledger.path == NULL) {
-		/* the cosignatures live beside the batches in ledger.db */
-		snprintf(err, errlen,
-		         "witness: not built yet for a ledger in PostgreSQL ([ledger] url)");
+	/* the cosignatures live beside the batches: in ledger.db, or in the database the nodes
+	 * share, where each node stores what it is given and serves what any node was given */
+	if ((wc->store = ledger_cosig_store_open(
+	         config_ledger_where(wc->cfg), wc->cfg->ledger.origin, msg, sizeof(msg))) == NULL) {
+		snprintf(err, errlen, "witness: %s", msg);
 		return -1;
 	}
-	if ((wc->store = ledger_cosig_store_open(wc->cfg->ledger.path, err, errlen)) == NULL)
-		return -1;
 	rc = ledger_checkpoint(l, 0, &note, &len, &size);
 	if (rc != 0 && rc != LEDGER_ENOENT) {
 		snprintf(err, errlen, "witness: the latest checkpoint: %s", ledger_strerror(rc));
@@ -563,6 +648,14 @@ witness_client_start(struct witness_client *wc, struct ledger *l, char *err, siz
 			return -1;
 		}
 		wc->w[i].started = true;
+	}
+	/* on a shared ledger the other nodes sign too: their checkpoints are submitted as well */
+	if (wc->store->ops->shared) {
+		if (pthread_create(&wc->watch, NULL, watch_main, wc) != 0) {
+			snprintf(err, errlen, "witness: cannot start a thread");
+			return -1;
+		}
+		wc->watching = true;
 	}
 
 	/* The start check: every witness's first answer, or the time bound. */
@@ -610,6 +703,10 @@ witness_client_stop(struct witness_client *wc)
 			pthread_join(wc->w[i].thread, NULL);
 			wc->w[i].started = false;
 		}
+	if (wc->watching) {
+		pthread_join(wc->watch, NULL);
+		wc->watching = false;
+	}
 }
 
 void
@@ -627,7 +724,7 @@ witness_client_free(struct witness_client *wc)
 		free(w->pending);
 		buf_free(&w->answer);
 	}
-	ledger_cosig_store_free(wc->store);
+	ledger_store_free(wc->store);
 	pthread_mutex_destroy(&wc->lock);
 	pthread_mutex_destroy(&wc->store_lock);
 	pthread_cond_destroy(&wc->cv);

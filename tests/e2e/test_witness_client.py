@@ -107,6 +107,14 @@ class FakeWitness:
         if m == "ahead":
             size = int(note.split("\n")[1])
             return 409, "text/x.tlog.size", f"{size + 1000}\n".encode()
+        if m in ("had", "other_root"):
+            # it has cosigned this very checkpoint already (for another node of a shared
+            # ledger): a submission from a smaller size gets 409 with the checkpoint's size;
+            # from that size, "had" cosigns it again, "other_root" (another tree) says 409 again
+            size, old = int(note.split("\n")[1]), int(data.split("\n")[0][4:])
+            if old != size or m == "other_root":
+                return 409, "text/x.tlog.size", f"{size}\n".encode()
+            return 200, "text/plain", self.cosigner.line(text).encode()
         if m == "forbidden":
             return 403, "text/plain", b"no\n"
         return 500, "text/plain", b"?\n"
@@ -525,6 +533,34 @@ def _(env):
     with d:
         pdtest.check_error(release(d, inst, auth(inst)), 503, "ledger_unavailable", "refused")
         stop_refused(d)
+
+
+@case("a 409 with the checkpoint's own size: resubmitted from that size with no proof and "
+      "cosigned; the same 409 again is another root, a conflict")
+def _(env):
+    fake = env.fake()
+    inst = env.gateway({})
+    w1 = env.pdgate_witness(inst, "witness.example/w1")
+    inst.set("witness", "w1", f"{w1.vkey} {prefix(w1)}")
+    inst.set("witness", "fake", f"{fake.cosigner.vkey} {fake.prefix}")
+    fake.mode = "had"
+    d = pdtest.Daemon(inst)
+    with d:
+        releases(d, inst, 3)
+        latest = checkpoints(inst)[-1][0]
+        pdtest.wait_until(lambda: fake.cosigner.name in cosigs(inst).get(latest, {}), 10, 0.1,
+                          "the fake's cosignature kept after its 409")
+        again = [r for r in fake.requests if r.startswith(f"old {latest}\n\n")]
+        check(again, "resubmitted from the checkpoint's own size with no proof")
+        eq(metric(inst, "pdgate_witness_conflict", "fake"), 0, "not a conflict")
+        eq(metric(inst, "pdgate_witness_failures_total", "fake"), 0, "not a failure")
+        fake.mode = "other_root"
+        releases(d, inst, 1)
+        pdtest.wait_until(lambda: metric(inst, "pdgate_witness_conflict", "fake") == 1, 10, 0.1,
+                          "the fake in conflict")
+        check("with another root" in d.log(), "the log says why")
+        eq(metric(inst, "pdgate_witness_refused"), 0, "one conflict is not the quorum of 2")
+        d.term()
 
 
 @case("[witness] entries checked: serve -n refuses each with its reason")
