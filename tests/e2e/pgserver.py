@@ -12,9 +12,11 @@ starts with `pdgate-pg-`).
 docs/cluster.md): `pg_basebackup` of the primary (as `postgres`), `standby.signal` and
 `primary_conninfo` naming it, and the primary then made to wait for it on every commit
 (`synchronous_standby_names`, `synchronous_commit = on`). `crash()` kills a server hard (SIGKILL
-to the postmaster and every process of its data folder at once, as a power cut would), and
-`freeze()` hangs one (SIGSTOP: connections open, nothing answered), `promote()` makes a standby the primary (`pg_ctl promote`). `multi_url()` names several servers
-in one libpq URL that connects to whichever of them takes writes.
+to the postmaster and every process of its data folder at once, as a power cut would; or to the
+postmaster alone), `freeze()` hangs one (SIGSTOP: connections open, nothing answered), and
+`promote()` makes a standby the primary (`pg_ctl promote`). `multi_url()` names several servers
+in one libpq URL that connects to whichever of them takes writes. A crashed or frozen server is
+stopped and removed like the others (every process of its data folder killed).
 
 As a program it wraps a command, for the unit tests written in C:
 
