@@ -115,7 +115,7 @@ LINK_test_admission       := admission
 LINK_test_anon            := apierr buf cal catalog codec contract contract_file csv errlist file \
                              ident policy pseudo record release strtab text ujson utf8
 LINK_test_anon_entry      := anon apierr buf cal catalog codec config contract contract_file csv \
-                             errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_err ledger_index ledger_leaf \
+                             errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pgwait ledger_pool ledger_sign ledger_store ledger_err ledger_index ledger_leaf \
                              ledger_read ledger_upgrade ledger_verify ledger_volume ledger_vfs log merkle metrics note policy pseudo record release \
                              strtab text ujson utf8
 LINK_test_apierr          := apierr
@@ -144,14 +144,14 @@ LINK_test_init_conf       := buf init_conf
 LINK_test_jsontestsuite   := apierr buf cal catalog codec contract errlist file ident pki pki_crl \
                              pki_file policy pseudo record release strtab text token ujson utf8
 LINK_test_ledger          := apierr buf cal codec config file ident ledger_backup ledger_cmd ledger_cosig ledger_outside receipt state_copy \
-                             ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_volume ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
+                             ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pgwait ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_volume ledger_err ledger_leaf ledger_read ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_batch    := buf ledger_batch merkle
 LINK_test_ledger_cosig    := apierr buf cal codec config file ident ledger ledger_batch ledger_cosig ledger_db ledger_err ledger_index \
-                             ledger_leaf ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_volume \
+                             ledger_leaf ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pgwait ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_volume \
                              ledger_vfs log merkle metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_pg       := apierr buf cal codec config file ident ledger ledger_batch ledger_db ledger_err ledger_index ledger_leaf \
-                             ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_volume ledger_vfs log merkle \
+                             ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pgwait ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_volume ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab text utf8
 LINK_test_ledger_leaf     := buf cal codec ledger_leaf strtab utf8
 LINK_test_ledger_vfs      := ledger_vfs
@@ -175,10 +175,10 @@ LINK_test_registry        := buf cal catalog codec contract contract_file errlis
 LINK_test_release         := apierr buf cal catalog codec contract contract_file errlist file \
                              ident policy pseudo record strtab text ujson utf8
 LINK_test_report          := apierr buf cal catalog certwatch codec config contract contract_file \
-                             errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_volume ledger_err ledger_leaf \
+                             errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pgwait ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_volume ledger_err ledger_leaf \
                              ledger_read csv ledger_vfs log merkle metrics note origin policy \
                              pseudo report_deletion strtab text ujson utf8
-LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_volume \
+LINK_test_report_deletion := apierr buf cal catalog codec config contract errlist file ident ledger ledger_batch ledger_db ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pgwait ledger_pool ledger_sign ledger_store ledger_index ledger_upgrade ledger_verify ledger_volume \
                              ledger_err ledger_leaf ledger_read ledger_vfs log merkle metrics note \
                              policy strtab text ujson utf8
 LINK_test_disclosure      := buf cal codec
@@ -189,7 +189,7 @@ LINK_test_stagedir        := stagedir
 LINK_test_strtab          := strtab
 LINK_test_subjects        := cal subjects_file
 LINK_test_subjects_pg     := apierr buf cal codec config file ident ledger ledger_batch ledger_db ledger_err ledger_index ledger_leaf \
-                             ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_volume ledger_vfs log merkle \
+                             ledger_migrate ledger_pg ledger_pg_cosig ledger_pg_state ledger_pgwait ledger_pool ledger_sign ledger_store ledger_upgrade ledger_verify ledger_volume ledger_vfs log merkle \
                              metrics note pki pki_crl pki_file stagedir strtab subjects subjects_file subjects_pg text utf8
 LINK_test_text            := utf8
 LINK_test_tlsauth         := apierr cal codec file ident pki pki_crl pki_file tlsauth

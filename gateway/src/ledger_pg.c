@@ -12,6 +12,7 @@
 #include "ledger_err.h"
 #include "ledger_pg.h"
 #include "ledger_pg_int.h"
+#include "ledger_pgwait.h"
 
 /* Type OIDs of the parameters (pg_type.h, stable across versions). */
 #define OID_BYTEA 17
@@ -170,11 +171,36 @@ lpg_set_err(struct pg_store *p, const PGresult *r, const char *what)
 {
 	const char *m = r != NULL ? PQresultErrorMessage(r) : "";
 
-	if (m == NULL || m[0] == '\0')
+	if (p->silent)
+		m = "PostgreSQL answered nothing in time: the session is given up";
+	else if (m == NULL || m[0] == '\0')
 		m = PQerrorMessage(p->conn);
 	snprintf(p->err, sizeof(p->err), "%s%s%s", what ? what : "", what ? ": " : "",
 	         m && m[0] ? m : "PostgreSQL failed");
 	p->err[strcspn(p->err, "\n")] = '\0';
+}
+
+/* How long a session waits for a byte of a statement's answer (ledger_pgwait.h): the server's
+ * own statement_timeout (setup: 30 s, a reader's 60 s) and 5 s, so that a server that works
+ * answers first, in time or with its error; one that answers nothing is given up then. */
+int
+lpg_silence_ms(const struct pg_store *p)
+{
+	return p->writer ? 35000 : 65000;
+}
+
+PGresult *
+lpg_exec(struct pg_store *p, const char *sql)
+{
+	return pgwait_exec(p->conn, lpg_silence_ms(p), &p->silent, sql);
+}
+
+PGresult *
+lpg_exec_params(struct pg_store *p, const char *sql, int n, const Oid *types,
+                const char *const *vals, const int *lens, const int *fmts, int result_fmt)
+{
+	return pgwait_params(p->conn, lpg_silence_ms(p), &p->silent, sql, n, types, vals, lens,
+	                     fmts, result_fmt);
 }
 
 static void
@@ -221,7 +247,7 @@ setup(struct pg_store *p)
 		         enc ? enc : "unknown");
 		return -1;
 	}
-	r = PQexec(p->conn, set);
+	r = lpg_exec(p, set);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		lpg_set_err(p, r, NULL);
 		PQclear(r);
@@ -238,8 +264,8 @@ prepare(struct pg_store *p)
 	int n = p->writer ? PG_COUNT : PG_READER_END;
 
 	for (int i = 0; i < n; i++) {
-		PGresult *r = PQprepare(p->conn, stmts[i].name, stmts[i].sql, stmts[i].nparams,
-		                        stmts[i].types);
+		PGresult *r = pgwait_prepare(p->conn, lpg_silence_ms(p), &p->silent, stmts[i].name,
+		                             stmts[i].sql, stmts[i].nparams, stmts[i].types);
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			lpg_set_err(p, r, "not a pdgate ledger");
 			PQclear(r);
@@ -263,6 +289,7 @@ ready(struct pg_store *p)
 		return -1;
 	}
 	if (PQstatus(p->conn) != CONNECTION_OK) {
+		p->silent = false; /* what is said now is of the new session */
 		PQreset(p->conn);
 		if (PQstatus(p->conn) != CONNECTION_OK) {
 			lpg_set_err(p, NULL, "cannot reach PostgreSQL");
@@ -296,10 +323,12 @@ run(struct pg_store *p, enum pg_stmt st, const char *const *vals, const int *len
 
 	if (ready(p) < 0)
 		return NULL;
-	r = PQexecPrepared(p->conn, stmts[st].name, stmts[st].nparams, vals, lens, fmts, 1);
+	r = pgwait_prepared(p->conn, lpg_silence_ms(p), &p->silent, stmts[st].name,
+	                    stmts[st].nparams, vals, lens, fmts, 1);
 	if (PQresultStatus(r) != want && retry(p)) {
 		PQclear(r);
-		r = PQexecPrepared(p->conn, stmts[st].name, stmts[st].nparams, vals, lens, fmts, 1);
+		r = pgwait_prepared(p->conn, lpg_silence_ms(p), &p->silent, stmts[st].name,
+		                    stmts[st].nparams, vals, lens, fmts, 1);
 	}
 	if (PQresultStatus(r) != want) {
 		lpg_set_err(p, r, NULL);
@@ -329,10 +358,10 @@ lpg_simple(struct pg_store *p, const char *sql, ExecStatusType want)
 
 	if (ready(p) < 0)
 		return NULL;
-	r = PQexec(p->conn, sql);
+	r = lpg_exec(p, sql);
 	if (PQresultStatus(r) != want && retry(p)) {
 		PQclear(r);
-		r = PQexec(p->conn, sql);
+		r = lpg_exec(p, sql);
 	}
 	if (PQresultStatus(r) != want) {
 		lpg_set_err(p, r, NULL);
@@ -351,10 +380,10 @@ lpg_params(struct pg_store *p, const char *sql, int n, const char *const *vals)
 
 	if (ready(p) < 0)
 		return NULL;
-	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	r = lpg_exec_params(p, sql, n, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_TUPLES_OK && retry(p)) {
 		PQclear(r);
-		r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+		r = lpg_exec_params(p, sql, n, NULL, vals, NULL, NULL, 0);
 	}
 	if (PQresultStatus(r) != PGRES_TUPLES_OK) {
 		lpg_set_err(p, r, NULL);
@@ -473,7 +502,7 @@ void
 lpg_end(struct pg_store *p, const char *sql)
 {
 	if (p->in_tx && PQstatus(p->conn) == CONNECTION_OK)
-		PQclear(PQexec(p->conn, sql));
+		PQclear(lpg_exec(p, sql));
 	p->in_tx = false;
 }
 
@@ -664,7 +693,7 @@ pg_commit(struct ledger_store *s)
 	int rc = LEDGER_EIO;
 
 	assert(p->in_tx);
-	r = PQexec(p->conn, "COMMIT");
+	r = lpg_exec(p, "COMMIT");
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
 		rc = 0;
 	else if (PQresultStatus(r) == PGRES_COMMAND_OK)
@@ -697,7 +726,7 @@ pg_probe(struct ledger_store *s)
 
 	PQclear(r);
 	if (PQstatus(p->conn) == CONNECTION_OK && PQtransactionStatus(p->conn) != PQTRANS_IDLE)
-		PQclear(PQexec(p->conn, "ROLLBACK"));
+		PQclear(lpg_exec(p, "ROLLBACK"));
 	return rc;
 }
 
@@ -832,10 +861,10 @@ ledger_pg_exec(struct ledger_store *s, const char *sql, int n, const char *const
 		*missing = false;
 	if (ready(p) < 0)
 		return NULL;
-	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	r = lpg_exec_params(p, sql, n, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != want && retry(p)) {
 		PQclear(r);
-		r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+		r = lpg_exec_params(p, sql, n, NULL, vals, NULL, NULL, 0);
 	}
 	if (PQresultStatus(r) == want)
 		return r;
@@ -880,15 +909,15 @@ create_schema(struct pg_store *p, const char *origin)
 		         others);
 		goto done;
 	}
-	if ((r = PQexec(p->conn, schema_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+	if ((r = lpg_exec(p, schema_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		lpg_set_err(p, r, "creating the tables");
 		PQclear(r);
 		goto done;
 	}
 	PQclear(r);
-	r = PQexecParams(p->conn,
-	                 "INSERT INTO meta(key, value) VALUES ('schema', '2'), ('origin', $1)", 1,
-	                 NULL, vals, NULL, NULL, 0);
+	r = lpg_exec_params(p,
+	                    "INSERT INTO meta(key, value) VALUES ('schema', '2'), ('origin', $1)",
+	                    1, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		lpg_set_err(p, r, "creating the tables");
 		PQclear(r);
@@ -896,7 +925,7 @@ create_schema(struct pg_store *p, const char *origin)
 	}
 	PQclear(r);
 state:
-	if ((r = PQexec(p->conn, state_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
+	if ((r = lpg_exec(p, state_sql)) == NULL || PQresultStatus(r) != PGRES_COMMAND_OK) {
 		lpg_set_err(p, r, "creating the shared state's tables");
 		PQclear(r);
 		goto done;
@@ -905,7 +934,7 @@ state:
 	rc = 0;
 done:
 	if (rc == 0 && p->in_tx) {
-		r = PQexec(p->conn, "COMMIT");
+		r = lpg_exec(p, "COMMIT");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK ||
 		    strcmp(PQcmdStatus(r), "COMMIT") != 0) {
 			lpg_set_err(p, r, "creating the tables");

@@ -19,6 +19,7 @@ struct pg_store {
 	bool prepared;  /* the statements are prepared on this session */
 	bool opened;    /* the schema is checked: a new session prepares the statements */
 	bool listening; /* LISTEN pdgate_state is in force on this session (state_wait) */
+	bool silent;    /* the last statement's answer did not come: the session was given up */
 	char err[512];  /* the last error */
 };
 
@@ -30,6 +31,13 @@ pg_of(struct ledger_store *s)
 
 /* The server's message (of r, else the connection's), one line, into p->err, after what. */
 void lpg_set_err(struct pg_store *p, const PGresult *r, const char *what);
+/* Statements sent on p's session and their answer awaited a bounded time (ledger_pgwait.h):
+ * what every statement of the store goes through. */
+int lpg_silence_ms(const struct pg_store *p);
+PGresult *lpg_exec(struct pg_store *p, const char *sql);
+PGresult *lpg_exec_params(struct pg_store *p, const char *sql, int n, const Oid *types,
+                          const char *const *vals, const int *lens, const int *fmts,
+                          int result_fmt);
 /* sql as one simple query (text results); the last result if its status is want, else NULL
  * with p->err. A session that was gone is made again, and the query run again, outside a
  * transaction. */

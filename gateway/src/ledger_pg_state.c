@@ -69,7 +69,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 	if (r == NULL)
 		goto done;
 	PQclear(r);
-	r = PQexecParams(p->conn, sql, n, NULL, vals, NULL, NULL, 0);
+	r = lpg_exec_params(p, sql, n, NULL, vals, NULL, NULL, 0);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 		lpg_set_err(p, r, what);
 		PQclear(r);
@@ -78,7 +78,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 	*changed = strcmp(PQcmdTuples(r), "1") == 0;
 	PQclear(r);
 	if (*changed) {
-		r = PQexec(p->conn, "UPDATE state SET generation = generation + 1 WHERE id = 0");
+		r = lpg_exec(p, "UPDATE state SET generation = generation + 1 WHERE id = 0");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK || strcmp(PQcmdTuples(r), "1") != 0) {
 			lpg_set_err(p, r, "the shared state row");
 			PQclear(r);
@@ -86,7 +86,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 		}
 		PQclear(r);
 		/* delivered to every listening node when (and only if) this commits */
-		r = PQexec(p->conn, "NOTIFY pdgate_state");
+		r = lpg_exec(p, "NOTIFY pdgate_state");
 		if (PQresultStatus(r) != PGRES_COMMAND_OK) {
 			lpg_set_err(p, r, "announcing the change");
 			PQclear(r);
@@ -94,7 +94,7 @@ state_change(struct pg_store *p, const char *sql, int n, const char *const *vals
 		}
 		PQclear(r);
 	}
-	r = PQexec(p->conn, "COMMIT");
+	r = lpg_exec(p, "COMMIT");
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
 		rc = 0;
 	else

@@ -9,6 +9,7 @@
 
 #include "cal.h"
 #include "ledger_pg.h"
+#include "ledger_pgwait.h"
 #include "subjects_int.h"
 
 #define SEQ_MAX 999999 /* NNNNNN */
@@ -16,6 +17,23 @@
  * holds it while its act is recorded, so that no two get one number. Not the tree lock: the
  * record is this node's ledger commit, which takes that one. */
 #define ID_LOCK "7075746174650002"
+/* How long a statement's answer is waited for (ledger_pgwait.h): the statement_timeout of setup
+ * and 5 s; a server that answers nothing is given up then, and the session made again. */
+#define SILENCE_MS 35000
+
+static PGresult *
+xexec(PGconn *c, const char *sql)
+{
+	bool silent;
+	return pgwait_exec(c, SILENCE_MS, &silent, sql);
+}
+
+static PGresult *
+xparams(PGconn *c, const char *sql, int n, const char *const *vals)
+{
+	bool silent;
+	return pgwait_params(c, SILENCE_MS, &silent, sql, n, NULL, vals, NULL, NULL, 0);
+}
 
 struct subjects_store {
 	pthread_mutex_t mu; /* the connection serves one thread at a time */
@@ -25,9 +43,9 @@ struct subjects_store {
 static int
 setup(PGconn *c)
 {
-	PGresult *r = PQexec(c, "SET client_encoding = 'UTF8'; SET synchronous_commit = on; SET "
-	                        "lock_timeout = '5s'; SET statement_timeout = '30s'; SET "
-	                        "client_min_messages = warning");
+	PGresult *r = xexec(c, "SET client_encoding = 'UTF8'; SET synchronous_commit = on; SET "
+	                       "lock_timeout = '5s'; SET statement_timeout = '30s'; SET "
+	                       "client_min_messages = warning");
 	int ok = PQresultStatus(r) == PGRES_COMMAND_OK;
 
 	PQclear(r);
@@ -48,7 +66,7 @@ ready(struct subjects_store *s)
 static PGresult *
 q(PGconn *c, const char *sql, int n, const char *const *vals, ExecStatusType want)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
+	PGresult *r = xparams(c, sql, n, vals);
 
 	if (PQresultStatus(r) != want) {
 		PQclear(r);
@@ -61,7 +79,7 @@ q(PGconn *c, const char *sql, int n, const char *const *vals, ExecStatusType wan
 static int
 run(PGconn *c, const char *sql, int n, const char *const *vals)
 {
-	PGresult *r = PQexecParams(c, sql, n, NULL, vals, NULL, NULL, 0);
+	PGresult *r = xparams(c, sql, n, vals);
 	ExecStatusType st = PQresultStatus(r);
 
 	PQclear(r);
@@ -72,7 +90,7 @@ static void
 rollback(PGconn *c)
 {
 	if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) != PQTRANS_IDLE)
-		PQclear(PQexec(c, "ROLLBACK"));
+		PQclear(xexec(c, "ROLLBACK"));
 }
 
 static int
@@ -135,7 +153,7 @@ finish(struct subjects_store *s, const char *subject, unsigned *bits)
 	        0 ||
 	    run(s->conn, "NOTIFY pdgate_state", 0, NULL) != 0)
 		goto done;
-	r = PQexec(s->conn, "COMMIT");
+	r = xexec(s->conn, "COMMIT");
 	if (PQresultStatus(r) == PGRES_COMMAND_OK && strcmp(PQcmdStatus(r), "COMMIT") == 0)
 		res = SUBJECTS_OK;
 	PQclear(r);
