@@ -849,11 +849,13 @@ done:
 		rc = 1;
 	witness_client_free(g.witness);
 	ratelimit_free(g.limits);
-	subjects_close(g.subjects);
 	tokenstore_close(g.tokenstore);
 	origin_free(g.origin);
 	token_verifier_free(g.work_orders);
-	registry_free(g.registry); /* before the pseudonym key its plans were keyed with */
+	/* before the pseudonym key its plans were keyed with; its listener thread, which loads
+	 * the members' restrictions, stopped before the register goes */
+	registry_free(g.registry);
+	subjects_close(g.subjects);
 	ledger_store_free(g.state);
 	ledger_store_free(g.state_listen);
 	ledger_store_free(g.counts);
