@@ -141,7 +141,12 @@ def flood(env):
           f"{p * 1000:.1f} ms over {len(lat)} requests; RSS {rss0 // 1024} -> {peak_rss // 1024} MiB; "
           f"descriptors {fds0} -> {peak_fds}")
     check(worst_new < 2.0 * SLOW, f"a new partner connection took {worst_new:.2f}s")
-    check(p < 0.050 * SLOW, f"the kept-alive partner's p99 is {p * 1000:.1f} ms")
+    # 50 ms on a machine with its cores to itself; other work on the machine (the load average
+    # per core past 1) stretches every latency the client measures, the flood's or not
+    busy = max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    check(p < 0.050 * SLOW * busy,
+          f"the kept-alive partner's p99 is {p * 1000:.1f} ms (allowed {50 * SLOW * busy:.0f} ms "
+          f"at a load of {busy:.1f} per core)")
     # bounded: 64 trusted + 64 pending + 128 closing at most, whatever the attacker holds
     check(peak_fds - fds0 < 64 + 3 * 64, f"descriptors grew from {fds0} to {peak_fds}")
     # under AddressSanitizer freed memory waits in its quarantine (256 MiB at most) first
