@@ -250,8 +250,11 @@ def _(env):
         d1.term()
         d2.term()
         log = d2.log()
-    eq(log.count("(a member's restrictions changed meanwhile): decided again"), 2,
-       f"node 2's refusals under the lock:\n{log[-2000:]}")
+    # each change is refused under the lock unless node 2's 30 s reload came between it and
+    # the request (a slow run); two such reloads cannot fall within these few seconds
+    under = log.count("(a member's restrictions changed meanwhile): decided again")
+    print(f"# refused under the tree lock: {under} of the 2 unheard changes")
+    check(1 <= under <= 2, f"node 2's refusals under the lock: {under}\n{log[-2000:]}")
     leaves = leaves_of(inst, url)
     eq((leaves[got[0]]["kind"], leaves[got[0]]["reason"]), ("deny", "member_restricted"), "one member")
     mine = [x for x in leaves[first:first + 1] if x.get("subject") == subject_of(inst, b)]
