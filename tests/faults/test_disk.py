@@ -11,11 +11,15 @@ what was sent, and service comes back by itself (no request needed) once the fau
 After the last round `PRAGMA integrity_check` is ok and `pdgate ledger verify` passes.
 
 The read-only folder: a read-only bind mount of the ledger's folder (root only). The full file
-system is the case of tests/e2e/test_ledger_cli.py and of tests/e2e/test_status.py, run here by
-reference.
+system (root only): the ledger's folder on a tmpfs of FILL_SIZE that its own entries fill under
+pages from three partners, then given room back (remount with a bigger size) while the gateway
+runs; and the cases of tests/e2e/test_ledger_cli.py and tests/e2e/test_status.py (a tmpfs filled
+to the brim by a file beside the ledger), run here by reference. Every mount is undone after
+its case, also on failure.
 """
 
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -41,6 +45,15 @@ def status_url(inst, path):
 def readyz(inst):
     r = requests.get(status_url(inst, "/readyz"), timeout=10 * SLOW)
     return r.status_code, r.json()
+
+
+def ready_at_start(inst):
+    """/readyz answers 200. The status listener opens after the partner port the harness waits
+    for: refused connections just after the start are waited out."""
+    try:
+        return readyz(inst)[0] == 200
+    except requests.ConnectionError:
+        return False
 
 
 class Load:
@@ -120,7 +133,7 @@ def io_errors(env):
     d = pdtest.Daemon(inst, env=denv)
     rounds = []
     with d:
-        faultlib.wait(lambda: readyz(inst)[0] == 200, 10, "/readyz 200 at start")
+        faultlib.wait(lambda: ready_at_start(inst), 10, "/readyz 200 at start")
         load = Load(d, tok)
         try:
             for errno_name in ("EIO", "ENOSPC", "EROFS") * 3:
@@ -250,6 +263,185 @@ def read_only(env):
     scenario("disk", "the ledger's folder remounted read-only (bind mount) before pdgate serve", 1,
              f"no partner served while read-only ({why[0].strip()[:160]!r}); served once writable; "
              "integrity_check ok, ledger verify OK")
+
+
+FILL_PARTNERS = [("sakura-mail", "CT-2026-0001", "contact"),
+                 ("shiken-proctor", "CT-2026-0002", "service_delivery"),
+                 ("maison-partners", "CT-2026-0003", "service_delivery")]
+FILL_MEMBERS, FILL_PAGE = 200, 100  # pages of 100 members: 100 entries a request
+FILL_SIZE, FILL_ROOM = "32m", "96m"  # the tmpfs the ledger fills, and what it is given back
+
+
+def compact(member):
+    """A member of a page as the gateway wrote it in the answer, and the digest of its entry."""
+    return json.dumps(member, ensure_ascii=False, separators=(",", ":"))
+
+
+class Partners:
+    """Several partners on kept-alive connections, each thread asking for pages of FILL_PAGE
+    members (or single members) as fast as it is answered: each 200 kept with its X-Ledger-Index,
+    X-Request-Id and the digests of what it released; any other answer checked to be 503
+    ledger_unavailable, the error body alone, no X-Ledger-Index."""
+
+    def __init__(self, d, tokens):
+        self.d, self.tokens = d, tokens
+        self.singles = []  # (index, request id, sha256 of the body)
+        self.pages = []  # (first index, request id, [sha256 of each member released], entries)
+        self.codes = {}
+        self.errors = []
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads = [threading.Thread(target=self.run, args=(p, k, k == 1 and p == "sakura-mail"), daemon=True)
+                        for p in tokens for k in range(2)]
+        for t in self.threads:
+            t.start()
+
+    def run(self, pid, k, single):
+        cert = self.d.install.pki.partner(pid)
+        h, i, after = None, 0, None
+        try:
+            while not self.stop.is_set():
+                if h is None:
+                    h = self.d.http(cert=cert, timeout=10 * SLOW)
+                i += 1
+                if single:
+                    path = f"/v1/members/M{(k * 7 + i) % 20 + 1:07d}"  # released to sakura-mail
+                else:
+                    path = f"/v1/members?limit={FILL_PAGE}" + (f"&after={after}" if after else "")
+                r = h.request("GET", path, {"Authorization": "Bearer " + self.tokens[pid]})
+                with self.lock:
+                    self.codes[r.status_code] = self.codes.get(r.status_code, 0) + 1
+                if r.status_code != 200:
+                    faultlib.check_refusal(r, 503, "ledger_unavailable", f"{pid} on a full file system",
+                                           leaks=("name", "address", "email", "members"))
+                    check(r.headers.get("X-Ledger-Index") is None, "a 503 names a ledger index")
+                    time.sleep(0.002)
+                    continue
+                idx, rid = r.headers.get("X-Ledger-Index"), r.headers.get("X-Request-Id")
+                check(idx and idx.isdigit() and rid, f"a 200 without X-Ledger-Index or X-Request-Id: {path}")
+                if single:
+                    with self.lock:
+                        self.singles.append((int(idx), rid, hashlib.sha256(r.content).hexdigest()))
+                    continue
+                body = r.json()
+                ms = body["members"]
+                for m in ms:
+                    check(compact(m) in r.text, f"{pid}: a member not compact in the page")
+                with self.lock:
+                    self.pages.append((int(idx), rid, [hashlib.sha256(compact(m).encode()).hexdigest() for m in ms],
+                                       len(ms) + body["withheld"]))
+                after = body["next"]
+        except Exception as e:  # noqa: BLE001 - reported by the case
+            self.errors.append(f"{pid} {k}: {type(e).__name__}: {e}")
+        finally:
+            if h is not None:
+                h.close()
+
+    def count(self, status):
+        with self.lock:
+            return self.codes.get(status, 0)
+
+    def end(self):
+        self.stop.set()
+        for t in self.threads:
+            t.join(30)
+        eq(self.errors[:3], [], "the partners' answers")
+
+
+def answers_hold(inst, load):
+    """Every 200 a partner got has its entries: at its X-Ledger-Index, of its request, with the
+    digest of each record it was sent."""
+    leaves = faultlib.export(inst)
+    bad = []
+    for idx, rid, dg in load.singles:
+        e = leaves[idx] if idx < len(leaves) else {}
+        if e.get("request") != rid or e.get("digest") != dg:
+            bad.append(f"member at {idx}")
+    for first, rid, dgs, n in load.pages:
+        es = leaves[first:first + n]
+        if len(es) != n or any(e.get("request") != rid for e in es) \
+                or [e.get("digest") for e in es if e.get("kind") == "release"] != dgs:
+            bad.append(f"page at {first}")
+    eq(bad[:5], [], f"200s answered without their entries (of {len(load.singles) + len(load.pages)})")
+    return leaves
+
+
+@case(f"the ledger fills its own tmpfs ({FILL_SIZE}) under load from 3 partners: 503 ledger_unavailable, "
+      "no 200, /readyz says full; room given back (remount) while it runs: served again by itself")
+def fills_up(env):
+    if os.geteuid() != 0:
+        print("# skip: mounting a tmpfs needs root")
+        return
+    inst = env.install(members=FILL_MEMBERS, conf={("ledger", "checkpoint_interval_ms"): 200})
+    faultlib.unlimit(inst, *[c for _, c, _ in FILL_PARTNERS])
+    mnt = env.tmp / "fill-fs"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={FILL_SIZE},mode=0700", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        mnt.rmdir()
+        print(f"# skip: cannot mount a tmpfs: {r.stderr.strip()}")
+        return
+    try:
+        inst.set("ledger", "path", str(mnt / "ledger.db"))
+        tokens = {p: faultlib.token(inst, c, purpose, p) for p, c, purpose in FILL_PARTNERS}
+        with pdtest.Daemon(inst) as d:
+            faultlib.wait(lambda: ready_at_start(inst), 10, "/readyz 200 at start")
+            t0 = time.monotonic()
+            load = Partners(d, tokens)
+            try:
+                faultlib.wait(lambda: load.count(503) > 0, 30 * SLOW, f"the ledger filling {FILL_SIZE}")
+                t_full = time.monotonic()
+                before = load.count(200)
+                doc = faultlib.wait(lambda: (lambda s: s[1] if not s[1]["checks"]["ledger"]["ok"] else None)(
+                    readyz(inst)), 5, "/readyz failing on the ledger")
+                reason = doc["checks"]["ledger"]["reason"]
+                check("full" in reason, f"/readyz ledger reason: {reason!r}")
+                # what was in flight when the disk filled may finish; then nothing is released
+                time.sleep(0.5)
+                during = load.count(200)
+                time.sleep(HOLD_S)
+                eq(load.count(200) - during, 0, "200s answered while the file system is full")
+                code, doc = readyz(inst)
+                check(code == 503 and not doc["checks"]["ledger"]["ok"] and "full" in doc["checks"]["ledger"]["reason"],
+                      f"/readyz while full: {code} {doc}")
+                full503 = load.count(503)  # every 503 came while the file system was full
+                df = os.statvfs(mnt)
+                t_room = time.monotonic()
+                r = subprocess.run(["mount", "-o", f"remount,size={FILL_ROOM}", str(mnt)],
+                                   capture_output=True, text=True)
+                check(r.returncode == 0, f"remount size={FILL_ROOM}: {r.stderr.strip()}")
+                faultlib.wait(lambda: load.count(200) > during, 10, "a 200 once there is room, no restart")
+                back = time.monotonic() - t_room
+                faultlib.wait(lambda: readyz(inst)[0] == 200, 10, "/readyz 200 once there is room")
+                ready = time.monotonic() - t_room
+                after = load.count(200)
+                faultlib.wait(lambda: load.count(200) > after + 20, 10, "releases go on")
+            finally:
+                load.end()
+            d.term()
+        faultlib.integrity(mnt / "ledger.db")
+        faultlib.integrity(mnt / "ledger.db-index")
+        faultlib.verify(inst)
+        leaves = answers_hold(inst, load)
+        sizes = {p.name: p.stat().st_size for p in mnt.iterdir()}
+    finally:
+        r = subprocess.run(["umount", str(mnt)], capture_output=True, text=True)
+        if r.returncode != 0:
+            subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+        mnt.rmdir()
+    scenario("disk", f"the ledger's folder on a tmpfs of {FILL_SIZE} that its own entries fill, under pages of "
+             f"{FILL_PAGE} and single members from {len(FILL_PARTNERS)} partners on {len(load.threads)} "
+             f"connections, then remount size={FILL_ROOM} while it runs", 1,
+             f"{full503} answers 503 ledger_unavailable with the error body only and no X-Ledger-Index "
+             f"while full, no 200 in {HOLD_S:.1f} s of it; /readyz ledger failing ({reason!r}); a 200 again "
+             f"{back:.3f} s after the remount, /readyz 200 after {ready:.2f} s, no restart; "
+             f"PRAGMA integrity_check ok, ledger verify OK, each of the {len(load.singles) + len(load.pages)} "
+             f"200s has its entries (index, request id, digest; {len(leaves)} entries)")
+    figure(f"disk fill: {before} requests served in {t_full - t0:.1f} s before {FILL_SIZE} was full "
+           f"({df.f_bfree * df.f_bsize // 1024} KiB free then), {full503} 503s while full, "
+           f"{back:.3f} s from the remount to the first 200; files after: "
+           + ", ".join(f"{k} {v // 1024} KiB" for k, v in sorted(sizes.items())))
 
 
 def run_by_reference(suite, only):
