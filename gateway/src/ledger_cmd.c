@@ -562,6 +562,8 @@ cmd_backup(struct cli *c)
 	}
 	b64_encode(r.root, b64);
 	printf("ledger.db %" PRId64 " bytes, %" PRIu64 " entries\n", r.ledger_bytes, r.size);
+	if (r.cosignatures > 0)
+		printf("and %" PRIu64 " cosignatures of the witnesses\n", r.cosignatures);
 	if (r.state_bytes >= 0)
 		printf("state.db %" PRId64 " bytes\n", r.state_bytes);
 	printf("size %" PRIu64 "\n", r.size);

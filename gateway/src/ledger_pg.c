@@ -802,6 +802,7 @@ static const struct ledger_store_ops pg_ops = {
     .cosig_put = ledger_pg_cosig_put,
     .cosig_lines = ledger_pg_cosig_lines,
     .cosig_newest = ledger_pg_cosig_newest,
+    .cosig_scan = ledger_pg_cosig_scan,
 };
 
 /* ------------------------------------------------------------------------------------------ */

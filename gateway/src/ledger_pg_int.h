@@ -67,5 +67,9 @@ int ledger_pg_cosig_put(struct ledger_store *s, uint64_t size, const char *witne
 int ledger_pg_cosig_lines(struct ledger_store *s, uint64_t size,
                           int (*fn)(void *arg, const char *line, size_t len), void *arg);
 int ledger_pg_cosig_newest(struct ledger_store *s, unsigned n, const char *witness, uint64_t *size);
+int ledger_pg_cosig_scan(struct ledger_store *s, uint64_t upto,
+                         int (*fn)(void *arg, uint64_t size, const char *witness, uint64_t ts,
+                                   const char *line, size_t len),
+                         void *arg);
 
 #endif

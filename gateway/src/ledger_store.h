@@ -181,6 +181,13 @@ struct ledger_store_ops {
 	 * by witness, into *size; 0 if none. */
 	int (*cosig_newest)(struct ledger_store *s, unsigned n, const char *witness,
 	                    uint64_t *size);
+	/* Every stored line of the checkpoints of at most upto entries, with its checkpoint's
+	 * size, witness and time, by size (in the snapshot or transaction the caller holds, which
+	 * it leaves usable: a store without the table holds none); fn returns 0 to go on. */
+	int (*cosig_scan)(struct ledger_store *s, uint64_t upto,
+	                  int (*fn)(void *arg, uint64_t size, const char *witness, uint64_t ts,
+	                            const char *line, size_t len),
+	                  void *arg);
 };
 
 /* What every implementation's connection starts with. Used by one thread at a time. */

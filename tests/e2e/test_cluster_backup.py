@@ -31,8 +31,10 @@ from pathlib import Path
 import requests
 
 import pdtest
+import pywitness
 from pdtest import case, check, eq
 from pgserver import PgServer
+from test_witness import Witness, _Stopper
 
 CONTRACT, PARTNER, PURPOSE = "CT-2026-0001", "sakura-mail", "contact"
 INTERVAL_MS = 200
@@ -431,6 +433,118 @@ def _(env):
 
 
 # ---------------------------------------------------------------------------------------------
+# witnesses
+
+W1, PY = "witness.example/w1", "witness.example/py"
+
+
+def pg_cosigs(env, db, upto=None):
+    """The database's cosignatures table: [(size, witness, time, line)] by size and witness."""
+    where = f"WHERE size <= {upto} " if upto is not None else ""
+    out = env.pg.psql("SELECT size, witness, time, encode(convert_to(line, 'UTF8'), 'hex') "
+                      f"FROM cosignatures {where}ORDER BY size, witness", dbname=db)
+    return [(int(a), b, int(c), bytes.fromhex(d).decode()) for a, b, c, d in
+            (x.split("|") for x in out.splitlines() if x)]
+
+
+def cosigned_note(inst, db, size):
+    """The checkpoint of size with its cosignatures, as `ledger prove --db` hands it out."""
+    r = pd(inst, "ledger", "prove", "--db", db, "--vkey", inst.path("keys/ledger.vkey"),
+           "--size", str(size), "0")
+    return json.loads(r.stdout)["checkpoint"]
+
+
+def quorum_verify(inst, db, note_path, w1, py):
+    return pd(inst, "ledger", "verify", "--db", db, "--vkey", inst.path("keys/ledger.vkey"),
+              "--checkpoint", note_path, "--witness", w1.vkey, "--witness", py.vkey,
+              "--quorum", "2", ok=False)
+
+
+@case("backup of a witnessed PostgreSQL ledger of two nodes: the witnesses' cosignatures of its "
+      "checkpoints in ledger.db, verified with their keys and a quorum of 2; restored by migrate, "
+      "the new database serves them and a node on it is witnessed on")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    unlimited(inst)
+    vkey = inst.path("keys/ledger.vkey").read_text().strip()
+    w1 = Witness(env.tmp, [vkey], name=W1)
+    env.enter(_Stopper(w1))
+    w1.start()
+    py = env.enter(pywitness.PythonWitness(env.tmp / "py-witnessed", [vkey]))
+    inst.set("witness", "w1", f"{w1.vkey} {w1.url[:-len('/add-checkpoint')]}")
+    inst.set("witness", "py", f"{py.vkey} {py.url}")
+    inst.set("witness", "quorum", 2)
+    env.pg.create_database("witnessed")
+    url = env.pg.database_url("witnessed")
+    c1, c2 = node_conf(inst, "w1n", url), node_conf(inst, "w2n", url)
+    tok = token(inst)
+    dest = inst.dir / "backups" / "witnessed"
+    dest.parent.mkdir(exist_ok=True)
+
+    def latest_cosigned():
+        cps = env.pg.psql("SELECT max(size) FROM checkpoints", dbname="witnessed").strip()
+        return cps and {w for s, w, _, _ in pg_cosigs(env, "witnessed") if s == int(cps)} == {W1, PY}
+
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        for i in range(6):  # each node signs checkpoints of its own
+            spread([(d1, d2)[i % 2]], tok, 2, threads=1)
+            time.sleep(2 * INTERVAL_MS / 1000)
+        pdtest.wait_until(latest_cosigned, 15 * pdtest.SLOW, 0.1,
+                          "the latest checkpoint cosigned by both witnesses")
+        r = pd(inst, "ledger", "backup", "-c", c1, dest)
+        d1.term()
+        d2.term()
+    size = int(next(x for x in r.stdout.splitlines() if x.startswith("size ")).split()[1])
+    want = pg_cosigs(env, "witnessed", size)
+    check(len(want) >= 6 and {s for s, _, _, _ in want} >= {size},
+          f"the database's cosignatures up to {size}: {want}")
+    check(f"and {len(want)} cosignatures of the witnesses\n" in r.stdout, r.stdout)
+    db = sqlite3.connect(f"file:{dest / 'ledger.db'}?mode=ro", uri=True)
+    try:
+        copied = db.execute("SELECT size, witness, time, line FROM cosignatures "
+                            "ORDER BY size, witness").fetchall()
+    finally:
+        db.close()
+    eq(copied, want, "the cosignatures in the backup's ledger.db, row for row")
+    # the backup's checkpoint with its cosignatures, checked with the witnesses' keys
+    note = cosigned_note(inst, dest / "ledger.db", size)
+    eq(note.count("\n\u2014 "), 3, f"the log's line and both cosignatures: {note!r}")
+    (env.tmp / "backup-cp.note").write_text(note)
+    v = quorum_verify(inst, dest / "ledger.db", env.tmp / "backup-cp.note", w1, py)
+    eq(v.returncode, 0, f"verify --witness --quorum 2 on the backup: {v.stdout} {v.stderr}")
+    check("cosigned by 2 of 2 witnesses" in v.stdout and v.stdout.endswith("ledger OK\n"),
+          v.stdout)
+    # the plain note (DEST/checkpoint, the one the nodes signed) carries none: refused
+    v = quorum_verify(inst, dest / "ledger.db", dest / "checkpoint", w1, py)
+    check(v.returncode == 1 and "0 valid cosignatures of the 2 required" in v.stderr,
+          f"the plain note with a quorum: {v.returncode} {v.stderr!r}")
+    # restored into a new database: the cosignatures move with it and are served from it
+    env.pg.create_database("rewitnessed")
+    url2 = env.pg.database_url("rewitnessed")
+    m = pd(inst, "ledger", "migrate", "--from", dest / "ledger.db", "--to", url2, "-c", c1)
+    check(f"and {len(want)} cosignatures of the witnesses" in m.stdout, m.stdout)
+    eq(pg_cosigs(env, "rewitnessed"), want, "the cosignatures in the restored database")
+    eq(cosigned_note(inst, url2, size), note, "the restored database's cosigned checkpoint")
+    c3 = node_conf(inst, "w3n", url2)
+    with pdtest.Daemon(inst, conf=c3) as d3:
+        # the witnesses follow the restored ledger on: it extends what they cosigned
+        got = spread([d3], tok, 2, threads=1)
+        pdtest.wait_until(lambda: any(s > size and w == W1 for s, w, _, _ in
+                                      pg_cosigs(env, "rewitnessed")) and
+                          any(s > size and w == PY for s, w, _, _ in
+                              pg_cosigs(env, "rewitnessed")),
+                          15 * pdtest.SLOW, 0.1, "the restored node's checkpoints cosigned")
+        old = max(i for i, _ in got)
+        rr = d3.get(f"/v1/ledger/receipts/{old}", cert=inst.pki.partner(PARTNER))
+        pdtest.check_status(rr, 200, "a receipt from the restored node")
+        eq(rr.json()["checkpoint"].count("\n\u2014 "), 3, "served with both cosignatures")
+        d3.term()
+    (env.tmp / "restored-cp.note").write_text(cosigned_note(inst, url2, size))
+    v = quorum_verify(inst, url2, env.tmp / "restored-cp.note", w1, py)
+    eq(v.returncode, 0, f"verify --db URL --witness --quorum 2: {v.stdout} {v.stderr}")
+
+
+# ---------------------------------------------------------------------------------------------
 # anonymize
 
 def anonymize(inst, conf, id_, out):
@@ -512,4 +626,4 @@ def _(env):
 
 
 if __name__ == "__main__":
-    pdtest.run(Env)
+    pdtest.run(Env, cases=[c for c in pdtest._registry if c.fn.__module__ == "__main__"])
