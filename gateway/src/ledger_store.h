@@ -158,6 +158,12 @@ struct ledger_store_ops {
 	int (*volume_day)(struct ledger_store *s, int64_t day,
 	                  int (*fn)(void *arg, const char *contract, uint64_t records), void *arg);
 
+	/* The database's lock on recording a data set (anon_entry_lock), on s's own session:
+	 * take waits for it at most wait_ms, !take gives it back (LEDGER_EIO also if the
+	 * session lost it meanwhile; errmsg says which). NULL: a store with one writer, which
+	 * needs none. */
+	int (*ids_lock)(struct ledger_store *s, bool take, int wait_ms);
+
 	/* The last error's message (borrowed until the next call on s). */
 	const char *(*errmsg)(struct ledger_store *s);
 	void (*free)(struct ledger_store *s);

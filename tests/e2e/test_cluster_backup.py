@@ -614,6 +614,96 @@ def _(env):
     check(r.stdout.endswith("ledger OK\n"), r.stdout)
 
 
+LOCK_KEY = "x'7064616e6f6e0001'::bigint"  # the database's lock on recording a data set
+
+
+class LockHolder:
+    """A psql session of the test's holding the database's lock on recording a data set."""
+
+    def __init__(self, env, db):
+        self.env, self.db = env, db
+        pg = env.pg
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-h", str(pg.dir), "-p",
+                                   str(pg.port), "-U", "postgres", "-d", db],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.p.stdin.write(f"SELECT pg_advisory_lock({LOCK_KEY});\n")
+        self.p.stdin.flush()
+        pdtest.wait_until(lambda: self.locks(True) == 1, 20, 0.05, "the test's lock taken")
+
+    def locks(self, granted):
+        return int(self.env.pg.psql(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                    f"AND granted = {granted}", dbname=self.db))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.p.stdin.write("\\q\n")
+            self.p.stdin.close()
+            self.p.wait(30)
+
+
+@case("anonymize with [ledger] url: the check that an id is free and its entry's commit under the "
+      "database's lock — two commands of one id wait while it is held, then one records and the "
+      "other is refused; a node's compliance listener waits too; held past 10 s: refused")
+def _(env):
+    inst = env.install(members=300, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("anonlock")
+    url = env.pg.database_url("anonlock")
+    c1, c2 = node_conf(inst, "l1", url), node_conf(inst, "l2", url)
+    unlimited(inst)
+    tok = token(inst)
+    with pdtest.Daemon(inst, conf=c1) as d1:
+        spread([d1], tok, 2)
+        d1.term()
+    with LockHolder(env, "anonlock") as h, ThreadPoolExecutor(2) as ex:
+        runs = [ex.submit(anonymize, inst, c, "AN-2026-0811", inst.dir / f"race-{c.stem}")
+                for c in (c1, c2)]
+        pdtest.wait_until(lambda: h.locks(False) == 2, 60 * pdtest.SLOW, 0.05,
+                          "both commands waiting for the lock")
+        check(not any(f.done() for f in runs), "a command went on while the lock was held")
+        check("AN-2026-0811" not in datasets(inst, url), "recorded while the lock was held")
+        h.__exit__()
+        got = [f.result() for f in runs]
+    eq(sorted(r.returncode for r in got), [0, 1], f"one recorded, one refused: {got}")
+    no = next(r for r in got if r.returncode == 1)
+    check("AN-2026-0811 is recorded already" in no.stderr, no.stderr)
+    eq(list(datasets(inst, url)), ["AN-2026-0811"], "recorded once")
+    eq(sorted(p.name for p in inst.dir.glob("race-*")),
+       [f"race-{c.stem}" for c, r in zip((c1, c2), got) if r.returncode == 0], "one data set's files")
+    # a node serving: its compliance listener takes the same lock
+    with pdtest.Daemon(inst, conf=c2) as d2:
+        with LockHolder(env, "anonlock") as h, ThreadPoolExecutor(1) as ex:
+            run = ex.submit(anonymize, inst, c2, "AN-2026-0812", inst.dir / "via-node-lock")
+            pdtest.wait_until(lambda: h.locks(False) == 1, 60 * pdtest.SLOW, 0.05,
+                              "the node waiting for the lock")
+            check(not run.done(), "the node recorded while the lock was held")
+            h.__exit__()
+            r = run.result()
+        check(r.returncode == 0, r.stderr)
+        eq(json.loads(r.stdout.strip().splitlines()[-1])["recorded_by"], "gateway", "through the node")
+        # held past the wait: refused, nothing recorded or written
+        with LockHolder(env, "anonlock"):
+            t0 = time.monotonic()
+            r = anonymize(inst, c2, "AN-2026-0813", inst.dir / "lock-held")
+            took = time.monotonic() - t0
+        eq(r.returncode, 1, r.stderr)
+        check("another data set is being recorded (waited 10000 ms" in r.stderr and took >= 10, f"{took:.1f} s: "
+              f"{r.stderr!r}")
+        check(not (inst.dir / "lock-held").exists(), "nothing written")
+        d2.term()
+    with LockHolder(env, "anonlock"):
+        r = anonymize(inst, c1, "AN-2026-0814", inst.dir / "lock-held-cmd")
+    eq(r.returncode, 1, r.stderr)
+    check("another data set is being recorded (waited 10000 ms" in r.stderr and "nothing was recorded" in r.stderr,
+          r.stderr)
+    check(not (inst.dir / "lock-held-cmd").exists(), "nothing written")
+    eq(sorted(datasets(inst, url)), ["AN-2026-0811", "AN-2026-0812"], "the data sets recorded")
+    r = pd(inst, "ledger", "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), r.stdout)
+
+
 @case("anonymize with [ledger] url refuses a database out of reach: nothing recorded or written")
 def _(env):
     inst = env.install(members=50)
