@@ -499,10 +499,17 @@ record_in_ledger(struct run *r, const struct anon_entry *e)
 		return say(r, "[gateway] log %s: %s", r->cfg->gateway.log, strerror(errno));
 	log_set_format(lp.log, r->cfg->gateway.log_format == CONFIG_LOG_JSON ? LOG_FORMAT_JSON
 	                                                                     : LOG_FORMAT_TEXT);
+	struct ledger_store *held = NULL;
 	struct ledger *l = ledger_open(&lp, err, sizeof(err));
 	if (l == NULL) {
 		log_free(lp.log);
 		return say(r, "%s", err);
+	}
+	/* on PostgreSQL, the nodes and other commands record data sets too: the database's lock,
+	 * from the check that the id is free until its entry is committed */
+	if (anon_entry_lock(lp.path, &held, err, sizeof(err)) != 0) {
+		say(r, "%s; nothing was recorded", err);
+		goto done;
 	}
 	if ((f = anon_entry_find(l, e->id, &found)) != 0) {
 		if (f > 0)
@@ -530,6 +537,10 @@ record_in_ledger(struct run *r, const struct anon_entry *e)
 	}
 	rc = 0;
 done:
+	if (anon_entry_unlock(held, err, sizeof(err)) != 0 && rc == 0)
+		fprintf(stderr,
+		        "pdgate anonymize: %s is recorded, but %s: search the ledger for its id\n",
+		        e->id, err);
 	if (ledger_close(l) != 0 && rc == 0)
 		fprintf(stderr,
 		        "pdgate anonymize: the ledger's final checkpoint was not signed; the next "

@@ -9,7 +9,9 @@
 #include "anon_entry.h"
 #include "cal.h"
 #include "ident.h"
+#include "ledger_pool.h"
 #include "ledger_read.h"
+#include "ledger_store.h"
 #include "text.h"
 
 #define SHA256_HEX 64
@@ -448,5 +450,39 @@ anon_entry_find(struct ledger *l, const char *id, uint64_t *index)
 		*index = f.index;
 		return 1;
 	}
+	return rc;
+}
+
+int
+anon_entry_lock(const char *where, struct ledger_store **held, char *err, size_t errlen)
+{
+	struct ledger_store *s;
+
+	*held = NULL;
+	if (!ledger_store_is_url(where))
+		return 0;
+	if ((s = ledger_pool_reader(where, err, errlen)) == NULL)
+		return -1;
+	if (s->ops->ids_lock(s, true, ANON_ENTRY_LOCK_MS) != 0) {
+		snprintf(err, errlen, "the lock on recording a data set: %s", s->ops->errmsg(s));
+		ledger_store_free(s);
+		return -1;
+	}
+	*held = s;
+	return 0;
+}
+
+int
+anon_entry_unlock(struct ledger_store *held, char *err, size_t errlen)
+{
+	int rc = 0;
+
+	if (held == NULL)
+		return 0;
+	if (held->ops->ids_lock(held, false, 0) != 0) {
+		snprintf(err, errlen, "%s", held->ops->errmsg(held));
+		rc = -1;
+	}
+	ledger_store_free(held);
 	return rc;
 }

@@ -99,4 +99,22 @@ int anon_entry_each(struct ledger *l,
  * negative enum ledger_err. */
 int anon_entry_find(struct ledger *l, const char *id, uint64_t *index);
 
+struct ledger_store;
+
+/* How long anon_entry_lock waits for another recording of a data set. */
+#define ANON_ENTRY_LOCK_MS 10000
+
+/*
+ * On a ledger in PostgreSQL (where: a URL), the database's lock on recording a data set, on a
+ * session of its own (*held), waited for at most ANON_ENTRY_LOCK_MS: every node and `pdgate
+ * anonymize` hold it from the check that an id is free (anon_entry_find) until the entry is
+ * committed, so that no two of them record one id. On a file *held is NULL: it has one writer
+ * (the gateway's lock on the file, and its own mutex). 0, or -1 with err.
+ */
+int anon_entry_lock(const char *where, struct ledger_store **held, char *err, size_t errlen);
+
+/* Gives the lock back and closes its session (held NULL: nothing). 0, or -1 with err: the
+ * session had broken meanwhile, and another may have recorded the id too. */
+int anon_entry_unlock(struct ledger_store *held, char *err, size_t errlen);
+
 #endif

@@ -10,6 +10,7 @@
 #include "anon_entry.h"
 #include "cal.h"
 #include "compliance_int.h"
+#include "config.h"
 #include "log.h"
 #include "registry.h"
 
@@ -75,6 +76,7 @@ compliance_anon_record(struct server_request *req, void *app)
 	struct ledger_detail d[ANON_ENTRY_DETAIL_MAX];
 	char why[512], tm[LEDGER_TIME_LEN + 1];
 	json_t *body = NULL, *out = NULL;
+	struct ledger_store *held;
 	uint64_t index, found;
 	int f;
 
@@ -94,7 +96,16 @@ compliance_anon_record(struct server_request *req, void *app)
 		goto done;
 	}
 	pthread_mutex_lock(&c->anon_lock);
+	/* on PostgreSQL, other nodes and commands record data sets too: the database's lock */
+	if (anon_entry_lock(config_ledger_where(c->p.cfg), &held, why, sizeof(why)) != 0) {
+		pthread_mutex_unlock(&c->anon_lock);
+		registry_release(c->p.registry, v);
+		log_msg(c->p.log, "error", "anonymised_dataset %s: %s", e.id, why);
+		server_reply_error(req, APIERR_LEDGER_UNAVAILABLE, why);
+		goto done;
+	}
 	if ((f = anon_entry_find(c->p.ledger, e.id, &found)) != 0) {
+		anon_entry_unlock(held, why, sizeof(why));
 		pthread_mutex_unlock(&c->anon_lock);
 		registry_release(c->p.registry, v);
 		if (f < 0) {
@@ -111,6 +122,9 @@ compliance_anon_record(struct server_request *req, void *app)
 	size_t n = anon_entry_detail(&e, &txt, d);
 	struct compliance_act act = {.action = ANON_ENTRY_ACTION, .detail = d, .n_detail = n};
 	int rc = compliance_record(req, c, &who, &act, &index);
+	if (anon_entry_unlock(held, why, sizeof(why)) != 0)
+		log_msg(c->p.log, "warn", "anonymised_dataset %s: %s: search the ledger for its id",
+		        e.id, why);
 	pthread_mutex_unlock(&c->anon_lock);
 	if (rc != 0) {
 		registry_release(c->p.registry, v);

@@ -594,6 +594,26 @@ synced_errmsg(struct ledger_store *s)
 	return w->err != 0 ? strerror(w->err) : w->to->ops->errmsg(w->to);
 }
 
+/* A witness's line of src into the copy, as a single gateway's cosignatures table holds it. */
+struct cosig_copy {
+	struct synced *w;
+	uint64_t n;
+	bool failed; /* writing the copy failed (else reading the database did) */
+};
+
+static int
+put_cosig(void *arg, uint64_t size, const char *witness, uint64_t ts, const char *line, size_t len)
+{
+	struct cosig_copy *c = arg;
+	int rc = c->w->to->ops->cosig_put(c->w->to, size, witness, ts, line, len);
+
+	if (rc == 0)
+		rc = synced_step(c->w, len);
+	c->failed = rc != 0;
+	c->n += rc == 0;
+	return rc;
+}
+
 /* What the row copy calls on the destination (ledger_migrate_rows): nothing else. */
 static const struct ledger_store_ops synced_ops = {
     .kind = "sqlite",
@@ -602,10 +622,22 @@ static const struct ledger_store_ops synced_ops = {
     .errmsg = synced_errmsg,
 };
 
+/* The copy's cosignatures table, made as a writer makes it (before the copy's own settings:
+ * it sets the file's synchronous mode, which no transaction may). 0 or -1 with err. */
+static int
+cosig_table(struct ledger_conn *c, char *err, size_t errlen)
+{
+	if (c->base.ops->cosig_open(&c->base) == 0)
+		return 0;
+	snprintf(err, errlen, "the cosignatures table: %s", sqlite3_errmsg(c->db));
+	return -1;
+}
+
 /*
  * The rows of src (in the snapshot it holds) up to its checkpoint of cp entries, into a new
  * ledger.db at path of the layout a single gateway writes, of origin, marked as several nodes'
- * (ledger_db_shared): the migration's own copy (ledger_migrate_rows), in one transaction. The
+ * (ledger_db_shared): the migration's own copy (ledger_migrate_rows), then the witnesses'
+ * cosignatures of those checkpoints into its cosignatures table, in one transaction. The
  * file is new and nothing refers to it until the folder is renamed: written without a journal,
  * out to the disk step by step (struct synced), and synced once whole.
  */
@@ -615,6 +647,7 @@ copy_store(struct ledger_store *src, const char *path, const char *origin, uint6
 {
 	struct ledger_migrate_report r = {0};
 	struct synced w = {.base.ops = &synced_ops, .fd = -1};
+	struct cosig_copy cc = {.w = &w};
 	struct ledger_conn *dst;
 	struct ledger_tip tip;
 	char err[512];
@@ -623,6 +656,7 @@ copy_store(struct ledger_store *src, const char *path, const char *origin, uint6
 	if ((dst = ledger_conn_open(path, true, err, sizeof(err))) == NULL)
 		return problem(out, LEDGER_BACKUP_WRITE, "%s", err);
 	if (ledger_db_init(dst, origin, &schema, err, sizeof(err)) < 0 ||
+	    cosig_table(dst, err, sizeof(err)) < 0 ||
 	    ledger_db_exec(dst->db,
 	                   "PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF; " COPY_CACHE
 	                   "; " LEDGER_DB_SHARED_SQL,
@@ -651,6 +685,18 @@ copy_store(struct ledger_store *src, const char *path, const char *origin, uint6
 		             m == -2 ? path : "the ledger database", err);
 		goto done;
 	}
+	if ((m = src->ops->cosig_scan(src, cp, put_cosig, &cc)) != 0) {
+		dst->base.ops->rollback(&dst->base);
+		if (cc.failed)
+			problem(out, LEDGER_BACKUP_WRITE, "%s: the cosignatures: %s", path,
+			        synced_errmsg(&w.base));
+		else
+			rc = problem(out, LEDGER_BACKUP_SOURCE,
+			             "the ledger database: the cosignatures: %s",
+			             m == LEDGER_EIO ? src->ops->errmsg(src) : ledger_strerror(m));
+		goto done;
+	}
+	out->cosignatures = cc.n;
 	if (dst->base.ops->commit(&dst->base) != 0) {
 		problem(out, LEDGER_BACKUP_WRITE, "%s: %s", path, sqlite3_errmsg(dst->db));
 		goto done;

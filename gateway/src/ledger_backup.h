@@ -49,6 +49,7 @@ struct ledger_backup_result {
 	uint64_t size;                     /* entries in the copy: its checkpoint's size */
 	uint8_t root[MERKLE_HASH_LEN];     /* the copy's checkpoint root */
 	int64_t ledger_bytes, state_bytes; /* the copied files (state_bytes -1: none) */
+	uint64_t cosignatures;             /* witnesses' lines copied (a PostgreSQL ledger's) */
 	int64_t wait_ms, copy_ms,
 	    verify_ms;      /* time waiting for the checkpoint, copying, checking */
 	char problem[1024]; /* what went wrong, unless ledger_backup returned 0 */

@@ -76,9 +76,10 @@ static const char ledger_usage[] =
     "             and restore\", has what to keep apart and how to restore.\n"
     "             With [ledger] url (PostgreSQL): one REPEATABLE READ snapshot of the database,\n"
     "             read while the nodes write, up to its latest checkpoint, into DEST/ledger.db\n"
-    "             (a single gateway's layout, verified as above); state.db is the state\n"
-    "             database of -c with the database's suspensions and revoked tokens. Restore\n"
-    "             with migrate --from DEST/ledger.db into an empty database (docs/cluster.md).\n"
+    "             (a single gateway's layout, with the witnesses' cosignatures of its\n"
+    "             checkpoints, verified as above); state.db is the state database of -c\n"
+    "             with the database's suspensions and revoked tokens. Restore with migrate\n"
+    "             --from DEST/ledger.db into an empty database (docs/cluster.md).\n"
     "upgrade      converts a ledger written by an earlier pdgate (schema 1: a row per entry)\n"
     "             to this one's batches, in one transaction, checking it before (hashes,\n"
     "             nodes, checkpoint signatures) and after (verify, and the same leaves byte\n"
@@ -569,6 +570,8 @@ cmd_backup(struct cli *c)
 	}
 	b64_encode(r.root, b64);
 	printf("ledger.db %" PRId64 " bytes, %" PRIu64 " entries\n", r.ledger_bytes, r.size);
+	if (r.cosignatures > 0)
+		printf("and %" PRIu64 " cosignatures of the witnesses\n", r.cosignatures);
 	if (r.state_bytes >= 0)
 		printf("state.db %" PRId64 " bytes\n", r.state_bytes);
 	printf("size %" PRIu64 "\n", r.size);

@@ -546,6 +546,40 @@ sq_cosig_newest(struct ledger_store *s, unsigned n, const char *witness, uint64_
 	return rc;
 }
 
+static int
+sq_cosig_scan(struct ledger_store *s, uint64_t upto,
+              int (*fn)(void *arg, uint64_t size, const char *witness, uint64_t ts,
+                        const char *line, size_t len),
+              void *arg)
+{
+	sqlite3 *db = conn_of(s)->db;
+	sqlite3_stmt *st = NULL;
+	int rc = 0, step = SQLITE_DONE;
+
+	if (sqlite3_prepare_v2(
+	        db,
+	        "SELECT size, witness, time, line FROM cosignatures WHERE size <= ?1 "
+	        "ORDER BY size, witness",
+	        -1, &st, NULL) != SQLITE_OK)
+		return no_cosig_table(db) ? 0 : LEDGER_EIO;
+	sqlite3_bind_int64(st, 1, upto > INT64_MAX ? INT64_MAX : (sqlite3_int64)upto);
+	while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+		sqlite3_int64 size = sqlite3_column_int64(st, 0), t = sqlite3_column_int64(st, 2);
+		const char *w = (const char *)sqlite3_column_text(st, 1);
+		const char *line = (const char *)sqlite3_column_text(st, 3);
+		if (size <= 0 || t < 0 || w == NULL || line == NULL) {
+			rc = LEDGER_EIO; /* not a row pdgate wrote */
+			break;
+		}
+		rc = fn(arg, (uint64_t)size, w, (uint64_t)t, line,
+		        (size_t)sqlite3_column_bytes(st, 3));
+	}
+	if (rc == 0 && step != SQLITE_DONE)
+		rc = LEDGER_EIO;
+	sqlite3_finalize(st);
+	return rc;
+}
+
 static const struct ledger_store_ops sqlite_ops = {
     .kind = "sqlite",
     .size = sq_size,
@@ -567,6 +601,7 @@ static const struct ledger_store_ops sqlite_ops = {
     .cosig_put = sq_cosig_put,
     .cosig_lines = sq_cosig_lines,
     .cosig_newest = sq_cosig_newest,
+    .cosig_scan = sq_cosig_scan,
 };
 
 struct merkle_store

@@ -832,12 +832,14 @@ static const struct ledger_store_ops pg_ops = {
     .take = pg_take,
     .volume_add = pg_volume_add,
     .volume_day = lpg_volume_day,
+    .ids_lock = lpg_ids_lock,
     .errmsg = pg_errmsg,
     .free = pg_free,
     .cosig_open = ledger_pg_cosig_open,
     .cosig_put = ledger_pg_cosig_put,
     .cosig_lines = ledger_pg_cosig_lines,
     .cosig_newest = ledger_pg_cosig_newest,
+    .cosig_scan = ledger_pg_cosig_scan,
 };
 
 struct pg_conn *

@@ -115,3 +115,76 @@ ledger_pg_cosig_newest(struct ledger_store *s, unsigned n, const char *witness, 
 	PQclear(r);
 	return 0;
 }
+
+/* Rows a page of the scan holds (the LIMIT of its statement). */
+#define SCAN_PAGE 512
+
+/* A decimal column of r as a positive int64 (ts: or zero), or -1. */
+static int64_t
+col_u63(const PGresult *r, int row, int col)
+{
+	char *end;
+	long long v;
+
+	if (PQgetisnull(r, row, col))
+		return -1;
+	v = strtoll(PQgetvalue(r, row, col), &end, 10);
+	return *end == '\0' && v >= 0 ? (int64_t)v : -1;
+}
+
+int
+ledger_pg_cosig_scan(struct ledger_store *s, uint64_t upto,
+                     int (*fn)(void *arg, uint64_t size, const char *witness, uint64_t ts,
+                               const char *line, size_t len),
+                     void *arg)
+{
+	char sz[24] = "0", lim[24], *w = NULL;
+	const char *vals[3] = {sz, "", lim};
+	PGresult *r;
+	int rc = 0, rows;
+
+	snprintf(lim, sizeof(lim), "%" PRIu64, upto > INT64_MAX ? (uint64_t)INT64_MAX : upto);
+	/* asked first, so that a missing table fails no statement of the caller's transaction */
+	if ((r = ledger_pg_exec(s, "SELECT to_regclass('cosignatures') IS NOT NULL", 0, NULL,
+	                        PGRES_TUPLES_OK, NULL)) == NULL)
+		return LEDGER_EIO;
+	bool have = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0;
+	PQclear(r);
+	if (!have)
+		return 0;
+	/* page by page after the last (size, witness) handed over, in one order and comparison */
+	do {
+		r = ledger_pg_exec(
+		    s,
+		    "SELECT size, witness, time, line FROM cosignatures WHERE size <= "
+		    "$3::bigint AND (size > $1::bigint OR (size = $1::bigint AND "
+		    "witness > $2)) ORDER BY size, witness LIMIT 512",
+		    3, vals, PGRES_TUPLES_OK, NULL);
+		if (r == NULL) {
+			rc = LEDGER_EIO;
+			break;
+		}
+		rows = PQntuples(r);
+		for (int i = 0; i < rows && rc == 0; i++) {
+			int64_t size = col_u63(r, i, 0), t = col_u63(r, i, 2);
+			if (size <= 0 || t < 0 || PQgetisnull(r, i, 1) || PQgetisnull(r, i, 3)) {
+				rc = LEDGER_EIO; /* not a row pdgate wrote */
+				snprintf(pg_of(s)->err, sizeof(pg_of(s)->err),
+				         "a cosignature row is damaged");
+				break;
+			}
+			rc = fn(arg, (uint64_t)size, PQgetvalue(r, i, 1), (uint64_t)t,
+			        PQgetvalue(r, i, 3), (size_t)PQgetlength(r, i, 3));
+		}
+		if (rc == 0 && rows > 0) {
+			snprintf(sz, sizeof(sz), "%s", PQgetvalue(r, rows - 1, 0));
+			free(w);
+			if ((w = strdup(PQgetvalue(r, rows - 1, 1))) == NULL)
+				rc = LEDGER_ENOMEM;
+			vals[1] = w;
+		}
+		PQclear(r);
+	} while (rc == 0 && rows == SCAN_PAGE);
+	free(w);
+	return rc;
+}

@@ -56,6 +56,7 @@ int lpg_state_suspend(struct ledger_store *s, const struct ledger_suspension *su
 int lpg_state_revoke(struct ledger_store *s, const char *jti, int64_t revoked_at, bool *changed);
 int lpg_state_revoked(struct ledger_store *s, int (*fn)(void *arg, const char *jti), void *arg);
 int lpg_state_wait(struct ledger_store *s, int ms);
+int lpg_ids_lock(struct ledger_store *s, bool take, int wait_ms);
 int lpg_volume_day(struct ledger_store *s, int64_t day,
                    int (*fn)(void *arg, const char *contract, uint64_t records), void *arg);
 
@@ -75,5 +76,9 @@ int ledger_pg_cosig_put(struct ledger_store *s, uint64_t size, const char *witne
 int ledger_pg_cosig_lines(struct ledger_store *s, uint64_t size,
                           int (*fn)(void *arg, const char *line, size_t len), void *arg);
 int ledger_pg_cosig_newest(struct ledger_store *s, unsigned n, const char *witness, uint64_t *size);
+int ledger_pg_cosig_scan(struct ledger_store *s, uint64_t upto,
+                         int (*fn)(void *arg, uint64_t size, const char *witness, uint64_t ts,
+                                   const char *line, size_t len),
+                         void *arg);
 
 #endif

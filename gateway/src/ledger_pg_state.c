@@ -206,3 +206,46 @@ lpg_volume_day(struct ledger_store *s, int64_t day,
 	PQclear(r);
 	return rc;
 }
+
+/* The key of the database's lock on recording a data set: "pdanon", 1. */
+#define IDS_LOCK_KEY "x'7064616e6f6e0001'::bigint"
+
+int
+lpg_ids_lock(struct ledger_store *s, bool take, int wait_ms)
+{
+	char t[24];
+	const char *vals[1] = {t};
+	PGresult *r;
+	int rc;
+
+	if (!take) {
+		/* false: the session that held it had broken (and was made again) */
+		if ((r = ledger_pg_exec(s, "SELECT pg_advisory_unlock(" IDS_LOCK_KEY ")", 0, NULL,
+		                        PGRES_TUPLES_OK, NULL)) == NULL)
+			return LEDGER_EIO;
+		rc = PQntuples(r) == 1 && strcmp(PQgetvalue(r, 0, 0), "t") == 0 ? 0 : LEDGER_EIO;
+		if (rc != 0)
+			snprintf(pg_of(s)->err, sizeof(pg_of(s)->err),
+			         "the lock on recording a data set was lost with its session");
+		PQclear(r);
+		return rc;
+	}
+	/* a session lock, waited for at most wait_ms (lock_timeout), and the setting put back */
+	snprintf(t, sizeof(t), "%dms", wait_ms);
+	if ((r = ledger_pg_exec(s, "SELECT set_config('lock_timeout', $1, false)", 1, vals,
+	                        PGRES_TUPLES_OK, NULL)) == NULL)
+		return LEDGER_EIO;
+	PQclear(r);
+	r = ledger_pg_exec(s, "SELECT pg_advisory_lock(" IDS_LOCK_KEY ")", 0, NULL, PGRES_TUPLES_OK,
+	                   NULL);
+	rc = r != NULL ? 0 : LEDGER_EIO;
+	PQclear(r);
+	if (rc != 0 && strstr(pg_of(s)->err, "lock timeout") != NULL)
+		snprintf(pg_of(s)->err, sizeof(pg_of(s)->err),
+		         "another data set is being recorded (waited %d ms for the lock)", wait_ms);
+	if ((r = ledger_pg_exec(s, "SELECT set_config('lock_timeout', '0', false)", 0, NULL,
+	                        PGRES_TUPLES_OK, NULL)) == NULL)
+		rc = LEDGER_EIO;
+	PQclear(r);
+	return rc;
+}

@@ -158,6 +158,12 @@ struct ledger_store_ops {
 	int (*volume_day)(struct ledger_store *s, int64_t day,
 	                  int (*fn)(void *arg, const char *contract, uint64_t records), void *arg);
 
+	/* The database's lock on recording a data set (anon_entry_lock), on s's own session:
+	 * take waits for it at most wait_ms, !take gives it back (LEDGER_EIO also if the
+	 * session lost it meanwhile; errmsg says which). NULL: a store with one writer, which
+	 * needs none. */
+	int (*ids_lock)(struct ledger_store *s, bool take, int wait_ms);
+
 	/* The last error's message (borrowed until the next call on s). */
 	const char *(*errmsg)(struct ledger_store *s);
 	void (*free)(struct ledger_store *s);
@@ -181,6 +187,13 @@ struct ledger_store_ops {
 	 * by witness, into *size; 0 if none. */
 	int (*cosig_newest)(struct ledger_store *s, unsigned n, const char *witness,
 	                    uint64_t *size);
+	/* Every stored line of the checkpoints of at most upto entries, with its checkpoint's
+	 * size, witness and time, by size (in the snapshot or transaction the caller holds, which
+	 * it leaves usable: a store without the table holds none); fn returns 0 to go on. */
+	int (*cosig_scan)(struct ledger_store *s, uint64_t upto,
+	                  int (*fn)(void *arg, uint64_t size, const char *witness, uint64_t ts,
+	                            const char *line, size_t len),
+	                  void *arg);
 };
 
 /* What every implementation's connection starts with. Used by one thread at a time. */

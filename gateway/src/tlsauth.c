@@ -675,7 +675,8 @@ oom:
 done:
 	if (rc != APIERR_NONE)
 		memset(out, 0, sizeof *out);
-	ERR_clear_error(); /* a bad chain's parse errors go with it, not to the thread's next call */
+	ERR_clear_error(); /* a bad chain's parse errors go with it, not to the thread's next call
+	                    */
 	snapshot_release(snap);
 	X509_STORE_CTX_free(ctx);
 	sk_X509_free(untrusted);

@@ -21,6 +21,7 @@ import base64
 import glob
 import json
 import os
+import signal
 import sqlite3
 import subprocess
 import threading
@@ -31,8 +32,10 @@ from pathlib import Path
 import requests
 
 import pdtest
+import pywitness
 from pdtest import case, check, eq
 from pgserver import PgServer
+from test_witness import Witness, _Stopper
 
 CONTRACT, PARTNER, PURPOSE = "CT-2026-0001", "sakura-mail", "contact"
 INTERVAL_MS = 200
@@ -431,6 +434,119 @@ def _(env):
 
 
 # ---------------------------------------------------------------------------------------------
+# witnesses
+
+W1, PY = "witness.example/w1", "witness.example/py"
+
+
+def pg_cosigs(env, db, upto=None):
+    """The database's cosignatures table: [(size, witness, time, line)] by size and witness."""
+    where = f"WHERE size <= {upto} " if upto is not None else ""
+    out = env.pg.psql("SELECT size, witness, time, encode(convert_to(line, 'UTF8'), 'hex') "
+                      f"FROM cosignatures {where}ORDER BY size, witness", dbname=db)
+    return [(int(a), b, int(c), bytes.fromhex(d).decode()) for a, b, c, d in
+            (x.split("|") for x in out.splitlines() if x)]
+
+
+def cosigned_note(inst, db, size):
+    """The checkpoint of size with its cosignatures, as `ledger prove --db` hands it out."""
+    r = pd(inst, "ledger", "prove", "--db", db, "--vkey", inst.path("keys/ledger.vkey"),
+           "--size", str(size), "0")
+    return json.loads(r.stdout)["checkpoint"]
+
+
+def quorum_verify(inst, db, note_path, w1, py):
+    return pd(inst, "ledger", "verify", "--db", db, "--vkey", inst.path("keys/ledger.vkey"),
+              "--checkpoint", note_path, "--witness", w1.vkey, "--witness", py.vkey,
+              "--quorum", "2", ok=False)
+
+
+@case("backup of a witnessed PostgreSQL ledger of two nodes: the witnesses' cosignatures of its "
+      "checkpoints in ledger.db, verified with their keys and a quorum of 2; restored by migrate, "
+      "the new database serves them; a node on it, past which the witnesses cosigned, refuses it")
+def _(env):
+    inst = env.install(members=30, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    unlimited(inst)
+    vkey = inst.path("keys/ledger.vkey").read_text().strip()
+    w1 = Witness(env.tmp, [vkey], name=W1)
+    env.enter(_Stopper(w1))
+    w1.start()
+    py = env.enter(pywitness.PythonWitness(env.tmp / "py-witnessed", [vkey]))
+    inst.set("witness", "w1", f"{w1.vkey} {w1.url[:-len('/add-checkpoint')]}")
+    inst.set("witness", "py", f"{py.vkey} {py.url}")
+    inst.set("witness", "quorum", 2)
+    env.pg.create_database("witnessed")
+    url = env.pg.database_url("witnessed")
+    c1, c2 = node_conf(inst, "w1n", url), node_conf(inst, "w2n", url)
+    tok = token(inst)
+    dest = inst.dir / "backups" / "witnessed"
+    dest.parent.mkdir(exist_ok=True)
+
+    def latest_cosigned():
+        cps = env.pg.psql("SELECT max(size) FROM checkpoints", dbname="witnessed").strip()
+        return cps and {w for s, w, _, _ in pg_cosigs(env, "witnessed") if s == int(cps)} == {W1, PY}
+
+    with pdtest.Daemon(inst, conf=c1) as d1, pdtest.Daemon(inst, conf=c2) as d2:
+        for i in range(6):  # each node signs checkpoints of its own
+            spread([(d1, d2)[i % 2]], tok, 2, threads=1)
+            time.sleep(2 * INTERVAL_MS / 1000)
+        pdtest.wait_until(latest_cosigned, 15 * pdtest.SLOW, 0.1,
+                          "the latest checkpoint cosigned by both witnesses")
+        r = pd(inst, "ledger", "backup", "-c", c1, dest)
+        size = int(next(x for x in r.stdout.splitlines() if x.startswith("size ")).split()[1])
+        # the nodes go on: the witnesses cosign past the backup's checkpoint
+        spread([d1, d2], tok, 2, threads=1)
+        pdtest.wait_until(lambda: latest_cosigned() and int(env.pg.psql(
+            "SELECT max(size) FROM checkpoints", dbname="witnessed")) > size,
+            15 * pdtest.SLOW, 0.1, "a later checkpoint cosigned by both witnesses")
+        d1.term()
+        d2.term()
+    want = pg_cosigs(env, "witnessed", size)
+    check(len(want) >= 6 and {s for s, _, _, _ in want} >= {size},
+          f"the database's cosignatures up to {size}: {want}")
+    check(f"and {len(want)} cosignatures of the witnesses\n" in r.stdout, r.stdout)
+    db = sqlite3.connect(f"file:{dest / 'ledger.db'}?mode=ro", uri=True)
+    try:
+        copied = db.execute("SELECT size, witness, time, line FROM cosignatures "
+                            "ORDER BY size, witness").fetchall()
+    finally:
+        db.close()
+    eq(copied, want, "the cosignatures in the backup's ledger.db, row for row")
+    # the backup's checkpoint with its cosignatures, checked with the witnesses' keys
+    note = cosigned_note(inst, dest / "ledger.db", size)
+    eq(note.count("\n\u2014 "), 3, f"the log's line and both cosignatures: {note!r}")
+    (env.tmp / "backup-cp.note").write_text(note)
+    v = quorum_verify(inst, dest / "ledger.db", env.tmp / "backup-cp.note", w1, py)
+    eq(v.returncode, 0, f"verify --witness --quorum 2 on the backup: {v.stdout} {v.stderr}")
+    check("cosigned by 2 of 2 witnesses" in v.stdout and v.stdout.endswith("ledger OK\n"),
+          v.stdout)
+    # the plain note (DEST/checkpoint, the one the nodes signed) carries none: refused
+    v = quorum_verify(inst, dest / "ledger.db", dest / "checkpoint", w1, py)
+    check(v.returncode == 1 and "0 valid cosignatures of the 2 required" in v.stderr,
+          f"the plain note with a quorum: {v.returncode} {v.stderr!r}")
+    # restored into a new database: the cosignatures move with it and are served from it
+    env.pg.create_database("rewitnessed")
+    url2 = env.pg.database_url("rewitnessed")
+    m = pd(inst, "ledger", "migrate", "--from", dest / "ledger.db", "--to", url2, "-c", c1)
+    check(f"and {len(want)} cosignatures of the witnesses" in m.stdout, m.stdout)
+    eq(pg_cosigs(env, "rewitnessed"), want, "the cosignatures in the restored database")
+    eq(cosigned_note(inst, url2, size), note, "the restored database's cosigned checkpoint")
+    (env.tmp / "restored-cp.note").write_text(cosigned_note(inst, url2, size))
+    v = quorum_verify(inst, url2, env.tmp / "restored-cp.note", w1, py)
+    eq(v.returncode, 0, f"verify --db URL --witness --quorum 2: {v.stdout} {v.stderr}")
+    # a node on it: the witnesses have cosigned past the backup, so it is refused as a cut tail
+    node = pdtest.Daemon(inst, conf=node_conf(inst, "w3n", url2))
+    with node:
+        rr = node.get("/v1/members/M0000001", cert=inst.pki.partner(PARTNER),
+                      headers={"Authorization": "Bearer " + tok})
+        pdtest.check_error(rr, 503, "ledger_unavailable", "a release on the restored ledger")
+        node.signal(signal.SIGTERM)
+        node.rc = node.proc.wait(30)
+        eq(node.rc, 1, "exit status of a refused node")
+        node.check_sanitizer()
+
+
+# ---------------------------------------------------------------------------------------------
 # anonymize
 
 def anonymize(inst, conf, id_, out):
@@ -500,6 +616,96 @@ def _(env):
     check(r.stdout.endswith("ledger OK\n"), r.stdout)
 
 
+LOCK_KEY = "x'7064616e6f6e0001'::bigint"  # the database's lock on recording a data set
+
+
+class LockHolder:
+    """A psql session of the test's holding the database's lock on recording a data set."""
+
+    def __init__(self, env, db):
+        self.env, self.db = env, db
+        pg = env.pg
+        self.p = subprocess.Popen(["psql", "-X", "-q", "-A", "-t", "-h", str(pg.dir), "-p",
+                                   str(pg.port), "-U", "postgres", "-d", db],
+                                  stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+        self.p.stdin.write(f"SELECT pg_advisory_lock({LOCK_KEY});\n")
+        self.p.stdin.flush()
+        pdtest.wait_until(lambda: self.locks(True) == 1, 20, 0.05, "the test's lock taken")
+
+    def locks(self, granted):
+        return int(self.env.pg.psql(f"SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
+                                    f"AND granted = {granted}", dbname=self.db))
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.p.poll() is None:
+            self.p.stdin.write("\\q\n")
+            self.p.stdin.close()
+            self.p.wait(30)
+
+
+@case("anonymize with [ledger] url: the check that an id is free and its entry's commit under the "
+      "database's lock — two commands of one id wait while it is held, then one records and the "
+      "other is refused; a node's compliance listener waits too; held past 10 s: refused")
+def _(env):
+    inst = env.install(members=300, conf={("ledger", "checkpoint_interval_ms"): INTERVAL_MS})
+    env.pg.create_database("anonlock")
+    url = env.pg.database_url("anonlock")
+    c1, c2 = node_conf(inst, "l1", url), node_conf(inst, "l2", url)
+    unlimited(inst)
+    tok = token(inst)
+    with pdtest.Daemon(inst, conf=c1) as d1:
+        spread([d1], tok, 2)
+        d1.term()
+    with LockHolder(env, "anonlock") as h, ThreadPoolExecutor(2) as ex:
+        runs = [ex.submit(anonymize, inst, c, "AN-2026-0811", inst.dir / f"race-{c.stem}")
+                for c in (c1, c2)]
+        pdtest.wait_until(lambda: h.locks(False) == 2, 60 * pdtest.SLOW, 0.05,
+                          "both commands waiting for the lock")
+        check(not any(f.done() for f in runs), "a command went on while the lock was held")
+        check("AN-2026-0811" not in datasets(inst, url), "recorded while the lock was held")
+        h.__exit__()
+        got = [f.result() for f in runs]
+    eq(sorted(r.returncode for r in got), [0, 1], f"one recorded, one refused: {got}")
+    no = next(r for r in got if r.returncode == 1)
+    check("AN-2026-0811 is recorded already" in no.stderr, no.stderr)
+    eq(list(datasets(inst, url)), ["AN-2026-0811"], "recorded once")
+    eq(sorted(p.name for p in inst.dir.glob("race-*")),
+       [f"race-{c.stem}" for c, r in zip((c1, c2), got) if r.returncode == 0], "one data set's files")
+    # a node serving: its compliance listener takes the same lock
+    with pdtest.Daemon(inst, conf=c2) as d2:
+        with LockHolder(env, "anonlock") as h, ThreadPoolExecutor(1) as ex:
+            run = ex.submit(anonymize, inst, c2, "AN-2026-0812", inst.dir / "via-node-lock")
+            pdtest.wait_until(lambda: h.locks(False) == 1, 60 * pdtest.SLOW, 0.05,
+                              "the node waiting for the lock")
+            check(not run.done(), "the node recorded while the lock was held")
+            h.__exit__()
+            r = run.result()
+        check(r.returncode == 0, r.stderr)
+        eq(json.loads(r.stdout.strip().splitlines()[-1])["recorded_by"], "gateway", "through the node")
+        # held past the wait: refused, nothing recorded or written
+        with LockHolder(env, "anonlock"):
+            t0 = time.monotonic()
+            r = anonymize(inst, c2, "AN-2026-0813", inst.dir / "lock-held")
+            took = time.monotonic() - t0
+        eq(r.returncode, 1, r.stderr)
+        check("another data set is being recorded (waited 10000 ms" in r.stderr and took >= 10, f"{took:.1f} s: "
+              f"{r.stderr!r}")
+        check(not (inst.dir / "lock-held").exists(), "nothing written")
+        d2.term()
+    with LockHolder(env, "anonlock"):
+        r = anonymize(inst, c1, "AN-2026-0814", inst.dir / "lock-held-cmd")
+    eq(r.returncode, 1, r.stderr)
+    check("another data set is being recorded (waited 10000 ms" in r.stderr and "nothing was recorded" in r.stderr,
+          r.stderr)
+    check(not (inst.dir / "lock-held-cmd").exists(), "nothing written")
+    eq(sorted(datasets(inst, url)), ["AN-2026-0811", "AN-2026-0812"], "the data sets recorded")
+    r = pd(inst, "ledger", "verify", "--db", url, "--vkey", inst.path("keys/ledger.vkey"))
+    check(r.stdout.endswith("ledger OK\n"), r.stdout)
+
+
 @case("anonymize with [ledger] url refuses a database out of reach: nothing recorded or written")
 def _(env):
     inst = env.install(members=50)
@@ -512,4 +718,4 @@ def _(env):
 
 
 if __name__ == "__main__":
-    pdtest.run(Env)
+    pdtest.run(Env, cases=[c for c in pdtest._registry if c.fn.__module__ == "__main__"])
