@@ -12,6 +12,19 @@
 #include "cal.h"
 #include "subjects_int.h"
 
+#define ORDER " ORDER BY received, id"
+
+const char *const subjects_rows_sql[] = {
+    [SUBJECTS_ROWS_OF] =
+        "SELECT " SUBJECTS_COLUMNS " FROM subject_requests WHERE subject = $1" ORDER,
+    [SUBJECTS_ROWS_ALL] = "SELECT " SUBJECTS_COLUMNS " FROM subject_requests" ORDER,
+    [SUBJECTS_ROWS_STATUS] =
+        "SELECT " SUBJECTS_COLUMNS " FROM subject_requests WHERE status = $1" ORDER,
+    [SUBJECTS_ROWS_OVERDUE] =
+        "SELECT " SUBJECTS_COLUMNS
+        " FROM subject_requests WHERE status = 'open' AND received < $1" ORDER,
+};
+
 static const char *const type_names[SUBJECTS_NTYPES] = {"disclosure", "correction", "deletion",
                                                         "stop_use", "stop_third_party"};
 static const char *const outcome_names[] = {"open", "completed", "refused", "withdrawn"};

@@ -265,19 +265,6 @@ done:
 	return res;
 }
 
-#define ORDER " ORDER BY received, id"
-
-static const char *const rows_sql[] = {
-    [SUBJECTS_ROWS_OF] =
-        "SELECT " SUBJECTS_COLUMNS " FROM subject_requests WHERE subject = ?1" ORDER,
-    [SUBJECTS_ROWS_ALL] = "SELECT " SUBJECTS_COLUMNS " FROM subject_requests" ORDER,
-    [SUBJECTS_ROWS_STATUS] =
-        "SELECT " SUBJECTS_COLUMNS " FROM subject_requests WHERE status = ?1" ORDER,
-    [SUBJECTS_ROWS_OVERDUE] =
-        "SELECT " SUBJECTS_COLUMNS
-        " FROM subject_requests WHERE status = 'open' AND received < ?1" ORDER,
-};
-
 static json_t *
 file_rows(struct subjects_store *s, enum subjects_rows which, const char *param, int64_t today)
 {
@@ -286,7 +273,8 @@ file_rows(struct subjects_store *s, enum subjects_rows which, const char *param,
 	int rc = SQLITE_ERROR;
 
 	pthread_mutex_lock(&s->mu);
-	if (a == NULL || sqlite3_prepare_v2(s->db, rows_sql[which], -1, &st, NULL) != SQLITE_OK ||
+	if (a == NULL ||
+	    sqlite3_prepare_v2(s->db, subjects_rows_sql[which], -1, &st, NULL) != SQLITE_OK ||
 	    (param != NULL && bind_text(st, 1, param) != SQLITE_OK))
 		goto done;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {

@@ -28,6 +28,10 @@ enum subjects_rows {
 	"opened_by, opened_index, closed_at, closed_by, closed_index"
 #define SUBJECTS_NCOLS 15
 
+/* Each subjects_rows' statement, oldest first (received, then id), its one parameter as $1:
+ * the same text for both stores (SQLite binds $1 as parameter 1). */
+extern const char *const subjects_rows_sql[];
+
 /* The requests that hold a restriction: a stop request, open or completed. */
 #define SUBJECTS_HOLDS_SQL                                                                         \
 	"type IN ('stop_use', 'stop_third_party') AND (status = 'open' OR outcome = 'completed')"

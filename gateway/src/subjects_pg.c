@@ -276,19 +276,6 @@ done:
 	return res;
 }
 
-#define ORDER " ORDER BY received, id"
-
-static const char *const rows_sql[] = {
-    [SUBJECTS_ROWS_OF] =
-        "SELECT " SUBJECTS_COLUMNS " FROM subject_requests WHERE subject = $1" ORDER,
-    [SUBJECTS_ROWS_ALL] = "SELECT " SUBJECTS_COLUMNS " FROM subject_requests" ORDER,
-    [SUBJECTS_ROWS_STATUS] =
-        "SELECT " SUBJECTS_COLUMNS " FROM subject_requests WHERE status = $1" ORDER,
-    [SUBJECTS_ROWS_OVERDUE] =
-        "SELECT " SUBJECTS_COLUMNS
-        " FROM subject_requests WHERE status = 'open' AND received < $1" ORDER,
-};
-
 static json_t *
 pg_rows(struct subjects_store *s, enum subjects_rows which, const char *param, int64_t today)
 {
@@ -298,8 +285,8 @@ pg_rows(struct subjects_store *s, enum subjects_rows which, const char *param, i
 
 	pthread_mutex_lock(&s->mu);
 	if (!bad && ready(s) == 0)
-		r = q(s->conn, rows_sql[which], param != NULL ? 1 : 0, (const char *const[]){param},
-		      PGRES_TUPLES_OK);
+		r = q(s->conn, subjects_rows_sql[which], param != NULL ? 1 : 0,
+		      (const char *const[]){param}, PGRES_TUPLES_OK);
 	bad |= r == NULL;
 	for (int i = 0; !bad && i < PQntuples(r); i++) {
 		const char *col[SUBJECTS_NCOLS];
